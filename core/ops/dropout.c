@@ -1,0 +1,9 @@
+/* STUB: shape inference for the dropout ops. */
+#include "core/ops/ops.h"
+
+enum lt_status lt_infer_dropout(const void *attrs, int n_in, const struct lt_kview *in,
+    struct lt_kview *out, char *msg) {
+    (void)attrs; (void)n_in; (void)in; (void)out;
+    return lt_infer_fail(msg, "dropout: not implemented");
+}
+

@@ -1,0 +1,15 @@
+/* STUB: shape inference for the linear ops. */
+#include "core/ops/ops.h"
+
+enum lt_status lt_infer_matmul(const void *attrs, int n_in, const struct lt_kview *in,
+    struct lt_kview *out, char *msg) {
+    (void)attrs; (void)n_in; (void)in; (void)out;
+    return lt_infer_fail(msg, "matmul: not implemented");
+}
+
+enum lt_status lt_infer_linear(const void *attrs, int n_in, const struct lt_kview *in,
+    struct lt_kview *out, char *msg) {
+    (void)attrs; (void)n_in; (void)in; (void)out;
+    return lt_infer_fail(msg, "linear: not implemented");
+}
+

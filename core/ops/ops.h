@@ -1,0 +1,56 @@
+/* The op descriptors: the op table (kernels/ops.def) joined with each op's shape
+ * inference. Private to the core; the public face is lt_graph_op and lt_op_name.
+ */
+#ifndef LT_OPS_H
+#define LT_OPS_H
+
+#include <stddef.h>
+
+#include "kernels/kernels.h"
+
+/* Checks an op's inputs (count already checked, dtypes and shapes not) and fills the
+ * outputs' dtype and shape (data stays NULL). On bad input writes a message naming the
+ * op and the offending shapes into msg (LT_KMSG_SIZE bytes) and returns LT_EINVAL. */
+typedef enum lt_status (*lt_infer_fn)(const void *attrs, int n_in, const struct lt_kview *in,
+                                      struct lt_kview *out, char *msg);
+
+struct lt_op_desc {
+    const char *name;
+    int min_in, max_in, n_out;
+    size_t attrs_size;
+    int has_backward;
+    unsigned backward_reads; /* LT_IN(i) | LT_OUT(i) */
+    lt_infer_fn infer;
+};
+
+extern const struct lt_op_desc lt_op_descs[LT_OP_COUNT];
+
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads)                          \
+    enum lt_status lt_infer_##name(const void *attrs_, int n_in, const struct lt_kview *in,    \
+                                   struct lt_kview *out, char *msg);
+#include "kernels/ops.def"
+#undef LT_OP
+
+/* Shared by the infer functions. */
+
+/* Writes "(8, 3, 28, 28)" into buf; returns buf. Cannot fail (truncates). */
+const char *lt_shape_str(const struct lt_kview *v, char *buf, size_t size);
+
+/* Formats into msg (LT_KMSG_SIZE bytes) and returns LT_EINVAL. */
+enum lt_status lt_infer_fail(char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Checks that in[i] has dtype `dt`; else fails naming the op and the input. */
+enum lt_status lt_infer_want_dtype(const char *op, const struct lt_kview *in, int i,
+                                   enum lt_dtype dt, char *msg);
+
+/* Checks that in[i] is a floating dtype (f32, f16, bf16). */
+enum lt_status lt_infer_want_float(const char *op, const struct lt_kview *in, int i, char *msg);
+
+/* out = a copy of v's dtype and shape, data NULL. */
+void lt_view_like(struct lt_kview *out, const struct lt_kview *v);
+
+/* Lowercase name of a dtype ("f32"). */
+const char *lt_dtype_str(enum lt_dtype dt);
+
+#endif

@@ -1,0 +1,227 @@
+/* The kernel layer's interface: dtypes, statuses, the op enum, op attributes, and the
+ * kernel table that every backend fills.
+ *
+ * This is the bottom layer. It decides no policy and owns no long-lived memory: a
+ * kernel reads its inputs, writes its outputs and uses only the workspace it was given.
+ * Kernels are looked up by (op, dtype of input 0); there is no switch over ops anywhere.
+ * Plain C: no CUDA types appear here (a stream would be an opaque pointer).
+ */
+#ifndef LT_KERNELS_H
+#define LT_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LT_MAX_DIMS 8
+#define LT_MAX_INPUTS 8
+#define LT_MAX_OUTPUTS 4
+
+/* Statuses: LT_OK or a negative failure. A user can cause every one of these. */
+enum lt_status {
+    LT_OK = 0,
+    LT_EINVAL = -1,      /* bad argument, shape, config or data */
+    LT_ENOMEM = -2,      /* an allocation failed, or a plan exceeds the memory limit */
+    LT_EIO = -3,         /* a file could not be read or written */
+    LT_ECUDA = -4,       /* the CUDA runtime or one of its libraries failed */
+    LT_EUNSUPPORTED = -5 /* no kernel, backend or feature for this request */
+};
+
+enum lt_dtype {
+    LT_DTYPE_F32,
+    LT_DTYPE_F16,
+    LT_DTYPE_BF16,
+    LT_DTYPE_I32,
+    LT_DTYPE_U8,
+    LT_DTYPE_COUNT
+};
+
+/* Bits of an op's `backward_reads` mask (kernels/ops.def). */
+#define LT_IN(i) (1u << (i))
+#define LT_OUT(i) (1u << (LT_MAX_INPUTS + (i)))
+
+enum lt_op {
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads) LT_OP_##ID,
+#include "ops.def"
+#undef LT_OP
+    LT_OP_COUNT
+};
+
+/* ---- attributes: what an op needs besides its tensors --------------------------------
+ * Shapes use PyTorch's layouts: images (N, C, H, W), conv weights (O, C/groups, KH, KW),
+ * linear weights (out, in). Dims are 0-based here; the Lua API is 1-based.
+ */
+
+struct lt_no_attrs {
+    char unused;
+};
+
+/* conv2d(x (N, C, H, W), w (O, C/groups, KH, KW) [, bias (O)]) -> (N, O, OH, OW) */
+struct lt_conv2d_attrs {
+    int stride[2], padding[2], dilation[2]; /* (h, w); stride and dilation >= 1 */
+    int groups;                             /* >= 1, divides C and O */
+};
+
+/* max_pool2d / avg_pool2d(x (N, C, H, W)) -> (N, C, OH, OW), OH = (H + 2p - k) / s + 1.
+ * Max pooling pads with -inf; avg pooling divides by k*k when count_include_pad
+ * (PyTorch's default), else by the count of in-image elements. */
+struct lt_pool2d_attrs {
+    int kernel[2], stride[2], padding[2];
+    int count_include_pad;
+};
+
+/* scale(x) = alpha * x */
+struct lt_scale_attrs {
+    float alpha;
+};
+
+/* cast(x) -> x converted to `dtype` (round to nearest even); backward casts back */
+struct lt_cast_attrs {
+    enum lt_dtype dtype;
+};
+
+/* reshape(x) -> x with `shape` (same count of elements; one entry may be -1) */
+struct lt_reshape_attrs {
+    int ndim;
+    int64_t shape[LT_MAX_DIMS];
+};
+
+/* concat(x1, ..., xn) along dim (0-based, may be negative); other dims must agree */
+struct lt_concat_attrs {
+    int dim;
+};
+
+/* cross_entropy(logits (N, C), targets i32 (N)) -> f32 (2) = {sum of losses, count}.
+ * The loss sums over targets != ignore_index; the count is how many those are, so that
+ * accumulation can divide once by the step's count. With label smoothing e the loss of
+ * one row is (1 - e) * -logp[y] + e * mean_c(-logp[c]), as in PyTorch. A target outside
+ * [0, C) that is not ignore_index fails with LT_EINVAL. Backward reads gout[0] only. */
+struct lt_cross_entropy_attrs {
+    float label_smoothing;
+    int ignore_index;
+};
+/* mse(pred, target) -> f32 (2) = {sum of squared differences, count of elements} */
+
+/* dropout(x (N, ...)) -> x * keep / (1 - p). The keep mask is
+ * lt_dropout_keep(seed, layer, epoch, sample_base + n, element within the sample, p)
+ * (kernels/rng.h), so it depends on the sample, never on the batch it came in. */
+struct lt_dropout_attrs {
+    float p;        /* in [0, 1) */
+    uint32_t layer; /* distinguishes the dropout layers of one model */
+};
+
+/* batch_norm2d(x (N, C, H, W), weight (C), bias (C), running_mean (C), running_var (C))
+ *   -> y (N, C, H, W), save_mean (C), save_invstd (C).
+ * Training: normalises with the batch statistics and updates the running ones in place
+ * (running = (1 - momentum) * running + momentum * batch, unbiased variance), as
+ * PyTorch. Evaluation: normalises with the running statistics. Never a gradient for the
+ * running statistics. */
+struct lt_batch_norm_attrs {
+    float eps, momentum;
+    int training;
+};
+
+/* layer_norm(x (..., D), weight (D), bias (D)) -> y, mean (rows), rstd (rows) */
+struct lt_layer_norm_attrs {
+    float eps;
+};
+
+/* embedding(weight (V, D), ids i32 (...)) -> (..., D); an id outside [0, V) fails with
+ * LT_EINVAL. */
+
+/* sum / mean / max / argmax(x) over all elements (all != 0) or over one dim (may be
+ * negative), keeping that dim as 1 when keepdim. Result dtypes: sum f32 -> f32,
+ * i32/u8 -> i32; mean -> f32; max -> the input's; argmax -> i32 (0-based index). */
+struct lt_reduce_attrs {
+    int all, dim, keepdim;
+};
+/* eq(a, b) -> u8, 1 where equal; b has a's shape or a suffix of it. */
+
+/* Only output 0 of an op carries a gradient; further outputs are saved statistics.
+ * Elementwise binary ops (add, sub, mul): b has a's shape or a suffix of it
+ * (broadcast over leading dims); the output has a's shape. matmul(a (..., M, K),
+ * b (K, N) or (..., K, N)) -> (..., M, N). linear(x (..., in), w (out, in) [, b (out)])
+ * -> (..., out). transpose swaps the last two dims. softmax and log_softmax work on the
+ * last dim. global_avg_pool (N, C, H, W) -> (N, C, 1, 1). */
+
+/* ---- what a kernel is called with ------------------------------------------------------ */
+
+/* One contiguous tensor as a kernel sees it. In a backward call, a forward tensor that
+ * the op's backward_reads mask does not name has data == NULL (its shape is valid). */
+struct lt_kview {
+    void *data;
+    enum lt_dtype dtype;
+    int ndim;
+    int64_t shape[LT_MAX_DIMS];
+};
+
+/* What a step passes to every kernel; the random streams are keyed from it. */
+struct lt_exec_info {
+    uint64_t seed;
+    uint32_t epoch;
+    int64_t sample_base; /* index in the epoch's sample stream of row 0 of this batch */
+};
+
+#define LT_KMSG_SIZE 256
+
+struct lt_kargs {
+    const void *attrs; /* the op's attribute struct */
+    int n_in, n_out;
+    const struct lt_kview *in[LT_MAX_INPUTS];
+    const struct lt_kview *out[LT_MAX_OUTPUTS];
+    /* backward only */
+    const struct lt_kview *gout[LT_MAX_OUTPUTS]; /* NULL: no gradient flows back from it */
+    const struct lt_kview *gin[LT_MAX_INPUTS];   /* NULL: that input needs no gradient */
+    unsigned accumulate;                         /* bit i: add into gin[i], else overwrite */
+    void *workspace;                             /* planned scratch, workspace_size bytes */
+    size_t workspace_size;
+    const struct lt_exec_info *exec;
+    char *msg; /* LT_KMSG_SIZE bytes for the reason when a kernel fails on its data */
+};
+
+/* A kernel returns LT_OK, or LT_EINVAL with msg filled when the data itself is invalid
+ * (an index out of range). Shapes were validated before it runs. */
+typedef enum lt_status (*lt_kernel_fn)(const struct lt_kargs *a);
+
+struct lt_kernel {
+    lt_kernel_fn forward;
+    lt_kernel_fn backward; /* NULL when the op has no backward */
+    /* Workspace the call needs, in bytes; NULL means none. */
+    size_t (*workspace)(const struct lt_kargs *a, int backward);
+};
+
+/* The optimizer's passes over the flat fp32 buffers (DESIGN, "Execute"). `factor`
+ * multiplies every gradient as it is read: it unscales the loss scale and divides by
+ * the step's count of targets. */
+struct lt_update_kernels {
+    /* Sum of squares of factor * g over n elements (in double), and whether all are
+     * finite. Cannot fail. */
+    void (*grad_norm)(const float *g, int64_t n, float factor, double *sumsq, int *finite);
+    /* p -= lr * d, PyTorch's SGD with momentum buffer m (m unused when momentum == 0). */
+    void (*sgd)(float *p, const float *g, float *m, int64_t n, float factor, float lr,
+                float momentum, float dampening, float weight_decay, int nesterov,
+                int first_step);
+    /* PyTorch's AdamW; `step` counts applied steps from 1 (bias correction). */
+    void (*adamw)(float *p, const float *g, float *m, float *v, int64_t n, float factor,
+                  float lr, float beta1, float beta2, float eps, float weight_decay,
+                  int64_t step);
+};
+
+/* A backend: its kernel table and its optimizer passes. */
+struct lt_backend {
+    const char *name;
+    struct lt_kernel kernels[LT_OP_COUNT][LT_DTYPE_COUNT];
+    struct lt_update_kernels update;
+};
+
+/* Fills `b` with the CPU reference kernels (kernels/cpu). Cannot fail. */
+void lt_cpu_backend_init(struct lt_backend *b);
+
+/* Helpers for kernels. These cannot fail. */
+static inline int64_t lt_kview_numel(const struct lt_kview *v) {
+    int64_t n = 1;
+    for (int i = 0; i < v->ndim; i++)
+        n *= v->shape[i];
+    return n;
+}
+
+#endif

@@ -1,0 +1,344 @@
+/* Test support for ops: reference runs, finite-difference gradient checks, poisoning. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ops/ops.h"
+#include "kernels/rng.h"
+#include "tests/op_check.h"
+
+static const struct lt_exec_info check_exec = {.seed = 1234, .epoch = 3, .sample_base = 17};
+
+const struct lt_backend *op_ref_backend(void) {
+    static struct lt_backend b;
+    static int ready;
+    if (!ready) {
+        lt_cpu_backend_init(&b);
+        ready = 1;
+    }
+    return &b;
+}
+
+static size_t dtype_size(enum lt_dtype dt) {
+    return dt == LT_DTYPE_F32 || dt == LT_DTYPE_I32 ? 4 : dt == LT_DTYPE_U8 ? 1 : 2;
+}
+
+struct lt_kview kv_new(enum lt_dtype dt, int ndim, const int64_t *shape) {
+    struct lt_kview v = {.dtype = dt, .ndim = ndim};
+    for (int i = 0; i < ndim; i++)
+        v.shape[i] = shape[i];
+    size_t bytes = (size_t)lt_kview_numel(&v) * dtype_size(dt);
+    v.data = calloc(1, bytes ? bytes : 1);
+    assert_non_null(v.data);
+    return v;
+}
+
+struct lt_kview kv_f32(int ndim, const int64_t *shape, const float *values) {
+    struct lt_kview v = kv_new(LT_DTYPE_F32, ndim, shape);
+    memcpy(v.data, values, (size_t)lt_kview_numel(&v) * sizeof(float));
+    return v;
+}
+
+struct lt_kview kv_i32(int ndim, const int64_t *shape, const int32_t *values) {
+    struct lt_kview v = kv_new(LT_DTYPE_I32, ndim, shape);
+    memcpy(v.data, values, (size_t)lt_kview_numel(&v) * sizeof(int32_t));
+    return v;
+}
+
+void kv_free(struct lt_kview *v) {
+    free(v->data);
+    v->data = NULL;
+}
+
+static void poison(struct lt_kview *v) {
+    if (v->dtype == LT_DTYPE_F32) {
+        float *p = v->data;
+        for (int64_t i = 0; i < lt_kview_numel(v); i++)
+            p[i] = NAN;
+    } else {
+        memset(v->data, 0xa5, (size_t)lt_kview_numel(v) * dtype_size(v->dtype));
+    }
+}
+
+static void infer(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
+                  struct lt_kview *out) {
+    char msg[LT_KMSG_SIZE] = "";
+    enum lt_status st = lt_op_descs[op].infer(attrs, n_in, in, out, msg);
+    if (st != LT_OK)
+        fail_msg("%s: shape inference failed: %s", lt_op_descs[op].name, msg);
+}
+
+static const struct lt_kernel *kernel_of(enum lt_op op, const struct lt_kview *in) {
+    const struct lt_kernel *k = &op_ref_backend()->kernels[op][in[0].dtype];
+    if (!k->forward)
+        fail_msg("%s: no reference kernel for %s", lt_op_descs[op].name,
+                 lt_dtype_str(in[0].dtype));
+    return k;
+}
+
+static void fill_args(struct lt_kargs *a, const void *attrs, int n_in, const struct lt_kview *in,
+                      int n_out, const struct lt_kview *out, char *msg) {
+    memset(a, 0, sizeof *a);
+    a->attrs = attrs;
+    a->n_in = n_in;
+    a->n_out = n_out;
+    for (int i = 0; i < n_in; i++)
+        a->in[i] = &in[i];
+    for (int i = 0; i < n_out; i++)
+        a->out[i] = &out[i];
+    a->exec = &check_exec;
+    a->msg = msg;
+}
+
+/* Runs forward into already-allocated outputs; returns the kernel's status. */
+static enum lt_status run_forward(enum lt_op op, const void *attrs, int n_in,
+                                  const struct lt_kview *in, struct lt_kview *out) {
+    const struct lt_kernel *k = kernel_of(op, in);
+    struct lt_kargs a;
+    char msg[LT_KMSG_SIZE] = "";
+    fill_args(&a, attrs, n_in, in, lt_op_descs[op].n_out, out, msg);
+    void *ws = NULL;
+    if (k->workspace) {
+        a.workspace_size = k->workspace(&a, 0);
+        ws = a.workspace = malloc(a.workspace_size ? a.workspace_size : 1);
+    }
+    enum lt_status st = k->forward(&a);
+    free(ws);
+    return st;
+}
+
+void op_forward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
+                struct lt_kview *out) {
+    int n_out = lt_op_descs[op].n_out;
+    infer(op, attrs, n_in, in, out);
+    for (int i = 0; i < n_out; i++) {
+        out[i] = kv_new(out[i].dtype, out[i].ndim, out[i].shape);
+        poison(&out[i]);
+    }
+    enum lt_status st = run_forward(op, attrs, n_in, in, out);
+    if (st != LT_OK)
+        fail_msg("%s: forward failed (%d)", lt_op_descs[op].name, st);
+}
+
+static void run_backward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
+                         const struct lt_kview *out, const struct lt_kview *gout,
+                         struct lt_kview *gin, unsigned accumulate) {
+    const struct lt_kernel *k = kernel_of(op, in);
+    if (!k->backward)
+        fail_msg("%s: no reference backward kernel", lt_op_descs[op].name);
+    unsigned reads = lt_op_descs[op].backward_reads;
+    /* The backward sees only what backward_reads names, as in a planned step. */
+    struct lt_kview in_seen[LT_MAX_INPUTS], out_seen[LT_MAX_OUTPUTS];
+    int n_out = lt_op_descs[op].n_out;
+    for (int i = 0; i < n_in; i++) {
+        in_seen[i] = in[i];
+        if (!(reads & LT_IN(i)))
+            in_seen[i].data = NULL;
+    }
+    for (int i = 0; i < n_out; i++) {
+        out_seen[i] = out[i];
+        if (!(reads & LT_OUT(i)))
+            out_seen[i].data = NULL;
+    }
+    struct lt_kargs a;
+    char msg[LT_KMSG_SIZE] = "";
+    fill_args(&a, attrs, n_in, in_seen, n_out, out_seen, msg);
+    a.gout[0] = gout;
+    for (int i = 0; i < n_in; i++)
+        a.gin[i] = gin[i].data ? &gin[i] : NULL;
+    a.accumulate = accumulate;
+    void *ws = NULL;
+    if (k->workspace) {
+        a.workspace_size = k->workspace(&a, 1);
+        ws = a.workspace = malloc(a.workspace_size ? a.workspace_size : 1);
+    }
+    enum lt_status st = k->backward(&a);
+    free(ws);
+    if (st != LT_OK)
+        fail_msg("%s: backward failed (%d): %s", lt_op_descs[op].name, st, msg);
+}
+
+void op_backward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
+                 const struct lt_kview *out, const struct lt_kview *gout,
+                 struct lt_kview *gin) {
+    for (int i = 0; i < n_in; i++)
+        if (gin[i].data)
+            poison(&gin[i]);
+    run_backward(op, attrs, n_in, in, out, gout, gin, 0);
+}
+
+void assert_floats_near(const float *a, const float *b, int64_t n, double tol) {
+    int64_t worst = -1;
+    double worst_err = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double err = fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i]));
+        if (!(err <= tol) && (worst < 0 || !(err <= worst_err))) {
+            worst = i;
+            worst_err = err;
+        }
+    }
+    if (worst >= 0)
+        fail_msg("element %lld: got %.8g, want %.8g (error %.3g > %.3g)", (long long)worst,
+                 (double)a[worst], (double)b[worst], worst_err, tol);
+}
+
+static void fill_input(struct lt_kview *v, const struct case_input *ci, uint64_t key) {
+    int64_t n = lt_kview_numel(v);
+    if (ci->fill == FILL_INDEX) {
+        int32_t *p = v->data;
+        for (int64_t i = 0; i < n; i++) {
+            int m = ci->index_max < 0 ? -ci->index_max : ci->index_max;
+            p[i] = (int32_t)(lt_rng_uniform(key, (uint64_t)i) * (float)m);
+            /* a negative index_max plants ignored entries (-1) in every 4th place */
+            if (ci->index_max < 0 && i % 4 == 1)
+                p[i] = -1;
+        }
+        return;
+    }
+    float *p = v->data;
+    if (ci->fill == FILL_DISTINCT) {
+        for (int64_t i = 0; i < n; i++)
+            p[i] = (float)((double)i - (double)n / 2 + 0.5);
+        for (int64_t i = n - 1; i > 0; i--) {
+            int64_t j = (int64_t)(lt_rng_uniform(key, (uint64_t)i) * (float)(i + 1)) % (i + 1);
+            float t = p[i];
+            p[i] = p[j];
+            p[j] = t;
+        }
+        double step = n > 200 ? 2.0 / (double)n : 0.01;
+        for (int64_t i = 0; i < n; i++)
+            p[i] = (float)(p[i] * step);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float u = lt_rng_uniform(key, (uint64_t)i);
+        p[i] = ci->fill == FILL_POSITIVE ? 0.5f + 1.5f * u : 2.0f * u - 1.0f;
+    }
+}
+
+/* sum(w * out0) in double: the scalar whose gradient the check compares. */
+static double weighted_sum(const struct lt_kview *out0, const float *w) {
+    const float *o = out0->data;
+    double s = 0;
+    for (int64_t i = 0; i < lt_kview_numel(out0); i++)
+        s += (double)w[i] * o[i];
+    return s;
+}
+
+static void check_gradient(const struct op_case *c, struct lt_kview *in, int i,
+                           const struct lt_kview *analytic, const float *w) {
+    int n_out = lt_op_descs[c->op].n_out;
+    const double h = 1e-3;
+    int64_t n = lt_kview_numel(&in[i]);
+    float *x = in[i].data;
+    float *numeric = malloc((size_t)n * sizeof(float));
+    struct lt_kview out[LT_MAX_OUTPUTS];
+    infer(c->op, c->attrs, c->n_in, in, out);
+    for (int k = 0; k < n_out; k++)
+        out[k] = kv_new(out[k].dtype, out[k].ndim, out[k].shape);
+    for (int64_t e = 0; e < n; e++) {
+        float saved = x[e];
+        x[e] = (float)(saved + h);
+        assert_int_equal(run_forward(c->op, c->attrs, c->n_in, in, out), LT_OK);
+        double plus = weighted_sum(&out[0], w);
+        x[e] = (float)(saved - h);
+        assert_int_equal(run_forward(c->op, c->attrs, c->n_in, in, out), LT_OK);
+        double minus = weighted_sum(&out[0], w);
+        x[e] = saved;
+        numeric[e] = (float)((plus - minus) / (2 * h));
+    }
+    for (int k = 0; k < n_out; k++)
+        kv_free(&out[k]);
+    double diff = 0, norm = 0;
+    int64_t worst = 0;
+    const float *g = analytic->data;
+    for (int64_t e = 0; e < n; e++) {
+        double d = (double)g[e] - numeric[e];
+        diff += d * d;
+        norm += (double)numeric[e] * numeric[e];
+        if (fabs(d) > fabs((double)g[worst] - numeric[worst]) || isnan(d))
+            worst = e;
+    }
+    double rel = sqrt(diff) / fmax(sqrt(norm), 1e-6);
+    double tol = c->tol > 0 ? c->tol : 1e-2;
+    if (!(rel <= tol)) {
+        float gw = g[worst], nw = numeric[worst];
+        free(numeric);
+        fail_msg("%s: gradient of input %d: relative error %.3g > %.3g; worst element %lld: "
+                 "analytic %.6g, numeric %.6g",
+                 c->name, i + 1, rel, tol, (long long)worst, (double)gw, (double)nw);
+    }
+    free(numeric);
+}
+
+void op_check_case(const struct op_case *c) {
+    const struct lt_op_desc *d = &lt_op_descs[c->op];
+    struct lt_kview in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS];
+    for (int i = 0; i < c->n_in; i++) {
+        in[i] = kv_new(c->in[i].dtype, c->in[i].ndim, c->in[i].shape);
+        fill_input(&in[i], &c->in[i], lt_rng_key(99, (uint64_t)c->op, (uint64_t)i, 0));
+    }
+    op_forward(c->op, c->attrs, c->n_in, in, out);
+    for (int k = 0; k < d->n_out; k++) {
+        if (out[k].dtype != LT_DTYPE_F32)
+            continue;
+        const float *o = out[k].data;
+        for (int64_t e = 0; e < lt_kview_numel(&out[k]); e++)
+            if (!isfinite(o[e]))
+                fail_msg("%s: output %d element %lld not written or not finite (%g)", c->name,
+                         k + 1, (long long)e, (double)o[e]);
+    }
+    if (d->has_backward) {
+        int64_t n0 = lt_kview_numel(&out[0]);
+        struct lt_kview gout = kv_new(LT_DTYPE_F32, out[0].ndim, out[0].shape);
+        float *w = gout.data;
+        uint64_t key = lt_rng_key(7, (uint64_t)c->op, 0, 0);
+        for (int64_t e = 0; e < n0; e++)
+            w[e] = 2.0f * lt_rng_uniform(key, (uint64_t)e) - 1.0f;
+        struct lt_kview gin[LT_MAX_INPUTS] = {{0}};
+        for (int i = 0; i < c->n_in; i++)
+            if (!(c->no_grad & (1u << i)))
+                gin[i] = kv_new(LT_DTYPE_F32, in[i].ndim, in[i].shape);
+        op_backward(c->op, c->attrs, c->n_in, in, out, &gout, gin);
+        for (int i = 0; i < c->n_in; i++)
+            if (gin[i].data)
+                check_gradient(c, in, i, &gin[i], w);
+
+        /* accumulate mode adds exactly the same gradient onto what is there */
+        struct lt_kview acc[LT_MAX_INPUTS] = {{0}};
+        unsigned mask = 0;
+        for (int i = 0; i < c->n_in; i++) {
+            if (!gin[i].data)
+                continue;
+            acc[i] = kv_new(LT_DTYPE_F32, in[i].ndim, in[i].shape);
+            float *p = acc[i].data;
+            for (int64_t e = 0; e < lt_kview_numel(&acc[i]); e++)
+                p[e] = 0.5f;
+            mask |= 1u << i;
+        }
+        run_backward(c->op, c->attrs, c->n_in, in, out, &gout, acc, mask);
+        for (int i = 0; i < c->n_in; i++) {
+            if (!gin[i].data)
+                continue;
+            int64_t n = lt_kview_numel(&gin[i]);
+            float *want = malloc((size_t)n * sizeof(float));
+            for (int64_t e = 0; e < n; e++)
+                want[e] = 0.5f + ((float *)gin[i].data)[e];
+            assert_floats_near(acc[i].data, want, n, 1e-5);
+            free(want);
+            kv_free(&acc[i]);
+            kv_free(&gin[i]);
+        }
+        kv_free(&gout);
+    }
+    for (int k = 0; k < d->n_out; k++)
+        kv_free(&out[k]);
+    for (int i = 0; i < c->n_in; i++)
+        kv_free(&in[i]);
+}
+
+void op_check_cases(const struct op_case *cases, int n) {
+    for (int i = 0; i < n; i++)
+        op_check_case(&cases[i]);
+}
