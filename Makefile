@@ -43,14 +43,17 @@ deps:
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 test: deps $(TEST_BIN)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash scripts/run-tests.sh $(TEST_BIN)

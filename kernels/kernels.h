@@ -94,7 +94,8 @@ struct lt_concat_attrs {
  * The loss sums over targets != ignore_index; the count is how many those are, so that
  * accumulation can divide once by the step's count. With label smoothing e the loss of
  * one row is (1 - e) * -logp[y] + e * mean_c(-logp[c]), as in PyTorch. A target outside
- * [0, C) that is not ignore_index fails with LT_EINVAL. Backward reads gout[0] only. */
+ * [0, C) that is not ignore_index fails with LT_EINVAL. Backward reads the logits, the
+ * targets and element 0 of gout[0] (the count has no gradient). */
 struct lt_cross_entropy_attrs {
     float label_smoothing;
     int ignore_index;

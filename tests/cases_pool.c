@@ -1,5 +1,35 @@
-/* STUB */
+/* The pool family's cases: max and average pooling over odd shapes with overlapping
+ * windows, padding, non-square kernels and both count_include_pad modes, and global
+ * average pooling. Max pooling inputs have distinct values, so no window has a tie
+ * that a finite difference could flip.
+ */
 #include "tests/op_check.h"
 
-const struct op_case pool_cases[] = {{0}};
-const int pool_case_count = 0;
+#define X(fill_, ...) {.dtype = LT_DTYPE_F32, .ndim = 4, .shape = {__VA_ARGS__}, .fill = fill_}
+
+/* {kernel, stride, padding, count_include_pad} */
+static const struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1};
+static const struct lt_pool2d_attrs k3s2p1 = {{3, 3}, {2, 2}, {1, 1}, 1};
+static const struct lt_pool2d_attrs k3s2p1_exclude = {{3, 3}, {2, 2}, {1, 1}, 0};
+static const struct lt_pool2d_attrs k32 = {{3, 2}, {1, 2}, {1, 0}, 1};
+static const struct lt_pool2d_attrs k23_exclude = {{2, 3}, {2, 1}, {1, 1}, 0};
+static const struct lt_no_attrs none = {0};
+
+const struct op_case pool_cases[] = {
+    {"max_pool2d 2x2 stride 2", LT_OP_MAX_POOL2D, &k2s2, 1, {X(FILL_DISTINCT, 3, 5, 7, 9)}, 0, 0},
+    {"max_pool2d 3x3 stride 2 padding 1", LT_OP_MAX_POOL2D, &k3s2p1, 1,
+     {X(FILL_DISTINCT, 3, 5, 7, 9)}, 0, 0},
+    {"max_pool2d 3x2 stride (1, 2) padding (1, 0)", LT_OP_MAX_POOL2D, &k32, 1,
+     {X(FILL_DISTINCT, 2, 3, 7, 9)}, 0, 0},
+    {"avg_pool2d 2x2 stride 2", LT_OP_AVG_POOL2D, &k2s2, 1, {X(FILL_UNIFORM, 3, 5, 7, 9)}, 0, 0},
+    {"avg_pool2d 3x3 stride 2 padding 1, padding counted", LT_OP_AVG_POOL2D, &k3s2p1, 1,
+     {X(FILL_UNIFORM, 3, 5, 7, 9)}, 0, 0},
+    {"avg_pool2d 3x3 stride 2 padding 1, padding not counted", LT_OP_AVG_POOL2D,
+     &k3s2p1_exclude, 1, {X(FILL_UNIFORM, 3, 5, 7, 9)}, 0, 0},
+    {"avg_pool2d 3x2 stride (1, 2) padding (1, 0)", LT_OP_AVG_POOL2D, &k32, 1,
+     {X(FILL_UNIFORM, 2, 3, 7, 9)}, 0, 0},
+    {"avg_pool2d 2x3 stride (2, 1) padding 1, padding not counted", LT_OP_AVG_POOL2D,
+     &k23_exclude, 1, {X(FILL_UNIFORM, 2, 3, 7, 9)}, 0, 0},
+    {"global_avg_pool", LT_OP_GLOBAL_AVG_POOL, &none, 1, {X(FILL_UNIFORM, 3, 5, 7, 9)}, 0, 0},
+};
+const int pool_case_count = sizeof pool_cases / sizeof pool_cases[0];

@@ -1,33 +1,82 @@
-/* STUB: shape inference for the arith ops. */
+/* Shape inference for the arithmetic ops: add, sub and mul (b broadcast over a's
+ * leading dims), scale, and cast between dtypes. */
 #include "core/ops/ops.h"
 
+/* a and b: one float dtype, b's shape equal to a's or to a suffix of it; out is a's. */
+static enum lt_status binary(const char *op, const struct lt_kview *in, struct lt_kview *out,
+                             char *msg) {
+    const struct lt_kview *a = &in[0], *b = &in[1];
+    char sa[96], sb[96];
+    enum lt_status st = lt_infer_want_float(op, in, 0, msg);
+    if (st != LT_OK)
+        return st;
+    if (b->dtype != a->dtype)
+        return lt_infer_fail(msg, "%s: inputs must have one dtype, got %s and %s", op,
+                             lt_dtype_str(a->dtype), lt_dtype_str(b->dtype));
+    int lead = a->ndim - b->ndim, fits = lead >= 0;
+    for (int i = 0; fits && i < b->ndim; i++)
+        fits = b->shape[i] == a->shape[lead + i];
+    if (!fits)
+        return lt_infer_fail(msg,
+                             "%s: shapes %s and %s do not broadcast: the second must equal "
+                             "the first or a suffix of it",
+                             op, lt_shape_str(a, sa, sizeof sa), lt_shape_str(b, sb, sizeof sb));
+    lt_view_like(&out[0], a);
+    return LT_OK;
+}
+
 enum lt_status lt_infer_add(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "add: not implemented");
+                            struct lt_kview *out, char *msg) {
+    (void)attrs;
+    (void)n_in;
+    return binary("add", in, out, msg);
 }
 
 enum lt_status lt_infer_sub(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "sub: not implemented");
+                            struct lt_kview *out, char *msg) {
+    (void)attrs;
+    (void)n_in;
+    return binary("sub", in, out, msg);
 }
 
 enum lt_status lt_infer_mul(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "mul: not implemented");
+                            struct lt_kview *out, char *msg) {
+    (void)attrs;
+    (void)n_in;
+    return binary("mul", in, out, msg);
 }
 
 enum lt_status lt_infer_scale(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "scale: not implemented");
+                              struct lt_kview *out, char *msg) {
+    (void)attrs;
+    (void)n_in;
+    enum lt_status st = lt_infer_want_float("scale", in, 0, msg);
+    if (st == LT_OK)
+        lt_view_like(&out[0], &in[0]);
+    return st;
 }
 
+static int is_float(enum lt_dtype dt) {
+    return dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
+}
+
+/* Casts go between the float dtypes, or from an integer dtype to f32 (labels and masks
+ * into arithmetic). Float to integer has no agreed rounding, so it is refused. */
 enum lt_status lt_infer_cast(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "cast: not implemented");
+                             struct lt_kview *out, char *msg) {
+    (void)n_in;
+    const struct lt_cast_attrs *at = attrs;
+    enum lt_dtype from = in[0].dtype, to = at->dtype;
+    if ((unsigned)to >= LT_DTYPE_COUNT)
+        return lt_infer_fail(msg, "cast: unknown target dtype %d", (int)to);
+    if ((unsigned)from >= LT_DTYPE_COUNT)
+        return lt_infer_fail(msg, "cast: unknown input dtype %d", (int)from);
+    if (!(is_float(from) && is_float(to)) && !(!is_float(from) && to == LT_DTYPE_F32))
+        return lt_infer_fail(msg,
+                             "cast: cannot cast %s to %s: casts go between f32, f16 and bf16, "
+                             "or from i32 and u8 to f32",
+                             lt_dtype_str(from), lt_dtype_str(to));
+    lt_view_like(&out[0], &in[0]);
+    out[0].dtype = to;
+    return LT_OK;
 }
-

@@ -1,33 +1,99 @@
-/* STUB: shape inference for the reduce ops. */
+/* Shape inference for the eager-only reductions (sum, mean, max, argmax over all
+ * elements or one dim) and for eq. None of them has a backward.
+ *
+ * Result dtypes: sum of a float tensor is f32 and of an integer one i32; mean is f32;
+ * max keeps the input's dtype; argmax is i32; eq is u8.
+ */
 #include "core/ops/ops.h"
 
+/* Fills out with x's shape reduced as at says; the caller sets the dtype. A reduction
+ * with no identity (max, argmax) passes `need_elements` so that reducing over zero
+ * elements fails here instead of in the kernel. */
+static enum lt_status reduced(const char *op, const struct lt_reduce_attrs *at,
+                              const struct lt_kview *x, int need_elements, struct lt_kview *out,
+                              char *msg) {
+    char sx[96];
+    lt_view_like(out, x);
+    if (at->all) {
+        if (need_elements && lt_kview_numel(x) == 0)
+            return lt_infer_fail(msg, "%s: shape %s has no elements to reduce", op,
+                                 lt_shape_str(x, sx, sizeof sx));
+        for (int i = 0; i < x->ndim; i++)
+            out->shape[i] = 1;
+        if (!at->keepdim)
+            out->ndim = 0;
+        return LT_OK;
+    }
+    int d = at->dim < 0 ? at->dim + x->ndim : at->dim;
+    if (d < 0 || d >= x->ndim)
+        return lt_infer_fail(msg, "%s: dim %d is out of range for shape %s", op, at->dim,
+                             lt_shape_str(x, sx, sizeof sx));
+    if (need_elements && x->shape[d] == 0)
+        return lt_infer_fail(msg, "%s: dim %d of shape %s has no elements to reduce", op,
+                             at->dim, lt_shape_str(x, sx, sizeof sx));
+    if (at->keepdim) {
+        out->shape[d] = 1;
+    } else {
+        for (int i = d; i < x->ndim - 1; i++)
+            out->shape[i] = x->shape[i + 1];
+        out->ndim--;
+    }
+    return LT_OK;
+}
+
+static int is_float(enum lt_dtype dt) {
+    return dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
+}
+
 enum lt_status lt_infer_sum(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "sum: not implemented");
+                            struct lt_kview *out, char *msg) {
+    (void)n_in;
+    enum lt_status st = reduced("sum", attrs, &in[0], 0, &out[0], msg);
+    out[0].dtype = is_float(in[0].dtype) ? LT_DTYPE_F32 : LT_DTYPE_I32;
+    return st;
 }
 
 enum lt_status lt_infer_mean(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "mean: not implemented");
+                             struct lt_kview *out, char *msg) {
+    (void)n_in;
+    enum lt_status st = reduced("mean", attrs, &in[0], 0, &out[0], msg);
+    out[0].dtype = LT_DTYPE_F32;
+    return st;
 }
 
 enum lt_status lt_infer_max(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "max: not implemented");
+                            struct lt_kview *out, char *msg) {
+    (void)n_in;
+    return reduced("max", attrs, &in[0], 1, &out[0], msg);
 }
 
 enum lt_status lt_infer_argmax(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "argmax: not implemented");
+                               struct lt_kview *out, char *msg) {
+    (void)n_in;
+    enum lt_status st = reduced("argmax", attrs, &in[0], 1, &out[0], msg);
+    out[0].dtype = LT_DTYPE_I32;
+    return st;
 }
 
+/* a and b: one dtype, b's shape equal to a's or a suffix of it (as for add). */
 enum lt_status lt_infer_eq(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "eq: not implemented");
+                           struct lt_kview *out, char *msg) {
+    (void)attrs;
+    (void)n_in;
+    const struct lt_kview *a = &in[0], *b = &in[1];
+    char sa[96], sb[96];
+    if (b->dtype != a->dtype)
+        return lt_infer_fail(msg, "eq: inputs must have one dtype, got %s and %s",
+                             lt_dtype_str(a->dtype), lt_dtype_str(b->dtype));
+    int lead = a->ndim - b->ndim, fits = lead >= 0;
+    for (int i = 0; fits && i < b->ndim; i++)
+        fits = b->shape[i] == a->shape[lead + i];
+    if (!fits)
+        return lt_infer_fail(msg,
+                             "eq: shapes %s and %s do not broadcast: the second must equal "
+                             "the first or a suffix of it",
+                             lt_shape_str(a, sa, sizeof sa), lt_shape_str(b, sb, sizeof sb));
+    lt_view_like(&out[0], a);
+    out[0].dtype = LT_DTYPE_U8;
+    return LT_OK;
 }
-

@@ -1,21 +1,95 @@
-/* STUB: shape inference for the shape ops. */
+/* Shape inference for the ops that move elements without changing them: reshape,
+ * transpose (of the last two dims) and concat. Any dtype. */
+#include <stdint.h>
+
 #include "core/ops/ops.h"
 
 enum lt_status lt_infer_reshape(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "reshape: not implemented");
+                                struct lt_kview *out, char *msg) {
+    (void)n_in;
+    const struct lt_reshape_attrs *at = attrs;
+    const struct lt_kview *x = &in[0];
+    char sx[96], st[128];
+    if (at->ndim < 0 || at->ndim > LT_MAX_DIMS)
+        return lt_infer_fail(msg, "reshape: the new shape has %d dims; allowed are 0 to %d",
+                             at->ndim, LT_MAX_DIMS);
+    struct lt_kview t = {.dtype = x->dtype, .ndim = at->ndim};
+    int free_dim = -1;
+    int64_t known = 1; /* product of the sizes other than -1 */
+    for (int i = 0; i < at->ndim; i++)
+        t.shape[i] = at->shape[i];
+    lt_shape_str(&t, st, sizeof st);
+    for (int i = 0; i < at->ndim; i++) {
+        int64_t s = at->shape[i];
+        if (s == -1 && free_dim >= 0)
+            return lt_infer_fail(msg, "reshape: new shape %s has more than one -1", st);
+        if (s == -1) {
+            free_dim = i;
+        } else if (s < 0) {
+            return lt_infer_fail(msg, "reshape: new shape %s has a negative size", st);
+        } else {
+            if (s > 0 && known > INT64_MAX / s)
+                return lt_infer_fail(msg, "reshape: new shape %s has too many elements", st);
+            known *= s;
+        }
+    }
+    int64_t n = lt_kview_numel(x);
+    if (free_dim >= 0 && known == 0)
+        return lt_infer_fail(msg,
+                             "reshape: cannot reshape %s into %s: the -1 could be any size "
+                             "when the other sizes multiply to 0",
+                             lt_shape_str(x, sx, sizeof sx), st);
+    if (free_dim >= 0 ? n % known != 0 : n != known)
+        return lt_infer_fail(msg, "reshape: cannot reshape %s (%lld elements) into %s",
+                             lt_shape_str(x, sx, sizeof sx), (long long)n, st);
+    if (free_dim >= 0)
+        t.shape[free_dim] = n / known;
+    out[0] = t;
+    return LT_OK;
 }
 
 enum lt_status lt_infer_transpose(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "transpose: not implemented");
+                                  struct lt_kview *out, char *msg) {
+    (void)attrs;
+    (void)n_in;
+    const struct lt_kview *x = &in[0];
+    char sx[96];
+    if (x->ndim < 2)
+        return lt_infer_fail(msg, "transpose: needs at least 2 dims, got shape %s",
+                             lt_shape_str(x, sx, sizeof sx));
+    lt_view_like(&out[0], x);
+    out[0].shape[x->ndim - 2] = x->shape[x->ndim - 1];
+    out[0].shape[x->ndim - 1] = x->shape[x->ndim - 2];
+    return LT_OK;
 }
 
 enum lt_status lt_infer_concat(const void *attrs, int n_in, const struct lt_kview *in,
-    struct lt_kview *out, char *msg) {
-    (void)attrs; (void)n_in; (void)in; (void)out;
-    return lt_infer_fail(msg, "concat: not implemented");
+                               struct lt_kview *out, char *msg) {
+    const struct lt_concat_attrs *at = attrs;
+    const struct lt_kview *x = &in[0];
+    char sx[96], si[96];
+    int d = at->dim < 0 ? at->dim + x->ndim : at->dim;
+    if (d < 0 || d >= x->ndim)
+        return lt_infer_fail(msg, "concat: dim %d is out of range for shape %s", at->dim,
+                             lt_shape_str(x, sx, sizeof sx));
+    int64_t total = 0;
+    for (int i = 0; i < n_in; i++) {
+        const struct lt_kview *v = &in[i];
+        if (v->dtype != x->dtype)
+            return lt_infer_fail(msg, "concat: input %d is %s but input 1 is %s", i + 1,
+                                 lt_dtype_str(v->dtype), lt_dtype_str(x->dtype));
+        int same = v->ndim == x->ndim;
+        for (int k = 0; same && k < x->ndim; k++)
+            same = k == d || v->shape[k] == x->shape[k];
+        if (!same)
+            return lt_infer_fail(msg,
+                                 "concat: input %d has shape %s but input 1 has %s: all dims "
+                                 "but the one concatenated along must agree",
+                                 i + 1, lt_shape_str(v, si, sizeof si),
+                                 lt_shape_str(x, sx, sizeof sx));
+        total += v->shape[d];
+    }
+    lt_view_like(&out[0], x);
+    out[0].shape[d] = total;
+    return LT_OK;
 }
-

@@ -1,4 +1,80 @@
-/* STUB */
+/* Reference kernels for embedding: a row lookup forward, a row scatter-add backward.
+ *
+ * An id outside [0, V) is bad data a user can feed, not a shape error, so both kernels
+ * check every id before touching memory and fail with LT_EINVAL naming it. The backward
+ * reads only the ids: the weight's values never enter its gradient.
+ */
+#include <stdio.h>
+#include <string.h>
+
 #include "kernels/cpu/cpu_kernels.h"
 
-void lt_cpu_register_embedding(struct lt_backend *b) { (void)b; }
+/* Writes the multi-dim index of flat position `pos` in `v`, as "(1, 4)". */
+static void index_str(const struct lt_kview *v, int64_t pos, char *buf, size_t size) {
+    int64_t idx[LT_MAX_DIMS];
+    for (int i = v->ndim - 1; i >= 0; i--) {
+        idx[i] = v->shape[i] ? pos % v->shape[i] : 0;
+        pos = v->shape[i] ? pos / v->shape[i] : 0;
+    }
+    size_t n = (size_t)snprintf(buf, size, "(");
+    for (int i = 0; i < v->ndim && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, i ? ", %lld" : "%lld", (long long)idx[i]);
+    if (n < size)
+        snprintf(buf + n, size - n, v->ndim == 1 ? ",)" : ")");
+}
+
+static enum lt_status check_ids(const struct lt_kargs *a, const struct lt_kview *ids,
+                                int64_t vocab) {
+    const int32_t *id = ids->data;
+    int64_t n = lt_kview_numel(ids);
+    for (int64_t i = 0; i < n; i++) {
+        if (id[i] >= 0 && id[i] < vocab)
+            continue;
+        char where[128];
+        index_str(ids, i, where, sizeof where);
+        snprintf(a->msg, LT_KMSG_SIZE, "embedding: id %d at %s is outside [0, %lld)",
+                 (int)id[i], where, (long long)vocab);
+        return LT_EINVAL;
+    }
+    return LT_OK;
+}
+
+static enum lt_status embedding_forward_ref(const struct lt_kargs *a) {
+    const float *w = a->in[0]->data;    /* (V, D) */
+    const int32_t *id = a->in[1]->data; /* (...) */
+    float *y = a->out[0]->data;         /* (..., D) */
+    int64_t vocab = a->in[0]->shape[0], dim = a->in[0]->shape[1];
+    int64_t n = lt_kview_numel(a->in[1]);
+    enum lt_status st = check_ids(a, a->in[1], vocab);
+    if (st != LT_OK)
+        return st;
+    for (int64_t i = 0; i < n; i++)
+        memcpy(y + i * dim, w + (int64_t)id[i] * dim, (size_t)dim * sizeof(float));
+    return LT_OK;
+}
+
+/* dW[id[i]] += dy[i] for every position i; duplicate ids add up */
+static enum lt_status embedding_backward_ref(const struct lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    const int32_t *id = a->in[1]->data; /* (...) */
+    const float *dy = a->gout[0]->data; /* (..., D) */
+    float *dw = a->gin[0]->data;        /* (V, D) */
+    int64_t vocab = a->in[0]->shape[0], dim = a->in[0]->shape[1];
+    int64_t n = lt_kview_numel(a->in[1]);
+    enum lt_status st = check_ids(a, a->in[1], vocab);
+    if (st != LT_OK)
+        return st;
+    if (!(a->accumulate & 1u))
+        memset(dw, 0, (size_t)(vocab * dim) * sizeof(float));
+    for (int64_t i = 0; i < n; i++) {
+        float *row = dw + (int64_t)id[i] * dim;
+        for (int64_t d = 0; d < dim; d++)
+            row[d] += dy[i * dim + d];
+    }
+    return LT_OK;
+}
+
+void lt_cpu_register_embedding(struct lt_backend *b) {
+    lt_cpu_set(b, LT_OP_EMBEDDING, LT_DTYPE_F32, embedding_forward_ref, embedding_backward_ref);
+}

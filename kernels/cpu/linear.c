@@ -1,4 +1,118 @@
-/* STUB */
+/* Reference kernels for matmul and linear: the spec, in plain loops with double sums. */
 #include "kernels/cpu/cpu_kernels.h"
 
-void lt_cpu_register_linear(struct lt_backend *b) { (void)b; }
+/* The batch count of a (..., M, K) view: the product of its leading dims. */
+static int64_t batch_of(const struct lt_kview *v) {
+    int64_t n = 1;
+    for (int i = 0; i < v->ndim - 2; i++)
+        n *= v->shape[i];
+    return n;
+}
+
+static enum lt_status matmul_forward_ref(const struct lt_kargs *a) {
+    const struct lt_kview *A = a->in[0], *B = a->in[1];
+    int64_t batch = batch_of(A), M = A->shape[A->ndim - 2], K = A->shape[A->ndim - 1];
+    int64_t N = B->shape[B->ndim - 1];
+    int64_t b_stride = B->ndim > 2 ? K * N : 0;
+    for (int64_t t = 0; t < batch; t++) {
+        const float *x = (const float *)A->data + t * M * K; /* (M, K) */
+        const float *y = (const float *)B->data + t * b_stride; /* (K, N) */
+        float *z = (float *)a->out[0]->data + t * M * N;        /* (M, N) */
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double s = 0;
+                for (int64_t k = 0; k < K; k++)
+                    s += (double)x[i * K + k] * y[k * N + j];
+                z[i * N + j] = (float)s;
+            }
+    }
+    return LT_OK;
+}
+
+static enum lt_status matmul_backward_ref(const struct lt_kargs *a) {
+    const struct lt_kview *A = a->in[0], *B = a->in[1];
+    int64_t batch = batch_of(A), M = A->shape[A->ndim - 2], K = A->shape[A->ndim - 1];
+    int64_t N = B->shape[B->ndim - 1];
+    int64_t b_stride = B->ndim > 2 ? K * N : 0;
+    const float *g = a->gout[0]->data; /* (batch, M, N) */
+    if (a->gin[0])
+        for (int64_t t = 0; t < batch; t++) {
+            const float *y = (const float *)B->data + t * b_stride;
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t k = 0; k < K; k++) {
+                    double s = 0;
+                    for (int64_t j = 0; j < N; j++)
+                        s += (double)g[(t * M + i) * N + j] * y[k * N + j];
+                    lt_grad_store(a, 0, (t * M + i) * K + k, s);
+                }
+        }
+    if (a->gin[1]) {
+        /* a 2-D b is shared by every batch entry: its gradient sums over them */
+        int64_t b_batch = b_stride ? batch : 1, per = b_stride ? 1 : batch;
+        for (int64_t tb = 0; tb < b_batch; tb++)
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t j = 0; j < N; j++) {
+                    double s = 0;
+                    for (int64_t u = 0; u < per; u++) {
+                        int64_t t = tb + u;
+                        const float *x = (const float *)A->data + t * M * K;
+                        for (int64_t i = 0; i < M; i++)
+                            s += (double)x[i * K + k] * g[(t * M + i) * N + j];
+                    }
+                    lt_grad_store(a, 1, (tb * K + k) * N + j, s);
+                }
+    }
+    return LT_OK;
+}
+
+static enum lt_status linear_forward_ref(const struct lt_kargs *a) {
+    const struct lt_kview *X = a->in[0], *W = a->in[1];
+    int64_t in = W->shape[1], out = W->shape[0], rows = lt_kview_numel(X) / in;
+    const float *x = X->data, *w = W->data; /* (rows, in), (out, in) */
+    const float *bias = a->n_in == 3 ? a->in[2]->data : NULL;
+    float *y = a->out[0]->data; /* (rows, out) */
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < out; o++) {
+            double s = bias ? bias[o] : 0.0;
+            for (int64_t i = 0; i < in; i++)
+                s += (double)x[r * in + i] * w[o * in + i];
+            y[r * out + o] = (float)s;
+        }
+    return LT_OK;
+}
+
+static enum lt_status linear_backward_ref(const struct lt_kargs *a) {
+    const struct lt_kview *X = a->in[0], *W = a->in[1];
+    int64_t in = W->shape[1], out = W->shape[0], rows = lt_kview_numel(X) / in;
+    const float *g = a->gout[0]->data; /* (rows, out) */
+    const float *x = X->data, *w = W->data;
+    if (a->gin[0])
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t i = 0; i < in; i++) {
+                double s = 0;
+                for (int64_t o = 0; o < out; o++)
+                    s += (double)g[r * out + o] * w[o * in + i];
+                lt_grad_store(a, 0, r * in + i, s);
+            }
+    if (a->gin[1])
+        for (int64_t o = 0; o < out; o++)
+            for (int64_t i = 0; i < in; i++) {
+                double s = 0;
+                for (int64_t r = 0; r < rows; r++)
+                    s += (double)g[r * out + o] * x[r * in + i];
+                lt_grad_store(a, 1, o * in + i, s);
+            }
+    if (a->n_in == 3 && a->gin[2])
+        for (int64_t o = 0; o < out; o++) {
+            double s = 0;
+            for (int64_t r = 0; r < rows; r++)
+                s += g[r * out + o];
+            lt_grad_store(a, 2, o, s);
+        }
+    return LT_OK;
+}
+
+void lt_cpu_register_linear(struct lt_backend *b) {
+    lt_cpu_set(b, LT_OP_MATMUL, LT_DTYPE_F32, matmul_forward_ref, matmul_backward_ref);
+    lt_cpu_set(b, LT_OP_LINEAR, LT_DTYPE_F32, linear_forward_ref, linear_backward_ref);
+}

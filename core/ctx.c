@@ -1,0 +1,137 @@
+/* The context: backend table, seed, memory limit and the last error message. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx.h"
+#include "core/ops/ops.h"
+
+enum lt_status lt_ctx_new(struct lt_ctx **out) {
+    struct lt_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return LT_ENOMEM;
+    lt_cpu_backend_init(&ctx->cpu);
+    *out = ctx;
+    return LT_OK;
+}
+
+void lt_ctx_free(struct lt_ctx *ctx) {
+    free(ctx);
+}
+
+const char *lt_ctx_error(const struct lt_ctx *ctx) {
+    return ctx->error;
+}
+
+void lt_ctx_set_seed(struct lt_ctx *ctx, uint64_t seed) {
+    ctx->seed = seed;
+}
+
+uint64_t lt_ctx_seed(const struct lt_ctx *ctx) {
+    return ctx->seed;
+}
+
+void lt_ctx_set_memory_limit(struct lt_ctx *ctx, size_t bytes) {
+    ctx->memory_limit = bytes;
+}
+
+size_t lt_ctx_memory_limit(const struct lt_ctx *ctx) {
+    return ctx->memory_limit;
+}
+
+enum lt_status lt_fail(struct lt_ctx *ctx, enum lt_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+void *lt_alloc(struct lt_ctx *ctx, size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p)
+        lt_fail(ctx, LT_ENOMEM, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *lt_zalloc(struct lt_ctx *ctx, size_t bytes) {
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p)
+        lt_fail(ctx, LT_ENOMEM, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *lt_alloc_arena(struct lt_ctx *ctx, size_t bytes) {
+    size_t n = lt_align(bytes ? bytes : 1);
+    void *p = aligned_alloc(LT_ALIGN, n);
+    if (!p) {
+        lt_fail(ctx, LT_ENOMEM, "out of memory allocating an arena of %zu bytes", n);
+        return NULL;
+    }
+    memset(p, 0, n);
+    return p;
+}
+
+_Noreturn void lt_assert_fail(const char *what, const char *file, int line) {
+    fprintf(stderr, "lutra: internal error: %s (%s:%d)\n", what, file, line);
+    abort();
+}
+
+const char *lt_dtype_name(enum lt_dtype dt) {
+    return lt_dtype_str(dt);
+}
+
+size_t lt_dtype_size(enum lt_dtype dt) {
+    static const size_t sizes[LT_DTYPE_COUNT] = {4, 2, 2, 4, 1};
+    return (unsigned)dt < LT_DTYPE_COUNT ? sizes[dt] : 0;
+}
+
+enum lt_status lt_dtype_parse(struct lt_ctx *ctx, const char *name, enum lt_dtype *out) {
+    for (int i = 0; i < LT_DTYPE_COUNT; i++)
+        if (!strcmp(name, lt_dtype_str((enum lt_dtype)i))) {
+            *out = (enum lt_dtype)i;
+            return LT_OK;
+        }
+    return lt_fail(ctx, LT_EINVAL, "unknown dtype '%s' (one of f32, f16, bf16, i32, u8)", name);
+}
+
+const char *lt_op_name(enum lt_op op) {
+    return lt_op_descs[op].name;
+}
+
+int lt_op_inputs_min(enum lt_op op) {
+    return lt_op_descs[op].min_in;
+}
+
+int lt_op_inputs_max(enum lt_op op) {
+    return lt_op_descs[op].max_in;
+}
+
+int lt_op_outputs(enum lt_op op) {
+    return lt_op_descs[op].n_out;
+}
+
+size_t lt_op_attrs_size(enum lt_op op) {
+    return lt_op_descs[op].attrs_size;
+}
+
+int lt_op_has_backward(enum lt_op op) {
+    return lt_op_descs[op].has_backward;
+}
+
+enum lt_status lt_op_parse(struct lt_ctx *ctx, const char *name, enum lt_op *out) {
+    for (int i = 0; i < LT_OP_COUNT; i++)
+        if (!strcmp(name, lt_op_descs[i].name)) {
+            *out = (enum lt_op)i;
+            return LT_OK;
+        }
+    return lt_fail(ctx, LT_EINVAL, "unknown op '%s'", name);
+}
+
+const char *lt_mem_category_name(enum lt_mem_category c) {
+    static const char *const names[LT_MEM_COUNT] = {
+        "params",    "param_copies", "grads", "optimizer", "activations",
+        "temporaries", "workspace",  "data",  "state",     "runtime"};
+    return (unsigned)c < LT_MEM_COUNT ? names[c] : "?";
+}

@@ -1,0 +1,130 @@
+/* The executor: binds a plan's buffers to memory and runs its nodes' kernels. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx.h"
+#include "core/exec.h"
+#include "core/ops/ops.h"
+#include "core/tensor.h"
+
+static const enum lt_mem_category arena_cats[] = {LT_MEM_ACTIVATIONS, LT_MEM_TEMPORARIES,
+                                                   LT_MEM_WORKSPACE};
+
+enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p) {
+    memset(ex, 0, sizeof *ex);
+    ex->ctx = ctx;
+    ex->plan = p;
+    ex->views = lt_zalloc(ctx, ((size_t)p->n_bufs + 1) * sizeof *ex->views);
+    ex->hidden = lt_zalloc(ctx, ((size_t)p->n_bufs + 1) * sizeof *ex->hidden);
+    ex->args = lt_zalloc(ctx, ((size_t)p->n_nodes + 1) * sizeof *ex->args);
+    if (!ex->views || !ex->hidden || !ex->args) {
+        lt_exec_release(ex);
+        return LT_ENOMEM;
+    }
+    for (size_t i = 0; i < sizeof arena_cats / sizeof arena_cats[0]; i++) {
+        enum lt_mem_category c = arena_cats[i];
+        if (!p->bytes[c])
+            continue;
+        if (!(ex->arena[c] = lt_alloc_arena(ctx, p->bytes[c]))) {
+            lt_exec_release(ex);
+            return LT_ENOMEM;
+        }
+        ex->arena_bytes[c] = p->bytes[c];
+    }
+    for (int b = 0; b < p->n_bufs; b++) {
+        ex->views[b] = ex->hidden[b] = p->bufs[b].view;
+        if (p->bufs[b].kind == LT_BUF_ARENA && p->bufs[b].first >= 0)
+            ex->views[b].data = (char *)ex->arena[p->bufs[b].cat] + p->bufs[b].offset;
+    }
+    for (int n = 0; n < p->n_nodes; n++) {
+        const struct lt_pnode *pn = &p->nodes[n];
+        struct lt_kargs *a = &ex->args[n];
+        unsigned reads = pn->backward ? lt_op_descs[pn->op].backward_reads : ~0u;
+        a->attrs = pn->attrs;
+        a->n_in = pn->n_in;
+        a->n_out = pn->n_out;
+        for (int i = 0; i < pn->n_in; i++) {
+            a->in[i] = (reads & LT_IN(i)) ? &ex->views[pn->in[i]] : &ex->hidden[pn->in[i]];
+            a->gin[i] = pn->gin[i] >= 0 ? &ex->views[pn->gin[i]] : NULL;
+        }
+        for (int k = 0; k < pn->n_out; k++) {
+            int shown = !pn->backward || (reads & LT_OUT(k));
+            a->out[k] = shown ? &ex->views[pn->out[k]] : &ex->hidden[pn->out[k]];
+            a->gout[k] = pn->gout[k] >= 0 ? &ex->views[pn->gout[k]] : NULL;
+        }
+        a->accumulate = pn->accumulate;
+        a->workspace = ex->arena[LT_MEM_WORKSPACE];
+        a->workspace_size = pn->workspace;
+        a->exec = &ex->info;
+        a->msg = ex->msg;
+    }
+    return LT_OK;
+}
+
+void lt_exec_release(struct lt_exec *ex) {
+    for (int c = 0; c < LT_MEM_COUNT; c++)
+        free(ex->arena[c]);
+    free(ex->views);
+    free(ex->hidden);
+    free(ex->args);
+    memset(ex, 0, sizeof *ex);
+}
+
+void lt_exec_bind(struct lt_exec *ex, int b, void *data) {
+    ex->views[b].data = data;
+}
+
+void lt_exec_bind_tensors(struct lt_exec *ex) {
+    const struct lt_plan *p = ex->plan;
+    for (int b = 0; b < p->n_bufs; b++) {
+        const struct lt_buf *buf = &p->bufs[b];
+        if ((buf->kind == LT_BUF_PARAM || buf->kind == LT_BUF_STATE) && buf->value >= 0)
+            ex->views[b].data = lt_tensor_data(p->graph->values[buf->value].tensor);
+    }
+}
+
+enum lt_status lt_exec_run(struct lt_exec *ex) {
+    const struct lt_plan *p = ex->plan;
+    for (int n = 0; n < p->n_nodes; n++) {
+        const struct lt_pnode *pn = &p->nodes[n];
+        for (int i = 0; pn->zero_first && i < pn->n_in; i++)
+            if (pn->zero_first & (1u << i))
+                memset(ex->views[pn->gin[i]].data, 0,
+                       (size_t)lt_kview_numel(&ex->views[pn->gin[i]]) * sizeof(float));
+        lt_kernel_fn fn = pn->backward ? pn->kernel->backward : pn->kernel->forward;
+        ex->msg[0] = '\0';
+        enum lt_status st = fn(&ex->args[n]);
+        if (st != LT_OK)
+            return lt_fail(ex->ctx, st, "%s%s: %s", lt_op_descs[pn->op].name,
+                           pn->backward ? " (backward)" : "",
+                           ex->msg[0] ? ex->msg : "the kernel failed");
+    }
+    return LT_OK;
+}
+
+enum lt_status lt_exec_check_inputs(struct lt_exec *ex, struct lt_tensor *const *inputs,
+                                    const char *where) {
+    const struct lt_graph *g = ex->plan->graph;
+    for (int i = 0; i < g->n_inputs; i++) {
+        int v = lt_graph_find(g, LT_VALUE_INPUT, i);
+        const struct lt_kview *want = &g->values[v].shape;
+        const struct lt_tensor *t = inputs[i];
+        const char *name = g->values[v].name ? g->values[v].name : "input";
+        if (!t)
+            return lt_fail(ex->ctx, LT_EINVAL, "%s: %s (input %d) is missing", where, name, i + 1);
+        int same = t->dtype == want->dtype && t->ndim == want->ndim;
+        for (int d = 0; same && d < t->ndim; d++)
+            same = t->shape[d] == want->shape[d];
+        if (!same) {
+            char a[96], b[96];
+            struct lt_kview got = {NULL, t->dtype, t->ndim, {0}};
+            memcpy(got.shape, t->shape, sizeof got.shape);
+            return lt_fail(ex->ctx, LT_EINVAL, "%s: %s (input %d) is %s %s, the graph wants %s %s",
+                           where, name, i + 1, lt_dtype_name(t->dtype),
+                           lt_shape_str(&got, a, sizeof a), lt_dtype_name(want->dtype),
+                           lt_shape_str(want, b, sizeof b));
+        }
+    }
+    return LT_OK;
+}

@@ -1,0 +1,40 @@
+/* The executor: a plan's buffers bound to memory and its nodes' kernel arguments built
+ * once, so that running a step is a loop of kernel calls. Private to the core. */
+#ifndef LT_EXEC_H
+#define LT_EXEC_H
+
+#include "core/plan.h"
+
+struct lt_exec {
+    struct lt_ctx *ctx;
+    struct lt_plan *plan;
+    struct lt_kview *views;  /* per buffer, data bound */
+    struct lt_kview *hidden; /* per buffer, data NULL: what a backward does not read */
+    struct lt_kargs *args;   /* per node */
+    void *arena[LT_MEM_COUNT]; /* activations, temporaries, workspace */
+    size_t arena_bytes[LT_MEM_COUNT];
+    struct lt_exec_info info;
+    char msg[LT_KMSG_SIZE];
+};
+
+/* Allocates the plan's activation, temporary and workspace arenas (exactly the planned
+ * bytes) and builds every node's arguments. Fails with LT_ENOMEM. */
+enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p);
+void lt_exec_release(struct lt_exec *ex);
+
+/* Points buffer b at data. Cannot fail. */
+void lt_exec_bind(struct lt_exec *ex, int b, void *data);
+
+/* Points every parameter and state buffer at its tensor's data (they move when a
+ * trainer adopts them). Cannot fail. */
+void lt_exec_bind_tensors(struct lt_exec *ex);
+
+/* Runs every node in order. On a kernel's failure returns its status with the message
+ * on the context, naming the op. */
+enum lt_status lt_exec_run(struct lt_exec *ex);
+
+/* Checks tensors against the graph's inputs (count known, dtype and shape). */
+enum lt_status lt_exec_check_inputs(struct lt_exec *ex, struct lt_tensor *const *inputs,
+                                    const char *where);
+
+#endif

@@ -1,0 +1,118 @@
+/* Forward-only programs (evaluation, inference) and eager ops, which are one-node
+ * forward programs. Parameters and state are read from their tensors at each run. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx.h"
+#include "core/exec.h"
+#include "core/tensor.h"
+
+struct lt_forward {
+    struct lt_ctx *ctx;
+    struct lt_plan *plan;
+    struct lt_exec ex;
+};
+
+enum lt_status lt_forward_new(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
+                              const int *outputs, struct lt_forward **out) {
+    struct lt_plan *p;
+    enum lt_status st = lt_plan_compile(ctx, g, 0, -1, n_out, outputs, NULL, &p);
+    if (st != LT_OK)
+        return st;
+    struct lt_forward *f = lt_zalloc(ctx, sizeof *f);
+    if (!f) {
+        lt_plan_free(p);
+        return LT_ENOMEM;
+    }
+    f->ctx = ctx;
+    f->plan = p;
+    st = lt_exec_init(&f->ex, ctx, p);
+    if (st != LT_OK) {
+        lt_forward_free(f);
+        return st;
+    }
+    *out = f;
+    return LT_OK;
+}
+
+void lt_forward_free(struct lt_forward *f) {
+    if (!f)
+        return;
+    lt_exec_release(&f->ex);
+    lt_plan_free(f->plan);
+    free(f);
+}
+
+enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inputs,
+                              struct lt_tensor *const *out, uint32_t epoch,
+                              int64_t sample_base) {
+    struct lt_plan *p = f->plan;
+    enum lt_status st = lt_exec_check_inputs(&f->ex, inputs, "forward");
+    if (st != LT_OK)
+        return st;
+    for (int i = 0; i < p->n_outputs; i++) {
+        const struct lt_kview *want = &p->bufs[p->outputs[i]].view;
+        const struct lt_tensor *t = out[i];
+        int same = t && t->dtype == want->dtype && t->ndim == want->ndim;
+        for (int d = 0; same && d < t->ndim; d++)
+            same = t->shape[d] == want->shape[d];
+        if (!same)
+            return lt_fail(f->ctx, LT_EINVAL,
+                           "forward: output tensor %d does not have the output's dtype and shape",
+                           i + 1);
+    }
+    for (int b = 0; b < p->n_bufs; b++)
+        if (p->bufs[b].kind == LT_BUF_INPUT)
+            lt_exec_bind(&f->ex, b, lt_tensor_data(inputs[p->graph->values[p->bufs[b].value].index]));
+    lt_exec_bind_tensors(&f->ex);
+    f->ex.info = (struct lt_exec_info){lt_ctx_seed(f->ctx), epoch, sample_base};
+    st = lt_exec_run(&f->ex);
+    if (st != LT_OK)
+        return st;
+    for (int i = 0; i < p->n_outputs; i++)
+        memcpy(lt_tensor_data(out[i]), f->ex.views[p->outputs[i]].data, lt_tensor_bytes(out[i]));
+    return LT_OK;
+}
+
+void lt_forward_memory(const struct lt_forward *f, struct lt_mem_report *r) {
+    lt_plan_report(f->plan, r);
+}
+
+enum lt_status lt_tensor_op(struct lt_ctx *ctx, enum lt_op op, int n_in,
+                            struct lt_tensor *const *in, const void *attrs,
+                            struct lt_tensor **out) {
+    if ((unsigned)op >= LT_OP_COUNT)
+        return lt_fail(ctx, LT_EINVAL, "unknown op %d", (int)op);
+    if (n_in < 0 || n_in > LT_MAX_INPUTS)
+        return lt_fail(ctx, LT_EINVAL, "%s: %d inputs", lt_op_name(op), n_in);
+    struct lt_graph *g;
+    enum lt_status st = lt_graph_new(ctx, &g);
+    if (st != LT_OK)
+        return st;
+    int ids[LT_MAX_INPUTS], outs[LT_MAX_OUTPUTS], n_out = lt_op_outputs(op);
+    for (int i = 0; st == LT_OK && i < n_in; i++)
+        st = lt_graph_input(g, in[i]->dtype, in[i]->ndim, in[i]->shape, NULL, &ids[i]);
+    if (st == LT_OK)
+        st = lt_graph_op(g, op, n_in, ids, attrs, outs);
+    struct lt_forward *f = NULL;
+    if (st == LT_OK)
+        st = lt_forward_new(ctx, g, n_out, outs, &f);
+    struct lt_tensor *results[LT_MAX_OUTPUTS] = {NULL};
+    for (int k = 0; st == LT_OK && k < n_out; k++) {
+        enum lt_dtype dt;
+        int64_t shape[LT_MAX_DIMS];
+        int ndim = lt_graph_value_shape(g, outs[k], &dt, shape);
+        st = lt_tensor_new(ctx, dt, ndim, shape, &results[k]);
+    }
+    if (st == LT_OK)
+        st = lt_forward_run(f, in, results, 0, 0);
+    lt_forward_free(f);
+    lt_graph_free(g);
+    if (st != LT_OK) {
+        for (int k = 0; k < n_out; k++)
+            lt_tensor_free(results[k]);
+        return st;
+    }
+    memcpy(out, results, (size_t)n_out * sizeof *out);
+    return LT_OK;
+}

@@ -1,0 +1,314 @@
+/* lutra: the public C API of the training engine.
+ *
+ * The spine (DESIGN.md): build a graph from symbolic tensors (trace once), compile it
+ * into a plan whose byte counts are exact per memory category (plan exactly), and run
+ * training steps entirely in C. Eager tensors use the same kernels.
+ *
+ * Conventions that hold for every function here:
+ * - Anything that can fail returns enum lt_status (LT_OK == 0, failures negative) and
+ *   leaves a message on its context, read with lt_ctx_error(). Nothing a caller passes
+ *   aborts or exits the process.
+ * - Objects come in _new/_free pairs; _free(NULL) is a no-op. Out-parameters are
+ *   written only on success.
+ * - Dims are 0-based and layouts are PyTorch's: images (N, C, H, W), linear weights
+ *   (out, in), conv weights (O, C/groups, KH, KW).
+ * - There are no globals: two contexts, or two trainers on one context, are independent.
+ */
+#ifndef LUTRA_H
+#define LUTRA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/kernels.h" /* enum lt_status, enum lt_dtype, enum lt_op, op attributes */
+
+#define LT_VERSION "0.1.0"
+
+/* ---- context ------------------------------------------------------------------------ */
+
+struct lt_ctx;
+
+/* Creates a context with the CPU backend and seed 0. Fails only with LT_ENOMEM (and
+ * then *out is untouched: there is no context to carry a message). */
+enum lt_status lt_ctx_new(struct lt_ctx **out);
+void lt_ctx_free(struct lt_ctx *ctx);
+
+/* The message of the last failure on this context ("" if none). Valid until the next
+ * call that fails. Cannot fail. */
+const char *lt_ctx_error(const struct lt_ctx *ctx);
+
+/* The seed every random stream is keyed from (initialisation, dropout). Cannot fail. */
+void lt_ctx_set_seed(struct lt_ctx *ctx, uint64_t seed);
+uint64_t lt_ctx_seed(const struct lt_ctx *ctx);
+
+/* The memory the training device may use, in bytes; 0 means the machine's RAM. A plan
+ * that needs more fails to compile with LT_ENOMEM and says by how much. Cannot fail. */
+void lt_ctx_set_memory_limit(struct lt_ctx *ctx, size_t bytes);
+size_t lt_ctx_memory_limit(const struct lt_ctx *ctx);
+
+/* ---- dtypes and ops ------------------------------------------------------------------ */
+
+/* "f32", "f16", "bf16", "i32", "u8"; size in bytes. Cannot fail ("?" / 0 if invalid). */
+const char *lt_dtype_name(enum lt_dtype dt);
+size_t lt_dtype_size(enum lt_dtype dt);
+/* Parses a dtype name; fails with LT_EINVAL naming the choices. */
+enum lt_status lt_dtype_parse(struct lt_ctx *ctx, const char *name, enum lt_dtype *out);
+
+/* The op's name ("conv2d"), input count range, output count, size of its attribute
+ * struct, and whether autodiff can differentiate it. Cannot fail for a valid op. */
+const char *lt_op_name(enum lt_op op);
+int lt_op_inputs_min(enum lt_op op);
+int lt_op_inputs_max(enum lt_op op);
+int lt_op_outputs(enum lt_op op);
+size_t lt_op_attrs_size(enum lt_op op);
+int lt_op_has_backward(enum lt_op op);
+/* Looks an op up by name; fails with LT_EINVAL when there is none. */
+enum lt_status lt_op_parse(struct lt_ctx *ctx, const char *name, enum lt_op *out);
+
+/* ---- tensors ------------------------------------------------------------------------- */
+
+/* A tensor is a contiguous view (offset, dtype, shape) of a refcounted storage. Views
+ * made by reshape and slice share their storage; the storage lives while any view does.
+ * Tensors themselves are refcounted: lt_tensor_retain adds a reference, lt_tensor_free
+ * drops one. */
+struct lt_tensor;
+
+/* A new zero-filled tensor. Fails with LT_EINVAL (ndim outside [0, LT_MAX_DIMS], a
+ * negative dim, an invalid dtype) or LT_ENOMEM. */
+enum lt_status lt_tensor_new(struct lt_ctx *ctx, enum lt_dtype dt, int ndim,
+                             const int64_t *shape, struct lt_tensor **out);
+struct lt_tensor *lt_tensor_retain(struct lt_tensor *t);
+void lt_tensor_free(struct lt_tensor *t);
+
+/* Accessors. These cannot fail. The data pointer is valid while the tensor lives; it
+ * changes when a trainer adopts the tensor as a parameter (see lt_trainer_new). */
+enum lt_dtype lt_tensor_dtype(const struct lt_tensor *t);
+int lt_tensor_ndim(const struct lt_tensor *t);
+const int64_t *lt_tensor_shape(const struct lt_tensor *t);
+int64_t lt_tensor_numel(const struct lt_tensor *t);
+void *lt_tensor_data(const struct lt_tensor *t);
+size_t lt_tensor_bytes(const struct lt_tensor *t);
+
+/* A view with another shape and the same elements (one dim may be -1). Fails with
+ * LT_EINVAL when the counts differ. */
+enum lt_status lt_tensor_reshape(struct lt_ctx *ctx, struct lt_tensor *t, int ndim,
+                                 const int64_t *shape, struct lt_tensor **out);
+/* A view of rows [start, start + len) along dim 0. Fails with LT_EINVAL when out of
+ * range or when t has no dims. */
+enum lt_status lt_tensor_slice(struct lt_ctx *ctx, struct lt_tensor *t, int64_t start,
+                               int64_t len, struct lt_tensor **out);
+/* A new tensor with t's values converted to dt (round to nearest even when narrowing
+ * floats; float to integer truncates toward zero). Fails with LT_ENOMEM. */
+enum lt_status lt_tensor_to(struct lt_ctx *ctx, const struct lt_tensor *t, enum lt_dtype dt,
+                            struct lt_tensor **out);
+/* Copies src's elements into dst, converting dtype. Fails with LT_EINVAL when the
+ * element counts differ. */
+enum lt_status lt_tensor_copy(struct lt_ctx *ctx, struct lt_tensor *dst,
+                              const struct lt_tensor *src);
+
+/* Fills t from the context's seed and a caller-chosen stream number, so that the values
+ * depend on (seed, stream, element) only: uniform in [lo, hi), or normal(mean, std).
+ * Fails with LT_EINVAL for a non-float tensor. */
+enum lt_status lt_tensor_uniform(struct lt_ctx *ctx, struct lt_tensor *t, uint64_t stream,
+                                 double lo, double hi);
+enum lt_status lt_tensor_normal(struct lt_ctx *ctx, struct lt_tensor *t, uint64_t stream,
+                                double mean, double std);
+/* Sets every element to v (converted to t's dtype). Cannot fail. */
+void lt_tensor_fill(struct lt_tensor *t, double v);
+
+/* Element i (flat index, 0-based) as a double, and its assignment. No bounds check
+ * beyond an assert on internal misuse: callers check i < numel. */
+double lt_tensor_get(const struct lt_tensor *t, int64_t i);
+void lt_tensor_set(struct lt_tensor *t, int64_t i, double v);
+
+/* Runs one op eagerly: plans a one-node graph on the inputs' shapes and writes new
+ * tensors to out[0 .. lt_op_outputs(op) - 1]. Fails like lt_graph_op (shape errors)
+ * and like the kernel (an index out of range). */
+enum lt_status lt_tensor_op(struct lt_ctx *ctx, enum lt_op op, int n_in,
+                            struct lt_tensor *const *in, const void *attrs,
+                            struct lt_tensor **out);
+
+/* ---- graphs --------------------------------------------------------------------------- */
+
+/* A static graph over symbolic values (dtype and shape, no data). Values are numbered
+ * from 0 in creation order. Building a node checks shapes at once. */
+struct lt_graph;
+
+enum lt_status lt_graph_new(struct lt_ctx *ctx, struct lt_graph **out);
+void lt_graph_free(struct lt_graph *g);
+
+/* A data input (a batch tensor fed at every step), in the order inputs are declared.
+ * Fails with LT_EINVAL for a bad shape or dtype. */
+enum lt_status lt_graph_input(struct lt_graph *g, enum lt_dtype dt, int ndim,
+                              const int64_t *shape, const char *name, int *value);
+
+/* A trainable parameter backed by tensor t (f32), in optimizer group `group` (>= 0).
+ * The graph keeps a reference to t. Fails with LT_EINVAL for a non-f32 tensor or a
+ * tensor that is already a value of this graph. */
+enum lt_status lt_graph_param(struct lt_graph *g, struct lt_tensor *t, const char *name,
+                              int group, int *value);
+
+/* A non-trainable tensor the graph reads and may update in place (batch-norm running
+ * statistics): the `state` memory category. The graph keeps a reference to t. */
+enum lt_status lt_graph_state(struct lt_graph *g, struct lt_tensor *t, const char *name,
+                              int *value);
+
+/* Appends a node: `op` applied to values in[0 .. n_in-1] with its attribute struct
+ * (NULL for ops without attributes); writes the ids of its lt_op_outputs(op) outputs to
+ * out. Fails with LT_EINVAL and a message naming the op and the shapes when the inputs
+ * do not fit. */
+enum lt_status lt_graph_op(struct lt_graph *g, enum lt_op op, int n_in, const int *in,
+                           const void *attrs, int *out);
+
+/* A value's dtype and shape (shape needs LT_MAX_DIMS entries); returns ndim, or -1 for
+ * an unknown value. */
+int lt_graph_value_shape(const struct lt_graph *g, int value, enum lt_dtype *dt,
+                         int64_t *shape);
+int lt_graph_value_count(const struct lt_graph *g);
+int lt_graph_node_count(const struct lt_graph *g);
+int lt_graph_input_count(const struct lt_graph *g);
+int lt_graph_param_count(const struct lt_graph *g);
+/* Number of trainable scalars. Cannot fail. */
+int64_t lt_graph_param_numel(const struct lt_graph *g);
+
+/* ---- memory categories ------------------------------------------------------------------ */
+
+enum lt_mem_category {
+    LT_MEM_PARAMS,       /* fp32 master weights */
+    LT_MEM_PARAM_COPIES, /* half copies of weights (mixed precision) */
+    LT_MEM_GRADS,        /* fp32 gradients */
+    LT_MEM_OPTIMIZER,    /* moments */
+    LT_MEM_ACTIVATIONS,  /* forward tensors kept for backward */
+    LT_MEM_TEMPORARIES,  /* freed within the step */
+    LT_MEM_WORKSPACE,    /* library or kernel scratch within one call */
+    LT_MEM_DATA,         /* input batch buffers: two micro-batches */
+    LT_MEM_STATE,        /* running statistics, loss scale */
+    LT_MEM_RUNTIME,      /* measured, not planned */
+    LT_MEM_COUNT
+};
+
+/* "params", "param_copies", ... Cannot fail. */
+const char *lt_mem_category_name(enum lt_mem_category c);
+
+struct lt_mem_report {
+    size_t bytes[LT_MEM_COUNT]; /* per category */
+    size_t total;               /* sum of the categories */
+    /* Within the packed arenas: the most bytes live at one moment, per category. The
+     * arena is at least this large; the difference is what packing could not reuse. */
+    size_t live_peak[LT_MEM_COUNT];
+};
+
+/* ---- optimizers ------------------------------------------------------------------------- */
+
+enum lt_optim_kind { LT_OPTIM_SGD, LT_OPTIM_ADAMW };
+
+/* Per parameter group multipliers (mmengine's paramwise words): a group's lr is
+ * lr * lr_mult and its weight decay weight_decay * decay_mult. */
+struct lt_optim_group {
+    float lr_mult, decay_mult;
+};
+
+struct lt_optim_config {
+    enum lt_optim_kind kind;
+    float lr, weight_decay;
+    float momentum, dampening; /* SGD */
+    int nesterov;              /* SGD; needs momentum > 0 and dampening == 0 */
+    float beta1, beta2, eps;   /* AdamW */
+    float max_grad_norm;       /* global-norm clipping; 0 turns it off */
+    int n_groups;              /* groups[0 .. n_groups-1]; 0: every group has mult 1 */
+    const struct lt_optim_group *groups;
+};
+
+/* PyTorch's defaults for the kind (SGD: momentum 0; AdamW: betas 0.9/0.999, eps 1e-8,
+ * weight decay 1e-2), lr as given. Cannot fail. */
+struct lt_optim_config lt_optim_defaults(enum lt_optim_kind kind, float lr);
+
+/* ---- plans -------------------------------------------------------------------------- */
+
+/* A compiled training step for one graph and shape: the forward nodes, the backward
+ * nodes autodiff appended, every buffer's category and offset. Planning touches no data
+ * and allocates nothing of the plan's size. */
+struct lt_plan;
+
+/* Differentiates `loss` (the output of cross_entropy or mse, an f32 (2) value holding
+ * {sum, count}) with respect to every parameter and plans the step. Fails with
+ * LT_EINVAL for a bad loss value or optimizer config, LT_EUNSUPPORTED when an op has no
+ * kernel for its dtype or a gradient must pass an op without backward, LT_ENOMEM when
+ * the plan exceeds the context's memory limit (the message gives the bytes by
+ * category). */
+enum lt_status lt_plan_new(struct lt_ctx *ctx, struct lt_graph *g, int loss,
+                           const struct lt_optim_config *opt, struct lt_plan **out);
+void lt_plan_free(struct lt_plan *p);
+
+/* The bytes the step will allocate, by category. Cannot fail. */
+void lt_plan_report(const struct lt_plan *p, struct lt_mem_report *r);
+/* Nodes in the planned step (forward plus backward). Cannot fail. */
+int lt_plan_node_count(const struct lt_plan *p);
+
+/* ---- trainers ------------------------------------------------------------------------- */
+
+/* A trainer owns a plan's memory and runs its steps. */
+struct lt_trainer;
+
+/* Allocates every arena the plan names (exactly its bytes), moves the parameters into
+ * one flat fp32 buffer and the state tensors into one state buffer; the graph's param
+ * and state tensors become views of those, keeping their values. The trainer keeps a
+ * reference to the plan. Fails with LT_ENOMEM. */
+enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_trainer **out);
+void lt_trainer_free(struct lt_trainer *t);
+
+/* One step's input: n_micro micro-batches, each giving one tensor per graph input in
+ * declaration order (inputs[k * n_inputs + i]), shaped as declared. */
+struct lt_step_input {
+    int n_micro;
+    struct lt_tensor *const *inputs;
+    uint32_t epoch;      /* keys dropout (with the sample index) */
+    int64_t sample_base; /* index in the epoch's sample stream of micro-batch 0's row 0 */
+};
+
+struct lt_step_result {
+    double loss;      /* the step's loss sum / its count of targets */
+    double count;     /* targets counted (ignore_index excluded) */
+    double grad_norm; /* global norm of the gradient, before clipping */
+    int skipped;      /* 1: a gradient was not finite; nothing was updated */
+    int64_t step;     /* optimizer steps applied so far */
+};
+
+/* Runs one optimizer step: forward and backward of each micro-batch accumulating into
+ * the gradient buffer, then the update (norm and finite check in one pass; clip and
+ * optimizer in a second). Allocates nothing. A step whose gradient is not finite is
+ * skipped: parameters, moments and the step count stay as they were. Fails with
+ * LT_EINVAL when an input does not match the graph (shape, dtype, count) or a kernel
+ * rejects the data (a label out of range); then the parameters are unchanged. */
+enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input *in,
+                               struct lt_step_result *res);
+
+/* Sets the base learning rate (schedules call this between steps); group g uses
+ * lr * groups[g].lr_mult. Cannot fail. */
+void lt_trainer_set_lr(struct lt_trainer *t, float lr);
+float lt_trainer_lr(const struct lt_trainer *t);
+
+/* The bytes the trainer allocated, by category (equal to lt_plan_report of its plan).
+ * Cannot fail. */
+void lt_trainer_memory(const struct lt_trainer *t, struct lt_mem_report *r);
+
+/* ---- forward-only programs -------------------------------------------------------------- */
+
+/* A compiled forward pass (evaluation, inference, eager ops): reads parameters and state
+ * from their tensors at each run, so it sees a trainer's latest weights. */
+struct lt_forward;
+
+/* Plans the graph's forward up to outputs[0 .. n_out-1]. Fails like lt_plan_new. */
+enum lt_status lt_forward_new(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
+                              const int *outputs, struct lt_forward **out);
+void lt_forward_free(struct lt_forward *f);
+
+/* Runs it on one tensor per graph input, writing each requested output into out[i]
+ * (which must have the output's dtype and shape). `epoch` and `sample_base` key dropout
+ * when the graph has any. Fails with LT_EINVAL on a mismatched tensor or bad data. */
+enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inputs,
+                              struct lt_tensor *const *out, uint32_t epoch,
+                              int64_t sample_base);
+void lt_forward_memory(const struct lt_forward *f, struct lt_mem_report *r);
+
+#endif

@@ -1,0 +1,493 @@
+/* The planner: from a graph to the exact list of buffers and nodes a step runs, each
+ * buffer with its memory category and offset. Planning computes nothing and allocates
+ * only bookkeeping; the executor allocates exactly the bytes reported here. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/ctx.h"
+#include "core/ops/ops.h"
+#include "core/plan.h"
+
+const char *lt_bytes_str(size_t bytes, char *buf, size_t size) {
+    if (bytes < 1024)
+        snprintf(buf, size, "%zu B", bytes);
+    else if (bytes < (size_t)1 << 20)
+        snprintf(buf, size, "%.1f KiB", (double)bytes / 1024);
+    else if (bytes < (size_t)1 << 30)
+        snprintf(buf, size, "%.1f MiB", (double)bytes / (1 << 20));
+    else
+        snprintf(buf, size, "%.2f GiB", (double)bytes / (1 << 30));
+    return buf;
+}
+
+int lt_plan_add_buf(struct lt_plan *p, enum lt_buf_kind kind, const struct lt_kview *shape,
+                    int value) {
+    if (p->n_bufs == p->cap_bufs) {
+        int cap = p->cap_bufs ? 2 * p->cap_bufs : 64;
+        struct lt_buf *b = realloc(p->bufs, (size_t)cap * sizeof *b);
+        if (!b) {
+            lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
+            return -1;
+        }
+        p->bufs = b;
+        p->cap_bufs = cap;
+    }
+    struct lt_buf *b = &p->bufs[p->n_bufs];
+    memset(b, 0, sizeof *b);
+    b->kind = kind;
+    b->view = *shape;
+    b->view.data = NULL;
+    b->bytes = lt_align((size_t)lt_kview_numel(shape) * lt_dtype_size(shape->dtype));
+    b->value = value;
+    b->first = -1;
+    b->last = -1;
+    return p->n_bufs++;
+}
+
+struct lt_pnode *lt_plan_add_node(struct lt_plan *p) {
+    if (p->n_nodes == p->cap_nodes) {
+        int cap = p->cap_nodes ? 2 * p->cap_nodes : 64;
+        struct lt_pnode *n = realloc(p->nodes, (size_t)cap * sizeof *n);
+        if (!n) {
+            lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
+            return NULL;
+        }
+        p->nodes = n;
+        p->cap_nodes = cap;
+    }
+    struct lt_pnode *n = &p->nodes[p->n_nodes++];
+    memset(n, 0, sizeof *n);
+    for (int i = 0; i < LT_MAX_INPUTS; i++)
+        n->gin[i] = -1;
+    for (int i = 0; i < LT_MAX_OUTPUTS; i++)
+        n->gout[i] = -1;
+    return n;
+}
+
+static enum lt_status check_optim(struct lt_ctx *ctx, const struct lt_optim_config *o,
+                                  const struct lt_graph *g) {
+    if (!(o->lr >= 0 && isfinite(o->lr)))
+        return lt_fail(ctx, LT_EINVAL, "optim: lr must be a finite number >= 0, got %g",
+                       (double)o->lr);
+    if (!(o->weight_decay >= 0 && isfinite(o->weight_decay)))
+        return lt_fail(ctx, LT_EINVAL, "optim: weight_decay must be >= 0, got %g",
+                       (double)o->weight_decay);
+    if (!(o->max_grad_norm >= 0 && isfinite(o->max_grad_norm)))
+        return lt_fail(ctx, LT_EINVAL, "optim: max_grad_norm must be >= 0, got %g",
+                       (double)o->max_grad_norm);
+    if (o->kind == LT_OPTIM_SGD) {
+        if (!(o->momentum >= 0 && o->momentum < 1))
+            return lt_fail(ctx, LT_EINVAL, "optim: momentum must be in [0, 1), got %g",
+                           (double)o->momentum);
+        if (!(o->dampening >= 0 && o->dampening <= 1))
+            return lt_fail(ctx, LT_EINVAL, "optim: dampening must be in [0, 1], got %g",
+                           (double)o->dampening);
+        if (o->nesterov && (o->momentum <= 0 || o->dampening != 0))
+            return lt_fail(ctx, LT_EINVAL,
+                           "optim: nesterov needs momentum > 0 and dampening 0");
+    } else if (o->kind == LT_OPTIM_ADAMW) {
+        if (!(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1))
+            return lt_fail(ctx, LT_EINVAL, "optim: betas must be in [0, 1), got %g and %g",
+                           (double)o->beta1, (double)o->beta2);
+        if (!(o->eps > 0))
+            return lt_fail(ctx, LT_EINVAL, "optim: eps must be > 0, got %g", (double)o->eps);
+    } else {
+        return lt_fail(ctx, LT_EINVAL, "optim: unknown optimizer kind %d", (int)o->kind);
+    }
+    if (o->n_groups < 0 || (o->n_groups > 0 && !o->groups))
+        return lt_fail(ctx, LT_EINVAL, "optim: %d groups but no group table", o->n_groups);
+    for (int i = 0; i < o->n_groups; i++)
+        if (!(o->groups[i].lr_mult >= 0 && o->groups[i].decay_mult >= 0))
+            return lt_fail(ctx, LT_EINVAL, "optim: group %d has a negative multiplier", i);
+    int groups = o->n_groups > 0 ? o->n_groups : 1;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == LT_VALUE_PARAM && g->values[v].group >= groups)
+            return lt_fail(ctx, LT_EINVAL, "param '%s' is in group %d, but the optimizer has %d",
+                           g->values[v].name ? g->values[v].name : "?", g->values[v].group,
+                           groups);
+    return LT_OK;
+}
+
+/* Marks the nodes that the targets depend on. */
+static void mark_needed(const struct lt_graph *g, const int *targets, int n_targets,
+                        char *needed) {
+    char *want = calloc((size_t)g->n_values + 1, 1);
+    LT_ASSERT(want);
+    for (int i = 0; i < n_targets; i++)
+        want[targets[i]] = 1;
+    for (int n = g->n_nodes - 1; n >= 0; n--) {
+        const struct lt_node *node = &g->nodes[n];
+        for (int k = 0; k < node->n_out; k++)
+            needed[n] |= want[node->out[k]];
+        if (needed[n])
+            for (int i = 0; i < node->n_in; i++)
+                want[node->in[i]] = 1;
+    }
+    free(want);
+}
+
+/* Buffers for every graph value a needed node touches, and the forward nodes. */
+static enum lt_status add_forward(struct lt_plan *p, const char *needed) {
+    const struct lt_graph *g = p->graph;
+    for (int n = 0; n < g->n_nodes; n++) {
+        if (!needed[n])
+            continue;
+        const struct lt_node *node = &g->nodes[n];
+        int ids[LT_MAX_INPUTS + LT_MAX_OUTPUTS], count = 0;
+        for (int i = 0; i < node->n_in; i++)
+            ids[count++] = node->in[i];
+        for (int k = 0; k < node->n_out; k++)
+            ids[count++] = node->out[k];
+        for (int j = 0; j < count; j++) {
+            int v = ids[j];
+            if (p->value_buf[v] >= 0)
+                continue;
+            const struct lt_value *val = &g->values[v];
+            static const enum lt_buf_kind kinds[] = {
+                [LT_VALUE_INPUT] = LT_BUF_INPUT, [LT_VALUE_PARAM] = LT_BUF_PARAM,
+                [LT_VALUE_STATE] = LT_BUF_STATE, [LT_VALUE_NODE] = LT_BUF_ARENA};
+            static const enum lt_mem_category cats[] = {
+                [LT_VALUE_INPUT] = LT_MEM_DATA, [LT_VALUE_PARAM] = LT_MEM_PARAMS,
+                [LT_VALUE_STATE] = LT_MEM_STATE, [LT_VALUE_NODE] = LT_MEM_TEMPORARIES};
+            int b = lt_plan_add_buf(p, kinds[val->kind], &val->shape, v);
+            if (b < 0)
+                return LT_ENOMEM;
+            struct lt_buf *buf = &p->bufs[b];
+            buf->cat = cats[val->kind];
+            if (val->kind == LT_VALUE_INPUT) {
+                buf->offset = p->data_slot;
+                p->data_slot += buf->bytes;
+            } else if (val->kind == LT_VALUE_PARAM) {
+                buf->offset = p->flat_params;
+                p->flat_params += buf->bytes;
+            } else if (val->kind == LT_VALUE_STATE) {
+                buf->offset = p->flat_state;
+                p->flat_state += buf->bytes;
+            }
+            p->value_buf[v] = b;
+        }
+        struct lt_pnode *pn = lt_plan_add_node(p);
+        if (!pn)
+            return LT_ENOMEM;
+        pn->op = node->op;
+        pn->attrs = node->attrs;
+        pn->of = -1;
+        pn->n_in = node->n_in;
+        pn->n_out = node->n_out;
+        for (int i = 0; i < node->n_in; i++)
+            pn->in[i] = p->value_buf[node->in[i]];
+        for (int k = 0; k < node->n_out; k++)
+            pn->out[k] = p->value_buf[node->out[k]];
+    }
+    return LT_OK;
+}
+
+/* Looks up each node's kernel and asks for its workspace. */
+static enum lt_status bind_kernels(struct lt_plan *p) {
+    for (int n = 0; n < p->n_nodes; n++) {
+        struct lt_pnode *pn = &p->nodes[n];
+        enum lt_dtype dt = p->bufs[pn->in[0]].view.dtype;
+        const struct lt_kernel *k = &p->ctx->cpu.kernels[pn->op][dt];
+        const char *name = lt_op_descs[pn->op].name;
+        if (!k->forward)
+            return lt_fail(p->ctx, LT_EUNSUPPORTED, "%s has no %s kernel for %s", name,
+                           p->ctx->cpu.name, lt_dtype_name(dt));
+        if (pn->backward && !k->backward)
+            return lt_fail(p->ctx, LT_EUNSUPPORTED, "%s has no %s backward kernel for %s", name,
+                           p->ctx->cpu.name, lt_dtype_name(dt));
+        pn->kernel = k;
+        if (k->workspace) {
+            struct lt_kargs a;
+            memset(&a, 0, sizeof a);
+            a.attrs = pn->attrs;
+            a.n_in = pn->n_in;
+            a.n_out = pn->n_out;
+            for (int i = 0; i < pn->n_in; i++) {
+                a.in[i] = &p->bufs[pn->in[i]].view;
+                a.gin[i] = pn->gin[i] >= 0 ? &p->bufs[pn->gin[i]].view : NULL;
+            }
+            for (int i = 0; i < pn->n_out; i++) {
+                a.out[i] = &p->bufs[pn->out[i]].view;
+                a.gout[i] = pn->gout[i] >= 0 ? &p->bufs[pn->gout[i]].view : NULL;
+            }
+            pn->workspace = lt_align(k->workspace(&a, pn->backward));
+            if (pn->workspace > p->bytes[LT_MEM_WORKSPACE])
+                p->bytes[LT_MEM_WORKSPACE] = pn->workspace;
+        }
+    }
+    return LT_OK;
+}
+
+static void touch(struct lt_plan *p, int b, int t) {
+    if (b < 0)
+        return;
+    struct lt_buf *buf = &p->bufs[b];
+    if (buf->first < 0 || t < buf->first)
+        buf->first = t;
+    if (t > buf->last)
+        buf->last = t;
+}
+
+/* Liveness, and which forward tensors a backward keeps alive (activations). */
+static void liveness(struct lt_plan *p) {
+    for (int t = 0; t < p->n_nodes; t++) {
+        struct lt_pnode *pn = &p->nodes[t];
+        unsigned reads = pn->backward ? lt_op_descs[pn->op].backward_reads : ~0u;
+        for (int i = 0; i < pn->n_in; i++)
+            if (reads & LT_IN(i))
+                touch(p, pn->in[i], t);
+        for (int k = 0; k < pn->n_out; k++)
+            if (!pn->backward || (reads & LT_OUT(k)))
+                touch(p, pn->out[k], t);
+        for (int i = 0; i < pn->n_in; i++)
+            touch(p, pn->gin[i], t);
+        for (int k = 0; k < pn->n_out; k++)
+            touch(p, pn->gout[k], t);
+        if (!pn->backward)
+            continue;
+        for (int i = 0; i < pn->n_in; i++)
+            if ((reads & LT_IN(i)) && p->bufs[pn->in[i]].kind == LT_BUF_ARENA)
+                p->bufs[pn->in[i]].cat = LT_MEM_ACTIVATIONS;
+        for (int k = 0; k < pn->n_out; k++)
+            if ((reads & LT_OUT(k)) && p->bufs[pn->out[k]].kind == LT_BUF_ARENA)
+                p->bufs[pn->out[k]].cat = LT_MEM_ACTIVATIONS;
+    }
+    for (int b = 0; b < p->n_bufs; b++)
+        if (p->bufs[b].keep)
+            p->bufs[b].last = p->n_nodes;
+}
+
+static int by_size_desc(const void *x, const void *y) {
+    const struct lt_buf *const *a = x, *const *b = y;
+    if ((*a)->bytes != (*b)->bytes)
+        return (*a)->bytes < (*b)->bytes ? 1 : -1;
+    return (*a)->first - (*b)->first;
+}
+
+static int by_offset(const void *x, const void *y) {
+    const struct lt_buf *const *a = x, *const *b = y;
+    return (*a)->offset < (*b)->offset ? -1 : (*a)->offset > (*b)->offset;
+}
+
+/* Packs one category's arena buffers: largest first, each at the lowest offset free
+ * for its whole lifetime. Returns the arena's size. */
+static size_t pack(struct lt_plan *p, enum lt_mem_category cat) {
+    struct lt_buf **list = malloc(((size_t)p->n_bufs + 1) * sizeof *list);
+    struct lt_buf **overlap = malloc(((size_t)p->n_bufs + 1) * sizeof *overlap);
+    LT_ASSERT(list && overlap);
+    int n = 0;
+    for (int b = 0; b < p->n_bufs; b++)
+        if (p->bufs[b].kind == LT_BUF_ARENA && p->bufs[b].cat == cat && p->bufs[b].first >= 0)
+            list[n++] = &p->bufs[b];
+    qsort(list, (size_t)n, sizeof *list, by_size_desc);
+    size_t size = 0;
+    for (int i = 0; i < n; i++) {
+        struct lt_buf *b = list[i];
+        int m = 0;
+        for (int j = 0; j < i; j++)
+            if (list[j]->first <= b->last && b->first <= list[j]->last)
+                overlap[m++] = list[j];
+        qsort(overlap, (size_t)m, sizeof *overlap, by_offset);
+        size_t at = 0;
+        for (int j = 0; j < m; j++) {
+            if (overlap[j]->offset >= at + b->bytes)
+                break;
+            if (overlap[j]->offset + overlap[j]->bytes > at)
+                at = overlap[j]->offset + overlap[j]->bytes;
+        }
+        b->offset = at;
+        if (at + b->bytes > size)
+            size = at + b->bytes;
+    }
+    /* the most bytes live at one moment: what no packing can go below */
+    size_t peak = 0;
+    for (int t = 0; t <= p->n_nodes; t++) {
+        size_t live = 0;
+        for (int i = 0; i < n; i++)
+            if (list[i]->first <= t && t <= list[i]->last)
+                live += list[i]->bytes;
+        if (live > peak)
+            peak = live;
+    }
+    p->live_peak[cat] = peak;
+    free(list);
+    free(overlap);
+    return size;
+}
+
+static size_t machine_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : SIZE_MAX;
+}
+
+static enum lt_status check_limit(struct lt_plan *p) {
+    size_t total = 0;
+    for (int c = 0; c < LT_MEM_COUNT; c++)
+        total += p->bytes[c];
+    size_t limit = p->ctx->memory_limit ? p->ctx->memory_limit : machine_memory();
+    if (total <= limit)
+        return LT_OK;
+    char line[512], a[32], b[32];
+    size_t n = 0;
+    for (int c = 0; c < LT_MEM_COUNT && n < sizeof line; c++)
+        if (p->bytes[c])
+            n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %s", n ? ", " : "",
+                                  lt_mem_category_name((enum lt_mem_category)c),
+                                  lt_bytes_str(p->bytes[c], a, sizeof a));
+    return lt_fail(p->ctx, LT_ENOMEM, "the step needs %s (%s) but the memory limit is %s",
+                   lt_bytes_str(total, a, sizeof a), line, lt_bytes_str(limit, b, sizeof b));
+}
+
+static enum lt_status check_targets(struct lt_ctx *ctx, const struct lt_graph *g, int training,
+                                    int loss, int n_out, const int *outputs) {
+    if (training) {
+        if (loss < 0 || loss >= g->n_values)
+            return lt_fail(ctx, LT_EINVAL, "the loss %d is not a value of the graph", loss);
+        const struct lt_kview *s = &g->values[loss].shape;
+        if (g->values[loss].kind != LT_VALUE_NODE || s->dtype != LT_DTYPE_F32 || s->ndim != 1 ||
+            s->shape[0] != 2)
+            return lt_fail(ctx, LT_EINVAL,
+                           "the loss must be the {sum, count} output of a loss op "
+                           "(cross_entropy, mse)");
+        return LT_OK;
+    }
+    if (n_out < 1)
+        return lt_fail(ctx, LT_EINVAL, "a forward program needs at least one output");
+    for (int i = 0; i < n_out; i++)
+        if (outputs[i] < 0 || outputs[i] >= g->n_values)
+            return lt_fail(ctx, LT_EINVAL, "output %d is not a value of the graph", i + 1);
+    return LT_OK;
+}
+
+enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_graph *g, int training, int loss,
+                               int n_out, const int *outputs, const struct lt_optim_config *opt,
+                               struct lt_plan **out) {
+    enum lt_status st = check_targets(ctx, g, training, loss, n_out, outputs);
+    if (st == LT_OK && training)
+        st = check_optim(ctx, opt, g);
+    if (st != LT_OK)
+        return st;
+    struct lt_plan *p = lt_zalloc(ctx, sizeof *p);
+    if (!p)
+        return LT_ENOMEM;
+    p->ctx = ctx;
+    p->graph = lt_graph_retain(g);
+    p->refs = 1;
+    p->training = training;
+    p->loss_buf = p->seed_buf = -1;
+    p->value_buf = malloc(((size_t)g->n_values + 1) * sizeof *p->value_buf);
+    p->grad_buf = malloc(((size_t)g->n_values + 1) * sizeof *p->grad_buf);
+    char *needed = calloc((size_t)g->n_nodes + 1, 1);
+    p->outputs = malloc(((size_t)n_out + 1) * sizeof *p->outputs);
+    if (!p->value_buf || !p->grad_buf || !needed || !p->outputs) {
+        free(needed);
+        lt_plan_free(p);
+        return lt_fail(ctx, LT_ENOMEM, "out of memory planning");
+    }
+    for (int v = 0; v < g->n_values; v++)
+        p->value_buf[v] = p->grad_buf[v] = -1;
+    if (training) {
+        p->opt = *opt;
+        if (opt->n_groups > 0) {
+            p->groups = lt_alloc(ctx, (size_t)opt->n_groups * sizeof *p->groups);
+            if (!p->groups) {
+                free(needed);
+                lt_plan_free(p);
+                return LT_ENOMEM;
+            }
+            memcpy(p->groups, opt->groups, (size_t)opt->n_groups * sizeof *p->groups);
+        }
+        p->opt.groups = p->groups;
+    }
+
+    mark_needed(g, training ? &loss : outputs, training ? 1 : n_out, needed);
+    st = add_forward(p, needed);
+    if (st == LT_OK && training) {
+        p->loss_buf = p->value_buf[loss];
+        p->bufs[p->loss_buf].keep = 1;
+        struct lt_kview seed = {NULL, LT_DTYPE_F32, 1, {2}};
+        p->seed_buf = lt_plan_add_buf(p, LT_BUF_STATE, &seed, -1);
+        if (p->seed_buf < 0) {
+            st = LT_ENOMEM;
+        } else {
+            p->bufs[p->seed_buf].cat = LT_MEM_STATE;
+            p->bufs[p->seed_buf].offset = p->flat_state;
+            p->flat_state += p->bufs[p->seed_buf].bytes;
+            st = lt_autodiff(p, loss, needed);
+        }
+    }
+    if (st == LT_OK && !training) {
+        p->n_outputs = n_out;
+        for (int i = 0; i < n_out; i++) {
+            p->outputs[i] = p->value_buf[outputs[i]];
+            if (p->outputs[i] < 0) /* an input or param asked for as an output */
+                st = lt_fail(ctx, LT_EINVAL, "output %d is not computed by any node", i + 1);
+            else
+                p->bufs[p->outputs[i]].keep = 1;
+        }
+    }
+    free(needed);
+    if (st == LT_OK)
+        st = bind_kernels(p);
+    if (st != LT_OK) {
+        lt_plan_free(p);
+        return st;
+    }
+    liveness(p);
+    p->bytes[LT_MEM_ACTIVATIONS] = pack(p, LT_MEM_ACTIVATIONS);
+    p->bytes[LT_MEM_TEMPORARIES] = pack(p, LT_MEM_TEMPORARIES);
+    if (training) {
+        size_t params = p->flat_params;
+        p->bytes[LT_MEM_PARAMS] = params;
+        p->bytes[LT_MEM_GRADS] = params;
+        p->bytes[LT_MEM_STATE] = p->flat_state;
+        p->bytes[LT_MEM_DATA] = 2 * p->data_slot; /* one loading while one runs */
+        if (opt->kind == LT_OPTIM_ADAMW)
+            p->bytes[LT_MEM_OPTIMIZER] = 2 * params;
+        else if (opt->momentum > 0)
+            p->bytes[LT_MEM_OPTIMIZER] = params;
+    }
+    st = check_limit(p);
+    if (st != LT_OK) {
+        lt_plan_free(p);
+        return st;
+    }
+    *out = p;
+    return LT_OK;
+}
+
+enum lt_status lt_plan_new(struct lt_ctx *ctx, struct lt_graph *g, int loss,
+                           const struct lt_optim_config *opt, struct lt_plan **out) {
+    if (!opt)
+        return lt_fail(ctx, LT_EINVAL, "a training plan needs an optimizer config");
+    return lt_plan_compile(ctx, g, 1, loss, 0, NULL, opt, out);
+}
+
+void lt_plan_free(struct lt_plan *p) {
+    if (!p || --p->refs > 0)
+        return;
+    lt_graph_free(p->graph);
+    free(p->bufs);
+    free(p->nodes);
+    free(p->value_buf);
+    free(p->grad_buf);
+    free(p->outputs);
+    free(p->groups);
+    free(p);
+}
+
+void lt_plan_report(const struct lt_plan *p, struct lt_mem_report *r) {
+    memset(r, 0, sizeof *r);
+    for (int c = 0; c < LT_MEM_COUNT; c++) {
+        r->bytes[c] = p->bytes[c];
+        r->total += p->bytes[c];
+        r->live_peak[c] = p->live_peak[c];
+    }
+}
+
+int lt_plan_node_count(const struct lt_plan *p) {
+    return p->n_nodes;
+}

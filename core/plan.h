@@ -1,0 +1,88 @@
+/* Plans' insides: the buffers and nodes of a compiled step. Private to the core.
+ *
+ * A plan is a list of nodes (forward, then the backward nodes autodiff appended) over a
+ * list of buffers. Every buffer has one memory category and an offset: in its
+ * category's arena (packed by liveness), in the flat parameter/gradient/state buffers,
+ * or in a data slot.
+ */
+#ifndef LT_PLAN_H
+#define LT_PLAN_H
+
+#include "core/graph.h"
+#include "core/lutra.h"
+
+enum lt_buf_kind {
+    LT_BUF_ARENA, /* activations, temporaries: packed in the category's arena */
+    LT_BUF_PARAM, /* a parameter: its tensor's data */
+    LT_BUF_GRAD,  /* a parameter's gradient: the flat gradient buffer at the param's offset */
+    LT_BUF_STATE, /* a state tensor's data, or the loss seed */
+    LT_BUF_INPUT  /* a batch input: a data slot (trainer) or the caller's tensor (forward) */
+};
+
+struct lt_buf {
+    enum lt_buf_kind kind;
+    enum lt_mem_category cat;
+    struct lt_kview view; /* dtype and shape; data NULL until an executor binds it */
+    size_t bytes;         /* aligned size */
+    size_t offset;        /* within the arena, the flat buffer or the data slot */
+    int value;            /* the graph value it holds, -1 for gradients and the seed */
+    int first, last;      /* ARENA: first and last node touching it */
+    int keep;             /* read after the last node (the loss, requested outputs) */
+};
+
+struct lt_pnode {
+    enum lt_op op;
+    const void *attrs;
+    int backward; /* 0: a forward node; 1: the backward of forward node `of` */
+    int of;
+    int n_in, n_out;
+    int in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS];   /* buffers of the forward tensors */
+    int gout[LT_MAX_OUTPUTS], gin[LT_MAX_INPUTS]; /* gradient buffers, -1 for none */
+    unsigned accumulate;                          /* bit i: add into gin[i] */
+    unsigned zero_first;                          /* bit i: zero gin[i] before the call */
+    const struct lt_kernel *kernel;
+    size_t workspace;
+};
+
+struct lt_plan {
+    struct lt_ctx *ctx;
+    struct lt_graph *graph;
+    int refs;
+    int training;
+    struct lt_buf *bufs;
+    struct lt_pnode *nodes;
+    int n_bufs, cap_bufs, n_nodes, cap_nodes;
+    int *value_buf; /* graph value -> buffer, -1 when the step does not use it */
+    int *grad_buf;  /* graph value -> gradient buffer, -1 when none */
+    int loss_buf, seed_buf;
+    int n_outputs;
+    int *outputs;                     /* forward programs: the requested buffers */
+    size_t flat_params, flat_state;   /* bytes of the flat buffers */
+    size_t data_slot;                 /* bytes of one micro-batch's inputs */
+    size_t bytes[LT_MEM_COUNT];       /* what the executor allocates */
+    size_t live_peak[LT_MEM_COUNT];
+    struct lt_optim_config opt;
+    struct lt_optim_group *groups;    /* opt.groups copied, n = opt.n_groups */
+};
+
+/* Appends a buffer for a tensor of `shape`; returns its index or -1 (LT_ENOMEM). */
+int lt_plan_add_buf(struct lt_plan *p, enum lt_buf_kind kind, const struct lt_kview *shape,
+                    int value);
+/* Appends a node; returns a pointer to it (zeroed, gin/gout -1) or NULL (LT_ENOMEM). */
+struct lt_pnode *lt_plan_add_node(struct lt_plan *p);
+
+/* Appends the backward nodes for `loss` (autodiff.c). `needed[n]` marks the forward
+ * nodes the loss depends on. Fails with LT_EUNSUPPORTED when a gradient must cross an
+ * op without backward. */
+enum lt_status lt_autodiff(struct lt_plan *p, int loss, const char *needed);
+
+/* Common compile path of lt_plan_new and lt_forward_new: `training` with loss, else
+ * the forward to outputs. */
+enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_graph *g, int training, int loss,
+                               int n_out, const int *outputs, const struct lt_optim_config *opt,
+                               struct lt_plan **out);
+
+/* Formats bytes as "12.5 MiB" into buf. Cannot fail. */
+const char *lt_bytes_str(size_t bytes, char *buf, size_t size);
+
+#endif
