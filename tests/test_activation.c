@@ -41,8 +41,8 @@ static void relu_values(void **state) {
 static void gelu_values(void **state) {
     (void)state;
     check_values(LT_OP_GELU,
-                 (float[]){-0.0040496941f, -0.15865525f, -0.15426877f, 0, 0.34573123f,
-                           0.84134475f, 1.9544997f, 2.9959503f},
+                 (float[]){-0.0040496941f, -0.15865525f, -0.15426877f, 0, 0.34573123f, 0.84134475f,
+                           1.9544997f, 2.9959503f},
                  (float[]){-0.011945647f, -0.16663094f, -0.13250488f, 0.25f, 0.86749512f,
                            -2.1666309f, 3.2556954f, 1.0119456f});
 }
@@ -50,8 +50,8 @@ static void gelu_values(void **state) {
 static void sigmoid_values(void **state) {
     (void)state;
     check_values(LT_OP_SIGMOID,
-                 (float[]){0.047425873f, 0.26894142f, 0.37754067f, 0.5f, 0.62245933f,
-                           0.73105858f, 0.88079708f, 0.95257413f},
+                 (float[]){0.047425873f, 0.26894142f, 0.37754067f, 0.5f, 0.62245933f, 0.73105858f,
+                           0.88079708f, 0.95257413f},
                  (float[]){0.04517666f, 0.39322387f, -0.23500371f, 0.125f, 0.23500371f,
                            -0.39322387f, 0.31498076f, 0.04517666f});
 }
@@ -59,8 +59,8 @@ static void sigmoid_values(void **state) {
 static void tanh_values(void **state) {
     (void)state;
     check_values(LT_OP_TANH,
-                 (float[]){-0.99505475f, -0.76159416f, -0.46211716f, 0, 0.46211716f,
-                           0.76159416f, 0.96402758f, 0.99505475f},
+                 (float[]){-0.99505475f, -0.76159416f, -0.46211716f, 0, 0.46211716f, 0.76159416f,
+                           0.96402758f, 0.99505475f},
                  (float[]){0.0098660372f, 0.83994868f, -0.78644773f, 0.5f, 0.78644773f,
                            -0.83994868f, 0.21195247f, 0.0098660372f});
 }
@@ -133,8 +133,7 @@ static void half_values(void **state) {
     kv_free(&gin);
     gin = kv_new(LT_DTYPE_F32, 1, x.shape);
     op_backward(LT_OP_GELU, NULL, 1, &x, out, &gout, &gin);
-    assert_floats_near(gin.data, (float[]){1.0833155f, 2 * -0.083315471f, 3 * 1.0852318f}, 3,
-                       1e-6);
+    assert_floats_near(gin.data, (float[]){1.0833155f, 2 * -0.083315471f, 3 * 1.0852318f}, 3, 1e-6);
     kv_free(&x);
     kv_free(&out[0]);
     kv_free(&gout);

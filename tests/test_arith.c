@@ -69,8 +69,7 @@ static void scalar_operand(void **state) {
     op_forward(LT_OP_MUL, NULL, 2, in, out);
     assert_floats_near(out[0].data, (float[]){-3, 6, -9, -1.5f}, 4, 0);
     struct lt_kview gout = kv_f32(2, out[0].shape, (float[]){1, 1, 2, 2});
-    struct lt_kview gin[2] = {kv_new(LT_DTYPE_F32, 2, in[0].shape),
-                              kv_new(LT_DTYPE_F32, 0, NULL)};
+    struct lt_kview gin[2] = {kv_new(LT_DTYPE_F32, 2, in[0].shape), kv_new(LT_DTYPE_F32, 0, NULL)};
     op_backward(LT_OP_MUL, NULL, 2, in, out, &gout, gin);
     assert_floats_near(gin[0].data, (float[]){-3, -3, -6, -6}, 4, 0);
     assert_floats_near(gin[1].data, (float[]){1 - 2 + 6 + 1}, 1, 0);
@@ -155,11 +154,11 @@ static void cast_to_f16(void **state) {
         65520.0f,            /* tie: rounds to even, which is 2^16 = inf */
         -1e6f,
         INFINITY,
-        0x1p-14f,            /* smallest normal */
-        0x1p-24f,            /* smallest subnormal */
-        0x1p-25f,            /* tie between 0 and 2^-24: 0 */
-        3 * 0x1p-25f,        /* tie between 2^-24 and 2^-23: 2^-23 */
-        1e-8f,               /* under half the smallest subnormal: 0 */
+        0x1p-14f,     /* smallest normal */
+        0x1p-24f,     /* smallest subnormal */
+        0x1p-25f,     /* tie between 0 and 2^-24: 0 */
+        3 * 0x1p-25f, /* tie between 2^-24 and 2^-23: 2^-23 */
+        1e-8f,        /* under half the smallest subnormal: 0 */
         -0.0f,
         -2.5f,
     };
@@ -223,9 +222,10 @@ static void cast_from_others(void **state) {
     struct lt_kview y = cast(&x, LT_DTYPE_F32);
     assert_memory_equal(y.data, ((float[]){0x1p-24f, 65504, -INFINITY, 0x1.554p-2f}),
                         4 * sizeof(float));
-    kv_free(&y);
-    /* f16 -> bf16: 1 + 2^-10 rounds to 1; 1 + 2^-8 ties to 1; 1 + 3 * 2^-8 ties up */
     kv_free(&x);
+    kv_free(&y);
+
+    /* f16 -> bf16: 1 + 2^-10 rounds to 1; 1 + 2^-8 ties to 1; 1 + 3 * 2^-8 ties up */
     x = kv_u16(LT_DTYPE_F16, 3, (uint16_t[]){0x3c01, 0x3c04, 0x3c0c});
     y = cast(&x, LT_DTYPE_BF16);
     assert_memory_equal(y.data, ((uint16_t[]){0x3f80, 0x3f80, 0x3f82}), 6);
@@ -323,8 +323,7 @@ static void shapes_inferred(void **state) {
         struct lt_kview b = {NULL, LT_DTYPE_BF16, nb, {0}};
         for (int i = 0; i < nb; i++)
             b.shape[i] = a.shape[3 - nb + i];
-        assert_int_equal(lt_op_descs[LT_OP_ADD].infer(NULL, 2, (struct lt_kview[]){a, b}, out,
-                                                      msg),
+        assert_int_equal(lt_op_descs[LT_OP_ADD].infer(NULL, 2, (struct lt_kview[]){a, b}, out, msg),
                          LT_OK);
         assert_int_equal(out[0].dtype, LT_DTYPE_BF16);
         assert_int_equal(out[0].ndim, 3);
@@ -344,11 +343,11 @@ static void case_table(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(binary_values),   cmocka_unit_test(scalar_operand),
-        cmocka_unit_test(half_arith),      cmocka_unit_test(scale_values),
-        cmocka_unit_test(cast_to_f16),     cmocka_unit_test(cast_to_bf16),
+        cmocka_unit_test(binary_values),    cmocka_unit_test(scalar_operand),
+        cmocka_unit_test(half_arith),       cmocka_unit_test(scale_values),
+        cmocka_unit_test(cast_to_f16),      cmocka_unit_test(cast_to_bf16),
         cmocka_unit_test(cast_from_others), cmocka_unit_test(cast_backward),
-        cmocka_unit_test(shape_errors),    cmocka_unit_test(shapes_inferred),
+        cmocka_unit_test(shape_errors),     cmocka_unit_test(shapes_inferred),
         cmocka_unit_test(case_table),
     };
     return cmocka_run_group_tests_name("arith", tests, NULL, NULL);

@@ -2,8 +2,8 @@
  * tensor in, the same dtype and shape out. */
 #include "core/ops/ops.h"
 
-static enum lt_status same_as_input(const char *op, const struct lt_kview *in,
-                                    struct lt_kview *out, char *msg) {
+static enum lt_status same_as_input(const char *op, const struct lt_kview *in, struct lt_kview *out,
+                                    char *msg) {
     enum lt_status st = lt_infer_want_float(op, in, 0, msg);
     if (st == LT_OK)
         lt_view_like(&out[0], &in[0]);

@@ -29,8 +29,8 @@ static enum lt_status reduced(const char *op, const struct lt_reduce_attrs *at,
         return lt_infer_fail(msg, "%s: dim %d is out of range for shape %s", op, at->dim,
                              lt_shape_str(x, sx, sizeof sx));
     if (need_elements && x->shape[d] == 0)
-        return lt_infer_fail(msg, "%s: dim %d of shape %s has no elements to reduce", op,
-                             at->dim, lt_shape_str(x, sx, sizeof sx));
+        return lt_infer_fail(msg, "%s: dim %d of shape %s has no elements to reduce", op, at->dim,
+                             lt_shape_str(x, sx, sizeof sx));
     if (at->keepdim) {
         out->shape[d] = 1;
     } else {

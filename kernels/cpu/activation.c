@@ -10,7 +10,7 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/half.h"
 
-#define SQRT1_2 0.70710678118654752440    /* 1 / sqrt(2) */
+#define SQRT1_2 0.70710678118654752440      /* 1 / sqrt(2) */
 #define INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
 
 /* Element i of a float view (f32, f16 or bf16). */

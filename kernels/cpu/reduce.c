@@ -171,8 +171,7 @@ void lt_cpu_register_reduce(struct lt_backend *b) {
     for (int i = 0; i < LT_DTYPE_COUNT; i++) {
         enum lt_dtype dt = (enum lt_dtype)i;
         int is_int = dt == LT_DTYPE_I32 || dt == LT_DTYPE_U8;
-        lt_cpu_set(b, LT_OP_SUM, dt, is_int ? sum_int_forward_ref : sum_float_forward_ref,
-                   NULL);
+        lt_cpu_set(b, LT_OP_SUM, dt, is_int ? sum_int_forward_ref : sum_float_forward_ref, NULL);
         lt_cpu_set(b, LT_OP_MEAN, dt, mean_forward_ref, NULL);
         lt_cpu_set(b, LT_OP_MAX, dt, max_forward_ref, NULL);
         lt_cpu_set(b, LT_OP_ARGMAX, dt, argmax_forward_ref, NULL);

@@ -47,8 +47,8 @@ static enum lt_status transpose_forward_ref(const struct lt_kargs *a) {
     int nd = x->ndim;
     int64_t batch = dims_product(x, 0, nd - 2), R = x->shape[nd - 2], C = x->shape[nd - 1];
     size_t es = elem_size(x->dtype);
-    const char *src = x->data;     /* (batch, R, C) */
-    char *dst = a->out[0]->data;   /* (batch, C, R) */
+    const char *src = x->data;   /* (batch, R, C) */
+    char *dst = a->out[0]->data; /* (batch, C, R) */
     for (int64_t t = 0; t < batch; t++)
         for (int64_t r = 0; r < R; r++)
             for (int64_t c = 0; c < C; c++)

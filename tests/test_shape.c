@@ -1,0 +1,182 @@
+/* reshape, transpose and concat: hand-computed values and gradients, every dtype moved
+ * bit for bit, shape errors, the case table. */
+#include <string.h>
+
+#include "core/ops/ops.h"
+#include "tests/op_check.h"
+
+static void reshape_values(void **state) {
+    (void)state;
+    const struct lt_reshape_attrs at = {2, {3, -1}};
+    struct lt_kview x = kv_f32(2, (int64_t[]){2, 3}, (float[]){1, 2, 3, 4, 5, 6}), out[1];
+    op_forward(LT_OP_RESHAPE, &at, 1, &x, out);
+    assert_int_equal(out[0].ndim, 2);
+    assert_int_equal(out[0].shape[0], 3);
+    assert_int_equal(out[0].shape[1], 2);
+    assert_floats_near(out[0].data, (float[]){1, 2, 3, 4, 5, 6}, 6, 0);
+    struct lt_kview gout = kv_f32(2, out[0].shape, (float[]){6, 5, 4, 3, 2, 1});
+    struct lt_kview gin = kv_new(LT_DTYPE_F32, 2, x.shape);
+    op_backward(LT_OP_RESHAPE, &at, 1, &x, out, &gout, &gin);
+    assert_floats_near(gin.data, (float[]){6, 5, 4, 3, 2, 1}, 6, 0);
+    kv_free(&x);
+    kv_free(&out[0]);
+    kv_free(&gout);
+    kv_free(&gin);
+
+    /* to 0 dims and back; u8 moves bytes unchanged */
+    const struct lt_reshape_attrs scalar = {0, {0}}, three_ones = {3, {1, -1, 1}};
+    x = kv_new(LT_DTYPE_U8, 2, (int64_t[]){1, 1});
+    ((uint8_t *)x.data)[0] = 200;
+    op_forward(LT_OP_RESHAPE, &scalar, 1, &x, out);
+    assert_int_equal(out[0].ndim, 0);
+    assert_int_equal(out[0].dtype, LT_DTYPE_U8);
+    assert_int_equal(((uint8_t *)out[0].data)[0], 200);
+    struct lt_kview back[1];
+    op_forward(LT_OP_RESHAPE, &three_ones, 1, &out[0], back);
+    assert_int_equal(back[0].ndim, 3);
+    assert_int_equal(back[0].shape[1], 1);
+    assert_int_equal(((uint8_t *)back[0].data)[0], 200);
+    kv_free(&x);
+    kv_free(&out[0]);
+    kv_free(&back[0]);
+}
+
+static void transpose_values(void **state) {
+    (void)state;
+    struct lt_kview x = kv_f32(2, (int64_t[]){2, 3}, (float[]){1, 2, 3, 4, 5, 6}), out[1];
+    op_forward(LT_OP_TRANSPOSE, NULL, 1, &x, out);
+    assert_int_equal(out[0].shape[0], 3);
+    assert_int_equal(out[0].shape[1], 2);
+    assert_floats_near(out[0].data, (float[]){1, 4, 2, 5, 3, 6}, 6, 0);
+    struct lt_kview gout = kv_f32(2, out[0].shape, (float[]){1, 2, 3, 4, 5, 6});
+    struct lt_kview gin = kv_new(LT_DTYPE_F32, 2, x.shape);
+    op_backward(LT_OP_TRANSPOSE, NULL, 1, &x, out, &gout, &gin);
+    assert_floats_near(gin.data, (float[]){1, 3, 5, 2, 4, 6}, 6, 0);
+    kv_free(&x);
+    kv_free(&out[0]);
+    kv_free(&gout);
+    kv_free(&gin);
+
+    /* batched, and 2-byte elements: each (2, 2) matrix of a (2, 2, 2) is transposed */
+    x = kv_new(LT_DTYPE_BF16, 3, (int64_t[]){2, 2, 2});
+    memcpy(x.data, (uint16_t[]){1, 2, 3, 4, 5, 6, 7, 8}, 8 * sizeof(uint16_t));
+    op_forward(LT_OP_TRANSPOSE, NULL, 1, &x, out);
+    assert_int_equal(out[0].dtype, LT_DTYPE_BF16);
+    assert_memory_equal(out[0].data, ((uint16_t[]){1, 3, 2, 4, 5, 7, 6, 8}), 8 * sizeof(uint16_t));
+    kv_free(&x);
+    kv_free(&out[0]);
+}
+
+static void concat_values(void **state) {
+    (void)state;
+    /* along dim 0: (1, 2) ++ (2, 2) */
+    const struct lt_concat_attrs dim0 = {0}, last = {-1};
+    struct lt_kview in[3] = {
+        kv_f32(2, (int64_t[]){1, 2}, (float[]){1, 2}),
+        kv_f32(2, (int64_t[]){2, 2}, (float[]){3, 4, 5, 6}),
+    };
+    struct lt_kview out[1];
+    op_forward(LT_OP_CONCAT, &dim0, 2, in, out);
+    assert_int_equal(out[0].shape[0], 3);
+    assert_int_equal(out[0].shape[1], 2);
+    assert_floats_near(out[0].data, (float[]){1, 2, 3, 4, 5, 6}, 6, 0);
+    kv_free(&out[0]);
+    kv_free(&in[0]);
+    kv_free(&in[1]);
+
+    /* along the last dim: (2, 1) ++ (2, 2) ++ (2, 1) */
+    in[0] = kv_f32(2, (int64_t[]){2, 1}, (float[]){1, 2});
+    in[1] = kv_f32(2, (int64_t[]){2, 2}, (float[]){3, 4, 5, 6});
+    in[2] = kv_f32(2, (int64_t[]){2, 1}, (float[]){7, 8});
+    op_forward(LT_OP_CONCAT, &last, 3, in, out);
+    assert_int_equal(out[0].shape[0], 2);
+    assert_int_equal(out[0].shape[1], 4);
+    assert_floats_near(out[0].data, (float[]){1, 3, 4, 7, 2, 5, 6, 8}, 8, 0);
+
+    /* backward hands each input its slice; the middle one asks for no gradient */
+    struct lt_kview gout = kv_f32(2, out[0].shape, (float[]){10, 20, 30, 40, 50, 60, 70, 80});
+    struct lt_kview gin[3] = {
+        kv_new(LT_DTYPE_F32, 2, in[0].shape), {0}, kv_new(LT_DTYPE_F32, 2, in[2].shape)};
+    op_backward(LT_OP_CONCAT, &last, 3, in, out, &gout, gin);
+    assert_floats_near(gin[0].data, (float[]){10, 50}, 2, 0);
+    assert_floats_near(gin[2].data, (float[]){40, 80}, 2, 0);
+    for (int i = 0; i < 3; i++) {
+        kv_free(&in[i]);
+        kv_free(&gin[i]);
+    }
+    kv_free(&out[0]);
+    kv_free(&gout);
+
+    /* i32 along dim 1 of (2, 1, 2) and (2, 2, 2) */
+    const struct lt_concat_attrs dim1 = {1};
+    in[0] = kv_i32(3, (int64_t[]){2, 1, 2}, (int32_t[]){1, 2, 3, 4});
+    in[1] = kv_i32(3, (int64_t[]){2, 2, 2}, (int32_t[]){-1, -2, -3, -4, -5, -6, -7, -8});
+    op_forward(LT_OP_CONCAT, &dim1, 2, in, out);
+    assert_int_equal(out[0].dtype, LT_DTYPE_I32);
+    assert_int_equal(out[0].shape[1], 3);
+    assert_memory_equal(out[0].data, ((int32_t[]){1, 2, -1, -2, -3, -4, 3, 4, -5, -6, -7, -8}),
+                        12 * sizeof(int32_t));
+    kv_free(&in[0]);
+    kv_free(&in[1]);
+    kv_free(&out[0]);
+}
+
+static void expect_error(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
+                         const char *want) {
+    struct lt_kview out[LT_MAX_OUTPUTS];
+    char msg[LT_KMSG_SIZE] = "";
+    assert_int_equal(lt_op_descs[op].infer(attrs, n_in, in, out, msg), LT_EINVAL);
+    if (!strstr(msg, want))
+        fail_msg("message '%s' lacks '%s'", msg, want);
+}
+
+static void shape_errors(void **state) {
+    (void)state;
+    struct lt_kview x = {NULL, LT_DTYPE_F32, 2, {2, 3}};
+    const struct lt_reshape_attrs r1 = {2, {4, -1}}, r2 = {1, {7}}, r3 = {3, {-1, 3, -1}},
+                                  r4 = {2, {-2, -3}}, r5 = {2, {1LL << 40, 1LL << 40}},
+                                  r6 = {LT_MAX_DIMS + 1, {0}}, r7 = {2, {0, -1}};
+    expect_error(LT_OP_RESHAPE, &r1, 1, &x,
+                 "reshape: cannot reshape (2, 3) (6 elements) into (4, -1)");
+    expect_error(LT_OP_RESHAPE, &r2, 1, &x,
+                 "reshape: cannot reshape (2, 3) (6 elements) into (7,)");
+    expect_error(LT_OP_RESHAPE, &r3, 1, &x, "reshape: new shape (-1, 3, -1) has more than one -1");
+    expect_error(LT_OP_RESHAPE, &r4, 1, &x, "reshape: new shape (-2, -3) has a negative size");
+    expect_error(LT_OP_RESHAPE, &r5, 1, &x, "has too many elements");
+    expect_error(LT_OP_RESHAPE, &r6, 1, &x, "reshape: the new shape has 9 dims");
+    struct lt_kview empty = {NULL, LT_DTYPE_F32, 2, {0, 3}};
+    expect_error(LT_OP_RESHAPE, &r7, 1, &empty,
+                 "reshape: cannot reshape (0, 3) into (0, -1): the -1 could be any size");
+
+    struct lt_kview v = {NULL, LT_DTYPE_F32, 1, {5}}, s = {NULL, LT_DTYPE_F32, 0, {0}};
+    expect_error(LT_OP_TRANSPOSE, NULL, 1, &v, "transpose: needs at least 2 dims, got shape (5,)");
+    expect_error(LT_OP_TRANSPOSE, NULL, 1, &s, "transpose: needs at least 2 dims, got shape ()");
+
+    const struct lt_concat_attrs d0 = {0}, d2 = {2}, dm3 = {-3};
+    struct lt_kview y = {NULL, LT_DTYPE_F32, 2, {3, 4}};
+    expect_error(LT_OP_CONCAT, &d0, 2, (struct lt_kview[]){x, y},
+                 "concat: input 2 has shape (3, 4) but input 1 has (2, 3): all dims but the "
+                 "one concatenated along must agree");
+    struct lt_kview z = {NULL, LT_DTYPE_F32, 3, {1, 2, 3}};
+    expect_error(LT_OP_CONCAT, &d0, 2, (struct lt_kview[]){x, z}, "input 2 has shape (1, 2, 3)");
+    struct lt_kview h = {NULL, LT_DTYPE_F16, 2, {2, 3}};
+    expect_error(LT_OP_CONCAT, &d0, 3, (struct lt_kview[]){x, x, h},
+                 "concat: input 3 is f16 but input 1 is f32");
+    expect_error(LT_OP_CONCAT, &d2, 1, &x, "concat: dim 2 is out of range for shape (2, 3)");
+    expect_error(LT_OP_CONCAT, &dm3, 1, &x, "concat: dim -3 is out of range for shape (2, 3)");
+    expect_error(LT_OP_CONCAT, &d0, 1, &s, "concat: dim 0 is out of range for shape ()");
+}
+
+static void case_table(void **state) {
+    (void)state;
+    op_check_cases(shape_cases, shape_case_count);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(reshape_values), cmocka_unit_test(transpose_values),
+        cmocka_unit_test(concat_values),  cmocka_unit_test(shape_errors),
+        cmocka_unit_test(case_table),
+    };
+    return cmocka_run_group_tests_name("shape", tests, NULL, NULL);
+}

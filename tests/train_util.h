@@ -1,0 +1,42 @@
+/* Test support for training through the C API: an MLP builder and synthetic data. */
+#ifndef LT_TRAIN_UTIL_H
+#define LT_TRAIN_UTIL_H
+
+#include "core/lutra.h"
+
+#define MLP_MAX_LAYERS 4
+
+/* Fails the running test with the context's message unless st is LT_OK. */
+void check_ok(struct lt_ctx *ctx, enum lt_status st, const char *call, int line);
+#define CHECK(ctx, call) check_ok((ctx), (call), #call, __LINE__)
+
+struct mlp {
+    struct lt_graph *g;
+    int x, y, logits, loss;
+    int n_layers;
+    struct lt_tensor *w[MLP_MAX_LAYERS], *b[MLP_MAX_LAYERS];
+};
+
+/* x (batch, sizes[0]) -> [linear -> relu -> dropout(p)] ... -> linear -> logits
+ * (batch, sizes[n_layers]) -> cross_entropy against y i32 (batch). Weights and biases
+ * get PyTorch's default Linear init, U(-1/sqrt(in), 1/sqrt(in)), from the context's
+ * seed. Dropout is left out when p == 0. */
+void mlp_build(struct lt_ctx *ctx, struct mlp *m, int64_t batch, const int *sizes,
+               int n_layers, float dropout);
+
+/* A second graph over the same parameter tensors, without dropout or loss: x -> logits.
+ * For evaluation with lt_forward. */
+void mlp_build_eval(struct lt_ctx *ctx, const struct mlp *train, struct mlp *eval, int64_t batch,
+                    const int *sizes);
+void mlp_free(struct mlp *m);
+
+/* n points in `dim` dims around `classes` well separated centres (x f32 (n, dim),
+ * y i32 (n)), from (seed, stream). */
+void blobs_make(struct lt_ctx *ctx, int64_t n, int dim, int classes, uint64_t stream,
+                struct lt_tensor **x, struct lt_tensor **y);
+
+/* Fraction of rows of x classified right by the eval graph. */
+double mlp_accuracy(struct lt_ctx *ctx, struct mlp *eval, struct lt_tensor *x, struct lt_tensor *y,
+                    int64_t batch);
+
+#endif
