@@ -74,7 +74,8 @@ struct lt_scale_attrs {
     float alpha;
 };
 
-/* cast(x) -> x converted to `dtype` (round to nearest even); backward casts back */
+/* cast(x) -> x converted to `dtype` (round to nearest even). Gradients are f32
+ * whatever the forward dtype, so the backward passes the gradient through. */
 struct lt_cast_attrs {
     enum lt_dtype dtype;
 };
@@ -113,6 +114,7 @@ struct lt_dropout_attrs {
 /* batch_norm2d(x (N, C, H, W), weight (C), bias (C), running_mean (C), running_var (C))
  *   -> y (N, C, H, W), save_mean (C), save_invstd (C).
  * Training: normalises with the batch statistics and updates the running ones in place
+ * (the one op that writes into inputs: the running statistics, which are `state`)
  * (running = (1 - momentum) * running + momentum * batch, unbiased variance), as
  * PyTorch. Evaluation: normalises with the running statistics. Never a gradient for the
  * running statistics. */
@@ -130,8 +132,9 @@ struct lt_layer_norm_attrs {
  * LT_EINVAL. */
 
 /* sum / mean / max / argmax(x) over all elements (all != 0) or over one dim (may be
- * negative), keeping that dim as 1 when keepdim. Result dtypes: sum f32 -> f32,
- * i32/u8 -> i32; mean -> f32; max -> the input's; argmax -> i32 (0-based index). */
+ * negative), keeping that dim as 1 when keepdim. Result dtypes: sum of floats -> f32,
+ * of i32/u8 -> i32; mean -> f32; max -> the input's; argmax -> i32 (0-based index of
+ * the first maximum; NaN counts as the largest). Any dtype is accepted. */
 struct lt_reduce_attrs {
     int all, dim, keepdim;
 };
@@ -164,6 +167,9 @@ struct lt_exec_info {
 
 #define LT_KMSG_SIZE 256
 
+/* Guarantees to kernels: every tensor is contiguous; the workspace and every buffer the
+ * planner places are 64-byte aligned (a caller's tensor bound as an input may not be);
+ * a backward call always has gout[0]. */
 struct lt_kargs {
     const void *attrs; /* the op's attribute struct */
     int n_in, n_out;
