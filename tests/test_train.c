@@ -1,5 +1,6 @@
 /* End to end through the C API alone: an MLP learns a synthetic separable problem, and
  * the same seed gives bitwise the same parameters. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,10 +99,82 @@ static void same_seed_gives_the_same_parameters_bitwise(void **state) {
     free(c);
 }
 
+/* Trains 20 steps of effective batch 8 as micro-batches of `micro` rows and returns the
+ * first layer's weights (malloc'd). Dropout is on: its masks follow the sample. */
+static float *train_accumulated(int micro, enum lt_optim_kind kind) {
+    struct lt_ctx *ctx;
+    assert_int_equal(lt_ctx_new(&ctx), LT_OK);
+    lt_ctx_set_seed(ctx, 3);
+    struct lt_tensor *x, *y;
+    blobs_make(ctx, 160, DIM, CLASSES, 0, &x, &y);
+    struct mlp m;
+    mlp_build(ctx, &m, micro, sizes, 3, 0.2f);
+    struct lt_optim_config opt = lt_optim_defaults(kind, kind == LT_OPTIM_SGD ? 0.05f : 1e-3f);
+    opt.momentum = kind == LT_OPTIM_SGD ? 0.9f : 0;
+    opt.n_groups = 2;
+    opt.groups = (struct lt_optim_group[]){{1, 1}, {1, 0}};
+    struct lt_plan *plan;
+    struct lt_trainer *tr;
+    OK(lt_plan_new(ctx, m.g, m.loss, &opt, &plan));
+    OK(lt_trainer_new(ctx, plan, &tr));
+    int n_micro = 8 / micro;
+    for (int s = 0; s < 20; s++) {
+        struct lt_tensor *batch[16];
+        for (int k = 0; k < n_micro; k++) {
+            OK(lt_tensor_slice(ctx, x, s * 8 + k * micro, micro, &batch[2 * k]));
+            OK(lt_tensor_slice(ctx, y, s * 8 + k * micro, micro, &batch[2 * k + 1]));
+        }
+        struct lt_step_input in = {n_micro, batch, 0, s * 8};
+        struct lt_step_result r;
+        OK(lt_trainer_step(tr, &in, &r));
+        assert_int_equal((int)r.count, 8);
+        for (int k = 0; k < 2 * n_micro; k++)
+            lt_tensor_free(batch[k]);
+    }
+    float *w = malloc(lt_tensor_bytes(m.w[0]));
+    memcpy(w, lt_tensor_data(m.w[0]), lt_tensor_bytes(m.w[0]));
+    lt_trainer_free(tr);
+    lt_plan_free(plan);
+    mlp_free(&m);
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+    lt_ctx_free(ctx);
+    return w;
+}
+
+static double rel_diff(const float *a, const float *b, int64_t n) {
+    double d = 0, r = 0;
+    for (int64_t i = 0; i < n; i++) {
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        r += (double)b[i] * b[i];
+    }
+    return sqrt(d / r);
+}
+
+static void accumulation_equals_one_big_batch(void **state) {
+    (void)state;
+    const enum lt_optim_kind kinds[2] = {LT_OPTIM_SGD, LT_OPTIM_ADAMW};
+    const double bound[2] = {1e-5, 1e-4};
+    int64_t n = (int64_t)sizes[0] * sizes[1];
+    for (int i = 0; i < 2; i++) {
+        float *whole = train_accumulated(8, kinds[i]);
+        for (int micro = 4; micro >= 2; micro /= 2) {
+            float *acc = train_accumulated(micro, kinds[i]);
+            double d = rel_diff(acc, whole, n);
+            if (!(d <= bound[i]))
+                fail_msg("%s, 8 / %d micro-batches: relative difference %.3g > %.3g",
+                         i ? "adamw" : "sgd", micro, d, bound[i]);
+            free(acc);
+        }
+        free(whole);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mlp_learns_separable_blobs),
         cmocka_unit_test(same_seed_gives_the_same_parameters_bitwise),
+        cmocka_unit_test(accumulation_equals_one_big_batch),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }
