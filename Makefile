@@ -1,42 +1,71 @@
-# lutra's build. `make` builds liblutra.a; `make test` builds and runs every suite.
-# SANITIZE=1 builds everything with ASan+UBSan under build/asan.
+# lutra's build.
+#
+#   make              install missing Debian packages, build the library, the Lua module
+#                     and the `lutra` binary (build/release/)
+#   make test         build and run every suite (C, busted, CLI); ends with one summary line
+#   make train        train the default recipe (examples/fmnist_mlp.lua)
+#   make bench        step throughput against PyTorch on the same models
+#   make install      binary, C module and Lua files into PREFIX (/usr/local)
+#
+# Switches: SANITIZE=1 (ASan+UBSan, under build/asan), ONEDNN=0 (reference kernels only,
+# no oneDNN), OPT=... (optimisation flags).
 
 CC      ?= gcc
 ifeq ($(origin CC),default)
 CC      := gcc
 endif
+ONEDNN  ?= 1
+PREFIX  ?= /usr/local
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
-CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L
-INC     := -I.
+CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 OPT     ?= -O2 -g
+LUA_INC := -isystem /usr/include/lua5.4
+SYS_INC := $(LUA_INC) -isystem /usr/include/libpng16 -isystem /usr/include/editline
 
 ifeq ($(SANITIZE),1)
 BUILD   := build/asan
 OPT     := -O1 -g -fno-omit-frame-pointer
 SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 else
-BUILD   := build/release
+BUILD   ?= build/release
 SAN     :=
 endif
 
-CFLAGS  := $(CSTD) $(OPT) $(WARN) $(INC) -fPIC $(SAN) $(EXTRA_CFLAGS)
-LDLIBS  := -lm
-
 CORE_SRC    := $(wildcard core/*.c core/ops/*.c)
 KERNEL_SRC  := $(wildcard kernels/cpu/*.c)
+ifeq ($(ONEDNN),1)
+KERNEL_SRC  += $(wildcard kernels/cpu/dnnl/*.c)
+DEFS        := -DLT_ONEDNN=1
+DNNL_LIB    := -ldnnl
+endif
+
+CFLAGS  := $(CSTD) $(OPT) $(WARN) -I. $(SYS_INC) -fPIC -fopenmp $(DEFS) $(SAN) $(EXTRA_CFLAGS)
+LDLIBS  := $(DNNL_LIB) -ljansson -lpng16 -lz -fopenmp -lm
+
 LIB_SRC     := $(CORE_SRC) $(KERNEL_SRC)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB         := $(BUILD)/liblutra.a
+
+# The Lua side: bindings (lua/l_*.c) for both the C module and the binary.
+BIND_SRC    := $(wildcard lua/l_*.c)
+BIND_OBJ    := $(BIND_SRC:%.c=$(BUILD)/%.o)
+MODULE      := $(BUILD)/lutra.so
+BINARY      := $(BUILD)/lutra
 
 TEST_SUPPORT_SRC := tests/op_check.c $(wildcard tests/cases_*.c) tests/train_util.c
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC    := $(wildcard tests/test_*.c)
 TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test check-clang clean
+BENCH_BIN   := $(BUILD)/bench/bench_step
+
+HAVE_LUA    := $(wildcard lua/main.c)
+ALL_TARGETS := $(LIB) $(if $(HAVE_LUA),$(MODULE) $(BINARY))
+
+.PHONY: all deps test test-c check-clang train bench install clean
 .SECONDARY:
 
-all: deps $(LIB)
+all: deps $(ALL_TARGETS)
 
 deps:
 	@bash scripts/install-deps.sh
@@ -51,17 +80,43 @@ $(BUILD)/%.o: %.c
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+$(MODULE): $(BIND_OBJ) $(LIB)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -shared -o $@ $(BIND_OBJ) $(LIB) $(LDLIBS)
+
+$(BINARY): $(BUILD)/lua/main.o $(BIND_OBJ) $(LIB)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ -llua5.4 -ledit $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
-test: deps $(TEST_BIN)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Sanitizer builds run the C suites only (.ci/run); a plain build runs everything.
+test: deps $(TEST_BIN) $(if $(SANITIZE),,$(ALL_TARGETS))
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash scripts/run-tests.sh $(TEST_BIN)
+
+train: all
+	$(BINARY) train examples/fmnist_mlp.lua
+
+bench: all $(BENCH_BIN)
+	@BUILD=$(BUILD) bash scripts/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lua/5.4/lutra
+	install -m 755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/lutra
+	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/lutra.so
+	install -m 644 lua/lutra/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/lutra/
 
 # clang checks the same sources for warnings; gcc builds what runs.
 check-clang:
-	@for f in $(LIB_SRC) $(TEST_SUPPORT_SRC) $(TEST_SRC); do \
-		clang $(CSTD) $(WARN) $(INC) -fsyntax-only $$f || exit 1; \
+	@for f in $(LIB_SRC) $(BIND_SRC) $(HAVE_LUA) $(TEST_SUPPORT_SRC) $(TEST_SRC) $(wildcard bench/*.c); do \
+		clang $(CSTD) $(WARN) -I. $(SYS_INC) -isystem /usr/lib/llvm-14/lib/clang/14.0.6/include \
+			-fopenmp $(DEFS) -fsyntax-only $$f || exit 1; \
 	done
 	@echo "clang -fsyntax-only: clean"
 

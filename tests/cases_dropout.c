@@ -8,13 +8,9 @@ static const struct lt_dropout_attrs p_zero = {.p = 0.0f, .layer = 1};
 static const struct lt_dropout_attrs p_high = {.p = 0.9f, .layer = 3};
 
 const struct op_case dropout_cases[] = {
-    {"dropout (3, 5, 4, 3) p=0.25", LT_OP_DROPOUT, &p_quarter, 1,
-     {{LT_DTYPE_F32, 4, {3, 5, 4, 3}, FILL_UNIFORM, 0}}, 0, 0},
-    {"dropout (7, 11) p=0.5", LT_OP_DROPOUT, &p_half, 1,
-     {{LT_DTYPE_F32, 2, {7, 11}, FILL_UNIFORM, 0}}, 0, 0},
-    {"dropout (5,) p=0", LT_OP_DROPOUT, &p_zero, 1, {{LT_DTYPE_F32, 1, {5}, FILL_UNIFORM, 0}},
-     0, 0},
-    {"dropout (2, 3, 13) p=0.9", LT_OP_DROPOUT, &p_high, 1,
-     {{LT_DTYPE_F32, 3, {2, 3, 13}, FILL_UNIFORM, 0}}, 0, 0},
+    OP_CASE("dropout (3, 5, 4, 3) p=0.25", LT_OP_DROPOUT, &p_quarter, IN_F32(4, 3, 5, 4, 3)),
+    OP_CASE("dropout (7, 11) p=0.5", LT_OP_DROPOUT, &p_half, IN_F32(2, 7, 11)),
+    OP_CASE("dropout (5,) p=0", LT_OP_DROPOUT, &p_zero, IN_F32(1, 5)),
+    OP_CASE("dropout (2, 3, 13) p=0.9", LT_OP_DROPOUT, &p_high, IN_F32(3, 2, 3, 13)),
 };
 const int dropout_case_count = (int)(sizeof dropout_cases / sizeof dropout_cases[0]);

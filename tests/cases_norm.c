@@ -11,34 +11,28 @@ static const struct lt_batch_norm_attrs bn_eval = {.eps = 1e-5f, .momentum = 0.1
                                                    .training = 0};
 static const struct lt_layer_norm_attrs ln = {.eps = 1e-5f};
 
-/* batch_norm2d's five inputs for x (n, c, h, w) */
-#define BN_INPUTS(n, c, h, w)                                                                  \
-    {{LT_DTYPE_F32, 4, {n, c, h, w}, FILL_UNIFORM, 0},                                         \
-     {LT_DTYPE_F32, 1, {c}, FILL_UNIFORM, 0},                                                  \
-     {LT_DTYPE_F32, 1, {c}, FILL_UNIFORM, 0},                                                  \
-     {LT_DTYPE_F32, 1, {c}, FILL_UNIFORM, 0},                                                  \
-     {LT_DTYPE_F32, 1, {c}, FILL_POSITIVE, 0}}
+/* batch_norm2d's five inputs for x (n, c, h, w): weight, bias, running mean and (> 0)
+ * running variance */
+#define BN_INPUTS(n, c, h, w)                                                                      \
+    IN_F32(4, n, c, h, w), IN_F32(1, c), IN_F32(1, c), IN_F32(1, c), IN_POSITIVE(1, c)
 
 /* layer_norm's three inputs for x of `ndim` dims ending in d */
-#define LN_INPUTS(ndim, d, ...)                                                                \
-    {{LT_DTYPE_F32, ndim, {__VA_ARGS__}, FILL_UNIFORM, 0},                                     \
-     {LT_DTYPE_F32, 1, {d}, FILL_UNIFORM, 0},                                                  \
-     {LT_DTYPE_F32, 1, {d}, FILL_UNIFORM, 0}}
+#define LN_INPUTS(ndim, d, ...) IN_F32(ndim, __VA_ARGS__), IN_F32(1, d), IN_F32(1, d)
 
 const struct op_case norm_cases[] = {
-    {"batch_norm2d train (3, 5, 4, 3)", LT_OP_BATCH_NORM2D, &bn_train, 5,
-     BN_INPUTS(3, 5, 4, 3), RUNNING_STATS, 0},
-    {"batch_norm2d train (1, 3, 2, 5)", LT_OP_BATCH_NORM2D, &bn_train, 5,
-     BN_INPUTS(1, 3, 2, 5), RUNNING_STATS, 0},
-    {"batch_norm2d train (6, 4, 1, 1)", LT_OP_BATCH_NORM2D, &bn_train, 5,
-     BN_INPUTS(6, 4, 1, 1), RUNNING_STATS, 0},
-    {"batch_norm2d eval (3, 5, 4, 3)", LT_OP_BATCH_NORM2D, &bn_eval, 5,
-     BN_INPUTS(3, 5, 4, 3), RUNNING_STATS, 0},
-    {"batch_norm2d eval (1, 2, 1, 1)", LT_OP_BATCH_NORM2D, &bn_eval, 5,
-     BN_INPUTS(1, 2, 1, 1), RUNNING_STATS, 0},
-    {"layer_norm (3, 7)", LT_OP_LAYER_NORM, &ln, 3, LN_INPUTS(2, 7, 3, 7), 0, 0},
-    {"layer_norm (2, 3, 5)", LT_OP_LAYER_NORM, &ln, 3, LN_INPUTS(3, 5, 2, 3, 5), 0, 0},
-    {"layer_norm (11,)", LT_OP_LAYER_NORM, &ln, 3, LN_INPUTS(1, 11, 11), 0, 0},
-    {"layer_norm (4, 1)", LT_OP_LAYER_NORM, &ln, 3, LN_INPUTS(2, 1, 4, 1), 0, 0},
+    OP_CASE_NO_GRAD("batch_norm2d train (3, 5, 4, 3)", LT_OP_BATCH_NORM2D, &bn_train, RUNNING_STATS,
+                    BN_INPUTS(3, 5, 4, 3)),
+    OP_CASE_NO_GRAD("batch_norm2d train (1, 3, 2, 5)", LT_OP_BATCH_NORM2D, &bn_train, RUNNING_STATS,
+                    BN_INPUTS(1, 3, 2, 5)),
+    OP_CASE_NO_GRAD("batch_norm2d train (6, 4, 1, 1)", LT_OP_BATCH_NORM2D, &bn_train, RUNNING_STATS,
+                    BN_INPUTS(6, 4, 1, 1)),
+    OP_CASE_NO_GRAD("batch_norm2d eval (3, 5, 4, 3)", LT_OP_BATCH_NORM2D, &bn_eval, RUNNING_STATS,
+                    BN_INPUTS(3, 5, 4, 3)),
+    OP_CASE_NO_GRAD("batch_norm2d eval (1, 2, 1, 1)", LT_OP_BATCH_NORM2D, &bn_eval, RUNNING_STATS,
+                    BN_INPUTS(1, 2, 1, 1)),
+    OP_CASE("layer_norm (3, 7)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(2, 7, 3, 7)),
+    OP_CASE("layer_norm (2, 3, 5)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(3, 5, 2, 3, 5)),
+    OP_CASE("layer_norm (11,)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(1, 11, 11)),
+    OP_CASE("layer_norm (4, 1)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(2, 1, 4, 1)),
 };
 const int norm_case_count = (int)(sizeof norm_cases / sizeof norm_cases[0]);

@@ -5,8 +5,6 @@
  */
 #include "tests/op_check.h"
 
-#define X(fill_, ...) {.dtype = LT_DTYPE_F32, .ndim = 4, .shape = {__VA_ARGS__}, .fill = fill_}
-
 /* {kernel, stride, padding, count_include_pad} */
 static const struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1};
 static const struct lt_pool2d_attrs k3s2p1 = {{3, 3}, {2, 2}, {1, 1}, 1};
@@ -16,20 +14,20 @@ static const struct lt_pool2d_attrs k23_exclude = {{2, 3}, {2, 1}, {1, 1}, 0};
 static const struct lt_no_attrs none = {0};
 
 const struct op_case pool_cases[] = {
-    {"max_pool2d 2x2 stride 2", LT_OP_MAX_POOL2D, &k2s2, 1, {X(FILL_DISTINCT, 3, 5, 7, 9)}, 0, 0},
-    {"max_pool2d 3x3 stride 2 padding 1", LT_OP_MAX_POOL2D, &k3s2p1, 1,
-     {X(FILL_DISTINCT, 3, 5, 7, 9)}, 0, 0},
-    {"max_pool2d 3x2 stride (1, 2) padding (1, 0)", LT_OP_MAX_POOL2D, &k32, 1,
-     {X(FILL_DISTINCT, 2, 3, 7, 9)}, 0, 0},
-    {"avg_pool2d 2x2 stride 2", LT_OP_AVG_POOL2D, &k2s2, 1, {X(FILL_UNIFORM, 3, 5, 7, 9)}, 0, 0},
-    {"avg_pool2d 3x3 stride 2 padding 1, padding counted", LT_OP_AVG_POOL2D, &k3s2p1, 1,
-     {X(FILL_UNIFORM, 3, 5, 7, 9)}, 0, 0},
-    {"avg_pool2d 3x3 stride 2 padding 1, padding not counted", LT_OP_AVG_POOL2D,
-     &k3s2p1_exclude, 1, {X(FILL_UNIFORM, 3, 5, 7, 9)}, 0, 0},
-    {"avg_pool2d 3x2 stride (1, 2) padding (1, 0)", LT_OP_AVG_POOL2D, &k32, 1,
-     {X(FILL_UNIFORM, 2, 3, 7, 9)}, 0, 0},
-    {"avg_pool2d 2x3 stride (2, 1) padding 1, padding not counted", LT_OP_AVG_POOL2D,
-     &k23_exclude, 1, {X(FILL_UNIFORM, 2, 3, 7, 9)}, 0, 0},
-    {"global_avg_pool", LT_OP_GLOBAL_AVG_POOL, &none, 1, {X(FILL_UNIFORM, 3, 5, 7, 9)}, 0, 0},
+    OP_CASE("max_pool2d 2x2 stride 2", LT_OP_MAX_POOL2D, &k2s2, IN_DISTINCT(4, 3, 5, 7, 9)),
+    OP_CASE("max_pool2d 3x3 stride 2 padding 1", LT_OP_MAX_POOL2D, &k3s2p1,
+            IN_DISTINCT(4, 3, 5, 7, 9)),
+    OP_CASE("max_pool2d 3x2 stride (1, 2) padding (1, 0)", LT_OP_MAX_POOL2D, &k32,
+            IN_DISTINCT(4, 2, 3, 7, 9)),
+    OP_CASE("avg_pool2d 2x2 stride 2", LT_OP_AVG_POOL2D, &k2s2, IN_F32(4, 3, 5, 7, 9)),
+    OP_CASE("avg_pool2d 3x3 stride 2 padding 1, padding counted", LT_OP_AVG_POOL2D, &k3s2p1,
+            IN_F32(4, 3, 5, 7, 9)),
+    OP_CASE("avg_pool2d 3x3 stride 2 padding 1, padding not counted", LT_OP_AVG_POOL2D,
+            &k3s2p1_exclude, IN_F32(4, 3, 5, 7, 9)),
+    OP_CASE("avg_pool2d 3x2 stride (1, 2) padding (1, 0)", LT_OP_AVG_POOL2D, &k32,
+            IN_F32(4, 2, 3, 7, 9)),
+    OP_CASE("avg_pool2d 2x3 stride (2, 1) padding 1, padding not counted", LT_OP_AVG_POOL2D,
+            &k23_exclude, IN_F32(4, 2, 3, 7, 9)),
+    OP_CASE("global_avg_pool", LT_OP_GLOBAL_AVG_POOL, &none, IN_F32(4, 3, 5, 7, 9)),
 };
 const int pool_case_count = sizeof pool_cases / sizeof pool_cases[0];

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/lutra.h"
 #include "core/ops/ops.h"
 #include "kernels/rng.h"
 #include "tests/op_check.h"
@@ -20,30 +21,34 @@ const struct lt_backend *op_ref_backend(void) {
     return &b;
 }
 
-static size_t dtype_size(enum lt_dtype dt) {
-    return dt == LT_DTYPE_F32 || dt == LT_DTYPE_I32 ? 4 : dt == LT_DTYPE_U8 ? 1 : 2;
-}
-
 struct lt_kview kv_new(enum lt_dtype dt, int ndim, const int64_t *shape) {
     struct lt_kview v = {.dtype = dt, .ndim = ndim};
     for (int i = 0; i < ndim; i++)
         v.shape[i] = shape[i];
-    size_t bytes = (size_t)lt_kview_numel(&v) * dtype_size(dt);
+    size_t bytes = (size_t)lt_kview_numel(&v) * lt_dtype_size(dt);
     v.data = calloc(1, bytes ? bytes : 1);
     assert_non_null(v.data);
     return v;
 }
 
-struct lt_kview kv_f32(int ndim, const int64_t *shape, const float *values) {
-    struct lt_kview v = kv_new(LT_DTYPE_F32, ndim, shape);
-    memcpy(v.data, values, (size_t)lt_kview_numel(&v) * sizeof(float));
+static struct lt_kview kv_copy(enum lt_dtype dt, int ndim, const int64_t *shape,
+                               const void *values) {
+    struct lt_kview v = kv_new(dt, ndim, shape);
+    memcpy(v.data, values, (size_t)lt_kview_numel(&v) * lt_dtype_size(dt));
     return v;
 }
 
+struct lt_kview kv_f32(int ndim, const int64_t *shape, const float *values) {
+    return kv_copy(LT_DTYPE_F32, ndim, shape, values);
+}
+
 struct lt_kview kv_i32(int ndim, const int64_t *shape, const int32_t *values) {
-    struct lt_kview v = kv_new(LT_DTYPE_I32, ndim, shape);
-    memcpy(v.data, values, (size_t)lt_kview_numel(&v) * sizeof(int32_t));
-    return v;
+    return kv_copy(LT_DTYPE_I32, ndim, shape, values);
+}
+
+struct lt_kview kv_half(enum lt_dtype dt, int64_t n, const uint16_t *bits) {
+    assert_true(dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16);
+    return kv_copy(dt, 1, &n, bits);
 }
 
 void kv_free(struct lt_kview *v) {
@@ -57,7 +62,7 @@ static void poison(struct lt_kview *v) {
         for (int64_t i = 0; i < lt_kview_numel(v); i++)
             p[i] = NAN;
     } else {
-        memset(v->data, 0xa5, (size_t)lt_kview_numel(v) * dtype_size(v->dtype));
+        memset(v->data, 0xa5, (size_t)lt_kview_numel(v) * lt_dtype_size(v->dtype));
     }
 }
 
@@ -69,6 +74,18 @@ static void infer(enum lt_op op, const void *attrs, int n_in, const struct lt_kv
         fail_msg("%s: shape inference failed: %s", lt_op_descs[op].name, msg);
 }
 
+void op_infer_fails(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
+                    const char *want) {
+    struct lt_kview out[LT_MAX_OUTPUTS];
+    char msg[LT_KMSG_SIZE] = "";
+    enum lt_status st = lt_op_descs[op].infer(attrs, n_in, in, out, msg);
+    if (st != LT_EINVAL)
+        fail_msg("%s: shape inference returned %d, expected LT_EINVAL with '%s'",
+                 lt_op_descs[op].name, st, want);
+    if (!strstr(msg, want))
+        fail_msg("message '%s' lacks '%s'", msg, want);
+}
+
 static const struct lt_kernel *kernel_of(enum lt_op op, const struct lt_kview *in) {
     const struct lt_kernel *k = &op_ref_backend()->kernels[op][in[0].dtype];
     if (!k->forward)
@@ -77,9 +94,12 @@ static const struct lt_kernel *kernel_of(enum lt_op op, const struct lt_kview *i
     return k;
 }
 
-static void fill_args(struct lt_kargs *a, const void *attrs, int n_in, const struct lt_kview *in,
-                      int n_out, const struct lt_kview *out, char *msg) {
-    memset(a, 0, sizeof *a);
+/* Fills what the two directions share into a and runs the forward or backward kernel
+ * with the workspace it asks for. */
+static enum lt_status call(const struct lt_kernel *k, int backward, struct lt_kargs *a,
+                           const void *attrs, int n_in, const struct lt_kview *in, int n_out,
+                           const struct lt_kview *out, const struct lt_exec_info *exec, char *msg) {
+    char own_msg[LT_KMSG_SIZE] = "";
     a->attrs = attrs;
     a->n_in = n_in;
     a->n_out = n_out;
@@ -87,50 +107,39 @@ static void fill_args(struct lt_kargs *a, const void *attrs, int n_in, const str
         a->in[i] = &in[i];
     for (int i = 0; i < n_out; i++)
         a->out[i] = &out[i];
-    a->exec = &check_exec;
-    a->msg = msg;
-}
-
-/* Runs forward into already-allocated outputs; returns the kernel's status. */
-static enum lt_status run_forward(enum lt_op op, const void *attrs, int n_in,
-                                  const struct lt_kview *in, struct lt_kview *out) {
-    const struct lt_kernel *k = kernel_of(op, in);
-    struct lt_kargs a;
-    char msg[LT_KMSG_SIZE] = "";
-    fill_args(&a, attrs, n_in, in, lt_op_descs[op].n_out, out, msg);
+    a->exec = exec ? exec : &check_exec;
+    a->msg = msg ? msg : own_msg;
     void *ws = NULL;
     if (k->workspace) {
-        a.workspace_size = k->workspace(&a, 0);
-        ws = a.workspace = malloc(a.workspace_size ? a.workspace_size : 1);
+        a->workspace_size = k->workspace(a, backward);
+        ws = a->workspace = malloc(a->workspace_size ? a->workspace_size : 1);
+        assert_non_null(ws);
     }
-    enum lt_status st = k->forward(&a);
+    enum lt_status st = backward ? k->backward(a) : k->forward(a);
     free(ws);
     return st;
 }
 
-void op_forward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
-                struct lt_kview *out) {
+enum lt_status op_run(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
+                      struct lt_kview *out, const struct lt_exec_info *exec, char *msg) {
+    const struct lt_kernel *k = kernel_of(op, in);
     int n_out = lt_op_descs[op].n_out;
-    infer(op, attrs, n_in, in, out);
-    for (int i = 0; i < n_out; i++) {
-        out[i] = kv_new(out[i].dtype, out[i].ndim, out[i].shape);
+    for (int i = 0; i < n_out; i++)
         poison(&out[i]);
-    }
-    enum lt_status st = run_forward(op, attrs, n_in, in, out);
-    if (st != LT_OK)
-        fail_msg("%s: forward failed (%d)", lt_op_descs[op].name, st);
+    struct lt_kargs a = {0};
+    return call(k, 0, &a, attrs, n_in, in, n_out, out, exec, msg);
 }
 
-static void run_backward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
-                         const struct lt_kview *out, const struct lt_kview *gout,
-                         struct lt_kview *gin, unsigned accumulate) {
+enum lt_status op_run_backward(enum lt_op op, const void *attrs, int n_in,
+                               const struct lt_kview *in, const struct lt_kview *out,
+                               const struct lt_kview *gout, struct lt_kview *gin,
+                               unsigned accumulate, const struct lt_exec_info *exec, char *msg) {
     const struct lt_kernel *k = kernel_of(op, in);
     if (!k->backward)
         fail_msg("%s: no reference backward kernel", lt_op_descs[op].name);
     unsigned reads = lt_op_descs[op].backward_reads;
-    /* The backward sees only what backward_reads names, as in a planned step. */
-    struct lt_kview in_seen[LT_MAX_INPUTS], out_seen[LT_MAX_OUTPUTS];
     int n_out = lt_op_descs[op].n_out;
+    struct lt_kview in_seen[LT_MAX_INPUTS], out_seen[LT_MAX_OUTPUTS];
     for (int i = 0; i < n_in; i++) {
         in_seen[i] = in[i];
         if (!(reads & LT_IN(i)))
@@ -141,31 +150,35 @@ static void run_backward(enum lt_op op, const void *attrs, int n_in, const struc
         if (!(reads & LT_OUT(i)))
             out_seen[i].data = NULL;
     }
-    struct lt_kargs a;
-    char msg[LT_KMSG_SIZE] = "";
-    fill_args(&a, attrs, n_in, in_seen, n_out, out_seen, msg);
+    struct lt_kargs a = {0};
     a.gout[0] = gout;
-    for (int i = 0; i < n_in; i++)
+    for (int i = 0; i < n_in; i++) {
         a.gin[i] = gin[i].data ? &gin[i] : NULL;
-    a.accumulate = accumulate;
-    void *ws = NULL;
-    if (k->workspace) {
-        a.workspace_size = k->workspace(&a, 1);
-        ws = a.workspace = malloc(a.workspace_size ? a.workspace_size : 1);
+        if (a.gin[i] && !(accumulate & (1u << i)))
+            poison(&gin[i]);
     }
-    enum lt_status st = k->backward(&a);
-    free(ws);
+    a.accumulate = accumulate;
+    return call(k, 1, &a, attrs, n_in, in_seen, n_out, out_seen, exec, msg);
+}
+
+void op_forward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
+                struct lt_kview *out) {
+    infer(op, attrs, n_in, in, out);
+    for (int i = 0; i < lt_op_descs[op].n_out; i++)
+        out[i] = kv_new(out[i].dtype, out[i].ndim, out[i].shape);
+    char msg[LT_KMSG_SIZE] = "";
+    enum lt_status st = op_run(op, attrs, n_in, in, out, NULL, msg);
     if (st != LT_OK)
-        fail_msg("%s: backward failed (%d): %s", lt_op_descs[op].name, st, msg);
+        fail_msg("%s: forward failed (%d): %s", lt_op_descs[op].name, st, msg);
 }
 
 void op_backward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
                  const struct lt_kview *out, const struct lt_kview *gout,
                  struct lt_kview *gin) {
-    for (int i = 0; i < n_in; i++)
-        if (gin[i].data)
-            poison(&gin[i]);
-    run_backward(op, attrs, n_in, in, out, gout, gin, 0);
+    char msg[LT_KMSG_SIZE] = "";
+    enum lt_status st = op_run_backward(op, attrs, n_in, in, out, gout, gin, 0, NULL, msg);
+    if (st != LT_OK)
+        fail_msg("%s: backward failed (%d): %s", lt_op_descs[op].name, st, msg);
 }
 
 void assert_floats_near(const float *a, const float *b, int64_t n, double tol) {
@@ -185,6 +198,11 @@ void assert_floats_near(const float *a, const float *b, int64_t n, double tol) {
 
 static void fill_input(struct lt_kview *v, const struct case_input *ci, uint64_t key) {
     int64_t n = lt_kview_numel(v);
+    if ((ci->fill == FILL_INDEX) != (ci->dtype == LT_DTYPE_I32) ||
+        (ci->fill != FILL_INDEX && ci->dtype != LT_DTYPE_F32))
+        fail_msg("case input of %s with fill %d: case tables hold f32 data and i32 indices "
+                 "(FILL_INDEX) only",
+                 lt_dtype_str(ci->dtype), (int)ci->fill);
     if (ci->fill == FILL_INDEX) {
         int32_t *p = v->data;
         for (int64_t i = 0; i < n; i++) {
@@ -198,17 +216,16 @@ static void fill_input(struct lt_kview *v, const struct case_input *ci, uint64_t
     }
     float *p = v->data;
     if (ci->fill == FILL_DISTINCT) {
+        /* the offset 1/4 keeps 0 off the grid for odd n as for even; every value is a
+         * multiple of 1/256 well inside f32's 24 bits, so the gaps are exact */
         for (int64_t i = 0; i < n; i++)
-            p[i] = (float)((double)i - (double)n / 2 + 0.5);
+            p[i] = (float)(((double)i - (double)(n - 1) / 2 + 0.25) / 64);
         for (int64_t i = n - 1; i > 0; i--) {
             int64_t j = (int64_t)(lt_rng_uniform(key, (uint64_t)i) * (float)(i + 1)) % (i + 1);
             float t = p[i];
             p[i] = p[j];
             p[j] = t;
         }
-        double step = n > 200 ? 2.0 / (double)n : 0.01;
-        for (int64_t i = 0; i < n; i++)
-            p[i] = (float)(p[i] * step);
         return;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -240,10 +257,10 @@ static void check_gradient(const struct op_case *c, struct lt_kview *in, int i,
     for (int64_t e = 0; e < n; e++) {
         float saved = x[e];
         x[e] = (float)(saved + h);
-        assert_int_equal(run_forward(c->op, c->attrs, c->n_in, in, out), LT_OK);
+        assert_int_equal(op_run(c->op, c->attrs, c->n_in, in, out, NULL, NULL), LT_OK);
         double plus = weighted_sum(&out[0], w);
         x[e] = (float)(saved - h);
-        assert_int_equal(run_forward(c->op, c->attrs, c->n_in, in, out), LT_OK);
+        assert_int_equal(op_run(c->op, c->attrs, c->n_in, in, out, NULL, NULL), LT_OK);
         double minus = weighted_sum(&out[0], w);
         x[e] = saved;
         numeric[e] = (float)((plus - minus) / (2 * h));
@@ -317,7 +334,10 @@ void op_check_case(const struct op_case *c) {
                 p[e] = 0.5f;
             mask |= 1u << i;
         }
-        run_backward(c->op, c->attrs, c->n_in, in, out, &gout, acc, mask);
+        char msg[LT_KMSG_SIZE] = "";
+        if (op_run_backward(c->op, c->attrs, c->n_in, in, out, &gout, acc, mask, NULL, msg) !=
+            LT_OK)
+            fail_msg("%s: backward failed in accumulate mode: %s", c->name, msg);
         for (int i = 0; i < c->n_in; i++) {
             if (!gin[i].data)
                 continue;

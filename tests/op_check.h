@@ -16,21 +16,33 @@
 
 #include "kernels/kernels.h"
 
-/* How a case input is filled (seeded, so every run sees the same numbers). */
+/* How a case input is filled (seeded, so every run sees the same numbers). Case tables
+ * hold f32 data and i32 indices only: every fill but FILL_INDEX writes f32, FILL_INDEX
+ * writes i32, and op_check_case fails a case input of any other pairing. */
 enum case_fill {
     FILL_UNIFORM,  /* uniform in [-1, 1) */
     FILL_POSITIVE, /* uniform in [0.5, 2) */
-    FILL_DISTINCT, /* a shuffled grid with gaps of >= 0.01 and no zero: no ties, no kinks */
-    FILL_INDEX     /* i32 in [0, index_max); index_max == -1 entries become -1 (ignored) */
+    FILL_DISTINCT, /* a shuffle of (i - (n - 1) / 2 + 1/4) / 64 for i in [0, n): exact in
+                    * f32, gaps of 1/64 (> 0.01) whatever n, no zero (|x| >= 1/256): no
+                    * ties, no kinks; |x| < 1 while n <= 128, larger beyond */
+    FILL_INDEX     /* i32 in [0, index_max); a negative index_max draws from
+                    * [0, -index_max) and puts -1 (to be ignored) in every 4th place */
 };
 
 struct case_input {
-    enum lt_dtype dtype;
+    enum lt_dtype dtype; /* LT_DTYPE_F32, or LT_DTYPE_I32 with FILL_INDEX */
     int ndim;
     int64_t shape[LT_MAX_DIMS];
     enum case_fill fill;
     int index_max;
 };
+
+/* Case inputs by kind, shape as ndim then the dims: IN_F32(2, 5, 7) is (5, 7), IN_F32(0, 0)
+ * a scalar. */
+#define IN_F32(ndim, ...) {LT_DTYPE_F32, ndim, {__VA_ARGS__}, FILL_UNIFORM, 0}
+#define IN_POSITIVE(ndim, ...) {LT_DTYPE_F32, ndim, {__VA_ARGS__}, FILL_POSITIVE, 0}
+#define IN_DISTINCT(ndim, ...) {LT_DTYPE_F32, ndim, {__VA_ARGS__}, FILL_DISTINCT, 0}
+#define IN_IDS(index_max, ndim, ...) {LT_DTYPE_I32, ndim, {__VA_ARGS__}, FILL_INDEX, index_max}
 
 struct op_case {
     const char *name;
@@ -41,6 +53,16 @@ struct op_case {
     unsigned no_grad; /* bit i: input i gets no gradient (indices, running statistics) */
     double tol;       /* finite-difference bound, norm-wise relative; 0 means 1e-2 */
 };
+
+/* A case-table row whose n_in is the count of inputs listed (IN_* above), each of them
+ * gradient-checked when the op has a backward, with the default tolerance. */
+#define OP_CASE(name, op, attrs, ...) OP_CASE_NO_GRAD(name, op, attrs, 0u, __VA_ARGS__)
+
+/* The same where the inputs in no_grad (bit i: input i) get no gradient. */
+#define OP_CASE_NO_GRAD(name, op, attrs, no_grad, ...)                                         \
+    {name, op, attrs,                                                                          \
+     (int)(sizeof((struct case_input[]){__VA_ARGS__}) / sizeof(struct case_input)),           \
+     {__VA_ARGS__}, no_grad, 0}
 
 /* The case tables, one per op family (tests/cases_<family>.c). */
 #define CASE_TABLE(family)                                                                     \
@@ -70,22 +92,49 @@ const struct lt_backend *op_ref_backend(void);
 void op_check_case(const struct op_case *c);
 void op_check_cases(const struct op_case *cases, int n);
 
-/* A contiguous tensor for tests, data from malloc (kv_free releases it). */
+/* A contiguous tensor for tests, data from malloc (kv_free releases it). kv_new zeroes
+ * the data; kv_f32 and kv_i32 copy numel values; kv_half makes a 1-D f16 or bf16 tensor
+ * of n elements from their bit patterns. */
 struct lt_kview kv_new(enum lt_dtype dt, int ndim, const int64_t *shape);
 struct lt_kview kv_f32(int ndim, const int64_t *shape, const float *values);
 struct lt_kview kv_i32(int ndim, const int64_t *shape, const int32_t *values);
+struct lt_kview kv_half(enum lt_dtype dt, int64_t n, const uint16_t *bits);
 void kv_free(struct lt_kview *v);
 
-/* Infers the outputs' shapes, allocates them and runs the forward reference kernel;
- * asserts that shape inference and the kernel succeed. Free outputs with kv_free. */
+/* Runs the forward reference kernel of `op` into outputs the caller allocated with the
+ * shapes shape inference gives. The outputs are NaN-poisoned first (a byte pattern for
+ * integer dtypes), so an element the kernel leaves alone shows. `exec` keys the random
+ * streams (NULL: a fixed seed, epoch and sample_base). Returns the kernel's status, its
+ * message in msg (LT_KMSG_SIZE bytes; NULL when the caller does not want it); fails the
+ * test only when the op has no reference kernel for in[0]'s dtype. */
+enum lt_status op_run(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
+                      struct lt_kview *out, const struct lt_exec_info *exec, char *msg);
+
+/* Runs the backward reference kernel with gout for output 0 (other outputs get no
+ * gradient) into gin[i] for each input whose gin[i].data != NULL: it adds into gin[i]
+ * when bit i of `accumulate` is set, else overwrites gin[i], NaN-poisoned first. The
+ * kernel sees only the forward tensors the op's backward_reads names (the others have
+ * data == NULL), as in a planned step. Returns as op_run does; fails the test when the
+ * op has no backward reference kernel. */
+enum lt_status op_run_backward(enum lt_op op, const void *attrs, int n_in,
+                               const struct lt_kview *in, const struct lt_kview *out,
+                               const struct lt_kview *gout, struct lt_kview *gin,
+                               unsigned accumulate, const struct lt_exec_info *exec, char *msg);
+
+/* Infers the outputs' shapes, allocates them and runs op_run; asserts that shape
+ * inference and the kernel succeed. Free outputs with kv_free. */
 void op_forward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
                 struct lt_kview *out);
 
-/* Runs the backward reference kernel with gout for output 0 (other outputs get no
- * gradient) and writes (overwrites) gin[i] for each input whose gin[i].data != NULL. */
+/* op_run_backward overwriting every gin[i] with data != NULL; asserts that it succeeds. */
 void op_backward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
                  const struct lt_kview *out, const struct lt_kview *gout,
                  struct lt_kview *gin);
+
+/* Asserts that shape inference of `op` fails with LT_EINVAL and a message containing
+ * `want`. */
+void op_infer_fails(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
+                    const char *want);
 
 /* Asserts |a - b| <= tol * max(1, |b|) element-wise, naming the worst element. */
 void assert_floats_near(const float *a, const float *b, int64_t n, double tol);

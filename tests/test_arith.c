@@ -7,12 +7,6 @@
 #include "kernels/half.h"
 #include "tests/op_check.h"
 
-static struct lt_kview kv_u16(enum lt_dtype dt, int64_t n, const uint16_t *bits) {
-    struct lt_kview v = kv_new(dt, 1, (int64_t[]){n});
-    memcpy(v.data, bits, (size_t)n * sizeof(uint16_t));
-    return v;
-}
-
 /* a (2, 3) op b (3,), then the gradients of sum(g * out) with g = 1..6. */
 static void check_binary(enum lt_op op, const float *want_y, const float *want_ga,
                          const float *want_gb) {
@@ -86,8 +80,8 @@ static void half_arith(void **state) {
     (void)state;
     /* f16 near 2048 has a spacing of 2: 2048 + 1 ties down to 2048 (even), 2048 + 3 ties
      * up to 2052; 1 + 0.5 is exact. */
-    struct lt_kview in[2] = {kv_u16(LT_DTYPE_F16, 3, (uint16_t[]){0x6800, 0x6800, 0x3c00}),
-                             kv_u16(LT_DTYPE_F16, 3, (uint16_t[]){0x3c00, 0x4200, 0x3800})};
+    struct lt_kview in[2] = {kv_half(LT_DTYPE_F16, 3, (uint16_t[]){0x6800, 0x6800, 0x3c00}),
+                             kv_half(LT_DTYPE_F16, 3, (uint16_t[]){0x3c00, 0x4200, 0x3800})};
     struct lt_kview out[1];
     op_forward(LT_OP_ADD, NULL, 2, in, out);
     assert_int_equal(out[0].dtype, LT_DTYPE_F16);
@@ -97,8 +91,8 @@ static void half_arith(void **state) {
         kv_free(&in[i]);
 
     /* bf16: 3 * (1 + 2^-7) = 3.0234375 ties between 3.015625 (odd) and 3.03125 (even) */
-    in[0] = kv_u16(LT_DTYPE_BF16, 1, (uint16_t[]){0x4040});
-    in[1] = kv_u16(LT_DTYPE_BF16, 1, (uint16_t[]){0x3f81});
+    in[0] = kv_half(LT_DTYPE_BF16, 1, (uint16_t[]){0x4040});
+    in[1] = kv_half(LT_DTYPE_BF16, 1, (uint16_t[]){0x3f81});
     op_forward(LT_OP_MUL, NULL, 2, in, out);
     assert_int_equal(((uint16_t *)out[0].data)[0], 0x4042);
     /* the gradients are f32 and read the bf16 inputs */
@@ -218,7 +212,7 @@ static void cast_to_bf16(void **state) {
 /* From the half types and the integers: widening is exact, half to half rounds once. */
 static void cast_from_others(void **state) {
     (void)state;
-    struct lt_kview x = kv_u16(LT_DTYPE_F16, 4, (uint16_t[]){0x0001, 0x7bff, 0xfc00, 0x3555});
+    struct lt_kview x = kv_half(LT_DTYPE_F16, 4, (uint16_t[]){0x0001, 0x7bff, 0xfc00, 0x3555});
     struct lt_kview y = cast(&x, LT_DTYPE_F32);
     assert_memory_equal(y.data, ((float[]){0x1p-24f, 65504, -INFINITY, 0x1.554p-2f}),
                         4 * sizeof(float));
@@ -226,14 +220,14 @@ static void cast_from_others(void **state) {
     kv_free(&y);
 
     /* f16 -> bf16: 1 + 2^-10 rounds to 1; 1 + 2^-8 ties to 1; 1 + 3 * 2^-8 ties up */
-    x = kv_u16(LT_DTYPE_F16, 3, (uint16_t[]){0x3c01, 0x3c04, 0x3c0c});
+    x = kv_half(LT_DTYPE_F16, 3, (uint16_t[]){0x3c01, 0x3c04, 0x3c0c});
     y = cast(&x, LT_DTYPE_BF16);
     assert_memory_equal(y.data, ((uint16_t[]){0x3f80, 0x3f80, 0x3f82}), 6);
     kv_free(&x);
     kv_free(&y);
 
     /* bf16 -> f16: 1 + 2^-7 is exact; 65536 overflows; 2^-24 becomes a subnormal */
-    x = kv_u16(LT_DTYPE_BF16, 3, (uint16_t[]){0x3f81, 0x4780, 0x3380});
+    x = kv_half(LT_DTYPE_BF16, 3, (uint16_t[]){0x3f81, 0x4780, 0x3380});
     y = cast(&x, LT_DTYPE_F16);
     assert_memory_equal(y.data, ((uint16_t[]){0x3c08, 0x7c00, 0x0001}), 6);
     kv_free(&x);
@@ -258,7 +252,7 @@ static void cast_from_others(void **state) {
 static void cast_backward(void **state) {
     (void)state;
     const struct lt_cast_attrs at = {LT_DTYPE_F32};
-    struct lt_kview x = kv_u16(LT_DTYPE_F16, 3, (uint16_t[]){0x3c00, 0x4000, 0x4200}), out[1];
+    struct lt_kview x = kv_half(LT_DTYPE_F16, 3, (uint16_t[]){0x3c00, 0x4000, 0x4200}), out[1];
     op_forward(LT_OP_CAST, &at, 1, &x, out);
     struct lt_kview gout = kv_f32(1, x.shape, (float[]){1.0f + 0x1p-20f, -2, 1e-9f});
     struct lt_kview gin = kv_new(LT_DTYPE_F32, 1, x.shape);
@@ -274,44 +268,35 @@ static void cast_backward(void **state) {
     assert_null(k->backward);
 }
 
-static void expect_error(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
-                         const char *want) {
-    struct lt_kview out[LT_MAX_OUTPUTS];
-    char msg[LT_KMSG_SIZE] = "";
-    assert_int_equal(lt_op_descs[op].infer(attrs, n_in, in, out, msg), LT_EINVAL);
-    if (!strstr(msg, want))
-        fail_msg("message '%s' lacks '%s'", msg, want);
-}
-
 static void shape_errors(void **state) {
     (void)state;
     struct lt_kview a = {NULL, LT_DTYPE_F32, 2, {4, 5}};
     struct lt_kview b = {NULL, LT_DTYPE_F32, 1, {3}};
-    expect_error(LT_OP_ADD, NULL, 2, (struct lt_kview[]){a, b},
-                 "add: shapes (4, 5) and (3,) do not broadcast: the second must equal the "
-                 "first or a suffix of it");
+    op_infer_fails(LT_OP_ADD, NULL, 2, (struct lt_kview[]){a, b},
+                   "add: shapes (4, 5) and (3,) do not broadcast: the second must equal the "
+                   "first or a suffix of it");
     /* a prefix is not a suffix */
     b.shape[0] = 4;
-    expect_error(LT_OP_SUB, NULL, 2, (struct lt_kview[]){a, b}, "sub: shapes (4, 5) and (4,)");
+    op_infer_fails(LT_OP_SUB, NULL, 2, (struct lt_kview[]){a, b}, "sub: shapes (4, 5) and (4,)");
     /* b may not have more dims than a */
     struct lt_kview big = {NULL, LT_DTYPE_F32, 3, {2, 4, 5}};
-    expect_error(LT_OP_MUL, NULL, 2, (struct lt_kview[]){a, big},
-                 "mul: shapes (4, 5) and (2, 4, 5) do not broadcast");
+    op_infer_fails(LT_OP_MUL, NULL, 2, (struct lt_kview[]){a, big},
+                   "mul: shapes (4, 5) and (2, 4, 5) do not broadcast");
     struct lt_kview h = {NULL, LT_DTYPE_F16, 2, {4, 5}};
-    expect_error(LT_OP_MUL, NULL, 2, (struct lt_kview[]){a, h},
-                 "mul: inputs must have one dtype, got f32 and f16");
+    op_infer_fails(LT_OP_MUL, NULL, 2, (struct lt_kview[]){a, h},
+                   "mul: inputs must have one dtype, got f32 and f16");
     struct lt_kview ids = {NULL, LT_DTYPE_I32, 2, {4, 5}};
-    expect_error(LT_OP_ADD, NULL, 2, (struct lt_kview[]){ids, ids},
-                 "add: input 1 must be a float tensor, got i32");
+    op_infer_fails(LT_OP_ADD, NULL, 2, (struct lt_kview[]){ids, ids},
+                   "add: input 1 must be a float tensor, got i32");
     const struct lt_scale_attrs two = {2};
-    expect_error(LT_OP_SCALE, &two, 1, &ids, "scale: input 1 must be a float tensor, got i32");
+    op_infer_fails(LT_OP_SCALE, &two, 1, &ids, "scale: input 1 must be a float tensor, got i32");
 
     const struct lt_cast_attrs to_i32 = {LT_DTYPE_I32}, to_f16 = {LT_DTYPE_F16};
     const struct lt_cast_attrs bogus = {(enum lt_dtype)99};
-    expect_error(LT_OP_CAST, &to_i32, 1, &a, "cast: cannot cast f32 to i32");
+    op_infer_fails(LT_OP_CAST, &to_i32, 1, &a, "cast: cannot cast f32 to i32");
     struct lt_kview mask = {NULL, LT_DTYPE_U8, 1, {7}};
-    expect_error(LT_OP_CAST, &to_f16, 1, &mask, "cast: cannot cast u8 to f16");
-    expect_error(LT_OP_CAST, &bogus, 1, &a, "cast: unknown target dtype 99");
+    op_infer_fails(LT_OP_CAST, &to_f16, 1, &mask, "cast: cannot cast u8 to f16");
+    op_infer_fails(LT_OP_CAST, &bogus, 1, &a, "cast: unknown target dtype 99");
 }
 
 /* What does infer: suffixes of every length, and casts that are allowed. */

@@ -6,26 +6,6 @@
 #include "core/ops/ops.h"
 #include "tests/op_check.h"
 
-/* Calls a two-input op's reference kernel directly, forward when gout is NULL, else
- * backward into gin0 and gin1 (either may be NULL; overwritten): the op_check helpers
- * fail the test on an error status, and these tests want that status. */
-static enum lt_status call_kernel(enum lt_op op, const void *attrs, const struct lt_kview *in,
-                                  const struct lt_kview *out, const struct lt_kview *gout,
-                                  const struct lt_kview *gin0, const struct lt_kview *gin1,
-                                  char *msg) {
-    struct lt_kargs a = {.attrs = attrs, .n_in = 2, .n_out = 1, .msg = msg};
-    a.in[0] = &in[0];
-    a.in[1] = &in[1];
-    a.out[0] = out;
-    const struct lt_kernel *k = &op_ref_backend()->kernels[op][in[0].dtype];
-    if (!gout)
-        return k->forward(&a);
-    a.gout[0] = gout;
-    a.gin[0] = gin0;
-    a.gin[1] = gin1;
-    return k->backward(&a);
-}
-
 /* logits (4, 3); rows 0 and 3 are permutations with the target on the largest logit,
  * row 1 is uniform, row 2 is skipped by ignore_index. */
 static const float ce_logits[12] = {1, 2, 3, 1, 1, 1, 0, 5, -1, 2, 0, 1};
@@ -115,18 +95,18 @@ static void expect_target_error(const int32_t *targets, const char *want) {
                              kv_i32(1, (int64_t[]){4}, targets)};
     struct lt_kview out = kv_new(LT_DTYPE_F32, 1, (int64_t[]){2});
     struct lt_kview gout = kv_f32(1, (int64_t[]){2}, (float[]){1, 0});
-    struct lt_kview gin = kv_new(LT_DTYPE_F32, 2, in[0].shape);
+    struct lt_kview gin[2] = {kv_new(LT_DTYPE_F32, 2, in[0].shape), {0}};
     struct lt_cross_entropy_attrs at = {0.0f, -100};
     char msg[LT_KMSG_SIZE] = "";
-    assert_int_equal(call_kernel(LT_OP_CROSS_ENTROPY, &at, in, &out, NULL, NULL, NULL, msg),
-                     LT_EINVAL);
+    assert_int_equal(op_run(LT_OP_CROSS_ENTROPY, &at, 2, in, &out, NULL, msg), LT_EINVAL);
     assert_string_equal(msg, want);
     /* the backward checks too rather than read outside a row */
     msg[0] = '\0';
-    assert_int_equal(call_kernel(LT_OP_CROSS_ENTROPY, &at, in, &out, &gout, &gin, NULL, msg),
-                     LT_EINVAL);
+    assert_int_equal(
+        op_run_backward(LT_OP_CROSS_ENTROPY, &at, 2, in, &out, &gout, gin, 0, NULL, msg),
+        LT_EINVAL);
     assert_string_equal(msg, want);
-    kv_free(&gin);
+    kv_free(&gin[0]);
     kv_free(&gout);
     kv_free(&out);
     kv_free(&in[0]);
@@ -163,9 +143,8 @@ static void mse_values(void **state) {
     /* only the target asks for a gradient: the prediction's buffer stays untouched */
     memcpy(gin[0].data, (float[]){9, 9, 9}, sizeof(float[3]));
     memcpy(gin[1].data, (float[]){9, 9, 9}, sizeof(float[3]));
-    char msg[LT_KMSG_SIZE] = "";
-    assert_int_equal(call_kernel(LT_OP_MSE, NULL, in, &out[0], &gout, NULL, &gin[1], msg),
-                     LT_OK);
+    struct lt_kview target_only[2] = {{0}, gin[1]};
+    op_backward(LT_OP_MSE, NULL, 2, in, out, &gout, target_only);
     assert_floats_near(gin[0].data, (float[]){9, 9, 9}, 3, 0);
     assert_floats_near(gin[1].data, (float[]){-3, 0, 6}, 3, 1e-6);
     kv_free(&gin[0]);
@@ -176,13 +155,10 @@ static void mse_values(void **state) {
     kv_free(&in[1]);
 }
 
+/* Asserts that shape inference of op on (a, b) fails with a message containing want. */
 static void expect_error(enum lt_op op, const void *attrs, struct lt_kview a,
                          struct lt_kview b, const char *want) {
-    struct lt_kview in[2] = {a, b}, out[LT_MAX_OUTPUTS];
-    char msg[LT_KMSG_SIZE] = "";
-    assert_int_equal(lt_op_descs[op].infer(attrs, 2, in, out, msg), LT_EINVAL);
-    if (!strstr(msg, want))
-        fail_msg("message '%s' lacks '%s'", msg, want);
+    op_infer_fails(op, attrs, 2, (struct lt_kview[]){a, b}, want);
 }
 
 static void shape_errors(void **state) {

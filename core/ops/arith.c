@@ -5,24 +5,14 @@
 /* a and b: one float dtype, b's shape equal to a's or to a suffix of it; out is a's. */
 static enum lt_status binary(const char *op, const struct lt_kview *in, struct lt_kview *out,
                              char *msg) {
-    const struct lt_kview *a = &in[0], *b = &in[1];
-    char sa[96], sb[96];
     enum lt_status st = lt_infer_want_float(op, in, 0, msg);
-    if (st != LT_OK)
-        return st;
-    if (b->dtype != a->dtype)
-        return lt_infer_fail(msg, "%s: inputs must have one dtype, got %s and %s", op,
-                             lt_dtype_str(a->dtype), lt_dtype_str(b->dtype));
-    int lead = a->ndim - b->ndim, fits = lead >= 0;
-    for (int i = 0; fits && i < b->ndim; i++)
-        fits = b->shape[i] == a->shape[lead + i];
-    if (!fits)
-        return lt_infer_fail(msg,
-                             "%s: shapes %s and %s do not broadcast: the second must equal "
-                             "the first or a suffix of it",
-                             op, lt_shape_str(a, sa, sizeof sa), lt_shape_str(b, sb, sizeof sb));
-    lt_view_like(&out[0], a);
-    return LT_OK;
+    if (st == LT_OK)
+        st = lt_infer_want_one_dtype(op, &in[0], &in[1], msg);
+    if (st == LT_OK)
+        st = lt_infer_want_suffix(op, &in[0], &in[1], msg);
+    if (st == LT_OK)
+        lt_view_like(&out[0], &in[0]);
+    return st;
 }
 
 enum lt_status lt_infer_add(const void *attrs, int n_in, const struct lt_kview *in,
@@ -50,14 +40,7 @@ enum lt_status lt_infer_scale(const void *attrs, int n_in, const struct lt_kview
                               struct lt_kview *out, char *msg) {
     (void)attrs;
     (void)n_in;
-    enum lt_status st = lt_infer_want_float("scale", in, 0, msg);
-    if (st == LT_OK)
-        lt_view_like(&out[0], &in[0]);
-    return st;
-}
-
-static int is_float(enum lt_dtype dt) {
-    return dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
+    return lt_infer_float_like_input("scale", in, out, msg);
 }
 
 /* Casts go between the float dtypes, or from an integer dtype to f32 (labels and masks
@@ -71,7 +54,8 @@ enum lt_status lt_infer_cast(const void *attrs, int n_in, const struct lt_kview 
         return lt_infer_fail(msg, "cast: unknown target dtype %d", (int)to);
     if ((unsigned)from >= LT_DTYPE_COUNT)
         return lt_infer_fail(msg, "cast: unknown input dtype %d", (int)from);
-    if (!(is_float(from) && is_float(to)) && !(!is_float(from) && to == LT_DTYPE_F32))
+    if (!(lt_dtype_is_float(from) && lt_dtype_is_float(to)) &&
+        !(!lt_dtype_is_float(from) && to == LT_DTYPE_F32))
         return lt_infer_fail(msg,
                              "cast: cannot cast %s to %s: casts go between f32, f16 and bf16, "
                              "or from i32 and u8 to f32",

@@ -32,10 +32,8 @@ enum lt_status lt_infer_conv2d(const void *attrs_, int n_in, const struct lt_kvi
     for (int i = 0; i < n_in; i++)
         if ((st = lt_infer_want_float("conv2d", in, i, msg)) != LT_OK)
             return st;
-    for (int i = 1; i < n_in; i++)
-        if (in[i].dtype != x->dtype)
-            return lt_infer_fail(msg, "conv2d: input %d is %s but input 1 is %s", i + 1,
-                                 lt_dtype_str(in[i].dtype), lt_dtype_str(x->dtype));
+    if ((st = lt_infer_want_dtype_of_first("conv2d", n_in, in, msg)) != LT_OK)
+        return st;
     lt_shape_str(x, xs, sizeof xs);
     lt_shape_str(w, ws, sizeof ws);
     if (x->ndim != 4)

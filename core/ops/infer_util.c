@@ -35,12 +35,54 @@ enum lt_status lt_infer_want_dtype(const char *op, const struct lt_kview *in, in
                          lt_dtype_str(in[i].dtype));
 }
 
+int lt_dtype_is_float(enum lt_dtype dt) {
+    return dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
+}
+
 enum lt_status lt_infer_want_float(const char *op, const struct lt_kview *in, int i, char *msg) {
-    enum lt_dtype dt = in[i].dtype;
-    if (dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16)
+    if (lt_dtype_is_float(in[i].dtype))
         return LT_OK;
     return lt_infer_fail(msg, "%s: input %d must be a float tensor, got %s", op, i + 1,
-                         lt_dtype_str(dt));
+                         lt_dtype_str(in[i].dtype));
+}
+
+enum lt_status lt_infer_want_one_dtype(const char *op, const struct lt_kview *a,
+                                       const struct lt_kview *b, char *msg) {
+    if (a->dtype == b->dtype)
+        return LT_OK;
+    return lt_infer_fail(msg, "%s: inputs must have one dtype, got %s and %s", op,
+                         lt_dtype_str(a->dtype), lt_dtype_str(b->dtype));
+}
+
+enum lt_status lt_infer_want_dtype_of_first(const char *op, int n_in, const struct lt_kview *in,
+                                            char *msg) {
+    for (int i = 1; i < n_in; i++)
+        if (in[i].dtype != in[0].dtype)
+            return lt_infer_fail(msg, "%s: input %d is %s but input 1 is %s", op, i + 1,
+                                 lt_dtype_str(in[i].dtype), lt_dtype_str(in[0].dtype));
+    return LT_OK;
+}
+
+enum lt_status lt_infer_want_suffix(const char *op, const struct lt_kview *a,
+                                    const struct lt_kview *b, char *msg) {
+    char sa[96], sb[96];
+    int lead = a->ndim - b->ndim, fits = lead >= 0;
+    for (int i = 0; fits && i < b->ndim; i++)
+        fits = b->shape[i] == a->shape[lead + i];
+    if (fits)
+        return LT_OK;
+    return lt_infer_fail(msg,
+                         "%s: shapes %s and %s do not broadcast: the second must equal the "
+                         "first or a suffix of it",
+                         op, lt_shape_str(a, sa, sizeof sa), lt_shape_str(b, sb, sizeof sb));
+}
+
+enum lt_status lt_infer_float_like_input(const char *op, const struct lt_kview *in,
+                                         struct lt_kview *out, char *msg) {
+    enum lt_status st = lt_infer_want_float(op, in, 0, msg);
+    if (st == LT_OK)
+        lt_view_like(&out[0], &in[0]);
+    return st;
 }
 
 void lt_view_like(struct lt_kview *out, const struct lt_kview *v) {

@@ -8,9 +8,8 @@ enum lt_status lt_infer_matmul(const void *attrs, int n_in, const struct lt_kvie
     char sa[96], sb[96];
     const struct lt_kview *a = &in[0], *b = &in[1];
     enum lt_status st = lt_infer_want_float("matmul", in, 0, msg);
-    if (st == LT_OK && b->dtype != a->dtype)
-        st = lt_infer_fail(msg, "matmul: inputs must have one dtype, got %s and %s",
-                           lt_dtype_str(a->dtype), lt_dtype_str(b->dtype));
+    if (st == LT_OK)
+        st = lt_infer_want_one_dtype("matmul", a, b, msg);
     if (st != LT_OK)
         return st;
     if (a->ndim < 2 || b->ndim < 2)
@@ -40,14 +39,13 @@ enum lt_status lt_infer_linear(const void *attrs, int n_in, const struct lt_kvie
     char sx[96], sw[96];
     const struct lt_kview *x = &in[0], *w = &in[1];
     enum lt_status st = lt_infer_want_float("linear", in, 0, msg);
-    for (int i = 1; st == LT_OK && i < n_in; i++)
-        if (in[i].dtype != x->dtype)
-            st = lt_infer_fail(msg, "linear: input %d is %s but the input is %s", i + 1,
-                               lt_dtype_str(in[i].dtype), lt_dtype_str(x->dtype));
+    if (st == LT_OK)
+        st = lt_infer_want_dtype_of_first("linear", n_in, in, msg);
     if (st != LT_OK)
         return st;
     if (x->ndim < 1 || w->ndim != 2)
-        return lt_infer_fail(msg, "linear: want input (..., in) and weight (out, in), got %s and %s",
+        return lt_infer_fail(msg,
+                             "linear: want input (..., in) and weight (out, in), got %s and %s",
                              lt_shape_str(x, sx, sizeof sx), lt_shape_str(w, sw, sizeof sw));
     if (x->shape[x->ndim - 1] != w->shape[1])
         return lt_infer_fail(msg, "linear: input %s has %lld features but weight %s expects %lld",

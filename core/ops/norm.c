@@ -85,9 +85,7 @@ enum lt_status lt_infer_layer_norm(const void *attrs_, int n_in, const struct lt
         return st;
     if (!(attrs->eps > 0.0f))
         return lt_infer_fail(msg, "layer_norm: eps must be > 0, got %g", (double)attrs->eps);
-    int64_t rows = 1;
-    for (int i = 0; i < in[0].ndim - 1; i++)
-        rows *= in[0].shape[i];
+    int64_t rows = lt_kview_numel(&in[0]) / d; /* d >= 1 */
     lt_view_like(&out[0], &in[0]);
     f32_vector(&out[1], rows); /* mean */
     f32_vector(&out[2], rows); /* rstd */

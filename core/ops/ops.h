@@ -47,10 +47,33 @@ enum lt_status lt_infer_want_dtype(const char *op, const struct lt_kview *in, in
 /* Checks that in[i] is a floating dtype (f32, f16, bf16). */
 enum lt_status lt_infer_want_float(const char *op, const struct lt_kview *in, int i, char *msg);
 
+/* Checks that a and b have one dtype; else fails with "<op>: inputs must have one dtype,
+ * got <a> and <b>". */
+enum lt_status lt_infer_want_one_dtype(const char *op, const struct lt_kview *a,
+                                       const struct lt_kview *b, char *msg);
+
+/* Checks that every in[i] has in[0]'s dtype; else fails naming the first that does not
+ * ("<op>: input 3 is f16 but input 1 is f32"). */
+enum lt_status lt_infer_want_dtype_of_first(const char *op, int n_in, const struct lt_kview *in,
+                                            char *msg);
+
+/* Checks that b's shape equals a's or a suffix of it, the broadcast of the elementwise
+ * binary ops and eq (b repeats over a's leading dims); else fails naming both shapes. */
+enum lt_status lt_infer_want_suffix(const char *op, const struct lt_kview *a,
+                                    const struct lt_kview *b, char *msg);
+
+/* For the ops that map a float tensor to one of its dtype and shape: checks in[0] with
+ * lt_infer_want_float and makes out[0] like it. */
+enum lt_status lt_infer_float_like_input(const char *op, const struct lt_kview *in,
+                                         struct lt_kview *out, char *msg);
+
 /* out = a copy of v's dtype and shape, data NULL. */
 void lt_view_like(struct lt_kview *out, const struct lt_kview *v);
 
 /* Lowercase name of a dtype ("f32"). */
 const char *lt_dtype_str(enum lt_dtype dt);
+
+/* 1 for the floating dtypes (f32, f16, bf16), else 0. */
+int lt_dtype_is_float(enum lt_dtype dt);
 
 #endif

@@ -41,15 +41,11 @@ static enum lt_status reduced(const char *op, const struct lt_reduce_attrs *at,
     return LT_OK;
 }
 
-static int is_float(enum lt_dtype dt) {
-    return dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
-}
-
 enum lt_status lt_infer_sum(const void *attrs, int n_in, const struct lt_kview *in,
                             struct lt_kview *out, char *msg) {
     (void)n_in;
     enum lt_status st = reduced("sum", attrs, &in[0], 0, &out[0], msg);
-    out[0].dtype = is_float(in[0].dtype) ? LT_DTYPE_F32 : LT_DTYPE_I32;
+    out[0].dtype = lt_dtype_is_float(in[0].dtype) ? LT_DTYPE_F32 : LT_DTYPE_I32;
     return st;
 }
 
@@ -80,20 +76,12 @@ enum lt_status lt_infer_eq(const void *attrs, int n_in, const struct lt_kview *i
                            struct lt_kview *out, char *msg) {
     (void)attrs;
     (void)n_in;
-    const struct lt_kview *a = &in[0], *b = &in[1];
-    char sa[96], sb[96];
-    if (b->dtype != a->dtype)
-        return lt_infer_fail(msg, "eq: inputs must have one dtype, got %s and %s",
-                             lt_dtype_str(a->dtype), lt_dtype_str(b->dtype));
-    int lead = a->ndim - b->ndim, fits = lead >= 0;
-    for (int i = 0; fits && i < b->ndim; i++)
-        fits = b->shape[i] == a->shape[lead + i];
-    if (!fits)
-        return lt_infer_fail(msg,
-                             "eq: shapes %s and %s do not broadcast: the second must equal "
-                             "the first or a suffix of it",
-                             lt_shape_str(a, sa, sizeof sa), lt_shape_str(b, sb, sizeof sb));
-    lt_view_like(&out[0], a);
+    enum lt_status st = lt_infer_want_one_dtype("eq", &in[0], &in[1], msg);
+    if (st == LT_OK)
+        st = lt_infer_want_suffix("eq", &in[0], &in[1], msg);
+    if (st != LT_OK)
+        return st;
+    lt_view_like(&out[0], &in[0]);
     out[0].dtype = LT_DTYPE_U8;
     return LT_OK;
 }

@@ -72,12 +72,12 @@ enum lt_status lt_infer_concat(const void *attrs, int n_in, const struct lt_kvie
     if (d < 0 || d >= x->ndim)
         return lt_infer_fail(msg, "concat: dim %d is out of range for shape %s", at->dim,
                              lt_shape_str(x, sx, sizeof sx));
+    enum lt_status st = lt_infer_want_dtype_of_first("concat", n_in, in, msg);
+    if (st != LT_OK)
+        return st;
     int64_t total = 0;
     for (int i = 0; i < n_in; i++) {
         const struct lt_kview *v = &in[i];
-        if (v->dtype != x->dtype)
-            return lt_infer_fail(msg, "concat: input %d is %s but input 1 is %s", i + 1,
-                                 lt_dtype_str(v->dtype), lt_dtype_str(x->dtype));
         int same = v->ndim == x->ndim;
         for (int k = 0; same && k < x->ndim; k++)
             same = k == d || v->shape[k] == x->shape[k];

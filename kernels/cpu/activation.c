@@ -8,42 +8,15 @@
 #include <math.h>
 
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/half.h"
 
 #define SQRT1_2 0.70710678118654752440      /* 1 / sqrt(2) */
 #define INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
 
-/* Element i of a float view (f32, f16 or bf16). */
-static double load(const struct lt_kview *v, int64_t i) {
-    switch (v->dtype) {
-    case LT_DTYPE_F16:
-        return lt_f16_to_f32(((const uint16_t *)v->data)[i]);
-    case LT_DTYPE_BF16:
-        return lt_bf16_to_f32(((const uint16_t *)v->data)[i]);
-    default:
-        return ((const float *)v->data)[i];
-    }
-}
-
-static void store(const struct lt_kview *v, int64_t i, double x) {
-    switch (v->dtype) {
-    case LT_DTYPE_F16:
-        ((uint16_t *)v->data)[i] = lt_f32_to_f16((float)x);
-        break;
-    case LT_DTYPE_BF16:
-        ((uint16_t *)v->data)[i] = lt_f32_to_bf16((float)x);
-        break;
-    default:
-        ((float *)v->data)[i] = (float)x;
-        break;
-    }
-}
-
 static enum lt_status relu_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->out[0];
     for (int64_t i = 0; i < lt_kview_numel(x); i++) {
-        double v = load(x, i);
-        store(y, i, v < 0 ? 0.0 : v); /* NaN passes through, as in PyTorch */
+        double v = lt_elem_load(x, i);
+        lt_elem_store(y, i, v < 0 ? 0.0 : v); /* NaN passes through, as in PyTorch */
     }
     return LT_OK;
 }
@@ -55,15 +28,15 @@ static enum lt_status relu_backward_ref(const struct lt_kargs *a) {
     const float *g = a->gout[0]->data;
     /* a select, not g * mask: an infinite g where the unit is off gives 0, not NaN */
     for (int64_t i = 0; i < lt_kview_numel(y); i++)
-        lt_grad_store(a, 0, i, load(y, i) > 0 ? (double)g[i] : 0.0);
+        lt_grad_store(a, 0, i, lt_elem_load(y, i) > 0 ? (double)g[i] : 0.0);
     return LT_OK;
 }
 
 static enum lt_status gelu_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->out[0];
     for (int64_t i = 0; i < lt_kview_numel(x); i++) {
-        double v = load(x, i);
-        store(y, i, 0.5 * v * (1.0 + erf(v * SQRT1_2)));
+        double v = lt_elem_load(x, i);
+        lt_elem_store(y, i, 0.5 * v * (1.0 + erf(v * SQRT1_2)));
     }
     return LT_OK;
 }
@@ -74,7 +47,7 @@ static enum lt_status gelu_backward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0];
     const float *g = a->gout[0]->data;
     for (int64_t i = 0; i < lt_kview_numel(x); i++) {
-        double v = load(x, i);
+        double v = lt_elem_load(x, i);
         double cdf = 0.5 * (1.0 + erf(v * SQRT1_2)), pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
         lt_grad_store(a, 0, i, g[i] * (cdf + v * pdf));
     }
@@ -84,7 +57,7 @@ static enum lt_status gelu_backward_ref(const struct lt_kargs *a) {
 static enum lt_status sigmoid_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->out[0];
     for (int64_t i = 0; i < lt_kview_numel(x); i++)
-        store(y, i, 1.0 / (1.0 + exp(-load(x, i))));
+        lt_elem_store(y, i, 1.0 / (1.0 + exp(-lt_elem_load(x, i))));
     return LT_OK;
 }
 
@@ -94,7 +67,7 @@ static enum lt_status sigmoid_backward_ref(const struct lt_kargs *a) {
     const struct lt_kview *y = a->out[0];
     const float *g = a->gout[0]->data;
     for (int64_t i = 0; i < lt_kview_numel(y); i++) {
-        double s = load(y, i);
+        double s = lt_elem_load(y, i);
         lt_grad_store(a, 0, i, g[i] * s * (1.0 - s));
     }
     return LT_OK;
@@ -103,7 +76,7 @@ static enum lt_status sigmoid_backward_ref(const struct lt_kargs *a) {
 static enum lt_status tanh_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->out[0];
     for (int64_t i = 0; i < lt_kview_numel(x); i++)
-        store(y, i, tanh(load(x, i)));
+        lt_elem_store(y, i, tanh(lt_elem_load(x, i)));
     return LT_OK;
 }
 
@@ -113,18 +86,15 @@ static enum lt_status tanh_backward_ref(const struct lt_kargs *a) {
     const struct lt_kview *y = a->out[0];
     const float *g = a->gout[0]->data;
     for (int64_t i = 0; i < lt_kview_numel(y); i++) {
-        double t = load(y, i);
+        double t = lt_elem_load(y, i);
         lt_grad_store(a, 0, i, g[i] * (1.0 - t * t));
     }
     return LT_OK;
 }
 
 void lt_cpu_register_activation(struct lt_backend *b) {
-    static const enum lt_dtype floats[] = {LT_DTYPE_F32, LT_DTYPE_F16, LT_DTYPE_BF16};
-    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
-        lt_cpu_set(b, LT_OP_RELU, floats[i], relu_forward_ref, relu_backward_ref);
-        lt_cpu_set(b, LT_OP_GELU, floats[i], gelu_forward_ref, gelu_backward_ref);
-        lt_cpu_set(b, LT_OP_SIGMOID, floats[i], sigmoid_forward_ref, sigmoid_backward_ref);
-        lt_cpu_set(b, LT_OP_TANH, floats[i], tanh_forward_ref, tanh_backward_ref);
-    }
+    lt_cpu_set_floats(b, LT_OP_RELU, relu_forward_ref, relu_backward_ref);
+    lt_cpu_set_floats(b, LT_OP_GELU, gelu_forward_ref, gelu_backward_ref);
+    lt_cpu_set_floats(b, LT_OP_SIGMOID, sigmoid_forward_ref, sigmoid_backward_ref);
+    lt_cpu_set_floats(b, LT_OP_TANH, tanh_forward_ref, tanh_backward_ref);
 }

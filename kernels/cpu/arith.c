@@ -6,47 +6,12 @@
  * element i % numel(b) of b, and b's gradient sums gout over every such i.
  */
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/half.h"
-
-/* Element i of a view as a double (exact for every dtype here). */
-static double load(const struct lt_kview *v, int64_t i) {
-    switch (v->dtype) {
-    case LT_DTYPE_F16:
-        return lt_f16_to_f32(((const uint16_t *)v->data)[i]);
-    case LT_DTYPE_BF16:
-        return lt_bf16_to_f32(((const uint16_t *)v->data)[i]);
-    case LT_DTYPE_I32:
-        return ((const int32_t *)v->data)[i];
-    case LT_DTYPE_U8:
-        return ((const uint8_t *)v->data)[i];
-    default:
-        return ((const float *)v->data)[i];
-    }
-}
-
-/* Stores into a float view (f32, f16 or bf16), rounding to nearest even. A sum or
- * product of two values of one dtype, rounded to double, then f32, then a half type,
- * still comes out correctly rounded: each step keeps more than twice the next one's
- * precision plus two bits, which makes double rounding harmless. */
-static void store(const struct lt_kview *v, int64_t i, double x) {
-    switch (v->dtype) {
-    case LT_DTYPE_F16:
-        ((uint16_t *)v->data)[i] = lt_f32_to_f16((float)x);
-        break;
-    case LT_DTYPE_BF16:
-        ((uint16_t *)v->data)[i] = lt_f32_to_bf16((float)x);
-        break;
-    default:
-        ((float *)v->data)[i] = (float)x;
-        break;
-    }
-}
 
 static enum lt_status add_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->in[1], *z = a->out[0];
     int64_t m = lt_kview_numel(y);
     for (int64_t i = 0; i < lt_kview_numel(x); i++)
-        store(z, i, load(x, i) + load(y, i % m));
+        lt_elem_store(z, i, lt_elem_load(x, i) + lt_elem_load(y, i % m));
     return LT_OK;
 }
 
@@ -54,7 +19,7 @@ static enum lt_status sub_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->in[1], *z = a->out[0];
     int64_t m = lt_kview_numel(y);
     for (int64_t i = 0; i < lt_kview_numel(x); i++)
-        store(z, i, load(x, i) - load(y, i % m));
+        lt_elem_store(z, i, lt_elem_load(x, i) - lt_elem_load(y, i % m));
     return LT_OK;
 }
 
@@ -62,7 +27,7 @@ static enum lt_status mul_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->in[1], *z = a->out[0];
     int64_t m = lt_kview_numel(y);
     for (int64_t i = 0; i < lt_kview_numel(x); i++)
-        store(z, i, load(x, i) * load(y, i % m));
+        lt_elem_store(z, i, lt_elem_load(x, i) * lt_elem_load(y, i % m));
     return LT_OK;
 }
 
@@ -101,12 +66,12 @@ static enum lt_status mul_backward_ref(const struct lt_kargs *a) {
         for (int64_t j = 0; j < m; j++) {
             double s = 0;
             for (int64_t k = j; k < n; k += m)
-                s += g[k] * load(x, k);
+                s += g[k] * lt_elem_load(x, k);
             lt_grad_store(a, 1, j, s);
         }
     if (a->gin[0])
         for (int64_t i = 0; i < n; i++)
-            lt_grad_store(a, 0, i, g[i] * load(y, i % m));
+            lt_grad_store(a, 0, i, g[i] * lt_elem_load(y, i % m));
     return LT_OK;
 }
 
@@ -114,7 +79,7 @@ static enum lt_status scale_forward_ref(const struct lt_kargs *a) {
     const struct lt_scale_attrs *at = a->attrs;
     const struct lt_kview *x = a->in[0], *y = a->out[0];
     for (int64_t i = 0; i < lt_kview_numel(x); i++)
-        store(y, i, at->alpha * load(x, i));
+        lt_elem_store(y, i, at->alpha * lt_elem_load(x, i));
     return LT_OK;
 }
 
@@ -129,33 +94,20 @@ static enum lt_status scale_backward_ref(const struct lt_kargs *a) {
 }
 
 /* The output's dtype is attrs.dtype; the input's value is exact in double, so the one
- * rounding is store's. */
+ * rounding is lt_elem_store's. */
 static enum lt_status cast_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->out[0];
     for (int64_t i = 0; i < lt_kview_numel(x); i++)
-        store(y, i, load(x, i));
-    return LT_OK;
-}
-
-/* Gradients are f32 on both sides of a cast, so the gradient passes through. */
-static enum lt_status cast_backward_ref(const struct lt_kargs *a) {
-    if (!a->gin[0])
-        return LT_OK;
-    const float *g = a->gout[0]->data;
-    for (int64_t i = 0; i < lt_kview_numel(a->gout[0]); i++)
-        lt_grad_store(a, 0, i, g[i]);
+        lt_elem_store(y, i, lt_elem_load(x, i));
     return LT_OK;
 }
 
 void lt_cpu_register_arith(struct lt_backend *b) {
-    static const enum lt_dtype floats[] = {LT_DTYPE_F32, LT_DTYPE_F16, LT_DTYPE_BF16};
-    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
-        lt_cpu_set(b, LT_OP_ADD, floats[i], add_forward_ref, add_backward_ref);
-        lt_cpu_set(b, LT_OP_SUB, floats[i], sub_forward_ref, sub_backward_ref);
-        lt_cpu_set(b, LT_OP_MUL, floats[i], mul_forward_ref, mul_backward_ref);
-        lt_cpu_set(b, LT_OP_SCALE, floats[i], scale_forward_ref, scale_backward_ref);
-        lt_cpu_set(b, LT_OP_CAST, floats[i], cast_forward_ref, cast_backward_ref);
-    }
+    lt_cpu_set_floats(b, LT_OP_ADD, add_forward_ref, add_backward_ref);
+    lt_cpu_set_floats(b, LT_OP_SUB, sub_forward_ref, sub_backward_ref);
+    lt_cpu_set_floats(b, LT_OP_MUL, mul_forward_ref, mul_backward_ref);
+    lt_cpu_set_floats(b, LT_OP_SCALE, scale_forward_ref, scale_backward_ref);
+    lt_cpu_set_floats(b, LT_OP_CAST, cast_forward_ref, lt_identity_backward_ref);
     /* integer inputs never need a gradient */
     lt_cpu_set(b, LT_OP_CAST, LT_DTYPE_I32, cast_forward_ref, NULL);
     lt_cpu_set(b, LT_OP_CAST, LT_DTYPE_U8, cast_forward_ref, NULL);

@@ -1,4 +1,5 @@
-/* The CPU reference kernels, one register function per op family.
+/* The CPU reference kernels: one register function per op family, and the helpers the
+ * families share.
  *
  * Reference kernels are the spec: plain loops, double accumulation where a sum is
  * long, single-threaded. Each family file fills its ops' (op, dtype) entries.
@@ -6,6 +7,9 @@
 #ifndef LT_CPU_KERNELS_H
 #define LT_CPU_KERNELS_H
 
+#include <math.h>
+
+#include "kernels/half.h"
 #include "kernels/kernels.h"
 
 void lt_cpu_register_linear(struct lt_backend *b);
@@ -29,6 +33,15 @@ static inline void lt_cpu_set(struct lt_backend *b, enum lt_op op, enum lt_dtype
     b->kernels[op][dt].backward = backward;
 }
 
+/* lt_cpu_set for each float dtype (f32, f16, bf16), for kernels that go through
+ * lt_elem_load and lt_elem_store. */
+static inline void lt_cpu_set_floats(struct lt_backend *b, enum lt_op op, lt_kernel_fn forward,
+                                     lt_kernel_fn backward) {
+    lt_cpu_set(b, op, LT_DTYPE_F32, forward, backward);
+    lt_cpu_set(b, op, LT_DTYPE_F16, forward, backward);
+    lt_cpu_set(b, op, LT_DTYPE_BF16, forward, backward);
+}
+
 /* For a backward kernel: stores v into gin element i, adding when accumulating. */
 static inline void lt_grad_store(const struct lt_kargs *a, int input, int64_t i, double v) {
     float *g = (float *)a->gin[input]->data;
@@ -36,6 +49,82 @@ static inline void lt_grad_store(const struct lt_kargs *a, int input, int64_t i,
         g[i] += (float)v;
     else
         g[i] = (float)v;
+}
+
+/* ---- helpers the families share; none of them can fail ---------------------------------- */
+
+/* Element i of a view as a double: exact for every dtype. */
+static inline double lt_elem_load(const struct lt_kview *v, int64_t i) {
+    switch (v->dtype) {
+    case LT_DTYPE_F16:
+        return lt_f16_to_f32(((const uint16_t *)v->data)[i]);
+    case LT_DTYPE_BF16:
+        return lt_bf16_to_f32(((const uint16_t *)v->data)[i]);
+    case LT_DTYPE_I32:
+        return ((const int32_t *)v->data)[i];
+    case LT_DTYPE_U8:
+        return ((const uint8_t *)v->data)[i];
+    default:
+        return ((const float *)v->data)[i];
+    }
+}
+
+/* Stores x into element i of a view. A float view rounds to nearest even, the half types
+ * through f32: a sum or product of two values of one dtype, rounded to double, then f32,
+ * then a half type, still comes out correctly rounded (each step keeps more than twice
+ * the next one's precision plus two bits, which makes double rounding harmless). An
+ * integer view takes only values of its dtype, as lt_elem_load gives them: it truncates. */
+static inline void lt_elem_store(const struct lt_kview *v, int64_t i, double x) {
+    switch (v->dtype) {
+    case LT_DTYPE_F16:
+        ((uint16_t *)v->data)[i] = lt_f32_to_f16((float)x);
+        break;
+    case LT_DTYPE_BF16:
+        ((uint16_t *)v->data)[i] = lt_f32_to_bf16((float)x);
+        break;
+    case LT_DTYPE_I32:
+        ((int32_t *)v->data)[i] = (int32_t)x;
+        break;
+    case LT_DTYPE_U8:
+        ((uint8_t *)v->data)[i] = (uint8_t)x;
+        break;
+    default:
+        ((float *)v->data)[i] = (float)x;
+        break;
+    }
+}
+
+/* Product of v's dims [from, to): with to = ndim - 1 the row count of a tensor seen as
+ * (rows, last dim). */
+static inline int64_t lt_dims_product(const struct lt_kview *v, int from, int to) {
+    int64_t n = 1;
+    for (int i = from; i < to; i++)
+        n *= v->shape[i];
+    return n;
+}
+
+/* Max of x[0, n) and the sum of exp(x - max) over it, in double: the two parts of the
+ * stable log-sum-exp, max + log(sumexp). n >= 1. */
+static inline void lt_row_max_sumexp(const float *x, int64_t n, float *max, double *sumexp) {
+    float m = x[0];
+    for (int64_t c = 1; c < n; c++)
+        m = x[c] > m ? x[c] : m;
+    double s = 0;
+    for (int64_t c = 0; c < n; c++)
+        s += exp((double)x[c] - m);
+    *max = m;
+    *sumexp = s;
+}
+
+/* The backward of an op whose gradient is the identity on the flat f32 buffer (reshape;
+ * cast, whose gradients are f32 on both sides): gin[0] = gout[0], element for element. */
+static inline enum lt_status lt_identity_backward_ref(const struct lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    const float *g = a->gout[0]->data;
+    for (int64_t i = 0; i < lt_kview_numel(a->gout[0]); i++)
+        lt_grad_store(a, 0, i, g[i]);
+    return LT_OK;
 }
 
 #endif

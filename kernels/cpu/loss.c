@@ -25,12 +25,9 @@ static enum lt_status check_targets(const struct lt_kargs *a, const int32_t *t, 
 
 /* The row's log-sum-exp, stable, in double. classes >= 1. */
 static double row_lse(const float *x, int64_t classes) {
-    float m = x[0];
-    for (int64_t c = 1; c < classes; c++)
-        m = x[c] > m ? x[c] : m;
-    double s = 0;
-    for (int64_t c = 0; c < classes; c++)
-        s += exp((double)x[c] - m);
+    float m;
+    double s;
+    lt_row_max_sumexp(x, classes, &m, &s);
     return m + log(s);
 }
 

@@ -8,7 +8,6 @@
 #include <math.h>
 
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/half.h"
 
 struct layout {
     int64_t outer, n, inner;
@@ -17,53 +16,11 @@ struct layout {
 static struct layout layout_of(const struct lt_kargs *a) {
     const struct lt_reduce_attrs *at = a->attrs;
     const struct lt_kview *x = a->in[0];
-    struct layout l = {1, lt_kview_numel(x), 1};
     if (at->all)
-        return l;
+        return (struct layout){1, lt_kview_numel(x), 1};
     int d = at->dim < 0 ? at->dim + x->ndim : at->dim;
-    l.n = x->shape[d];
-    for (int i = 0; i < d; i++)
-        l.outer *= x->shape[i];
-    for (int i = d + 1; i < x->ndim; i++)
-        l.inner *= x->shape[i];
-    return l;
-}
-
-/* Element i of a view as a double: exact for every dtype. */
-static double load(const struct lt_kview *v, int64_t i) {
-    switch (v->dtype) {
-    case LT_DTYPE_F16:
-        return lt_f16_to_f32(((const uint16_t *)v->data)[i]);
-    case LT_DTYPE_BF16:
-        return lt_bf16_to_f32(((const uint16_t *)v->data)[i]);
-    case LT_DTYPE_I32:
-        return ((const int32_t *)v->data)[i];
-    case LT_DTYPE_U8:
-        return ((const uint8_t *)v->data)[i];
-    default:
-        return ((const float *)v->data)[i];
-    }
-}
-
-/* Stores a value that came from load() of a view of the same dtype, so it is exact. */
-static void store(const struct lt_kview *v, int64_t i, double x) {
-    switch (v->dtype) {
-    case LT_DTYPE_F16:
-        ((uint16_t *)v->data)[i] = lt_f32_to_f16((float)x);
-        break;
-    case LT_DTYPE_BF16:
-        ((uint16_t *)v->data)[i] = lt_f32_to_bf16((float)x);
-        break;
-    case LT_DTYPE_I32:
-        ((int32_t *)v->data)[i] = (int32_t)x;
-        break;
-    case LT_DTYPE_U8:
-        ((uint8_t *)v->data)[i] = (uint8_t)x;
-        break;
-    default:
-        ((float *)v->data)[i] = (float)x;
-        break;
-    }
+    return (struct layout){lt_dims_product(x, 0, d), x->shape[d],
+                           lt_dims_product(x, d + 1, x->ndim)};
 }
 
 /* Element i of an integer view (i32 or u8). */
@@ -73,18 +30,22 @@ static int64_t load_int(const struct lt_kview *v, int64_t i) {
     return ((const int32_t *)v->data)[i];
 }
 
+/* Sum over the reduced dim of row (o, j), in double. */
+static double sum_of(const struct lt_kview *x, struct layout l, int64_t o, int64_t j) {
+    double s = 0;
+    for (int64_t k = 0; k < l.n; k++)
+        s += lt_elem_load(x, (o * l.n + k) * l.inner + j);
+    return s;
+}
+
 /* f32, f16, bf16 -> f32, summed in double. */
 static enum lt_status sum_float_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0];
     float *y = a->out[0]->data; /* (outer, inner) */
     struct layout l = layout_of(a);
     for (int64_t o = 0; o < l.outer; o++)
-        for (int64_t j = 0; j < l.inner; j++) {
-            double s = 0;
-            for (int64_t k = 0; k < l.n; k++)
-                s += load(x, (o * l.n + k) * l.inner + j);
-            y[o * l.inner + j] = (float)s;
-        }
+        for (int64_t j = 0; j < l.inner; j++)
+            y[o * l.inner + j] = (float)sum_of(x, l, o, j);
     return LT_OK;
 }
 
@@ -110,12 +71,8 @@ static enum lt_status mean_forward_ref(const struct lt_kargs *a) {
     float *y = a->out[0]->data; /* (outer, inner) */
     struct layout l = layout_of(a);
     for (int64_t o = 0; o < l.outer; o++)
-        for (int64_t j = 0; j < l.inner; j++) {
-            double s = 0;
-            for (int64_t k = 0; k < l.n; k++)
-                s += load(x, (o * l.n + k) * l.inner + j);
-            y[o * l.inner + j] = (float)(s / (double)l.n);
-        }
+        for (int64_t j = 0; j < l.inner; j++)
+            y[o * l.inner + j] = (float)(sum_of(x, l, o, j) / (double)l.n);
     return LT_OK;
 }
 
@@ -124,9 +81,9 @@ static enum lt_status mean_forward_ref(const struct lt_kargs *a) {
  * n > 0. */
 static int64_t argmax_of(const struct lt_kview *x, struct layout l, int64_t o, int64_t j) {
     int64_t best = 0;
-    double bv = load(x, o * l.n * l.inner + j);
+    double bv = lt_elem_load(x, o * l.n * l.inner + j);
     for (int64_t k = 1; k < l.n && !isnan(bv); k++) {
-        double v = load(x, (o * l.n + k) * l.inner + j);
+        double v = lt_elem_load(x, (o * l.n + k) * l.inner + j);
         if (v > bv || isnan(v)) {
             best = k;
             bv = v;
@@ -135,13 +92,14 @@ static int64_t argmax_of(const struct lt_kview *x, struct layout l, int64_t o, i
     return best;
 }
 
+/* The output has x's dtype and takes one of x's values, so the store is exact. */
 static enum lt_status max_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->out[0];
     struct layout l = layout_of(a);
     for (int64_t o = 0; o < l.outer; o++)
         for (int64_t j = 0; j < l.inner; j++) {
             int64_t k = argmax_of(x, l, o, j);
-            store(y, o * l.inner + j, load(x, (o * l.n + k) * l.inner + j));
+            lt_elem_store(y, o * l.inner + j, lt_elem_load(x, (o * l.n + k) * l.inner + j));
         }
     return LT_OK;
 }
@@ -163,7 +121,7 @@ static enum lt_status eq_forward_ref(const struct lt_kargs *a) {
     uint8_t *y = a->out[0]->data; /* a's shape */
     int64_t m = lt_kview_numel(z);
     for (int64_t i = 0; i < lt_kview_numel(x); i++)
-        y[i] = load(x, i) == load(z, i % m);
+        y[i] = lt_elem_load(x, i) == lt_elem_load(z, i % m);
     return LT_OK;
 }
 

@@ -17,14 +17,6 @@ static size_t elem_size(enum lt_dtype dt) {
     }
 }
 
-/* Product of v's dims [from, to). */
-static int64_t dims_product(const struct lt_kview *v, int from, int to) {
-    int64_t n = 1;
-    for (int i = from; i < to; i++)
-        n *= v->shape[i];
-    return n;
-}
-
 static enum lt_status reshape_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0];
     size_t bytes = (size_t)lt_kview_numel(x) * elem_size(x->dtype);
@@ -33,19 +25,10 @@ static enum lt_status reshape_forward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-static enum lt_status reshape_backward_ref(const struct lt_kargs *a) {
-    if (!a->gin[0])
-        return LT_OK;
-    const float *g = a->gout[0]->data;
-    for (int64_t i = 0; i < lt_kview_numel(a->gout[0]); i++)
-        lt_grad_store(a, 0, i, g[i]);
-    return LT_OK;
-}
-
 static enum lt_status transpose_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0];
     int nd = x->ndim;
-    int64_t batch = dims_product(x, 0, nd - 2), R = x->shape[nd - 2], C = x->shape[nd - 1];
+    int64_t batch = lt_dims_product(x, 0, nd - 2), R = x->shape[nd - 2], C = x->shape[nd - 1];
     size_t es = elem_size(x->dtype);
     const char *src = x->data;   /* (batch, R, C) */
     char *dst = a->out[0]->data; /* (batch, C, R) */
@@ -62,7 +45,7 @@ static enum lt_status transpose_backward_ref(const struct lt_kargs *a) {
         return LT_OK;
     const struct lt_kview *x = a->in[0];
     int nd = x->ndim;
-    int64_t batch = dims_product(x, 0, nd - 2), R = x->shape[nd - 2], C = x->shape[nd - 1];
+    int64_t batch = lt_dims_product(x, 0, nd - 2), R = x->shape[nd - 2], C = x->shape[nd - 1];
     const float *g = a->gout[0]->data; /* (batch, C, R) */
     for (int64_t t = 0; t < batch; t++)
         for (int64_t r = 0; r < R; r++)
@@ -81,7 +64,7 @@ static int concat_dim(const struct lt_kargs *a) {
 static enum lt_status concat_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0];
     int d = concat_dim(a);
-    int64_t outer = dims_product(x, 0, d), inner = dims_product(x, d + 1, x->ndim);
+    int64_t outer = lt_dims_product(x, 0, d), inner = lt_dims_product(x, d + 1, x->ndim);
     size_t es = elem_size(x->dtype);
     char *dst = a->out[0]->data;
     for (int64_t o = 0; o < outer; o++)
@@ -97,7 +80,7 @@ static enum lt_status concat_forward_ref(const struct lt_kargs *a) {
 static enum lt_status concat_backward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0];
     int d = concat_dim(a);
-    int64_t outer = dims_product(x, 0, d), inner = dims_product(x, d + 1, x->ndim);
+    int64_t outer = lt_dims_product(x, 0, d), inner = lt_dims_product(x, d + 1, x->ndim);
     const float *g = a->gout[0]->data;
     for (int64_t o = 0; o < outer; o++)
         for (int i = 0; i < a->n_in; i++) {
@@ -115,7 +98,7 @@ void lt_cpu_register_shape(struct lt_backend *b) {
         /* integer tensors never need a gradient */
         int grad = dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
         lt_cpu_set(b, LT_OP_RESHAPE, (enum lt_dtype)dt, reshape_forward_ref,
-                   grad ? reshape_backward_ref : NULL);
+                   grad ? lt_identity_backward_ref : NULL);
         lt_cpu_set(b, LT_OP_TRANSPOSE, (enum lt_dtype)dt, transpose_forward_ref,
                    grad ? transpose_backward_ref : NULL);
         lt_cpu_set(b, LT_OP_CONCAT, (enum lt_dtype)dt, concat_forward_ref,

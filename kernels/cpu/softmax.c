@@ -11,22 +11,7 @@
 /* A tensor seen as (rows, cols) with cols its last dim. */
 static void as_rows(const struct lt_kview *v, int64_t *rows, int64_t *cols) {
     *cols = v->shape[v->ndim - 1];
-    *rows = 1;
-    for (int i = 0; i < v->ndim - 1; i++)
-        *rows *= v->shape[i];
-}
-
-/* Max of a row and sum of exp(x - max) over it, the stable log-sum-exp's two parts.
- * cols >= 1. */
-static void row_max_sumexp(const float *x, int64_t cols, float *max, double *sumexp) {
-    float m = x[0];
-    for (int64_t c = 1; c < cols; c++)
-        m = x[c] > m ? x[c] : m;
-    double s = 0;
-    for (int64_t c = 0; c < cols; c++)
-        s += exp((double)x[c] - m);
-    *max = m;
-    *sumexp = s;
+    *rows = lt_dims_product(v, 0, v->ndim - 1);
 }
 
 static enum lt_status softmax_forward_ref(const struct lt_kargs *a) {
@@ -39,7 +24,7 @@ static enum lt_status softmax_forward_ref(const struct lt_kargs *a) {
         float *yr = y + r * cols;
         float m;
         double s;
-        row_max_sumexp(xr, cols, &m, &s);
+        lt_row_max_sumexp(xr, cols, &m, &s);
         for (int64_t c = 0; c < cols; c++)
             yr[c] = (float)(exp((double)xr[c] - m) / s);
     }
@@ -75,7 +60,7 @@ static enum lt_status log_softmax_forward_ref(const struct lt_kargs *a) {
         float *yr = y + r * cols;
         float m;
         double s;
-        row_max_sumexp(xr, cols, &m, &s);
+        lt_row_max_sumexp(xr, cols, &m, &s);
         double lse = m + log(s);
         for (int64_t c = 0; c < cols; c++)
             yr[c] = (float)((double)xr[c] - lse);
