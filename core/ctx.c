@@ -11,13 +11,31 @@ enum lt_status lt_ctx_new(struct lt_ctx **out) {
     struct lt_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return LT_ENOMEM;
-    lt_cpu_backend_init(&ctx->cpu);
+    lt_cpu_reference_init(&ctx->ref);
+    char msg[LT_KMSG_SIZE] = "";
+    if (lt_cpu_backend_init(&ctx->cpu, msg) != LT_OK) {
+        /* a library that cannot start costs speed, not correctness */
+        lt_cpu_reference_init(&ctx->cpu);
+        snprintf(ctx->cpu.info, sizeof ctx->cpu.info, "reference kernels (%s)", msg);
+    }
     *out = ctx;
     return LT_OK;
 }
 
 void lt_ctx_free(struct lt_ctx *ctx) {
+    if (!ctx)
+        return;
+    lt_backend_release(&ctx->cpu);
     free(ctx);
+}
+
+void lt_ctx_use_reference(struct lt_ctx *ctx) {
+    lt_backend_release(&ctx->cpu);
+    lt_cpu_reference_init(&ctx->cpu);
+}
+
+const char *lt_ctx_backend_info(const struct lt_ctx *ctx) {
+    return ctx->cpu.info;
 }
 
 const char *lt_ctx_error(const struct lt_ctx *ctx) {

@@ -5,7 +5,8 @@
 #include "core/lutra.h"
 
 struct lt_ctx {
-    struct lt_backend cpu;
+    struct lt_backend cpu; /* the kernels plans use: fast, or the reference on request */
+    struct lt_backend ref; /* the reference: where a fast kernel declines a shape */
     uint64_t seed;
     size_t memory_limit; /* 0: the machine's RAM */
     char error[1024];

@@ -58,6 +58,8 @@ enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_pl
         a->workspace_size = pn->workspace;
         a->exec = &ex->info;
         a->msg = ex->msg;
+        a->state = pn->state;
+        a->impl = ctx->cpu.impl;
     }
     return LT_OK;
 }

@@ -33,6 +33,15 @@ struct lt_ctx;
 enum lt_status lt_ctx_new(struct lt_ctx **out);
 void lt_ctx_free(struct lt_ctx *ctx);
 
+/* Makes every plan built from now on use the reference kernels (the spec: plain loops,
+ * single-threaded): for debugging and bitwise comparisons. Call it before building any
+ * plan on this context. Cannot fail. */
+void lt_ctx_use_reference(struct lt_ctx *ctx);
+
+/* What the CPU backend runs on: "own kernels (avx512), oneDNN 2.6.3", or "reference
+ * kernels". Cannot fail. */
+const char *lt_ctx_backend_info(const struct lt_ctx *ctx);
+
 /* The message of the last failure on this context ("" if none). Valid until the next
  * call that fails. Cannot fail. */
 const char *lt_ctx_error(const struct lt_ctx *ctx);

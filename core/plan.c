@@ -185,7 +185,27 @@ static enum lt_status add_forward(struct lt_plan *p, const char *needed) {
     return LT_OK;
 }
 
-/* Looks up each node's kernel and asks for its workspace. */
+/* The arguments a kernel's prepare and workspace query see: shapes, no data. */
+static void shape_args(const struct lt_plan *p, const struct lt_pnode *pn, struct lt_kargs *a) {
+    memset(a, 0, sizeof *a);
+    a->attrs = pn->attrs;
+    a->n_in = pn->n_in;
+    a->n_out = pn->n_out;
+    for (int i = 0; i < pn->n_in; i++) {
+        a->in[i] = &p->bufs[pn->in[i]].view;
+        a->gin[i] = pn->gin[i] >= 0 ? &p->bufs[pn->gin[i]].view : NULL;
+    }
+    for (int i = 0; i < pn->n_out; i++) {
+        a->out[i] = &p->bufs[pn->out[i]].view;
+        a->gout[i] = pn->gout[i] >= 0 ? &p->bufs[pn->gout[i]].view : NULL;
+    }
+    a->accumulate = pn->accumulate;
+    a->impl = p->ctx->cpu.impl;
+}
+
+/* Looks up each node's kernel, lets it prepare (library primitives are created here,
+ * never inside a step) and asks for its workspace. A fast kernel that declines the
+ * shapes leaves the node to the reference kernel. */
 static enum lt_status bind_kernels(struct lt_plan *p) {
     for (int n = 0; n < p->n_nodes; n++) {
         struct lt_pnode *pn = &p->nodes[n];
@@ -198,21 +218,23 @@ static enum lt_status bind_kernels(struct lt_plan *p) {
         if (pn->backward && !k->backward)
             return lt_fail(p->ctx, LT_EUNSUPPORTED, "%s has no %s backward kernel for %s", name,
                            p->ctx->cpu.name, lt_dtype_name(dt));
+        struct lt_kargs a;
+        shape_args(p, pn, &a);
+        if (k->prepare) {
+            char msg[LT_KMSG_SIZE] = "";
+            a.msg = msg;
+            enum lt_status st = k->prepare(&a, pn->backward, &pn->state);
+            if (st == LT_EUNSUPPORTED) {
+                k = &p->ctx->ref.kernels[pn->op][dt];
+                pn->state = NULL;
+            } else if (st != LT_OK) {
+                return lt_fail(p->ctx, st, "%s: preparing the kernel: %s", name,
+                               msg[0] ? msg : "failed");
+            }
+        }
         pn->kernel = k;
+        a.state = pn->state;
         if (k->workspace) {
-            struct lt_kargs a;
-            memset(&a, 0, sizeof a);
-            a.attrs = pn->attrs;
-            a.n_in = pn->n_in;
-            a.n_out = pn->n_out;
-            for (int i = 0; i < pn->n_in; i++) {
-                a.in[i] = &p->bufs[pn->in[i]].view;
-                a.gin[i] = pn->gin[i] >= 0 ? &p->bufs[pn->gin[i]].view : NULL;
-            }
-            for (int i = 0; i < pn->n_out; i++) {
-                a.out[i] = &p->bufs[pn->out[i]].view;
-                a.gout[i] = pn->gout[i] >= 0 ? &p->bufs[pn->gout[i]].view : NULL;
-            }
             pn->workspace = lt_align(k->workspace(&a, pn->backward));
             if (pn->workspace > p->bytes[LT_MEM_WORKSPACE])
                 p->bytes[LT_MEM_WORKSPACE] = pn->workspace;
@@ -469,6 +491,9 @@ enum lt_status lt_plan_new(struct lt_ctx *ctx, struct lt_graph *g, int loss,
 void lt_plan_free(struct lt_plan *p) {
     if (!p || --p->refs > 0)
         return;
+    for (int n = 0; n < p->n_nodes; n++)
+        if (p->nodes[n].state && p->nodes[n].kernel->release)
+            p->nodes[n].kernel->release(p->nodes[n].state);
     lt_graph_free(p->graph);
     free(p->bufs);
     free(p->nodes);

@@ -41,6 +41,7 @@ struct lt_pnode {
     unsigned accumulate;                          /* bit i: add into gin[i] */
     unsigned zero_first;                          /* bit i: zero gin[i] before the call */
     const struct lt_kernel *kernel;
+    void *state; /* what kernel->prepare built, released with the plan */
     size_t workspace;
 };
 

@@ -182,7 +182,9 @@ struct lt_kargs {
     void *workspace;                             /* planned scratch, workspace_size bytes */
     size_t workspace_size;
     const struct lt_exec_info *exec;
-    char *msg; /* LT_KMSG_SIZE bytes for the reason when a kernel fails on its data */
+    char *msg;   /* LT_KMSG_SIZE bytes for the reason when a kernel fails on its data */
+    void *state; /* what the kernel's prepare built for this node, or NULL */
+    void *impl;  /* the backend's private handles (a oneDNN engine and stream) */
 };
 
 /* A kernel returns LT_OK, or LT_EINVAL with msg filled when the data itself is invalid
@@ -192,8 +194,17 @@ typedef enum lt_status (*lt_kernel_fn)(const struct lt_kargs *a);
 struct lt_kernel {
     lt_kernel_fn forward;
     lt_kernel_fn backward; /* NULL when the op has no backward */
-    /* Workspace the call needs, in bytes; NULL means none. */
+    /* Optional: builds what one node needs across steps (library primitives and
+     * descriptors) from shapes alone, at plan time; the data pointers are NULL then.
+     * Fails with LT_EUNSUPPORTED when this kernel cannot take the shapes (the caller
+     * then uses the reference kernel) or LT_ENOMEM. */
+    enum lt_status (*prepare)(const struct lt_kargs *a, int backward, void **state);
+    void (*release)(void *state);
+    /* Workspace the call needs, in bytes (after prepare, so it may read a->state);
+     * NULL means none. */
     size_t (*workspace)(const struct lt_kargs *a, int backward);
+    /* Human-readable name of the implementation ("ref", "onednn", "avx512"). */
+    const char *impl_name;
 };
 
 /* The optimizer's passes over the flat fp32 buffers (DESIGN, "Execute"). `factor`
@@ -213,15 +224,26 @@ struct lt_update_kernels {
                   int64_t step);
 };
 
-/* A backend: its kernel table and its optimizer passes. */
+/* A backend: its kernel table, its optimizer passes and its private handles. */
 struct lt_backend {
     const char *name;
     struct lt_kernel kernels[LT_OP_COUNT][LT_DTYPE_COUNT];
     struct lt_update_kernels update;
+    void *impl;                     /* passed to every kernel as lt_kargs.impl */
+    void (*release_impl)(void *impl);
+    char info[128];                 /* what it was built with, for --version */
 };
 
-/* Fills `b` with the CPU reference kernels (kernels/cpu). Cannot fail. */
-void lt_cpu_backend_init(struct lt_backend *b);
+/* Fills `b` with the CPU reference kernels only: the spec. Cannot fail. */
+void lt_cpu_reference_init(struct lt_backend *b);
+
+/* Fills `b` with the CPU's fastest kernels (oneDNN, vectorised own kernels), the
+ * reference where there is no fast one. Fails with LT_EUNSUPPORTED when a library
+ * cannot start, writing why into msg (LT_KMSG_SIZE bytes). */
+enum lt_status lt_cpu_backend_init(struct lt_backend *b, char *msg);
+
+/* Releases what a backend's init acquired. b->impl may be NULL. Cannot fail. */
+void lt_backend_release(struct lt_backend *b);
 
 /* Helpers for kernels. These cannot fail. */
 static inline int64_t lt_kview_numel(const struct lt_kview *v) {

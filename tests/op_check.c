@@ -15,7 +15,7 @@ const struct lt_backend *op_ref_backend(void) {
     static struct lt_backend b;
     static int ready;
     if (!ready) {
-        lt_cpu_backend_init(&b);
+        lt_cpu_reference_init(&b);
         ready = 1;
     }
     return &b;
@@ -86,19 +86,25 @@ void op_infer_fails(enum lt_op op, const void *attrs, int n_in, const struct lt_
         fail_msg("message '%s' lacks '%s'", msg, want);
 }
 
-static const struct lt_kernel *kernel_of(enum lt_op op, const struct lt_kview *in) {
-    const struct lt_kernel *k = &op_ref_backend()->kernels[op][in[0].dtype];
+static const struct lt_kernel *kernel_of(const struct lt_backend *b, enum lt_op op,
+                                        const struct lt_kview *in) {
+    const struct lt_kernel *k = &b->kernels[op][in[0].dtype];
     if (!k->forward)
-        fail_msg("%s: no reference kernel for %s", lt_op_descs[op].name,
+        fail_msg("%s: no %s kernel for %s", lt_op_descs[op].name, b->info,
                  lt_dtype_str(in[0].dtype));
     return k;
 }
 
 /* Fills what the two directions share into a and runs the forward or backward kernel
- * with the workspace it asks for. */
-static enum lt_status call(const struct lt_kernel *k, int backward, struct lt_kargs *a,
-                           const void *attrs, int n_in, const struct lt_kview *in, int n_out,
-                           const struct lt_kview *out, const struct lt_exec_info *exec, char *msg) {
+ * as a planned step would: prepare (a fast kernel that declines the shapes leaves the
+ * call to the reference), the workspace it asks for, the call, release. */
+static enum lt_status call_on(const struct lt_backend *b, enum lt_op op, int backward,
+                              struct lt_kargs *a, const void *attrs, int n_in,
+                              const struct lt_kview *in, int n_out, const struct lt_kview *out,
+                              const struct lt_exec_info *exec, char *msg) {
+    const struct lt_kernel *k = kernel_of(b, op, in);
+    if (backward && !k->backward)
+        fail_msg("%s: no backward kernel in %s", lt_op_descs[op].name, b->info);
     char own_msg[LT_KMSG_SIZE] = "";
     a->attrs = attrs;
     a->n_in = n_in;
@@ -109,34 +115,52 @@ static enum lt_status call(const struct lt_kernel *k, int backward, struct lt_ka
         a->out[i] = &out[i];
     a->exec = exec ? exec : &check_exec;
     a->msg = msg ? msg : own_msg;
+    a->impl = b->impl;
+    void *state = NULL;
+    if (k->prepare) {
+        enum lt_status st = k->prepare(a, backward, &state);
+        if (st == LT_EUNSUPPORTED) {
+            k = kernel_of(op_ref_backend(), op, in);
+        } else if (st != LT_OK) {
+            return st;
+        }
+    }
+    a->state = state;
     void *ws = NULL;
     if (k->workspace) {
         a->workspace_size = k->workspace(a, backward);
-        ws = a->workspace = malloc(a->workspace_size ? a->workspace_size : 1);
+        /* 64-byte aligned, as the planner places it */
+        size_t bytes = (a->workspace_size + 63) / 64 * 64;
+        ws = a->workspace = aligned_alloc(64, bytes ? bytes : 64);
         assert_non_null(ws);
     }
     enum lt_status st = backward ? k->backward(a) : k->forward(a);
     free(ws);
+    if (state && k->release)
+        k->release(state);
     return st;
 }
 
-enum lt_status op_run(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
-                      struct lt_kview *out, const struct lt_exec_info *exec, char *msg) {
-    const struct lt_kernel *k = kernel_of(op, in);
+static enum lt_status run_on(const struct lt_backend *b, enum lt_op op, const void *attrs,
+                             int n_in, const struct lt_kview *in, struct lt_kview *out,
+                             const struct lt_exec_info *exec, char *msg) {
     int n_out = lt_op_descs[op].n_out;
     for (int i = 0; i < n_out; i++)
         poison(&out[i]);
     struct lt_kargs a = {0};
-    return call(k, 0, &a, attrs, n_in, in, n_out, out, exec, msg);
+    return call_on(b, op, 0, &a, attrs, n_in, in, n_out, out, exec, msg);
 }
 
-enum lt_status op_run_backward(enum lt_op op, const void *attrs, int n_in,
-                               const struct lt_kview *in, const struct lt_kview *out,
-                               const struct lt_kview *gout, struct lt_kview *gin,
-                               unsigned accumulate, const struct lt_exec_info *exec, char *msg) {
-    const struct lt_kernel *k = kernel_of(op, in);
-    if (!k->backward)
-        fail_msg("%s: no reference backward kernel", lt_op_descs[op].name);
+enum lt_status op_run(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
+                      struct lt_kview *out, const struct lt_exec_info *exec, char *msg) {
+    return run_on(op_ref_backend(), op, attrs, n_in, in, out, exec, msg);
+}
+
+static enum lt_status run_backward_on(const struct lt_backend *b, enum lt_op op,
+                                      const void *attrs, int n_in, const struct lt_kview *in,
+                                      const struct lt_kview *out, const struct lt_kview *gout,
+                                      struct lt_kview *gin, unsigned accumulate,
+                                      const struct lt_exec_info *exec, char *msg) {
     unsigned reads = lt_op_descs[op].backward_reads;
     int n_out = lt_op_descs[op].n_out;
     struct lt_kview in_seen[LT_MAX_INPUTS], out_seen[LT_MAX_OUTPUTS];
@@ -158,7 +182,15 @@ enum lt_status op_run_backward(enum lt_op op, const void *attrs, int n_in,
             poison(&gin[i]);
     }
     a.accumulate = accumulate;
-    return call(k, 1, &a, attrs, n_in, in_seen, n_out, out_seen, exec, msg);
+    return call_on(b, op, 1, &a, attrs, n_in, in_seen, n_out, out_seen, exec, msg);
+}
+
+enum lt_status op_run_backward(enum lt_op op, const void *attrs, int n_in,
+                               const struct lt_kview *in, const struct lt_kview *out,
+                               const struct lt_kview *gout, struct lt_kview *gin,
+                               unsigned accumulate, const struct lt_exec_info *exec, char *msg) {
+    return run_backward_on(op_ref_backend(), op, attrs, n_in, in, out, gout, gin, accumulate,
+                           exec, msg);
 }
 
 void op_forward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
@@ -361,4 +393,103 @@ void op_check_case(const struct op_case *c) {
 void op_check_cases(const struct op_case *cases, int n) {
     for (int i = 0; i < n; i++)
         op_check_case(&cases[i]);
+}
+
+/* Norm-wise relative error of a against the reference r, over n floats. */
+static double rel_error(const float *a, const float *r, int64_t n, int64_t *worst) {
+    double d = 0, norm = 0, worst_d = -1;
+    *worst = 0;
+    for (int64_t e = 0; e < n; e++) {
+        double diff = (double)a[e] - r[e];
+        d += diff * diff;
+        norm += (double)r[e] * r[e];
+        if (!(fabs(diff) <= worst_d)) {
+            worst_d = fabs(diff);
+            *worst = e;
+        }
+    }
+    return sqrt(d) / fmax(sqrt(norm), 1e-30);
+}
+
+static void compare(const char *name, const char *what, int index, const struct lt_kview *got,
+                    const struct lt_kview *ref, double tol) {
+    if (ref->dtype != LT_DTYPE_F32) {
+        size_t bytes = (size_t)lt_kview_numel(ref) * lt_dtype_size(ref->dtype);
+        if (memcmp(got->data, ref->data, bytes))
+            fail_msg("%s: %s %d differs from the reference", name, what, index);
+        return;
+    }
+    int64_t worst;
+    double err = rel_error(got->data, ref->data, lt_kview_numel(ref), &worst);
+    if (!(err <= tol))
+        fail_msg("%s: %s %d: relative error %.3g > %.3g; worst element %lld: %.8g, reference "
+                 "%.8g",
+                 name, what, index, err, tol, (long long)worst,
+                 (double)((const float *)got->data)[worst], (double)((const float *)ref->data)[worst]);
+}
+
+void op_compare_case(const struct op_case *c, const struct lt_backend *fast, double tol) {
+    const struct lt_backend *ref = op_ref_backend();
+    const struct lt_op_desc *d = &lt_op_descs[c->op];
+    struct lt_kview in[LT_MAX_INPUTS], out[2][LT_MAX_OUTPUTS];
+    for (int i = 0; i < c->n_in; i++) {
+        in[i] = kv_new(c->in[i].dtype, c->in[i].ndim, c->in[i].shape);
+        fill_input(&in[i], &c->in[i], lt_rng_key(99, (uint64_t)c->op, (uint64_t)i, 0));
+    }
+    infer(c->op, c->attrs, c->n_in, in, out[0]);
+    const struct lt_backend *backends[2] = {ref, fast};
+    char msg[LT_KMSG_SIZE] = "";
+    for (int b = 0; b < 2; b++) {
+        for (int k = 0; k < d->n_out; k++)
+            out[b][k] = kv_new(out[0][k].dtype, out[0][k].ndim, out[0][k].shape);
+        /* state an op updates in place (running statistics) starts equal for both */
+        struct lt_kview own[LT_MAX_INPUTS];
+        for (int i = 0; i < c->n_in; i++) {
+            own[i] = kv_new(in[i].dtype, in[i].ndim, in[i].shape);
+            memcpy(own[i].data, in[i].data, (size_t)lt_kview_numel(&in[i]) * lt_dtype_size(in[i].dtype));
+        }
+        if (run_on(backends[b], c->op, c->attrs, c->n_in, own, out[b], NULL, msg) != LT_OK)
+            fail_msg("%s: forward on %s failed: %s", c->name, backends[b]->info, msg);
+        for (int i = 0; i < c->n_in; i++)
+            kv_free(&own[i]);
+    }
+    for (int k = 0; k < d->n_out; k++)
+        compare(c->name, "output", k + 1, &out[1][k], &out[0][k], tol);
+    if (d->has_backward) {
+        struct lt_kview gout = kv_new(LT_DTYPE_F32, out[0][0].ndim, out[0][0].shape);
+        uint64_t key = lt_rng_key(7, (uint64_t)c->op, 0, 0);
+        for (int64_t e = 0; e < lt_kview_numel(&gout); e++)
+            ((float *)gout.data)[e] = 2.0f * lt_rng_uniform(key, (uint64_t)e) - 1.0f;
+        for (unsigned mode = 0; mode < 2; mode++) { /* overwrite, then accumulate */
+            struct lt_kview gin[2][LT_MAX_INPUTS] = {{{0}}};
+            unsigned mask = 0;
+            for (int b = 0; b < 2; b++)
+                for (int i = 0; i < c->n_in; i++) {
+                    if (c->no_grad & (1u << i))
+                        continue;
+                    gin[b][i] = kv_new(LT_DTYPE_F32, in[i].ndim, in[i].shape);
+                    for (int64_t e = 0; mode && e < lt_kview_numel(&gin[b][i]); e++)
+                        ((float *)gin[b][i].data)[e] = 0.5f;
+                    mask |= mode << i;
+                }
+            for (int b = 0; b < 2; b++)
+                if (run_backward_on(backends[b], c->op, c->attrs, c->n_in, in, out[b], &gout,
+                                    gin[b], mask, NULL, msg) != LT_OK)
+                    fail_msg("%s: backward on %s failed: %s", c->name, backends[b]->info, msg);
+            for (int i = 0; i < c->n_in; i++) {
+                if (!gin[0][i].data)
+                    continue;
+                compare(c->name, mode ? "accumulated gradient" : "gradient", i + 1, &gin[1][i],
+                        &gin[0][i], tol);
+                kv_free(&gin[0][i]);
+                kv_free(&gin[1][i]);
+            }
+        }
+        kv_free(&gout);
+    }
+    for (int b = 0; b < 2; b++)
+        for (int k = 0; k < d->n_out; k++)
+            kv_free(&out[b][k]);
+    for (int i = 0; i < c->n_in; i++)
+        kv_free(&in[i]);
 }

@@ -92,6 +92,11 @@ const struct lt_backend *op_ref_backend(void);
 void op_check_case(const struct op_case *c);
 void op_check_cases(const struct op_case *cases, int n);
 
+/* Runs the case on `fast` and on the reference, forward and backward (overwrite and
+ * accumulate mode), and compares every output and gradient: floats by norm-wise relative
+ * error ||a - ref|| / ||ref|| <= tol, integers exactly. */
+void op_compare_case(const struct op_case *c, const struct lt_backend *fast, double tol);
+
 /* A contiguous tensor for tests, data from malloc (kv_free releases it). kv_new zeroes
  * the data; kv_f32 and kv_i32 copy numel values; kv_half makes a 1-D f16 or bf16 tensor
  * of n elements from their bit patterns. */

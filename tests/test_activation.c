@@ -150,17 +150,13 @@ static void shape_errors(void **state) {
     assert_int_equal(out[0].dtype, LT_DTYPE_BF16);
 }
 
-static void case_table(void **state) {
-    (void)state;
-    op_check_cases(activation_cases, activation_case_count);
-}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(relu_values),    cmocka_unit_test(gelu_values),
         cmocka_unit_test(sigmoid_values), cmocka_unit_test(tanh_values),
         cmocka_unit_test(edge_values),    cmocka_unit_test(half_values),
-        cmocka_unit_test(shape_errors),   cmocka_unit_test(case_table),
+        cmocka_unit_test(shape_errors),
     };
     return cmocka_run_group_tests_name("activation", tests, NULL, NULL);
 }

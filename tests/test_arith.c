@@ -321,10 +321,6 @@ static void shapes_inferred(void **state) {
     assert_int_equal(out[0].shape[0], 9);
 }
 
-static void case_table(void **state) {
-    (void)state;
-    op_check_cases(arith_cases, arith_case_count);
-}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -333,7 +329,6 @@ int main(void) {
         cmocka_unit_test(cast_to_f16),      cmocka_unit_test(cast_to_bf16),
         cmocka_unit_test(cast_from_others), cmocka_unit_test(cast_backward),
         cmocka_unit_test(shape_errors),     cmocka_unit_test(shapes_inferred),
-        cmocka_unit_test(case_table),
     };
     return cmocka_run_group_tests_name("arith", tests, NULL, NULL);
 }

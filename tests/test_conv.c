@@ -169,10 +169,6 @@ static void shape_errors(void **state) {
     assert_int_equal(out[0].shape[3], 28);
 }
 
-static void case_table(void **state) {
-    (void)state;
-    op_check_cases(conv_cases, conv_case_count);
-}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -183,7 +179,6 @@ int main(void) {
         cmocka_unit_test(groups),
         cmocka_unit_test(backward_values),
         cmocka_unit_test(shape_errors),
-        cmocka_unit_test(case_table),
     };
     return cmocka_run_group_tests_name("conv", tests, NULL, NULL);
 }

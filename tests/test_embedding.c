@@ -120,17 +120,12 @@ static void shape_errors(void **state) {
     assert_null(out[0].data);
 }
 
-static void case_table(void **state) {
-    (void)state;
-    op_check_cases(embedding_cases, embedding_case_count);
-}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(embedding_values),
         cmocka_unit_test(embedding_bad_id),
         cmocka_unit_test(shape_errors),
-        cmocka_unit_test(case_table),
     };
     return cmocka_run_group_tests_name("embedding", tests, NULL, NULL);
 }

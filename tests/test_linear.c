@@ -62,17 +62,12 @@ static void shape_errors(void **state) {
     op_infer_fails(LT_OP_MATMUL, NULL, 2, (struct lt_kview[]){ids, m}, "must be a float tensor");
 }
 
-static void case_table(void **state) {
-    (void)state;
-    op_check_cases(linear_cases, linear_case_count);
-}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(linear_values),
         cmocka_unit_test(matmul_values),
         cmocka_unit_test(shape_errors),
-        cmocka_unit_test(case_table),
     };
     return cmocka_run_group_tests_name("linear", tests, NULL, NULL);
 }

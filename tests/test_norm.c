@@ -256,10 +256,6 @@ static void ln_odd_shape(void **state) {
     free_views(out, 3);
 }
 
-static void reference_cases(void **state) {
-    (void)state;
-    op_check_cases(norm_cases, norm_case_count);
-}
 
 /* A shape-only view (infer never reads data). */
 static struct lt_kview sv(enum lt_dtype dt, int ndim, int64_t d0, int64_t d1, int64_t d2,
@@ -377,8 +373,7 @@ int main(void) {
         cmocka_unit_test(bn_train_forward),  cmocka_unit_test(bn_eval_forward),
         cmocka_unit_test(bn_train_backward), cmocka_unit_test(bn_eval_backward),
         cmocka_unit_test(bn_odd_shape),      cmocka_unit_test(ln_forward),
-        cmocka_unit_test(ln_backward),       cmocka_unit_test(ln_odd_shape),
-        cmocka_unit_test(reference_cases),   cmocka_unit_test(bn_shape_errors),
+        cmocka_unit_test(ln_backward),       cmocka_unit_test(ln_odd_shape),   cmocka_unit_test(bn_shape_errors),
         cmocka_unit_test(ln_shape_errors),
     };
     return cmocka_run_group_tests_name("norm", tests, NULL, NULL);

@@ -168,10 +168,6 @@ static void shape_errors(void **state) {
     assert_int_equal(out[0].shape[3], 1);
 }
 
-static void case_table(void **state) {
-    (void)state;
-    op_check_cases(pool_cases, pool_case_count);
-}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -181,7 +177,6 @@ int main(void) {
         cmocka_unit_test(avg_backward),
         cmocka_unit_test(global_avg),
         cmocka_unit_test(shape_errors),
-        cmocka_unit_test(case_table),
     };
     return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
 }

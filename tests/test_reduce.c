@@ -244,17 +244,13 @@ static void dtypes_inferred(void **state) {
     assert_int_equal(out[0].shape[0], 0);
 }
 
-static void case_table(void **state) {
-    (void)state;
-    op_check_cases(reduce_cases, reduce_case_count);
-}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sum_mean_values),   cmocka_unit_test(integer_values),
         cmocka_unit_test(max_argmax_values), cmocka_unit_test(empty_values),
         cmocka_unit_test(eq_values),         cmocka_unit_test(shape_errors),
-        cmocka_unit_test(dtypes_inferred),   cmocka_unit_test(case_table),
+        cmocka_unit_test(dtypes_inferred),
     };
     return cmocka_run_group_tests_name("reduce", tests, NULL, NULL);
 }

@@ -160,16 +160,11 @@ static void shape_errors(void **state) {
     op_infer_fails(LT_OP_CONCAT, &d0, 1, &s, "concat: dim 0 is out of range for shape ()");
 }
 
-static void case_table(void **state) {
-    (void)state;
-    op_check_cases(shape_cases, shape_case_count);
-}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reshape_values), cmocka_unit_test(transpose_values),
         cmocka_unit_test(concat_values),  cmocka_unit_test(shape_errors),
-        cmocka_unit_test(case_table),
     };
     return cmocka_run_group_tests_name("shape", tests, NULL, NULL);
 }

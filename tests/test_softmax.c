@@ -88,17 +88,12 @@ static void shape_errors(void **state) {
     assert_null(out[0].data);
 }
 
-static void case_table(void **state) {
-    (void)state;
-    op_check_cases(softmax_cases, softmax_case_count);
-}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(softmax_values),
         cmocka_unit_test(softmax_gradients),
         cmocka_unit_test(shape_errors),
-        cmocka_unit_test(case_table),
     };
     return cmocka_run_group_tests_name("softmax", tests, NULL, NULL);
 }

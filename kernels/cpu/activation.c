@@ -92,7 +92,8 @@ static enum lt_status tanh_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-void lt_cpu_register_activation(struct lt_backend *b) {
+void lt_cpu_register_activation(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set_floats(b, LT_OP_RELU, relu_forward_ref, relu_backward_ref);
     lt_cpu_set_floats(b, LT_OP_GELU, gelu_forward_ref, gelu_backward_ref);
     lt_cpu_set_floats(b, LT_OP_SIGMOID, sigmoid_forward_ref, sigmoid_backward_ref);

@@ -102,7 +102,8 @@ static enum lt_status cast_forward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-void lt_cpu_register_arith(struct lt_backend *b) {
+void lt_cpu_register_arith(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set_floats(b, LT_OP_ADD, add_forward_ref, add_backward_ref);
     lt_cpu_set_floats(b, LT_OP_SUB, sub_forward_ref, sub_backward_ref);
     lt_cpu_set_floats(b, LT_OP_MUL, mul_forward_ref, mul_backward_ref);

@@ -162,6 +162,7 @@ static enum lt_status conv2d_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-void lt_cpu_register_conv(struct lt_backend *b) {
+void lt_cpu_register_conv(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_F32, conv2d_forward_ref, conv2d_backward_ref);
 }

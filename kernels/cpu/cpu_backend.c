@@ -1,18 +1,50 @@
-/* The CPU backend: every family's reference kernels in one table. */
+/* The CPU backend: every family's kernels in one table, reference or fast. */
+#include <stdio.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#ifdef LT_ONEDNN
+#include "kernels/cpu/dnnl/dnnl_kernels.h"
+#endif
 
-void lt_cpu_backend_init(struct lt_backend *b) {
-    static void (*const families[])(struct lt_backend *) = {
-        lt_cpu_register_linear,  lt_cpu_register_conv,       lt_cpu_register_pool,
-        lt_cpu_register_activation, lt_cpu_register_arith,   lt_cpu_register_shape,
-        lt_cpu_register_softmax, lt_cpu_register_loss,       lt_cpu_register_dropout,
-        lt_cpu_register_norm,    lt_cpu_register_embedding,  lt_cpu_register_reduce,
+static void register_families(struct lt_backend *b, int fast) {
+    static void (*const families[])(struct lt_backend *, int) = {
+        lt_cpu_register_linear,     lt_cpu_register_conv,      lt_cpu_register_pool,
+        lt_cpu_register_activation, lt_cpu_register_arith,     lt_cpu_register_shape,
+        lt_cpu_register_softmax,    lt_cpu_register_loss,      lt_cpu_register_dropout,
+        lt_cpu_register_norm,       lt_cpu_register_embedding, lt_cpu_register_reduce,
         lt_cpu_register_update,
     };
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        families[i](b, fast);
+}
+
+void lt_cpu_reference_init(struct lt_backend *b) {
     memset(b, 0, sizeof *b);
     b->name = "cpu";
-    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
-        families[i](b);
+    snprintf(b->info, sizeof b->info, "reference kernels");
+    register_families(b, 0);
+}
+
+enum lt_status lt_cpu_backend_init(struct lt_backend *b, char *msg) {
+    memset(b, 0, sizeof *b);
+    b->name = "cpu";
+    register_families(b, 1);
+    snprintf(b->info, sizeof b->info, "own kernels (%s)", lt_cpu_isa());
+#ifdef LT_ONEDNN
+    enum lt_status st = lt_dnnl_register(b, msg);
+    if (st != LT_OK) {
+        lt_backend_release(b);
+        return st;
+    }
+#else
+    (void)msg;
+#endif
+    return LT_OK;
+}
+
+void lt_backend_release(struct lt_backend *b) {
+    if (b->impl && b->release_impl)
+        b->release_impl(b->impl);
+    b->impl = NULL;
 }

@@ -12,25 +12,29 @@
 #include "kernels/half.h"
 #include "kernels/kernels.h"
 
-void lt_cpu_register_linear(struct lt_backend *b);
-void lt_cpu_register_conv(struct lt_backend *b);
-void lt_cpu_register_pool(struct lt_backend *b);
-void lt_cpu_register_activation(struct lt_backend *b);
-void lt_cpu_register_arith(struct lt_backend *b);
-void lt_cpu_register_shape(struct lt_backend *b);
-void lt_cpu_register_softmax(struct lt_backend *b);
-void lt_cpu_register_loss(struct lt_backend *b);
-void lt_cpu_register_dropout(struct lt_backend *b);
-void lt_cpu_register_norm(struct lt_backend *b);
-void lt_cpu_register_embedding(struct lt_backend *b);
-void lt_cpu_register_reduce(struct lt_backend *b);
-void lt_cpu_register_update(struct lt_backend *b);
+void lt_cpu_register_linear(struct lt_backend *b, int fast);
+void lt_cpu_register_conv(struct lt_backend *b, int fast);
+void lt_cpu_register_pool(struct lt_backend *b, int fast);
+void lt_cpu_register_activation(struct lt_backend *b, int fast);
+void lt_cpu_register_arith(struct lt_backend *b, int fast);
+void lt_cpu_register_shape(struct lt_backend *b, int fast);
+void lt_cpu_register_softmax(struct lt_backend *b, int fast);
+void lt_cpu_register_loss(struct lt_backend *b, int fast);
+void lt_cpu_register_dropout(struct lt_backend *b, int fast);
+void lt_cpu_register_norm(struct lt_backend *b, int fast);
+void lt_cpu_register_embedding(struct lt_backend *b, int fast);
+void lt_cpu_register_reduce(struct lt_backend *b, int fast);
+void lt_cpu_register_update(struct lt_backend *b, int fast);
+
+/* The widest vector ISA this CPU runs that the fast kernels use: "avx512" or
+ * "baseline". Cannot fail. */
+const char *lt_cpu_isa(void);
 
 /* Sets the forward/backward reference kernels of `op` for dtype `dt`. */
 static inline void lt_cpu_set(struct lt_backend *b, enum lt_op op, enum lt_dtype dt,
                               lt_kernel_fn forward, lt_kernel_fn backward) {
-    b->kernels[op][dt].forward = forward;
-    b->kernels[op][dt].backward = backward;
+    b->kernels[op][dt] = (struct lt_kernel){.forward = forward, .backward = backward,
+                                            .impl_name = "ref"};
 }
 
 /* lt_cpu_set for each float dtype (f32, f16, bf16), for kernels that go through

@@ -38,6 +38,7 @@ static enum lt_status dropout_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-void lt_cpu_register_dropout(struct lt_backend *b) {
+void lt_cpu_register_dropout(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set(b, LT_OP_DROPOUT, LT_DTYPE_F32, dropout_forward_ref, dropout_backward_ref);
 }

@@ -75,6 +75,7 @@ static enum lt_status embedding_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-void lt_cpu_register_embedding(struct lt_backend *b) {
+void lt_cpu_register_embedding(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set(b, LT_OP_EMBEDDING, LT_DTYPE_F32, embedding_forward_ref, embedding_backward_ref);
 }

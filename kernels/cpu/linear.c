@@ -112,7 +112,8 @@ static enum lt_status linear_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-void lt_cpu_register_linear(struct lt_backend *b) {
+void lt_cpu_register_linear(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set(b, LT_OP_MATMUL, LT_DTYPE_F32, matmul_forward_ref, matmul_backward_ref);
     lt_cpu_set(b, LT_OP_LINEAR, LT_DTYPE_F32, linear_forward_ref, linear_backward_ref);
 }

@@ -124,7 +124,8 @@ static enum lt_status mse_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-void lt_cpu_register_loss(struct lt_backend *b) {
+void lt_cpu_register_loss(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set(b, LT_OP_CROSS_ENTROPY, LT_DTYPE_F32, cross_entropy_forward_ref,
                cross_entropy_backward_ref);
     lt_cpu_set(b, LT_OP_MSE, LT_DTYPE_F32, mse_forward_ref, mse_backward_ref);

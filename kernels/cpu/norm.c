@@ -182,7 +182,8 @@ static size_t layer_norm_workspace(const struct lt_kargs *a, int backward) {
     return 2 * (size_t)a->in[0]->shape[a->in[0]->ndim - 1] * sizeof(double);
 }
 
-void lt_cpu_register_norm(struct lt_backend *b) {
+void lt_cpu_register_norm(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set(b, LT_OP_BATCH_NORM2D, LT_DTYPE_F32, batch_norm2d_forward_ref,
                batch_norm2d_backward_ref);
     lt_cpu_set(b, LT_OP_LAYER_NORM, LT_DTYPE_F32, layer_norm_forward_ref,

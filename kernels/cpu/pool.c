@@ -199,7 +199,8 @@ static enum lt_status global_avg_pool_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-void lt_cpu_register_pool(struct lt_backend *b) {
+void lt_cpu_register_pool(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set(b, LT_OP_MAX_POOL2D, LT_DTYPE_F32, max_pool2d_forward_ref,
                max_pool2d_backward_ref);
     lt_cpu_set(b, LT_OP_AVG_POOL2D, LT_DTYPE_F32, avg_pool2d_forward_ref,

@@ -125,7 +125,8 @@ static enum lt_status eq_forward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-void lt_cpu_register_reduce(struct lt_backend *b) {
+void lt_cpu_register_reduce(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     for (int i = 0; i < LT_DTYPE_COUNT; i++) {
         enum lt_dtype dt = (enum lt_dtype)i;
         int is_int = dt == LT_DTYPE_I32 || dt == LT_DTYPE_U8;

@@ -93,7 +93,8 @@ static enum lt_status concat_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-void lt_cpu_register_shape(struct lt_backend *b) {
+void lt_cpu_register_shape(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     for (int dt = 0; dt < LT_DTYPE_COUNT; dt++) {
         /* integer tensors never need a gradient */
         int grad = dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;

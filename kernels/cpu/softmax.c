@@ -87,7 +87,8 @@ static enum lt_status log_softmax_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-void lt_cpu_register_softmax(struct lt_backend *b) {
+void lt_cpu_register_softmax(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set(b, LT_OP_SOFTMAX, LT_DTYPE_F32, softmax_forward_ref, softmax_backward_ref);
     lt_cpu_set(b, LT_OP_LOG_SOFTMAX, LT_DTYPE_F32, log_softmax_forward_ref,
                log_softmax_backward_ref);

@@ -44,7 +44,8 @@ static void adamw_ref(float *p, const float *g, float *m, float *v, int64_t n, f
     }
 }
 
-void lt_cpu_register_update(struct lt_backend *b) {
+void lt_cpu_register_update(struct lt_backend *b, int fast) {
+    (void)fast; /* no fast path yet: the reference serves both tables */
     b->update.grad_norm = grad_norm_ref;
     b->update.sgd = sgd_ref;
     b->update.adamw = adamw_ref;
