@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "core/ctx.h"
 #include "core/ops/ops.h"
 
@@ -48,6 +50,16 @@ void lt_ctx_set_seed(struct lt_ctx *ctx, uint64_t seed) {
 
 uint64_t lt_ctx_seed(const struct lt_ctx *ctx) {
     return ctx->seed;
+}
+
+void lt_ctx_set_threads(struct lt_ctx *ctx, int threads) {
+    if (threads > 0)
+        omp_set_num_threads(threads);
+}
+
+int lt_ctx_threads(const struct lt_ctx *ctx) {
+    (void)ctx;
+    return omp_get_max_threads();
 }
 
 void lt_ctx_set_memory_limit(struct lt_ctx *ctx, size_t bytes) {

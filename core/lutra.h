@@ -50,6 +50,12 @@ const char *lt_ctx_error(const struct lt_ctx *ctx);
 void lt_ctx_set_seed(struct lt_ctx *ctx, uint64_t seed);
 uint64_t lt_ctx_seed(const struct lt_ctx *ctx);
 
+/* Threads the CPU kernels use (one OpenMP pool, shared with oneDNN); 0 means the
+ * OpenMP default (OMP_NUM_THREADS, else every core). The same seed and thread count
+ * give the same run, bit for bit. Cannot fail. */
+void lt_ctx_set_threads(struct lt_ctx *ctx, int threads);
+int lt_ctx_threads(const struct lt_ctx *ctx);
+
 /* The memory the training device may use, in bytes; 0 means the machine's RAM. A plan
  * that needs more fails to compile with LT_ENOMEM and says by how much. Cannot fail. */
 void lt_ctx_set_memory_limit(struct lt_ctx *ctx, size_t bytes);
