@@ -53,13 +53,18 @@ uint64_t lt_ctx_seed(const struct lt_ctx *ctx) {
 }
 
 void lt_ctx_set_threads(struct lt_ctx *ctx, int threads) {
-    if (threads > 0)
-        omp_set_num_threads(threads);
+    ctx->threads = threads > 0 ? threads : 0;
+    lt_ctx_apply_threads(ctx);
 }
 
 int lt_ctx_threads(const struct lt_ctx *ctx) {
-    (void)ctx;
-    return omp_get_max_threads();
+    return ctx->threads ? ctx->threads : omp_get_max_threads();
+}
+
+void lt_ctx_apply_threads(const struct lt_ctx *ctx) {
+    /* OpenMP's team size is per calling thread: set it where steps run */
+    if (ctx->threads)
+        omp_set_num_threads(ctx->threads);
 }
 
 void lt_ctx_set_memory_limit(struct lt_ctx *ctx, size_t bytes) {

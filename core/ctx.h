@@ -9,12 +9,16 @@ struct lt_ctx {
     struct lt_backend ref; /* the reference: where a fast kernel declines a shape */
     uint64_t seed;
     size_t memory_limit; /* 0: the machine's RAM */
+    int threads;         /* 0: OpenMP's default */
     char error[1024];
 };
 
 /* Formats the context's message and returns `st`: `return lt_fail(ctx, LT_EINVAL, ...)`. */
 enum lt_status lt_fail(struct lt_ctx *ctx, enum lt_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Makes the calling thread's OpenMP team the context's size. Cannot fail. */
+void lt_ctx_apply_threads(const struct lt_ctx *ctx);
 
 /* Allocation that records LT_ENOMEM on the context when it fails. */
 void *lt_alloc(struct lt_ctx *ctx, size_t bytes);

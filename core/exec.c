@@ -88,6 +88,7 @@ void lt_exec_bind_tensors(struct lt_exec *ex) {
 
 enum lt_status lt_exec_run(struct lt_exec *ex) {
     const struct lt_plan *p = ex->plan;
+    lt_ctx_apply_threads(ex->ctx);
     for (int n = 0; n < p->n_nodes; n++) {
         const struct lt_pnode *pn = &p->nodes[n];
         for (int i = 0; pn->zero_first && i < pn->n_in; i++)
