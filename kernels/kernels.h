@@ -39,8 +39,11 @@ enum lt_dtype {
 #define LT_IN(i) (1u << (i))
 #define LT_OUT(i) (1u << (LT_MAX_INPUTS + (i)))
 
+/* How mixed precision treats an op (the last column of kernels/ops.def). */
+enum lt_precision_class { LT_PREC_HALF, LT_PREC_F32, LT_PREC_FOLLOW };
+
 enum lt_op {
-#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads) LT_OP_##ID,
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec) LT_OP_##ID,
 #include "ops.def"
 #undef LT_OP
     LT_OP_COUNT

@@ -2,7 +2,7 @@
 #include "core/ops/ops.h"
 
 const struct lt_op_desc lt_op_descs[LT_OP_COUNT] = {
-#define LT_OP(ID, name_, min_in_, max_in_, n_out_, attrs_, has_bwd, reads)                     \
+#define LT_OP(ID, name_, min_in_, max_in_, n_out_, attrs_, has_bwd, reads, prec)               \
     [LT_OP_##ID] = {.name = #name_,                                                            \
                     .min_in = min_in_,                                                         \
                     .max_in = max_in_,                                                         \
@@ -10,6 +10,7 @@ const struct lt_op_desc lt_op_descs[LT_OP_COUNT] = {
                     .attrs_size = sizeof(struct attrs_),                                       \
                     .has_backward = has_bwd,                                                   \
                     .backward_reads = reads,                                                   \
+                    .precision = prec,                                                         \
                     .infer = lt_infer_##name_},
 #include "kernels/ops.def"
 #undef LT_OP

@@ -20,12 +20,13 @@ struct lt_op_desc {
     size_t attrs_size;
     int has_backward;
     unsigned backward_reads; /* LT_IN(i) | LT_OUT(i) */
+    enum lt_precision_class precision;
     lt_infer_fn infer;
 };
 
 extern const struct lt_op_desc lt_op_descs[LT_OP_COUNT];
 
-#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads)                          \
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec)                    \
     enum lt_status lt_infer_##name(const void *attrs_, int n_in, const struct lt_kview *in,    \
                                    struct lt_kview *out, char *msg);
 #include "kernels/ops.def"
