@@ -9,7 +9,7 @@
 #include "core/tensor.h"
 
 static const enum lt_mem_category arena_cats[] = {LT_MEM_ACTIVATIONS, LT_MEM_TEMPORARIES,
-                                                   LT_MEM_WORKSPACE};
+                                                   LT_MEM_WORKSPACE, LT_MEM_PARAM_COPIES};
 
 enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p) {
     memset(ex, 0, sizeof *ex);
@@ -86,11 +86,13 @@ void lt_exec_bind_tensors(struct lt_exec *ex) {
     }
 }
 
-enum lt_status lt_exec_run(struct lt_exec *ex) {
+enum lt_status lt_exec_run(struct lt_exec *ex, int first_micro) {
     const struct lt_plan *p = ex->plan;
     lt_ctx_apply_threads(ex->ctx);
     for (int n = 0; n < p->n_nodes; n++) {
         const struct lt_pnode *pn = &p->nodes[n];
+        if (pn->once_per_step && !first_micro)
+            continue;
         for (int i = 0; pn->zero_first && i < pn->n_in; i++)
             if (pn->zero_first & (1u << i))
                 memset(ex->views[pn->gin[i]].data, 0,

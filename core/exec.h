@@ -11,7 +11,7 @@ struct lt_exec {
     struct lt_kview *views;  /* per buffer, data bound */
     struct lt_kview *hidden; /* per buffer, data NULL: what a backward does not read */
     struct lt_kargs *args;   /* per node */
-    void *arena[LT_MEM_COUNT]; /* activations, temporaries, workspace */
+    void *arena[LT_MEM_COUNT]; /* activations, temporaries, workspace, param copies */
     size_t arena_bytes[LT_MEM_COUNT];
     struct lt_exec_info info;
     char msg[LT_KMSG_SIZE];
@@ -29,9 +29,10 @@ void lt_exec_bind(struct lt_exec *ex, int b, void *data);
  * trainer adopts them). Cannot fail. */
 void lt_exec_bind_tensors(struct lt_exec *ex);
 
-/* Runs every node in order. On a kernel's failure returns its status with the message
- * on the context, naming the op. */
-enum lt_status lt_exec_run(struct lt_exec *ex);
+/* Runs every node in order; after the first micro-batch of a step, the nodes that
+ * make parameter copies are skipped (the copies are still valid). On a kernel's failure
+ * returns its status with the message on the context, naming the op. */
+enum lt_status lt_exec_run(struct lt_exec *ex, int first_micro);
 
 /* Checks tensors against the graph's inputs (count known, dtype and shape). */
 enum lt_status lt_exec_check_inputs(struct lt_exec *ex, struct lt_tensor *const *inputs,

@@ -66,7 +66,7 @@ enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inp
             lt_exec_bind(&f->ex, b, lt_tensor_data(inputs[p->graph->values[p->bufs[b].value].index]));
     lt_exec_bind_tensors(&f->ex);
     f->ex.info = (struct lt_exec_info){lt_ctx_seed(f->ctx), epoch, sample_base};
-    st = lt_exec_run(&f->ex);
+    st = lt_exec_run(&f->ex, 1);
     if (st != LT_OK)
         return st;
     for (int i = 0; i < p->n_outputs; i++)

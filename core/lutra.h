@@ -186,6 +186,16 @@ int lt_graph_param_count(const struct lt_graph *g);
 /* Number of trainable scalars. Cannot fail. */
 int64_t lt_graph_param_numel(const struct lt_graph *g);
 
+/* Mixed precision: a new graph computing what g computes, with matmul and conv in
+ * `half` (f16 or bf16) accumulating in f32, softmax, losses, norm statistics and
+ * reductions in f32, other ops in the dtype their inputs arrive in (so activations are
+ * stored in half), parameters f32 master weights cast once per step (param_copies), and
+ * ops the backend has no half kernel for run in f32 between casts. Inputs, parameters
+ * and state keep their order. map (lt_graph_value_count(g) entries) receives each value
+ * of g's id in the new graph. Fails with LT_EINVAL for another dtype, LT_ENOMEM. */
+enum lt_status lt_graph_mixed(struct lt_ctx *ctx, const struct lt_graph *g, enum lt_dtype half,
+                              struct lt_graph **out, int *map);
+
 /* ---- memory categories ------------------------------------------------------------------ */
 
 enum lt_mem_category {
@@ -287,6 +297,7 @@ struct lt_step_result {
     double grad_norm; /* global norm of the gradient, before clipping */
     int skipped;      /* 1: a gradient was not finite; nothing was updated */
     int64_t step;     /* optimizer steps applied so far */
+    float loss_scale; /* the scale this step ran with */
 };
 
 /* Runs one optimizer step: forward and backward of each micro-batch accumulating into
@@ -297,6 +308,25 @@ struct lt_step_result {
  * rejects the data (a label out of range); then the parameters are unchanged. */
 enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input *in,
                                struct lt_step_result *res);
+
+/* Loss scaling (for fp16): the loss's gradient is multiplied by `scale` before backward
+ * and every gradient divided by it again in the update's first pass, so small gradients
+ * survive half precision. Dynamic scaling halves (backoff_factor) the scale after a step
+ * whose gradient overflowed (that step is skipped) and doubles it (growth_factor) after
+ * growth_interval clean steps in a row, as PyTorch's GradScaler. A trainer starts with a
+ * static scale of 1. */
+struct lt_loss_scale {
+    float scale;
+    int dynamic;
+    float growth_factor, backoff_factor;
+    int growth_interval;
+};
+
+/* Fails with LT_EINVAL when scale is not a finite number > 0, or, when dynamic,
+ * growth_factor <= 1, backoff_factor outside (0, 1) or growth_interval < 1. */
+enum lt_status lt_trainer_set_loss_scale(struct lt_trainer *t, const struct lt_loss_scale *s);
+/* The scale the next step will use. Cannot fail. */
+float lt_trainer_loss_scale(const struct lt_trainer *t);
 
 /* Sets the base learning rate (schedules call this between steps); group g uses
  * lr * groups[g].lr_mult. Cannot fail. */

@@ -181,6 +181,12 @@ static enum lt_status add_forward(struct lt_plan *p, const char *needed) {
             pn->in[i] = p->value_buf[node->in[i]];
         for (int k = 0; k < node->n_out; k++)
             pn->out[k] = p->value_buf[node->out[k]];
+        /* a parameter's half copy: made once per step, read by every micro-batch */
+        if (node->op == LT_OP_CAST && g->values[node->in[0]].kind == LT_VALUE_PARAM) {
+            pn->once_per_step = 1;
+            p->bufs[pn->out[0]].cat = LT_MEM_PARAM_COPIES;
+            p->bufs[pn->out[0]].keep = 1;
+        }
     }
     return LT_OK;
 }
@@ -271,15 +277,18 @@ static void liveness(struct lt_plan *p) {
         if (!pn->backward)
             continue;
         for (int i = 0; i < pn->n_in; i++)
-            if ((reads & LT_IN(i)) && p->bufs[pn->in[i]].kind == LT_BUF_ARENA)
+            if ((reads & LT_IN(i)) && p->bufs[pn->in[i]].cat == LT_MEM_TEMPORARIES)
                 p->bufs[pn->in[i]].cat = LT_MEM_ACTIVATIONS;
         for (int k = 0; k < pn->n_out; k++)
-            if ((reads & LT_OUT(k)) && p->bufs[pn->out[k]].kind == LT_BUF_ARENA)
+            if ((reads & LT_OUT(k)) && p->bufs[pn->out[k]].cat == LT_MEM_TEMPORARIES)
                 p->bufs[pn->out[k]].cat = LT_MEM_ACTIVATIONS;
     }
-    for (int b = 0; b < p->n_bufs; b++)
+    for (int b = 0; b < p->n_bufs; b++) {
         if (p->bufs[b].keep)
             p->bufs[b].last = p->n_nodes;
+        if (p->bufs[b].cat == LT_MEM_PARAM_COPIES && p->bufs[b].first >= 0)
+            p->bufs[b].first = 0;
+    }
 }
 
 static int by_size_desc(const void *x, const void *y) {
@@ -461,6 +470,7 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_graph *g, int train
     liveness(p);
     p->bytes[LT_MEM_ACTIVATIONS] = pack(p, LT_MEM_ACTIVATIONS);
     p->bytes[LT_MEM_TEMPORARIES] = pack(p, LT_MEM_TEMPORARIES);
+    p->bytes[LT_MEM_PARAM_COPIES] = pack(p, LT_MEM_PARAM_COPIES);
     if (training) {
         size_t params = p->flat_params;
         p->bytes[LT_MEM_PARAMS] = params;

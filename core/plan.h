@@ -12,7 +12,7 @@
 #include "core/lutra.h"
 
 enum lt_buf_kind {
-    LT_BUF_ARENA, /* activations, temporaries: packed in the category's arena */
+    LT_BUF_ARENA, /* activations, temporaries, param copies: packed in the category's arena */
     LT_BUF_PARAM, /* a parameter: its tensor's data */
     LT_BUF_GRAD,  /* a parameter's gradient: the flat gradient buffer at the param's offset */
     LT_BUF_STATE, /* a state tensor's data, or the loss seed */
@@ -34,6 +34,7 @@ struct lt_pnode {
     enum lt_op op;
     const void *attrs;
     int backward; /* 0: a forward node; 1: the backward of forward node `of` */
+    int once_per_step; /* a parameter's half copy: skipped after the first micro-batch */
     int of;
     int n_in, n_out;
     int in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS];   /* buffers of the forward tensors */

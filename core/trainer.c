@@ -27,6 +27,8 @@ struct lt_trainer {
     size_t allocated[LT_MEM_COUNT]; /* bytes handed to each category's allocations */
     float lr;
     int64_t step;
+    struct lt_loss_scale scaler;
+    int clean_steps; /* in a row, for dynamic growth */
 };
 
 void lt_trainer_free(struct lt_trainer *t) {
@@ -105,6 +107,7 @@ enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_t
         if (p->bufs[b].kind == LT_BUF_GRAD)
             lt_exec_bind(&t->ex, b, (char *)t->grads + p->bufs[b].offset);
     t->seed = (float *)((char *)t->state->data + p->bufs[p->seed_buf].offset);
+    t->scaler = (struct lt_loss_scale){1.0f, 0, 2.0f, 0.5f, 2000};
     t->seed[0] = 1.0f;
     lt_exec_bind(&t->ex, p->seed_buf, t->seed);
     *out = t;
@@ -171,7 +174,7 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
         load_micro(t, in->inputs + (size_t)k * n_inputs, k);
         t->ex.info = (struct lt_exec_info){lt_ctx_seed(t->ctx), in->epoch,
                                            in->sample_base + (int64_t)k * rows};
-        enum lt_status st = lt_exec_run(&t->ex);
+        enum lt_status st = lt_exec_run(&t->ex, k == 0);
         if (st != LT_OK)
             return st;
         loss = t->ex.views[p->loss_buf].data;
@@ -196,7 +199,40 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
         t->step++;
     }
     res->step = t->step;
+    res->loss_scale = t->seed[0];
+    if (t->scaler.dynamic) {
+        if (res->skipped) {
+            t->seed[0] *= t->scaler.backoff_factor;
+            t->clean_steps = 0;
+        } else if (++t->clean_steps >= t->scaler.growth_interval) {
+            t->seed[0] *= t->scaler.growth_factor;
+            t->clean_steps = 0;
+        }
+    }
     return LT_OK;
+}
+
+enum lt_status lt_trainer_set_loss_scale(struct lt_trainer *t, const struct lt_loss_scale *s) {
+    if (!(s->scale > 0 && isfinite(s->scale)))
+        return lt_fail(t->ctx, LT_EINVAL, "loss scale must be a finite number > 0, got %g",
+                       (double)s->scale);
+    if (s->dynamic && !(s->growth_factor > 1 && isfinite(s->growth_factor)))
+        return lt_fail(t->ctx, LT_EINVAL, "loss scale growth_factor must be > 1, got %g",
+                       (double)s->growth_factor);
+    if (s->dynamic && !(s->backoff_factor > 0 && s->backoff_factor < 1))
+        return lt_fail(t->ctx, LT_EINVAL, "loss scale backoff_factor must be in (0, 1), got %g",
+                       (double)s->backoff_factor);
+    if (s->dynamic && s->growth_interval < 1)
+        return lt_fail(t->ctx, LT_EINVAL, "loss scale growth_interval must be >= 1, got %d",
+                       s->growth_interval);
+    t->scaler = *s;
+    t->seed[0] = s->scale;
+    t->clean_steps = 0;
+    return LT_OK;
+}
+
+float lt_trainer_loss_scale(const struct lt_trainer *t) {
+    return t->seed[0];
 }
 
 void lt_trainer_set_lr(struct lt_trainer *t, float lr) {
