@@ -1,0 +1,283 @@
+/* Mixed precision: the precision pass's graph trains like f32, its plan stores
+ * activations in half and counts parameter copies, and the loss scaler skips an
+ * overflowing step, backs off and grows as configured. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/op_check.h"
+#include "tests/train_util.h"
+
+#define OK(call) CHECK(ctx, call)
+
+static struct lt_ctx *ctx;
+
+static int setup(void **state) {
+    (void)state;
+    return lt_ctx_new(&ctx) == LT_OK ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    lt_ctx_free(ctx);
+    return 0;
+}
+
+enum { DIM = 16, CLASSES = 4, BATCH = 32 };
+static const int sizes[] = {DIM, 64, 64, CLASSES};
+static const struct lt_optim_group groups[2] = {{1, 1}, {1, 0}};
+
+static struct lt_optim_config sgd(float lr) {
+    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, lr);
+    opt.momentum = 0.9f;
+    opt.n_groups = 2;
+    opt.groups = groups;
+    return opt;
+}
+
+/* The training graph of m in `half`, with its loss's id there. */
+static struct lt_graph *mixed(struct mlp *m, enum lt_dtype half, int *loss) {
+    int *map = malloc((size_t)lt_graph_value_count(m->g) * sizeof *map);
+    struct lt_graph *g;
+    OK(lt_graph_mixed(ctx, m->g, half, &g, map));
+    *loss = map[m->loss];
+    free(map);
+    return g;
+}
+
+static double train_accuracy(enum lt_dtype half) {
+    lt_ctx_set_seed(ctx, 11);
+    struct lt_tensor *x, *y, *tx, *ty;
+    blobs_make(ctx, 1024, DIM, CLASSES, 0, &x, &y);
+    blobs_make(ctx, 512, DIM, CLASSES, 1, &tx, &ty);
+    struct mlp m, eval;
+    mlp_build(ctx, &m, BATCH, sizes, 3, 0.1f);
+    int loss;
+    struct lt_graph *g = mixed(&m, half, &loss);
+    struct lt_optim_config opt = sgd(0.05f);
+    struct lt_plan *plan;
+    struct lt_trainer *tr;
+    OK(lt_plan_new(ctx, g, loss, &opt, &plan));
+    OK(lt_trainer_new(ctx, plan, &tr));
+    for (int e = 0; e < 2; e++)
+        for (int64_t s = 0; s + BATCH <= 1024; s += BATCH) {
+            struct lt_tensor *xs, *ys;
+            OK(lt_tensor_slice(ctx, x, s, BATCH, &xs));
+            OK(lt_tensor_slice(ctx, y, s, BATCH, &ys));
+            struct lt_step_input in = {1, (struct lt_tensor *[]){xs, ys}, (uint32_t)e, s};
+            struct lt_step_result r;
+            OK(lt_trainer_step(tr, &in, &r));
+            assert_false(r.skipped);
+            lt_tensor_free(xs);
+            lt_tensor_free(ys);
+        }
+    mlp_build_eval(ctx, &m, &eval, BATCH, sizes);
+    double acc = mlp_accuracy(ctx, &eval, tx, ty, BATCH);
+    lt_trainer_free(tr);
+    lt_plan_free(plan);
+    lt_graph_free(g);
+    mlp_free(&eval);
+    mlp_free(&m);
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+    lt_tensor_free(tx);
+    lt_tensor_free(ty);
+    return acc;
+}
+
+static void bf16_and_f16_train_like_f32(void **state) {
+    (void)state;
+    /* separable blobs: every precision must get essentially all of them */
+    assert_true(train_accuracy(LT_DTYPE_BF16) >= 0.97);
+    assert_true(train_accuracy(LT_DTYPE_F16) >= 0.97);
+}
+
+static void half_gradients_are_close_to_f32(void **state) {
+    (void)state;
+    struct lt_tensor *x, *y;
+    blobs_make(ctx, BATCH, DIM, CLASSES, 2, &x, &y);
+    float *w[3];
+    for (int p = 0; p < 3; p++) {
+        lt_ctx_set_seed(ctx, 5);
+        struct mlp m;
+        mlp_build(ctx, &m, BATCH, sizes, 3, 0);
+        int loss = m.loss;
+        struct lt_graph *g = p == 0 ? m.g : mixed(&m, p == 1 ? LT_DTYPE_BF16 : LT_DTYPE_F16, &loss);
+        struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 1.0f);
+        opt.n_groups = 2;
+        opt.groups = groups;
+        struct lt_plan *plan;
+        struct lt_trainer *tr;
+        OK(lt_plan_new(ctx, g, loss, &opt, &plan));
+        OK(lt_trainer_new(ctx, plan, &tr));
+        float *before = malloc(lt_tensor_bytes(m.w[0]));
+        memcpy(before, lt_tensor_data(m.w[0]), lt_tensor_bytes(m.w[0]));
+        struct lt_step_input in = {1, (struct lt_tensor *[]){x, y}, 0, 0};
+        struct lt_step_result r;
+        OK(lt_trainer_step(tr, &in, &r));
+        w[p] = before; /* becomes the applied gradient */
+        for (int64_t e = 0; e < lt_tensor_numel(m.w[0]); e++)
+            w[p][e] -= ((float *)lt_tensor_data(m.w[0]))[e];
+        lt_trainer_free(tr);
+        lt_plan_free(plan);
+        if (g != m.g)
+            lt_graph_free(g);
+        mlp_free(&m);
+    }
+    int64_t n = (int64_t)DIM * sizes[1];
+    for (int p = 1; p < 3; p++) {
+        double d = 0, r = 0;
+        for (int64_t e = 0; e < n; e++) {
+            d += pow((double)w[p][e] - w[0][e], 2);
+            r += pow((double)w[0][e], 2);
+        }
+        /* bf16 keeps 8 bits of mantissa, f16 11: a few units in the last place */
+        double bound = p == 1 ? 3e-2 : 5e-3;
+        if (!(sqrt(d / r) < bound))
+            fail_msg("%s gradient differs from f32 by %.3g", p == 1 ? "bf16" : "f16", sqrt(d / r));
+    }
+    for (int p = 0; p < 3; p++)
+        free(w[p]);
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+}
+
+static void plan_stores_activations_in_half_and_counts_copies(void **state) {
+    (void)state;
+    struct mlp m;
+    mlp_build(ctx, &m, 128, (int[]){784, 1024, 1024, 10}, 3, 0);
+    struct lt_optim_config opt = sgd(0.1f);
+    struct lt_plan *p32, *p16;
+    OK(lt_plan_new(ctx, m.g, m.loss, &opt, &p32));
+    int loss;
+    struct lt_graph *g = mixed(&m, LT_DTYPE_BF16, &loss);
+    OK(lt_plan_new(ctx, g, loss, &opt, &p16));
+    struct lt_mem_report r32, r16;
+    lt_plan_report(p32, &r32);
+    lt_plan_report(p16, &r16);
+    assert_int_equal(r32.bytes[LT_MEM_PARAM_COPIES], 0);
+    /* every weight and bias once in bf16 (each padded to 64 bytes) */
+    assert_true(r16.bytes[LT_MEM_PARAM_COPIES] >= r16.bytes[LT_MEM_PARAMS] / 2);
+    assert_true(r16.bytes[LT_MEM_PARAM_COPIES] <= r16.bytes[LT_MEM_PARAMS] / 2 + 6 * 64);
+    assert_int_equal(r16.bytes[LT_MEM_PARAMS], r32.bytes[LT_MEM_PARAMS]); /* f32 masters */
+    assert_int_equal(r16.bytes[LT_MEM_GRADS], r32.bytes[LT_MEM_GRADS]);   /* f32 grads */
+    double ratio = (double)r16.bytes[LT_MEM_ACTIVATIONS] / (double)r32.bytes[LT_MEM_ACTIVATIONS];
+    if (!(ratio > 0.45 && ratio < 0.6))
+        fail_msg("bf16 activations are %.2f of f32's (%zu vs %zu bytes)", ratio,
+                 r16.bytes[LT_MEM_ACTIVATIONS], r32.bytes[LT_MEM_ACTIVATIONS]);
+    lt_plan_free(p32);
+    lt_plan_free(p16);
+    lt_graph_free(g);
+    mlp_free(&m);
+}
+
+/* An f16 MLP whose input can be made to overflow f16 (|x| > 65504). */
+struct scaled {
+    struct mlp m;
+    struct lt_graph *g;
+    struct lt_plan *plan;
+    struct lt_trainer *tr;
+    struct lt_tensor *x, *y;
+};
+
+static void scaled_new(struct scaled *s, const struct lt_loss_scale *ls) {
+    lt_ctx_set_seed(ctx, 1);
+    mlp_build(ctx, &s->m, BATCH, sizes, 3, 0);
+    int loss;
+    s->g = mixed(&s->m, LT_DTYPE_F16, &loss);
+    struct lt_optim_config opt = sgd(0.01f);
+    OK(lt_plan_new(ctx, s->g, loss, &opt, &s->plan));
+    OK(lt_trainer_new(ctx, s->plan, &s->tr));
+    OK(lt_trainer_set_loss_scale(s->tr, ls));
+    blobs_make(ctx, BATCH, DIM, CLASSES, 3, &s->x, &s->y);
+}
+
+static struct lt_step_result scaled_step(struct scaled *s, int overflow) {
+    float *x = lt_tensor_data(s->x);
+    float saved = x[0];
+    if (overflow)
+        x[0] = 1e6f; /* inf once rounded to f16 */
+    struct lt_step_input in = {1, (struct lt_tensor *[]){s->x, s->y}, 0, 0};
+    struct lt_step_result r;
+    OK(lt_trainer_step(s->tr, &in, &r));
+    x[0] = saved;
+    return r;
+}
+
+static void scaled_free(struct scaled *s) {
+    lt_trainer_free(s->tr);
+    lt_plan_free(s->plan);
+    lt_graph_free(s->g);
+    mlp_free(&s->m);
+    lt_tensor_free(s->x);
+    lt_tensor_free(s->y);
+}
+
+static void dynamic_scale_skips_overflow_backs_off_and_grows(void **state) {
+    (void)state;
+    struct scaled s;
+    struct lt_loss_scale ls = {65536.0f, 1, 2.0f, 0.5f, 2};
+    scaled_new(&s, &ls);
+    float *w = lt_tensor_data(s.m.w[0]);
+    float w0 = w[0];
+    struct lt_step_result r = scaled_step(&s, 1);
+    assert_true(r.skipped);
+    assert_int_equal(r.step, 0);
+    assert_true(r.loss_scale == 65536.0f);
+    assert_true(w[0] == w0); /* the weights were not touched */
+    assert_true(lt_trainer_loss_scale(s.tr) == 32768.0f);
+    r = scaled_step(&s, 0);
+    assert_false(r.skipped);
+    assert_int_equal(r.step, 1);
+    assert_true(lt_trainer_loss_scale(s.tr) == 32768.0f);
+    r = scaled_step(&s, 0); /* the second clean step in a row: growth */
+    assert_true(lt_trainer_loss_scale(s.tr) == 65536.0f);
+    scaled_free(&s);
+}
+
+static void static_scale_never_changes(void **state) {
+    (void)state;
+    struct scaled s;
+    struct lt_loss_scale ls = {512.0f, 0, 2.0f, 0.5f, 1};
+    scaled_new(&s, &ls);
+    struct lt_step_result r = scaled_step(&s, 1);
+    assert_true(r.skipped);
+    for (int i = 0; i < 3; i++)
+        scaled_step(&s, 0);
+    assert_true(lt_trainer_loss_scale(s.tr) == 512.0f);
+    ls.scale = NAN;
+    assert_int_equal(lt_trainer_set_loss_scale(s.tr, &ls), LT_EINVAL);
+    assert_non_null(strstr(lt_ctx_error(ctx), "loss scale must be a finite number > 0"));
+    scaled_free(&s);
+}
+
+static void scale_does_not_change_the_update(void **state) {
+    (void)state;
+    /* the same step with scale 1 and scale 1024 applies the same update (exact powers of
+     * two: only rounding inside half ops can differ) */
+    float *after[2];
+    for (int i = 0; i < 2; i++) {
+        struct scaled s;
+        struct lt_loss_scale ls = {i ? 1024.0f : 1.0f, 0, 2.0f, 0.5f, 1};
+        scaled_new(&s, &ls);
+        scaled_step(&s, 0);
+        after[i] = malloc(lt_tensor_bytes(s.m.w[0]));
+        memcpy(after[i], lt_tensor_data(s.m.w[0]), lt_tensor_bytes(s.m.w[0]));
+        scaled_free(&s);
+    }
+    assert_floats_near(after[1], after[0], (int64_t)DIM * sizes[1], 1e-5);
+    free(after[0]);
+    free(after[1]);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bf16_and_f16_train_like_f32),
+        cmocka_unit_test(half_gradients_are_close_to_f32),
+        cmocka_unit_test(plan_stores_activations_in_half_and_counts_copies),
+        cmocka_unit_test(dynamic_scale_skips_overflow_backs_off_and_grows),
+        cmocka_unit_test(static_scale_never_changes),
+        cmocka_unit_test(scale_does_not_change_the_update),
+    };
+    return cmocka_run_group_tests_name("precision", tests, setup, teardown);
+}
