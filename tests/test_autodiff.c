@@ -11,18 +11,7 @@
 
 #define OK(call) CHECK(ctx, call)
 
-static struct lt_ctx *ctx;
-
-static int setup(void **state) {
-    (void)state;
-    return lt_ctx_new(&ctx) == LT_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    lt_ctx_free(ctx);
-    return 0;
-}
+SUITE_CONTEXT
 
 struct model {
     struct lt_graph *g;

@@ -8,18 +8,7 @@
 
 #define OK(call) CHECK(ctx, call)
 
-static struct lt_ctx *ctx;
-
-static int setup(void **state) {
-    (void)state;
-    return lt_ctx_new(&ctx) == LT_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    lt_ctx_free(ctx);
-    return 0;
-}
+SUITE_CONTEXT
 
 /* loss = (w . x - t)^2 with x = (1, 2), t = 1 and w = (0.5, -0.25) at the start: the
  * prediction is 0, the gradient 2 (w . x - t) x = (-2, -4). */

@@ -11,18 +11,7 @@
 
 #define OK(call) CHECK(ctx, call)
 
-static struct lt_ctx *ctx;
-
-static int setup(void **state) {
-    (void)state;
-    return lt_ctx_new(&ctx) == LT_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    lt_ctx_free(ctx);
-    return 0;
-}
+SUITE_CONTEXT
 
 /* x (4, 3) -> linear(5) -> relu -> linear(2) -> cross_entropy, counted by hand:
  * activations: relu's output (4, 5) kept for relu's and linear 2's backward, 80 -> 128 B,

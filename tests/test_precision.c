@@ -10,18 +10,7 @@
 
 #define OK(call) CHECK(ctx, call)
 
-static struct lt_ctx *ctx;
-
-static int setup(void **state) {
-    (void)state;
-    return lt_ctx_new(&ctx) == LT_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    lt_ctx_free(ctx);
-    return 0;
-}
+SUITE_CONTEXT
 
 enum { DIM = 16, CLASSES = 4, BATCH = 32 };
 static const int sizes[] = {DIM, 64, 64, CLASSES};
@@ -59,18 +48,7 @@ static double train_accuracy(enum lt_dtype half) {
     struct lt_trainer *tr;
     OK(lt_plan_new(ctx, g, loss, &opt, &plan));
     OK(lt_trainer_new(ctx, plan, &tr));
-    for (int e = 0; e < 2; e++)
-        for (int64_t s = 0; s + BATCH <= 1024; s += BATCH) {
-            struct lt_tensor *xs, *ys;
-            OK(lt_tensor_slice(ctx, x, s, BATCH, &xs));
-            OK(lt_tensor_slice(ctx, y, s, BATCH, &ys));
-            struct lt_step_input in = {1, (struct lt_tensor *[]){xs, ys}, (uint32_t)e, s};
-            struct lt_step_result r;
-            OK(lt_trainer_step(tr, &in, &r));
-            assert_false(r.skipped);
-            lt_tensor_free(xs);
-            lt_tensor_free(ys);
-        }
+    train_epochs(ctx, tr, x, y, BATCH, 2, NULL, NULL);
     mlp_build_eval(ctx, &m, &eval, BATCH, sizes);
     double acc = mlp_accuracy(ctx, &eval, tx, ty, BATCH);
     lt_trainer_free(tr);

@@ -5,19 +5,9 @@
 #include "core/lutra.h"
 #include "kernels/half.h"
 #include "tests/op_check.h"
+#include "tests/train_util.h"
 
-static struct lt_ctx *ctx;
-
-static int setup(void **state) {
-    (void)state;
-    return lt_ctx_new(&ctx) == LT_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    lt_ctx_free(ctx);
-    return 0;
-}
+SUITE_CONTEXT
 
 static void views_share_storage(void **state) {
     (void)state;

@@ -33,22 +33,8 @@ static float *train(uint64_t seed, int epochs, float dropout, double *accuracy, 
     struct lt_trainer *tr;
     OK(lt_plan_new(ctx, m.g, m.loss, &opt, &plan));
     OK(lt_trainer_new(ctx, plan, &tr));
-    double first = 0, last = 0;
-    for (int e = 0; e < epochs; e++)
-        for (int64_t s = 0; s + BATCH <= N_TRAIN; s += BATCH) {
-            struct lt_tensor *xs, *ys;
-            OK(lt_tensor_slice(ctx, x, s, BATCH, &xs));
-            OK(lt_tensor_slice(ctx, y, s, BATCH, &ys));
-            struct lt_step_input in = {1, (struct lt_tensor *[]){xs, ys}, (uint32_t)e, s};
-            struct lt_step_result r;
-            OK(lt_trainer_step(tr, &in, &r));
-            assert_false(r.skipped);
-            if (e == 0 && s == 0)
-                first = r.loss;
-            last = r.loss;
-            lt_tensor_free(xs);
-            lt_tensor_free(ys);
-        }
+    double first, last;
+    train_epochs(ctx, tr, x, y, BATCH, epochs, &first, &last);
     assert_true(last < first / 4);
     mlp_build_eval(ctx, &m, &eval, BATCH, sizes);
     *accuracy = mlp_accuracy(ctx, &eval, tx, ty, BATCH);

@@ -108,6 +108,27 @@ void blobs_make(struct lt_ctx *ctx, int64_t n, int dim, int classes, uint64_t st
     lt_tensor_free(pick);
 }
 
+void train_epochs(struct lt_ctx *ctx, struct lt_trainer *tr, struct lt_tensor *x,
+                  struct lt_tensor *y, int64_t batch, int epochs, double *first, double *last) {
+    int64_t n = lt_tensor_shape(x)[0];
+    for (int e = 0; e < epochs; e++)
+        for (int64_t s = 0; s + batch <= n; s += batch) {
+            struct lt_tensor *xs, *ys;
+            CHECK(ctx, lt_tensor_slice(ctx, x, s, batch, &xs));
+            CHECK(ctx, lt_tensor_slice(ctx, y, s, batch, &ys));
+            struct lt_step_input in = {1, (struct lt_tensor *[]){xs, ys}, (uint32_t)e, s};
+            struct lt_step_result r;
+            CHECK(ctx, lt_trainer_step(tr, &in, &r));
+            assert_false(r.skipped);
+            if (e == 0 && s == 0 && first)
+                *first = r.loss;
+            if (last)
+                *last = r.loss;
+            lt_tensor_free(xs);
+            lt_tensor_free(ys);
+        }
+}
+
 double mlp_accuracy(struct lt_ctx *ctx, struct mlp *eval, struct lt_tensor *x, struct lt_tensor *y,
                     int64_t batch) {
     struct lt_forward *f;

@@ -30,6 +30,25 @@ void mlp_build_eval(struct lt_ctx *ctx, const struct mlp *train, struct mlp *eva
                     const int *sizes);
 void mlp_free(struct mlp *m);
 
+/* Trains `epochs` passes over (x, y) in batches of `batch` rows (the remainder dropped),
+ * asserting no step is skipped; returns the first and last step's loss. */
+void train_epochs(struct lt_ctx *ctx, struct lt_trainer *tr, struct lt_tensor *x,
+                  struct lt_tensor *y, int64_t batch, int epochs, double *first, double *last);
+
+/* One context per cmocka suite: defines `ctx` and the group setup/teardown that make
+ * and free it (pass `setup, teardown` to cmocka_run_group_tests_name). */
+#define SUITE_CONTEXT                                                                          \
+    static struct lt_ctx *ctx;                                                                 \
+    static int setup(void **state) {                                                           \
+        (void)state;                                                                           \
+        return lt_ctx_new(&ctx) == LT_OK ? 0 : -1;                                             \
+    }                                                                                          \
+    static int teardown(void **state) {                                                        \
+        (void)state;                                                                           \
+        lt_ctx_free(ctx);                                                                      \
+        return 0;                                                                              \
+    }
+
 /* n points in `dim` dims around `classes` well separated centres (x f32 (n, dim),
  * y i32 (n)), from (seed, stream). */
 void blobs_make(struct lt_ctx *ctx, int64_t n, int dim, int classes, uint64_t stream,
