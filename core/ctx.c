@@ -18,7 +18,7 @@ enum lt_status lt_ctx_new(struct lt_ctx **out) {
     if (lt_cpu_backend_init(&ctx->cpu, msg) != LT_OK) {
         /* a library that cannot start costs speed, not correctness */
         lt_cpu_reference_init(&ctx->cpu);
-        snprintf(ctx->cpu.info, sizeof ctx->cpu.info, "reference kernels (%s)", msg);
+        snprintf(ctx->cpu.info, sizeof ctx->cpu.info, "reference kernels (%.100s)", msg);
     }
     *out = ctx;
     return LT_OK;

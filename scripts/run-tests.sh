@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Runs every test suite given on the command line and prints one summary line:
-# "N passed, N failed, N skipped". Exits non-zero when anything failed.
+# Runs every test suite given on the command line, then the Lua specs, and prints one
+# summary line: "N passed, N failed, N skipped". Exits non-zero when anything failed.
+#
 # C suites are cmocka binaries; their counts are read from cmocka's summary lines.
+# Lua specs are tests/lua/*_spec.lua, run by busted (one run per file) against the C
+# module in $BUILD (LUA_CPATH) and the library in lua/ (LUA_PATH), with TAP output:
+# "ok" counts as passed, "ok ... # SKIP" (busted's pending) as skipped, "not ok" (busted's
+# failures and errors) as failed. A sanitizer build has no module and runs no specs.
 set -u
+BUILD=${BUILD:-build/release}
 passed=0 failed=0 skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-for t in "$@"; do
-    name=$(basename "$t")
-    "$t" >"$log" 2>&1
-    rc=$?
-    p=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
-    f=$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
-    s=$(sed -n 's/.*\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
-    p=${p:-0} f=${f:-0} s=${s:-0}
+# Adds one suite's counts and prints its line (its log when it failed).
+# count NAME RC PASSED FAILED SKIPPED
+count() {
+    local name=$1 rc=$2 p=${3:-0} f=${4:-0} s=${5:-0}
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1 # crashed or died before its summary
     fi
@@ -22,10 +24,43 @@ for t in "$@"; do
     if [ "$f" -ne 0 ]; then
         echo "FAIL $name"
         cat "$log"
+    elif [ "$s" -ne 0 ]; then
+        echo "ok   $name ($p passed, $s skipped)"
     else
-        echo "ok   $name ($p passed${s:+, $s skipped})"
+        echo "ok   $name ($p passed)"
     fi
+}
+
+for t in "$@"; do
+    "$t" >"$log" 2>&1
+    rc=$?
+    p=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+    f=$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+    s=$(sed -n 's/.*\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+    count "$(basename "$t")" "$rc" "$p" "$f" "$s"
 done
+
+specs=(tests/lua/*_spec.lua)
+if [ "${SANITIZE:-}" = 1 ]; then
+    : # no module in a sanitizer build
+elif [ ! -e "${specs[0]}" ]; then
+    :
+elif [ ! -f "$BUILD/lutra.so" ]; then
+    echo "skip tests/lua: $BUILD/lutra.so is not built"
+elif [ ! -f /usr/bin/busted ]; then
+    echo "FAIL tests/lua: busted is not installed (Debian package lua-busted)"
+    failed=$((failed + 1))
+else
+    for spec in "${specs[@]}"; do
+        LUA_CPATH="$BUILD/?.so;;" LUA_PATH="lua/?.lua;;" \
+            lua5.4 /usr/bin/busted -o TAP "$spec" >"$log" 2>&1
+        rc=$?
+        p=$(grep -Ec '^ok [0-9]+ - ' "$log")
+        s=$(grep -Ec '^ok [0-9]+ - # SKIP' "$log")
+        f=$(grep -Ec '^not ok [0-9]+ ' "$log")
+        count "$(basename "$spec" .lua)" "$rc" "$((p - s))" "$f" "$s"
+    done
+fi
 
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,163 @@
+/* The module openers and the context: `require "lutra.core"` builds the table of C
+ * functions around one lt_ctx per lua_State (kept in the registry); `require "lutra"`
+ * adds the Lua library (lua/lutra/api.lua) on top. Also the context's settings: seed,
+ * threads, memory limit, backend and version. */
+#include <signal.h>
+
+#include "lua/l_lutra.h"
+
+/* The registry key of the context userdata (its address is the key). */
+static const char ctx_key = 'c';
+
+/* Set by a host's SIGINT handler; signals are process-wide, so this is too. */
+static volatile sig_atomic_t interrupted;
+
+struct lt_ctx *lt_lua_ctx(lua_State *L) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ctx_key);
+    struct lt_ctx **slot = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!slot || !*slot)
+        luaL_error(L, "lutra: the module is not open in this Lua state");
+    return *slot;
+}
+
+int lt_lua_fail(lua_State *L) {
+    return luaL_error(L, "%s", lt_ctx_error(lt_lua_ctx(L)));
+}
+
+void lt_lua_interrupt(void) {
+    interrupted = 1;
+}
+
+/* The context is the first handle created in a state and is finalised last (Lua runs
+ * finalisers in reverse order of creation), after every object that refers to it. */
+static int ctx_gc(lua_State *L) {
+    struct lt_ctx **slot = luaL_checkudata(L, 1, LT_CONTEXT_MT);
+    lt_ctx_free(*slot);
+    *slot = NULL;
+    return 0;
+}
+
+/* Creates the context userdata in the registry unless it is there already. */
+static void open_ctx(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ctx_key) != LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    struct lt_ctx **slot = lua_newuserdatauv(L, sizeof *slot, 0);
+    *slot = NULL;
+    if (luaL_newmetatable(L, LT_CONTEXT_MT)) {
+        lua_pushcfunction(L, ctx_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    if (lt_ctx_new(slot) != LT_OK)
+        luaL_error(L, "lutra: out of memory creating the context");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ctx_key);
+}
+
+/* set_seed(n): the seed every random stream is keyed from (n >= 0). */
+static int l_set_seed(lua_State *L) {
+    lua_Integer seed = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, seed >= 0, 1, "the seed must be >= 0");
+    lt_ctx_set_seed(lt_lua_ctx(L), (uint64_t)seed);
+    return 0;
+}
+
+static int l_seed(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)lt_ctx_seed(lt_lua_ctx(L)));
+    return 1;
+}
+
+/* set_threads(n): threads for the CPU kernels; 0 means OpenMP's default. */
+static int l_set_threads(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 0 && n <= 4096, 1, "the thread count must be in [0, 4096]");
+    lt_ctx_set_threads(lt_lua_ctx(L), (int)n);
+    return 0;
+}
+
+static int l_threads(lua_State *L) {
+    lua_pushinteger(L, lt_ctx_threads(lt_lua_ctx(L)));
+    return 1;
+}
+
+/* set_memory_limit(bytes): what plans may use; 0 means the machine's RAM. */
+static int l_set_memory_limit(lua_State *L) {
+    lua_Integer bytes = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, bytes >= 0, 1, "the memory limit must be >= 0 bytes");
+    lt_ctx_set_memory_limit(lt_lua_ctx(L), (size_t)bytes);
+    return 0;
+}
+
+static int l_memory_limit(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)lt_ctx_memory_limit(lt_lua_ctx(L)));
+    return 1;
+}
+
+/* use_reference(): plans built from now on use the reference kernels. */
+static int l_use_reference(lua_State *L) {
+    lt_ctx_use_reference(lt_lua_ctx(L));
+    return 0;
+}
+
+static int l_backend_info(lua_State *L) {
+    lua_pushstring(L, lt_ctx_backend_info(lt_lua_ctx(L)));
+    return 1;
+}
+
+static int l_version(lua_State *L) {
+    lua_pushstring(L, LT_VERSION);
+    return 1;
+}
+
+/* interrupted(): whether the host saw SIGINT (always false under a stock lua5.4). */
+static int l_interrupted(lua_State *L) {
+    lua_pushboolean(L, interrupted != 0);
+    return 1;
+}
+
+static const luaL_Reg ctx_funcs[] = {
+    {"set_seed", l_set_seed},
+    {"seed", l_seed},
+    {"set_threads", l_set_threads},
+    {"threads", l_threads},
+    {"set_memory_limit", l_set_memory_limit},
+    {"memory_limit", l_memory_limit},
+    {"use_reference", l_use_reference},
+    {"backend_info", l_backend_info},
+    {"version", l_version},
+    {"interrupted", l_interrupted},
+    {NULL, NULL},
+};
+
+int luaopen_lutra_core(lua_State *L) {
+    open_ctx(L);
+    luaL_newlib(L, ctx_funcs);
+    lt_lua_open_tensor(L);
+    lt_lua_open_graph(L);
+    lt_lua_open_op(L);
+    lt_lua_open_plan(L);
+    return 1;
+}
+
+/* The core goes into package.loaded["lutra.core"] first, so that the Lua files can
+ * require it; they must never require "lutra" itself (it is being loaded). */
+int luaopen_lutra(lua_State *L) {
+    luaL_requiref(L, "lutra.core", luaopen_lutra_core, 0);
+    lua_pop(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "lutra.api");
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+void lt_lua_preload(lua_State *L) {
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, luaopen_lutra_core);
+    lua_setfield(L, -2, "lutra.core");
+    lua_pushcfunction(L, luaopen_lutra);
+    lua_setfield(L, -2, "lutra");
+    lua_pop(L, 1);
+}

@@ -1,0 +1,104 @@
+/* What the binding files (lua/l_*.c) share: the metatable names, the state's context,
+ * turning a core failure into a Lua error, handle checks and argument parsers.
+ * Private to lua/; the host program (lua/main.c) uses only the openers at the end. */
+#ifndef L_LUTRA_H
+#define L_LUTRA_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "core/lutra.h"
+
+#define LT_CONTEXT_MT "lutra.Context"
+#define LT_TENSOR_MT "lutra.Tensor"
+#define LT_GRAPH_MT "lutra.Graph"
+#define LT_SYMBOL_MT "lutra.Symbol"
+#define LT_PLAN_MT "lutra.Plan"
+#define LT_TRAINER_MT "lutra.Trainer"
+#define LT_FORWARD_MT "lutra.Forward"
+
+/* ---- the context ----------------------------------------------------------------------- */
+
+/* The lua_State's context, created by luaopen_lutra_core. Cannot fail once the module is
+ * open (raises otherwise). */
+struct lt_ctx *lt_lua_ctx(lua_State *L);
+
+/* Raises the context's last message as a Lua error: `return lt_lua_fail(L);`. */
+int lt_lua_fail(lua_State *L);
+
+/* Evaluates a core call and raises its message when it fails. */
+#define LT_LUA_CHECK(L, call)                                                                      \
+    do {                                                                                           \
+        if ((call) != LT_OK)                                                                       \
+            return lt_lua_fail(L);                                                                 \
+    } while (0)
+
+/* ---- handles ----------------------------------------------------------------------------- */
+
+/* A symbolic value: a graph and a value id. Uservalue 1 is the lutra.Graph userdata, which
+ * keeps the graph alive while the symbol lives. */
+struct lt_lua_symbol {
+    struct lt_graph *g;
+    int value;
+};
+
+/* The tensor at `arg`; raises when it is not a lutra.Tensor or was closed. */
+struct lt_tensor *lt_lua_check_tensor(lua_State *L, int arg);
+/* The tensor at `idx`, or NULL when it is something else (no error). */
+struct lt_tensor *lt_lua_to_tensor(lua_State *L, int idx);
+/* Pushes an empty lutra.Tensor userdata and returns its slot, for the caller to fill
+ * after the core call succeeds (created empty first: a failed call cannot leak). */
+struct lt_tensor **lt_lua_new_tensor(lua_State *L);
+
+struct lt_graph *lt_lua_check_graph(lua_State *L, int arg);
+struct lt_lua_symbol *lt_lua_check_symbol(lua_State *L, int arg);
+/* Pushes a symbol for `value` of the graph whose userdata is at graph_idx. */
+void lt_lua_push_symbol(lua_State *L, int graph_idx, int value);
+
+/* ---- arguments ----------------------------------------------------------------------------- */
+
+/* A dtype name ("f32") at arg; `def` when absent or nil and def >= 0. */
+enum lt_dtype lt_lua_check_dtype(lua_State *L, int arg, int def);
+/* A shape: a table of integers {2, 3}. Returns ndim and fills shape. */
+int lt_lua_check_shape(lua_State *L, int arg, int64_t *shape);
+/* Pushes a shape as a table of integers. */
+void lt_lua_push_shape(lua_State *L, int ndim, const int64_t *shape);
+/* Pushes a memory report as {params = B, ..., total = B, live_peak = {params = B, ...}}. */
+void lt_lua_push_report(lua_State *L, const struct lt_mem_report *r);
+
+/* Fills an op's attribute struct (lt_op_attrs_size(op) bytes, zeroed by the caller) from
+ * the table at `arg` (absent or nil: every field takes its default). Raises naming the op
+ * and the field on an unknown field, a missing required one or a wrong type. */
+void lt_lua_op_attrs(lua_State *L, int arg, enum lt_op op, void *attrs);
+/* Fills an optimizer config from the table at `arg`: kind ("sgd" | "adamw") and lr first
+ * give PyTorch's defaults, the other fields override them. `groups` (a list of
+ * {lr_mult =, decay_mult =}) is written into a userdata pushed on the stack, which must
+ * stay there while the config is used. */
+void lt_lua_optim_config(lua_State *L, int arg, struct lt_optim_config *opt);
+
+/* Fills a loss scale from {scale =, dynamic = false, growth_factor = 2, backoff_factor =
+ * 0.5, growth_interval = 2000} (PyTorch's GradScaler defaults). */
+void lt_lua_loss_scale(lua_State *L, int arg, struct lt_loss_scale *s);
+
+/* ---- registration (each binding file adds its functions to the table on top) ---------- */
+
+void lt_lua_open_tensor(lua_State *L);
+void lt_lua_open_graph(lua_State *L);
+void lt_lua_open_op(lua_State *L);
+void lt_lua_open_plan(lua_State *L);
+
+/* ---- openers ------------------------------------------------------------------------------- */
+
+/* `require "lutra.core"`: the C functions alone (a table). */
+int luaopen_lutra_core(lua_State *L);
+/* `require "lutra"`: the core, then the Lua library on top of it (lutra/api.lua, found on
+ * package.path); returns the full module. */
+int luaopen_lutra(lua_State *L);
+/* Puts both openers into package.preload, so that a host embedding Lua finds them
+ * without package.cpath. Cannot fail (raises on memory errors, as Lua does). */
+void lt_lua_preload(lua_State *L);
+/* Notes an interrupt (SIGINT) for lutra.core.interrupted(); only sets a flag, so a
+ * signal handler may call it. */
+void lt_lua_interrupt(void);
+
+#endif

@@ -1,0 +1,80 @@
+-- The `lutra` module as `require "lutra"` returns it: the C core (lutra.core) with the
+-- Lua library on top. luaopen_lutra (lua/l_lutra.c) opens the core and loads this file;
+-- there is deliberately no lutra/init.lua, so that `require "lutra"` reaches the C module.
+-- No library file may require "lutra" itself: it is being loaded while they load.
+--
+-- What it holds (indices, dims and positions are 1-based; names and layouts PyTorch's):
+--   tensors    zeros, ones, full, rand, randn, tensor; t:shape() dtype() numel() to(dt)
+--              t[i], t[i] = v, view/reshape, narrow, rows, + - * / sum mean max argmax eq
+--   nn         Module (class, extend), Sequential, Linear, Conv2d, MaxPool2d, AvgPool2d,
+--              AdaptiveAvgPool2d, BatchNorm2d, LayerNorm, Dropout, Embedding, Flatten,
+--              ReLU, GELU, ...; functional ops as nn.relu, nn.cross_entropy (also lutra.F)
+--   trace      trace(model, input_specs [, {mode, loss, targets, group}]) -> a Trace
+--              (graph, inputs, outputs, targets, loss); lutra.tracing has the rest
+--   optim      SGD{...}, AdamW{...} with paramwise groups; optim.schedules.*
+--   Trainer    Trainer{model, input_shape, optim, schedule, precision, loss}: step,
+--              evaluate, predict, plan_report, memory, set_lr
+--   context    manual_seed, seed, set_threads, threads, set_memory_limit, memory_limit,
+--              use_reference, backend, version, interrupted; the raw binding is lutra.core
+local core = require "lutra.core"
+local util = require "lutra.util"
+local T = require "lutra.tensor"
+local F = require "lutra.ops"
+local trace = require "lutra.trace"
+local nn = require "lutra.nn"
+local optim = require "lutra.optim"
+local trainer = require "lutra.trainer"
+
+local lutra = {
+    core = core,
+    nn = nn,
+    F = F,
+    optim = optim,
+    Trainer = trainer.Trainer,
+
+    -- tensors
+    zeros = T.zeros,
+    ones = T.ones,
+    full = T.full,
+    rand = T.rand,
+    randn = T.randn,
+    tensor = T.tensor,
+    is_tensor = util.is_tensor,
+    is_symbol = util.is_symbol,
+    op = F.op,
+
+    -- tracing: trace(model, input_specs [, {mode =, loss =, targets =, group =}])
+    trace = trace.trace,
+    tracing = trace,
+
+    -- the context
+    set_threads = core.set_threads,
+    threads = core.threads,
+    set_memory_limit = core.set_memory_limit,
+    memory_limit = core.memory_limit,
+    use_reference = core.use_reference,
+    interrupted = core.interrupted,
+    seed = core.seed,
+}
+
+-- manual_seed(n): the seed of every random stream; restarts the streams that
+-- initialisation, rand/randn and dropout layer ids draw, so the same seed and program
+-- give the same numbers.
+function lutra.manual_seed(seed)
+    util.call(util.manual_seed, seed)
+end
+
+-- "own kernels (avx2), oneDNN 2.6.3": what the CPU backend runs.
+function lutra.backend()
+    return core.backend_info()
+end
+
+-- version(): "lutra 0.1.0 (Lua 5.4; own kernels (avx2), oneDNN 2.6.3)"; the bare
+-- number is lutra.VERSION.
+function lutra.version()
+    return string.format("lutra %s (%s; %s)", core.version(), _VERSION, core.backend_info())
+end
+
+lutra.VERSION = core.version()
+
+return lutra

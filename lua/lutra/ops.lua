@@ -1,0 +1,320 @@
+-- The functional ops (lutra.F, also reachable as lutra.nn.relu, ...): each works on
+-- concrete tensors (it runs now) and on symbols (it records a node while tracing), through
+-- one generic core call, core.op(name, inputs, attrs). Dims are 1-based, negative from the
+-- end. Errors are raised at the line of the user's code that called in.
+local core = require "lutra.core"
+local util = require "lutra.util"
+
+local is_tensor, is_symbol, raise = util.is_tensor, util.is_symbol, util.raise
+
+local F = {}
+
+-- op(name, inputs [, attrs]): the generic op. When an input is a symbol, the tensors
+-- among the inputs (parameters, constants) become values of the symbol's graph.
+function F.op(name, inputs, attrs)
+    for i = 1, #inputs do
+        if is_symbol(inputs[i]) then
+            local trace = util.traces[inputs[i]:graph()]
+            local mapped = {}
+            for k = 1, #inputs do
+                local v = inputs[k]
+                if is_tensor(v) then
+                    if not trace then
+                        raise(name .. ": input " .. k .. " is a tensor, and the graph of input "
+                            .. i .. " is not being traced by lutra")
+                    end
+                    v = trace:value(v)
+                end
+                mapped[k] = v
+            end
+            inputs = mapped
+            break
+        end
+    end
+    return util.call(core.op, name, inputs, attrs)
+end
+
+local op = F.op
+
+local function check_array(what, x)
+    if not (is_tensor(x) or is_symbol(x)) then
+        raise(string.format("%s: want a tensor or a symbol, got %s", what, type(x)))
+    end
+    return x
+end
+
+-- A 0-dim tensor holding v, of x's dtype (while tracing it becomes a graph constant).
+local function scalar(v, x)
+    local t = core.tensor({}, x:dtype())
+    t:fill(v)
+    return t
+end
+
+-- ---- arithmetic -----------------------------------------------------------------------------
+-- b may be a number, or a tensor or symbol whose shape is a's or a suffix of a's.
+
+function F.add(a, b)
+    if type(a) == "number" then
+        a, b = b, a
+    end
+    check_array("add", a)
+    return op("add", { a, type(b) == "number" and scalar(b, a) or b })
+end
+
+function F.sub(a, b)
+    if type(a) == "number" then
+        return F.add(F.scale(check_array("sub", b), -1), a)
+    end
+    check_array("sub", a)
+    return op("sub", { a, type(b) == "number" and scalar(b, a) or b })
+end
+
+function F.mul(a, b)
+    if type(a) == "number" then
+        a, b = b, a
+    end
+    check_array("mul", a)
+    if type(b) == "number" then
+        return F.scale(a, b)
+    end
+    return op("mul", { a, b })
+end
+
+function F.div(a, b)
+    if type(b) ~= "number" then
+        raise("div: lutra divides by numbers only, got " .. type(b))
+    end
+    return F.scale(check_array("div", a), 1 / b)
+end
+
+function F.scale(x, alpha)
+    return op("scale", { x }, { alpha = alpha })
+end
+
+function F.matmul(a, b)
+    return op("matmul", { a, b })
+end
+
+-- transpose(x): swaps the last two dims.
+function F.transpose(x)
+    return op("transpose", { x })
+end
+
+function F.cast(x, dtype)
+    return op("cast", { x }, { dtype = dtype })
+end
+
+-- concat(list, dim = 1)
+function F.concat(list, dim)
+    return op("concat", list, { dim = dim or 1 })
+end
+
+-- ---- shapes -----------------------------------------------------------------------------------
+
+-- reshape(x, shape) or reshape(x, d1, d2, ...): one dim may be -1. A tensor gets a view
+-- of the same storage; a symbol a reshape node.
+function F.reshape(x, ...)
+    local shape = ...
+    if type(shape) ~= "table" then
+        shape = { ... }
+    end
+    if is_tensor(x) then
+        return x:reshape(shape)
+    end
+    return op("reshape", { check_array("reshape", x) }, { shape = shape })
+end
+F.view = F.reshape
+
+-- flatten(x, start_dim = 1, end_dim = -1): merges dims start_dim .. end_dim (1-based).
+function F.flatten(x, start_dim, end_dim)
+    local shape = check_array("flatten", x):shape()
+    local n = #shape
+    local s, e = start_dim or 1, end_dim or -1
+    if s < 0 then
+        s = n + 1 + s
+    end
+    if e < 0 then
+        e = n + 1 + e
+    end
+    if s < 1 or e > n or s > e then
+        raise(string.format("flatten: dims %s .. %s do not fit shape %s", tostring(start_dim),
+            tostring(end_dim), util.shape_str(shape)))
+    end
+    local new, merged = {}, 1
+    for i = 1, n do
+        if i < s or i > e then
+            new[#new + 1] = shape[i]
+        else
+            merged = merged * shape[i]
+            if i == e then
+                new[#new + 1] = merged
+            end
+        end
+    end
+    return F.reshape(x, new)
+end
+
+-- ---- activations ------------------------------------------------------------------------------
+
+for _, name in ipairs { "relu", "gelu", "sigmoid", "tanh" } do
+    F[name] = function(x)
+        return op(name, { x })
+    end
+end
+
+local function last_dim_only(what, x, dim)
+    if dim ~= nil then
+        local n = #x:shape()
+        if not (dim == -1 or dim == n) then
+            raise(string.format("%s: lutra works on the last dim only, got dim %d of %d", what,
+                dim, n))
+        end
+    end
+end
+
+-- softmax(x, dim = -1), log_softmax(x, dim = -1): over the last dim.
+function F.softmax(x, dim)
+    last_dim_only("softmax", check_array("softmax", x), dim)
+    return op("softmax", { x })
+end
+
+function F.log_softmax(x, dim)
+    last_dim_only("log_softmax", check_array("log_softmax", x), dim)
+    return op("log_softmax", { x })
+end
+
+-- ---- layers ------------------------------------------------------------------------------------
+
+-- linear(x (..., in), weight (out, in) [, bias (out)]) -> (..., out)
+function F.linear(x, weight, bias)
+    return op("linear", { x, weight, bias })
+end
+
+-- conv2d(x (N, C, H, W), weight (O, C/groups, KH, KW) [, bias (O)] [, opts]):
+-- opts = {stride = 1, padding = 0, dilation = 1, groups = 1}, each an integer or {h, w}.
+function F.conv2d(x, weight, bias, opts)
+    opts = util.check_options("conv2d", opts, { "stride", "padding", "dilation", "groups" })
+    return op("conv2d", { x, weight, bias }, opts)
+end
+
+-- max_pool2d(x, kernel [, opts]): opts = {stride = kernel, padding = 0}.
+function F.max_pool2d(x, kernel, opts)
+    opts = util.check_options("max_pool2d", opts, { "stride", "padding" })
+    return op("max_pool2d", { x },
+        { kernel = kernel, stride = opts.stride or kernel, padding = opts.padding })
+end
+
+-- avg_pool2d(x, kernel [, opts]): opts = {stride = kernel, padding = 0,
+-- count_include_pad = true}.
+function F.avg_pool2d(x, kernel, opts)
+    opts = util.check_options("avg_pool2d", opts, { "stride", "padding", "count_include_pad" })
+    return op("avg_pool2d", { x }, {
+        kernel = kernel,
+        stride = opts.stride or kernel,
+        padding = opts.padding,
+        count_include_pad = opts.count_include_pad,
+    })
+end
+
+-- adaptive_avg_pool2d(x, 1): (N, C, H, W) -> (N, C, 1, 1). Other output sizes are not
+-- supported.
+function F.adaptive_avg_pool2d(x, size)
+    if not (size == 1 or (type(size) == "table" and size[1] == 1 and size[2] == 1)) then
+        raise("adaptive_avg_pool2d: lutra supports output size 1 only, got " .. tostring(size))
+    end
+    return op("global_avg_pool", { x })
+end
+
+local function filled(n, v, like)
+    local t = core.tensor({ n }, like:dtype())
+    t:fill(v)
+    return t
+end
+
+-- batch_norm(x (N, C, H, W), running_mean, running_var [, weight [, bias [, training =
+-- false [, momentum = 0.1 [, eps = 1e-5]]]]]): PyTorch's argument order. Training
+-- normalises with the batch's statistics and updates the running ones in place.
+function F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+    local c = running_mean:shape()[1]
+    weight = weight or filled(c, 1, running_mean)
+    bias = bias or filled(c, 0, running_mean)
+    local y = op("batch_norm2d", { x, weight, bias, running_mean, running_var },
+        { training = training or false, momentum = momentum, eps = eps })
+    return y
+end
+
+-- layer_norm(x (..., D), normalized_shape (D or {D}) [, weight [, bias [, eps = 1e-5]]]):
+-- over the last dim.
+function F.layer_norm(x, normalized_shape, weight, bias, eps)
+    local d = type(normalized_shape) == "table" and normalized_shape or { normalized_shape }
+    if #d ~= 1 then
+        raise("layer_norm: lutra normalises over the last dim only, got shape "
+            .. util.shape_str(d))
+    end
+    local like = weight or check_array("layer_norm", x)
+    weight = weight or filled(d[1], 1, like)
+    bias = bias or filled(d[1], 0, like)
+    local y = op("layer_norm", { x, weight, bias }, { eps = eps })
+    return y
+end
+
+-- dropout(x, p = 0.5, training = true, layer): zeroes elements with probability p and
+-- scales the rest by 1 / (1 - p). The mask depends on (seed, layer, epoch, sample); give
+-- each dropout of a model its own `layer` (nn.Dropout does).
+function F.dropout(x, p, training, layer)
+    p = p or 0.5
+    if training == false or p == 0 then
+        return x
+    end
+    return op("dropout", { x }, { p = p, layer = layer or 0 })
+end
+
+-- embedding(ids i32 (...), weight (V, D)) -> (..., D). Ids are 0-based, as PyTorch's.
+function F.embedding(ids, weight)
+    return op("embedding", { weight, ids })
+end
+
+-- ---- losses ------------------------------------------------------------------------------------
+-- A loss is the pair {sum of the losses, count of targets}, f32 (2): the trainer sums both
+-- over the step's micro-batches and divides once. loss_mean(l) gives sum / count.
+
+-- cross_entropy(logits (N, C), targets i32 (N) [, opts]): opts = {label_smoothing = 0,
+-- ignore_index = -100}. Targets are class numbers from 0, as PyTorch's.
+function F.cross_entropy(logits, targets, opts)
+    opts = util.check_options("cross_entropy", opts, { "label_smoothing", "ignore_index" })
+    return op("cross_entropy", { logits, targets }, opts)
+end
+
+-- mse_loss(pred, target): sum of squared differences and the element count.
+function F.mse_loss(pred, target)
+    return op("mse", { pred, target })
+end
+
+-- The mean a loss pair stands for, as a number (concrete tensors only).
+function F.loss_mean(l)
+    if not is_tensor(l) then
+        raise("loss_mean: want a loss tensor {sum, count}, got " .. type(l))
+    end
+    return l:get(1) / l:get(2)
+end
+
+-- ---- reductions and comparisons (no gradient) -------------------------------------------------
+
+-- sum / mean / max / argmax(x [, dim [, keepdim]]): over every element (a 0-dim result)
+-- or over dim. argmax gives 0-based positions here; Tensor:argmax gives 1-based ones.
+for _, name in ipairs { "sum", "mean", "max", "argmax" } do
+    F[name] = function(x, dim, keepdim)
+        if dim == nil then
+            return op(name, { x }, { all = true, keepdim = keepdim or false })
+        end
+        return op(name, { x }, { dim = dim, keepdim = keepdim or false })
+    end
+end
+
+-- eq(a, b) -> u8, 1 where equal; b is a number or has a's shape or a suffix of it.
+function F.eq(a, b)
+    check_array("eq", a)
+    return op("eq", { a, type(b) == "number" and scalar(b, a) or b })
+end
+
+return F
