@@ -356,4 +356,192 @@ enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inp
                               int64_t sample_base);
 void lt_forward_memory(const struct lt_forward *f, struct lt_mem_report *r);
 
+/* ---- IDX files (MNIST's format) ------------------------------------------------------- */
+
+/* Reads an IDX file, plain or gzip-compressed (told apart by its content, not its
+ * name), into a new u8 tensor shaped as its header says: MNIST's images are (N, 28, 28),
+ * its labels (N). Every byte count is checked against the file before it is trusted.
+ * Fails with LT_EIO when the file cannot be opened or read or its gzip stream is
+ * corrupt; LT_EINVAL when it is not an IDX file, has 0 or more than LT_MAX_DIMS dims, or
+ * holds fewer or more data bytes than its header says ("x.gz: header says 60000 × 28 ×
+ * 28 bytes but the file has 1234"); LT_EUNSUPPORTED for element types other than u8
+ * (type code 0x08); LT_ENOMEM. Messages start with the path. */
+enum lt_status lt_idx_read(struct lt_ctx *ctx, const char *path, struct lt_tensor **out);
+
+/* ---- data sets -------------------------------------------------------------------------- */
+
+/* An image classification data set held in memory: images u8 (N, H, W) or (N, C, H, W)
+ * and labels in [0, classes). Read-only once made; a loader keeps what it needs, so the
+ * data set may be freed while loaders made from it live. */
+struct lt_dataset;
+
+/* Where Debian's dataset-fashion-mnist package puts the four .gz files. */
+#define LT_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
+/* Fashion-MNIST's training-set pixel mean and standard deviation (of pixel / 255), the
+ * usual Normalize((0.2860,), (0.3530,)). */
+#define LT_FMNIST_MEAN 0.2860f
+#define LT_FMNIST_STD 0.3530f
+
+/* Opens Fashion-MNIST's "train" (60000 images) or "test" (10000) split from `dir` (NULL
+ * or "" for LT_FMNIST_DIR): <dir>/train-images-idx3-ubyte.gz and
+ * train-labels-idx1-ubyte.gz, or t10k-*; each may also be there uncompressed, without
+ * .gz. Images are u8 (N, 28, 28), 10 classes. Fails with LT_EINVAL for another split
+ * name, LT_EIO when a file is missing or unreadable (the message names the package
+ * to install), and like lt_idx_read and lt_dataset_new (images not (N, 28, 28), counts
+ * that differ, a label outside 0..9 — naming the file). */
+enum lt_status lt_dataset_open_fmnist(struct lt_ctx *ctx, const char *dir, const char *split,
+                                      struct lt_dataset **out);
+
+/* A data set over caller-made tensors: images u8 (N, H, W) or (N, C, H, W), labels u8
+ * or i32 (N) with every value in [0, classes). Keeps a reference to `images` and a
+ * copy of the labels. Fails with LT_EINVAL naming the bad dtype, shape, count or label
+ * (its index and value), or LT_ENOMEM. */
+enum lt_status lt_dataset_new(struct lt_ctx *ctx, struct lt_tensor *images,
+                              struct lt_tensor *labels, int classes, struct lt_dataset **out);
+void lt_dataset_free(struct lt_dataset *ds);
+
+/* Samples, classes; the images u8 (N, [C,] H, W) and labels i32 (N), borrowed: valid
+ * while the data set lives, not to be written while a loader uses them. The class name
+ * is Fashion-MNIST's ("T-shirt/top", ...) or the number as text for a data set made by
+ * lt_dataset_new; NULL for i outside [0, classes). None of these can fail. */
+int64_t lt_dataset_size(const struct lt_dataset *ds);
+int lt_dataset_classes(const struct lt_dataset *ds);
+struct lt_tensor *lt_dataset_images(const struct lt_dataset *ds);
+struct lt_tensor *lt_dataset_labels(const struct lt_dataset *ds);
+const char *lt_dataset_class_name(const struct lt_dataset *ds, int i);
+
+/* ---- loaders ---------------------------------------------------------------------------- */
+
+/* Turns a data set into micro-batches: x f32 (B, C, H, W) — or (B, C*H*W) with `flat`,
+ * for MLPs — holding (pixel / 255 - mean) / std computed in f32, and y i32 (B).
+ *
+ * An epoch is one pass over every sample. Its order is the identity, or with `shuffle`
+ * a permutation that depends on (seed, epoch) only: a Fisher–Yates shuffle whose step i
+ * (from N - 1 down to 1) swaps i with lt_mix64(key + i * 0x9e3779b97f4a7c15) % (i + 1),
+ * key = lt_rng_key(seed, 0x73687566666c65 ("shuffle"), epoch, 0) (kernels/rng.h). So
+ * resuming, re-batching or another batch size sees the same sample order. An epoch has
+ * ceil(N / B) batches, the last one short (B = N mod B rows) unless `drop_last`, which
+ * ends the epoch before it (floor(N / B) batches). After an epoch's last batch comes
+ * batch 0 of the next epoch: the loader never runs dry.
+ *
+ * With `background`, a thread prepares the next batch while the caller uses the current
+ * one (two batch buffers: the `data` memory category); without it, lt_loader_next fills
+ * the batch itself. Both give the same batches, bit for bit. */
+struct lt_loader;
+
+struct lt_loader_config {
+    int64_t batch;   /* samples per micro-batch, >= 1 */
+    int shuffle;     /* 1: a new order every epoch, from (seed, epoch) */
+    int drop_last;   /* 1: skip each epoch's short last batch */
+    uint64_t seed;   /* keys the shuffle */
+    float mean, std; /* x = (pixel / 255 - mean) / std; std > 0 */
+    int flat;        /* 1: x is (B, C*H*W); 0: (B, C, H, W), C = 1 for (N, H, W) images */
+    int background;  /* 1: prepare the next batch on a thread */
+};
+
+/* batch as given, shuffle 1, drop_last 0, seed 0, mean 0, std 1 (x = pixel / 255),
+ * flat 0, background 1. Cannot fail. */
+struct lt_loader_config lt_loader_defaults(int64_t batch);
+
+/* A loader positioned at (epoch 0, batch 0). Keeps references to the data set's tensors
+ * (ds may be freed before the loader) and reports on ctx, which must outlive it. Fails
+ * with LT_EINVAL for a batch < 1, std <= 0 or not finite, or a data set with no batch to
+ * give (empty, or fewer than `batch` samples with drop_last); LT_ENOMEM, also when the
+ * thread cannot be started. */
+enum lt_status lt_loader_new(struct lt_ctx *ctx, const struct lt_dataset *ds,
+                             const struct lt_loader_config *cfg, struct lt_loader **out);
+/* Stops and joins the thread, then frees. Tensors of a batch it handed out and the
+ * caller retained stay valid. */
+void lt_loader_free(struct lt_loader *ld);
+
+/* One micro-batch. x and y are the loader's buffers, borrowed: their contents are valid
+ * until the next lt_loader_next or lt_loader_seek on this loader (lt_tensor_copy to keep
+ * them). A short last batch has tensors with that smaller dim 0. */
+struct lt_batch {
+    struct lt_tensor *x; /* f32 (B, C, H, W), or (B, C*H*W) with flat */
+    struct lt_tensor *y; /* i32 (B) */
+    uint32_t epoch;      /* the epoch this batch belongs to */
+    int64_t iter;        /* its number within the epoch, from 0 */
+    int64_t sample_base; /* iter * batch: row 0's index in the epoch's sample stream
+                          * (lt_step_input.sample_base, which keys dropout) */
+    int64_t size;        /* rows: batch, or fewer for a short last batch */
+    int last;            /* 1: the last batch of its epoch */
+};
+
+/* Hands out the batch at the loader's position and moves the position on (to the next
+ * epoch after the last batch). Cannot fail today (the data were checked when the data set
+ * was made); returns LT_OK, and callers check it all the same: loaders that read files
+ * will fail with LT_EIO. */
+enum lt_status lt_loader_next(struct lt_loader *ld, struct lt_batch *b);
+
+/* Moves the position to batch `iter` of `epoch`, to resume a run (seek(e, 0) starts
+ * epoch e). A batch being prepared is finished and discarded; the last batch handed out
+ * becomes invalid. Fails with LT_EINVAL when iter is outside [0, lt_loader_batches). */
+enum lt_status lt_loader_seek(struct lt_loader *ld, uint32_t epoch, int64_t iter);
+
+/* The position of the batch the next lt_loader_next hands out (what a checkpoint saves).
+ * Cannot fail. */
+void lt_loader_position(const struct lt_loader *ld, uint32_t *epoch, int64_t *iter);
+
+/* Batches per epoch; the bytes of its two batch buffers (the `data` category). Cannot
+ * fail. */
+int64_t lt_loader_batches(const struct lt_loader *ld);
+size_t lt_loader_data_bytes(const struct lt_loader *ld);
+
+/* ---- safetensors files ------------------------------------------------------------------ */
+
+/* The safetensors format (Hugging Face's, what PyTorch's safetensors.torch reads): an
+ * 8-byte little-endian header length N, N bytes of JSON {"name": {"dtype": "F32",
+ * "shape": [2, 3], "data_offsets": [begin, end]}, ..., "__metadata__": {"k": "v"}},
+ * then the tensors' bytes, little-endian, row-major, offsets relative to the end of
+ * the header. lutra's dtypes are written as F32, F16, BF16, I32 and U8. */
+
+/* Writes tensors[0 .. n-1] under names[i] (PyTorch's names: "0.weight") and the string
+ * pairs meta_keys[k] = meta_values[k] (k < n_meta) as __metadata__ (left out when
+ * n_meta is 0; the arrays may be NULL when their count is 0). The header keeps the given order; the data are laid out widest dtype
+ * first, so every tensor is aligned to its element size, and the header is padded with
+ * spaces to a multiple of 8. Atomic: the file is written under a temporary name in the
+ * same directory, flushed to disk (fsync), then renamed over `path`; on failure no
+ * temporary stays and an existing file at `path` is unchanged. Fails with LT_EINVAL for
+ * a NULL, duplicate, "__metadata__" or non-UTF-8 name or key, or n or n_meta < 0; LT_EIO
+ * when the directory cannot be written or a write, fsync or rename fails (the message
+ * names the path and the system's reason); LT_ENOMEM. */
+enum lt_status lt_safetensors_save(struct lt_ctx *ctx, const char *path, int n,
+                                   const char *const *names, struct lt_tensor *const *tensors,
+                                   int n_meta, const char *const *meta_keys,
+                                   const char *const *meta_values);
+
+/* A safetensors file read into memory: its tensors in header order and its metadata. */
+struct lt_safetensors;
+
+/* Reads and checks a whole file. Besides lutra's five dtypes it reads I64 (into i32,
+ * when every value fits), F64 (into f32, rounded) and BOOL (into u8); the dtype on disk
+ * stays readable with lt_safetensors_dtype. Fails with LT_EIO when the file cannot be
+ * opened or read; LT_EINVAL for a malformed file — shorter than 8 bytes, a header
+ * length past the end ("ckpt.safetensors: header length 9.22e18 exceeds file size 4096")
+ * or over 100 MB, a header that is not a JSON object, an entry without a string dtype,
+ * an integer shape or two integer data_offsets, a shape whose bytes differ from its
+ * offsets, offsets out of range, overlapping or leaving bytes no tensor owns, a
+ * non-string metadata value, an I64 value out of i32's range; LT_EUNSUPPORTED for
+ * another dtype (I8, U16, F8_E4M3 ...) or more than LT_MAX_DIMS dims; LT_ENOMEM.
+ * Messages start with the path and name the tensor. */
+enum lt_status lt_safetensors_load(struct lt_ctx *ctx, const char *path,
+                                   struct lt_safetensors **out);
+void lt_safetensors_free(struct lt_safetensors *f);
+
+/* Accessors; none can fail. Tensors are borrowed: valid while the file object lives
+ * (lt_tensor_retain to keep one longer). Out-of-range i gives NULL. */
+int lt_safetensors_count(const struct lt_safetensors *f);
+const char *lt_safetensors_name(const struct lt_safetensors *f, int i);
+struct lt_tensor *lt_safetensors_tensor(const struct lt_safetensors *f, int i);
+/* The dtype as the file spells it: "F32", "BF16", "I64" ... */
+const char *lt_safetensors_dtype(const struct lt_safetensors *f, int i);
+/* The index of the tensor called `name`, or -1. */
+int lt_safetensors_find(const struct lt_safetensors *f, const char *name);
+/* Metadata pairs in header order, and the value for a key (NULL when absent). */
+int lt_safetensors_meta_count(const struct lt_safetensors *f);
+const char *lt_safetensors_meta_key(const struct lt_safetensors *f, int i);
+const char *lt_safetensors_meta_value(const struct lt_safetensors *f, int i);
+const char *lt_safetensors_meta(const struct lt_safetensors *f, const char *key);
+
 #endif

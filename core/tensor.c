@@ -66,7 +66,8 @@ static struct lt_tensor *view_new(struct lt_ctx *ctx, struct lt_storage *s, size
     t->offset = offset;
     t->dtype = dt;
     t->ndim = ndim;
-    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    if (ndim > 0)
+        memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     return t;
 }
 
