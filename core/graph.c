@@ -66,7 +66,8 @@ static struct lt_value *new_value(struct lt_graph *g, const char *name) {
 static void set_shape(struct lt_value *v, enum lt_dtype dt, int ndim, const int64_t *shape) {
     v->shape.dtype = dt;
     v->shape.ndim = ndim;
-    memcpy(v->shape.shape, shape, (size_t)ndim * sizeof *shape);
+    if (ndim > 0)
+        memcpy(v->shape.shape, shape, (size_t)ndim * sizeof *shape);
 }
 
 enum lt_status lt_graph_input(struct lt_graph *g, enum lt_dtype dt, int ndim,
