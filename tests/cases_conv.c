@@ -10,6 +10,8 @@ static const struct lt_conv2d_attrs dilated = {{1, 1}, {2, 1}, {2, 2}, 1};
 static const struct lt_conv2d_attrs mixed = {{2, 3}, {0, 2}, {1, 2}, 1};
 static const struct lt_conv2d_attrs grouped = {{1, 2}, {1, 0}, {1, 1}, 2};
 static const struct lt_conv2d_attrs depthwise = {{2, 1}, {1, 1}, {1, 1}, 5};
+static const struct lt_conv2d_attrs pad1 = {{1, 1}, {1, 1}, {1, 1}, 1};
+static const struct lt_conv2d_attrs grouped_strided = {{2, 2}, {2, 1}, {2, 1}, 3};
 
 /* x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O) */
 const struct op_case conv_cases[] = {
@@ -27,5 +29,13 @@ const struct op_case conv_cases[] = {
             IN_F32(4, 2, 5, 7, 9), IN_F32(4, 10, 1, 3, 3)),
     OP_CASE("conv2d 1x1", LT_OP_CONV2D, &plain, IN_F32(4, 3, 5, 3, 5), IN_F32(4, 7, 5, 1, 1),
             IN_F32(1, 7)),
+    OP_CASE_NO_GRAD("conv2d first layer: 1 channel, padding 1, no input gradient", LT_OP_CONV2D,
+                    &pad1, 1u, IN_F32(4, 3, 1, 8, 7), IN_F32(4, 8, 1, 3, 3), IN_F32(1, 8)),
+    OP_CASE("conv2d 16 -> 9 channels, padding 1", LT_OP_CONV2D, &pad1, IN_F32(4, 2, 16, 5, 6),
+            IN_F32(4, 9, 16, 3, 3), IN_F32(1, 9)),
+    OP_CASE("conv2d groups 3, stride 2, padding (2, 1), dilation (2, 1), no bias", LT_OP_CONV2D,
+            &grouped_strided, IN_F32(4, 2, 6, 9, 8), IN_F32(4, 9, 2, 3, 3)),
+    OP_CASE_NO_GRAD("conv2d frozen weight: bias and input gradients", LT_OP_CONV2D, &pad1, 2u,
+                    IN_F32(4, 2, 3, 5, 6), IN_F32(4, 4, 3, 3, 3), IN_F32(1, 4)),
 };
 const int conv_case_count = sizeof conv_cases / sizeof conv_cases[0];

@@ -1,11 +1,13 @@
 /* Test support for ops: reference runs, finite-difference gradient checks, poisoning. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/lutra.h"
 #include "core/ops/ops.h"
+#include "kernels/half.h"
 #include "kernels/rng.h"
 #include "tests/op_check.h"
 
@@ -51,6 +53,48 @@ struct lt_kview kv_half(enum lt_dtype dt, int64_t n, const uint16_t *bits) {
     return kv_copy(dt, 1, &n, bits);
 }
 
+struct lt_kview kv_convert(const struct lt_kview *v, enum lt_dtype dt) {
+    struct lt_kview r = kv_new(dt, v->ndim, v->shape);
+    for (int64_t i = 0; i < lt_kview_numel(v); i++) {
+        double x;
+        switch (v->dtype) {
+        case LT_DTYPE_F16:
+            x = lt_f16_to_f32(((const uint16_t *)v->data)[i]);
+            break;
+        case LT_DTYPE_BF16:
+            x = lt_bf16_to_f32(((const uint16_t *)v->data)[i]);
+            break;
+        case LT_DTYPE_I32:
+            x = ((const int32_t *)v->data)[i];
+            break;
+        case LT_DTYPE_U8:
+            x = ((const uint8_t *)v->data)[i];
+            break;
+        default:
+            x = ((const float *)v->data)[i];
+            break;
+        }
+        switch (dt) {
+        case LT_DTYPE_F16:
+            ((uint16_t *)r.data)[i] = lt_f32_to_f16((float)x);
+            break;
+        case LT_DTYPE_BF16:
+            ((uint16_t *)r.data)[i] = lt_f32_to_bf16((float)x);
+            break;
+        case LT_DTYPE_I32:
+            ((int32_t *)r.data)[i] = (int32_t)x;
+            break;
+        case LT_DTYPE_U8:
+            ((uint8_t *)r.data)[i] = (uint8_t)x;
+            break;
+        default:
+            ((float *)r.data)[i] = (float)x;
+            break;
+        }
+    }
+    return r;
+}
+
 void kv_free(struct lt_kview *v) {
     free(v->data);
     v->data = NULL;
@@ -61,6 +105,10 @@ static void poison(struct lt_kview *v) {
         float *p = v->data;
         for (int64_t i = 0; i < lt_kview_numel(v); i++)
             p[i] = NAN;
+    } else if (v->dtype == LT_DTYPE_F16 || v->dtype == LT_DTYPE_BF16) {
+        uint16_t *p = v->data, nan = v->dtype == LT_DTYPE_F16 ? 0x7e00 : 0x7fc0;
+        for (int64_t i = 0; i < lt_kview_numel(v); i++)
+            p[i] = nan;
     } else {
         memset(v->data, 0xa5, (size_t)lt_kview_numel(v) * lt_dtype_size(v->dtype));
     }
@@ -413,6 +461,14 @@ static double rel_error(const float *a, const float *r, int64_t n, int64_t *wors
 
 static void compare(const char *name, const char *what, int index, const struct lt_kview *got,
                     const struct lt_kview *ref, double tol) {
+    if (ref->dtype == LT_DTYPE_F16 || ref->dtype == LT_DTYPE_BF16) {
+        /* half outputs: the same norm-wise comparison on their f32 values */
+        struct lt_kview g32 = kv_convert(got, LT_DTYPE_F32), r32 = kv_convert(ref, LT_DTYPE_F32);
+        compare(name, what, index, &g32, &r32, tol);
+        kv_free(&g32);
+        kv_free(&r32);
+        return;
+    }
     if (ref->dtype != LT_DTYPE_F32) {
         size_t bytes = (size_t)lt_kview_numel(ref) * lt_dtype_size(ref->dtype);
         if (memcmp(got->data, ref->data, bytes))
@@ -429,12 +485,22 @@ static void compare(const char *name, const char *what, int index, const struct 
 }
 
 void op_compare_case(const struct op_case *c, const struct lt_backend *fast, double tol) {
+    op_compare_case_as(c, fast, LT_DTYPE_F32, tol);
+}
+
+void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, enum lt_dtype dt,
+                        double tol) {
     const struct lt_backend *ref = op_ref_backend();
     const struct lt_op_desc *d = &lt_op_descs[c->op];
     struct lt_kview in[LT_MAX_INPUTS], out[2][LT_MAX_OUTPUTS];
     for (int i = 0; i < c->n_in; i++) {
         in[i] = kv_new(c->in[i].dtype, c->in[i].ndim, c->in[i].shape);
         fill_input(&in[i], &c->in[i], lt_rng_key(99, (uint64_t)c->op, (uint64_t)i, 0));
+        if (in[i].dtype == LT_DTYPE_F32 && dt != LT_DTYPE_F32) {
+            struct lt_kview f = in[i];
+            in[i] = kv_convert(&f, dt);
+            kv_free(&f);
+        }
     }
     infer(c->op, c->attrs, c->n_in, in, out[0]);
     const struct lt_backend *backends[2] = {ref, fast};
@@ -490,6 +556,82 @@ void op_compare_case(const struct op_case *c, const struct lt_backend *fast, dou
     for (int b = 0; b < 2; b++)
         for (int k = 0; k < d->n_out; k++)
             kv_free(&out[b][k]);
+    for (int i = 0; i < c->n_in; i++)
+        kv_free(&in[i]);
+}
+
+/* Asserts that two runs' tensors hold the same bytes. */
+static void same_bits(const char *name, const char *what, int index, const struct lt_kview *a,
+                      const struct lt_kview *b) {
+    size_t bytes = (size_t)lt_kview_numel(a) * lt_dtype_size(a->dtype);
+    if (memcmp(a->data, b->data, bytes))
+        fail_msg("%s: %s %d differs between two runs on the same inputs", name, what, index);
+}
+
+void op_repeat_case(const struct op_case *c, const struct lt_backend *b, const int threads[2]) {
+    const struct lt_op_desc *d = &lt_op_descs[c->op];
+    struct lt_kview in[LT_MAX_INPUTS], out[2][LT_MAX_OUTPUTS];
+    for (int i = 0; i < c->n_in; i++) {
+        in[i] = kv_new(c->in[i].dtype, c->in[i].ndim, c->in[i].shape);
+        fill_input(&in[i], &c->in[i], lt_rng_key(99, (uint64_t)c->op, (uint64_t)i, 0));
+    }
+    infer(c->op, c->attrs, c->n_in, in, out[0]);
+    char msg[LT_KMSG_SIZE] = "";
+    for (int r = 0; r < 2; r++) {
+        omp_set_num_threads(threads[r]);
+        for (int k = 0; k < d->n_out; k++)
+            out[r][k] = kv_new(out[0][k].dtype, out[0][k].ndim, out[0][k].shape);
+        /* state an op updates in place (running statistics) starts equal for both */
+        struct lt_kview own[LT_MAX_INPUTS];
+        for (int i = 0; i < c->n_in; i++) {
+            own[i] = kv_new(in[i].dtype, in[i].ndim, in[i].shape);
+            memcpy(own[i].data, in[i].data,
+                   (size_t)lt_kview_numel(&in[i]) * lt_dtype_size(in[i].dtype));
+        }
+        if (run_on(b, c->op, c->attrs, c->n_in, own, out[r], NULL, msg) != LT_OK)
+            fail_msg("%s: forward on %s failed: %s", c->name, b->info, msg);
+        for (int i = 0; i < c->n_in; i++)
+            kv_free(&own[i]);
+    }
+    for (int k = 0; k < d->n_out; k++)
+        same_bits(c->name, "output", k + 1, &out[1][k], &out[0][k]);
+    if (d->has_backward) {
+        struct lt_kview gout = kv_new(LT_DTYPE_F32, out[0][0].ndim, out[0][0].shape);
+        uint64_t key = lt_rng_key(7, (uint64_t)c->op, 0, 0);
+        for (int64_t e = 0; e < lt_kview_numel(&gout); e++)
+            ((float *)gout.data)[e] = 2.0f * lt_rng_uniform(key, (uint64_t)e) - 1.0f;
+        for (unsigned mode = 0; mode < 2; mode++) { /* overwrite, then accumulate */
+            struct lt_kview gin[2][LT_MAX_INPUTS] = {{{0}}};
+            unsigned mask = 0;
+            for (int r = 0; r < 2; r++)
+                for (int i = 0; i < c->n_in; i++) {
+                    if (c->no_grad & (1u << i))
+                        continue;
+                    gin[r][i] = kv_new(LT_DTYPE_F32, in[i].ndim, in[i].shape);
+                    for (int64_t e = 0; mode && e < lt_kview_numel(&gin[r][i]); e++)
+                        ((float *)gin[r][i].data)[e] = 0.5f;
+                    mask |= mode << i;
+                }
+            for (int r = 0; r < 2; r++) {
+                omp_set_num_threads(threads[r]);
+                if (run_backward_on(b, c->op, c->attrs, c->n_in, in, out[0], &gout, gin[r], mask,
+                                    NULL, msg) != LT_OK)
+                    fail_msg("%s: backward on %s failed: %s", c->name, b->info, msg);
+            }
+            for (int i = 0; i < c->n_in; i++) {
+                if (!gin[0][i].data)
+                    continue;
+                same_bits(c->name, mode ? "accumulated gradient" : "gradient", i + 1, &gin[1][i],
+                          &gin[0][i]);
+                kv_free(&gin[0][i]);
+                kv_free(&gin[1][i]);
+            }
+        }
+        kv_free(&gout);
+    }
+    for (int r = 0; r < 2; r++)
+        for (int k = 0; k < d->n_out; k++)
+            kv_free(&out[r][k]);
     for (int i = 0; i < c->n_in; i++)
         kv_free(&in[i]);
 }

@@ -97,6 +97,18 @@ void op_check_cases(const struct op_case *cases, int n);
  * error ||a - ref|| / ||ref|| <= tol, integers exactly. */
 void op_compare_case(const struct op_case *c, const struct lt_backend *fast, double tol);
 
+/* op_compare_case with the case's f32 inputs rounded to dt (to nearest even) first: the
+ * f16 and bf16 kernels, compared with their reference; half outputs are compared by
+ * their f32 values, norm-wise. */
+void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, enum lt_dtype dt,
+                        double tol);
+
+/* Runs the case on `b` twice, forward and backward (overwrite and accumulate mode), from
+ * the same inputs, run r with an OpenMP team of threads[r], and asserts that the two runs
+ * give the same bits: what a threaded kernel guarantees for a given thread count, or
+ * (with two different counts) for any. Leaves the team size at threads[1]. */
+void op_repeat_case(const struct op_case *c, const struct lt_backend *b, const int threads[2]);
+
 /* A contiguous tensor for tests, data from malloc (kv_free releases it). kv_new zeroes
  * the data; kv_f32 and kv_i32 copy numel values; kv_half makes a 1-D f16 or bf16 tensor
  * of n elements from their bit patterns. */
@@ -104,6 +116,9 @@ struct lt_kview kv_new(enum lt_dtype dt, int ndim, const int64_t *shape);
 struct lt_kview kv_f32(int ndim, const int64_t *shape, const float *values);
 struct lt_kview kv_i32(int ndim, const int64_t *shape, const int32_t *values);
 struct lt_kview kv_half(enum lt_dtype dt, int64_t n, const uint16_t *bits);
+/* A new tensor of v's shape holding v's values converted to dt (floats round to nearest
+ * even, to an integer truncate), for tests that need the same data in another dtype. */
+struct lt_kview kv_convert(const struct lt_kview *v, enum lt_dtype dt);
 void kv_free(struct lt_kview *v);
 
 /* Runs the forward reference kernel of `op` into outputs the caller allocated with the
