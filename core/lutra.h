@@ -337,6 +337,44 @@ float lt_trainer_lr(const struct lt_trainer *t);
  * Cannot fail. */
 void lt_trainer_memory(const struct lt_trainer *t, struct lt_mem_report *r);
 
+/* Adds another plan of the same parameters to the trainer: the same model traced for
+ * another input shape (a short last micro-batch). From then on each micro-batch of a step
+ * runs through the plan whose inputs it matches, accumulating into the one gradient
+ * buffer, so one step may mix shapes. The plan's parameters must be the trainer's (the
+ * same tensors, in the same order) and its optimizer of the same kind (the first plan's
+ * optimizer settings are used). The plan gets its own arenas, counted in
+ * lt_trainer_memory; the data slots grow to the largest plan's. The trainer keeps a
+ * reference to the plan. Fails with LT_EINVAL for another parameter set or optimizer
+ * kind, or past 16 plans; LT_ENOMEM. */
+enum lt_status lt_trainer_add_plan(struct lt_trainer *t, struct lt_plan *p);
+/* Plans the trainer holds (1 + those added). Cannot fail. */
+int lt_trainer_plan_count(const struct lt_trainer *t);
+
+/* Makes dst continue where src stands, when a run changes trainers (another precision:
+ * an fp16 graph gives way to its fp32 original): dst takes src's parameter values, state
+ * tensors, optimizer moments, step count, lr and loss scaler, matched by parameter
+ * order; the graph's parameter and state tensors become views of dst's buffers. The two
+ * graphs must have the same parameters (count and element counts, in order) and the
+ * optimizers the same moments. src is unchanged and may be freed after. Fails with
+ * LT_EINVAL when the trainers differ. */
+enum lt_status lt_trainer_copy_state(struct lt_trainer *dst, const struct lt_trainer *src);
+
+/* Optimizer state, for checkpoints. Moment buffers per parameter: 1 for SGD with
+ * momentum (the momentum buffer), 2 for AdamW (exp_avg, exp_avg_sq), else 0. Cannot
+ * fail. */
+int lt_trainer_moment_count(const struct lt_trainer *t);
+/* Copies moment k of parameter i (graph order, 0-based) into dst, or from src into the
+ * trainer; the tensor must be f32 with the parameter's element count. Fails with
+ * LT_EINVAL for k or i out of range, a parameter the plan does not train, or a tensor
+ * that does not fit. */
+enum lt_status lt_trainer_get_moment(struct lt_trainer *t, int k, int i, struct lt_tensor *dst);
+enum lt_status lt_trainer_set_moment(struct lt_trainer *t, int k, int i,
+                                     const struct lt_tensor *src);
+/* Optimizer steps applied so far (AdamW's bias correction and SGD's first momentum step
+ * read it); set when resuming. lt_trainer_set_steps fails with LT_EINVAL for steps < 0. */
+int64_t lt_trainer_steps(const struct lt_trainer *t);
+enum lt_status lt_trainer_set_steps(struct lt_trainer *t, int64_t steps);
+
 /* ---- forward-only programs -------------------------------------------------------------- */
 
 /* A compiled forward pass (evaluation, inference, eager ops): reads parameters and state
@@ -543,5 +581,27 @@ int lt_safetensors_meta_count(const struct lt_safetensors *f);
 const char *lt_safetensors_meta_key(const struct lt_safetensors *f, int i);
 const char *lt_safetensors_meta_value(const struct lt_safetensors *f, int i);
 const char *lt_safetensors_meta(const struct lt_safetensors *f, const char *key);
+
+/* ---- curves ------------------------------------------------------------------------------ */
+
+/* One line of a chart: n points (x[i], y[i]); points with a non-finite coordinate are
+ * left out (the line breaks there). */
+struct lt_plot_series {
+    const char *label; /* the legend's text, or NULL */
+    const double *x, *y;
+    int n;
+    uint32_t rgb; /* 0xRRGGBB */
+};
+
+/* Draws the series as a line chart — axes spanning the data, round tick values, the
+ * title top left, the legend top right, x_label under the x axis (title, label and
+ * x_label may be NULL; letters, digits and . , - + ( ) / % : _ are drawn) — and writes it
+ * as an 8-bit RGB PNG of width × height pixels, atomically (a temporary file beside
+ * path, fsync, rename). Fails with LT_EINVAL for a size outside 160..4096 × 100..4096, no
+ * series or no finite point; LT_EIO when the file cannot be written (the message names
+ * the path and the reason); LT_ENOMEM. */
+enum lt_status lt_plot_png(struct lt_ctx *ctx, const char *path, const char *title,
+                           const char *x_label, int width, int height, int n_series,
+                           const struct lt_plot_series *series);
 
 #endif

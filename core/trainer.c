@@ -1,5 +1,8 @@
 /* Trainers: a plan's memory, and the training step (micro-batches forward and backward
- * into the fp32 gradient buffer, then the two-pass update), all in C. */
+ * into the fp32 gradient buffer, then the two-pass update), all in C. A trainer may hold
+ * more plans of the same parameters for other input shapes (a short last micro-batch),
+ * and hands its state (weights, moments, step, scaler) to another trainer when the
+ * precision changes. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,10 +17,16 @@ struct param_range {
     int group;
 };
 
+/* Plans one trainer may hold: the first and the shapes added with lt_trainer_add_plan. */
+#define MAX_PLANS 16
+
 struct lt_trainer {
     struct lt_ctx *ctx;
-    struct lt_plan *plan;
-    struct lt_exec ex;
+    struct lt_plan *plan;                /* the first plan: layouts and optimizer come from it */
+    struct lt_exec ex;                   /* its executor */
+    struct lt_exec *more[MAX_PLANS - 1]; /* executors of added plans (own arenas) */
+    int n_more;
+    size_t slot;                       /* bytes of one data slot: the largest plan's */
     struct lt_storage *params, *state; /* the graph's tensors are views of these */
     float *grads, *moments;            /* (params), (params) or (2, params) */
     char *data;                        /* (2, data_slot): micro-batch slots */
@@ -35,6 +44,12 @@ void lt_trainer_free(struct lt_trainer *t) {
     if (!t)
         return;
     lt_exec_release(&t->ex);
+    for (int i = 0; i < t->n_more; i++) {
+        struct lt_plan *p = t->more[i]->plan;
+        lt_exec_release(t->more[i]);
+        free(t->more[i]);
+        lt_plan_free(p);
+    }
     lt_storage_release(t->params);
     lt_storage_release(t->state);
     free(t->grads);
@@ -55,9 +70,9 @@ static void adopt_tensors(struct lt_trainer *t) {
         struct lt_tensor *tensor = p->graph->values[buf->value].tensor;
         if (buf->kind == LT_BUF_PARAM) {
             lt_tensor_rebind(tensor, t->params, buf->offset);
-            t->ranges[t->n_ranges++] = (struct param_range){
-                (int64_t)(buf->offset / sizeof(float)), lt_kview_numel(&buf->view),
-                p->graph->values[buf->value].group};
+            t->ranges[t->n_ranges++] = (struct param_range){(int64_t)(buf->offset / sizeof(float)),
+                                                            lt_kview_numel(&buf->view),
+                                                            p->graph->values[buf->value].group};
         } else if (buf->kind == LT_BUF_STATE) {
             lt_tensor_rebind(tensor, t->state, buf->offset);
         }
@@ -80,6 +95,7 @@ enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_t
     t->plan = p;
     p->refs++;
     t->lr = p->opt.lr;
+    t->slot = p->data_slot;
     enum lt_status st = lt_exec_init(&t->ex, ctx, p);
     if (st != LT_OK) {
         lt_trainer_free(t);
@@ -114,18 +130,32 @@ enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_t
     return LT_OK;
 }
 
-/* Copies micro-batch k into its data slot and points the input buffers there. */
-static void load_micro(struct lt_trainer *t, struct lt_tensor *const *inputs, int k) {
-    struct lt_plan *p = t->plan;
-    char *slot = t->data + (size_t)(k % 2) * p->data_slot;
+/* Copies micro-batch k into its data slot and points ex's input buffers there. */
+static void load_micro(struct lt_trainer *t, struct lt_exec *ex, struct lt_tensor *const *inputs,
+                       int k) {
+    const struct lt_plan *p = ex->plan;
+    char *slot = t->data + (size_t)(k % 2) * t->slot;
     for (int b = 0; b < p->n_bufs; b++) {
         const struct lt_buf *buf = &p->bufs[b];
         if (buf->kind != LT_BUF_INPUT)
             continue;
         const struct lt_tensor *src = inputs[p->graph->values[buf->value].index];
         memcpy(slot + buf->offset, lt_tensor_data(src), lt_tensor_bytes(src));
-        lt_exec_bind(&t->ex, b, slot + buf->offset);
+        lt_exec_bind(ex, b, slot + buf->offset);
     }
+}
+
+/* The executor whose plan takes these inputs: 0 for the first plan, i + 1 for more[i];
+ * -1 (with the first plan's message on the context) when none does. */
+static int pick_exec(struct lt_trainer *t, struct lt_tensor *const *inputs) {
+    for (int i = 0; i < t->n_more; i++)
+        if (lt_exec_check_inputs(t->more[i], inputs, "step") == LT_OK)
+            return i + 1;
+    return lt_exec_check_inputs(&t->ex, inputs, "step") == LT_OK ? 0 : -1;
+}
+
+static struct lt_exec *exec_at(struct lt_trainer *t, int e) {
+    return e == 0 ? &t->ex : t->more[e - 1];
 }
 
 static void update(struct lt_trainer *t, float factor) {
@@ -158,28 +188,30 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
     if (in->n_micro < 1)
         return lt_fail(t->ctx, LT_EINVAL, "step: needs at least one micro-batch, got %d",
                        in->n_micro);
-    for (int k = 0; k < in->n_micro; k++) {
-        enum lt_status st = lt_exec_check_inputs(&t->ex, in->inputs + (size_t)k * n_inputs, "step");
-        if (st != LT_OK)
-            return st;
-    }
+    for (int k = 0; k < in->n_micro; k++)
+        if (pick_exec(t, in->inputs + (size_t)k * n_inputs) < 0)
+            return LT_EINVAL;
     memset(t->grads, 0, p->bytes[LT_MEM_GRADS]);
     lt_exec_bind_tensors(&t->ex);
-    const float *loss = NULL;
+    for (int i = 0; i < t->n_more; i++)
+        lt_exec_bind_tensors(t->more[i]);
+    int ran[MAX_PLANS] = {0}; /* an executor's first micro-batch makes its param copies */
     double sum = 0, count = 0;
-    int64_t rows = n_inputs > 0 && lt_tensor_ndim(in->inputs[0]) > 0
-                       ? lt_tensor_shape(in->inputs[0])[0]
-                       : 1;
+    int64_t sample = in->sample_base;
     for (int k = 0; k < in->n_micro; k++) {
-        load_micro(t, in->inputs + (size_t)k * n_inputs, k);
-        t->ex.info = (struct lt_exec_info){lt_ctx_seed(t->ctx), in->epoch,
-                                           in->sample_base + (int64_t)k * rows};
-        enum lt_status st = lt_exec_run(&t->ex, k == 0);
+        struct lt_tensor *const *inputs = in->inputs + (size_t)k * n_inputs;
+        int e = pick_exec(t, inputs);
+        struct lt_exec *ex = exec_at(t, e);
+        load_micro(t, ex, inputs, k);
+        ex->info = (struct lt_exec_info){lt_ctx_seed(t->ctx), in->epoch, sample};
+        enum lt_status st = lt_exec_run(ex, !ran[e]);
         if (st != LT_OK)
             return st;
-        loss = t->ex.views[p->loss_buf].data;
+        ran[e] = 1;
+        const float *loss = ex->views[ex->plan->loss_buf].data;
         sum += loss[0];
         count += loss[1];
+        sample += n_inputs > 0 && lt_tensor_ndim(inputs[0]) > 0 ? lt_tensor_shape(inputs[0])[0] : 1;
     }
     /* one division for the whole step: equal to one batch n_micro times larger */
     float factor = count > 0 ? (float)(1.0 / ((double)t->seed[0] * count)) : 0.0f;
@@ -250,4 +282,195 @@ void lt_trainer_memory(const struct lt_trainer *t, struct lt_mem_report *r) {
         r->total += t->allocated[c];
         r->live_peak[c] = t->plan->live_peak[c];
     }
+}
+
+/* ---- more plans, and state handed between trainers -------------------------------------- */
+
+/* The buffer of parameter (or state) number i in plan p, or -1 when the plan does not use
+ * it. */
+static int buf_of(const struct lt_plan *p, enum lt_value_kind kind, int i) {
+    int v = lt_graph_find(p->graph, kind, i);
+    return v < 0 ? -1 : p->value_buf[v];
+}
+
+/* Makes tensor t a view of s at offset, keeping its values (a no-op when it is one). */
+static void adopt(struct lt_tensor *t, struct lt_storage *s, size_t offset) {
+    if (t->storage != s || t->offset != offset)
+        lt_tensor_rebind(t, s, offset);
+}
+
+enum lt_status lt_trainer_add_plan(struct lt_trainer *t, struct lt_plan *p) {
+    const struct lt_plan *p0 = t->plan;
+    const struct lt_graph *g0 = p0->graph, *g = p->graph;
+    if (t->n_more >= MAX_PLANS - 1)
+        return lt_fail(t->ctx, LT_EINVAL, "add_plan: a trainer holds at most %d plans", MAX_PLANS);
+    if (!p->training || p->opt.kind != p0->opt.kind)
+        return lt_fail(t->ctx, LT_EINVAL,
+                       "add_plan: the plan must be a training plan with the same optimizer");
+    if (g->n_params != g0->n_params || g->n_inputs != g0->n_inputs)
+        return lt_fail(t->ctx, LT_EINVAL,
+                       "add_plan: the plan has %d parameters and %d inputs, the trainer's %d "
+                       "and %d",
+                       g->n_params, g->n_inputs, g0->n_params, g0->n_inputs);
+    for (int i = 0; i < g->n_params; i++) {
+        const struct lt_value *a = &g0->values[lt_graph_find(g0, LT_VALUE_PARAM, i)];
+        const struct lt_value *b = &g->values[lt_graph_find(g, LT_VALUE_PARAM, i)];
+        int b0 = buf_of(p0, LT_VALUE_PARAM, i), b1 = buf_of(p, LT_VALUE_PARAM, i);
+        if (a->tensor != b->tensor || (b0 < 0) != (b1 < 0))
+            return lt_fail(t->ctx, LT_EINVAL,
+                           "add_plan: parameter %d (%s) is not the trainer's parameter %d", i + 1,
+                           b->name ? b->name : "unnamed", i + 1);
+    }
+    struct lt_exec *ex = lt_zalloc(t->ctx, sizeof *ex);
+    if (!ex)
+        return LT_ENOMEM;
+    enum lt_status st = lt_exec_init(ex, t->ctx, p);
+    if (st != LT_OK) {
+        free(ex);
+        return st;
+    }
+    if (p->data_slot > t->slot) { /* a larger shape: both slots grow */
+        char *data = lt_alloc_arena(t->ctx, 2 * p->data_slot);
+        if (!data) {
+            lt_exec_release(ex);
+            free(ex);
+            return LT_ENOMEM;
+        }
+        free(t->data);
+        t->data = data;
+        t->allocated[LT_MEM_DATA] += 2 * (p->data_slot - t->slot);
+        t->slot = p->data_slot;
+    }
+    for (int c = 0; c < LT_MEM_COUNT; c++)
+        t->allocated[c] += ex->arena_bytes[c];
+    /* gradients land where the first plan's update reads them */
+    for (int i = 0; i < g->n_params; i++) {
+        int v0 = lt_graph_find(g0, LT_VALUE_PARAM, i), v = lt_graph_find(g, LT_VALUE_PARAM, i);
+        if (p->grad_buf[v] >= 0 && p0->grad_buf[v0] >= 0)
+            lt_exec_bind(ex, p->grad_buf[v], (char *)t->grads + p0->bufs[p0->grad_buf[v0]].offset);
+    }
+    lt_exec_bind(ex, p->seed_buf, t->seed);
+    p->refs++;
+    t->more[t->n_more++] = ex;
+    return LT_OK;
+}
+
+int lt_trainer_plan_count(const struct lt_trainer *t) {
+    return 1 + t->n_more;
+}
+
+int lt_trainer_moment_count(const struct lt_trainer *t) {
+    if (!t->moments)
+        return 0;
+    return t->plan->opt.kind == LT_OPTIM_ADAMW ? 2 : 1;
+}
+
+/* Moment k of parameter buffer b: a pointer into the flat moment buffer. */
+static float *moment_at(const struct lt_trainer *t, int k, int b) {
+    int64_t total = (int64_t)(t->plan->bytes[LT_MEM_PARAMS] / sizeof(float));
+    return t->moments + (int64_t)k * total + (int64_t)(t->plan->bufs[b].offset / sizeof(float));
+}
+
+enum lt_status lt_trainer_copy_state(struct lt_trainer *dst, const struct lt_trainer *src) {
+    const struct lt_plan *pd = dst->plan, *ps = src->plan;
+    const struct lt_graph *gd = pd->graph, *gs = ps->graph;
+    if (gd->n_params != gs->n_params ||
+        lt_trainer_moment_count(dst) != lt_trainer_moment_count(src))
+        return lt_fail(dst->ctx, LT_EINVAL,
+                       "copy_state: the trainers differ: %d and %d parameters, %d and %d "
+                       "optimizer moments",
+                       gs->n_params, gd->n_params, lt_trainer_moment_count(src),
+                       lt_trainer_moment_count(dst));
+    for (int i = 0; i < gd->n_params; i++) {
+        int bd = buf_of(pd, LT_VALUE_PARAM, i), bs = buf_of(ps, LT_VALUE_PARAM, i);
+        if ((bd < 0) != (bs < 0) ||
+            (bd >= 0 && lt_kview_numel(&pd->bufs[bd].view) != lt_kview_numel(&ps->bufs[bs].view)))
+            return lt_fail(dst->ctx, LT_EINVAL, "copy_state: parameter %d differs in size", i + 1);
+    }
+    int moments = lt_trainer_moment_count(dst);
+    for (int i = 0; i < gd->n_params; i++) {
+        int bd = buf_of(pd, LT_VALUE_PARAM, i), bs = buf_of(ps, LT_VALUE_PARAM, i);
+        if (bd < 0)
+            continue;
+        struct lt_tensor *td = gd->values[pd->bufs[bd].value].tensor;
+        size_t bytes = (size_t)lt_kview_numel(&pd->bufs[bd].view) * sizeof(float);
+        adopt(td, dst->params, pd->bufs[bd].offset);
+        memcpy((char *)dst->params->data + pd->bufs[bd].offset,
+               (const char *)src->params->data + ps->bufs[bs].offset, bytes);
+        for (int k = 0; k < moments; k++)
+            memcpy(moment_at(dst, k, bd), moment_at(src, k, bs), bytes);
+    }
+    for (int i = 0; i < gd->n_states; i++) {
+        int bd = buf_of(pd, LT_VALUE_STATE, i), bs = buf_of(ps, LT_VALUE_STATE, i);
+        if (bd < 0)
+            continue;
+        struct lt_tensor *td = gd->values[pd->bufs[bd].value].tensor;
+        adopt(td, dst->state, pd->bufs[bd].offset);
+        if (bs >= 0 && gs->values[ps->bufs[bs].value].tensor != td &&
+            ps->bufs[bs].bytes == pd->bufs[bd].bytes)
+            memcpy((char *)dst->state->data + pd->bufs[bd].offset,
+                   (const char *)src->state->data + ps->bufs[bs].offset, lt_tensor_bytes(td));
+    }
+    dst->step = src->step;
+    dst->lr = src->lr;
+    dst->scaler = src->scaler;
+    dst->clean_steps = src->clean_steps;
+    dst->seed[0] = src->seed[0];
+    return LT_OK;
+}
+
+/* The flat-buffer index of parameter i, checked; -1 with a message on failure. */
+static int param_buf(struct lt_trainer *t, int k, int i, const struct lt_tensor *x,
+                     const char *where) {
+    const struct lt_plan *p = t->plan;
+    if (k < 0 || k >= lt_trainer_moment_count(t))
+        return lt_fail(t->ctx, LT_EINVAL, "%s: moment %d does not exist (the optimizer keeps %d)",
+                       where, k, lt_trainer_moment_count(t)),
+               -1;
+    if (i < 0 || i >= p->graph->n_params)
+        return lt_fail(t->ctx, LT_EINVAL, "%s: parameter %d does not exist (the graph has %d)",
+                       where, i, p->graph->n_params),
+               -1;
+    int b = buf_of(p, LT_VALUE_PARAM, i);
+    if (b < 0)
+        return lt_fail(t->ctx, LT_EINVAL, "%s: parameter %d is not trained by this plan", where, i),
+               -1;
+    if (lt_tensor_dtype(x) != LT_DTYPE_F32 ||
+        lt_tensor_numel(x) != lt_kview_numel(&p->bufs[b].view))
+        return lt_fail(t->ctx, LT_EINVAL,
+                       "%s: parameter %d has %lld elements; the tensor must be f32 with as many, "
+                       "got %s with %lld",
+                       where, i, (long long)lt_kview_numel(&p->bufs[b].view),
+                       lt_dtype_name(lt_tensor_dtype(x)), (long long)lt_tensor_numel(x)),
+               -1;
+    return b;
+}
+
+enum lt_status lt_trainer_get_moment(struct lt_trainer *t, int k, int i, struct lt_tensor *dst) {
+    int b = param_buf(t, k, i, dst, "get_moment");
+    if (b < 0)
+        return LT_EINVAL;
+    memcpy(lt_tensor_data(dst), moment_at(t, k, b), lt_tensor_bytes(dst));
+    return LT_OK;
+}
+
+enum lt_status lt_trainer_set_moment(struct lt_trainer *t, int k, int i,
+                                     const struct lt_tensor *src) {
+    int b = param_buf(t, k, i, src, "set_moment");
+    if (b < 0)
+        return LT_EINVAL;
+    memcpy(moment_at(t, k, b), lt_tensor_data(src), lt_tensor_bytes(src));
+    return LT_OK;
+}
+
+int64_t lt_trainer_steps(const struct lt_trainer *t) {
+    return t->step;
+}
+
+enum lt_status lt_trainer_set_steps(struct lt_trainer *t, int64_t steps) {
+    if (steps < 0)
+        return lt_fail(t->ctx, LT_EINVAL, "set_steps: the step count must be >= 0, got %lld",
+                       (long long)steps);
+    t->step = steps;
+    return LT_OK;
 }

@@ -1,7 +1,8 @@
 /* The module openers and the context: `require "lutra.core"` builds the table of C
  * functions around one lt_ctx per lua_State (kept in the registry); `require "lutra"`
  * adds the Lua library (lua/lutra/api.lua) on top. Also the context's settings: seed,
- * threads, memory limit, backend and version. */
+ * threads, memory limit, backend and version; and the interrupt flag a host's signal
+ * handlers set. */
 #include <signal.h>
 
 #include "lua/l_lutra.h"
@@ -9,8 +10,13 @@
 /* The registry key of the context userdata (its address is the key). */
 static const char ctx_key = 'c';
 
-/* Set by a host's SIGINT handler; signals are process-wide, so this is too. */
+/* The signal a host's handler saw (SIGINT, SIGTERM), 0 for none; signals are
+ * process-wide, so this is too. */
 static volatile sig_atomic_t interrupted;
+
+/* The state whose running code an interrupt breaks (the REPL's), or NULL: then an
+ * interrupt only sets the flag, and a training loop finishes its step. */
+static lua_State *volatile break_state;
 
 struct lt_ctx *lt_lua_ctx(lua_State *L) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &ctx_key);
@@ -25,8 +31,25 @@ int lt_lua_fail(lua_State *L) {
     return luaL_error(L, "%s", lt_ctx_error(lt_lua_ctx(L)));
 }
 
-void lt_lua_interrupt(void) {
-    interrupted = 1;
+/* The hook an interrupt sets in break_state: removes itself and raises, as lua.c does. */
+static void break_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0);
+    luaL_error(L, "interrupted!");
+}
+
+int lt_lua_interrupt(int sig) {
+    lua_State *L = break_state;
+    if (!L && interrupted == sig)
+        return 1; /* the same signal again, not yet handled: the user insists */
+    interrupted = sig;
+    if (L) /* lua_sethook is the one Lua call that is safe in a signal handler */
+        lua_sethook(L, break_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    return 0;
+}
+
+int lt_lua_interrupted(void) {
+    return interrupted;
 }
 
 /* The context is the first handle created in a state and is finalised last (Lua runs
@@ -112,10 +135,33 @@ static int l_version(lua_State *L) {
     return 1;
 }
 
-/* interrupted(): whether the host saw SIGINT (always false under a stock lua5.4). */
+/* interrupted(): false, or the name of the signal the host saw ("SIGINT", "SIGTERM");
+ * always false under a stock lua5.4, which does not report signals. */
 static int l_interrupted(lua_State *L) {
-    lua_pushboolean(L, interrupted != 0);
+    int sig = interrupted;
+    if (sig == 0)
+        lua_pushboolean(L, 0);
+    else if (sig == SIGINT)
+        lua_pushliteral(L, "SIGINT");
+    else if (sig == SIGTERM)
+        lua_pushliteral(L, "SIGTERM");
+    else
+        lua_pushfstring(L, "signal %d", sig);
     return 1;
+}
+
+/* clear_interrupt(): forgets a seen signal (the REPL, after it stopped what ran). */
+static int l_clear_interrupt(lua_State *L) {
+    (void)L;
+    interrupted = 0;
+    return 0;
+}
+
+/* break_on_interrupt(on): whether an interrupt raises "interrupted!" in the code running
+ * in this state (the REPL) instead of only setting the flag. */
+static int l_break_on_interrupt(lua_State *L) {
+    break_state = lua_toboolean(L, 1) ? L : NULL;
+    return 0;
 }
 
 static const luaL_Reg ctx_funcs[] = {
@@ -129,6 +175,8 @@ static const luaL_Reg ctx_funcs[] = {
     {"backend_info", l_backend_info},
     {"version", l_version},
     {"interrupted", l_interrupted},
+    {"clear_interrupt", l_clear_interrupt},
+    {"break_on_interrupt", l_break_on_interrupt},
     {NULL, NULL},
 };
 
@@ -139,6 +187,8 @@ int luaopen_lutra_core(lua_State *L) {
     lt_lua_open_graph(L);
     lt_lua_open_op(L);
     lt_lua_open_plan(L);
+    lt_lua_open_data(L);
+    lt_lua_open_io(L);
     return 1;
 }
 

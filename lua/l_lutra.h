@@ -16,6 +16,8 @@
 #define LT_PLAN_MT "lutra.Plan"
 #define LT_TRAINER_MT "lutra.Trainer"
 #define LT_FORWARD_MT "lutra.Forward"
+#define LT_DATASET_MT "lutra.Dataset"
+#define LT_LOADER_MT "lutra.Loader"
 
 /* ---- the context ----------------------------------------------------------------------- */
 
@@ -86,6 +88,8 @@ void lt_lua_open_tensor(lua_State *L);
 void lt_lua_open_graph(lua_State *L);
 void lt_lua_open_op(lua_State *L);
 void lt_lua_open_plan(lua_State *L);
+void lt_lua_open_data(lua_State *L);
+void lt_lua_open_io(lua_State *L);
 
 /* ---- openers ------------------------------------------------------------------------------- */
 
@@ -97,8 +101,16 @@ int luaopen_lutra(lua_State *L);
 /* Puts both openers into package.preload, so that a host embedding Lua finds them
  * without package.cpath. Cannot fail (raises on memory errors, as Lua does). */
 void lt_lua_preload(lua_State *L);
-/* Notes an interrupt (SIGINT) for lutra.core.interrupted(); only sets a flag, so a
- * signal handler may call it. */
-void lt_lua_interrupt(void);
+/* Notes an interrupt (the signal number: SIGINT, SIGTERM) for lutra.core.interrupted():
+ * sets a flag, and a hook in a state that asked for break_on_interrupt; a signal handler
+ * may call it. Returns 1 when the same signal is already pending and no state breaks on
+ * interrupts (the user insists): the handler should then take the default action. */
+int lt_lua_interrupt(int sig);
+/* The signal last noted and not cleared, 0 for none. Cannot fail. */
+int lt_lua_interrupted(void);
+
+/* `require "lutra.readline"` (the binary only: it links libedit): readline(prompt),
+ * add_history(line), read_history(path), write_history(path). */
+int luaopen_lutra_readline(lua_State *L);
 
 #endif

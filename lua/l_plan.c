@@ -213,6 +213,74 @@ static int tr_memory(lua_State *L) {
     return 1;
 }
 
+/* tr:add_plan(plan): another plan of the same parameters (another input shape); each
+ * micro-batch then runs through the plan its shapes match. */
+static int tr_add_plan(lua_State *L) {
+    struct ltrainer *h = check_trainer(L, 1);
+    struct lplan *p = check_plan(L, 2);
+    luaL_argcheck(L, p->n_inputs == h->n_inputs, 2, "the plan reads another number of inputs");
+    LT_LUA_CHECK(L, lt_trainer_add_plan(h->t, p->p));
+    return 0;
+}
+
+static int tr_plan_count(lua_State *L) {
+    lua_pushinteger(L, lt_trainer_plan_count(check_trainer(L, 1)->t));
+    return 1;
+}
+
+/* tr:copy_state(src): continue where trainer src stands (weights, moments, step, lr,
+ * scaler). */
+static int tr_copy_state(lua_State *L) {
+    struct ltrainer *h = check_trainer(L, 1);
+    struct ltrainer *src = check_trainer(L, 2);
+    LT_LUA_CHECK(L, lt_trainer_copy_state(h->t, src->t));
+    return 0;
+}
+
+static int tr_moment_count(lua_State *L) {
+    lua_pushinteger(L, lt_trainer_moment_count(check_trainer(L, 1)->t));
+    return 1;
+}
+
+/* The 1-based moment and parameter numbers at arg, arg + 1, made 0-based. */
+static void check_moment_ref(lua_State *L, int arg, int *k, int *i) {
+    lua_Integer a = luaL_checkinteger(L, arg), b = luaL_checkinteger(L, arg + 1);
+    luaL_argcheck(L, a >= 1 && a <= 2, arg, "moment numbers are 1 or 2");
+    luaL_argcheck(L, b >= 1 && b <= 0x7fffffff, arg + 1, "parameter numbers start at 1");
+    *k = (int)a - 1;
+    *i = (int)b - 1;
+}
+
+/* tr:get_moment(k, i, tensor): moment k of parameter i (both 1-based) into tensor. */
+static int tr_get_moment(lua_State *L) {
+    struct ltrainer *h = check_trainer(L, 1);
+    int k, i;
+    check_moment_ref(L, 2, &k, &i);
+    LT_LUA_CHECK(L, lt_trainer_get_moment(h->t, k, i, lt_lua_check_tensor(L, 4)));
+    return 0;
+}
+
+/* tr:set_moment(k, i, tensor): moment k of parameter i (both 1-based) from tensor. */
+static int tr_set_moment(lua_State *L) {
+    struct ltrainer *h = check_trainer(L, 1);
+    int k, i;
+    check_moment_ref(L, 2, &k, &i);
+    LT_LUA_CHECK(L, lt_trainer_set_moment(h->t, k, i, lt_lua_check_tensor(L, 4)));
+    return 0;
+}
+
+/* tr:steps(), tr:set_steps(n): optimizer steps applied. */
+static int tr_steps(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)lt_trainer_steps(check_trainer(L, 1)->t));
+    return 1;
+}
+
+static int tr_set_steps(lua_State *L) {
+    struct ltrainer *h = check_trainer(L, 1);
+    LT_LUA_CHECK(L, lt_trainer_set_steps(h->t, (int64_t)luaL_checkinteger(L, 2)));
+    return 0;
+}
+
 /* ---- forward programs ---------------------------------------------------------------------- */
 
 /* forward(graph, outputs): plans the graph's forward up to the symbols in `outputs`. */
@@ -291,6 +359,14 @@ static const luaL_Reg trainer_methods[] = {
     {"set_loss_scale", tr_set_loss_scale},
     {"loss_scale", tr_loss_scale},
     {"memory", tr_memory},
+    {"add_plan", tr_add_plan},
+    {"plan_count", tr_plan_count},
+    {"copy_state", tr_copy_state},
+    {"moment_count", tr_moment_count},
+    {"get_moment", tr_get_moment},
+    {"set_moment", tr_set_moment},
+    {"steps", tr_steps},
+    {"set_steps", tr_set_steps},
     {"close", tr_release},
     {NULL, NULL},
 };

@@ -1,11 +1,15 @@
-/* The lutra binary's host: Lua 5.4 with the lutra modules preloaded, running one script.
+/* The lutra binary's host: Lua 5.4 with the lutra modules preloaded, running the command
+ * line through lutra.cli (lua/lutra/cli.lua), which holds the verbs, their help and the
+ * exit codes:
  *
- *   lutra script.lua [args...]
+ *   lutra train RECIPE [...]   lutra eval | plan | run | repl | --help | --version
  *
- * The script runs under lua_pcall with a traceback handler and sees `arg` as under lua5.4.
- * SIGINT only sets a flag (read by lutra.core.interrupted(), so a loop can finish its
- * step); a second SIGINT ends the process. Exit status: 0, 1 on an error, 2 on a usage
- * error, 130 after an interrupt. The command-line verbs come later, on top of this. */
+ * The host stays thin: it sets up Lua, preloads lutra and lutra.readline (libedit),
+ * installs SIGINT and SIGTERM handlers that only note the signal (lutra.interrupted()
+ * tells which, so a loop finishes its step, saves and exits 130 or 143; a second signal
+ * of the same kind ends the process at once), and runs require("lutra.cli").main(arg)
+ * under lua_pcall with a traceback handler. Exit status: what main returns; 1 when an
+ * error escapes it. */
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,13 +22,22 @@
 
 #include "lua/l_lutra.h"
 
-static volatile sig_atomic_t got_sigint;
+/* The first signal is noted; the same signal again while the first is pending takes the
+ * default action (the user insists), except in the REPL's running code, which breaks. */
+static void on_signal(int sig) {
+    if (lt_lua_interrupt(sig)) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+}
 
-static void on_sigint(int sig) {
-    (void)sig;
-    got_sigint = 1;
-    lt_lua_interrupt();
-    signal(SIGINT, SIG_DFL);
+static void install_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 /* Adds a traceback to an error message (as lua.c does). */
@@ -58,51 +71,57 @@ static void add_paths(lua_State *L) {
     lua_pop(L, 1);
 }
 
-/* Runs argv[1] with arg = {[0] = script, ...}; in protected mode (lua_pcall). */
+/* Runs require("lutra.cli").main(arg) with arg = {[0] = argv[0], argv[1], ...}; pushes its
+ * exit code. In protected mode (lua_pcall). */
 static int run(lua_State *L) {
     int argc = (int)lua_tointeger(L, 1);
     char **argv = lua_touserdata(L, 2);
     luaL_openlibs(L);
     lt_lua_preload(L);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, luaopen_lutra_readline);
+    lua_setfield(L, -2, "lutra.readline");
+    lua_pop(L, 1);
     add_paths(L);
-    lua_createtable(L, argc - 2, 2);
+    lua_createtable(L, argc, 1);
     for (int i = 0; i < argc; i++) {
         lua_pushstring(L, argv[i]);
-        lua_rawseti(L, -2, i - 1);
+        lua_rawseti(L, -2, i);
     }
     lua_setglobal(L, "arg");
     lua_pushcfunction(L, msghandler);
     int handler = lua_gettop(L);
-    if (luaL_loadfile(L, argv[1]) != LUA_OK)
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "lutra.cli");
+    if (lua_pcall(L, 1, 1, handler) != LUA_OK)
         return lua_error(L);
-    for (int i = 2; i < argc; i++)
-        lua_pushstring(L, argv[i]);
-    if (lua_pcall(L, argc - 2, 0, handler) != LUA_OK)
+    lua_getfield(L, -1, "main");
+    lua_getglobal(L, "arg");
+    if (lua_pcall(L, 1, 1, handler) != LUA_OK)
         return lua_error(L);
-    return 0;
+    return 1;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s script.lua [args...]\n", argv[0]);
-        return 2;
-    }
     lua_State *L = luaL_newstate();
     if (!L) {
         fprintf(stderr, "lutra: cannot create a Lua state: out of memory\n");
         return 1;
     }
-    signal(SIGINT, on_sigint);
+    install_handlers();
     lua_pushcfunction(L, run);
     lua_pushinteger(L, argc);
     lua_pushlightuserdata(L, argv);
-    int status = lua_pcall(L, 2, 0, 0);
-    if (status != LUA_OK) {
+    int code = 1;
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
         fprintf(stderr, "lutra: %s\n", msg ? msg : "(error object is not a string)");
+    } else if (lua_isinteger(L, -1)) {
+        code = (int)lua_tointeger(L, -1);
+    } else {
+        code = 0;
     }
+    fflush(stdout);
     lua_close(L);
-    if (got_sigint)
-        return 130;
-    return status == LUA_OK ? 0 : 1;
+    return code;
 }

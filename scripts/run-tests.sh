@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Runs every test suite given on the command line, then the Lua specs, and prints one
-# summary line: "N passed, N failed, N skipped". Exits non-zero when anything failed.
+# Runs every test suite given on the command line, then the Lua specs, then the CLI tests,
+# and prints one summary line: "N passed, N failed, N skipped". Exits non-zero when
+# anything failed.
 #
 # C suites are cmocka binaries; their counts are read from cmocka's summary lines.
 # Lua specs are tests/lua/*_spec.lua, run by busted (one run per file) against the C
 # module in $BUILD (LUA_CPATH) and the library in lua/ (LUA_PATH), with TAP output:
 # "ok" counts as passed, "ok ... # SKIP" (busted's pending) as skipped, "not ok" (busted's
 # failures and errors) as failed. A sanitizer build has no module and runs no specs.
+# CLI tests are tests/cli/*.sh (lib.sh is their shared part), run against $BUILD/lutra:
+# each script is one test, its exit status the verdict; one that prints "skipped: ..."
+# (no data set installed) counts as skipped.
 set -u
 BUILD=${BUILD:-build/release}
 passed=0 failed=0 skipped=0
@@ -59,6 +63,26 @@ else
         s=$(grep -Ec '^ok [0-9]+ - # SKIP' "$log")
         f=$(grep -Ec '^not ok [0-9]+ ' "$log")
         count "$(basename "$spec" .lua)" "$rc" "$((p - s))" "$f" "$s"
+    done
+fi
+
+clis=(tests/cli/*.sh)
+if [ "${SANITIZE:-}" = 1 ] || [ ! -e "${clis[0]}" ]; then
+    :
+elif [ ! -x "$BUILD/lutra" ]; then
+    echo "skip tests/cli: $BUILD/lutra is not built"
+else
+    for t in "${clis[@]}"; do
+        [ "$(basename "$t")" = lib.sh ] && continue
+        BUILD=$BUILD bash "$t" >"$log" 2>&1
+        rc=$?
+        if [ "$rc" -eq 0 ] && grep -q '^skipped: ' "$log"; then
+            count "cli/$(basename "$t" .sh)" 0 0 0 1
+        elif [ "$rc" -eq 0 ]; then
+            count "cli/$(basename "$t" .sh)" 0 1 0 0
+        else
+            count "cli/$(basename "$t" .sh)" "$rc" 0 1 0
+        fi
     done
 fi
 

@@ -1,6 +1,6 @@
 -- Fashion-MNIST from Debian's dataset-fashion-mnist and the runner's defaults, shared by
--- the fmnist_* recipes: batches of 128, ten epochs, an evaluation and a checkpoint after
--- each epoch, the best test accuracy kept.
+-- the fmnist_* recipes: batches of 128, ten epochs (unless a recipe says otherwise), an
+-- evaluation and a checkpoint after each epoch, the best test accuracy kept.
 data = {
     dataset = "fashion_mnist",
     root = "/usr/share/datasets/fashion-mnist",

@@ -14,6 +14,11 @@
 --   optim      SGD{...}, AdamW{...} with paramwise groups; optim.schedules.*
 --   Trainer    Trainer{model, input_shape, optim, schedule, precision, loss}: step,
 --              evaluate, predict, plan_report, memory, set_lr
+--   data       fmnist(dir, "train" | "test"), dataset(images, labels, classes),
+--              loader(ds, {batch =, shuffle =, seed =, mean =, std =, ...}), idx_read(path)
+--   files      save_weights(path, model), load_weights(model, path) (safetensors with
+--              PyTorch names), load_safetensors, save_safetensors, json_encode/decode
+--   running    config (recipes), runner (the loop lutra train runs), interrupted()
 --   context    manual_seed, seed, set_threads, threads, set_memory_limit, memory_limit,
 --              use_reference, backend, version, interrupted; the raw binding is lutra.core
 local core = require "lutra.core"
@@ -24,6 +29,7 @@ local trace = require "lutra.trace"
 local nn = require "lutra.nn"
 local optim = require "lutra.optim"
 local trainer = require "lutra.trainer"
+local checkpoint = require "lutra.checkpoint"
 
 local lutra = {
     core = core,
@@ -55,7 +61,41 @@ local lutra = {
     use_reference = core.use_reference,
     interrupted = core.interrupted,
     seed = core.seed,
+
+    -- data and files
+    fmnist = core.fmnist,
+    dataset = core.dataset,
+    loader = core.loader,
+    idx_read = core.idx_read,
+    save_safetensors = core.save_safetensors,
+    load_safetensors = core.load_safetensors,
+    json_encode = core.json_encode,
+    json_decode = core.json_decode,
+    clock = core.clock,
 }
+
+-- save_weights(path, model): the model's state dict as safetensors (PyTorch's names and
+-- layouts), written atomically.
+function lutra.save_weights(path, model)
+    checkpoint.save_weights(path, model)
+end
+
+-- load_weights(model, path): copies a safetensors file's weights into the model (names
+-- and shapes must match).
+function lutra.load_weights(model, path)
+    checkpoint.load_weights(model, checkpoint.load(path), path)
+    return model
+end
+
+-- The recipe and loop modules, loaded when first used (they are not needed by scripts
+-- that write their own loop).
+setmetatable(lutra, {
+    __index = function(_, k)
+        if k == "config" or k == "runner" or k == "models" then
+            return require("lutra." .. k)
+        end
+    end,
+})
 
 -- manual_seed(n): the seed of every random stream; restarts the streams that
 -- initialisation, rand/randn and dropout layer ids draw, so the same seed and program

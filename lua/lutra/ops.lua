@@ -15,6 +15,9 @@ function F.op(name, inputs, attrs)
     for i = 1, #inputs do
         if is_symbol(inputs[i]) then
             local trace = util.traces[inputs[i]:graph()]
+            if trace then -- counted for summaries (lutra plan)
+                trace.op_counts[name] = (trace.op_counts[name] or 0) + 1
+            end
             local mapped = {}
             for k = 1, #inputs do
                 local v = inputs[k]

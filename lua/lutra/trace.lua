@@ -23,6 +23,7 @@ function M.new()
         targets = {},
         outputs = {},
         param_names = {},
+        op_counts = {}, -- op name -> nodes recorded through lutra.F (summaries)
         constants = 0,
     }, Trace)
     util.traces[self.graph] = self

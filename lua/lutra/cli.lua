@@ -1,0 +1,506 @@
+-- The command line: `lutra COMMAND ...` parsed into a verb and its options, each verb's
+-- help text, and the exit codes (0 ok, 1 failure at run time, 2 usage or config error,
+-- 130 after Ctrl-C, 143 after SIGTERM). lua/main.c calls cli.main(arg) and exits with
+-- what it returns; nothing here calls os.exit, so tests can call main directly.
+local core = require "lutra.core"
+local config = require "lutra.config"
+local schema = require "lutra.schema"
+local runner = require "lutra.runner"
+
+local cli = {}
+
+local EXIT = { ok = 0, failure = 1, usage = 2, SIGINT = 130, SIGTERM = 143 }
+cli.EXIT = EXIT
+
+-- Where messages go; tests replace these.
+cli.out = io.stdout
+cli.err = io.stderr
+
+local function say(...)
+    cli.out:write(...)
+    cli.out:write("\n")
+end
+
+local function complain(msg)
+    cli.err:write("lutra: ", msg, "\n")
+    cli.err:flush()
+end
+
+-- ---- help ---------------------------------------------------------------------------------------
+
+local USAGE = [[
+usage: lutra COMMAND [ARGS]
+
+commands:
+  train RECIPE [options]        train a recipe (writes its work dir)
+  eval RECIPE --load-from W     evaluate saved weights on the test split
+  plan RECIPE [--set k=v ...]   dry run: resolved config, graph, memory by category
+  run SCRIPT.lua [args]         run a Lua script with lutra loaded (your own loop)
+  repl                          interactive Lua with lutra (also: lutra alone)
+
+  lutra --version               the version and the build (oneDNN, CUDA plugin, ISA)
+  lutra COMMAND --help          a command's options
+
+exit status: 0 ok, 1 failure at run time, 2 usage or config error, 130 after Ctrl-C,
+143 after SIGTERM]]
+
+local RECIPE_OPTIONS = [[
+  --set k=v [k=v ...]     override recipe keys (Lua literals: 300, 1e-3, true, "x", {1, 2});
+                          also --options, --cfg-options; k=nil restores the default]]
+
+local HELP = {
+    train = [[
+usage: lutra train RECIPE [options]
+
+Trains the recipe and writes its work dir: config.lua (the resolved config),
+train.log, metrics.jsonl (one JSON object per log line), checkpoints,
+best_<metric>.safetensors and final.safetensors (PyTorch names and layouts).
+
+options:
+]] .. RECIPE_OPTIONS .. [[
+
+  --work-dir D            where the run writes (default work_dirs/<recipe name>)
+  --seed N                seeds initialisation, shuffling and dropout (default 0)
+  --threads N             CPU threads (0: one per core); same seed and threads: same run
+  --device auto|cpu|cuda  where to train (default auto)
+  --load-from W           start from these weights (safetensors)
+  --resume-from C         resume a checkpoint (weights, optimizer, position); "auto":
+                          the work dir's last checkpoint
+  --quiet                 no console output (train.log and metrics.jsonl still written)
+
+Ctrl-C (or SIGTERM) finishes the current step, flushes the logs, saves weights and
+trainer state, and exits 130 (143).]],
+    eval = [[
+usage: lutra eval RECIPE --load-from WEIGHTS [options]
+
+Evaluates saved weights (final.safetensors, best_accuracy.safetensors or a
+checkpoint) with the recipe's model on its test split: loss and accuracy.
+
+options:
+  --load-from W           the weights to evaluate (required)
+]] .. RECIPE_OPTIONS .. [[
+
+  --threads N             CPU threads (0: one per core)
+  --device auto|cpu|cuda  where to run (default auto)]],
+    plan = [[
+usage: lutra plan RECIPE [--set k=v ...]
+
+A dry run that touches no data: prints the resolved config, the graph (ops,
+parameters) and the bytes per memory category the training step will allocate for
+the recipe's batch and precision, and how long planning took.
+
+options:
+]] .. RECIPE_OPTIONS,
+    run = [[
+usage: lutra run SCRIPT.lua [args]
+
+Runs a Lua script with the global `lutra` (require "lutra") and `arg` as lua5.4 sets
+it; write your own loop (see examples/loop.lua). lutra.interrupted() tells a loop that
+Ctrl-C or SIGTERM arrived. Exit status: the integer the script returns, else 0; 1 on an
+error; 130 / 143 after a signal the script did not handle.]],
+    repl = [[
+usage: lutra repl   (or lutra alone)
+
+Interactive Lua with lutra loaded: line editing and history (libedit), expressions
+printed, tensors and modules pretty-printed, errors shown without leaving. Ctrl-C stops
+what runs; Ctrl-D leaves. Type help() there for the helpers (recipe, build, step,
+train, evaluate, mem).]],
+}
+
+local function version_text()
+    return string.format("lutra %s\n  %s\n  CPU backend: %s\n  CUDA plugin: not built (no nvcc " ..
+        "at build time; training runs on the CPU)", core.version(), _VERSION, core.backend_info())
+end
+
+-- ---- argument parsing -----------------------------------------------------------------------
+
+-- The options each verb takes: name -> "value" | "flag" | "list" (--set k=v ...).
+local SPECS = {
+    train = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list",
+        ["--work-dir"] = "value", ["--seed"] = "value", ["--threads"] = "value",
+        ["--device"] = "value", ["--load-from"] = "value", ["--resume-from"] = "value",
+        ["--quiet"] = "flag" },
+    eval = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list",
+        ["--load-from"] = "value", ["--threads"] = "value", ["--device"] = "value" },
+    plan = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list" },
+}
+
+-- A usage error: a message the CLI prints with a pointer to the help, exit 2.
+local UsageError = {}
+UsageError.__index = UsageError
+UsageError.__tostring = function(e)
+    return e.msg
+end
+
+local function usage_error(msg)
+    error(setmetatable({ msg = msg }, UsageError), 0)
+end
+
+-- Parses args[first..] for `verb`: returns {positional = {...}, options = {name = value},
+-- sets = {"k=v", ...}}. Raises a usage error on an unknown or incomplete option.
+function cli.parse(verb, args, first)
+    local spec = SPECS[verb]
+    local out = { positional = {}, options = {}, sets = {} }
+    local i = first
+    while i <= #args do
+        local a = args[i]
+        local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+        name = name or a
+        if a == "--help" or a == "-h" then
+            out.help = true
+        elseif a:sub(1, 2) == "--" then
+            local kind = spec[name]
+            if not kind then
+                local names = {}
+                for k in pairs(spec) do
+                    names[#names + 1] = k
+                end
+                table.sort(names)
+                local hint = schema.suggest(name, names)
+                usage_error(string.format("%s: unknown option '%s'%s", verb, name,
+                    hint and " (did you mean '" .. hint .. "'?)" or ""))
+            elseif kind == "flag" then
+                out.options[name] = true
+            elseif kind == "value" then
+                local v = inline
+                if v == nil then
+                    i = i + 1
+                    v = args[i]
+                end
+                if v == nil or (inline == nil and v:sub(1, 2) == "--") then
+                    usage_error(string.format("%s: %s needs a value", verb, name))
+                end
+                out.options[name] = v
+            else -- list: key=value words until the next option
+                if inline then
+                    out.sets[#out.sets + 1] = inline
+                end
+                local n = 0
+                while args[i + 1] and args[i + 1]:sub(1, 2) ~= "--" and args[i + 1]:find("=", 1, true) do
+                    i = i + 1
+                    n = n + 1
+                    out.sets[#out.sets + 1] = args[i]
+                end
+                if n == 0 and not inline then
+                    usage_error(string.format("%s: %s needs key=value overrides", verb, name))
+                end
+            end
+        else
+            out.positional[#out.positional + 1] = a
+        end
+        i = i + 1
+    end
+    return out
+end
+
+-- An integer option's value, or a usage error.
+local function integer_option(verb, name, v)
+    local n = math.tointeger(tonumber(v))
+    if n == nil or n < 0 then
+        usage_error(string.format("%s: %s wants an integer >= 0, got '%s'", verb, name, v))
+    end
+    return n
+end
+
+-- The overrides of a parsed command line: --set strings, then the dedicated options.
+local function overrides_of(verb, p)
+    local o = {}
+    for i, s in ipairs(p.sets) do
+        o[i] = s
+    end
+    local opt = p.options
+    if opt["--seed"] then
+        o.seed = integer_option(verb, "--seed", opt["--seed"])
+    end
+    if opt["--threads"] then
+        o.threads = integer_option(verb, "--threads", opt["--threads"])
+    end
+    o.device = opt["--device"]
+    o.work_dir = opt["--work-dir"]
+    o.load_from = opt["--load-from"]
+    o.resume_from = opt["--resume-from"]
+    return o
+end
+
+-- The recipe argument: exactly one positional.
+local function recipe_of(verb, p)
+    if #p.positional == 0 then
+        usage_error(verb .. ": which recipe? (lutra " .. verb .. " RECIPE; lutra " .. verb ..
+            " --help)")
+    elseif #p.positional > 1 then
+        usage_error(string.format("%s: one recipe, got %d arguments ('%s' ...); overrides go " ..
+            "after --set", verb, #p.positional, p.positional[2]))
+    end
+    return p.positional[1]
+end
+
+-- Loads the recipe; a config error is a usage-class error (exit 2).
+local ConfigError = {}
+ConfigError.__tostring = function(e)
+    return e.msg
+end
+
+-- The recipe's model; a builder's refusal is a config error too (exit 2).
+local function build_model(cfg)
+    local ok, model = pcall(require("lutra.models").build, cfg.model, cfg)
+    if not ok then
+        error(setmetatable({ msg = tostring(model) }, ConfigError), 0)
+    end
+    return model
+end
+
+local function load_recipe(path, overrides)
+    local ok, cfg, notes, origin = pcall(config.load, path, overrides)
+    if not ok then
+        error(setmetatable({ msg = tostring(cfg) }, ConfigError), 0)
+    end
+    return cfg, notes, origin
+end
+
+-- ---- verbs ------------------------------------------------------------------------------------
+
+local verbs = {}
+
+function verbs.train(args)
+    local p = cli.parse("train", args, 2)
+    if p.help then
+        say(HELP.train)
+        return EXIT.ok
+    end
+    local path = recipe_of("train", p)
+    local cfg, notes, origin = load_recipe(path, overrides_of("train", p))
+    local r = runner.new(cfg, { notes = notes, origin = origin, recipe = path,
+        quiet = p.options["--quiet"] })
+    local ok, code = xpcall(r.train, function(e)
+        if type(e) ~= "string" then
+            return e
+        end
+        return debug.traceback(e, 2)
+    end, r)
+    if not ok then
+        local msg = tostring(code)
+        if r.log then
+            r.log:file_only("error: " .. msg:gsub("\nstack traceback:.*", ""))
+        end
+        r:close()
+        -- the traceback is for bugs; a message that names its place is enough
+        complain(os.getenv("LUTRA_TRACEBACK") and msg or (msg:gsub("\nstack traceback:.*", "")))
+        return runner.is_config_error(code) and EXIT.usage or EXIT.failure
+    end
+    r:close()
+    return code
+end
+
+function verbs.eval(args)
+    local p = cli.parse("eval", args, 2)
+    if p.help then
+        say(HELP.eval)
+        return EXIT.ok
+    end
+    local path = recipe_of("eval", p)
+    local weights = p.options["--load-from"]
+    if not weights then
+        usage_error("eval: --load-from WEIGHTS is required (a .safetensors file)")
+    end
+    local cfg = load_recipe(path, overrides_of("eval", p))
+    local util = require "lutra.util"
+    local data = require "lutra.data"
+    local checkpoint = require "lutra.checkpoint"
+    local trainer = require "lutra.trainer"
+    util.manual_seed(cfg.seed)
+    core.set_threads(cfg.threads)
+    runner.check_device(cfg)
+    local model = build_model(cfg)
+    checkpoint.load_weights(model, checkpoint.load(weights), weights)
+    local t0 = core.clock()
+    local loader = data.loader(cfg, "test")
+    local ev = trainer.evaluator(model)
+    local acc
+    for _ = 1, loader:batches() do
+        if core.interrupted() then
+            return EXIT[core.interrupted()] or EXIT.failure
+        end
+        local b = loader:next()
+        acc = ev:evaluate_batch(b.x, b.y, acc)
+    end
+    local m = trainer.metrics(acc)
+    say(string.format("%s on %s test: accuracy %s loss %.4f (%d samples, %.1f s)", weights,
+        cfg.data.dataset, m.accuracy and string.format("%.4f", m.accuracy) or "-", m.loss, m.count,
+        core.clock() - t0))
+    return EXIT.ok
+end
+
+local CATEGORIES = { "params", "param_copies", "grads", "optimizer", "activations",
+    "temporaries", "workspace", "data", "state", "runtime" }
+
+-- "1,234,567"
+local function grouped(n)
+    local s = tostring(math.tointeger(n) or n)
+    local out = s:reverse():gsub("(%d%d%d)", "%1,"):reverse()
+    return (out:gsub("^,", ""))
+end
+
+function verbs.plan(args)
+    local p = cli.parse("plan", args, 2)
+    if p.help then
+        say(HELP.plan)
+        return EXIT.ok
+    end
+    local path = recipe_of("plan", p)
+    local t0 = core.clock()
+    local cfg, notes, origin = load_recipe(path, overrides_of("plan", p))
+    local tc = core.clock()
+    local util = require "lutra.util"
+    local data = require "lutra.data"
+    local trainer = require "lutra.trainer"
+    local logger = require "lutra.logger"
+    say("-- resolved config of " .. path)
+    cli.out:write(config.serialize(cfg, { origin = origin }))
+    for _, n in ipairs(notes) do
+        say("-- note: " .. n)
+    end
+    local lr, line = runner.lr_scaling(cfg)
+    if line then
+        say("-- " .. line)
+    end
+    util.manual_seed(cfg.seed)
+    core.set_memory_limit(cfg.memory.limit or 0)
+    local model = build_model(cfg)
+    local t1 = core.clock()
+    local mode = cfg.precision.mode
+    local batch = cfg.data.batch_size
+    local optim_cfg = { type = cfg.optim.type, lr = lr, weight_decay = cfg.optim.weight_decay,
+        momentum = cfg.optim.momentum, dampening = cfg.optim.dampening,
+        nesterov = cfg.optim.nesterov, betas = cfg.optim.betas, eps = cfg.optim.eps,
+        paramwise = cfg.optim.paramwise }
+    local plan = trainer.plan { model = model, input_shape = data.input_shape(cfg, batch),
+        optim = optim_cfg, precision = { mode = mode } }
+    local t2 = core.clock()
+    local ops, names, n_ops = {}, {}, 0
+    for name, n in pairs(plan.ops) do
+        names[#names + 1] = name
+        n_ops = n_ops + n
+    end
+    table.sort(names)
+    for _, name in ipairs(names) do
+        ops[#ops + 1] = string.format("%s %d", name, plan.ops[name])
+    end
+    say("")
+    say(string.format("graph: %d forward ops (%s); %s parameters in %d tensors", n_ops,
+        table.concat(ops, ", "), grouped(plan.graph.param_numel), plan.graph.params))
+    say(string.format("step: %d nodes (forward and backward); micro-batch %d, accumulate %d, " ..
+        "precision %s", plan.nodes, batch, cfg.optim.accumulate, mode))
+    say(string.format("memory the step allocates (%s, micro-batch %d):", mode, batch))
+    for _, c in ipairs(CATEGORIES) do
+        local b = plan.report[c] or 0
+        say(string.format("  %-13s %10s  %15s B", c, logger.bytes(b), grouped(b)))
+    end
+    say(string.format("  %-13s %10s  %15s B", "total", logger.bytes(plan.report.total),
+        grouped(plan.report.total)))
+    say(string.format("planned in %.1f ms: config %.1f ms, model %.1f ms, trace and plan %.1f ms",
+        (t2 - t0) * 1000, (tc - t0) * 1000, (t1 - tc) * 1000, (t2 - t1) * 1000))
+    return EXIT.ok
+end
+
+function verbs.run(args)
+    local first = 2
+    if args[2] == "--help" or args[2] == "-h" then
+        say(HELP.run)
+        return EXIT.ok
+    end
+    local script = args[first]
+    if not script then
+        usage_error("run: which script? (lutra run SCRIPT.lua [args])")
+    end
+    local chunk, err = loadfile(script)
+    if not chunk then
+        complain(err)
+        return EXIT.usage
+    end
+    local script_arg = { [0] = script }
+    for i = first + 1, #args do
+        script_arg[#script_arg + 1] = args[i]
+    end
+    _G.arg = script_arg
+    _G.lutra = require "lutra"
+    local ok, ret = xpcall(chunk, function(e)
+        return debug.traceback(tostring(e), 2)
+    end, table.unpack(script_arg))
+    if not ok then
+        complain(ret)
+        return EXIT.failure
+    end
+    if math.type(ret) == "integer" then
+        return ret
+    end
+    local sig = core.interrupted()
+    return sig and EXIT[sig] or EXIT.ok
+end
+
+function verbs.repl(args)
+    if args[2] == "--help" or args[2] == "-h" then
+        say(HELP.repl)
+        return EXIT.ok
+    end
+    return require("lutra.repl").main()
+end
+
+function verbs.help(args)
+    local topic = args[2]
+    if topic and HELP[topic] then
+        say(HELP[topic])
+    else
+        say(USAGE)
+    end
+    return EXIT.ok
+end
+
+-- ---- main -------------------------------------------------------------------------------------
+
+-- main(arg): runs the command line (arg[1] the verb) and returns the exit code. Errors
+-- are printed as "lutra: message" on stderr.
+function cli.main(args)
+    args = args or {}
+    local verb = args[1]
+    if verb == nil then
+        verb = "repl"
+    elseif verb == "--help" or verb == "-h" then
+        say(USAGE)
+        return EXIT.ok
+    elseif verb == "--version" or verb == "-V" or verb == "version" then
+        say(version_text())
+        return EXIT.ok
+    elseif not verbs[verb] and verb:match("%.lua$") then
+        table.insert(args, 1, "run") -- lutra script.lua: the host's old form
+        verb = "run"
+    end
+    local fn = verbs[verb]
+    if not fn then
+        local names = {}
+        for k in pairs(verbs) do
+            names[#names + 1] = k
+        end
+        table.sort(names)
+        local hint = schema.suggest(verb, names)
+        complain(string.format("unknown command '%s'%s; try lutra --help", verb,
+            hint and " (did you mean '" .. hint .. "'?)" or ""))
+        return EXIT.usage
+    end
+    local ok, code = pcall(fn, args)
+    if ok then
+        return code
+    end
+    if getmetatable(code) == UsageError then
+        complain(code.msg)
+        complain("see lutra " .. verb .. " --help")
+        return EXIT.usage
+    elseif getmetatable(code) == ConfigError then
+        complain(code.msg)
+        return EXIT.usage
+    end
+    complain(tostring(code))
+    local sig = core.interrupted()
+    return sig and EXIT[sig] or EXIT.failure
+end
+
+return cli

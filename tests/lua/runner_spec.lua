@@ -1,0 +1,278 @@
+-- lutra.runner end to end on small slices of Fashion-MNIST: the work dir it writes, the
+-- policies (lr scaling, accumulation with a short last micro-batch, fp32 warmup, fp16
+-- scale collapse, the NaN guard), hooks, resume, and memory that stays flat over many
+-- steps. Needs Debian's dataset-fashion-mnist (tests are pending without it).
+local lutra = require "lutra"
+local core = require "lutra.core"
+local config = require "lutra.config"
+local runner = require "lutra.runner"
+local logger = require "lutra.logger"
+
+local HAVE_DATA = core.is_file(core.FMNIST_DIR .. "/train-images-idx3-ubyte.gz")
+local RECIPE = "examples/fmnist_mlp.lua"
+local TMP = os.getenv("TMPDIR") or "/tmp"
+
+-- A fresh work dir under TMPDIR.
+local function work_dir(name)
+    local dir = string.format("%s/lutra-runner-spec-%d-%s", TMP, core.getpid(), name)
+    os.execute("rm -rf '" .. dir .. "'")
+    return dir
+end
+
+-- A small, quick run of the default recipe: 512 training and 200 test samples, a narrow
+-- MLP, the given overrides on top.
+local function small(name, overrides)
+    local o = { "data.train_samples=512", "data.val_samples=200", "model.hidden={64}",
+        "runner.max_iters=8", "runner.log_interval=4", "runner.eval_interval=0",
+        "runner.checkpoint_interval=0", "schedule.warmup_iters=0", "data.batch_size=32" }
+    for _, s in ipairs(overrides or {}) do
+        o[#o + 1] = s
+    end
+    o.work_dir = work_dir(name)
+    local cfg, notes, origin = config.load(RECIPE, o)
+    return cfg, { notes = notes, origin = origin, quiet = true, recipe = RECIPE }
+end
+
+local function read(path)
+    local f = assert(io.open(path, "r"))
+    local text = f:read("a")
+    f:close()
+    return text
+end
+
+local function lines(path)
+    local out = {}
+    for l in read(path):gmatch("[^\n]+") do
+        out[#out + 1] = l
+    end
+    return out
+end
+
+local function run(cfg, opts)
+    local r = runner.new(cfg, opts)
+    local code = r:train()
+    r.log:close() -- the trainer stays open for the checks (collected later)
+    return code, r
+end
+
+local maybe = HAVE_DATA and it or pending
+
+describe("runner", function()
+    it("scales lr on the effective batch and says so", function()
+        local cfg = config.load(RECIPE, { "optim.lr=2e-4", "data.batch_size=16",
+            "optim.accumulate=2", 'optim.lr_scaling={rule="linear", base_batch_size=16}' })
+        local lr, line = runner.lr_scaling(cfg)
+        assert.near(4e-4, lr, 1e-12)
+        assert.equal("lr 0.0002 -> 0.0004: linear rule, effective batch 32 / base 16", line)
+        cfg = config.load(RECIPE, { 'optim.lr_scaling={rule="sqrt", base_batch_size=32}' })
+        lr, line = runner.lr_scaling(cfg)
+        assert.near(0.1 * math.sqrt(4), lr, 1e-12)
+        assert.truthy(line:find("sqrt rule, effective batch 128 / base 32", 1, true))
+        assert.is_nil(select(2, runner.lr_scaling(config.load(RECIPE))))
+    end)
+
+    it("builds the schedule in iterations: warmup, then the decay", function()
+        local s = runner.schedule({ type = "cosine", warmup_iters = 10, warmup_ratio = 0.1,
+            min_lr = 0 }, 100, 10):with_base(1.0)
+        assert.near(0.1, s:lr(0), 1e-9)
+        assert.near(0.5 * (1 + math.cos(math.pi * 0.5)), s:lr(50), 1e-9)
+        assert.near(0, s:lr(100), 1e-9)
+        local st = runner.schedule({ type = "step", by_epoch = true, step_size = 2, gamma = 0.5,
+            warmup_iters = 0, warmup_ratio = 0.1 }, 100, 10):with_base(1.0)
+        assert.near(1, st:lr(19), 1e-12)
+        assert.near(0.5, st:lr(20), 1e-12)
+    end)
+
+    maybe("trains, writes its work dir and learns", function()
+        local cfg, opts = small("files", { "runner.max_iters=40", "model.hidden={128}",
+            "optim.lr=0.05" })
+        local code, r = run(cfg, opts)
+        assert.equal(0, code)
+        local dir = cfg.work_dir
+        for _, f in ipairs { "config.lua", "train.log", "metrics.jsonl", "final.safetensors",
+            "best_accuracy.safetensors" } do
+            assert.is_true(core.is_file(dir .. "/" .. f), f)
+        end
+        -- config.lua loads back to the same config
+        local again = config.load(dir .. "/config.lua")
+        assert.same(cfg.model, again.model)
+        assert.equal(cfg.optim.lr, again.optim.lr)
+        -- every metrics line is one JSON object; train lines carry scale and skipped
+        local modes = {}
+        for _, l in ipairs(lines(dir .. "/metrics.jsonl")) do
+            local m = assert(core.json_decode(l))
+            modes[m.mode] = (modes[m.mode] or 0) + 1
+            if m.mode == "train" then
+                assert.is_number(m.loss_scale)
+                assert.equal(0, m.skipped)
+            end
+        end
+        assert.equal(10, modes.train)
+        assert.equal(1, modes.val)
+        assert.is_true(r.last_metrics.accuracy > 0.6, "accuracy " .. r.last_metrics.accuracy)
+        -- final weights: PyTorch names and layouts
+        local f = core.load_safetensors(dir .. "/final.safetensors")
+        assert.same({ "1.weight", "1.bias", "4.weight", "4.bias" }, f.names)
+        assert.same({ 128, 784 }, f.tensors["1.weight"]:shape())
+        assert.equal("pt", f.meta.format)
+        assert.truthy(read(dir .. "/train.log"):find("weights saved to", 1, true))
+    end)
+
+    maybe("accumulates micro-batches, a short last one in its own plan", function()
+        -- 100 samples in batches of 16: 6 full and one of 4; accumulate 4: steps of 4 and 3
+        local cfg, opts = small("accumulate", { "data.train_samples=100", "data.batch_size=16",
+            "optim.accumulate=4", "runner.max_iters=4" })
+        local code, r = run(cfg, opts)
+        assert.equal(0, code)
+        assert.equal(2, r.steps_per_epoch)
+        assert.equal(2, r.epoch)
+        assert.is_not_nil(r.trainer.variants[4])
+        assert.equal(4, r.trainer.handle:steps())
+    end)
+
+    maybe("trains the first iterations in fp32, then in the recipe's precision", function()
+        local cfg, opts = small("warmup", { 'precision={mode="bf16", fp32_warmup_iters=3}' })
+        local seen = {}
+        opts.hooks = { { after_step = function(_, r) seen[r.iter] = r.trainer.precision end } }
+        local code, r = run(cfg, opts)
+        assert.equal(0, code)
+        assert.equal("fp32", seen[2])
+        assert.equal("bf16", seen[3])
+        assert.equal("bf16", r.trainer.precision)
+        assert.equal(8, r.trainer.handle:steps()) -- the step count carried over
+        assert.truthy(read(cfg.work_dir .. "/train.log"):find("fp32 warmup over; training in bf16",
+            1, true))
+    end)
+
+    maybe("switches precision when the fp16 scale collapses, or stops", function()
+        local cfg, opts = small("collapse", {
+            'precision={mode="fp16", loss_scale=3e38, max_skipped=3, on_collapse="fp32"}' })
+        local code, r = run(cfg, opts)
+        assert.equal(0, code)
+        assert.equal("fp32", r.trainer.precision)
+        assert.equal(3, r.skipped)
+        assert.equal(5, r.trainer.handle:steps())
+        local log = read(cfg.work_dir .. "/train.log")
+        assert.truthy(log:find("3 skipped steps in a row", 1, true))
+        assert.truthy(log:find("switching to fp32", 1, true))
+        local last = core.json_decode(lines(cfg.work_dir .. "/metrics.jsonl")[2])
+        assert.equal(3, last.skipped)
+
+        cfg, opts = small("collapse-stop", { 'precision={mode="fp16", loss_scale="dynamic", ' ..
+            'init_scale=3e38, min_scale=1e38, max_skipped=50}' })
+        code, r = run(cfg, opts)
+        assert.equal(1, code)
+        assert.equal("collapse", r.stop.reason)
+        assert.truthy(r.stop.message:find("under precision.min_scale", 1, true))
+        assert.is_true(core.is_file(cfg.work_dir .. "/final.safetensors"))
+    end)
+
+    maybe("stops or skips on a NaN loss in fp32 (runner.on_nan)", function()
+        local cfg, opts = small("nan", { "optim.lr=1e38", "optim.momentum=0",
+            "optim.nesterov=false" })
+        local code, r = run(cfg, opts)
+        assert.equal(1, code)
+        assert.equal("nan", r.stop.reason)
+        assert.truthy(r.stop.message:find("stopping (runner.on_nan = \"stop\")", 1, true))
+        cfg, opts = small("nan-skip", { "optim.lr=1e38", "optim.momentum=0",
+            "optim.nesterov=false", 'runner.on_nan="skip"' })
+        code, r = run(cfg, opts)
+        assert.equal(0, code)
+        assert.is_true(r.skipped >= 1)
+        assert.equal(8, r.iter) -- skipped steps count as iterations
+    end)
+
+    maybe("calls hooks in order, survives a failing hook, and stops on request", function()
+        local cfg, opts = small("hooks", { "runner.eval_interval=4" })
+        local events = {}
+        local function note(name)
+            return function(_, _, x)
+                events[#events + 1] = name .. (type(x) == "table" and x.iter and
+                    ":" .. x.iter or "")
+            end
+        end
+        opts.hooks = {
+            { name = "recorder", before_run = note("before_run"), after_eval = note("eval"),
+                after_run = note("after_run") },
+            { name = "broken", after_step = function() error("hook bug") end },
+            { name = "stopper", after_step = function(_, r, res)
+                if res.iter == 6 then
+                    r:request_stop("enough")
+                end
+            end },
+        }
+        local code, r = run(cfg, opts)
+        assert.equal(0, code)
+        assert.equal(6, r.iter)
+        assert.same({ "before_run", "eval", "eval", "after_run" }, events)
+        local log = read(cfg.work_dir .. "/train.log")
+        assert.truthy(log:find("hook broken after_step failed: .*hook bug"))
+        assert.has_error(function()
+            runner.new(cfg, { hooks = { { after_stp = function() end } } })
+        end)
+    end)
+
+    maybe("resumes a checkpoint and ends where an uninterrupted run ends, bit for bit", function()
+        local base = { "data.train_samples=300", "runner.max_iters=24",
+            "runner.checkpoint_interval=12", "model.dropout=0.3" }
+        local cfg, opts = small("resume-a", base)
+        assert.equal(0, (run(cfg, opts)))
+        local a = cfg.work_dir
+        base[#base + 1] = "resume_from=" .. string.format("%q", a .. "/iter_12.safetensors")
+        local cfg2, opts2 = small("resume-b", base)
+        local code, r = run(cfg2, opts2)
+        assert.equal(0, code)
+        assert.equal(24, r.iter)
+        assert.equal(read(a .. "/final.safetensors"), read(cfg2.work_dir .. "/final.safetensors"))
+        assert.equal(a .. "/iter_12.safetensors\n", read(a .. "/last_checkpoint")
+            :gsub("iter_24", "iter_12"))
+    end)
+
+    maybe("keeps the process's memory flat over many steps", function()
+        local cfg, opts = small("memory", { "runner.max_iters=400", "runner.log_interval=50",
+            "data.train_samples=256", "data.batch_size=32" })
+        local at = {}
+        opts.hooks = { { after_step = function(_, _, res)
+            if res.iter == 40 or res.iter == 400 then
+                collectgarbage("collect")
+                at[res.iter] = logger.rss()
+            end
+        end } }
+        assert.equal(0, (run(cfg, opts)))
+        local grew = at[400] - at[40]
+        assert.is_true(grew < 1024 * 1024, string.format("RSS grew by %d bytes from step 40 to 400",
+            grew))
+    end)
+end)
+
+describe("lutra.Trainer on other micro-batch sizes", function()
+    it("plans a short batch once and equals one big batch", function()
+        local nn, optim = lutra.nn, lutra.optim
+        local function weights_after(split)
+            lutra.manual_seed(5)
+            local model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+            local tr = lutra.Trainer { model = model, input_shape = { split[1], 6 },
+                optim = optim.AdamW { lr = 0.01 } }
+            lutra.manual_seed(6)
+            local x, y = lutra.randn(10, 6), lutra.zeros({ 10 }, "i32")
+            for i = 1, 10 do
+                y[i] = i % 3
+            end
+            for _ = 1, 3 do
+                local batches, first = {}, 1
+                for _, n in ipairs(split) do
+                    batches[#batches + 1] = { x:narrow(1, first, n), y:narrow(1, first, n) }
+                    first = first + n
+                end
+                tr:step(batches)
+            end
+            return model[3].weight:values(), tr
+        end
+        local whole = weights_after({ 10 })
+        local parts, tr = weights_after({ 4, 4, 2 })
+        for i = 1, #whole do
+            assert.near(whole[i], parts[i], 1e-5)
+        end
+        assert.equal(2, tr.handle:plan_count())
+    end)
+end)

@@ -1,0 +1,180 @@
+/* Trainers beyond one plan: more plans of the same parameters for other micro-batch sizes
+ * (one step mixing sizes equals one big batch), state handed from one trainer to another
+ * (a change of precision continues the run exactly), and the optimizer state a checkpoint
+ * reads and writes. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/op_check.h"
+#include "tests/train_util.h"
+
+SUITE_CONTEXT
+
+#define OK(call) CHECK(ctx, call)
+
+enum { IN = 5, OUT = 3, ROWS = 8 };
+
+/* A linear classifier over w (OUT, IN) and b (OUT): x (batch, IN) -> cross entropy with
+ * y (batch). Planned with AdamW. */
+static struct lt_plan *classifier(struct lt_tensor *w, struct lt_tensor *b, int64_t batch) {
+    struct lt_graph *g;
+    int x, y, wv, bv, logits, loss;
+    OK(lt_graph_new(ctx, &g));
+    OK(lt_graph_input(g, LT_DTYPE_F32, 2, (int64_t[]){batch, IN}, "x", &x));
+    OK(lt_graph_input(g, LT_DTYPE_I32, 1, (int64_t[]){batch}, "y", &y));
+    OK(lt_graph_param(g, w, "0.weight", 0, &wv));
+    OK(lt_graph_param(g, b, "0.bias", 0, &bv));
+    OK(lt_graph_op(g, LT_OP_LINEAR, 3, (int[]){x, wv, bv}, NULL, &logits));
+    struct lt_cross_entropy_attrs ce = {0, -100};
+    OK(lt_graph_op(g, LT_OP_CROSS_ENTROPY, 2, (int[]){logits, y}, &ce, &loss));
+    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_ADAMW, 0.05f);
+    struct lt_plan *p;
+    OK(lt_plan_new(ctx, g, loss, &opt, &p));
+    lt_graph_free(g); /* the plan keeps it */
+    return p;
+}
+
+/* Fresh weights, the same for every call (seeded streams). */
+static void weights(struct lt_tensor **w, struct lt_tensor **b) {
+    OK(lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){OUT, IN}, w));
+    OK(lt_tensor_new(ctx, LT_DTYPE_F32, 1, (int64_t[]){OUT}, b));
+    OK(lt_tensor_uniform(ctx, *w, 1, -0.5, 0.5));
+    OK(lt_tensor_uniform(ctx, *b, 2, -0.5, 0.5));
+}
+
+/* ROWS rows of data for step s: x (ROWS, IN), y (ROWS). */
+static void data(int s, struct lt_tensor **x, struct lt_tensor **y) {
+    OK(lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){ROWS, IN}, x));
+    OK(lt_tensor_new(ctx, LT_DTYPE_I32, 1, (int64_t[]){ROWS}, y));
+    OK(lt_tensor_normal(ctx, *x, 100 + (uint64_t)s, 0, 1));
+    for (int i = 0; i < ROWS; i++)
+        lt_tensor_set(*y, i, (i * 7 + s) % OUT);
+}
+
+static void step(struct lt_trainer *t, int n_micro, struct lt_tensor **inputs) {
+    struct lt_step_input in = {n_micro, inputs, 0, 0};
+    struct lt_step_result r;
+    OK(lt_trainer_step(t, &in, &r));
+    assert_false(r.skipped);
+}
+
+static void assert_close(const struct lt_tensor *a, const struct lt_tensor *b, double tol) {
+    for (int64_t i = 0; i < lt_tensor_numel(a); i++)
+        assert_true(fabs(lt_tensor_get(a, i) - lt_tensor_get(b, i)) <= tol);
+}
+
+/* A step of micro-batches of 6 and 2 rows (two plans) equals one step of 8 rows. */
+static void test_mixed_sizes_in_one_step(void **state) {
+    (void)state;
+    struct lt_tensor *w1, *b1, *w2, *b2;
+    weights(&w1, &b1);
+    weights(&w2, &b2);
+    struct lt_plan *p8 = classifier(w1, b1, ROWS);
+    struct lt_plan *p6 = classifier(w2, b2, 6), *p2 = classifier(w2, b2, 2);
+    struct lt_trainer *one, *two;
+    OK(lt_trainer_new(ctx, p8, &one));
+    OK(lt_trainer_new(ctx, p6, &two));
+    OK(lt_trainer_add_plan(two, p2));
+    assert_int_equal(lt_trainer_plan_count(two), 2);
+    for (int s = 0; s < 3; s++) {
+        struct lt_tensor *x, *y, *x6, *y6, *x2, *y2;
+        data(s, &x, &y);
+        OK(lt_tensor_slice(ctx, x, 0, 6, &x6));
+        OK(lt_tensor_slice(ctx, y, 0, 6, &y6));
+        OK(lt_tensor_slice(ctx, x, 6, 2, &x2));
+        OK(lt_tensor_slice(ctx, y, 6, 2, &y2));
+        step(one, 1, (struct lt_tensor *[]){x, y});
+        step(two, 2, (struct lt_tensor *[]){x6, y6, x2, y2});
+        lt_tensor_free(x), lt_tensor_free(y), lt_tensor_free(x6), lt_tensor_free(y6);
+        lt_tensor_free(x2), lt_tensor_free(y2);
+    }
+    assert_close(w1, w2, 1e-5);
+    assert_close(b1, b2, 1e-5);
+    assert_int_equal(lt_trainer_steps(two), 3);
+    /* a plan over other parameters is refused */
+    struct lt_plan *other = classifier(w1, b1, 2);
+    assert_int_equal(lt_trainer_add_plan(two, other), LT_EINVAL);
+    assert_non_null(strstr(lt_ctx_error(ctx), "not the trainer's parameter"));
+    lt_plan_free(other);
+    lt_trainer_free(one), lt_trainer_free(two);
+    lt_plan_free(p8), lt_plan_free(p6), lt_plan_free(p2);
+    lt_tensor_free(w1), lt_tensor_free(b1), lt_tensor_free(w2), lt_tensor_free(b2);
+}
+
+/* Training 2 steps in one trainer, then 2 in another that took its state, equals 4 steps
+ * in one, bit for bit. */
+static void test_copy_state_continues_exactly(void **state) {
+    (void)state;
+    struct lt_tensor *w1, *b1, *w2, *b2;
+    weights(&w1, &b1);
+    weights(&w2, &b2);
+    struct lt_plan *pr = classifier(w1, b1, ROWS), *pa = classifier(w2, b2, ROWS),
+                   *pb = classifier(w2, b2, ROWS);
+    struct lt_trainer *ref, *a, *b;
+    OK(lt_trainer_new(ctx, pr, &ref));
+    OK(lt_trainer_new(ctx, pa, &a));
+    for (int s = 0; s < 4; s++) {
+        struct lt_tensor *x, *y;
+        data(s, &x, &y);
+        step(ref, 1, (struct lt_tensor *[]){x, y});
+        if (s == 2) {
+            OK(lt_trainer_new(ctx, pb, &b));
+            OK(lt_trainer_copy_state(b, a));
+            lt_trainer_free(a);
+        }
+        step(s < 2 ? a : b, 1, (struct lt_tensor *[]){x, y});
+        lt_tensor_free(x), lt_tensor_free(y);
+    }
+    assert_memory_equal(lt_tensor_data(w1), lt_tensor_data(w2), lt_tensor_bytes(w1));
+    assert_memory_equal(lt_tensor_data(b1), lt_tensor_data(b2), lt_tensor_bytes(b1));
+    assert_int_equal(lt_trainer_steps(b), 4);
+    lt_trainer_free(ref), lt_trainer_free(b);
+    lt_plan_free(pr), lt_plan_free(pa), lt_plan_free(pb);
+    lt_tensor_free(w1), lt_tensor_free(b1), lt_tensor_free(w2), lt_tensor_free(b2);
+}
+
+/* Moments and the step count read out and written back; bad references fail. */
+static void test_optimizer_state_round_trip(void **state) {
+    (void)state;
+    struct lt_tensor *w, *b, *x, *y, *m, *small;
+    weights(&w, &b);
+    struct lt_plan *p = classifier(w, b, ROWS);
+    struct lt_trainer *t;
+    OK(lt_trainer_new(ctx, p, &t));
+    data(0, &x, &y);
+    step(t, 1, (struct lt_tensor *[]){x, y});
+    assert_int_equal(lt_trainer_moment_count(t), 2);
+    OK(lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){OUT, IN}, &m));
+    OK(lt_trainer_get_moment(t, 1, 0, m)); /* exp_avg_sq of the weight: > 0 after a step */
+    double sum = 0;
+    for (int64_t i = 0; i < lt_tensor_numel(m); i++)
+        sum += lt_tensor_get(m, i);
+    assert_true(sum > 0);
+    lt_tensor_fill(m, 0.25);
+    OK(lt_trainer_set_moment(t, 1, 0, m));
+    lt_tensor_fill(m, 0);
+    OK(lt_trainer_get_moment(t, 1, 0, m));
+    assert_true(lt_tensor_get(m, 7) == 0.25);
+    OK(lt_trainer_set_steps(t, 41));
+    assert_int_equal(lt_trainer_steps(t), 41);
+    assert_int_equal(lt_trainer_set_steps(t, -1), LT_EINVAL);
+    assert_int_equal(lt_trainer_get_moment(t, 2, 0, m), LT_EINVAL);
+    assert_int_equal(lt_trainer_get_moment(t, 0, 5, m), LT_EINVAL);
+    OK(lt_tensor_new(ctx, LT_DTYPE_F32, 1, (int64_t[]){OUT}, &small));
+    assert_int_equal(lt_trainer_set_moment(t, 0, 0, small), LT_EINVAL);
+    assert_non_null(strstr(lt_ctx_error(ctx), "15 elements"));
+    lt_tensor_free(small), lt_tensor_free(m), lt_tensor_free(x), lt_tensor_free(y);
+    lt_trainer_free(t);
+    lt_plan_free(p);
+    lt_tensor_free(w), lt_tensor_free(b);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mixed_sizes_in_one_step),
+        cmocka_unit_test(test_copy_state_continues_exactly),
+        cmocka_unit_test(test_optimizer_state_round_trip),
+    };
+    return cmocka_run_group_tests_name("trainer_state", tests, setup, teardown);
+}
