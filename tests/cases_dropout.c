@@ -11,6 +11,7 @@ const struct op_case dropout_cases[] = {
     OP_CASE("dropout (3, 5, 4, 3) p=0.25", LT_OP_DROPOUT, &p_quarter, IN_F32(4, 3, 5, 4, 3)),
     OP_CASE("dropout (7, 11) p=0.5", LT_OP_DROPOUT, &p_half, IN_F32(2, 7, 11)),
     OP_CASE("dropout (5,) p=0", LT_OP_DROPOUT, &p_zero, IN_F32(1, 5)),
+    OP_CASE("dropout (3, 41) p=0.25", LT_OP_DROPOUT, &p_quarter, IN_F32(2, 3, 41)),
     OP_CASE("dropout (2, 3, 13) p=0.9", LT_OP_DROPOUT, &p_high, IN_F32(3, 2, 3, 13)),
 };
 const int dropout_case_count = (int)(sizeof dropout_cases / sizeof dropout_cases[0]);

@@ -12,6 +12,8 @@ const struct op_case embedding_cases[] = {
     /* 3 rows and 19 ids: every row is hit several times */
     OP_CASE_NO_GRAD("embedding 3x1 ids 19", LT_OP_EMBEDDING, NULL, IDS_NO_GRAD, IN_F32(2, 3, 1),
                     IN_IDS(3, 1, 19)),
+    OP_CASE_NO_GRAD("embedding 5x37 ids 11", LT_OP_EMBEDDING, NULL, IDS_NO_GRAD, IN_F32(2, 5, 37),
+                    IN_IDS(5, 1, 11)),
     OP_CASE_NO_GRAD("embedding 9x7 ids 1x1", LT_OP_EMBEDDING, NULL, IDS_NO_GRAD, IN_F32(2, 9, 7),
                     IN_IDS(9, 2, 1, 1)),
 };

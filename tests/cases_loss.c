@@ -24,9 +24,13 @@ const struct op_case loss_cases[] = {
                     TARGETS_NO_GRAD, IN_F32(2, 11, 4), IN_IDS(-4, 1, 11)),
     OP_CASE_NO_GRAD("cross_entropy 5x3 smoothing 1", LT_OP_CROSS_ENTROPY, &all_smooth,
                     TARGETS_NO_GRAD, IN_F32(2, 5, 3), IN_IDS(3, 1, 5)),
+    /* more classes than a vector holds, and not a multiple of one */
+    OP_CASE_NO_GRAD("cross_entropy 6x37 ignored smoothing", LT_OP_CROSS_ENTROPY, &ignore_smooth,
+                    TARGETS_NO_GRAD, IN_F32(2, 6, 37), IN_IDS(-37, 1, 6)),
     OP_CASE("mse 5x3", LT_OP_MSE, NULL, IN_F32(2, 5, 3), IN_F32(2, 5, 3)),
     OP_CASE("mse 2x3x4", LT_OP_MSE, NULL, IN_F32(3, 2, 3, 4), IN_F32(3, 2, 3, 4)),
     OP_CASE("mse 1", LT_OP_MSE, NULL, IN_F32(1, 1), IN_F32(1, 1)),
+    OP_CASE("mse 7x45", LT_OP_MSE, NULL, IN_F32(2, 7, 45), IN_F32(2, 7, 45)),
     OP_CASE_NO_GRAD("mse 17 target fixed", LT_OP_MSE, NULL, TARGETS_NO_GRAD, IN_F32(1, 17),
                     IN_F32(1, 17)),
 };

@@ -30,6 +30,10 @@ const struct op_case norm_cases[] = {
                     BN_INPUTS(3, 5, 4, 3)),
     OP_CASE_NO_GRAD("batch_norm2d eval (1, 2, 1, 1)", LT_OP_BATCH_NORM2D, &bn_eval, RUNNING_STATS,
                     BN_INPUTS(1, 2, 1, 1)),
+    /* planes and rows longer than a vector, not a multiple of one */
+    OP_CASE_NO_GRAD("batch_norm2d train (2, 3, 5, 7)", LT_OP_BATCH_NORM2D, &bn_train, RUNNING_STATS,
+                    BN_INPUTS(2, 3, 5, 7)),
+    OP_CASE("layer_norm (3, 37)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(2, 37, 3, 37)),
     OP_CASE("layer_norm (3, 7)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(2, 7, 3, 7)),
     OP_CASE("layer_norm (2, 3, 5)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(3, 5, 2, 3, 5)),
     OP_CASE("layer_norm (11,)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(1, 11, 11)),

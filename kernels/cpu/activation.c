@@ -4,10 +4,14 @@
  * Values are computed in double and rounded once to the output's dtype (through f32 for
  * the half types). Gradients are f32 whatever the forward dtype. relu, sigmoid and tanh
  * differentiate from their output, gelu from its input (kernels/ops.def).
+ *
+ * The fast paths (f32) compute in float with vec.h's math, vectorised and threaded;
+ * relu also has a bf16 one, on the bit patterns.
  */
 #include <math.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/vec.h"
 
 #define SQRT1_2 0.70710678118654752440      /* 1 / sqrt(2) */
 #define INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
@@ -92,10 +96,213 @@ static enum lt_status tanh_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* ---- fast paths: f32 ---------------------------------------------------------------------- */
+
+LT_CLONES static void relu_f32(const float *restrict x, float *restrict y, int64_t n, float c) {
+    (void)c;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] < 0 ? 0.0f : x[i];
+}
+
+LT_CLONES static void relu_grad_f32(const float *restrict y, const float *restrict g,
+                                    float *restrict gx, int64_t n, float c, int acc) {
+    (void)c;
+    if (acc) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] += y[i] > 0 ? g[i] : 0.0f;
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = y[i] > 0 ? g[i] : 0.0f;
+    }
+}
+
+/* The normal CDF: Phi(x) = erfc(-x / sqrt 2) / 2, from the tail on either side so that
+ * it keeps its relative accuracy for negative x. */
+LT_INLINE float normal_cdf(float x) {
+    float tail = 0.5f * lt_verfc_nonneg(fabsf(x) * (float)SQRT1_2);
+    return lt_vselect(x < 0, tail, 1.0f - tail);
+}
+
+LT_CLONES static void gelu_f32(const float *restrict x, float *restrict y, int64_t n, float c) {
+    (void)c;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] * normal_cdf(x[i]);
+}
+
+LT_INLINE float gelu_grad(float x, float g) {
+    return g * (normal_cdf(x) + x * (float)INV_SQRT_2PI * lt_vexp(-0.5f * x * x));
+}
+
+LT_CLONES static void gelu_grad_f32(const float *restrict x, const float *restrict g,
+                                    float *restrict gx, int64_t n, float c, int acc) {
+    (void)c;
+    if (acc) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] += gelu_grad(x[i], g[i]);
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = gelu_grad(x[i], g[i]);
+    }
+}
+
+LT_CLONES static void sigmoid_f32(const float *restrict x, float *restrict y, int64_t n, float c) {
+    (void)c;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = lt_vsigmoid(x[i]);
+}
+
+LT_CLONES static void sigmoid_grad_f32(const float *restrict y, const float *restrict g,
+                                       float *restrict gx, int64_t n, float c, int acc) {
+    (void)c;
+    if (acc) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] += g[i] * y[i] * (1.0f - y[i]);
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = g[i] * y[i] * (1.0f - y[i]);
+    }
+}
+
+LT_CLONES static void tanh_f32(const float *restrict x, float *restrict y, int64_t n, float c) {
+    (void)c;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = lt_vtanh(x[i]);
+}
+
+LT_CLONES static void tanh_grad_f32(const float *restrict y, const float *restrict g,
+                                    float *restrict gx, int64_t n, float c, int acc) {
+    (void)c;
+    if (acc) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] += g[i] * (1.0f - y[i] * y[i]);
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = g[i] * (1.0f - y[i] * y[i]);
+    }
+}
+
+/* bf16 relu on bit patterns, as the reference rounds: a negative number (not -0) becomes
+ * +0, a NaN becomes quiet, anything else passes. */
+LT_CLONES static void relu_bf16(const uint16_t *restrict x, uint16_t *restrict y, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t b = x[i];
+        uint32_t nan = (b & 0x7fffu) > 0x7f80u, neg = b > 0x8000u;
+        y[i] = (uint16_t)(nan ? b | 0x40u : neg ? 0u : b);
+    }
+}
+
+/* y > 0 on bf16 bits: a positive number or +inf, [0x0001, 0x7f80] */
+LT_CLONES static void relu_grad_bf16(const uint16_t *restrict y, const float *restrict g,
+                                     float *restrict gx, int64_t n, int acc) {
+    if (acc) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] += lt_vselect((uint32_t)y[i] - 1u < 0x7f80u, g[i], 0.0f);
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = lt_vselect((uint32_t)y[i] - 1u < 0x7f80u, g[i], 0.0f);
+    }
+}
+
+static enum lt_status relu_forward_bf16(const struct lt_kargs *a) {
+    int64_t n = lt_kview_numel(a->in[0]);
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        relu_bf16((const uint16_t *)a->in[0]->data + lo, (uint16_t *)a->out[0]->data + lo, hi - lo);
+    }
+    return LT_OK;
+}
+
+static enum lt_status relu_backward_bf16(const struct lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    int64_t n = lt_kview_numel(a->out[0]);
+    int acc = lt_accumulates(a, 0);
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        relu_grad_bf16((const uint16_t *)a->out[0]->data + lo, (const float *)a->gout[0]->data + lo,
+                       (float *)a->gin[0]->data + lo, hi - lo, acc);
+    }
+    return LT_OK;
+}
+
+/* y = f(x) over the whole tensor; `par_min` says from how many elements it pays to
+ * thread. */
+static enum lt_status map_forward(const struct lt_kargs *a, lt_map_fn f, int64_t par_min) {
+    lt_par_map(f, a->in[0]->data, a->out[0]->data, lt_kview_numel(a->in[0]), 0.0f, par_min);
+    return LT_OK;
+}
+
+/* gin[0] from gout[0] and the one forward tensor the op's backward reads, `v`. */
+static enum lt_status map_backward(const struct lt_kargs *a, const struct lt_kview *v, lt_grad_fn f,
+                                   int64_t par_min) {
+    if (!a->gin[0])
+        return LT_OK;
+    lt_par_grad(f, v->data, a->gout[0]->data, a->gin[0]->data, lt_kview_numel(v), 0.0f,
+                lt_accumulates(a, 0), par_min);
+    return LT_OK;
+}
+
+static enum lt_status relu_forward_fast(const struct lt_kargs *a) {
+    return map_forward(a, relu_f32, LT_PAR_STREAM);
+}
+
+static enum lt_status relu_backward_fast(const struct lt_kargs *a) {
+    return map_backward(a, a->out[0], relu_grad_f32, LT_PAR_STREAM);
+}
+
+static enum lt_status gelu_forward_fast(const struct lt_kargs *a) {
+    return map_forward(a, gelu_f32, LT_PAR_MATH);
+}
+
+static enum lt_status gelu_backward_fast(const struct lt_kargs *a) {
+    return map_backward(a, a->in[0], gelu_grad_f32, LT_PAR_MATH);
+}
+
+static enum lt_status sigmoid_forward_fast(const struct lt_kargs *a) {
+    return map_forward(a, sigmoid_f32, LT_PAR_MATH);
+}
+
+static enum lt_status sigmoid_backward_fast(const struct lt_kargs *a) {
+    return map_backward(a, a->out[0], sigmoid_grad_f32, LT_PAR_STREAM);
+}
+
+static enum lt_status tanh_forward_fast(const struct lt_kargs *a) {
+    return map_forward(a, tanh_f32, LT_PAR_MATH);
+}
+
+static enum lt_status tanh_backward_fast(const struct lt_kargs *a) {
+    return map_backward(a, a->out[0], tanh_grad_f32, LT_PAR_STREAM);
+}
+
 void lt_cpu_register_activation(struct lt_backend *b, int fast) {
-    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set_floats(b, LT_OP_RELU, relu_forward_ref, relu_backward_ref);
     lt_cpu_set_floats(b, LT_OP_GELU, gelu_forward_ref, gelu_backward_ref);
     lt_cpu_set_floats(b, LT_OP_SIGMOID, sigmoid_forward_ref, sigmoid_backward_ref);
     lt_cpu_set_floats(b, LT_OP_TANH, tanh_forward_ref, tanh_backward_ref);
+    if (!fast)
+        return;
+    lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_F32, relu_forward_fast, relu_backward_fast);
+    lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_BF16, relu_forward_bf16, relu_backward_bf16);
+    lt_cpu_set_fast(b, LT_OP_GELU, LT_DTYPE_F32, gelu_forward_fast, gelu_backward_fast);
+    lt_cpu_set_fast(b, LT_OP_SIGMOID, LT_DTYPE_F32, sigmoid_forward_fast, sigmoid_backward_fast);
+    lt_cpu_set_fast(b, LT_OP_TANH, LT_DTYPE_F32, tanh_forward_fast, tanh_backward_fast);
 }

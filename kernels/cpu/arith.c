@@ -4,8 +4,16 @@
  *
  * b has a's shape or a suffix of it, so in the flat layout element i of a meets
  * element i % numel(b) of b, and b's gradient sums gout over every such i.
+ *
+ * The fast paths (f32; cast also f32 <-> bf16) are vectorised and threaded. A float sum,
+ * difference, product or conversion is correctly rounded in float as in double, so
+ * their forwards match the reference bit for bit; b's gradient sums each column in
+ * double, in row order.
  */
+#include <string.h>
+
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/vec.h"
 
 static enum lt_status add_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->in[1], *z = a->out[0];
@@ -102,8 +110,307 @@ static enum lt_status cast_forward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* ---- fast paths ------------------------------------------------------------------------------ */
+
+enum binary_op { BIN_ADD, BIN_SUB, BIN_MUL };
+
+/* z[i] = x[i] op y[i % m] for i in [lo, hi), a run of whole or partial rows of m. */
+LT_CLONES static void binary_f32(const float *restrict x, const float *restrict y,
+                                 float *restrict z, int64_t lo, int64_t hi, int64_t m,
+                                 enum binary_op op) {
+    for (int64_t i = lo; i < hi;) {
+        int64_t j = i % m, len = m - j < hi - i ? m - j : hi - i;
+        const float *xs = x + i, *ys = y + j;
+        float *zs = z + i;
+        if (m == 1) { /* a scalar b: one run over the whole range */
+            float b = y[0];
+            len = hi - i;
+            if (op == BIN_ADD) {
+#pragma omp simd
+                for (int64_t k = 0; k < len; k++)
+                    zs[k] = xs[k] + b;
+            } else if (op == BIN_SUB) {
+#pragma omp simd
+                for (int64_t k = 0; k < len; k++)
+                    zs[k] = xs[k] - b;
+            } else {
+#pragma omp simd
+                for (int64_t k = 0; k < len; k++)
+                    zs[k] = xs[k] * b;
+            }
+        } else if (op == BIN_ADD) {
+#pragma omp simd
+            for (int64_t k = 0; k < len; k++)
+                zs[k] = xs[k] + ys[k];
+        } else if (op == BIN_SUB) {
+#pragma omp simd
+            for (int64_t k = 0; k < len; k++)
+                zs[k] = xs[k] - ys[k];
+        } else {
+#pragma omp simd
+            for (int64_t k = 0; k < len; k++)
+                zs[k] = xs[k] * ys[k];
+        }
+        i += len;
+    }
+}
+
+static enum lt_status binary_forward(const struct lt_kargs *a, enum binary_op op) {
+    const float *x = a->in[0]->data, *y = a->in[1]->data;
+    float *z = a->out[0]->data;
+    int64_t n = lt_kview_numel(a->in[0]), m = lt_kview_numel(a->in[1]);
+    if (n == 0)
+        return LT_OK;
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        binary_f32(x, y, z, lo, hi, m, op);
+    }
+    return LT_OK;
+}
+
+static enum lt_status add_forward_fast(const struct lt_kargs *a) {
+    return binary_forward(a, BIN_ADD);
+}
+
+static enum lt_status sub_forward_fast(const struct lt_kargs *a) {
+    return binary_forward(a, BIN_SUB);
+}
+
+static enum lt_status mul_forward_fast(const struct lt_kargs *a) {
+    return binary_forward(a, BIN_MUL);
+}
+
+/* Columns summed together: a block of doubles on the stack, in L1. */
+#define COL_BLOCK 256
+
+/* out[j] = (or +=) sign * sum over rows o of g[o * m + j] (times x[o * m + j] when x is
+ * not NULL), for the columns j in [c0, c1), each summed in double in row order. */
+LT_CLONES static void column_sums_f32(const float *restrict g, const float *restrict x,
+                                      float *restrict out, int64_t rows, int64_t m, int64_t c0,
+                                      int64_t c1, double sign, int acc) {
+    double s[COL_BLOCK];
+    for (int64_t b0 = c0; b0 < c1; b0 += COL_BLOCK) {
+        int64_t len = c1 - b0 < COL_BLOCK ? c1 - b0 : COL_BLOCK;
+        for (int64_t j = 0; j < len; j++)
+            s[j] = 0;
+        for (int64_t o = 0; o < rows; o++) {
+            const float *gr = g + o * m + b0;
+            if (x) {
+                const float *xr = x + o * m + b0;
+#pragma omp simd
+                for (int64_t j = 0; j < len; j++)
+                    s[j] += (double)gr[j] * xr[j];
+            } else {
+#pragma omp simd
+                for (int64_t j = 0; j < len; j++)
+                    s[j] += gr[j];
+            }
+        }
+        if (acc)
+            for (int64_t j = 0; j < len; j++)
+                out[b0 + j] += (float)(sign * s[j]);
+        else
+            for (int64_t j = 0; j < len; j++)
+                out[b0 + j] = (float)(sign * s[j]);
+    }
+}
+
+/* sum of g[k] (times x[k] when x is not NULL) over k in [lo, hi), in double */
+LT_CLONES static double dot_range_f32(const float *restrict g, const float *restrict x, int64_t lo,
+                                      int64_t hi) {
+    double s = 0;
+    if (x) {
+#pragma omp simd reduction(+ : s)
+        for (int64_t k = lo; k < hi; k++)
+            s += (double)g[k] * x[k];
+    } else {
+#pragma omp simd reduction(+ : s)
+        for (int64_t k = lo; k < hi; k++)
+            s += g[k];
+    }
+    return s;
+}
+
+/* b's gradient: gin[1][j] = sign * sum over the rows of gout (times a, for mul). Rows of
+ * 32 columns or more split their columns between threads (the same sums as the
+ * reference's, in the same order); a scalar b sums fixed chunks; narrower rows run on one
+ * thread. */
+static void broadcast_grad(const struct lt_kargs *a, const float *x, double sign) {
+    const float *g = a->gout[0]->data; /* a's shape, (rows, m) */
+    float *gb = a->gin[1]->data;       /* (m) */
+    int64_t n = lt_kview_numel(a->gout[0]), m = lt_kview_numel(a->in[1]);
+    int acc = lt_accumulates(a, 1);
+    if (m == 1) {
+        double part[LT_SUM_CHUNKS];
+#pragma omp parallel for schedule(static) if (n >= LT_PAR_STREAM)
+        for (int k = 0; k < LT_SUM_CHUNKS; k++) {
+            int64_t lo, hi;
+            lt_share(n, 16, k, LT_SUM_CHUNKS, &lo, &hi);
+            part[k] = dot_range_f32(g, x, lo, hi);
+        }
+        double s = 0;
+        for (int k = 0; k < LT_SUM_CHUNKS; k++)
+            s += part[k];
+        gb[0] = acc ? gb[0] + (float)(sign * s) : (float)(sign * s);
+        return;
+    }
+    int64_t rows = m ? n / m : 0;
+#pragma omp parallel if (n >= LT_PAR_STREAM && m >= 32)
+    {
+        int64_t c0, c1;
+        lt_share(m, 16, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
+        column_sums_f32(g, x, gb, rows, m, c0, c1, sign, acc);
+    }
+}
+
+/* gx = (or +=) g * y[i % m] over [lo, hi), or g itself when y is NULL */
+LT_CLONES static void scaled_copy_f32(const float *restrict g, const float *restrict y,
+                                      float *restrict gx, int64_t lo, int64_t hi, int64_t m,
+                                      int acc) {
+    for (int64_t i = lo; i < hi;) {
+        int64_t j = y ? i % m : 0, len = y && m - j < hi - i ? m - j : hi - i;
+        const float *gs = g + i, *ys = y ? y + j : NULL;
+        float *out = gx + i;
+        if (!y && acc) {
+#pragma omp simd
+            for (int64_t k = 0; k < len; k++)
+                out[k] += gs[k];
+        } else if (!y) {
+            memcpy(out, gs, (size_t)len * sizeof(float));
+        } else if (acc) {
+#pragma omp simd
+            for (int64_t k = 0; k < len; k++)
+                out[k] += gs[k] * ys[k];
+        } else {
+#pragma omp simd
+            for (int64_t k = 0; k < len; k++)
+                out[k] = gs[k] * ys[k];
+        }
+        i += len;
+    }
+}
+
+/* a's gradient: gout, times b broadcast for mul (y not NULL). */
+static void elementwise_grad(const struct lt_kargs *a, const float *y) {
+    const float *g = a->gout[0]->data;
+    float *gx = a->gin[0]->data;
+    int64_t n = lt_kview_numel(a->gout[0]), m = lt_kview_numel(a->in[1]);
+    int acc = lt_accumulates(a, 0);
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        scaled_copy_f32(g, y, gx, lo, hi, m, acc);
+    }
+}
+
+static enum lt_status add_backward_fast(const struct lt_kargs *a) {
+    if (a->gin[1])
+        broadcast_grad(a, NULL, 1.0);
+    if (a->gin[0])
+        elementwise_grad(a, NULL);
+    return LT_OK;
+}
+
+static enum lt_status sub_backward_fast(const struct lt_kargs *a) {
+    if (a->gin[1])
+        broadcast_grad(a, NULL, -1.0);
+    if (a->gin[0])
+        elementwise_grad(a, NULL);
+    return LT_OK;
+}
+
+static enum lt_status mul_backward_fast(const struct lt_kargs *a) {
+    if (a->gin[1])
+        broadcast_grad(a, a->in[0]->data, 1.0);
+    if (a->gin[0])
+        elementwise_grad(a, a->in[1]->data);
+    return LT_OK;
+}
+
+LT_CLONES static void scale_f32(const float *restrict x, float *restrict y, int64_t n,
+                                float alpha) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = alpha * x[i];
+}
+
+LT_CLONES static void scale_grad_f32(const float *restrict v, const float *restrict g,
+                                     float *restrict gx, int64_t n, float alpha, int acc) {
+    (void)v;
+    if (acc) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] += alpha * g[i];
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = alpha * g[i];
+    }
+}
+
+static enum lt_status scale_forward_fast(const struct lt_kargs *a) {
+    const struct lt_scale_attrs *at = a->attrs;
+    lt_par_map(scale_f32, a->in[0]->data, a->out[0]->data, lt_kview_numel(a->in[0]), at->alpha,
+               LT_PAR_STREAM);
+    return LT_OK;
+}
+
+static enum lt_status scale_backward_fast(const struct lt_kargs *a) {
+    const struct lt_scale_attrs *at = a->attrs;
+    if (!a->gin[0])
+        return LT_OK;
+    lt_par_grad(scale_grad_f32, NULL, a->gout[0]->data, a->gin[0]->data, lt_kview_numel(a->gout[0]),
+                at->alpha, lt_accumulates(a, 0), LT_PAR_STREAM);
+    return LT_OK;
+}
+
+/* f32 -> bf16, lt_f32_to_bf16 without its branch */
+LT_CLONES static void f32_to_bf16(const float *restrict x, uint16_t *restrict y, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = lt_f32_bits(x[i]);
+        uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        uint32_t quiet = (u >> 16) | 0x40u; /* a NaN stays a NaN */
+        y[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+    }
+}
+
+/* bf16 -> f32; a NaN comes out quiet, as through the reference's double */
+LT_CLONES static void bf16_to_f32(const uint16_t *restrict x, float *restrict y, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t b = x[i];
+        y[i] = lt_bits_f32(((b & 0x7fffu) > 0x7f80u ? b | 0x40u : b) << 16);
+    }
+}
+
+/* f32 -> f32 copies, f32 <-> bf16 converts; every other pair is the reference's. */
+static enum lt_status cast_forward_fast(const struct lt_kargs *a) {
+    const struct lt_kview *x = a->in[0], *y = a->out[0];
+    enum lt_dtype from = x->dtype, to = y->dtype;
+    int64_t n = lt_kview_numel(x);
+    int f32 = from == LT_DTYPE_F32, bf16 = from == LT_DTYPE_BF16;
+    if (!((f32 && (to == LT_DTYPE_F32 || to == LT_DTYPE_BF16)) || (bf16 && to == LT_DTYPE_F32)))
+        return cast_forward_ref(a);
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        if (f32 && to == LT_DTYPE_F32)
+            memcpy((float *)y->data + lo, (const float *)x->data + lo,
+                   (size_t)(hi - lo) * sizeof(float));
+        else if (f32)
+            f32_to_bf16((const float *)x->data + lo, (uint16_t *)y->data + lo, hi - lo);
+        else
+            bf16_to_f32((const uint16_t *)x->data + lo, (float *)y->data + lo, hi - lo);
+    }
+    return LT_OK;
+}
+
 void lt_cpu_register_arith(struct lt_backend *b, int fast) {
-    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set_floats(b, LT_OP_ADD, add_forward_ref, add_backward_ref);
     lt_cpu_set_floats(b, LT_OP_SUB, sub_forward_ref, sub_backward_ref);
     lt_cpu_set_floats(b, LT_OP_MUL, mul_forward_ref, mul_backward_ref);
@@ -112,4 +419,12 @@ void lt_cpu_register_arith(struct lt_backend *b, int fast) {
     /* integer inputs never need a gradient */
     lt_cpu_set(b, LT_OP_CAST, LT_DTYPE_I32, cast_forward_ref, NULL);
     lt_cpu_set(b, LT_OP_CAST, LT_DTYPE_U8, cast_forward_ref, NULL);
+    if (!fast)
+        return;
+    lt_cpu_set_fast(b, LT_OP_ADD, LT_DTYPE_F32, add_forward_fast, add_backward_fast);
+    lt_cpu_set_fast(b, LT_OP_SUB, LT_DTYPE_F32, sub_forward_fast, sub_backward_fast);
+    lt_cpu_set_fast(b, LT_OP_MUL, LT_DTYPE_F32, mul_forward_fast, mul_backward_fast);
+    lt_cpu_set_fast(b, LT_OP_SCALE, LT_DTYPE_F32, scale_forward_fast, scale_backward_fast);
+    lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F32, cast_forward_fast, lt_identity_backward_fast);
+    lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_BF16, cast_forward_fast, lt_identity_backward_fast);
 }

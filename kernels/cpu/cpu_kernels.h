@@ -26,7 +26,7 @@ void lt_cpu_register_embedding(struct lt_backend *b, int fast);
 void lt_cpu_register_reduce(struct lt_backend *b, int fast);
 void lt_cpu_register_update(struct lt_backend *b, int fast);
 
-/* The widest vector ISA this CPU runs that the fast kernels use: "avx512" or
+/* The widest vector ISA this CPU runs that the fast kernels use: "avx512", "avx2" or
  * "baseline". Cannot fail. */
 const char *lt_cpu_isa(void);
 

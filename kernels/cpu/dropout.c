@@ -2,8 +2,12 @@
  *
  * No mask is stored: the backward recomputes each keep decision from the same keys
  * (seed, layer, epoch, sample, element), so dropout keeps nothing alive for backward.
+ *
+ * The fast path keys each sample once and draws its elements in vector lanes (the same
+ * 64-bit mixer), threaded over the flat range: the same decisions, the same bits.
  */
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/vec.h"
 #include "kernels/rng.h"
 
 /* Whether element e of row s of the batch is kept. */
@@ -38,7 +42,70 @@ static enum lt_status dropout_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* ---- fast path ------------------------------------------------------------------------------- */
+
+/* lt_rng_uniform(key, e), through an int32 conversion (exact: 24 bits), which vectorises
+ * where a uint64 one needs AVX-512DQ. */
+LT_INLINE float uniform(uint64_t key, int64_t e) {
+    return (float)(int32_t)(lt_mix64(key + (uint64_t)e * 0x9e3779b97f4a7c15ull) >> 40) * 0x1p-24f;
+}
+
+/* out[k] = keep(e0 + k) ? in[k] * scale : 0 (or += when acc) for k in [0, n): elements
+ * e0... of one sample, whose stream is `key`. lt_dropout_keep's draw, in lanes. */
+LT_CLONES static void dropout_run_f32(const float *restrict in, float *restrict out, int64_t n,
+                                      uint64_t key, int64_t e0, float p, float scale, int acc) {
+    if (acc) {
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++)
+            out[k] += lt_vselect(uniform(key, e0 + k) >= p, in[k] * scale, 0.0f);
+    } else {
+#pragma omp simd
+        for (int64_t k = 0; k < n; k++)
+            out[k] = lt_vselect(uniform(key, e0 + k) >= p, in[k] * scale, 0.0f);
+    }
+}
+
+/* The forward (x -> y) or the backward (gy -> gx) over the flat range, split between
+ * threads; each thread keys the samples its share crosses. */
+static void dropout_all(const struct lt_kargs *a, const float *in, float *out, int acc) {
+    const struct lt_dropout_attrs *at = a->attrs;
+    const struct lt_exec_info *ex = a->exec;
+    int64_t total = lt_kview_numel(a->in[0]);
+    int64_t per = lt_dims_product(a->in[0], 1, a->in[0]->ndim);
+    float scale = 1.0f / (1.0f - at->p);
+    if (total == 0)
+        return;
+#pragma omp parallel if (total >= LT_PAR_MATH)
+    {
+        int64_t lo, hi;
+        lt_share(total, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        while (lo < hi) {
+            int64_t s = lo / per, e0 = lo - s * per;
+            int64_t len = per - e0 < hi - lo ? per - e0 : hi - lo;
+            uint64_t key =
+                lt_rng_key(ex->seed, at->layer, ex->epoch, (uint64_t)(ex->sample_base + s));
+            dropout_run_f32(in + lo, out + lo, len, key, e0, at->p, scale, acc);
+            lo += len;
+        }
+    }
+}
+
+static enum lt_status dropout_forward_fast(const struct lt_kargs *a) {
+    dropout_all(a, a->in[0]->data, a->out[0]->data, 0);
+    return LT_OK;
+}
+
+static enum lt_status dropout_backward_fast(const struct lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    dropout_all(a, a->gout[0]->data, a->gin[0]->data, lt_accumulates(a, 0));
+    return LT_OK;
+}
+
 void lt_cpu_register_dropout(struct lt_backend *b, int fast) {
-    (void)fast; /* no fast path yet: the reference serves both tables */
-    lt_cpu_set(b, LT_OP_DROPOUT, LT_DTYPE_F32, dropout_forward_ref, dropout_backward_ref);
+    if (fast)
+        lt_cpu_set_fast(b, LT_OP_DROPOUT, LT_DTYPE_F32, dropout_forward_fast,
+                        dropout_backward_fast);
+    else
+        lt_cpu_set(b, LT_OP_DROPOUT, LT_DTYPE_F32, dropout_forward_ref, dropout_backward_ref);
 }

@@ -3,10 +3,17 @@
  * Statistics and the gradient sums are accumulated in double. The backward kernels
  * read the saved statistics (mean, inverse standard deviation) rather than
  * recomputing them, so they see exactly what the forward normalised with.
+ *
+ * The fast paths keep double accumulation (in vector lanes) and split batch_norm2d's
+ * channels, layer_norm's rows, and layer_norm's weight gradient columns between threads:
+ * every sum runs on one thread in a fixed order. batch_norm2d's statistics take one pass,
+ * summing x - x0 and its square (x0: the channel's first value, so that a mean far from
+ * 0 cancels nothing that matters in double).
  */
 #include <math.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/vec.h"
 
 /* Training uses the batch statistics and moves the running ones towards them (unbiased
  * variance, as PyTorch); evaluation uses the running ones and leaves them alone. */
@@ -182,11 +189,290 @@ static size_t layer_norm_workspace(const struct lt_kargs *a, int backward) {
     return 2 * (size_t)a->in[0]->shape[a->in[0]->ndim - 1] * sizeof(double);
 }
 
+/* ---- fast paths ------------------------------------------------------------------------------ */
+
+/* batch_norm2d's sizes and tensors, passed whole to each thread's channels */
+struct bn_args {
+    const float *x, *w, *bias, *gy; /* x, gy (N, C, HW); w, bias (C) */
+    float *y, *gx;                  /* (N, C, HW) */
+    float *mean, *invstd;           /* (C) */
+    int64_t n, c, hw;
+};
+
+/* Sum of x - x0 and of its square over channel ch, in double. */
+LT_CLONES static void bn_channel_sums(const struct bn_args *b, int64_t ch, double x0, double *sum,
+                                      double *sq) {
+    double s = 0, q = 0;
+    for (int64_t i = 0; i < b->n; i++) {
+        const float *xp = b->x + (i * b->c + ch) * b->hw;
+#pragma omp simd reduction(+ : s, q)
+        for (int64_t k = 0; k < b->hw; k++) {
+            double d = xp[k] - x0;
+            s += d;
+            q += d * d;
+        }
+    }
+    *sum = s;
+    *sq = q;
+}
+
+/* y = (x - mean) * scale + bias over channel ch, in float: the mean in two parts, so that
+ * x - mean keeps its bits when the mean is large next to the spread (x - hi is exact near
+ * the mean). */
+LT_CLONES static void bn_channel_apply(const struct bn_args *b, int64_t ch, double mean,
+                                       double scale, double bias) {
+    float hi = (float)mean, lo = (float)(mean - hi), sc = (float)scale, bi = (float)bias;
+    for (int64_t i = 0; i < b->n; i++) {
+        const float *xp = b->x + (i * b->c + ch) * b->hw;
+        float *yp = b->y + (i * b->c + ch) * b->hw;
+#pragma omp simd
+        for (int64_t k = 0; k < b->hw; k++)
+            yp[k] = ((xp[k] - hi) - lo) * sc + bi;
+    }
+}
+
+static enum lt_status batch_norm2d_forward_fast(const struct lt_kargs *a) {
+    const struct lt_batch_norm_attrs *at = a->attrs;
+    float *run_mean = a->in[3]->data; /* (C), written when training */
+    float *run_var = a->in[4]->data;  /* (C), written when training */
+    struct bn_args b = {
+        .x = a->in[0]->data,
+        .w = a->in[1]->data,
+        .bias = a->in[2]->data,
+        .y = a->out[0]->data,
+        .mean = a->out[1]->data,
+        .invstd = a->out[2]->data,
+        .n = a->in[0]->shape[0],
+        .c = a->in[0]->shape[1],
+        .hw = a->in[0]->shape[2] * a->in[0]->shape[3],
+    };
+    int64_t m = b.n * b.hw; /* values per channel; >= 2 when training (checked by infer) */
+    double mom = at->momentum;
+#pragma omp parallel for schedule(static) if (b.n * b.c * b.hw >= LT_PAR_STREAM)
+    for (int64_t ch = 0; ch < b.c; ch++) {
+        double mean, var;
+        if (at->training) {
+            double x0 = b.x[ch * b.hw], sum, sq;
+            bn_channel_sums(&b, ch, x0, &sum, &sq);
+            double shift = sum / (double)m;
+            mean = x0 + shift;
+            double centred = sq - sum * shift; /* sum of (x - mean)^2 */
+            centred = centred > 0 ? centred : 0;
+            var = centred / (double)m;
+            run_mean[ch] = (float)((1 - mom) * run_mean[ch] + mom * mean);
+            run_var[ch] = (float)((1 - mom) * run_var[ch] + mom * centred / (double)(m - 1));
+        } else {
+            mean = run_mean[ch];
+            var = run_var[ch];
+        }
+        double invstd = 1 / sqrt(var + at->eps);
+        b.mean[ch] = (float)mean;
+        b.invstd[ch] = (float)invstd;
+        bn_channel_apply(&b, ch, mean, invstd * b.w[ch], b.bias[ch]);
+    }
+    return LT_OK;
+}
+
+/* sum(g) and sum(g * xhat) over channel ch, in double */
+LT_CLONES static void bn_channel_grad_sums(const struct bn_args *b, int64_t ch, double *sum_g,
+                                           double *sum_gx) {
+    double mean = b->mean[ch], invstd = b->invstd[ch], s = 0, q = 0;
+    for (int64_t i = 0; i < b->n; i++) {
+        const float *xp = b->x + (i * b->c + ch) * b->hw;
+        const float *gp = b->gy + (i * b->c + ch) * b->hw;
+#pragma omp simd reduction(+ : s, q)
+        for (int64_t k = 0; k < b->hw; k++) {
+            s += gp[k];
+            q += gp[k] * ((xp[k] - mean) * invstd);
+        }
+    }
+    *sum_g = s;
+    *sum_gx = q;
+}
+
+/* dx = scale * (g - k0 - xhat * k1) over channel ch (k0 = k1 = 0 in evaluation) */
+LT_CLONES static void bn_channel_grad(const struct bn_args *b, int64_t ch, double scale, double k0,
+                                      double k1, int acc) {
+    double mean = b->mean[ch], invstd = b->invstd[ch];
+    for (int64_t i = 0; i < b->n; i++) {
+        const float *xp = b->x + (i * b->c + ch) * b->hw;
+        const float *gp = b->gy + (i * b->c + ch) * b->hw;
+        float *dp = b->gx + (i * b->c + ch) * b->hw;
+        if (acc) {
+#pragma omp simd
+            for (int64_t k = 0; k < b->hw; k++)
+                dp[k] += (float)(scale * (gp[k] - k0 - (xp[k] - mean) * invstd * k1));
+        } else {
+#pragma omp simd
+            for (int64_t k = 0; k < b->hw; k++)
+                dp[k] = (float)(scale * (gp[k] - k0 - (xp[k] - mean) * invstd * k1));
+        }
+    }
+}
+
+static enum lt_status batch_norm2d_backward_fast(const struct lt_kargs *a) {
+    const struct lt_batch_norm_attrs *at = a->attrs;
+    struct bn_args b = {
+        .x = a->in[0]->data,
+        .w = a->in[1]->data,
+        .gy = a->gout[0]->data,
+        .gx = a->gin[0] ? a->gin[0]->data : NULL,
+        .mean = a->out[1]->data,
+        .invstd = a->out[2]->data,
+        .n = a->in[0]->shape[0],
+        .c = a->in[0]->shape[1],
+        .hw = a->in[0]->shape[2] * a->in[0]->shape[3],
+    };
+    double m = (double)(b.n * b.hw);
+    int acc = lt_accumulates(a, 0);
+#pragma omp parallel for schedule(static) if (b.n * b.c * b.hw >= LT_PAR_STREAM)
+    for (int64_t ch = 0; ch < b.c; ch++) {
+        double sum_g, sum_gx;
+        bn_channel_grad_sums(&b, ch, &sum_g, &sum_gx);
+        if (a->gin[1])
+            lt_grad_store(a, 1, ch, sum_gx);
+        if (a->gin[2])
+            lt_grad_store(a, 2, ch, sum_g);
+        if (b.gx)
+            bn_channel_grad(&b, ch, (double)b.w[ch] * b.invstd[ch], at->training ? sum_g / m : 0,
+                            at->training ? sum_gx / m : 0, acc);
+    }
+    return LT_OK;
+}
+
+/* Rows [r0, r1) of layer_norm's forward, statistics in double. */
+LT_CLONES static void ln_rows_f32(const float *restrict x, const float *restrict w,
+                                  const float *restrict bias, float *restrict y,
+                                  float *restrict mean_out, float *restrict rstd_out, int64_t d,
+                                  int64_t r0, int64_t r1, double eps) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * d;
+        float *yr = y + r * d;
+        double sum = 0, sq = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < d; j++)
+            sum += xr[j];
+        double mean = sum / (double)d;
+#pragma omp simd reduction(+ : sq)
+        for (int64_t j = 0; j < d; j++)
+            sq += (xr[j] - mean) * (xr[j] - mean);
+        double rstd = 1 / sqrt(sq / (double)d + eps);
+        mean_out[r] = (float)mean;
+        rstd_out[r] = (float)rstd;
+#pragma omp simd
+        for (int64_t j = 0; j < d; j++)
+            yr[j] = (float)((xr[j] - mean) * rstd * w[j] + bias[j]);
+    }
+}
+
+static enum lt_status layer_norm_forward_fast(const struct lt_kargs *a) {
+    const struct lt_layer_norm_attrs *at = a->attrs;
+    int64_t d = a->in[0]->shape[a->in[0]->ndim - 1];
+    int64_t rows = lt_kview_numel(a->out[1]);
+#pragma omp parallel if (rows * d >= LT_PAR_STREAM)
+    {
+        int64_t r0, r1;
+        lt_share(rows, 1, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
+        ln_rows_f32(a->in[0]->data, a->in[1]->data, a->in[2]->data, a->out[0]->data,
+                    a->out[1]->data, a->out[2]->data, d, r0, r1, at->eps);
+    }
+    return LT_OK;
+}
+
+/* Rows [r0, r1) of dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w. */
+LT_CLONES static void ln_grad_rows_f32(const float *restrict x, const float *restrict w,
+                                       const float *restrict mean, const float *restrict rstd,
+                                       const float *restrict gy, float *restrict gx, int64_t d,
+                                       int64_t r0, int64_t r1, int acc) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = x + r * d, *gr = gy + r * d;
+        float *dr = gx + r * d;
+        double mu = mean[r], rs = rstd[r], sum_gw = 0, sum_gwx = 0;
+#pragma omp simd reduction(+ : sum_gw, sum_gwx)
+        for (int64_t j = 0; j < d; j++) {
+            double gw = (double)gr[j] * w[j];
+            sum_gw += gw;
+            sum_gwx += gw * ((xr[j] - mu) * rs);
+        }
+        double k0 = sum_gw / (double)d, k1 = sum_gwx / (double)d;
+        if (acc) {
+#pragma omp simd
+            for (int64_t j = 0; j < d; j++)
+                dr[j] += (float)(rs * ((double)gr[j] * w[j] - k0 - (xr[j] - mu) * rs * k1));
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < d; j++)
+                dr[j] = (float)(rs * ((double)gr[j] * w[j] - k0 - (xr[j] - mu) * rs * k1));
+        }
+    }
+}
+
+/* Columns [c0, c1) of dweight = sum over rows of g * xhat and dbias = sum of g, each
+ * column summed in double in row order (the reference's sums). */
+LT_CLONES static void ln_param_grad_f32(const float *restrict x, const float *restrict mean,
+                                        const float *restrict rstd, const float *restrict gy,
+                                        float *restrict dw, float *restrict db, int64_t d,
+                                        int64_t rows, int64_t c0, int64_t c1, int acc_w,
+                                        int acc_b) {
+    enum { BLOCK = 128 };
+    double sw[BLOCK], sb[BLOCK];
+    for (int64_t b0 = c0; b0 < c1; b0 += BLOCK) {
+        int64_t len = c1 - b0 < BLOCK ? c1 - b0 : BLOCK;
+        for (int64_t j = 0; j < len; j++)
+            sw[j] = sb[j] = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xr = x + r * d + b0, *gr = gy + r * d + b0;
+            double mu = mean[r], rs = rstd[r];
+#pragma omp simd
+            for (int64_t j = 0; j < len; j++) {
+                sw[j] += gr[j] * ((xr[j] - mu) * rs);
+                sb[j] += gr[j];
+            }
+        }
+        for (int64_t j = 0; dw && j < len; j++)
+            dw[b0 + j] = acc_w ? dw[b0 + j] + (float)sw[j] : (float)sw[j];
+        for (int64_t j = 0; db && j < len; j++)
+            db[b0 + j] = acc_b ? db[b0 + j] + (float)sb[j] : (float)sb[j];
+    }
+}
+
+static enum lt_status layer_norm_backward_fast(const struct lt_kargs *a) {
+    const float *x = a->in[0]->data;     /* (rows, D) */
+    const float *w = a->in[1]->data;     /* (D) */
+    const float *mean = a->out[1]->data; /* (rows) */
+    const float *rstd = a->out[2]->data; /* (rows) */
+    const float *gy = a->gout[0]->data;  /* (rows, D) */
+    int64_t d = a->in[0]->shape[a->in[0]->ndim - 1];
+    int64_t rows = lt_kview_numel(a->out[1]);
+    float *dw = a->gin[1] ? a->gin[1]->data : NULL, *db = a->gin[2] ? a->gin[2]->data : NULL;
+#pragma omp parallel if (rows * d >= LT_PAR_STREAM)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t lo, hi;
+        if (a->gin[0]) {
+            lt_share(rows, 1, t, nt, &lo, &hi);
+            ln_grad_rows_f32(x, w, mean, rstd, gy, a->gin[0]->data, d, lo, hi,
+                             lt_accumulates(a, 0));
+        }
+        if (dw || db) {
+            lt_share(d, 16, t, nt, &lo, &hi);
+            ln_param_grad_f32(x, mean, rstd, gy, dw, db, d, rows, lo, hi, lt_accumulates(a, 1),
+                              lt_accumulates(a, 2));
+        }
+    }
+    return LT_OK;
+}
+
 void lt_cpu_register_norm(struct lt_backend *b, int fast) {
-    (void)fast; /* no fast path yet: the reference serves both tables */
     lt_cpu_set(b, LT_OP_BATCH_NORM2D, LT_DTYPE_F32, batch_norm2d_forward_ref,
                batch_norm2d_backward_ref);
     lt_cpu_set(b, LT_OP_LAYER_NORM, LT_DTYPE_F32, layer_norm_forward_ref,
                layer_norm_backward_ref);
     b->kernels[LT_OP_LAYER_NORM][LT_DTYPE_F32].workspace = layer_norm_workspace;
+    if (!fast)
+        return;
+    lt_cpu_set_fast(b, LT_OP_BATCH_NORM2D, LT_DTYPE_F32, batch_norm2d_forward_fast,
+                    batch_norm2d_backward_fast);
+    lt_cpu_set_fast(b, LT_OP_LAYER_NORM, LT_DTYPE_F32, layer_norm_forward_fast,
+                    layer_norm_backward_fast);
 }

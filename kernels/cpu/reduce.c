@@ -4,10 +4,14 @@
  * A reduction sees its input as (outer, n, inner) and reduces the middle: n is the
  * reduced dim's size, or every element when attrs.all. Output element (o, j) sits at
  * o * inner + j whether or not the dim is kept.
+ *
+ * The fast paths (f32 sum, mean, max and argmax) read floats directly, sum in double
+ * lanes and split rows or columns between threads; a whole-tensor sum adds fixed chunks.
  */
 #include <math.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/vec.h"
 
 struct layout {
     int64_t outer, n, inner;
@@ -125,8 +129,120 @@ static enum lt_status eq_forward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* ---- fast paths: f32 ----------------------------------------------------------------------- */
+
+/* Sum of x[0, n) in double. */
+LT_CLONES static double sum_f32(const float *restrict x, int64_t n) {
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t k = 0; k < n; k++)
+        s += x[k];
+    return s;
+}
+
+/* Columns [c0, c1) of slice o of x (outer, n, inner): y[o, j] = sum over k / div, each
+ * column summed in double in k order. */
+LT_CLONES static void column_means_f32(const float *restrict x, float *restrict y, struct layout l,
+                                       int64_t o, int64_t c0, int64_t c1, double div) {
+    enum { BLOCK = 256 };
+    double s[BLOCK];
+    for (int64_t b0 = c0; b0 < c1; b0 += BLOCK) {
+        int64_t len = c1 - b0 < BLOCK ? c1 - b0 : BLOCK;
+        for (int64_t j = 0; j < len; j++)
+            s[j] = 0;
+        for (int64_t k = 0; k < l.n; k++) {
+            const float *xr = x + (o * l.n + k) * l.inner + b0;
+#pragma omp simd
+            for (int64_t j = 0; j < len; j++)
+                s[j] += xr[j];
+        }
+        for (int64_t j = 0; j < len; j++)
+            y[o * l.inner + b0 + j] = (float)(s[j] / div);
+    }
+}
+
+/* sum (div 1) or mean (div n) of an f32 tensor: one row, in fixed chunks; rows, split
+ * between threads; columns, split by (slice, block of columns). */
+static void sum_fast(const struct lt_kargs *a, int mean) {
+    const float *x = a->in[0]->data;
+    float *y = a->out[0]->data; /* (outer, inner) */
+    struct layout l = layout_of(a);
+    double div = mean ? (double)l.n : 1.0;
+    int64_t total = l.outer * l.n * l.inner;
+    if (l.outer == 1 && l.inner == 1) {
+        double part[LT_SUM_CHUNKS];
+#pragma omp parallel for schedule(static) if (total >= LT_PAR_STREAM)
+        for (int k = 0; k < LT_SUM_CHUNKS; k++) {
+            int64_t lo, hi;
+            lt_share(l.n, 16, k, LT_SUM_CHUNKS, &lo, &hi);
+            part[k] = sum_f32(x + lo, hi - lo);
+        }
+        double s = 0;
+        for (int k = 0; k < LT_SUM_CHUNKS; k++)
+            s += part[k];
+        y[0] = (float)(s / div);
+        return;
+    }
+    if (l.inner == 1) {
+#pragma omp parallel for schedule(static) if (total >= LT_PAR_STREAM)
+        for (int64_t o = 0; o < l.outer; o++)
+            y[o] = (float)(sum_f32(x + o * l.n, l.n) / div);
+        return;
+    }
+    int64_t blocks = (l.inner + 255) / 256;
+#pragma omp parallel for schedule(static) if (total >= LT_PAR_STREAM)
+    for (int64_t t = 0; t < l.outer * blocks; t++) {
+        int64_t o = t / blocks, c0 = t % blocks * 256;
+        column_means_f32(x, y, l, o, c0, c0 + 256 < l.inner ? c0 + 256 : l.inner, div);
+    }
+}
+
+static enum lt_status sum_forward_fast(const struct lt_kargs *a) {
+    sum_fast(a, 0);
+    return LT_OK;
+}
+
+static enum lt_status mean_forward_fast(const struct lt_kargs *a) {
+    sum_fast(a, 1);
+    return LT_OK;
+}
+
+/* Index of the first maximum of x[0, n), or of its first NaN (argmax_of's rule). */
+static int64_t row_argmax_f32(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t k = 1; k < n && x[best] == x[best]; k++)
+        if (x[k] > x[best] || x[k] != x[k])
+            best = k;
+    return best;
+}
+
+/* max and argmax over the last dim (inner == 1), rows split between threads; any other
+ * layout is the reference's. */
+static enum lt_status max_forward_fast(const struct lt_kargs *a) {
+    struct layout l = layout_of(a);
+    if (l.inner != 1)
+        return max_forward_ref(a);
+    const float *x = a->in[0]->data;
+    float *y = a->out[0]->data;
+#pragma omp parallel for schedule(static) if (l.outer * l.n >= LT_PAR_STREAM)
+    for (int64_t o = 0; o < l.outer; o++)
+        y[o] = x[o * l.n + row_argmax_f32(x + o * l.n, l.n)];
+    return LT_OK;
+}
+
+static enum lt_status argmax_forward_fast(const struct lt_kargs *a) {
+    struct layout l = layout_of(a);
+    if (l.inner != 1)
+        return argmax_forward_ref(a);
+    const float *x = a->in[0]->data;
+    int32_t *y = a->out[0]->data;
+#pragma omp parallel for schedule(static) if (l.outer * l.n >= LT_PAR_STREAM)
+    for (int64_t o = 0; o < l.outer; o++)
+        y[o] = (int32_t)row_argmax_f32(x + o * l.n, l.n);
+    return LT_OK;
+}
+
 void lt_cpu_register_reduce(struct lt_backend *b, int fast) {
-    (void)fast; /* no fast path yet: the reference serves both tables */
     for (int i = 0; i < LT_DTYPE_COUNT; i++) {
         enum lt_dtype dt = (enum lt_dtype)i;
         int is_int = dt == LT_DTYPE_I32 || dt == LT_DTYPE_U8;
@@ -136,4 +252,10 @@ void lt_cpu_register_reduce(struct lt_backend *b, int fast) {
         lt_cpu_set(b, LT_OP_ARGMAX, dt, argmax_forward_ref, NULL);
         lt_cpu_set(b, LT_OP_EQ, dt, eq_forward_ref, NULL);
     }
+    if (!fast)
+        return;
+    lt_cpu_set_fast(b, LT_OP_SUM, LT_DTYPE_F32, sum_forward_fast, NULL);
+    lt_cpu_set_fast(b, LT_OP_MEAN, LT_DTYPE_F32, mean_forward_fast, NULL);
+    lt_cpu_set_fast(b, LT_OP_MAX, LT_DTYPE_F32, max_forward_fast, NULL);
+    lt_cpu_set_fast(b, LT_OP_ARGMAX, LT_DTYPE_F32, argmax_forward_fast, NULL);
 }

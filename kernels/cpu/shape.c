@@ -1,9 +1,14 @@
 /* Reference kernels for reshape, transpose (of the last two dims) and concat. They move
  * elements without looking at them, so the forward copies bytes for any dtype; the
- * backward moves the f32 gradient the opposite way. */
+ * backward moves the f32 gradient the opposite way.
+ *
+ * The fast paths split the copies between threads; transpose moves panels of a few rows
+ * at a time.
+ */
 #include <string.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/vec.h"
 
 static size_t elem_size(enum lt_dtype dt) {
     switch (dt) {
@@ -93,16 +98,201 @@ static enum lt_status concat_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* ---- fast paths ------------------------------------------------------------------------------ */
+
+/* A copy splits between threads from this many bytes up (LT_PAR_STREAM floats). */
+#define PAR_BYTES ((int64_t)LT_PAR_STREAM * 4)
+
+static enum lt_status reshape_forward_fast(const struct lt_kargs *a) {
+    const struct lt_kview *x = a->in[0];
+    int64_t bytes = lt_kview_numel(x) * (int64_t)elem_size(x->dtype);
+    if (bytes == 0)
+        return LT_OK;
+#pragma omp parallel if (bytes >= PAR_BYTES)
+    {
+        int64_t lo, hi;
+        lt_share(bytes, 64, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        memcpy((char *)a->out[0]->data + lo, (const char *)x->data + lo, (size_t)(hi - lo));
+    }
+    return LT_OK;
+}
+
+LT_CLONES static void copy_grad_f32(const float *restrict v, const float *restrict g,
+                                    float *restrict gx, int64_t n, float c, int acc) {
+    (void)v;
+    (void)c;
+    if (acc) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] += g[i];
+    } else {
+        memcpy(gx, g, (size_t)n * sizeof(float));
+    }
+}
+
+enum lt_status lt_identity_backward_fast(const struct lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    lt_par_grad(copy_grad_f32, NULL, a->gout[0]->data, a->gin[0]->data, lt_kview_numel(a->gout[0]),
+                0.0f, lt_accumulates(a, 0), LT_PAR_STREAM);
+    return LT_OK;
+}
+
+/* Transposes move panels of PANEL rows of src: for each column, the panel's values go to
+ * one short run of a dst row. The reads are PANEL streams along src's rows, the writes
+ * runs of PANEL elements; wider square tiles measured slower (power-of-two row strides
+ * make a tile's rows collide in the cache). */
+#define PANEL 8
+
+/* dst (C, R) = (or +=, acc) the transpose of src (R, C), panels [p0, p1). */
+LT_CLONES static void transpose_panels_f32(const float *restrict src, float *restrict dst,
+                                           int64_t R, int64_t C, int64_t p0, int64_t p1, int acc) {
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t r0 = p * PANEL, nr = R - r0 < PANEL ? R - r0 : PANEL;
+        const float *s0 = src + r0 * C;
+        for (int64_t c = 0; c < C; c++) {
+            float *d = dst + c * R + r0;
+            if (acc)
+                for (int64_t r = 0; r < nr; r++)
+                    d[r] += s0[r * C + c];
+            else
+                for (int64_t r = 0; r < nr; r++)
+                    d[r] = s0[r * C + c];
+        }
+    }
+}
+
+/* The same for 2-byte elements (f16, bf16), which need no arithmetic. */
+LT_CLONES static void transpose_panels_u16(const uint16_t *restrict src, uint16_t *restrict dst,
+                                           int64_t R, int64_t C, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t r0 = p * PANEL, nr = R - r0 < PANEL ? R - r0 : PANEL;
+        const uint16_t *s0 = src + r0 * C;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t r = 0; r < nr; r++)
+                dst[c * R + r0 + r] = s0[r * C + c];
+    }
+}
+
+/* Transposes every (R, C) matrix of src into dst (C, R), the panels of all of them split
+ * between threads. es is 4 (floats, i32) or 2; `acc` adds (f32 only). */
+static void transpose_all(const void *src, void *dst, int64_t batch, int64_t R, int64_t C,
+                          size_t es, int acc) {
+    int64_t per = (R + PANEL - 1) / PANEL, total = batch * per;
+#pragma omp parallel if (batch * R * C >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(total, 1, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        while (lo < hi) {
+            int64_t b = lo / per, end = (b + 1) * per < hi ? (b + 1) * per : hi;
+            size_t at = (size_t)(b * R * C) * es;
+            if (es == 4)
+                transpose_panels_f32((const float *)((const char *)src + at),
+                                     (float *)((char *)dst + at), R, C, lo - b * per, end - b * per,
+                                     acc);
+            else
+                transpose_panels_u16((const uint16_t *)((const char *)src + at),
+                                     (uint16_t *)((char *)dst + at), R, C, lo - b * per,
+                                     end - b * per);
+            lo = end;
+        }
+    }
+}
+
+static enum lt_status transpose_forward_fast(const struct lt_kargs *a) {
+    const struct lt_kview *x = a->in[0];
+    size_t es = elem_size(x->dtype);
+    if (es == 1)
+        return transpose_forward_ref(a);
+    int nd = x->ndim;
+    transpose_all(x->data, a->out[0]->data, lt_dims_product(x, 0, nd - 2), x->shape[nd - 2],
+                  x->shape[nd - 1], es, 0);
+    return LT_OK;
+}
+
+/* The gradient (batch, C, R) transposed back into gin (batch, R, C). */
+static enum lt_status transpose_backward_fast(const struct lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    const struct lt_kview *x = a->in[0];
+    int nd = x->ndim;
+    transpose_all(a->gout[0]->data, a->gin[0]->data, lt_dims_product(x, 0, nd - 2),
+                  x->shape[nd - 1], x->shape[nd - 2], 4, lt_accumulates(a, 0));
+    return LT_OK;
+}
+
+/* Elements [lo, hi) of the concatenation (outer, sum of the inputs' sizes along dim,
+ * inner): forward copies them from the inputs (es bytes each); backward (grad) copies the
+ * f32 gradient back into every gin that is not NULL, adding when accumulating. */
+static void concat_range(const struct lt_kargs *a, int64_t inner, size_t es, int grad, int64_t lo,
+                         int64_t hi) {
+    int d = concat_dim(a);
+    int64_t row = a->out[0]->shape[d] * inner;
+    char *out = grad ? a->gout[0]->data : a->out[0]->data;
+    for (int64_t o = lo / row, at = o * row; at < hi; o++)
+        for (int i = 0; i < a->n_in && at < hi; i++) {
+            int64_t chunk = a->in[i]->shape[d] * inner;
+            int64_t b = at > lo ? at : lo, e = at + chunk < hi ? at + chunk : hi;
+            int64_t from = o * chunk + b - at;
+            if (b < e && !grad) {
+                memcpy(out + (size_t)b * es, (const char *)a->in[i]->data + (size_t)from * es,
+                       (size_t)(e - b) * es);
+            } else if (b < e && a->gin[i]) {
+                const float *g = (const float *)out + b;
+                float *gx = (float *)a->gin[i]->data + from;
+                if (lt_accumulates(a, i))
+                    for (int64_t k = 0; k < e - b; k++)
+                        gx[k] += g[k];
+                else
+                    memcpy(gx, g, (size_t)(e - b) * sizeof(float));
+            }
+            at += chunk;
+        }
+}
+
+static void concat_all(const struct lt_kargs *a, int grad) {
+    const struct lt_kview *x = a->in[0];
+    int d = concat_dim(a);
+    int64_t inner = lt_dims_product(x, d + 1, x->ndim), n = lt_kview_numel(a->out[0]);
+    size_t es = grad ? sizeof(float) : elem_size(x->dtype);
+    if (n == 0)
+        return;
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        concat_range(a, inner, es, grad, lo, hi);
+    }
+}
+
+static enum lt_status concat_forward_fast(const struct lt_kargs *a) {
+    concat_all(a, 0);
+    return LT_OK;
+}
+
+static enum lt_status concat_backward_fast(const struct lt_kargs *a) {
+    concat_all(a, 1);
+    return LT_OK;
+}
+
 void lt_cpu_register_shape(struct lt_backend *b, int fast) {
-    (void)fast; /* no fast path yet: the reference serves both tables */
     for (int dt = 0; dt < LT_DTYPE_COUNT; dt++) {
         /* integer tensors never need a gradient */
         int grad = dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
-        lt_cpu_set(b, LT_OP_RESHAPE, (enum lt_dtype)dt, reshape_forward_ref,
-                   grad ? lt_identity_backward_ref : NULL);
-        lt_cpu_set(b, LT_OP_TRANSPOSE, (enum lt_dtype)dt, transpose_forward_ref,
-                   grad ? transpose_backward_ref : NULL);
-        lt_cpu_set(b, LT_OP_CONCAT, (enum lt_dtype)dt, concat_forward_ref,
-                   grad ? concat_backward_ref : NULL);
+        if (!fast) {
+            lt_cpu_set(b, LT_OP_RESHAPE, (enum lt_dtype)dt, reshape_forward_ref,
+                       grad ? lt_identity_backward_ref : NULL);
+            lt_cpu_set(b, LT_OP_TRANSPOSE, (enum lt_dtype)dt, transpose_forward_ref,
+                       grad ? transpose_backward_ref : NULL);
+            lt_cpu_set(b, LT_OP_CONCAT, (enum lt_dtype)dt, concat_forward_ref,
+                       grad ? concat_backward_ref : NULL);
+            continue;
+        }
+        lt_cpu_set_fast(b, LT_OP_RESHAPE, (enum lt_dtype)dt, reshape_forward_fast,
+                        grad ? lt_identity_backward_fast : NULL);
+        lt_cpu_set_fast(b, LT_OP_TRANSPOSE, (enum lt_dtype)dt, transpose_forward_fast,
+                        grad ? transpose_backward_fast : NULL);
+        lt_cpu_set_fast(b, LT_OP_CONCAT, (enum lt_dtype)dt, concat_forward_fast,
+                        grad ? concat_backward_fast : NULL);
     }
 }

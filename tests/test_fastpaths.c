@@ -1,0 +1,424 @@
+/* The CPU fast paths on sizes that the case tables (tests/cases_*.c) keep small for the
+ * finite-difference checks: large enough to run threaded, with every vector tail. Each
+ * op matches the reference (norm-wise 1e-5) with one thread and with two, and gives the
+ * same bits twice with two threads, and with one thread as with two. The optimizer
+ * passes match the reference bit for bit (SGD, AdamW) or to double rounding (the norm),
+ * whatever the thread count.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/rng.h"
+#include "tests/op_check.h"
+
+static const struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1};
+static const struct lt_pool2d_attrs k3s2p1 = {{3, 3}, {2, 2}, {1, 1}, 1};
+static const struct lt_pool2d_attrs k3s2p1_exclude = {{3, 3}, {2, 2}, {1, 1}, 0};
+static const struct lt_pool2d_attrs k3s1 = {{3, 3}, {1, 1}, {0, 0}, 1};
+static const struct lt_scale_attrs by_minus_1_75 = {-1.75f};
+static const struct lt_cast_attrs to_f32 = {LT_DTYPE_F32};
+static const struct lt_concat_attrs dim0 = {0}, dim1 = {1}, last = {-1};
+static const struct lt_reshape_attrs flat = {1, {-1}};
+static const struct lt_batch_norm_attrs bn_train = {.eps = 1e-5f, .momentum = 0.1f, .training = 1};
+static const struct lt_batch_norm_attrs bn_eval = {.eps = 1e-5f, .momentum = 0.1f, .training = 0};
+static const struct lt_layer_norm_attrs ln = {.eps = 1e-5f};
+static const struct lt_dropout_attrs p_third = {.p = 1.0f / 3, .layer = 4};
+static const struct lt_reduce_attrs red_all = {1, 0, 0}, red_last = {0, -1, 1};
+static const struct lt_reduce_attrs red_dim0 = {0, 0, 0}, red_dim1 = {0, 1, 0};
+static const struct lt_cross_entropy_attrs ce_plain = {0.0f, -100};
+static const struct lt_cross_entropy_attrs ce_ignore_smooth = {0.1f, -1};
+
+#define TARGETS_NO_GRAD (1u << 1)
+#define IDS_NO_GRAD (1u << 1)
+#define RUNNING_STATS ((1u << 3) | (1u << 4))
+#define BN_INPUTS(n, c, h, w)                                                                      \
+    IN_F32(4, n, c, h, w), IN_F32(1, c), IN_F32(1, c), IN_F32(1, c), IN_POSITIVE(1, c)
+
+/* Sizes: the CNN's and MLP's at a smaller batch, and odd ones (not multiples of 16,
+ * odd image sides that leave a row and a column outside every 2x2 window). Inputs of
+ * more than 128 distinct values spread beyond [-1, 1]: with n of them, to about n/128. */
+static const struct op_case big_cases[] = {
+    OP_CASE("relu (64, 1024)", LT_OP_RELU, NULL, IN_F32(2, 64, 1024)),
+    OP_CASE("relu (8, 32, 28, 28)", LT_OP_RELU, NULL, IN_F32(4, 8, 32, 28, 28)),
+    OP_CASE("relu (40009,)", LT_OP_RELU, NULL, IN_DISTINCT(1, 40009)),
+    OP_CASE("gelu (37, 1031) wide range", LT_OP_GELU, NULL, IN_DISTINCT(2, 37, 1031)),
+    OP_CASE("gelu (5, 4099)", LT_OP_GELU, NULL, IN_F32(2, 5, 4099)),
+    OP_CASE("sigmoid (37, 1031) wide range", LT_OP_SIGMOID, NULL, IN_DISTINCT(2, 37, 1031)),
+    OP_CASE("sigmoid (5, 4099)", LT_OP_SIGMOID, NULL, IN_F32(2, 5, 4099)),
+    OP_CASE("tanh (37, 1031) wide range", LT_OP_TANH, NULL, IN_DISTINCT(2, 37, 1031)),
+    OP_CASE("tanh (5, 4099)", LT_OP_TANH, NULL, IN_F32(2, 5, 4099)),
+    OP_CASE("max_pool2d 2x2 (8, 32, 28, 28)", LT_OP_MAX_POOL2D, &k2s2,
+            IN_DISTINCT(4, 8, 32, 28, 28)),
+    OP_CASE("max_pool2d 2x2 (4, 64, 14, 14)", LT_OP_MAX_POOL2D, &k2s2, IN_F32(4, 4, 64, 14, 14)),
+    OP_CASE("max_pool2d 2x2 (3, 37, 15, 35)", LT_OP_MAX_POOL2D, &k2s2, IN_F32(4, 3, 37, 15, 35)),
+    OP_CASE("max_pool2d 3x3 stride 2 padding 1 (4, 16, 33, 31)", LT_OP_MAX_POOL2D, &k3s2p1,
+            IN_F32(4, 4, 16, 33, 31)),
+    OP_CASE("max_pool2d 3x3 stride 1 (2, 16, 35, 37)", LT_OP_MAX_POOL2D, &k3s1,
+            IN_F32(4, 2, 16, 35, 37)),
+    /* planes too large for the padded copy: the loops along output rows */
+    OP_CASE("max_pool2d 3x3 stride 2 padding 1 (2, 3, 67, 71)", LT_OP_MAX_POOL2D, &k3s2p1,
+            IN_F32(4, 2, 3, 67, 71)),
+    OP_CASE("avg_pool2d 3x3 stride 2 padding 1 not counted (2, 3, 67, 71)", LT_OP_AVG_POOL2D,
+            &k3s2p1_exclude, IN_F32(4, 2, 3, 67, 71)),
+    OP_CASE("avg_pool2d 2x2 (3, 37, 15, 35)", LT_OP_AVG_POOL2D, &k2s2, IN_F32(4, 3, 37, 15, 35)),
+    OP_CASE("avg_pool2d 3x3 stride 2 padding 1 (4, 16, 33, 31)", LT_OP_AVG_POOL2D, &k3s2p1,
+            IN_F32(4, 4, 16, 33, 31)),
+    OP_CASE("avg_pool2d 3x3 stride 2 padding 1 not counted (4, 16, 33, 31)", LT_OP_AVG_POOL2D,
+            &k3s2p1_exclude, IN_F32(4, 4, 16, 33, 31)),
+    OP_CASE("avg_pool2d 3x3 stride 1 (2, 16, 35, 37)", LT_OP_AVG_POOL2D, &k3s1,
+            IN_F32(4, 2, 16, 35, 37)),
+    OP_CASE("global_avg_pool (16, 67, 9, 7)", LT_OP_GLOBAL_AVG_POOL, NULL, IN_F32(4, 16, 67, 9, 7)),
+    OP_CASE_NO_GRAD("cross_entropy (300, 10)", LT_OP_CROSS_ENTROPY, &ce_plain, TARGETS_NO_GRAD,
+                    IN_F32(2, 300, 10), IN_IDS(10, 1, 300)),
+    OP_CASE_NO_GRAD("cross_entropy (257, 101) wide range, ignored rows, smoothing",
+                    LT_OP_CROSS_ENTROPY, &ce_ignore_smooth, TARGETS_NO_GRAD,
+                    IN_DISTINCT(2, 257, 101), IN_IDS(-101, 1, 257)),
+    OP_CASE("mse (129, 1031)", LT_OP_MSE, NULL, IN_F32(2, 129, 1031), IN_F32(2, 129, 1031)),
+    OP_CASE_NO_GRAD("mse (40009,) target fixed", LT_OP_MSE, NULL, TARGETS_NO_GRAD, IN_F32(1, 40009),
+                    IN_F32(1, 40009)),
+    OP_CASE("softmax (129, 1000)", LT_OP_SOFTMAX, NULL, IN_F32(2, 129, 1000)),
+    OP_CASE("softmax (77, 1031) wide range", LT_OP_SOFTMAX, NULL, IN_DISTINCT(2, 77, 1031)),
+    OP_CASE("softmax (4099, 3)", LT_OP_SOFTMAX, NULL, IN_F32(2, 4099, 3)),
+    OP_CASE("log_softmax (129, 1000)", LT_OP_LOG_SOFTMAX, NULL, IN_F32(2, 129, 1000)),
+    OP_CASE("log_softmax (77, 1031) wide range", LT_OP_LOG_SOFTMAX, NULL, IN_DISTINCT(2, 77, 1031)),
+    OP_CASE("add bias (129, 1031) + (1031)", LT_OP_ADD, NULL, IN_F32(2, 129, 1031),
+            IN_F32(1, 1031)),
+    OP_CASE("add same shape (40009,)", LT_OP_ADD, NULL, IN_F32(1, 40009), IN_F32(1, 40009)),
+    OP_CASE("add scalar (129, 1031)", LT_OP_ADD, NULL, IN_F32(2, 129, 1031), IN_F32(0, 0)),
+    OP_CASE("sub narrow (9001, 7) - (7)", LT_OP_SUB, NULL, IN_F32(2, 9001, 7), IN_F32(1, 7)),
+    OP_CASE("mul (33, 37, 41) * (37, 41)", LT_OP_MUL, NULL, IN_F32(3, 33, 37, 41),
+            IN_F32(2, 37, 41)),
+    OP_CASE("mul scalar (129, 1031)", LT_OP_MUL, NULL, IN_F32(2, 129, 1031), IN_F32(0, 0)),
+    OP_CASE("scale (129, 1031)", LT_OP_SCALE, &by_minus_1_75, IN_F32(2, 129, 1031)),
+    OP_CASE("cast f32 to f32 (129, 1031)", LT_OP_CAST, &to_f32, IN_F32(2, 129, 1031)),
+    OP_CASE("reshape flat (33, 37, 41)", LT_OP_RESHAPE, &flat, IN_F32(3, 33, 37, 41)),
+    OP_CASE("transpose (5, 129, 131)", LT_OP_TRANSPOSE, NULL, IN_F32(3, 5, 129, 131)),
+    OP_CASE("transpose (1031, 67)", LT_OP_TRANSPOSE, NULL, IN_F32(2, 1031, 67)),
+    OP_CASE("concat dim 0", LT_OP_CONCAT, &dim0, IN_F32(2, 129, 131), IN_F32(2, 67, 131)),
+    OP_CASE("concat dim 1", LT_OP_CONCAT, &dim1, IN_F32(3, 33, 17, 41), IN_F32(3, 33, 29, 41),
+            IN_F32(3, 33, 1, 41)),
+    OP_CASE_NO_GRAD("concat last dim, middle input no grad", LT_OP_CONCAT, &last, 1u << 1,
+                    IN_F32(2, 1031, 13), IN_F32(2, 1031, 3), IN_F32(2, 1031, 29)),
+    OP_CASE_NO_GRAD("batch_norm2d train (8, 32, 28, 28)", LT_OP_BATCH_NORM2D, &bn_train,
+                    RUNNING_STATS, BN_INPUTS(8, 32, 28, 28)),
+    OP_CASE_NO_GRAD("batch_norm2d train (5, 3, 67, 71)", LT_OP_BATCH_NORM2D, &bn_train,
+                    RUNNING_STATS, BN_INPUTS(5, 3, 67, 71)),
+    OP_CASE_NO_GRAD("batch_norm2d eval (7, 19, 17, 13)", LT_OP_BATCH_NORM2D, &bn_eval,
+                    RUNNING_STATS, BN_INPUTS(7, 19, 17, 13)),
+    OP_CASE("layer_norm (129, 1031)", LT_OP_LAYER_NORM, &ln, IN_F32(2, 129, 1031), IN_F32(1, 1031),
+            IN_F32(1, 1031)),
+    OP_CASE("layer_norm (3, 41, 333)", LT_OP_LAYER_NORM, &ln, IN_F32(3, 3, 41, 333), IN_F32(1, 333),
+            IN_F32(1, 333)),
+    OP_CASE("dropout (129, 1031)", LT_OP_DROPOUT, &p_third, IN_F32(2, 129, 1031)),
+    OP_CASE("dropout (3, 40009)", LT_OP_DROPOUT, &p_third, IN_F32(2, 3, 40009)),
+    OP_CASE_NO_GRAD("embedding (1031, 67) ids (33, 41)", LT_OP_EMBEDDING, NULL, IDS_NO_GRAD,
+                    IN_F32(2, 1031, 67), IN_IDS(1031, 2, 33, 41)),
+    OP_CASE_NO_GRAD("embedding (7, 333) ids (2001,): repeats", LT_OP_EMBEDDING, NULL, IDS_NO_GRAD,
+                    IN_F32(2, 7, 333), IN_IDS(7, 1, 2001)),
+    OP_CASE("sum all (129, 1031)", LT_OP_SUM, &red_all, IN_F32(2, 129, 1031)),
+    OP_CASE("sum last keepdim (129, 1031)", LT_OP_SUM, &red_last, IN_F32(2, 129, 1031)),
+    OP_CASE("sum dim 1 (7, 129, 1031)", LT_OP_SUM, &red_dim1, IN_F32(3, 7, 129, 1031)),
+    OP_CASE("mean dim 0 (129, 1031)", LT_OP_MEAN, &red_dim0, IN_F32(2, 129, 1031)),
+    OP_CASE("mean all (40009,)", LT_OP_MEAN, &red_all, IN_F32(1, 40009)),
+    OP_CASE("max last keepdim (4099, 10)", LT_OP_MAX, &red_last, IN_F32(2, 4099, 10)),
+    OP_CASE("max dim 0 (129, 1031)", LT_OP_MAX, &red_dim0, IN_DISTINCT(2, 129, 1031)),
+    OP_CASE("argmax last (4099, 10)", LT_OP_ARGMAX, &red_last, IN_F32(2, 4099, 10)),
+    OP_CASE("argmax all (40009,)", LT_OP_ARGMAX, &red_all, IN_DISTINCT(1, 40009)),
+};
+#define N_BIG (int)(sizeof big_cases / sizeof big_cases[0])
+
+static struct lt_backend fast;
+
+static int setup(void **state) {
+    (void)state;
+    char msg[LT_KMSG_SIZE] = "";
+    if (lt_cpu_backend_init(&fast, msg) != LT_OK) {
+        fprintf(stderr, "the fast CPU backend did not start: %s\n", msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    lt_backend_release(&fast);
+    omp_set_num_threads(2);
+    return 0;
+}
+
+static void matches_reference_one_and_two_threads(void **state) {
+    (void)state;
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        for (int i = 0; i < N_BIG; i++)
+            op_compare_case(&big_cases[i], &fast, 1e-5);
+    }
+}
+
+static void same_bits_twice_with_two_threads(void **state) {
+    (void)state;
+    for (int i = 0; i < N_BIG; i++)
+        op_repeat_case(&big_cases[i], &fast, (const int[]){2, 2});
+}
+
+/* Stronger than the promise (same thread count, same bits), and what these kernels do:
+ * every sum runs in an order fixed by the sizes alone. */
+static void same_bits_with_one_and_two_threads(void **state) {
+    (void)state;
+    for (int i = 0; i < N_BIG; i++)
+        op_repeat_case(&big_cases[i], &fast, (const int[]){1, 2});
+}
+
+/* n values uniform in [-scale, scale), from stream `key` */
+static float *random_floats(int64_t n, uint64_t key, float scale) {
+    float *p = malloc((size_t)n * sizeof(float));
+    assert_non_null(p);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = scale * (2.0f * lt_rng_uniform(key, (uint64_t)i) - 1.0f);
+    return p;
+}
+
+/* ---- bf16 paths, on every bit pattern ---------------------------------------------------- */
+
+/* Runs op's forward (backward when gout is not NULL) kernel of backend b. */
+static void run_kernel(const struct lt_backend *b, enum lt_op op, const void *attrs,
+                       struct lt_kview *in, struct lt_kview *out, struct lt_kview *gout,
+                       struct lt_kview *gin, unsigned accumulate) {
+    const struct lt_kernel *k = &b->kernels[op][in->dtype];
+    struct lt_exec_info exec = {0};
+    char msg[LT_KMSG_SIZE] = "";
+    struct lt_kargs a = {.attrs = attrs,
+                         .n_in = 1,
+                         .n_out = 1,
+                         .in = {in},
+                         .out = {out},
+                         .gout = {gout},
+                         .gin = {gin},
+                         .accumulate = accumulate,
+                         .exec = &exec,
+                         .msg = msg};
+    assert_non_null(gout ? k->backward : k->forward);
+    assert_int_equal(gout ? k->backward(&a) : k->forward(&a), LT_OK);
+}
+
+static void assert_same_bytes(const struct lt_kview *a, const struct lt_kview *b, size_t elem,
+                              const char *what) {
+    const unsigned char *p = a->data, *q = b->data;
+    for (int64_t i = 0; i < lt_kview_numel(a); i++)
+        if (memcmp(p + (size_t)i * elem, q + (size_t)i * elem, elem))
+            fail_msg("%s: element %lld differs from the reference", what, (long long)i);
+}
+
+static void bf16_paths_match_reference_bit_for_bit(void **state) {
+    (void)state;
+    const struct lt_backend *ref = op_ref_backend();
+    uint16_t *bits = malloc(65536 * sizeof(uint16_t));
+    assert_non_null(bits);
+    for (int i = 0; i < 65536; i++)
+        bits[i] = (uint16_t)i;
+    omp_set_num_threads(2);
+    struct lt_kview x = kv_half(LT_DTYPE_BF16, 65536, bits), y[2], gx[2];
+    for (int b = 0; b < 2; b++)
+        y[b] = kv_half(LT_DTYPE_BF16, 65536, bits);
+    run_kernel(ref, LT_OP_RELU, NULL, &x, &y[0], NULL, NULL, 0);
+    run_kernel(&fast, LT_OP_RELU, NULL, &x, &y[1], NULL, NULL, 0);
+    assert_same_bytes(&y[1], &y[0], 2, "bf16 relu");
+    float *g = random_floats(65536, 41, 1.0f);
+    int64_t n = 65536;
+    struct lt_kview gout = kv_f32(1, &n, g);
+    for (unsigned acc = 0; acc < 2; acc++) {
+        for (int b = 0; b < 2; b++) {
+            gx[b] = kv_f32(1, &n, g); /* what accumulating adds onto */
+            run_kernel(b ? &fast : ref, LT_OP_RELU, NULL, &x, &y[0], &gout, &gx[b], acc);
+        }
+        assert_same_bytes(&gx[1], &gx[0], 4,
+                          acc ? "bf16 relu accumulated gradient" : "bf16 relu gradient");
+        kv_free(&gx[0]);
+        kv_free(&gx[1]);
+    }
+    /* bf16 -> f32, then f32 -> bf16 from every bf16 with each kind of lower half (exact,
+     * below, at and above the halfway point, odd and even) */
+    static const struct lt_cast_attrs to_bf16 = {LT_DTYPE_BF16};
+    struct lt_kview wide[2];
+    for (int b = 0; b < 2; b++) {
+        wide[b] = kv_new(LT_DTYPE_F32, 1, &n);
+        run_kernel(b ? &fast : ref, LT_OP_CAST, &to_f32, &x, &wide[b], NULL, NULL, 0);
+    }
+    assert_same_bytes(&wide[1], &wide[0], 4, "cast bf16 to f32");
+    static const uint32_t lows[] = {0x0000, 0x0001, 0x7fff, 0x8000, 0x8001, 0xffff};
+    int64_t m = 65536 * 6;
+    struct lt_kview f = kv_new(LT_DTYPE_F32, 1, &m), narrow[2];
+    for (int64_t i = 0; i < m; i++)
+        ((uint32_t *)f.data)[i] = (uint32_t)(i / 6) << 16 | lows[i % 6];
+    for (int b = 0; b < 2; b++) {
+        narrow[b] = kv_new(LT_DTYPE_BF16, 1, &m);
+        run_kernel(b ? &fast : ref, LT_OP_CAST, &to_bf16, &f, &narrow[b], NULL, NULL, 0);
+    }
+    assert_same_bytes(&narrow[1], &narrow[0], 2, "cast f32 to bf16");
+    /* the 2-byte transpose: all but one pattern as (3, 21845) and (21845, 3) */
+    for (int shape = 0; shape < 2; shape++) {
+        struct lt_kview t[2], sq = x;
+        sq.ndim = 2;
+        sq.shape[0] = shape ? 21845 : 3;
+        sq.shape[1] = 65535 / sq.shape[0];
+        for (int b = 0; b < 2; b++) {
+            t[b] = kv_new(LT_DTYPE_BF16, 2, (int64_t[]){sq.shape[1], sq.shape[0]});
+            run_kernel(b ? &fast : ref, LT_OP_TRANSPOSE, NULL, &sq, &t[b], NULL, NULL, 0);
+        }
+        assert_same_bytes(&t[1], &t[0], 2, "bf16 transpose");
+        kv_free(&t[0]);
+        kv_free(&t[1]);
+    }
+    for (int b = 0; b < 2; b++) {
+        kv_free(&y[b]);
+        kv_free(&wide[b]);
+        kv_free(&narrow[b]);
+    }
+    kv_free(&f);
+    kv_free(&gout);
+    kv_free(&x);
+    free(g);
+    free(bits);
+}
+
+/* ---- the optimizer passes ---------------------------------------------------------------- */
+
+static float *copy_floats(const float *src, int64_t n) {
+    float *p = malloc((size_t)n * sizeof(float));
+    assert_non_null(p);
+    memcpy(p, src, (size_t)n * sizeof(float));
+    return p;
+}
+
+static void assert_same_floats(const float *a, const float *b, int64_t n, const char *what) {
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float)))
+            fail_msg("%s: element %lld is %.9g, the reference %.9g", what, (long long)i,
+                     (double)a[i], (double)b[i]);
+}
+
+/* A prime count: no multiple of any vector width or thread share. */
+#define N_PARAMS 200003
+
+static void sgd_matches_reference_bit_for_bit(void **state) {
+    (void)state;
+    const struct lt_update_kernels *ref = &op_ref_backend()->update, *vec = &fast.update;
+    struct {
+        float momentum, dampening, weight_decay;
+        int nesterov;
+    } configs[] = {{0, 0, 0, 0},
+                   {0, 0, 0.01f, 0},
+                   {0.9f, 0, 0, 0},
+                   {0.9f, 0.1f, 0.001f, 0},
+                   {0.9f, 0, 0.001f, 1}};
+    float *g = random_floats(N_PARAMS, 11, 3.0f);
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++)
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            float *p[2], *m[2];
+            for (int b = 0; b < 2; b++) {
+                p[b] = random_floats(N_PARAMS, 12, 1.0f);
+                m[b] = random_floats(N_PARAMS, 13, 0.1f);
+            }
+            /* a first step, then a second one that reads the buffer */
+            for (int step = 0; step < 2; step++)
+                for (int b = 0; b < 2; b++)
+                    (b ? vec : ref)
+                        ->sgd(p[b], g, m[b], N_PARAMS, 0.25f, 0.1f, configs[c].momentum,
+                              configs[c].dampening, configs[c].weight_decay, configs[c].nesterov,
+                              step == 0);
+            assert_same_floats(p[1], p[0], N_PARAMS, "sgd parameters");
+            assert_same_floats(m[1], m[0], N_PARAMS, "sgd momentum");
+            for (int b = 0; b < 2; b++) {
+                free(p[b]);
+                free(m[b]);
+            }
+        }
+    free(g);
+}
+
+static void adamw_matches_reference_bit_for_bit(void **state) {
+    (void)state;
+    const struct lt_update_kernels *ref = &op_ref_backend()->update, *vec = &fast.update;
+    float *g = random_floats(N_PARAMS, 21, 3.0f);
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        float *p[2], *m[2], *v[2];
+        float *p0 = random_floats(N_PARAMS, 22, 1.0f);
+        for (int b = 0; b < 2; b++) {
+            p[b] = copy_floats(p0, N_PARAMS);
+            m[b] = calloc(N_PARAMS, sizeof(float));
+            v[b] = calloc(N_PARAMS, sizeof(float));
+            assert_true(m[b] && v[b]);
+        }
+        for (int64_t step = 1; step <= 3; step++)
+            for (int b = 0; b < 2; b++)
+                (b ? vec : ref)
+                    ->adamw(p[b], g, m[b], v[b], N_PARAMS, 0.5f, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f,
+                            step);
+        assert_same_floats(p[1], p[0], N_PARAMS, "adamw parameters");
+        assert_same_floats(m[1], m[0], N_PARAMS, "adamw first moments");
+        assert_same_floats(v[1], v[0], N_PARAMS, "adamw second moments");
+        for (int b = 0; b < 2; b++) {
+            free(p[b]);
+            free(m[b]);
+            free(v[b]);
+        }
+        free(p0);
+    }
+    free(g);
+}
+
+static void grad_norm_matches_reference(void **state) {
+    (void)state;
+    const struct lt_update_kernels *ref = &op_ref_backend()->update, *vec = &fast.update;
+    float *g = random_floats(N_PARAMS, 31, 2.0f);
+    double want, got[2];
+    int want_ok, ok;
+    ref->grad_norm(g, N_PARAMS, 0.5f, &want, &want_ok);
+    assert_true(want_ok);
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        vec->grad_norm(g, N_PARAMS, 0.5f, &got[threads - 1], &ok);
+        assert_true(ok);
+        /* double sums of one set of terms in two orders */
+        assert_true(fabs(got[threads - 1] - want) <= 1e-12 * want);
+    }
+    /* fixed chunks: the thread count does not change the bits */
+    assert_memory_equal(&got[0], &got[1], sizeof(double));
+    /* every kind of non-finite value, wherever it is, and an overflow of the factor */
+    const float bad[] = {INFINITY, -INFINITY, NAN};
+    const int64_t at[] = {0, 17, N_PARAMS / 2, N_PARAMS - 1};
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++)
+        for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+            float saved = g[at[k]];
+            g[at[k]] = bad[b];
+            vec->grad_norm(g, N_PARAMS, 0.5f, &got[0], &ok);
+            assert_false(ok);
+            g[at[k]] = saved;
+        }
+    g[5] = 3e38f;
+    vec->grad_norm(g, N_PARAMS, 2.0f, &got[0], &ok);
+    ref->grad_norm(g, N_PARAMS, 2.0f, &want, &want_ok);
+    assert_false(ok);
+    assert_false(want_ok);
+    vec->grad_norm(g, 0, 1.0f, &got[0], &ok);
+    assert_true(ok && got[0] == 0.0);
+    free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(matches_reference_one_and_two_threads),
+        cmocka_unit_test(same_bits_twice_with_two_threads),
+        cmocka_unit_test(same_bits_with_one_and_two_threads),
+        cmocka_unit_test(bf16_paths_match_reference_bit_for_bit),
+        cmocka_unit_test(sgd_matches_reference_bit_for_bit),
+        cmocka_unit_test(adamw_matches_reference_bit_for_bit),
+        cmocka_unit_test(grad_norm_matches_reference),
+    };
+    return cmocka_run_group_tests_name("fastpaths", tests, setup, teardown);
+}
