@@ -112,11 +112,16 @@ train: all
 bench: all $(BENCH_BIN)
 	@BUILD=$(BUILD) bash scripts/bench.sh
 
+# Standard Lua 5.4 paths under PREFIX; luarocks passes its own (lutra-*.rockspec).
+BINDIR     ?= $(PREFIX)/bin
+LUA_LIBDIR ?= $(PREFIX)/lib/lua/5.4
+LUA_DIR    ?= $(PREFIX)/share/lua/5.4
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4 $(DESTDIR)$(PREFIX)/share/lua/5.4/lutra
-	install -m 755 $(BINARY) $(DESTDIR)$(PREFIX)/bin/lutra
-	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/lutra.so
-	install -m 644 lua/lutra/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/lutra/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUA_LIBDIR) $(DESTDIR)$(LUA_DIR)/lutra
+	install -m 755 $(BINARY) $(DESTDIR)$(BINDIR)/lutra
+	install -m 755 $(MODULE) $(DESTDIR)$(LUA_LIBDIR)/lutra.so
+	cd lua && find lutra -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(LUA_DIR)/{} \;
 
 # clang checks the same sources for warnings; gcc builds what runs.
 check-clang:
