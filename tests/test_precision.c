@@ -152,6 +152,69 @@ static void plan_stores_activations_in_half_and_counts_copies(void **state) {
     mlp_free(&m);
 }
 
+/* The CNN conv(1->32, 3, p1)-relu-maxpool2-conv(32->64, 3, p1)-relu-maxpool2-
+ * linear(3136->128)-relu-linear(128->10) at batch 128; its parameter tensors go to `own`. */
+static int build_cnn(struct lt_graph *g, struct lt_tensor **own, int *n_own) {
+    int x, y, h, loss;
+    CHECK(ctx, lt_graph_input(g, LT_DTYPE_F32, 4, (int64_t[]){128, 1, 28, 28}, "x", &x));
+    CHECK(ctx, lt_graph_input(g, LT_DTYPE_I32, 1, (int64_t[]){128}, "y", &y));
+    static const int64_t shapes[][4] = {{32, 1, 3, 3}, {64, 32, 3, 3}, {128, 3136}, {10, 128}};
+    static const int ndims[] = {4, 4, 2, 2};
+    int w[4];
+    for (int i = 0; i < 4; i++) {
+        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, ndims[i], shapes[i], &own[*n_own]));
+        CHECK(ctx, lt_tensor_uniform(ctx, own[*n_own], (uint64_t)i, -0.1, 0.1));
+        CHECK(ctx, lt_graph_param(g, own[(*n_own)++], NULL, 0, &w[i]));
+    }
+    struct lt_conv2d_attrs ca = {{1, 1}, {1, 1}, {1, 1}, 1};
+    struct lt_pool2d_attrs pa = {{2, 2}, {2, 2}, {0, 0}, 1};
+    struct lt_reshape_attrs ra = {2, {128, 3136}};
+    struct lt_cross_entropy_attrs ce = {0, -100};
+    CHECK(ctx, lt_graph_op(g, LT_OP_CONV2D, 2, (int[]){x, w[0]}, &ca, &h));
+    CHECK(ctx, lt_graph_op(g, LT_OP_RELU, 1, &h, NULL, &h));
+    CHECK(ctx, lt_graph_op(g, LT_OP_MAX_POOL2D, 1, &h, &pa, &h));
+    CHECK(ctx, lt_graph_op(g, LT_OP_CONV2D, 2, (int[]){h, w[1]}, &ca, &h));
+    CHECK(ctx, lt_graph_op(g, LT_OP_RELU, 1, &h, NULL, &h));
+    CHECK(ctx, lt_graph_op(g, LT_OP_MAX_POOL2D, 1, &h, &pa, &h));
+    CHECK(ctx, lt_graph_op(g, LT_OP_RESHAPE, 1, &h, &ra, &h));
+    CHECK(ctx, lt_graph_op(g, LT_OP_LINEAR, 2, (int[]){h, w[2]}, NULL, &h));
+    CHECK(ctx, lt_graph_op(g, LT_OP_RELU, 1, &h, NULL, &h));
+    CHECK(ctx, lt_graph_op(g, LT_OP_LINEAR, 2, (int[]){h, w[3]}, NULL, &h));
+    CHECK(ctx, lt_graph_op(g, LT_OP_CROSS_ENTROPY, 2, (int[]){h, y}, &ce, &loss));
+    return loss;
+}
+
+static void cnn_plan_keeps_activations_in_bf16_at_half_the_bytes(void **state) {
+    (void)state;
+    struct lt_graph *g, *mixed_g;
+    struct lt_tensor *own[4];
+    int n_own = 0;
+    CHECK(ctx, lt_graph_new(ctx, &g));
+    int loss = build_cnn(g, own, &n_own);
+    int *map = malloc((size_t)lt_graph_value_count(g) * sizeof *map);
+    CHECK(ctx, lt_graph_mixed(ctx, g, LT_DTYPE_BF16, &mixed_g, map));
+    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.1f);
+    struct lt_plan *p32, *p16;
+    CHECK(ctx, lt_plan_new(ctx, g, loss, &opt, &p32));
+    CHECK(ctx, lt_plan_new(ctx, mixed_g, map[loss], &opt, &p16));
+    struct lt_mem_report r32, r16;
+    lt_plan_report(p32, &r32);
+    lt_plan_report(p16, &r16);
+    /* every kept activation in half, plus what f32 did not keep: the input's bf16 copy,
+     * which the first conv's weight gradient reads; the logits stay f32 for the loss */
+    double ratio = (double)r16.bytes[LT_MEM_ACTIVATIONS] / (double)r32.bytes[LT_MEM_ACTIVATIONS];
+    if (!(ratio > 0.45 && ratio < 0.56))
+        fail_msg("bf16 activations are %.3f of f32's (%zu vs %zu bytes)", ratio,
+                 r16.bytes[LT_MEM_ACTIVATIONS], r32.bytes[LT_MEM_ACTIVATIONS]);
+    lt_plan_free(p32);
+    lt_plan_free(p16);
+    lt_graph_free(mixed_g);
+    lt_graph_free(g);
+    free(map);
+    for (int i = 0; i < n_own; i++)
+        lt_tensor_free(own[i]);
+}
+
 /* An f16 MLP whose input can be made to overflow f16 (|x| > 65504). */
 struct scaled {
     struct mlp m;
@@ -256,6 +319,7 @@ int main(void) {
         cmocka_unit_test(bf16_and_f16_train_like_f32),
         cmocka_unit_test(half_gradients_are_close_to_f32),
         cmocka_unit_test(plan_stores_activations_in_half_and_counts_copies),
+        cmocka_unit_test(cnn_plan_keeps_activations_in_bf16_at_half_the_bytes),
         cmocka_unit_test(dynamic_scale_skips_overflow_backs_off_and_grows),
         cmocka_unit_test(static_scale_never_changes),
         cmocka_unit_test(scale_does_not_change_the_update),

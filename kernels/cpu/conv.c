@@ -1,11 +1,11 @@
 /* conv2d's reference kernels: direct convolution with stride, padding, dilation,
  * groups and an optional bias, in plain loops with double accumulation (f32); the bf16
- * ones run these on f32 copies and round the output once (bf16_ref.h).
+ * ones run these on f32 copies and round the output once (half_ref.h).
  *
  * Every output and every gradient element is gathered as one sum, so each element is
  * written exactly once (overwrite or add, as the accumulate bits say).
  */
-#include "kernels/cpu/bf16_ref.h"
+#include "kernels/cpu/half_ref.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 /* The sizes every loop needs, read once from the views. */
@@ -165,11 +165,11 @@ static enum lt_status conv2d_backward_ref(const struct lt_kargs *a) {
 }
 
 static enum lt_status conv2d_forward_bf16_ref(const struct lt_kargs *a) {
-    return lt_bf16_ref_run(a, 0, conv2d_forward_ref);
+    return lt_half_ref_run(a, 0, conv2d_forward_ref);
 }
 
 static enum lt_status conv2d_backward_bf16_ref(const struct lt_kargs *a) {
-    return lt_bf16_ref_run(a, 1, conv2d_backward_ref);
+    return lt_half_ref_run(a, 1, conv2d_backward_ref);
 }
 
 /* The fast paths are oneDNN's (kernels/cpu/dnnl/conv.c), registered over these. */
@@ -177,5 +177,5 @@ void lt_cpu_register_conv(struct lt_backend *b, int fast) {
     (void)fast;
     lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_F32, conv2d_forward_ref, conv2d_backward_ref);
     lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_BF16, conv2d_forward_bf16_ref, conv2d_backward_bf16_ref);
-    b->kernels[LT_OP_CONV2D][LT_DTYPE_BF16].workspace = lt_bf16_ref_workspace;
+    b->kernels[LT_OP_CONV2D][LT_DTYPE_BF16].workspace = lt_half_ref_workspace;
 }

@@ -46,6 +46,19 @@ static inline void lt_cpu_set_floats(struct lt_backend *b, enum lt_op op, lt_ker
     lt_cpu_set(b, op, LT_DTYPE_BF16, forward, backward);
 }
 
+/* Sets the f16 and bf16 kernels of `op` to half wrappers of its f32 kernels
+ * (kernels/cpu/half_ref.h), with their workspace query. */
+static inline void lt_cpu_set_half(struct lt_backend *b, enum lt_op op, lt_kernel_fn forward,
+                                   lt_kernel_fn backward,
+                                   size_t (*workspace)(const struct lt_kargs *, int),
+                                   const char *impl_name) {
+    for (enum lt_dtype dt = LT_DTYPE_F16; dt <= LT_DTYPE_BF16; dt++)
+        b->kernels[op][dt] = (struct lt_kernel){.forward = forward,
+                                                .backward = backward,
+                                                .workspace = workspace,
+                                                .impl_name = impl_name};
+}
+
 /* For a backward kernel: stores v into gin element i, adding when accumulating. */
 static inline void lt_grad_store(const struct lt_kargs *a, int input, int64_t i, double v) {
     float *g = (float *)a->gin[input]->data;

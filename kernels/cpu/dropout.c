@@ -7,6 +7,7 @@
  * 64-bit mixer), threaded over the flat range: the same decisions, the same bits.
  */
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/half_ref.h"
 #include "kernels/cpu/vec.h"
 #include "kernels/rng.h"
 
@@ -102,10 +103,33 @@ static enum lt_status dropout_backward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* Half dropout: the f32 kernels on f32 copies, so that mixed precision keeps dropout's
+ * output, an activation, in half. */
+static enum lt_status dropout_forward_half_ref(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 0, dropout_forward_ref);
+}
+
+static enum lt_status dropout_backward_half_ref(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 1, dropout_backward_ref);
+}
+
+static enum lt_status dropout_forward_half_fast(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 0, dropout_forward_fast);
+}
+
+static enum lt_status dropout_backward_half_fast(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 1, dropout_backward_fast);
+}
+
 void lt_cpu_register_dropout(struct lt_backend *b, int fast) {
-    if (fast)
+    if (fast) {
         lt_cpu_set_fast(b, LT_OP_DROPOUT, LT_DTYPE_F32, dropout_forward_fast,
                         dropout_backward_fast);
-    else
+        lt_cpu_set_half(b, LT_OP_DROPOUT, dropout_forward_half_fast, dropout_backward_half_fast,
+                        lt_half_ref_workspace, "vec");
+    } else {
         lt_cpu_set(b, LT_OP_DROPOUT, LT_DTYPE_F32, dropout_forward_ref, dropout_backward_ref);
+        lt_cpu_set_half(b, LT_OP_DROPOUT, dropout_forward_half_ref, dropout_backward_half_ref,
+                        lt_half_ref_workspace, "ref");
+    }
 }

@@ -1,6 +1,6 @@
 /* Reference kernels for matmul and linear: the spec, in plain loops with double sums.
- * The bf16 ones run these on f32 copies and round the output once (bf16_ref.h). */
-#include "kernels/cpu/bf16_ref.h"
+ * The bf16 ones run these on f32 copies and round the output once (half_ref.h). */
+#include "kernels/cpu/half_ref.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 /* The batch count of a (..., M, K) view: the product of its leading dims. */
@@ -115,19 +115,19 @@ static enum lt_status linear_backward_ref(const struct lt_kargs *a) {
 }
 
 static enum lt_status matmul_forward_bf16_ref(const struct lt_kargs *a) {
-    return lt_bf16_ref_run(a, 0, matmul_forward_ref);
+    return lt_half_ref_run(a, 0, matmul_forward_ref);
 }
 
 static enum lt_status matmul_backward_bf16_ref(const struct lt_kargs *a) {
-    return lt_bf16_ref_run(a, 1, matmul_backward_ref);
+    return lt_half_ref_run(a, 1, matmul_backward_ref);
 }
 
 static enum lt_status linear_forward_bf16_ref(const struct lt_kargs *a) {
-    return lt_bf16_ref_run(a, 0, linear_forward_ref);
+    return lt_half_ref_run(a, 0, linear_forward_ref);
 }
 
 static enum lt_status linear_backward_bf16_ref(const struct lt_kargs *a) {
-    return lt_bf16_ref_run(a, 1, linear_backward_ref);
+    return lt_half_ref_run(a, 1, linear_backward_ref);
 }
 
 /* The fast paths are oneDNN's (kernels/cpu/dnnl/matmul.c), registered over these. */
@@ -137,6 +137,6 @@ void lt_cpu_register_linear(struct lt_backend *b, int fast) {
     lt_cpu_set(b, LT_OP_LINEAR, LT_DTYPE_F32, linear_forward_ref, linear_backward_ref);
     lt_cpu_set(b, LT_OP_MATMUL, LT_DTYPE_BF16, matmul_forward_bf16_ref, matmul_backward_bf16_ref);
     lt_cpu_set(b, LT_OP_LINEAR, LT_DTYPE_BF16, linear_forward_bf16_ref, linear_backward_bf16_ref);
-    b->kernels[LT_OP_MATMUL][LT_DTYPE_BF16].workspace = lt_bf16_ref_workspace;
-    b->kernels[LT_OP_LINEAR][LT_DTYPE_BF16].workspace = lt_bf16_ref_workspace;
+    b->kernels[LT_OP_MATMUL][LT_DTYPE_BF16].workspace = lt_half_ref_workspace;
+    b->kernels[LT_OP_LINEAR][LT_DTYPE_BF16].workspace = lt_half_ref_workspace;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/half_ref.h"
 #include "kernels/cpu/vec.h"
 
 /* The sizes every windowed loop needs, read once from the views. */
@@ -880,6 +881,56 @@ static enum lt_status global_avg_pool_backward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* Half pooling: the f32 kernels on f32 copies (exact for max pooling), so that mixed
+ * precision keeps pooled activations in half. */
+static enum lt_status max_pool2d_forward_half_ref(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 0, max_pool2d_forward_ref);
+}
+
+static enum lt_status max_pool2d_backward_half_ref(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 1, max_pool2d_backward_ref);
+}
+
+static enum lt_status max_pool2d_forward_half_fast(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 0, max_pool2d_forward_fast);
+}
+
+static enum lt_status max_pool2d_backward_half_fast(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 1, max_pool2d_backward_fast);
+}
+
+static enum lt_status avg_pool2d_forward_half_ref(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 0, avg_pool2d_forward_ref);
+}
+
+static enum lt_status avg_pool2d_backward_half_ref(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 1, avg_pool2d_backward_ref);
+}
+
+static enum lt_status avg_pool2d_forward_half_fast(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 0, avg_pool2d_forward_fast);
+}
+
+static enum lt_status avg_pool2d_backward_half_fast(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 1, avg_pool2d_backward_fast);
+}
+
+static enum lt_status global_avg_pool_forward_half_ref(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 0, global_avg_pool_forward_ref);
+}
+
+static enum lt_status global_avg_pool_backward_half_ref(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 1, global_avg_pool_backward_ref);
+}
+
+static enum lt_status global_avg_pool_forward_half_fast(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 0, global_avg_pool_forward_fast);
+}
+
+static enum lt_status global_avg_pool_backward_half_fast(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 1, global_avg_pool_backward_fast);
+}
+
 void lt_cpu_register_pool(struct lt_backend *b, int fast) {
     lt_cpu_set(b, LT_OP_MAX_POOL2D, LT_DTYPE_F32, max_pool2d_forward_ref,
                max_pool2d_backward_ref);
@@ -887,12 +938,25 @@ void lt_cpu_register_pool(struct lt_backend *b, int fast) {
                avg_pool2d_backward_ref);
     lt_cpu_set(b, LT_OP_GLOBAL_AVG_POOL, LT_DTYPE_F32, global_avg_pool_forward_ref,
                global_avg_pool_backward_ref);
-    if (!fast)
+    if (!fast) {
+        lt_cpu_set_half(b, LT_OP_MAX_POOL2D, max_pool2d_forward_half_ref,
+                        max_pool2d_backward_half_ref, lt_half_ref_workspace, "ref");
+        lt_cpu_set_half(b, LT_OP_AVG_POOL2D, avg_pool2d_forward_half_ref,
+                        avg_pool2d_backward_half_ref, lt_half_ref_workspace, "ref");
+        lt_cpu_set_half(b, LT_OP_GLOBAL_AVG_POOL, global_avg_pool_forward_half_ref,
+                        global_avg_pool_backward_half_ref, lt_half_ref_workspace, "ref");
         return;
+    }
     lt_cpu_set_fast(b, LT_OP_MAX_POOL2D, LT_DTYPE_F32, max_pool2d_forward_fast,
                     max_pool2d_backward_fast);
     lt_cpu_set_fast(b, LT_OP_AVG_POOL2D, LT_DTYPE_F32, avg_pool2d_forward_fast,
                     avg_pool2d_backward_fast);
     lt_cpu_set_fast(b, LT_OP_GLOBAL_AVG_POOL, LT_DTYPE_F32, global_avg_pool_forward_fast,
                     global_avg_pool_backward_fast);
+    lt_cpu_set_half(b, LT_OP_MAX_POOL2D, max_pool2d_forward_half_fast,
+                    max_pool2d_backward_half_fast, lt_half_ref_workspace, "vec");
+    lt_cpu_set_half(b, LT_OP_AVG_POOL2D, avg_pool2d_forward_half_fast,
+                    avg_pool2d_backward_half_fast, lt_half_ref_workspace, "vec");
+    lt_cpu_set_half(b, LT_OP_GLOBAL_AVG_POOL, global_avg_pool_forward_half_fast,
+                    global_avg_pool_backward_half_fast, lt_half_ref_workspace, "vec");
 }

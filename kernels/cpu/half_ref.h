@@ -1,0 +1,103 @@
+/* Half (f16, bf16) kernels made from f32 ones: the spec for the bf16 fast paths of
+ * linear and conv, and the half kernels of ops whose f32 kernel serves both (pooling,
+ * dropout), so that mixed precision keeps their activations in half.
+ *
+ * The f32 kernel runs on f32 copies of the half tensors (exact: every f16 and bf16 is
+ * an f32), placed in the kernel's workspace, and each half output is rounded once to
+ * nearest even from the f32 result, the way the fast paths round their f32
+ * accumulators. Gradients are f32 in lutra whatever the forward dtype, so gout and gin
+ * pass through untouched. For f32 kernels that need no workspace of their own.
+ */
+#ifndef LT_HALF_REF_H
+#define LT_HALF_REF_H
+
+#include <stdio.h>
+
+#include "kernels/cpu/cpu_kernels.h"
+
+/* Workspace bytes of an f32 copy of v when v is half (64-byte multiples), else 0. */
+static inline int lt_is_half(enum lt_dtype dt) {
+    return dt == LT_DTYPE_BF16 || dt == LT_DTYPE_F16;
+}
+
+static inline size_t lt_half_ref_copy_bytes(const struct lt_kview *v) {
+    if (!lt_is_half(v->dtype))
+        return 0;
+    return ((size_t)lt_kview_numel(v) * sizeof(float) + 63) / 64 * 64;
+}
+
+/* The workspace query of a half kernel: room for an f32 copy of every half
+ * input and output (at plan time it is not known which of them a backward call reads).
+ * Cannot fail. */
+static inline size_t lt_half_ref_workspace(const struct lt_kargs *a, int backward) {
+    (void)backward;
+    size_t n = 0;
+    for (int i = 0; i < a->n_in; i++)
+        n += lt_half_ref_copy_bytes(a->in[i]);
+    for (int k = 0; k < a->n_out; k++)
+        n += lt_half_ref_copy_bytes(a->out[k]);
+    return n;
+}
+
+/* A view of v as f32: v itself when it is not half; else an f32 view over the next copy
+ * slot at *ws (advanced), holding v's values when v has data and `load`. */
+static inline struct lt_kview lt_half_ref_view(const struct lt_kview *v, char **ws, int load) {
+    struct lt_kview f = *v;
+    if (!lt_is_half(v->dtype))
+        return f;
+    f.dtype = LT_DTYPE_F32;
+    size_t bytes = lt_half_ref_copy_bytes(v);
+    if (v->data) {
+        float *p = (float *)*ws;
+        const uint16_t *h = v->data;
+        int64_t n = load ? lt_kview_numel(v) : 0;
+        if (v->dtype == LT_DTYPE_BF16)
+            for (int64_t e = 0; e < n; e++)
+                p[e] = lt_bf16_to_f32(h[e]);
+        else
+            for (int64_t e = 0; e < n; e++)
+                p[e] = lt_f16_to_f32(h[e]);
+        f.data = p;
+    }
+    *ws += bytes;
+    return f;
+}
+
+/* Runs the f32 kernel `f32` (forward or backward) on half tensors. Fails with
+ * LT_EINVAL when the workspace is smaller than lt_half_ref_workspace asks for, else as
+ * the f32 kernel does. */
+static inline enum lt_status lt_half_ref_run(const struct lt_kargs *a, int backward,
+                                             lt_kernel_fn f32) {
+    if (a->workspace_size < lt_half_ref_workspace(a, backward)) {
+        snprintf(a->msg, LT_KMSG_SIZE, "half kernel: workspace smaller than planned");
+        return LT_EINVAL;
+    }
+    struct lt_kargs b = *a;
+    struct lt_kview in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS];
+    char *ws = a->workspace;
+    for (int i = 0; i < a->n_in; i++) {
+        in[i] = lt_half_ref_view(a->in[i], &ws, 1);
+        b.in[i] = &in[i];
+    }
+    for (int k = 0; k < a->n_out; k++) {
+        out[k] = lt_half_ref_view(a->out[k], &ws, backward);
+        b.out[k] = &out[k];
+    }
+    b.workspace = NULL;
+    b.workspace_size = 0;
+    enum lt_status st = f32(&b);
+    for (int k = 0; st == LT_OK && !backward && k < a->n_out; k++) {
+        const float *p = out[k].data;
+        uint16_t *h = a->out[k]->data;
+        int64_t n = lt_kview_numel(a->out[k]);
+        if (a->out[k]->dtype == LT_DTYPE_BF16)
+            for (int64_t e = 0; e < n; e++)
+                h[e] = lt_f32_to_bf16(p[e]);
+        else if (a->out[k]->dtype == LT_DTYPE_F16)
+            for (int64_t e = 0; e < n; e++)
+                h[e] = lt_f32_to_f16(p[e]);
+    }
+    return st;
+}
+
+#endif
