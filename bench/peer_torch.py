@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""The PyTorch peer of bench_step: the same models, batch, loss, optimizer and timing.
+
+MLP 784-1024-1024-10 (ReLU) or the CNN conv(1->32,3,p1)-relu-maxpool2-conv(32->64,3,p1)
+-relu-maxpool2-linear(3136->128)-relu-linear(128->10); cross-entropy; SGD lr 0.05,
+momentum 0.9. Synthetic data like bench_step's (normal inputs, uniform labels, a few
+batches cycled): throughput does not depend on the values. bf16 runs under CPU autocast.
+
+A step is zero_grad + forward + loss + backward + optimizer step. Warm-up steps (at
+least one, at most --warmup or a fifth of --budget), then `repeats` timed runs of several
+steps each, sized from the warm-up's step time to fit the budget; the median run's step
+time is reported.
+Prints one JSON line with the field names bench_step uses (samples_per_s, ms_per_step).
+
+Run it with Debian's interpreter (python3-torch). scripts/bench.sh sets the environment
+that gives PyTorch its best rate on this machine: see docs/performance.md.
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+p.add_argument("--threads", type=int, default=2)
+p.add_argument("--batch", type=int, default=128)
+p.add_argument("--warmup", type=int, default=20, help="warm-up steps, at most")
+p.add_argument("--repeats", type=int, default=5, help="timed runs (median reported)")
+p.add_argument("--min-time", type=float, default=0.4, help="seconds per timed run, at least")
+p.add_argument("--budget", type=float, default=15, help="seconds for warm-up and timing")
+args = p.parse_args()
+
+# Debian's torch does fp32 GEMM through OpenBLAS, whose pthread pool
+# torch.set_num_threads() does not size: pin both pools before torch loads.
+os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+os.environ["OMP_NUM_THREADS"] = str(args.threads)
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+N_BATCHES = 4
+
+
+def make_model(name):
+    if name == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 1024), nn.ReLU(),
+                             nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def train_step(model, opt, xb, yb):
+    opt.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+        loss = F.cross_entropy(model(xb), yb)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def blas_info():
+    """Which BLAS torch's fp32 GEMM runs on: the file behind libblas.so.3, and OpenBLAS's
+    core type when it is OpenBLAS (Debian's default libblas3 is the slow reference)."""
+    path = None
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            name = line.split()[-1]
+            if "libblas.so" in name or "libopenblas" in name:
+                path = os.path.realpath(name)
+                break
+    core = None
+    if path and "openblas" in path:
+        try:
+            import ctypes
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            core = lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            pass
+    return path, core
+
+
+def main():
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = make_model(args.model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    shape = (args.batch, 784) if args.model == "mlp" else (args.batch, 1, 28, 28)
+    batches = [(torch.randn(shape), torch.randint(0, 10, (args.batch,)))
+               for _ in range(N_BATCHES)]
+    step = 0
+    start = time.perf_counter()
+    while True:
+        t0 = time.perf_counter()
+        train_step(model, opt, *batches[step % N_BATCHES])
+        last = max(time.perf_counter() - t0, 1e-6)
+        step += 1
+        if step >= args.warmup or time.perf_counter() - start >= 0.2 * args.budget:
+            break
+    warmup = step
+    left = args.budget - (time.perf_counter() - start)
+    per_run = max(1, int(args.min_time / last + 0.999))
+    repeats = max(1, args.repeats)
+    while repeats > 1 and repeats * per_run * last > left:
+        if per_run > 1:
+            per_run -= 1
+        else:
+            repeats -= 1
+    runs = []
+    loss = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(per_run):
+            loss = train_step(model, opt, *batches[step % N_BATCHES])
+            step += 1
+        runs.append((time.perf_counter() - t0) / per_run)
+    ms = 1e3 * statistics.median(runs)
+    blas, core = blas_info()
+    print(json.dumps(dict(
+        kind="step", model=args.model, precision=args.precision, threads=args.threads,
+        batch=args.batch, samples_per_s=round(1e3 * args.batch / ms, 1),
+        ms_per_step=round(ms, 3), ms_per_step_min=round(1e3 * min(runs), 3),
+        ms_per_step_max=round(1e3 * max(runs), 3), warmup=warmup,
+        repeats=repeats, steps_per_repeat=per_run, last_loss=round(loss.item(), 4),
+        torch=torch.__version__, torch_threads=torch.get_num_threads(),
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "default"), blas=blas,
+        openblas_core=core)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

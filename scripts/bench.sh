@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# `make bench`: lutra's training-step throughput against the PyTorch peer on the same
+# models in the same run, and the targets of the "Fast CPU path" issue, met or missed.
+# What is measured and how to read it: docs/performance.md.
+#
+# Environment: BUILD (build/release), THREADS (2), BUDGET (seconds per configuration and
+# side, warm-up included; 12), PYTHON (/usr/bin/python3: Debian's, with python3-torch).
+# Every measurement is kept as JSON lines in $BUILD/bench/results.jsonl.
+# Exits non-zero only when the harness itself fails; a missed target is a result.
+set -u
+
+BUILD=${BUILD:-build/release}
+THREADS=${THREADS:-2}
+BUDGET=${BUDGET:-12}
+PYTHON=${PYTHON:-/usr/bin/python3}
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=$BUILD/bench/bench_step
+peer=$here/bench/peer_torch.py
+results=$BUILD/bench/results.jsonl
+
+if [ ! -x "$bin" ]; then
+    echo "bench: $bin is not built (run: make BUILD=$BUILD bench)" >&2
+    exit 1
+fi
+
+# field LINE KEY: the value of KEY in a flat one-line JSON object: a string without its
+# quotes, a number, true or false; null gives nothing.
+field() {
+    local v
+    v=$(sed -n 's/.*"'"$2"'": *"\(\([^"\\]\|\\.\)*\)".*/\1/p' <<<"$1" | head -1)
+    [ -z "$v" ] && v=$(sed -n 's/.*"'"$2"'": *\([^",}][^,}]*\).*/\1/p' <<<"$1" | head -1)
+    [ "$v" = null ] && v=""
+    printf '%s' "$v"
+}
+# pick FILE KIND MODEL PRECISION: the last line of that kind and configuration.
+pick() {
+    local lines
+    lines=$(grep "\"kind\": \"$2\"" "$1" | grep "\"precision\": \"$4\"")
+    [ -n "$3" ] && lines=$(grep "\"model\": \"$3\"" <<<"$lines")
+    tail -1 <<<"$lines"
+}
+# cpu_ticks: "busy total ours" clock ticks so far: the machine's busy and total time
+# (/proc/stat) and the CPU time of this script's finished children (/proc/self/stat).
+cpu_ticks() {
+    local busy total ours
+    read -r _ u n s i w x y z _ </proc/stat
+    busy=$((u + n + s + x + y + z)) total=$((u + n + s + i + w + x + y + z))
+    ours=$(awk '{ print $16 + $17 }' "/proc/$$/stat")
+    echo "$busy $total $ours"
+}
+# others_share BEFORE AFTER: the percentage of the machine's time between two cpu_ticks
+# that other processes used.
+others_share() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        t = y[2] - x[2]; o = (y[1] - x[1]) - (y[3] - x[3])
+        printf "%.0f", (t > 0 && o > 0) ? 100 * o / t : 0 }'
+}
+
+# target MODEL PRECISION: "min_ratio min_share" (share 0: no share target).
+target() {
+    case "$1 $2" in
+    "mlp fp32") echo "1.5 0.80" ;;
+    "mlp bf16") echo "1.6 0" ;;
+    "cnn fp32") echo "3 0" ;;
+    "cnn bf16") echo "2.5 0" ;;
+    esac
+}
+
+start=$(date +%s)
+mkdir -p "$BUILD/bench"
+lutra_out=$(mktemp)
+peer_out=$(mktemp)
+trap 'rm -f "$lutra_out" "$peer_out"' EXIT
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+isa=$(grep -m1 '^flags' /proc/cpuinfo | grep -o -w 'avx512f\|avx512_bf16\|avx2\|fma' | sort -u |
+    tr '\n' ' ')
+echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $cpu ($(nproc) CPUs; ${isa% }), $THREADS threads"
+# On two cores any other busy process distorts the numbers, and not evenly: lutra's
+# OpenMP threads wait at each parallel region for a descheduled partner, while the peer's
+# fp32 runs with passive waiting. Measure how busy the machine is, before and during.
+t0=$(cpu_ticks)
+sleep 2
+before=$(others_share "$t0" "$(cpu_ticks)")
+if [ "$before" -gt 10 ]; then
+    echo "bench: warning: other processes are using $before% of the CPUs: the rates will be" \
+        "low and noisy, lutra's more than PyTorch's; rerun on a quiet machine"
+fi
+t0=$(cpu_ticks)
+
+have_torch=0
+if [ -x "$PYTHON" ] && "$PYTHON" -c 'import torch' 2>/dev/null; then
+    have_torch=1
+else
+    echo "bench: $PYTHON cannot import torch: the PyTorch columns stay empty"
+fi
+
+# Each configuration runs lutra then PyTorch back to back, so that a slow spell of a noisy
+# machine hits both sides of one ratio alike.
+for model in mlp cnn; do
+    for prec in fp32 bf16; do
+        if ! "$bin" --json --threads "$THREADS" --model "$model" --precision "$prec" \
+            --budget "$BUDGET" >>"$lutra_out"; then
+            echo "bench: bench_step failed on $model $prec" >&2
+            exit 1
+        fi
+        line=$(pick "$lutra_out" step "$model" "$prec")
+        msg="bench: $model $prec: lutra $(field "$line" samples_per_s) samples/s"
+        [ "$(field "$line" available)" = false ] && msg="bench: $model $prec: lutra unavailable"
+        if [ $have_torch = 1 ]; then
+            # PyTorch at its best here: OpenBLAS left to pick its own core type, and for fp32
+            # passive OpenMP waiting (spinning workers starve OpenBLAS's pool); bf16 runs on
+            # oneDNN under OpenMP alone and is fastest with the default policy.
+            policy=(-u OMP_WAIT_POLICY)
+            [ "$prec" = fp32 ] && policy=(OMP_WAIT_POLICY=PASSIVE)
+            if ! env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${policy[@]}" "$PYTHON" "$peer" \
+                --model "$model" --precision "$prec" --threads "$THREADS" \
+                --budget "$BUDGET" >>"$peer_out"; then
+                echo "bench: the PyTorch peer failed on $model $prec" >&2
+                exit 1
+            fi
+            line=$(pick "$peer_out" step "$model" "$prec")
+            msg="$msg, PyTorch $(field "$line" samples_per_s) samples/s"
+        fi
+        echo "$msg"
+    done
+done
+
+during=$(others_share "$t0" "$(cpu_ticks)")
+{
+    sed 's/^{/{"side": "lutra", /' "$lutra_out"
+    sed 's/^{/{"side": "pytorch", /' "$peer_out"
+} >"$results"
+
+info=$(grep -m1 '"kind": "info"' "$lutra_out")
+echo
+echo "lutra $(field "$info" version): $(field "$info" backend); batch 128, $THREADS threads;" \
+    "each rate is the median of timed runs"
+for prec in fp32 bf16; do
+    g=$(pick "$lutra_out" gemm "" "$prec")
+    [ -z "$g" ] && continue
+    if [ "$(field "$g" available)" = true ]; then
+        ref=""
+        [ "$(field "$g" uses_ref)" = true ] && ref=" (oneDNN ran a ref: implementation)"
+        echo "bare oneDNN GEMM on the MLP step's shapes, $prec: $(field "$g" gflops) GFLOP/s," \
+            "$(field "$g" ms_per_step) ms per step$ref"
+    else
+        echo "bare oneDNN GEMM, $prec: unavailable: $(field "$g" error)"
+    fi
+done
+p1=$(grep -m1 '"kind": "step"' "$peer_out")
+if [ -n "$p1" ]; then
+    blas=$(field "$p1" blas)
+    core=$(field "$p1" openblas_core)
+    echo "PyTorch $(field "$p1" torch); its fp32 GEMM runs on ${blas:-?}${core:+ (OpenBLAS core $core)}"
+    case "$blas" in
+    *openblas*) ;;
+    *) echo "bench: warning: that is the reference BLAS, not PyTorch at its best: install" \
+        "libopenblas0-pthread, or put an OpenBLAS libblas.so.3 on LD_LIBRARY_PATH" ;;
+    esac
+fi
+echo
+
+# The verdict reads the ratio of medians. Contention only ever slows a run down, so the
+# ratio of each side's fastest timed run is shown too: on a shared machine it is the
+# closer to what the two would do alone.
+row='| %-5s | %-9s | %15s | %17s | %13s | %9s | %10s | %-21s | %-7s |\n'
+# shellcheck disable=SC2059
+printf "$row" model precision "lutra samples/s" "PyTorch samples/s" "lutra/PyTorch" \
+    "best runs" "GEMM share" target verdict
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------- ----------- ----------------: \
+    ------------------: --------------: ----------: -----------: ----------------------- \
+    ---------
+missed=0
+notes=()
+for model in mlp cnn; do
+    for prec in fp32 bf16; do
+        l=$(pick "$lutra_out" step "$model" "$prec")
+        t=$(pick "$peer_out" step "$model" "$prec")
+        read -r want_ratio want_share <<<"$(target "$model" "$prec")"
+        goal=">= ${want_ratio}x"
+        [ "$want_share" != 0 ] &&
+            goal="$goal, >= $(awk -v s="$want_share" 'BEGIN { printf "%d", 100 * s }')% GEMM"
+        ls="-" ts="-" ratio="-" best="-" share="-" verdict="n/a"
+        s=$(field "$l" gemm_share)
+        if [ "$(field "$l" available)" = true ]; then
+            ls=$(field "$l" samples_per_s)
+            [ -n "$s" ] && share=$(awk -v s="$s" 'BEGIN { printf "%.0f%%", 100 * s }')
+        else
+            notes+=("$model $prec: lutra unavailable: $(field "$l" error)")
+        fi
+        [ -n "$t" ] && ts=$(field "$t" samples_per_s)
+        if [ "$ls" != "-" ] && [ "$ts" != "-" ]; then
+            ratio=$(awk -v a="$ls" -v b="$ts" 'BEGIN { printf "%.2f", a / b }')
+            best=$(awk -v a="$(field "$l" ms_per_step_min)" -v b="$(field "$t" ms_per_step_min)" \
+                'BEGIN { printf "%.2f", b / a }')
+            if awk -v r="$ratio" -v wr="$want_ratio" -v s="${s:-0}" -v ws="$want_share" \
+                'BEGIN { exit !(r >= wr && (ws == 0 || s >= ws)) }'; then
+                verdict="met"
+            else
+                verdict="missed"
+            fi
+        elif [ "$ls" = "-" ]; then
+            verdict="missed"
+        fi
+        [ "$verdict" = missed ] && missed=$((missed + 1))
+        # shellcheck disable=SC2059
+        printf "$row" "$model" "$prec" "$ls" "$ts" "$ratio" "$best" "$share" "$goal" "$verdict"
+    done
+done
+for n in "${notes[@]+"${notes[@]}"}"; do
+    echo "$n"
+done
+echo "other processes used $during% of the CPUs during these measurements ($before% just before)"
+if [ "$during" -gt 10 ]; then
+    echo "bench: warning: that is too busy for the numbers above to mean much; rerun when" \
+        "the machine is quiet"
+fi
+# The recipe path: the same steps through `lutra train` (real data, the C loader, the Lua
+# runner and its hooks around each C step). Its rate should match bench_step's; the share
+# of wall time spent in Lua and logging (outside trainer:step and the loader) should stay
+# under 1%; the C loader's share is shown beside it.
+lutra_bin=$BUILD/lutra
+if [ -x "$lutra_bin" ] && [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    echo
+    row2='| %-5s | %-9s | %21s | %20s | %6s | %16s | %11s |\n'
+    # shellcheck disable=SC2059
+    printf "$row2" model precision "lutra train samples/s" "bench_step samples/s" ratio \
+        "Lua and logging" "C loader"
+    printf '|%s|%s|%s|%s|%s|%s|%s|\n' ------- ----------- ----------------------: \
+        ---------------------: -------: -----------------: ------------:
+    for model in mlp cnn; do
+        iters=240
+        [ "$model" = cnn ] && iters=80
+        for prec in fp32 bf16; do
+            wd=$(mktemp -d)
+            if ! "$lutra_bin" train "examples/fmnist_$model.lua" --quiet --work-dir "$wd" \
+                --threads "$THREADS" --set runner.max_iters=$iters \
+                runner.log_interval=$((iters / 8)) runner.eval_interval=0 \
+                runner.checkpoint_interval=0 runner.save_best=false data.val_samples=1000 \
+                model.dropout=0 "precision={mode=\"$prec\"}" >"$wd/out" 2>&1; then
+                echo "bench: lutra train failed on $model $prec: $(tail -1 "$wd/out")" >&2
+                rm -rf "$wd"
+                continue
+            fi
+            read -r rate lua loader < <("$PYTHON" - "$wd/metrics.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+train = [r for r in rows if r["mode"] == "train"][1:]  # the first window plans and warms up
+print("%.0f %.4f %.4f" % (
+    statistics.median(r["samples_per_s"] for r in train),
+    statistics.median(r["outside_step"] - r["loader_share"] for r in train),
+    statistics.median(r["loader_share"] for r in train)))
+PY
+)
+            rm -rf "$wd"
+            l=$(pick "$lutra_out" step "$model" "$prec")
+            c="-" ratio="-"
+            if [ "$(field "$l" available)" = true ]; then
+                c=$(field "$l" samples_per_s)
+                ratio=$(awk -v a="$rate" -v b="$c" 'BEGIN { printf "%.2f", a / b }')
+            fi
+            lua=$(awk -v s="$lua" 'BEGIN { printf "%.2f%%", 100 * s }')
+            loader=$(awk -v s="$loader" 'BEGIN { printf "%.2f%%", 100 * s }')
+            # shellcheck disable=SC2059
+            printf "$row2" "$model" "$prec" "$rate" "$c" "$ratio" "$lua" "$loader"
+        done
+    done
+else
+    echo
+    echo "bench: the recipe path needs $lutra_bin and Debian's dataset-fashion-mnist; skipped"
+fi
+
+echo
+echo "bench: $missed target(s) missed; $(($(date +%s) - start)) s; JSON lines in $results"
