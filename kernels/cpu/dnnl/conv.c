@@ -315,12 +315,10 @@ static enum lt_status run_forward(const struct lt_kargs *a) {
 
 static enum lt_status run_backward(const struct lt_kargs *a) {
     const struct conv_state *st = a->state;
-    unsigned grads = 0;
-    for (int i = 0; i < a->n_in; i++)
-        grads |= a->gin[i] ? 1u << i : 0u;
-    if (!st || grads != st->grads || (a->accumulate & grads) != (st->accumulate & grads))
-        return lt_dnnl_check(dnnl_invalid_arguments,
-                             "oneDNN conv2d: called with other gradients than prepared", a->msg);
+    enum lt_status ok = lt_dnnl_check_grads(a, st != NULL, st ? st->grads : 0,
+                                            st ? st->accumulate : 0, "conv2d");
+    if (ok != LT_OK)
+        return ok;
     return lt_dnnl_seq_run(&st->seq, a);
 }
 

@@ -138,6 +138,12 @@ size_t lt_dnnl_seq_workspace(const struct lt_dnnl_seq *s);
  * smaller than planned, a missing tensor) or with oneDNN's failure, message in a->msg. */
 enum lt_status lt_dnnl_seq_run(const struct lt_dnnl_seq *s, const struct lt_kargs *a);
 
+/* Checks that a backward call asks for the gradients, and the accumulate bits, that its
+ * primitives were prepared for (`grads`: bit i for input i); fails with LT_EINVAL naming
+ * `op` otherwise, or when nothing was prepared (`prepared` false). */
+enum lt_status lt_dnnl_check_grads(const struct lt_kargs *a, int prepared, unsigned grads,
+                                   unsigned accumulate, const char *op);
+
 /* ---- helpers for building sequences ------------------------------------------------- */
 
 /* A primitive attribute with the user scratchpad mode and, with `sum`, a sum post-op

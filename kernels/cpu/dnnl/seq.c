@@ -1,5 +1,6 @@
 /* Primitive sequences: what a oneDNN kernel's prepare builds at plan time and each call
  * runs (dnnl_kernels.h says how the workspace is laid out). */
+#include <stdio.h>
 #include <string.h>
 
 #include "kernels/cpu/dnnl/dnnl_kernels.h"
@@ -409,4 +410,15 @@ dnnl_memory_desc_t lt_dnnl_md_retype(const dnnl_memory_desc_t *md, dnnl_data_typ
     dnnl_memory_desc_t r = *md;
     r.data_type = dt;
     return r;
+}
+
+enum lt_status lt_dnnl_check_grads(const struct lt_kargs *a, int prepared, unsigned grads,
+                                   unsigned accumulate, const char *op) {
+    unsigned asked = 0;
+    for (int i = 0; i < a->n_in; i++)
+        asked |= a->gin[i] ? 1u << i : 0u;
+    if (prepared && asked == grads && (a->accumulate & asked) == (accumulate & asked))
+        return LT_OK;
+    snprintf(a->msg, LT_KMSG_SIZE, "oneDNN %s: called with other gradients than prepared", op);
+    return LT_EINVAL;
 }
