@@ -40,7 +40,12 @@ DNNL_LIB    := -ldnnl
 endif
 
 CFLAGS  := $(CSTD) $(OPT) $(WARN) -I. $(SYS_INC) -fPIC -fopenmp $(DEFS) $(SAN) $(EXTRA_CFLAGS)
-LDLIBS  := $(DNNL_LIB) -ljansson -lpng16 -lz -fopenmp -lm
+LDLIBS  := $(DNNL_LIB) -ljansson -lpng16 -lz -fopenmp -lm -ldl
+# STATIC_LIBS=1: jansson, libpng and zlib linked statically, for programs carried to a
+# machine without them (scripts/gpu-check.sh).
+ifeq ($(STATIC_LIBS),1)
+LDLIBS  := $(DNNL_LIB) -Wl,-Bstatic -ljansson -lpng16 -lz -Wl,-Bdynamic -fopenmp -lm -ldl
+endif
 
 LIB_SRC     := $(CORE_SRC) $(KERNEL_SRC)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -54,17 +59,30 @@ BIND_OBJ    := $(BIND_SRC:%.c=$(BUILD)/%.o)
 MODULE      := $(BUILD)/lutra.so
 BINARY      := $(BUILD)/lutra
 
-TEST_SUPPORT_SRC := tests/op_check.c $(wildcard tests/cases_*.c) tests/train_util.c
+TEST_SUPPORT_SRC := tests/op_check.c $(wildcard tests/cases_*.c) tests/train_util.c \
+                    tests/device_shim.c
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC    := $(wildcard tests/test_*.c)
 TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 BENCH_BIN   := $(BUILD)/bench/bench_step
 
-HAVE_LUA    := $(wildcard lua/main.c)
-ALL_TARGETS := $(LIB) $(if $(HAVE_LUA),$(MODULE) $(BINARY))
+# The CUDA plugin (lutra_cuda.so), built when nvcc is found; the core loads it with
+# dlopen, so nothing else links CUDA. CUDA_ARCH lists the SM versions to build for.
+CUDA_HOME   ?= /usr/local/cuda
+NVCC        ?= $(firstword $(wildcard $(CUDA_HOME)/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
+CUDA_ARCH   ?= 80 90
+CUDA_SRC    := $(wildcard kernels/cuda/*.cu)
+CUDA_OBJ    := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+NVFLAGS     := -std=c++17 -O2 -g -I. -isystem $(CUDA_HOME)/include -Werror all-warnings \
+               -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra \
+               $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
+PLUGIN      := $(if $(and $(NVCC),$(CUDA_SRC),$(if $(filter 1,$(SANITIZE)),,plugin)),$(BUILD)/lutra_cuda.so)
 
-.PHONY: all deps test test-c check-clang train bench install clean
+HAVE_LUA    := $(wildcard lua/main.c)
+ALL_TARGETS := $(LIB) $(if $(HAVE_LUA),$(MODULE) $(BINARY)) $(PLUGIN)
+
+.PHONY: all deps test test-gpu gpu-check-dry-run check-clang train bench install clean
 .SECONDARY:
 
 all: deps $(ALL_TARGETS)
@@ -86,6 +104,22 @@ $(BUILD)/%.o: %.c
 # fast paths' loops (AdamW's) vectorise. Values do not change.
 $(BUILD)/kernels/cpu/%.o: CFLAGS += -fno-math-errno
 
+$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu $(wildcard kernels/cuda/*.cuh) kernels/kernels.h \
+                          kernels/ops.def kernels/half.h kernels/rng.h
+	@mkdir -p $(dir $@)
+	@echo "  NVCC    $<"
+	@$(NVCC) $(NVFLAGS) -c $< -o $@
+
+# The CUDA runtime is linked statically; cuBLAS and cuDNN come from the machine that runs
+# it (its CUDA install, or LD_LIBRARY_PATH).
+$(BUILD)/lutra_cuda.so: $(CUDA_OBJ)
+	@echo "  LD      $@"
+	@$(NVCC) -shared -o $@ $^ -cudart static -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudnn \
+		-Xlinker -rpath=$(CUDA_HOME)/lib64 -Xlinker --no-undefined
+
+# Where an installed lutra looks for its CUDA plugin (core/device.c).
+$(BUILD)/core/device.o: CFLAGS += -DLT_PLUGIN_DIR='"$(PREFIX)/lib/lutra"'
+
 $(MODULE): $(BIND_OBJ) $(LIB)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -shared -o $@ $(BIND_OBJ) $(LIB) $(LDLIBS)
@@ -106,6 +140,11 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 test: deps $(TEST_BIN) $(if $(SANITIZE),,$(ALL_TARGETS))
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash scripts/run-tests.sh $(TEST_BIN)
 
+# The GPU suites alone (they also run, skipped without a GPU, in `make test`).
+GPU_TEST_BIN := $(filter %/test_gpu_ops %/test_gpu_train,$(TEST_BIN))
+test-gpu: deps $(GPU_TEST_BIN) $(PLUGIN)
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash scripts/run-tests.sh --c-only $(GPU_TEST_BIN)
+
 train: all
 	$(BINARY) train examples/fmnist_mlp.lua
 
@@ -122,6 +161,7 @@ install: all
 	install -m 755 $(BINARY) $(DESTDIR)$(BINDIR)/lutra
 	install -m 755 $(MODULE) $(DESTDIR)$(LUA_LIBDIR)/lutra.so
 	cd lua && find lutra -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(LUA_DIR)/{} \;
+	$(if $(PLUGIN),install -D -m 755 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/lutra/lutra_cuda.so)
 
 # clang checks the same sources for warnings; gcc builds what runs.
 check-clang:

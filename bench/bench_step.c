@@ -44,14 +44,16 @@
 #define N_BATCHES 4 /* distinct synthetic batches, cycled */
 #define N_CLASSES 10
 
-enum model { MODEL_MLP, MODEL_CNN, MODEL_COUNT };
-enum precision { PREC_FP32, PREC_BF16, PREC_COUNT };
+enum model { MODEL_MLP, MODEL_CNN, MODEL_WIDE_CNN, MODEL_COUNT };
+/* tf32: the f32 graph with TF32 products (GPU); fp16 runs with a static loss scale */
+enum precision { PREC_FP32, PREC_BF16, PREC_TF32, PREC_FP16, PREC_COUNT };
 
-static const char *const model_names[MODEL_COUNT] = {"mlp", "cnn"};
-static const char *const prec_names[PREC_COUNT] = {"fp32", "bf16"};
+static const char *const model_names[MODEL_COUNT] = {"mlp", "cnn", "wide_cnn"};
+static const char *const prec_names[PREC_COUNT] = {"fp32", "bf16", "tf32", "fp16"};
 
 struct options {
-    int threads, batch, warmup, repeats, json, gemm, verbose;
+    const char *device;
+    int threads, batch, warmup, repeats, json, gemm, verbose, profile, nondeterministic;
     double min_time; /* seconds each timed run lasts at least */
     double budget;   /* seconds one configuration may take, warm-up included */
     int models[MODEL_COUNT], precs[PREC_COUNT];
@@ -80,6 +82,7 @@ struct builder {
 /* Median-based timing of one configuration. */
 struct timing {
     double ms_median, ms_min, ms_max;
+    double mem_mib; /* the trainer's device memory: measured on a GPU, planned on the CPU */
     int warmup, repeats, steps_per_repeat, skipped;
     double loss; /* of the last step: a sanity check that the step computes something */
 };
@@ -208,6 +211,23 @@ static void build_mlp(struct builder *b) {
     loss(b, linear(b, h, 1024, N_CLASSES, "fc3"));
 }
 
+/* The CNN with 4x and 8x the channels and a wider head: on a GPU the small models are
+ * bound by launches, this one by arithmetic. */
+static void build_wide_cnn(struct builder *b) {
+    struct net *n = b->net;
+    if (b->st == LT_OK)
+        b->st = lt_graph_input(n->g, LT_DTYPE_F32, 4, (int64_t[]){b->batch, 1, 28, 28}, "x", &n->x);
+    if (b->st == LT_OK)
+        b->st = lt_graph_input(n->g, LT_DTYPE_I32, 1, (int64_t[]){b->batch}, "y", &n->y);
+    int h = compute(b, n->x);
+    h = maxpool2(b, relu(b, conv3x3(b, h, 1, 128, 28, "conv1")));   /* (B, 128, 14, 14) */
+    h = maxpool2(b, relu(b, conv3x3(b, h, 128, 256, 14, "conv2"))); /* (B, 256, 7, 7) */
+    struct lt_reshape_attrs flat = {2, {b->batch, 256 * 7 * 7}};
+    h = op(b, LT_OP_RESHAPE, 1, &h, &flat);
+    h = relu(b, linear(b, h, 256 * 7 * 7, 512, "fc1"));
+    loss(b, linear(b, h, 512, N_CLASSES, "fc2"));
+}
+
 static void build_cnn(struct builder *b) {
     struct net *n = b->net;
     if (b->st == LT_OK)
@@ -234,12 +254,15 @@ static void net_free(struct net *n) {
 static enum lt_status net_build(struct lt_ctx *ctx, enum model m, enum precision p, int64_t batch,
                                 struct net *n) {
     memset(n, 0, sizeof *n);
-    struct builder b = {ctx, n, p == PREC_BF16 ? LT_DTYPE_BF16 : LT_DTYPE_F32, batch, LT_OK, 0};
+    enum lt_dtype dt = p == PREC_BF16 ? LT_DTYPE_BF16 : p == PREC_FP16 ? LT_DTYPE_F16 : LT_DTYPE_F32;
+    struct builder b = {ctx, n, dt, batch, LT_OK, 0};
     b.st = lt_graph_new(ctx, &n->g);
     if (m == MODEL_MLP)
         build_mlp(&b);
-    else
+    else if (m == MODEL_CNN)
         build_cnn(&b);
+    else
+        build_wide_cnn(&b);
     if (b.st != LT_OK)
         net_free(n);
     return b.st;
@@ -520,7 +543,7 @@ static void print_unavailable(const struct options *o, enum model m, enum precis
         json_str(why);
         printf("\"}\n");
     } else {
-        printf("%-4s %-5s unavailable: %s\n", model_names[m], prec_names[p], why);
+        printf("%-8s %-5s unavailable: %s\n", model_names[m], prec_names[p], why);
     }
     fflush(stdout);
 }
@@ -536,9 +559,11 @@ static void print_step(const struct options *o, enum model m, enum precision p, 
                "\"batch\": %d, \"available\": true, \"samples_per_s\": %.1f, "
                "\"ms_per_step\": %.3f, \"ms_per_step_min\": %.3f, \"ms_per_step_max\": %.3f, "
                "\"mflop_per_sample\": %.3f, \"gflops\": %.2f, \"warmup\": %d, \"repeats\": %d, "
-               "\"steps_per_repeat\": %d, \"skipped_steps\": %d",
+               "\"steps_per_repeat\": %d, \"skipped_steps\": %d, \"device\": \"%s\", "
+               "\"mem_mib\": %.1f",
                model_names[m], prec_names[p], o->threads, o->batch, sps, t->ms_median, t->ms_min,
-               t->ms_max, mflop, gflops, t->warmup, t->repeats, t->steps_per_repeat, t->skipped);
+               t->ms_max, mflop, gflops, t->warmup, t->repeats, t->steps_per_repeat, t->skipped,
+               o->device, t->mem_mib);
         if (isfinite(t->loss)) /* JSON has no NaN */
             printf(", \"last_loss\": %.4f", t->loss);
         else
@@ -547,8 +572,8 @@ static void print_step(const struct options *o, enum model m, enum precision p, 
             printf(", \"gemm_ms_per_step\": %.3f, \"gemm_share\": %.4f", gm->ms_per_step, share);
         printf("}\n");
     } else {
-        printf("%-4s %-5s %10.1f %9.2f %9.1f", model_names[m], prec_names[p], sps, t->ms_median,
-               gflops);
+        printf("%-8s %-5s %10.1f %9.2f %9.1f %8.0f", model_names[m], prec_names[p], sps,
+               t->ms_median, gflops, t->mem_mib);
         if (have_gemm)
             printf(" %11.0f%%", 100 * share);
         else
@@ -578,6 +603,51 @@ static void print_gemm_shapes(const struct options *o, enum precision p,
     }
 }
 
+/* Where the step's time went, by op and direction, most first (--profile). */
+static void print_profile(const struct options *o, enum model m, enum precision p,
+                          const struct lt_trainer *tr) {
+    struct lt_node_time nodes[512];
+    int n = lt_trainer_profile(tr, nodes, 512);
+    if (n > 512)
+        n = 512;
+    struct {
+        char name[48];
+        double seconds;
+    } ops[64];
+    int n_ops = 0;
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "%s%s", nodes[i].op, nodes[i].backward ? " (backward)" : "");
+        int k = 0;
+        while (k < n_ops && strcmp(ops[k].name, name))
+            k++;
+        if (k == n_ops && n_ops < 64) {
+            snprintf(ops[n_ops].name, sizeof ops[0].name, "%s", name);
+            ops[n_ops++].seconds = 0;
+        }
+        if (k < n_ops)
+            ops[k].seconds += nodes[i].seconds;
+        total += nodes[i].seconds;
+    }
+    for (int i = 0; i < n_ops; i++) /* most first */
+        for (int j = i + 1; j < n_ops; j++)
+            if (ops[j].seconds > ops[i].seconds) {
+                __typeof__(ops[0]) tmp = ops[i];
+                ops[i] = ops[j];
+                ops[j] = tmp;
+            }
+    for (int i = 0; i < n_ops; i++) {
+        double share = total > 0 ? ops[i].seconds / total : 0;
+        if (o->json)
+            printf("{\"kind\": \"profile\", \"model\": \"%s\", \"precision\": \"%s\", "
+                   "\"batch\": %d, \"op\": \"%s\", \"share\": %.4f}\n",
+                   model_names[m], prec_names[p], o->batch, ops[i].name, share);
+        else
+            printf("    %-28s %5.1f%%\n", ops[i].name, 100 * share);
+    }
+}
+
 /* Builds, plans and times one model in one precision. Returns 0 when the harness itself
  * failed (not for a missing kernel: that is reported and counts as success). */
 static int bench_one(struct lt_ctx *ctx, const struct options *o, enum model m, enum precision p,
@@ -596,19 +666,33 @@ static int bench_one(struct lt_ctx *ctx, const struct options *o, enum model m, 
     }
     struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.05f);
     opt.momentum = 0.9f;
+    lt_ctx_set_tf32(ctx, p == PREC_TF32);
     st = lt_plan_new(ctx, n.g, n.loss, &opt, &plan);
+    lt_ctx_set_tf32(ctx, 0);
     if (st == LT_EUNSUPPORTED) {
         print_unavailable(o, m, p, lt_ctx_error(ctx));
         goto done;
     }
+    size_t free0 = 0, free1 = 0, total, runtime;
+    lt_ctx_device_memory(ctx, &free0, &total, &runtime);
     if (st == LT_OK)
         st = lt_trainer_new(ctx, plan, &tr);
+    lt_ctx_device_memory(ctx, &free1, &total, &runtime);
+    if (st == LT_OK && p == PREC_FP16) {
+        struct lt_loss_scale scale = {128.0f, 0, 2.0f, 0.5f, 2000};
+        st = lt_trainer_set_loss_scale(tr, &scale);
+    }
     if (st == LT_OK)
         st = make_batches(ctx, &n, xy);
     if (st == LT_OK)
         st = time_steps(tr, xy, o->batch, o, &t);
     if (st == LT_OK) {
+        struct lt_mem_report r;
+        lt_plan_report(plan, &r);
+        t.mem_mib = (double)(strcmp(o->device, "cpu") ? free0 - free1 : r.total) / (1 << 20);
         print_step(o, m, p, &n, &t, gm, have_gemm && m == MODEL_MLP);
+        if (o->profile)
+            print_profile(o, m, p, tr);
     } else {
         fprintf(stderr, "bench_step: %s %s: %s\n", model_names[m], prec_names[p],
                 lt_ctx_error(ctx));
@@ -627,15 +711,19 @@ done:
 
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_step [options]\n"
+               "  --device D           cpu, cuda or cuda:N (default cpu)\n"
                "  --threads N          CPU threads (default 2)\n"
-               "  --model mlp|cnn|all  which model (default all)\n"
-               "  --precision fp32|bf16|all  (default all)\n"
+               "  --model mlp|cnn|wide_cnn|all  which model (default mlp and cnn)\n"
+               "  --precision fp32|bf16|tf32|fp16|all  (default fp32 and bf16)\n"
                "  --batch N            batch size (default 128)\n"
                "  --warmup N           warm-up steps, at most (default 10)\n"
                "  --repeats N          timed runs; the median is reported (default 5, max 64)\n"
                "  --min-time S         seconds each timed run lasts at least (default 0.4)\n"
                "  --budget S           seconds one configuration may take (default 15)\n"
                "  --no-gemm            skip the bare oneDNN GEMM timing\n"
+               "  --nondeterministic   let cuDNN use non-deterministic algorithms (GPU)\n"
+               "  --profile            also where the step's time goes, by op (each node\n"
+               "                       timed alone: the step itself runs slower)\n"
                "  --verbose            also each GEMM's time (JSON: always, as gemm_shape lines)\n"
                "  --json               one JSON object per line instead of text\n");
 }
@@ -671,15 +759,16 @@ static int parse_choice(const char *s, const char *const *names, int n, int *fla
 /* Returns 1 and fills o, -1 after printing the usage for --help, or 0 after printing
  * what was wrong. */
 static int parse_options(int argc, char **argv, struct options *o) {
-    *o = (struct options){.threads = 2,
+    *o = (struct options){.device = "cpu",
+                          .threads = 2,
                           .batch = 128,
                           .warmup = 10,
                           .repeats = 5,
                           .gemm = 1,
                           .min_time = 0.4,
                           .budget = 15,
-                          .models = {1, 1},
-                          .precs = {1, 1}};
+                          .models = {1, 1, 0},
+                          .precs = {1, 1, 0, 0}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = 1, takes = 1;
@@ -689,6 +778,12 @@ static int parse_options(int argc, char **argv, struct options *o) {
         } else if (strcmp(a, "--verbose") == 0) {
             o->verbose = 1;
             takes = 0;
+        } else if (strcmp(a, "--nondeterministic") == 0) {
+            o->nondeterministic = 1;
+            takes = 0;
+        } else if (strcmp(a, "--profile") == 0) {
+            o->profile = 1;
+            takes = 0;
         } else if (strcmp(a, "--no-gemm") == 0) {
             o->gemm = 0;
             takes = 0;
@@ -697,6 +792,8 @@ static int parse_options(int argc, char **argv, struct options *o) {
             return -1;
         } else if (!v) {
             ok = 0;
+        } else if (strcmp(a, "--device") == 0) {
+            o->device = v;
         } else if (strcmp(a, "--threads") == 0) {
             ok = parse_int(v, 1, 1024, &o->threads);
         } else if (strcmp(a, "--batch") == 0) {
@@ -738,15 +835,24 @@ int main(int argc, char **argv) {
         return 1;
     }
     lt_ctx_set_seed(ctx, 0);
+    if (lt_ctx_set_device(ctx, o.device) != LT_OK) {
+        fprintf(stderr, "bench_step: %s\n", lt_ctx_error(ctx));
+        lt_ctx_free(ctx);
+        return 1;
+    }
+    if (strcmp(o.device, "cpu"))
+        o.gemm = 0; /* the bare GEMM is oneDNN's */
+    lt_ctx_set_profile(ctx, o.profile);
+    lt_ctx_set_deterministic(ctx, !o.nondeterministic);
     /* also sizes the OpenMP pool of this thread, which the bare oneDNN GEMM uses too */
     lt_ctx_set_threads(ctx, o.threads);
     if (o.json) {
         printf("{\"kind\": \"info\", \"backend\": \"");
-        json_str(lt_ctx_backend_info(ctx));
+        json_str(lt_ctx_device_info(ctx));
         printf("\", \"threads\": %d, \"batch\": %d, \"version\": \"%s\"}\n", o.threads, o.batch,
                LT_VERSION);
     } else {
-        printf("lutra %s, %s; %d threads, batch %d\n", LT_VERSION, lt_ctx_backend_info(ctx),
+        printf("lutra %s, %s; %d threads, batch %d\n", LT_VERSION, lt_ctx_device_info(ctx),
                o.threads, o.batch);
     }
 
@@ -786,8 +892,8 @@ int main(int argc, char **argv) {
     }
 
     if (!o.json)
-        printf("%-4s %-5s %10s %9s %9s %12s\n", "model", "prec", "samples/s", "ms/step", "GFLOP/s",
-               "GEMM share");
+        printf("%-8s %-5s %10s %9s %9s %8s %12s\n", "model", "prec", "samples/s", "ms/step",
+               "GFLOP/s", "MiB", "GEMM share");
     int ok = 1;
     for (int m = 0; m < MODEL_COUNT; m++)
         for (int p = 0; p < PREC_COUNT; p++)

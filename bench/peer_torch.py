@@ -3,8 +3,12 @@
 
 MLP 784-1024-1024-10 (ReLU) or the CNN conv(1->32,3,p1)-relu-maxpool2-conv(32->64,3,p1)
 -relu-maxpool2-linear(3136->128)-relu-linear(128->10); cross-entropy; SGD lr 0.05,
-momentum 0.9. Synthetic data like bench_step's (normal inputs, uniform labels, a few
-batches cycled): throughput does not depend on the values. bf16 runs under CPU autocast.
+momentum 0.9; wide_cnn is the CNN with 128 and 256 channels and a 512-wide head.
+Synthetic data like bench_step's (normal inputs, uniform labels, a few batches cycled):
+throughput does not depend on the values. bf16 and fp16 run under autocast (fp16 with a
+GradScaler, on a GPU); tf32 is fp32 with TF32 allowed, which the fp32 rows switch off.
+With --device cuda, each timed run ends with a synchronize and the peak of
+torch.cuda.max_memory_allocated is reported.
 
 A step is zero_grad + forward + loss + backward + optimizer step. Warm-up steps (at
 least one, at most --warmup or a fifth of --budget), then `repeats` timed runs of several
@@ -22,10 +26,28 @@ import statistics
 import time
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+MODELS = ["mlp", "cnn", "wide_cnn"]
+PRECISIONS = ["fp32", "bf16", "tf32", "fp16"]
+
+
+def choices(names):
+    """A comma-separated list of names, or "all"."""
+    def parse(text):
+        picked = names if text == "all" else text.split(",")
+        if not picked or any(n not in names for n in picked):
+            raise argparse.ArgumentTypeError(f"expected 'all' or some of {','.join(names)}")
+        return picked
+    return parse
+
+
+p.add_argument("--model", type=choices(MODELS), default=["mlp"],
+               help="mlp, cnn, wide_cnn, a comma list or all (one JSON line each)")
+p.add_argument("--precision", type=choices(PRECISIONS), default=["fp32"],
+               help="fp32, bf16, tf32, fp16, a comma list or all")
+p.add_argument("--device", default="cpu")
 p.add_argument("--threads", type=int, default=2)
-p.add_argument("--batch", type=int, default=128)
+p.add_argument("--batch", type=lambda t: [int(b) for b in t.split(",")], default=[128],
+               help="batch size, or a comma list")
 p.add_argument("--warmup", type=int, default=20, help="warm-up steps, at most")
 p.add_argument("--repeats", type=int, default=5, help="timed runs (median reported)")
 p.add_argument("--min-time", type=float, default=0.4, help="seconds per timed run, at least")
@@ -48,19 +70,32 @@ def make_model(name):
     if name == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 1024), nn.ReLU(),
                              nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
+    c1, c2, hidden = (128, 256, 512) if name == "wide_cnn" else (32, 64, 128)
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+        nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(c2 * 49, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
 
-def train_step(model, opt, xb, yb):
+def train_step(model, opt, scaler, precision, xb, yb):
     opt.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+    half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    with torch.autocast(args.device.split(":")[0], dtype=half or torch.bfloat16,
+                        enabled=half is not None):
         loss = F.cross_entropy(model(xb), yb)
-    loss.backward()
-    opt.step()
+    if scaler:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
     return loss
+
+
+def sync():
+    if args.device != "cpu":
+        torch.cuda.synchronize()
 
 
 def blas_info():
@@ -85,19 +120,26 @@ def blas_info():
     return path, core
 
 
-def main():
-    torch.set_num_threads(args.threads)
+def bench(name, precision, batch):
     torch.manual_seed(0)
-    model = make_model(args.model)
+    gpu = args.device != "cpu"
+    if gpu:
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = precision == "tf32"
+        torch.cuda.reset_peak_memory_stats()
+    model = make_model(name).to(args.device)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    shape = (args.batch, 784) if args.model == "mlp" else (args.batch, 1, 28, 28)
-    batches = [(torch.randn(shape), torch.randint(0, 10, (args.batch,)))
+    scaler = torch.amp.GradScaler("cuda") if gpu and precision == "fp16" else None
+    shape = (batch, 784) if name == "mlp" else (batch, 1, 28, 28)
+    batches = [(torch.randn(shape).to(args.device),
+                torch.randint(0, 10, (batch,)).to(args.device))
                for _ in range(N_BATCHES)]
     step = 0
     start = time.perf_counter()
     while True:
         t0 = time.perf_counter()
-        train_step(model, opt, *batches[step % N_BATCHES])
+        train_step(model, opt, scaler, precision, *batches[step % N_BATCHES])
+        sync()
         last = max(time.perf_counter() - t0, 1e-6)
         step += 1
         if step >= args.warmup or time.perf_counter() - start >= 0.2 * args.budget:
@@ -116,20 +158,30 @@ def main():
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in range(per_run):
-            loss = train_step(model, opt, *batches[step % N_BATCHES])
+            loss = train_step(model, opt, scaler, precision, *batches[step % N_BATCHES])
             step += 1
+        sync()
         runs.append((time.perf_counter() - t0) / per_run)
     ms = 1e3 * statistics.median(runs)
     blas, core = blas_info()
-    print(json.dumps(dict(
-        kind="step", model=args.model, precision=args.precision, threads=args.threads,
-        batch=args.batch, samples_per_s=round(1e3 * args.batch / ms, 1),
+    mem = torch.cuda.max_memory_allocated() / 2**20 if gpu else None
+    print(json.dumps(dict(device=args.device, mem_mib=mem and round(mem, 1),
+        kind="step", model=name, precision=precision, threads=args.threads,
+        batch=batch, samples_per_s=round(1e3 * batch / ms, 1),
         ms_per_step=round(ms, 3), ms_per_step_min=round(1e3 * min(runs), 3),
         ms_per_step_max=round(1e3 * max(runs), 3), warmup=warmup,
         repeats=repeats, steps_per_repeat=per_run, last_loss=round(loss.item(), 4),
         torch=torch.__version__, torch_threads=torch.get_num_threads(),
         omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "default"), blas=blas,
         openblas_core=core)), flush=True)
+
+
+def main():
+    torch.set_num_threads(args.threads)
+    for batch in args.batch:
+        for name in args.model:
+            for precision in args.precision:
+                bench(name, precision, batch)
 
 
 if __name__ == "__main__":

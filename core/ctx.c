@@ -20,6 +20,8 @@ enum lt_status lt_ctx_new(struct lt_ctx **out) {
         lt_cpu_reference_init(&ctx->cpu);
         snprintf(ctx->cpu.info, sizeof ctx->cpu.info, "reference kernels (%.100s)", msg);
     }
+    ctx->run = &ctx->cpu;
+    snprintf(ctx->device, sizeof ctx->device, "cpu");
     *out = ctx;
     return LT_OK;
 }
@@ -27,6 +29,7 @@ enum lt_status lt_ctx_new(struct lt_ctx **out) {
 void lt_ctx_free(struct lt_ctx *ctx) {
     if (!ctx)
         return;
+    lt_ctx_release_devices(ctx);
     lt_backend_release(&ctx->cpu);
     free(ctx);
 }
@@ -65,6 +68,10 @@ void lt_ctx_apply_threads(const struct lt_ctx *ctx) {
     /* OpenMP's team size is per calling thread: set it where steps run */
     if (ctx->threads)
         omp_set_num_threads(ctx->threads);
+}
+
+void lt_ctx_set_profile(struct lt_ctx *ctx, int on) {
+    ctx->profile = on != 0;
 }
 
 void lt_ctx_set_memory_limit(struct lt_ctx *ctx, size_t bytes) {

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/ctx.h"
 #include "core/exec.h"
@@ -18,7 +19,9 @@ enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_pl
     ex->views = lt_zalloc(ctx, ((size_t)p->n_bufs + 1) * sizeof *ex->views);
     ex->hidden = lt_zalloc(ctx, ((size_t)p->n_bufs + 1) * sizeof *ex->hidden);
     ex->args = lt_zalloc(ctx, ((size_t)p->n_nodes + 1) * sizeof *ex->args);
-    if (!ex->views || !ex->hidden || !ex->args) {
+    if (ctx->profile)
+        ex->node_seconds = lt_zalloc(ctx, ((size_t)p->n_nodes + 1) * sizeof *ex->node_seconds);
+    if (!ex->views || !ex->hidden || !ex->args || (ctx->profile && !ex->node_seconds)) {
         lt_exec_release(ex);
         return LT_ENOMEM;
     }
@@ -26,9 +29,10 @@ enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_pl
         enum lt_mem_category c = arena_cats[i];
         if (!p->bytes[c])
             continue;
-        if (!(ex->arena[c] = lt_alloc_arena(ctx, p->bytes[c]))) {
+        enum lt_status st = lt_mem_alloc(ctx, p->be, p->bytes[c], &ex->arena[c]);
+        if (st != LT_OK) {
             lt_exec_release(ex);
-            return LT_ENOMEM;
+            return st;
         }
         ex->arena_bytes[c] = p->bytes[c];
     }
@@ -59,17 +63,18 @@ enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_pl
         a->exec = &ex->info;
         a->msg = ex->msg;
         a->state = pn->state;
-        a->impl = ctx->cpu.impl;
+        a->impl = p->be->impl;
     }
     return LT_OK;
 }
 
 void lt_exec_release(struct lt_exec *ex) {
-    for (int c = 0; c < LT_MEM_COUNT; c++)
-        free(ex->arena[c]);
+    for (int c = 0; c < LT_MEM_COUNT && ex->plan; c++)
+        lt_mem_free(ex->plan->be, ex->arena[c]);
     free(ex->views);
     free(ex->hidden);
     free(ex->args);
+    free(ex->node_seconds);
     memset(ex, 0, sizeof *ex);
 }
 
@@ -86,20 +91,37 @@ void lt_exec_bind_tensors(struct lt_exec *ex) {
     }
 }
 
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 enum lt_status lt_exec_run(struct lt_exec *ex, int first_micro) {
     const struct lt_plan *p = ex->plan;
+    const struct lt_backend *be = p->be;
     lt_ctx_apply_threads(ex->ctx);
     for (int n = 0; n < p->n_nodes; n++) {
         const struct lt_pnode *pn = &p->nodes[n];
         if (pn->once_per_step && !first_micro)
             continue;
         for (int i = 0; pn->zero_first && i < pn->n_in; i++)
-            if (pn->zero_first & (1u << i))
-                memset(ex->views[pn->gin[i]].data, 0,
-                       (size_t)lt_kview_numel(&ex->views[pn->gin[i]]) * sizeof(float));
+            if (pn->zero_first & (1u << i)) {
+                const struct lt_kview *g = &ex->views[pn->gin[i]];
+                enum lt_status st = lt_mem_zero(ex->ctx, p->be, g->data,
+                                                (size_t)lt_kview_numel(g) * sizeof(float));
+                if (st != LT_OK)
+                    return st;
+            }
         lt_kernel_fn fn = pn->backward ? pn->kernel->backward : pn->kernel->forward;
         ex->msg[0] = '\0';
+        double t0 = ex->node_seconds ? seconds_now() : 0;
         enum lt_status st = fn(&ex->args[n]);
+        if (ex->node_seconds) { /* a device's kernels end when the stream is done */
+            if (st == LT_OK && be->dev.sync)
+                st = be->dev.sync(be->impl, ex->msg);
+            ex->node_seconds[n] += seconds_now() - t0;
+        }
         if (st != LT_OK)
             return lt_fail(ex->ctx, st, "%s%s: %s", lt_op_descs[pn->op].name,
                            pn->backward ? " (backward)" : "",

@@ -15,6 +15,7 @@ struct lt_exec {
     size_t arena_bytes[LT_MEM_COUNT];
     struct lt_exec_info info;
     char msg[LT_KMSG_SIZE];
+    double *node_seconds; /* per node, summed over runs, when the context profiles */
 };
 
 /* Allocates the plan's activation, temporary and workspace arenas (exactly the planned

@@ -42,6 +42,43 @@ void lt_ctx_use_reference(struct lt_ctx *ctx);
  * kernels". Cannot fail. */
 const char *lt_ctx_backend_info(const struct lt_ctx *ctx);
 
+/* Where training plans run. "cpu" (the default) always works. "cuda" or "cuda:N" loads
+ * the CUDA plugin (lutra_cuda.so: $LUTRA_CUDA_PLUGIN, else beside the program or module
+ * that holds the core, else the install's lib/lutra) and starts device N (0 for
+ * "cuda"); without a usable GPU it fails with LT_EUNSUPPORTED saying why (plugin not
+ * built, no driver, no such device). "auto" takes cuda:0 when that works, else the CPU:
+ * it never fails for want of a GPU, and lt_ctx_device_notice() then says why.
+ * Call it before building plans; plans built before keep their device. Forward programs
+ * (evaluation) run on the CPU from the parameters' host copies, which a GPU trainer
+ * keeps current whenever they are read. Fails with LT_EINVAL for an unknown name. */
+enum lt_status lt_ctx_set_device(struct lt_ctx *ctx, const char *device);
+/* The training device: "cpu" or "cuda:N". Cannot fail. */
+const char *lt_ctx_device(const struct lt_ctx *ctx);
+/* Why "auto" fell back to the CPU ("" when it did not). Cannot fail. */
+const char *lt_ctx_device_notice(const struct lt_ctx *ctx);
+/* What the training device is: the GPU's name, driver and library versions, or the
+ * CPU backend's info. Cannot fail. */
+const char *lt_ctx_device_info(const struct lt_ctx *ctx);
+/* The training device's memory: free and total bytes now, and what its runtime took
+ * (CUDA context, library handles; 0 on the CPU). On the CPU, free and total are the
+ * machine's RAM. Cannot fail. */
+void lt_ctx_device_memory(const struct lt_ctx *ctx, size_t *free_bytes, size_t *total_bytes,
+                          size_t *runtime_bytes);
+/* Lets f32 matrix products and convolutions on the GPU use TF32 (faster, about 1e-3
+ * relative); off by default, so f32 stays f32. For plans built afterwards; no effect on
+ * the CPU. Cannot fail. */
+void lt_ctx_set_tf32(struct lt_ctx *ctx, int on);
+/* Whether GPU library algorithms must give the same bits on every run (on by default:
+ * the same seed gives the same run, as on the CPU). Off lets cuDNN pick its faster
+ * non-deterministic convolution algorithms. For plans built afterwards; the CPU is always
+ * deterministic. Cannot fail. */
+void lt_ctx_set_deterministic(struct lt_ctx *ctx, int on);
+
+/* Makes executors built from now on time every node of every run (on a GPU waiting for
+ * each node's kernels: slower steps, exact attribution), read with lt_trainer_profile.
+ * Cannot fail. */
+void lt_ctx_set_profile(struct lt_ctx *ctx, int on);
+
 /* The message of the last failure on this context ("" if none). Valid until the next
  * call that fails. Cannot fail. */
 const char *lt_ctx_error(const struct lt_ctx *ctx);
@@ -56,7 +93,8 @@ uint64_t lt_ctx_seed(const struct lt_ctx *ctx);
 void lt_ctx_set_threads(struct lt_ctx *ctx, int threads);
 int lt_ctx_threads(const struct lt_ctx *ctx);
 
-/* The memory the training device may use, in bytes; 0 means the machine's RAM. A plan
+/* The memory the training device may use, in bytes; 0 means the machine's RAM (on a
+ * GPU: its free memory when the plan is built). A plan
  * that needs more fails to compile with LT_ENOMEM and says by how much. Cannot fail. */
 void lt_ctx_set_memory_limit(struct lt_ctx *ctx, size_t bytes);
 size_t lt_ctx_memory_limit(const struct lt_ctx *ctx);
@@ -373,6 +411,17 @@ enum lt_status lt_trainer_set_moment(struct lt_trainer *t, int k, int i,
 /* Optimizer steps applied so far (AdamW's bias correction and SGD's first momentum step
  * read it); set when resuming. lt_trainer_set_steps fails with LT_EINVAL for steps < 0. */
 int64_t lt_trainer_steps(const struct lt_trainer *t);
+
+/* One node of a profiled step (lt_ctx_set_profile): its op, direction and the seconds it
+ * took, summed over every step run so far. */
+struct lt_node_time {
+    const char *op;
+    int backward;
+    double seconds;
+};
+/* The first plan's nodes in step order, at most max of them; returns how many there are
+ * (0 when the trainer's executor was not built profiling). Cannot fail. */
+int lt_trainer_profile(const struct lt_trainer *t, struct lt_node_time *out, int max);
 enum lt_status lt_trainer_set_steps(struct lt_trainer *t, int64_t steps);
 
 /* ---- forward-only programs -------------------------------------------------------------- */

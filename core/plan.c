@@ -206,7 +206,7 @@ static void shape_args(const struct lt_plan *p, const struct lt_pnode *pn, struc
         a->gout[i] = pn->gout[i] >= 0 ? &p->bufs[pn->gout[i]].view : NULL;
     }
     a->accumulate = pn->accumulate;
-    a->impl = p->ctx->cpu.impl;
+    a->impl = p->be->impl;
 }
 
 /* Looks up each node's kernel, lets it prepare (library primitives are created here,
@@ -216,21 +216,21 @@ static enum lt_status bind_kernels(struct lt_plan *p) {
     for (int n = 0; n < p->n_nodes; n++) {
         struct lt_pnode *pn = &p->nodes[n];
         enum lt_dtype dt = p->bufs[pn->in[0]].view.dtype;
-        const struct lt_kernel *k = &p->ctx->cpu.kernels[pn->op][dt];
+        const struct lt_kernel *k = &p->be->kernels[pn->op][dt];
         const char *name = lt_op_descs[pn->op].name;
         if (!k->forward)
             return lt_fail(p->ctx, LT_EUNSUPPORTED, "%s has no %s kernel for %s", name,
-                           p->ctx->cpu.name, lt_dtype_name(dt));
+                           p->be->name, lt_dtype_name(dt));
         if (pn->backward && !k->backward)
             return lt_fail(p->ctx, LT_EUNSUPPORTED, "%s has no %s backward kernel for %s", name,
-                           p->ctx->cpu.name, lt_dtype_name(dt));
+                           p->be->name, lt_dtype_name(dt));
         struct lt_kargs a;
         shape_args(p, pn, &a);
         if (k->prepare) {
             char msg[LT_KMSG_SIZE] = "";
             a.msg = msg;
             enum lt_status st = k->prepare(&a, pn->backward, &pn->state);
-            if (st == LT_EUNSUPPORTED) {
+            if (st == LT_EUNSUPPORTED && p->be == &p->ctx->cpu) {
                 k = &p->ctx->ref.kernels[pn->op][dt];
                 pn->state = NULL;
             } else if (st != LT_OK) {
@@ -358,7 +358,13 @@ static enum lt_status check_limit(struct lt_plan *p) {
     size_t total = 0;
     for (int c = 0; c < LT_MEM_COUNT; c++)
         total += p->bytes[c];
-    size_t limit = p->ctx->memory_limit ? p->ctx->memory_limit : machine_memory();
+    size_t limit = p->ctx->memory_limit, device_free = 0, device_total, runtime;
+    if (!limit && p->be->dev.memory) {
+        p->be->dev.memory(p->be->impl, &device_free, &device_total, &runtime);
+        limit = device_free;
+    } else if (!limit) {
+        limit = machine_memory();
+    }
     if (total <= limit)
         return LT_OK;
     char line[512], a[32], b[32];
@@ -368,8 +374,12 @@ static enum lt_status check_limit(struct lt_plan *p) {
             n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %s", n ? ", " : "",
                                   lt_mem_category_name((enum lt_mem_category)c),
                                   lt_bytes_str(p->bytes[c], a, sizeof a));
-    return lt_fail(p->ctx, LT_ENOMEM, "the step needs %s (%s) but the memory limit is %s",
-                   lt_bytes_str(total, a, sizeof a), line, lt_bytes_str(limit, b, sizeof b));
+    return lt_fail(p->ctx, LT_ENOMEM, "the step needs %s (%s) but %s %s",
+                   lt_bytes_str(total, a, sizeof a), line,
+                   p->ctx->memory_limit ? "the memory limit is"
+                                        : p->be->dev.memory ? "the GPU has free only"
+                                                            : "the machine has",
+                   lt_bytes_str(limit, b, sizeof b));
 }
 
 static enum lt_status check_targets(struct lt_ctx *ctx, const struct lt_graph *g, int training,
@@ -405,6 +415,7 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_graph *g, int train
     if (!p)
         return LT_ENOMEM;
     p->ctx = ctx;
+    p->be = training ? ctx->run : &ctx->cpu;
     p->graph = lt_graph_retain(g);
     p->refs = 1;
     p->training = training;

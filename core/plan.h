@@ -48,6 +48,8 @@ struct lt_pnode {
 
 struct lt_plan {
     struct lt_ctx *ctx;
+    struct lt_backend *be; /* where it runs: training plans on the context's device,
+                            * forward programs on the CPU */
     struct lt_graph *graph;
     int refs;
     int training;

@@ -76,7 +76,7 @@ static enum lt_status as_dtype(struct pass *ps, int v, enum lt_dtype dt, int *ou
 
 /* Whether the backend can run op in dt, forward and (when it has one) backward. */
 static int has_kernel(const struct pass *ps, enum lt_op op, enum lt_dtype dt) {
-    const struct lt_kernel *k = &ps->ctx->cpu.kernels[op][dt];
+    const struct lt_kernel *k = &ps->ctx->run->kernels[op][dt];
     return k->forward && (!lt_op_descs[op].has_backward || k->backward);
 }
 

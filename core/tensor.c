@@ -1,5 +1,6 @@
 /* Eager tensors: refcounted views (offset, dtype, shape) of refcounted storage. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ struct lt_storage *lt_storage_new(struct lt_ctx *ctx, size_t bytes) {
     }
     s->refs = 1;
     s->bytes = bytes;
+    s->mirror = NULL;
     return s;
 }
 
@@ -115,8 +117,25 @@ int64_t lt_tensor_numel(const struct lt_tensor *t) {
     return numel_of(t->ndim, t->shape);
 }
 
+void lt_storage_fetch(struct lt_storage *s) {
+    struct lt_mirror *m = s->mirror;
+    if (!m || !m->host_stale)
+        return;
+    char msg[LT_KMSG_SIZE] = "";
+    if (m->be->dev.copy(m->be->impl, s->data, m->dev, s->bytes, LT_COPY_D2H, msg) != LT_OK) {
+        fprintf(stderr, "lutra: reading tensors back from the device failed: %s\n", msg);
+        return;
+    }
+    m->host_stale = 0;
+}
+
 void *lt_tensor_data(const struct lt_tensor *t) {
-    return (char *)t->storage->data + t->offset;
+    struct lt_storage *s = t->storage;
+    if (s->mirror) {
+        lt_storage_fetch(s);
+        s->mirror->device_stale = 1; /* the caller may write through the pointer */
+    }
+    return (char *)s->data + t->offset;
 }
 
 size_t lt_tensor_bytes(const struct lt_tensor *t) {

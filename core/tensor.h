@@ -4,11 +4,28 @@
 
 #include "core/lutra.h"
 
+/* A device copy of a storage: a trainer's parameters or state on a GPU. The host bytes
+ * stay what users, checkpoints and forward programs see; the flags say which side is
+ * newer, so that each copy happens only when the other side needs it. */
+struct lt_mirror {
+    const struct lt_backend *be;
+    void *dev;        /* as many bytes as the storage */
+    int host_stale;   /* the device is newer: lt_tensor_data fetches it first */
+    int device_stale; /* the host may be newer (someone took a data pointer): send it
+                       * before the device reads */
+};
+
 struct lt_storage {
     int refs;
     void *data;
     size_t bytes;
+    struct lt_mirror *mirror; /* NULL: host memory alone */
 };
+
+/* Brings the host bytes of s up to date with its mirror (when it has one and they are
+ * stale). A device failure leaves the old bytes and says so on stderr: it cannot be a
+ * caller's error and lt_tensor_data has no way to fail. */
+void lt_storage_fetch(struct lt_storage *s);
 
 struct lt_tensor {
     int refs;

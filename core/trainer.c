@@ -2,7 +2,11 @@
  * into the fp32 gradient buffer, then the two-pass update), all in C. A trainer may hold
  * more plans of the same parameters for other input shapes (a short last micro-batch),
  * and hands its state (weights, moments, step, scaler) to another trainer when the
- * precision changes. */
+ * precision changes.
+ *
+ * On a GPU every buffer of the step lives on the device; the parameters and the state
+ * also keep their host bytes (the graph's tensors), mirrored (core/tensor.h): a step
+ * sends them when the host may have changed them, and marks the host stale after it. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +26,21 @@ struct param_range {
 
 struct lt_trainer {
     struct lt_ctx *ctx;
+    const struct lt_backend *be; /* the plan's */
+    int on_device;
     struct lt_plan *plan;                /* the first plan: layouts and optimizer come from it */
     struct lt_exec ex;                   /* its executor */
     struct lt_exec *more[MAX_PLANS - 1]; /* executors of added plans (own arenas) */
     int n_more;
     size_t slot;                       /* bytes of one data slot: the largest plan's */
     struct lt_storage *params, *state; /* the graph's tensors are views of these */
+    struct lt_mirror pmirror, smirror; /* their device copies, on a GPU */
+    char *dparams, *dstate;            /* where the step reads them: device or host bytes */
     float *grads, *moments;            /* (params), (params) or (2, params) */
     char *data;                        /* (2, data_slot): micro-batch slots */
-    float *seed;                       /* {loss scale, 0}: the loss's incoming gradient */
+    float *seed;                       /* {loss scale, 0}: the loss's incoming gradient,
+                                        * in dstate */
+    float scale;                       /* seed[0], on the host */
     struct param_range *ranges;
     int n_ranges;
     size_t allocated[LT_MEM_COUNT]; /* bytes handed to each category's allocations */
@@ -40,9 +50,22 @@ struct lt_trainer {
     int clean_steps; /* in a row, for dynamic growth */
 };
 
+/* Leaves the host bytes of a mirrored storage current and drops the mirror. */
+static void unmirror(struct lt_trainer *t, struct lt_storage *s, struct lt_mirror *m) {
+    if (!s || s->mirror != m)
+        return;
+    lt_storage_fetch(s);
+    s->mirror = NULL;
+    lt_mem_free(t->be, m->dev);
+}
+
 void lt_trainer_free(struct lt_trainer *t) {
     if (!t)
         return;
+    if (t->on_device) {
+        unmirror(t, t->params, &t->pmirror);
+        unmirror(t, t->state, &t->smirror);
+    }
     lt_exec_release(&t->ex);
     for (int i = 0; i < t->n_more; i++) {
         struct lt_plan *p = t->more[i]->plan;
@@ -52,9 +75,9 @@ void lt_trainer_free(struct lt_trainer *t) {
     }
     lt_storage_release(t->params);
     lt_storage_release(t->state);
-    free(t->grads);
-    free(t->moments);
-    free(t->data);
+    lt_mem_free(t->be, t->grads);
+    lt_mem_free(t->be, t->moments);
+    lt_mem_free(t->be, t->data);
     free(t->ranges);
     lt_plan_free(t->plan);
     free(t);
@@ -81,10 +104,65 @@ static void adopt_tensors(struct lt_trainer *t) {
 
 /* An arena of exactly the plan's bytes for category c, recorded as allocated. */
 static void *alloc_category(struct lt_trainer *t, enum lt_mem_category c) {
-    void *mem = lt_alloc_arena(t->ctx, t->plan->bytes[c]);
-    if (mem)
-        t->allocated[c] += t->plan->bytes[c];
+    void *mem;
+    if (lt_mem_alloc(t->ctx, t->be, t->plan->bytes[c], &mem) != LT_OK)
+        return NULL;
+    t->allocated[c] += t->plan->bytes[c];
     return mem;
+}
+
+/* On a GPU: a device copy of storage s, the host's bytes to be sent before the first
+ * step. */
+static enum lt_status mirror(struct lt_trainer *t, struct lt_storage *s, struct lt_mirror *m,
+                             char **dev) {
+    *m = (struct lt_mirror){t->be, NULL, 0, 1};
+    enum lt_status st = lt_mem_alloc(t->ctx, t->be, s->bytes, &m->dev);
+    if (st != LT_OK)
+        return st;
+    s->mirror = m;
+    *dev = m->dev;
+    return LT_OK;
+}
+
+/* Sends a mirrored storage to the device when the host may have changed it. */
+static enum lt_status push(struct lt_trainer *t, struct lt_storage *s) {
+    struct lt_mirror *m = s->mirror;
+    if (!m || !m->device_stale)
+        return LT_OK;
+    lt_storage_fetch(s); /* the device's newer bytes first, if the host has not seen them */
+    enum lt_status st = lt_mem_copy(t->ctx, t->be, m->dev, s->data, s->bytes, LT_COPY_H2D);
+    if (st == LT_OK)
+        m->device_stale = 0;
+    return st;
+}
+
+/* Writes {scale, 0} where the loss's gradient is read, and into the host bytes of the
+ * state (which a push sends). */
+static enum lt_status write_seed(struct lt_trainer *t, float scale) {
+    float seed[2] = {scale, 0.0f};
+    t->scale = scale;
+    size_t at = t->plan->bufs[t->plan->seed_buf].offset;
+    memcpy((char *)t->state->data + at, seed, sizeof seed);
+    if (!t->on_device)
+        return LT_OK;
+    return lt_mem_copy(t->ctx, t->be, t->seed, seed, sizeof seed, LT_COPY_H2D);
+}
+
+/* Points ex's parameter and state buffers at the step's copies of their tensors. */
+static void bind_flat(struct lt_trainer *t, struct lt_exec *ex) {
+    if (!t->on_device) {
+        lt_exec_bind_tensors(ex);
+        return;
+    }
+    const struct lt_plan *p = ex->plan;
+    for (int b = 0; b < p->n_bufs; b++) {
+        const struct lt_buf *buf = &p->bufs[b];
+        if ((buf->kind != LT_BUF_PARAM && buf->kind != LT_BUF_STATE) || buf->value < 0)
+            continue;
+        const struct lt_tensor *x = p->graph->values[buf->value].tensor;
+        LT_ASSERT(x->storage == t->params || x->storage == t->state);
+        lt_exec_bind(ex, b, (x->storage == t->params ? t->dparams : t->dstate) + x->offset);
+    }
 }
 
 enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_trainer **out) {
@@ -92,6 +170,8 @@ enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_t
     if (!t)
         return LT_ENOMEM;
     t->ctx = ctx;
+    t->be = p->be;
+    t->on_device = p->be->dev.alloc != NULL;
     t->plan = p;
     p->refs++;
     t->lr = p->opt.lr;
@@ -117,22 +197,32 @@ enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_t
     t->allocated[LT_MEM_STATE] = t->state->bytes;
     for (int c = 0; c < LT_MEM_COUNT; c++)
         t->allocated[c] += t->ex.arena_bytes[c];
+    t->dparams = t->params->data;
+    t->dstate = t->state->data;
+    if (t->on_device && ((st = mirror(t, t->params, &t->pmirror, &t->dparams)) != LT_OK ||
+                         (st = mirror(t, t->state, &t->smirror, &t->dstate)) != LT_OK)) {
+        lt_trainer_free(t);
+        return st;
+    }
     adopt_tensors(t);
-    lt_exec_bind_tensors(&t->ex);
+    bind_flat(t, &t->ex);
     for (int b = 0; b < p->n_bufs; b++)
         if (p->bufs[b].kind == LT_BUF_GRAD)
             lt_exec_bind(&t->ex, b, (char *)t->grads + p->bufs[b].offset);
-    t->seed = (float *)((char *)t->state->data + p->bufs[p->seed_buf].offset);
+    t->seed = (float *)(t->dstate + p->bufs[p->seed_buf].offset);
     t->scaler = (struct lt_loss_scale){1.0f, 0, 2.0f, 0.5f, 2000};
-    t->seed[0] = 1.0f;
     lt_exec_bind(&t->ex, p->seed_buf, t->seed);
+    if ((st = write_seed(t, 1.0f)) != LT_OK) {
+        lt_trainer_free(t);
+        return st;
+    }
     *out = t;
     return LT_OK;
 }
 
 /* Copies micro-batch k into its data slot and points ex's input buffers there. */
-static void load_micro(struct lt_trainer *t, struct lt_exec *ex, struct lt_tensor *const *inputs,
-                       int k) {
+static enum lt_status load_micro(struct lt_trainer *t, struct lt_exec *ex,
+                                 struct lt_tensor *const *inputs, int k) {
     const struct lt_plan *p = ex->plan;
     char *slot = t->data + (size_t)(k % 2) * t->slot;
     for (int b = 0; b < p->n_bufs; b++) {
@@ -140,9 +230,13 @@ static void load_micro(struct lt_trainer *t, struct lt_exec *ex, struct lt_tenso
         if (buf->kind != LT_BUF_INPUT)
             continue;
         const struct lt_tensor *src = inputs[p->graph->values[buf->value].index];
-        memcpy(slot + buf->offset, lt_tensor_data(src), lt_tensor_bytes(src));
+        enum lt_status st = lt_mem_copy(t->ctx, t->be, slot + buf->offset, lt_tensor_data(src),
+                                        lt_tensor_bytes(src), LT_COPY_H2D);
+        if (st != LT_OK)
+            return st;
         lt_exec_bind(ex, b, slot + buf->offset);
     }
+    return LT_OK;
 }
 
 /* The executor whose plan takes these inputs: 0 for the first plan, i + 1 for more[i];
@@ -160,8 +254,8 @@ static struct lt_exec *exec_at(struct lt_trainer *t, int e) {
 
 static void update(struct lt_trainer *t, float factor) {
     const struct lt_plan *p = t->plan;
-    const struct lt_update_kernels *u = &t->ctx->cpu.update;
-    float *params = t->params->data;
+    const struct lt_update_kernels *u = &t->be->update;
+    float *params = (float *)t->dparams;
     int64_t total = (int64_t)(p->bytes[LT_MEM_PARAMS] / sizeof(float));
     for (int r = 0; r < t->n_ranges; r++) {
         const struct param_range *pr = &t->ranges[r];
@@ -191,10 +285,16 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
     for (int k = 0; k < in->n_micro; k++)
         if (pick_exec(t, in->inputs + (size_t)k * n_inputs) < 0)
             return LT_EINVAL;
-    memset(t->grads, 0, p->bytes[LT_MEM_GRADS]);
-    lt_exec_bind_tensors(&t->ex);
+    enum lt_status st = lt_mem_zero(t->ctx, t->be, t->grads, p->bytes[LT_MEM_GRADS]);
+    if (st == LT_OK)
+        st = push(t, t->params);
+    if (st == LT_OK)
+        st = push(t, t->state);
+    if (st != LT_OK)
+        return st;
+    bind_flat(t, &t->ex);
     for (int i = 0; i < t->n_more; i++)
-        lt_exec_bind_tensors(t->more[i]);
+        bind_flat(t, t->more[i]);
     int ran[MAX_PLANS] = {0}; /* an executor's first micro-batch makes its param copies */
     double sum = 0, count = 0;
     int64_t sample = in->sample_base;
@@ -202,23 +302,31 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
         struct lt_tensor *const *inputs = in->inputs + (size_t)k * n_inputs;
         int e = pick_exec(t, inputs);
         struct lt_exec *ex = exec_at(t, e);
-        load_micro(t, ex, inputs, k);
+        if ((st = load_micro(t, ex, inputs, k)) != LT_OK)
+            return st;
         ex->info = (struct lt_exec_info){lt_ctx_seed(t->ctx), in->epoch, sample};
-        enum lt_status st = lt_exec_run(ex, !ran[e]);
-        if (st != LT_OK)
+        if ((st = lt_exec_run(ex, !ran[e])) != LT_OK)
             return st;
         ran[e] = 1;
-        const float *loss = ex->views[ex->plan->loss_buf].data;
+        float loss[2];
+        if ((st = lt_mem_copy(t->ctx, t->be, loss, ex->views[ex->plan->loss_buf].data,
+                              sizeof loss, LT_COPY_D2H)) != LT_OK)
+            return st;
         sum += loss[0];
         count += loss[1];
         sample += n_inputs > 0 && lt_tensor_ndim(inputs[0]) > 0 ? lt_tensor_shape(inputs[0])[0] : 1;
     }
+    if (t->on_device) { /* a kernel's failure, or bad data it flagged, before the update */
+        char msg[LT_KMSG_SIZE] = "";
+        if ((st = t->be->dev.sync(t->be->impl, msg)) != LT_OK)
+            return lt_fail(t->ctx, st, "step: %s", msg);
+    }
     /* one division for the whole step: equal to one batch n_micro times larger */
-    float factor = count > 0 ? (float)(1.0 / ((double)t->seed[0] * count)) : 0.0f;
+    float factor = count > 0 ? (float)(1.0 / ((double)t->scale * count)) : 0.0f;
     double sumsq;
     int finite;
     int64_t total = (int64_t)(p->bytes[LT_MEM_GRADS] / sizeof(float));
-    t->ctx->cpu.update.grad_norm(t->grads, total, factor, &sumsq, &finite);
+    t->be->update.grad_norm(t->grads, total, factor, &sumsq, &finite);
     res->loss = count > 0 ? sum / count : 0;
     res->count = count;
     res->grad_norm = sqrt(sumsq);
@@ -230,18 +338,20 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
         update(t, factor * clip);
         t->step++;
     }
+    /* the step wrote the parameters (and batch norm the running statistics) */
+    t->pmirror.host_stale = t->smirror.host_stale = t->on_device;
     res->step = t->step;
-    res->loss_scale = t->seed[0];
+    res->loss_scale = t->scale;
     if (t->scaler.dynamic) {
         if (res->skipped) {
-            t->seed[0] *= t->scaler.backoff_factor;
+            st = write_seed(t, t->scale * t->scaler.backoff_factor);
             t->clean_steps = 0;
         } else if (++t->clean_steps >= t->scaler.growth_interval) {
-            t->seed[0] *= t->scaler.growth_factor;
+            st = write_seed(t, t->scale * t->scaler.growth_factor);
             t->clean_steps = 0;
         }
     }
-    return LT_OK;
+    return st;
 }
 
 enum lt_status lt_trainer_set_loss_scale(struct lt_trainer *t, const struct lt_loss_scale *s) {
@@ -258,13 +368,12 @@ enum lt_status lt_trainer_set_loss_scale(struct lt_trainer *t, const struct lt_l
         return lt_fail(t->ctx, LT_EINVAL, "loss scale growth_interval must be >= 1, got %d",
                        s->growth_interval);
     t->scaler = *s;
-    t->seed[0] = s->scale;
     t->clean_steps = 0;
-    return LT_OK;
+    return write_seed(t, s->scale);
 }
 
 float lt_trainer_loss_scale(const struct lt_trainer *t) {
-    return t->seed[0];
+    return t->scale;
 }
 
 void lt_trainer_set_lr(struct lt_trainer *t, float lr) {
@@ -329,14 +438,19 @@ enum lt_status lt_trainer_add_plan(struct lt_trainer *t, struct lt_plan *p) {
         free(ex);
         return st;
     }
+    if (p->be != t->be) {
+        lt_exec_release(ex);
+        free(ex);
+        return lt_fail(t->ctx, LT_EINVAL, "add_plan: the plan runs on another device");
+    }
     if (p->data_slot > t->slot) { /* a larger shape: both slots grow */
-        char *data = lt_alloc_arena(t->ctx, 2 * p->data_slot);
-        if (!data) {
+        char *data;
+        if ((st = lt_mem_alloc(t->ctx, t->be, 2 * p->data_slot, (void **)&data)) != LT_OK) {
             lt_exec_release(ex);
             free(ex);
-            return LT_ENOMEM;
+            return st;
         }
-        free(t->data);
+        lt_mem_free(t->be, t->data);
         t->data = data;
         t->allocated[LT_MEM_DATA] += 2 * (p->data_slot - t->slot);
         t->slot = p->data_slot;
@@ -350,6 +464,7 @@ enum lt_status lt_trainer_add_plan(struct lt_trainer *t, struct lt_plan *p) {
             lt_exec_bind(ex, p->grad_buf[v], (char *)t->grads + p0->bufs[p0->grad_buf[v0]].offset);
     }
     lt_exec_bind(ex, p->seed_buf, t->seed);
+    bind_flat(t, ex);
     p->refs++;
     t->more[t->n_more++] = ex;
     return LT_OK;
@@ -363,6 +478,15 @@ int lt_trainer_moment_count(const struct lt_trainer *t) {
     if (!t->moments)
         return 0;
     return t->plan->opt.kind == LT_OPTIM_ADAMW ? 2 : 1;
+}
+
+/* Copies bytes between two trainers' memories (host or device, one GPU). */
+static enum lt_status copy_between(struct lt_trainer *dst, void *to, const struct lt_trainer *src,
+                                   const void *from, size_t bytes) {
+    if (dst->on_device)
+        return lt_mem_copy(dst->ctx, dst->be, to, from, bytes,
+                           src->on_device ? LT_COPY_D2D : LT_COPY_H2D);
+    return lt_mem_copy(dst->ctx, src->be, to, from, bytes, LT_COPY_D2H);
 }
 
 /* Moment k of parameter buffer b: a pointer into the flat moment buffer. */
@@ -388,6 +512,12 @@ enum lt_status lt_trainer_copy_state(struct lt_trainer *dst, const struct lt_tra
             return lt_fail(dst->ctx, LT_EINVAL, "copy_state: parameter %d differs in size", i + 1);
     }
     int moments = lt_trainer_moment_count(dst);
+    lt_storage_fetch(src->params);
+    lt_storage_fetch(src->state);
+    lt_storage_fetch(dst->params);
+    lt_storage_fetch(dst->state);
+    if (dst->on_device)
+        dst->pmirror.device_stale = dst->smirror.device_stale = 1;
     for (int i = 0; i < gd->n_params; i++) {
         int bd = buf_of(pd, LT_VALUE_PARAM, i), bs = buf_of(ps, LT_VALUE_PARAM, i);
         if (bd < 0)
@@ -397,8 +527,12 @@ enum lt_status lt_trainer_copy_state(struct lt_trainer *dst, const struct lt_tra
         adopt(td, dst->params, pd->bufs[bd].offset);
         memcpy((char *)dst->params->data + pd->bufs[bd].offset,
                (const char *)src->params->data + ps->bufs[bs].offset, bytes);
-        for (int k = 0; k < moments; k++)
-            memcpy(moment_at(dst, k, bd), moment_at(src, k, bs), bytes);
+        for (int k = 0; k < moments; k++) {
+            enum lt_status st =
+                copy_between(dst, moment_at(dst, k, bd), src, moment_at(src, k, bs), bytes);
+            if (st != LT_OK)
+                return st;
+        }
     }
     for (int i = 0; i < gd->n_states; i++) {
         int bd = buf_of(pd, LT_VALUE_STATE, i), bs = buf_of(ps, LT_VALUE_STATE, i);
@@ -415,8 +549,7 @@ enum lt_status lt_trainer_copy_state(struct lt_trainer *dst, const struct lt_tra
     dst->lr = src->lr;
     dst->scaler = src->scaler;
     dst->clean_steps = src->clean_steps;
-    dst->seed[0] = src->seed[0];
-    return LT_OK;
+    return write_seed(dst, src->scale);
 }
 
 /* The flat-buffer index of parameter i, checked; -1 with a message on failure. */
@@ -450,8 +583,8 @@ enum lt_status lt_trainer_get_moment(struct lt_trainer *t, int k, int i, struct 
     int b = param_buf(t, k, i, dst, "get_moment");
     if (b < 0)
         return LT_EINVAL;
-    memcpy(lt_tensor_data(dst), moment_at(t, k, b), lt_tensor_bytes(dst));
-    return LT_OK;
+    return lt_mem_copy(t->ctx, t->be, lt_tensor_data(dst), moment_at(t, k, b),
+                       lt_tensor_bytes(dst), LT_COPY_D2H);
 }
 
 enum lt_status lt_trainer_set_moment(struct lt_trainer *t, int k, int i,
@@ -459,8 +592,18 @@ enum lt_status lt_trainer_set_moment(struct lt_trainer *t, int k, int i,
     int b = param_buf(t, k, i, src, "set_moment");
     if (b < 0)
         return LT_EINVAL;
-    memcpy(moment_at(t, k, b), lt_tensor_data(src), lt_tensor_bytes(src));
-    return LT_OK;
+    return lt_mem_copy(t->ctx, t->be, moment_at(t, k, b), lt_tensor_data(src),
+                       lt_tensor_bytes(src), LT_COPY_H2D);
+}
+
+int lt_trainer_profile(const struct lt_trainer *t, struct lt_node_time *out, int max) {
+    const struct lt_plan *p = t->plan;
+    if (!t->ex.node_seconds)
+        return 0;
+    for (int n = 0; n < p->n_nodes && n < max; n++)
+        out[n] = (struct lt_node_time){lt_op_name(p->nodes[n].op), p->nodes[n].backward,
+                                       t->ex.node_seconds[n]};
+    return p->n_nodes;
 }
 
 int64_t lt_trainer_steps(const struct lt_trainer *t) {

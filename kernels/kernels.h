@@ -215,7 +215,7 @@ struct lt_kernel {
  * the step's count of targets. */
 struct lt_update_kernels {
     /* Sum of squares of factor * g over n elements (in double), and whether all are
-     * finite. Cannot fail. */
+     * finite. Cannot fail. The results are host values on every backend. */
     void (*grad_norm)(const float *g, int64_t n, float factor, double *sumsq, int *finite);
     /* p -= lr * d, PyTorch's SGD with momentum buffer m (m unused when momentum == 0). */
     void (*sgd)(float *p, const float *g, float *m, int64_t n, float factor, float lr,
@@ -227,15 +227,56 @@ struct lt_update_kernels {
                   int64_t step);
 };
 
-/* A backend: its kernel table, its optimizer passes and its private handles. */
+/* ---- device memory ---------------------------------------------------------------------- */
+
+enum lt_copy_kind { LT_COPY_H2D, LT_COPY_D2H, LT_COPY_D2D };
+
+/* How the core reaches a device backend's memory. A backend whose tensors live in host
+ * memory (the CPU) leaves every member NULL. Work is ordered on the backend's one stream:
+ * kernels, copies and zeroing run in the order they were asked for; a copy to the host
+ * returns once the bytes are there. Failures write why into msg (LT_KMSG_SIZE bytes). */
+struct lt_device_ops {
+    /* `bytes` of device memory, 256-byte aligned. LT_ENOMEM when the device is full. */
+    enum lt_status (*alloc)(void *impl, size_t bytes, void **out, char *msg);
+    void (*free)(void *impl, void *ptr); /* ptr may be NULL */
+    enum lt_status (*copy)(void *impl, void *dst, const void *src, size_t bytes,
+                           enum lt_copy_kind kind, char *msg);
+    enum lt_status (*zero)(void *impl, void *ptr, size_t bytes, char *msg);
+    /* Waits for all queued work. Reports a kernel's asynchronous failure (LT_ECUDA) and
+     * bad data a kernel flagged on the device (LT_EINVAL: an index out of range). */
+    enum lt_status (*sync)(void *impl, char *msg);
+    /* The device's free and total bytes now, and what the runtime itself took when the
+     * backend started (context, library handles): the `runtime` category. */
+    void (*memory)(void *impl, size_t *free_bytes, size_t *total_bytes, size_t *runtime_bytes);
+    /* Lets f32 matrix products and convolutions use TF32 (off by default). Takes effect for
+     * kernels prepared afterwards. */
+    void (*set_tf32)(void *impl, int on);
+    /* Whether library algorithms must give the same bits on every run (cuDNN's
+     * deterministic convolutions; on by default). Takes effect for kernels prepared
+     * afterwards. */
+    void (*set_deterministic)(void *impl, int on);
+};
+
+/* A backend: its kernel table, its optimizer passes and its private handles. On a device
+ * backend every pointer a kernel or update pass sees is device memory. */
 struct lt_backend {
     const char *name;
     struct lt_kernel kernels[LT_OP_COUNT][LT_DTYPE_COUNT];
     struct lt_update_kernels update;
+    struct lt_device_ops dev;       /* all NULL for host memory */
     void *impl;                     /* passed to every kernel as lt_kargs.impl */
     void (*release_impl)(void *impl);
-    char info[128];                 /* what it was built with, for --version */
+    char info[256];                 /* what it was built with, for --version */
 };
+
+/* The CUDA plugin (lutra_cuda.so) exports one function of this type under the name
+ * LT_CUDA_PLUGIN_ENTRY. It fills `b` for CUDA device `device`, or fails with
+ * LT_EUNSUPPORTED (no driver, no such device, `abi` not the plugin's LT_PLUGIN_ABI) or
+ * LT_ECUDA, writing why into msg. */
+#define LT_CUDA_PLUGIN_ENTRY "lt_cuda_backend_init"
+#define LT_PLUGIN_ABI (0x4c540000u + (unsigned)sizeof(struct lt_backend))
+typedef enum lt_status (*lt_plugin_init_fn)(struct lt_backend *b, int device, unsigned abi,
+                                            char *msg);
 
 /* Fills `b` with the CPU reference kernels only: the spec. Cannot fail. */
 void lt_cpu_reference_init(struct lt_backend *b);

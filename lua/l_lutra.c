@@ -130,6 +130,52 @@ static int l_backend_info(lua_State *L) {
     return 1;
 }
 
+/* set_device(name): "auto", "cpu", "cuda", "cuda:N"; raises with the reason when the
+ * device cannot be used. Returns the device picked and, when "auto" fell back to the CPU,
+ * why. */
+static int l_set_device(lua_State *L) {
+    struct lt_ctx *ctx = lt_lua_ctx(L);
+    if (lt_ctx_set_device(ctx, luaL_checkstring(L, 1)) != LT_OK)
+        return luaL_error(L, "%s", lt_ctx_error(ctx));
+    lua_pushstring(L, lt_ctx_device(ctx));
+    const char *notice = lt_ctx_device_notice(ctx);
+    if (notice[0])
+        lua_pushstring(L, notice);
+    else
+        lua_pushnil(L);
+    return 2;
+}
+
+static int l_device(lua_State *L) {
+    lua_pushstring(L, lt_ctx_device(lt_lua_ctx(L)));
+    return 1;
+}
+
+static int l_device_info(lua_State *L) {
+    lua_pushstring(L, lt_ctx_device_info(lt_lua_ctx(L)));
+    return 1;
+}
+
+/* device_memory() -> free, total, runtime bytes of the training device. */
+static int l_device_memory(lua_State *L) {
+    size_t f, t, r;
+    lt_ctx_device_memory(lt_lua_ctx(L), &f, &t, &r);
+    lua_pushinteger(L, (lua_Integer)f);
+    lua_pushinteger(L, (lua_Integer)t);
+    lua_pushinteger(L, (lua_Integer)r);
+    return 3;
+}
+
+static int l_set_tf32(lua_State *L) {
+    lt_ctx_set_tf32(lt_lua_ctx(L), lua_toboolean(L, 1));
+    return 0;
+}
+
+static int l_set_deterministic(lua_State *L) {
+    lt_ctx_set_deterministic(lt_lua_ctx(L), lua_toboolean(L, 1));
+    return 0;
+}
+
 static int l_version(lua_State *L) {
     lua_pushstring(L, LT_VERSION);
     return 1;
@@ -173,6 +219,12 @@ static const luaL_Reg ctx_funcs[] = {
     {"memory_limit", l_memory_limit},
     {"use_reference", l_use_reference},
     {"backend_info", l_backend_info},
+    {"set_device", l_set_device},
+    {"device", l_device},
+    {"device_info", l_device_info},
+    {"device_memory", l_device_memory},
+    {"set_tf32", l_set_tf32},
+    {"set_deterministic", l_set_deterministic},
     {"version", l_version},
     {"interrupted", l_interrupted},
     {"clear_interrupt", l_clear_interrupt},

@@ -13,6 +13,15 @@
 # (no data set installed) counts as skipped.
 set -u
 BUILD=${BUILD:-build/release}
+c_only=0
+if [ "${1:-}" = --c-only ]; then # the C suites given, no specs or CLI tests
+    c_only=1
+    shift
+fi
+# the GPU suites load the plugin of this build (they skip without a GPU)
+if [ -f "$BUILD/lutra_cuda.so" ] && [ -z "${LUTRA_CUDA_PLUGIN:-}" ]; then
+    export LUTRA_CUDA_PLUGIN=$BUILD/lutra_cuda.so
+fi
 passed=0 failed=0 skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -45,7 +54,7 @@ for t in "$@"; do
 done
 
 specs=(tests/lua/*_spec.lua)
-if [ "${SANITIZE:-}" = 1 ]; then
+if [ "${SANITIZE:-}" = 1 ] || [ "$c_only" = 1 ]; then
     : # no module in a sanitizer build
 elif [ ! -e "${specs[0]}" ]; then
     :
@@ -67,7 +76,7 @@ else
 fi
 
 clis=(tests/cli/*.sh)
-if [ "${SANITIZE:-}" = 1 ] || [ ! -e "${clis[0]}" ]; then
+if [ "${SANITIZE:-}" = 1 ] || [ "$c_only" = 1 ] || [ ! -e "${clis[0]}" ]; then
     :
 elif [ ! -x "$BUILD/lutra" ]; then
     echo "skip tests/cli: $BUILD/lutra is not built"

@@ -214,21 +214,26 @@ function Runner:request_stop(reason, code)
     self.stop = self.stop or { reason = reason, code = code or 0 }
 end
 
--- The device the config asks for, on this build: the CPU (auto says so on the log), or
--- an error saying why not.
+-- Starts the device the config asks for: a GPU through the CUDA plugin, or the CPU
+-- ("auto" without a usable GPU says why on the log). An explicit "cuda" that cannot
+-- run raises the reason. Returns the device picked.
 function runner.check_device(cfg, log)
-    if cfg.device == "cpu" then
-        return
-    elseif cfg.device == "auto" then
-        if log then
-            log:info(string.format("device auto: no usable GPU (this build has no CUDA " ..
-                "plugin); training on the CPU with %s threads",
-                cfg.threads > 0 and cfg.threads or "all"))
-        end
-        return
+    local device, notice = core.set_device(cfg.device)
+    core.set_tf32(cfg.precision.tf32 == true)
+    core.set_deterministic(cfg.device_options.deterministic ~= false)
+    if cfg.device_options.graph and device ~= "cpu" then
+        error("device_options.graph: capturing the step as a CUDA graph is not " ..
+            "implemented yet; leave it false", 0)
     end
-    error(string.format('device "%s": this build has no CUDA plugin (lutra_cuda.so was not ' ..
-        'built: nvcc missing at build time); use device = "cpu" or "auto"', cfg.device), 0)
+    if log then
+        if notice then
+            log:info(string.format("device auto: %s; training on the CPU with %s threads",
+                notice, cfg.threads > 0 and cfg.threads or "all"))
+        elseif device ~= "cpu" then
+            log:info(string.format("device %s: %s", device, core.device_info()))
+        end
+    end
+    return device
 end
 
 -- runner:setup(): builds everything (context, work dir, logs, model, data, trainer,

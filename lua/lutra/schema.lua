@@ -498,6 +498,9 @@ schema.root = group("", "A recipe.", {
     group("device_options", "Device-specific switches.", {
         field("graph", "boolean", {default = false,
             doc = "Capture the training step as a CUDA graph (GPU only)."}),
+        field("deterministic", "boolean", {default = true,
+            doc = "GPU library algorithms give the same bits every run; false lets cuDNN " ..
+                "use faster non-deterministic convolutions."}),
     }),
     field("seed", "integer", {default = 0, range = "[0, inf)",
         doc = "Seeds initialisation, shuffling, dropout and augmentation; same seed and " ..

@@ -1,0 +1,167 @@
+/* Device choice: the CPU, or a GPU through the CUDA plugin, loaded with dlopen so that
+ * nothing in the core links CUDA and the program runs anywhere. */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/ctx.h"
+
+#ifndef LT_PLUGIN_DIR
+#define LT_PLUGIN_DIR "/usr/local/lib/lutra"
+#endif
+#define PLUGIN_NAME "lutra_cuda.so"
+
+/* Opens the plugin from the first place that has it; writes where it looked into why
+ * when none does. */
+static void *open_plugin(char *why, size_t size) {
+    const char *env = getenv("LUTRA_CUDA_PLUGIN");
+    if (env && *env) {
+        void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+            snprintf(why, size, "LUTRA_CUDA_PLUGIN=%s cannot be loaded: %s", env, dlerror());
+        return h;
+    }
+    char here[4096] = "";
+    Dl_info info;
+    if (dladdr((void *)open_plugin, &info) && info.dli_fname) {
+        snprintf(here, sizeof here, "%s", info.dli_fname);
+        char *slash = strrchr(here, '/');
+        if (slash)
+            slash[1] = '\0';
+        else
+            snprintf(here, sizeof here, "./");
+    }
+    /* beside the program or module, then where an install beside it puts the plugin
+     * (bin/ -> lib/lutra/, lib/lua/5.4/ -> lib/lutra/), then the configured place */
+    const char *dirs[][2] = {{here, ""}, {here, "../lib/lutra/"}, {here, "../../lutra/"},
+                             {LT_PLUGIN_DIR "/", ""}};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char path[4300];
+        snprintf(path, sizeof path, "%s%s%s", dirs[i][0], dirs[i][1], PLUGIN_NAME);
+        if (!dirs[i][0][0] || access(path, F_OK) != 0)
+            continue;
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+            snprintf(why, size, "%s cannot be loaded: %s", path, dlerror());
+        return h;
+    }
+    snprintf(why, size,
+             "this build has no CUDA plugin (" PLUGIN_NAME " is not in %s or " LT_PLUGIN_DIR
+             ": built without nvcc, or not installed)",
+             here[0] ? here : "the program's folder");
+    return NULL;
+}
+
+static enum lt_status start_cuda(struct lt_ctx *ctx, int device, char *why, size_t size) {
+    if (ctx->cuda.impl) {
+        if (!strncmp(ctx->device, "cuda:", 5) && atoi(ctx->device + 5) == device)
+            return LT_OK;
+        snprintf(why, size, "this context already runs on %s; one GPU per context", ctx->device);
+        return LT_EUNSUPPORTED;
+    }
+    if (!ctx->plugin && !(ctx->plugin = open_plugin(why, size)))
+        return LT_EUNSUPPORTED;
+    lt_plugin_init_fn init;
+    *(void **)&init = dlsym(ctx->plugin, LT_CUDA_PLUGIN_ENTRY);
+    if (!init) {
+        snprintf(why, size, PLUGIN_NAME " has no entry point " LT_CUDA_PLUGIN_ENTRY);
+        return LT_EUNSUPPORTED;
+    }
+    char msg[LT_KMSG_SIZE] = "";
+    enum lt_status st = init(&ctx->cuda, device, LT_PLUGIN_ABI, msg);
+    if (st != LT_OK) {
+        memset(&ctx->cuda, 0, sizeof ctx->cuda);
+        snprintf(why, size, "%s", msg[0] ? msg : "the CUDA plugin could not start");
+        return st;
+    }
+    return LT_OK;
+}
+
+/* "cuda" -> 0, "cuda:N" -> N; -1 for anything else. */
+static int cuda_index(const char *name) {
+    if (!strcmp(name, "cuda"))
+        return 0;
+    if (strncmp(name, "cuda:", 5) || !name[5])
+        return -1;
+    char *end;
+    long n = strtol(name + 5, &end, 10);
+    return *end || n < 0 || n > 1024 ? -1 : (int)n;
+}
+
+enum lt_status lt_ctx_set_device(struct lt_ctx *ctx, const char *device) {
+    char why[LT_KMSG_SIZE + 64] = "";
+    ctx->notice[0] = '\0';
+    if (!strcmp(device, "cpu")) {
+        ctx->run = &ctx->cpu;
+        snprintf(ctx->device, sizeof ctx->device, "cpu");
+        return LT_OK;
+    }
+    int auto_pick = !strcmp(device, "auto");
+    int index = auto_pick ? 0 : cuda_index(device);
+    if (index < 0)
+        return lt_fail(ctx, LT_EINVAL,
+                       "device '%s': expected \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"", device);
+    enum lt_status st = start_cuda(ctx, index, why, sizeof why);
+    if (st == LT_OK) {
+        ctx->cuda.dev.set_tf32(ctx->cuda.impl, ctx->tf32);
+        ctx->cuda.dev.set_deterministic(ctx->cuda.impl, !ctx->nondeterministic);
+        ctx->run = &ctx->cuda;
+        snprintf(ctx->device, sizeof ctx->device, "cuda:%d", index);
+        return LT_OK;
+    }
+    if (auto_pick) {
+        ctx->run = &ctx->cpu;
+        snprintf(ctx->device, sizeof ctx->device, "cpu");
+        snprintf(ctx->notice, sizeof ctx->notice, "no usable GPU: %s", why);
+        return LT_OK;
+    }
+    return lt_fail(ctx, st, "device '%s': %s", device, why);
+}
+
+const char *lt_ctx_device(const struct lt_ctx *ctx) {
+    return ctx->device;
+}
+
+const char *lt_ctx_device_notice(const struct lt_ctx *ctx) {
+    return ctx->notice;
+}
+
+const char *lt_ctx_device_info(const struct lt_ctx *ctx) {
+    return ctx->run->info;
+}
+
+void lt_ctx_device_memory(const struct lt_ctx *ctx, size_t *free_bytes, size_t *total_bytes,
+                          size_t *runtime_bytes) {
+    const struct lt_backend *b = ctx->run;
+    if (b->dev.memory) {
+        b->dev.memory(b->impl, free_bytes, total_bytes, runtime_bytes);
+        return;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES),
+         page = sysconf(_SC_PAGE_SIZE);
+    *total_bytes = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
+    *free_bytes = avail > 0 && page > 0 ? (size_t)avail * (size_t)page : 0;
+    *runtime_bytes = 0;
+}
+
+void lt_ctx_set_deterministic(struct lt_ctx *ctx, int on) {
+    ctx->nondeterministic = !on;
+    if (ctx->cuda.dev.set_deterministic)
+        ctx->cuda.dev.set_deterministic(ctx->cuda.impl, on);
+}
+
+void lt_ctx_set_tf32(struct lt_ctx *ctx, int on) {
+    ctx->tf32 = on != 0;
+    if (ctx->cuda.dev.set_tf32)
+        ctx->cuda.dev.set_tf32(ctx->cuda.impl, ctx->tf32);
+}
+
+void lt_ctx_release_devices(struct lt_ctx *ctx) {
+    lt_backend_release(&ctx->cuda);
+    /* the plugin's code stays mapped: CUDA's runtime registers exit handlers that
+     * would point into it */
+    ctx->plugin = NULL;
+}

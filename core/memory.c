@@ -1,0 +1,54 @@
+/* A backend's memory, reached the same way whether it is the host's or a GPU's. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx.h"
+#include "core/plan.h"
+
+enum lt_status lt_mem_alloc(struct lt_ctx *ctx, const struct lt_backend *be, size_t bytes,
+                            void **out) {
+    if (!be->dev.alloc) {
+        *out = lt_alloc_arena(ctx, bytes);
+        return *out ? LT_OK : LT_ENOMEM;
+    }
+    char msg[LT_KMSG_SIZE] = "", b[32];
+    size_t n = lt_align(bytes ? bytes : 1);
+    enum lt_status st = be->dev.alloc(be->impl, n, out, msg);
+    if (st == LT_OK)
+        st = be->dev.zero(be->impl, *out, n, msg);
+    if (st != LT_OK) {
+        be->dev.free(be->impl, *out);
+        *out = NULL;
+        return lt_fail(ctx, st, "allocating %s on the GPU: %s", lt_bytes_str(n, b, sizeof b), msg);
+    }
+    return LT_OK;
+}
+
+void lt_mem_free(const struct lt_backend *be, void *ptr) {
+    if (be->dev.free)
+        be->dev.free(be->impl, ptr);
+    else
+        free(ptr);
+}
+
+enum lt_status lt_mem_zero(struct lt_ctx *ctx, const struct lt_backend *be, void *ptr,
+                           size_t bytes) {
+    if (!be->dev.zero) {
+        memset(ptr, 0, bytes);
+        return LT_OK;
+    }
+    char msg[LT_KMSG_SIZE] = "";
+    enum lt_status st = be->dev.zero(be->impl, ptr, bytes, msg);
+    return st == LT_OK ? LT_OK : lt_fail(ctx, st, "zeroing GPU memory: %s", msg);
+}
+
+enum lt_status lt_mem_copy(struct lt_ctx *ctx, const struct lt_backend *be, void *dst,
+                           const void *src, size_t bytes, enum lt_copy_kind kind) {
+    if (!be->dev.copy) {
+        memmove(dst, src, bytes);
+        return LT_OK;
+    }
+    char msg[LT_KMSG_SIZE] = "";
+    enum lt_status st = be->dev.copy(be->impl, dst, src, bytes, kind, msg);
+    return st == LT_OK ? LT_OK : lt_fail(ctx, st, "copying to or from the GPU: %s", msg);
+}

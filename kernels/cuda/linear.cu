@@ -1,0 +1,416 @@
+/* matmul and linear for f32, f16 and bf16 on cuBLAS. The tensors are row-major and
+ * cuBLAS is column-major, so every product C = op(A) op(B) runs as Cᵀ = op(B)ᵀ op(A)ᵀ:
+ * a row-major buffer read as column-major is its own transpose, so the operands swap
+ * and no data moves. f32 runs in true fp32 unless TF32 was on when the node was prepared;
+ * f16 and bf16 accumulate in f32 and round each output once. Gradients are f32: the
+ * backward converts gout to the input's half dtype (in the workspace) and runs half
+ * GEMMs that write f32, with beta 1 to accumulate. The 64-bit cuBLAS entry points take
+ * any size. The bias is added by cuBLAS itself (y starts as the broadcast bias, beta 1),
+ * so a half output is still rounded once; the bias gradient is a deterministic two-stage
+ * column sum in double, as the reference sums. cuBLAS gets its workspace from the
+ * planned one, so it never allocates.
+ */
+#include <cstdlib>
+#include <type_traits>
+
+#include "kernels/cuda/cuda_kernels.cuh"
+
+template <typename T> struct blas_dtype;
+template <> struct blas_dtype<float> { static constexpr cudaDataType value = CUDA_R_32F; };
+template <> struct blas_dtype<__half> { static constexpr cudaDataType value = CUDA_R_16F; };
+template <> struct blas_dtype<__nv_bfloat16> {
+    static constexpr cudaDataType value = CUDA_R_16BF;
+};
+
+/* ---- what prepare decides ---------------------------------------------------------- */
+
+/* An f32 node's compute type, fixed when it is prepared: set_tf32 applies to kernels
+ * prepared afterwards. Half nodes always accumulate in fp32 and need no state. */
+struct f32_state {
+    cublasComputeType_t compute;
+};
+
+static enum lt_status f32_prepare(const lt_kargs *a, int backward, void **state) {
+    (void)backward;
+    f32_state *s = (f32_state *)malloc(sizeof *s);
+    if (!s) {
+        if (a->msg)
+            snprintf(a->msg, LT_KMSG_SIZE, "out of memory");
+        return LT_ENOMEM;
+    }
+    s->compute = lt_cu(a)->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    *state = s;
+    return LT_OK;
+}
+
+static void f32_release(void *state) {
+    free(state);
+}
+
+template <typename T> static cublasComputeType_t compute_type(const lt_kargs *a) {
+    if (!std::is_same<T, float>::value)
+        return CUBLAS_COMPUTE_32F;
+    if (a->state)
+        return ((const f32_state *)a->state)->compute;
+    /* a call that skipped prepare follows the setting of the moment */
+    return lt_cu(a)->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+}
+
+/* ---- workspace ------------------------------------------------------------------------ */
+
+#define WS_ALIGN 256 /* cuBLAS rejects a workspace aligned to less */
+
+static size_t ws_round(size_t n) {
+    return (n + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
+}
+
+/* cuBLAS's own default workspace: 32 MiB on Hopper and later (its fastest kernels want
+ * it), 4 MiB before. The planner keeps one workspace for all nodes, so it is paid once. */
+static size_t blas_bytes(const lt_kargs *a) {
+    return (size_t)(lt_cu(a)->prop.major >= 9 ? 32 : 4) << 20;
+}
+
+/* The workspace's parts: the half copy of gout, the bias gradient's partial sums and
+ * cuBLAS's, each 256-byte aligned above a base aligned up from the planner's 64 bytes
+ * (hence the extra WS_ALIGN). */
+struct ws_parts {
+    void *g;
+    double *part;
+    void *blas;
+};
+
+/* Bytes for parts of g_bytes and part_bytes (and cuBLAS's); fills *w from a->workspace
+ * when w is given. */
+static size_t ws_layout(const lt_kargs *a, size_t g_bytes, size_t part_bytes, ws_parts *w) {
+    g_bytes = ws_round(g_bytes);
+    part_bytes = ws_round(part_bytes);
+    if (w) {
+        uintptr_t base = ((uintptr_t)a->workspace + WS_ALIGN - 1) / WS_ALIGN * WS_ALIGN;
+        w->g = (void *)base;
+        w->part = (double *)(base + g_bytes);
+        w->blas = (void *)(base + g_bytes + part_bytes);
+    }
+    return WS_ALIGN + g_bytes + part_bytes + blas_bytes(a);
+}
+
+/* Checks the workspace against the plan, lays it out and hands cuBLAS its part. */
+static enum lt_status ws_take(const lt_kargs *a, size_t g_bytes, size_t part_bytes,
+                              ws_parts *w, const char *what) {
+    if (!a->workspace || a->workspace_size < ws_layout(a, g_bytes, part_bytes, NULL)) {
+        snprintf(a->msg, LT_KMSG_SIZE, "%s: workspace smaller than planned", what);
+        return LT_EINVAL;
+    }
+    ws_layout(a, g_bytes, part_bytes, w);
+    return lt_cublas_check(a, cublasSetWorkspace(lt_cu(a)->blas, w->blas, blas_bytes(a)), what);
+}
+
+/* ---- the GEMM -------------------------------------------------------------------------- */
+
+/* One row-major operand: data, leading dim (row length as stored), stride between batch
+ * entries (0 when shared), and whether the product reads it transposed. */
+struct mat {
+    const void *p;
+    int64_t ld;
+    long long stride;
+    bool t;
+};
+
+/* C (m x n, row-major, rows of n, entries m * n apart) = beta C + op(A) op(B) over
+ * `batch` entries, op(A) m x k and op(B) k x n; A and B of type ab, C of type c. An
+ * empty k gives beta C (0 or C itself) without cuBLAS, whose k == 0 handling is not
+ * ours to rely on. */
+static enum lt_status gemm(const lt_kargs *a, int64_t m, int64_t n, int64_t k, mat A, mat B,
+                           cudaDataType ab, void *C, cudaDataType c, float beta, int64_t batch,
+                           cublasComputeType_t compute, const char *what) {
+    if (m == 0 || n == 0 || batch == 0)
+        return LT_OK;
+    if (k == 0) {
+        size_t bytes = (size_t)(m * n * batch) * (c == CUDA_R_32F ? 4 : 2);
+        if (beta == 0.0f && cudaMemsetAsync(C, 0, bytes, lt_cu(a)->stream) != cudaSuccess)
+            return lt_cuda_check(a, what);
+        return LT_OK;
+    }
+    const float one = 1.0f;
+    cublasOperation_t opa = A.t ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasOperation_t opb = B.t ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasStatus_t st;
+    if (batch == 1)
+        st = cublasGemmEx_64(lt_cu(a)->blas, opb, opa, n, m, k, &one, B.p, ab, B.ld, A.p, ab,
+                             A.ld, &beta, C, c, n, compute, CUBLAS_GEMM_DEFAULT);
+    else
+        st = cublasGemmStridedBatchedEx_64(lt_cu(a)->blas, opb, opa, n, m, k, &one, B.p, ab,
+                                           B.ld, B.stride, A.p, ab, A.ld, A.stride, &beta, C, c,
+                                           n, (long long)(m * n), batch, compute,
+                                           CUBLAS_GEMM_DEFAULT);
+    return lt_cublas_check(a, st, what);
+}
+
+/* ---- small kernels ------------------------------------------------------------------- */
+
+template <typename T> __global__ void to_half_kernel(const float *g, T *h, int64_t n) {
+    LT_CUDA_LOOP(i, n) h[i] = lt_from_f<T>(g[i]);
+}
+
+/* gout (f32) as the half dtype T in the workspace, for the half GEMMs of the backward. */
+template <typename T> static const void *gout_as(const lt_kargs *a, const ws_parts &w) {
+    const lt_kview *g = a->gout[0];
+    if (std::is_same<T, float>::value)
+        return g->data;
+    int64_t n = lt_numel(g);
+    to_half_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+        (const float *)g->data, (T *)w.g, n);
+    return w.g;
+}
+
+template <typename T> static size_t gout_half_bytes(const lt_kargs *a, int backward) {
+    return backward && !std::is_same<T, float>::value ? (size_t)lt_numel(a->out[0]) * sizeof(T)
+                                                       : 0;
+}
+
+template <typename T>
+__global__ void bias_fill_kernel(const T *bias, T *y, int64_t rows, int64_t out) {
+    LT_CUDA_LOOP(i, rows * out) y[i] = bias[i % out];
+}
+
+/* The bias gradient: column sums of g (rows x cols). Blocks of COLSUM_X columns by
+ * COLSUM_Y row lanes; the rows split into `chunks` whose partial sums (double) go to
+ * the workspace, then one thread per column adds them in order. The split depends on the
+ * shape alone, so the result is the same on every run and every device. */
+#define COLSUM_X 32
+#define COLSUM_Y 8
+#define COLSUM_BLOCKS 1024 /* enough blocks to fill the device when there are few columns */
+
+struct colsum_split {
+    int64_t tiles, chunks, rows_per_chunk;
+};
+
+static colsum_split colsum_split_of(int64_t rows, int64_t cols) {
+    colsum_split s;
+    s.tiles = (cols + COLSUM_X - 1) / COLSUM_X;
+    int64_t by_rows = (rows + 63) / 64; /* at least 64 rows, 8 per lane, per chunk */
+    int64_t by_blocks = s.tiles ? COLSUM_BLOCKS / s.tiles : 1;
+    s.chunks = by_rows < by_blocks ? by_rows : by_blocks;
+    if (s.chunks < 1)
+        s.chunks = 1;
+    s.rows_per_chunk = (rows + s.chunks - 1) / s.chunks;
+    return s;
+}
+
+__global__ void colsum_partial_kernel(const float *g, int64_t rows, int64_t cols,
+                                      int64_t rows_per_chunk, double *part) {
+    __shared__ double sum[COLSUM_Y][COLSUM_X];
+    int64_t c = (int64_t)blockIdx.x * COLSUM_X + threadIdx.x;
+    int64_t r0 = (int64_t)blockIdx.y * rows_per_chunk;
+    int64_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+    double s = 0;
+    if (c < cols)
+        for (int64_t r = r0 + threadIdx.y; r < r1; r += COLSUM_Y)
+            s += g[r * cols + c];
+    sum[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < cols) {
+        for (int y = 1; y < COLSUM_Y; y++)
+            s += sum[y][threadIdx.x];
+        part[(int64_t)blockIdx.y * cols + c] = s;
+    }
+}
+
+__global__ void colsum_finish_kernel(const double *part, int64_t chunks, int64_t cols, float *gb,
+                                     bool acc) {
+    LT_CUDA_LOOP(c, cols) {
+        double s = 0;
+        for (int64_t k = 0; k < chunks; k++)
+            s += part[k * cols + c];
+        lt_grad_put(gb, c, (float)s, acc);
+    }
+}
+
+/* ---- matmul -------------------------------------------------------------------------- */
+
+/* a (batch..., M, K) @ b (K, N) or (batch..., K, N). A 2-D b is shared: the batch folds
+ * into M and one GEMM does all of it. */
+struct mm_dims {
+    int64_t batch, M, K, N;
+    bool shared;
+};
+
+static mm_dims mm_dims_of(const lt_kargs *a) {
+    const lt_kview *A = a->in[0], *B = a->in[1];
+    mm_dims d;
+    d.batch = 1;
+    for (int i = 0; i < A->ndim - 2; i++)
+        d.batch *= A->shape[i];
+    d.M = A->shape[A->ndim - 2];
+    d.K = A->shape[A->ndim - 1];
+    d.N = B->shape[B->ndim - 1];
+    d.shared = B->ndim == 2;
+    return d;
+}
+
+template <typename T> static size_t matmul_workspace(const lt_kargs *a, int backward) {
+    return ws_layout(a, gout_half_bytes<T>(a, backward), 0, NULL);
+}
+
+template <typename T> static enum lt_status matmul_forward(const lt_kargs *a) {
+    ws_parts w;
+    enum lt_status st = ws_take(a, 0, 0, &w, "matmul");
+    if (st != LT_OK)
+        return st;
+    mm_dims d = mm_dims_of(a);
+    const void *A = a->in[0]->data, *B = a->in[1]->data;
+    cudaDataType t = blas_dtype<T>::value;
+    if (d.shared)
+        return gemm(a, d.batch * d.M, d.N, d.K, {A, d.K, 0, false}, {B, d.N, 0, false}, t,
+                    a->out[0]->data, t, 0.0f, 1, compute_type<T>(a), "matmul");
+    return gemm(a, d.M, d.N, d.K, {A, d.K, d.M * d.K, false}, {B, d.N, d.K * d.N, false}, t,
+                a->out[0]->data, t, 0.0f, d.batch, compute_type<T>(a), "matmul");
+}
+
+/* ga = g bᵀ; gb = aᵀ g, summed over the batch when b is shared. */
+template <typename T> static enum lt_status matmul_backward(const lt_kargs *a) {
+    if (!a->gin[0] && !a->gin[1])
+        return LT_OK;
+    const char *what = "matmul (backward)";
+    ws_parts w;
+    enum lt_status st = ws_take(a, gout_half_bytes<T>(a, 1), 0, &w, what);
+    if (st != LT_OK)
+        return st;
+    mm_dims d = mm_dims_of(a);
+    const void *A = a->in[0]->data, *B = a->in[1]->data, *g = gout_as<T>(a, w);
+    cudaDataType t = blas_dtype<T>::value;
+    cublasComputeType_t ct = compute_type<T>(a);
+    int64_t M = d.M, K = d.K, N = d.N;
+    if (a->gin[0]) {
+        float beta = a->accumulate & 1u ? 1.0f : 0.0f;
+        if (d.shared)
+            st = gemm(a, d.batch * M, K, N, {g, N, 0, false}, {B, N, 0, true}, t,
+                      a->gin[0]->data, CUDA_R_32F, beta, 1, ct, what);
+        else
+            st = gemm(a, M, K, N, {g, N, M * N, false}, {B, N, K * N, true}, t,
+                      a->gin[0]->data, CUDA_R_32F, beta, d.batch, ct, what);
+    }
+    if (st == LT_OK && a->gin[1]) {
+        float beta = a->accumulate & 2u ? 1.0f : 0.0f;
+        if (d.shared)
+            st = gemm(a, K, N, d.batch * M, {A, K, 0, true}, {g, N, 0, false}, t,
+                      a->gin[1]->data, CUDA_R_32F, beta, 1, ct, what);
+        else
+            st = gemm(a, K, N, M, {A, K, M * K, true}, {g, N, M * N, false}, t,
+                      a->gin[1]->data, CUDA_R_32F, beta, d.batch, ct, what);
+    }
+    return st == LT_OK ? lt_cuda_check(a, what) : st;
+}
+
+/* ---- linear -------------------------------------------------------------------------- */
+
+/* x (rows..., in), w (out, in): rows is the product of x's leading dims. */
+struct lin_dims {
+    int64_t rows, in, out;
+};
+
+static lin_dims lin_dims_of(const lt_kargs *a) {
+    const lt_kview *X = a->in[0], *W = a->in[1];
+    lin_dims d;
+    d.rows = 1;
+    for (int i = 0; i < X->ndim - 1; i++)
+        d.rows *= X->shape[i];
+    d.out = W->shape[0];
+    d.in = W->shape[1];
+    return d;
+}
+
+/* The bias gradient's partial sums, sized whenever there is a bias: the workspace
+ * follows from the shapes alone, as the half copy of gout does. */
+static size_t bias_part_bytes(const lt_kargs *a, int backward) {
+    if (!backward || a->n_in < 3)
+        return 0;
+    lin_dims d = lin_dims_of(a);
+    return (size_t)(colsum_split_of(d.rows, d.out).chunks * d.out) * sizeof(double);
+}
+
+template <typename T> static size_t linear_workspace(const lt_kargs *a, int backward) {
+    return ws_layout(a, gout_half_bytes<T>(a, backward), bias_part_bytes(a, backward), NULL);
+}
+
+template <typename T> static enum lt_status linear_forward(const lt_kargs *a) {
+    ws_parts w;
+    enum lt_status st = ws_take(a, 0, 0, &w, "linear");
+    if (st != LT_OK)
+        return st;
+    lin_dims d = lin_dims_of(a);
+    T *y = (T *)a->out[0]->data;
+    float beta = 0.0f;
+    if (a->n_in == 3) {
+        bias_fill_kernel<T><<<lt_cuda_blocks(d.rows * d.out), LT_CUDA_THREADS, 0,
+                              lt_cu(a)->stream>>>((const T *)a->in[2]->data, y, d.rows, d.out);
+        beta = 1.0f;
+    }
+    cudaDataType t = blas_dtype<T>::value;
+    st = gemm(a, d.rows, d.out, d.in, {a->in[0]->data, d.in, 0, false},
+              {a->in[1]->data, d.in, 0, true}, t, y, t, beta, 1, compute_type<T>(a), "linear");
+    return st == LT_OK ? lt_cuda_check(a, "linear") : st;
+}
+
+/* gx = g w; gw = gᵀ x; gbias = column sums of g (from the f32 g). */
+template <typename T> static enum lt_status linear_backward(const lt_kargs *a) {
+    const char *what = "linear (backward)";
+    bool gbias = a->n_in == 3 && a->gin[2];
+    if (!a->gin[0] && !a->gin[1] && !gbias)
+        return LT_OK;
+    ws_parts w;
+    enum lt_status st =
+        ws_take(a, gout_half_bytes<T>(a, 1), bias_part_bytes(a, 1), &w, what);
+    if (st != LT_OK)
+        return st;
+    lin_dims d = lin_dims_of(a);
+    cudaStream_t stream = lt_cu(a)->stream;
+    if (a->gin[0] || a->gin[1]) {
+        const void *g = gout_as<T>(a, w);
+        cudaDataType t = blas_dtype<T>::value;
+        cublasComputeType_t ct = compute_type<T>(a);
+        if (a->gin[0])
+            st = gemm(a, d.rows, d.in, d.out, {g, d.out, 0, false},
+                      {a->in[1]->data, d.in, 0, false}, t, a->gin[0]->data, CUDA_R_32F,
+                      a->accumulate & 1u ? 1.0f : 0.0f, 1, ct, what);
+        if (st == LT_OK && a->gin[1])
+            st = gemm(a, d.out, d.in, d.rows, {g, d.out, 0, true},
+                      {a->in[0]->data, d.in, 0, false}, t, a->gin[1]->data, CUDA_R_32F,
+                      a->accumulate & 2u ? 1.0f : 0.0f, 1, ct, what);
+        if (st != LT_OK)
+            return st;
+    }
+    if (gbias && d.out > 0) {
+        colsum_split s = colsum_split_of(d.rows, d.out);
+        colsum_partial_kernel<<<dim3((unsigned)s.tiles, (unsigned)s.chunks),
+                                dim3(COLSUM_X, COLSUM_Y), 0, stream>>>(
+            (const float *)a->gout[0]->data, d.rows, d.out, s.rows_per_chunk, w.part);
+        colsum_finish_kernel<<<lt_cuda_blocks(d.out), LT_CUDA_THREADS, 0, stream>>>(
+            w.part, s.chunks, d.out, (float *)a->gin[2]->data, (a->accumulate & 4u) != 0);
+    }
+    return lt_cuda_check(a, what);
+}
+
+/* ---- registration -------------------------------------------------------------------- */
+
+template <typename T>
+static void reg(lt_backend *b, enum lt_dtype dt, enum lt_op op, lt_kernel_fn forward,
+                lt_kernel_fn backward, size_t (*workspace)(const lt_kargs *, int)) {
+    lt_kernel k = lt_cuda_kernel(forward, backward, "cublas");
+    k.workspace = workspace;
+    if (std::is_same<T, float>::value) {
+        k.prepare = f32_prepare;
+        k.release = f32_release;
+    }
+    b->kernels[op][dt] = k;
+}
+
+template <typename T> static void reg_dtype(lt_backend *b, enum lt_dtype dt) {
+    reg<T>(b, dt, LT_OP_MATMUL, matmul_forward<T>, matmul_backward<T>, matmul_workspace<T>);
+    reg<T>(b, dt, LT_OP_LINEAR, linear_forward<T>, linear_backward<T>, linear_workspace<T>);
+}
+
+void lt_cuda_register_linear(lt_backend *b) {
+    reg_dtype<float>(b, LT_DTYPE_F32);
+    reg_dtype<__half>(b, LT_DTYPE_F16);
+    reg_dtype<__nv_bfloat16>(b, LT_DTYPE_BF16);
+}

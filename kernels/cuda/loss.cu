@@ -1,0 +1,423 @@
+/* The losses, cross_entropy over class logits and mse, f32 only (the dtype the reference
+ * registers; mixed precision runs losses in f32). Each returns f32 (2,) = {sum of losses,
+ * count}. The sums must not depend on timing, so no atomics: cross_entropy writes each
+ * row's loss (a G-lane warp group per row with the row in registers, or a block per row
+ * beyond 1024 classes) into the workspace and mse each block's partial sum, and then one
+ * block adds those in a fixed order, in double. A target outside [0, C) that is not
+ * ignore_index cannot fail the call from the device: its row counts as ignored and the
+ * plugin's bad-data flag makes the next sync fail. The backward reads the loss gradient,
+ * element 0 of gout[0], on the device.
+ */
+#include "kernels/cuda/cuda_kernels.cuh"
+
+namespace {
+
+#define FULL_MASK 0xffffffffu
+#define MAX_GRID (1 << 20)
+
+/* The reductions' operations (commutative, as the butterfly needs). */
+struct add_fn {
+    template <typename T> __device__ T operator()(T a, T b) const {
+        return a + b;
+    }
+};
+struct max_fn {
+    __device__ float operator()(float a, float b) const {
+        return fmaxf(a, b);
+    }
+};
+
+/* Reduces v over aligned groups of `width` lanes. A butterfly applies the commutative op to
+ * the same pair of values on both sides, so every lane ends with the same bits. */
+template <typename T, typename Op> __device__ __forceinline__ T warp_reduce(T v, Op op, int width) {
+    for (int o = width / 2; o > 0; o /= 2)
+        v = op(v, __shfl_xor_sync(FULL_MASK, v, o, width));
+    return v;
+}
+
+/* Reduces v over the block (a multiple of 32 threads); every thread gets the result. sh
+ * holds 32 values. */
+template <typename T, typename Op> __device__ T block_reduce(T v, Op op, T *sh) {
+    v = warp_reduce(v, op, 32);
+    __syncthreads(); /* the previous reduction has read sh */
+    if (threadIdx.x % 32 == 0)
+        sh[threadIdx.x / 32] = v;
+    __syncthreads();
+    v = sh[0];
+    for (unsigned w = 1; w < blockDim.x / 32; w++)
+        v = op(v, sh[w]);
+    return v;
+}
+
+template <typename T> __device__ T block_sum(T v, T *sh) {
+    return block_reduce(v, add_fn(), sh);
+}
+
+/* What one thread handles of one row: with V > 0, columns lane + j * G (j < V) of a G-lane
+ * group of a warp; with V == 0 (and G == 0), columns lane, lane + blockDim.x, ... of a block
+ * that handles the row alone. Groups past the last row take part in the reductions with
+ * cols == 0 and live false. */
+template <int G, int V> struct row_part {
+    int64_t cols;
+    int lane;
+    bool live;
+    void *sh; /* 32 doubles of shared memory when V == 0 */
+
+    /* Calls f(j, c) for each of the thread's columns c, j its register slot. */
+    template <typename F> __device__ __forceinline__ void each(F f) const {
+        if constexpr (V > 0) {
+#pragma unroll
+            for (int j = 0; j < V; j++)
+                if (lane + j * G < cols)
+                    f(j, (int64_t)(lane + j * G));
+        } else {
+            for (int64_t c = lane; c < cols; c += blockDim.x)
+                f(0, c);
+        }
+    }
+    template <typename T, typename Op> __device__ __forceinline__ T reduce(T v, Op op) const {
+        if constexpr (V > 0)
+            return warp_reduce(v, op, G);
+        else
+            return block_reduce(v, op, (T *)sh);
+    }
+    __device__ float max(float v) const {
+        return reduce(v, max_fn());
+    }
+    __device__ double sum(double v) const {
+        return reduce(v, add_fn());
+    }
+};
+
+/* A row's values as one thread sees them: `load` reads column c into slot j, `get` gives it
+ * again, from a register when V > 0, from memory (the cache) when V == 0. */
+template <int V> struct row_cache {
+    float v[V];
+    __device__ __forceinline__ float load(const float *p, int j, int64_t c) {
+        return v[j] = p[c];
+    }
+    __device__ __forceinline__ float get(const float *, int j, int64_t) const {
+        return v[j];
+    }
+};
+template <> struct row_cache<0> {
+    __device__ __forceinline__ float load(const float *p, int, int64_t c) {
+        return p[c];
+    }
+    __device__ __forceinline__ float get(const float *p, int, int64_t c) const {
+        return p[c];
+    }
+};
+
+/* Runs op on every row with G-lane groups. A group past the last row gets row 0 with no
+ * columns, so that its lanes join the shuffles and read nothing out of range. */
+template <typename Op, int G, int V>
+__global__ void __launch_bounds__(LT_CUDA_THREADS)
+    group_rows_kernel(Op op, int64_t rows, int64_t cols) {
+    const int64_t per_block = blockDim.x / G;
+    for (int64_t r0 = blockIdx.x * per_block; r0 < rows; r0 += gridDim.x * per_block) {
+        int64_t r = r0 + threadIdx.x / G;
+        bool live = r < rows;
+        op(row_part<G, V>{live ? cols : 0, (int)(threadIdx.x % G), live, nullptr}, live ? r : 0);
+    }
+}
+
+/* Runs op on every row with one block per row (up to 1024 threads). */
+template <typename Op>
+__global__ void __launch_bounds__(1024) block_rows_kernel(Op op, int64_t rows, int64_t cols) {
+    __shared__ double sh[32];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x)
+        op(row_part<0, 0>{cols, (int)threadIdx.x, true, sh}, r);
+}
+
+template <typename Op, int G, int V>
+void launch_groups(const Op &op, int64_t rows, int64_t cols, cudaStream_t st) {
+    const int per_block = LT_CUDA_THREADS / G;
+    int64_t blocks = (rows + per_block - 1) / per_block;
+    unsigned grid = (unsigned)(blocks < MAX_GRID ? blocks : MAX_GRID);
+    group_rows_kernel<Op, G, V><<<grid, LT_CUDA_THREADS, 0, st>>>(op, rows, cols);
+}
+
+/* The smallest group that holds a row in registers, or a block per row beyond 1024
+ * columns (more threads for longer rows). rows, cols >= 1. */
+template <typename Op> void launch_rows(const Op &op, int64_t rows, int64_t cols, cudaStream_t st) {
+    if (cols <= 4)
+        launch_groups<Op, 4, 1>(op, rows, cols, st);
+    else if (cols <= 8)
+        launch_groups<Op, 8, 1>(op, rows, cols, st);
+    else if (cols <= 16)
+        launch_groups<Op, 16, 1>(op, rows, cols, st);
+    else if (cols <= 32)
+        launch_groups<Op, 32, 1>(op, rows, cols, st);
+    else if (cols <= 64)
+        launch_groups<Op, 32, 2>(op, rows, cols, st);
+    else if (cols <= 128)
+        launch_groups<Op, 32, 4>(op, rows, cols, st);
+    else if (cols <= 256)
+        launch_groups<Op, 32, 8>(op, rows, cols, st);
+    else if (cols <= 512)
+        launch_groups<Op, 32, 16>(op, rows, cols, st);
+    else if (cols <= 1024)
+        launch_groups<Op, 32, 32>(op, rows, cols, st);
+    else {
+        int threads = 128;
+        while (threads < 1024 && threads * 8 < cols)
+            threads *= 2;
+        unsigned grid = (unsigned)(rows < MAX_GRID ? rows : MAX_GRID);
+        block_rows_kernel<Op><<<grid, threads, 0, st>>>(op, rows, cols);
+    }
+}
+
+/* Fails when the planner gave less workspace than the kernel's query asked for. */
+enum lt_status want_workspace(const lt_kargs *a, size_t bytes, const char *what) {
+    if (a->workspace_size >= bytes)
+        return LT_OK;
+    snprintf(a->msg, LT_KMSG_SIZE, "%s: workspace smaller than planned", what);
+    return LT_EINVAL;
+}
+
+/* ---- cross_entropy --------------------------------------------------------------------- */
+
+/* Whether target y of a row is a class (not ignored, in range). */
+__device__ __forceinline__ bool ce_counts(int32_t y, int ignore, int64_t classes) {
+    return y != ignore && y >= 0 && y < classes;
+}
+
+/* The loss of each row into loss[r]: lse - x[y], with label smoothing e
+ * (1 - e) * (lse - x[y]) + e * (lse - mean(x)); 0 for an ignored or bad target. The
+ * exponentials are float (all positive: their sum loses nothing that matters), the sums and
+ * lse = max + log(sum) double. */
+struct ce_loss_rows {
+    const float *x;
+    const int32_t *t;
+    double *loss;
+    int64_t classes;
+    int ignore;
+    double e;
+    unsigned *flag;
+
+    template <int G, int V> __device__ void operator()(const row_part<G, V> &rp, int64_t r) const {
+        const float *xr = x + r * classes;
+        row_cache<V> xs;
+        float m = -INFINITY;
+        double sx = 0;
+        rp.each([&](int j, int64_t c) {
+            float v = xs.load(xr, j, c);
+            m = fmaxf(m, v);
+            sx += v;
+        });
+        m = rp.max(m);
+        double s = 0;
+        rp.each([&](int j, int64_t c) { s += expf(xs.get(xr, j, c) - m); });
+        s = rp.sum(s);
+        if (e > 0) /* the same for every thread: the reduction's shuffles stay uniform */
+            sx = rp.sum(sx);
+        if (!rp.live || rp.lane != 0)
+            return;
+        int32_t y = t[r];
+        double l = 0;
+        if (ce_counts(y, ignore, classes)) {
+            double lse = (double)m + log(s);
+            l = lse - xr[y];
+            if (e > 0)
+                l = (1 - e) * l + e * (lse - sx / (double)classes);
+        } else if (y != ignore) {
+            lt_cuda_flag_bad_data(flag, LT_CUDA_BAD_INDEX);
+        }
+        loss[r] = l;
+    }
+};
+
+/* out = {sum of the rows' losses, count of counted targets}, in a fixed order. */
+__global__ void __launch_bounds__(1024)
+    ce_total_kernel(const double *loss, const int32_t *t, int64_t n, int64_t classes, int ignore,
+                    float *out) {
+    __shared__ double shs[32];
+    __shared__ long long shc[32];
+    double s = 0;
+    long long count = 0;
+    for (int64_t r = threadIdx.x; r < n; r += blockDim.x) {
+        s += loss[r];
+        count += ce_counts(t[r], ignore, classes);
+    }
+    s = block_sum(s, shs);
+    count = block_sum(count, shc);
+    if (threadIdx.x == 0) {
+        out[0] = (float)s;
+        out[1] = (float)count;
+    }
+}
+
+/* One double per row. */
+size_t ce_workspace(const lt_kargs *a, int backward) {
+    return backward ? 0 : (size_t)a->in[0]->shape[0] * sizeof(double);
+}
+
+enum lt_status ce_forward(const lt_kargs *a) {
+    const lt_cross_entropy_attrs *at = (const lt_cross_entropy_attrs *)a->attrs;
+    int64_t n = a->in[0]->shape[0], classes = a->in[0]->shape[1];
+    enum lt_status st = want_workspace(a, ce_workspace(a, 0), "cross_entropy");
+    if (st != LT_OK)
+        return st;
+    const int32_t *t = (const int32_t *)a->in[1]->data;
+    double *loss = (double *)a->workspace;
+    cudaStream_t stream = lt_cu(a)->stream;
+    if (n > 0) {
+        ce_loss_rows op = {(const float *)a->in[0]->data,
+                           t,
+                           loss,
+                           classes,
+                           at->ignore_index,
+                           (double)at->label_smoothing,
+                           lt_cu(a)->flag};
+        launch_rows(op, n, classes, stream);
+    }
+    ce_total_kernel<<<1, 1024, 0, stream>>>(loss, t, n, classes, at->ignore_index,
+                                            (float *)a->out[0]->data);
+    return lt_cuda_check(a, "cross_entropy");
+}
+
+/* d loss / d x[c] = g * (softmax[c] - (1 - e) * [c == y] - e / C); 0 where the target is
+ * ignored or bad. softmax[c] is exp(x[c] - max) in float over the sum in double: at a
+ * confident target exp(0) is exactly 1, so softmax[y] - 1 keeps its small value. */
+struct ce_grad_rows {
+    const float *x;
+    const int32_t *t;
+    const float *gout;
+    float *gx;
+    int64_t classes;
+    int ignore;
+    double e;
+    bool acc;
+    unsigned *flag;
+
+    template <int G, int V> __device__ void operator()(const row_part<G, V> &rp, int64_t r) const {
+        const float *xr = x + r * classes;
+        float *gr = gx + r * classes;
+        row_cache<V> xs;
+        float m = -INFINITY;
+        rp.each([&](int j, int64_t c) { m = fmaxf(m, xs.load(xr, j, c)); });
+        m = rp.max(m);
+        double s = 0;
+        rp.each([&](int j, int64_t c) { s += expf(xs.get(xr, j, c) - m); });
+        s = rp.sum(s);
+        int32_t y = t[r];
+        bool counted = ce_counts(y, ignore, classes);
+        if (!counted && y != ignore && rp.live && rp.lane == 0)
+            lt_cuda_flag_bad_data(flag, LT_CUDA_BAD_INDEX);
+        double g = gout[0], inv = 1.0 / s, hit = 1.0 - e, spread = e / (double)classes;
+        rp.each([&](int j, int64_t c) {
+            double d = 0;
+            if (counted)
+                d = g * (expf(xs.get(xr, j, c) - m) * inv - (c == y ? hit : 0.0) - spread);
+            lt_grad_put(gr, c, (float)d, acc);
+        });
+    }
+};
+
+enum lt_status ce_backward(const lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    const lt_cross_entropy_attrs *at = (const lt_cross_entropy_attrs *)a->attrs;
+    int64_t n = a->in[0]->shape[0], classes = a->in[0]->shape[1];
+    if (n == 0)
+        return LT_OK;
+    ce_grad_rows op = {(const float *)a->in[0]->data,
+                       (const int32_t *)a->in[1]->data,
+                       (const float *)a->gout[0]->data,
+                       (float *)a->gin[0]->data,
+                       classes,
+                       at->ignore_index,
+                       (double)at->label_smoothing,
+                       (a->accumulate & 1u) != 0,
+                       lt_cu(a)->flag};
+    launch_rows(op, n, classes, lt_cu(a)->stream);
+    return lt_cuda_check(a, "cross_entropy (backward)");
+}
+
+/* ---- mse ------------------------------------------------------------------------------- */
+
+/* Blocks of the partial sums: a function of n alone, so that the sum's order is too. */
+int64_t mse_parts(int64_t n) {
+    int64_t p = (n + 8 * LT_CUDA_THREADS - 1) / (8 * LT_CUDA_THREADS);
+    return p < 1 ? 1 : p > 1024 ? 1024 : p;
+}
+
+/* part[block] = sum of (p - t)^2 over the block's grid-stride share, in double. */
+__global__ void mse_partial_kernel(const float *p, const float *t, int64_t n, double *part) {
+    __shared__ double sh[32];
+    double s = 0;
+    LT_CUDA_LOOP(i, n) {
+        double d = (double)p[i] - t[i];
+        s += d * d;
+    }
+    s = block_sum(s, sh);
+    if (threadIdx.x == 0)
+        part[blockIdx.x] = s;
+}
+
+__global__ void __launch_bounds__(1024)
+    mse_total_kernel(const double *part, int64_t parts, int64_t n, float *out) {
+    __shared__ double sh[32];
+    double s = 0;
+    for (int64_t k = threadIdx.x; k < parts; k += blockDim.x)
+        s += part[k];
+    s = block_sum(s, sh);
+    if (threadIdx.x == 0) {
+        out[0] = (float)s;
+        out[1] = (float)n;
+    }
+}
+
+size_t mse_workspace(const lt_kargs *a, int backward) {
+    return backward ? 0 : (size_t)mse_parts(lt_numel(a->in[0])) * sizeof(double);
+}
+
+enum lt_status mse_forward(const lt_kargs *a) {
+    int64_t n = lt_numel(a->in[0]), parts = mse_parts(n);
+    enum lt_status st = want_workspace(a, mse_workspace(a, 0), "mse");
+    if (st != LT_OK)
+        return st;
+    double *part = (double *)a->workspace;
+    cudaStream_t stream = lt_cu(a)->stream;
+    mse_partial_kernel<<<(unsigned)parts, LT_CUDA_THREADS, 0, stream>>>(
+        (const float *)a->in[0]->data, (const float *)a->in[1]->data, n, part);
+    mse_total_kernel<<<1, 1024, 0, stream>>>(part, parts, n, (float *)a->out[0]->data);
+    return lt_cuda_check(a, "mse");
+}
+
+/* d/dp = 2 g (p - t), d/dt = -2 g (p - t); gp or gt NULL when that input needs none. */
+__global__ void mse_grad_kernel(const float *p, const float *t, const float *gout, float *gp,
+                                float *gt, int64_t n, bool acc_p, bool acc_t) {
+    double g2 = 2.0 * gout[0];
+    LT_CUDA_LOOP(i, n) {
+        double d = g2 * ((double)p[i] - t[i]);
+        if (gp)
+            lt_grad_put(gp, i, (float)d, acc_p);
+        if (gt)
+            lt_grad_put(gt, i, (float)-d, acc_t);
+    }
+}
+
+enum lt_status mse_backward(const lt_kargs *a) {
+    int64_t n = lt_numel(a->in[0]);
+    if ((!a->gin[0] && !a->gin[1]) || n == 0)
+        return LT_OK;
+    mse_grad_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+        (const float *)a->in[0]->data, (const float *)a->in[1]->data,
+        (const float *)a->gout[0]->data, a->gin[0] ? (float *)a->gin[0]->data : nullptr,
+        a->gin[1] ? (float *)a->gin[1]->data : nullptr, n, (a->accumulate & 1u) != 0,
+        (a->accumulate & 2u) != 0);
+    return lt_cuda_check(a, "mse (backward)");
+}
+
+} // namespace
+
+void lt_cuda_register_loss(lt_backend *b) {
+    lt_kernel ce = lt_cuda_kernel(ce_forward, ce_backward);
+    ce.workspace = ce_workspace;
+    b->kernels[LT_OP_CROSS_ENTROPY][LT_DTYPE_F32] = ce;
+    lt_kernel mse = lt_cuda_kernel(mse_forward, mse_backward);
+    mse.workspace = mse_workspace;
+    b->kernels[LT_OP_MSE][LT_DTYPE_F32] = mse;
+}

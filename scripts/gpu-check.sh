@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# The one-shot check for a lent GPU machine, in under five minutes.
+#
+#   scripts/gpu-check.sh --build     (here) build the bundle: the GPU test programs, the
+#                                    step bench and the CUDA plugin (ONEDNN=0, jansson,
+#                                    libpng and zlib static; libcmocka carried), the
+#                                    PyTorch peer and a slice of Fashion-MNIST
+#   scripts/gpu-check.sh --dry-run   build the bundle, check its size, and run what runs
+#                                    without a GPU (the suites must say "skipped: no GPU")
+#   scripts/gpu-check.sh             (on the GPU machine, from the repository root) probe
+#                                    the card and its libraries, run the GPU suites, then
+#                                    time MLP, CNN and a wide CNN in fp32, TF32, bf16 and
+#                                    fp16 at batch 128 and 512, lutra against the machine's
+#                                    PyTorch, with peak memory; everything goes to $OUT
+#                                    (or .gpu-bundle/out) and the table to stdout
+#
+# The bundle is .gpu-bundle/ (git-ignored): the device call carries it.
+set -u
+here=$(cd "$(dirname "$0")/.." && pwd)
+bundle=$here/.gpu-bundle
+BUILD_GPU=build/gpu
+LIMIT_MB=60
+mode=${1:-run}
+
+build_bundle() {
+    cd "$here" || exit 1
+    echo "gpu-check: building the bundle in $BUILD_GPU"
+    make -s deps || exit 1
+    make -s -j"$(nproc)" BUILD=$BUILD_GPU ONEDNN=0 STATIC_LIBS=1 \
+        $BUILD_GPU/lutra_cuda.so $BUILD_GPU/tests/test_gpu_ops $BUILD_GPU/tests/test_gpu_train \
+        $BUILD_GPU/bench/bench_step || exit 1
+    rm -rf "$bundle"
+    mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/data"
+    cp $BUILD_GPU/lutra_cuda.so $BUILD_GPU/tests/test_gpu_ops $BUILD_GPU/tests/test_gpu_train \
+        $BUILD_GPU/bench/bench_step bench/peer_torch.py "$bundle/bin/" || exit 1
+    cp -L "$(ldconfig -p | sed -n 's/.*libcmocka.so.0 .*=> //p' | head -1)" "$bundle/lib/" || exit 1
+    # 8192 training and 2048 test images with their labels, as idx files
+    python3 - "$bundle/data" <<'PY' || exit 1
+import gzip, os, sys
+src, dst = "/usr/share/datasets/fashion-mnist", sys.argv[1]
+for name, n in [("train-images-idx3-ubyte", 8192), ("train-labels-idx1-ubyte", 8192),
+                ("t10k-images-idx3-ubyte", 2048), ("t10k-labels-idx1-ubyte", 2048)]:
+    with gzip.open(os.path.join(src, name + ".gz")) as f:
+        data = f.read()
+    images = "images" in name
+    head, size = (16, 784) if images else (8, 1)
+    out = bytearray(data[:head])
+    out[4:8] = n.to_bytes(4, "big")
+    out += data[head:head + n * size]
+    with gzip.open(os.path.join(dst, name + ".gz"), "wb") as f:
+        f.write(out)
+PY
+    local mb
+    mb=$(du -sm "$bundle" | cut -f1)
+    echo "gpu-check: bundle $mb MiB (a device call carries at most 64 MiB)"
+    if [ "$mb" -gt $LIMIT_MB ]; then
+        echo "gpu-check: the bundle is over $LIMIT_MB MiB" >&2
+        exit 1
+    fi
+}
+
+# The card's own CUDA libraries: its CUDA install, and PyTorch's nvidia/*/lib folders.
+find_libs() {
+    local dirs=() site
+    site=$(python3 -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))' \
+        2>/dev/null)
+    for d in "$site"/nvidia/*/lib /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+        [ -d "$d" ] && dirs+=("$d")
+    done
+    local IFS=:
+    echo "${dirs[*]}"
+}
+
+run_suites() {
+    local rc=0 t
+    for t in test_gpu_ops test_gpu_train; do
+        echo "== $t"
+        timeout 240 "$bundle/bin/$t" 2>&1 | tee "$OUT/$t.log" | grep -v '^\[ \(RUN\|      OK\) '
+        [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+    done
+    return $rc
+}
+
+bench_table() {
+    local lutra=$OUT/bench-lutra.jsonl torch=$OUT/bench-torch.jsonl
+    : >"$lutra"
+    : >"$torch"
+    for b in 128 512; do
+        timeout 150 "$bundle/bin/bench_step" --device cuda --json --model all --precision all \
+            --batch $b --warmup 20 --repeats 5 --min-time 0.15 --budget 2 >>"$lutra" ||
+            echo "gpu-check: bench_step failed at batch $b" >&2
+    done
+    PYTHONUNBUFFERED=1 timeout 200 python3 "$bundle/bin/peer_torch.py" --device cuda \
+        --model all --precision all --batch 128,512 --warmup 20 --min-time 0.15 --budget 2 \
+        >>"$torch" 2>"$OUT/bench-torch.err" || echo "gpu-check: the PyTorch peer failed" >&2
+    python3 - "$lutra" "$torch" <<'PY' | tee "$OUT/table.md"
+import json, sys
+def load(path):
+    rows = {}
+    for line in open(path):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if r.get("kind") == "step":
+            rows[(r["model"], r["precision"], r["batch"])] = r
+    return rows
+ours, peer = load(sys.argv[1]), load(sys.argv[2])
+print("| model | precision | batch | lutra samples/s | PyTorch samples/s | ratio | lutra MiB | PyTorch MiB |")
+print("|---|---|---|---:|---:|---:|---:|---:|")
+for key in sorted(set(ours) | set(peer), key=lambda k: (k[2], k[0], k[1])):
+    a, b = ours.get(key, {}), peer.get(key, {})
+    sa, sb = a.get("samples_per_s"), b.get("samples_per_s")
+    ratio = f"{sa / sb:.2f}" if sa and sb else "-"
+    fmt = lambda v: f"{v:.0f}" if isinstance(v, (int, float)) else (a.get("error", "-")[:40] if v is None and a.get("available") is False else "-")
+    print(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(sa)} | {fmt(sb)} | {ratio} | "
+          f"{fmt(a.get('mem_mib'))} | {fmt(b.get('mem_mib'))} |")
+PY
+}
+
+case $mode in
+--build)
+    build_bundle
+    ;;
+--dry-run)
+    build_bundle
+    export LUTRA_CUDA_PLUGIN=$bundle/bin/lutra_cuda.so LD_LIBRARY_PATH=$bundle/lib
+    export LUTRA_FMNIST_DIR=$bundle/data
+    for t in test_gpu_ops test_gpu_train; do
+        out=$("$bundle/bin/$t" 2>&1) || { echo "$out"; echo "gpu-check: $t failed" >&2; exit 1; }
+        grep -q '^skipped: no GPU' <<<"$out" || { echo "$out"; echo "gpu-check: $t did not skip" >&2; exit 1; }
+    done
+    # the bench runs on the bundle's own libraries, and refuses a missing GPU with a reason
+    "$bundle/bin/bench_step" --device cpu --model mlp --precision fp32 --batch 32 --budget 0.5 \
+        --min-time 0.05 --repeats 1 >/dev/null || exit 1
+    if "$bundle/bin/bench_step" --device cuda --model mlp 2>"$bundle/err" >/dev/null; then
+        echo "gpu-check: bench_step --device cuda ran without a GPU?" >&2
+        exit 1
+    fi
+    grep -q "device 'cuda'" "$bundle/err" || { cat "$bundle/err"; exit 1; }
+    echo "gpu-check: dry run passed"
+    ;;
+run)
+    OUT=${OUT:-$bundle/out}
+    mkdir -p "$OUT"
+    exec > >(tee "$OUT/gpu-check.log") 2>&1
+    echo "== probe ($(date -u +%F))"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+    python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())'
+    export LD_LIBRARY_PATH=$bundle/lib:$(find_libs)
+    echo "libraries: $LD_LIBRARY_PATH"
+    export LUTRA_CUDA_PLUGIN=$bundle/bin/lutra_cuda.so LUTRA_FMNIST_DIR=$bundle/data
+    rc=0
+    run_suites || rc=1
+    echo "== step throughput, lutra against PyTorch $(python3 -c 'import torch; print(torch.__version__)')"
+    bench_table
+    exit $rc
+    ;;
+*)
+    echo "usage: scripts/gpu-check.sh [--build | --dry-run]" >&2
+    exit 2
+    ;;
+esac

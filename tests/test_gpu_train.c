@@ -1,0 +1,329 @@
+/* Training on the GPU through the public API: the device step equals the CPU's, an MLP
+ * learns, the memory the trainer takes on the card is what the plan said, and a CNN on a
+ * slice of Fashion-MNIST reaches the CPU's accuracy. Without a GPU every test says
+ * "skipped: no GPU" and why. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "tests/train_util.h"
+
+static struct lt_ctx *gpu, *cpu;
+static char why[1024];
+
+static int setup(void **state) {
+    (void)state;
+    if (lt_ctx_new(&gpu) != LT_OK || lt_ctx_new(&cpu) != LT_OK)
+        return -1;
+    if (lt_ctx_set_device(gpu, "cuda") != LT_OK) {
+        snprintf(why, sizeof why, "%s", lt_ctx_error(gpu));
+        lt_ctx_free(gpu);
+        gpu = NULL;
+    }
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    lt_ctx_free(gpu);
+    lt_ctx_free(cpu);
+    return 0;
+}
+
+#define NEED_GPU()                                                                             \
+    do {                                                                                       \
+        if (!gpu) {                                                                            \
+            printf("skipped: no GPU (%s)\n", why);                                             \
+            skip();                                                                            \
+        }                                                                                      \
+    } while (0)
+
+/* mlp_build puts weights in group 0 and biases in group 1 */
+static const struct lt_optim_group groups[2] = {{1, 1}, {1, 0}};
+
+static struct lt_trainer *trainer_for(struct lt_ctx *ctx, struct mlp *m, float lr) {
+    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, lr);
+    opt.momentum = 0.9f;
+    opt.n_groups = 2;
+    opt.groups = groups;
+    struct lt_plan *p;
+    struct lt_trainer *t;
+    CHECK(ctx, lt_plan_new(ctx, m->g, m->loss, &opt, &p));
+    CHECK(ctx, lt_trainer_new(ctx, p, &t));
+    lt_plan_free(p);
+    return t;
+}
+
+/* Same seed, same data, no dropout: the GPU's losses are the CPU's to f32 rounding, and
+ * so are the weights after the steps (read back through the parameter tensors). */
+static void gpu_steps_equal_cpu_steps(void **state) {
+    (void)state;
+    NEED_GPU();
+    static const int sizes[] = {32, 64, 64, 5};
+    struct lt_ctx *ctxs[2] = {cpu, gpu};
+    struct mlp m[2];
+    struct lt_trainer *t[2];
+    struct lt_tensor *x, *y;
+    blobs_make(cpu, 64, 32, 5, 0, &x, &y);
+    double losses[2][6];
+    for (int d = 0; d < 2; d++) {
+        lt_ctx_set_seed(ctxs[d], 7);
+        mlp_build(ctxs[d], &m[d], 64, sizes, 3, 0);
+        t[d] = trainer_for(ctxs[d], &m[d], 0.05f);
+        for (int s = 0; s < 6; s++) {
+            struct lt_tensor *in[2] = {x, y};
+            struct lt_step_input si = {1, in, 0, 0};
+            struct lt_step_result r;
+            CHECK(ctxs[d], lt_trainer_step(t[d], &si, &r));
+            losses[d][s] = r.loss;
+        }
+    }
+    for (int s = 0; s < 6; s++)
+        if (fabs(losses[1][s] - losses[0][s]) > 1e-4 * fmax(1, fabs(losses[0][s])))
+            fail_msg("step %d: GPU loss %.7f, CPU %.7f", s, losses[1][s], losses[0][s]);
+    for (int l = 0; l < 3; l++) {
+        int64_t n = lt_tensor_numel(m[0].w[l]);
+        for (int64_t i = 0; i < n; i++)
+            if (fabs(lt_tensor_get(m[1].w[l], i) - lt_tensor_get(m[0].w[l], i)) > 1e-4)
+                fail_msg("layer %d weight %lld: GPU %.7f, CPU %.7f", l, (long long)i,
+                         lt_tensor_get(m[1].w[l], i), lt_tensor_get(m[0].w[l], i));
+    }
+    for (int d = 0; d < 2; d++) {
+        lt_trainer_free(t[d]);
+        mlp_free(&m[d]);
+    }
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+}
+
+static void mlp_learns_blobs_on_gpu(void **state) {
+    (void)state;
+    NEED_GPU();
+    static const int sizes[] = {16, 64, 64, 4};
+    struct mlp m, eval;
+    struct lt_tensor *x, *y;
+    lt_ctx_set_seed(gpu, 1);
+    blobs_make(gpu, 2048, 16, 4, 0, &x, &y);
+    mlp_build(gpu, &m, 64, sizes, 3, 0.1f);
+    struct lt_trainer *t = trainer_for(gpu, &m, 0.05f);
+    double first, last;
+    train_epochs(gpu, t, x, y, 64, 3, &first, &last);
+    mlp_build_eval(gpu, &m, &eval, 256, sizes);
+    double acc = mlp_accuracy(gpu, &eval, x, y, 256);
+    if (!(acc >= 0.98 && last < first))
+        fail_msg("accuracy %.4f, loss %.4f -> %.4f", acc, first, last);
+    lt_trainer_free(t);
+    mlp_free(&eval);
+    mlp_free(&m);
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+}
+
+/* cudaMalloc rounds each allocation up to the driver's 2 MiB pages (small ones share). */
+#define PAGE ((size_t)2 << 20)
+
+static void gpu_memory_matches_plan(void **state) {
+    (void)state;
+    NEED_GPU();
+    static const int sizes[] = {784, 4096, 4096, 10};
+    struct mlp m;
+    mlp_build(gpu, &m, 512, sizes, 3, 0);
+    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_ADAMW, 1e-3f);
+    opt.n_groups = 2;
+    opt.groups = groups;
+    struct lt_plan *p;
+    struct lt_trainer *t;
+    CHECK(gpu, lt_plan_new(gpu, m.g, m.loss, &opt, &p));
+    struct lt_mem_report plan;
+    lt_plan_report(p, &plan);
+    size_t free0, free1, total, runtime;
+    lt_ctx_device_memory(gpu, &free0, &total, &runtime);
+    CHECK(gpu, lt_trainer_new(gpu, p, &t));
+    lt_ctx_device_memory(gpu, &free1, &total, &runtime);
+    size_t used = free0 - free1;
+    printf("plan %.1f MiB, the card's free memory fell by %.1f MiB; runtime %.1f MiB\n",
+           (double)plan.total / (1 << 20), (double)used / (1 << 20), (double)runtime / (1 << 20));
+    /* ten allocations at most: the arenas, flat buffers and data slots */
+    if (used + 10 * PAGE < plan.total || used > plan.total + 10 * PAGE)
+        fail_msg("planned %zu bytes, the card lost %zu", plan.total, used);
+    assert_true(runtime > 0);
+    lt_trainer_free(t);
+    lt_plan_free(p);
+    mlp_free(&m);
+}
+
+/* ---- a CNN on Fashion-MNIST --------------------------------------------------------- */
+
+#define TRAIN_N 4096
+#define TEST_N 2048
+#define BATCH 128
+
+struct cnn {
+    struct lt_graph *g;
+    int x, y, logits, loss;
+    struct lt_tensor *p[8];
+};
+
+static int add(struct lt_ctx *ctx, struct cnn *c, enum lt_op op, int n, const int *in,
+               const void *attrs) {
+    int v;
+    CHECK(ctx, lt_graph_op(c->g, op, n, in, attrs, &v));
+    return v;
+}
+
+static int param(struct lt_ctx *ctx, struct cnn *c, int i, int ndim, const int64_t *shape,
+                 double fan_in) {
+    int v;
+    if (!c->p[i]) {
+        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, ndim, shape, &c->p[i]));
+        double bound = 1.0 / sqrt(fan_in);
+        CHECK(ctx, lt_tensor_uniform(ctx, c->p[i], (uint64_t)i, -bound, bound));
+    }
+    CHECK(ctx, lt_graph_param(c->g, c->p[i], "p", 0, &v));
+    return v;
+}
+
+/* conv(1->8,3,p1)-relu-maxpool2-conv(8->16,3,p1)-relu-maxpool2-linear(784->10), small
+ * enough for the CPU's side to train in seconds on the reference kernels (a GPU check
+ * is built without oneDNN); 
+ * `from` shares its parameter tensors (an evaluation graph). */
+static void cnn_build(struct lt_ctx *ctx, struct cnn *c, const struct cnn *from, int64_t batch,
+                      int train) {
+    if (from)
+        for (int i = 0; i < 8; i++)
+            c->p[i] = from->p[i] ? lt_tensor_retain(from->p[i]) : NULL;
+    CHECK(ctx, lt_graph_new(ctx, &c->g));
+    CHECK(ctx, lt_graph_input(c->g, LT_DTYPE_F32, 4, (int64_t[]){batch, 1, 28, 28}, "x", &c->x));
+    struct lt_conv2d_attrs conv = {{1, 1}, {1, 1}, {1, 1}, 1};
+    struct lt_pool2d_attrs pool = {{2, 2}, {2, 2}, {0, 0}, 1};
+    int h = c->x, ch = 1, i = 0;
+    for (int l = 0; l < 2; l++) {
+        int o = 8 << l;
+        int w = param(ctx, c, i++, 4, (int64_t[]){o, ch, 3, 3}, ch * 9);
+        int b = param(ctx, c, i++, 1, (int64_t[]){o}, ch * 9);
+        h = add(ctx, c, LT_OP_CONV2D, 3, (int[]){h, w, b}, &conv);
+        h = add(ctx, c, LT_OP_RELU, 1, &h, NULL);
+        h = add(ctx, c, LT_OP_MAX_POOL2D, 1, &h, &pool);
+        ch = o;
+    }
+    struct lt_reshape_attrs flat = {2, {batch, 16 * 7 * 7}};
+    h = add(ctx, c, LT_OP_RESHAPE, 1, &h, &flat);
+    int w = param(ctx, c, i++, 2, (int64_t[]){10, 16 * 7 * 7}, 16 * 7 * 7);
+    int b = param(ctx, c, i++, 1, (int64_t[]){10}, 16 * 7 * 7);
+    c->logits = add(ctx, c, LT_OP_LINEAR, 3, (int[]){h, w, b}, NULL);
+    if (train) {
+        CHECK(ctx, lt_graph_input(c->g, LT_DTYPE_I32, 1, (int64_t[]){batch}, "y", &c->y));
+        struct lt_cross_entropy_attrs ce = {0, -100};
+        c->loss = add(ctx, c, LT_OP_CROSS_ENTROPY, 2, (int[]){c->logits, c->y}, &ce);
+    }
+}
+
+static void cnn_free(struct cnn *c) {
+    lt_graph_free(c->g);
+    for (int i = 0; i < 8; i++)
+        lt_tensor_free(c->p[i]);
+}
+
+static struct lt_loader *slice_loader(struct lt_ctx *ctx, const char *split, int64_t n,
+                                      int shuffle) {
+    struct lt_dataset *ds, *part;
+    CHECK(ctx, lt_dataset_open_fmnist(ctx, getenv("LUTRA_FMNIST_DIR"), split, &ds));
+    struct lt_tensor *images, *labels;
+    CHECK(ctx, lt_tensor_slice(ctx, lt_dataset_images(ds), 0, n, &images));
+    CHECK(ctx, lt_tensor_slice(ctx, lt_dataset_labels(ds), 0, n, &labels));
+    CHECK(ctx, lt_dataset_new(ctx, images, labels, 10, &part));
+    struct lt_loader_config lc = lt_loader_defaults(BATCH);
+    lc.shuffle = shuffle;
+    lc.drop_last = 1;
+    lc.mean = LT_FMNIST_MEAN;
+    lc.std = LT_FMNIST_STD;
+    struct lt_loader *ld;
+    CHECK(ctx, lt_loader_new(ctx, part, &lc, &ld));
+    lt_tensor_free(images);
+    lt_tensor_free(labels);
+    lt_dataset_free(part);
+    lt_dataset_free(ds);
+    return ld;
+}
+
+/* Trains two epochs of the slice on ctx's device; the test slice's accuracy. */
+static double cnn_accuracy_after_training(struct lt_ctx *ctx) {
+    struct cnn c = {0}, e = {0};
+    lt_ctx_set_seed(ctx, 3);
+    cnn_build(ctx, &c, NULL, BATCH, 1);
+    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.05f);
+    opt.momentum = 0.9f;
+    struct lt_plan *p;
+    struct lt_trainer *t;
+    CHECK(ctx, lt_plan_new(ctx, c.g, c.loss, &opt, &p));
+    CHECK(ctx, lt_trainer_new(ctx, p, &t));
+    struct lt_loader *train = slice_loader(ctx, "train", TRAIN_N, 1);
+    struct lt_batch b;
+    for (int s = 0; s < 2 * TRAIN_N / BATCH; s++) {
+        CHECK(ctx, lt_loader_next(train, &b));
+        struct lt_tensor *in[2] = {b.x, b.y};
+        struct lt_step_input si = {1, in, b.epoch, b.sample_base};
+        struct lt_step_result r;
+        CHECK(ctx, lt_trainer_step(t, &si, &r));
+        assert_false(r.skipped);
+    }
+    cnn_build(ctx, &e, &c, BATCH, 0);
+    struct lt_forward *f;
+    CHECK(ctx, lt_forward_new(ctx, e.g, 1, &e.logits, &f));
+    struct lt_tensor *logits;
+    CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){BATCH, 10}, &logits));
+    struct lt_loader *test = slice_loader(ctx, "test", TEST_N, 0);
+    int64_t right = 0;
+    for (int k = 0; k < TEST_N / BATCH; k++) {
+        CHECK(ctx, lt_loader_next(test, &b));
+        CHECK(ctx, lt_forward_run(f, &b.x, &logits, 0, 0));
+        for (int r = 0; r < BATCH; r++) {
+            int best = 0;
+            for (int j = 1; j < 10; j++)
+                if (lt_tensor_get(logits, r * 10 + j) > lt_tensor_get(logits, r * 10 + best))
+                    best = j;
+            right += best == (int)lt_tensor_get(b.y, r);
+        }
+    }
+    lt_loader_free(test);
+    lt_loader_free(train);
+    lt_tensor_free(logits);
+    lt_forward_free(f);
+    lt_trainer_free(t);
+    lt_plan_free(p);
+    cnn_free(&e);
+    cnn_free(&c);
+    return (double)right / TEST_N;
+}
+
+static void cnn_reaches_cpu_accuracy(void **state) {
+    (void)state;
+    NEED_GPU();
+    struct lt_dataset *probe;
+    if (lt_dataset_open_fmnist(cpu, getenv("LUTRA_FMNIST_DIR"), "test", &probe) != LT_OK) {
+        printf("skipped: no Fashion-MNIST (%s)\n", lt_ctx_error(cpu));
+        skip();
+    }
+    lt_dataset_free(probe);
+    double on_gpu = cnn_accuracy_after_training(gpu);
+    double on_cpu = cnn_accuracy_after_training(cpu);
+    printf("CNN, %d training samples x 2 epochs: test accuracy %.4f on the GPU, %.4f on the CPU\n",
+           TRAIN_N, on_gpu, on_cpu);
+    if (!(on_gpu >= 0.65 && on_gpu >= on_cpu - 0.02))
+        fail_msg("GPU accuracy %.4f, CPU %.4f", on_gpu, on_cpu);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(gpu_steps_equal_cpu_steps),
+        cmocka_unit_test(mlp_learns_blobs_on_gpu),
+        cmocka_unit_test(gpu_memory_matches_plan),
+        cmocka_unit_test(cnn_reaches_cpu_accuracy),
+    };
+    return cmocka_run_group_tests_name("gpu training", tests, setup, teardown);
+}
