@@ -53,7 +53,7 @@ static const char *const prec_names[PREC_COUNT] = {"fp32", "bf16", "tf32", "fp16
 
 struct options {
     const char *device;
-    int threads, batch, warmup, repeats, json, gemm, verbose, profile, nondeterministic;
+    int threads, batch, warmup, repeats, json, gemm, verbose, profile, nondeterministic, graphs;
     double min_time; /* seconds each timed run lasts at least */
     double budget;   /* seconds one configuration may take, warm-up included */
     int models[MODEL_COUNT], precs[PREC_COUNT];
@@ -560,10 +560,11 @@ static void print_step(const struct options *o, enum model m, enum precision p, 
                "\"ms_per_step\": %.3f, \"ms_per_step_min\": %.3f, \"ms_per_step_max\": %.3f, "
                "\"mflop_per_sample\": %.3f, \"gflops\": %.2f, \"warmup\": %d, \"repeats\": %d, "
                "\"steps_per_repeat\": %d, \"skipped_steps\": %d, \"device\": \"%s\", "
-               "\"mem_mib\": %.1f",
+               "\"mem_mib\": %.1f, \"graphs\": %s, \"deterministic\": %s",
                model_names[m], prec_names[p], o->threads, o->batch, sps, t->ms_median, t->ms_min,
                t->ms_max, mflop, gflops, t->warmup, t->repeats, t->steps_per_repeat, t->skipped,
-               o->device, t->mem_mib);
+               o->device, t->mem_mib, o->graphs ? "true" : "false",
+               o->nondeterministic ? "false" : "true");
         if (isfinite(t->loss)) /* JSON has no NaN */
             printf(", \"last_loss\": %.4f", t->loss);
         else
@@ -721,6 +722,7 @@ static void usage(FILE *f) {
                "  --min-time S         seconds each timed run lasts at least (default 0.4)\n"
                "  --budget S           seconds one configuration may take (default 15)\n"
                "  --no-gemm            skip the bare oneDNN GEMM timing\n"
+               "  --graphs             capture the step as CUDA graphs (GPU)\n"
                "  --nondeterministic   let cuDNN use non-deterministic algorithms (GPU)\n"
                "  --profile            also where the step's time goes, by op (each node\n"
                "                       timed alone: the step itself runs slower)\n"
@@ -777,6 +779,9 @@ static int parse_options(int argc, char **argv, struct options *o) {
             takes = 0;
         } else if (strcmp(a, "--verbose") == 0) {
             o->verbose = 1;
+            takes = 0;
+        } else if (strcmp(a, "--graphs") == 0) {
+            o->graphs = 1;
             takes = 0;
         } else if (strcmp(a, "--nondeterministic") == 0) {
             o->nondeterministic = 1;
@@ -844,6 +849,7 @@ int main(int argc, char **argv) {
         o.gemm = 0; /* the bare GEMM is oneDNN's */
     lt_ctx_set_profile(ctx, o.profile);
     lt_ctx_set_deterministic(ctx, !o.nondeterministic);
+    lt_ctx_set_graphs(ctx, o.graphs);
     /* also sizes the OpenMP pool of this thread, which the bare oneDNN GEMM uses too */
     lt_ctx_set_threads(ctx, o.threads);
     if (o.json) {

@@ -74,6 +74,10 @@ void lt_ctx_set_profile(struct lt_ctx *ctx, int on) {
     ctx->profile = on != 0;
 }
 
+void lt_ctx_set_graphs(struct lt_ctx *ctx, int on) {
+    ctx->graphs = on != 0;
+}
+
 void lt_ctx_set_memory_limit(struct lt_ctx *ctx, size_t bytes) {
     ctx->memory_limit = bytes;
 }

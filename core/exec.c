@@ -41,6 +41,15 @@ enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_pl
         if (p->bufs[b].kind == LT_BUF_ARENA && p->bufs[b].first >= 0)
             ex->views[b].data = (char *)ex->arena[p->bufs[b].cat] + p->bufs[b].offset;
     }
+    if (p->be->dev.alloc) {
+        enum lt_status st =
+            lt_mem_alloc(ctx, p->be, sizeof *ex->info_dev, (void **)&ex->info_dev);
+        if (st != LT_OK) {
+            lt_exec_release(ex);
+            return st;
+        }
+        ex->capture = ctx->graphs && !ctx->profile && p->be->dev.capture_begin;
+    }
     for (int n = 0; n < p->n_nodes; n++) {
         const struct lt_pnode *pn = &p->nodes[n];
         struct lt_kargs *a = &ex->args[n];
@@ -61,6 +70,7 @@ enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_pl
         a->workspace = ex->arena[LT_MEM_WORKSPACE];
         a->workspace_size = pn->workspace;
         a->exec = &ex->info;
+        a->exec_dev = ex->info_dev;
         a->msg = ex->msg;
         a->state = pn->state;
         a->impl = p->be->impl;
@@ -69,8 +79,14 @@ enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_pl
 }
 
 void lt_exec_release(struct lt_exec *ex) {
-    for (int c = 0; c < LT_MEM_COUNT && ex->plan; c++)
-        lt_mem_free(ex->plan->be, ex->arena[c]);
+    const struct lt_backend *be = ex->plan ? ex->plan->be : NULL;
+    for (int c = 0; c < LT_MEM_COUNT && be; c++)
+        lt_mem_free(be, ex->arena[c]);
+    for (int i = 0; i < 4 && be; i++)
+        if (ex->graphs[i].graph)
+            be->dev.graph_free(be->impl, ex->graphs[i].graph);
+    if (be && ex->info_dev)
+        lt_mem_free(be, ex->info_dev);
     free(ex->views);
     free(ex->hidden);
     free(ex->args);
@@ -97,10 +113,9 @@ static double seconds_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-enum lt_status lt_exec_run(struct lt_exec *ex, int first_micro) {
+static enum lt_status run_nodes(struct lt_exec *ex, int first_micro) {
     const struct lt_plan *p = ex->plan;
     const struct lt_backend *be = p->be;
-    lt_ctx_apply_threads(ex->ctx);
     for (int n = 0; n < p->n_nodes; n++) {
         const struct lt_pnode *pn = &p->nodes[n];
         if (pn->once_per_step && !first_micro)
@@ -128,6 +143,54 @@ enum lt_status lt_exec_run(struct lt_exec *ex, int first_micro) {
                            ex->msg[0] ? ex->msg : "the kernel failed");
     }
     return LT_OK;
+}
+
+/* What a captured graph depends on: the micro-batch kind and every bound pointer. */
+static uint64_t capture_key(const struct lt_exec *ex, int first_micro) {
+    uint64_t key = first_micro ? 0x9e3779b97f4a7c15ull : 0;
+    for (int b = 0; b < ex->plan->n_bufs; b++)
+        key = (key ^ (uint64_t)(uintptr_t)ex->views[b].data) * 0x100000001b3ull;
+    return key;
+}
+
+/* Replays the graph of this kind of run, capturing it first when there is none. */
+static enum lt_status run_captured(struct lt_exec *ex, int first_micro) {
+    const struct lt_backend *be = ex->plan->be;
+    uint64_t key = capture_key(ex, first_micro);
+    int slot = -1;
+    for (int i = 0; i < 4; i++)
+        if (ex->graphs[i].graph && ex->graphs[i].key == key)
+            slot = i;
+    if (slot < 0) {
+        slot = ex->next_graph;
+        ex->next_graph = (slot + 1) % 4;
+        if (ex->graphs[slot].graph)
+            be->dev.graph_free(be->impl, ex->graphs[slot].graph);
+        ex->graphs[slot].graph = NULL;
+        enum lt_status st = be->dev.capture_begin(be->impl, ex->msg);
+        if (st != LT_OK)
+            return lt_fail(ex->ctx, st, "%s", ex->msg);
+        enum lt_status run = run_nodes(ex, first_micro);
+        st = be->dev.capture_end(be->impl, &ex->graphs[slot].graph, ex->msg);
+        if (run != LT_OK)
+            return run;
+        if (st != LT_OK)
+            return lt_fail(ex->ctx, st, "%s", ex->msg);
+        ex->graphs[slot].key = key;
+    }
+    enum lt_status st = be->dev.graph_launch(be->impl, ex->graphs[slot].graph, ex->msg);
+    return st == LT_OK ? LT_OK : lt_fail(ex->ctx, st, "%s", ex->msg);
+}
+
+enum lt_status lt_exec_run(struct lt_exec *ex, int first_micro) {
+    lt_ctx_apply_threads(ex->ctx);
+    if (ex->info_dev) {
+        enum lt_status st = lt_mem_copy(ex->ctx, ex->plan->be, ex->info_dev, &ex->info,
+                                        sizeof ex->info, LT_COPY_H2D);
+        if (st != LT_OK)
+            return st;
+    }
+    return ex->capture ? run_captured(ex, first_micro) : run_nodes(ex, first_micro);
 }
 
 enum lt_status lt_exec_check_inputs(struct lt_exec *ex, struct lt_tensor *const *inputs,

@@ -16,6 +16,13 @@ struct lt_exec {
     struct lt_exec_info info;
     char msg[LT_KMSG_SIZE];
     double *node_seconds; /* per node, summed over runs, when the context profiles */
+    struct lt_exec_info *info_dev; /* info in device memory (device backends) */
+    int capture;                   /* runs replay captured graphs (lt_ctx_set_graphs) */
+    struct {
+        void *graph;
+        uint64_t key; /* which micro-batch kind and bound pointers it was captured with */
+    } graphs[4];
+    int next_graph; /* the cache slot the next capture replaces */
 };
 
 /* Allocates the plan's activation, temporary and workspace arenas (exactly the planned
@@ -32,7 +39,9 @@ void lt_exec_bind_tensors(struct lt_exec *ex);
 
 /* Runs every node in order; after the first micro-batch of a step, the nodes that
  * make parameter copies are skipped (the copies are still valid). On a kernel's failure
- * returns its status with the message on the context, naming the op. */
+ * returns its status with the message on the context, naming the op. With capture on,
+ * the nodes' work is recorded once per kind of micro-batch and set of bound pointers
+ * into a graph that later runs replay. */
 enum lt_status lt_exec_run(struct lt_exec *ex, int first_micro);
 
 /* Checks tensors against the graph's inputs (count known, dtype and shape). */

@@ -79,6 +79,11 @@ void lt_ctx_set_deterministic(struct lt_ctx *ctx, int on);
  * Cannot fail. */
 void lt_ctx_set_profile(struct lt_ctx *ctx, int on);
 
+/* Makes GPU trainers built from now on capture their step as CUDA graphs and replay them:
+ * the plan is static, so a step becomes a few launches instead of one per kernel. Off by
+ * default; ignored on the CPU and while profiling. Cannot fail. */
+void lt_ctx_set_graphs(struct lt_ctx *ctx, int on);
+
 /* The message of the last failure on this context ("" if none). Valid until the next
  * call that fails. Cannot fail. */
 const char *lt_ctx_error(const struct lt_ctx *ctx);

@@ -185,6 +185,10 @@ struct lt_kargs {
     void *workspace;                             /* planned scratch, workspace_size bytes */
     size_t workspace_size;
     const struct lt_exec_info *exec;
+    /* On a device backend, the same in device memory, rewritten before each run: kernels
+     * that key random streams read it there, so that a captured step (a CUDA graph)
+     * sees each run's values. NULL on the CPU. */
+    const struct lt_exec_info *exec_dev;
     char *msg;   /* LT_KMSG_SIZE bytes for the reason when a kernel fails on its data */
     void *state; /* what the kernel's prepare built for this node, or NULL */
     void *impl;  /* the backend's private handles (a oneDNN engine and stream) */
@@ -255,6 +259,13 @@ struct lt_device_ops {
      * deterministic convolutions; on by default). Takes effect for kernels prepared
      * afterwards. */
     void (*set_deterministic)(void *impl, int on);
+    /* Step capture: the work queued between capture_begin and capture_end is recorded,
+     * not run, into a graph that graph_launch replays on the stream (kernel arguments,
+     * pointers included, fixed at capture). */
+    enum lt_status (*capture_begin)(void *impl, char *msg);
+    enum lt_status (*capture_end)(void *impl, void **graph, char *msg);
+    enum lt_status (*graph_launch)(void *impl, void *graph, char *msg);
+    void (*graph_free)(void *impl, void *graph);
 };
 
 /* A backend: its kernel table, its optimizer passes and its private handles. On a device

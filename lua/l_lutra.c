@@ -171,6 +171,11 @@ static int l_set_tf32(lua_State *L) {
     return 0;
 }
 
+static int l_set_graphs(lua_State *L) {
+    lt_ctx_set_graphs(lt_lua_ctx(L), lua_toboolean(L, 1));
+    return 0;
+}
+
 static int l_set_deterministic(lua_State *L) {
     lt_ctx_set_deterministic(lt_lua_ctx(L), lua_toboolean(L, 1));
     return 0;
@@ -225,6 +230,7 @@ static const luaL_Reg ctx_funcs[] = {
     {"device_memory", l_device_memory},
     {"set_tf32", l_set_tf32},
     {"set_deterministic", l_set_deterministic},
+    {"set_graphs", l_set_graphs},
     {"version", l_version},
     {"interrupted", l_interrupted},
     {"clear_interrupt", l_clear_interrupt},

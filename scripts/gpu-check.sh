@@ -82,22 +82,26 @@ run_suites() {
 }
 
 bench_table() {
-    local lutra=$OUT/bench-lutra.jsonl torch=$OUT/bench-torch.jsonl
-    : >"$lutra"
-    : >"$torch"
+    local b mode
+    for f in lutra lutra-graphs torch; do : >"$OUT/bench-$f.jsonl"; done
     for b in 128 512; do
-        timeout 150 "$bundle/bin/bench_step" --device cuda --json --model all --precision all \
-            --batch $b --warmup 20 --repeats 5 --min-time 0.15 --budget 2 >>"$lutra" ||
-            echo "gpu-check: bench_step failed at batch $b" >&2
+        for mode in plain graphs; do
+            timeout 150 "$bundle/bin/bench_step" --device cuda --json --model all \
+                --precision all --batch $b --warmup 20 --repeats 5 --min-time 0.15 \
+                --budget 1.5 $([ $mode = graphs ] && echo --graphs) \
+                >>"$OUT/bench-lutra$([ $mode = graphs ] && echo -graphs).jsonl" ||
+                echo "gpu-check: bench_step ($mode) failed at batch $b" >&2
+        done
     done
     PYTHONUNBUFFERED=1 timeout 200 python3 "$bundle/bin/peer_torch.py" --device cuda \
-        --model all --precision all --batch 128,512 --warmup 20 --min-time 0.15 --budget 2 \
-        >>"$torch" 2>"$OUT/bench-torch.err" || echo "gpu-check: the PyTorch peer failed" >&2
-    python3 - "$lutra" "$torch" <<'PY' | tee "$OUT/table.md"
-import json, sys
-def load(path):
+        --model all --precision all --batch 128,512 --warmup 20 --min-time 0.15 --budget 1.5 \
+        >>"$OUT/bench-torch.jsonl" 2>"$OUT/bench-torch.err" ||
+        echo "gpu-check: the PyTorch peer failed" >&2
+    python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
+import json, os, sys
+def load(name):
     rows = {}
-    for line in open(path):
+    for line in open(os.path.join(sys.argv[1], name)):
         try:
             r = json.loads(line)
         except ValueError:
@@ -105,17 +109,32 @@ def load(path):
         if r.get("kind") == "step":
             rows[(r["model"], r["precision"], r["batch"])] = r
     return rows
-ours, peer = load(sys.argv[1]), load(sys.argv[2])
-print("| model | precision | batch | lutra samples/s | PyTorch samples/s | ratio | lutra MiB | PyTorch MiB |")
-print("|---|---|---|---:|---:|---:|---:|---:|")
-for key in sorted(set(ours) | set(peer), key=lambda k: (k[2], k[0], k[1])):
-    a, b = ours.get(key, {}), peer.get(key, {})
-    sa, sb = a.get("samples_per_s"), b.get("samples_per_s")
-    ratio = f"{sa / sb:.2f}" if sa and sb else "-"
-    fmt = lambda v: f"{v:.0f}" if isinstance(v, (int, float)) else (a.get("error", "-")[:40] if v is None and a.get("available") is False else "-")
-    print(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(sa)} | {fmt(sb)} | {ratio} | "
-          f"{fmt(a.get('mem_mib'))} | {fmt(b.get('mem_mib'))} |")
+plain, graphs, peer = load("bench-lutra.jsonl"), load("bench-lutra-graphs.jsonl"), load("bench-torch.jsonl")
+def num(v):
+    return f"{v:.0f}" if isinstance(v, (int, float)) else "-"
+print("| model | precision | batch | lutra samples/s | lutra, CUDA graphs | PyTorch samples/s | "
+      "best lutra / PyTorch | lutra MiB | PyTorch MiB |")
+print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+for key in sorted(set(plain) | set(peer), key=lambda k: (k[2], k[0], k[1])):
+    a, g, b = plain.get(key, {}), graphs.get(key, {}), peer.get(key, {})
+    best = max(a.get("samples_per_s") or 0, g.get("samples_per_s") or 0)
+    ratio = f"{best / b['samples_per_s']:.2f}" if best and b.get("samples_per_s") else "-"
+    print(f"| {key[0]} | {key[1]} | {key[2]} | {num(a.get('samples_per_s'))} | "
+          f"{num(g.get('samples_per_s'))} | {num(b.get('samples_per_s'))} | {ratio} | "
+          f"{num(a.get('mem_mib'))} | {num(b.get('mem_mib'))} |")
 PY
+    echo "== where the step goes (wide CNN, batch 512), and cuDNN's non-deterministic choice"
+    for prec in fp32 bf16; do
+        timeout 60 "$bundle/bin/bench_step" --device cuda --model wide_cnn --precision $prec \
+            --batch 512 --warmup 5 --repeats 2 --min-time 0.1 --budget 1 --profile |
+            tee -a "$OUT/profile.txt"
+        timeout 60 "$bundle/bin/bench_step" --device cuda --model wide_cnn --precision $prec \
+            --batch 512 --warmup 10 --repeats 3 --min-time 0.15 --budget 1.5 \
+            --nondeterministic | tee -a "$OUT/profile.txt"
+    done
+    timeout 60 "$bundle/bin/bench_step" --device cuda --model mlp --precision fp32 \
+        --batch 128 --warmup 5 --repeats 2 --min-time 0.1 --budget 1 --profile |
+        tee -a "$OUT/profile.txt"
 }
 
 case $mode in

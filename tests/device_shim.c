@@ -89,6 +89,12 @@ static enum lt_status run(enum lt_op op, int backward, const struct lt_kargs *a)
         }
     }
     shapes.impl = d.impl = dev->impl;
+    void *exec_dev = NULL;
+    if (st == LT_OK)
+        st = dev->dev.alloc(dev->impl, sizeof *a->exec, &exec_dev, a->msg);
+    if (st == LT_OK)
+        st = dev->dev.copy(dev->impl, exec_dev, a->exec, sizeof *a->exec, LT_COPY_H2D, a->msg);
+    d.exec_dev = exec_dev;
     if (st == LT_OK && k->prepare)
         st = k->prepare(&shapes, backward, &state);
     d.state = shapes.state = state;
@@ -113,6 +119,7 @@ static enum lt_status run(enum lt_op op, int backward, const struct lt_kargs *a)
     if (state && k->release)
         k->release(state);
     dev->dev.free(dev->impl, ws);
+    dev->dev.free(dev->impl, exec_dev);
     if (t)
         free_twins(dev, a, t);
     free(t);

@@ -101,6 +101,55 @@ static void gpu_steps_equal_cpu_steps(void **state) {
     lt_tensor_free(y);
 }
 
+/* A captured step (CUDA graph) replays what the plain step runs: with dropout (whose
+ * random stream moves every step) and two micro-batches per step (both kinds of run,
+ * both data slots), the same losses and weights, bit for bit. */
+static void captured_steps_equal_plain_steps(void **state) {
+    (void)state;
+    NEED_GPU();
+    static const int sizes[] = {32, 64, 64, 5};
+    struct lt_ctx *plain;
+    assert_int_equal(lt_ctx_new(&plain), LT_OK);
+    CHECK(plain, lt_ctx_set_device(plain, "cuda"));
+    struct lt_ctx *ctxs[2] = {plain, gpu};
+    struct mlp m[2];
+    struct lt_trainer *t[2];
+    struct lt_tensor *x, *y, *x2, *y2;
+    blobs_make(cpu, 32, 32, 5, 0, &x, &y);
+    blobs_make(cpu, 32, 32, 5, 1, &x2, &y2);
+    double losses[2][5];
+    lt_ctx_set_graphs(gpu, 1);
+    for (int d = 0; d < 2; d++) {
+        lt_ctx_set_seed(ctxs[d], 11);
+        mlp_build(ctxs[d], &m[d], 32, sizes, 3, 0.2f);
+        t[d] = trainer_for(ctxs[d], &m[d], 0.05f);
+        for (int s = 0; s < 5; s++) {
+            struct lt_tensor *in[4] = {x, y, x2, y2};
+            struct lt_step_input si = {2, in, 0, 64 * s};
+            struct lt_step_result r;
+            CHECK(ctxs[d], lt_trainer_step(t[d], &si, &r));
+            losses[d][s] = r.loss;
+        }
+    }
+    lt_ctx_set_graphs(gpu, 0);
+    for (int s = 0; s < 5; s++)
+        if (losses[1][s] != losses[0][s])
+            fail_msg("step %d: captured loss %.9g, plain %.9g", s, losses[1][s], losses[0][s]);
+    for (int l = 0; l < 3; l++)
+        for (int64_t i = 0; i < lt_tensor_numel(m[0].w[l]); i++)
+            if (lt_tensor_get(m[1].w[l], i) != lt_tensor_get(m[0].w[l], i))
+                fail_msg("layer %d weight %lld differs", l, (long long)i);
+    for (int d = 0; d < 2; d++) {
+        lt_trainer_free(t[d]);
+        mlp_free(&m[d]);
+    }
+    lt_ctx_free(plain);
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+    lt_tensor_free(x2);
+    lt_tensor_free(y2);
+}
+
 static void mlp_learns_blobs_on_gpu(void **state) {
     (void)state;
     NEED_GPU();
@@ -321,6 +370,7 @@ static void cnn_reaches_cpu_accuracy(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gpu_steps_equal_cpu_steps),
+        cmocka_unit_test(captured_steps_equal_plain_steps),
         cmocka_unit_test(mlp_learns_blobs_on_gpu),
         cmocka_unit_test(gpu_memory_matches_plan),
         cmocka_unit_test(cnn_reaches_cpu_accuracy),

@@ -17,11 +17,11 @@ namespace {
 #define DROP_ITEMS 8 /* elements per thread and chunk */
 #define DROP_CHUNK (DROP_THREADS * DROP_ITEMS)
 
-/* What every element's decision needs, read from the host's attrs and exec info. */
+/* What every element's decision needs from the attributes and shapes; the stream keys
+ * (seed, epoch, sample_base) are read on the device, from a->exec_dev, so that a
+ * captured step draws each run's masks. */
 struct drop_args {
-    uint64_t seed;
-    uint32_t layer, epoch;
-    int64_t sample_base;
+    uint32_t layer;
     int64_t samples, per;   /* the input is (samples, per) */
     int64_t step_s, step_e; /* DROP_THREADS elements = step_s samples + step_e elements */
     int64_t keys;           /* most samples a chunk spans, DROP_CHUNK at most */
@@ -32,10 +32,7 @@ drop_args drop_args_of(const lt_kargs *a) {
     const lt_dropout_attrs *at = (const lt_dropout_attrs *)a->attrs;
     const lt_kview *x = a->in[0];
     drop_args d;
-    d.seed = a->exec->seed;
     d.layer = at->layer;
-    d.epoch = a->exec->epoch;
-    d.sample_base = a->exec->sample_base;
     d.samples = x->shape[0];
     d.per = 1;
     for (int i = 1; i < x->ndim; i++)
@@ -55,8 +52,12 @@ drop_args drop_args_of(const lt_kargs *a) {
  * float): the same from the gradient, added when acc; the product rounded on its own
  * (__fmul_rn, never fused into the add), as the reference stores it. */
 template <typename T, bool GRAD>
-__global__ void dropout_kernel(const T *in, T *out, drop_args d, bool acc) {
+__global__ void dropout_kernel(const T *in, T *out, drop_args d, const lt_exec_info *exec,
+                               bool acc) {
     __shared__ uint64_t keys[DROP_CHUNK];
+    const uint64_t seed = exec->seed;
+    const uint32_t epoch = exec->epoch;
+    const int64_t sample_base = exec->sample_base;
     int64_t total = d.samples * d.per;
     int t = threadIdx.x;
     for (int64_t base = (int64_t)blockIdx.x * DROP_CHUNK; base < total;
@@ -66,7 +67,7 @@ __global__ void dropout_kernel(const T *in, T *out, drop_args d, bool acc) {
         int64_t nk = d.samples - s0 < d.keys ? d.samples - s0 : d.keys;
         __syncthreads(); /* the previous chunk's readers are done with keys */
         for (int64_t k = t; k < nk; k += DROP_THREADS)
-            keys[k] = lt_rng_key(d.seed, d.layer, d.epoch, (uint64_t)(d.sample_base + s0 + k));
+            keys[k] = lt_rng_key(seed, d.layer, epoch, (uint64_t)(sample_base + s0 + k));
         __syncthreads();
         /* this thread's first element: sample s0 + s, element e of it */
         int64_t off = e0 + t;
@@ -99,7 +100,7 @@ enum lt_status dropout_launch(const lt_kargs *a, const void *in, void *out, bool
         return LT_OK;
     dropout_kernel<T, GRAD>
         <<<lt_cuda_blocks(total, DROP_CHUNK), DROP_THREADS, 0, lt_cu(a)->stream>>>(
-            (const T *)in, (T *)out, d, acc);
+            (const T *)in, (T *)out, d, a->exec_dev, acc);
     return lt_cuda_check(a, what);
 }
 

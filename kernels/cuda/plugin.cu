@@ -113,6 +113,37 @@ static void dev_set_deterministic(void *impl, int on) {
     ((lt_cuda *)impl)->deterministic = on != 0;
 }
 
+static enum lt_status dev_capture_begin(void *impl, char *msg) {
+    lt_cuda *c = (lt_cuda *)impl;
+    cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal);
+    return e == cudaSuccess ? LT_OK : fail(msg, e, "starting a step capture");
+}
+
+static enum lt_status dev_capture_end(void *impl, void **graph, char *msg) {
+    lt_cuda *c = (lt_cuda *)impl;
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t exec = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    if (e == cudaSuccess)
+        e = cudaGraphInstantiate(&exec, g, 0);
+    if (g)
+        cudaGraphDestroy(g);
+    *graph = exec;
+    return e == cudaSuccess ? LT_OK : fail(msg, e, "capturing the step");
+}
+
+static enum lt_status dev_graph_launch(void *impl, void *graph, char *msg) {
+    lt_cuda *c = (lt_cuda *)impl;
+    cudaError_t e = cudaGraphLaunch((cudaGraphExec_t)graph, c->stream);
+    return e == cudaSuccess ? LT_OK : fail(msg, e, "launching the captured step");
+}
+
+static void dev_graph_free(void *impl, void *graph) {
+    (void)impl;
+    if (graph)
+        cudaGraphExecDestroy((cudaGraphExec_t)graph);
+}
+
 static void release_impl(void *impl) {
     lt_cuda *c = (lt_cuda *)impl;
     cudaStreamSynchronize(c->stream);
@@ -208,6 +239,10 @@ lt_cuda_backend_init(struct lt_backend *b, int device, unsigned abi, char *msg) 
     b->dev.memory = dev_memory;
     b->dev.set_tf32 = dev_set_tf32;
     b->dev.set_deterministic = dev_set_deterministic;
+    b->dev.capture_begin = dev_capture_begin;
+    b->dev.capture_end = dev_capture_end;
+    b->dev.graph_launch = dev_graph_launch;
+    b->dev.graph_free = dev_graph_free;
     c->deterministic = 1;
     static void (*const families[])(lt_backend *) = {
         lt_cuda_register_linear,     lt_cuda_register_conv,      lt_cuda_register_pool,

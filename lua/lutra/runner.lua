@@ -221,10 +221,7 @@ function runner.check_device(cfg, log)
     local device, notice = core.set_device(cfg.device)
     core.set_tf32(cfg.precision.tf32 == true)
     core.set_deterministic(cfg.device_options.deterministic ~= false)
-    if cfg.device_options.graph and device ~= "cpu" then
-        error("device_options.graph: capturing the step as a CUDA graph is not " ..
-            "implemented yet; leave it false", 0)
-    end
+    core.set_graphs(cfg.device_options.graph == true)
     if log then
         if notice then
             log:info(string.format("device auto: %s; training on the CPU with %s threads",
