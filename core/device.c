@@ -36,8 +36,8 @@ static void *open_plugin(char *why, size_t size) {
     }
     /* beside the program or module, then where an install beside it puts the plugin
      * (bin/ -> lib/lutra/, lib/lua/5.4/ -> lib/lutra/), then the configured place */
-    const char *dirs[][2] = {{here, ""}, {here, "../lib/lutra/"}, {here, "../../lutra/"},
-                             {LT_PLUGIN_DIR "/", ""}};
+    const char *dirs[][2] = {
+        {here, ""}, {here, "../lib/lutra/"}, {here, "../../lutra/"}, {LT_PLUGIN_DIR "/", ""}};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         char path[4300];
         snprintf(path, sizeof path, "%s%s%s", dirs[i][0], dirs[i][1], PLUGIN_NAME);

@@ -10,7 +10,7 @@
 #include "core/tensor.h"
 
 static const enum lt_mem_category arena_cats[] = {LT_MEM_ACTIVATIONS, LT_MEM_TEMPORARIES,
-                                                   LT_MEM_WORKSPACE, LT_MEM_PARAM_COPIES};
+                                                  LT_MEM_WORKSPACE, LT_MEM_PARAM_COPIES};
 
 enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p) {
     memset(ex, 0, sizeof *ex);
@@ -42,8 +42,7 @@ enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_pl
             ex->views[b].data = (char *)ex->arena[p->bufs[b].cat] + p->bufs[b].offset;
     }
     if (p->be->dev.alloc) {
-        enum lt_status st =
-            lt_mem_alloc(ctx, p->be, sizeof *ex->info_dev, (void **)&ex->info_dev);
+        enum lt_status st = lt_mem_alloc(ctx, p->be, sizeof *ex->info_dev, (void **)&ex->info_dev);
         if (st != LT_OK) {
             lt_exec_release(ex);
             return st;
@@ -123,8 +122,8 @@ static enum lt_status run_nodes(struct lt_exec *ex, int first_micro) {
         for (int i = 0; pn->zero_first && i < pn->n_in; i++)
             if (pn->zero_first & (1u << i)) {
                 const struct lt_kview *g = &ex->views[pn->gin[i]];
-                enum lt_status st = lt_mem_zero(ex->ctx, p->be, g->data,
-                                                (size_t)lt_kview_numel(g) * sizeof(float));
+                enum lt_status st =
+                    lt_mem_zero(ex->ctx, p->be, g->data, (size_t)lt_kview_numel(g) * sizeof(float));
                 if (st != LT_OK)
                     return st;
             }

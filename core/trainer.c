@@ -267,11 +267,11 @@ static void update(struct lt_trainer *t, float factor) {
         float *w = params + pr->offset;
         const float *g = t->grads + pr->offset;
         if (p->opt.kind == LT_OPTIM_ADAMW)
-            u->adamw(w, g, t->moments + pr->offset, t->moments + total + pr->offset, pr->n, factor,
-                     lr, p->opt.beta1, p->opt.beta2, p->opt.eps, wd, t->step + 1);
+            u->adamw(t->be->impl, w, g, t->moments + pr->offset, t->moments + total + pr->offset,
+                     pr->n, factor, lr, p->opt.beta1, p->opt.beta2, p->opt.eps, wd, t->step + 1);
         else
-            u->sgd(w, g, t->moments ? t->moments + pr->offset : NULL, pr->n, factor, lr,
-                   p->opt.momentum, p->opt.dampening, wd, p->opt.nesterov, t->step == 0);
+            u->sgd(t->be->impl, w, g, t->moments ? t->moments + pr->offset : NULL, pr->n, factor,
+                   lr, p->opt.momentum, p->opt.dampening, wd, p->opt.nesterov, t->step == 0);
     }
 }
 
@@ -309,8 +309,8 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
             return st;
         ran[e] = 1;
         float loss[2];
-        if ((st = lt_mem_copy(t->ctx, t->be, loss, ex->views[ex->plan->loss_buf].data,
-                              sizeof loss, LT_COPY_D2H)) != LT_OK)
+        if ((st = lt_mem_copy(t->ctx, t->be, loss, ex->views[ex->plan->loss_buf].data, sizeof loss,
+                              LT_COPY_D2H)) != LT_OK)
             return st;
         sum += loss[0];
         count += loss[1];
@@ -326,7 +326,7 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
     double sumsq;
     int finite;
     int64_t total = (int64_t)(p->bytes[LT_MEM_GRADS] / sizeof(float));
-    t->be->update.grad_norm(t->grads, total, factor, &sumsq, &finite);
+    t->be->update.grad_norm(t->be->impl, t->grads, total, factor, &sumsq, &finite);
     res->loss = count > 0 ? sum / count : 0;
     res->count = count;
     res->grad_norm = sqrt(sumsq);
@@ -583,8 +583,8 @@ enum lt_status lt_trainer_get_moment(struct lt_trainer *t, int k, int i, struct 
     int b = param_buf(t, k, i, dst, "get_moment");
     if (b < 0)
         return LT_EINVAL;
-    return lt_mem_copy(t->ctx, t->be, lt_tensor_data(dst), moment_at(t, k, b),
-                       lt_tensor_bytes(dst), LT_COPY_D2H);
+    return lt_mem_copy(t->ctx, t->be, lt_tensor_data(dst), moment_at(t, k, b), lt_tensor_bytes(dst),
+                       LT_COPY_D2H);
 }
 
 enum lt_status lt_trainer_set_moment(struct lt_trainer *t, int k, int i,
@@ -592,8 +592,8 @@ enum lt_status lt_trainer_set_moment(struct lt_trainer *t, int k, int i,
     int b = param_buf(t, k, i, src, "set_moment");
     if (b < 0)
         return LT_EINVAL;
-    return lt_mem_copy(t->ctx, t->be, moment_at(t, k, b), lt_tensor_data(src),
-                       lt_tensor_bytes(src), LT_COPY_H2D);
+    return lt_mem_copy(t->ctx, t->be, moment_at(t, k, b), lt_tensor_data(src), lt_tensor_bytes(src),
+                       LT_COPY_H2D);
 }
 
 int lt_trainer_profile(const struct lt_trainer *t, struct lt_node_time *out, int max) {

@@ -214,19 +214,20 @@ struct lt_kernel {
     const char *impl_name;
 };
 
-/* The optimizer's passes over the flat fp32 buffers (DESIGN, "Execute"). `factor`
+/* The optimizer's passes over the flat fp32 buffers (DESIGN, "Execute"), called with the
+ * backend's impl. `factor`
  * multiplies every gradient as it is read: it unscales the loss scale and divides by
  * the step's count of targets. */
 struct lt_update_kernels {
     /* Sum of squares of factor * g over n elements (in double), and whether all are
      * finite. Cannot fail. The results are host values on every backend. */
-    void (*grad_norm)(const float *g, int64_t n, float factor, double *sumsq, int *finite);
+    void (*grad_norm)(void *impl, const float *g, int64_t n, float factor, double *sumsq, int *finite);
     /* p -= lr * d, PyTorch's SGD with momentum buffer m (m unused when momentum == 0). */
-    void (*sgd)(float *p, const float *g, float *m, int64_t n, float factor, float lr,
+    void (*sgd)(void *impl, float *p, const float *g, float *m, int64_t n, float factor, float lr,
                 float momentum, float dampening, float weight_decay, int nesterov,
                 int first_step);
     /* PyTorch's AdamW; `step` counts applied steps from 1 (bias correction). */
-    void (*adamw)(float *p, const float *g, float *m, float *v, int64_t n, float factor,
+    void (*adamw)(void *impl, float *p, const float *g, float *m, float *v, int64_t n, float factor,
                   float lr, float beta1, float beta2, float eps, float weight_decay,
                   int64_t step);
 };

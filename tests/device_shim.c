@@ -126,9 +126,13 @@ static enum lt_status run(enum lt_op op, int backward, const struct lt_kargs *a)
     return st;
 }
 
-#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec)                    \
-    static enum lt_status fwd_##ID(const struct lt_kargs *a) { return run(LT_OP_##ID, 0, a); } \
-    static enum lt_status bwd_##ID(const struct lt_kargs *a) { return run(LT_OP_##ID, 1, a); }
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec)                        \
+    static enum lt_status fwd_##ID(const struct lt_kargs *a) {                                     \
+        return run(LT_OP_##ID, 0, a);                                                              \
+    }                                                                                              \
+    static enum lt_status bwd_##ID(const struct lt_kargs *a) {                                     \
+        return run(LT_OP_##ID, 1, a);                                                              \
+    }
 #include "kernels/ops.def"
 #undef LT_OP
 

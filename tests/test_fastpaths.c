@@ -327,7 +327,7 @@ static void sgd_matches_reference_bit_for_bit(void **state) {
             for (int step = 0; step < 2; step++)
                 for (int b = 0; b < 2; b++)
                     (b ? vec : ref)
-                        ->sgd(p[b], g, m[b], N_PARAMS, 0.25f, 0.1f, configs[c].momentum,
+                        ->sgd(NULL, p[b], g, m[b], N_PARAMS, 0.25f, 0.1f, configs[c].momentum,
                               configs[c].dampening, configs[c].weight_decay, configs[c].nesterov,
                               step == 0);
             assert_same_floats(p[1], p[0], N_PARAMS, "sgd parameters");
@@ -357,7 +357,7 @@ static void adamw_matches_reference_bit_for_bit(void **state) {
         for (int64_t step = 1; step <= 3; step++)
             for (int b = 0; b < 2; b++)
                 (b ? vec : ref)
-                    ->adamw(p[b], g, m[b], v[b], N_PARAMS, 0.5f, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f,
+                    ->adamw(NULL, p[b], g, m[b], v[b], N_PARAMS, 0.5f, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f,
                             step);
         assert_same_floats(p[1], p[0], N_PARAMS, "adamw parameters");
         assert_same_floats(m[1], m[0], N_PARAMS, "adamw first moments");
@@ -378,11 +378,11 @@ static void grad_norm_matches_reference(void **state) {
     float *g = random_floats(N_PARAMS, 31, 2.0f);
     double want, got[2];
     int want_ok, ok;
-    ref->grad_norm(g, N_PARAMS, 0.5f, &want, &want_ok);
+    ref->grad_norm(NULL, g, N_PARAMS, 0.5f, &want, &want_ok);
     assert_true(want_ok);
     for (int threads = 1; threads <= 2; threads++) {
         omp_set_num_threads(threads);
-        vec->grad_norm(g, N_PARAMS, 0.5f, &got[threads - 1], &ok);
+        vec->grad_norm(NULL, g, N_PARAMS, 0.5f, &got[threads - 1], &ok);
         assert_true(ok);
         /* double sums of one set of terms in two orders */
         assert_true(fabs(got[threads - 1] - want) <= 1e-12 * want);
@@ -396,16 +396,16 @@ static void grad_norm_matches_reference(void **state) {
         for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
             float saved = g[at[k]];
             g[at[k]] = bad[b];
-            vec->grad_norm(g, N_PARAMS, 0.5f, &got[0], &ok);
+            vec->grad_norm(NULL, g, N_PARAMS, 0.5f, &got[0], &ok);
             assert_false(ok);
             g[at[k]] = saved;
         }
     g[5] = 3e38f;
-    vec->grad_norm(g, N_PARAMS, 2.0f, &got[0], &ok);
-    ref->grad_norm(g, N_PARAMS, 2.0f, &want, &want_ok);
+    vec->grad_norm(NULL, g, N_PARAMS, 2.0f, &got[0], &ok);
+    ref->grad_norm(NULL, g, N_PARAMS, 2.0f, &want, &want_ok);
     assert_false(ok);
     assert_false(want_ok);
-    vec->grad_norm(g, 0, 1.0f, &got[0], &ok);
+    vec->grad_norm(NULL, g, 0, 1.0f, &got[0], &ok);
     assert_true(ok && got[0] == 0.0);
     free(g);
 }

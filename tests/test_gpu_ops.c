@@ -16,11 +16,12 @@ struct family {
     const int *count;
 };
 
-#define FAMILY(f) {#f, f##_cases, &f##_case_count}
+#define FAMILY(f)                                                                                  \
+    { #f, f##_cases, &f##_case_count }
 static const struct family families[] = {
-    FAMILY(linear),  FAMILY(conv), FAMILY(pool),    FAMILY(activation),
-    FAMILY(arith),   FAMILY(shape), FAMILY(softmax), FAMILY(loss),
-    FAMILY(dropout), FAMILY(norm), FAMILY(embedding), FAMILY(reduce),
+    FAMILY(linear),  FAMILY(conv),  FAMILY(pool),      FAMILY(activation),
+    FAMILY(arith),   FAMILY(shape), FAMILY(softmax),   FAMILY(loss),
+    FAMILY(dropout), FAMILY(norm),  FAMILY(embedding), FAMILY(reduce),
 };
 #undef FAMILY
 #define N_FAMILIES (int)(sizeof families / sizeof families[0])
@@ -47,12 +48,12 @@ static int teardown(void **state) {
     return 0;
 }
 
-#define NEED_GPU()                                                                             \
-    do {                                                                                       \
-        if (!have_gpu) {                                                                       \
-            printf("skipped: no GPU (%s)\n", lt_ctx_error(ctx));                               \
-            skip();                                                                            \
-        }                                                                                      \
+#define NEED_GPU()                                                                                 \
+    do {                                                                                           \
+        if (!have_gpu) {                                                                           \
+            printf("skipped: no GPU (%s)\n", lt_ctx_error(ctx));                                   \
+            skip();                                                                                \
+        }                                                                                          \
     } while (0)
 
 static int has_kernels(enum lt_op op, enum lt_dtype dt) {
@@ -91,8 +92,8 @@ int main(void) {
     static char names[N_FAMILIES][64];
     for (int i = 0; i < N_FAMILIES; i++) {
         snprintf(names[i], sizeof names[0], "%s: GPU matches the reference", families[i].name);
-        tests[i] = (struct CMUnitTest){names[i], gpu_matches_reference, NULL, NULL,
-                                       (void *)&families[i]};
+        tests[i] =
+            (struct CMUnitTest){names[i], gpu_matches_reference, NULL, NULL, (void *)&families[i]};
     }
     tests[N_FAMILIES] =
         (struct CMUnitTest){"TF32 within its bound", tf32_within_its_bound, NULL, NULL, NULL};

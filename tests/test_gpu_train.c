@@ -35,12 +35,12 @@ static int teardown(void **state) {
     return 0;
 }
 
-#define NEED_GPU()                                                                             \
-    do {                                                                                       \
-        if (!gpu) {                                                                            \
-            printf("skipped: no GPU (%s)\n", why);                                             \
-            skip();                                                                            \
-        }                                                                                      \
+#define NEED_GPU()                                                                                 \
+    do {                                                                                           \
+        if (!gpu) {                                                                                \
+            printf("skipped: no GPU (%s)\n", why);                                                 \
+            skip();                                                                                \
+        }                                                                                          \
     } while (0)
 
 /* mlp_build puts weights in group 0 and biases in group 1 */
@@ -239,7 +239,7 @@ static int param(struct lt_ctx *ctx, struct cnn *c, int i, int ndim, const int64
 
 /* conv(1->8,3,p1)-relu-maxpool2-conv(8->16,3,p1)-relu-maxpool2-linear(784->10), small
  * enough for the CPU's side to train in seconds on the reference kernels (a GPU check
- * is built without oneDNN); 
+ * is built without oneDNN);
  * `from` shares its parameter tensors (an evaluation graph). */
 static void cnn_build(struct lt_ctx *ctx, struct cnn *c, const struct cnn *from, int64_t batch,
                       int train) {

@@ -11,7 +11,9 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/vec.h"
 
-static void grad_norm_ref(const float *g, int64_t n, float factor, double *sumsq, int *finite) {
+static void grad_norm_ref(void *impl, const float *g, int64_t n, float factor, double *sumsq,
+                          int *finite) {
+    (void)impl;
     double s = 0;
     int ok = 1;
     for (int64_t i = 0; i < n; i++) {
@@ -23,9 +25,10 @@ static void grad_norm_ref(const float *g, int64_t n, float factor, double *sumsq
     *finite = ok;
 }
 
-static void sgd_ref(float *p, const float *g, float *m, int64_t n, float factor, float lr,
-                    float momentum, float dampening, float weight_decay, int nesterov,
+static void sgd_ref(void *impl, float *p, const float *g, float *m, int64_t n, float factor,
+                    float lr, float momentum, float dampening, float weight_decay, int nesterov,
                     int first_step) {
+    (void)impl;
     for (int64_t i = 0; i < n; i++) {
         float d = g[i] * factor + weight_decay * p[i];
         if (momentum > 0) {
@@ -37,9 +40,10 @@ static void sgd_ref(float *p, const float *g, float *m, int64_t n, float factor,
     }
 }
 
-static void adamw_ref(float *p, const float *g, float *m, float *v, int64_t n, float factor,
-                      float lr, float beta1, float beta2, float eps, float weight_decay,
-                      int64_t step) {
+static void adamw_ref(void *impl, float *p, const float *g, float *m, float *v, int64_t n,
+                      float factor, float lr, float beta1, float beta2, float eps,
+                      float weight_decay, int64_t step) {
+    (void)impl;
     double c1 = 1 - pow(beta1, (double)step), c2 = 1 - pow(beta2, (double)step);
     float step_size = (float)(lr / c1), c2_sqrt = (float)sqrt(c2);
     for (int64_t i = 0; i < n; i++) {
@@ -65,7 +69,9 @@ LT_CLONES static double sumsq_f32(const float *restrict g, int64_t n, float fact
 
 /* Every v is finite exactly when the sum is: a square is never negative, so no inf can
  * cancel, and n * FLT_MAX^2 stays far below DBL_MAX. */
-static void grad_norm_fast(const float *g, int64_t n, float factor, double *sumsq, int *finite) {
+static void grad_norm_fast(void *impl, const float *g, int64_t n, float factor, double *sumsq,
+                           int *finite) {
+    (void)impl;
     double part[LT_SUM_CHUNKS];
 #pragma omp parallel for schedule(static) if (n >= LT_PAR_STREAM)
     for (int k = 0; k < LT_SUM_CHUNKS; k++) {
@@ -126,9 +132,10 @@ LT_CLONES static void sgd_f32(float *restrict p, const float *restrict g, float 
     }
 }
 
-static void sgd_fast(float *p, const float *g, float *m, int64_t n, float factor, float lr,
-                     float momentum, float dampening, float weight_decay, int nesterov,
+static void sgd_fast(void *impl, float *p, const float *g, float *m, int64_t n, float factor,
+                     float lr, float momentum, float dampening, float weight_decay, int nesterov,
                      int first_step) {
+    (void)impl;
     struct sgd_args s = {factor, lr, momentum, dampening, weight_decay, nesterov, first_step};
 #pragma omp parallel if (n >= LT_PAR_STREAM)
     {
@@ -159,9 +166,10 @@ LT_CLONES static void adamw_f32(float *restrict p, const float *restrict g, floa
     }
 }
 
-static void adamw_fast(float *p, const float *g, float *m, float *v, int64_t n, float factor,
-                       float lr, float beta1, float beta2, float eps, float weight_decay,
-                       int64_t step) {
+static void adamw_fast(void *impl, float *p, const float *g, float *m, float *v, int64_t n,
+                       float factor, float lr, float beta1, float beta2, float eps,
+                       float weight_decay, int64_t step) {
+    (void)impl;
     double c1 = 1 - pow(beta1, (double)step), c2 = 1 - pow(beta2, (double)step);
     struct adamw_args s = {.factor = factor,
                            .decay = 1 - lr * weight_decay,

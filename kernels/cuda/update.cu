@@ -7,15 +7,10 @@
  * in double to the plugin's scratch, copied to its pinned host scratch and added on the
  * host in block order, so the result depends on n alone, never on timing. grad_norm is
  * the one pass that waits for the device: its results are host values.
- *
- * The passes take no lt_kargs, hence no impl: the handles of the backend that registered
- * them last are kept here. One CUDA backend per process runs the optimizer.
  */
 #include <cmath>
 
 #include "kernels/cuda/cuda_kernels.cuh"
-
-static lt_cuda *dev;
 
 /* Blocks of the norm's first stage: as many partial sums, at most LT_CUDA_SCRATCH. */
 #define NORM_BLOCKS 1024
@@ -46,7 +41,9 @@ __global__ void sumsq_kernel(const float *g, int64_t n, float factor, double *pa
  * negative, so no inf can cancel, NaN stays NaN, and n * FLT_MAX^2 stays far below
  * DBL_MAX. A CUDA failure reports a NaN norm, not finite, so the step is skipped; the
  * failure itself surfaces at the next sync. */
-static void grad_norm(const float *g, int64_t n, float factor, double *sumsq, int *finite) {
+static void grad_norm(void *impl, const float *g, int64_t n, float factor, double *sumsq,
+                      int *finite) {
+    lt_cuda *dev = (lt_cuda *)impl;
     unsigned blocks = lt_cuda_blocks(n);
     if (blocks > NORM_BLOCKS)
         blocks = NORM_BLOCKS;
@@ -86,9 +83,10 @@ __global__ void sgd_kernel(float *p, const float *g, float *m, int64_t n, float 
     }
 }
 
-static void sgd(float *p, const float *g, float *m, int64_t n, float factor, float lr,
-                float momentum, float dampening, float weight_decay, int nesterov,
+static void sgd(void *impl, float *p, const float *g, float *m, int64_t n, float factor,
+                float lr, float momentum, float dampening, float weight_decay, int nesterov,
                 int first_step) {
+    lt_cuda *dev = (lt_cuda *)impl;
     sgd_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, dev->stream>>>(
         p, g, m, n, factor, lr, momentum, 1 - dampening, weight_decay, momentum > 0,
         nesterov != 0, first_step != 0);
@@ -115,9 +113,10 @@ __global__ void adamw_kernel(float *p, const float *g, float *m, float *v, int64
     }
 }
 
-static void adamw(float *p, const float *g, float *m, float *v, int64_t n, float factor,
-                  float lr, float beta1, float beta2, float eps, float weight_decay,
-                  int64_t step) {
+static void adamw(void *impl, float *p, const float *g, float *m, float *v, int64_t n,
+                  float factor, float lr, float beta1, float beta2, float eps,
+                  float weight_decay, int64_t step) {
+    lt_cuda *dev = (lt_cuda *)impl;
     double c1 = 1 - pow(beta1, (double)step), c2 = 1 - pow(beta2, (double)step);
     float step_size = (float)(lr / c1), c2_sqrt = (float)sqrt(c2);
     adamw_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, dev->stream>>>(
@@ -126,7 +125,6 @@ static void adamw(float *p, const float *g, float *m, float *v, int64_t n, float
 }
 
 void lt_cuda_register_update(lt_backend *b) {
-    dev = (lt_cuda *)b->impl;
     b->update.grad_norm = grad_norm;
     b->update.sgd = sgd;
     b->update.adamw = adamw;
