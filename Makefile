@@ -41,7 +41,9 @@ endif
 
 CFLAGS  := $(CSTD) $(OPT) $(WARN) -I. $(SYS_INC) -fPIC -fopenmp $(DEFS) $(SAN) $(EXTRA_CFLAGS)
 LDLIBS  := $(DNNL_LIB) -ljansson -lpng16 -lz -fopenmp -lm -ldl
-# STATIC_LIBS=1: jansson, libpng and zlib linked statically, for programs carried to a
+# The Lua module is a shared object: Debian's static archives are not position-independent.
+MODULE_LDLIBS := $(LDLIBS)
+# STATIC_LIBS=1: jansson, libpng and zlib linked statically into the programs, for a
 # machine without them (scripts/gpu-check.sh).
 ifeq ($(STATIC_LIBS),1)
 LDLIBS  := $(DNNL_LIB) -Wl,-Bstatic -ljansson -lpng16 -lz -Wl,-Bdynamic -fopenmp -lm -ldl
@@ -122,7 +124,7 @@ $(BUILD)/core/device.o: CFLAGS += -DLT_PLUGIN_DIR='"$(PREFIX)/lib/lutra"'
 
 $(MODULE): $(BIND_OBJ) $(LIB)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) -shared -o $@ $(BIND_OBJ) $(LIB) $(LDLIBS)
+	@$(CC) $(CFLAGS) -shared -o $@ $(BIND_OBJ) $(LIB) $(MODULE_LDLIBS)
 
 $(BINARY): $(BUILD)/lua/main.o $(REPL_SRC:%.c=$(BUILD)/%.o) $(BIND_OBJ) $(LIB)
 	@echo "  LD      $@"

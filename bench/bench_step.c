@@ -324,6 +324,7 @@ static enum lt_status time_steps(struct lt_trainer *tr, struct lt_tensor **xy, i
         t->warmup++;
     } while (t->warmup < o->warmup && now() - start < 0.2 * o->budget);
     double left = o->budget - (now() - start);
+    lt_trainer_profile_reset(tr); /* the profile counts the timed steps only */
     t->steps_per_repeat = (int)ceil(o->min_time / fmax(last, 1e-6));
     if (t->steps_per_repeat < 1)
         t->steps_per_repeat = 1;

@@ -14,19 +14,17 @@
 #endif
 #define PLUGIN_NAME "lutra_cuda.so"
 
-/* Opens the plugin from the first place that has it; writes where it looked into why
- * when none does. */
-static void *open_plugin(char *why, size_t size) {
+/* The plugin's path: $LUTRA_CUDA_PLUGIN, else the first place that has it. 0 with where
+ * it looked in why when none does. */
+static int find_plugin(char *path, size_t path_size, char *why, size_t size) {
     const char *env = getenv("LUTRA_CUDA_PLUGIN");
     if (env && *env) {
-        void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
-        if (!h)
-            snprintf(why, size, "LUTRA_CUDA_PLUGIN=%s cannot be loaded: %s", env, dlerror());
-        return h;
+        snprintf(path, path_size, "%s", env);
+        return 1;
     }
     char here[4096] = "";
     Dl_info info;
-    if (dladdr((void *)open_plugin, &info) && info.dli_fname) {
+    if (dladdr((void *)find_plugin, &info) && info.dli_fname) {
         snprintf(here, sizeof here, "%s", info.dli_fname);
         char *slash = strrchr(here, '/');
         if (slash)
@@ -39,20 +37,30 @@ static void *open_plugin(char *why, size_t size) {
     const char *dirs[][2] = {
         {here, ""}, {here, "../lib/lutra/"}, {here, "../../lutra/"}, {LT_PLUGIN_DIR "/", ""}};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        char path[4300];
-        snprintf(path, sizeof path, "%s%s%s", dirs[i][0], dirs[i][1], PLUGIN_NAME);
-        if (!dirs[i][0][0] || access(path, F_OK) != 0)
-            continue;
-        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-        if (!h)
-            snprintf(why, size, "%s cannot be loaded: %s", path, dlerror());
-        return h;
+        snprintf(path, path_size, "%s%s%s", dirs[i][0], dirs[i][1], PLUGIN_NAME);
+        if (dirs[i][0][0] && access(path, F_OK) == 0)
+            return 1;
     }
     snprintf(why, size,
              "this build has no CUDA plugin (" PLUGIN_NAME " is not in %s or " LT_PLUGIN_DIR
              ": built without nvcc, or not installed)",
              here[0] ? here : "the program's folder");
-    return NULL;
+    return 0;
+}
+
+static void *open_plugin(char *why, size_t size) {
+    char path[4300];
+    if (!find_plugin(path, sizeof path, why, size))
+        return NULL;
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        snprintf(why, size, "%.200s cannot be loaded: %.100s", path, dlerror());
+    return h;
+}
+
+const char *lt_cuda_plugin_path(char *buf, size_t size) {
+    char why[LT_KMSG_SIZE];
+    return find_plugin(buf, size, why, sizeof why) ? buf : NULL;
 }
 
 static enum lt_status start_cuda(struct lt_ctx *ctx, int device, char *why, size_t size) {

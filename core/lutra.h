@@ -52,6 +52,9 @@ const char *lt_ctx_backend_info(const struct lt_ctx *ctx);
  * (evaluation) run on the CPU from the parameters' host copies, which a GPU trainer
  * keeps current whenever they are read. Fails with LT_EINVAL for an unknown name. */
 enum lt_status lt_ctx_set_device(struct lt_ctx *ctx, const char *device);
+/* Where the CUDA plugin that lt_ctx_set_device would load is (written into buf), or NULL
+ * when this build or install has none. Starts nothing. Cannot fail. */
+const char *lt_cuda_plugin_path(char *buf, size_t size);
 /* The training device: "cpu" or "cuda:N". Cannot fail. */
 const char *lt_ctx_device(const struct lt_ctx *ctx);
 /* Why "auto" fell back to the CPU ("" when it did not). Cannot fail. */
@@ -427,6 +430,8 @@ struct lt_node_time {
 /* The first plan's nodes in step order, at most max of them; returns how many there are
  * (0 when the trainer's executor was not built profiling). Cannot fail. */
 int lt_trainer_profile(const struct lt_trainer *t, struct lt_node_time *out, int max);
+/* Starts the profile's sums again from zero (after warm-up steps). Cannot fail. */
+void lt_trainer_profile_reset(struct lt_trainer *t);
 enum lt_status lt_trainer_set_steps(struct lt_trainer *t, int64_t steps);
 
 /* ---- forward-only programs -------------------------------------------------------------- */

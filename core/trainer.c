@@ -606,6 +606,11 @@ int lt_trainer_profile(const struct lt_trainer *t, struct lt_node_time *out, int
     return p->n_nodes;
 }
 
+void lt_trainer_profile_reset(struct lt_trainer *t) {
+    if (t->ex.node_seconds)
+        memset(t->ex.node_seconds, 0, (size_t)t->plan->n_nodes * sizeof *t->ex.node_seconds);
+}
+
 int64_t lt_trainer_steps(const struct lt_trainer *t) {
     return t->step;
 }

@@ -146,6 +146,16 @@ static int l_set_device(lua_State *L) {
     return 2;
 }
 
+/* cuda_plugin() -> the plugin's path, or nil when there is none. */
+static int l_cuda_plugin(lua_State *L) {
+    char path[4300];
+    if (lt_cuda_plugin_path(path, sizeof path))
+        lua_pushstring(L, path);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 static int l_device(lua_State *L) {
     lua_pushstring(L, lt_ctx_device(lt_lua_ctx(L)));
     return 1;
@@ -226,6 +236,7 @@ static const luaL_Reg ctx_funcs[] = {
     {"backend_info", l_backend_info},
     {"set_device", l_set_device},
     {"device", l_device},
+    {"cuda_plugin", l_cuda_plugin},
     {"device_info", l_device_info},
     {"device_memory", l_device_memory},
     {"set_tf32", l_set_tf32},

@@ -2,13 +2,16 @@
 # The one-shot check for a lent GPU machine, in under five minutes.
 #
 #   scripts/gpu-check.sh --build     (here) build the bundle: the GPU test programs, the
-#                                    step bench and the CUDA plugin (ONEDNN=0, jansson,
-#                                    libpng and zlib static; libcmocka carried), the
-#                                    PyTorch peer and a slice of Fashion-MNIST
+#                                    step bench, the CUDA plugin and the Lua module
+#                                    (ONEDNN=0; jansson, libpng and zlib static in the
+#                                    programs; libcmocka, lua5.4 and the libraries of it
+#                                    and of the module carried), the PyTorch peer
+#                                    and a slice of Fashion-MNIST
 #   scripts/gpu-check.sh --dry-run   build the bundle, check its size, and run what runs
 #                                    without a GPU (the suites must say "skipped: no GPU")
 #   scripts/gpu-check.sh             (on the GPU machine, from the repository root) probe
-#                                    the card and its libraries, run the GPU suites, then
+#                                    the card and its libraries, run the GPU suites, train
+#                                    two recipes on the slice with `lutra train`, then
 #                                    time MLP, CNN and a wide CNN in fp32, TF32, bf16 and
 #                                    fp16 at batch 128 and 512, lutra against the machine's
 #                                    PyTorch, with peak memory; everything goes to $OUT
@@ -28,12 +31,18 @@ build_bundle() {
     make -s deps || exit 1
     make -s -j"$(nproc)" BUILD=$BUILD_GPU ONEDNN=0 STATIC_LIBS=1 \
         $BUILD_GPU/lutra_cuda.so $BUILD_GPU/tests/test_gpu_ops $BUILD_GPU/tests/test_gpu_train \
-        $BUILD_GPU/bench/bench_step || exit 1
+        $BUILD_GPU/bench/bench_step $BUILD_GPU/lutra.so || exit 1
     rm -rf "$bundle"
     mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/data"
     cp $BUILD_GPU/lutra_cuda.so $BUILD_GPU/tests/test_gpu_ops $BUILD_GPU/tests/test_gpu_train \
         $BUILD_GPU/bench/bench_step bench/peer_torch.py "$bundle/bin/" || exit 1
-    cp -L "$(ldconfig -p | sed -n 's/.*libcmocka.so.0 .*=> //p' | head -1)" "$bundle/lib/" || exit 1
+    cp $BUILD_GPU/lutra.so /usr/bin/lua5.4 "$bundle/bin/" || exit 1
+    printf 'os.exit(require("lutra.cli").main(arg))\n' >"$bundle/bin/lutra.lua"
+    local lib
+    for lib in libcmocka.so.0 liblua5.4.so.0 libreadline.so.8 libtinfo.so.6 libjansson.so.4 \
+        libpng16.so.16; do
+        cp -L "$(ldconfig -p | sed -n "s/.*$lib .*=> //p" | head -1)" "$bundle/lib/" || exit 1
+    done
     # 8192 training and 2048 test images with their labels, as idx files
     python3 - "$bundle/data" <<'PY' || exit 1
 import gzip, os, sys
@@ -75,7 +84,24 @@ run_suites() {
     local rc=0 t
     for t in test_gpu_ops test_gpu_train; do
         echo "== $t"
-        timeout 240 "$bundle/bin/$t" 2>&1 | tee "$OUT/$t.log" | grep -v '^\[ \(RUN\|      OK\) '
+        timeout 240 "$bundle/bin/$t" 2>&1 | grep -v '^\[ \(RUN\|      OK\) '
+        [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+    done
+    return $rc
+}
+
+# `lutra train` on the GPU through the Lua front end: the MLP recipe in fp32, the CNN
+# recipe in bf16 with the step captured as CUDA graphs; two epochs of the slice each.
+run_recipes() {
+    local rc=0 wd=$bundle/work
+    export LUA_CPATH="$bundle/bin/?.so;;" LUA_PATH="$here/lua/?.lua;;"
+    for recipe in "fmnist_mlp.lua" "fmnist_cnn.lua precision.mode=\"bf16\" device_options.graph=true"; do
+        set -- $recipe
+        echo "== lutra train examples/$*"
+        timeout 120 "$bundle/bin/lua5.4" "$bundle/bin/lutra.lua" train "examples/$1" \
+            --device cuda --work-dir "$wd/${1%.lua}" --set "data.root=\"$bundle/data\"" \
+            runner.max_epochs=2 runner.log_interval=32 "${@:2}" 2>&1 |
+            tee -a "$OUT/train.log" | grep -E "device|planned|accuracy|error|samples/s" | tail -8
         [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
     done
     return $rc
@@ -83,6 +109,7 @@ run_suites() {
 
 bench_table() {
     local b mode
+    local f
     for f in lutra lutra-graphs torch; do : >"$OUT/bench-$f.jsonl"; done
     for b in 128 512; do
         for mode in plain graphs; do
@@ -95,7 +122,7 @@ bench_table() {
     done
     PYTHONUNBUFFERED=1 timeout 200 python3 "$bundle/bin/peer_torch.py" --device cuda \
         --model all --precision all --batch 128,512 --warmup 20 --min-time 0.15 --budget 1.5 \
-        >>"$OUT/bench-torch.jsonl" 2>"$OUT/bench-torch.err" ||
+        >>"$OUT/bench-torch.jsonl" ||
         echo "gpu-check: the PyTorch peer failed" >&2
     python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
 import json, os, sys
@@ -124,17 +151,13 @@ for key in sorted(set(plain) | set(peer), key=lambda k: (k[2], k[0], k[1])):
           f"{num(a.get('mem_mib'))} | {num(b.get('mem_mib'))} |")
 PY
     echo "== where the step goes (wide CNN, batch 512), and cuDNN's non-deterministic choice"
+    local prec
     for prec in fp32 bf16; do
         timeout 60 "$bundle/bin/bench_step" --device cuda --model wide_cnn --precision $prec \
-            --batch 512 --warmup 5 --repeats 2 --min-time 0.1 --budget 1 --profile |
-            tee -a "$OUT/profile.txt"
+            --batch 512 --warmup 20 --repeats 3 --min-time 0.3 --budget 3 --profile
         timeout 60 "$bundle/bin/bench_step" --device cuda --model wide_cnn --precision $prec \
-            --batch 512 --warmup 10 --repeats 3 --min-time 0.15 --budget 1.5 \
-            --nondeterministic | tee -a "$OUT/profile.txt"
+            --batch 512 --warmup 10 --repeats 3 --min-time 0.15 --budget 1.5 --nondeterministic
     done
-    timeout 60 "$bundle/bin/bench_step" --device cuda --model mlp --precision fp32 \
-        --batch 128 --warmup 5 --repeats 2 --min-time 0.1 --budget 1 --profile |
-        tee -a "$OUT/profile.txt"
 }
 
 case $mode in
@@ -157,6 +180,11 @@ case $mode in
         exit 1
     fi
     grep -q "device 'cuda'" "$bundle/err" || { cat "$bundle/err"; exit 1; }
+    # the front end runs from the bundle's lua5.4 and module, and finds the plugin
+    LUA_CPATH="$bundle/bin/?.so;;" LUA_PATH="$here/lua/?.lua;;" \
+        "$bundle/bin/lua5.4" "$bundle/bin/lutra.lua" --version >"$bundle/err" 2>&1 &&
+        grep -q "CUDA plugin: $bundle/bin/lutra_cuda.so" "$bundle/err" ||
+        { cat "$bundle/err"; echo "gpu-check: the bundle's lutra.lua failed" >&2; exit 1; }
     echo "gpu-check: dry run passed"
     ;;
 run)
@@ -171,6 +199,7 @@ run)
     export LUTRA_CUDA_PLUGIN=$bundle/bin/lutra_cuda.so LUTRA_FMNIST_DIR=$bundle/data
     rc=0
     run_suites || rc=1
+    run_recipes || rc=1
     echo "== step throughput, lutra against PyTorch $(python3 -c 'import torch; print(torch.__version__)')"
     bench_table
     exit $rc

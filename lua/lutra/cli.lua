@@ -62,7 +62,8 @@ options:
   --work-dir D            where the run writes (default work_dirs/<recipe name>)
   --seed N                seeds initialisation, shuffling and dropout (default 0)
   --threads N             CPU threads (0: one per core); same seed and threads: same run
-  --device auto|cpu|cuda  where to train (default auto)
+  --device auto|cpu|cuda  where to train (default auto); cuda:N for GPU N
+  --gpu-ids N             the same as --device cuda:N (mmcv's spelling)
   --load-from W           start from these weights (safetensors)
   --resume-from C         resume a checkpoint (weights, optimizer, position); "auto":
                           the work dir's last checkpoint
@@ -81,7 +82,8 @@ options:
 ]] .. RECIPE_OPTIONS .. [[
 
   --threads N             CPU threads (0: one per core)
-  --device auto|cpu|cuda  where to run (default auto)]],
+  --device auto|cpu|cuda  where to run (default auto); cuda:N for GPU N
+  --gpu-ids N             the same as --device cuda:N]],
     plan = [[
 usage: lutra plan RECIPE [--set k=v ...]
 
@@ -108,8 +110,10 @@ train, evaluate, mem).]],
 }
 
 local function version_text()
-    return string.format("lutra %s\n  %s\n  CPU backend: %s\n  CUDA plugin: not built (no nvcc " ..
-        "at build time; training runs on the CPU)", core.version(), _VERSION, core.backend_info())
+    local plugin = core.cuda_plugin()
+    return string.format("lutra %s\n  %s\n  CPU backend: %s\n  CUDA plugin: %s", core.version(),
+        _VERSION, core.backend_info(), plugin or "not built (no nvcc at build time; training " ..
+            "runs on the CPU)")
 end
 
 -- ---- argument parsing -----------------------------------------------------------------------
@@ -118,10 +122,11 @@ end
 local SPECS = {
     train = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list",
         ["--work-dir"] = "value", ["--seed"] = "value", ["--threads"] = "value",
-        ["--device"] = "value", ["--load-from"] = "value", ["--resume-from"] = "value",
-        ["--quiet"] = "flag" },
+        ["--device"] = "value", ["--gpu-ids"] = "value", ["--load-from"] = "value",
+        ["--resume-from"] = "value", ["--quiet"] = "flag" },
     eval = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list",
-        ["--load-from"] = "value", ["--threads"] = "value", ["--device"] = "value" },
+        ["--load-from"] = "value", ["--threads"] = "value", ["--device"] = "value",
+        ["--gpu-ids"] = "value" },
     plan = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list" },
 }
 
@@ -216,6 +221,16 @@ local function overrides_of(verb, p)
         o.threads = integer_option(verb, "--threads", opt["--threads"])
     end
     o.device = opt["--device"]
+    local id = opt["--gpu-ids"]
+    if id then -- mmcv's spelling: --gpu-ids 0
+        if o.device then
+            usage_error(verb .. ": --gpu-ids and --device both choose the device; give one")
+        elseif not id:match("^%d+$") then
+            usage_error(string.format("%s: --gpu-ids takes one GPU number (lutra trains on " ..
+                "one GPU), got '%s'", verb, id))
+        end
+        o.device = "cuda:" .. id
+    end
     o.work_dir = opt["--work-dir"]
     o.load_from = opt["--load-from"]
     o.resume_from = opt["--resume-from"]

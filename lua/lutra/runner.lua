@@ -218,7 +218,10 @@ end
 -- ("auto" without a usable GPU says why on the log). An explicit "cuda" that cannot
 -- run raises the reason. Returns the device picked.
 function runner.check_device(cfg, log)
-    local device, notice = core.set_device(cfg.device)
+    local ok, device, notice = pcall(core.set_device, cfg.device)
+    if not ok then -- the reason alone, without a Lua position
+        error(tostring(device):gsub("^[^:]*:%d+: ", ""), 0)
+    end
     core.set_tf32(cfg.precision.tf32 == true)
     core.set_deterministic(cfg.device_options.deterministic ~= false)
     core.set_graphs(cfg.device_options.graph == true)
@@ -263,7 +266,7 @@ function Runner:setup()
     for _, n in ipairs(self.notes) do
         log:info("note: " .. n)
     end
-    runner.check_device(cfg, log)
+    self.device = runner.check_device(cfg, log)
 
     -- policies: lr scaling on the effective batch, written into the resolved config
     local lr, line = runner.lr_scaling(cfg)
@@ -643,9 +646,13 @@ function Runner:step()
     local eta = done > 0 and elapsed / done * (self.max_iters - self.iter) or nil
     local epoch_iter = (self.iter - 1) % self.steps_per_epoch + 1
     local log_line = self.iter % cfg.runner.log_interval == 0 or self.iter == self.max_iters
-    local rss, peak
+    local rss, peak, gpu
     if log_line or log:wants_progress() then -- /proc is read only when shown
         rss, peak = logger.rss()
+        if self.device ~= "cpu" then -- what the card holds now (all of its users)
+            local free, total = core.device_memory()
+            gpu = total - free
+        end
     end
     log:progress { epoch = math.min(first.epoch + 1, self.max_epochs or math.huge),
         max_epochs = self.max_epochs, iter = self.iter, max_iters = self.max_iters,
@@ -656,10 +663,10 @@ function Runner:step()
         local mean = w.good > 0 and w.loss / w.good or r.loss
         local fp16 = self.trainer.precision == "fp16"
         log:info(string.format("%siter %d/%d loss %s lr %s grad_norm %s %.0f samples/s " ..
-            "mem %s (peak %s)%s eta %s", self.max_epochs and string.format("epoch %d/%d ",
+            "mem %s (peak %s)%s%s eta %s", self.max_epochs and string.format("epoch %d/%d ",
                 first.epoch + 1, self.max_epochs) or "", self.iter, self.max_iters, num(mean),
             num(r.lr), num(r.grad_norm), w.samples / math.max(secs, 1e-9), bytes(rss),
-            bytes(peak), (fp16 or self.skipped > 0) and string.format(" scale %g skipped %d",
+            bytes(peak), gpu and " gpu " .. bytes(gpu) or "", (fp16 or self.skipped > 0) and string.format(" scale %g skipped %d",
                 self.trainer:loss_scale(), self.skipped) or "", logger.duration(eta)))
         self:add_points { loss = mean, lr = r.lr, rss = rss and rss / 2 ^ 20,
             peak = peak and peak / 2 ^ 20 }
@@ -667,7 +674,7 @@ function Runner:step()
             last_loss = r.loss, lr = r.lr, grad_norm = r.grad_norm,
             samples_per_s = w.samples / math.max(secs, 1e-9), time = elapsed,
             loss_scale = self.trainer:loss_scale(), skipped = self.skipped,
-            precision = self.trainer.precision, mem_rss = rss, mem_peak = peak,
+            precision = self.trainer.precision, mem_rss = rss, mem_peak = peak, mem_gpu = gpu,
             outside_step = 1 - w.in_step / math.max(secs, 1e-9),
             loader_share = w.in_loader / math.max(secs, 1e-9) }
         self.window = { t = core.clock(), samples = 0, good = 0, loss = 0, in_step = 0,
