@@ -1,5 +1,7 @@
 /* Forward-only programs (evaluation, inference) and eager ops, which are one-node
- * forward programs. Parameters and state are read from their tensors at each run. */
+ * forward programs on the CPU. Parameters and state are read from their tensors at each
+ * run. On a GPU, a tensor whose storage a trainer mirrors there is read from the
+ * trainer's device copy; any other is sent at each run into the program's own copy. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,12 +13,15 @@ struct lt_forward {
     struct lt_ctx *ctx;
     struct lt_plan *plan;
     struct lt_exec ex;
+    int on_device;
+    char *data;  /* on a GPU: the inputs' slot */
+    char *flat;  /* on a GPU: parameters, then state, of tensors no trainer mirrors there */
 };
 
-enum lt_status lt_forward_new(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
-                              const int *outputs, struct lt_forward **out) {
+static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
+                                  int n_out, const int *outputs, struct lt_forward **out) {
     struct lt_plan *p;
-    enum lt_status st = lt_plan_compile(ctx, g, 0, -1, n_out, outputs, NULL, &p);
+    enum lt_status st = lt_plan_compile(ctx, be, g, 0, -1, n_out, outputs, NULL, &p);
     if (st != LT_OK)
         return st;
     struct lt_forward *f = lt_zalloc(ctx, sizeof *f);
@@ -26,7 +31,12 @@ enum lt_status lt_forward_new(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
     }
     f->ctx = ctx;
     f->plan = p;
+    f->on_device = be->dev.alloc != NULL;
     st = lt_exec_init(&f->ex, ctx, p);
+    if (st == LT_OK && f->on_device)
+        st = lt_mem_alloc(ctx, be, p->data_slot, (void **)&f->data);
+    if (st == LT_OK && f->on_device)
+        st = lt_mem_alloc(ctx, be, p->flat_params + p->flat_state, (void **)&f->flat);
     if (st != LT_OK) {
         lt_forward_free(f);
         return st;
@@ -35,12 +45,79 @@ enum lt_status lt_forward_new(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
     return LT_OK;
 }
 
+enum lt_status lt_forward_new(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
+                              const int *outputs, struct lt_forward **out) {
+    return forward_new(ctx, ctx->run, g, n_out, outputs, out);
+}
+
 void lt_forward_free(struct lt_forward *f) {
     if (!f)
         return;
+    if (f->plan) {
+        lt_mem_free(f->plan->be, f->data);
+        lt_mem_free(f->plan->be, f->flat);
+    }
     lt_exec_release(&f->ex);
     lt_plan_free(f->plan);
     free(f);
+}
+
+/* On a GPU: sends the inputs into the slot, and points every parameter and state buffer
+ * at a device copy of its tensor: the trainer's mirror (sent first if the host changed
+ * it), or the program's own, sent now. */
+static enum lt_status bind_device(struct lt_forward *f, struct lt_tensor *const *inputs) {
+    const struct lt_plan *p = f->plan;
+    enum lt_status st = LT_OK;
+    for (int b = 0; st == LT_OK && b < p->n_bufs; b++) {
+        const struct lt_buf *buf = &p->bufs[b];
+        if (buf->kind == LT_BUF_INPUT) {
+            const struct lt_tensor *x = inputs[p->graph->values[buf->value].index];
+            st = lt_mem_copy(f->ctx, p->be, f->data + buf->offset, lt_tensor_data(x),
+                             lt_tensor_bytes(x), LT_COPY_H2D);
+            lt_exec_bind(&f->ex, b, f->data + buf->offset);
+            continue;
+        }
+        if ((buf->kind != LT_BUF_PARAM && buf->kind != LT_BUF_STATE) || buf->value < 0)
+            continue;
+        const struct lt_tensor *t = p->graph->values[buf->value].tensor;
+        struct lt_mirror *m = t->storage->mirror;
+        if (m && m->be == p->be) {
+            if (m->device_stale) {
+                lt_storage_fetch(t->storage);
+                st = lt_mem_copy(f->ctx, p->be, m->dev, t->storage->data, t->storage->bytes,
+                                 LT_COPY_H2D);
+                m->device_stale = st != LT_OK;
+            }
+            lt_exec_bind(&f->ex, b, (char *)m->dev + t->offset);
+            continue;
+        }
+        char *at = f->flat + (buf->kind == LT_BUF_STATE ? p->flat_params : 0) + buf->offset;
+        st = lt_mem_copy(f->ctx, p->be, at, lt_tensor_data(t), lt_tensor_bytes(t), LT_COPY_H2D);
+        lt_exec_bind(&f->ex, b, at);
+    }
+    return st;
+}
+
+/* State a run may have written (batch norm in training mode): the program's own copies
+ * go back to their tensors; a mirror's host side is now the older one. */
+static enum lt_status after_device_run(struct lt_forward *f) {
+    const struct lt_plan *p = f->plan;
+    for (int b = 0; b < p->n_bufs; b++) {
+        const struct lt_buf *buf = &p->bufs[b];
+        if (buf->kind != LT_BUF_STATE || buf->value < 0)
+            continue;
+        const struct lt_tensor *t = p->graph->values[buf->value].tensor;
+        struct lt_mirror *m = t->storage->mirror;
+        if (m && m->be == p->be) {
+            m->host_stale = 1;
+            continue;
+        }
+        enum lt_status st = lt_mem_copy(f->ctx, p->be, (char *)t->storage->data + t->offset,
+                                        f->ex.views[b].data, lt_tensor_bytes(t), LT_COPY_D2H);
+        if (st != LT_OK)
+            return st;
+    }
+    return LT_OK;
 }
 
 enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inputs,
@@ -61,17 +138,24 @@ enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inp
                            "forward: output tensor %d does not have the output's dtype and shape",
                            i + 1);
     }
-    for (int b = 0; b < p->n_bufs; b++)
-        if (p->bufs[b].kind == LT_BUF_INPUT)
-            lt_exec_bind(&f->ex, b, lt_tensor_data(inputs[p->graph->values[p->bufs[b].value].index]));
-    lt_exec_bind_tensors(&f->ex);
+    if (f->on_device) {
+        st = bind_device(f, inputs);
+    } else {
+        for (int b = 0; b < p->n_bufs; b++)
+            if (p->bufs[b].kind == LT_BUF_INPUT)
+                lt_exec_bind(&f->ex, b,
+                             lt_tensor_data(inputs[p->graph->values[p->bufs[b].value].index]));
+        lt_exec_bind_tensors(&f->ex);
+    }
     f->ex.info = (struct lt_exec_info){lt_ctx_seed(f->ctx), epoch, sample_base};
-    st = lt_exec_run(&f->ex, 1);
-    if (st != LT_OK)
-        return st;
-    for (int i = 0; i < p->n_outputs; i++)
-        memcpy(lt_tensor_data(out[i]), f->ex.views[p->outputs[i]].data, lt_tensor_bytes(out[i]));
-    return LT_OK;
+    if (st == LT_OK)
+        st = lt_exec_run(&f->ex, 1);
+    for (int i = 0; st == LT_OK && i < p->n_outputs; i++)
+        st = lt_mem_copy(f->ctx, p->be, lt_tensor_data(out[i]), f->ex.views[p->outputs[i]].data,
+                         lt_tensor_bytes(out[i]), LT_COPY_D2H);
+    if (st == LT_OK && f->on_device)
+        st = after_device_run(f);
+    return st;
 }
 
 void lt_forward_memory(const struct lt_forward *f, struct lt_mem_report *r) {
@@ -95,8 +179,8 @@ enum lt_status lt_tensor_op(struct lt_ctx *ctx, enum lt_op op, int n_in,
     if (st == LT_OK)
         st = lt_graph_op(g, op, n_in, ids, attrs, outs);
     struct lt_forward *f = NULL;
-    if (st == LT_OK)
-        st = lt_forward_new(ctx, g, n_out, outs, &f);
+    if (st == LT_OK) /* eager ops work on host tensors: on the CPU */
+        st = forward_new(ctx, &ctx->cpu, g, n_out, outs, &f);
     struct lt_tensor *results[LT_MAX_OUTPUTS] = {NULL};
     for (int k = 0; st == LT_OK && k < n_out; k++) {
         enum lt_dtype dt;

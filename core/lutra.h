@@ -49,8 +49,9 @@ const char *lt_ctx_backend_info(const struct lt_ctx *ctx);
  * built, no driver, no such device). "auto" takes cuda:0 when that works, else the CPU:
  * it never fails for want of a GPU, and lt_ctx_device_notice() then says why.
  * Call it before building plans; plans built before keep their device. Forward programs
- * (evaluation) run on the CPU from the parameters' host copies, which a GPU trainer
- * keeps current whenever they are read. Fails with LT_EINVAL for an unknown name. */
+ * (evaluation) run there too, reading a GPU trainer's device copy of the parameters;
+ * eager ops (lt_tensor_op) run on the CPU. A GPU trainer keeps the parameters' host
+ * copies current whenever they are read. Fails with LT_EINVAL for an unknown name. */
 enum lt_status lt_ctx_set_device(struct lt_ctx *ctx, const char *device);
 /* Where the CUDA plugin that lt_ctx_set_device would load is (written into buf), or NULL
  * when this build or install has none. Starts nothing. Cannot fail. */

@@ -403,9 +403,9 @@ static enum lt_status check_targets(struct lt_ctx *ctx, const struct lt_graph *g
     return LT_OK;
 }
 
-enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_graph *g, int training, int loss,
-                               int n_out, const int *outputs, const struct lt_optim_config *opt,
-                               struct lt_plan **out) {
+enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
+                               int training, int loss, int n_out, const int *outputs,
+                               const struct lt_optim_config *opt, struct lt_plan **out) {
     enum lt_status st = check_targets(ctx, g, training, loss, n_out, outputs);
     if (st == LT_OK && training)
         st = check_optim(ctx, opt, g);
@@ -415,7 +415,7 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_graph *g, int train
     if (!p)
         return LT_ENOMEM;
     p->ctx = ctx;
-    p->be = training ? ctx->run : &ctx->cpu;
+    p->be = be;
     p->graph = lt_graph_retain(g);
     p->refs = 1;
     p->training = training;
@@ -506,7 +506,7 @@ enum lt_status lt_plan_new(struct lt_ctx *ctx, struct lt_graph *g, int loss,
                            const struct lt_optim_config *opt, struct lt_plan **out) {
     if (!opt)
         return lt_fail(ctx, LT_EINVAL, "a training plan needs an optimizer config");
-    return lt_plan_compile(ctx, g, 1, loss, 0, NULL, opt, out);
+    return lt_plan_compile(ctx, ctx->run, g, 1, loss, 0, NULL, opt, out);
 }
 
 void lt_plan_free(struct lt_plan *p) {

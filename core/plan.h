@@ -48,8 +48,7 @@ struct lt_pnode {
 
 struct lt_plan {
     struct lt_ctx *ctx;
-    struct lt_backend *be; /* where it runs: training plans on the context's device,
-                            * forward programs on the CPU */
+    struct lt_backend *be; /* where it runs: the context's device; eager ops the CPU */
     struct lt_graph *graph;
     int refs;
     int training;
@@ -82,9 +81,9 @@ enum lt_status lt_autodiff(struct lt_plan *p, int loss, const char *needed);
 
 /* Common compile path of lt_plan_new and lt_forward_new: `training` with loss, else
  * the forward to outputs. */
-enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_graph *g, int training, int loss,
-                               int n_out, const int *outputs, const struct lt_optim_config *opt,
-                               struct lt_plan **out);
+enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
+                               int training, int loss, int n_out, const int *outputs,
+                               const struct lt_optim_config *opt, struct lt_plan **out);
 
 /* Formats bytes as "12.5 MiB" into buf. Cannot fail. */
 const char *lt_bytes_str(size_t bytes, char *buf, size_t size);

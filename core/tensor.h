@@ -5,8 +5,9 @@
 #include "core/lutra.h"
 
 /* A device copy of a storage: a trainer's parameters or state on a GPU. The host bytes
- * stay what users, checkpoints and forward programs see; the flags say which side is
- * newer, so that each copy happens only when the other side needs it. */
+ * stay what users and checkpoints see (GPU forward programs read the device copy); the
+ * flags say which side is newer, so that each copy happens only when the other side
+ * needs it. */
 struct lt_mirror {
     const struct lt_backend *be;
     void *dev;        /* as many bytes as the storage */

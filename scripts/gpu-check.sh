@@ -156,7 +156,7 @@ PY
         timeout 60 "$bundle/bin/bench_step" --device cuda --model wide_cnn --precision $prec \
             --batch 512 --warmup 20 --repeats 3 --min-time 0.3 --budget 3 --profile
         timeout 60 "$bundle/bin/bench_step" --device cuda --model wide_cnn --precision $prec \
-            --batch 512 --warmup 10 --repeats 3 --min-time 0.15 --budget 1.5 --nondeterministic
+            --batch 512 --warmup 20 --repeats 5 --min-time 0.2 --budget 3 --nondeterministic
     done
 }
 

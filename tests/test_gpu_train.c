@@ -101,6 +101,38 @@ static void gpu_steps_equal_cpu_steps(void **state) {
     lt_tensor_free(y);
 }
 
+/* A forward program on the GPU over plain host tensors (no trainer) gives the CPU's
+ * logits to f32 rounding. */
+static void gpu_forward_equals_cpu_forward(void **state) {
+    (void)state;
+    NEED_GPU();
+    static const int sizes[] = {32, 64, 64, 5};
+    struct mlp m, eval;
+    struct lt_tensor *x, *y, *logits[2];
+    lt_ctx_set_seed(cpu, 5);
+    blobs_make(cpu, 48, 32, 5, 0, &x, &y);
+    mlp_build(cpu, &m, 48, sizes, 3, 0);
+    mlp_build_eval(cpu, &m, &eval, 48, sizes);
+    struct lt_ctx *ctxs[2] = {cpu, gpu};
+    for (int d = 0; d < 2; d++) {
+        struct lt_forward *f;
+        CHECK(ctxs[d], lt_forward_new(ctxs[d], eval.g, 1, &eval.logits, &f));
+        CHECK(ctxs[d], lt_tensor_new(ctxs[d], LT_DTYPE_F32, 2, (int64_t[]){48, 5}, &logits[d]));
+        CHECK(ctxs[d], lt_forward_run(f, &x, &logits[d], 0, 0));
+        lt_forward_free(f);
+    }
+    for (int64_t i = 0; i < 48 * 5; i++)
+        if (fabs(lt_tensor_get(logits[1], i) - lt_tensor_get(logits[0], i)) > 1e-5)
+            fail_msg("logit %lld: GPU %.7f, CPU %.7f", (long long)i, lt_tensor_get(logits[1], i),
+                     lt_tensor_get(logits[0], i));
+    lt_tensor_free(logits[0]);
+    lt_tensor_free(logits[1]);
+    mlp_free(&eval);
+    mlp_free(&m);
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+}
+
 /* A captured step (CUDA graph) replays what the plain step runs: with dropout (whose
  * random stream moves every step) and two micro-batches per step (both kinds of run,
  * both data slots), the same losses and weights, bit for bit. */
@@ -370,6 +402,7 @@ static void cnn_reaches_cpu_accuracy(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gpu_steps_equal_cpu_steps),
+        cmocka_unit_test(gpu_forward_equals_cpu_forward),
         cmocka_unit_test(captured_steps_equal_plain_steps),
         cmocka_unit_test(mlp_learns_blobs_on_gpu),
         cmocka_unit_test(gpu_memory_matches_plan),

@@ -9,7 +9,9 @@
  * Backward passes gather, one thread per input element, summing over the windows that
  * contain it, so every gradient element is written once and in a fixed order: no atomics,
  * reproducible sums. Max pooling keeps no indices; its backward finds each window's
- * maximum again from the input with the forward's rule.
+ * maximum again from the input with the forward's rule. Windows that tile the image
+ * without overlap (kernel == stride, no padding: the usual 2x2 pooling) take one thread
+ * per window instead, which finds the maximum once and writes its whole window.
  */
 #include "kernels/cuda/cuda_kernels.cuh"
 
@@ -122,6 +124,38 @@ static __global__ void max_pool_backward_kernel(const T *x, const float *gy, flo
     }
 }
 
+/* Non-overlapping windows: window e writes its own elements, the maximum's gradient and
+ * zeros, so each gradient element is still written once. */
+template <typename T>
+static __global__ void max_pool_backward_tiled_kernel(const T *x, const float *gy, float *gx,
+                                                      int64_t n, pool_geom g, bool acc) {
+    int64_t in_plane = (int64_t)g.h * g.w, out_plane = (int64_t)g.oh * g.ow;
+    LT_CUDA_LOOP(e, n) {
+        int64_t pl = e / out_plane;
+        int r = (int)(e % out_plane), i = r / g.ow, j = r % g.ow;
+        const T *xp = x + pl * in_plane;
+        float *gp = gx + pl * in_plane;
+        int best = window_argmax(xp, g, i, j);
+        float v = gy[e];
+        for (int ih = i * g.kh; ih < (i + 1) * g.kh; ih++)
+            for (int iw = j * g.kw; iw < (j + 1) * g.kw; iw++) {
+                int at = ih * g.w + iw;
+                lt_grad_put(gp, at, at == best ? v : 0.0f, acc);
+            }
+    }
+}
+
+/* The elements no tiled window covers (the last rows or columns when the kernel does not
+ * divide the size) get no gradient. */
+static __global__ void uncovered_zero_kernel(float *gx, int64_t n, pool_geom g) {
+    int64_t in_plane = (int64_t)g.h * g.w;
+    LT_CUDA_LOOP(e, n) {
+        int r = (int)(e % in_plane);
+        if (r / g.w >= g.oh * g.kh || r % g.w >= g.ow * g.kw)
+            gx[e] = 0.0f;
+    }
+}
+
 template <typename T>
 static __global__ void avg_pool_forward_kernel(const T *x, T *y, int64_t n, pool_geom g) {
     int64_t in_plane = (int64_t)g.h * g.w, out_plane = (int64_t)g.oh * g.ow;
@@ -170,9 +204,22 @@ template <typename T> static enum lt_status max_pool_backward(const lt_kargs *a)
     if (!a->gin[0])
         return LT_OK;
     int64_t n = lt_numel(a->in[0]);
-    max_pool_backward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
-        (const T *)a->in[0]->data, (const float *)a->gout[0]->data, (float *)a->gin[0]->data, n,
-        pool_geometry(a), (a->accumulate & 1u) != 0);
+    pool_geom g = pool_geometry(a);
+    bool acc = (a->accumulate & 1u) != 0;
+    cudaStream_t s = lt_cu(a)->stream;
+    if (g.kh == g.sh && g.kw == g.sw && g.ph == 0 && g.pw == 0) {
+        int64_t windows = lt_numel(a->out[0]);
+        if (!acc && (g.h != g.oh * g.kh || g.w != g.ow * g.kw))
+            uncovered_zero_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(
+                (float *)a->gin[0]->data, n, g);
+        max_pool_backward_tiled_kernel<T><<<lt_cuda_blocks(windows), LT_CUDA_THREADS, 0, s>>>(
+            (const T *)a->in[0]->data, (const float *)a->gout[0]->data,
+            (float *)a->gin[0]->data, windows, g, acc);
+    } else {
+        max_pool_backward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(
+            (const T *)a->in[0]->data, (const float *)a->gout[0]->data,
+            (float *)a->gin[0]->data, n, g, acc);
+    }
     return lt_cuda_check(a, "max_pool2d (backward)");
 }
 
