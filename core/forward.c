@@ -150,6 +150,11 @@ enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inp
     f->ex.info = (struct lt_exec_info){lt_ctx_seed(f->ctx), epoch, sample_base};
     if (st == LT_OK)
         st = lt_exec_run(&f->ex, 1);
+    if (st == LT_OK && f->on_device) { /* a kernel's failure, or bad data it flagged */
+        st = p->be->dev.sync(p->be->impl, f->ex.msg);
+        if (st != LT_OK)
+            return lt_fail(f->ctx, st, "forward: %s", f->ex.msg);
+    }
     for (int i = 0; st == LT_OK && i < p->n_outputs; i++)
         st = lt_mem_copy(f->ctx, p->be, lt_tensor_data(out[i]), f->ex.views[p->outputs[i]].data,
                          lt_tensor_bytes(out[i]), LT_COPY_D2H);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -97,6 +98,35 @@ static void gpu_steps_equal_cpu_steps(void **state) {
         lt_trainer_free(t[d]);
         mlp_free(&m[d]);
     }
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+}
+
+/* A class target outside the logits' range is bad data: the step fails with a message
+ * before anything is updated, and the next good step runs. */
+static void bad_target_fails_the_step(void **state) {
+    (void)state;
+    NEED_GPU();
+    static const int sizes[] = {8, 16, 4};
+    struct mlp m;
+    struct lt_tensor *x, *y;
+    blobs_make(cpu, 16, 8, 4, 0, &x, &y);
+    mlp_build(gpu, &m, 16, sizes, 2, 0);
+    struct lt_trainer *t = trainer_for(gpu, &m, 0.05f);
+    float before = lt_tensor_get(m.w[0], 0);
+    lt_tensor_set(y, 3, 9);
+    struct lt_tensor *in[2] = {x, y};
+    struct lt_step_input si = {1, in, 0, 0};
+    struct lt_step_result r;
+    assert_int_equal(lt_trainer_step(t, &si, &r), LT_EINVAL);
+    if (!strstr(lt_ctx_error(gpu), "outside its range"))
+        fail_msg("message: %s", lt_ctx_error(gpu));
+    assert_true(lt_tensor_get(m.w[0], 0) == before);
+    lt_tensor_set(y, 3, 1);
+    CHECK(gpu, lt_trainer_step(t, &si, &r));
+    assert_int_equal(r.step, 1);
+    lt_trainer_free(t);
+    mlp_free(&m);
     lt_tensor_free(x);
     lt_tensor_free(y);
 }
@@ -402,6 +432,7 @@ static void cnn_reaches_cpu_accuracy(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gpu_steps_equal_cpu_steps),
+        cmocka_unit_test(bad_target_fails_the_step),
         cmocka_unit_test(gpu_forward_equals_cpu_forward),
         cmocka_unit_test(captured_steps_equal_plain_steps),
         cmocka_unit_test(mlp_learns_blobs_on_gpu),
