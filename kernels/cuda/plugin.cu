@@ -1,6 +1,7 @@
 /* The CUDA plugin's entry point: starts the device, its stream and library handles,
  * fills the kernel table and the device-memory operations the core uses. */
 #include <cstdlib>
+#include <dlfcn.h>
 #include <cstring>
 
 #include "kernels/cuda/cuda_kernels.cuh"
@@ -164,7 +165,15 @@ static enum lt_status start(lt_cuda *c, int device, char *msg) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
-        snprintf(msg, LT_KMSG_SIZE, "no usable CUDA driver: %s", cudaGetErrorString(e));
+        /* the runtime says "insufficient driver" also when there is none at all */
+        void *driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+        if (!driver) {
+            snprintf(msg, LT_KMSG_SIZE, "no NVIDIA driver on this machine (libcuda.so.1 is "
+                                        "not installed)");
+        } else {
+            dlclose(driver);
+            snprintf(msg, LT_KMSG_SIZE, "no usable CUDA driver: %s", cudaGetErrorString(e));
+        }
         cudaGetLastError();
         return LT_EUNSUPPORTED;
     }
