@@ -123,7 +123,7 @@ enum lt_status lt_ctx_set_device(struct lt_ctx *ctx, const char *device) {
     if (auto_pick) {
         ctx->run = &ctx->cpu;
         snprintf(ctx->device, sizeof ctx->device, "cpu");
-        snprintf(ctx->notice, sizeof ctx->notice, "no usable GPU: %s", why);
+        snprintf(ctx->notice, sizeof ctx->notice, "no usable GPU: %.300s", why);
         return LT_OK;
     }
     return lt_fail(ctx, st, "device '%s': %s", device, why);

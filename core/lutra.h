@@ -374,6 +374,12 @@ struct lt_loss_scale {
 enum lt_status lt_trainer_set_loss_scale(struct lt_trainer *t, const struct lt_loss_scale *s);
 /* The scale the next step will use. Cannot fail. */
 float lt_trainer_loss_scale(const struct lt_trainer *t);
+/* The dynamic scaler's count of clean steps in a row since it last grew or backed off:
+ * what a checkpoint keeps so that a resumed run grows the scale when the unbroken one
+ * would. lt_trainer_set_loss_scale resets it to 0; set it after. Fails with LT_EINVAL
+ * for a negative count. */
+int lt_trainer_clean_steps(const struct lt_trainer *t);
+enum lt_status lt_trainer_set_clean_steps(struct lt_trainer *t, int clean_steps);
 
 /* Sets the base learning rate (schedules call this between steps); group g uses
  * lr * groups[g].lr_mult. Cannot fail. */

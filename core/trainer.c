@@ -376,6 +376,18 @@ float lt_trainer_loss_scale(const struct lt_trainer *t) {
     return t->scale;
 }
 
+int lt_trainer_clean_steps(const struct lt_trainer *t) {
+    return t->clean_steps;
+}
+
+enum lt_status lt_trainer_set_clean_steps(struct lt_trainer *t, int clean_steps) {
+    if (clean_steps < 0)
+        return lt_fail(t->ctx, LT_EINVAL, "set_clean_steps: the count must be >= 0, got %d",
+                       clean_steps);
+    t->clean_steps = clean_steps;
+    return LT_OK;
+}
+
 void lt_trainer_set_lr(struct lt_trainer *t, float lr) {
     t->lr = lr;
 }

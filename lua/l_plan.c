@@ -199,6 +199,20 @@ static int tr_set_loss_scale(lua_State *L) {
     return 0;
 }
 
+/* tr:clean_steps() / tr:set_clean_steps(n): the dynamic scaler's clean steps in a row. */
+static int tr_clean_steps(lua_State *L) {
+    lua_pushinteger(L, lt_trainer_clean_steps(check_trainer(L, 1)->t));
+    return 1;
+}
+
+static int tr_set_clean_steps(lua_State *L) {
+    struct ltrainer *h = check_trainer(L, 1);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n >= 0 && n <= 2147483647, 2, "the count must be in [0, 2^31)");
+    LT_LUA_CHECK(L, lt_trainer_set_clean_steps(h->t, (int)n));
+    return 0;
+}
+
 /* tr:loss_scale(): the scale the next step will use. */
 static int tr_loss_scale(lua_State *L) {
     lua_pushnumber(L, lt_trainer_loss_scale(check_trainer(L, 1)->t));
@@ -358,6 +372,8 @@ static const luaL_Reg trainer_methods[] = {
     {"lr", tr_lr},
     {"set_loss_scale", tr_set_loss_scale},
     {"loss_scale", tr_loss_scale},
+    {"clean_steps", tr_clean_steps},
+    {"set_clean_steps", tr_set_clean_steps},
     {"memory", tr_memory},
     {"add_plan", tr_add_plan},
     {"plan_count", tr_plan_count},

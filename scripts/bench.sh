@@ -99,7 +99,7 @@ fi
 # Each configuration runs lutra then PyTorch back to back, so that a slow spell of a noisy
 # machine hits both sides of one ratio alike.
 for model in mlp cnn; do
-    for prec in fp32 bf16; do
+    for prec in fp32 bf16 fp16; do
         if ! "$bin" --json --threads "$THREADS" --model "$model" --precision "$prec" \
             --budget "$BUDGET" >>"$lutra_out"; then
             echo "bench: bench_step failed on $model $prec" >&2
@@ -108,7 +108,8 @@ for model in mlp cnn; do
         line=$(pick "$lutra_out" step "$model" "$prec")
         msg="bench: $model $prec: lutra $(field "$line" samples_per_s) samples/s"
         [ "$(field "$line" available)" = false ] && msg="bench: $model $prec: lutra unavailable"
-        if [ $have_torch = 1 ]; then
+        # PyTorch has no fp16 autocast on a CPU: lutra's fp16 is compared with its fp32
+        if [ $have_torch = 1 ] && [ "$prec" != fp16 ]; then
             # PyTorch at its best here: OpenBLAS left to pick its own core type, and for fp32
             # passive OpenMP waiting (spinning workers starve OpenBLAS's pool); bf16 runs on
             # oneDNN under OpenMP alone and is fastest with the default policy.
@@ -211,6 +212,23 @@ for model in mlp cnn; do
 done
 for n in "${notes[@]+"${notes[@]}"}"; do
     echo "$n"
+done
+
+# Mixed precision on this CPU: what each precision's step costs against fp32's.
+echo
+printf '| %-5s | %-9s | %15s | %9s |\n' model precision "lutra samples/s" "vs fp32"
+printf '|%s|%s|%s|%s|\n' ------- ----------- ----------------: ----------:
+for model in mlp cnn; do
+    base=$(field "$(pick "$lutra_out" step "$model" fp32)" samples_per_s)
+    for prec in fp32 bf16 fp16; do
+        l=$(pick "$lutra_out" step "$model" "$prec")
+        ls="-" vs="-"
+        if [ "$(field "$l" available)" = true ]; then
+            ls=$(field "$l" samples_per_s)
+            [ -n "$base" ] && vs=$(awk -v a="$ls" -v b="$base" 'BEGIN { printf "%.2fx", a / b }')
+        fi
+        printf '| %-5s | %-9s | %15s | %9s |\n' "$model" "$prec" "$ls" "$vs"
+    done
 done
 echo "other processes used $during% of the CPUs during these measurements ($before% just before)"
 if [ "$during" -gt 10 ]; then

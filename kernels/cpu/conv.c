@@ -1,6 +1,6 @@
 /* conv2d's reference kernels: direct convolution with stride, padding, dilation,
- * groups and an optional bias, in plain loops with double accumulation (f32); the bf16
- * ones run these on f32 copies and round the output once (half_ref.h).
+ * groups and an optional bias, in plain loops with double accumulation (f32); the f16 and
+ * bf16 ones run these on f32 copies and round the output once (half_ref.h).
  *
  * Every output and every gradient element is gathered as one sum, so each element is
  * written exactly once (overwrite or add, as the accumulate bits say).
@@ -164,11 +164,11 @@ static enum lt_status conv2d_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-static enum lt_status conv2d_forward_bf16_ref(const struct lt_kargs *a) {
+static enum lt_status conv2d_forward_half_ref(const struct lt_kargs *a) {
     return lt_half_ref_run(a, 0, conv2d_forward_ref);
 }
 
-static enum lt_status conv2d_backward_bf16_ref(const struct lt_kargs *a) {
+static enum lt_status conv2d_backward_half_ref(const struct lt_kargs *a) {
     return lt_half_ref_run(a, 1, conv2d_backward_ref);
 }
 
@@ -176,6 +176,8 @@ static enum lt_status conv2d_backward_bf16_ref(const struct lt_kargs *a) {
 void lt_cpu_register_conv(struct lt_backend *b, int fast) {
     (void)fast;
     lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_F32, conv2d_forward_ref, conv2d_backward_ref);
-    lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_BF16, conv2d_forward_bf16_ref, conv2d_backward_bf16_ref);
+    lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_BF16, conv2d_forward_half_ref, conv2d_backward_half_ref);
+    lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_F16, conv2d_forward_half_ref, conv2d_backward_half_ref);
     b->kernels[LT_OP_CONV2D][LT_DTYPE_BF16].workspace = lt_half_ref_workspace;
+    b->kernels[LT_OP_CONV2D][LT_DTYPE_F16].workspace = lt_half_ref_workspace;
 }

@@ -40,6 +40,7 @@ enum lt_status lt_cpu_backend_init(struct lt_backend *b, char *msg) {
 #else
     (void)msg;
 #endif
+    lt_cpu_register_half_fast(b);
     return LT_OK;
 }
 

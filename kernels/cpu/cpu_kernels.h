@@ -25,6 +25,9 @@ void lt_cpu_register_norm(struct lt_backend *b, int fast);
 void lt_cpu_register_embedding(struct lt_backend *b, int fast);
 void lt_cpu_register_reduce(struct lt_backend *b, int fast);
 void lt_cpu_register_update(struct lt_backend *b, int fast);
+/* The f16 matmul, linear and conv2d over whatever f32 kernels b has now (half_fast.c):
+ * called once the fast f32 kernels are in. */
+void lt_cpu_register_half_fast(struct lt_backend *b);
 
 /* The widest vector ISA this CPU runs that the fast kernels use: "avx512", "avx2" or
  * "baseline". Cannot fail. */

@@ -1,12 +1,13 @@
-/* Half (f16, bf16) kernels made from f32 ones: the spec for the bf16 fast paths of
- * linear and conv, and the half kernels of ops whose f32 kernel serves both (pooling,
+/* Half (f16, bf16) kernels made from f32 ones: the spec for the half fast paths of
+ * linear and conv, the f16 fast paths themselves (kernels/cpu/half_fast.c, over the fast
+ * f32 kernels), and the half kernels of ops whose f32 kernel serves both (pooling,
  * dropout), so that mixed precision keeps their activations in half.
  *
  * The f32 kernel runs on f32 copies of the half tensors (exact: every f16 and bf16 is
  * an f32), placed in the kernel's workspace, and each half output is rounded once to
  * nearest even from the f32 result, the way the fast paths round their f32
  * accumulators. Gradients are f32 in lutra whatever the forward dtype, so gout and gin
- * pass through untouched. For f32 kernels that need no workspace of their own.
+ * pass through untouched.
  */
 #ifndef LT_HALF_REF_H
 #define LT_HALF_REF_H
@@ -63,12 +64,14 @@ static inline struct lt_kview lt_half_ref_view(const struct lt_kview *v, char **
     return f;
 }
 
-/* Runs the f32 kernel `f32` (forward or backward) on half tensors. Fails with
- * LT_EINVAL when the workspace is smaller than lt_half_ref_workspace asks for, else as
- * the f32 kernel does. */
-static inline enum lt_status lt_half_ref_run(const struct lt_kargs *a, int backward,
-                                             lt_kernel_fn f32) {
-    if (a->workspace_size < lt_half_ref_workspace(a, backward)) {
+/* Runs the f32 kernel `f32` (forward or backward) on f32 copies of a's half tensors,
+ * which take the front of the workspace; the f32 kernel gets `state` and the
+ * `inner_workspace` bytes after them. Fails with LT_EINVAL when the workspace is smaller
+ * than that, else as the f32 kernel does. */
+static inline enum lt_status lt_half_run(const struct lt_kargs *a, int backward,
+                                         lt_kernel_fn f32, void *state, size_t inner_workspace) {
+    size_t copies = lt_half_ref_workspace(a, backward);
+    if (a->workspace_size < copies + inner_workspace) {
         snprintf(a->msg, LT_KMSG_SIZE, "half kernel: workspace smaller than planned");
         return LT_EINVAL;
     }
@@ -83,8 +86,9 @@ static inline enum lt_status lt_half_ref_run(const struct lt_kargs *a, int backw
         out[k] = lt_half_ref_view(a->out[k], &ws, backward);
         b.out[k] = &out[k];
     }
-    b.workspace = NULL;
-    b.workspace_size = 0;
+    b.workspace = inner_workspace ? (char *)a->workspace + copies : NULL;
+    b.workspace_size = inner_workspace;
+    b.state = state;
     enum lt_status st = f32(&b);
     for (int k = 0; st == LT_OK && !backward && k < a->n_out; k++) {
         const float *p = out[k].data;
@@ -98,6 +102,12 @@ static inline enum lt_status lt_half_ref_run(const struct lt_kargs *a, int backw
                 h[e] = lt_f32_to_f16(p[e]);
     }
     return st;
+}
+
+/* lt_half_run for an f32 kernel with no state or workspace of its own. */
+static inline enum lt_status lt_half_ref_run(const struct lt_kargs *a, int backward,
+                                             lt_kernel_fn f32) {
+    return lt_half_run(a, backward, f32, NULL, 0);
 }
 
 #endif

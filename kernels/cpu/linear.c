@@ -1,5 +1,5 @@
 /* Reference kernels for matmul and linear: the spec, in plain loops with double sums.
- * The bf16 ones run these on f32 copies and round the output once (half_ref.h). */
+ * The f16 and bf16 ones run these on f32 copies and round the output once (half_ref.h). */
 #include "kernels/cpu/half_ref.h"
 #include "kernels/cpu/cpu_kernels.h"
 
@@ -114,19 +114,19 @@ static enum lt_status linear_backward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-static enum lt_status matmul_forward_bf16_ref(const struct lt_kargs *a) {
+static enum lt_status matmul_forward_half_ref(const struct lt_kargs *a) {
     return lt_half_ref_run(a, 0, matmul_forward_ref);
 }
 
-static enum lt_status matmul_backward_bf16_ref(const struct lt_kargs *a) {
+static enum lt_status matmul_backward_half_ref(const struct lt_kargs *a) {
     return lt_half_ref_run(a, 1, matmul_backward_ref);
 }
 
-static enum lt_status linear_forward_bf16_ref(const struct lt_kargs *a) {
+static enum lt_status linear_forward_half_ref(const struct lt_kargs *a) {
     return lt_half_ref_run(a, 0, linear_forward_ref);
 }
 
-static enum lt_status linear_backward_bf16_ref(const struct lt_kargs *a) {
+static enum lt_status linear_backward_half_ref(const struct lt_kargs *a) {
     return lt_half_ref_run(a, 1, linear_backward_ref);
 }
 
@@ -135,8 +135,11 @@ void lt_cpu_register_linear(struct lt_backend *b, int fast) {
     (void)fast;
     lt_cpu_set(b, LT_OP_MATMUL, LT_DTYPE_F32, matmul_forward_ref, matmul_backward_ref);
     lt_cpu_set(b, LT_OP_LINEAR, LT_DTYPE_F32, linear_forward_ref, linear_backward_ref);
-    lt_cpu_set(b, LT_OP_MATMUL, LT_DTYPE_BF16, matmul_forward_bf16_ref, matmul_backward_bf16_ref);
-    lt_cpu_set(b, LT_OP_LINEAR, LT_DTYPE_BF16, linear_forward_bf16_ref, linear_backward_bf16_ref);
-    b->kernels[LT_OP_MATMUL][LT_DTYPE_BF16].workspace = lt_half_ref_workspace;
-    b->kernels[LT_OP_LINEAR][LT_DTYPE_BF16].workspace = lt_half_ref_workspace;
+    static const enum lt_dtype halves[] = {LT_DTYPE_BF16, LT_DTYPE_F16};
+    for (int h = 0; h < 2; h++) {
+        lt_cpu_set(b, LT_OP_MATMUL, halves[h], matmul_forward_half_ref, matmul_backward_half_ref);
+        lt_cpu_set(b, LT_OP_LINEAR, halves[h], linear_forward_half_ref, linear_backward_half_ref);
+        b->kernels[LT_OP_MATMUL][halves[h]].workspace = lt_half_ref_workspace;
+        b->kernels[LT_OP_LINEAR][halves[h]].workspace = lt_half_ref_workspace;
+    }
 }

@@ -412,6 +412,7 @@ function Runner:resume(path)
         self.trainer:set_loss_scale { scale = s.loss_scale, dynamic = p.loss_scale == "dynamic",
             growth_factor = p.growth_factor, backoff_factor = p.backoff_factor,
             growth_interval = p.growth_interval }
+        util.call(self.trainer.handle.set_clean_steps, self.trainer.handle, s.clean_steps or 0)
     end
     util.call(self.train_loader.seek, self.train_loader, s.loader_epoch, s.loader_iter)
     self.iter, self.epoch = s.iter, s.epoch

@@ -326,7 +326,8 @@ function Trainer:optimizer_state()
         end
     end
     return names, tensors, { steps = self.handle:steps(), iter = self.iter,
-        loss_scale = self.handle:loss_scale(), precision = self.precision }
+        loss_scale = self.handle:loss_scale(), clean_steps = self.handle:clean_steps(),
+        precision = self.precision }
 end
 
 -- trainer:load_optimizer_state(tensors, counters): puts back what optimizer_state gave

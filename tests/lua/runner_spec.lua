@@ -228,6 +228,30 @@ describe("runner", function()
             :gsub("iter_24", "iter_12"))
     end)
 
+    maybe("resumes an fp16 run with its dynamic scaler mid-interval", function()
+        -- growth every 5 clean steps, a checkpoint at 12 (2 clean steps after the growth
+        -- at 10): the unbroken run grows at 15, and so must the resumed one
+        local base = { "data.train_samples=300", "runner.max_iters=16",
+            "runner.checkpoint_interval=12",
+            'precision={mode="fp16", loss_scale="dynamic", init_scale=256, growth_interval=5}' }
+        local function scale_at_16(dir)
+            for line in io.lines(dir .. "/metrics.jsonl") do
+                if line:find('"iter": ?16[,}]') and line:find('"mode": ?"train"') then
+                    return tonumber(line:match('"loss_scale": ?([%d.e+]+)'))
+                end
+            end
+        end
+        local cfg, opts = small("resume-fp16-a", base)
+        assert.equal(0, (run(cfg, opts)))
+        local a = cfg.work_dir
+        base[#base + 1] = "resume_from=" .. string.format("%q", a .. "/iter_12.safetensors")
+        local cfg2, opts2 = small("resume-fp16-b", base)
+        assert.equal(0, (run(cfg2, opts2)))
+        assert.equal(256 * 2 ^ 3, scale_at_16(a))
+        assert.equal(scale_at_16(a), scale_at_16(cfg2.work_dir))
+        assert.equal(read(a .. "/final.safetensors"), read(cfg2.work_dir .. "/final.safetensors"))
+    end)
+
     maybe("keeps the process's memory flat over many steps", function()
         local cfg, opts = small("memory", { "runner.max_iters=400", "runner.log_interval=50",
             "data.train_samples=256", "data.batch_size=32" })

@@ -1,0 +1,113 @@
+/* The f16 fast paths of matmul, linear and conv2d: the fast f32 kernels (oneDNN's, which
+ * has no f16 primitives on CPUs without AVX512-FP16) run on f32 copies of the f16
+ * tensors, and each f16 output is rounded once from their f32 result (half_ref.h). The
+ * f32 kernel is prepared for the f32 shapes at plan time as usual; the copies and the
+ * f32 kernel's own workspace are this kernel's workspace. f16 compute is therefore no
+ * faster than f32 on a CPU; what fp16 training gains here is half-sized activations. */
+#include <stdlib.h>
+
+#include "kernels/cpu/half_ref.h"
+
+/* The f32 kernel each f16 entry wraps, per op (the same functions in every backend). */
+static struct lt_kernel inner[LT_OP_COUNT];
+
+struct half_state {
+    void *inner; /* what the f32 kernel's prepare built */
+    size_t inner_workspace;
+};
+
+/* a with every half view shown as f32 (no data): what the f32 kernel was prepared for. */
+static void f32_shapes(const struct lt_kargs *a, struct lt_kargs *b, struct lt_kview *in,
+                       struct lt_kview *out) {
+    *b = *a;
+    for (int i = 0; i < a->n_in; i++) {
+        in[i] = *a->in[i];
+        in[i].data = NULL;
+        if (lt_is_half(in[i].dtype))
+            in[i].dtype = LT_DTYPE_F32;
+        b->in[i] = &in[i];
+    }
+    for (int k = 0; k < a->n_out; k++) {
+        out[k] = *a->out[k];
+        out[k].data = NULL;
+        if (lt_is_half(out[k].dtype))
+            out[k].dtype = LT_DTYPE_F32;
+        b->out[k] = &out[k];
+    }
+}
+
+static enum lt_status prepare(enum lt_op op, const struct lt_kargs *a, int backward,
+                              void **state) {
+    struct half_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return LT_ENOMEM;
+    struct lt_kargs b;
+    struct lt_kview in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS];
+    f32_shapes(a, &b, in, out);
+    enum lt_status st = LT_OK;
+    if (inner[op].prepare)
+        st = inner[op].prepare(&b, backward, &s->inner);
+    if (st != LT_OK) {
+        free(s);
+        return st;
+    }
+    b.state = s->inner;
+    if (inner[op].workspace)
+        s->inner_workspace = (inner[op].workspace(&b, backward) + 63) / 64 * 64;
+    *state = s;
+    return LT_OK;
+}
+
+static void release(enum lt_op op, void *state) {
+    struct half_state *s = state;
+    if (s->inner && inner[op].release)
+        inner[op].release(s->inner);
+    free(s);
+}
+
+static size_t workspace(const struct lt_kargs *a, int backward) {
+    const struct half_state *s = a->state;
+    return lt_half_ref_workspace(a, backward) + s->inner_workspace;
+}
+
+static enum lt_status run(enum lt_op op, const struct lt_kargs *a, int backward) {
+    const struct half_state *s = a->state;
+    return lt_half_run(a, backward, backward ? inner[op].backward : inner[op].forward, s->inner,
+                       s->inner_workspace);
+}
+
+#define HALF_VIA_F32(ID)                                                                        \
+    static enum lt_status prepare_##ID(const struct lt_kargs *a, int backward, void **state) { \
+        return prepare(LT_OP_##ID, a, backward, state);                                        \
+    }                                                                                          \
+    static void release_##ID(void *state) {                                                    \
+        release(LT_OP_##ID, state);                                                            \
+    }                                                                                          \
+    static enum lt_status forward_##ID(const struct lt_kargs *a) {                             \
+        return run(LT_OP_##ID, a, 0);                                                          \
+    }                                                                                          \
+    static enum lt_status backward_##ID(const struct lt_kargs *a) {                            \
+        return run(LT_OP_##ID, a, 1);                                                          \
+    }
+HALF_VIA_F32(MATMUL)
+HALF_VIA_F32(LINEAR)
+HALF_VIA_F32(CONV2D)
+#undef HALF_VIA_F32
+
+#define ENTRY(ID)                                                                               \
+    {LT_OP_##ID, {forward_##ID, backward_##ID, prepare_##ID, release_##ID, workspace, NULL}}
+
+void lt_cpu_register_half_fast(struct lt_backend *b) {
+    static const struct {
+        enum lt_op op;
+        struct lt_kernel k;
+    } entries[] = {ENTRY(MATMUL), ENTRY(LINEAR), ENTRY(CONV2D)};
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
+        enum lt_op op = entries[i].op;
+        inner[op] = b->kernels[op][LT_DTYPE_F32];
+        struct lt_kernel k = entries[i].k;
+        k.impl_name = inner[op].impl_name;
+        b->kernels[op][LT_DTYPE_F16] = k;
+    }
+}
+#undef ENTRY
