@@ -211,36 +211,22 @@ static void build_mlp(struct builder *b) {
     loss(b, linear(b, h, 1024, N_CLASSES, "fc3"));
 }
 
-/* The CNN with 4x and 8x the channels and a wider head: on a GPU the small models are
- * bound by launches, this one by arithmetic. */
-static void build_wide_cnn(struct builder *b) {
+/* conv(1->c1)-relu-maxpool2-conv(c1->c2)-relu-maxpool2-linear(c2*49->hidden)-relu
+ * -linear(hidden->10): the CNN (32, 64, 128), and the wide CNN (128, 256, 512) that is
+ * bound by arithmetic on a GPU, where the small models are bound by launches. */
+static void build_cnn(struct builder *b, int64_t c1, int64_t c2, int64_t hidden) {
     struct net *n = b->net;
     if (b->st == LT_OK)
         b->st = lt_graph_input(n->g, LT_DTYPE_F32, 4, (int64_t[]){b->batch, 1, 28, 28}, "x", &n->x);
     if (b->st == LT_OK)
         b->st = lt_graph_input(n->g, LT_DTYPE_I32, 1, (int64_t[]){b->batch}, "y", &n->y);
     int h = compute(b, n->x);
-    h = maxpool2(b, relu(b, conv3x3(b, h, 1, 128, 28, "conv1")));   /* (B, 128, 14, 14) */
-    h = maxpool2(b, relu(b, conv3x3(b, h, 128, 256, 14, "conv2"))); /* (B, 256, 7, 7) */
-    struct lt_reshape_attrs flat = {2, {b->batch, 256 * 7 * 7}};
+    h = maxpool2(b, relu(b, conv3x3(b, h, 1, c1, 28, "conv1")));   /* (B, c1, 14, 14) */
+    h = maxpool2(b, relu(b, conv3x3(b, h, c1, c2, 14, "conv2")));  /* (B, c2, 7, 7) */
+    struct lt_reshape_attrs flat = {2, {b->batch, c2 * 7 * 7}};
     h = op(b, LT_OP_RESHAPE, 1, &h, &flat);
-    h = relu(b, linear(b, h, 256 * 7 * 7, 512, "fc1"));
-    loss(b, linear(b, h, 512, N_CLASSES, "fc2"));
-}
-
-static void build_cnn(struct builder *b) {
-    struct net *n = b->net;
-    if (b->st == LT_OK)
-        b->st = lt_graph_input(n->g, LT_DTYPE_F32, 4, (int64_t[]){b->batch, 1, 28, 28}, "x", &n->x);
-    if (b->st == LT_OK)
-        b->st = lt_graph_input(n->g, LT_DTYPE_I32, 1, (int64_t[]){b->batch}, "y", &n->y);
-    int h = compute(b, n->x);
-    h = maxpool2(b, relu(b, conv3x3(b, h, 1, 32, 28, "conv1")));  /* (B, 32, 14, 14) */
-    h = maxpool2(b, relu(b, conv3x3(b, h, 32, 64, 14, "conv2"))); /* (B, 64, 7, 7) */
-    struct lt_reshape_attrs flat = {2, {b->batch, 64 * 7 * 7}};
-    h = op(b, LT_OP_RESHAPE, 1, &h, &flat);
-    h = relu(b, linear(b, h, 64 * 7 * 7, 128, "fc1"));
-    loss(b, linear(b, h, 128, N_CLASSES, "fc2"));
+    h = relu(b, linear(b, h, c2 * 7 * 7, hidden, "fc1"));
+    loss(b, linear(b, h, hidden, N_CLASSES, "fc2"));
 }
 
 static void net_free(struct net *n) {
@@ -260,9 +246,9 @@ static enum lt_status net_build(struct lt_ctx *ctx, enum model m, enum precision
     if (m == MODEL_MLP)
         build_mlp(&b);
     else if (m == MODEL_CNN)
-        build_cnn(&b);
+        build_cnn(&b, 32, 64, 128);
     else
-        build_wide_cnn(&b);
+        build_cnn(&b, 128, 256, 512);
     if (b.st != LT_OK)
         net_free(n);
     return b.st;

@@ -45,26 +45,6 @@ struct conv_state {
 
 /* ---- own kernels --------------------------------------------------------------------- */
 
-/* Sum of v over the block (blockDim.x a multiple of 32), valid in thread 0. A fixed tree,
- * so the result does not depend on scheduling. */
-static __device__ double block_sum(double v) {
-    __shared__ double warp_sums[32];
-    __syncthreads(); /* a previous call's readers are done with warp_sums */
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_down_sync(0xffffffffu, v, o);
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0)
-        warp_sums[warp] = v;
-    __syncthreads();
-    v = 0.0;
-    if (warp == 0) {
-        v = lane < (int)(blockDim.x >> 5) ? warp_sums[lane] : 0.0;
-        for (int o = 16; o > 0; o >>= 1)
-            v += __shfl_down_sync(0xffffffffu, v, o);
-    }
-    return v;
-}
-
 /* y (N, O, HW) += bias (O), computed in f32 and rounded once more to T */
 template <typename T>
 static __global__ void bias_add_kernel(T *y, const T *bias, int64_t n, int64_t hw, int64_t o) {
@@ -84,7 +64,7 @@ static __global__ void bias_partials_kernel(const float *gy, double *partials, i
         for (int64_t p = piece * hw / units + threadIdx.x; p < p1; p += blockDim.x)
             sum += g[p];
     }
-    sum = block_sum(sum);
+    sum = lt_block_sum(sum);
     if (threadIdx.x == 0)
         partials[blockIdx.x] = sum;
 }

@@ -104,6 +104,26 @@ static inline unsigned lt_cuda_blocks(int64_t n, int threads = LT_CUDA_THREADS) 
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                  \
          i += (int64_t)blockDim.x * gridDim.x)
 
+/* Sum of v over the block (blockDim.x a multiple of 32), valid in thread 0. A fixed tree,
+ * so the result does not depend on scheduling. */
+static inline __device__ double lt_block_sum(double v) {
+    __shared__ double warp_sums[32];
+    __syncthreads(); /* a previous call's readers are done with warp_sums */
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_down_sync(0xffffffffu, v, o);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0)
+        warp_sums[warp] = v;
+    __syncthreads();
+    v = 0.0;
+    if (warp == 0) {
+        v = lane < (int)(blockDim.x >> 5) ? warp_sums[lane] : 0.0;
+        for (int o = 16; o > 0; o >>= 1)
+            v += __shfl_down_sync(0xffffffffu, v, o);
+    }
+    return v;
+}
+
 /* After a launch (or a series of them): LT_OK, or LT_ECUDA with `what` and the runtime's
  * reason in a->msg. */
 enum lt_status lt_cuda_check(const lt_kargs *a, const char *what);

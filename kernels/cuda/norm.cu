@@ -11,26 +11,9 @@
  * order. The backward kernels read the saved statistics, as the reference does.
  */
 #include "kernels/cuda/cuda_kernels.cuh"
+#include "kernels/cuda/rows.cuh"
 
 namespace {
-
-#define FULL_MASK 0xffffffffu
-#define MAX_GRID (1 << 20)
-
-/* The reductions' addition (commutative, as the butterfly needs). */
-struct add_fn {
-    template <typename T> __device__ T operator()(T a, T b) const {
-        return a + b;
-    }
-};
-
-/* Reduces v over aligned groups of `width` lanes. A butterfly applies the commutative op to
- * the same pair of values on both sides, so every lane ends with the same bits. */
-template <typename T, typename Op> __device__ __forceinline__ T warp_reduce(T v, Op op, int width) {
-    for (int o = width / 2; o > 0; o /= 2)
-        v = op(v, __shfl_xor_sync(FULL_MASK, v, o, width));
-    return v;
-}
 
 /* Sums v over the block (1-D or 2-D, a multiple of 32 threads); every thread gets the
  * result. sh holds 32 doubles. */
@@ -45,14 +28,6 @@ __device__ double block_sum(double v, double *sh) {
     for (unsigned w = 1; w < blockDim.x * blockDim.y / 32; w++)
         v += sh[w];
     return v;
-}
-
-/* Fails when the planner gave less workspace than the kernel's query asked for. */
-enum lt_status want_workspace(const lt_kargs *a, size_t bytes, const char *what) {
-    if (a->workspace_size >= bytes)
-        return LT_OK;
-    snprintf(a->msg, LT_KMSG_SIZE, "%s: workspace smaller than planned", what);
-    return LT_EINVAL;
 }
 
 /* ---- batch_norm2d ---------------------------------------------------------------------- */
@@ -330,117 +305,6 @@ enum lt_status bn_backward(const lt_kargs *a) {
             (a->accumulate & 1u) != 0);
     }
     return lt_cuda_check(a, "batch_norm2d (backward)");
-}
-
-/* ---- layer_norm: rows ------------------------------------------------------------------ */
-
-/* What one thread handles of one row: with V > 0, columns lane + j * G (j < V) of a G-lane
- * group of a warp; with V == 0 (and G == 0), columns lane, lane + blockDim.x, ... of a block
- * that handles the row alone. Groups past the last row take part in the reductions with
- * cols == 0 and live false. */
-template <int G, int V> struct row_part {
-    int64_t cols;
-    int lane;
-    bool live;
-    double *sh; /* 32 doubles of shared memory when V == 0 */
-
-    /* Calls f(j, c) for each of the thread's columns c, j its register slot. */
-    template <typename F> __device__ __forceinline__ void each(F f) const {
-        if constexpr (V > 0) {
-#pragma unroll
-            for (int j = 0; j < V; j++)
-                if (lane + j * G < cols)
-                    f(j, (int64_t)(lane + j * G));
-        } else {
-            for (int64_t c = lane; c < cols; c += blockDim.x)
-                f(0, c);
-        }
-    }
-    __device__ double sum(double v) const {
-        if constexpr (V > 0)
-            return warp_reduce(v, add_fn(), G);
-        else
-            return block_sum(v, sh);
-    }
-};
-
-/* A row's values as one thread sees them: `load` reads column c into slot j, `get` gives it
- * again, from a register when V > 0, from memory (the cache) when V == 0. */
-template <int V> struct row_cache {
-    float v[V];
-    __device__ __forceinline__ float load(const float *p, int j, int64_t c) {
-        return v[j] = p[c];
-    }
-    __device__ __forceinline__ float get(const float *, int j, int64_t) const {
-        return v[j];
-    }
-};
-template <> struct row_cache<0> {
-    __device__ __forceinline__ float load(const float *p, int, int64_t c) {
-        return p[c];
-    }
-    __device__ __forceinline__ float get(const float *p, int, int64_t c) const {
-        return p[c];
-    }
-};
-
-/* Runs op on every row with G-lane groups. A group past the last row gets row 0 with no
- * columns, so that its lanes join the shuffles and read nothing out of range. */
-template <typename Op, int G, int V>
-__global__ void __launch_bounds__(LT_CUDA_THREADS)
-    group_rows_kernel(Op op, int64_t rows, int64_t cols) {
-    const int64_t per_block = blockDim.x / G;
-    for (int64_t r0 = blockIdx.x * per_block; r0 < rows; r0 += gridDim.x * per_block) {
-        int64_t r = r0 + threadIdx.x / G;
-        bool live = r < rows;
-        op(row_part<G, V>{live ? cols : 0, (int)(threadIdx.x % G), live, nullptr}, live ? r : 0);
-    }
-}
-
-/* Runs op on every row with one block per row (up to 1024 threads). */
-template <typename Op>
-__global__ void __launch_bounds__(1024) block_rows_kernel(Op op, int64_t rows, int64_t cols) {
-    __shared__ double sh[32];
-    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x)
-        op(row_part<0, 0>{cols, (int)threadIdx.x, true, sh}, r);
-}
-
-template <typename Op, int G, int V>
-void launch_groups(const Op &op, int64_t rows, int64_t cols, cudaStream_t st) {
-    const int per_block = LT_CUDA_THREADS / G;
-    int64_t blocks = (rows + per_block - 1) / per_block;
-    unsigned grid = (unsigned)(blocks < MAX_GRID ? blocks : MAX_GRID);
-    group_rows_kernel<Op, G, V><<<grid, LT_CUDA_THREADS, 0, st>>>(op, rows, cols);
-}
-
-/* The smallest group that holds a row in registers, or a block per row beyond 1024
- * columns (more threads for longer rows). rows, cols >= 1. */
-template <typename Op> void launch_rows(const Op &op, int64_t rows, int64_t cols, cudaStream_t st) {
-    if (cols <= 4)
-        launch_groups<Op, 4, 1>(op, rows, cols, st);
-    else if (cols <= 8)
-        launch_groups<Op, 8, 1>(op, rows, cols, st);
-    else if (cols <= 16)
-        launch_groups<Op, 16, 1>(op, rows, cols, st);
-    else if (cols <= 32)
-        launch_groups<Op, 32, 1>(op, rows, cols, st);
-    else if (cols <= 64)
-        launch_groups<Op, 32, 2>(op, rows, cols, st);
-    else if (cols <= 128)
-        launch_groups<Op, 32, 4>(op, rows, cols, st);
-    else if (cols <= 256)
-        launch_groups<Op, 32, 8>(op, rows, cols, st);
-    else if (cols <= 512)
-        launch_groups<Op, 32, 16>(op, rows, cols, st);
-    else if (cols <= 1024)
-        launch_groups<Op, 32, 32>(op, rows, cols, st);
-    else {
-        int threads = 128;
-        while (threads < 1024 && threads * 8 < cols)
-            threads *= 2;
-        unsigned grid = (unsigned)(rows < MAX_GRID ? rows : MAX_GRID);
-        block_rows_kernel<Op><<<grid, threads, 0, st>>>(op, rows, cols);
-    }
 }
 
 /* ---- layer_norm ------------------------------------------------------------------------ */

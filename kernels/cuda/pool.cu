@@ -243,26 +243,6 @@ static enum lt_status avg_pool_backward(const lt_kargs *a) {
 
 /* ---- global average pooling ------------------------------------------------------------ */
 
-/* Sum of v over the block (blockDim.x a multiple of 32), valid in thread 0. A fixed tree,
- * so the result does not depend on scheduling. */
-static __device__ double block_sum(double v) {
-    __shared__ double warp_sums[32];
-    __syncthreads(); /* the previous plane's readers are done with warp_sums */
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_down_sync(0xffffffffu, v, o);
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0)
-        warp_sums[warp] = v;
-    __syncthreads();
-    v = 0.0;
-    if (warp == 0) {
-        v = lane < (int)(blockDim.x >> 5) ? warp_sums[lane] : 0.0;
-        for (int o = 16; o > 0; o >>= 1)
-            v += __shfl_down_sync(0xffffffffu, v, o);
-    }
-    return v;
-}
-
 /* y[pl] = mean of plane pl (hw elements), one block per plane, summed in double */
 template <typename T>
 static __global__ void global_avg_forward_kernel(const T *x, T *y, int64_t planes, int64_t hw) {
@@ -271,7 +251,7 @@ static __global__ void global_avg_forward_kernel(const T *x, T *y, int64_t plane
         double s = 0.0;
         for (int64_t k = threadIdx.x; k < hw; k += blockDim.x)
             s += lt_to_f(xp[k]);
-        s = block_sum(s);
+        s = lt_block_sum(s);
         if (threadIdx.x == 0)
             y[pl] = lt_from_f<T>((float)(s / (double)hw));
     }
