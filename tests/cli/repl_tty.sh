@@ -11,7 +11,11 @@ t new-session -d -s "$session" -x 120 -y 30 \
     "HOME='$SCRATCH' '$PWD/$LUTRA'; echo EXIT=\$?; sleep 30" || fail "tmux did not start"
 trap 't kill-server 2>/dev/null; rm -rf "$SCRATCH"' EXIT
 send() { t send-keys -t "$session" "$@"; sleep 0.4; }
-sleep 1
+# the prompt first (a loaded machine starts slower than a fixed pause allows)
+for _ in $(seq 50); do
+    t capture-pane -p -t "$session" | grep -q '> *$' && break
+    sleep 0.2
+done
 send '6 * 7' Enter
 send 'while true do end' Enter
 sleep 0.6
