@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/rng.h"
 #include "tests/op_check.h"
 
@@ -410,12 +411,63 @@ static void grad_norm_matches_reference(void **state) {
     free(g);
 }
 
+/* The array conversions (F16C where the CPU has it) give the scalar conversions' bits:
+ * every f16 pattern one way; the other way every f16's f32 value, its neighbours one ulp
+ * either side, the midpoints between f16s, specials and NaNs with payloads, and a
+ * million random patterns. Odd lengths take the vector loop's tail too. */
+static void f16_array_conversions_match_scalar(void **state) {
+    (void)state;
+    enum { N = 65536 * 4 + 1000000 + 7 };
+    uint16_t *h = malloc(N * sizeof *h), *h2 = malloc(N * sizeof *h2);
+    float *f = malloc(N * sizeof *f);
+    uint32_t *bits = malloc(N * sizeof *bits);
+    assert_non_null(h && h2 && f && bits);
+    for (uint32_t i = 0; i < 65536; i++)
+        h[i] = (uint16_t)i;
+    lt_f16_to_f32_n(h, f, 65536);
+    for (uint32_t i = 0; i < 65536; i++) {
+        uint32_t got, want;
+        float w = lt_f16_to_f32((uint16_t)i);
+        memcpy(&got, &f[i], 4);
+        memcpy(&want, &w, 4);
+        if (got != want)
+            fail_msg("f16 %#06x: %#010x, scalar %#010x", i, got, want);
+    }
+    int64_t n = 0;
+    for (uint32_t i = 0; i < 65536; i++) {
+        uint32_t b;
+        float v = lt_f16_to_f32((uint16_t)i);
+        memcpy(&b, &v, 4);
+        bits[n++] = b;
+        bits[n++] = b + 1;
+        bits[n++] = b - 1;
+        bits[n++] = b + 0x1000u; /* halfway to the next f16 (13 dropped bits) */
+    }
+    uint64_t key = lt_rng_key(7, 1, 2, 3);
+    while (n < N)
+        bits[n] = (uint32_t)(lt_mix64(key + (uint64_t)n) >> 17), n++;
+    bits[N - 1] = 0x7fa00001u; /* a signalling NaN with a payload */
+    bits[N - 2] = 0xffc12345u;
+    memcpy(f, bits, N * sizeof *f);
+    lt_f32_to_f16_n(f, h, N);
+    for (int64_t i = 0; i < N; i++)
+        h2[i] = lt_f32_to_f16(f[i]);
+    for (int64_t i = 0; i < N; i++)
+        if (h[i] != h2[i])
+            fail_msg("f32 %#010x: %#06x, scalar %#06x", bits[i], h[i], h2[i]);
+    free(h);
+    free(h2);
+    free(f);
+    free(bits);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_reference_one_and_two_threads),
         cmocka_unit_test(same_bits_twice_with_two_threads),
         cmocka_unit_test(same_bits_with_one_and_two_threads),
         cmocka_unit_test(bf16_paths_match_reference_bit_for_bit),
+        cmocka_unit_test(f16_array_conversions_match_scalar),
         cmocka_unit_test(sgd_matches_reference_bit_for_bit),
         cmocka_unit_test(adamw_matches_reference_bit_for_bit),
         cmocka_unit_test(grad_norm_matches_reference),

@@ -25,6 +25,12 @@ void lt_cpu_register_norm(struct lt_backend *b, int fast);
 void lt_cpu_register_embedding(struct lt_backend *b, int fast);
 void lt_cpu_register_reduce(struct lt_backend *b, int fast);
 void lt_cpu_register_update(struct lt_backend *b, int fast);
+/* n f16 values to f32 and back (round to nearest even), with exactly the bits of
+ * lt_f16_to_f32 / lt_f32_to_f16, using the CPU's conversion instructions where it has
+ * them (half_convert.c). Cannot fail. */
+void lt_f16_to_f32_n(const uint16_t *h, float *f, int64_t n);
+void lt_f32_to_f16_n(const float *f, uint16_t *h, int64_t n);
+
 /* The f16 matmul, linear and conv2d over whatever f32 kernels b has now (half_fast.c):
  * called once the fast f32 kernels are in. */
 void lt_cpu_register_half_fast(struct lt_backend *b);

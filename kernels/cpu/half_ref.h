@@ -56,8 +56,7 @@ static inline struct lt_kview lt_half_ref_view(const struct lt_kview *v, char **
             for (int64_t e = 0; e < n; e++)
                 p[e] = lt_bf16_to_f32(h[e]);
         else
-            for (int64_t e = 0; e < n; e++)
-                p[e] = lt_f16_to_f32(h[e]);
+            lt_f16_to_f32_n(h, p, n);
         f.data = p;
     }
     *ws += bytes;
@@ -98,8 +97,7 @@ static inline enum lt_status lt_half_run(const struct lt_kargs *a, int backward,
             for (int64_t e = 0; e < n; e++)
                 h[e] = lt_f32_to_bf16(p[e]);
         else if (a->out[k]->dtype == LT_DTYPE_F16)
-            for (int64_t e = 0; e < n; e++)
-                h[e] = lt_f32_to_f16(p[e]);
+            lt_f32_to_f16_n(p, h, n);
     }
     return st;
 }

@@ -1,0 +1,75 @@
+/* Arrays of f16 to and from f32 at the speed of the CPU's conversion instructions (F16C,
+ * with AVX2), giving exactly the bits of the scalar conversions in kernels/half.h: the
+ * instructions round to nearest even and keep subnormals as those do, and the one case
+ * where they differ, NaN payloads, is redone with the scalar function. Where the CPU
+ * has no F16C the scalar loop runs. Used wherever f16 kernels work on f32 copies. */
+#include <cpuid.h>
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/cpu/cpu_kernels.h"
+
+static void f16_to_f32_scalar(const uint16_t *h, float *f, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        f[i] = lt_f16_to_f32(h[i]);
+}
+
+static void f32_to_f16_scalar(const float *f, uint16_t *h, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        h[i] = lt_f32_to_f16(f[i]);
+}
+
+__attribute__((target("avx2,f16c"))) static void f16_to_f32_f16c(const uint16_t *h, float *f,
+                                                                 int64_t n) {
+    int64_t i = 0;
+    const __m128i exp = _mm_set1_epi16(0x7c00), mant = _mm_set1_epi16(0x03ff);
+    for (; i + 8 <= n; i += 8) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(h + i));
+        _mm256_storeu_ps(f + i, _mm256_cvtph_ps(x));
+        /* NaN: all exponent bits and some mantissa bit */
+        __m128i nan = _mm_andnot_si128(_mm_cmpeq_epi16(_mm_and_si128(x, mant), _mm_setzero_si128()),
+                                       _mm_cmpeq_epi16(_mm_and_si128(x, exp), exp));
+        if (_mm_movemask_epi8(nan))
+            f16_to_f32_scalar(h + i, f + i, 8);
+    }
+    f16_to_f32_scalar(h + i, f + i, n - i);
+}
+
+__attribute__((target("avx2,f16c"))) static void f32_to_f16_f16c(const float *f, uint16_t *h,
+                                                                 int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(f + i);
+        _mm_storeu_si128((__m128i *)(h + i),
+                         _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        if (_mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)))
+            f32_to_f16_scalar(f + i, h + i, 8);
+    }
+    f32_to_f16_scalar(f + i, h + i, n - i);
+}
+
+/* F16C is CPUID leaf 1's ECX bit 29 (asked directly: clang's __builtin_cpu_supports does
+ * not know the name). */
+static int have_f16c(void) {
+    static int known = -1;
+    if (known < 0) {
+        unsigned a, b, c = 0, d;
+        known = __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) &&
+                (c & (1u << 29));
+    }
+    return known;
+}
+
+void lt_f16_to_f32_n(const uint16_t *h, float *f, int64_t n) {
+    if (have_f16c())
+        f16_to_f32_f16c(h, f, n);
+    else
+        f16_to_f32_scalar(h, f, n);
+}
+
+void lt_f32_to_f16_n(const float *f, uint16_t *h, int64_t n) {
+    if (have_f16c())
+        f32_to_f16_f16c(f, h, n);
+    else
+        f32_to_f16_scalar(f, h, n);
+}
