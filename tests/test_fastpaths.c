@@ -213,22 +213,17 @@ static void assert_same_bytes(const struct lt_kview *a, const struct lt_kview *b
             fail_msg("%s: element %lld differs from the reference", what, (long long)i);
 }
 
-static void bf16_paths_match_reference_bit_for_bit(void **state) {
-    (void)state;
+/* relu on every bit pattern of a half dtype, and its gradient, as the reference. */
+static void half_relu_matches_reference(enum lt_dtype dt, const uint16_t *bits,
+                                        const float *g) {
     const struct lt_backend *ref = op_ref_backend();
-    uint16_t *bits = malloc(65536 * sizeof(uint16_t));
-    assert_non_null(bits);
-    for (int i = 0; i < 65536; i++)
-        bits[i] = (uint16_t)i;
-    omp_set_num_threads(2);
-    struct lt_kview x = kv_half(LT_DTYPE_BF16, 65536, bits), y[2], gx[2];
+    int64_t n = 65536;
+    struct lt_kview x = kv_half(dt, n, bits), y[2], gx[2];
     for (int b = 0; b < 2; b++)
-        y[b] = kv_half(LT_DTYPE_BF16, 65536, bits);
+        y[b] = kv_half(dt, n, bits);
     run_kernel(ref, LT_OP_RELU, NULL, &x, &y[0], NULL, NULL, 0);
     run_kernel(&fast, LT_OP_RELU, NULL, &x, &y[1], NULL, NULL, 0);
-    assert_same_bytes(&y[1], &y[0], 2, "bf16 relu");
-    float *g = random_floats(65536, 41, 1.0f);
-    int64_t n = 65536;
+    assert_same_bytes(&y[1], &y[0], 2, dt == LT_DTYPE_F16 ? "f16 relu" : "bf16 relu");
     struct lt_kview gout = kv_f32(1, &n, g);
     for (unsigned acc = 0; acc < 2; acc++) {
         for (int b = 0; b < 2; b++) {
@@ -236,10 +231,29 @@ static void bf16_paths_match_reference_bit_for_bit(void **state) {
             run_kernel(b ? &fast : ref, LT_OP_RELU, NULL, &x, &y[0], &gout, &gx[b], acc);
         }
         assert_same_bytes(&gx[1], &gx[0], 4,
-                          acc ? "bf16 relu accumulated gradient" : "bf16 relu gradient");
+                          acc ? "half relu accumulated gradient" : "half relu gradient");
         kv_free(&gx[0]);
         kv_free(&gx[1]);
     }
+    kv_free(&gout);
+    kv_free(&x);
+    kv_free(&y[0]);
+    kv_free(&y[1]);
+}
+
+static void half_paths_match_reference_bit_for_bit(void **state) {
+    (void)state;
+    const struct lt_backend *ref = op_ref_backend();
+    uint16_t *bits = malloc(65536 * sizeof(uint16_t));
+    assert_non_null(bits);
+    for (int i = 0; i < 65536; i++)
+        bits[i] = (uint16_t)i;
+    omp_set_num_threads(2);
+    float *g = random_floats(65536, 41, 1.0f);
+    int64_t n = 65536;
+    half_relu_matches_reference(LT_DTYPE_BF16, bits, g);
+    half_relu_matches_reference(LT_DTYPE_F16, bits, g);
+    struct lt_kview x = kv_half(LT_DTYPE_BF16, 65536, bits);
     /* bf16 -> f32, then f32 -> bf16 from every bf16 with each kind of lower half (exact,
      * below, at and above the halfway point, odd and even) */
     static const struct lt_cast_attrs to_bf16 = {LT_DTYPE_BF16};
@@ -274,12 +288,10 @@ static void bf16_paths_match_reference_bit_for_bit(void **state) {
         kv_free(&t[1]);
     }
     for (int b = 0; b < 2; b++) {
-        kv_free(&y[b]);
         kv_free(&wide[b]);
         kv_free(&narrow[b]);
     }
     kv_free(&f);
-    kv_free(&gout);
     kv_free(&x);
     free(g);
     free(bits);
@@ -466,7 +478,7 @@ int main(void) {
         cmocka_unit_test(matches_reference_one_and_two_threads),
         cmocka_unit_test(same_bits_twice_with_two_threads),
         cmocka_unit_test(same_bits_with_one_and_two_threads),
-        cmocka_unit_test(bf16_paths_match_reference_bit_for_bit),
+        cmocka_unit_test(half_paths_match_reference_bit_for_bit),
         cmocka_unit_test(f16_array_conversions_match_scalar),
         cmocka_unit_test(sgd_matches_reference_bit_for_bit),
         cmocka_unit_test(adamw_matches_reference_bit_for_bit),

@@ -6,7 +6,7 @@
  * differentiate from their output, gelu from its input (kernels/ops.def).
  *
  * The fast paths (f32) compute in float with vec.h's math, vectorised and threaded;
- * relu also has a bf16 one, on the bit patterns.
+ * relu also has f16 and bf16 ones, on the bit patterns.
  */
 #include <math.h>
 
@@ -193,53 +193,66 @@ LT_CLONES static void tanh_grad_f32(const float *restrict y, const float *restri
     }
 }
 
-/* bf16 relu on bit patterns, as the reference rounds: a negative number (not -0) becomes
- * +0, a NaN becomes quiet, anything else passes. */
-LT_CLONES static void relu_bf16(const uint16_t *restrict x, uint16_t *restrict y, int64_t n) {
+/* Half relu on bit patterns, as the reference rounds: a negative number (not -0) becomes
+ * +0, anything else but NaN passes, and a NaN comes out as the reference's conversion
+ * makes it: bf16 keeps its payload, made quiet; f16 becomes the sign and 0x7e00. `inf`
+ * is the dtype's +inf pattern (0x7f80 bf16, 0x7c00 f16): a magnitude above it is NaN. */
+LT_CLONES static void relu_half(const uint16_t *restrict x, uint16_t *restrict y, int64_t n,
+                                uint32_t inf) {
+    int f16 = inf == 0x7c00u;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         uint32_t b = x[i];
-        uint32_t nan = (b & 0x7fffu) > 0x7f80u, neg = b > 0x8000u;
-        y[i] = (uint16_t)(nan ? b | 0x40u : neg ? 0u : b);
+        uint32_t nan = (b & 0x7fffu) > inf, neg = b > 0x8000u;
+        uint32_t quiet = f16 ? (b & 0x8000u) | 0x7e00u : b | 0x40u;
+        y[i] = (uint16_t)(nan ? quiet : neg ? 0u : b);
     }
 }
 
-/* y > 0 on bf16 bits: a positive number or +inf, [0x0001, 0x7f80] */
-LT_CLONES static void relu_grad_bf16(const uint16_t *restrict y, const float *restrict g,
-                                     float *restrict gx, int64_t n, int acc) {
+/* y > 0 on half bits: a positive number or +inf, [0x0001, inf] */
+LT_CLONES static void relu_grad_half(const uint16_t *restrict y, const float *restrict g,
+                                     float *restrict gx, int64_t n, int acc, uint32_t inf) {
     if (acc) {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++)
-            gx[i] += lt_vselect((uint32_t)y[i] - 1u < 0x7f80u, g[i], 0.0f);
+            gx[i] += lt_vselect((uint32_t)y[i] - 1u < inf, g[i], 0.0f);
     } else {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++)
-            gx[i] = lt_vselect((uint32_t)y[i] - 1u < 0x7f80u, g[i], 0.0f);
+            gx[i] = lt_vselect((uint32_t)y[i] - 1u < inf, g[i], 0.0f);
     }
 }
 
-static enum lt_status relu_forward_bf16(const struct lt_kargs *a) {
+static uint32_t half_inf(enum lt_dtype dt) {
+    return dt == LT_DTYPE_F16 ? 0x7c00u : 0x7f80u;
+}
+
+static enum lt_status relu_forward_half(const struct lt_kargs *a) {
     int64_t n = lt_kview_numel(a->in[0]);
+    uint32_t inf = half_inf(a->in[0]->dtype);
 #pragma omp parallel if (n >= LT_PAR_STREAM)
     {
         int64_t lo, hi;
         lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        relu_bf16((const uint16_t *)a->in[0]->data + lo, (uint16_t *)a->out[0]->data + lo, hi - lo);
+        relu_half((const uint16_t *)a->in[0]->data + lo, (uint16_t *)a->out[0]->data + lo,
+                  hi - lo, inf);
     }
     return LT_OK;
 }
 
-static enum lt_status relu_backward_bf16(const struct lt_kargs *a) {
+static enum lt_status relu_backward_half(const struct lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
     int64_t n = lt_kview_numel(a->out[0]);
     int acc = lt_accumulates(a, 0);
+    uint32_t inf = half_inf(a->out[0]->dtype);
 #pragma omp parallel if (n >= LT_PAR_STREAM)
     {
         int64_t lo, hi;
         lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        relu_grad_bf16((const uint16_t *)a->out[0]->data + lo, (const float *)a->gout[0]->data + lo,
-                       (float *)a->gin[0]->data + lo, hi - lo, acc);
+        relu_grad_half((const uint16_t *)a->out[0]->data + lo,
+                       (const float *)a->gout[0]->data + lo, (float *)a->gin[0]->data + lo,
+                       hi - lo, acc, inf);
     }
     return LT_OK;
 }
@@ -301,7 +314,8 @@ void lt_cpu_register_activation(struct lt_backend *b, int fast) {
     if (!fast)
         return;
     lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_F32, relu_forward_fast, relu_backward_fast);
-    lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_BF16, relu_forward_bf16, relu_backward_bf16);
+    lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_BF16, relu_forward_half, relu_backward_half);
+    lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_F16, relu_forward_half, relu_backward_half);
     lt_cpu_set_fast(b, LT_OP_GELU, LT_DTYPE_F32, gelu_forward_fast, gelu_backward_fast);
     lt_cpu_set_fast(b, LT_OP_SIGMOID, LT_DTYPE_F32, sigmoid_forward_fast, sigmoid_backward_fast);
     lt_cpu_set_fast(b, LT_OP_TANH, LT_DTYPE_F32, tanh_forward_fast, tanh_backward_fast);
