@@ -273,6 +273,22 @@ static void half_paths_match_reference_bit_for_bit(void **state) {
         run_kernel(b ? &fast : ref, LT_OP_CAST, &to_bf16, &f, &narrow[b], NULL, NULL, 0);
     }
     assert_same_bytes(&narrow[1], &narrow[0], 2, "cast f32 to bf16");
+    /* the same both ways for f16: every pattern to f32, and the f32 set above to f16 */
+    static const struct lt_cast_attrs to_f16 = {LT_DTYPE_F16};
+    struct lt_kview xh = kv_half(LT_DTYPE_F16, 65536, bits), wide16[2], narrow16[2];
+    for (int b = 0; b < 2; b++) {
+        wide16[b] = kv_new(LT_DTYPE_F32, 1, &n);
+        run_kernel(b ? &fast : ref, LT_OP_CAST, &to_f32, &xh, &wide16[b], NULL, NULL, 0);
+        narrow16[b] = kv_new(LT_DTYPE_F16, 1, &m);
+        run_kernel(b ? &fast : ref, LT_OP_CAST, &to_f16, &f, &narrow16[b], NULL, NULL, 0);
+    }
+    assert_same_bytes(&wide16[1], &wide16[0], 4, "cast f16 to f32");
+    assert_same_bytes(&narrow16[1], &narrow16[0], 2, "cast f32 to f16");
+    for (int b = 0; b < 2; b++) {
+        kv_free(&wide16[b]);
+        kv_free(&narrow16[b]);
+    }
+    kv_free(&xh);
     /* the 2-byte transpose: all but one pattern as (3, 21845) and (21845, 3) */
     for (int shape = 0; shape < 2; shape++) {
         struct lt_kview t[2], sq = x;

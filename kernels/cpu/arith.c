@@ -387,25 +387,45 @@ LT_CLONES static void bf16_to_f32(const uint16_t *restrict x, float *restrict y,
     }
 }
 
-/* f32 -> f32 copies, f32 <-> bf16 converts; every other pair is the reference's. */
+/* f16 -> f32 as the reference casts (through double): a signalling NaN comes out quiet. */
+LT_CLONES static void quiet_nans(uint32_t *restrict u, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        u[i] |= (u[i] & 0x7fffffffu) > 0x7f800000u ? 0x00400000u : 0u;
+}
+
+static void f16_to_f32_quiet(const uint16_t *h, float *f, int64_t n) {
+    lt_f16_to_f32_n(h, f, n);
+    quiet_nans((uint32_t *)f, n);
+}
+
+/* f32 -> f32 copies, f32 <-> bf16 and f32 <-> f16 converts; every other pair is the
+ * reference's. */
 static enum lt_status cast_forward_fast(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->out[0];
     enum lt_dtype from = x->dtype, to = y->dtype;
     int64_t n = lt_kview_numel(x);
-    int f32 = from == LT_DTYPE_F32, bf16 = from == LT_DTYPE_BF16;
-    if (!((f32 && (to == LT_DTYPE_F32 || to == LT_DTYPE_BF16)) || (bf16 && to == LT_DTYPE_F32)))
+    int f32 = from == LT_DTYPE_F32;
+    int half_to = to == LT_DTYPE_BF16 || to == LT_DTYPE_F16;
+    if (!((f32 && (to == LT_DTYPE_F32 || half_to)) ||
+          ((from == LT_DTYPE_BF16 || from == LT_DTYPE_F16) && to == LT_DTYPE_F32)))
         return cast_forward_ref(a);
 #pragma omp parallel if (n >= LT_PAR_STREAM)
     {
         int64_t lo, hi;
         lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        const float *xf = (const float *)x->data + lo;
+        const uint16_t *xh = (const uint16_t *)x->data + lo;
         if (f32 && to == LT_DTYPE_F32)
-            memcpy((float *)y->data + lo, (const float *)x->data + lo,
-                   (size_t)(hi - lo) * sizeof(float));
+            memcpy((float *)y->data + lo, xf, (size_t)(hi - lo) * sizeof(float));
+        else if (f32 && to == LT_DTYPE_BF16)
+            f32_to_bf16(xf, (uint16_t *)y->data + lo, hi - lo);
         else if (f32)
-            f32_to_bf16((const float *)x->data + lo, (uint16_t *)y->data + lo, hi - lo);
+            lt_f32_to_f16_n(xf, (uint16_t *)y->data + lo, hi - lo);
+        else if (from == LT_DTYPE_BF16)
+            bf16_to_f32(xh, (float *)y->data + lo, hi - lo);
         else
-            bf16_to_f32((const uint16_t *)x->data + lo, (float *)y->data + lo, hi - lo);
+            f16_to_f32_quiet(xh, (float *)y->data + lo, hi - lo);
     }
     return LT_OK;
 }
@@ -427,4 +447,5 @@ void lt_cpu_register_arith(struct lt_backend *b, int fast) {
     lt_cpu_set_fast(b, LT_OP_SCALE, LT_DTYPE_F32, scale_forward_fast, scale_backward_fast);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F32, cast_forward_fast, lt_identity_backward_fast);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_BF16, cast_forward_fast, lt_identity_backward_fast);
+    lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F16, cast_forward_fast, lt_identity_backward_fast);
 }
