@@ -146,7 +146,8 @@ end
 -- notes, origin = its origin map, recipe = the recipe's path, hooks = more hook tables,
 -- console = a file for the console (default stdout), tty = draw a progress bar (default:
 -- whether stdout is a terminal), quiet = no console output, write = false: no work dir
--- (the REPL)}. Nothing is built until setup() (train() calls it).
+-- (the REPL), make_trainer = what builds the trainer (default lutra.Trainer; tests put an
+-- out-of-memory there)}. Nothing is built until setup() (train() calls it).
 function runner.new(cfg, opts)
     opts = opts or {}
     local self = setmetatable({
@@ -236,6 +237,98 @@ function runner.check_device(cfg, log)
     return device
 end
 
+-- The capacity the memory target is a fraction of: memory.limit, else the GPU's free
+-- memory, else the machine's RAM; and what it is, for the log.
+local function capacity_of(cfg, device)
+    if cfg.memory.limit then
+        return cfg.memory.limit, "memory.limit"
+    end
+    local free, total = core.device_memory()
+    if device ~= "cpu" then
+        return free, "the GPU's free memory"
+    end
+    return total, "the machine's RAM"
+end
+
+-- The memory policy (DESIGN, "Policies"): plans the step for the recipe's micro-batch and
+-- precision and, while it needs more than memory.target of the capacity, applies
+-- memory.fit in order: "batch" halves the micro-batch and doubles accumulate (the
+-- effective batch, hence the lr, stays), "precision" trains an fp32 recipe in bf16.
+-- Writes what it chose into cfg and returns the log lines and {key = why} for the
+-- resolved config; raises, with the bytes, when nothing it may change fits.
+function runner.fit_memory(cfg, model, lr, device)
+    local m = cfg.memory
+    if m.checkpoint then
+        error("memory.checkpoint: activation checkpointing is not implemented yet; leave " ..
+            "it false", 0)
+    end
+    local capacity, what = capacity_of(cfg, device)
+    local budget = math.floor(m.target * capacity)
+    local p = cfg.precision
+    local function need(batch, mode)
+        local plan = trainer_mod.plan {
+            model = model,
+            input_shape = data.input_shape(cfg, batch),
+            optim = optimizer_of(cfg.optim, lr),
+            precision = { mode = mode, loss_scale = p.loss_scale, init_scale = p.init_scale },
+        }
+        return plan.report.total
+    end
+    -- plans that do not fit are what is being measured: no limit while probing
+    core.set_memory_limit(math.maxinteger)
+    local ok, result = pcall(function()
+        local batch, acc, mode = cfg.data.batch_size, cfg.optim.accumulate, p.mode
+        local bytes_needed = need(batch, mode)
+        local first = bytes_needed
+        for _, way in ipairs(m.fit) do
+            if bytes_needed <= budget then
+                break
+            end
+            if way == "batch" then
+                while bytes_needed > budget and batch % 2 == 0 do
+                    batch, acc = batch // 2, acc * 2
+                    bytes_needed = need(batch, mode)
+                end
+            elseif way == "precision" and mode == "fp32" then
+                mode = "bf16"
+                bytes_needed = need(batch, mode)
+            end -- "checkpoint": activation checkpointing is not implemented; it changes nothing
+        end
+        return { batch = batch, acc = acc, mode = mode, bytes = bytes_needed, first = first }
+    end)
+    core.set_memory_limit(cfg.memory.limit or 0)
+    if not ok then
+        error(result, 0)
+    end
+    local r = result
+    local target = string.format("memory.target %g of %s (%s)", m.target, what, bytes(capacity))
+    if r.bytes > budget then
+        error(string.format("memory: the step needs %s (micro-batch %d, %s), over %s = %s, " ..
+            "and memory.fit {%s} cannot bring it under (a larger memory.limit or " ..
+            "memory.target, or a smaller model, may)", bytes(r.bytes), r.batch, r.mode, target,
+            bytes(budget), table.concat(m.fit, ", ")), 0)
+    end
+    local lines, why = {}, {}
+    if r.batch ~= cfg.data.batch_size or r.mode ~= p.mode then
+        local said = string.format("memory: the step needs %s, over %s = %s", bytes(r.first),
+            target, bytes(budget))
+        if r.batch ~= cfg.data.batch_size then
+            said = said .. string.format("; micro-batch %d -> %d, accumulate %d -> %d " ..
+                "(effective batch %d kept)", cfg.data.batch_size, r.batch, cfg.optim.accumulate,
+                r.acc, r.batch * r.acc)
+            why["data.batch_size"] = string.format("memory.fit: was %d", cfg.data.batch_size)
+            why["optim.accumulate"] = string.format("memory.fit: was %d", cfg.optim.accumulate)
+        end
+        if r.mode ~= p.mode then
+            said = said .. string.format("; precision %s -> %s", p.mode, r.mode)
+            why["precision.mode"] = string.format("memory.fit: was %q", p.mode)
+        end
+        lines[1] = said .. string.format("; now %s", bytes(r.bytes))
+        cfg.data.batch_size, cfg.optim.accumulate, p.mode = r.batch, r.acc, r.mode
+    end
+    return lines, why
+end
+
 -- runner:setup(): builds everything (context, work dir, logs, model, data, trainer,
 -- resume) and logs what the run will do. Raises on failures; called by train().
 function Runner:setup()
@@ -274,10 +367,22 @@ function Runner:setup()
     if line then
         log:info(line)
     end
+    local ok, model = pcall(models.build, cfg.model, cfg)
+    if not ok then
+        error(runner.config_error(model), 0)
+    end
+    self.model = model
+    local fitted, fit_why = runner.fit_memory(cfg, model, lr, self.device)
+    for _, l in ipairs(fitted) do
+        log:info(l)
+    end
     if write then
         local resolved = schema.deep_copy(cfg)
         local origin = {}
         for k, v in pairs(self.origin) do
+            origin[k] = v
+        end
+        for k, v in pairs(fit_why) do
             origin[k] = v
         end
         if line then
@@ -302,12 +407,7 @@ function Runner:setup()
         log:info(l)
     end
 
-    -- the model, the data, the trainer
-    local ok, model = pcall(models.build, cfg.model, cfg)
-    if not ok then
-        error(runner.config_error(model), 0)
-    end
-    self.model = model
+    -- the data, the trainer
     self.train_loader, self.train_set = data.loader(cfg, "train")
     self.test_loader, self.test_set = data.loader(cfg, "test")
     local batches = self.train_loader:batches()
@@ -324,15 +424,34 @@ function Runner:setup()
     if (p.fp32_warmup_iters or 0) > 0 then
         mode = "fp32"
     end
-    self.trainer = trainer_mod.Trainer {
-        model = self.model,
-        input_shape = data.input_shape(cfg, cfg.data.batch_size),
-        optim = optimizer_of(cfg.optim, lr),
-        schedule = runner.schedule(cfg.schedule, self.max_iters, self.steps_per_epoch),
-        precision = { mode = mode, loss_scale = p.loss_scale, init_scale = p.init_scale,
-            growth_factor = p.growth_factor, backoff_factor = p.backoff_factor,
-            growth_interval = p.growth_interval },
-    }
+    -- a real out-of-memory (the device had less than it said) with memory.on_oom =
+    -- "reduce": halve the micro-batch, double accumulate, build again
+    local make = self.opts.make_trainer or trainer_mod.Trainer
+    while true do
+        local built, t = pcall(make, {
+            model = self.model,
+            input_shape = data.input_shape(cfg, cfg.data.batch_size),
+            optim = optimizer_of(cfg.optim, lr),
+            schedule = runner.schedule(cfg.schedule, self.max_iters, self.steps_per_epoch),
+            precision = { mode = mode, loss_scale = p.loss_scale, init_scale = p.init_scale,
+                growth_factor = p.growth_factor, backoff_factor = p.backoff_factor,
+                growth_interval = p.growth_interval },
+        })
+        if built then
+            self.trainer = t
+            break
+        end
+        local b = cfg.data.batch_size
+        if cfg.memory.on_oom ~= "reduce" or b % 2 ~= 0 or
+            not tostring(t):find("out of memory", 1, true) then
+            error(t, 0)
+        end
+        log:info(string.format("memory: out of memory building the step (%s); micro-batch " ..
+            "%d -> %d, accumulate %d -> %d (memory.on_oom = \"reduce\")", tostring(t), b,
+            b // 2, cfg.optim.accumulate, cfg.optim.accumulate * 2))
+        cfg.data.batch_size, cfg.optim.accumulate = b // 2, cfg.optim.accumulate * 2
+        self.train_loader, self.train_set = data.loader(cfg, "train")
+    end
     local pr = self.trainer:plan_report()
     log:info(string.format("model %s: %d parameters; step planned in %s: %s (params %s, " ..
         "grads %s, optimizer %s, activations %s, temporaries %s, workspace %s, data %s)",

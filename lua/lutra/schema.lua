@@ -431,16 +431,17 @@ local memory = group("memory", "How much memory a step may plan to use, and what
         elements = {type = "string", choices = {"batch", "precision", "checkpoint"}},
         doc = "What may change, in this order, when the plan exceeds the target: batch " ..
             "(halve the micro-batch, double accumulate: same effective batch), precision " ..
-            "(bf16/fp16), checkpoint (recompute activations in backward)."}),
+            "(an fp32 recipe trains in bf16), checkpoint (recompute activations in " ..
+            "backward: not implemented yet, changes nothing)."}),
     field("on_oom", "string", {default = "reduce", choices = {"reduce", "error"},
-        doc = "On a real out-of-memory: halve the micro-batch, re-plan and retry the step; " ..
-            "or stop with an error."}),
+        doc = "On a real out-of-memory while the step is built: halve the micro-batch " ..
+            "(double accumulate) and build it again; or stop with an error."}),
     field("limit", "size", {
         doc = 'Capacity to plan against, in bytes or a string like "2GiB" (resolved to ' ..
             "bytes); default: the device's free memory, or the machine's RAM on the CPU."}),
     field("checkpoint", "boolean", {default = false,
         doc = "Recompute activations in backward (activation checkpointing) even when " ..
-            "everything fits."}),
+            "everything fits. Not implemented yet: true is an error."}),
 })
 
 local runner = group("runner", "The training loop: its length, logging, evaluation and " ..

@@ -252,6 +252,57 @@ describe("runner", function()
         assert.equal(read(a .. "/final.safetensors"), read(cfg2.work_dir .. "/final.safetensors"))
     end)
 
+    maybe("fits memory.target by halving the micro-batch, keeping the effective batch", function()
+        local cfg = small("fit-probe")
+        local trainer_mod = require "lutra.trainer"
+        local models = require "lutra.models"
+        local data = require "lutra.data"
+        local function need(batch)
+            return trainer_mod.plan { model = models.build(cfg.model, cfg),
+                input_shape = data.input_shape(cfg, batch),
+                optim = lutra.optim.SGD { lr = 0.1, momentum = 0.9 } }.report.total
+        end
+        -- a limit that micro-batch 8 fits under 0.75 of, and 16 does not
+        local limit = math.ceil(need(8) / 0.75) + 1
+        assert.is_true(need(16) > 0.75 * limit)
+        local cfg2, opts = small("fit", { "memory.limit=" .. limit })
+        local code, r = run(cfg2, opts)
+        assert.equal(0, code)
+        assert.equal(8, r.iter)
+        assert.equal(8, cfg2.data.batch_size)
+        assert.equal(4, cfg2.optim.accumulate)
+        local log = read(cfg2.work_dir .. "/train.log")
+        assert.truthy(log:find("micro-batch 32 -> 8, accumulate 1 -> 4 (effective batch 32 kept)",
+            1, true))
+        assert.truthy(read(cfg2.work_dir .. "/config.lua"):find("memory.fit: was 32", 1, true))
+        -- nothing it may change fits: an error with the bytes
+        local cfg3, opts3 = small("fit-none", { "memory.limit=" .. limit, "memory.fit={}" })
+        local ok, err = pcall(run, cfg3, opts3)
+        assert.is_false(ok)
+        assert.truthy(tostring(err):find("memory.fit {} cannot bring it under", 1, true))
+    end)
+
+    maybe("halves the micro-batch on a real out-of-memory (memory.on_oom = reduce)", function()
+        local cfg, opts = small("oom")
+        opts.make_trainer = function(t)
+            if t.input_shape[1] > 8 then
+                error("lutra.core: allocating 64.0 MiB on the GPU: cudaMalloc: out of memory", 0)
+            end
+            return lutra.Trainer(t)
+        end
+        local code, r = run(cfg, opts)
+        assert.equal(0, code)
+        assert.equal(8, r.iter)
+        assert.equal(8, cfg.data.batch_size)
+        assert.equal(4, cfg.optim.accumulate)
+        assert.truthy(read(cfg.work_dir .. "/train.log"):find("micro-batch 16 -> 8", 1, true))
+        local cfg2, opts2 = small("oom-error", { 'memory.on_oom="error"' })
+        opts2.make_trainer = opts.make_trainer
+        local ok, err = pcall(run, cfg2, opts2)
+        assert.is_false(ok)
+        assert.truthy(tostring(err):find("cudaMalloc: out of memory", 1, true))
+    end)
+
     maybe("keeps the process's memory flat over many steps", function()
         local cfg, opts = small("memory", { "runner.max_iters=400", "runner.log_interval=50",
             "data.train_samples=256", "data.batch_size=32" })
