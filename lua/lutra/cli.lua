@@ -89,7 +89,8 @@ usage: lutra plan RECIPE [--set k=v ...]
 
 A dry run that touches no data: prints the resolved config, the graph (ops,
 parameters) and the bytes per memory category the training step will allocate for
-the recipe's batch and precision, and how long planning took.
+the recipe's batch and precision (after the memory policy, planned against this
+machine's RAM or memory.limit), and how long planning took.
 
 options:
 ]] .. RECIPE_OPTIONS,
@@ -369,19 +370,27 @@ function verbs.plan(args)
     local data = require "lutra.data"
     local trainer = require "lutra.trainer"
     local logger = require "lutra.logger"
+    local lr, line = runner.lr_scaling(cfg)
+    util.manual_seed(cfg.seed)
+    core.set_memory_limit(cfg.memory.limit or 0)
+    local model = build_model(cfg)
+    local t1 = core.clock()
+    -- what `lutra train` would choose to fit memory.target (planned on this machine)
+    local fitted, why = runner.fit_memory(cfg, model, lr, "cpu")
+    for k, v in pairs(why) do
+        origin[k] = v
+    end
     say("-- resolved config of " .. path)
     cli.out:write(config.serialize(cfg, { origin = origin }))
     for _, n in ipairs(notes) do
         say("-- note: " .. n)
     end
-    local lr, line = runner.lr_scaling(cfg)
     if line then
         say("-- " .. line)
     end
-    util.manual_seed(cfg.seed)
-    core.set_memory_limit(cfg.memory.limit or 0)
-    local model = build_model(cfg)
-    local t1 = core.clock()
+    for _, l in ipairs(fitted) do
+        say("-- " .. l)
+    end
     local mode = cfg.precision.mode
     local batch = cfg.data.batch_size
     local optim_cfg = { type = cfg.optim.type, lr = lr, weight_decay = cfg.optim.weight_decay,

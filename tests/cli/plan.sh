@@ -15,4 +15,10 @@ expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --set 'precision={mode="bf16"}' d
 has "$SCRATCH/out" "micro-batch 256"
 has "$SCRATCH/out" "precision bf16"
 has "$SCRATCH/out" "param_copies"
+# what train would choose under a memory limit: the micro-batch that fits, the same
+# effective batch, recorded in the resolved config
+expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --set 'memory.limit="34MiB"'
+has "$SCRATCH/out" "micro-batch 128 -> 2, accumulate 1 -> 64 (effective batch 128 kept)"
+has "$SCRATCH/out" "batch_size = 2, -- memory.fit: was 128"
+has "$SCRATCH/out" "micro-batch 2, accumulate 64"
 exit 0
