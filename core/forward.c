@@ -82,12 +82,7 @@ static enum lt_status bind_device(struct lt_forward *f, struct lt_tensor *const 
         const struct lt_tensor *t = p->graph->values[buf->value].tensor;
         struct lt_mirror *m = t->storage->mirror;
         if (m && m->be == p->be) {
-            if (m->device_stale) {
-                lt_storage_fetch(t->storage);
-                st = lt_mem_copy(f->ctx, p->be, m->dev, t->storage->data, t->storage->bytes,
-                                 LT_COPY_H2D);
-                m->device_stale = st != LT_OK;
-            }
+            st = lt_storage_push(f->ctx, t->storage);
             lt_exec_bind(&f->ex, b, (char *)m->dev + t->offset);
             continue;
         }

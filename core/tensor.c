@@ -129,6 +129,17 @@ void lt_storage_fetch(struct lt_storage *s) {
     m->host_stale = 0;
 }
 
+enum lt_status lt_storage_push(struct lt_ctx *ctx, struct lt_storage *s) {
+    struct lt_mirror *m = s->mirror;
+    if (!m || !m->device_stale)
+        return LT_OK;
+    lt_storage_fetch(s);
+    enum lt_status st = lt_mem_copy(ctx, m->be, m->dev, s->data, s->bytes, LT_COPY_H2D);
+    if (st == LT_OK)
+        m->device_stale = 0;
+    return st;
+}
+
 void *lt_tensor_data(const struct lt_tensor *t) {
     struct lt_storage *s = t->storage;
     if (s->mirror) {

@@ -28,6 +28,11 @@ struct lt_storage {
  * caller's error and lt_tensor_data has no way to fail. */
 void lt_storage_fetch(struct lt_storage *s);
 
+/* Sends the host bytes of s to its mirror when the host may have changed them (after
+ * fetching the device's newer bytes, if the host has not seen them). LT_OK without a
+ * mirror; a device failure is recorded on ctx. */
+enum lt_status lt_storage_push(struct lt_ctx *ctx, struct lt_storage *s);
+
 struct lt_tensor {
     int refs;
     struct lt_storage *storage;

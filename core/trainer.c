@@ -124,18 +124,6 @@ static enum lt_status mirror(struct lt_trainer *t, struct lt_storage *s, struct 
     return LT_OK;
 }
 
-/* Sends a mirrored storage to the device when the host may have changed it. */
-static enum lt_status push(struct lt_trainer *t, struct lt_storage *s) {
-    struct lt_mirror *m = s->mirror;
-    if (!m || !m->device_stale)
-        return LT_OK;
-    lt_storage_fetch(s); /* the device's newer bytes first, if the host has not seen them */
-    enum lt_status st = lt_mem_copy(t->ctx, t->be, m->dev, s->data, s->bytes, LT_COPY_H2D);
-    if (st == LT_OK)
-        m->device_stale = 0;
-    return st;
-}
-
 /* Writes {scale, 0} where the loss's gradient is read, and into the host bytes of the
  * state (which a push sends). */
 static enum lt_status write_seed(struct lt_trainer *t, float scale) {
@@ -287,9 +275,9 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
             return LT_EINVAL;
     enum lt_status st = lt_mem_zero(t->ctx, t->be, t->grads, p->bytes[LT_MEM_GRADS]);
     if (st == LT_OK)
-        st = push(t, t->params);
+        st = lt_storage_push(t->ctx, t->params);
     if (st == LT_OK)
-        st = push(t, t->state);
+        st = lt_storage_push(t->ctx, t->state);
     if (st != LT_OK)
         return st;
     bind_flat(t, &t->ex);

@@ -130,13 +130,16 @@ static int l_backend_info(lua_State *L) {
     return 1;
 }
 
-/* set_device(name): "auto", "cpu", "cuda", "cuda:N"; raises with the reason when the
- * device cannot be used. Returns the device picked and, when "auto" fell back to the CPU,
- * why. */
+/* set_device(name): "auto", "cpu", "cuda", "cuda:N". Returns the device picked and, when
+ * "auto" fell back to the CPU, why; or nil and the reason when the device cannot be used
+ * (a run-time condition, as write_atomic reports, not a bad call). */
 static int l_set_device(lua_State *L) {
     struct lt_ctx *ctx = lt_lua_ctx(L);
-    if (lt_ctx_set_device(ctx, luaL_checkstring(L, 1)) != LT_OK)
-        return luaL_error(L, "%s", lt_ctx_error(ctx));
+    if (lt_ctx_set_device(ctx, luaL_checkstring(L, 1)) != LT_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, lt_ctx_error(ctx));
+        return 2;
+    }
     lua_pushstring(L, lt_ctx_device(ctx));
     const char *notice = lt_ctx_device_notice(ctx);
     if (notice[0])

@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/lutra.h"
 #include "tests/device_shim.h"
 
 static size_t view_bytes(const struct lt_kview *v) {
-    static const size_t sizes[LT_DTYPE_COUNT] = {4, 2, 2, 4, 1};
-    return (size_t)lt_kview_numel(v) * sizes[v->dtype];
+    return (size_t)lt_kview_numel(v) * lt_dtype_size(v->dtype);
 }
 
 /* One host view's device twin; NULL data stays NULL (a tensor the call must not read). */

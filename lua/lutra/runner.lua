@@ -219,9 +219,9 @@ end
 -- ("auto" without a usable GPU says why on the log). An explicit "cuda" that cannot
 -- run raises the reason. Returns the device picked.
 function runner.check_device(cfg, log)
-    local ok, device, notice = pcall(core.set_device, cfg.device)
-    if not ok then -- the reason alone, without a Lua position
-        error(tostring(device):gsub("^[^:]*:%d+: ", ""), 0)
+    local device, notice = core.set_device(cfg.device)
+    if not device then
+        error(notice, 0)
     end
     core.set_tf32(cfg.precision.tf32 == true)
     core.set_deterministic(cfg.device_options.deterministic ~= false)
@@ -235,6 +235,13 @@ function runner.check_device(cfg, log)
         end
     end
     return device
+end
+
+-- The Trainer's precision table for mode, with the recipe's loss-scaling keys.
+local function trainer_precision(p, mode)
+    return { mode = mode, loss_scale = p.loss_scale, init_scale = p.init_scale,
+        growth_factor = p.growth_factor, backoff_factor = p.backoff_factor,
+        growth_interval = p.growth_interval }
 end
 
 -- The capacity the memory target is a fraction of: memory.limit, else the GPU's free
@@ -270,7 +277,7 @@ function runner.fit_memory(cfg, model, lr, device)
             model = model,
             input_shape = data.input_shape(cfg, batch),
             optim = optimizer_of(cfg.optim, lr),
-            precision = { mode = mode, loss_scale = p.loss_scale, init_scale = p.init_scale },
+            precision = trainer_precision(p, mode),
         }
         return plan.report.total
     end
@@ -433,9 +440,7 @@ function Runner:setup()
             input_shape = data.input_shape(cfg, cfg.data.batch_size),
             optim = optimizer_of(cfg.optim, lr),
             schedule = runner.schedule(cfg.schedule, self.max_iters, self.steps_per_epoch),
-            precision = { mode = mode, loss_scale = p.loss_scale, init_scale = p.init_scale,
-                growth_factor = p.growth_factor, backoff_factor = p.backoff_factor,
-                growth_interval = p.growth_interval },
+            precision = trainer_precision(p, mode),
         })
         if built then
             self.trainer = t
