@@ -69,6 +69,10 @@ TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 BENCH_BIN   := $(BUILD)/bench/bench_step
 
+# An emulated GPU (tests/emulated_device.c): the GPU training suite runs on it as well,
+# so that the core's device paths are tested on machines without a card.
+EMULATED_DEVICE := $(BUILD)/tests/lutra_emulated_device.so
+
 # The CUDA plugin (lutra_cuda.so), built when nvcc is found; the core loads it with
 # dlopen, so nothing else links CUDA. CUDA_ARCH lists the SM versions to build for.
 CUDA_HOME   ?= /usr/local/cuda
@@ -134,12 +138,16 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
+$(EMULATED_DEVICE): $(BUILD)/tests/emulated_device.o $(LIB)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -shared -o $@ $^ $(MODULE_LDLIBS) -Wl,--no-undefined
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Sanitizer builds run the C suites only (.ci/run); a plain build runs everything.
-test: deps $(TEST_BIN) $(if $(SANITIZE),,$(ALL_TARGETS))
+test: deps $(TEST_BIN) $(EMULATED_DEVICE) $(if $(SANITIZE),,$(ALL_TARGETS))
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) bash scripts/run-tests.sh $(TEST_BIN)
 
 # The GPU suites alone (they also run, skipped without a GPU, in `make test`).

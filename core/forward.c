@@ -1,12 +1,14 @@
 /* Forward-only programs (evaluation, inference) and eager ops, which are one-node
  * forward programs on the CPU. Parameters and state are read from their tensors at each
  * run. On a GPU, a tensor whose storage a trainer mirrors there is read from the
- * trainer's device copy; any other is sent at each run into the program's own copy. */
+ * trainer's device copy; any other is sent at each run into the program's own copy.
+ * Inputs go in and outputs come out through page-locked host memory (core/staging.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/ctx.h"
 #include "core/exec.h"
+#include "core/staging.h"
 #include "core/tensor.h"
 
 struct lt_forward {
@@ -16,7 +18,21 @@ struct lt_forward {
     int on_device;
     char *data;  /* on a GPU: the inputs' slot */
     char *flat;  /* on a GPU: parameters, then state, of tensors no trainer mirrors there */
+    struct lt_staging staging; /* on a GPU: the inputs (as in `data`), then the outputs */
 };
+
+static size_t output_bytes(const struct lt_plan *p, int i) {
+    const struct lt_kview *v = &p->bufs[p->outputs[i]].view;
+    return (size_t)lt_kview_numel(v) * lt_dtype_size(v->dtype);
+}
+
+/* Where output i waits in the staging buffer. */
+static size_t staged_output(const struct lt_plan *p, int i) {
+    size_t at = lt_align(p->data_slot);
+    for (int j = 0; j < i; j++)
+        at += lt_align(output_bytes(p, j));
+    return at;
+}
 
 static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
                                   int n_out, const int *outputs, struct lt_forward **out) {
@@ -37,6 +53,8 @@ static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, str
         st = lt_mem_alloc(ctx, be, p->data_slot, (void **)&f->data);
     if (st == LT_OK && f->on_device)
         st = lt_mem_alloc(ctx, be, p->flat_params + p->flat_state, (void **)&f->flat);
+    if (st == LT_OK && f->on_device)
+        st = lt_staging_reserve(ctx, &f->staging, be, staged_output(p, p->n_outputs));
     if (st != LT_OK) {
         lt_forward_free(f);
         return st;
@@ -57,6 +75,7 @@ void lt_forward_free(struct lt_forward *f) {
         lt_mem_free(f->plan->be, f->data);
         lt_mem_free(f->plan->be, f->flat);
     }
+    lt_staging_free(&f->staging);
     lt_exec_release(&f->ex);
     lt_plan_free(f->plan);
     free(f);
@@ -72,8 +91,8 @@ static enum lt_status bind_device(struct lt_forward *f, struct lt_tensor *const 
         const struct lt_buf *buf = &p->bufs[b];
         if (buf->kind == LT_BUF_INPUT) {
             const struct lt_tensor *x = inputs[p->graph->values[buf->value].index];
-            st = lt_mem_copy(f->ctx, p->be, f->data + buf->offset, lt_tensor_data(x),
-                             lt_tensor_bytes(x), LT_COPY_H2D);
+            st = lt_staging_send(f->ctx, &f->staging, buf->offset, f->data + buf->offset,
+                                 lt_tensor_data(x), lt_tensor_bytes(x));
             lt_exec_bind(&f->ex, b, f->data + buf->offset);
             continue;
         }
@@ -145,17 +164,25 @@ enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inp
     f->ex.info = (struct lt_exec_info){lt_ctx_seed(f->ctx), epoch, sample_base};
     if (st == LT_OK)
         st = lt_exec_run(&f->ex, 1);
-    if (st == LT_OK && f->on_device) { /* a kernel's failure, or bad data it flagged */
-        st = p->be->dev.sync(p->be->impl, f->ex.msg);
-        if (st != LT_OK)
-            return lt_fail(f->ctx, st, "forward: %s", f->ex.msg);
+    if (!f->on_device) {
+        for (int i = 0; st == LT_OK && i < p->n_outputs; i++)
+            memcpy(lt_tensor_data(out[i]), f->ex.views[p->outputs[i]].data,
+                   lt_tensor_bytes(out[i]));
+        return st;
     }
     for (int i = 0; st == LT_OK && i < p->n_outputs; i++)
-        st = lt_mem_copy(f->ctx, p->be, lt_tensor_data(out[i]), f->ex.views[p->outputs[i]].data,
-                         lt_tensor_bytes(out[i]), LT_COPY_D2H);
-    if (st == LT_OK && f->on_device)
-        st = after_device_run(f);
-    return st;
+        st = lt_staging_receive(f->ctx, &f->staging, staged_output(p, i),
+                                f->ex.views[p->outputs[i]].data, output_bytes(p, i));
+    /* a kernel's failure, or bad data it flagged; and no copy outlives the run */
+    enum lt_status waited = p->be->dev.sync(p->be->impl, f->ex.msg);
+    if (st != LT_OK)
+        return st;
+    if (waited != LT_OK)
+        return lt_fail(f->ctx, waited, "forward: %s", f->ex.msg);
+    for (int i = 0; i < p->n_outputs; i++)
+        memcpy(lt_tensor_data(out[i]), f->staging.host + staged_output(p, i),
+               lt_tensor_bytes(out[i]));
+    return after_device_run(f);
 }
 
 void lt_forward_memory(const struct lt_forward *f, struct lt_mem_report *r) {

@@ -6,13 +6,16 @@
  *
  * On a GPU every buffer of the step lives on the device; the parameters and the state
  * also keep their host bytes (the graph's tensors), mirrored (core/tensor.h): a step
- * sends them when the host may have changed them, and marks the host stale after it. */
+ * sends them when the host may have changed them, and marks the host stale after it.
+ * Micro-batches go in, and their losses come out, through page-locked host memory with
+ * copies that do not wait (core/staging.h): the step waits once, before the update. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/ctx.h"
 #include "core/exec.h"
+#include "core/staging.h"
 #include "core/tensor.h"
 
 /* One parameter's slice of the flat buffers. */
@@ -38,6 +41,7 @@ struct lt_trainer {
     char *dparams, *dstate;            /* where the step reads them: device or host bytes */
     float *grads, *moments;            /* (params), (params) or (2, params) */
     char *data;                        /* (2, data_slot): micro-batch slots */
+    struct lt_staging staging;         /* on a GPU: the step's losses, then its batches */
     float *seed;                       /* {loss scale, 0}: the loss's incoming gradient,
                                         * in dstate */
     float scale;                       /* seed[0], on the host */
@@ -78,6 +82,7 @@ void lt_trainer_free(struct lt_trainer *t) {
     lt_mem_free(t->be, t->grads);
     lt_mem_free(t->be, t->moments);
     lt_mem_free(t->be, t->data);
+    lt_staging_free(&t->staging);
     free(t->ranges);
     lt_plan_free(t->plan);
     free(t);
@@ -208,18 +213,30 @@ enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_t
     return LT_OK;
 }
 
-/* Copies micro-batch k into its data slot and points ex's input buffers there. */
+/* Where micro-batch k of a step of n waits in the staging buffer: after the losses. */
+static size_t staged_losses(int n) {
+    return lt_align((size_t)n * 2 * sizeof(float));
+}
+
+/* Copies micro-batch k into its data slot (on a GPU through the staging buffer, queued
+ * behind micro-batch k - 2, which used the slot before) and points ex's input buffers
+ * there. */
 static enum lt_status load_micro(struct lt_trainer *t, struct lt_exec *ex,
-                                 struct lt_tensor *const *inputs, int k) {
+                                 struct lt_tensor *const *inputs, int k, int n) {
     const struct lt_plan *p = ex->plan;
     char *slot = t->data + (size_t)(k % 2) * t->slot;
+    size_t staged = staged_losses(n) + (size_t)k * t->slot;
     for (int b = 0; b < p->n_bufs; b++) {
         const struct lt_buf *buf = &p->bufs[b];
         if (buf->kind != LT_BUF_INPUT)
             continue;
         const struct lt_tensor *src = inputs[p->graph->values[buf->value].index];
-        enum lt_status st = lt_mem_copy(t->ctx, t->be, slot + buf->offset, lt_tensor_data(src),
-                                        lt_tensor_bytes(src), LT_COPY_H2D);
+        void *to = slot + buf->offset;
+        enum lt_status st =
+            t->on_device ? lt_staging_send(t->ctx, &t->staging, staged + buf->offset, to,
+                                           lt_tensor_data(src), lt_tensor_bytes(src))
+                         : lt_mem_copy(t->ctx, t->be, to, lt_tensor_data(src),
+                                       lt_tensor_bytes(src), LT_COPY_H2D);
         if (st != LT_OK)
             return st;
         lt_exec_bind(ex, b, slot + buf->offset);
@@ -263,6 +280,39 @@ static void update(struct lt_trainer *t, float factor) {
     }
 }
 
+/* Queues every micro-batch of the step, forward and backward; on the CPU it also sums
+ * their losses, on a GPU they are staged and summed after the wait. */
+static enum lt_status run_micro_batches(struct lt_trainer *t, const struct lt_step_input *in,
+                                        double *sum, double *count) {
+    int n_inputs = t->plan->graph->n_inputs;
+    int ran[MAX_PLANS] = {0}; /* an executor's first micro-batch makes its param copies */
+    int64_t sample = in->sample_base;
+    for (int k = 0; k < in->n_micro; k++) {
+        struct lt_tensor *const *inputs = in->inputs + (size_t)k * n_inputs;
+        int e = pick_exec(t, inputs);
+        struct lt_exec *ex = exec_at(t, e);
+        enum lt_status st = load_micro(t, ex, inputs, k, in->n_micro);
+        if (st != LT_OK)
+            return st;
+        ex->info = (struct lt_exec_info){lt_ctx_seed(t->ctx), in->epoch, sample};
+        if ((st = lt_exec_run(ex, !ran[e])) != LT_OK)
+            return st;
+        ran[e] = 1;
+        const float *loss = ex->views[ex->plan->loss_buf].data; /* {sum, count} */
+        if (t->on_device) {
+            st = lt_staging_receive(t->ctx, &t->staging, (size_t)k * 2 * sizeof(float), loss,
+                                    2 * sizeof(float));
+            if (st != LT_OK)
+                return st;
+        } else {
+            *sum += loss[0];
+            *count += loss[1];
+        }
+        sample += n_inputs > 0 && lt_tensor_ndim(inputs[0]) > 0 ? lt_tensor_shape(inputs[0])[0] : 1;
+    }
+    return LT_OK;
+}
+
 enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input *in,
                                struct lt_step_result *res) {
     struct lt_plan *p = t->plan;
@@ -278,37 +328,31 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
         st = lt_storage_push(t->ctx, t->params);
     if (st == LT_OK)
         st = lt_storage_push(t->ctx, t->state);
+    if (st == LT_OK && t->on_device)
+        st = lt_staging_reserve(t->ctx, &t->staging, t->be,
+                                staged_losses(in->n_micro) + (size_t)in->n_micro * t->slot);
     if (st != LT_OK)
         return st;
     bind_flat(t, &t->ex);
     for (int i = 0; i < t->n_more; i++)
         bind_flat(t, t->more[i]);
-    int ran[MAX_PLANS] = {0}; /* an executor's first micro-batch makes its param copies */
     double sum = 0, count = 0;
-    int64_t sample = in->sample_base;
-    for (int k = 0; k < in->n_micro; k++) {
-        struct lt_tensor *const *inputs = in->inputs + (size_t)k * n_inputs;
-        int e = pick_exec(t, inputs);
-        struct lt_exec *ex = exec_at(t, e);
-        if ((st = load_micro(t, ex, inputs, k)) != LT_OK)
-            return st;
-        ex->info = (struct lt_exec_info){lt_ctx_seed(t->ctx), in->epoch, sample};
-        if ((st = lt_exec_run(ex, !ran[e])) != LT_OK)
-            return st;
-        ran[e] = 1;
-        float loss[2];
-        if ((st = lt_mem_copy(t->ctx, t->be, loss, ex->views[ex->plan->loss_buf].data, sizeof loss,
-                              LT_COPY_D2H)) != LT_OK)
-            return st;
-        sum += loss[0];
-        count += loss[1];
-        sample += n_inputs > 0 && lt_tensor_ndim(inputs[0]) > 0 ? lt_tensor_shape(inputs[0])[0] : 1;
-    }
-    if (t->on_device) { /* a kernel's failure, or bad data it flagged, before the update */
+    st = run_micro_batches(t, in, &sum, &count);
+    if (t->on_device) {
+        /* a kernel's failure, or bad data it flagged, stops the step before the update;
+         * and no copy through the staging buffer outlives the step, even a failed one */
         char msg[LT_KMSG_SIZE] = "";
-        if ((st = t->be->dev.sync(t->be->impl, msg)) != LT_OK)
-            return lt_fail(t->ctx, st, "step: %s", msg);
+        enum lt_status waited = t->be->dev.sync(t->be->impl, msg);
+        if (st == LT_OK && waited != LT_OK)
+            return lt_fail(t->ctx, waited, "step: %s", msg);
+        const float *losses = (const float *)t->staging.host;
+        for (int k = 0; st == LT_OK && k < in->n_micro; k++) {
+            sum += losses[2 * k];
+            count += losses[2 * k + 1];
+        }
     }
+    if (st != LT_OK)
+        return st;
     /* one division for the whole step: equal to one batch n_micro times larger */
     float factor = count > 0 ? (float)(1.0 / ((double)t->scale * count)) : 0.0f;
     double sumsq;

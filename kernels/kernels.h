@@ -247,6 +247,15 @@ struct lt_device_ops {
     enum lt_status (*copy)(void *impl, void *dst, const void *src, size_t bytes,
                            enum lt_copy_kind kind, char *msg);
     enum lt_status (*zero)(void *impl, void *ptr, size_t bytes, char *msg);
+    /* Page-locked host memory: the host side of copy_async (batches on their way in,
+     * losses and outputs on their way out). */
+    enum lt_status (*host_alloc)(void *impl, size_t bytes, void **out, char *msg);
+    void (*host_free)(void *impl, void *ptr); /* ptr may be NULL */
+    /* A copy queued on the stream that returns at once. Its host side comes from
+     * host_alloc; the host must not write it (H2D) or read it (D2H) before the next sync
+     * (or a copy to the host, which waits for everything queued before it). */
+    enum lt_status (*copy_async)(void *impl, void *dst, const void *src, size_t bytes,
+                                 enum lt_copy_kind kind, char *msg);
     /* Waits for all queued work. Reports a kernel's asynchronous failure (LT_ECUDA) and
      * bad data a kernel flagged on the device (LT_EINVAL: an index out of range). */
     enum lt_status (*sync)(void *impl, char *msg);

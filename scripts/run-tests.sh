@@ -3,7 +3,9 @@
 # and prints one summary line: "N passed, N failed, N skipped". Exits non-zero when
 # anything failed.
 #
-# C suites are cmocka binaries; their counts are read from cmocka's summary lines.
+# C suites are cmocka binaries; their counts are read from cmocka's summary lines. The
+# GPU training suite runs a second time on the emulated device
+# ($BUILD/tests/lutra_emulated_device.so, tests/emulated_device.c) when it is built.
 # Lua specs are tests/lua/*_spec.lua, run by busted (one run per file) against the C
 # module in $BUILD (LUA_CPATH) and the library in lua/ (LUA_PATH), with TAP output:
 # "ok" counts as passed, "ok ... # SKIP" (busted's pending) as skipped, "not ok" (busted's
@@ -44,13 +46,25 @@ count() {
     fi
 }
 
-for t in "$@"; do
-    "$t" >"$log" 2>&1
-    rc=$?
+# Runs one cmocka binary (with the environment given before it) and counts it.
+# cmocka_suite NAME [VAR=VALUE ...] BINARY
+cmocka_suite() {
+    local name=$1
+    shift
+    env "$@" >"$log" 2>&1
+    local rc=$?
     p=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
     f=$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
     s=$(sed -n 's/.*\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
-    count "$(basename "$t")" "$rc" "$p" "$f" "$s"
+    count "$name" "$rc" "$p" "$f" "$s"
+}
+
+emulated=$BUILD/tests/lutra_emulated_device.so
+for t in "$@"; do
+    cmocka_suite "$(basename "$t")" "$t"
+    if [ "$(basename "$t")" = test_gpu_train ] && [ -f "$emulated" ]; then
+        cmocka_suite "test_gpu_train on the emulated device" LUTRA_CUDA_PLUGIN="$emulated" "$t"
+    fi
 done
 
 specs=(tests/lua/*_spec.lua)

@@ -81,10 +81,10 @@ static void expect_id_error(int ndim, const int64_t *shape, const int32_t *ids,
 static void embedding_bad_id(void **state) {
     (void)state;
     expect_id_error(1, (int64_t[]){5}, (int32_t[]){0, 3, 1, 4, 2},
-                    "embedding: id 4 at (3,) is outside [0, 4)");
+                    "id 4 at (3,) is outside [0, 4)");
     expect_id_error(2, (int64_t[]){2, 3}, (int32_t[]){0, 3, 1, 2, -1, 2},
-                    "embedding: id -1 at (1, 1) is outside [0, 4)");
-    expect_id_error(0, NULL, (int32_t[]){12}, "embedding: id 12 at () is outside [0, 4)");
+                    "id -1 at (1, 1) is outside [0, 4)");
+    expect_id_error(0, NULL, (int32_t[]){12}, "id 12 at () is outside [0, 4)");
 }
 
 /* Asserts that shape inference of (w, ids) fails with a message containing want. */

@@ -37,7 +37,7 @@ static enum lt_status check_ids(const struct lt_kargs *a, const struct lt_kview 
             continue;
         char where[128];
         index_str(ids, i, where, sizeof where);
-        snprintf(a->msg, LT_KMSG_SIZE, "embedding: id %d at %s is outside [0, %lld)",
+        snprintf(a->msg, LT_KMSG_SIZE, "id %d at %s is outside [0, %lld)",
                  (int)id[i], where, (long long)vocab);
         return LT_EINVAL;
     }

@@ -21,7 +21,7 @@ static enum lt_status check_targets(const struct lt_kargs *a, const int32_t *t, 
     for (int64_t r = 0; r < n; r++) {
         if (t[r] == ignore_index || (t[r] >= 0 && t[r] < classes))
             continue;
-        snprintf(a->msg, LT_KMSG_SIZE, "cross_entropy: target %d at row %lld is outside [0, %lld)",
+        snprintf(a->msg, LT_KMSG_SIZE, "target %d at row %lld is outside [0, %lld)",
                  (int)t[r], (long long)r, (long long)classes);
         return LT_EINVAL;
     }

@@ -161,7 +161,7 @@ template <typename T, bool MUL> enum lt_status col_sums(const lt_kargs *a, doubl
         return LT_OK;
     size_t need = col_workspace(a, 1);
     if (a->workspace_size < need) {
-        snprintf(a->msg, LT_KMSG_SIZE, "add/sub/mul (backward): workspace smaller than planned");
+        snprintf(a->msg, LT_KMSG_SIZE, "workspace smaller than planned");
         return LT_EINVAL;
     }
     cudaStream_t st = lt_cu(a)->stream;
@@ -265,7 +265,7 @@ template <typename From> enum lt_status cast_forward(const lt_kargs *a) {
     case LT_DTYPE_BF16:
         return cast_to<From, __nv_bfloat16>(a);
     default:
-        snprintf(a->msg, LT_KMSG_SIZE, "cast: no CUDA cast into an integer dtype");
+        snprintf(a->msg, LT_KMSG_SIZE, "no CUDA cast into an integer dtype");
         return LT_EUNSUPPORTED;
     }
 }

@@ -147,7 +147,7 @@ static bool pick_algo(conv_state *st, const Perf *perf, int n, bool exact, Inexa
 }
 
 static enum lt_status no_algo(const lt_kargs *a, const char *direction) {
-    snprintf(a->msg, LT_KMSG_SIZE, "conv2d: cuDNN has no usable %s algorithm for these shapes",
+    snprintf(a->msg, LT_KMSG_SIZE, "cuDNN has no usable %s algorithm for these shapes",
              direction);
     return LT_EUNSUPPORTED;
 }
@@ -160,7 +160,7 @@ static enum lt_status make_descriptors(const lt_kargs *a, conv_state *st, cudnnD
     const lt_kview *x = a->in[0], *w = a->in[1], *y = a->out[0];
     for (int d = 0; d < 4; d++)
         if (x->shape[d] > INT_MAX || w->shape[d] > INT_MAX || y->shape[d] > INT_MAX) {
-            snprintf(a->msg, LT_KMSG_SIZE, "conv2d: a dimension exceeds cuDNN's int range");
+            snprintf(a->msg, LT_KMSG_SIZE, "a dimension exceeds cuDNN's int range");
             return LT_EINVAL;
         }
     cudnnStatus_t s = cudnnCreateTensorDescriptor(&st->x);
@@ -342,7 +342,7 @@ template <typename T>
 static enum lt_status conv_prepare(const lt_kargs *a, int backward, void **state) {
     conv_state *st = new (std::nothrow) conv_state();
     if (!st) {
-        snprintf(a->msg, LT_KMSG_SIZE, "conv2d: out of memory");
+        snprintf(a->msg, LT_KMSG_SIZE, "out of memory");
         return LT_ENOMEM;
     }
     enum lt_status rc = plan(a, backward, st, dnn_type<T>(), sizeof(T));
@@ -364,7 +364,7 @@ static size_t conv_workspace(const lt_kargs *a, int backward) {
 static enum lt_status check_workspace(const lt_kargs *a, const conv_state *st) {
     if (a->workspace_size >= st->total)
         return LT_OK;
-    snprintf(a->msg, LT_KMSG_SIZE, "conv2d: workspace smaller than planned");
+    snprintf(a->msg, LT_KMSG_SIZE, "workspace smaller than planned");
     return LT_EINVAL;
 }
 
@@ -419,7 +419,7 @@ static enum lt_status empty_backward(const lt_kargs *a) {
         cudaError_t e = cudaMemsetAsync(
             a->gin[i]->data, 0, (size_t)lt_numel(a->gin[i]) * sizeof(float), lt_cu(a)->stream);
         if (e != cudaSuccess) {
-            snprintf(a->msg, LT_KMSG_SIZE, "conv2d (backward): %s", cudaGetErrorString(e));
+            snprintf(a->msg, LT_KMSG_SIZE, "%s", cudaGetErrorString(e));
             return LT_ECUDA;
         }
     }
@@ -498,7 +498,7 @@ template <typename T> static enum lt_status conv_backward(const lt_kargs *a) {
         return rc;
     for (int i = 0; i < a->n_in; i++)
         if (a->gin[i] && !st->grad[i]) {
-            snprintf(a->msg, LT_KMSG_SIZE, "conv2d: gradient %d was not planned", i);
+            snprintf(a->msg, LT_KMSG_SIZE, "gradient %d was not planned", i);
             return LT_EINVAL;
         }
     if (st->empty)

@@ -70,6 +70,34 @@ static enum lt_status dev_copy(void *impl, void *dst, const void *src, size_t by
     return e == cudaSuccess ? LT_OK : fail(msg, e, "copy");
 }
 
+static enum lt_status dev_host_alloc(void *impl, size_t bytes, void **out, char *msg) {
+    (void)impl;
+    cudaError_t e = cudaHostAlloc(out, bytes ? bytes : 1, cudaHostAllocDefault);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        *out = NULL;
+        return fail(msg, e, "cudaHostAlloc");
+    }
+    return LT_OK;
+}
+
+static void dev_host_free(void *impl, void *ptr) {
+    lt_cuda *c = (lt_cuda *)impl;
+    if (!ptr)
+        return;
+    cudaStreamSynchronize(c->stream); /* a queued copy may still use it */
+    cudaFreeHost(ptr);
+}
+
+static enum lt_status dev_copy_async(void *impl, void *dst, const void *src, size_t bytes,
+                                     enum lt_copy_kind kind, char *msg) {
+    lt_cuda *c = (lt_cuda *)impl;
+    static const cudaMemcpyKind kinds[] = {cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost,
+                                           cudaMemcpyDeviceToDevice};
+    cudaError_t e = bytes ? cudaMemcpyAsync(dst, src, bytes, kinds[kind], c->stream) : cudaSuccess;
+    return e == cudaSuccess ? LT_OK : fail(msg, e, "queued copy");
+}
+
 static enum lt_status dev_zero(void *impl, void *ptr, size_t bytes, char *msg) {
     lt_cuda *c = (lt_cuda *)impl;
     cudaError_t e = bytes ? cudaMemsetAsync(ptr, 0, bytes, c->stream) : cudaSuccess;
@@ -244,6 +272,9 @@ lt_cuda_backend_init(struct lt_backend *b, int device, unsigned abi, char *msg) 
     b->dev.free = dev_free;
     b->dev.copy = dev_copy;
     b->dev.zero = dev_zero;
+    b->dev.host_alloc = dev_host_alloc;
+    b->dev.host_free = dev_host_free;
+    b->dev.copy_async = dev_copy_async;
     b->dev.sync = dev_sync;
     b->dev.memory = dev_memory;
     b->dev.set_tf32 = dev_set_tf32;

@@ -1,0 +1,637 @@
+/* Test support: an emulated GPU, for machines without one. Built as a plugin with the
+ * CUDA plugin's entry point (lutra_emulated_device.so; point LUTRA_CUDA_PLUGIN at it),
+ * it gives the core a device backend whose kernels are the CPU's, so that the core's
+ * device paths (mirrors, staging, forward programs, step capture, the memory policy) run
+ * where CI runs. It is strict where a GPU would be silently wrong or crash later:
+ *
+ * - device memory is mapped without access except while a kernel, a copy or a zeroing
+ *   runs, so the core touching device memory directly faults on the spot;
+ * - every tensor, workspace and optimizer buffer a kernel is given must lie in device
+ *   memory, and each side of a copy where its kind says;
+ * - queued copies behave as on a GPU: one to the host arrives at the next sync (its
+ *   destination holds 0xff bytes until then), and the page-locked source of one to the
+ *   device must not change before the next sync; a queued copy's host side must be
+ *   page-locked memory;
+ * - a captured step records kernels with their arguments, pointers included, and a
+ *   launch replays exactly those.
+ *
+ * LUTRA_EMULATED_DEVICE_MIB sets the card's size (default 8192). */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/lutra.h"
+#include "kernels/kernels.h"
+
+#define RUNTIME_BYTES ((size_t)64 << 20) /* what a card's context would take */
+
+enum region_kind { DEVICE, PAGE_LOCKED };
+
+struct region {
+    char *p;
+    size_t bytes; /* mapped: whole pages for device memory */
+    enum region_kind kind;
+};
+
+/* A queued copy not yet settled: one to the host waits in `copy` for the next sync; one
+ * from the host has the hash its source must still have then. */
+struct pending {
+    char *host;
+    size_t bytes;
+    char *copy;
+    uint64_t hash;
+};
+
+/* A node's kernel: the CPU's fast one, or its reference when the fast one declines. */
+struct node {
+    const struct lt_kernel *k;
+    void *impl, *state;
+};
+
+/* One recorded call of a captured step, with its own copy of every view. */
+struct call {
+    const struct node *nd; /* NULL: a zeroing of `zero` */
+    int backward;
+    struct lt_kargs a;
+    struct lt_kview views[2 * (LT_MAX_INPUTS + LT_MAX_OUTPUTS)];
+    void *zero;
+    size_t zero_bytes;
+};
+
+struct graph {
+    struct call *calls;
+    int n, cap;
+};
+
+struct emu {
+    struct lt_backend fast, ref;
+    struct region *regions;
+    int n_regions, cap_regions;
+    struct pending *pending;
+    int n_pending, cap_pending;
+    struct graph *recording;
+    size_t total, in_use;
+    char sticky[LT_KMSG_SIZE]; /* a fault found where it could not be returned */
+};
+
+static int grow(void **items, int *cap, int n, size_t size) {
+    if (n < *cap)
+        return 1;
+    int c = *cap ? 2 * *cap : 16;
+    void *p = realloc(*items, (size_t)c * size);
+    if (!p)
+        return 0;
+    *items = p;
+    *cap = c;
+    return 1;
+}
+
+/* The region of `kind` holding [p, p + bytes), or NULL. */
+static const struct region *find(const struct emu *e, const void *p, size_t bytes,
+                                 enum region_kind kind) {
+    const char *c = p;
+    for (int i = 0; i < e->n_regions; i++) {
+        const struct region *r = &e->regions[i];
+        if (r->kind == kind && c >= r->p && c + bytes <= r->p + r->bytes)
+            return r;
+    }
+    return NULL;
+}
+
+static int in_device(const struct emu *e, const void *p, size_t bytes) {
+    return find(e, p, bytes, DEVICE) != NULL;
+}
+
+/* Opens (or closes) every device region to the host. */
+static void access_device(const struct emu *e, int open) {
+    for (int i = 0; i < e->n_regions; i++)
+        if (e->regions[i].kind == DEVICE &&
+            mprotect(e->regions[i].p, e->regions[i].bytes, open ? PROT_READ | PROT_WRITE : PROT_NONE))
+            abort(); /* the mappings are ours: this cannot fail */
+}
+
+static uint64_t hash(const char *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static enum lt_status refuse(char *msg, const char *why) {
+    snprintf(msg, LT_KMSG_SIZE, "emulated device: %s", why);
+    return LT_ECUDA;
+}
+
+/* Settles every queued copy: what goes to the host arrives, what came from page-locked
+ * memory is checked not to have been overwritten meanwhile. */
+static enum lt_status settle(struct emu *e, char *msg) {
+    enum lt_status st = LT_OK;
+    for (int i = 0; i < e->n_pending; i++) {
+        struct pending *q = &e->pending[i];
+        if (q->copy) {
+            memcpy(q->host, q->copy, q->bytes);
+            free(q->copy);
+        } else if (hash(q->host, q->bytes) != q->hash && st == LT_OK) {
+            st = refuse(msg, "page-locked memory was written while a queued copy from it "
+                             "was in flight");
+        }
+    }
+    e->n_pending = 0;
+    if (st == LT_OK && e->sticky[0]) {
+        snprintf(msg, LT_KMSG_SIZE, "%s", e->sticky);
+        st = LT_ECUDA;
+    }
+    e->sticky[0] = '\0';
+    return st;
+}
+
+/* ---- memory ---------------------------------------------------------------------------- */
+
+static enum lt_status add_region(struct emu *e, char *p, size_t bytes, enum region_kind kind,
+                                 char *msg) {
+    if (!grow((void **)&e->regions, &e->cap_regions, e->n_regions, sizeof *e->regions)) {
+        snprintf(msg, LT_KMSG_SIZE, "out of host memory");
+        return LT_ENOMEM;
+    }
+    e->regions[e->n_regions++] = (struct region){p, bytes, kind};
+    return LT_OK;
+}
+
+static void drop_region(struct emu *e, const void *p) {
+    for (int i = 0; i < e->n_regions; i++)
+        if (e->regions[i].p == p) {
+            e->regions[i] = e->regions[--e->n_regions];
+            return;
+        }
+}
+
+static enum lt_status dev_alloc(void *impl, size_t bytes, void **out, char *msg) {
+    struct emu *e = impl;
+    size_t page = (size_t)sysconf(_SC_PAGE_SIZE);
+    size_t n = (bytes + page - 1) / page * page;
+    *out = NULL;
+    if (e->in_use + n + RUNTIME_BYTES > e->total) {
+        snprintf(msg, LT_KMSG_SIZE, "emulated device: out of memory");
+        return LT_ENOMEM;
+    }
+    void *p = mmap(NULL, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        snprintf(msg, LT_KMSG_SIZE, "emulated device: out of host memory");
+        return LT_ENOMEM;
+    }
+    enum lt_status st = add_region(e, p, n, DEVICE, msg);
+    if (st != LT_OK) {
+        munmap(p, n);
+        return st;
+    }
+    e->in_use += n;
+    *out = p;
+    return LT_OK;
+}
+
+static void dev_free(void *impl, void *ptr) {
+    struct emu *e = impl;
+    const struct region *r = ptr ? find(e, ptr, 1, DEVICE) : NULL;
+    if (!r)
+        return;
+    munmap(r->p, r->bytes);
+    e->in_use -= r->bytes;
+    drop_region(e, ptr);
+}
+
+static enum lt_status dev_host_alloc(void *impl, size_t bytes, void **out, char *msg) {
+    struct emu *e = impl;
+    *out = malloc(bytes ? bytes : 1);
+    if (!*out) {
+        snprintf(msg, LT_KMSG_SIZE, "out of host memory");
+        return LT_ENOMEM;
+    }
+    enum lt_status st = add_region(e, *out, bytes, PAGE_LOCKED, msg);
+    if (st != LT_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static void dev_host_free(void *impl, void *ptr) {
+    struct emu *e = impl;
+    if (!ptr)
+        return;
+    char msg[LT_KMSG_SIZE];
+    if (settle(e, msg) != LT_OK) /* as the CUDA plugin waits for the stream first */
+        snprintf(e->sticky, sizeof e->sticky, "%s", msg);
+    drop_region(e, ptr);
+    free(ptr);
+}
+
+/* Whether a copy's sides are where its kind says; queued copies need page-locked host
+ * sides. */
+static const char *misplaced(const struct emu *e, void *dst, const void *src, size_t bytes,
+                             enum lt_copy_kind kind, int queued) {
+    int dst_dev = in_device(e, dst, bytes), src_dev = in_device(e, src, bytes);
+    const void *host = kind == LT_COPY_H2D ? src : dst;
+    switch (kind) {
+    case LT_COPY_H2D:
+        if (!dst_dev || src_dev)
+            return "a copy to the device whose destination is not device memory or whose "
+                   "source is";
+        break;
+    case LT_COPY_D2H:
+        if (!src_dev || dst_dev)
+            return "a copy to the host whose source is not device memory or whose "
+                   "destination is";
+        break;
+    case LT_COPY_D2D:
+        if (!src_dev || !dst_dev)
+            return "a device-to-device copy with a side outside device memory";
+        return NULL;
+    }
+    if (queued && !find(e, host, bytes, PAGE_LOCKED))
+        return "a queued copy whose host side is not page-locked memory";
+    return NULL;
+}
+
+static enum lt_status dev_copy(void *impl, void *dst, const void *src, size_t bytes,
+                               enum lt_copy_kind kind, char *msg) {
+    struct emu *e = impl;
+    if (!bytes)
+        return LT_OK;
+    const char *why = misplaced(e, dst, src, bytes, kind, 0);
+    if (why)
+        return refuse(msg, why);
+    if (e->recording)
+        return refuse(msg, "a copy while a step is being captured");
+    if (kind == LT_COPY_D2H) { /* it waits for everything queued before it */
+        enum lt_status st = settle(e, msg);
+        if (st != LT_OK)
+            return st;
+    }
+    access_device(e, 1);
+    memmove(dst, src, bytes);
+    access_device(e, 0);
+    return LT_OK;
+}
+
+static enum lt_status dev_copy_async(void *impl, void *dst, const void *src, size_t bytes,
+                                     enum lt_copy_kind kind, char *msg) {
+    struct emu *e = impl;
+    if (!bytes)
+        return LT_OK;
+    const char *why = misplaced(e, dst, src, bytes, kind, kind != LT_COPY_D2D);
+    if (why)
+        return refuse(msg, why);
+    if (e->recording)
+        return refuse(msg, "a copy while a step is being captured");
+    if (!grow((void **)&e->pending, &e->cap_pending, e->n_pending, sizeof *e->pending))
+        return refuse(msg, "out of host memory");
+    struct pending q = {kind == LT_COPY_D2H ? dst : (char *)src, bytes, NULL, 0};
+    if (kind == LT_COPY_D2H && !(q.copy = malloc(bytes)))
+        return refuse(msg, "out of host memory");
+    access_device(e, 1);
+    if (kind == LT_COPY_D2H) {
+        memcpy(q.copy, src, bytes);
+        memset(dst, 0xff, bytes); /* not there before the next sync */
+    } else {
+        memmove(dst, src, bytes);
+        q.hash = hash(src, bytes);
+    }
+    access_device(e, 0);
+    if (kind != LT_COPY_D2D)
+        e->pending[e->n_pending++] = q;
+    return LT_OK;
+}
+
+static enum lt_status zero_now(struct emu *e, void *ptr, size_t bytes) {
+    access_device(e, 1);
+    memset(ptr, 0, bytes);
+    access_device(e, 0);
+    return LT_OK;
+}
+
+static struct call *record(struct emu *e, char *msg) {
+    struct graph *g = e->recording;
+    if (!grow((void **)&g->calls, &g->cap, g->n, sizeof *g->calls)) {
+        refuse(msg, "out of host memory");
+        return NULL;
+    }
+    struct call *c = &g->calls[g->n++];
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+static enum lt_status dev_zero(void *impl, void *ptr, size_t bytes, char *msg) {
+    struct emu *e = impl;
+    if (!bytes)
+        return LT_OK;
+    if (!in_device(e, ptr, bytes))
+        return refuse(msg, "zeroing memory that is not the device's");
+    if (!e->recording)
+        return zero_now(e, ptr, bytes);
+    struct call *c = record(e, msg);
+    if (!c)
+        return LT_ENOMEM;
+    c->zero = ptr;
+    c->zero_bytes = bytes;
+    return LT_OK;
+}
+
+static enum lt_status dev_sync(void *impl, char *msg) {
+    return settle(impl, msg);
+}
+
+static void dev_memory(void *impl, size_t *free_bytes, size_t *total_bytes,
+                       size_t *runtime_bytes) {
+    const struct emu *e = impl;
+    *total_bytes = e->total;
+    *free_bytes = e->total - RUNTIME_BYTES - e->in_use;
+    *runtime_bytes = RUNTIME_BYTES;
+}
+
+static void dev_set_flag(void *impl, int on) {
+    (void)impl;
+    (void)on;
+}
+
+/* ---- kernels --------------------------------------------------------------------------- */
+
+static int view_on_device(const struct emu *e, const struct lt_kview *v) {
+    return !v || !v->data ||
+           in_device(e, v->data, (size_t)lt_kview_numel(v) * lt_dtype_size(v->dtype));
+}
+
+/* Why a kernel's arguments are not all device memory, or NULL. */
+static const char *off_device(const struct emu *e, const struct lt_kargs *a) {
+    for (int i = 0; i < a->n_in; i++)
+        if (!view_on_device(e, a->in[i]) || !view_on_device(e, a->gin[i]))
+            return "a kernel's input or its gradient is not in device memory";
+    for (int i = 0; i < a->n_out; i++)
+        if (!view_on_device(e, a->out[i]) || !view_on_device(e, a->gout[i]))
+            return "a kernel's output or its gradient is not in device memory";
+    if (a->workspace_size && !in_device(e, a->workspace, a->workspace_size))
+        return "a kernel's workspace is not in device memory";
+    if (!a->exec_dev || !in_device(e, a->exec_dev, sizeof *a->exec_dev))
+        return "a kernel's step information is not in device memory";
+    return NULL;
+}
+
+static enum lt_status call_now(struct emu *e, const struct node *nd, int backward,
+                               const struct lt_kargs *a) {
+    struct lt_kargs b = *a;
+    b.impl = nd->impl;
+    b.state = nd->state;
+    access_device(e, 1);
+    enum lt_status st = (backward ? nd->k->backward : nd->k->forward)(&b);
+    access_device(e, 0);
+    return st;
+}
+
+/* Keeps the call with copies of its views: a replay sees the pointers of the capture. */
+static enum lt_status record_call(struct emu *e, const struct node *nd, int backward,
+                                  const struct lt_kargs *a) {
+    struct call *c = record(e, a->msg);
+    if (!c)
+        return LT_ENOMEM;
+    c->nd = nd;
+    c->backward = backward;
+    c->a = *a;
+    int v = 0;
+    const struct lt_kview **lists[] = {c->a.in, c->a.gin, c->a.out, c->a.gout};
+    int counts[] = {a->n_in, a->n_in, a->n_out, a->n_out};
+    for (int l = 0; l < 4; l++)
+        for (int i = 0; i < counts[l]; i++)
+            if (lists[l][i]) {
+                c->views[v] = *lists[l][i];
+                lists[l][i] = &c->views[v++];
+            }
+    return LT_OK;
+}
+
+static enum lt_status run_node(const struct lt_kargs *a, int backward) {
+    struct emu *e = a->impl;
+    const char *why = off_device(e, a);
+    if (why)
+        return refuse(a->msg, why);
+    if (e->recording)
+        return record_call(e, a->state, backward, a);
+    return call_now(e, a->state, backward, a);
+}
+
+static enum lt_status node_forward(const struct lt_kargs *a) {
+    return run_node(a, 0);
+}
+
+static enum lt_status node_backward(const struct lt_kargs *a) {
+    return run_node(a, 1);
+}
+
+static enum lt_status prepare_node(enum lt_op op, const struct lt_kargs *a, int backward,
+                                   void **state) {
+    struct emu *e = a->impl;
+    enum lt_dtype dt = a->in[0]->dtype;
+    struct node *nd = calloc(1, sizeof *nd);
+    if (!nd)
+        return LT_ENOMEM;
+    *nd = (struct node){&e->fast.kernels[op][dt], e->fast.impl, NULL};
+    if (nd->k->prepare) {
+        struct lt_kargs b = *a;
+        b.impl = nd->impl;
+        enum lt_status st = nd->k->prepare(&b, backward, &nd->state);
+        if (st == LT_EUNSUPPORTED) { /* as the planner does on the CPU */
+            *nd = (struct node){&e->ref.kernels[op][dt], e->ref.impl, NULL};
+        } else if (st != LT_OK) {
+            free(nd);
+            return st;
+        }
+    }
+    *state = nd;
+    return LT_OK;
+}
+
+static void release_node(void *state) {
+    struct node *nd = state;
+    if (nd && nd->k->release)
+        nd->k->release(nd->state);
+    free(nd);
+}
+
+static size_t node_workspace(const struct lt_kargs *a, int backward) {
+    const struct node *nd = a->state;
+    if (!nd->k->workspace)
+        return 0;
+    struct lt_kargs b = *a;
+    b.impl = nd->impl;
+    b.state = nd->state;
+    return nd->k->workspace(&b, backward);
+}
+
+/* prepare is the one entry that must know its op: the node it builds carries it on */
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec)                       \
+    static enum lt_status prepare_##ID(const struct lt_kargs *a, int backward, void **state) {    \
+        return prepare_node(LT_OP_##ID, a, backward, state);                                       \
+    }
+#include "kernels/ops.def"
+#undef LT_OP
+
+static enum lt_status (*const prepares[LT_OP_COUNT])(const struct lt_kargs *, int, void **) = {
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec) prepare_##ID,
+#include "kernels/ops.def"
+#undef LT_OP
+};
+
+/* ---- the optimizer's passes ------------------------------------------------------------ */
+
+static struct emu *update_args(void *impl, const void *const *bufs, int n_bufs, int64_t n) {
+    struct emu *e = impl;
+    for (int i = 0; i < n_bufs; i++)
+        if (bufs[i] && !in_device(e, bufs[i], (size_t)n * sizeof(float)) && !e->sticky[0])
+            snprintf(e->sticky, sizeof e->sticky,
+                     "emulated device: an optimizer pass was given memory that is not the "
+                     "device's");
+    return e;
+}
+
+static void grad_norm(void *impl, const float *g, int64_t n, float factor, double *sumsq,
+                      int *finite) {
+    struct emu *e = update_args(impl, (const void *[]){g}, 1, n);
+    access_device(e, 1);
+    e->fast.update.grad_norm(e->fast.impl, g, n, factor, sumsq, finite);
+    access_device(e, 0);
+}
+
+static void sgd(void *impl, float *p, const float *g, float *m, int64_t n, float factor,
+                float lr, float momentum, float dampening, float weight_decay, int nesterov,
+                int first_step) {
+    struct emu *e = update_args(impl, (const void *[]){p, g, m}, 3, n);
+    access_device(e, 1);
+    e->fast.update.sgd(e->fast.impl, p, g, m, n, factor, lr, momentum, dampening, weight_decay,
+                       nesterov, first_step);
+    access_device(e, 0);
+}
+
+static void adamw(void *impl, float *p, const float *g, float *m, float *v, int64_t n,
+                  float factor, float lr, float beta1, float beta2, float eps,
+                  float weight_decay, int64_t step) {
+    struct emu *e = update_args(impl, (const void *[]){p, g, m, v}, 4, n);
+    access_device(e, 1);
+    e->fast.update.adamw(e->fast.impl, p, g, m, v, n, factor, lr, beta1, beta2, eps,
+                         weight_decay, step);
+    access_device(e, 0);
+}
+
+/* ---- step capture ---------------------------------------------------------------------- */
+
+static enum lt_status capture_begin(void *impl, char *msg) {
+    struct emu *e = impl;
+    if (e->recording)
+        return refuse(msg, "a capture inside a capture");
+    if (!(e->recording = calloc(1, sizeof *e->recording)))
+        return refuse(msg, "out of host memory");
+    return LT_OK;
+}
+
+static enum lt_status capture_end(void *impl, void **graph, char *msg) {
+    struct emu *e = impl;
+    *graph = e->recording;
+    e->recording = NULL;
+    return *graph ? LT_OK : refuse(msg, "no capture was begun");
+}
+
+static enum lt_status graph_launch(void *impl, void *graph, char *msg) {
+    struct emu *e = impl;
+    const struct graph *g = graph;
+    for (int i = 0; i < g->n; i++) {
+        const struct call *c = &g->calls[i];
+        enum lt_status st = c->nd ? call_now(e, c->nd, c->backward, &c->a)
+                                  : zero_now(e, c->zero, c->zero_bytes);
+        if (st != LT_OK) {
+            snprintf(msg, LT_KMSG_SIZE, "%s", c->a.msg && c->a.msg[0] ? c->a.msg : "a kernel failed");
+            return st;
+        }
+    }
+    return LT_OK;
+}
+
+static void graph_free(void *impl, void *graph) {
+    (void)impl;
+    struct graph *g = graph;
+    if (g)
+        free(g->calls);
+    free(g);
+}
+
+/* ---- the entry point ------------------------------------------------------------------- */
+
+static void release(void *impl) {
+    struct emu *e = impl;
+    char msg[LT_KMSG_SIZE];
+    settle(e, msg);
+    for (int i = 0; i < e->n_regions; i++)
+        if (e->regions[i].kind == DEVICE)
+            munmap(e->regions[i].p, e->regions[i].bytes);
+    graph_free(e, e->recording);
+    lt_backend_release(&e->fast);
+    lt_backend_release(&e->ref);
+    free(e->regions);
+    free(e->pending);
+    free(e);
+}
+
+__attribute__((visibility("default"))) enum lt_status
+lt_cuda_backend_init(struct lt_backend *b, int device, unsigned abi, char *msg);
+
+enum lt_status lt_cuda_backend_init(struct lt_backend *b, int device, unsigned abi, char *msg) {
+    if (abi != LT_PLUGIN_ABI) {
+        snprintf(msg, LT_KMSG_SIZE, "the emulated device was built for another version of lutra");
+        return LT_EUNSUPPORTED;
+    }
+    if (device != 0) {
+        snprintf(msg, LT_KMSG_SIZE, "no CUDA device %d (the emulated device is cuda:0)", device);
+        return LT_EUNSUPPORTED;
+    }
+    memset(b, 0, sizeof *b);
+    struct emu *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(msg, LT_KMSG_SIZE, "out of memory");
+        return LT_ENOMEM;
+    }
+    enum lt_status st = lt_cpu_backend_init(&e->fast, msg);
+    if (st != LT_OK) {
+        free(e);
+        return st;
+    }
+    lt_cpu_reference_init(&e->ref);
+    const char *mib = getenv("LUTRA_EMULATED_DEVICE_MIB");
+    e->total = (size_t)(mib && atol(mib) > 0 ? atol(mib) : 8192) << 20;
+    b->name = "cuda";
+    b->impl = e;
+    b->release_impl = release;
+    for (int op = 0; op < LT_OP_COUNT; op++)
+        for (int dt = 0; dt < LT_DTYPE_COUNT; dt++) {
+            const struct lt_kernel *k = &e->fast.kernels[op][dt];
+            if (!k->forward)
+                continue;
+            b->kernels[op][dt] = (struct lt_kernel){
+                node_forward, k->backward ? node_backward : NULL, prepares[op], release_node,
+                node_workspace, k->impl_name};
+        }
+    b->update = (struct lt_update_kernels){grad_norm, sgd, adamw};
+    b->dev = (struct lt_device_ops){
+        .alloc = dev_alloc,           .free = dev_free,
+        .copy = dev_copy,             .zero = dev_zero,
+        .host_alloc = dev_host_alloc, .host_free = dev_host_free,
+        .copy_async = dev_copy_async, .sync = dev_sync,
+        .memory = dev_memory,         .set_tf32 = dev_set_flag,
+        .set_deterministic = dev_set_flag,
+        .capture_begin = capture_begin, .capture_end = capture_end,
+        .graph_launch = graph_launch, .graph_free = graph_free,
+    };
+    snprintf(b->info, sizeof b->info,
+             "cuda:0 emulated on the CPU (a test backend: host memory, CPU kernels), %zu MiB",
+             e->total >> 20);
+    return LT_OK;
+}
