@@ -63,7 +63,7 @@ struct call {
 };
 
 struct graph {
-    struct call *calls;
+    struct call **calls; /* each its own allocation: its kargs point into its views */
     int n, cap;
 };
 
@@ -319,8 +319,11 @@ static struct call *record(struct emu *e, char *msg) {
         refuse(msg, "out of host memory");
         return NULL;
     }
-    struct call *c = &g->calls[g->n++];
-    memset(c, 0, sizeof *c);
+    struct call *c = calloc(1, sizeof *c);
+    if (!c)
+        refuse(msg, "out of host memory");
+    else
+        g->calls[g->n++] = c;
     return c;
 }
 
@@ -545,7 +548,7 @@ static enum lt_status graph_launch(void *impl, void *graph, char *msg) {
     struct emu *e = impl;
     const struct graph *g = graph;
     for (int i = 0; i < g->n; i++) {
-        const struct call *c = &g->calls[i];
+        const struct call *c = g->calls[i];
         enum lt_status st = c->nd ? call_now(e, c->nd, c->backward, &c->a)
                                   : zero_now(e, c->zero, c->zero_bytes);
         if (st != LT_OK) {
@@ -559,6 +562,8 @@ static enum lt_status graph_launch(void *impl, void *graph, char *msg) {
 static void graph_free(void *impl, void *graph) {
     (void)impl;
     struct graph *g = graph;
+    for (int i = 0; g && i < g->n; i++)
+        free(g->calls[i]);
     if (g)
         free(g->calls);
     free(g);

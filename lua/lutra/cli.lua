@@ -89,11 +89,15 @@ usage: lutra plan RECIPE [--set k=v ...]
 
 A dry run that touches no data: prints the resolved config, the graph (ops,
 parameters) and the bytes per memory category the training step will allocate for
-the recipe's batch and precision (after the memory policy, planned against this
-machine's RAM or memory.limit), and how long planning took.
+the recipe's batch and precision on the device it would train on (after the memory
+policy, planned against memory.limit, else the GPU's free memory, else this machine's
+RAM), and how long planning took.
 
 options:
-]] .. RECIPE_OPTIONS,
+]] .. RECIPE_OPTIONS .. [[
+
+  --device auto|cpu|cuda  the device to plan for (default auto); cuda:N for GPU N
+  --gpu-ids N             the same as --device cuda:N]],
     run = [[
 usage: lutra run SCRIPT.lua [args]
 
@@ -128,7 +132,8 @@ local SPECS = {
     eval = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list",
         ["--load-from"] = "value", ["--threads"] = "value", ["--device"] = "value",
         ["--gpu-ids"] = "value" },
-    plan = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list" },
+    plan = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list",
+        ["--device"] = "value", ["--gpu-ids"] = "value" },
 }
 
 -- A usage error: a message the CLI prints with a pointer to the help, exit 2.
@@ -373,10 +378,11 @@ function verbs.plan(args)
     local lr, line = runner.lr_scaling(cfg)
     util.manual_seed(cfg.seed)
     core.set_memory_limit(cfg.memory.limit or 0)
+    local device, notice = runner.check_device(cfg)
     local model = build_model(cfg)
     local t1 = core.clock()
-    -- what `lutra train` would choose to fit memory.target (planned on this machine)
-    local fitted, why = runner.fit_memory(cfg, model, lr, "cpu")
+    -- what `lutra train` would choose to fit memory.target (planned for the device)
+    local fitted, why = runner.fit_memory(cfg, model, lr, device)
     for k, v in pairs(why) do
         origin[k] = v
     end
@@ -414,6 +420,15 @@ function verbs.plan(args)
         table.concat(ops, ", "), grouped(plan.graph.param_numel), plan.graph.params))
     say(string.format("step: %d nodes (forward and backward); micro-batch %d, accumulate %d, " ..
         "precision %s", plan.nodes, batch, cfg.optim.accumulate, mode))
+    local free, total, runtime = core.device_memory()
+    if device == "cpu" then
+        say(string.format("device: cpu (%s%s of RAM, %s available)",
+            notice and notice .. "; " or "", logger.bytes(total), logger.bytes(free)))
+    else
+        say(string.format("device: %s (%s, %s free; its context and libraries take %s: " ..
+            "runtime)", core.device_info(), logger.bytes(total), logger.bytes(free),
+            logger.bytes(runtime)))
+    end
     say(string.format("memory the step allocates (%s, micro-batch %d):", mode, batch))
     for _, c in ipairs(CATEGORIES) do
         local b = plan.report[c] or 0

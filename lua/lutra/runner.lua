@@ -217,7 +217,8 @@ end
 
 -- Starts the device the config asks for: a GPU through the CUDA plugin, or the CPU
 -- ("auto" without a usable GPU says why on the log). An explicit "cuda" that cannot
--- run raises the reason. Returns the device picked.
+-- run raises the reason. Returns the device picked, and why not a GPU when "auto" fell
+-- back to the CPU.
 function runner.check_device(cfg, log)
     local device, notice = core.set_device(cfg.device)
     if not device then
@@ -234,7 +235,7 @@ function runner.check_device(cfg, log)
             log:info(string.format("device %s: %s", device, core.device_info()))
         end
     end
-    return device
+    return device, notice
 end
 
 -- The Trainer's precision table for mode, with the recipe's loss-scaling keys.

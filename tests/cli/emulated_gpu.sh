@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The CLI on the emulated GPU (tests/emulated_device.c: a device backend whose kernels are
+# the CPU's, with device memory the host cannot touch). Since the kernels are the same,
+# a run on it must give the CPU's run bit for bit: that checks the runner's device paths
+# (selection, the step through page-locked staging, evaluation, checkpoints read back
+# from the device, resume, bf16 with captured steps). lutra plan fits the card's free
+# memory, and a GPU that is not there is an error that says so.
+. "$(dirname "$0")/lib.sh"
+have_data || { echo "skipped: no Fashion-MNIST"; exit 0; }
+export LUTRA_CUDA_PLUGIN=$BUILD/tests/lutra_emulated_device.so
+[ -f "$LUTRA_CUDA_PLUGIN" ] || { echo "skipped: $LUTRA_CUDA_PLUGIN is not built"; exit 0; }
+
+same() { # same WEIGHTS_A WEIGHTS_B WHAT
+    cmp -s "$1" "$2" || fail "$3: the weights differ"
+}
+
+args=("${SMALL[@]}" data.train_samples=300 runner.max_iters=24 runner.checkpoint_interval=12
+      runner.eval_interval=12 'model.dropout=0.3')
+for d in cpu cuda; do
+    expect 0 "$LUTRA" train examples/fmnist_mlp.lua --device $d --work-dir "$SCRATCH/$d" \
+        --threads 2 --seed 11 --quiet --set "${args[@]}"
+done
+has "$SCRATCH/cuda/train.log" "device cuda:0: cuda:0 emulated on the CPU"
+has "$SCRATCH/cuda/metrics.jsonl" '"mem_gpu":'
+same "$SCRATCH/cpu/final.safetensors" "$SCRATCH/cuda/final.safetensors" "MLP on the device"
+grep '"mode":"val"' "$SCRATCH/cpu/metrics.jsonl" | sed 's/"time":[^,}]*//' >"$SCRATCH/val.cpu"
+grep '"mode":"val"' "$SCRATCH/cuda/metrics.jsonl" | sed 's/"time":[^,}]*//' >"$SCRATCH/val.cuda"
+cmp -s "$SCRATCH/val.cpu" "$SCRATCH/val.cuda" || fail "evaluation on the device differs"
+
+# resumed on the device from its own checkpoint
+expect 0 "$LUTRA" train examples/fmnist_mlp.lua --device cuda --work-dir "$SCRATCH/resumed" \
+    --threads 2 --seed 11 --quiet --resume-from "$SCRATCH/cuda/iter_12.safetensors" \
+    --set "${args[@]}"
+same "$SCRATCH/cuda/final.safetensors" "$SCRATCH/resumed/final.safetensors" "resumed run"
+
+# the CNN in bf16 with captured steps
+cnn=(data.train_samples=256 data.val_samples=100 data.batch_size=32 schedule.warmup_iters=0
+     runner.max_iters=8 runner.eval_interval=8 'precision={mode="bf16"}'
+     device_options.graph=true)
+for d in cpu cuda; do
+    expect 0 "$LUTRA" train examples/fmnist_cnn.lua --device $d --work-dir "$SCRATCH/cnn-$d" \
+        --threads 2 --seed 5 --quiet --set "${cnn[@]}"
+done
+same "$SCRATCH/cnn-cpu/final.safetensors" "$SCRATCH/cnn-cuda/final.safetensors" \
+    "bf16 CNN with captured steps"
+
+# eval on the device
+expect 0 "$LUTRA" eval examples/fmnist_mlp.lua --device cuda \
+    --load-from "$SCRATCH/cuda/final.safetensors" --set 'model.hidden={64}' data.val_samples=500
+cp "$SCRATCH/out" "$SCRATCH/eval.cuda"
+expect 0 "$LUTRA" eval examples/fmnist_mlp.lua --device cpu \
+    --load-from "$SCRATCH/cuda/final.safetensors" --set 'model.hidden={64}' data.val_samples=500
+[ "$(grep -o 'accuracy [0-9.]*' "$SCRATCH/eval.cuda")" = \
+  "$(grep -o 'accuracy [0-9.]*' "$SCRATCH/out")" ] || fail "eval on the device differs"
+
+# planned for a 100 MiB card (64 MiB of it the runtime's): the micro-batch that fits
+LUTRA_EMULATED_DEVICE_MIB=100 expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --gpu-ids 0
+has "$SCRATCH/out" "of the GPU's free memory (36.0M)"
+has "$SCRATCH/out" "micro-batch 128 -> 32, accumulate 1 -> 4 (effective batch 128 kept)"
+has "$SCRATCH/out" "device: cuda:0 emulated on the CPU"
+
+expect 1 "$LUTRA" train examples/fmnist_mlp.lua --device cuda:1 --work-dir "$SCRATCH/none" \
+    --set "${SMALL[@]}"
+has "$SCRATCH/err" "no CUDA device 1"
+exit 0
