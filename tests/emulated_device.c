@@ -229,8 +229,8 @@ static void dev_host_free(void *impl, void *ptr) {
     free(ptr);
 }
 
-/* Whether a copy's sides are where its kind says; queued copies need page-locked host
- * sides. */
+/* Why a copy's sides are not where its kind says (queued copies need page-locked host
+ * sides), or NULL. */
 static const char *misplaced(const struct emu *e, void *dst, const void *src, size_t bytes,
                              enum lt_copy_kind kind, int queued) {
     int dst_dev = in_device(e, dst, bytes), src_dev = in_device(e, src, bytes);
@@ -256,21 +256,24 @@ static const char *misplaced(const struct emu *e, void *dst, const void *src, si
     return NULL;
 }
 
-static enum lt_status dev_copy(void *impl, void *dst, const void *src, size_t bytes,
-                               enum lt_copy_kind kind, char *msg) {
-    struct emu *e = impl;
-    if (!bytes)
-        return LT_OK;
-    const char *why = misplaced(e, dst, src, bytes, kind, 0);
+static enum lt_status check_copy(const struct emu *e, void *dst, const void *src, size_t bytes,
+                                 enum lt_copy_kind kind, int queued, char *msg) {
+    const char *why = bytes ? misplaced(e, dst, src, bytes, kind, queued) : NULL;
     if (why)
         return refuse(msg, why);
     if (e->recording)
         return refuse(msg, "a copy while a step is being captured");
-    if (kind == LT_COPY_D2H) { /* it waits for everything queued before it */
-        enum lt_status st = settle(e, msg);
-        if (st != LT_OK)
-            return st;
-    }
+    return LT_OK;
+}
+
+static enum lt_status dev_copy(void *impl, void *dst, const void *src, size_t bytes,
+                               enum lt_copy_kind kind, char *msg) {
+    struct emu *e = impl;
+    enum lt_status st = check_copy(e, dst, src, bytes, kind, 0, msg);
+    if (st == LT_OK && kind == LT_COPY_D2H) /* it waits for everything queued before it */
+        st = settle(e, msg);
+    if (st != LT_OK || !bytes)
+        return st;
     access_device(e, 1);
     memmove(dst, src, bytes);
     access_device(e, 0);
@@ -280,13 +283,9 @@ static enum lt_status dev_copy(void *impl, void *dst, const void *src, size_t by
 static enum lt_status dev_copy_async(void *impl, void *dst, const void *src, size_t bytes,
                                      enum lt_copy_kind kind, char *msg) {
     struct emu *e = impl;
-    if (!bytes)
-        return LT_OK;
-    const char *why = misplaced(e, dst, src, bytes, kind, kind != LT_COPY_D2D);
-    if (why)
-        return refuse(msg, why);
-    if (e->recording)
-        return refuse(msg, "a copy while a step is being captured");
+    enum lt_status st = check_copy(e, dst, src, bytes, kind, kind != LT_COPY_D2D, msg);
+    if (st != LT_OK || !bytes)
+        return st;
     if (!grow((void **)&e->pending, &e->cap_pending, e->n_pending, sizeof *e->pending))
         return refuse(msg, "out of host memory");
     struct pending q = {kind == LT_COPY_D2H ? dst : (char *)src, bytes, NULL, 0};

@@ -38,15 +38,18 @@ static enum lt_status fail(char *msg, cudaError_t e, const char *what) {
 
 /* ---- device memory ------------------------------------------------------------------- */
 
+/* An allocation's outcome. */
+static enum lt_status allocated(cudaError_t e, void **out, char *msg, const char *what) {
+    if (e == cudaSuccess)
+        return LT_OK;
+    cudaGetLastError(); /* an allocation failure is not sticky: clear it */
+    *out = NULL;
+    return fail(msg, e, what);
+}
+
 static enum lt_status dev_alloc(void *impl, size_t bytes, void **out, char *msg) {
     (void)impl;
-    cudaError_t e = cudaMalloc(out, bytes ? bytes : 1);
-    if (e != cudaSuccess) {
-        cudaGetLastError(); /* an allocation failure is not sticky: clear it */
-        *out = NULL;
-        return fail(msg, e, "cudaMalloc");
-    }
-    return LT_OK;
+    return allocated(cudaMalloc(out, bytes ? bytes : 1), out, msg, "cudaMalloc");
 }
 
 static void dev_free(void *impl, void *ptr) {
@@ -72,13 +75,8 @@ static enum lt_status dev_copy(void *impl, void *dst, const void *src, size_t by
 
 static enum lt_status dev_host_alloc(void *impl, size_t bytes, void **out, char *msg) {
     (void)impl;
-    cudaError_t e = cudaHostAlloc(out, bytes ? bytes : 1, cudaHostAllocDefault);
-    if (e != cudaSuccess) {
-        cudaGetLastError();
-        *out = NULL;
-        return fail(msg, e, "cudaHostAlloc");
-    }
-    return LT_OK;
+    return allocated(cudaHostAlloc(out, bytes ? bytes : 1, cudaHostAllocDefault), out, msg,
+                     "cudaHostAlloc");
 }
 
 static void dev_host_free(void *impl, void *ptr) {
