@@ -21,6 +21,8 @@
 --   running    config (recipes), runner (the loop lutra train runs), interrupted()
 --   context    manual_seed, seed, set_threads, threads, set_memory_limit, memory_limit,
 --              use_reference, backend, version, interrupted; the raw binding is lutra.core
+--   device     set_device("auto" | "cpu" | "cuda" | "cuda:N"), device, device_info,
+--              device_memory, set_tf32, set_deterministic, set_graphs
 local core = require "lutra.core"
 local util = require "lutra.util"
 local T = require "lutra.tensor"
@@ -62,6 +64,14 @@ local lutra = {
     interrupted = core.interrupted,
     seed = core.seed,
 
+    -- the device: trainers and forward programs built afterwards run there
+    device = core.device,
+    device_info = core.device_info,
+    device_memory = core.device_memory,
+    set_tf32 = core.set_tf32,
+    set_deterministic = core.set_deterministic,
+    set_graphs = core.set_graphs,
+
     -- data and files
     fmnist = core.fmnist,
     dataset = core.dataset,
@@ -100,6 +110,17 @@ setmetatable(lutra, {
 -- manual_seed(n): the seed of every random stream; restarts the streams that
 -- initialisation, rand/randn and dropout layer ids draw, so the same seed and program
 -- give the same numbers.
+-- set_device(name): "cuda" (or "cuda:N") insists and raises the reason when there is no
+-- usable GPU; "auto" takes the GPU when there is one, else the CPU. Returns the device
+-- now in use, and for "auto" without a GPU, why.
+function lutra.set_device(name)
+    local device, why = core.set_device(name)
+    if not device then
+        error(why, 2)
+    end
+    return device, why
+end
+
 function lutra.manual_seed(seed)
     util.call(util.manual_seed, seed)
 end

@@ -4,7 +4,8 @@
 # a run on it must give the CPU's run bit for bit: that checks the runner's device paths
 # (selection, the step through page-locked staging, evaluation, checkpoints read back
 # from the device, resume, bf16 with captured steps). lutra plan fits the card's free
-# memory, and a GPU that is not there is an error that says so.
+# memory, a script picks the device with lutra.set_device, and a GPU that is not there is
+# an error that says so.
 . "$(dirname "$0")/lib.sh"
 have_data || { echo "skipped: no Fashion-MNIST"; exit 0; }
 export LUTRA_CUDA_PLUGIN=$BUILD/tests/lutra_emulated_device.so
@@ -58,6 +59,37 @@ LUTRA_EMULATED_DEVICE_MIB=100 expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --g
 has "$SCRATCH/out" "of the GPU's free memory (36.0M)"
 has "$SCRATCH/out" "micro-batch 128 -> 32, accumulate 1 -> 4 (effective batch 128 kept)"
 has "$SCRATCH/out" "device: cuda:0 emulated on the CPU"
+
+# a script: lutra.set_device, steps with a host write to a weight between them (sent
+# to the device before the next step), weights read back, an eager forward
+cat >"$SCRATCH/loop.lua" <<'LUA'
+local lutra = require "lutra"
+local nn = lutra.nn
+print(lutra.set_device(arg[1]))
+lutra.manual_seed(0)
+local model = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+local train = lutra.loader(lutra.fmnist(nil, "train"), { batch = 64, shuffle = true, seed = 0 })
+local trainer = lutra.Trainer { model = model, input_shape = { 64, 1, 28, 28 },
+    optim = lutra.optim.SGD { lr = 0.05, momentum = 0.9 } }
+local loss
+for i = 1, 20 do
+    local b = train:next()
+    loss = trainer:step({ b.x, b.y }, b.epoch, b.sample_base).loss
+    if i == 10 then
+        model[2].weight[1][1] = 0.5
+    end
+end
+local b = train:next()
+print(string.format("loss %.9g weight %.9g logit %.9g", loss, model[2].weight[1][2],
+    model(b.x)[1][1]))
+LUA
+for d in cpu cuda; do
+    expect 0 "$LUTRA" run "$SCRATCH/loop.lua" $d
+    cp "$SCRATCH/out" "$SCRATCH/loop.$d"
+done
+has "$SCRATCH/loop.cuda" "cuda:0"
+[ "$(tail -1 "$SCRATCH/loop.cpu")" = "$(tail -1 "$SCRATCH/loop.cuda")" ] ||
+    fail "the script's run on the device differs: $(tail -1 "$SCRATCH/loop.cuda")"
 
 expect 1 "$LUTRA" train examples/fmnist_mlp.lua --device cuda:1 --work-dir "$SCRATCH/none" \
     --set "${SMALL[@]}"
