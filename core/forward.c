@@ -37,7 +37,7 @@ static size_t staged_output(const struct lt_plan *p, int i) {
 static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
                                   int n_out, const int *outputs, struct lt_forward **out) {
     struct lt_plan *p;
-    enum lt_status st = lt_plan_compile(ctx, be, g, 0, -1, n_out, outputs, NULL, &p);
+    enum lt_status st = lt_plan_compile(ctx, be, g, 0, -1, n_out, outputs, NULL, NULL, &p);
     if (st != LT_OK)
         return st;
     struct lt_forward *f = lt_zalloc(ctx, sizeof *f);

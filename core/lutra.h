@@ -312,10 +312,30 @@ enum lt_status lt_plan_new(struct lt_ctx *ctx, struct lt_graph *g, int loss,
                            const struct lt_optim_config *opt, struct lt_plan **out);
 void lt_plan_free(struct lt_plan *p);
 
+/* How a training plan trades compute for memory. */
+struct lt_plan_options {
+    /* Activation checkpointing: the forward is cut into segments of about equal
+     * activation bytes, and every segment but the last recomputes its activations just
+     * before its backward instead of keeping them (one more forward pass; gradients and
+     * batch norm's running statistics are the same bits as without). */
+    int checkpoint;
+    int segments; /* with checkpoint: how many; 0 lets the planner choose (about the
+                   * square root of the nodes that keep activations) */
+};
+
+/* lt_plan_new with options (NULL: none). */
+enum lt_status lt_plan_new_with(struct lt_ctx *ctx, struct lt_graph *g, int loss,
+                                const struct lt_optim_config *opt,
+                                const struct lt_plan_options *o, struct lt_plan **out);
+
 /* The bytes the step will allocate, by category. Cannot fail. */
 void lt_plan_report(const struct lt_plan *p, struct lt_mem_report *r);
-/* Nodes in the planned step (forward plus backward). Cannot fail. */
+/* Nodes in the planned step (forward plus backward, recomputations included). Cannot
+ * fail. */
 int lt_plan_node_count(const struct lt_plan *p);
+/* Activation checkpointing's segments (1: none, or the forward did not split) and the
+ * forward nodes it runs again. Cannot fail. */
+void lt_plan_checkpointing(const struct lt_plan *p, int *segments, int *recomputed);
 
 /* ---- trainers ------------------------------------------------------------------------- */
 

@@ -274,11 +274,15 @@ static void liveness(struct lt_plan *p) {
             touch(p, pn->gin[i], t);
         for (int k = 0; k < pn->n_out; k++)
             touch(p, pn->gout[k], t);
-        if (!pn->backward)
+        if (!pn->backward && !pn->recompute)
             continue;
+        /* what a backward reads of the forward, and what a recomputation reads (the
+         * segment's boundary), is kept from the forward: activations */
         for (int i = 0; i < pn->n_in; i++)
             if ((reads & LT_IN(i)) && p->bufs[pn->in[i]].cat == LT_MEM_TEMPORARIES)
                 p->bufs[pn->in[i]].cat = LT_MEM_ACTIVATIONS;
+        if (!pn->backward)
+            continue;
         for (int k = 0; k < pn->n_out; k++)
             if ((reads & LT_OUT(k)) && p->bufs[pn->out[k]].cat == LT_MEM_TEMPORARIES)
                 p->bufs[pn->out[k]].cat = LT_MEM_ACTIVATIONS;
@@ -405,7 +409,8 @@ static enum lt_status check_targets(struct lt_ctx *ctx, const struct lt_graph *g
 
 enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
                                int training, int loss, int n_out, const int *outputs,
-                               const struct lt_optim_config *opt, struct lt_plan **out) {
+                               const struct lt_optim_config *opt,
+                               const struct lt_plan_options *o, struct lt_plan **out) {
     enum lt_status st = check_targets(ctx, g, training, loss, n_out, outputs);
     if (st == LT_OK && training)
         st = check_optim(ctx, opt, g);
@@ -460,6 +465,8 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct
             p->flat_state += p->bufs[p->seed_buf].bytes;
             st = lt_autodiff(p, loss, needed);
         }
+        if (st == LT_OK && o && o->checkpoint)
+            st = lt_plan_recompute(p, o->segments);
     }
     if (st == LT_OK && !training) {
         p->n_outputs = n_out;
@@ -502,19 +509,31 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct
     return LT_OK;
 }
 
-enum lt_status lt_plan_new(struct lt_ctx *ctx, struct lt_graph *g, int loss,
-                           const struct lt_optim_config *opt, struct lt_plan **out) {
+enum lt_status lt_plan_new_with(struct lt_ctx *ctx, struct lt_graph *g, int loss,
+                                const struct lt_optim_config *opt,
+                                const struct lt_plan_options *o, struct lt_plan **out) {
     if (!opt)
         return lt_fail(ctx, LT_EINVAL, "a training plan needs an optimizer config");
-    return lt_plan_compile(ctx, ctx->run, g, 1, loss, 0, NULL, opt, out);
+    if (o && o->checkpoint && (o->segments < 0 || o->segments == 1))
+        return lt_fail(ctx, LT_EINVAL,
+                       "checkpoint segments must be 0 (the planner chooses) or >= 2, got %d",
+                       o->segments);
+    return lt_plan_compile(ctx, ctx->run, g, 1, loss, 0, NULL, opt, o, out);
+}
+
+enum lt_status lt_plan_new(struct lt_ctx *ctx, struct lt_graph *g, int loss,
+                           const struct lt_optim_config *opt, struct lt_plan **out) {
+    return lt_plan_new_with(ctx, g, loss, opt, NULL, out);
 }
 
 void lt_plan_free(struct lt_plan *p) {
     if (!p || --p->refs > 0)
         return;
-    for (int n = 0; n < p->n_nodes; n++)
+    for (int n = 0; n < p->n_nodes; n++) {
         if (p->nodes[n].state && p->nodes[n].kernel->release)
             p->nodes[n].kernel->release(p->nodes[n].state);
+        free(p->nodes[n].own_attrs);
+    }
     lt_graph_free(p->graph);
     free(p->bufs);
     free(p->nodes);
@@ -536,4 +555,11 @@ void lt_plan_report(const struct lt_plan *p, struct lt_mem_report *r) {
 
 int lt_plan_node_count(const struct lt_plan *p) {
     return p->n_nodes;
+}
+
+void lt_plan_checkpointing(const struct lt_plan *p, int *segments, int *recomputed) {
+    *segments = p->segments > 0 ? p->segments : 1;
+    *recomputed = 0;
+    for (int n = 0; n < p->n_nodes; n++)
+        *recomputed += p->nodes[n].recompute;
 }

@@ -35,6 +35,7 @@ struct lt_pnode {
     const void *attrs;
     int backward; /* 0: a forward node; 1: the backward of forward node `of` */
     int once_per_step; /* a parameter's half copy: skipped after the first micro-batch */
+    int recompute;     /* a forward node run again for the backward (core/recompute.c) */
     int of;
     int n_in, n_out;
     int in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS];   /* buffers of the forward tensors */
@@ -43,6 +44,7 @@ struct lt_pnode {
     unsigned zero_first;                          /* bit i: zero gin[i] before the call */
     const struct lt_kernel *kernel;
     void *state; /* what kernel->prepare built, released with the plan */
+    void *own_attrs; /* attrs made for this node (a recompute's), freed with the plan */
     size_t workspace;
 };
 
@@ -52,6 +54,7 @@ struct lt_plan {
     struct lt_graph *graph;
     int refs;
     int training;
+    int segments; /* activation checkpointing's segments; 0 without */
     struct lt_buf *bufs;
     struct lt_pnode *nodes;
     int n_bufs, cap_bufs, n_nodes, cap_nodes;
@@ -79,11 +82,18 @@ struct lt_pnode *lt_plan_add_node(struct lt_plan *p);
  * op without backward. */
 enum lt_status lt_autodiff(struct lt_plan *p, int loss, const char *needed);
 
+/* Activation checkpointing: cuts the forward nodes into `segments` segments (0: about
+ * the square root of the nodes that keep activations) and has every segment but the last
+ * recompute its activations just before its backward (core/recompute.c). After
+ * lt_autodiff, before the kernels are bound. */
+enum lt_status lt_plan_recompute(struct lt_plan *p, int segments);
+
 /* Common compile path of lt_plan_new and lt_forward_new: `training` with loss, else
  * the forward to outputs. */
 enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
                                int training, int loss, int n_out, const int *outputs,
-                               const struct lt_optim_config *opt, struct lt_plan **out);
+                               const struct lt_optim_config *opt,
+                               const struct lt_plan_options *o, struct lt_plan **out);
 
 /* Formats bytes as "12.5 MiB" into buf. Cannot fail. */
 const char *lt_bytes_str(size_t bytes, char *buf, size_t size);
