@@ -276,10 +276,11 @@ static void liveness(struct lt_plan *p) {
             touch(p, pn->gout[k], t);
         if (!pn->backward && !pn->recompute)
             continue;
-        /* what a backward reads of the forward, and what a recomputation reads (the
+        /* what a backward reads of the forward, and what a recomputation reads of it (the
          * segment's boundary), is kept from the forward: activations */
         for (int i = 0; i < pn->n_in; i++)
-            if ((reads & LT_IN(i)) && p->bufs[pn->in[i]].cat == LT_MEM_TEMPORARIES)
+            if ((reads & LT_IN(i)) && p->bufs[pn->in[i]].cat == LT_MEM_TEMPORARIES &&
+                !(pn->recompute && p->bufs[pn->in[i]].recomputed))
                 p->bufs[pn->in[i]].cat = LT_MEM_ACTIVATIONS;
         if (!pn->backward)
             continue;

@@ -28,6 +28,7 @@ struct lt_buf {
     int value;            /* the graph value it holds, -1 for gradients and the seed */
     int first, last;      /* ARENA: first and last node touching it */
     int keep;             /* read after the last node (the loss, requested outputs) */
+    int recomputed;       /* written by a recomputation (core/recompute.c) */
 };
 
 struct lt_pnode {

@@ -43,32 +43,114 @@ static size_t kept_bytes(const struct lt_plan *p, int n, int n_forward) {
     return bytes;
 }
 
-/* seg[n] for the forward nodes: segments of about equal kept bytes, -1 for a
- * parameter's half copy (made once per step, never recomputed). Returns the count. */
-static int cut_segments(const struct lt_plan *p, int n_forward, int want, int *seg) {
-    size_t *kept = calloc((size_t)n_forward + 1, sizeof *kept);
-    LT_ASSERT(kept);
-    size_t total = 0;
-    int keeping = 0;
+/* The bytes that cross a cut after each forward node: values made at or before it that
+ * a later forward node reads (a boundary: kept until the backward). */
+static void crossing_bytes(const struct lt_plan *p, int n_forward, size_t *cross) {
+    int *last = malloc(((size_t)p->n_bufs + 1) * sizeof *last);
+    LT_ASSERT(last);
+    for (int b = 0; b < p->n_bufs; b++)
+        last[b] = -1;
+    for (int n = 0; n < n_forward; n++)
+        for (int i = 0; i < p->nodes[n].n_in; i++)
+            last[p->nodes[n].in[i]] = n;
     for (int n = 0; n < n_forward; n++) {
-        kept[n] = p->nodes[n].once_per_step ? 0 : kept_bytes(p, n, n_forward);
-        total += kept[n];
-        keeping += kept[n] > 0;
-    }
-    int count = want > 0 ? want : (int)ceil(sqrt((double)keeping));
-    int s = 0;
-    size_t sum = 0;
-    for (int n = 0; n < n_forward; n++) {
-        if (p->nodes[n].once_per_step) {
-            seg[n] = -1;
-            continue;
+        const struct lt_pnode *f = &p->nodes[n];
+        for (int k = 0; k < f->n_out; k++) {
+            const struct lt_buf *buf = &p->bufs[f->out[k]];
+            for (int c = n; buf->kind == LT_BUF_ARENA && !buf->keep && c < last[f->out[k]]; c++)
+                cross[c] += buf->bytes;
         }
-        seg[n] = s;
-        sum += kept[n];
-        if (s < count - 1 && (double)sum >= (double)total * (s + 1) / count)
-            s++;
+    }
+    free(last);
+}
+
+/* The cheapest cuts of the eligible nodes e[0 .. m-1] into segments none of which keeps
+ * more than `cap` bytes: at[i] is 1 where a segment ends after e[i]. The estimated peak
+ * (the boundaries plus the largest segment) is returned. */
+static double cut_under(const size_t *kept, const size_t *cross, const int *e, int m, double cap,
+                        double *dp, int *from, char *at) {
+    dp[0] = 0;
+    for (int i = 1; i <= m; i++) {
+        dp[i] = HUGE_VAL;
+        double inside = 0;
+        for (int j = i - 1; j >= 0; j--) {
+            inside += (double)kept[e[j]];
+            if (inside > cap)
+                break;
+            double c = dp[j] + (j > 0 ? (double)cross[e[j - 1]] : 0);
+            if (c < dp[i]) {
+                dp[i] = c;
+                from[i] = j;
+            }
+        }
+    }
+    if (dp[m] == HUGE_VAL)
+        return HUGE_VAL;
+    memset(at, 0, (size_t)m);
+    double largest = 0;
+    for (int i = m; i > 0; i = from[i]) {
+        double inside = 0;
+        for (int j = from[i]; j < i; j++)
+            inside += (double)kept[e[j]];
+        largest = inside > largest ? inside : largest;
+        at[i - 1] = 1;
+    }
+    return dp[m] + largest;
+}
+
+/* seg[n] for the forward nodes, -1 for a parameter's half copy (made once per step,
+ * never recomputed). `want` segments of about equal kept bytes; or, for want == 0, the
+ * cuts that make the estimated peak (boundaries plus the largest segment) smallest, over
+ * 64 caps on a segment's bytes. Returns the count. */
+static int cut_segments(const struct lt_plan *p, int n_forward, int want, int *seg) {
+    size_t *kept = calloc(2 * ((size_t)n_forward + 1), sizeof *kept), *cross = kept + n_forward + 1;
+    int *e = malloc(2 * ((size_t)n_forward + 1) * sizeof *e), *from = e + n_forward + 1;
+    double *dp = malloc(((size_t)n_forward + 1) * sizeof *dp);
+    char *at = calloc((size_t)n_forward + 1, 1), *best = calloc((size_t)n_forward + 1, 1);
+    LT_ASSERT(kept && e && dp && at && best);
+    crossing_bytes(p, n_forward, cross);
+    size_t total = 0, most = 0;
+    int m = 0;
+    for (int n = 0; n < n_forward; n++) {
+        if (p->nodes[n].once_per_step)
+            continue;
+        kept[n] = kept_bytes(p, n, n_forward);
+        total += kept[n];
+        most = kept[n] > most ? kept[n] : most;
+        e[m++] = n;
+    }
+    if (want > 0) { /* equal shares */
+        size_t sum = 0;
+        for (int i = 0, s = 0; i < m; i++) {
+            sum += kept[e[i]];
+            if (s < want - 1 && (double)sum >= (double)total * (s + 1) / want) {
+                best[i] = 1;
+                s++;
+            }
+        }
+    } else {
+        double lowest = (double)total; /* one segment: no checkpointing */
+        for (int c = 1; c <= 64; c++) {
+            double cap = (double)most + ((double)total - (double)most) * c / 64.0;
+            double peak = cut_under(kept, cross, e, m, cap, dp, from, at);
+            if (peak < lowest) {
+                lowest = peak;
+                memcpy(best, at, (size_t)m);
+            }
+        }
+    }
+    int s = 0;
+    for (int n = 0; n < n_forward; n++)
+        seg[n] = -1;
+    for (int i = 0; i < m; i++) {
+        seg[e[i]] = s;
+        s += best[i] && i < m - 1;
     }
     free(kept);
+    free(e);
+    free(dp);
+    free(at);
+    free(best);
     return total > 0 ? s + 1 : 1;
 }
 
@@ -156,6 +238,7 @@ static enum lt_status plan_segment(struct lt_plan *p, int n_forward, int n_nodes
                 break;
             }
             p->bufs[b].cat = LT_MEM_TEMPORARIES;
+            p->bufs[b].recomputed = 1;
             map[orig] = b;
         }
         if (st == LT_OK && again[n])

@@ -77,20 +77,43 @@ static void check_position(lua_State *L, int arg, uint32_t *epoch, int64_t *samp
 
 /* ---- plans ---------------------------------------------------------------------------------- */
 
-/* plan(graph, loss, optim): differentiates the loss symbol (the output of cross_entropy
- * or mse) and plans the training step. optim: {kind = "sgd" | "adamw", lr =, momentum =,
- * dampening =, nesterov =, weight_decay =, beta1 =, beta2 =, eps =, max_grad_norm =,
- * groups = {{lr_mult =, decay_mult =}, ...}}; fields not given take PyTorch's defaults. */
+/* The plan options at arg: nil, or {checkpoint = false | true | segments}. */
+static struct lt_plan_options check_plan_options(lua_State *L, int arg) {
+    struct lt_plan_options o = {0, 0};
+    if (lua_isnoneornil(L, arg))
+        return o;
+    luaL_checktype(L, arg, LUA_TTABLE);
+    lua_getfield(L, arg, "checkpoint");
+    if (lua_isinteger(L, -1)) {
+        o.checkpoint = 1;
+        o.segments = (int)luaL_checkinteger(L, -1);
+        luaL_argcheck(L, o.segments >= 2 && o.segments <= 1 << 20, arg,
+                      "checkpoint: a segment count must be >= 2");
+    } else if (!lua_isnil(L, -1)) {
+        luaL_argexpected(L, lua_isboolean(L, -1), arg, "checkpoint: a boolean or a segment count");
+        o.checkpoint = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+    return o;
+}
+
+/* plan(graph, loss, optim [, options]): differentiates the loss symbol (the output of
+ * cross_entropy or mse) and plans the training step. optim: {kind = "sgd" | "adamw",
+ * lr =, momentum =, dampening =, nesterov =, weight_decay =, beta1 =, beta2 =, eps =,
+ * max_grad_norm =, groups = {{lr_mult =, decay_mult =}, ...}}; fields not given take
+ * PyTorch's defaults. options: {checkpoint = true | segments} (activation
+ * checkpointing). */
 static int l_plan(lua_State *L) {
     struct lt_graph *g = lt_lua_check_graph(L, 1);
     int loss = check_value_of(L, 2, g);
+    struct lt_plan_options o = check_plan_options(L, 4);
     struct lt_optim_config opt;
     lt_lua_optim_config(L, 3, &opt); /* pushes the groups' storage */
     struct lplan *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->p = NULL;
     h->n_inputs = lt_graph_input_count(g);
     luaL_setmetatable(L, LT_PLAN_MT);
-    LT_LUA_CHECK(L, lt_plan_new(lt_lua_ctx(L), g, loss, &opt, &h->p));
+    LT_LUA_CHECK(L, lt_plan_new_with(lt_lua_ctx(L), g, loss, &opt, &o, &h->p));
     return 1;
 }
 
@@ -109,10 +132,21 @@ static int p_report(lua_State *L) {
     return 1;
 }
 
-/* p:nodes(): nodes in the planned step, forward plus backward. */
+/* p:nodes(): nodes in the planned step, forward plus backward (recomputations
+ * included). */
 static int p_nodes(lua_State *L) {
     lua_pushinteger(L, lt_plan_node_count(check_plan(L, 1)->p));
     return 1;
+}
+
+/* p:checkpointing(): activation checkpointing's segments (1: none) and the forward
+ * nodes it recomputes. */
+static int p_checkpointing(lua_State *L) {
+    int segments, recomputed;
+    lt_plan_checkpointing(check_plan(L, 1)->p, &segments, &recomputed);
+    lua_pushinteger(L, segments);
+    lua_pushinteger(L, recomputed);
+    return 2;
 }
 
 /* ---- trainers ------------------------------------------------------------------------------- */
@@ -362,6 +396,7 @@ static const luaL_Reg plan_funcs[] = {
 static const luaL_Reg plan_methods[] = {
     {"report", p_report},
     {"nodes", p_nodes},
+    {"checkpointing", p_checkpointing},
     {"close", p_release},
     {NULL, NULL},
 };

@@ -404,7 +404,7 @@ function verbs.plan(args)
         nesterov = cfg.optim.nesterov, betas = cfg.optim.betas, eps = cfg.optim.eps,
         paramwise = cfg.optim.paramwise }
     local plan = trainer.plan { model = model, input_shape = data.input_shape(cfg, batch),
-        optim = optim_cfg, precision = { mode = mode } }
+        optim = optim_cfg, precision = { mode = mode }, checkpoint = cfg.memory.checkpoint }
     local t2 = core.clock()
     local ops, names, n_ops = {}, {}, 0
     for name, n in pairs(plan.ops) do
@@ -420,6 +420,10 @@ function verbs.plan(args)
         table.concat(ops, ", "), grouped(plan.graph.param_numel), plan.graph.params))
     say(string.format("step: %d nodes (forward and backward); micro-batch %d, accumulate %d, " ..
         "precision %s", plan.nodes, batch, cfg.optim.accumulate, mode))
+    if cfg.memory.checkpoint then
+        say(string.format("activation checkpointing: %d segments, %d forward nodes recomputed",
+            plan.segments, plan.recomputed))
+    end
     local free, total, runtime = core.device_memory()
     if device == "cpu" then
         say(string.format("device: cpu (%s%s of RAM, %s available)",

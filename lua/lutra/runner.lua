@@ -261,32 +261,31 @@ end
 -- The memory policy (DESIGN, "Policies"): plans the step for the recipe's micro-batch and
 -- precision and, while it needs more than memory.target of the capacity, applies
 -- memory.fit in order: "batch" halves the micro-batch and doubles accumulate (the
--- effective batch, hence the lr, stays), "precision" trains an fp32 recipe in bf16.
+-- effective batch, hence the lr, stays), "precision" trains an fp32 recipe in bf16,
+-- "checkpoint" turns activation checkpointing on.
 -- Writes what it chose into cfg and returns the log lines and {key = why} for the
 -- resolved config; raises, with the bytes, when nothing it may change fits.
 function runner.fit_memory(cfg, model, lr, device)
     local m = cfg.memory
-    if m.checkpoint then
-        error("memory.checkpoint: activation checkpointing is not implemented yet; leave " ..
-            "it false", 0)
-    end
     local capacity, what = capacity_of(cfg, device)
     local budget = math.floor(m.target * capacity)
     local p = cfg.precision
-    local function need(batch, mode)
+    local function need(batch, mode, ck)
         local plan = trainer_mod.plan {
             model = model,
             input_shape = data.input_shape(cfg, batch),
             optim = optimizer_of(cfg.optim, lr),
             precision = trainer_precision(p, mode),
+            checkpoint = ck,
         }
         return plan.report.total
     end
     -- plans that do not fit are what is being measured: no limit while probing
     core.set_memory_limit(math.maxinteger)
     local ok, result = pcall(function()
-        local batch, acc, mode = cfg.data.batch_size, cfg.optim.accumulate, p.mode
-        local bytes_needed = need(batch, mode)
+        local batch, acc, mode, ck = cfg.data.batch_size, cfg.optim.accumulate, p.mode,
+            m.checkpoint
+        local bytes_needed = need(batch, mode, ck)
         local first = bytes_needed
         for _, way in ipairs(m.fit) do
             if bytes_needed <= budget then
@@ -295,14 +294,18 @@ function runner.fit_memory(cfg, model, lr, device)
             if way == "batch" then
                 while bytes_needed > budget and batch % 2 == 0 do
                     batch, acc = batch // 2, acc * 2
-                    bytes_needed = need(batch, mode)
+                    bytes_needed = need(batch, mode, ck)
                 end
             elseif way == "precision" and mode == "fp32" then
                 mode = "bf16"
-                bytes_needed = need(batch, mode)
-            end -- "checkpoint": activation checkpointing is not implemented; it changes nothing
+                bytes_needed = need(batch, mode, ck)
+            elseif way == "checkpoint" and not ck then
+                ck = true
+                bytes_needed = need(batch, mode, ck)
+            end
         end
-        return { batch = batch, acc = acc, mode = mode, bytes = bytes_needed, first = first }
+        return { batch = batch, acc = acc, mode = mode, ck = ck, bytes = bytes_needed,
+            first = first }
     end)
     core.set_memory_limit(cfg.memory.limit or 0)
     if not ok then
@@ -317,7 +320,7 @@ function runner.fit_memory(cfg, model, lr, device)
             bytes(budget), table.concat(m.fit, ", ")), 0)
     end
     local lines, why = {}, {}
-    if r.batch ~= cfg.data.batch_size or r.mode ~= p.mode then
+    if r.batch ~= cfg.data.batch_size or r.mode ~= p.mode or r.ck ~= m.checkpoint then
         local said = string.format("memory: the step needs %s, over %s = %s", bytes(r.first),
             target, bytes(budget))
         if r.batch ~= cfg.data.batch_size then
@@ -331,8 +334,13 @@ function runner.fit_memory(cfg, model, lr, device)
             said = said .. string.format("; precision %s -> %s", p.mode, r.mode)
             why["precision.mode"] = string.format("memory.fit: was %q", p.mode)
         end
+        if r.ck ~= m.checkpoint then
+            said = said .. "; activation checkpointing on"
+            why["memory.checkpoint"] = "memory.fit: was false"
+        end
         lines[1] = said .. string.format("; now %s", bytes(r.bytes))
         cfg.data.batch_size, cfg.optim.accumulate, p.mode = r.batch, r.acc, r.mode
+        m.checkpoint = r.ck
     end
     return lines, why
 end
@@ -442,6 +450,7 @@ function Runner:setup()
             optim = optimizer_of(cfg.optim, lr),
             schedule = runner.schedule(cfg.schedule, self.max_iters, self.steps_per_epoch),
             precision = trainer_precision(p, mode),
+            checkpoint = cfg.memory.checkpoint,
         })
         if built then
             self.trainer = t
@@ -457,6 +466,12 @@ function Runner:setup()
             b // 2, cfg.optim.accumulate, cfg.optim.accumulate * 2))
         cfg.data.batch_size, cfg.optim.accumulate = b // 2, cfg.optim.accumulate * 2
         self.train_loader, self.train_set = data.loader(cfg, "train")
+    end
+    local plan = self.trainer.plan
+    if cfg.memory.checkpoint and plan and plan.checkpointing then
+        local segments, recomputed = plan:checkpointing()
+        log:info(string.format("activation checkpointing: %d segments, %d forward nodes " ..
+            "recomputed per micro-batch", segments, recomputed))
     end
     local pr = self.trainer:plan_report()
     log:info(string.format("model %s: %d parameters; step planned in %s: %s (params %s, " ..

@@ -431,8 +431,8 @@ local memory = group("memory", "How much memory a step may plan to use, and what
         elements = {type = "string", choices = {"batch", "precision", "checkpoint"}},
         doc = "What may change, in this order, when the plan exceeds the target: batch " ..
             "(halve the micro-batch, double accumulate: same effective batch), precision " ..
-            "(an fp32 recipe trains in bf16), checkpoint (recompute activations in " ..
-            "backward: not implemented yet, changes nothing)."}),
+            "(an fp32 recipe trains in bf16), checkpoint (activation checkpointing: " ..
+            "recompute activations in backward, one more forward pass)."}),
     field("on_oom", "string", {default = "reduce", choices = {"reduce", "error"},
         doc = "On a real out-of-memory while the step is built: halve the micro-batch " ..
             "(double accumulate) and build it again; or stop with an error."}),
@@ -440,8 +440,9 @@ local memory = group("memory", "How much memory a step may plan to use, and what
         doc = 'Capacity to plan against, in bytes or a string like "2GiB" (resolved to ' ..
             "bytes); default: the device's free memory, or the machine's RAM on the CPU."}),
     field("checkpoint", "boolean", {default = false,
-        doc = "Recompute activations in backward (activation checkpointing) even when " ..
-            "everything fits. Not implemented yet: true is an error."}),
+        doc = "Activation checkpointing even when everything fits: the forward is cut " ..
+            "into segments whose activations are recomputed just before their backward " ..
+            "(about the square root of the layers; the same gradients, bit for bit)."}),
 })
 
 local runner = group("runner", "The training loop: its length, logging, evaluation and " ..

@@ -22,7 +22,7 @@ Trainer.__index = Trainer
 M.Trainer = Trainer
 
 local cfg_keys = { "model", "inputs", "input_shape", "input_dtype", "targets", "loss", "optim",
-    "schedule", "precision" }
+    "schedule", "precision", "checkpoint" }
 
 local precision_keys = { "mode", "loss_scale", "init_scale", "growth_factor", "backoff_factor",
     "growth_interval" }
@@ -85,6 +85,12 @@ local function read_config(self, cfg)
     self.precision = check_mode(self.precision_cfg.mode or "fp32")
     self.loss = cfg.loss or "cross_entropy"
     self.targets = cfg.targets
+    local ck = cfg.checkpoint
+    if ck ~= nil and type(ck) ~= "boolean" and not (math.type(ck) == "integer" and ck >= 2) then
+        raise("Trainer: checkpoint must be true, false or a segment count >= 2, got " ..
+            tostring(ck))
+    end
+    self.checkpoint = ck or false
     self.groups, self.group_of, self.group_members = self.optim:param_groups(model)
     return cfg
 end
@@ -105,7 +111,8 @@ local function compile(self, inputs, targets, mode)
         local mixed, map = util.call(graph.mixed, graph, HALF[mode])
         graph, loss = mixed, mixed:value(map[loss:id()])
     end
-    local plan = util.call(core.plan, graph, loss, self.optim:config(self.groups))
+    local plan = util.call(core.plan, graph, loss, self.optim:config(self.groups),
+        { checkpoint = self.checkpoint })
     return { trace = tr, graph = graph, loss = loss, plan = plan }
 end
 
@@ -127,6 +134,8 @@ end
 --   precision    {mode = "fp32" | "fp16" | "bf16", loss_scale = "dynamic" | number,
 --                init_scale = 65536, growth_factor = 2, backoff_factor = 0.5,
 --                growth_interval = 2000} (the scaling keys apply to fp16)
+--   checkpoint   true: activation checkpointing (segments recomputed in the backward, the
+--                planner choosing how many); a number: that many segments; false: none
 -- Raises at the caller's line for a bad config, a shape error in the model, or a plan
 -- that does not fit the memory limit.
 function M.new(cfg)
@@ -163,14 +172,17 @@ setmetatable(Trainer, {
 -- M.plan(cfg): what Trainer(cfg) would plan, without allocating the step's memory:
 -- {report = bytes by category, nodes = forward + backward nodes, graph = {values, nodes,
 -- inputs, params, param_numel}, ops = {name = count} (forward ops by lutra.F name),
--- precision =}. Raises as M.new does.
+-- precision =, segments =, recomputed = (activation checkpointing: 1 segment when
+-- none)}. Raises as M.new does.
 function M.plan(cfg)
     local self = setmetatable({}, Trainer)
     cfg = read_config(self, cfg)
     local c = compile(self, self.input_specs, cfg.targets, self.precision)
     local report = c.plan:report()
+    local segments, recomputed = c.plan:checkpointing()
     local out = { report = report, nodes = c.plan:nodes(), graph = c.trace.graph:info(),
-        ops = c.trace.op_counts, precision = self.precision }
+        ops = c.trace.op_counts, precision = self.precision, segments = segments,
+        recomputed = recomputed }
     c.plan:close()
     return out
 end
