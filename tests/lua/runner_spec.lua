@@ -282,6 +282,39 @@ describe("runner", function()
         assert.truthy(tostring(err):find("memory.fit {} cannot bring it under", 1, true))
     end)
 
+    maybe("fits memory.target by activation checkpointing, with the plain run's weights", function()
+        local deep = { "model.hidden={256,256,256}", "model.dropout=0.3" }
+        local cfg = small("ckpt-probe", deep)
+        core.set_memory_limit(0) -- what an earlier run left
+        local trainer_mod = require "lutra.trainer"
+        local models = require "lutra.models"
+        local data = require "lutra.data"
+        local function need(ck)
+            return trainer_mod.plan { model = models.build(cfg.model, cfg),
+                input_shape = data.input_shape(cfg, 32), checkpoint = ck,
+                optim = lutra.optim.SGD { lr = 0.1, momentum = 0.9 } }.report.total
+        end
+        -- a limit that fits the checkpointed step under 0.75 of it, and not the plain one
+        local limit = math.ceil(need(true) / 0.75) + 1
+        assert.is_true(need(false) > 0.75 * limit)
+        local plain_cfg, plain_opts = small("ckpt-plain", deep)
+        assert.equal(0, (run(plain_cfg, plain_opts)))
+        local over = { 'memory.fit={"checkpoint"}', "memory.limit=" .. limit }
+        local cfg2, opts = small("ckpt-fit", { deep[1], deep[2], over[1], over[2] })
+        local code, r = run(cfg2, opts)
+        assert.equal(0, code)
+        assert.is_true(cfg2.memory.checkpoint)
+        assert.equal(32, cfg2.data.batch_size)
+        local log = read(cfg2.work_dir .. "/train.log")
+        assert.truthy(log:find("; activation checkpointing on; now", 1, true))
+        assert.truthy(log:find("activation checkpointing: %d+ segments, %d+ forward nodes"))
+        assert.truthy(read(cfg2.work_dir .. "/config.lua"):find(
+            "checkpoint = true, -- memory.fit: was false", 1, true))
+        assert.equal(read(plain_cfg.work_dir .. "/final.safetensors"),
+            read(cfg2.work_dir .. "/final.safetensors"))
+        assert.equal(8, r.iter)
+    end)
+
     maybe("halves the micro-batch on a real out-of-memory (memory.on_oom = reduce)", function()
         local cfg, opts = small("oom")
         opts.make_trainer = function(t)

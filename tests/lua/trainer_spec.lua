@@ -125,6 +125,36 @@ describe("Trainer", function()
         assert.same(losses(), losses())
     end)
 
+    it("checkpoints activations: less planned, the same losses and weights", function()
+        local function run(checkpoint)
+            lutra.manual_seed(9)
+            local model = nn.Sequential(nn.Linear(D, 64), nn.ReLU(), nn.Dropout(0.3),
+                nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, C))
+            local cfg = { model = model, input_shape = { 32, D }, checkpoint = checkpoint,
+                optim = optim.SGD { lr = 0.05, momentum = 0.9 } }
+            local planned = require("lutra.trainer").plan(cfg)
+            local trainer = lutra.Trainer(cfg)
+            local list = {}
+            for s = 1, 4 do -- two micro-batches a step, the second short (a plan of its own)
+                list[s] = trainer:step({ { x:narrow(1, s * 48 - 47, 32), y:narrow(1, s * 48 - 47, 32) },
+                    { x:narrow(1, s * 48 - 15, 16), y:narrow(1, s * 48 - 15, 16) } }).loss
+            end
+            return list, model[8].weight:values(), planned
+        end
+        local plain_losses, plain_w, plain = run(false)
+        local losses, w, ck = run(true)
+        assert.same(plain_losses, losses)
+        assert.same(plain_w, w)
+        assert.equal(1, plain.segments)
+        assert.is_true(ck.segments >= 2 and ck.recomputed > 0)
+        assert.is_true(ck.report.activations < plain.report.activations)
+        assert.equal(plain.nodes + ck.recomputed, ck.nodes)
+        assert.has_error(function()
+            lutra.Trainer { model = mlp(), input_shape = { 32, D }, optim = optim.SGD { lr = 1 },
+                checkpoint = 1 }
+        end, "Trainer: checkpoint must be true, false or a segment count >= 2, got 1")
+    end)
+
     it("sets the schedule's lr before each step, counting iterations", function()
         local sched = optim.schedules.warmup { iters = 2, start_factor = 0.5,
             main = optim.schedules.step { step_size = 3, gamma = 0.1 } }
