@@ -3,9 +3,9 @@
 # the CPU's, with device memory the host cannot touch). Since the kernels are the same,
 # a run on it must give the CPU's run bit for bit: that checks the runner's device paths
 # (selection, the step through page-locked staging, evaluation, checkpoints read back
-# from the device, resume, bf16 with captured steps). lutra plan fits the card's free
-# memory, a script picks the device with lutra.set_device, and a GPU that is not there is
-# an error that says so.
+# from the device, resume, bf16 with captured steps and activation checkpointing). lutra
+# plan fits the card's free memory, a script picks the device with lutra.set_device, and
+# a GPU that is not there is an error that says so.
 . "$(dirname "$0")/lib.sh"
 have_data || { echo "skipped: no Fashion-MNIST"; exit 0; }
 export LUTRA_CUDA_PLUGIN=$BUILD/tests/lutra_emulated_device.so
@@ -34,16 +34,17 @@ expect 0 "$LUTRA" train examples/fmnist_mlp.lua --device cuda --work-dir "$SCRAT
     --set "${args[@]}"
 same "$SCRATCH/cuda/final.safetensors" "$SCRATCH/resumed/final.safetensors" "resumed run"
 
-# the CNN in bf16 with captured steps
+# the CNN in bf16 with captured steps and activation checkpointing
 cnn=(data.train_samples=256 data.val_samples=100 data.batch_size=32 schedule.warmup_iters=0
      runner.max_iters=8 runner.eval_interval=8 'precision={mode="bf16"}'
-     device_options.graph=true)
+     device_options.graph=true memory.checkpoint=true)
 for d in cpu cuda; do
     expect 0 "$LUTRA" train examples/fmnist_cnn.lua --device $d --work-dir "$SCRATCH/cnn-$d" \
         --threads 2 --seed 5 --quiet --set "${cnn[@]}"
 done
 same "$SCRATCH/cnn-cpu/final.safetensors" "$SCRATCH/cnn-cuda/final.safetensors" \
     "bf16 CNN with captured steps"
+has "$SCRATCH/cnn-cuda/train.log" "forward nodes recomputed per micro-batch"
 
 # eval on the device
 expect 0 "$LUTRA" eval examples/fmnist_mlp.lua --device cuda \
