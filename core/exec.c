@@ -12,7 +12,18 @@
 static const enum lt_mem_category arena_cats[] = {LT_MEM_ACTIVATIONS, LT_MEM_TEMPORARIES,
                                                   LT_MEM_WORKSPACE, LT_MEM_PARAM_COPIES};
 
+/* The arenas whose contents live within one run: plans that never run at the same time
+ * can share them. Parameter copies live across a step's micro-batches. */
+static int shareable(enum lt_mem_category c) {
+    return c == LT_MEM_ACTIVATIONS || c == LT_MEM_TEMPORARIES || c == LT_MEM_WORKSPACE;
+}
+
 enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p) {
+    return lt_exec_init_sharing(ex, ctx, p, NULL);
+}
+
+enum lt_status lt_exec_init_sharing(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p,
+                                    const struct lt_exec *with) {
     memset(ex, 0, sizeof *ex);
     ex->ctx = ctx;
     ex->plan = p;
@@ -29,12 +40,17 @@ enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_pl
         enum lt_mem_category c = arena_cats[i];
         if (!p->bytes[c])
             continue;
+        if (with && shareable(c) && p->bytes[c] <= with->arena_size[c]) {
+            ex->arena[c] = with->arena[c];
+            ex->arena_size[c] = with->arena_size[c];
+            continue;
+        }
         enum lt_status st = lt_mem_alloc(ctx, p->be, p->bytes[c], &ex->arena[c]);
         if (st != LT_OK) {
             lt_exec_release(ex);
             return st;
         }
-        ex->arena_bytes[c] = p->bytes[c];
+        ex->arena_bytes[c] = ex->arena_size[c] = p->bytes[c];
     }
     for (int b = 0; b < p->n_bufs; b++) {
         ex->views[b] = ex->hidden[b] = p->bufs[b].view;
@@ -80,7 +96,8 @@ enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_pl
 void lt_exec_release(struct lt_exec *ex) {
     const struct lt_backend *be = ex->plan ? ex->plan->be : NULL;
     for (int c = 0; c < LT_MEM_COUNT && be; c++)
-        lt_mem_free(be, ex->arena[c]);
+        if (ex->arena_bytes[c]) /* not a borrowed one */
+            lt_mem_free(be, ex->arena[c]);
     for (int i = 0; i < 4 && be; i++)
         if (ex->graphs[i].graph)
             be->dev.graph_free(be->impl, ex->graphs[i].graph);

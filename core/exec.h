@@ -12,7 +12,8 @@ struct lt_exec {
     struct lt_kview *hidden; /* per buffer, data NULL: what a backward does not read */
     struct lt_kargs *args;   /* per node */
     void *arena[LT_MEM_COUNT]; /* activations, temporaries, workspace, param copies */
-    size_t arena_bytes[LT_MEM_COUNT];
+    size_t arena_bytes[LT_MEM_COUNT]; /* what this executor allocated (0: none, or borrowed) */
+    size_t arena_size[LT_MEM_COUNT];  /* the arena's size, its own or borrowed */
     struct lt_exec_info info;
     char msg[LT_KMSG_SIZE];
     double *node_seconds; /* per node, summed over runs, when the context profiles */
@@ -28,6 +29,11 @@ struct lt_exec {
 /* Allocates the plan's activation, temporary and workspace arenas (exactly the planned
  * bytes) and builds every node's arguments. Fails with LT_ENOMEM. */
 enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p);
+/* The same, but the activation, temporary and workspace arenas of `with` (an executor on
+ * the same backend that never runs at the same time, and outlives this one) are borrowed
+ * where they are large enough: only what is larger is allocated. */
+enum lt_status lt_exec_init_sharing(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p,
+                                    const struct lt_exec *with);
 void lt_exec_release(struct lt_exec *ex);
 
 /* Points buffer b at data. Cannot fail. */

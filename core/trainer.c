@@ -33,7 +33,8 @@ struct lt_trainer {
     int on_device;
     struct lt_plan *plan;                /* the first plan: layouts and optimizer come from it */
     struct lt_exec ex;                   /* its executor */
-    struct lt_exec *more[MAX_PLANS - 1]; /* executors of added plans (own arenas) */
+    struct lt_exec *more[MAX_PLANS - 1]; /* executors of added plans; they borrow ex's
+                                          * arenas where those are large enough */
     int n_more;
     size_t slot;                       /* bytes of one data slot: the largest plan's */
     struct lt_storage *params, *state; /* the graph's tensors are views of these */
@@ -477,15 +478,15 @@ enum lt_status lt_trainer_add_plan(struct lt_trainer *t, struct lt_plan *p) {
     struct lt_exec *ex = lt_zalloc(t->ctx, sizeof *ex);
     if (!ex)
         return LT_ENOMEM;
-    enum lt_status st = lt_exec_init(ex, t->ctx, p);
+    if (p->be != t->be) {
+        free(ex);
+        return lt_fail(t->ctx, LT_EINVAL, "add_plan: the plan runs on another device");
+    }
+    /* the plans run one after the other: what lives within a run shares memory */
+    enum lt_status st = lt_exec_init_sharing(ex, t->ctx, p, &t->ex);
     if (st != LT_OK) {
         free(ex);
         return st;
-    }
-    if (p->be != t->be) {
-        lt_exec_release(ex);
-        free(ex);
-        return lt_fail(t->ctx, LT_EINVAL, "add_plan: the plan runs on another device");
     }
     if (p->data_slot > t->slot) { /* a larger shape: both slots grow */
         char *data;

@@ -75,8 +75,16 @@ static void test_mixed_sizes_in_one_step(void **state) {
     struct lt_trainer *one, *two;
     OK(lt_trainer_new(ctx, p8, &one));
     OK(lt_trainer_new(ctx, p6, &two));
+    struct lt_mem_report before, after;
+    lt_trainer_memory(two, &before);
     OK(lt_trainer_add_plan(two, p2));
     assert_int_equal(lt_trainer_plan_count(two), 2);
+    /* the plans never run at the same time: the smaller one's activations, temporaries
+     * and workspace live in the first one's arenas */
+    lt_trainer_memory(two, &after);
+    assert_int_equal(after.bytes[LT_MEM_ACTIVATIONS], before.bytes[LT_MEM_ACTIVATIONS]);
+    assert_int_equal(after.bytes[LT_MEM_TEMPORARIES], before.bytes[LT_MEM_TEMPORARIES]);
+    assert_int_equal(after.bytes[LT_MEM_WORKSPACE], before.bytes[LT_MEM_WORKSPACE]);
     for (int s = 0; s < 3; s++) {
         struct lt_tensor *x, *y, *x6, *y6, *x2, *y2;
         data(s, &x, &y);
@@ -92,6 +100,15 @@ static void test_mixed_sizes_in_one_step(void **state) {
     assert_close(w1, w2, 1e-5);
     assert_close(b1, b2, 1e-5);
     assert_int_equal(lt_trainer_steps(two), 3);
+    /* a larger plan gets arenas of its own */
+    struct lt_plan *p64 = classifier(w2, b2, 64);
+    struct lt_mem_report planned;
+    lt_plan_report(p64, &planned);
+    OK(lt_trainer_add_plan(two, p64));
+    lt_trainer_memory(two, &before);
+    assert_int_equal(before.bytes[LT_MEM_TEMPORARIES],
+                     after.bytes[LT_MEM_TEMPORARIES] + planned.bytes[LT_MEM_TEMPORARIES]);
+    lt_plan_free(p64);
     /* a plan over other parameters is refused */
     struct lt_plan *other = classifier(w1, b1, 2);
     assert_int_equal(lt_trainer_add_plan(two, other), LT_EINVAL);
