@@ -36,6 +36,15 @@ enum lt_status lt_exec_init_sharing(struct lt_exec *ex, struct lt_ctx *ctx, stru
                                     const struct lt_exec *with);
 void lt_exec_release(struct lt_exec *ex);
 
+/* A trainer lending its arenas to the forward programs of its evaluation
+ * (lt_forward_new_for): its main executor; the lender keeps a list of its borrowers and
+ * orphans them when it is freed (core/trainer.c, core/forward.c). */
+struct lt_forward;
+const struct lt_exec *lt_trainer_exec(const struct lt_trainer *t);
+enum lt_status lt_trainer_lend(struct lt_trainer *t, struct lt_forward *f);
+void lt_trainer_unlend(struct lt_trainer *t, struct lt_forward *f);
+void lt_forward_orphan(struct lt_forward *f);
+
 /* Points buffer b at data. Cannot fail. */
 void lt_exec_bind(struct lt_exec *ex, int b, void *data);
 

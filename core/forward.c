@@ -17,8 +17,11 @@ struct lt_forward {
     struct lt_exec ex;
     int on_device;
     char *data;  /* on a GPU: the inputs' slot */
-    char *flat;  /* on a GPU: parameters, then state, of tensors no trainer mirrors there */
+    char *flat;  /* on a GPU: parameters, then state, of tensors no trainer mirrors there;
+                  * allocated when the first such tensor is met */
     struct lt_staging staging; /* on a GPU: the inputs (as in `data`), then the outputs */
+    struct lt_trainer *lender; /* whose arenas ex borrows (lt_forward_new_for) */
+    int orphaned;              /* the lender was freed: ex needs arenas of its own */
 };
 
 static size_t output_bytes(const struct lt_plan *p, int i) {
@@ -35,7 +38,8 @@ static size_t staged_output(const struct lt_plan *p, int i) {
 }
 
 static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
-                                  int n_out, const int *outputs, struct lt_forward **out) {
+                                  int n_out, const int *outputs, struct lt_trainer *lender,
+                                  struct lt_forward **out) {
     struct lt_plan *p;
     enum lt_status st = lt_plan_compile(ctx, be, g, 0, -1, n_out, outputs, NULL, NULL, &p);
     if (st != LT_OK)
@@ -48,11 +52,12 @@ static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, str
     f->ctx = ctx;
     f->plan = p;
     f->on_device = be->dev.alloc != NULL;
-    st = lt_exec_init(&f->ex, ctx, p);
+    const struct lt_exec *with = lender ? lt_trainer_exec(lender) : NULL;
+    st = lt_exec_init_sharing(&f->ex, ctx, p, with && with->plan->be == be ? with : NULL);
+    if (st == LT_OK && with && with->plan->be == be && (st = lt_trainer_lend(lender, f)) == LT_OK)
+        f->lender = lender;
     if (st == LT_OK && f->on_device)
         st = lt_mem_alloc(ctx, be, p->data_slot, (void **)&f->data);
-    if (st == LT_OK && f->on_device)
-        st = lt_mem_alloc(ctx, be, p->flat_params + p->flat_state, (void **)&f->flat);
     if (st == LT_OK && f->on_device)
         st = lt_staging_reserve(ctx, &f->staging, be, staged_output(p, p->n_outputs));
     if (st != LT_OK) {
@@ -65,12 +70,36 @@ static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, str
 
 enum lt_status lt_forward_new(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
                               const int *outputs, struct lt_forward **out) {
-    return forward_new(ctx, ctx->run, g, n_out, outputs, out);
+    return forward_new(ctx, ctx->run, g, n_out, outputs, NULL, out);
+}
+
+enum lt_status lt_forward_new_for(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
+                                  const int *outputs, struct lt_trainer *t,
+                                  struct lt_forward **out) {
+    return forward_new(ctx, ctx->run, g, n_out, outputs, t, out);
+}
+
+enum lt_status lt_forward_plan(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
+                               const int *outputs, struct lt_mem_report *r) {
+    struct lt_plan *p;
+    enum lt_status st = lt_plan_compile(ctx, ctx->run, g, 0, -1, n_out, outputs, NULL, NULL, &p);
+    if (st != LT_OK)
+        return st;
+    lt_plan_report(p, r);
+    lt_plan_free(p);
+    return LT_OK;
+}
+
+void lt_forward_orphan(struct lt_forward *f) {
+    f->lender = NULL;
+    f->orphaned = 1;
 }
 
 void lt_forward_free(struct lt_forward *f) {
     if (!f)
         return;
+    if (f->lender)
+        lt_trainer_unlend(f->lender, f);
     if (f->plan) {
         lt_mem_free(f->plan->be, f->data);
         lt_mem_free(f->plan->be, f->flat);
@@ -105,6 +134,10 @@ static enum lt_status bind_device(struct lt_forward *f, struct lt_tensor *const 
             lt_exec_bind(&f->ex, b, (char *)m->dev + t->offset);
             continue;
         }
+        if (!f->flat &&
+            (st = lt_mem_alloc(f->ctx, p->be, p->flat_params + p->flat_state,
+                               (void **)&f->flat)) != LT_OK)
+            break;
         char *at = f->flat + (buf->kind == LT_BUF_STATE ? p->flat_params : 0) + buf->offset;
         st = lt_mem_copy(f->ctx, p->be, at, lt_tensor_data(t), lt_tensor_bytes(t), LT_COPY_H2D);
         lt_exec_bind(&f->ex, b, at);
@@ -141,6 +174,12 @@ enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inp
     enum lt_status st = lt_exec_check_inputs(&f->ex, inputs, "forward");
     if (st != LT_OK)
         return st;
+    if (f->orphaned) { /* the trainer whose arenas it used is gone */
+        lt_exec_release(&f->ex);
+        if ((st = lt_exec_init(&f->ex, f->ctx, p)) != LT_OK)
+            return st;
+        f->orphaned = 0;
+    }
     for (int i = 0; i < p->n_outputs; i++) {
         const struct lt_kview *want = &p->bufs[p->outputs[i]].view;
         const struct lt_tensor *t = out[i];
@@ -207,7 +246,7 @@ enum lt_status lt_tensor_op(struct lt_ctx *ctx, enum lt_op op, int n_in,
         st = lt_graph_op(g, op, n_in, ids, attrs, outs);
     struct lt_forward *f = NULL;
     if (st == LT_OK) /* eager ops work on host tensors: on the CPU */
-        st = forward_new(ctx, &ctx->cpu, g, n_out, outs, &f);
+        st = forward_new(ctx, &ctx->cpu, g, n_out, outs, NULL, &f);
     struct lt_tensor *results[LT_MAX_OUTPUTS] = {NULL};
     for (int k = 0; st == LT_OK && k < n_out; k++) {
         enum lt_dtype dt;

@@ -470,6 +470,17 @@ struct lt_forward;
 /* Plans the graph's forward up to outputs[0 .. n_out-1]. Fails like lt_plan_new. */
 enum lt_status lt_forward_new(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
                               const int *outputs, struct lt_forward **out);
+/* The same for a program run between trainer t's steps (its evaluation): the program
+ * borrows t's activation, temporary and workspace memory where that is large enough,
+ * since the two never run at the same time, and allocates only what is larger. Freeing
+ * t first is allowed: the program then allocates its own at its next run. */
+enum lt_status lt_forward_new_for(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
+                                  const int *outputs, struct lt_trainer *t,
+                                  struct lt_forward **out);
+/* What lt_forward_new would plan, by category, without allocating it. Fails like
+ * lt_forward_new (a memory limit included). */
+enum lt_status lt_forward_plan(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
+                               const int *outputs, struct lt_mem_report *r);
 void lt_forward_free(struct lt_forward *f);
 
 /* Runs it on one tensor per graph input, writing each requested output into out[i]

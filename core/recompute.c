@@ -69,6 +69,8 @@ static void crossing_bytes(const struct lt_plan *p, int n_forward, size_t *cross
  * (the boundaries plus the largest segment) is returned. */
 static double cut_under(const size_t *kept, const size_t *cross, const int *e, int m, double cap,
                         double *dp, int *from, char *at) {
+    if (m <= 0)
+        return HUGE_VAL;
     dp[0] = 0;
     for (int i = 1; i <= m; i++) {
         dp[i] = HUGE_VAL;

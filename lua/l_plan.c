@@ -331,24 +331,46 @@ static int tr_set_steps(lua_State *L) {
 
 /* ---- forward programs ---------------------------------------------------------------------- */
 
-/* forward(graph, outputs): plans the graph's forward up to the symbols in `outputs`. */
-static int l_forward(lua_State *L) {
-    struct lt_graph *g = lt_lua_check_graph(L, 1);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
-    luaL_argcheck(L, n >= 1 && n <= 64, 2, "want a list of 1 to 64 output symbols");
-    int outputs[64];
+/* The output symbols of a forward program, a list at arg; returns how many. */
+static int check_outputs(lua_State *L, int arg, struct lt_graph *g, int outputs[64]) {
+    luaL_checktype(L, arg, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, arg);
+    luaL_argcheck(L, n >= 1 && n <= 64, arg, "want a list of 1 to 64 output symbols");
     for (lua_Integer i = 0; i < n; i++) {
-        lua_rawgeti(L, 2, i + 1);
+        lua_rawgeti(L, arg, i + 1);
         outputs[i] = check_value_of(L, lua_gettop(L), g);
         lua_pop(L, 1);
     }
+    return (int)n;
+}
+
+/* forward(graph, outputs [, trainer]): plans the graph's forward up to the symbols in
+ * `outputs`; with a trainer, the program borrows the trainer's memory between its steps
+ * (its evaluation). */
+static int l_forward(lua_State *L) {
+    struct lt_graph *g = lt_lua_check_graph(L, 1);
+    int outputs[64];
+    int n = check_outputs(L, 2, g, outputs);
+    struct lt_trainer *lender = lua_isnoneornil(L, 3) ? NULL : check_trainer(L, 3)->t;
     struct lforward *h = lua_newuserdatauv(L, sizeof *h, 0);
     h->f = NULL;
     h->n_inputs = lt_graph_input_count(g);
-    h->n_outputs = (int)n;
+    h->n_outputs = n;
     luaL_setmetatable(L, LT_FORWARD_MT);
-    LT_LUA_CHECK(L, lt_forward_new(lt_lua_ctx(L), g, (int)n, outputs, &h->f));
+    LT_LUA_CHECK(L, lender ? lt_forward_new_for(lt_lua_ctx(L), g, n, outputs, lender, &h->f)
+                           : lt_forward_new(lt_lua_ctx(L), g, n, outputs, &h->f));
+    return 1;
+}
+
+/* forward_plan(graph, outputs): the bytes forward(graph, outputs) would allocate, by
+ * category, without allocating them. */
+static int l_forward_plan(lua_State *L) {
+    struct lt_graph *g = lt_lua_check_graph(L, 1);
+    int outputs[64];
+    int n = check_outputs(L, 2, g, outputs);
+    struct lt_mem_report r;
+    LT_LUA_CHECK(L, lt_forward_plan(lt_lua_ctx(L), g, n, outputs, &r));
+    lt_lua_push_report(L, &r);
     return 1;
 }
 
@@ -390,6 +412,7 @@ static const luaL_Reg plan_funcs[] = {
     {"plan", l_plan},
     {"trainer", l_trainer},
     {"forward", l_forward},
+    {"forward_plan", l_forward_plan},
     {NULL, NULL},
 };
 

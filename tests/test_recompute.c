@@ -43,10 +43,11 @@ static int tensor(struct net *m, int state, int ndim, const int64_t *shape, doub
     return v;
 }
 
+/* Adds an op; returns its output 0 (batch norm's saved statistics are outputs 1 and 2). */
 static int op(struct net *m, enum lt_op o, int n, const int *in, const void *attrs) {
-    int v;
-    CHECK(ctx, lt_graph_op(m->g, o, n, in, attrs, &v));
-    return v;
+    int v[LT_MAX_OUTPUTS];
+    CHECK(ctx, lt_graph_op(m->g, o, n, in, attrs, v));
+    return v[0];
 }
 
 static void net_build(struct net *m) {

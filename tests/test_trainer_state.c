@@ -1,7 +1,7 @@
 /* Trainers beyond one plan: more plans of the same parameters for other micro-batch sizes
- * (one step mixing sizes equals one big batch), state handed from one trainer to another
- * (a change of precision continues the run exactly), and the optimizer state a checkpoint
- * reads and writes. */
+ * (one step mixing sizes equals one big batch, in the first plan's memory), state handed
+ * from one trainer to another (a change of precision continues the run exactly), the
+ * optimizer state a checkpoint reads and writes, and evaluation in the step's memory. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,11 +187,72 @@ static void test_optimizer_state_round_trip(void **state) {
     lt_tensor_free(w), lt_tensor_free(b);
 }
 
+/* x (batch, IN) -> logits through w and b: the classifier's evaluation. */
+static struct lt_forward *logits_program(struct lt_tensor *w, struct lt_tensor *b, int64_t batch,
+                                         struct lt_trainer *lender) {
+    struct lt_graph *g;
+    int x, wv, bv, logits;
+    OK(lt_graph_new(ctx, &g));
+    OK(lt_graph_input(g, LT_DTYPE_F32, 2, (int64_t[]){batch, IN}, "x", &x));
+    OK(lt_graph_param(g, w, "0.weight", 0, &wv));
+    OK(lt_graph_param(g, b, "0.bias", 0, &bv));
+    OK(lt_graph_op(g, LT_OP_LINEAR, 3, (int[]){x, wv, bv}, NULL, &logits));
+    struct lt_forward *f;
+    OK(lender ? lt_forward_new_for(ctx, g, 1, &logits, lender, &f)
+              : lt_forward_new(ctx, g, 1, &logits, &f));
+    lt_graph_free(g);
+    return f;
+}
+
+static void run_logits(struct lt_forward *f, struct lt_tensor *x, struct lt_tensor *out) {
+    OK(lt_forward_run(f, &x, &out, 0, 0));
+}
+
+/* An evaluation program borrowing a trainer's memory, run between its steps, changes
+ * none of its steps; it gives what a program of its own gives, also once the trainer is
+ * gone. */
+static void test_evaluation_borrows_the_step_memory(void **state) {
+    (void)state;
+    struct lt_tensor *w1, *b1, *w2, *b2, *x, *y, *a, *c;
+    weights(&w1, &b1);
+    weights(&w2, &b2);
+    struct lt_plan *p1 = classifier(w1, b1, ROWS), *p2 = classifier(w2, b2, ROWS);
+    struct lt_trainer *lender, *alone;
+    OK(lt_trainer_new(ctx, p1, &lender));
+    OK(lt_trainer_new(ctx, p2, &alone));
+    struct lt_forward *shared = logits_program(w1, b1, 4, lender);
+    struct lt_forward *own = logits_program(w1, b1, 4, NULL);
+    OK(lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){4, OUT}, &a));
+    OK(lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){4, OUT}, &c));
+    struct lt_tensor *probe;
+    OK(lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){4, IN}, &probe));
+    OK(lt_tensor_normal(ctx, probe, 9, 0, 1));
+    for (int s = 0; s < 3; s++) {
+        data(s, &x, &y);
+        step(lender, 1, (struct lt_tensor *[]){x, y});
+        step(alone, 1, (struct lt_tensor *[]){x, y});
+        run_logits(shared, probe, a);
+        run_logits(own, probe, c);
+        assert_memory_equal(lt_tensor_data(a), lt_tensor_data(c), lt_tensor_bytes(a));
+        lt_tensor_free(x), lt_tensor_free(y);
+    }
+    assert_memory_equal(lt_tensor_data(w1), lt_tensor_data(w2), lt_tensor_bytes(w1));
+    lt_trainer_free(lender);
+    run_logits(shared, probe, a); /* arenas of its own now */
+    assert_memory_equal(lt_tensor_data(a), lt_tensor_data(c), lt_tensor_bytes(a));
+    lt_forward_free(shared), lt_forward_free(own);
+    lt_trainer_free(alone);
+    lt_plan_free(p1), lt_plan_free(p2);
+    lt_tensor_free(a), lt_tensor_free(c), lt_tensor_free(probe);
+    lt_tensor_free(w1), lt_tensor_free(b1), lt_tensor_free(w2), lt_tensor_free(b2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mixed_sizes_in_one_step),
         cmocka_unit_test(test_copy_state_continues_exactly),
         cmocka_unit_test(test_optimizer_state_round_trip),
+        cmocka_unit_test(test_evaluation_borrows_the_step_memory),
     };
     return cmocka_run_group_tests_name("trainer_state", tests, setup, teardown);
 }

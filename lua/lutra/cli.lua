@@ -382,7 +382,7 @@ function verbs.plan(args)
     local model = build_model(cfg)
     local t1 = core.clock()
     -- what `lutra train` would choose to fit memory.target (planned for the device)
-    local fitted, why = runner.fit_memory(cfg, model, lr, device)
+    local fitted, why, eval = runner.fit_memory(cfg, model, lr, device)
     for k, v in pairs(why) do
         origin[k] = v
     end
@@ -440,6 +440,8 @@ function verbs.plan(args)
     end
     say(string.format("  %-13s %10s  %15s B", "total", logger.bytes(plan.report.total),
         grouped(plan.report.total)))
+    say(string.format("evaluation (batch %d): borrows the step's memory%s", eval.batch,
+        eval.extra > 0 and string.format(" and needs %s more", logger.bytes(eval.extra)) or ""))
     say(string.format("planned in %.1f ms: config %.1f ms, model %.1f ms, trace and plan %.1f ms",
         (t2 - t0) * 1000, (tc - t0) * 1000, (t1 - tc) * 1000, (t2 - t1) * 1000))
     return EXIT.ok

@@ -262,31 +262,51 @@ end
 -- precision and, while it needs more than memory.target of the capacity, applies
 -- memory.fit in order: "batch" halves the micro-batch and doubles accumulate (the
 -- effective batch, hence the lr, stays), "precision" trains an fp32 recipe in bf16,
--- "checkpoint" turns activation checkpointing on.
--- Writes what it chose into cfg and returns the log lines and {key = why} for the
--- resolved config; raises, with the bytes, when nothing it may change fits.
+-- "checkpoint" turns activation checkpointing on. The evaluation program counts too (what
+-- it needs beyond the step's memory, which it borrows): when the two do not fit, the
+-- evaluation batch is halved first, as evaluation's results do not depend on it.
+-- Writes what it chose into cfg and returns the log lines, {key = why} for the resolved
+-- config and {batch =, extra =}: the evaluation's batch and the bytes it needs beyond the
+-- step's; raises, with the bytes, when nothing it may change fits.
 function runner.fit_memory(cfg, model, lr, device)
     local m = cfg.memory
     local capacity, what = capacity_of(cfg, device)
     local budget = math.floor(m.target * capacity)
     local p = cfg.precision
-    local function need(batch, mode, ck)
-        local plan = trainer_mod.plan {
+    -- the bytes of a step and its evaluation; over the budget, the evaluation batch
+    -- halves (never to grow again: a smaller step lends it less) until they fit or the
+    -- evaluation borrows all it needs
+    -- an evaluation batch is never larger than the test split it reads
+    local val0 = cfg.data.val_batch_size
+    if cfg.data.val_samples > 0 then
+        val0 = math.min(val0, cfg.data.val_samples)
+    end
+    local val = val0
+    local function measure(batch, mode, ck)
+        local plan = trainer_mod.plan({
             model = model,
             input_shape = data.input_shape(cfg, batch),
             optim = optimizer_of(cfg.optim, lr),
             precision = trainer_precision(p, mode),
             checkpoint = ck,
-        }
-        return plan.report.total
+        }, val)
+        return plan.report.total + plan.eval_extra, plan.eval_extra
+    end
+    local function need(batch, mode, ck)
+        local total, extra = measure(batch, mode, ck)
+        while total > budget and extra > 0 and val > 1 do
+            val = (val + 1) // 2
+            total, extra = measure(batch, mode, ck)
+        end
+        return total, extra
     end
     -- plans that do not fit are what is being measured: no limit while probing
     core.set_memory_limit(math.maxinteger)
     local ok, result = pcall(function()
         local batch, acc, mode, ck = cfg.data.batch_size, cfg.optim.accumulate, p.mode,
             m.checkpoint
-        local bytes_needed = need(batch, mode, ck)
-        local first = bytes_needed
+        local first = measure(batch, mode, ck)
+        local bytes_needed, eval_extra = need(batch, mode, ck)
         for _, way in ipairs(m.fit) do
             if bytes_needed <= budget then
                 break
@@ -294,18 +314,18 @@ function runner.fit_memory(cfg, model, lr, device)
             if way == "batch" then
                 while bytes_needed > budget and batch % 2 == 0 do
                     batch, acc = batch // 2, acc * 2
-                    bytes_needed = need(batch, mode, ck)
+                    bytes_needed, eval_extra = need(batch, mode, ck)
                 end
             elseif way == "precision" and mode == "fp32" then
                 mode = "bf16"
-                bytes_needed = need(batch, mode, ck)
+                bytes_needed, eval_extra = need(batch, mode, ck)
             elseif way == "checkpoint" and not ck then
                 ck = true
-                bytes_needed = need(batch, mode, ck)
+                bytes_needed, eval_extra = need(batch, mode, ck)
             end
         end
         return { batch = batch, acc = acc, mode = mode, ck = ck, bytes = bytes_needed,
-            first = first }
+            first = first, val = val, eval_extra = eval_extra }
     end)
     core.set_memory_limit(cfg.memory.limit or 0)
     if not ok then
@@ -314,15 +334,24 @@ function runner.fit_memory(cfg, model, lr, device)
     local r = result
     local target = string.format("memory.target %g of %s (%s)", m.target, what, bytes(capacity))
     if r.bytes > budget then
-        error(string.format("memory: the step needs %s (micro-batch %d, %s), over %s = %s, " ..
+        error(string.format("memory: the step and its evaluation need %s (micro-batch %d, " ..
+            "%s, evaluation batch %d), over %s = %s, " ..
             "and memory.fit {%s} cannot bring it under (a larger memory.limit or " ..
-            "memory.target, or a smaller model, may)", bytes(r.bytes), r.batch, r.mode, target,
-            bytes(budget), table.concat(m.fit, ", ")), 0)
+            "memory.target, or a smaller model, may)", bytes(r.bytes), r.batch, r.mode, r.val,
+            target, bytes(budget), table.concat(m.fit, ", ")), 0)
     end
     local lines, why = {}, {}
-    if r.batch ~= cfg.data.batch_size or r.mode ~= p.mode or r.ck ~= m.checkpoint then
-        local said = string.format("memory: the step needs %s, over %s = %s", bytes(r.first),
-            target, bytes(budget))
+    if r.batch ~= cfg.data.batch_size or r.mode ~= p.mode or r.ck ~= m.checkpoint or
+        r.val ~= val0 then
+        local said = string.format("memory: the step and its evaluation need %s, over %s = %s",
+            bytes(r.first), target, bytes(budget))
+        if r.val ~= val0 then
+            said = said .. string.format("; evaluation batch %d -> %d",
+                cfg.data.val_batch_size, r.val)
+            why["data.val_batch_size"] = string.format("memory: was %d",
+                cfg.data.val_batch_size)
+            cfg.data.val_batch_size = r.val
+        end
         if r.batch ~= cfg.data.batch_size then
             said = said .. string.format("; micro-batch %d -> %d, accumulate %d -> %d " ..
                 "(effective batch %d kept)", cfg.data.batch_size, r.batch, cfg.optim.accumulate,
@@ -342,7 +371,7 @@ function runner.fit_memory(cfg, model, lr, device)
         cfg.data.batch_size, cfg.optim.accumulate, p.mode = r.batch, r.acc, r.mode
         m.checkpoint = r.ck
     end
-    return lines, why
+    return lines, why, { batch = r.val, extra = r.eval_extra }
 end
 
 -- runner:setup(): builds everything (context, work dir, logs, model, data, trainer,
@@ -388,7 +417,7 @@ function Runner:setup()
         error(runner.config_error(model), 0)
     end
     self.model = model
-    local fitted, fit_why = runner.fit_memory(cfg, model, lr, self.device)
+    local fitted, fit_why, eval = runner.fit_memory(cfg, model, lr, self.device)
     for _, l in ipairs(fitted) do
         log:info(l)
     end
@@ -480,6 +509,8 @@ function Runner:setup()
         self.trainer.precision, bytes(pr.total), bytes(pr.params), bytes(pr.grads),
         bytes(pr.optimizer), bytes(pr.activations), bytes(pr.temporaries), bytes(pr.workspace),
         bytes(pr.data)))
+    log:info(string.format("evaluation (batch %d) borrows the step's memory%s", eval.batch,
+        eval.extra > 0 and string.format(" and needs %s more", bytes(eval.extra)) or ""))
 
     if cfg.load_from then
         checkpoint.load_weights(self.model, checkpoint.load(cfg.load_from), cfg.load_from)

@@ -230,11 +230,12 @@ function Trace:add_loss(loss, targets)
     return l
 end
 
--- trace:program(outputs): a forward program computing the given symbols (default: the
--- outputs), with what a run needs: output shapes and dtypes.
-function Trace:program(outputs)
+-- trace:program(outputs [, trainer]): a forward program computing the given symbols
+-- (default: the outputs), with what a run needs: output shapes and dtypes. With a core
+-- trainer handle, the program borrows its memory between steps (evaluation).
+function Trace:program(outputs, trainer)
     outputs = outputs or self.outputs
-    local f = util.call(core.forward, self.graph, outputs)
+    local f = util.call(core.forward, self.graph, outputs, trainer)
     local shapes, dtypes = {}, {}
     for i, s in ipairs(outputs) do
         shapes[i], dtypes[i] = s:shape(), s:dtype()

@@ -116,6 +116,21 @@ local function compile(self, inputs, targets, mode)
     return { trace = tr, graph = graph, loss = loss, plan = plan }
 end
 
+-- The memory an evaluation program borrows from the step (core.forward with a trainer).
+local SHARED = { activations = true, temporaries = true, workspace = true }
+
+-- The model traced in eval mode on specs x and y with its loss, and the evaluation's
+-- outputs: {loss (sum, count)} and, for classification (2-dim outputs, i32 targets), the
+-- number of rows whose largest output is the target.
+local function eval_trace(self, x, y)
+    local tr = trace.trace(self.model, { x }, { mode = "eval", loss = self.loss, targets = { y } })
+    local out, outputs = tr.outputs[1], { tr.loss }
+    if out:ndim() == 2 and #y.shape == 1 and y.dtype == "i32" then
+        outputs[2] = F.sum(F.eq(F.argmax(out, -1), tr.targets[1]))
+    end
+    return tr, outputs
+end
+
 -- Sets the handle's loss scaling for `mode` (fp16: the configured scale; else 1).
 local function apply_loss_scale(self, handle, mode)
     local ls = loss_scale_of(self.precision_cfg, mode) or { scale = 1 }
@@ -174,7 +189,9 @@ setmetatable(Trainer, {
 -- inputs, params, param_numel}, ops = {name = count} (forward ops by lutra.F name),
 -- precision =, segments =, recomputed = (activation checkpointing: 1 segment when
 -- none)}. Raises as M.new does.
-function M.plan(cfg)
+-- With eval_batch, also eval = the bytes of the evaluation program for batches of that
+-- many rows, and eval_extra = what it allocates beyond the step's arenas it borrows.
+function M.plan(cfg, eval_batch)
     local self = setmetatable({}, Trainer)
     cfg = read_config(self, cfg)
     local c = compile(self, self.input_specs, cfg.targets, self.precision)
@@ -184,6 +201,23 @@ function M.plan(cfg)
         ops = c.trace.op_counts, precision = self.precision, segments = segments,
         recomputed = recomputed }
     c.plan:close()
+    if eval_batch then
+        local function rows_of(s)
+            local shape = { table.unpack(s:shape()) }
+            shape[1] = eval_batch
+            return { shape = shape, dtype = s:dtype() }
+        end
+        local tr, outputs = eval_trace(self, rows_of(c.trace.inputs[1]),
+            rows_of(c.trace.targets[1]))
+        out.eval = util.call(core.forward_plan, tr.graph, outputs)
+        out.eval_extra = 0
+        for k, b in pairs(out.eval) do
+            if k ~= "total" and k ~= "live_peak" and type(b) == "number" then
+                local lent = SHARED[k] and report[k] or 0
+                out.eval_extra = out.eval_extra + math.max(0, b - lent)
+            end
+        end
+    end
     return out
 end
 
@@ -274,6 +308,7 @@ function Trainer:set_precision(mode)
     local handle = util.call(core.trainer, c.plan)
     util.call(handle.copy_state, handle, self.handle)
     apply_loss_scale(self, handle, mode)
+    self:close_programs() -- they borrow the old step's memory: built again on use
     self.handle:close()
     self.plan:close()
     for _, v in pairs(self.variants) do
@@ -363,7 +398,7 @@ end
 -- ---- evaluation ----------------------------------------------------------------------------
 
 -- A forward program of the model in eval mode for these tensors' shapes; with targets,
--- its outputs are {loss, output}.
+-- its outputs are {loss, output}. It borrows the step's memory where large enough.
 function Trainer:program(x, y)
     local key = util.shape_str(x:shape()) .. x:dtype()
         .. (y and "|" .. util.shape_str(y:shape()) .. y:dtype() or "")
@@ -374,7 +409,7 @@ function Trainer:program(x, y)
             loss = y and self.loss or nil,
             targets = y and { spec_of(y, "y") } or nil,
         })
-        prog = tr:program(y and { tr.loss, tr.outputs[1] } or tr.outputs)
+        prog = tr:program(y and { tr.loss, tr.outputs[1] } or tr.outputs, self.handle)
         self.programs[key] = prog
     end
     return prog
@@ -382,22 +417,15 @@ end
 
 -- The evaluation program for a batch (x, y): outputs {loss (sum, count)} and, for
 -- classification (2-dim outputs, i32 targets), the number of rows whose largest output
--- is the target — computed in the program, so evaluation copies no logits out.
+-- is the target — computed in the program, so evaluation copies no logits out. It
+-- borrows the step's memory (self.handle) where that is large enough.
 function Trainer:eval_program(x, y)
     local key = "eval" .. util.shape_str(x:shape()) .. x:dtype() .. "|" ..
         util.shape_str(y:shape()) .. y:dtype()
     local prog = self.programs[key]
     if prog == nil then
-        local tr = trace.trace(self.model, { spec_of(x, "x") }, {
-            mode = "eval",
-            loss = self.loss,
-            targets = { spec_of(y, "y") },
-        })
-        local out, outputs = tr.outputs[1], { tr.loss }
-        if out:ndim() == 2 and y:ndim() == 1 and y:dtype() == "i32" then
-            outputs[2] = F.sum(F.eq(F.argmax(out, -1), tr.targets[1]))
-        end
-        prog = tr:program(outputs)
+        local tr, outputs = eval_trace(self, spec_of(x, "x"), spec_of(y, "y"))
+        prog = tr:program(outputs, self.handle)
         self.programs[key] = prog
     end
     return prog
@@ -465,7 +493,16 @@ end
 
 -- trainer:close(): frees the trainer's memory now (also done when it is collected, and
 -- by `local trainer <close> = lutra.Trainer{...}`).
+-- Closes the evaluation and prediction programs (they are built again when needed).
+function Trainer:close_programs()
+    for _, prog in pairs(self.programs) do
+        prog.forward:close()
+    end
+    self.programs = {}
+end
+
 function Trainer:close()
+    self:close_programs()
     self.handle:close()
     self.plan:close()
     for _, v in pairs(self.variants) do

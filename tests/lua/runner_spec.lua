@@ -282,6 +282,33 @@ describe("runner", function()
         assert.truthy(tostring(err):find("memory.fit {} cannot bring it under", 1, true))
     end)
 
+    maybe("plans evaluation too, halving its batch first when the two do not fit", function()
+        local cfg = small("eval-probe", { "data.val_batch_size=200" })
+        core.set_memory_limit(0) -- what an earlier run left
+        local trainer_mod = require "lutra.trainer"
+        local models = require "lutra.models"
+        local data = require "lutra.data"
+        local planned = trainer_mod.plan({ model = models.build(cfg.model, cfg),
+            input_shape = data.input_shape(cfg, 32),
+            optim = lutra.optim.SGD { lr = 0.1, momentum = 0.9 } }, 200)
+        assert.is_true(planned.eval_extra > 0)
+        -- the step fits under 0.75 of this limit, the step and evaluation at 200 do not
+        local limit = math.ceil((planned.report.total + planned.eval_extra / 4) / 0.75)
+        local cfg2, opts = small("eval-fit", { "data.val_batch_size=200",
+            "memory.limit=" .. limit, "runner.eval_interval=4" })
+        local code, r = run(cfg2, opts)
+        assert.equal(0, code)
+        assert.equal(32, cfg2.data.batch_size)
+        assert.is_true(cfg2.data.val_batch_size < 200)
+        local log = read(cfg2.work_dir .. "/train.log")
+        assert.truthy(log:find("evaluation batch 200 -> " .. cfg2.data.val_batch_size, 1, true))
+        assert.truthy(log:find("evaluation (batch " .. cfg2.data.val_batch_size ..
+            ") borrows the step's memory", 1, true))
+        assert.truthy(log:find("test accuracy", 1, true))
+        assert.truthy(read(cfg2.work_dir .. "/config.lua"):find("memory: was 200", 1, true))
+        assert.equal(8, r.iter)
+    end)
+
     maybe("fits memory.target by activation checkpointing, with the plain run's weights", function()
         local deep = { "model.hidden={256,256,256}", "model.dropout=0.3" }
         local cfg = small("ckpt-probe", deep)
