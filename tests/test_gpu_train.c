@@ -1,5 +1,6 @@
-/* Training on the GPU through the public API: the device step equals the CPU's, an MLP
- * learns, the memory the trainer takes on the card is what the plan said, and a CNN on a
+/* Training on the GPU through the public API: the device step equals the CPU's (captured
+ * and checkpointed steps equal plain ones), an MLP learns, the memory the trainer takes
+ * on the card is what the plan said (evaluation borrowing the step's), and a CNN on a
  * slice of Fashion-MNIST reaches the CPU's accuracy. Without a GPU every test says
  * "skipped: no GPU" and why. */
 #include <math.h>
@@ -210,6 +211,108 @@ static void captured_steps_equal_plain_steps(void **state) {
     lt_tensor_free(y);
     lt_tensor_free(x2);
     lt_tensor_free(y2);
+}
+
+/* Activation checkpointing on the GPU: two segments, dropout, two micro-batches; the
+ * recomputed activations are the kept ones, so losses and weights are the plain run's. */
+static void checkpointed_steps_equal_plain_steps_on_gpu(void **state) {
+    (void)state;
+    NEED_GPU();
+    static const int sizes[] = {32, 64, 64, 5};
+    struct mlp m[2];
+    struct lt_trainer *t[2];
+    struct lt_tensor *x, *y, *x2, *y2;
+    blobs_make(cpu, 32, 32, 5, 0, &x, &y);
+    blobs_make(cpu, 32, 32, 5, 1, &x2, &y2);
+    double losses[2][4];
+    int recomputed = 0, segments = 0;
+    for (int d = 0; d < 2; d++) {
+        lt_ctx_set_seed(gpu, 13);
+        mlp_build(gpu, &m[d], 32, sizes, 3, 0.2f);
+        struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.05f);
+        opt.momentum = 0.9f;
+        opt.n_groups = 2;
+        opt.groups = groups;
+        struct lt_plan_options o = {d, 2};
+        struct lt_plan *p;
+        CHECK(gpu, lt_plan_new_with(gpu, m[d].g, m[d].loss, &opt, &o, &p));
+        if (d)
+            lt_plan_checkpointing(p, &segments, &recomputed);
+        CHECK(gpu, lt_trainer_new(gpu, p, &t[d]));
+        lt_plan_free(p);
+        for (int s = 0; s < 4; s++) {
+            struct lt_tensor *in[4] = {x, y, x2, y2};
+            struct lt_step_input si = {2, in, 0, 64 * s};
+            struct lt_step_result r;
+            CHECK(gpu, lt_trainer_step(t[d], &si, &r));
+            losses[d][s] = r.loss;
+        }
+    }
+    assert_int_equal(segments, 2);
+    assert_true(recomputed > 0);
+    for (int s = 0; s < 4; s++)
+        if (losses[1][s] != losses[0][s])
+            fail_msg("step %d: checkpointed loss %.9g, plain %.9g", s, losses[1][s],
+                     losses[0][s]);
+    for (int l = 0; l < 3; l++)
+        for (int64_t i = 0; i < lt_tensor_numel(m[0].w[l]); i++)
+            if (lt_tensor_get(m[1].w[l], i) != lt_tensor_get(m[0].w[l], i))
+                fail_msg("layer %d weight %lld differs", l, (long long)i);
+    for (int d = 0; d < 2; d++) {
+        lt_trainer_free(t[d]);
+        mlp_free(&m[d]);
+    }
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+    lt_tensor_free(x2);
+    lt_tensor_free(y2);
+}
+
+/* An evaluation program made for a trainer takes less of the card than one of its own
+ * (it borrows the step's arenas and reads the trainer's weights in place) and computes
+ * the same logits. */
+static void evaluation_borrows_the_step_memory_on_gpu(void **state) {
+    (void)state;
+    NEED_GPU();
+    static const int sizes[] = {32, 256, 256, 5};
+    struct mlp m, eval;
+    struct lt_tensor *x, *y, *logits[2];
+    blobs_make(cpu, 64, 32, 5, 0, &x, &y);
+    mlp_build(gpu, &m, 64, sizes, 3, 0);
+    mlp_build_eval(gpu, &m, &eval, 32, sizes);
+    struct lt_trainer *t = trainer_for(gpu, &m, 0.05f);
+    struct lt_tensor *in[2] = {x, y};
+    struct lt_step_input si = {1, in, 0, 0};
+    struct lt_step_result r;
+    CHECK(gpu, lt_trainer_step(t, &si, &r));
+    struct lt_tensor *rows;
+    CHECK(cpu, lt_tensor_slice(cpu, x, 0, 32, &rows));
+    size_t used[2];
+    for (int shared = 0; shared < 2; shared++) {
+        size_t free0, free1, total, runtime;
+        lt_ctx_device_memory(gpu, &free0, &total, &runtime);
+        struct lt_forward *f;
+        CHECK(gpu, shared ? lt_forward_new_for(gpu, eval.g, 1, &eval.logits, t, &f)
+                          : lt_forward_new(gpu, eval.g, 1, &eval.logits, &f));
+        CHECK(gpu, lt_tensor_new(gpu, LT_DTYPE_F32, 2, (int64_t[]){32, 5}, &logits[shared]));
+        CHECK(gpu, lt_forward_run(f, &rows, &logits[shared], 0, 0));
+        lt_ctx_device_memory(gpu, &free1, &total, &runtime);
+        used[shared] = free0 - free1;
+        lt_forward_free(f);
+    }
+    printf("an evaluation program of its own took %zu bytes of the card, one borrowing the "
+           "step's memory %zu\n", used[0], used[1]);
+    assert_true(used[1] < used[0]);
+    assert_memory_equal(lt_tensor_data(logits[0]), lt_tensor_data(logits[1]),
+                        lt_tensor_bytes(logits[0]));
+    lt_tensor_free(logits[0]);
+    lt_tensor_free(logits[1]);
+    lt_tensor_free(rows);
+    lt_trainer_free(t);
+    mlp_free(&eval);
+    mlp_free(&m);
+    lt_tensor_free(x);
+    lt_tensor_free(y);
 }
 
 static void mlp_learns_blobs_on_gpu(void **state) {
@@ -435,6 +538,8 @@ int main(void) {
         cmocka_unit_test(bad_target_fails_the_step),
         cmocka_unit_test(gpu_forward_equals_cpu_forward),
         cmocka_unit_test(captured_steps_equal_plain_steps),
+        cmocka_unit_test(checkpointed_steps_equal_plain_steps_on_gpu),
+        cmocka_unit_test(evaluation_borrows_the_step_memory_on_gpu),
         cmocka_unit_test(mlp_learns_blobs_on_gpu),
         cmocka_unit_test(gpu_memory_matches_plan),
         cmocka_unit_test(cnn_reaches_cpu_accuracy),
