@@ -48,17 +48,67 @@ static int teardown(void **state) {
 /* mlp_build puts weights in group 0 and biases in group 1 */
 static const struct lt_optim_group groups[2] = {{1, 1}, {1, 0}};
 
-static struct lt_trainer *trainer_for(struct lt_ctx *ctx, struct mlp *m, float lr) {
+/* SGD with momentum over the MLP, planned with options o (NULL: none); the forward
+ * nodes it recomputes into *recomputed when that is not NULL. */
+static struct lt_trainer *trainer_with(struct lt_ctx *ctx, struct mlp *m, float lr,
+                                       const struct lt_plan_options *o, int *recomputed) {
     struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, lr);
     opt.momentum = 0.9f;
     opt.n_groups = 2;
     opt.groups = groups;
     struct lt_plan *p;
     struct lt_trainer *t;
-    CHECK(ctx, lt_plan_new(ctx, m->g, m->loss, &opt, &p));
+    CHECK(ctx, lt_plan_new_with(ctx, m->g, m->loss, &opt, o, &p));
+    int segments;
+    if (recomputed)
+        lt_plan_checkpointing(p, &segments, recomputed);
     CHECK(ctx, lt_trainer_new(ctx, p, &t));
     lt_plan_free(p);
     return t;
+}
+
+static struct lt_trainer *trainer_for(struct lt_ctx *ctx, struct mlp *m, float lr) {
+    return trainer_with(ctx, m, lr, NULL, NULL);
+}
+
+#define STEPS 5
+
+/* An MLP with dropout trained STEPS steps of two micro-batches (both kinds of run, both
+ * data slots) on ctx, planned with options o; its losses, and the model in m. */
+static void two_micro_run(struct lt_ctx *ctx, const struct lt_plan_options *o, struct mlp *m,
+                          double *losses, int *recomputed) {
+    static const int sizes[] = {32, 64, 64, 5};
+    struct lt_tensor *x, *y, *x2, *y2;
+    blobs_make(cpu, 32, 32, 5, 0, &x, &y);
+    blobs_make(cpu, 32, 32, 5, 1, &x2, &y2);
+    lt_ctx_set_seed(ctx, 11);
+    mlp_build(ctx, m, 32, sizes, 3, 0.2f);
+    struct lt_trainer *t = trainer_with(ctx, m, 0.05f, o, recomputed);
+    for (int s = 0; s < STEPS; s++) {
+        struct lt_tensor *in[4] = {x, y, x2, y2};
+        struct lt_step_input si = {2, in, 0, 64 * s};
+        struct lt_step_result r;
+        CHECK(ctx, lt_trainer_step(t, &si, &r));
+        losses[s] = r.loss;
+    }
+    lt_trainer_free(t);
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+    lt_tensor_free(x2);
+    lt_tensor_free(y2);
+}
+
+/* Run 1 (`what`) gave run 0's losses and weights, bit for bit; frees both models. */
+static void assert_same_runs(struct mlp m[2], double losses[2][STEPS], const char *what) {
+    for (int s = 0; s < STEPS; s++)
+        if (losses[1][s] != losses[0][s])
+            fail_msg("step %d: %s loss %.9g, plain %.9g", s, what, losses[1][s], losses[0][s]);
+    for (int l = 0; l < 3; l++)
+        for (int64_t i = 0; i < lt_tensor_numel(m[0].w[l]); i++)
+            if (lt_tensor_get(m[1].w[l], i) != lt_tensor_get(m[0].w[l], i))
+                fail_msg("%s: layer %d weight %lld differs", what, l, (long long)i);
+    mlp_free(&m[0]);
+    mlp_free(&m[1]);
 }
 
 /* Same seed, same data, no dropout: the GPU's losses are the CPU's to f32 rounding, and
@@ -170,102 +220,32 @@ static void gpu_forward_equals_cpu_forward(void **state) {
 static void captured_steps_equal_plain_steps(void **state) {
     (void)state;
     NEED_GPU();
-    static const int sizes[] = {32, 64, 64, 5};
     struct lt_ctx *plain;
     assert_int_equal(lt_ctx_new(&plain), LT_OK);
     CHECK(plain, lt_ctx_set_device(plain, "cuda"));
-    struct lt_ctx *ctxs[2] = {plain, gpu};
     struct mlp m[2];
-    struct lt_trainer *t[2];
-    struct lt_tensor *x, *y, *x2, *y2;
-    blobs_make(cpu, 32, 32, 5, 0, &x, &y);
-    blobs_make(cpu, 32, 32, 5, 1, &x2, &y2);
-    double losses[2][5];
+    double losses[2][STEPS];
+    two_micro_run(plain, NULL, &m[0], losses[0], NULL);
     lt_ctx_set_graphs(gpu, 1);
-    for (int d = 0; d < 2; d++) {
-        lt_ctx_set_seed(ctxs[d], 11);
-        mlp_build(ctxs[d], &m[d], 32, sizes, 3, 0.2f);
-        t[d] = trainer_for(ctxs[d], &m[d], 0.05f);
-        for (int s = 0; s < 5; s++) {
-            struct lt_tensor *in[4] = {x, y, x2, y2};
-            struct lt_step_input si = {2, in, 0, 64 * s};
-            struct lt_step_result r;
-            CHECK(ctxs[d], lt_trainer_step(t[d], &si, &r));
-            losses[d][s] = r.loss;
-        }
-    }
+    two_micro_run(gpu, NULL, &m[1], losses[1], NULL);
     lt_ctx_set_graphs(gpu, 0);
-    for (int s = 0; s < 5; s++)
-        if (losses[1][s] != losses[0][s])
-            fail_msg("step %d: captured loss %.9g, plain %.9g", s, losses[1][s], losses[0][s]);
-    for (int l = 0; l < 3; l++)
-        for (int64_t i = 0; i < lt_tensor_numel(m[0].w[l]); i++)
-            if (lt_tensor_get(m[1].w[l], i) != lt_tensor_get(m[0].w[l], i))
-                fail_msg("layer %d weight %lld differs", l, (long long)i);
-    for (int d = 0; d < 2; d++) {
-        lt_trainer_free(t[d]);
-        mlp_free(&m[d]);
-    }
+    assert_same_runs(m, losses, "captured");
     lt_ctx_free(plain);
-    lt_tensor_free(x);
-    lt_tensor_free(y);
-    lt_tensor_free(x2);
-    lt_tensor_free(y2);
 }
 
-/* Activation checkpointing on the GPU: two segments, dropout, two micro-batches; the
- * recomputed activations are the kept ones, so losses and weights are the plain run's. */
+/* Activation checkpointing on the GPU, in two segments: the recomputed activations are
+ * the kept ones, so losses and weights are the plain run's. */
 static void checkpointed_steps_equal_plain_steps_on_gpu(void **state) {
     (void)state;
     NEED_GPU();
-    static const int sizes[] = {32, 64, 64, 5};
     struct mlp m[2];
-    struct lt_trainer *t[2];
-    struct lt_tensor *x, *y, *x2, *y2;
-    blobs_make(cpu, 32, 32, 5, 0, &x, &y);
-    blobs_make(cpu, 32, 32, 5, 1, &x2, &y2);
-    double losses[2][4];
-    int recomputed = 0, segments = 0;
-    for (int d = 0; d < 2; d++) {
-        lt_ctx_set_seed(gpu, 13);
-        mlp_build(gpu, &m[d], 32, sizes, 3, 0.2f);
-        struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.05f);
-        opt.momentum = 0.9f;
-        opt.n_groups = 2;
-        opt.groups = groups;
-        struct lt_plan_options o = {d, 2};
-        struct lt_plan *p;
-        CHECK(gpu, lt_plan_new_with(gpu, m[d].g, m[d].loss, &opt, &o, &p));
-        if (d)
-            lt_plan_checkpointing(p, &segments, &recomputed);
-        CHECK(gpu, lt_trainer_new(gpu, p, &t[d]));
-        lt_plan_free(p);
-        for (int s = 0; s < 4; s++) {
-            struct lt_tensor *in[4] = {x, y, x2, y2};
-            struct lt_step_input si = {2, in, 0, 64 * s};
-            struct lt_step_result r;
-            CHECK(gpu, lt_trainer_step(t[d], &si, &r));
-            losses[d][s] = r.loss;
-        }
-    }
-    assert_int_equal(segments, 2);
+    double losses[2][STEPS];
+    int recomputed = 0;
+    struct lt_plan_options o = {1, 2};
+    two_micro_run(gpu, NULL, &m[0], losses[0], NULL);
+    two_micro_run(gpu, &o, &m[1], losses[1], &recomputed);
     assert_true(recomputed > 0);
-    for (int s = 0; s < 4; s++)
-        if (losses[1][s] != losses[0][s])
-            fail_msg("step %d: checkpointed loss %.9g, plain %.9g", s, losses[1][s],
-                     losses[0][s]);
-    for (int l = 0; l < 3; l++)
-        for (int64_t i = 0; i < lt_tensor_numel(m[0].w[l]); i++)
-            if (lt_tensor_get(m[1].w[l], i) != lt_tensor_get(m[0].w[l], i))
-                fail_msg("layer %d weight %lld differs", l, (long long)i);
-    for (int d = 0; d < 2; d++) {
-        lt_trainer_free(t[d]);
-        mlp_free(&m[d]);
-    }
-    lt_tensor_free(x);
-    lt_tensor_free(y);
-    lt_tensor_free(x2);
-    lt_tensor_free(y2);
+    assert_same_runs(m, losses, "checkpointed");
 }
 
 /* An evaluation program made for a trainer takes less of the card than one of its own
