@@ -25,7 +25,7 @@
  *
  * Usage: bench_step [--threads N] [--model mlp|cnn|all] [--precision fp32|bf16|all]
  *                   [--batch N] [--warmup N] [--repeats N] [--min-time S] [--budget S]
- *                   [--no-gemm] [--json]
+ *                   [--no-gemm] [--checkpoint] [--json]
  */
 #include <math.h>
 #include <stdint.h>
@@ -54,6 +54,7 @@ static const char *const prec_names[PREC_COUNT] = {"fp32", "bf16", "tf32", "fp16
 struct options {
     const char *device;
     int threads, batch, warmup, repeats, json, gemm, verbose, profile, nondeterministic, graphs;
+    int checkpoint; /* activation checkpointing, the planner choosing the segments */
     double min_time; /* seconds each timed run lasts at least */
     double budget;   /* seconds one configuration may take, warm-up included */
     int models[MODEL_COUNT], precs[PREC_COUNT];
@@ -83,6 +84,7 @@ struct builder {
 struct timing {
     double ms_median, ms_min, ms_max;
     double mem_mib; /* the trainer's device memory: measured on a GPU, planned on the CPU */
+    double activations_mib; /* planned */
     int warmup, repeats, steps_per_repeat, skipped;
     double loss; /* of the last step: a sanity check that the step computes something */
 };
@@ -547,11 +549,12 @@ static void print_step(const struct options *o, enum model m, enum precision p, 
                "\"ms_per_step\": %.3f, \"ms_per_step_min\": %.3f, \"ms_per_step_max\": %.3f, "
                "\"mflop_per_sample\": %.3f, \"gflops\": %.2f, \"warmup\": %d, \"repeats\": %d, "
                "\"steps_per_repeat\": %d, \"skipped_steps\": %d, \"device\": \"%s\", "
-               "\"mem_mib\": %.1f, \"graphs\": %s, \"deterministic\": %s",
+               "\"mem_mib\": %.1f, \"activations_mib\": %.2f, \"graphs\": %s, "
+               "\"deterministic\": %s, \"checkpoint\": %s",
                model_names[m], prec_names[p], o->threads, o->batch, sps, t->ms_median, t->ms_min,
                t->ms_max, mflop, gflops, t->warmup, t->repeats, t->steps_per_repeat, t->skipped,
-               o->device, t->mem_mib, o->graphs ? "true" : "false",
-               o->nondeterministic ? "false" : "true");
+               o->device, t->mem_mib, t->activations_mib, o->graphs ? "true" : "false",
+               o->nondeterministic ? "false" : "true", o->checkpoint ? "true" : "false");
         if (isfinite(t->loss)) /* JSON has no NaN */
             printf(", \"last_loss\": %.4f", t->loss);
         else
@@ -655,7 +658,8 @@ static int bench_one(struct lt_ctx *ctx, const struct options *o, enum model m, 
     struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.05f);
     opt.momentum = 0.9f;
     lt_ctx_set_tf32(ctx, p == PREC_TF32);
-    st = lt_plan_new(ctx, n.g, n.loss, &opt, &plan);
+    struct lt_plan_options po = {o->checkpoint, 0};
+    st = lt_plan_new_with(ctx, n.g, n.loss, &opt, &po, &plan);
     lt_ctx_set_tf32(ctx, 0);
     if (st == LT_EUNSUPPORTED) {
         print_unavailable(o, m, p, lt_ctx_error(ctx));
@@ -678,6 +682,7 @@ static int bench_one(struct lt_ctx *ctx, const struct options *o, enum model m, 
         struct lt_mem_report r;
         lt_plan_report(plan, &r);
         t.mem_mib = (double)(strcmp(o->device, "cpu") ? free0 - free1 : r.total) / (1 << 20);
+        t.activations_mib = (double)r.bytes[LT_MEM_ACTIVATIONS] / (1 << 20);
         print_step(o, m, p, &n, &t, gm, have_gemm && m == MODEL_MLP);
         if (o->profile)
             print_profile(o, m, p, tr);
@@ -709,6 +714,7 @@ static void usage(FILE *f) {
                "  --min-time S         seconds each timed run lasts at least (default 0.4)\n"
                "  --budget S           seconds one configuration may take (default 15)\n"
                "  --no-gemm            skip the bare oneDNN GEMM timing\n"
+               "  --checkpoint         activation checkpointing (segments recomputed)\n"
                "  --graphs             capture the step as CUDA graphs (GPU)\n"
                "  --nondeterministic   let cuDNN use non-deterministic algorithms (GPU)\n"
                "  --profile            also where the step's time goes, by op (each node\n"
@@ -769,6 +775,9 @@ static int parse_options(int argc, char **argv, struct options *o) {
             takes = 0;
         } else if (strcmp(a, "--graphs") == 0) {
             o->graphs = 1;
+            takes = 0;
+        } else if (strcmp(a, "--checkpoint") == 0) {
+            o->checkpoint = 1;
             takes = 0;
         } else if (strcmp(a, "--nondeterministic") == 0) {
             o->nondeterministic = 1;

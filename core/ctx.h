@@ -49,6 +49,12 @@ enum lt_status lt_mem_zero(struct lt_ctx *ctx, const struct lt_backend *be, void
                            size_t bytes);
 enum lt_status lt_mem_copy(struct lt_ctx *ctx, const struct lt_backend *be, void *dst,
                            const void *src, size_t bytes, enum lt_copy_kind kind);
+
+/* Which arena of a program holding have[c] bytes per category each category of another's
+ * need[c] borrows (core/lend.c): lend[c] is the lender's category, or -1 when c
+ * allocates its own. Activations, temporaries and workspace lend and borrow, each arena
+ * once; the largest need chooses first, taking the smallest arena that holds it. */
+void lt_mem_lend(const size_t *have, const size_t *need, int *lend);
 #define LT_ALIGN 64
 static inline size_t lt_align(size_t n) {
     return (n + LT_ALIGN - 1) / LT_ALIGN * LT_ALIGN;

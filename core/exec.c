@@ -12,12 +12,6 @@
 static const enum lt_mem_category arena_cats[] = {LT_MEM_ACTIVATIONS, LT_MEM_TEMPORARIES,
                                                   LT_MEM_WORKSPACE, LT_MEM_PARAM_COPIES};
 
-/* The arenas whose contents live within one run: plans that never run at the same time
- * can share them. Parameter copies live across a step's micro-batches. */
-static int shareable(enum lt_mem_category c) {
-    return c == LT_MEM_ACTIVATIONS || c == LT_MEM_TEMPORARIES || c == LT_MEM_WORKSPACE;
-}
-
 enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p) {
     return lt_exec_init_sharing(ex, ctx, p, NULL);
 }
@@ -36,13 +30,15 @@ enum lt_status lt_exec_init_sharing(struct lt_exec *ex, struct lt_ctx *ctx, stru
         lt_exec_release(ex);
         return LT_ENOMEM;
     }
+    int lend[LT_MEM_COUNT];
+    lt_mem_lend(with ? with->arena_size : (size_t[LT_MEM_COUNT]){0}, p->bytes, lend);
     for (size_t i = 0; i < sizeof arena_cats / sizeof arena_cats[0]; i++) {
         enum lt_mem_category c = arena_cats[i];
         if (!p->bytes[c])
             continue;
-        if (with && shareable(c) && p->bytes[c] <= with->arena_size[c]) {
-            ex->arena[c] = with->arena[c];
-            ex->arena_size[c] = with->arena_size[c];
+        if (lend[c] >= 0) { /* `with` never runs at the same time: its arena is free */
+            ex->arena[c] = with->arena[lend[c]];
+            ex->arena_size[c] = with->arena_size[lend[c]];
             continue;
         }
         enum lt_status st = lt_mem_alloc(ctx, p->be, p->bytes[c], &ex->arena[c]);

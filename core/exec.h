@@ -31,7 +31,8 @@ struct lt_exec {
 enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p);
 /* The same, but the activation, temporary and workspace arenas of `with` (an executor on
  * the same backend that never runs at the same time, and outlives this one) are borrowed
- * where they are large enough: only what is larger is allocated. */
+ * where they are large enough (lt_mem_lend): only what no arena of it holds is
+ * allocated. */
 enum lt_status lt_exec_init_sharing(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p,
                                     const struct lt_exec *with);
 void lt_exec_release(struct lt_exec *ex);

@@ -57,7 +57,7 @@ static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, str
     if (st == LT_OK && with && with->plan->be == be && (st = lt_trainer_lend(lender, f)) == LT_OK)
         f->lender = lender;
     if (st == LT_OK && f->on_device)
-        st = lt_mem_alloc(ctx, be, p->data_slot, (void **)&f->data);
+        st = lt_mem_alloc(ctx, be, p->bytes[LT_MEM_DATA], (void **)&f->data);
     if (st == LT_OK && f->on_device)
         st = lt_staging_reserve(ctx, &f->staging, be, staged_output(p, p->n_outputs));
     if (st != LT_OK) {
@@ -171,15 +171,16 @@ enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inp
                               struct lt_tensor *const *out, uint32_t epoch,
                               int64_t sample_base) {
     struct lt_plan *p = f->plan;
-    enum lt_status st = lt_exec_check_inputs(&f->ex, inputs, "forward");
-    if (st != LT_OK)
-        return st;
-    if (f->orphaned) { /* the trainer whose arenas it used is gone */
+    enum lt_status st;
+    if (f->orphaned) { /* the trainer whose arenas it used is gone: its own, first */
         lt_exec_release(&f->ex);
         if ((st = lt_exec_init(&f->ex, f->ctx, p)) != LT_OK)
             return st;
         f->orphaned = 0;
     }
+    st = lt_exec_check_inputs(&f->ex, inputs, "forward");
+    if (st != LT_OK)
+        return st;
     for (int i = 0; i < p->n_outputs; i++) {
         const struct lt_kview *want = &p->bufs[p->outputs[i]].view;
         const struct lt_tensor *t = out[i];

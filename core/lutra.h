@@ -319,8 +319,8 @@ struct lt_plan_options {
      * before its backward instead of keeping them (one more forward pass; gradients and
      * batch norm's running statistics are the same bits as without). */
     int checkpoint;
-    int segments; /* with checkpoint: how many; 0 lets the planner choose (about the
-                   * square root of the nodes that keep activations) */
+    int segments; /* with checkpoint: how many, of about equal activation bytes; 0 lets
+                   * the planner choose the cuts that keep the fewest bytes at the peak */
 };
 
 /* lt_plan_new with options (NULL: none). */
@@ -477,8 +477,8 @@ enum lt_status lt_forward_new(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
 enum lt_status lt_forward_new_for(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
                                   const int *outputs, struct lt_trainer *t,
                                   struct lt_forward **out);
-/* What lt_forward_new would plan, by category, without allocating it. Fails like
- * lt_forward_new (a memory limit included). */
+/* What lt_forward_new would plan, by category, without allocating it (on a GPU, `data` is
+ * the device slot of its inputs). Fails like lt_forward_new (a memory limit included). */
 enum lt_status lt_forward_plan(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
                                const int *outputs, struct lt_mem_report *r);
 void lt_forward_free(struct lt_forward *f);
@@ -490,6 +490,9 @@ enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inp
                               struct lt_tensor *const *out, uint32_t epoch,
                               int64_t sample_base);
 void lt_forward_memory(const struct lt_forward *f, struct lt_mem_report *r);
+/* The bytes a program planned as `need` allocates beyond what it borrows from a trainer
+ * planned as `have` (lt_forward_new_for): the evaluation's cost next to its step. */
+size_t lt_mem_extra(const struct lt_mem_report *have, const struct lt_mem_report *need);
 
 /* ---- IDX files (MNIST's format) ------------------------------------------------------- */
 

@@ -500,6 +500,8 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct
             p->bytes[LT_MEM_OPTIMIZER] = 2 * params;
         else if (opt->momentum > 0)
             p->bytes[LT_MEM_OPTIMIZER] = params;
+    } else if (be->dev.alloc) {
+        p->bytes[LT_MEM_DATA] = p->data_slot; /* the inputs' device slot */
     }
     st = check_limit(p);
     if (st != LT_OK) {

@@ -1,9 +1,11 @@
 /* Activation checkpointing (DESIGN, "Plan memory"): the forward nodes are cut into
- * segments of about equal activation bytes. A segment's activations are not kept from
- * its forward to its backward: copies of the forward nodes that make them run again just
- * before the segment's backward nodes, which read the copies. What stays alive is what
- * enters a segment from outside (its boundary), so the activations of a chain of n nodes
- * in about sqrt(n) segments take about 2 / sqrt(n) of their bytes, for one more forward.
+ * segments: where the tensors crossing a cut are small, so that the boundaries plus the
+ * largest segment keep the fewest bytes (or into a given number of segments of about
+ * equal activation bytes). A segment's activations are not kept from its forward to its
+ * backward: copies of the forward nodes that make them run again just before the
+ * segment's backward nodes, which read the copies. What stays alive is what enters a
+ * segment from outside (its boundary), so the activations of a chain of n nodes in about
+ * sqrt(n) segments take about 2 / sqrt(n) of their bytes, for one more forward.
  *
  * The recomputed tensors are the kept ones bit for bit: the same kernels on the same
  * inputs, dropout keyed by the sample as before. The last segment is not recomputed (its
@@ -22,23 +24,25 @@ static int reads_slot(const struct lt_pnode *pn, unsigned slot) {
     return !pn->backward || (lt_op_descs[pn->op].backward_reads & slot);
 }
 
-/* The bytes of forward node n's outputs that some backward node reads. */
-static size_t kept_bytes(const struct lt_plan *p, int n, int n_forward) {
-    const struct lt_pnode *f = &p->nodes[n];
+/* read_back[b]: whether some backward node reads buffer b. */
+static void read_by_backward(const struct lt_plan *p, int n_forward, char *read_back) {
+    for (int t = n_forward; t < p->n_nodes; t++) {
+        const struct lt_pnode *b = &p->nodes[t];
+        for (int i = 0; i < b->n_in; i++)
+            read_back[b->in[i]] |= reads_slot(b, LT_IN(i));
+        for (int k = 0; k < b->n_out; k++)
+            read_back[b->out[k]] |= reads_slot(b, LT_OUT(k));
+    }
+}
+
+/* The bytes of forward node f's outputs that the backward reads: what it keeps. */
+static size_t kept_bytes(const struct lt_plan *p, const struct lt_pnode *f,
+                         const char *read_back) {
     size_t bytes = 0;
     for (int k = 0; k < f->n_out; k++) {
         const struct lt_buf *buf = &p->bufs[f->out[k]];
-        if (buf->kind != LT_BUF_ARENA || buf->keep)
-            continue;
-        int read = 0;
-        for (int t = n_forward; t < p->n_nodes && !read; t++) {
-            const struct lt_pnode *b = &p->nodes[t];
-            for (int i = 0; i < b->n_in && !read; i++)
-                read = b->in[i] == f->out[k] && reads_slot(b, LT_IN(i));
-            for (int j = 0; j < b->n_out && !read; j++)
-                read = b->out[j] == f->out[k] && reads_slot(b, LT_OUT(j));
-        }
-        bytes += read ? buf->bytes : 0;
+        if (buf->kind == LT_BUF_ARENA && !buf->keep && read_back[f->out[k]])
+            bytes += buf->bytes;
     }
     return bytes;
 }
@@ -109,14 +113,16 @@ static int cut_segments(const struct lt_plan *p, int n_forward, int want, int *s
     int *e = malloc(2 * ((size_t)n_forward + 1) * sizeof *e), *from = e + n_forward + 1;
     double *dp = malloc(((size_t)n_forward + 1) * sizeof *dp);
     char *at = calloc((size_t)n_forward + 1, 1), *best = calloc((size_t)n_forward + 1, 1);
-    LT_ASSERT(kept && e && dp && at && best);
+    char *read_back = calloc((size_t)p->n_bufs + 1, 1);
+    LT_ASSERT(kept && e && dp && at && best && read_back);
     crossing_bytes(p, n_forward, cross);
+    read_by_backward(p, n_forward, read_back);
     size_t total = 0, most = 0;
     int m = 0;
     for (int n = 0; n < n_forward; n++) {
         if (p->nodes[n].once_per_step)
             continue;
-        kept[n] = kept_bytes(p, n, n_forward);
+        kept[n] = kept_bytes(p, &p->nodes[n], read_back);
         total += kept[n];
         most = kept[n] > most ? kept[n] : most;
         e[m++] = n;
@@ -153,6 +159,7 @@ static int cut_segments(const struct lt_plan *p, int n_forward, int want, int *s
     free(dp);
     free(at);
     free(best);
+    free(read_back);
     return total > 0 ? s + 1 : 1;
 }
 

@@ -244,19 +244,24 @@ enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_t
     return LT_OK;
 }
 
+/* Micro-batches in page-locked memory at once on a GPU: the step waits for the card
+ * before it packs every STAGED-th, so the staging buffer stays small however many
+ * micro-batches a step accumulates. */
+#define STAGED 4
+
 /* Where micro-batch k of a step of n waits in the staging buffer: after the losses. */
 static size_t staged_losses(int n) {
     return lt_align((size_t)n * 2 * sizeof(float));
 }
 
 /* Copies micro-batch k into its data slot (on a GPU through the staging buffer, queued
- * behind micro-batch k - 2, which used the slot before) and points ex's input buffers
- * there. */
+ * behind micro-batch k - 2, which used the slot before; the caller has waited for the
+ * copy that used its staging slot) and points ex's input buffers there. */
 static enum lt_status load_micro(struct lt_trainer *t, struct lt_exec *ex,
                                  struct lt_tensor *const *inputs, int k, int n) {
     const struct lt_plan *p = ex->plan;
     char *slot = t->data + (size_t)(k % 2) * t->slot;
-    size_t staged = staged_losses(n) + (size_t)k * t->slot;
+    size_t staged = staged_losses(n) + (size_t)(k % STAGED) * t->slot;
     for (int b = 0; b < p->n_bufs; b++) {
         const struct lt_buf *buf = &p->bufs[b];
         if (buf->kind != LT_BUF_INPUT)
@@ -322,8 +327,13 @@ static enum lt_status run_micro_batches(struct lt_trainer *t, const struct lt_st
         struct lt_tensor *const *inputs = in->inputs + (size_t)k * n_inputs;
         int e = pick_exec(t, inputs);
         struct lt_exec *ex = exec_at(t, e);
-        enum lt_status st = load_micro(t, ex, inputs, k, in->n_micro);
-        if (st != LT_OK)
+        enum lt_status st = LT_OK;
+        if (t->on_device && k >= STAGED && k % STAGED == 0) { /* the staging slots are free */
+            char msg[LT_KMSG_SIZE] = "";
+            if ((st = t->be->dev.sync(t->be->impl, msg)) != LT_OK)
+                return lt_fail(t->ctx, st, "step: %s", msg);
+        }
+        if ((st = load_micro(t, ex, inputs, k, in->n_micro)) != LT_OK)
             return st;
         ex->info = (struct lt_exec_info){lt_ctx_seed(t->ctx), in->epoch, sample};
         if ((st = lt_exec_run(ex, !ran[e])) != LT_OK)
@@ -361,7 +371,9 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
         st = lt_storage_push(t->ctx, t->state);
     if (st == LT_OK && t->on_device)
         st = lt_staging_reserve(t->ctx, &t->staging, t->be,
-                                staged_losses(in->n_micro) + (size_t)in->n_micro * t->slot);
+                                staged_losses(in->n_micro) +
+                                    (size_t)(in->n_micro < STAGED ? in->n_micro : STAGED) *
+                                        t->slot);
     if (st != LT_OK)
         return st;
     bind_flat(t, &t->ex);

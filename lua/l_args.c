@@ -75,6 +75,19 @@ void lt_lua_push_report(lua_State *L, const struct lt_mem_report *r) {
     lua_setfield(L, -2, "live_peak");
 }
 
+void lt_lua_check_report(lua_State *L, int idx, struct lt_mem_report *r) {
+    luaL_checktype(L, idx, LUA_TTABLE);
+    memset(r, 0, sizeof *r);
+    for (int c = 0; c < LT_MEM_COUNT; c++) {
+        lua_getfield(L, idx, lt_mem_category_name((enum lt_mem_category)c));
+        lua_Integer b = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
+        luaL_argcheck(L, b >= 0, idx, "a report's bytes are >= 0");
+        r->bytes[c] = (size_t)b;
+        r->total += r->bytes[c];
+        lua_pop(L, 1);
+    }
+}
+
 /* ---- field tables ------------------------------------------------------------------------ */
 
 enum ftype {

@@ -67,6 +67,9 @@ int lt_lua_check_shape(lua_State *L, int arg, int64_t *shape);
 void lt_lua_push_shape(lua_State *L, int ndim, const int64_t *shape);
 /* Pushes a memory report as {params = B, ..., total = B, live_peak = {params = B, ...}}. */
 void lt_lua_push_report(lua_State *L, const struct lt_mem_report *r);
+/* A report table (bytes by category name, as lt_lua_push_report makes) at idx into r;
+ * missing categories are 0. Raises for a bad entry. */
+void lt_lua_check_report(lua_State *L, int idx, struct lt_mem_report *r);
 
 /* Fills an op's attribute struct (lt_op_attrs_size(op) bytes, zeroed by the caller) from
  * the table at `arg` (absent or nil: every field takes its default). Raises naming the op

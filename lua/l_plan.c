@@ -408,11 +408,22 @@ static int f_memory(lua_State *L) {
     return 1;
 }
 
+/* mem_extra(step_report, program_report): the bytes the program allocates beyond what
+ * it borrows from the step's memory (lt_mem_extra). */
+static int l_mem_extra(lua_State *L) {
+    struct lt_mem_report have, need;
+    lt_lua_check_report(L, 1, &have);
+    lt_lua_check_report(L, 2, &need);
+    lua_pushinteger(L, (lua_Integer)lt_mem_extra(&have, &need));
+    return 1;
+}
+
 static const luaL_Reg plan_funcs[] = {
     {"plan", l_plan},
     {"trainer", l_trainer},
     {"forward", l_forward},
     {"forward_plan", l_forward_plan},
+    {"mem_extra", l_mem_extra},
     {NULL, NULL},
 };
 

@@ -230,6 +230,29 @@ for model in mlp cnn; do
         printf '| %-5s | %-9s | %15s | %9s |\n' "$model" "$prec" "$ls" "$vs"
     done
 done
+# Activation checkpointing: what the recomputation costs in step time, against what it
+# saves of the planned activations (fp32, the same batch).
+echo
+printf '| %-5s | %21s | %24s | %9s | %26s |\n' model "plain samples/s" \
+    "checkpointed samples/s" "step time" "activations (MiB)"
+printf '|%s|%s|%s|%s|%s|\n' ------- ----------------------: -------------------------: \
+    ----------: ---------------------------:
+for model in mlp cnn; do
+    if ! "$bin" --json --threads "$THREADS" --model "$model" --precision fp32 --checkpoint \
+        --no-gemm --budget "$BUDGET" >>"$results.checkpoint"; then
+        echo "bench: bench_step --checkpoint failed on $model" >&2
+        exit 1
+    fi
+    plain=$(pick "$lutra_out" step "$model" fp32)
+    ck=$(pick "$results.checkpoint" step "$model" fp32)
+    read -r ps cs cost acts < <(awk -v a="$(field "$plain" samples_per_s)" \
+        -v b="$(field "$ck" samples_per_s)" -v x="$(field "$plain" activations_mib)" \
+        -v y="$(field "$ck" activations_mib)" \
+        'BEGIN { printf "%.0f %.0f %.2fx %.1f->%.1f\n", a, b, a / b, x, y }')
+    printf '| %-5s | %21s | %24s | %9s | %26s |\n' "$model" "$ps" "$cs" "$cost" "$acts"
+done
+cat "$results.checkpoint" >>"$results"
+rm -f "$results.checkpoint"
 echo "other processes used $during% of the CPUs during these measurements ($before% just before)"
 if [ "$during" -gt 10 ]; then
     echo "bench: warning: that is too busy for the numbers above to mean much; rerun when" \

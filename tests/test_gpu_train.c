@@ -73,8 +73,9 @@ static struct lt_trainer *trainer_for(struct lt_ctx *ctx, struct mlp *m, float l
 
 #define STEPS 5
 
-/* An MLP with dropout trained STEPS steps of two micro-batches (both kinds of run, both
- * data slots) on ctx, planned with options o; its losses, and the model in m. */
+/* An MLP with dropout trained STEPS steps of six micro-batches (both kinds of run, both
+ * data slots, the staging slots reused) on ctx, planned with options o; its losses, and
+ * the model in m. */
 static void two_micro_run(struct lt_ctx *ctx, const struct lt_plan_options *o, struct mlp *m,
                           double *losses, int *recomputed) {
     static const int sizes[] = {32, 64, 64, 5};
@@ -85,8 +86,8 @@ static void two_micro_run(struct lt_ctx *ctx, const struct lt_plan_options *o, s
     mlp_build(ctx, m, 32, sizes, 3, 0.2f);
     struct lt_trainer *t = trainer_with(ctx, m, 0.05f, o, recomputed);
     for (int s = 0; s < STEPS; s++) {
-        struct lt_tensor *in[4] = {x, y, x2, y2};
-        struct lt_step_input si = {2, in, 0, 64 * s};
+        struct lt_tensor *in[12] = {x, y, x2, y2, x, y, x2, y2, x2, y2, x, y};
+        struct lt_step_input si = {6, in, 0, 192 * s};
         struct lt_step_result r;
         CHECK(ctx, lt_trainer_step(t, &si, &r));
         losses[s] = r.loss;
@@ -215,8 +216,8 @@ static void gpu_forward_equals_cpu_forward(void **state) {
 }
 
 /* A captured step (CUDA graph) replays what the plain step runs: with dropout (whose
- * random stream moves every step) and two micro-batches per step (both kinds of run,
- * both data slots), the same losses and weights, bit for bit. */
+ * random stream moves every step) and six micro-batches per step, the same losses and
+ * weights, bit for bit. */
 static void captured_steps_equal_plain_steps(void **state) {
     (void)state;
     NEED_GPU();

@@ -440,8 +440,9 @@ function verbs.plan(args)
     end
     say(string.format("  %-13s %10s  %15s B", "total", logger.bytes(plan.report.total),
         grouped(plan.report.total)))
-    say(string.format("evaluation (batch %d): borrows the step's memory%s", eval.batch,
-        eval.extra > 0 and string.format(" and needs %s more", logger.bytes(eval.extra)) or ""))
+    say(string.format("evaluation (batch %d): %s", eval.batch, eval.extra > 0 and
+        string.format("%s beyond the step's memory", logger.bytes(eval.extra)) or
+        "within the step's memory"))
     say(string.format("planned in %.1f ms: config %.1f ms, model %.1f ms, trace and plan %.1f ms",
         (t2 - t0) * 1000, (tc - t0) * 1000, (t1 - tc) * 1000, (t2 - t1) * 1000))
     return EXIT.ok

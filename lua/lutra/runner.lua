@@ -273,9 +273,9 @@ function runner.fit_memory(cfg, model, lr, device)
     local capacity, what = capacity_of(cfg, device)
     local budget = math.floor(m.target * capacity)
     local p = cfg.precision
-    -- the bytes of a step and its evaluation; over the budget, the evaluation batch
-    -- halves (never to grow again: a smaller step lends it less) until they fit or the
-    -- evaluation borrows all it needs
+    -- the bytes of a step and its evaluation; when the step fits and the two do not, the
+    -- evaluation batch halves (never to grow again: a smaller step lends it less) until
+    -- they fit or the evaluation borrows all it needs
     -- an evaluation batch is never larger than the test split it reads
     local val0 = cfg.data.val_batch_size
     if cfg.data.val_samples > 0 then
@@ -294,7 +294,7 @@ function runner.fit_memory(cfg, model, lr, device)
     end
     local function need(batch, mode, ck)
         local total, extra = measure(batch, mode, ck)
-        while total > budget and extra > 0 and val > 1 do
+        while total > budget and total - extra <= budget and extra > 0 and val > 1 do
             val = (val + 1) // 2
             total, extra = measure(batch, mode, ck)
         end
@@ -509,8 +509,9 @@ function Runner:setup()
         self.trainer.precision, bytes(pr.total), bytes(pr.params), bytes(pr.grads),
         bytes(pr.optimizer), bytes(pr.activations), bytes(pr.temporaries), bytes(pr.workspace),
         bytes(pr.data)))
-    log:info(string.format("evaluation (batch %d) borrows the step's memory%s", eval.batch,
-        eval.extra > 0 and string.format(" and needs %s more", bytes(eval.extra)) or ""))
+    log:info(string.format("evaluation (batch %d): %s", eval.batch, eval.extra > 0 and
+        string.format("%s beyond the step's memory", bytes(eval.extra)) or
+        "within the step's memory"))
 
     if cfg.load_from then
         checkpoint.load_weights(self.model, checkpoint.load(cfg.load_from), cfg.load_from)

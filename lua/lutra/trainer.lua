@@ -116,9 +116,6 @@ local function compile(self, inputs, targets, mode)
     return { trace = tr, graph = graph, loss = loss, plan = plan }
 end
 
--- The memory an evaluation program borrows from the step (core.forward with a trainer).
-local SHARED = { activations = true, temporaries = true, workspace = true }
-
 -- The model traced in eval mode on specs x and y with its loss, and the evaluation's
 -- outputs: {loss (sum, count)} and, for classification (2-dim outputs, i32 targets), the
 -- number of rows whose largest output is the target.
@@ -210,13 +207,7 @@ function M.plan(cfg, eval_batch)
         local tr, outputs = eval_trace(self, rows_of(c.trace.inputs[1]),
             rows_of(c.trace.targets[1]))
         out.eval = util.call(core.forward_plan, tr.graph, outputs)
-        out.eval_extra = 0
-        for k, b in pairs(out.eval) do
-            if k ~= "total" and k ~= "live_peak" and type(b) == "number" then
-                local lent = SHARED[k] and report[k] or 0
-                out.eval_extra = out.eval_extra + math.max(0, b - lent)
-            end
-        end
+        out.eval_extra = core.mem_extra(report, out.eval)
     end
     return out
 end
@@ -409,7 +400,7 @@ function Trainer:program(x, y)
             loss = y and self.loss or nil,
             targets = y and { spec_of(y, "y") } or nil,
         })
-        prog = tr:program(y and { tr.loss, tr.outputs[1] } or tr.outputs, self.handle)
+        prog = tr:program(y and { tr.loss, tr.outputs[1] } or tr.outputs, self:lender())
         self.programs[key] = prog
     end
     return prog
@@ -425,7 +416,7 @@ function Trainer:eval_program(x, y)
     local prog = self.programs[key]
     if prog == nil then
         local tr, outputs = eval_trace(self, spec_of(x, "x"), spec_of(y, "y"))
-        prog = tr:program(outputs, self.handle)
+        prog = tr:program(outputs, self:lender())
         self.programs[key] = prog
     end
     return prog
@@ -448,7 +439,7 @@ end
 -- evaluator(model [, loss = "cross_entropy"]): evaluation alone, without a training
 -- step's memory (lutra eval): eval_program, evaluate_batch and program as a Trainer has.
 local Evaluator = { eval_program = Trainer.eval_program, evaluate_batch = Trainer.evaluate_batch,
-    program = Trainer.program }
+    program = Trainer.program, lender = function() return nil end }
 Evaluator.__index = Evaluator
 
 function M.evaluator(model, loss)
@@ -493,6 +484,11 @@ end
 
 -- trainer:close(): frees the trainer's memory now (also done when it is collected, and
 -- by `local trainer <close> = lutra.Trainer{...}`).
+-- The core trainer whose memory programs borrow; none once closed (an Evaluator has none).
+function Trainer:lender()
+    return not self.closed and self.handle or nil
+end
+
 -- Closes the evaluation and prediction programs (they are built again when needed).
 function Trainer:close_programs()
     for _, prog in pairs(self.programs) do
@@ -503,6 +499,7 @@ end
 
 function Trainer:close()
     self:close_programs()
+    self.closed = true
     self.handle:close()
     self.plan:close()
     for _, v in pairs(self.variants) do

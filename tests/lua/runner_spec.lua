@@ -302,8 +302,8 @@ describe("runner", function()
         assert.is_true(cfg2.data.val_batch_size < 200)
         local log = read(cfg2.work_dir .. "/train.log")
         assert.truthy(log:find("evaluation batch 200 -> " .. cfg2.data.val_batch_size, 1, true))
-        assert.truthy(log:find("evaluation (batch " .. cfg2.data.val_batch_size ..
-            ") borrows the step's memory", 1, true))
+        assert.truthy(log:find("evaluation (batch " .. cfg2.data.val_batch_size .. "): ", 1,
+            true))
         assert.truthy(log:find("test accuracy", 1, true))
         assert.truthy(read(cfg2.work_dir .. "/config.lua"):find("memory: was 200", 1, true))
         assert.equal(8, r.iter)
