@@ -15,7 +15,8 @@ helpers:
   step([n])          n optimizer steps (default 1) of the last build; returns the result
   train([n])         steps to the end of the schedule (or n), logging as lutra train does
   evaluate()         test loss and accuracy of the last build
-  mem([trainer])     live memory by category (planned arenas) and the process's RSS
+  mem([trainer])     memory by category (planned arenas), checkpointing, what evaluation
+                     takes beyond the step, and the process's RSS
   r.model, r.trainer, r.cfg   the pieces; lutra, nn, optim, F are globals
 Ctrl-C stops what runs; Ctrl-D leaves.]]
 
@@ -181,6 +182,20 @@ local function helpers(env, out)
                 end
             end
             lines[#lines + 1] = string.format("  %-13s %8s", "total", logger.bytes(m.total))
+            local segments, recomputed = tr.plan:checkpointing()
+            if segments > 1 then
+                lines[#lines + 1] = string.format("activation checkpointing: %d segments, %d " ..
+                    "forward nodes recomputed", segments, recomputed)
+            end
+            local n, extra = 0, 0
+            for _, prog in pairs(tr.programs or {}) do
+                n = n + 1
+                extra = extra + core.mem_extra(m, prog.forward:memory())
+            end
+            if n > 0 then
+                lines[#lines + 1] = string.format("%d evaluation and prediction program%s: %s " ..
+                    "beyond the step's memory", n, n > 1 and "s" or "", logger.bytes(extra))
+            end
         end
         local rss, peak = logger.rss()
         lines[#lines + 1] = string.format("process RSS %s (peak %s)", logger.bytes(rss),
