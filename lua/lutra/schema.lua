@@ -276,7 +276,8 @@ local data = group("data", "The data set and how batches are drawn from it.", {
             "optim.accumulate × world size."}),
     field("val_batch_size", "integer", {range = "[1, inf)",
         default = function(parent) return parent.batch_size end, default_doc = "batch_size",
-        doc = "Batch for evaluation."}),
+        doc = "Batch for evaluation. The memory policy halves it when the step fits " ..
+            "memory.target and the step with its evaluation does not."}),
     field("shuffle", "boolean", {default = true,
         doc = "Draw training samples in a new order each epoch (a function of seed and epoch)."}),
     field("drop_last", "boolean", {default = false,
