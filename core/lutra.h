@@ -314,13 +314,13 @@ void lt_plan_free(struct lt_plan *p);
 
 /* How a training plan trades compute for memory. */
 struct lt_plan_options {
-    /* Activation checkpointing: the forward is cut into segments of about equal
-     * activation bytes, and every segment but the last recomputes its activations just
-     * before its backward instead of keeping them (one more forward pass; gradients and
-     * batch norm's running statistics are the same bits as without). */
+    /* Activation checkpointing: the forward is cut into segments where the tensors
+     * crossing a cut are small, and every segment but the last recomputes its
+     * activations just before its backward instead of keeping them (about one more
+     * forward pass; gradients and batch norm's running statistics are the same bits as
+     * without). The plan keeps it only when the step's bytes fall: a model with nothing
+     * worth recomputing gets the plain plan (lt_plan_checkpointing says 1 segment). */
     int checkpoint;
-    int segments; /* with checkpoint: how many, of about equal activation bytes; 0 lets
-                   * the planner choose the cuts that keep the fewest bytes at the peak */
 };
 
 /* lt_plan_new with options (NULL: none). */

@@ -467,7 +467,7 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct
             st = lt_autodiff(p, loss, needed);
         }
         if (st == LT_OK && o && o->checkpoint)
-            st = lt_plan_recompute(p, o->segments);
+            st = lt_plan_recompute(p);
     }
     if (st == LT_OK && !training) {
         p->n_outputs = n_out;
@@ -517,11 +517,32 @@ enum lt_status lt_plan_new_with(struct lt_ctx *ctx, struct lt_graph *g, int loss
                                 const struct lt_plan_options *o, struct lt_plan **out) {
     if (!opt)
         return lt_fail(ctx, LT_EINVAL, "a training plan needs an optimizer config");
-    if (o && o->checkpoint && (o->segments < 0 || o->segments == 1))
-        return lt_fail(ctx, LT_EINVAL,
-                       "checkpoint segments must be 0 (the planner chooses) or >= 2, got %d",
-                       o->segments);
-    return lt_plan_compile(ctx, ctx->run, g, 1, loss, 0, NULL, opt, o, out);
+    enum lt_status st = lt_plan_compile(ctx, ctx->run, g, 1, loss, 0, NULL, opt, NULL, out);
+    if (st != LT_OK && !(st == LT_ENOMEM && o && o->checkpoint))
+        return st;
+    if (!o || !o->checkpoint)
+        return st;
+    /* checkpointed, kept only when the step is smaller: recomputed copies can cost more
+     * than the activations they free */
+    struct lt_plan *plain = st == LT_OK ? *out : NULL, *ck;
+    st = lt_plan_compile(ctx, ctx->run, g, 1, loss, 0, NULL, opt, o, &ck);
+    if (st != LT_OK) {
+        lt_plan_free(plain);
+        return st;
+    }
+    struct lt_mem_report a, b;
+    lt_plan_report(ck, &b);
+    if (plain) {
+        lt_plan_report(plain, &a);
+        if (a.total <= b.total) {
+            lt_plan_free(ck);
+            *out = plain;
+            return LT_OK;
+        }
+        lt_plan_free(plain);
+    }
+    *out = ck;
+    return LT_OK;
 }
 
 enum lt_status lt_plan_new(struct lt_ctx *ctx, struct lt_graph *g, int loss,

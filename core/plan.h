@@ -83,11 +83,11 @@ struct lt_pnode *lt_plan_add_node(struct lt_plan *p);
  * op without backward. */
 enum lt_status lt_autodiff(struct lt_plan *p, int loss, const char *needed);
 
-/* Activation checkpointing: cuts the forward nodes into `segments` segments (0: the
- * cuts that keep the fewest bytes at the peak) and has every segment but the last
- * recompute its activations just before its backward (core/recompute.c). After
- * lt_autodiff, before the kernels are bound. */
-enum lt_status lt_plan_recompute(struct lt_plan *p, int segments);
+/* Activation checkpointing: cuts the forward nodes into the segments that keep the
+ * fewest bytes at the estimated peak and has every segment but the last recompute its
+ * activations just before its backward (core/recompute.c). After lt_autodiff, before
+ * the kernels are bound. */
+enum lt_status lt_plan_recompute(struct lt_plan *p);
 
 /* Common compile path of lt_plan_new and lt_forward_new: `training` with loss, else
  * the forward to outputs. */

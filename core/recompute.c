@@ -1,7 +1,6 @@
 /* Activation checkpointing (DESIGN, "Plan memory"): the forward nodes are cut into
  * segments: where the tensors crossing a cut are small, so that the boundaries plus the
- * largest segment keep the fewest bytes (or into a given number of segments of about
- * equal activation bytes). A segment's activations are not kept from its forward to its
+ * largest segment keep the fewest bytes. A segment's activations are not kept from its forward to its
  * backward: copies of the forward nodes that make them run again just before the
  * segment's backward nodes, which read the copies. What stays alive is what enters a
  * segment from outside (its boundary), so the activations of a chain of n nodes in about
@@ -105,10 +104,9 @@ static double cut_under(const size_t *kept, const size_t *cross, const int *e, i
 }
 
 /* seg[n] for the forward nodes, -1 for a parameter's half copy (made once per step,
- * never recomputed). `want` segments of about equal kept bytes; or, for want == 0, the
- * cuts that make the estimated peak (boundaries plus the largest segment) smallest, over
- * 64 caps on a segment's bytes. Returns the count. */
-static int cut_segments(const struct lt_plan *p, int n_forward, int want, int *seg) {
+ * never recomputed): the cuts that make the estimated peak (boundaries plus the largest
+ * segment) smallest, over 64 caps on a segment's bytes. Returns the count. */
+static int cut_segments(const struct lt_plan *p, int n_forward, int *seg) {
     size_t *kept = calloc(2 * ((size_t)n_forward + 1), sizeof *kept), *cross = kept + n_forward + 1;
     int *e = malloc(2 * ((size_t)n_forward + 1) * sizeof *e), *from = e + n_forward + 1;
     double *dp = malloc(((size_t)n_forward + 1) * sizeof *dp);
@@ -127,24 +125,13 @@ static int cut_segments(const struct lt_plan *p, int n_forward, int want, int *s
         most = kept[n] > most ? kept[n] : most;
         e[m++] = n;
     }
-    if (want > 0) { /* equal shares */
-        size_t sum = 0;
-        for (int i = 0, s = 0; i < m; i++) {
-            sum += kept[e[i]];
-            if (s < want - 1 && (double)sum >= (double)total * (s + 1) / want) {
-                best[i] = 1;
-                s++;
-            }
-        }
-    } else {
-        double lowest = (double)total; /* one segment: no checkpointing */
-        for (int c = 1; c <= 64; c++) {
-            double cap = (double)most + ((double)total - (double)most) * c / 64.0;
-            double peak = cut_under(kept, cross, e, m, cap, dp, from, at);
-            if (peak < lowest) {
-                lowest = peak;
-                memcpy(best, at, (size_t)m);
-            }
+    double lowest = (double)total; /* one segment: no checkpointing */
+    for (int c = 1; c <= 64; c++) {
+        double cap = (double)most + ((double)total - (double)most) * c / 64.0;
+        double peak = cut_under(kept, cross, e, m, cap, dp, from, at);
+        if (peak < lowest) {
+            lowest = peak;
+            memcpy(best, at, (size_t)m);
         }
     }
     int s = 0;
@@ -271,7 +258,7 @@ static enum lt_status plan_segment(struct lt_plan *p, int n_forward, int n_nodes
     return st;
 }
 
-enum lt_status lt_plan_recompute(struct lt_plan *p, int segments) {
+enum lt_status lt_plan_recompute(struct lt_plan *p) {
     int n_forward = 0;
     while (n_forward < p->n_nodes && !p->nodes[n_forward].backward)
         n_forward++;
@@ -285,7 +272,7 @@ enum lt_status lt_plan_recompute(struct lt_plan *p, int segments) {
         st = lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
         goto done;
     }
-    int count = cut_segments(p, n_forward, segments, seg);
+    int count = cut_segments(p, n_forward, seg);
     p->segments = count;
     if (count < 2)
         goto done;

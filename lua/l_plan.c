@@ -77,20 +77,15 @@ static void check_position(lua_State *L, int arg, uint32_t *epoch, int64_t *samp
 
 /* ---- plans ---------------------------------------------------------------------------------- */
 
-/* The plan options at arg: nil, or {checkpoint = false | true | segments}. */
+/* The plan options at arg: nil, or {checkpoint = false | true}. */
 static struct lt_plan_options check_plan_options(lua_State *L, int arg) {
-    struct lt_plan_options o = {0, 0};
+    struct lt_plan_options o = {0};
     if (lua_isnoneornil(L, arg))
         return o;
     luaL_checktype(L, arg, LUA_TTABLE);
     lua_getfield(L, arg, "checkpoint");
-    if (lua_isinteger(L, -1)) {
-        o.checkpoint = 1;
-        o.segments = (int)luaL_checkinteger(L, -1);
-        luaL_argcheck(L, o.segments >= 2 && o.segments <= 1 << 20, arg,
-                      "checkpoint: a segment count must be >= 2");
-    } else if (!lua_isnil(L, -1)) {
-        luaL_argexpected(L, lua_isboolean(L, -1), arg, "checkpoint: a boolean or a segment count");
+    if (!lua_isnil(L, -1)) {
+        luaL_argexpected(L, lua_isboolean(L, -1), arg, "checkpoint: a boolean");
         o.checkpoint = lua_toboolean(L, -1);
     }
     lua_pop(L, 1);
@@ -101,8 +96,7 @@ static struct lt_plan_options check_plan_options(lua_State *L, int arg) {
  * cross_entropy or mse) and plans the training step. optim: {kind = "sgd" | "adamw",
  * lr =, momentum =, dampening =, nesterov =, weight_decay =, beta1 =, beta2 =, eps =,
  * max_grad_norm =, groups = {{lr_mult =, decay_mult =}, ...}}; fields not given take
- * PyTorch's defaults. options: {checkpoint = true | segments} (activation
- * checkpointing). */
+ * PyTorch's defaults. options: {checkpoint = true} (activation checkpointing). */
 static int l_plan(lua_State *L) {
     struct lt_graph *g = lt_lua_check_graph(L, 1);
     int loss = check_value_of(L, 2, g);

@@ -421,8 +421,10 @@ function verbs.plan(args)
     say(string.format("step: %d nodes (forward and backward); micro-batch %d, accumulate %d, " ..
         "precision %s", plan.nodes, batch, cfg.optim.accumulate, mode))
     if cfg.memory.checkpoint then
-        say(string.format("activation checkpointing: %d segments, %d forward nodes recomputed",
-            plan.segments, plan.recomputed))
+        say(plan.segments > 1 and string.format("activation checkpointing: %d segments, %d " ..
+            "forward nodes recomputed", plan.segments, plan.recomputed) or
+            "activation checkpointing: nothing worth recomputing (the step would not get " ..
+            "smaller)")
     end
     local free, total, runtime = core.device_memory()
     if device == "cpu" then

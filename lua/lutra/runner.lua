@@ -499,8 +499,10 @@ function Runner:setup()
     local plan = self.trainer.plan
     if cfg.memory.checkpoint and plan and plan.checkpointing then
         local segments, recomputed = plan:checkpointing()
-        log:info(string.format("activation checkpointing: %d segments, %d forward nodes " ..
-            "recomputed per micro-batch", segments, recomputed))
+        log:info(segments > 1 and string.format("activation checkpointing: %d segments, %d " ..
+            "forward nodes recomputed per micro-batch", segments, recomputed) or
+            "activation checkpointing: nothing in this model is worth recomputing (the " ..
+            "step would not get smaller); the plain step runs")
     end
     local pr = self.trainer:plan_report()
     log:info(string.format("model %s: %d parameters; step planned in %s: %s (params %s, " ..

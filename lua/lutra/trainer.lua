@@ -86,9 +86,8 @@ local function read_config(self, cfg)
     self.loss = cfg.loss or "cross_entropy"
     self.targets = cfg.targets
     local ck = cfg.checkpoint
-    if ck ~= nil and type(ck) ~= "boolean" and not (math.type(ck) == "integer" and ck >= 2) then
-        raise("Trainer: checkpoint must be true, false or a segment count >= 2, got " ..
-            tostring(ck))
+    if ck ~= nil and type(ck) ~= "boolean" then
+        raise("Trainer: checkpoint must be true or false, got " .. tostring(ck))
     end
     self.checkpoint = ck or false
     self.groups, self.group_of, self.group_members = self.optim:param_groups(model)
@@ -147,7 +146,7 @@ end
 --                init_scale = 65536, growth_factor = 2, backoff_factor = 0.5,
 --                growth_interval = 2000} (the scaling keys apply to fp16)
 --   checkpoint   true: activation checkpointing (segments recomputed in the backward, the
---                planner choosing how many); a number: that many segments; false: none
+--                planner choosing where to cut; kept only when the step gets smaller)
 -- Raises at the caller's line for a bad config, a shape error in the model, or a plan
 -- that does not fit the memory limit.
 function M.new(cfg)

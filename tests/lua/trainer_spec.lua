@@ -152,7 +152,7 @@ describe("Trainer", function()
         assert.has_error(function()
             lutra.Trainer { model = mlp(), input_shape = { 32, D }, optim = optim.SGD { lr = 1 },
                 checkpoint = 1 }
-        end, "Trainer: checkpoint must be true, false or a segment count >= 2, got 1")
+        end, "Trainer: checkpoint must be true or false, got 1")
     end)
 
     it("sets the schedule's lr before each step, counting iterations", function()
