@@ -10,6 +10,7 @@ struct lt_ctx {
     struct lt_backend cuda; /* filled by the CUDA plugin once a GPU is asked for */
     struct lt_backend *run; /* where training plans run: &cpu or &cuda */
     void *plugin;           /* dlopen handle of lutra_cuda.so */
+    int cuda_index;         /* the GPU the plugin started (cuda.impl set) */
     char device[16];        /* "cpu", "cuda:N" */
     int tf32;
     int nondeterministic; /* lt_ctx_set_deterministic(ctx, 0) */

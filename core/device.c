@@ -1,6 +1,7 @@
 /* Device choice: the CPU, or a GPU through the CUDA plugin, loaded with dlopen so that
  * nothing in the core links CUDA and the program runs anywhere. */
 #define _GNU_SOURCE /* dladdr */
+#include <ctype.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,10 +65,11 @@ const char *lt_cuda_plugin_path(char *buf, size_t size) {
 }
 
 static enum lt_status start_cuda(struct lt_ctx *ctx, int device, char *why, size_t size) {
-    if (ctx->cuda.impl) {
-        if (!strncmp(ctx->device, "cuda:", 5) && atoi(ctx->device + 5) == device)
+    if (ctx->cuda.impl) { /* started before; the context may have gone back to the CPU */
+        if (ctx->cuda_index == device)
             return LT_OK;
-        snprintf(why, size, "this context already runs on %s; one GPU per context", ctx->device);
+        snprintf(why, size, "this context already started cuda:%d; one GPU per context",
+                 ctx->cuda_index);
         return LT_EUNSUPPORTED;
     }
     if (!ctx->plugin && !(ctx->plugin = open_plugin(why, size)))
@@ -85,6 +87,7 @@ static enum lt_status start_cuda(struct lt_ctx *ctx, int device, char *why, size
         snprintf(why, size, "%s", msg[0] ? msg : "the CUDA plugin could not start");
         return st;
     }
+    ctx->cuda_index = device;
     return LT_OK;
 }
 
@@ -92,7 +95,7 @@ static enum lt_status start_cuda(struct lt_ctx *ctx, int device, char *why, size
 static int cuda_index(const char *name) {
     if (!strcmp(name, "cuda"))
         return 0;
-    if (strncmp(name, "cuda:", 5) || !name[5])
+    if (strncmp(name, "cuda:", 5) || !isdigit((unsigned char)name[5]))
         return -1;
     char *end;
     long n = strtol(name + 5, &end, 10);

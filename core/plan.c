@@ -379,8 +379,8 @@ static enum lt_status check_limit(struct lt_plan *p) {
             n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %s", n ? ", " : "",
                                   lt_mem_category_name((enum lt_mem_category)c),
                                   lt_bytes_str(p->bytes[c], a, sizeof a));
-    return lt_fail(p->ctx, LT_ENOMEM, "the step needs %s (%s) but %s %s",
-                   lt_bytes_str(total, a, sizeof a), line,
+    return lt_fail(p->ctx, LT_ENOMEM, "the %s needs %s (%s) but %s %s",
+                   p->training ? "step" : "program", lt_bytes_str(total, a, sizeof a), line,
                    p->ctx->memory_limit ? "the memory limit is"
                                         : p->be->dev.memory ? "the GPU has free only"
                                                             : "the machine has",

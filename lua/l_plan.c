@@ -37,7 +37,8 @@ static struct ltrainer *check_trainer(lua_State *L, int arg) {
 static struct lforward *check_forward(lua_State *L, int arg) {
     struct lforward *h = luaL_checkudata(L, arg, LT_FORWARD_MT);
     if (!h->f)
-        luaL_argerror(L, arg, "the forward program was closed");
+        luaL_error(L, "forward program: it was closed (a Trainer closes its programs when it "
+                      "closes or changes precision: ask it for the program again)");
     return h;
 }
 

@@ -15,7 +15,7 @@
  * - a captured step records kernels with their arguments, pointers included, and a
  *   launch replays exactly those.
  *
- * LUTRA_EMULATED_DEVICE_MIB sets the card's size (default 8192). */
+ * LUTRA_EMULATED_DEVICE_MIB sets the card's size, in [32, 16777216] (default 8192). */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -27,7 +27,7 @@
 #include "core/lutra.h"
 #include "kernels/kernels.h"
 
-#define RUNTIME_BYTES ((size_t)64 << 20) /* what a card's context would take */
+#define RUNTIME_BYTES ((size_t)16 << 20) /* what a card's context would take */
 
 enum region_kind { DEVICE, PAGE_LOCKED };
 
@@ -610,7 +610,19 @@ enum lt_status lt_cuda_backend_init(struct lt_backend *b, int device, unsigned a
     }
     lt_cpu_reference_init(&e->ref);
     const char *mib = getenv("LUTRA_EMULATED_DEVICE_MIB");
-    e->total = (size_t)(mib && atol(mib) > 0 ? atol(mib) : 8192) << 20;
+    char *end = NULL;
+    long size = mib && *mib ? strtol(mib, &end, 10) : 8192;
+    if ((end && *end) || size < 32 || size > (1L << 24)) {
+        snprintf(msg, LT_KMSG_SIZE,
+                 "LUTRA_EMULATED_DEVICE_MIB must be a whole number of MiB in [32, 16777216] "
+                 "(the runtime takes 16), got '%s'",
+                 mib);
+        lt_backend_release(&e->fast);
+        lt_backend_release(&e->ref);
+        free(e);
+        return LT_EUNSUPPORTED;
+    }
+    e->total = (size_t)size << 20;
     b->name = "cuda";
     b->impl = e;
     b->release_impl = release;

@@ -114,6 +114,10 @@ setmetatable(lutra, {
 -- usable GPU; "auto" takes the GPU when there is one, else the CPU. Returns the device
 -- now in use, and for "auto" without a GPU, why.
 function lutra.set_device(name)
+    if type(name) ~= "string" then
+        error("set_device: want \"auto\", \"cpu\", \"cuda\" or \"cuda:N\", got a " ..
+            type(name), 2)
+    end
     local device, why = core.set_device(name)
     if not device then
         error(why, 2)

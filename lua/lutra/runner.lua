@@ -346,8 +346,7 @@ function runner.fit_memory(cfg, model, lr, device)
         local said = string.format("memory: the step and its evaluation need %s, over %s = %s",
             bytes(r.first), target, bytes(budget))
         if r.val ~= val0 then
-            said = said .. string.format("; evaluation batch %d -> %d",
-                cfg.data.val_batch_size, r.val)
+            said = said .. string.format("; evaluation batch %d -> %d", val0, r.val)
             why["data.val_batch_size"] = string.format("memory: was %d",
                 cfg.data.val_batch_size)
             cfg.data.val_batch_size = r.val

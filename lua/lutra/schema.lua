@@ -270,11 +270,11 @@ local data = group("data", "The data set and how batches are drawn from it.", {
     field("root", "string", {default = "/usr/share/datasets/fashion-mnist",
         doc = "Folder with the IDX files (train-images-idx3-ubyte.gz ...), where Debian's " ..
             "dataset-fashion-mnist installs them."}),
-    field("batch_size", "integer", {default = 128, range = "[1, inf)",
+    field("batch_size", "integer", {default = 128, range = "[1, 16777216]",
         aliases = {"samples_per_gpu"},
         doc = "Micro-batch per device; the effective batch is batch_size × " ..
             "optim.accumulate × world size."}),
-    field("val_batch_size", "integer", {range = "[1, inf)",
+    field("val_batch_size", "integer", {range = "[1, 16777216]",
         default = function(parent) return parent.batch_size end, default_doc = "batch_size",
         doc = "Batch for evaluation. The memory policy halves it when the step fits " ..
             "memory.target and the step with its evaluation does not."}),
@@ -321,7 +321,7 @@ local optim = group("optim", "The optimizer and what shapes its update.", {
         doc = "Decay rates of the first and second moment estimates."}),
     field("eps", "number", {default = 1e-8, range = "(0, inf)", when = {{"type", {"adamw"}}},
         doc = "Added to the denominator for numerical stability."}),
-    field("accumulate", "integer", {default = 1, range = "[1, inf)",
+    field("accumulate", "integer", {default = 1, range = "[1, 65536]",
         aliases = {"accumulative_counts"},
         doc = "Micro-batches per optimizer step; losses are normalised over the whole step."}),
     group("clip_grad", "Global gradient-norm clipping (off when absent or false).", {

@@ -483,9 +483,9 @@ end
 
 -- trainer:close(): frees the trainer's memory now (also done when it is collected, and
 -- by `local trainer <close> = lutra.Trainer{...}`).
--- The core trainer whose memory programs borrow; none once closed (an Evaluator has none).
+-- The core trainer whose memory programs borrow (an Evaluator has none).
 function Trainer:lender()
-    return not self.closed and self.handle or nil
+    return self.handle
 end
 
 -- Closes the evaluation and prediction programs (they are built again when needed).
@@ -496,9 +496,25 @@ function Trainer:close_programs()
     self.programs = {}
 end
 
+-- What a closed Trainer answers: every method raises at the caller's line, but closing
+-- again does nothing.
+local Closed = {
+    __index = function(_, name)
+        if name == "close" or name == "close_programs" then
+            return function() end
+        end
+        if Trainer[name] then
+            return function()
+                raise("Trainer:" .. name .. ": the trainer was closed")
+            end
+        end
+    end,
+    __close = function() end,
+}
+
 function Trainer:close()
     self:close_programs()
-    self.closed = true
+    setmetatable(self, Closed)
     self.handle:close()
     self.plan:close()
     for _, v in pairs(self.variants) do

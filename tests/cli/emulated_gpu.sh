@@ -55,11 +55,15 @@ expect 0 "$LUTRA" eval examples/fmnist_mlp.lua --device cpu \
 [ "$(grep -o 'accuracy [0-9.]*' "$SCRATCH/eval.cuda")" = \
   "$(grep -o 'accuracy [0-9.]*' "$SCRATCH/out")" ] || fail "eval on the device differs"
 
-# planned for a 100 MiB card (64 MiB of it the runtime's): the micro-batch that fits
-LUTRA_EMULATED_DEVICE_MIB=100 expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --gpu-ids 0
+# planned for a 52 MiB card (16 MiB of it the runtime's): the micro-batch and the
+# evaluation batch that fit
+LUTRA_EMULATED_DEVICE_MIB=52 expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --gpu-ids 0
 has "$SCRATCH/out" "of the GPU's free memory (36.0M)"
+has "$SCRATCH/out" "evaluation batch 1000 -> 125"
 has "$SCRATCH/out" "micro-batch 128 -> 32, accumulate 1 -> 4 (effective batch 128 kept)"
 has "$SCRATCH/out" "device: cuda:0 emulated on the CPU"
+LUTRA_EMULATED_DEVICE_MIB=abc expect 1 "$LUTRA" plan examples/fmnist_mlp.lua --gpu-ids 0
+has "$SCRATCH/err" "LUTRA_EMULATED_DEVICE_MIB must be a whole number of MiB"
 
 # a script: lutra.set_device, steps with a host write to a weight between them (sent
 # to the device before the next step), weights read back, an eager forward
@@ -91,6 +95,18 @@ done
 has "$SCRATCH/loop.cuda" "cuda:0"
 [ "$(tail -1 "$SCRATCH/loop.cpu")" = "$(tail -1 "$SCRATCH/loop.cuda")" ] ||
     fail "the script's run on the device differs: $(tail -1 "$SCRATCH/loop.cuda")"
+
+# back and forth between the card and the CPU
+cat >"$SCRATCH/switch.lua" <<'LUA'
+local lutra = require "lutra"
+for _, d in ipairs { "cuda", "cpu", "cuda", "auto" } do
+    io.write(lutra.set_device(d), " ")
+end
+print(pcall(lutra.set_device, "cuda:1"))
+LUA
+expect 0 "$LUTRA" run "$SCRATCH/switch.lua"
+has "$SCRATCH/out" "cuda:0 cpu cuda:0 cuda:0 false"
+has "$SCRATCH/out" "this context already started cuda:0; one GPU per context"
 
 expect 1 "$LUTRA" train examples/fmnist_mlp.lua --device cuda:1 --work-dir "$SCRATCH/none" \
     --set "${SMALL[@]}"

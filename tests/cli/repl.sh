@@ -27,7 +27,7 @@ has "$SCRATCH/out" "after the errors"
 has "$SCRATCH/out" "mem([trainer])"
 if have_data; then
     "$LUTRA" <<'LUA' >"$SCRATCH/out2" 2>&1 || fail "repl with a recipe failed"
-r = build("examples/fmnist_mlp.lua", {"data.train_samples=256", "data.val_samples=100", "model.hidden={32}", "memory.checkpoint=true"})
+r = build("examples/fmnist_mlp.lua", {"data.train_samples=256", "data.val_samples=100", "model.hidden={256,256,256}", "memory.checkpoint=true"})
 res = step(3)
 print("iter", res.iter, res.loss > 0)
 evaluate()
@@ -36,7 +36,7 @@ LUA
     has "$SCRATCH/out2" "iter	3	true"
     has "$SCRATCH/out2" "trainer memory by category:"
     has "$SCRATCH/out2" "activations"
-    has "$SCRATCH/out2" "activation checkpointing: 2 segments"
+    has "$SCRATCH/out2" "activation checkpointing: 3 segments"
     has "$SCRATCH/out2" "1 evaluation and prediction program: "
 fi
 exit 0

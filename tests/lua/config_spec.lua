@@ -394,7 +394,7 @@ describe("errors", function()
     it("give the range and the value for an out-of-range value", function()
         assert.equal(F .. "out_of_range.lua: optim.momentum must be in [0, 1), got 1.5",
             load_error("out_of_range.lua"))
-        assert.equal("--set 'data.batch_size=0': data.batch_size must be >= 1, got 0",
+        assert.equal("--set 'data.batch_size=0': data.batch_size must be in [1, 16777216], got 0",
             load_error("minimal.lua", {"data.batch_size=0"}))
         assert.equal("--set 'optim.betas={0.9}': optim.betas must have 2 elements, got 1",
             load_error("minimal.lua", {"optim.type=adamw", "optim.betas={0.9}"}))

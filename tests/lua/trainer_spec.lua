@@ -155,6 +155,24 @@ describe("Trainer", function()
         end, "Trainer: checkpoint must be true or false, got 1")
     end)
 
+    it("says a closed trainer and its closed programs are closed, at the caller's line", function()
+        local t = lutra.Trainer { model = mlp(), input_shape = { 32, D },
+            optim = optim.SGD { lr = 0.1 } }
+        local bx, by = x:narrow(1, 1, 32), y:narrow(1, 1, 32)
+        t:step({ bx, by })
+        local prog = t:eval_program(bx, by)
+        t:close()
+        t:close() -- again: nothing
+        local line = debug.getinfo(1, "l").currentline + 1
+        local ok, err = pcall(function() t:step({ bx, by }) end)
+        assert.is_false(ok)
+        assert.equal("tests/lua/trainer_spec.lua:" .. line .. ": Trainer:step: the trainer was closed",
+            err)
+        ok, err = pcall(require("lutra.trace").run, prog, { bx, by })
+        assert.is_false(ok)
+        assert.truthy(err:find("forward program: it was closed", 1, true))
+    end)
+
     it("sets the schedule's lr before each step, counting iterations", function()
         local sched = optim.schedules.warmup { iters = 2, start_factor = 0.5,
             main = optim.schedules.step { step_size = 3, gamma = 0.1 } }
