@@ -263,12 +263,13 @@ end
 -- memory.fit in order: "batch" halves the micro-batch and doubles accumulate (the
 -- effective batch, hence the lr, stays), "precision" trains an fp32 recipe in bf16,
 -- "checkpoint" turns activation checkpointing on. The evaluation program counts too (what
--- it needs beyond the step's memory, which it borrows): when the two do not fit, the
--- evaluation batch is halved first, as evaluation's results do not depend on it.
+-- it needs beyond the step's memory, which it borrows), at a batch no larger than the
+-- test split (test_size, when known): when the step fits and the two do not, the
+-- evaluation batch is halved, as evaluation's results do not depend on it.
 -- Writes what it chose into cfg and returns the log lines, {key = why} for the resolved
 -- config and {batch =, extra =}: the evaluation's batch and the bytes it needs beyond the
 -- step's; raises, with the bytes, when nothing it may change fits.
-function runner.fit_memory(cfg, model, lr, device)
+function runner.fit_memory(cfg, model, lr, device, test_size)
     local m = cfg.memory
     local capacity, what = capacity_of(cfg, device)
     local budget = math.floor(m.target * capacity)
@@ -277,7 +278,7 @@ function runner.fit_memory(cfg, model, lr, device)
     -- evaluation batch halves (never to grow again: a smaller step lends it less) until
     -- they fit or the evaluation borrows all it needs
     -- an evaluation batch is never larger than the test split it reads
-    local val0 = cfg.data.val_batch_size
+    local val0 = math.min(cfg.data.val_batch_size, test_size or math.huge)
     if cfg.data.val_samples > 0 then
         val0 = math.min(val0, cfg.data.val_samples)
     end
@@ -416,7 +417,10 @@ function Runner:setup()
         error(runner.config_error(model), 0)
     end
     self.model = model
-    local fitted, fit_why, eval = runner.fit_memory(cfg, model, lr, self.device)
+    -- the data sets first: the evaluation batch the policy plans is at most the test split
+    local train_set, test_set = data.dataset(cfg, "train"), data.dataset(cfg, "test")
+    local fitted, fit_why, eval = runner.fit_memory(cfg, model, lr, self.device,
+        test_set:size())
     for _, l in ipairs(fitted) do
         log:info(l)
     end
@@ -452,8 +456,8 @@ function Runner:setup()
     end
 
     -- the data, the trainer
-    self.train_loader, self.train_set = data.loader(cfg, "train")
-    self.test_loader, self.test_set = data.loader(cfg, "test")
+    self.train_loader, self.train_set = data.loader(cfg, "train", train_set)
+    self.test_loader, self.test_set = data.loader(cfg, "test", test_set)
     local batches = self.train_loader:batches()
     local acc = cfg.optim.accumulate
     self.steps_per_epoch = (batches + acc - 1) // acc
@@ -493,7 +497,7 @@ function Runner:setup()
             "%d -> %d, accumulate %d -> %d (memory.on_oom = \"reduce\")", tostring(t), b,
             b // 2, cfg.optim.accumulate, cfg.optim.accumulate * 2))
         cfg.data.batch_size, cfg.optim.accumulate = b // 2, cfg.optim.accumulate * 2
-        self.train_loader, self.train_set = data.loader(cfg, "train")
+        self.train_loader, self.train_set = data.loader(cfg, "train", self.train_set)
     end
     local plan = self.trainer.plan
     if cfg.memory.checkpoint and plan and plan.checkpointing then
