@@ -330,11 +330,17 @@ function verbs.eval(args)
     local trainer = require "lutra.trainer"
     util.manual_seed(cfg.seed)
     core.set_threads(cfg.threads)
-    runner.check_device(cfg)
+    local device = runner.check_device(cfg)
     local model = build_model(cfg)
     checkpoint.load_weights(model, checkpoint.load(weights), weights)
     local t0 = core.clock()
-    local loader = data.loader(cfg, "test")
+    local test_set = data.dataset(cfg, "test")
+    local batch, line = runner.fit_eval_batch(cfg, model, device, test_set:size())
+    if line then
+        say(line)
+    end
+    cfg.data.val_batch_size = batch
+    local loader = data.loader(cfg, "test", test_set)
     local ev = trainer.evaluator(model)
     local acc
     for _ = 1, loader:batches() do

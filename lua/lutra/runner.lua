@@ -374,6 +374,40 @@ function runner.fit_memory(cfg, model, lr, device, test_size)
     return lines, why, { batch = r.val, extra = r.eval_extra }
 end
 
+-- The evaluation batch of a model evaluated alone (lutra eval): val_batch_size, at most
+-- the test split, halved until the program fits memory.target of the capacity. Returns
+-- the batch and a line saying what changed, or nil; raises, with the bytes, when even
+-- one row does not fit.
+function runner.fit_eval_batch(cfg, model, device, test_size)
+    local capacity, what = capacity_of(cfg, device)
+    local budget = math.floor(cfg.memory.target * capacity)
+    local val0 = math.min(cfg.data.val_batch_size, test_size)
+    local val, bytes_needed = val0, nil
+    core.set_memory_limit(math.maxinteger)
+    local ok, err = pcall(function()
+        while true do
+            local x = { shape = data.input_shape(cfg, val), dtype = "f32" }
+            bytes_needed = trainer_mod.eval_plan(model, x, { shape = { val }, dtype = "i32" }).total
+            if bytes_needed <= budget or val == 1 then
+                return
+            end
+            val = (val + 1) // 2
+        end
+    end)
+    core.set_memory_limit(cfg.memory.limit or 0)
+    if not ok then
+        error(err, 0)
+    end
+    local target = string.format("memory.target %g of %s (%s)", cfg.memory.target, what,
+        bytes(capacity))
+    if bytes_needed > budget then
+        error(string.format("memory: evaluation needs %s even one row at a time, over %s = %s",
+            bytes(bytes_needed), target, bytes(budget)), 0)
+    end
+    return val, val ~= val0 and string.format("memory: evaluation batch %d -> %d to fit %s = %s",
+        val0, val, target, bytes(budget)) or nil
+end
+
 -- runner:setup(): builds everything (context, work dir, logs, model, data, trainer,
 -- resume) and logs what the run will do. Raises on failures; called by train().
 function Runner:setup()

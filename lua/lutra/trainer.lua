@@ -445,6 +445,14 @@ function M.evaluator(model, loss)
     return setmetatable({ model = model, loss = loss or "cross_entropy", programs = {} }, Evaluator)
 end
 
+-- M.eval_plan(model, x, y [, loss]): the bytes an evaluator's program for inputs of spec x
+-- and targets of spec y ({shape =, dtype =}) would allocate, by category, without
+-- allocating them.
+function M.eval_plan(model, x, y, loss)
+    local tr, outputs = eval_trace({ model = model, loss = loss or "cross_entropy" }, x, y)
+    return util.call(core.forward_plan, tr.graph, outputs)
+end
+
 -- trainer:evaluate(x, y [, {batch_size =}]): the model in eval mode over every row of x
 -- and y, in batches (a short last batch gets its own program). Returns {loss = mean loss,
 -- accuracy = fraction of rows whose largest output is the target (classification with

@@ -55,6 +55,12 @@ expect 0 "$LUTRA" eval examples/fmnist_mlp.lua --load-from "$wd/final.safetensor
     --set 'model.hidden={64}' data.val_samples=500
 has "$SCRATCH/out" "accuracy 0."
 has "$SCRATCH/out" "(500 samples"
+accuracy=$(grep -o 'accuracy [0-9.]*' "$SCRATCH/out")
+# under a memory limit the evaluation batch halves; the result does not change
+expect 0 "$LUTRA" eval examples/fmnist_mlp.lua --load-from "$wd/final.safetensors" \
+    --set 'model.hidden={64}' data.val_samples=500 'memory.limit="1MiB"'
+has "$SCRATCH/out" "memory: evaluation batch 500 -> 125"
+has "$SCRATCH/out" "$accuracy"
 expect 1 "$LUTRA" eval examples/fmnist_mlp.lua --load-from "$wd/final.safetensors"
 has "$SCRATCH/err" "final.safetensors: load_state_dict"
 expect 1 "$LUTRA" eval examples/fmnist_mlp.lua --load-from "$SCRATCH/none.safetensors"
