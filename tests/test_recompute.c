@@ -173,85 +173,91 @@ static void checkpointed_bf16_steps_equal_plain_steps(void **state) {
     steps_equal(LT_DTYPE_BF16);
 }
 
+/* x (rows, widths[0]), or an image (rows, 1, 28, 28) flattened to it, through n linear
+ * layers to widths[n], the first `relus` of them followed by relu, into cross entropy.
+ * The weights go into w. */
+static struct lt_graph *chain(int64_t rows, int image, const int64_t *widths, int n, int relus,
+                              struct lt_tensor **w, int *loss) {
+    struct lt_graph *g;
+    CHECK(ctx, lt_graph_new(ctx, &g));
+    int h, y, v;
+    if (image) {
+        CHECK(ctx, lt_graph_input(g, LT_DTYPE_F32, 4, (int64_t[]){rows, 1, 28, 28}, "x", &h));
+        struct lt_reshape_attrs flat = {2, {rows, widths[0]}};
+        CHECK(ctx, lt_graph_op(g, LT_OP_RESHAPE, 1, &h, &flat, &h));
+    } else {
+        CHECK(ctx, lt_graph_input(g, LT_DTYPE_F32, 2, (int64_t[]){rows, widths[0]}, "x", &h));
+    }
+    for (int l = 0; l < n; l++) {
+        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){widths[l + 1], widths[l]},
+                                 &w[l]));
+        CHECK(ctx, lt_graph_param(g, w[l], "w", 0, &v));
+        CHECK(ctx, lt_graph_op(g, LT_OP_LINEAR, 2, (int[]){h, v}, NULL, &h));
+        if (l < relus)
+            CHECK(ctx, lt_graph_op(g, LT_OP_RELU, 1, &h, NULL, &h));
+    }
+    CHECK(ctx, lt_graph_input(g, LT_DTYPE_I32, 1, (int64_t[]){rows}, "y", &y));
+    struct lt_cross_entropy_attrs ce = {0, -100};
+    CHECK(ctx, lt_graph_op(g, LT_OP_CROSS_ENTROPY, 2, (int[]){h, y}, &ce, loss));
+    return g;
+}
+
+/* The plain and checkpointed plans' reports, the checkpointed one's segments and
+ * recomputed nodes, and how many more nodes it has; frees the graph and weights. */
+struct both {
+    struct lt_mem_report plain, ckpt;
+    int segments, recomputed, more_nodes;
+};
+
+static struct both plan_both(struct lt_graph *g, int loss, struct lt_tensor **w, int n) {
+    struct both r;
+    struct lt_plan *plain = plan_of(g, loss, 0), *ckpt = plan_of(g, loss, 1);
+    lt_plan_report(plain, &r.plain);
+    lt_plan_report(ckpt, &r.ckpt);
+    lt_plan_checkpointing(ckpt, &r.segments, &r.recomputed);
+    r.more_nodes = lt_plan_node_count(ckpt) - lt_plan_node_count(plain);
+    lt_plan_free(plain);
+    lt_plan_free(ckpt);
+    lt_graph_free(g);
+    for (int l = 0; l < n; l++)
+        lt_tensor_free(w[l]);
+    return r;
+}
+
 /* A chain of 16 linear-relu layers: its activations fall to well under half, the total
  * falls, and the recomputation is one more forward at most. */
 static void checkpointing_keeps_fewer_activations(void **state) {
     (void)state;
-    struct lt_graph *g;
-    CHECK(ctx, lt_graph_new(ctx, &g));
-    int h, y, v;
-    CHECK(ctx, lt_graph_input(g, LT_DTYPE_F32, 2, (int64_t[]){256, 512}, "x", &h));
+    int64_t widths[17];
+    for (int l = 0; l <= 16; l++)
+        widths[l] = 512;
     struct lt_tensor *w[16];
-    for (int l = 0; l < 16; l++) {
-        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){512, 512}, &w[l]));
-        CHECK(ctx, lt_graph_param(g, w[l], "w", 0, &v));
-        CHECK(ctx, lt_graph_op(g, LT_OP_LINEAR, 2, (int[]){h, v}, NULL, &h));
-        CHECK(ctx, lt_graph_op(g, LT_OP_RELU, 1, &h, NULL, &h));
-    }
-    CHECK(ctx, lt_graph_input(g, LT_DTYPE_I32, 1, (int64_t[]){256}, "y", &y));
-    struct lt_cross_entropy_attrs ce = {0, -100};
     int loss;
-    CHECK(ctx, lt_graph_op(g, LT_OP_CROSS_ENTROPY, 2, (int[]){h, y}, &ce, &loss));
-    struct lt_plan *plain = plan_of(g, loss, 0), *ckpt = plan_of(g, loss, 1);
-    struct lt_mem_report a, b;
-    lt_plan_report(plain, &a);
-    lt_plan_report(ckpt, &b);
-    int segments, recomputed;
-    lt_plan_checkpointing(ckpt, &segments, &recomputed);
+    struct lt_graph *g = chain(256, 0, widths, 16, 16, w, &loss);
+    struct both r = plan_both(g, loss, w, 16);
     printf("activations %zu -> %zu bytes, total %zu -> %zu; %d segments, %d nodes recomputed\n",
-           a.bytes[LT_MEM_ACTIVATIONS], b.bytes[LT_MEM_ACTIVATIONS], a.total, b.total, segments,
-           recomputed);
-    assert_true(segments >= 4);
-    assert_true(b.bytes[LT_MEM_ACTIVATIONS] * 2 < a.bytes[LT_MEM_ACTIVATIONS]);
-    assert_true(b.total < a.total);
-    assert_int_equal(lt_plan_node_count(ckpt), lt_plan_node_count(plain) + recomputed);
-    assert_true(recomputed > 0 && recomputed <= 32);
-    lt_plan_free(plain);
-    lt_plan_free(ckpt);
-    lt_graph_free(g);
-    for (int l = 0; l < 16; l++)
-        lt_tensor_free(w[l]);
+           r.plain.bytes[LT_MEM_ACTIVATIONS], r.ckpt.bytes[LT_MEM_ACTIVATIONS], r.plain.total,
+           r.ckpt.total, r.segments, r.recomputed);
+    assert_true(r.segments >= 4);
+    assert_true(r.ckpt.bytes[LT_MEM_ACTIVATIONS] * 2 < r.plain.bytes[LT_MEM_ACTIVATIONS]);
+    assert_true(r.ckpt.total < r.plain.total);
+    assert_int_equal(r.more_nodes, r.recomputed);
+    assert_true(r.recomputed > 0 && r.recomputed <= 32);
 }
 
 /* A flatten and a narrow chain: recomputing would copy the 784-wide input again for
  * little, so checkpointing is left out and the plan is the plain one. */
 static void checkpointing_that_does_not_pay_is_left_out(void **state) {
     (void)state;
-    struct lt_graph *g;
-    CHECK(ctx, lt_graph_new(ctx, &g));
-    int h, y, v;
-    CHECK(ctx, lt_graph_input(g, LT_DTYPE_F32, 4, (int64_t[]){128, 1, 28, 28}, "x", &h));
-    struct lt_reshape_attrs flat = {2, {128, 784}};
-    CHECK(ctx, lt_graph_op(g, LT_OP_RESHAPE, 1, &h, &flat, &h));
-    struct lt_tensor *w[5];
     static const int64_t widths[] = {784, 32, 32, 32, 32, 10};
-    for (int l = 0; l < 5; l++) {
-        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){widths[l + 1], widths[l]},
-                                 &w[l]));
-        CHECK(ctx, lt_graph_param(g, w[l], "w", 0, &v));
-        CHECK(ctx, lt_graph_op(g, LT_OP_LINEAR, 2, (int[]){h, v}, NULL, &h));
-        if (l < 3)
-            CHECK(ctx, lt_graph_op(g, LT_OP_RELU, 1, &h, NULL, &h));
-    }
-    CHECK(ctx, lt_graph_input(g, LT_DTYPE_I32, 1, (int64_t[]){128}, "y", &y));
-    struct lt_cross_entropy_attrs ce = {0, -100};
+    struct lt_tensor *w[5];
     int loss;
-    CHECK(ctx, lt_graph_op(g, LT_OP_CROSS_ENTROPY, 2, (int[]){h, y}, &ce, &loss));
-    struct lt_plan *plain = plan_of(g, loss, 0), *ckpt = plan_of(g, loss, 1);
-    struct lt_mem_report a, b;
-    lt_plan_report(plain, &a);
-    lt_plan_report(ckpt, &b);
-    int segments, recomputed;
-    lt_plan_checkpointing(ckpt, &segments, &recomputed);
-    assert_int_equal(b.total, a.total);
-    assert_int_equal(segments, 1);
-    assert_int_equal(recomputed, 0);
-    assert_int_equal(lt_plan_node_count(ckpt), lt_plan_node_count(plain));
-    lt_plan_free(plain);
-    lt_plan_free(ckpt);
-    lt_graph_free(g);
-    for (int l = 0; l < 5; l++)
-        lt_tensor_free(w[l]);
+    struct lt_graph *g = chain(128, 1, widths, 5, 3, w, &loss);
+    struct both r = plan_both(g, loss, w, 5);
+    assert_int_equal(r.ckpt.total, r.plain.total);
+    assert_int_equal(r.segments, 1);
+    assert_int_equal(r.recomputed, 0);
+    assert_int_equal(r.more_nodes, 0);
 }
 
 int main(void) {
