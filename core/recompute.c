@@ -1,10 +1,10 @@
 /* Activation checkpointing (DESIGN, "Plan memory"): the forward nodes are cut into
- * segments: where the tensors crossing a cut are small, so that the boundaries plus the
- * largest segment keep the fewest bytes. A segment's activations are not kept from its forward to its
- * backward: copies of the forward nodes that make them run again just before the
- * segment's backward nodes, which read the copies. What stays alive is what enters a
- * segment from outside (its boundary), so the activations of a chain of n nodes in about
- * sqrt(n) segments take about 2 / sqrt(n) of their bytes, for one more forward.
+ * segments where the tensors crossing a cut are small, so that the boundaries plus the
+ * largest segment keep the fewest bytes. A segment's activations are not kept from its
+ * forward to its backward: copies of the forward nodes that make them run again just
+ * before the segment's backward nodes, which read the copies. What stays alive is what
+ * enters a segment from outside (its boundary), so the activations of a chain of n nodes
+ * in about sqrt(n) segments take about 2 / sqrt(n) of their bytes, for one more forward.
  *
  * The recomputed tensors are the kept ones bit for bit: the same kernels on the same
  * inputs, dropout keyed by the sample as before. The last segment is not recomputed (its
@@ -308,11 +308,10 @@ enum lt_status lt_plan_recompute(struct lt_plan *p) {
         free(start);
         goto done;
     }
-    int at = 0;
     char *placed = calloc((size_t)count + 1, 1);
     LT_ASSERT(placed);
     memcpy(nodes, p->nodes, (size_t)n_forward * sizeof *nodes);
-    at = n_forward;
+    int at = n_forward;
     for (int t = n_forward; t < n_nodes; t++) {
         int s = seg[p->nodes[t].of];
         if (s >= 0 && s < count - 1 && !placed[s]) {

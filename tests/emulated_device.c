@@ -110,7 +110,8 @@ static int in_device(const struct emu *e, const void *p, size_t bytes) {
 static void access_device(const struct emu *e, int open) {
     for (int i = 0; i < e->n_regions; i++)
         if (e->regions[i].kind == DEVICE &&
-            mprotect(e->regions[i].p, e->regions[i].bytes, open ? PROT_READ | PROT_WRITE : PROT_NONE))
+            mprotect(e->regions[i].p, e->regions[i].bytes,
+                     open ? PROT_READ | PROT_WRITE : PROT_NONE))
             abort(); /* the mappings are ours: this cannot fail */
 }
 
@@ -551,7 +552,8 @@ static enum lt_status graph_launch(void *impl, void *graph, char *msg) {
         enum lt_status st = c->nd ? call_now(e, c->nd, c->backward, &c->a)
                                   : zero_now(e, c->zero, c->zero_bytes);
         if (st != LT_OK) {
-            snprintf(msg, LT_KMSG_SIZE, "%s", c->a.msg && c->a.msg[0] ? c->a.msg : "a kernel failed");
+            snprintf(msg, LT_KMSG_SIZE, "%s",
+                     c->a.msg && c->a.msg[0] ? c->a.msg : "a kernel failed");
             return st;
         }
     }
