@@ -417,12 +417,20 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct
         st = check_optim(ctx, opt, g);
     if (st != LT_OK)
         return st;
+    /* the plan runs an exactly equal graph where one is cheaper (core/rewrite.c) */
+    struct lt_graph *rewritten;
+    if ((st = lt_graph_rewrite(g, training ? &loss : outputs, training ? 1 : n_out,
+                               &rewritten)) != LT_OK)
+        return st;
+    g = rewritten;
     struct lt_plan *p = lt_zalloc(ctx, sizeof *p);
-    if (!p)
+    if (!p) {
+        lt_graph_free(g);
         return LT_ENOMEM;
+    }
     p->ctx = ctx;
     p->be = be;
-    p->graph = lt_graph_retain(g);
+    p->graph = g;
     p->refs = 1;
     p->training = training;
     p->loss_buf = p->seed_buf = -1;

@@ -89,6 +89,12 @@ enum lt_status lt_autodiff(struct lt_plan *p, int loss, const char *needed);
  * the kernels are bound. */
 enum lt_status lt_plan_recompute(struct lt_plan *p);
 
+/* The graph the plan of `targets` (the loss, or a program's outputs) runs: g itself
+ * (retained), or a copy with the same value ids where an exact rewrite makes it cheaper
+ * (core/rewrite.c: max_pool2d after relu runs before it). */
+enum lt_status lt_graph_rewrite(struct lt_graph *g, const int *targets, int n_targets,
+                                struct lt_graph **out);
+
 /* Common compile path of lt_plan_new and lt_forward_new: `training` with loss, else
  * the forward to outputs. */
 enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,

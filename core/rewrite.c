@@ -1,0 +1,122 @@
+/* Exact rewrites the planner makes to a graph before planning it; the caller's graph is
+ * left as it is (the plan gets a rewritten copy with the same value ids).
+ *
+ * max_pool2d(relu(x)) -> relu(max_pool2d(x)): relu is monotone, so the two give the same
+ * values, and the same gradients (a window whose maximum is positive sends its gradient
+ * to the same element, the first largest; one whose maximum is not gets none either
+ * way), but the relu and its backward then run on the pooled tensor, a quarter of the
+ * size for 2x2 windows. What is kept for the backward does not grow: the pool keeps the
+ * convolution's output instead of the relu's. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx.h"
+#include "core/graph.h"
+#include "core/plan.h"
+#include "core/tensor.h"
+
+/* A copy of g sharing its tensors (retained) with the same value ids. */
+static struct lt_graph *copy_of(const struct lt_graph *g) {
+    struct lt_graph *c = lt_zalloc(g->ctx, sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *g;
+    c->refs = 1;
+    c->values = calloc((size_t)g->n_values + 1, sizeof *c->values);
+    c->nodes = calloc((size_t)g->n_nodes + 1, sizeof *c->nodes);
+    c->cap_values = g->n_values;
+    c->cap_nodes = g->n_nodes;
+    c->n_values = c->n_nodes = 0;
+    if (!c->values || !c->nodes) {
+        lt_graph_free(c);
+        lt_fail(g->ctx, LT_ENOMEM, "out of memory planning");
+        return NULL;
+    }
+    for (int v = 0; v < g->n_values; v++) {
+        struct lt_value *to = &c->values[c->n_values++];
+        *to = g->values[v];
+        to->name = NULL;
+        to->tensor = to->tensor ? lt_tensor_retain(to->tensor) : NULL;
+        if (g->values[v].name && !(to->name = strdup(g->values[v].name))) {
+            lt_graph_free(c);
+            lt_fail(g->ctx, LT_ENOMEM, "out of memory planning");
+            return NULL;
+        }
+    }
+    for (int n = 0; n < g->n_nodes; n++) {
+        struct lt_node *to = &c->nodes[c->n_nodes++];
+        *to = g->nodes[n];
+        size_t size = lt_op_attrs_size(to->op);
+        to->attrs = NULL;
+        if (size && !(to->attrs = malloc(size))) {
+            lt_graph_free(c);
+            lt_fail(g->ctx, LT_ENOMEM, "out of memory planning");
+            return NULL;
+        }
+        if (size)
+            memcpy(to->attrs, g->nodes[n].attrs, size);
+    }
+    return c;
+}
+
+/* The relu node whose output only a max_pool2d reads (and no target), for each such
+ * pool; -1 elsewhere. Returns how many pairs there are. */
+static int relu_pool_pairs(const struct lt_graph *g, const int *targets, int n_targets,
+                           int *relu_of) {
+    int *readers = calloc((size_t)g->n_values + 1, sizeof *readers);
+    LT_ASSERT(readers);
+    for (int n = 0; n < g->n_nodes; n++)
+        for (int i = 0; i < g->nodes[n].n_in; i++)
+            readers[g->nodes[n].in[i]]++;
+    for (int i = 0; i < n_targets; i++)
+        readers[targets[i]]++;
+    int pairs = 0;
+    for (int n = 0; n < g->n_nodes; n++) {
+        const struct lt_node *pool = &g->nodes[n];
+        relu_of[n] = -1;
+        if (pool->op != LT_OP_MAX_POOL2D)
+            continue;
+        const struct lt_value *r = &g->values[pool->in[0]];
+        if (r->kind == LT_VALUE_NODE && g->nodes[r->node].op == LT_OP_RELU &&
+            readers[pool->in[0]] == 1) {
+            relu_of[n] = r->node;
+            pairs++;
+        }
+    }
+    free(readers);
+    return pairs;
+}
+
+enum lt_status lt_graph_rewrite(struct lt_graph *g, const int *targets, int n_targets,
+                                struct lt_graph **out) {
+    int *relu_of = malloc(((size_t)g->n_nodes + 1) * sizeof *relu_of);
+    if (!relu_of)
+        return lt_fail(g->ctx, LT_ENOMEM, "out of memory planning");
+    if (relu_pool_pairs(g, targets, n_targets, relu_of) == 0) {
+        free(relu_of);
+        *out = lt_graph_retain(g);
+        return LT_OK;
+    }
+    struct lt_graph *c = copy_of(g);
+    if (!c) {
+        free(relu_of);
+        return LT_ENOMEM;
+    }
+    for (int n = 0; n < c->n_nodes; n++) {
+        if (relu_of[n] < 0)
+            continue;
+        /* the relu's node now pools x into r, and the pool's node takes relu of r into p:
+         * the nodes keep their inputs and outputs, r takes p's shape */
+        struct lt_node *relu = &c->nodes[relu_of[n]], *pool = &c->nodes[n];
+        enum lt_op op = relu->op;
+        void *attrs = relu->attrs;
+        relu->op = pool->op;
+        relu->attrs = pool->attrs;
+        pool->op = op;
+        pool->attrs = attrs;
+        c->values[pool->in[0]].shape = c->values[pool->out[0]].shape;
+    }
+    free(relu_of);
+    *out = c;
+    return LT_OK;
+}
