@@ -15,80 +15,43 @@
 SUITE_CONTEXT
 
 #define BATCH 8
-#define MAX_TENSORS 32
 
-/* conv-bn-relu blocks with pooling and a dropout, then a linear head: the tensors it
- * owns (parameters, running statistics) come from fixed streams, so two builds start
- * equal. */
-struct net {
-    struct lt_graph *g;
-    int x, y, loss;
-    struct lt_tensor *t[MAX_TENSORS];
-    int n;
-};
+static const int64_t x_shape[4] = {BATCH, 3, 16, 16};
 
-static int tensor(struct net *m, int state, int ndim, const int64_t *shape, double init) {
-    struct lt_tensor *t;
-    CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, ndim, shape, &t));
-    if (init < 0)
-        CHECK(ctx, lt_tensor_uniform(ctx, t, (uint64_t)m->n + 100, -0.3, 0.3));
-    else
-        lt_tensor_fill(t, init);
-    m->t[m->n++] = t;
-    int v;
-    if (state)
-        CHECK(ctx, lt_graph_state(m->g, t, "s", &v));
-    else
-        CHECK(ctx, lt_graph_param(m->g, t, "p", 0, &v));
-    return v;
-}
-
-/* Adds an op; returns its output 0 (batch norm's saved statistics are outputs 1 and 2). */
-static int op(struct net *m, enum lt_op o, int n, const int *in, const void *attrs) {
-    int v[LT_MAX_OUTPUTS];
-    CHECK(ctx, lt_graph_op(m->g, o, n, in, attrs, v));
-    return v[0];
-}
-
+/* conv-bn-relu blocks with pooling and a dropout, then a linear head. */
 static void net_build(struct net *m) {
-    memset(m, 0, sizeof *m);
-    CHECK(ctx, lt_graph_new(ctx, &m->g));
-    CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_F32, 4, (int64_t[]){BATCH, 3, 16, 16}, "x", &m->x));
+    net_begin(ctx, m);
+    int x, y;
+    CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_F32, 4, x_shape, "x", &x));
     struct lt_conv2d_attrs conv = {{1, 1}, {1, 1}, {1, 1}, 1};
     struct lt_batch_norm_attrs bn = {1e-5f, 0.1f, 1};
     struct lt_pool2d_attrs pool = {{2, 2}, {2, 2}, {0, 0}, 1};
     struct lt_dropout_attrs drop = {0.25f, 1};
     static const int64_t widths[] = {8, 8, 16, 16};
-    int h = m->x;
+    int h = x;
     int64_t ch = 3;
     for (int l = 0; l < 4; l++) {
         int64_t o = widths[l];
-        int w = tensor(m, 0, 4, (int64_t[]){o, ch, 3, 3}, -1);
-        h = op(m, LT_OP_CONV2D, 2, (int[]){h, w}, &conv);
-        int gamma = tensor(m, 0, 1, &o, 1), beta = tensor(m, 0, 1, &o, 0);
-        int mean = tensor(m, 1, 1, &o, 0), var = tensor(m, 1, 1, &o, 1);
-        h = op(m, LT_OP_BATCH_NORM2D, 5, (int[]){h, gamma, beta, mean, var}, &bn);
-        h = op(m, LT_OP_RELU, 1, &h, NULL);
+        int w = net_tensor(ctx, m, 0, 4, (int64_t[]){o, ch, 3, 3}, -1);
+        h = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){h, w}, &conv);
+        int gamma = net_tensor(ctx, m, 0, 1, &o, 1), beta = net_tensor(ctx, m, 0, 1, &o, 0);
+        int mean = net_tensor(ctx, m, 1, 1, &o, 0), var = net_tensor(ctx, m, 1, 1, &o, 1);
+        h = net_op(ctx, m, LT_OP_BATCH_NORM2D, 5, (int[]){h, gamma, beta, mean, var}, &bn);
+        h = net_op(ctx, m, LT_OP_RELU, 1, &h, NULL);
         if (l % 2)
-            h = op(m, LT_OP_MAX_POOL2D, 1, &h, &pool);
+            h = net_op(ctx, m, LT_OP_MAX_POOL2D, 1, &h, &pool);
         if (l == 2)
-            h = op(m, LT_OP_DROPOUT, 1, &h, &drop);
+            h = net_op(ctx, m, LT_OP_DROPOUT, 1, &h, &drop);
         ch = o;
     }
     struct lt_reshape_attrs flat = {2, {BATCH, 16 * 4 * 4}};
-    h = op(m, LT_OP_RESHAPE, 1, &h, &flat);
-    int w = tensor(m, 0, 2, (int64_t[]){5, 16 * 4 * 4}, -1);
-    int b = tensor(m, 0, 1, (int64_t[]){5}, 0);
-    h = op(m, LT_OP_LINEAR, 3, (int[]){h, w, b}, NULL);
-    CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_I32, 1, (int64_t[]){BATCH}, "y", &m->y));
+    h = net_op(ctx, m, LT_OP_RESHAPE, 1, &h, &flat);
+    int w = net_tensor(ctx, m, 0, 2, (int64_t[]){5, 16 * 4 * 4}, -1);
+    int b = net_tensor(ctx, m, 0, 1, (int64_t[]){5}, 0);
+    h = net_op(ctx, m, LT_OP_LINEAR, 3, (int[]){h, w, b}, NULL);
+    CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_I32, 1, (int64_t[]){BATCH}, "y", &y));
     struct lt_cross_entropy_attrs ce = {0, -100};
-    m->loss = op(m, LT_OP_CROSS_ENTROPY, 2, (int[]){h, m->y}, &ce);
-}
-
-static void net_free(struct net *m) {
-    lt_graph_free(m->g);
-    for (int i = 0; i < m->n; i++)
-        lt_tensor_free(m->t[i]);
+    m->loss = net_op(ctx, m, LT_OP_CROSS_ENTROPY, 2, (int[]){h, y}, &ce);
 }
 
 static struct lt_plan *plan_of(struct lt_graph *g, int loss, int checkpoint) {
@@ -100,46 +63,10 @@ static struct lt_plan *plan_of(struct lt_graph *g, int loss, int checkpoint) {
     return p;
 }
 
-/* Three steps of two micro-batches; the losses, then every tensor's bytes. */
-static void train(struct net *m, enum lt_dtype half, int checkpoint, double losses[3],
-                  int *recomputed) {
-    struct lt_graph *g = m->g;
-    int loss = m->loss;
-    if (half != LT_DTYPE_F32) {
-        int map[256];
-        assert_true(lt_graph_value_count(m->g) <= 256);
-        CHECK(ctx, lt_graph_mixed(ctx, m->g, half, &g, map));
-        loss = map[m->loss];
-    }
-    struct lt_plan *p = plan_of(g, loss, checkpoint);
-    int n_segments;
-    lt_plan_checkpointing(p, &n_segments, recomputed);
-    struct lt_trainer *t;
-    CHECK(ctx, lt_trainer_new(ctx, p, &t));
-    struct lt_tensor *x[2], *y[2];
-    for (int k = 0; k < 2; k++) {
-        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 4, (int64_t[]){BATCH, 3, 16, 16}, &x[k]));
-        CHECK(ctx, lt_tensor_normal(ctx, x[k], 7 + (uint64_t)k, 0, 1));
-        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_I32, 1, (int64_t[]){BATCH}, &y[k]));
-        for (int i = 0; i < BATCH; i++)
-            lt_tensor_set(y[k], i, (i * 3 + k) % 5);
-    }
-    struct lt_tensor *in[4] = {x[0], y[0], x[1], y[1]};
-    for (int s = 0; s < 3; s++) {
-        struct lt_step_input si = {2, in, (uint32_t)s, 0};
-        struct lt_step_result r;
-        CHECK(ctx, lt_trainer_step(t, &si, &r));
-        assert_false(r.skipped);
-        losses[s] = r.loss;
-    }
-    for (int k = 0; k < 2; k++) {
-        lt_tensor_free(x[k]);
-        lt_tensor_free(y[k]);
-    }
-    lt_trainer_free(t);
-    lt_plan_free(p);
-    if (g != m->g)
-        lt_graph_free(g);
+static void count_recomputed(struct lt_plan *p, struct lt_trainer *t, void *arg) {
+    (void)t;
+    int segments;
+    lt_plan_checkpointing(p, &segments, arg);
 }
 
 static void steps_equal(enum lt_dtype half) {
@@ -148,8 +75,9 @@ static void steps_equal(enum lt_dtype half) {
     net_build(&ckpt);
     double a[3], b[3];
     int none, recomputed;
-    train(&plain, half, 0, a, &none);
-    train(&ckpt, half, 1, b, &recomputed);
+    struct lt_plan_options off = {0}, on = {1};
+    net_train(ctx, &plain, half, &off, x_shape, 3, a, count_recomputed, &none);
+    net_train(ctx, &ckpt, half, &on, x_shape, 3, b, count_recomputed, &recomputed);
     assert_int_equal(none, 0);
     assert_true(recomputed > 0);
     for (int s = 0; s < 3; s++)

@@ -1,9 +1,11 @@
-/* Test support for training through the C API: an MLP builder and synthetic data. */
+/* Test support for training through the C API: an MLP builder, small models built node
+ * by node (struct net), and synthetic data. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -155,4 +157,86 @@ double mlp_accuracy(struct lt_ctx *ctx, struct mlp *eval, struct lt_tensor *x, s
     lt_tensor_free(logits);
     lt_forward_free(f);
     return (double)right / (double)seen;
+}
+
+void net_begin(struct lt_ctx *ctx, struct net *m) {
+    memset(m, 0, sizeof *m);
+    CHECK(ctx, lt_graph_new(ctx, &m->g));
+}
+
+int net_tensor(struct lt_ctx *ctx, struct net *m, int state, int ndim, const int64_t *shape,
+               double init) {
+    assert_true(m->n < NET_MAX_TENSORS);
+    struct lt_tensor *t;
+    CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, ndim, shape, &t));
+    if (init < 0)
+        CHECK(ctx, lt_tensor_uniform(ctx, t, (uint64_t)m->n + 100, -0.3, 0.3));
+    else
+        lt_tensor_fill(t, init);
+    m->t[m->n++] = t;
+    int v;
+    if (state)
+        CHECK(ctx, lt_graph_state(m->g, t, "s", &v));
+    else
+        CHECK(ctx, lt_graph_param(m->g, t, "p", 0, &v));
+    return v;
+}
+
+int net_op(struct lt_ctx *ctx, struct net *m, enum lt_op op, int n, const int *in,
+           const void *attrs) {
+    int v[LT_MAX_OUTPUTS];
+    CHECK(ctx, lt_graph_op(m->g, op, n, in, attrs, v));
+    return v[0];
+}
+
+void net_free(struct net *m) {
+    lt_graph_free(m->g);
+    for (int i = 0; i < m->n; i++)
+        lt_tensor_free(m->t[i]);
+}
+
+void net_train(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
+               const struct lt_plan_options *o, const int64_t *x_shape, int steps,
+               double *losses, void (*inspect)(struct lt_plan *, struct lt_trainer *, void *),
+               void *arg) {
+    struct lt_graph *g = m->g;
+    int loss = m->loss;
+    if (half != LT_DTYPE_F32) {
+        int map[256];
+        assert_true(lt_graph_value_count(m->g) <= 256);
+        CHECK(ctx, lt_graph_mixed(ctx, m->g, half, &g, map));
+        loss = map[m->loss];
+    }
+    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.05f);
+    opt.momentum = 0.9f;
+    struct lt_plan *p;
+    struct lt_trainer *t;
+    CHECK(ctx, lt_plan_new_with(ctx, g, loss, &opt, o, &p));
+    CHECK(ctx, lt_trainer_new(ctx, p, &t));
+    struct lt_tensor *x[2], *y[2];
+    for (int k = 0; k < 2; k++) {
+        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 4, x_shape, &x[k]));
+        CHECK(ctx, lt_tensor_normal(ctx, x[k], 7 + (uint64_t)k, 0, 1));
+        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_I32, 1, x_shape, &y[k]));
+        for (int64_t i = 0; i < x_shape[0]; i++)
+            lt_tensor_set(y[k], i, (double)((i * 3 + k) % 5));
+    }
+    struct lt_tensor *in[4] = {x[0], y[0], x[1], y[1]};
+    for (int s = 0; s < steps; s++) {
+        struct lt_step_input si = {2, in, (uint32_t)s, 0};
+        struct lt_step_result r;
+        CHECK(ctx, lt_trainer_step(t, &si, &r));
+        assert_false(r.skipped);
+        losses[s] = r.loss;
+    }
+    if (inspect)
+        inspect(p, t, arg);
+    for (int k = 0; k < 2; k++) {
+        lt_tensor_free(x[k]);
+        lt_tensor_free(y[k]);
+    }
+    lt_trainer_free(t);
+    lt_plan_free(p);
+    if (g != m->g)
+        lt_graph_free(g);
 }

@@ -35,6 +35,35 @@ void mlp_free(struct mlp *m);
 void train_epochs(struct lt_ctx *ctx, struct lt_trainer *tr, struct lt_tensor *x,
                   struct lt_tensor *y, int64_t batch, int epochs, double *first, double *last);
 
+/* A small model built node by node: its graph, its loss, and the tensors it owns. */
+#define NET_MAX_TENSORS 32
+struct net {
+    struct lt_graph *g;
+    int loss;
+    struct lt_tensor *t[NET_MAX_TENSORS];
+    int n;
+};
+
+void net_begin(struct lt_ctx *ctx, struct net *m);
+/* A parameter (with `state`: a state tensor) of the shape: uniform in [-0.3, 0.3) from a
+ * stream fixed by its number, or filled with init when init >= 0; so that two builds
+ * start equal. Returns its value. */
+int net_tensor(struct lt_ctx *ctx, struct net *m, int state, int ndim, const int64_t *shape,
+               double init);
+/* Adds an op; returns its output 0. */
+int net_op(struct lt_ctx *ctx, struct net *m, enum lt_op op, int n, const int *in,
+           const void *attrs);
+void net_free(struct net *m);
+
+/* Plans the net (in `half` unless it is f32; with options o, NULL for none) under SGD
+ * with momentum, and trains `steps` steps of the same two micro-batches of images of
+ * shape x_shape with 5 classes (from fixed streams), each step applied; the losses.
+ * inspect(plan, trainer, arg), when not NULL, runs before both are freed. */
+void net_train(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
+               const struct lt_plan_options *o, const int64_t *x_shape, int steps,
+               double *losses, void (*inspect)(struct lt_plan *, struct lt_trainer *, void *),
+               void *arg);
+
 /* One context per cmocka suite: defines `ctx` and the group setup/teardown that make
  * and free it (pass `setup, teardown` to cmocka_run_group_tests_name). */
 #define SUITE_CONTEXT                                                                          \
