@@ -151,7 +151,7 @@ static void model_layers_match_reference(void **state) {
 
 enum model_kind { MLP, CNN };
 
-struct net {
+struct model {
     struct lt_graph *g;
     int loss;
     int n_params;
@@ -159,7 +159,7 @@ struct net {
     struct lt_tensor *x, *y; /* one batch */
 };
 
-static int param(struct lt_ctx *ctx, struct net *m, int ndim, const int64_t *shape,
+static int param(struct lt_ctx *ctx, struct model *m, int ndim, const int64_t *shape,
                  int64_t fan_in) {
     struct lt_tensor *t;
     int v;
@@ -171,7 +171,7 @@ static int param(struct lt_ctx *ctx, struct net *m, int ndim, const int64_t *sha
     return v;
 }
 
-static int op(struct lt_ctx *ctx, struct net *m, enum lt_op o, int n, const int *in,
+static int op(struct lt_ctx *ctx, struct model *m, enum lt_op o, int n, const int *in,
               const void *attrs) {
     int out[LT_MAX_OUTPUTS];
     OK(ctx, lt_graph_op(m->g, o, n, in, attrs, out));
@@ -179,7 +179,7 @@ static int op(struct lt_ctx *ctx, struct net *m, enum lt_op o, int n, const int 
 }
 
 /* v as dt (a cast node when it is another dtype); the precision pass's job, by hand. */
-static int as(struct lt_ctx *ctx, struct net *m, int v, enum lt_dtype dt) {
+static int as(struct lt_ctx *ctx, struct model *m, int v, enum lt_dtype dt) {
     enum lt_dtype have;
     int64_t shape[LT_MAX_DIMS];
     lt_graph_value_shape(m->g, v, &have, shape);
@@ -190,7 +190,7 @@ static int as(struct lt_ctx *ctx, struct net *m, int v, enum lt_dtype dt) {
 }
 
 /* weight (out, in) [and bias] cast to dt, then linear; relu unless last */
-static int linear(struct lt_ctx *ctx, struct net *m, int h, int64_t in, int64_t out,
+static int linear(struct lt_ctx *ctx, struct model *m, int h, int64_t in, int64_t out,
                   enum lt_dtype dt, int last) {
     int w = as(ctx, m, param(ctx, m, 2, (int64_t[]){out, in}, in), dt);
     int b = as(ctx, m, param(ctx, m, 1, (int64_t[]){out}, in), dt);
@@ -199,7 +199,7 @@ static int linear(struct lt_ctx *ctx, struct net *m, int h, int64_t in, int64_t 
 }
 
 /* conv 3x3 padding 1 -> relu -> max_pool 2 (in f32: pooling has no bf16 kernel) */
-static int conv_block(struct lt_ctx *ctx, struct net *m, int h, int64_t cin, int64_t cout,
+static int conv_block(struct lt_ctx *ctx, struct model *m, int h, int64_t cin, int64_t cout,
                       enum lt_dtype dt) {
     int w = as(ctx, m, param(ctx, m, 4, (int64_t[]){cout, cin, 3, 3}, cin * 9), dt);
     int b = as(ctx, m, param(ctx, m, 1, (int64_t[]){cout}, cin * 9), dt);
@@ -211,7 +211,7 @@ static int conv_block(struct lt_ctx *ctx, struct net *m, int h, int64_t cin, int
 
 /* MLP 784-1024-1024-10 or CNN conv(1->32)-pool-conv(32->64)-pool-linear(3136->128)-
  * linear(128->10), matmuls and convs in dt, cross entropy in f32. */
-static void net_build(struct lt_ctx *ctx, struct net *m, enum model_kind kind, int64_t batch,
+static void model_build(struct lt_ctx *ctx, struct model *m, enum model_kind kind, int64_t batch,
                       enum lt_dtype dt) {
     memset(m, 0, sizeof *m);
     OK(ctx, lt_graph_new(ctx, &m->g));
@@ -241,7 +241,7 @@ static void net_build(struct lt_ctx *ctx, struct net *m, enum model_kind kind, i
     m->loss = op(ctx, m, LT_OP_CROSS_ENTROPY, 2, (int[]){as(ctx, m, h, LT_DTYPE_F32), y}, &ce);
 }
 
-static void net_free(struct net *m) {
+static void model_free(struct model *m) {
     lt_graph_free(m->g);
     for (int i = 0; i < m->n_params; i++)
         lt_tensor_free(m->params[i]);
@@ -257,8 +257,8 @@ static float *train_delta(int reference, enum model_kind kind, enum lt_dtype dt,
     assert_int_equal(lt_ctx_new(&ctx), LT_OK);
     if (reference)
         lt_ctx_use_reference(ctx);
-    struct net m;
-    net_build(ctx, &m, kind, batch, dt);
+    struct model m;
+    model_build(ctx, &m, kind, batch, dt);
     *n = 0;
     for (int i = 0; i < m.n_params; i++)
         *n += lt_tensor_numel(m.params[i]);
@@ -291,7 +291,7 @@ static float *train_delta(int reference, enum model_kind kind, enum lt_dtype dt,
     }
     lt_trainer_free(tr);
     lt_plan_free(plan);
-    net_free(&m);
+    model_free(&m);
     lt_ctx_free(ctx);
     return d;
 }
@@ -427,8 +427,8 @@ static const struct op_case timed_layers[] = {
 static double time_steps(enum model_kind kind, enum lt_dtype dt, int steps) {
     struct lt_ctx *ctx;
     assert_int_equal(lt_ctx_new(&ctx), LT_OK);
-    struct net m;
-    net_build(ctx, &m, kind, 128, dt);
+    struct model m;
+    model_build(ctx, &m, kind, 128, dt);
     struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.01f);
     struct lt_plan *plan;
     struct lt_trainer *tr;
@@ -446,7 +446,7 @@ static double time_steps(enum model_kind kind, enum lt_dtype dt, int steps) {
     qsort(ms, (size_t)steps, sizeof ms[0], cmp_double);
     lt_trainer_free(tr);
     lt_plan_free(plan);
-    net_free(&m);
+    model_free(&m);
     lt_ctx_free(ctx);
     return 128.0 / (ms[steps / 2] * 1e-3);
 }
