@@ -231,7 +231,8 @@ for model in mlp cnn; do
     done
 done
 # Activation checkpointing: what the recomputation costs in step time, against what it
-# saves of the planned activations (fp32, the same batch).
+# saves of the planned activations (fp32, the same batch); "-" where the planner found
+# nothing worth recomputing and kept the plain step.
 echo
 printf '| %-5s | %21s | %24s | %9s | %26s |\n' model "plain samples/s" \
     "checkpointed samples/s" "step time" "activations (MiB)"
@@ -248,7 +249,8 @@ for model in mlp cnn; do
     read -r ps cs cost acts < <(awk -v a="$(field "$plain" samples_per_s)" \
         -v b="$(field "$ck" samples_per_s)" -v x="$(field "$plain" activations_mib)" \
         -v y="$(field "$ck" activations_mib)" \
-        'BEGIN { printf "%.0f %.0f %.2fx %.1f->%.1f\n", a, b, a / b, x, y }')
+        'BEGIN { printf "%.0f %.0f %s %.1f->%.1f\n", a, b,
+                 x == y ? "-" : sprintf("%.2fx", a / b), x, y }')
     printf '| %-5s | %21s | %24s | %9s | %26s |\n' "$model" "$ps" "$cs" "$cost" "$acts"
 done
 cat "$results.checkpoint" >>"$results"
