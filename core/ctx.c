@@ -129,8 +129,7 @@ const char *lt_dtype_name(enum lt_dtype dt) {
 }
 
 size_t lt_dtype_size(enum lt_dtype dt) {
-    static const size_t sizes[LT_DTYPE_COUNT] = {4, 2, 2, 4, 1};
-    return (unsigned)dt < LT_DTYPE_COUNT ? sizes[dt] : 0;
+    return lt_dtype_bytes(dt);
 }
 
 enum lt_status lt_dtype_parse(struct lt_ctx *ctx, const char *name, enum lt_dtype *out) {

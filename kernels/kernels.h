@@ -150,6 +150,23 @@ struct lt_reduce_attrs {
  * -> (..., out). transpose swaps the last two dims. softmax and log_softmax work on the
  * last dim. global_avg_pool (N, C, H, W) -> (N, C, 1, 1). */
 
+/* Bytes of one element of dt (0 for a value that is no dtype). Kernels and the CUDA plugin
+ * use this; the core's lt_dtype_size is the same. */
+static inline size_t lt_dtype_bytes(enum lt_dtype dt) {
+    switch (dt) {
+    case LT_DTYPE_F32:
+    case LT_DTYPE_I32:
+        return 4;
+    case LT_DTYPE_F16:
+    case LT_DTYPE_BF16:
+        return 2;
+    case LT_DTYPE_U8:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* ---- what a kernel is called with ------------------------------------------------------ */
 
 /* One contiguous tensor as a kernel sees it. In a backward call, a forward tensor that

@@ -10,21 +10,9 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/vec.h"
 
-static size_t elem_size(enum lt_dtype dt) {
-    switch (dt) {
-    case LT_DTYPE_F16:
-    case LT_DTYPE_BF16:
-        return 2;
-    case LT_DTYPE_U8:
-        return 1;
-    default:
-        return 4;
-    }
-}
-
 static enum lt_status reshape_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0];
-    size_t bytes = (size_t)lt_kview_numel(x) * elem_size(x->dtype);
+    size_t bytes = (size_t)lt_kview_numel(x) * lt_dtype_bytes(x->dtype);
     if (bytes) /* an empty tensor may have no buffer at all */
         memcpy(a->out[0]->data, x->data, bytes);
     return LT_OK;
@@ -34,7 +22,7 @@ static enum lt_status transpose_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0];
     int nd = x->ndim;
     int64_t batch = lt_dims_product(x, 0, nd - 2), R = x->shape[nd - 2], C = x->shape[nd - 1];
-    size_t es = elem_size(x->dtype);
+    size_t es = lt_dtype_bytes(x->dtype);
     const char *src = x->data;   /* (batch, R, C) */
     char *dst = a->out[0]->data; /* (batch, C, R) */
     for (int64_t t = 0; t < batch; t++)
@@ -70,7 +58,7 @@ static enum lt_status concat_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0];
     int d = concat_dim(a);
     int64_t outer = lt_dims_product(x, 0, d), inner = lt_dims_product(x, d + 1, x->ndim);
-    size_t es = elem_size(x->dtype);
+    size_t es = lt_dtype_bytes(x->dtype);
     char *dst = a->out[0]->data;
     for (int64_t o = 0; o < outer; o++)
         for (int i = 0; i < a->n_in; i++) {
@@ -105,7 +93,7 @@ static enum lt_status concat_backward_ref(const struct lt_kargs *a) {
 
 static enum lt_status reshape_forward_fast(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0];
-    int64_t bytes = lt_kview_numel(x) * (int64_t)elem_size(x->dtype);
+    int64_t bytes = lt_kview_numel(x) * (int64_t)lt_dtype_bytes(x->dtype);
     if (bytes == 0)
         return LT_OK;
 #pragma omp parallel if (bytes >= PAR_BYTES)
@@ -201,7 +189,7 @@ static void transpose_all(const void *src, void *dst, int64_t batch, int64_t R, 
 
 static enum lt_status transpose_forward_fast(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0];
-    size_t es = elem_size(x->dtype);
+    size_t es = lt_dtype_bytes(x->dtype);
     if (es == 1)
         return transpose_forward_ref(a);
     int nd = x->ndim;
@@ -254,7 +242,7 @@ static void concat_all(const struct lt_kargs *a, int grad) {
     const struct lt_kview *x = a->in[0];
     int d = concat_dim(a);
     int64_t inner = lt_dims_product(x, d + 1, x->ndim), n = lt_kview_numel(a->out[0]);
-    size_t es = grad ? sizeof(float) : elem_size(x->dtype);
+    size_t es = grad ? sizeof(float) : lt_dtype_bytes(x->dtype);
     if (n == 0)
         return;
 #pragma omp parallel if (n >= LT_PAR_STREAM)

@@ -15,41 +15,42 @@ namespace {
 
 #define ROWS_PER_BLOCK 8 /* warps per block, one row each at a time */
 
+/* Calls f(i, id) for each row i this warp takes whose id is in [0, vocab); a row whose
+ * id is not is skipped and raises the bad-data flag. */
+template <typename F>
+__device__ __forceinline__ void each_row(const int32_t *ids, int64_t n, int64_t vocab,
+                                         unsigned *flag, F f) {
+    for (int64_t i = (int64_t)blockIdx.x * ROWS_PER_BLOCK + threadIdx.y; i < n;
+         i += (int64_t)gridDim.x * ROWS_PER_BLOCK) {
+        int32_t id = ids[i];
+        if (id >= 0 && id < vocab)
+            f(i, id);
+        else if (threadIdx.x == 0)
+            lt_cuda_flag_bad_data(flag, LT_CUDA_BAD_INDEX);
+    }
+}
+
 /* y[i] = w[ids[i]], rows of `dim` V's (floats, or float4s when D and the pointers allow) */
 template <typename V>
 __global__ void embedding_forward_kernel(const V *w, const int32_t *ids, V *y, int64_t n,
                                          int64_t vocab, int64_t dim, unsigned *flag) {
-    for (int64_t i = (int64_t)blockIdx.x * ROWS_PER_BLOCK + threadIdx.y; i < n;
-         i += (int64_t)gridDim.x * ROWS_PER_BLOCK) {
-        int32_t id = ids[i];
-        if (id < 0 || id >= vocab) {
-            if (threadIdx.x == 0)
-                lt_cuda_flag_bad_data(flag, LT_CUDA_BAD_INDEX);
-            continue;
-        }
+    each_row(ids, n, vocab, flag, [&](int64_t i, int32_t id) {
         const V *src = w + (int64_t)id * dim;
         V *dst = y + i * dim;
         for (int64_t d = threadIdx.x; d < dim; d += 32)
             dst[d] = src[d];
-    }
+    });
 }
 
 /* dw[ids[i]] += dy[i]; duplicate ids meet in atomicAdd, in no fixed order */
 __global__ void embedding_backward_kernel(const int32_t *ids, const float *dy, float *dw, int64_t n,
                                           int64_t vocab, int64_t dim, unsigned *flag) {
-    for (int64_t i = (int64_t)blockIdx.x * ROWS_PER_BLOCK + threadIdx.y; i < n;
-         i += (int64_t)gridDim.x * ROWS_PER_BLOCK) {
-        int32_t id = ids[i];
-        if (id < 0 || id >= vocab) {
-            if (threadIdx.x == 0)
-                lt_cuda_flag_bad_data(flag, LT_CUDA_BAD_INDEX);
-            continue;
-        }
+    each_row(ids, n, vocab, flag, [&](int64_t i, int32_t id) {
         float *dst = dw + (int64_t)id * dim;
         const float *src = dy + i * dim;
         for (int64_t d = threadIdx.x; d < dim; d += 32)
             atomicAdd(dst + d, src[d]);
-    }
+    });
 }
 
 unsigned row_blocks(int64_t n) {

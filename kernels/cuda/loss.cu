@@ -138,12 +138,9 @@ struct ce_grad_rows {
         const float *xr = x + r * classes;
         float *gr = gx + r * classes;
         row_cache<V> xs;
-        float m = -INFINITY;
-        rp.each([&](int j, int64_t c) { m = fmaxf(m, xs.load(xr, j, c)); });
-        m = rp.max(m);
-        double s = 0;
-        rp.each([&](int j, int64_t c) { s += expf(xs.get(xr, j, c) - m); });
-        s = rp.sum(s);
+        float m;
+        double s;
+        row_max_sumexp(rp, xr, xs, m, s);
         int32_t y = t[r];
         bool counted = ce_counts(y, ignore, classes);
         if (!counted && y != ignore && rp.live && rp.lane == 0)

@@ -113,20 +113,9 @@ template <typename T>
 using sum_op =
     typename std::conditional<std::is_integral<T>::value, sum_int_op<T>, sum_float_op<T>>::type;
 
-/* The mean of no elements is 0 / 0, NaN, as the reference's. */
-template <typename T> struct mean_op {
-    typedef double acc;
-    typedef float out;
-    __device__ static acc zero() {
-        return 0;
-    }
-    __device__ static acc one(T x, int64_t) {
-        return as_double(x);
-    }
-    __device__ static acc join(acc a, acc b) {
-        return a + b;
-    }
-    __device__ static out finish(acc a, int64_t n) {
+/* The float sum, divided. The mean of no elements is 0 / 0, NaN, as the reference's. */
+template <typename T> struct mean_op : sum_float_op<T> {
+    __device__ static float finish(double a, int64_t n) {
         return (float)(a / (double)n);
     }
 };
@@ -153,9 +142,10 @@ template <typename K> __device__ __forceinline__ best<K> better(best<K> a, best<
     return a.k < b.k ? a : b;
 }
 
-template <typename T> struct max_op {
+/* The running best element (the largest, NaN first, the earliest of equals), which max
+ * and argmax finish differently. */
+template <typename T> struct best_op {
     typedef best<cmp_key<T>> acc;
-    typedef T out;
     __device__ static acc zero() {
         return {cmp_key<T>(0), -1};
     }
@@ -165,24 +155,18 @@ template <typename T> struct max_op {
     __device__ static acc join(acc a, acc b) {
         return better(a, b);
     }
-    __device__ static out finish(acc a, int64_t) {
+};
+
+template <typename T> struct max_op : best_op<T> {
+    typedef T out;
+    __device__ static out finish(typename best_op<T>::acc a, int64_t) {
         return key_back<T>(a.v);
     }
 };
 
-template <typename T> struct argmax_op {
-    typedef best<cmp_key<T>> acc;
+template <typename T> struct argmax_op : best_op<T> {
     typedef int32_t out;
-    __device__ static acc zero() {
-        return {cmp_key<T>(0), -1};
-    }
-    __device__ static acc one(T x, int64_t k) {
-        return {key_of(x), k};
-    }
-    __device__ static acc join(acc a, acc b) {
-        return better(a, b);
-    }
-    __device__ static out finish(acc a, int64_t) {
+    __device__ static out finish(typename best_op<T>::acc a, int64_t) {
         return (int32_t)a.k;
     }
 };

@@ -103,6 +103,19 @@ template <> struct row_cache<0> {
     }
 };
 
+/* The row's maximum m and the sum of exp(x - m) over it (in double), its values cached in
+ * xs: the first two passes of softmax, log_softmax and cross entropy's backward. */
+template <int G, int V>
+__device__ __forceinline__ void row_max_sumexp(const row_part<G, V> &rp, const float *xr,
+                                               row_cache<V> &xs, float &m, double &s) {
+    m = -INFINITY;
+    rp.each([&](int j, int64_t c) { m = fmaxf(m, xs.load(xr, j, c)); });
+    m = rp.max(m);
+    s = 0;
+    rp.each([&](int j, int64_t c) { s += expf(xs.get(xr, j, c) - m); });
+    s = rp.sum(s);
+}
+
 /* Runs op on every row with G-lane groups. A group past the last row gets row 0 with no
  * columns, so that its lanes join the shuffles and read nothing out of range. */
 template <typename Op, int G, int V>

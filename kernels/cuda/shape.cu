@@ -11,18 +11,6 @@
 /* Private to this file: other families' kernels may use the same names. */
 namespace {
 
-size_t elem_size(enum lt_dtype dt) {
-    switch (dt) {
-    case LT_DTYPE_F16:
-    case LT_DTYPE_BF16:
-        return 2;
-    case LT_DTYPE_U8:
-        return 1;
-    default:
-        return 4;
-    }
-}
-
 enum lt_status copy_bytes(const lt_kargs *a, void *dst, const void *src, int64_t n, size_t es,
                           const char *what) {
     if (n) /* an empty tensor may have no buffer at all */
@@ -50,7 +38,7 @@ enum lt_status identity_backward(const lt_kargs *a, const char *what) {
 
 enum lt_status reshape_forward(const lt_kargs *a) {
     const lt_kview *x = a->in[0];
-    return copy_bytes(a, a->out[0]->data, x->data, lt_numel(x), elem_size(x->dtype), "reshape");
+    return copy_bytes(a, a->out[0]->data, x->data, lt_numel(x), lt_dtype_bytes(x->dtype), "reshape");
 }
 
 enum lt_status reshape_backward(const lt_kargs *a) {
@@ -113,7 +101,7 @@ enum lt_status transpose_launch(const lt_kargs *a, const void *src, void *dst, i
 enum lt_status transpose_forward(const lt_kargs *a) {
     const lt_kview *x = a->in[0];
     int64_t R = x->shape[x->ndim - 2], C = x->shape[x->ndim - 1];
-    size_t es = elem_size(x->dtype);
+    size_t es = lt_dtype_bytes(x->dtype);
     const void *src = x->data;
     void *dst = a->out[0]->data;
     if (R == 1 || C == 1)
@@ -217,7 +205,7 @@ enum lt_status concat_launch(const lt_kargs *a, void *whole, const char *what) {
 
 enum lt_status concat_forward(const lt_kargs *a) {
     void *y = a->out[0]->data;
-    switch (elem_size(a->in[0]->dtype)) {
+    switch (lt_dtype_bytes(a->in[0]->dtype)) {
     case 1:
         return concat_launch<uint8_t, false>(a, y, "concat");
     case 2:

@@ -23,12 +23,9 @@ template <bool LOG> struct forward_rows {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
         row_cache<V> xs;
-        float m = -INFINITY;
-        rp.each([&](int j, int64_t c) { m = fmaxf(m, xs.load(xr, j, c)); });
-        m = rp.max(m);
-        double s = 0;
-        rp.each([&](int j, int64_t c) { s += expf(xs.get(xr, j, c) - m); });
-        s = rp.sum(s);
+        float m;
+        double s;
+        row_max_sumexp(rp, xr, xs, m, s);
         if constexpr (LOG) {
             double lse = (double)m + log(s);
             rp.each([&](int j, int64_t c) { yr[c] = (float)((double)xs.get(xr, j, c) - lse); });

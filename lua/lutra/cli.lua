@@ -427,10 +427,7 @@ function verbs.plan(args)
     say(string.format("step: %d nodes (forward and backward); micro-batch %d, accumulate %d, " ..
         "precision %s", plan.nodes, batch, cfg.optim.accumulate, mode))
     if cfg.memory.checkpoint then
-        say(plan.segments > 1 and string.format("activation checkpointing: %d segments, %d " ..
-            "forward nodes recomputed", plan.segments, plan.recomputed) or
-            "activation checkpointing: nothing worth recomputing (the step would not get " ..
-            "smaller)")
+        say(runner.checkpoint_line(plan.segments, plan.recomputed))
     end
     local free, total, runtime = core.device_memory()
     if device == "cpu" then
@@ -448,9 +445,7 @@ function verbs.plan(args)
     end
     say(string.format("  %-13s %10s  %15s B", "total", logger.bytes(plan.report.total),
         grouped(plan.report.total)))
-    say(string.format("evaluation (batch %d): %s", eval.batch, eval.extra > 0 and
-        string.format("%s beyond the step's memory", logger.bytes(eval.extra)) or
-        "within the step's memory"))
+    say(runner.eval_line(eval))
     say(string.format("planned in %.1f ms: config %.1f ms, model %.1f ms, trace and plan %.1f ms",
         (t2 - t0) * 1000, (tc - t0) * 1000, (t1 - tc) * 1000, (t2 - t1) * 1000))
     return EXIT.ok

@@ -184,8 +184,7 @@ local function helpers(env, out)
             lines[#lines + 1] = string.format("  %-13s %8s", "total", logger.bytes(m.total))
             local segments, recomputed = tr.plan:checkpointing()
             if segments > 1 then
-                lines[#lines + 1] = string.format("activation checkpointing: %d segments, %d " ..
-                    "forward nodes recomputed", segments, recomputed)
+                lines[#lines + 1] = require("lutra.runner").checkpoint_line(segments, recomputed)
             end
             local n, extra = 0, 0
             for _, prog in pairs(tr.programs or {}) do

@@ -374,6 +374,21 @@ function runner.fit_memory(cfg, model, lr, device, test_size)
     return lines, why, { batch = r.val, extra = r.eval_extra }
 end
 
+-- The line that says what activation checkpointing did to a plan.
+function runner.checkpoint_line(segments, recomputed)
+    return segments > 1 and string.format("activation checkpointing: %d segments, %d " ..
+        "forward nodes recomputed per micro-batch", segments, recomputed) or
+        "activation checkpointing: nothing in this model is worth recomputing (the step " ..
+        "would not get smaller); the plain step runs"
+end
+
+-- The line that says what evaluation takes, from fit_memory's third result.
+function runner.eval_line(eval)
+    return string.format("evaluation (batch %d): %s", eval.batch, eval.extra > 0 and
+        string.format("%s beyond the step's memory", bytes(eval.extra)) or
+        "within the step's memory")
+end
+
 -- The evaluation batch of a model evaluated alone (lutra eval): val_batch_size, at most
 -- the test split, halved until the program fits memory.target of the capacity. Returns
 -- the batch and a line saying what changed, or nil; raises, with the bytes, when even
@@ -535,11 +550,7 @@ function Runner:setup()
     end
     local plan = self.trainer.plan
     if cfg.memory.checkpoint and plan and plan.checkpointing then
-        local segments, recomputed = plan:checkpointing()
-        log:info(segments > 1 and string.format("activation checkpointing: %d segments, %d " ..
-            "forward nodes recomputed per micro-batch", segments, recomputed) or
-            "activation checkpointing: nothing in this model is worth recomputing (the " ..
-            "step would not get smaller); the plain step runs")
+        log:info(runner.checkpoint_line(plan:checkpointing()))
     end
     local pr = self.trainer:plan_report()
     log:info(string.format("model %s: %d parameters; step planned in %s: %s (params %s, " ..
@@ -548,9 +559,7 @@ function Runner:setup()
         self.trainer.precision, bytes(pr.total), bytes(pr.params), bytes(pr.grads),
         bytes(pr.optimizer), bytes(pr.activations), bytes(pr.temporaries), bytes(pr.workspace),
         bytes(pr.data)))
-    log:info(string.format("evaluation (batch %d): %s", eval.batch, eval.extra > 0 and
-        string.format("%s beyond the step's memory", bytes(eval.extra)) or
-        "within the step's memory"))
+    log:info(runner.eval_line(eval))
 
     if cfg.load_from then
         checkpoint.load_weights(self.model, checkpoint.load(cfg.load_from), cfg.load_from)
