@@ -67,7 +67,7 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC    := $(wildcard tests/test_*.c)
 TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-BENCH_BIN   := $(BUILD)/bench/bench_step
+BENCH_BIN   := $(BUILD)/bench/bench_step $(BUILD)/bench/bench_layers
 
 # An emulated GPU (tests/emulated_device.c): the GPU training suite runs on it as well,
 # so that the core's device paths are tested on machines without a card.
@@ -101,7 +101,8 @@ $(LIB): $(LIB_OBJ)
 	@echo "  AR      $@"
 	@ar rcs $@ $^
 
-$(BUILD)/%.o: %.c
+# `| deps`: the packages are in place before anything compiles, also under make -j.
+$(BUILD)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@

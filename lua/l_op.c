@@ -12,6 +12,16 @@ union any_attrs {
 #undef LT_OP
 };
 
+/* What the value at idx is, for messages: "tensor", "closed tensor", "symbol", or its Lua
+ * type ("userdata" says nothing about which). */
+static const char *kind_of(lua_State *L, int idx) {
+    if (luaL_testudata(L, idx, LT_SYMBOL_MT))
+        return "symbol";
+    if (luaL_testudata(L, idx, LT_TENSOR_MT))
+        return lt_lua_to_tensor(L, idx) ? "tensor" : "closed tensor";
+    return luaL_typename(L, idx);
+}
+
 static int run_eager(lua_State *L, enum lt_op op, int n, const void *attrs) {
     struct lt_tensor *in[LT_MAX_INPUTS], *out[LT_MAX_OUTPUTS];
     for (int i = 0; i < n; i++) {
@@ -21,7 +31,7 @@ static int run_eager(lua_State *L, enum lt_op op, int n, const void *attrs) {
             return luaL_error(L,
                               "%s: input %d is a %s, not an open tensor (the inputs must all "
                               "be tensors or all symbols)",
-                              lt_op_name(op), i + 1, luaL_typename(L, -1));
+                              lt_op_name(op), i + 1, kind_of(L, -1));
         lua_pop(L, 1);
     }
     int n_out = lt_op_outputs(op);
@@ -43,7 +53,7 @@ static int record(lua_State *L, enum lt_op op, int n, const void *attrs) {
             return luaL_error(L,
                               "%s: input %d is a %s but input 1 is a symbol; a tensor used "
                               "while tracing must first become a value of the graph",
-                              lt_op_name(op), i + 1, luaL_typename(L, -1));
+                              lt_op_name(op), i + 1, kind_of(L, -1));
         struct lt_lua_symbol *s = lt_lua_check_symbol(L, -1);
         if (g && s->g != g)
             return luaL_error(L, "%s: input %d belongs to another graph than input 1",

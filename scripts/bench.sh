@@ -315,5 +315,21 @@ else
     echo "bench: the recipe path needs $lutra_bin and Debian's dataset-fashion-mnist; skipped"
 fi
 
+# `lutra plan` answers before any data is read: its wall time (the binary's start, the
+# recipe, tracing and planning), the median of five runs.
+if [ -x "$lutra_bin" ]; then
+    plan_ms=()
+    for _ in 1 2 3 4 5; do
+        t0=$(date +%s%N)
+        "$lutra_bin" plan examples/fmnist_cnn.lua --set 'data.root="/nonexistent"' \
+            >/dev/null 2>&1 || { echo "bench: lutra plan failed" >&2; break; }
+        plan_ms+=($((($(date +%s%N) - t0) / 1000000)))
+    done
+    if [ "${#plan_ms[@]}" -eq 5 ]; then
+        echo
+        echo "lutra plan examples/fmnist_cnn.lua: $(printf '%s\n' "${plan_ms[@]}" | sort -n | sed -n 3p) ms (median of 5)"
+    fi
+fi
+
 echo
 echo "bench: $missed target(s) missed; $(($(date +%s) - start)) s; JSON lines in $results"

@@ -23,6 +23,40 @@ const struct lt_backend *op_ref_backend(void) {
     return &b;
 }
 
+static struct lt_backend fast_cpu;
+static int fast_ready;
+
+const struct lt_backend *op_fast_backend(void) {
+    if (!fast_ready) {
+        char msg[LT_KMSG_SIZE] = "";
+        if (lt_cpu_backend_init(&fast_cpu, msg) != LT_OK)
+            fail_msg("the fast CPU backend did not start: %s", msg);
+        fast_ready = 1;
+    }
+    return &fast_cpu;
+}
+
+void op_fast_backend_release(void) {
+    if (fast_ready)
+        lt_backend_release(&fast_cpu);
+    fast_ready = 0;
+}
+
+double op_unit_roundoff(enum lt_dtype dt) {
+    switch (dt) {
+    case LT_DTYPE_F16:
+        return ldexp(1, -11);
+    case LT_DTYPE_BF16:
+        return ldexp(1, -8);
+    default:
+        return ldexp(1, -24);
+    }
+}
+
+double op_half_tol(enum lt_dtype dt, int64_t k) {
+    return 3 * op_unit_roundoff(dt) + sqrt((double)k) * op_unit_roundoff(LT_DTYPE_F32);
+}
+
 struct lt_kview kv_new(enum lt_dtype dt, int ndim, const int64_t *shape) {
     struct lt_kview v = {.dtype = dt, .ndim = ndim};
     for (int i = 0; i < ndim; i++)
@@ -187,6 +221,53 @@ static enum lt_status call_on(const struct lt_backend *b, enum lt_op op, int bac
     if (state && k->release)
         k->release(state);
     return st;
+}
+
+size_t op_workspace(const struct lt_backend *b, enum lt_op op, const void *attrs, int n_in,
+                    const struct lt_kview *in, int backward, unsigned grads,
+                    unsigned accumulate) {
+    const struct lt_kernel *k = kernel_of(b, op, in);
+    struct lt_kview shapes[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS], gin[LT_MAX_INPUTS], gout;
+    char msg[LT_KMSG_SIZE] = "";
+    for (int i = 0; i < n_in; i++) {
+        shapes[i] = in[i];
+        shapes[i].data = NULL;
+        gin[i] = shapes[i];
+        gin[i].dtype = LT_DTYPE_F32;
+    }
+    if (lt_op_descs[op].infer(attrs, n_in, shapes, out, msg) != LT_OK)
+        fail_msg("%s: shape inference failed: %s", lt_op_descs[op].name, msg);
+    gout = out[0];
+    gout.dtype = LT_DTYPE_F32;
+    struct lt_kargs a = {.attrs = attrs,
+                         .n_in = n_in,
+                         .n_out = lt_op_descs[op].n_out,
+                         .msg = msg,
+                         .impl = b->impl};
+    for (int i = 0; i < n_in; i++) {
+        a.in[i] = &shapes[i];
+        if (backward && (grads >> i) & 1u)
+            a.gin[i] = &gin[i];
+    }
+    for (int i = 0; i < a.n_out; i++)
+        a.out[i] = &out[i];
+    if (backward) {
+        a.gout[0] = &gout;
+        a.accumulate = accumulate & grads;
+    }
+    void *state = NULL;
+    if (k->prepare) {
+        enum lt_status st = k->prepare(&a, backward, &state);
+        if (st == LT_EUNSUPPORTED)
+            k = kernel_of(op_ref_backend(), op, in); /* it takes the node, as in a plan */
+        else if (st != LT_OK)
+            fail_msg("%s: prepare failed (%d): %s", lt_op_descs[op].name, st, msg);
+    }
+    a.state = state;
+    size_t bytes = k->workspace ? k->workspace(&a, backward) : 0;
+    if (state && k->release)
+        k->release(state);
+    return (bytes + 63) / 64 * 64;
 }
 
 static enum lt_status run_on(const struct lt_backend *b, enum lt_op op, const void *attrs,

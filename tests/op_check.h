@@ -85,6 +85,42 @@ CASE_TABLE(reduce)
 /* The reference backend, initialised on first use. */
 const struct lt_backend *op_ref_backend(void);
 
+/* The fast CPU backend (oneDNN and lutra's own kernels, at the ISA this CPU and
+ * LUTRA_MAX_CPU_ISA allow), started on first use; fails the test when it cannot start.
+ * op_fast_backend_release releases it (at the end of main). */
+const struct lt_backend *op_fast_backend(void);
+void op_fast_backend_release(void);
+
+/* The workspace `b`'s kernel for `op` asks for, as a plan asks for it: prepare from the
+ * shapes alone (a kernel that declines them leaves the node to the reference kernel, which
+ * asks for none), the query, release; rounded up to 64 bytes as the planner places it.
+ * backward: the backward call, with a gradient for each input in `grads` (bit i: input
+ * i), added into those in `accumulate` (parameters' gradients, in a plan), and for output
+ * 0. Only the shapes and dtypes of `in` are read. */
+size_t op_workspace(const struct lt_backend *b, enum lt_op op, const void *attrs, int n_in,
+                    const struct lt_kview *in, int backward, unsigned grads,
+                    unsigned accumulate);
+
+/* ---- bounds ------------------------------------------------------------------------------
+ * Comparisons of a fast kernel with the reference use bounds derived from the formats, so
+ * that one test holds for native half arithmetic and for f32 on converted copies alike. */
+
+/* The unit roundoff u = 2^-p of a float format with p bits of precision: f32 2^-24, f16
+ * 2^-11, bf16 2^-8. A value rounded to nearest is within a relative u of the exact one. */
+double op_unit_roundoff(enum lt_dtype dt);
+
+/* The norm-wise bound of a kernel in half type dt against its reference, for sums of up
+ * to k terms:
+ *   2u  the forward output: both sides round it to dt, each within u of the exact value;
+ *   u   gout: a kernel with native half products rounds it to dt first (the reference
+ *       keeps it f32); its independent rounding errors add up in a product as the values
+ *       themselves do, so the product's norm-wise error stays u (Higham and Mary's
+ *       probabilistic rounding-error analysis);
+ *   sqrt(k) 2^-24  the f32 accumulation in another order than the reference's double
+ *       one (the same probabilistic analysis).
+ * 3u + sqrt(k) 2^-24: bf16 0.0117 and f16 0.00147 for k = 4096. */
+double op_half_tol(enum lt_dtype dt, int64_t k);
+
 /* Runs the case on the reference kernels: forward writes every output element
  * (outputs are NaN-poisoned first) and, when the op has a backward, every input not in
  * no_grad passes a central-difference gradient check (loss = sum(w * out0) with random

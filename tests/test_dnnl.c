@@ -3,36 +3,18 @@
  * bf16 path against the bf16 reference, the models' layer sizes, and whole training
  * steps of an MLP and a CNN in f32 and bf16 against the reference kernels.
  *
- * `test_dnnl --time` instead times the MLP's and CNN's layers at batch 128 through the
- * fast kernels (forward, backward data, backward weights) and whole training steps;
- * run it with DNNL_VERBOSE=1 to see which oneDNN implementations a step uses.
+ * The bounds are derived from the formats (op_half_tol, steps_tol), so the same test holds
+ * where oneDNN computes bf16 natively (AVX512_BF16) and where it computes in f32 from
+ * converted copies (AVX2). The layers' timings are bench/bench_layers.c.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/ops/ops.h"
-#include "kernels/rng.h"
 #include "tests/op_check.h"
 #include "tests/train_util.h"
-
-#ifdef LT_ONEDNN
-#include <dnnl.h>
-#endif
-
-static const struct lt_backend *fast_backend(void) {
-    static struct lt_backend b;
-    static int ready;
-    if (!ready) {
-        char msg[LT_KMSG_SIZE] = "";
-        if (lt_cpu_backend_init(&b, msg) != LT_OK)
-            fail_msg("the fast CPU backend did not start: %s", msg);
-        ready = 1;
-    }
-    return &b;
-}
 
 /* ---- the fast kernels take every case ------------------------------------------------- */
 
@@ -40,7 +22,7 @@ static const struct lt_backend *fast_backend(void) {
  * and backward, and asserts that it is oneDNN's and accepts the shapes. */
 static void assert_fast_takes(const struct op_case *c, enum lt_dtype dt) {
 #ifdef LT_ONEDNN
-    const struct lt_kernel *k = &fast_backend()->kernels[c->op][dt];
+    const struct lt_kernel *k = &op_fast_backend()->kernels[c->op][dt];
     if (!k->impl_name || strcmp(k->impl_name, "onednn") != 0)
         fail_msg("%s: the %s kernel is %s, not oneDNN's", c->name, lt_dtype_name(dt),
                  k->impl_name ? k->impl_name : "missing");
@@ -61,7 +43,7 @@ static void assert_fast_takes(const struct op_case *c, enum lt_dtype dt) {
                              .n_in = c->n_in,
                              .n_out = 1,
                              .msg = msg,
-                             .impl = fast_backend()->impl};
+                             .impl = op_fast_backend()->impl};
         for (int i = 0; i < c->n_in; i++) {
             a.in[i] = &in[i];
             if (backward && !(c->no_grad & (1u << i)))
@@ -82,14 +64,20 @@ static void assert_fast_takes(const struct op_case *c, enum lt_dtype dt) {
 #else
     (void)c;
     (void)dt;
+    skip();
 #endif
 }
 
+/* Every test here is about oneDNN's kernels: a build without it (ONEDNN=0) skips them. */
+#ifdef LT_ONEDNN
+#define NEEDS_ONEDNN() ((void)0)
+#else
+#define NEEDS_ONEDNN() skip()
+#endif
+
 static void fast_kernels_take_every_case(void **state) {
     (void)state;
-#ifndef LT_ONEDNN
-    print_message("skipped: built without oneDNN\n");
-#endif
+    NEEDS_ONEDNN();
     for (int i = 0; i < linear_case_count; i++) {
         assert_fast_takes(&linear_cases[i], LT_DTYPE_F32);
         assert_fast_takes(&linear_cases[i], LT_DTYPE_BF16);
@@ -102,16 +90,18 @@ static void fast_kernels_take_every_case(void **state) {
 
 /* ---- bf16 against the bf16 reference ------------------------------------------------- */
 
-/* bf16 bound: the output is rounded to bf16 (relative 2^-9) after f32 sums in another
- * order than the reference's; gradients come from bf16 inputs on both sides. */
-static const double bf16_tol = 1e-2;
+/* The longest sum in any case or model layer here (linear 3136 -> 128), for the bounds
+ * (op_half_tol). */
+static const int64_t longest_sum = 3136;
 
 static void bf16_matches_reference(void **state) {
     (void)state;
+    NEEDS_ONEDNN();
+    double tol = op_half_tol(LT_DTYPE_BF16, longest_sum);
     for (int i = 0; i < linear_case_count; i++)
-        op_compare_case_as(&linear_cases[i], fast_backend(), LT_DTYPE_BF16, bf16_tol);
+        op_compare_case_as(&linear_cases[i], op_fast_backend(), LT_DTYPE_BF16, tol);
     for (int i = 0; i < conv_case_count; i++)
-        op_compare_case_as(&conv_cases[i], fast_backend(), LT_DTYPE_BF16, bf16_tol);
+        op_compare_case_as(&conv_cases[i], op_fast_backend(), LT_DTYPE_BF16, tol);
 }
 
 /* The models' layers at a small batch (the reference is slow), with inputs that need no
@@ -137,11 +127,13 @@ static const int n_model_layers = sizeof model_layers / sizeof model_layers[0];
 
 static void model_layers_match_reference(void **state) {
     (void)state;
+    NEEDS_ONEDNN();
     for (int i = 0; i < n_model_layers; i++) {
         assert_fast_takes(&model_layers[i], LT_DTYPE_F32);
         assert_fast_takes(&model_layers[i], LT_DTYPE_BF16);
-        op_compare_case(&model_layers[i], fast_backend(), 1e-5);
-        op_compare_case_as(&model_layers[i], fast_backend(), LT_DTYPE_BF16, bf16_tol);
+        op_compare_case(&model_layers[i], op_fast_backend(), 1e-5);
+        op_compare_case_as(&model_layers[i], op_fast_backend(), LT_DTYPE_BF16,
+                           op_half_tol(LT_DTYPE_BF16, longest_sum));
     }
 }
 
@@ -296,12 +288,31 @@ static float *train_delta(int reference, enum model_kind kind, enum lt_dtype dt,
     return d;
 }
 
-static void step_matches_reference(enum model_kind kind, enum lt_dtype dt, double tol) {
+/* The bound on the parameter updates of `steps` steps of a model with `layers` products
+ * (linear, conv) in dt whose sums have up to `longest_sum` terms, against the reference.
+ * Per step, the first layer's weight gradient carries a rounding of gout to dt in its own
+ * backward product and in each one above it (a native half kernel rounds gout; the
+ * reference keeps it f32): u each, to first order; the forward outputs' rounding adds u
+ * more (both sides round them, rarely differently); the steps' updates add up:
+ *   half: steps (layers + 1) u: MLP bf16 2 * 4 * 2^-8 = 0.031, CNN bf16 0.039.
+ * In f32 each of those roundings is instead that of an f32 sum of up to k terms in another
+ * order than the reference's double one, sqrt(k) 2^-24 (probabilistic analysis):
+ *   f32: steps (layers + 1) sqrt(k) 2^-24: MLP 1.5e-5, CNN 3.3e-5 (k = 3136). */
+static double steps_tol(enum lt_dtype dt, int steps, int layers) {
+    double per_rounding = dt == LT_DTYPE_F32
+                              ? sqrt((double)longest_sum) * op_unit_roundoff(LT_DTYPE_F32)
+                              : op_unit_roundoff(dt);
+    return steps * (layers + 1) * per_rounding;
+}
+
+static void step_matches_reference(enum model_kind kind, enum lt_dtype dt) {
     const char *name = kind == MLP ? "MLP" : "CNN";
+    const int steps = 2, layers = kind == MLP ? 3 : 4;
+    double tol = steps_tol(dt, steps, layers);
     double loss_ref, loss_fast;
     int64_t n_ref, n_fast;
-    float *ref = train_delta(1, kind, dt, 4, 2, &loss_ref, &n_ref);
-    float *fast = train_delta(0, kind, dt, 4, 2, &loss_fast, &n_fast);
+    float *ref = train_delta(1, kind, dt, 4, steps, &loss_ref, &n_ref);
+    float *fast = train_delta(0, kind, dt, 4, steps, &loss_fast, &n_fast);
     assert_int_equal(n_ref, n_fast);
     if (!(fabs(loss_fast - loss_ref) <= tol * fabs(loss_ref)))
         fail_msg("%s %s: first loss %.8g, reference %.8g", name, lt_dtype_name(dt), loss_fast,
@@ -321,185 +332,21 @@ static void step_matches_reference(enum model_kind kind, enum lt_dtype dt, doubl
 
 static void training_steps_match_reference(void **state) {
     (void)state;
-    step_matches_reference(MLP, LT_DTYPE_F32, 1e-5);
-    step_matches_reference(CNN, LT_DTYPE_F32, 1e-5);
-    step_matches_reference(MLP, LT_DTYPE_BF16, bf16_tol);
-    step_matches_reference(CNN, LT_DTYPE_BF16, bf16_tol);
+    NEEDS_ONEDNN();
+    step_matches_reference(MLP, LT_DTYPE_F32);
+    step_matches_reference(CNN, LT_DTYPE_F32);
+    step_matches_reference(MLP, LT_DTYPE_BF16);
+    step_matches_reference(CNN, LT_DTYPE_BF16);
 }
 
-/* ---- timing (--time) ------------------------------------------------------------------- */
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Times of `reps` calls of the fast kernel (after prepare and two warm-up calls): the
- * least, which other processes on a shared machine disturb least, and the median.
- * grads: bit i asks for gin[i] (0: the forward). */
-struct timing {
-    double min, median;
-    size_t workspace; /* bytes the call asked for */
-};
-
-static struct timing time_call(const struct op_case *c, enum lt_dtype dt, unsigned grads,
-                               int reps) {
-    const struct lt_kernel *k = &fast_backend()->kernels[c->op][dt];
-    struct lt_kview in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS], gin[LT_MAX_INPUTS], gout;
-    char msg[LT_KMSG_SIZE] = "";
-    for (int i = 0; i < c->n_in; i++) {
-        struct lt_kview f = kv_new(LT_DTYPE_F32, c->in[i].ndim, c->in[i].shape);
-        uint64_t key = lt_rng_key(5, (uint64_t)i, 0, 0);
-        for (int64_t e = 0; e < lt_kview_numel(&f); e++)
-            ((float *)f.data)[e] = 2.0f * lt_rng_uniform(key, (uint64_t)e) - 1.0f;
-        in[i] = kv_convert(&f, dt);
-        gin[i] = kv_new(LT_DTYPE_F32, c->in[i].ndim, c->in[i].shape);
-        kv_free(&f);
-    }
-    if (lt_op_descs[c->op].infer(c->attrs, c->n_in, in, out, msg) != LT_OK)
-        fail_msg("%s: %s", c->name, msg);
-    out[0] = kv_new(out[0].dtype, out[0].ndim, out[0].shape);
-    gout = kv_new(LT_DTYPE_F32, out[0].ndim, out[0].shape);
-    struct lt_kargs a = {
-        .attrs = c->attrs, .n_in = c->n_in, .n_out = 1, .msg = msg, .impl = fast_backend()->impl};
-    for (int i = 0; i < c->n_in; i++) {
-        a.in[i] = &in[i];
-        a.gin[i] = (grads >> i) & 1u ? &gin[i] : NULL;
-    }
-    a.out[0] = &out[0];
-    if (grads) {
-        a.gout[0] = &gout;
-        a.accumulate = grads & 6u; /* parameter gradients accumulate */
-    }
-    void *state = NULL;
-    struct timing t = {-1, -1, 0};
-    if (k->prepare && k->prepare(&a, grads != 0, &state) == LT_OK) {
-        a.state = state;
-        a.workspace_size = k->workspace ? k->workspace(&a, grads != 0) : 0;
-        a.workspace = aligned_alloc(64, (a.workspace_size + 63) / 64 * 64 + 64);
-        double ms[64];
-        for (int r = 0; r < reps + 2; r++) {
-            double t0 = now_ms();
-            enum lt_status st = grads ? k->backward(&a) : k->forward(&a);
-            if (st != LT_OK)
-                fail_msg("%s: %s", c->name, msg);
-            if (r >= 2)
-                ms[r - 2] = now_ms() - t0;
-        }
-        qsort(ms, (size_t)reps, sizeof ms[0], cmp_double);
-        t = (struct timing){ms[0], ms[reps / 2], a.workspace_size};
-        free(a.workspace);
-        k->release(state);
-    }
-    for (int i = 0; i < c->n_in; i++) {
-        kv_free(&in[i]);
-        kv_free(&gin[i]);
-    }
-    kv_free(&out[0]);
-    kv_free(&gout);
-    return t;
-}
-
-static const struct op_case timed_layers[] = {
-    OP_CASE_NO_GRAD("linear 784->1024 (first)", LT_OP_LINEAR, NULL, 1u, IN_F32(2, 128, 784),
-                    IN_F32(2, 1024, 784), IN_F32(1, 1024)),
-    OP_CASE("linear 1024->1024", LT_OP_LINEAR, NULL, IN_F32(2, 128, 1024), IN_F32(2, 1024, 1024),
-            IN_F32(1, 1024)),
-    OP_CASE("linear 1024->10", LT_OP_LINEAR, NULL, IN_F32(2, 128, 1024), IN_F32(2, 10, 1024),
-            IN_F32(1, 10)),
-    OP_CASE_NO_GRAD("conv 1->32 28x28 (first)", LT_OP_CONV2D, &pad1, 1u, IN_F32(4, 128, 1, 28, 28),
-                    IN_F32(4, 32, 1, 3, 3), IN_F32(1, 32)),
-    OP_CASE("conv 32->64 14x14", LT_OP_CONV2D, &pad1, IN_F32(4, 128, 32, 14, 14),
-            IN_F32(4, 64, 32, 3, 3), IN_F32(1, 64)),
-    OP_CASE("linear 3136->128", LT_OP_LINEAR, NULL, IN_F32(2, 128, 3136), IN_F32(2, 128, 3136),
-            IN_F32(1, 128)),
-    OP_CASE("linear 128->10", LT_OP_LINEAR, NULL, IN_F32(2, 128, 128), IN_F32(2, 10, 128),
-            IN_F32(1, 10)),
-};
-
-/* Samples per second of training steps of the model at batch 128. */
-static double time_steps(enum model_kind kind, enum lt_dtype dt, int steps) {
-    struct lt_ctx *ctx;
-    assert_int_equal(lt_ctx_new(&ctx), LT_OK);
-    struct model m;
-    model_build(ctx, &m, kind, 128, dt);
-    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.01f);
-    struct lt_plan *plan;
-    struct lt_trainer *tr;
-    OK(ctx, lt_plan_new(ctx, m.g, m.loss, &opt, &plan));
-    OK(ctx, lt_trainer_new(ctx, plan, &tr));
-    struct lt_step_input in = {1, (struct lt_tensor *[]){m.x, m.y}, 0, 0};
-    struct lt_step_result r;
-    double ms[64];
-    for (int s = 0; s < steps + 2; s++) {
-        double t0 = now_ms();
-        OK(ctx, lt_trainer_step(tr, &in, &r));
-        if (s >= 2)
-            ms[s - 2] = now_ms() - t0;
-    }
-    qsort(ms, (size_t)steps, sizeof ms[0], cmp_double);
-    lt_trainer_free(tr);
-    lt_plan_free(plan);
-    model_free(&m);
-    lt_ctx_free(ctx);
-    return 128.0 / (ms[steps / 2] * 1e-3);
-}
-
-static void time_everything(void **state) {
-    (void)state;
-#ifdef LT_ONEDNN
-    int isa = (int)dnnl_get_effective_cpu_isa();
-    printf("oneDNN's ISA here: %#x (AVX-512 core is %#x): bf16 %s\n", isa,
-           (int)dnnl_cpu_isa_avx512_core,
-           (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core
-               ? "natively where oneDNN has it"
-               : "computed in f32 from converted copies (oneDNN has no bf16 without AVX-512)");
-#endif
-    const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
-    for (int t = 0; t < 2; t++) {
-        printf("%-25s %4s %15s %15s %15s %15s  workspace fwd/bwd (ms, min/median, batch "
-               "128)\n",
-               "layer", lt_dtype_name(dts[t]), "fwd", "bwd data", "bwd w+b", "bwd all");
-        for (size_t i = 0; i < sizeof timed_layers / sizeof timed_layers[0]; i++) {
-            const struct op_case *c = &timed_layers[i];
-            unsigned all = ((1u << c->n_in) - 1) & ~c->no_grad;
-            struct timing tm[4] = {time_call(c, dts[t], 0, 31),
-                                   {0, 0, 0},
-                                   time_call(c, dts[t], all & 6u, 31),
-                                   time_call(c, dts[t], all, 31)};
-            if (all & 1u)
-                tm[1] = time_call(c, dts[t], 1u, 31);
-            printf("%-30s", c->name);
-            for (int k = 0; k < 4; k++)
-                printf(" %7.3f/%-7.3f", tm[k].min, tm[k].median);
-            printf(" %5.1f/%.1f MB\n", tm[0].workspace / 1e6, tm[3].workspace / 1e6);
-        }
-    }
-    for (int t = 0; t < 2; t++)
-        printf("training step, batch 128, %s: MLP %.0f samples/s, CNN %.0f samples/s\n",
-               lt_dtype_name(dts[t]), time_steps(MLP, dts[t], 15), time_steps(CNN, dts[t], 9));
-}
-
-int main(int argc, char **argv) {
-    int rc;
-    if (argc > 1 && strcmp(argv[1], "--time") == 0) {
-        const struct CMUnitTest tests[] = {cmocka_unit_test(time_everything)};
-        rc = cmocka_run_group_tests_name("dnnl timing", tests, NULL, NULL);
-    } else {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(fast_kernels_take_every_case),
-            cmocka_unit_test(bf16_matches_reference),
-            cmocka_unit_test(model_layers_match_reference),
-            cmocka_unit_test(training_steps_match_reference),
-        };
-        rc = cmocka_run_group_tests_name("dnnl", tests, NULL, NULL);
-    }
-    lt_backend_release((struct lt_backend *)fast_backend());
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fast_kernels_take_every_case),
+        cmocka_unit_test(bf16_matches_reference),
+        cmocka_unit_test(model_layers_match_reference),
+        cmocka_unit_test(training_steps_match_reference),
+    };
+    int rc = cmocka_run_group_tests_name("dnnl", tests, NULL, NULL);
+    op_fast_backend_release();
     return rc;
 }

@@ -19,18 +19,6 @@ static const struct family families[] = {
 };
 #undef FAMILY
 
-static const struct lt_backend *fast_backend(void) {
-    static struct lt_backend b;
-    static int ready;
-    if (!ready) {
-        char msg[LT_KMSG_SIZE] = "";
-        if (lt_cpu_backend_init(&b, msg) != LT_OK)
-            fail_msg("the fast CPU backend did not start: %s", msg);
-        ready = 1;
-    }
-    return &b;
-}
-
 static void reference_gradients(void **state) {
     const struct family *f = *state;
     op_check_cases(f->cases, *f->count);
@@ -40,21 +28,24 @@ static void fast_matches_reference(void **state) {
     const struct family *f = *state;
     /* f32 bound: different summation orders over at most a few thousand terms */
     for (int i = 0; i < *f->count; i++)
-        op_compare_case(&f->cases[i], fast_backend(), 1e-5);
+        op_compare_case(&f->cases[i], op_fast_backend(), 1e-5);
 }
+
+/* Longer than any sum in the case tables, for the half bounds (op_half_tol). */
+static const int64_t longest_sum = 4096;
 
 /* The half kernels of ops that follow their input's dtype (pooling, dropout) against
  * their reference on inputs rounded to the half dtype: both round the same f32 result,
  * so only a last-place rounding of the fast f32 result can differ. */
 static void half_pooling_and_dropout_match_reference(void **state) {
     (void)state;
-    for (int i = 0; i < pool_case_count; i++) {
-        op_compare_case_as(&pool_cases[i], fast_backend(), LT_DTYPE_BF16, 1e-2);
-        op_compare_case_as(&pool_cases[i], fast_backend(), LT_DTYPE_F16, 2e-3);
-    }
-    for (int i = 0; i < dropout_case_count; i++) {
-        op_compare_case_as(&dropout_cases[i], fast_backend(), LT_DTYPE_BF16, 1e-2);
-        op_compare_case_as(&dropout_cases[i], fast_backend(), LT_DTYPE_F16, 2e-3);
+    const enum lt_dtype halves[2] = {LT_DTYPE_BF16, LT_DTYPE_F16};
+    for (int h = 0; h < 2; h++) {
+        double tol = op_half_tol(halves[h], longest_sum);
+        for (int i = 0; i < pool_case_count; i++)
+            op_compare_case_as(&pool_cases[i], op_fast_backend(), halves[h], tol);
+        for (int i = 0; i < dropout_case_count; i++)
+            op_compare_case_as(&dropout_cases[i], op_fast_backend(), halves[h], tol);
     }
 }
 
@@ -63,10 +54,11 @@ static void half_pooling_and_dropout_match_reference(void **state) {
  * rounding can differ. */
 static void f16_products_and_convolutions_match_reference(void **state) {
     (void)state;
+    double tol = op_half_tol(LT_DTYPE_F16, longest_sum);
     for (int i = 0; i < linear_case_count; i++)
-        op_compare_case_as(&linear_cases[i], fast_backend(), LT_DTYPE_F16, 2e-3);
+        op_compare_case_as(&linear_cases[i], op_fast_backend(), LT_DTYPE_F16, tol);
     for (int i = 0; i < conv_case_count; i++)
-        op_compare_case_as(&conv_cases[i], fast_backend(), LT_DTYPE_F16, 2e-3);
+        op_compare_case_as(&conv_cases[i], op_fast_backend(), LT_DTYPE_F16, tol);
 }
 
 #define N_FAMILIES (int)(sizeof families / sizeof families[0])
@@ -89,6 +81,6 @@ int main(void) {
         "f16 products and convolutions match the reference",
         f16_products_and_convolutions_match_reference, NULL, NULL, NULL};
     int rc = _cmocka_run_group_tests("ops", tests, 2 * N_FAMILIES + 2, NULL, NULL);
-    lt_backend_release((struct lt_backend *)fast_backend());
+    op_fast_backend_release();
     return rc;
 }

@@ -267,11 +267,23 @@ function tmethods.select(t, dim, i)
     return row(t, i)
 end
 
+-- Rows first .. first + count - 1 of t as a view; a range outside dim 1 is an error in
+-- the caller's 1-based terms, under the method's name (the core speaks 0-based).
+local function rows_view(t, what, first, count)
+    local n = t:shape()[1]
+    if n and math.type(first) == "integer" and math.type(count) == "integer" and
+        (first < 1 or count < 0 or first + count - 1 > n) then
+        raise(string.format("%s: rows %d .. %d out of range for dim 1 of size %d", what, first,
+            first + count - 1, n))
+    end
+    return util.call(t.slice, t, first, count)
+end
+
 function tmethods.narrow(t, dim, first, count)
     if dim ~= 1 then
         raise("narrow: lutra narrows dim 1 only, got dim " .. tostring(dim))
     end
-    return util.call(t.slice, t, first, count)
+    return rows_view(t, "narrow", first, count)
 end
 
 function tmethods.rows(t, first, last)
@@ -283,7 +295,7 @@ function tmethods.rows(t, first, last)
     if last < 0 then
         last = n + 1 + last
     end
-    return util.call(t.slice, t, first, last - first + 1)
+    return rows_view(t, "rows", first, last - first + 1)
 end
 
 function tmethods.clone(t)

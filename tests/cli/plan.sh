@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# lutra plan: resolved config, graph summary and bytes per category, in well under a
-# second, touching no data (the data folder may not exist at all).
+# lutra plan: resolved config, graph summary and bytes per category, touching no data
+# (the data folder may not exist at all). How long it takes is in `make bench`.
 . "$(dirname "$0")/lib.sh"
 
-start=$(date +%s%N)
 expect 0 "$LUTRA" plan examples/fmnist_cnn.lua --set 'data.root="/nonexistent"'
-ms=$(( ($(date +%s%N) - start) / 1000000 ))
-[ "$ms" -lt 1000 ] || fail "plan took $ms ms"
 for word in "data = {" "model = {" 'type = "cnn"' "graph:" "conv2d 2" "parameters" \
     "params" "grads" "optimizer" "activations" "temporaries" "workspace" "total" "planned in"; do
     has "$SCRATCH/out" "$word"

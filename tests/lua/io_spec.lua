@@ -54,7 +54,8 @@ describe("data sets and loaders", function()
         b = ld:next()
         assert.equal(3, b.epoch)
         assert.equal(8, b.sample_base)
-        assert.has_error(function() ld:seek(0, 3) end)
+        assert.has_error(function() ld:seek(0, 3) end,
+            "loader: batch 3 of an epoch outside [0, 3)")
     end)
 
     it("shuffles from (seed, epoch) only, with or without the background thread", function()
@@ -71,7 +72,8 @@ describe("data sets and loaders", function()
         local ok, err = pcall(core.fmnist, "/nonexistent", "train")
         assert.is_false(ok)
         assert.truthy(err:find("/nonexistent", 1, true))
-        assert.has_error(function() core.fmnist(nil, "validation") end)
+        assert.has_error(function() core.fmnist(nil, "validation") end,
+            "Fashion-MNIST split must be 'train' or 'test', got 'validation'")
     end)
 
     it("reads IDX files and refuses broken ones", function()
@@ -131,7 +133,8 @@ describe("safetensors files", function()
         assert.is_false(ok)
         assert.truthy(err:find(path .. ": header length", 1, true))
         os.remove(path)
-        assert.has_error(function() core.save_safetensors(path, { "a" }, { 3 }) end)
+        assert.has_error(function() core.save_safetensors(path, { "a" }, { 3 }) end,
+            "save_safetensors: entry 1 (a) is not an open tensor")
     end)
 end)
 
@@ -149,7 +152,8 @@ describe("JSON", function()
             "json_encode: cannot encode a function")
         local cyc = {}
         cyc.self = cyc
-        assert.has_error(function() core.json_encode(cyc) end)
+        assert.has_error(function() core.json_encode(cyc) end,
+            "json_encode: tables nested deeper than 64 (a cycle?)")
         local v, err = core.json_decode("{bad")
         assert.is_nil(v)
         assert.truthy(err:find("line 1", 1, true))

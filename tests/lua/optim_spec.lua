@@ -35,7 +35,8 @@ describe("optimizer configs", function()
         end, "AdamW: lr must be a number >= 0, got -1")
         assert.has_error(function()
             optim.SGD { lr = 0.1, paramwise = { bias_decay = 0 } }
-        end)
+        end, "SGD.paramwise: unknown option 'bias_decay' (it takes: bias_lr_mult, "
+            .. "bias_decay_mult, norm_decay_mult, dwconv_decay_mult, flat_decay_mult, custom_keys)")
         assert.has_error(function()
             optim.new { type = "Adam", lr = 0.1 }
         end, "optim: type must be \"SGD\" or \"AdamW\", got Adam")
@@ -152,6 +153,6 @@ describe("schedules", function()
         end, "cosine: no base lr (give lr =, or let the trainer set it)")
         assert.has_error(function()
             S.step { step_size = 3, gama = 0.1 }
-        end)
+        end, "step: unknown option 'gama' (it takes: step_size, gamma, lr, begin)")
     end)
 end)

@@ -210,7 +210,8 @@ describe("Trainer", function()
             .. "the graph wants f32 (32, 16)", err)
         assert.has_error(function()
             lutra.Trainer { model = mlp(), input_shap = { 32, D }, optim = optim.SGD { lr = 1 } }
-        end)
+        end, "Trainer: unknown option 'input_shap' (it takes: model, inputs, input_shape, "
+            .. "input_dtype, targets, loss, optim, schedule, precision, checkpoint)")
         assert.has_error(function()
             lutra.Trainer { model = mlp(), input_shape = { 32, D } }
         end, "Trainer: optim is required (lutra.optim.SGD{lr = ...} or AdamW{...})")
