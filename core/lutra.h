@@ -682,6 +682,15 @@ const char *lt_safetensors_meta_key(const struct lt_safetensors *f, int i);
 const char *lt_safetensors_meta_value(const struct lt_safetensors *f, int i);
 const char *lt_safetensors_meta(const struct lt_safetensors *f, const char *key);
 
+/* ---- files ------------------------------------------------------------------------------- */
+
+/* Writes n bytes to path atomically: a temporary beside it (<path>.tmp-<pid>-XXXXXX),
+ * mode 0644, fsync, rename over path, fsync of the folder; a reader sees the old file or
+ * the new one, never a part. Fails with LT_EIO (the message names the path, the step and
+ * the reason; path is unchanged and no temporary is left) or LT_ENOMEM. */
+enum lt_status lt_file_write_atomic(struct lt_ctx *ctx, const char *path, const void *data,
+                                    size_t n);
+
 /* ---- curves ------------------------------------------------------------------------------ */
 
 /* One line of a chart: n points (x[i], y[i]); points with a non-finite coordinate are

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/ctx.h"
 
 /* ---- the font ------------------------------------------------------------------------------ */
@@ -252,38 +253,31 @@ enum lt_status lt_plot_png(struct lt_ctx *ctx, const char *path, const char *tit
     memset(c.rgb, 0xff, (size_t)width * (size_t)height * 3);
     draw(&c, title, x_label, n_series, series, x0, x1, y0, y1);
 
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 12);
-    if (!tmp) {
+    struct lt_atomic_file af;
+    enum lt_status st = lt_atomic_begin(ctx, path, &af);
+    if (st != LT_OK) {
         free(c.rgb);
-        return lt_fail(ctx, LT_ENOMEM, "%s: out of memory", path);
+        return st;
     }
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmpXXXXXX", 11);
-    int e = 0, fd = mkstemp(tmp);
+    /* libpng writes through a FILE on a duplicate of the temporary's descriptor */
+    int fd = dup(af.fd);
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    int e = 0;
     if (!f) {
-        e = errno;
-        if (fd >= 0) {
+        e = errno ? errno : EIO;
+        if (fd >= 0)
             close(fd);
-            unlink(tmp);
-        }
     } else {
         errno = 0;
-        int bad = write_png(f, &c) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0;
-        e = errno;
-        if (fclose(f) != 0 && !bad)
-            bad = 1, e = errno;
-        if (!bad && rename(tmp, path) != 0)
-            bad = 1, e = errno;
-        if (bad) {
-            unlink(tmp);
-            e = e ? e : EIO;
-        }
+        if (write_png(f, &c) != 0 || fflush(f) != 0)
+            e = errno ? errno : EIO;
+        if (fclose(f) != 0 && !e)
+            e = errno ? errno : EIO;
     }
-    free(tmp);
     free(c.rgb);
-    if (e)
+    if (e) {
+        lt_atomic_abort(&af);
         return lt_fail(ctx, LT_EIO, "%s: cannot write the chart: %s", path, strerror(e));
-    return LT_OK;
+    }
+    return lt_atomic_commit(ctx, path, &af);
 }

@@ -361,56 +361,20 @@ static int l_plot_png(lua_State *L) {
 
 /* ---- files, the terminal, the clock --------------------------------------------------------- */
 
-/* write_atomic(path, text): writes a temporary file beside path, fsyncs it and renames it
- * over path. Returns true, or nil and "path: reason" (no temporary is left). */
+/* write_atomic(path, text): writes text to path atomically (lt_file_write_atomic).
+ * Returns true, or nil and "path: reason" (path unchanged, no temporary left). */
 static int l_write_atomic(lua_State *L) {
     size_t len;
     const char *path = luaL_checkstring(L, 1);
     const char *text = luaL_checklstring(L, 2, &len);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, path);
-    luaL_addstring(&b, ".tmpXXXXXX");
-    luaL_pushresult(&b);
-    char *tmp = (char *)lua_tostring(L, -1); /* a fresh string Lua owns, edited in place */
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        goto fail;
-    const char *at = text;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, at, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            errno = e;
-            goto fail;
-        }
-        at += w;
-        left -= (size_t)w;
-    }
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        errno = e;
-        goto fail;
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        errno = e;
-        goto fail;
+    struct lt_ctx *ctx = lt_lua_ctx(L);
+    if (lt_file_write_atomic(ctx, path, text, len) != LT_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, lt_ctx_error(ctx));
+        return 2;
     }
     lua_pushboolean(L, 1);
     return 1;
-fail:
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s", path, strerror(errno));
-    return 2;
 }
 
 /* mkdir(path): makes one folder (its parent must exist). Returns true (also when it is

@@ -261,6 +261,7 @@ int luaopen_lutra_core(lua_State *L) {
     lt_lua_open_plan(L);
     lt_lua_open_data(L);
     lt_lua_open_io(L);
+    lt_lua_open_sys(L);
     return 1;
 }
 

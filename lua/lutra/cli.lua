@@ -52,9 +52,12 @@ local HELP = {
     train = [[
 usage: lutra train RECIPE [options]
 
-Trains the recipe and writes its work dir: config.lua (the resolved config),
-train.log, metrics.jsonl (one JSON object per log line), checkpoints,
-best_<metric>.safetensors and final.safetensors (PyTorch names and layouts).
+Trains the recipe into a folder of its own in the work dir, named after the time it
+starts (WORK_DIR/20261207_061500): config.lua (the resolved config), train.log,
+metrics.jsonl (one JSON object per log line), curves (PNG), checkpoints,
+best_<metric>.safetensors and final.safetensors (PyTorch names and layouts). The work
+dir's last_checkpoint names the newest checkpoint; its lutra.lock keeps a second live
+run out.
 
 options:
 ]] .. RECIPE_OPTIONS .. [[
@@ -66,7 +69,10 @@ options:
   --gpu-ids N             the same as --device cuda:N (mmcv's spelling)
   --load-from W           start from these weights (safetensors)
   --resume-from C         resume a checkpoint (weights, optimizer, position); "auto":
-                          the work dir's last checkpoint
+                          the work dir's last checkpoint (the newest that loads, else
+                          a fresh start); one at or past the end has nothing to do
+  --resume-force          resume a checkpoint whose optimizer, effective batch or
+                          precision differ from the recipe's, training as the recipe says
   --quiet                 no console output (train.log and metrics.jsonl still written)
 
 Ctrl-C (or SIGTERM) finishes the current step, flushes the logs, saves weights and
@@ -103,8 +109,12 @@ usage: lutra run SCRIPT.lua [args]
 
 Runs a Lua script with the global `lutra` (require "lutra") and `arg` as lua5.4 sets
 it; write your own loop (see examples/loop.lua). lutra.interrupted() tells a loop that
-Ctrl-C or SIGTERM arrived. Exit status: the integer the script returns, else 0; 1 on an
-error; 130 / 143 after a signal the script did not handle.]],
+Ctrl-C or SIGTERM arrived.
+
+exit status: the integer the script returns (0 to 255), else 0; 1 on an error, a syntax
+error included, and on a returned number outside 0 to 255 or not an integer (it is not
+wrapped: a message says so); 2 when the script cannot be read; 130 / 143 after a signal
+the script did not handle.]],
     repl = [[
 usage: lutra repl   (or lutra alone)
 
@@ -128,7 +138,7 @@ local SPECS = {
     train = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list",
         ["--work-dir"] = "value", ["--seed"] = "value", ["--threads"] = "value",
         ["--device"] = "value", ["--gpu-ids"] = "value", ["--load-from"] = "value",
-        ["--resume-from"] = "value", ["--quiet"] = "flag" },
+        ["--resume-from"] = "value", ["--resume-force"] = "flag", ["--quiet"] = "flag" },
     eval = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list",
         ["--load-from"] = "value", ["--threads"] = "value", ["--device"] = "value",
         ["--gpu-ids"] = "value" },
@@ -291,7 +301,7 @@ function verbs.train(args)
     local path = recipe_of("train", p)
     local cfg, notes, origin = load_recipe(path, overrides_of("train", p))
     local r = runner.new(cfg, { notes = notes, origin = origin, recipe = path,
-        quiet = p.options["--quiet"] })
+        quiet = p.options["--quiet"], resume_force = p.options["--resume-force"] })
     local ok, code = xpcall(r.train, function(e)
         if type(e) ~= "string" then
             return e
@@ -451,6 +461,17 @@ function verbs.plan(args)
     return EXIT.ok
 end
 
+-- Whether the file at path can be opened and read (an empty file can).
+local function readable(path)
+    local f = io.open(path, "rb")
+    if not f then
+        return false
+    end
+    local data, why = f:read(0) -- "" before the end, nil at it, nil and why on an error
+    f:close()
+    return data ~= nil or why == nil
+end
+
 function verbs.run(args)
     local first = 2
     if args[2] == "--help" or args[2] == "-h" then
@@ -464,7 +485,8 @@ function verbs.run(args)
     local chunk, err = loadfile(script)
     if not chunk then
         complain(err)
-        return EXIT.usage
+        -- a file that cannot be read is a wrong argument; a syntax error, the script's own
+        return readable(script) and EXIT.failure or EXIT.usage
     end
     local script_arg = { [0] = script }
     for i = first + 1, #args do
@@ -479,8 +501,15 @@ function verbs.run(args)
         complain(ret)
         return EXIT.failure
     end
-    if math.type(ret) == "integer" then
-        return ret
+    if type(ret) == "number" then
+        -- an exit status is one byte: 300 would exit 44, so it is refused, not wrapped
+        local code = math.tointeger(ret)
+        if not code or code < 0 or code > 255 then
+            complain(string.format("%s returned %s: an exit status must be an integer from " ..
+                "0 to 255", script, ret))
+            return EXIT.failure
+        end
+        return code
     end
     local sig = core.interrupted()
     return sig and EXIT[sig] or EXIT.ok

@@ -65,9 +65,10 @@ end
 
 -- ---- the logger -------------------------------------------------------------------------------
 
--- new{work_dir =, console = io.stdout, tty = isatty(stdout), quiet = false}: a logger
--- appending to work_dir/train.log and work_dir/metrics.jsonl (work_dir nil: console
--- only). Raises "path: reason" when a file cannot be opened.
+-- new{work_dir =, console = io.stdout, tty = isatty(stdout), quiet = false, pending =
+-- false}: a logger appending to work_dir/train.log and work_dir/metrics.jsonl (work_dir
+-- nil: console only; with pending, the file lines are kept until logger:attach names the
+-- folder). Raises "path: reason" when a file cannot be opened.
 function logger.new(opts)
     opts = opts or {}
     local self = setmetatable({
@@ -76,18 +77,53 @@ function logger.new(opts)
         quiet = opts.quiet,
         bar_shown = false,
         last_draw = -1,
+        pending = opts.pending and { log = {}, jsonl = {} } or nil,
     }, Logger)
     if self.tty == nil then
         self.tty = opts.console == nil and core.isatty(1)
     end
     if opts.work_dir then
-        self.log = assert(io.open(opts.work_dir .. "/train.log", "a"))
-        self.jsonl = assert(io.open(opts.work_dir .. "/metrics.jsonl", "a"))
-        -- unbuffered: each line is one write, so readers never see half a line
-        self.log:setvbuf("no")
-        self.jsonl:setvbuf("no")
+        self:attach(opts.work_dir)
     end
     return self
+end
+
+-- Opens path for appending, unbuffered: each line is one write, so readers never see half
+-- a line. Raises "path: reason".
+local function open_log(path)
+    local f, err = io.open(path, "a")
+    if not f then
+        error(err, 0)
+    end
+    f:setvbuf("no")
+    return f
+end
+
+-- logger:attach(dir): from now on train.log and metrics.jsonl in dir get the file lines,
+-- the kept ones first. Raises "path: reason".
+function Logger:attach(dir)
+    self.log = open_log(dir .. "/train.log")
+    self.jsonl = open_log(dir .. "/metrics.jsonl")
+    local kept = self.pending
+    self.pending = nil
+    if kept then
+        for _, line in ipairs(kept.log) do
+            self.log:write(line)
+        end
+        for _, line in ipairs(kept.jsonl) do
+            self.jsonl:write(line)
+        end
+    end
+end
+
+-- A line for train.log: written, kept for attach, or dropped (console only).
+local function file_line(self, msg)
+    local line = os.date("%Y-%m-%d %H:%M:%S ") .. msg .. "\n"
+    if self.log then
+        self.log:write(line)
+    elseif self.pending then
+        self.pending.log[#self.pending.log + 1] = line
+    end
 end
 
 -- Clears the progress bar's line before other output.
@@ -105,17 +141,13 @@ function Logger:info(msg)
         self.console:write(msg, "\n")
         self.console:flush()
     end
-    if self.log then
-        self.log:write(os.date("%Y-%m-%d %H:%M:%S "), msg, "\n")
-    end
+    file_line(self, msg)
 end
 
 -- logger:file_only(msg): a line in train.log alone (what the console shows otherwise,
 -- such as the CLI's error message on stderr).
 function Logger:file_only(msg)
-    if self.log then
-        self.log:write(os.date("%Y-%m-%d %H:%M:%S "), msg, "\n")
-    end
+    file_line(self, msg)
 end
 
 -- logger:warn(msg): as info, marked as a warning.
@@ -125,8 +157,11 @@ end
 
 -- logger:metrics(t): one JSON object (t) on its own line in metrics.jsonl.
 function Logger:metrics(t)
+    local line = core.json_encode(t) .. "\n"
     if self.jsonl then
-        self.jsonl:write(core.json_encode(t), "\n")
+        self.jsonl:write(line)
+    elseif self.pending then
+        self.pending.jsonl[#self.pending.jsonl + 1] = line
     end
 end
 

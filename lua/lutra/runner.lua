@@ -23,6 +23,8 @@ local data = require "lutra.data"
 local checkpoint = require "lutra.checkpoint"
 local logger = require "lutra.logger"
 local trainer_mod = require "lutra.trainer"
+local workdir = require "lutra.workdir"
+local resume = require "lutra.resume"
 
 local runner = {}
 
@@ -50,19 +52,6 @@ local HOOK_EVENTS = { "before_run", "before_epoch", "after_step", "after_eval", 
     "after_run" }
 
 local num, bytes = logger.num, logger.bytes
-
--- "mkdir -p": every folder of path. Raises "path: reason".
-local function make_dirs(path)
-    local at = path:sub(1, 1) == "/" and "/" or ""
-    for seg in path:gmatch("[^/]+") do
-        at = at .. seg
-        local ok, err = core.mkdir(at)
-        if not ok then
-            error(err, 0)
-        end
-        at = at .. "/"
-    end
-end
 
 -- ---- building ---------------------------------------------------------------------------------
 
@@ -229,8 +218,11 @@ function runner.check_device(cfg, log)
     core.set_graphs(cfg.device_options.graph == true)
     if log then
         if notice then
-            log:info(string.format("device auto: %s; training on the CPU with %s threads",
-                notice, cfg.threads > 0 and cfg.threads or "all"))
+            -- the count in effect, not cfg.threads: its 0 keeps OpenMP's setting, which
+            -- an earlier lutra.set_threads(n) (in the REPL, say) may have made
+            local n = core.threads()
+            log:info(string.format("device auto: %s; training on the CPU with %d thread%s",
+                notice, n, n == 1 and "" or "s"))
         elseif device ~= "cpu" then
             log:info(string.format("device %s: %s", device, core.device_info()))
         end
@@ -436,13 +428,20 @@ function Runner:setup()
     core.set_memory_limit(cfg.memory.limit or 0)
     local write = self.opts.write ~= false
     if write then
-        make_dirs(cfg.work_dir)
+        local why = workdir.check(cfg.work_dir)
+        if why then
+            error(runner.config_error(why), 0)
+        end
+        -- the lock first: a second run on this work dir stops here, having written nothing
+        self.wd = workdir.open(cfg.work_dir)
     end
+    -- until the run's folder exists (once nothing can stop the run before its first step),
+    -- the log keeps its file lines
     self.log = self.opts.logger or logger.new {
-        work_dir = write and cfg.work_dir or nil,
         console = self.opts.console,
         tty = self.opts.tty,
         quiet = self.opts.quiet,
+        pending = write,
     }
     local log = self.log
     log:info(string.format("lutra %s (%s; %s)", core.version(), _VERSION, core.backend_info()))
@@ -473,6 +472,7 @@ function Runner:setup()
     for _, l in ipairs(fitted) do
         log:info(l)
     end
+    local config_text
     if write then
         local resolved = schema.deep_copy(cfg)
         local origin = {}
@@ -491,13 +491,11 @@ function Runner:setup()
                 cfg.optim.lr_scaling.base_batch_size)
             origin["optim.lr_scaling.base_batch_size"] = nil
         end
-        local text = config.serialize(resolved, { origin = origin,
-            header = "The resolved config of this run (lutra " .. core.version() .. "), from " ..
-                (self.recipe or "a script") .. ".\nTrain it again: lutra train " ..
-                cfg.work_dir .. "/config.lua" })
-        local ok, err = core.write_atomic(cfg.work_dir .. "/config.lua", text)
-        if not ok then
-            error(err, 0)
+        config_text = function(run_dir)
+            return config.serialize(resolved, { origin = origin,
+                header = "The resolved config of this run (lutra " .. core.version() ..
+                    "), from " .. (self.recipe or "a script") .. ".\nTrain it again: lutra " ..
+                    "train " .. run_dir .. "/config.lua" })
         end
     end
     for _, l in ipairs(precision_lines(cfg.precision)) do
@@ -565,8 +563,40 @@ function Runner:setup()
         checkpoint.load_weights(self.model, checkpoint.load(cfg.load_from), cfg.load_from)
         log:info("weights loaded from " .. cfg.load_from)
     end
+    local from, file
     if cfg.resume_from then
-        self:resume(cfg.resume_from)
+        local note
+        from, file, note = resume.find(cfg.resume_from, self.wd or workdir.at(cfg.work_dir))
+        if note then
+            log:info(note)
+        end
+        if from then
+            self.resume_flags = self:check_resume(from, file)
+            local at = file.state.iter
+            if at >= self.max_iters then
+                -- nothing to train: no run folder, nothing written
+                self.nothing_to_do = string.format("nothing to do: %s is at iteration %d, and " ..
+                    "the run ends at %d (runner.max_iters or max_epochs)", from, at, self.max_iters)
+                return self
+            end
+        end
+    end
+    if write then
+        local stale = self.wd:clean_stale()
+        if stale > 0 then
+            log:info(string.format("removed %d temporary file%s that killed runs left in %s",
+                stale, stale == 1 and "" or "s", cfg.work_dir))
+        end
+        self.run_dir, self.run_name = self.wd:new_run()
+        log:attach(self.run_dir)
+        log:info("run folder " .. self.run_dir)
+        local ok, err = core.write_atomic(self.run_dir .. "/config.lua", config_text(self.run_dir))
+        if not ok then
+            error(err, 0)
+        end
+    end
+    if from then
+        self:apply_resume(from, file)
     end
     return self
 end
@@ -577,19 +607,23 @@ end
 function Runner:position()
     local e, i = self.train_loader:position()
     return { iter = self.iter, epoch = self.epoch, loader_epoch = e, loader_iter = i,
-        skipped = self.skipped, best = self.best, max_iters = self.max_iters }
+        skipped = self.skipped, best = self.best, max_iters = self.max_iters,
+        effective_batch = config.effective_batch(self.cfg), run = self.run_name }
 end
 
--- runner:save_checkpoint([name]): weights + trainer state + position in the work dir
--- (epoch_N / iter_N.safetensors by default); keeps the newest runner.max_keep_ckpts and
--- notes the path in last_checkpoint. Returns the path.
+-- runner:save_checkpoint([name]): weights + trainer state + position in the run's folder
+-- (epoch_N / iter_N.safetensors by default). In this order, so that a kill at any moment
+-- leaves a checkpoint to resume: the new file (written atomically), last_checkpoint
+-- pointing at it, then the oldest of this run's checkpoints (those it resumed from
+-- included) beyond runner.max_keep_ckpts deleted. Returns the path.
 function Runner:save_checkpoint(name)
     local cfg = self.cfg
     name = name or (cfg.runner.checkpoint_interval == "epoch" and self.max_epochs and
         string.format("epoch_%d.safetensors", self.epoch) or
         string.format("iter_%d.safetensors", self.iter))
-    local path = cfg.work_dir .. "/" .. name
+    local path = self.run_dir .. "/" .. name
     checkpoint.save(path, self.trainer, self:position())
+    self.wd:set_last_checkpoint(path)
     for i = #self.ckpts, 1, -1 do
         if self.ckpts[i] == path then
             table.remove(self.ckpts, i)
@@ -600,34 +634,61 @@ function Runner:save_checkpoint(name)
     while keep >= 0 and #self.ckpts > math.max(keep, 1) do
         os.remove(table.remove(self.ckpts, 1))
     end
-    core.write_atomic(cfg.work_dir .. "/last_checkpoint", path .. "\n")
     return path
 end
 
--- runner:resume(path): weights, optimizer state and position from a checkpoint ("auto":
--- the work dir's last_checkpoint).
-function Runner:resume(path)
-    if path == "auto" then
-        local f = io.open(self.cfg.work_dir .. "/last_checkpoint", "r")
-        if not f then
-            error("--resume-from auto: " .. self.cfg.work_dir .. "/last_checkpoint not found " ..
-                "(no checkpoint written there yet)", 0)
+-- runner:check_resume(path, file): raises when the checkpoint does not fit the recipe
+-- (runner.opts.resume_force accepts what can be accepted); returns what was accepted.
+function Runner:check_resume(path, file)
+    resume.position(path, file)
+    local flags, accepted = resume.check(path, file, self.model, self.trainer, {
+        effective_batch = config.effective_batch(self.cfg),
+        precision = self.cfg.precision,
+    }, self.opts.resume_force)
+    for _, line in ipairs(accepted) do
+        self.log:warn("--resume-force: " .. line .. "; training as the recipe says")
+    end
+    return flags
+end
+
+-- The checkpoints of the run that `path` ended: those in its folder up to its number (a
+-- resumed run rotates them as its own), oldest first; none outside the work dir.
+local function lineage(self, path)
+    local folder, name = path:match("^(.*)/([^/]*)$")
+    local at, kind = workdir.checkpoint_number(name or "")
+    if not (folder and at and self.wd) or folder:match("^(.*)/[^/]*$") ~= self.wd.dir then
+        return {}
+    end
+    local list = {}
+    for _, n in ipairs(core.list_dir(folder) or {}) do
+        local k, kk = workdir.checkpoint_number(n)
+        if k and kk == kind and k <= at then
+            list[#list + 1] = { path = folder .. "/" .. n, n = k }
         end
-        path = f:read("l")
-        f:close()
     end
-    local file = checkpoint.load(path)
+    table.sort(list, function(a, b) return a.n < b.n end)
+    for i, c in ipairs(list) do
+        list[i] = c.path
+    end
+    return list
+end
+
+-- runner:apply_resume(path, file): weights, optimizer state and position from a checked
+-- checkpoint (check_resume).
+function Runner:apply_resume(path, file)
     local s = file.state
-    if not s then
-        error(path .. ": a weights file, not a checkpoint (no trainer state); use " ..
-            "--load-from to start from its weights", 0)
-    end
-    if s.precision and s.precision ~= self.trainer.precision then
+    local flags = self.resume_flags or {}
+    if s.precision and s.precision ~= self.trainer.precision and not flags.precision then
         self.trainer:set_precision(s.precision)
     end
     checkpoint.load_weights(self.model, file, path)
-    self.trainer:load_optimizer_state(file.tensors, s)
-    if s.loss_scale and self.trainer.precision == "fp16" then
+    if flags.moments then
+        util.call(self.trainer.handle.set_steps, self.trainer.handle, s.steps or 0)
+        self.trainer.iter = s.iter
+    else
+        self.trainer:load_optimizer_state(file.tensors, s)
+    end
+    if s.loss_scale and self.trainer.precision == "fp16" and not flags.precision then
         local p = self.cfg.precision
         self.trainer:set_loss_scale { scale = s.loss_scale, dynamic = p.loss_scale == "dynamic",
             growth_factor = p.growth_factor, backoff_factor = p.backoff_factor,
@@ -638,8 +699,7 @@ function Runner:resume(path)
     self.iter, self.epoch = s.iter, s.epoch
     self.trainer.iter = s.iter
     self.skipped, self.best = s.skipped or 0, s.best
-    -- rotation may delete it later only when it is this run's own
-    self.ckpts = path:match("^(.*)/[^/]*$") == self.cfg.work_dir and { path } or {}
+    self.ckpts = lineage(self, path)
     self.log:info(string.format("resumed from %s: iteration %d, epoch %d", path, s.iter,
         s.epoch))
 end
@@ -681,8 +741,9 @@ function Runner:evaluate()
         local v = m[metric]
         if not self.best or (lower and v < self.best.value) or (not lower and v > self.best.value) then
             self.best = { metric = metric, value = v, iter = self.iter }
-            checkpoint.save_weights(self.cfg.work_dir .. "/best_" .. metric .. ".safetensors",
-                self.model, { [metric] = tostring(v), iter = tostring(self.iter) })
+            checkpoint.save_weights(self.run_dir .. "/best_" .. metric .. ".safetensors",
+                self.model, { [metric] = tostring(v), iter = tostring(self.iter),
+                    run = self.run_name })
         end
     end
     self:call_hooks("after_eval", m)
@@ -724,7 +785,7 @@ function Runner:write_curves()
             end
         end
         if #series > 0 then
-            local ok, err = pcall(core.plot_png, self.cfg.work_dir .. "/" .. chart.file, {
+            local ok, err = pcall(core.plot_png, self.run_dir .. "/" .. chart.file, {
                 title = chart.title, x_label = "iteration", series = series })
             if not ok and not self.plot_warned then
                 self.plot_warned = true
@@ -891,7 +952,7 @@ function Runner:step()
                 self.trainer:loss_scale(), self.skipped) or "", logger.duration(eta)))
         self:add_points { loss = mean, lr = r.lr, rss = rss and rss / 2 ^ 20,
             peak = peak and peak / 2 ^ 20 }
-        log:metrics { mode = "train", iter = self.iter, epoch = first.epoch, loss = mean,
+        log:metrics { mode = "train", iter = self.iter, epoch = first.epoch + 1, loss = mean,
             last_loss = r.loss, lr = r.lr, grad_norm = r.grad_norm,
             samples_per_s = w.samples / math.max(secs, 1e-9), time = elapsed,
             loss_scale = self.trainer:loss_scale(), skipped = self.skipped,
@@ -941,6 +1002,10 @@ end
 function Runner:train()
     self:setup()
     local log, cfg = self.log, self.cfg
+    if self.nothing_to_do then
+        log:info(self.nothing_to_do)
+        return runner.EXIT.ok
+    end
     self.t_start = core.clock()
     self.start_iter = self.iter
     log:info(string.format("training %d iterations%s (setup took %.2f s)",
@@ -962,8 +1027,6 @@ function Runner:train()
             break
         end
     end
-    local train_secs = core.clock() - self.t_start
-    local eval_secs = self.eval_seconds or 0 -- evaluations inside the loop
     local code, stop = 0, self.stop
     local write = self.opts.write ~= false
     if stop and (stop.reason == "SIGINT" or stop.reason == "SIGTERM") then
@@ -986,8 +1049,9 @@ function Runner:train()
             self:evaluate()
         end
         if write then
-            local path = cfg.work_dir .. "/final.safetensors"
-            checkpoint.save_weights(path, self.model, { iter = tostring(self.iter) })
+            local path = self.run_dir .. "/final.safetensors"
+            checkpoint.save_weights(path, self.model, { iter = tostring(self.iter),
+                run = self.run_name })
             log:info("weights saved to " .. path)
         end
     end
@@ -995,6 +1059,8 @@ function Runner:train()
     if code == 0 and late then
         code = runner.EXIT[late] or runner.EXIT.failure
     end
+    local train_secs = core.clock() - self.t_start -- the final evaluation and save included
+    local eval_secs = self.eval_seconds or 0 -- every evaluation, the final one included
     local m = self.last_metrics
     local per_epoch = ""
     if self.epoch_seconds and #self.epoch_seconds > 0 then
@@ -1019,13 +1085,16 @@ function Runner:train()
     return code
 end
 
--- runner:close(): closes the logs and frees the trainer.
+-- runner:close(): closes the logs, frees the trainer and releases the work dir.
 function Runner:close()
     if self.log then
         self.log:close()
     end
     if self.trainer then
         self.trainer:close()
+    end
+    if self.wd then
+        self.wd:close()
     end
 end
 

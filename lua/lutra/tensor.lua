@@ -381,16 +381,15 @@ local function size_str(shape)
     return #shape == 0 and "()" or table.concat(shape, "x")
 end
 
--- A format for all of vals: integers as integers, else fixed or scientific.
+-- A format for all of vals: integers as integers, else fixed or scientific. NaN and inf
+-- do not count (as in PyTorch: {nan, 1, 2} still prints as integers).
 local function number_format(vals, integer_dtype)
     if integer_dtype then
         return "%d"
     end
     local all_int, maxabs, minabs = true, 0, math.huge
     for _, v in ipairs(vals) do
-        if v ~= v or v == math.huge or v == -math.huge then
-            all_int = false
-        else
+        if v == v and v ~= math.huge and v ~= -math.huge then
             local a = math.abs(v)
             all_int = all_int and v == math.floor(v)
             maxabs = math.max(maxabs, a)
@@ -407,23 +406,46 @@ local function number_format(vals, integer_dtype)
     return "%.4f"
 end
 
-local ELIDE = 20 -- rows (and matrices) beyond this are elided, keeping the ends
-
-local function matrix_lines(cells, rows, cols, first, lines)
-    for r = 1, rows do
-        if rows > ELIDE and r == ELIDE / 2 + 1 then
-            lines[#lines + 1] = " ..."
-        end
-        if rows <= ELIDE or r <= ELIDE / 2 or r > rows - ELIDE / 2 then
-            local line = {}
-            for c = 1, cols do
-                line[c] = cells[first + (r - 1) * cols + c - 1]
-            end
-            lines[#lines + 1] = " " .. table.concat(line, "  ")
-        end
+-- One value's text: NaN and infinities as nan, inf and -inf, as PyTorch prints them (C's
+-- printf writes "-nan" for a NaN with its sign bit set, as x86's 0/0 has).
+local function number_str(fmt, v)
+    if v ~= v then
+        return "nan"
+    elseif v == math.huge then
+        return "inf"
+    elseif v == -math.huge then
+        return "-inf"
     end
+    return string.format(fmt, v)
 end
 
+-- Rows, columns and matrices beyond ELIDE are elided: the first and last EDGE rows (or
+-- matrices) are kept, and the first and last EDGE_COLS columns, so that a row stays one
+-- short line (a 2x200000 tensor prints 2 rows of 6 values).
+local ELIDE, EDGE, EDGE_COLS = 20, 10, 3
+
+-- The indices of 1..n that are printed: all up to ELIDE, else the first and last `edge`
+-- with false between them where the rest are left out.
+local function kept(n, edge)
+    local ks = {}
+    if n <= ELIDE then
+        for i = 1, n do
+            ks[i] = i
+        end
+        return ks
+    end
+    for i = 1, edge do
+        ks[#ks + 1] = i
+    end
+    ks[#ks + 1] = false
+    for i = n - edge + 1, n do
+        ks[#ks + 1] = i
+    end
+    return ks
+end
+
+-- Torch7's layout: a 1-D tensor as a column, a matrix as rows, higher dims as matrices
+-- headed (i,j,.,.) = ; then the size line. Only the printed values are read.
 function Tensor.__tostring(t)
     local shape, dtype = t:shape(), t:dtype()
     local footer = string.format("[lutra %s tensor of size %s]", dtype, size_str(shape))
@@ -431,46 +453,68 @@ function Tensor.__tostring(t)
     if n == 0 then
         return footer
     end
-    local vals = t:values()
-    local fmt = number_format(vals, dtype == "i32" or dtype == "u8")
-    local cells, width = {}, 0
-    for i, v in ipairs(vals) do
-        cells[i] = string.format(fmt, v)
-        width = math.max(width, #cells[i])
+    local nd = #shape
+    local rows = nd >= 2 and shape[nd - 1] or shape[1] or 1
+    local cols = nd >= 2 and shape[nd] or 1
+    local per = rows * cols
+    local count = n // per
+    -- body: text lines, and rows as lists of values (false: the elided columns)
+    local body, vals = {}, {}
+    local rs, cs = kept(rows, EDGE), kept(cols, EDGE_COLS)
+    for _, m in ipairs(kept(count, EDGE)) do
+        if not m then
+            body[#body + 1] = "..."
+            body[#body + 1] = ""
+            goto continue
+        end
+        if count > 1 then
+            local idx, rest = {}, m - 1
+            for d = nd - 2, 1, -1 do
+                idx[d] = rest % shape[d] + 1
+                rest = rest // shape[d]
+            end
+            body[#body + 1] = "(" .. table.concat(idx, ",") .. ",.,.) = "
+        end
+        for _, r in ipairs(rs) do
+            if r then
+                local row, base = {}, (m - 1) * per + (r - 1) * cols
+                for k, c in ipairs(cs) do
+                    row[k] = false
+                    if c then
+                        row[k] = t:get(base + c)
+                        vals[#vals + 1] = row[k]
+                    end
+                end
+                body[#body + 1] = row
+            else
+                body[#body + 1] = " ..."
+            end
+        end
+        if count > 1 then
+            body[#body + 1] = ""
+        end
+        ::continue::
     end
-    for i, s in ipairs(cells) do
-        cells[i] = string.rep(" ", width - #s) .. s
+    local fmt, width = number_format(vals, dtype == "i32" or dtype == "u8"), 0
+    for _, row in ipairs(body) do
+        if type(row) == "table" then
+            for k, v in ipairs(row) do
+                if v then
+                    row[k] = number_str(fmt, v)
+                    width = math.max(width, #row[k])
+                end
+            end
+        end
     end
     local lines = {}
-    if #shape == 0 then
-        lines[1] = " " .. cells[1]
-    elseif #shape == 1 then
-        matrix_lines(cells, shape[1], 1, 1, lines)
-    else
-        local rows, cols = shape[#shape - 1], shape[#shape]
-        local per, count = rows * cols, n // (rows * cols)
-        for m = 1, count do
-            if count > 1 then
-                if count > ELIDE and m == ELIDE / 2 + 1 then
-                    lines[#lines + 1] = "..."
-                    lines[#lines + 1] = ""
-                end
-                if count > ELIDE and m > ELIDE / 2 and m <= count - ELIDE / 2 then
-                    goto continue
-                end
-                local idx, rest = {}, m - 1
-                for d = #shape - 2, 1, -1 do
-                    idx[d] = rest % shape[d] + 1
-                    rest = rest // shape[d]
-                end
-                lines[#lines + 1] = "(" .. table.concat(idx, ",") .. ",.,.) = "
+    for i, row in ipairs(body) do
+        if type(row) == "table" then
+            for k, s in ipairs(row) do
+                row[k] = s and string.rep(" ", width - #s) .. s or "..."
             end
-            matrix_lines(cells, rows, cols, (m - 1) * per + 1, lines)
-            if count > 1 then
-                lines[#lines + 1] = ""
-            end
-            ::continue::
+            row = " " .. table.concat(row, "  ")
         end
+        lines[i] = row
     end
     lines[#lines + 1] = footer
     return table.concat(lines, "\n")

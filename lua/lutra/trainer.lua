@@ -367,6 +367,17 @@ function Trainer:optimizer_state()
         precision = self.precision }
 end
 
+-- trainer:moment_names(): the kinds of optimizer moments this trainer keeps, as named in
+-- checkpoints ("optimizer.<kind>.<parameter>"): {"momentum_buffer"}, {"exp_avg",
+-- "exp_avg_sq"}, or none (SGD without momentum).
+function Trainer:moment_names()
+    local kinds, names = MOMENT_NAMES[self.optim.kind], {}
+    for k = 1, self.handle:moment_count() do
+        names[k] = kinds[k]
+    end
+    return names
+end
+
 -- trainer:load_optimizer_state(tensors, counters): puts back what optimizer_state gave
 -- (tensors: name -> tensor). Raises naming a missing or misshapen moment.
 function Trainer:load_optimizer_state(tensors, counters)

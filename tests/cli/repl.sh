@@ -38,5 +38,17 @@ LUA
     has "$SCRATCH/out2" "activations"
     has "$SCRATCH/out2" "activation checkpointing: 3 segments"
     has "$SCRATCH/out2" "1 evaluation and prediction program: "
+    # build() logs the thread count in effect (the recipe's threads=0 keeps it), in the
+    # singular for one; the line is there when "auto" falls back to the CPU
+    "$LUTRA" <<'LUA' >"$SCRATCH/out3" 2>&1 || fail "repl with set_threads failed"
+lutra.set_threads(1)
+r = build("examples/fmnist_mlp.lua", {"data.train_samples=64", "data.val_samples=32"})
+print("threads now", lutra.threads())
+LUA
+    has "$SCRATCH/out3" "threads now	1"
+    if grep -q "training on the CPU with" "$SCRATCH/out3"; then
+        grep -q "training on the CPU with 1 thread$" "$SCRATCH/out3" ||
+            { cat "$SCRATCH/out3"; fail "build() after set_threads(1) does not say 1 thread"; }
+    fi
 fi
 exit 0

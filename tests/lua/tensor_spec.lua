@@ -140,6 +140,35 @@ describe("tensor printing", function()
         local s = tostring(lutra.ones(2, 1, 2))
         assert.equal("(1,.,.) = \n 1  1\n\n(2,.,.) = \n 1  1\n\n[lutra f32 tensor of size 2x1x2]", s)
     end)
+
+    it("elides columns beyond 20, keeping the first and last 3, in every dim", function()
+        local wide = lutra.zeros(2, 200000)
+        wide:set(1, 1)
+        wide:set(400000, 2)
+        local s = tostring(wide)
+        assert.equal(" 1  0  0  ...  0  0  0\n 0  0  0  ...  0  0  2\n" ..
+            "[lutra f32 tensor of size 2x200000]", s)
+        assert.truthy(#tostring(lutra.zeros(200000, 200)) < 2000)
+        assert.truthy(#tostring(lutra.zeros(100, 100, 100)) < 20000)
+        local cube = tostring(lutra.zeros(2, 1, 21))
+        assert.equal("(1,.,.) = \n 0  0  0  ...  0  0  0\n\n(2,.,.) = \n 0  0  0  ...  0  0  0\n\n" ..
+            "[lutra f32 tensor of size 2x1x21]", cube)
+        -- 20 columns still print whole
+        assert.equal(" " .. string.rep("0", 20, "  ") .. "\n[lutra f32 tensor of size 1x20]",
+            tostring(lutra.zeros(1, 20)))
+    end)
+
+    it("prints NaN and infinities as nan, inf and -inf", function()
+        local t = lutra.tensor({ { 1, 0 }, { 0, 0.5 } })
+        t:set(2, 0 / 0) -- x86's 0/0 has its sign bit set: C's printf writes "-nan"
+        t:set(3, -math.huge)
+        assert.equal(" 1.0000     nan\n   -inf  0.5000\n[lutra f32 tensor of size 2x2]",
+            tostring(t))
+        local u = lutra.tensor({ 1, 2, 3 })
+        u:set(1, -(0 / 0))
+        u:set(3, math.huge)
+        assert.equal(" nan\n   2\n inf\n[lutra f32 tensor of size 3]", tostring(u))
+    end)
 end)
 
 describe("eager math", function()
