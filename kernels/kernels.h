@@ -319,9 +319,10 @@ typedef enum lt_status (*lt_plugin_init_fn)(struct lt_backend *b, int device, un
 /* Fills `b` with the CPU reference kernels only: the spec. Cannot fail. */
 void lt_cpu_reference_init(struct lt_backend *b);
 
-/* Fills `b` with the CPU's fastest kernels (oneDNN, vectorised own kernels), the
- * reference where there is no fast one. Fails with LT_EUNSUPPORTED when a library
- * cannot start, writing why into msg (LT_KMSG_SIZE bytes). */
+/* Fills `b` with the CPU's fastest kernels (oneDNN, vectorised own kernels) at the ISA
+ * the CPU and LUTRA_MAX_CPU_ISA allow, the reference where there is no fast one. Fails
+ * with LT_EUNSUPPORTED when a library cannot start, LT_EINVAL when LUTRA_MAX_CPU_ISA
+ * names no level, writing why into msg (LT_KMSG_SIZE bytes). */
 enum lt_status lt_cpu_backend_init(struct lt_backend *b, char *msg);
 
 /* Releases what a backend's init acquired. b->impl may be NULL. Cannot fail. */

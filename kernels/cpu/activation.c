@@ -98,15 +98,17 @@ static enum lt_status tanh_backward_ref(const struct lt_kargs *a) {
 
 /* ---- fast paths: f32 ---------------------------------------------------------------------- */
 
-LT_CLONES static void relu_f32(const float *restrict x, float *restrict y, int64_t n, float c) {
+LT_INLINE void relu_f32_body(const float *restrict x, float *restrict y, int64_t n, float c) {
     (void)c;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] < 0 ? 0.0f : x[i];
 }
+LT_DISPATCH(relu_f32, (const float *restrict x, float *restrict y, int64_t n, float c),
+            (x, y, n, c));
 
-LT_CLONES static void relu_grad_f32(const float *restrict y, const float *restrict g,
-                                    float *restrict gx, int64_t n, float c, int acc) {
+LT_INLINE void relu_grad_f32_body(const float *restrict y, const float *restrict g,
+                                  float *restrict gx, int64_t n, float c, int acc) {
     (void)c;
     if (acc) {
 #pragma omp simd
@@ -118,6 +120,10 @@ LT_CLONES static void relu_grad_f32(const float *restrict y, const float *restri
             gx[i] = y[i] > 0 ? g[i] : 0.0f;
     }
 }
+LT_DISPATCH(relu_grad_f32,
+            (const float *restrict y, const float *restrict g, float *restrict gx, int64_t n,
+             float c, int acc),
+            (y, g, gx, n, c, acc));
 
 /* The normal CDF: Phi(x) = erfc(-x / sqrt 2) / 2, from the tail on either side so that
  * it keeps its relative accuracy for negative x. */
@@ -126,19 +132,21 @@ LT_INLINE float normal_cdf(float x) {
     return lt_vselect(x < 0, tail, 1.0f - tail);
 }
 
-LT_CLONES static void gelu_f32(const float *restrict x, float *restrict y, int64_t n, float c) {
+LT_INLINE void gelu_f32_body(const float *restrict x, float *restrict y, int64_t n, float c) {
     (void)c;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] * normal_cdf(x[i]);
 }
+LT_DISPATCH(gelu_f32, (const float *restrict x, float *restrict y, int64_t n, float c),
+            (x, y, n, c));
 
 LT_INLINE float gelu_grad(float x, float g) {
     return g * (normal_cdf(x) + x * (float)INV_SQRT_2PI * lt_vexp(-0.5f * x * x));
 }
 
-LT_CLONES static void gelu_grad_f32(const float *restrict x, const float *restrict g,
-                                    float *restrict gx, int64_t n, float c, int acc) {
+LT_INLINE void gelu_grad_f32_body(const float *restrict x, const float *restrict g,
+                                  float *restrict gx, int64_t n, float c, int acc) {
     (void)c;
     if (acc) {
 #pragma omp simd
@@ -150,16 +158,22 @@ LT_CLONES static void gelu_grad_f32(const float *restrict x, const float *restri
             gx[i] = gelu_grad(x[i], g[i]);
     }
 }
+LT_DISPATCH(gelu_grad_f32,
+            (const float *restrict x, const float *restrict g, float *restrict gx, int64_t n,
+             float c, int acc),
+            (x, g, gx, n, c, acc));
 
-LT_CLONES static void sigmoid_f32(const float *restrict x, float *restrict y, int64_t n, float c) {
+LT_INLINE void sigmoid_f32_body(const float *restrict x, float *restrict y, int64_t n, float c) {
     (void)c;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         y[i] = lt_vsigmoid(x[i]);
 }
+LT_DISPATCH(sigmoid_f32, (const float *restrict x, float *restrict y, int64_t n, float c),
+            (x, y, n, c));
 
-LT_CLONES static void sigmoid_grad_f32(const float *restrict y, const float *restrict g,
-                                       float *restrict gx, int64_t n, float c, int acc) {
+LT_INLINE void sigmoid_grad_f32_body(const float *restrict y, const float *restrict g,
+                                     float *restrict gx, int64_t n, float c, int acc) {
     (void)c;
     if (acc) {
 #pragma omp simd
@@ -171,16 +185,22 @@ LT_CLONES static void sigmoid_grad_f32(const float *restrict y, const float *res
             gx[i] = g[i] * y[i] * (1.0f - y[i]);
     }
 }
+LT_DISPATCH(sigmoid_grad_f32,
+            (const float *restrict y, const float *restrict g, float *restrict gx, int64_t n,
+             float c, int acc),
+            (y, g, gx, n, c, acc));
 
-LT_CLONES static void tanh_f32(const float *restrict x, float *restrict y, int64_t n, float c) {
+LT_INLINE void tanh_f32_body(const float *restrict x, float *restrict y, int64_t n, float c) {
     (void)c;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         y[i] = lt_vtanh(x[i]);
 }
+LT_DISPATCH(tanh_f32, (const float *restrict x, float *restrict y, int64_t n, float c),
+            (x, y, n, c));
 
-LT_CLONES static void tanh_grad_f32(const float *restrict y, const float *restrict g,
-                                    float *restrict gx, int64_t n, float c, int acc) {
+LT_INLINE void tanh_grad_f32_body(const float *restrict y, const float *restrict g,
+                                  float *restrict gx, int64_t n, float c, int acc) {
     (void)c;
     if (acc) {
 #pragma omp simd
@@ -192,13 +212,17 @@ LT_CLONES static void tanh_grad_f32(const float *restrict y, const float *restri
             gx[i] = g[i] * (1.0f - y[i] * y[i]);
     }
 }
+LT_DISPATCH(tanh_grad_f32,
+            (const float *restrict y, const float *restrict g, float *restrict gx, int64_t n,
+             float c, int acc),
+            (y, g, gx, n, c, acc));
 
 /* Half relu on bit patterns, as the reference rounds: a negative number (not -0) becomes
  * +0, anything else but NaN passes, and a NaN comes out as the reference's conversion
  * makes it: bf16 keeps its payload, made quiet; f16 becomes the sign and 0x7e00. `inf`
  * is the dtype's +inf pattern (0x7f80 bf16, 0x7c00 f16): a magnitude above it is NaN. */
-LT_CLONES static void relu_half(const uint16_t *restrict x, uint16_t *restrict y, int64_t n,
-                                uint32_t inf) {
+LT_INLINE void relu_half_body(const uint16_t *restrict x, uint16_t *restrict y, int64_t n,
+                              uint32_t inf) {
     int f16 = inf == 0x7c00u;
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
@@ -208,10 +232,12 @@ LT_CLONES static void relu_half(const uint16_t *restrict x, uint16_t *restrict y
         y[i] = (uint16_t)(nan ? quiet : neg ? 0u : b);
     }
 }
+LT_DISPATCH(relu_half, (const uint16_t *restrict x, uint16_t *restrict y, int64_t n, uint32_t inf),
+            (x, y, n, inf));
 
 /* y > 0 on half bits: a positive number or +inf, [0x0001, inf] */
-LT_CLONES static void relu_grad_half(const uint16_t *restrict y, const float *restrict g,
-                                     float *restrict gx, int64_t n, int acc, uint32_t inf) {
+LT_INLINE void relu_grad_half_body(const uint16_t *restrict y, const float *restrict g,
+                                   float *restrict gx, int64_t n, int acc, uint32_t inf) {
     if (acc) {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++)
@@ -222,6 +248,10 @@ LT_CLONES static void relu_grad_half(const uint16_t *restrict y, const float *re
             gx[i] = lt_vselect((uint32_t)y[i] - 1u < inf, g[i], 0.0f);
     }
 }
+LT_DISPATCH(relu_grad_half,
+            (const uint16_t *restrict y, const float *restrict g, float *restrict gx, int64_t n,
+             int acc, uint32_t inf),
+            (y, g, gx, n, acc, inf));
 
 static uint32_t half_inf(enum lt_dtype dt) {
     return dt == LT_DTYPE_F16 ? 0x7c00u : 0x7f80u;

@@ -115,9 +115,8 @@ static enum lt_status cast_forward_ref(const struct lt_kargs *a) {
 enum binary_op { BIN_ADD, BIN_SUB, BIN_MUL };
 
 /* z[i] = x[i] op y[i % m] for i in [lo, hi), a run of whole or partial rows of m. */
-LT_CLONES static void binary_f32(const float *restrict x, const float *restrict y,
-                                 float *restrict z, int64_t lo, int64_t hi, int64_t m,
-                                 enum binary_op op) {
+LT_INLINE void binary_f32_body(const float *restrict x, const float *restrict y, float *restrict z,
+                               int64_t lo, int64_t hi, int64_t m, enum binary_op op) {
     for (int64_t i = lo; i < hi;) {
         int64_t j = i % m, len = m - j < hi - i ? m - j : hi - i;
         const float *xs = x + i, *ys = y + j;
@@ -154,6 +153,10 @@ LT_CLONES static void binary_f32(const float *restrict x, const float *restrict 
         i += len;
     }
 }
+LT_DISPATCH(binary_f32,
+            (const float *restrict x, const float *restrict y, float *restrict z, int64_t lo,
+             int64_t hi, int64_t m, enum binary_op op),
+            (x, y, z, lo, hi, m, op));
 
 static enum lt_status binary_forward(const struct lt_kargs *a, enum binary_op op) {
     const float *x = a->in[0]->data, *y = a->in[1]->data;
@@ -187,9 +190,9 @@ static enum lt_status mul_forward_fast(const struct lt_kargs *a) {
 
 /* out[j] = (or +=) sign * sum over rows o of g[o * m + j] (times x[o * m + j] when x is
  * not NULL), for the columns j in [c0, c1), each summed in double in row order. */
-LT_CLONES static void column_sums_f32(const float *restrict g, const float *restrict x,
-                                      float *restrict out, int64_t rows, int64_t m, int64_t c0,
-                                      int64_t c1, double sign, int acc) {
+LT_INLINE void column_sums_f32_body(const float *restrict g, const float *restrict x,
+                                    float *restrict out, int64_t rows, int64_t m, int64_t c0,
+                                    int64_t c1, double sign, int acc) {
     double s[COL_BLOCK];
     for (int64_t b0 = c0; b0 < c1; b0 += COL_BLOCK) {
         int64_t len = c1 - b0 < COL_BLOCK ? c1 - b0 : COL_BLOCK;
@@ -216,10 +219,14 @@ LT_CLONES static void column_sums_f32(const float *restrict g, const float *rest
                 out[b0 + j] = (float)(sign * s[j]);
     }
 }
+LT_DISPATCH(column_sums_f32,
+            (const float *restrict g, const float *restrict x, float *restrict out, int64_t rows,
+             int64_t m, int64_t c0, int64_t c1, double sign, int acc),
+            (g, x, out, rows, m, c0, c1, sign, acc));
 
 /* sum of g[k] (times x[k] when x is not NULL) over k in [lo, hi), in double */
-LT_CLONES static double dot_range_f32(const float *restrict g, const float *restrict x, int64_t lo,
-                                      int64_t hi) {
+LT_INLINE double dot_range_f32_body(const float *restrict g, const float *restrict x, int64_t lo,
+                                    int64_t hi) {
     double s = 0;
     if (x) {
 #pragma omp simd reduction(+ : s)
@@ -232,6 +239,9 @@ LT_CLONES static double dot_range_f32(const float *restrict g, const float *rest
     }
     return s;
 }
+LT_DISPATCH_RET(double, dot_range_f32,
+                (const float *restrict g, const float *restrict x, int64_t lo, int64_t hi),
+                (g, x, lo, hi));
 
 /* b's gradient: gin[1][j] = sign * sum over the rows of gout (times a, for mul). Rows of
  * 32 columns or more split their columns between threads (the same sums as the
@@ -266,9 +276,9 @@ static void broadcast_grad(const struct lt_kargs *a, const float *x, double sign
 }
 
 /* gx = (or +=) g * y[i % m] over [lo, hi), or g itself when y is NULL */
-LT_CLONES static void scaled_copy_f32(const float *restrict g, const float *restrict y,
-                                      float *restrict gx, int64_t lo, int64_t hi, int64_t m,
-                                      int acc) {
+LT_INLINE void scaled_copy_f32_body(const float *restrict g, const float *restrict y,
+                                    float *restrict gx, int64_t lo, int64_t hi, int64_t m,
+                                    int acc) {
     for (int64_t i = lo; i < hi;) {
         int64_t j = y ? i % m : 0, len = y && m - j < hi - i ? m - j : hi - i;
         const float *gs = g + i, *ys = y ? y + j : NULL;
@@ -291,6 +301,10 @@ LT_CLONES static void scaled_copy_f32(const float *restrict g, const float *rest
         i += len;
     }
 }
+LT_DISPATCH(scaled_copy_f32,
+            (const float *restrict g, const float *restrict y, float *restrict gx, int64_t lo,
+             int64_t hi, int64_t m, int acc),
+            (g, y, gx, lo, hi, m, acc));
 
 /* a's gradient: gout, times b broadcast for mul (y not NULL). */
 static void elementwise_grad(const struct lt_kargs *a, const float *y) {
@@ -330,15 +344,16 @@ static enum lt_status mul_backward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-LT_CLONES static void scale_f32(const float *restrict x, float *restrict y, int64_t n,
-                                float alpha) {
+LT_INLINE void scale_f32_body(const float *restrict x, float *restrict y, int64_t n, float alpha) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         y[i] = alpha * x[i];
 }
+LT_DISPATCH(scale_f32, (const float *restrict x, float *restrict y, int64_t n, float alpha),
+            (x, y, n, alpha));
 
-LT_CLONES static void scale_grad_f32(const float *restrict v, const float *restrict g,
-                                     float *restrict gx, int64_t n, float alpha, int acc) {
+LT_INLINE void scale_grad_f32_body(const float *restrict v, const float *restrict g,
+                                   float *restrict gx, int64_t n, float alpha, int acc) {
     (void)v;
     if (acc) {
 #pragma omp simd
@@ -350,6 +365,10 @@ LT_CLONES static void scale_grad_f32(const float *restrict v, const float *restr
             gx[i] = alpha * g[i];
     }
 }
+LT_DISPATCH(scale_grad_f32,
+            (const float *restrict v, const float *restrict g, float *restrict gx, int64_t n,
+             float alpha, int acc),
+            (v, g, gx, n, alpha, acc));
 
 static enum lt_status scale_forward_fast(const struct lt_kargs *a) {
     const struct lt_scale_attrs *at = a->attrs;
@@ -368,7 +387,7 @@ static enum lt_status scale_backward_fast(const struct lt_kargs *a) {
 }
 
 /* f32 -> bf16, lt_f32_to_bf16 without its branch */
-LT_CLONES static void f32_to_bf16(const float *restrict x, uint16_t *restrict y, int64_t n) {
+LT_INLINE void f32_to_bf16_body(const float *restrict x, uint16_t *restrict y, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         uint32_t u = lt_f32_bits(x[i]);
@@ -377,22 +396,25 @@ LT_CLONES static void f32_to_bf16(const float *restrict x, uint16_t *restrict y,
         y[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
     }
 }
+LT_DISPATCH(f32_to_bf16, (const float *restrict x, uint16_t *restrict y, int64_t n), (x, y, n));
 
 /* bf16 -> f32; a NaN comes out quiet, as through the reference's double */
-LT_CLONES static void bf16_to_f32(const uint16_t *restrict x, float *restrict y, int64_t n) {
+LT_INLINE void bf16_to_f32_body(const uint16_t *restrict x, float *restrict y, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
         uint32_t b = x[i];
         y[i] = lt_bits_f32(((b & 0x7fffu) > 0x7f80u ? b | 0x40u : b) << 16);
     }
 }
+LT_DISPATCH(bf16_to_f32, (const uint16_t *restrict x, float *restrict y, int64_t n), (x, y, n));
 
 /* f16 -> f32 as the reference casts (through double): a signalling NaN comes out quiet. */
-LT_CLONES static void quiet_nans(uint32_t *restrict u, int64_t n) {
+LT_INLINE void quiet_nans_body(uint32_t *restrict u, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         u[i] |= (u[i] & 0x7fffffffu) > 0x7f800000u ? 0x00400000u : 0u;
 }
+LT_DISPATCH(quiet_nans, (uint32_t *restrict u, int64_t n), (u, n));
 
 static void f16_to_f32_quiet(const uint16_t *h, float *f, int64_t n) {
     lt_f16_to_f32_n(h, f, n);

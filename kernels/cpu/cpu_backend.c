@@ -26,19 +26,24 @@ void lt_cpu_reference_init(struct lt_backend *b) {
     register_families(b, 0);
 }
 
+/* Also fails, with LT_EINVAL, when LUTRA_MAX_CPU_ISA is set to a level it does not know
+ * (lt_cpu_isa_cap), or oneDNN cannot be held to it: the context then runs the
+ * reference kernels and names the reason in its backend info. */
 enum lt_status lt_cpu_backend_init(struct lt_backend *b, char *msg) {
     memset(b, 0, sizeof *b);
     b->name = "cpu";
+    enum lt_cpu_level cap;
+    enum lt_status st = lt_cpu_isa_cap(&cap, msg);
+    if (st != LT_OK)
+        return st;
     register_families(b, 1);
     snprintf(b->info, sizeof b->info, "own kernels (%s)", lt_cpu_isa());
 #ifdef LT_ONEDNN
-    enum lt_status st = lt_dnnl_register(b, msg);
+    st = lt_dnnl_register(b, msg);
     if (st != LT_OK) {
         lt_backend_release(b);
         return st;
     }
-#else
-    (void)msg;
 #endif
     lt_cpu_register_half_fast(b);
     return LT_OK;

@@ -35,9 +35,23 @@ void lt_f32_to_f16_n(const float *f, uint16_t *h, int64_t n);
  * called once the fast f32 kernels are in. */
 void lt_cpu_register_half_fast(struct lt_backend *b);
 
-/* The widest vector ISA this CPU runs that the fast kernels use: "avx512", "avx2" or
- * "baseline". Cannot fail. */
+/* The vector ISA levels the own fast kernels are compiled for (kernels/cpu/vec.h), in
+ * order: each runs on a CPU that runs the next one. */
+enum lt_cpu_level { LT_CPU_BASELINE, LT_CPU_AVX2, LT_CPU_AVX512 };
+
+/* The level the own fast kernels run: the widest this CPU has (AVX-512F, AVX2, else
+ * the x86-64 baseline), capped by LUTRA_MAX_CPU_ISA when that is valid. Read once, on
+ * the first call; any thread may call it. Cannot fail. */
+enum lt_cpu_level lt_cpu_level(void);
+
+/* lt_cpu_level()'s name: "avx512", "avx2" or "baseline". Cannot fail. */
 const char *lt_cpu_isa(void);
+
+/* The widest level LUTRA_MAX_CPU_ISA allows: avx512, avx2 or baseline (any case), and
+ * LT_CPU_AVX512, the top level (no cap), when it is unset or empty. A cap above the CPU's
+ * level leaves the CPU's. Fails with LT_EINVAL on any other value, *cap then
+ * LT_CPU_AVX512 and the message in msg (LT_KMSG_SIZE bytes, may be NULL). */
+enum lt_status lt_cpu_isa_cap(enum lt_cpu_level *cap, char *msg);
 
 /* Sets the forward/backward reference kernels of `op` for dtype `dt`. */
 static inline void lt_cpu_set(struct lt_backend *b, enum lt_op op, enum lt_dtype dt,

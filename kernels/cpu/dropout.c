@@ -53,8 +53,8 @@ LT_INLINE float uniform(uint64_t key, int64_t e) {
 
 /* out[k] = keep(e0 + k) ? in[k] * scale : 0 (or += when acc) for k in [0, n): elements
  * e0... of one sample, whose stream is `key`. lt_dropout_keep's draw, in lanes. */
-LT_CLONES static void dropout_run_f32(const float *restrict in, float *restrict out, int64_t n,
-                                      uint64_t key, int64_t e0, float p, float scale, int acc) {
+LT_INLINE void dropout_run_f32_body(const float *restrict in, float *restrict out, int64_t n,
+                                    uint64_t key, int64_t e0, float p, float scale, int acc) {
     if (acc) {
 #pragma omp simd
         for (int64_t k = 0; k < n; k++)
@@ -65,6 +65,10 @@ LT_CLONES static void dropout_run_f32(const float *restrict in, float *restrict 
             out[k] = lt_vselect(uniform(key, e0 + k) >= p, in[k] * scale, 0.0f);
     }
 }
+LT_DISPATCH(dropout_run_f32,
+            (const float *restrict in, float *restrict out, int64_t n, uint64_t key, int64_t e0,
+             float p, float scale, int acc),
+            (in, out, n, key, e0, p, scale, acc));
 
 /* The forward (x -> y) or the backward (gy -> gx) over the flat range, split between
  * threads; each thread keys the samples its share crosses. */

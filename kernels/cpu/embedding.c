@@ -103,9 +103,9 @@ static enum lt_status embedding_forward_fast(const struct lt_kargs *a) {
 
 /* dW rows [v0, v1): zeroed unless accumulating, then dy[i] added for every id in the range,
  * in the order of i. */
-LT_CLONES static void embedding_grad_rows_f32(const int32_t *restrict id, const float *restrict dy,
-                                              float *restrict dw, int64_t n, int64_t dim,
-                                              int64_t v0, int64_t v1, int acc) {
+LT_INLINE void embedding_grad_rows_f32_body(const int32_t *restrict id, const float *restrict dy,
+                                            float *restrict dw, int64_t n, int64_t dim, int64_t v0,
+                                            int64_t v1, int acc) {
     if (!acc)
         memset(dw + v0 * dim, 0, (size_t)((v1 - v0) * dim) * sizeof(float));
     for (int64_t i = 0; i < n; i++) {
@@ -118,6 +118,10 @@ LT_CLONES static void embedding_grad_rows_f32(const int32_t *restrict id, const 
             row[d] += g[d];
     }
 }
+LT_DISPATCH(embedding_grad_rows_f32,
+            (const int32_t *restrict id, const float *restrict dy, float *restrict dw, int64_t n,
+             int64_t dim, int64_t v0, int64_t v1, int acc),
+            (id, dy, dw, n, dim, v0, v1, acc));
 
 static enum lt_status embedding_backward_fast(const struct lt_kargs *a) {
     if (!a->gin[0])

@@ -2,9 +2,11 @@
  * with AVX2), giving exactly the bits of the scalar conversions in kernels/half.h: the
  * instructions round to nearest even and keep subnormals as those do, and the one case
  * where they differ, NaN payloads, is redone with the scalar function. Where the CPU
- * has no F16C the scalar loop runs. Used wherever f16 kernels work on f32 copies. */
+ * has no F16C, or LUTRA_MAX_CPU_ISA is baseline, the scalar loop runs. Used wherever f16
+ * kernels work on f32 copies. */
 #include <cpuid.h>
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_kernels.h"
@@ -49,15 +51,18 @@ __attribute__((target("avx2,f16c"))) static void f32_to_f16_f16c(const float *f,
 }
 
 /* F16C is CPUID leaf 1's ECX bit 29 (asked directly: clang's __builtin_cpu_supports does
- * not know the name). */
+ * not know the name). The AVX2 code runs only where the own kernels run AVX2 or wider,
+ * which honours LUTRA_MAX_CPU_ISA (lt_cpu_level). Threads that ask at once store the same
+ * value. */
 static int have_f16c(void) {
-    static int known = -1;
-    if (known < 0) {
+    static _Atomic int known = -1;
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k < 0) {
         unsigned a, b, c = 0, d;
-        known = __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) &&
-                (c & (1u << 29));
+        k = lt_cpu_level() >= LT_CPU_AVX2 && __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+        atomic_store_explicit(&known, k, memory_order_relaxed);
     }
-    return known;
+    return k;
 }
 
 void lt_f16_to_f32_n(const uint16_t *h, float *f, int64_t n) {

@@ -132,9 +132,9 @@ static enum lt_status mse_backward_ref(const struct lt_kargs *a) {
 /* ---- fast paths ------------------------------------------------------------------------------ */
 
 /* Sum of the losses of rows [r0, r1) of x (N, C), in double. */
-LT_CLONES static double ce_rows_f32(const float *restrict x, const int32_t *restrict t, int64_t r0,
-                                    int64_t r1, int64_t classes,
-                                    const struct lt_cross_entropy_attrs *at) {
+LT_INLINE double ce_rows_f32_body(const float *restrict x, const int32_t *restrict t, int64_t r0,
+                                  int64_t r1, int64_t classes,
+                                  const struct lt_cross_entropy_attrs *at) {
     double e = at->label_smoothing, sum = 0;
     for (int64_t r = r0; r < r1; r++) {
         if (t[r] == at->ignore_index)
@@ -156,6 +156,10 @@ LT_CLONES static double ce_rows_f32(const float *restrict x, const int32_t *rest
     }
     return sum;
 }
+LT_DISPATCH_RET(double, ce_rows_f32,
+                (const float *restrict x, const int32_t *restrict t, int64_t r0, int64_t r1,
+                 int64_t classes, const struct lt_cross_entropy_attrs *at),
+                (x, t, r0, r1, classes, at));
 
 static enum lt_status cross_entropy_forward_fast(const struct lt_kargs *a) {
     const struct lt_cross_entropy_attrs *at = a->attrs;
@@ -186,9 +190,9 @@ static enum lt_status cross_entropy_forward_fast(const struct lt_kargs *a) {
 
 /* Rows [r0, r1) of the gradient: g * (softmax - (1 - e) * onehot - e / C), 0 where the
  * target is ignored. */
-LT_CLONES static void ce_grad_rows_f32(const float *restrict x, const int32_t *restrict t,
-                                       float *restrict gx, int64_t r0, int64_t r1, int64_t classes,
-                                       float g, const struct lt_cross_entropy_attrs *at, int acc) {
+LT_INLINE void ce_grad_rows_f32_body(const float *restrict x, const int32_t *restrict t,
+                                     float *restrict gx, int64_t r0, int64_t r1, int64_t classes,
+                                     float g, const struct lt_cross_entropy_attrs *at, int acc) {
     float e = at->label_smoothing, hit = 1.0f - e, spread = e / (float)classes;
     for (int64_t r = r0; r < r1; r++) {
         const float *xr = x + r * classes;
@@ -217,6 +221,11 @@ LT_CLONES static void ce_grad_rows_f32(const float *restrict x, const int32_t *r
         }
     }
 }
+LT_DISPATCH(ce_grad_rows_f32,
+            (const float *restrict x, const int32_t *restrict t, float *restrict gx, int64_t r0,
+             int64_t r1, int64_t classes, float g, const struct lt_cross_entropy_attrs *at,
+             int acc),
+            (x, t, gx, r0, r1, classes, g, at, acc));
 
 static enum lt_status cross_entropy_backward_fast(const struct lt_kargs *a) {
     const struct lt_cross_entropy_attrs *at = a->attrs;
@@ -240,7 +249,7 @@ static enum lt_status cross_entropy_backward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-LT_CLONES static double sq_diff_f32(const float *restrict p, const float *restrict t, int64_t n) {
+LT_INLINE double sq_diff_f32_body(const float *restrict p, const float *restrict t, int64_t n) {
     double s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) {
@@ -249,6 +258,8 @@ LT_CLONES static double sq_diff_f32(const float *restrict p, const float *restri
     }
     return s;
 }
+LT_DISPATCH_RET(double, sq_diff_f32, (const float *restrict p, const float *restrict t, int64_t n),
+                (p, t, n));
 
 static enum lt_status mse_forward_fast(const struct lt_kargs *a) {
     const float *p = a->in[0]->data; /* (...) */
@@ -271,8 +282,8 @@ static enum lt_status mse_forward_fast(const struct lt_kargs *a) {
 }
 
 /* gx = (or +=) c * (p - t) */
-LT_CLONES static void scaled_diff_f32(const float *restrict p, const float *restrict t,
-                                      float *restrict gx, int64_t n, float c, int acc) {
+LT_INLINE void scaled_diff_f32_body(const float *restrict p, const float *restrict t,
+                                    float *restrict gx, int64_t n, float c, int acc) {
     if (acc) {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++)
@@ -283,6 +294,10 @@ LT_CLONES static void scaled_diff_f32(const float *restrict p, const float *rest
             gx[i] = c * (p[i] - t[i]);
     }
 }
+LT_DISPATCH(scaled_diff_f32,
+            (const float *restrict p, const float *restrict t, float *restrict gx, int64_t n,
+             float c, int acc),
+            (p, t, gx, n, c, acc));
 
 /* d/dp = 2 g (p - t), d/dt = -2 g (p - t) */
 static enum lt_status mse_backward_fast(const struct lt_kargs *a) {

@@ -200,8 +200,8 @@ struct bn_args {
 };
 
 /* Sum of x - x0 and of its square over channel ch, in double. */
-LT_CLONES static void bn_channel_sums(const struct bn_args *b, int64_t ch, double x0, double *sum,
-                                      double *sq) {
+LT_INLINE void bn_channel_sums_body(const struct bn_args *b, int64_t ch, double x0, double *sum,
+                                    double *sq) {
     double s = 0, q = 0;
     for (int64_t i = 0; i < b->n; i++) {
         const float *xp = b->x + (i * b->c + ch) * b->hw;
@@ -215,12 +215,15 @@ LT_CLONES static void bn_channel_sums(const struct bn_args *b, int64_t ch, doubl
     *sum = s;
     *sq = q;
 }
+LT_DISPATCH(bn_channel_sums,
+            (const struct bn_args *b, int64_t ch, double x0, double *sum, double *sq),
+            (b, ch, x0, sum, sq));
 
 /* y = (x - mean) * scale + bias over channel ch, in float: the mean in two parts, so that
  * x - mean keeps its bits when the mean is large next to the spread (x - hi is exact near
  * the mean). */
-LT_CLONES static void bn_channel_apply(const struct bn_args *b, int64_t ch, double mean,
-                                       double scale, double bias) {
+LT_INLINE void bn_channel_apply_body(const struct bn_args *b, int64_t ch, double mean, double scale,
+                                     double bias) {
     float hi = (float)mean, lo = (float)(mean - hi), sc = (float)scale, bi = (float)bias;
     for (int64_t i = 0; i < b->n; i++) {
         const float *xp = b->x + (i * b->c + ch) * b->hw;
@@ -230,6 +233,9 @@ LT_CLONES static void bn_channel_apply(const struct bn_args *b, int64_t ch, doub
             yp[k] = ((xp[k] - hi) - lo) * sc + bi;
     }
 }
+LT_DISPATCH(bn_channel_apply,
+            (const struct bn_args *b, int64_t ch, double mean, double scale, double bias),
+            (b, ch, mean, scale, bias));
 
 static enum lt_status batch_norm2d_forward_fast(const struct lt_kargs *a) {
     const struct lt_batch_norm_attrs *at = a->attrs;
@@ -274,8 +280,8 @@ static enum lt_status batch_norm2d_forward_fast(const struct lt_kargs *a) {
 }
 
 /* sum(g) and sum(g * xhat) over channel ch, in double */
-LT_CLONES static void bn_channel_grad_sums(const struct bn_args *b, int64_t ch, double *sum_g,
-                                           double *sum_gx) {
+LT_INLINE void bn_channel_grad_sums_body(const struct bn_args *b, int64_t ch, double *sum_g,
+                                         double *sum_gx) {
     double mean = b->mean[ch], invstd = b->invstd[ch], s = 0, q = 0;
     for (int64_t i = 0; i < b->n; i++) {
         const float *xp = b->x + (i * b->c + ch) * b->hw;
@@ -289,10 +295,13 @@ LT_CLONES static void bn_channel_grad_sums(const struct bn_args *b, int64_t ch, 
     *sum_g = s;
     *sum_gx = q;
 }
+LT_DISPATCH(bn_channel_grad_sums,
+            (const struct bn_args *b, int64_t ch, double *sum_g, double *sum_gx),
+            (b, ch, sum_g, sum_gx));
 
 /* dx = scale * (g - k0 - xhat * k1) over channel ch (k0 = k1 = 0 in evaluation) */
-LT_CLONES static void bn_channel_grad(const struct bn_args *b, int64_t ch, double scale, double k0,
-                                      double k1, int acc) {
+LT_INLINE void bn_channel_grad_body(const struct bn_args *b, int64_t ch, double scale, double k0,
+                                    double k1, int acc) {
     double mean = b->mean[ch], invstd = b->invstd[ch];
     for (int64_t i = 0; i < b->n; i++) {
         const float *xp = b->x + (i * b->c + ch) * b->hw;
@@ -309,6 +318,9 @@ LT_CLONES static void bn_channel_grad(const struct bn_args *b, int64_t ch, doubl
         }
     }
 }
+LT_DISPATCH(bn_channel_grad,
+            (const struct bn_args *b, int64_t ch, double scale, double k0, double k1, int acc),
+            (b, ch, scale, k0, k1, acc));
 
 static enum lt_status batch_norm2d_backward_fast(const struct lt_kargs *a) {
     const struct lt_batch_norm_attrs *at = a->attrs;
@@ -341,10 +353,10 @@ static enum lt_status batch_norm2d_backward_fast(const struct lt_kargs *a) {
 }
 
 /* Rows [r0, r1) of layer_norm's forward, statistics in double. */
-LT_CLONES static void ln_rows_f32(const float *restrict x, const float *restrict w,
-                                  const float *restrict bias, float *restrict y,
-                                  float *restrict mean_out, float *restrict rstd_out, int64_t d,
-                                  int64_t r0, int64_t r1, double eps) {
+LT_INLINE void ln_rows_f32_body(const float *restrict x, const float *restrict w,
+                                const float *restrict bias, float *restrict y,
+                                float *restrict mean_out, float *restrict rstd_out, int64_t d,
+                                int64_t r0, int64_t r1, double eps) {
     for (int64_t r = r0; r < r1; r++) {
         const float *xr = x + r * d;
         float *yr = y + r * d;
@@ -364,6 +376,11 @@ LT_CLONES static void ln_rows_f32(const float *restrict x, const float *restrict
             yr[j] = (float)((xr[j] - mean) * rstd * w[j] + bias[j]);
     }
 }
+LT_DISPATCH(ln_rows_f32,
+            (const float *restrict x, const float *restrict w, const float *restrict bias,
+             float *restrict y, float *restrict mean_out, float *restrict rstd_out, int64_t d,
+             int64_t r0, int64_t r1, double eps),
+            (x, w, bias, y, mean_out, rstd_out, d, r0, r1, eps));
 
 static enum lt_status layer_norm_forward_fast(const struct lt_kargs *a) {
     const struct lt_layer_norm_attrs *at = a->attrs;
@@ -380,10 +397,10 @@ static enum lt_status layer_norm_forward_fast(const struct lt_kargs *a) {
 }
 
 /* Rows [r0, r1) of dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w. */
-LT_CLONES static void ln_grad_rows_f32(const float *restrict x, const float *restrict w,
-                                       const float *restrict mean, const float *restrict rstd,
-                                       const float *restrict gy, float *restrict gx, int64_t d,
-                                       int64_t r0, int64_t r1, int acc) {
+LT_INLINE void ln_grad_rows_f32_body(const float *restrict x, const float *restrict w,
+                                     const float *restrict mean, const float *restrict rstd,
+                                     const float *restrict gy, float *restrict gx, int64_t d,
+                                     int64_t r0, int64_t r1, int acc) {
     for (int64_t r = r0; r < r1; r++) {
         const float *xr = x + r * d, *gr = gy + r * d;
         float *dr = gx + r * d;
@@ -406,14 +423,18 @@ LT_CLONES static void ln_grad_rows_f32(const float *restrict x, const float *res
         }
     }
 }
+LT_DISPATCH(ln_grad_rows_f32,
+            (const float *restrict x, const float *restrict w, const float *restrict mean,
+             const float *restrict rstd, const float *restrict gy, float *restrict gx, int64_t d,
+             int64_t r0, int64_t r1, int acc),
+            (x, w, mean, rstd, gy, gx, d, r0, r1, acc));
 
 /* Columns [c0, c1) of dweight = sum over rows of g * xhat and dbias = sum of g, each
  * column summed in double in row order (the reference's sums). */
-LT_CLONES static void ln_param_grad_f32(const float *restrict x, const float *restrict mean,
-                                        const float *restrict rstd, const float *restrict gy,
-                                        float *restrict dw, float *restrict db, int64_t d,
-                                        int64_t rows, int64_t c0, int64_t c1, int acc_w,
-                                        int acc_b) {
+LT_INLINE void ln_param_grad_f32_body(const float *restrict x, const float *restrict mean,
+                                      const float *restrict rstd, const float *restrict gy,
+                                      float *restrict dw, float *restrict db, int64_t d,
+                                      int64_t rows, int64_t c0, int64_t c1, int acc_w, int acc_b) {
     enum { BLOCK = 128 };
     double sw[BLOCK], sb[BLOCK];
     for (int64_t b0 = c0; b0 < c1; b0 += BLOCK) {
@@ -435,6 +456,11 @@ LT_CLONES static void ln_param_grad_f32(const float *restrict x, const float *re
             db[b0 + j] = acc_b ? db[b0 + j] + (float)sb[j] : (float)sb[j];
     }
 }
+LT_DISPATCH(ln_param_grad_f32,
+            (const float *restrict x, const float *restrict mean, const float *restrict rstd,
+             const float *restrict gy, float *restrict dw, float *restrict db, int64_t d,
+             int64_t rows, int64_t c0, int64_t c1, int acc_w, int acc_b),
+            (x, mean, rstd, gy, dw, db, d, rows, c0, c1, acc_w, acc_b));
 
 static enum lt_status layer_norm_backward_fast(const struct lt_kargs *a) {
     const float *x = a->in[0]->data;     /* (rows, D) */

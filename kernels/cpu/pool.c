@@ -260,8 +260,8 @@ LT_INLINE float max_of(float best, float v) {
  * of comparisons differs from window order, which changes no value but the sign of a
  * maximum of 0 met as both -0 and +0 (a NaN still wins). A row pair wider than the
  * buffer goes straight to the output. */
-LT_CLONES static void max_pool_2x2_f32(const float *restrict x, float *restrict y, int64_t planes,
-                                       const struct pool_dims *d) {
+LT_INLINE void max_pool_2x2_f32_body(const float *restrict x, float *restrict y, int64_t planes,
+                                     const struct pool_dims *d) {
     int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow, tw = 2 * ow;
     int64_t chunk = ROWS_BUF / (tw ? tw : 1);
     float t[ROWS_BUF];
@@ -294,6 +294,9 @@ LT_CLONES static void max_pool_2x2_f32(const float *restrict x, float *restrict 
         }
     }
 }
+LT_DISPATCH(max_pool_2x2_f32,
+            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d),
+            (x, y, planes, d));
 
 /* Which of a 2x2 window's elements (in row-major order a, b, c, d) is its maximum. */
 LT_INLINE int argmax4(float a, float b, float c, float d) {
@@ -307,9 +310,9 @@ LT_INLINE int argmax4(float a, float b, float c, float d) {
     return max_takes(d, best) ? 3 : k;
 }
 
-LT_CLONES static void max_pool_2x2_grad_f32(const float *restrict x, const float *restrict gy,
-                                            float *restrict gx, int64_t planes,
-                                            const struct pool_dims *d, int acc) {
+LT_INLINE void max_pool_2x2_grad_f32_body(const float *restrict x, const float *restrict gy,
+                                          float *restrict gx, int64_t planes,
+                                          const struct pool_dims *d, int acc) {
     int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow;
     for (int64_t pl = 0; pl < planes; pl++) {
         for (int64_t i = 0; i < oh; i++) {
@@ -342,6 +345,10 @@ LT_CLONES static void max_pool_2x2_grad_f32(const float *restrict x, const float
             zero_uncovered(gx + pl * h * w, d);
     }
 }
+LT_DISPATCH(max_pool_2x2_grad_f32,
+            (const float *restrict x, const float *restrict gy, float *restrict gx, int64_t planes,
+             const struct pool_dims *d, int acc),
+            (x, gy, gx, planes, d, acc));
 
 /* The columns [*j0, *j1) whose windows a fast path reduces in vector lanes: those wholly
  * inside the image, when there are enough of them to fill vectors; else none (*j0 = *j1
@@ -354,8 +361,8 @@ static void vector_columns(const struct pool_dims *d, int64_t *j0, int64_t *j1) 
 
 /* Any window: the vector columns as a running maximum in y over the window's elements in
  * row-major order; the others through window_argmax. */
-LT_CLONES static void max_pool_any_f32(const float *restrict x, float *restrict y, int64_t planes,
-                                       const struct pool_dims *d) {
+LT_INLINE void max_pool_any_f32_body(const float *restrict x, float *restrict y, int64_t planes,
+                                     const struct pool_dims *d) {
     int64_t j0, j1, sw = d->sw;
     vector_columns(d, &j0, &j1);
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -385,6 +392,9 @@ LT_CLONES static void max_pool_any_f32(const float *restrict x, float *restrict 
         }
     }
 }
+LT_DISPATCH(max_pool_any_f32,
+            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d),
+            (x, y, planes, d));
 
 /* Any window: scatters each window's gradient to its maximum. */
 static void max_pool_any_grad_f32(const float *x, const float *gy, float *gx, int64_t planes,
@@ -402,8 +412,8 @@ static void max_pool_any_grad_f32(const float *x, const float *gy, float *gx, in
 }
 
 /* As max_pool_2x2_f32, with sums: (a + c) + (b + d), divided by 4. */
-LT_CLONES static void avg_pool_2x2_f32(const float *restrict x, float *restrict y, int64_t planes,
-                                       const struct pool_dims *d) {
+LT_INLINE void avg_pool_2x2_f32_body(const float *restrict x, float *restrict y, int64_t planes,
+                                     const struct pool_dims *d) {
     int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow, tw = 2 * ow;
     int64_t chunk = ROWS_BUF / (tw ? tw : 1);
     float t[ROWS_BUF];
@@ -436,9 +446,12 @@ LT_CLONES static void avg_pool_2x2_f32(const float *restrict x, float *restrict 
         }
     }
 }
+LT_DISPATCH(avg_pool_2x2_f32,
+            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d),
+            (x, y, planes, d));
 
-LT_CLONES static void avg_pool_2x2_grad_f32(const float *restrict gy, float *restrict gx,
-                                            int64_t planes, const struct pool_dims *d, int acc) {
+LT_INLINE void avg_pool_2x2_grad_f32_body(const float *restrict gy, float *restrict gx,
+                                          int64_t planes, const struct pool_dims *d, int acc) {
     int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow;
     for (int64_t pl = 0; pl < planes; pl++) {
         for (int64_t i = 0; i < oh; i++) {
@@ -468,6 +481,10 @@ LT_CLONES static void avg_pool_2x2_grad_f32(const float *restrict gy, float *res
             zero_uncovered(gx + pl * h * w, d);
     }
 }
+LT_DISPATCH(avg_pool_2x2_grad_f32,
+            (const float *restrict gy, float *restrict gx, int64_t planes,
+             const struct pool_dims *d, int acc),
+            (gy, gx, planes, d, acc));
 
 /* The mean of window (i, j) of the plane xp, a float sum over the in-image elements. */
 static float window_mean(const float *xp, const struct pool_dims *d, int count_include_pad,
@@ -483,8 +500,8 @@ static float window_mean(const float *xp, const struct pool_dims *d, int count_i
 }
 
 /* Any window: the vector columns as running sums in y, the others through window_mean. */
-LT_CLONES static void avg_pool_any_f32(const float *restrict x, float *restrict y, int64_t planes,
-                                       const struct pool_dims *d, int count_include_pad) {
+LT_INLINE void avg_pool_any_f32_body(const float *restrict x, float *restrict y, int64_t planes,
+                                     const struct pool_dims *d, int count_include_pad) {
     int64_t j0, j1, sw = d->sw;
     vector_columns(d, &j0, &j1);
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -516,6 +533,10 @@ LT_CLONES static void avg_pool_any_f32(const float *restrict x, float *restrict 
         }
     }
 }
+LT_DISPATCH(avg_pool_any_f32,
+            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d,
+             int count_include_pad),
+            (x, y, planes, d, count_include_pad));
 
 /* Any window: scatters each window's share to its elements. */
 static void avg_pool_any_grad_f32(const float *gy, float *gx, int64_t planes,
@@ -588,8 +609,8 @@ static void pad_plane(float *P, const struct padded *p, const struct pool_dims *
 
 /* Padding is -inf, which wins no window: the value is the reference's (the order of
  * comparisons is window order). */
-LT_CLONES static void max_pool_small_f32(const float *restrict x, float *restrict y, int64_t planes,
-                                         const struct pool_dims *d, const struct padded *p) {
+LT_INLINE void max_pool_small_f32_body(const float *restrict x, float *restrict y, int64_t planes,
+                                       const struct pool_dims *d, const struct padded *p) {
     float P[PAD_BUF];
     const int32_t *base = p->base;
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -606,10 +627,14 @@ LT_CLONES static void max_pool_small_f32(const float *restrict x, float *restric
         }
     }
 }
+LT_DISPATCH(max_pool_small_f32,
+            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d,
+             const struct padded *p),
+            (x, y, planes, d, p));
 
 /* Padding is 0; the sum runs in window order. */
-LT_CLONES static void avg_pool_small_f32(const float *restrict x, float *restrict y, int64_t planes,
-                                         const struct pool_dims *d, const struct padded *p) {
+LT_INLINE void avg_pool_small_f32_body(const float *restrict x, float *restrict y, int64_t planes,
+                                       const struct pool_dims *d, const struct padded *p) {
     float P[PAD_BUF];
     const int32_t *base = p->base;
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -629,14 +654,18 @@ LT_CLONES static void avg_pool_small_f32(const float *restrict x, float *restric
             yp[o] /= p->div[o];
     }
 }
+LT_DISPATCH(avg_pool_small_f32,
+            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d,
+             const struct padded *p),
+            (x, y, planes, d, p));
 
 /* Each window's maximum found in lanes (the padded plane's index of it), then its
  * gradient scattered in order. A window whose in-image elements are all -inf keeps its
  * first element, which may be padding: window_argmax settles that one. */
-LT_CLONES static void max_pool_small_grad_f32(const float *restrict x, const float *restrict gy,
-                                              float *restrict gx, int64_t planes,
-                                              const struct pool_dims *d, const struct padded *p,
-                                              int acc) {
+LT_INLINE void max_pool_small_grad_f32_body(const float *restrict x, const float *restrict gy,
+                                            float *restrict gx, int64_t planes,
+                                            const struct pool_dims *d, const struct padded *p,
+                                            int acc) {
     float P[PAD_BUF], best[OUT_BUF];
     int32_t at[OUT_BUF];
     const int32_t *base = p->base;
@@ -670,13 +699,17 @@ LT_CLONES static void max_pool_small_grad_f32(const float *restrict x, const flo
         }
     }
 }
+LT_DISPATCH(max_pool_small_grad_f32,
+            (const float *restrict x, const float *restrict gy, float *restrict gx, int64_t planes,
+             const struct pool_dims *d, const struct padded *p, int acc),
+            (x, gy, gx, planes, d, p, acc));
 
 /* Each window's share added to its elements in a padded gradient plane, one window
  * element at a time (the windows' k-th elements are distinct, so the lanes never
  * collide), then the interior moved out. */
-LT_CLONES static void avg_pool_small_grad_f32(const float *restrict gy, float *restrict gx,
-                                              int64_t planes, const struct pool_dims *d,
-                                              const struct padded *p, int acc) {
+LT_INLINE void avg_pool_small_grad_f32_body(const float *restrict gy, float *restrict gx,
+                                            int64_t planes, const struct pool_dims *d,
+                                            const struct padded *p, int acc) {
     float G[PAD_BUF], share[OUT_BUF];
     const int32_t *base = p->base;
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -705,6 +738,10 @@ LT_CLONES static void avg_pool_small_grad_f32(const float *restrict gy, float *r
         }
     }
 }
+LT_DISPATCH(avg_pool_small_grad_f32,
+            (const float *restrict gy, float *restrict gx, int64_t planes,
+             const struct pool_dims *d, const struct padded *p, int acc),
+            (gy, gx, planes, d, p, acc));
 
 /* Each thread's share of the planes: [*p0, *p1). */
 static void plane_share(const struct pool_dims *d, int64_t *p0, int64_t *p1) {
@@ -822,8 +859,8 @@ static enum lt_status avg_pool2d_backward_fast(const struct lt_kargs *a) {
 }
 
 /* planes of hw elements -> their means, summed in double */
-LT_CLONES static void plane_means_f32(const float *restrict x, float *restrict y, int64_t planes,
-                                      int64_t hw) {
+LT_INLINE void plane_means_f32_body(const float *restrict x, float *restrict y, int64_t planes,
+                                    int64_t hw) {
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * hw;
         double s = 0.0;
@@ -833,9 +870,12 @@ LT_CLONES static void plane_means_f32(const float *restrict x, float *restrict y
         y[pl] = (float)(s / (double)hw);
     }
 }
+LT_DISPATCH(plane_means_f32,
+            (const float *restrict x, float *restrict y, int64_t planes, int64_t hw),
+            (x, y, planes, hw));
 
-LT_CLONES static void plane_spread_f32(const float *restrict gy, float *restrict gx, int64_t planes,
-                                       int64_t hw, int acc) {
+LT_INLINE void plane_spread_f32_body(const float *restrict gy, float *restrict gx, int64_t planes,
+                                     int64_t hw, int acc) {
     for (int64_t pl = 0; pl < planes; pl++) {
         float v = (float)((double)gy[pl] / (double)hw), *gp = gx + pl * hw;
         if (acc) {
@@ -849,6 +889,9 @@ LT_CLONES static void plane_spread_f32(const float *restrict gy, float *restrict
         }
     }
 }
+LT_DISPATCH(plane_spread_f32,
+            (const float *restrict gy, float *restrict gx, int64_t planes, int64_t hw, int acc),
+            (gy, gx, planes, hw, acc));
 
 static enum lt_status global_avg_pool_forward_fast(const struct lt_kargs *a) {
     const struct lt_kview *xv = a->in[0];

@@ -132,18 +132,19 @@ static enum lt_status eq_forward_ref(const struct lt_kargs *a) {
 /* ---- fast paths: f32 ----------------------------------------------------------------------- */
 
 /* Sum of x[0, n) in double. */
-LT_CLONES static double sum_f32(const float *restrict x, int64_t n) {
+LT_INLINE double sum_f32_body(const float *restrict x, int64_t n) {
     double s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t k = 0; k < n; k++)
         s += x[k];
     return s;
 }
+LT_DISPATCH_RET(double, sum_f32, (const float *restrict x, int64_t n), (x, n));
 
 /* Columns [c0, c1) of slice o of x (outer, n, inner): y[o, j] = sum over k / div, each
  * column summed in double in k order. */
-LT_CLONES static void column_means_f32(const float *restrict x, float *restrict y, struct layout l,
-                                       int64_t o, int64_t c0, int64_t c1, double div) {
+LT_INLINE void column_means_f32_body(const float *restrict x, float *restrict y, struct layout l,
+                                     int64_t o, int64_t c0, int64_t c1, double div) {
     enum { BLOCK = 256 };
     double s[BLOCK];
     for (int64_t b0 = c0; b0 < c1; b0 += BLOCK) {
@@ -160,6 +161,10 @@ LT_CLONES static void column_means_f32(const float *restrict x, float *restrict 
             y[o * l.inner + b0 + j] = (float)(s[j] / div);
     }
 }
+LT_DISPATCH(column_means_f32,
+            (const float *restrict x, float *restrict y, struct layout l, int64_t o, int64_t c0,
+             int64_t c1, double div),
+            (x, y, l, o, c0, c1, div));
 
 /* sum (div 1) or mean (div n) of an f32 tensor: one row, in fixed chunks; rows, split
  * between threads; columns, split by (slice, block of columns). */

@@ -105,8 +105,8 @@ static enum lt_status reshape_forward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-LT_CLONES static void copy_grad_f32(const float *restrict v, const float *restrict g,
-                                    float *restrict gx, int64_t n, float c, int acc) {
+LT_INLINE void copy_grad_f32_body(const float *restrict v, const float *restrict g,
+                                  float *restrict gx, int64_t n, float c, int acc) {
     (void)v;
     (void)c;
     if (acc) {
@@ -117,6 +117,10 @@ LT_CLONES static void copy_grad_f32(const float *restrict v, const float *restri
         memcpy(gx, g, (size_t)n * sizeof(float));
     }
 }
+LT_DISPATCH(copy_grad_f32,
+            (const float *restrict v, const float *restrict g, float *restrict gx, int64_t n,
+             float c, int acc),
+            (v, g, gx, n, c, acc));
 
 enum lt_status lt_identity_backward_fast(const struct lt_kargs *a) {
     if (!a->gin[0])
@@ -133,8 +137,8 @@ enum lt_status lt_identity_backward_fast(const struct lt_kargs *a) {
 #define PANEL 8
 
 /* dst (C, R) = (or +=, acc) the transpose of src (R, C), panels [p0, p1). */
-LT_CLONES static void transpose_panels_f32(const float *restrict src, float *restrict dst,
-                                           int64_t R, int64_t C, int64_t p0, int64_t p1, int acc) {
+LT_INLINE void transpose_panels_f32_body(const float *restrict src, float *restrict dst, int64_t R,
+                                         int64_t C, int64_t p0, int64_t p1, int acc) {
     for (int64_t p = p0; p < p1; p++) {
         int64_t r0 = p * PANEL, nr = R - r0 < PANEL ? R - r0 : PANEL;
         const float *s0 = src + r0 * C;
@@ -149,10 +153,14 @@ LT_CLONES static void transpose_panels_f32(const float *restrict src, float *res
         }
     }
 }
+LT_DISPATCH(transpose_panels_f32,
+            (const float *restrict src, float *restrict dst, int64_t R, int64_t C, int64_t p0,
+             int64_t p1, int acc),
+            (src, dst, R, C, p0, p1, acc));
 
 /* The same for 2-byte elements (f16, bf16), which need no arithmetic. */
-LT_CLONES static void transpose_panels_u16(const uint16_t *restrict src, uint16_t *restrict dst,
-                                           int64_t R, int64_t C, int64_t p0, int64_t p1) {
+LT_INLINE void transpose_panels_u16_body(const uint16_t *restrict src, uint16_t *restrict dst,
+                                         int64_t R, int64_t C, int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
         int64_t r0 = p * PANEL, nr = R - r0 < PANEL ? R - r0 : PANEL;
         const uint16_t *s0 = src + r0 * C;
@@ -161,6 +169,10 @@ LT_CLONES static void transpose_panels_u16(const uint16_t *restrict src, uint16_
                 dst[c * R + r0 + r] = s0[r * C + c];
     }
 }
+LT_DISPATCH(transpose_panels_u16,
+            (const uint16_t *restrict src, uint16_t *restrict dst, int64_t R, int64_t C, int64_t p0,
+             int64_t p1),
+            (src, dst, R, C, p0, p1));
 
 /* Transposes every (R, C) matrix of src into dst (C, R), the panels of all of them split
  * between threads. es is 4 (floats, i32) or 2; `acc` adds (f32 only). */

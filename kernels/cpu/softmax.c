@@ -94,8 +94,8 @@ static enum lt_status log_softmax_backward_ref(const struct lt_kargs *a) {
 /* ---- fast paths ------------------------------------------------------------------------------ */
 
 /* Rows [r0, r1) of the forward of log_softmax or softmax. */
-LT_CLONES static void softmax_rows_f32(const float *restrict x, float *restrict y, int64_t r0,
-                                       int64_t r1, int64_t cols, int log_softmax) {
+LT_INLINE void softmax_rows_f32_body(const float *restrict x, float *restrict y, int64_t r0,
+                                     int64_t r1, int64_t cols, int log_softmax) {
     for (int64_t r = r0; r < r1; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
@@ -116,12 +116,16 @@ LT_CLONES static void softmax_rows_f32(const float *restrict x, float *restrict 
         }
     }
 }
+LT_DISPATCH(softmax_rows_f32,
+            (const float *restrict x, float *restrict y, int64_t r0, int64_t r1, int64_t cols,
+             int log_softmax),
+            (x, y, r0, r1, cols, log_softmax));
 
 /* Rows [r0, r1) of the backward: softmax's dx = y * (dy - sum(dy * y)), log_softmax's
  * dx = dy - exp(y) * sum(dy). */
-LT_CLONES static void softmax_grad_rows_f32(const float *restrict y, const float *restrict dy,
-                                            float *restrict dx, int64_t r0, int64_t r1,
-                                            int64_t cols, int log_softmax, int acc) {
+LT_INLINE void softmax_grad_rows_f32_body(const float *restrict y, const float *restrict dy,
+                                          float *restrict dx, int64_t r0, int64_t r1, int64_t cols,
+                                          int log_softmax, int acc) {
     for (int64_t r = r0; r < r1; r++) {
         const float *yr = y + r * cols, *dyr = dy + r * cols;
         float *dxr = dx + r * cols;
@@ -155,6 +159,10 @@ LT_CLONES static void softmax_grad_rows_f32(const float *restrict y, const float
         }
     }
 }
+LT_DISPATCH(softmax_grad_rows_f32,
+            (const float *restrict y, const float *restrict dy, float *restrict dx, int64_t r0,
+             int64_t r1, int64_t cols, int log_softmax, int acc),
+            (y, dy, dx, r0, r1, cols, log_softmax, acc));
 
 static enum lt_status forward_fast(const struct lt_kargs *a, int log_softmax) {
     int64_t rows, cols;

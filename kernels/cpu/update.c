@@ -57,7 +57,7 @@ static void adamw_ref(void *impl, float *p, const float *g, float *m, float *v, 
 
 /* ---- fast paths ------------------------------------------------------------------------------ */
 
-LT_CLONES static double sumsq_f32(const float *restrict g, int64_t n, float factor) {
+LT_INLINE double sumsq_f32_body(const float *restrict g, int64_t n, float factor) {
     double s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) {
@@ -66,6 +66,8 @@ LT_CLONES static double sumsq_f32(const float *restrict g, int64_t n, float fact
     }
     return s;
 }
+LT_DISPATCH_RET(double, sumsq_f32, (const float *restrict g, int64_t n, float factor),
+                (g, n, factor));
 
 /* Every v is finite exactly when the sum is: a square is never negative, so no inf can
  * cancel, and n * FLT_MAX^2 stays far below DBL_MAX. */
@@ -92,8 +94,8 @@ struct sgd_args {
     int nesterov, first_step;
 };
 
-LT_CLONES static void sgd_f32(float *restrict p, const float *restrict g, float *restrict m,
-                              int64_t n, const struct sgd_args *s) {
+LT_INLINE void sgd_f32_body(float *restrict p, const float *restrict g, float *restrict m,
+                            int64_t n, const struct sgd_args *s) {
     float factor = s->factor, lr = s->lr, mom = s->momentum, wd = s->weight_decay;
     float keep = 1 - s->dampening;
     if (!(mom > 0)) {
@@ -131,6 +133,10 @@ LT_CLONES static void sgd_f32(float *restrict p, const float *restrict g, float 
         }
     }
 }
+LT_DISPATCH(sgd_f32,
+            (float *restrict p, const float *restrict g, float *restrict m, int64_t n,
+             const struct sgd_args *s),
+            (p, g, m, n, s));
 
 static void sgd_fast(void *impl, float *p, const float *g, float *m, int64_t n, float factor,
                      float lr, float momentum, float dampening, float weight_decay, int nesterov,
@@ -150,8 +156,8 @@ struct adamw_args {
     float factor, decay, beta1, beta2, one_minus_beta1, one_minus_beta2, step_size, c2_sqrt, eps;
 };
 
-LT_CLONES static void adamw_f32(float *restrict p, const float *restrict g, float *restrict m,
-                                float *restrict v, int64_t n, const struct adamw_args *s) {
+LT_INLINE void adamw_f32_body(float *restrict p, const float *restrict g, float *restrict m,
+                              float *restrict v, int64_t n, const struct adamw_args *s) {
     float factor = s->factor, decay = s->decay, b1 = s->beta1, b2 = s->beta2;
     float ob1 = s->one_minus_beta1, ob2 = s->one_minus_beta2;
     float step_size = s->step_size, c2_sqrt = s->c2_sqrt, eps = s->eps;
@@ -165,6 +171,10 @@ LT_CLONES static void adamw_f32(float *restrict p, const float *restrict g, floa
         p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) / c2_sqrt + eps);
     }
 }
+LT_DISPATCH(adamw_f32,
+            (float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+             int64_t n, const struct adamw_args *s),
+            (p, g, m, v, n, s));
 
 static void adamw_fast(void *impl, float *p, const float *g, float *m, float *v, int64_t n,
                        float factor, float lr, float beta1, float beta2, float eps,

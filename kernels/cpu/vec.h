@@ -1,17 +1,27 @@
 /* What the CPU fast paths share: run-time ISA dispatch, the split of work between
  * threads, and float math that vectorises.
  *
- * A fast path's hot loop is a function marked LT_CLONES: gcc compiles it once per ISA
- * (AVX-512, AVX2, the x86-64 baseline) and an ifunc picks the widest one the CPU runs
- * when the program loads, so no binary needs -march=native. Its loops carry
- * `#pragma omp simd`, which vectorises them at -O2 (where gcc's default cost model
- * would not). OpenMP parallel regions stay outside the cloned functions: gcc outlines a
- * region's body before it clones, so that body would only ever get the baseline ISA. A
- * driver therefore splits the work and calls the cloned function on each share.
+ * A fast path's hot loop is written once, as an LT_INLINE function <name>_body, and
+ * LT_DISPATCH(name, ...) after it compiles it three times: inlined into <name>_avx512
+ * (target "avx512f"), <name>_avx2 (target "avx2") and <name>_baseline (the x86-64
+ * baseline), so that no binary needs -march=native. <name> itself calls the one that
+ * lt_cpu_level() names: the widest level the CPU runs, capped by LUTRA_MAX_CPU_ISA
+ * (kernels/cpu/isa.c), so that the narrower paths can be tested on a wider CPU. gcc's
+ * target_clones, which did this before, cannot be capped: its ifunc resolvers run when
+ * the program loads, before anything can read a setting. The cost is one predictable
+ * switch per call, and a call covers a thread's share of a loop, not an element.
+ *
+ * The bodies' loops carry `#pragma omp simd`, which vectorises them at -O2 (where gcc's
+ * default cost model would not). OpenMP parallel regions stay outside the dispatched
+ * functions: gcc outlines a region's body into a function of its own, which would get
+ * the baseline ISA. A driver therefore splits the work and calls the dispatched
+ * function on each share.
  *
  * Determinism: every sum is either done by one thread in an order fixed by the sizes, or
  * combined from fixed chunks (LT_SUM_CHUNKS) in chunk order, so the same inputs give the
- * same bits whatever the thread count (tests/test_fastpaths.c checks 1 against 2).
+ * same bits whatever the thread count (tests/test_fastpaths.c checks 1 against 2). Each
+ * ISA may round differently (vector widths change a sum's order): the same bits hold
+ * for one level, and every level matches the reference (tests/test_isa.c).
  */
 #ifndef LT_CPU_VEC_H
 #define LT_CPU_VEC_H
@@ -22,19 +32,52 @@
 
 #include "kernels/cpu/cpu_kernels.h"
 
-/* Overridable (-DLT_CLONES=) to build the baseline alone, which tests it on a CPU that
- * would otherwise dispatch to a wider clone. Other architectures get their baseline. */
-#ifndef LT_CLONES
-#if defined(__x86_64__)
-#define LT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define LT_CLONES
-#endif
-#endif
-
-/* For helpers called from cloned functions: inlined, they take the caller's ISA;
- * called, they would run the baseline's code. */
+/* For a body and the helpers it calls: inlined, they take the caller's ISA; called,
+ * they would run the baseline's code. */
 #define LT_INLINE static inline __attribute__((always_inline))
+
+/* LT_DISPATCH(name, (params), (args)) after `LT_INLINE void name_body params {...}`
+ * defines `static void name params`, which runs the body compiled for lt_cpu_level();
+ * args are the params' names, in order. LT_DISPATCH_RET(type, name, (params), (args))
+ * does the same for a body that returns a `type`. A use ends with a semicolon. */
+#define LT_DISPATCH(name, params, args) LT_DISPATCH_(void, , name, params, args)
+#define LT_DISPATCH_RET(type, name, params, args) LT_DISPATCH_(type, return, name, params, args)
+
+/* `ret` is `return` or nothing (C11 has no `return f();` for a void f). The closing
+ * _Static_assert only takes the semicolon that follows a use. Other architectures run
+ * their baseline. */
+#if defined(__x86_64__)
+#define LT_DISPATCH_(type, ret, name, params, args)                                                \
+    __attribute__((target("avx512f"))) static type name##_avx512 params {                          \
+        ret name##_body args;                                                                      \
+    }                                                                                              \
+    __attribute__((target("avx2"))) static type name##_avx2 params {                               \
+        ret name##_body args;                                                                      \
+    }                                                                                              \
+    static type name##_baseline params {                                                           \
+        ret name##_body args;                                                                      \
+    }                                                                                              \
+    static type name params {                                                                      \
+        switch (lt_cpu_level()) {                                                                  \
+        case LT_CPU_AVX512:                                                                        \
+            ret name##_avx512 args;                                                                \
+            break;                                                                                 \
+        case LT_CPU_AVX2:                                                                          \
+            ret name##_avx2 args;                                                                  \
+            break;                                                                                 \
+        default:                                                                                   \
+            ret name##_baseline args;                                                              \
+            break;                                                                                 \
+        }                                                                                          \
+    }                                                                                              \
+    _Static_assert(1, #name)
+#else
+#define LT_DISPATCH_(type, ret, name, params, args)                                                \
+    static type name params {                                                                      \
+        ret name##_body args;                                                                      \
+    }                                                                                              \
+    _Static_assert(1, #name)
+#endif
 
 /* Below these sizes a kernel runs on the calling thread alone: forking the team costs a
  * few microseconds, more than the work. LT_PAR_STREAM counts elements of a streaming
@@ -70,7 +113,7 @@ static inline int lt_accumulates(const struct lt_kargs *a, int i) {
     return (a->accumulate >> i) & 1u;
 }
 
-/* The two shapes of an elementwise f32 loop, as cloned functions over n elements:
+/* The two shapes of an elementwise f32 loop, as dispatched functions over n elements:
  * y = f(x) with a constant c, and gx = (or, with acc, +=) the gradient from the forward
  * tensor v (NULL when the gradient needs none) and g. */
 typedef void (*lt_map_fn)(const float *restrict x, float *restrict y, int64_t n, float c);
@@ -176,7 +219,7 @@ LT_INLINE float lt_verfc_nonneg(float z) {
 }
 
 /* Max of x[0, n) and the sum of e^(x - max) over it (lt_row_max_sumexp's parts, the
- * sum in double lanes), for inlining into a cloned function. n >= 1. */
+ * sum in double lanes), for inlining into a body. n >= 1. */
 LT_INLINE void lt_vrow_max_sumexp(const float *restrict x, int64_t n, float *max, double *sumexp) {
     float m = x[0];
     if (n < 32) { /* a simd max's setup costs more than a short row */

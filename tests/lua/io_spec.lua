@@ -134,7 +134,143 @@ describe("safetensors files", function()
         assert.truthy(err:find(path .. ": header length", 1, true))
         os.remove(path)
         assert.has_error(function() core.save_safetensors(path, { "a" }, { 3 }) end,
-            "save_safetensors: entry 1 (a) is not an open tensor")
+            path .. ": save_safetensors: entry 1 (a) is a number, not an open tensor")
+        local closed = lutra.zeros({ 2 })
+        closed:close()
+        assert.has_error(function() core.save_safetensors(path, { "a" }, { closed }) end,
+            path .. ": save_safetensors: entry 1 (a) is a closed tensor, not an open tensor")
+    end)
+
+    it("says what came instead of a path (an empty last_checkpoint gives nil)", function()
+        assert.has_error(function() core.load_safetensors(nil) end,
+            "load_safetensors: want a file path, got nil")
+        assert.has_error(function() core.load_safetensors("") end,
+            "load_safetensors: empty file path (no file named)")
+        assert.has_error(function() core.save_safetensors(nil, {}, {}) end,
+            "save_safetensors: want a file path, got nil")
+    end)
+
+    it("refuses a FIFO at once instead of waiting for a writer", function()
+        local path = tmp("fifo.safetensors")
+        assert.is_true(os.execute("mkfifo " .. path))
+        local ok, err = pcall(core.load_safetensors, path)
+        assert.is_false(ok)
+        assert.equal(path .. ": not a regular file (a FIFO)", err)
+        ok, err = pcall(core.idx_read, path)
+        assert.is_false(ok)
+        assert.equal(path .. ": not a regular file (a FIFO)", err)
+        local checkpoint = require "lutra.checkpoint"
+        ok, err = pcall(checkpoint.load, path)
+        assert.is_false(ok)
+        assert.truthy(err:find(path .. ": not a regular file (a FIFO)", 1, true))
+        os.remove(path)
+    end)
+
+    it("writes a checksum of the data and catches a flipped bit with it", function()
+        local path = tmp("ckpt.safetensors")
+        local w = lutra.tensor({ { 1, 2 }, { 3, 4 } })
+        core.save_safetensors(path, { "0.weight" }, { w }, { format = "pt" })
+        local f = core.load_safetensors(path)
+        assert.is_true(f.checked)
+        assert.same({ format = "pt" }, f.meta) -- the checksum is the reader's business
+        local fh = assert(io.open(path, "rb"))
+        local bytes = fh:read("a")
+        fh:close()
+        assert.truthy(bytes:find('"lutra.data_crc32":"%x%x%x%x%x%x%x%x"'))
+        -- the exponent of the last weight: 4.0 becomes 4 * 2^-64, or the like
+        local at = #bytes
+        write(path, bytes:sub(1, at - 1) .. string.char(bytes:byte(at) ~ 0x20))
+        local ok, err = pcall(core.load_safetensors, path)
+        assert.is_false(ok)
+        assert.equal(path .. ": data checksum mismatch (file corrupted?)", err)
+        os.remove(path)
+        assert.has_error(function()
+            core.save_safetensors(path, { "w" }, { w }, { ["lutra.data_crc32"] = "0" })
+        end, path .. ": metadata key 'lutra.data_crc32' is lutra's own (the data checksum it " ..
+            "writes)")
+    end)
+
+    -- A file as PyTorch writes it: header JSON, then the data, no checksum.
+    local function torch_file(path, entries)
+        local header, data = {}, {}
+        local at = 0
+        for _, e in ipairs(entries) do
+            header[#header + 1] = string.format(
+                '"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}', e.name, e.dtype,
+                table.concat(e.shape, ","), at, at + #e.bytes)
+            data[#data + 1] = e.bytes
+            at = at + #e.bytes
+        end
+        local h = "{" .. table.concat(header, ",") .. "}"
+        write(path, string.pack("<I8", #h) .. h .. table.concat(data))
+    end
+
+    it("refuses weights holding NaN or inf, naming the file and the tensor", function()
+        local path = tmp("nan.safetensors")
+        local nn = lutra.nn
+        local m = nn.Sequential(nn.Linear(2, 2))
+        torch_file(path, {
+            { name = "0.weight", dtype = "F32", shape = { 2, 2 },
+                bytes = string.pack("<ffff", 1, 2, 0 / 0, 1 / 0) },
+            { name = "0.bias", dtype = "F32", shape = { 2 },
+                bytes = string.pack("<ff", -1 / 0, 0) },
+        })
+        local f = core.load_safetensors(path) -- reading is fine: the file is what it is
+        assert.same({ nan = 1, inf = 1, first = 2 }, f.nonfinite["0.weight"])
+        assert.same({ nan = 0, inf = 1, first = 0 }, f.nonfinite["0.bias"])
+        assert.is_false(f.checked)
+        local before = m[1].weight:values()
+        local ok, err = pcall(lutra.load_weights, m, path)
+        assert.is_false(ok)
+        assert.equal(path .. ": tensor '0.weight' holds 1 NaN and 1 inf (the first at flat " ..
+            "index 2), and 1 more tensor holds NaN or inf; lutra does not load weights that " ..
+            "are not numbers", err)
+        assert.same(before, m[1].weight:values()) -- nothing was copied
+        os.remove(path)
+    end)
+
+    it("says which integer tensors became float parameters", function()
+        local path = tmp("i64.safetensors")
+        local nn = lutra.nn
+        local checkpoint = require "lutra.checkpoint"
+        local m = nn.Sequential(nn.Linear(2, 2))
+        torch_file(path, {
+            { name = "0.weight", dtype = "I64", shape = { 2, 2 },
+                bytes = string.pack("<i8i8i8i8", 1, 2, 3, 4) },
+            { name = "0.bias", dtype = "F32", shape = { 2 }, bytes = string.pack("<ff", 0.5, 0) },
+        })
+        local note = checkpoint.load_weights(m, checkpoint.load(path), path)
+        assert.same({ 1, 2, 3, 4 }, m[1].weight:values())
+        assert.equal(path .. ": 1 integer tensor converted to float: 0.weight (I64)", note)
+        torch_file(path, {
+            { name = "0.weight", dtype = "F32", shape = { 2, 2 },
+                bytes = string.pack("<ffff", 1, 2, 3, 4) },
+            { name = "0.bias", dtype = "F32", shape = { 2 }, bytes = string.pack("<ff", 0.5, 0) },
+        })
+        assert.is_nil(checkpoint.load_weights(m, checkpoint.load(path), path))
+        os.remove(path)
+    end)
+end)
+
+describe("messages about handles", function()
+    it("say which handle came instead of an open tensor, not 'userdata'", function()
+        local g = core.graph()
+        local x = g:input({ 2, 3 }, "f32", "x")
+        local f = core.forward(g, { core.op("relu", { x }) })
+        local t = core.tensor({ 2, 3 })
+        assert.has_error(function() f:run({ x }, { t }) end,
+            "run: inputs: entry 1 is a symbol, not an open tensor")
+        local closed = core.tensor({ 2, 3 })
+        closed:close()
+        assert.has_error(function() f:run({ closed }, { t }) end,
+            "run: inputs: entry 1 is a closed tensor, not an open tensor")
+        assert.has_error(function() f:run({ t }, { g }) end,
+            "run: outputs: entry 1 is a graph, not an open tensor")
+        assert.has_error(function() f:run(t, { t }) end,
+            "run: inputs: want a list of 1 tensors, got tensor")
+        assert.has_error(function() core.op("relu", { closed }) end,
+            "relu: input 1 is a closed tensor, not an open tensor (the inputs must all be " ..
+            "tensors or all symbols)")
     end)
 end)
 
@@ -179,7 +315,7 @@ describe("curves", function()
         local ok, err = pcall(core.plot_png, "/nonexistent/c.png",
             { series = { { x = { 1 }, y = { 1 } } } })
         assert.is_false(ok)
-        assert.truthy(err:find("/nonexistent/c.png: cannot write the chart: No such file", 1, true))
+        assert.truthy(err:find("/nonexistent/c.png: cannot create a file in /nonexistent: No such file", 1, true))
     end)
 end)
 

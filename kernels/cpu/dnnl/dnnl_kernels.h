@@ -16,8 +16,10 @@ struct lt_dnnl {
     dnnl_stream_t stream;
 };
 
-/* Starts the engine and registers every oneDNN kernel over the table's entries.
- * Fails with LT_EUNSUPPORTED, writing oneDNN's reason into msg. */
+/* Starts the engine, held to LUTRA_MAX_CPU_ISA, and registers every oneDNN kernel over
+ * the table's entries; appends oneDNN's version and ISA to b->info. Fails with
+ * LT_EUNSUPPORTED, writing oneDNN's reason into msg, or with LT_EINVAL when oneDNN
+ * already runs an ISA above the cap and can no longer take one. */
 enum lt_status lt_dnnl_register(struct lt_backend *b, char *msg);
 
 /* The op families' registration (kernels/cpu/dnnl/<family>.c). */
