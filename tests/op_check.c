@@ -11,6 +11,13 @@
 #include "kernels/rng.h"
 #include "tests/op_check.h"
 
+const struct op_family op_families[] = {
+#define LT_FAMILY(f) {#f, f##_cases, &f##_case_count},
+#include "kernels/families.def"
+#undef LT_FAMILY
+};
+const int op_family_count = sizeof op_families / sizeof op_families[0];
+
 static const struct lt_exec_info check_exec = {.seed = 1234, .epoch = 3, .sample_base = 17};
 
 const struct lt_backend *op_ref_backend(void) {

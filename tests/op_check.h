@@ -64,23 +64,21 @@ struct op_case {
      (int)(sizeof((struct case_input[]){__VA_ARGS__}) / sizeof(struct case_input)),           \
      {__VA_ARGS__}, no_grad, 0}
 
-/* The case tables, one per op family (tests/cases_<family>.c). */
-#define CASE_TABLE(family)                                                                     \
+/* The case tables, one per op family (kernels/families.def; tests/cases_<family>.c). */
+#define LT_FAMILY(family)                                                                      \
     extern const struct op_case family##_cases[];                                              \
     extern const int family##_case_count;
-CASE_TABLE(linear)
-CASE_TABLE(conv)
-CASE_TABLE(pool)
-CASE_TABLE(activation)
-CASE_TABLE(arith)
-CASE_TABLE(shape)
-CASE_TABLE(softmax)
-CASE_TABLE(loss)
-CASE_TABLE(dropout)
-CASE_TABLE(norm)
-CASE_TABLE(embedding)
-CASE_TABLE(reduce)
-#undef CASE_TABLE
+#include "kernels/families.def"
+#undef LT_FAMILY
+
+/* Every family's case table, in families.def's order. */
+struct op_family {
+    const char *name;
+    const struct op_case *cases;
+    const int *count;
+};
+extern const struct op_family op_families[];
+extern const int op_family_count;
 
 /* The reference backend, initialised on first use. */
 const struct lt_backend *op_ref_backend(void);

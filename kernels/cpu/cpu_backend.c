@@ -9,10 +9,9 @@
 
 static void register_families(struct lt_backend *b, int fast) {
     static void (*const families[])(struct lt_backend *, int) = {
-        lt_cpu_register_linear,     lt_cpu_register_conv,      lt_cpu_register_pool,
-        lt_cpu_register_activation, lt_cpu_register_arith,     lt_cpu_register_shape,
-        lt_cpu_register_softmax,    lt_cpu_register_loss,      lt_cpu_register_dropout,
-        lt_cpu_register_norm,       lt_cpu_register_embedding, lt_cpu_register_reduce,
+#define LT_FAMILY(stem) lt_cpu_register_##stem,
+#include "kernels/families.def"
+#undef LT_FAMILY
         lt_cpu_register_update,
     };
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)

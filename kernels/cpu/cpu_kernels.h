@@ -12,18 +12,10 @@
 #include "kernels/half.h"
 #include "kernels/kernels.h"
 
-void lt_cpu_register_linear(struct lt_backend *b, int fast);
-void lt_cpu_register_conv(struct lt_backend *b, int fast);
-void lt_cpu_register_pool(struct lt_backend *b, int fast);
-void lt_cpu_register_activation(struct lt_backend *b, int fast);
-void lt_cpu_register_arith(struct lt_backend *b, int fast);
-void lt_cpu_register_shape(struct lt_backend *b, int fast);
-void lt_cpu_register_softmax(struct lt_backend *b, int fast);
-void lt_cpu_register_loss(struct lt_backend *b, int fast);
-void lt_cpu_register_dropout(struct lt_backend *b, int fast);
-void lt_cpu_register_norm(struct lt_backend *b, int fast);
-void lt_cpu_register_embedding(struct lt_backend *b, int fast);
-void lt_cpu_register_reduce(struct lt_backend *b, int fast);
+/* Each family (kernels/families.def) fills its ops' entries, fast or reference only. */
+#define LT_FAMILY(stem) void lt_cpu_register_##stem(struct lt_backend *b, int fast);
+#include "kernels/families.def"
+#undef LT_FAMILY
 void lt_cpu_register_update(struct lt_backend *b, int fast);
 /* n f16 values to f32 and back (round to nearest even), with exactly the bits of
  * lt_f16_to_f32 / lt_f32_to_f16, using the CPU's conversion instructions where it has

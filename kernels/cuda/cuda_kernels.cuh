@@ -146,19 +146,11 @@ static inline int64_t lt_numel(const lt_kview *v) {
     return lt_kview_numel(v);
 }
 
-/* Each family fills its ops' entries (one .cu file each). */
-void lt_cuda_register_linear(lt_backend *b);     /* matmul, linear (cuBLAS) */
-void lt_cuda_register_conv(lt_backend *b);       /* conv2d (cuDNN) */
-void lt_cuda_register_pool(lt_backend *b);       /* max/avg/global-avg pooling */
-void lt_cuda_register_activation(lt_backend *b); /* relu, gelu, sigmoid, tanh */
-void lt_cuda_register_arith(lt_backend *b);      /* add, sub, mul, scale, cast */
-void lt_cuda_register_shape(lt_backend *b);      /* reshape, transpose, concat */
-void lt_cuda_register_softmax(lt_backend *b);    /* softmax, log_softmax */
-void lt_cuda_register_loss(lt_backend *b);       /* cross_entropy, mse */
-void lt_cuda_register_dropout(lt_backend *b);
-void lt_cuda_register_norm(lt_backend *b);       /* batch_norm2d, layer_norm */
-void lt_cuda_register_embedding(lt_backend *b);
-void lt_cuda_register_reduce(lt_backend *b);     /* sum, mean, max, argmax, eq */
-void lt_cuda_register_update(lt_backend *b);     /* grad norm, SGD, AdamW */
+/* Each family (kernels/families.def) fills its ops' entries (one .cu file each: linear
+ * through cuBLAS, conv through cuDNN); update holds the grad norm, SGD and AdamW. */
+#define LT_FAMILY(stem) void lt_cuda_register_##stem(lt_backend *b);
+#include "kernels/families.def"
+#undef LT_FAMILY
+void lt_cuda_register_update(lt_backend *b);
 
 #endif

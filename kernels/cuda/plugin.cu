@@ -283,10 +283,9 @@ lt_cuda_backend_init(struct lt_backend *b, int device, unsigned abi, char *msg) 
     b->dev.graph_free = dev_graph_free;
     c->deterministic = 1;
     static void (*const families[])(lt_backend *) = {
-        lt_cuda_register_linear,     lt_cuda_register_conv,      lt_cuda_register_pool,
-        lt_cuda_register_activation, lt_cuda_register_arith,     lt_cuda_register_shape,
-        lt_cuda_register_softmax,    lt_cuda_register_loss,      lt_cuda_register_dropout,
-        lt_cuda_register_norm,       lt_cuda_register_embedding, lt_cuda_register_reduce,
+#define LT_FAMILY(stem) lt_cuda_register_##stem,
+#include "kernels/families.def"
+#undef LT_FAMILY
         lt_cuda_register_update,
     };
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
