@@ -26,10 +26,6 @@ static char *requires_grad(const struct lt_graph *g) {
     return req;
 }
 
-static int is_float(enum lt_dtype dt) {
-    return dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
-}
-
 /* The gradient buffer of value v, created on first use: parameters write into the flat
  * gradient buffer, everything else into a temporary. */
 static int grad_of(struct lt_plan *p, int v) {
@@ -105,7 +101,7 @@ enum lt_status lt_autodiff(struct lt_plan *p, int loss, const char *needed) {
         int bi = (int)(b - p->nodes);
         for (int i = 0; i < node->n_in; i++) {
             int v = node->in[i];
-            if (!req[v] || !is_float(g->values[v].shape.dtype))
+            if (!req[v] || !lt_dtype_is_float(g->values[v].shape.dtype))
                 continue;
             int gb = grad_of(p, v);
             if (gb < 0) {

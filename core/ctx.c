@@ -124,17 +124,13 @@ _Noreturn void lt_assert_fail(const char *what, const char *file, int line) {
     abort();
 }
 
-const char *lt_dtype_name(enum lt_dtype dt) {
-    return lt_dtype_str(dt);
-}
-
 size_t lt_dtype_size(enum lt_dtype dt) {
     return lt_dtype_bytes(dt);
 }
 
 enum lt_status lt_dtype_parse(struct lt_ctx *ctx, const char *name, enum lt_dtype *out) {
     for (int i = 0; i < LT_DTYPE_COUNT; i++)
-        if (!strcmp(name, lt_dtype_str((enum lt_dtype)i))) {
+        if (!strcmp(name, lt_dtype_name((enum lt_dtype)i))) {
             *out = (enum lt_dtype)i;
             return LT_OK;
         }

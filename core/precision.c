@@ -24,10 +24,6 @@ struct pass {
     int cap;
 };
 
-static int is_float(enum lt_dtype dt) {
-    return dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
-}
-
 static enum lt_status grow(struct pass *ps) {
     int need = ps->dst->n_values + LT_MAX_OUTPUTS + 1;
     if (need <= ps->cap)
@@ -52,7 +48,7 @@ static enum lt_status grow(struct pass *ps) {
 /* Value v of dst as dtype dt, through one cached cast node. */
 static enum lt_status as_dtype(struct pass *ps, int v, enum lt_dtype dt, int *out) {
     enum lt_dtype have = ps->dst->values[v].shape.dtype;
-    if (have == dt || !is_float(have)) {
+    if (have == dt || !lt_dtype_is_float(have)) {
         *out = v;
         return LT_OK;
     }
@@ -127,14 +123,14 @@ static enum lt_status rewrite_node(struct pass *ps, const struct lt_node *node, 
     for (int i = 0; i < node->n_in && st == LT_OK; i++) {
         const struct lt_value *v = &ps->dst->values[in[i]];
         /* f32 ops keep f32 params and state (norm weights, running statistics) */
-        if (node->op != LT_OP_CAST && is_float(v->shape.dtype))
+        if (node->op != LT_OP_CAST && lt_dtype_is_float(v->shape.dtype))
             st = as_dtype(ps, in[i], target, &in[i]);
     }
     if (st == LT_OK)
         st = lt_graph_op(ps->dst, node->op, node->n_in, in, node->attrs, out);
     if (st == LT_OK)
         st = grow(ps);
-    if (st == LT_OK && back_to_half && is_float(ps->dst->values[out[0]].shape.dtype))
+    if (st == LT_OK && back_to_half && lt_dtype_is_float(ps->dst->values[out[0]].shape.dtype))
         st = as_dtype(ps, out[0], ps->half, &out[0]);
     for (int k = 0; st == LT_OK && k < node->n_out; k++)
         map[node->out[k]] = out[k];

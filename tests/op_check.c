@@ -180,7 +180,7 @@ static const struct lt_kernel *kernel_of(const struct lt_backend *b, enum lt_op 
     const struct lt_kernel *k = &b->kernels[op][in[0].dtype];
     if (!k->forward)
         fail_msg("%s: no %s kernel for %s", lt_op_descs[op].name, b->info,
-                 lt_dtype_str(in[0].dtype));
+                 lt_dtype_name(in[0].dtype));
     return k;
 }
 
@@ -370,7 +370,7 @@ static void fill_input(struct lt_kview *v, const struct case_input *ci, uint64_t
         (ci->fill != FILL_INDEX && ci->dtype != LT_DTYPE_F32))
         fail_msg("case input of %s with fill %d: case tables hold f32 data and i32 indices "
                  "(FILL_INDEX) only",
-                 lt_dtype_str(ci->dtype), (int)ci->fill);
+                 lt_dtype_name(ci->dtype), (int)ci->fill);
     if (ci->fill == FILL_INDEX) {
         int32_t *p = v->data;
         for (int64_t i = 0; i < n; i++) {

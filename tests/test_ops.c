@@ -26,10 +26,10 @@ static void every_op_has_cases_and_kernels(void **state) {
             const struct lt_kernel *k = &backends[b]->kernels[op][dt];
             if (!k->forward)
                 fail_msg("%s has no %s kernel for %s", lt_op_descs[op].name, backends[b]->info,
-                         lt_dtype_str(dt));
+                         lt_dtype_name(dt));
             if (lt_op_descs[op].has_backward && !k->backward)
                 fail_msg("%s has no %s backward kernel for %s", lt_op_descs[op].name,
-                         backends[b]->info, lt_dtype_str(dt));
+                         backends[b]->info, lt_dtype_name(dt));
         }
     }
 }

@@ -59,7 +59,7 @@ enum lt_status lt_infer_cast(const void *attrs, int n_in, const struct lt_kview 
         return lt_infer_fail(msg,
                              "cast: cannot cast %s to %s: casts go between f32, f16 and bf16, "
                              "or from i32 and u8 to f32",
-                             lt_dtype_str(from), lt_dtype_str(to));
+                             lt_dtype_name(from), lt_dtype_name(to));
     lt_view_like(&out[0], &in[0]);
     out[0].dtype = to;
     return LT_OK;

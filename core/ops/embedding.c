@@ -10,7 +10,7 @@ enum lt_status lt_infer_embedding(const void *attrs, int n_in, const struct lt_k
     char sw[96], si[96];
     enum lt_status st = lt_infer_want_float("embedding", in, 0, msg);
     if (st == LT_OK && ids->dtype != LT_DTYPE_I32)
-        st = lt_infer_fail(msg, "embedding: ids must be i32, got %s", lt_dtype_str(ids->dtype));
+        st = lt_infer_fail(msg, "embedding: ids must be i32, got %s", lt_dtype_name(ids->dtype));
     if (st != LT_OK)
         return st;
     if (weight->ndim != 2)

@@ -4,7 +4,7 @@
 
 #include "core/ops/ops.h"
 
-const char *lt_dtype_str(enum lt_dtype dt) {
+const char *lt_dtype_name(enum lt_dtype dt) {
     static const char *const names[LT_DTYPE_COUNT] = {"f32", "f16", "bf16", "i32", "u8"};
     return (unsigned)dt < LT_DTYPE_COUNT ? names[dt] : "?";
 }
@@ -31,8 +31,8 @@ enum lt_status lt_infer_want_dtype(const char *op, const struct lt_kview *in, in
                                    enum lt_dtype dt, char *msg) {
     if (in[i].dtype == dt)
         return LT_OK;
-    return lt_infer_fail(msg, "%s: input %d must be %s, got %s", op, i + 1, lt_dtype_str(dt),
-                         lt_dtype_str(in[i].dtype));
+    return lt_infer_fail(msg, "%s: input %d must be %s, got %s", op, i + 1, lt_dtype_name(dt),
+                         lt_dtype_name(in[i].dtype));
 }
 
 int lt_dtype_is_float(enum lt_dtype dt) {
@@ -43,7 +43,7 @@ enum lt_status lt_infer_want_float(const char *op, const struct lt_kview *in, in
     if (lt_dtype_is_float(in[i].dtype))
         return LT_OK;
     return lt_infer_fail(msg, "%s: input %d must be a float tensor, got %s", op, i + 1,
-                         lt_dtype_str(in[i].dtype));
+                         lt_dtype_name(in[i].dtype));
 }
 
 enum lt_status lt_infer_want_one_dtype(const char *op, const struct lt_kview *a,
@@ -51,7 +51,7 @@ enum lt_status lt_infer_want_one_dtype(const char *op, const struct lt_kview *a,
     if (a->dtype == b->dtype)
         return LT_OK;
     return lt_infer_fail(msg, "%s: inputs must have one dtype, got %s and %s", op,
-                         lt_dtype_str(a->dtype), lt_dtype_str(b->dtype));
+                         lt_dtype_name(a->dtype), lt_dtype_name(b->dtype));
 }
 
 enum lt_status lt_infer_want_dtype_of_first(const char *op, int n_in, const struct lt_kview *in,
@@ -59,7 +59,7 @@ enum lt_status lt_infer_want_dtype_of_first(const char *op, int n_in, const stru
     for (int i = 1; i < n_in; i++)
         if (in[i].dtype != in[0].dtype)
             return lt_infer_fail(msg, "%s: input %d is %s but input 1 is %s", op, i + 1,
-                                 lt_dtype_str(in[i].dtype), lt_dtype_str(in[0].dtype));
+                                 lt_dtype_name(in[i].dtype), lt_dtype_name(in[0].dtype));
     return LT_OK;
 }
 

@@ -15,7 +15,7 @@ enum lt_status lt_infer_cross_entropy(const void *attrs, int n_in, const struct 
     enum lt_status st = lt_infer_want_float("cross_entropy", in, 0, msg);
     if (st == LT_OK && targets->dtype != LT_DTYPE_I32)
         st = lt_infer_fail(msg, "cross_entropy: targets must be i32 class indices, got %s",
-                           lt_dtype_str(targets->dtype));
+                           lt_dtype_name(targets->dtype));
     if (st != LT_OK)
         return st;
     if (logits->ndim != 2 || targets->ndim != 1)
@@ -49,7 +49,7 @@ enum lt_status lt_infer_mse(const void *attrs, int n_in, const struct lt_kview *
     enum lt_status st = lt_infer_want_float("mse", in, 0, msg);
     if (st == LT_OK && target->dtype != pred->dtype)
         st = lt_infer_fail(msg, "mse: prediction is %s but target is %s",
-                           lt_dtype_str(pred->dtype), lt_dtype_str(target->dtype));
+                           lt_dtype_name(pred->dtype), lt_dtype_name(target->dtype));
     if (st != LT_OK)
         return st;
     int same = pred->ndim == target->ndim;

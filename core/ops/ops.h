@@ -71,8 +71,8 @@ enum lt_status lt_infer_float_like_input(const char *op, const struct lt_kview *
 /* out = a copy of v's dtype and shape, data NULL. */
 void lt_view_like(struct lt_kview *out, const struct lt_kview *v);
 
-/* Lowercase name of a dtype ("f32"). */
-const char *lt_dtype_str(enum lt_dtype dt);
+/* Lowercase name of a dtype ("f32"), as core/lutra.h declares it for users. */
+const char *lt_dtype_name(enum lt_dtype dt);
 
 /* 1 for the floating dtypes (f32, f16, bf16), else 0. */
 int lt_dtype_is_float(enum lt_dtype dt);
