@@ -9,6 +9,7 @@
 
 #include "core/ctx.h"
 #include "core/ops/ops.h"
+#include "core/optim.h"
 #include "core/plan.h"
 
 const char *lt_bytes_str(size_t bytes, char *buf, size_t size) {
@@ -65,50 +66,6 @@ struct lt_pnode *lt_plan_add_node(struct lt_plan *p) {
     for (int i = 0; i < LT_MAX_OUTPUTS; i++)
         n->gout[i] = -1;
     return n;
-}
-
-static enum lt_status check_optim(struct lt_ctx *ctx, const struct lt_optim_config *o,
-                                  const struct lt_graph *g) {
-    if (!(o->lr >= 0 && isfinite(o->lr)))
-        return lt_fail(ctx, LT_EINVAL, "optim: lr must be a finite number >= 0, got %g",
-                       (double)o->lr);
-    if (!(o->weight_decay >= 0 && isfinite(o->weight_decay)))
-        return lt_fail(ctx, LT_EINVAL, "optim: weight_decay must be >= 0, got %g",
-                       (double)o->weight_decay);
-    if (!(o->max_grad_norm >= 0 && isfinite(o->max_grad_norm)))
-        return lt_fail(ctx, LT_EINVAL, "optim: max_grad_norm must be >= 0, got %g",
-                       (double)o->max_grad_norm);
-    if (o->kind == LT_OPTIM_SGD) {
-        if (!(o->momentum >= 0 && o->momentum < 1))
-            return lt_fail(ctx, LT_EINVAL, "optim: momentum must be in [0, 1), got %g",
-                           (double)o->momentum);
-        if (!(o->dampening >= 0 && o->dampening <= 1))
-            return lt_fail(ctx, LT_EINVAL, "optim: dampening must be in [0, 1], got %g",
-                           (double)o->dampening);
-        if (o->nesterov && (o->momentum <= 0 || o->dampening != 0))
-            return lt_fail(ctx, LT_EINVAL,
-                           "optim: nesterov needs momentum > 0 and dampening 0");
-    } else if (o->kind == LT_OPTIM_ADAMW) {
-        if (!(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1))
-            return lt_fail(ctx, LT_EINVAL, "optim: betas must be in [0, 1), got %g and %g",
-                           (double)o->beta1, (double)o->beta2);
-        if (!(o->eps > 0))
-            return lt_fail(ctx, LT_EINVAL, "optim: eps must be > 0, got %g", (double)o->eps);
-    } else {
-        return lt_fail(ctx, LT_EINVAL, "optim: unknown optimizer kind %d", (int)o->kind);
-    }
-    if (o->n_groups < 0 || (o->n_groups > 0 && !o->groups))
-        return lt_fail(ctx, LT_EINVAL, "optim: %d groups but no group table", o->n_groups);
-    for (int i = 0; i < o->n_groups; i++)
-        if (!(o->groups[i].lr_mult >= 0 && o->groups[i].decay_mult >= 0))
-            return lt_fail(ctx, LT_EINVAL, "optim: group %d has a negative multiplier", i);
-    int groups = o->n_groups > 0 ? o->n_groups : 1;
-    for (int v = 0; v < g->n_values; v++)
-        if (g->values[v].kind == LT_VALUE_PARAM && g->values[v].group >= groups)
-            return lt_fail(ctx, LT_EINVAL, "param '%s' is in group %d, but the optimizer has %d",
-                           g->values[v].name ? g->values[v].name : "?", g->values[v].group,
-                           groups);
-    return LT_OK;
 }
 
 /* Marks the nodes that the targets depend on. */
@@ -414,7 +371,7 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct
                                const struct lt_plan_options *o, struct lt_plan **out) {
     enum lt_status st = check_targets(ctx, g, training, loss, n_out, outputs);
     if (st == LT_OK && training)
-        st = check_optim(ctx, opt, g);
+        st = lt_optim_check(ctx, opt, g);
     if (st != LT_OK)
         return st;
     /* the plan runs an exactly equal graph where one is cheaper (core/rewrite.c) */
@@ -504,10 +461,7 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct
         p->bytes[LT_MEM_GRADS] = params;
         p->bytes[LT_MEM_STATE] = p->flat_state;
         p->bytes[LT_MEM_DATA] = 2 * p->data_slot; /* one loading while one runs */
-        if (opt->kind == LT_OPTIM_ADAMW)
-            p->bytes[LT_MEM_OPTIMIZER] = 2 * params;
-        else if (opt->momentum > 0)
-            p->bytes[LT_MEM_OPTIMIZER] = params;
+        p->bytes[LT_MEM_OPTIMIZER] = (size_t)lt_optim_moments(opt) * params;
     } else if (be->dev.alloc) {
         p->bytes[LT_MEM_DATA] = p->data_slot; /* the inputs' device slot */
     }

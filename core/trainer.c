@@ -15,6 +15,7 @@
 
 #include "core/ctx.h"
 #include "core/exec.h"
+#include "core/optim.h"
 #include "core/staging.h"
 #include "core/tensor.h"
 
@@ -293,9 +294,9 @@ static struct lt_exec *exec_at(struct lt_trainer *t, int e) {
     return e == 0 ? &t->ex : t->more[e - 1];
 }
 
+/* The optimizer's pass over each range of parameters, at its group's lr and decay. */
 static void update(struct lt_trainer *t, float factor) {
     const struct lt_plan *p = t->plan;
-    const struct lt_update_kernels *u = &t->be->update;
     float *params = (float *)t->dparams;
     int64_t total = (int64_t)(p->bytes[LT_MEM_PARAMS] / sizeof(float));
     for (int r = 0; r < t->n_ranges; r++) {
@@ -305,14 +306,9 @@ static void update(struct lt_trainer *t, float factor) {
             lr *= p->groups[pr->group].lr_mult;
             wd *= p->groups[pr->group].decay_mult;
         }
-        float *w = params + pr->offset;
-        const float *g = t->grads + pr->offset;
-        if (p->opt.kind == LT_OPTIM_ADAMW)
-            u->adamw(t->be->impl, w, g, t->moments + pr->offset, t->moments + total + pr->offset,
-                     pr->n, factor, lr, p->opt.beta1, p->opt.beta2, p->opt.eps, wd, t->step + 1);
-        else
-            u->sgd(t->be->impl, w, g, t->moments ? t->moments + pr->offset : NULL, pr->n, factor,
-                   lr, p->opt.momentum, p->opt.dampening, wd, p->opt.nesterov, t->step == 0);
+        lt_optim_update(t->be, &p->opt, params + pr->offset, t->grads + pr->offset,
+                        t->moments ? t->moments + pr->offset : NULL, total, pr->n, factor, lr,
+                        wd, t->step);
     }
 }
 
