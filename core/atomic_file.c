@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "core/atomic_file.h"
-#include "core/ctx.h"
+#include "core/fail.h"
 
 /* The folder of path: "." for a bare name, "/" for a file in the root. */
 static void dir_of(const char *path, char *dir, size_t size) {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/fail.h"
 #include "core/ops/ops.h"
 #include "core/plan.h"
 

@@ -7,6 +7,8 @@
 #include <omp.h>
 
 #include "core/ctx.h"
+#include "core/fail.h"
+#include "core/mem.h"
 #include "core/ops/ops.h"
 
 enum lt_status lt_ctx_new(struct lt_ctx **out) {

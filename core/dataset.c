@@ -15,7 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/ctx.h"
+#include "core/fail.h"
+#include "core/mem.h"
 #include "kernels/rng.h"
 
 /* ---- data sets ------------------------------------------------------------------------ */

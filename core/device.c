@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/ctx.h"
+#include "core/fail.h"
 
 #ifndef LT_PLUGIN_DIR
 #define LT_PLUGIN_DIR "/usr/local/lib/lutra"

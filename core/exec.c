@@ -5,6 +5,8 @@
 #include <time.h>
 
 #include "core/ctx.h"
+#include "core/fail.h"
+#include "core/mem.h"
 #include "core/exec.h"
 #include "core/ops/ops.h"
 #include "core/tensor.h"

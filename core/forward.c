@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/ctx.h"
+#include "core/fail.h"
+#include "core/mem.h"
 #include "core/exec.h"
 #include "core/staging.h"
 #include "core/tensor.h"

@@ -8,17 +8,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <zlib.h>
 
-#include "core/ctx.h"
+#include "core/fail.h"
+#include "core/mem.h"
 
 #define IDX_U8 0x08
-/* deflate cannot expand data by more than about 1032:1 */
-#define DEFLATE_MAX_RATIO 1032
 
 static const char *type_name(int code) {
     switch (code) {
@@ -90,6 +90,85 @@ static void format_dims(char *buf, size_t size, int ndim, const int64_t *dims) {
         n += (size_t)snprintf(buf + n, size - n, i ? " × %lld" : "%lld", (long long)dims[i]);
 }
 
+/* The data of a gzip file, decompressed in chunks as they arrive: memory follows what
+ * the file holds, not what its header claims (a header saying 600000 × 280 × 28 over
+ * 26 MB of data allocates about 47 MB, not 4.7 GB). gzip's own size field (ISIZE) is the
+ * size modulo 2^32 of the last member only, so it is no bound. The tensor is allocated
+ * once the data are known to be exactly `want` bytes, and the chunks are copied in. */
+#define GZ_CHUNK ((size_t)4 << 20)
+
+static void free_chunks(unsigned char **chunk, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(chunk[i]);
+    free(chunk);
+}
+
+static enum lt_status read_gz_data(struct lt_ctx *ctx, const char *path, gzFile gz,
+                                   const char *shape, int ndim, const int64_t *dims, int64_t want,
+                                   struct lt_tensor **out) {
+    unsigned char **chunk = NULL;
+    size_t n = 0, cap = 0;
+    int64_t total = 0;
+    int cut = 0;
+    enum lt_status st = LT_OK;
+    while (total < want) {
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 16;
+            unsigned char **grown = realloc(chunk, ncap * sizeof *grown);
+            if (!grown) {
+                st = lt_fail(ctx, LT_ENOMEM, "%s: out of memory reading the file", path);
+                break;
+            }
+            chunk = grown;
+            cap = ncap;
+        }
+        size_t size = (uint64_t)(want - total) < GZ_CHUNK ? (size_t)(want - total) : GZ_CHUNK;
+        if (!(chunk[n] = lt_alloc(ctx, size))) {
+            st = LT_ENOMEM;
+            break;
+        }
+        n++;
+        int64_t got = read_upto(gz, chunk[n - 1], size, &cut);
+        if (got < 0) {
+            st = zlib_fail(ctx, path, gz);
+            break;
+        }
+        total += got;
+        if ((size_t)got < size) {
+            st = lt_fail(ctx, LT_EINVAL, "%s: header says %s bytes but the file has %lld%s", path,
+                         shape, (long long)total, cut ? " (the gzip stream is cut short)" : "");
+            break;
+        }
+    }
+    if (st == LT_OK) { /* nothing may follow the data */
+        int64_t rest = count_rest(gz, &cut);
+        if (rest < 0)
+            st = zlib_fail(ctx, path, gz);
+        else if (cut)
+            st = lt_fail(ctx, LT_EINVAL, "%s: the gzip stream is cut short after the data", path);
+        else if (rest > 0)
+            st = lt_fail(ctx, LT_EINVAL, "%s: header says %s bytes but the file has %lld", path,
+                         shape, (long long)(want + rest));
+    }
+    struct lt_tensor *t = NULL;
+    if (st == LT_OK)
+        st = lt_tensor_new(ctx, LT_DTYPE_U8, ndim, dims, &t);
+    if (st == LT_OK) {
+        unsigned char *dst = lt_tensor_data(t);
+        size_t left = (size_t)want;
+        for (size_t i = 0; i < n; i++) { /* every chunk is full: GZ_CHUNK, the last the rest */
+            size_t size = left < GZ_CHUNK ? left : GZ_CHUNK;
+            memcpy(dst + i * GZ_CHUNK, chunk[i], size);
+            left -= size;
+            free(chunk[i]);
+            chunk[i] = NULL;
+        }
+        *out = t;
+    }
+    free_chunks(chunk, n);
+    return st;
+}
+
 static enum lt_status read_gz(struct lt_ctx *ctx, const char *path, gzFile gz, int64_t file_size,
                               struct lt_tensor **out) {
     unsigned char head[4 + 4 * LT_MAX_DIMS];
@@ -143,21 +222,19 @@ static enum lt_status read_gz(struct lt_ctx *ctx, const char *path, gzFile gz, i
     char shape[160];
     format_dims(shape, sizeof shape, ndim, dims);
 
-    /* What the file can hold at most, known before anything is allocated. */
-    int64_t room = file_size - (int64_t)head_bytes; /* exact for a plain file */
+    if (overflow)
+        return lt_fail(ctx, LT_EINVAL,
+                       "%s: header says %s bytes, more than any file can hold (the file has %lld "
+                       "bytes%s)",
+                       path, shape, (long long)file_size, packed ? " compressed" : "");
     if (packed)
-        room =
-            file_size > INT64_MAX / DEFLATE_MAX_RATIO ? INT64_MAX : file_size * DEFLATE_MAX_RATIO;
-    if (overflow || (!packed && want != room) || (packed && want > room)) {
-        if (overflow || packed)
-            return lt_fail(ctx, LT_EINVAL,
-                           "%s: header says %s bytes but the file (%lld bytes compressed) cannot "
-                           "hold that many",
-                           path, shape, (long long)file_size);
+        return read_gz_data(ctx, path, gz, shape, ndim, dims, want, out);
+
+    /* A plain file holds exactly the header and the data: known before allocating. */
+    int64_t room = file_size - (int64_t)head_bytes;
+    if (want != room)
         return lt_fail(ctx, LT_EINVAL, "%s: header says %s bytes but the file has %lld", path,
                        shape, (long long)room);
-    }
-
     struct lt_tensor *t;
     enum lt_status st = lt_tensor_new(ctx, LT_DTYPE_U8, ndim, dims, &t);
     if (st != LT_OK)
@@ -167,32 +244,31 @@ static enum lt_status read_gz(struct lt_ctx *ctx, const char *path, gzFile gz, i
         lt_tensor_free(t);
         return zlib_fail(ctx, path, gz);
     }
-    if (got < want) {
+    if (got < want) { /* the file shrank while we read it */
         lt_tensor_free(t);
-        return lt_fail(ctx, LT_EINVAL, "%s: header says %s bytes but the file has %lld%s", path,
-                       shape, (long long)got, cut ? " (the gzip stream is cut short)" : "");
-    }
-    if (packed) {
-        int64_t rest = count_rest(gz, &cut);
-        if (rest < 0) {
-            lt_tensor_free(t);
-            return zlib_fail(ctx, path, gz);
-        }
-        if (rest > 0 || cut) {
-            lt_tensor_free(t);
-            if (cut)
-                return lt_fail(ctx, LT_EINVAL, "%s: the gzip stream is cut short after the data",
-                               path);
-            return lt_fail(ctx, LT_EINVAL, "%s: header says %s bytes but the file has %lld", path,
-                           shape, (long long)(want + rest));
-        }
+        return lt_fail(ctx, LT_EINVAL, "%s: header says %s bytes but the file has %lld", path,
+                       shape, (long long)got);
     }
     *out = t;
     return LT_OK;
 }
 
+/* What a path that is not a regular file is, for the message. */
+static const char *file_kind(mode_t mode) {
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode) || S_ISBLK(mode))
+        return "a device";
+    return "something else";
+}
+
 enum lt_status lt_idx_read(struct lt_ctx *ctx, const char *path, struct lt_tensor **out) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return lt_fail(ctx, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -203,8 +279,9 @@ enum lt_status lt_idx_read(struct lt_ctx *ctx, const char *path, struct lt_tenso
     }
     if (!S_ISREG(sb.st_mode)) {
         close(fd);
-        return lt_fail(ctx, LT_EIO, "%s: not a regular file", path);
+        return lt_fail(ctx, LT_EIO, "%s: not a regular file (%s)", path, file_kind(sb.st_mode));
     }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     gzFile gz = gzdopen(fd, "rb"); /* reads plain files as they are */
     if (!gz) {
         close(fd);

@@ -1,7 +1,7 @@
 /* Memory lent between programs that never run at the same time: a trainer's plans, and
  * the evaluation programs run between its steps. What lives within one run (activations,
  * temporaries, workspace) can sit in another program's arena of any of those kinds. */
-#include "core/ctx.h"
+#include "core/mem.h"
 
 static int shareable(int c) {
     return c == LT_MEM_ACTIVATIONS || c == LT_MEM_TEMPORARIES || c == LT_MEM_WORKSPACE;

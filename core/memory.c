@@ -2,7 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/fail.h"
+#include "core/mem.h"
 #include "core/plan.h"
 
 enum lt_status lt_mem_alloc(struct lt_ctx *ctx, const struct lt_backend *be, size_t bytes,

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/fail.h"
 #include "core/optim.h"
 
 struct lt_optim_config lt_optim_defaults(enum lt_optim_kind kind, float lr) {

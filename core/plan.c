@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "core/ctx.h"
+#include "core/fail.h"
+#include "core/mem.h"
 #include "core/ops/ops.h"
 #include "core/optim.h"
 #include "core/plan.h"

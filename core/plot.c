@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "core/atomic_file.h"
-#include "core/ctx.h"
+#include "core/fail.h"
 
 /* ---- the font ------------------------------------------------------------------------------ */
 

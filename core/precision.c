@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/ctx.h"
+#include "core/fail.h"
 #include "core/graph.h"
 #include "core/ops/ops.h"
 

@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/fail.h"
+#include "core/mem.h"
 #include "core/ops/ops.h"
 #include "core/plan.h"
 

@@ -6,6 +6,11 @@
  * optional "__metadata__" string map, then the data, whose every byte belongs to exactly
  * one tensor. A reader here never reads outside the file, never allocates what the file
  * cannot hold, and says what is wrong with a malformed file.
+ *
+ * Every file lutra writes carries the CRC-32 (zlib's, as Python's zlib.crc32) of its data
+ * section in __metadata__ (LT_SAFETENSORS_CRC_KEY, 8 lowercase hex digits); a file that
+ * has one is verified when read, so a flipped bit in a checkpoint is an error, not a NaN
+ * many steps later. Files from elsewhere (PyTorch) have none and are read as they are.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,8 +23,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <zlib.h>
 
-#include "core/ctx.h"
+#include "core/fail.h"
+#include "core/mem.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data are little-endian; this file assumes a little-endian host"
@@ -129,6 +136,10 @@ static enum lt_status build_header(struct lt_ctx *ctx, const char *path, int n,
         if (!keys[k] || !values[k])
             return lt_fail(ctx, LT_EINVAL, "%s: metadata entry %d has no %s", path, k,
                            keys[k] ? "value" : "key");
+        if (!strcmp(keys[k], LT_SAFETENSORS_CRC_KEY))
+            return lt_fail(ctx, LT_EINVAL,
+                           "%s: metadata key '%s' is lutra's own (the data checksum it writes)",
+                           path, keys[k]);
         for (int j = 0; j < k; j++)
             if (!strcmp(keys[k], keys[j]))
                 return lt_fail(ctx, LT_EINVAL, "%s: two metadata entries are called '%s'", path,
@@ -146,16 +157,20 @@ static enum lt_status build_header(struct lt_ctx *ctx, const char *path, int n,
     if (!begin)
         return LT_ENOMEM;
     uint64_t off = 0;
+    uLong crc = crc32_z(0, NULL, 0);
     for (int k = 0; k < n; k++) {
         begin[layout[k]] = off;
         off += lt_tensor_bytes(tensors[layout[k]]);
+        crc = crc32_z(crc, lt_tensor_data(tensors[layout[k]]), lt_tensor_bytes(tensors[layout[k]]));
     }
+    char crc_hex[16];
+    snprintf(crc_hex, sizeof crc_hex, "%08lx", (unsigned long)crc & 0xffffffffUL);
 
     enum lt_status st = LT_OK;
     json_t *root = json_object(), *meta = NULL;
     if (!root)
         st = lt_fail(ctx, LT_ENOMEM, "%s: out of memory building the header", path);
-    if (st == LT_OK && n_meta > 0) {
+    if (st == LT_OK) {
         meta = json_object();
         if (!meta || json_object_set_new(root, "__metadata__", meta) != 0)
             st = lt_fail(ctx, LT_ENOMEM, "%s: out of memory building the header", path);
@@ -167,6 +182,8 @@ static enum lt_status build_header(struct lt_ctx *ctx, const char *path, int n,
             else if (json_object_set_new(meta, keys[k], v) != 0)
                 st = lt_fail(ctx, LT_EINVAL, "%s: metadata key %d is not valid UTF-8", path, k);
         }
+        if (st == LT_OK && json_object_set_new(meta, LT_SAFETENSORS_CRC_KEY, json_string(crc_hex)))
+            st = lt_fail(ctx, LT_ENOMEM, "%s: out of memory building the header", path);
     }
     for (int i = 0; i < n && st == LT_OK; i++) {
         const struct lt_tensor *t = tensors[i];
@@ -305,10 +322,15 @@ struct entry {
     struct lt_tensor *t;
     uint64_t begin, end; /* in the data */
     const struct disk_dtype *dd;
+    uint32_t crc;                    /* of the bytes on disk, when the file has a checksum */
+    int64_t n_nan, n_inf, first_bad; /* non-finite values after reading; first_bad -1: none */
+    int64_t wide_at;                 /* the first I64 value outside i32's range, or -1 */
+    long long wide;
 };
 
 struct lt_safetensors {
     int n, n_meta;
+    int checked; /* the file carried a data checksum (and it matched) */
     struct entry *e;
     char **keys, **values;
 };
@@ -477,9 +499,46 @@ static enum lt_status check_cover(struct lt_ctx *ctx, const char *path, struct l
     return st;
 }
 
-/* Reads entry e's bytes from the file into a new tensor, narrowing if its dtype asks. */
+/* Counts the NaN and ±inf values of e's tensor (float dtypes; nothing for the others),
+ * by their bits: exponent all ones, mantissa zero (inf) or not (NaN). */
+static void count_nonfinite(struct entry *e) {
+    e->n_nan = e->n_inf = 0;
+    e->first_bad = -1;
+    enum lt_dtype dt = lt_tensor_dtype(e->t);
+    uint32_t exp_mask, man_mask;
+    if (dt == LT_DTYPE_F32)
+        exp_mask = 0x7f800000u, man_mask = 0x007fffffu;
+    else if (dt == LT_DTYPE_F16)
+        exp_mask = 0x7c00u, man_mask = 0x03ffu;
+    else if (dt == LT_DTYPE_BF16)
+        exp_mask = 0x7f80u, man_mask = 0x007fu;
+    else
+        return;
+    const void *data = lt_tensor_data(e->t);
+    int64_t n = lt_tensor_numel(e->t), bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = dt == LT_DTYPE_F32 ? ((const uint32_t *)data)[i] : ((const uint16_t *)data)[i];
+        bad += (u & exp_mask) == exp_mask;
+    }
+    if (!bad)
+        return;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = dt == LT_DTYPE_F32 ? ((const uint32_t *)data)[i] : ((const uint16_t *)data)[i];
+        if ((u & exp_mask) != exp_mask)
+            continue;
+        if (e->first_bad < 0)
+            e->first_bad = i;
+        if (u & man_mask)
+            e->n_nan++;
+        else
+            e->n_inf++;
+    }
+}
+
+/* Reads entry e's bytes from the file into a new tensor, narrowing if its dtype asks;
+ * with `crc`, also the CRC-32 of the bytes as they are on disk. */
 static enum lt_status read_tensor(struct lt_ctx *ctx, const char *path, int fd, uint64_t data_at,
-                                  struct entry *e, int ndim, const int64_t *shape) {
+                                  struct entry *e, int ndim, const int64_t *shape, int crc) {
     enum lt_status st = lt_tensor_new(ctx, e->dd->dt, ndim, shape, &e->t);
     if (st != LT_OK)
         return st;
@@ -495,17 +554,17 @@ static enum lt_status read_tensor(struct lt_ctx *ctx, const char *path, int fd, 
         return lt_fail(ctx, LT_EIO, "%s: reading tensor '%s' failed: %s", path, e->name,
                        strerror(errno));
     }
+    if (crc)
+        e->crc = (uint32_t)crc32_z(crc32_z(0, NULL, 0), buf, span);
     size_t n = span / e->dd->size;
+    e->wide_at = -1; /* reported after the checksum: a corrupt file says so first */
     if (e->dd->conv == CONV_I64) {
         const int64_t *src = buf;
         int32_t *out = dst;
         for (size_t i = 0; i < n; i++) {
-            if (src[i] < INT32_MIN || src[i] > INT32_MAX) {
-                long long v = (long long)src[i];
-                free(buf);
-                return lt_fail(ctx, LT_EINVAL,
-                               "%s: tensor '%s': I64 value %lld (element %zu) does not fit i32",
-                               path, e->name, v, i);
+            if ((src[i] < INT32_MIN || src[i] > INT32_MAX) && e->wide_at < 0) {
+                e->wide_at = (int64_t)i;
+                e->wide = (long long)src[i];
             }
             out[i] = (int32_t)src[i];
         }
@@ -521,6 +580,46 @@ static enum lt_status read_tensor(struct lt_ctx *ctx, const char *path, int fd, 
     }
     if (buf != dst)
         free(buf);
+    count_nonfinite(e);
+    return LT_OK;
+}
+
+/* The value of the checksum key: 8 hex digits. */
+static int parse_crc(const char *text, uint32_t *out) {
+    uint32_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        char c = text[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | (uint32_t)d;
+    }
+    if (text[8])
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* The CRC-32 of the whole data section from its tensors' (which cover it exactly, in
+ * offset order), compared with the one the file carries. */
+static enum lt_status verify_crc(struct lt_ctx *ctx, const char *path, struct lt_safetensors *f,
+                                 uint32_t want) {
+    struct entry **s = lt_alloc(ctx, ((size_t)f->n + 1) * sizeof *s);
+    if (!s)
+        return LT_ENOMEM;
+    for (int i = 0; i < f->n; i++)
+        s[i] = &f->e[i];
+    qsort(s, (size_t)f->n, sizeof *s, by_offset);
+    uLong crc = crc32_z(0, NULL, 0);
+    for (int i = 0; i < f->n; i++)
+        crc = crc32_combine(crc, s[i]->crc, (z_off_t)(s[i]->end - s[i]->begin));
+    free(s);
+    if ((uint32_t)crc != want)
+        return lt_fail(ctx, LT_EINVAL, "%s: data checksum mismatch (file corrupted?)", path);
+    f->checked = 1;
     return LT_OK;
 }
 
@@ -566,6 +665,15 @@ static enum lt_status parse_header(struct lt_ctx *ctx, const char *path, int fd,
     }
     if (st == LT_OK)
         st = check_cover(ctx, path, f, data_size);
+    const char *crc_text = NULL;
+    uint32_t crc = 0;
+    if (st == LT_OK && meta && (v = json_object_get(meta, LT_SAFETENSORS_CRC_KEY))) {
+        crc_text = json_string_value(v);
+        if (!crc_text || parse_crc(crc_text, &crc) != 0)
+            st = lt_fail(ctx, LT_EINVAL,
+                         "%s: __metadata__ '%s' must be 8 hex digits (the data's CRC-32)", path,
+                         LT_SAFETENSORS_CRC_KEY);
+    }
     if (st == LT_OK && meta) {
         size_t nm = json_object_size(meta);
         f->keys = lt_zalloc(ctx, (nm + 1) * sizeof *f->keys);
@@ -581,6 +689,8 @@ static enum lt_status parse_header(struct lt_ctx *ctx, const char *path, int fd,
                              path, key);
                 break;
             }
+            if (!strcmp(key, LT_SAFETENSORS_CRC_KEY))
+                continue; /* the reader's business, not the caller's */
             f->keys[f->n_meta] = strdup(key);
             f->values[f->n_meta] = strdup(json_string_value(v));
             f->n_meta++;
@@ -589,15 +699,38 @@ static enum lt_status parse_header(struct lt_ctx *ctx, const char *path, int fd,
         }
     }
     for (int i = 0; i < f->n && st == LT_OK; i++)
-        st = read_tensor(ctx, path, fd, data_at, &f->e[i], ndims[i], shapes[i]);
+        st = read_tensor(ctx, path, fd, data_at, &f->e[i], ndims[i], shapes[i], crc_text != NULL);
+    if (st == LT_OK && crc_text)
+        st = verify_crc(ctx, path, f, crc);
+    for (int i = 0; i < f->n && st == LT_OK; i++)
+        if (f->e[i].wide_at >= 0)
+            st = lt_fail(ctx, LT_EINVAL,
+                         "%s: tensor '%s': I64 value %lld (element %lld) does not fit i32", path,
+                         f->e[i].name, f->e[i].wide, (long long)f->e[i].wide_at);
     free(shapes);
     free(ndims);
     return st;
 }
 
+/* What a path that is not a regular file is, for the message. */
+static const char *file_kind(mode_t mode) {
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode) || S_ISBLK(mode))
+        return "a device";
+    return "something else";
+}
+
 enum lt_status lt_safetensors_load(struct lt_ctx *ctx, const char *path,
                                    struct lt_safetensors **out) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (!path || !path[0])
+        return lt_fail(ctx, LT_EINVAL, "safetensors: empty file path (no file to read)");
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return lt_fail(ctx, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -608,8 +741,9 @@ enum lt_status lt_safetensors_load(struct lt_ctx *ctx, const char *path,
     }
     if (!S_ISREG(sb.st_mode)) {
         close(fd);
-        return lt_fail(ctx, LT_EIO, "%s: not a regular file", path);
+        return lt_fail(ctx, LT_EIO, "%s: not a regular file (%s)", path, file_kind(sb.st_mode));
     }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     uint64_t size = (uint64_t)sb.st_size;
     char a[32], b[32];
     unsigned char len8[8];
@@ -684,6 +818,22 @@ struct lt_tensor *lt_safetensors_tensor(const struct lt_safetensors *f, int i) {
 
 const char *lt_safetensors_dtype(const struct lt_safetensors *f, int i) {
     return i >= 0 && i < f->n ? f->e[i].disk : NULL;
+}
+
+int64_t lt_safetensors_nonfinite(const struct lt_safetensors *f, int i, int64_t *n_nan,
+                                 int64_t *n_inf, int64_t *first) {
+    const struct entry *e = i >= 0 && i < f->n ? &f->e[i] : NULL;
+    if (n_nan)
+        *n_nan = e ? e->n_nan : 0;
+    if (n_inf)
+        *n_inf = e ? e->n_inf : 0;
+    if (first)
+        *first = e ? e->first_bad : -1;
+    return e ? e->n_nan + e->n_inf : 0;
+}
+
+int lt_safetensors_checked(const struct lt_safetensors *f) {
+    return f->checked;
 }
 
 int lt_safetensors_find(const struct lt_safetensors *f, const char *name) {

@@ -1,6 +1,8 @@
 /* Batches in and results out through page-locked host memory (core/staging.h). */
 #include <string.h>
 
+#include "core/fail.h"
+#include "core/mem.h"
 #include "core/plan.h"
 #include "core/staging.h"
 

@@ -5,7 +5,7 @@
 #ifndef LT_STAGING_H
 #define LT_STAGING_H
 
-#include "core/ctx.h"
+#include "core/lutra.h"
 
 struct lt_staging {
     const struct lt_backend *be;

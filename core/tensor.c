@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "core/ctx.h"
+#include "core/fail.h"
+#include "core/mem.h"
 #include "core/tensor.h"
 #include "kernels/half.h"
 #include "kernels/rng.h"

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/ctx.h"
+#include "core/fail.h"
+#include "core/mem.h"
 #include "core/exec.h"
 #include "core/optim.h"
 #include "core/staging.h"
