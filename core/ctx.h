@@ -4,6 +4,7 @@
 #define LT_CTX_H
 
 #include "core/lutra.h"
+#include "kernels/kernels.h"
 
 struct lt_ctx {
     struct lt_backend cpu; /* the CPU kernels: fast, or the reference on request */

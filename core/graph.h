@@ -3,6 +3,7 @@
 #define LT_GRAPH_H
 
 #include "core/lutra.h"
+#include "kernels/kernels.h"
 
 enum lt_value_kind { LT_VALUE_INPUT, LT_VALUE_PARAM, LT_VALUE_STATE, LT_VALUE_NODE };
 

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernels/kernels.h" /* enum lt_status, enum lt_dtype, enum lt_op, op attributes */
+#include "kernels/ops.h" /* enum lt_status, enum lt_dtype, enum lt_op, op attributes */
 
 #define LT_VERSION "0.1.0"
 
@@ -632,16 +632,23 @@ size_t lt_loader_data_bytes(const struct lt_loader *ld);
  * 8-byte little-endian header length N, N bytes of JSON {"name": {"dtype": "F32",
  * "shape": [2, 3], "data_offsets": [begin, end]}, ..., "__metadata__": {"k": "v"}},
  * then the tensors' bytes, little-endian, row-major, offsets relative to the end of
- * the header. lutra's dtypes are written as F32, F16, BF16, I32 and U8. */
+ * the header. lutra's dtypes are written as F32, F16, BF16, I32 and U8.
+ *
+ * Every file lutra writes holds the CRC-32 of its data section (zlib's crc32, as
+ * Python's zlib.crc32, over all bytes after the header) in __metadata__ under this key,
+ * as 8 lowercase hex digits; lt_safetensors_load verifies it when a file has it. */
+#define LT_SAFETENSORS_CRC_KEY "lutra.data_crc32"
 
 /* Writes tensors[0 .. n-1] under names[i] (PyTorch's names: "0.weight") and the string
- * pairs meta_keys[k] = meta_values[k] (k < n_meta) as __metadata__ (left out when
- * n_meta is 0; the arrays may be NULL when their count is 0). The header keeps the given order; the data are laid out widest dtype
- * first, so every tensor is aligned to its element size, and the header is padded with
- * spaces to a multiple of 8. Atomic: the file is written under a temporary name in the
- * same directory, flushed to disk (fsync), then renamed over `path`; on failure no
- * temporary stays and an existing file at `path` is unchanged. Fails with LT_EINVAL for
- * a NULL, duplicate, "__metadata__" or non-UTF-8 name or key, or n or n_meta < 0; LT_EIO
+ * pairs meta_keys[k] = meta_values[k] (k < n_meta) as __metadata__, then the data's
+ * checksum under LT_SAFETENSORS_CRC_KEY (so __metadata__ is always there; the arrays may
+ * be NULL when their count is 0). The header keeps the given order; the data are laid
+ * out widest dtype first, so every tensor is aligned to its element size, and the header
+ * is padded with spaces to a multiple of 8. Atomic: the file is written under a
+ * temporary name in the same directory, flushed to disk (fsync), then renamed over
+ * `path`; on failure no temporary stays and an existing file at `path` is unchanged.
+ * Fails with LT_EINVAL for a NULL, duplicate, "__metadata__" or non-UTF-8 name or key, a
+ * meta key equal to LT_SAFETENSORS_CRC_KEY, or n or n_meta < 0; LT_EIO
  * when the directory cannot be written or a write, fsync or rename fails (the message
  * names the path and the system's reason); LT_ENOMEM. */
 enum lt_status lt_safetensors_save(struct lt_ctx *ctx, const char *path, int n,
@@ -660,9 +667,14 @@ struct lt_safetensors;
  * or over 100 MB, a header that is not a JSON object, an entry without a string dtype,
  * an integer shape or two integer data_offsets, a shape whose bytes differ from its
  * offsets, offsets out of range, overlapping or leaving bytes no tensor owns, a
- * non-string metadata value, an I64 value out of i32's range; LT_EUNSUPPORTED for
- * another dtype (I8, U16, F8_E4M3 ...) or more than LT_MAX_DIMS dims; LT_ENOMEM.
- * Messages start with the path and name the tensor. */
+ * non-string metadata value, an I64 value out of i32's range, a data checksum
+ * (LT_SAFETENSORS_CRC_KEY) that is not 8 hex digits or does not match the data
+ * ("ckpt.safetensors: data checksum mismatch (file corrupted?)"), an empty path; LT_EIO
+ * also for a path that is not a regular file ("x: not a regular file (a FIFO)", refused
+ * without waiting on it); LT_EUNSUPPORTED for another dtype (I8, U16, F8_E4M3 ...) or
+ * more than LT_MAX_DIMS dims; LT_ENOMEM. Messages start with the path and name the
+ * tensor. The checksum key is not among the metadata the accessors list. NaN and inf
+ * values are read as they are: lt_safetensors_nonfinite counts them. */
 enum lt_status lt_safetensors_load(struct lt_ctx *ctx, const char *path,
                                    struct lt_safetensors **out);
 void lt_safetensors_free(struct lt_safetensors *f);
@@ -674,6 +686,14 @@ const char *lt_safetensors_name(const struct lt_safetensors *f, int i);
 struct lt_tensor *lt_safetensors_tensor(const struct lt_safetensors *f, int i);
 /* The dtype as the file spells it: "F32", "BF16", "I64" ... */
 const char *lt_safetensors_dtype(const struct lt_safetensors *f, int i);
+/* The NaN and ±inf values of tensor i as read (after narrowing: an F64 beyond f32's range
+ * counts as inf): their number is returned, NaNs and infs in *n_nan and *n_inf, the flat
+ * index of the first in *first (-1 when none); any out pointer may be NULL. 0 for
+ * integer dtypes and out-of-range i. */
+int64_t lt_safetensors_nonfinite(const struct lt_safetensors *f, int i, int64_t *n_nan,
+                                 int64_t *n_inf, int64_t *first);
+/* 1 when the file carried a data checksum (which matched: it was read), 0 without one. */
+int lt_safetensors_checked(const struct lt_safetensors *f);
 /* The index of the tensor called `name`, or -1. */
 int lt_safetensors_find(const struct lt_safetensors *f, const char *name);
 /* Metadata pairs in header order, and the value for a key (NULL when absent). */

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "core/lutra.h"
+#include "kernels/kernels.h"
 
 /* Allocation that records LT_ENOMEM on the context when it fails. */
 void *lt_alloc(struct lt_ctx *ctx, size_t bytes);

@@ -10,6 +10,7 @@
 
 #include "core/graph.h"
 #include "core/lutra.h"
+#include "kernels/kernels.h"
 
 enum lt_buf_kind {
     LT_BUF_ARENA, /* activations, temporaries, param copies: packed in the category's arena */

@@ -21,41 +21,59 @@
 
 /* ---- safetensors -------------------------------------------------------------------------- */
 
+/* The path argument of fn at arg: a non-empty string, or an error that says what came
+ * instead ("load_safetensors: want a file path, got nil"), not "bad argument #1". */
+static const char *check_path(lua_State *L, int arg, const char *fn) {
+    if (lua_type(L, arg) != LUA_TSTRING)
+        luaL_error(L, "%s: want a file path, got %s", fn, luaL_typename(L, arg));
+    const char *path = lua_tostring(L, arg);
+    if (!path[0])
+        luaL_error(L, "%s: empty file path (no file named)", fn);
+    return path;
+}
+
 /* save_safetensors(path, names, tensors [, meta]): writes tensors[i] under names[i] and the
  * string pairs of meta (in key order) as __metadata__, atomically. */
 static int l_save_safetensors(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    luaL_checktype(L, 3, LUA_TTABLE);
+    const char *path = check_path(L, 1, "save_safetensors");
+    if (!lua_istable(L, 2) || !lua_istable(L, 3))
+        return luaL_error(L, "%s: save_safetensors wants a list of names and a list of tensors",
+                          path);
     lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
-    luaL_argcheck(L, n == (lua_Integer)lua_rawlen(L, 3), 3, "want as many tensors as names");
-    luaL_argcheck(L, n <= 1000000, 2, "too many tensors");
+    if (n != (lua_Integer)lua_rawlen(L, 3))
+        return luaL_error(L, "%s: save_safetensors: %I names but %I tensors", path, n,
+                          (lua_Integer)lua_rawlen(L, 3));
+    if (n > 1000000)
+        return luaL_error(L, "%s: save_safetensors: too many tensors (%I)", path, n);
     const char **names = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *names, 0);
     struct lt_tensor **tensors = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *tensors, 0);
     for (lua_Integer i = 0; i < n; i++) {
         lua_rawgeti(L, 2, i + 1);
         names[i] = lua_tostring(L, -1);
         if (!names[i] || lua_type(L, -1) != LUA_TSTRING)
-            return luaL_error(L, "save_safetensors: name %I is not a string", i + 1);
+            return luaL_error(L, "%s: save_safetensors: name %I is not a string", path, i + 1);
         lua_pop(L, 1); /* the names table keeps the string alive */
         lua_rawgeti(L, 3, i + 1);
         tensors[i] = lt_lua_to_tensor(L, -1);
         if (!tensors[i])
-            return luaL_error(L, "save_safetensors: entry %I (%s) is not an open tensor", i + 1,
-                              names[i]);
+            return luaL_error(L, "%s: save_safetensors: entry %I (%s) is a %s, not an open tensor",
+                              path, i + 1, names[i], lt_lua_kind_of(L, -1));
         lua_pop(L, 1);
     }
     /* metadata: collected into a sorted list so the file is the same every time */
     int n_meta = 0;
     const char **keys = NULL, **values = NULL;
     if (!lua_isnoneornil(L, 4)) {
-        luaL_checktype(L, 4, LUA_TTABLE);
+        if (!lua_istable(L, 4))
+            return luaL_error(L, "%s: save_safetensors: metadata must be a table, got %s", path,
+                              luaL_typename(L, 4));
         lua_newtable(L);
         int list = lua_gettop(L);
         lua_pushnil(L);
         while (lua_next(L, 4)) {
             if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-                return luaL_error(L, "save_safetensors: metadata must map strings to strings");
+                return luaL_error(L, "%s: save_safetensors: metadata must map strings to strings",
+                                  path);
             lua_pop(L, 1);
             lua_pushvalue(L, -1);
             lua_rawseti(L, list, ++n_meta);
@@ -88,9 +106,13 @@ static int box_release(lua_State *L) {
 }
 
 /* load_safetensors(path): {names = {...} (file order), tensors = {name = tensor}, dtypes =
- * {name = "F32"} (as the file spells them), meta = {key = value}}. */
+ * {name = "F32"} (as the file spells them), meta = {key = value}, nonfinite = {name = {nan
+ * = n, inf = n, first = flat index from 0}} (only tensors holding NaN or inf), checked =
+ * whether the file carried a data checksum (it matched, or this raised)}. Raises "path:
+ * ..." for a file that cannot be read (lt_safetensors_load), and naming the function for
+ * a path that is not a non-empty string. */
 static int l_load_safetensors(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = check_path(L, 1, "load_safetensors");
     struct lt_safetensors **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = NULL;
     luaL_setmetatable(L, SAFETENSORS_BOX_MT);
@@ -120,6 +142,23 @@ static int l_load_safetensors(lua_State *L) {
         lua_setfield(L, -2, lt_safetensors_meta_key(f, k));
     }
     lua_setfield(L, -2, "meta");
+    lua_newtable(L);
+    for (int i = 0; i < n; i++) {
+        int64_t nan, inf, first;
+        if (lt_safetensors_nonfinite(f, i, &nan, &inf, &first) == 0)
+            continue;
+        lua_createtable(L, 0, 3);
+        lua_pushinteger(L, (lua_Integer)nan);
+        lua_setfield(L, -2, "nan");
+        lua_pushinteger(L, (lua_Integer)inf);
+        lua_setfield(L, -2, "inf");
+        lua_pushinteger(L, (lua_Integer)first);
+        lua_setfield(L, -2, "first");
+        lua_setfield(L, -2, lt_safetensors_name(f, i));
+    }
+    lua_setfield(L, -2, "nonfinite");
+    lua_pushboolean(L, lt_safetensors_checked(f));
+    lua_setfield(L, -2, "checked");
     lt_safetensors_free(f);
     *box = NULL;
     return 1;

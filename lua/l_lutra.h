@@ -56,6 +56,10 @@ struct lt_graph *lt_lua_check_graph(lua_State *L, int arg);
 struct lt_lua_symbol *lt_lua_check_symbol(lua_State *L, int arg);
 /* Pushes a symbol for `value` of the graph whose userdata is at graph_idx. */
 void lt_lua_push_symbol(lua_State *L, int graph_idx, int value);
+/* What the value at idx is, for messages: "tensor", "closed tensor", "symbol", "graph",
+ * "plan" ... (each handle type), or its Lua type ("userdata" says nothing about which).
+ * Cannot fail. Defined in lua/l_op.c. */
+const char *lt_lua_kind_of(lua_State *L, int idx);
 
 /* ---- arguments ----------------------------------------------------------------------------- */
 

@@ -12,13 +12,23 @@ union any_attrs {
 #undef LT_OP
 };
 
-/* What the value at idx is, for messages: "tensor", "closed tensor", "symbol", or its Lua
- * type ("userdata" says nothing about which). */
-static const char *kind_of(lua_State *L, int idx) {
-    if (luaL_testudata(L, idx, LT_SYMBOL_MT))
-        return "symbol";
+/* For messages: which of lutra's handles the value at idx is (l_lutra.h). */
+const char *lt_lua_kind_of(lua_State *L, int idx) {
+    static const char *const kinds[][2] = {
+        {LT_SYMBOL_MT, "symbol"},
+        {LT_GRAPH_MT, "graph"},
+        {LT_PLAN_MT, "plan"},
+        {LT_TRAINER_MT, "trainer"},
+        {LT_FORWARD_MT, "forward program"},
+        {LT_DATASET_MT, "dataset"},
+        {LT_LOADER_MT, "loader"},
+        {LT_CONTEXT_MT, "context"},
+    };
     if (luaL_testudata(L, idx, LT_TENSOR_MT))
         return lt_lua_to_tensor(L, idx) ? "tensor" : "closed tensor";
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (luaL_testudata(L, idx, kinds[i][0]))
+            return kinds[i][1];
     return luaL_typename(L, idx);
 }
 
@@ -31,7 +41,7 @@ static int run_eager(lua_State *L, enum lt_op op, int n, const void *attrs) {
             return luaL_error(L,
                               "%s: input %d is a %s, not an open tensor (the inputs must all "
                               "be tensors or all symbols)",
-                              lt_op_name(op), i + 1, kind_of(L, -1));
+                              lt_op_name(op), i + 1, lt_lua_kind_of(L, -1));
         lua_pop(L, 1);
     }
     int n_out = lt_op_outputs(op);
@@ -53,7 +63,7 @@ static int record(lua_State *L, enum lt_op op, int n, const void *attrs) {
             return luaL_error(L,
                               "%s: input %d is a %s but input 1 is a symbol; a tensor used "
                               "while tracing must first become a value of the graph",
-                              lt_op_name(op), i + 1, kind_of(L, -1));
+                              lt_op_name(op), i + 1, lt_lua_kind_of(L, -1));
         struct lt_lua_symbol *s = lt_lua_check_symbol(L, -1);
         if (g && s->g != g)
             return luaL_error(L, "%s: input %d belongs to another graph than input 1",

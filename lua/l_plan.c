@@ -53,7 +53,7 @@ static int check_value_of(lua_State *L, int arg, struct lt_graph *g) {
 static void check_tensor_list(lua_State *L, int idx, int n, struct lt_tensor **out,
                               const char *what) {
     if (!lua_istable(L, idx))
-        luaL_error(L, "%s: want a list of %d tensors, got %s", what, n, luaL_typename(L, idx));
+        luaL_error(L, "%s: want a list of %d tensors, got %s", what, n, lt_lua_kind_of(L, idx));
     lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
     if (len != n)
         luaL_error(L, "%s: want %d tensors (one per graph input), got %I", what, n, len);
@@ -62,7 +62,7 @@ static void check_tensor_list(lua_State *L, int idx, int n, struct lt_tensor **o
         out[i] = lt_lua_to_tensor(L, -1);
         if (!out[i])
             luaL_error(L, "%s: entry %d is a %s, not an open tensor", what, i + 1,
-                       luaL_typename(L, -1));
+                       lt_lua_kind_of(L, -1));
         lua_pop(L, 1);
     }
 }

@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -141,12 +143,75 @@ static void wrong_byte_counts_fail_with_messages(void **state) {
     const uint32_t huge[4] = {0xffffffffu, 0xffffffffu, 0xffffffffu, 2};
     n = idx_bytes(buf, 0x08, 4, huge, 10);
     expect_fail("huge", n, 0, LT_EINVAL, "header says 4294967295 × 4294967295 × 4294967295 × 2");
-    expect_fail("huge.gz", n, 1, LT_EINVAL, "cannot hold that many");
+    expect_fail("huge.gz", n, 1, LT_EINVAL, "bytes, more than any file can hold");
     const uint32_t mnist[3] = {60000, 28, 28};
     n = idx_bytes(buf, 0x08, 3, mnist, 1234);
     expect_fail("train-images-idx3-ubyte", n, 0, LT_EINVAL,
                 "header says 60000 × 28 × 28 bytes but the file has 1234");
-    expect_fail("train-images-idx3-ubyte.gz", n, 1, LT_EINVAL, "cannot hold that many");
+    expect_fail("train-images-idx3-ubyte.gz", n, 1, LT_EINVAL,
+                "header says 60000 × 28 × 28 bytes but the file has 1234");
+}
+
+static long max_rss_kb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* Headers that claim far more than the file holds (600000 × 280 × 28: 4.7 GB; 60000 × 28
+ * × 28 × 400: 18.8 GB) over 5 MB of data that deflate cannot shrink: the message names
+ * both sizes, and memory grows by what the file holds, never by the claim (a bound from
+ * the compressed size, 1032:1 for deflate, would still allow 5 GB here). */
+static void inflated_claims_allocate_nothing_large(void **state) {
+    (void)state;
+    const size_t data = (size_t)5 << 20;
+    unsigned char *big = malloc(16 + 4 + data);
+    assert_non_null(big);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < 20 + data; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        big[i] = (unsigned char)x;
+    }
+    const uint32_t claims[2][4] = {{600000, 280, 28}, {60000, 28, 28, 400}};
+    const char *said[2] = {"header says 600000 × 280 × 28 bytes but the file has 5242880",
+                           "header says 60000 × 28 × 28 × 400 bytes but the file has 5242876"};
+    char path[512];
+    for (int c = 0; c < 2; c++) {
+        int ndim = c == 0 ? 3 : 4;
+        size_t head = idx_bytes(buf, 0x08, ndim, claims[c], 0);
+        memcpy(big + 20 - head, buf, head); /* the header right before the data */
+        const unsigned char *file = big + 20 - head;
+        size_t n = head + data - (size_t)(c == 0 ? 0 : 4);
+        for (int gz = 0; gz < 2; gz++) {
+            assert_int_equal(tmpdir_write(dir, gz ? "claim.gz" : "claim", file, n, gz, path), 0);
+            long before = max_rss_kb();
+            struct lt_tensor *t = NULL;
+            assert_int_equal(lt_idx_read(ctx, path, &t), LT_EINVAL);
+            assert_null(t);
+            if (!strstr(lt_ctx_error(ctx), said[c]) ||
+                strncmp(lt_ctx_error(ctx), path, strlen(path)))
+                fail_msg("message '%s' lacks '%s'", lt_ctx_error(ctx), said[c]);
+            long grown_mb = (max_rss_kb() - before) / 1024;
+            if (grown_mb > 64)
+                fail_msg("reading %s grew the peak memory by %ld MB", path, grown_mb);
+        }
+    }
+    free(big);
+}
+
+/* A FIFO (or any other non-file) is refused at once, never waited on. */
+static void fifos_are_refused_without_blocking(void **state) {
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/fifo.gz", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(20); /* a blocking open() would hang here: the alarm ends the test as a failure */
+    struct lt_tensor *t = NULL;
+    assert_int_equal(lt_idx_read(ctx, path, &t), LT_EIO);
+    alarm(0);
+    assert_null(t);
+    assert_non_null(strstr(lt_ctx_error(ctx), "fifo.gz: not a regular file (a FIFO)"));
+    unlink(path);
 }
 
 static void damaged_gzip_fails_with_messages(void **state) {
@@ -188,7 +253,7 @@ static void missing_files_fail_with_eio(void **state) {
     assert_int_equal(lt_idx_read(ctx, path, &t), LT_EIO);
     assert_non_null(strstr(lt_ctx_error(ctx), "nope.gz: cannot open: No such file or directory"));
     assert_int_equal(lt_idx_read(ctx, dir, &t), LT_EIO);
-    assert_non_null(strstr(lt_ctx_error(ctx), "not a regular file"));
+    assert_non_null(strstr(lt_ctx_error(ctx), ": not a regular file (a directory)"));
     assert_null(t);
 }
 
@@ -200,6 +265,8 @@ int main(void) {
         cmocka_unit_test(wrong_byte_counts_fail_with_messages),
         cmocka_unit_test(damaged_gzip_fails_with_messages),
         cmocka_unit_test(missing_files_fail_with_eio),
+        cmocka_unit_test(inflated_claims_allocate_nothing_large),
+        cmocka_unit_test(fifos_are_refused_without_blocking),
     };
     return cmocka_run_group_tests_name("idx", tests, setup, teardown);
 }

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <zlib.h>
 
 #include "core/lutra.h"
 #include "kernels/half.h"
@@ -133,16 +134,20 @@ static void round_trip_every_dtype_and_metadata(void **state) {
     for (int i = 0; i < N_ALL; i++)
         lt_tensor_free(t[i]);
 
-    /* no metadata: no __metadata__ key at all; no tensors: "{}" */
+    /* no metadata, no tensors: the checksum alone (the CRC-32 of nothing is 0) */
     CHECK(ctx, lt_safetensors_save(ctx, path_of("none.safetensors"), 0, NULL, NULL, 0, NULL, NULL));
     size_t n;
     unsigned char *b = tmpdir_read(path_of("none.safetensors"), &n);
-    assert_int_equal(n, 16);
-    assert_memory_equal(b, "\x08\0\0\0\0\0\0\0{}      ", 16);
+    const char *json = "{\"__metadata__\":{\"lutra.data_crc32\":\"00000000\"}}";
+    assert_int_equal(n, 8 + 48);
+    assert_int_equal(b[0], 48);
+    assert_memory_equal(b + 8, json, strlen(json));
     free(b);
     CHECK(ctx, lt_safetensors_load(ctx, path_of("none.safetensors"), &f));
     assert_int_equal(lt_safetensors_count(f), 0);
-    assert_int_equal(lt_safetensors_meta_count(f), 0);
+    assert_int_equal(lt_safetensors_meta_count(f), 0); /* the checksum is the reader's */
+    assert_null(lt_safetensors_meta(f, LT_SAFETENSORS_CRC_KEY));
+    assert_int_equal(lt_safetensors_checked(f), 1);
     lt_safetensors_free(f);
 }
 
@@ -156,10 +161,16 @@ static void header_layout_is_the_specs(void **state) {
     const char *names[3] = {"a", "b", "c"}, *k[1] = {"k"}, *v[1] = {"v"};
     CHECK(ctx, lt_safetensors_save(ctx, path_of("layout.safetensors"), 3, names,
                                    (struct lt_tensor *[]){a, b, c}, 1, k, v));
-    const char *json = "{\"__metadata__\":{\"k\":\"v\"},"
-                       "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                       "\"b\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[10,13]},"
-                       "\"c\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[8,10]}}";
+    const unsigned char data[13] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x80, 0x3e, /* a */
+                                    0x00, 0xc0,                                     /* c */
+                                    7,    8,    9};                                 /* b */
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"__metadata__\":{\"k\":\"v\",\"lutra.data_crc32\":\"%08lx\"},"
+             "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+             "\"b\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[10,13]},"
+             "\"c\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[8,10]}}",
+             crc32(0, data, sizeof data));
     size_t jn = strlen(json), hn = (jn + 7) / 8 * 8;
     size_t n;
     unsigned char *f = tmpdir_read(path_of("layout.safetensors"), &n);
@@ -170,9 +181,6 @@ static void header_layout_is_the_specs(void **state) {
     assert_memory_equal(f + 8, json, jn);
     for (size_t i = jn; i < hn; i++)
         assert_int_equal(f[8 + i], ' ');
-    const unsigned char data[13] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x80, 0x3e, /* a */
-                                    0x00, 0xc0,                                     /* c */
-                                    7,    8,    9};                                 /* b */
     assert_memory_equal(f + 8 + hn, data, 13);
     free(f);
     lt_tensor_free(a);
@@ -183,12 +191,14 @@ static void header_layout_is_the_specs(void **state) {
 /* An independent reader: Python's json and struct decode the file the way
  * safetensors.torch does, and print what they find. */
 static const char *py_reader =
-    "import json, struct, sys\n"
+    "import json, struct, sys, zlib\n"
     "d = open(sys.argv[1], 'rb').read()\n"
     "(n,) = struct.unpack('<Q', d[:8])\n"
     "h = json.loads(d[8:8 + n])\n"
     "meta = h.pop('__metadata__', {})\n"
+    "assert all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())\n"
     "buf = d[8 + n:]\n"
+    "assert meta['lutra.data_crc32'] == '%08x' % zlib.crc32(buf), 'checksum'\n"
     "spans = sorted(tuple(e['data_offsets']) for e in h.values())\n"
     "end = 0\n"
     "for b, e in spans:\n"
@@ -564,6 +574,149 @@ static void bad_arguments_write_nothing(void **state) {
     lt_tensor_free(t);
 }
 
+/* A file of `h` (a header JSON) and `data`, written as is: what another writer would make. */
+static char *file_of(const char *name, const char *h, const void *data, size_t n) {
+    size_t hn = strlen(h);
+    unsigned char *b = malloc(8 + hn + n + 1);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)hn >> (8 * i));
+    memcpy(b + 8, h, hn);
+    memcpy(b + 8 + hn, data, n);
+    char path[512];
+    assert_int_equal(tmpdir_write(dir, name, b, 8 + hn + n, 0, path), 0);
+    free(b);
+    return path_of(name);
+}
+
+/* The checkpoint that trained to NaN: one flipped bit anywhere in the data (an exponent
+ * bit of a weight, a bit of an optimizer moment) is a checksum error naming the file. */
+static void checksums_catch_flipped_bits(void **state) {
+    (void)state;
+    struct lt_tensor *t[3] = {tensor(LT_DTYPE_F32, 2, (int64_t[]){7, 5}, 0.5),
+                              tensor(LT_DTYPE_BF16, 1, (int64_t[]){9}, 2),
+                              tensor(LT_DTYPE_I32, 1, (int64_t[]){3}, 7)};
+    const char *names[3] = {"0.weight", "optimizer.exp_avg.0.weight", "steps"};
+    CHECK(ctx, lt_safetensors_save(ctx, path_of("ckpt.safetensors"), 3, names, t, 0, NULL, NULL));
+    size_t n = 0;
+    unsigned char *good = tmpdir_read(path_of("ckpt.safetensors"), &n), *bad = malloc(n);
+    uint64_t hn = 0;
+    for (int i = 0; i < 8; i++)
+        hn |= (uint64_t)good[i] << (8 * i);
+    size_t data_at = 8 + (size_t)hn;
+    assert_int_equal(n - data_at, 7 * 5 * 4 + 9 * 2 + 3 * 4);
+    struct lt_safetensors *f = NULL;
+    CHECK(ctx, lt_safetensors_load(ctx, path_of("ckpt.safetensors"), &f));
+    assert_int_equal(lt_safetensors_checked(f), 1);
+    lt_safetensors_free(f);
+    char path[512];
+    for (size_t at = data_at; at < n; at++) {
+        memcpy(bad, good, n);
+        bad[at] ^= (unsigned char)(1u << (at % 8)); /* byte 3 bit 6 of a float: its exponent */
+        assert_int_equal(tmpdir_write(dir, "ckpt.safetensors", bad, n, 0, path), 0);
+        expect_load_fails(path, LT_EINVAL,
+                          "ckpt.safetensors: data checksum mismatch (file corrupted?)");
+    }
+    /* a checksum that is not 8 hex digits */
+    char *h = malloc(hn + 1);
+    memcpy(h, good + 8, hn);
+    h[hn] = '\0';
+    char *digits = strstr(h, "\"lutra.data_crc32\":\"") + strlen("\"lutra.data_crc32\":\"");
+    memcpy(digits, "12x45678", 8);
+    expect_load_fails(file_of("badcrc", h, good + data_at, n - data_at), LT_EINVAL,
+                      "__metadata__ 'lutra.data_crc32' must be 8 hex digits");
+    free(h);
+    /* a file without one (PyTorch's) reads as before */
+    const float w[2] = {1, 2};
+    const char *torch = "{\"__metadata__\":{\"format\":\"pt\"},"
+                        "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    CHECK(ctx, lt_safetensors_load(ctx, file_of("torch", torch, w, sizeof w), &f));
+    assert_int_equal(lt_safetensors_checked(f), 0);
+    assert_string_equal(lt_safetensors_meta(f, "format"), "pt");
+    lt_safetensors_free(f);
+    /* the key is the writer's own */
+    assert_int_equal(lt_safetensors_save(ctx, path_of("mine"), 1, names, t, 1,
+                                         (const char *[]){LT_SAFETENSORS_CRC_KEY},
+                                         (const char *[]){"00000000"}),
+                     LT_EINVAL);
+    expect_error("mine: metadata key 'lutra.data_crc32' is lutra's own");
+    free(good);
+    free(bad);
+    for (int i = 0; i < 3; i++)
+        lt_tensor_free(t[i]);
+}
+
+/* An I64 value beyond i32 in a file whose checksum fails: the checksum speaks first. */
+static void checksum_is_checked_before_values(void **state) {
+    (void)state;
+    const int64_t v[2] = {1, (int64_t)1 << 40};
+    char h[256];
+    const char *fmt = "{\"__metadata__\":{\"lutra.data_crc32\":\"%08lx\"},"
+                      "\"n\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}";
+    snprintf(h, sizeof h, fmt, crc32(0, (const Bytef *)v, sizeof v));
+    expect_load_fails(file_of("wide_ok", h, v, sizeof v), LT_EINVAL,
+                      "tensor 'n': I64 value 1099511627776 (element 1) does not fit i32");
+    snprintf(h, sizeof h, fmt, crc32(0, (const Bytef *)v, sizeof v) ^ 1);
+    expect_load_fails(file_of("wide_bad", h, v, sizeof v), LT_EINVAL, "data checksum mismatch");
+}
+
+/* NaN and inf are read as they are and counted, per dtype, after narrowing. */
+static void nonfinite_values_are_counted(void **state) {
+    (void)state;
+    const float f32[4] = {1, NAN, INFINITY, -INFINITY}, pad = 0;
+    const double f64[2] = {1e300, 0.5}; /* 1e300 is inf as f32 */
+    const uint16_t f16[3] = {0x3c00, 0x7e00, 0xfc00}, bf16[3] = {0x3f80, 0x3f80, 0x7f81};
+    const int32_t i32[1] = {-1};
+    unsigned char d[56];
+    memcpy(d, f32, 16);
+    memcpy(d + 16, &pad, 4);
+    memcpy(d + 20, i32, 4);
+    memcpy(d + 24, f64, 16);
+    memcpy(d + 40, f16, 6);
+    memcpy(d + 46, bf16, 6);
+    memset(d + 52, 0, 4);
+    const char *h = "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                    "\"d\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[24,40]},"
+                    "\"p\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[16,20]},"
+                    "\"h\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[40,46]},"
+                    "\"b\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[46,52]},"
+                    "\"u\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[52,56]},"
+                    "\"i\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[20,24]}}";
+    struct lt_safetensors *f;
+    CHECK(ctx, lt_safetensors_load(ctx, file_of("nan", h, d, sizeof d), &f));
+    const struct {
+        const char *name;
+        int64_t nan, inf, first;
+    } want[6] = {{"a", 1, 2, 1}, {"d", 0, 1, 0}, {"p", 0, 0, -1},
+                 {"h", 1, 1, 1}, {"b", 1, 0, 2}, {"i", 0, 0, -1}};
+    for (int k = 0; k < 6; k++) {
+        int i = lt_safetensors_find(f, want[k].name);
+        int64_t nan = -1, inf = -1, first = -2;
+        int64_t total = lt_safetensors_nonfinite(f, i, &nan, &inf, &first);
+        if (nan != want[k].nan || inf != want[k].inf || first != want[k].first ||
+            total != nan + inf)
+            fail_msg("tensor %s: %lld NaN, %lld inf, first %lld", want[k].name, (long long)nan,
+                     (long long)inf, (long long)first);
+    }
+    assert_int_equal(lt_safetensors_nonfinite(f, 99, NULL, NULL, NULL), 0);
+    assert_int_equal(lt_safetensors_checked(f), 0);
+    lt_safetensors_free(f);
+}
+
+/* A FIFO, a directory or an empty path: refused with a message, never waited on. */
+static void only_regular_files_are_read(void **state) {
+    (void)state;
+    assert_int_equal(mkfifo(path_of("fifo.safetensors"), 0600), 0);
+    alarm(20); /* a blocking open() would hang: the alarm ends the test as a failure */
+    expect_load_fails(path_of("fifo.safetensors"), LT_EIO,
+                      "fifo.safetensors: not a regular file (a FIFO)");
+    alarm(0);
+    expect_load_fails(dir, LT_EIO, ": not a regular file (a directory)");
+    struct lt_safetensors *f = NULL;
+    assert_int_equal(lt_safetensors_load(ctx, "", &f), LT_EINVAL);
+    expect_error("empty file path");
+    assert_null(f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_every_dtype_and_metadata),
@@ -574,6 +727,10 @@ int main(void) {
         cmocka_unit_test(damaged_files_never_crash),
         cmocka_unit_test(writes_are_atomic),
         cmocka_unit_test(bad_arguments_write_nothing),
+        cmocka_unit_test(checksums_catch_flipped_bits),
+        cmocka_unit_test(checksum_is_checked_before_values),
+        cmocka_unit_test(nonfinite_values_are_counted),
+        cmocka_unit_test(only_regular_files_are_read),
     };
     return cmocka_run_group_tests_name("safetensors", tests, setup, teardown);
 }

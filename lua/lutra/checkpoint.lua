@@ -51,7 +51,10 @@ function checkpoint.save(path, trainer, position)
 end
 
 -- load(path): {tensors = name -> tensor, names = {...}, state = the position table or nil
--- for a weights file}. Raises "path: ..." on a file that is not safetensors.
+-- for a weights file, meta, dtypes = name -> dtype on disk ("I64"), nonfinite = name ->
+-- {nan =, inf =, first =} for tensors holding NaN or inf, checked = whether the file's
+-- data checksum was verified}. Raises "path: ..." on a file that is not safetensors or
+-- whose checksum does not match its data.
 function checkpoint.load(path)
     local f = util.call(core.load_safetensors, path)
     local state
@@ -62,22 +65,71 @@ function checkpoint.load(path)
             error(path .. ": the checkpoint's lutra metadata is not JSON: " .. err, 0)
         end
     end
-    return { tensors = f.tensors, names = f.names, state = state, meta = f.meta }
+    return { tensors = f.tensors, names = f.names, state = state, meta = f.meta,
+        dtypes = f.dtypes, nonfinite = f.nonfinite, checked = f.checked }
+end
+
+local INTEGER = { I64 = true, I32 = true, U8 = true, BOOL = true }
+local FLOAT = { f32 = true, f16 = true, bf16 = true }
+
+-- The error for weights holding NaN or inf: it names the first such tensor (in the
+-- file's order) and counts the others.
+local function nonfinite_error(file, map, where)
+    local bad = {}
+    for _, name in ipairs(file.names or {}) do
+        if map[name] and file.nonfinite and file.nonfinite[name] then
+            bad[#bad + 1] = name
+        end
+    end
+    if #bad == 0 then
+        return
+    end
+    local b = file.nonfinite[bad[1]]
+    local what = {}
+    if b.nan > 0 then
+        what[#what + 1] = b.nan .. " NaN"
+    end
+    if b.inf > 0 then
+        what[#what + 1] = b.inf .. " inf"
+    end
+    local more = #bad == 2 and ", and 1 more tensor holds NaN or inf" or
+        #bad > 2 and string.format(", and %d more tensors hold NaN or inf", #bad - 1) or ""
+    error(string.format("%stensor '%s' holds %s (the first at flat index %d)%s; lutra does " ..
+        "not load weights that are not numbers", where, bad[1], table.concat(what, " and "),
+        b.first, more), 0)
 end
 
 -- load_weights(model, file [, path]): copies the file's weights into the model (names and
 -- shapes must match; the optimizer's tensors of a checkpoint are skipped). Raises naming
--- the path and the tensor.
+-- the path and the tensor, also for weights holding NaN or inf. Returns a line for the
+-- log when integer tensors (PyTorch's I64 ...) were converted into float parameters
+-- ("w.safetensors: 2 integer tensors converted to float: 0.weight (I64), 0.bias (I64)"),
+-- else nil.
 function checkpoint.load_weights(model, file, path)
+    local where = path and path .. ": " or ""
     local map = {}
     for name, t in pairs(file.tensors) do
         if not name:match("^optimizer%.") then
             map[name] = t
         end
     end
+    nonfinite_error(file, map, where)
+    local own = model:state_dict()
+    local converted = {}
+    for _, name in ipairs(file.names or {}) do
+        local disk, dst = file.dtypes and file.dtypes[name], own[name]
+        if map[name] and INTEGER[disk] and dst and FLOAT[dst:dtype()] then
+            converted[#converted + 1] = name .. " (" .. disk .. ")"
+        end
+    end
     local ok, err = pcall(model.load_state_dict, model, map)
     if not ok then
-        error((path and path .. ": " or "") .. tostring(err):gsub("^[^:]+%.lua:%d+: ", ""), 0)
+        error(where .. tostring(err):gsub("^[^:]+%.lua:%d+: ", ""), 0)
+    end
+    if #converted > 0 then
+        local shown = table.concat(converted, ", ", 1, math.min(#converted, 5))
+        return string.format("%s%d integer tensor%s converted to float: %s%s", where, #converted,
+            #converted > 1 and "s" or "", shown, #converted > 5 and ", ..." or "")
     end
 end
 
