@@ -1,19 +1,12 @@
-/* What the runner needs from the system and its libraries, bound thinly: safetensors
- * files (the core's reader and writer), JSON lines (libjansson), PNG curves (the core's
- * chart writer), whole files written atomically, folders, the terminal (isatty, width)
- * and a monotonic clock. */
+/* The files lutra's core reads and writes, bound thinly: safetensors (weights and
+ * checkpoints) and PNG curves. JSON is lua/l_json.c; folders, locks, the terminal and the
+ * clock are lua/l_sys.c. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <jansson.h>
 
 #include "lua/l_lutra.h"
 
@@ -164,176 +157,6 @@ static int l_load_safetensors(lua_State *L) {
     return 1;
 }
 
-/* ---- JSON ----------------------------------------------------------------------------------- */
-
-/* Whether the table at idx is a list: keys exactly 1..n, n >= 1. */
-static int is_list(lua_State *L, int idx) {
-    lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
-    if (n == 0)
-        return 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
-            lua_pop(L, 1);
-            return 0;
-        }
-        count++;
-    }
-    return count == n;
-}
-
-/* The JSON of the value at idx, or NULL with a message in err. Non-finite numbers become
- * null (JSON has no NaN). */
-static json_t *to_json(lua_State *L, int idx, int depth, char *err, size_t size) {
-    idx = lua_absindex(L, idx);
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-        return json_null();
-    case LUA_TBOOLEAN:
-        return json_boolean(lua_toboolean(L, idx));
-    case LUA_TSTRING:
-        return json_stringn(lua_tostring(L, idx), lua_rawlen(L, idx));
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx))
-            return json_integer((json_int_t)lua_tointeger(L, idx));
-        return isfinite(lua_tonumber(L, idx)) ? json_real(lua_tonumber(L, idx)) : json_null();
-    case LUA_TTABLE:
-        break;
-    default:
-        snprintf(err, size, "cannot encode a %s", luaL_typename(L, idx));
-        return NULL;
-    }
-    if (depth > 64) {
-        snprintf(err, size, "tables nested deeper than 64 (a cycle?)");
-        return NULL;
-    }
-    luaL_checkstack(L, 4, "json_encode");
-    if (is_list(L, idx)) {
-        json_t *out = json_array();
-        lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-        for (lua_Integer i = 1; out && i <= n; i++) {
-            lua_rawgeti(L, idx, i);
-            json_t *v = to_json(L, -1, depth + 1, err, size);
-            lua_pop(L, 1);
-            if (!v || json_array_append_new(out, v) != 0) {
-                json_decref(out);
-                out = NULL;
-            }
-        }
-        if (!out && !err[0])
-            snprintf(err, size, "out of memory");
-        return out;
-    }
-    json_t *out = json_object();
-    if (!out) {
-        snprintf(err, size, "out of memory");
-        return NULL;
-    }
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        json_t *v = to_json(L, -1, depth + 1, err, size);
-        lua_pop(L, 1);
-        char num[32];
-        const char *key = NULL;
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            key = lua_tostring(L, -1);
-        } else if (lua_type(L, -1) == LUA_TNUMBER) {
-            lua_pushvalue(L, -1); /* lua_tostring on a copy: the key itself must stay a number */
-            snprintf(num, sizeof num, "%s", lua_tostring(L, -1));
-            lua_pop(L, 1);
-            key = num;
-        } else if (v) {
-            snprintf(err, size, "cannot encode a %s key", luaL_typename(L, -1));
-        }
-        if (!v || !key || json_object_set_new(out, key, v) != 0) {
-            if (v && !key)
-                json_decref(v);
-            if (!err[0])
-                snprintf(err, size, "out of memory");
-            lua_pop(L, 1);
-            json_decref(out);
-            return NULL;
-        }
-    }
-    return out;
-}
-
-/* json_encode(value): one line of JSON, keys sorted; raises on a function, userdata or
- * a cycle. */
-static int l_json_encode(lua_State *L) {
-    luaL_checkany(L, 1);
-    char err[160] = "";
-    json_t *j = to_json(L, 1, 0, err, sizeof err);
-    if (!j)
-        return luaL_error(L, "json_encode: %s", err);
-    char *text =
-        json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
-    json_decref(j);
-    if (!text)
-        return luaL_error(L, "json_encode: out of memory");
-    lua_pushstring(L, text);
-    free(text);
-    return 1;
-}
-
-static void push_json(lua_State *L, json_t *j) {
-    luaL_checkstack(L, 4, "json_decode");
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        lua_createtable(L, 0, (int)json_object_size(j));
-        const char *key;
-        json_t *v;
-        json_object_foreach(j, key, v) {
-            push_json(L, v);
-            lua_setfield(L, -2, key);
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        lua_createtable(L, (int)json_array_size(j), 0);
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v) {
-            push_json(L, v);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-        break;
-    }
-    case JSON_STRING:
-        lua_pushlstring(L, json_string_value(j), json_string_length(j));
-        break;
-    case JSON_INTEGER:
-        lua_pushinteger(L, (lua_Integer)json_integer_value(j));
-        break;
-    case JSON_REAL:
-        lua_pushnumber(L, json_real_value(j));
-        break;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        lua_pushboolean(L, json_is_true(j));
-        break;
-    default:
-        lua_pushnil(L);
-    }
-}
-
-/* json_decode(text): the value, or nil and "line L column C: message". */
-static int l_json_decode(lua_State *L) {
-    size_t len;
-    const char *text = luaL_checklstring(L, 1, &len);
-    json_error_t e;
-    json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &e);
-    if (!j) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "line %d column %d: %s", e.line, e.column, e.text);
-        return 2;
-    }
-    push_json(L, j);
-    json_decref(j);
-    return 1;
-}
-
 /* ---- curves --------------------------------------------------------------------------------- */
 
 /* Reads list field `key` of the series table at idx into n doubles (NaN for non-numbers). */
@@ -398,99 +221,9 @@ static int l_plot_png(lua_State *L) {
     return 0;
 }
 
-/* ---- files, the terminal, the clock --------------------------------------------------------- */
-
-/* write_atomic(path, text): writes text to path atomically (lt_file_write_atomic).
- * Returns true, or nil and "path: reason" (path unchanged, no temporary left). */
-static int l_write_atomic(lua_State *L) {
-    size_t len;
-    const char *path = luaL_checkstring(L, 1);
-    const char *text = luaL_checklstring(L, 2, &len);
-    struct lt_ctx *ctx = lt_lua_ctx(L);
-    if (lt_file_write_atomic(ctx, path, text, len) != LT_OK) {
-        lua_pushnil(L);
-        lua_pushstring(L, lt_ctx_error(ctx));
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
-/* mkdir(path): makes one folder (its parent must exist). Returns true (also when it is
- * already a folder), or nil and "path: reason". */
-static int l_mkdir(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
-    struct stat st;
-    if (mkdir(path, 0777) == 0 ||
-        (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: %s", path,
-                    errno == EEXIST ? "exists and is not a folder" : strerror(errno));
-    return 2;
-}
-
-/* is_dir(path), is_file(path): whether path names a folder / a regular file. */
-static int l_is_dir(lua_State *L) {
-    struct stat st;
-    lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0 && S_ISDIR(st.st_mode));
-    return 1;
-}
-
-static int l_is_file(lua_State *L) {
-    struct stat st;
-    lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0 && S_ISREG(st.st_mode));
-    return 1;
-}
-
-/* isatty(fd): whether file descriptor fd (0, 1, 2) is a terminal. */
-static int l_isatty(lua_State *L) {
-    lua_Integer fd = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, fd >= 0 && fd < 1024, 1, "a file descriptor");
-    lua_pushboolean(L, isatty((int)fd));
-    return 1;
-}
-
-/* term_width(fd): the terminal's columns, or nil when fd is not a terminal. */
-static int l_term_width(lua_State *L) {
-    lua_Integer fd = luaL_optinteger(L, 1, 1);
-    struct winsize ws;
-    if (fd >= 0 && fd < 1024 && ioctl((int)fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-        lua_pushinteger(L, ws.ws_col);
-    else
-        lua_pushnil(L);
-    return 1;
-}
-
-/* clock(): seconds on a monotonic clock (wall time, not CPU time). */
-static int l_clock(lua_State *L) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
-    return 1;
-}
-
-/* getpid(): this process's id. */
-static int l_getpid(lua_State *L) {
-    lua_pushinteger(L, (lua_Integer)getpid());
-    return 1;
-}
-
 static const luaL_Reg io_funcs[] = {
     {"save_safetensors", l_save_safetensors},
     {"load_safetensors", l_load_safetensors},
-    {"json_encode", l_json_encode},
-    {"json_decode", l_json_decode},
-    {"write_atomic", l_write_atomic},
-    {"mkdir", l_mkdir},
-    {"is_dir", l_is_dir},
-    {"is_file", l_is_file},
-    {"isatty", l_isatty},
-    {"term_width", l_term_width},
-    {"clock", l_clock},
-    {"getpid", l_getpid},
     {"plot_png", l_plot_png},
     {NULL, NULL},
 };

@@ -262,6 +262,7 @@ int luaopen_lutra_core(lua_State *L) {
     lt_lua_open_data(L);
     lt_lua_open_io(L);
     lt_lua_open_sys(L);
+    lt_lua_open_json(L);
     return 1;
 }
 

@@ -98,6 +98,7 @@ void lt_lua_open_plan(lua_State *L);
 void lt_lua_open_data(lua_State *L);
 void lt_lua_open_io(lua_State *L);
 void lt_lua_open_sys(lua_State *L);
+void lt_lua_open_json(lua_State *L);
 
 /* ---- openers ------------------------------------------------------------------------------- */
 

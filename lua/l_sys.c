@@ -1,5 +1,6 @@
-/* The system calls the runner needs to keep runs apart: a folder made only if new, a
- * work dir's lock, a folder's entries, whether a process lives. */
+/* The system for the Lua side: whole files written atomically, folders (made, made only
+ * if new, listed), a work dir's lock, whether a process lives, the terminal and the
+ * clock. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -7,12 +8,92 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lua/l_lutra.h"
 
 #define LOCK_MT "lutra.Lock"
+
+/* write_atomic(path, text): writes text to path atomically (lt_file_write_atomic).
+ * Returns true, or nil and "path: reason" (path unchanged, no temporary left). */
+static int l_write_atomic(lua_State *L) {
+    size_t len;
+    const char *path = luaL_checkstring(L, 1);
+    const char *text = luaL_checklstring(L, 2, &len);
+    struct lt_ctx *ctx = lt_lua_ctx(L);
+    if (lt_file_write_atomic(ctx, path, text, len) != LT_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, lt_ctx_error(ctx));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* mkdir(path): makes one folder (its parent must exist). Returns true (also when it is
+ * already a folder), or nil and "path: reason". */
+static int l_mkdir(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    struct stat st;
+    if (mkdir(path, 0777) == 0 ||
+        (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", path,
+                    errno == EEXIST ? "exists and is not a folder" : strerror(errno));
+    return 2;
+}
+
+/* is_dir(path), is_file(path): whether path names a folder / a regular file. */
+static int l_is_dir(lua_State *L) {
+    struct stat st;
+    lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0 && S_ISDIR(st.st_mode));
+    return 1;
+}
+
+static int l_is_file(lua_State *L) {
+    struct stat st;
+    lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0 && S_ISREG(st.st_mode));
+    return 1;
+}
+
+/* isatty(fd): whether file descriptor fd (0, 1, 2) is a terminal. */
+static int l_isatty(lua_State *L) {
+    lua_Integer fd = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, fd >= 0 && fd < 1024, 1, "a file descriptor");
+    lua_pushboolean(L, isatty((int)fd));
+    return 1;
+}
+
+/* term_width(fd): the terminal's columns, or nil when fd is not a terminal. */
+static int l_term_width(lua_State *L) {
+    lua_Integer fd = luaL_optinteger(L, 1, 1);
+    struct winsize ws;
+    if (fd >= 0 && fd < 1024 && ioctl((int)fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        lua_pushinteger(L, ws.ws_col);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* clock(): seconds on a monotonic clock (wall time, not CPU time). */
+static int l_clock(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
+/* getpid(): this process's id. */
+static int l_getpid(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)getpid());
+    return 1;
+}
 
 /* mkdir_new(path): makes the folder, which must not exist (its parent must). Returns
  * true, or nil, "path: reason" and, when something is already there, "exists". */
@@ -122,6 +203,14 @@ static int l_pid_alive(lua_State *L) {
 }
 
 static const luaL_Reg sys_funcs[] = {
+    {"write_atomic", l_write_atomic},
+    {"mkdir", l_mkdir},
+    {"is_dir", l_is_dir},
+    {"is_file", l_is_file},
+    {"isatty", l_isatty},
+    {"term_width", l_term_width},
+    {"clock", l_clock},
+    {"getpid", l_getpid},
     {"mkdir_new", l_mkdir_new},
     {"lock", l_lock},
     {"list_dir", l_list_dir},

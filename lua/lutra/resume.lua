@@ -8,6 +8,20 @@ local checkpoint = require "lutra.checkpoint"
 
 local resume = {}
 
+-- A checkpoint "auto" can resume: it loads (its checksum holds), has a trainer state and
+-- only finite weights. Returns the file, or nil and why not.
+local function usable(path)
+    local ok, file = pcall(checkpoint.load, path)
+    if not ok then
+        return nil, tostring(file)
+    elseif not file.state then
+        return nil, path .. " is a weights file, not a checkpoint"
+    elseif file.nonfinite and next(file.nonfinite) then
+        return nil, path .. " holds weights that are not finite"
+    end
+    return file
+end
+
 -- resume.find(spec, wd): the checkpoint to resume and its loaded file, or nil when "auto"
 -- finds none; and a note for the log (why another checkpoint than last_checkpoint's was
 -- taken, or why there is none). A path given explicitly is loaded as it is (raising
@@ -18,16 +32,16 @@ function resume.find(spec, wd)
     end
     local named, why = wd:last_checkpoint()
     if named then
-        local ok, file = pcall(checkpoint.load, named)
-        if ok and file.state then
+        local file
+        file, why = usable(named)
+        if file then
             return named, file
         end
-        why = ok and named .. " is a weights file, not a checkpoint" or tostring(file)
     end
     for _, path in ipairs(wd:checkpoints()) do
         if path ~= named then
-            local ok, file = pcall(checkpoint.load, path)
-            if ok and file.state then
+            local file = usable(path)
+            if file then
                 return path, file, string.format("--resume-from auto: %s; resuming from the " ..
                     "newest checkpoint that loads, %s", why, path)
             end
@@ -111,14 +125,19 @@ function resume.differences(file, model, trainer, want)
     return fatal, soft, flags
 end
 
+-- Raises when the file has no trainer state (final.safetensors, best_*.safetensors).
+local function need_state(path, file)
+    if type(file.state) ~= "table" then
+        error(path .. ": a weights file, not a checkpoint (no trainer state); use " ..
+            "--load-from to start from its weights", 0)
+    end
+end
+
 -- resume.check(path, file, model, trainer, want, force): raises listing what does not
 -- fit (every difference when one is fatal, or when force is not set); returns the soft
 -- flags and lines that force accepted.
 function resume.check(path, file, model, trainer, want, force)
-    if not file.state then
-        error(path .. ": a weights file, not a checkpoint (no trainer state); use " ..
-            "--load-from to start from its weights", 0)
-    end
+    need_state(path, file)
     local fatal, soft, flags = resume.differences(file, model, trainer, want)
     if #fatal > 0 or (#soft > 0 and not force) then
         local lines = {}
@@ -142,6 +161,7 @@ end
 -- resume.position(path, file): the checkpoint's iteration, after checking that each of
 -- its counters is a non-negative integer (raises naming the checkpoint and the field).
 function resume.position(path, file)
+    need_state(path, file)
     local s = file.state
     for _, k in ipairs { "iter", "epoch", "loader_epoch", "loader_iter" } do
         local v = s[k]
