@@ -19,12 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <zlib.h>
 
+#include "core/atomic_file.h"
 #include "core/fail.h"
 #include "core/mem.h"
 
@@ -88,31 +88,6 @@ static const char *count_str(char *buf, size_t size, uint64_t v) {
 }
 
 /* ---- writing ---------------------------------------------------------------------------- */
-
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? -1 : (errno = EIO, -1);
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* The directory part of path ("." for a bare name). */
-static void dir_of(const char *path, char *dir, size_t size) {
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, size, ".");
-    else if (slash == path)
-        snprintf(dir, size, "/");
-    else
-        snprintf(dir, size, "%.*s", (int)(slash - path), path);
-}
 
 /* Checks the caller's arrays and builds the header: n entries in the given order, with
  * offsets from a layout that puts wider dtypes first. */
@@ -227,20 +202,6 @@ static enum lt_status build_header(struct lt_ctx *ctx, const char *path, int n,
     return LT_OK;
 }
 
-/* Creates a new temporary file beside the target; writes its name to tmp. */
-static int open_temp(const char *path, char *tmp, size_t size) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(tmp, size, "%s.tmp-%ld-%lx", path, (long)getpid(),
-                 (unsigned long)(ts.tv_nsec + attempt) & 0xffffffu);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return -1;
-}
-
 enum lt_status lt_safetensors_save(struct lt_ctx *ctx, const char *path, int n,
                                    const char *const *names, struct lt_tensor *const *tensors,
                                    int n_meta, const char *const *meta_keys,
@@ -257,61 +218,25 @@ enum lt_status lt_safetensors_save(struct lt_ctx *ctx, const char *path, int n,
         return st;
     }
 
-    char tmp[4200];
-    if (strlen(path) > 4096) {
-        free(layout);
-        free(header);
-        return lt_fail(ctx, LT_EINVAL, "%s: path too long", path);
-    }
-    int fd = open_temp(path, tmp, sizeof tmp);
-    if (fd < 0) {
-        char dir[4200];
-        dir_of(path, dir, sizeof dir);
-        int e = errno;
-        free(layout);
-        free(header);
-        return lt_fail(ctx, LT_EIO, "%s: cannot create a file in %s: %s", path, dir, strerror(e));
-    }
-
+    struct lt_atomic_file af;
+    st = lt_atomic_begin(ctx, path, &af);
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)((uint64_t)header_len >> (8 * i));
-    const char *step = "write";
-    int bad = write_all(fd, len8, 8) || write_all(fd, header, header_len);
-    for (int k = 0; k < n && !bad; k++)
-        bad =
-            write_all(fd, lt_tensor_data(tensors[layout[k]]), lt_tensor_bytes(tensors[layout[k]]));
-    if (!bad && fsync(fd) != 0) {
-        bad = 1;
-        step = "fsync";
-    }
-    int e = errno;
-    if (close(fd) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-        step = "close";
-    }
-    if (!bad && rename(tmp, path) != 0) {
-        bad = 1;
-        e = errno;
-        step = "rename";
-    }
+    if (st == LT_OK)
+        st = lt_atomic_write(ctx, path, &af, len8, 8);
+    if (st == LT_OK)
+        st = lt_atomic_write(ctx, path, &af, header, header_len);
+    for (int k = 0; k < n && st == LT_OK; k++)
+        st = lt_atomic_write(ctx, path, &af, lt_tensor_data(tensors[layout[k]]),
+                             lt_tensor_bytes(tensors[layout[k]]));
     free(layout);
     free(header);
-    if (bad) {
-        unlink(tmp);
-        return lt_fail(ctx, LT_EIO, "%s: %s failed: %s (the file was not changed)", path, step,
-                       strerror(e));
+    if (st != LT_OK) {
+        lt_atomic_abort(&af);
+        return st;
     }
-    /* make the rename itself durable; a directory that cannot be synced changes nothing */
-    char dir[4200];
-    dir_of(path, dir, sizeof dir);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return LT_OK;
+    return lt_atomic_commit(ctx, path, &af);
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */
