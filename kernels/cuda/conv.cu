@@ -14,7 +14,7 @@
 #include <new>
 #include <type_traits>
 
-#include "kernels/cuda/cuda_kernels.cuh"
+#include "kernels/cuda/dnn.cuh"
 
 /* Workspace regions start at multiples of this (cuDNN's vector loads). */
 #define CONV_ALIGN 256
@@ -193,7 +193,7 @@ static enum lt_status make_descriptors(const lt_kargs *a, conv_state *st, cudnnD
 }
 
 static enum lt_status choose_forward(const lt_kargs *a, conv_state *st, bool exact) {
-    cudnnHandle_t h = lt_cu(a)->dnn;
+    cudnnHandle_t h = lt_dnn(a);
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int n = 0;
     enum lt_status rc =
@@ -224,7 +224,7 @@ static enum lt_status choose_forward(const lt_kargs *a, conv_state *st, bool exa
 
 static enum lt_status choose_backward_data(const lt_kargs *a, conv_state *st, bool exact,
                                            size_t *bytes) {
-    cudnnHandle_t h = lt_cu(a)->dnn;
+    cudnnHandle_t h = lt_dnn(a);
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int n = 0;
     enum lt_status rc =
@@ -255,7 +255,7 @@ static enum lt_status choose_backward_data(const lt_kargs *a, conv_state *st, bo
 
 static enum lt_status choose_backward_filter(const lt_kargs *a, conv_state *st, bool exact,
                                              size_t *bytes) {
-    cudnnHandle_t h = lt_cu(a)->dnn;
+    cudnnHandle_t h = lt_dnn(a);
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int n = 0;
     enum lt_status rc =
@@ -383,7 +383,7 @@ template <typename T> static enum lt_status conv_forward(const lt_kargs *a) {
     rc = use_math(a, st, st->math_fwd);
     if (rc == LT_OK)
         rc = lt_cudnn_check(a,
-                            cudnnConvolutionForward(lt_cu(a)->dnn, &one, st->x, a->in[0]->data,
+                            cudnnConvolutionForward(lt_dnn(a), &one, st->x, a->in[0]->data,
                                                     st->w, a->in[1]->data, st->conv, st->fwd,
                                                     a->workspace, st->lib_bytes, &zero, st->y,
                                                     a->out[0]->data),
@@ -428,7 +428,7 @@ static enum lt_status empty_backward(const lt_kargs *a) {
 
 /* f32: cuDNN writes or adds (beta) straight into the gradients. */
 static enum lt_status backward_f32(const lt_kargs *a, const conv_state *st) {
-    cudnnHandle_t h = lt_cu(a)->dnn;
+    cudnnHandle_t h = lt_dnn(a);
     const float one = 1.0f, zero = 0.0f;
     const void *gy = a->gout[0]->data;
     enum lt_status rc = LT_OK;
@@ -452,7 +452,7 @@ static enum lt_status backward_f32(const lt_kargs *a, const conv_state *st) {
 /* Half: gy converted to T; each gradient computed in T into one scratch buffer, then
  * converted into (or added to) its f32 gradient before the next one reuses the buffer. */
 template <typename T> static enum lt_status backward_half(const lt_kargs *a, const conv_state *st) {
-    cudnnHandle_t h = lt_cu(a)->dnn;
+    cudnnHandle_t h = lt_dnn(a);
     cudaStream_t s = lt_cu(a)->stream;
     const float one = 1.0f, zero = 0.0f;
     T *gy = (T *)((char *)a->workspace + st->gy_half_at);

@@ -22,7 +22,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
-#include <cudnn.h>
 
 extern "C" {
 #include "kernels/half.h"
@@ -36,7 +35,7 @@ struct lt_cuda {
     cudaDeviceProp prop;
     cudaStream_t stream;
     cublasHandle_t blas;
-    cudnnHandle_t dnn;
+    void *dnn; /* a cudnnHandle_t (kernels/cuda/dnn.cuh): cudnn.h is slow to compile */
     int tf32;            /* f32 products and convolutions may use TF32 */
     int deterministic;   /* library algorithms must give the same bits every run */
     unsigned *flag;      /* device word: nonzero once a kernel met bad data */
@@ -127,9 +126,8 @@ static inline __device__ double lt_block_sum(double v) {
 /* After a launch (or a series of them): LT_OK, or LT_ECUDA with `what` and the runtime's
  * reason in a->msg. */
 enum lt_status lt_cuda_check(const lt_kargs *a, const char *what);
-/* The same for a cuBLAS / cuDNN status. */
+/* The same for a cuBLAS status (cuDNN's: kernels/cuda/dnn.cuh). */
 enum lt_status lt_cublas_check(const lt_kargs *a, cublasStatus_t st, const char *what);
-enum lt_status lt_cudnn_check(const lt_kargs *a, cudnnStatus_t st, const char *what);
 
 /* A kernel-table entry. */
 static inline lt_kernel lt_cuda_kernel(lt_kernel_fn forward, lt_kernel_fn backward,

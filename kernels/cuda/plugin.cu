@@ -4,7 +4,7 @@
 #include <dlfcn.h>
 #include <cstring>
 
-#include "kernels/cuda/cuda_kernels.cuh"
+#include "kernels/cuda/dnn.cuh"
 
 enum lt_status lt_cuda_check(const lt_kargs *a, const char *what) {
     cudaError_t e = cudaGetLastError();
@@ -175,7 +175,7 @@ static void release_impl(void *impl) {
     lt_cuda *c = (lt_cuda *)impl;
     cudaStreamSynchronize(c->stream);
     if (c->dnn)
-        cudnnDestroy(c->dnn);
+        cudnnDestroy((cudnnHandle_t)c->dnn);
     if (c->blas)
         cublasDestroy(c->blas);
     cudaFree(c->flag);
@@ -226,9 +226,11 @@ static enum lt_status start(lt_cuda *c, int device, char *msg) {
         snprintf(msg, LT_KMSG_SIZE, "cuBLAS could not start");
         return LT_ECUDA;
     }
-    cudnnStatus_t ds = cudnnCreate(&c->dnn);
+    cudnnHandle_t dnn = NULL;
+    cudnnStatus_t ds = cudnnCreate(&dnn);
+    c->dnn = dnn;
     if (ds == CUDNN_STATUS_SUCCESS)
-        ds = cudnnSetStream(c->dnn, c->stream);
+        ds = cudnnSetStream(dnn, c->stream);
     if (ds != CUDNN_STATUS_SUCCESS) {
         snprintf(msg, LT_KMSG_SIZE, "cuDNN could not start: %s", cudnnGetErrorString(ds));
         return LT_ECUDA;
