@@ -88,44 +88,6 @@ size_t lt_ctx_memory_limit(const struct lt_ctx *ctx) {
     return ctx->memory_limit;
 }
 
-enum lt_status lt_fail(struct lt_ctx *ctx, enum lt_status st, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ctx->error, sizeof ctx->error, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
-void *lt_alloc(struct lt_ctx *ctx, size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p)
-        lt_fail(ctx, LT_ENOMEM, "out of memory allocating %zu bytes", bytes);
-    return p;
-}
-
-void *lt_zalloc(struct lt_ctx *ctx, size_t bytes) {
-    void *p = calloc(1, bytes ? bytes : 1);
-    if (!p)
-        lt_fail(ctx, LT_ENOMEM, "out of memory allocating %zu bytes", bytes);
-    return p;
-}
-
-void *lt_alloc_arena(struct lt_ctx *ctx, size_t bytes) {
-    size_t n = lt_align(bytes ? bytes : 1);
-    void *p = aligned_alloc(LT_ALIGN, n);
-    if (!p) {
-        lt_fail(ctx, LT_ENOMEM, "out of memory allocating an arena of %zu bytes", n);
-        return NULL;
-    }
-    memset(p, 0, n);
-    return p;
-}
-
-_Noreturn void lt_assert_fail(const char *what, const char *file, int line) {
-    fprintf(stderr, "lutra: internal error: %s (%s:%d)\n", what, file, line);
-    abort();
-}
-
 size_t lt_dtype_size(enum lt_dtype dt) {
     return lt_dtype_bytes(dt);
 }

@@ -32,28 +32,30 @@ enum lt_status lt_exec_init_sharing(struct lt_exec *ex, struct lt_ctx *ctx, stru
         lt_exec_release(ex);
         return LT_ENOMEM;
     }
+    size_t have[LT_MEM_COUNT] = {0};
+    for (int c = 0; c < LT_MEM_COUNT && with; c++)
+        have[c] = with->arena[c] ? with->arena[c]->bytes : 0;
     int lend[LT_MEM_COUNT];
-    lt_mem_lend(with ? with->arena_size : (size_t[LT_MEM_COUNT]){0}, p->bytes, lend);
+    lt_mem_lend(have, p->bytes, lend);
     for (size_t i = 0; i < sizeof arena_cats / sizeof arena_cats[0]; i++) {
         enum lt_mem_category c = arena_cats[i];
         if (!p->bytes[c])
             continue;
         if (lend[c] >= 0) { /* `with` never runs at the same time: its arena is free */
-            ex->arena[c] = with->arena[lend[c]];
-            ex->arena_size[c] = with->arena_size[lend[c]];
+            ex->arena[c] = lt_arena_retain(with->arena[lend[c]]);
             continue;
         }
-        enum lt_status st = lt_mem_alloc(ctx, p->be, p->bytes[c], &ex->arena[c]);
+        enum lt_status st = lt_arena_new(ctx, p->be, p->bytes[c], &ex->arena[c]);
         if (st != LT_OK) {
             lt_exec_release(ex);
             return st;
         }
-        ex->arena_bytes[c] = ex->arena_size[c] = p->bytes[c];
+        ex->arena_bytes[c] = p->bytes[c];
     }
     for (int b = 0; b < p->n_bufs; b++) {
         ex->views[b] = ex->hidden[b] = p->bufs[b].view;
         if (p->bufs[b].kind == LT_BUF_ARENA && p->bufs[b].first >= 0)
-            ex->views[b].data = (char *)ex->arena[p->bufs[b].cat] + p->bufs[b].offset;
+            ex->views[b].data = (char *)ex->arena[p->bufs[b].cat]->data + p->bufs[b].offset;
     }
     if (p->be->dev.alloc) {
         enum lt_status st = lt_mem_alloc(ctx, p->be, sizeof *ex->info_dev, (void **)&ex->info_dev);
@@ -80,7 +82,7 @@ enum lt_status lt_exec_init_sharing(struct lt_exec *ex, struct lt_ctx *ctx, stru
             a->gout[k] = pn->gout[k] >= 0 ? &ex->views[pn->gout[k]] : NULL;
         }
         a->accumulate = pn->accumulate;
-        a->workspace = ex->arena[LT_MEM_WORKSPACE];
+        a->workspace = ex->arena[LT_MEM_WORKSPACE] ? ex->arena[LT_MEM_WORKSPACE]->data : NULL;
         a->workspace_size = pn->workspace;
         a->exec = &ex->info;
         a->exec_dev = ex->info_dev;
@@ -93,9 +95,8 @@ enum lt_status lt_exec_init_sharing(struct lt_exec *ex, struct lt_ctx *ctx, stru
 
 void lt_exec_release(struct lt_exec *ex) {
     const struct lt_backend *be = ex->plan ? ex->plan->be : NULL;
-    for (int c = 0; c < LT_MEM_COUNT && be; c++)
-        if (ex->arena_bytes[c]) /* not a borrowed one */
-            lt_mem_free(be, ex->arena[c]);
+    for (int c = 0; c < LT_MEM_COUNT; c++)
+        lt_arena_release(ex->arena[c]);
     for (int i = 0; i < 4 && be; i++)
         if (ex->graphs[i].graph)
             be->dev.graph_free(be->impl, ex->graphs[i].graph);

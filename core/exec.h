@@ -3,6 +3,7 @@
 #ifndef LT_EXEC_H
 #define LT_EXEC_H
 
+#include "core/arena.h"
 #include "core/plan.h"
 
 struct lt_exec {
@@ -11,9 +12,10 @@ struct lt_exec {
     struct lt_kview *views;  /* per buffer, data bound */
     struct lt_kview *hidden; /* per buffer, data NULL: what a backward does not read */
     struct lt_kargs *args;   /* per node */
-    void *arena[LT_MEM_COUNT]; /* activations, temporaries, workspace, param copies */
+    /* activations, temporaries, workspace, param copies: its own arenas or another
+     * executor's (a reference held either way) */
+    struct lt_arena *arena[LT_MEM_COUNT];
     size_t arena_bytes[LT_MEM_COUNT]; /* what this executor allocated (0: none, or borrowed) */
-    size_t arena_size[LT_MEM_COUNT];  /* the arena's size, its own or borrowed */
     struct lt_exec_info info;
     char msg[LT_KMSG_SIZE];
     double *node_seconds; /* per node, summed over runs, when the context profiles */
@@ -30,21 +32,16 @@ struct lt_exec {
  * bytes) and builds every node's arguments. Fails with LT_ENOMEM. */
 enum lt_status lt_exec_init(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p);
 /* The same, but the activation, temporary and workspace arenas of `with` (an executor on
- * the same backend that never runs at the same time, and outlives this one) are borrowed
- * where they are large enough (lt_mem_lend): only what no arena of it holds is
- * allocated. */
+ * the same backend that never runs at the same time) are borrowed where they are large
+ * enough (lt_mem_lend): only what no arena of it holds is allocated. A borrowed arena
+ * lives as long as either executor holds it. */
 enum lt_status lt_exec_init_sharing(struct lt_exec *ex, struct lt_ctx *ctx, struct lt_plan *p,
                                     const struct lt_exec *with);
 void lt_exec_release(struct lt_exec *ex);
 
-/* A trainer lending its arenas to the forward programs of its evaluation
- * (lt_forward_new_for): its main executor; the lender keeps a list of its borrowers and
- * orphans them when it is freed (core/trainer.c, core/forward.c). */
-struct lt_forward;
+/* A trainer's main executor, whose arenas the forward programs of its evaluation borrow
+ * (lt_forward_new_for). */
 const struct lt_exec *lt_trainer_exec(const struct lt_trainer *t);
-enum lt_status lt_trainer_lend(struct lt_trainer *t, struct lt_forward *f);
-void lt_trainer_unlend(struct lt_trainer *t, struct lt_forward *f);
-void lt_forward_orphan(struct lt_forward *f);
 
 /* Points buffer b at data. Cannot fail. */
 void lt_exec_bind(struct lt_exec *ex, int b, void *data);

@@ -22,8 +22,6 @@ struct lt_forward {
     char *flat;  /* on a GPU: parameters, then state, of tensors no trainer mirrors there;
                   * allocated when the first such tensor is met */
     struct lt_staging staging; /* on a GPU: the inputs (as in `data`), then the outputs */
-    struct lt_trainer *lender; /* whose arenas ex borrows (lt_forward_new_for) */
-    int orphaned;              /* the lender was freed: ex needs arenas of its own */
 };
 
 static size_t output_bytes(const struct lt_plan *p, int i) {
@@ -56,8 +54,6 @@ static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, str
     f->on_device = be->dev.alloc != NULL;
     const struct lt_exec *with = lender ? lt_trainer_exec(lender) : NULL;
     st = lt_exec_init_sharing(&f->ex, ctx, p, with && with->plan->be == be ? with : NULL);
-    if (st == LT_OK && with && with->plan->be == be && (st = lt_trainer_lend(lender, f)) == LT_OK)
-        f->lender = lender;
     if (st == LT_OK && f->on_device)
         st = lt_mem_alloc(ctx, be, p->bytes[LT_MEM_DATA], (void **)&f->data);
     if (st == LT_OK && f->on_device)
@@ -92,16 +88,9 @@ enum lt_status lt_forward_plan(struct lt_ctx *ctx, struct lt_graph *g, int n_out
     return LT_OK;
 }
 
-void lt_forward_orphan(struct lt_forward *f) {
-    f->lender = NULL;
-    f->orphaned = 1;
-}
-
 void lt_forward_free(struct lt_forward *f) {
     if (!f)
         return;
-    if (f->lender)
-        lt_trainer_unlend(f->lender, f);
     if (f->plan) {
         lt_mem_free(f->plan->be, f->data);
         lt_mem_free(f->plan->be, f->flat);
@@ -174,12 +163,6 @@ enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inp
                               int64_t sample_base) {
     struct lt_plan *p = f->plan;
     enum lt_status st;
-    if (f->orphaned) { /* the trainer whose arenas it used is gone: its own, first */
-        lt_exec_release(&f->ex);
-        if ((st = lt_exec_init(&f->ex, f->ctx, p)) != LT_OK)
-            return st;
-        f->orphaned = 0;
-    }
     st = lt_exec_check_inputs(&f->ex, inputs, "forward");
     if (st != LT_OK)
         return st;

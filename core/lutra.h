@@ -473,7 +473,8 @@ enum lt_status lt_forward_new(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
 /* The same for a program run between trainer t's steps (its evaluation): the program
  * borrows t's activation, temporary and workspace memory where that is large enough,
  * since the two never run at the same time, and allocates only what is larger. Freeing
- * t first is allowed: the program then allocates its own at its next run. */
+ * t first is allowed: the memory the program borrowed lives on until the program is
+ * freed. */
 enum lt_status lt_forward_new_for(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
                                   const int *outputs, struct lt_trainer *t,
                                   struct lt_forward **out);

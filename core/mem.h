@@ -32,6 +32,9 @@ enum lt_status lt_mem_copy(struct lt_ctx *ctx, const struct lt_backend *be, void
  * allocates its own. Activations, temporaries and workspace lend and borrow, each arena
  * once; the largest need chooses first, taking the smallest arena that holds it. */
 void lt_mem_lend(const size_t *have, const size_t *need, int *lend);
+/* Formats bytes as "12.5 MiB" into buf. Cannot fail. */
+const char *lt_bytes_str(size_t bytes, char *buf, size_t size);
+
 #define LT_ALIGN 64
 static inline size_t lt_align(size_t n) {
     return (n + LT_ALIGN - 1) / LT_ALIGN * LT_ALIGN;

@@ -1,10 +1,48 @@
-/* A backend's memory, reached the same way whether it is the host's or a GPU's. */
+/* The core's memory: host allocations that record their failure on the context, and a
+ * backend's memory, reached the same way whether it is the host's or a GPU's. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/fail.h"
 #include "core/mem.h"
-#include "core/plan.h"
+
+const char *lt_bytes_str(size_t bytes, char *buf, size_t size) {
+    if (bytes < 1024)
+        snprintf(buf, size, "%zu B", bytes);
+    else if (bytes < (size_t)1 << 20)
+        snprintf(buf, size, "%.1f KiB", (double)bytes / 1024);
+    else if (bytes < (size_t)1 << 30)
+        snprintf(buf, size, "%.1f MiB", (double)bytes / (1 << 20));
+    else
+        snprintf(buf, size, "%.2f GiB", (double)bytes / (1 << 30));
+    return buf;
+}
+
+void *lt_alloc(struct lt_ctx *ctx, size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p)
+        lt_fail(ctx, LT_ENOMEM, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *lt_zalloc(struct lt_ctx *ctx, size_t bytes) {
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p)
+        lt_fail(ctx, LT_ENOMEM, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *lt_alloc_arena(struct lt_ctx *ctx, size_t bytes) {
+    size_t n = lt_align(bytes ? bytes : 1);
+    void *p = aligned_alloc(LT_ALIGN, n);
+    if (!p) {
+        lt_fail(ctx, LT_ENOMEM, "out of memory allocating an arena of %zu bytes", n);
+        return NULL;
+    }
+    memset(p, 0, n);
+    return p;
+}
 
 enum lt_status lt_mem_alloc(struct lt_ctx *ctx, const struct lt_backend *be, size_t bytes,
                             void **out) {

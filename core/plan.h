@@ -103,7 +103,5 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct
                                const struct lt_optim_config *opt,
                                const struct lt_plan_options *o, struct lt_plan **out);
 
-/* Formats bytes as "12.5 MiB" into buf. Cannot fail. */
-const char *lt_bytes_str(size_t bytes, char *buf, size_t size);
 
 #endif

@@ -3,7 +3,6 @@
 
 #include "core/fail.h"
 #include "core/mem.h"
-#include "core/plan.h"
 #include "core/staging.h"
 
 enum lt_status lt_staging_reserve(struct lt_ctx *ctx, struct lt_staging *s,

@@ -55,33 +55,10 @@ struct lt_trainer {
     int64_t step;
     struct lt_loss_scale scaler;
     int clean_steps; /* in a row, for dynamic growth */
-    struct lt_forward **borrowers; /* forward programs using ex's arenas */
-    int n_borrowers, cap_borrowers;
 };
 
 const struct lt_exec *lt_trainer_exec(const struct lt_trainer *t) {
     return &t->ex;
-}
-
-enum lt_status lt_trainer_lend(struct lt_trainer *t, struct lt_forward *f) {
-    if (t->n_borrowers == t->cap_borrowers) {
-        int cap = t->cap_borrowers ? 2 * t->cap_borrowers : 8;
-        struct lt_forward **b = realloc(t->borrowers, (size_t)cap * sizeof *b);
-        if (!b)
-            return lt_fail(t->ctx, LT_ENOMEM, "out of memory");
-        t->borrowers = b;
-        t->cap_borrowers = cap;
-    }
-    t->borrowers[t->n_borrowers++] = f;
-    return LT_OK;
-}
-
-void lt_trainer_unlend(struct lt_trainer *t, struct lt_forward *f) {
-    for (int i = 0; i < t->n_borrowers; i++)
-        if (t->borrowers[i] == f) {
-            t->borrowers[i] = t->borrowers[--t->n_borrowers];
-            return;
-        }
 }
 
 /* Leaves the host bytes of a mirrored storage current and drops the mirror. */
@@ -100,9 +77,6 @@ void lt_trainer_free(struct lt_trainer *t) {
         unmirror(t, t->params, &t->pmirror);
         unmirror(t, t->state, &t->smirror);
     }
-    for (int i = 0; i < t->n_borrowers; i++)
-        lt_forward_orphan(t->borrowers[i]);
-    free(t->borrowers);
     lt_exec_release(&t->ex);
     for (int i = 0; i < t->n_more; i++) {
         struct lt_plan *p = t->more[i]->plan;

@@ -1,7 +1,6 @@
 /* The files lutra's core reads and writes, bound thinly: safetensors (weights and
  * checkpoints) and PNG curves. JSON is lua/l_json.c; folders, locks, the terminal and the
  * clock are lua/l_sys.c. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/plan.h"
+#include "core/mem.h"
 #include "tests/op_check.h"
 #include "tests/train_util.h"
 

@@ -210,7 +210,7 @@ static void run_logits(struct lt_forward *f, struct lt_tensor *x, struct lt_tens
 
 /* An evaluation program borrowing a trainer's memory, run between its steps, changes
  * none of its steps; it gives what a program of its own gives, also once the trainer is
- * gone. */
+ * gone (what it borrowed is still held). */
 static void test_evaluation_borrows_the_step_memory(void **state) {
     (void)state;
     struct lt_tensor *w1, *b1, *w2, *b2, *x, *y, *a, *c;
@@ -238,7 +238,7 @@ static void test_evaluation_borrows_the_step_memory(void **state) {
     }
     assert_memory_equal(lt_tensor_data(w1), lt_tensor_data(w2), lt_tensor_bytes(w1));
     lt_trainer_free(lender);
-    run_logits(shared, probe, a); /* arenas of its own now */
+    run_logits(shared, probe, a); /* the arenas it borrowed live on */
     assert_memory_equal(lt_tensor_data(a), lt_tensor_data(c), lt_tensor_bytes(a));
     lt_forward_free(shared), lt_forward_free(own);
     lt_trainer_free(alone);
