@@ -96,8 +96,8 @@ A recipe is a Lua file that sets the tables below, as globals or in a table it r
 returned table is merged over the globals). Every key is checked: an unknown key is an
 error naming the key, the file that set it and the closest known key; a wrong type or a
 value out of range names the key, what was expected and what was given. Keys left out
-take the defaults below; the resolved config, every key filled in, is written to
-`<work_dir>/config.lua` and can be run again as a recipe.
+take the defaults below; the resolved config, every key filled in, is written to the
+run's folder, `<work_dir>/<YYYYMMDD_HHMMSS>/config.lua`, and can be run again as a recipe.
 
 - `_base_ = {"_base_/data.lua", ...}` (or one string) inherits from other recipes, paths
   relative to the file: the bases are merged in order, then the file over them. Tables
@@ -106,19 +106,32 @@ take the defaults below; the resolved config, every key filled in, is written to
   merging into it. Setting `runner.max_iters` drops an inherited `runner.max_epochs` and
   the other way round.
 - Overrides: `--set runner.max_iters=300 data.batch_size=8` (also `--options`,
-  `--cfg-options`) apply after the files, in order. A value is read as a Lua literal
-  (`300`, `1e-3`, `true`, `{512, 512}`, `"x"`), and taken as a string otherwise
-  (`optim.type=adamw`); `key=nil` removes the key, so its default applies.
-- Recipes run in a sandbox: they see `math`, `string`, `table`, `utf8`, `os.getenv`,
-  `os.time`, `os.clock`, `os.date`, the basic functions (`pairs`, `ipairs`, `type`,
-  `tostring`, `tonumber`, `select`, `error`, `assert`, `pcall`, `print`, ...) and
-  `require` (for model registries: the recipe's folder is searched first). `io`, `os.exit`,
-  `load` and `debug` are not there. Helper values belong in `local`s: every global a recipe
-  sets is a key.
+  `--cfg-options`) apply after the files, in order. A value is read as a Lua literal, never
+  run: a number (`300`, `1e-3`, `0x10`, `-2`), a string in either quotes (with Lua's
+  escapes), `true`, `false`, `nil`, or a table of them (`{512, 512}`, `{rule = "linear",
+  ["base_batch_size"] = 256}`). A bare word or path is taken as a string (`optim.type=adamw`,
+  `device=cuda:0`, `memory.limit=2GiB`); names, calls and arithmetic (`2^16`, `1/0`) are
+  refused with the character where reading stopped. `key=nil` removes the key, so its
+  default applies.
+- Recipes run in a sandbox: they see the basic functions (`pairs`, `ipairs`, `type`,
+  `tostring`, `tonumber`, `select`, `error`, `assert`, `pcall`, `print`, `setmetatable`,
+  `load` of text, ...), copies of `math`, `string`, `table` and `utf8`, `os.getenv`,
+  `os.time`, `os.clock`, `os.date`, and a `require` that loads lutra's model-building
+  modules (`lutra`, `lutra.models`, `lutra.nn`, `lutra.ops`, `lutra.optim`,
+  `lutra.tensor`; read-only views) and Lua files beside the recipe (`require("my_models")`
+  is `my_models.lua` in the recipe's folder, `"nets.tiny"` is `nets/tiny.lua`; a path such
+  as `"../shared/nets.lua"` is relative to the requiring file), which run in the same
+  sandbox, once per load. `io`, `os.exit`, `package`, `debug`, `dofile`, `loadfile`,
+  `collectgarbage` and bytecode are not there, and no metatable is shared with lutra
+  (`getmetatable("")` is nil). Helper values belong in `local`s: every global a recipe sets
+  is a key. Ctrl-C or SIGTERM stops a recipe stuck in a loop (exit 130 or 143).
 - `model` is declarative, built by the builder registered for its `type`
-  (`require("lutra.models").register(name, builder, fields)`), so it merges and takes
-  overrides (`--set model.hidden={512,512}`); a function returning a module is the escape
-  hatch.
+  (`require("lutra.models").register(name, builder, fields)`, in a module beside the
+  recipe), so it merges and takes overrides (`--set model.hidden={512,512}`); a function
+  returning a module is the escape hatch. The run's `config.lua` requires the file that
+  registered the type, or gives the function from the file that holds it
+  (`model = require("/abs/path/nets.lua").build`), by absolute path, so it trains again
+  from the run's folder.
 - Optional sections (`optim.clip_grad`) are switched off by leaving them out or setting
   them to `false`.
 
@@ -135,6 +148,10 @@ take the defaults below; the resolved config, every key filled in, is written to
 | `auto_scale_lr = {enable = true, base_batch_size = B}` | `optim.lr_scaling = {rule = "linear", base_batch_size = B}`, with a note: lutra scales on the effective batch, batch_size × accumulate × world size, and mmengine ignores accumulation |
 | `auto_scale_lr = {enable = false, ...}` | `optim.lr_scaling = {rule = "none"}` |
 | `optim.type = "SGD"`, `"AdamW"` | choices are matched without regard to case |
+| `total_epochs`, `optimizer`, `optim_wrapper`, `optimizer_config`, `lr_config`, `data.workers_per_gpu`, ... | an unknown-key error that names lutra's key (`runner.max_epochs`, `optim`, `optim.clip_grad`, `schedule`) or says lutra has none |
+
+Each alias and convention read is noted in the run's log ("data.samples_per_gpu read as
+data.batch_size").
 ]]
 
 -- The Markdown reference of every recipe key. Lists the built-in model types only, so

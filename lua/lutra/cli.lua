@@ -214,11 +214,12 @@ function cli.parse(verb, args, first)
     return out
 end
 
--- An integer option's value, or a usage error.
+-- An integer option's value, or a usage error; its range is the recipe key's, checked
+-- with the recipe ("--threads: threads must be in [0, 4096], got 100000").
 local function integer_option(verb, name, v)
     local n = math.tointeger(tonumber(v))
-    if n == nil or n < 0 then
-        usage_error(string.format("%s: %s wants an integer >= 0, got '%s'", verb, name, v))
+    if n == nil then
+        usage_error(string.format("%s: %s wants an integer, got '%s'", verb, name, v))
     end
     return n
 end
@@ -280,10 +281,13 @@ local function build_model(cfg)
     return model
 end
 
+-- A signal while the recipe is evaluated stops it ("interrupted while evaluating
+-- RECIPE"): exit 130 or 143, as after a run.
 local function load_recipe(path, overrides)
     local ok, cfg, notes, origin = pcall(config.load, path, overrides)
     if not ok then
-        error(setmetatable({ msg = tostring(cfg) }, ConfigError), 0)
+        local sig = core.interrupted()
+        error(setmetatable({ msg = tostring(cfg), code = sig and EXIT[sig] }, ConfigError), 0)
     end
     return cfg, notes, origin
 end
@@ -342,7 +346,10 @@ function verbs.eval(args)
     core.set_threads(cfg.threads)
     local device = runner.check_device(cfg)
     local model = build_model(cfg)
-    checkpoint.load_weights(model, checkpoint.load(weights), weights)
+    local note = checkpoint.load_weights(model, checkpoint.load(weights), weights)
+    if note then
+        complain("warning: " .. note)
+    end
     local t0 = core.clock()
     local test_set = data.dataset(cfg, "test")
     local batch, line = runner.fit_eval_batch(cfg, model, device, test_set:size())
@@ -574,7 +581,7 @@ function cli.main(args)
         return EXIT.usage
     elseif getmetatable(code) == ConfigError then
         complain(code.msg)
-        return EXIT.usage
+        return code.code or EXIT.usage
     end
     complain(tostring(code))
     local sig = core.interrupted()

@@ -4,13 +4,15 @@
 -- config back as Lua. Every error is a Lua error whose message names the file (or the
 -- override) and the key: "examples/x.lua: optim.lr must be a number, got string".
 --
--- A recipe runs with an environment of its own whose __index is a safe subset of _G:
--- math, string, table, utf8 (copies), os.getenv/time/clock/date, the basic functions
--- and require (the recipe's folder searched first; modules it loads run in the real
--- _G, so require is how trusted code such as a model registry gets in). No io, load,
--- dofile, debug or os.exit: a recipe describes a run, it does not act. Every global a
--- recipe sets is a recipe key; helpers belong in locals.
+-- A recipe runs in lutra.sandbox (the safe base library, copies of math, string, table and
+-- utf8, os.getenv/time/clock/date, and a require of lutra's model-building modules and of
+-- Lua files beside the recipe, run in the same sandbox). No io, os.exit, package, debug or
+-- bytecode: a recipe describes a run, it does not act. Every global a recipe sets is a
+-- recipe key; helpers belong in locals. `--set` values are read by lutra.literal: data,
+-- never code.
 local schema = require("lutra.schema")
+local sandbox = require("lutra.sandbox")
+local literal = require("lutra.literal")
 
 local config = {}
 
@@ -26,40 +28,7 @@ end
 
 -- ---- paths -----------------------------------------------------------------------------
 
--- "a/b/../c/./d.lua" -> "a/c/d.lua"; keeps a leading "/" and leading "..".
-local function normalize(path)
-    local absolute = path:sub(1, 1) == "/"
-    local parts = {}
-    for seg in path:gmatch("[^/]+") do
-        if seg == ".." and #parts > 0 and parts[#parts] ~= ".." then
-            parts[#parts] = nil
-        elseif seg ~= "." then
-            parts[#parts + 1] = seg
-        end
-    end
-    local out = table.concat(parts, "/")
-    return absolute and "/" .. out or (out == "" and "." or out)
-end
-
--- The folder of a file, "" for a bare name.
-local function dirname(path)
-    return path:match("^(.*)/[^/]*$") or ""
-end
-
-local function join_path(dir, name)
-    if name:sub(1, 1) == "/" or dir == "" then
-        return normalize(name)
-    end
-    return normalize(dir .. "/" .. name)
-end
-
-local function exists(path)
-    local f = io.open(path, "r")
-    if f then
-        f:close()
-    end
-    return f ~= nil
-end
+local normalize, dirname, join_path = sandbox.normalize, sandbox.dirname, sandbox.join
 
 -- ---- tables ------------------------------------------------------------------------------
 
@@ -143,60 +112,24 @@ end
 
 -- ---- the sandbox -------------------------------------------------------------------------
 
-local BASICS = {"assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "print",
-    "rawequal", "rawget", "rawlen", "rawset", "select", "setmetatable", "tonumber",
-    "tostring", "type", "xpcall", "_VERSION"}
-
--- require with the recipe's folder searched first.
-local function recipe_require(dir)
-    return function(name)
-        local saved = package.path
-        if dir ~= "" then
-            package.path = dir .. "/?.lua;" .. dir .. "/?/init.lua;" .. saved
-        end
-        local ok, mod, extra = pcall(require, name)
-        package.path = saved
-        if not ok then
-            error(mod, 2)
-        end
-        return mod, extra
+-- Whether the process was interrupted (SIGINT, SIGTERM): a recipe stuck in a loop stops
+-- at the first signal. lutra.core's flag when the C module is there; replaceable.
+function config.interrupted()
+    local ok, core = pcall(require, "lutra.core")
+    if ok and type(core) == "table" and core.interrupted then
+        config.interrupted = core.interrupted
+        return core.interrupted()
     end
+    config.interrupted = function() return false end
+    return false
 end
 
-local function sandbox(dir)
-    local safe = {
-        math = deep_copy(math), string = deep_copy(string), table = deep_copy(table),
-        utf8 = deep_copy(utf8),
-        os = {getenv = os.getenv, time = os.time, clock = os.clock, date = os.date},
-        require = recipe_require(dir),
-    }
-    for _, name in ipairs(BASICS) do
-        safe[name] = _G[name]
-    end
-    return setmetatable({}, {__index = safe})
-end
-
--- Runs one recipe file; returns the table it describes (globals it set, with the table
--- it returned merged over them). Raises with "file:line: ..." on a syntax or run error.
-local function run_file(path)
-    local f, err = io.open(path, "r")
-    if not f then
-        error(err, 0)
-    end
-    local text = f:read("a")
-    f:close()
-    if text:sub(1, 1) == "#" then
-        text = "--" .. text -- a shebang line, kept so line numbers stay right
-    end
-    local env = sandbox(dirname(path))
-    local chunk, msg = load(text, "@" .. path, "t", env)
-    if not chunk then
-        error(msg, 0)
-    end
-    local ok, ret = pcall(chunk)
-    if not ok then
-        error(tostring(ret), 0)
-    end
+-- Runs one recipe file in the load's sandbox; returns the table it describes (globals it
+-- set, with the table it returned merged over them). Raises with "file:line: ..." on a
+-- syntax or run error, "file: is a directory ..." and the like on a file that is not a
+-- recipe, "interrupted while evaluating file" after a signal.
+local function run_file(box, path)
+    local env, ret = box:evaluate(path)
     local layer = {}
     for k, v in pairs(env) do
         layer[k] = v
@@ -207,6 +140,8 @@ local function run_file(path)
         end
         layer = merge_into(layer, ret, nil, "")
     end
+    -- what require(path) gives a config.lua that needs a function defined here
+    sandbox.note_exports(ret ~= nil and ret or env, path)
     return deep_copy(layer)
 end
 
@@ -325,8 +260,9 @@ local function place(layer, group, key, value, from, source)
     end
 end
 
--- Renames aliases (samples_per_gpu -> batch_size ...) in a layer, walking the schema.
-local function rename_aliases(t, names, path, source)
+-- Renames aliases (samples_per_gpu -> batch_size ...) in a layer, walking the schema;
+-- notes what each was read as.
+local function rename_aliases(t, names, path, source, notes)
     local node = schema.node(names)
     if not node or type(t) ~= "table" then
         return
@@ -338,13 +274,15 @@ local function rename_aliases(t, names, path, source)
                     key_path(path, alias), key_path(path, name), alias, name))
             end
             t[name], t[alias] = t[alias], nil
+            notes[#notes + 1] = string.format("%s: %s read as %s", source,
+                key_path(path, alias), key_path(path, name))
         end
     end
     for k, v in pairs(t) do
         if type(k) == "string" and type(v) == "table" then
             local sub = {table.unpack(names)}
             sub[#sub + 1] = k
-            rename_aliases(v, sub, key_path(path, k), source)
+            rename_aliases(v, sub, key_path(path, k), source, notes)
         end
     end
 end
@@ -362,7 +300,7 @@ local function normalize_layer(layer, source, notes)
         layer.auto_scale_lr = nil
         place(layer, "optim", "lr_scaling", s, "auto_scale_lr", source)
     end
-    rename_aliases(layer, {}, "", source)
+    rename_aliases(layer, {}, "", source, notes)
 end
 
 -- A layer that sets one key of an exclusive set drops the others set below it.
@@ -389,7 +327,7 @@ end
 
 -- Appends path's layers to `layers`, bases first (each file once); `stack` is the chain
 -- of files including this one, for cycles.
-local function collect(path, layers, seen, stack)
+local function collect(box, path, layers, seen, stack)
     for i, p in ipairs(stack) do
         if p == path then
             local chain = {table.unpack(stack, i)}
@@ -401,7 +339,7 @@ local function collect(path, layers, seen, stack)
         return
     end
     seen[path] = true
-    local layer = run_file(path)
+    local layer = run_file(box, path)
     local bases = layer._base_
     layer._base_ = nil
     if type(bases) == "string" then
@@ -417,11 +355,15 @@ local function collect(path, layers, seen, stack)
                 " in the list")
         end
         local full = join_path(dir, b)
-        if not exists(full) then
+        local kind = sandbox.kind(full)
+        if not kind then
             fail(path, string.format("_base_ '%s' not found (looked in %s/)", b,
                 dir == "" and "." or dir))
+        elseif kind == "directory" then
+            fail(path, string.format("_base_ '%s' is a directory (%s), not a recipe file", b,
+                full))
         end
-        collect(full, layers, seen, stack)
+        collect(box, full, layers, seen, stack)
     end
     stack[#stack] = nil
     layers[#layers + 1] = {source = path, table = layer}
@@ -429,34 +371,32 @@ end
 
 -- ---- overrides ---------------------------------------------------------------------------
 
--- Reads a value as a Lua literal; nil, false when it is not one.
-local function literal(text)
-    local env = setmetatable({}, {__index = function() error("not a literal", 0) end})
-    local chunk = load("return " .. text, "=value", "t", env)
-    if not chunk then
-        return nil, false
+-- A value that is not a literal but reads as a plain word or path (adamw, cuda:0, 2GiB,
+-- runs/a-1, /data/fmnist) is taken as that string; code-like text is not.
+local function bare_word(value, pos)
+    if value:find("[%(%){}%[%]\"'=,;%*%^<>]") then
+        return false
     end
-    local ok, v = pcall(chunk)
-    if not ok or type(v) == "function" or type(v) == "thread" or type(v) == "userdata" then
-        return nil, false
-    end
-    return v, true
+    -- a number followed by an operator (1/0, 2024-01-01, 1e-3*2) is arithmetic
+    local before = value:sub(1, pos - 1):gsub("%s", "")
+    return not (tonumber(before) and value:sub(pos, pos):match("[%+%-%*/%%%^&|~<>=]"))
 end
 
 -- Parses "a.b.c=value": returns the key ("a.b.c") and the value, a Lua literal (300,
--- 1e-3, true, nil, "x", {512, 512}) or else the text itself as a string. Raises
--- "--set 'text': ..." on a malformed override (no "=", a bad name, a table or quoted
--- string that does not parse).
+-- 1e-3, 0x10, -2, true, nil, "x", {512, 512}, {a = 1, ["b"] = {2}}) read without running
+-- anything, or else a bare word taken as a string (adamw, cuda:0). Raises "--set 'text':
+-- ..." on a malformed override: no "=", a bad name, or a value that is neither (a call,
+-- arithmetic, an unfinished table or string), naming the character where reading stopped.
 function config.parse_override(text)
     if type(text) ~= "string" then
         error("--set: an override must be a string key=value, got " .. type(text), 0)
     end
     local where = "--set '" .. text .. "'"
-    local key, value = text:match("^([^=]*)=(.*)$")
+    local key, raw = text:match("^([^=]*)=(.*)$")
     if not key then
         fail(where, "expected key=value")
     end
-    key, value = key:match("^%s*(.-)%s*$"), value:match("^%s*(.-)%s*$")
+    key = key:match("^%s*(.-)%s*$")
     if key == "" then
         fail(where, "the key is empty")
     end
@@ -466,20 +406,22 @@ function config.parse_override(text)
                 string.format("'%s' in key '%s' is not a name", seg, key))
         end
     end
+    local lead = raw:match("^%s*()") - 1
+    local value = raw:match("^%s*(.-)%s*$")
     if value == "" then
         return key, ""
     end
-    local v, ok = literal(value)
+    local ok, v, pos = literal.read(value)
     if ok then
         return key, v
+    elseif bare_word(value, pos) then
+        return key, value
     end
-    local first = value:sub(1, 1)
-    if first == "{" or first == '"' or first == "'" or value:sub(1, 2) == "[[" then
-        local _, msg = load("return " .. value, "=value", "t", {})
-        fail(where, "the value is not a Lua literal: " ..
-            (msg or "it reads names or calls functions"):gsub("^value:1: ", ""))
+    local at = text:find("=", 1, true) + lead + pos
+    if tonumber((value:sub(1, pos - 1):gsub("%s", ""))) then
+        v = "arithmetic is not evaluated (write the number itself)"
     end
-    return key, value
+    fail(where, string.format("the value is not a Lua literal: %s (character %d)", v, at))
 end
 
 local function split(key)
@@ -508,6 +450,11 @@ local function remove(acc, origin, names)
     end
 end
 
+-- The command-line flags that set one key; a key -> value override of such a key is
+-- labelled with its flag ("--seed: seed must be >= 0, got -1"), others "--set 'key'".
+config.FLAGS = {seed = "--seed", threads = "--threads", device = "--device",
+    work_dir = "--work-dir", load_from = "--load-from", resume_from = "--resume-from"}
+
 -- Applies overrides to a merged table: strings "key=value" (in order) and, for
 -- programs, key -> value pairs (in key order).
 local function apply_overrides(acc, origin, notes, overrides)
@@ -524,7 +471,8 @@ local function apply_overrides(acc, origin, notes, overrides)
     end
     table.sort(keyed)
     for _, k in ipairs(keyed) do
-        list[#list + 1] = {key = k, value = overrides[k], source = "--set '" .. k .. "'"}
+        list[#list + 1] = {key = k, value = overrides[k],
+            source = config.FLAGS[k] or "--set '" .. k .. "'"}
     end
     for _, o in ipairs(list) do
         local names = split(o.key)
@@ -555,7 +503,8 @@ end
 function config.read(path, overrides)
     path = normalize(path)
     local layers, notes, origin = {}, {}, {}
-    collect(path, layers, {}, {})
+    local box = sandbox.new({interrupted = function() return config.interrupted() end})
+    collect(box, path, layers, {}, {})
     local acc = {}
     for _, layer in ipairs(layers) do
         normalize_layer(layer.table, layer.source, notes)
@@ -699,6 +648,47 @@ local function function_text(fn)
         info.linedefined)
 end
 
+-- `require("/abs/file.lua")`: absolute, so that config.lua trains again from any folder.
+local function require_text(path)
+    return "require(" .. schema.literal(sandbox.absolute(path) or path) .. ")"
+end
+
+-- What config.lua needs to build the model again: {requires = {lines}, text = the Lua
+-- text of a function model, problem = why it cannot be rebuilt}. A registered type
+-- needs the file that registered it (a recipe or module the sandbox ran); a function
+-- needs a file that holds it (a module that returned it, or the recipe that set it).
+function config.rebuild(model)
+    local models = require("lutra.models")
+    local out = {requires = {}}
+    if type(model) == "table" and type(model.type) == "string" then
+        local origin = models.origin(model.type)
+        if origin and origin ~= "builtin" and sandbox.loaded(origin) then
+            out.requires[1] = require_text(origin) .. " -- registers model.type " ..
+                schema.literal(model.type)
+        elseif origin ~= "builtin" then
+            out.problem = string.format("model.type %s was registered by %s, which a " ..
+                "config.lua cannot require; register it in a module beside the recipe " ..
+                "(require(\"my_models\") there)", schema.literal(model.type),
+                origin and origin or "code that is not a file lutra ran")
+        end
+    elseif type(model) == "function" then
+        local e = sandbox.export_of(model)
+        if e then
+            out.text = require_text(e.path) .. (e.field == nil and "" or
+                (key_text(e.field):sub(1, 1) == "[" and key_text(e.field) or
+                    "." .. e.field))
+        else
+            local info = debug.getinfo(model, "S")
+            out.problem = string.format("model is a function (%s:%d) that a config.lua " ..
+                "cannot hold; set model in a recipe, return it from a module beside the " ..
+                "recipe (model = require(\"nets\").build), or register a model type " ..
+                "there (lutra.models.register) and set model = {type = ...}",
+                info.short_src, info.linedefined)
+        end
+    end
+    return out
+end
+
 local emit
 
 -- Emits `name = value` lines for a table's entries at the given indent.
@@ -706,7 +696,10 @@ local function emit_entries(t, fields, by_name, indent, path, opts, out, top)
     for _, k in ipairs(ordered_keys(t, fields)) do
         local v, p = t[k], key_path(path, k)
         local child = by_name and by_name[k]
-        if type(v) == "function" then
+        if type(v) == "function" and top and k == "model" and opts.model_text then
+            local comment = opts.origin and opts.origin[p]
+            out[#out + 1] = "model = " .. opts.model_text .. (comment and " -- " .. comment or "")
+        elseif type(v) == "function" then
             out[#out + 1] = indent .. "-- " .. tostring(k) .. ": " .. function_text(v)
         else
             local comment = opts.origin and opts.origin[p]
@@ -745,15 +738,27 @@ end
 
 -- The Lua source of a config: one global per top-level key, keys in schema order (then
 -- by name), so that the same config always gives the same text and loading the text
--- gives the config back. Functions (a model given as a function) cannot be written:
--- they become comments. opts: {header = a comment line or lines, origin = an origin map
--- whose entries become comments after each value}.
+-- gives the config back. The model comes back too: a type registered in a file the
+-- sandbox ran gets `require("/abs/that/file.lua")` at the top, and a function model
+-- `model = require("/abs/file.lua").name` (see config.rebuild); one that cannot be
+-- rebuilt (registered or made outside those files) gets a comment and an error() line
+-- that says why, so that the file refuses to train rather than train something else.
+-- Other functions (in hooks) become comments. opts: {header = a comment line or lines,
+-- origin = an origin map whose entries become comments after each value}.
 function config.serialize(cfg, opts)
-    opts = opts or {}
     local out = {}
-    for line in (opts.header or ""):gmatch("[^\n]+") do
+    for line in ((opts or {}).header or ""):gmatch("[^\n]+") do
         out[#out + 1] = "-- " .. line
     end
+    local rebuild = config.rebuild(cfg.model)
+    for _, line in ipairs(rebuild.requires) do
+        out[#out + 1] = line
+    end
+    if rebuild.problem then
+        out[#out + 1] = "error(" .. schema.literal("this config cannot be trained again: " ..
+            rebuild.problem) .. ")"
+    end
+    opts = setmetatable({model_text = rebuild.text}, {__index = opts})
     emit_entries(cfg, schema.root.fields, schema.root.by_name, "", "", opts, out, true)
     return table.concat(out, "\n") .. "\n"
 end

@@ -6,7 +6,21 @@
 -- without the C module.
 local models = {}
 
-local registry = {} -- name -> {builder, fields (list or nil), doc, builtin}
+local registry = {} -- name -> {builder, fields (list or nil), doc, builtin, source}
+
+-- The file whose code called models.register (its caller's chunk, skipping C frames and
+-- the recipe sandbox's wrappers), or nil when that code is not a file.
+local function caller_file()
+    for level = 3, 20 do
+        local info = debug.getinfo(level, "S")
+        if not info then
+            return nil
+        end
+        if info.what ~= "C" and not info.source:match("[/\\]lutra[/\\]sandbox%.lua$") then
+            return info.source:match("^@(.*)$")
+        end
+    end
+end
 
 -- lutra.nn, loaded on first use (replaceable in tests through package.loaded).
 function models.nn()
@@ -16,9 +30,11 @@ end
 -- Registers (or replaces) the builder for a model type. builder(model, cfg) returns a
 -- module, given the resolved model table and the whole resolved config (or nil).
 -- fields: the keys the type takes besides `type`, as lutra.schema fields: a list
--- ({{name = "hidden", type = "list", default = {...}, doc = "..."}, ...}) or a map
--- (name -> field); nil leaves the table unchecked. doc: one line for the reference.
--- Raises on bad arguments.
+-- ({{name = "hidden", type = "list", default = {256}, doc = "..."}, ...}; a list field
+-- checks its elements against `elements` when given) or a map (name -> field); nil leaves
+-- the table unchecked. doc: one line for the reference. Remembers the file that called
+-- it, so that a run's config.lua can require that file again (lutra.config). Raises on
+-- bad arguments.
 function models.register(name, builder, fields, doc, builtin)
     if type(name) ~= "string" or not name:match("^[%w_%-]+$") then
         error("models.register: the name must be a word, got " .. tostring(name), 2)
@@ -35,14 +51,22 @@ function models.register(name, builder, fields, doc, builtin)
             error("models.register: 'type' is not a field (it names the model)", 2)
         end
     end
-    registry[name] = {builder = builder, fields = list, doc = doc, builtin = builtin}
+    registry[name] = {builder = builder, fields = list, doc = doc, builtin = builtin,
+        source = caller_file()}
 end
 
--- The fields of a type (a list, or nil when registered without fields), and whether
--- the type is registered. Cannot fail.
+-- The fields of a type (a list of copies, or nil when registered without fields), and
+-- whether the type is registered. Cannot fail.
 function models.fields(name)
     local r = registry[name]
-    return r and r.fields, r ~= nil
+    return r and r.fields and require("lutra.schema").deep_copy(r.fields), r ~= nil
+end
+
+-- Where a type comes from: "builtin" for lutra's own, the file that registered it, or nil
+-- (not registered, or registered by code that is not a file). Cannot fail.
+function models.origin(name)
+    local r = registry[name]
+    return r and (r.builtin and "builtin" or r.source) or nil
 end
 
 -- The one-line doc of a type, or nil. Cannot fail.

@@ -299,7 +299,8 @@ local data = group("data", "The data set and how batches are drawn from it.", {
 local model = field("model", "model", {required = true,
     doc = 'The network: {type = "mlp", ...} built by the builder registered under that ' ..
         "type (lutra.models.register), its other keys checked against the builder's " ..
-        "fields; or a function returning a module (not checked, not serialisable)."})
+        "fields; or a function returning a module (not checked; a run's config.lua " ..
+        "requires the file that holds it)."})
 
 local optim = group("optim", "The optimizer and what shapes its update.", {
     field("type", "string", {default = "sgd", choices = {"sgd", "adamw"},
@@ -508,8 +509,8 @@ schema.root = group("", "A recipe.", {
     field("seed", "integer", {default = 0, range = "[0, inf)",
         doc = "Seeds initialisation, shuffling, dropout and augmentation; same seed and " ..
             "threads: the same run on the CPU."}),
-    field("threads", "integer", {default = 0, range = "[0, inf)",
-        doc = "CPU threads (0: one per core)."}),
+    field("threads", "integer", {default = 0, range = "[0, 4096]",
+        doc = "CPU threads (0: one per core); at most 4096, lutra.core's limit."}),
     field("work_dir", "string", {default = default_work_dir,
         default_doc = "work_dirs/<recipe name>",
         doc = "Where the run writes config.lua, logs, metrics, checkpoints and curves."}),
@@ -668,7 +669,11 @@ local function check_list(f, v, path, ctx)
     local out, seen = {}, {}
     for i, e in ipairs(v) do
         local p = path .. "[" .. i .. "]"
-        out[i] = check_value(f.elements, e, p, ctx)
+        if f.elements then
+            out[i] = check_value(f.elements, e, p, ctx)
+        else -- a list of anything
+            out[i] = deep_copy(e)
+        end
         if f.unique and seen[out[i]] then
             ctx.fail(p, p .. " repeats " .. schema.show(out[i]))
         end
@@ -739,6 +744,34 @@ local function applies(f, parent, path)
     return ok, table.concat(words, " and ")
 end
 
+local NO_WORKERS = "lutra has no loader-worker setting: its C loader prepares the next " ..
+    "batch while a step runs; CPU threads are 'threads'"
+
+-- mmcv/mmengine keys lutra spells differently: key path -> lutra's key, or a sentence
+-- when lutra has none. Unknown keys name lutra's instead of guessing.
+schema.foreign_keys = {
+    optimizer = "optim",
+    optim_wrapper = "optim",
+    optimizer_config = "optim.clip_grad",
+    ["optim.grad_clip"] = "optim.clip_grad",
+    ["optim.optimizer"] = "lutra's optimizer keys sit in optim itself: optim.type, optim.lr, ...",
+    total_epochs = "runner.max_epochs",
+    train_cfg = "runner",
+    lr_config = "schedule",
+    param_scheduler = "schedule",
+    checkpoint_config = "runner.checkpoint_interval",
+    log_config = "runner.log_interval",
+    evaluation = "runner.eval_interval",
+    custom_hooks = "hooks",
+    gpu_ids = "device",
+    randomness = "seed",
+    train_dataloader = "data",
+    val_dataloader = "data",
+    test_dataloader = "data",
+    ["data.workers_per_gpu"] = NO_WORKERS,
+    ["data.num_workers"] = NO_WORKERS,
+}
+
 local function unknown_key(g, key, path, ctx)
     local full = join(path, tostring(key))
     if type(key) ~= "string" then
@@ -748,6 +781,11 @@ local function unknown_key(g, key, path, ctx)
     local names = {}
     for _, f in ipairs(g.fields) do
         names[#names + 1] = f.name
+    end
+    local foreign = schema.foreign_keys[full]
+    if foreign then
+        ctx.fail(full, string.format("unknown key '%s' (%s)", full, foreign:find(" ") and
+            foreign or string.format("lutra's is '%s'", foreign)))
     end
     local hint = schema.suggest(key, names)
     if hint then

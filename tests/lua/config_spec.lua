@@ -120,6 +120,10 @@ describe("config.load", function()
         assert.equal(3, cfg.runner.max_iters)
         assert.equal("runs/home", cfg.work_dir)
         assert.is_function(math.floor)
+        -- the recipe replaced string.rep and removed string.format: its copy only
+        assert.equal("xx", ("x"):rep(2))
+        assert.equal("3", string.format("%d", 3))
+        assert.matches("work_dir = \"runs/home\"", config.serialize(cfg))
     end)
 
     it("runs recipes in a sandbox", function()
@@ -135,10 +139,139 @@ describe("config.load", function()
         assert.same({kind = "tiny", width = 16}, models.build(cfg.model))
     end)
 
+    it("runs a recipe's modules in its sandbox, once per load", function()
+        local cfg = load("sandbox/uses_helper.lua")
+        assert.same({24, 1}, cfg.model.hidden) -- helper ran once (math.loads is 1)
+        assert.same({24, 1}, load("sandbox/uses_helper.lua").model.hidden) -- a new load
+        assert.is_nil(math.loads)
+        assert.equal("xx", ("x"):rep(2)) -- the module's string.rep was the load's copy
+    end)
+
+    it("hands recipes read-only views of lutra's modules", function()
+        assert.equal(F .. "sandbox/writes_module.lua:3: lutra.models is read-only in a " ..
+            "recipe (setting 'build')", load_error("sandbox/writes_module.lua"))
+        assert.is_function(require("lutra.models").build)
+    end)
+
+    it("builds a model class a module derives from lutra.nn's Module", function()
+        local cfg = load("sandbox/model_from_module.lua")
+        local m = require("lutra.models").build(cfg.model, cfg)
+        assert.equal("Net", getmetatable(m).__name)
+        assert.equal(2, m.fc.weight:shape()[1]) -- seed 0 + 2 outputs
+    end)
+
     it("keeps a model function as it is", function()
         local cfg = load("model_fn.lua")
         assert.is_function(cfg.model)
         assert.same({kind = "custom"}, require("lutra.models").build(cfg.model))
+    end)
+end)
+
+-- A recipe written to a fresh folder (with files beside it: name -> text); its path.
+local scratch_n = 0
+local function scratch(text, beside)
+    scratch_n = scratch_n + 1
+    local dir = string.format("%s/lutra-config-spec-%d-%d", os.getenv("TMPDIR") or "/tmp",
+        math.random(1, 1 << 30), scratch_n)
+    assert(os.execute("mkdir -p '" .. dir .. "'"))
+    for name, body in pairs(beside or {}) do
+        local f = assert(io.open(dir .. "/" .. name, "w"))
+        f:write(body)
+        f:close()
+    end
+    local f = assert(io.open(dir .. "/recipe.lua", "w"))
+    f:write(text)
+    f:close()
+    return dir .. "/recipe.lua", dir
+end
+
+describe("the sandbox", function()
+    local function escape_error(text, beside)
+        local path = scratch('model = {type = "mlp"}\nrunner = {max_iters = 1}\n' .. text,
+            beside)
+        return error_of(config.load, path), path
+    end
+
+    it("has no io, os, package or debug to require", function()
+        for _, name in ipairs({"os", "io", "package", "debug"}) do
+            local err = escape_error(string.format('require("%s").exit(5)', name))
+            assert.matches("recipe%.lua:3: require '" .. name .. "': not available in a " ..
+                "recipe", err)
+        end
+        assert.matches("require 'lutra.core': not available in a recipe",
+            escape_error('require("lutra.core").write_atomic("/tmp/x", "y")'))
+        assert.matches("require 'lutra.runner': not available", escape_error(
+            'require("lutra.runner")'))
+        assert.matches("require 'nope': no .*/nope%.lua or .*/nope/init%.lua",
+            escape_error('require("nope")'))
+        assert.matches("attempt to call a nil value %(global 'dofile'%)",
+            escape_error('dofile("/etc/passwd")'))
+        assert.matches("attempt to call a nil value %(global 'collectgarbage'%)",
+            escape_error('collectgarbage()'))
+    end)
+
+    it("keeps the string metatable and lutra's tables out of reach", function()
+        assert.matches("attempt to index a nil value", escape_error(
+            'getmetatable("").__index.format = function() error("x") end'))
+        assert.equal("3", string.format("%d", 3))
+        assert.matches("lutra.nn.Linear is read%-only in a recipe %(setting 'forward'%)",
+            escape_error('require("lutra.nn").Linear.forward = nil'))
+        assert.matches("recipe%.lua:3: lutra is read%-only in a recipe %(setting 'nn'%)",
+            escape_error('require("lutra").nn = 1'))
+        assert.matches("rawset: lutra's modules are read%-only", escape_error(
+            'rawset(require("lutra.models"), "build", nil)'))
+        assert.matches("cannot change a protected metatable", escape_error(
+            'setmetatable(require("lutra.models"), {})'))
+        -- a recipe reads what it needs
+        local path = scratch('local models = require("lutra.models")\n' ..
+            'assert(type(models.build) == "function" and models.names()[1] == "cnn")\n' ..
+            'assert(getmetatable(models) == "lutra.models (read-only)")\n' ..
+            'model = {type = "mlp"}\nrunner = {max_iters = 1}\n')
+        assert.equal("mlp", config.load(path).model.type)
+    end)
+
+    it("runs a module beside the recipe in the sandbox too", function()
+        local err = escape_error('require("helper")', {["helper.lua"] =
+            'string.rep = nil\nio.open("/tmp/x", "w")\n'})
+        assert.matches("helper%.lua:2: attempt to index a nil value %(global 'io'%)", err)
+        assert.equal("xx", ("x"):rep(2))
+    end)
+
+    it("stops a recipe stuck in a loop when interrupted, pcall or not", function()
+        local saved = config.interrupted
+        config.interrupted = function() return "SIGINT" end
+        local ok, err = pcall(config.load, F .. "sandbox/loops.lua")
+        config.interrupted = saved
+        assert.is_false(ok)
+        assert.equal("interrupted while evaluating " .. F .. "sandbox/loops.lua", err)
+        assert.is_nil(debug.gethook()) -- the count hook is gone
+    end)
+end)
+
+describe("files that are not recipes", function()
+    it("name a folder given as a recipe or a base", function()
+        assert.equal("tests/lua/fixtures: is a directory, not a recipe file",
+            error_of(config.load, "tests/lua/fixtures"))
+        assert.equal(F .. "base_is_dir.lua: _base_ 'sub' is a directory (" .. F .. "sub), " ..
+            "not a recipe file", load_error("base_is_dir.lua"))
+    end)
+
+    it("refuse Lua bytecode", function()
+        local path, dir = scratch("-- unused\n")
+        local luac = dir .. "/recipe.luac"
+        assert(os.execute("luac5.4 -o '" .. luac .. "' '" .. F .. "minimal.lua'"))
+        assert.equal(luac .. ": is Lua bytecode, not a recipe source (lutra reads recipes " ..
+            "as text)", error_of(config.load, luac))
+        local f = assert(io.open(path, "w"))
+        f:write('_base_ = "recipe.luac"\n')
+        f:close()
+        assert.equal(luac .. ": is Lua bytecode, not a recipe source (lutra reads recipes " ..
+            "as text)", error_of(config.load, path))
+        f = assert(io.open(path, "w"))
+        f:write('require("./recipe.luac")\n')
+        f:close()
+        assert.matches("recipe%.luac: is Lua bytecode, not a module source",
+            error_of(config.load, path))
     end)
 end)
 
@@ -165,6 +298,30 @@ describe("conventions", function()
         assert.equal("sgd", cfg.optim.type)
         assert.equal(16 * 4, config.effective_batch(cfg))
         assert.equal(16 * 4 * 2, config.effective_batch(cfg, 2))
+    end)
+
+    it("notes what each alias was read as", function()
+        local _, notes = load("aliases.lua")
+        assert.is_true(contains(notes, F .. "aliases.lua: data.samples_per_gpu read as " ..
+            "data.batch_size"))
+        assert.is_true(contains(notes, F .. "aliases.lua: optim.accumulative_counts read as " ..
+            "optim.accumulate"))
+        _, notes = load("minimal.lua", {"data.samples_per_gpu=4"})
+        assert.is_true(contains(notes, "--set 'data.samples_per_gpu=4': " ..
+            "data.samples_per_gpu read as data.batch_size"))
+    end)
+
+    it("name lutra's key for an mmcv/mmengine key it spells differently", function()
+        assert.equal(F .. "foreign_key.lua: unknown key 'total_epochs' (lutra's is " ..
+            "'runner.max_epochs')", load_error("foreign_key.lua"))
+        for key, lutra in pairs({optimizer = "optim", optim_wrapper = "optim",
+                optimizer_config = "optim.clip_grad"}) do
+            assert.equal(string.format("--set '%s={}': unknown key '%s' (lutra's is '%s')",
+                key, key, lutra), load_error("minimal.lua", {key .. "={}"}))
+        end
+        assert.matches("^%-%-set 'data.workers_per_gpu=2': unknown key " ..
+            "'data.workers_per_gpu' %(lutra has no loader%-worker setting: .* 'threads'%)$",
+            load_error("minimal.lua", {"data.workers_per_gpu=2"}))
     end)
 
     it("refuses an alias and its key together", function()
@@ -221,10 +378,12 @@ describe("conventions", function()
         end
         assert.equal("--set 'precision.loss_scale=0': precision.loss_scale must be > 0, got 0",
             with("0"))
-        assert.equal("--set 'precision.loss_scale=1/0': precision.loss_scale must be a " ..
-            "finite number, got inf", with("1/0"))
-        assert.equal("--set 'precision.loss_scale=0/0': precision.loss_scale must be a " ..
-            "finite number, got nan", with("0/0"))
+        assert.equal("--set 'precision.loss_scale': precision.loss_scale must be a " ..
+            "finite number, got inf", load_error("minimal.lua", {base[1],
+                ["precision.loss_scale"] = math.huge}))
+        assert.equal("--set 'precision.loss_scale': precision.loss_scale must be a " ..
+            "finite number, got nan", load_error("minimal.lua", {base[1],
+                ["precision.loss_scale"] = 0 / 0}))
         assert.equal("--set 'precision.loss_scale=dynamc': precision.loss_scale must be a " ..
             'number or "dynamic", got "dynamc" (did you mean "dynamic"?)', with("dynamc"))
         assert.equal("--set 'precision.loss_scale=true': precision.loss_scale must be a " ..
@@ -266,18 +425,31 @@ describe("config.parse_override", function()
         assert.equal(300, value("300"))
         assert.equal("integer", math.type(value("300")))
         assert.equal(1e-3, value("1e-3"))
-        assert.equal(65536.0, value("2^16"))
+        assert.equal(-250.0, value("-2.5E+2"))
+        assert.equal(16, value("0x10"))
+        assert.equal(-16, value("- 0x10"))
+        assert.equal(16.0, value("0x1p4"))
+        assert.equal(0.5, value(".5"))
+        assert.equal("integer", math.type(value("9223372036854775807")))
         assert.is_true(value("true"))
         assert.is_false(value("false"))
         assert.is_nil(value("nil"))
         assert.same({512, 512}, value("{512, 512}"))
         assert.same({a = {1, "x"}}, value('{a = {1, "x"}}'))
         assert.equal("x y", value('"x y"'))
+        assert.equal("it's", value([['it\'s']]))
+        assert.equal('a\tb"AA\u{263A}c\n', value([["a\tb\"\65\x41\u{263A}\z
+            c\n"]]))
+        assert.equal("a]]b", value("[==[a]]b]==]"))
+        assert.same({1, 2, 3, k = {x = "y"}, ["odd key"] = false, [10] = true},
+            value('{1, 2; 3, k = {x = "y"}, ["odd key"] = false, [10] = true,}'))
+        assert.same({{{}}}, value("{{{}}}"))
         assert.equal("adamw", value("adamw"))
         assert.equal("cuda:0", value("cuda:0"))
         assert.equal("runs/a-1", value("runs/a-1"))
         assert.equal("/data/fmnist", value("/data/fmnist"))
         assert.equal("math.huge", value("math.huge"))
+        assert.equal("2GiB", value("2GiB"))
         assert.equal("", value(""))
     end)
 
@@ -301,6 +473,30 @@ describe("config.parse_override", function()
         assert.matches("^%-%-set 'work_dir=\"abc': the value is not a Lua literal", err)
         assert.equal("--set: an override must be a string key=value, got number",
             error_of(config.parse_override, 3))
+    end)
+
+    it("never runs a value: code is refused with the character where reading stopped",
+            function()
+        local function refused(text, want)
+            assert.equal("--set '" .. text .. "': the value is not a Lua literal: " .. want,
+                error_of(config.parse_override, text))
+        end
+        refused("x=(function() while true do end end)()", "unexpected '(' (a literal is " ..
+            "a number, a string, true, false, nil or a table of them) (character 3)")
+        refused("x=os.exit(5)", "'os' is a name, not a literal (quote a string: \"os\") " ..
+            "(character 3)")
+        refused("x={1, x}", "'x' is a name, not a literal (quote a string: \"x\") " ..
+            "(character 7)")
+        refused("optim.lr=2^16", "arithmetic is not evaluated (write the number itself) " ..
+            "(character 11)")
+        refused("x = 1/0", "arithmetic is not evaluated (write the number itself) " ..
+            "(character 6)")
+        refused("x={a = {1, 2}", "'}' expected (to close '{' at character 1) near the end " ..
+            "(character 14)")
+        refused("x=[512, 512]", "unexpected '[' (a list is written {1, 2}) (character 3)")
+        refused('x="a\\q"', "invalid escape '\\q' (character 5)")
+        refused("x={[{}] = 1}", "a table key must be a number, a string or a boolean " ..
+            "(character 5)")
     end)
 end)
 
@@ -334,6 +530,23 @@ describe("overrides", function()
         assert.equal(0, cfg.optim.momentum)
         assert.equal(128, cfg.data.batch_size)
         assert.is_nil(cfg.optim.clip_grad)
+    end)
+
+    it("label a dedicated flag's key with the flag", function()
+        local cfg, _, origin = load("minimal.lua", {seed = 3, threads = 2})
+        assert.equal(3, cfg.seed)
+        assert.equal("--seed", origin.seed)
+        assert.equal("--threads", origin.threads)
+        assert.matches("seed = 3 %-%- %-%-seed\n", config.serialize(cfg, {origin = origin}))
+        assert.equal("--seed: seed must be >= 0, got -1", load_error("minimal.lua", {seed = -1}))
+    end)
+
+    it("keep threads in lutra.core's range, from a flag or a recipe", function()
+        assert.equal("--threads: threads must be in [0, 4096], got 100000",
+            load_error("minimal.lua", {threads = 100000}))
+        assert.equal(F .. "threads.lua: threads must be in [0, 4096], got 5000",
+            load_error("threads.lua"))
+        assert.equal(4096, load("minimal.lua", {threads = 4096}).threads)
     end)
 
     it("accept key -> value pairs from programs", function()
@@ -527,11 +740,50 @@ describe("config.serialize", function()
         assert.matches("model = {\n    type = \"cnn\",", a)
     end)
 
-    it("writes a model function as a comment", function()
-        local cfg = load("model_fn.lua")
+    -- The text of cfg written into a fresh folder and loaded from there.
+    local function reload(cfg)
+        local path = scratch(config.serialize(cfg))
+        return config.load(path), path
+    end
+
+    it("requires the module that registered the model's type", function()
+        local cfg = load("uses_registry.lua")
         local text = config.serialize(cfg)
-        assert.matches("%-%- model: a function %(" .. F:gsub("%p", "%%%0") ..
-            "model_fn.lua:2%), not serialisable", text)
+        local abs = assert(require("lutra.sandbox").absolute(F .. "my_models.lua"))
+        assert.equal("/", abs:sub(1, 1))
+        assert.matches('^require%("' .. abs:gsub("%p", "%%%0") .. '"%) %-%- registers ' ..
+            'model.type "tiny"\n', text)
+        assert.same(cfg.model, reload(cfg).model)
+    end)
+
+    it("writes a model function as the require that gives it", function()
+        local cfg = load("sandbox/model_from_module.lua")
+        local line = config.serialize(cfg):match("\nmodel = [^\n]*")
+        assert.matches('^\nmodel = require%("/[^"]*/sandbox/nets%.lua"%)%.build$', line)
+        local again = reload(cfg)
+        assert.equal("Net", getmetatable(require("lutra.models").build(again.model,
+            again)).__name)
+        assert.equal(line, config.serialize(again):match("\nmodel = [^\n]*")) -- stable
+        -- a function the recipe set itself: the recipe gives it again
+        cfg = load("model_fn.lua")
+        assert.matches('model = require%("/[^"]*/fixtures/model_fn%.lua"%)%.model',
+            config.serialize(cfg))
+        assert.same({kind = "custom"}, require("lutra.models").build(reload(cfg).model))
+    end)
+
+    it("refuses, in the text it writes, a model it cannot rebuild", function()
+        local cfg = load("minimal.lua", {model = function() return {} end})
+        local text = config.serialize(cfg)
+        assert.matches("%-%- model: a function %(.*config_spec%.lua:%d+%), not serialisable",
+            text)
+        local err = error_of(reload, cfg)
+        assert.matches("recipe%.lua:1: this config cannot be trained again: model is a " ..
+            "function %(.*config_spec%.lua:%d+%) that a config.lua cannot hold; set model " ..
+            "in a recipe, return it from a module beside the recipe", err)
+        require("lutra.models").register("spec_only", function() return {} end)
+        err = error_of(reload, load("minimal.lua", {"model={type = \"spec_only\"}"}))
+        assert.matches('this config cannot be trained again: model.type "spec_only" was ' ..
+            "registered by .*config_spec%.lua, which a config.lua cannot require", err)
     end)
 end)
 

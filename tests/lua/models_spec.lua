@@ -131,6 +131,26 @@ describe("the registry", function()
             models.build({type = "free", anything = {1, 2}}))
     end)
 
+    it("takes the example of its doc comment: a list field without elements", function()
+        models.register("doc_example", function(m) return {hidden = m.hidden} end,
+            {{name = "hidden", type = "list", default = {256}, doc = "Widths."}})
+        assert.same({hidden = {256}}, models.build({type = "doc_example"}))
+        assert.same({hidden = {64, "any"}}, models.build({type = "doc_example",
+            hidden = {64, "any"}}))
+        assert.equal("model.hidden must be a list, got number",
+            error_of(models.build, {type = "doc_example", hidden = 3}))
+    end)
+
+    it("remembers where each type comes from", function()
+        assert.equal("builtin", models.origin("mlp"))
+        models.register("here", function() return {} end)
+        assert.equal("tests/lua/models_spec.lua", models.origin("here"))
+        assert.is_nil(models.origin("nope"))
+        local fields = models.fields("mlp") -- a copy: changing it changes nothing
+        fields[1].default = -1
+        assert.equal(784, models.fields("mlp")[1].default)
+    end)
+
     it("calls a model function with the config", function()
         assert.same({seed = 3}, models.build(function(cfg) return {seed = cfg.seed} end,
             {seed = 3}))

@@ -99,6 +99,22 @@ describe("the schema", function()
         assert.is_nil(schema.find_key("nothing_like_it"))
     end)
 
+    it("points mmcv/mmengine keys at keys it has", function()
+        local function field_at(path)
+            local names = {}
+            for name in path:gmatch("[^.]+") do
+                names[#names + 1] = name
+            end
+            local last = table.remove(names)
+            local node = schema.node(names)
+            return node and node.by_name[last]
+        end
+        for key, lutra in pairs(schema.foreign_keys) do
+            assert.is_nil(field_at(key), key) -- not a key of lutra's own
+            assert.is_truthy(lutra:find(" ") or field_at(lutra), key .. " -> " .. lutra)
+        end
+    end)
+
     it("gives the group at a path", function()
         assert.equal("lr_scaling", schema.node({"optim", "lr_scaling"}).name)
         assert.equal("batch_size", schema.node({"data"}).alias_of.samples_per_gpu)
