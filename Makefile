@@ -39,7 +39,9 @@ DEFS        := -DLT_ONEDNN=1
 DNNL_LIB    := -ldnnl
 endif
 
-CFLAGS  := $(CSTD) $(OPT) $(WARN) -I. $(SYS_INC) -fPIC -fopenmp $(DEFS) $(SAN) $(EXTRA_CFLAGS)
+# Hidden by default: core/lutra.h marks the public API, so a shared build exports it alone.
+CFLAGS  := $(CSTD) $(OPT) $(WARN) -I. $(SYS_INC) -fPIC -fvisibility=hidden -fopenmp $(DEFS) \
+           $(SAN) $(EXTRA_CFLAGS)
 LDLIBS  := $(DNNL_LIB) -ljansson -lpng16 -lz -fopenmp -lm -ldl
 # The Lua module is a shared object: Debian's static archives are not position-independent.
 MODULE_LDLIBS := $(LDLIBS)

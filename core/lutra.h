@@ -13,6 +13,10 @@
  * - Dims are 0-based and layouts are PyTorch's: images (N, C, H, W), linear weights
  *   (out, in), conv weights (O, C/groups, KH, KW).
  * - There are no globals: two contexts, or two trainers on one context, are independent.
+ * - What this header declares is the whole API. The library is compiled with hidden
+ *   visibility and this header alone marks its functions default, so a shared build
+ *   exports these and nothing else: the core's internal functions share the lt_ prefix
+ *   but stay inside, as Lua's LUAI_FUNC do.
  */
 #ifndef LUTRA_H
 #define LUTRA_H
@@ -23,6 +27,10 @@
 #include "kernels/ops.h" /* enum lt_status, enum lt_dtype, enum lt_op, op attributes */
 
 #define LT_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
 
 /* ---- context ------------------------------------------------------------------------ */
 
@@ -733,5 +741,9 @@ struct lt_plot_series {
 enum lt_status lt_plot_png(struct lt_ctx *ctx, const char *path, const char *title,
                            const char *x_label, int width, int height, int n_series,
                            const struct lt_plot_series *series);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -252,7 +252,7 @@ static const luaL_Reg ctx_funcs[] = {
     {NULL, NULL},
 };
 
-int luaopen_lutra_core(lua_State *L) {
+LT_LUA_EXPORT int luaopen_lutra_core(lua_State *L) {
     open_ctx(L);
     luaL_newlib(L, ctx_funcs);
     lt_lua_open_tensor(L);
@@ -268,7 +268,7 @@ int luaopen_lutra_core(lua_State *L) {
 
 /* The core goes into package.loaded["lutra.core"] first, so that the Lua files can
  * require it; they must never require "lutra" itself (it is being loaded). */
-int luaopen_lutra(lua_State *L) {
+LT_LUA_EXPORT int luaopen_lutra(lua_State *L) {
     luaL_requiref(L, "lutra.core", luaopen_lutra_core, 0);
     lua_pop(L, 1);
     lua_getglobal(L, "require");

@@ -102,11 +102,14 @@ void lt_lua_open_json(lua_State *L);
 
 /* ---- openers ------------------------------------------------------------------------------- */
 
+/* What lutra.so exports for Lua's require: everything else is built hidden. */
+#define LT_LUA_EXPORT __attribute__((visibility("default")))
+
 /* `require "lutra.core"`: the C functions alone (a table). */
-int luaopen_lutra_core(lua_State *L);
+LT_LUA_EXPORT int luaopen_lutra_core(lua_State *L);
 /* `require "lutra"`: the core, then the Lua library on top of it (lutra/api.lua, found on
  * package.path); returns the full module. */
-int luaopen_lutra(lua_State *L);
+LT_LUA_EXPORT int luaopen_lutra(lua_State *L);
 /* Puts both openers into package.preload, so that a host embedding Lua finds them
  * without package.cpath. Cannot fail (raises on memory errors, as Lua does). */
 void lt_lua_preload(lua_State *L);

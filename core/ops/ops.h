@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "core/lutra.h"
 #include "kernels/kernels.h"
 
 /* Checks an op's inputs (count already checked, dtypes and shapes not) and fills the
@@ -70,9 +71,6 @@ enum lt_status lt_infer_float_like_input(const char *op, const struct lt_kview *
 
 /* out = a copy of v's dtype and shape, data NULL. */
 void lt_view_like(struct lt_kview *out, const struct lt_kview *v);
-
-/* Lowercase name of a dtype ("f32"), as core/lutra.h declares it for users. */
-const char *lt_dtype_name(enum lt_dtype dt);
 
 /* 1 for the floating dtypes (f32, f16, bf16), else 0. */
 int lt_dtype_is_float(enum lt_dtype dt);
