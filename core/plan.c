@@ -290,19 +290,20 @@ static enum lt_status check_limit(struct lt_plan *p) {
                    lt_bytes_str(limit, b, sizeof b));
 }
 
-static enum lt_status check_targets(struct lt_ctx *ctx, const struct lt_graph *g, int training,
-                                    int loss, int n_out, const int *outputs) {
-    if (training) {
-        if (loss < 0 || loss >= g->n_values)
-            return lt_fail(ctx, LT_EINVAL, "the loss %d is not a value of the graph", loss);
-        const struct lt_kview *s = &g->values[loss].shape;
-        if (g->values[loss].kind != LT_VALUE_NODE || s->dtype != LT_DTYPE_F32 || s->ndim != 1 ||
-            s->shape[0] != 2)
-            return lt_fail(ctx, LT_EINVAL,
-                           "the loss must be the {sum, count} output of a loss op "
-                           "(cross_entropy, mse)");
-        return LT_OK;
-    }
+static enum lt_status check_loss(struct lt_ctx *ctx, const struct lt_graph *g, int loss) {
+    if (loss < 0 || loss >= g->n_values)
+        return lt_fail(ctx, LT_EINVAL, "the loss %d is not a value of the graph", loss);
+    const struct lt_kview *s = &g->values[loss].shape;
+    if (g->values[loss].kind != LT_VALUE_NODE || s->dtype != LT_DTYPE_F32 || s->ndim != 1 ||
+        s->shape[0] != 2)
+        return lt_fail(ctx, LT_EINVAL,
+                       "the loss must be the {sum, count} output of a loss op "
+                       "(cross_entropy, mse)");
+    return LT_OK;
+}
+
+static enum lt_status check_outputs(struct lt_ctx *ctx, const struct lt_graph *g, int n_out,
+                                    const int *outputs) {
     if (n_out < 1)
         return lt_fail(ctx, LT_EINVAL, "a forward program needs at least one output");
     for (int i = 0; i < n_out; i++)
@@ -311,19 +312,15 @@ static enum lt_status check_targets(struct lt_ctx *ctx, const struct lt_graph *g
     return LT_OK;
 }
 
-enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
-                               int training, int loss, int n_out, const int *outputs,
-                               const struct lt_optim_config *opt,
-                               const struct lt_plan_options *o, struct lt_plan **out) {
-    enum lt_status st = check_targets(ctx, g, training, loss, n_out, outputs);
-    if (st == LT_OK && training)
-        st = lt_optim_check(ctx, opt, g);
-    if (st != LT_OK)
-        return st;
-    /* the plan runs an exactly equal graph where one is cheaper (core/rewrite.c) */
+/* The first half of both compilations: the graph the plan runs (core/rewrite.c: an exactly
+ * equal one where cheaper), a plan for it, and the forward nodes the targets need. On
+ * failure nothing is left. */
+static enum lt_status plan_begin(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
+                                 const int *targets, int n_targets, int training,
+                                 struct lt_plan **out, char **needed_out) {
     struct lt_graph *rewritten;
-    if ((st = lt_graph_rewrite(g, training ? &loss : outputs, training ? 1 : n_out,
-                               &rewritten)) != LT_OK)
+    enum lt_status st = lt_graph_rewrite(g, targets, n_targets, &rewritten);
+    if (st != LT_OK)
         return st;
     g = rewritten;
     struct lt_plan *p = lt_zalloc(ctx, sizeof *p);
@@ -340,7 +337,7 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct
     p->value_buf = malloc(((size_t)g->n_values + 1) * sizeof *p->value_buf);
     p->grad_buf = malloc(((size_t)g->n_values + 1) * sizeof *p->grad_buf);
     char *needed = calloc((size_t)g->n_nodes + 1, 1);
-    p->outputs = malloc(((size_t)n_out + 1) * sizeof *p->outputs);
+    p->outputs = malloc(((size_t)n_targets + 1) * sizeof *p->outputs);
     if (!p->value_buf || !p->grad_buf || !needed || !p->outputs) {
         free(needed);
         lt_plan_free(p);
@@ -348,70 +345,116 @@ enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct
     }
     for (int v = 0; v < g->n_values; v++)
         p->value_buf[v] = p->grad_buf[v] = -1;
-    if (training) {
-        p->opt = *opt;
-        if (opt->n_groups > 0) {
-            p->groups = lt_alloc(ctx, (size_t)opt->n_groups * sizeof *p->groups);
-            if (!p->groups) {
-                free(needed);
-                lt_plan_free(p);
-                return LT_ENOMEM;
-            }
-            memcpy(p->groups, opt->groups, (size_t)opt->n_groups * sizeof *p->groups);
-        }
-        p->opt.groups = p->groups;
-    }
-
-    mark_needed(g, training ? &loss : outputs, training ? 1 : n_out, needed);
+    mark_needed(g, targets, n_targets, needed);
     st = add_forward(p, needed);
-    if (st == LT_OK && training) {
-        p->loss_buf = p->value_buf[loss];
-        p->bufs[p->loss_buf].keep = 1;
-        struct lt_kview seed = {NULL, LT_DTYPE_F32, 1, {2}};
-        p->seed_buf = lt_plan_add_buf(p, LT_BUF_STATE, &seed, -1);
-        if (p->seed_buf < 0) {
-            st = LT_ENOMEM;
-        } else {
-            p->bufs[p->seed_buf].cat = LT_MEM_STATE;
-            p->bufs[p->seed_buf].offset = p->flat_state;
-            p->flat_state += p->bufs[p->seed_buf].bytes;
-            st = lt_autodiff(p, loss, needed);
-        }
-        if (st == LT_OK && o && o->checkpoint)
-            st = lt_plan_recompute(p);
-    }
-    if (st == LT_OK && !training) {
-        p->n_outputs = n_out;
-        for (int i = 0; i < n_out; i++) {
-            p->outputs[i] = p->value_buf[outputs[i]];
-            if (p->outputs[i] < 0) /* an input or param asked for as an output */
-                st = lt_fail(ctx, LT_EINVAL, "output %d is not computed by any node", i + 1);
-            else
-                p->bufs[p->outputs[i]].keep = 1;
-        }
-    }
-    free(needed);
-    if (st == LT_OK)
-        st = bind_kernels(p);
     if (st != LT_OK) {
+        free(needed);
         lt_plan_free(p);
         return st;
     }
+    *out = p;
+    *needed_out = needed;
+    return LT_OK;
+}
+
+/* The second half: kernels bound, liveness, the arenas packed. The caller then sets the
+ * categories only it knows and checks the limit. */
+static enum lt_status plan_pack(struct lt_plan *p) {
+    enum lt_status st = bind_kernels(p);
+    if (st != LT_OK)
+        return st;
     liveness(p);
     p->bytes[LT_MEM_ACTIVATIONS] = pack(p, LT_MEM_ACTIVATIONS);
     p->bytes[LT_MEM_TEMPORARIES] = pack(p, LT_MEM_TEMPORARIES);
     p->bytes[LT_MEM_PARAM_COPIES] = pack(p, LT_MEM_PARAM_COPIES);
-    if (training) {
+    return LT_OK;
+}
+
+enum lt_status lt_plan_compile_step(struct lt_ctx *ctx, struct lt_backend *be,
+                                    struct lt_graph *g, int loss,
+                                    const struct lt_optim_config *opt,
+                                    const struct lt_plan_options *o, struct lt_plan **out) {
+    enum lt_status st = check_loss(ctx, g, loss);
+    if (st == LT_OK)
+        st = lt_optim_check(ctx, opt, g);
+    struct lt_plan *p = NULL;
+    char *needed = NULL;
+    if (st == LT_OK)
+        st = plan_begin(ctx, be, g, &loss, 1, 1, &p, &needed);
+    if (st != LT_OK)
+        return st;
+    p->opt = *opt;
+    if (opt->n_groups > 0) {
+        p->groups = lt_alloc(ctx, (size_t)opt->n_groups * sizeof *p->groups);
+        if (!p->groups)
+            st = LT_ENOMEM;
+        else
+            memcpy(p->groups, opt->groups, (size_t)opt->n_groups * sizeof *p->groups);
+    }
+    p->opt.groups = p->groups;
+    /* the loss stays readable after the step; its incoming gradient is a state slot */
+    if (st == LT_OK) {
+        p->loss_buf = p->value_buf[loss];
+        p->bufs[p->loss_buf].keep = 1;
+        struct lt_kview seed = {NULL, LT_DTYPE_F32, 1, {2}};
+        p->seed_buf = lt_plan_add_buf(p, LT_BUF_STATE, &seed, -1);
+        if (p->seed_buf < 0)
+            st = LT_ENOMEM;
+    }
+    if (st == LT_OK) {
+        p->bufs[p->seed_buf].cat = LT_MEM_STATE;
+        p->bufs[p->seed_buf].offset = p->flat_state;
+        p->flat_state += p->bufs[p->seed_buf].bytes;
+        st = lt_autodiff(p, loss, needed);
+    }
+    free(needed);
+    if (st == LT_OK && o && o->checkpoint)
+        st = lt_plan_recompute(p);
+    if (st == LT_OK)
+        st = plan_pack(p);
+    if (st == LT_OK) {
         size_t params = p->flat_params;
         p->bytes[LT_MEM_PARAMS] = params;
         p->bytes[LT_MEM_GRADS] = params;
         p->bytes[LT_MEM_STATE] = p->flat_state;
         p->bytes[LT_MEM_DATA] = 2 * p->data_slot; /* one loading while one runs */
         p->bytes[LT_MEM_OPTIMIZER] = (size_t)lt_optim_moments(opt) * params;
-    } else if (be->dev.alloc) {
-        p->bytes[LT_MEM_DATA] = p->data_slot; /* the inputs' device slot */
+        st = check_limit(p);
     }
-    st = check_limit(p);
+    if (st != LT_OK) {
+        lt_plan_free(p);
+        return st;
+    }
+    *out = p;
+    return LT_OK;
+}
+
+enum lt_status lt_plan_compile_forward(struct lt_ctx *ctx, struct lt_backend *be,
+                                       struct lt_graph *g, int n_out, const int *outputs,
+                                       struct lt_plan **out) {
+    enum lt_status st = check_outputs(ctx, g, n_out, outputs);
+    struct lt_plan *p = NULL;
+    char *needed = NULL;
+    if (st == LT_OK)
+        st = plan_begin(ctx, be, g, outputs, n_out, 0, &p, &needed);
+    if (st != LT_OK)
+        return st;
+    free(needed);
+    p->n_outputs = n_out;
+    for (int i = 0; i < n_out && st == LT_OK; i++) {
+        p->outputs[i] = p->value_buf[outputs[i]];
+        if (p->outputs[i] < 0) /* an input or param asked for as an output */
+            st = lt_fail(ctx, LT_EINVAL, "output %d is not computed by any node", i + 1);
+        else
+            p->bufs[p->outputs[i]].keep = 1;
+    }
+    if (st == LT_OK)
+        st = plan_pack(p);
+    if (st == LT_OK) {
+        if (be->dev.alloc)
+            p->bytes[LT_MEM_DATA] = p->data_slot; /* the inputs' device slot */
+        st = check_limit(p);
+    }
     if (st != LT_OK) {
         lt_plan_free(p);
         return st;
@@ -425,7 +468,7 @@ enum lt_status lt_plan_new_with(struct lt_ctx *ctx, struct lt_graph *g, int loss
                                 const struct lt_plan_options *o, struct lt_plan **out) {
     if (!opt)
         return lt_fail(ctx, LT_EINVAL, "a training plan needs an optimizer config");
-    enum lt_status st = lt_plan_compile(ctx, ctx->run, g, 1, loss, 0, NULL, opt, NULL, out);
+    enum lt_status st = lt_plan_compile_step(ctx, ctx->run, g, loss, opt, NULL, out);
     if (st != LT_OK && !(st == LT_ENOMEM && o && o->checkpoint))
         return st;
     if (!o || !o->checkpoint)
@@ -433,7 +476,7 @@ enum lt_status lt_plan_new_with(struct lt_ctx *ctx, struct lt_graph *g, int loss
     /* checkpointed, kept only when the step is smaller: recomputed copies can cost more
      * than the activations they free */
     struct lt_plan *plain = st == LT_OK ? *out : NULL, *ck;
-    st = lt_plan_compile(ctx, ctx->run, g, 1, loss, 0, NULL, opt, o, &ck);
+    st = lt_plan_compile_step(ctx, ctx->run, g, loss, opt, o, &ck);
     if (st != LT_OK) {
         lt_plan_free(plain);
         return st;

@@ -96,12 +96,18 @@ enum lt_status lt_plan_recompute(struct lt_plan *p);
 enum lt_status lt_graph_rewrite(struct lt_graph *g, const int *targets, int n_targets,
                                 struct lt_graph **out);
 
-/* Common compile path of lt_plan_new and lt_forward_new: `training` with loss, else
- * the forward to outputs. */
-enum lt_status lt_plan_compile(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
-                               int training, int loss, int n_out, const int *outputs,
-                               const struct lt_optim_config *opt,
-                               const struct lt_plan_options *o, struct lt_plan **out);
+/* The plan of a training step for `loss` on backend be: the forward the loss needs, the
+ * backward autodiff appends, recomputation when o asks for checkpointing (o may be NULL),
+ * packed and checked against the memory limit. Fails with LT_EINVAL (a bad loss or
+ * optimizer config), LT_EUNSUPPORTED (no kernel or no backward) or LT_ENOMEM. */
+enum lt_status lt_plan_compile_step(struct lt_ctx *ctx, struct lt_backend *be,
+                                    struct lt_graph *g, int loss,
+                                    const struct lt_optim_config *opt,
+                                    const struct lt_plan_options *o, struct lt_plan **out);
 
+/* The plan of a forward program computing outputs[0 .. n_out-1]. Fails as above. */
+enum lt_status lt_plan_compile_forward(struct lt_ctx *ctx, struct lt_backend *be,
+                                       struct lt_graph *g, int n_out, const int *outputs,
+                                       struct lt_plan **out);
 
 #endif
