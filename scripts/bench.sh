@@ -287,7 +287,9 @@ if [ -x "$lutra_bin" ] && [ -f /usr/share/datasets/fashion-mnist/train-images-id
                 rm -rf "$wd"
                 continue
             fi
-            read -r rate lua loader < <("$PYTHON" - "$wd/metrics.jsonl" <<'PY'
+            # the run's folder (the only run in this work dir) holds its metrics
+            run=$(ls -d "$wd"/2*/ | tail -1)
+            read -r rate lua loader < <("$PYTHON" - "${run}metrics.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 train = [r for r in rows if r["mode"] == "train"][1:]  # the first window plans and warms up

@@ -12,7 +12,7 @@ export LUTRA_CUDA_PLUGIN=$BUILD/tests/lutra_emulated_device.so
 [ -f "$LUTRA_CUDA_PLUGIN" ] || { echo "skipped: $LUTRA_CUDA_PLUGIN is not built"; exit 0; }
 
 same() { # same WEIGHTS_A WEIGHTS_B WHAT
-    cmp -s "$1" "$2" || fail "$3: the weights differ"
+    same_weights "$1" "$2" || fail "$3: the weights differ"
 }
 
 args=("${SMALL[@]}" data.train_samples=300 runner.max_iters=24 runner.checkpoint_interval=12
@@ -21,18 +21,19 @@ for d in cpu cuda; do
     expect 0 "$LUTRA" train examples/fmnist_mlp.lua --device $d --work-dir "$SCRATCH/$d" \
         --threads 2 --seed 11 --quiet --set "${args[@]}"
 done
-has "$SCRATCH/cuda/train.log" "device cuda:0: cuda:0 emulated on the CPU"
-has "$SCRATCH/cuda/metrics.jsonl" '"mem_gpu":'
-same "$SCRATCH/cpu/final.safetensors" "$SCRATCH/cuda/final.safetensors" "MLP on the device"
-grep '"mode":"val"' "$SCRATCH/cpu/metrics.jsonl" | sed 's/"time":[^,}]*//' >"$SCRATCH/val.cpu"
-grep '"mode":"val"' "$SCRATCH/cuda/metrics.jsonl" | sed 's/"time":[^,}]*//' >"$SCRATCH/val.cuda"
+cpu=$(run_dir "$SCRATCH/cpu") cuda=$(run_dir "$SCRATCH/cuda")
+has "$cuda/train.log" "device cuda:0: cuda:0 emulated on the CPU"
+has "$cuda/metrics.jsonl" '"mem_gpu":'
+same "$cpu/final.safetensors" "$cuda/final.safetensors" "MLP on the device"
+grep '"mode":"val"' "$cpu/metrics.jsonl" | sed 's/"time":[^,}]*//' >"$SCRATCH/val.cpu"
+grep '"mode":"val"' "$cuda/metrics.jsonl" | sed 's/"time":[^,}]*//' >"$SCRATCH/val.cuda"
 cmp -s "$SCRATCH/val.cpu" "$SCRATCH/val.cuda" || fail "evaluation on the device differs"
 
 # resumed on the device from its own checkpoint
 expect 0 "$LUTRA" train examples/fmnist_mlp.lua --device cuda --work-dir "$SCRATCH/resumed" \
-    --threads 2 --seed 11 --quiet --resume-from "$SCRATCH/cuda/iter_12.safetensors" \
+    --threads 2 --seed 11 --quiet --resume-from "$cuda/iter_12.safetensors" \
     --set "${args[@]}"
-same "$SCRATCH/cuda/final.safetensors" "$SCRATCH/resumed/final.safetensors" "resumed run"
+same "$cuda/final.safetensors" "$(run_dir "$SCRATCH/resumed")/final.safetensors" "resumed run"
 
 # the CNN in bf16 with captured steps and activation checkpointing
 cnn=(data.train_samples=256 data.val_samples=100 data.batch_size=32 schedule.warmup_iters=0
@@ -42,16 +43,16 @@ for d in cpu cuda; do
     expect 0 "$LUTRA" train examples/fmnist_cnn.lua --device $d --work-dir "$SCRATCH/cnn-$d" \
         --threads 2 --seed 5 --quiet --set "${cnn[@]}"
 done
-same "$SCRATCH/cnn-cpu/final.safetensors" "$SCRATCH/cnn-cuda/final.safetensors" \
-    "bf16 CNN with captured steps"
-has "$SCRATCH/cnn-cuda/train.log" "forward nodes recomputed per micro-batch"
+cnn_cpu=$(run_dir "$SCRATCH/cnn-cpu") cnn_cuda=$(run_dir "$SCRATCH/cnn-cuda")
+same "$cnn_cpu/final.safetensors" "$cnn_cuda/final.safetensors" "bf16 CNN with captured steps"
+has "$cnn_cuda/train.log" "forward nodes recomputed per micro-batch"
 
 # eval on the device
 expect 0 "$LUTRA" eval examples/fmnist_mlp.lua --device cuda \
-    --load-from "$SCRATCH/cuda/final.safetensors" --set 'model.hidden={64}' data.val_samples=500
+    --load-from "$cuda/final.safetensors" --set 'model.hidden={64}' data.val_samples=500
 cp "$SCRATCH/out" "$SCRATCH/eval.cuda"
 expect 0 "$LUTRA" eval examples/fmnist_mlp.lua --device cpu \
-    --load-from "$SCRATCH/cuda/final.safetensors" --set 'model.hidden={64}' data.val_samples=500
+    --load-from "$cuda/final.safetensors" --set 'model.hidden={64}' data.val_samples=500
 [ "$(grep -o 'accuracy [0-9.]*' "$SCRATCH/eval.cuda")" = \
   "$(grep -o 'accuracy [0-9.]*' "$SCRATCH/out")" ] || fail "eval on the device differs"
 

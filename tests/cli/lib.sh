@@ -36,3 +36,35 @@ has() {
 have_data() {
     [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]
 }
+
+# run_dirs WD: the run folders of the work dir WD, one a line, oldest first (each run
+# trains into WD/YYYYMMDD_HHMMSS, "_2", "_3" appended when two start in the same second).
+run_dirs() {
+    local d n
+    for d in "$1"/2*/; do
+        [ -d "$d" ] || continue
+        d=${d%/} n=${d##*/}
+        n=${n}_1 # no suffix sorts as _1
+        echo "${n%%_*} $(cut -d_ -f2 <<<"$n") $(cut -d_ -f3 <<<"$n") $d"
+    done | LC_ALL=C sort -k1,1 -k2,2 -k3,3n | cut -d' ' -f4-
+}
+
+# run_dir WD: the newest run folder of WD (nothing when there is none).
+run_dir() {
+    run_dirs "$1" | tail -1
+}
+
+# same_weights A B: the two safetensors files hold the same tensors bit for bit (names,
+# dtypes, shapes, bytes); their metadata (the run's name among it) may differ.
+same_weights() {
+    python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+def tensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        header.pop("__metadata__", None)
+        return header, f.read()
+sys.exit(0 if tensors(sys.argv[1]) == tensors(sys.argv[2]) else 1)
+PY
+}

@@ -11,14 +11,16 @@ expect 0 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/a" --quiet 
     --seed 11 --set "${args[@]}"
 expect 0 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/b" --quiet --threads 2 \
     --seed 11 --set "${args[@]}"
-cmp -s "$SCRATCH/a/final.safetensors" "$SCRATCH/b/final.safetensors" ||
+a=$(run_dir "$SCRATCH/a") b=$(run_dir "$SCRATCH/b")
+same_weights "$a/final.safetensors" "$b/final.safetensors" ||
     fail "the same seed and threads gave different weights"
 expect 0 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/c" --quiet --threads 2 \
-    --seed 11 --resume-from "$SCRATCH/a/iter_12.safetensors" --set "${args[@]}"
-cmp -s "$SCRATCH/a/final.safetensors" "$SCRATCH/c/final.safetensors" ||
+    --seed 11 --resume-from "$a/iter_12.safetensors" --set "${args[@]}"
+c=$(run_dir "$SCRATCH/c")
+same_weights "$a/final.safetensors" "$c/final.safetensors" ||
     fail "the resumed run ended with other weights"
-has "$SCRATCH/c/train.log" "resumed from $SCRATCH/a/iter_12.safetensors: iteration 12"
+has "$c/train.log" "resumed from $a/iter_12.safetensors: iteration 12"
 expect 1 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/d" --quiet \
-    --resume-from "$SCRATCH/a/final.safetensors" --set "${args[@]}"
+    --resume-from "$a/final.safetensors" --set "${args[@]}"
 has "$SCRATCH/err" "a weights file, not a checkpoint"
 exit 0

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# lutra train writes its work dir (config.lua, train.log, metrics.jsonl, weights PyTorch
-# reads), the resolved config trains again, and lutra eval scores the saved weights.
+# lutra train writes a run folder in its work dir (config.lua, train.log, metrics.jsonl,
+# weights PyTorch reads), the resolved config trains again, and lutra eval scores the
+# saved weights.
 . "$(dirname "$0")/lib.sh"
 have_data || { echo "skipped: no Fashion-MNIST"; exit 0; }
 
-wd="$SCRATCH/wd"
-expect 0 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$wd" --seed 3 --threads 2 \
-    --set "${SMALL[@]}" runner.max_iters=20 runner.eval_interval=10
+expect 0 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/work" --seed 3 \
+    --threads 2 --set "${SMALL[@]}" runner.max_iters=20 runner.eval_interval=10
+# one run folder; the work dir itself holds only last_checkpoint (naming the run's
+# checkpoint at the end of epoch 1, relative to the work dir) and the lock
+wd=$(run_dir "$SCRATCH/work")
+[ -n "$wd" ] || fail "no run folder in $SCRATCH/work"
+[ "$(ls "$SCRATCH/work" | tr '\n' ' ')" = "${wd##*/} last_checkpoint lutra.lock " ] ||
+    fail "the work dir holds more than its run, last_checkpoint and the lock: $(ls "$SCRATCH/work")"
+[ "$(cat "$SCRATCH/work/last_checkpoint")" = "${wd##*/}/iter_16.safetensors" ] ||
+    fail "last_checkpoint: $(cat "$SCRATCH/work/last_checkpoint")"
+has "$SCRATCH/out" "run folder $wd"
 for f in config.lua train.log metrics.jsonl final.safetensors best_accuracy.safetensors \
     loss.png lr.png memory.png; do
     [ -s "$wd/$f" ] || fail "no $wd/$f"
@@ -49,7 +58,7 @@ model.load_state_dict(state)
 PY
 # the resolved config is a recipe that trains again
 expect 0 "$LUTRA" train "$wd/config.lua" --work-dir "$SCRATCH/again" --quiet --set runner.max_iters=4
-[ -s "$SCRATCH/again/final.safetensors" ] || fail "config.lua did not train again"
+[ -s "$(run_dir "$SCRATCH/again")/final.safetensors" ] || fail "config.lua did not train again"
 # eval --load-from
 expect 0 "$LUTRA" eval examples/fmnist_mlp.lua --load-from "$wd/final.safetensors" \
     --set 'model.hidden={64}' data.val_samples=500
@@ -64,11 +73,12 @@ has "$SCRATCH/out" "$accuracy"
 expect 1 "$LUTRA" eval examples/fmnist_mlp.lua --load-from "$wd/final.safetensors"
 has "$SCRATCH/err" "final.safetensors: load_state_dict"
 expect 1 "$LUTRA" eval examples/fmnist_mlp.lua --load-from "$SCRATCH/none.safetensors"
-# failures at run time exit 1 with the reason: no GPU backend, no data
+# failures at run time exit 1 with the reason: no GPU backend, no data; a run that fails
+# before its first step leaves no run folder
 expect 1 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/gpu" --device cuda
 has "$SCRATCH/err" "device 'cuda': "
 expect 1 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/nodata" \
     --set 'data.root="/nonexistent"'
 has "$SCRATCH/err" "/nonexistent"
-has "$SCRATCH/nodata/train.log" "error: "
+[ -z "$(run_dir "$SCRATCH/nodata")" ] || fail "a run that failed in setup left a run folder"
 exit 0

@@ -1,5 +1,6 @@
 -- lutra.logger: number, byte and time formats, plain lines vs the terminal's progress
--- bar, train.log with time stamps, one JSON object per metrics.jsonl line.
+-- bar, train.log with time stamps, one JSON object per metrics.jsonl line, the file lines
+-- kept until the run's folder exists.
 local core = require "lutra.core"
 local logger = require "lutra.logger"
 
@@ -52,6 +53,38 @@ describe("logger", function()
         os.remove(dir .. "/train.log")
         os.remove(dir .. "/metrics.jsonl")
         os.remove(dir)
+    end)
+
+    it("keeps the file lines until the run's folder is named (pending, attach)", function()
+        local dir = string.format("%s/lutra-logger-spec-pending-%d", os.getenv("TMPDIR") or
+            "/tmp", core.getpid())
+        core.mkdir(dir)
+        local console = fake_console()
+        local log = logger.new { console = console, tty = false, pending = true }
+        log:info("before")
+        log:file_only("only in the file")
+        log:metrics { mode = "event", iter = 0 }
+        assert.is_false(core.is_file(dir .. "/train.log"))
+        log:attach(dir)
+        log:info("after")
+        log:metrics { mode = "train", iter = 1 }
+        log:close()
+        assert.equal("before\nafter\n", console.text)
+        local f = assert(io.open(dir .. "/train.log"))
+        local text = f:read("a")
+        f:close()
+        assert.truthy(text:match("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d before\n" ..
+            "[%d%-: ]+ only in the file\n[%d%-: ]+ after\n$"), text)
+        f = assert(io.open(dir .. "/metrics.jsonl"))
+        assert.equal('{"iter":0,"mode":"event"}\n{"iter":1,"mode":"train"}\n', f:read("a"))
+        f:close()
+        os.remove(dir .. "/train.log")
+        os.remove(dir .. "/metrics.jsonl")
+        os.remove(dir)
+        -- never attached (the run failed before its folder): the lines go nowhere
+        log = logger.new { console = fake_console(), tty = false, pending = true }
+        log:info("lost")
+        log:close()
     end)
 
     it("draws a progress bar on a terminal and clears it for lines", function()

@@ -1,14 +1,19 @@
 -- lutra.runner end to end on a small synthetic data set in Fashion-MNIST's files (written
--- once per run under TMPDIR and given to the runner as data.root): the work dir it writes,
--- the policies (lr scaling, accumulation with a short last micro-batch, fp32 warmup, fp16
--- scale collapse, the NaN guard), hooks, resume, memory fitting and memory that stays flat
--- over many steps. Only learning the real Fashion-MNIST needs Debian's dataset-fashion-mnist
--- (pending without it; LUTRA_SPEC_FMNIST_DIR=/elsewhere checks that the rest still runs).
+-- once per run under TMPDIR and given to the runner as data.root): the run folder it
+-- writes in the work dir, the policies (lr scaling, accumulation with a short last
+-- micro-batch, fp32 warmup, fp16 scale collapse, the NaN guard), hooks, resume, memory
+-- fitting and memory that stays flat over many steps; then lutra.resume (what a
+-- checkpoint must match, its counters) and lutra.workdir (which folders can be work dirs,
+-- run folders, stale temporaries). Only learning the real Fashion-MNIST needs Debian's
+-- dataset-fashion-mnist (pending without it; LUTRA_SPEC_FMNIST_DIR=/elsewhere checks that
+-- the rest still runs).
 local lutra = require "lutra"
 local core = require "lutra.core"
 local config = require "lutra.config"
 local runner = require "lutra.runner"
 local logger = require "lutra.logger"
+local resume = require "lutra.resume"
+local workdir = require "lutra.workdir"
 
 local FMNIST_DIR = os.getenv("LUTRA_SPEC_FMNIST_DIR") or core.FMNIST_DIR
 local HAVE_DATA = core.is_file(FMNIST_DIR .. "/train-images-idx3-ubyte.gz")
@@ -98,11 +103,31 @@ local function lines(path)
     return out
 end
 
+-- Trains; returns the exit code and the runner (r.run_dir: the run's folder).
 local function run(cfg, opts)
     local r = runner.new(cfg, opts)
     local code = r:train()
     r.log:close() -- the trainer stays open for the checks (collected later)
+    r.wd:close() -- the work dir's lock
     return code, r
+end
+
+-- The tensors of a safetensors file without its metadata (which names the run): names
+-- and shapes in order, and the data bytes.
+local function tensors_of(path)
+    local text = read(path)
+    local n = string.unpack("<I8", text)
+    local f = core.load_safetensors(path)
+    local shapes = {}
+    for i, name in ipairs(f.names) do
+        shapes[i] = name .. " " .. table.concat(f.tensors[name]:shape(), "x")
+    end
+    return table.concat(shapes, ", ") .. "\n" .. text:sub(9 + n)
+end
+
+-- Whether two weights files hold the same tensors, bit for bit.
+local function same_weights(a, b)
+    return tensors_of(a) == tensors_of(b)
 end
 
 local with_data = HAVE_DATA and it or pending
@@ -133,16 +158,24 @@ describe("runner", function()
         assert.near(0.5, st:lr(20), 1e-12)
     end)
 
-    it("trains, writes its work dir and learns", function()
+    it("trains, writes its run folder in the work dir and learns", function()
         local cfg, opts = small("files", { "runner.max_iters=40", "model.hidden={128}",
             "optim.lr=0.05" })
         local code, r = run(cfg, opts)
         assert.equal(0, code)
-        local dir = cfg.work_dir
+        -- the work dir holds the run's folder, named after its start time, and the lock
+        local dir = r.run_dir
+        assert.truthy(r.run_name:match("^%d%d%d%d%d%d%d%d_%d%d%d%d%d%d$"), r.run_name)
+        assert.equal(cfg.work_dir .. "/" .. r.run_name, dir)
+        local top = core.list_dir(cfg.work_dir)
+        table.sort(top)
+        assert.same({ r.run_name, "lutra.lock" }, top)
         for _, f in ipairs { "config.lua", "train.log", "metrics.jsonl", "final.safetensors",
-            "best_accuracy.safetensors" } do
+            "best_accuracy.safetensors", "loss.png", "lr.png", "memory.png" } do
             assert.is_true(core.is_file(dir .. "/" .. f), f)
         end
+        assert.truthy(read(dir .. "/config.lua"):find("Train it again: lutra train " .. dir ..
+            "/config.lua", 1, true))
         -- config.lua loads back to the same config
         local again = config.load(dir .. "/config.lua")
         assert.same(cfg.model, again.model)
@@ -166,6 +199,7 @@ describe("runner", function()
         assert.same({ "1.weight", "1.bias", "4.weight", "4.bias" }, f.names)
         assert.same({ 128, 784 }, f.tensors["1.weight"]:shape())
         assert.equal("pt", f.meta.format)
+        assert.equal(r.run_name, f.meta.run)
         assert.truthy(read(dir .. "/train.log"):find("weights saved to", 1, true))
     end)
 
@@ -202,7 +236,7 @@ describe("runner", function()
         assert.equal("bf16", seen[3])
         assert.equal("bf16", r.trainer.precision)
         assert.equal(8, r.trainer.handle:steps()) -- the step count carried over
-        assert.truthy(read(cfg.work_dir .. "/train.log"):find("fp32 warmup over; training in bf16",
+        assert.truthy(read(r.run_dir .. "/train.log"):find("fp32 warmup over; training in bf16",
             1, true))
     end)
 
@@ -214,10 +248,10 @@ describe("runner", function()
         assert.equal("fp32", r.trainer.precision)
         assert.equal(3, r.skipped)
         assert.equal(5, r.trainer.handle:steps())
-        local log = read(cfg.work_dir .. "/train.log")
+        local log = read(r.run_dir .. "/train.log")
         assert.truthy(log:find("3 skipped steps in a row", 1, true))
         assert.truthy(log:find("switching to fp32", 1, true))
-        local last = core.json_decode(lines(cfg.work_dir .. "/metrics.jsonl")[2])
+        local last = core.json_decode(lines(r.run_dir .. "/metrics.jsonl")[2])
         assert.equal(3, last.skipped)
 
         cfg, opts = small("collapse-stop", { 'precision={mode="fp16", loss_scale="dynamic", ' ..
@@ -226,7 +260,7 @@ describe("runner", function()
         assert.equal(1, code)
         assert.equal("collapse", r.stop.reason)
         assert.truthy(r.stop.message:find("under precision.min_scale", 1, true))
-        assert.is_true(core.is_file(cfg.work_dir .. "/final.safetensors"))
+        assert.is_true(core.is_file(r.run_dir .. "/final.safetensors"))
     end)
 
     it("stops or skips on a NaN loss in fp32 (runner.on_nan)", function()
@@ -267,7 +301,7 @@ describe("runner", function()
         assert.equal(0, code)
         assert.equal(6, r.iter)
         assert.same({ "before_run", "eval", "eval", "after_run" }, events)
-        local log = read(cfg.work_dir .. "/train.log")
+        local log = read(r.run_dir .. "/train.log")
         assert.truthy(log:find("hook broken after_step failed: .*hook bug"))
         assert.has_error(function()
             runner.new(cfg, { hooks = { { after_stp = function() end } } })
@@ -279,16 +313,23 @@ describe("runner", function()
         local base = { "data.train_samples=300", "runner.max_iters=24",
             "runner.checkpoint_interval=12", "model.dropout=0.3" }
         local cfg, opts = small("resume-a", base)
-        assert.equal(0, (run(cfg, opts)))
-        local a = cfg.work_dir
+        local code, ra = run(cfg, opts)
+        assert.equal(0, code)
+        local a = ra.run_dir
+        -- the run's checkpoint at 12 (none at its end: final.safetensors is), named
+        -- relative to the work dir
+        assert.equal(ra.run_name .. "/iter_12.safetensors\n", read(cfg.work_dir ..
+            "/last_checkpoint"))
         base[#base + 1] = "resume_from=" .. string.format("%q", a .. "/iter_12.safetensors")
         local cfg2, opts2 = small("resume-b", base)
-        local code, r = run(cfg2, opts2)
+        local r
+        code, r = run(cfg2, opts2)
         assert.equal(0, code)
         assert.equal(24, r.iter)
-        assert.equal(read(a .. "/final.safetensors"), read(cfg2.work_dir .. "/final.safetensors"))
-        assert.equal(a .. "/iter_12.safetensors\n", read(a .. "/last_checkpoint")
-            :gsub("iter_24", "iter_12"))
+        assert.is_true(same_weights(a .. "/final.safetensors", r.run_dir .. "/final.safetensors"))
+        -- a checkpoint outside the work dir is not the resumed run's to rotate
+        assert.same({}, r.ckpts)
+        assert.is_true(core.is_file(a .. "/iter_12.safetensors"))
     end)
 
     it("resumes an fp16 run with its dynamic scaler mid-interval", function()
@@ -305,14 +346,17 @@ describe("runner", function()
             end
         end
         local cfg, opts = small("resume-fp16-a", base)
-        assert.equal(0, (run(cfg, opts)))
-        local a = cfg.work_dir
+        local code, ra = run(cfg, opts)
+        assert.equal(0, code)
+        local a = ra.run_dir
         base[#base + 1] = "resume_from=" .. string.format("%q", a .. "/iter_12.safetensors")
         local cfg2, opts2 = small("resume-fp16-b", base)
-        assert.equal(0, (run(cfg2, opts2)))
+        local r
+        code, r = run(cfg2, opts2)
+        assert.equal(0, code)
         assert.equal(256 * 2 ^ 3, scale_at_16(a))
-        assert.equal(scale_at_16(a), scale_at_16(cfg2.work_dir))
-        assert.equal(read(a .. "/final.safetensors"), read(cfg2.work_dir .. "/final.safetensors"))
+        assert.equal(scale_at_16(a), scale_at_16(r.run_dir))
+        assert.is_true(same_weights(a .. "/final.safetensors", r.run_dir .. "/final.safetensors"))
     end)
 
     it("fits memory.target by halving the micro-batch, keeping the effective batch", function()
@@ -334,10 +378,10 @@ describe("runner", function()
         assert.equal(8, r.iter)
         assert.equal(8, cfg2.data.batch_size)
         assert.equal(4, cfg2.optim.accumulate)
-        local log = read(cfg2.work_dir .. "/train.log")
+        local log = read(r.run_dir .. "/train.log")
         assert.truthy(log:find("micro-batch 32 -> 8, accumulate 1 -> 4 (effective batch 32 kept)",
             1, true))
-        assert.truthy(read(cfg2.work_dir .. "/config.lua"):find("memory.fit: was 32", 1, true))
+        assert.truthy(read(r.run_dir .. "/config.lua"):find("memory.fit: was 32", 1, true))
         -- nothing it may change fits: an error with the bytes
         local cfg3, opts3 = small("fit-none", { "memory.limit=" .. limit, "memory.fit={}" })
         local ok, err = pcall(run, cfg3, opts3)
@@ -363,12 +407,12 @@ describe("runner", function()
         assert.equal(0, code)
         assert.equal(32, cfg2.data.batch_size)
         assert.is_true(cfg2.data.val_batch_size < 200)
-        local log = read(cfg2.work_dir .. "/train.log")
+        local log = read(r.run_dir .. "/train.log")
         assert.truthy(log:find("evaluation batch 200 -> " .. cfg2.data.val_batch_size, 1, true))
         assert.truthy(log:find("evaluation (batch " .. cfg2.data.val_batch_size .. "): ", 1,
             true))
         assert.truthy(log:find("test accuracy", 1, true))
-        assert.truthy(read(cfg2.work_dir .. "/config.lua"):find("memory: was 200", 1, true))
+        assert.truthy(read(r.run_dir .. "/config.lua"):find("memory: was 200", 1, true))
         assert.equal(8, r.iter)
     end)
 
@@ -388,20 +432,21 @@ describe("runner", function()
         local limit = math.ceil(need(true) / 0.75) + 1
         assert.is_true(need(false) > 0.75 * limit)
         local plain_cfg, plain_opts = small("ckpt-plain", deep)
-        assert.equal(0, (run(plain_cfg, plain_opts)))
+        local plain_code, plain = run(plain_cfg, plain_opts)
+        assert.equal(0, plain_code)
         local over = { 'memory.fit={"checkpoint"}', "memory.limit=" .. limit }
         local cfg2, opts = small("ckpt-fit", { deep[1], deep[2], over[1], over[2] })
         local code, r = run(cfg2, opts)
         assert.equal(0, code)
         assert.is_true(cfg2.memory.checkpoint)
         assert.equal(32, cfg2.data.batch_size)
-        local log = read(cfg2.work_dir .. "/train.log")
+        local log = read(r.run_dir .. "/train.log")
         assert.truthy(log:find("; activation checkpointing on; now", 1, true))
         assert.truthy(log:find("activation checkpointing: %d+ segments, %d+ forward nodes"))
-        assert.truthy(read(cfg2.work_dir .. "/config.lua"):find(
+        assert.truthy(read(r.run_dir .. "/config.lua"):find(
             "checkpoint = true, -- memory.fit: was false", 1, true))
-        assert.equal(read(plain_cfg.work_dir .. "/final.safetensors"),
-            read(cfg2.work_dir .. "/final.safetensors"))
+        assert.is_true(same_weights(plain.run_dir .. "/final.safetensors",
+            r.run_dir .. "/final.safetensors"))
         assert.equal(8, r.iter)
     end)
 
@@ -418,7 +463,7 @@ describe("runner", function()
         assert.equal(8, r.iter)
         assert.equal(8, cfg.data.batch_size)
         assert.equal(4, cfg.optim.accumulate)
-        assert.truthy(read(cfg.work_dir .. "/train.log"):find("micro-batch 16 -> 8", 1, true))
+        assert.truthy(read(r.run_dir .. "/train.log"):find("micro-batch 16 -> 8", 1, true))
         local cfg2, opts2 = small("oom-error", { 'memory.on_oom="error"' })
         opts2.make_trainer = opts.make_trainer
         local ok, err = pcall(run, cfg2, opts2)
@@ -473,4 +518,221 @@ describe("lutra.Trainer on other micro-batch sizes", function()
         end
         assert.equal(2, tr.handle:plan_count())
     end)
+end)
+
+describe("lutra.resume", function()
+    -- A model with a (10, 4) weight and a (10) bias, its trainer (SGD with momentum: one
+    -- moment per parameter), and a checkpoint table that fits them; each case changes it.
+    local nn = lutra.nn
+    local model = nn.Sequential(nn.Linear(4, 10))
+    local trainer = lutra.Trainer { model = model, input_shape = { 2, 4 },
+        optim = lutra.optim.SGD { lr = 0.1, momentum = 0.9 } }
+    local want = { effective_batch = 32, precision = { mode = "fp32" } }
+    local function fitting()
+        return { state = { iter = 12, epoch = 1, loader_epoch = 1, loader_iter = 2,
+            effective_batch = 32, precision = "fp32" }, tensors = {
+            ["0.weight"] = lutra.zeros(10, 4), ["0.bias"] = lutra.zeros(10),
+            ["optimizer.momentum_buffer.0.weight"] = lutra.zeros(10, 4),
+            ["optimizer.momentum_buffer.0.bias"] = lutra.zeros(10) } }
+    end
+
+    it("finds nothing to object to in a checkpoint that fits", function()
+        assert.same({ "momentum_buffer" }, trainer:moment_names())
+        local fatal, soft, flags = resume.differences(fitting(), model, trainer, want)
+        assert.same({}, fatal)
+        assert.same({}, soft)
+        assert.same({}, flags)
+    end)
+
+    it("lists a moment of another shape, even one of as many elements", function()
+        local file = fitting()
+        file.tensors["optimizer.momentum_buffer.0.bias"] = lutra.zeros(5, 2)
+        local fatal, soft, flags = resume.differences(file, model, trainer, want)
+        assert.same({}, fatal)
+        assert.same({ "optimizer.momentum_buffer.0.bias is (5, 2) in the checkpoint, the " ..
+            "parameter is (10)" }, soft)
+        assert.is_true(flags.moments)
+        file.tensors["optimizer.momentum_buffer.0.weight"] = nil
+        soft = select(2, resume.differences(file, model, trainer, want))
+        assert.equal("optimizer.momentum_buffer.0.weight is not in the checkpoint (another " ..
+            "optimizer?)", soft[1])
+        -- --resume-force accepts the moments; without it, the error lists them
+        local ok, err = pcall(resume.check, "c.safetensors", file, model, trainer, want)
+        assert.is_false(ok)
+        assert.truthy(err:find("c.safetensors does not fit this recipe:\n  optimizer.momentum_" ..
+            "buffer.0.weight is not in", 1, true))
+        assert.truthy(err:find("\n--resume-force resumes anyway", 1, true))
+        local accepted_flags, accepted = resume.check("c.safetensors", file, model, trainer, want,
+            true)
+        assert.is_true(accepted_flags.moments)
+        assert.equal(2, #accepted)
+    end)
+
+    it("lists the effective batch and the precision; fp32 inside the fp32 warmup fits", function()
+        local file = fitting()
+        file.state.effective_batch, file.state.precision = 64, "fp16"
+        local fatal, soft, flags = resume.differences(file, model, trainer, want)
+        assert.same({}, fatal)
+        assert.same({ "effective batch 64 in the checkpoint, 32 in the recipe",
+            "precision fp16 in the checkpoint, fp32 in the recipe" }, soft)
+        assert.is_true(flags.batch and flags.precision)
+        file = fitting()
+        local bf16 = { effective_batch = 32, precision = { mode = "bf16", fp32_warmup_iters = 20 } }
+        assert.same({}, select(2, resume.differences(file, model, trainer, bf16)))
+        bf16.precision.fp32_warmup_iters = 12 -- the warmup ended at the checkpoint
+        assert.same({ "precision fp32 in the checkpoint, bf16 in the recipe" },
+            select(2, resume.differences(file, model, trainer, bf16)))
+        -- what an fp16 collapse switches to fits an fp16 recipe
+        local fp16 = { effective_batch = 32, precision = { mode = "fp16", on_collapse = "bf16" } }
+        file.state.precision = "bf16"
+        assert.same({}, select(2, resume.differences(file, model, trainer, fp16)))
+    end)
+
+    it("refuses parameters that do not match, --resume-force or not", function()
+        local file = fitting()
+        file.tensors["0.weight"] = lutra.zeros(10, 3)
+        file.tensors["0.bias"] = nil
+        file.tensors["2.weight"] = lutra.zeros(3)
+        local fatal = resume.differences(file, model, trainer, want)
+        assert.same({ "parameter 0.weight is (10, 3) in the checkpoint, (10, 4) in the model",
+            "parameter 0.bias is not in the checkpoint",
+            "the checkpoint's 2.weight is not a parameter of the model" }, fatal)
+        local ok, err = pcall(resume.check, "c.safetensors", file, model, trainer, want, true)
+        assert.is_false(ok)
+        assert.truthy(err:find("  parameter 0.weight is (10, 3) in the checkpoint, (10, 4) in " ..
+            "the model", 1, true))
+        assert.truthy(err:find("the model's parameters must match to resume", 1, true))
+    end)
+
+    it("checks the position's counters, naming the checkpoint and the field", function()
+        local function position_error(field, value)
+            local file = fitting()
+            file.state[field] = value
+            local ok, err = pcall(resume.position, "/runs/a/iter_12.safetensors", file)
+            assert.is_false(ok, field)
+            return err
+        end
+        assert.equal("/runs/a/iter_12.safetensors: the checkpoint's iter is 1e+300, not a count",
+            position_error("iter", 1e300))
+        assert.equal("/runs/a/iter_12.safetensors: the checkpoint's loader_iter is negative (-3)",
+            position_error("loader_iter", -3))
+        assert.equal("/runs/a/iter_12.safetensors: the checkpoint's epoch is -1.0, not a count",
+            position_error("epoch", -1.0))
+        assert.equal('/runs/a/iter_12.safetensors: the checkpoint\'s iter is "12", not a count',
+            position_error("iter", "12"))
+        assert.equal("/runs/a/iter_12.safetensors: the checkpoint's loader_epoch is missing, " ..
+            "not a count", position_error("loader_epoch", nil))
+        assert.truthy(position_error("iter", 0 / 0):find("the checkpoint's iter is .*nan, not " ..
+            "a count"))
+        assert.equal("/runs/a/iter_12.safetensors: a weights file, not a checkpoint (no trainer " ..
+            "state); use --load-from to start from its weights",
+            select(2, pcall(resume.position, "/runs/a/iter_12.safetensors", { tensors = {} })))
+        -- whole floats (JSON's numbers) become integers
+        local file = fitting()
+        file.state.iter = 12.0
+        assert.equal(12, resume.position("c.safetensors", file))
+        assert.equal("integer", math.type(file.state.iter))
+    end)
+end)
+
+describe("lutra.workdir", function()
+    local root = work_dir("workdir")
+
+    it("refuses an empty path and the root folder, takes the rest", function()
+        assert.truthy(workdir.check(""):find("work_dir is empty", 1, true))
+        assert.truthy(workdir.check(nil):find("work_dir is empty", 1, true))
+        for _, r in ipairs { "/", "//", "/./", "/.." } do
+            assert.equal(string.format("work_dir %q is the root folder: give a folder of its own",
+                r), workdir.check(r))
+        end
+        for _, ok in ipairs { ".", "runs/x", "/tmp/x", "./runs", "x/" } do
+            assert.is_nil(workdir.check(ok), ok)
+        end
+        assert.has_error(function() workdir.open("/") end,
+            'work_dir "/" is the root folder: give a folder of its own')
+    end)
+
+    it("makes a new folder for each run, two in one second included", function()
+        local wd = workdir.open(root .. "/new/deeper/")
+        assert.equal(root .. "/new/deeper", wd.dir)
+        local a_path, a = wd:new_run()
+        local b_path, b = wd:new_run()
+        assert.are_not.equal(a_path, b_path)
+        assert.is_true(core.is_dir(a_path) and core.is_dir(b_path))
+        assert.truthy(a:match("^%d%d%d%d%d%d%d%d_%d%d%d%d%d%d$"), a)
+        if b:sub(1, #a) == a then -- the same second: a suffix
+            assert.equal(a .. "_2", b)
+        end
+        -- the lock keeps a second holder out, naming this process; closing releases it
+        local ok, err = pcall(workdir.open, root .. "/new/deeper")
+        assert.is_false(ok)
+        assert.truthy(err:find("is in use by another run (pid " .. core.getpid() .. "; lock file "
+            .. root .. "/new/deeper/lutra.lock)", 1, true))
+        wd:close()
+        workdir.open(root .. "/new/deeper"):close()
+    end)
+
+    it("lists runs oldest first and their checkpoints newest first", function()
+        local dir = root .. "/list"
+        for _, d in ipairs { dir, dir .. "/20261207_061830_10", dir .. "/20261207_061830",
+            dir .. "/20261207_061829", dir .. "/20261207_061830_2", dir .. "/notes" } do
+            assert(core.mkdir(d))
+        end
+        for _, f in ipairs { "/20261207_999999", "/20261207_061830/iter_5.safetensors",
+            "/20261207_061830/iter_40.safetensors", "/20261207_061830_2/iter_45.safetensors",
+            "/20261207_061830_2/final.safetensors", "/20261207_061830_2/iter_x.safetensors" } do
+            assert(io.open(dir .. f, "w")):close()
+        end
+        local wd = workdir.at(dir)
+        assert.same({ "20261207_061829", "20261207_061830", "20261207_061830_2",
+            "20261207_061830_10" }, wd:runs())
+        assert.same({ dir .. "/20261207_061830_2/iter_45.safetensors",
+            dir .. "/20261207_061830/iter_40.safetensors",
+            dir .. "/20261207_061830/iter_5.safetensors" }, wd:checkpoints())
+        -- last_checkpoint: relative to the work dir, or why there is none
+        assert.equal(dir .. "/last_checkpoint does not exist", select(2, wd:last_checkpoint()))
+        local f = assert(io.open(dir .. "/last_checkpoint", "w"))
+        f:write("20261207_061830/iter_9.safetensors\n")
+        f:close()
+        assert.equal(dir .. "/last_checkpoint names 20261207_061830/iter_9.safetensors, which " ..
+            "does not exist", select(2, wd:last_checkpoint()))
+        wd:set_last_checkpoint(dir .. "/20261207_061830/iter_40.safetensors")
+        assert.equal("20261207_061830/iter_40.safetensors\n", read(dir .. "/last_checkpoint"))
+        assert.equal(dir .. "/20261207_061830/iter_40.safetensors", wd:last_checkpoint())
+    end)
+
+    it("removes the temporaries of dead writers, keeps a live one's", function()
+        local dir = root .. "/stale"
+        local run = dir .. "/20261207_061830"
+        assert(core.mkdir(dir) and core.mkdir(run))
+        local dead = 999999
+        while core.pid_alive(dead) do
+            dead = dead - 1
+        end
+        local names = {
+            dead = { run .. "/iter_3.safetensors.tmp-" .. dead .. "-abcdef",
+                dir .. "/last_checkpoint.tmp-" .. dead .. "-Xy12Z9" },
+            live = { run .. "/iter_4.safetensors.tmp-" .. core.getpid() .. "-abcdef",
+                run .. "/iter_5.safetensors.tmp-1-abcdef", -- init: alive
+                run .. "/notes.tmp-x-abcdef" }, -- not a pid: not ours to remove
+        }
+        for _, list in pairs(names) do
+            for _, p in ipairs(list) do
+                assert(io.open(p, "w")):close()
+            end
+        end
+        assert.equal(2, workdir.at(dir):clean_stale())
+        for _, p in ipairs(names.dead) do
+            assert.is_false(core.is_file(p), p)
+        end
+        for _, p in ipairs(names.live) do
+            assert.is_true(core.is_file(p), p)
+        end
+        os.execute("rm -rf '" .. root .. "'")
+    end)
+end)
+
+-- the work dirs and the synthetic data set go when this file's specs are done
+teardown(function()
+    os.execute(string.format("rm -rf '%s'/lutra-runner-spec-%d-*", TMP, core.getpid()))
 end)
