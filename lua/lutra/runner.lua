@@ -560,7 +560,11 @@ function Runner:setup()
     log:info(runner.eval_line(eval))
 
     if cfg.load_from then
-        checkpoint.load_weights(self.model, checkpoint.load(cfg.load_from), cfg.load_from)
+        local note = checkpoint.load_weights(self.model, checkpoint.load(cfg.load_from),
+            cfg.load_from)
+        if note then
+            log:warn(note)
+        end
         log:info("weights loaded from " .. cfg.load_from)
     end
     local from, file
@@ -681,7 +685,10 @@ function Runner:apply_resume(path, file)
     if s.precision and s.precision ~= self.trainer.precision and not flags.precision then
         self.trainer:set_precision(s.precision)
     end
-    checkpoint.load_weights(self.model, file, path)
+    local note = checkpoint.load_weights(self.model, file, path)
+    if note then
+        self.log:warn(note)
+    end
     if flags.moments then
         util.call(self.trainer.handle.set_steps, self.trainer.handle, s.steps or 0)
         self.trainer.iter = s.iter
