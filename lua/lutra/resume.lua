@@ -5,6 +5,7 @@
 -- not match can never be resumed; the rest can with --resume-force, which then trains as
 -- the recipe says and logs what it changed.
 local checkpoint = require "lutra.checkpoint"
+local workdir = require "lutra.workdir"
 
 local resume = {}
 
@@ -23,32 +24,42 @@ local function usable(path)
 end
 
 -- resume.find(spec, wd): the checkpoint to resume and its loaded file, or nil when "auto"
--- finds none; and a note for the log (why another checkpoint than last_checkpoint's was
--- taken, or why there is none). A path given explicitly is loaded as it is (raising
--- "path: ..." when it does not load).
+-- finds none; and a note for the log when it took another checkpoint than
+-- last_checkpoint names, or found none. "auto" takes the newest checkpoint that loads
+-- (the newest run's highest number): a kill between writing a checkpoint and pointing
+-- last_checkpoint at it leaves the newer file unnamed, and it is still the one to go on
+-- from. A path given explicitly is loaded as it is (raising "path: ..." when it does not
+-- load).
 function resume.find(spec, wd)
     if spec ~= "auto" then
         return spec, checkpoint.load(spec)
     end
     local named, why = wd:last_checkpoint()
-    if named then
-        local file
-        file, why = usable(named)
+    local skipped = {}
+    for _, path in ipairs(wd:checkpoints()) do
+        local file, bad = usable(path)
+        if file then
+            if named and workdir.normalize(named) == workdir.normalize(path) then
+                return path, file
+            end
+            local reason = #skipped > 0 and table.concat(skipped, "; ") or
+                (named and string.format("%s/%s names %s, but a newer checkpoint loads",
+                    wd.dir, workdir.LAST, named) or why)
+            return path, file, string.format("--resume-from auto: %s; resuming from the " ..
+                "newest checkpoint that loads, %s", reason, path)
+        end
+        skipped[#skipped + 1] = bad
+    end
+    if named then -- a checkpoint outside the run folders (an older layout)
+        local file, bad = usable(named)
         if file then
             return named, file
         end
+        skipped[#skipped + 1] = bad
     end
-    for _, path in ipairs(wd:checkpoints()) do
-        if path ~= named then
-            local file = usable(path)
-            if file then
-                return path, file, string.format("--resume-from auto: %s; resuming from the " ..
-                    "newest checkpoint that loads, %s", why, path)
-            end
-        end
-    end
+    local reason = #skipped > 0 and table.concat(skipped, "; ") or why
     return nil, nil, string.format("--resume-from auto: no checkpoint in %s (%s); starting " ..
-        "fresh", wd.dir, why)
+        "fresh", wd.dir, reason)
 end
 
 local function shape_str(t)

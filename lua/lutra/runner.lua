@@ -622,9 +622,7 @@ end
 -- included) beyond runner.max_keep_ckpts deleted. Returns the path.
 function Runner:save_checkpoint(name)
     local cfg = self.cfg
-    name = name or (cfg.runner.checkpoint_interval == "epoch" and self.max_epochs and
-        string.format("epoch_%d.safetensors", self.epoch) or
-        string.format("iter_%d.safetensors", self.iter))
+    name = name or self:checkpoint_name()
     local path = self.run_dir .. "/" .. name
     checkpoint.save(path, self.trainer, self:position())
     self.wd:set_last_checkpoint(path)
@@ -639,6 +637,14 @@ function Runner:save_checkpoint(name)
         os.remove(table.remove(self.ckpts, 1))
     end
     return path
+end
+
+-- runner:checkpoint_name(): the file name of a checkpoint now: epoch_N with epoch
+-- checkpoints, iter_N else.
+function Runner:checkpoint_name()
+    return self.cfg.runner.checkpoint_interval == "epoch" and self.max_epochs and
+        string.format("epoch_%d.safetensors", self.epoch) or
+        string.format("iter_%d.safetensors", self.iter)
 end
 
 -- runner:check_resume(path, file): raises when the checkpoint does not fit the recipe
@@ -658,7 +664,7 @@ end
 -- The checkpoints of the run that `path` ended: those in its folder up to its number (a
 -- resumed run rotates them as its own), oldest first; none outside the work dir.
 local function lineage(self, path)
-    local folder, name = path:match("^(.*)/([^/]*)$")
+    local folder, name = workdir.normalize(path):match("^(.*)/([^/]*)$")
     local at, kind = workdir.checkpoint_number(name or "")
     if not (folder and at and self.wd) or folder:match("^(.*)/[^/]*$") ~= self.wd.dir then
         return {}
@@ -1054,6 +1060,12 @@ function Runner:train()
         end
         if code == 0 and self.last_eval_iter ~= self.iter then
             self:evaluate()
+        end
+        -- a finished run's last checkpoint: --resume-from auto then has nothing to do
+        local ci = cfg.runner.checkpoint_interval
+        if write and code == 0 and self.iter > 0 and ci ~= 0 and
+            self.ckpts[#self.ckpts] ~= self.run_dir .. "/" .. self:checkpoint_name() then
+            self:save_checkpoint()
         end
         if write then
             local path = self.run_dir .. "/final.safetensors"

@@ -20,15 +20,15 @@ wd=$SCRATCH/end
 train 0 "$wd" --set "${base[@]}" runner.max_iters=20 runner.checkpoint_interval=10
 a=$(run_dir "$wd")
 cp "$a/final.safetensors" "$SCRATCH/final.before"
-for end in 10 5; do
+for end in 20 10; do # a finished run ends with a checkpoint: the same command again is done
     train 0 "$wd" --resume-from auto --set "${base[@]}" runner.max_iters=$end
     has "$SCRATCH/out" \
-        "nothing to do: $a/iter_10.safetensors is at iteration 10, and the run ends at $end"
+        "nothing to do: $a/iter_20.safetensors is at iteration 20, and the run ends at $end"
     [ "$(runs "$wd")" -eq 1 ] || fail "nothing to do, yet a run folder was made"
 done
 cmp -s "$SCRATCH/final.before" "$a/final.safetensors" ||
     fail "nothing to do changed final.safetensors"
-[ "$(cat "$wd/last_checkpoint")" = "${a##*/}/iter_10.safetensors" ] ||
+[ "$(cat "$wd/last_checkpoint")" = "${a##*/}/iter_20.safetensors" ] ||
     fail "nothing to do changed last_checkpoint: $(cat "$wd/last_checkpoint")"
 
 # auto in an empty work dir: a fresh start, said on the console and in train.log
@@ -46,20 +46,24 @@ wd=$SCRATCH/fallback
 train 0 "$wd" --set "${base[@]}" runner.max_iters=20 runner.checkpoint_interval=5 \
     runner.max_keep_ckpts=-1
 a=$(run_dir "$wd")
-rm "$a/iter_15.safetensors"
-train 0 "$wd" --resume-from auto --set "${base[@]}" runner.max_iters=11
+rm "$a/iter_20.safetensors" "$a/iter_15.safetensors"
+echo "${a##*/}/iter_15.safetensors" >"$wd/last_checkpoint"
+train 0 "$wd" --resume-from auto --set "${base[@]}" runner.max_iters=11 \
+    runner.checkpoint_interval=0
 newest="resuming from the newest checkpoint that loads"
 has "$SCRATCH/out" "--resume-from auto: $wd/last_checkpoint names ${a##*/}/iter_15.safetensors,\
  which does not exist; $newest, $a/iter_10.safetensors"
 has "$SCRATCH/out" "resumed from $a/iter_10.safetensors: iteration 10"
 has "$SCRATCH/out" "done: 1 iterations"
 : >"$wd/last_checkpoint"
-train 0 "$wd" --resume-from auto --set "${base[@]}" runner.max_iters=11
+train 0 "$wd" --resume-from auto --set "${base[@]}" runner.max_iters=11 \
+    runner.checkpoint_interval=0
 has "$SCRATCH/out" \
     "--resume-from auto: $wd/last_checkpoint is empty; $newest, $a/iter_10.safetensors"
 head -c 1000 "$a/iter_5.safetensors" >"$a/iter_10.safetensors" # cut short
 echo "${a##*/}/iter_10.safetensors" >"$wd/last_checkpoint"
-train 0 "$wd" --resume-from auto --set "${base[@]}" runner.max_iters=6
+train 0 "$wd" --resume-from auto --set "${base[@]}" runner.max_iters=6 \
+    runner.checkpoint_interval=0
 has "$SCRATCH/out" "--resume-from auto: $a/iter_10.safetensors"
 has "$SCRATCH/out" "; $newest, $a/iter_5.safetensors"
 has "$SCRATCH/out" "resumed from $a/iter_5.safetensors: iteration 5"

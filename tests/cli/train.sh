@@ -8,12 +8,12 @@ have_data || { echo "skipped: no Fashion-MNIST"; exit 0; }
 expect 0 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/work" --seed 3 \
     --threads 2 --set "${SMALL[@]}" runner.max_iters=20 runner.eval_interval=10
 # one run folder; the work dir itself holds only last_checkpoint (naming the run's
-# checkpoint at the end of epoch 1, relative to the work dir) and the lock
+# checkpoint at its end, relative to the work dir) and the lock
 wd=$(run_dir "$SCRATCH/work")
 [ -n "$wd" ] || fail "no run folder in $SCRATCH/work"
 [ "$(ls "$SCRATCH/work" | tr '\n' ' ')" = "${wd##*/} last_checkpoint lutra.lock " ] ||
     fail "the work dir holds more than its run, last_checkpoint and the lock: $(ls "$SCRATCH/work")"
-[ "$(cat "$SCRATCH/work/last_checkpoint")" = "${wd##*/}/iter_16.safetensors" ] ||
+[ "$(cat "$SCRATCH/work/last_checkpoint")" = "${wd##*/}/iter_20.safetensors" ] ||
     fail "last_checkpoint: $(cat "$SCRATCH/work/last_checkpoint")"
 has "$SCRATCH/out" "run folder $wd"
 for f in config.lua train.log metrics.jsonl final.safetensors best_accuracy.safetensors \

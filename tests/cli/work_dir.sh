@@ -31,7 +31,7 @@ expect 0 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$wd" --set "${args[@
 first=$(run_dir "$wd")
 [ -n "$first" ] || fail "no run folder in $wd"
 has "$SCRATCH/out" "run folder $first"
-[ "$(cat "$wd/last_checkpoint")" = "${first##*/}/iter_5.safetensors" ] ||
+[ "$(cat "$wd/last_checkpoint")" = "${first##*/}/iter_10.safetensors" ] ||
     fail "last_checkpoint after the first run: $(cat "$wd/last_checkpoint")"
 mkdir "$SCRATCH/kept"
 for f in final.safetensors best_accuracy.safetensors iter_5.safetensors train.log \
@@ -46,7 +46,7 @@ second=$(run_dir "$wd")
 for f in "$SCRATCH"/kept/*; do
     cmp -s "$f" "$first/${f##*/}" || fail "the second run changed the first run's ${f##*/}"
 done
-[ "$(cat "$wd/last_checkpoint")" = "${second##*/}/iter_5.safetensors" ] ||
+[ "$(cat "$wd/last_checkpoint")" = "${second##*/}/iter_10.safetensors" ] ||
     fail "last_checkpoint after the second run: $(cat "$wd/last_checkpoint")"
 [ -s "$second/final.safetensors" ] || fail "the second run saved no final weights"
 [ "$(ls "$wd" | wc -l)" -eq 4 ] || fail "the work dir holds more than its runs, " \

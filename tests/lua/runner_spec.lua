@@ -316,9 +316,10 @@ describe("runner", function()
         local code, ra = run(cfg, opts)
         assert.equal(0, code)
         local a = ra.run_dir
-        -- the run's checkpoint at 12 (none at its end: final.safetensors is), named
-        -- relative to the work dir
-        assert.equal(ra.run_name .. "/iter_12.safetensors\n", read(cfg.work_dir ..
+        -- the run's checkpoints at 12 and at its end, the last named relative to the
+        -- work dir
+        assert.is_true(core.is_file(a .. "/iter_12.safetensors"))
+        assert.equal(ra.run_name .. "/iter_24.safetensors\n", read(cfg.work_dir ..
             "/last_checkpoint"))
         base[#base + 1] = "resume_from=" .. string.format("%q", a .. "/iter_12.safetensors")
         local cfg2, opts2 = small("resume-b", base)
@@ -327,8 +328,9 @@ describe("runner", function()
         assert.equal(0, code)
         assert.equal(24, r.iter)
         assert.is_true(same_weights(a .. "/final.safetensors", r.run_dir .. "/final.safetensors"))
-        -- a checkpoint outside the work dir is not the resumed run's to rotate
-        assert.same({}, r.ckpts)
+        -- a checkpoint outside the work dir is not the resumed run's to rotate: it keeps
+        -- only its own, at its end
+        assert.same({ r.run_dir .. "/iter_24.safetensors" }, r.ckpts)
         assert.is_true(core.is_file(a .. "/iter_12.safetensors"))
     end)
 
