@@ -1,9 +1,11 @@
 /* Argument parsing for the binding: dtypes, shapes, memory reports, and the table-driven
- * parsing of op attribute structs and optimizer configs. Each attribute struct in
- * kernels/kernels.h has one field table here, found through the op table's `attrs`
- * column; there is no switch over ops. Dims in attributes are 1-based (Lua's), negative
- * from the end; they are stored 0-based as the core wants them. */
+ * parsing of op attribute structs and optimizer configs. Each op's attribute struct has a
+ * field table here, expanded from kernels/attrs.def (as the struct itself is in
+ * kernels/ops.h) and found through the op table's `attrs` column; there is no switch over
+ * ops and no code per op. Dims in attributes are 1-based (Lua's), negative from the end;
+ * they are stored 0-based as the core wants them. */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lua/l_lutra.h"
@@ -98,8 +100,8 @@ enum ftype {
     F_U32,   /* uint32_t */
     F_DIM,   /* int: 1-based or negative in Lua, 0-based or negative in C */
     F_DTYPE, /* enum lt_dtype: a dtype name */
-    F_SHAPE, /* int ndim at offset, int64_t[LT_MAX_DIMS] at offset2 */
-    F_KIND   /* enum lt_optim_kind: "sgd" | "adamw" */
+    F_SHAPE, /* int64_t[LT_MAX_DIMS] at offset, its int count at count_offset */
+    F_ENUM   /* an enum whose values are 0, 1, ...: one of `names` */
 };
 
 enum fneed {
@@ -109,85 +111,35 @@ enum fneed {
 };
 
 struct field {
-    const char *name;
+    const char *name; /* NULL ends a table */
     enum ftype type;
-    size_t offset, offset2;
+    size_t offset, count_offset;
     enum fneed need;
     double def;
+    const char *const *names; /* F_ENUM: the values' names in order, NULL-ended */
 };
 
-#define FIELD(S, name, type, need, def)                                                            \
-    { #name, type, offsetof(struct S, name), 0, need, def }
+#define FIELDS_END                                                                                 \
+    { NULL, F_INT, 0, 0, KEEP, 0, NULL }
 
-static const struct field lt_no_attrs_fields[] = {{NULL, F_INT, 0, 0, KEEP, 0}};
+/* The op attribute structs' tables, one per LT_ATTRS row of kernels/attrs.def
+ * (`lt_conv2d_attrs_fields`); lt_no_attrs, written by hand in kernels/ops.h, has none. */
+#define LT_ATTRS(S) static const struct field S##_fields[] = {
+#define LT_FIELD(S, name, kind, need, def)                                                         \
+    {#name, F_##kind, offsetof(struct S, name), 0, need, def, NULL},
+#define LT_SHAPE_FIELD(S, name, count, need)                                                       \
+    {#name, F_SHAPE, offsetof(struct S, name), offsetof(struct S, count), need, 0, NULL},
+/* The closing `};` stays on one line (clang-format would split it). */
+/* clang-format off */
+#define LT_ATTRS_END(S) FIELDS_END};
+/* clang-format on */
+#include "kernels/attrs.def"
+#undef LT_ATTRS
+#undef LT_FIELD
+#undef LT_SHAPE_FIELD
+#undef LT_ATTRS_END
 
-static const struct field lt_conv2d_attrs_fields[] = {
-    FIELD(lt_conv2d_attrs, stride, F_INT2, DEFAULT, 1),
-    FIELD(lt_conv2d_attrs, padding, F_INT2, DEFAULT, 0),
-    FIELD(lt_conv2d_attrs, dilation, F_INT2, DEFAULT, 1),
-    FIELD(lt_conv2d_attrs, groups, F_INT, DEFAULT, 1),
-    {NULL, F_INT, 0, 0, KEEP, 0},
-};
-
-static const struct field lt_pool2d_attrs_fields[] = {
-    FIELD(lt_pool2d_attrs, kernel, F_INT2, REQUIRED, 0),
-    FIELD(lt_pool2d_attrs, stride, F_INT2, REQUIRED, 0),
-    FIELD(lt_pool2d_attrs, padding, F_INT2, DEFAULT, 0),
-    FIELD(lt_pool2d_attrs, count_include_pad, F_BOOL, DEFAULT, 1),
-    {NULL, F_INT, 0, 0, KEEP, 0},
-};
-
-static const struct field lt_scale_attrs_fields[] = {
-    FIELD(lt_scale_attrs, alpha, F_FLOAT, REQUIRED, 0),
-    {NULL, F_INT, 0, 0, KEEP, 0},
-};
-
-static const struct field lt_cast_attrs_fields[] = {
-    FIELD(lt_cast_attrs, dtype, F_DTYPE, REQUIRED, 0),
-    {NULL, F_INT, 0, 0, KEEP, 0},
-};
-
-static const struct field lt_reshape_attrs_fields[] = {
-    {"shape", F_SHAPE, offsetof(struct lt_reshape_attrs, ndim),
-     offsetof(struct lt_reshape_attrs, shape), REQUIRED, 0},
-    {NULL, F_INT, 0, 0, KEEP, 0},
-};
-
-static const struct field lt_concat_attrs_fields[] = {
-    FIELD(lt_concat_attrs, dim, F_DIM, DEFAULT, 1),
-    {NULL, F_INT, 0, 0, KEEP, 0},
-};
-
-static const struct field lt_cross_entropy_attrs_fields[] = {
-    FIELD(lt_cross_entropy_attrs, label_smoothing, F_FLOAT, DEFAULT, 0),
-    FIELD(lt_cross_entropy_attrs, ignore_index, F_INT, DEFAULT, -100),
-    {NULL, F_INT, 0, 0, KEEP, 0},
-};
-
-static const struct field lt_dropout_attrs_fields[] = {
-    FIELD(lt_dropout_attrs, p, F_FLOAT, REQUIRED, 0),
-    FIELD(lt_dropout_attrs, layer, F_U32, DEFAULT, 0),
-    {NULL, F_INT, 0, 0, KEEP, 0},
-};
-
-static const struct field lt_batch_norm_attrs_fields[] = {
-    FIELD(lt_batch_norm_attrs, eps, F_FLOAT, DEFAULT, 1e-5),
-    FIELD(lt_batch_norm_attrs, momentum, F_FLOAT, DEFAULT, 0.1),
-    FIELD(lt_batch_norm_attrs, training, F_BOOL, DEFAULT, 1),
-    {NULL, F_INT, 0, 0, KEEP, 0},
-};
-
-static const struct field lt_layer_norm_attrs_fields[] = {
-    FIELD(lt_layer_norm_attrs, eps, F_FLOAT, DEFAULT, 1e-5),
-    {NULL, F_INT, 0, 0, KEEP, 0},
-};
-
-static const struct field lt_reduce_attrs_fields[] = {
-    FIELD(lt_reduce_attrs, all, F_BOOL, DEFAULT, 0),
-    FIELD(lt_reduce_attrs, dim, F_DIM, DEFAULT, 1),
-    FIELD(lt_reduce_attrs, keepdim, F_BOOL, DEFAULT, 0),
-    {NULL, F_INT, 0, 0, KEEP, 0},
-};
+static const struct field lt_no_attrs_fields[] = {FIELDS_END};
 
 /* Each op's field table, from the op table's attrs column. */
 static const struct field *const op_fields[LT_OP_COUNT] = {
@@ -196,8 +148,18 @@ static const struct field *const op_fields[LT_OP_COUNT] = {
 #undef LT_OP
 };
 
+/* The optimizer's structs are the core's (core/lutra.h), not op attributes; their tables
+ * are written here in the same form. */
+#define FIELD(S, name, type, need, def)                                                            \
+    { #name, type, offsetof(struct S, name), 0, need, def, NULL }
+
+static const char *const kind_names[] = {"sgd", "adamw", NULL}; /* enum lt_optim_kind */
+_Static_assert(LT_OPTIM_SGD == 0 && LT_OPTIM_ADAMW == 1 &&
+                   sizeof(enum lt_optim_kind) == sizeof(int),
+               "kind_names follows enum lt_optim_kind");
+
 static const struct field optim_fields[] = {
-    FIELD(lt_optim_config, kind, F_KIND, REQUIRED, 0),
+    {"kind", F_ENUM, offsetof(struct lt_optim_config, kind), 0, REQUIRED, 0, kind_names},
     FIELD(lt_optim_config, lr, F_FLOAT, REQUIRED, 0),
     FIELD(lt_optim_config, weight_decay, F_FLOAT, KEEP, 0),
     FIELD(lt_optim_config, momentum, F_FLOAT, KEEP, 0),
@@ -207,13 +169,13 @@ static const struct field optim_fields[] = {
     FIELD(lt_optim_config, beta2, F_FLOAT, KEEP, 0),
     FIELD(lt_optim_config, eps, F_FLOAT, KEEP, 0),
     FIELD(lt_optim_config, max_grad_norm, F_FLOAT, KEEP, 0),
-    {NULL, F_INT, 0, 0, KEEP, 0},
+    FIELDS_END,
 };
 
 static const struct field group_fields[] = {
     FIELD(lt_optim_group, lr_mult, F_FLOAT, DEFAULT, 1),
     FIELD(lt_optim_group, decay_mult, F_FLOAT, DEFAULT, 1),
-    {NULL, F_INT, 0, 0, KEEP, 0},
+    FIELDS_END,
 };
 
 static const struct field loss_scale_fields[] = {
@@ -222,16 +184,25 @@ static const struct field loss_scale_fields[] = {
     FIELD(lt_loss_scale, growth_factor, F_FLOAT, DEFAULT, 2), /* PyTorch's GradScaler */
     FIELD(lt_loss_scale, backoff_factor, F_FLOAT, DEFAULT, 0.5),
     FIELD(lt_loss_scale, growth_interval, F_INT, DEFAULT, 2000),
-    {NULL, F_INT, 0, 0, KEEP, 0},
+    FIELDS_END,
 };
 
 /* ---- parsing -------------------------------------------------------------------------------- */
 
-static const char *const kind_names[] = {"sgd", "adamw", NULL};
-static const enum lt_optim_kind kind_values[] = {LT_OPTIM_SGD, LT_OPTIM_ADAMW};
-
 static int bad(lua_State *L, const char *what, const struct field *f, const char *want) {
     return luaL_error(L, "%s: '%s' must be %s, got %s", what, f->name, want, luaL_typename(L, -1));
+}
+
+/* `"a", "b" or "c"` from a NULL-ended list of names, written into buf (cut at size). */
+static const char *quoted(const char *const *names, char *buf, size_t size) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; names[i] && len < size; i++) {
+        const char *sep = i == 0 ? "" : names[i + 1] ? ", " : " or ";
+        int n = snprintf(buf + len, size - len, "%s\"%s\"", sep, names[i]);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    return buf;
 }
 
 /* An integer in int's range at the top of the stack, or raises. */
@@ -306,20 +277,22 @@ static void store(lua_State *L, const char *what, const struct field *f, void *o
             luaL_error(L, "%s: '%s': %s", what, f->name, lt_ctx_error(lt_lua_ctx(L)));
         break;
     case F_SHAPE: {
-        int ndim = read_shape(L, lua_gettop(L), (int64_t *)((char *)out + f->offset2), &err);
+        int ndim = read_shape(L, lua_gettop(L), (int64_t *)at, &err);
         if (ndim < 0)
             luaL_error(L, "%s: '%s': %s", what, f->name, err);
-        *(int *)at = ndim;
+        *(int *)((char *)out + f->count_offset) = ndim;
         break;
     }
-    case F_KIND: {
+    case F_ENUM: {
         const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
         int k = 0;
-        while (kind_names[k] && strcmp(kind_names[k], name))
+        while (f->names[k] && strcmp(f->names[k], name))
             k++;
-        if (!kind_names[k])
-            bad(L, what, f, "\"sgd\" or \"adamw\"");
-        *(enum lt_optim_kind *)at = kind_values[k];
+        if (!f->names[k]) {
+            char want[128];
+            bad(L, what, f, quoted(f->names, want, sizeof want));
+        }
+        *(int *)at = k;
         break;
     }
     }
@@ -387,6 +360,15 @@ void lt_lua_op_attrs(lua_State *L, int arg, enum lt_op op, void *attrs) {
     if (lua_isnone(L, arg))
         lua_settop(L, arg); /* a slot for the empty table */
     parse_fields(L, arg, lt_op_name(op), op_fields[op], attrs, NULL);
+}
+
+void lt_lua_push_attr_names(lua_State *L, enum lt_op op) {
+    const struct field *fields = op_fields[op];
+    lua_newtable(L);
+    for (int i = 0; fields[i].name; i++) {
+        lua_pushstring(L, fields[i].name);
+        lua_rawseti(L, -2, i + 1);
+    }
 }
 
 void lt_lua_optim_config(lua_State *L, int arg, struct lt_optim_config *opt) {

@@ -79,6 +79,9 @@ void lt_lua_check_report(lua_State *L, int idx, struct lt_mem_report *r);
  * the table at `arg` (absent or nil: every field takes its default). Raises naming the op
  * and the field on an unknown field, a missing required one or a wrong type. */
 void lt_lua_op_attrs(lua_State *L, int arg, enum lt_op op, void *attrs);
+/* Pushes the names of an op's attributes, in its struct's order, as a list (empty for an
+ * op without attributes). Can't fail, except on memory. */
+void lt_lua_push_attr_names(lua_State *L, enum lt_op op);
 /* Fills an optimizer config from the table at `arg`: kind ("sgd" | "adamw") and lr first
  * give PyTorch's defaults, the other fields override them. `groups` (a list of
  * {lr_mult =, decay_mult =}) is written into a userdata pushed on the stack, which must

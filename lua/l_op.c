@@ -107,11 +107,12 @@ static int l_op(lua_State *L) {
     return symbolic ? record(L, op, (int)n, &attrs) : run_eager(L, op, (int)n, &attrs);
 }
 
-/* op_info(name): {inputs_min =, inputs_max =, outputs =, backward = bool}. */
+/* op_info(name): {inputs_min =, inputs_max =, outputs =, backward = bool, attrs = {names
+ * of its attributes, in order}}. Raises for an unknown op. */
 static int l_op_info(lua_State *L) {
     enum lt_op op;
     LT_LUA_CHECK(L, lt_op_parse(lt_lua_ctx(L), luaL_checkstring(L, 1), &op));
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushinteger(L, lt_op_inputs_min(op));
     lua_setfield(L, -2, "inputs_min");
     lua_pushinteger(L, lt_op_inputs_max(op));
@@ -120,12 +121,25 @@ static int l_op_info(lua_State *L) {
     lua_setfield(L, -2, "outputs");
     lua_pushboolean(L, lt_op_has_backward(op));
     lua_setfield(L, -2, "backward");
+    lt_lua_push_attr_names(L, op);
+    lua_setfield(L, -2, "attrs");
+    return 1;
+}
+
+/* op_names(): every op's name, in the op table's order (kernels/ops.def). */
+static int l_op_names(lua_State *L) {
+    lua_createtable(L, LT_OP_COUNT, 0);
+    for (int i = 0; i < LT_OP_COUNT; i++) {
+        lua_pushstring(L, lt_op_name((enum lt_op)i));
+        lua_rawseti(L, -2, i + 1);
+    }
     return 1;
 }
 
 static const luaL_Reg op_funcs[] = {
     {"op", l_op},
     {"op_info", l_op_info},
+    {"op_names", l_op_names},
     {NULL, NULL},
 };
 

@@ -2,6 +2,11 @@
 -- concrete tensors (it runs now) and on symbols (it records a node while tracing), through
 -- one generic core call, core.op(name, inputs, attrs). Dims are 1-based, negative from the
 -- end. Errors are raised at the line of the user's code that called in.
+--
+-- Most ops are plain: F.<op>(inputs..., attrs), generated at the end of this file from
+-- the op table the binding exposes (core.op_names, core.op_info). The functions written
+-- here are those whose Lua API differs on purpose (PyTorch's names, argument orders,
+-- numbers for tensors, positional attributes); each says how.
 local core = require "lutra.core"
 local util = require "lutra.util"
 
@@ -54,7 +59,8 @@ local function scalar(v, x)
 end
 
 -- ---- arithmetic -----------------------------------------------------------------------------
--- b may be a number, or a tensor or symbol whose shape is a's or a suffix of a's.
+-- b may be a number, or a tensor or symbol whose shape is a's or a suffix of a's (the op
+-- takes tensors only: a number becomes a 0-dim tensor, or a scale).
 
 function F.add(a, b)
     if type(a) == "number" then
@@ -90,32 +96,26 @@ function F.div(a, b)
     return F.scale(check_array("div", a), 1 / b)
 end
 
+-- scale(x, alpha), cast(x, dtype), concat(list, dim = 1): the attribute is an argument
+-- (x * alpha, x:to(dtype), torch.cat(list, dim)); concat's inputs come as a list.
 function F.scale(x, alpha)
     return op("scale", { x }, { alpha = alpha })
-end
-
-function F.matmul(a, b)
-    return op("matmul", { a, b })
-end
-
--- transpose(x): swaps the last two dims.
-function F.transpose(x)
-    return op("transpose", { x })
 end
 
 function F.cast(x, dtype)
     return op("cast", { x }, { dtype = dtype })
 end
 
--- concat(list, dim = 1)
 function F.concat(list, dim)
     return op("concat", list, { dim = dim or 1 })
 end
 
+-- matmul(a, b) and transpose(x) (swaps the last two dims) are plain (generated below).
+
 -- ---- shapes -----------------------------------------------------------------------------------
 
 -- reshape(x, shape) or reshape(x, d1, d2, ...): one dim may be -1. A tensor gets a view
--- of the same storage; a symbol a reshape node.
+-- of the same storage (not the op's copy); a symbol a reshape node.
 function F.reshape(x, ...)
     local shape = ...
     if type(shape) ~= "table" then
@@ -158,12 +158,7 @@ function F.flatten(x, start_dim, end_dim)
 end
 
 -- ---- activations ------------------------------------------------------------------------------
-
-for _, name in ipairs { "relu", "gelu", "sigmoid", "tanh" } do
-    F[name] = function(x)
-        return op(name, { x })
-    end
-end
+-- relu, gelu, sigmoid and tanh are plain (generated below).
 
 local function last_dim_only(what, x, dim)
     if dim ~= nil then
@@ -175,7 +170,8 @@ local function last_dim_only(what, x, dim)
     end
 end
 
--- softmax(x, dim = -1), log_softmax(x, dim = -1): over the last dim.
+-- softmax(x, dim = -1), log_softmax(x, dim = -1): over the last dim. PyTorch's `dim` is
+-- accepted when it names the last dim (the op has no attribute for it).
 function F.softmax(x, dim)
     last_dim_only("softmax", check_array("softmax", x), dim)
     return op("softmax", { x })
@@ -187,20 +183,12 @@ function F.log_softmax(x, dim)
 end
 
 -- ---- layers ------------------------------------------------------------------------------------
-
--- linear(x (..., in), weight (out, in) [, bias (out)]) -> (..., out)
-function F.linear(x, weight, bias)
-    return op("linear", { x, weight, bias })
-end
-
--- conv2d(x (N, C, H, W), weight (O, C/groups, KH, KW) [, bias (O)] [, opts]):
+-- Plain (generated below): linear(x (..., in), weight (out, in) [, bias (out)]) ->
+-- (..., out); conv2d(x (N, C, H, W), weight (O, C/groups, KH, KW) [, bias (O)] [, opts]),
 -- opts = {stride = 1, padding = 0, dilation = 1, groups = 1}, each an integer or {h, w}.
-function F.conv2d(x, weight, bias, opts)
-    opts = util.check_options("conv2d", opts, { "stride", "padding", "dilation", "groups" })
-    return op("conv2d", { x, weight, bias }, opts)
-end
 
--- max_pool2d(x, kernel [, opts]): opts = {stride = kernel, padding = 0}.
+-- max_pool2d(x, kernel [, opts]): opts = {stride = kernel, padding = 0}. The kernel is an
+-- argument and the stride defaults to it, as PyTorch's (the op requires both).
 function F.max_pool2d(x, kernel, opts)
     opts = util.check_options("max_pool2d", opts, { "stride", "padding" })
     return op("max_pool2d", { x },
@@ -208,7 +196,7 @@ function F.max_pool2d(x, kernel, opts)
 end
 
 -- avg_pool2d(x, kernel [, opts]): opts = {stride = kernel, padding = 0,
--- count_include_pad = true}.
+-- count_include_pad = true}, as max_pool2d.
 function F.avg_pool2d(x, kernel, opts)
     opts = util.check_options("avg_pool2d", opts, { "stride", "padding", "count_include_pad" })
     return op("avg_pool2d", { x }, {
@@ -219,8 +207,8 @@ function F.avg_pool2d(x, kernel, opts)
     })
 end
 
--- adaptive_avg_pool2d(x, 1): (N, C, H, W) -> (N, C, 1, 1). Other output sizes are not
--- supported.
+-- adaptive_avg_pool2d(x, 1): (N, C, H, W) -> (N, C, 1, 1), PyTorch's name for the op
+-- global_avg_pool. Other output sizes are not supported.
 function F.adaptive_avg_pool2d(x, size)
     if not (size == 1 or (type(size) == "table" and size[1] == 1 and size[2] == 1)) then
         raise("adaptive_avg_pool2d: lutra supports output size 1 only, got " .. tostring(size))
@@ -235,8 +223,10 @@ local function filled(n, v, like)
 end
 
 -- batch_norm(x (N, C, H, W), running_mean, running_var [, weight [, bias [, training =
--- false [, momentum = 0.1 [, eps = 1e-5]]]]]): PyTorch's argument order. Training
--- normalises with the batch's statistics and updates the running ones in place.
+-- false [, momentum = 0.1 [, eps = 1e-5]]]]]): PyTorch's name and argument order for the
+-- op batch_norm2d, which takes the inputs in another order, always an affine pair and
+-- trains by default; returns y only. Training normalises with the batch's statistics and updates the
+-- running ones in place.
 function F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
     local c = running_mean:shape()[1]
     weight = weight or filled(c, 1, running_mean)
@@ -247,7 +237,8 @@ function F.batch_norm(x, running_mean, running_var, weight, bias, training, mome
 end
 
 -- layer_norm(x (..., D), normalized_shape (D or {D}) [, weight [, bias [, eps = 1e-5]]]):
--- over the last dim.
+-- over the last dim. PyTorch's arguments: weight and bias are optional (the op needs
+-- both), and only y is returned.
 function F.layer_norm(x, normalized_shape, weight, bias, eps)
     local d = type(normalized_shape) == "table" and normalized_shape or { normalized_shape }
     if #d ~= 1 then
@@ -263,7 +254,8 @@ end
 
 -- dropout(x, p = 0.5, training = true, layer): zeroes elements with probability p and
 -- scales the rest by 1 / (1 - p). The mask depends on (seed, layer, epoch, sample); give
--- each dropout of a model its own `layer` (nn.Dropout does).
+-- each dropout of a model its own `layer` (nn.Dropout does). PyTorch's arguments; off
+-- training (or p = 0) it returns x itself.
 function F.dropout(x, p, training, layer)
     p = p or 0.5
     if training == false or p == 0 then
@@ -273,6 +265,7 @@ function F.dropout(x, p, training, layer)
 end
 
 -- embedding(ids i32 (...), weight (V, D)) -> (..., D). Ids are 0-based, as PyTorch's.
+-- PyTorch's order; the op takes the weight first (its dtype selects the kernel).
 function F.embedding(ids, weight)
     return op("embedding", { weight, ids })
 end
@@ -281,14 +274,11 @@ end
 -- A loss is the pair {sum of the losses, count of targets}, f32 (2): the trainer sums both
 -- over the step's micro-batches and divides once. loss_mean(l) gives sum / count.
 
--- cross_entropy(logits (N, C), targets i32 (N) [, opts]): opts = {label_smoothing = 0,
--- ignore_index = -100}. Targets are class numbers from 0, as PyTorch's.
-function F.cross_entropy(logits, targets, opts)
-    opts = util.check_options("cross_entropy", opts, { "label_smoothing", "ignore_index" })
-    return op("cross_entropy", { logits, targets }, opts)
-end
+-- cross_entropy(logits (N, C), targets i32 (N) [, opts]) is plain: opts = {label_smoothing
+-- = 0, ignore_index = -100}. Targets are class numbers from 0, as PyTorch's.
 
--- mse_loss(pred, target): sum of squared differences and the element count.
+-- mse_loss(pred, target): sum of squared differences and the element count (PyTorch's
+-- name for the op mse).
 function F.mse_loss(pred, target)
     return op("mse", { pred, target })
 end
@@ -305,6 +295,7 @@ end
 
 -- sum / mean / max / argmax(x [, dim [, keepdim]]): over every element (a 0-dim result)
 -- or over dim. argmax gives 0-based positions here; Tensor:argmax gives 1-based ones.
+-- PyTorch's positional dim and keepdim; no dim means the attribute all = true.
 for _, name in ipairs { "sum", "mean", "max", "argmax" } do
     F[name] = function(x, dim, keepdim)
         if dim == nil then
@@ -314,10 +305,39 @@ for _, name in ipairs { "sum", "mean", "max", "argmax" } do
     end
 end
 
--- eq(a, b) -> u8, 1 where equal; b is a number or has a's shape or a suffix of it.
+-- eq(a, b) -> u8, 1 where equal; b is a number (as for add) or has a's shape or a suffix
+-- of it.
 function F.eq(a, b)
     check_array("eq", a)
     return op("eq", { a, type(b) == "number" and scalar(b, a) or b })
+end
+
+-- ---- the plain ops, generated from the op table ---------------------------------------------
+-- Every op without a function of its own above: F.<op>(input1, ..., inputN [, attrs]),
+-- with the op table's inputs in order (up to inputs_max; a trailing optional one, like a
+-- bias, may be nil), then, for an op with attributes, an options table checked by name
+-- (their defaults: kernels/attrs.def). Arguments past those are ignored; every output is
+-- returned. Today: matmul, linear, conv2d, relu, gelu, sigmoid, tanh, transpose,
+-- cross_entropy, and the raw global_avg_pool, mse and batch_norm2d beside PyTorch's
+-- adaptive_avg_pool2d, mse_loss and batch_norm above.
+
+local function plain(name, info)
+    local n, attrs = info.inputs_max, info.attrs
+    if #attrs == 0 then
+        return function(...)
+            return op(name, table.move({ ... }, 1, n, 1, {}))
+        end
+    end
+    return function(...)
+        local opts = util.check_options(name, (select(n + 1, ...)), attrs)
+        return op(name, table.move({ ... }, 1, n, 1, {}), opts)
+    end
+end
+
+for _, name in ipairs(core.op_names()) do
+    if F[name] == nil then
+        F[name] = plain(name, core.op_info(name))
+    end
 end
 
 return F

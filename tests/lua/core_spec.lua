@@ -73,6 +73,62 @@ describe("core.op", function()
         assert.equal("linear: takes 2 to 3 inputs, got 1", err("linear", { x }))
     end)
 
+    it("checks each kind of attribute field from its table (kernels/attrs.def)", function()
+        local x = core.tensor({ 1, 1, 4, 4 })
+        local function err(...)
+            local ok, msg = pcall(core.op, ...)
+            assert.is_false(ok)
+            return msg
+        end
+        assert.equal("scale: 'alpha' must be a number, got string",
+            err("scale", { x }, { alpha = "2" }))
+        assert.equal("batch_norm2d: 'training' must be a boolean, got string",
+            err("batch_norm2d", { x, x, x, x, x }, { training = "yes" }))
+        assert.equal("avg_pool2d: 'count_include_pad' must be a boolean, got number",
+            err("avg_pool2d", { x }, { kernel = 2, stride = 2, count_include_pad = 2 }))
+        assert.equal("dropout: 'layer' must be an integer in [0, 2^32), got number",
+            err("dropout", { x }, { p = 0.1, layer = -1 }))
+        assert.equal("conv2d: 'stride' must be an integer or a pair of integers, got table",
+            err("conv2d", { x, x }, { stride = { 1, 2, 3 } }))
+        assert.equal("cross_entropy: 'ignore_index' must be an integer, got number",
+            err("cross_entropy", { x, x }, { ignore_index = 2 ^ 40 }))
+        assert.equal("concat: 'dim' must be an integer dim, got number",
+            err("concat", { x }, { dim = 1.5 }))
+        assert.equal("cast: 'dtype' must be a dtype name, got number",
+            err("cast", { x }, { dtype = 1 }))
+        assert.equal("reshape: 'shape': a shape is a table of integers",
+            err("reshape", { x }, { shape = 3 }))
+        assert.equal("reshape: 'shape': a shape has at most 8 dims",
+            err("reshape", { x }, { shape = { 1, 1, 1, 1, 1, 1, 1, 1, 16 } }))
+        assert.equal("reshape: attribute 'shape' is required", err("reshape", { x }))
+        assert.equal("relu: attributes must be a table, got number", err("relu", { x }, 3))
+        assert.equal("relu: attribute keys must be strings, got a number (it takes: none)",
+            err("relu", { x }, { 2 }))
+    end)
+
+    it("lists every op and its attributes, and lutra.F has a function for each", function()
+        local names = core.op_names()
+        assert.equal("matmul", names[1])
+        assert.same({ "stride", "padding", "dilation", "groups" }, core.op_info("conv2d").attrs)
+        assert.same({}, core.op_info("relu").attrs)
+        local plain = { matmul = true, linear = true, conv2d = true, relu = true,
+            cross_entropy = true, batch_norm2d = true, global_avg_pool = true, mse = true }
+        for _, name in ipairs(names) do
+            local info = core.op_info(name)
+            assert.equal("table", type(info.attrs), name)
+            assert.equal("function", type(lutra.F[name]), name)
+            if plain[name] and #info.attrs > 0 then -- generated: options after the inputs
+                local args = { [info.inputs_max + 1] = { nope = 1 } }
+                local ok, msg = pcall(lutra.F[name], table.unpack(args, 1, info.inputs_max + 1))
+                assert.is_false(ok)
+                assert.matches(name .. ": unknown option 'nope' (it takes: "
+                    .. table.concat(info.attrs, ", ") .. ")", msg, 1, true)
+            end
+        end
+        local x = core.tensor({ 2, 3 }):fill(1)
+        assert.same({ 2, 3 }, lutra.F.linear(x, core.tensor({ 3, 3 }), nil, "ignored"):shape())
+    end)
+
     it("refuses mixing tensors with symbols and symbols of two graphs", function()
         local g1, g2 = core.graph(), core.graph()
         local a, b = g1:input({ 2 }), g2:input({ 2 })
