@@ -162,14 +162,16 @@ static enum lt_status copy_node(struct lt_plan *p, const struct lt_pnode *f, con
         out->in[i] = map[f->in[i]] >= 0 ? map[f->in[i]] : f->in[i];
     for (int k = 0; k < f->n_out; k++)
         out->out[k] = map[f->out[k]];
-    const struct lt_batch_norm_attrs *bn = f->attrs;
-    if (f->op == LT_OP_BATCH_NORM2D && bn->training) {
-        struct lt_batch_norm_attrs *again = lt_alloc(p->ctx, sizeof *again);
+    /* an op that updates state while training must not update it a second time */
+    const struct lt_op_desc *d = &lt_op_descs[f->op];
+    if (d->freeze_state) {
+        void *again = lt_alloc(p->ctx, d->attrs_size);
         if (!again)
             return LT_ENOMEM;
-        *again = *bn;
-        again->momentum = 0; /* (1 - 0) * running + 0 * batch: the running stats stay */
-        out->attrs = out->own_attrs = again;
+        if (d->freeze_state(f->attrs, again))
+            out->attrs = out->own_attrs = again;
+        else
+            free(again);
     }
     return LT_OK;
 }

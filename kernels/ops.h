@@ -39,7 +39,7 @@ enum lt_dtype {
 enum lt_precision_class { LT_PREC_HALF, LT_PREC_F32, LT_PREC_FOLLOW };
 
 enum lt_op {
-#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec) LT_OP_##ID,
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec, state) LT_OP_##ID,
 #include "ops.def"
 #undef LT_OP
     LT_OP_COUNT

@@ -126,7 +126,7 @@ static enum lt_status run(enum lt_op op, int backward, const struct lt_kargs *a)
     return st;
 }
 
-#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec)                        \
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec, state)                 \
     static enum lt_status fwd_##ID(const struct lt_kargs *a) {                                     \
         return run(LT_OP_##ID, 0, a);                                                              \
     }                                                                                              \
@@ -142,12 +142,12 @@ void device_shim_init(struct lt_backend *shim, const struct lt_backend *dev) {
     shim->name = "device shim";
     snprintf(shim->info, sizeof shim->info, "%s", dev->info);
     static const lt_kernel_fn fwd[LT_OP_COUNT] = {
-#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec) fwd_##ID,
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec, state) fwd_##ID,
 #include "kernels/ops.def"
 #undef LT_OP
     };
     static const lt_kernel_fn bwd[LT_OP_COUNT] = {
-#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec) bwd_##ID,
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec, state) bwd_##ID,
 #include "kernels/ops.def"
 #undef LT_OP
     };

@@ -473,7 +473,7 @@ static size_t node_workspace(const struct lt_kargs *a, int backward) {
 }
 
 /* prepare is the one entry that must know its op: the node it builds carries it on */
-#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec)                       \
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec, state)                \
     static enum lt_status prepare_##ID(const struct lt_kargs *a, int backward, void **state) {    \
         return prepare_node(LT_OP_##ID, a, backward, state);                                       \
     }
@@ -481,7 +481,7 @@ static size_t node_workspace(const struct lt_kargs *a, int backward) {
 #undef LT_OP
 
 static enum lt_status (*const prepares[LT_OP_COUNT])(const struct lt_kargs *, int, void **) = {
-#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec) prepare_##ID,
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec, state) prepare_##ID,
 #include "kernels/ops.def"
 #undef LT_OP
 };

@@ -26,6 +26,18 @@ static void f32_vector(struct lt_kview *out, int64_t n) {
     *out = (struct lt_kview){.dtype = LT_DTYPE_F32, .ndim = 1, .shape = {n}};
 }
 
+/* A recomputed batch norm in training normalises by the batch's statistics again but
+ * moves the running statistics by (1 - 0) * running + 0 * batch: they stay. */
+int lt_freeze_batch_norm2d(const void *attrs, void *again) {
+    const struct lt_batch_norm_attrs *bn = attrs;
+    if (!bn->training)
+        return 0;
+    struct lt_batch_norm_attrs *out = again;
+    *out = *bn;
+    out->momentum = 0;
+    return 1;
+}
+
 enum lt_status lt_infer_batch_norm2d(const void *attrs_, int n_in, const struct lt_kview *in,
                                      struct lt_kview *out, char *msg) {
     static const char *const names[] = {"input", "weight", "bias", "running_mean",

@@ -23,15 +23,22 @@ struct lt_op_desc {
     unsigned backward_reads; /* LT_IN(i) | LT_OUT(i) */
     enum lt_precision_class precision;
     lt_infer_fn infer;
+    /* UPDATES_STATE ops (ops.def's state column): copies attrs into `again`, made for a
+     * second run of the node that updates no state (a recomputation), and returns 1; 0
+     * when a run of these attrs updates none anyway (nothing copied). NULL otherwise. */
+    int (*freeze_state)(const void *attrs, void *again);
 };
 
 extern const struct lt_op_desc lt_op_descs[LT_OP_COUNT];
 
-#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec)                    \
+#define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec, state)             \
     enum lt_status lt_infer_##name(const void *attrs_, int n_in, const struct lt_kview *in,    \
                                    struct lt_kview *out, char *msg);
 #include "kernels/ops.def"
 #undef LT_OP
+
+/* The freeze functions of the UPDATES_STATE ops. */
+int lt_freeze_batch_norm2d(const void *attrs, void *again);
 
 /* Shared by the infer functions. */
 
