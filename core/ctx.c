@@ -88,10 +88,6 @@ size_t lt_ctx_memory_limit(const struct lt_ctx *ctx) {
     return ctx->memory_limit;
 }
 
-size_t lt_dtype_size(enum lt_dtype dt) {
-    return lt_dtype_bytes(dt);
-}
-
 enum lt_status lt_dtype_parse(struct lt_ctx *ctx, const char *name, enum lt_dtype *out) {
     for (int i = 0; i < LT_DTYPE_COUNT; i++)
         if (!strcmp(name, lt_dtype_name((enum lt_dtype)i))) {

@@ -26,7 +26,7 @@ struct lt_forward {
 
 static size_t output_bytes(const struct lt_plan *p, int i) {
     const struct lt_kview *v = &p->bufs[p->outputs[i]].view;
-    return (size_t)lt_kview_numel(v) * lt_dtype_size(v->dtype);
+    return (size_t)lt_kview_numel(v) * lt_dtype_bytes(v->dtype);
 }
 
 /* Where output i waits in the staging buffer. */

@@ -118,9 +118,9 @@ size_t lt_ctx_memory_limit(const struct lt_ctx *ctx);
 
 /* ---- dtypes and ops ------------------------------------------------------------------ */
 
-/* "f32", "f16", "bf16", "i32", "u8"; size in bytes. Cannot fail ("?" / 0 if invalid). */
+/* "f32", "f16", "bf16", "i32", "u8". Cannot fail ("?" if invalid). A dtype's size in
+ * bytes is lt_dtype_bytes (kernels/ops.h). */
 const char *lt_dtype_name(enum lt_dtype dt);
-size_t lt_dtype_size(enum lt_dtype dt);
 /* Parses a dtype name; fails with LT_EINVAL naming the choices. */
 enum lt_status lt_dtype_parse(struct lt_ctx *ctx, const char *name, enum lt_dtype *out);
 

@@ -25,7 +25,7 @@ int lt_plan_add_buf(struct lt_plan *p, enum lt_buf_kind kind, const struct lt_kv
     b->kind = kind;
     b->view = *shape;
     b->view.data = NULL;
-    b->bytes = lt_align((size_t)lt_kview_numel(shape) * lt_dtype_size(shape->dtype));
+    b->bytes = lt_align((size_t)lt_kview_numel(shape) * lt_dtype_bytes(shape->dtype));
     b->value = value;
     b->first = -1;
     b->last = -1;

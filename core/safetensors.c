@@ -125,7 +125,7 @@ static enum lt_status build_header(struct lt_ctx *ctx, const char *path, int n,
     int m = 0;
     for (size_t w = 8; w >= 1; w /= 2)
         for (int i = 0; i < n; i++)
-            if (lt_dtype_size(lt_tensor_dtype(tensors[i])) == w)
+            if (lt_dtype_bytes(lt_tensor_dtype(tensors[i])) == w)
                 layout[m++] = i;
     LT_ASSERT(m == n);
     uint64_t *begin = lt_alloc(ctx, ((size_t)n + 1) * sizeof *begin);

@@ -80,7 +80,7 @@ enum lt_status lt_tensor_new(struct lt_ctx *ctx, enum lt_dtype dt, int ndim,
     enum lt_status st = lt_check_shape(ctx, "tensor", dt, ndim, shape);
     if (st != LT_OK)
         return st;
-    struct lt_storage *s = lt_storage_new(ctx, (size_t)numel_of(ndim, shape) * lt_dtype_size(dt));
+    struct lt_storage *s = lt_storage_new(ctx, (size_t)numel_of(ndim, shape) * lt_dtype_bytes(dt));
     if (!s)
         return LT_ENOMEM;
     struct lt_tensor *t = view_new(ctx, s, 0, dt, ndim, shape);
@@ -152,7 +152,7 @@ void *lt_tensor_data(const struct lt_tensor *t) {
 }
 
 size_t lt_tensor_bytes(const struct lt_tensor *t) {
-    return (size_t)lt_tensor_numel(t) * lt_dtype_size(t->dtype);
+    return (size_t)lt_tensor_numel(t) * lt_dtype_bytes(t->dtype);
 }
 
 void lt_tensor_rebind(struct lt_tensor *t, struct lt_storage *s, size_t offset) {
@@ -208,7 +208,7 @@ enum lt_status lt_tensor_slice(struct lt_ctx *ctx, struct lt_tensor *t, int64_t 
     memcpy(shape, t->shape, sizeof shape);
     shape[0] = len;
     size_t row = (size_t)(lt_tensor_numel(t) / (t->shape[0] ? t->shape[0] : 1)) *
-                 lt_dtype_size(t->dtype);
+                 lt_dtype_bytes(t->dtype);
     struct lt_tensor *v =
         view_new(ctx, t->storage, t->offset + (size_t)start * row, t->dtype, t->ndim, shape);
     if (!v)

@@ -100,8 +100,8 @@ struct lt_no_attrs {
  * -> (..., out). transpose swaps the last two dims. softmax and log_softmax work on the
  * last dim. global_avg_pool (N, C, H, W) -> (N, C, 1, 1). */
 
-/* Bytes of one element of dt (0 for a value that is no dtype). Kernels and the CUDA plugin
- * use this; the core's lt_dtype_size is the same. */
+/* Bytes of one element of dt (0 for a value that is no dtype): one table for the API, the
+ * core, the kernels and the CUDA plugin. Cannot fail. */
 static inline size_t lt_dtype_bytes(enum lt_dtype dt) {
     switch (dt) {
     case LT_DTYPE_F32:

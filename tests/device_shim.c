@@ -7,7 +7,7 @@
 #include "tests/device_shim.h"
 
 static size_t view_bytes(const struct lt_kview *v) {
-    return (size_t)lt_kview_numel(v) * lt_dtype_size(v->dtype);
+    return (size_t)lt_kview_numel(v) * lt_dtype_bytes(v->dtype);
 }
 
 /* One host view's device twin; NULL data stays NULL (a tensor the call must not read). */

@@ -364,7 +364,7 @@ static void dev_set_flag(void *impl, int on) {
 
 static int view_on_device(const struct emu *e, const struct lt_kview *v) {
     return !v || !v->data ||
-           in_device(e, v->data, (size_t)lt_kview_numel(v) * lt_dtype_size(v->dtype));
+           in_device(e, v->data, (size_t)lt_kview_numel(v) * lt_dtype_bytes(v->dtype));
 }
 
 /* Why a kernel's arguments are not all device memory, or NULL. */

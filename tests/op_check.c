@@ -68,7 +68,7 @@ struct lt_kview kv_new(enum lt_dtype dt, int ndim, const int64_t *shape) {
     struct lt_kview v = {.dtype = dt, .ndim = ndim};
     for (int i = 0; i < ndim; i++)
         v.shape[i] = shape[i];
-    size_t bytes = (size_t)lt_kview_numel(&v) * lt_dtype_size(dt);
+    size_t bytes = (size_t)lt_kview_numel(&v) * lt_dtype_bytes(dt);
     v.data = calloc(1, bytes ? bytes : 1);
     assert_non_null(v.data);
     return v;
@@ -77,7 +77,7 @@ struct lt_kview kv_new(enum lt_dtype dt, int ndim, const int64_t *shape) {
 static struct lt_kview kv_copy(enum lt_dtype dt, int ndim, const int64_t *shape,
                                const void *values) {
     struct lt_kview v = kv_new(dt, ndim, shape);
-    memcpy(v.data, values, (size_t)lt_kview_numel(&v) * lt_dtype_size(dt));
+    memcpy(v.data, values, (size_t)lt_kview_numel(&v) * lt_dtype_bytes(dt));
     return v;
 }
 
@@ -151,7 +151,7 @@ static void poison(struct lt_kview *v) {
         for (int64_t i = 0; i < lt_kview_numel(v); i++)
             p[i] = nan;
     } else {
-        memset(v->data, 0xa5, (size_t)lt_kview_numel(v) * lt_dtype_size(v->dtype));
+        memset(v->data, 0xa5, (size_t)lt_kview_numel(v) * lt_dtype_bytes(v->dtype));
     }
 }
 
@@ -558,7 +558,7 @@ static void compare(const char *name, const char *what, int index, const struct 
         return;
     }
     if (ref->dtype != LT_DTYPE_F32) {
-        size_t bytes = (size_t)lt_kview_numel(ref) * lt_dtype_size(ref->dtype);
+        size_t bytes = (size_t)lt_kview_numel(ref) * lt_dtype_bytes(ref->dtype);
         if (memcmp(got->data, ref->data, bytes))
             fail_msg("%s: %s %d differs from the reference", name, what, index);
         return;
@@ -600,7 +600,7 @@ void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, 
         struct lt_kview own[LT_MAX_INPUTS];
         for (int i = 0; i < c->n_in; i++) {
             own[i] = kv_new(in[i].dtype, in[i].ndim, in[i].shape);
-            memcpy(own[i].data, in[i].data, (size_t)lt_kview_numel(&in[i]) * lt_dtype_size(in[i].dtype));
+            memcpy(own[i].data, in[i].data, (size_t)lt_kview_numel(&in[i]) * lt_dtype_bytes(in[i].dtype));
         }
         if (run_on(backends[b], c->op, c->attrs, c->n_in, own, out[b], NULL, msg) != LT_OK)
             fail_msg("%s: forward on %s failed: %s", c->name, backends[b]->info, msg);
@@ -651,7 +651,7 @@ void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, 
 /* Asserts that two runs' tensors hold the same bytes. */
 static void same_bits(const char *name, const char *what, int index, const struct lt_kview *a,
                       const struct lt_kview *b) {
-    size_t bytes = (size_t)lt_kview_numel(a) * lt_dtype_size(a->dtype);
+    size_t bytes = (size_t)lt_kview_numel(a) * lt_dtype_bytes(a->dtype);
     if (memcmp(a->data, b->data, bytes))
         fail_msg("%s: %s %d differs between two runs on the same inputs", name, what, index);
 }
@@ -674,7 +674,7 @@ void op_repeat_case(const struct op_case *c, const struct lt_backend *b, const i
         for (int i = 0; i < c->n_in; i++) {
             own[i] = kv_new(in[i].dtype, in[i].ndim, in[i].shape);
             memcpy(own[i].data, in[i].data,
-                   (size_t)lt_kview_numel(&in[i]) * lt_dtype_size(in[i].dtype));
+                   (size_t)lt_kview_numel(&in[i]) * lt_dtype_bytes(in[i].dtype));
         }
         if (run_on(b, c->op, c->attrs, c->n_in, own, out[r], NULL, msg) != LT_OK)
             fail_msg("%s: forward on %s failed: %s", c->name, b->info, msg);
