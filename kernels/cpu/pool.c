@@ -10,10 +10,11 @@
  * the CNN's 2x2 stride 2 windows, in passes that each run along many outputs at once;
  * any other window on a small plane, through a padded copy in which every window is a
  * set of fixed offsets (one loop over all of a plane's outputs per window element);
- * larger planes, vectorised along output rows with the edges a window at a time. Their
+ * larger planes, vectorised along output rows with the edges a window at a time. Max
+ * and average pooling share each path's walk, and differ only in the reduction. Their
  * backward passes find each window's maximum again with the reference's rule, and
  * scatter from each window instead of gathering into each input: the same sums in
- * another order.
+ * another order. The half kernels run the f32 ones on f32 copies.
  */
 #include <math.h>
 #include <string.h>
@@ -213,10 +214,26 @@ static enum lt_status global_avg_pool_backward_ref(const struct lt_kargs *a) {
 
 /* ---- fast paths ---------------------------------------------------------------------------- */
 
+/* Max and average pooling share each path's walk over the windows, which takes `avg`:
+ * 0 reduces a window to its maximum, 1 to its sum divided by the window's divisor. A
+ * dispatched body calls its walk once with each constant, so that the choice folds away
+ * and each pooling gets loops of its own, as if written apart. */
+
 /* Whether candidate v replaces `best` under window_argmax's rule: it is larger, or the
  * first NaN. Bitwise rather than short-circuit, so that it vectorises. */
 LT_INLINE int max_takes(float v, float best) {
     return (v > best) | ((v != v) & (best == best));
+}
+
+/* The larger of best and v under window_argmax's rule (NaN wins). Of two equal values
+ * it keeps the first, which matters only for an index (or a zero's sign). */
+LT_INLINE float max_of(float best, float v) {
+    return lt_vselect(max_takes(v, best), v, best);
+}
+
+/* A running reduction r taking the window element v: the sum, or the maximum. */
+LT_INLINE float reduce(int avg, float r, float v) {
+    return avg ? r + v : max_of(r, v);
 }
 
 /* The windows [*lo, *hi) along a dim that lie wholly inside the image (clamped to
@@ -244,24 +261,19 @@ static void zero_uncovered(float *gp, const struct pool_dims *d) {
         memset(gp + 2 * d->oh * d->w, 0, (size_t)((d->h - 2 * d->oh) * d->w) * sizeof(float));
 }
 
-/* The larger of best and v under window_argmax's rule (NaN wins). Of two equal values
- * it keeps the first, which matters only for an index (or a zero's sign). */
-LT_INLINE float max_of(float best, float v) {
-    return lt_vselect(max_takes(v, best), v, best);
-}
-
 /* Scratch of the 2x2 forward passes, on the stack: a few image rows, in L1. */
 #define ROWS_BUF 2048
 
 /* planes (h, w) -> (oh, ow), 2x2 windows, stride 2. Two passes over a chunk of output
- * rows, so that no loop runs along a single short output row: the maxima of each pair of
- * input rows into t (contiguous loads), then of each pair of t's neighbours, over the
- * whole chunk at once (the pairs are consecutive: t's rows are 2 * ow long). The order
- * of comparisons differs from window order, which changes no value but the sign of a
- * maximum of 0 met as both -0 and +0 (a NaN still wins). A row pair wider than the
- * buffer goes straight to the output. */
-LT_INLINE void max_pool_2x2_f32_body(const float *restrict x, float *restrict y, int64_t planes,
-                                     const struct pool_dims *d) {
+ * rows, so that no loop runs along a single short output row: each pair of input rows
+ * reduced into t (contiguous loads), then each pair of t's neighbours, over the whole
+ * chunk at once (the pairs are consecutive: t's rows are 2 * ow long). A window with
+ * rows (a, b) and (c, d) is reduced column first: (a + c) + (b + d), divided by 4, or
+ * the maximum in that order, which differs from window order: that changes no value
+ * but the sign of a maximum of 0 met as both -0 and +0 (a NaN still wins). A row pair
+ * wider than the buffer goes straight to the output. */
+LT_INLINE void pool_2x2_walk(const float *restrict x, float *restrict y, int64_t planes,
+                             const struct pool_dims *d, int avg) {
     int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow, tw = 2 * ow;
     int64_t chunk = ROWS_BUF / (tw ? tw : 1);
     float t[ROWS_BUF];
@@ -272,9 +284,11 @@ LT_INLINE void max_pool_2x2_f32_body(const float *restrict x, float *restrict y,
             for (int64_t i = 0; i < oh; i++) {
                 const float *r0 = xp + 2 * i * w, *r1 = r0 + w;
 #pragma omp simd
-                for (int64_t j = 0; j < ow; j++)
-                    yp[i * ow + j] =
-                        max_of(max_of(r0[2 * j], r1[2 * j]), max_of(r0[2 * j + 1], r1[2 * j + 1]));
+                for (int64_t j = 0; j < ow; j++) {
+                    float r = reduce(avg, reduce(avg, r0[2 * j], r1[2 * j]),
+                                     reduce(avg, r0[2 * j + 1], r1[2 * j + 1]));
+                    yp[i * ow + j] = avg ? r * 0.25f : r;
+                }
             }
             continue;
         }
@@ -285,18 +299,29 @@ LT_INLINE void max_pool_2x2_f32_body(const float *restrict x, float *restrict y,
                 float *tr = t + r * tw;
 #pragma omp simd
                 for (int64_t k = 0; k < tw; k++)
-                    tr[k] = max_of(r0[k], r1[k]);
+                    tr[k] = reduce(avg, r0[k], r1[k]);
             }
             float *yc = yp + i0 * ow;
 #pragma omp simd
-            for (int64_t o = 0; o < rows * ow; o++)
-                yc[o] = max_of(t[2 * o], t[2 * o + 1]);
+            for (int64_t o = 0; o < rows * ow; o++) {
+                float r = reduce(avg, t[2 * o], t[2 * o + 1]);
+                yc[o] = avg ? r * 0.25f : r;
+            }
         }
     }
 }
-LT_DISPATCH(max_pool_2x2_f32,
-            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d),
-            (x, y, planes, d));
+
+LT_INLINE void pool_2x2_f32_body(const float *restrict x, float *restrict y, int64_t planes,
+                                 const struct pool_dims *d, int avg) {
+    if (avg)
+        pool_2x2_walk(x, y, planes, d, 1);
+    else
+        pool_2x2_walk(x, y, planes, d, 0);
+}
+LT_DISPATCH(pool_2x2_f32,
+            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d,
+             int avg),
+            (x, y, planes, d, avg));
 
 /* Which of a 2x2 window's elements (in row-major order a, b, c, d) is its maximum. */
 LT_INLINE int argmax4(float a, float b, float c, float d) {
@@ -310,45 +335,62 @@ LT_INLINE int argmax4(float a, float b, float c, float d) {
     return max_takes(d, best) ? 3 : k;
 }
 
-LT_INLINE void max_pool_2x2_grad_f32_body(const float *restrict x, const float *restrict gy,
-                                          float *restrict gx, int64_t planes,
-                                          const struct pool_dims *d, int acc) {
+/* Stores v into *g, or adds it when accumulating. */
+LT_INLINE void put(int acc, float *g, float v) {
+    if (acc)
+        *g += v;
+    else
+        *g = v;
+}
+
+/* One output row's gradients gr (ow) into the input rows g0, g1 under it: each to its
+ * window's maximum (of the rows r0, r1 of x), or a quarter to each element. */
+LT_INLINE void grad_2x2_row(const float *restrict r0, const float *restrict r1,
+                            const float *restrict gr, float *restrict g0, float *restrict g1,
+                            int64_t ow, int acc, int avg) {
+#pragma omp simd
+    for (int64_t j = 0; j < ow; j++) {
+        float g = gr[j], v = g * 0.25f;
+        int k = avg ? -1 : argmax4(r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]);
+        put(acc, &g0[2 * j], avg ? v : lt_vselect(k == 0, g, 0.0f));
+        put(acc, &g0[2 * j + 1], avg ? v : lt_vselect(k == 1, g, 0.0f));
+        put(acc, &g1[2 * j], avg ? v : lt_vselect(k == 2, g, 0.0f));
+        put(acc, &g1[2 * j + 1], avg ? v : lt_vselect(k == 3, g, 0.0f));
+    }
+}
+
+/* x is read by max pooling only (NULL for average pooling). */
+LT_INLINE void pool_2x2_grad_walk(const float *restrict x, const float *restrict gy,
+                                  float *restrict gx, int64_t planes, const struct pool_dims *d,
+                                  int acc, int avg) {
     int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow;
     for (int64_t pl = 0; pl < planes; pl++) {
         for (int64_t i = 0; i < oh; i++) {
-            const float *r0 = x + (pl * h + 2 * i) * w, *r1 = r0 + w;
+            const float *r0 = avg ? NULL : x + (pl * h + 2 * i) * w, *r1 = avg ? NULL : r0 + w;
             float *g0 = gx + (pl * h + 2 * i) * w, *g1 = g0 + w;
             const float *gr = gy + (pl * oh + i) * ow;
-            if (acc) {
-#pragma omp simd
-                for (int64_t j = 0; j < ow; j++) {
-                    int k = argmax4(r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]);
-                    float g = gr[j];
-                    g0[2 * j] += lt_vselect(k == 0, g, 0.0f);
-                    g0[2 * j + 1] += lt_vselect(k == 1, g, 0.0f);
-                    g1[2 * j] += lt_vselect(k == 2, g, 0.0f);
-                    g1[2 * j + 1] += lt_vselect(k == 3, g, 0.0f);
-                }
-            } else {
-#pragma omp simd
-                for (int64_t j = 0; j < ow; j++) {
-                    int k = argmax4(r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]);
-                    float g = gr[j];
-                    g0[2 * j] = lt_vselect(k == 0, g, 0.0f);
-                    g0[2 * j + 1] = lt_vselect(k == 1, g, 0.0f);
-                    g1[2 * j] = lt_vselect(k == 2, g, 0.0f);
-                    g1[2 * j + 1] = lt_vselect(k == 3, g, 0.0f);
-                }
-            }
+            if (acc)
+                grad_2x2_row(r0, r1, gr, g0, g1, ow, 1, avg);
+            else
+                grad_2x2_row(r0, r1, gr, g0, g1, ow, 0, avg);
         }
         if (!acc)
             zero_uncovered(gx + pl * h * w, d);
     }
 }
-LT_DISPATCH(max_pool_2x2_grad_f32,
+
+LT_INLINE void pool_2x2_grad_f32_body(const float *restrict x, const float *restrict gy,
+                                      float *restrict gx, int64_t planes, const struct pool_dims *d,
+                                      int acc, int avg) {
+    if (avg)
+        pool_2x2_grad_walk(x, gy, gx, planes, d, acc, 1);
+    else
+        pool_2x2_grad_walk(x, gy, gx, planes, d, acc, 0);
+}
+LT_DISPATCH(pool_2x2_grad_f32,
             (const float *restrict x, const float *restrict gy, float *restrict gx, int64_t planes,
-             const struct pool_dims *d, int acc),
-            (x, gy, gx, planes, d, acc));
+             const struct pool_dims *d, int acc, int avg),
+            (x, gy, gx, planes, d, acc, avg));
 
 /* The columns [*j0, *j1) whose windows a fast path reduces in vector lanes: those wholly
  * inside the image, when there are enough of them to fill vectors; else none (*j0 = *j1
@@ -358,133 +400,6 @@ static void vector_columns(const struct pool_dims *d, int64_t *j0, int64_t *j1) 
     if (*j1 - *j0 < 16)
         *j0 = *j1 = d->ow;
 }
-
-/* Any window: the vector columns as a running maximum in y over the window's elements in
- * row-major order; the others through window_argmax. */
-LT_INLINE void max_pool_any_f32_body(const float *restrict x, float *restrict y, int64_t planes,
-                                     const struct pool_dims *d) {
-    int64_t j0, j1, sw = d->sw;
-    vector_columns(d, &j0, &j1);
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * d->h * d->w;
-        float *yp = y + pl * d->oh * d->ow;
-        for (int64_t i = 0; i < d->oh; i++) {
-            float *yr = yp + i * d->ow;
-            for (int64_t j = 0; j < j0; j++)
-                yr[j] = xp[window_argmax(xp, d, i, j)];
-            for (int64_t j = j1; j < d->ow; j++)
-                yr[j] = xp[window_argmax(xp, d, i, j)];
-            if (j0 == j1)
-                continue;
-            int64_t h0, h1;
-            window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
-            int64_t at = h0 * d->w - d->pw; /* window j's first element: at + j * sw */
-#pragma omp simd
-            for (int64_t j = j0; j < j1; j++)
-                yr[j] = xp[at + j * sw];
-            for (int64_t ih = h0; ih < h1; ih++)
-                for (int64_t kx = ih == h0; kx < d->kw; kx++) {
-                    int64_t off = ih * d->w - d->pw + kx;
-#pragma omp simd
-                    for (int64_t j = j0; j < j1; j++)
-                        yr[j] = max_of(yr[j], xp[off + j * sw]);
-                }
-        }
-    }
-}
-LT_DISPATCH(max_pool_any_f32,
-            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d),
-            (x, y, planes, d));
-
-/* Any window: scatters each window's gradient to its maximum. */
-static void max_pool_any_grad_f32(const float *x, const float *gy, float *gx, int64_t planes,
-                                  const struct pool_dims *d, int acc) {
-    int64_t hw = d->h * d->w;
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * hw, *gp = gy + pl * d->oh * d->ow;
-        float *gxp = gx + pl * hw;
-        if (!acc)
-            memset(gxp, 0, (size_t)hw * sizeof(float));
-        for (int64_t i = 0; i < d->oh; i++)
-            for (int64_t j = 0; j < d->ow; j++)
-                gxp[window_argmax(xp, d, i, j)] += gp[i * d->ow + j];
-    }
-}
-
-/* As max_pool_2x2_f32, with sums: (a + c) + (b + d), divided by 4. */
-LT_INLINE void avg_pool_2x2_f32_body(const float *restrict x, float *restrict y, int64_t planes,
-                                     const struct pool_dims *d) {
-    int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow, tw = 2 * ow;
-    int64_t chunk = ROWS_BUF / (tw ? tw : 1);
-    float t[ROWS_BUF];
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * h * w;
-        float *yp = y + pl * oh * ow;
-        if (chunk == 0) {
-            for (int64_t i = 0; i < oh; i++) {
-                const float *r0 = xp + 2 * i * w, *r1 = r0 + w;
-#pragma omp simd
-                for (int64_t j = 0; j < ow; j++)
-                    yp[i * ow + j] =
-                        ((r0[2 * j] + r1[2 * j]) + (r0[2 * j + 1] + r1[2 * j + 1])) * 0.25f;
-            }
-            continue;
-        }
-        for (int64_t i0 = 0; i0 < oh; i0 += chunk) {
-            int64_t rows = min64(chunk, oh - i0);
-            for (int64_t r = 0; r < rows; r++) {
-                const float *r0 = xp + 2 * (i0 + r) * w, *r1 = r0 + w;
-                float *tr = t + r * tw;
-#pragma omp simd
-                for (int64_t k = 0; k < tw; k++)
-                    tr[k] = r0[k] + r1[k];
-            }
-            float *yc = yp + i0 * ow;
-#pragma omp simd
-            for (int64_t o = 0; o < rows * ow; o++)
-                yc[o] = (t[2 * o] + t[2 * o + 1]) * 0.25f;
-        }
-    }
-}
-LT_DISPATCH(avg_pool_2x2_f32,
-            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d),
-            (x, y, planes, d));
-
-LT_INLINE void avg_pool_2x2_grad_f32_body(const float *restrict gy, float *restrict gx,
-                                          int64_t planes, const struct pool_dims *d, int acc) {
-    int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow;
-    for (int64_t pl = 0; pl < planes; pl++) {
-        for (int64_t i = 0; i < oh; i++) {
-            float *g0 = gx + (pl * h + 2 * i) * w, *g1 = g0 + w;
-            const float *gr = gy + (pl * oh + i) * ow;
-            if (acc) {
-#pragma omp simd
-                for (int64_t j = 0; j < ow; j++) {
-                    float v = gr[j] * 0.25f;
-                    g0[2 * j] += v;
-                    g0[2 * j + 1] += v;
-                    g1[2 * j] += v;
-                    g1[2 * j + 1] += v;
-                }
-            } else {
-#pragma omp simd
-                for (int64_t j = 0; j < ow; j++) {
-                    float v = gr[j] * 0.25f;
-                    g0[2 * j] = v;
-                    g0[2 * j + 1] = v;
-                    g1[2 * j] = v;
-                    g1[2 * j + 1] = v;
-                }
-            }
-        }
-        if (!acc)
-            zero_uncovered(gx + pl * h * w, d);
-    }
-}
-LT_DISPATCH(avg_pool_2x2_grad_f32,
-            (const float *restrict gy, float *restrict gx, int64_t planes,
-             const struct pool_dims *d, int acc),
-            (gy, gx, planes, d, acc));
 
 /* The mean of window (i, j) of the plane xp, a float sum over the in-image elements. */
 static float window_mean(const float *xp, const struct pool_dims *d, int count_include_pad,
@@ -499,9 +414,17 @@ static float window_mean(const float *xp, const struct pool_dims *d, int count_i
     return s / (float)window_divisor(d, count_include_pad, i, j);
 }
 
-/* Any window: the vector columns as running sums in y, the others through window_mean. */
-LT_INLINE void avg_pool_any_f32_body(const float *restrict x, float *restrict y, int64_t planes,
-                                     const struct pool_dims *d, int count_include_pad) {
+/* Window (i, j) of the plane xp reduced one window at a time: an edge column's value. */
+LT_INLINE float edge(const float *xp, const struct pool_dims *d, int count_include_pad, int64_t i,
+                     int64_t j, int avg) {
+    return avg ? window_mean(xp, d, count_include_pad, i, j) : xp[window_argmax(xp, d, i, j)];
+}
+
+/* Any window: the vector columns as a running reduction in y over the window's elements
+ * in row-major order (a maximum from the first element, a sum from 0), the others
+ * through window_argmax or window_mean. */
+LT_INLINE void pool_any_walk(const float *restrict x, float *restrict y, int64_t planes,
+                             const struct pool_dims *d, int count_include_pad, int avg) {
     int64_t j0, j1, sw = d->sw;
     vector_columns(d, &j0, &j1);
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -510,37 +433,51 @@ LT_INLINE void avg_pool_any_f32_body(const float *restrict x, float *restrict y,
         for (int64_t i = 0; i < d->oh; i++) {
             float *yr = yp + i * d->ow;
             for (int64_t j = 0; j < j0; j++)
-                yr[j] = window_mean(xp, d, count_include_pad, i, j);
+                yr[j] = edge(xp, d, count_include_pad, i, j, avg);
             for (int64_t j = j1; j < d->ow; j++)
-                yr[j] = window_mean(xp, d, count_include_pad, i, j);
+                yr[j] = edge(xp, d, count_include_pad, i, j, avg);
             if (j0 == j1)
                 continue;
             int64_t h0, h1;
             window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
-            float div = (float)(count_include_pad ? d->kh * d->kw : (h1 - h0) * d->kw);
+            int64_t at = h0 * d->w - d->pw; /* window j's first element: at + j * sw */
+#pragma omp simd
             for (int64_t j = j0; j < j1; j++)
-                yr[j] = 0.0f;
+                yr[j] = avg ? 0.0f : xp[at + j * sw];
             for (int64_t ih = h0; ih < h1; ih++)
-                for (int64_t kx = 0; kx < d->kw; kx++) {
+                for (int64_t kx = !avg && ih == h0; kx < d->kw; kx++) {
                     int64_t off = ih * d->w - d->pw + kx;
 #pragma omp simd
                     for (int64_t j = j0; j < j1; j++)
-                        yr[j] += xp[off + j * sw];
+                        yr[j] = reduce(avg, yr[j], xp[off + j * sw]);
                 }
+            if (!avg)
+                continue;
+            float div = (float)(count_include_pad ? d->kh * d->kw : (h1 - h0) * d->kw);
 #pragma omp simd
             for (int64_t j = j0; j < j1; j++)
                 yr[j] /= div;
         }
     }
 }
-LT_DISPATCH(avg_pool_any_f32,
-            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d,
-             int count_include_pad),
-            (x, y, planes, d, count_include_pad));
 
-/* Any window: scatters each window's share to its elements. */
-static void avg_pool_any_grad_f32(const float *gy, float *gx, int64_t planes,
-                                  const struct pool_dims *d, int count_include_pad, int acc) {
+LT_INLINE void pool_any_f32_body(const float *restrict x, float *restrict y, int64_t planes,
+                                 const struct pool_dims *d, int count_include_pad, int avg) {
+    if (avg)
+        pool_any_walk(x, y, planes, d, count_include_pad, 1);
+    else
+        pool_any_walk(x, y, planes, d, count_include_pad, 0);
+}
+LT_DISPATCH(pool_any_f32,
+            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d,
+             int count_include_pad, int avg),
+            (x, y, planes, d, count_include_pad, avg));
+
+/* Any window: scatters each window's gradient, to its maximum in x or a share to each of
+ * its elements. x is read by max pooling only (NULL for average pooling). */
+LT_INLINE void pool_any_grad_walk(const float *x, const float *gy, float *gx, int64_t planes,
+                                  const struct pool_dims *d, int count_include_pad, int acc,
+                                  int avg) {
     int64_t hw = d->h * d->w;
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *gp = gy + pl * d->oh * d->ow;
@@ -549,6 +486,10 @@ static void avg_pool_any_grad_f32(const float *gy, float *gx, int64_t planes,
             memset(gxp, 0, (size_t)hw * sizeof(float));
         for (int64_t i = 0; i < d->oh; i++)
             for (int64_t j = 0; j < d->ow; j++) {
+                if (!avg) {
+                    gxp[window_argmax(x + pl * hw, d, i, j)] += gp[i * d->ow + j];
+                    continue;
+                }
                 int64_t h0, h1, w0, w1;
                 window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
                 window(j, d->kw, d->sw, d->pw, d->w, &w0, &w1);
@@ -558,6 +499,14 @@ static void avg_pool_any_grad_f32(const float *gy, float *gx, int64_t planes,
                         gxp[ih * d->w + iw] += v;
             }
     }
+}
+
+static void pool_any_grad_f32(const float *x, const float *gy, float *gx, int64_t planes,
+                              const struct pool_dims *d, int count_include_pad, int acc, int avg) {
+    if (avg)
+        pool_any_grad_walk(x, gy, gx, planes, d, count_include_pad, acc, 1);
+    else
+        pool_any_grad_walk(x, gy, gx, planes, d, count_include_pad, acc, 0);
 }
 
 /* Scratch of the small-plane paths, on the stack of each thread. */
@@ -607,14 +556,15 @@ static void pad_plane(float *P, const struct padded *p, const struct pool_dims *
         memcpy(P + (ih + d->ph) * p->wp + d->pw, xp + ih * d->w, (size_t)d->w * sizeof(float));
 }
 
-/* Padding is -inf, which wins no window: the value is the reference's (the order of
- * comparisons is window order). */
-LT_INLINE void max_pool_small_f32_body(const float *restrict x, float *restrict y, int64_t planes,
-                                       const struct pool_dims *d, const struct padded *p) {
+/* The reduction runs in window order from each window's first element. Max pooling pads
+ * with -inf, which wins no window: the value is the reference's. Average pooling pads
+ * with 0 and divides the sums. */
+LT_INLINE void pool_small_walk(const float *restrict x, float *restrict y, int64_t planes,
+                               const struct pool_dims *d, const struct padded *p, int avg) {
     float P[PAD_BUF];
     const int32_t *base = p->base;
     for (int64_t pl = 0; pl < planes; pl++) {
-        pad_plane(P, p, d, x + pl * d->h * d->w, -INFINITY, pl == 0);
+        pad_plane(P, p, d, x + pl * d->h * d->w, avg ? 0.0f : -INFINITY, pl == 0);
         float *yp = y + pl * p->n_out;
 #pragma omp simd
         for (int o = 0; o < p->n_out; o++)
@@ -623,41 +573,27 @@ LT_INLINE void max_pool_small_f32_body(const float *restrict x, float *restrict 
             int32_t off = p->off[k];
 #pragma omp simd
             for (int o = 0; o < p->n_out; o++)
-                yp[o] = max_of(yp[o], P[base[o] + off]);
+                yp[o] = reduce(avg, yp[o], P[base[o] + off]);
         }
-    }
-}
-LT_DISPATCH(max_pool_small_f32,
-            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d,
-             const struct padded *p),
-            (x, y, planes, d, p));
-
-/* Padding is 0; the sum runs in window order. */
-LT_INLINE void avg_pool_small_f32_body(const float *restrict x, float *restrict y, int64_t planes,
-                                       const struct pool_dims *d, const struct padded *p) {
-    float P[PAD_BUF];
-    const int32_t *base = p->base;
-    for (int64_t pl = 0; pl < planes; pl++) {
-        pad_plane(P, p, d, x + pl * d->h * d->w, 0.0f, pl == 0);
-        float *yp = y + pl * p->n_out;
-#pragma omp simd
-        for (int o = 0; o < p->n_out; o++)
-            yp[o] = P[base[o]];
-        for (int k = 1; k < p->n_win; k++) {
-            int32_t off = p->off[k];
-#pragma omp simd
-            for (int o = 0; o < p->n_out; o++)
-                yp[o] += P[base[o] + off];
-        }
+        if (!avg)
+            continue;
 #pragma omp simd
         for (int o = 0; o < p->n_out; o++)
             yp[o] /= p->div[o];
     }
 }
-LT_DISPATCH(avg_pool_small_f32,
+
+LT_INLINE void pool_small_f32_body(const float *restrict x, float *restrict y, int64_t planes,
+                                   const struct pool_dims *d, const struct padded *p, int avg) {
+    if (avg)
+        pool_small_walk(x, y, planes, d, p, 1);
+    else
+        pool_small_walk(x, y, planes, d, p, 0);
+}
+LT_DISPATCH(pool_small_f32,
             (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d,
-             const struct padded *p),
-            (x, y, planes, d, p));
+             const struct padded *p, int avg),
+            (x, y, planes, d, p, avg));
 
 /* Each window's maximum found in lanes (the padded plane's index of it), then its
  * gradient scattered in order. A window whose in-image elements are all -inf keeps its
@@ -755,14 +691,23 @@ static enum pool_path pool_path(const struct pool_dims *d) {
     return is_2x2(d) ? PATH_2X2 : fits_padded(d) ? PATH_SMALL : PATH_ANY;
 }
 
-static enum lt_status max_pool2d_forward_fast(const struct lt_kargs *a) {
+/* Whether the divisors count padding: max pooling divides by nothing, and takes the
+ * tables' cheaper divisors. */
+static int counts_pad(const struct lt_kargs *a, int avg) {
+    const struct lt_pool2d_attrs *at = a->attrs;
+    return avg ? at->count_include_pad : 1;
+}
+
+/* The fast forward of max pooling (avg 0) or average pooling (avg 1). */
+static enum lt_status pool2d_forward_fast(const struct lt_kargs *a, int avg) {
     struct pool_dims d = pool_dims(a);
     const float *x = a->in[0]->data; /* (N, C, H, W) */
     float *y = a->out[0]->data;      /* (N, C, OH, OW) */
+    int count_include_pad = counts_pad(a, avg);
     enum pool_path path = pool_path(&d);
     struct padded pad;
     if (path == PATH_SMALL)
-        padded_init(&pad, &d, 1);
+        padded_init(&pad, &d, count_include_pad);
 #pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
     {
         int64_t p0, p1;
@@ -770,92 +715,62 @@ static enum lt_status max_pool2d_forward_fast(const struct lt_kargs *a) {
         const float *xs = x + p0 * d.h * d.w;
         float *ys = y + p0 * d.oh * d.ow;
         if (path == PATH_2X2)
-            max_pool_2x2_f32(xs, ys, p1 - p0, &d);
+            pool_2x2_f32(xs, ys, p1 - p0, &d, avg);
         else if (path == PATH_SMALL)
-            max_pool_small_f32(xs, ys, p1 - p0, &d, &pad);
+            pool_small_f32(xs, ys, p1 - p0, &d, &pad, avg);
         else
-            max_pool_any_f32(xs, ys, p1 - p0, &d);
+            pool_any_f32(xs, ys, p1 - p0, &d, count_include_pad, avg);
     }
     return LT_OK;
+}
+
+/* The fast backward of max pooling (avg 0), which reads x, or average pooling (avg 1),
+ * which reads no forward tensor. */
+static enum lt_status pool2d_backward_fast(const struct lt_kargs *a, int avg) {
+    struct pool_dims d = pool_dims(a);
+    const float *x = a->in[0]->data;    /* (N, C, H, W); NULL for average pooling */
+    const float *gy = a->gout[0]->data; /* (N, C, OH, OW) */
+    if (!a->gin[0])
+        return LT_OK;
+    float *gx = a->gin[0]->data; /* (N, C, H, W) */
+    int acc = lt_accumulates(a, 0), count_include_pad = counts_pad(a, avg);
+    enum pool_path path = pool_path(&d);
+    struct padded pad;
+    if (path == PATH_SMALL)
+        padded_init(&pad, &d, count_include_pad);
+#pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
+    {
+        int64_t p0, p1;
+        plane_share(&d, &p0, &p1);
+        int64_t in_at = p0 * d.h * d.w, out_at = p0 * d.oh * d.ow;
+        const float *xs = avg ? NULL : x + in_at, *gys = gy + out_at;
+        float *gxs = gx + in_at;
+        if (path == PATH_2X2)
+            pool_2x2_grad_f32(xs, gys, gxs, p1 - p0, &d, acc, avg);
+        else if (path == PATH_SMALL && avg)
+            avg_pool_small_grad_f32(gys, gxs, p1 - p0, &d, &pad, acc);
+        else if (path == PATH_SMALL)
+            max_pool_small_grad_f32(xs, gys, gxs, p1 - p0, &d, &pad, acc);
+        else
+            pool_any_grad_f32(xs, gys, gxs, p1 - p0, &d, count_include_pad, acc, avg);
+    }
+    return LT_OK;
+}
+
+static enum lt_status max_pool2d_forward_fast(const struct lt_kargs *a) {
+    return pool2d_forward_fast(a, 0);
 }
 
 static enum lt_status max_pool2d_backward_fast(const struct lt_kargs *a) {
-    struct pool_dims d = pool_dims(a);
-    const float *x = a->in[0]->data;    /* (N, C, H, W) */
-    const float *gy = a->gout[0]->data; /* (N, C, OH, OW) */
-    if (!a->gin[0])
-        return LT_OK;
-    float *gx = a->gin[0]->data; /* (N, C, H, W) */
-    int acc = lt_accumulates(a, 0);
-    enum pool_path path = pool_path(&d);
-    struct padded pad;
-    if (path == PATH_SMALL)
-        padded_init(&pad, &d, 1);
-#pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
-    {
-        int64_t p0, p1;
-        plane_share(&d, &p0, &p1);
-        int64_t in_at = p0 * d.h * d.w, out_at = p0 * d.oh * d.ow;
-        if (path == PATH_2X2)
-            max_pool_2x2_grad_f32(x + in_at, gy + out_at, gx + in_at, p1 - p0, &d, acc);
-        else if (path == PATH_SMALL)
-            max_pool_small_grad_f32(x + in_at, gy + out_at, gx + in_at, p1 - p0, &d, &pad, acc);
-        else
-            max_pool_any_grad_f32(x + in_at, gy + out_at, gx + in_at, p1 - p0, &d, acc);
-    }
-    return LT_OK;
+    return pool2d_backward_fast(a, 0);
 }
 
 static enum lt_status avg_pool2d_forward_fast(const struct lt_kargs *a) {
-    const struct lt_pool2d_attrs *at = a->attrs;
-    struct pool_dims d = pool_dims(a);
-    const float *x = a->in[0]->data; /* (N, C, H, W) */
-    float *y = a->out[0]->data;      /* (N, C, OH, OW) */
-    enum pool_path path = pool_path(&d);
-    struct padded pad;
-    if (path == PATH_SMALL)
-        padded_init(&pad, &d, at->count_include_pad);
-#pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
-    {
-        int64_t p0, p1;
-        plane_share(&d, &p0, &p1);
-        const float *xs = x + p0 * d.h * d.w;
-        float *ys = y + p0 * d.oh * d.ow;
-        if (path == PATH_2X2)
-            avg_pool_2x2_f32(xs, ys, p1 - p0, &d);
-        else if (path == PATH_SMALL)
-            avg_pool_small_f32(xs, ys, p1 - p0, &d, &pad);
-        else
-            avg_pool_any_f32(xs, ys, p1 - p0, &d, at->count_include_pad);
-    }
-    return LT_OK;
+    return pool2d_forward_fast(a, 1);
 }
 
 static enum lt_status avg_pool2d_backward_fast(const struct lt_kargs *a) {
-    const struct lt_pool2d_attrs *at = a->attrs;
-    struct pool_dims d = pool_dims(a);
-    const float *gy = a->gout[0]->data; /* (N, C, OH, OW) */
-    if (!a->gin[0])
-        return LT_OK;
-    float *gx = a->gin[0]->data; /* (N, C, H, W) */
-    int acc = lt_accumulates(a, 0);
-    enum pool_path path = pool_path(&d);
-    struct padded pad;
-    if (path == PATH_SMALL)
-        padded_init(&pad, &d, at->count_include_pad);
-#pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
-    {
-        int64_t p0, p1;
-        plane_share(&d, &p0, &p1);
-        int64_t in_at = p0 * d.h * d.w, out_at = p0 * d.oh * d.ow;
-        if (path == PATH_2X2)
-            avg_pool_2x2_grad_f32(gy + out_at, gx + in_at, p1 - p0, &d, acc);
-        else if (path == PATH_SMALL)
-            avg_pool_small_grad_f32(gy + out_at, gx + in_at, p1 - p0, &d, &pad, acc);
-        else
-            avg_pool_any_grad_f32(gy + out_at, gx + in_at, p1 - p0, &d, at->count_include_pad, acc);
-    }
-    return LT_OK;
+    return pool2d_backward_fast(a, 1);
 }
 
 /* planes of hw elements -> their means, summed in double */
@@ -925,54 +840,24 @@ static enum lt_status global_avg_pool_backward_fast(const struct lt_kargs *a) {
 }
 
 /* Half pooling: the f32 kernels on f32 copies (exact for max pooling), so that mixed
- * precision keeps pooled activations in half. */
-static enum lt_status max_pool2d_forward_half_ref(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 0, max_pool2d_forward_ref);
-}
+ * precision keeps pooled activations in half. HALF_KERNELS(op) defines the half kernels
+ * <op>_forward_half_ref and <op>_backward_half_ref over op's reference kernels, and
+ * <op>_forward_half_fast and <op>_backward_half_fast over its fast ones; each is
+ * HALF_KERNEL(name, f32 kernel, backward). A use ends with a semicolon. */
+#define HALF_KERNEL(name, f32, backward)                                                           \
+    static enum lt_status name(const struct lt_kargs *a) {                                         \
+        return lt_half_ref_run(a, backward, f32);                                                  \
+    }
+#define HALF_KERNELS(op)                                                                           \
+    HALF_KERNEL(op##_forward_half_ref, op##_forward_ref, 0)                                        \
+    HALF_KERNEL(op##_backward_half_ref, op##_backward_ref, 1)                                      \
+    HALF_KERNEL(op##_forward_half_fast, op##_forward_fast, 0)                                      \
+    HALF_KERNEL(op##_backward_half_fast, op##_backward_fast, 1)                                    \
+    _Static_assert(1, #op)
 
-static enum lt_status max_pool2d_backward_half_ref(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 1, max_pool2d_backward_ref);
-}
-
-static enum lt_status max_pool2d_forward_half_fast(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 0, max_pool2d_forward_fast);
-}
-
-static enum lt_status max_pool2d_backward_half_fast(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 1, max_pool2d_backward_fast);
-}
-
-static enum lt_status avg_pool2d_forward_half_ref(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 0, avg_pool2d_forward_ref);
-}
-
-static enum lt_status avg_pool2d_backward_half_ref(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 1, avg_pool2d_backward_ref);
-}
-
-static enum lt_status avg_pool2d_forward_half_fast(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 0, avg_pool2d_forward_fast);
-}
-
-static enum lt_status avg_pool2d_backward_half_fast(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 1, avg_pool2d_backward_fast);
-}
-
-static enum lt_status global_avg_pool_forward_half_ref(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 0, global_avg_pool_forward_ref);
-}
-
-static enum lt_status global_avg_pool_backward_half_ref(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 1, global_avg_pool_backward_ref);
-}
-
-static enum lt_status global_avg_pool_forward_half_fast(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 0, global_avg_pool_forward_fast);
-}
-
-static enum lt_status global_avg_pool_backward_half_fast(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 1, global_avg_pool_backward_fast);
-}
+HALF_KERNELS(max_pool2d);
+HALF_KERNELS(avg_pool2d);
+HALF_KERNELS(global_avg_pool);
 
 void lt_cpu_register_pool(struct lt_backend *b, int fast) {
     lt_cpu_set(b, LT_OP_MAX_POOL2D, LT_DTYPE_F32, max_pool2d_forward_ref,

@@ -28,42 +28,45 @@ struct tanh_fn {
 };
 
 template <typename F, typename T>
-__global__ void act_forward_kernel(const T *x, T *y, int64_t n) {
+__global__ void activation_forward_kernel(const T *x, T *y, int64_t n) {
     LT_CUDA_LOOP(i, n) y[i] = lt_from_f<T>(F::f(lt_to_f(x[i])));
 }
 
 /* s is the output (relu, sigmoid, tanh) or the input (gelu) */
 template <typename F, typename T>
-__global__ void act_backward_kernel(const T *s, const float *g, float *gx, int64_t n, bool acc) {
+__global__ void activation_backward_kernel(const T *s, const float *g, float *gx, int64_t n,
+                                           bool acc) {
     LT_CUDA_LOOP(i, n) lt_grad_put(gx, i, F::df(lt_to_f(s[i]), g[i]), acc);
 }
 
-template <typename F, typename T> static enum lt_status act_forward(const lt_kargs *a) {
+template <typename F, typename T>
+static enum lt_status lt_cuda_activation_forward(const lt_kargs *a) {
     int64_t n = lt_numel(a->in[0]);
-    act_forward_kernel<F, T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+    activation_forward_kernel<F, T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
         (const T *)a->in[0]->data, (T *)a->out[0]->data, n);
     return lt_cuda_check(a, "activation");
 }
 
 template <typename F, typename T, bool FROM_INPUT>
-static enum lt_status act_backward(const lt_kargs *a) {
+static enum lt_status lt_cuda_activation_backward(const lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
     const lt_kview *s = FROM_INPUT ? a->in[0] : a->out[0];
     int64_t n = lt_numel(s);
-    act_backward_kernel<F, T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+    activation_backward_kernel<F, T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
         (const T *)s->data, (const float *)a->gout[0]->data, (float *)a->gin[0]->data, n,
         (a->accumulate & 1u) != 0);
     return lt_cuda_check(a, "activation (backward)");
 }
 
 template <typename F, bool FROM_INPUT> static void reg(lt_backend *b, enum lt_op op) {
-    b->kernels[op][LT_DTYPE_F32] =
-        lt_cuda_kernel(act_forward<F, float>, act_backward<F, float, FROM_INPUT>);
-    b->kernels[op][LT_DTYPE_F16] =
-        lt_cuda_kernel(act_forward<F, __half>, act_backward<F, __half, FROM_INPUT>);
-    b->kernels[op][LT_DTYPE_BF16] = lt_cuda_kernel(act_forward<F, __nv_bfloat16>,
-                                                   act_backward<F, __nv_bfloat16, FROM_INPUT>);
+    b->kernels[op][LT_DTYPE_F32] = lt_cuda_kernel(
+        lt_cuda_activation_forward<F, float>, lt_cuda_activation_backward<F, float, FROM_INPUT>);
+    b->kernels[op][LT_DTYPE_F16] = lt_cuda_kernel(
+        lt_cuda_activation_forward<F, __half>, lt_cuda_activation_backward<F, __half, FROM_INPUT>);
+    b->kernels[op][LT_DTYPE_BF16] =
+        lt_cuda_kernel(lt_cuda_activation_forward<F, __nv_bfloat16>,
+                       lt_cuda_activation_backward<F, __nv_bfloat16, FROM_INPUT>);
 }
 
 void lt_cuda_register_activation(lt_backend *b) {

@@ -25,7 +25,7 @@ template <int OP> __device__ __forceinline__ float bin_apply(float x, float y) {
 
 /* z[i] = x[i] op y[i % m]; j follows i % m through the grid-stride steps. */
 template <int OP, typename T>
-__global__ void binary_kernel(const T *x, const T *y, T *z, int64_t n, int64_t m) {
+__global__ void binary_forward_kernel(const T *x, const T *y, T *z, int64_t n, int64_t m) {
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     int64_t stride = (int64_t)blockDim.x * gridDim.x;
     int64_t j = i % m, step = stride % m;
@@ -37,11 +37,11 @@ __global__ void binary_kernel(const T *x, const T *y, T *z, int64_t n, int64_t m
     }
 }
 
-template <int OP, typename T> enum lt_status binary_forward(const lt_kargs *a) {
+template <int OP, typename T> enum lt_status lt_cuda_binary_forward(const lt_kargs *a) {
     int64_t n = lt_numel(a->in[0]), m = lt_numel(a->in[1]);
     if (n == 0)
         return LT_OK;
-    binary_kernel<OP, T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+    binary_forward_kernel<OP, T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
         (const T *)a->in[0]->data, (const T *)a->in[1]->data, (T *)a->out[0]->data, n, m);
     return lt_cuda_check(a, "add/sub/mul");
 }
@@ -178,7 +178,7 @@ template <typename T, bool MUL> enum lt_status col_sums(const lt_kargs *a, doubl
 
 /* add (sign +1), sub (-1): ga = g, gb = sign * sum of g; mul: ga = g * b, gb = sum of
  * g * a. b's gradient first, as the reference orders them. */
-template <int OP, typename T> enum lt_status binary_backward(const lt_kargs *a) {
+template <int OP, typename T> enum lt_status lt_cuda_binary_backward(const lt_kargs *a) {
     if (a->gin[1]) {
         enum lt_status s = col_sums<T, OP == BIN_MUL>(a, OP == BIN_SUB ? -1.0 : 1.0);
         if (s != LT_OK)
@@ -205,28 +205,29 @@ template <int OP, typename T> enum lt_status binary_backward(const lt_kargs *a) 
 
 /* alpha * x: the reference's double product of two f32 values is exact, so its value
  * is the correctly rounded f32 product, then rounded to the half type */
-template <typename T> __global__ void scale_kernel(const T *x, T *y, int64_t n, float alpha) {
+template <typename T>
+__global__ void scale_forward_kernel(const T *x, T *y, int64_t n, float alpha) {
     LT_CUDA_LOOP(i, n) y[i] = lt_from_f<T>(__fmul_rn(alpha, lt_to_f(x[i])));
 }
 
-__global__ void scale_grad_kernel(const float *g, float *gx, int64_t n, float alpha, bool acc) {
+__global__ void scale_backward_kernel(const float *g, float *gx, int64_t n, float alpha, bool acc) {
     LT_CUDA_LOOP(i, n) lt_grad_put(gx, i, __fmul_rn(alpha, g[i]), acc);
 }
 
-template <typename T> enum lt_status scale_forward(const lt_kargs *a) {
+template <typename T> enum lt_status lt_cuda_scale_forward(const lt_kargs *a) {
     const lt_scale_attrs *at = (const lt_scale_attrs *)a->attrs;
     int64_t n = lt_numel(a->in[0]);
-    scale_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+    scale_forward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
         (const T *)a->in[0]->data, (T *)a->out[0]->data, n, at->alpha);
     return lt_cuda_check(a, "scale");
 }
 
-enum lt_status scale_backward(const lt_kargs *a) {
+enum lt_status lt_cuda_scale_backward(const lt_kargs *a) {
     const lt_scale_attrs *at = (const lt_scale_attrs *)a->attrs;
     if (!a->gin[0])
         return LT_OK;
     int64_t n = lt_numel(a->gout[0]);
-    scale_grad_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+    scale_backward_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
         (const float *)a->gout[0]->data, (float *)a->gin[0]->data, n, at->alpha,
         (a->accumulate & 1u) != 0);
     return lt_cuda_check(a, "scale (backward)");
@@ -236,7 +237,8 @@ enum lt_status scale_backward(const lt_kargs *a) {
 
 /* Every source value is exact in f32 except a large i32, which the reference rounds to
  * f32 on its way to a half type too (double, then float, then half): the same roundings. */
-template <typename From, typename To> __global__ void cast_kernel(const From *x, To *y, int64_t n) {
+template <typename From, typename To>
+__global__ void cast_forward_kernel(const From *x, To *y, int64_t n) {
     LT_CUDA_LOOP(i, n) y[i] = lt_from_f<To>(lt_to_f(x[i]));
 }
 
@@ -248,7 +250,7 @@ template <typename From, typename To> enum lt_status cast_to(const lt_kargs *a) 
             cudaMemcpyAsync(a->out[0]->data, a->in[0]->data, (size_t)n * sizeof(From),
                             cudaMemcpyDeviceToDevice, st);
     } else {
-        cast_kernel<From, To><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, st>>>(
+        cast_forward_kernel<From, To><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, st>>>(
             (const From *)a->in[0]->data, (To *)a->out[0]->data, n);
     }
     return lt_cuda_check(a, "cast");
@@ -256,7 +258,7 @@ template <typename From, typename To> enum lt_status cast_to(const lt_kargs *a) 
 
 /* The target is the output's dtype. Shape inference (core/ops/arith.c) lets only casts
  * into float dtypes through: between f32, f16 and bf16, and from i32 and u8 to f32. */
-template <typename From> enum lt_status cast_forward(const lt_kargs *a) {
+template <typename From> enum lt_status lt_cuda_cast_forward(const lt_kargs *a) {
     switch (a->out[0]->dtype) {
     case LT_DTYPE_F32:
         return cast_to<From, float>(a);
@@ -271,7 +273,7 @@ template <typename From> enum lt_status cast_forward(const lt_kargs *a) {
 }
 
 /* Gradients are f32 on both sides of a cast: passed through. */
-enum lt_status cast_backward(const lt_kargs *a) {
+enum lt_status lt_cuda_cast_backward(const lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
     int64_t n = lt_numel(a->gout[0]);
@@ -284,7 +286,7 @@ enum lt_status cast_backward(const lt_kargs *a) {
 
 template <int OP, enum lt_dtype D> void reg_binary(lt_backend *b, enum lt_op op) {
     typedef typename lt_ctype<D>::type T;
-    lt_kernel k = lt_cuda_kernel(binary_forward<OP, T>, binary_backward<OP, T>);
+    lt_kernel k = lt_cuda_kernel(lt_cuda_binary_forward<OP, T>, lt_cuda_binary_backward<OP, T>);
     k.workspace = col_workspace;
     b->kernels[op][D] = k;
 }
@@ -294,8 +296,8 @@ template <enum lt_dtype D> void reg_float(lt_backend *b) {
     reg_binary<BIN_ADD, D>(b, LT_OP_ADD);
     reg_binary<BIN_SUB, D>(b, LT_OP_SUB);
     reg_binary<BIN_MUL, D>(b, LT_OP_MUL);
-    b->kernels[LT_OP_SCALE][D] = lt_cuda_kernel(scale_forward<T>, scale_backward);
-    b->kernels[LT_OP_CAST][D] = lt_cuda_kernel(cast_forward<T>, cast_backward);
+    b->kernels[LT_OP_SCALE][D] = lt_cuda_kernel(lt_cuda_scale_forward<T>, lt_cuda_scale_backward);
+    b->kernels[LT_OP_CAST][D] = lt_cuda_kernel(lt_cuda_cast_forward<T>, lt_cuda_cast_backward);
 }
 
 } // namespace
@@ -305,6 +307,6 @@ void lt_cuda_register_arith(lt_backend *b) {
     reg_float<LT_DTYPE_F16>(b);
     reg_float<LT_DTYPE_BF16>(b);
     /* integer inputs never need a gradient */
-    b->kernels[LT_OP_CAST][LT_DTYPE_I32] = lt_cuda_kernel(cast_forward<int32_t>, NULL);
-    b->kernels[LT_OP_CAST][LT_DTYPE_U8] = lt_cuda_kernel(cast_forward<uint8_t>, NULL);
+    b->kernels[LT_OP_CAST][LT_DTYPE_I32] = lt_cuda_kernel(lt_cuda_cast_forward<int32_t>, NULL);
+    b->kernels[LT_OP_CAST][LT_DTYPE_U8] = lt_cuda_kernel(lt_cuda_cast_forward<uint8_t>, NULL);
 }

@@ -102,7 +102,7 @@ template <> cudnnDataType_t dnn_type<__nv_bfloat16>() {
     return CUDNN_DATA_BFLOAT16;
 }
 
-static void conv_release(void *state) {
+static void conv2d_release(void *state) {
     conv_state *st = (conv_state *)state;
     if (!st)
         return;
@@ -339,7 +339,7 @@ static enum lt_status plan(const lt_kargs *a, int backward, conv_state *st, cudn
 }
 
 template <typename T>
-static enum lt_status conv_prepare(const lt_kargs *a, int backward, void **state) {
+static enum lt_status conv2d_prepare(const lt_kargs *a, int backward, void **state) {
     conv_state *st = new (std::nothrow) conv_state();
     if (!st) {
         snprintf(a->msg, LT_KMSG_SIZE, "out of memory");
@@ -347,14 +347,14 @@ static enum lt_status conv_prepare(const lt_kargs *a, int backward, void **state
     }
     enum lt_status rc = plan(a, backward, st, dnn_type<T>(), sizeof(T));
     if (rc != LT_OK) {
-        conv_release(st);
+        conv2d_release(st);
         return rc;
     }
     *state = st;
     return LT_OK;
 }
 
-static size_t conv_workspace(const lt_kargs *a, int backward) {
+static size_t conv2d_workspace(const lt_kargs *a, int backward) {
     (void)backward;
     return ((const conv_state *)a->state)->total;
 }
@@ -374,7 +374,7 @@ static enum lt_status use_math(const lt_kargs *a, const conv_state *st, cudnnMat
     return lt_cudnn_check(a, cudnnSetConvolutionMathType(st->conv, m), "conv2d: math type");
 }
 
-template <typename T> static enum lt_status conv_forward(const lt_kargs *a) {
+template <typename T> static enum lt_status lt_cuda_conv2d_forward(const lt_kargs *a) {
     const conv_state *st = (const conv_state *)a->state;
     enum lt_status rc = check_workspace(a, st);
     if (rc != LT_OK || st->empty)
@@ -491,7 +491,7 @@ template <typename T> static enum lt_status backward_half(const lt_kargs *a, con
 }
 
 /* Reads x and w only (backward_reads); the bias gradient needs no forward tensor. */
-template <typename T> static enum lt_status conv_backward(const lt_kargs *a) {
+template <typename T> static enum lt_status lt_cuda_conv2d_backward(const lt_kargs *a) {
     const conv_state *st = (const conv_state *)a->state;
     enum lt_status rc = check_workspace(a, st);
     if (rc != LT_OK)
@@ -515,10 +515,10 @@ template <typename T> static enum lt_status conv_backward(const lt_kargs *a) {
 }
 
 template <typename T> static lt_kernel conv_kernel() {
-    lt_kernel k = lt_cuda_kernel(conv_forward<T>, conv_backward<T>, "cudnn");
-    k.prepare = conv_prepare<T>;
-    k.release = conv_release;
-    k.workspace = conv_workspace;
+    lt_kernel k = lt_cuda_kernel(lt_cuda_conv2d_forward<T>, lt_cuda_conv2d_backward<T>, "cudnn");
+    k.prepare = conv2d_prepare<T>;
+    k.release = conv2d_release;
+    k.workspace = conv2d_workspace;
     return k;
 }
 

@@ -104,12 +104,12 @@ enum lt_status dropout_launch(const lt_kargs *a, const void *in, void *out, bool
     return lt_cuda_check(a, what);
 }
 
-template <typename T> enum lt_status dropout_forward(const lt_kargs *a) {
+template <typename T> enum lt_status lt_cuda_dropout_forward(const lt_kargs *a) {
     return dropout_launch<T, false>(a, a->in[0]->data, a->out[0]->data, false, "dropout");
 }
 
 /* Gradients are f32 whatever the forward dtype: one backward serves all three. */
-enum lt_status dropout_backward(const lt_kargs *a) {
+enum lt_status lt_cuda_dropout_backward(const lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
     return dropout_launch<float, true>(a, a->gout[0]->data, a->gin[0]->data,
@@ -120,9 +120,9 @@ enum lt_status dropout_backward(const lt_kargs *a) {
 
 void lt_cuda_register_dropout(lt_backend *b) {
     b->kernels[LT_OP_DROPOUT][LT_DTYPE_F32] =
-        lt_cuda_kernel(dropout_forward<float>, dropout_backward);
+        lt_cuda_kernel(lt_cuda_dropout_forward<float>, lt_cuda_dropout_backward);
     b->kernels[LT_OP_DROPOUT][LT_DTYPE_F16] =
-        lt_cuda_kernel(dropout_forward<__half>, dropout_backward);
+        lt_cuda_kernel(lt_cuda_dropout_forward<__half>, lt_cuda_dropout_backward);
     b->kernels[LT_OP_DROPOUT][LT_DTYPE_BF16] =
-        lt_cuda_kernel(dropout_forward<__nv_bfloat16>, dropout_backward);
+        lt_cuda_kernel(lt_cuda_dropout_forward<__nv_bfloat16>, lt_cuda_dropout_backward);
 }

@@ -58,7 +58,7 @@ unsigned row_blocks(int64_t n) {
     return (unsigned)(b > 65536 ? 65536 : b);
 }
 
-enum lt_status embedding_forward(const lt_kargs *a) {
+enum lt_status lt_cuda_embedding_forward(const lt_kargs *a) {
     const float *w = (const float *)a->in[0]->data;       /* (V, D) */
     const int32_t *ids = (const int32_t *)a->in[1]->data; /* (...) */
     float *y = (float *)a->out[0]->data;                  /* (..., D) */
@@ -79,7 +79,7 @@ enum lt_status embedding_forward(const lt_kargs *a) {
 }
 
 /* Overwriting zeroes the whole weight gradient first: rows no id names get 0. */
-enum lt_status embedding_backward(const lt_kargs *a) {
+enum lt_status lt_cuda_embedding_backward(const lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
     const int32_t *ids = (const int32_t *)a->in[1]->data; /* (...) */
@@ -100,5 +100,5 @@ enum lt_status embedding_backward(const lt_kargs *a) {
 
 void lt_cuda_register_embedding(lt_backend *b) {
     b->kernels[LT_OP_EMBEDDING][LT_DTYPE_F32] =
-        lt_cuda_kernel(embedding_forward, embedding_backward);
+        lt_cuda_kernel(lt_cuda_embedding_forward, lt_cuda_embedding_backward);
 }

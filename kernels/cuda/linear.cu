@@ -251,7 +251,7 @@ template <typename T> static size_t matmul_workspace(const lt_kargs *a, int back
     return ws_layout(a, gout_half_bytes<T>(a, backward), 0, NULL);
 }
 
-template <typename T> static enum lt_status matmul_forward(const lt_kargs *a) {
+template <typename T> static enum lt_status lt_cuda_matmul_forward(const lt_kargs *a) {
     ws_parts w;
     enum lt_status st = ws_take(a, 0, 0, &w, "matmul");
     if (st != LT_OK)
@@ -267,7 +267,7 @@ template <typename T> static enum lt_status matmul_forward(const lt_kargs *a) {
 }
 
 /* ga = g bᵀ; gb = aᵀ g, summed over the batch when b is shared. */
-template <typename T> static enum lt_status matmul_backward(const lt_kargs *a) {
+template <typename T> static enum lt_status lt_cuda_matmul_backward(const lt_kargs *a) {
     if (!a->gin[0] && !a->gin[1])
         return LT_OK;
     const char *what = "matmul (backward)";
@@ -332,7 +332,7 @@ template <typename T> static size_t linear_workspace(const lt_kargs *a, int back
     return ws_layout(a, gout_half_bytes<T>(a, backward), bias_part_bytes(a, backward), NULL);
 }
 
-template <typename T> static enum lt_status linear_forward(const lt_kargs *a) {
+template <typename T> static enum lt_status lt_cuda_linear_forward(const lt_kargs *a) {
     ws_parts w;
     enum lt_status st = ws_take(a, 0, 0, &w, "linear");
     if (st != LT_OK)
@@ -352,7 +352,7 @@ template <typename T> static enum lt_status linear_forward(const lt_kargs *a) {
 }
 
 /* gx = g w; gw = gᵀ x; gbias = column sums of g (from the f32 g). */
-template <typename T> static enum lt_status linear_backward(const lt_kargs *a) {
+template <typename T> static enum lt_status lt_cuda_linear_backward(const lt_kargs *a) {
     const char *what = "linear (backward)";
     bool gbias = a->n_in == 3 && a->gin[2];
     if (!a->gin[0] && !a->gin[1] && !gbias)
@@ -405,8 +405,10 @@ static void reg(lt_backend *b, enum lt_dtype dt, enum lt_op op, lt_kernel_fn for
 }
 
 template <typename T> static void reg_dtype(lt_backend *b, enum lt_dtype dt) {
-    reg<T>(b, dt, LT_OP_MATMUL, matmul_forward<T>, matmul_backward<T>, matmul_workspace<T>);
-    reg<T>(b, dt, LT_OP_LINEAR, linear_forward<T>, linear_backward<T>, linear_workspace<T>);
+    reg<T>(b, dt, LT_OP_MATMUL, lt_cuda_matmul_forward<T>, lt_cuda_matmul_backward<T>,
+           matmul_workspace<T>);
+    reg<T>(b, dt, LT_OP_LINEAR, lt_cuda_linear_forward<T>, lt_cuda_linear_backward<T>,
+           linear_workspace<T>);
 }
 
 void lt_cuda_register_linear(lt_backend *b) {

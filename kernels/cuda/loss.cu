@@ -92,14 +92,14 @@ __global__ void __launch_bounds__(1024)
 }
 
 /* One double per row. */
-size_t ce_workspace(const lt_kargs *a, int backward) {
+size_t cross_entropy_workspace(const lt_kargs *a, int backward) {
     return backward ? 0 : (size_t)a->in[0]->shape[0] * sizeof(double);
 }
 
-enum lt_status ce_forward(const lt_kargs *a) {
+enum lt_status lt_cuda_cross_entropy_forward(const lt_kargs *a) {
     const lt_cross_entropy_attrs *at = (const lt_cross_entropy_attrs *)a->attrs;
     int64_t n = a->in[0]->shape[0], classes = a->in[0]->shape[1];
-    enum lt_status st = want_workspace(a, ce_workspace(a, 0), "cross_entropy");
+    enum lt_status st = want_workspace(a, cross_entropy_workspace(a, 0), "cross_entropy");
     if (st != LT_OK)
         return st;
     const int32_t *t = (const int32_t *)a->in[1]->data;
@@ -155,7 +155,7 @@ struct ce_grad_rows {
     }
 };
 
-enum lt_status ce_backward(const lt_kargs *a) {
+enum lt_status lt_cuda_cross_entropy_backward(const lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
     const lt_cross_entropy_attrs *at = (const lt_cross_entropy_attrs *)a->attrs;
@@ -213,7 +213,7 @@ size_t mse_workspace(const lt_kargs *a, int backward) {
     return backward ? 0 : (size_t)mse_parts(lt_numel(a->in[0])) * sizeof(double);
 }
 
-enum lt_status mse_forward(const lt_kargs *a) {
+enum lt_status lt_cuda_mse_forward(const lt_kargs *a) {
     int64_t n = lt_numel(a->in[0]), parts = mse_parts(n);
     enum lt_status st = want_workspace(a, mse_workspace(a, 0), "mse");
     if (st != LT_OK)
@@ -227,8 +227,8 @@ enum lt_status mse_forward(const lt_kargs *a) {
 }
 
 /* d/dp = 2 g (p - t), d/dt = -2 g (p - t); gp or gt NULL when that input needs none. */
-__global__ void mse_grad_kernel(const float *p, const float *t, const float *gout, float *gp,
-                                float *gt, int64_t n, bool acc_p, bool acc_t) {
+__global__ void mse_backward_kernel(const float *p, const float *t, const float *gout, float *gp,
+                                    float *gt, int64_t n, bool acc_p, bool acc_t) {
     double g2 = 2.0 * gout[0];
     LT_CUDA_LOOP(i, n) {
         double d = g2 * ((double)p[i] - t[i]);
@@ -239,11 +239,11 @@ __global__ void mse_grad_kernel(const float *p, const float *t, const float *gou
     }
 }
 
-enum lt_status mse_backward(const lt_kargs *a) {
+enum lt_status lt_cuda_mse_backward(const lt_kargs *a) {
     int64_t n = lt_numel(a->in[0]);
     if ((!a->gin[0] && !a->gin[1]) || n == 0)
         return LT_OK;
-    mse_grad_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+    mse_backward_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
         (const float *)a->in[0]->data, (const float *)a->in[1]->data,
         (const float *)a->gout[0]->data, a->gin[0] ? (float *)a->gin[0]->data : nullptr,
         a->gin[1] ? (float *)a->gin[1]->data : nullptr, n, (a->accumulate & 1u) != 0,
@@ -254,10 +254,10 @@ enum lt_status mse_backward(const lt_kargs *a) {
 } // namespace
 
 void lt_cuda_register_loss(lt_backend *b) {
-    lt_kernel ce = lt_cuda_kernel(ce_forward, ce_backward);
-    ce.workspace = ce_workspace;
+    lt_kernel ce = lt_cuda_kernel(lt_cuda_cross_entropy_forward, lt_cuda_cross_entropy_backward);
+    ce.workspace = cross_entropy_workspace;
     b->kernels[LT_OP_CROSS_ENTROPY][LT_DTYPE_F32] = ce;
-    lt_kernel mse = lt_cuda_kernel(mse_forward, mse_backward);
+    lt_kernel mse = lt_cuda_kernel(lt_cuda_mse_forward, lt_cuda_mse_backward);
     mse.workspace = mse_workspace;
     b->kernels[LT_OP_MSE][LT_DTYPE_F32] = mse;
 }

@@ -177,7 +177,7 @@ dim3 bn_plane_grid(dim3 block, int64_t planes, int64_t hw) {
 
 /* The parts' two doubles, then two doubles per channel: the forward's coefficients or the
  * backward's sums. */
-size_t bn_workspace(const lt_kargs *a, int backward) {
+size_t batch_norm2d_workspace(const lt_kargs *a, int backward) {
     (void)backward;
     const lt_kview *x = a->in[0];
     int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
@@ -185,11 +185,11 @@ size_t bn_workspace(const lt_kargs *a, int backward) {
     return (size_t)(2 * c * (sp.pn * sp.ps + 1)) * sizeof(double);
 }
 
-enum lt_status bn_forward(const lt_kargs *a) {
+enum lt_status lt_cuda_batch_norm2d_forward(const lt_kargs *a) {
     const lt_batch_norm_attrs *at = (const lt_batch_norm_attrs *)a->attrs;
     const lt_kview *x = a->in[0];
     int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
-    enum lt_status st = want_workspace(a, bn_workspace(a, 0), "batch_norm2d");
+    enum lt_status st = want_workspace(a, batch_norm2d_workspace(a, 0), "batch_norm2d");
     if (st != LT_OK || c == 0)
         return st;
     bn_split sp = bn_split_of(n, c, hw);
@@ -275,13 +275,13 @@ __global__ void bn_grad_input_kernel(const float *x, const float *gy, const floa
     }
 }
 
-enum lt_status bn_backward(const lt_kargs *a) {
+enum lt_status lt_cuda_batch_norm2d_backward(const lt_kargs *a) {
     const lt_batch_norm_attrs *at = (const lt_batch_norm_attrs *)a->attrs;
     if (!a->gin[0] && !a->gin[1] && !a->gin[2])
         return LT_OK;
     const lt_kview *x = a->in[0];
     int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
-    enum lt_status st = want_workspace(a, bn_workspace(a, 1), "batch_norm2d (backward)");
+    enum lt_status st = want_workspace(a, batch_norm2d_workspace(a, 1), "batch_norm2d (backward)");
     if (st != LT_OK || c == 0)
         return st;
     bn_split sp = bn_split_of(n, c, hw);
@@ -339,7 +339,7 @@ struct ln_forward_rows {
     }
 };
 
-enum lt_status ln_forward(const lt_kargs *a) {
+enum lt_status lt_cuda_layer_norm_forward(const lt_kargs *a) {
     const lt_layer_norm_attrs *at = (const lt_layer_norm_attrs *)a->attrs;
     int64_t d = a->in[0]->shape[a->in[0]->ndim - 1], rows = lt_numel(a->out[1]);
     if (rows == 0)
@@ -432,19 +432,20 @@ __global__ void ln_param_finish_kernel(const double *pw, const double *pb, int64
 }
 
 /* The backward's two (chunks, D) double arrays of partial column sums. */
-size_t ln_workspace(const lt_kargs *a, int backward) {
+size_t layer_norm_workspace(const lt_kargs *a, int backward) {
     if (!backward)
         return 0;
     int64_t d = a->in[0]->shape[a->in[0]->ndim - 1], rows = lt_numel(a->in[0]) / d;
     return 2 * (size_t)(ceil_div(rows, ln_chunk_rows(rows, d)) * d) * sizeof(double);
 }
 
-enum lt_status ln_backward(const lt_kargs *a) {
+enum lt_status lt_cuda_layer_norm_backward(const lt_kargs *a) {
     int64_t d = a->in[0]->shape[a->in[0]->ndim - 1], rows = lt_numel(a->out[1]);
     const float *x = (const float *)a->in[0]->data, *mean = (const float *)a->out[1]->data;
     const float *rstd = (const float *)a->out[2]->data, *gy = (const float *)a->gout[0]->data;
     bool params = a->gin[1] || a->gin[2];
-    enum lt_status st = want_workspace(a, params ? ln_workspace(a, 1) : 0, "layer_norm (backward)");
+    enum lt_status st =
+        want_workspace(a, params ? layer_norm_workspace(a, 1) : 0, "layer_norm (backward)");
     if (st != LT_OK)
         return st;
     cudaStream_t stream = lt_cu(a)->stream;
@@ -473,10 +474,10 @@ enum lt_status ln_backward(const lt_kargs *a) {
 } // namespace
 
 void lt_cuda_register_norm(lt_backend *b) {
-    lt_kernel bn = lt_cuda_kernel(bn_forward, bn_backward);
-    bn.workspace = bn_workspace;
+    lt_kernel bn = lt_cuda_kernel(lt_cuda_batch_norm2d_forward, lt_cuda_batch_norm2d_backward);
+    bn.workspace = batch_norm2d_workspace;
     b->kernels[LT_OP_BATCH_NORM2D][LT_DTYPE_F32] = bn;
-    lt_kernel ln = lt_cuda_kernel(ln_forward, ln_backward);
-    ln.workspace = ln_workspace;
+    lt_kernel ln = lt_cuda_kernel(lt_cuda_layer_norm_forward, lt_cuda_layer_norm_backward);
+    ln.workspace = layer_norm_workspace;
     b->kernels[LT_OP_LAYER_NORM][LT_DTYPE_F32] = ln;
 }

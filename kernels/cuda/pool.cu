@@ -93,7 +93,7 @@ static __device__ __forceinline__ float window_divisor(const pool_geom &g, int i
 /* ---- windowed pooling ------------------------------------------------------------------ */
 
 template <typename T>
-static __global__ void max_pool_forward_kernel(const T *x, T *y, int64_t n, pool_geom g) {
+static __global__ void max_pool2d_forward_kernel(const T *x, T *y, int64_t n, pool_geom g) {
     int64_t in_plane = (int64_t)g.h * g.w, out_plane = (int64_t)g.oh * g.ow;
     LT_CUDA_LOOP(e, n) {
         int64_t pl = e / out_plane;
@@ -105,8 +105,8 @@ static __global__ void max_pool_forward_kernel(const T *x, T *y, int64_t n, pool
 
 /* gx (+)= the gradients of the windows whose maximum is this element */
 template <typename T>
-static __global__ void max_pool_backward_kernel(const T *x, const float *gy, float *gx, int64_t n,
-                                                pool_geom g, bool acc) {
+static __global__ void max_pool2d_backward_kernel(const T *x, const float *gy, float *gx, int64_t n,
+                                                  pool_geom g, bool acc) {
     int64_t in_plane = (int64_t)g.h * g.w, out_plane = (int64_t)g.oh * g.ow;
     LT_CUDA_LOOP(e, n) {
         int64_t pl = e / in_plane;
@@ -127,8 +127,8 @@ static __global__ void max_pool_backward_kernel(const T *x, const float *gy, flo
 /* Non-overlapping windows: window e writes its own elements, the maximum's gradient and
  * zeros, so each gradient element is still written once. */
 template <typename T>
-static __global__ void max_pool_backward_tiled_kernel(const T *x, const float *gy, float *gx,
-                                                      int64_t n, pool_geom g, bool acc) {
+static __global__ void max_pool2d_backward_tiled_kernel(const T *x, const float *gy, float *gx,
+                                                        int64_t n, pool_geom g, bool acc) {
     int64_t in_plane = (int64_t)g.h * g.w, out_plane = (int64_t)g.oh * g.ow;
     LT_CUDA_LOOP(e, n) {
         int64_t pl = e / out_plane;
@@ -157,7 +157,7 @@ static __global__ void uncovered_zero_kernel(float *gx, int64_t n, pool_geom g) 
 }
 
 template <typename T>
-static __global__ void avg_pool_forward_kernel(const T *x, T *y, int64_t n, pool_geom g) {
+static __global__ void avg_pool2d_forward_kernel(const T *x, T *y, int64_t n, pool_geom g) {
     int64_t in_plane = (int64_t)g.h * g.w, out_plane = (int64_t)g.oh * g.ow;
     LT_CUDA_LOOP(e, n) {
         int64_t pl = e / out_plane;
@@ -175,8 +175,8 @@ static __global__ void avg_pool_forward_kernel(const T *x, T *y, int64_t n, pool
 
 /* gx (+)= the sum over the windows containing this element of their gradient divided as
  * the forward divided them. Reads no forward tensor. */
-static __global__ void avg_pool_backward_kernel(const float *gy, float *gx, int64_t n, pool_geom g,
-                                                bool acc) {
+static __global__ void avg_pool2d_backward_kernel(const float *gy, float *gx, int64_t n,
+                                                  pool_geom g, bool acc) {
     int64_t in_plane = (int64_t)g.h * g.w, out_plane = (int64_t)g.oh * g.ow;
     LT_CUDA_LOOP(e, n) {
         int64_t pl = e / in_plane;
@@ -192,15 +192,15 @@ static __global__ void avg_pool_backward_kernel(const float *gy, float *gx, int6
     }
 }
 
-template <typename T> static enum lt_status max_pool_forward(const lt_kargs *a) {
+template <typename T> static enum lt_status lt_cuda_max_pool2d_forward(const lt_kargs *a) {
     int64_t n = lt_numel(a->out[0]);
-    max_pool_forward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+    max_pool2d_forward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
         (const T *)a->in[0]->data, (T *)a->out[0]->data, n, pool_geometry(a));
     return lt_cuda_check(a, "max_pool2d");
 }
 
 /* Reads x only, although backward_reads also keeps y alive. */
-template <typename T> static enum lt_status max_pool_backward(const lt_kargs *a) {
+template <typename T> static enum lt_status lt_cuda_max_pool2d_backward(const lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
     int64_t n = lt_numel(a->in[0]);
@@ -212,30 +212,30 @@ template <typename T> static enum lt_status max_pool_backward(const lt_kargs *a)
         if (!acc && (g.h != g.oh * g.kh || g.w != g.ow * g.kw))
             uncovered_zero_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(
                 (float *)a->gin[0]->data, n, g);
-        max_pool_backward_tiled_kernel<T><<<lt_cuda_blocks(windows), LT_CUDA_THREADS, 0, s>>>(
-            (const T *)a->in[0]->data, (const float *)a->gout[0]->data,
-            (float *)a->gin[0]->data, windows, g, acc);
+        max_pool2d_backward_tiled_kernel<T><<<lt_cuda_blocks(windows), LT_CUDA_THREADS, 0, s>>>(
+            (const T *)a->in[0]->data, (const float *)a->gout[0]->data, (float *)a->gin[0]->data,
+            windows, g, acc);
     } else {
-        max_pool_backward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(
-            (const T *)a->in[0]->data, (const float *)a->gout[0]->data,
-            (float *)a->gin[0]->data, n, g, acc);
+        max_pool2d_backward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(
+            (const T *)a->in[0]->data, (const float *)a->gout[0]->data, (float *)a->gin[0]->data, n,
+            g, acc);
     }
     return lt_cuda_check(a, "max_pool2d (backward)");
 }
 
-template <typename T> static enum lt_status avg_pool_forward(const lt_kargs *a) {
+template <typename T> static enum lt_status lt_cuda_avg_pool2d_forward(const lt_kargs *a) {
     int64_t n = lt_numel(a->out[0]);
-    avg_pool_forward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+    avg_pool2d_forward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
         (const T *)a->in[0]->data, (T *)a->out[0]->data, n, pool_geometry(a));
     return lt_cuda_check(a, "avg_pool2d");
 }
 
 /* The same for every dtype: the gradients are f32. */
-static enum lt_status avg_pool_backward(const lt_kargs *a) {
+static enum lt_status lt_cuda_avg_pool2d_backward(const lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
     int64_t n = lt_numel(a->in[0]);
-    avg_pool_backward_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+    avg_pool2d_backward_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
         (const float *)a->gout[0]->data, (float *)a->gin[0]->data, n, pool_geometry(a),
         (a->accumulate & 1u) != 0);
     return lt_cuda_check(a, "avg_pool2d (backward)");
@@ -245,7 +245,8 @@ static enum lt_status avg_pool_backward(const lt_kargs *a) {
 
 /* y[pl] = mean of plane pl (hw elements), one block per plane, summed in double */
 template <typename T>
-static __global__ void global_avg_forward_kernel(const T *x, T *y, int64_t planes, int64_t hw) {
+static __global__ void global_avg_pool_forward_kernel(const T *x, T *y, int64_t planes,
+                                                      int64_t hw) {
     for (int64_t pl = blockIdx.x; pl < planes; pl += gridDim.x) {
         const T *xp = x + pl * hw;
         double s = 0.0;
@@ -257,12 +258,12 @@ static __global__ void global_avg_forward_kernel(const T *x, T *y, int64_t plane
     }
 }
 
-static __global__ void global_avg_backward_kernel(const float *gy, float *gx, int64_t n, int64_t hw,
-                                                  bool acc) {
+static __global__ void global_avg_pool_backward_kernel(const float *gy, float *gx, int64_t n,
+                                                       int64_t hw, bool acc) {
     LT_CUDA_LOOP(e, n) lt_grad_put(gx, e, gy[e / hw] / (float)hw, acc);
 }
 
-template <typename T> static enum lt_status global_avg_forward(const lt_kargs *a) {
+template <typename T> static enum lt_status lt_cuda_global_avg_pool_forward(const lt_kargs *a) {
     const lt_kview *x = a->in[0];
     int64_t planes = x->shape[0] * x->shape[1], hw = x->shape[2] * x->shape[3];
     if (planes == 0)
@@ -270,28 +271,30 @@ template <typename T> static enum lt_status global_avg_forward(const lt_kargs *a
     /* a block about as wide as the plane (small planes are the common case: 7x7) */
     int threads = hw >= LT_CUDA_THREADS ? LT_CUDA_THREADS : (int)(hw + 31) / 32 * 32;
     unsigned blocks = (unsigned)(planes < 65536 ? planes : 65536);
-    global_avg_forward_kernel<T><<<blocks, threads, 0, lt_cu(a)->stream>>>(
+    global_avg_pool_forward_kernel<T><<<blocks, threads, 0, lt_cu(a)->stream>>>(
         (const T *)x->data, (T *)a->out[0]->data, planes, hw);
     return lt_cuda_check(a, "global_avg_pool");
 }
 
 /* Reads no forward tensor. */
-static enum lt_status global_avg_backward(const lt_kargs *a) {
+static enum lt_status lt_cuda_global_avg_pool_backward(const lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
     const lt_kview *x = a->in[0];
     int64_t n = lt_numel(x);
-    global_avg_backward_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+    global_avg_pool_backward_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
         (const float *)a->gout[0]->data, (float *)a->gin[0]->data, n, x->shape[2] * x->shape[3],
         (a->accumulate & 1u) != 0);
     return lt_cuda_check(a, "global_avg_pool (backward)");
 }
 
 template <typename T> static void reg(lt_backend *b, enum lt_dtype dt) {
-    b->kernels[LT_OP_MAX_POOL2D][dt] = lt_cuda_kernel(max_pool_forward<T>, max_pool_backward<T>);
-    b->kernels[LT_OP_AVG_POOL2D][dt] = lt_cuda_kernel(avg_pool_forward<T>, avg_pool_backward);
+    b->kernels[LT_OP_MAX_POOL2D][dt] =
+        lt_cuda_kernel(lt_cuda_max_pool2d_forward<T>, lt_cuda_max_pool2d_backward<T>);
+    b->kernels[LT_OP_AVG_POOL2D][dt] =
+        lt_cuda_kernel(lt_cuda_avg_pool2d_forward<T>, lt_cuda_avg_pool2d_backward);
     b->kernels[LT_OP_GLOBAL_AVG_POOL][dt] =
-        lt_cuda_kernel(global_avg_forward<T>, global_avg_backward);
+        lt_cuda_kernel(lt_cuda_global_avg_pool_forward<T>, lt_cuda_global_avg_pool_backward);
 }
 
 void lt_cuda_register_pool(lt_backend *b) {

@@ -213,7 +213,7 @@ __global__ void reduce_thread_kernel(const T *x, typename Op::out *y, layout l) 
 }
 
 /* Threads per output: short dims (n <= 32) and many strided outputs go one per thread. */
-template <typename Op, typename T> enum lt_status reduce_forward(const lt_kargs *a) {
+template <typename Op, typename T> enum lt_status lt_cuda_reduce_forward(const lt_kargs *a) {
     layout l = layout_of(a);
     int64_t outs = l.outer * l.inner;
     if (outs == 0)
@@ -246,7 +246,7 @@ template <typename T> __device__ __forceinline__ bool same(T a, T b) {
 /* y[i] = x[i] == z[i % m]: z is a suffix of x's shape, repeated over the leading dims. The
  * index into z follows i without a division per element. */
 template <typename T>
-__global__ void eq_kernel(const T *x, const T *z, uint8_t *y, int64_t n, int64_t m) {
+__global__ void eq_forward_kernel(const T *x, const T *z, uint8_t *y, int64_t n, int64_t m) {
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     int64_t stride = (int64_t)blockDim.x * gridDim.x, j = i % m, step = stride % m;
     for (; i < n; i += stride) {
@@ -257,22 +257,22 @@ __global__ void eq_kernel(const T *x, const T *z, uint8_t *y, int64_t n, int64_t
     }
 }
 
-template <typename T> enum lt_status eq_forward(const lt_kargs *a) {
+template <typename T> enum lt_status lt_cuda_eq_forward(const lt_kargs *a) {
     int64_t n = lt_numel(a->in[0]), m = lt_numel(a->in[1]);
     if (n == 0)
         return LT_OK;
-    eq_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+    eq_forward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
         (const T *)a->in[0]->data, (const T *)a->in[1]->data, (uint8_t *)a->out[0]->data, n, m);
     return lt_cuda_check(a, "eq");
 }
 
 template <enum lt_dtype D> void reg(lt_backend *b) {
     typedef typename lt_ctype<D>::type T;
-    b->kernels[LT_OP_SUM][D] = lt_cuda_kernel(reduce_forward<sum_op<T>, T>, nullptr);
-    b->kernels[LT_OP_MEAN][D] = lt_cuda_kernel(reduce_forward<mean_op<T>, T>, nullptr);
-    b->kernels[LT_OP_MAX][D] = lt_cuda_kernel(reduce_forward<max_op<T>, T>, nullptr);
-    b->kernels[LT_OP_ARGMAX][D] = lt_cuda_kernel(reduce_forward<argmax_op<T>, T>, nullptr);
-    b->kernels[LT_OP_EQ][D] = lt_cuda_kernel(eq_forward<T>, nullptr);
+    b->kernels[LT_OP_SUM][D] = lt_cuda_kernel(lt_cuda_reduce_forward<sum_op<T>, T>, nullptr);
+    b->kernels[LT_OP_MEAN][D] = lt_cuda_kernel(lt_cuda_reduce_forward<mean_op<T>, T>, nullptr);
+    b->kernels[LT_OP_MAX][D] = lt_cuda_kernel(lt_cuda_reduce_forward<max_op<T>, T>, nullptr);
+    b->kernels[LT_OP_ARGMAX][D] = lt_cuda_kernel(lt_cuda_reduce_forward<argmax_op<T>, T>, nullptr);
+    b->kernels[LT_OP_EQ][D] = lt_cuda_kernel(lt_cuda_eq_forward<T>, nullptr);
 }
 
 } // namespace

@@ -36,12 +36,12 @@ enum lt_status identity_backward(const lt_kargs *a, const char *what) {
     return lt_cuda_check(a, what);
 }
 
-enum lt_status reshape_forward(const lt_kargs *a) {
+enum lt_status lt_cuda_reshape_forward(const lt_kargs *a) {
     const lt_kview *x = a->in[0];
     return copy_bytes(a, a->out[0]->data, x->data, lt_numel(x), lt_dtype_bytes(x->dtype), "reshape");
 }
 
-enum lt_status reshape_backward(const lt_kargs *a) {
+enum lt_status lt_cuda_reshape_backward(const lt_kargs *a) {
     return identity_backward(a, "reshape (backward)");
 }
 
@@ -98,7 +98,7 @@ enum lt_status transpose_launch(const lt_kargs *a, const void *src, void *dst, i
 }
 
 /* A matrix with one row or one column has the same layout as its transpose: a copy. */
-enum lt_status transpose_forward(const lt_kargs *a) {
+enum lt_status lt_cuda_transpose_forward(const lt_kargs *a) {
     const lt_kview *x = a->in[0];
     int64_t R = x->shape[x->ndim - 2], C = x->shape[x->ndim - 1];
     size_t es = lt_dtype_bytes(x->dtype);
@@ -114,7 +114,7 @@ enum lt_status transpose_forward(const lt_kargs *a) {
 }
 
 /* gout (batch, C, R) transposed back into gin (batch, R, C) */
-enum lt_status transpose_backward(const lt_kargs *a) {
+enum lt_status lt_cuda_transpose_backward(const lt_kargs *a) {
     const lt_kview *x = a->in[0];
     int64_t R = x->shape[x->ndim - 2], C = x->shape[x->ndim - 1];
     if (R == 1 || C == 1)
@@ -203,7 +203,7 @@ enum lt_status concat_launch(const lt_kargs *a, void *whole, const char *what) {
     return lt_cuda_check(a, what);
 }
 
-enum lt_status concat_forward(const lt_kargs *a) {
+enum lt_status lt_cuda_concat_forward(const lt_kargs *a) {
     void *y = a->out[0]->data;
     switch (lt_dtype_bytes(a->in[0]->dtype)) {
     case 1:
@@ -215,7 +215,7 @@ enum lt_status concat_forward(const lt_kargs *a) {
     }
 }
 
-enum lt_status concat_backward(const lt_kargs *a) {
+enum lt_status lt_cuda_concat_backward(const lt_kargs *a) {
     return concat_launch<float, true>(a, a->gout[0]->data, "concat (backward)");
 }
 
@@ -226,10 +226,10 @@ void lt_cuda_register_shape(lt_backend *b) {
         /* integer tensors never need a gradient */
         bool grad = dt == LT_DTYPE_F32 || dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
         b->kernels[LT_OP_RESHAPE][dt] =
-            lt_cuda_kernel(reshape_forward, grad ? reshape_backward : NULL);
+            lt_cuda_kernel(lt_cuda_reshape_forward, grad ? lt_cuda_reshape_backward : NULL);
         b->kernels[LT_OP_TRANSPOSE][dt] =
-            lt_cuda_kernel(transpose_forward, grad ? transpose_backward : NULL);
+            lt_cuda_kernel(lt_cuda_transpose_forward, grad ? lt_cuda_transpose_backward : NULL);
         b->kernels[LT_OP_CONCAT][dt] =
-            lt_cuda_kernel(concat_forward, grad ? concat_backward : NULL);
+            lt_cuda_kernel(lt_cuda_concat_forward, grad ? lt_cuda_concat_backward : NULL);
     }
 }

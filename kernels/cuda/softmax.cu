@@ -73,7 +73,7 @@ void as_rows(const lt_kview *v, int64_t *rows, int64_t *cols) {
     *rows = *cols ? lt_numel(v) / *cols : 0;
 }
 
-template <bool LOG> enum lt_status softmax_forward(const lt_kargs *a) {
+template <bool LOG> enum lt_status lt_cuda_softmax_forward(const lt_kargs *a) {
     int64_t rows, cols;
     as_rows(a->in[0], &rows, &cols);
     if (rows == 0 || cols == 0)
@@ -83,7 +83,7 @@ template <bool LOG> enum lt_status softmax_forward(const lt_kargs *a) {
     return lt_cuda_check(a, LOG ? "log_softmax" : "softmax");
 }
 
-template <bool LOG> enum lt_status softmax_backward(const lt_kargs *a) {
+template <bool LOG> enum lt_status lt_cuda_softmax_backward(const lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
     int64_t rows, cols;
@@ -100,7 +100,7 @@ template <bool LOG> enum lt_status softmax_backward(const lt_kargs *a) {
 
 void lt_cuda_register_softmax(lt_backend *b) {
     b->kernels[LT_OP_SOFTMAX][LT_DTYPE_F32] =
-        lt_cuda_kernel(softmax_forward<false>, softmax_backward<false>);
+        lt_cuda_kernel(lt_cuda_softmax_forward<false>, lt_cuda_softmax_backward<false>);
     b->kernels[LT_OP_LOG_SOFTMAX][LT_DTYPE_F32] =
-        lt_cuda_kernel(softmax_forward<true>, softmax_backward<true>);
+        lt_cuda_kernel(lt_cuda_softmax_forward<true>, lt_cuda_softmax_backward<true>);
 }
