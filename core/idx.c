@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "core/fail.h"
+#include "core/file_open.h"
 #include "core/mem.h"
 
 #define IDX_U8 0x08
@@ -253,42 +254,19 @@ static enum lt_status read_gz(struct lt_ctx *ctx, const char *path, gzFile gz, i
     return LT_OK;
 }
 
-/* What a path that is not a regular file is, for the message. */
-static const char *file_kind(mode_t mode) {
-    if (S_ISDIR(mode))
-        return "a directory";
-    if (S_ISFIFO(mode))
-        return "a FIFO";
-    if (S_ISSOCK(mode))
-        return "a socket";
-    if (S_ISCHR(mode) || S_ISBLK(mode))
-        return "a device";
-    return "something else";
-}
-
 enum lt_status lt_idx_read(struct lt_ctx *ctx, const char *path, struct lt_tensor **out) {
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return lt_fail(ctx, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return lt_fail(ctx, LT_EIO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return lt_fail(ctx, LT_EIO, "%s: not a regular file (%s)", path, file_kind(sb.st_mode));
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    int fd;
+    int64_t size;
+    enum lt_status st = lt_file_open_regular(ctx, path, &fd, &size);
+    if (st != LT_OK)
+        return st;
     gzFile gz = gzdopen(fd, "rb"); /* reads plain files as they are */
     if (!gz) {
         close(fd);
         return lt_fail(ctx, LT_ENOMEM, "%s: out of memory opening the file", path);
     }
     gzbuffer(gz, 1 << 17);
-    enum lt_status st = read_gz(ctx, path, gz, (int64_t)sb.st_size, out);
+    st = read_gz(ctx, path, gz, size, out);
     gzclose_r(gz);
     return st;
 }

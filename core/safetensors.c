@@ -26,6 +26,7 @@
 
 #include "core/atomic_file.h"
 #include "core/fail.h"
+#include "core/file_open.h"
 #include "core/mem.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -637,39 +638,16 @@ static enum lt_status parse_header(struct lt_ctx *ctx, const char *path, int fd,
     return st;
 }
 
-/* What a path that is not a regular file is, for the message. */
-static const char *file_kind(mode_t mode) {
-    if (S_ISDIR(mode))
-        return "a directory";
-    if (S_ISFIFO(mode))
-        return "a FIFO";
-    if (S_ISSOCK(mode))
-        return "a socket";
-    if (S_ISCHR(mode) || S_ISBLK(mode))
-        return "a device";
-    return "something else";
-}
-
 enum lt_status lt_safetensors_load(struct lt_ctx *ctx, const char *path,
                                    struct lt_safetensors **out) {
     if (!path || !path[0])
         return lt_fail(ctx, LT_EINVAL, "safetensors: empty file path (no file to read)");
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return lt_fail(ctx, LT_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return lt_fail(ctx, LT_EIO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return lt_fail(ctx, LT_EIO, "%s: not a regular file (%s)", path, file_kind(sb.st_mode));
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    uint64_t size = (uint64_t)sb.st_size;
+    int fd;
+    int64_t file_size;
+    enum lt_status st = lt_file_open_regular(ctx, path, &fd, &file_size);
+    if (st != LT_OK)
+        return st;
+    uint64_t size = (uint64_t)file_size;
     char a[32], b[32];
     unsigned char len8[8];
     if (size < 8) {
@@ -717,8 +695,7 @@ enum lt_status lt_safetensors_load(struct lt_ctx *ctx, const char *path,
                        jerr.text, jerr.position, count_str(a, sizeof a, hlen));
     }
     struct lt_safetensors *f = lt_zalloc(ctx, sizeof *f);
-    enum lt_status st =
-        f ? parse_header(ctx, path, fd, root, 8 + hlen, size - 8 - hlen, f) : LT_ENOMEM;
+    st = f ? parse_header(ctx, path, fd, root, 8 + hlen, size - 8 - hlen, f) : LT_ENOMEM;
     json_decref(root);
     close(fd);
     if (st != LT_OK) {
