@@ -393,15 +393,23 @@ static int by_offset(const void *pa, const void *pb) {
     return (a->end > b->end) - (a->end < b->end);
 }
 
-/* Every byte of the data belongs to exactly one tensor. */
-static enum lt_status check_cover(struct lt_ctx *ctx, const char *path, struct lt_safetensors *f,
-                                  uint64_t data_size) {
+/* The file's entries in the order of their data (malloc'd), or NULL (LT_ENOMEM). */
+static struct entry **by_position(struct lt_ctx *ctx, struct lt_safetensors *f) {
     struct entry **s = lt_alloc(ctx, ((size_t)f->n + 1) * sizeof *s);
     if (!s)
-        return LT_ENOMEM;
+        return NULL;
     for (int i = 0; i < f->n; i++)
         s[i] = &f->e[i];
     qsort(s, (size_t)f->n, sizeof *s, by_offset);
+    return s;
+}
+
+/* Every byte of the data belongs to exactly one tensor. */
+static enum lt_status check_cover(struct lt_ctx *ctx, const char *path, struct lt_safetensors *f,
+                                  uint64_t data_size) {
+    struct entry **s = by_position(ctx, f);
+    if (!s)
+        return LT_ENOMEM;
     uint64_t at = 0;
     const struct entry *prev = NULL;
     enum lt_status st = LT_OK;
@@ -533,12 +541,9 @@ static int parse_crc(const char *text, uint32_t *out) {
  * offset order), compared with the one the file carries. */
 static enum lt_status verify_crc(struct lt_ctx *ctx, const char *path, struct lt_safetensors *f,
                                  uint32_t want) {
-    struct entry **s = lt_alloc(ctx, ((size_t)f->n + 1) * sizeof *s);
+    struct entry **s = by_position(ctx, f);
     if (!s)
         return LT_ENOMEM;
-    for (int i = 0; i < f->n; i++)
-        s[i] = &f->e[i];
-    qsort(s, (size_t)f->n, sizeof *s, by_offset);
     uLong crc = crc32_z(0, NULL, 0);
     for (int i = 0; i < f->n; i++)
         crc = crc32_combine(crc, s[i]->crc, (z_off_t)(s[i]->end - s[i]->begin));
