@@ -658,7 +658,7 @@ static int bench_one(struct lt_ctx *ctx, const struct options *o, enum model m, 
     struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.05f);
     opt.momentum = 0.9f;
     lt_ctx_set_tf32(ctx, p == PREC_TF32);
-    struct lt_plan_options po = {o->checkpoint};
+    struct lt_plan_options po = {.checkpoint = o->checkpoint};
     st = lt_plan_new_with(ctx, n.g, n.loss, &opt, &po, &plan);
     lt_ctx_set_tf32(ctx, 0);
     if (st == LT_EUNSUPPORTED) {

@@ -41,7 +41,7 @@ static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, str
                                   int n_out, const int *outputs, struct lt_trainer *lender,
                                   struct lt_forward **out) {
     struct lt_plan *p;
-    enum lt_status st = lt_plan_compile_forward(ctx, be, g, n_out, outputs, &p);
+    enum lt_status st = lt_plan_compile_forward(ctx, be, g, n_out, outputs, NULL, &p);
     if (st != LT_OK)
         return st;
     struct lt_forward *f = lt_zalloc(ctx, sizeof *f);
@@ -79,8 +79,14 @@ enum lt_status lt_forward_new_for(struct lt_ctx *ctx, struct lt_graph *g, int n_
 
 enum lt_status lt_forward_plan(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
                                const int *outputs, struct lt_mem_report *r) {
+    return lt_forward_plan_with(ctx, g, n_out, outputs, NULL, r);
+}
+
+enum lt_status lt_forward_plan_with(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
+                                    const int *outputs, const struct lt_plan_options *o,
+                                    struct lt_mem_report *r) {
     struct lt_plan *p;
-    enum lt_status st = lt_plan_compile_forward(ctx, ctx->run, g, n_out, outputs, &p);
+    enum lt_status st = lt_plan_compile_forward(ctx, ctx->run, g, n_out, outputs, o, &p);
     if (st != LT_OK)
         return st;
     lt_plan_report(p, r);

@@ -314,21 +314,27 @@ struct lt_plan;
  * {sum, count}) with respect to every parameter and plans the step. Fails with
  * LT_EINVAL for a bad loss value or optimizer config, LT_EUNSUPPORTED when an op has no
  * kernel for its dtype or a gradient must pass an op without backward, LT_ENOMEM when
- * the plan exceeds the context's memory limit (the message gives the bytes by
- * category). */
+ * the plan exceeds the memory limit (lt_plan_new_with's option, else the context's; the
+ * message gives the bytes by category). */
 enum lt_status lt_plan_new(struct lt_ctx *ctx, struct lt_graph *g, int loss,
                            const struct lt_optim_config *opt, struct lt_plan **out);
 void lt_plan_free(struct lt_plan *p);
 
-/* How a training plan trades compute for memory. */
+/* How a plan trades compute for memory, and the memory it may take. Zeroed: the plain
+ * plan under the context's memory limit. */
 struct lt_plan_options {
-    /* Activation checkpointing: the forward is cut into segments where the tensors
-     * crossing a cut are small, and every segment but the last recomputes its
+    /* Activation checkpointing (training plans): the forward is cut into segments where
+     * the tensors crossing a cut are small, and every segment but the last recomputes its
      * activations just before its backward instead of keeping them (about one more
      * forward pass; gradients and batch norm's running statistics are the same bits as
      * without). The plan keeps it only when the step's bytes fall: a model with nothing
      * worth recomputing gets the plain plan (lt_plan_checkpointing says 1 segment). */
     int checkpoint;
+    /* The bytes this plan may need, instead of the context's limit
+     * (lt_ctx_set_memory_limit) for this one call: 0 takes the context's; SIZE_MAX
+     * refuses nothing (a memory policy measuring plans that do not fit). The context is
+     * left as it is. */
+    size_t memory_limit;
 };
 
 /* lt_plan_new with options (NULL: none). */
@@ -490,6 +496,11 @@ enum lt_status lt_forward_new_for(struct lt_ctx *ctx, struct lt_graph *g, int n_
  * the device slot of its inputs). Fails like lt_forward_new (a memory limit included). */
 enum lt_status lt_forward_plan(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
                                const int *outputs, struct lt_mem_report *r);
+/* lt_forward_plan with options (NULL: none); only o->memory_limit applies to a forward
+ * program. */
+enum lt_status lt_forward_plan_with(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
+                                    const int *outputs, const struct lt_plan_options *o,
+                                    struct lt_mem_report *r);
 void lt_forward_free(struct lt_forward *f);
 
 /* Runs it on one tensor per graph input, writing each requested output into out[i]

@@ -262,11 +262,14 @@ static size_t machine_memory(void) {
     return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : SIZE_MAX;
 }
 
-static enum lt_status check_limit(struct lt_plan *p) {
+/* The plan's bytes against the limit: the options' when they set one, else the context's,
+ * else the device's free memory or the machine's RAM. */
+static enum lt_status check_limit(struct lt_plan *p, const struct lt_plan_options *o) {
     size_t total = 0;
     for (int c = 0; c < LT_MEM_COUNT; c++)
         total += p->bytes[c];
-    size_t limit = p->ctx->memory_limit, device_free = 0, device_total, runtime;
+    size_t limit = o && o->memory_limit ? o->memory_limit : p->ctx->memory_limit;
+    size_t device_free = 0, device_total, runtime;
     if (!limit && p->be->dev.memory) {
         p->be->dev.memory(p->be->impl, &device_free, &device_total, &runtime);
         limit = device_free;
@@ -284,7 +287,7 @@ static enum lt_status check_limit(struct lt_plan *p) {
                                   lt_bytes_str(p->bytes[c], a, sizeof a));
     return lt_fail(p->ctx, LT_ENOMEM, "the %s needs %s (%s) but %s %s",
                    p->training ? "step" : "program", lt_bytes_str(total, a, sizeof a), line,
-                   p->ctx->memory_limit ? "the memory limit is"
+                   (o && o->memory_limit) || p->ctx->memory_limit ? "the memory limit is"
                                         : p->be->dev.memory ? "the GPU has free only"
                                                             : "the machine has",
                    lt_bytes_str(limit, b, sizeof b));
@@ -419,7 +422,7 @@ enum lt_status lt_plan_compile_step(struct lt_ctx *ctx, struct lt_backend *be,
         p->bytes[LT_MEM_STATE] = p->flat_state;
         p->bytes[LT_MEM_DATA] = 2 * p->data_slot; /* one loading while one runs */
         p->bytes[LT_MEM_OPTIMIZER] = (size_t)lt_optim_moments(opt) * params;
-        st = check_limit(p);
+        st = check_limit(p, o);
     }
     if (st != LT_OK) {
         lt_plan_free(p);
@@ -431,7 +434,7 @@ enum lt_status lt_plan_compile_step(struct lt_ctx *ctx, struct lt_backend *be,
 
 enum lt_status lt_plan_compile_forward(struct lt_ctx *ctx, struct lt_backend *be,
                                        struct lt_graph *g, int n_out, const int *outputs,
-                                       struct lt_plan **out) {
+                                       const struct lt_plan_options *o, struct lt_plan **out) {
     enum lt_status st = check_outputs(ctx, g, n_out, outputs);
     struct lt_plan *p = NULL;
     char *needed = NULL;
@@ -453,7 +456,7 @@ enum lt_status lt_plan_compile_forward(struct lt_ctx *ctx, struct lt_backend *be
     if (st == LT_OK) {
         if (be->dev.alloc)
             p->bytes[LT_MEM_DATA] = p->data_slot; /* the inputs' device slot */
-        st = check_limit(p);
+        st = check_limit(p, o);
     }
     if (st != LT_OK) {
         lt_plan_free(p);
@@ -468,7 +471,10 @@ enum lt_status lt_plan_new_with(struct lt_ctx *ctx, struct lt_graph *g, int loss
                                 const struct lt_plan_options *o, struct lt_plan **out) {
     if (!opt)
         return lt_fail(ctx, LT_EINVAL, "a training plan needs an optimizer config");
-    enum lt_status st = lt_plan_compile_step(ctx, ctx->run, g, loss, opt, NULL, out);
+    /* the plain plan first, under the same limit */
+    struct lt_plan_options flat = o ? *o : (struct lt_plan_options){0};
+    flat.checkpoint = 0;
+    enum lt_status st = lt_plan_compile_step(ctx, ctx->run, g, loss, opt, &flat, out);
     if (st != LT_OK && !(st == LT_ENOMEM && o && o->checkpoint))
         return st;
     if (!o || !o->checkpoint)

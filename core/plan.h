@@ -98,16 +98,18 @@ enum lt_status lt_graph_rewrite(struct lt_graph *g, const int *targets, int n_ta
 
 /* The plan of a training step for `loss` on backend be: the forward the loss needs, the
  * backward autodiff appends, recomputation when o asks for checkpointing (o may be NULL),
- * packed and checked against the memory limit. Fails with LT_EINVAL (a bad loss or
- * optimizer config), LT_EUNSUPPORTED (no kernel or no backward) or LT_ENOMEM. */
+ * packed and checked against the memory limit (o's, else the context's). Fails with
+ * LT_EINVAL (a bad loss or optimizer config), LT_EUNSUPPORTED (no kernel or no backward)
+ * or LT_ENOMEM. */
 enum lt_status lt_plan_compile_step(struct lt_ctx *ctx, struct lt_backend *be,
                                     struct lt_graph *g, int loss,
                                     const struct lt_optim_config *opt,
                                     const struct lt_plan_options *o, struct lt_plan **out);
 
-/* The plan of a forward program computing outputs[0 .. n_out-1]. Fails as above. */
+/* The plan of a forward program computing outputs[0 .. n_out-1], checked against
+ * o->memory_limit (o may be NULL: the context's limit). Fails as above. */
 enum lt_status lt_plan_compile_forward(struct lt_ctx *ctx, struct lt_backend *be,
                                        struct lt_graph *g, int n_out, const int *outputs,
-                                       struct lt_plan **out);
+                                       const struct lt_plan_options *o, struct lt_plan **out);
 
 #endif

@@ -78,7 +78,8 @@ static void check_position(lua_State *L, int arg, uint32_t *epoch, int64_t *samp
 
 /* ---- plans ---------------------------------------------------------------------------------- */
 
-/* The plan options at arg: nil, or {checkpoint = false | true}. */
+/* The plan options at arg: nil, or {checkpoint = false | true, memory_limit = bytes (an
+ * integer >= 0; 0: the context's limit; math.maxinteger: none)}. */
 static struct lt_plan_options check_plan_options(lua_State *L, int arg) {
     struct lt_plan_options o = {0};
     if (lua_isnoneornil(L, arg))
@@ -90,6 +91,13 @@ static struct lt_plan_options check_plan_options(lua_State *L, int arg) {
         o.checkpoint = lua_toboolean(L, -1);
     }
     lua_pop(L, 1);
+    lua_getfield(L, arg, "memory_limit");
+    if (!lua_isnil(L, -1)) {
+        luaL_argexpected(L, lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0, arg,
+                         "memory_limit: an integer >= 0");
+        o.memory_limit = (size_t)lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
     return o;
 }
 
@@ -97,7 +105,8 @@ static struct lt_plan_options check_plan_options(lua_State *L, int arg) {
  * cross_entropy or mse) and plans the training step. optim: {kind = "sgd" | "adamw",
  * lr =, momentum =, dampening =, nesterov =, weight_decay =, beta1 =, beta2 =, eps =,
  * max_grad_norm =, groups = {{lr_mult =, decay_mult =}, ...}}; fields not given take
- * PyTorch's defaults. options: {checkpoint = true} (activation checkpointing). */
+ * PyTorch's defaults. options: {checkpoint = true} (activation checkpointing),
+ * {memory_limit = bytes} (this plan's limit instead of the context's). */
 static int l_plan(lua_State *L) {
     struct lt_graph *g = lt_lua_check_graph(L, 1);
     int loss = check_value_of(L, 2, g);
@@ -357,14 +366,16 @@ static int l_forward(lua_State *L) {
     return 1;
 }
 
-/* forward_plan(graph, outputs): the bytes forward(graph, outputs) would allocate, by
- * category, without allocating them. */
+/* forward_plan(graph, outputs [, options]): the bytes forward(graph, outputs) would
+ * allocate, by category, without allocating them. options: {memory_limit = bytes} (as
+ * plan's). */
 static int l_forward_plan(lua_State *L) {
     struct lt_graph *g = lt_lua_check_graph(L, 1);
     int outputs[64];
     int n = check_outputs(L, 2, g, outputs);
+    struct lt_plan_options o = check_plan_options(L, 3);
     struct lt_mem_report r;
-    LT_LUA_CHECK(L, lt_forward_plan(lt_lua_ctx(L), g, n, outputs, &r));
+    LT_LUA_CHECK(L, lt_forward_plan_with(lt_lua_ctx(L), g, n, outputs, &o, &r));
     lt_lua_push_report(L, &r);
     return 1;
 }

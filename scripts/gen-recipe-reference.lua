@@ -9,9 +9,12 @@ package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.pa
 
 local schema = require("lutra.schema")
 local models = require("lutra.models")
+local field = require("lutra.field")
+local validate = require("lutra.validate")
+local describe = require("lutra.describe")
 
-local types_of, range_phrase, quote_all = schema.types_of, schema.range_phrase, schema.quote_all
-local applies, join = schema.applies, schema.join
+local types_of, range_phrase, quote_all = field.types_of, field.range_phrase, describe.quote_all
+local applies, join = validate.applies, describe.key_path
 
 local function type_doc(f)
     local parts = {}
@@ -42,14 +45,14 @@ local function default_doc(f)
     if f.default_doc then
         return "`" .. f.default_doc .. "`"
     elseif f.default ~= nil then
-        return "`" .. schema.literal(f.default) .. "`"
+        return "`" .. describe.literal(f.default) .. "`"
     elseif f.type == "group" then
         return f.optional and "off" or ""
     end
     return f.required and "required" or "unset"
 end
 
-local function describe(f, path)
+local function meaning(f, path)
     local doc = f.doc or ""
     if f.aliases then
         doc = doc .. " Alias: " .. table.concat(f.aliases, ", ") .. "."
@@ -69,7 +72,7 @@ local function rows(g, path, out)
     for _, f in ipairs(g.fields) do
         local p = join(path, f.name)
         out[#out + 1] = string.format("| `%s` | %s | %s | %s |", p, cell(type_doc(f)),
-            cell(default_doc(f)), cell(describe(f, path)))
+            cell(default_doc(f)), cell(meaning(f, path)))
         if f.type == "group" then
             rows(f, p, out)
         end

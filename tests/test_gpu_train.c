@@ -242,7 +242,7 @@ static void checkpointed_steps_equal_plain_steps_on_gpu(void **state) {
     struct mlp m[2];
     double losses[2][STEPS];
     int recomputed = 0;
-    struct lt_plan_options o = {1};
+    struct lt_plan_options o = {.checkpoint = 1};
     two_micro_run(gpu, NULL, &m[0], losses[0], NULL);
     two_micro_run(gpu, &o, &m[1], losses[1], &recomputed);
     assert_true(recomputed > 0);

@@ -297,6 +297,54 @@ static void memory_limit_refuses_a_plan_that_does_not_fit(void **state) {
     mlp_free(&m);
 }
 
+/* The options' memory_limit is this plan's limit, for training and forward plans alike:
+ * it refuses what the context's limit takes, and lets through what the context's limit
+ * refuses; SIZE_MAX refuses nothing; the context's limit stays as it was. */
+static void memory_limit_option_overrides_the_context(void **state) {
+    (void)state;
+    struct mlp m;
+    mlp_build(ctx, &m, 4, (int[]){3, 5, 2}, 2, 0);
+    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.1f);
+    opt.n_groups = 2;
+    opt.groups = (struct lt_optim_group[]){{1, 1}, {1, 0}};
+    struct lt_plan *p;
+    OK(lt_plan_new(ctx, m.g, m.loss, &opt, &p));
+    struct lt_mem_report r, f;
+    lt_plan_report(p, &r);
+    lt_plan_free(p);
+    OK(lt_forward_plan(ctx, m.g, 1, &m.logits, &f));
+    /* no context limit; the option's, one byte short, refuses */
+    struct lt_plan_options o = {0};
+    o.memory_limit = r.total - 1;
+    assert_int_equal(lt_plan_new_with(ctx, m.g, m.loss, &opt, &o, &p), LT_ENOMEM);
+    if (!strstr(lt_ctx_error(ctx), "the memory limit is"))
+        fail_msg("message: %s", lt_ctx_error(ctx));
+    o.checkpoint = 1; /* both the plain and the checkpointed plan are held to it */
+    assert_int_equal(lt_plan_new_with(ctx, m.g, m.loss, &opt, &o, &p), LT_ENOMEM);
+    o.checkpoint = 0;
+    o.memory_limit = f.total - 1;
+    assert_int_equal(lt_forward_plan_with(ctx, m.g, 1, &m.logits, &o, &f), LT_ENOMEM);
+    assert_int_equal(lt_ctx_memory_limit(ctx), 0);
+    /* a context limit nothing fits under; the option's SIZE_MAX lets both through, and
+     * the exact totals fit */
+    lt_ctx_set_memory_limit(ctx, 1);
+    assert_int_equal(lt_plan_new(ctx, m.g, m.loss, &opt, &p), LT_ENOMEM);
+    o.memory_limit = SIZE_MAX;
+    OK(lt_plan_new_with(ctx, m.g, m.loss, &opt, &o, &p));
+    lt_plan_free(p);
+    OK(lt_forward_plan_with(ctx, m.g, 1, &m.logits, &o, &f));
+    o.memory_limit = r.total;
+    OK(lt_plan_new_with(ctx, m.g, m.loss, &opt, &o, &p));
+    lt_plan_free(p);
+    o.memory_limit = f.total;
+    OK(lt_forward_plan_with(ctx, m.g, 1, &m.logits, &o, &f));
+    assert_int_equal(lt_ctx_memory_limit(ctx), 1);
+    /* zero: the context's */
+    o.memory_limit = 0;
+    assert_int_equal(lt_forward_plan_with(ctx, m.g, 1, &m.logits, &o, &f), LT_ENOMEM);
+    mlp_free(&m);
+}
+
 static void forward_programs_keep_no_activations(void **state) {
     (void)state;
     struct mlp m;
@@ -325,6 +373,7 @@ int main(void) {
         cmocka_unit_test(planned_equals_allocated),
         cmocka_unit_test(resident_growth_matches_the_plan),
         cmocka_unit_test_teardown(memory_limit_refuses_a_plan_that_does_not_fit, no_limit),
+        cmocka_unit_test_teardown(memory_limit_option_overrides_the_context, no_limit),
         cmocka_unit_test(forward_programs_keep_no_activations),
     };
     int rc = cmocka_run_group_tests_name("plan", tests, setup, teardown);

@@ -57,7 +57,7 @@ static void net_build(struct net *m) {
 static struct lt_plan *plan_of(struct lt_graph *g, int loss, int checkpoint) {
     struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.05f);
     opt.momentum = 0.9f;
-    struct lt_plan_options o = {checkpoint};
+    struct lt_plan_options o = {.checkpoint = checkpoint};
     struct lt_plan *p;
     CHECK(ctx, lt_plan_new_with(ctx, g, loss, &opt, &o, &p));
     return p;
@@ -75,7 +75,7 @@ static void steps_equal(enum lt_dtype half) {
     net_build(&ckpt);
     double a[3], b[3];
     int none, recomputed;
-    struct lt_plan_options off = {0}, on = {1};
+    struct lt_plan_options off = {0}, on = {.checkpoint = 1};
     net_train(ctx, &plain, half, &off, x_shape, 3, a, count_recomputed, &none);
     net_train(ctx, &ckpt, half, &on, x_shape, 3, b, count_recomputed, &recomputed);
     assert_int_equal(none, 0);

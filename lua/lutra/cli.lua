@@ -4,12 +4,14 @@
 -- what it returns; nothing here calls os.exit, so tests can call main directly.
 local core = require "lutra.core"
 local config = require "lutra.config"
-local schema = require "lutra.schema"
+local serialize = require "lutra.serialize"
+local suggest = require "lutra.suggest"
 local runner = require "lutra.runner"
+local setup = require "lutra.setup"
 
 local cli = {}
 
-local EXIT = { ok = 0, failure = 1, usage = 2, SIGINT = 130, SIGTERM = 143 }
+local EXIT = setup.EXIT
 cli.EXIT = EXIT
 
 -- Where messages go; tests replace these.
@@ -177,7 +179,7 @@ function cli.parse(verb, args, first)
                     names[#names + 1] = k
                 end
                 table.sort(names)
-                local hint = schema.suggest(name, names)
+                local hint = suggest.closest(name, names)
                 usage_error(string.format("%s: unknown option '%s'%s", verb, name,
                     hint and " (did you mean '" .. hint .. "'?)" or ""))
             elseif kind == "flag" then
@@ -266,28 +268,14 @@ local function recipe_of(verb, p)
     return p.positional[1]
 end
 
--- Loads the recipe; a config error is a usage-class error (exit 2).
-local ConfigError = {}
-ConfigError.__tostring = function(e)
-    return e.msg
-end
-
--- The recipe's model; a builder's refusal is a config error too (exit 2).
-local function build_model(cfg)
-    local ok, model = pcall(require("lutra.models").build, cfg.model, cfg)
-    if not ok then
-        error(setmetatable({ msg = tostring(model) }, ConfigError), 0)
-    end
-    return model
-end
-
--- A signal while the recipe is evaluated stops it ("interrupted while evaluating
--- RECIPE"): exit 130 or 143, as after a run.
+-- Loads the recipe; a config error is a usage-class error (exit 2). A signal while the
+-- recipe is evaluated stops it ("interrupted while evaluating RECIPE"): exit 130 or 143,
+-- as after a run.
 local function load_recipe(path, overrides)
     local ok, cfg, notes, origin = pcall(config.load, path, overrides)
     if not ok then
         local sig = core.interrupted()
-        error(setmetatable({ msg = tostring(cfg), code = sig and EXIT[sig] }, ConfigError), 0)
+        error(setup.config_error(cfg, sig and EXIT[sig]), 0)
     end
     return cfg, notes, origin
 end
@@ -320,7 +308,7 @@ function verbs.train(args)
         r:close()
         -- the traceback is for bugs; a message that names its place is enough
         complain(os.getenv("LUTRA_TRACEBACK") and msg or (msg:gsub("\nstack traceback:.*", "")))
-        return runner.is_config_error(code) and EXIT.usage or EXIT.failure
+        return setup.is_config_error(code) and EXIT.usage or EXIT.failure
     end
     r:close()
     return code
@@ -337,37 +325,30 @@ function verbs.eval(args)
     if not weights then
         usage_error("eval: --load-from WEIGHTS is required (a .safetensors file)")
     end
+    -- train's pieces: the context, the device, the model; the weights before the data
     local cfg = load_recipe(path, overrides_of("eval", p))
-    local util = require "lutra.util"
     local data = require "lutra.data"
     local checkpoint = require "lutra.checkpoint"
     local trainer = require "lutra.trainer"
-    util.manual_seed(cfg.seed)
-    core.set_threads(cfg.threads)
-    local device = runner.check_device(cfg)
-    local model = build_model(cfg)
+    local evaluate = require "lutra.policy.evaluate"
+    setup.context(cfg)
+    local device = setup.device(cfg)
+    local model = setup.model(cfg)
     local note = checkpoint.load_weights(model, checkpoint.load(weights), weights)
     if note then
         complain("warning: " .. note)
     end
     local t0 = core.clock()
     local test_set = data.dataset(cfg, "test")
-    local batch, line = runner.fit_eval_batch(cfg, model, device, test_set:size())
+    local batch, line = setup.fit_eval(cfg, model, device, test_set:size())
     if line then
         say(line)
     end
     cfg.data.val_batch_size = batch
-    local loader = data.loader(cfg, "test", test_set)
-    local ev = trainer.evaluator(model)
-    local acc
-    for _ = 1, loader:batches() do
-        if core.interrupted() then
-            return EXIT[core.interrupted()] or EXIT.failure
-        end
-        local b = loader:next()
-        acc = ev:evaluate_batch(b.x, b.y, acc)
+    local m = evaluate.pass(data.loader(cfg, "test", test_set), trainer.evaluator(model))
+    if not m then
+        return EXIT[core.interrupted()] or EXIT.failure
     end
-    local m = trainer.metrics(acc)
     say(string.format("%s on %s test: accuracy %s loss %.4f (%d samples, %.1f s)", weights,
         cfg.data.dataset, m.accuracy and string.format("%.4f", m.accuracy) or "-", m.loss, m.count,
         core.clock() - t0))
@@ -394,23 +375,21 @@ function verbs.plan(args)
     local t0 = core.clock()
     local cfg, notes, origin = load_recipe(path, overrides_of("plan", p))
     local tc = core.clock()
-    local util = require "lutra.util"
-    local data = require "lutra.data"
     local trainer = require "lutra.trainer"
     local logger = require "lutra.logger"
-    local lr, line = runner.lr_scaling(cfg)
-    util.manual_seed(cfg.seed)
-    core.set_memory_limit(cfg.memory.limit or 0)
-    local device, notice = runner.check_device(cfg)
-    local model = build_model(cfg)
+    -- train's pieces, without data or a trainer
+    local lr, line = setup.lr_scaling(cfg)
+    setup.context(cfg)
+    local device, notice = setup.device(cfg)
+    local model = setup.model(cfg)
     local t1 = core.clock()
     -- what `lutra train` would choose to fit memory.target (planned for the device)
-    local fitted, why, eval = runner.fit_memory(cfg, model, lr, device)
+    local fitted, why, eval = setup.fit_memory(cfg, model, lr, device)
     for k, v in pairs(why) do
         origin[k] = v
     end
     say("-- resolved config of " .. path)
-    cli.out:write(config.serialize(cfg, { origin = origin }))
+    cli.out:write(serialize.text(cfg, { origin = origin }))
     for _, n in ipairs(notes) do
         say("-- note: " .. n)
     end
@@ -422,12 +401,7 @@ function verbs.plan(args)
     end
     local mode = cfg.precision.mode
     local batch = cfg.data.batch_size
-    local optim_cfg = { type = cfg.optim.type, lr = lr, weight_decay = cfg.optim.weight_decay,
-        momentum = cfg.optim.momentum, dampening = cfg.optim.dampening,
-        nesterov = cfg.optim.nesterov, betas = cfg.optim.betas, eps = cfg.optim.eps,
-        paramwise = cfg.optim.paramwise }
-    local plan = trainer.plan { model = model, input_shape = data.input_shape(cfg, batch),
-        optim = optim_cfg, precision = { mode = mode }, checkpoint = cfg.memory.checkpoint }
+    local plan = trainer.plan(setup.trainer_config(cfg, model, lr))
     local t2 = core.clock()
     local ops, names, n_ops = {}, {}, 0
     for name, n in pairs(plan.ops) do
@@ -444,7 +418,7 @@ function verbs.plan(args)
     say(string.format("step: %d nodes (forward and backward); micro-batch %d, accumulate %d, " ..
         "precision %s", plan.nodes, batch, cfg.optim.accumulate, mode))
     if cfg.memory.checkpoint then
-        say(runner.checkpoint_line(plan.segments, plan.recomputed))
+        say(setup.checkpoint_line(plan.segments, plan.recomputed))
     end
     local free, total, runtime = core.device_memory()
     if device == "cpu" then
@@ -462,7 +436,7 @@ function verbs.plan(args)
     end
     say(string.format("  %-13s %10s  %15s B", "total", logger.bytes(plan.report.total),
         grouped(plan.report.total)))
-    say(runner.eval_line(eval))
+    say(setup.eval_line(eval))
     say(string.format("planned in %.1f ms: config %.1f ms, model %.1f ms, trace and plan %.1f ms",
         (t2 - t0) * 1000, (tc - t0) * 1000, (t1 - tc) * 1000, (t2 - t1) * 1000))
     return EXIT.ok
@@ -566,7 +540,7 @@ function cli.main(args)
             names[#names + 1] = k
         end
         table.sort(names)
-        local hint = schema.suggest(verb, names)
+        local hint = suggest.closest(verb, names)
         complain(string.format("unknown command '%s'%s; try lutra --help", verb,
             hint and " (did you mean '" .. hint .. "'?)" or ""))
         return EXIT.usage
@@ -579,9 +553,9 @@ function cli.main(args)
         complain(code.msg)
         complain("see lutra " .. verb .. " --help")
         return EXIT.usage
-    elseif getmetatable(code) == ConfigError then
+    elseif setup.is_config_error(code) then
         complain(code.msg)
-        return code.code or EXIT.usage
+        return code.code
     end
     complain(tostring(code))
     local sig = core.interrupted()

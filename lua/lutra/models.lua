@@ -1,9 +1,13 @@
 -- The model registry: a recipe's declarative `model = {type = "mlp", ...}` names a builder
--- registered here, whose field schema checks and fills the rest of the table (through
--- lutra.schema), and whose function builds the module from lutra.nn. Users add builders
--- with models.register, from a recipe's `require` or their own code. lutra.nn is loaded
--- only when a model is built, so recipes can be checked (and the reference generated)
--- without the C module.
+-- registered here, whose fields (lutra.field) check and fill the rest of the table
+-- (through lutra.validate, which is handed this registry), and whose function builds the
+-- module from lutra.nn. Users add builders with models.register, from a recipe's
+-- `require` or their own code. lutra.nn is loaded only when a model is built, so recipes
+-- can be checked (and the reference generated) without the C module.
+local field = require("lutra.field")
+local tables = require("lutra.tables")
+local validate = require("lutra.validate")
+
 local models = {}
 
 local registry = {} -- name -> {builder, fields (list or nil), doc, builtin, source}
@@ -29,11 +33,11 @@ end
 
 -- Registers (or replaces) the builder for a model type. builder(model, cfg) returns a
 -- module, given the resolved model table and the whole resolved config (or nil).
--- fields: the keys the type takes besides `type`, as lutra.schema fields: a list
+-- fields: the keys the type takes besides `type`, as lutra.field fields: a list
 -- ({{name = "hidden", type = "list", default = {256}, doc = "..."}, ...}; a list field
 -- checks its elements against `elements` when given) or a map (name -> field); nil leaves
 -- the table unchecked. doc: one line for the reference. Remembers the file that called
--- it, so that a run's config.lua can require that file again (lutra.config). Raises on
+-- it, so that a run's config.lua can require that file again (lutra.serialize). Raises on
 -- bad arguments.
 function models.register(name, builder, fields, doc, builtin)
     if type(name) ~= "string" or not name:match("^[%w_%-]+$") then
@@ -45,7 +49,7 @@ function models.register(name, builder, fields, doc, builtin)
     if fields ~= nil and type(fields) ~= "table" then
         error("models.register: fields must be a table or nil, got " .. type(fields), 2)
     end
-    local list = fields and require("lutra.schema").fields_list(fields)
+    local list = fields and field.list(fields)
     for _, f in ipairs(list or {}) do
         if f.name == "type" then
             error("models.register: 'type' is not a field (it names the model)", 2)
@@ -59,7 +63,7 @@ end
 -- whether the type is registered. Cannot fail.
 function models.fields(name)
     local r = registry[name]
-    return r and r.fields and require("lutra.schema").deep_copy(r.fields), r ~= nil
+    return r and r.fields and tables.deep_copy(r.fields), r ~= nil
 end
 
 -- Where a type comes from: "builtin" for lutra's own, the file that registered it, or nil
@@ -88,7 +92,7 @@ end
 
 -- Builds the module a model spec describes: a function is called with cfg; a table is
 -- checked and completed against its builder's fields, then built. Raises with the
--- schema's message ("model.hidden[2] must be an integer, got string") or the
+-- validator's message ("model.hidden[2] must be an integer, got string") or the
 -- builder's.
 function models.build(spec, cfg)
     if type(spec) == "function" then
@@ -98,7 +102,7 @@ function models.build(spec, cfg)
         end
         return m
     end
-    local m = require("lutra.schema").resolve_model(spec)
+    local m = validate.resolve_model(spec, {models = models})
     return registry[m.type].builder(m, cfg)
 end
 

@@ -10,7 +10,7 @@
 -- One sandbox serves one config.load: its recipe files and their modules share the
 -- library copies and the module cache (a module runs once per load). The sandbox also
 -- remembers, for the life of the process, which files it ran and which functions their
--- modules returned, so that lutra.config can write a config.lua that rebuilds a model
+-- modules returned, so that lutra.serialize can write a config.lua that rebuilds a model
 -- registered or defined there (see sandbox.loaded and sandbox.export_of).
 local sandbox = {}
 

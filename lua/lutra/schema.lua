@@ -1,226 +1,19 @@
 -- The recipe schema: every key a recipe may set, with its type, default, allowed values,
--- aliases and a one-line doc, and the validator that turns a merged recipe into the
--- resolved config (defaults filled, values normalised, cross-field rules checked).
--- lutra.config loads and merges recipe files and calls schema.resolve;
--- scripts/gen-recipe-reference.lua prints docs/recipe-reference.md from schema.root.
---
--- A field is a table: {name, type, default = v | function(parent, ctx), default_doc,
--- range = "[0, 1)", choices = {...}, elements = field (lists), len, unique, aliases =
--- {...}, when = {{sibling, {values}}, ...}, required, false_only, check = function(v) ->
--- nil | message, doc}. type is "number", "integer", "string", "boolean", "table"
--- (free-form), "function", "list", "size" (bytes or "2GiB"), "group" (fixed keys: fields,
--- optional, check), "model", or a list of those (any of them; false_only: of booleans
--- only false). `when` names siblings earlier in the group: the field applies only when
--- each holds one of the values; a value set where it does not apply is dropped with a
--- note. Strings are matched against choices without regard to case and resolve to the
--- listed spelling. Numbers must be finite.
+-- aliases and a one-line doc (fields as lutra.field describes them), the rules across
+-- keys, and the keys of mmcv/mmengine configs that lutra spells differently. Data only:
+-- lutra.validate checks a merged recipe against schema.root; lutra.config loads and
+-- merges recipe files; scripts/gen-recipe-reference.lua prints
+-- docs/recipe-reference.md from schema.root. A model's own keys are its builder's
+-- fields (lutra.models).
+local lutra_field = require("lutra.field")
+local describe = require("lutra.describe")
+local suggest = require("lutra.suggest")
+
 local schema = {}
 
-local INF = math.huge
+local field, group = lutra_field.new, lutra_field.group
 
--- ---- helpers shared with lutra.config ---------------------------------------------------
-
--- The optimal-string-alignment edit distance (Levenshtein plus adjacent transposition).
-function schema.distance(a, b)
-    local la, lb = #a, #b
-    local d = {}
-    for i = 0, la do
-        d[i] = {[0] = i}
-    end
-    for j = 0, lb do
-        d[0][j] = j
-    end
-    for i = 1, la do
-        for j = 1, lb do
-            local cost = a:byte(i) == b:byte(j) and 0 or 1
-            local v = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-            if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
-                v = math.min(v, d[i - 2][j - 2] + 1)
-            end
-            d[i][j] = v
-        end
-    end
-    return d[la][lb]
-end
-
--- The candidate closest to word, or nil when none is close enough to be a likely typo.
-function schema.suggest(word, candidates)
-    local best, best_d
-    local limit = math.max(1, math.floor(#word * 0.4))
-    for _, c in ipairs(candidates) do
-        local d = schema.distance(word:lower(), c:lower())
-        if d <= limit and (not best_d or d < best_d) then
-            best, best_d = c, d
-        end
-    end
-    return best
-end
-
--- A number written the shortest way that reads back equal; floats keep a decimal point.
-function schema.format_number(v)
-    if math.type(v) == "integer" then
-        return string.format("%d", v)
-    end
-    if v ~= v then
-        return "0/0"
-    elseif v == INF then
-        return "1/0"
-    elseif v == -INF then
-        return "-1/0"
-    end
-    for digits = 15, 17 do
-        local s = string.format("%." .. digits .. "g", v)
-        if tonumber(s) == v then
-            if not s:find("[%.eEn]") then
-                s = s .. ".0"
-            end
-            return s
-        end
-    end
-end
-
--- A value as messages show it: numbers and strings literally, others by type.
-function schema.show(v)
-    if type(v) == "number" then
-        if v ~= v then
-            return "nan"
-        elseif v == INF or v == -INF then
-            return v > 0 and "inf" or "-inf"
-        end
-        return schema.format_number(v)
-    elseif type(v) == "string" then
-        return string.format("%q", v)
-    elseif type(v) == "boolean" then
-        return tostring(v)
-    end
-    return type(v)
-end
-
-local function quote_all(list)
-    local out = {}
-    for i, s in ipairs(list) do
-        out[i] = string.format("%q", s)
-    end
-    return out
-end
-
--- Parses a size: a number of bytes, or a string such as "2GiB", "512 MB", "1.5G", "4096".
--- Returns the byte count (an integer), or nil when the text is not a size.
-function schema.parse_size(v)
-    if type(v) == "number" then
-        return v >= 1 and v < INF and math.tointeger(math.floor(v)) or nil
-    end
-    if type(v) ~= "string" then
-        return nil
-    end
-    local num, unit = v:match("^%s*([%d%.]+)%s*(%a*)%s*$")
-    num = tonumber(num)
-    if not num then
-        return nil
-    end
-    local units = {
-        [""] = 1, b = 1,
-        k = 1000, kb = 1000, kib = 1024,
-        m = 1000 ^ 2, mb = 1000 ^ 2, mib = 1024 ^ 2,
-        g = 1000 ^ 3, gb = 1000 ^ 3, gib = 1024 ^ 3,
-        t = 1000 ^ 4, tb = 1000 ^ 4, tib = 1024 ^ 4,
-    }
-    local mult = units[unit:lower()]
-    if not mult or num * mult < 1 then
-        return nil
-    end
-    return math.tointeger(math.floor(num * mult))
-end
-
--- ---- ranges -------------------------------------------------------------------------
-
--- "[0, 1)" -> {lo = 0, hi = 1, lo_open = false, hi_open = true}
-local function parse_range(text)
-    local lb, lo, hi, rb = text:match("^([%[%(])%s*([^,]+),%s*([^%]%)]+)([%]%)])$")
-    assert(lb, "bad range " .. text)
-    local function num(s)
-        if s == "inf" then
-            return INF
-        elseif s == "-inf" then
-            return -INF
-        end
-        return assert(tonumber(s), "bad range " .. text)
-    end
-    return {lo = num(lo), hi = num(hi), lo_open = lb == "(", hi_open = rb == ")"}
-end
-
-local function in_range(r, v)
-    local above = r.lo_open and v > r.lo or (not r.lo_open and v >= r.lo)
-    local below = r.hi_open and v < r.hi or (not r.hi_open and v <= r.hi)
-    return above and below
-end
-
--- How a range reads in messages and docs: "> 0", ">= 1", "in [0, 1)".
-local function range_phrase(r)
-    local lo, hi = schema.show(r.lo), schema.show(r.hi)
-    if r.hi == INF and r.lo == -INF then
-        return nil
-    elseif r.hi == INF then
-        return (r.lo_open and "> " or ">= ") .. lo
-    elseif r.lo == -INF then
-        return (r.hi_open and "< " or "<= ") .. hi
-    end
-    return "in " .. (r.lo_open and "(" or "[") .. lo .. ", " .. hi .. (r.hi_open and ")" or "]")
-end
-
--- ---- field constructors ---------------------------------------------------------------
-
-local function field(name, ftype, opts)
-    local f = opts or {}
-    f.name, f.type = name, ftype
-    if f.range then
-        f.range_parsed = parse_range(f.range)
-    end
-    if f.elements then
-        f.elements.name = f.elements.name or "element"
-        if f.elements.range then
-            f.elements.range_parsed = parse_range(f.elements.range)
-        end
-    end
-    return f
-end
-schema.field = field
-
-local function group(name, doc, fields, opts)
-    local g = opts or {}
-    g.name, g.type, g.doc, g.fields = name, "group", doc, fields
-    g.by_name, g.alias_of = {}, {}
-    for _, f in ipairs(fields) do
-        g.by_name[f.name] = f
-        for _, a in ipairs(f.aliases or {}) do
-            g.alias_of[a] = f.name
-        end
-    end
-    return g
-end
-schema.group = group
-
--- Turns a builder's field table into a list of fields, accepting either a list of
--- fields (each with its name) or a map name -> field (listed in name order).
-function schema.fields_list(fields)
-    if fields[1] or next(fields) == nil then
-        local out = {}
-        for i, f in ipairs(fields) do
-            out[i] = field(f.name or f[1], f.type or f[2], f)
-        end
-        return out
-    end
-    local names = {}
-    for k in pairs(fields) do
-        names[#names + 1] = k
-    end
-    table.sort(names)
-    local out = {}
-    for i, k in ipairs(names) do
-        out[i] = field(k, fields[k].type, fields[k])
-    end
-    return out
-end
+-- ---- checks and defaults the fields use -------------------------------------------------
 
 local function by_optim(sgd, adamw)
     return function(parent)
@@ -231,8 +24,8 @@ end
 local function increasing(list)
     for i = 2, #list do
         if list[i] <= list[i - 1] then
-            return "must be increasing, got " .. schema.show(list[i - 1]) .. " then " ..
-                schema.show(list[i])
+            return "must be increasing, got " .. describe.show(list[i - 1]) .. " then " ..
+                describe.show(list[i])
         end
     end
 end
@@ -246,7 +39,7 @@ local function custom_keys(v)
         end
         if bad then
             return "must map name substrings to {lr_mult = n, decay_mult = n} (n >= 0), got " ..
-                schema.show(k) .. " = " .. schema.literal(m)
+                describe.show(k) .. " = " .. describe.literal(m)
         end
     end
 end
@@ -256,8 +49,8 @@ local function device_name(v)
         return nil
     end
     local hint = v:lower():match("^gpu") and "cuda" or
-        schema.suggest(v, {"auto", "cpu", "cuda"})
-    return 'must be "auto", "cpu", "cuda" or "cuda:N", got ' .. schema.show(v) ..
+        suggest.closest(v, {"auto", "cpu", "cuda"})
+    return 'must be "auto", "cpu", "cuda" or "cuda:N", got ' .. describe.show(v) ..
         (hint and ' (did you mean "' .. hint .. '"?)' or "")
 end
 
@@ -330,7 +123,7 @@ local optim = group("optim", "The optimizer and what shapes its update.", {
             doc = "Largest global L2 norm of the gradient; larger gradients are scaled down."}),
         field("norm_type", "number", {default = 2,
             check = function(v) return v ~= 2 and "must be 2 (the L2 norm), got " ..
-                schema.show(v) or nil end,
+                describe.show(v) or nil end,
             doc = "The norm (only 2 is supported)."}),
     }, {optional = true}),
     group("lr_scaling", "Scaling of lr with the effective batch.", {
@@ -546,209 +339,33 @@ function schema.node(path)
     return node
 end
 
--- ---- model fields hook -------------------------------------------------------------------
-
--- The fields (a list) registered for a model type, nil for a type registered without
--- fields, and as second value whether the type is registered. Replaceable.
-function schema.model_fields(type_name)
-    return require("lutra.models").fields(type_name)
-end
-
--- The registered model types, sorted. Replaceable.
-function schema.model_names()
-    return require("lutra.models").names()
-end
-
--- ---- validation ------------------------------------------------------------------------
-
-local function deep_copy(v)
-    if type(v) ~= "table" then
-        return v
-    end
-    local out = {}
-    for k, x in pairs(v) do
-        out[k] = deep_copy(x)
-    end
-    return out
-end
-schema.deep_copy = deep_copy
-
-local TYPE_PHRASE = {
-    number = "a number", integer = "an integer", string = "a string",
-    boolean = "a boolean", table = "a table", ["function"] = "a function", list = "a list",
-    size = 'a size (bytes, or a string like "2GiB")', group = "a table",
-    model = "a table or a function",
-}
-
-local function types_of(f)
-    return type(f.type) == "table" and f.type or {f.type}
-end
-
--- What a field must be, for messages: "a number", "a number or \"dynamic\"".
-local function must_be(f)
-    local types = types_of(f)
-    if #types == 1 then
-        return TYPE_PHRASE[types[1]]
-    end
-    local parts = {}
-    for _, t in ipairs(types) do
-        if t == "string" and f.choices then
-            parts[#parts + 1] = table.concat(quote_all(f.choices), " or ")
-        elseif t == "boolean" and f.false_only then
-            parts[#parts + 1] = "false"
-        else
-            parts[#parts + 1] = TYPE_PHRASE[t]
+-- Every key path in the schema whose last name is `name` (for "did you mean" across
+-- groups), the first one found.
+function schema.find_key(name)
+    local function walk(g, path)
+        for _, f in ipairs(g.fields) do
+            local p = describe.key_path(path, f.name)
+            if f.name == name or (f.aliases and f.aliases[1] == name) then
+                return p
+            end
+            if f.type == "group" then
+                local hit = walk(f, p)
+                if hit then
+                    return hit
+                end
+            end
         end
     end
-    return table.concat(parts, " or ")
+    return walk(schema.root, "")
 end
 
-local function matches(t, v)
-    local lt = type(v)
-    if t == "integer" then
-        return lt == "number"
-    elseif t == "list" or t == "group" then
-        return lt == "table"
-    elseif t == "size" then
-        return lt == "number" or lt == "string"
-    end
-    return lt == t
-end
-
-local function is_list(v)
-    local n = 0
-    for _ in pairs(v) do
-        n = n + 1
-    end
-    return n == #v
-end
-
-local check_value
-
-local function check_number(f, t, v, path, ctx)
-    if v ~= v or v == INF or v == -INF then
-        ctx.fail(path, path .. " must be a finite number, got " .. schema.show(v))
-    end
-    if t == "integer" then
-        local i = math.tointeger(v)
-        if not i then
-            ctx.fail(path, path .. " must be an integer, got " .. schema.show(v))
-        end
-        v = i
-    end
-    if f.range_parsed and not in_range(f.range_parsed, v) then
-        ctx.fail(path, path .. " must be " .. range_phrase(f.range_parsed) .. ", got " ..
-            schema.show(v))
-    end
-    return v
-end
-
-local function check_string(f, v, path, ctx)
-    if not f.choices then
-        return v
-    end
-    for _, c in ipairs(f.choices) do
-        if c:lower() == v:lower() then
-            return c
-        end
-    end
-    local hint = schema.suggest(v, f.choices)
-    local what = #types_of(f) > 1 and must_be(f) or
-        "one of " .. table.concat(quote_all(f.choices), ", ")
-    ctx.fail(path, path .. " must be " .. what .. ", got " .. schema.show(v) ..
-        (hint and ' (did you mean "' .. hint .. '"?)' or ""))
-end
-
-local function check_list(f, v, path, ctx)
-    if not is_list(v) then
-        ctx.fail(path, path .. " must be a list, got a table with named keys")
-    end
-    if f.len and #v ~= f.len then
-        ctx.fail(path, string.format("%s must have %d elements, got %d", path, f.len, #v))
-    end
-    local out, seen = {}, {}
-    for i, e in ipairs(v) do
-        local p = path .. "[" .. i .. "]"
-        if f.elements then
-            out[i] = check_value(f.elements, e, p, ctx)
-        else -- a list of anything
-            out[i] = deep_copy(e)
-        end
-        if f.unique and seen[out[i]] then
-            ctx.fail(p, p .. " repeats " .. schema.show(out[i]))
-        end
-        seen[out[i]] = true
-    end
-    return out
-end
-
-local resolve_group, resolve_model
-
--- Checks one value against a field and returns it normalised; raises on a bad value.
-function check_value(f, v, path, ctx)
-    if f.type == "group" then
-        return resolve_group(f, v, path, ctx)
-    end
-    local t
-    for _, cand in ipairs(types_of(f)) do
-        if matches(cand, v) then
-            t = cand
-            break
-        end
-    end
-    if not t then
-        ctx.fail(path, path .. " must be " .. must_be(f) .. ", got " .. type(v))
-    end
-    if t == "number" or t == "integer" then
-        v = check_number(f, t, v, path, ctx)
-    elseif t == "string" then
-        v = check_string(f, v, path, ctx)
-    elseif t == "list" then
-        v = check_list(f, v, path, ctx)
-    elseif t == "size" then
-        local n = schema.parse_size(v)
-        if not n then
-            ctx.fail(path, path .. ' must be a size in bytes or a string like "2GiB", got ' ..
-                schema.show(v))
-        end
-        v = n
-    elseif t == "table" then
-        v = deep_copy(v)
-    end
-    local msg = f.check and f.check(v)
-    if msg then
-        ctx.fail(path, path .. " " .. msg)
-    end
-    return v
-end
-
-local function join(path, name)
-    return path == "" and name or path .. "." .. name
-end
-
--- Whether a field applies given its resolved siblings; also the condition in words.
-local function applies(f, parent, path)
-    if not f.when then
-        return true
-    end
-    local ok, words = true, {}
-    for _, cond in ipairs(f.when) do
-        local key, values = cond[1], cond[2]
-        local hit = false
-        for _, want in ipairs(values) do
-            hit = hit or parent[key] == want
-        end
-        ok = ok and hit
-        words[#words + 1] = join(path, key) .. " is " .. table.concat(quote_all(values), " or ")
-    end
-    return ok, table.concat(words, " and ")
-end
+-- ---- keys lutra spells differently ------------------------------------------------------
 
 local NO_WORKERS = "lutra has no loader-worker setting: its C loader prepares the next " ..
     "batch while a step runs; CPU threads are 'threads'"
 
 -- mmcv/mmengine keys lutra spells differently: key path -> lutra's key, or a sentence
--- when lutra has none. Unknown keys name lutra's instead of guessing.
+-- when lutra has none. lutra.validate names lutra's key for these instead of guessing.
 schema.foreign_keys = {
     optimizer = "optim",
     optim_wrapper = "optim",
@@ -771,189 +388,5 @@ schema.foreign_keys = {
     ["data.workers_per_gpu"] = NO_WORKERS,
     ["data.num_workers"] = NO_WORKERS,
 }
-
-local function unknown_key(g, key, path, ctx)
-    local full = join(path, tostring(key))
-    if type(key) ~= "string" then
-        ctx.fail(path, string.format("unknown key '%s[%s]' (%s takes named keys)", path,
-            schema.show(key), path == "" and "a recipe" or path))
-    end
-    local names = {}
-    for _, f in ipairs(g.fields) do
-        names[#names + 1] = f.name
-    end
-    local foreign = schema.foreign_keys[full]
-    if foreign then
-        ctx.fail(full, string.format("unknown key '%s' (%s)", full, foreign:find(" ") and
-            foreign or string.format("lutra's is '%s'", foreign)))
-    end
-    local hint = schema.suggest(key, names)
-    if hint then
-        hint = join(path, hint)
-    else
-        hint = schema.find_key(key)
-    end
-    ctx.fail(full, string.format("unknown key '%s'", full) ..
-        (hint and string.format(" (did you mean '%s'?)", hint) or ""))
-end
-
--- Resolves a group's table: unknown keys rejected, fields checked in order, defaults
--- filled where a field applies, values that do not apply dropped with a note.
-function resolve_group(g, value, path, ctx)
-    if value == nil or (value == false and g.optional) then
-        if g.optional then
-            return nil
-        end
-        value = {}
-    end
-    if type(value) ~= "table" then
-        ctx.fail(path, path .. " must be a table, got " .. type(value))
-    end
-    local keys = {}
-    for k in pairs(value) do
-        keys[#keys + 1] = k
-    end
-    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-    for _, k in ipairs(keys) do
-        if not g.by_name[k] then
-            unknown_key(g, k, path, ctx)
-        end
-    end
-    local out = {}
-    for _, f in ipairs(g.fields) do
-        local p = join(path, f.name)
-        local v = value[f.name]
-        local ok, cond = applies(f, out, path)
-        if not ok then
-            if v ~= nil then
-                ctx.note(p, p .. " has no effect unless " .. cond .. "; ignored")
-            end
-        elseif v ~= nil then
-            out[f.name] = f.type == "model" and resolve_model(f, v, p, ctx) or
-                check_value(f, v, p, ctx)
-        elseif f.type == "group" then
-            out[f.name] = resolve_group(f, nil, p, ctx)
-        elseif f.default ~= nil then
-            local d = f.default
-            if type(d) == "function" then
-                d = d(out, ctx)
-            end
-            out[f.name] = deep_copy(d)
-            ctx.defaulted(p)
-        elseif f.required then
-            ctx.fail(p, p .. " is required" .. (cond and " when " .. cond or "") ..
-                (f.type == "model" and
-                    ' (a table such as {type = "mlp"}, or a function returning a module)' or ""))
-        end
-    end
-    if g.check then
-        g.check(out, path, ctx)
-    end
-    return out
-end
-
--- The model: a function is kept as it is; a table's type picks the builder whose fields
--- check the rest.
-function resolve_model(_, v, path, ctx)
-    if type(v) == "function" then
-        return v
-    elseif type(v) ~= "table" then
-        ctx.fail(path, path .. " must be a table or a function, got " .. type(v))
-    end
-    local tpath = path .. ".type"
-    local names = schema.model_names()
-    if v.type == nil then
-        ctx.fail(path, tpath .. " is required (one of " ..
-            table.concat(quote_all(names), ", ") .. ")")
-    end
-    local tfield = field("type", "string", {choices = names})
-    local name = check_value(tfield, v.type, tpath, ctx)
-    local fields, known = schema.model_fields(name)
-    assert(known, "model type " .. name .. " vanished")
-    if not fields then
-        return deep_copy(v)
-    end
-    local list = {field("type", "string", {choices = {name}})}
-    for _, f in ipairs(fields) do
-        list[#list + 1] = f
-    end
-    local out = resolve_group(group(path, nil, list), v, path, ctx)
-    out.type = name
-    return out
-end
-
--- Resolves a merged recipe table. ctx: {fail = function(path, msg) that raises, note =
--- function(path, msg), defaulted = function(path), top = the recipe's path (for
--- defaults such as work_dir)}. Returns the resolved table; raises through ctx.fail.
-function schema.resolve(raw, ctx)
-    return resolve_group(schema.root, raw, "", ctx)
-end
-
--- Resolves a model table against its builder's fields alone (lutra.models.build uses
--- this on tables that did not come through a recipe). Raises on a bad table.
-function schema.resolve_model(v, ctx)
-    ctx = ctx or {}
-    ctx.fail = ctx.fail or function(_, msg) error(msg, 0) end
-    ctx.note = ctx.note or function() end
-    ctx.defaulted = ctx.defaulted or function() end
-    return resolve_model(model, v, "model", ctx)
-end
-
--- Every key path in the schema whose last name is `name` (for "did you mean" across
--- groups), the first one found.
-function schema.find_key(name)
-    local function walk(g, path)
-        for _, f in ipairs(g.fields) do
-            local p = join(path, f.name)
-            if f.name == name or (f.aliases and f.aliases[1] == name) then
-                return p
-            end
-            if f.type == "group" then
-                local hit = walk(f, p)
-                if hit then
-                    return hit
-                end
-            end
-        end
-    end
-    return walk(schema.root, "")
-end
-
--- A value as a one-line Lua literal (docs, notes).
-function schema.literal(v)
-    if type(v) == "number" then
-        return schema.format_number(v)
-    elseif type(v) == "string" then
-        return string.format("%q", v)
-    elseif type(v) == "table" then
-        local parts = {}
-        for i, x in ipairs(v) do
-            parts[i] = schema.literal(x)
-        end
-        local keys = {}
-        for k in pairs(v) do
-            if math.type(k) ~= "integer" or k < 1 or k > #v then
-                keys[#keys + 1] = k
-            end
-        end
-        table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-        for _, k in ipairs(keys) do
-            local name = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or
-                "[" .. schema.literal(k) .. "]"
-            parts[#parts + 1] = name .. " = " .. schema.literal(v[k])
-        end
-        return "{" .. table.concat(parts, ", ") .. "}"
-    end
-    return tostring(v)
-end
-
--- Checks one value against a field (see the top of this file) and returns it
--- normalised; ctx.fail(path, message) is called on a bad value and must raise.
-schema.check_value = check_value
-schema.range_phrase = range_phrase
-schema.types_of = types_of
-schema.applies = applies
-schema.quote_all = quote_all
-schema.join = join
 
 return schema

@@ -111,7 +111,7 @@ local function compile(self, inputs, targets, mode)
         graph, loss = mixed, mixed:value(map[loss:id()])
     end
     local plan = util.call(core.plan, graph, loss, self.optim:config(self.groups),
-        { checkpoint = self.checkpoint })
+        { checkpoint = self.checkpoint, memory_limit = self.memory_limit })
     return { trace = tr, graph = graph, loss = loss, plan = plan }
 end
 
@@ -187,9 +187,13 @@ setmetatable(Trainer, {
 -- none)}. Raises as M.new does.
 -- With eval_batch, also eval = the bytes of the evaluation program for batches of that
 -- many rows, and eval_extra = what it allocates beyond the step's arenas it borrows.
-function M.plan(cfg, eval_batch)
+-- opts: {memory_limit = bytes}: both plans' limit instead of the context's, for this call
+-- (math.maxinteger: none, to measure what does not fit).
+function M.plan(cfg, eval_batch, opts)
     local self = setmetatable({}, Trainer)
     cfg = read_config(self, cfg)
+    local limit = opts and opts.memory_limit
+    self.memory_limit = limit
     local c = compile(self, self.input_specs, cfg.targets, self.precision)
     local report = c.plan:report()
     local segments, recomputed = c.plan:checkpointing()
@@ -205,7 +209,7 @@ function M.plan(cfg, eval_batch)
         end
         local tr, outputs = eval_trace(self, rows_of(c.trace.inputs[1]),
             rows_of(c.trace.targets[1]))
-        out.eval = util.call(core.forward_plan, tr.graph, outputs)
+        out.eval = util.call(core.forward_plan, tr.graph, outputs, { memory_limit = limit })
         out.eval_extra = core.mem_extra(report, out.eval)
     end
     return out
@@ -456,12 +460,13 @@ function M.evaluator(model, loss)
     return setmetatable({ model = model, loss = loss or "cross_entropy", programs = {} }, Evaluator)
 end
 
--- M.eval_plan(model, x, y [, loss]): the bytes an evaluator's program for inputs of spec x
--- and targets of spec y ({shape =, dtype =}) would allocate, by category, without
--- allocating them.
-function M.eval_plan(model, x, y, loss)
+-- M.eval_plan(model, x, y [, loss [, opts]]): the bytes an evaluator's program for inputs
+-- of spec x and targets of spec y ({shape =, dtype =}) would allocate, by category,
+-- without allocating them. opts: {memory_limit = bytes}, as M.plan's.
+function M.eval_plan(model, x, y, loss, opts)
     local tr, outputs = eval_trace({ model = model, loss = loss or "cross_entropy" }, x, y)
-    return util.call(core.forward_plan, tr.graph, outputs)
+    return util.call(core.forward_plan, tr.graph, outputs,
+        { memory_limit = opts and opts.memory_limit })
 end
 
 -- trainer:evaluate(x, y [, {batch_size =}]): the model in eval mode over every row of x

@@ -1,10 +1,11 @@
 -- Specs of lutra.config: inheritance (_base_, _delete_, relative paths), globals and
--- returned tables, overrides, aliases and mmcv/mmengine conventions, every error message
--- form, and the serialize/write round trip. Run from the repository root:
+-- returned tables, the sandbox, overrides, aliases and mmcv/mmengine conventions
+-- (lutra.compat), and every error message form. Run from the repository root:
 --     LUA_PATH='lua/?.lua;lua/?/init.lua;;' lua5.4 /usr/bin/busted tests/lua/config_spec.lua
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 
 local config = require("lutra.config")
+local serialize = require("lutra.serialize")
 
 local F = "tests/lua/fixtures/"
 
@@ -123,7 +124,7 @@ describe("config.load", function()
         -- the recipe replaced string.rep and removed string.format: its copy only
         assert.equal("xx", ("x"):rep(2))
         assert.equal("3", string.format("%d", 3))
-        assert.matches("work_dir = \"runs/home\"", config.serialize(cfg))
+        assert.matches("work_dir = \"runs/home\"", serialize.text(cfg))
     end)
 
     it("runs recipes in a sandbox", function()
@@ -415,91 +416,6 @@ describe("conventions", function()
     end)
 end)
 
-describe("config.parse_override", function()
-    local function value(text)
-        local _, v = config.parse_override("k=" .. text)
-        return v
-    end
-
-    it("reads Lua literals, else strings", function()
-        assert.equal(300, value("300"))
-        assert.equal("integer", math.type(value("300")))
-        assert.equal(1e-3, value("1e-3"))
-        assert.equal(-250.0, value("-2.5E+2"))
-        assert.equal(16, value("0x10"))
-        assert.equal(-16, value("- 0x10"))
-        assert.equal(16.0, value("0x1p4"))
-        assert.equal(0.5, value(".5"))
-        assert.equal("integer", math.type(value("9223372036854775807")))
-        assert.is_true(value("true"))
-        assert.is_false(value("false"))
-        assert.is_nil(value("nil"))
-        assert.same({512, 512}, value("{512, 512}"))
-        assert.same({a = {1, "x"}}, value('{a = {1, "x"}}'))
-        assert.equal("x y", value('"x y"'))
-        assert.equal("it's", value([['it\'s']]))
-        assert.equal('a\tb"AA\u{263A}c\n', value([["a\tb\"\65\x41\u{263A}\z
-            c\n"]]))
-        assert.equal("a]]b", value("[==[a]]b]==]"))
-        assert.same({1, 2, 3, k = {x = "y"}, ["odd key"] = false, [10] = true},
-            value('{1, 2; 3, k = {x = "y"}, ["odd key"] = false, [10] = true,}'))
-        assert.same({{{}}}, value("{{{}}}"))
-        assert.equal("adamw", value("adamw"))
-        assert.equal("cuda:0", value("cuda:0"))
-        assert.equal("runs/a-1", value("runs/a-1"))
-        assert.equal("/data/fmnist", value("/data/fmnist"))
-        assert.equal("math.huge", value("math.huge"))
-        assert.equal("2GiB", value("2GiB"))
-        assert.equal("", value(""))
-    end)
-
-    it("returns the key and trims spaces", function()
-        local k, v = config.parse_override(" runner.max_iters = 300 ")
-        assert.equal("runner.max_iters", k)
-        assert.equal(300, v)
-    end)
-
-    it("names the override in its errors", function()
-        assert.equal("--set 'optim.lr': expected key=value",
-            error_of(config.parse_override, "optim.lr"))
-        assert.equal("--set '=3': the key is empty", error_of(config.parse_override, "=3"))
-        assert.equal("--set 'optim..lr=3': empty name in key 'optim..lr'",
-            error_of(config.parse_override, "optim..lr=3"))
-        assert.equal("--set 'optim.betas.2=0.9': '2' in key 'optim.betas.2' is not a name",
-            error_of(config.parse_override, "optim.betas.2=0.9"))
-        local err = error_of(config.parse_override, "model.hidden={512,")
-        assert.matches("^%-%-set 'model.hidden={512,': the value is not a Lua literal: ", err)
-        err = error_of(config.parse_override, 'work_dir="abc')
-        assert.matches("^%-%-set 'work_dir=\"abc': the value is not a Lua literal", err)
-        assert.equal("--set: an override must be a string key=value, got number",
-            error_of(config.parse_override, 3))
-    end)
-
-    it("never runs a value: code is refused with the character where reading stopped",
-            function()
-        local function refused(text, want)
-            assert.equal("--set '" .. text .. "': the value is not a Lua literal: " .. want,
-                error_of(config.parse_override, text))
-        end
-        refused("x=(function() while true do end end)()", "unexpected '(' (a literal is " ..
-            "a number, a string, true, false, nil or a table of them) (character 3)")
-        refused("x=os.exit(5)", "'os' is a name, not a literal (quote a string: \"os\") " ..
-            "(character 3)")
-        refused("x={1, x}", "'x' is a name, not a literal (quote a string: \"x\") " ..
-            "(character 7)")
-        refused("optim.lr=2^16", "arithmetic is not evaluated (write the number itself) " ..
-            "(character 11)")
-        refused("x = 1/0", "arithmetic is not evaluated (write the number itself) " ..
-            "(character 6)")
-        refused("x={a = {1, 2}", "'}' expected (to close '{' at character 1) near the end " ..
-            "(character 14)")
-        refused("x=[512, 512]", "unexpected '[' (a list is written {1, 2}) (character 3)")
-        refused('x="a\\q"', "invalid escape '\\q' (character 5)")
-        refused("x={[{}] = 1}", "a table key must be a number, a string or a boolean " ..
-            "(character 5)")
-    end)
-end)
-
 describe("overrides", function()
     it("apply after the files, in order, and record their origin", function()
         local cfg, _, origin = load("child.lua", {"runner.max_iters=300", "data.batch_size=8",
@@ -537,7 +453,7 @@ describe("overrides", function()
         assert.equal(3, cfg.seed)
         assert.equal("--seed", origin.seed)
         assert.equal("--threads", origin.threads)
-        assert.matches("seed = 3 %-%- %-%-seed\n", config.serialize(cfg, {origin = origin}))
+        assert.matches("seed = 3 %-%- %-%-seed\n", serialize.text(cfg, {origin = origin}))
         assert.equal("--seed: seed must be >= 0, got -1", load_error("minimal.lua", {seed = -1}))
     end)
 
@@ -678,133 +594,5 @@ describe("errors", function()
         assert.equal(tmp .. ": a recipe returns a table or nothing, got number",
             error_of(config.load, tmp))
         os.remove(tmp)
-    end)
-end)
-
-describe("config.merge", function()
-    it("merges maps, replaces lists and honours _delete_", function()
-        local a = {x = {y = 1, z = {1, 2, 3}}, w = {k = 1}}
-        local b = {x = {z = {9}}, w = {_delete_ = true, j = 2}}
-        local m = config.merge(a, b)
-        assert.same({x = {y = 1, z = {9}}, w = {j = 2}}, m)
-        assert.same({x = {y = 1, z = {1, 2, 3}}, w = {k = 1}}, a) -- inputs untouched
-        assert.same({l = {}}, config.merge({l = {1, 2}}, {l = {}}))
-    end)
-end)
-
-describe("config.serialize", function()
-    local function roundtrip(name, overrides)
-        local cfg, _, origin = load(name, overrides)
-        local text = config.serialize(cfg, {origin = origin, header = "resolved from " .. name})
-        local tmp = os.tmpname()
-        local f = assert(io.open(tmp, "w"))
-        f:write(text)
-        f:close()
-        local again = config.load(tmp)
-        os.remove(tmp)
-        return cfg, again, text
-    end
-
-    it("round-trips through load", function()
-        for _, name in ipairs({"minimal.lua", "child.lua", "full.lua", "fp16_static.lua",
-                "auto_scale.lua", "delete.lua"}) do
-            local cfg, again = roundtrip(name)
-            assert.same(cfg, again)
-        end
-    end)
-
-    it("writes the full fixture's values exactly", function()
-        local cfg, again, text = roundtrip("full.lua")
-        assert.equal(2 * 1024 ^ 3, again.memory.limit)
-        assert.equal("integer", math.type(again.memory.limit))
-        assert.equal(1024.0, again.precision.init_scale)
-        assert.same({type = "print", ["odd-key"] = true}, again.hooks[2])
-        assert.equal(cfg.work_dir, again.work_dir)
-        assert.matches('%["odd%-key"%] = true', text)
-        assert.matches("^%-%- resolved from full.lua\n", text)
-    end)
-
-    it("is deterministic and keeps the schema's order", function()
-        local cfg = load("full.lua")
-        local a, b = config.serialize(cfg), config.serialize(load("full.lua"))
-        assert.equal(a, b)
-        local pos = {}
-        for _, k in ipairs({"data", "model", "optim", "schedule", "precision", "memory",
-                "runner", "device", "seed", "work_dir", "hooks"}) do
-            pos[#pos + 1] = assert(a:find("\n" .. k .. " = ") or (a:find("^" .. k .. " = ")
-                and 0), k)
-        end
-        for i = 2, #pos do
-            assert.is_true(pos[i - 1] < pos[i])
-        end
-        assert.matches("model = {\n    type = \"cnn\",", a)
-    end)
-
-    -- The text of cfg written into a fresh folder and loaded from there.
-    local function reload(cfg)
-        local path = scratch(config.serialize(cfg))
-        return config.load(path), path
-    end
-
-    it("requires the module that registered the model's type", function()
-        local cfg = load("uses_registry.lua")
-        local text = config.serialize(cfg)
-        local abs = assert(require("lutra.sandbox").absolute(F .. "my_models.lua"))
-        assert.equal("/", abs:sub(1, 1))
-        assert.matches('^require%("' .. abs:gsub("%p", "%%%0") .. '"%) %-%- registers ' ..
-            'model.type "tiny"\n', text)
-        assert.same(cfg.model, reload(cfg).model)
-    end)
-
-    it("writes a model function as the require that gives it", function()
-        local cfg = load("sandbox/model_from_module.lua")
-        local line = config.serialize(cfg):match("\nmodel = [^\n]*")
-        assert.matches('^\nmodel = require%("/[^"]*/sandbox/nets%.lua"%)%.build$', line)
-        local again = reload(cfg)
-        assert.equal("Net", getmetatable(require("lutra.models").build(again.model,
-            again)).__name)
-        assert.equal(line, config.serialize(again):match("\nmodel = [^\n]*")) -- stable
-        -- a function the recipe set itself: the recipe gives it again
-        cfg = load("model_fn.lua")
-        assert.matches('model = require%("/[^"]*/fixtures/model_fn%.lua"%)%.model',
-            config.serialize(cfg))
-        assert.same({kind = "custom"}, require("lutra.models").build(reload(cfg).model))
-    end)
-
-    it("refuses, in the text it writes, a model it cannot rebuild", function()
-        local cfg = load("minimal.lua", {model = function() return {} end})
-        local text = config.serialize(cfg)
-        assert.matches("%-%- model: a function %(.*config_spec%.lua:%d+%), not serialisable",
-            text)
-        local err = error_of(reload, cfg)
-        assert.matches("recipe%.lua:1: this config cannot be trained again: model is a " ..
-            "function %(.*config_spec%.lua:%d+%) that a config.lua cannot hold; set model " ..
-            "in a recipe, return it from a module beside the recipe", err)
-        require("lutra.models").register("spec_only", function() return {} end)
-        err = error_of(reload, load("minimal.lua", {"model={type = \"spec_only\"}"}))
-        assert.matches('this config cannot be trained again: model.type "spec_only" was ' ..
-            "registered by .*config_spec%.lua, which a config.lua cannot require", err)
-    end)
-end)
-
-describe("config.write", function()
-    it("writes the file atomically, leaving no temporary behind", function()
-        local dir = os.tmpname()
-        os.remove(dir)
-        assert.is_true(os.execute("mkdir -p '" .. dir .. "'"))
-        local cfg = load("child.lua")
-        config.write(cfg, dir .. "/config.lua")
-        config.write(cfg, dir .. "/config.lua") -- over an existing file
-        local ls = io.popen("ls -A '" .. dir .. "'")
-        local names = ls:read("a")
-        ls:close()
-        assert.equal("config.lua\n", names)
-        assert.same(cfg, config.load(dir .. "/config.lua"))
-        os.execute("rm -rf '" .. dir .. "'")
-    end)
-
-    it("raises when the folder does not exist", function()
-        local err = error_of(config.write, load("minimal.lua"), "/nonexistent/dir/config.lua")
-        assert.matches("^/nonexistent/dir/config%.lua%.tmp%d+: No such file or directory", err)
     end)
 end)

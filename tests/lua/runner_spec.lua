@@ -2,9 +2,10 @@
 -- once per run under TMPDIR and given to the runner as data.root): the run folder it
 -- writes in the work dir, the policies (lr scaling, accumulation with a short last
 -- micro-batch, fp32 warmup, fp16 scale collapse, the NaN guard), hooks, resume, memory
--- fitting and memory that stays flat over many steps; then lutra.resume (what a
--- checkpoint must match, its counters) and lutra.workdir (which folders can be work dirs,
--- run folders, stale temporaries). Only learning the real Fashion-MNIST needs Debian's
+-- fitting and memory that stays flat over many steps; the hook set (policies around
+-- users' hooks), memory fitting as a pure function, per-call memory limits; then
+-- lutra.resume (what a checkpoint must match, its counters) and lutra.workdir (which
+-- folders can be work dirs, run folders, stale temporaries). Only learning the real Fashion-MNIST needs Debian's
 -- dataset-fashion-mnist (pending without it; LUTRA_SPEC_FMNIST_DIR=/elsewhere checks that
 -- the rest still runs).
 local lutra = require "lutra"
@@ -487,6 +488,131 @@ describe("runner", function()
         local grew = at[400] - at[40]
         assert.is_true(grew < 1024 * 1024, string.format("RSS grew by %d bytes from step 40 to 400",
             grew))
+    end)
+end)
+
+describe("the runner's policies and setup pieces", function()
+    local hooks = require "lutra.hooks"
+    local memory_fit = require "lutra.memory_fit"
+    local setup = require "lutra.setup"
+
+    it("runs policies before users' hooks (late ones after), users' in protected calls", function()
+        local set, calls, warned = hooks.new(), {}, {}
+        local function policy(name, late)
+            return { late = late and { after_step = true } or nil, after_step = function(_, _, x)
+                calls[#calls + 1] = name .. ":" .. x
+            end }
+        end
+        set:add_policy(policy("first"))
+        set:add_policy(policy("log", true))
+        set:add { name = "user", after_step = function(_, _, x)
+            calls[#calls + 1] = "user:" .. x
+            error("user bug")
+        end }
+        set:add_policy(policy("second"))
+        local runner = { log = { warn = function(_, m) warned[#warned + 1] = m end } }
+        set:fire("after_step", runner, 7)
+        assert.same({ "first:7", "second:7", "user:7", "log:7" }, calls)
+        assert.equal(1, #warned)
+        assert.truthy(warned[1]:find("hook user after_step failed: .*user bug"))
+        -- a policy left out where its needs says so
+        local picky = hooks.new()
+        picky:add_policy({ needs = function(_, r, e) return r == runner and e ~= "after_step" end,
+            after_step = function() calls[#calls + 1] = "unneeded" end,
+            after_eval = function() calls[#calls + 1] = "needed" end }, runner)
+        picky:fire("after_step", runner, 1)
+        picky:fire("after_eval", runner, {})
+        assert.equal("needed", table.remove(calls))
+        -- a policy's error is the run's: not caught
+        set:add_policy { between_steps = function() error("disk full", 0) end }
+        assert.has_error(function() set:fire("between_steps", runner) end, "disk full")
+        -- users' hooks never see the policies' own events
+        local quiet = hooks.new()
+        quiet:add { after_run = function() calls[#calls + 1] = "after_run" end,
+            between_steps = function() calls[#calls + 1] = "between_steps" end }
+        quiet:fire("between_steps", runner)
+        quiet:fire("finish", runner, 0)
+        quiet:fire("after_run", runner, 0)
+        assert.same({ "first:7", "second:7", "user:7", "log:7", "after_run" }, calls)
+    end)
+
+    it("fails the run when a checkpoint cannot be written", function()
+        local cfg, opts = small("ckpt-fail", { "runner.checkpoint_interval=4" })
+        opts.hooks = { { before_run = function(_, r) r.run_dir = r.run_dir .. "/missing/x" end } }
+        local r = runner.new(cfg, opts)
+        local ok, err = pcall(r.train, r)
+        r:close()
+        assert.is_false(ok)
+        assert.truthy(tostring(err):find("missing/x/iter_4.safetensors", 1, true), tostring(err))
+    end)
+
+    it("fits memory as a pure function of the config and a plan probe", function()
+        local cfg = config.load(RECIPE, { "data.batch_size=32", "data.val_batch_size=200",
+            "data.val_samples=0" })
+        local seen = {}
+        -- a step of 1000 bytes per row (half in bf16), an evaluation of 10 per row
+        local function probe(c)
+            seen[#seen + 1] = c.data.batch_size
+            local per = c.precision.mode == "bf16" and 500 or 1000
+            return { report = { total = per * c.data.batch_size }, eval_extra =
+                10 * c.data.val_batch_size }
+        end
+        local opts = { capacity = 20000, capacity_name = "memory.limit", test_size = 100 }
+        local fitted, why = memory_fit.fit(cfg, probe, opts)
+        assert.equal(32, cfg.data.batch_size) -- not written
+        assert.equal(8, fitted.data.batch_size)
+        assert.equal(4, fitted.optim.accumulate)
+        assert.equal(200, fitted.data.val_batch_size) -- unchanged: the recipe's
+        assert.same({ 32, 16, 8 }, seen)
+        assert.equal("memory: the step and its evaluation need 32.2K, over memory.target 0.75 " ..
+            "of memory.limit (19.5K) = 14.6K; micro-batch 32 -> 8, accumulate 1 -> 4 (effective " ..
+            "batch 32 kept); now 8.8K", why.lines[1])
+        assert.same({ ["data.batch_size"] = "memory.fit: was 32",
+            ["optim.accumulate"] = "memory.fit: was 1" }, why.origin)
+        assert.same({ batch = 100, extra = 1000 }, why.eval)
+        -- precision first, then the evaluation batch halves when the step alone fits
+        cfg.memory.fit = { "precision" }
+        opts.capacity = 22000 -- 16500 bytes: the bf16 step (16000) and 50 evaluation rows
+        fitted, why = memory_fit.fit(cfg, probe, opts)
+        assert.equal("bf16", fitted.precision.mode)
+        assert.equal(32, fitted.data.batch_size)
+        assert.equal(50, fitted.data.val_batch_size)
+        assert.equal("memory: was 200", why.origin["data.val_batch_size"])
+        assert.equal("fp32", cfg.precision.mode)
+        -- nothing fits: the error names the bytes; a probe's refusal is raised as it is
+        cfg.memory.fit = {}
+        assert.has_error(function() memory_fit.fit(cfg, probe, opts) end)
+        assert.has_error(function()
+            memory_fit.fit(cfg, function() return nil, "no kernel" end, opts)
+        end, "no kernel")
+        -- evaluation alone halves its batch until it fits
+        fitted, why = memory_fit.fit_eval(cfg, function(c)
+            return { total = 100 * c.data.val_batch_size }
+        end, { capacity = 4000, capacity_name = "memory.limit", test_size = 100 })
+        assert.equal(25, fitted.data.val_batch_size)
+        assert.equal(200, cfg.data.val_batch_size)
+        assert.equal("memory: evaluation batch 100 -> 25 to fit memory.target 0.75 of " ..
+            "memory.limit (3.9K) = 2.9K", why.lines[1])
+    end)
+
+    it("plans with a memory limit per call, leaving the context's as it is", function()
+        local trainer_mod = require "lutra.trainer"
+        local cfg = config.load(RECIPE, { "model.hidden={16}", "optim.clip_grad={max_norm=1}" })
+        local model = setup.model(cfg)
+        local t = setup.trainer_config(cfg, model, 0.1)
+        assert.equal(1, t.optim.max_grad_norm) -- every verb's optimizer clips
+        core.set_memory_limit(1000)
+        local refused, err = pcall(trainer_mod.plan, t)
+        local ok, planned = pcall(trainer_mod.plan, t, 10, { memory_limit = math.maxinteger })
+        local limit = core.memory_limit()
+        local _, err999 = pcall(trainer_mod.plan, t, nil, { memory_limit = 999 })
+        core.set_memory_limit(0)
+        assert.is_false(refused)
+        assert.truthy(tostring(err):find("but the memory limit is 1000 B", 1, true))
+        assert.is_true(ok, planned)
+        assert.is_true(planned.report.total > 1000 and planned.eval_extra >= 0)
+        assert.equal(1000, limit)
+        assert.truthy(tostring(err999):find("but the memory limit is 999 B", 1, true))
     end)
 end)
 

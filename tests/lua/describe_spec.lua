@@ -1,0 +1,20 @@
+-- Specs of lutra.describe: numbers written so that they read back equal. Run from the
+-- repository root:
+--     LUA_PATH='lua/?.lua;lua/?/init.lua;;' lua5.4 /usr/bin/busted tests/lua/describe_spec.lua
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+
+-- not `describe`: busted's describe is a global
+local lutra_describe = require("lutra.describe")
+
+describe("lutra.describe", function()
+    it("writes numbers so that they read back", function()
+        assert.equal("0.1", lutra_describe.format_number(0.1))
+        assert.equal("1.0", lutra_describe.format_number(1.0))
+        assert.equal("3", lutra_describe.format_number(3))
+        assert.equal("1e-08", lutra_describe.format_number(1e-8))
+        assert.equal("1/0", lutra_describe.format_number(math.huge))
+        for _, v in ipairs({0.1, 1 / 3, 2 ^ 53 + 0.0, 1e300, 5e-324, 0.2860}) do
+            assert.equal(v, load("return " .. lutra_describe.format_number(v))())
+        end
+    end)
+end)
