@@ -306,12 +306,15 @@ schema.root = group("", "A recipe.", {
         doc = "CPU threads (0: one per core); at most 4096, lutra.core's limit."}),
     field("work_dir", "string", {default = default_work_dir,
         default_doc = "work_dirs/<recipe name>",
-        doc = "Where the run writes config.lua, logs, metrics, checkpoints and curves."}),
+        doc = "The folder of the project's runs: each run writes config.lua, logs, metrics, " ..
+            "checkpoints and curves into a folder of its own in it, named after its start."}),
     field("load_from", "string", {doc = "Weights (safetensors) to start from."}),
     field("resume_from", "string", {
         doc = "A checkpoint to resume: weights, optimizer, scaler, schedule and data order."}),
     field("hooks", "list", {default = {}, elements = {type = "table"},
-        doc = "Custom hooks, run in order: tables the runner interprets (free-form here)."}),
+        doc = "Custom hooks, run in order after lutra's own policies: tables with any of " ..
+            "before_run, before_epoch, after_step, after_eval, after_epoch, after_run " ..
+            "(each called as hook:event(runner, ...); an error is logged and the run goes on)."}),
 }, {
     check = function(v, _, ctx)
         local w, m = v.schedule.warmup_iters, v.runner.max_iters
