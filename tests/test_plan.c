@@ -14,6 +14,17 @@
 
 SUITE_CONTEXT
 
+/* The tiny MLP below, x (4, 3) -> linear(5) -> relu -> linear(2), and plain SGD over its
+ * two groups (weights decayed, biases not). */
+static struct lt_optim_config tiny_mlp(struct mlp *m) {
+    mlp_build(ctx, m, 4, (int[]){3, 5, 2}, 2, 0);
+    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.1f);
+    static struct lt_optim_group groups[2] = {{1, 1}, {1, 0}};
+    opt.n_groups = 2;
+    opt.groups = groups;
+    return opt;
+}
+
 /* The shapes of the tiny MLP's nodes (data pointers unused). */
 static struct lt_kview shape_of(enum lt_dtype dt, int ndim, const int64_t *dims) {
     struct lt_kview v = {.dtype = dt, .ndim = ndim};
@@ -67,10 +78,7 @@ static size_t tiny_mlp_workspace(void) {
 static void tiny_mlp_bytes_counted_by_hand(void **state) {
     (void)state;
     struct mlp m;
-    mlp_build(ctx, &m, 4, (int[]){3, 5, 2}, 2, 0);
-    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.1f);
-    opt.n_groups = 2;
-    opt.groups = (struct lt_optim_group[]){{1, 1}, {1, 0}};
+    struct lt_optim_config opt = tiny_mlp(&m);
     struct lt_plan *p;
     OK(lt_plan_new(ctx, m.g, m.loss, &opt, &p));
     struct lt_mem_report r;
@@ -273,10 +281,7 @@ static int no_limit(void **state) {
 static void memory_limit_refuses_a_plan_that_does_not_fit(void **state) {
     (void)state;
     struct mlp m;
-    mlp_build(ctx, &m, 4, (int[]){3, 5, 2}, 2, 0);
-    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.1f);
-    opt.n_groups = 2;
-    opt.groups = (struct lt_optim_group[]){{1, 1}, {1, 0}};
+    struct lt_optim_config opt = tiny_mlp(&m);
     struct lt_plan *p;
     OK(lt_plan_new(ctx, m.g, m.loss, &opt, &p));
     struct lt_mem_report r;
@@ -303,10 +308,7 @@ static void memory_limit_refuses_a_plan_that_does_not_fit(void **state) {
 static void memory_limit_option_overrides_the_context(void **state) {
     (void)state;
     struct mlp m;
-    mlp_build(ctx, &m, 4, (int[]){3, 5, 2}, 2, 0);
-    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.1f);
-    opt.n_groups = 2;
-    opt.groups = (struct lt_optim_group[]){{1, 1}, {1, 0}};
+    struct lt_optim_config opt = tiny_mlp(&m);
     struct lt_plan *p;
     OK(lt_plan_new(ctx, m.g, m.loss, &opt, &p));
     struct lt_mem_report r, f;

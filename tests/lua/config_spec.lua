@@ -4,6 +4,8 @@
 --     LUA_PATH='lua/?.lua;lua/?/init.lua;;' lua5.4 /usr/bin/busted tests/lua/config_spec.lua
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 
+local H = dofile("tests/lua/spec_helpers.lua")
+
 local config = require("lutra.config")
 local serialize = require("lutra.serialize")
 
@@ -13,12 +15,7 @@ local function load(name, overrides)
     return config.load(F .. name, overrides)
 end
 
--- The message of the error fn raises (asserting it raises).
-local function error_of(fn, ...)
-    local ok, err = pcall(fn, ...)
-    assert.is_false(ok, "expected an error")
-    return err
-end
+local error_of = H.error_of
 
 local function load_error(name, overrides)
     return error_of(config.load, F .. name, overrides)

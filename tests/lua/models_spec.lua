@@ -6,6 +6,8 @@
 --         lua5.4 /usr/bin/busted tests/lua/models_spec.lua
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 
+local H = dofile("tests/lua/spec_helpers.lua")
+
 local models = require("lutra.models")
 
 -- A stand-in for lutra.nn whose constructors record their arguments.
@@ -23,11 +25,7 @@ local function stub_nn()
     return nn
 end
 
-local function error_of(fn, ...)
-    local ok, err = pcall(fn, ...)
-    assert.is_false(ok, "expected an error")
-    return err
-end
+local error_of = H.error_of
 
 describe("models with a stub lutra.nn", function()
     local saved

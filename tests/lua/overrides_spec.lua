@@ -4,14 +4,11 @@
 --     LUA_PATH='lua/?.lua;lua/?/init.lua;;' lua5.4 /usr/bin/busted tests/lua/overrides_spec.lua
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 
+local H = dofile("tests/lua/spec_helpers.lua")
+
 local overrides = require("lutra.overrides")
 
--- The message of the error fn raises (asserting it raises).
-local function error_of(fn, ...)
-    local ok, err = pcall(fn, ...)
-    assert.is_false(ok, "expected an error")
-    return err
-end
+local error_of = H.error_of
 
 describe("overrides.parse_override", function()
     local function value(text)

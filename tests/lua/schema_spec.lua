@@ -6,19 +6,13 @@
 --     LUA_PATH='lua/?.lua;lua/?/init.lua;;' lua5.4 /usr/bin/busted tests/lua/schema_spec.lua
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 
+local H = dofile("tests/lua/spec_helpers.lua")
+
 local schema = require("lutra.schema")
 local validate = require("lutra.validate")
 local models = require("lutra.models")
 
-local function raising_ctx()
-    return {
-        fail = function(_, msg) error(msg, 0) end,
-        note = function() end,
-        defaulted = function() end,
-        top = "recipe.lua",
-        models = models,
-    }
-end
+local raising_ctx = H.raising_ctx
 
 -- Every field of the schema and of the built-in models, with its dotted path.
 local function all_fields()

@@ -4,25 +4,15 @@
 --     LUA_PATH='lua/?.lua;lua/?/init.lua;;' lua5.4 /usr/bin/busted tests/lua/validate_spec.lua
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 
+local H = dofile("tests/lua/spec_helpers.lua")
+
 local validate = require("lutra.validate")
 local field = require("lutra.field")
 local models = require("lutra.models")
 
-local function raising_ctx()
-    return {
-        fail = function(_, msg) error(msg, 0) end,
-        note = function() end,
-        defaulted = function() end,
-        top = "recipe.lua",
-        models = models,
-    }
-end
+local raising_ctx = H.raising_ctx
 
-local function error_of(fn, ...)
-    local ok, err = pcall(fn, ...)
-    assert.is_false(ok, "expected an error")
-    return err
-end
+local error_of = H.error_of
 
 describe("validate", function()
     it("requires a model", function()
