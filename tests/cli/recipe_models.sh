@@ -6,31 +6,9 @@
 . "$(dirname "$0")/lib.sh"
 lutra=$(cd "$(dirname "$LUTRA")" && pwd)/$(basename "$LUTRA")
 
-# 64 training and 20 test images, uncompressed IDX (the reader takes plain files)
-cat >"$SCRATCH/gen.lua" <<'LUA'
-local dir = arg[1]
-local function write_idx(path, dims, bytes)
-    local f = assert(io.open(path, "wb"))
-    f:write("\0\0\8", string.char(#dims))
-    for _, d in ipairs(dims) do
-        f:write(string.pack(">I4", d))
-    end
-    f:write(bytes)
-    f:close()
-end
-for _, split in ipairs({{"train", 64}, {"t10k", 20}}) do
-    local images, labels = {}, {}
-    for i = 1, split[2] do
-        images[i] = string.rep(string.char((i * 37) % 256), 784)
-        labels[i] = string.char((i - 1) % 10)
-    end
-    write_idx(dir .. "/" .. split[1] .. "-images-idx3-ubyte", {split[2], 28, 28},
-        table.concat(images))
-    write_idx(dir .. "/" .. split[1] .. "-labels-idx1-ubyte", {split[2]}, table.concat(labels))
-end
-LUA
+# 64 training and 20 test images of the synthetic Fashion-MNIST
 mkdir -p "$SCRATCH/data" "$SCRATCH/proj"
-expect 0 "$LUTRA" run "$SCRATCH/gen.lua" "$SCRATCH/data"
+expect 0 "$LUTRA" run tests/lua/fixtures/synthetic_fmnist.lua "$SCRATCH/data" 64 20
 
 cat >"$SCRATCH/proj/base.lua" <<LUA
 data = {root = "$SCRATCH/data", batch_size = 16, train_samples = 64, val_samples = 20}

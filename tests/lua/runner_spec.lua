@@ -28,47 +28,12 @@ local function work_dir(name)
     return dir
 end
 
--- An uncompressed IDX file of u8 elements (the reader takes plain files as well as gzip).
-local function write_idx(path, dims, bytes)
-    local f = assert(io.open(path, "wb"))
-    f:write("\0\0\8", string.char(#dims))
-    for _, d in ipairs(dims) do
-        f:write(string.pack(">I4", d))
-    end
-    f:write(bytes)
-    f:close()
-end
-
--- A synthetic Fashion-MNIST folder, 512 training and 200 test 28×28 images: image i has
--- class (i - 1) % 10, dim noise, and a bright 7×7 square in its class's place (one of
--- 4×4), so that a small MLP learns it in a few steps. The same bytes on every machine.
+-- A synthetic Fashion-MNIST folder, 512 training and 200 test images
+-- (tests/lua/fixtures/synthetic_fmnist.lua).
 local function synthetic_fmnist()
     local dir = work_dir("data")
     assert(os.execute("mkdir -p '" .. dir .. "'"))
-    local state = 12345
-    local function noise()
-        state = (state * 1103515245 + 12345) % 2147483648
-        return state >> 16
-    end
-    for _, split in ipairs { { "train", 512 }, { "t10k", 200 } } do
-        local prefix, n = split[1], split[2]
-        local images, labels = {}, {}
-        for i = 1, n do
-            local c = (i - 1) % 10
-            local r0, c0 = (c // 4) * 7, (c % 4) * 7
-            local px = {}
-            for r = 0, 27 do
-                for col = 0, 27 do
-                    local inside = r >= r0 and r < r0 + 7 and col >= c0 and col < c0 + 7
-                    px[#px + 1] = inside and 180 + noise() % 76 or noise() % 48
-                end
-            end
-            images[i] = string.char(table.unpack(px))
-            labels[i] = string.char(c)
-        end
-        write_idx(dir .. "/" .. prefix .. "-images-idx3-ubyte", { n, 28, 28 }, table.concat(images))
-        write_idx(dir .. "/" .. prefix .. "-labels-idx1-ubyte", { n }, table.concat(labels))
-    end
+    dofile("tests/lua/fixtures/synthetic_fmnist.lua").write(dir, 512, 200)
     return dir
 end
 
