@@ -212,7 +212,8 @@ static size_t resident_bytes(void) {
 static void resident_growth_matches_the_plan(void **state) {
     (void)state;
 #if defined(__SANITIZE_ADDRESS__)
-    skip(); /* ASan's shadow memory and quarantine make RSS meaningless */
+    printf("skipped: ASan's shadow memory and quarantine make RSS meaningless\n");
+    skip();
 #endif
     struct mlp m;
     static const int sizes[] = {784, 512, 512, 10};
