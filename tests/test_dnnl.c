@@ -64,6 +64,7 @@ static void assert_fast_takes(const struct op_case *c, enum lt_dtype dt) {
 #else
     (void)c;
     (void)dt;
+    printf("skipped: built without oneDNN\n");
     skip();
 #endif
 }
@@ -72,7 +73,7 @@ static void assert_fast_takes(const struct op_case *c, enum lt_dtype dt) {
 #ifdef LT_ONEDNN
 #define NEEDS_ONEDNN() ((void)0)
 #else
-#define NEEDS_ONEDNN() skip()
+#define NEEDS_ONEDNN() (printf("skipped: built without oneDNN\n"), skip())
 #endif
 
 static void fast_kernels_take_every_case(void **state) {

@@ -180,8 +180,10 @@ static void capped_contexts(void **state) {
 static void late_lower_cap_is_refused(void **state) {
     (void)state;
 #ifdef LT_ONEDNN
-    if (strcmp(capped, "avx2") || cpu_level() < LT_CPU_AVX2)
+    if (strcmp(capped, "avx2") || cpu_level() < LT_CPU_AVX2) {
+        printf("skipped: only in the child capped at avx2, on a CPU with AVX2\n");
         skip();
+    }
     struct lt_ctx *ctx = NULL;
     assert_int_equal(lt_ctx_new(&ctx), LT_OK); /* oneDNN has run at avx2 */
     lt_ctx_free(ctx);
@@ -194,6 +196,7 @@ static void late_lower_cap_is_refused(void **state) {
         fail_msg("backend info \"%s\", want \"%s ...\"", lt_ctx_backend_info(ctx), want);
     lt_ctx_free(ctx);
 #else
+    printf("skipped: built without oneDNN\n");
     skip();
 #endif
 }
