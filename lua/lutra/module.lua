@@ -199,11 +199,13 @@ end
 local metamethods = { "__index", "__newindex", "__call", "__tostring", "__len" }
 
 -- class(name [, parent = Module]): a new module class. Define cls:__init(...) (the parent's
--- is not called for you; call cls.super.__init(self, ...) when extending a layer) and
--- cls:forward(...); cls(...) makes an instance.
+-- is not called for you; call Parent.__init(self, ...) when extending a layer, e.g.
+-- nn.Linear.__init(self, 4, 2)) and cls:forward(...); cls(...) makes an instance. The
+-- parent is kept in the class's metatable alone: no field of a class or an instance leads
+-- to a lutra class table, which a recipe (holding read-only views of them) could change.
 function nn.class(name, parent)
     parent = parent or Module
-    local cls = { __name = name, super = parent }
+    local cls = { __name = name }
     for _, mm in ipairs(metamethods) do
         cls[mm] = rawget(parent, mm)
     end

@@ -151,6 +151,11 @@ describe("config.load", function()
         assert.is_function(require("lutra.models").build)
     end)
 
+    it("gives a recipe's classes and layers no way to lutra's real classes", function()
+        assert.equal("mlp", load("sandbox/reaches_parent.lua").model.type)
+        assert.is_nil(rawget(require("lutra.nn").Linear, "super"))
+    end)
+
     it("builds a model class a module derives from lutra.nn's Module", function()
         local cfg = load("sandbox/model_from_module.lua")
         local m = require("lutra.models").build(cfg.model, cfg)
