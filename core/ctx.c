@@ -1,5 +1,4 @@
 /* The context: backend table, seed, memory limit and the last error message. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -21,21 +21,9 @@ extern char **environ;
 
 static const char *const level_names[] = {"baseline", "avx2", "avx512"};
 
-/* The widest level the CPU runs, asked here as isa.c does. */
-static enum lt_cpu_level cpu_level(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-        return LT_CPU_AVX512;
-    if (__builtin_cpu_supports("avx2"))
-        return LT_CPU_AVX2;
-#endif
-    return LT_CPU_BASELINE;
-}
-
 /* The level LUTRA_MAX_CPU_ISA should give in this process. */
 static enum lt_cpu_level expected_level(void) {
-    enum lt_cpu_level cap, cpu = cpu_level();
+    enum lt_cpu_level cap, cpu = lt_cpu_widest_level();
     if (lt_cpu_isa_cap(&cap, NULL) != LT_OK)
         return cpu;
     return cap < cpu ? cap : cpu;
@@ -44,7 +32,7 @@ static enum lt_cpu_level expected_level(void) {
 static void level_within_cpu_and_cap(void **state) {
     (void)state;
     enum lt_cpu_level level = lt_cpu_level();
-    assert_true(level <= cpu_level());
+    assert_true(level <= lt_cpu_widest_level());
     assert_int_equal(level, expected_level());
     assert_string_equal(lt_cpu_isa(), level_names[level]);
     assert_int_equal(lt_cpu_level(), level); /* cached: the same on every call */
@@ -154,7 +142,7 @@ static void check_info(const char *info) {
     const char *dnnl = !strcmp(capped, "avx2")       ? "(avx2)"
                        : !strcmp(capped, "baseline") ? "(sse41)"
                                                      : NULL;
-    if (dnnl && cpu_level() >= LT_CPU_AVX2) {
+    if (dnnl && lt_cpu_widest_level() >= LT_CPU_AVX2) {
         size_t n = strlen(info), k = strlen(dnnl);
         if (!strstr(info, "oneDNN") || n < k || strcmp(info + n - k, dnnl))
             fail_msg("backend info \"%s\" does not end with oneDNN %s", info, dnnl);
@@ -180,7 +168,7 @@ static void capped_contexts(void **state) {
 static void late_lower_cap_is_refused(void **state) {
     (void)state;
 #ifdef LT_ONEDNN
-    if (strcmp(capped, "avx2") || cpu_level() < LT_CPU_AVX2) {
+    if (strcmp(capped, "avx2") || lt_cpu_widest_level() < LT_CPU_AVX2) {
         printf("skipped: only in the child capped at avx2, on a CPU with AVX2\n");
         skip();
     }

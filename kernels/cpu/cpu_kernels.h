@@ -36,6 +36,10 @@ enum lt_cpu_level { LT_CPU_BASELINE, LT_CPU_AVX2, LT_CPU_AVX512 };
  * the first call; any thread may call it. Cannot fail. */
 enum lt_cpu_level lt_cpu_level(void);
 
+/* The widest level this CPU runs, whatever the cap: what lt_cpu_level starts from.
+ * Cannot fail. */
+enum lt_cpu_level lt_cpu_widest_level(void);
+
 /* lt_cpu_level()'s name: "avx512", "avx2" or "baseline". Cannot fail. */
 const char *lt_cpu_isa(void);
 

@@ -27,8 +27,7 @@ enum lt_status lt_cpu_isa_cap(enum lt_cpu_level *cap, char *msg) {
     return LT_EINVAL;
 }
 
-/* The widest level this CPU runs. */
-static enum lt_cpu_level cpu_level(void) {
+enum lt_cpu_level lt_cpu_widest_level(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f"))
@@ -47,7 +46,7 @@ enum lt_cpu_level lt_cpu_level(void) {
     int level = atomic_load_explicit(&cached, memory_order_relaxed);
     if (level < 0) {
         enum lt_cpu_level cap;
-        level = cpu_level();
+        level = lt_cpu_widest_level();
         /* an invalid cap caps nothing here; lt_cpu_backend_init reports it */
         if (lt_cpu_isa_cap(&cap, NULL) == LT_OK && (int)cap < level)
             level = cap;
