@@ -38,7 +38,7 @@ static size_t staged_output(const struct lt_plan *p, int i) {
 }
 
 static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
-                                  int n_out, const int *outputs, struct lt_trainer *lender,
+                                  int n_out, const int *outputs, const struct lt_exec *with,
                                   struct lt_forward **out) {
     struct lt_plan *p;
     enum lt_status st = lt_plan_compile_forward(ctx, be, g, n_out, outputs, NULL, &p);
@@ -52,7 +52,6 @@ static enum lt_status forward_new(struct lt_ctx *ctx, struct lt_backend *be, str
     f->ctx = ctx;
     f->plan = p;
     f->on_device = be->dev.alloc != NULL;
-    const struct lt_exec *with = lender ? lt_trainer_exec(lender) : NULL;
     st = lt_exec_init_sharing(&f->ex, ctx, p, with && with->plan->be == be ? with : NULL);
     if (st == LT_OK && f->on_device)
         st = lt_mem_alloc(ctx, be, p->bytes[LT_MEM_DATA], (void **)&f->data);
@@ -74,7 +73,7 @@ enum lt_status lt_forward_new(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
 enum lt_status lt_forward_new_for(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
                                   const int *outputs, struct lt_trainer *t,
                                   struct lt_forward **out) {
-    return forward_new(ctx, ctx->run, g, n_out, outputs, t, out);
+    return forward_new(ctx, ctx->run, g, n_out, outputs, t ? lt_trainer_exec(t) : NULL, out);
 }
 
 enum lt_status lt_forward_plan(struct lt_ctx *ctx, struct lt_graph *g, int n_out,
