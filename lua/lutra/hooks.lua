@@ -78,6 +78,21 @@ function Hooks:add(h)
     self.users[#self.users + 1] = h
 end
 
+-- hooks.every(runner, key): runner.cfg.runner[key] when it is an interval in iterations
+-- (a positive integer), else nil ("epoch", 0). Cannot fail.
+function hooks.every(runner, key)
+    local every = runner.cfg.runner[key]
+    return math.type(every) == "integer" and every > 0 and every or nil
+end
+
+-- hooks.between_steps_every(key): a policy's needs for an interval of runner.cfg.runner[key]
+-- iterations: every event, and between_steps only with such an interval.
+function hooks.between_steps_every(key)
+    return function(_, runner, event)
+        return event ~= "between_steps" or hooks.every(runner, key) ~= nil
+    end
+end
+
 -- set:add_policy(p [, runner]): installs a policy: a hook table whose functions (for any of
 -- hooks.EVENTS and hooks.POLICY_EVENTS) are called directly, before the users' hooks, or
 -- after them for the events p.late names ({after_step = true}); in the order installed.

@@ -10,12 +10,12 @@ local core = require "lutra.core"
 local util = require "lutra.util"
 local config = require "lutra.config"
 local checkpoint = require "lutra.checkpoint"
+local hooks = require "lutra.hooks"
 local workdir = require "lutra.workdir"
 local resume = require "lutra.resume"
 
 local saving = { name = "checkpoint", late = { after_epoch = true } }
 
-local math_type = math.type
 
 -- saving.position(runner): what a checkpoint keeps of the run besides the trainer's
 -- counters.
@@ -71,15 +71,12 @@ function saving:after_epoch(runner)
 end
 
 -- needs: between steps only with an interval in iterations.
-function saving:needs(runner, event)
-    local every = runner.cfg.runner.checkpoint_interval
-    return event ~= "between_steps" or (math_type(every) ~= nil and every > 0)
-end
+saving.needs = hooks.between_steps_every("checkpoint_interval")
 
 -- between_steps: every runner.checkpoint_interval iterations.
 function saving:between_steps(runner)
-    local every = runner.cfg.runner.checkpoint_interval
-    if math_type(every) and every > 0 and runner.iter % every == 0 and may_save(runner) then
+    local every = hooks.every(runner, "checkpoint_interval")
+    if every and runner.iter % every == 0 and may_save(runner) then
         saving.save(runner)
     end
 end

@@ -9,10 +9,10 @@ local core = require "lutra.core"
 local util = require "lutra.util"
 local trainer_mod = require "lutra.trainer"
 local checkpoint = require "lutra.checkpoint"
+local hooks = require "lutra.hooks"
 
 local evaluate = { name = "evaluate" }
 
-local math_type = math.type
 
 -- evaluate.pass(loader, evaluator): one pass over the loader's batches through
 -- evaluator:evaluate_batch (a lutra.Trainer, or lutra.trainer.evaluator's); returns the
@@ -72,16 +72,13 @@ function evaluate:after_epoch(runner)
 end
 
 -- needs: between steps only with an interval in iterations.
-function evaluate:needs(runner, event)
-    local every = runner.cfg.runner.eval_interval
-    return event ~= "between_steps" or (math_type(every) ~= nil and every > 0)
-end
+evaluate.needs = hooks.between_steps_every("eval_interval")
 
 -- between_steps: every runner.eval_interval iterations, except on a step that ended an
 -- epoch, and before the last iteration (finish evaluates that one).
 function evaluate:between_steps(runner)
-    local every = runner.cfg.runner.eval_interval
-    if math_type(every) and every > 0 and runner.iter % every == 0 and not runner.epoch_end and
+    local every = hooks.every(runner, "eval_interval")
+    if every and runner.iter % every == 0 and not runner.epoch_end and
         not runner.stopping and runner.iter < runner.max_iters then
         evaluate.run(runner)
     end

@@ -15,10 +15,11 @@ function warmup:needs(runner)
     return (runner.cfg.precision.fp32_warmup_iters or 0) > 0
 end
 
--- after_step: at the warmup's last iteration, the switch to the recipe's precision.
+-- after_step (installed only with a warmup): at the warmup's last iteration, the switch to
+-- the recipe's precision.
 function warmup:after_step(runner)
     local p, trainer = runner.cfg.precision, runner.trainer
-    if (p.fp32_warmup_iters or 0) > 0 and runner.iter == p.fp32_warmup_iters and
+    if runner.iter == (p.fp32_warmup_iters or 0) and
         trainer.precision == "fp32" and p.mode ~= "fp32" then
         trainer:set_precision(p.mode)
         runner.log:info(string.format("iter %d: fp32 warmup over; training in %s from here " ..
