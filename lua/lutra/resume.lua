@@ -5,6 +5,7 @@
 -- not match can never be resumed; the rest can with --resume-force, which then trains as
 -- the recipe says and logs what it changed.
 local checkpoint = require "lutra.checkpoint"
+local util = require "lutra.util"
 local workdir = require "lutra.workdir"
 
 local resume = {}
@@ -62,10 +63,6 @@ function resume.find(spec, wd)
         "fresh", wd.dir, reason)
 end
 
-local function shape_str(t)
-    return "(" .. table.concat(t:shape(), ", ") .. ")"
-end
-
 -- The precisions a run of this recipe can be in at iteration `iter`: its mode, fp32
 -- during its fp32 warmup, and what an fp16 collapse switches to.
 local function precisions_at(p, iter)
@@ -87,13 +84,16 @@ function resume.differences(file, model, trainer, want)
     local fatal, soft, flags = {}, {}, {}
     local s = file.state
     local params, names = model:state_dict()
+    local function shape_of(t)
+        return util.shape_str(t:shape())
+    end
     for _, name in ipairs(names) do
         local t = file.tensors[name]
         if not t then
             fatal[#fatal + 1] = "parameter " .. name .. " is not in the checkpoint"
-        elseif shape_str(t) ~= shape_str(params[name]) then
+        elseif shape_of(t) ~= shape_of(params[name]) then
             fatal[#fatal + 1] = string.format("parameter %s is %s in the checkpoint, %s in the " ..
-                "model", name, shape_str(t), shape_str(params[name]))
+                "model", name, shape_of(t), shape_of(params[name]))
         end
     end
     local extra = {}
@@ -115,9 +115,9 @@ function resume.differences(file, model, trainer, want)
             if not t then
                 soft[#soft + 1] = key .. " is not in the checkpoint (another optimizer?)"
                 flags.moments = true
-            elseif params[name] and shape_str(t) ~= shape_str(params[name]) then
+            elseif params[name] and shape_of(t) ~= shape_of(params[name]) then
                 soft[#soft + 1] = string.format("%s is %s in the checkpoint, the parameter is %s",
-                    key, shape_str(t), shape_str(params[name]))
+                    key, shape_of(t), shape_of(params[name]))
                 flags.moments = true
             end
         end

@@ -643,7 +643,7 @@ describe("lutra.resume", function()
         local fatal, soft, flags = resume.differences(file, model, trainer, want)
         assert.same({}, fatal)
         assert.same({ "optimizer.momentum_buffer.0.bias is (5, 2) in the checkpoint, the " ..
-            "parameter is (10)" }, soft)
+            "parameter is (10,)" }, soft)
         assert.is_true(flags.moments)
         file.tensors["optimizer.momentum_buffer.0.weight"] = nil
         soft = select(2, resume.differences(file, model, trainer, want))
