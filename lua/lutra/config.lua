@@ -13,6 +13,7 @@
 -- lutra.overrides): data, never code. Merging is lutra.layers, the conventions
 -- lutra.compat, the checks lutra.validate.
 local sandbox = require("lutra.sandbox")
+local paths = require("lutra.paths")
 local layers = require("lutra.layers")
 local compat = require("lutra.compat")
 local overrides = require("lutra.overrides")
@@ -24,7 +25,7 @@ local tables = require("lutra.tables")
 local config = {}
 
 local fail = describe.raise_at
-local normalize, dirname, join_path = sandbox.normalize, sandbox.dirname, sandbox.join
+local normalize, dirname, join_path = paths.normalize, paths.dirname, paths.join
 
 -- ---- the sandbox -------------------------------------------------------------------------
 

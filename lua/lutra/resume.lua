@@ -5,6 +5,7 @@
 -- not match can never be resumed; the rest can with --resume-force, which then trains as
 -- the recipe says and logs what it changed.
 local checkpoint = require "lutra.checkpoint"
+local paths = require "lutra.paths"
 local util = require "lutra.util"
 local workdir = require "lutra.workdir"
 
@@ -40,7 +41,7 @@ function resume.find(spec, wd)
     for _, path in ipairs(wd:checkpoints()) do
         local file, bad = usable(path)
         if file then
-            if named and workdir.normalize(named) == workdir.normalize(path) then
+            if named and paths.normalize(named) == paths.normalize(path) then
                 return path, file
             end
             local reason = #skipped > 0 and table.concat(skipped, "; ") or

@@ -12,37 +12,9 @@
 -- remembers, for the life of the process, which files it ran and which functions their
 -- modules returned, so that lutra.serialize can write a config.lua that rebuilds a model
 -- registered or defined there (see sandbox.loaded and sandbox.export_of).
+local paths = require "lutra.paths"
+
 local sandbox = {}
-
--- ---- paths -------------------------------------------------------------------------------
-
--- "a/b/../c/./d.lua" -> "a/c/d.lua"; keeps a leading "/" and leading "..".
-function sandbox.normalize(path)
-    local absolute = path:sub(1, 1) == "/"
-    local parts = {}
-    for seg in path:gmatch("[^/]+") do
-        if seg == ".." and #parts > 0 and parts[#parts] ~= ".." then
-            parts[#parts] = nil
-        elseif seg ~= "." then
-            parts[#parts + 1] = seg
-        end
-    end
-    local out = table.concat(parts, "/")
-    return absolute and "/" .. out or (out == "" and "." or out)
-end
-
--- The folder of a file, "" for a bare name.
-function sandbox.dirname(path)
-    return path:match("^(.*)/[^/]*$") or ""
-end
-
--- name relative to dir (name itself when absolute), normalised.
-function sandbox.join(dir, name)
-    if name:sub(1, 1) == "/" or dir == "" then
-        return sandbox.normalize(name)
-    end
-    return sandbox.normalize(dir .. "/" .. name)
-end
 
 local function read_all(path)
     local f = io.open(path, "rb")
@@ -58,20 +30,20 @@ end
 -- nil when the folder cannot be found. Cannot fail.
 function sandbox.absolute(path)
     if path:sub(1, 1) == "/" then
-        return sandbox.normalize(path)
+        return paths.normalize(path)
     end
     local pwd = os.getenv("PWD")
     local text = read_all(path)
     -- $PWD is the shell's word for it; trust it when it names the same file
     if pwd and pwd:sub(1, 1) == "/" and text and read_all(pwd .. "/" .. path) == text then
-        return sandbox.normalize(pwd .. "/" .. path)
+        return paths.normalize(pwd .. "/" .. path)
     end
     local ok, p = pcall(io.popen, "pwd")
     local dir = ok and p and p:read("l")
     if ok and p then
         p:close()
     end
-    return dir and dir:sub(1, 1) == "/" and sandbox.normalize(dir .. "/" .. path) or nil
+    return dir and dir:sub(1, 1) == "/" and paths.normalize(dir .. "/" .. path) or nil
 end
 
 -- "file", "directory" or nil (missing or unreadable), and the reason when nil.
@@ -392,9 +364,9 @@ function Sandbox:require(name, root, dir)
     local candidates
     local by_path = name:find("/", 1, true) or name:match("%.lua$")
     if by_path then
-        candidates = {sandbox.join(dir, name)}
+        candidates = {paths.join(dir, name)}
     elseif module_name_ok(name) then
-        local base = sandbox.join(root, (name:gsub("%.", "/")))
+        local base = paths.join(root, (name:gsub("%.", "/")))
         candidates = {base .. ".lua", base .. "/init.lua"}
     else
         refuse("require '%s': not a module name", name)
@@ -422,7 +394,7 @@ function Sandbox:require(name, root, dir)
         refuse("require '%s': %s requires itself (a cycle)", name, path)
     end
     self.loading[path] = true
-    local env = self:env(by_path and sandbox.dirname(path) or root, sandbox.dirname(path))
+    local env = self:env(by_path and paths.dirname(path) or root, paths.dirname(path))
     local r = table.pack(pcall(self.run, self, path, env, "module", name, path))
     self.loading[path] = nil
     if not r[1] then
@@ -445,7 +417,7 @@ end
 -- "interrupted while evaluating path" when self.interrupted() turns true meanwhile (the
 -- check runs every 1000 instructions, in the recipe and the modules it requires).
 function Sandbox:evaluate(path)
-    local dir = sandbox.dirname(path)
+    local dir = paths.dirname(path)
     local env = self:env(dir, dir)
     local check = self.interrupted
     local hook, mask, count = debug.gethook()

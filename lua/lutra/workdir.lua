@@ -6,6 +6,7 @@
 -- dir; the kernel drops the lock when that process ends, however it ends) and
 -- last_checkpoint (the newest checkpoint of any run, as a path relative to the work dir).
 local core = require "lutra.core"
+local paths = require "lutra.paths"
 
 local workdir = {}
 
@@ -28,35 +29,13 @@ local function make_dirs(path)
     end
 end
 
--- workdir.normalize(path): path with "." segments, repeated and trailing slashes and
--- resolvable ".." segments taken out, lexically ("./runs//x/" -> "runs/x", "/tmp/.." -> "/"),
--- so that two spellings of one folder compare equal.
-function workdir.normalize(path)
-    local abs = path:sub(1, 1) == "/"
-    local parts = {}
-    for seg in path:gmatch("[^/]+") do
-        if seg == ".." and #parts > 0 and parts[#parts] ~= ".." then
-            parts[#parts] = nil
-        elseif seg == ".." and abs then
-            -- the root's parent is the root
-        elseif seg ~= "." then
-            parts[#parts + 1] = seg
-        end
-    end
-    local joined = table.concat(parts, "/")
-    if abs then
-        return "/" .. joined
-    end
-    return joined ~= "" and joined or "."
-end
-
 -- workdir.check(path): nil when path can be a work dir, else why not. An empty path and
 -- the root would put a run's files among everything else's.
 function workdir.check(path)
     if type(path) ~= "string" or path == "" then
         return "work_dir is empty: give the folder the runs go in (--work-dir DIR)"
     end
-    if workdir.normalize(path) == "/" then
+    if paths.normalize(path) == "/" then
         return string.format("work_dir %q is the root folder: give a folder of its own", path)
     end
 end
@@ -69,7 +48,7 @@ function workdir.open(path)
     if why then
         error(why, 0)
     end
-    path = workdir.normalize(path)
+    path = paths.normalize(path)
     make_dirs(path)
     local lock_path = path .. "/" .. workdir.LOCK
     local lock, err, pid = core.lock(lock_path)
@@ -85,7 +64,7 @@ end
 
 -- workdir.at(path): the same without the lock, for reading (nothing is written).
 function workdir.at(path)
-    return setmetatable({ dir = workdir.normalize(path) }, WorkDir)
+    return setmetatable({ dir = paths.normalize(path) }, WorkDir)
 end
 
 -- wd:close(): releases the lock. Cannot fail.

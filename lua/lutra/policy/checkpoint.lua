@@ -11,6 +11,7 @@ local util = require "lutra.util"
 local config = require "lutra.config"
 local checkpoint = require "lutra.checkpoint"
 local hooks = require "lutra.hooks"
+local paths = require "lutra.paths"
 local workdir = require "lutra.workdir"
 local resume = require "lutra.resume"
 
@@ -128,7 +129,7 @@ end
 -- The checkpoints of the run that `path` ended: those in its folder up to its number (a
 -- resumed run rotates them as its own), oldest first; none outside the work dir.
 local function lineage(runner, path)
-    local folder, name = workdir.normalize(path):match("^(.*)/([^/]*)$")
+    local folder, name = paths.normalize(path):match("^(.*)/([^/]*)$")
     local at, kind = workdir.checkpoint_number(name or "")
     if not (folder and at and runner.wd) or folder:match("^(.*)/[^/]*$") ~= runner.wd.dir then
         return {}
