@@ -46,6 +46,21 @@ function describe.show(v)
     return type(v)
 end
 
+local KEYWORDS = {}
+for w in ([[and break do else elseif end false for function goto if in local nil not or
+        repeat return then true until while]]):gmatch("%a+") do
+    KEYWORDS[w] = true
+end
+
+-- describe.key_text(k): k as a table constructor writes it: a name (not a keyword) bare,
+-- anything else in brackets ("[\"end\"]", "[1.5]").
+function describe.key_text(k)
+    if type(k) == "string" and k:match("^[%a_][%w_]*$") and not KEYWORDS[k] then
+        return k
+    end
+    return "[" .. describe.literal(k) .. "]"
+end
+
 -- A value as a one-line Lua literal (docs, notes, flat lists in config.lua).
 function describe.literal(v)
     if type(v) == "number" then
@@ -65,9 +80,7 @@ function describe.literal(v)
         end
         table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
         for _, k in ipairs(keys) do
-            local name = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or
-                "[" .. describe.literal(k) .. "]"
-            parts[#parts + 1] = name .. " = " .. describe.literal(v[k])
+            parts[#parts + 1] = describe.key_text(k) .. " = " .. describe.literal(v[k])
         end
         return "{" .. table.concat(parts, ", ") .. "}"
     end

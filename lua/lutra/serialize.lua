@@ -13,18 +13,7 @@ local serialize = {}
 
 local is_list, is_map, key_path = tables.is_list, tables.is_map, describe.key_path
 
-local KEYWORDS = {}
-for w in ([[and break do else elseif end false for function goto if in local nil not or
-        repeat return then true until while]]):gmatch("%a+") do
-    KEYWORDS[w] = true
-end
-
-local function key_text(k)
-    if type(k) == "string" and k:match("^[%a_][%w_]*$") and not KEYWORDS[k] then
-        return k
-    end
-    return "[" .. describe.literal(k) .. "]"
-end
+local key_text = describe.key_text
 
 -- Keys in schema order where the schema knows the table, then the rest sorted; `type`
 -- leads a free-form table (a hook).

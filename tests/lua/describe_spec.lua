@@ -1,4 +1,4 @@
--- Specs of lutra.describe: numbers written so that they read back equal. Run from the
+-- Specs of lutra.describe: numbers and tables written so that they read back equal. Run from the
 -- repository root:
 --     LUA_PATH='lua/?.lua;lua/?/init.lua;;' lua5.4 /usr/bin/busted tests/lua/describe_spec.lua
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
@@ -16,5 +16,11 @@ describe("lutra.describe", function()
         for _, v in ipairs({0.1, 1 / 3, 2 ^ 53 + 0.0, 1e300, 5e-324, 0.2860}) do
             assert.equal(v, load("return " .. lutra_describe.format_number(v))())
         end
+    end)
+
+    it("writes tables as constructors that read back, keywords as keys included", function()
+        local text = lutra_describe.literal({["end"] = 1, a = "x", [2.5] = true})
+        assert.equal('{[2.5] = true, a = "x", ["end"] = 1}', text)
+        assert.same({["end"] = 1, a = "x", [2.5] = true}, load("return " .. text)())
     end)
 end)
