@@ -6,6 +6,7 @@ local core = require "lutra.core"
 local config = require "lutra.config"
 local serialize = require "lutra.serialize"
 local suggest = require "lutra.suggest"
+local overrides = require "lutra.overrides"
 local runner = require "lutra.runner"
 local setup = require "lutra.setup"
 
@@ -135,18 +136,21 @@ end
 
 -- ---- argument parsing -----------------------------------------------------------------------
 
--- The options each verb takes: name -> "value" | "flag" | "list" (--set k=v ...).
+-- The options each verb takes: name -> "value" | "flag" | "list"; every verb also takes
+-- the override flags (overrides.OVERRIDE_FLAGS: --set k=v ... and its aliases).
 local SPECS = {
-    train = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list",
-        ["--work-dir"] = "value", ["--seed"] = "value", ["--threads"] = "value",
+    train = { ["--work-dir"] = "value", ["--seed"] = "value", ["--threads"] = "value",
         ["--device"] = "value", ["--gpu-ids"] = "value", ["--load-from"] = "value",
         ["--resume-from"] = "value", ["--resume-force"] = "flag", ["--quiet"] = "flag" },
-    eval = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list",
-        ["--load-from"] = "value", ["--threads"] = "value", ["--device"] = "value",
+    eval = { ["--load-from"] = "value", ["--threads"] = "value", ["--device"] = "value",
         ["--gpu-ids"] = "value" },
-    plan = { ["--set"] = "list", ["--options"] = "list", ["--cfg-options"] = "list",
-        ["--device"] = "value", ["--gpu-ids"] = "value" },
+    plan = { ["--device"] = "value", ["--gpu-ids"] = "value" },
 }
+for _, spec in pairs(SPECS) do
+    for _, flag in ipairs(overrides.OVERRIDE_FLAGS) do
+        spec[flag] = "list"
+    end
+end
 
 -- A usage error: a message the CLI prints with a pointer to the help, exit 2.
 local UsageError = {}
@@ -271,8 +275,8 @@ end
 -- Loads the recipe; a config error is a usage-class error (exit 2). A signal while the
 -- recipe is evaluated stops it ("interrupted while evaluating RECIPE"): exit 130 or 143,
 -- as after a run.
-local function load_recipe(path, overrides)
-    local ok, cfg, notes, origin = pcall(config.load, path, overrides)
+local function load_recipe(path, sets)
+    local ok, cfg, notes, origin = pcall(config.load, path, sets)
     if not ok then
         local sig = core.interrupted()
         error(setup.config_error(cfg, sig and EXIT[sig]), 0)
