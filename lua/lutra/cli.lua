@@ -7,6 +7,7 @@ local config = require "lutra.config"
 local serialize = require "lutra.serialize"
 local suggest = require "lutra.suggest"
 local overrides = require "lutra.overrides"
+local sandbox = require "lutra.sandbox"
 local runner = require "lutra.runner"
 local setup = require "lutra.setup"
 
@@ -446,17 +447,6 @@ function verbs.plan(args)
     return EXIT.ok
 end
 
--- Whether the file at path can be opened and read (an empty file can).
-local function readable(path)
-    local f = io.open(path, "rb")
-    if not f then
-        return false
-    end
-    local data, why = f:read(0) -- "" before the end, nil at it, nil and why on an error
-    f:close()
-    return data ~= nil or why == nil
-end
-
 function verbs.run(args)
     local first = 2
     if args[2] == "--help" or args[2] == "-h" then
@@ -471,7 +461,7 @@ function verbs.run(args)
     if not chunk then
         complain(err)
         -- a file that cannot be read is a wrong argument; a syntax error, the script's own
-        return readable(script) and EXIT.failure or EXIT.usage
+        return sandbox.kind(script) == "file" and EXIT.failure or EXIT.usage
     end
     local script_arg = { [0] = script }
     for i = first + 1, #args do
