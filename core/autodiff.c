@@ -1,12 +1,12 @@
-/* Autodiff: appends, in reverse order, the backward node of every forward node that a
- * gradient must cross on its way from the loss to a parameter, and decides which
- * gradient writes overwrite and which accumulate. */
+/* Autodiff, a graph -> graph pass: appends, in reverse order, the backward node of every
+ * forward node that a gradient must cross on its way from the loss to a parameter, and
+ * decides which gradient writes overwrite and which accumulate. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/fail.h"
+#include "core/graph.h"
 #include "core/ops/ops.h"
-#include "core/plan.h"
 
 /* Which values a gradient reaches: parameters, and node outputs computed from them. */
 static char *requires_grad(const struct lt_graph *g) {
@@ -26,109 +26,100 @@ static char *requires_grad(const struct lt_graph *g) {
     return req;
 }
 
-/* The gradient buffer of value v, created on first use: parameters write into the flat
- * gradient buffer, everything else into a temporary. */
-static int grad_of(struct lt_plan *p, int v) {
-    if (p->grad_buf[v] >= 0)
-        return p->grad_buf[v];
-    const struct lt_value *val = &p->graph->values[v];
-    struct lt_kview shape = val->shape;
-    shape.dtype = LT_DTYPE_F32; /* gradients are fp32 whatever the forward dtype */
-    int b = lt_plan_add_buf(p, val->kind == LT_VALUE_PARAM ? LT_BUF_GRAD : LT_BUF_ARENA, &shape,
-                            -1);
-    if (b >= 0) {
-        p->bufs[b].cat = val->kind == LT_VALUE_PARAM ? LT_MEM_GRADS : LT_MEM_TEMPORARIES;
-        if (val->kind == LT_VALUE_PARAM)
-            p->bufs[b].offset = p->bufs[p->value_buf[v]].offset;
-        p->grad_buf[v] = b;
+/* The gradient of value v, made on first use: f32 whatever v's dtype. */
+static int grad_of(struct lt_graph *g, int v) {
+    if (g->values[v].grad >= 0)
+        return g->values[v].grad;
+    struct lt_kview shape = g->values[v].shape;
+    shape.dtype = LT_DTYPE_F32;
+    int d = lt_graph_add_value(g, LT_VALUE_GRAD, &shape);
+    if (d >= 0) {
+        g->values[d].of = v;
+        g->values[v].grad = d;
     }
-    return b;
+    return d;
 }
 
-enum lt_status lt_autodiff(struct lt_plan *p, int loss, const char *needed) {
-    const struct lt_graph *g = p->graph;
+/* Appends the backward of c's node n, whose output 0 has a gradient: gin for the inputs
+ * a gradient reaches (req), each overwriting or accumulating (written: what a backward
+ * appended before wrote). */
+static enum lt_status append_backward(struct lt_graph *c, int n, const char *req, char *written) {
+    const struct lt_op_desc *d = &lt_op_descs[c->nodes[n].op];
+    if (!d->has_backward)
+        return lt_fail(c->ctx, LT_EUNSUPPORTED,
+                       "%s has no backward, but the loss's gradient must pass through it "
+                       "(node %d)",
+                       d->name, n);
+    struct lt_node *b = lt_graph_add_node(c, c->nodes[n].op, c->nodes[n].attrs);
+    if (!b)
+        return LT_ENOMEM;
+    const struct lt_node *node = &c->nodes[n]; /* adding a node may have moved the array */
+    b->backward = 1;
+    b->of = n;
+    b->n_in = node->n_in;
+    b->n_out = node->n_out;
+    memcpy(b->in, node->in, sizeof b->in);
+    memcpy(b->out, node->out, sizeof b->out);
+    b->gout[0] = c->values[node->out[0]].grad;
+    for (int i = 0; i < node->n_in; i++) {
+        int v = node->in[i];
+        if (!req[v] || !lt_dtype_is_float(c->values[v].shape.dtype))
+            continue;
+        if ((b->gin[i] = grad_of(c, v)) < 0)
+            return LT_ENOMEM;
+        if (c->values[v].kind == LT_VALUE_PARAM || written[v]) {
+            b->accumulate |= 1u << i; /* parameters sum over micro-batches */
+            continue;
+        }
+        /* the first writer of a temporary overwrites it; when this node writes it through
+         * a later slot too, zero it once and let every slot add */
+        int later = 0;
+        for (int j = i + 1; j < node->n_in; j++)
+            later |= node->in[j] == v;
+        if (later) {
+            b->zero_first |= 1u << i;
+            b->accumulate |= 1u << i;
+        }
+        written[v] = 1;
+    }
+    return LT_OK;
+}
+
+enum lt_status lt_graph_autodiff(struct lt_graph *g, int loss, struct lt_graph **out) {
     char *req = requires_grad(g);
     char *written = calloc((size_t)g->n_values + 1, 1);
+    char *needed = calloc((size_t)g->n_nodes + 1, 1);
+    struct lt_graph *c = NULL;
     enum lt_status st = LT_OK;
-    if (!req || !written) {
-        st = lt_fail(p->ctx, LT_ENOMEM, "out of memory differentiating the graph");
+    if (!req || !written || !needed) {
+        st = lt_fail(g->ctx, LT_ENOMEM, "out of memory differentiating the graph");
         goto done;
     }
     if (!req[loss]) {
-        st = lt_fail(p->ctx, LT_EINVAL, "the loss does not depend on any parameter");
+        st = lt_fail(g->ctx, LT_EINVAL, "the loss does not depend on any parameter");
         goto done;
     }
-    p->grad_buf[loss] = p->seed_buf;
+    lt_graph_needed(g, &loss, 1, needed);
+    st = lt_graph_copy(g, &c);
+    /* the seed: the loss's gradient, written by the step, not by a node */
+    if (st == LT_OK && grad_of(c, loss) < 0)
+        st = LT_ENOMEM;
+    if (st != LT_OK)
+        goto done;
     written[loss] = 1;
-
-    /* forward node indices in the plan are the graph's node order filtered by `needed` */
-    int *plan_index = malloc(((size_t)g->n_nodes + 1) * sizeof *plan_index);
-    if (!plan_index) {
-        st = lt_fail(p->ctx, LT_ENOMEM, "out of memory differentiating the graph");
-        goto done;
-    }
-    for (int n = 0, k = 0; n < g->n_nodes; n++)
-        plan_index[n] = needed[n] ? k++ : -1;
-
     for (int n = g->n_nodes - 1; n >= 0 && st == LT_OK; n--) {
-        const struct lt_node *node = &g->nodes[n];
-        if (!needed[n] || !req[node->out[0]] || p->grad_buf[node->out[0]] < 0)
-            continue;
-        const struct lt_op_desc *d = &lt_op_descs[node->op];
-        if (!d->has_backward) {
-            st = lt_fail(p->ctx, LT_EUNSUPPORTED,
-                         "%s has no backward, but the loss's gradient must pass through it "
-                         "(node %d)",
-                         d->name, n);
-            break;
-        }
-        const struct lt_pnode *fwd = &p->nodes[plan_index[n]];
-        struct lt_pnode *b = lt_plan_add_node(p);
-        if (!b) {
-            st = LT_ENOMEM;
-            break;
-        }
-        fwd = &p->nodes[plan_index[n]]; /* adding a node may have moved the array */
-        b->op = node->op;
-        b->attrs = node->attrs;
-        b->backward = 1;
-        b->of = plan_index[n];
-        b->n_in = node->n_in;
-        b->n_out = node->n_out;
-        memcpy(b->in, fwd->in, sizeof b->in);
-        memcpy(b->out, fwd->out, sizeof b->out);
-        b->gout[0] = p->grad_buf[node->out[0]];
-        int bi = (int)(b - p->nodes);
-        for (int i = 0; i < node->n_in; i++) {
-            int v = node->in[i];
-            if (!req[v] || !lt_dtype_is_float(g->values[v].shape.dtype))
-                continue;
-            int gb = grad_of(p, v);
-            if (gb < 0) {
-                st = LT_ENOMEM;
-                break;
-            }
-            b = &p->nodes[bi];
-            b->gin[i] = gb;
-            if (g->values[v].kind == LT_VALUE_PARAM || written[v]) {
-                b->accumulate |= 1u << i; /* parameters sum over micro-batches */
-                continue;
-            }
-            /* the first writer of a temporary overwrites it; when this node writes it
-             * through a later slot too, zero it once and let every slot add */
-            int later = 0;
-            for (int j = i + 1; j < node->n_in; j++)
-                later |= node->in[j] == v;
-            if (later) {
-                b->zero_first |= 1u << i;
-                b->accumulate |= 1u << i;
-            }
-            written[v] = 1;
-        }
+        const struct lt_node *node = &c->nodes[n];
+        if (needed[n] && req[node->out[0]] && c->values[node->out[0]].grad >= 0)
+            st = append_backward(c, n, req, written);
     }
-    free(plan_index);
 done:
     free(req);
     free(written);
-    return st;
+    free(needed);
+    if (st != LT_OK) {
+        lt_graph_free(c);
+        return st;
+    }
+    *out = c;
+    return LT_OK;
 }

@@ -1,5 +1,6 @@
 /* Graphs: symbolic values and the nodes that connect them, with shapes checked as each
- * node is added. Building a node computes nothing. */
+ * node is added. Building a node computes nothing. Also the builders the passes share
+ * (core/graph.h): copies, values and nodes added as they are, and what a target needs. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,18 +39,73 @@ void lt_graph_free(struct lt_graph *g) {
     free(g);
 }
 
+/* Room for `more` values beyond those there are; 0, or -1 with LT_ENOMEM recorded. */
+static int reserve_values(struct lt_graph *g, int more) {
+    if (g->n_values + more <= g->cap_values)
+        return 0;
+    int cap = g->cap_values ? g->cap_values : 64;
+    while (cap < g->n_values + more)
+        cap *= 2;
+    struct lt_value *v = realloc(g->values, (size_t)cap * sizeof *v);
+    if (!v) {
+        lt_fail(g->ctx, LT_ENOMEM, "out of memory growing a graph");
+        return -1;
+    }
+    g->values = v;
+    g->cap_values = cap;
+    return 0;
+}
+
+/* Room for one more node; 0, or -1 with LT_ENOMEM recorded. */
+static int reserve_node(struct lt_graph *g) {
+    if (g->n_nodes < g->cap_nodes)
+        return 0;
+    int cap = g->cap_nodes ? 2 * g->cap_nodes : 64;
+    struct lt_node *n = realloc(g->nodes, (size_t)cap * sizeof *n);
+    if (!n) {
+        lt_fail(g->ctx, LT_ENOMEM, "out of memory growing a graph");
+        return -1;
+    }
+    g->nodes = n;
+    g->cap_nodes = cap;
+    return 0;
+}
+
+/* The value after the last, blank (no producer, no gradient), in reserved room. */
+static struct lt_value *blank_value(struct lt_graph *g) {
+    struct lt_value *v = &g->values[g->n_values];
+    memset(v, 0, sizeof *v);
+    v->node = v->grad = v->of = -1;
+    return v;
+}
+
+/* A copy of op's attrs (zeros when attrs is NULL); NULL with LT_ENOMEM recorded. */
+static void *copy_attrs(struct lt_graph *g, enum lt_op op, const void *attrs) {
+    size_t size = lt_op_descs[op].attrs_size;
+    void *copy = lt_zalloc(g->ctx, size);
+    if (copy && attrs)
+        memcpy(copy, attrs, size);
+    return copy;
+}
+
+/* The node after the last, blank (no gradients, of no node), in reserved room. */
+static struct lt_node *blank_node(struct lt_graph *g, enum lt_op op, void *attrs) {
+    struct lt_node *n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->attrs = attrs;
+    n->of = -1;
+    for (int i = 0; i < LT_MAX_INPUTS; i++)
+        n->gin[i] = -1;
+    for (int k = 0; k < LT_MAX_OUTPUTS; k++)
+        n->gout[k] = -1;
+    return n;
+}
+
 /* Appends a value slot; NULL with LT_ENOMEM recorded on failure. */
 static struct lt_value *new_value(struct lt_graph *g, const char *name) {
-    if (g->n_values == g->cap_values) {
-        int cap = g->cap_values ? 2 * g->cap_values : 64;
-        struct lt_value *v = realloc(g->values, (size_t)cap * sizeof *v);
-        if (!v) {
-            lt_fail(g->ctx, LT_ENOMEM, "out of memory growing a graph");
-            return NULL;
-        }
-        g->values = v;
-        g->cap_values = cap;
-    }
+    if (reserve_values(g, 1) < 0)
+        return NULL;
     char *copy = NULL;
     if (name) {
         copy = lt_alloc(g->ctx, strlen(name) + 1);
@@ -57,9 +113,7 @@ static struct lt_value *new_value(struct lt_graph *g, const char *name) {
             return NULL;
         strcpy(copy, name);
     }
-    struct lt_value *v = &g->values[g->n_values];
-    memset(v, 0, sizeof *v);
-    v->node = -1;
+    struct lt_value *v = blank_value(g);
     v->name = copy;
     return v;
 }
@@ -148,40 +202,19 @@ enum lt_status lt_graph_op(struct lt_graph *g, enum lt_op op, int n_in, const in
     if (d->infer(attrs, n_in, shapes, outs, msg) != LT_OK)
         return lt_fail(g->ctx, LT_EINVAL, "%s", msg);
 
-    if (g->n_nodes == g->cap_nodes) {
-        int cap = g->cap_nodes ? 2 * g->cap_nodes : 64;
-        struct lt_node *n = realloc(g->nodes, (size_t)cap * sizeof *n);
-        if (!n)
-            return lt_fail(g->ctx, LT_ENOMEM, "out of memory growing a graph");
-        g->nodes = n;
-        g->cap_nodes = cap;
-    }
-    /* reserve the output values before committing the node, so failure leaves no trace */
-    if (g->n_values + d->n_out > g->cap_values) {
-        int cap = g->cap_values ? g->cap_values : 64;
-        while (cap < g->n_values + d->n_out)
-            cap *= 2;
-        struct lt_value *v = realloc(g->values, (size_t)cap * sizeof *v);
-        if (!v)
-            return lt_fail(g->ctx, LT_ENOMEM, "out of memory growing a graph");
-        g->values = v;
-        g->cap_values = cap;
-    }
-    void *attr_copy = lt_zalloc(g->ctx, d->attrs_size);
+    /* reserve the node and its output values before committing it, so failure leaves
+     * no trace */
+    if (reserve_node(g) < 0 || reserve_values(g, d->n_out) < 0)
+        return LT_ENOMEM;
+    void *attr_copy = copy_attrs(g, op, attrs);
     if (!attr_copy)
         return LT_ENOMEM;
-    if (attrs)
-        memcpy(attr_copy, attrs, d->attrs_size);
-
-    struct lt_node *n = &g->nodes[g->n_nodes];
-    n->op = op;
-    n->attrs = attr_copy;
+    struct lt_node *n = blank_node(g, op, attr_copy);
     n->n_in = n_in;
     n->n_out = d->n_out;
     memcpy(n->in, in, (size_t)n_in * sizeof *in);
     for (int k = 0; k < d->n_out; k++) {
-        struct lt_value *v = &g->values[g->n_values];
-        memset(v, 0, sizeof *v);
+        struct lt_value *v = blank_value(g);
         v->kind = LT_VALUE_NODE;
         v->shape = outs[k];
         v->shape.data = NULL;
@@ -234,4 +267,89 @@ int lt_graph_find(const struct lt_graph *g, enum lt_value_kind kind, int index) 
         if (g->values[i].kind == kind && g->values[i].index == index)
             return i;
     return -1;
+}
+
+enum lt_status lt_graph_copy(const struct lt_graph *g, struct lt_graph **out) {
+    struct lt_graph *c = lt_zalloc(g->ctx, sizeof *c);
+    if (!c)
+        return LT_ENOMEM;
+    *c = *g;
+    c->refs = 1;
+    c->values = calloc((size_t)g->n_values + 1, sizeof *c->values);
+    c->nodes = calloc((size_t)g->n_nodes + 1, sizeof *c->nodes);
+    c->cap_values = g->n_values;
+    c->cap_nodes = g->n_nodes;
+    c->n_values = c->n_nodes = 0; /* what lt_graph_free releases: the copies made so far */
+    if (!c->values || !c->nodes)
+        goto fail;
+    for (int v = 0; v < g->n_values; v++) {
+        struct lt_value *to = &c->values[c->n_values++];
+        *to = g->values[v];
+        to->name = NULL;
+        to->tensor = to->tensor ? lt_tensor_retain(to->tensor) : NULL;
+        if (g->values[v].name && !(to->name = strdup(g->values[v].name)))
+            goto fail;
+    }
+    for (int n = 0; n < g->n_nodes; n++) {
+        struct lt_node *to = &c->nodes[c->n_nodes];
+        *to = g->nodes[n];
+        if (!(to->attrs = copy_attrs(c, to->op, g->nodes[n].attrs)))
+            goto fail;
+        c->n_nodes++;
+    }
+    *out = c;
+    return LT_OK;
+fail:
+    lt_graph_free(c);
+    return lt_fail(g->ctx, LT_ENOMEM, "out of memory copying a graph");
+}
+
+int lt_graph_add_value(struct lt_graph *g, enum lt_value_kind kind, const struct lt_kview *shape) {
+    if (reserve_values(g, 1) < 0)
+        return -1;
+    struct lt_value *v = blank_value(g);
+    v->kind = kind;
+    v->shape = *shape;
+    v->shape.data = NULL;
+    return g->n_values++;
+}
+
+struct lt_node *lt_graph_add_node(struct lt_graph *g, enum lt_op op, const void *attrs) {
+    if (reserve_node(g) < 0)
+        return NULL;
+    void *attr_copy = copy_attrs(g, op, attrs);
+    if (!attr_copy)
+        return NULL;
+    struct lt_node *n = blank_node(g, op, attr_copy);
+    g->n_nodes++;
+    return n;
+}
+
+void lt_graph_needed(const struct lt_graph *g, const int *targets, int n_targets, char *needed) {
+    char *want = calloc((size_t)g->n_values + 1, 1);
+    LT_ASSERT(want);
+    for (int i = 0; i < n_targets; i++)
+        want[targets[i]] = 1;
+    for (int n = g->n_nodes - 1; n >= 0; n--) {
+        const struct lt_node *node = &g->nodes[n];
+        needed[n] = (char)node->backward;
+        for (int k = 0; !node->backward && k < node->n_out; k++)
+            needed[n] |= want[node->out[k]];
+        if (!needed[n])
+            continue;
+        for (int i = 0; i < node->n_in; i++)
+            want[node->in[i]] = 1;
+        for (int k = 0; node->backward && k < node->n_out; k++) {
+            want[node->out[k]] = 1;
+            if (node->gout[k] >= 0)
+                want[node->gout[k]] = 1;
+        }
+    }
+    free(want);
+}
+
+int lt_graph_param_copy(const struct lt_graph *g, int n) {
+    const struct lt_node *node = &g->nodes[n];
+    return !node->backward && node->op == LT_OP_CAST &&
+           g->values[node->in[0]].kind == LT_VALUE_PARAM;
 }

@@ -1,6 +1,8 @@
 /* The planner: from a graph to the exact list of buffers and nodes a step runs, each
- * buffer with its memory category and offset. Planning computes nothing and allocates
- * only bookkeeping; the executor allocates exactly the bytes reported here. */
+ * buffer with its memory category and offset. It runs the passes (graph -> graph), lowers
+ * what they made (core/plan_build.c), binds the kernels, packs the arenas by liveness and
+ * checks the limit. Planning computes nothing and allocates only bookkeeping; the
+ * executor allocates exactly the bytes reported here. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,86 +15,6 @@
 #include "core/ops/ops.h"
 #include "core/optim.h"
 #include "core/plan.h"
-
-/* Marks the nodes that the targets depend on. */
-static void mark_needed(const struct lt_graph *g, const int *targets, int n_targets,
-                        char *needed) {
-    char *want = calloc((size_t)g->n_values + 1, 1);
-    LT_ASSERT(want);
-    for (int i = 0; i < n_targets; i++)
-        want[targets[i]] = 1;
-    for (int n = g->n_nodes - 1; n >= 0; n--) {
-        const struct lt_node *node = &g->nodes[n];
-        for (int k = 0; k < node->n_out; k++)
-            needed[n] |= want[node->out[k]];
-        if (needed[n])
-            for (int i = 0; i < node->n_in; i++)
-                want[node->in[i]] = 1;
-    }
-    free(want);
-}
-
-/* Buffers for every graph value a needed node touches, and the forward nodes. */
-static enum lt_status add_forward(struct lt_plan *p, const char *needed) {
-    const struct lt_graph *g = p->graph;
-    for (int n = 0; n < g->n_nodes; n++) {
-        if (!needed[n])
-            continue;
-        const struct lt_node *node = &g->nodes[n];
-        int ids[LT_MAX_INPUTS + LT_MAX_OUTPUTS], count = 0;
-        for (int i = 0; i < node->n_in; i++)
-            ids[count++] = node->in[i];
-        for (int k = 0; k < node->n_out; k++)
-            ids[count++] = node->out[k];
-        for (int j = 0; j < count; j++) {
-            int v = ids[j];
-            if (p->value_buf[v] >= 0)
-                continue;
-            const struct lt_value *val = &g->values[v];
-            static const enum lt_buf_kind kinds[] = {
-                [LT_VALUE_INPUT] = LT_BUF_INPUT, [LT_VALUE_PARAM] = LT_BUF_PARAM,
-                [LT_VALUE_STATE] = LT_BUF_STATE, [LT_VALUE_NODE] = LT_BUF_ARENA};
-            static const enum lt_mem_category cats[] = {
-                [LT_VALUE_INPUT] = LT_MEM_DATA, [LT_VALUE_PARAM] = LT_MEM_PARAMS,
-                [LT_VALUE_STATE] = LT_MEM_STATE, [LT_VALUE_NODE] = LT_MEM_TEMPORARIES};
-            int b = lt_plan_add_buf(p, kinds[val->kind], &val->shape, v);
-            if (b < 0)
-                return LT_ENOMEM;
-            struct lt_buf *buf = &p->bufs[b];
-            buf->cat = cats[val->kind];
-            if (val->kind == LT_VALUE_INPUT) {
-                buf->offset = p->data_slot;
-                p->data_slot += buf->bytes;
-            } else if (val->kind == LT_VALUE_PARAM) {
-                buf->offset = p->flat_params;
-                p->flat_params += buf->bytes;
-            } else if (val->kind == LT_VALUE_STATE) {
-                buf->offset = p->flat_state;
-                p->flat_state += buf->bytes;
-            }
-            p->value_buf[v] = b;
-        }
-        struct lt_pnode *pn = lt_plan_add_node(p);
-        if (!pn)
-            return LT_ENOMEM;
-        pn->op = node->op;
-        pn->attrs = node->attrs;
-        pn->of = -1;
-        pn->n_in = node->n_in;
-        pn->n_out = node->n_out;
-        for (int i = 0; i < node->n_in; i++)
-            pn->in[i] = p->value_buf[node->in[i]];
-        for (int k = 0; k < node->n_out; k++)
-            pn->out[k] = p->value_buf[node->out[k]];
-        /* a parameter's half copy: made once per step, read by every micro-batch */
-        if (node->op == LT_OP_CAST && g->values[node->in[0]].kind == LT_VALUE_PARAM) {
-            pn->once_per_step = 1;
-            p->bufs[pn->out[0]].cat = LT_MEM_PARAM_COPIES;
-            p->bufs[pn->out[0]].keep = 1;
-        }
-    }
-    return LT_OK;
-}
 
 /* The arguments a kernel's prepare and workspace query see: shapes, no data. */
 static void shape_args(const struct lt_plan *p, const struct lt_pnode *pn, struct lt_kargs *a) {
@@ -315,17 +237,11 @@ static enum lt_status check_outputs(struct lt_ctx *ctx, const struct lt_graph *g
     return LT_OK;
 }
 
-/* The first half of both compilations: the graph the plan runs (core/rewrite.c: an exactly
- * equal one where cheaper), a plan for it, and the forward nodes the targets need. On
- * failure nothing is left. */
-static enum lt_status plan_begin(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
-                                 const int *targets, int n_targets, int training,
-                                 struct lt_plan **out, char **needed_out) {
-    struct lt_graph *rewritten;
-    enum lt_status st = lt_graph_rewrite(g, targets, n_targets, &rewritten);
-    if (st != LT_OK)
-        return st;
-    g = rewritten;
+/* A plan of graph g (the reference is the plan's, also on failure), lowered for the
+ * targets. On failure nothing is left. */
+static enum lt_status plan_lowered(struct lt_ctx *ctx, struct lt_backend *be, struct lt_graph *g,
+                                   const int *targets, int n_targets, int training,
+                                   struct lt_plan **out) {
     struct lt_plan *p = lt_zalloc(ctx, sizeof *p);
     if (!p) {
         lt_graph_free(g);
@@ -339,25 +255,39 @@ static enum lt_status plan_begin(struct lt_ctx *ctx, struct lt_backend *be, stru
     p->loss_buf = p->seed_buf = -1;
     p->value_buf = malloc(((size_t)g->n_values + 1) * sizeof *p->value_buf);
     p->grad_buf = malloc(((size_t)g->n_values + 1) * sizeof *p->grad_buf);
-    char *needed = calloc((size_t)g->n_nodes + 1, 1);
     p->outputs = malloc(((size_t)n_targets + 1) * sizeof *p->outputs);
-    if (!p->value_buf || !p->grad_buf || !needed || !p->outputs) {
-        free(needed);
-        lt_plan_free(p);
-        return lt_fail(ctx, LT_ENOMEM, "out of memory planning");
-    }
-    for (int v = 0; v < g->n_values; v++)
-        p->value_buf[v] = p->grad_buf[v] = -1;
-    mark_needed(g, targets, n_targets, needed);
-    st = add_forward(p, needed);
+    enum lt_status st = LT_OK;
+    if (!p->value_buf || !p->grad_buf || !p->outputs)
+        st = lt_fail(ctx, LT_ENOMEM, "out of memory planning");
+    if (st == LT_OK)
+        st = lt_plan_lower(p, targets, n_targets);
     if (st != LT_OK) {
-        free(needed);
         lt_plan_free(p);
         return st;
     }
     *out = p;
-    *needed_out = needed;
     return LT_OK;
+}
+
+/* The graph a training step runs: g rewritten where that is exact and cheaper, the
+ * backward of the loss appended and, when checkpointing, the recomputations inserted. */
+static enum lt_status step_graph(struct lt_graph *g, int loss, int checkpoint,
+                                 struct lt_graph **out) {
+    struct lt_graph *rewritten, *differentiated;
+    enum lt_status st = lt_graph_rewrite(g, &loss, 1, &rewritten);
+    if (st != LT_OK)
+        return st;
+    st = lt_graph_autodiff(rewritten, loss, &differentiated);
+    lt_graph_free(rewritten);
+    if (st != LT_OK)
+        return st;
+    if (!checkpoint) {
+        *out = differentiated;
+        return LT_OK;
+    }
+    st = lt_graph_recompute(differentiated, loss, out);
+    lt_graph_free(differentiated);
+    return st;
 }
 
 /* The second half: kernels bound, liveness, the arenas packed. The caller then sets the
@@ -380,10 +310,12 @@ enum lt_status lt_plan_compile_step(struct lt_ctx *ctx, struct lt_backend *be,
     enum lt_status st = check_loss(ctx, g, loss);
     if (st == LT_OK)
         st = lt_optim_check(ctx, opt, g);
-    struct lt_plan *p = NULL;
-    char *needed = NULL;
+    struct lt_graph *run = NULL;
     if (st == LT_OK)
-        st = plan_begin(ctx, be, g, &loss, 1, 1, &p, &needed);
+        st = step_graph(g, loss, o && o->checkpoint, &run);
+    struct lt_plan *p = NULL;
+    if (st == LT_OK)
+        st = plan_lowered(ctx, be, run, &loss, 1, 1, &p);
     if (st != LT_OK)
         return st;
     p->opt = *opt;
@@ -395,24 +327,10 @@ enum lt_status lt_plan_compile_step(struct lt_ctx *ctx, struct lt_backend *be,
             memcpy(p->groups, opt->groups, (size_t)opt->n_groups * sizeof *p->groups);
     }
     p->opt.groups = p->groups;
-    /* the loss stays readable after the step; its incoming gradient is a state slot */
-    if (st == LT_OK) {
-        p->loss_buf = p->value_buf[loss];
-        p->bufs[p->loss_buf].keep = 1;
-        struct lt_kview seed = {NULL, LT_DTYPE_F32, 1, {2}};
-        p->seed_buf = lt_plan_add_buf(p, LT_BUF_STATE, &seed, -1);
-        if (p->seed_buf < 0)
-            st = LT_ENOMEM;
-    }
-    if (st == LT_OK) {
-        p->bufs[p->seed_buf].cat = LT_MEM_STATE;
-        p->bufs[p->seed_buf].offset = p->flat_state;
-        p->flat_state += p->bufs[p->seed_buf].bytes;
-        st = lt_autodiff(p, loss, needed);
-    }
-    free(needed);
-    if (st == LT_OK && o && o->checkpoint)
-        st = lt_plan_recompute(p);
+    /* the loss stays readable after the step; its gradient, the seed, is a state slot */
+    p->loss_buf = p->value_buf[loss];
+    p->bufs[p->loss_buf].keep = 1;
+    p->seed_buf = p->grad_buf[loss];
     if (st == LT_OK)
         st = plan_pack(p);
     if (st == LT_OK) {
@@ -436,13 +354,14 @@ enum lt_status lt_plan_compile_forward(struct lt_ctx *ctx, struct lt_backend *be
                                        struct lt_graph *g, int n_out, const int *outputs,
                                        const struct lt_plan_options *o, struct lt_plan **out) {
     enum lt_status st = check_outputs(ctx, g, n_out, outputs);
-    struct lt_plan *p = NULL;
-    char *needed = NULL;
+    struct lt_graph *run = NULL;
     if (st == LT_OK)
-        st = plan_begin(ctx, be, g, outputs, n_out, 0, &p, &needed);
+        st = lt_graph_rewrite(g, outputs, n_out, &run);
+    struct lt_plan *p = NULL;
+    if (st == LT_OK)
+        st = plan_lowered(ctx, be, run, outputs, n_out, 0, &p);
     if (st != LT_OK)
         return st;
-    free(needed);
     p->n_outputs = n_out;
     for (int i = 0; i < n_out && st == LT_OK; i++) {
         p->outputs[i] = p->value_buf[outputs[i]];
@@ -510,11 +429,9 @@ enum lt_status lt_plan_new(struct lt_ctx *ctx, struct lt_graph *g, int loss,
 void lt_plan_free(struct lt_plan *p) {
     if (!p || --p->refs > 0)
         return;
-    for (int n = 0; n < p->n_nodes; n++) {
+    for (int n = 0; n < p->n_nodes; n++)
         if (p->nodes[n].state && p->nodes[n].kernel->release)
             p->nodes[n].kernel->release(p->nodes[n].state);
-        free(p->nodes[n].own_attrs);
-    }
     lt_graph_free(p->graph);
     free(p->bufs);
     free(p->nodes);
@@ -539,7 +456,7 @@ int lt_plan_node_count(const struct lt_plan *p) {
 }
 
 void lt_plan_checkpointing(const struct lt_plan *p, int *segments, int *recomputed) {
-    *segments = p->segments > 0 ? p->segments : 1;
+    *segments = p->graph->segments > 0 ? p->graph->segments : 1;
     *recomputed = 0;
     for (int n = 0; n < p->n_nodes; n++)
         *recomputed += p->nodes[n].recompute;

@@ -1,9 +1,10 @@
 /* Plans' insides: the buffers and nodes of a compiled step. Private to the core.
  *
- * A plan is a list of nodes (forward, then the backward nodes autodiff appended) over a
- * list of buffers. Every buffer has one memory category and an offset: in its
- * category's arena (packed by liveness), in the flat parameter/gradient/state buffers,
- * or in a data slot.
+ * A plan is its graph lowered: the nodes that run (forward, then the backward nodes and
+ * recomputations the passes put in the graph), in the graph's order, over a list of
+ * buffers, one per value they touch. Every buffer has one memory category and an offset:
+ * in its category's arena (packed by liveness), in the flat parameter/gradient/state
+ * buffers, or in a data slot.
  */
 #ifndef LT_PLAN_H
 #define LT_PLAN_H
@@ -29,16 +30,16 @@ struct lt_buf {
     int value;            /* the graph value it holds, -1 for gradients and the seed */
     int first, last;      /* ARENA: first and last node touching it */
     int keep;             /* read after the last node (the loss, requested outputs) */
-    int recomputed;       /* written by a recomputation (core/recompute.c) */
+    int recomputed;       /* written by a recomputation (lt_graph_recompute) */
 };
 
+/* A graph node lowered (struct lt_node says what its fields mean), over buffers. */
 struct lt_pnode {
     enum lt_op op;
-    const void *attrs;
-    int backward; /* 0: a forward node; 1: the backward of forward node `of` */
+    const void *attrs; /* the graph node's */
+    int backward;      /* runs the op's backward kernel */
     int once_per_step; /* a parameter's half copy: skipped after the first micro-batch */
-    int recompute;     /* a forward node run again for the backward (core/recompute.c) */
-    int of;
+    int recompute;     /* a forward node run again for the backward */
     int n_in, n_out;
     int in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS];   /* buffers of the forward tensors */
     int gout[LT_MAX_OUTPUTS], gin[LT_MAX_INPUTS]; /* gradient buffers, -1 for none */
@@ -46,17 +47,15 @@ struct lt_pnode {
     unsigned zero_first;                          /* bit i: zero gin[i] before the call */
     const struct lt_kernel *kernel;
     void *state; /* what kernel->prepare built, released with the plan */
-    void *own_attrs; /* attrs made for this node (a recompute's), freed with the plan */
     size_t workspace;
 };
 
 struct lt_plan {
     struct lt_ctx *ctx;
-    struct lt_backend *be; /* where it runs: the context's device; eager ops the CPU */
-    struct lt_graph *graph;
+    struct lt_backend *be;  /* where it runs: the context's device; eager ops the CPU */
+    struct lt_graph *graph; /* what the passes made: the plan's nodes are its nodes lowered */
     int refs;
     int training;
-    int segments; /* activation checkpointing's segments; 0 without */
     struct lt_buf *bufs;
     struct lt_pnode *nodes;
     int n_bufs, cap_bufs, n_nodes, cap_nodes;
@@ -73,41 +72,28 @@ struct lt_plan {
     struct lt_optim_group *groups;    /* opt.groups copied, n = opt.n_groups */
 };
 
-/* Appends a buffer for a tensor of `shape`; returns its index or -1 (LT_ENOMEM). */
-int lt_plan_add_buf(struct lt_plan *p, enum lt_buf_kind kind, const struct lt_kview *shape,
-                    int value);
-/* Appends a node; returns a pointer to it (zeroed, gin/gout -1) or NULL (LT_ENOMEM). */
-struct lt_pnode *lt_plan_add_node(struct lt_plan *p);
+/* Lowers p->graph (core/plan_build.c): the nodes the targets need (lt_graph_needed), in
+ * the graph's order, become the plan's nodes, and each value they touch a buffer, made
+ * when first touched: an input in the data slot, a parameter or state in the flat
+ * buffers, a parameter's gradient in the flat gradient buffer at the parameter's offset,
+ * the gradient of a target (the seed the backward starts from) in the flat state,
+ * anything else in the temporaries' arena; a parameter's half copy in its own arena, made
+ * once per step. Fills p->value_buf and p->grad_buf. Fails with LT_ENOMEM. */
+enum lt_status lt_plan_lower(struct lt_plan *p, const int *targets, int n_targets);
 
-/* Appends the backward nodes for `loss` (autodiff.c). `needed[n]` marks the forward
- * nodes the loss depends on. Fails with LT_EUNSUPPORTED when a gradient must cross an
- * op without backward. */
-enum lt_status lt_autodiff(struct lt_plan *p, int loss, const char *needed);
-
-/* Activation checkpointing: cuts the forward nodes into the segments that keep the
- * fewest bytes at the estimated peak and has every segment but the last recompute its
- * activations just before its backward (core/recompute.c). After lt_autodiff, before
- * the kernels are bound. */
-enum lt_status lt_plan_recompute(struct lt_plan *p);
-
-/* The graph the plan of `targets` (the loss, or a program's outputs) runs: g itself
- * (retained), or a copy with the same value ids where an exact rewrite makes it cheaper
- * (core/rewrite.c: max_pool2d after relu runs before it). */
-enum lt_status lt_graph_rewrite(struct lt_graph *g, const int *targets, int n_targets,
-                                struct lt_graph **out);
-
-/* The plan of a training step for `loss` on backend be: the forward the loss needs, the
- * backward autodiff appends, recomputation when o asks for checkpointing (o may be NULL),
- * packed and checked against the memory limit (o's, else the context's). Fails with
- * LT_EINVAL (a bad loss or optimizer config), LT_EUNSUPPORTED (no kernel or no backward)
- * or LT_ENOMEM. */
+/* The plan of a training step for `loss` on backend be: the graph rewritten, its backward
+ * appended and, when o asks for checkpointing (o may be NULL), recomputations inserted
+ * (the passes of core/graph.h), then lowered, packed and checked against the memory
+ * limit (o's, else the context's). Fails with LT_EINVAL (a bad loss or optimizer
+ * config), LT_EUNSUPPORTED (no kernel or no backward) or LT_ENOMEM. */
 enum lt_status lt_plan_compile_step(struct lt_ctx *ctx, struct lt_backend *be,
                                     struct lt_graph *g, int loss,
                                     const struct lt_optim_config *opt,
                                     const struct lt_plan_options *o, struct lt_plan **out);
 
-/* The plan of a forward program computing outputs[0 .. n_out-1], checked against
- * o->memory_limit (o may be NULL: the context's limit). Fails as above. */
+/* The plan of a forward program computing outputs[0 .. n_out-1] (the graph rewritten,
+ * then lowered and packed), checked against o->memory_limit (o may be NULL: the
+ * context's limit). Fails as above. */
 enum lt_status lt_plan_compile_forward(struct lt_ctx *ctx, struct lt_backend *be,
                                        struct lt_graph *g, int n_out, const int *outputs,
                                        const struct lt_plan_options *o, struct lt_plan **out);

@@ -1,6 +1,7 @@
-/* A plan's buffers and nodes, appended: the builders that lowering the graph
- * (core/plan.c), autodiff (core/autodiff.c) and recomputation (core/recompute.c) share,
- * so that the passes call down into them and never back into the planner. */
+/* Lowering: a finished graph (what the passes made of it) becomes the plan's nodes over
+ * buffers, one buffer per value, each with its memory category. Every node is lowered
+ * the same way; what a node or a value is (backward, recomputed, a gradient, a
+ * parameter's half copy) is read from the graph. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,8 +9,9 @@
 #include "core/mem.h"
 #include "core/plan.h"
 
-int lt_plan_add_buf(struct lt_plan *p, enum lt_buf_kind kind, const struct lt_kview *shape,
-                    int value) {
+/* Appends a buffer for a tensor of `shape`; returns its index or -1 (LT_ENOMEM). */
+static int add_buf(struct lt_plan *p, enum lt_buf_kind kind, enum lt_mem_category cat,
+                   const struct lt_kview *shape, int value) {
     if (p->n_bufs == p->cap_bufs) {
         int cap = p->cap_bufs ? 2 * p->cap_bufs : 64;
         struct lt_buf *b = realloc(p->bufs, (size_t)cap * sizeof *b);
@@ -23,6 +25,7 @@ int lt_plan_add_buf(struct lt_plan *p, enum lt_buf_kind kind, const struct lt_kv
     struct lt_buf *b = &p->bufs[p->n_bufs];
     memset(b, 0, sizeof *b);
     b->kind = kind;
+    b->cat = cat;
     b->view = *shape;
     b->view.data = NULL;
     b->bytes = lt_align((size_t)lt_kview_numel(shape) * lt_dtype_bytes(shape->dtype));
@@ -32,7 +35,8 @@ int lt_plan_add_buf(struct lt_plan *p, enum lt_buf_kind kind, const struct lt_kv
     return p->n_bufs++;
 }
 
-struct lt_pnode *lt_plan_add_node(struct lt_plan *p) {
+/* Appends a node (zeroed); returns it or NULL (LT_ENOMEM). */
+static struct lt_pnode *add_node(struct lt_plan *p) {
     if (p->n_nodes == p->cap_nodes) {
         int cap = p->cap_nodes ? 2 * p->cap_nodes : 64;
         struct lt_pnode *n = realloc(p->nodes, (size_t)cap * sizeof *n);
@@ -45,9 +49,126 @@ struct lt_pnode *lt_plan_add_node(struct lt_plan *p) {
     }
     struct lt_pnode *n = &p->nodes[p->n_nodes++];
     memset(n, 0, sizeof *n);
-    for (int i = 0; i < LT_MAX_INPUTS; i++)
-        n->gin[i] = -1;
-    for (int i = 0; i < LT_MAX_OUTPUTS; i++)
-        n->gout[i] = -1;
     return n;
+}
+
+/* The buffer of value v, made on first use (see lt_plan_lower for where each kind goes);
+ * -1 on LT_ENOMEM. */
+static int buf_of(struct lt_plan *p, int v, const char *is_target) {
+    if (p->value_buf[v] >= 0)
+        return p->value_buf[v];
+    const struct lt_graph *g = p->graph;
+    const struct lt_value *val = &g->values[v];
+    int b = -1;
+    switch (val->kind) {
+    case LT_VALUE_INPUT:
+        if ((b = add_buf(p, LT_BUF_INPUT, LT_MEM_DATA, &val->shape, v)) >= 0) {
+            p->bufs[b].offset = p->data_slot;
+            p->data_slot += p->bufs[b].bytes;
+        }
+        break;
+    case LT_VALUE_PARAM:
+        if ((b = add_buf(p, LT_BUF_PARAM, LT_MEM_PARAMS, &val->shape, v)) >= 0) {
+            p->bufs[b].offset = p->flat_params;
+            p->flat_params += p->bufs[b].bytes;
+        }
+        break;
+    case LT_VALUE_STATE:
+        if ((b = add_buf(p, LT_BUF_STATE, LT_MEM_STATE, &val->shape, v)) >= 0) {
+            p->bufs[b].offset = p->flat_state;
+            p->flat_state += p->bufs[b].bytes;
+        }
+        break;
+    case LT_VALUE_NODE:
+        if ((b = add_buf(p, LT_BUF_ARENA, LT_MEM_TEMPORARIES, &val->shape, v)) >= 0)
+            p->bufs[b].recomputed = g->nodes[val->node].recompute;
+        break;
+    case LT_VALUE_GRAD: /* no value of its own in the buffer: a gradient has no tensor */
+        if (g->values[val->of].kind == LT_VALUE_PARAM) {
+            if ((b = add_buf(p, LT_BUF_GRAD, LT_MEM_GRADS, &val->shape, -1)) >= 0)
+                p->bufs[b].offset = p->bufs[p->value_buf[val->of]].offset;
+        } else if (is_target[val->of]) {
+            if ((b = add_buf(p, LT_BUF_STATE, LT_MEM_STATE, &val->shape, -1)) >= 0) {
+                p->bufs[b].offset = p->flat_state;
+                p->flat_state += p->bufs[b].bytes;
+            }
+        } else {
+            b = add_buf(p, LT_BUF_ARENA, LT_MEM_TEMPORARIES, &val->shape, -1);
+        }
+        break;
+    }
+    if (b >= 0)
+        p->value_buf[v] = b;
+    return b;
+}
+
+/* Lowers graph node n: buffers for what it touches, then the plan's node. */
+static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target) {
+    const struct lt_node *node = &p->graph->nodes[n];
+    int ids[2 * (LT_MAX_INPUTS + LT_MAX_OUTPUTS)], count = 0;
+    for (int i = 0; i < node->n_in; i++)
+        ids[count++] = node->in[i];
+    for (int k = 0; k < node->n_out; k++)
+        ids[count++] = node->out[k];
+    for (int k = 0; k < node->n_out; k++)
+        if (node->gout[k] >= 0)
+            ids[count++] = node->gout[k];
+    for (int i = 0; i < node->n_in; i++)
+        if (node->gin[i] >= 0)
+            ids[count++] = node->gin[i];
+    for (int j = 0; j < count; j++)
+        if (buf_of(p, ids[j], is_target) < 0)
+            return LT_ENOMEM;
+    struct lt_pnode *pn = add_node(p);
+    if (!pn)
+        return LT_ENOMEM;
+    pn->op = node->op;
+    pn->attrs = node->attrs;
+    pn->backward = node->backward;
+    pn->recompute = node->recompute;
+    pn->n_in = node->n_in;
+    pn->n_out = node->n_out;
+    for (int i = 0; i < LT_MAX_INPUTS; i++) {
+        pn->in[i] = i < node->n_in ? p->value_buf[node->in[i]] : 0;
+        pn->gin[i] = node->gin[i] >= 0 ? p->value_buf[node->gin[i]] : -1;
+    }
+    for (int k = 0; k < LT_MAX_OUTPUTS; k++) {
+        pn->out[k] = k < node->n_out ? p->value_buf[node->out[k]] : 0;
+        pn->gout[k] = node->gout[k] >= 0 ? p->value_buf[node->gout[k]] : -1;
+    }
+    pn->accumulate = node->accumulate;
+    pn->zero_first = node->zero_first;
+    /* a parameter's half copy: made once per step, read by every micro-batch */
+    if (lt_graph_param_copy(p->graph, n)) {
+        pn->once_per_step = 1;
+        p->bufs[pn->out[0]].cat = LT_MEM_PARAM_COPIES;
+        p->bufs[pn->out[0]].keep = 1;
+    }
+    return LT_OK;
+}
+
+enum lt_status lt_plan_lower(struct lt_plan *p, const int *targets, int n_targets) {
+    const struct lt_graph *g = p->graph;
+    char *needed = calloc((size_t)g->n_nodes + 1, 1);
+    char *is_target = calloc((size_t)g->n_values + 1, 1);
+    if (!needed || !is_target) {
+        free(needed);
+        free(is_target);
+        return lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
+    }
+    for (int i = 0; i < n_targets; i++)
+        is_target[targets[i]] = 1;
+    for (int v = 0; v < g->n_values; v++)
+        p->value_buf[v] = p->grad_buf[v] = -1;
+    lt_graph_needed(g, targets, n_targets, needed);
+    enum lt_status st = LT_OK;
+    for (int n = 0; n < g->n_nodes && st == LT_OK; n++)
+        if (needed[n])
+            st = lower_node(p, n, is_target);
+    for (int v = 0; v < g->n_values && st == LT_OK; v++)
+        if (g->values[v].grad >= 0)
+            p->grad_buf[v] = p->value_buf[g->values[v].grad];
+    free(needed);
+    free(is_target);
+    return st;
 }

@@ -1,5 +1,5 @@
-/* Exact rewrites the planner makes to a graph before planning it; the caller's graph is
- * left as it is (the plan gets a rewritten copy with the same value ids).
+/* Exact rewrites: the first pass the planner runs on a graph; the caller's graph is left
+ * as it is (the plan gets a rewritten copy with the same value ids).
  *
  * max_pool2d(relu(x)) -> relu(max_pool2d(x)): relu is monotone, so the two give the same
  * values, and the same gradients (a window whose maximum is positive sends its gradient
@@ -8,57 +8,9 @@
  * size for 2x2 windows. What is kept for the backward does not grow: the pool keeps the
  * convolution's output instead of the relu's. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/fail.h"
-#include "core/mem.h"
 #include "core/graph.h"
-#include "core/plan.h"
-#include "core/tensor.h"
-
-/* A copy of g sharing its tensors (retained) with the same value ids. */
-static struct lt_graph *copy_of(const struct lt_graph *g) {
-    struct lt_graph *c = lt_zalloc(g->ctx, sizeof *c);
-    if (!c)
-        return NULL;
-    *c = *g;
-    c->refs = 1;
-    c->values = calloc((size_t)g->n_values + 1, sizeof *c->values);
-    c->nodes = calloc((size_t)g->n_nodes + 1, sizeof *c->nodes);
-    c->cap_values = g->n_values;
-    c->cap_nodes = g->n_nodes;
-    c->n_values = c->n_nodes = 0;
-    if (!c->values || !c->nodes) {
-        lt_graph_free(c);
-        lt_fail(g->ctx, LT_ENOMEM, "out of memory planning");
-        return NULL;
-    }
-    for (int v = 0; v < g->n_values; v++) {
-        struct lt_value *to = &c->values[c->n_values++];
-        *to = g->values[v];
-        to->name = NULL;
-        to->tensor = to->tensor ? lt_tensor_retain(to->tensor) : NULL;
-        if (g->values[v].name && !(to->name = strdup(g->values[v].name))) {
-            lt_graph_free(c);
-            lt_fail(g->ctx, LT_ENOMEM, "out of memory planning");
-            return NULL;
-        }
-    }
-    for (int n = 0; n < g->n_nodes; n++) {
-        struct lt_node *to = &c->nodes[c->n_nodes++];
-        *to = g->nodes[n];
-        size_t size = lt_op_attrs_size(to->op);
-        to->attrs = NULL;
-        if (size && !(to->attrs = malloc(size))) {
-            lt_graph_free(c);
-            lt_fail(g->ctx, LT_ENOMEM, "out of memory planning");
-            return NULL;
-        }
-        if (size)
-            memcpy(to->attrs, g->nodes[n].attrs, size);
-    }
-    return c;
-}
 
 /* The relu node whose output only a max_pool2d reads (and no target), for each such
  * pool; -1 elsewhere. Returns how many pairs there are. */
@@ -98,10 +50,11 @@ enum lt_status lt_graph_rewrite(struct lt_graph *g, const int *targets, int n_ta
         *out = lt_graph_retain(g);
         return LT_OK;
     }
-    struct lt_graph *c = copy_of(g);
-    if (!c) {
+    struct lt_graph *c;
+    enum lt_status st = lt_graph_copy(g, &c);
+    if (st != LT_OK) {
         free(relu_of);
-        return LT_ENOMEM;
+        return st;
     }
     for (int n = 0; n < c->n_nodes; n++) {
         if (relu_of[n] < 0)

@@ -1,7 +1,8 @@
 /* Activation checkpointing (lt_plan_new_with, core/recompute.c): checkpointed steps give
  * the plain steps' losses, weights and batch-norm running statistics bit for bit (with
  * dropout, two micro-batches, in f32 and in bf16), the activations a deep chain keeps
- * shrink to a fraction, and a model where recomputing does not pay keeps its plain plan. */
+ * shrink to a fraction, a model where recomputing does not pay keeps its plain plan, and
+ * the caller's graph is left as it was. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,7 +132,8 @@ static struct lt_graph *chain(int64_t rows, int image, const int64_t *widths, in
 }
 
 /* The plain and checkpointed plans' reports, the checkpointed one's segments and
- * recomputed nodes, and how many more nodes it has; frees the graph and weights. */
+ * recomputed nodes, and how many more nodes it has; frees the graph and weights. The
+ * passes that make the plans work on graphs of their own: g is left as it was. */
 struct both {
     struct lt_mem_report plain, ckpt;
     int segments, recomputed, more_nodes;
@@ -139,7 +141,10 @@ struct both {
 
 static struct both plan_both(struct lt_graph *g, int loss, struct lt_tensor **w, int n) {
     struct both r;
+    int nodes = lt_graph_node_count(g), values = lt_graph_value_count(g);
     struct lt_plan *plain = plan_of(g, loss, 0), *ckpt = plan_of(g, loss, 1);
+    assert_int_equal(lt_graph_node_count(g), nodes);
+    assert_int_equal(lt_graph_value_count(g), values);
     lt_plan_report(plain, &r.plain);
     lt_plan_report(ckpt, &r.ckpt);
     lt_plan_checkpointing(ckpt, &r.segments, &r.recomputed);
