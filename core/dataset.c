@@ -319,8 +319,9 @@ static enum lt_status make_mem(struct lt_ctx *ctx, const char *x_what, const cha
         return lt_fail(ctx, LT_EINVAL,
                        "%s: x must be u8, f32, f16, bf16 or i32 (N, ...), got %s", x_what, s);
     }
-    if (classes < 0)
-        return lt_fail(ctx, LT_EINVAL, "%s: classes must be >= 0, got %d", y_what, classes);
+    if (classes < 0 || classes > LT_MAX_CLASSES)
+        return lt_fail(ctx, LT_EINVAL, "%s: classes must be in [0, %d], got %d", y_what,
+                       LT_MAX_CLASSES, classes);
     if (classes > 0 && ((ydt != LT_DTYPE_U8 && ydt != LT_DTYPE_I32) || lt_tensor_ndim(y) != 1)) {
         tensor_str(y, s, sizeof s);
         return lt_fail(ctx, LT_EINVAL, "%s: labels must be u8 or i32 (N), got %s", y_what, s);

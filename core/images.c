@@ -275,8 +275,9 @@ enum lt_status lt_dataset_open_image_list(struct lt_ctx *ctx, const char *list, 
     enum lt_status st = check_options(ctx, list, o);
     if (st != LT_OK)
         return st;
-    if (classes < 1)
-        return lt_fail(ctx, LT_EINVAL, "%s: classes must be >= 1, got %d", list, classes);
+    if (classes < 1 || classes > LT_MAX_CLASSES)
+        return lt_fail(ctx, LT_EINVAL, "%s: classes must be in [1, %d], got %d", list,
+                       LT_MAX_CLASSES, classes);
     FILE *f = fopen(list, "r");
     if (!f)
         return lt_fail(ctx, LT_EIO, "%s: cannot open: %s", list, strerror(errno));
@@ -329,7 +330,10 @@ enum lt_status lt_dataset_open_image_list(struct lt_ctx *ctx, const char *list, 
         while (sep > p && (sep[-1] == ' ' || sep[-1] == '\t'))
             sep--;
         *sep = '\0';
-        snprintf(path, sizeof path, "%s%s", p[0] == '/' ? "" : base, p);
+        if (snprintf(path, sizeof path, "%s%s", p[0] == '/' ? "" : base, p) >= (int)sizeof path) {
+            st = lt_fail(ctx, LT_EINVAL, "%s:%d: the path is too long", list, lineno);
+            break;
+        }
         st = add_file(ctx, s->kind, path, (int32_t)label);
     }
     if (st == LT_OK && ferror(f))

@@ -255,7 +255,8 @@ static int fill_pixels(struct filler *f, uint32_t epoch, int64_t p, float *x, vo
     struct lt_store *s = ld->store;
     for (int64_t tries = 0; tries < ld->n; tries++, p = (p + 1) % ld->n) {
         int64_t i = at(f, p), si = store_index(ld, i);
-        if (s->bad && atomic_load(&s->bad[si]))
+        /* a file known bad is passed over only by a loader that skips: others name it */
+        if (ld->cfg.on_bad_file == LT_BAD_FILE_SKIP && s->bad && atomic_load(&s->bad[si]))
             continue;
         struct lt_image img;
         int rc;

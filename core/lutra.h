@@ -565,12 +565,15 @@ struct lt_sample_shape {
 enum lt_status lt_dataset_open_fmnist(struct lt_ctx *ctx, const char *dir, const char *split,
                                       struct lt_dataset **out);
 
+/* The most classes a data set may have (each gets a name). */
+#define LT_MAX_CLASSES 1000000
+
 /* A data set over caller-made tensors x (N, ...) and y. x may be u8 (an image set when
  * (N, H, W) or (N, C, H, W)), f32, f16, bf16 or i32. With classes >= 1, y is u8 or i32
  * (N) and every value in [0, classes); with classes 0, y is a float target (N, ...) of
  * the same dtype family as the model's output (f32, f16 or bf16). Keeps a reference to x
- * and a copy of y. Fails with LT_EINVAL naming the bad dtype, shape, count or label (its
- * index and value), or LT_ENOMEM. */
+ * and a copy of y. Fails with LT_EINVAL naming the bad dtype, shape, count, label (its
+ * index and value) or classes above LT_MAX_CLASSES, or LT_ENOMEM. */
 enum lt_status lt_dataset_new(struct lt_ctx *ctx, struct lt_tensor *x, struct lt_tensor *y,
                               int classes, struct lt_dataset **out);
 
@@ -651,8 +654,9 @@ int64_t lt_dataset_skipped(const struct lt_dataset *ds);
  * y.npy, train_x.npy -> train_y.npy). x: u8, f16, bf16, f32, i32 or i64 (ids, converted
  * to i32 when they fit). y: an integer class index (N) — classes = max + 1 — or a float
  * target (N, ...) for regression (classes 0). Fails with LT_EIO (a file cannot be read),
- * LT_EINVAL (no x or y, x and y disagree on N, a negative class, an unsupported dtype),
- * naming the file. */
+ * LT_EINVAL (no x or y, no samples, x and y disagree on N, a negative class or more than
+ * LT_MAX_CLASSES, a .npy dtype or layout it does not read), LT_EUNSUPPORTED (a
+ * safetensors dtype lt_safetensors_load does not read), naming the file. */
 enum lt_status lt_dataset_open_tensors(struct lt_ctx *ctx, const char *path,
                                        struct lt_dataset **out);
 
@@ -669,8 +673,9 @@ struct lt_token_options {
     int64_t block_size;   /* tokens per sample, >= 1 */
     double begin, end;    /* the part of the stream, as fractions: [0, 0.9) for training
                            * with 10% held out, [0.9, 1) for validation */
-    int random_windows;   /* 1: sample i of epoch e starts at a position drawn from
-                           * (seed, e, i); 0: sample i starts at i * block_size */
+    int random_windows;   /* 1: sample i of epoch e starts at position
+                           * lt_mix64(lt_rng_key(seed, 0x746f6b656e73 ("tokens"), e, i))
+                           * mod (part - block_size) of the part; 0: at i * block_size */
     uint64_t seed;
 };
 
@@ -679,8 +684,9 @@ struct lt_token_options {
  * or raw tokens (`format`). A sample is x = block_size tokens, y = the next token of each
  * (both i32 (block_size)); a part of n tokens gives floor((n - 1) / block_size) samples.
  * Fails with LT_EIO (unreadable), LT_EINVAL (a length that is not a multiple of the token
- * size, a header whose count disagrees with the file, too few tokens for one sample, a
- * token id that does not fit i32), naming the file. */
+ * size, a header whose count disagrees with the file, a raw format asked of a file with a
+ * header, too few tokens for one sample, a token id that does not fit i32), naming the
+ * file. */
 enum lt_status lt_dataset_open_tokens(struct lt_ctx *ctx, const char *path,
                                       const struct lt_token_options *o, struct lt_dataset **out);
 

@@ -69,7 +69,7 @@ static int take(struct cursor *c, char ch) {
 }
 
 /* A quoted string without escapes into buf. */
-static int string(struct cursor *c, char *buf, size_t size, const char *why) {
+static int quoted(struct cursor *c, char *buf, size_t size, const char *why) {
     skip_space(c);
     if (c->p >= c->end || (*c->p != '\'' && *c->p != '"'))
         return bad(c, why);
@@ -132,18 +132,19 @@ static int parse(struct cursor *c, struct header *h) {
         return bad(c, "it is not a dict");
     while (!take(c, '}')) {
         char key[32];
-        if (string(c, key, sizeof key, "a key is not a short quoted string") != 0)
+        if (quoted(c, key, sizeof key, "a key is not a short quoted string") != 0)
             return -1;
         if (!take(c, ':'))
             return bad(c, "a key is not followed by ':'");
-        int k = !strcmp(key, "descr") ? 0 : !strcmp(key, "fortran_order") ? 1
-                                          : !strcmp(key, "shape")         ? 2
-                                                                          : -1;
+        int k = !strcmp(key, "descr")           ? 0
+                : !strcmp(key, "fortran_order") ? 1
+                : !strcmp(key, "shape")         ? 2
+                                                : -1;
         if (k < 0)
             return bad(c, "it has a key other than 'descr', 'fortran_order' and 'shape'");
         if (seen[k]++)
             return bad(c, "a key appears twice");
-        if (k == 0 && string(c, h->descr, sizeof h->descr,
+        if (k == 0 && quoted(c, h->descr, sizeof h->descr,
                              "'descr' is not a type string (structured arrays are not read)"))
             return -1;
         if (k == 1) {

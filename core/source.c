@@ -71,6 +71,9 @@ enum lt_status lt_dataset_from_source(struct lt_ctx *ctx, const struct lt_source
                                     x->shape[2] > 65535))
         return lt_fail(ctx, LT_EINVAL, "%s: images of %s are too large", origin,
                        lt_sample_shape_str(x, sx, sizeof sx));
+    if (src->classes < 0 || src->classes > LT_MAX_CLASSES)
+        return lt_fail(ctx, LT_EINVAL, "%s: classes must be in [0, %d], got %d", origin,
+                       LT_MAX_CLASSES, src->classes);
     int y_ok = src->classes > 0 ? y->dtype == LT_DTYPE_I32 && y->ndim == 0
                                 : src->classes == 0 && y->dtype == LT_DTYPE_F32 && y->ndim >= 0 &&
                                       y->ndim < LT_MAX_DIMS;

@@ -94,9 +94,11 @@ static enum lt_status task(struct lt_ctx *ctx, const struct pair *p, int *classe
         if (v > best)
             best = v;
     }
-    if (best >= INT32_MAX)
-        return lt_fail(ctx, LT_EINVAL, "%s: class index %lld leaves no room for max + 1 classes",
-                       p->y_file, (long long)best);
+    if (best >= LT_MAX_CLASSES)
+        return lt_fail(ctx, LT_EINVAL,
+                       "%s: class index %lld: a data set has at most %d classes (for "
+                       "regression targets, store y as floats)",
+                       p->y_file, (long long)best, LT_MAX_CLASSES);
     *classes = (int)best + 1;
     return LT_OK;
 }
@@ -133,8 +135,7 @@ enum lt_status lt_dataset_open_tensors(struct lt_ctx *ctx, const char *path,
         st = read_npy_pair(ctx, path, &p);
     else
         st = lt_fail(ctx, LT_EINVAL,
-                     "%s: a tensors file is a .safetensors file or x's .npy file of a pair",
-                     path);
+                     "%s: a tensors file is a .safetensors file or x's .npy file of a pair", path);
     int classes = 0;
     if (st == LT_OK)
         st = check_shapes(ctx, &p);

@@ -1,6 +1,6 @@
 /* Token data sets: windows of a token stream read from one file (lutra.h's
- * lt_dataset_open_tokens). A sample is block_size tokens and the block_size tokens that
- * follow each of them, at a fixed or a seeded random position of the stream's part.
+ * lt_dataset_open_tokens). A sample is block_size consecutive tokens (x) and, for each,
+ * the token after it (y), at a fixed or a seeded random position of the stream's part.
  *
  * Only the part [floor(begin * n), floor(end * n)) is read, whole, at opening, and kept
  * at the file's width (1, 2 or 4 bytes a token): a stream of u16 tokens costs two bytes a
@@ -43,8 +43,7 @@ static uint32_t token(const struct tokens *t, int64_t k) {
     case 2:
         return (uint32_t)p[0] | (uint32_t)p[1] << 8;
     default:
-        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-               (uint32_t)p[3] << 24;
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     }
 }
 
@@ -59,8 +58,8 @@ static int64_t window(const struct tokens *t, uint32_t epoch, int64_t i) {
     return (int64_t)(lt_mix64(key) % (uint64_t)(t->count - t->block));
 }
 
-static int tokens_sample(struct lt_store *s, uint32_t epoch, int64_t i, void *x, void *y,
-                         char *msg, size_t size) {
+static int tokens_sample(struct lt_store *s, uint32_t epoch, int64_t i, void *x, void *y, char *msg,
+                         size_t size) {
     (void)msg, (void)size;
     const struct tokens *t = s->kind;
     int32_t *xs = x, *ys = y; /* (block) each */
@@ -140,18 +139,23 @@ static int ends_with(const char *s, const char *tail) {
 /* The token width and where the tokens start (after a header or at 0), from the format
  * and, with LT_TOKENS_AUTO, the file's first bytes. Checks the byte count. */
 static enum lt_status layout(struct lt_ctx *ctx, const char *path, int fd, int64_t size,
-                             enum lt_token_format format, int *width, int64_t *offset,
-                             int64_t *n) {
+                             enum lt_token_format format, int *width, int64_t *offset, int64_t *n) {
     *offset = 0;
+    unsigned char h[HEADER_BYTES];
+    int32_t magic = 0;
+    if (size >= HEADER_BYTES) {
+        if (read_at(fd, h, sizeof h, 0) != 0)
+            return lt_fail(ctx, LT_EIO, "%s: read failed: %s", path, strerror(errno));
+        magic = le32(h);
+    }
+    int headed = magic == MAGIC_U16 || magic == MAGIC_U32;
+    if (headed && format != LT_TOKENS_AUTO)
+        return lt_fail(ctx, LT_EINVAL,
+                       "%s: starts with a token file header (magic %d), which a raw format "
+                       "would read as tokens: set data.token_format = \"auto\"",
+                       path, (int)magic);
     if (format == LT_TOKENS_AUTO) {
-        unsigned char h[HEADER_BYTES];
-        int32_t magic = 0;
-        if (size >= HEADER_BYTES) {
-            if (read_at(fd, h, sizeof h, 0) != 0)
-                return lt_fail(ctx, LT_EIO, "%s: read failed: %s", path, strerror(errno));
-            magic = le32(h);
-        }
-        if (magic == MAGIC_U16 || magic == MAGIC_U32) {
+        if (headed) {
             /* h[1] is the version; the magic alone fixes the layout, so any is read */
             *width = magic == MAGIC_U16 ? 2 : 4;
             *offset = HEADER_BYTES;

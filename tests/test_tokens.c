@@ -43,8 +43,7 @@ static void put(unsigned char *p, uint32_t v, int width) {
 
 /* A token file's bytes: with magic != 0 an llm.c header (magic, version 1, `said` tokens)
  * first; then tok[0 .. n-1], `width` bytes each. */
-static size_t file_bytes(int32_t magic, int64_t said, const uint32_t *tok, int64_t n,
-                         int width) {
+static size_t file_bytes(int32_t magic, int64_t said, const uint32_t *tok, int64_t n, int width) {
     size_t at = 0;
     if (magic) {
         memset(buf, 0, 1024);
@@ -154,8 +153,8 @@ static void headers_give_u16_and_u32(void **state) {
                stream, 1000);
     make_stream(777, 128256); /* past u16 */
     o.block_size = 7;
-    check_file(write_file("llama.bin", file_bytes(20240801, 777, stream, 777, 4), path), &o,
-               stream, 777);
+    check_file(write_file("llama.bin", file_bytes(20240801, 777, stream, 777, 4), path), &o, stream,
+               777);
 }
 
 static void raw_formats_and_text(void **state) {

@@ -245,10 +245,11 @@ function data.target_spec(cfg, batch)
     return { shape = shape, dtype = y.dtype }
 end
 
--- data.loader_bytes(cfg): the bytes of the training loader's batch buffers: workers + 1
--- micro-batches of inputs and targets (1 without workers), made ahead of the step.
-function data.loader_bytes(cfg)
-    local b = cfg.data.batch_size
+-- data.loader_bytes(cfg [, batch = data.batch_size]): the bytes of the training loader's
+-- batch buffers: workers + 1 micro-batches of inputs and targets (1 without workers), made
+-- ahead of the step.
+function data.loader_bytes(cfg, batch)
+    local b = batch or cfg.data.batch_size
     local function bytes(spec)
         local n = 4 -- every dtype a loader hands out (f32, i32) has 4 bytes
         for _, d in ipairs(spec.shape) do
