@@ -27,14 +27,15 @@ struct lt_worker {
 struct lt_image {
     const uint8_t *pixels;
     int c, h, w;
+    const char *name; /* its file, for messages; NULL when it has none */
 };
 
 struct lt_store_ops {
     /* Pixel stores (x u8): sample i's pixels (valid until the next call with w); writes
      * its y.
      * Returns 0, or -1 with a message naming the file. */
-    int (*image)(struct lt_store *s, struct lt_worker *w, int64_t i, struct lt_image *img,
-                 void *y, char *msg, size_t size);
+    int (*image)(struct lt_store *s, struct lt_worker *w, uint32_t epoch, int64_t i,
+                 struct lt_image *img, void *y, char *msg, size_t size);
     /* Other stores: writes sample i's x and y as the loader hands them out (i32, f32). */
     int (*sample)(struct lt_store *s, uint32_t epoch, int64_t i, void *x, void *y, char *msg,
                   size_t size);

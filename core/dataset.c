@@ -246,14 +246,15 @@ struct mem {
     int64_t x_elems, y_elems; /* per sample */
 };
 
-static int mem_image(struct lt_store *s, struct lt_worker *w, int64_t i, struct lt_image *img,
-                     void *y, char *msg, size_t size) {
-    (void)w, (void)msg, (void)size;
+static int mem_image(struct lt_store *s, struct lt_worker *w, uint32_t epoch, int64_t i,
+                     struct lt_image *img, void *y, char *msg, size_t size) {
+    (void)w, (void)epoch, (void)msg, (void)size;
     const struct mem *m = s->kind;
     img->pixels = (const uint8_t *)lt_tensor_data(m->x) + i * m->x_elems;
     img->c = s->x.ndim == 3 ? (int)s->x.shape[0] : 1;
     img->h = s->x.ndim == 3 ? (int)s->x.shape[1] : 1;
     img->w = s->x.ndim == 3 ? (int)s->x.shape[2] : (int)m->x_elems;
+    img->name = NULL;
     size_t yb = (size_t)m->y_elems * 4;
     memcpy(y, (const char *)lt_tensor_data(m->y) + (size_t)i * yb, yb);
     return 0;

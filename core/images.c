@@ -22,8 +22,9 @@ struct images {
     int64_t max_pixels;
 };
 
-static int images_read(struct lt_store *s, struct lt_worker *w, int64_t i, struct lt_image *img,
-                       void *y, char *msg, size_t size) {
+static int images_read(struct lt_store *s, struct lt_worker *w, uint32_t epoch, int64_t i,
+                       struct lt_image *img, void *y, char *msg, size_t size) {
+    (void)epoch;
     const struct images *k = s->kind;
     if (lt_png_decode(k->paths[i], k->channels, k->max_pixels, &w->png, msg, size) != 0)
         return -1;
@@ -31,6 +32,7 @@ static int images_read(struct lt_store *s, struct lt_worker *w, int64_t i, struc
     img->c = w->png.channels;
     img->h = w->png.height;
     img->w = w->png.width;
+    img->name = k->paths[i];
     *(int32_t *)y = k->labels[i];
     return 0;
 }
@@ -231,6 +233,26 @@ enum lt_status lt_dataset_open_images(struct lt_ctx *ctx, const char *root,
     if (classes && (st = check_classes(ctx, root, dirs, n_dirs, classes, n_classes)) != LT_OK) {
         free_names(dirs, n_dirs);
         return st;
+    }
+    if (n_dirs > LT_MAX_CLASSES) {
+        free_names(dirs, n_dirs);
+        return lt_fail(ctx, LT_EINVAL, "%s: %d class folders; a data set has at most %d classes",
+                       root, n_dirs, LT_MAX_CLASSES);
+    }
+    /* with the expected classes, a folder's label is its class's place in that list; the
+     * names are then in that order (check_classes made them the same set) */
+    if (classes) {
+        for (int c = 0; c < n_dirs; c++) {
+            int j = 0;
+            while (strcmp(classes[j], dirs[c]))
+                j++;
+            if (j != c) { /* put folder c's name at its label's place */
+                char *t = dirs[c];
+                dirs[c] = dirs[j];
+                dirs[j] = t;
+                c--; /* look at what came into place c */
+            }
+        }
     }
     struct lt_store *s = lt_store_new(ctx, &images_ops, sizeof(struct images));
     if (!s) {

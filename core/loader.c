@@ -165,25 +165,17 @@ static void x_shape(const struct lt_store *s, const struct lt_loader_config *c, 
                     int ow, int64_t rows, struct lt_sample_shape *x) {
     memset(x, 0, sizeof *x);
     x->shape[0] = rows;
-    if (s->image) {
-        x->dtype = LT_DTYPE_F32;
-        if (s->x.ndim == 3 && !c->flat) {
-            x->ndim = 4;
-            x->shape[1] = ch;
-            x->shape[2] = oh;
-            x->shape[3] = ow;
-        } else if (s->x.ndim == 3) {
-            x->ndim = 2;
-            x->shape[1] = (int64_t)ch * oh * ow;
-        } else {
-            x->ndim = s->x.ndim + 1;
-            memcpy(x->shape + 1, s->x.shape, (size_t)s->x.ndim * sizeof x->shape[0]);
-        }
-        return;
+    /* pixels come out as f32; other samples in the dtype the store hands out */
+    x->dtype = s->image ? LT_DTYPE_F32 : s->x.dtype;
+    if (s->image && s->x.ndim == 3) {
+        x->ndim = 4;
+        x->shape[1] = ch;
+        x->shape[2] = oh;
+        x->shape[3] = ow;
+    } else {
+        x->ndim = s->x.ndim + 1;
+        memcpy(x->shape + 1, s->x.shape, (size_t)s->x.ndim * sizeof x->shape[0]);
     }
-    x->dtype = s->x.dtype;
-    x->ndim = s->x.ndim + 1;
-    memcpy(x->shape + 1, s->x.shape, (size_t)s->x.ndim * sizeof x->shape[0]);
     if (c->flat && x->ndim > 2) {
         int64_t e = 1;
         for (int i = 1; i < x->ndim; i++)
@@ -262,7 +254,7 @@ static int fill_pixels(struct filler *f, uint32_t epoch, int64_t p, float *x, vo
         int rc;
         if (s->serial)
             pthread_mutex_lock(&ld->read_mu);
-        rc = s->ops->image(s, &f->w, si, &img, y, msg, MSG_SIZE);
+        rc = s->ops->image(s, &f->w, epoch, si, &img, y, msg, MSG_SIZE);
         if (s->serial)
             pthread_mutex_unlock(&ld->read_mu);
         if (rc != 0) {
@@ -277,10 +269,14 @@ static int fill_pixels(struct filler *f, uint32_t epoch, int64_t p, float *x, vo
         if (img.c != ld->c ||
             lt_transform_out_size(&ld->t, img.h, img.w, &oh, &ow, why, sizeof why) != 0 ||
             oh != ld->oh || ow != ld->ow)
-            return fail_msg(msg, "%s: sample %lld is %d × %d × %d, which does not give the "
+        {
+            char sample[64];
+            snprintf(sample, sizeof sample, "sample %lld", (long long)si);
+            return fail_msg(msg, "%s: %s is %d × %d × %d (C × H × W), which does not give the "
                                  "batch's %d × %d × %d",
-                            s->origin, (long long)si, img.c, img.h, img.w, ld->c, ld->oh,
-                            ld->ow);
+                            img.name ? img.name : s->origin, img.name ? "the image" : sample,
+                            img.c, img.h, img.w, ld->c, ld->oh, ld->ow);
+        }
         size_t need = lt_transform_scratch_bytes(&ld->t, img.c, img.h, img.w);
         if (need > f->scratch_cap) {
             void *p2 = realloc(f->scratch, need);
@@ -538,7 +534,8 @@ enum lt_status lt_loader_next(struct lt_loader *ld, struct lt_batch *b) {
         }
         ld->limit = ld->head + ld->n_slots;
         pthread_cond_broadcast(&ld->cv);
-        while (!(sl->seq == ld->head && (sl->state == SLOT_READY || sl->state == SLOT_FAILED)))
+        /* the state first: a filler writes seq outside the lock, before it marks the slot */
+        while (!((sl->state == SLOT_READY || sl->state == SLOT_FAILED) && sl->seq == ld->head))
             pthread_cond_wait(&ld->cv, &ld->mu);
         if (sl->state == SLOT_READY)
             sl->state = SLOT_HANDED;

@@ -629,11 +629,12 @@ struct lt_image_options {
  * (size, colour) so a bad or mismatching file is named before training; pixels are decoded
  * when a batch needs them. x is u8 (C, H, W) at the first file's size; with same_size 0,
  * files may differ in size (a loader's resize or crop must make them equal).
- * `classes` (may be NULL): the class names to expect, in order — a test split must have
- * its training split's classes. Fails with LT_EIO (a folder or file cannot be read),
- * LT_EINVAL (an empty root, an empty class folder, a file that is not a PNG, too large,
- * of another size with same_size, a class missing from or not in `classes`), naming the
- * path. */
+ * `classes` (may be NULL): the class names to expect — a test split must have its
+ * training split's classes — and their order: a folder's label is then its name's place
+ * in that list. Fails with LT_EIO (a folder cannot be read), LT_EINVAL (an empty root, an
+ * empty class folder, a folder inside a class folder, a file that cannot be read, is not
+ * a PNG, is too large or, with same_size, of another size, a class missing from or not
+ * in `classes`), naming the path. */
 enum lt_status lt_dataset_open_images(struct lt_ctx *ctx, const char *root,
                                       const char *const *classes, int n_classes,
                                       const struct lt_image_options *o, struct lt_dataset **out);
@@ -811,9 +812,10 @@ struct lt_batch {
 };
 
 /* Hands out the batch at the loader's position and moves the position on (to the next
- * epoch after the last batch). Fails with LT_EIO or LT_EINVAL when a file of the batch
- * cannot be decoded (the message names it) or a host's fill fails (its message); the
- * position then stays, and the next call tries the batch again. */
+ * epoch after the last batch). Fails with LT_EINVAL when a file of the batch cannot be
+ * decoded (the message names it) or a host's fill fails (its message); the position then
+ * stays, and the next call tries the batch again (with workers, they start making it
+ * again at once). */
 enum lt_status lt_loader_next(struct lt_loader *ld, struct lt_batch *b);
 
 /* Moves the position to batch `iter` of `epoch`, to resume a run (seek(e, 0) starts

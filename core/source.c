@@ -19,8 +19,8 @@ static int source_batch(struct lt_store *s, uint32_t epoch, const int64_t *idx, 
     return -1;
 }
 
-static int source_image(struct lt_store *s, struct lt_worker *w, int64_t i, struct lt_image *img,
-                        void *y, char *msg, size_t size) {
+static int source_image(struct lt_store *s, struct lt_worker *w, uint32_t epoch, int64_t i,
+                        struct lt_image *img, void *y, char *msg, size_t size) {
     size_t bytes = (size_t)(s->x.shape[0] * s->x.shape[1] * s->x.shape[2]);
     if (bytes > w->png.cap) {
         uint8_t *p = realloc(w->png.pixels, bytes);
@@ -31,13 +31,13 @@ static int source_image(struct lt_store *s, struct lt_worker *w, int64_t i, stru
         w->png.pixels = p;
         w->png.cap = bytes;
     }
-    /* the image path has no epoch: augmentation is the loader's, keyed per epoch */
-    if (source_batch(s, 0, &i, 1, w->png.pixels, y, msg, size) != 0)
+    if (source_batch(s, epoch, &i, 1, w->png.pixels, y, msg, size) != 0)
         return -1;
     img->pixels = w->png.pixels;
     img->c = (int)s->x.shape[0];
     img->h = (int)s->x.shape[1];
     img->w = (int)s->x.shape[2];
+    img->name = NULL;
     return 0;
 }
 

@@ -200,7 +200,9 @@ static void dataset_new_checks_its_tensors(void **state) {
     assert_int_equal(lt_dataset_new(ctx, img, f, 10, &ds), LT_EINVAL);
     expect_error("dataset: labels must be u8 or i32 (N), got f32 (4, 2, 2)");
     assert_int_equal(lt_dataset_new(ctx, img, lab, -1, &ds), LT_EINVAL);
-    expect_error("classes must be >= 0, got -1");
+    expect_error("dataset: classes must be in [0, 1000000], got -1");
+    assert_int_equal(lt_dataset_new(ctx, img, lab, LT_MAX_CLASSES + 1, &ds), LT_EINVAL);
+    expect_error("got 1000001");
     /* classes 0 is regression: the target must be a float */
     assert_int_equal(lt_dataset_new(ctx, img, lab, 0, &ds), LT_EINVAL);
     expect_error("dataset: a regression target (classes 0) must be f32, f16 or bf16 (N, ...), "

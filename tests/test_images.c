@@ -292,6 +292,17 @@ static void a_test_split_has_the_training_classes(void **state) {
     lt_dataset_free(test);
     test = NULL;
 
+    /* classes given in another order: a folder's label is its place in that list */
+    const char *shuffled[3] = {names[2], names[0], names[1]}; /* cat, Dog, bird */
+    CHECK(ctx, lt_dataset_open_images(ctx, at(root, "t_test"), shuffled, 3, &o, &test));
+    for (int i = 0; i < 3; i++)
+        assert_string_equal(lt_dataset_class_name(test, i), shuffled[i]);
+    CHECK(ctx, lt_loader_new(ctx, test, &c, &ld));
+    expect_images(ld, 4, (const int[]){31, 32, 33, 30}, (const int[]){0, 0, 1, 2}, 3, 4, 5);
+    lt_loader_free(ld);
+    lt_dataset_free(test);
+    test = NULL;
+
     /* a class missing */
     folder("t_missing");
     folder("t_missing/Dog");
@@ -342,6 +353,15 @@ static void bad_folders_and_files_are_named(void **state) {
     png("hollow/a/0.png", 3, 4, 5, 0);
     assert_int_equal(lt_dataset_open_images(ctx, at(root, "hollow"), NULL, 0, &o, &ds), LT_EINVAL);
     snprintf(want, sizeof want, "%s/b: an empty class folder", root);
+    expect_error(want);
+
+    /* a folder where the images go */
+    folder("nested");
+    folder("nested/a");
+    folder("nested/a/more");
+    png("nested/a/0.png", 3, 4, 5, 0);
+    assert_int_equal(lt_dataset_open_images(ctx, at(root, "nested"), NULL, 0, &o, &ds), LT_EINVAL);
+    snprintf(want, sizeof want, "%s/a/more: a folder inside a class folder", root);
     expect_error(want);
 
     /* a text file among the images: an error, or left out and counted */
@@ -566,7 +586,7 @@ static void list_files_name_images_and_labels(void **state) {
     expect_error(list);
     assert_int_equal(lt_dataset_open_image_list(ctx, at(list, "lists/train.txt"), 0, &o, &ds),
                      LT_EINVAL);
-    expect_error("classes must be >= 1, got 0");
+    expect_error("classes must be in [1, 1000000], got 0");
     assert_null(ds);
 }
 

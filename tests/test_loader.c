@@ -2,7 +2,6 @@
  * seek; their batch buffers; ranges and seeded splits read through a loader; x's shape
  * under each transform; per-channel normalisation; seeded augmentation; configurations
  * that do not fit; and data sets a host fills (threading, failures, release). */
-#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,7 +102,8 @@ static int64_t read_numbered(const struct lt_dataset *ds, int64_t batch, int wor
 
 #define N_EPOCHS 3
 
-/* One pass of `epochs` epochs kept batch by batch, to compare other runs against. */
+/* The batches of N_EPOCHS epochs (8 batches an epoch at most), each kept at epoch ×
+ * batches + iter, to compare other runs against. */
 struct run {
     int64_t batches;
     unsigned char *x[N_EPOCHS * 8], *y[N_EPOCHS * 8];
@@ -795,6 +795,10 @@ static void host_sources_are_released_once(void **state) {
     src.classes = 3; /* a class needs an i32 scalar y */
     assert_int_equal(lt_dataset_from_source(ctx, &src, &ds), LT_EINVAL);
     expect_error("y must be an i32 scalar (a class) with classes >= 1");
+    src = host_source(&h, 10);
+    src.classes = -1;
+    assert_int_equal(lt_dataset_from_source(ctx, &src, &ds), LT_EINVAL);
+    expect_error("test_host: classes must be in [0, 1000000], got -1");
     src = host_source(&h, 10);
     src.fill = NULL;
     assert_int_equal(lt_dataset_from_source(ctx, &src, &ds), LT_EINVAL);
