@@ -528,10 +528,25 @@ enum lt_status lt_idx_read(struct lt_ctx *ctx, const char *path, struct lt_tenso
 
 /* ---- data sets -------------------------------------------------------------------------- */
 
-/* An image classification data set held in memory: images u8 (N, H, W) or (N, C, H, W)
- * and labels in [0, classes). Read-only once made; a loader keeps what it needs, so the
- * data set may be freed while loaders made from it live. */
+/* A data set: N samples, each an input x of one shape and dtype, and a target y — a class
+ * index in [0, classes), or, for a regression set (classes 0), a float tensor of one shape.
+ * Read-only once made, and cheap to share: a range or a split of a data set is a view of
+ * it, and a loader holds what it reads, so any of them may be freed in any order.
+ *
+ * Kinds: held in memory (lt_dataset_new, lt_dataset_open_fmnist, lt_dataset_open_tensors),
+ * PNG files decoded when a batch needs them (lt_dataset_open_images), windows of a token
+ * stream (lt_dataset_open_tokens), and batches a host fills (lt_dataset_from_source).
+ *
+ * An "image" data set is one whose x is u8 (C, H, W) (or (H, W), one channel): a loader
+ * scales its pixels to [0, 1], normalises them per channel and may augment them. */
 struct lt_dataset;
+
+/* The shape and dtype of one sample's x or y (the batch's shape without its first dim). */
+struct lt_sample_shape {
+    enum lt_dtype dtype;
+    int ndim; /* 0 for a scalar (a class index) */
+    int64_t shape[LT_MAX_DIMS];
+};
 
 /* Where Debian's dataset-fashion-mnist package puts the four .gz files. */
 #define LT_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
@@ -550,28 +565,180 @@ struct lt_dataset;
 enum lt_status lt_dataset_open_fmnist(struct lt_ctx *ctx, const char *dir, const char *split,
                                       struct lt_dataset **out);
 
-/* A data set over caller-made tensors: images u8 (N, H, W) or (N, C, H, W), labels u8
- * or i32 (N) with every value in [0, classes). Keeps a reference to `images` and a
- * copy of the labels. Fails with LT_EINVAL naming the bad dtype, shape, count or label
- * (its index and value), or LT_ENOMEM. */
-enum lt_status lt_dataset_new(struct lt_ctx *ctx, struct lt_tensor *images,
-                              struct lt_tensor *labels, int classes, struct lt_dataset **out);
+/* The most classes a data set may have (each gets a name). */
+#define LT_MAX_CLASSES 1000000
+
+/* A data set over caller-made tensors x (N, ...) and y. x may be u8 (an image set when
+ * (N, H, W) or (N, C, H, W)), f32, f16, bf16 or i32. With classes >= 1, y is u8 or i32
+ * (N) and every value in [0, classes); with classes 0, y is a float target (N, ...) of
+ * the same dtype family as the model's output (f32, f16 or bf16). Keeps a reference to x
+ * and a copy of y. Fails with LT_EINVAL naming the bad dtype, shape, count, label (its
+ * index and value) or classes above LT_MAX_CLASSES, or LT_ENOMEM. */
+enum lt_status lt_dataset_new(struct lt_ctx *ctx, struct lt_tensor *x, struct lt_tensor *y,
+                              int classes, struct lt_dataset **out);
+
+/* The samples [begin, begin + count) of ds, as a data set (a view: ds may be freed).
+ * Fails with LT_EINVAL for a range outside [0, size], LT_ENOMEM. */
+enum lt_status lt_dataset_range(struct lt_ctx *ctx, const struct lt_dataset *ds, int64_t begin,
+                                int64_t count, struct lt_dataset **out);
+
+/* Splits ds in two at random: a permutation of its samples drawn from `seed` (the loader's
+ * Fisher–Yates shuffle, on stream "split"), whose first `first` samples form *a and the
+ * rest *b, each kept in ds's order. So a seed always makes the same split. Fails with
+ * LT_EINVAL when first is outside [0, size], LT_ENOMEM. */
+enum lt_status lt_dataset_split(struct lt_ctx *ctx, const struct lt_dataset *ds, int64_t first,
+                                uint64_t seed, struct lt_dataset **a, struct lt_dataset **b);
 void lt_dataset_free(struct lt_dataset *ds);
 
-/* Samples, classes; the images u8 (N, [C,] H, W) and labels i32 (N), borrowed: valid
- * while the data set lives, not to be written while a loader uses them. The class name
- * is Fashion-MNIST's ("T-shirt/top", ...) or the number as text for a data set made by
- * lt_dataset_new; NULL for i outside [0, classes). None of these can fail. */
+/* Samples; classes (0: regression); what one sample's x and y are; whether it is an image
+ * set (x u8 (C, H, W) or (H, W)). The class name is Fashion-MNIST's ("T-shirt/top"), an
+ * image folder's, or the number as text; NULL for i outside [0, classes). A human name
+ * of where the data came from ("fashion_mnist train", a path). None of these can fail. */
 int64_t lt_dataset_size(const struct lt_dataset *ds);
 int lt_dataset_classes(const struct lt_dataset *ds);
-struct lt_tensor *lt_dataset_images(const struct lt_dataset *ds);
-struct lt_tensor *lt_dataset_labels(const struct lt_dataset *ds);
+void lt_dataset_sample_shape(const struct lt_dataset *ds, struct lt_sample_shape *x,
+                             struct lt_sample_shape *y);
+int lt_dataset_is_image(const struct lt_dataset *ds);
 const char *lt_dataset_class_name(const struct lt_dataset *ds, int i);
+const char *lt_dataset_origin(const struct lt_dataset *ds);
+
+/* The largest integer x holds (token and id data sets: what an embedding must cover), or
+ * -1 when x is not integer; *where (may be NULL) gets its first position: in a token
+ * set, the token's index in the file; otherwise sample * (elements per sample) + element.
+ * Cannot fail. */
+int64_t lt_dataset_max_id(const struct lt_dataset *ds, int64_t *where);
+
+/* ---- data sets from files ------------------------------------------------------------- */
+
+/* What to do with a file that cannot be decoded. */
+enum lt_bad_file { LT_BAD_FILE_ERROR, LT_BAD_FILE_SKIP };
+
+struct lt_image_options {
+    int channels;         /* 0: the first file's (gray 1, colour 3); 1 or 3 converts
+                           * (lt_png_read's rule) */
+    int64_t max_pixels;   /* > 0: a file of more pixels is refused; 0: no limit */
+    int same_size;        /* 1: every file must have the first file's size (no loader
+                           * transform will make them equal) */
+    enum lt_bad_file on_bad_file; /* a file whose header cannot be read: fail, or leave it
+                                   * out (lt_dataset_skipped counts them) */
+};
+
+/* An image folder as torchvision's ImageFolder reads one: root/<class>/<file>.png, the
+ * classes the folder names sorted bytewise, a class's index its position; files sorted
+ * within a class; names starting with '.' ignored. Every file's PNG header is read here
+ * (size, colour) so a bad or mismatching file is named before training; pixels are decoded
+ * when a batch needs them. x is u8 (C, H, W) at the first file's size; with same_size 0,
+ * files may differ in size (a loader's resize or crop must make them equal).
+ * `classes` (may be NULL): the class names to expect — a test split must have its
+ * training split's classes — and their order: a folder's label is then its name's place
+ * in that list. Fails with LT_EIO (a folder cannot be read), LT_EINVAL (an empty root, an
+ * empty class folder, a folder inside a class folder, a file that cannot be read, is not
+ * a PNG, is too large or, with same_size, of another size, a class missing from or not
+ * in `classes`), naming the path. */
+enum lt_status lt_dataset_open_images(struct lt_ctx *ctx, const char *root,
+                                      const char *const *classes, int n_classes,
+                                      const struct lt_image_options *o, struct lt_dataset **out);
+
+/* The same from a list file: one "path label" per line (path relative to the list file's
+ * folder unless absolute; label an integer in [0, classes); '#' starts a comment; blank
+ * lines ignored). Fails as above, also naming the line of a malformed entry. */
+enum lt_status lt_dataset_open_image_list(struct lt_ctx *ctx, const char *list, int classes,
+                                          const struct lt_image_options *o,
+                                          struct lt_dataset **out);
+
+/* Files an image data set left out (LT_BAD_FILE_SKIP) when it was opened, and those its
+ * loaders have found since that failed to decode. Cannot fail. */
+int64_t lt_dataset_skipped(const struct lt_dataset *ds);
+
+/* A tensors file: x and y from a safetensors file (tensors named "x" and "y"), or from a
+ * NumPy pair (`path` names x's .npy; y's is the same name with x replaced by y: x.npy ->
+ * y.npy, train_x.npy -> train_y.npy). x: u8, f16, bf16, f32, i32 or i64 (ids, converted
+ * to i32 when they fit). y: an integer class index (N) — classes = max + 1 — or a float
+ * target (N, ...) for regression (classes 0). Fails with LT_EIO (a file cannot be read),
+ * LT_EINVAL (no x or y, no samples, x and y disagree on N, a negative class or more than
+ * LT_MAX_CLASSES, a .npy dtype or layout it does not read), LT_EUNSUPPORTED (a
+ * safetensors dtype lt_safetensors_load does not read), naming the file. */
+enum lt_status lt_dataset_open_tensors(struct lt_ctx *ctx, const char *path,
+                                       struct lt_dataset **out);
+
+/* How a token file's tokens are stored. */
+enum lt_token_format {
+    LT_TOKENS_AUTO, /* a header (below) says; a .txt file is bytes; anything else fails */
+    LT_TOKENS_U16,  /* raw little-endian u16, no header */
+    LT_TOKENS_U32,  /* raw little-endian u32, no header */
+    LT_TOKENS_BYTES /* each byte one token (UTF-8 text: vocabulary 256) */
+};
+
+struct lt_token_options {
+    enum lt_token_format format;
+    int64_t block_size;   /* tokens per sample, >= 1 */
+    double begin, end;    /* the part of the stream, as fractions: [0, 0.9) for training
+                           * with 10% held out, [0.9, 1) for validation */
+    int random_windows;   /* 1: sample i of epoch e starts at position
+                           * lt_mix64(lt_rng_key(seed, 0x746f6b656e73 ("tokens"), e, i))
+                           * mod (part - block_size) of the part; 0: at i * block_size */
+    uint64_t seed;
+};
+
+/* A token stream read whole: a header of 256 little-endian int32 (llm.c's .bin: magic
+ * 20240520 with u16 tokens, or 20240801 with u32; [1] the version, [2] the token count),
+ * or raw tokens (`format`). A sample is x = block_size tokens, y = the next token of each
+ * (both i32 (block_size)); a part of n tokens gives floor((n - 1) / block_size) samples.
+ * Fails with LT_EIO (unreadable), LT_EINVAL (a length that is not a multiple of the token
+ * size, a header whose count disagrees with the file, a raw format asked of a file with a
+ * header, too few tokens for one sample, a token id that does not fit i32), naming the
+ * file. */
+enum lt_status lt_dataset_open_tokens(struct lt_ctx *ctx, const char *path,
+                                      const struct lt_token_options *o, struct lt_dataset **out);
+
+/* ---- data sets a host fills ------------------------------------------------------------- */
+
+/* A data set whose samples the embedding program provides. The loader calls `fill` for
+ * each batch, with the samples' indices in the order the batch holds them, and buffers for
+ * n samples of x and y (laid out as x's and y's sample shapes say, row after row).
+ *
+ * Threading: with caller_thread, fill runs only inside lt_loader_next, on its caller's
+ * thread (a loader over such a set makes its batches there; workers are ignored).
+ * Otherwise it runs on the loader's worker threads: concurrently from several when
+ * thread_safe, one at a time (under the loader's lock) when not. */
+struct lt_source {
+    int64_t size;               /* samples */
+    struct lt_sample_shape x;   /* u8 (an image set when (C, H, W)), f32 or i32 */
+    struct lt_sample_shape y;   /* i32 scalar (a class index) when classes >= 1; f32 else */
+    int classes;
+    /* Writes samples idx[0 .. n-1] of `epoch`. Returns 0, or non-zero with a message in
+     * msg (msg_size bytes), which the loader reports. */
+    int (*fill)(void *user, uint32_t epoch, const int64_t *idx, int64_t n, void *x, void *y,
+                char *msg, size_t msg_size);
+    void (*release)(void *user); /* once no data set or loader uses it; may be NULL */
+    void *user;
+    int thread_safe;
+    int caller_thread;
+    const char *origin;         /* a name for messages ("my_source"); copied; may be NULL */
+};
+
+/* A data set over a host's source. Checks the shapes (x u8, f32 or i32; y i32 scalar with
+ * classes >= 1, f32 with classes 0) and fails with LT_EINVAL, or LT_ENOMEM; on failure
+ * release is not called. */
+enum lt_status lt_dataset_from_source(struct lt_ctx *ctx, const struct lt_source *src,
+                                      struct lt_dataset **out);
 
 /* ---- loaders ---------------------------------------------------------------------------- */
 
-/* Turns a data set into micro-batches: x f32 (B, C, H, W) — or (B, C*H*W) with `flat`,
- * for MLPs — holding (pixel / 255 - mean) / std computed in f32, and y i32 (B).
+/* Turns a data set into micro-batches x (B, ...) and y (B, ...).
+ *
+ * x: an image set's pixels become f32 (v / 255 - mean[c]) / std[c] (mean and std per
+ * channel; one value applies to all), after the augmentation below, shaped (B, C, H, W),
+ * or (B, C*H*W) with `flat`; other u8 x is scaled and normalised the same way with
+ * channel 0's mean and std; f16, bf16 and f32 x become f32 as they are; i32 x (ids,
+ * tokens) stays i32. y: i32 (B) class indices, i32 (B, T) next tokens, or f32 (B, ...)
+ * targets.
+ *
+ * Augmentation (image sets only), in torchvision's order: resize (bilinear) to
+ * resize_h × resize_w; a crop of crop_h × crop_w, random with crop_padding zeros on each
+ * side when random_crop, else centred; a horizontal flip with probability 1/2 when
+ * hflip. Every draw is a function of (seed, epoch, sample index), so resume,
+ * accumulation and any number of workers see the same batches, bit for bit.
  *
  * An epoch is one pass over every sample. Its order is the identity, or with `shuffle`
  * a permutation that depends on (seed, epoch) only: a Fisher–Yates shuffle whose step i
@@ -582,33 +749,51 @@ const char *lt_dataset_class_name(const struct lt_dataset *ds, int i);
  * ends the epoch before it (floor(N / B) batches). After an epoch's last batch comes
  * batch 0 of the next epoch: the loader never runs dry.
  *
- * With `background`, a thread prepares the next batch while the caller uses the current
- * one (two batch buffers: the `data` memory category); without it, lt_loader_next fills
- * the batch itself. Both give the same batches, bit for bit. */
+ * With workers = n >= 1, n threads prepare the batches ahead into n + 1 batch buffers
+ * (the `data` memory category), each thread a whole batch; without workers,
+ * lt_loader_next makes the batch itself. All give the same batches. A file that fails to
+ * decode fails lt_loader_next naming it, or with LT_BAD_FILE_SKIP is replaced by the next
+ * sample of the epoch's order that decodes (and counted by lt_dataset_skipped). */
 struct lt_loader;
+
+#define LT_MAX_CHANNELS 4
 
 struct lt_loader_config {
     int64_t batch;   /* samples per micro-batch, >= 1 */
     int shuffle;     /* 1: a new order every epoch, from (seed, epoch) */
     int drop_last;   /* 1: skip each epoch's short last batch */
-    uint64_t seed;   /* keys the shuffle */
-    float mean, std; /* x = (pixel / 255 - mean) / std; std > 0 */
-    int flat;        /* 1: x is (B, C*H*W); 0: (B, C, H, W), C = 1 for (N, H, W) images */
-    int background;  /* 1: prepare the next batch on a thread */
+    uint64_t seed;   /* keys the shuffle and the augmentation */
+    int n_norm;      /* values in mean and std: 1 (every channel) or the channel count */
+    float mean[LT_MAX_CHANNELS], std[LT_MAX_CHANNELS]; /* std > 0 */
+    int flat;        /* 1: x is (B, C*H*W) */
+    int workers;     /* threads preparing batches ahead; 0: the caller's thread */
+    int resize_h, resize_w;          /* > 0: bilinear resize first */
+    int crop_h, crop_w, crop_padding, random_crop; /* > 0: crop to this size */
+    int hflip;                       /* 1: random horizontal flip */
+    enum lt_bad_file on_bad_file;
 };
 
 /* batch as given, shuffle 1, drop_last 0, seed 0, mean 0, std 1 (x = pixel / 255),
- * flat 0, background 1. Cannot fail. */
+ * flat 0, workers 1, no augmentation, LT_BAD_FILE_ERROR. Cannot fail. */
 struct lt_loader_config lt_loader_defaults(int64_t batch);
 
-/* A loader positioned at (epoch 0, batch 0). Keeps references to the data set's tensors
- * (ds may be freed before the loader) and reports on ctx, which must outlive it. Fails
- * with LT_EINVAL for a batch < 1, std <= 0 or not finite, or a data set with no batch to
- * give (empty, or fewer than `batch` samples with drop_last); LT_ENOMEM, also when the
- * thread cannot be started. */
+/* The shape of x's batches of `batch` rows the loader would make of ds under cfg (the
+ * plan needs it before any data is read). Fails with LT_EINVAL naming what does not fit:
+ * a crop larger than the (padded) image, augmentation or more than one normalisation value
+ * per channel on a set that is not images, image sizes that differ without a resize or
+ * crop. */
+enum lt_status lt_loader_x_shape(struct lt_ctx *ctx, const struct lt_dataset *ds,
+                                 const struct lt_loader_config *cfg, int64_t batch,
+                                 struct lt_sample_shape *x);
+
+/* A loader positioned at (epoch 0, batch 0). Keeps what it reads of ds (ds may be freed
+ * before the loader) and reports on ctx, which must outlive it. Fails like
+ * lt_loader_x_shape, with LT_EINVAL for a batch < 1, std <= 0 or not finite, workers
+ * outside [0, 64], or a data set with no batch to give (empty, or fewer than `batch`
+ * samples with drop_last); LT_ENOMEM, also when a thread cannot be started. */
 enum lt_status lt_loader_new(struct lt_ctx *ctx, const struct lt_dataset *ds,
                              const struct lt_loader_config *cfg, struct lt_loader **out);
-/* Stops and joins the thread, then frees. Tensors of a batch it handed out and the
+/* Stops and joins the threads, then frees. Tensors of a batch it handed out and the
  * caller retained stay valid. */
 void lt_loader_free(struct lt_loader *ld);
 
@@ -616,8 +801,8 @@ void lt_loader_free(struct lt_loader *ld);
  * until the next lt_loader_next or lt_loader_seek on this loader (lt_tensor_copy to keep
  * them). A short last batch has tensors with that smaller dim 0. */
 struct lt_batch {
-    struct lt_tensor *x; /* f32 (B, C, H, W), or (B, C*H*W) with flat */
-    struct lt_tensor *y; /* i32 (B) */
+    struct lt_tensor *x; /* see lt_loader_config */
+    struct lt_tensor *y;
     uint32_t epoch;      /* the epoch this batch belongs to */
     int64_t iter;        /* its number within the epoch, from 0 */
     int64_t sample_base; /* iter * batch: row 0's index in the epoch's sample stream
@@ -627,13 +812,14 @@ struct lt_batch {
 };
 
 /* Hands out the batch at the loader's position and moves the position on (to the next
- * epoch after the last batch). Cannot fail today (the data were checked when the data set
- * was made); returns LT_OK, and callers check it all the same: loaders that read files
- * will fail with LT_EIO. */
+ * epoch after the last batch). Fails with LT_EINVAL when a file of the batch cannot be
+ * decoded (the message names it) or a host's fill fails (its message); the position then
+ * stays, and the next call tries the batch again (with workers, they start making it
+ * again at once). */
 enum lt_status lt_loader_next(struct lt_loader *ld, struct lt_batch *b);
 
 /* Moves the position to batch `iter` of `epoch`, to resume a run (seek(e, 0) starts
- * epoch e). A batch being prepared is finished and discarded; the last batch handed out
+ * epoch e). Batches being prepared are finished and discarded; the last batch handed out
  * becomes invalid. Fails with LT_EINVAL when iter is outside [0, lt_loader_batches). */
 enum lt_status lt_loader_seek(struct lt_loader *ld, uint32_t epoch, int64_t iter);
 
@@ -641,8 +827,8 @@ enum lt_status lt_loader_seek(struct lt_loader *ld, uint32_t epoch, int64_t iter
  * Cannot fail. */
 void lt_loader_position(const struct lt_loader *ld, uint32_t *epoch, int64_t *iter);
 
-/* Batches per epoch; the bytes of its two batch buffers (the `data` category). Cannot
- * fail. */
+/* Batches per epoch; the bytes of its batch buffers (the `data` category: workers + 1
+ * batches, or 1 without workers). Cannot fail. */
 int64_t lt_loader_batches(const struct lt_loader *ld);
 size_t lt_loader_data_bytes(const struct lt_loader *ld);
 
@@ -752,6 +938,26 @@ struct lt_plot_series {
 enum lt_status lt_plot_png(struct lt_ctx *ctx, const char *path, const char *title,
                            const char *x_label, int width, int height, int n_series,
                            const struct lt_plot_series *series);
+
+/* ---- PNG images -------------------------------------------------------------------------- */
+
+/* Reads a PNG (any colour type, bit depth 1 to 16, interlaced or not) into a new u8 tensor
+ * (C, H, W). channels 0 keeps the file's colour (gray, with or without alpha: 1; RGB, RGBA
+ * and palette: 3), 1 makes RGB gray by ITU-R 601-2 luma, round((299 R + 587 G + 114 B) /
+ * 1000), 3 replicates gray. 16-bit samples are scaled to 8 bits exactly; alpha and tRNS
+ * transparency are dropped, not composited. The file is read through its end: a truncated
+ * or corrupt file fails. Fails with LT_EIO when the file cannot be opened or read (or is
+ * not a regular file), LT_EINVAL for channels other than 0, 1 and 3 or a file that is not
+ * a PNG, truncated or corrupt (CRC error, invalid IHDR data, bad compressed data),
+ * LT_ENOMEM. Messages start with the path. */
+enum lt_status lt_png_read(struct lt_ctx *ctx, const char *path, int channels,
+                           struct lt_tensor **out);
+/* Writes a u8 tensor (H, W) or (C, H, W), C = 1 (gray), 2 (gray, alpha), 3 (RGB) or 4
+ * (RGBA), 1 to 1000000 pixels a side, as an 8-bit PNG, atomically (a temporary file
+ * beside path, fsync, rename). Fails with LT_EINVAL for another dtype or shape, LT_EIO
+ * when the file cannot be written (the message names the path and the reason),
+ * LT_ENOMEM. */
+enum lt_status lt_png_write(struct lt_ctx *ctx, const char *path, const struct lt_tensor *t);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

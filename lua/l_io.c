@@ -28,6 +28,7 @@ static const char *check_path(lua_State *L, int arg, const char *fn) {
  * string pairs of meta (in key order) as __metadata__, atomically. */
 static int l_save_safetensors(lua_State *L) {
     const char *path = check_path(L, 1, "save_safetensors");
+    lua_settop(L, 4); /* an absent metadata table is nil, not the scratch pushed below */
     if (!lua_istable(L, 2) || !lua_istable(L, 3))
         return luaL_error(L, "%s: save_safetensors wants a list of names and a list of tensors",
                           path);

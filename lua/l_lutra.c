@@ -260,7 +260,9 @@ LT_LUA_EXPORT int luaopen_lutra_core(lua_State *L) {
     lt_lua_open_op(L);
     lt_lua_open_plan(L);
     lt_lua_open_data(L);
+    lt_lua_open_source(L);
     lt_lua_open_io(L);
+    lt_lua_open_image(L);
     lt_lua_open_sys(L);
     lt_lua_open_json(L);
     return 1;

@@ -51,6 +51,8 @@ struct lt_tensor *lt_lua_to_tensor(lua_State *L, int idx);
 /* Pushes an empty lutra.Tensor userdata and returns its slot, for the caller to fill
  * after the core call succeeds (created empty first: a failed call cannot leak). */
 struct lt_tensor **lt_lua_new_tensor(lua_State *L);
+/* Pushes an empty lutra.Dataset handle for a core call to fill. Defined in lua/l_data.c. */
+struct lt_dataset **lt_lua_new_dataset(lua_State *L);
 
 struct lt_graph *lt_lua_check_graph(lua_State *L, int arg);
 struct lt_lua_symbol *lt_lua_check_symbol(lua_State *L, int arg);
@@ -99,7 +101,9 @@ void lt_lua_open_graph(lua_State *L);
 void lt_lua_open_op(lua_State *L);
 void lt_lua_open_plan(lua_State *L);
 void lt_lua_open_data(lua_State *L);
+void lt_lua_open_source(lua_State *L);
 void lt_lua_open_io(lua_State *L);
+void lt_lua_open_image(lua_State *L);
 void lt_lua_open_sys(lua_State *L);
 void lt_lua_open_json(lua_State *L);
 

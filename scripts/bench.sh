@@ -317,6 +317,40 @@ else
     echo "bench: the recipe path needs $lutra_bin and Debian's dataset-fashion-mnist; skipped"
 fi
 
+# The loader on an image folder: PNG decode, random crop with padding, flip and normalise
+# on 1 and 2 worker threads, against the CNN's fp32 training rate measured above. With one
+# worker it must make images at least 4× as fast as the step uses them, so that it never
+# bounds a step.
+loader_bin=$BUILD/bench/bench_loader
+if [ -x "$loader_bin" ] && [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    if "$loader_bin" --json --budget "$((BUDGET / 3 + 1))" >"$results.loader"; then
+        cnn=$(field "$(pick "$lutra_out" step cnn fp32)" samples_per_s)
+        echo
+        for w in 1 2; do
+            l=$(grep "\"workers\": $w," "$results.loader")
+            r=$(field "$l" images_per_s)
+            vs=""
+            [ -n "$cnn" ] && vs=$(awk -v a="$r" -v b="$cnn" \
+                'BEGIN { printf " (%.1fx the CNN'"'"'s fp32 training rate, %s samples/s)", a / b, b }')
+            echo "loader on $(field "$l" images) Fashion-MNIST PNGs, $w worker$([ "$w" = 1 ] || echo s):" \
+                "$r images/s$vs"
+        done
+        r1=$(field "$(grep '"workers": 1,' "$results.loader")" images_per_s)
+        if [ -n "$cnn" ]; then
+            if awk -v a="$r1" -v b="$cnn" 'BEGIN { exit !(a >= 4 * b) }'; then
+                echo "loader target (1 worker >= 4x the CNN's training rate): met"
+            else
+                echo "loader target (1 worker >= 4x the CNN's training rate): missed"
+                missed=$((missed + 1))
+            fi
+        fi
+        cat "$results.loader" >>"$results"
+    else
+        echo "bench: bench_loader failed" >&2
+    fi
+    rm -f "$results.loader"
+fi
+
 # `lutra plan` answers before any data is read: its wall time (the binary's start, the
 # recipe, tracing and planning), the median of five runs.
 if [ -x "$lutra_bin" ]; then

@@ -1,6 +1,6 @@
 /* Data sets and loaders: the real Fashion-MNIST files, bad data sets, and the loader's
  * order (a permutation per epoch from (seed, epoch) only), batching, resume and its
- * background thread (the same batches as filling them in the caller's thread). */
+ * worker threads (the same batches as filling them in the caller's thread). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,33 +47,48 @@ static void check_fmnist(const char *split, int64_t n) {
     assert_string_equal(lt_dataset_class_name(ds, 0), "T-shirt/top");
     assert_string_equal(lt_dataset_class_name(ds, 9), "Ankle boot");
     assert_null(lt_dataset_class_name(ds, 10));
-    struct lt_tensor *img = lt_dataset_images(ds), *lab = lt_dataset_labels(ds);
-    assert_int_equal(lt_tensor_dtype(img), LT_DTYPE_U8);
-    assert_int_equal(lt_tensor_ndim(img), 3);
-    assert_int_equal(lt_tensor_shape(img)[1], 28);
-    assert_int_equal(lt_tensor_shape(img)[2], 28);
-    assert_int_equal(lt_tensor_dtype(lab), LT_DTYPE_I32);
-    /* balanced classes: n / 10 of each */
-    int64_t count[10] = {0};
-    const int32_t *y = lt_tensor_data(lab);
-    for (int64_t i = 0; i < n; i++) {
-        assert_true(y[i] >= 0 && y[i] < 10);
-        count[y[i]]++;
-    }
-    for (int c = 0; c < 10; c++)
-        assert_int_equal(count[c], n / 10);
-    /* the usual normalisation constants are the training set's statistics */
-    const uint8_t *p = lt_tensor_data(img);
+    assert_true(lt_dataset_is_image(ds));
+    struct lt_sample_shape xs, ys;
+    lt_dataset_sample_shape(ds, &xs, &ys);
+    assert_int_equal(xs.dtype, LT_DTYPE_U8);
+    assert_int_equal(xs.ndim, 3);
+    assert_int_equal(xs.shape[0], 1);
+    assert_int_equal(xs.shape[1], 28);
+    assert_int_equal(xs.shape[2], 28);
+    assert_int_equal(ys.dtype, LT_DTYPE_I32);
+    assert_int_equal(ys.ndim, 0);
+    /* one epoch in the files' order, x = pixel / 255 */
+    struct lt_loader_config c = lt_loader_defaults(1000);
+    c.shuffle = 0;
+    c.workers = 0;
+    struct lt_loader *ld;
+    CHECK(ctx, lt_loader_new(ctx, ds, &c, &ld));
+    int64_t count[10] = {0}, rows = 0;
     double sum = 0, sq = 0;
-    int64_t m = lt_tensor_numel(img);
-    for (int64_t i = 0; i < m; i++) {
-        double v = p[i] / 255.0;
-        sum += v;
-        sq += v * v;
-    }
-    double mean = sum / (double)m, std = sqrt(sq / (double)m - mean * mean);
+    struct lt_batch b;
+    do {
+        CHECK(ctx, lt_loader_next(ld, &b));
+        const int32_t *y = lt_tensor_data(b.y);
+        for (int64_t r = 0; r < b.size; r++) {
+            assert_true(y[r] >= 0 && y[r] < 10);
+            count[y[r]]++;
+        }
+        const float *x = lt_tensor_data(b.x);
+        for (int64_t i = 0; i < lt_tensor_numel(b.x); i++) {
+            sum += x[i];
+            sq += (double)x[i] * x[i];
+        }
+        rows += b.size;
+    } while (!b.last);
+    assert_int_equal(rows, n);
+    /* balanced classes: n / 10 of each */
+    for (int k = 0; k < 10; k++)
+        assert_int_equal(count[k], n / 10);
+    /* the usual normalisation constants are the training set's statistics */
+    double m = (double)n * 784, mean = sum / m, std = sqrt(sq / m - mean * mean);
     assert_true(fabs(mean - LT_FMNIST_MEAN) < 0.003);
     assert_true(fabs(std - LT_FMNIST_STD) < 0.003);
+    lt_loader_free(ld);
     lt_dataset_free(ds);
 }
 
@@ -119,8 +134,8 @@ static void fmnist_bad_files_fail_with_messages(void **state) {
     n = idx(buf, 1, (uint32_t[]){4}, NULL);
     assert_int_equal(tmpdir_write(dir, "train-labels-idx1-ubyte", buf, n, 0, path), 0);
     assert_int_equal(lt_dataset_open_fmnist(ctx, dir, "train", &ds), LT_EINVAL);
-    expect_error("train-images-idx3-ubyte.gz has 5 images but ");
-    expect_error("train-labels-idx1-ubyte has 4 labels");
+    expect_error("train-images-idx3-ubyte.gz has 5 samples but ");
+    expect_error("train-labels-idx1-ubyte has 4 targets");
     n = idx(buf, 1, (uint32_t[]){5}, (const uint8_t[]){1, 2, 3, 12, 4});
     assert_int_equal(tmpdir_write(dir, "train-labels-idx1-ubyte", buf, n, 0, path), 0);
     assert_int_equal(lt_dataset_open_fmnist(ctx, dir, "train", &ds), LT_EINVAL);
@@ -171,19 +186,27 @@ static int64_t sample_of(const struct lt_batch *b, int64_t r) {
 
 static void dataset_new_checks_its_tensors(void **state) {
     (void)state;
-    struct lt_tensor *f, *img, *lab, *lab2;
+    struct lt_tensor *f, *scalar, *img, *lab, *lab2;
     struct lt_dataset *ds = NULL;
     CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 3, (int64_t[]){4, 2, 2}, &f));
+    CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 0, NULL, &scalar));
     CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_U8, 4, (int64_t[]){4, 3, 2, 2}, &img));
     CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_U8, 1, (int64_t[]){4}, &lab));
     CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_U8, 2, (int64_t[]){4, 1}, &lab2));
-    assert_int_equal(lt_dataset_new(ctx, f, lab, 10, &ds), LT_EINVAL);
-    expect_error("dataset: images must be u8 (N, H, W) or (N, C, H, W), got f32 (4, 2, 2)");
+    assert_int_equal(lt_dataset_new(ctx, scalar, lab, 10, &ds), LT_EINVAL);
+    expect_error("dataset: x must be u8, f32, f16, bf16 or i32 (N, ...), got f32 ()");
     assert_int_equal(lt_dataset_new(ctx, img, lab2, 10, &ds), LT_EINVAL);
     expect_error("dataset: labels must be u8 or i32 (N), got u8 (4, 1)");
     assert_int_equal(lt_dataset_new(ctx, img, f, 10, &ds), LT_EINVAL);
+    expect_error("dataset: labels must be u8 or i32 (N), got f32 (4, 2, 2)");
+    assert_int_equal(lt_dataset_new(ctx, img, lab, -1, &ds), LT_EINVAL);
+    expect_error("dataset: classes must be in [0, 1000000], got -1");
+    assert_int_equal(lt_dataset_new(ctx, img, lab, LT_MAX_CLASSES + 1, &ds), LT_EINVAL);
+    expect_error("got 1000001");
+    /* classes 0 is regression: the target must be a float */
     assert_int_equal(lt_dataset_new(ctx, img, lab, 0, &ds), LT_EINVAL);
-    expect_error("classes must be at least 1, got 0");
+    expect_error("dataset: a regression target (classes 0) must be f32, f16 or bf16 (N, ...), "
+                 "got u8 (4)");
     lt_tensor_set(lab, 2, 10);
     assert_int_equal(lt_dataset_new(ctx, img, lab, 10, &ds), LT_EINVAL);
     expect_error("dataset: label 2 is 10, outside [0, 10)");
@@ -191,14 +214,39 @@ static void dataset_new_checks_its_tensors(void **state) {
     struct lt_tensor *lab3;
     CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_U8, 1, (int64_t[]){3}, &lab3));
     assert_int_equal(lt_dataset_new(ctx, img, lab3, 10, &ds), LT_EINVAL);
-    expect_error("dataset has 4 images but dataset has 3 labels");
+    expect_error("dataset has 4 samples but dataset has 3 targets");
     lt_tensor_set(lab, 2, 9);
     CHECK(ctx, lt_dataset_new(ctx, img, lab, 10, &ds));
     assert_string_equal(lt_dataset_class_name(ds, 7), "7");
-    assert_int_equal(lt_tensor_get(lt_dataset_labels(ds), 2), 9);
+    assert_true(lt_dataset_is_image(ds));
+    /* the labels were copied: a later change to the caller's tensor does not show */
+    lt_tensor_set(lab, 2, 4);
+    struct lt_loader_config c = lt_loader_defaults(4);
+    c.shuffle = 0;
+    c.workers = 0;
+    struct lt_loader *ld;
+    CHECK(ctx, lt_loader_new(ctx, ds, &c, &ld));
+    struct lt_batch b;
+    CHECK(ctx, lt_loader_next(ld, &b));
+    assert_int_equal(((const int32_t *)lt_tensor_data(b.y))[2], 9);
+    lt_loader_free(ld);
+    lt_dataset_free(ds);
+    /* f32 x is a data set too, not an image one; and a float target makes a regression */
+    CHECK(ctx, lt_dataset_new(ctx, f, f, 0, &ds));
+    assert_false(lt_dataset_is_image(ds));
+    assert_int_equal(lt_dataset_classes(ds), 0);
+    assert_null(lt_dataset_class_name(ds, 0));
+    struct lt_sample_shape xs, ys;
+    lt_dataset_sample_shape(ds, &xs, &ys);
+    assert_int_equal(xs.dtype, LT_DTYPE_F32);
+    assert_int_equal(xs.ndim, 2);
+    assert_int_equal(ys.dtype, LT_DTYPE_F32);
+    assert_int_equal(ys.ndim, 2);
+    assert_int_equal(ys.shape[1], 2);
     lt_dataset_free(ds);
     lt_dataset_free(NULL);
     lt_tensor_free(f);
+    lt_tensor_free(scalar);
     lt_tensor_free(img);
     lt_tensor_free(lab);
     lt_tensor_free(lab2);
@@ -208,12 +256,12 @@ static void dataset_new_checks_its_tensors(void **state) {
 /* ---- loaders ------------------------------------------------------------------------ */
 
 static struct lt_loader *loader(struct lt_dataset *ds, int64_t batch, int shuffle, int drop_last,
-                                uint64_t seed, int background) {
+                                uint64_t seed, int workers) {
     struct lt_loader_config c = lt_loader_defaults(batch);
     c.shuffle = shuffle;
     c.drop_last = drop_last;
     c.seed = seed;
-    c.background = background;
+    c.workers = workers;
     struct lt_loader *ld;
     CHECK(ctx, lt_loader_new(ctx, ds, &c, &ld));
     return ld;
@@ -233,10 +281,12 @@ static void take(struct lt_loader *ld, int64_t count, int64_t *order) {
 static void batches_cover_each_epoch_once(void **state) {
     (void)state;
     struct lt_dataset *ds = indexed(103);
-    for (int bg = 0; bg < 2; bg++) {
-        struct lt_loader *ld = loader(ds, 10, 1, 0, 7, bg);
+    for (int workers = 0; workers < 3; workers++) {
+        struct lt_loader *ld = loader(ds, 10, 1, 0, 7, workers);
         assert_int_equal(lt_loader_batches(ld), 11);
-        assert_int_equal(lt_loader_data_bytes(ld), 2 * (10 * 2 * 4 + 10 * 4));
+        /* workers + 1 batch buffers, one without workers */
+        size_t buffers = workers ? (size_t)workers + 1 : 1;
+        assert_int_equal(lt_loader_data_bytes(ld), buffers * (10 * 2 * 4 + 10 * 4));
         for (uint32_t epoch = 0; epoch < 3; epoch++) {
             int seen[103] = {0};
             for (int64_t it = 0; it < 11; it++) {
@@ -336,8 +386,9 @@ static void drop_last_skips_the_short_batch(void **state) {
 static void seek_resumes_where_a_run_stopped(void **state) {
     (void)state;
     struct lt_dataset *ds = indexed(103);
-    for (int bg = 0; bg < 2; bg++) {
-        struct lt_loader *a = loader(ds, 10, 1, 0, 5, bg), *b = loader(ds, 10, 1, 0, 5, bg);
+    for (int workers = 0; workers < 3; workers++) {
+        struct lt_loader *a = loader(ds, 10, 1, 0, 5, workers);
+        struct lt_loader *b = loader(ds, 10, 1, 0, 5, workers);
         int64_t skip[250], n = 0;
         for (int i = 0; i < 25; i++) {
             struct lt_batch x;
@@ -378,8 +429,10 @@ static void seek_resumes_where_a_run_stopped(void **state) {
     lt_dataset_free(ds);
 }
 
-/* Random 28x28 pixels, labels mod 10. */
-static struct lt_dataset *noise(int64_t n, int channels) {
+/* Random 28x28 pixels, random labels in [0, 10); the tensors go to *img and *lab when
+ * those are not NULL (the caller frees them). */
+static struct lt_dataset *noise(int64_t n, int channels, struct lt_tensor **img_out,
+                                struct lt_tensor **lab_out) {
     struct lt_tensor *img, *lab;
     int64_t shape4[4] = {n, channels, 28, 28}, shape3[3] = {n, 28, 28};
     CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_U8, channels ? 4 : 3, channels ? shape4 : shape3, &img));
@@ -391,52 +444,64 @@ static struct lt_dataset *noise(int64_t n, int channels) {
         y[i] = (uint8_t)(lt_mix64((uint64_t)~i) % 10);
     struct lt_dataset *ds;
     CHECK(ctx, lt_dataset_new(ctx, img, lab, 10, &ds));
-    lt_tensor_free(img);
-    lt_tensor_free(lab);
+    if (img_out)
+        *img_out = img;
+    else
+        lt_tensor_free(img);
+    if (lab_out)
+        *lab_out = lab;
+    else
+        lt_tensor_free(lab);
     return ds;
 }
 
-static void background_thread_matches_synchronous_filling(void **state) {
+static void workers_match_the_callers_thread(void **state) {
     (void)state;
-    struct lt_dataset *ds = noise(500, 0);
+    struct lt_dataset *ds = noise(500, 0, NULL, NULL);
     struct lt_loader_config c = lt_loader_defaults(64);
     c.seed = 99;
-    c.mean = LT_FMNIST_MEAN;
-    c.std = LT_FMNIST_STD;
+    c.mean[0] = LT_FMNIST_MEAN;
+    c.std[0] = LT_FMNIST_STD;
     c.flat = 1;
-    struct lt_loader *bg, *sync;
-    CHECK(ctx, lt_loader_new(ctx, ds, &c, &bg));
-    c.background = 0;
-    CHECK(ctx, lt_loader_new(ctx, ds, &c, &sync));
+    struct lt_loader *ld[3];
+    const int workers[3] = {0, 1, 3};
+    for (int k = 0; k < 3; k++) {
+        c.workers = workers[k];
+        CHECK(ctx, lt_loader_new(ctx, ds, &c, &ld[k]));
+    }
     lt_dataset_free(ds); /* the loaders keep what they need */
-    for (int k = 0; k < 40; k++) {
-        if (k == 17) { /* a seek in the middle, while the thread works ahead */
-            CHECK(ctx, lt_loader_seek(bg, 5, 2));
-            CHECK(ctx, lt_loader_seek(sync, 5, 2));
-        }
-        struct lt_batch x, y;
-        CHECK(ctx, lt_loader_next(bg, &x));
-        CHECK(ctx, lt_loader_next(sync, &y));
+    for (int i = 0; i < 40; i++) {
+        if (i == 17) /* a seek in the middle, while the threads work ahead */
+            for (int k = 0; k < 3; k++)
+                CHECK(ctx, lt_loader_seek(ld[k], 5, 2));
+        struct lt_batch x;
+        CHECK(ctx, lt_loader_next(ld[0], &x));
         assert_int_equal(lt_tensor_ndim(x.x), 2);
         assert_int_equal(lt_tensor_shape(x.x)[1], 784);
-        assert_int_equal(x.epoch, y.epoch);
-        assert_int_equal(x.iter, y.iter);
-        assert_int_equal(x.size, y.size);
-        assert_int_equal(lt_tensor_shape(x.x)[0], y.size);
-        assert_memory_equal(lt_tensor_data(x.x), lt_tensor_data(y.x), lt_tensor_bytes(y.x));
-        assert_memory_equal(lt_tensor_data(x.y), lt_tensor_data(y.y), lt_tensor_bytes(y.y));
+        assert_int_equal(lt_tensor_shape(x.x)[0], x.size);
+        for (int k = 1; k < 3; k++) {
+            struct lt_batch y;
+            CHECK(ctx, lt_loader_next(ld[k], &y));
+            assert_int_equal(x.epoch, y.epoch);
+            assert_int_equal(x.iter, y.iter);
+            assert_int_equal(x.size, y.size);
+            assert_int_equal(lt_tensor_shape(y.x)[0], y.size);
+            assert_memory_equal(lt_tensor_data(x.x), lt_tensor_data(y.x), lt_tensor_bytes(x.x));
+            assert_memory_equal(lt_tensor_data(x.y), lt_tensor_data(y.y), lt_tensor_bytes(x.y));
+        }
     }
-    lt_loader_free(bg);
-    lt_loader_free(sync);
+    for (int k = 0; k < 3; k++)
+        lt_loader_free(ld[k]);
 }
 
 static void pixels_are_normalised_in_f32(void **state) {
     (void)state;
-    struct lt_dataset *ds = noise(20, 3);
+    struct lt_tensor *img, *lab;
+    struct lt_dataset *ds = noise(20, 3, &img, &lab);
     struct lt_loader_config c = lt_loader_defaults(8);
     c.shuffle = 0;
-    c.mean = 0.5f;
-    c.std = 0.25f;
+    c.mean[0] = 0.5f;
+    c.std[0] = 0.25f;
     struct lt_loader *ld;
     CHECK(ctx, lt_loader_new(ctx, ds, &c, &ld));
     struct lt_batch b;
@@ -444,15 +509,18 @@ static void pixels_are_normalised_in_f32(void **state) {
     assert_int_equal(lt_tensor_ndim(b.x), 4);
     assert_int_equal(lt_tensor_shape(b.x)[1], 3);
     assert_int_equal(lt_tensor_shape(b.x)[2], 28);
-    const uint8_t *p = lt_tensor_data(lt_dataset_images(ds));
+    const uint8_t *p = lt_tensor_data(img);
     const float *x = lt_tensor_data(b.x);
     for (int64_t i = 0; i < lt_tensor_numel(b.x); i++)
         assert_true(x[i] == ((float)p[i] / 255.0f - 0.5f) / 0.25f);
-    const int32_t *y = lt_tensor_data(b.y), *lab = lt_tensor_data(lt_dataset_labels(ds));
+    const int32_t *y = lt_tensor_data(b.y);
+    const uint8_t *l = lt_tensor_data(lab);
     for (int i = 0; i < 8; i++)
-        assert_int_equal(y[i], lab[i]);
+        assert_int_equal(y[i], l[i]);
     lt_loader_free(ld);
     lt_dataset_free(ds);
+    lt_tensor_free(img);
+    lt_tensor_free(lab);
 }
 
 static void bad_loader_configs_fail(void **state) {
@@ -463,10 +531,17 @@ static void bad_loader_configs_fail(void **state) {
     assert_int_equal(lt_loader_new(ctx, ds, &c, &ld), LT_EINVAL);
     expect_error("loader: batch must be at least 1, got 0");
     c = lt_loader_defaults(2);
-    c.std = 0;
+    c.std[0] = 0;
     assert_int_equal(lt_loader_new(ctx, ds, &c, &ld), LT_EINVAL);
     expect_error("std must be finite and > 0");
-    c.std = NAN;
+    c.std[0] = NAN;
+    assert_int_equal(lt_loader_new(ctx, ds, &c, &ld), LT_EINVAL);
+    expect_error("std must be finite and > 0");
+    c = lt_loader_defaults(2);
+    c.workers = 65;
+    assert_int_equal(lt_loader_new(ctx, ds, &c, &ld), LT_EINVAL);
+    expect_error("loader: workers must be in [0, 64], got 65");
+    c.workers = -1;
     assert_int_equal(lt_loader_new(ctx, ds, &c, &ld), LT_EINVAL);
     c = lt_loader_defaults(8);
     c.drop_last = 1;
@@ -486,16 +561,16 @@ static void bad_loader_configs_fail(void **state) {
 
 static void loaders_shut_down_cleanly_at_any_point(void **state) {
     (void)state;
-    struct lt_dataset *ds = noise(300, 0);
+    struct lt_dataset *ds = noise(300, 0, NULL, NULL);
     for (int k = 0; k < 60; k++) {
-        struct lt_loader *ld = loader(ds, 16, 1, 0, (uint64_t)k, 1);
+        struct lt_loader *ld = loader(ds, 16, 1, 0, (uint64_t)k, 1 + k % 3);
         for (int i = 0; i < k % 4; i++) {
             struct lt_batch b;
             CHECK(ctx, lt_loader_next(ld, &b));
             if (k % 3 == 0)
                 CHECK(ctx, lt_loader_seek(ld, 1, 3));
         }
-        lt_loader_free(ld); /* the thread may be mid-batch or waiting */
+        lt_loader_free(ld); /* the threads may be mid-batch or waiting */
     }
     lt_dataset_free(ds);
 }
@@ -505,8 +580,8 @@ static void fmnist_epoch_through_the_loader(void **state) {
     struct lt_dataset *ds;
     CHECK(ctx, lt_dataset_open_fmnist(ctx, LT_FMNIST_DIR, "test", &ds));
     struct lt_loader_config c = lt_loader_defaults(128);
-    c.mean = LT_FMNIST_MEAN;
-    c.std = LT_FMNIST_STD;
+    c.mean[0] = LT_FMNIST_MEAN;
+    c.std[0] = LT_FMNIST_STD;
     struct lt_loader *ld;
     CHECK(ctx, lt_loader_new(ctx, ds, &c, &ld));
     assert_int_equal(lt_loader_batches(ld), 79);
@@ -544,7 +619,7 @@ int main(void) {
         cmocka_unit_test(order_depends_on_seed_and_epoch_only),
         cmocka_unit_test(drop_last_skips_the_short_batch),
         cmocka_unit_test(seek_resumes_where_a_run_stopped),
-        cmocka_unit_test(background_thread_matches_synchronous_filling),
+        cmocka_unit_test(workers_match_the_callers_thread),
         cmocka_unit_test(pixels_are_normalised_in_f32),
         cmocka_unit_test(bad_loader_configs_fail),
         cmocka_unit_test(loaders_shut_down_cleanly_at_any_point),

@@ -428,19 +428,14 @@ static struct lt_loader *slice_loader(struct lt_ctx *ctx, const char *split, int
                                       int shuffle) {
     struct lt_dataset *ds, *part;
     CHECK(ctx, lt_dataset_open_fmnist(ctx, getenv("LUTRA_FMNIST_DIR"), split, &ds));
-    struct lt_tensor *images, *labels;
-    CHECK(ctx, lt_tensor_slice(ctx, lt_dataset_images(ds), 0, n, &images));
-    CHECK(ctx, lt_tensor_slice(ctx, lt_dataset_labels(ds), 0, n, &labels));
-    CHECK(ctx, lt_dataset_new(ctx, images, labels, 10, &part));
+    CHECK(ctx, lt_dataset_range(ctx, ds, 0, n, &part));
     struct lt_loader_config lc = lt_loader_defaults(BATCH);
     lc.shuffle = shuffle;
     lc.drop_last = 1;
-    lc.mean = LT_FMNIST_MEAN;
-    lc.std = LT_FMNIST_STD;
+    lc.mean[0] = LT_FMNIST_MEAN;
+    lc.std[0] = LT_FMNIST_STD;
     struct lt_loader *ld;
     CHECK(ctx, lt_loader_new(ctx, part, &lc, &ld));
-    lt_tensor_free(images);
-    lt_tensor_free(labels);
     lt_dataset_free(part);
     lt_dataset_free(ds);
     return ld;

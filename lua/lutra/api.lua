@@ -75,7 +75,14 @@ local lutra = {
     -- data and files
     fmnist = core.fmnist,
     dataset = core.dataset,
+    images = core.images,
+    image_list = core.image_list,
+    tensors = core.tensors,
+    tokens = core.tokens,
+    source = core.source,
     loader = core.loader,
+    read_png = core.read_png,
+    write_png = core.write_png,
     idx_read = core.idx_read,
     save_safetensors = core.save_safetensors,
     load_safetensors = core.load_safetensors,
@@ -101,7 +108,7 @@ end
 -- that write their own loop).
 setmetatable(lutra, {
     __index = function(_, k)
-        if k == "config" or k == "runner" or k == "models" then
+        if k == "config" or k == "runner" or k == "models" or k == "data" then
             return require("lutra." .. k)
         end
     end,

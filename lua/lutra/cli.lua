@@ -350,7 +350,7 @@ function verbs.eval(args)
         say(line)
     end
     cfg.data.val_batch_size = batch
-    local m = evaluate.pass(data.loader(cfg, "test", test_set), trainer.evaluator(model))
+    local m = evaluate.pass(data.loader(cfg, "test", test_set), trainer.evaluator(model, data.loss(cfg)))
     if not m then
         return EXIT[core.interrupted()] or EXIT.failure
     end

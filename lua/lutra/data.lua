@@ -1,36 +1,119 @@
--- Data for a run: the data sets a recipe's `data` table names (Fashion-MNIST from the
--- Debian package's folder, or data.root), cut to data.train_samples / val_samples, and
--- their loaders (lutra.core's, in C: seeded shuffling per epoch, normalisation, the next
--- micro-batch prepared on a thread while the current one runs). Also the input shape a
--- model sees, so that planning needs no data.
+-- Data for a run: the data sets a recipe's `data` table names — Fashion-MNIST, a PNG image
+-- folder, a tensors file, a token stream, or a source written in Lua
+-- (data.register) — cut to data.train_samples / val_samples, and their loaders
+-- (lutra.core's, in C: seeded shuffling per epoch, augmentation and normalisation on
+-- worker threads, batches made ahead). Also what one batch's inputs and targets are, so
+-- that planning needs no more than a look at the data.
 local core = require "lutra.core"
+local sources = require "lutra.data_sources"
 local util = require "lutra.util"
 
 local data = {}
 
 -- Fashion-MNIST's image shape, for planning without reading the files.
-local SHAPES = { fashion_mnist = { 1, 28, 28 } }
+local FMNIST_SHAPE = { 1, 28, 28 }
 
--- A scalar mean or std from a number or a one-element list (one channel).
-local function scalar(v, key)
-    if type(v) == "table" then
-        if #v ~= 1 then
-            error(string.format("data.%s: the loader normalises one channel; got %d values",
-                key, #v), 0)
-        end
-        return v[1]
-    end
-    return v
+-- The data sets opened for a recipe's data table, {train =, test =}: opening an image
+-- folder reads every file's header, so a run does it once.
+local opened = setmetatable({}, { __mode = "k" })
+
+local function image_options(d)
+    return { channels = d.channels, max_pixels = d.max_pixels, on_bad_file = d.on_bad_file,
+        same_size = d.resize == nil and d.crop == nil }
 end
 
--- data.input_shape(cfg, batch): the shape of one micro-batch of inputs: {B, 1, 28, 28}, or
--- {B, 784} with data.flatten.
-function data.input_shape(cfg, batch)
-    local s = SHAPES[cfg.data.dataset]
-    if cfg.data.flatten then
-        return { batch, s[1] * s[2] * s[3] }
+-- Held out: the last `frac` of ds drawn at random from seed (train, test).
+local function hold_out(ds, frac, seed, what)
+    local n = ds:size()
+    local test = math.floor(n * frac + 0.5)
+    if test < 1 or test >= n then
+        error(string.format("%s: %d samples cannot be split by val_fraction %g into two " ..
+            "non-empty parts", what, n, frac), 0)
     end
-    return { batch, s[1], s[2], s[3] }
+    return util.call(ds.split, ds, n - test, seed)
+end
+
+local function open_images(d, seed)
+    local o = image_options(d)
+    local train
+    if d.train_root then
+        train = util.call(core.images, d.train_root, o)
+    elseif d.train_list then
+        if not d.classes then
+            error("data.classes: image_folder with train_list needs the number of classes", 0)
+        end
+        train = util.call(core.image_list, d.train_list, d.classes, o)
+    else
+        error("data.train_root: image_folder needs train_root (or train_list)", 0)
+    end
+    if d.test_root then
+        local names = {}
+        for c = 0, train:classes() - 1 do
+            names[#names + 1] = train:class_name(c)
+        end
+        o.classes = d.train_root and names or nil
+        return train, util.call(core.images, d.test_root, o)
+    elseif d.test_list then
+        return train, util.call(core.image_list, d.test_list, train:classes(), o)
+    end
+    return hold_out(train, d.val_fraction, seed, d.train_root or d.train_list)
+end
+
+local function open_tensors(d, seed)
+    if not d.path then
+        error("data.path: the tensors data set needs path (a .safetensors or x's .npy)", 0)
+    end
+    local train = util.call(core.tensors, d.path)
+    if d.test_path then
+        return train, util.call(core.tensors, d.test_path)
+    end
+    return hold_out(train, d.val_fraction, seed, d.path)
+end
+
+local function open_tokens(d, seed)
+    if not d.path then
+        error("data.path: the tokens data set needs path (the token file)", 0)
+    end
+    local o = { format = d.token_format, block_size = d.block_size, seed = seed, random = true,
+        begin = 0, ["end"] = d.test_path and 1 or 1 - d.val_fraction }
+    local train = util.call(core.tokens, d.path, o)
+    o.random = false
+    if d.test_path then
+        return train, util.call(core.tokens, d.test_path, o)
+    end
+    o.begin, o["end"] = 1 - d.val_fraction, 1
+    return train, util.call(core.tokens, d.path, o)
+end
+
+-- What a value get returned is, as a sample shape: a tensor's, a number's (a scalar),
+-- a flat list's.
+local function value_spec(v, what, default_dtype)
+    if type(v) == "userdata" and v.shape then
+        return { dtype = v:dtype(), shape = v:shape() }
+    elseif type(v) == "number" then
+        return { dtype = default_dtype, shape = {} }
+    elseif type(v) == "table" then
+        return { dtype = default_dtype, shape = { #v } }
+    end
+    error(string.format("%s is a %s; want a tensor, a number or a list of numbers", what,
+        type(v)), 0)
+end
+
+local function open_source(name, spec, split)
+    local n = spec.len(split)
+    if math.type(n) ~= "integer" or n < 1 then
+        error(string.format("data source %s: len(%q) must be an integer >= 1, got %s", name,
+            split, tostring(n)), 0)
+    end
+    local ok, x, y = pcall(spec.get, split, 1)
+    if not ok then
+        error(string.format("data source %s: get(%q, 1) failed: %s", name, split, tostring(x)), 0)
+    end
+    local classes = spec.classes or 0
+    local xs = value_spec(x, "data source " .. name .. ": get's x", "f32")
+    local ys = value_spec(y, "data source " .. name .. ": get's y", classes > 0 and "i32" or "f32")
+    return util.call(core.source, { name = name .. " " .. split, size = n, classes = classes,
+        x = xs, y = ys, get = function(i) return spec.get(split, i) end })
 end
 
 -- The first n samples of a data set (n = 0 or >= its size: all of it).
@@ -38,34 +121,179 @@ local function first(ds, n)
     if n == 0 or n >= ds:size() then
         return ds
     end
-    local images, labels = ds:images(), ds:labels()
-    return util.call(core.dataset, images:narrow(1, 1, n), labels:narrow(1, 1, n), ds:classes())
+    return util.call(ds.range, ds, 0, n)
+end
+
+-- The train and test data sets of a recipe, opened once per data table.
+local function open(cfg)
+    local d = cfg.data
+    local got = opened[d]
+    if got then
+        return got
+    end
+    local train, test
+    if d.dataset == "fashion_mnist" then
+        train, test = util.call(core.fmnist, d.root, "train"), util.call(core.fmnist, d.root, "test")
+    elseif d.dataset == "image_folder" then
+        train, test = open_images(d, cfg.seed)
+    elseif d.dataset == "tensors" then
+        train, test = open_tensors(d, cfg.seed)
+    elseif d.dataset == "tokens" then
+        train, test = open_tokens(d, cfg.seed)
+    else
+        local spec = sources.get(d.dataset)
+        if not spec then
+            error(string.format("data.dataset: no data set %q (registered ones: %s)", d.dataset,
+                table.concat(sources.names(), ", ")), 0)
+        end
+        train, test = open_source(d.dataset, spec, "train"), open_source(d.dataset, spec, "test")
+    end
+    got = { train = first(train, d.train_samples), test = first(test, d.val_samples) }
+    opened[d] = got
+    return got
+end
+
+-- data.register(name, spec): a data set written in Lua, usable as data.dataset = name
+-- with the runner's whole machinery. spec.len(split) gives the samples of "train" and
+-- "test"; spec.get(split, i) (i from 1) returns x (a tensor, a number or a list of
+-- numbers: f32, or the tensor's dtype) and y (a class number from 0 with spec.classes, or
+-- a float target); spec.classes: the number of classes (absent or 0: regression, loss mse).
+-- get runs in the training loop's thread (data.workers does not apply).
+function data.register(name, spec)
+    if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
+        error("data.register: the name must be a word, got " .. tostring(name), 2)
+    end
+    for _, b in ipairs(sources.BUILTIN) do
+        if b == name then
+            error("data.register: " .. name .. " is lutra's own data set", 2)
+        end
+    end
+    if type(spec) ~= "table" or type(spec.len) ~= "function" or type(spec.get) ~= "function" then
+        error("data.register: spec must be a table with functions len(split) and get(split, i)", 2)
+    end
+    if spec.classes ~= nil and (math.type(spec.classes) ~= "integer" or spec.classes < 0) then
+        error("data.register: spec.classes must be an integer >= 0", 2)
+    end
+    sources.register(name, spec)
 end
 
 -- data.dataset(cfg, split): the "train" or "test" data set, cut as the recipe says.
--- Raises naming the missing files and the package to install.
+-- Raises naming the missing files and the package to install, or the bad file.
 function data.dataset(cfg, split)
-    local d = cfg.data
-    local ds = util.call(core.fmnist, d.root, split)
-    return first(ds, split == "train" and d.train_samples or d.val_samples)
+    return open(cfg)[split]
 end
 
--- data.loader(cfg, split [, ds]): a loader over the split: training batches shuffled
--- from the seed (batch_size, drop_last), evaluation batches in order (val_batch_size).
-function data.loader(cfg, split, ds)
+-- The loader options of a split: augmentation in training, a centre crop in evaluation.
+local function loader_options(cfg, split, batch)
     local d = cfg.data
-    ds = ds or data.dataset(cfg, split)
     local train = split == "train"
-    return util.call(core.loader, ds, {
-        batch = train and d.batch_size or d.val_batch_size,
+    return {
+        batch = batch or (train and d.batch_size or d.val_batch_size),
         shuffle = train and d.shuffle,
         drop_last = train and d.drop_last,
         seed = cfg.seed,
-        mean = scalar(d.mean, "mean"),
-        std = scalar(d.std, "std"),
+        mean = d.mean,
+        std = d.std,
         flat = d.flatten,
-        background = true,
-    }), ds
+        workers = d.workers,
+        resize = d.resize,
+        crop = d.crop,
+        padding = train and d.crop_padding or 0,
+        random_crop = train and d.crop ~= nil,
+        hflip = train and d.hflip,
+        on_bad_file = d.on_bad_file,
+    }
+end
+
+-- Whether x's pixels are normalised by the loader (mean and std apply).
+local function pixels(ds)
+    return ds:sample_shape().dtype == "u8"
+end
+
+-- data.input_spec(cfg, batch): {shape =, dtype =} of one micro-batch of inputs.
+-- Fashion-MNIST's needs no file; other data sets are opened (once).
+function data.input_spec(cfg, batch)
+    local d = cfg.data
+    if d.dataset == "fashion_mnist" and d.resize == nil and d.crop == nil then
+        local s = FMNIST_SHAPE
+        return { shape = d.flatten and { batch, s[1] * s[2] * s[3] } or
+            { batch, s[1], s[2], s[3] }, dtype = "f32" }
+    end
+    local ds = data.dataset(cfg, "train")
+    local o = loader_options(cfg, "train", batch)
+    if not pixels(ds) then
+        o.mean, o.std = nil, nil
+    end
+    return util.call(core.loader_x_shape, ds, o)
+end
+
+-- data.input_shape(cfg, batch): the shape of one micro-batch of inputs.
+function data.input_shape(cfg, batch)
+    return data.input_spec(cfg, batch).shape
+end
+
+-- data.target_spec(cfg, batch): {shape =, dtype =} of one micro-batch of targets.
+function data.target_spec(cfg, batch)
+    if cfg.data.dataset == "fashion_mnist" then
+        return { shape = { batch }, dtype = "i32" }
+    end
+    local _, y = data.dataset(cfg, "train"):sample_shape()
+    local shape = { batch }
+    for _, n in ipairs(y.shape) do
+        shape[#shape + 1] = n
+    end
+    return { shape = shape, dtype = y.dtype }
+end
+
+-- data.loader_bytes(cfg [, batch = data.batch_size]): the bytes of the training loader's
+-- batch buffers: workers + 1 micro-batches of inputs and targets (1 without workers), made
+-- ahead of the step.
+function data.loader_bytes(cfg, batch)
+    local b = batch or cfg.data.batch_size
+    local function bytes(spec)
+        local n = 4 -- every dtype a loader hands out (f32, i32) has 4 bytes
+        for _, d in ipairs(spec.shape) do
+            n = n * d
+        end
+        return n
+    end
+    local depth = cfg.data.workers > 0 and cfg.data.workers + 1 or 1
+    return depth * (bytes(data.input_spec(cfg, b)) + bytes(data.target_spec(cfg, b)))
+end
+
+-- data.loss(cfg): "mse" for a regression data set (float targets), else "cross_entropy".
+function data.loss(cfg)
+    return data.target_spec(cfg, 1).dtype == "f32" and "mse" or "cross_entropy"
+end
+
+-- data.check_model(ds, out_shape): raises, before any step, when a model whose output is
+-- out_shape cannot take ds's targets: more classes than outputs, or a token id at or above
+-- the vocabulary (its position in the file named).
+function data.check_model(ds, out_shape)
+    local width = out_shape[#out_shape]
+    local classes = ds:classes()
+    if classes > width then
+        error(string.format("%s has %d classes but the model gives %d outputs (its output " ..
+            "is %s)", ds:origin(), classes, width, util.shape_str(out_shape)), 0)
+    end
+    local _, y = ds:sample_shape()
+    local top, where = ds:max_id()
+    if top and classes == 0 and y.dtype == "i32" and top >= width then
+        error(string.format("%s: token %d at index %d is not below the model's vocabulary %d",
+            ds:origin(), top, where, width), 0)
+    end
+end
+
+-- data.loader(cfg, split [, ds]): a loader over the split: training batches shuffled
+-- from the seed and augmented (batch_size, drop_last, crop, hflip), evaluation batches in
+-- order (val_batch_size, a centre crop).
+function data.loader(cfg, split, ds)
+    ds = ds or data.dataset(cfg, split)
+    local o = loader_options(cfg, split)
+    if not pixels(ds) then
+        o.mean, o.std = nil, nil
+    end
+    return util.call(core.loader, ds, o), ds
 end
 
 return data

@@ -149,10 +149,14 @@ local function open_data(self)
     self.steps_per_epoch = (self.train_loader:batches() + acc - 1) // acc
     self.max_iters = cfg.runner.max_iters or cfg.runner.max_epochs * self.steps_per_epoch
     self.max_epochs = cfg.runner.max_epochs
-    self.log:info(string.format("data %s: %d training, %d test samples; batch %d × accumulate " ..
-        "%d = effective batch %d; %d iterations per epoch, %d in all", cfg.data.dataset,
-        self.train_set:size(), self.test_set:size(), cfg.data.batch_size, acc,
-        config.effective_batch(cfg), self.steps_per_epoch, self.max_iters))
+    local skipped = self.train_set:skipped() + self.test_set:skipped()
+    self.bad_files = skipped -- what the log policy has reported
+    self.log:info(string.format("data %s (%s): %d training, %d test samples%s; batch %d × " ..
+        "accumulate %d = effective batch %d; %d iterations per epoch, %d in all; %d loader " ..
+        "worker%s", cfg.data.dataset, self.train_set:origin(), self.train_set:size(),
+        self.test_set:size(), skipped > 0 and string.format(" (%d bad files skipped)", skipped)
+        or "", cfg.data.batch_size, acc, config.effective_batch(cfg), self.steps_per_epoch,
+        self.max_iters, cfg.data.workers, cfg.data.workers == 1 and "" or "s"))
 end
 
 -- The trainer (fp32 first during the fp32 warmup), and what its plan takes.
@@ -257,6 +261,7 @@ function Runner:setup()
     log_lines(self.log, setup.precision_lines(cfg.precision))
     open_data(self)
     build_trainer(self, eval)
+    data.check_model(self.train_set, self.trainer.trace.outputs[1]:shape())
     if cfg.load_from then
         local note = checkpoint.load_weights(self.model, checkpoint.load(cfg.load_from),
             cfg.load_from)

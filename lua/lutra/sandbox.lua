@@ -90,8 +90,8 @@ end
 -- The lutra modules a recipe may require: they build models and describe data, and
 -- neither write files nor change the process's settings (lutra.core, the runner, the
 -- checkpoint and logger modules do).
-sandbox.MODULES = {"lutra", "lutra.models", "lutra.nn", "lutra.ops", "lutra.optim",
-    "lutra.tensor"}
+sandbox.MODULES = {"lutra", "lutra.data", "lutra.models", "lutra.nn", "lutra.ops",
+    "lutra.optim", "lutra.tensor"}
 local ALLOWED = {}
 for _, name in ipairs(sandbox.MODULES) do
     ALLOWED[name] = true

@@ -8,6 +8,7 @@
 local lutra_field = require("lutra.field")
 local describe = require("lutra.describe")
 local suggest = require("lutra.suggest")
+local data_sources = require("lutra.data_sources")
 
 local schema = {}
 
@@ -56,13 +57,100 @@ end
 
 -- ---- the schema -----------------------------------------------------------------------
 
+local function dataset_name(v)
+    for _, n in ipairs(data_sources.names()) do
+        if v == n then
+            return nil
+        end
+    end
+    local hint = suggest.closest(v, data_sources.names())
+    return "must be one of " .. table.concat(describe.quote_all(data_sources.names()), ", ") ..
+        " (or a name given to lutra.data.register), got " .. describe.show(v) ..
+        (hint and ' (did you mean "' .. hint .. '"?)' or "")
+end
+
+local function size_pair(v)
+    if type(v) == "number" then
+        if not (math.type(v) == "integer" and v >= 1 and v <= 65535) then
+            return "must be an integer in [1, 65535] or {height, width}, got " .. describe.show(v)
+        end
+        return nil
+    end
+    if #v ~= 2 or math.type(v[1]) ~= "integer" or math.type(v[2]) ~= "integer" or
+        v[1] < 1 or v[2] < 1 or v[1] > 65535 or v[2] > 65535 then
+        return "must be an integer or {height, width} of integers in [1, 65535], got " ..
+            describe.literal(v)
+    end
+end
+
+local files = {"image_folder", "tensors", "tokens"}
+
 local data = group("data", "The data set and how batches are drawn from it.", {
-    field("dataset", "string", {default = "fashion_mnist", choices = {"fashion_mnist"},
-        doc = "The data set: Fashion-MNIST (60,000 training and 10,000 test images, " ..
-            "28×28 grey, 10 classes)."}),
+    field("dataset", "string", {default = "fashion_mnist", check = dataset_name,
+        doc = 'The data set: "fashion_mnist" (60,000 training and 10,000 test images, 28×28 ' ..
+            'grey, 10 classes), "image_folder" (PNG files in root/<class>/ folders), ' ..
+            '"tensors" (x and y in a safetensors file or a .npy pair), "tokens" (a token ' ..
+            "stream read as windows of block_size), or a name a Lua source was registered " ..
+            "under (lutra.data.register)."}),
     field("root", "string", {default = "/usr/share/datasets/fashion-mnist",
+        when = {{"dataset", {"fashion_mnist"}}},
         doc = "Folder with the IDX files (train-images-idx3-ubyte.gz ...), where Debian's " ..
             "dataset-fashion-mnist installs them."}),
+    field("train_root", "string", {when = {{"dataset", {"image_folder"}}},
+        doc = "image_folder: the training images, train_root/<class>/<file>.png (classes " ..
+            "sorted by name; a class's index is its position). Or train_list."}),
+    field("test_root", "string", {when = {{"dataset", {"image_folder"}}},
+        doc = "image_folder: the test images, with the training classes. Without it (and " ..
+            "test_list), val_fraction of the training images, drawn from seed, are held out."}),
+    field("train_list", "string", {when = {{"dataset", {"image_folder"}}},
+        doc = 'image_folder: a list file of "path label" lines (paths relative to the file), ' ..
+            "instead of train_root; needs classes."}),
+    field("test_list", "string", {when = {{"dataset", {"image_folder"}}},
+        doc = "image_folder: the test split as a list file."}),
+    field("classes", "integer", {range = "[1, inf)", when = {{"dataset", {"image_folder"}}},
+        doc = "image_folder with list files: the number of classes."}),
+    field("path", "string", {when = {{"dataset", {"tensors", "tokens"}}},
+        doc = "tensors: a .safetensors file holding x and y, or x's .npy (y's is the same " ..
+            "name with y for x). tokens: the token file (llm.c's .bin with its header, raw " ..
+            "u16/u32, or a .txt read as bytes)."}),
+    field("test_path", "string", {when = {{"dataset", {"tensors", "tokens"}}},
+        doc = "The test split's file; without it, val_fraction of path is held out (tokens: " ..
+            "the tail; tensors: drawn from seed)."}),
+    field("val_fraction", "number", {default = 0.1, range = "(0, 1)",
+        when = {{"dataset", files}},
+        doc = "The part held out for evaluation when no test split is named."}),
+    field("token_format", "string", {default = "auto", choices = {"auto", "u16", "u32", "bytes"},
+        when = {{"dataset", {"tokens"}}},
+        doc = "tokens: how the file stores them: auto (a header says; .txt is bytes), raw " ..
+            "little-endian u16 or u32, or bytes (UTF-8 text: vocabulary 256)."}),
+    field("block_size", "integer", {default = 64, range = "[1, 16777216]",
+        when = {{"dataset", {"tokens"}}},
+        doc = "tokens: tokens per sample; training windows start at random positions drawn " ..
+            "from (seed, epoch, sample)."}),
+    field("channels", "integer", {default = 0, choices = {0, 1, 3},
+        when = {{"dataset", {"image_folder"}}},
+        doc = "image_folder: 0 keeps the files' colour (the first file's: gray 1, colour 3); " ..
+            "1 makes colour gray (ITU-R 601-2 luma), 3 repeats gray. Alpha is dropped."}),
+    field("max_pixels", "integer", {default = 16777216, range = "[0, inf)",
+        when = {{"dataset", {"image_folder"}}},
+        doc = "image_folder: a file of more pixels is refused (0: no limit)."}),
+    field("on_bad_file", "string", {default = "error", choices = {"error", "skip"},
+        when = {{"dataset", {"image_folder"}}},
+        doc = "image_folder: a file that cannot be decoded stops the run naming it, or is " ..
+            "skipped (the log counts skips)."}),
+    field("workers", "integer", {default = 1, range = "[0, 64]",
+        aliases = {"workers_per_gpu", "num_workers"},
+        doc = "Threads preparing batches ahead (decode, augment, normalise) into workers + 1 " ..
+            "planned batch buffers; 0 makes each batch in the training loop."}),
+    field("resize", {"integer", "list"}, {check = size_pair,
+        doc = "Image sets: bilinear resize to n × n or {height, width} first."}),
+    field("crop", {"integer", "list"}, {check = size_pair,
+        doc = "Image sets: a crop of n × n or {height, width}: random in training (with " ..
+            "crop_padding), centred in evaluation."}),
+    field("crop_padding", "integer", {default = 0, range = "[0, 65535]",
+        doc = "Zeros added on each side before the random training crop (needs crop)."}),
+    field("hflip", "boolean", {default = false,
+        doc = "Image sets: mirror training images left-right with probability 1/2."}),
     field("batch_size", "integer", {default = 128, range = "[1, 16777216]",
         aliases = {"samples_per_gpu"},
         doc = "Micro-batch per device; the effective batch is batch_size × " ..
@@ -82,7 +170,7 @@ local data = group("data", "The data set and how batches are drawn from it.", {
         elements = {type = "number", range = "(0, inf)"},
         doc = "Divides the centred pixels; a list gives one value per channel."}),
     field("flatten", "boolean", {default = false,
-        doc = "Feed the model (N, 784) rows instead of (N, 1, 28, 28) images."}),
+        doc = "Feed the model (N, C·H·W) rows instead of (N, C, H, W) images."}),
     field("train_samples", "integer", {default = 0, range = "[0, inf)",
         doc = "Train on the first N samples only (0: all); for quick runs."}),
     field("val_samples", "integer", {default = 0, range = "[0, inf)",
@@ -364,9 +452,6 @@ end
 
 -- ---- keys lutra spells differently ------------------------------------------------------
 
-local NO_WORKERS = "lutra has no loader-worker setting: its C loader prepares the next " ..
-    "batch while a step runs; CPU threads are 'threads'"
-
 -- mmcv/mmengine keys lutra spells differently: key path -> lutra's key, or a sentence
 -- when lutra has none. lutra.validate names lutra's key for these instead of guessing.
 schema.foreign_keys = {
@@ -388,8 +473,6 @@ schema.foreign_keys = {
     train_dataloader = "data",
     val_dataloader = "data",
     test_dataloader = "data",
-    ["data.workers_per_gpu"] = NO_WORKERS,
-    ["data.num_workers"] = NO_WORKERS,
 }
 
 return schema

@@ -98,6 +98,9 @@ function setup.trainer_config(cfg, model, lr, mode)
     return {
         model = model,
         input_shape = data.input_shape(cfg, cfg.data.batch_size),
+        input_dtype = data.input_spec(cfg, 1).dtype,
+        loss = data.loss(cfg),
+        loader_bytes = data.loader_bytes(cfg),
         optim = setup.optimizer(cfg.optim, lr),
         precision = setup.precision(cfg.precision, mode or cfg.precision.mode),
         checkpoint = cfg.memory.checkpoint,
@@ -218,8 +221,8 @@ end
 function setup.eval_probe(model)
     return function(c)
         local rows = c.data.val_batch_size
-        return trainer_mod.eval_plan(model, { shape = data.input_shape(c, rows), dtype = "f32" },
-            { shape = { rows }, dtype = "i32" }, nil, NO_LIMIT)
+        return trainer_mod.eval_plan(model, data.input_spec(c, rows), data.target_spec(c, rows),
+            data.loss(c), NO_LIMIT)
     end
 end
 

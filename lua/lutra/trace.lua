@@ -126,11 +126,23 @@ local function default_targets(loss, out)
     local shape = out:shape()
     if loss == "mse" then
         return { { shape = shape, dtype = out:dtype() } }
+    elseif #shape == 3 then -- a sequence's logits (B, T, V): targets (B, T)
+        return { { shape = { shape[1], shape[2] }, dtype = "i32" } }
     end
     return { { shape = { shape[1] }, dtype = "i32" } }
 end
 
-local losses = { cross_entropy = F.cross_entropy, mse = F.mse_loss }
+-- Cross entropy over every position of a sequence: logits (B, T, V) and targets (B, T)
+-- are read as B·T rows; (N, C) and (N) as they are.
+local function cross_entropy(out, target)
+    if out:ndim() == 3 then
+        local s = out:shape()
+        return F.cross_entropy(F.reshape(out, s[1] * s[2], s[3]), F.reshape(target, s[1] * s[2]))
+    end
+    return F.cross_entropy(out, target)
+end
+
+local losses = { cross_entropy = cross_entropy, mse = F.mse_loss }
 
 -- trace(model, inputs [, opts]): calls model:forward (or model(...) for a plain function)
 -- on one symbol per input spec and returns the Trace: graph, inputs, outputs (symbols),

@@ -22,7 +22,7 @@ Trainer.__index = Trainer
 M.Trainer = Trainer
 
 local cfg_keys = { "model", "inputs", "input_shape", "input_dtype", "targets", "loss", "optim",
-    "schedule", "precision", "checkpoint" }
+    "schedule", "precision", "checkpoint", "loader_bytes" }
 
 local precision_keys = { "mode", "loss_scale", "init_scale", "growth_factor", "backoff_factor",
     "growth_interval" }
@@ -90,8 +90,21 @@ local function read_config(self, cfg)
         raise("Trainer: checkpoint must be true or false, got " .. tostring(ck))
     end
     self.checkpoint = ck or false
+    local lb = cfg.loader_bytes or 0
+    if math.type(lb) ~= "integer" or lb < 0 then
+        raise("Trainer: loader_bytes must be an integer >= 0, got " .. tostring(lb))
+    end
+    self.loader_bytes = lb
     self.groups, self.group_of, self.group_members = self.optim:param_groups(model)
     return cfg
+end
+
+-- A plan's report with the loader's batch buffers (loader_bytes: the batches its workers
+-- make ahead, host memory) in the data category and the total.
+local function with_loader(self, r)
+    r.data = r.data + self.loader_bytes
+    r.total = r.total + self.loader_bytes
+    return r
 end
 
 -- Traces the model on these input and target specs in train mode and plans the step in
@@ -147,6 +160,8 @@ end
 --                growth_interval = 2000} (the scaling keys apply to fp16)
 --   checkpoint   true: activation checkpointing (segments recomputed in the backward, the
 --                planner choosing where to cut; kept only when the step gets smaller)
+--   loader_bytes the batch buffers of the loader that feeds it (lutra.data.loader_bytes),
+--                counted in the `data` category of its reports (default 0)
 -- Raises at the caller's line for a bad config, a shape error in the model, or a plan
 -- that does not fit the memory limit.
 function M.new(cfg)
@@ -195,7 +210,7 @@ function M.plan(cfg, eval_batch, opts)
     local limit = opts and opts.memory_limit
     self.memory_limit = limit
     local c = compile(self, self.input_specs, cfg.targets, self.precision)
-    local report = c.plan:report()
+    local report = with_loader(self, c.plan:report())
     local segments, recomputed = c.plan:checkpointing()
     local out = { report = report, nodes = c.plan:nodes(), graph = c.trace.graph:info(),
         ops = c.trace.op_counts, precision = self.precision, segments = segments,
@@ -339,7 +354,7 @@ end
 
 -- trainer:plan_report(): the planned bytes by category; nodes = forward + backward nodes.
 function Trainer:plan_report()
-    local r = self.plan:report()
+    local r = with_loader(self, self.plan:report())
     r.nodes = self.plan:nodes()
     return r
 end

@@ -335,6 +335,7 @@ describe("runner", function()
         local function need(batch)
             return trainer_mod.plan { model = models.build(cfg.model, cfg),
                 input_shape = data.input_shape(cfg, batch),
+                loader_bytes = data.loader_bytes(cfg, batch),
                 optim = lutra.optim.SGD { lr = 0.1, momentum = 0.9 } }.report.total
         end
         -- a limit that micro-batch 8 fits under 0.75 of, and 16 does not
@@ -364,7 +365,7 @@ describe("runner", function()
         local models = require "lutra.models"
         local data = require "lutra.data"
         local planned = trainer_mod.plan({ model = models.build(cfg.model, cfg),
-            input_shape = data.input_shape(cfg, 32),
+            input_shape = data.input_shape(cfg, 32), loader_bytes = data.loader_bytes(cfg, 32),
             optim = lutra.optim.SGD { lr = 0.1, momentum = 0.9 } }, 200)
         assert.is_true(planned.eval_extra > 0)
         -- the step fits under 0.75 of this limit, the step and evaluation at 200 do not
@@ -394,6 +395,7 @@ describe("runner", function()
         local function need(ck)
             return trainer_mod.plan { model = models.build(cfg.model, cfg),
                 input_shape = data.input_shape(cfg, 32), checkpoint = ck,
+                loader_bytes = data.loader_bytes(cfg, 32),
                 optim = lutra.optim.SGD { lr = 0.1, momentum = 0.9 } }.report.total
         end
         -- a limit that fits the checkpointed step under 0.75 of it, and not the plain one

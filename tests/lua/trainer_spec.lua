@@ -211,7 +211,7 @@ describe("Trainer", function()
         assert.has_error(function()
             lutra.Trainer { model = mlp(), input_shap = { 32, D }, optim = optim.SGD { lr = 1 } }
         end, "Trainer: unknown option 'input_shap' (it takes: model, inputs, input_shape, "
-            .. "input_dtype, targets, loss, optim, schedule, precision, checkpoint)")
+            .. "input_dtype, targets, loss, optim, schedule, precision, checkpoint, loader_bytes)")
         assert.has_error(function()
             lutra.Trainer { model = mlp(), input_shape = { 32, D } }
         end, "Trainer: optim is required (lutra.optim.SGD{lr = ...} or AdamW{...})")

@@ -84,7 +84,16 @@ function log:after_epoch(runner)
     runner.epoch_seconds = runner.epoch_seconds or {}
     runner.epoch_seconds[#runner.epoch_seconds + 1] = secs
     runner.log:info(string.format("epoch %d done in %.1f s", runner.epoch, secs))
-    runner.log:metrics { mode = "epoch", epoch = runner.epoch, iter = runner.iter, time = secs }
+    local bad = runner.train_set:skipped() + runner.test_set:skipped()
+    if bad > runner.bad_files then
+        runner.log:warn(string.format("%d more file%s could not be decoded and %s skipped " ..
+            "(data.on_bad_file = \"skip\"); %d in all", bad - runner.bad_files,
+            bad - runner.bad_files == 1 and "" or "s",
+            bad - runner.bad_files == 1 and "was" or "were", bad))
+        runner.bad_files = bad
+    end
+    runner.log:metrics { mode = "epoch", epoch = runner.epoch, iter = runner.iter, time = secs,
+        bad_files = bad }
 end
 
 -- finish: why a run that no signal interrupted stopped early (the guard's message, or
