@@ -9,6 +9,7 @@
 #ifndef LT_DATA_H
 #define LT_DATA_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,16 +57,19 @@ struct lt_store {
     struct lt_sample_shape x;   /* as the store holds it (images: the first file's size) */
     struct lt_sample_shape y;   /* as a loader hands it out: i32 or f32 */
     int classes;
-    int image;                  /* x is u8 pixels, ops->image serves (an image set when
+    int pixels;                 /* x is u8 pixels, ops->image serves (an image set when
                                  * x is (C, H, W)) */
+    int files;                  /* samples are files: one that fails to decode may be
+                                 * skipped (bad marks it) */
     int same_size;              /* every image has x's size */
     int caller_thread;          /* read only on the thread that calls lt_loader_next */
-    int serial;                 /* not thread-safe: one read at a time */
+    int serial;                 /* not thread-safe: one read at a time, under read_mu */
+    pthread_mutex_t read_mu;    /* shared by every loader of the store */
     char **names;               /* class names (owned), or NULL */
     const char *const *static_names;
     char origin[512];
     atomic_llong skipped;       /* files left out at opening, or found bad since */
-    atomic_uchar *bad;          /* image stores: sample found undecodable (n entries) */
+    atomic_uchar *bad;          /* file stores: sample found undecodable (n entries) */
     void *kind;                 /* the kind's own state */
 };
 
@@ -88,6 +92,11 @@ const int64_t *lt_dataset_map(const struct lt_dataset *ds);
 /* Sets the origin a data set's messages name ("fashion_mnist train", a path). */
 void lt_dataset_set_origin(struct lt_dataset *ds, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* The permutation of 0 .. n-1 a Fisher–Yates shuffle keyed by `key` makes: step i (from
+ * n - 1 down to 1) swaps i with lt_mix64(key + i * 0x9e3779b97f4a7c15) % (i + 1). The
+ * loader's epoch order and lt_dataset_split both draw it. Cannot fail. */
+void lt_permutation(uint64_t key, int64_t n, int64_t *out);
 
 /* Formats a sample shape ("u8 (1, 28, 28)") into buf. Cannot fail. */
 const char *lt_sample_shape_str(const struct lt_sample_shape *s, char *buf, size_t size);

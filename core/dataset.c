@@ -38,6 +38,7 @@ struct lt_store *lt_store_new(struct lt_ctx *ctx, const struct lt_store_ops *ops
     }
     s->ops = ops;
     s->refs = 1;
+    pthread_mutex_init(&s->read_mu, NULL);
     atomic_init(&s->skipped, 0);
     return s;
 }
@@ -57,6 +58,7 @@ void lt_store_release(struct lt_store *s) {
             free(s->names[i]);
     free(s->names);
     free((void *)s->bad);
+    pthread_mutex_destroy(&s->read_mu);
     free(s->kind);
     free(s);
 }
@@ -123,6 +125,17 @@ void lt_dataset_set_origin(struct lt_dataset *ds, const char *fmt, ...) {
     va_end(ap);
 }
 
+void lt_permutation(uint64_t key, int64_t n, int64_t *out) {
+    for (int64_t i = 0; i < n; i++)
+        out[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        uint64_t j = lt_mix64(key + (uint64_t)i * 0x9e3779b97f4a7c15ull) % (uint64_t)(i + 1);
+        int64_t t = out[i];
+        out[i] = out[j];
+        out[j] = t;
+    }
+}
+
 /* A view of the samples idx[0 .. n-1] of ds (indices into ds). */
 static enum lt_status subset(struct lt_ctx *ctx, const struct lt_dataset *ds, const int64_t *idx,
                              int64_t n, struct lt_dataset **out) {
@@ -171,15 +184,7 @@ enum lt_status lt_dataset_split(struct lt_ctx *ctx, const struct lt_dataset *ds,
     int64_t *p = lt_alloc(ctx, (size_t)(n ? n : 1) * sizeof *p);
     if (!p)
         return LT_ENOMEM;
-    for (int64_t i = 0; i < n; i++)
-        p[i] = i;
-    uint64_t key = lt_rng_key(seed, SPLIT_STREAM, 0, 0);
-    for (int64_t i = n - 1; i > 0; i--) {
-        uint64_t j = lt_mix64(key + (uint64_t)i * 0x9e3779b97f4a7c15ull) % (uint64_t)(i + 1);
-        int64_t t = p[i];
-        p[i] = p[j];
-        p[j] = t;
-    }
+    lt_permutation(lt_rng_key(seed, SPLIT_STREAM, 0, 0), n, p);
     qsort(p, (size_t)first, sizeof *p, cmp_i64);
     qsort(p + first, (size_t)(n - first), sizeof *p, cmp_i64);
     enum lt_status st = subset(ctx, ds, p, first, a);
@@ -208,7 +213,7 @@ void lt_dataset_sample_shape(const struct lt_dataset *ds, struct lt_sample_shape
 }
 
 int lt_dataset_is_image(const struct lt_dataset *ds) {
-    return ds->store->image && ds->store->x.ndim == 3;
+    return ds->store->pixels && ds->store->x.ndim == 3;
 }
 
 const char *lt_dataset_class_name(const struct lt_dataset *ds, int i) {
@@ -334,6 +339,12 @@ static enum lt_status make_mem(struct lt_ctx *ctx, const char *x_what, const cha
                        "got %s",
                        y_what, s);
     }
+    if (xdt == LT_DTYPE_U8 && nd == 4 &&
+        (lt_tensor_shape(x)[1] < 1 || lt_tensor_shape(x)[1] > LT_MAX_CHANNELS)) {
+        tensor_str(x, s, sizeof s);
+        return lt_fail(ctx, LT_EINVAL, "%s: images (N, C, H, W) have 1 to %d channels, got %s",
+                       x_what, LT_MAX_CHANNELS, s);
+    }
     int64_t n = lt_tensor_shape(x)[0];
     if (lt_tensor_shape(y)[0] != n)
         return lt_fail(ctx, LT_EINVAL, "%s has %lld samples but %s has %lld targets", x_what,
@@ -374,7 +385,7 @@ static enum lt_status make_mem(struct lt_ctx *ctx, const char *x_what, const cha
     m->y_elems = n ? lt_tensor_numel(m->y) / n : 1;
     st->n = n;
     st->classes = classes;
-    st->image = keep == LT_DTYPE_U8;
+    st->pixels = keep == LT_DTYPE_U8;
     st->x.dtype = keep;
     /* images (N, H, W) hold one channel: (1, H, W) per sample */
     st->x.ndim = nd == 3 && keep == LT_DTYPE_U8 ? 3 : nd - 1;

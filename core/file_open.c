@@ -43,3 +43,23 @@ enum lt_status lt_file_open_regular(struct lt_ctx *ctx, const char *path, int *f
     *size = (int64_t)sb.st_size;
     return LT_OK;
 }
+
+int lt_read_at(int fd, void *buf, size_t n, int64_t off) {
+    char *p = buf;
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -1 : (errno = EIO, -1); /* EOF: the file shrank under us */
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+int lt_ends_with(const char *s, const char *tail) {
+    size_t n = strlen(s), m = strlen(tail);
+    return n >= m && !strcmp(s + n - m, tail);
+}

@@ -14,4 +14,11 @@
 enum lt_status lt_file_open_regular(struct lt_ctx *ctx, const char *path, int *fd,
                                     int64_t *size);
 
+/* Reads n bytes at byte offset off of fd (pread, retried on EINTR, in pieces of at most
+ * 1 GiB). Returns 0, or -1 with errno set (EIO when the file ends first: it shrank). */
+int lt_read_at(int fd, void *buf, size_t n, int64_t off);
+
+/* Whether the string s ends with tail (a file name with ".txt"). Cannot fail. */
+int lt_ends_with(const char *s, const char *tail);
+
 #endif

@@ -175,7 +175,8 @@ static enum lt_status probe_all(struct lt_ctx *ctx, struct lt_store *s, const ch
     if (!kept)
         return lt_fail(ctx, LT_EINVAL, "%s: no image could be read", where);
     s->n = kept;
-    s->image = 1;
+    s->pixels = 1;
+    s->files = 1;
     s->x = (struct lt_sample_shape){.dtype = LT_DTYPE_U8, .ndim = 3,
                                     .shape = {k->channels, h0, w0}};
     s->y = (struct lt_sample_shape){.dtype = LT_DTYPE_I32, .ndim = 0};
@@ -196,6 +197,14 @@ static enum lt_status check_options(struct lt_ctx *ctx, const char *where,
 /* The folder's classes against the expected ones (a test split's against training's). */
 static enum lt_status check_classes(struct lt_ctx *ctx, const char *root, char **found, int n,
                                     const char *const *want, int n_want) {
+    for (int j = 0; j < n_want; j++) {
+        if (!want[j])
+            return lt_fail(ctx, LT_EINVAL, "%s: expected class %d has no name", root, j);
+        for (int k = 0; k < j; k++)
+            if (!strcmp(want[j], want[k]))
+                return lt_fail(ctx, LT_EINVAL, "%s: the expected classes list '%s' twice",
+                               root, want[j]);
+    }
     for (int i = 0; i < n; i++) {
         int known = 0;
         for (int j = 0; j < n_want && !known; j++)

@@ -8,6 +8,7 @@
  * iter), never on which thread made it or when. The threads touch no reference count
  * and no context (neither is thread-safe): tensors are made up front on the caller's
  * thread, and a failure is written into the slot as text, for the caller to report. */
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -71,7 +72,7 @@ struct lt_loader {
     int64_t head;        /* the sequence lt_loader_next hands out next */
 
     /* Shared with the threads, under mu. */
-    pthread_mutex_t mu, read_mu; /* read_mu: one read at a time from a serial store */
+    pthread_mutex_t mu;
     pthread_cond_t cv;
     int64_t tail;        /* the next sequence to claim */
     int64_t limit;       /* claims stop before this: head + n_slots */
@@ -132,18 +133,21 @@ static enum lt_status check_config(struct lt_ctx *ctx, const struct lt_dataset *
                            "loader: std must be finite and > 0 and mean finite, got "
                            "mean %g, std %g",
                            (double)c->mean[k], (double)c->std[k]);
-    int image = s->image && s->x.ndim == 3;
+    int image = s->pixels && s->x.ndim == 3;
     if (!image && (augments(c) || c->n_norm > 1))
         return lt_fail(ctx, LT_EINVAL,
                        "%s: resize, crop, flip and per-channel mean/std need an image data set "
                        "(x u8 (C, H, W)); its samples are %s",
                        origin, lt_dataset_is_image(ds) ? "images" : lt_dtype_name(s->x.dtype));
+    if (image && (s->x.shape[0] < 1 || s->x.shape[0] > LT_MAX_CHANNELS))
+        return lt_fail(ctx, LT_EINVAL, "%s: images of 1 to %d channels, got %lld", origin,
+                       LT_MAX_CHANNELS, (long long)s->x.shape[0]);
     *ch = image ? (int)s->x.shape[0] : 1;
     if (image && c->n_norm > 1 && c->n_norm != *ch)
         return lt_fail(ctx, LT_EINVAL, "%s: %d mean/std values for images of %d channel%s",
                        origin, c->n_norm, *ch, *ch == 1 ? "" : "s");
     make_transform(c, *ch, t);
-    if (!s->image)
+    if (!s->pixels)
         return LT_OK;
     if (image && !s->same_size && !(c->resize_h > 0 || c->crop_h > 0))
         return lt_fail(ctx, LT_EINVAL,
@@ -151,11 +155,13 @@ static enum lt_status check_config(struct lt_ctx *ctx, const struct lt_dataset *
                        origin);
     char msg[256];
     int h = image ? (int)s->x.shape[1] : 1;
-    int w = image ? (int)s->x.shape[2] : (int)s->x.shape[0];
-    if (!image)
-        for (int i = 1; i < s->x.ndim; i++)
-            w *= (int)s->x.shape[i];
-    if (lt_transform_out_size(t, h, w, oh, ow, msg, sizeof msg) != 0)
+    int64_t w = image ? s->x.shape[2] : 1; /* other pixels: one row of every value */
+    for (int i = 0; !image && i < s->x.ndim; i++)
+        w *= s->x.shape[i];
+    if (w > INT_MAX)
+        return lt_fail(ctx, LT_EINVAL, "%s: %lld u8 values a sample is too many", origin,
+                       (long long)w);
+    if (lt_transform_out_size(t, h, (int)w, oh, ow, msg, sizeof msg) != 0)
         return lt_fail(ctx, LT_EINVAL, "%s: %s", origin, msg);
     return LT_OK;
 }
@@ -166,8 +172,8 @@ static void x_shape(const struct lt_store *s, const struct lt_loader_config *c, 
     memset(x, 0, sizeof *x);
     x->shape[0] = rows;
     /* pixels come out as f32; other samples in the dtype the store hands out */
-    x->dtype = s->image ? LT_DTYPE_F32 : s->x.dtype;
-    if (s->image && s->x.ndim == 3) {
+    x->dtype = s->pixels ? LT_DTYPE_F32 : s->x.dtype;
+    if (s->pixels && s->x.ndim == 3) {
         x->ndim = 4;
         x->shape[1] = ch;
         x->shape[2] = oh;
@@ -207,16 +213,7 @@ static void batch_position(const struct lt_loader *ld, int64_t seq, uint32_t *ep
 
 static void make_order(struct filler *f, uint32_t epoch) {
     const struct lt_loader *ld = f->ld;
-    int64_t *o = f->order;
-    for (int64_t i = 0; i < ld->n; i++)
-        o[i] = i;
-    uint64_t key = lt_rng_key(ld->cfg.seed, SHUFFLE_STREAM, epoch, 0);
-    for (int64_t i = ld->n - 1; i > 0; i--) {
-        uint64_t j = lt_mix64(key + (uint64_t)i * 0x9e3779b97f4a7c15ull) % (uint64_t)(i + 1);
-        int64_t tmp = o[i];
-        o[i] = o[j];
-        o[j] = tmp;
-    }
+    lt_permutation(lt_rng_key(ld->cfg.seed, SHUFFLE_STREAM, epoch, 0), ld->n, f->order);
     f->order_epoch = epoch;
     f->order_valid = 1;
 }
@@ -252,11 +249,11 @@ static int fill_pixels(struct filler *f, uint32_t epoch, int64_t p, float *x, vo
             continue;
         struct lt_image img;
         int rc;
-        if (s->serial)
-            pthread_mutex_lock(&ld->read_mu);
+        if (s->serial && !s->caller_thread)
+            pthread_mutex_lock(&s->read_mu);
         rc = s->ops->image(s, &f->w, epoch, si, &img, y, msg, MSG_SIZE);
-        if (s->serial)
-            pthread_mutex_unlock(&ld->read_mu);
+        if (s->serial && !s->caller_thread)
+            pthread_mutex_unlock(&s->read_mu);
         if (rc != 0) {
             if (ld->cfg.on_bad_file != LT_BAD_FILE_SKIP || !s->bad)
                 return -1;
@@ -305,18 +302,18 @@ static void fill(struct filler *f, struct slot *sl, int64_t seq) {
     int64_t size = ld->n - start < ld->cfg.batch ? ld->n - start : ld->cfg.batch;
     char *x = lt_tensor_data(sl->x), *y = lt_tensor_data(sl->y);
     int rc = 0;
-    if (s->image) {
+    if (s->pixels) {
         for (int64_t r = 0; r < size && rc == 0; r++)
             rc = fill_pixels(f, epoch, start + r, (float *)(x + (size_t)r * ld->x_row),
                              y + (size_t)r * ld->y_row, sl->msg);
     } else if (s->ops->batch) {
         for (int64_t r = 0; r < size; r++)
             f->idx[r] = store_index(ld, at(f, start + r));
-        if (s->serial)
-            pthread_mutex_lock(&ld->read_mu);
+        if (s->serial && !s->caller_thread)
+            pthread_mutex_lock(&s->read_mu);
         rc = s->ops->batch(s, epoch, f->idx, size, x, y, sl->msg, MSG_SIZE);
-        if (s->serial)
-            pthread_mutex_unlock(&ld->read_mu);
+        if (s->serial && !s->caller_thread)
+            pthread_mutex_unlock(&s->read_mu);
     } else {
         for (int64_t r = 0; r < size && rc == 0; r++)
             rc = s->ops->sample(s, epoch, store_index(ld, at(f, start + r)),
@@ -400,7 +397,6 @@ void lt_loader_free(struct lt_loader *ld) {
         }
     pthread_cond_destroy(&ld->cv);
     pthread_mutex_destroy(&ld->mu);
-    pthread_mutex_destroy(&ld->read_mu);
     lt_store_release(ld->store);
     free(ld->map);
     free(ld->slots);
@@ -439,7 +435,6 @@ enum lt_status lt_loader_new(struct lt_ctx *ctx, const struct lt_dataset *ds,
     ld->oh = oh;
     ld->ow = ow;
     pthread_mutex_init(&ld->mu, NULL);
-    pthread_mutex_init(&ld->read_mu, NULL);
     pthread_cond_init(&ld->cv, NULL);
 
     int workers = s->caller_thread ? 0 : cfg->workers;
@@ -450,7 +445,7 @@ enum lt_status lt_loader_new(struct lt_ctx *ctx, const struct lt_dataset *ds,
     ld->fillers = lt_zalloc(ctx, (size_t)ld->n_fillers * sizeof *ld->fillers);
     if (!ld->slots || !ld->fillers)
         st = LT_ENOMEM;
-    if (st == LT_OK && s->image && !s->bad) {
+    if (st == LT_OK && s->files && !s->bad) {
         s->bad = calloc((size_t)(s->n ? s->n : 1), sizeof *s->bad);
         if (!s->bad)
             st = lt_fail(ctx, LT_ENOMEM, "out of memory making a loader");

@@ -569,11 +569,13 @@ enum lt_status lt_dataset_open_fmnist(struct lt_ctx *ctx, const char *dir, const
 #define LT_MAX_CLASSES 1000000
 
 /* A data set over caller-made tensors x (N, ...) and y. x may be u8 (an image set when
- * (N, H, W) or (N, C, H, W)), f32, f16, bf16 or i32. With classes >= 1, y is u8 or i32
- * (N) and every value in [0, classes); with classes 0, y is a float target (N, ...) of
- * the same dtype family as the model's output (f32, f16 or bf16). Keeps a reference to x
- * and a copy of y. Fails with LT_EINVAL naming the bad dtype, shape, count, label (its
- * index and value) or classes above LT_MAX_CLASSES, or LT_ENOMEM. */
+ * (N, H, W) or (N, C, H, W), C from 1 to LT_MAX_CHANNELS), f32, f16, bf16 or i32. With
+ * classes >= 1, y is u8 or i32 (N) and every value in [0, classes); with classes 0, y is
+ * a float target (N, ...) of the same dtype family as the model's output (f32, f16 or
+ * bf16). Keeps a reference to a u8 or i32 x, which must then not be written while a
+ * loader reads it; f16, bf16 and f32 x are copied as f32, y is copied. Fails with
+ * LT_EINVAL naming the bad dtype, shape, count, label (its index and value) or classes
+ * above LT_MAX_CLASSES, or LT_ENOMEM. */
 enum lt_status lt_dataset_new(struct lt_ctx *ctx, struct lt_tensor *x, struct lt_tensor *y,
                               int classes, struct lt_dataset **out);
 
@@ -647,7 +649,8 @@ enum lt_status lt_dataset_open_image_list(struct lt_ctx *ctx, const char *list, 
                                           struct lt_dataset **out);
 
 /* Files an image data set left out (LT_BAD_FILE_SKIP) when it was opened, and those its
- * loaders have found since that failed to decode. Cannot fail. */
+ * loaders have found since that failed to decode; counted per opened data set, so its
+ * ranges and splits give the same count. Cannot fail. */
 int64_t lt_dataset_skipped(const struct lt_dataset *ds);
 
 /* A tensors file: x and y from a safetensors file (tensors named "x" and "y"), or from a
@@ -674,9 +677,10 @@ struct lt_token_options {
     int64_t block_size;   /* tokens per sample, >= 1 */
     double begin, end;    /* the part of the stream, as fractions: [0, 0.9) for training
                            * with 10% held out, [0.9, 1) for validation */
-    int random_windows;   /* 1: sample i of epoch e starts at position
-                           * lt_mix64(lt_rng_key(seed, 0x746f6b656e73 ("tokens"), e, i))
-                           * mod (part - block_size) of the part; 0: at i * block_size */
+    int random_windows;   /* 1: sample i of epoch e starts at position m mod (part -
+                           * block_size) of the part, m the mix (lt_mix64, kernels/rng.h)
+                           * of the key of (seed, 0x746f6b656e73 "tokens", e, i); 0: at
+                           * i * block_size */
     uint64_t seed;
 };
 
@@ -695,12 +699,15 @@ enum lt_status lt_dataset_open_tokens(struct lt_ctx *ctx, const char *path,
 
 /* A data set whose samples the embedding program provides. The loader calls `fill` for
  * each batch, with the samples' indices in the order the batch holds them, and buffers for
- * n samples of x and y (laid out as x's and y's sample shapes say, row after row).
+ * n samples of x and y (laid out as x's and y's sample shapes say, row after row); for
+ * images (x u8 (C, H, W)) it calls fill for one sample at a time, so that each takes the
+ * image path (augmentation, per-channel normalisation).
  *
  * Threading: with caller_thread, fill runs only inside lt_loader_next, on its caller's
  * thread (a loader over such a set makes its batches there; workers are ignored).
  * Otherwise it runs on the loader's worker threads: concurrently from several when
- * thread_safe, one at a time (under the loader's lock) when not. */
+ * thread_safe, one at a time when not (under a lock of the data set's, which every
+ * loader of it and of its views shares). */
 struct lt_source {
     int64_t size;               /* samples */
     struct lt_sample_shape x;   /* u8 (an image set when (C, H, W)), f32 or i32 */

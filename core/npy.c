@@ -172,27 +172,11 @@ static int parse(struct cursor *c, struct header *h) {
     return 0;
 }
 
-/* Reads n bytes at offset off; 0, or -1 with errno (EIO when the file ends first). */
-static int read_at(int fd, void *buf, size_t n, int64_t off) {
-    char *p = buf;
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r < 0 ? -1 : (errno = EIO, -1); /* EOF: the file shrank under us */
-        p += r;
-        n -= (size_t)r;
-        off += r;
-    }
-    return 0;
-}
-
 /* The header at the start of the file into h; *data gets where the elements start. */
 static enum lt_status read_header(struct lt_ctx *ctx, const char *path, int fd, int64_t size,
                                   struct header *h, int64_t *data) {
     unsigned char pre[12];
-    if (size >= 10 && read_at(fd, pre, size < 12 ? 10 : 12, 0) != 0)
+    if (size >= 10 && lt_read_at(fd, pre, size < 12 ? 10 : 12, 0) != 0)
         return lt_fail(ctx, LT_EIO, "%s: read failed: %s", path, strerror(errno));
     if (size < 10 || memcmp(pre, "\x93NUMPY", 6) != 0)
         return lt_fail(ctx, LT_EINVAL, "%s: not a .npy file (it does not start with \\x93NUMPY)",
@@ -215,7 +199,7 @@ static enum lt_status read_header(struct lt_ctx *ctx, const char *path, int fd, 
     char *text = lt_alloc(ctx, (size_t)hlen + 1);
     if (!text)
         return LT_ENOMEM;
-    if (read_at(fd, text, (size_t)hlen, prefix) != 0) {
+    if (lt_read_at(fd, text, (size_t)hlen, prefix) != 0) {
         int e = errno;
         free(text);
         return lt_fail(ctx, LT_EIO, "%s: read failed: %s", path, strerror(e));
@@ -236,7 +220,7 @@ static enum lt_status read_header(struct lt_ctx *ctx, const char *path, int fd, 
 static enum lt_status kind_of(struct lt_ctx *ctx, const char *path, const struct header *h,
                               enum lt_dtype *dt, int *bytes) {
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (!strcmp(h->descr, kinds[i].descr) && kinds[i].bytes) {
+        if (!strcmp(h->descr, kinds[i].descr)) {
             *dt = kinds[i].dtype;
             *bytes = kinds[i].bytes;
             return LT_OK;
@@ -268,7 +252,7 @@ static enum lt_status read_wide(struct lt_ctx *ctx, const char *path, int fd, in
     enum lt_status st = LT_OK;
     for (int64_t i = 0; i < n && st == LT_OK; i += WIDE_CHUNK) {
         int64_t m = n - i < WIDE_CHUNK ? n - i : WIDE_CHUNK;
-        if (read_at(fd, buf, (size_t)m * 8, off + i * 8) != 0) {
+        if (lt_read_at(fd, buf, (size_t)m * 8, off + i * 8) != 0) {
             st = lt_fail(ctx, LT_EIO, "%s: read failed: %s", path, strerror(errno));
             break;
         }
@@ -326,7 +310,7 @@ static enum lt_status read_data(struct lt_ctx *ctx, const char *path, int fd, in
         return st;
     if (bytes == 8)
         st = read_wide(ctx, path, fd, data, t);
-    else if (count && read_at(fd, lt_tensor_data(t), lt_tensor_bytes(t), data) != 0)
+    else if (count && lt_read_at(fd, lt_tensor_data(t), lt_tensor_bytes(t), data) != 0)
         st = lt_fail(ctx, LT_EIO, "%s: read failed: %s", path, strerror(errno));
     if (st != LT_OK) {
         lt_tensor_free(t);

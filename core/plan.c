@@ -125,7 +125,10 @@ static int by_size_desc(const void *x, const void *y) {
     const struct lt_buf *const *a = x, *const *b = y;
     if ((*a)->bytes != (*b)->bytes)
         return (*a)->bytes < (*b)->bytes ? 1 : -1;
-    return (*a)->first - (*b)->first;
+    if ((*a)->first != (*b)->first)
+        return (*a)->first - (*b)->first;
+    /* the buffers' order last, so the packing does not depend on qsort's stability */
+    return *a < *b ? -1 : *a > *b;
 }
 
 static int by_offset(const void *x, const void *y) {

@@ -278,21 +278,6 @@ void lt_safetensors_free(struct lt_safetensors *f) {
     free(f);
 }
 
-static int read_at(int fd, void *buf, size_t n, uint64_t off) {
-    char *p = buf;
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r < 0 ? -1 : (errno = EIO, -1); /* EOF: the file shrank under us */
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
 static enum lt_status json_count(struct lt_ctx *ctx, const char *path, const char *name,
                                  const char *field, json_t *v, uint64_t *out) {
     if (!json_is_integer(v) || json_integer_value(v) < 0)
@@ -482,7 +467,7 @@ static enum lt_status read_tensor(struct lt_ctx *ctx, const char *path, int fd, 
         if (!(buf = lt_alloc(ctx, span)))
             return LT_ENOMEM;
     }
-    if (span && read_at(fd, buf, span, data_at + e->begin) != 0) {
+    if (span && lt_read_at(fd, buf, span, data_at + e->begin) != 0) {
         if (buf != dst)
             free(buf);
         return lt_fail(ctx, LT_EIO, "%s: reading tensor '%s' failed: %s", path, e->name,
@@ -662,7 +647,7 @@ enum lt_status lt_safetensors_load(struct lt_ctx *ctx, const char *path,
                        "length",
                        path, (unsigned long long)size);
     }
-    if (read_at(fd, len8, 8, 0) != 0) {
+    if (lt_read_at(fd, len8, 8, 0) != 0) {
         int e = errno;
         close(fd);
         return lt_fail(ctx, LT_EIO, "%s: read failed: %s", path, strerror(e));
@@ -685,7 +670,7 @@ enum lt_status lt_safetensors_load(struct lt_ctx *ctx, const char *path,
         close(fd);
         return LT_ENOMEM;
     }
-    if (hlen && read_at(fd, text, (size_t)hlen, 8) != 0) {
+    if (hlen && lt_read_at(fd, text, (size_t)hlen, 8) != 0) {
         int e = errno;
         free(text);
         close(fd);

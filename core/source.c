@@ -92,7 +92,7 @@ enum lt_status lt_dataset_from_source(struct lt_ctx *ctx, const struct lt_source
     s->x = *x;
     s->y = *y;
     s->classes = src->classes;
-    s->image = x->dtype == LT_DTYPE_U8;
+    s->pixels = x->dtype == LT_DTYPE_U8;
     s->same_size = 1;
     s->caller_thread = src->caller_thread != 0;
     s->serial = !src->thread_safe;

@@ -7,6 +7,7 @@
 
 #include "core/data.h"
 #include "core/fail.h"
+#include "core/file_open.h"
 #include "core/npy.h"
 
 /* The two tensors and the files they came from (the same file for safetensors). */
@@ -14,11 +15,6 @@ struct pair {
     struct lt_tensor *x, *y; /* owned */
     char x_file[4096], y_file[4096];
 };
-
-static int ends_with(const char *s, const char *tail) {
-    size_t n = strlen(s), m = strlen(tail);
-    return n >= m && !strcmp(s + n - m, tail);
-}
 
 /* Tensor `name` of f, retained; fails naming the tensors the file has. */
 static enum lt_status take_tensor(struct lt_ctx *ctx, const char *path,
@@ -129,9 +125,9 @@ enum lt_status lt_dataset_open_tensors(struct lt_ctx *ctx, const char *path,
         return lt_fail(ctx, LT_EINVAL, "tensors: no file path given");
     struct pair p = {0};
     enum lt_status st;
-    if (ends_with(path, ".safetensors"))
+    if (lt_ends_with(path, ".safetensors"))
         st = read_safetensors(ctx, path, &p);
-    else if (ends_with(path, ".npy"))
+    else if (lt_ends_with(path, ".npy"))
         st = read_npy_pair(ctx, path, &p);
     else
         st = lt_fail(ctx, LT_EINVAL,

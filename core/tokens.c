@@ -110,30 +110,9 @@ static void tokens_release(struct lt_store *s) {
 static const struct lt_store_ops tokens_ops = {
     .sample = tokens_sample, .max_id = tokens_max_id, .release = tokens_release};
 
-/* Reads n bytes at offset off; 0, or -1 with errno (EIO when the file ends first). */
-static int read_at(int fd, void *buf, size_t n, int64_t off) {
-    char *p = buf;
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r < 0 ? -1 : (errno = EIO, -1); /* EOF: the file shrank under us */
-        p += r;
-        n -= (size_t)r;
-        off += r;
-    }
-    return 0;
-}
-
 static int32_t le32(const unsigned char *p) {
     return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                      (uint32_t)p[3] << 24);
-}
-
-static int ends_with(const char *s, const char *tail) {
-    size_t n = strlen(s), m = strlen(tail);
-    return n >= m && !strcmp(s + n - m, tail);
 }
 
 /* The token width and where the tokens start (after a header or at 0), from the format
@@ -144,7 +123,7 @@ static enum lt_status layout(struct lt_ctx *ctx, const char *path, int fd, int64
     unsigned char h[HEADER_BYTES];
     int32_t magic = 0;
     if (size >= HEADER_BYTES) {
-        if (read_at(fd, h, sizeof h, 0) != 0)
+        if (lt_read_at(fd, h, sizeof h, 0) != 0)
             return lt_fail(ctx, LT_EIO, "%s: read failed: %s", path, strerror(errno));
         magic = le32(h);
     }
@@ -168,7 +147,7 @@ static enum lt_status layout(struct lt_ctx *ctx, const char *path, int fd, int64
             *n = said;
             return LT_OK;
         }
-        if (!ends_with(path, ".txt"))
+        if (!lt_ends_with(path, ".txt"))
             return lt_fail(ctx, LT_EINVAL,
                            "%s: no token file header (llm.c's magic 20240520 or 20240801) and "
                            "not a .txt file: set data.token_format = \"u16\" | \"u32\" | "
@@ -220,7 +199,7 @@ static enum lt_status read_part(struct lt_ctx *ctx, const char *path, int fd, in
     size_t bytes = (size_t)t->count * (size_t)t->width;
     if (!(t->data = lt_alloc(ctx, bytes)))
         return LT_ENOMEM;
-    if (read_at(fd, t->data, bytes, offset + t->first * t->width) != 0)
+    if (lt_read_at(fd, t->data, bytes, offset + t->first * t->width) != 0)
         return lt_fail(ctx, LT_EIO, "%s: read failed: %s", path, strerror(errno));
     return LT_OK;
 }

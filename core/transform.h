@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LT_MAX_CHANNELS 4
+#include "core/lutra.h" /* LT_MAX_CHANNELS */
 
 /* What happens to one u8 image (C, H, W) on its way into a batch, in torchvision's order:
  * Resize -> RandomCrop(padding) or CenterCrop -> RandomHorizontalFlip -> ToTensor ->

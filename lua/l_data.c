@@ -14,11 +14,24 @@ static struct lt_dataset **check_dataset(lua_State *L, int arg) {
     return slot;
 }
 
-static struct lt_loader *check_loader(lua_State *L, int arg) {
-    struct lt_loader **slot = luaL_checkudata(L, arg, LT_LOADER_MT);
-    if (!*slot)
+/* A loader's handle. `busy` while lt_loader_next runs: a data set written in Lua runs
+ * inside it, and must not close, seek or call the loader that is calling it. */
+struct loader_handle {
+    struct lt_loader *ld;
+    int busy;
+};
+
+static struct loader_handle *check_handle(lua_State *L, int arg) {
+    struct loader_handle *h = luaL_checkudata(L, arg, LT_LOADER_MT);
+    if (!h->ld)
         luaL_argerror(L, arg, "the loader was closed");
-    return *slot;
+    if (h->busy)
+        luaL_error(L, "loader: in use: its data source's get cannot call, seek or close it");
+    return h;
+}
+
+static struct lt_loader *check_loader(lua_State *L, int arg) {
+    return check_handle(L, arg)->ld;
 }
 
 /* Pushes a new handle holding one more reference to t. */
@@ -212,38 +225,45 @@ static void push_sample_shape(lua_State *L, const struct lt_sample_shape *s) {
     lua_setfield(L, -2, "shape");
 }
 
-/* images(root, {channels = 0, max_pixels = 0, same_size = false, on_bad_file = "error",
- * classes = {names}}): an image folder root/<class>/<file>.png. */
+/* The image options at arg (absent: defaults): {channels = 0, max_pixels = 0, same_size =
+ * false, on_bad_file = "error"}. */
+static struct lt_image_options image_options(lua_State *L, int arg, const char *fn) {
+    struct lt_image_options o = {0};
+    if (lua_isnoneornil(L, arg))
+        return o;
+    luaL_checktype(L, arg, LUA_TTABLE);
+    o.channels = opt_int(L, arg, fn, "channels", 0, 0, 3);
+    lua_Number mp = opt_number(L, arg, fn, "max_pixels", 0);
+    luaL_argcheck(L, mp >= 0 && mp <= 9e15, arg, "max_pixels must be >= 0");
+    o.max_pixels = (int64_t)mp;
+    o.same_size = opt_flag(L, arg, "same_size", 0);
+    o.on_bad_file = opt_bad_file(L, arg, fn);
+    return o;
+}
+
+/* images(root, {channels =, max_pixels =, same_size =, on_bad_file =, classes = {names}}):
+ * an image folder root/<class>/<file>.png; with classes, their order gives the labels. */
 static int l_images(lua_State *L) {
     const char *root = luaL_checkstring(L, 1);
-    int has = !lua_isnoneornil(L, 2);
-    if (has)
-        luaL_checktype(L, 2, LUA_TTABLE);
-    else
-        lua_newtable(L), lua_replace(L, 2);
-    struct lt_image_options o = {0};
-    o.channels = opt_int(L, 2, "images", "channels", 0, 0, 3);
-    lua_Number mp = opt_number(L, 2, "images", "max_pixels", 0);
-    luaL_argcheck(L, mp >= 0 && mp <= 9e15, 2, "max_pixels must be >= 0");
-    o.max_pixels = (int64_t)mp;
-    o.same_size = opt_flag(L, 2, "same_size", 0);
-    o.on_bad_file = opt_bad_file(L, 2, "images");
+    struct lt_image_options o = image_options(L, 2, "images");
     const char **names = NULL;
     int n = 0;
-    lua_getfield(L, 2, "classes"); /* stays on the stack: it keeps the names alive */
-    int list = lua_gettop(L);
-    if (lua_istable(L, list)) {
-        n = (int)luaL_len(L, list);
-        names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *names, 0);
-        for (int i = 0; i < n; i++) {
-            lua_rawgeti(L, list, i + 1);
-            if (lua_type(L, -1) != LUA_TSTRING)
-                return luaL_error(L, "images: classes[%d] must be a string", i + 1);
-            names[i] = lua_tostring(L, -1);
-            lua_pop(L, 1);
+    if (!lua_isnoneornil(L, 2)) {
+        lua_getfield(L, 2, "classes"); /* stays on the stack: it keeps the names alive */
+        int list = lua_gettop(L);
+        if (lua_istable(L, list)) {
+            n = (int)luaL_len(L, list);
+            names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *names, 0);
+            for (int i = 0; i < n; i++) {
+                lua_rawgeti(L, list, i + 1);
+                if (lua_type(L, -1) != LUA_TSTRING)
+                    return luaL_error(L, "images: classes[%d] must be a string", i + 1);
+                names[i] = lua_tostring(L, -1);
+                lua_pop(L, 1);
+            }
+        } else if (!lua_isnil(L, list)) {
+            return luaL_error(L, "images: classes must be a list of names");
         }
-    } else if (!lua_isnil(L, list)) {
-        return luaL_error(L, "images: classes must be a list of names");
     }
     struct lt_dataset **slot = lt_lua_new_dataset(L);
     LT_LUA_CHECK(L, lt_dataset_open_images(lt_lua_ctx(L), root, names, n, &o, slot));
@@ -255,16 +275,8 @@ static int l_images(lua_State *L) {
 static int l_image_list(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     lua_Integer classes = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, classes >= 1 && classes <= 0x7fffffff, 2, "classes must be >= 1");
-    if (lua_isnoneornil(L, 3))
-        lua_newtable(L), lua_replace(L, 3);
-    struct lt_image_options o = {0};
-    o.channels = opt_int(L, 3, "image_list", "channels", 0, 0, 3);
-    lua_Number mp = opt_number(L, 3, "image_list", "max_pixels", 0);
-    luaL_argcheck(L, mp >= 0 && mp <= 9e15, 3, "max_pixels must be >= 0");
-    o.max_pixels = (int64_t)mp;
-    o.same_size = opt_flag(L, 3, "same_size", 0);
-    o.on_bad_file = opt_bad_file(L, 3, "image_list");
+    luaL_argcheck(L, classes >= 1 && classes <= LT_MAX_CLASSES, 2, "classes out of range");
+    struct lt_image_options o = image_options(L, 3, "image_list");
     struct lt_dataset **slot = lt_lua_new_dataset(L);
     LT_LUA_CHECK(L, lt_dataset_open_image_list(lt_lua_ctx(L), path, (int)classes, &o, slot));
     return 1;
@@ -336,12 +348,18 @@ static int ds_class_name(lua_State *L) {
     return 1;
 }
 
-/* ds:range(begin, count): samples [begin, begin + count), 0-based, as a data set. */
+/* ds:range(first, count): samples first .. first + count - 1 (1-based, as Tensor:narrow),
+ * as a data set. */
 static int ds_range(lua_State *L) {
     struct lt_dataset *ds = *check_dataset(L, 1);
-    lua_Integer begin = luaL_checkinteger(L, 2), count = luaL_checkinteger(L, 3);
+    lua_Integer first = luaL_checkinteger(L, 2), count = luaL_checkinteger(L, 3);
+    int64_t n = lt_dataset_size(ds);
+    if (first < 1 || count < 0 || first - 1 > n || count > n - (first - 1))
+        return luaL_error(L, "range: samples %I .. %I are outside the data set's 1 .. %I", first,
+                          first + count - 1, (lua_Integer)n);
     struct lt_dataset **slot = lt_lua_new_dataset(L);
-    LT_LUA_CHECK(L, lt_dataset_range(lt_lua_ctx(L), ds, (int64_t)begin, (int64_t)count, slot));
+    LT_LUA_CHECK(L, lt_dataset_range(lt_lua_ctx(L), ds, (int64_t)first - 1, (int64_t)count,
+                                     slot));
     return 1;
 }
 
@@ -398,10 +416,11 @@ static int ds_max_id(lua_State *L) {
 static int l_loader(lua_State *L) {
     struct lt_dataset *ds = *check_dataset(L, 1);
     struct lt_loader_config cfg = loader_config(L, 2);
-    struct lt_loader **slot = lua_newuserdatauv(L, sizeof *slot, 0);
-    *slot = NULL;
+    struct loader_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+    h->ld = NULL;
+    h->busy = 0;
     luaL_setmetatable(L, LT_LOADER_MT);
-    LT_LUA_CHECK(L, lt_loader_new(lt_lua_ctx(L), ds, &cfg, slot));
+    LT_LUA_CHECK(L, lt_loader_new(lt_lua_ctx(L), ds, &cfg, &h->ld));
     return 1;
 }
 
@@ -416,9 +435,11 @@ static int l_loader_x_shape(lua_State *L) {
 }
 
 static int ld_release(lua_State *L) {
-    struct lt_loader **slot = luaL_checkudata(L, 1, LT_LOADER_MT);
-    lt_loader_free(*slot);
-    *slot = NULL;
+    struct loader_handle *h = luaL_checkudata(L, 1, LT_LOADER_MT);
+    if (h->busy) /* close from inside the loader's own data source (a __gc cannot be) */
+        return luaL_error(L, "loader: in use: its data source's get cannot close it");
+    lt_loader_free(h->ld);
+    h->ld = NULL;
     return 0;
 }
 
@@ -426,9 +447,13 @@ static int ld_release(lua_State *L) {
  * 0-based, as the core counts). x and y are the loader's buffers: valid until the next
  * call to next or seek. */
 static int ld_next(lua_State *L) {
-    struct lt_loader *ld = check_loader(L, 1);
+    struct loader_handle *h = check_handle(L, 1);
     struct lt_batch b;
-    LT_LUA_CHECK(L, lt_loader_next(ld, &b));
+    h->busy = 1;
+    enum lt_status st = lt_loader_next(h->ld, &b);
+    h->busy = 0;
+    if (st != LT_OK)
+        return lt_lua_fail(L);
     lua_createtable(L, 0, 7);
     push_retained(L, b.x);
     lua_setfield(L, -2, "x");

@@ -2,6 +2,9 @@
  * function get(i) for each sample. Lua runs on one thread, so the source is read only on
  * the thread calling the loader (caller_thread), on a Lua thread of its own (a loader
  * may be called from inside a coroutine). */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +26,22 @@ static int64_t elems(const struct lt_sample_shape *s) {
     return n;
 }
 
-static void store_number(void *dst, int64_t k, enum lt_dtype dt, lua_Number v) {
+/* Checks that v fits dtype dt (finite; an integer in range for i32 and u8) and stores it
+ * as element k of dst; raises naming `what` otherwise. */
+static void store_number(lua_State *T, const char *what, int64_t k, void *dst, enum lt_dtype dt,
+                         lua_Number v) {
+    int ok = isfinite(v);
+    if (dt == LT_DTYPE_F32)
+        ok = ok && fabs(v) <= FLT_MAX;
+    else if (dt == LT_DTYPE_I32)
+        ok = ok && v == floor(v) && v >= INT32_MIN && v <= INT32_MAX;
+    else
+        ok = ok && v == floor(v) && v >= 0 && v <= 255;
+    if (!ok)
+        luaL_error(T, "%s%s is %f, which does not fit %s%s", what,
+                   k >= 0 ? lua_pushfstring(T, "[%I]", (lua_Integer)k + 1) : "", v,
+                   lt_dtype_name(dt), dt == LT_DTYPE_F32 ? "" : " (an integer in its range)");
+    k = k < 0 ? 0 : k;
     if (dt == LT_DTYPE_F32)
         ((float *)dst)[k] = (float)v;
     else if (dt == LT_DTYPE_I32)
@@ -32,48 +50,57 @@ static void store_number(void *dst, int64_t k, enum lt_dtype dt, lua_Number v) {
         ((uint8_t *)dst)[k] = (uint8_t)v;
 }
 
-/* Copies the value at idx (a tensor, a number or a flat list of numbers) into dst as
- * the sample shape s says; 0, or -1 with a message. */
-static int copy_value(lua_State *T, int idx, const char *what, const struct lt_sample_shape *s,
-                      int64_t n, void *dst, char *msg, size_t size) {
+/* Copies the value at idx (a tensor, a number or a flat list of numbers) into dst as the
+ * sample shape s says; raises naming `what` when it does not fit. */
+static void copy_value(lua_State *T, int idx, const char *what, const struct lt_sample_shape *s,
+                       int64_t n, void *dst) {
     struct lt_tensor *t = lt_lua_to_tensor(T, idx);
     if (t) {
-        if (lt_tensor_dtype(t) != s->dtype || lt_tensor_numel(t) != n) {
-            snprintf(msg, size, "%s is a %s tensor of %lld elements, want %s of %lld", what,
-                     lt_dtype_name(lt_tensor_dtype(t)), (long long)lt_tensor_numel(t),
-                     lt_dtype_name(s->dtype), (long long)n);
-            return -1;
-        }
+        if (lt_tensor_dtype(t) != s->dtype || lt_tensor_numel(t) != n)
+            luaL_error(T, "%s is a %s tensor of %I elements, want %s of %I", what,
+                       lt_dtype_name(lt_tensor_dtype(t)), (lua_Integer)lt_tensor_numel(t),
+                       lt_dtype_name(s->dtype), (lua_Integer)n);
         memcpy(dst, lt_tensor_data(t), (size_t)n * lt_dtype_bytes(s->dtype));
-        return 0;
-    }
-    if (lua_isnumber(T, idx) && n == 1) {
-        lua_Number v = lua_tonumber(T, idx);
-        if (s->dtype != LT_DTYPE_F32 && v != (lua_Number)(int64_t)v) {
-            snprintf(msg, size, "%s is %g, want an integer", what, (double)v);
-            return -1;
-        }
-        store_number(dst, 0, s->dtype, v);
-        return 0;
-    }
-    if (lua_istable(T, idx) && luaL_len(T, idx) == n) {
+    } else if (lua_type(T, idx) == LUA_TNUMBER && n == 1) {
+        store_number(T, what, -1, dst, s->dtype, lua_tonumber(T, idx));
+    } else if (lua_type(T, idx) == LUA_TTABLE && (int64_t)lua_rawlen(T, idx) == n) {
         for (int64_t k = 0; k < n; k++) {
             lua_rawgeti(T, idx, (lua_Integer)k + 1);
-            int ok = lua_isnumber(T, -1);
-            lua_Number v = lua_tonumber(T, -1);
+            if (lua_type(T, -1) != LUA_TNUMBER)
+                luaL_error(T, "%s[%I] is a %s, not a number", what, (lua_Integer)k + 1,
+                           luaL_typename(T, -1));
+            store_number(T, what, k, dst, s->dtype, lua_tonumber(T, -1));
             lua_pop(T, 1);
-            if (!ok) {
-                snprintf(msg, size, "%s[%lld] is not a number", what, (long long)k + 1);
-                return -1;
-            }
-            store_number(dst, k, s->dtype, v);
         }
-        return 0;
+    } else {
+        luaL_error(T, "%s is a %s; want a %s tensor, %s of %I numbers", what,
+                   luaL_typename(T, idx), lt_dtype_name(s->dtype),
+                   n == 1 ? "a number or a list" : "or a list", (lua_Integer)n);
     }
-    snprintf(msg, size, "%s is a %s; want a %s tensor, %s of %lld numbers", what,
-             lua_typename(T, lua_type(T, idx)), lt_dtype_name(s->dtype),
-             n == 1 ? "a number or a list" : "or a list", (long long)n);
-    return -1;
+}
+
+/* One sample into the batch: what read_sample, run under lua_pcall, needs. */
+struct sample_job {
+    struct lua_source *src;
+    int64_t index; /* 0-based */
+    void *x, *y;   /* the sample's rows in the batch */
+};
+
+/* get(index + 1), its x and y copied into the job's rows; every Lua error (get's own,
+ * a __len or __index raising, a value that does not fit) is raised here, inside the
+ * pcall, so none crosses the loader's C frames. */
+static int read_sample(lua_State *T) {
+    struct sample_job *job = lua_touserdata(T, 1);
+    struct lua_source *src = job->src;
+    lua_Integer i = (lua_Integer)job->index + 1;
+    lua_rawgeti(T, LUA_REGISTRYINDEX, src->get_ref);
+    lua_pushinteger(T, i);
+    if (lua_pcall(T, 1, 2, 0) != LUA_OK)
+        return luaL_error(T, "get(%I) failed: %s", i, luaL_tolstring(T, -1, NULL));
+    int xi = lua_gettop(T) - 1, yi = lua_gettop(T);
+    copy_value(T, xi, lua_pushfstring(T, "get(%I)'s x", i), &src->x, src->x_elems, job->x);
+    copy_value(T, yi, lua_pushfstring(T, "get(%I)'s y", i), &src->y, src->y_elems, job->y);
+    return 0;
 }
 
 static int fill(void *user, uint32_t epoch, const int64_t *idx, int64_t n, void *x, void *y,
@@ -83,33 +110,20 @@ static int fill(void *user, uint32_t epoch, const int64_t *idx, int64_t n, void 
     lua_State *T = src->T;
     size_t xb = (size_t)src->x_elems * lt_dtype_bytes(src->x.dtype);
     size_t yb = (size_t)src->y_elems * lt_dtype_bytes(src->y.dtype);
-    char what[64];
     for (int64_t r = 0; r < n; r++) {
+        struct sample_job job = {src, idx[r], (char *)x + (size_t)r * xb,
+                                 (char *)y + (size_t)r * yb};
         lua_settop(T, 0);
-        lua_rawgeti(T, LUA_REGISTRYINDEX, src->get_ref);
-        lua_pushinteger(T, (lua_Integer)idx[r] + 1);
-        if (lua_pcall(T, 1, 2, 0) != LUA_OK) {
+        lua_pushcfunction(T, read_sample);
+        lua_pushlightuserdata(T, &job);
+        if (lua_pcall(T, 1, 0, 0) != LUA_OK) {
             const char *e = lua_tostring(T, -1);
-            snprintf(msg, size, "%s: get(%lld) failed: %s", src->name, (long long)idx[r] + 1,
-                     e ? e : "(an error that is not a string)");
+            snprintf(msg, size, "%s: %s", src->name, e ? e : "(an error that is not a string)");
             lua_settop(T, 0);
             return -1;
         }
-        snprintf(what, sizeof what, "get(%lld)'s x", (long long)idx[r] + 1);
-        int rc = copy_value(T, 1, what, &src->x, src->x_elems, (char *)x + (size_t)r * xb, msg,
-                            size);
-        snprintf(what, sizeof what, "get(%lld)'s y", (long long)idx[r] + 1);
-        if (rc == 0)
-            rc = copy_value(T, 2, what, &src->y, src->y_elems, (char *)y + (size_t)r * yb, msg,
-                            size);
-        lua_settop(T, 0);
-        if (rc != 0) {
-            char full[1024];
-            snprintf(full, sizeof full, "%s: %s", src->name, msg);
-            snprintf(msg, size, "%s", full);
-            return -1;
-        }
     }
+    lua_settop(T, 0);
     return 0;
 }
 
@@ -120,16 +134,32 @@ static void release(void *user) {
     free(src);
 }
 
-/* Reads {dtype =, shape =} at field `key` of the table at arg. */
+/* Reads {dtype =, shape =} at field `key` of the table at arg; raises naming the key. */
 static void sample_shape(lua_State *L, int arg, const char *key, struct lt_sample_shape *s) {
     lua_getfield(L, arg, key);
-    if (!lua_istable(L, -1))
-        luaL_error(L, "source: %s must be {dtype =, shape =}", key);
     int t = lua_gettop(L);
+    if (!lua_istable(L, t))
+        luaL_error(L, "source: %s must be {dtype =, shape =}, got %s", key, luaL_typename(L, t));
     lua_getfield(L, t, "dtype");
-    s->dtype = lt_lua_check_dtype(L, lua_gettop(L), -1);
+    const char *dt = lua_tostring(L, -1);
+    if (!dt || lt_dtype_parse(lt_lua_ctx(L), dt, &s->dtype) != LT_OK)
+        luaL_error(L, "source: %s.dtype: %s", key, dt ? lt_ctx_error(lt_lua_ctx(L)) : "missing");
     lua_getfield(L, t, "shape");
-    s->ndim = lt_lua_check_shape(L, lua_gettop(L), s->shape);
+    if (!lua_istable(L, -1))
+        luaL_error(L, "source: %s.shape must be a list of sizes", key);
+    lua_Integer nd = (lua_Integer)lua_rawlen(L, -1);
+    if (nd >= LT_MAX_DIMS)
+        luaL_error(L, "source: %s.shape has %I dims; a sample has at most %d", key, nd,
+                   LT_MAX_DIMS - 1);
+    s->ndim = (int)nd;
+    for (int i = 0; i < s->ndim; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        lua_Integer v = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+        if (v < 1 || v > ((lua_Integer)1 << 40))
+            luaL_error(L, "source: %s.shape[%d] must be an integer >= 1", key, i + 1);
+        s->shape[i] = (int64_t)v;
+        lua_pop(L, 1);
+    }
     lua_settop(L, t - 1);
 }
 
@@ -138,43 +168,51 @@ static void sample_shape(lua_State *L, int arg, const char *key, struct lt_sampl
 static int l_source(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_getfield(L, 1, "get");
-    luaL_argcheck(L, lua_isfunction(L, -1), 1, "get must be a function");
+    if (!lua_isfunction(L, -1))
+        return luaL_error(L, "source: get must be a function, got %s", luaL_typename(L, -1));
     lua_pop(L, 1);
     lua_getfield(L, 1, "size");
     lua_Integer size = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
     lua_pop(L, 1);
-    luaL_argcheck(L, size >= 0, 1, "size must be an integer >= 0");
+    if (size < 0)
+        return luaL_error(L, "source: size must be an integer >= 0");
     lua_getfield(L, 1, "classes");
     lua_Integer classes = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
     lua_pop(L, 1);
-    luaL_argcheck(L, classes >= 0 && classes <= 0x7fffffff, 1, "classes must be an integer >= 0");
+    if (classes < 0 || classes > LT_MAX_CLASSES)
+        return luaL_error(L, "source: classes must be an integer in [0, %d]", LT_MAX_CLASSES);
     struct lt_sample_shape x, y;
     sample_shape(L, 1, "x", &x);
     sample_shape(L, 1, "y", &y);
     lua_getfield(L, 1, "name");
     const char *name = luaL_optstring(L, -1, "source");
 
+    /* the handle first: nothing below may raise with memory or references unowned */
+    struct lt_dataset **slot = lt_lua_new_dataset(L);
+    lua_State *T = lua_newthread(L);
+    int thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, 1, "get");
+    int get_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     struct lua_source *src = calloc(1, sizeof *src);
-    if (!src)
+    if (!src) {
+        luaL_unref(L, LUA_REGISTRYINDEX, get_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, thread_ref);
         return luaL_error(L, "source: out of memory");
+    }
     snprintf(src->name, sizeof src->name, "%s", name);
-    lua_pop(L, 1);
     src->x = x;
     src->y = y;
-    src->x_elems = elems(&src->x);
-    src->y_elems = elems(&src->y);
-    src->T = lua_newthread(L);
-    src->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_getfield(L, 1, "get");
-    src->get_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    src->x_elems = elems(&x);
+    src->y_elems = elems(&y);
+    src->T = T;
+    src->thread_ref = thread_ref;
+    src->get_ref = get_ref;
 
     struct lt_source s = {
-        .size = size, .x = src->x, .y = src->y, .classes = (int)classes, .fill = fill,
+        .size = size, .x = x, .y = y, .classes = (int)classes, .fill = fill,
         .release = release, .user = src, .caller_thread = 1, .origin = src->name,
     };
-    struct lt_dataset **slot = lt_lua_new_dataset(L);
-    enum lt_status st = lt_dataset_from_source(lt_lua_ctx(L), &s, slot);
-    if (st != LT_OK) {
+    if (lt_dataset_from_source(lt_lua_ctx(L), &s, slot) != LT_OK) {
         release(src);
         return lt_lua_fail(L);
     }

@@ -13,9 +13,24 @@ local data = {}
 -- Fashion-MNIST's image shape, for planning without reading the files.
 local FMNIST_SHAPE = { 1, 28, 28 }
 
--- The data sets opened for a recipe's data table, {train =, test =}: opening an image
--- folder reads every file's header, so a run does it once.
-local opened = setmetatable({}, { __mode = "k" })
+-- The data keys that say which data sets a recipe opens (the others say how batches are
+-- drawn from them).
+local IDENTITY = { "dataset", "root", "train_root", "test_root", "train_list", "test_list",
+    "classes", "path", "test_path", "val_fraction", "token_format", "block_size", "channels",
+    "max_pixels", "on_bad_file", "train_samples", "val_samples" }
+
+-- The data sets last opened, and the key of what they are: opening an image folder reads
+-- every file's header and a tensors file is read whole, so a run, the memory policy's
+-- candidate configs (copies of its data table) and its planning share them.
+local last = { key = nil, sets = nil }
+
+local function identity(cfg)
+    local parts = { tostring(cfg.seed) }
+    for _, k in ipairs(IDENTITY) do
+        parts[#parts + 1] = k .. "=" .. tostring(cfg.data[k])
+    end
+    return table.concat(parts, "\0")
+end
 
 local function image_options(d)
     return { channels = d.channels, max_pixels = d.max_pixels, on_bad_file = d.on_bad_file,
@@ -47,16 +62,24 @@ local function open_images(d, seed)
         error("data.train_root: image_folder needs train_root (or train_list)", 0)
     end
     if d.test_root then
+        if not d.train_root then
+            error("data.test_root: image_folder with train_list takes test_list (folders " ..
+                "name their classes, a list file numbers them)", 0)
+        end
         local names = {}
         for c = 0, train:classes() - 1 do
             names[#names + 1] = train:class_name(c)
         end
-        o.classes = d.train_root and names or nil
+        o.classes = names
         return train, util.call(core.images, d.test_root, o)
     elseif d.test_list then
+        if not d.train_list then
+            error("data.test_list: image_folder with train_root takes test_root", 0)
+        end
         return train, util.call(core.image_list, d.test_list, train:classes(), o)
     end
-    return hold_out(train, d.val_fraction, seed, d.train_root or d.train_list)
+    local a, b = hold_out(train, d.val_fraction, seed, d.train_root or d.train_list)
+    return a, b, true
 end
 
 local function open_tensors(d, seed)
@@ -67,7 +90,8 @@ local function open_tensors(d, seed)
     if d.test_path then
         return train, util.call(core.tensors, d.test_path)
     end
-    return hold_out(train, d.val_fraction, seed, d.path)
+    local a, b = hold_out(train, d.val_fraction, seed, d.path)
+    return a, b, true
 end
 
 local function open_tokens(d, seed)
@@ -121,23 +145,24 @@ local function first(ds, n)
     if n == 0 or n >= ds:size() then
         return ds
     end
-    return util.call(ds.range, ds, 0, n)
+    return util.call(ds.range, ds, 1, n)
 end
 
--- The train and test data sets of a recipe, opened once per data table.
+-- The train and test data sets of a recipe ({train =, test =, shared = both views of one
+-- store}), opened once for the same data.
 local function open(cfg)
     local d = cfg.data
-    local got = opened[d]
-    if got then
-        return got
+    local key = identity(cfg)
+    if last.key == key then
+        return last.sets
     end
-    local train, test
+    local train, test, shared
     if d.dataset == "fashion_mnist" then
         train, test = util.call(core.fmnist, d.root, "train"), util.call(core.fmnist, d.root, "test")
     elseif d.dataset == "image_folder" then
-        train, test = open_images(d, cfg.seed)
+        train, test, shared = open_images(d, cfg.seed)
     elseif d.dataset == "tensors" then
-        train, test = open_tensors(d, cfg.seed)
+        train, test, shared = open_tensors(d, cfg.seed)
     elseif d.dataset == "tokens" then
         train, test = open_tokens(d, cfg.seed)
     else
@@ -148,9 +173,23 @@ local function open(cfg)
         end
         train, test = open_source(d.dataset, spec, "train"), open_source(d.dataset, spec, "test")
     end
-    got = { train = first(train, d.train_samples), test = first(test, d.val_samples) }
-    opened[d] = got
-    return got
+    local sets = { train = first(train, d.train_samples), test = first(test, d.val_samples),
+        shared = shared or false }
+    last.key, last.sets = key, sets
+    return sets
+end
+
+-- data.skipped(cfg): the files of the recipe's data sets left out as undecodable so far
+-- (at opening, or by a loader with on_bad_file = "skip"), each counted once.
+function data.skipped(cfg)
+    local sets = open(cfg)
+    return sets.train:skipped() + (sets.shared and 0 or sets.test:skipped())
+end
+
+-- data.workers(cfg): the loader threads a run's training loader uses: data.workers, or 0
+-- for a data set written in Lua (its get runs in the training loop's thread).
+function data.workers(cfg)
+    return sources.get(cfg.data.dataset) and 0 or cfg.data.workers
 end
 
 -- data.register(name, spec): a data set written in Lua, usable as data.dataset = name
@@ -257,7 +296,8 @@ function data.loader_bytes(cfg, batch)
         end
         return n
     end
-    local depth = cfg.data.workers > 0 and cfg.data.workers + 1 or 1
+    local workers = data.workers(cfg)
+    local depth = workers > 0 and workers + 1 or 1
     return depth * (bytes(data.input_spec(cfg, b)) + bytes(data.target_spec(cfg, b)))
 end
 
@@ -268,7 +308,7 @@ end
 
 -- data.check_model(ds, out_shape): raises, before any step, when a model whose output is
 -- out_shape cannot take ds's targets: more classes than outputs, or a token id at or above
--- the vocabulary (its position in the file named).
+-- the vocabulary (its position in the file named). The runner checks both splits.
 function data.check_model(ds, out_shape)
     local width = out_shape[#out_shape]
     local classes = ds:classes()

@@ -143,20 +143,22 @@ end
 -- The loaders, and the run's length in iterations.
 local function open_data(self)
     local cfg = self.cfg
+    -- files left out at opening, counted before the loaders' workers start decoding
+    local skipped = data.skipped(cfg)
+    self.bad_files = skipped -- what the log has reported
     self.train_loader = data.loader(cfg, "train", self.train_set)
     self.test_loader = data.loader(cfg, "test", self.test_set)
     local acc = cfg.optim.accumulate
     self.steps_per_epoch = (self.train_loader:batches() + acc - 1) // acc
     self.max_iters = cfg.runner.max_iters or cfg.runner.max_epochs * self.steps_per_epoch
     self.max_epochs = cfg.runner.max_epochs
-    local skipped = self.train_set:skipped() + self.test_set:skipped()
-    self.bad_files = skipped -- what the log policy has reported
+    local workers = data.workers(cfg)
     self.log:info(string.format("data %s (%s): %d training, %d test samples%s; batch %d × " ..
         "accumulate %d = effective batch %d; %d iterations per epoch, %d in all; %d loader " ..
         "worker%s", cfg.data.dataset, self.train_set:origin(), self.train_set:size(),
         self.test_set:size(), skipped > 0 and string.format(" (%d bad files skipped)", skipped)
         or "", cfg.data.batch_size, acc, config.effective_batch(cfg), self.steps_per_epoch,
-        self.max_iters, cfg.data.workers, cfg.data.workers == 1 and "" or "s"))
+        self.max_iters, workers, workers == 1 and "" or "s"))
 end
 
 -- The trainer (fp32 first during the fp32 warmup), and what its plan takes.
@@ -167,6 +169,7 @@ local function build_trainer(self, eval)
         mode = warmup.first_mode(cfg.precision), make = self.opts.make_trainer,
         schedule = setup.schedule(cfg.schedule, self.max_iters, self.steps_per_epoch) })
     if reduced then -- a smaller micro-batch: the training loader again
+        self.train_loader:close()
         self.train_loader = data.loader(cfg, "train", self.train_set)
     end
     local plan = self.trainer.plan
@@ -261,7 +264,9 @@ function Runner:setup()
     log_lines(self.log, setup.precision_lines(cfg.precision))
     open_data(self)
     build_trainer(self, eval)
-    data.check_model(self.train_set, self.trainer.trace.outputs[1]:shape())
+    local out = self.trainer.trace.outputs[1]:shape()
+    data.check_model(self.train_set, out)
+    data.check_model(self.test_set, out)
     if cfg.load_from then
         local note = checkpoint.load_weights(self.model, checkpoint.load(cfg.load_from),
             cfg.load_from)

@@ -141,7 +141,8 @@ local data = group("data", "The data set and how batches are drawn from it.", {
     field("workers", "integer", {default = 1, range = "[0, 64]",
         aliases = {"workers_per_gpu", "num_workers"},
         doc = "Threads preparing batches ahead (decode, augment, normalise) into workers + 1 " ..
-            "planned batch buffers; 0 makes each batch in the training loop."}),
+            "planned batch buffers; 0 makes each batch in the training loop (as a data set " ..
+            "written in Lua always is)."}),
     field("resize", {"integer", "list"}, {check = size_pair,
         doc = "Image sets: bilinear resize to n × n or {height, width} first."}),
     field("crop", {"integer", "list"}, {check = size_pair,

@@ -100,10 +100,13 @@ local function read_config(self, cfg)
 end
 
 -- A plan's report with the loader's batch buffers (loader_bytes: the batches its workers
--- make ahead, host memory) in the data category and the total.
+-- make ahead) in the data category and the total when the step runs on the CPU, where
+-- they take from the same memory; on a GPU they are host memory, outside the card's.
 local function with_loader(self, r)
-    r.data = r.data + self.loader_bytes
-    r.total = r.total + self.loader_bytes
+    if core.device() == "cpu" then
+        r.data = r.data + self.loader_bytes
+        r.total = r.total + self.loader_bytes
+    end
     return r
 end
 
@@ -161,7 +164,7 @@ end
 --   checkpoint   true: activation checkpointing (segments recomputed in the backward, the
 --                planner choosing where to cut; kept only when the step gets smaller)
 --   loader_bytes the batch buffers of the loader that feeds it (lutra.data.loader_bytes),
---                counted in the `data` category of its reports (default 0)
+--                counted in the `data` category of its reports on the CPU (default 0)
 -- Raises at the caller's line for a bad config, a shape error in the model, or a plan
 -- that does not fit the memory limit.
 function M.new(cfg)

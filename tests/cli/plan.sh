@@ -14,8 +14,8 @@ has "$SCRATCH/out" "precision bf16"
 has "$SCRATCH/out" "param_copies"
 # what train would choose under a memory limit: the micro-batch that fits, the same
 # effective batch, recorded in the resolved config
-expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --set 'memory.limit="34MiB"'
-has "$SCRATCH/out" "micro-batch 128 -> 2, accumulate 1 -> 64 (effective batch 128 kept)"
-has "$SCRATCH/out" "batch_size = 2, -- memory.fit: was 128"
-has "$SCRATCH/out" "micro-batch 2, accumulate 64"
+expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --set 'memory.limit="35MiB"'
+has "$SCRATCH/out" "micro-batch 128 -> 16, accumulate 1 -> 8 (effective batch 128 kept)"
+has "$SCRATCH/out" "batch_size = 16, -- memory.fit: was 128"
+has "$SCRATCH/out" "micro-batch 16, accumulate 8"
 exit 0

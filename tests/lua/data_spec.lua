@@ -58,6 +58,37 @@ describe("data sets written in Lua", function()
         assert.matches("counting: get%(5%) failed: .*no five", err)
     end)
 
+    it("cannot close or call the loader that is reading them, nor raise through it", function()
+        local ld
+        local ds = counting(6, { get = function(i)
+            if i == 2 then
+                ld:close()
+            end
+            return { i, i, i }, 0
+        end })
+        ld = core.loader(ds, { batch = 3, shuffle = false })
+        local ok, err = pcall(ld.next, ld)
+        assert.is_false(ok)
+        assert.matches("get%(2%) failed: .*loader: in use: its data source's get cannot close it",
+            err)
+        -- a value whose length raises is a message too, and the loader stays usable
+        local weird = setmetatable({}, { __len = function() error("no length") end,
+            __index = function() error("no index") end })
+        local ds2 = counting(4, { get = function(i) return i == 3 and weird or { i, i, i }, 0 end })
+        local ld2 = core.loader(ds2, { batch = 2, shuffle = false })
+        ld2:next()
+        assert.has_error(function() ld2:next() end,
+            "source: get(3)'s x is a table; want a f32 tensor, or a list of 3 numbers")
+        assert.has_error(function() ld2:next() end) -- the same batch, tried again
+        local ds3 = counting(2, { get = function() return { 1, 0 / 0, 2 }, 0 end })
+        local ok3, err3 = pcall(function() core.loader(ds3, { batch = 2, shuffle = false }):next() end)
+        assert.is_false(ok3)
+        assert.matches("source: get%(1%)'s x%[2%] is %-?nan, which does not fit f32", err3)
+        local ds4 = counting(2, { get = function() return { 1, 2, 3 }, 2.5 end })
+        assert.has_error(function() core.loader(ds4, { batch = 2, shuffle = false }):next() end,
+            "source: get(1)'s y is 2.5, which does not fit i32 (an integer in its range)")
+    end)
+
     it("register checks the spec, and recipes may then name it", function()
         assert.has_error(function() data.register("tokens", { len = print, get = print }) end,
             "data.register: tokens is lutra's own data set")
@@ -78,20 +109,22 @@ describe("data sets written in Lua", function()
         assert.same({ shape = { 4, 1 }, dtype = "f32" }, data.input_spec(cfg, 4))
         assert.same({ shape = { 4, 1 }, dtype = "f32" }, data.target_spec(cfg, 4))
         assert.equal("mse", data.loss(cfg))
-        -- two batch buffers of inputs and targets (one worker: one made ahead)
-        assert.equal(2 * (16 + 16), data.loader_bytes(cfg))
+        -- one batch buffer of inputs and targets: a Lua source is read in the training
+        -- loop's thread, whatever data.workers says
+        assert.equal(0, data.workers(cfg))
+        assert.equal(16 + 16, data.loader_bytes(cfg))
     end)
 end)
 
 describe("data set views", function()
     it("range and split keep the samples, in order, and check their arguments", function()
         local ds = counting(10)
-        local r = ds:range(2, 5)
+        local r = ds:range(3, 5) -- samples 3 .. 7, counted from 1 as Tensor:narrow does
         assert.equal(5, r:size())
         local b = core.loader(r, { batch = 5, shuffle = false }):next()
-        assert.equal(3, b.x:get(1)) -- sample 3 (0-based 2) is {3, 6, 9}
+        assert.equal(3, b.x:get(1)) -- sample 3 is {3, 6, 9}
         assert.has_error(function() ds:range(8, 5) end,
-            "source: samples [8, 13) are outside the data set's 10")
+            "range: samples 8 .. 12 are outside the data set's 1 .. 10")
         local a, rest = ds:split(7, 11)
         assert.equal(7, a:size())
         assert.equal(3, rest:size())

@@ -6,6 +6,7 @@
 -- epoch, each evaluation, why the run stopped, and the summary. The window the rates are
 -- measured over is the runner's (runner:step measures, this reports and restarts it).
 local core = require "lutra.core"
+local data = require "lutra.data"
 local logger = require "lutra.logger"
 
 local log = { name = "log", late = { after_step = true } }
@@ -84,7 +85,7 @@ function log:after_epoch(runner)
     runner.epoch_seconds = runner.epoch_seconds or {}
     runner.epoch_seconds[#runner.epoch_seconds + 1] = secs
     runner.log:info(string.format("epoch %d done in %.1f s", runner.epoch, secs))
-    local bad = runner.train_set:skipped() + runner.test_set:skipped()
+    local bad = data.skipped(runner.cfg)
     if bad > runner.bad_files then
         runner.log:warn(string.format("%d more file%s could not be decoded and %s skipped " ..
             "(data.on_bad_file = \"skip\"); %d in all", bad - runner.bad_files,
