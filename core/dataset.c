@@ -473,7 +473,7 @@ enum lt_status lt_dataset_open_fmnist(struct lt_ctx *ctx, const char *dir, const
     ds->store->static_names = fmnist_names;
     free(ds->numbers);
     ds->numbers = NULL;
-    lt_dataset_set_origin(ds, "fashion_mnist %s", split);
+    lt_dataset_set_origin(ds, "%s", dir);
     *out = ds;
     return LT_OK;
 }

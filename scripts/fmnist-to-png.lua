@@ -96,10 +96,18 @@ if #names > 0 then
     io.stderr:write(out, ": exists and is not empty (choose a new folder; nothing was written)\n")
     return 1
 end
-local made, why = core.mkdir(out)
-if not made then
-    io.stderr:write(why, "\n")
-    return 1
+-- OUT_DIR and the folders above it that are missing
+local path = out:sub(1, 1) == "/" and "/" or ""
+for part in out:gmatch("[^/]+") do
+    path = path .. part
+    if not core.is_dir(path) then
+        local made, why = core.mkdir(path)
+        if not made then
+            io.stderr:write(why, "\n")
+            return 1
+        end
+    end
+    path = path .. "/"
 end
 local train = write_split(out, "train", limit)
 local test = write_split(out, "test", limit)

@@ -2,8 +2,7 @@
 -- the fmnist_* recipes: batches of 128, ten epochs (unless a recipe says otherwise), an
 -- evaluation and a checkpoint after each epoch, the best test accuracy kept.
 data = {
-    dataset = "fashion_mnist",
-    root = "/usr/share/datasets/fashion-mnist",
+    dataset = "fashion_mnist", -- from data.root: Debian's /usr/share/datasets/fashion-mnist
     batch_size = 128,
     val_batch_size = 1000,
     shuffle = true,

@@ -249,14 +249,28 @@ local function pixels(ds)
     return ds:sample_shape().dtype == "u8"
 end
 
+-- A size option (n or {h, w}) as h, w.
+local function size_of(v)
+    if type(v) == "table" then
+        return v[1], v[2]
+    end
+    return v, v
+end
+
 -- data.input_spec(cfg, batch): {shape =, dtype =} of one micro-batch of inputs.
--- Fashion-MNIST's needs no file; other data sets are opened (once).
+-- Fashion-MNIST's needs no file (its images are 28×28; a resize and a crop set the size);
+-- other data sets are opened (once).
 function data.input_spec(cfg, batch)
     local d = cfg.data
-    if d.dataset == "fashion_mnist" and d.resize == nil and d.crop == nil then
-        local s = FMNIST_SHAPE
-        return { shape = d.flatten and { batch, s[1] * s[2] * s[3] } or
-            { batch, s[1], s[2], s[3] }, dtype = "f32" }
+    if d.dataset == "fashion_mnist" then
+        local c, h, w = FMNIST_SHAPE[1], FMNIST_SHAPE[2], FMNIST_SHAPE[3]
+        if d.resize ~= nil then
+            h, w = size_of(d.resize)
+        end
+        if d.crop ~= nil then
+            h, w = size_of(d.crop)
+        end
+        return { shape = d.flatten and { batch, c * h * w } or { batch, c, h, w }, dtype = "f32" }
     end
     local ds = data.dataset(cfg, "train")
     local o = loader_options(cfg, "train", batch)
