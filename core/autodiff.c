@@ -50,16 +50,11 @@ static enum lt_status append_backward(struct lt_graph *c, int n, const char *req
                        "%s has no backward, but the loss's gradient must pass through it "
                        "(node %d)",
                        d->name, n);
-    struct lt_node *b = lt_graph_add_node(c, c->nodes[n].op, c->nodes[n].attrs);
+    struct lt_node *b = lt_graph_add_twin(c, n);
     if (!b)
         return LT_ENOMEM;
-    const struct lt_node *node = &c->nodes[n]; /* adding a node may have moved the array */
+    const struct lt_node *node = &c->nodes[n];
     b->backward = 1;
-    b->of = n;
-    b->n_in = node->n_in;
-    b->n_out = node->n_out;
-    memcpy(b->in, node->in, sizeof b->in);
-    memcpy(b->out, node->out, sizeof b->out);
     b->gout[0] = c->values[node->out[0]].grad;
     for (int i = 0; i < node->n_in; i++) {
         int v = node->in[i];

@@ -325,6 +325,19 @@ struct lt_node *lt_graph_add_node(struct lt_graph *g, enum lt_op op, const void 
     return n;
 }
 
+struct lt_node *lt_graph_add_twin(struct lt_graph *g, int n) {
+    struct lt_node *t = lt_graph_add_node(g, g->nodes[n].op, g->nodes[n].attrs);
+    if (!t)
+        return NULL;
+    const struct lt_node *node = &g->nodes[n]; /* adding a node may have moved the array */
+    t->of = n;
+    t->n_in = node->n_in;
+    t->n_out = node->n_out;
+    memcpy(t->in, node->in, sizeof t->in);
+    memcpy(t->out, node->out, sizeof t->out);
+    return t;
+}
+
 void lt_graph_needed(const struct lt_graph *g, const int *targets, int n_targets, char *needed) {
     char *want = calloc((size_t)g->n_values + 1, 1);
     LT_ASSERT(want);

@@ -75,6 +75,10 @@ int lt_graph_add_value(struct lt_graph *g, enum lt_value_kind kind, const struct
  * or outputs yet, gin and gout -1, of -1; returns it (valid until the next node is
  * added), or NULL with LT_ENOMEM recorded. */
 struct lt_node *lt_graph_add_node(struct lt_graph *g, enum lt_op op, const void *attrs);
+/* Appends a node that is a twin of node n — its op, a copy of its attributes, its inputs
+ * and outputs — for a pass to turn into n's backward or recomputation (it sets the
+ * rest). Returns it, or NULL (LT_ENOMEM); the node array may have moved. */
+struct lt_node *lt_graph_add_twin(struct lt_graph *g, int n);
 
 /* needed[n] (g->n_nodes entries): whether node n runs for the targets: a backward node
  * always (autodiff appends only those a gradient crosses), any other when it writes a

@@ -175,14 +175,11 @@ static int cut_segments(const struct lt_graph *g, const struct order *o, int *se
 /* Appends to g the copy of forward node f that recomputes it, reading and writing through
  * map. An op that updates state while training must not update it a second time. */
 static enum lt_status copy_node(struct lt_graph *g, int f, const int *map) {
-    struct lt_node *c = lt_graph_add_node(g, g->nodes[f].op, g->nodes[f].attrs);
+    struct lt_node *c = lt_graph_add_twin(g, f);
     if (!c)
         return LT_ENOMEM;
-    const struct lt_node *node = &g->nodes[f]; /* adding a node may have moved the array */
+    const struct lt_node *node = &g->nodes[f];
     c->recompute = 1;
-    c->of = f;
-    c->n_in = node->n_in;
-    c->n_out = node->n_out;
     for (int i = 0; i < node->n_in; i++)
         c->in[i] = map[node->in[i]] >= 0 ? map[node->in[i]] : node->in[i];
     for (int k = 0; k < node->n_out; k++)
