@@ -14,8 +14,11 @@
 --   optim      SGD{...}, AdamW{...} with paramwise groups; optim.schedules.*
 --   Trainer    Trainer{model, input_shape, optim, schedule, precision, loss}: step,
 --              evaluate, predict, plan_report, memory, set_lr
---   data       fmnist(dir, "train" | "test"), dataset(images, labels, classes),
---              loader(ds, {batch =, shuffle =, seed =, mean =, std =, ...}), idx_read(path)
+--   data       fmnist(dir, "train" | "test"), dataset(x, y, classes), images(root, opts),
+--              image_list(path, classes, opts), tensors(path), tokens(path, opts),
+--              source{...}; loader(ds, {batch =, shuffle =, seed =, mean =, std =,
+--              workers =, crop =, hflip =, ...}); lutra.data.register(name, spec) for
+--              recipes; idx_read(path), read_png(path), write_png(path, t)
 --   files      save_weights(path, model), load_weights(model, path) (safetensors with
 --              PyTorch names), load_safetensors, save_safetensors, json_encode/decode
 --   running    config (recipes), runner (the loop lutra train runs), interrupted()

@@ -150,8 +150,6 @@ local function helpers(env, out)
     function env.step(n)
         local r, res = current(), nil
         for _ = 1, n or 1 do
-            r.t_start = r.t_start or core.clock()
-            r.start_iter = r.start_iter or r.iter
             res = r:step()
         end
         return res

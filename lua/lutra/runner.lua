@@ -161,6 +161,14 @@ local function open_data(self)
         self.max_iters, workers, workers == 1 and "" or "s"))
 end
 
+-- The categories of a step's plan in the order the log names them; the ones a step
+-- always has are named even when empty, the others (half copies of the weights in mixed
+-- precision, state) only when the step has them.
+local STEP_CATEGORIES = { "params", "param_copies", "grads", "optimizer", "activations",
+    "temporaries", "workspace", "data", "state", "runtime" }
+local ALWAYS_SHOWN = { params = true, grads = true, optimizer = true, activations = true,
+    temporaries = true, workspace = true, data = true }
+
 -- The trainer (fp32 first during the fp32 warmup), and what its plan takes.
 local function build_trainer(self, eval)
     local cfg, log = self.cfg, self.log
@@ -177,12 +185,16 @@ local function build_trainer(self, eval)
         log:info(setup.checkpoint_line(plan:checkpointing()))
     end
     local pr = self.trainer:plan_report()
-    local b = logger.bytes
-    log:info(string.format("model %s: %d parameters; step planned in %s: %s (params %s, " ..
-        "grads %s, optimizer %s, activations %s, temporaries %s, workspace %s, data %s)",
+    -- every category the step has, so that the parts add up to the total
+    local parts = {}
+    for _, c in ipairs(STEP_CATEGORIES) do
+        if pr[c] and (pr[c] > 0 or ALWAYS_SHOWN[c]) then
+            parts[#parts + 1] = c .. " " .. logger.bytes(pr[c])
+        end
+    end
+    log:info(string.format("model %s: %d parameters; step planned in %s: %s (%s)",
         type(cfg.model) == "table" and cfg.model.type or "function", self.model:num_parameters(),
-        self.trainer.precision, b(pr.total), b(pr.params), b(pr.grads), b(pr.optimizer),
-        b(pr.activations), b(pr.temporaries), b(pr.workspace), b(pr.data)))
+        self.trainer.precision, logger.bytes(pr.total), table.concat(parts, ", ")))
     log:info(setup.eval_line(eval))
 end
 
@@ -356,6 +368,9 @@ end
 -- their intervals, unless the run is stopping). Returns the step's result.
 function Runner:step()
     self:setup()
+    -- stepped by hand (a script, the REPL) rather than by train(): time from the first step
+    self.t_start = self.t_start or core.clock()
+    self.start_iter = self.start_iter or self.iter
     local t0 = core.clock()
     local batches, first, epoch_end = self:next_micro_batches()
     local t1 = core.clock()
