@@ -50,13 +50,40 @@ static int find_plugin(char *path, size_t path_size, char *why, size_t size) {
     return 0;
 }
 
-static void *open_plugin(char *why, size_t size) {
+/* The NVIDIA driver's user library, opened to learn whether it is there, before the
+ * plugin: loading the plugin loads cuBLAS and cuDNN (about 200 MiB of the process's
+ * memory, never given back) only to find no driver. The library itself is the test, not
+ * /dev/nvidia* or /proc/driver/nvidia: it is what the CUDA runtime opens, so the answer
+ * is the runtime's also in containers and under WSL (no /dev/nvidia*, the library in
+ * /usr/lib/wsl/lib), and a machine with the kernel module but without the library is
+ * told the truth. NULL, with why, when it is not there. */
+static void *open_driver(char *why, size_t size) {
+    void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (!h)
+        snprintf(why, size, "no NVIDIA driver on this machine (libcuda.so.1 is not installed)");
+    return h;
+}
+
+/* Loads the plugin. The CUDA plugin (PLUGIN_NAME) is loaded only where the driver is:
+ * *driver holds the driver open until the plugin has started, so that it is not unloaded
+ * and loaded again in between (dlclose it after). Another plugin named by
+ * $LUTRA_CUDA_PLUGIN (the tests' emulated device) brings its own device and is loaded as
+ * is, with *driver NULL. */
+static void *open_plugin(void **driver, char *why, size_t size) {
     char path[4300];
+    *driver = NULL;
     if (!find_plugin(path, sizeof path, why, size))
         return NULL;
+    const char *slash = strrchr(path, '/');
+    if (!strcmp(slash ? slash + 1 : path, PLUGIN_NAME) && !(*driver = open_driver(why, size)))
+        return NULL;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h)
+    if (!h) {
         snprintf(why, size, "%.200s cannot be loaded: %.100s", path, dlerror());
+        if (*driver)
+            dlclose(*driver);
+        *driver = NULL;
+    }
     return h;
 }
 
@@ -73,16 +100,21 @@ static enum lt_status start_cuda(struct lt_ctx *ctx, int device, char *why, size
                  ctx->cuda_index);
         return LT_EUNSUPPORTED;
     }
-    if (!ctx->plugin && !(ctx->plugin = open_plugin(why, size)))
+    void *driver = NULL;
+    if (!ctx->plugin && !(ctx->plugin = open_plugin(&driver, why, size)))
         return LT_EUNSUPPORTED;
     lt_plugin_init_fn init;
     *(void **)&init = dlsym(ctx->plugin, LT_CUDA_PLUGIN_ENTRY);
     if (!init) {
         snprintf(why, size, PLUGIN_NAME " has no entry point " LT_CUDA_PLUGIN_ENTRY);
+        if (driver)
+            dlclose(driver);
         return LT_EUNSUPPORTED;
     }
     char msg[LT_KMSG_SIZE] = "";
     enum lt_status st = init(&ctx->cuda, device, LT_PLUGIN_ABI, msg);
+    if (driver) /* the runtime holds its own reference once it has started */
+        dlclose(driver);
     if (st != LT_OK) {
         memset(&ctx->cuda, 0, sizeof ctx->cuda);
         snprintf(why, size, "%s", msg[0] ? msg : "the CUDA plugin could not start");

@@ -54,7 +54,9 @@ const char *lt_ctx_backend_info(const struct lt_ctx *ctx);
  * the CUDA plugin (lutra_cuda.so: $LUTRA_CUDA_PLUGIN, else beside the program or module
  * that holds the core, else the install's lib/lutra) and starts device N (0 for
  * "cuda"); without a usable GPU it fails with LT_EUNSUPPORTED saying why (plugin not
- * built, no driver, no such device). "auto" takes cuda:0 when that works, else the CPU:
+ * built, no driver, no such device); the driver (libcuda.so.1) is looked for before
+ * the plugin is loaded, so that a machine without one does not load CUDA's libraries for
+ * nothing. "auto" takes cuda:0 when that works, else the CPU:
  * it never fails for want of a GPU, and lt_ctx_device_notice() then says why.
  * Call it before building plans; plans built before keep their device. Forward programs
  * (evaluation) run there too, reading a GPU trainer's device copy of the parameters;

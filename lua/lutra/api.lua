@@ -21,7 +21,8 @@
 --              recipes; idx_read(path), read_png(path), write_png(path, t)
 --   files      save_weights(path, model), load_weights(model, path) (safetensors with
 --              PyTorch names), load_safetensors, save_safetensors, json_encode/decode
---   running    config (recipes), runner (the loop lutra train runs), interrupted()
+--   running    config (recipes), runner (the loop lutra train runs), sweep(spec [, opts])
+--              (variants of a recipe compared: the rows), interrupted()
 --   context    manual_seed, seed, set_threads, threads, set_memory_limit, memory_limit,
 --              use_reference, backend, version, interrupted; the raw binding is lutra.core
 --   device     set_device("auto" | "cpu" | "cuda" | "cuda:N"), device, device_info,
@@ -113,6 +114,8 @@ setmetatable(lutra, {
     __index = function(_, k)
         if k == "config" or k == "runner" or k == "models" or k == "data" then
             return require("lutra." .. k)
+        elseif k == "sweep" then -- lutra.sweep{...}: the rows (lutra.sweep's sweep.run)
+            return require("lutra.sweep").run
         end
     end,
 })

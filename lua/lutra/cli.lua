@@ -38,7 +38,9 @@ usage: lutra COMMAND [ARGS]
 commands:
   train RECIPE [options]        train a recipe (writes its work dir)
   eval RECIPE --load-from W     evaluate saved weights on the test split
-  plan RECIPE [--set k=v ...]   dry run: resolved config, graph, memory by category
+  plan RECIPE [--set k=v ...]   dry run: resolved config, graph, memory by category;
+                                --fit: the largest micro-batch that fits, per precision
+  sweep SWEEP.lua [options]     train variants of a recipe in turn and compare them
   run SCRIPT.lua [args]         run a Lua script with lutra loaded (your own loop)
   repl                          interactive Lua with lutra (also: lutra alone)
 
@@ -95,19 +97,62 @@ options:
   --device auto|cpu|cuda  where to run (default auto); cuda:N for GPU N
   --gpu-ids N             the same as --device cuda:N]],
     plan = [[
-usage: lutra plan RECIPE [--set k=v ...]
+usage: lutra plan RECIPE [--set k=v ...] [--threads N] [--device D]
+       lutra plan RECIPE --fit [--memory SIZE] [--json] [--set k=v ...] [--device D]
 
 A dry run that touches no data: prints the resolved config, the graph (ops,
 parameters) and the bytes per memory category the training step will allocate for
 the recipe's batch and precision on the device it would train on (after the memory
 policy, planned against memory.limit, else the GPU's free memory, else this machine's
-RAM), and how long planning took.
+RAM), and how long planning took: what `lutra train` with the same flags allocates.
+
+With --fit it answers "what fits?" instead: for each precision (fp32, bf16, fp16),
+without and with activation checkpointing, the largest micro-batch whose step fits
+memory.target of the capacity, with the accumulation that keeps the effective batch
+(data.batch_size × optim.accumulate), its planned bytes and their share of the
+capacity. The steps are planned for the device (--device); --memory sets the capacity,
+so that a card this machine does not have can be asked about.
 
 options:
 ]] .. RECIPE_OPTIONS .. [[
 
+  --threads N             CPU threads (0: one per core); the workspace depends on them
   --device auto|cpu|cuda  the device to plan for (default auto); cuda:N for GPU N
-  --gpu-ids N             the same as --device cuda:N]],
+  --gpu-ids N             the same as --device cuda:N
+  --fit                   the largest micro-batch per precision and checkpointing
+  --memory SIZE           with --fit: the capacity (16GiB, 512MiB, bytes) instead of
+                          memory.limit or the device's
+  --json                  with --fit: the rows as a JSON array (precision, checkpoint,
+                          micro_batch, accumulate, planned, of_capacity, fits, capacity,
+                          budget; bytes as integers)]],
+    sweep = [[
+usage: lutra sweep SWEEP.lua [--plan-only] [--work-dir D] [--resume] [--set k=v ...]
+
+Trains variants of a recipe one after another, as lutra train would, and compares them.
+The sweep file is Lua evaluated like a recipe: base = the recipe (relative to the sweep
+file), variants = {{["data.batch_size"] = 128, name = "b128"}, ...} or grid = {key =
+{values}, ...} (every combination), and any recipe key every variant gets (runner =
+{max_iters = 300}). Writes WORK_DIR/<time it starts>/: a work dir per variant
+(NN_<name>/, its run folder inside), and after each variant sweep.csv, sweep.json and
+sweep.png (memory and samples/s bars): effective batch and lr, planned memory by
+category, measured peak (RSS on the CPU, the card's used memory on a GPU) and its share
+of the capacity, samples/s and speed-up, final loss, accuracy and its delta (against
+the first variant that ran), and the status: "ok" or why the variant failed (the
+sweep goes on).
+
+options:
+  --plan-only             plan each variant's step (memory columns) without data or
+                          training
+  --work-dir D            where the sweep's folder goes (default the sweep file's
+                          work_dir, else work_dirs/<sweep name>)
+  --resume                carry on in the newest sweep folder of the work dir: the
+                          variants that finished keep their rows, the others run
+  --set k=v [k=v ...]     override recipe keys of every variant (over the sweep's own
+                          recipe keys; a variant's keys win); also --options, --cfg-options
+
+exit status: 0 when every variant was tried (failed ones included), 2 for a sweep file
+or --resume that is wrong, 1 when the sweep cannot write, 130 / 143 after Ctrl-C /
+SIGTERM (finished variants kept: --resume carries on).]],
     run = [[
 usage: lutra run SCRIPT.lua [args]
 
@@ -145,8 +190,10 @@ local SPECS = {
         ["--resume-from"] = "value", ["--resume-force"] = "flag", ["--quiet"] = "flag" },
     eval = { ["--load-from"] = "value", ["--threads"] = "value", ["--device"] = "value",
         ["--gpu-ids"] = "value" },
-    plan = { ["--device"] = "value", ["--gpu-ids"] = "value" },
+    plan = { ["--device"] = "value", ["--gpu-ids"] = "value", ["--threads"] = "value",
+        ["--fit"] = "flag", ["--memory"] = "value", ["--json"] = "flag" },
 }
+SPECS.sweep = { ["--plan-only"] = "flag", ["--work-dir"] = "value", ["--resume"] = "flag" }
 for _, spec in pairs(SPECS) do
     for _, flag in ipairs(overrides.OVERRIDE_FLAGS) do
         spec[flag] = "list"
@@ -370,6 +417,49 @@ local function grouped(n)
     return (out:gsub("^,", ""))
 end
 
+-- `lutra plan --fit`: memory_fit.answers for the recipe against capacity (--memory, else
+-- the device's or memory.limit), as a table or (--json) a JSON array of the rows.
+local function plan_fit(path, cfg, model, lr, device, p, t0)
+    local logger = require "lutra.logger"
+    local memory_fit = require "lutra.memory_fit"
+    local capacity, what = setup.capacity(cfg, device)
+    if p.options["--memory"] then
+        capacity, what = p.memory, "--memory " .. p.options["--memory"]
+    end
+    local rows, plans = memory_fit.answers(cfg, setup.step_probe(model, lr),
+        { capacity = capacity })
+    if p.options["--json"] then
+        say(core.json_encode(rows))
+        return EXIT.ok
+    end
+    local effective = cfg.data.batch_size * cfg.optim.accumulate
+    say(string.format("the largest micro-batch whose step fits memory.target %g of %s (%s) " ..
+        "= %s on %s, keeping the effective batch %d (micro-batch × accumulate), for %s:",
+        cfg.memory.target, what, logger.bytes(capacity),
+        logger.bytes(math.floor(cfg.memory.target * capacity)), device, effective, path))
+    local fmt = "%-9s  %-13s  %11s  %10s  %8s  %11s"
+    say(string.format(fmt, "precision", "checkpointing", "micro-batch", "accumulate", "planned",
+        "of capacity"))
+    local none = false
+    for _, r in ipairs(rows) do
+        local ck = r.checkpoint and "on" or "off"
+        if r.error then
+            say(string.format("%-9s  %-13s  refused: %s", r.precision, ck, r.error))
+        else
+            none = none or not r.fits
+            say(string.format(fmt, r.precision, ck, r.fits and r.micro_batch or "none",
+                r.fits and r.accumulate or "-", logger.bytes(r.planned),
+                string.format("%.1f%%", 100 * r.of_capacity)))
+        end
+    end
+    if none then
+        say("none: even micro-batch 1 needs more than the target (planned: its step)")
+    end
+    say(string.format("answered in %.0f ms: the config, the model and %d plans",
+        (core.clock() - t0) * 1000, plans))
+    return EXIT.ok
+end
+
 function verbs.plan(args)
     local p = cli.parse("plan", args, 2)
     if p.help then
@@ -377,6 +467,19 @@ function verbs.plan(args)
         return EXIT.ok
     end
     local path = recipe_of("plan", p)
+    local fit = p.options["--fit"]
+    for _, flag in ipairs { "--memory", "--json" } do
+        if p.options[flag] and not fit then
+            usage_error(string.format("plan: %s goes with --fit (lutra plan RECIPE --fit %s)",
+                flag, flag == "--memory" and "--memory 16GiB" or "--json"))
+        end
+    end
+    if p.options["--memory"] then
+        local field = require "lutra.field"
+        p.memory = field.parse_size(p.options["--memory"]) or usage_error(string.format(
+            "plan: --memory wants a size such as 16GiB, 512MiB or a number of bytes, got '%s'",
+            p.options["--memory"]))
+    end
     local t0 = core.clock()
     local cfg, notes, origin = load_recipe(path, overrides_of("plan", p))
     local tc = core.clock()
@@ -387,6 +490,9 @@ function verbs.plan(args)
     setup.context(cfg)
     local device, notice = setup.device(cfg)
     local model = setup.model(cfg)
+    if fit then
+        return plan_fit(path, cfg, model, lr, device, p, t0)
+    end
     local t1 = core.clock()
     -- what `lutra train` would choose to fit memory.target (planned for the device)
     local fitted, why, eval = setup.fit_memory(cfg, model, lr, device)
@@ -445,6 +551,23 @@ function verbs.plan(args)
     say(string.format("planned in %.1f ms: config %.1f ms, model %.1f ms, trace and plan %.1f ms",
         (t2 - t0) * 1000, (tc - t0) * 1000, (t1 - tc) * 1000, (t2 - t1) * 1000))
     return EXIT.ok
+end
+
+function verbs.sweep(args)
+    local p = cli.parse("sweep", args, 2)
+    if p.help then
+        say(HELP.sweep)
+        return EXIT.ok
+    end
+    if #p.positional ~= 1 then
+        usage_error(#p.positional == 0 and "sweep: which sweep file? (lutra sweep SWEEP.lua)" or
+            string.format("sweep: one sweep file, got %d arguments ('%s' ...); overrides go " ..
+                "after --set", #p.positional, p.positional[2]))
+    end
+    local _, _, code = require("lutra.sweep").run(p.positional[1], { sets = p.sets,
+        plan_only = p.options["--plan-only"], work_dir = p.options["--work-dir"],
+        resume = p.options["--resume"], out = cli.out })
+    return code
 end
 
 function verbs.run(args)

@@ -185,6 +185,93 @@ function memory_fit.fit_eval(cfg, probe, opts)
     return c, { lines = lines, origin = why }
 end
 
+-- memory_fit.divisors(n): the divisors of n (an integer >= 1), ascending. Cannot fail.
+function memory_fit.divisors(n)
+    local low, high = {}, {}
+    for d = 1, math.floor(math.sqrt(n)) do
+        if n % d == 0 then
+            low[#low + 1] = d
+            if d ~= n // d then
+                table.insert(high, 1, n // d)
+            end
+        end
+    end
+    table.move(high, 1, #high, #low + 1, low)
+    return low
+end
+
+-- memory_fit.largest(candidates, fits): the largest of candidates (ascending, at least
+-- one) for which fits(c) is true, or nil when none is, assuming that what fits is a
+-- prefix of the list (a step's bytes grow with its micro-batch). The largest is tried
+-- first (on a large card it fits, and one call answers), then bisection: about
+-- log2(#candidates) + 1 calls. Raises what fits raises.
+function memory_fit.largest(candidates, fits)
+    local lo, hi = 0, #candidates -- candidates[1..lo] fit, candidates[hi + 1..] do not
+    if fits(candidates[hi]) then
+        return candidates[hi]
+    end
+    hi = hi - 1
+    while lo < hi do
+        local mid = (lo + hi + 1) // 2
+        if fits(candidates[mid]) then
+            lo = mid
+        else
+            hi = mid - 1
+        end
+    end
+    return candidates[lo]
+end
+
+-- The precisions and checkpointing settings memory_fit.answers tries, in its rows' order.
+memory_fit.PRECISIONS = { "fp32", "bf16", "fp16" }
+
+-- memory_fit.answers(cfg, probe, opts): for each precision (PRECISIONS) without and with
+-- activation checkpointing, the largest micro-batch whose step fits memory.target of the
+-- capacity with the accumulation that keeps the effective batch (data.batch_size ×
+-- optim.accumulate): the micro-batches tried are the effective batch's divisors.
+--   probe(c): plans the step of candidate config c (its data.batch_size,
+--     optim.accumulate, precision.mode, memory.checkpoint); returns {report = {total =,
+--     ...}} or nil and the planner's message.
+--   opts: {capacity = bytes}.
+-- Returns the rows, each {precision =, checkpoint = boolean, micro_batch =, accumulate =,
+-- planned = the step's bytes at that micro-batch, of_capacity = planned / capacity, fits =
+-- boolean, capacity =, budget = memory.target of it, in bytes}; a row that does not fit (fits = false) is micro-batch 1 with its bytes, and
+-- a row the planner refuses has error = its message instead of the numbers. Also returns
+-- how many plans it made. Does not write cfg.
+function memory_fit.answers(cfg, probe, opts)
+    local budget = math.floor(cfg.memory.target * opts.capacity)
+    local effective = cfg.data.batch_size * cfg.optim.accumulate
+    local batches = memory_fit.divisors(effective)
+    local rows, plans = {}, 0
+    for _, mode in ipairs(memory_fit.PRECISIONS) do
+        for _, checkpoint in ipairs { false, true } do
+            local c = candidate(cfg)
+            c.precision.mode, c.memory.checkpoint = mode, checkpoint
+            local totals = {}
+            local function fits(b)
+                c.data.batch_size, c.optim.accumulate = b, effective // b
+                plans = plans + 1
+                totals[b] = planned(probe, c).report.total
+                return totals[b] <= budget
+            end
+            local row = { precision = mode, checkpoint = checkpoint, capacity = opts.capacity,
+                budget = budget }
+            local ok, best = pcall(memory_fit.largest, batches, fits)
+            if not ok then
+                row.error = tostring(best)
+            else
+                -- none fits: micro-batch 1, which the search planned last
+                row.fits = best ~= nil
+                best = best or 1
+                row.micro_batch, row.accumulate = best, effective // best
+                row.planned, row.of_capacity = totals[best], totals[best] / opts.capacity
+            end
+            rows[#rows + 1] = row
+        end
+    end
+    return rows, plans
+end
+
 -- memory_fit.apply(into, fitted, origin): writes the keys origin names ("data.batch_size")
 -- from the fitted config into `into`, in place. Cannot fail for origin tables fit and
 -- fit_eval return.

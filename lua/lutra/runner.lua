@@ -196,6 +196,7 @@ local function build_trainer(self, eval)
         type(cfg.model) == "table" and cfg.model.type or "function", self.model:num_parameters(),
         self.trainer.precision, logger.bytes(pr.total), table.concat(parts, ", ")))
     log:info(setup.eval_line(eval))
+    self.eval_extra = eval.extra -- what evaluation adds to the step's plan
 end
 
 -- The checkpoint --resume-from names, checked against the recipe: its path and file, or

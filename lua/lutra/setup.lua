@@ -216,6 +216,14 @@ function setup.plan_probe(model, lr)
     end
 end
 
+-- setup.step_probe(model, lr): the probe lutra.memory_fit.answers takes: plans a candidate
+-- config's step alone, with no memory limit for that call.
+function setup.step_probe(model, lr)
+    return function(c)
+        return trainer_mod.plan(setup.trainer_config(c, model, lr), nil, NO_LIMIT)
+    end
+end
+
 -- setup.eval_probe(model): the probe lutra.memory_fit.fit_eval takes: plans a candidate
 -- config's evaluation program alone, with no memory limit for that call.
 function setup.eval_probe(model)

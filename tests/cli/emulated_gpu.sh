@@ -24,6 +24,9 @@ done
 cpu=$(run_dir "$SCRATCH/cpu") cuda=$(run_dir "$SCRATCH/cuda")
 has "$cuda/train.log" "device cuda:0: cuda:0 emulated on the CPU"
 has "$cuda/metrics.jsonl" '"mem_gpu":'
+has "$cuda/metrics.jsonl" '"mem_planned":'
+grep -qE 'gpu [0-9.]+[KMG] \(planned [0-9.]+[KMG] \+ runtime\)' "$cuda/train.log" ||
+    fail "the log's memory line lacks the plan beside the card's memory"
 same "$cpu/final.safetensors" "$cuda/final.safetensors" "MLP on the device"
 grep '"mode":"val"' "$cpu/metrics.jsonl" | sed 's/"time":[^,}]*//' >"$SCRATCH/val.cpu"
 grep '"mode":"val"' "$cuda/metrics.jsonl" | sed 's/"time":[^,}]*//' >"$SCRATCH/val.cuda"
@@ -63,6 +66,10 @@ has "$SCRATCH/out" "of the GPU's free memory (36.0M)"
 has "$SCRATCH/out" "evaluation batch 1000 -> 125"
 has "$SCRATCH/out" "micro-batch 128 -> 32, accumulate 1 -> 4 (effective batch 128 kept)"
 has "$SCRATCH/out" "device: cuda:0 emulated on the CPU"
+# --fit against the card's free memory: the micro-batch whose step fits, per precision
+LUTRA_EMULATED_DEVICE_MIB=52 expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --gpu-ids 0 --fit
+has "$SCRATCH/out" "memory.target 0.75 of the GPU's free memory (36.0M) = 27.0M on cuda:0"
+grep -qE '^fp32 +off +32 +4 ' "$SCRATCH/out" || fail "--fit on the device: no fp32 row"
 LUTRA_EMULATED_DEVICE_MIB=abc expect 1 "$LUTRA" plan examples/fmnist_mlp.lua --gpu-ids 0
 has "$SCRATCH/err" "LUTRA_EMULATED_DEVICE_MIB must be a whole number of MiB"
 

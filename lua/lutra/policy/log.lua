@@ -2,9 +2,10 @@
 -- console and in train.log, and writes to metrics.jsonl, through runner.log
 -- (lutra.logger): the start of training, the progress bar after each step, a line and a
 -- "train" metrics object every runner.log_interval iterations (the window's mean loss,
--- samples/s, memory, the time shares outside the step and in the loader), the end of each
--- epoch, each evaluation, why the run stopped, and the summary. The window the rates are
--- measured over is the runner's (runner:step measures, this reports and restarts it).
+-- samples/s, memory measured and planned, the time shares outside the step and in the
+-- loader), the end of each epoch, each evaluation, why the run stopped, and the summary.
+-- The window the rates are measured over is the runner's (runner:step measures, this
+-- reports and restarts it).
 local core = require "lutra.core"
 local data = require "lutra.data"
 local logger = require "lutra.logger"
@@ -50,11 +51,18 @@ function log:after_step(runner, r)
     local mean = w.good > 0 and w.loss / w.good or r.loss
     local rate = w.samples / math.max(secs, 1e-9)
     local fp16 = trainer.precision == "fp16"
+    -- the plan beside what it is measured against: the process's memory on the CPU (which
+    -- also holds the program, its libraries, the Lua state and the data sets), the card's
+    -- used memory on a GPU (which also holds the CUDA context and other processes')
+    local planned = trainer:plan_report().total + (runner.eval_extra or 0)
+    local mem = gpu and string.format("mem %s (peak %s) gpu %s (planned %s + runtime)",
+        bytes(rss), bytes(peak), bytes(gpu), bytes(planned)) or
+        string.format("mem %s (peak %s, planned %s + process)", bytes(rss), bytes(peak),
+            bytes(planned))
     lg:info(string.format("%siter %d/%d loss %s lr %s grad_norm %s %.0f samples/s " ..
-        "mem %s (peak %s)%s%s eta %s", runner.max_epochs and string.format("epoch %d/%d ",
+        "%s%s eta %s", runner.max_epochs and string.format("epoch %d/%d ",
             epoch, runner.max_epochs) or "", runner.iter, runner.max_iters, num(mean),
-        num(r.lr), num(r.grad_norm), rate, bytes(rss), bytes(peak),
-        gpu and " gpu " .. bytes(gpu) or "", (fp16 or runner.skipped > 0) and
+        num(r.lr), num(r.grad_norm), rate, mem, (fp16 or runner.skipped > 0) and
             string.format(" scale %g skipped %d", trainer:loss_scale(), runner.skipped) or "",
         logger.duration(eta)))
     runner:add_points { loss = mean, lr = r.lr, rss = rss and rss / 2 ^ 20,
@@ -63,6 +71,7 @@ function log:after_step(runner, r)
         last_loss = r.loss, lr = r.lr, grad_norm = r.grad_norm, samples_per_s = rate,
         time = elapsed, loss_scale = trainer:loss_scale(), skipped = runner.skipped,
         precision = trainer.precision, mem_rss = rss, mem_peak = peak, mem_gpu = gpu,
+        mem_planned = planned,
         outside_step = 1 - w.in_step / math.max(secs, 1e-9),
         loader_share = w.in_loader / math.max(secs, 1e-9) }
     runner:reset_window(core.clock())
