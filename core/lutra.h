@@ -263,7 +263,8 @@ enum lt_mem_category {
     LT_MEM_ACTIVATIONS,  /* forward tensors kept for backward */
     LT_MEM_TEMPORARIES,  /* freed within the step */
     LT_MEM_WORKSPACE,    /* library or kernel scratch within one call */
-    LT_MEM_DATA,         /* input batch buffers: two micro-batches */
+    LT_MEM_DATA,         /* input batch buffers: two micro-batches (the Lua runner adds
+                          * its loader's, on the CPU) */
     LT_MEM_STATE,        /* running statistics, loss scale */
     LT_MEM_RUNTIME,      /* measured, not planned */
     LT_MEM_COUNT

@@ -97,7 +97,7 @@ options:
   --device auto|cpu|cuda  where to run (default auto); cuda:N for GPU N
   --gpu-ids N             the same as --device cuda:N]],
     plan = [[
-usage: lutra plan RECIPE [--set k=v ...] [--threads N] [--device D]
+usage: lutra plan RECIPE [--set k=v ...] [--threads N] [--device D] [--explain]
        lutra plan RECIPE --fit [--memory SIZE] [--json] [--set k=v ...] [--device D]
 
 A dry run that touches no data: prints the resolved config, the graph (ops,
@@ -119,6 +119,7 @@ options:
   --threads N             CPU threads (0: one per core); the workspace depends on them
   --device auto|cpu|cuda  the device to plan for (default auto); cuda:N for GPU N
   --gpu-ids N             the same as --device cuda:N
+  --explain               what each memory category holds, beside its bytes
   --fit                   the largest micro-batch per precision and checkpointing
   --memory SIZE           with --fit: the capacity (16GiB, 512MiB, bytes) instead of
                           memory.limit or the device's
@@ -191,7 +192,7 @@ local SPECS = {
     eval = { ["--load-from"] = "value", ["--threads"] = "value", ["--device"] = "value",
         ["--gpu-ids"] = "value" },
     plan = { ["--device"] = "value", ["--gpu-ids"] = "value", ["--threads"] = "value",
-        ["--fit"] = "flag", ["--memory"] = "value", ["--json"] = "flag" },
+        ["--fit"] = "flag", ["--memory"] = "value", ["--json"] = "flag", ["--explain"] = "flag" },
 }
 SPECS.sweep = { ["--plan-only"] = "flag", ["--work-dir"] = "value", ["--resume"] = "flag" }
 for _, spec in pairs(SPECS) do
@@ -407,8 +408,7 @@ function verbs.eval(args)
     return EXIT.ok
 end
 
-local CATEGORIES = { "params", "param_copies", "grads", "optimizer", "activations",
-    "temporaries", "workspace", "data", "state", "runtime" }
+local categories = require "lutra.categories"
 
 -- "1,234,567"
 local function grouped(n)
@@ -541,12 +541,16 @@ function verbs.plan(args)
             logger.bytes(runtime)))
     end
     say(string.format("memory the step allocates (%s, micro-batch %d):", mode, batch))
-    for _, c in ipairs(CATEGORIES) do
+    for _, c in ipairs(categories.NAMES) do
         local b = plan.report[c] or 0
-        say(string.format("  %-13s %10s  %15s B", c, logger.bytes(b), grouped(b)))
+        say(string.format("  %-13s %10s  %15s B%s", c, logger.bytes(b), grouped(b),
+            p.options["--explain"] and "  " .. categories.LEGEND[c] or ""))
     end
     say(string.format("  %-13s %10s  %15s B", "total", logger.bytes(plan.report.total),
         grouped(plan.report.total)))
+    if p.options["--explain"] then
+        say("  process       " .. categories.PROCESS)
+    end
     say(setup.eval_line(eval))
     say(string.format("planned in %.1f ms: config %.1f ms, model %.1f ms, trace and plan %.1f ms",
         (t2 - t0) * 1000, (tc - t0) * 1000, (t1 - tc) * 1000, (t2 - t1) * 1000))

@@ -23,6 +23,7 @@
 -- last (the last step's result), last_metrics (the last evaluation's), best ({metric =,
 -- value =, iter =}), ckpts (this run's checkpoints, oldest first), run_dir, run_name,
 -- stop ({reason =, code =, message =}).
+local categories = require "lutra.categories"
 local core = require "lutra.core"
 local config = require "lutra.config"
 local data = require "lutra.data"
@@ -161,11 +162,9 @@ local function open_data(self)
         self.max_iters, workers, workers == 1 and "" or "s"))
 end
 
--- The categories of a step's plan in the order the log names them; the ones a step
--- always has are named even when empty, the others (half copies of the weights in mixed
--- precision, state) only when the step has them.
-local STEP_CATEGORIES = { "params", "param_copies", "grads", "optimizer", "activations",
-    "temporaries", "workspace", "data", "state", "runtime" }
+-- The categories the log's step line names even when empty (in lutra.categories' order);
+-- the others (half copies of the weights in mixed precision, state) only when the step
+-- has them.
 local ALWAYS_SHOWN = { params = true, grads = true, optimizer = true, activations = true,
     temporaries = true, workspace = true, data = true }
 
@@ -187,7 +186,7 @@ local function build_trainer(self, eval)
     local pr = self.trainer:plan_report()
     -- every category the step has, so that the parts add up to the total
     local parts = {}
-    for _, c in ipairs(STEP_CATEGORIES) do
+    for _, c in ipairs(categories.NAMES) do
         if pr[c] and (pr[c] > 0 or ALWAYS_SHOWN[c]) then
             parts[#parts + 1] = c .. " " .. logger.bytes(pr[c])
         end

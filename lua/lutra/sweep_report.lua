@@ -9,8 +9,7 @@ local logger = require "lutra.logger"
 local report = {}
 
 -- The memory categories of a plan, in lutra plan's order.
-report.CATEGORIES = { "params", "param_copies", "grads", "optimizer", "activations",
-    "temporaries", "workspace", "data", "state", "runtime" }
+report.CATEGORIES = require("lutra.categories").NAMES
 
 -- The columns of sweep.csv, in order; rows' fields of the same names (bytes as integers,
 -- utilisations as fractions of the capacity).

@@ -81,4 +81,9 @@ if grep -qF "no usable GPU: no NVIDIA driver" "$SCRATCH/out"; then
     [ "$auto" -le $((cpu + 30 * 1024)) ] ||
         fail "device auto without a driver peaks at $auto KiB, the CPU at $cpu KiB"
 fi
+# --explain: what each category holds, beside its bytes
+expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --explain
+has "$SCRATCH/out" "activations"
+has "$SCRATCH/out" "forward tensors kept for the backward"
+has "$SCRATCH/out" "process       not planned"
 exit 0
