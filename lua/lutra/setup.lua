@@ -207,12 +207,33 @@ function setup.capacity(cfg, device)
     return total, "the machine's RAM"
 end
 
+-- Plans candidate config c's step with plan(); a model that cannot take the data's
+-- batches (a shape error while tracing it) is named with what the data hands it, since
+-- the message alone speaks of the layer ("linear: input (128, 2304) has 2304 features
+-- but weight (128, 3136) expects 3136").
+local function plan_on_data(c, plan)
+    local ok, res = pcall(plan)
+    if ok then
+        return res
+    end
+    if type(res) ~= "string" then
+        error(res, 0)
+    end
+    local x, y = data.input_spec(c, c.data.batch_size), data.target_spec(c, c.data.batch_size)
+    error(string.format("%s (the model was traced on the data's batches: x %s %s, y %s %s; " ..
+        "a built-in model's sizes (cnn.in_channels, cnn.image_size, mlp.in_features, " ..
+        "num_classes) must fit them)", res, x.dtype, util.shape_str(x.shape), y.dtype,
+        util.shape_str(y.shape)), 0)
+end
+
 -- setup.plan_probe(model, lr): the probe lutra.memory_fit.fit takes: plans a candidate
 -- config's step and its evaluation with no memory limit for that call.
 function setup.plan_probe(model, lr)
     return function(c)
-        return trainer_mod.plan(setup.trainer_config(c, model, lr), c.data.val_batch_size,
-            NO_LIMIT)
+        return plan_on_data(c, function()
+            return trainer_mod.plan(setup.trainer_config(c, model, lr), c.data.val_batch_size,
+                NO_LIMIT)
+        end)
     end
 end
 
@@ -220,7 +241,9 @@ end
 -- config's step alone, with no memory limit for that call.
 function setup.step_probe(model, lr)
     return function(c)
-        return trainer_mod.plan(setup.trainer_config(c, model, lr), nil, NO_LIMIT)
+        return plan_on_data(c, function()
+            return trainer_mod.plan(setup.trainer_config(c, model, lr), nil, NO_LIMIT)
+        end)
     end
 end
 

@@ -36,6 +36,11 @@ acc=$(grep -o 'test accuracy [0-9.]*' "$SCRATCH/out" | tail -1 | cut -d' ' -f3)
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.6) }' ||
     fail "image folder: test accuracy $acc after 12 steps on 3 well-separated classes"
 
+# a model that does not take the data's images: named with the batches it was traced on
+sed -e "s|nn.Linear(576, 3)|nn.Linear(500, 3)|" "$SCRATCH/img.lua" >"$SCRATCH/narrow.lua"
+expect 1 "$LUTRA" train "$SCRATCH/narrow.lua" --work-dir "$SCRATCH/none"
+has "$SCRATCH/err" "the model was traced on the data's batches: x f32 (15, 1, 12, 12), y i32 (15,)"
+
 # a test split that lacks a class of the training split
 mkdir -p "$SCRATCH/short/a" && cp "$D/img/test/circle/001.png" "$SCRATCH/short/a/"
 expect 1 "$LUTRA" train "$SCRATCH/img.lua" --work-dir "$SCRATCH/bad" \
