@@ -59,8 +59,16 @@ static int find_plugin(char *path, size_t path_size, char *why, size_t size) {
  * told the truth. NULL, with why, when it is not there. */
 static void *open_driver(char *why, size_t size) {
     void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
-    if (!h)
-        snprintf(why, size, "no NVIDIA driver on this machine (libcuda.so.1 is not installed)");
+    if (!h) {
+        /* dlerror() says "cannot open shared object file" when it is not there, and
+         * names the reason (a missing dependency, another architecture) when it is */
+        const char *e = dlerror();
+        if (!e || strstr(e, "No such file"))
+            snprintf(why, size,
+                     "no NVIDIA driver on this machine (libcuda.so.1 is not installed)");
+        else
+            snprintf(why, size, "the NVIDIA driver cannot be loaded: %.200s", e);
+    }
     return h;
 }
 

@@ -468,6 +468,9 @@ function verbs.plan(args)
     end
     local path = recipe_of("plan", p)
     local fit = p.options["--fit"]
+    if fit and p.options["--explain"] then
+        usage_error("plan: --explain goes with the plan's bytes, not with --fit")
+    end
     for _, flag in ipairs { "--memory", "--json" } do
         if p.options[flag] and not fit then
             usage_error(string.format("plan: %s goes with --fit (lutra plan RECIPE --fit %s)",

@@ -85,14 +85,16 @@ end
 -- keys sorted, the first key changing slowest. Raises "where: ..." on a key without a
 -- non-empty list of values.
 function sweep.grid(where, grid)
-    local combos = { {} }
-    for _, k in ipairs(sorted_keys(grid)) do
-        local values = grid[k]
+    for k, values in pairs(grid) do -- before sorting: keys of mixed types do not compare
         if type(k) ~= "string" or type(values) ~= "table" or #values == 0 or
             not tables.is_list(values) then
             fail(where, string.format("grid[%s] must be a non-empty list of values",
                 describe.show(k)))
         end
+    end
+    local combos = { {} }
+    for _, k in ipairs(sorted_keys(grid)) do
+        local values = grid[k]
         local more = {}
         for _, c in ipairs(combos) do
             for _, v in ipairs(values) do
@@ -106,23 +108,37 @@ function sweep.grid(where, grid)
     return combos
 end
 
--- Checks a variant's override table; returns its name and its overrides (name taken out).
-local function check_variant(where, i, v)
+-- Whether k is a recipe key path: words joined by dots ("data.batch_size").
+local function is_key_path(k)
+    if type(k) ~= "string" or k:sub(-1) == "." then
+        return false
+    end
+    for seg in (k .. "."):gmatch("([^.]*)%.") do
+        if not seg:match("^[%a_][%w_]*$") then
+            return false
+        end
+    end
+    return true
+end
+
+-- Checks a variant's override table (what: "variants[3]" or "grid combination 3");
+-- returns its name and its overrides (name taken out).
+local function check_variant(where, what, v)
     if type(v) ~= "table" then
-        fail(where, string.format("variants[%d] must be a table of overrides, got %s", i, type(v)))
+        fail(where, string.format("%s must be a table of overrides, got %s", what, type(v)))
     end
     local o = {}
     for k, x in pairs(v) do
         if k ~= "name" then
-            if type(k) ~= "string" or not k:match("^[%a_][%w_]*[%w_.]*$") then
-                fail(where, string.format("variants[%d]: %s is not a recipe key (write " ..
-                    "[\"data.batch_size\"] = 128)", i, describe.show(k)))
+            if not is_key_path(k) then
+                fail(where, string.format("%s: %s is not a recipe key (write " ..
+                    "[\"data.batch_size\"] = 128)", what, describe.show(k)))
             end
             o[k] = x
         end
     end
     if v.name ~= nil and (type(v.name) ~= "string" or v.name == "") then
-        fail(where, string.format("variants[%d].name must be a non-empty string", i))
+        fail(where, string.format("%s.name must be a non-empty string", what))
     end
     return v.name or sweep.variant_name(o), o
 end
@@ -154,10 +170,11 @@ function sweep.spec(t, path)
     if t.grid ~= nil and (type(t.grid) ~= "table" or next(t.grid) == nil) then
         fail(where, "grid must be a table of key -> list of values")
     end
+    local what = list and "variants[%d]" or "grid combination %d"
     list = list or sweep.grid(where, t.grid)
     local variants = {}
     for i, v in ipairs(list) do
-        local name, o = check_variant(where, i, v)
+        local name, o = check_variant(where, string.format(what, i), v)
         variants[i] = { index = i, name = name, overrides = o }
     end
     local common = {}
@@ -237,11 +254,6 @@ local function one_line(msg)
     return (tostring(msg):gsub("\nstack traceback:.*", ""):gsub("%s*\n%s*", " "))
 end
 
--- The bytes memory is measured against: memory.limit, else the device's total.
-local function capacity(cfg)
-    local _, total = core.device_memory()
-    return cfg.memory.limit or total
-end
 
 -- The row's fields that come from the config and the plan.
 local function planned(row, cfg, lr, precision, pr)
@@ -251,7 +263,7 @@ local function planned(row, cfg, lr, precision, pr)
     for _, c in ipairs(report.CATEGORIES) do
         row["planned_" .. c] = pr[c] or 0
     end
-    row.capacity = capacity(cfg)
+    row.capacity = setup.capacity(cfg, core.device()) -- as lutra plan and the policy say
     row.planned_util = pr.total / row.capacity
 end
 
@@ -304,18 +316,21 @@ end
 -- Trains a variant through lutra.runner; fills the row and returns the runner's exit code
 -- (130 / 143: a signal stopped it, and the row does not count).
 local function train_variant(row, cfg, notes, origin, base)
-    local gpu = { name = "sweep", after_step = function(self, r)
-        if r.device ~= "cpu" then -- what the card holds (all of its users)
+    local gpu = { name = "sweep", after_step = function(self, run)
+        if run.device ~= "cpu" then -- what the card holds (all of its users)
             local free, total = core.device_memory()
             self.peak = math.max(self.peak or 0, total - free)
         end
     end }
     local own_peak = reset_peak()
-    local r = runner.new(cfg, { notes = notes, origin = origin, recipe = base, quiet = true,
-        hooks = { gpu } })
-    local ok, code = xpcall(r.train, function(e)
+    local r = {}
+    local ok, code = xpcall(function()
+        r = runner.new(cfg, { notes = notes, origin = origin, recipe = base, quiet = true,
+            hooks = { gpu } })
+        return r:train()
+    end, function(e)
         return type(e) == "string" and debug.traceback(e, 2) or e
-    end, r)
+    end)
     if not ok then
         if r.log then
             r.log:file_only("error: " .. one_line(code))
@@ -340,56 +355,78 @@ local function train_variant(row, cfg, notes, origin, base)
     row.loss = row.loss or (r.last and r.last.loss)
     row.accuracy = r.last_metrics and r.last_metrics.accuracy
     row.seconds = r.train_seconds
-    r:close()
+    if r.close then
+        r:close()
+    end
     collectgarbage()
     return code
 end
 
 -- ---- the sweep ----------------------------------------------------------------------------
 
--- Whether two decoded JSON values (or their Lua originals) are equal.
-local function same(a, b)
-    if type(a) ~= "table" or type(b) ~= "table" then
-        return a == b
+-- v with every function replaced by "<function>": what a sweep's text may hold of it.
+local function without_functions(v)
+    if type(v) == "function" then
+        return "<function>"
+    elseif type(v) ~= "table" then
+        return v
     end
-    for k, v in pairs(a) do
-        if not same(v, b[k]) then
-            return false
-        end
+    local t = {}
+    for k, x in pairs(v) do
+        t[k] = without_functions(x)
     end
-    for k in pairs(b) do
-        if a[k] == nil then
-            return false
-        end
-    end
-    return true
+    return t
 end
 
--- The newest sweep folder of the work dir and its sweep.json, for --resume; raises a
--- config error when there is none or it is another sweep's.
-local function resume_state(wd, spec, plan_only)
-    local runs = wd:runs()
+-- The variants as sweep.json keeps them: index, name and the overrides as Lua text
+-- (exact for every number; a function, which JSON cannot hold, as "<function>").
+local function described(variants)
+    local out = {}
+    for i, v in ipairs(variants) do
+        out[i] = { index = v.index, name = v.name,
+            overrides = describe.literal(without_functions(v.overrides)) }
+    end
+    return out
+end
+
+-- What makes two sweeps the same sweep for --resume: the base, the sweep's recipe keys,
+-- the variants, planning only or training, and the --set strings (in any order).
+local function fingerprint(spec, plan_only, sets)
+    local s = {}
+    for i, x in ipairs(sets) do
+        s[i] = x
+    end
+    table.sort(s)
+    return describe.literal(without_functions({ base = spec.base, common = spec.common,
+        variants = described(spec.variants), plan_only = plan_only or false, sets = s }))
+end
+
+-- The newest sweep folder of the work dir whose sweep.json is this sweep's (same
+-- fingerprint), for --resume; raises a config error naming the newest sweep when none is.
+local function resume_state(wd, fp)
+    local runs, newest = wd:runs(), nil
     for i = #runs, 1, -1 do
         local folder = wd.dir .. "/" .. runs[i]
         local f = io.open(folder .. "/sweep.json", "r")
         if f then
             local text = f:read("a")
             f:close()
-            local ok, state = pcall(core.json_decode, text)
-            if not ok or type(state) ~= "table" or type(state.variants) ~= "table" then
+            local state, err = core.json_decode(text)
+            if type(state) ~= "table" or type(state.rows or {}) ~= "table" then
                 error(setup.config_error(folder .. "/sweep.json: not a sweep's state (" ..
-                    one_line(state) .. ")"), 0)
+                    one_line(err or "not an object") .. ")"), 0)
             end
-            local mine = { base = spec.base, plan_only = plan_only or false }
-            if state.base ~= mine.base or state.plan_only ~= mine.plan_only or
-                not same(state.variants, spec.variants) then
-                error(setup.config_error(string.format("--resume: %s holds another sweep " ..
-                    "(its base, variants or --plan-only differ from %s's); start a new " ..
-                    "sweep without --resume", folder, spec.where)), 0)
+            if state.fingerprint == fp then
+                state.rows = state.rows or {}
+                return folder, state
             end
-            state.rows = state.rows or {}
-            return folder, state
+            newest = newest or folder
         end
+    end
+    if newest then
+        error(setup.config_error(string.format("--resume: no sweep in %s is this one (the " ..
+            "newest, %s, has another base, recipe keys, variants, --set or --plan-only); " ..
+            "start a new sweep without --resume", wd.dir, newest)), 0)
     end
     error(setup.config_error(string.format("--resume: no sweep to resume in %s (no folder " ..
         "with a sweep.json)", wd.dir)), 0)
@@ -416,7 +453,8 @@ function sweep.run(spec, opts)
         return getmetatable(spec) == Spec and spec or sweep.spec(spec)
     end)
     if not ok then
-        error(setup.is_config_error(s) and s or setup.config_error(s), 0)
+        local sig = core.interrupted() -- Ctrl-C while the sweep file or its base loads
+        error(setup.is_config_error(s) and s or setup.config_error(s, sig and setup.EXIT[sig]), 0)
     end
     spec = s
     local out = opts.out or io.stdout
@@ -436,18 +474,28 @@ function sweep.run(spec, opts)
     local done, code = pcall(function()
         local sets = opts.sets or {}
         if opts.resume then
-            folder, state = resume_state(wd, spec, opts.plan_only)
-            -- the variants still to run get the --set the others ran with
-            if #sets > 0 and not same(sets, state.sets or {}) then
-                error(setup.config_error(string.format("--resume: %s ran with --set %s; " ..
-                    "resume with the same --set or none", folder, #(state.sets or {}) > 0 and
-                    table.concat(state.sets, " ") or "(none)")), 0)
+            -- without --set, the --set the sweep ran with: the variants still to run get it
+            if #sets == 0 then
+                for i = #wd:runs(), 1, -1 do
+                    local f = io.open(wd.dir .. "/" .. wd:runs()[i] .. "/sweep.json", "r")
+                    if f then
+                        local st = core.json_decode(f:read("a"))
+                        f:close()
+                        if type(st) == "table" and type(st.sets) == "table" and
+                            st.fingerprint == fingerprint(spec, opts.plan_only, st.sets) then
+                            sets = st.sets
+                            break
+                        end
+                    end
+                end
             end
+            folder, state = resume_state(wd, fingerprint(spec, opts.plan_only, sets))
             sets = state.sets or {}
         else
             state = { sweep = spec.where, name = spec.name, base = spec.base,
-                plan_only = opts.plan_only or false, sets = sets, variants = spec.variants,
-                rows = {} }
+                plan_only = opts.plan_only or false, sets = sets,
+                variants = described(spec.variants),
+                fingerprint = fingerprint(spec, opts.plan_only, sets), rows = {} }
         end
         -- the base recipe with the sweep's keys and --set must load: else every variant fails
         local common_ok, err = pcall(sweep.config, spec, { index = 0, name = "common",
@@ -507,7 +555,6 @@ function sweep.run(spec, opts)
                 end
             end
         end
-        report.compare(state.rows)
         return setup.EXIT.ok
     end)
     wd:close()

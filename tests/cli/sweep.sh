@@ -18,7 +18,8 @@ schedule = {warmup_iters = 0}
 runner = {max_iters = 4, log_interval = 2, eval_interval = 0, checkpoint_interval = 0}
 variants = {
     {name = "b32"},
-    {name = "b64 bf16", ["data.batch_size"] = 64, ["precision.mode"] = "bf16"},
+    {name = "b64 bf16", ["data.batch_size"] = 64, ["precision.mode"] = "bf16",
+     ["optim.lr"] = 0.1 / 3},
     {name = "broken", ["optim.lrr"] = 0.1},
 }
 LUA
@@ -94,7 +95,18 @@ has "$SCRATCH/out" "variant 3/3 broken: config error"
 [ "$(row "$second/sweep.csv" 1)" = "$kept" ] || { echo "$kept"; row "$second/sweep.csv" 1; fail "--resume changed a finished row"; }
 [ "$(wc -l <"$second/sweep.csv")" -eq 4 ] || fail "--resume: want 3 rows again"
 expect 2 "$LUTRA" sweep "$SCRATCH/tiny.lua" --work-dir "$WD" --resume --set runner.max_iters=9
-has "$SCRATCH/err" "resume with the same --set or none"
+has "$SCRATCH/err" "no sweep in $WD is this one"
+# a newer sweep of the same file planned only: --resume still finds the trained one
+python3 - "$second/sweep.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["rows"] = s["rows"][:2]
+json.dump(s, open(sys.argv[1], "w"))
+PY
+expect 0 "$LUTRA" sweep "$SCRATCH/tiny.lua" --work-dir "$WD" --plan-only
+expect 0 "$LUTRA" sweep "$SCRATCH/tiny.lua" --work-dir "$WD" --resume
+has "$SCRATCH/out" "variant 1/3 b32: done before (ok)"
+[ "$(wc -l <"$second/sweep.csv")" -eq 4 ] || fail "--resume did not finish the trained sweep"
 
 # usage and sweep-file errors
 expect 0 "$LUTRA" sweep --help
