@@ -13,7 +13,8 @@
 
 struct lua_source {
     lua_State *T; /* anchored in the registry by thread_ref */
-    int thread_ref, get_ref;
+    int thread_ref, fn_ref; /* fn: get(i), or fill(indices) when batched */
+    int batched;
     struct lt_sample_shape x, y;
     int64_t x_elems, y_elems;
     char name[128];
@@ -79,27 +80,61 @@ static void copy_value(lua_State *T, int idx, const char *what, const struct lt_
     }
 }
 
-/* One sample into the batch: what read_sample, run under lua_pcall, needs. */
-struct sample_job {
+/* A batch's rows: what read_rows, run under lua_pcall, needs. */
+struct rows_job {
     struct lua_source *src;
-    int64_t index; /* 0-based */
-    void *x, *y;   /* the sample's rows in the batch */
+    const int64_t *idx; /* 0-based */
+    int64_t n;
+    void *x, *y;        /* the batch's buffers */
 };
 
-/* get(index + 1), its x and y copied into the job's rows; every Lua error (get's own,
- * a __len or __index raising, a value that does not fit) is raised here, inside the
- * pcall, so none crosses the loader's C frames. */
-static int read_sample(lua_State *T) {
-    struct sample_job *job = lua_touserdata(T, 1);
+/* Calls the function at the top of T with its arguments (nargs) for two results; raises
+ * "<what> failed: <its error>" when it raises. */
+static void call_source(lua_State *T, int nargs, const char *what) {
+    if (lua_pcall(T, nargs, 2, 0) != LUA_OK)
+        luaL_error(T, "%s failed: %s", what, luaL_tolstring(T, -1, NULL));
+}
+
+/* The job's rows: fill(indices) once, or get(i) for each sample, the values copied into
+ * the batch; every Lua error (the source's own, a __len or __index raising, a value that
+ * does not fit) is raised here, inside the pcall, so none crosses the loader's C frames. */
+static int read_rows(lua_State *T) {
+    struct rows_job *job = lua_touserdata(T, 1);
     struct lua_source *src = job->src;
-    lua_Integer i = (lua_Integer)job->index + 1;
-    lua_rawgeti(T, LUA_REGISTRYINDEX, src->get_ref);
-    lua_pushinteger(T, i);
-    if (lua_pcall(T, 1, 2, 0) != LUA_OK)
-        return luaL_error(T, "get(%I) failed: %s", i, luaL_tolstring(T, -1, NULL));
-    int xi = lua_gettop(T) - 1, yi = lua_gettop(T);
-    copy_value(T, xi, lua_pushfstring(T, "get(%I)'s x", i), &src->x, src->x_elems, job->x);
-    copy_value(T, yi, lua_pushfstring(T, "get(%I)'s y", i), &src->y, src->y_elems, job->y);
+    lua_rawgeti(T, LUA_REGISTRYINDEX, src->fn_ref);
+    int fn = lua_gettop(T);
+    if (src->batched) {
+        lua_pushvalue(T, fn);
+        lua_createtable(T, (int)job->n, 0);
+        for (int64_t r = 0; r < job->n; r++) {
+            lua_pushinteger(T, (lua_Integer)job->idx[r] + 1);
+            lua_rawseti(T, -2, (lua_Integer)r + 1);
+        }
+        const char *what = lua_pushfstring(T, "fill(a batch of %I)", (lua_Integer)job->n);
+        lua_insert(T, fn + 1); /* below the call: it stays for the messages */
+        call_source(T, 1, what);
+        int xi = lua_gettop(T) - 1, yi = lua_gettop(T); /* before the messages are pushed */
+        copy_value(T, xi, lua_pushfstring(T, "%s's x", what), &src->x, job->n * src->x_elems,
+                   job->x);
+        copy_value(T, yi, lua_pushfstring(T, "%s's y", what), &src->y, job->n * src->y_elems,
+                   job->y);
+        return 0;
+    }
+    size_t xb = (size_t)src->x_elems * lt_dtype_bytes(src->x.dtype);
+    size_t yb = (size_t)src->y_elems * lt_dtype_bytes(src->y.dtype);
+    for (int64_t r = 0; r < job->n; r++) {
+        lua_settop(T, fn);
+        lua_Integer i = (lua_Integer)job->idx[r] + 1;
+        const char *what = lua_pushfstring(T, "get(%I)", i);
+        lua_pushvalue(T, fn);
+        lua_pushinteger(T, i);
+        call_source(T, 1, what);
+        int xi = lua_gettop(T) - 1, yi = lua_gettop(T); /* before the messages are pushed */
+        copy_value(T, xi, lua_pushfstring(T, "%s's x", what), &src->x, src->x_elems,
+                   (char *)job->x + (size_t)r * xb);
+        copy_value(T, yi, lua_pushfstring(T, "%s's y", what), &src->y, src->y_elems,
+                   (char *)job->y + (size_t)r * yb);
+    }
     return 0;
 }
 
@@ -108,28 +143,22 @@ static int fill(void *user, uint32_t epoch, const int64_t *idx, int64_t n, void 
     (void)epoch;
     struct lua_source *src = user;
     lua_State *T = src->T;
-    size_t xb = (size_t)src->x_elems * lt_dtype_bytes(src->x.dtype);
-    size_t yb = (size_t)src->y_elems * lt_dtype_bytes(src->y.dtype);
-    for (int64_t r = 0; r < n; r++) {
-        struct sample_job job = {src, idx[r], (char *)x + (size_t)r * xb,
-                                 (char *)y + (size_t)r * yb};
-        lua_settop(T, 0);
-        lua_pushcfunction(T, read_sample);
-        lua_pushlightuserdata(T, &job);
-        if (lua_pcall(T, 1, 0, 0) != LUA_OK) {
-            const char *e = lua_tostring(T, -1);
-            snprintf(msg, size, "%s: %s", src->name, e ? e : "(an error that is not a string)");
-            lua_settop(T, 0);
-            return -1;
-        }
+    struct rows_job job = {src, idx, n, x, y};
+    lua_settop(T, 0);
+    lua_pushcfunction(T, read_rows);
+    lua_pushlightuserdata(T, &job);
+    int rc = lua_pcall(T, 1, 0, 0);
+    if (rc != LUA_OK) {
+        const char *e = lua_tostring(T, -1);
+        snprintf(msg, size, "%s: %s", src->name, e ? e : "(an error that is not a string)");
     }
     lua_settop(T, 0);
-    return 0;
+    return rc == LUA_OK ? 0 : -1;
 }
 
 static void release(void *user) {
     struct lua_source *src = user;
-    luaL_unref(src->T, LUA_REGISTRYINDEX, src->get_ref);
+    luaL_unref(src->T, LUA_REGISTRYINDEX, src->fn_ref);
     luaL_unref(src->T, LUA_REGISTRYINDEX, src->thread_ref); /* T may be collected now */
     free(src);
 }
@@ -163,14 +192,19 @@ static void sample_shape(lua_State *L, int arg, const char *key, struct lt_sampl
     lua_settop(L, t - 1);
 }
 
-/* source{name =, size =, get = function(i) return x, y end, x = {dtype =, shape =},
- * y = {dtype =, shape =}, classes = n}: a data set whose sample i (1-based) is get(i). */
+/* source{name =, size =, get = function(i) return x, y end (or fill = function(indices)
+ * return xs, ys end), x = {dtype =, shape =}, y = {dtype =, shape =}, classes = n}: a data
+ * set whose sample i (1-based) is get(i); with fill, a batch's samples come from one call
+ * (xs and ys: tensors (n, ...) or flat lists of n samples' values). */
 static int l_source(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_getfield(L, 1, "get");
-    if (!lua_isfunction(L, -1))
-        return luaL_error(L, "source: get must be a function, got %s", luaL_typename(L, -1));
-    lua_pop(L, 1);
+    lua_getfield(L, 1, "fill");
+    int has_get = lua_isfunction(L, -2), batched = lua_isfunction(L, -1);
+    lua_pop(L, 2);
+    if (has_get == batched)
+        return luaL_error(L, "source: give get = function(i) or fill = function(indices), "
+                             "one of the two");
     lua_getfield(L, 1, "size");
     lua_Integer size = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
     lua_pop(L, 1);
@@ -191,11 +225,11 @@ static int l_source(lua_State *L) {
     struct lt_dataset **slot = lt_lua_new_dataset(L);
     lua_State *T = lua_newthread(L);
     int thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_getfield(L, 1, "get");
-    int get_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, 1, batched ? "fill" : "get");
+    int fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     struct lua_source *src = calloc(1, sizeof *src);
     if (!src) {
-        luaL_unref(L, LUA_REGISTRYINDEX, get_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
         luaL_unref(L, LUA_REGISTRYINDEX, thread_ref);
         return luaL_error(L, "source: out of memory");
     }
@@ -206,7 +240,8 @@ static int l_source(lua_State *L) {
     src->y_elems = elems(&y);
     src->T = T;
     src->thread_ref = thread_ref;
-    src->get_ref = get_ref;
+    src->fn_ref = fn_ref;
+    src->batched = batched;
 
     struct lt_source s = {
         .size = size, .x = x, .y = y, .classes = (int)classes, .fill = fill,

@@ -123,21 +123,45 @@ local function value_spec(v, what, default_dtype)
         type(v)), 0)
 end
 
+-- What a batch filler's value for one sample says of a sample: a tensor (1, ...) without
+-- its first dim; a list holds the one sample's values (a class: a list of one).
+local function row_spec(v, what, default_dtype, scalar)
+    if type(v) == "userdata" and v.shape then
+        local shape = v:shape()
+        table.remove(shape, 1)
+        return { dtype = v:dtype(), shape = shape }
+    elseif type(v) == "table" then
+        return { dtype = default_dtype, shape = scalar and {} or { #v } }
+    end
+    error(string.format("%s is a %s; want a tensor or a list of numbers", what, type(v)), 0)
+end
+
 local function open_source(name, spec, split)
     local n = spec.len(split)
     if math.type(n) ~= "integer" or n < 1 then
         error(string.format("data source %s: len(%q) must be an integer >= 1, got %s", name,
             split, tostring(n)), 0)
     end
-    local ok, x, y = pcall(spec.get, split, 1)
-    if not ok then
-        error(string.format("data source %s: get(%q, 1) failed: %s", name, split, tostring(x)), 0)
-    end
     local classes = spec.classes or 0
-    local xs = value_spec(x, "data source " .. name .. ": get's x", "f32")
-    local ys = value_spec(y, "data source " .. name .. ": get's y", classes > 0 and "i32" or "f32")
-    return util.call(core.source, { name = name .. " " .. split, size = n, classes = classes,
-        x = xs, y = ys, get = function(i) return spec.get(split, i) end })
+    local ydt = classes > 0 and "i32" or "f32"
+    local fn = spec.fill or spec.get
+    local call = spec.fill and "fill(%q, {1})" or "get(%q, 1)"
+    local ok, x, y = pcall(fn, split, spec.fill and { 1 } or 1)
+    if not ok then
+        error(string.format("data source %s: " .. call .. " failed: %s", name, split,
+            tostring(x)), 0)
+    end
+    local source = { name = name .. " " .. split, size = n, classes = classes }
+    if spec.fill then
+        source.x = row_spec(x, "data source " .. name .. ": fill's x", "f32")
+        source.y = row_spec(y, "data source " .. name .. ": fill's y", ydt, classes > 0)
+        source.fill = function(indices) return spec.fill(split, indices) end
+    else
+        source.x = value_spec(x, "data source " .. name .. ": get's x", "f32")
+        source.y = value_spec(y, "data source " .. name .. ": get's y", ydt)
+        source.get = function(i) return spec.get(split, i) end
+    end
+    return util.call(core.source, source)
 end
 
 -- The first n samples of a data set (n = 0 or >= its size: all of it).
@@ -196,8 +220,10 @@ end
 -- with the runner's whole machinery. spec.len(split) gives the samples of "train" and
 -- "test"; spec.get(split, i) (i from 1) returns x (a tensor, a number or a list of
 -- numbers: f32, or the tensor's dtype) and y (a class number from 0 with spec.classes, or
--- a float target); spec.classes: the number of classes (absent or 0: regression, loss mse).
--- get runs in the training loop's thread (data.workers does not apply).
+-- a float target); or spec.fill(split, indices) returns a whole batch's: x and y as
+-- tensors (n, ...) or flat lists of the n samples' values, in the indices' order (one call
+-- a batch). spec.classes: the number of classes (absent or 0: regression, loss mse).
+-- get and fill run in the training loop's thread (data.workers does not apply).
 function data.register(name, spec)
     if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
         error("data.register: the name must be a word, got " .. tostring(name), 2)
@@ -207,8 +233,10 @@ function data.register(name, spec)
             error("data.register: " .. name .. " is lutra's own data set", 2)
         end
     end
-    if type(spec) ~= "table" or type(spec.len) ~= "function" or type(spec.get) ~= "function" then
-        error("data.register: spec must be a table with functions len(split) and get(split, i)", 2)
+    if type(spec) ~= "table" or type(spec.len) ~= "function" or
+        (type(spec.get) == "function") == (type(spec.fill) == "function") then
+        error("data.register: spec must be a table with functions len(split) and either " ..
+            "get(split, i) or fill(split, indices)", 2)
     end
     if spec.classes ~= nil and (math.type(spec.classes) ~= "integer" or spec.classes < 0) then
         error("data.register: spec.classes must be an integer >= 0", 2)

@@ -89,6 +89,59 @@ describe("data sets written in Lua", function()
             "source: get(1)'s y is 2.5, which does not fit i32 (an integer in its range)")
     end)
 
+    it("may fill a whole batch in one call, the same batches as a sample at a time", function()
+        local calls = 0
+        local batched = core.source { size = 10, classes = 3, x = { dtype = "f32", shape = { 3 } },
+            y = { dtype = "i32", shape = {} },
+            fill = function(indices)
+                calls = calls + 1
+                local xs, ys = {}, {}
+                for _, i in ipairs(indices) do
+                    xs[#xs + 1], xs[#xs + 2], xs[#xs + 3] = i, 2 * i, 3 * i
+                    ys[#ys + 1] = i % 3
+                end
+                return xs, ys
+            end }
+        local a = core.loader(batched, { batch = 4, seed = 2 })
+        local b = core.loader(counting(10), { batch = 4, seed = 2 })
+        for _ = 1, 5 do
+            local p, q = a:next(), b:next()
+            assert.equal(q.x:numel(), p.x:numel())
+            for k = 1, p.x:numel() do
+                assert.equal(q.x:get(k), p.x:get(k))
+            end
+            for k = 1, p.y:numel() do
+                assert.equal(q.y:get(k), p.y:get(k))
+            end
+        end
+        assert.equal(5, calls) -- one call a batch
+        local short = core.source { size = 4, classes = 2, x = { dtype = "f32", shape = { 2 } },
+            y = { dtype = "i32", shape = {} }, name = "short",
+            fill = function(indices) return { 1, 2 }, { 0 } end }
+        assert.has_error(function() core.loader(short, { batch = 2, shuffle = false }):next() end,
+            "short: fill(a batch of 2)'s x is a table; want a f32 tensor, or a list of 4 numbers")
+        assert.has_error(function() core.source { size = 1, classes = 0, x = { dtype = "f32",
+            shape = { 1 } }, y = { dtype = "f32", shape = { 1 } } } end,
+            "source: give get = function(i) or fill = function(indices), one of the two")
+        -- through the data layer: register a filler, the shapes found from one sample
+        data.register("spec_filled", { classes = 2,
+            len = function(split) return split == "train" and 6 or 2 end,
+            fill = function(_, indices)
+                local x, y = lutra.zeros({ #indices, 2 }), lutra.zeros({ #indices }, "i32")
+                for r, i in ipairs(indices) do
+                    x:set(2 * r - 1, i)
+                    y[r] = i % 2
+                end
+                return x, y
+            end })
+        local cfg = { seed = 0, data = { dataset = "spec_filled", train_samples = 0,
+            val_samples = 0, batch_size = 3, workers = 1, mean = 0, std = 1 } }
+        assert.same({ shape = { 3, 2 }, dtype = "f32" }, data.input_spec(cfg, 3))
+        assert.same({ shape = { 3 }, dtype = "i32" }, data.target_spec(cfg, 3))
+        local got = data.loader(cfg, "train"):next()
+        assert.same({ 3, 2 }, got.x:shape())
+    end)
+
     it("register checks the spec, and recipes may then name it", function()
         assert.has_error(function() data.register("tokens", { len = print, get = print }) end,
             "data.register: tokens is lutra's own data set")
