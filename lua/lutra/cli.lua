@@ -423,20 +423,24 @@ local function plan_fit(path, cfg, model, lr, device, p, t0)
     local logger = require "lutra.logger"
     local memory_fit = require "lutra.memory_fit"
     local capacity, what = setup.capacity(cfg, device)
+    -- this process counts against this machine's memory, not against a card asked about
+    local baseline = setup.process_bytes(cfg, device)
     if p.options["--memory"] then
-        capacity, what = p.memory, "--memory " .. p.options["--memory"]
+        capacity, what, baseline = p.memory, "--memory " .. p.options["--memory"], 0
     end
     local rows, plans = memory_fit.answers(cfg, setup.step_probe(model, lr),
-        { capacity = capacity })
+        { capacity = capacity, baseline = baseline })
     if p.options["--json"] then
         say(core.json_encode(rows))
         return EXIT.ok
     end
     local effective = cfg.data.batch_size * cfg.optim.accumulate
-    say(string.format("the largest micro-batch whose step fits memory.target %g of %s (%s) " ..
+    say(string.format("the largest micro-batch whose step fits memory.target %g of %s (%s)%s " ..
         "= %s on %s, keeping the effective batch %d (micro-batch × accumulate), for %s:",
-        cfg.memory.target, what, logger.bytes(capacity),
-        logger.bytes(math.floor(cfg.memory.target * capacity)), device, effective, path))
+        cfg.memory.target, what, logger.bytes(capacity), baseline > 0 and
+        string.format(" less this process's %s", logger.bytes(baseline)) or "",
+        logger.bytes(math.floor(cfg.memory.target * capacity) - baseline), device, effective,
+        path))
     local fmt = "%-9s  %-13s  %11s  %10s  %8s  %11s"
     say(string.format(fmt, "precision", "checkpointing", "micro-batch", "accumulate", "planned",
         "of capacity"))
@@ -498,7 +502,7 @@ function verbs.plan(args)
     end
     local t1 = core.clock()
     -- what `lutra train` would choose to fit memory.target (planned for the device)
-    local fitted, why, eval = setup.fit_memory(cfg, model, lr, device)
+    local fitted, why, eval, process = setup.fit_memory(cfg, model, lr, device)
     for k, v in pairs(why) do
         origin[k] = v
     end
@@ -555,6 +559,11 @@ function verbs.plan(args)
         say("  process       " .. categories.PROCESS)
     end
     say(setup.eval_line(eval))
+    if process > 0 then -- the CPU with memory.process: the budget's third part
+        say(string.format("process: %s now (measured: the program and its libraries, the Lua " ..
+            "state; a run adds the data sets it opens); in all %s", logger.bytes(process),
+            logger.bytes(plan.report.total + eval.extra + process)))
+    end
     say(string.format("planned in %.1f ms: config %.1f ms, model %.1f ms, trace and plan %.1f ms",
         (t2 - t0) * 1000, (tc - t0) * 1000, (t1 - tc) * 1000, (t2 - t1) * 1000))
     return EXIT.ok

@@ -28,10 +28,27 @@ local function candidate(cfg)
     return c
 end
 
--- "memory.target 0.75 of memory.limit (34M)": what the budget is a fraction of.
+-- "memory.target 0.75 of memory.limit (34M)": what the budget is a fraction of, and the
+-- process's own bytes it leaves out ("... less the process's 86M").
 local function target_of(cfg, opts)
-    return string.format("memory.target %g of %s (%s)", cfg.memory.target, opts.capacity_name,
-        bytes(opts.capacity))
+    return string.format("memory.target %g of %s (%s)%s", cfg.memory.target, opts.capacity_name,
+        bytes(opts.capacity), (opts.baseline or 0) > 0 and
+        string.format(" less the process's %s", bytes(opts.baseline)) or "")
+end
+
+-- The bytes plans may take: memory.target of the capacity, less what the process holds
+-- besides them (opts.baseline: measured; 0 where it does not count). Raises when the
+-- process alone holds more.
+local function budget_of(cfg, opts)
+    local budget = math.floor(cfg.memory.target * opts.capacity) - (opts.baseline or 0)
+    if budget <= 0 then
+        error(string.format("memory: memory.target %g of %s (%s) is less than the process " ..
+            "holds before any plan (%s: the program and its libraries, the Lua state, the " ..
+            "data sets); raise memory.limit, or set memory.process = false to hold the plans " ..
+            "alone to it", cfg.memory.target, opts.capacity_name or "the capacity",
+            bytes(opts.capacity), bytes(opts.baseline)), 0)
+    end
+    return budget
 end
 
 -- Calls probe(c); raises the planner's message when it refused the candidate.
@@ -57,7 +74,8 @@ end
 --     returns lutra.trainer.plan's summary ({report = {total =, ...}, eval_extra =}) or
 --     nil and the planner's message.
 --   opts: {capacity = bytes, capacity_name = what they are ("memory.limit"), test_size =
---     rows of the test split or nil}.
+--     rows of the test split or nil, baseline = bytes the process holds besides the plans
+--     (measured; left out of the budget; default 0)}.
 -- Returns the fitted config (a new table; cfg is not written; untouched groups shared) and
 -- {lines = the log lines (none when nothing changed), origin = {key = why} for the
 -- resolved config, eval = {batch =, extra =}: the evaluation's batch and the bytes it
@@ -65,7 +83,7 @@ end
 -- with the probe's message when the probe refuses.
 function memory_fit.fit(cfg, probe, opts)
     local m, p = cfg.memory, cfg.precision
-    local budget = math.floor(m.target * opts.capacity)
+    local budget = budget_of(cfg, opts)
     -- an evaluation batch is never larger than the test split it reads
     local val0 = math.min(cfg.data.val_batch_size, opts.test_size or math.huge)
     if cfg.data.val_samples > 0 then
@@ -158,7 +176,7 @@ end
 -- Raises, with the bytes, when even one row does not fit, and with the probe's message
 -- when the probe refuses.
 function memory_fit.fit_eval(cfg, probe, opts)
-    local budget = math.floor(cfg.memory.target * opts.capacity)
+    local budget = budget_of(cfg, opts)
     local val0 = math.min(cfg.data.val_batch_size, opts.test_size)
     local c = candidate(cfg)
     local d = c.data
@@ -232,14 +250,14 @@ memory_fit.PRECISIONS = { "fp32", "bf16", "fp16" }
 --   probe(c): plans the step of candidate config c (its data.batch_size,
 --     optim.accumulate, precision.mode, memory.checkpoint); returns {report = {total =,
 --     ...}} or nil and the planner's message.
---   opts: {capacity = bytes}.
+--   opts: {capacity = bytes, baseline = as fit's}.
 -- Returns the rows, each {precision =, checkpoint = boolean, micro_batch =, accumulate =,
 -- planned = the step's bytes at that micro-batch, of_capacity = planned / capacity, fits =
--- boolean, capacity =, budget = memory.target of it, in bytes}; a row that does not fit (fits = false) is micro-batch 1 with its bytes, and
+-- boolean, capacity =, budget = memory.target of it less the baseline, in bytes}; a row that does not fit (fits = false) is micro-batch 1 with its bytes, and
 -- a row the planner refuses has error = its message instead of the numbers. Also returns
 -- how many plans it made. Does not write cfg.
 function memory_fit.answers(cfg, probe, opts)
-    local budget = math.floor(cfg.memory.target * opts.capacity)
+    local budget = budget_of(cfg, opts)
     local effective = cfg.data.batch_size * cfg.optim.accumulate
     local batches = memory_fit.divisors(effective)
     local rows, plans = {}, 0

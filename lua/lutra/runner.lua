@@ -268,8 +268,9 @@ function Runner:setup()
     -- the data sets first: the evaluation batch the memory policy plans is at most the test
     -- split
     self.train_set, self.test_set = data.dataset(cfg, "train"), data.dataset(cfg, "test")
-    local lines, fit_why, eval = setup.fit_memory(cfg, self.model, lr, self.device,
+    local lines, fit_why, eval, process = setup.fit_memory(cfg, self.model, lr, self.device,
         self.test_set:size())
+    self.process_bytes = process -- what the process held besides the plans (0: not counted)
     log_lines(self.log, lines)
     local config_text = write and setup.resolved_config(cfg, { lr = lr, lr_line = lr_line,
         origin = self.origin, fit = fit_why, recipe = self.recipe })

@@ -323,6 +323,11 @@ local memory = group("memory", "How much memory a step may plan to use, and what
     field("limit", "size", {
         doc = 'Capacity to plan against, in bytes or a string like "2GiB" (resolved to ' ..
             "bytes); default: the device's free memory, or the machine's RAM on the CPU."}),
+    field("process", "boolean", {default = true,
+        doc = "On the CPU, count the process's own memory against the capacity: what it " ..
+            "holds besides the plans when the memory policy runs (the program and its " ..
+            "libraries, the Lua state, the data sets), measured, so that the run's peak " ..
+            "RSS stays within memory.target of memory.limit."}),
     field("checkpoint", "boolean", {default = false,
         doc = "Activation checkpointing even when everything fits: the forward is cut " ..
             "into segments whose activations are recomputed just before their backward " ..

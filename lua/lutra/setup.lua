@@ -226,6 +226,16 @@ local function plan_on_data(c, plan)
         util.shape_str(y.shape)), 0)
 end
 
+-- setup.process_bytes(cfg, device): what the process holds besides the plans, counted
+-- against the capacity: its resident memory now on the CPU with memory.process; 0 on a
+-- GPU (the card's memory is the plans' and the runtime's alone) or without it. Cannot fail.
+function setup.process_bytes(cfg, device)
+    if device ~= "cpu" or not cfg.memory.process then
+        return 0
+    end
+    return logger.rss() or 0
+end
+
 -- setup.plan_probe(model, lr): the probe lutra.memory_fit.fit takes: plans a candidate
 -- config's step and its evaluation with no memory limit for that call.
 function setup.plan_probe(model, lr)
@@ -259,14 +269,17 @@ end
 
 -- setup.fit_memory(cfg, model, lr, device [, test_size]): lutra.memory_fit.fit on this
 -- device, its choices written into cfg. Returns the log lines, {key = why} for the
--- resolved config and {batch =, extra =} (the evaluation's batch and the bytes it needs
--- beyond the step's); raises as fit does.
+-- resolved config, {batch =, extra =} (the evaluation's batch and the bytes it needs
+-- beyond the step's) and the process's own bytes it counted (setup.process_bytes);
+-- raises as fit does.
 function setup.fit_memory(cfg, model, lr, device, test_size)
     local capacity, what = setup.capacity(cfg, device)
+    local process = setup.process_bytes(cfg, device)
     local fitted, why = memory_fit.fit(cfg, setup.plan_probe(model, lr),
-        { capacity = capacity, capacity_name = what, test_size = test_size })
+        { capacity = capacity, capacity_name = what, test_size = test_size,
+          baseline = process })
     memory_fit.apply(cfg, fitted, why.origin)
-    return why.lines, why.origin, why.eval
+    return why.lines, why.origin, why.eval, process
 end
 
 -- setup.fit_eval(cfg, model, device, test_size): lutra.memory_fit.fit_eval on this device.
@@ -275,7 +288,8 @@ end
 function setup.fit_eval(cfg, model, device, test_size)
     local capacity, what = setup.capacity(cfg, device)
     local fitted, why = memory_fit.fit_eval(cfg, setup.eval_probe(model),
-        { capacity = capacity, capacity_name = what, test_size = test_size })
+        { capacity = capacity, capacity_name = what, test_size = test_size,
+          baseline = setup.process_bytes(cfg, device) })
     return fitted.data.val_batch_size, why.lines[1]
 end
 

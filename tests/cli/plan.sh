@@ -15,7 +15,7 @@ has "$SCRATCH/out" "precision bf16"
 has "$SCRATCH/out" "param_copies"
 # what train would choose under a memory limit: the micro-batch that fits, the same
 # effective batch, recorded in the resolved config
-expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --set 'memory.limit="35MiB"'
+expect 0 "$LUTRA" plan examples/fmnist_mlp.lua --set 'memory.limit="35MiB"' memory.process=false
 has "$SCRATCH/out" "micro-batch 128 -> 16, accumulate 1 -> 8 (effective batch 128 kept)"
 has "$SCRATCH/out" "batch_size = 16, -- memory.fit: was 128"
 has "$SCRATCH/out" "micro-batch 16, accumulate 8"

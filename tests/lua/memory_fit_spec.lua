@@ -65,5 +65,16 @@ describe("memory_fit answers", function()
         assert.equal(1, rows[1].micro_batch)
         assert.equal(64, rows[1].accumulate)
         assert.equal(1000, rows[1].planned)
+        -- the process's own bytes come off the budget: 30000 - 14000 leaves 16000
+        rows = memory_fit.answers(cfg, probe, { capacity = 40000, baseline = 14000 })
+        assert.equal(16000, rows[1].budget)
+        assert.equal(16, rows[1].micro_batch) -- 16 × 1000 just fits
+        assert.equal(32, rows[3].micro_batch) -- bf16: 32 × 500
+        -- a process that alone holds the budget: a message, not a negative budget
+        local ok, err = pcall(memory_fit.answers, cfg, probe, { capacity = 40000,
+            capacity_name = "memory.limit", baseline = 31000 })
+        assert.is_false(ok)
+        assert.matches("is less than the process holds before any plan %(30%.3K", err)
+        assert.matches("memory.process = false", err)
     end)
 end)

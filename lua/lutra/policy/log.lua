@@ -57,8 +57,9 @@ function log:after_step(runner, r)
     local planned = trainer:plan_report().total + (runner.eval_extra or 0)
     local mem = gpu and string.format("mem %s (peak %s) gpu %s (planned %s + runtime)",
         bytes(rss), bytes(peak), bytes(gpu), bytes(planned)) or
-        string.format("mem %s (peak %s, planned %s + process)", bytes(rss), bytes(peak),
-            bytes(planned))
+        string.format("mem %s (peak %s, planned %s + process%s)", bytes(rss), bytes(peak),
+            bytes(planned), (runner.process_bytes or 0) > 0 and
+            " " .. bytes(runner.process_bytes) or "")
     lg:info(string.format("%siter %d/%d loss %s lr %s grad_norm %s %.0f samples/s " ..
         "%s%s eta %s", runner.max_epochs and string.format("epoch %d/%d ",
             epoch, runner.max_epochs) or "", runner.iter, runner.max_iters, num(mean),
