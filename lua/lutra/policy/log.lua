@@ -72,7 +72,7 @@ function log:after_step(runner, r)
         last_loss = r.loss, lr = r.lr, grad_norm = r.grad_norm, samples_per_s = rate,
         time = elapsed, loss_scale = trainer:loss_scale(), skipped = runner.skipped,
         precision = trainer.precision, mem_rss = rss, mem_peak = peak, mem_gpu = gpu,
-        mem_planned = planned,
+        mem_planned = planned, mem_process = runner.process_bytes,
         outside_step = 1 - w.in_step / math.max(secs, 1e-9),
         loader_share = w.in_loader / math.max(secs, 1e-9) }
     runner:reset_window(core.clock())
