@@ -254,6 +254,43 @@ static enum lt_status read_pixels(struct reader *r, png_structp png, png_infop i
     return LT_OK;
 }
 
+/* libpng's allocations during a decode, from the image's arena: a bump allocation (the
+ * decode frees everything at its end, so nothing is reused within it); what does not fit
+ * comes from malloc, and the arena grows to the decode's whole need afterwards. */
+#define ARENA_ALIGN 16
+
+static png_voidp arena_malloc(png_structp png, png_alloc_size_t size) {
+    struct lt_png_image *img = png_get_mem_ptr(png);
+    size_t n = (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    img->arena_need += n;
+    if (img->arena && n <= img->arena_cap - img->arena_used) {
+        void *p = img->arena + img->arena_used;
+        img->arena_used += n;
+        return p;
+    }
+    return malloc(size);
+}
+
+static void arena_free(png_structp png, png_voidp p) {
+    struct lt_png_image *img = png_get_mem_ptr(png);
+    unsigned char *c = p;
+    if (!(img->arena && c >= img->arena && c < img->arena + img->arena_cap))
+        free(p);
+}
+
+/* After a decode: the arena empty again, and as large as the decode needed. */
+static void arena_settle(struct lt_png_image *img) {
+    if (img->arena_need > img->arena_cap) {
+        unsigned char *a = malloc(img->arena_need);
+        if (a) { /* else the next decode takes from malloc again */
+            free(img->arena);
+            img->arena = a;
+            img->arena_cap = img->arena_need;
+        }
+    }
+    img->arena_used = img->arena_need = 0;
+}
+
 /* Opens r->path, checks it is a PNG and reads its header; then, with img, its pixels
  * (want channels, 0, 1 or 3), or, without, the probe's answers. LT_OK, or the failure's
  * kind with its message said. */
@@ -269,17 +306,25 @@ static enum lt_status run(struct reader *r, int want, int64_t max_pixels, struct
         close(r->fd);
         return r->kind;
     }
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, r, on_error, on_warning);
+    /* a decode's libpng memory from the image's arena; a probe's from malloc */
+    png_structp png = img ? png_create_read_struct_2(PNG_LIBPNG_VER_STRING, r, on_error,
+                                                     on_warning, img, arena_malloc, arena_free)
+                          : png_create_read_struct(PNG_LIBPNG_VER_STRING, r, on_error,
+                                                   on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_read_struct(&png, NULL, NULL);
         close(r->fd);
+        if (img)
+            arena_settle(img);
         say(r, LT_ENOMEM, "out of memory for the PNG decoder");
         return LT_ENOMEM;
     }
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_read_struct(&png, &info, NULL);
         close(r->fd);
+        if (img)
+            arena_settle(img);
         return r->kind;
     }
     png_set_read_fn(png, r, read_data);
@@ -295,6 +340,8 @@ static enum lt_status run(struct reader *r, int want, int64_t max_pixels, struct
     }
     png_destroy_read_struct(&png, &info, NULL);
     close(r->fd);
+    if (img)
+        arena_settle(img);
     return st;
 }
 
@@ -332,6 +379,7 @@ void lt_png_image_free(struct lt_png_image *img) {
     if (!img)
         return;
     free(img->pixels);
+    free(img->arena);
     memset(img, 0, sizeof *img);
 }
 

@@ -22,11 +22,18 @@
 /* A decoded image. `pixels` is grown with realloc and kept across calls, so a worker that
  * keeps one image decodes without allocating once it has seen its largest image: it holds
  * channels × height × width bytes of image (C, H, W), and cap may be larger (the decoder
- * also keeps its row buffer there). Zero it before the first use. */
+ * also keeps its row buffer there). libpng's own memory for a decode (its structs, zlib's
+ * state and window) comes from `arena`, kept across calls the same way: a decode takes
+ * from it without freeing, and it grows after a decode that needed more. Zero the struct
+ * before the first use. */
 struct lt_png_image {
     uint8_t *pixels;
     size_t cap; /* bytes allocated at pixels */
     int width, height, channels;
+    unsigned char *arena;
+    size_t arena_cap;  /* bytes allocated at arena */
+    size_t arena_used; /* taken by the decode in progress */
+    size_t arena_need; /* what the decode in progress asked for in all */
 };
 
 /* Reads only the header (the chunks before the image data): the size, and the channel
