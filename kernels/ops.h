@@ -70,6 +70,9 @@ struct lt_no_attrs {
 #define LT_SHAPE_FIELD(S, name, count, need)                                                       \
     int count;                                                                                     \
     int64_t name[LT_MAX_DIMS];
+#define LT_DIMS_FIELD(S, name, count, need)                                                        \
+    int count;                                                                                     \
+    int name[LT_MAX_DIMS];
 /* The closing `};` stays on one line (clang-format would split it). */
 /* clang-format off */
 #define LT_ATTRS_END(S) };
@@ -78,6 +81,7 @@ struct lt_no_attrs {
 #undef LT_ATTRS
 #undef LT_FIELD
 #undef LT_SHAPE_FIELD
+#undef LT_DIMS_FIELD
 #undef LT_ATTRS_END
 #undef LT_DECL_INT
 #undef LT_DECL_INT2

@@ -101,6 +101,7 @@ enum ftype {
     F_DIM,   /* int: 1-based or negative in Lua, 0-based or negative in C */
     F_DTYPE, /* enum lt_dtype: a dtype name */
     F_SHAPE, /* int64_t[LT_MAX_DIMS] at offset, its int count at count_offset */
+    F_DIMS,  /* int[LT_MAX_DIMS] of dims, each as F_DIM, its int count at count_offset */
     F_ENUM   /* an enum whose values are 0, 1, ...: one of `names` */
 };
 
@@ -129,6 +130,8 @@ struct field {
     {#name, F_##kind, offsetof(struct S, name), 0, need, def, NULL},
 #define LT_SHAPE_FIELD(S, name, count, need)                                                       \
     {#name, F_SHAPE, offsetof(struct S, name), offsetof(struct S, count), need, 0, NULL},
+#define LT_DIMS_FIELD(S, name, count, need)                                                        \
+    {#name, F_DIMS, offsetof(struct S, name), offsetof(struct S, count), need, 0, NULL},
 /* The closing `};` stays on one line (clang-format would split it). */
 /* clang-format off */
 #define LT_ATTRS_END(S) FIELDS_END};
@@ -137,6 +140,7 @@ struct field {
 #undef LT_ATTRS
 #undef LT_FIELD
 #undef LT_SHAPE_FIELD
+#undef LT_DIMS_FIELD
 #undef LT_ATTRS_END
 
 static const struct field lt_no_attrs_fields[] = {FIELDS_END};
@@ -214,6 +218,16 @@ static int to_int(lua_State *L, const char *what, const struct field *f, const c
     return (int)v;
 }
 
+/* A dim at the top of the stack: 1-based or negative in Lua, returned 0-based (or
+ * negative), or raises. */
+static int to_dim(lua_State *L, const char *what, const struct field *f, const char *want) {
+    int d = to_int(L, what, f, want);
+    if (d == 0)
+        luaL_error(L, "%s: '%s' is 1-based (1 .. n, or negative from the end), got 0", what,
+                   f->name);
+    return d > 0 ? d - 1 : d;
+}
+
 /* Stores the value at the top of the stack into field f of out (and pops it). Numbers
  * must be numbers: Lua's string-to-number coercion is not applied. */
 static void store(lua_State *L, const char *what, const struct field *f, void *out) {
@@ -262,12 +276,23 @@ static void store(lua_State *L, const char *what, const struct field *f, void *o
         *(uint32_t *)at = (uint32_t)v;
         break;
     }
-    case F_DIM: {
-        int d = to_int(L, what, f, "an integer dim");
-        if (d == 0)
-            luaL_error(L, "%s: '%s' is 1-based (1 .. n, or negative from the end), got 0", what,
-                       f->name);
-        *(int *)at = d > 0 ? d - 1 : d;
+    case F_DIM:
+        *(int *)at = to_dim(L, what, f, "an integer dim");
+        break;
+    case F_DIMS: {
+        const char *want = "a table of integer dims";
+        if (!lua_istable(L, -1))
+            bad(L, what, f, want);
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        if (n > LT_MAX_DIMS)
+            luaL_error(L, "%s: '%s' has %I dims; at most %d are allowed", what, f->name, n,
+                       LT_MAX_DIMS);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            ((int *)at)[i - 1] = to_dim(L, what, f, want);
+            lua_pop(L, 1);
+        }
+        *(int *)((char *)out + f->count_offset) = (int)n;
         break;
     }
     case F_DTYPE:

@@ -23,6 +23,9 @@ static const struct lt_scale_attrs by_minus_1_75 = {-1.75f};
 static const struct lt_cast_attrs to_f32 = {LT_DTYPE_F32};
 static const struct lt_concat_attrs dim0 = {0}, dim1 = {1}, last = {-1};
 static const struct lt_reshape_attrs flat = {1, {-1}};
+static const struct lt_permute_attrs bthd_to_bhtd = {4, {0, 2, 1, 3}};
+static const struct lt_permute_attrs bthd_to_bhdt = {4, {0, 2, 3, 1}};
+static const struct lt_permute_attrs reversed = {3, {2, 1, 0}}, keep = {2, {0, 1}};
 static const struct lt_batch_norm_attrs bn_train = {.eps = 1e-5f, .momentum = 0.1f, .training = 1};
 static const struct lt_batch_norm_attrs bn_eval = {.eps = 1e-5f, .momentum = 0.1f, .training = 0};
 static const struct lt_layer_norm_attrs ln = {.eps = 1e-5f};
@@ -98,6 +101,12 @@ static const struct op_case big_cases[] = {
     OP_CASE("reshape flat (33, 37, 41)", LT_OP_RESHAPE, &flat, IN_F32(3, 33, 37, 41)),
     OP_CASE("transpose (5, 129, 131)", LT_OP_TRANSPOSE, NULL, IN_F32(3, 5, 129, 131)),
     OP_CASE("transpose (1031, 67)", LT_OP_TRANSPOSE, NULL, IN_F32(2, 1031, 67)),
+    OP_CASE("permute (B, T, H, D) -> (B, H, T, D) (5, 129, 7, 33)", LT_OP_PERMUTE, &bthd_to_bhtd,
+            IN_F32(4, 5, 129, 7, 33)),
+    OP_CASE("permute (B, T, H, D) -> (B, H, D, T) (3, 67, 5, 65)", LT_OP_PERMUTE, &bthd_to_bhdt,
+            IN_F32(4, 3, 67, 5, 65)),
+    OP_CASE("permute reversed (33, 37, 41)", LT_OP_PERMUTE, &reversed, IN_F32(3, 33, 37, 41)),
+    OP_CASE("permute identity (129, 1031)", LT_OP_PERMUTE, &keep, IN_F32(2, 129, 1031)),
     OP_CASE("concat dim 0", LT_OP_CONCAT, &dim0, IN_F32(2, 129, 131), IN_F32(2, 67, 131)),
     OP_CASE("concat dim 1", LT_OP_CONCAT, &dim1, IN_F32(3, 33, 17, 41), IN_F32(3, 33, 29, 41),
             IN_F32(3, 33, 1, 41)),

@@ -1,5 +1,5 @@
-/* reshape, transpose and concat: hand-computed values and gradients, every dtype moved
- * bit for bit, shape errors, the case table. */
+/* reshape, transpose, concat and permute: hand-computed values and gradients, every dtype
+ * moved bit for bit, shape errors, the case table. */
 #include <string.h>
 
 #include "core/ops/ops.h"
@@ -121,6 +121,87 @@ static void concat_values(void **state) {
     kv_free(&out[0]);
 }
 
+static void permute_values(void **state) {
+    (void)state;
+    /* (2, 3) -> (3, 2): a transpose; the gradient goes back the inverse way */
+    const struct lt_permute_attrs swap = {2, {1, 0}};
+    struct lt_kview x = kv_f32(2, (int64_t[]){2, 3}, (float[]){1, 2, 3, 4, 5, 6}), out[1];
+    op_forward(LT_OP_PERMUTE, &swap, 1, &x, out);
+    assert_int_equal(out[0].shape[0], 3);
+    assert_int_equal(out[0].shape[1], 2);
+    assert_floats_near(out[0].data, (float[]){1, 4, 2, 5, 3, 6}, 6, 0);
+    struct lt_kview gout = kv_f32(2, out[0].shape, (float[]){1, 2, 3, 4, 5, 6});
+    struct lt_kview gin = kv_new(LT_DTYPE_F32, 2, x.shape);
+    op_backward(LT_OP_PERMUTE, &swap, 1, &x, out, &gout, &gin);
+    assert_floats_near(gin.data, (float[]){1, 3, 5, 2, 4, 6}, 6, 0);
+    kv_free(&x);
+    kv_free(&out[0]);
+    kv_free(&gout);
+    kv_free(&gin);
+
+    /* attention's layout: (B, T, H, D) = (2, 3, 2, 2) -> (B, H, T, D); element (b, t, h, d)
+     * holds 1000b + 100t + 10h + d, so each output element names where it came from */
+    const struct lt_permute_attrs bhtd = {4, {0, 2, 1, 3}};
+    x = kv_new(LT_DTYPE_F32, 4, (int64_t[]){2, 3, 2, 2});
+    float *v = x.data;
+    for (int b = 0, i = 0; b < 2; b++)
+        for (int t = 0; t < 3; t++)
+            for (int h = 0; h < 2; h++)
+                for (int d = 0; d < 2; d++)
+                    v[i++] = (float)(1000 * b + 100 * t + 10 * h + d);
+    op_forward(LT_OP_PERMUTE, &bhtd, 1, &x, out);
+    assert_int_equal(out[0].ndim, 4);
+    assert_int_equal(out[0].shape[1], 2);
+    assert_int_equal(out[0].shape[2], 3);
+    const float *y = out[0].data;
+    for (int b = 0, i = 0; b < 2; b++)
+        for (int h = 0; h < 2; h++)
+            for (int t = 0; t < 3; t++)
+                for (int d = 0; d < 2; d++, i++)
+                    assert_true(y[i] == (float)(1000 * b + 100 * t + 10 * h + d));
+    /* the gradient of the output's own values is x */
+    gin = kv_new(LT_DTYPE_F32, 4, x.shape);
+    op_backward(LT_OP_PERMUTE, &bhtd, 1, &x, out, &out[0], &gin);
+    assert_floats_near(gin.data, x.data, lt_kview_numel(&x), 0);
+    kv_free(&gin);
+    kv_free(&out[0]);
+
+    /* every dtype moves bit for bit: bf16, f16 (NaN payloads included), i32 and u8 */
+    const enum lt_dtype dts[4] = {LT_DTYPE_BF16, LT_DTYPE_F16, LT_DTYPE_I32, LT_DTYPE_U8};
+    for (int k = 0; k < 4; k++) {
+        struct lt_kview xd = kv_new(dts[k], 4, x.shape), yd[1];
+        size_t es = lt_dtype_bytes(dts[k]);
+        for (int64_t i = 0; i < lt_kview_numel(&x); i++) {
+            uint32_t bits = 0x7c01u + (uint32_t)v[i]; /* f16 NaNs and infinities among them */
+            memcpy((char *)xd.data + i * es, &bits, es);
+        }
+        op_forward(LT_OP_PERMUTE, &bhtd, 1, &xd, yd);
+        assert_int_equal(yd[0].dtype, dts[k]);
+        for (int b = 0, i = 0; b < 2; b++)
+            for (int h = 0; h < 2; h++)
+                for (int t = 0; t < 3; t++)
+                    for (int d = 0; d < 2; d++, i++) {
+                        int64_t from = ((b * 3 + t) * 2 + h) * 2 + d;
+                        assert_memory_equal((char *)yd[0].data + i * es,
+                                            (char *)xd.data + from * es, es);
+                    }
+        kv_free(&xd);
+        kv_free(&yd[0]);
+    }
+    kv_free(&x);
+}
+
+/* The fast permute against the reference on the case rows' inputs rounded to bf16 and to
+ * f16: a copy, so exactly equal. */
+static void permute_half_fast_matches_reference(void **state) {
+    (void)state;
+    for (int i = 0; i < shape_case_count; i++)
+        if (shape_cases[i].op == LT_OP_PERMUTE) {
+            op_compare_case_as(&shape_cases[i], op_fast_backend(), LT_DTYPE_BF16, 0);
+            op_compare_case_as(&shape_cases[i], op_fast_backend(), LT_DTYPE_F16, 0);
+        }
+}
+
 static void shape_errors(void **state) {
     (void)state;
     struct lt_kview x = {NULL, LT_DTYPE_F32, 2, {2, 3}};
@@ -158,13 +239,39 @@ static void shape_errors(void **state) {
     op_infer_fails(LT_OP_CONCAT, &d2, 1, &x, "concat: dim 2 is out of range for shape (2, 3)");
     op_infer_fails(LT_OP_CONCAT, &dm3, 1, &x, "concat: dim -3 is out of range for shape (2, 3)");
     op_infer_fails(LT_OP_CONCAT, &d0, 1, &s, "concat: dim 0 is out of range for shape ()");
+
+    const struct lt_permute_attrs p3 = {3, {0, 2, 1}}, p1 = {1, {0}}, p_big = {2, {0, 2}},
+                                  p_neg = {2, {0, -3}}, p_twice = {2, {1, 1}},
+                                  p_twice_neg = {2, {-1, 1}}, p_many = {LT_MAX_DIMS + 1, {0}};
+    op_infer_fails(LT_OP_PERMUTE, &p3, 1, &x,
+                   "permute: dims (0, 2, 1) do not fit shape (2, 3): want 2 dims, got 3");
+    op_infer_fails(LT_OP_PERMUTE, &p1, 1, &x,
+                   "permute: dims (0,) do not fit shape (2, 3): want 2 dims, got 1");
+    op_infer_fails(LT_OP_PERMUTE, &p_big, 1, &x, "permute: dim 2 is out of range for shape (2, 3)");
+    op_infer_fails(LT_OP_PERMUTE, &p_neg, 1, &x,
+                   "permute: dim -3 is out of range for shape (2, 3)");
+    op_infer_fails(LT_OP_PERMUTE, &p_twice, 1, &x,
+                   "permute: dims (1, 1) are not a permutation of the dims of shape (2, 3): dim "
+                   "1 is named twice");
+    op_infer_fails(LT_OP_PERMUTE, &p_twice_neg, 1, &x,
+                   "permute: dims (-1, 1) are not a permutation of the dims of shape (2, 3): "
+                   "dim 1 is named twice");
+    op_infer_fails(LT_OP_PERMUTE, &p_many, 1, &x, "permute: 9 dims given; allowed are 0 to 8");
+    op_infer_fails(LT_OP_PERMUTE, &p1, 1, &s,
+                   "permute: dims (0,) do not fit shape (): want 0 dims, got 1");
 }
 
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(reshape_values), cmocka_unit_test(transpose_values),
-        cmocka_unit_test(concat_values),  cmocka_unit_test(shape_errors),
+        cmocka_unit_test(reshape_values),
+        cmocka_unit_test(transpose_values),
+        cmocka_unit_test(concat_values),
+        cmocka_unit_test(permute_values),
+        cmocka_unit_test(permute_half_fast_matches_reference),
+        cmocka_unit_test(shape_errors),
     };
-    return cmocka_run_group_tests_name("shape", tests, NULL, NULL);
+    int rc = cmocka_run_group_tests_name("shape", tests, NULL, NULL);
+    op_fast_backend_release();
+    return rc;
 }

@@ -1,5 +1,5 @@
 /* Shape inference for the ops that move elements without changing them: reshape,
- * transpose (of the last two dims) and concat. Any dtype. */
+ * transpose (of the last two dims), concat and permute. Any dtype. */
 #include <stdint.h>
 
 #include "core/ops/ops.h"
@@ -91,5 +91,45 @@ enum lt_status lt_infer_concat(const void *attrs, int n_in, const struct lt_kvie
     }
     lt_view_like(&out[0], x);
     out[0].shape[d] = total;
+    return LT_OK;
+}
+
+/* Writes permute's dims as "(0, 2, 1, 3)" into buf; returns buf. at->ndim is in range. */
+static const char *dims_str(const struct lt_permute_attrs *at, char *buf, size_t size) {
+    struct lt_kview d = {.ndim = at->ndim};
+    for (int i = 0; i < at->ndim; i++)
+        d.shape[i] = at->dims[i];
+    return lt_shape_str(&d, buf, size);
+}
+
+enum lt_status lt_infer_permute(const void *attrs, int n_in, const struct lt_kview *in,
+                                struct lt_kview *out, char *msg) {
+    (void)n_in;
+    const struct lt_permute_attrs *at = attrs;
+    const struct lt_kview *x = &in[0];
+    char sx[96], sd[96];
+    if (at->ndim < 0 || at->ndim > LT_MAX_DIMS)
+        return lt_infer_fail(msg, "permute: %d dims given; allowed are 0 to %d", at->ndim,
+                             LT_MAX_DIMS);
+    if (at->ndim != x->ndim)
+        return lt_infer_fail(msg, "permute: dims %s do not fit shape %s: want %d dims, got %d",
+                             dims_str(at, sd, sizeof sd), lt_shape_str(x, sx, sizeof sx), x->ndim,
+                             at->ndim);
+    unsigned seen = 0; /* bit d: x's dim d is named */
+    struct lt_kview t = {.dtype = x->dtype, .ndim = x->ndim};
+    for (int i = 0; i < x->ndim; i++) {
+        int d = at->dims[i] < 0 ? at->dims[i] + x->ndim : at->dims[i];
+        if (d < 0 || d >= x->ndim)
+            return lt_infer_fail(msg, "permute: dim %d is out of range for shape %s", at->dims[i],
+                                 lt_shape_str(x, sx, sizeof sx));
+        if (seen & (1u << d))
+            return lt_infer_fail(msg,
+                                 "permute: dims %s are not a permutation of the dims of shape "
+                                 "%s: dim %d is named twice",
+                                 dims_str(at, sd, sizeof sd), lt_shape_str(x, sx, sizeof sx), d);
+        seen |= 1u << d;
+        t.shape[i] = x->shape[d];
+    }
+    out[0] = t;
     return LT_OK;
 }

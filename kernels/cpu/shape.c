@@ -1,9 +1,10 @@
-/* Reference kernels for reshape, transpose (of the last two dims) and concat. They move
- * elements without looking at them, so the forward copies bytes for any dtype; the
- * backward moves the f32 gradient the opposite way.
+/* Reference kernels for reshape, transpose (of the last two dims), concat and permute.
+ * They move elements without looking at them, so the forward copies bytes for any dtype;
+ * the backward moves the f32 gradient the opposite way.
  *
  * The fast paths split the copies between threads; transpose moves panels of a few rows
- * at a time.
+ * at a time; permute copies whole rows where the last dim stays last, and goes through
+ * transpose's panels where it amounts to a batch of transposes.
  */
 #include <string.h>
 
@@ -83,6 +84,78 @@ static enum lt_status concat_backward_ref(const struct lt_kargs *a) {
                     lt_grad_store(a, i, o * chunk + e, g[e]);
             g += chunk;
         }
+    return LT_OK;
+}
+
+/* A permuted copy as a walk over its destination, which is contiguous: the destination's
+ * element at multi-index idx (in shape[0 .. nd)) is the source's element
+ * sum idx[i] * stride[i]. */
+struct perm_walk {
+    int nd;
+    int64_t shape[LT_MAX_DIMS], stride[LT_MAX_DIMS];
+};
+
+/* The walk that gathers the contiguous src into the dim order `order` (0-based or
+ * negative, a permutation, as shape inference checked): destination dim i is src's dim
+ * order[i]. */
+static void perm_walk_of(struct perm_walk *w, const struct lt_kview *src, const int *order) {
+    int64_t st[LT_MAX_DIMS], s = 1;
+    for (int i = src->ndim - 1; i >= 0; i--) {
+        st[i] = s;
+        s *= src->shape[i];
+    }
+    w->nd = src->ndim;
+    for (int i = 0; i < src->ndim; i++) {
+        int d = order[i] < 0 ? order[i] + src->ndim : order[i];
+        w->shape[i] = src->shape[d];
+        w->stride[i] = st[d];
+    }
+}
+
+/* Moves idx, over the walk's first nd dims, to the next element in row-major order, and
+ * `from` (the source element) with it; after the last it wraps to the first. */
+static void perm_step(const struct perm_walk *w, int nd, int64_t *idx, int64_t *from) {
+    for (int i = nd - 1; i >= 0; i--) {
+        *from += w->stride[i];
+        if (++idx[i] < w->shape[i])
+            return;
+        *from -= w->stride[i] * w->shape[i];
+        idx[i] = 0;
+    }
+}
+
+static const int *permute_dims(const struct lt_kargs *a) {
+    return ((const struct lt_permute_attrs *)a->attrs)->dims;
+}
+
+static enum lt_status permute_forward_ref(const struct lt_kargs *a) {
+    const struct lt_kview *x = a->in[0];
+    struct perm_walk w;
+    perm_walk_of(&w, x, permute_dims(a));
+    size_t es = lt_dtype_bytes(x->dtype);
+    int64_t idx[LT_MAX_DIMS] = {0}, from = 0, n = lt_kview_numel(x);
+    const char *src = x->data;
+    char *dst = a->out[0]->data;
+    for (int64_t o = 0; o < n; o++) {
+        memcpy(dst + (size_t)o * es, src + (size_t)from * es, es);
+        perm_step(&w, w.nd, idx, &from);
+    }
+    return LT_OK;
+}
+
+/* Output element o came from x's element `from`: its gradient goes back there. */
+static enum lt_status permute_backward_ref(const struct lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    const struct lt_kview *x = a->in[0];
+    struct perm_walk w;
+    perm_walk_of(&w, x, permute_dims(a));
+    int64_t idx[LT_MAX_DIMS] = {0}, from = 0, n = lt_kview_numel(x);
+    const float *g = a->gout[0]->data;
+    for (int64_t o = 0; o < n; o++) {
+        lt_grad_store(a, 0, from, g[o]);
+        perm_step(&w, w.nd, idx, &from);
+    }
     return LT_OK;
 }
 
@@ -275,6 +348,120 @@ static enum lt_status concat_backward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* The walk with its dims of size 1 dropped and neighbours merged where the source steps
+ * through them as through one dim (stride[i] == stride[i + 1] * shape[i + 1]): the
+ * identity becomes one run, a permutation that keeps the last dim last walks rows of at
+ * least that dim. At least one dim stays. */
+static void perm_walk_merge(struct perm_walk *w) {
+    int n = 0;
+    for (int i = 0; i < w->nd; i++) {
+        if (w->shape[i] == 1)
+            continue;
+        if (n > 0 && w->stride[n - 1] == w->stride[i] * w->shape[i]) {
+            w->shape[n - 1] *= w->shape[i];
+            w->stride[n - 1] = w->stride[i];
+        } else {
+            w->shape[n] = w->shape[i];
+            w->stride[n] = w->stride[i];
+            n++;
+        }
+    }
+    if (n == 0) {
+        w->shape[0] = w->stride[0] = 1;
+        n = 1;
+    }
+    w->nd = n;
+}
+
+/* dst[k] = (or +=, acc: f32 gradients) src[k * step] for k in [0, n), es-byte elements. */
+static void copy_line(char *restrict dst, const char *restrict src, int64_t n, int64_t step,
+                      size_t es, int acc) {
+    if (acc) {
+        float *d = (float *)dst;
+        const float *s = (const float *)src;
+        for (int64_t k = 0; k < n; k++)
+            d[k] += s[k * step];
+    } else if (step == 1) {
+        memcpy(dst, src, (size_t)n * es);
+    } else if (es == 4) {
+        for (int64_t k = 0; k < n; k++)
+            ((uint32_t *)dst)[k] = ((const uint32_t *)src)[k * step];
+    } else if (es == 2) {
+        for (int64_t k = 0; k < n; k++)
+            ((uint16_t *)dst)[k] = ((const uint16_t *)src)[k * step];
+    } else {
+        for (int64_t k = 0; k < n; k++)
+            dst[k] = src[k * step];
+    }
+}
+
+/* dst = (or +=, acc) src gathered by the merged walk w, es bytes per element. A walk of
+ * a batch of 2-D transposes, dst (batch, C, R) from src (batch, R, C), goes through
+ * transpose_all's panels (2- and 4-byte elements); any other runs along the walk's last
+ * dim, its lines (or, for a single line, its elements) split between threads. */
+static void permute_all(const struct perm_walk *w, const void *src, void *dst, size_t es, int acc) {
+    int nd = w->nd, b = nd - 2; /* b: the transposes' C dim */
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++)
+        n *= w->shape[i];
+    if (n == 0)
+        return;
+    if (es != 1 && (nd == 2 || nd == 3) && w->stride[b] == 1 && w->stride[b + 1] == w->shape[b] &&
+        (nd == 2 || w->stride[0] == w->shape[1] * w->shape[2])) {
+        transpose_all(src, dst, nd == 3 ? w->shape[0] : 1, w->shape[b + 1], w->shape[b], es, acc);
+        return;
+    }
+    int64_t len = w->shape[nd - 1], step = w->stride[nd - 1];
+    const char *s = src;
+    char *d = dst;
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        if (nd == 1) {
+            lt_share(n, 64, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+            copy_line(d + (size_t)lo * es, s + (size_t)(lo * step) * es, hi - lo, step, es, acc);
+        } else {
+            lt_share(n / len, 1, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+            int64_t idx[LT_MAX_DIMS] = {0}, from = 0, rest = lo;
+            for (int i = nd - 2; i >= 0; i--) {
+                idx[i] = rest % w->shape[i];
+                rest /= w->shape[i];
+                from += idx[i] * w->stride[i];
+            }
+            for (int64_t l = lo; l < hi; l++) {
+                copy_line(d + (size_t)(l * len) * es, s + (size_t)from * es, len, step, es, acc);
+                perm_step(w, nd - 1, idx, &from);
+            }
+        }
+    }
+}
+
+static enum lt_status permute_forward_fast(const struct lt_kargs *a) {
+    const struct lt_kview *x = a->in[0];
+    struct perm_walk w;
+    perm_walk_of(&w, x, permute_dims(a));
+    perm_walk_merge(&w);
+    permute_all(&w, x->data, a->out[0]->data, lt_dtype_bytes(x->dtype), 0);
+    return LT_OK;
+}
+
+/* The gradient goes back through the inverse permutation (gin's dim dims[i] is gout's
+ * dim i), so that gin is written in order. */
+static enum lt_status permute_backward_fast(const struct lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    const struct lt_kview *x = a->in[0];
+    const int *dims = permute_dims(a);
+    int inv[LT_MAX_DIMS] = {0};
+    for (int i = 0; i < x->ndim; i++)
+        inv[dims[i] < 0 ? dims[i] + x->ndim : dims[i]] = i;
+    struct perm_walk w;
+    perm_walk_of(&w, a->gout[0], inv);
+    perm_walk_merge(&w);
+    permute_all(&w, a->gout[0]->data, a->gin[0]->data, sizeof(float), lt_accumulates(a, 0));
+    return LT_OK;
+}
+
 void lt_cpu_register_shape(struct lt_backend *b, int fast) {
     for (int dt = 0; dt < LT_DTYPE_COUNT; dt++) {
         /* integer tensors never need a gradient */
@@ -286,6 +473,8 @@ void lt_cpu_register_shape(struct lt_backend *b, int fast) {
                        grad ? transpose_backward_ref : NULL);
             lt_cpu_set(b, LT_OP_CONCAT, (enum lt_dtype)dt, concat_forward_ref,
                        grad ? concat_backward_ref : NULL);
+            lt_cpu_set(b, LT_OP_PERMUTE, (enum lt_dtype)dt, permute_forward_ref,
+                       grad ? permute_backward_ref : NULL);
             continue;
         }
         lt_cpu_set_fast(b, LT_OP_RESHAPE, (enum lt_dtype)dt, reshape_forward_fast,
@@ -294,5 +483,7 @@ void lt_cpu_register_shape(struct lt_backend *b, int fast) {
                         grad ? transpose_backward_fast : NULL);
         lt_cpu_set_fast(b, LT_OP_CONCAT, (enum lt_dtype)dt, concat_forward_fast,
                         grad ? concat_backward_fast : NULL);
+        lt_cpu_set_fast(b, LT_OP_PERMUTE, (enum lt_dtype)dt, permute_forward_fast,
+                        grad ? permute_backward_fast : NULL);
     }
 }

@@ -1,10 +1,11 @@
-/* reshape, transpose (of the last two dims, batched) and concat for every dtype, as the
- * CPU reference kernels (kernels/cpu/shape.c) move them. The forwards move elements
- * without looking at them, as integers of the element's size, so every bit pattern
- * (NaN payloads included) arrives unchanged; the backwards move the f32 gradient the
- * opposite way, adding when accumulating. Reshape is a device-to-device copy; transpose
- * goes through 32 x 32 tiles in shared memory so that both its reads and its writes run
- * along rows; concat copies every input's slices in one launch (grid y picks the input).
+/* reshape, transpose (of the last two dims, batched), concat and permute for every dtype,
+ * as the CPU reference kernels (kernels/cpu/shape.c) move them. The forwards move
+ * elements without looking at them, as integers of the element's size, so every bit
+ * pattern (NaN payloads included) arrives unchanged; the backwards move the f32 gradient
+ * the opposite way, adding when accumulating. Reshape is a device-to-device copy;
+ * transpose goes through 32 x 32 tiles in shared memory so that both its reads and its
+ * writes run along rows; concat copies every input's slices in one launch (grid y picks
+ * the input); permute maps each destination index to its source index.
  */
 #include "kernels/cuda/cuda_kernels.cuh"
 
@@ -219,6 +220,101 @@ enum lt_status lt_cuda_concat_backward(const lt_kargs *a) {
     return concat_launch<float, true>(a, a->gout[0]->data, "concat (backward)");
 }
 
+/* ---- permute --------------------------------------------------------------------------------- */
+
+/* A permuted copy as seen from its contiguous destination: the element at multi-index
+ * idx (in shape[0 .. nd)) comes from the source's element sum idx[i] * stride[i]. */
+struct perm_walk {
+    int nd;
+    int64_t shape[LT_MAX_DIMS], stride[LT_MAX_DIMS];
+};
+
+/* The walk that gathers the contiguous src into the dim order `order` (0-based or
+ * negative, a permutation, as shape inference checked): destination dim i is src's dim
+ * order[i]. */
+perm_walk perm_walk_of(const lt_kview *src, const int *order) {
+    int64_t st[LT_MAX_DIMS], s = 1;
+    for (int i = src->ndim - 1; i >= 0; i--) {
+        st[i] = s;
+        s *= src->shape[i];
+    }
+    perm_walk w = {};
+    w.nd = src->ndim;
+    for (int i = 0; i < src->ndim; i++) {
+        int d = order[i] < 0 ? order[i] + src->ndim : order[i];
+        w.shape[i] = src->shape[d];
+        w.stride[i] = st[d];
+    }
+    return w;
+}
+
+/* dst[o] = (or +=, ACC: the f32 gradient) the walk's source element of o, for o in
+ * [0, n): the writes are coalesced, the reads gather. */
+template <typename T, bool ACC>
+__global__ void permute_kernel(perm_walk w, const T *src, T *dst, int64_t n) {
+    LT_CUDA_LOOP(o, n) {
+        int64_t rest = o, from = 0;
+        for (int i = w.nd - 1; i >= 0; i--) {
+            from += rest % w.shape[i] * w.stride[i];
+            rest /= w.shape[i];
+        }
+        if constexpr (ACC)
+            dst[o] += src[from];
+        else
+            dst[o] = src[from];
+    }
+}
+
+template <typename T, bool ACC>
+enum lt_status permute_launch(const lt_kargs *a, const perm_walk &w, const void *src, void *dst,
+                              const char *what) {
+    int64_t n = 1;
+    for (int i = 0; i < w.nd; i++)
+        n *= w.shape[i];
+    if (n == 0)
+        return LT_OK;
+    permute_kernel<T, ACC><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+        w, (const T *)src, (T *)dst, n);
+    return lt_cuda_check(a, what);
+}
+
+const int *permute_dims(const lt_kargs *a) {
+    return ((const lt_permute_attrs *)a->attrs)->dims;
+}
+
+enum lt_status lt_cuda_permute_forward(const lt_kargs *a) {
+    const lt_kview *x = a->in[0];
+    perm_walk w = perm_walk_of(x, permute_dims(a));
+    const void *src = x->data;
+    void *dst = a->out[0]->data;
+    switch (lt_dtype_bytes(x->dtype)) {
+    case 1:
+        return permute_launch<uint8_t, false>(a, w, src, dst, "permute");
+    case 2:
+        return permute_launch<uint16_t, false>(a, w, src, dst, "permute");
+    default:
+        return permute_launch<uint32_t, false>(a, w, src, dst, "permute");
+    }
+}
+
+/* gout gathered back through the inverse permutation (gin's dim dims[i] is gout's dim i),
+ * so that gin is written in order. */
+enum lt_status lt_cuda_permute_backward(const lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    const lt_kview *x = a->in[0];
+    const int *dims = permute_dims(a);
+    int inv[LT_MAX_DIMS] = {};
+    for (int i = 0; i < x->ndim; i++)
+        inv[dims[i] < 0 ? dims[i] + x->ndim : dims[i]] = i;
+    perm_walk w = perm_walk_of(a->gout[0], inv);
+    const void *g = a->gout[0]->data;
+    void *gx = a->gin[0]->data;
+    if (a->accumulate & 1u)
+        return permute_launch<float, true>(a, w, g, gx, "permute (backward)");
+    return permute_launch<float, false>(a, w, g, gx, "permute (backward)");
+}
+
 } // namespace
 
 void lt_cuda_register_shape(lt_backend *b) {
@@ -231,5 +327,7 @@ void lt_cuda_register_shape(lt_backend *b) {
             lt_cuda_kernel(lt_cuda_transpose_forward, grad ? lt_cuda_transpose_backward : NULL);
         b->kernels[LT_OP_CONCAT][dt] =
             lt_cuda_kernel(lt_cuda_concat_forward, grad ? lt_cuda_concat_backward : NULL);
+        b->kernels[LT_OP_PERMUTE][dt] =
+            lt_cuda_kernel(lt_cuda_permute_forward, grad ? lt_cuda_permute_backward : NULL);
     }
 }

@@ -5,7 +5,7 @@
 --
 -- What it holds (indices, dims and positions are 1-based; names and layouts PyTorch's):
 --   tensors    zeros, ones, full, rand, randn, tensor; t:shape() dtype() numel() to(dt)
---              t[i], t[i] = v, view/reshape, narrow, rows, + - * / sum mean max argmax eq
+--              t[i], t[i] = v, view/reshape, permute, narrow, rows, + - * / sum mean max argmax eq
 --   nn         Module (class, extend), Sequential, Linear, Conv2d, MaxPool2d, AvgPool2d,
 --              AdaptiveAvgPool2d, BatchNorm2d, LayerNorm, Dropout, Embedding, Flatten,
 --              ReLU, GELU, ...; functional ops as nn.relu, nn.cross_entropy (also lutra.F)

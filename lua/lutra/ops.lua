@@ -128,6 +128,17 @@ function F.reshape(x, ...)
 end
 F.view = F.reshape
 
+-- permute(x, dims) or permute(x, d1, d2, ...): x.permute(*dims) with 1-based dims
+-- (negative from the end), each of x's dims named once: out dim i is x's dim dims[i].
+-- The result is a contiguous copy, for a tensor as for a symbol.
+function F.permute(x, ...)
+    local dims = ...
+    if type(dims) ~= "table" then
+        dims = { ... }
+    end
+    return op("permute", { check_array("permute", x) }, { dims = dims })
+end
+
 -- flatten(x, start_dim = 1, end_dim = -1): merges dims start_dim .. end_dim (1-based).
 function F.flatten(x, start_dim, end_dim)
     local shape = check_array("flatten", x):shape()

@@ -160,6 +160,7 @@ shared.div = F.div
 shared.scale = F.scale
 shared.matmul = F.matmul
 shared.transpose = F.transpose
+shared.permute = F.permute
 shared.cast = F.cast
 shared.relu = F.relu
 shared.gelu = F.gelu

@@ -101,6 +101,12 @@ describe("core.op", function()
         assert.equal("reshape: 'shape': a shape has at most 8 dims",
             err("reshape", { x }, { shape = { 1, 1, 1, 1, 1, 1, 1, 1, 16 } }))
         assert.equal("reshape: attribute 'shape' is required", err("reshape", { x }))
+        assert.equal("permute: 'dims' must be a table of integer dims, got number",
+            err("permute", { x }, { dims = 1 }))
+        assert.equal("permute: 'dims' must be a table of integer dims, got number",
+            err("permute", { x }, { dims = { 1, 2.5 } }))
+        assert.equal("permute: 'dims' has 9 dims; at most 8 are allowed",
+            err("permute", { x }, { dims = { 1, 1, 1, 1, 1, 1, 1, 1, 1 } }))
         assert.equal("relu: attributes must be a table, got number", err("relu", { x }, 3))
         assert.equal("relu: attribute keys must be strings, got a number (it takes: none)",
             err("relu", { x }, { 2 }))
