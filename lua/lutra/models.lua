@@ -163,6 +163,17 @@ local function cnn(m)
     return nn.Sequential(table.unpack(layers))
 end
 
+-- nanoGPT's GPT (lutra.nn.GPT), after checking what the fields cannot check alone.
+local function gpt(m)
+    if m.n_embd % m.n_head ~= 0 then
+        error(string.format("model.n_embd %d must be a multiple of model.n_head %d", m.n_embd,
+            m.n_head), 0)
+    end
+    return models.nn().GPT {n_layer = m.n_layer, n_head = m.n_head, n_embd = m.n_embd,
+        block_size = m.block_size, vocab_size = m.vocab_size, dropout = m.dropout,
+        bias = m.bias}
+end
+
 local function width_list(default, doc)
     return {type = "list", default = default, elements = {type = "integer", range = "[1, inf)"},
         doc = doc}
@@ -205,5 +216,28 @@ models.register("cnn", cnn, {
 }, "A small convolutional network; the defaults are the classic 2-conv CNN: " ..
     "conv(1→32)-ReLU-pool-conv(32→64)-ReLU-pool-Linear(3136→128)-ReLU-Linear(128→10).",
     true)
+
+local function count(default, doc)
+    return {type = "integer", default = default, range = "[1, inf)", doc = doc}
+end
+
+-- nanoGPT's GPTConfig, names and defaults (GPT-2 small's shape).
+models.register("gpt", gpt, {
+    with_name("n_layer", count(12, "Transformer blocks.")),
+    with_name("n_head", count(12, "Attention heads per block (n_embd must be a multiple).")),
+    with_name("n_embd", count(768, "Width of the embeddings and the residual stream.")),
+    with_name("block_size", count(1024, "Longest sequence (positions the model has " ..
+        "embeddings for); data.block_size must not exceed it.")),
+    with_name("vocab_size", count(50304, "Tokens in the vocabulary (the logits' last " ..
+        "dim); 256 for a text file read as bytes.")),
+    with_name("dropout", {type = "number", default = 0, range = "[0, 1)",
+        doc = "Dropout probability on the embeddings, the attention weights and each " ..
+            "residual branch (0: none)."}),
+    with_name("bias", {type = "boolean", default = true,
+        doc = "Biases in the Linear layers and LayerNorms (the head has none)."}),
+}, "nanoGPT's GPT (pre-norm transformer blocks, PyTorch/nanoGPT parameter names) on " ..
+    "token ids (B, T), giving logits (B, T, vocab_size): train it on a `tokens` data set. " ..
+    "Attention is composed from matmul, a causal mask and softmax (not fused); the head " ..
+    "is not tied to the token embedding.", true)
 
 return models

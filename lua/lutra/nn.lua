@@ -238,10 +238,11 @@ local LayerNorm = nn.class("LayerNorm")
 nn.LayerNorm = LayerNorm
 LayerNorm.is_norm = true
 
--- LayerNorm(normalized_shape [, opts]) with opts = {eps = 1e-5, elementwise_affine = true}:
--- over the last dim (normalized_shape is D or {D}); weight 1, bias 0.
+-- LayerNorm(normalized_shape [, opts]) with opts = {eps = 1e-5, elementwise_affine = true,
+-- bias = true}: over the last dim (normalized_shape is D or {D}); weight 1, bias 0 (bias =
+-- false: a weight alone, as PyTorch's).
 function LayerNorm:__init(normalized_shape, opts)
-    opts = util.check_options("LayerNorm", opts, { "eps", "elementwise_affine" })
+    opts = util.check_options("LayerNorm", opts, { "eps", "elementwise_affine", "bias" })
     local d = type(normalized_shape) == "table" and normalized_shape or { normalized_shape }
     if #d ~= 1 then
         raise("LayerNorm: lutra normalises over the last dim only, got shape "
@@ -251,7 +252,9 @@ function LayerNorm:__init(normalized_shape, opts)
     self.eps = opts.eps or 1e-5
     if opts.elementwise_affine ~= false then
         self.weight = nn.Parameter(T.ones(d[1]))
-        self.bias = nn.Parameter(T.zeros(d[1]))
+        if opts.bias ~= false then
+            self.bias = nn.Parameter(T.zeros(d[1]))
+        end
     end
 end
 
@@ -352,6 +355,9 @@ for _, name in ipairs { "Softmax", "LogSoftmax" } do
     end
     nn[name] = cls
 end
+
+-- The GPT modules: CausalSelfAttention, MLP, TransformerBlock, GPT.
+require("lutra.transformer").install(nn)
 
 -- The functional ops, as torch.nn.functional: nn.relu, nn.cross_entropy, ...
 nn.functional = F

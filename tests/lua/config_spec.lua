@@ -542,9 +542,9 @@ describe("errors", function()
         assert.equal("--set 'device=gpu': device must be \"auto\", \"cpu\", \"cuda\" or " ..
             '"cuda:N", got "gpu" (did you mean "cuda"?)', load_error("minimal.lua",
                 {"device=gpu"}))
-        -- (earlier specs may have registered more types than cnn and mlp)
+        -- (earlier specs may have registered more types than the built-in ones)
         assert.matches("^%-%-set 'model.type=mpl': model.type must be one of \"cnn\", " ..
-            '"mlp".*, got "mpl" %(did you mean "mlp"%?%)$',
+            '"gpt", "mlp".*, got "mpl" %(did you mean "mlp"%?%)$',
             load_error("minimal.lua", {"model.type=mpl"}))
     end)
 

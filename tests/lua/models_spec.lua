@@ -99,7 +99,7 @@ end)
 
 describe("the registry", function()
     it("lists the built-in types", function()
-        assert.same({"cnn", "mlp"}, models.names(true))
+        assert.same({"cnn", "gpt", "mlp"}, models.names(true))
         assert.equal("string", type(models.doc("mlp")))
         local fields, known = models.fields("mlp")
         assert.is_true(known)

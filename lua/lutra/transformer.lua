@@ -1,0 +1,225 @@
+-- The GPT modules of lutra.nn, as nanoGPT writes them: CausalSelfAttention, MLP, Block
+-- and GPT, with nanoGPT's parameter names (transformer.h.0.attn.c_attn.weight, ...), so
+-- that weights can move to and from a nanoGPT model of the same shape. Attention is
+-- composed from the ops that exist (matmul, a constant causal mask, softmax), so the
+-- (B, H, T, T) scores are kept for backward; there is no fused attention yet.
+-- install(nn) adds the classes to lutra.nn (which calls it: this file cannot require
+-- lutra.nn while that is still loading).
+local util = require "lutra.util"
+local F = require "lutra.ops"
+local T = require "lutra.tensor"
+
+local raise = util.raise
+
+local M = {}
+
+-- Constant tensors the graphs read, made once per length (or per width) and shared by
+-- every layer and model: a traced graph then holds one copy of each.
+local masks, positions, selectors = {}, {}, {}
+
+-- (T, T) f32: 0 on and below the diagonal, -inf above, added to the scores so that
+-- position t attends to positions up to t only (softmax gives exactly 0 there).
+local function causal_mask(t)
+    local m = masks[t]
+    if m == nil then
+        m = T.zeros(t, t)
+        for i = 1, t do
+            for j = i + 1, t do
+                m:set((i - 1) * t + j, -math.huge)
+            end
+        end
+        masks[t] = m
+    end
+    return m
+end
+
+-- (T) i32: the position ids 0 .. T-1.
+local function position_ids(t)
+    local p = positions[t]
+    if p == nil then
+        p = T.zeros({ t }, "i32")
+        for i = 1, t do
+            p:set(i, i - 1)
+        end
+        positions[t] = p
+    end
+    return p
+end
+
+-- (3, 1) f32 one-hot at row k: x (..., 3) @ it picks x[..., k]. The op set has no slice
+-- for symbols, so c_attn's output is split into q, k and v this way (a matmul, whose
+-- gradient carries back to the picked part only).
+local function selector(k)
+    local s = selectors[k]
+    if s == nil then
+        s = T.zeros(3, 1)
+        s:set(k, 1)
+        selectors[k] = s
+    end
+    return s
+end
+
+local function check_int(what, name, v, min)
+    if math.tointeger(v) == nil or v < min then
+        raise(string.format("%s: %s must be an integer >= %d, got %s", what, name, min,
+            tostring(v)))
+    end
+    return math.tointeger(v)
+end
+
+local function check_dropout(what, p)
+    if type(p) ~= "number" or p < 0 or p >= 1 then
+        raise(string.format("%s: dropout must be a number in [0, 1), got %s", what, tostring(p)))
+    end
+    return p
+end
+
+-- The checked options shared by the modules: dropout (0), bias (true).
+local function options(what, opts)
+    opts = util.check_options(what, opts, { "dropout", "bias" })
+    return check_dropout(what, opts.dropout or 0), opts.bias ~= false
+end
+
+function M.install(nn)
+    local CausalSelfAttention = nn.class("CausalSelfAttention")
+    nn.CausalSelfAttention = CausalSelfAttention
+
+    -- CausalSelfAttention(n_embd, n_head [, opts]) with opts = {dropout = 0, bias = true}:
+    -- c_attn Linear(n_embd, 3 n_embd) gives q, k, v; each head (n_embd / n_head wide)
+    -- attends causally; c_proj Linear(n_embd, n_embd). x (B, T, n_embd) -> (B, T, n_embd).
+    function CausalSelfAttention:__init(n_embd, n_head, opts)
+        local what = "CausalSelfAttention"
+        local dropout, bias = options(what, opts)
+        self.n_embd = check_int(what, "n_embd", n_embd, 1)
+        self.n_head = check_int(what, "n_head", n_head, 1)
+        if n_embd % n_head ~= 0 then
+            raise(string.format("%s: n_embd %d must be a multiple of n_head %d", what, n_embd,
+                n_head))
+        end
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias)
+        self.c_proj = nn.Linear(n_embd, n_embd, bias)
+        self.attn_dropout = nn.Dropout(dropout)
+        self.resid_dropout = nn.Dropout(dropout)
+    end
+
+    function CausalSelfAttention:forward(x)
+        local s = x:shape()
+        if #s ~= 3 or s[3] ~= self.n_embd then
+            raise(string.format("CausalSelfAttention: want x (B, T, %d), got %s", self.n_embd,
+                util.shape_str(s)))
+        end
+        local b, t, h = s[1], s[2], self.n_head
+        local d = self.n_embd // h
+        -- (B, T, 3C) -> (B, T, 3, H, D) -> (B, H, T, D, 3): q, k and v side by side last
+        local qkv = F.permute(F.reshape(self.c_attn(x), b, t, 3, h, d), 1, 4, 2, 5, 3)
+        local function part(k)
+            return F.reshape(F.matmul(qkv, selector(k)), b, h, t, d)
+        end
+        local q, k, v = part(1), part(2), part(3)
+        local att = F.scale(F.matmul(q, F.transpose(k)), 1 / math.sqrt(d)) -- (B, H, T, T)
+        att = F.softmax(F.add(att, causal_mask(t)))
+        local y = F.matmul(self.attn_dropout(att), v)                      -- (B, H, T, D)
+        y = F.reshape(F.permute(y, 1, 3, 2, 4), b, t, self.n_embd)
+        return self.resid_dropout(self.c_proj(y))
+    end
+
+    function CausalSelfAttention:extra_repr()
+        return string.format("n_embd=%d, n_head=%d", self.n_embd, self.n_head)
+    end
+
+    local MLP = nn.class("MLP")
+    nn.MLP = MLP
+
+    -- MLP(n_embd [, opts]) with opts = {dropout = 0, bias = true}: c_fc Linear(n_embd,
+    -- 4 n_embd), GELU, c_proj Linear(4 n_embd, n_embd), Dropout.
+    function MLP:__init(n_embd, opts)
+        local dropout, bias = options("MLP", opts)
+        n_embd = check_int("MLP", "n_embd", n_embd, 1)
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * n_embd, n_embd, bias)
+        self.dropout = nn.Dropout(dropout)
+    end
+
+    function MLP:forward(x)
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+    end
+
+    local TransformerBlock = nn.class("TransformerBlock")
+    nn.TransformerBlock = TransformerBlock
+
+    -- TransformerBlock(n_embd, n_head [, opts]) with opts = {dropout = 0, bias = true}:
+    -- pre-norm, x + attn(ln_1(x)), then x + mlp(ln_2(x)) (nanoGPT's Block).
+    function TransformerBlock:__init(n_embd, n_head, opts)
+        local dropout, bias = options("TransformerBlock", opts)
+        opts = { dropout = dropout, bias = bias }
+        self.ln_1 = nn.LayerNorm(n_embd, { bias = bias })
+        self.attn = nn.CausalSelfAttention(n_embd, n_head, opts)
+        self.ln_2 = nn.LayerNorm(n_embd, { bias = bias })
+        self.mlp = nn.MLP(n_embd, opts)
+    end
+
+    function TransformerBlock:forward(x)
+        x = F.add(x, self.attn(self.ln_1(x)))
+        return F.add(x, self.mlp(self.ln_2(x)))
+    end
+
+    local GPT = nn.class("GPT")
+    nn.GPT = GPT
+
+    -- GPT{n_layer =, n_head =, n_embd =, block_size =, vocab_size = [, dropout = 0]
+    -- [, bias = true]}: nanoGPT's model. Token ids i32 (B, T), T <= block_size, give
+    -- logits (B, T, vocab_size). Initialised as nanoGPT: weights N(0, 0.02) (the residual
+    -- projections N(0, 0.02 / sqrt(2 n_layer))), biases 0. lm_head is its own matrix
+    -- (nanoGPT ties it to transformer.wte.weight; lutra does not yet).
+    function GPT:__init(cfg)
+        if type(cfg) ~= "table" then
+            raise("GPT: want a table {n_layer =, n_head =, n_embd =, block_size =, "
+                .. "vocab_size =, ...}, got " .. type(cfg))
+        end
+        cfg = util.check_options("GPT", cfg, { "n_layer", "n_head", "n_embd", "block_size",
+            "vocab_size", "dropout", "bias" })
+        local n_layer = check_int("GPT", "n_layer", cfg.n_layer, 1)
+        local n_embd = check_int("GPT", "n_embd", cfg.n_embd, 1)
+        self.block_size = check_int("GPT", "block_size", cfg.block_size, 1)
+        local dropout, bias = options("GPT", { dropout = cfg.dropout, bias = cfg.bias })
+        local body = nn.Module()
+        body.wte = nn.Embedding(check_int("GPT", "vocab_size", cfg.vocab_size, 1), n_embd)
+        body.wpe = nn.Embedding(self.block_size, n_embd)
+        body.drop = nn.Dropout(dropout)
+        body.h = nn.Sequential()
+        for _ = 1, n_layer do
+            body.h:add(nn.TransformerBlock(n_embd, cfg.n_head, { dropout = dropout, bias = bias }))
+        end
+        body.ln_f = nn.LayerNorm(n_embd, { bias = bias })
+        self.transformer = body
+        self.lm_head = nn.Linear(n_embd, cfg.vocab_size, false)
+        for name, p in self:named_parameters() do
+            if name:match("%.ln_[%w]+%.") then -- LayerNorm keeps weight 1, bias 0
+            elseif name:match("%.bias$") then
+                nn.init.zeros_(p)
+            else
+                local residual = name:match("c_proj%.weight$")
+                nn.init.normal_(p, 0, residual and 0.02 / math.sqrt(2 * n_layer) or 0.02)
+            end
+        end
+    end
+
+    function GPT:forward(idx)
+        local s = idx:shape()
+        if #s ~= 2 or idx:dtype() ~= "i32" then
+            raise(string.format("GPT: want token ids i32 (B, T), got %s %s", idx:dtype(),
+                util.shape_str(s)))
+        end
+        if s[2] > self.block_size then
+            raise(string.format("GPT: a sequence of %d tokens is longer than block_size %d",
+                s[2], self.block_size))
+        end
+        local body = self.transformer
+        local x = F.add(body.wte(idx), body.wpe(position_ids(s[2]))) -- (B, T, C) + (T, C)
+        x = body.h(body.drop(x))
+        return self.lm_head(body.ln_f(x))
+    end
+end
+
+return M

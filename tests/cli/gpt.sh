@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# model = {type = "gpt"}: a 2-layer GPT trains on a text file read as byte tokens through
+# `lutra train` (the loss falls), and `lutra plan` counts its activations, the largest
+# category of its step.
+. "$(dirname "$0")/lib.sh"
+
+python3 - "$SCRATCH/text.txt" <<'PY'
+import random, sys
+random.seed(1)
+words = "the quick brown fox jumps over the lazy dog and runs away".split()
+open(sys.argv[1], "w").write(" ".join(random.choice(words) for _ in range(800)))
+PY
+
+cat >"$SCRATCH/gpt.lua" <<LUA
+data = {dataset = "tokens", path = "$SCRATCH/text.txt", block_size = 16, batch_size = 16}
+model = {type = "gpt", n_layer = 2, n_head = 2, n_embd = 32, block_size = 16, vocab_size = 256}
+optim = {type = "adamw", lr = 0.01}
+schedule = {warmup_iters = 0}
+runner = {max_iters = 30, log_interval = 5, eval_interval = 30, checkpoint_interval = 0}
+seed = 3
+LUA
+
+# one thread: the model's ops are too small to gain from two, and a busy machine's second
+# core would only slow them down
+expect 0 "$LUTRA" train "$SCRATCH/gpt.lua" --work-dir "$SCRATCH/runs" --threads 1
+has "$SCRATCH/out" "model gpt: 42368 parameters"
+has "$SCRATCH/out" "test accuracy - loss"
+first=$(grep -o '^iter 5/30 loss [0-9.]*' "$SCRATCH/out" | cut -d' ' -f4)
+last=$(grep -o '^iter 30/30 loss [0-9.]*' "$SCRATCH/out" | cut -d' ' -f4)
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(a != "" && b != "" && b < a / 2) }' ||
+    fail "the loss went from '$first' at iter 5 to '$last' at iter 30; want it halved"
+
+# a model shorter than the data's windows (named while tracing, a run-time failure) and
+# heads that do not divide the width (a config error)
+expect 1 "$LUTRA" train "$SCRATCH/gpt.lua" --work-dir "$SCRATCH/none" --set model.block_size=8
+has "$SCRATCH/err" "GPT: a sequence of 16 tokens is longer than block_size 8"
+expect 2 "$LUTRA" train "$SCRATCH/gpt.lua" --work-dir "$SCRATCH/none" --set model.n_head=3
+has "$SCRATCH/err" "model.n_embd 32 must be a multiple of model.n_head 3"
+
+expect 0 "$LUTRA" plan "$SCRATCH/gpt.lua"
+has "$SCRATCH/out" 'type = "gpt"'
+has "$SCRATCH/out" "softmax 2"
+# the categories' lines ("  activations  1.6M  1,649,664 B"): activations the largest
+awk '$NF == "B" && $1 != "total" { gsub(",", "", $3); if ($3 + 0 > max) { max = $3 + 0; top = $1 } }
+     END { exit !(top == "activations") }' "$SCRATCH/out" ||
+    fail "lutra plan: activations are not the largest category of the GPT's step"
+exit 0
