@@ -503,4 +503,14 @@ end
 -- fan_in(t): the fan-in PyTorch's default initialisations use, for the layers.
 nn.fan_in = fan_in
 
+-- check_int(what, name, v, min): v as an integer >= min, or raises "what: name must be
+-- an integer >= min, got v" at the caller's caller (a layer's constructor's line).
+function nn.check_int(what, name, v, min)
+    if math.tointeger(v) == nil or v < min then
+        raise(string.format("%s: %s must be an integer >= %d, got %s", what, name, min,
+            tostring(v)))
+    end
+    return math.tointeger(v)
+end
+
 return nn

@@ -18,16 +18,9 @@ local nn = {
     is_module = module.is_module,
 }
 local init, fan_in, is_module = module.init, module.fan_in, module.is_module
+local check_int = module.check_int
 
 -- ---- argument helpers -----------------------------------------------------------------------
-
-local function check_int(what, name, v, min)
-    if math.tointeger(v) == nil or v < min then
-        raise(string.format("%s: %s must be an integer >= %d, got %s", what, name, min,
-            tostring(v)))
-    end
-    return math.tointeger(v)
-end
 
 local function pair(what, name, v, min)
     if type(v) == "table" then

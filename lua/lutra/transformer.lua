@@ -8,6 +8,7 @@
 local util = require "lutra.util"
 local F = require "lutra.ops"
 local T = require "lutra.tensor"
+local check_int = require("lutra.module").check_int
 
 local raise = util.raise
 
@@ -57,14 +58,6 @@ local function selector(k)
         selectors[k] = s
     end
     return s
-end
-
-local function check_int(what, name, v, min)
-    if math.tointeger(v) == nil or v < min then
-        raise(string.format("%s: %s must be an integer >= %d, got %s", what, name, min,
-            tostring(v)))
-    end
-    return math.tointeger(v)
 end
 
 local function check_dropout(what, p)
