@@ -237,7 +237,7 @@ models.register("gpt", gpt, {
         doc = "Biases in the Linear layers and LayerNorms (the head has none)."}),
 }, "nanoGPT's GPT (pre-norm transformer blocks, PyTorch/nanoGPT parameter names) on " ..
     "token ids (B, T), giving logits (B, T, vocab_size): train it on a `tokens` data set. " ..
-    "Attention is composed from matmul, a causal mask and softmax (not fused); the head " ..
-    "is not tied to the token embedding.", true)
+    "The head shares the token embedding's matrix (nanoGPT's weight tying). Attention is " ..
+    "composed from matmul, a causal mask and softmax (not fused).", true)
 
 return models

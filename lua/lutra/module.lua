@@ -470,10 +470,15 @@ local function mode_key(self)
 end
 
 -- m(...) on tensors: a traced, planned program for these shapes and modes (built once,
--- rebuilt after a module changes); on symbols or other values: m:forward(...).
+-- rebuilt after a module changes); on symbols or other values, or inside a model's forward
+-- being traced (a submodule on constants alone, as a position embedding on fixed ids, is
+-- part of that graph: its parameters train), m:forward(...).
 function Module.__call(self, ...)
     local n = select("#", ...)
     local args = { ... }
+    if util.building then
+        return self:forward(...)
+    end
     for i = 1, n do
         if not is_tensor(args[i]) then
             return self:forward(...)

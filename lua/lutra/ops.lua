@@ -14,30 +14,49 @@ local is_tensor, is_symbol, raise = util.is_tensor, util.is_symbol, util.raise
 
 local F = {}
 
--- op(name, inputs [, attrs]): the generic op. When an input is a symbol, the tensors
--- among the inputs (parameters, constants) become values of the symbol's graph.
-function F.op(name, inputs, attrs)
+-- The trace an op belongs to, and the input that says so: the graph of a symbol input;
+-- else, while a model is being traced, the trace whose parameters (or buffers) an input
+-- is. An op on a parameter and constants alone (a position embedding of fixed ids) is
+-- part of the graph: run eagerly, its result would be a constant and the parameter would
+-- never train. Nil: run it now.
+local function trace_of(inputs)
     for i = 1, #inputs do
         if is_symbol(inputs[i]) then
-            local trace = util.traces[inputs[i]:graph()]
-            if trace then -- counted for summaries (lutra plan)
-                trace.op_counts[name] = (trace.op_counts[name] or 0) + 1
-            end
-            local mapped = {}
-            for k = 1, #inputs do
-                local v = inputs[k]
-                if is_tensor(v) then
-                    if not trace then
-                        raise(name .. ": input " .. k .. " is a tensor, and the graph of input "
-                            .. i .. " is not being traced by lutra")
-                    end
-                    v = trace:value(v)
-                end
-                mapped[k] = v
-            end
-            inputs = mapped
-            break
+            return util.traces[inputs[i]:graph()], i
         end
+    end
+    local building = util.building
+    if building then
+        for i = 1, #inputs do
+            if is_tensor(inputs[i]) and building.values[inputs[i]] then
+                return building, i
+            end
+        end
+    end
+end
+
+-- op(name, inputs [, attrs]): the generic op. When an input is a symbol, or a parameter of
+-- the model being traced, the tensors among the inputs (parameters, constants) become
+-- values of that graph.
+function F.op(name, inputs, attrs)
+    local trace, i = trace_of(inputs)
+    if i then
+        if trace then -- counted for summaries (lutra plan)
+            trace.op_counts[name] = (trace.op_counts[name] or 0) + 1
+        end
+        local mapped = {}
+        for k = 1, #inputs do
+            local v = inputs[k]
+            if is_tensor(v) then
+                if not trace then
+                    raise(name .. ": input " .. k .. " is a tensor, and the graph of input "
+                        .. i .. " is not being traced by lutra")
+                end
+                v = trace:value(v)
+            end
+            mapped[k] = v
+        end
+        inputs = mapped
     end
     return util.call(core.op, name, inputs, attrs)
 end

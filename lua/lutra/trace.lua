@@ -178,7 +178,10 @@ function M.trace(model, inputs, opts)
     local forward = is_module and function(...)
         return model:forward(...)
     end or model
+    local outer = util.building -- a model traced inside another's forward
+    util.building = self
     local results = table.pack(pcall(util.track_lines, forward, table.unpack(self.inputs)))
+    util.building = outer
     set_modes(saved, nil)
     if not results[1] then
         error(results[2], 0)

@@ -163,8 +163,9 @@ function M.install(nn)
     -- GPT{n_layer =, n_head =, n_embd =, block_size =, vocab_size = [, dropout = 0]
     -- [, bias = true]}: nanoGPT's model. Token ids i32 (B, T), T <= block_size, give
     -- logits (B, T, vocab_size). Initialised as nanoGPT: weights N(0, 0.02) (the residual
-    -- projections N(0, 0.02 / sqrt(2 n_layer))), biases 0. lm_head is its own matrix
-    -- (nanoGPT ties it to transformer.wte.weight; lutra does not yet).
+    -- projections N(0, 0.02 / sqrt(2 n_layer))), biases 0. lm_head's weight is the token
+    -- embedding's, as nanoGPT ties them: one tensor (one entry of the flat parameter
+    -- buffer, saved once as transformer.wte.weight), its gradient the sum of both uses.
     function GPT:__init(cfg)
         if type(cfg) ~= "table" then
             raise("GPT: want a table {n_layer =, n_head =, n_embd =, block_size =, "
@@ -187,6 +188,7 @@ function M.install(nn)
         body.ln_f = nn.LayerNorm(n_embd, { bias = bias })
         self.transformer = body
         self.lm_head = nn.Linear(n_embd, cfg.vocab_size, false)
+        self.lm_head.weight = body.wte.weight -- (V, C) both: the head reads the embedding
         for name, p in self:named_parameters() do
             if name:match("%.ln_[%w]+%.") then -- LayerNorm keeps weight 1, bias 0
             elseif name:match("%.bias$") then

@@ -140,7 +140,10 @@ function util.manual_seed(seed)
 end
 
 -- The traces being built, by graph userdata (lutra/trace.lua registers them), so that an
--- op on a symbol can turn the tensors it meets into values of the symbol's graph.
+-- op on a symbol can turn the tensors it meets into values of the symbol's graph; and
+-- the one whose model's forward is running (util.building), so that an op on its
+-- parameters and constants alone is traced too.
 util.traces = setmetatable({}, { __mode = "k" })
+util.building = nil
 
 return util

@@ -67,18 +67,16 @@ describe("nn.GPT", function()
                 want[#want + 1] = "transformer.h." .. l .. "." .. p
             end
         end
-        for _, p in ipairs { "transformer.ln_f.weight", "transformer.ln_f.bias",
-            "lm_head.weight" } do
+        for _, p in ipairs { "transformer.ln_f.weight", "transformer.ln_f.bias" } do
             want[#want + 1] = p
         end
-        assert.same(want, names)
-        -- nanoGPT: 12 C² + 13 C a layer with biases (12 C² + 2 C without), the embeddings,
-        -- ln_f, and the head (untied here: V C more than nanoGPT's)
-        assert.equal(V * C + P * C + L * (12 * C * C + 13 * C) + 2 * C + V * C,
-            m:num_parameters())
+        assert.same(want, names) -- the head's weight is the embedding's: named once
+        assert.is_true(m.lm_head.weight == m.transformer.wte.weight)
+        -- nanoGPT: 12 C² + 13 C a layer with biases (12 C² + 2 C without), the embeddings
+        -- (the head tied to wte) and ln_f
+        assert.equal(V * C + P * C + L * (12 * C * C + 13 * C) + 2 * C, m:num_parameters())
         local bare = gpt { bias = false }
-        assert.equal(V * C + P * C + L * (12 * C * C + 2 * C) + C + V * C,
-            bare:num_parameters())
+        assert.equal(V * C + P * C + L * (12 * C * C + 2 * C) + C, bare:num_parameters())
         assert.is_nil(bare.lm_head.bias)
     end)
 

@@ -123,4 +123,32 @@ describe("tracing", function()
         end, { 2 })
         assert.matches("add: input 2 belongs to another graph than input 1", err, 1, true)
     end)
+
+    it("trains a parameter met with constants alone (a position embedding of fixed ids)", function()
+        local Pos = nn.class("Pos")
+        function Pos:__init()
+            self.tok = nn.Linear(4, 4)
+            self.pos = nn.Embedding(3, 4) -- read at the fixed ids 0, 1, 2
+            self.ids = lutra.tensor({ 0, 1, 2 }, "i32")
+        end
+        function Pos:forward(x) -- x (3, 4): each row gets its position's vector
+            return self.tok(x) + self.pos(self.ids)
+        end
+        lutra.manual_seed(4)
+        local m = Pos()
+        local before = {}
+        for k = 1, 12 do
+            before[k] = m.pos.weight:get(k)
+        end
+        local trainer = lutra.Trainer { model = m, input_shape = { 3, 4 },
+            optim = lutra.optim.SGD { lr = 0.5 } }
+        trainer:step { lutra.randn { 3, 4 }, lutra.tensor({ 0, 1, 2 }, "i32") }
+        -- the embedding is part of the graph: its gradient reached it, the step moved it
+        local moved = 0
+        for k = 1, 12 do
+            moved = math.max(moved, math.abs(m.pos.weight:get(k) - before[k]))
+        end
+        assert.is_true(moved > 1e-3, "the position embedding moved by " .. moved)
+        assert.equal(2, #trainer.trace.param_names - 1) -- tok's weight and bias, pos's weight
+    end)
 end)
