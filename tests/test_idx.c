@@ -15,22 +15,8 @@
 #include "tests/tmpdir.h"
 #include "tests/train_util.h"
 
-static struct lt_ctx *ctx;
-static char dir[64];
-
-static int setup(void **state) {
-    (void)state;
-    if (tmpdir_make(dir, sizeof dir, "lt-idx") != 0)
-        return -1;
-    return lt_ctx_new(&ctx) == LT_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    lt_ctx_free(ctx);
-    tmpdir_remove(dir);
-    return 0;
-}
+#define SUITE_TAG "lt-idx"
+#include "tests/file_suite.h"
 
 /* An IDX u8 file's bytes: header for dims[0 .. ndim-1], then `data` bytes of pattern
  * (i * 7 + 3) mod 256 (data may differ from the product of dims, to make bad files). */

@@ -17,27 +17,8 @@
 #include "tests/tmpdir.h"
 #include "tests/train_util.h"
 
-static struct lt_ctx *ctx;
-static char dir[64];
-
-static int setup(void **state) {
-    (void)state;
-    if (tmpdir_make(dir, sizeof dir, "lt-images") != 0)
-        return -1;
-    return lt_ctx_new(&ctx) == LT_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    lt_ctx_free(ctx);
-    tmpdir_remove(dir);
-    return 0;
-}
-
-static void expect_error(const char *msg) {
-    if (!strstr(lt_ctx_error(ctx), msg))
-        fail_msg("message '%s' lacks '%s'", lt_ctx_error(ctx), msg);
-}
+#define SUITE_TAG "lt-images"
+#include "tests/file_suite.h"
 
 /* dir/<rel> into path (PATH_MAX bytes). */
 static const char *at(char *path, const char *rel) {

@@ -13,23 +13,9 @@
 #include "tests/tmpdir.h"
 #include "tests/train_util.h"
 
-static struct lt_ctx *ctx;
-static char dir[64];
+#define SUITE_TAG "lt-tensors"
+#include "tests/file_suite.h"
 static unsigned char buf[1 << 14];
-
-static int setup(void **state) {
-    (void)state;
-    if (tmpdir_make(dir, sizeof dir, "lt-tensors") != 0)
-        return -1;
-    return lt_ctx_new(&ctx) == LT_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    lt_ctx_free(ctx);
-    tmpdir_remove(dir);
-    return 0;
-}
 
 static const char *path_of(const char *name, char *path) {
     snprintf(path, 512, "%s/%s", dir, name);

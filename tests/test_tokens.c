@@ -18,23 +18,9 @@
 #define TOKENS_STREAM 0x746f6b656e73ull /* core/tokens.c's "tokens" */
 #define MAX_TOKENS 4096
 
-static struct lt_ctx *ctx;
-static char dir[64];
+#define SUITE_TAG "lt-tokens"
+#include "tests/file_suite.h"
 static unsigned char buf[1024 + 4 * MAX_TOKENS];
-
-static int setup(void **state) {
-    (void)state;
-    if (tmpdir_make(dir, sizeof dir, "lt-tokens") != 0)
-        return -1;
-    return lt_ctx_new(&ctx) == LT_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    lt_ctx_free(ctx);
-    tmpdir_remove(dir);
-    return 0;
-}
 
 static void put(unsigned char *p, uint32_t v, int width) {
     for (int b = 0; b < width; b++)
