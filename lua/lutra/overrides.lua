@@ -105,8 +105,9 @@ overrides.FLAGS = {seed = "--seed", threads = "--threads", device = "--device",
 -- modified): strings "key=value" (in order) and, for programs, key -> value pairs (in
 -- key order). Records each override as the origin of what it set, and adds to notes what
 -- a convention was read as. Raises "--set '...': ..." (or "--seed: ..." for a flag's
--- key) on a malformed override or a convention's bad value.
-function overrides.apply(acc, origin, notes, given)
+-- key; or `source` for every key -> value pair when given: a sweep's variant) on a
+-- malformed override or a convention's bad value.
+function overrides.apply(acc, origin, notes, given, source)
     local list = {}
     for _, text in ipairs(given or {}) do
         local key, v = overrides.parse_override(text)
@@ -121,7 +122,7 @@ function overrides.apply(acc, origin, notes, given)
     table.sort(keyed)
     for _, k in ipairs(keyed) do
         list[#list + 1] = {key = k, value = given[k],
-            source = overrides.FLAGS[k] or "--set '" .. k .. "'"}
+            source = source or overrides.FLAGS[k] or "--set '" .. k .. "'"}
     end
     for _, o in ipairs(list) do
         local names = split(o.key)

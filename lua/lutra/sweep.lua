@@ -22,7 +22,6 @@ local config = require "lutra.config"
 local sandbox = require "lutra.sandbox"
 local paths = require "lutra.paths"
 local layers = require "lutra.layers"
-local compat = require "lutra.compat"
 local overrides = require "lutra.overrides"
 local describe = require "lutra.describe"
 local tables = require "lutra.tables"
@@ -209,40 +208,17 @@ end
 
 -- ---- a variant's config -----------------------------------------------------------------------
 
--- Merges a layer of dotted keys ({["data.batch_size"] = 128}) over raw, as a recipe file
--- merges over its bases: origins recorded as source, conventions read.
-local function merge_layer(raw, origin, notes, keys, source)
-    local layer = {}
-    for _, k in ipairs(sorted_keys(keys)) do
-        local one = {}
-        local t = one
-        local names = {}
-        for seg in k:gmatch("[^.]+") do
-            names[#names + 1] = seg
-        end
-        for i = 1, #names - 1 do
-            t[names[i]] = {}
-            t = t[names[i]]
-        end
-        t[names[#names]] = tables.deep_copy(keys[k])
-        layer = layers.merge_into(layer, one, nil, "")
-    end
-    compat.normalize_layer(layer, source, notes)
-    layers.drop_exclusive(raw, layer, origin)
-    return layers.merge_into(raw, layer, { origin = origin, source = source }, "")
-end
-
 -- sweep.config(spec, variant, sets [, work_dir]): the variant's resolved config, notes and
 -- origins (as config.load returns them): the base recipe, the sweep's recipe keys, sets
 -- (--set strings), the variant's keys, then work_dir. Raises as config.load does, the
 -- variant's keys named "<sweep> variant N (name)".
 function sweep.config(spec, variant, sets, work_dir)
     local raw, origin, notes = config.read(spec.base, nil)
-    raw = merge_layer(raw, origin, notes, spec.common, spec.where)
+    raw = overrides.apply(raw, origin, notes, tables.deep_copy(spec.common), spec.where)
     raw = overrides.apply(raw, origin, notes, sets)
     local keys = tables.deep_copy(variant.overrides)
     keys.work_dir = work_dir
-    raw = merge_layer(raw, origin, notes, keys, string.format("%s variant %d (%s)",
+    raw = overrides.apply(raw, origin, notes, keys, string.format("%s variant %d (%s)",
         spec.where, variant.index, variant.name))
     return config.resolve(raw, origin, notes, paths.normalize(spec.base)), notes, origin
 end
