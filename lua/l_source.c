@@ -27,10 +27,25 @@ static int64_t elems(const struct lt_sample_shape *s) {
     return n;
 }
 
+/* Which call of the source a value came from, for messages: get(i) or fill(a batch of
+ * n), and its x or y. Formatted only when something is wrong, so a sample that is fine
+ * makes no string. */
+struct call {
+    int batched;
+    lua_Integer i; /* get's sample (1-based), or fill's batch size */
+    const char *part; /* "x", "y", or NULL for the call itself */
+};
+
+/* Pushes the call's name ("get(3)'s x") and returns it. */
+static const char *call_name(lua_State *T, const struct call *c) {
+    return lua_pushfstring(T, c->batched ? "fill(a batch of %I)%s%s" : "get(%I)%s%s", c->i,
+                           c->part ? "'s " : "", c->part ? c->part : "");
+}
+
 /* Checks that v fits dtype dt (finite; an integer in range for i32 and u8) and stores it
- * as element k of dst; raises naming `what` otherwise. */
-static void store_number(lua_State *T, const char *what, int64_t k, void *dst, enum lt_dtype dt,
-                         lua_Number v) {
+ * as element k of dst; raises naming the call's value otherwise. */
+static void store_number(lua_State *T, const struct call *what, int64_t k, void *dst,
+                         enum lt_dtype dt, lua_Number v) {
     int ok = isfinite(v);
     if (dt == LT_DTYPE_F32)
         ok = ok && fabs(v) <= FLT_MAX;
@@ -39,7 +54,7 @@ static void store_number(lua_State *T, const char *what, int64_t k, void *dst, e
     else
         ok = ok && v == floor(v) && v >= 0 && v <= 255;
     if (!ok)
-        luaL_error(T, "%s%s is %f, which does not fit %s%s", what,
+        luaL_error(T, "%s%s is %f, which does not fit %s%s", call_name(T, what),
                    k >= 0 ? lua_pushfstring(T, "[%I]", (lua_Integer)k + 1) : "", v,
                    lt_dtype_name(dt), dt == LT_DTYPE_F32 ? "" : " (an integer in its range)");
     k = k < 0 ? 0 : k;
@@ -52,13 +67,13 @@ static void store_number(lua_State *T, const char *what, int64_t k, void *dst, e
 }
 
 /* Copies the value at idx (a tensor, a number or a flat list of numbers) into dst as the
- * sample shape s says; raises naming `what` when it does not fit. */
-static void copy_value(lua_State *T, int idx, const char *what, const struct lt_sample_shape *s,
-                       int64_t n, void *dst) {
+ * sample shape s says; raises naming the call's value when it does not fit. */
+static void copy_value(lua_State *T, int idx, const struct call *what,
+                       const struct lt_sample_shape *s, int64_t n, void *dst) {
     struct lt_tensor *t = lt_lua_to_tensor(T, idx);
     if (t) {
         if (lt_tensor_dtype(t) != s->dtype || lt_tensor_numel(t) != n)
-            luaL_error(T, "%s is a %s tensor of %I elements, want %s of %I", what,
+            luaL_error(T, "%s is a %s tensor of %I elements, want %s of %I", call_name(T, what),
                        lt_dtype_name(lt_tensor_dtype(t)), (lua_Integer)lt_tensor_numel(t),
                        lt_dtype_name(s->dtype), (lua_Integer)n);
         memcpy(dst, lt_tensor_data(t), (size_t)n * lt_dtype_bytes(s->dtype));
@@ -68,13 +83,13 @@ static void copy_value(lua_State *T, int idx, const char *what, const struct lt_
         for (int64_t k = 0; k < n; k++) {
             lua_rawgeti(T, idx, (lua_Integer)k + 1);
             if (lua_type(T, -1) != LUA_TNUMBER)
-                luaL_error(T, "%s[%I] is a %s, not a number", what, (lua_Integer)k + 1,
+                luaL_error(T, "%s[%I] is a %s, not a number", call_name(T, what), (lua_Integer)k + 1,
                            luaL_typename(T, -1));
             store_number(T, what, k, dst, s->dtype, lua_tonumber(T, -1));
             lua_pop(T, 1);
         }
     } else {
-        luaL_error(T, "%s is a %s; want a %s tensor, %s of %I numbers", what,
+        luaL_error(T, "%s is a %s; want a %s tensor, %s of %I numbers", call_name(T, what),
                    luaL_typename(T, idx), lt_dtype_name(s->dtype),
                    n == 1 ? "a number or a list" : "or a list", (lua_Integer)n);
     }
@@ -88,11 +103,18 @@ struct rows_job {
     void *x, *y;        /* the batch's buffers */
 };
 
-/* Calls the function at the top of T with its arguments (nargs) for two results; raises
- * "<what> failed: <its error>" when it raises. */
-static void call_source(lua_State *T, int nargs, const char *what) {
+/* Calls the function below its nargs arguments for two results and copies them into x
+ * (n_x elements) and y (n_y); raises "<call> failed: <its error>" when it raises, or
+ * naming the value that does not fit. */
+static void call_source(lua_State *T, int nargs, struct call *c, const struct lua_source *src,
+                        int64_t n_x, void *x, int64_t n_y, void *y) {
     if (lua_pcall(T, nargs, 2, 0) != LUA_OK)
-        luaL_error(T, "%s failed: %s", what, luaL_tolstring(T, -1, NULL));
+        luaL_error(T, "%s failed: %s", call_name(T, c), luaL_tolstring(T, -1, NULL));
+    int xi = lua_gettop(T) - 1, yi = lua_gettop(T);
+    c->part = "x";
+    copy_value(T, xi, c, &src->x, n_x, x);
+    c->part = "y";
+    copy_value(T, yi, c, &src->y, n_y, y);
 }
 
 /* The job's rows: fill(indices) once, or get(i) for each sample, the values copied into
@@ -110,30 +132,20 @@ static int read_rows(lua_State *T) {
             lua_pushinteger(T, (lua_Integer)job->idx[r] + 1);
             lua_rawseti(T, -2, (lua_Integer)r + 1);
         }
-        const char *what = lua_pushfstring(T, "fill(a batch of %I)", (lua_Integer)job->n);
-        lua_insert(T, fn + 1); /* below the call: it stays for the messages */
-        call_source(T, 1, what);
-        int xi = lua_gettop(T) - 1, yi = lua_gettop(T); /* before the messages are pushed */
-        copy_value(T, xi, lua_pushfstring(T, "%s's x", what), &src->x, job->n * src->x_elems,
-                   job->x);
-        copy_value(T, yi, lua_pushfstring(T, "%s's y", what), &src->y, job->n * src->y_elems,
-                   job->y);
+        struct call c = {1, (lua_Integer)job->n, NULL};
+        call_source(T, 1, &c, src, job->n * src->x_elems, job->x, job->n * src->y_elems,
+                    job->y);
         return 0;
     }
     size_t xb = (size_t)src->x_elems * lt_dtype_bytes(src->x.dtype);
     size_t yb = (size_t)src->y_elems * lt_dtype_bytes(src->y.dtype);
     for (int64_t r = 0; r < job->n; r++) {
         lua_settop(T, fn);
-        lua_Integer i = (lua_Integer)job->idx[r] + 1;
-        const char *what = lua_pushfstring(T, "get(%I)", i);
+        struct call c = {0, (lua_Integer)job->idx[r] + 1, NULL};
         lua_pushvalue(T, fn);
-        lua_pushinteger(T, i);
-        call_source(T, 1, what);
-        int xi = lua_gettop(T) - 1, yi = lua_gettop(T); /* before the messages are pushed */
-        copy_value(T, xi, lua_pushfstring(T, "%s's x", what), &src->x, src->x_elems,
-                   (char *)job->x + (size_t)r * xb);
-        copy_value(T, yi, lua_pushfstring(T, "%s's y", what), &src->y, src->y_elems,
-                   (char *)job->y + (size_t)r * yb);
+        lua_pushinteger(T, c.i);
+        call_source(T, 1, &c, src, src->x_elems, (char *)job->x + (size_t)r * xb, src->y_elems,
+                    (char *)job->y + (size_t)r * yb);
     }
     return 0;
 }
