@@ -40,6 +40,7 @@ commands:
   eval RECIPE --load-from W     evaluate saved weights on the test split
   plan RECIPE [--set k=v ...]   dry run: resolved config, graph, memory by category;
                                 --fit: the largest micro-batch that fits, per precision
+  generate RECIPE --load-from W text from a trained token model (a GPT)
   sweep SWEEP.lua [options]     train variants of a recipe in turn and compare them
   run SCRIPT.lua [args]         run a Lua script with lutra loaded (your own loop)
   repl                          interactive Lua with lutra (also: lutra alone)
@@ -91,6 +92,33 @@ checkpoint) with the recipe's model on its test split: loss and accuracy.
 
 options:
   --load-from W           the weights to evaluate (required)
+]] .. RECIPE_OPTIONS .. [[
+
+  --threads N             CPU threads (0: one per core)
+  --device auto|cpu|cuda  where to run (default auto); cuda:N for GPU N
+  --gpu-ids N             the same as --device cuda:N]],
+    generate = [[
+usage: lutra generate RECIPE --load-from WEIGHTS [options]
+
+Writes text from a trained token model (the recipe's model: model = {type = "gpt"} or
+your own causal model with a block_size) to standard output: the prompt, then each new
+token as it is drawn. When the recipe's tokens are bytes (a .txt file, or
+data.token_format = "bytes") the prompt is text and so is the output; otherwise both
+are token ids written as numbers ("12 7 431").
+
+Each new token recomputes the window of the last data.block_size tokens (at most the
+model's block_size): one forward program, planned once, no KV cache. Sampling: logits
+divided by the temperature, the top k kept, one draw from a generator seeded by --seed;
+the same weights, prompt, options and seed give the same text.
+
+options:
+  --load-from W           the trained weights (required)
+  --prompt TEXT           what the text starts from (default: a newline)
+  --tokens N              how many tokens to generate (default 200)
+  --temperature T         > 0 flattens (> 1) or sharpens (< 1); 0 takes the most
+                          likely token every time (default 1)
+  --top-k K               draw from the K most likely tokens only (default 0: all)
+  --seed S                seeds the draws (default 0)
 ]] .. RECIPE_OPTIONS .. [[
 
   --threads N             CPU threads (0: one per core)
@@ -194,6 +222,9 @@ local SPECS = {
     plan = { ["--device"] = "value", ["--gpu-ids"] = "value", ["--threads"] = "value",
         ["--fit"] = "flag", ["--memory"] = "value", ["--json"] = "flag", ["--explain"] = "flag" },
 }
+SPECS.generate = { ["--load-from"] = "value", ["--prompt"] = "value", ["--tokens"] = "value",
+    ["--temperature"] = "value", ["--top-k"] = "value", ["--seed"] = "value",
+    ["--threads"] = "value", ["--device"] = "value", ["--gpu-ids"] = "value" }
 SPECS.sweep = { ["--plan-only"] = "flag", ["--work-dir"] = "value", ["--resume"] = "flag" }
 for _, spec in pairs(SPECS) do
     for _, flag in ipairs(overrides.OVERRIDE_FLAGS) do
@@ -406,6 +437,93 @@ function verbs.eval(args)
         cfg.data.dataset, m.accuracy and string.format("%.4f", m.accuracy) or "-", m.loss, m.count,
         core.clock() - t0))
     return EXIT.ok
+end
+
+-- A number option's value within [lo, hi] (hi nil: no bound), or a usage error.
+local function number_option(verb, name, v, lo, hi, integer)
+    local n = tonumber(v)
+    if integer then
+        n = math.tointeger(n)
+    end
+    if n == nil or n ~= n or n < lo or (hi and n > hi) then
+        usage_error(string.format("%s: %s wants %s %s, got '%s'", verb, name,
+            integer and "an integer" or "a number", hi and string.format("in [%s, %s]", lo, hi)
+                or string.format(">= %s", lo), v))
+    end
+    return n
+end
+
+function verbs.generate(args)
+    local p = cli.parse("generate", args, 2)
+    if p.help then
+        say(HELP.generate)
+        return EXIT.ok
+    end
+    local path = recipe_of("generate", p)
+    local opt = p.options
+    local weights = opt["--load-from"]
+    if not weights then
+        usage_error("generate: --load-from WEIGHTS is required (a .safetensors file)")
+    end
+    local tokens = number_option("generate", "--tokens", opt["--tokens"] or "200", 0, 1e9, true)
+    local temperature = number_option("generate", "--temperature", opt["--temperature"] or "1", 0)
+    local top_k = number_option("generate", "--top-k", opt["--top-k"] or "0", 0, nil, true)
+    local seed = number_option("generate", "--seed", opt["--seed"] or "0", 0, nil, true)
+    local cfg = load_recipe(path, overrides_of("generate", p))
+    local checkpoint = require "lutra.checkpoint"
+    local generate = require "lutra.generate"
+    setup.context(cfg)
+    setup.device(cfg)
+    local model = setup.model(cfg)
+    local window = math.tointeger(model.block_size)
+    if not window then
+        error(setup.config_error(string.format("generate: %s: the model (%s) has no " ..
+            "block_size: generation needs a causal token model such as model = {type = " ..
+            "\"gpt\"}", path, tostring(cfg.model.type))), 0)
+    end
+    local data_window = cfg.data and math.tointeger(cfg.data.block_size)
+    if data_window and data_window < window then
+        window = data_window -- positions past the training windows were never trained
+    end
+    local note = checkpoint.load_weights(model, checkpoint.load(weights), weights)
+    if note then
+        complain("warning: " .. note)
+    end
+    local prog, vocab = generate.program(model, window)
+    local bytes = generate.bytes_of(cfg.data or {})
+    local ok, ids = pcall(generate.prompt_ids, opt["--prompt"] or "\n", bytes, vocab)
+    if not ok then
+        prog.forward:close()
+        usage_error(tostring(ids):gsub("^[^:]*:%d+: ", ""))
+    elseif #ids == 0 then
+        prog.forward:close()
+        usage_error("generate: --prompt is empty: give at least one token")
+    end
+    local function write(id, first)
+        if bytes then
+            cli.out:write(string.char(id))
+        else
+            cli.out:write(first and "" or " ", tostring(id))
+        end
+    end
+    for i, id in ipairs(ids) do
+        write(id, i == 1)
+    end
+    cli.out:flush()
+    local t0 = core.clock()
+    local new = generate.run(prog, { prompt_ids = ids, tokens = tokens,
+        temperature = temperature, top_k = top_k, seed = seed, interrupted = core.interrupted,
+        emit = function(id)
+            write(id)
+            cli.out:flush()
+        end })
+    prog.forward:close()
+    cli.out:write("\n")
+    local dt = core.clock() - t0
+    cli.err:write(string.format("generated %d tokens in %.1f s (%.0f tokens/s; the window " ..
+        "of %d recomputed for each)\n", #new, dt, #new / math.max(dt, 1e-9), window))
+    local sig = core.interrupted()
+    return sig and EXIT[sig] or EXIT.ok
 end
 
 local categories = require "lutra.categories"

@@ -1,0 +1,101 @@
+-- lutra.generate's pieces: the seeded generator, the draw (greedy, top-k, the softmax's
+-- proportions), the prompt's tokens, and the padded window matching unpadded logits.
+local lutra = require "lutra"
+local generate = require "lutra.generate"
+
+describe("generate.uniform", function()
+    it("is in [0, 1), the same for a seed and different across seeds", function()
+        local a, b, c = generate.uniform(5), generate.uniform(5), generate.uniform(6)
+        local differ = 0
+        for _ = 1, 1000 do
+            local x = a()
+            assert.is_true(x >= 0 and x < 1)
+            assert.are.equal(x, b())
+            if x ~= c() then
+                differ = differ + 1
+            end
+        end
+        assert.are.equal(1000, differ)
+    end)
+end)
+
+describe("generate.pick", function()
+    local logits = { 0.5, 3, -1, 2.9 }
+
+    it("takes the largest logit at temperature 0, and with top_k = 1", function()
+        assert.are.equal(1, generate.pick(logits, 0, 0, generate.uniform(1)))
+        local u = generate.uniform(1)
+        for _ = 1, 50 do
+            assert.are.equal(1, generate.pick(logits, 1, 1, u))
+        end
+    end)
+
+    it("draws from the top k only", function()
+        local u, seen = generate.uniform(2), {}
+        for _ = 1, 400 do
+            seen[generate.pick(logits, 5, 2, u)] = true
+        end
+        assert.are.same({ [1] = true, [3] = true }, seen)
+    end)
+
+    it("draws in the softmax's proportions", function()
+        -- softmax of {0, log 3} is {1/4, 3/4}; 8000 draws: sd 0.005, margin 0.03
+        local u, ones = generate.uniform(3), 0
+        for _ = 1, 8000 do
+            ones = ones + generate.pick({ 0, math.log(3) }, 1, 0, u)
+        end
+        assert.is_true(math.abs(ones / 8000 - 0.75) < 0.03, "share " .. ones / 8000)
+    end)
+end)
+
+describe("generate.prompt_ids", function()
+    it("reads text as bytes, or numbers as ids, within the vocabulary", function()
+        assert.are.same({ 104, 105 }, generate.prompt_ids("hi", true, 256))
+        assert.are.same({ 12, 7, 431 }, generate.prompt_ids("12 7,431", false, 500))
+        assert.has_error(function() generate.prompt_ids("12 x", false, 500) end)
+        assert.has_error(function() generate.prompt_ids("12 500", false, 500) end)
+        assert.has_error(function() generate.prompt_ids("hi", true, 100) end)
+    end)
+
+    it("knows bytes from the recipe's data", function()
+        assert.is_true(generate.bytes_of({ path = "a.txt" }))
+        assert.is_true(generate.bytes_of({ path = "a.bin", token_format = "bytes" }))
+        assert.is_false(generate.bytes_of({ path = "a.bin" }))
+        assert.is_false(generate.bytes_of({ path = "a.txt", token_format = "u16" }))
+    end)
+end)
+
+describe("generate.run", function()
+    it("gives the tokens an unpadded forward pass gives (causal: padding is invisible)", function()
+        lutra.manual_seed(4)
+        local model = lutra.nn.GPT { n_layer = 1, n_head = 2, n_embd = 16, block_size = 8,
+            vocab_size = 11 }
+        local prog, vocab = generate.program(model, 8)
+        assert.are.equal(11, vocab)
+        local prompt = { 3, 1, 4, 1, 5 }
+        local new = generate.run(prog, { prompt_ids = prompt, tokens = 6, temperature = 0,
+            top_k = 0, seed = 0 })
+        prog.forward:close()
+        assert.are.equal(6, #new)
+        -- the same greedy tokens from the model on the exact window, one length at a time
+        local ids = { table.unpack(prompt) }
+        local ev = require("lutra.trainer").evaluator(model)
+        for i = 1, 6 do
+            local first = math.max(1, #ids - 8 + 1)
+            local n = #ids - first + 1
+            local x = lutra.zeros({ 1, n }, "i32")
+            for t = 1, n do
+                x:set(t, ids[first + t - 1])
+            end
+            local out = ev:program(x)
+            local logits = require("lutra.trace").run(out, { x })
+            local row = {}
+            for j = 1, vocab do
+                row[j] = logits:get((n - 1) * vocab + j)
+            end
+            local id = generate.pick(row, 0, 0, nil)
+            assert.are.equal(id, new[i], "token " .. i)
+            ids[#ids + 1] = id
+        end
+    end)
+end)
