@@ -698,6 +698,15 @@ struct lt_token_options {
 enum lt_status lt_dataset_open_tokens(struct lt_ctx *ctx, const char *path,
                                       const struct lt_token_options *o, struct lt_dataset **out);
 
+/* The same over several files read as one stream, in the order given: the files' tokens
+ * one after another (each file with its own header, or raw), the part's fractions taken
+ * of the whole stream, positions (lt_dataset_max_id) counted in it. The files must all
+ * store tokens at one width; every file is checked as lt_dataset_open_tokens checks one.
+ * Its origin is "FIRST and N more files". */
+enum lt_status lt_dataset_open_token_files(struct lt_ctx *ctx, const char *const *paths,
+                                           int n_paths, const struct lt_token_options *o,
+                                           struct lt_dataset **out);
+
 /* ---- data sets a host fills ------------------------------------------------------------- */
 
 /* A data set whose samples the embedding program provides. The loader calls `fill` for

@@ -1,9 +1,9 @@
-/* Token data sets: windows of a token stream read from one file (lutra.h's
- * lt_dataset_open_tokens). A sample is block_size consecutive tokens (x) and, for each,
+/* Token data sets: windows of a token stream read from one file or from several, one
+ * after another (lutra.h's lt_dataset_open_tokens, lt_dataset_open_token_files). A sample is block_size consecutive tokens (x) and, for each,
  * the token after it (y), at a fixed or a seeded random position of the stream's part.
  *
  * Only the part [floor(begin * n), floor(end * n)) is read, whole, at opening, and kept
- * at the file's width (1, 2 or 4 bytes a token): a stream of u16 tokens costs two bytes a
+ * at the files' width (1, 2 or 4 bytes a token): a stream of u16 tokens costs two bytes a
  * token in memory, not four. Samples are widened to i32 as they are read. */
 #include <errno.h>
 #include <math.h>
@@ -28,7 +28,7 @@ struct tokens {
     unsigned char *data; /* the part's tokens, little-endian, `width` bytes each */
     int width;           /* 1, 2 or 4 */
     int64_t count;       /* tokens in the part */
-    int64_t first;       /* the part's first token's index in the file */
+    int64_t first;       /* the part's first token's index in the stream */
     int64_t block;       /* block_size */
     int random;          /* random_windows */
     uint64_t seed;
@@ -193,65 +193,134 @@ static enum lt_status check_options(struct lt_ctx *ctx, const char *path,
     return LT_OK;
 }
 
-/* Reads the part into t (width and first set); LT_EIO names the system's reason. */
-static enum lt_status read_part(struct lt_ctx *ctx, const char *path, int fd, int64_t offset,
+/* One file of the stream: its path, descriptor, where its tokens start, how many. */
+struct token_file {
+    const char *path;
+    int fd;
+    int64_t offset, n;
+};
+
+/* Reads the part of the stream (the files' tokens one after another) into t (width,
+ * first and count set); LT_EIO names the file and the system's reason. */
+static enum lt_status read_part(struct lt_ctx *ctx, const struct token_file *files, int n_files,
                                 struct tokens *t) {
     size_t bytes = (size_t)t->count * (size_t)t->width;
     if (!(t->data = lt_alloc(ctx, bytes)))
         return LT_ENOMEM;
-    if (lt_read_at(fd, t->data, bytes, offset + t->first * t->width) != 0)
-        return lt_fail(ctx, LT_EIO, "%s: read failed: %s", path, strerror(errno));
+    int64_t lo = t->first, hi = t->first + t->count, start = 0; /* start: file f's first */
+    for (int f = 0; f < n_files; start += files[f].n, f++) {
+        int64_t a = lo > start ? lo : start, b = hi < start + files[f].n ? hi : start + files[f].n;
+        if (a >= b)
+            continue;
+        unsigned char *to = t->data + (size_t)(a - lo) * (size_t)t->width;
+        if (lt_read_at(files[f].fd, to, (size_t)(b - a) * (size_t)t->width,
+                       files[f].offset + (a - start) * t->width) != 0)
+            return lt_fail(ctx, LT_EIO, "%s: read failed: %s", files[f].path, strerror(errno));
+    }
     return LT_OK;
+}
+
+/* Opens one file and lays it out (its descriptor closed again on failure). */
+static enum lt_status open_file(struct lt_ctx *ctx, const char *path, enum lt_token_format format,
+                                struct token_file *tf, int *width) {
+    int64_t size;
+    tf->path = path;
+    if (!path)
+        return lt_fail(ctx, LT_EINVAL, "tokens: a file of the stream has no path");
+    enum lt_status st = lt_file_open_regular(ctx, path, &tf->fd, &size);
+    if (st == LT_OK && (st = layout(ctx, path, tf->fd, size, format, width, &tf->offset,
+                                    &tf->n)) != LT_OK)
+        close(tf->fd);
+    return st;
+}
+
+/* Opens and lays out each file; all must store tokens at one width. On failure none is
+ * left open. */
+static enum lt_status open_files(struct lt_ctx *ctx, const char *const *paths, int n_files,
+                                 enum lt_token_format format, struct token_file *files,
+                                 int *width) {
+    for (int f = 0; f < n_files; f++) {
+        int w;
+        enum lt_status st = open_file(ctx, paths[f], format, &files[f], &w);
+        if (st == LT_OK && f > 0 && w != *width) {
+            st = lt_fail(ctx, LT_EINVAL,
+                         "%s: holds u%d tokens but %s holds u%d: the files of one stream "
+                         "must store tokens alike",
+                         paths[f], w * 8, paths[0], *width * 8);
+            close(files[f].fd);
+        }
+        if (st != LT_OK) {
+            for (int g = 0; g < f; g++)
+                close(files[g].fd);
+            return st;
+        }
+        *width = w;
+    }
+    return LT_OK;
+}
+
+enum lt_status lt_dataset_open_token_files(struct lt_ctx *ctx, const char *const *paths,
+                                           int n_paths, const struct lt_token_options *o,
+                                           struct lt_dataset **out) {
+    if (!paths || n_paths < 1)
+        return lt_fail(ctx, LT_EINVAL, "tokens: no file path given");
+    const char *name = paths[0] ? paths[0] : "tokens";
+    enum lt_status st = check_options(ctx, name, o);
+    if (st != LT_OK)
+        return st;
+    struct token_file *files = lt_alloc(ctx, (size_t)n_paths * sizeof *files);
+    if (!files)
+        return LT_ENOMEM;
+    int width = 1;
+    if ((st = open_files(ctx, paths, n_paths, o->format, files, &width)) != LT_OK) {
+        free(files);
+        return st;
+    }
+    int64_t n = 0;
+    for (int f = 0; f < n_paths; f++)
+        n += files[f].n;
+    int64_t lo = (int64_t)floor(o->begin * (double)n), hi = (int64_t)floor(o->end * (double)n);
+    struct lt_store *s = NULL;
+    if (hi - lo - 1 < o->block_size)
+        st = lt_fail(ctx, LT_EINVAL,
+                     "%s%s: the part [%g, %g) of its %lld tokens holds %lld, fewer than the "
+                     "block_size + 1 = %lld + 1 that one sample needs",
+                     name, n_paths > 1 ? " and the files after it" : "", o->begin, o->end,
+                     (long long)n, (long long)(hi - lo), (long long)o->block_size);
+    else if (!(s = lt_store_new(ctx, &tokens_ops, sizeof(struct tokens))))
+        st = LT_ENOMEM;
+    if (s) {
+        struct tokens *t = s->kind;
+        t->width = width;
+        t->first = lo;
+        t->count = hi - lo;
+        t->block = o->block_size;
+        t->random = o->random_windows != 0;
+        t->seed = o->seed;
+        st = read_part(ctx, files, n_paths, t);
+        if (st == LT_OK)
+            st = check_ids(ctx, name, t);
+    }
+    for (int f = 0; f < n_paths; f++)
+        close(files[f].fd);
+    free(files);
+    if (st != LT_OK) {
+        if (s)
+            lt_store_release(s);
+        return st;
+    }
+    struct tokens *t = s->kind;
+    s->n = (t->count - 1) / t->block;
+    s->x = (struct lt_sample_shape){.dtype = LT_DTYPE_I32, .ndim = 1, .shape = {t->block}};
+    s->y = s->x;
+    if (n_paths == 1)
+        snprintf(s->origin, sizeof s->origin, "%s", name);
+    else
+        snprintf(s->origin, sizeof s->origin, "%s and %d more files", name, n_paths - 1);
+    return lt_dataset_wrap(ctx, s, out);
 }
 
 enum lt_status lt_dataset_open_tokens(struct lt_ctx *ctx, const char *path,
                                       const struct lt_token_options *o, struct lt_dataset **out) {
-    if (!path)
-        return lt_fail(ctx, LT_EINVAL, "tokens: no file path given");
-    enum lt_status st = check_options(ctx, path, o);
-    if (st != LT_OK)
-        return st;
-    int fd;
-    int64_t size, offset, n;
-    int width;
-    if ((st = lt_file_open_regular(ctx, path, &fd, &size)) != LT_OK)
-        return st;
-    if ((st = layout(ctx, path, fd, size, o->format, &width, &offset, &n)) != LT_OK) {
-        close(fd);
-        return st;
-    }
-    int64_t lo = (int64_t)floor(o->begin * (double)n), hi = (int64_t)floor(o->end * (double)n);
-    if (hi - lo - 1 < o->block_size) {
-        close(fd);
-        return lt_fail(ctx, LT_EINVAL,
-                       "%s: the part [%g, %g) of its %lld tokens holds %lld, fewer than the "
-                       "block_size + 1 = %lld + 1 that one sample needs",
-                       path, o->begin, o->end, (long long)n, (long long)(hi - lo),
-                       (long long)o->block_size);
-    }
-    struct lt_store *s = lt_store_new(ctx, &tokens_ops, sizeof(struct tokens));
-    if (!s) {
-        close(fd);
-        return LT_ENOMEM;
-    }
-    struct tokens *t = s->kind;
-    t->width = width;
-    t->first = lo;
-    t->count = hi - lo;
-    t->block = o->block_size;
-    t->random = o->random_windows != 0;
-    t->seed = o->seed;
-    st = read_part(ctx, path, fd, offset, t);
-    close(fd);
-    if (st == LT_OK)
-        st = check_ids(ctx, path, t);
-    if (st != LT_OK) {
-        lt_store_release(s);
-        return st;
-    }
-    s->n = (t->count - 1) / t->block;
-    s->x = (struct lt_sample_shape){.dtype = LT_DTYPE_I32, .ndim = 1, .shape = {t->block}};
-    s->y = s->x;
-    snprintf(s->origin, sizeof s->origin, "%s", path);
-    return lt_dataset_wrap(ctx, s, out);
+    return lt_dataset_open_token_files(ctx, &path, 1, o, out);
 }

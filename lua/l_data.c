@@ -290,10 +290,17 @@ static int l_tensors(lua_State *L) {
     return 1;
 }
 
-/* tokens(path, {format = "auto" | "u16" | "u32" | "bytes", block_size =, begin = 0,
- * ["end"] = 1, random = false, seed = 0}): windows of a token stream. */
+/* tokens(path | {path, ...}, {format = "auto" | "u16" | "u32" | "bytes", block_size =,
+ * begin = 0, ["end"] = 1, random = false, seed = 0}): windows of a token stream, read
+ * from one file or from several one after another. */
 static int l_tokens(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    int n_paths = 1;
+    if (lua_istable(L, 1)) {
+        n_paths = (int)luaL_len(L, 1);
+        luaL_argcheck(L, n_paths >= 1 && n_paths <= 1 << 20, 1, "want one path or more");
+    } else {
+        luaL_checkstring(L, 1);
+    }
     luaL_checktype(L, 2, LUA_TTABLE);
     struct lt_token_options o = {0};
     const char *fmt = opt_string(L, 2, "tokens", "format", "auto");
@@ -314,8 +321,22 @@ static int l_tokens(lua_State *L) {
     lua_Number seed = opt_number(L, 2, "tokens", "seed", 0);
     luaL_argcheck(L, seed >= 0, 2, "seed must be >= 0");
     o.seed = (uint64_t)seed;
+    /* the paths, as a userdata array so that an error raised below frees it */
+    const char **paths = lua_newuserdatauv(L, (size_t)n_paths * sizeof *paths, 0);
+    if (lua_istable(L, 1)) {
+        for (int i = 0; i < n_paths; i++) {
+            /* the table keeps the string alive, so its pointer outlives the pop */
+            if (lua_rawgeti(L, 1, i + 1) != LUA_TSTRING)
+                return luaL_error(L, "tokens: path %d is a %s, not a string", i + 1,
+                                  luaL_typename(L, -1));
+            paths[i] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+    } else {
+        paths[0] = lua_tostring(L, 1);
+    }
     struct lt_dataset **slot = lt_lua_new_dataset(L);
-    LT_LUA_CHECK(L, lt_dataset_open_tokens(lt_lua_ctx(L), path, &o, slot));
+    LT_LUA_CHECK(L, lt_dataset_open_token_files(lt_lua_ctx(L), paths, n_paths, &o, slot));
     return 1;
 }
 

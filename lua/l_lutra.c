@@ -106,6 +106,14 @@ static int l_threads(lua_State *L) {
     return 1;
 }
 
+/* set_profile(on): trainers made afterwards time every node of their steps (slower
+ * steps, exact attribution); read with trainer handle:profile(). */
+static int l_set_profile(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    lt_ctx_set_profile(lt_lua_ctx(L), lua_toboolean(L, 1));
+    return 0;
+}
+
 /* set_memory_limit(bytes): what plans may use; 0 means the machine's RAM. */
 static int l_set_memory_limit(lua_State *L) {
     lua_Integer bytes = luaL_checkinteger(L, 1);
@@ -233,6 +241,7 @@ static const luaL_Reg ctx_funcs[] = {
     {"seed", l_seed},
     {"set_threads", l_set_threads},
     {"threads", l_threads},
+    {"set_profile", l_set_profile},
     {"set_memory_limit", l_set_memory_limit},
     {"memory_limit", l_memory_limit},
     {"use_reference", l_use_reference},

@@ -333,6 +333,33 @@ static int tr_set_steps(lua_State *L) {
     return 0;
 }
 
+/* tr:profile(): the first plan's nodes in step order, each {op =, backward =, seconds =}
+ * summed over the steps run since the trainer was made or tr:profile_reset(); an empty
+ * list when the trainer was not made profiling (set_profile). */
+static int tr_profile(lua_State *L) {
+    struct ltrainer *h = check_trainer(L, 1);
+    int n = lt_trainer_profile(h->t, NULL, 0);
+    struct lt_node_time *times = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *times, 0);
+    n = lt_trainer_profile(h->t, times, n);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, times[i].op);
+        lua_setfield(L, -2, "op");
+        lua_pushboolean(L, times[i].backward);
+        lua_setfield(L, -2, "backward");
+        lua_pushnumber(L, times[i].seconds);
+        lua_setfield(L, -2, "seconds");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int tr_profile_reset(lua_State *L) {
+    lt_trainer_profile_reset(check_trainer(L, 1)->t);
+    return 0;
+}
+
 /* ---- forward programs ---------------------------------------------------------------------- */
 
 /* The output symbols of a forward program, a list at arg; returns how many. */
@@ -458,6 +485,8 @@ static const luaL_Reg trainer_methods[] = {
     {"set_moment", tr_set_moment},
     {"steps", tr_steps},
     {"set_steps", tr_set_steps},
+    {"profile", tr_profile},
+    {"profile_reset", tr_profile_reset},
     {"close", tr_release},
     {NULL, NULL},
 };

@@ -417,6 +417,69 @@ static void bad_options_fail_with_messages(void **state) {
     expect_fail(path, NULL, LT_EINVAL, "no token options given");
 }
 
+/* Several files are one stream: a headed u16 file, a raw one and a headed one again give
+ * the windows of their tokens one after another, and a part's fractions are taken of the
+ * whole stream, across a file boundary. */
+static void files_read_as_one_stream(void **state) {
+    (void)state;
+    char a[512], b[512], c[512];
+    make_stream(900, 60000);
+    write_file("one.bin", file_bytes(20240520, 300, stream, 300, 2), a);
+    write_file("two.u16", file_bytes(0, 0, stream + 300, 250, 2), b);
+    write_file("three.bin", file_bytes(20240520, 350, stream + 550, 350, 2), c);
+    const char *paths[] = {a, b, c};
+    struct lt_token_options o = options(LT_TOKENS_AUTO, 7);
+    struct lt_dataset *ds;
+    /* auto reads the headers; the raw middle file then needs the u16 format, so the
+     * stream of all three is refused in auto: a file without a header is not a .txt */
+    assert_int_equal(lt_dataset_open_token_files(ctx, paths, 3, &o, &ds), LT_EINVAL);
+    assert_non_null(strstr(lt_ctx_error(ctx), "two.u16: no token file header"));
+    const char *headed[] = {a, c};
+    CHECK(ctx, lt_dataset_open_token_files(ctx, headed, 2, &o, &ds));
+    uint32_t joined[650];
+    memcpy(joined, stream, 300 * sizeof *joined);
+    memcpy(joined + 300, stream + 550, 350 * sizeof *joined);
+    assert_int_equal(lt_dataset_size(ds), (650 - 1) / 7);
+    char origin[600];
+    snprintf(origin, sizeof origin, "%s and 1 more files", a);
+    assert_string_equal(lt_dataset_origin(ds), origin);
+    expect_windows(ds, joined, 7);
+    lt_dataset_free(ds);
+    /* raw u16 files alike, and the part [0.3, 0.7) of 900 tokens: [270, 630) */
+    write_file("one.u16", file_bytes(0, 0, stream, 300, 2), a);
+    write_file("three.u16", file_bytes(0, 0, stream + 550, 350, 2), c);
+    o = options(LT_TOKENS_U16, 7);
+    o.begin = 0.3;
+    o.end = 0.7;
+    CHECK(ctx, lt_dataset_open_token_files(ctx, paths, 3, &o, &ds));
+    expect_windows(ds, stream + 270, 7);
+    lt_dataset_free(ds);
+}
+
+/* A stream's files must store tokens alike, and each one is checked as one file is. */
+static void files_of_a_stream_are_checked(void **state) {
+    (void)state;
+    char a[512], b[512], missing[512];
+    make_stream(100, 1000);
+    write_file("wide.bin", file_bytes(20240801, 100, stream, 100, 4), a);
+    write_file("narrow.bin", file_bytes(20240520, 100, stream, 100, 2), b);
+    snprintf(missing, sizeof missing, "%s/nope.bin", dir);
+    struct lt_token_options o = options(LT_TOKENS_AUTO, 4);
+    struct lt_dataset *ds = NULL;
+    const char *mixed[] = {a, b};
+    assert_int_equal(lt_dataset_open_token_files(ctx, mixed, 2, &o, &ds), LT_EINVAL);
+    assert_non_null(strstr(lt_ctx_error(ctx), "narrow.bin: holds u16 tokens but"));
+    assert_non_null(strstr(lt_ctx_error(ctx), "wide.bin holds u32"));
+    const char *gone[] = {a, missing};
+    assert_int_equal(lt_dataset_open_token_files(ctx, gone, 2, &o, &ds), LT_EIO);
+    assert_non_null(strstr(lt_ctx_error(ctx), "nope.bin: cannot open"));
+    const char *none[] = {a, NULL};
+    assert_int_equal(lt_dataset_open_token_files(ctx, none, 2, &o, &ds), LT_EINVAL);
+    assert_int_equal(lt_dataset_open_token_files(ctx, mixed, 0, &o, &ds), LT_EINVAL);
+    assert_string_equal(lt_ctx_error(ctx), "tokens: no file path given");
+    assert_null(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(headers_give_u16_and_u32),
@@ -427,6 +490,8 @@ int main(void) {
         cmocka_unit_test(max_id_names_the_token_and_its_place),
         cmocka_unit_test(bad_files_fail_with_messages),
         cmocka_unit_test(bad_options_fail_with_messages),
+        cmocka_unit_test(files_read_as_one_stream),
+        cmocka_unit_test(files_of_a_stream_are_checked),
     };
     return cmocka_run_group_tests_name("tokens", tests, setup, teardown);
 }

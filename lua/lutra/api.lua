@@ -23,8 +23,9 @@
 --              PyTorch names), load_safetensors, save_safetensors, json_encode/decode
 --   running    config (recipes), runner (the loop lutra train runs), sweep(spec [, opts])
 --              (variants of a recipe compared: the rows), interrupted()
---   context    manual_seed, seed, set_threads, threads, set_memory_limit, memory_limit,
---              use_reference, backend, version, interrupted; the raw binding is lutra.core
+--   context    manual_seed, seed, set_threads, threads, set_profile, set_memory_limit,
+--              memory_limit, use_reference, backend, version, interrupted; the raw
+--              binding is lutra.core
 --   device     set_device("auto" | "cpu" | "cuda" | "cuda:N"), device, device_info,
 --              device_memory, set_tf32, set_deterministic, set_graphs
 local core = require "lutra.core"
@@ -62,6 +63,7 @@ local lutra = {
     -- the context
     set_threads = core.set_threads,
     threads = core.threads,
+    set_profile = core.set_profile,
     set_memory_limit = core.set_memory_limit,
     memory_limit = core.memory_limit,
     use_reference = core.use_reference,

@@ -86,6 +86,12 @@ local function open_tensors(d, seed)
     if not d.path then
         error("data.path: the tensors data set needs path (a .safetensors or x's .npy)", 0)
     end
+    for _, key in ipairs({ "path", "test_path" }) do
+        if type(d[key]) == "table" then
+            error(string.format("data.%s: the tensors data set reads one file; a list of " ..
+                "files is for tokens", key), 0)
+        end
+    end
     local train = util.call(core.tensors, d.path)
     if d.test_path then
         return train, util.call(core.tensors, d.test_path)
@@ -96,7 +102,8 @@ end
 
 local function open_tokens(d, seed)
     if not d.path then
-        error("data.path: the tokens data set needs path (the token file)", 0)
+        error("data.path: the tokens data set needs path (the token file, or a list of " ..
+            "files read as one stream)", 0)
     end
     local o = { format = d.token_format, block_size = d.block_size, seed = seed, random = true,
         begin = 0, ["end"] = d.test_path and 1 or 1 - d.val_fraction }

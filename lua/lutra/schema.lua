@@ -69,6 +69,14 @@ local function dataset_name(v)
         (hint and ' (did you mean "' .. hint .. '"?)' or "")
 end
 
+-- A file or a list of files: not an empty list.
+local function some_files(v)
+    if type(v) == "table" and #v == 0 then
+        return "must be a file or a list of files, got an empty list"
+    end
+    return nil
+end
+
 local function size_pair(v)
     if type(v) == "number" then
         if not (math.type(v) == "integer" and v >= 1 and v <= 65535) then
@@ -109,11 +117,14 @@ local data = group("data", "The data set and how batches are drawn from it.", {
         doc = "image_folder: the test split as a list file."}),
     field("classes", "integer", {range = "[1, inf)", when = {{"dataset", {"image_folder"}}},
         doc = "image_folder with list files: the number of classes."}),
-    field("path", "string", {when = {{"dataset", {"tensors", "tokens"}}},
+    field("path", {"string", "list"}, {elements = {type = "string"}, check = some_files,
+        when = {{"dataset", {"tensors", "tokens"}}},
         doc = "tensors: a .safetensors file holding x and y, or x's .npy (y's is the same " ..
             "name with y for x). tokens: the token file (llm.c's .bin with its header, raw " ..
-            "u16/u32, or a .txt read as bytes)."}),
-    field("test_path", "string", {when = {{"dataset", {"tensors", "tokens"}}},
+            "u16/u32, or a .txt read as bytes), or a list of such files read as one stream, " ..
+            "one after another."}),
+    field("test_path", {"string", "list"}, {elements = {type = "string"}, check = some_files,
+        when = {{"dataset", {"tensors", "tokens"}}},
         doc = "The test split's file; without it, val_fraction of path is held out (tokens: " ..
             "the tail; tensors: drawn from seed)."}),
     field("val_fraction", "number", {default = 0.1, range = "(0, 1)",

@@ -355,6 +355,18 @@ function Trainer:memory()
     return self.handle:memory()
 end
 
+-- trainer:profile([reset]): where the step's time goes, for a trainer made after
+-- lutra.set_profile(true): one {op =, backward =, seconds =} per node of the step, in step
+-- order, its seconds summed over the steps run so far (an empty list when not profiling);
+-- reset = true starts the sums again (after warm-up steps).
+function Trainer:profile(reset)
+    local nodes = self.handle:profile()
+    if reset then
+        self.handle:profile_reset()
+    end
+    return nodes
+end
+
 -- trainer:plan_report(): the planned bytes by category; nodes = forward + backward nodes.
 function Trainer:plan_report()
     local r = with_loader(self, self.plan:report())

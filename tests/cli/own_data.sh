@@ -105,6 +105,18 @@ sed -e "s|nn.Linear(16, 256)|nn.Linear(16, 100)|" "$SCRATCH/text.lua" >"$SCRATCH
 expect 1 "$LUTRA" train "$SCRATCH/small.lua" --work-dir "$SCRATCH/none"
 has "$SCRATCH/err" "$D/text.txt: token 116 at index"
 has "$SCRATCH/err" "is not below the model's vocabulary 100"
+# the same text split in two files, read as one stream: the same samples; a list of files
+# for a tensors data set is refused as it opens, an empty list as the recipe is checked
+head -c 2000 "$D/text.txt" >"$D/part1.txt"
+tail -c +2001 "$D/text.txt" >"$D/part2.txt"
+expect 0 "$LUTRA" train "$SCRATCH/text.lua" --work-dir "$SCRATCH/parts" \
+    --set "data.path={'$D/part1.txt', '$D/part2.txt'}"
+has "$SCRATCH/out" "data tokens ($D/part1.txt and 1 more files): 224 training, 24 test samples"
+expect 2 "$LUTRA" train "$SCRATCH/text.lua" --work-dir "$SCRATCH/none" --set "data.path={}"
+has "$SCRATCH/err" "data.path must be a file or a list of files, got an empty list"
+expect 1 "$LUTRA" train "$SCRATCH/text.lua" --work-dir "$SCRATCH/none" \
+    --set 'data.dataset="tensors"' "data.path={'$D/a.safetensors'}"
+has "$SCRATCH/err" "data.path: the tensors data set reads one file; a list of files is for tokens"
 
 # ---- a source written in Lua, registered by the recipe -------------------------------------
 cat >"$SCRATCH/source.lua" <<LUA

@@ -70,6 +70,30 @@ describe("Trainer", function()
         end
     end)
 
+    it("times each node of its step when made profiling", function()
+        lutra.set_profile(true)
+        local ok, trainer = pcall(lutra.Trainer, { model = mlp(0), input_shape = { 32, D },
+            optim = optim.SGD { lr = 0.05 } })
+        lutra.set_profile(false)
+        assert(ok, trainer)
+        trainer:step { x:narrow(1, 1, 32), y:narrow(1, 1, 32) }
+        local nodes = trainer:profile(true)
+        local ops, total = {}, 0
+        for _, n in ipairs(nodes) do
+            ops[n.op .. (n.backward and " backward" or "")] = true
+            assert.is_true(n.seconds >= 0)
+            total = total + n.seconds
+        end
+        assert.is_true(ops.linear and ops["linear backward"] and ops.cross_entropy, "ops")
+        assert.is_true(total > 0)
+        for _, n in ipairs(trainer:profile()) do
+            assert.equal(0, n.seconds) -- reset
+        end
+        local plain = lutra.Trainer { model = mlp(0), input_shape = { 32, D },
+            optim = optim.SGD { lr = 0.05 } }
+        assert.same({}, plain:profile())
+    end)
+
     it("reports planned bytes by category, equal to what it allocated", function()
         local trainer = lutra.Trainer { model = mlp(), input_shape = { 8, D },
             optim = optim.AdamW { lr = 1e-3 } }
