@@ -10,6 +10,7 @@ packages=(
     libedit-dev                   # the REPL's line editing
     libjansson-dev                # metrics.jsonl and safetensors headers
     dataset-fashion-mnist         # the default training data
+    fortunes                      # examples/char_gpt.lua's text
     libcmocka-dev                 # the C test framework
     lua-busted                    # the Lua test framework
     libomp-14-dev                 # omp.h for clang's syntax check
