@@ -115,7 +115,7 @@ $(BUILD)/kernels/cpu/%.o: CFLAGS += -fno-math-errno
 
 $(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu $(wildcard kernels/cuda/*.cuh) kernels/kernels.h \
                           kernels/ops.def kernels/ops.h kernels/attrs.def kernels/families.def \
-                          kernels/half.h kernels/rng.h
+                          kernels/half.h kernels/rng.h kernels/matmul_batch.h
 	@mkdir -p $(dir $@)
 	@echo "  NVCC    $<"
 	@$(NVCC) $(NVFLAGS) -c $< -o $@

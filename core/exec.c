@@ -54,7 +54,8 @@ enum lt_status lt_exec_init_sharing(struct lt_exec *ex, struct lt_ctx *ctx, stru
     }
     for (int b = 0; b < p->n_bufs; b++) {
         ex->views[b] = ex->hidden[b] = p->bufs[b].view;
-        if (p->bufs[b].kind == LT_BUF_ARENA && p->bufs[b].first >= 0)
+        /* a category whose buffers are all empty has no arena: they keep data NULL */
+        if (p->bufs[b].kind == LT_BUF_ARENA && p->bufs[b].first >= 0 && ex->arena[p->bufs[b].cat])
             ex->views[b].data = (char *)ex->arena[p->bufs[b].cat]->data + p->bufs[b].offset;
     }
     if (p->be->dev.alloc) {

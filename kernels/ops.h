@@ -63,6 +63,7 @@ struct lt_no_attrs {
 #define LT_DECL_BOOL(name) int name
 #define LT_DECL_U32(name) uint32_t name
 #define LT_DECL_DIM(name) int name
+#define LT_DECL_INDEX(name) int64_t name
 #define LT_DECL_DTYPE(name) enum lt_dtype name
 
 #define LT_ATTRS(S) struct S {
@@ -89,6 +90,7 @@ struct lt_no_attrs {
 #undef LT_DECL_BOOL
 #undef LT_DECL_U32
 #undef LT_DECL_DIM
+#undef LT_DECL_INDEX
 #undef LT_DECL_DTYPE
 
 /* Ops without attributes:
@@ -100,7 +102,9 @@ struct lt_no_attrs {
  * Only output 0 of an op carries a gradient; further outputs are saved statistics.
  * Elementwise binary ops (add, sub, mul): b has a's shape or a suffix of it
  * (broadcast over leading dims); the output has a's shape. matmul(a (..., M, K),
- * b (K, N) or (..., K, N)) -> (..., M, N). linear(x (..., in), w (out, in) [, b (out)])
+ * b (..., K, N)) -> (..., M, N), the batch dims (...) broadcast as torch.matmul's (lined
+ * up from the right, a missing or size-1 dim repeated; kernels/matmul_batch.h), the
+ * gradients summed over the repeats. linear(x (..., in), w (out, in) [, b (out)])
  * -> (..., out). transpose swaps the last two dims. softmax and log_softmax work on the
  * last dim. global_avg_pool (N, C, H, W) -> (N, C, 1, 1). */
 

@@ -33,6 +33,10 @@ static inline LT_HD float lt_rng_uniform(uint64_t key, uint64_t counter) {
     return (float)(lt_mix64(key + counter * 0x9e3779b97f4a7c15ull) >> 40) * 0x1p-24f;
 }
 
+/* The stream coordinate a that keeps multinomial's draws apart from other streams of the
+ * same seed. */
+#define LT_MULTINOMIAL_STREAM 0x6d756c74u
+
 /* Dropout's keep decision for one element of one sample. */
 static inline LT_HD int lt_dropout_keep(uint64_t seed, uint32_t layer, uint32_t epoch,
                                         int64_t sample, int64_t element, float p) {

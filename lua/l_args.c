@@ -99,6 +99,7 @@ enum ftype {
     F_BOOL,  /* int 0/1: a boolean, or 0 / 1 */
     F_U32,   /* uint32_t */
     F_DIM,   /* int: 1-based or negative in Lua, 0-based or negative in C */
+    F_INDEX, /* int64_t: a position along a dim, 1-based or negative in Lua, as F_DIM */
     F_DTYPE, /* enum lt_dtype: a dtype name */
     F_SHAPE, /* int64_t[LT_MAX_DIMS] at offset, its int count at count_offset */
     F_DIMS,  /* int[LT_MAX_DIMS] of dims, each as F_DIM, its int count at count_offset */
@@ -278,6 +279,9 @@ static void store(lua_State *L, const char *what, const struct field *f, void *o
     }
     case F_DIM:
         *(int *)at = to_dim(L, what, f, "an integer dim");
+        break;
+    case F_INDEX:
+        *(int64_t *)at = to_dim(L, what, f, "an integer position");
         break;
     case F_DIMS: {
         const char *want = "a table of integer dims";

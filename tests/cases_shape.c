@@ -1,5 +1,5 @@
-/* Case table for reshape, transpose, concat and permute: odd shapes, negative dims, -1
- * sizes. */
+/* Case table for reshape, transpose, concat, permute and narrow: odd shapes, negative
+ * dims, -1 sizes. */
 #include "tests/op_check.h"
 
 static const struct lt_reshape_attrs to_7_rows = {2, {7, -1}};
@@ -10,6 +10,9 @@ static const struct lt_permute_attrs reversed = {4, {3, 2, 1, 0}};
 static const struct lt_permute_attrs rotate_negative = {3, {-1, 0, -2}};
 static const struct lt_permute_attrs keep3 = {3, {0, 1, 2}}, keep1 = {1, {0}};
 static const struct lt_permute_attrs swap_last = {3, {0, 2, 1}}, keep0 = {0, {0}};
+static const struct lt_narrow_attrs mid_rows = {1, 2, 3}, last_from_end = {-1, -4, 3};
+static const struct lt_narrow_attrs first_all = {0, 0, 5}, one_of_1d = {0, 6, 1};
+static const struct lt_narrow_attrs empty_slice = {1, 2, 0};
 
 const struct op_case shape_cases[] = {
     OP_CASE("reshape (7, -1)", LT_OP_RESHAPE, &to_7_rows, IN_F32(3, 3, 5, 7)),
@@ -32,5 +35,10 @@ const struct op_case shape_cases[] = {
     OP_CASE("permute identity", LT_OP_PERMUTE, &keep3, IN_F32(3, 3, 5, 7)),
     OP_CASE("permute 1-D", LT_OP_PERMUTE, &keep1, IN_F32(1, 11)),
     OP_CASE("permute 0-D", LT_OP_PERMUTE, &keep0, IN_F32(0, 0)),
+    OP_CASE("narrow dim 1 (3, 7, 5) [2, 5)", LT_OP_NARROW, &mid_rows, IN_F32(3, 3, 7, 5)),
+    OP_CASE("narrow last dim from the end", LT_OP_NARROW, &last_from_end, IN_F32(3, 2, 3, 7)),
+    OP_CASE("narrow whole dim 0", LT_OP_NARROW, &first_all, IN_F32(2, 5, 3)),
+    OP_CASE("narrow 1-D to one element", LT_OP_NARROW, &one_of_1d, IN_F32(1, 11)),
+    OP_CASE("narrow to nothing", LT_OP_NARROW, &empty_slice, IN_F32(3, 2, 5, 3)),
 };
 const int shape_case_count = sizeof shape_cases / sizeof shape_cases[0];

@@ -367,10 +367,17 @@ void assert_floats_near(const float *a, const float *b, int64_t n, double tol) {
 static void fill_input(struct lt_kview *v, const struct case_input *ci, uint64_t key) {
     int64_t n = lt_kview_numel(v);
     if ((ci->fill == FILL_INDEX) != (ci->dtype == LT_DTYPE_I32) ||
-        (ci->fill != FILL_INDEX && ci->dtype != LT_DTYPE_F32))
-        fail_msg("case input of %s with fill %d: case tables hold f32 data and i32 indices "
-                 "(FILL_INDEX) only",
+        (ci->fill == FILL_MASK) != (ci->dtype == LT_DTYPE_U8) ||
+        (ci->fill != FILL_INDEX && ci->fill != FILL_MASK && ci->dtype != LT_DTYPE_F32))
+        fail_msg("case input of %s with fill %d: case tables hold f32 data, i32 indices "
+                 "(FILL_INDEX) and u8 masks (FILL_MASK) only",
                  lt_dtype_name(ci->dtype), (int)ci->fill);
+    if (ci->fill == FILL_MASK) {
+        uint8_t *p = v->data;
+        for (int64_t i = 0; i < n; i++)
+            p[i] = lt_rng_uniform(key, (uint64_t)i) < 0.5f;
+        return;
+    }
     if (ci->fill == FILL_INDEX) {
         int32_t *p = v->data;
         for (int64_t i = 0; i < n; i++) {

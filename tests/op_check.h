@@ -17,20 +17,22 @@
 #include "kernels/kernels.h"
 
 /* How a case input is filled (seeded, so every run sees the same numbers). Case tables
- * hold f32 data and i32 indices only: every fill but FILL_INDEX writes f32, FILL_INDEX
- * writes i32, and op_check_case fails a case input of any other pairing. */
+ * hold f32 data, i32 indices and u8 masks only: FILL_INDEX writes i32, FILL_MASK u8, every
+ * other fill f32, and op_check_case fails a case input of any other pairing. */
 enum case_fill {
     FILL_UNIFORM,  /* uniform in [-1, 1) */
     FILL_POSITIVE, /* uniform in [0.5, 2) */
     FILL_DISTINCT, /* a shuffle of (i - (n - 1) / 2 + 1/4) / 64 for i in [0, n): exact in
                     * f32, gaps of 1/64 (> 0.01) whatever n, no zero (|x| >= 1/256): no
                     * ties, no kinks; |x| < 1 while n <= 128, larger beyond */
-    FILL_INDEX     /* i32 in [0, index_max); a negative index_max draws from
+    FILL_INDEX,    /* i32 in [0, index_max); a negative index_max draws from
                     * [0, -index_max) and puts -1 (to be ignored) in every 4th place */
+    FILL_MASK      /* u8, 0 or 1 with even odds */
 };
 
 struct case_input {
-    enum lt_dtype dtype; /* LT_DTYPE_F32, or LT_DTYPE_I32 with FILL_INDEX */
+    enum lt_dtype dtype; /* LT_DTYPE_F32, LT_DTYPE_I32 with FILL_INDEX, LT_DTYPE_U8 with
+                          * FILL_MASK */
     int ndim;
     int64_t shape[LT_MAX_DIMS];
     enum case_fill fill;
@@ -43,6 +45,7 @@ struct case_input {
 #define IN_POSITIVE(ndim, ...) {LT_DTYPE_F32, ndim, {__VA_ARGS__}, FILL_POSITIVE, 0}
 #define IN_DISTINCT(ndim, ...) {LT_DTYPE_F32, ndim, {__VA_ARGS__}, FILL_DISTINCT, 0}
 #define IN_IDS(index_max, ndim, ...) {LT_DTYPE_I32, ndim, {__VA_ARGS__}, FILL_INDEX, index_max}
+#define IN_MASK(ndim, ...) {LT_DTYPE_U8, ndim, {__VA_ARGS__}, FILL_MASK, 0}
 
 struct op_case {
     const char *name;

@@ -123,6 +123,15 @@ static const struct op_case model_layers[] = {
             IN_F32(4, 64, 32, 3, 3), IN_F32(1, 64)),
     OP_CASE("matmul (4, 33, 65) @ (4, 65, 31)", LT_OP_MATMUL, NULL, IN_F32(3, 4, 33, 65),
             IN_F32(3, 4, 65, 31)),
+    /* broadcast batch dims: oneDNN repeats the size-1 dims; the gradients of the repeated
+     * operands are summed after the products */
+    OP_CASE("matmul (2, 1, 33, 65) @ (3, 65, 31)", LT_OP_MATMUL, NULL, IN_F32(4, 2, 1, 33, 65),
+            IN_F32(3, 3, 65, 31)),
+    OP_CASE("matmul (33, 65) @ (3, 65, 31)", LT_OP_MATMUL, NULL, IN_F32(2, 33, 65),
+            IN_F32(3, 3, 65, 31)),
+    /* both repeated, 4-D, and b's rows 1 KiB apart: the padded copy stays 3-D only */
+    OP_CASE("matmul (2, 1, 8, 256) @ (1, 2, 256, 256)", LT_OP_MATMUL, NULL, IN_F32(4, 2, 1, 8, 256),
+            IN_F32(4, 1, 2, 256, 256)),
 };
 static const int n_model_layers = sizeof model_layers / sizeof model_layers[0];
 

@@ -26,10 +26,17 @@ static const struct lt_reshape_attrs flat = {1, {-1}};
 static const struct lt_permute_attrs bthd_to_bhtd = {4, {0, 2, 1, 3}};
 static const struct lt_permute_attrs bthd_to_bhdt = {4, {0, 2, 3, 1}};
 static const struct lt_permute_attrs reversed = {3, {2, 1, 0}}, keep = {2, {0, 1}};
+static const struct lt_narrow_attrs narrow_mid = {1, 100, 900}, narrow_rows = {0, -67, 60};
+static const struct lt_index_attrs index_dim0 = {0}, index_dim1 = {1};
+static const struct lt_masked_fill_attrs fill_minus_2 = {-2.0f};
+static const struct lt_tri_attrs tri_main = {0}, tri_above = {1};
 static const struct lt_batch_norm_attrs bn_train = {.eps = 1e-5f, .momentum = 0.1f, .training = 1};
 static const struct lt_batch_norm_attrs bn_eval = {.eps = 1e-5f, .momentum = 0.1f, .training = 0};
 static const struct lt_layer_norm_attrs ln = {.eps = 1e-5f};
 static const struct lt_dropout_attrs p_third = {.p = 1.0f / 3, .layer = 4};
+static const struct lt_attention_attrs sdpa_plain = {0}, sdpa_causal = {.causal = 1};
+static const struct lt_attention_attrs sdpa_causal_drop = {.causal = 1, .dropout = 0.1f,
+                                                          .layer = 6};
 static const struct lt_reduce_attrs red_all = {1, 0, 0}, red_last = {0, -1, 1};
 static const struct lt_reduce_attrs red_dim0 = {0, 0, 0}, red_dim1 = {0, 1, 0};
 static const struct lt_cross_entropy_attrs ce_plain = {0.0f, -100};
@@ -107,6 +114,19 @@ static const struct op_case big_cases[] = {
             IN_F32(4, 3, 67, 5, 65)),
     OP_CASE("permute reversed (33, 37, 41)", LT_OP_PERMUTE, &reversed, IN_F32(3, 33, 37, 41)),
     OP_CASE("permute identity (129, 1031)", LT_OP_PERMUTE, &keep, IN_F32(2, 129, 1031)),
+    OP_CASE("narrow last dim (129, 1031) [100, 1000)", LT_OP_NARROW, &narrow_mid,
+            IN_F32(2, 129, 1031)),
+    OP_CASE("narrow dim 0 (129, 1031) from -67", LT_OP_NARROW, &narrow_rows, IN_F32(2, 129, 1031)),
+    OP_CASE_NO_GRAD("index_select rows (1031, 67) ids (2001,)", LT_OP_INDEX_SELECT, &index_dim0,
+                    IDS_NO_GRAD, IN_F32(2, 1031, 67), IN_IDS(1031, 1, 2001)),
+    OP_CASE_NO_GRAD("index_select dim 1 (7, 129, 41) ids (300,)", LT_OP_INDEX_SELECT, &index_dim1,
+                    IDS_NO_GRAD, IN_F32(3, 7, 129, 41), IN_IDS(129, 1, 300)),
+    OP_CASE_NO_GRAD("masked_fill (4, 6, 65, 65) causal-sized mask", LT_OP_MASKED_FILL,
+                    &fill_minus_2, IDS_NO_GRAD, IN_F32(4, 4, 6, 65, 65), IN_MASK(2, 65, 65)),
+    OP_CASE_NO_GRAD("masked_fill (129, 1031) mask (129, 1)", LT_OP_MASKED_FILL, &fill_minus_2,
+                    IDS_NO_GRAD, IN_F32(2, 129, 1031), IN_MASK(2, 129, 1)),
+    OP_CASE("triu (5, 129, 131)", LT_OP_TRIU, &tri_main, IN_F32(3, 5, 129, 131)),
+    OP_CASE("tril diagonal 1 (5, 131, 129)", LT_OP_TRIL, &tri_above, IN_F32(3, 5, 131, 129)),
     OP_CASE("concat dim 0", LT_OP_CONCAT, &dim0, IN_F32(2, 129, 131), IN_F32(2, 67, 131)),
     OP_CASE("concat dim 1", LT_OP_CONCAT, &dim1, IN_F32(3, 33, 17, 41), IN_F32(3, 33, 29, 41),
             IN_F32(3, 33, 1, 41)),
@@ -124,6 +144,15 @@ static const struct op_case big_cases[] = {
             IN_F32(1, 333)),
     OP_CASE("dropout (129, 1031)", LT_OP_DROPOUT, &p_third, IN_F32(2, 129, 1031)),
     OP_CASE("dropout (3, 40009)", LT_OP_DROPOUT, &p_third, IN_F32(2, 3, 40009)),
+    /* lengths across several query (32) and key (64) blocks, no multiple of either */
+    OP_CASE("attention causal (2, 3, 200, 64)", LT_OP_SCALED_DOT_PRODUCT_ATTENTION, &sdpa_causal,
+            IN_F32(4, 2, 3, 200, 64), IN_F32(4, 2, 3, 200, 64), IN_F32(4, 2, 3, 200, 64)),
+    OP_CASE("attention Tq 129, Tk 77, D 40, Dv 24", LT_OP_SCALED_DOT_PRODUCT_ATTENTION,
+            &sdpa_plain, IN_F32(4, 2, 4, 129, 40), IN_F32(4, 2, 4, 77, 40),
+            IN_F32(4, 2, 4, 77, 24)),
+    OP_CASE("attention causal dropout 0.1 (2, 2, 150, 32)", LT_OP_SCALED_DOT_PRODUCT_ATTENTION,
+            &sdpa_causal_drop, IN_F32(4, 2, 2, 150, 32), IN_F32(4, 2, 2, 150, 32),
+            IN_F32(4, 2, 2, 150, 32)),
     OP_CASE_NO_GRAD("embedding (1031, 67) ids (33, 41)", LT_OP_EMBEDDING, NULL, IDS_NO_GRAD,
                     IN_F32(2, 1031, 67), IN_IDS(1031, 2, 33, 41)),
     OP_CASE_NO_GRAD("embedding (7, 333) ids (2001,): repeats", LT_OP_EMBEDDING, NULL, IDS_NO_GRAD,

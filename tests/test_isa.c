@@ -201,6 +201,7 @@ static const struct family families[] = {
     FAMILY(linear),  FAMILY(conv),  FAMILY(pool),      FAMILY(activation),
     FAMILY(arith),   FAMILY(shape), FAMILY(softmax),   FAMILY(loss),
     FAMILY(dropout), FAMILY(norm),  FAMILY(embedding), FAMILY(reduce),
+    FAMILY(attention),
 };
 #undef FAMILY
 

@@ -1,5 +1,6 @@
-/* sum, mean, max, argmax and eq: hand-computed values, result dtypes and shapes, NaN and
- * empty reductions, shape errors, the case table (forward only: none has a backward). */
+/* sum, mean, max, argmax, eq, topk and multinomial: hand-computed values, result dtypes
+ * and shapes, NaN and empty reductions, draws that follow the seed, bad rows, shape
+ * errors, the case table (forward only: none has a backward). */
 #include <math.h>
 #include <string.h>
 
@@ -245,12 +246,112 @@ static void dtypes_inferred(void **state) {
 }
 
 
+/* topk: largest first, equal values in their order, NaN above everything; i32 rows. */
+static void topk_values(void **state) {
+    (void)state;
+    struct lt_kview x = kv_f32(2, (int64_t[]){2, 4}, (float[]){1, 3, 2, 3, NAN, 0, 5, -1});
+    struct lt_kview out[2];
+    const struct lt_topk_attrs two = {2}, none = {0};
+    op_forward(LT_OP_TOPK, &two, 1, &x, out);
+    assert_memory_equal(out[0].shape, ((int64_t[]){2, 2}), 2 * sizeof(int64_t));
+    const float *v = out[0].data;
+    assert_true(v[0] == 3 && v[1] == 3 && isnan(v[2]) && v[3] == 5);
+    assert_memory_equal(out[1].data, ((int32_t[]){1, 3, 0, 2}), 4 * sizeof(int32_t));
+    kv_free(&out[0]);
+    kv_free(&out[1]);
+    op_forward(LT_OP_TOPK, &none, 1, &x, out);
+    assert_int_equal(out[0].shape[1], 0);
+    kv_free(&out[0]);
+    kv_free(&out[1]);
+    kv_free(&x);
+
+    struct lt_kview ids = kv_i32(1, (int64_t[]){5}, (int32_t[]){4, -2, 9, 4, 0});
+    const struct lt_topk_attrs all = {5};
+    op_forward(LT_OP_TOPK, &all, 1, &ids, out);
+    assert_memory_equal(out[0].data, ((int32_t[]){9, 4, 4, 0, -2}), 5 * sizeof(int32_t));
+    assert_memory_equal(out[1].data, ((int32_t[]){2, 0, 3, 4, 1}), 5 * sizeof(int32_t));
+    kv_free(&out[0]);
+    kv_free(&out[1]);
+    kv_free(&ids);
+}
+
+/* multinomial: a row with one nonzero value always draws it; a seed and step give the
+ * same draws again, another step others; 4000 draws from (1, 3) land near 3/4. */
+static void multinomial_values(void **state) {
+    (void)state;
+    struct lt_kview p = kv_f32(2, (int64_t[]){2, 3}, (float[]){0, 1, 0, 0, 0, 2}), out[1];
+    const struct lt_multinomial_attrs s1 = {42, 0};
+    op_forward(LT_OP_MULTINOMIAL, &s1, 1, &p, out);
+    assert_memory_equal(out[0].shape, ((int64_t[]){2, 1}), 2 * sizeof(int64_t));
+    assert_memory_equal(out[0].data, ((int32_t[]){1, 2}), 2 * sizeof(int32_t));
+    kv_free(&out[0]);
+    kv_free(&p);
+
+    enum { ROWS = 4000 };
+    static float two[2 * ROWS];
+    for (int r = 0; r < ROWS; r++) {
+        two[2 * r] = 1;
+        two[2 * r + 1] = 3;
+    }
+    p = kv_f32(2, (int64_t[]){ROWS, 2}, two);
+    struct lt_kview again[1], later[1];
+    const struct lt_multinomial_attrs s1_step1 = {42, 1};
+    op_forward(LT_OP_MULTINOMIAL, &s1, 1, &p, out);
+    op_forward(LT_OP_MULTINOMIAL, &s1, 1, &p, again);
+    op_forward(LT_OP_MULTINOMIAL, &s1_step1, 1, &p, later);
+    assert_memory_equal(out[0].data, again[0].data, ROWS * sizeof(int32_t));
+    int ones = 0, differ = 0;
+    for (int r = 0; r < ROWS; r++) {
+        ones += ((int32_t *)out[0].data)[r];
+        differ += ((int32_t *)out[0].data)[r] != ((int32_t *)later[0].data)[r];
+    }
+    assert_true(ones > 0.72 * ROWS && ones < 0.78 * ROWS);
+    assert_true(differ > ROWS / 10);
+    kv_free(&out[0]);
+    kv_free(&again[0]);
+    kv_free(&later[0]);
+    kv_free(&p);
+}
+
+static void expect_bad_row(const float *probs, const char *want) {
+    struct lt_kview p = kv_f32(2, (int64_t[]){2, 2}, probs), out[1];
+    const struct lt_multinomial_attrs s = {1, 0};
+    char msg[LT_KMSG_SIZE] = "";
+    assert_int_equal(lt_op_descs[LT_OP_MULTINOMIAL].infer(&s, 1, &p, out, msg), LT_OK);
+    out[0] = kv_new(out[0].dtype, out[0].ndim, out[0].shape);
+    assert_int_equal(op_run(LT_OP_MULTINOMIAL, &s, 1, &p, out, NULL, msg), LT_EINVAL);
+    assert_string_equal(msg, want);
+    kv_free(&out[0]);
+    kv_free(&p);
+}
+
+static void multinomial_bad_rows(void **state) {
+    (void)state;
+    expect_bad_row((float[]){1, 1, 1, -1}, "row 1 has probability -1 at 1");
+    expect_bad_row((float[]){NAN, 1, 1, 1}, "row 0 has probability nan at 0");
+    expect_bad_row((float[]){1, INFINITY, 1, 1}, "row 0 has probability inf at 1");
+    expect_bad_row((float[]){1, 1, 0, 0}, "row 1 has no nonzero probability");
+    struct lt_kview ids = {NULL, LT_DTYPE_I32, 2, {2, 4}}, none = {NULL, LT_DTYPE_F32, 2, {2, 0}};
+    const struct lt_multinomial_attrs s = {1, 0};
+    op_infer_fails(LT_OP_MULTINOMIAL, &s, 1, &ids,
+                   "multinomial: input 1 must be a float tensor, got i32");
+    op_infer_fails(LT_OP_MULTINOMIAL, &s, 1, &none,
+                   "multinomial: probabilities (2, 0) have no last dim to draw from");
+    const struct lt_topk_attrs five = {5}, minus = {-1};
+    op_infer_fails(LT_OP_TOPK, &five, 1, &ids,
+                   "topk: k = 5 does not fit the last dim of shape (2, 4) (0 .. 4)");
+    op_infer_fails(LT_OP_TOPK, &minus, 1, &ids, "topk: k = -1 does not fit");
+    struct lt_kview scalar = {NULL, LT_DTYPE_F32, 0, {0}};
+    op_infer_fails(LT_OP_TOPK, &five, 1, &scalar, "topk: needs at least 1 dim, got shape ()");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(sum_mean_values),   cmocka_unit_test(integer_values),
-        cmocka_unit_test(max_argmax_values), cmocka_unit_test(empty_values),
-        cmocka_unit_test(eq_values),         cmocka_unit_test(shape_errors),
-        cmocka_unit_test(dtypes_inferred),
+        cmocka_unit_test(sum_mean_values),    cmocka_unit_test(integer_values),
+        cmocka_unit_test(max_argmax_values),  cmocka_unit_test(empty_values),
+        cmocka_unit_test(eq_values),          cmocka_unit_test(shape_errors),
+        cmocka_unit_test(dtypes_inferred),    cmocka_unit_test(topk_values),
+        cmocka_unit_test(multinomial_values), cmocka_unit_test(multinomial_bad_rows),
     };
     return cmocka_run_group_tests_name("reduce", tests, NULL, NULL);
 }

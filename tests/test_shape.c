@@ -1,4 +1,4 @@
-/* reshape, transpose, concat and permute: hand-computed values and gradients, every dtype
+/* reshape, transpose, concat, permute and narrow: hand-computed values and gradients, every dtype
  * moved bit for bit, shape errors, the case table. */
 #include <string.h>
 
@@ -191,12 +191,60 @@ static void permute_values(void **state) {
     kv_free(&x);
 }
 
-/* The fast permute against the reference on the case rows' inputs rounded to bf16 and to
- * f16: a copy, so exactly equal. */
-static void permute_half_fast_matches_reference(void **state) {
+/* x (2, 4, 2) narrowed along dim 1 to positions 1 .. 2 (and -3: the same ones), along the
+ * last dim, and an i32 tensor moved unchanged; the gradient is gout in the slice and 0
+ * elsewhere, added to what gin held when accumulating. */
+static void narrow_values(void **state) {
+    (void)state;
+    float xs[16];
+    for (int i = 0; i < 16; i++)
+        xs[i] = (float)i;
+    struct lt_kview x = kv_f32(3, (int64_t[]){2, 4, 2}, xs), out[1];
+    const struct lt_narrow_attrs mid = {1, 1, 2}, mid_neg = {-2, -3, 2}, last = {-1, 1, 1};
+    op_forward(LT_OP_NARROW, &mid, 1, &x, out);
+    assert_int_equal(out[0].ndim, 3);
+    assert_memory_equal(out[0].shape, ((int64_t[]){2, 2, 2}), 3 * sizeof(int64_t));
+    assert_floats_near(out[0].data, (float[]){2, 3, 4, 5, 10, 11, 12, 13}, 8, 0);
+    struct lt_kview gout = kv_f32(3, out[0].shape, (float[]){1, 2, 3, 4, 5, 6, 7, 8});
+    struct lt_kview gin = kv_new(LT_DTYPE_F32, 3, x.shape);
+    op_backward(LT_OP_NARROW, &mid, 1, &x, out, &gout, &gin);
+    assert_floats_near(gin.data, (float[]){0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 7, 8, 0, 0}, 16, 0);
+    for (int i = 0; i < 16; i++)
+        ((float *)gin.data)[i] = 1;
+    assert_int_equal(op_run_backward(LT_OP_NARROW, &mid, 1, &x, out, &gout, &gin, 1u, NULL, NULL),
+                     LT_OK);
+    assert_floats_near(gin.data, (float[]){1, 1, 2, 3, 4, 5, 1, 1, 1, 1, 6, 7, 8, 9, 1, 1}, 16, 0);
+    kv_free(&out[0]);
+
+    op_forward(LT_OP_NARROW, &mid_neg, 1, &x, out);
+    assert_floats_near(out[0].data, (float[]){2, 3, 4, 5, 10, 11, 12, 13}, 8, 0);
+    kv_free(&out[0]);
+    op_forward(LT_OP_NARROW, &last, 1, &x, out);
+    assert_memory_equal(out[0].shape, ((int64_t[]){2, 4, 1}), 3 * sizeof(int64_t));
+    assert_floats_near(out[0].data, (float[]){1, 3, 5, 7, 9, 11, 13, 15}, 8, 0);
+    kv_free(&out[0]);
+
+    struct lt_kview ids = kv_i32(1, (int64_t[]){5}, (int32_t[]){7, -8, 9, -10, 11});
+    const struct lt_narrow_attrs tail = {0, 3, 2}, none = {0, 5, 0};
+    op_forward(LT_OP_NARROW, &tail, 1, &ids, out);
+    assert_int_equal(out[0].dtype, LT_DTYPE_I32);
+    assert_memory_equal(out[0].data, ((int32_t[]){-10, 11}), 2 * sizeof(int32_t));
+    kv_free(&out[0]);
+    op_forward(LT_OP_NARROW, &none, 1, &ids, out);
+    assert_int_equal(out[0].shape[0], 0);
+    kv_free(&out[0]);
+    kv_free(&ids);
+    kv_free(&x);
+    kv_free(&gout);
+    kv_free(&gin);
+}
+
+/* The fast permute and narrow against the reference on the case rows' inputs rounded to
+ * bf16 and to f16: copies, so exactly equal. */
+static void copies_half_fast_match_reference(void **state) {
     (void)state;
     for (int i = 0; i < shape_case_count; i++)
-        if (shape_cases[i].op == LT_OP_PERMUTE) {
+        if (shape_cases[i].op == LT_OP_PERMUTE || shape_cases[i].op == LT_OP_NARROW) {
             op_compare_case_as(&shape_cases[i], op_fast_backend(), LT_DTYPE_BF16, 0);
             op_compare_case_as(&shape_cases[i], op_fast_backend(), LT_DTYPE_F16, 0);
         }
@@ -259,6 +307,19 @@ static void shape_errors(void **state) {
     op_infer_fails(LT_OP_PERMUTE, &p_many, 1, &x, "permute: 9 dims given; allowed are 0 to 8");
     op_infer_fails(LT_OP_PERMUTE, &p1, 1, &s,
                    "permute: dims (0,) do not fit shape (): want 0 dims, got 1");
+
+    const struct lt_narrow_attrs n_dim = {2, 0, 1}, n_start = {1, 4, 0}, n_neg = {1, -4, 1},
+                                 n_long = {1, 1, 3}, n_negative_length = {0, 0, -1};
+    op_infer_fails(LT_OP_NARROW, &n_dim, 1, &x, "narrow: dim 2 is out of range for shape (2, 3)");
+    op_infer_fails(LT_OP_NARROW, &n_start, 1, &x,
+                   "narrow: start 4 is out of range for dim 1 of shape (2, 3)");
+    op_infer_fails(LT_OP_NARROW, &n_neg, 1, &x,
+                   "narrow: start -4 is out of range for dim 1 of shape (2, 3)");
+    op_infer_fails(LT_OP_NARROW, &n_long, 1, &x,
+                   "narrow: length 3 from start 1 does not fit dim 1 of shape (2, 3) (size 3)");
+    op_infer_fails(LT_OP_NARROW, &n_negative_length, 1, &x,
+                   "narrow: length -1 from start 0 does not fit dim 0 of shape (2, 3) (size 2)");
+    op_infer_fails(LT_OP_NARROW, &n_dim, 1, &s, "narrow: dim 2 is out of range for shape ()");
 }
 
 
@@ -268,7 +329,8 @@ int main(void) {
         cmocka_unit_test(transpose_values),
         cmocka_unit_test(concat_values),
         cmocka_unit_test(permute_values),
-        cmocka_unit_test(permute_half_fast_matches_reference),
+        cmocka_unit_test(narrow_values),
+        cmocka_unit_test(copies_half_fast_match_reference),
         cmocka_unit_test(shape_errors),
     };
     int rc = cmocka_run_group_tests_name("shape", tests, NULL, NULL);

@@ -1,4 +1,4 @@
-/* Shape inference for matmul and linear. */
+/* Shape inference for matmul (batch dims broadcast as torch.matmul's) and linear. */
 #include "core/ops/ops.h"
 
 enum lt_status lt_infer_matmul(const void *attrs, int n_in, const struct lt_kview *in,
@@ -19,17 +19,23 @@ enum lt_status lt_infer_matmul(const void *attrs, int n_in, const struct lt_kvie
         return lt_infer_fail(msg, "matmul: %s @ %s: inner dims %lld and %lld differ",
                              lt_shape_str(a, sa, sizeof sa), lt_shape_str(b, sb, sizeof sb),
                              (long long)a->shape[a->ndim - 1], (long long)b->shape[b->ndim - 2]);
-    if (b->ndim > 2) {
-        int same = b->ndim == a->ndim;
-        for (int i = 0; same && i < a->ndim - 2; i++)
-            same = a->shape[i] == b->shape[i];
-        if (!same)
+    /* torch.matmul's broadcast of the batch dims, lined up from the right */
+    int la = a->ndim - 2, lb = b->ndim - 2, n = la > lb ? la : lb;
+    struct lt_kview t = {.dtype = a->dtype, .ndim = n + 2};
+    for (int i = 0; i < n; i++) {
+        int ia = i - (n - la), ib = i - (n - lb);
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1)
             return lt_infer_fail(msg,
-                                 "matmul: %s @ %s: b must be 2-D or have a's leading dims",
-                                 lt_shape_str(a, sa, sizeof sa), lt_shape_str(b, sb, sizeof sb));
+                                 "matmul: %s @ %s: batch dims do not broadcast: %lld and %lld "
+                                 "(dim %d from the end) differ and neither is 1",
+                                 lt_shape_str(a, sa, sizeof sa), lt_shape_str(b, sb, sizeof sb),
+                                 (long long)da, (long long)db, n - i + 2);
+        t.shape[i] = da == 1 ? db : da;
     }
-    lt_view_like(&out[0], a);
-    out[0].shape[a->ndim - 1] = b->shape[b->ndim - 1];
+    t.shape[n] = a->shape[a->ndim - 2];
+    t.shape[n + 1] = b->shape[b->ndim - 1];
+    out[0] = t;
     return LT_OK;
 }
 

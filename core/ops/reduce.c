@@ -1,5 +1,6 @@
 /* Shape inference for the eager-only reductions (sum, mean, max, argmax over all
- * elements or one dim) and for eq. None of them has a backward.
+ * elements or one dim), eq, and the row-wise picks of generation (topk, multinomial).
+ * None of them has a backward.
  *
  * Result dtypes: sum of a float tensor is f32 and of an integer one i32; mean is f32;
  * max keeps the input's dtype; argmax is i32; eq is u8.
@@ -83,5 +84,45 @@ enum lt_status lt_infer_eq(const void *attrs, int n_in, const struct lt_kview *i
         return st;
     lt_view_like(&out[0], &in[0]);
     out[0].dtype = LT_DTYPE_U8;
+    return LT_OK;
+}
+
+/* topk: values in x's dtype and i32 indices, both x's shape with the last dim k. */
+enum lt_status lt_infer_topk(const void *attrs, int n_in, const struct lt_kview *in,
+                             struct lt_kview *out, char *msg) {
+    (void)n_in;
+    const struct lt_topk_attrs *at = attrs;
+    const struct lt_kview *x = &in[0];
+    char sx[96];
+    if (x->ndim < 1)
+        return lt_infer_fail(msg, "topk: needs at least 1 dim, got shape %s",
+                             lt_shape_str(x, sx, sizeof sx));
+    int64_t n = x->shape[x->ndim - 1];
+    if (at->k < 0 || at->k > n)
+        return lt_infer_fail(msg, "topk: k = %d does not fit the last dim of shape %s (0 .. %lld)",
+                             at->k, lt_shape_str(x, sx, sizeof sx), (long long)n);
+    lt_view_like(&out[0], x);
+    out[0].shape[x->ndim - 1] = at->k;
+    out[1] = out[0];
+    out[1].dtype = LT_DTYPE_I32;
+    return LT_OK;
+}
+
+/* multinomial: float probabilities (..., V), V >= 1, one i32 draw per row: (..., 1). */
+enum lt_status lt_infer_multinomial(const void *attrs, int n_in, const struct lt_kview *in,
+                                    struct lt_kview *out, char *msg) {
+    (void)attrs;
+    (void)n_in;
+    const struct lt_kview *p = &in[0];
+    char sp[96];
+    enum lt_status st = lt_infer_want_float("multinomial", in, 0, msg);
+    if (st != LT_OK)
+        return st;
+    if (p->ndim < 1 || p->shape[p->ndim - 1] == 0)
+        return lt_infer_fail(msg, "multinomial: probabilities %s have no last dim to draw from",
+                             lt_shape_str(p, sp, sizeof sp));
+    lt_view_like(&out[0], p);
+    out[0].dtype = LT_DTYPE_I32;
+    out[0].shape[p->ndim - 1] = 1;
     return LT_OK;
 }

@@ -1,5 +1,5 @@
 /* Shape inference for the ops that move elements without changing them: reshape,
- * transpose (of the last two dims), concat and permute. Any dtype. */
+ * transpose (of the last two dims), concat, permute and narrow. Any dtype. */
 #include <stdint.h>
 
 #include "core/ops/ops.h"
@@ -131,5 +131,30 @@ enum lt_status lt_infer_permute(const void *attrs, int n_in, const struct lt_kvi
         t.shape[i] = x->shape[d];
     }
     out[0] = t;
+    return LT_OK;
+}
+
+enum lt_status lt_infer_narrow(const void *attrs, int n_in, const struct lt_kview *in,
+                               struct lt_kview *out, char *msg) {
+    (void)n_in;
+    const struct lt_narrow_attrs *at = attrs;
+    const struct lt_kview *x = &in[0];
+    char sx[96];
+    int d = at->dim < 0 ? at->dim + x->ndim : at->dim;
+    if (d < 0 || d >= x->ndim)
+        return lt_infer_fail(msg, "narrow: dim %d is out of range for shape %s", at->dim,
+                             lt_shape_str(x, sx, sizeof sx));
+    int64_t size = x->shape[d], start = at->start < 0 ? at->start + size : at->start;
+    if (start < 0 || start > size)
+        return lt_infer_fail(msg, "narrow: start %lld is out of range for dim %d of shape %s",
+                             (long long)at->start, at->dim, lt_shape_str(x, sx, sizeof sx));
+    if (at->length < 0 || at->length > size - start)
+        return lt_infer_fail(msg,
+                             "narrow: length %d from start %lld does not fit dim %d of shape %s "
+                             "(size %lld)",
+                             at->length, (long long)start, at->dim, lt_shape_str(x, sx, sizeof sx),
+                             (long long)size);
+    lt_view_like(&out[0], x);
+    out[0].shape[d] = at->length;
     return LT_OK;
 }

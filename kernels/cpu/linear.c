@@ -1,25 +1,22 @@
-/* Reference kernels for matmul and linear: the spec, in plain loops with double sums.
+/* Reference kernels for matmul (broadcasting batch dims) and linear: the spec, in plain
+ * loops with double sums.
  * The f16 and bf16 ones run these on f32 copies and round the output once (half_ref.h). */
 #include "kernels/cpu/half_ref.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/matmul_batch.h"
 
-/* The batch count of a (..., M, K) view: the product of its leading dims. */
-static int64_t batch_of(const struct lt_kview *v) {
-    int64_t n = 1;
-    for (int i = 0; i < v->ndim - 2; i++)
-        n *= v->shape[i];
-    return n;
-}
-
+/* out[t] = a[ia] @ b[ib] for each output batch entry t and the matrices ia, ib it
+ * reads (kernels/matmul_batch.h). */
 static enum lt_status matmul_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *A = a->in[0], *B = a->in[1];
-    int64_t batch = batch_of(A), M = A->shape[A->ndim - 2], K = A->shape[A->ndim - 1];
-    int64_t N = B->shape[B->ndim - 1];
-    int64_t b_stride = B->ndim > 2 ? K * N : 0;
-    for (int64_t t = 0; t < batch; t++) {
-        const float *x = (const float *)A->data + t * M * K; /* (M, K) */
-        const float *y = (const float *)B->data + t * b_stride; /* (K, N) */
-        float *z = (float *)a->out[0]->data + t * M * N;        /* (M, N) */
+    struct lt_mm_batch w = lt_mm_batch_of(A, B);
+    int64_t M = A->shape[A->ndim - 2], K = A->shape[A->ndim - 1], N = B->shape[B->ndim - 1];
+    for (int64_t t = 0; t < w.count; t++) {
+        int64_t ia, ib;
+        lt_mm_batch_at(&w, t, &ia, &ib);
+        const float *x = (const float *)A->data + ia * M * K; /* (M, K) */
+        const float *y = (const float *)B->data + ib * K * N; /* (K, N) */
+        float *z = (float *)a->out[0]->data + t * M * N;      /* (M, N) */
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
                 double s = 0;
@@ -31,39 +28,44 @@ static enum lt_status matmul_forward_ref(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* ga[p] = sum over the entries t that read a's matrix p of g[t] @ b[ib(t)]^T, and gb the
+ * same way: a matrix repeated over the batch gets the sum of its uses' gradients. */
 static enum lt_status matmul_backward_ref(const struct lt_kargs *a) {
     const struct lt_kview *A = a->in[0], *B = a->in[1];
-    int64_t batch = batch_of(A), M = A->shape[A->ndim - 2], K = A->shape[A->ndim - 1];
-    int64_t N = B->shape[B->ndim - 1];
-    int64_t b_stride = B->ndim > 2 ? K * N : 0;
-    const float *g = a->gout[0]->data; /* (batch, M, N) */
+    struct lt_mm_batch w = lt_mm_batch_of(A, B);
+    int64_t M = A->shape[A->ndim - 2], K = A->shape[A->ndim - 1], N = B->shape[B->ndim - 1];
+    const float *g = a->gout[0]->data; /* (count, M, N) */
+    const float *x = A->data, *y = B->data;
     if (a->gin[0])
-        for (int64_t t = 0; t < batch; t++) {
-            const float *y = (const float *)B->data + t * b_stride;
+        for (int64_t p = 0; p < w.a_count; p++)
             for (int64_t i = 0; i < M; i++)
                 for (int64_t k = 0; k < K; k++) {
                     double s = 0;
-                    for (int64_t j = 0; j < N; j++)
-                        s += (double)g[(t * M + i) * N + j] * y[k * N + j];
-                    lt_grad_store(a, 0, (t * M + i) * K + k, s);
+                    for (int64_t t = 0; t < w.count; t++) {
+                        int64_t ia, ib;
+                        lt_mm_batch_at(&w, t, &ia, &ib);
+                        if (ia != p)
+                            continue;
+                        for (int64_t j = 0; j < N; j++)
+                            s += (double)g[(t * M + i) * N + j] * y[(ib * K + k) * N + j];
+                    }
+                    lt_grad_store(a, 0, (p * M + i) * K + k, s);
                 }
-        }
-    if (a->gin[1]) {
-        /* a 2-D b is shared by every batch entry: its gradient sums over them */
-        int64_t b_batch = b_stride ? batch : 1, per = b_stride ? 1 : batch;
-        for (int64_t tb = 0; tb < b_batch; tb++)
+    if (a->gin[1])
+        for (int64_t p = 0; p < w.b_count; p++)
             for (int64_t k = 0; k < K; k++)
                 for (int64_t j = 0; j < N; j++) {
                     double s = 0;
-                    for (int64_t u = 0; u < per; u++) {
-                        int64_t t = tb + u;
-                        const float *x = (const float *)A->data + t * M * K;
+                    for (int64_t t = 0; t < w.count; t++) {
+                        int64_t ia, ib;
+                        lt_mm_batch_at(&w, t, &ia, &ib);
+                        if (ib != p)
+                            continue;
                         for (int64_t i = 0; i < M; i++)
-                            s += (double)x[i * K + k] * g[(t * M + i) * N + j];
+                            s += (double)x[(ia * M + i) * K + k] * g[(t * M + i) * N + j];
                     }
-                    lt_grad_store(a, 1, (tb * K + k) * N + j, s);
+                    lt_grad_store(a, 1, (p * K + k) * N + j, s);
                 }
-    }
     return LT_OK;
 }
 

@@ -1,5 +1,5 @@
-/* Reference kernels for the eager-only reductions (sum, mean, max, argmax) and eq, for
- * every dtype. No backward.
+/* Reference kernels for the eager-only reductions (sum, mean, max, argmax), eq, topk and
+ * multinomial, for every dtype (multinomial: the float ones). No backward.
  *
  * A reduction sees its input as (outer, n, inner) and reduces the middle: n is the
  * reduced dim's size, or every element when attrs.all. Output element (o, j) sits at
@@ -7,11 +7,15 @@
  *
  * The fast paths (f32 sum, mean, max and argmax) read floats directly, sum in double
  * lanes and split rows or columns between threads; a whole-tensor sum adds fixed chunks.
+ * topk's splits its rows between threads; multinomial's is the reference (one pass per
+ * drawn row, which generation does a few of per step).
  */
 #include <math.h>
+#include <stdio.h>
 
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/vec.h"
+#include "kernels/rng.h"
 
 struct layout {
     int64_t outer, n, inner;
@@ -221,6 +225,101 @@ static int64_t row_argmax_f32(const float *x, int64_t n) {
     return best;
 }
 
+/* ---- topk and multinomial: a pick per row of the last dim ------------------------------------ */
+
+/* a ranks before b: larger, NaN counting as the largest. */
+static int ranks_before(double a, double b) {
+    return a > b || (isnan(a) && !isnan(b));
+}
+
+/* The k largest of rows [lo, hi) of x (rows of n), largest first: each row's values and
+ * 0-based positions kept sorted in the outputs as the row is read, a new value going in
+ * after those it does not rank before (so equal values keep their order). */
+static void topk_rows(const struct lt_kargs *a, int64_t lo, int64_t hi) {
+    const struct lt_kview *x = a->in[0], *vals = a->out[0];
+    int64_t n = x->shape[x->ndim - 1], k = ((const struct lt_topk_attrs *)a->attrs)->k;
+    int32_t *idx = a->out[1]->data;
+    for (int64_t r = lo; r < hi; r++) {
+        int64_t have = 0, base = r * k;
+        for (int64_t i = 0; i < n && k > 0; i++) {
+            double v = lt_elem_load(x, r * n + i);
+            if (have == k && !ranks_before(v, lt_elem_load(vals, base + k - 1)))
+                continue;
+            int64_t at = have < k ? have++ : k - 1;
+            while (at > 0 && ranks_before(v, lt_elem_load(vals, base + at - 1))) {
+                lt_elem_store(vals, base + at, lt_elem_load(vals, base + at - 1));
+                idx[base + at] = idx[base + at - 1];
+                at--;
+            }
+            lt_elem_store(vals, base + at, v);
+            idx[base + at] = (int32_t)i;
+        }
+    }
+}
+
+static int64_t rows_of(const struct lt_kview *x) {
+    int64_t n = x->ndim ? x->shape[x->ndim - 1] : 1;
+    return n ? lt_kview_numel(x) / n : lt_dims_product(x, 0, x->ndim - 1);
+}
+
+static enum lt_status topk_forward_ref(const struct lt_kargs *a) {
+    topk_rows(a, 0, rows_of(a->in[0]));
+    return LT_OK;
+}
+
+/* Rows split between threads: each row's result is the reference's. */
+static enum lt_status topk_forward_fast(const struct lt_kargs *a) {
+    const struct lt_kview *x = a->in[0];
+    int64_t rows = rows_of(x);
+#pragma omp parallel if (lt_kview_numel(x) >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(rows, 1, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        topk_rows(a, lo, hi);
+    }
+    return LT_OK;
+}
+
+/* One draw per row by the inverse of the running sum (kernels/attrs.def). Rows are
+ * checked whole before drawing, so a bad row fails naming it. */
+static enum lt_status multinomial_forward_ref(const struct lt_kargs *a) {
+    const struct lt_multinomial_attrs *at = a->attrs;
+    const struct lt_kview *p = a->in[0];
+    int64_t n = p->shape[p->ndim - 1], rows = lt_kview_numel(p) / n;
+    uint64_t key = lt_rng_key(at->seed, LT_MULTINOMIAL_STREAM, at->step, 0);
+    int32_t *y = a->out[0]->data;
+    for (int64_t r = 0; r < rows; r++) {
+        double total = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double v = lt_elem_load(p, r * n + i);
+            if (!(v >= 0) || isinf(v)) {
+                snprintf(a->msg, LT_KMSG_SIZE, "row %lld has probability %g at %lld", (long long)r,
+                         v, (long long)i);
+                return LT_EINVAL;
+            }
+            total += v;
+        }
+        if (total == 0) {
+            snprintf(a->msg, LT_KMSG_SIZE, "row %lld has no nonzero probability", (long long)r);
+            return LT_EINVAL;
+        }
+        double target = (double)lt_rng_uniform(key, (uint64_t)r) * total, run = 0;
+        int64_t pick = -1;
+        for (int64_t i = 0; i < n && pick < 0; i++) {
+            double v = lt_elem_load(p, r * n + i);
+            run += v;
+            if (run > target && v > 0)
+                pick = i;
+        }
+        /* rounding left the target at the very top: the last position that can be drawn */
+        for (int64_t i = n - 1; pick < 0; i--)
+            if (lt_elem_load(p, r * n + i) > 0)
+                pick = i;
+        y[r] = (int32_t)pick;
+    }
+    return LT_OK;
+}
+
 /* max and argmax over the last dim (inner == 1), rows split between threads; any other
  * layout is the reference's. */
 static enum lt_status max_forward_fast(const struct lt_kargs *a) {
@@ -256,6 +355,9 @@ void lt_cpu_register_reduce(struct lt_backend *b, int fast) {
         lt_cpu_set(b, LT_OP_MAX, dt, max_forward_ref, NULL);
         lt_cpu_set(b, LT_OP_ARGMAX, dt, argmax_forward_ref, NULL);
         lt_cpu_set(b, LT_OP_EQ, dt, eq_forward_ref, NULL);
+        lt_cpu_set(b, LT_OP_TOPK, dt, fast ? topk_forward_fast : topk_forward_ref, NULL);
+        if (!is_int)
+            lt_cpu_set(b, LT_OP_MULTINOMIAL, dt, multinomial_forward_ref, NULL);
     }
     if (!fast)
         return;

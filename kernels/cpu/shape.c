@@ -1,6 +1,6 @@
-/* Reference kernels for reshape, transpose (of the last two dims), concat and permute.
- * They move elements without looking at them, so the forward copies bytes for any dtype;
- * the backward moves the f32 gradient the opposite way.
+/* Reference kernels for reshape, transpose (of the last two dims), concat, permute and
+ * narrow. They move elements without looking at them, so the forward copies bytes for any
+ * dtype; the backward moves the f32 gradient the opposite way.
  *
  * The fast paths split the copies between threads; transpose moves panels of a few rows
  * at a time; permute copies whole rows where the last dim stays last, and goes through
@@ -84,6 +84,49 @@ static enum lt_status concat_backward_ref(const struct lt_kargs *a) {
                     lt_grad_store(a, i, o * chunk + e, g[e]);
             g += chunk;
         }
+    return LT_OK;
+}
+
+/* narrow sees x as (outer, size, inner) and the output as (outer, length, inner): output
+ * row o is x's row o from position start on. */
+struct narrow_geom {
+    int64_t outer, size, inner, start, length;
+};
+
+static struct narrow_geom narrow_geom_of(const struct lt_kargs *a) {
+    const struct lt_narrow_attrs *at = a->attrs;
+    const struct lt_kview *x = a->in[0];
+    int d = at->dim < 0 ? at->dim + x->ndim : at->dim;
+    struct narrow_geom n = {lt_dims_product(x, 0, d), x->shape[d],
+                            lt_dims_product(x, d + 1, x->ndim), at->start, at->length};
+    if (n.start < 0)
+        n.start += n.size;
+    return n;
+}
+
+static enum lt_status narrow_forward_ref(const struct lt_kargs *a) {
+    struct narrow_geom n = narrow_geom_of(a);
+    size_t es = lt_dtype_bytes(a->in[0]->dtype), chunk = (size_t)(n.length * n.inner) * es;
+    const char *x = a->in[0]->data;
+    char *y = a->out[0]->data;
+    for (int64_t o = 0; o < n.outer && chunk; o++)
+        memcpy(y + (size_t)o * chunk, x + (size_t)((o * n.size + n.start) * n.inner) * es, chunk);
+    return LT_OK;
+}
+
+/* gin is gout inside the slice and 0 outside it. */
+static enum lt_status narrow_backward_ref(const struct lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    struct narrow_geom n = narrow_geom_of(a);
+    const float *g = a->gout[0]->data;
+    for (int64_t o = 0; o < n.outer; o++)
+        for (int64_t p = 0; p < n.size; p++)
+            for (int64_t e = 0; e < n.inner; e++) {
+                int64_t q = p - n.start;
+                double v = q >= 0 && q < n.length ? g[(o * n.length + q) * n.inner + e] : 0.0;
+                lt_grad_store(a, 0, (o * n.size + p) * n.inner + e, v);
+            }
     return LT_OK;
 }
 
@@ -462,6 +505,69 @@ static enum lt_status permute_backward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* The output's elements [lo, hi) (forward, es bytes each), or gin's (backward): the
+ * slice's positions copy (or add into gin), gin's others are zeroed when not
+ * accumulating. */
+static void narrow_range(const struct lt_kargs *a, const struct narrow_geom *n, int grad,
+                         int64_t lo, int64_t hi) {
+    int64_t slice = n->length * n->inner, row = grad ? n->size * n->inner : slice;
+    int64_t first = n->start * n->inner; /* the slice's offset in a row of x */
+    if (!grad) {
+        size_t es = lt_dtype_bytes(a->in[0]->dtype);
+        const char *x = a->in[0]->data;
+        char *y = a->out[0]->data;
+        for (int64_t o = lo / row; o * row < hi; o++) {
+            int64_t b = o * row > lo ? o * row : lo, e = (o + 1) * row < hi ? (o + 1) * row : hi;
+            memcpy(y + (size_t)b * es,
+                   x + (size_t)(o * n->size * n->inner + first + b - o * row) * es,
+                   (size_t)(e - b) * es);
+        }
+        return;
+    }
+    const float *g = a->gout[0]->data;
+    float *gx = a->gin[0]->data;
+    int acc = lt_accumulates(a, 0);
+    for (int64_t o = lo / row; o * row < hi; o++) {
+        int64_t b = o * row > lo ? o * row : lo, e = (o + 1) * row < hi ? (o + 1) * row : hi;
+        int64_t s0 = o * row + first, s1 = s0 + slice; /* the slice within row o */
+        int64_t c0 = b > s0 ? b : s0, c1 = e < s1 ? e : s1;
+        if (!acc && c0 >= c1) {
+            memset(gx + b, 0, (size_t)(e - b) * sizeof(float));
+        } else if (!acc) {
+            memset(gx + b, 0, (size_t)(c0 - b) * sizeof(float));
+            memset(gx + c1, 0, (size_t)(e - c1) * sizeof(float));
+        }
+        const float *src = g + o * slice + (c0 - s0);
+        for (int64_t k = 0; k < c1 - c0; k++)
+            gx[c0 + k] = acc ? gx[c0 + k] + src[k] : src[k];
+    }
+}
+
+static void narrow_all(const struct lt_kargs *a, int grad) {
+    struct narrow_geom n = narrow_geom_of(a);
+    int64_t total = n.outer * (grad ? n.size : n.length) * n.inner;
+    if (total == 0)
+        return;
+#pragma omp parallel if (total >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(total, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        if (lo < hi)
+            narrow_range(a, &n, grad, lo, hi);
+    }
+}
+
+static enum lt_status narrow_forward_fast(const struct lt_kargs *a) {
+    narrow_all(a, 0);
+    return LT_OK;
+}
+
+static enum lt_status narrow_backward_fast(const struct lt_kargs *a) {
+    if (a->gin[0])
+        narrow_all(a, 1);
+    return LT_OK;
+}
+
 void lt_cpu_register_shape(struct lt_backend *b, int fast) {
     for (int dt = 0; dt < LT_DTYPE_COUNT; dt++) {
         /* integer tensors never need a gradient */
@@ -475,6 +581,8 @@ void lt_cpu_register_shape(struct lt_backend *b, int fast) {
                        grad ? concat_backward_ref : NULL);
             lt_cpu_set(b, LT_OP_PERMUTE, (enum lt_dtype)dt, permute_forward_ref,
                        grad ? permute_backward_ref : NULL);
+            lt_cpu_set(b, LT_OP_NARROW, (enum lt_dtype)dt, narrow_forward_ref,
+                       grad ? narrow_backward_ref : NULL);
             continue;
         }
         lt_cpu_set_fast(b, LT_OP_RESHAPE, (enum lt_dtype)dt, reshape_forward_fast,
@@ -485,5 +593,7 @@ void lt_cpu_register_shape(struct lt_backend *b, int fast) {
                         grad ? concat_backward_fast : NULL);
         lt_cpu_set_fast(b, LT_OP_PERMUTE, (enum lt_dtype)dt, permute_forward_fast,
                         grad ? permute_backward_fast : NULL);
+        lt_cpu_set_fast(b, LT_OP_NARROW, (enum lt_dtype)dt, narrow_forward_fast,
+                        grad ? narrow_backward_fast : NULL);
     }
 }

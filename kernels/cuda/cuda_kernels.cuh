@@ -53,6 +53,8 @@ static inline lt_cuda *lt_cu(const lt_kargs *a) {
 
 /* Bits of the bad-data flag, each with its message (plugin.cu). */
 #define LT_CUDA_BAD_INDEX 1u  /* an embedding id or a target outside its range */
+#define LT_CUDA_BAD_IDS 2u    /* an index_select or gather id outside its dim */
+#define LT_CUDA_BAD_PROBS 4u  /* a multinomial row that cannot be drawn from */
 
 __device__ __forceinline__ void lt_cuda_flag_bad_data(unsigned *flag, unsigned bit) {
     atomicOr(flag, bit);

@@ -8,12 +8,16 @@
  * any size. The bias is added by cuBLAS itself (y starts as the broadcast bias, beta 1),
  * so a half output is still rounded once; the bias gradient is a deterministic two-stage
  * column sum in double, as the reference sums. cuBLAS gets its workspace from the
- * planned one, so it never allocates.
+ * planned one, so it never allocates. matmul's broadcast batch dims (kernels/matmul_batch.h)
+ * run as strided-batched GEMMs along one dim of the batch (stride 0 for an operand
+ * repeated along it), one call per index of the other dims; the gradient of a repeated
+ * operand is summed by calls that add (beta 1) one after another on the stream.
  */
 #include <cstdlib>
 #include <type_traits>
 
 #include "kernels/cuda/cuda_kernels.cuh"
+#include "kernels/matmul_batch.h"
 
 template <typename T> struct blas_dtype;
 template <> struct blas_dtype<float> { static constexpr cudaDataType value = CUDA_R_32F; };
@@ -115,19 +119,24 @@ struct mat {
     bool t;
 };
 
-/* C (m x n, row-major, rows of n, entries m * n apart) = beta C + op(A) op(B) over
- * `batch` entries, op(A) m x k and op(B) k x n; A and B of type ab, C of type c. An
- * empty k gives beta C (0 or C itself) without cuBLAS, whose k == 0 handling is not
- * ours to rely on. */
-static enum lt_status gemm(const lt_kargs *a, int64_t m, int64_t n, int64_t k, mat A, mat B,
-                           cudaDataType ab, void *C, cudaDataType c, float beta, int64_t batch,
-                           cublasComputeType_t compute, const char *what) {
+/* C (m x n, row-major, rows of n, entries cs apart) = beta C + op(A) op(B) over `batch`
+ * entries, op(A) m x k and op(B) k x n; A and B of type ab, C of type c. An empty k
+ * gives beta C (0 or C itself) without cuBLAS, whose k == 0 handling is not ours to rely
+ * on. */
+static enum lt_status gemm_strided(const lt_kargs *a, int64_t m, int64_t n, int64_t k, mat A, mat B,
+                                   cudaDataType ab, void *C, long long cs, cudaDataType c,
+                                   float beta, int64_t batch, cublasComputeType_t compute,
+                                   const char *what) {
     if (m == 0 || n == 0 || batch == 0)
         return LT_OK;
     if (k == 0) {
-        size_t bytes = (size_t)(m * n * batch) * (c == CUDA_R_32F ? 4 : 2);
-        if (beta == 0.0f && cudaMemsetAsync(C, 0, bytes, lt_cu(a)->stream) != cudaSuccess)
-            return lt_cuda_check(a, what);
+        if (beta != 0.0f)
+            return LT_OK;
+        size_t es = c == CUDA_R_32F ? 4 : 2;
+        for (int64_t i = 0; i < batch; i++)
+            if (cudaMemsetAsync((char *)C + (size_t)(i * cs) * es, 0, (size_t)(m * n) * es,
+                                lt_cu(a)->stream) != cudaSuccess)
+                return lt_cuda_check(a, what);
         return LT_OK;
     }
     const float one = 1.0f;
@@ -138,11 +147,17 @@ static enum lt_status gemm(const lt_kargs *a, int64_t m, int64_t n, int64_t k, m
         st = cublasGemmEx_64(lt_cu(a)->blas, opb, opa, n, m, k, &one, B.p, ab, B.ld, A.p, ab,
                              A.ld, &beta, C, c, n, compute, CUBLAS_GEMM_DEFAULT);
     else
-        st = cublasGemmStridedBatchedEx_64(lt_cu(a)->blas, opb, opa, n, m, k, &one, B.p, ab,
-                                           B.ld, B.stride, A.p, ab, A.ld, A.stride, &beta, C, c,
-                                           n, (long long)(m * n), batch, compute,
-                                           CUBLAS_GEMM_DEFAULT);
+        st = cublasGemmStridedBatchedEx_64(lt_cu(a)->blas, opb, opa, n, m, k, &one, B.p, ab, B.ld,
+                                           B.stride, A.p, ab, A.ld, A.stride, &beta, C, c, n, cs,
+                                           batch, compute, CUBLAS_GEMM_DEFAULT);
     return lt_cublas_check(a, st, what);
+}
+
+/* gemm_strided with the entries of C packed, m * n apart. */
+static enum lt_status gemm(const lt_kargs *a, int64_t m, int64_t n, int64_t k, mat A, mat B,
+                           cudaDataType ab, void *C, cudaDataType c, float beta, int64_t batch,
+                           cublasComputeType_t compute, const char *what) {
+    return gemm_strided(a, m, n, k, A, B, ab, C, (long long)(m * n), c, beta, batch, compute, what);
 }
 
 /* ---- small kernels ------------------------------------------------------------------- */
@@ -227,24 +242,96 @@ __global__ void colsum_finish_kernel(const double *part, int64_t chunks, int64_t
 
 /* ---- matmul -------------------------------------------------------------------------- */
 
-/* a (batch..., M, K) @ b (K, N) or (batch..., K, N). A 2-D b is shared: the batch folds
- * into M and one GEMM does all of it. */
+/* a (batch..., M, K) @ b (batch..., K, N), the batch dims broadcast
+ * (kernels/matmul_batch.h). `fold`: b is shared by every entry and a repeats nothing, so
+ * the batch folds into M and one GEMM does all of it. */
 struct mm_dims {
-    int64_t batch, M, K, N;
-    bool shared;
+    lt_mm_batch w;
+    int64_t M, K, N;
+    bool fold;
 };
 
 static mm_dims mm_dims_of(const lt_kargs *a) {
     const lt_kview *A = a->in[0], *B = a->in[1];
     mm_dims d;
-    d.batch = 1;
-    for (int i = 0; i < A->ndim - 2; i++)
-        d.batch *= A->shape[i];
+    d.w = lt_mm_batch_of(A, B);
     d.M = A->shape[A->ndim - 2];
     d.K = A->shape[A->ndim - 1];
     d.N = B->shape[B->ndim - 1];
-    d.shared = B->ndim == 2;
+    d.fold = d.w.b_count == 1 && d.w.a_count == d.w.count;
     return d;
+}
+
+/* One operand of a batched product: its matrix (mat: data, leading dim, transposed),
+ * its batch strides along the walk's dims (in matrices, 0 repeated) and the elements of
+ * one matrix. */
+struct bmat {
+    mat m;
+    const int64_t *bst;
+    int64_t size;
+};
+
+/* C[t] = beta C[t] + op(A[t]) op(B[t]) for every entry t of the walk w: strided-batched
+ * GEMMs along one dim bd, one per combination of the other dims. Entries that write one C
+ * (C repeated along a dim: a gradient summed over its repeats) never share a call: bd is
+ * a dim along which C moves (none: one GEMM per entry), and the calls run one after
+ * another on the stream, each adding (beta 1) to what the ones before wrote. */
+static enum lt_status gemm_walk(const lt_kargs *a, const lt_mm_batch &w, int64_t m, int64_t n,
+                                int64_t k, bmat A, bmat B, cudaDataType ab, void *C,
+                                const int64_t *c_bst, cudaDataType c, bool accumulate,
+                                cublasComputeType_t ct, const char *what) {
+    size_t es = c == CUDA_R_32F ? 4 : 2, ab_es = ab == CUDA_R_32F ? 4 : 2;
+    int bd = -1;
+    for (int i = w.nd - 1; i >= 0 && bd < 0; i--)
+        if (c_bst[i])
+            bd = i;
+    bool repeated = false; /* some dim leaves C in place: every call after the first adds */
+    for (int i = 0; i < w.nd; i++)
+        repeated |= c_bst[i] == 0 && w.shape[i] > 1;
+    if (repeated && !accumulate) {
+        int64_t n_c = 1;
+        for (int i = 0; i < w.nd; i++)
+            n_c *= c_bst[i] ? w.shape[i] : 1;
+        if (cudaMemsetAsync(C, 0, (size_t)(n_c * m * n) * es, lt_cu(a)->stream) != cudaSuccess)
+            return lt_cuda_check(a, what);
+        accumulate = true;
+    }
+    if (w.count == 0)
+        return LT_OK;
+    int64_t inner = bd >= 0 ? w.shape[bd] : 1, outer = w.count / inner;
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t rest = o, oa = 0, ob = 0, oc = 0;
+        for (int i = w.nd - 1; i >= 0; i--) {
+            if (i == bd)
+                continue;
+            int64_t x = rest % w.shape[i];
+            rest /= w.shape[i];
+            oa += x * A.bst[i];
+            ob += x * B.bst[i];
+            oc += x * c_bst[i];
+        }
+        int64_t sa = bd >= 0 ? A.bst[bd] : 0, sb = bd >= 0 ? B.bst[bd] : 0;
+        int64_t sc = bd >= 0 ? c_bst[bd] : 0;
+        mat Ao = {(const char *)A.m.p + (size_t)(oa * A.size) * ab_es, A.m.ld,
+                  (long long)(sa * A.size), A.m.t};
+        mat Bo = {(const char *)B.m.p + (size_t)(ob * B.size) * ab_es, B.m.ld,
+                  (long long)(sb * B.size), B.m.t};
+        enum lt_status st =
+            gemm_strided(a, m, n, k, Ao, Bo, ab, (char *)C + (size_t)(oc * m * n) * es,
+                         (long long)(sc * m * n), c, accumulate ? 1.0f : 0.0f, inner, ct, what);
+        if (st != LT_OK)
+            return st;
+    }
+    return LT_OK;
+}
+
+/* The output's batch strides (in matrices): packed, row-major over the walk. */
+static void packed_strides(const lt_mm_batch &w, int64_t *so) {
+    int64_t s = 1;
+    for (int i = w.nd - 1; i >= 0; i--) {
+        so[i] = s;
+        s *= w.shape[i];
+    }
 }
 
 template <typename T> static size_t matmul_workspace(const lt_kargs *a, int backward) {
@@ -259,14 +346,17 @@ template <typename T> static enum lt_status lt_cuda_matmul_forward(const lt_karg
     mm_dims d = mm_dims_of(a);
     const void *A = a->in[0]->data, *B = a->in[1]->data;
     cudaDataType t = blas_dtype<T>::value;
-    if (d.shared)
-        return gemm(a, d.batch * d.M, d.N, d.K, {A, d.K, 0, false}, {B, d.N, 0, false}, t,
+    if (d.fold)
+        return gemm(a, d.w.count * d.M, d.N, d.K, {A, d.K, 0, false}, {B, d.N, 0, false}, t,
                     a->out[0]->data, t, 0.0f, 1, compute_type<T>(a), "matmul");
-    return gemm(a, d.M, d.N, d.K, {A, d.K, d.M * d.K, false}, {B, d.N, d.K * d.N, false}, t,
-                a->out[0]->data, t, 0.0f, d.batch, compute_type<T>(a), "matmul");
+    int64_t so[LT_MAX_DIMS];
+    packed_strides(d.w, so);
+    return gemm_walk(a, d.w, d.M, d.N, d.K, {{A, d.K, 0, false}, d.w.sa, d.M * d.K},
+                     {{B, d.N, 0, false}, d.w.sb, d.K * d.N}, t, a->out[0]->data, so, t, false,
+                     compute_type<T>(a), "matmul");
 }
 
-/* ga = g bᵀ; gb = aᵀ g, summed over the batch when b is shared. */
+/* ga = g bᵀ; gb = aᵀ g, each summed over the entries that repeat its operand. */
 template <typename T> static enum lt_status lt_cuda_matmul_backward(const lt_kargs *a) {
     if (!a->gin[0] && !a->gin[1])
         return LT_OK;
@@ -279,26 +369,31 @@ template <typename T> static enum lt_status lt_cuda_matmul_backward(const lt_kar
     const void *A = a->in[0]->data, *B = a->in[1]->data, *g = gout_as<T>(a, w);
     cudaDataType t = blas_dtype<T>::value;
     cublasComputeType_t ct = compute_type<T>(a);
-    int64_t M = d.M, K = d.K, N = d.N;
+    int64_t M = d.M, K = d.K, N = d.N, so[LT_MAX_DIMS];
+    packed_strides(d.w, so);
     if (a->gin[0]) {
-        float beta = a->accumulate & 1u ? 1.0f : 0.0f;
-        if (d.shared)
-            st = gemm(a, d.batch * M, K, N, {g, N, 0, false}, {B, N, 0, true}, t,
-                      a->gin[0]->data, CUDA_R_32F, beta, 1, ct, what);
+        bool acc = a->accumulate & 1u;
+        if (d.fold)
+            st = gemm(a, d.w.count * M, K, N, {g, N, 0, false}, {B, N, 0, true}, t, a->gin[0]->data,
+                      CUDA_R_32F, acc ? 1.0f : 0.0f, 1, ct, what);
         else
-            st = gemm(a, M, K, N, {g, N, M * N, false}, {B, N, K * N, true}, t,
-                      a->gin[0]->data, CUDA_R_32F, beta, d.batch, ct, what);
+            st = gemm_walk(a, d.w, M, K, N, {{g, N, 0, false}, so, M * N},
+                           {{B, N, 0, true}, d.w.sb, K * N}, t, a->gin[0]->data, d.w.sa, CUDA_R_32F,
+                           acc, ct, what);
     }
     if (st == LT_OK && a->gin[1]) {
-        float beta = a->accumulate & 2u ? 1.0f : 0.0f;
-        if (d.shared)
-            st = gemm(a, K, N, d.batch * M, {A, K, 0, true}, {g, N, 0, false}, t,
-                      a->gin[1]->data, CUDA_R_32F, beta, 1, ct, what);
+        bool acc = a->accumulate & 2u;
+        if (d.fold)
+            st = gemm(a, K, N, d.w.count * M, {A, K, 0, true}, {g, N, 0, false}, t, a->gin[1]->data,
+                      CUDA_R_32F, acc ? 1.0f : 0.0f, 1, ct, what);
         else
-            st = gemm(a, K, N, M, {A, K, M * K, true}, {g, N, M * N, false}, t,
-                      a->gin[1]->data, CUDA_R_32F, beta, d.batch, ct, what);
+            st = gemm_walk(a, d.w, K, N, M, {{A, K, 0, true}, d.w.sa, M * K},
+                           {{g, N, 0, false}, so, M * N}, t, a->gin[1]->data, d.w.sb, CUDA_R_32F,
+                           acc, ct, what);
     }
-    return st == LT_OK ? lt_cuda_check(a, what) : st;
+    if (st != LT_OK)
+        return st;
+    return lt_cuda_check(a, what);
 }
 
 /* ---- linear -------------------------------------------------------------------------- */

@@ -116,7 +116,11 @@ static enum lt_status dev_sync(void *impl, char *msg) {
         snprintf(msg, LT_KMSG_SIZE, "%s",
                  flag & LT_CUDA_BAD_INDEX ? "an embedding id or a class target is outside its "
                                             "range (or not ignore_index)"
-                                          : "a kernel flagged bad data");
+                 : flag & LT_CUDA_BAD_IDS ? "an index_select or gather id is outside its dim"
+                 : flag & LT_CUDA_BAD_PROBS
+                     ? "a multinomial row has a negative or non-finite probability, or none "
+                       "above 0"
+                     : "a kernel flagged bad data");
         return LT_EINVAL;
     }
     return LT_OK;

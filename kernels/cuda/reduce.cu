@@ -1,13 +1,15 @@
-/* The eager-only reductions (sum, mean, max, argmax) and eq, for every dtype, as the
- * reference: a reduction sees its input as (outer, n, inner) and reduces the middle (n is
- * every element when attrs.all), output (o, j) at o * inner + j. Float sums and means run
- * in double, integer sums in int64 (wrapping to i32 as the reference's do). An output is
- * reduced by one block (a contiguous row, or few outputs over a long dim: each thread folds
- * a strided share, then a fixed halving tree), or, for short dims and for many outputs
- * over a strided dim, by one thread walking the dim in order; either way the order is
- * fixed by the shape. max and argmax combine (value, index) pairs by a total order (NaN
- * above everything, then the value, then the smaller index), so any combining order finds
- * the reference's element: the first maximum, or the first NaN.
+/* The eager-only reductions (sum, mean, max, argmax), eq, topk and multinomial, for
+ * every dtype (multinomial: the float ones), as the reference: a reduction sees its input
+ * as (outer, n, inner) and reduces the middle (n is every element when attrs.all), output
+ * (o, j) at o * inner + j. Float sums and means run in double, integer sums in int64
+ * (wrapping to i32 as the reference's do). An output is reduced by one block (a contiguous
+ * row, or few outputs over a long dim: each thread folds a strided share, then a fixed
+ * halving tree), or, for short dims and for many outputs over a strided dim, by one thread
+ * walking the dim in order; either way the order is fixed by the shape. max and argmax
+ * combine (value, index) pairs by a total order (NaN above everything, then the value,
+ * then the smaller index), so any combining order finds the reference's element: the
+ * first maximum, or the first NaN. topk and multinomial walk a row per thread in the
+ * reference's order (generation asks for a few rows).
  */
 #include <type_traits>
 
@@ -266,6 +268,94 @@ template <typename T> enum lt_status lt_cuda_eq_forward(const lt_kargs *a) {
     return lt_cuda_check(a, "eq");
 }
 
+/* ---- topk and multinomial: one thread per row of the last dim ------------------------------- */
+
+/* a ranks before b: larger, NaN counting as the largest */
+__device__ __forceinline__ bool ranks_before(double a, double b) {
+    return a > b || (isnan(a) && !isnan(b));
+}
+
+/* The reference's insertion, in the outputs: each row's k largest, largest first, equal
+ * values in their order. */
+template <typename T>
+__global__ void topk_kernel(const T *x, T *vals, int32_t *idx, int64_t rows, int64_t n, int64_t k) {
+    LT_CUDA_LOOP(r, rows) {
+        int64_t have = 0, base = r * k;
+        for (int64_t i = 0; i < n && k > 0; i++) {
+            T v = x[r * n + i];
+            if (have == k && !ranks_before(as_double(v), as_double(vals[base + k - 1])))
+                continue;
+            int64_t at = have < k ? have++ : k - 1;
+            while (at > 0 && ranks_before(as_double(v), as_double(vals[base + at - 1]))) {
+                vals[base + at] = vals[base + at - 1];
+                idx[base + at] = idx[base + at - 1];
+                at--;
+            }
+            vals[base + at] = v;
+            idx[base + at] = (int32_t)i;
+        }
+    }
+}
+
+template <typename T> enum lt_status lt_cuda_topk_forward(const lt_kargs *a) {
+    const lt_kview *x = a->in[0];
+    int64_t n = x->shape[x->ndim - 1], k = ((const lt_topk_attrs *)a->attrs)->k;
+    int64_t rows = 1;
+    for (int i = 0; i < x->ndim - 1; i++)
+        rows *= x->shape[i];
+    if (rows == 0 || k == 0)
+        return LT_OK;
+    topk_kernel<T><<<lt_cuda_blocks(rows, 128), 128, 0, lt_cu(a)->stream>>>(
+        (const T *)x->data, (T *)a->out[0]->data, (int32_t *)a->out[1]->data, rows, n, k);
+    return lt_cuda_check(a, "topk");
+}
+
+/* The reference's draw (kernels/attrs.def): the row's sum, then the first position whose
+ * running sum exceeds u times it, both in double in the row's order. */
+template <typename T>
+__global__ void multinomial_kernel(const T *p, int32_t *y, int64_t rows, int64_t n, uint64_t key,
+                                   unsigned *flag) {
+    LT_CUDA_LOOP(r, rows) {
+        const T *row = p + r * n;
+        double total = 0;
+        bool bad = false;
+        for (int64_t i = 0; i < n; i++) {
+            double v = as_double(row[i]);
+            bad |= !(v >= 0) || isinf(v);
+            total += v;
+        }
+        if (bad || total == 0) {
+            lt_cuda_flag_bad_data(flag, LT_CUDA_BAD_PROBS);
+            y[r] = 0;
+            continue;
+        }
+        double target = (double)lt_rng_uniform(key, (uint64_t)r) * total, run = 0;
+        int64_t pick = -1;
+        for (int64_t i = 0; i < n && pick < 0; i++) {
+            double v = as_double(row[i]);
+            run += v;
+            if (run > target && v > 0)
+                pick = i;
+        }
+        for (int64_t i = n - 1; pick < 0; i--)
+            if (as_double(row[i]) > 0)
+                pick = i;
+        y[r] = (int32_t)pick;
+    }
+}
+
+template <typename T> enum lt_status lt_cuda_multinomial_forward(const lt_kargs *a) {
+    const lt_multinomial_attrs *at = (const lt_multinomial_attrs *)a->attrs;
+    const lt_kview *p = a->in[0];
+    int64_t n = p->shape[p->ndim - 1], rows = lt_numel(p) / n;
+    if (rows == 0)
+        return LT_OK;
+    uint64_t key = lt_rng_key(at->seed, LT_MULTINOMIAL_STREAM, at->step, 0);
+    multinomial_kernel<T><<<lt_cuda_blocks(rows, 128), 128, 0, lt_cu(a)->stream>>>(
+        (const T *)p->data, (int32_t *)a->out[0]->data, rows, n, key, lt_cu(a)->flag);
+    return lt_cuda_check(a, "multinomial");
+}
+
 template <enum lt_dtype D> void reg(lt_backend *b) {
     typedef typename lt_ctype<D>::type T;
     b->kernels[LT_OP_SUM][D] = lt_cuda_kernel(lt_cuda_reduce_forward<sum_op<T>, T>, nullptr);
@@ -273,6 +363,9 @@ template <enum lt_dtype D> void reg(lt_backend *b) {
     b->kernels[LT_OP_MAX][D] = lt_cuda_kernel(lt_cuda_reduce_forward<max_op<T>, T>, nullptr);
     b->kernels[LT_OP_ARGMAX][D] = lt_cuda_kernel(lt_cuda_reduce_forward<argmax_op<T>, T>, nullptr);
     b->kernels[LT_OP_EQ][D] = lt_cuda_kernel(lt_cuda_eq_forward<T>, nullptr);
+    b->kernels[LT_OP_TOPK][D] = lt_cuda_kernel(lt_cuda_topk_forward<T>, nullptr);
+    if constexpr (!std::is_integral<T>::value)
+        b->kernels[LT_OP_MULTINOMIAL][D] = lt_cuda_kernel(lt_cuda_multinomial_forward<T>, nullptr);
 }
 
 } // namespace

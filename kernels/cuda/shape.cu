@@ -1,11 +1,13 @@
-/* reshape, transpose (of the last two dims, batched), concat and permute for every dtype,
+/* reshape, transpose (of the last two dims, batched), concat, permute and narrow for every
+ * dtype,
  * as the CPU reference kernels (kernels/cpu/shape.c) move them. The forwards move
  * elements without looking at them, as integers of the element's size, so every bit
  * pattern (NaN payloads included) arrives unchanged; the backwards move the f32 gradient
  * the opposite way, adding when accumulating. Reshape is a device-to-device copy;
  * transpose goes through 32 x 32 tiles in shared memory so that both its reads and its
  * writes run along rows; concat copies every input's slices in one launch (grid y picks
- * the input); permute maps each destination index to its source index.
+ * the input); permute maps each destination index to its source index; narrow copies
+ * its slice, and its backward writes every element of gin (0 outside the slice).
  */
 #include "kernels/cuda/cuda_kernels.cuh"
 
@@ -315,6 +317,80 @@ enum lt_status lt_cuda_permute_backward(const lt_kargs *a) {
     return permute_launch<float, false>(a, w, g, gx, "permute (backward)");
 }
 
+/* ---- narrow ---------------------------------------------------------------------------------- */
+
+/* x as (outer, size, inner), the output as (outer, length, inner), from position start. */
+struct narrow_geom {
+    int64_t outer, size, inner, start, length;
+};
+
+narrow_geom narrow_geom_of(const lt_kargs *a) {
+    const lt_narrow_attrs *at = (const lt_narrow_attrs *)a->attrs;
+    const lt_kview *x = a->in[0];
+    int d = at->dim < 0 ? at->dim + x->ndim : at->dim;
+    narrow_geom n = {1, x->shape[d], 1, at->start, at->length};
+    for (int i = 0; i < d; i++)
+        n.outer *= x->shape[i];
+    for (int i = d + 1; i < x->ndim; i++)
+        n.inner *= x->shape[i];
+    if (n.start < 0)
+        n.start += n.size;
+    return n;
+}
+
+template <typename T> __global__ void narrow_forward_kernel(const T *x, T *y, narrow_geom n) {
+    int64_t row = n.length * n.inner;
+    LT_CUDA_LOOP(i, n.outer * row) {
+        int64_t o = i / row, r = i % row;
+        y[i] = x[(o * n.size + n.start) * n.inner + r];
+    }
+}
+
+/* gin[i] = (or +=) gout's element for i inside the slice, 0 outside */
+__global__ void narrow_backward_kernel(const float *g, float *gx, narrow_geom n, bool acc) {
+    int64_t row = n.size * n.inner;
+    LT_CUDA_LOOP(i, n.outer * row) {
+        int64_t o = i / row, r = i % row, q = r / n.inner - n.start;
+        bool in = q >= 0 && q < n.length;
+        float v = in ? g[(o * n.length + q) * n.inner + r % n.inner] : 0.0f;
+        if (!acc || in)
+            lt_grad_put(gx, i, v, acc);
+    }
+}
+
+template <typename T> enum lt_status narrow_launch(const lt_kargs *a, const narrow_geom &n) {
+    int64_t total = n.outer * n.length * n.inner;
+    if (total == 0)
+        return LT_OK;
+    narrow_forward_kernel<T><<<lt_cuda_blocks(total), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+        (const T *)a->in[0]->data, (T *)a->out[0]->data, n);
+    return lt_cuda_check(a, "narrow");
+}
+
+enum lt_status lt_cuda_narrow_forward(const lt_kargs *a) {
+    narrow_geom n = narrow_geom_of(a);
+    switch (lt_dtype_bytes(a->in[0]->dtype)) {
+    case 1:
+        return narrow_launch<uint8_t>(a, n);
+    case 2:
+        return narrow_launch<uint16_t>(a, n);
+    default:
+        return narrow_launch<uint32_t>(a, n);
+    }
+}
+
+enum lt_status lt_cuda_narrow_backward(const lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    narrow_geom n = narrow_geom_of(a);
+    int64_t total = n.outer * n.size * n.inner;
+    if (total == 0)
+        return LT_OK;
+    narrow_backward_kernel<<<lt_cuda_blocks(total), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
+        (const float *)a->gout[0]->data, (float *)a->gin[0]->data, n, a->accumulate & 1u);
+    return lt_cuda_check(a, "narrow (backward)");
+}
+
 } // namespace
 
 void lt_cuda_register_shape(lt_backend *b) {
@@ -329,5 +405,7 @@ void lt_cuda_register_shape(lt_backend *b) {
             lt_cuda_kernel(lt_cuda_concat_forward, grad ? lt_cuda_concat_backward : NULL);
         b->kernels[LT_OP_PERMUTE][dt] =
             lt_cuda_kernel(lt_cuda_permute_forward, grad ? lt_cuda_permute_backward : NULL);
+        b->kernels[LT_OP_NARROW][dt] =
+            lt_cuda_kernel(lt_cuda_narrow_forward, grad ? lt_cuda_narrow_backward : NULL);
     }
 }

@@ -4,7 +4,7 @@
 -- No library file may require "lutra" itself: it is being loaded while they load.
 --
 -- What it holds (indices, dims and positions are 1-based; names and layouts PyTorch's):
---   tensors    zeros, ones, full, rand, randn, tensor; t:shape() dtype() numel() to(dt)
+--   tensors    zeros, ones, full, rand, randn, tensor, arange; t:shape() dtype() numel() to(dt)
 --              t[i], t[i] = v, view/reshape, permute, narrow, rows, + - * / sum mean max argmax eq
 --   nn         Module (class, extend), Sequential, Linear, Conv2d, MaxPool2d, AvgPool2d,
 --              AdaptiveAvgPool2d, BatchNorm2d, LayerNorm, Dropout, Embedding, Flatten,
@@ -49,6 +49,7 @@ local lutra = {
     zeros = T.zeros,
     ones = T.ones,
     full = T.full,
+    arange = T.arange,
     rand = T.rand,
     randn = T.randn,
     tensor = T.tensor,

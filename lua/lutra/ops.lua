@@ -158,6 +158,95 @@ function F.permute(x, ...)
     return op("permute", { check_array("permute", x) }, { dims = dims })
 end
 
+-- narrow(x, dim, start, length): x.narrow(dim, start, length) with 1-based dim and start
+-- (negative from the end: start -1 is the last position), as a contiguous copy for a
+-- tensor as for a symbol (Tensor:narrow along dim 1 is a view). A range outside the dim
+-- is an error in those 1-based terms.
+function F.narrow(x, dim, start, length)
+    local shape = check_array("narrow", x):shape()
+    local n = #shape
+    for _, a in ipairs { { "dim", dim }, { "start", start }, { "length", length } } do
+        if math.type(a[2]) ~= "integer" then
+            raise(string.format("narrow: %s must be an integer, got %s", a[1], tostring(a[2])))
+        end
+    end
+    local d = dim < 0 and n + 1 + dim or dim
+    if d < 1 or d > n then
+        raise(string.format("narrow: dim %d is out of range for shape %s", dim,
+            util.shape_str(shape)))
+    end
+    local size = shape[d]
+    local first = start < 0 and size + 1 + start or start
+    if first < 1 or length < 0 or first + length - 1 > size then
+        raise(string.format("narrow: positions %d .. %d are out of range for dim %d of size %d",
+            first, first + length - 1, dim, size))
+    end
+    return op("narrow", { x }, { dim = dim, start = first, length = length })
+end
+
+-- split(x, size, dim = 1): torch.split with one size: the pieces of x along dim, each
+-- `size` long but the last, which may be shorter; returned as values ({F.split(...)} for
+-- a list). chunk(x, n, dim = 1): torch.chunk: pieces of ceil(len / n), so fewer than n
+-- when len is not divisible. Both narrow x (copies).
+function F.split(x, size, dim)
+    dim = dim or 1
+    local shape = check_array("split", x):shape()
+    if math.type(size) ~= "integer" or size < 1 then
+        raise("split: size must be a positive integer, got " .. tostring(size))
+    end
+    local d = math.type(dim) == "integer" and dim < 0 and #shape + 1 + dim or dim
+    local len = shape[d]
+    if len == nil then
+        raise(string.format("split: dim %s is out of range for shape %s", tostring(dim),
+            util.shape_str(shape)))
+    end
+    local pieces = {}
+    for first = 1, len, size do
+        pieces[#pieces + 1] = F.narrow(x, dim, first, math.min(size, len - first + 1))
+    end
+    return table.unpack(pieces)
+end
+
+function F.chunk(x, n, dim)
+    if math.type(n) ~= "integer" or n < 1 then
+        raise("chunk: n must be a positive integer, got " .. tostring(n))
+    end
+    local shape = check_array("chunk", x):shape()
+    local d = math.type(dim) == "integer" and dim < 0 and #shape + 1 + dim or dim or 1
+    local len = shape[d] or 0
+    return F.split(x, math.max(1, (len + n - 1) // n), dim)
+end
+
+-- ---- indexing ----------------------------------------------------------------------------------
+-- PyTorch's argument orders, dims 1-based; ids are i32 tensors holding 0-based positions,
+-- as embedding's ids and cross_entropy's targets (data keeps PyTorch's numbering).
+
+-- index_select(x, dim, ids (n)): x's positions ids along dim (torch.index_select).
+function F.index_select(x, dim, ids)
+    return op("index_select", { check_array("index_select", x), ids }, { dim = dim })
+end
+
+-- gather(x, dim, ids): torch.gather; ids has x's number of dims.
+function F.gather(x, dim, ids)
+    return op("gather", { check_array("gather", x), ids }, { dim = dim })
+end
+
+-- masked_fill(x, mask, value): value where the u8 mask (eq's result, or triu / tril of
+-- u8 ones) is nonzero; the mask broadcasts from the right, its dims x's or 1.
+function F.masked_fill(x, mask, value)
+    return op("masked_fill", { check_array("masked_fill", x), mask }, { value = value })
+end
+
+-- triu(x, diagonal = 0), tril(x, diagonal = 0): torch.triu / torch.tril over the last
+-- two dims.
+function F.triu(x, diagonal)
+    return op("triu", { check_array("triu", x) }, { diagonal = diagonal or 0 })
+end
+
+function F.tril(x, diagonal)
+    return op("tril", { check_array("tril", x) }, { diagonal = diagonal or 0 })
+end
+
 -- flatten(x, start_dim = 1, end_dim = -1): merges dims start_dim .. end_dim (1-based).
 function F.flatten(x, start_dim, end_dim)
     local shape = check_array("flatten", x):shape()
@@ -294,6 +383,27 @@ function F.dropout(x, p, training, layer)
     return op("dropout", { x }, { p = p, layer = layer or 0 })
 end
 
+-- scaled_dot_product_attention(q, k, v [, opts]) with opts = {causal = false, scale =
+-- 1 / sqrt(D), dropout = 0, training = true, layer = 0}: PyTorch's
+-- F.scaled_dot_product_attention(q, k, v, dropout_p=, is_causal=, scale=) as one fused op.
+-- q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) -> (..., Tq, Dv). causal: query i sees
+-- keys j <= i (PyTorch's top-left alignment, also when Tq ~= Tk). dropout drops attention
+-- probabilities as F.dropout drops elements (by seed, layer, epoch and sample: give each
+-- attention its own layer); with training = false it is off. The backward keeps the
+-- op's second output, each row's log-sum-exp, not the (Tq, Tk) probabilities; only the
+-- first output is returned.
+function F.scaled_dot_product_attention(q, k, v, opts)
+    local what = "scaled_dot_product_attention"
+    opts = util.check_options(what, opts, { "causal", "scale", "dropout", "training", "layer" })
+    local p = opts.dropout
+    if opts.training == false then
+        p = 0
+    end
+    local out = op(what, { q, k, v },
+        { causal = opts.causal, scale = opts.scale, dropout = p, layer = opts.layer })
+    return out
+end
+
 -- embedding(ids i32 (...), weight (V, D)) -> (..., D). Ids are 0-based, as PyTorch's.
 -- PyTorch's order; the op takes the weight first (its dtype selects the kernel).
 function F.embedding(ids, weight)
@@ -333,6 +443,19 @@ for _, name in ipairs { "sum", "mean", "max", "argmax" } do
         end
         return op(name, { x }, { dim = dim, keepdim = keepdim or false })
     end
+end
+
+-- topk(x, k): the k largest along the last dim, largest first: values and their 0-based
+-- positions (i32), as torch.topk(x, k). multinomial(probs, seed [, step = 0]): one 0-based
+-- draw (i32 (..., 1)) per row of probs (..., V), chances proportional to the row's values
+-- (torch.multinomial(probs, 1)); the same seed and step draw the same on every backend, so
+-- a generation loop passes its step. Neither has a gradient.
+function F.topk(x, k)
+    return op("topk", { check_array("topk", x) }, { k = k })
+end
+
+function F.multinomial(probs, seed, step)
+    return op("multinomial", { check_array("multinomial", probs) }, { seed = seed, step = step or 0 })
 end
 
 -- eq(a, b) -> u8, 1 where equal; b is a number (as for add) or has a's shape or a suffix

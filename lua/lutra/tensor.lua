@@ -66,6 +66,21 @@ function T.full(shape, value, dtype)
     return new("full", shape, dtype):fill(value)
 end
 
+-- arange(n [, dtype = "i32"]): the 1-dim tensor 0, 1, ..., n - 1 (torch.arange(n)):
+-- positions as the ids of embedding and index_select count them, 0-based.
+function T.arange(n, dtype)
+    if math.type(n) ~= "integer" or n < 0 then
+        raise("arange: n must be an integer >= 0, got " .. tostring(n))
+    end
+    local t = new("arange", { n }, dtype or "i32")
+    local v = {}
+    for i = 1, n do
+        v[i] = i - 1
+    end
+    t:set_values(v)
+    return t
+end
+
 -- rand(...): uniform in [0, 1); randn(...): standard normal. Same arguments as zeros.
 function T.rand(...)
     local t = new("rand", shape_args("rand", ...))
@@ -161,6 +176,13 @@ shared.scale = F.scale
 shared.matmul = F.matmul
 shared.transpose = F.transpose
 shared.permute = F.permute
+shared.split = F.split
+shared.chunk = F.chunk
+shared.index_select = F.index_select
+shared.gather = F.gather
+shared.masked_fill = F.masked_fill
+shared.triu = F.triu
+shared.tril = F.tril
 shared.cast = F.cast
 shared.relu = F.relu
 shared.gelu = F.gelu
@@ -174,6 +196,7 @@ for k, f in pairs(shared) do
     smethods[k] = f
 end
 smethods.numel = shared.nelement
+smethods.narrow = F.narrow
 smethods.reshape = F.reshape
 smethods.view = F.reshape
 tmethods.nElement = tmethods.numel
@@ -256,7 +279,8 @@ function Tensor.__newindex(t, k, v)
 end
 
 -- t:select(1, i) or t:row(i): row i; t:narrow(1, first, count), t:rows(first, last):
--- rows first .. last (inclusive, negative from the end), views of t.
+-- rows first .. last (inclusive, negative from the end), views of t; t:narrow(dim, ...)
+-- along another dim is a copy (F.narrow).
 function tmethods.row(t, i)
     return row(t, i)
 end
@@ -280,9 +304,12 @@ local function rows_view(t, what, first, count)
     return util.call(t.slice, t, first, count)
 end
 
+-- Along dim 1 a view, as PyTorch's narrow; along another dim, or of a parameter of the
+-- model being traced (whose gradient must reach it), the narrow op (a copy).
 function tmethods.narrow(t, dim, first, count)
-    if dim ~= 1 then
-        raise("narrow: lutra narrows dim 1 only, got dim " .. tostring(dim))
+    local building = util.building
+    if dim ~= 1 or (building and building.values[t]) then
+        return F.narrow(t, dim, first, count)
     end
     return rows_view(t, "narrow", first, count)
 end
@@ -375,6 +402,13 @@ end
 
 tmethods.eq = F.eq
 smethods.eq = F.eq
+
+-- t:topk(k): values and 1-based positions of the k largest along the last dim, largest
+-- first (F.topk gives 0-based positions, as F.argmax).
+function tmethods.topk(t, k)
+    local values, idx = F.topk(t, k)
+    return values, one_based(idx)
+end
 
 -- ---- printing -----------------------------------------------------------------------------
 

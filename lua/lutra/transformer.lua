@@ -1,8 +1,8 @@
 -- The GPT modules of lutra.nn, as nanoGPT writes them: CausalSelfAttention, MLP, Block
 -- and GPT, with nanoGPT's parameter names (transformer.h.0.attn.c_attn.weight, ...), so
--- that weights can move to and from a nanoGPT model of the same shape. Attention is
--- composed from the ops that exist (matmul, a constant causal mask, softmax), so the
--- (B, H, T, T) scores are kept for backward; there is no fused attention yet.
+-- that weights can move to and from a nanoGPT model of the same shape. Attention is the
+-- fused scaled_dot_product_attention op (causal, with the attention dropout), so the
+-- backward keeps each row's log-sum-exp rather than the (B, H, T, T) probabilities.
 -- install(nn) adds the classes to lutra.nn (which calls it: this file cannot require
 -- lutra.nn while that is still loading).
 local util = require "lutra.util"
@@ -14,25 +14,9 @@ local raise = util.raise
 
 local M = {}
 
--- Constant tensors the graphs read, made once per length (or per width) and shared by
--- every layer and model: a traced graph then holds one copy of each.
-local masks, positions, selectors = {}, {}, {}
-
--- (T, T) f32: 0 on and below the diagonal, -inf above, added to the scores so that
--- position t attends to positions up to t only (softmax gives exactly 0 there).
-local function causal_mask(t)
-    local m = masks[t]
-    if m == nil then
-        m = T.zeros(t, t)
-        for i = 1, t do
-            for j = i + 1, t do
-                m:set((i - 1) * t + j, -math.huge)
-            end
-        end
-        masks[t] = m
-    end
-    return m
-end
+-- The position ids, a constant tensor made once per length and shared by every model: a
+-- traced graph then holds one copy of it.
+local positions = {}
 
 -- (T) i32: the position ids 0 .. T-1.
 local function position_ids(t)
@@ -45,19 +29,6 @@ local function position_ids(t)
         positions[t] = p
     end
     return p
-end
-
--- (3, 1) f32 one-hot at row k: x (..., 3) @ it picks x[..., k]. The op set has no slice
--- for symbols, so c_attn's output is split into q, k and v this way (a matmul, whose
--- gradient carries back to the picked part only).
-local function selector(k)
-    local s = selectors[k]
-    if s == nil then
-        s = T.zeros(3, 1)
-        s:set(k, 1)
-        selectors[k] = s
-    end
-    return s
 end
 
 local function check_dropout(what, p)
@@ -103,15 +74,17 @@ function M.install(nn)
         end
         local b, t, h = s[1], s[2], self.n_head
         local d = self.n_embd // h
-        -- (B, T, 3C) -> (B, T, 3, H, D) -> (B, H, T, D, 3): q, k and v side by side last
-        local qkv = F.permute(F.reshape(self.c_attn(x), b, t, 3, h, d), 1, 4, 2, 5, 3)
+        -- (B, T, 3C) -> (B, T, 3, H, D) -> (3, B, H, T, D): q, k and v one after another
+        local qkv = F.permute(F.reshape(self.c_attn(x), b, t, 3, h, d), 3, 1, 4, 2, 5)
         local function part(k)
-            return F.reshape(F.matmul(qkv, selector(k)), b, h, t, d)
+            return F.reshape(F.narrow(qkv, 1, k, 1), b, h, t, d)
         end
         local q, k, v = part(1), part(2), part(3)
-        local att = F.scale(F.matmul(q, F.transpose(k)), 1 / math.sqrt(d)) -- (B, H, T, T)
-        att = F.softmax(F.add(att, causal_mask(t)))
-        local y = F.matmul(self.attn_dropout(att), v)                      -- (B, H, T, D)
+        -- the attention dropout draws from attn_dropout's stream (its layer id), in
+        -- training only, as the Dropout module itself would
+        local drop = self.attn_dropout
+        local y = F.scaled_dot_product_attention(q, k, v, { causal = true, dropout = drop.p,
+            training = self.training, layer = drop.layer })                 -- (B, H, T, D)
         y = F.reshape(F.permute(y, 1, 3, 2, 4), b, t, self.n_embd)
         return self.resid_dropout(self.c_proj(y))
     end

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # model = {type = "gpt"}: a 2-layer GPT trains on a text file read as byte tokens through
 # `lutra train` (the loss more than halves in 60 steps), and `lutra plan` counts its
-# activations, the largest category of its step.
+# activations, the largest category of its step, which grow linearly with the sequence
+# length: the fused attention keeps no (T, T) tensor for the backward.
 . "$(dirname "$0")/lib.sh"
 
 python3 - "$SCRATCH/text.txt" <<'PY'
@@ -39,9 +40,19 @@ has "$SCRATCH/err" "model.n_embd 32 must be a multiple of model.n_head 3"
 
 expect 0 "$LUTRA" plan "$SCRATCH/gpt.lua"
 has "$SCRATCH/out" 'type = "gpt"'
-has "$SCRATCH/out" "softmax 2"
-# the categories' lines ("  activations  1.6M  1,649,664 B"): activations the largest
+has "$SCRATCH/out" "scaled_dot_product_attention 2"
+# the categories' lines ("  activations  1.6M  1,653,760 B"): activations the largest
 awk '$NF == "B" && $1 != "total" { gsub(",", "", $3); if ($3 + 0 > max) { max = $3 + 0; top = $1 } }
      END { exit !(top == "activations") }' "$SCRATCH/out" ||
     fail "lutra plan: activations are not the largest category of the GPT's step"
+
+# The activations' bytes at block_size $1.
+activations() {
+    expect 0 "$LUTRA" plan "$SCRATCH/gpt.lua" --set data.block_size="$1" --set model.block_size="$1"
+    awk '$1 == "activations" && $NF == "B" { gsub(",", "", $3); print $3 }' "$SCRATCH/out"
+}
+short=$(activations 16)
+long=$(activations 64)
+[ -n "$short" ] && [ "$long" = $((4 * short)) ] ||
+    fail "lutra plan: activations $short B at T = 16 and $long B at T = 64; want 4 times as many"
 exit 0

@@ -14,63 +14,100 @@
  * or at least AVX-512), the same sequence computes in f32 from converted copies: the
  * inputs are exact in f32, so the result differs only by the order of f32 sums.
  *
- * matmul(a (..., M, K), b (K, N) or (..., K, N)): with a 2-D b the leading dims of a fold
- * into rows (one big product); else they are one batch dim. linear(x (..., in),
+ * matmul(a (..., M, K), b (..., K, N)) broadcasts its batch dims (kernels/matmul_batch.h):
+ * with a b that every batch entry shares and an a that repeats nothing, the leading dims
+ * of a fold into rows (one big product); else the output's batch dims are the primitive's
+ * batch dims, and an operand repeated along one has size 1 there (oneDNN broadcasts it).
+ * The gradient of a repeated operand is the sum over its repeats, which oneDNN's matmul
+ * does not do: the product is written for every batch entry into the workspace and
+ * summed into the gradient here (f32, in batch order). linear(x (..., in),
  * w (out, in), bias (out)) is matmul with rows = numel(x) / in; its bias gradient is a
  * column sum of gout done here (f32 gout, double sums).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cpu/dnnl/dnnl_kernels.h"
+#include "kernels/cpu/vec.h"
+#include "kernels/matmul_batch.h"
+
+/* The problem as (batch...) x (M, K) @ (K, N). `bt`: b is stored transposed, (N, K)
+ * (linear's weight). nb batch dims of sizes bshape (none when the batch folds into M or
+ * there is one entry); sa, sb and so: a's, b's and out's strides along them, in
+ * matrices (0: repeated). */
+struct mm_dims {
+    int64_t m, k, n;
+    int bt, nb;
+    int64_t bshape[LT_MAX_DIMS], sa[LT_MAX_DIMS], sb[LT_MAX_DIMS], so[LT_MAX_DIMS];
+    int64_t count, a_count, b_count;
+};
 
 struct mm_state {
     struct lt_dnnl_seq seq;
+    struct mm_dims d;
+    /* bit i: input i is repeated over the batch; its gradient is computed per entry into
+     * the workspace at full[i] and summed into gin[i] after the sequence */
+    unsigned summed;
+    size_t full[2];
     unsigned grads;      /* bit i: the gradient of input i was prepared */
     unsigned accumulate; /* the accumulate bits it was prepared with */
     int bias_grad;       /* linear: sum gout's columns into gin[2] after the sequence */
     int64_t rows, cols;  /* gout seen as (rows, cols) for the bias gradient */
 };
 
-/* The problem as batch x (M, K) @ (K, N). `bt`: b is stored transposed, (N, K) (linear's
- * weight). `shared`: b has no batch dim; the batch is folded into M. */
-struct mm_dims {
-    int64_t batch, m, k, n;
-    int bt, shared;
-};
-
 static struct mm_dims dims_of(const struct lt_kargs *a, int linear) {
     struct mm_dims d = {0};
     const struct lt_kview *x = a->in[0], *w = a->in[1];
+    d.count = d.a_count = d.b_count = 1;
     if (linear) {
         d.k = w->shape[1];
         d.n = w->shape[0];
         d.m = d.k ? lt_kview_numel(x) / d.k : 0;
-        d.batch = 1;
-        d.bt = d.shared = 1;
+        d.bt = 1;
         return d;
     }
-    d.batch = 1;
-    for (int i = 0; i < x->ndim - 2; i++)
-        d.batch *= x->shape[i];
+    struct lt_mm_batch bw = lt_mm_batch_of(x, w);
     d.m = x->shape[x->ndim - 2];
     d.k = x->shape[x->ndim - 1];
     d.n = w->shape[w->ndim - 1];
-    d.shared = w->ndim == 2;
-    if (d.shared) {
-        d.m *= d.batch;
-        d.batch = 1;
+    d.count = bw.count;
+    d.a_count = bw.a_count;
+    d.b_count = bw.b_count;
+    if (bw.b_count == 1 && bw.a_count == bw.count) {
+        d.m *= bw.count; /* b shared by every entry, a repeats nothing: one product */
+        return d;
+    }
+    d.nb = bw.nd;
+    int64_t so = 1;
+    for (int i = bw.nd - 1; i >= 0; i--) {
+        d.bshape[i] = bw.shape[i];
+        d.sa[i] = bw.sa[i];
+        d.sb[i] = bw.sb[i];
+        d.so[i] = so;
+        so *= bw.shape[i];
     }
     return d;
 }
 
-/* A (rows, cols) matrix, batch of them when batch > 1, with element (r, c) at
- * r * rs + c * cs and batch entries bs apart. */
+/* A (rows, cols) matrix with element (r, c) at r * rs + c * cs, and with d's batch dims
+ * when it has some: batch strides bst (in matrices of bs elements; 0: size 1 there, the
+ * matrix repeated). */
 static void mat(dnnl_memory_desc_t *md, const struct mm_dims *d, int64_t rows, int64_t cols,
-                int64_t rs, int64_t cs, int64_t bs, dnnl_data_type_t dt) {
-    if (d->batch > 1)
-        lt_dnnl_md_strided(md, 3, (int64_t[]){d->batch, rows, cols}, (int64_t[]){bs, rs, cs}, dt);
-    else
-        lt_dnnl_md_strided(md, 2, (int64_t[]){rows, cols}, (int64_t[]){rs, cs}, dt);
+                int64_t rs, int64_t cs, int64_t bs, const int64_t *bst, dnnl_data_type_t dt) {
+    int nd = d->nb + 2;
+    int64_t dims[LT_MAX_DIMS + 2], strides[LT_MAX_DIMS + 2];
+    dims[nd - 2] = rows;
+    dims[nd - 1] = cols;
+    strides[nd - 2] = rs;
+    strides[nd - 1] = cs;
+    int64_t extent = bs; /* elements spanned by the dims inside dim i */
+    for (int i = d->nb - 1; i >= 0; i--) {
+        dims[i] = bst[i] ? d->bshape[i] : 1;
+        /* a size-1 dim's stride is never stepped: a dense one keeps oneDNN's checks happy */
+        strides[i] = bst[i] ? bst[i] * bs : extent;
+        extent = strides[i] * dims[i] > extent ? strides[i] * dims[i] : extent;
+    }
+    lt_dnnl_md_strided(md, nd, dims, strides, dt);
 }
 
 /* b as the (K, N) operand of the forward, and its transpose (N, K), whatever its
@@ -81,9 +118,9 @@ static void b_mat(dnnl_memory_desc_t *md, const struct mm_dims *d, int transpose
     /* stored (K, N): element (k, n) at k * N + n; stored (N, K): at n * K + k */
     int64_t sk = d->bt ? 1 : d->n, sn = d->bt ? d->k : 1;
     if (transpose)
-        mat(md, d, d->n, d->k, sn, sk, bs, dt);
+        mat(md, d, d->n, d->k, sn, sk, bs, d->sb, dt);
     else
-        mat(md, d, d->k, d->n, sk, sn, bs, dt);
+        mat(md, d, d->k, d->n, sk, sn, bs, d->sb, dt);
 }
 
 static struct lt_dnnl_ref at(enum lt_dnnl_place place, int index) {
@@ -99,7 +136,7 @@ static dnnl_memory_desc_t unaliased(const dnnl_memory_desc_t *md) {
     int n = md->ndims;
     const dnnl_dim_t *st = md->format_desc.blocking.strides;
     size_t size = md->data_type == dnnl_f32 ? 4 : 2;
-    if (md->format_kind != dnnl_blocked || md->format_desc.blocking.inner_nblks || n < 2 ||
+    if (md->format_kind != dnnl_blocked || md->format_desc.blocking.inner_nblks || n < 2 || n > 3 ||
         st[n - 1] != 1 || md->dims[n - 2] < 256 || (st[n - 2] * size) % 1024 != 0)
         return *md;
     int64_t rows = md->dims[n - 2], pitch = st[n - 2] + (int64_t)(64 / size);
@@ -169,50 +206,73 @@ static enum lt_status build_forward(struct lt_dnnl_seq *s, const struct lt_kargs
     dnnl_data_type_t udt = lt_dnnl_dtype(a->in[0]->dtype);
     struct operand x = {.ref = at(LT_DNNL_IN, 0)}, w = {.ref = at(LT_DNNL_IN, 1)};
     struct operand y = {.ref = at(LT_DNNL_OUT, 0)}, bias = {.ref = at(LT_DNNL_IN, 2)};
-    mat(&x.md, d, d->m, d->k, d->k, 1, d->m * d->k, udt);
+    mat(&x.md, d, d->m, d->k, d->k, 1, d->m * d->k, d->sa, udt);
     b_mat(&w.md, d, 0, udt);
-    mat(&y.md, d, d->m, d->n, d->n, 1, d->m * d->n, udt);
+    mat(&y.md, d, d->m, d->n, d->n, 1, d->m * d->n, d->so, udt);
     int has_bias = linear && a->n_in == 3;
     if (has_bias)
         lt_dnnl_md_plain(&bias.md, 2, (int64_t[]){1, d->n}, udt);
     return mm_step(s, cdt, x, w, has_bias ? &bias : NULL, y, 0, a->msg);
 }
 
-static enum lt_status build_backward(struct lt_dnnl_seq *s, const struct lt_kargs *a,
-                                     const struct mm_dims *d, dnnl_data_type_t cdt) {
+/* Where the gradient of input i (rows, cols per matrix, its batch strides bst) goes:
+ * gin[i] itself (accumulating there when asked), or, when input i is repeated over the
+ * batch, a workspace buffer of one matrix per batch entry that run_backward sums. */
+static void grad_dst(struct mm_state *st, const struct lt_kargs *a, int i, int64_t rows,
+                     int64_t cols, const int64_t *bst, struct operand *dst, int *accumulate) {
+    const struct mm_dims *d = &st->d;
+    int64_t count = i == 0 ? d->a_count : d->b_count;
+    if (d->nb == 0 || count == d->count) {
+        mat(&dst->md, d, rows, cols, cols, 1, rows * cols, bst, dnnl_f32);
+        dst->ref = at(LT_DNNL_GIN, i);
+        *accumulate = (a->accumulate >> i) & 1u;
+        return;
+    }
+    mat(&dst->md, d, rows, cols, cols, 1, rows * cols, d->so, dnnl_f32);
+    dst->ref = lt_dnnl_seq_buffer(&st->seq, &dst->md);
+    st->summed |= 1u << i;
+    st->full[i] = dst->ref.offset;
+    *accumulate = 0;
+}
+
+static enum lt_status build_backward(struct mm_state *st, const struct lt_kargs *a,
+                                     dnnl_data_type_t cdt) {
+    struct lt_dnnl_seq *s = &st->seq;
+    const struct mm_dims *d = &st->d;
     dnnl_data_type_t udt = lt_dnnl_dtype(a->in[0]->dtype);
     int64_t mk = d->m * d->k, mn = d->m * d->n;
+    st->summed = 0;
     /* gout (batch, M, N) f32, converted once to cdt for both products */
     struct operand g = {.ref = at(LT_DNNL_GOUT, 0)};
-    mat(&g.md, d, d->m, d->n, d->n, 1, mn, dnnl_f32);
+    mat(&g.md, d, d->m, d->n, d->n, 1, mn, d->so, dnnl_f32);
     dnnl_memory_desc_t gc_md = lt_dnnl_md_retype(&g.md, cdt);
     struct lt_dnnl_ref gc;
     enum lt_status rc = lt_dnnl_seq_input(s, &g.md, g.ref, &gc_md, &gc, a->msg);
+    int acc;
     if (rc == LT_OK && a->gin[0]) {
         /* ga (M, K) = g (M, N) @ b^T (N, K) */
-        struct operand src = {gc_md, gc}, w = {.ref = at(LT_DNNL_IN, 1)};
-        struct operand ga = {.ref = at(LT_DNNL_GIN, 0)};
+        struct operand src = {gc_md, gc}, w = {.ref = at(LT_DNNL_IN, 1)}, ga;
         b_mat(&w.md, d, 1, udt);
-        mat(&ga.md, d, d->m, d->k, d->k, 1, mk, dnnl_f32);
-        rc = mm_step(s, cdt, src, w, NULL, ga, a->accumulate & 1u, a->msg);
+        grad_dst(st, a, 0, d->m, d->k, d->sa, &ga, &acc);
+        rc = mm_step(s, cdt, src, w, NULL, ga, acc, a->msg);
     }
     if (rc == LT_OK && a->gin[1]) {
-        struct operand src, wei, gb = {.ref = at(LT_DNNL_GIN, 1)};
+        struct operand src, wei, gb;
         if (d->bt) {
             /* gb (N, K) = g^T (N, M) @ a (M, K) */
             src.ref = gc;
-            mat(&src.md, d, d->n, d->m, 1, d->n, mn, cdt);
+            mat(&src.md, d, d->n, d->m, 1, d->n, mn, d->so, cdt);
             wei.ref = at(LT_DNNL_IN, 0);
-            mat(&wei.md, d, d->m, d->k, d->k, 1, mk, udt);
-            mat(&gb.md, d, d->n, d->k, d->k, 1, d->n * d->k, dnnl_f32);
+            mat(&wei.md, d, d->m, d->k, d->k, 1, mk, d->sa, udt);
+            grad_dst(st, a, 1, d->n, d->k, d->sb, &gb, &acc);
         } else {
             /* gb (K, N) = a^T (K, M) @ g (M, N) */
             src.ref = at(LT_DNNL_IN, 0);
-            mat(&src.md, d, d->k, d->m, 1, d->k, mk, udt);
+            mat(&src.md, d, d->k, d->m, 1, d->k, mk, d->sa, udt);
             wei = (struct operand){gc_md, gc};
-            mat(&gb.md, d, d->k, d->n, d->n, 1, d->k * d->n, dnnl_f32);
+            grad_dst(st, a, 1, d->k, d->n, d->sb, &gb, &acc);
         }
-        rc = mm_step(s, cdt, src, wei, NULL, gb, (a->accumulate >> 1) & 1u, a->msg);
+        rc = mm_step(s, cdt, src, wei, NULL, gb, acc, a->msg);
     }
     return rc;
 }
@@ -230,11 +290,12 @@ static enum lt_status prepare(const struct lt_kargs *a, int backward, void **sta
     if (dt != LT_DTYPE_F32 && dt != LT_DTYPE_BF16)
         return LT_EUNSUPPORTED;
     struct mm_dims d = dims_of(a, linear);
-    if (d.batch <= 0 || d.m <= 0 || d.k <= 0 || d.n <= 0)
+    if (d.count <= 0 || d.m <= 0 || d.k <= 0 || d.n <= 0)
         return LT_EUNSUPPORTED; /* empty products: the reference writes zeros */
     struct mm_state *st = calloc(1, sizeof *st);
     if (!st)
         return LT_ENOMEM;
+    st->d = d;
     if (backward) {
         for (int i = 0; i < a->n_in; i++)
             st->grads |= a->gin[i] ? 1u << i : 0u;
@@ -251,7 +312,7 @@ static enum lt_status prepare(const struct lt_kargs *a, int backward, void **sta
         if (backward && !(st->grads & 3u))
             rc = LT_OK; /* only the bias gradient: no primitive */
         else
-            rc = backward ? build_backward(&st->seq, a, &d, tries[t])
+            rc = backward ? build_backward(st, a, tries[t])
                           : build_forward(&st->seq, a, &d, linear, tries[t]);
         if (rc != LT_OK)
             lt_dnnl_seq_release(&st->seq);
@@ -294,6 +355,31 @@ static void bias_grad(const float *g, int64_t rows, int64_t cols, float *gb, int
     }
 }
 
+/* gin (+)= the per-entry gradients `full` (count matrices of `size` floats) of an operand
+ * repeated over the batch, each added into the matrix it came from (batch strides bst),
+ * in batch order whatever the thread count. */
+static void sum_repeats(const float *full, float *gin, const struct mm_dims *d, const int64_t *bst,
+                        int64_t n_mats, int64_t size, int accumulate) {
+    if (!accumulate)
+        memset(gin, 0, (size_t)(n_mats * size) * sizeof(float));
+#pragma omp parallel if (d->count * size >= (1 << 16))
+    {
+        int64_t lo, hi;
+        lt_share(size, 64, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        for (int64_t t = 0; t < d->count; t++) {
+            int64_t p = 0, rest = t;
+            for (int i = d->nb - 1; i >= 0; i--) {
+                p += rest % d->bshape[i] * bst[i];
+                rest /= d->bshape[i];
+            }
+            const float *src = full + t * size;
+            float *dst = gin + p * size;
+            for (int64_t e = lo; e < hi; e++)
+                dst[e] += src[e];
+        }
+    }
+}
+
 static enum lt_status run_forward(const struct lt_kargs *a) {
     const struct mm_state *st = a->state;
     if (!st)
@@ -308,6 +394,13 @@ static enum lt_status run_backward(const struct lt_kargs *a) {
     if (ok != LT_OK)
         return ok;
     enum lt_status rc = lt_dnnl_seq_run(&st->seq, a);
+    const struct mm_dims *d = &st->d;
+    if (rc == LT_OK && (st->summed & 1u))
+        sum_repeats((const float *)((const char *)a->workspace + st->full[0]), a->gin[0]->data, d,
+                    d->sa, d->a_count, d->m * d->k, a->accumulate & 1u);
+    if (rc == LT_OK && (st->summed & 2u))
+        sum_repeats((const float *)((const char *)a->workspace + st->full[1]), a->gin[1]->data, d,
+                    d->sb, d->b_count, d->k * d->n, (a->accumulate >> 1) & 1u);
     if (rc == LT_OK && st->bias_grad)
         bias_grad(a->gout[0]->data, st->rows, st->cols, a->gin[2]->data, (a->accumulate >> 2) & 1u);
     return rc;

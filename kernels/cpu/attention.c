@@ -1,0 +1,655 @@
+/* scaled_dot_product_attention on the CPU: the reference kernels (the spec) and the fast
+ * paths, flash-attention style.
+ *
+ * For each of the BH = prod(leading dims) heads, row i of the output is
+ *   out_i = sum_j P_ij * keep_ij / (1 - p) * v_j,  P_ij = exp(s_ij - lse_i),
+ *   s_ij = scale * q_i . k_j over the keys j row i sees (j <= i when causal: PyTorch's
+ *   top-left alignment), lse_i = log sum_j exp(s_ij),
+ * and keep_ij the dropout decision of element (head, i, j) of the sample (kernels/rng.h),
+ * drawn as the dropout op draws it: lt_dropout_keep(seed, layer, epoch, sample_base + n,
+ * (h * Tq + i) * Tk + j, p) for head h of sample n. No mask and no P are stored: the
+ * backward recomputes P from q, k and the saved lse, and draws the same decisions again,
+ * with D_i = dO_i . out_i (which equals sum_j P_ij dP_ij) and dS = P * (dP - D_i):
+ *   dv_j = sum_i P_ij keep_ij dO_i,  dq_i = scale sum_j dS_ij k_j,  dk_j = scale sum_i dS_ij q_i.
+ *
+ * The reference reads any float dtype through lt_elem_load and sums in double, one row of
+ * scores at a time in its workspace. The fast paths (f32; f16 and bf16 run them on f32
+ * copies, kernels/cpu/half_ref.h) walk tiles of ATT_BQ queries by ATT_BK keys with an
+ * online softmax, so no (Tq, Tk) matrix exists beyond one tile: a tile's scores and dP
+ * are small matrix products (register-blocked, vectorised), and so are its contributions
+ * to out, dq, dk and dv. The forward and the dq pass run one task per (head, query
+ * block), the dk / dv pass one per (head, key block), recomputing the tiles they need
+ * instead of adding into shared rows; a task is one thread's from start to end, in an
+ * order fixed by the shapes, so the results do not depend on the thread count. Each
+ * thread's scratch is a slot of the planned workspace: the workspace query asks for one
+ * slot per thread OpenMP would start then, and a call starts no more threads than it has
+ * slots.
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/half_ref.h"
+#include "kernels/cpu/vec.h"
+#include "kernels/rng.h"
+
+#define ATT_BQ 32 /* queries per block */
+#define ATT_BK 64 /* keys per block */
+
+/* The sizes and attributes every kernel here reads. */
+struct geom {
+    int64_t bh, tq, tk, d, dv;
+    int64_t heads;  /* heads per sample: the leading dims after the first */
+    float scale;    /* the attribute, or 1 / sqrt(D) when it is 0 */
+    float p;        /* dropout probability */
+    float keep_mul; /* 1 / (1 - p) */
+    int causal;
+    uint32_t layer;
+};
+
+static struct geom geom_of(const struct lt_kargs *a) {
+    const struct lt_attention_attrs *at = a->attrs;
+    const struct lt_kview *q = a->in[0], *v = a->in[2];
+    int nd = q->ndim;
+    struct geom g = {.tq = q->shape[nd - 2],
+                     .tk = a->in[1]->shape[nd - 2],
+                     .d = q->shape[nd - 1],
+                     .dv = v->shape[nd - 1],
+                     .bh = lt_dims_product(q, 0, nd - 2),
+                     .p = at->dropout,
+                     .keep_mul = 1.0f / (1.0f - at->dropout),
+                     .causal = at->causal,
+                     .layer = at->layer};
+    g.heads = nd >= 3 && q->shape[0] > 0 ? g.bh / q->shape[0] : g.bh;
+    g.scale = at->scale != 0 ? at->scale : (float)(1 / sqrt((double)g.d));
+    return g;
+}
+
+/* Keys row i sees, [0, visible): all of them, or j <= i when causal. */
+static int64_t visible_keys(const struct geom *g, int64_t i) {
+    return g->causal && i + 1 < g->tk ? i + 1 : g->tk;
+}
+
+/* ---- reference ------------------------------------------------------------------------------ */
+
+/* s_ij of head b, in double. */
+static double score(const struct lt_kargs *a, const struct geom *g, int64_t b, int64_t i,
+                    int64_t j) {
+    const struct lt_kview *q = a->in[0], *k = a->in[1];
+    double s = 0;
+    for (int64_t x = 0; x < g->d; x++)
+        s += lt_elem_load(q, (b * g->tq + i) * g->d + x) *
+             lt_elem_load(k, (b * g->tk + j) * g->d + x);
+    return s * g->scale;
+}
+
+/* keep_ij / (1 - p) of head b: 1 without dropout. */
+static double keep(const struct lt_kargs *a, const struct geom *g, int64_t b, int64_t i,
+                   int64_t j) {
+    if (g->p == 0)
+        return 1;
+    const struct lt_exec_info *ex = a->exec;
+    int64_t sample = b / g->heads, e = ((b % g->heads) * g->tq + i) * g->tk + j;
+    return lt_dropout_keep(ex->seed, g->layer, ex->epoch, ex->sample_base + sample, e, g->p)
+               ? 1 / (1 - (double)g->p)
+               : 0;
+}
+
+/* Forward: a row of scores (Tk doubles), then the row's output sum (Dv doubles). */
+static size_t ref_workspace(const struct lt_kargs *a, int backward) {
+    struct geom g = geom_of(a);
+    int64_t wide = g.d > g.dv ? g.d : g.dv;
+    return (size_t)(backward ? wide : g.tk + g.dv) * sizeof(double);
+}
+
+static enum lt_status attention_forward_ref(const struct lt_kargs *a) {
+    struct geom g = geom_of(a);
+    const struct lt_kview *v = a->in[2], *out = a->out[0]; /* (BH, Tk, Dv), (BH, Tq, Dv) */
+    float *lse = a->out[1]->data;                          /* (BH, Tq) */
+    double *s = a->workspace, *acc = s + g.tk;
+    for (int64_t b = 0; b < g.bh; b++) {
+        for (int64_t i = 0; i < g.tq; i++) {
+            int64_t nj = visible_keys(&g, i);
+            double m = -INFINITY, sum = 0;
+            for (int64_t j = 0; j < nj; j++) {
+                s[j] = score(a, &g, b, i, j);
+                m = s[j] > m ? s[j] : m;
+            }
+            for (int64_t j = 0; j < nj; j++)
+                sum += exp(s[j] - m);
+            double l = m + log(sum);
+            for (int64_t c = 0; c < g.dv; c++)
+                acc[c] = 0;
+            for (int64_t j = 0; j < nj; j++) {
+                double pj = exp(s[j] - l) * keep(a, &g, b, i, j);
+                for (int64_t c = 0; c < g.dv; c++)
+                    acc[c] += pj * lt_elem_load(v, (b * g.tk + j) * g.dv + c);
+            }
+            for (int64_t c = 0; c < g.dv; c++)
+                lt_elem_store(out, (b * g.tq + i) * g.dv + c, acc[c]);
+            lse[b * g.tq + i] = (float)l;
+        }
+    }
+    return LT_OK;
+}
+
+/* D_i = dO_i . out_i of head b. */
+static double delta(const struct lt_kargs *a, const struct geom *g, int64_t b, int64_t i) {
+    const float *dout = a->gout[0]->data;
+    double s = 0;
+    for (int64_t c = 0; c < g->dv; c++)
+        s += (double)dout[(b * g->tq + i) * g->dv + c] *
+             lt_elem_load(a->out[0], (b * g->tq + i) * g->dv + c);
+    return s;
+}
+
+/* P_ij keep_ij / (1 - p) into *pk and dS_ij into *ds, for head b; di is D_i. */
+static void probs(const struct lt_kargs *a, const struct geom *g, int64_t b, int64_t i, int64_t j,
+                  double di, double *pk, double *ds) {
+    const float *dout = a->gout[0]->data, *lse = a->out[1]->data;
+    double p = exp(score(a, g, b, i, j) - lse[b * g->tq + i]), dp = 0;
+    for (int64_t c = 0; c < g->dv; c++)
+        dp += (double)dout[(b * g->tq + i) * g->dv + c] *
+              lt_elem_load(a->in[2], (b * g->tk + j) * g->dv + c);
+    double kp = keep(a, g, b, i, j);
+    *pk = p * kp;
+    *ds = p * (dp * kp - di);
+}
+
+/* Each gradient element is one whole sum, stored once: dq row by row over the keys, dk
+ * and dv row by row over the queries (D_i recomputed for each pair: this is the spec). */
+static enum lt_status attention_backward_ref(const struct lt_kargs *a) {
+    struct geom g = geom_of(a);
+    const struct lt_kview *q = a->in[0], *k = a->in[1];
+    const float *dout = a->gout[0]->data; /* (BH, Tq, Dv) */
+    double *acc = a->workspace, pk, ds;
+    for (int64_t b = 0; b < g.bh && a->gin[0]; b++) {
+        for (int64_t i = 0; i < g.tq; i++) {
+            double di = delta(a, &g, b, i);
+            for (int64_t x = 0; x < g.d; x++)
+                acc[x] = 0;
+            for (int64_t j = 0; j < visible_keys(&g, i); j++) {
+                probs(a, &g, b, i, j, di, &pk, &ds);
+                for (int64_t x = 0; x < g.d; x++)
+                    acc[x] += ds * lt_elem_load(k, (b * g.tk + j) * g.d + x);
+            }
+            for (int64_t x = 0; x < g.d; x++)
+                lt_grad_store(a, 0, (b * g.tq + i) * g.d + x, acc[x] * g.scale);
+        }
+    }
+    for (int in = 1; in <= 2; in++) {
+        if (!a->gin[in])
+            continue;
+        int64_t width = in == 1 ? g.d : g.dv;
+        for (int64_t b = 0; b < g.bh; b++) {
+            for (int64_t j = 0; j < g.tk; j++) {
+                for (int64_t x = 0; x < width; x++)
+                    acc[x] = 0;
+                for (int64_t i = g.causal ? j : 0; i < g.tq; i++) {
+                    probs(a, &g, b, i, j, delta(a, &g, b, i), &pk, &ds);
+                    for (int64_t x = 0; x < width; x++)
+                        acc[x] += in == 1 ? ds * lt_elem_load(q, (b * g.tq + i) * g.d + x)
+                                          : pk * dout[(b * g.tq + i) * g.dv + x];
+                }
+                for (int64_t x = 0; x < width; x++)
+                    lt_grad_store(a, in, (b * g.tk + j) * width + x,
+                                  in == 1 ? acc[x] * g.scale : acc[x]);
+            }
+        }
+    }
+    return LT_OK;
+}
+
+/* ---- fast paths ------------------------------------------------------------------------------ */
+
+/* Floats of one thread's scratch, each part rounded up to 16 (64 bytes). */
+static int64_t round16(int64_t n) {
+    return (n + 15) / 16 * 16;
+}
+
+/* The scratch parts of one thread, in floats:
+ *   kt (D, ATT_BK) and vt (Dv, ATT_BK): a key block's k and v transposed, the right-hand
+ *     sides of the products that give a tile of scores and of dP;
+ *   s, dp (ATT_BQ, ATT_BK): a tile of scores (then probabilities) and of dP (then dS);
+ *   di (ATT_BQ): D_i of the tile's rows;
+ *   acc: the forward's output rows (ATT_BQ, Dv) and their max and sum (ATT_BQ each); the
+ *     dq pass's rows (ATT_BQ, D); the dk / dv pass's key rows (ATT_BK, D) and
+ *     (ATT_BK, Dv). */
+struct scratch {
+    float *kt, *vt, *s, *dp, *di, *acc;
+};
+
+static int64_t acc_floats(const struct geom *g, int backward) {
+    if (!backward)
+        return round16(ATT_BQ * g->dv) + 2 * round16(ATT_BQ);
+    int64_t dq = round16(ATT_BQ * g->d);
+    int64_t dkv = round16(ATT_BK * g->d) + round16(ATT_BK * g->dv);
+    return dq > dkv ? dq : dkv;
+}
+
+static int64_t slot_floats(const struct geom *g, int backward) {
+    return round16(g->d * ATT_BK) + round16(g->dv * ATT_BK) + 2 * ATT_BQ * ATT_BK +
+           round16(ATT_BQ) + acc_floats(g, backward);
+}
+
+static struct scratch scratch_of(const struct geom *g, float *slot) {
+    struct scratch w;
+    w.kt = slot;
+    w.vt = w.kt + round16(g->d * ATT_BK);
+    w.s = w.vt + round16(g->dv * ATT_BK);
+    w.dp = w.s + ATT_BQ * ATT_BK;
+    w.di = w.dp + ATT_BQ * ATT_BK;
+    w.acc = w.di + round16(ATT_BQ);
+    return w;
+}
+
+static size_t fast_workspace(const struct lt_kargs *a, int backward) {
+    struct geom g = geom_of(a);
+    return (size_t)omp_get_max_threads() * (size_t)slot_floats(&g, backward) * sizeof(float);
+}
+
+/* What a task reads, beyond the geometry. */
+struct job {
+    struct geom g;
+    const float *q, *k, *v, *out, *lse, *dout; /* forward: out and lse are written */
+    float *o, *l, *gq, *gk, *gv;
+    int acc_q, acc_k, acc_v;
+    uint64_t seed;
+    uint32_t epoch;
+    int64_t sample_base;
+};
+
+/* lt_rng_uniform(key, e), through an int32 conversion (exact: 24 bits), which vectorises
+ * where a uint64 one needs AVX-512DQ: the draw of kernels/cpu/dropout.c. */
+LT_INLINE float uniform(uint64_t key, int64_t e) {
+    return (float)(int32_t)(lt_mix64(key + (uint64_t)e * 0x9e3779b97f4a7c15ull) >> 40) * 0x1p-24f;
+}
+
+/* The dropout stream of head b's sample. */
+LT_INLINE uint64_t head_key(const struct job *jb, int64_t b) {
+    const struct geom *g = &jb->g;
+    return lt_rng_key(jb->seed, g->layer, jb->epoch, (uint64_t)(jb->sample_base + b / g->heads));
+}
+
+/* dst (n, ATT_BK) = src (nc rows of n) transposed. */
+LT_INLINE void transpose_block(float *restrict dst, const float *restrict src, int64_t nc,
+                               int64_t n) {
+    for (int64_t c = 0; c < nc; c++)
+        for (int64_t x = 0; x < n; x++)
+            dst[x * ATT_BK + c] = src[c * n + x];
+}
+
+/* The products' register tile: GEMM_MR rows of C by GEMM_NR columns, kept in registers
+ * across the sum (GEMM_NR floats are one AVX-512 vector, two AVX2 ones). */
+#define GEMM_MR 4
+#define GEMM_NR 16
+
+/* C (m, n) = (or +=, add) A (m, kk) B (kk, n): A's element (i, l) at a[i * ai + l * al]
+ * (so that A may be a tile read transposed), B and C row-major with strides ldb and ldc.
+ * Each element of C sums over l in order. */
+LT_INLINE void gemm(float *restrict c, int64_t ldc, const float *restrict a, int64_t ai, int64_t al,
+                    const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t kk,
+                    int add) {
+    for (int64_t i0 = 0; i0 < m; i0 += GEMM_MR) {
+        int64_t mr = m - i0 < GEMM_MR ? m - i0 : GEMM_MR;
+        for (int64_t j0 = 0; j0 < n; j0 += GEMM_NR) {
+            int64_t nr = n - j0 < GEMM_NR ? n - j0 : GEMM_NR;
+            float *cij = c + i0 * ldc + j0;
+            const float *ai0 = a + i0 * ai, *bj = b + j0;
+            if (mr == GEMM_MR && nr == GEMM_NR) {
+                float c0[GEMM_NR], c1[GEMM_NR], c2[GEMM_NR], c3[GEMM_NR];
+#pragma omp simd
+                for (int x = 0; x < GEMM_NR; x++) {
+                    c0[x] = add ? cij[x] : 0.0f;
+                    c1[x] = add ? cij[ldc + x] : 0.0f;
+                    c2[x] = add ? cij[2 * ldc + x] : 0.0f;
+                    c3[x] = add ? cij[3 * ldc + x] : 0.0f;
+                }
+                for (int64_t l = 0; l < kk; l++) {
+                    const float *bl = bj + l * ldb, *al_ = ai0 + l * al;
+                    float a0 = al_[0], a1 = al_[ai], a2 = al_[2 * ai], a3 = al_[3 * ai];
+#pragma omp simd
+                    for (int x = 0; x < GEMM_NR; x++) {
+                        c0[x] += a0 * bl[x];
+                        c1[x] += a1 * bl[x];
+                        c2[x] += a2 * bl[x];
+                        c3[x] += a3 * bl[x];
+                    }
+                }
+#pragma omp simd
+                for (int x = 0; x < GEMM_NR; x++) {
+                    cij[x] = c0[x];
+                    cij[ldc + x] = c1[x];
+                    cij[2 * ldc + x] = c2[x];
+                    cij[3 * ldc + x] = c3[x];
+                }
+                continue;
+            }
+            /* the edges: a row at a time, in the same order of l */
+            for (int64_t i = 0; i < mr; i++) {
+                float row[GEMM_NR];
+                float *ci = cij + i * ldc;
+                for (int64_t x = 0; x < nr; x++)
+                    row[x] = add ? ci[x] : 0.0f;
+                for (int64_t l = 0; l < kk; l++) {
+                    float av = ai0[i * ai + l * al];
+                    const float *bl = bj + l * ldb;
+#pragma omp simd
+                    for (int64_t x = 0; x < nr; x++)
+                        row[x] += av * bl[x];
+                }
+                for (int64_t x = 0; x < nr; x++)
+                    ci[x] = row[x];
+            }
+        }
+    }
+}
+
+LT_INLINE float dot(const float *restrict a, const float *restrict b, int64_t n) {
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t x = 0; x < n; x++)
+        s += a[x] * b[x];
+    return s;
+}
+
+/* Keys [0, nc) of the visible ones of row i of the tile (cn of them): the rest is 0. */
+LT_INLINE int64_t row_keys(const struct geom *g, int64_t i, int64_t c0, int64_t nc) {
+    int64_t cn = visible_keys(g, i) - c0;
+    return cn < 0 ? 0 : cn < nc ? cn : nc;
+}
+
+/* Forward of head b, query rows [r0, r1): the online softmax over key blocks. A tile's
+ * scores are one product, their exponentials rescale the rows' running sums, and the
+ * tile's probabilities times its values add into the output rows: a second product. */
+LT_INLINE void forward_block_body(const struct job *jb, int64_t b, int64_t r0, int64_t r1,
+                                  float *slot) {
+    const struct geom *g = &jb->g;
+    struct scratch w = scratch_of(g, slot);
+    int64_t d = g->d, dv = g->dv, nr = r1 - r0;
+    const float *q = jb->q + (b * g->tq + r0) * d, *k = jb->k + b * g->tk * d;
+    const float *v = jb->v + b * g->tk * dv;
+    float *o = w.acc, *m = o + round16(ATT_BQ * dv), *l = m + round16(ATT_BQ);
+    uint64_t key = g->p > 0 ? head_key(jb, b) : 0;
+    float p = g->p, mul = g->keep_mul, scale = g->scale;
+    for (int64_t r = 0; r < nr; r++) {
+        m[r] = -INFINITY;
+        l[r] = 0;
+#pragma omp simd
+        for (int64_t x = 0; x < dv; x++)
+            o[r * dv + x] = 0;
+    }
+    int64_t kend = visible_keys(g, r1 - 1);
+    for (int64_t c0 = 0; c0 < kend; c0 += ATT_BK) {
+        int64_t nc = kend - c0 < ATT_BK ? kend - c0 : ATT_BK;
+        transpose_block(w.kt, k + c0 * d, nc, d);
+        gemm(w.s, ATT_BK, q, d, 1, w.kt, ATT_BK, nr, nc, d, 0);
+        for (int64_t r = 0; r < nr; r++) {
+            float *restrict s = w.s + r * ATT_BK, *orow = o + r * dv;
+            int64_t cn = row_keys(g, r0 + r, c0, nc);
+            float mx = m[r];
+            for (int64_t c = 0; c < cn; c++)
+                mx = s[c] * scale > mx ? s[c] * scale : mx;
+            float alpha = lt_vexp(m[r] - mx), sum = 0;
+#pragma omp simd reduction(+ : sum)
+            for (int64_t c = 0; c < cn; c++) {
+                s[c] = lt_vexp(s[c] * scale - mx);
+                sum += s[c];
+            }
+            for (int64_t c = cn; c < nc; c++)
+                s[c] = 0;
+            if (cn > 0) {
+                l[r] = l[r] * alpha + sum;
+                m[r] = mx;
+#pragma omp simd
+                for (int64_t x = 0; x < dv; x++)
+                    orow[x] *= alpha;
+            }
+            if (p > 0) {
+                int64_t e0 = ((b % g->heads) * g->tq + r0 + r) * g->tk + c0;
+#pragma omp simd
+                for (int64_t c = 0; c < cn; c++)
+                    s[c] = lt_vselect(uniform(key, e0 + c) >= p, s[c] * mul, 0.0f);
+            }
+        }
+        gemm(o, dv, w.s, ATT_BK, 1, v + c0 * dv, dv, nr, dv, nc, 1);
+    }
+    for (int64_t r = 0; r < nr; r++) {
+        float inv = 1.0f / l[r], *dst = jb->o + (b * g->tq + r0 + r) * dv;
+#pragma omp simd
+        for (int64_t x = 0; x < dv; x++)
+            dst[x] = o[r * dv + x] * inv;
+        jb->l[b * g->tq + r0 + r] = m[r] + logf(l[r]);
+    }
+}
+LT_DISPATCH(forward_block, (const struct job *jb, int64_t b, int64_t r0, int64_t r1, float *slot),
+            (jb, b, r0, r1, slot));
+
+/* The tile of query rows [r0, r0 + nr) of head b against keys [c0, c0 + nc), whose k and
+ * v are transposed in w: w.s = P keep / (1 - p) and w.dp = dS, 0 where a key is not
+ * visible; w.di holds the rows' D_i. */
+LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, int64_t b, int64_t r0,
+                          int64_t nr, int64_t c0, int64_t nc, uint64_t key) {
+    const struct geom *g = &jb->g;
+    int64_t d = g->d, dv = g->dv;
+    gemm(w->s, ATT_BK, jb->q + (b * g->tq + r0) * d, d, 1, w->kt, ATT_BK, nr, nc, d, 0);
+    gemm(w->dp, ATT_BK, jb->dout + (b * g->tq + r0) * dv, dv, 1, w->vt, ATT_BK, nr, nc, dv, 0);
+    float p = g->p, mul = g->keep_mul, scale = g->scale;
+    for (int64_t r = 0; r < nr; r++) {
+        float *restrict s = w->s + r * ATT_BK, *restrict dp = w->dp + r * ATT_BK;
+        float lse = jb->lse[b * g->tq + r0 + r], di = w->di[r];
+        int64_t cn = row_keys(g, r0 + r, c0, nc);
+        if (p > 0) {
+            int64_t e0 = ((b % g->heads) * g->tq + r0 + r) * g->tk + c0;
+#pragma omp simd
+            for (int64_t c = 0; c < cn; c++) {
+                float pr = lt_vexp(s[c] * scale - lse);
+                float kp = lt_vselect(uniform(key, e0 + c) >= p, mul, 0.0f);
+                s[c] = pr * kp;
+                dp[c] = pr * (dp[c] * kp - di);
+            }
+        } else {
+#pragma omp simd
+            for (int64_t c = 0; c < cn; c++) {
+                float pr = lt_vexp(s[c] * scale - lse);
+                s[c] = pr;
+                dp[c] = pr * (dp[c] - di);
+            }
+        }
+        for (int64_t c = cn; c < nc; c++)
+            s[c] = dp[c] = 0;
+    }
+}
+
+/* D_i = dO_i . out_i for query rows [r0, r0 + nr) of head b into di. */
+LT_INLINE void row_deltas(const struct job *jb, float *di, int64_t b, int64_t r0, int64_t nr) {
+    int64_t dv = jb->g.dv;
+    for (int64_t r = 0; r < nr; r++) {
+        int64_t at = (b * jb->g.tq + r0 + r) * dv;
+        di[r] = dot(jb->dout + at, jb->out + at, dv);
+    }
+}
+
+/* dst (n floats) = (or +=, acc) src * sc. */
+LT_INLINE void store_scaled(float *restrict dst, const float *restrict src, int64_t n, float sc,
+                            int acc) {
+    if (acc) {
+#pragma omp simd
+        for (int64_t x = 0; x < n; x++)
+            dst[x] += src[x] * sc;
+    } else {
+#pragma omp simd
+        for (int64_t x = 0; x < n; x++)
+            dst[x] = src[x] * sc;
+    }
+}
+
+/* gq rows [r0, r1) of head b: dq = scale dS k, summed over the key blocks. */
+LT_INLINE void dq_block_body(const struct job *jb, int64_t b, int64_t r0, int64_t r1, float *slot) {
+    const struct geom *g = &jb->g;
+    struct scratch w = scratch_of(g, slot);
+    int64_t d = g->d, dv = g->dv, nr = r1 - r0;
+    const float *k = jb->k + b * g->tk * d, *v = jb->v + b * g->tk * dv;
+    float *dq = w.acc;
+    uint64_t key = g->p > 0 ? head_key(jb, b) : 0;
+    row_deltas(jb, w.di, b, r0, nr);
+#pragma omp simd
+    for (int64_t x = 0; x < nr * d; x++)
+        dq[x] = 0;
+    int64_t kend = visible_keys(g, r1 - 1);
+    for (int64_t c0 = 0; c0 < kend; c0 += ATT_BK) {
+        int64_t nc = kend - c0 < ATT_BK ? kend - c0 : ATT_BK;
+        transpose_block(w.kt, k + c0 * d, nc, d);
+        transpose_block(w.vt, v + c0 * dv, nc, dv);
+        tile_grads(jb, &w, b, r0, nr, c0, nc, key);
+        gemm(dq, d, w.dp, ATT_BK, 1, k + c0 * d, d, nr, d, nc, 1);
+    }
+    store_scaled(jb->gq + (b * g->tq + r0) * d, dq, nr * d, g->scale, jb->acc_q);
+}
+LT_DISPATCH(dq_block, (const struct job *jb, int64_t b, int64_t r0, int64_t r1, float *slot),
+            (jb, b, r0, r1, slot));
+
+/* gk and gv rows [c0, c1) of head b: dk = scale dS^T q and dv = (P keep / (1 - p))^T dO,
+ * summed over the query blocks that see them (products with the tiles read transposed). */
+LT_INLINE void dkv_block_body(const struct job *jb, int64_t b, int64_t c0, int64_t c1,
+                              float *slot) {
+    const struct geom *g = &jb->g;
+    struct scratch w = scratch_of(g, slot);
+    int64_t d = g->d, dv = g->dv, nc = c1 - c0;
+    float *dk = w.acc, *dvs = dk + round16(ATT_BK * d);
+    uint64_t key = g->p > 0 ? head_key(jb, b) : 0;
+#pragma omp simd
+    for (int64_t x = 0; x < nc * d; x++)
+        dk[x] = 0;
+#pragma omp simd
+    for (int64_t x = 0; x < nc * dv; x++)
+        dvs[x] = 0;
+    transpose_block(w.kt, jb->k + (b * g->tk + c0) * d, nc, d);
+    transpose_block(w.vt, jb->v + (b * g->tk + c0) * dv, nc, dv);
+    /* causal: the first query block with a row that sees key c0 */
+    for (int64_t r0 = g->causal ? c0 / ATT_BQ * ATT_BQ : 0; r0 < g->tq; r0 += ATT_BQ) {
+        int64_t nr = g->tq - r0 < ATT_BQ ? g->tq - r0 : ATT_BQ;
+        row_deltas(jb, w.di, b, r0, nr);
+        tile_grads(jb, &w, b, r0, nr, c0, nc, key);
+        gemm(dvs, dv, w.s, 1, ATT_BK, jb->dout + (b * g->tq + r0) * dv, dv, nc, dv, nr, 1);
+        gemm(dk, d, w.dp, 1, ATT_BK, jb->q + (b * g->tq + r0) * d, d, nc, d, nr, 1);
+    }
+    if (jb->gk)
+        store_scaled(jb->gk + (b * g->tk + c0) * d, dk, nc * d, g->scale, jb->acc_k);
+    if (jb->gv)
+        store_scaled(jb->gv + (b * g->tk + c0) * dv, dvs, nc * dv, 1.0f, jb->acc_v);
+}
+LT_DISPATCH(dkv_block, (const struct job *jb, int64_t b, int64_t c0, int64_t c1, float *slot),
+            (jb, b, c0, c1, slot));
+
+typedef void (*block_fn)(const struct job *jb, int64_t b, int64_t lo, int64_t hi, float *slot);
+
+/* Runs fn over every (head, block of `len` rows of `rows`) on up to `slots` threads, each
+ * with its scratch slot. A task's result does not depend on which thread runs it, so the
+ * tasks are handed out as threads come free (the causal blocks' work grows with i). */
+static void run_blocks(const struct job *jb, block_fn fn, int64_t rows, int64_t len, float *ws,
+                       int64_t slot_len, int slots) {
+    const struct geom *g = &jb->g;
+    int64_t per = (rows + len - 1) / len, tasks = g->bh * per;
+    int team = omp_get_max_threads() < slots ? omp_get_max_threads() : slots;
+    int64_t work = g->bh * g->tq * g->tk * (g->d + g->dv);
+#pragma omp parallel for schedule(dynamic) num_threads(team) if (work >= 64 * LT_PAR_STREAM)
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t b = t / per, lo = t % per * len, hi = lo + len < rows ? lo + len : rows;
+        fn(jb, b, lo, hi, ws + (int64_t)omp_get_thread_num() * slot_len);
+    }
+}
+
+/* The thread slots in a's workspace, or 0 (msg filled) when there is not even one. */
+static int slots_of(const struct lt_kargs *a, const struct geom *g, int backward) {
+    int64_t slot = slot_floats(g, backward) * (int64_t)sizeof(float);
+    int64_t n = (int64_t)a->workspace_size / slot;
+    if (n < 1)
+        snprintf(a->msg, LT_KMSG_SIZE,
+                 "scaled_dot_product_attention: workspace smaller than planned");
+    return n > 1024 ? 1024 : (int)n;
+}
+
+static struct job job_of(const struct lt_kargs *a) {
+    struct job jb = {.g = geom_of(a),
+                     .q = a->in[0]->data,
+                     .k = a->in[1]->data,
+                     .v = a->in[2]->data,
+                     .out = a->out[0]->data,
+                     .lse = a->out[1]->data,
+                     .seed = a->exec->seed,
+                     .epoch = a->exec->epoch,
+                     .sample_base = a->exec->sample_base};
+    return jb;
+}
+
+static enum lt_status attention_forward_fast(const struct lt_kargs *a) {
+    struct job jb = job_of(a);
+    int slots = slots_of(a, &jb.g, 0);
+    if (slots < 1)
+        return LT_EINVAL;
+    jb.o = a->out[0]->data;
+    jb.l = a->out[1]->data;
+    run_blocks(&jb, forward_block, jb.g.tq, ATT_BQ, a->workspace, slot_floats(&jb.g, 0), slots);
+    return LT_OK;
+}
+
+static enum lt_status attention_backward_fast(const struct lt_kargs *a) {
+    struct job jb = job_of(a);
+    int slots = slots_of(a, &jb.g, 1);
+    if (slots < 1)
+        return LT_EINVAL;
+    jb.dout = a->gout[0]->data;
+    jb.gq = a->gin[0] ? a->gin[0]->data : NULL;
+    jb.gk = a->gin[1] ? a->gin[1]->data : NULL;
+    jb.gv = a->gin[2] ? a->gin[2]->data : NULL;
+    jb.acc_q = lt_accumulates(a, 0);
+    jb.acc_k = lt_accumulates(a, 1);
+    jb.acc_v = lt_accumulates(a, 2);
+    int64_t slot = slot_floats(&jb.g, 1);
+    if (jb.gq)
+        run_blocks(&jb, dq_block, jb.g.tq, ATT_BQ, a->workspace, slot, slots);
+    if (jb.gk || jb.gv)
+        run_blocks(&jb, dkv_block, jb.g.tk, ATT_BK, a->workspace, slot, slots);
+    return LT_OK;
+}
+
+/* Half: the fast f32 kernels on f32 copies (kernels/cpu/half_ref.h); their thread slots
+ * follow the copies in the workspace. */
+static size_t half_fast_workspace(const struct lt_kargs *a, int backward) {
+    return lt_half_ref_workspace(a, backward) + fast_workspace(a, backward);
+}
+
+static enum lt_status half_run(const struct lt_kargs *a, int backward, lt_kernel_fn f32) {
+    size_t copies = lt_half_ref_workspace(a, backward);
+    size_t inner = a->workspace_size > copies ? a->workspace_size - copies : 0;
+    return lt_half_run(a, backward, f32, NULL, inner);
+}
+
+static enum lt_status attention_forward_half_fast(const struct lt_kargs *a) {
+    return half_run(a, 0, attention_forward_fast);
+}
+
+static enum lt_status attention_backward_half_fast(const struct lt_kargs *a) {
+    return half_run(a, 1, attention_backward_fast);
+}
+
+void lt_cpu_register_attention(struct lt_backend *b, int fast) {
+    const enum lt_op op = LT_OP_SCALED_DOT_PRODUCT_ATTENTION;
+    for (enum lt_dtype dt = LT_DTYPE_F32; dt <= LT_DTYPE_BF16; dt++)
+        b->kernels[op][dt] = (struct lt_kernel){.forward = attention_forward_ref,
+                                                .backward = attention_backward_ref,
+                                                .workspace = ref_workspace,
+                                                .impl_name = "ref"};
+    if (!fast)
+        return;
+    b->kernels[op][LT_DTYPE_F32] = (struct lt_kernel){.forward = attention_forward_fast,
+                                                      .backward = attention_backward_fast,
+                                                      .workspace = fast_workspace,
+                                                      .impl_name = lt_cpu_isa()};
+    for (enum lt_dtype dt = LT_DTYPE_F16; dt <= LT_DTYPE_BF16; dt++)
+        b->kernels[op][dt] = (struct lt_kernel){.forward = attention_forward_half_fast,
+                                                .backward = attention_backward_half_fast,
+                                                .workspace = half_fast_workspace,
+                                                .impl_name = "vec"};
+}
