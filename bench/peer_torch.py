@@ -1,12 +1,18 @@
 #!/usr/bin/python3
-"""The PyTorch peer of bench_step: the same models, batch, loss, optimizer and timing.
+"""The PyTorch peer of bench_step and bench/gpt_step.lua: the same models, batch, loss,
+optimizer and timing.
 
 MLP 784-1024-1024-10 (ReLU) or the CNN conv(1->32,3,p1)-relu-maxpool2-conv(32->64,3,p1)
 -relu-maxpool2-linear(3136->128)-relu-linear(128->10); cross-entropy; SGD lr 0.05,
 momentum 0.9; wide_cnn is the CNN with 128 and 256 channels and a 512-wide head.
 Synthetic data like bench_step's (normal inputs, uniform labels, a few batches cycled):
-throughput does not depend on the values. bf16 and fp16 run under autocast (fp16 with a
-GradScaler, on a GPU); tf32 is fp32 with TF32 allowed, which the fp32 rows switch off.
+throughput does not depend on the values. gpt is nanoGPT's model (bench/gpt_torch.py)
+as gpt_step.lua has it: n_layer 4, n_head 4, n_embd 128, block_size 128, vocab_size 256,
+dropout 0, bias; uniform token ids, cross-entropy at every position, AdamW (lr 6e-4,
+betas 0.9 and 0.95, weight_decay 0.1 without decay on biases, norms and embeddings); its
+--batch counts sequences (gpt_step's is 32) and its line adds tokens_per_s. bf16 and
+fp16 run under autocast (fp16 with a GradScaler, on a GPU); tf32 is fp32 with TF32
+allowed, which the fp32 rows switch off.
 With --device cuda, each timed run ends with a synchronize and the peak of
 torch.cuda.max_memory_allocated is reported.
 
@@ -26,7 +32,7 @@ import statistics
 import time
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-MODELS = ["mlp", "cnn", "wide_cnn"]
+MODELS = ["mlp", "cnn", "wide_cnn", "gpt"]
 PRECISIONS = ["fp32", "bf16", "tf32", "fp16"]
 
 
@@ -41,7 +47,7 @@ def choices(names):
 
 
 p.add_argument("--model", type=choices(MODELS), default=["mlp"],
-               help="mlp, cnn, wide_cnn, a comma list or all (one JSON line each)")
+               help="mlp, cnn, wide_cnn, gpt, a comma list or all (one JSON line each)")
 p.add_argument("--precision", type=choices(PRECISIONS), default=["fp32"],
                help="fp32, bf16, tf32, fp16, a comma list or all")
 p.add_argument("--device", default="cpu")
@@ -63,10 +69,16 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+import gpt_torch  # noqa: E402  (beside this file)
+
 N_BATCHES = 4
+GPT = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=256, dropout=0.0,
+           bias=True)
 
 
 def make_model(name):
+    if name == "gpt":
+        return gpt_torch.GPT(**GPT)
     if name == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 1024), nn.ReLU(),
                              nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
@@ -82,7 +94,8 @@ def train_step(model, opt, scaler, precision, xb, yb):
     half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     with torch.autocast(args.device.split(":")[0], dtype=half or torch.bfloat16,
                         enabled=half is not None):
-        loss = F.cross_entropy(model(xb), yb)
+        out = model(xb)
+        loss = gpt_torch.loss_of(out, yb) if out.dim() == 3 else F.cross_entropy(out, yb)
     if scaler:
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -128,12 +141,19 @@ def bench(name, precision, batch):
         torch.backends.cudnn.allow_tf32 = precision == "tf32"
         torch.cuda.reset_peak_memory_stats()
     model = make_model(name).to(args.device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     scaler = torch.amp.GradScaler("cuda") if gpu and precision == "fp16" else None
-    shape = (batch, 784) if name == "mlp" else (batch, 1, 28, 28)
-    batches = [(torch.randn(shape).to(args.device),
-                torch.randint(0, 10, (batch,)).to(args.device))
-               for _ in range(N_BATCHES)]
+    if name == "gpt":
+        opt = gpt_torch.adamw(model, 6e-4, 0.1, betas=(0.9, 0.95))
+        shape = (batch, GPT["block_size"])
+        batches = [(torch.randint(0, GPT["vocab_size"], shape).to(args.device),
+                    torch.randint(0, GPT["vocab_size"], shape).to(args.device))
+                   for _ in range(N_BATCHES)]
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        shape = (batch, 784) if name == "mlp" else (batch, 1, 28, 28)
+        batches = [(torch.randn(shape).to(args.device),
+                    torch.randint(0, 10, (batch,)).to(args.device))
+                   for _ in range(N_BATCHES)]
     step = 0
     start = time.perf_counter()
     while True:
@@ -165,9 +185,13 @@ def bench(name, precision, batch):
     ms = 1e3 * statistics.median(runs)
     blas, core = blas_info()
     mem = torch.cuda.max_memory_allocated() / 2**20 if gpu else None
+    tokens = {}
+    if name == "gpt":
+        t = GPT["block_size"]
+        tokens = dict(block_size=t, tokens_per_s=round(1e3 * batch * t / ms))
     print(json.dumps(dict(device=args.device, mem_mib=mem and round(mem, 1),
         kind="step", model=name, precision=precision, threads=args.threads,
-        batch=batch, samples_per_s=round(1e3 * batch / ms, 1),
+        batch=batch, **tokens, samples_per_s=round(1e3 * batch / ms, 1),
         ms_per_step=round(ms, 3), ms_per_step_min=round(1e3 * min(runs), 3),
         ms_per_step_max=round(1e3 * max(runs), 3), warmup=warmup,
         repeats=repeats, steps_per_repeat=per_run, last_loss=round(loss.item(), 4),

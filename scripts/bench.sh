@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make bench`: lutra's training-step throughput against the PyTorch peer on the same
-# models in the same run, and the targets of the "Fast CPU path" issue, met or missed.
+# models in the same run, and the targets of the "Fast CPU path" issue, met or missed;
+# the GPT's training tokens/s against PyTorch's eager nanoGPT.
 # What is measured and how to read it: docs/performance.md.
 #
 # Environment: BUILD (build/release), THREADS (2), BUDGET (seconds per configuration and
-# side, warm-up included; 12), PYTHON (/usr/bin/python3: Debian's, with python3-torch).
+# side, warm-up included; 12), PYTHON (/usr/bin/python3: Debian's, with python3-torch),
+# MODELS ("mlp cnn gpt": which models to measure; "gpt" alone gives the GPT rows only).
 # Every measurement is kept as JSON lines in $BUILD/bench/results.jsonl.
 # Exits non-zero only when the harness itself fails; a missed target is a result.
 set -u
@@ -13,13 +15,22 @@ BUILD=${BUILD:-build/release}
 THREADS=${THREADS:-2}
 BUDGET=${BUDGET:-12}
 PYTHON=${PYTHON:-/usr/bin/python3}
+MODELS=${MODELS:-mlp cnn gpt}
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=$BUILD/bench/bench_step
+lutra_bin=$BUILD/lutra
 peer=$here/bench/peer_torch.py
 results=$BUILD/bench/results.jsonl
 
-if [ ! -x "$bin" ]; then
+# bench_step's models (mlp, cnn) and the GPT (gpt_step.lua, run by the lutra binary)
+step_models=$(grep -o -w 'mlp\|cnn' <<<"$MODELS" | tr '\n' ' ')
+want_gpt=$(grep -c -w gpt <<<"$MODELS")
+if [ -n "$step_models" ] && [ ! -x "$bin" ]; then
     echo "bench: $bin is not built (run: make BUILD=$BUILD bench)" >&2
+    exit 1
+fi
+if [ "$want_gpt" != 0 ] && [ ! -x "$lutra_bin" ]; then
+    echo "bench: $lutra_bin is not built (run: make BUILD=$BUILD bench)" >&2
     exit 1
 fi
 
@@ -64,7 +75,79 @@ target() {
     "mlp bf16") echo "1.6 0" ;;
     "cnn fp32") echo "3 0" ;;
     "cnn bf16") echo "2.5 0" ;;
+    "gpt fp32" | "gpt bf16") echo "1.5 0" ;;
     esac
+}
+
+# run_peer MODEL PRECISION [ARGS...]: one JSON line of the PyTorch peer into $peer_out,
+# PyTorch at its best here: OpenBLAS left to pick its own core type, and for fp32 passive
+# OpenMP waiting (spinning workers starve OpenBLAS's pool); bf16 runs on oneDNN under
+# OpenMP alone and is fastest with the default policy.
+run_peer() {
+    local policy=(-u OMP_WAIT_POLICY)
+    [ "$2" = fp32 ] && policy=(OMP_WAIT_POLICY=PASSIVE)
+    if ! env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${policy[@]}" "$PYTHON" "$peer" \
+        --model "$1" --precision "$2" --threads "$THREADS" --budget "$BUDGET" "${@:3}" \
+        >>"$peer_out"; then
+        echo "bench: the PyTorch peer failed on $1 $2" >&2
+        exit 1
+    fi
+}
+
+# peer_blas: which BLAS the peer's fp32 GEMM ran on, with a warning when it is not
+# OpenBLAS (nothing when the peer did not run).
+peer_blas() {
+    local p1 blas core
+    p1=$(grep -m1 '"kind": "step"' "$peer_out")
+    [ -z "$p1" ] && return
+    blas=$(field "$p1" blas)
+    core=$(field "$p1" openblas_core)
+    echo "PyTorch $(field "$p1" torch); its fp32 GEMM runs on ${blas:-?}${core:+ (OpenBLAS core $core)}"
+    case "$blas" in
+    *openblas*) ;;
+    *) echo "bench: warning: that is the reference BLAS, not PyTorch at its best: install" \
+        "libopenblas0-pthread, or put an OpenBLAS libblas.so.3 on LD_LIBRARY_PATH" ;;
+    esac
+}
+
+# gpt_table: the GPT's rows, tokens/s of each side, their ratio against the target (the
+# issue's: lutra >= 1.5x PyTorch's eager model), met or missed; counts misses in $missed.
+gpt_table() {
+    local row='| %-5s | %-9s | %14s | %16s | %13s | %9s | %-7s | %-7s |\n'
+    local prec l t want_ratio ls ts ratio best verdict n unavailable=()
+    echo "GPT: n_layer 4, n_head 4, n_embd 128, block_size 128, vocab_size 256; batch 32" \
+        "sequences of 128 tokens, AdamW, $THREADS threads; each rate is the median of timed runs"
+    # shellcheck disable=SC2059
+    printf "$row" model precision "lutra tokens/s" "PyTorch tokens/s" "lutra/PyTorch" \
+        "best runs" target verdict
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------- ----------- ---------------: \
+        -----------------: --------------: ----------: --------- ---------
+    for prec in fp32 bf16; do
+        l=$(pick "$lutra_out" step gpt "$prec")
+        t=$(pick "$peer_out" step gpt "$prec")
+        read -r want_ratio _ <<<"$(target gpt "$prec")"
+        ls="-" ts="-" ratio="-" best="-" verdict="missed"
+        if [ "$(field "$l" available)" = true ]; then
+            ls=$(field "$l" tokens_per_s)
+        else
+            unavailable+=("gpt $prec: lutra unavailable: $(field "$l" error)")
+        fi
+        [ -n "$t" ] && ts=$(field "$t" tokens_per_s)
+        if [ "$ls" != "-" ] && [ "$ts" != "-" ]; then
+            ratio=$(awk -v a="$ls" -v b="$ts" 'BEGIN { printf "%.2f", a / b }')
+            best=$(awk -v a="$(field "$l" ms_per_step_min)" -v b="$(field "$t" ms_per_step_min)" \
+                'BEGIN { printf "%.2f", b / a }')
+            awk -v r="$ratio" -v wr="$want_ratio" 'BEGIN { exit !(r >= wr) }' && verdict="met"
+        elif [ "$ls" != "-" ]; then
+            verdict="n/a"
+        fi
+        [ "$verdict" = missed ] && missed=$((missed + 1))
+        # shellcheck disable=SC2059
+        printf "$row" gpt "$prec" "$ls" "$ts" "$ratio" "$best" ">= ${want_ratio}x" "$verdict"
+    done
+    for n in "${unavailable[@]+"${unavailable[@]}"}"; do
+        echo "$n"
+    done
 }
 
 start=$(date +%s)
@@ -98,7 +181,7 @@ fi
 
 # Each configuration runs lutra then PyTorch back to back, so that a slow spell of a noisy
 # machine hits both sides of one ratio alike.
-for model in mlp cnn; do
+for model in $step_models; do
     for prec in fp32 bf16 fp16; do
         if ! "$bin" --json --threads "$THREADS" --model "$model" --precision "$prec" \
             --budget "$BUDGET" >>"$lutra_out"; then
@@ -110,29 +193,51 @@ for model in mlp cnn; do
         [ "$(field "$line" available)" = false ] && msg="bench: $model $prec: lutra unavailable"
         # PyTorch has no fp16 autocast on a CPU: lutra's fp16 is compared with its fp32
         if [ $have_torch = 1 ] && [ "$prec" != fp16 ]; then
-            # PyTorch at its best here: OpenBLAS left to pick its own core type, and for fp32
-            # passive OpenMP waiting (spinning workers starve OpenBLAS's pool); bf16 runs on
-            # oneDNN under OpenMP alone and is fastest with the default policy.
-            policy=(-u OMP_WAIT_POLICY)
-            [ "$prec" = fp32 ] && policy=(OMP_WAIT_POLICY=PASSIVE)
-            if ! env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "${policy[@]}" "$PYTHON" "$peer" \
-                --model "$model" --precision "$prec" --threads "$THREADS" \
-                --budget "$BUDGET" >>"$peer_out"; then
-                echo "bench: the PyTorch peer failed on $model $prec" >&2
-                exit 1
-            fi
+            run_peer "$model" "$prec"
             line=$(pick "$peer_out" step "$model" "$prec")
             msg="$msg, PyTorch $(field "$line" samples_per_s) samples/s"
         fi
         echo "$msg"
     done
 done
+# The GPT is a Lua model: bench/gpt_step.lua times it through lutra.Trainer, run by the
+# lutra binary; the peer runs bench/gpt_torch.py's nanoGPT in eager mode (bf16: autocast).
+if [ "$want_gpt" != 0 ]; then
+    for prec in fp32 bf16; do
+        if ! "$lutra_bin" run "$here/bench/gpt_step.lua" --precision "$prec" \
+            --threads "$THREADS" --budget "$BUDGET" >>"$lutra_out"; then
+            echo "bench: bench/gpt_step.lua failed on $prec" >&2
+            exit 1
+        fi
+        line=$(pick "$lutra_out" step gpt "$prec")
+        msg="bench: gpt $prec: lutra $(field "$line" tokens_per_s) tokens/s"
+        [ "$(field "$line" available)" = false ] && msg="bench: gpt $prec: lutra unavailable"
+        if [ $have_torch = 1 ]; then
+            run_peer gpt "$prec" --batch 32
+            line=$(pick "$peer_out" step gpt "$prec")
+            msg="$msg, PyTorch $(field "$line" tokens_per_s) tokens/s"
+        fi
+        echo "$msg"
+    done
+fi
 
 during=$(others_share "$t0" "$(cpu_ticks)")
 {
     sed 's/^{/{"side": "lutra", /' "$lutra_out"
     sed 's/^{/{"side": "pytorch", /' "$peer_out"
 } >"$results"
+missed=0
+
+if [ -z "$step_models" ]; then # the GPT rows alone
+    echo
+    peer_blas
+    echo
+    gpt_table
+    echo
+    echo "other processes used $during% of the CPUs during these measurements ($before% just before)"
+    echo "bench: $missed target(s) missed; $(($(date +%s) - start)) s; JSON lines in $results"
+    exit 0
+fi
 
 info=$(grep -m1 '"kind": "info"' "$lutra_out")
 echo
@@ -150,17 +255,7 @@ for prec in fp32 bf16; do
         echo "bare oneDNN GEMM, $prec: unavailable: $(field "$g" error)"
     fi
 done
-p1=$(grep -m1 '"kind": "step"' "$peer_out")
-if [ -n "$p1" ]; then
-    blas=$(field "$p1" blas)
-    core=$(field "$p1" openblas_core)
-    echo "PyTorch $(field "$p1" torch); its fp32 GEMM runs on ${blas:-?}${core:+ (OpenBLAS core $core)}"
-    case "$blas" in
-    *openblas*) ;;
-    *) echo "bench: warning: that is the reference BLAS, not PyTorch at its best: install" \
-        "libopenblas0-pthread, or put an OpenBLAS libblas.so.3 on LD_LIBRARY_PATH" ;;
-    esac
-fi
+peer_blas
 echo
 
 # The verdict reads the ratio of medians. Contention only ever slows a run down, so the
@@ -173,9 +268,8 @@ printf "$row" model precision "lutra samples/s" "PyTorch samples/s" "lutra/PyTor
 printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------- ----------- ----------------: \
     ------------------: --------------: ----------: -----------: ----------------------- \
     ---------
-missed=0
 notes=()
-for model in mlp cnn; do
+for model in $step_models; do
     for prec in fp32 bf16; do
         l=$(pick "$lutra_out" step "$model" "$prec")
         t=$(pick "$peer_out" step "$model" "$prec")
@@ -213,12 +307,16 @@ done
 for n in "${notes[@]+"${notes[@]}"}"; do
     echo "$n"
 done
+if [ "$want_gpt" != 0 ]; then
+    echo
+    gpt_table
+fi
 
 # Mixed precision on this CPU: what each precision's step costs against fp32's.
 echo
 printf '| %-5s | %-9s | %15s | %9s |\n' model precision "lutra samples/s" "vs fp32"
 printf '|%s|%s|%s|%s|\n' ------- ----------- ----------------: ----------:
-for model in mlp cnn; do
+for model in $step_models; do
     base=$(field "$(pick "$lutra_out" step "$model" fp32)" samples_per_s)
     for prec in fp32 bf16 fp16; do
         l=$(pick "$lutra_out" step "$model" "$prec")
@@ -238,7 +336,7 @@ printf '| %-5s | %21s | %24s | %9s | %26s |\n' model "plain samples/s" \
     "checkpointed samples/s" "step time" "activations (MiB)"
 printf '|%s|%s|%s|%s|%s|\n' ------- ----------------------: -------------------------: \
     ----------: ---------------------------:
-for model in mlp cnn; do
+for model in $step_models; do
     if ! "$bin" --json --threads "$THREADS" --model "$model" --precision fp32 --checkpoint \
         --no-gemm --budget "$BUDGET" >>"$results.checkpoint"; then
         echo "bench: bench_step --checkpoint failed on $model" >&2
@@ -264,7 +362,6 @@ fi
 # runner and its hooks around each C step). Its rate should match bench_step's; the share
 # of wall time spent in Lua and logging (outside trainer:step and the loader) should stay
 # under 1%; the C loader's share is shown beside it.
-lutra_bin=$BUILD/lutra
 if [ -x "$lutra_bin" ] && [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     echo
     row2='| %-5s | %-9s | %21s | %20s | %6s | %16s | %11s |\n'
@@ -273,7 +370,7 @@ if [ -x "$lutra_bin" ] && [ -f /usr/share/datasets/fashion-mnist/train-images-id
         "Lua and logging" "C loader"
     printf '|%s|%s|%s|%s|%s|%s|%s|\n' ------- ----------- ----------------------: \
         ---------------------: -------: -----------------: ------------:
-    for model in mlp cnn; do
+    for model in $step_models; do
         iters=240
         [ "$model" = cnn ] && iters=80
         for prec in fp32 bf16; do
