@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -38,6 +39,22 @@ static void install_handlers(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+/* How long an OpenMP thread waiting at a barrier spins before it sleeps: libgomp reads it
+ * once, as it loads, from GOMP_SPINCOUNT (default 300,000 spins, about a millisecond).
+ * A training step passes hundreds of barriers; where another process competes for a core,
+ * the waiting thread keeps its own core spinning while the thread it waits for is
+ * descheduled, and every barrier costs a scheduler time slice: the GPT's step ran 4 to 7
+ * times slower beside one busy process, against 1.7 to 2 times with 10,000 spins, which
+ * cost nothing measurable on a quiet machine (docs/performance.md, "A shared machine").
+ * So the binary starts itself again with 10,000 unless the user chose a wait policy; where
+ * it cannot (no /proc), it runs on with libgomp's default. */
+static void set_spin_count(char **argv) {
+    if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY"))
+        return;
+    if (setenv("GOMP_SPINCOUNT", "10000", 1) == 0)
+        execv("/proc/self/exe", argv);
 }
 
 /* Adds a traceback to an error message (as lua.c does). */
@@ -103,6 +120,7 @@ static int run(lua_State *L) {
 }
 
 int main(int argc, char **argv) {
+    set_spin_count(argv);
     lua_State *L = luaL_newstate();
     if (!L) {
         fprintf(stderr, "lutra: cannot create a Lua state: out of memory\n");
