@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/half_ref.h"
 #include "kernels/cpu/vec.h"
 
 #define SQRT1_2 0.70710678118654752440      /* 1 / sqrt(2) */
@@ -336,6 +337,16 @@ static enum lt_status tanh_backward_fast(const struct lt_kargs *a) {
     return map_backward(a, a->out[0], tanh_grad_f32, LT_PAR_STREAM);
 }
 
+/* Half GELU: the f32 fast kernels (vectorised erf) on f32 copies of the half tensors,
+ * each half output rounded once from the f32 result (kernels/cpu/half_ref.h). */
+static enum lt_status gelu_forward_half(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 0, gelu_forward_fast);
+}
+
+static enum lt_status gelu_backward_half(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 1, gelu_backward_fast);
+}
+
 void lt_cpu_register_activation(struct lt_backend *b, int fast) {
     lt_cpu_set_floats(b, LT_OP_RELU, relu_forward_ref, relu_backward_ref);
     lt_cpu_set_floats(b, LT_OP_GELU, gelu_forward_ref, gelu_backward_ref);
@@ -347,6 +358,8 @@ void lt_cpu_register_activation(struct lt_backend *b, int fast) {
     lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_BF16, relu_forward_half, relu_backward_half);
     lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_F16, relu_forward_half, relu_backward_half);
     lt_cpu_set_fast(b, LT_OP_GELU, LT_DTYPE_F32, gelu_forward_fast, gelu_backward_fast);
+    lt_cpu_set_half(b, LT_OP_GELU, gelu_forward_half, gelu_backward_half, lt_half_ref_workspace,
+                    "vec");
     lt_cpu_set_fast(b, LT_OP_SIGMOID, LT_DTYPE_F32, sigmoid_forward_fast, sigmoid_backward_fast);
     lt_cpu_set_fast(b, LT_OP_TANH, LT_DTYPE_F32, tanh_forward_fast, tanh_backward_fast);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/half_ref.h"
 #include "kernels/cpu/vec.h"
 
 static enum lt_status add_forward_ref(const struct lt_kargs *a) {
@@ -452,6 +453,22 @@ static enum lt_status cast_forward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* Half add, sub, mul and scale: the f32 fast kernels on f32 copies of the half tensors,
+ * each half output rounded once from the f32 result (kernels/cpu/half_ref.h). For add, sub
+ * and mul that equals the reference's rounding of the exact result: f32 holds more than
+ * twice a half type's precision, so rounding through it cannot change the half result. */
+#define HALF_VIA_F32_FAST(name)                                                                 \
+    static enum lt_status name##_forward_half(const struct lt_kargs *a) {                      \
+        return lt_half_ref_run(a, 0, name##_forward_fast);                                     \
+    }                                                                                          \
+    static enum lt_status name##_backward_half(const struct lt_kargs *a) {                     \
+        return lt_half_ref_run(a, 1, name##_backward_fast);                                    \
+    }
+HALF_VIA_F32_FAST(add)
+HALF_VIA_F32_FAST(sub)
+HALF_VIA_F32_FAST(mul)
+HALF_VIA_F32_FAST(scale)
+
 void lt_cpu_register_arith(struct lt_backend *b, int fast) {
     lt_cpu_set_floats(b, LT_OP_ADD, add_forward_ref, add_backward_ref);
     lt_cpu_set_floats(b, LT_OP_SUB, sub_forward_ref, sub_backward_ref);
@@ -467,6 +484,14 @@ void lt_cpu_register_arith(struct lt_backend *b, int fast) {
     lt_cpu_set_fast(b, LT_OP_SUB, LT_DTYPE_F32, sub_forward_fast, sub_backward_fast);
     lt_cpu_set_fast(b, LT_OP_MUL, LT_DTYPE_F32, mul_forward_fast, mul_backward_fast);
     lt_cpu_set_fast(b, LT_OP_SCALE, LT_DTYPE_F32, scale_forward_fast, scale_backward_fast);
+    lt_cpu_set_half(b, LT_OP_ADD, add_forward_half, add_backward_half, lt_half_ref_workspace,
+                    "vec");
+    lt_cpu_set_half(b, LT_OP_SUB, sub_forward_half, sub_backward_half, lt_half_ref_workspace,
+                    "vec");
+    lt_cpu_set_half(b, LT_OP_MUL, mul_forward_half, mul_backward_half, lt_half_ref_workspace,
+                    "vec");
+    lt_cpu_set_half(b, LT_OP_SCALE, scale_forward_half, scale_backward_half,
+                    lt_half_ref_workspace, "vec");
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F32, cast_forward_fast, lt_identity_backward_fast);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_BF16, cast_forward_fast, lt_identity_backward_fast);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F16, cast_forward_fast, lt_identity_backward_fast);
