@@ -33,4 +33,4 @@ optim = {type = "adamw", lr = 2e-3, betas = {0.9, 0.99}, weight_decay = 0.1,
 
 schedule = {type = "cosine", warmup_iters = 100, min_lr = 2e-4}
 
-runner = {max_iters = 1500, log_interval = 50, eval_interval = 500, checkpoint_interval = 500}
+runner = {max_iters = 2000, log_interval = 50, eval_interval = 500, checkpoint_interval = 500}
