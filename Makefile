@@ -5,7 +5,9 @@
 #   make test         build and run every suite (C, busted, CLI); ends with one summary line
 #   make train        train the default recipe (examples/fmnist_mlp.lua)
 #   make bench        step throughput against PyTorch on the same models
-#   make install      binary, C module and Lua files into PREFIX (/usr/local)
+#   make install      binary, C module, Lua files, liblutra (.a and .so), its headers and
+#                     lutra.pc into PREFIX (/usr/local); prints the LUA_PATH and LUA_CPATH
+#                     a stock lua5.4 needs for that PREFIX
 #
 # Switches: SANITIZE=1 (ASan+UBSan, under build/asan), ONEDNN=0 (reference kernels only,
 # no oneDNN), OPT=... (optimisation flags).
@@ -63,6 +65,14 @@ BIND_OBJ    := $(BIND_SRC:%.c=$(BUILD)/%.o)
 MODULE      := $(BUILD)/lutra.so
 BINARY      := $(BUILD)/lutra
 
+# The shared library a C host links (core/lutra_host.h, docs/embedding.md): the core, the
+# bindings and the host API (lua/host.c), with Lua 5.4. Versioned: the soname changes with
+# the ABI's major version.
+HOST_OBJ    := $(BUILD)/lua/host.o
+SO_VERSION  := 0.1.0
+SONAME      := liblutra.so.0
+SHARED_LIB  := $(BUILD)/liblutra.so.$(SO_VERSION)
+
 TEST_SUPPORT_SRC := tests/op_check.c $(wildcard tests/cases_*.c) tests/train_util.c \
                     tests/device_shim.c
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
@@ -88,7 +98,7 @@ NVFLAGS     := -std=c++17 -O2 -g -I. -isystem $(CUDA_HOME)/include -Werror all-w
 PLUGIN      := $(if $(and $(NVCC),$(CUDA_SRC),$(if $(filter 1,$(SANITIZE)),,plugin)),$(BUILD)/lutra_cuda.so)
 
 HAVE_LUA    := $(wildcard lua/main.c)
-ALL_TARGETS := $(LIB) $(if $(HAVE_LUA),$(MODULE) $(BINARY)) $(PLUGIN)
+ALL_TARGETS := $(LIB) $(if $(HAVE_LUA),$(MODULE) $(BINARY) $(SHARED_LIB)) $(PLUGIN)
 
 .PHONY: all deps test test-gpu gpu-check-dry-run check-clang train bench install clean
 .SECONDARY:
@@ -134,6 +144,14 @@ $(MODULE): $(BIND_OBJ) $(LIB)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -shared -o $@ $(BIND_OBJ) $(LIB) $(MODULE_LDLIBS)
 
+# The links a host's -llutra and its loader follow, beside the real file.
+$(SHARED_LIB): $(HOST_OBJ) $(BIND_OBJ) $(LIB_OBJ)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ -llua5.4 \
+		$(MODULE_LDLIBS)
+	@ln -sf $(notdir $@) $(BUILD)/$(SONAME)
+	@ln -sf $(SONAME) $(BUILD)/liblutra.so
+
 $(BINARY): $(BUILD)/lua/main.o $(REPL_SRC:%.c=$(BUILD)/%.o) $(BIND_OBJ) $(LIB)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ -llua5.4 -ledit $(LDLIBS)
@@ -141,6 +159,13 @@ $(BINARY): $(BUILD)/lua/main.o $(REPL_SRC:%.c=$(BUILD)/%.o) $(BIND_OBJ) $(LIB)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+# The host API's suite drives recipes: it links the bindings and Lua as well (also in a
+# sanitizer build, which has no module).
+$(BUILD)/tests/test_host: $(BUILD)/tests/test_host.o $(TEST_SUPPORT_OBJ) $(HOST_OBJ) $(BIND_OBJ) \
+                          $(LIB)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ -lcmocka -llua5.4 $(LDLIBS)
 
 $(EMULATED_DEVICE): $(BUILD)/tests/emulated_device.o $(LIB)
 	@echo "  LD      $@"
@@ -167,19 +192,44 @@ bench: all $(BENCH_BIN)
 
 # Standard Lua 5.4 paths under PREFIX; luarocks passes its own (lutra-*.rockspec).
 BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 LUA_LIBDIR ?= $(PREFIX)/lib/lua/5.4
 LUA_DIR    ?= $(PREFIX)/share/lua/5.4
 
+# Where an installed liblutra.so looks for the Lua files when none are beside it.
+$(HOST_OBJ): CFLAGS += -DLT_LUA_DIR='"$(LUA_DIR)"'
+
+# The public headers keep their relative includes: lutra.h includes "kernels/ops.h".
+PUBLIC_HEADERS := core/lutra.h core/lutra_host.h
+KERNEL_HEADERS := kernels/ops.h $(wildcard kernels/*.def)
+
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUA_LIBDIR) $(DESTDIR)$(LUA_DIR)/lutra
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LUA_LIBDIR) $(DESTDIR)$(LUA_DIR)/lutra \
+		$(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/lutra/kernels
 	install -m 755 $(BINARY) $(DESTDIR)$(BINDIR)/lutra
 	install -m 755 $(MODULE) $(DESTDIR)$(LUA_LIBDIR)/lutra.so
 	cd lua && find lutra -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(LUA_DIR)/{} \;
 	$(if $(PLUGIN),install -D -m 755 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/lutra/lutra_cuda.so)
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/lutra
+	install -m 644 $(KERNEL_HEADERS) $(DESTDIR)$(INCLUDEDIR)/lutra/kernels
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/liblutra.a
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/liblutra.so.$(SO_VERSION)
+	ln -sf liblutra.so.$(SO_VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/liblutra.so
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(SO_VERSION)|; s|@DNNL_LIB@|$(DNNL_LIB)|' lutra.pc.in \
+		>$(DESTDIR)$(LIBDIR)/pkgconfig/lutra.pc
+	@echo
+	@echo "lutra is installed in $(PREFIX). For a stock lua5.4 to require \"lutra\" from it:"
+	@echo "  export LUA_PATH='$(LUA_DIR)/?.lua;;'"
+	@echo "  export LUA_CPATH='$(LUA_LIBDIR)/?.so;;'"
+	@echo "A C host builds with: cc host.c \$$(pkg-config --cflags --libs lutra)"
+	@echo "  (export PKG_CONFIG_PATH=$(LIBDIR)/pkgconfig; docs/embedding.md)"
 
 # clang checks the same sources for warnings; gcc builds what runs.
 check-clang:
-	@for f in $(LIB_SRC) $(BIND_SRC) $(REPL_SRC) $(HAVE_LUA) $(TEST_SUPPORT_SRC) $(TEST_SRC) $(wildcard bench/*.c); do \
+	@for f in $(LIB_SRC) $(BIND_SRC) lua/host.c $(REPL_SRC) $(HAVE_LUA) $(TEST_SUPPORT_SRC) $(TEST_SRC) $(wildcard bench/*.c); do \
 		clang $(CSTD) $(WARN) -I. $(SYS_INC) -isystem /usr/lib/llvm-14/lib/clang/14.0.6/include \
 			-fopenmp $(DEFS) -fsyntax-only $$f || exit 1; \
 	done

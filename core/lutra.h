@@ -13,10 +13,11 @@
  * - Dims are 0-based and layouts are PyTorch's: images (N, C, H, W), linear weights
  *   (out, in), conv weights (O, C/groups, KH, KW).
  * - There are no globals: two contexts, or two trainers on one context, are independent.
- * - What this header declares is the whole API. The library is compiled with hidden
- *   visibility and this header alone marks its functions default, so a shared build
- *   exports these and nothing else: the core's internal functions share the lt_ prefix
- *   but stay inside, as Lua's LUAI_FUNC do.
+ * - What this header declares (with the host API, core/lutra_host.h) is the whole API.
+ *   The library is compiled with hidden visibility and these headers alone mark their
+ *   functions default, between LT_API_BEGIN and LT_API_END, so liblutra.so exports these
+ *   and nothing else: the core's internal functions share the lt_ prefix but stay
+ *   inside, as Lua's LUAI_FUNC do.
  */
 #ifndef LUTRA_H
 #define LUTRA_H
@@ -28,9 +29,16 @@
 
 #define LT_VERSION "0.1.0"
 
+/* The export mark: the functions declared between these two are the library's exports. */
 #if defined(__GNUC__)
-#pragma GCC visibility push(default)
+#define LT_API_BEGIN _Pragma("GCC visibility push(default)")
+#define LT_API_END _Pragma("GCC visibility pop")
+#else
+#define LT_API_BEGIN
+#define LT_API_END
 #endif
+
+LT_API_BEGIN
 
 /* ---- context ------------------------------------------------------------------------ */
 
@@ -978,8 +986,6 @@ enum lt_status lt_png_read(struct lt_ctx *ctx, const char *path, int channels,
  * LT_ENOMEM. */
 enum lt_status lt_png_write(struct lt_ctx *ctx, const char *path, const struct lt_tensor *t);
 
-#if defined(__GNUC__)
-#pragma GCC visibility pop
-#endif
+LT_API_END
 
 #endif

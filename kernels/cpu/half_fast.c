@@ -4,12 +4,18 @@
  * f32 kernel is prepared for the f32 shapes at plan time as usual; the copies and the
  * f32 kernel's own workspace are this kernel's workspace. f16 compute is therefore no
  * faster than f32 on a CPU; what fp16 training gains here is half-sized activations. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "kernels/cpu/half_ref.h"
 
-/* The f32 kernel each f16 entry wraps, per op (the same functions in every backend). */
+/* The f32 kernel each f16 entry wraps, per op: the same functions in every backend, so
+ * the table is filled once per process (contexts made at once on two threads would
+ * otherwise write it while the other's plans read it), from the backend that registers
+ * first; `registering` hands it to the once routine on that thread. */
 static struct lt_kernel inner[LT_OP_COUNT];
+static pthread_once_t inner_once = PTHREAD_ONCE_INIT;
+static _Thread_local const struct lt_backend *registering;
 
 struct half_state {
     void *inner; /* what the f32 kernel's prepare built */
@@ -97,14 +103,21 @@ HALF_VIA_F32(CONV2D)
 #define ENTRY(ID)                                                                               \
     {LT_OP_##ID, {forward_##ID, backward_##ID, prepare_##ID, release_##ID, workspace, NULL}}
 
+static const struct {
+    enum lt_op op;
+    struct lt_kernel k;
+} entries[] = {ENTRY(MATMUL), ENTRY(LINEAR), ENTRY(CONV2D)};
+
+static void fill_inner(void) {
+    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+        inner[entries[i].op] = registering->kernels[entries[i].op][LT_DTYPE_F32];
+}
+
 void lt_cpu_register_half_fast(struct lt_backend *b) {
-    static const struct {
-        enum lt_op op;
-        struct lt_kernel k;
-    } entries[] = {ENTRY(MATMUL), ENTRY(LINEAR), ENTRY(CONV2D)};
+    registering = b;
+    pthread_once(&inner_once, fill_inner);
     for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
         enum lt_op op = entries[i].op;
-        inner[op] = b->kernels[op][LT_DTYPE_F32];
         struct lt_kernel k = entries[i].k;
         k.impl_name = inner[op].impl_name;
         b->kernels[op][LT_DTYPE_F16] = k;

@@ -115,11 +115,13 @@ end
 -- config.load takes them); nothing is validated yet. Returns the merged table, the
 -- origin map (key path -> file or "--set '...'") and the notes (a list of messages).
 -- Raises on a missing file or base, a syntax or run error in a recipe, a malformed
--- override.
-function config.read(path, given)
+-- override. text: the recipe's text when it is not a file (path then only names it, and
+-- its folder is where its _base_ and requires are looked for).
+function config.read(path, given, text)
     path = normalize(path)
     local files, notes, origin = {}, {}, {}
-    local box = sandbox.new({interrupted = function() return config.interrupted() end})
+    local box = sandbox.new({interrupted = function() return config.interrupted() end,
+        texts = text and {[path] = text}})
     collect(box, path, files, {}, {})
     local acc = {}
     for _, layer in ipairs(files) do
@@ -165,9 +167,10 @@ end
 -- and/or key -> value pairs), the conventions, then validation. Returns the resolved
 -- config, the notes (a list of messages for the runner to log) and the origin map (key
 -- path -> the file, "--set '...'" or "default" it comes from). Raises with a message
--- naming the file (or override) and the key on any bad input.
-function config.load(path, given)
-    local raw, origin, notes = config.read(path, given)
+-- naming the file (or override) and the key on any bad input. text: as config.read takes
+-- it.
+function config.load(path, given, text)
+    local raw, origin, notes = config.read(path, given, text)
     local cfg = config.resolve(raw, origin, notes, normalize(path))
     return cfg, notes, origin
 end

@@ -1,6 +1,6 @@
 -- Data for a run: the data sets a recipe's `data` table names — Fashion-MNIST, a PNG image
--- folder, a tensors file, a token stream, or a source written in Lua
--- (data.register) — cut to data.train_samples / val_samples, and their loaders
+-- folder, a tensors file, a token stream, a source written in Lua (data.register), or a
+-- C host's ("host:NAME", core/lutra_host.h) — cut to data.train_samples / val_samples, and their loaders
 -- (lutra.core's, in C: seeded shuffling per epoch, augmentation and normalisation on
 -- worker threads, batches made ahead). Also what one batch's inputs and targets are, so
 -- that planning needs no more than a look at the data.
@@ -201,8 +201,12 @@ local function open(cfg)
         if not spec then
             error(string.format("data.dataset: no data set %q (registered ones: %s)", d.dataset,
                 table.concat(sources.names(), ", ")), 0)
+        elseif spec.host then
+            train, test = spec.train, spec.test
+        else
+            train, test = open_source(d.dataset, spec, "train"), open_source(d.dataset, spec,
+                "test")
         end
-        train, test = open_source(d.dataset, spec, "train"), open_source(d.dataset, spec, "test")
     end
     local sets = { train = first(train, d.train_samples), test = first(test, d.val_samples),
         shared = shared or false }
@@ -218,9 +222,14 @@ function data.skipped(cfg)
 end
 
 -- data.workers(cfg): the loader threads a run's training loader uses: data.workers, or 0
--- for a data set written in Lua (its get runs in the training loop's thread).
+-- for a data set written in Lua (its get runs in the training loop's thread). A host's
+-- source says itself where its fill runs (struct lt_source's caller_thread).
 function data.workers(cfg)
-    return sources.get(cfg.data.dataset) and 0 or cfg.data.workers
+    local spec = sources.get(cfg.data.dataset)
+    if spec and spec.host then
+        return spec.caller_thread and 0 or cfg.data.workers
+    end
+    return spec and 0 or cfg.data.workers
 end
 
 -- data.register(name, spec): a data set written in Lua, usable as data.dataset = name

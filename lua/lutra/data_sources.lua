@@ -1,6 +1,7 @@
--- The data sets a recipe's data.dataset may name: lutra's own kinds and those Lua code
--- registered with lutra.data.register. A module of its own so that the schema can check
--- names without requiring the data layer.
+-- The data sets a recipe's data.dataset may name: lutra's own kinds, those Lua code
+-- registered with lutra.data.register, and "host:NAME", the sources a C host registered
+-- (lt_run_add_source, core/lutra_host.h). A module of its own so that the schema can
+-- check names without requiring the data layer.
 local sources = {}
 
 sources.BUILTIN = { "fashion_mnist", "image_folder", "tensors", "tokens" }
@@ -12,7 +13,16 @@ function sources.register(name, spec)
     registered[name] = spec
 end
 
--- The spec registered under name, or nil. Cannot fail.
+-- sources.register_host(name, train, test, caller_thread): the data sets (lutra.Dataset
+-- handles over a host's struct lt_source) a recipe selects as data.dataset = "host:" ..
+-- name; caller_thread: whether their fill runs on the training loop's thread only.
+function sources.register_host(name, train, test, caller_thread)
+    registered["host:" .. name] = { host = true, train = train, test = test,
+        caller_thread = caller_thread }
+end
+
+-- The spec registered under name ({host = true, train =, test =, caller_thread =} for a
+-- host's), or nil. Cannot fail.
 function sources.get(name)
     return registered[name]
 end

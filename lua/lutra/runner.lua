@@ -14,8 +14,9 @@
 --   checkpoint  checkpoints at their interval and at the end, their rotation,
 --               final.safetensors, the save after SIGINT or SIGTERM; resuming
 -- A run stops cleanly on SIGINT or SIGTERM after the current step: logs flushed, weights
--- and trainer state saved, 130 or 143. runner:request_stop(reason) ends the run after the
--- current step.
+-- and trainer state saved, 130 or 143; so it does, exiting 0, when runner.new's
+-- opts.stop_requested() turns true (a C host's lt_run_stop, per run where a signal is per
+-- process). runner:request_stop(reason) ends the run after the current step.
 --
 -- What a runner keeps, for hooks and scripts: cfg, log, device, lr, model, trainer,
 -- train_loader / train_set, test_loader / test_set, steps_per_epoch, max_iters, max_epochs,
@@ -69,8 +70,9 @@ runner.POLICIES = { guard, warmup, log_policy, curves, evaluate, saving }
 -- whether stdout is a terminal), quiet = no console output, write = false: no work dir
 -- (the REPL), logger = the log to use (a lutra.logger; default a new one), make_trainer =
 -- what builds the trainer (default lutra.Trainer; tests put an out-of-memory there),
--- resume_force = accept what --resume-force accepts}. Nothing is built until setup()
--- (train() calls it). Raises on a hook that is not one.
+-- resume_force = accept what --resume-force accepts, stop_requested = a function that
+-- returns true once the run is to stop at the next step boundary, with a checkpoint}.
+-- Nothing is built until setup() (train() calls it). Raises on a hook that is not one.
 function runner.new(cfg, opts)
     opts = opts or {}
     local self = setmetatable({
@@ -113,6 +115,30 @@ end
 function Runner:signal()
     local s = self.stop
     return s and (s.reason == "SIGINT" or s.reason == "SIGTERM") and s.reason or nil
+end
+
+-- What stops a run from outside at the next step boundary, finishing with a checkpoint
+-- as after a signal: a signal, or the host's stop request.
+local HOST_STOP = "stop requested"
+
+-- runner:interruption(): what interrupted the run from outside ("SIGINT", "SIGTERM", or
+-- "stop requested" by opts.stop_requested), or nil.
+function Runner:interruption()
+    local s = self.stop
+    return self:signal() or (s and s.reason == HOST_STOP and s.reason) or nil
+end
+
+-- The interruption that has arrived and not yet stopped the run: a signal, else the
+-- host's request; nil for none.
+local function pending_interruption(self)
+    local sig = core.interrupted()
+    if sig then
+        return sig, EXIT[sig] or EXIT.failure
+    end
+    local asked = self.opts.stop_requested
+    if asked and asked() then
+        return HOST_STOP, EXIT.ok
+    end
 end
 
 -- ---- setup ------------------------------------------------------------------------------------
@@ -384,7 +410,7 @@ function Runner:step()
         self.epoch = first.epoch + 1
     end
     self.hook_set:fire("after_step", self, r)
-    self.stopping = self.stop ~= nil or core.interrupted()
+    self.stopping = self.stop ~= nil or pending_interruption(self) ~= nil
     local t_aux = core.clock() -- evaluation and checkpoints stay out of the rate's window
     if epoch_end then
         self.hook_set:fire("after_epoch", self)
@@ -395,34 +421,50 @@ function Runner:step()
     return r
 end
 
--- runner:train(): runs to the end (or to a stop), then finish (the stop's message, the
--- final evaluation, checkpoint and weights) and after_run (the summary, the curves, users'
--- hooks); returns the exit code: 0 done, 1 stopped by the NaN guard or a scale collapse,
--- 130 / 143 after SIGINT / SIGTERM. Raises on a failure at run time (the caller logs it
--- and exits 1).
-function Runner:train()
+-- runner:start(): fires before_run, once; the run's time counts from here. Builds the
+-- run first (setup).
+function Runner:start()
     self:setup()
-    if self.nothing_to_do then
-        self.log:info(self.nothing_to_do)
-        return EXIT.ok
+    if self.started then
+        return
     end
+    self.started = true
     self.t_start, self.start_iter = core.clock(), self.iter
     self.hook_set:fire("before_run", self)
-    local last_epoch = -1
-    while self.iter < self.max_iters do
-        if self.epoch ~= last_epoch then
-            last_epoch = self.epoch
+end
+
+-- runner:advance([n]): up to n more steps (nil: to the end), before_epoch fired before
+-- each epoch's first; stops early at a signal or the host's stop request, seen between
+-- steps (also before the first). Returns true when the run is over: its last iteration
+-- done, or stopped (runner.stop).
+function Runner:advance(n)
+    self:start()
+    local done = 0
+    while self.iter < self.max_iters and not self.stop and (n == nil or done < n) do
+        local why, code = pending_interruption(self)
+        if why then
+            self.stop = { reason = why, code = code }
+            break
+        end
+        if self.epoch ~= self.fired_epoch then
+            self.fired_epoch = self.epoch
             self.hook_set:fire("before_epoch", self)
         end
         self:step()
-        local sig = core.interrupted()
-        if sig then
-            self.stop = { reason = sig, code = EXIT[sig] or EXIT.failure }
-        end
-        if self.stop then
-            break
+        done = done + 1
+        why, code = pending_interruption(self)
+        if why and (why ~= HOST_STOP or not self.stop) then -- a signal's exit code wins
+            self.stop = { reason = why, code = code }
         end
     end
+    return self.stop ~= nil or self.iter >= self.max_iters
+end
+
+-- runner:finish(): ends a run that advance() said is over: finish (the stop's message,
+-- the final evaluation, checkpoint and weights) and after_run (the summary, the curves,
+-- users' hooks); returns the exit code: 0 done or stopped by the host's request, 1
+-- stopped by the NaN guard or a scale collapse, 130 / 143 after SIGINT / SIGTERM.
+function Runner:finish()
     local code = self.stop and self.stop.code or EXIT.ok
     self.hook_set:fire("finish", self, code)
     local late = core.interrupted() -- a signal during the final evaluation or save
@@ -431,7 +473,20 @@ function Runner:train()
     end
     self.train_seconds = core.clock() - self.t_start -- the final evaluation and save included
     self.hook_set:fire("after_run", self, code)
+    self.finished = code
     return code
+end
+
+-- runner:train(): runs to the end (or to a stop), then finish(); returns its exit code.
+-- Raises on a failure at run time (the caller logs it and exits 1).
+function Runner:train()
+    self:setup()
+    if self.nothing_to_do then
+        self.log:info(self.nothing_to_do)
+        return EXIT.ok
+    end
+    self:advance()
+    return self:finish()
 end
 
 -- ---- what policies do, as methods ------------------------------------------------------------

@@ -252,13 +252,14 @@ end
 local Sandbox = {}
 Sandbox.__index = Sandbox
 
--- sandbox.new({interrupted = function() -> truthy after a signal}): a fresh sandbox for
--- one load. Cannot fail.
+-- sandbox.new({interrupted = function() -> truthy after a signal, texts = {[path] =
+-- text}}): a fresh sandbox for one load; texts gives the text of recipes that are not
+-- files (a host's recipe string), read instead of the path. Cannot fail.
 function sandbox.new(opts)
     opts = opts or {}
     local self = setmetatable({modules = {}, loading = {}, own = setmetatable({}, {
-        __mode = "k"}), interrupted = opts.interrupted or function() return false end},
-        Sandbox)
+        __mode = "k"}), interrupted = opts.interrupted or function() return false end,
+        texts = opts.texts or {}}, Sandbox)
     local own, lib = self.own, {}
     for _, name in ipairs(BASICS) do
         lib[name] = _G[name]
@@ -336,7 +337,7 @@ end
 
 -- Runs the file at path in env; returns what it returns. Raises its errors.
 function Sandbox:run(path, env, what, ...)
-    local text = sandbox.source(path, what)
+    local text = self.texts[path] or sandbox.source(path, what)
     local chunk, msg = load(text, "@" .. path, "t", env)
     if not chunk then
         error(msg, 0)

@@ -65,7 +65,8 @@ local function dataset_name(v)
     end
     local hint = suggest.closest(v, data_sources.names())
     return "must be one of " .. table.concat(describe.quote_all(data_sources.names()), ", ") ..
-        " (or a name given to lutra.data.register), got " .. describe.show(v) ..
+        " (or a name given to lutra.data.register, or \"host:NAME\" for a C host's " ..
+        "lt_run_add_source), got " .. describe.show(v) ..
         (hint and ' (did you mean "' .. hint .. '"?)' or "")
 end
 
@@ -98,8 +99,9 @@ local data = group("data", "The data set and how batches are drawn from it.", {
         doc = 'The data set: "fashion_mnist" (60,000 training and 10,000 test images, 28×28 ' ..
             'grey, 10 classes), "image_folder" (PNG files in root/<class>/ folders), ' ..
             '"tensors" (x and y in a safetensors file or a .npy pair), "tokens" (a token ' ..
-            "stream read as windows of block_size), or a name a Lua source was registered " ..
-            "under (lutra.data.register)."}),
+            "stream read as windows of block_size), a name a Lua source was registered " ..
+            "under (lutra.data.register), or \"host:NAME\", the data a C host registered " ..
+            "(lt_run_add_source, docs/embedding.md)."}),
     field("root", "string", {default = "/usr/share/datasets/fashion-mnist",
         when = {{"dataset", {"fashion_mnist"}}},
         doc = "Folder with the IDX files (train-images-idx3-ubyte.gz ...), where Debian's " ..

@@ -82,16 +82,16 @@ function saving:between_steps(runner)
     end
 end
 
--- finish: after a signal, a checkpoint to resume from; after a run that ends well, its last
--- checkpoint (unless it was just saved) and final.safetensors (after any other stop, the
--- final weights alone).
+-- finish: after a signal or a host's stop request, a checkpoint to resume from; after a
+-- run that ends well, its last checkpoint (unless it was just saved) and final.safetensors
+-- (after any other stop, the final weights alone).
 function saving:finish(runner, code)
     local write, log = runner.opts.write ~= false, runner.log
-    local sig = runner:signal()
-    if sig then
+    local why = runner:interruption()
+    if why then
         local path = write and runner.iter > 0 and saving.save(runner) or nil
         log:info(string.format("interrupted (%s) at iteration %d after the step finished%s",
-            sig, runner.iter, path and string.format("; weights and trainer state saved " ..
+            why, runner.iter, path and string.format("; weights and trainer state saved " ..
                 "to %s (resume with --resume-from %s)", path, path) or ""))
         return
     end

@@ -84,9 +84,10 @@ function evaluate:between_steps(runner)
     end
 end
 
--- finish: a run that ends well ends evaluated.
+-- finish: a run that ends well ends evaluated (one a host stopped ends at its step
+-- boundary, without).
 function evaluate:finish(runner, code)
-    if code == 0 and runner.last_eval_iter ~= runner.iter then
+    if code == 0 and not runner:interruption() and runner.last_eval_iter ~= runner.iter then
         evaluate.run(runner)
     end
 end

@@ -107,11 +107,11 @@ function log:after_epoch(runner)
         bad_files = bad }
 end
 
--- finish: why a run that no signal interrupted stopped early (the guard's message, or
--- the reason a hook gave runner:request_stop).
+-- finish: why a run that no signal or stop request interrupted stopped early (the guard's
+-- message, or the reason a hook gave runner:request_stop).
 function log:finish(runner, code)
     local stop = runner.stop
-    if not stop or runner:signal() then
+    if not stop or runner:interruption() then
         return
     end
     if stop.message then
