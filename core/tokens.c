@@ -1,6 +1,7 @@
-/* Token data sets: windows of a token stream read from one file or from several, one
- * after another (lutra.h's lt_dataset_open_tokens, lt_dataset_open_token_files). A sample is block_size consecutive tokens (x) and, for each,
- * the token after it (y), at a fixed or a seeded random position of the stream's part.
+/* Token data sets: windows of a token stream read from one file or from several, one after
+ * another (lutra.h's lt_dataset_open_tokens, lt_dataset_open_token_files). A sample is
+ * block_size consecutive tokens (x) and, for each, the token after it (y), at a fixed or a
+ * seeded random position of the stream's part.
  *
  * Only the part [floor(begin * n), floor(end * n)) is read, whole, at opening, and kept
  * at the files' width (1, 2 or 4 bytes a token): a stream of u16 tokens costs two bytes a
@@ -164,15 +165,29 @@ static enum lt_status layout(struct lt_ctx *ctx, const char *path, int fd, int64
     return LT_OK;
 }
 
-/* Refuses a u32 token past i32 (what a sample holds), naming its index in the file. */
-static enum lt_status check_ids(struct lt_ctx *ctx, const char *path, const struct tokens *t) {
+/* One file of the stream: its path, descriptor, where its tokens start, how many. */
+struct token_file {
+    const char *path;
+    int fd;
+    int64_t offset, n;
+};
+
+/* Refuses a u32 token past i32 (what a sample holds), naming its file and its index
+ * there. */
+static enum lt_status check_ids(struct lt_ctx *ctx, const struct token_file *files, int n_files,
+                                const struct tokens *t) {
     if (t->width < 4)
         return LT_OK;
     for (int64_t k = 0; k < t->count; k++) {
         uint32_t v = token(t, k);
-        if (v > INT32_MAX)
-            return lt_fail(ctx, LT_EINVAL, "%s: token %lld is %lu, past i32's %ld", path,
-                           (long long)(t->first + k), (unsigned long)v, (long)INT32_MAX);
+        if (v <= INT32_MAX)
+            continue;
+        int64_t at = t->first + k; /* in the stream, then in its file */
+        int f = 0;
+        while (f < n_files - 1 && at >= files[f].n)
+            at -= files[f++].n;
+        return lt_fail(ctx, LT_EINVAL, "%s: token %lld is %lu, past i32's %ld", files[f].path,
+                       (long long)at, (unsigned long)v, (long)INT32_MAX);
     }
     return LT_OK;
 }
@@ -192,13 +207,6 @@ static enum lt_status check_options(struct lt_ctx *ctx, const char *path,
                        o->begin, o->end);
     return LT_OK;
 }
-
-/* One file of the stream: its path, descriptor, where its tokens start, how many. */
-struct token_file {
-    const char *path;
-    int fd;
-    int64_t offset, n;
-};
 
 /* Reads the part of the stream (the files' tokens one after another) into t (width,
  * first and count set); LT_EIO names the file and the system's reason. */
@@ -299,7 +307,7 @@ enum lt_status lt_dataset_open_token_files(struct lt_ctx *ctx, const char *const
         t->seed = o->seed;
         st = read_part(ctx, files, n_paths, t);
         if (st == LT_OK)
-            st = check_ids(ctx, name, t);
+            st = check_ids(ctx, files, n_paths, t);
     }
     for (int f = 0; f < n_paths; f++)
         close(files[f].fd);

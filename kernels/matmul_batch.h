@@ -29,7 +29,7 @@ static inline struct lt_mm_batch lt_mm_batch_of(const struct lt_kview *a,
     for (int i = n - 1; i >= 0; i--) {
         int ia = i - (n - la), ib = i - (n - lb);
         int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
-        shape[i] = da > db ? da : db;
+        shape[i] = da == 1 ? db : da; /* as shape inference: (0, 1) gives 0 */
         sa[i] = da == 1 ? 0 : st_a;
         sb[i] = db == 1 ? 0 : st_b;
         st_a *= da;

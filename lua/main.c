@@ -53,8 +53,10 @@ static void install_handlers(void) {
 static void set_spin_count(char **argv) {
     if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY"))
         return;
-    if (setenv("GOMP_SPINCOUNT", "10000", 1) == 0)
+    if (setenv("GOMP_SPINCOUNT", "10000", 1) == 0) {
         execv("/proc/self/exe", argv);
+        unsetenv("GOMP_SPINCOUNT"); /* not what this process runs with: keep children right */
+    }
 }
 
 /* Adds a traceback to an error message (as lua.c does). */

@@ -1,5 +1,6 @@
 /* matmul and linear: hand-computed values, shape errors, the case table. */
 #include "core/ops/ops.h"
+#include "kernels/matmul_batch.h"
 #include "tests/op_check.h"
 
 static void linear_values(void **state) {
@@ -95,6 +96,13 @@ static void matmul_broadcast_shapes(void **state) {
     expect_matmul_shape(SHAPE(3, 6, 5, 3), SHAPE(2, 3, 7), SHAPE(3, 6, 5, 7));
     expect_matmul_shape(SHAPE(3, 1, 5, 3), SHAPE(4, 2, 1, 3, 7), SHAPE(4, 2, 1, 5, 7));
     expect_matmul_shape(SHAPE(4, 2, 1, 5, 3), SHAPE(4, 1, 4, 3, 7), SHAPE(4, 2, 4, 5, 7));
+    /* an empty batch dim against a repeated one stays empty, and the kernels' walk of the
+     * batch agrees: no matrix to read or write */
+    expect_matmul_shape(SHAPE(3, 0, 2, 3), SHAPE(3, 1, 3, 4), SHAPE(3, 0, 2, 4));
+    expect_matmul_shape(SHAPE(3, 1, 2, 3), SHAPE(3, 0, 3, 4), SHAPE(3, 0, 2, 4));
+    struct lt_kview a = SHAPE(3, 0, 2, 3), b = SHAPE(3, 1, 3, 4);
+    assert_int_equal(lt_mm_batch_of(&a, &b).count, 0);
+    assert_int_equal(lt_mm_batch_of(&b, &a).count, 0);
 }
 
 static void shape_errors(void **state) {

@@ -473,6 +473,15 @@ static void files_of_a_stream_are_checked(void **state) {
     const char *gone[] = {a, missing};
     assert_int_equal(lt_dataset_open_token_files(ctx, gone, 2, &o, &ds), LT_EIO);
     assert_non_null(strstr(lt_ctx_error(ctx), "nope.bin: cannot open"));
+    /* a u32 token past i32 in the second file is named there, at its index in that file */
+    uint32_t big[100];
+    memcpy(big, stream, sizeof big);
+    big[30] = 0x80000000u;
+    char c[512];
+    write_file("big.bin", file_bytes(20240801, 100, big, 100, 4), c);
+    const char *second[] = {a, c};
+    assert_int_equal(lt_dataset_open_token_files(ctx, second, 2, &o, &ds), LT_EINVAL);
+    assert_non_null(strstr(lt_ctx_error(ctx), "big.bin: token 30 is 2147483648, past i32's"));
     const char *none[] = {a, NULL};
     assert_int_equal(lt_dataset_open_token_files(ctx, none, 2, &o, &ds), LT_EINVAL);
     assert_int_equal(lt_dataset_open_token_files(ctx, mixed, 0, &o, &ds), LT_EINVAL);

@@ -259,12 +259,6 @@ struct job {
     int64_t sample_base;
 };
 
-/* lt_rng_uniform(key, e), through an int32 conversion (exact: 24 bits), which vectorises
- * where a uint64 one needs AVX-512DQ: the draw of kernels/cpu/dropout.c. */
-LT_INLINE float uniform(uint64_t key, int64_t e) {
-    return (float)(int32_t)(lt_mix64(key + (uint64_t)e * 0x9e3779b97f4a7c15ull) >> 40) * 0x1p-24f;
-}
-
 /* The dropout stream of head b's sample. */
 LT_INLINE uint64_t head_key(const struct job *jb, int64_t b) {
     const struct geom *g = &jb->g;
@@ -409,7 +403,7 @@ LT_INLINE void forward_block_body(const struct job *jb, int64_t b, int64_t r0, i
                 int64_t e0 = ((b % g->heads) * g->tq + r0 + r) * g->tk + c0;
 #pragma omp simd
                 for (int64_t c = 0; c < cn; c++)
-                    s[c] = lt_vselect(uniform(key, e0 + c) >= p, s[c] * mul, 0.0f);
+                    s[c] = lt_vselect(lt_vuniform(key, e0 + c) >= p, s[c] * mul, 0.0f);
             }
         }
         gemm(o, dv, w.s, ATT_BK, 1, v + c0 * dv, dv, nr, dv, nc, 1);
@@ -444,7 +438,7 @@ LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, int64_t
 #pragma omp simd
             for (int64_t c = 0; c < cn; c++) {
                 float pr = lt_vexp(s[c] * scale - lse);
-                float kp = lt_vselect(uniform(key, e0 + c) >= p, mul, 0.0f);
+                float kp = lt_vselect(lt_vuniform(key, e0 + c) >= p, mul, 0.0f);
                 s[c] = pr * kp;
                 dp[c] = pr * (dp[c] * kp - di);
             }

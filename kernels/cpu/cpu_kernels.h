@@ -87,6 +87,11 @@ static inline void lt_grad_store(const struct lt_kargs *a, int input, int64_t i,
         g[i] = (float)v;
 }
 
+/* Checks every i32 id of `ids` against [0, size): on the first one outside, writes "id 7
+ * at (1, 4) is outside [0, 5)" to a->msg and fails with LT_EINVAL (check_ids.c). */
+enum lt_status lt_cpu_check_ids(const struct lt_kargs *a, const struct lt_kview *ids,
+                                int64_t size);
+
 /* ---- helpers the families share; none of them can fail ---------------------------------- */
 
 /* Element i of a view as a double: exact for every dtype. */

@@ -45,12 +45,6 @@ static enum lt_status dropout_backward_ref(const struct lt_kargs *a) {
 
 /* ---- fast path ------------------------------------------------------------------------------- */
 
-/* lt_rng_uniform(key, e), through an int32 conversion (exact: 24 bits), which vectorises
- * where a uint64 one needs AVX-512DQ. */
-LT_INLINE float uniform(uint64_t key, int64_t e) {
-    return (float)(int32_t)(lt_mix64(key + (uint64_t)e * 0x9e3779b97f4a7c15ull) >> 40) * 0x1p-24f;
-}
-
 /* out[k] = keep(e0 + k) ? in[k] * scale : 0 (or += when acc) for k in [0, n): elements
  * e0... of one sample, whose stream is `key`. lt_dropout_keep's draw, in lanes. */
 LT_INLINE void dropout_run_f32_body(const float *restrict in, float *restrict out, int64_t n,
@@ -58,11 +52,11 @@ LT_INLINE void dropout_run_f32_body(const float *restrict in, float *restrict ou
     if (acc) {
 #pragma omp simd
         for (int64_t k = 0; k < n; k++)
-            out[k] += lt_vselect(uniform(key, e0 + k) >= p, in[k] * scale, 0.0f);
+            out[k] += lt_vselect(lt_vuniform(key, e0 + k) >= p, in[k] * scale, 0.0f);
     } else {
 #pragma omp simd
         for (int64_t k = 0; k < n; k++)
-            out[k] = lt_vselect(uniform(key, e0 + k) >= p, in[k] * scale, 0.0f);
+            out[k] = lt_vselect(lt_vuniform(key, e0 + k) >= p, in[k] * scale, 0.0f);
     }
 }
 LT_DISPATCH(dropout_run_f32,

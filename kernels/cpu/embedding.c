@@ -8,41 +8,10 @@
  * threads: each weight row's gradient is summed by one thread, over the ids in order, as
  * the reference sums it.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/vec.h"
-
-/* Writes the multi-dim index of flat position `pos` in `v`, as "(1, 4)". */
-static void index_str(const struct lt_kview *v, int64_t pos, char *buf, size_t size) {
-    int64_t idx[LT_MAX_DIMS];
-    for (int i = v->ndim - 1; i >= 0; i--) {
-        idx[i] = v->shape[i] ? pos % v->shape[i] : 0;
-        pos = v->shape[i] ? pos / v->shape[i] : 0;
-    }
-    size_t n = (size_t)snprintf(buf, size, "(");
-    for (int i = 0; i < v->ndim && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, i ? ", %lld" : "%lld", (long long)idx[i]);
-    if (n < size)
-        snprintf(buf + n, size - n, v->ndim == 1 ? ",)" : ")");
-}
-
-static enum lt_status check_ids(const struct lt_kargs *a, const struct lt_kview *ids,
-                                int64_t vocab) {
-    const int32_t *id = ids->data;
-    int64_t n = lt_kview_numel(ids);
-    for (int64_t i = 0; i < n; i++) {
-        if (id[i] >= 0 && id[i] < vocab)
-            continue;
-        char where[128];
-        index_str(ids, i, where, sizeof where);
-        snprintf(a->msg, LT_KMSG_SIZE, "id %d at %s is outside [0, %lld)",
-                 (int)id[i], where, (long long)vocab);
-        return LT_EINVAL;
-    }
-    return LT_OK;
-}
 
 static enum lt_status embedding_forward_ref(const struct lt_kargs *a) {
     const float *w = a->in[0]->data;    /* (V, D) */
@@ -50,7 +19,7 @@ static enum lt_status embedding_forward_ref(const struct lt_kargs *a) {
     float *y = a->out[0]->data;         /* (..., D) */
     int64_t vocab = a->in[0]->shape[0], dim = a->in[0]->shape[1];
     int64_t n = lt_kview_numel(a->in[1]);
-    enum lt_status st = check_ids(a, a->in[1], vocab);
+    enum lt_status st = lt_cpu_check_ids(a, a->in[1], vocab);
     if (st != LT_OK)
         return st;
     for (int64_t i = 0; i < n; i++)
@@ -67,7 +36,7 @@ static enum lt_status embedding_backward_ref(const struct lt_kargs *a) {
     float *dw = a->gin[0]->data;        /* (V, D) */
     int64_t vocab = a->in[0]->shape[0], dim = a->in[0]->shape[1];
     int64_t n = lt_kview_numel(a->in[1]);
-    enum lt_status st = check_ids(a, a->in[1], vocab);
+    enum lt_status st = lt_cpu_check_ids(a, a->in[1], vocab);
     if (st != LT_OK)
         return st;
     if (!(a->accumulate & 1u))
@@ -88,7 +57,7 @@ static enum lt_status embedding_forward_fast(const struct lt_kargs *a) {
     float *y = a->out[0]->data;         /* (..., D) */
     int64_t vocab = a->in[0]->shape[0], dim = a->in[0]->shape[1];
     int64_t n = lt_kview_numel(a->in[1]);
-    enum lt_status st = check_ids(a, a->in[1], vocab);
+    enum lt_status st = lt_cpu_check_ids(a, a->in[1], vocab);
     if (st != LT_OK)
         return st;
 #pragma omp parallel if (n * dim >= LT_PAR_STREAM)
@@ -131,7 +100,7 @@ static enum lt_status embedding_backward_fast(const struct lt_kargs *a) {
     float *dw = a->gin[0]->data;        /* (V, D) */
     int64_t vocab = a->in[0]->shape[0], dim = a->in[0]->shape[1];
     int64_t n = lt_kview_numel(a->in[1]);
-    enum lt_status st = check_ids(a, a->in[1], vocab);
+    enum lt_status st = lt_cpu_check_ids(a, a->in[1], vocab);
     if (st != LT_OK)
         return st;
     int acc = lt_accumulates(a, 0);

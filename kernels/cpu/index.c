@@ -12,7 +12,6 @@
  * so that each gradient element is summed by one thread in the reference's order: the
  * same bits as the reference.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_kernels.h"
@@ -34,41 +33,13 @@ static int index_dim(const struct lt_kargs *a) {
     return dim < 0 ? dim + a->in[0]->ndim : dim;
 }
 
-/* Checks every id against [0, size); on the first bad one fails naming it and where it
- * is in ids, as embedding does. */
-static enum lt_status check_ids(const struct lt_kargs *a, const struct lt_kview *ids,
-                                int64_t size) {
-    const int32_t *id = ids->data;
-    int64_t n = lt_kview_numel(ids);
-    for (int64_t i = 0; i < n; i++) {
-        if (id[i] >= 0 && id[i] < size)
-            continue;
-        int64_t idx[LT_MAX_DIMS], pos = i;
-        for (int k = ids->ndim - 1; k >= 0; k--) {
-            idx[k] = pos % ids->shape[k];
-            pos /= ids->shape[k];
-        }
-        char where[128];
-        size_t len = (size_t)snprintf(where, sizeof where, "(");
-        for (int k = 0; k < ids->ndim && len < sizeof where; k++)
-            len += (size_t)snprintf(where + len, sizeof where - len, k ? ", %lld" : "%lld",
-                                    (long long)idx[k]);
-        if (len < sizeof where)
-            snprintf(where + len, sizeof where - len, ids->ndim == 1 ? ",)" : ")");
-        snprintf(a->msg, LT_KMSG_SIZE, "id %d at %s is outside [0, %lld)", (int)id[i], where,
-                 (long long)size);
-        return LT_EINVAL;
-    }
-    return LT_OK;
-}
-
 /* ---- index_select ---------------------------------------------------------------------------- */
 
 /* out (outer, n, inner): row (o, j) is x's row (o, ids[j]). */
 static enum lt_status index_select_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *ids = a->in[1];
     struct around r = around_of(x, index_dim(a));
-    enum lt_status st = check_ids(a, ids, r.size);
+    enum lt_status st = lt_cpu_check_ids(a, ids, r.size);
     if (st != LT_OK)
         return st;
     const int32_t *id = ids->data;
@@ -87,7 +58,7 @@ static enum lt_status index_select_backward_ref(const struct lt_kargs *a) {
         return LT_OK;
     const struct lt_kview *ids = a->in[1];
     struct around r = around_of(a->in[0], index_dim(a));
-    enum lt_status st = check_ids(a, ids, r.size);
+    enum lt_status st = lt_cpu_check_ids(a, ids, r.size);
     if (st != LT_OK)
         return st;
     const int32_t *id = ids->data;
@@ -122,7 +93,7 @@ static int64_t gather_source(const struct lt_kview *x, const struct lt_kview *id
 static enum lt_status gather_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *ids = a->in[1];
     int dim = index_dim(a);
-    enum lt_status st = check_ids(a, ids, x->shape[dim]);
+    enum lt_status st = lt_cpu_check_ids(a, ids, x->shape[dim]);
     if (st != LT_OK)
         return st;
     const int32_t *id = ids->data;
@@ -139,7 +110,7 @@ static enum lt_status gather_backward_ref(const struct lt_kargs *a) {
         return LT_OK;
     const struct lt_kview *x = a->in[0], *ids = a->in[1];
     int dim = index_dim(a);
-    enum lt_status st = check_ids(a, ids, x->shape[dim]);
+    enum lt_status st = lt_cpu_check_ids(a, ids, x->shape[dim]);
     if (st != LT_OK)
         return st;
     const int32_t *id = ids->data;
@@ -270,7 +241,7 @@ static enum lt_status tril_backward_ref(const struct lt_kargs *a) {
 static enum lt_status index_select_forward_fast(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *ids = a->in[1];
     struct around r = around_of(x, index_dim(a));
-    enum lt_status st = check_ids(a, ids, r.size);
+    enum lt_status st = lt_cpu_check_ids(a, ids, r.size);
     if (st != LT_OK)
         return st;
     const int32_t *id = ids->data;
@@ -296,7 +267,7 @@ static enum lt_status index_select_backward_fast(const struct lt_kargs *a) {
         return LT_OK;
     const struct lt_kview *ids = a->in[1];
     struct around r = around_of(a->in[0], index_dim(a));
-    enum lt_status st = check_ids(a, ids, r.size);
+    enum lt_status st = lt_cpu_check_ids(a, ids, r.size);
     if (st != LT_OK)
         return st;
     const int32_t *id = ids->data;

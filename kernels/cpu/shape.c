@@ -531,9 +531,12 @@ static void narrow_range(const struct lt_kargs *a, const struct narrow_geom *n, 
         int64_t b = o * row > lo ? o * row : lo, e = (o + 1) * row < hi ? (o + 1) * row : hi;
         int64_t s0 = o * row + first, s1 = s0 + slice; /* the slice within row o */
         int64_t c0 = b > s0 ? b : s0, c1 = e < s1 ? e : s1;
-        if (!acc && c0 >= c1) {
-            memset(gx + b, 0, (size_t)(e - b) * sizeof(float));
-        } else if (!acc) {
+        if (c0 >= c1) { /* this share of the row misses the slice */
+            if (!acc)
+                memset(gx + b, 0, (size_t)(e - b) * sizeof(float));
+            continue;
+        }
+        if (!acc) {
             memset(gx + b, 0, (size_t)(c0 - b) * sizeof(float));
             memset(gx + c1, 0, (size_t)(e - c1) * sizeof(float));
         }

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/rng.h"
 
 /* For a body and the helpers it calls: inlined, they take the caller's ISA; called,
  * they would run the baseline's code. */
@@ -236,6 +237,13 @@ LT_INLINE void lt_vrow_max_sumexp(const float *restrict x, int64_t n, float *max
         s += lt_vexp(x[c] - m);
     *max = m;
     *sumexp = s;
+}
+
+/* lt_rng_uniform(key, e) (kernels/rng.h), through an int32 conversion (exact: 24 bits),
+ * which vectorises where a uint64 one needs AVX-512DQ. The dropout op and attention's
+ * dropout both draw with it, so that their decisions agree with lt_dropout_keep's. */
+LT_INLINE float lt_vuniform(uint64_t key, int64_t e) {
+    return (float)(int32_t)(lt_mix64(key + (uint64_t)e * 0x9e3779b97f4a7c15ull) >> 40) * 0x1p-24f;
 }
 
 #endif

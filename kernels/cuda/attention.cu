@@ -244,13 +244,19 @@ template <typename T> enum lt_status lt_cuda_attention_backward(const lt_kargs *
     r.acc_k = (a->accumulate & 2u) != 0;
     r.acc_v = (a->accumulate & 4u) != 0;
     cudaStream_t stream = lt_cu(a)->stream;
-    if (r.gq && g.bh * g.tq > 0)
+    if (r.gq && g.bh * g.tq > 0) {
         attention_dq_kernel<T>
             <<<row_blocks(g.bh * g.tq), ATT_WARPS * 32, 0, stream>>>(r, g, a->exec_dev);
-    if ((r.gk || r.gv) && g.bh * g.tk > 0)
+        enum lt_status st = lt_cuda_check(a, "scaled_dot_product_attention (backward, dq)");
+        if (st != LT_OK)
+            return st;
+    }
+    if ((r.gk || r.gv) && g.bh * g.tk > 0) {
         attention_dkv_kernel<T>
             <<<row_blocks(g.bh * g.tk), ATT_WARPS * 32, 0, stream>>>(r, g, a->exec_dev);
-    return lt_cuda_check(a, "scaled_dot_product_attention (backward)");
+        return lt_cuda_check(a, "scaled_dot_product_attention (backward, dk and dv)");
+    }
+    return LT_OK;
 }
 
 template <enum lt_dtype D> lt_kernel attention_kernel() {

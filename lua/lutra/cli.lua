@@ -511,13 +511,18 @@ function verbs.generate(args)
     end
     cli.out:flush()
     local t0 = core.clock()
-    local new = generate.run(prog, { prompt_ids = ids, tokens = tokens,
+    local ok_run, new = pcall(generate.run, prog, { prompt_ids = ids, tokens = tokens,
         temperature = temperature, top_k = top_k, seed = seed, interrupted = core.interrupted,
+        limit = bytes and 256 or nil,
         emit = function(id)
             write(id)
             cli.out:flush()
         end })
     prog.forward:close()
+    if not ok_run then
+        cli.out:write("\n")
+        error(new, 0)
+    end
     cli.out:write("\n")
     local dt = core.clock() - t0
     cli.err:write(string.format("generated %d tokens in %.1f s (%.0f tokens/s; the window " ..

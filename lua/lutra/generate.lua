@@ -48,19 +48,23 @@ function M.pick(logits, temperature, top_k, uniform)
         end
         return best - 1
     end
+    local k = (top_k > 0 and top_k < v) and top_k or v
     local order = {}
     for i = 1, v do
         order[i] = i
     end
-    -- ties by id, so that the order (and the text) does not depend on the sort
-    table.sort(order, function(a, b)
-        if logits[a] ~= logits[b] then
-            return logits[a] > logits[b]
-        end
-        return a < b
-    end)
-    local k = (top_k > 0 and top_k < v) and top_k or v
-    local top = logits[order[1]]
+    if k < v then -- the k largest first; ties by id, so the order does not depend on the sort
+        table.sort(order, function(a, b)
+            if logits[a] ~= logits[b] then
+                return logits[a] > logits[b]
+            end
+            return a < b
+        end)
+    end
+    local top = -math.huge
+    for r = 1, k do
+        top = math.max(top, logits[order[r]])
+    end
     local weights, total = {}, 0
     for r = 1, k do
         local w = math.exp((logits[order[r]] - top) / temperature)
@@ -80,8 +84,16 @@ end
 -- the prompt is text and the output is written as bytes; otherwise both are token ids.
 function M.bytes_of(data)
     local fmt = data.token_format or "auto"
-    return fmt == "bytes" or (fmt == "auto" and type(data.path) == "string"
-        and data.path:sub(-4) == ".txt")
+    if fmt ~= "auto" then
+        return fmt == "bytes"
+    end
+    local paths = type(data.path) == "table" and data.path or { data.path }
+    for _, p in ipairs(paths) do
+        if type(p) ~= "string" or p:sub(-4) ~= ".txt" then
+            return false
+        end
+    end
+    return #paths > 0
 end
 
 -- The prompt's token ids: the text's bytes, or ids written as numbers ("12 7 431").
@@ -118,14 +130,16 @@ function M.program(model, window)
     if #prog.shapes ~= 1 or #s ~= 3 or s[1] ~= 1 or s[2] ~= window then
         prog.forward:close()
         raise(string.format("generate: the model gives %s for token ids (1, %d); want " ..
-            "logits (1, %d, V)", util.shape_str(s), window, window))
+            "logits (1, %d, V)", #prog.shapes == 1 and util.shape_str(s) or
+            #prog.shapes .. " outputs", window, window))
     end
     return prog, s[3]
 end
 
 -- generate.run(prog, opts): generates opts.tokens tokens after opts.prompt_ids (a
 -- non-empty list) with a program from generate.program, calling opts.emit(id) for each
--- as it is drawn; returns the list of new ids. opts: temperature, top_k, seed,
+-- as it is drawn; returns the list of new ids. opts: temperature, top_k, seed, limit
+-- (draw among ids below it only: 256 for bytes from a model with a wider vocabulary),
 -- interrupted (a function: true stops early).
 function M.run(prog, opts)
     local w = prog.shapes[1][2]
@@ -148,7 +162,7 @@ function M.run(prog, opts)
         local logits = trace.run(prog, { x })
         local v = prog.shapes[1][3]
         local row, base = {}, (n - 1) * v
-        for j = 1, v do
+        for j = 1, math.min(v, opts.limit or v) do
             row[j] = logits:get(base + j)
         end
         local id = M.pick(row, opts.temperature, opts.top_k, uniform)

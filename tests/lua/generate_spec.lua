@@ -62,6 +62,8 @@ describe("generate.prompt_ids", function()
         assert.is_true(generate.bytes_of({ path = "a.bin", token_format = "bytes" }))
         assert.is_false(generate.bytes_of({ path = "a.bin" }))
         assert.is_false(generate.bytes_of({ path = "a.txt", token_format = "u16" }))
+        assert.is_true(generate.bytes_of({ path = { "a.txt", "b.txt" } }))
+        assert.is_false(generate.bytes_of({ path = { "a.txt", "b.bin" } }))
     end)
 end)
 
@@ -75,7 +77,12 @@ describe("generate.run", function()
         local prompt = { 3, 1, 4, 1, 5 }
         local new = generate.run(prog, { prompt_ids = prompt, tokens = 6, temperature = 0,
             top_k = 0, seed = 0 })
+        local low = generate.run(prog, { prompt_ids = prompt, tokens = 20, temperature = 5,
+            top_k = 0, seed = 1, limit = 3 })
         prog.forward:close()
+        for _, id in ipairs(low) do
+            assert.is_true(id < 3, "id " .. id .. " is not below the limit 3")
+        end
         assert.are.equal(6, #new)
         -- the same greedy tokens from the model on the exact window, one length at a time
         local ids = { table.unpack(prompt) }
