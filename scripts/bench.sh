@@ -79,6 +79,12 @@ target() {
     esac
 }
 
+# bench_step waits at OpenMP barriers as the lutra binary does (lua/main.c sets
+# GOMP_SPINCOUNT=10000 before OpenMP starts unless a wait policy is chosen); it is a plain
+# C program, so it gets the setting here.
+lutra_spin=(GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-10000}")
+[ -n "${OMP_WAIT_POLICY:-}" ] && [ -z "${GOMP_SPINCOUNT:-}" ] && lutra_spin=()
+
 # run_peer MODEL PRECISION [ARGS...]: one JSON line of the PyTorch peer into $peer_out,
 # PyTorch at its best here: OpenBLAS left to pick its own core type, and for fp32 passive
 # OpenMP waiting (spinning workers starve OpenBLAS's pool); bf16 runs on oneDNN under
@@ -183,7 +189,7 @@ fi
 # machine hits both sides of one ratio alike.
 for model in $step_models; do
     for prec in fp32 bf16 fp16; do
-        if ! "$bin" --json --threads "$THREADS" --model "$model" --precision "$prec" \
+        if ! env "${lutra_spin[@]}" "$bin" --json --threads "$THREADS" --model "$model" --precision "$prec" \
             --budget "$BUDGET" >>"$lutra_out"; then
             echo "bench: bench_step failed on $model $prec" >&2
             exit 1
@@ -337,7 +343,7 @@ printf '| %-5s | %21s | %24s | %9s | %26s |\n' model "plain samples/s" \
 printf '|%s|%s|%s|%s|%s|\n' ------- ----------------------: -------------------------: \
     ----------: ---------------------------:
 for model in $step_models; do
-    if ! "$bin" --json --threads "$THREADS" --model "$model" --precision fp32 --checkpoint \
+    if ! env "${lutra_spin[@]}" "$bin" --json --threads "$THREADS" --model "$model" --precision fp32 --checkpoint \
         --no-gemm --budget "$BUDGET" >>"$results.checkpoint"; then
         echo "bench: bench_step --checkpoint failed on $model" >&2
         exit 1

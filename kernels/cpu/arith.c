@@ -387,18 +387,6 @@ static enum lt_status scale_backward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-/* f32 -> bf16, lt_f32_to_bf16 without its branch */
-LT_INLINE void f32_to_bf16_body(const float *restrict x, uint16_t *restrict y, int64_t n) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t u = lt_f32_bits(x[i]);
-        uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        uint32_t quiet = (u >> 16) | 0x40u; /* a NaN stays a NaN */
-        y[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
-    }
-}
-LT_DISPATCH(f32_to_bf16, (const float *restrict x, uint16_t *restrict y, int64_t n), (x, y, n));
-
 /* bf16 -> f32; a NaN comes out quiet, as through the reference's double */
 LT_INLINE void bf16_to_f32_body(const uint16_t *restrict x, float *restrict y, int64_t n) {
 #pragma omp simd
@@ -442,7 +430,7 @@ static enum lt_status cast_forward_fast(const struct lt_kargs *a) {
         if (f32 && to == LT_DTYPE_F32)
             memcpy((float *)y->data + lo, xf, (size_t)(hi - lo) * sizeof(float));
         else if (f32 && to == LT_DTYPE_BF16)
-            f32_to_bf16(xf, (uint16_t *)y->data + lo, hi - lo);
+            lt_f32_to_bf16_n(xf, (uint16_t *)y->data + lo, hi - lo);
         else if (f32)
             lt_f32_to_f16_n(xf, (uint16_t *)y->data + lo, hi - lo);
         else if (from == LT_DTYPE_BF16)

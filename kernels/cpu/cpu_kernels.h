@@ -22,6 +22,12 @@ void lt_cpu_register_update(struct lt_backend *b, int fast);
  * them (half_convert.c). Cannot fail. */
 void lt_f16_to_f32_n(const uint16_t *h, float *f, int64_t n);
 void lt_f32_to_f16_n(const float *f, uint16_t *h, int64_t n);
+void lt_bf16_to_f32_n(const uint16_t *h, float *f, int64_t n);
+void lt_f32_to_bf16_n(const float *f, uint16_t *h, int64_t n);
+/* A whole tensor of half type dt (f16 or bf16) to f32 and back, split between the
+ * threads when it is large. Cannot fail. */
+void lt_half_to_f32_all(enum lt_dtype dt, const uint16_t *h, float *f, int64_t n);
+void lt_f32_to_half_all(enum lt_dtype dt, const float *f, uint16_t *h, int64_t n);
 
 /* The f16 matmul, linear and conv2d over whatever f32 kernels b has now (half_fast.c):
  * called once the fast f32 kernels are in. */

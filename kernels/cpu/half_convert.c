@@ -1,15 +1,17 @@
-/* Arrays of f16 to and from f32 at the speed of the CPU's conversion instructions (F16C,
- * with AVX2), giving exactly the bits of the scalar conversions in kernels/half.h: the
- * instructions round to nearest even and keep subnormals as those do, and the one case
- * where they differ, NaN payloads, is redone with the scalar function. Where the CPU
- * has no F16C, or LUTRA_MAX_CPU_ISA is baseline, the scalar loop runs. Used wherever f16
- * kernels work on f32 copies. */
+/* Arrays of half (f16, bf16) to and from f32, giving exactly the bits of the scalar
+ * conversions in kernels/half.h. f16 goes through the CPU's conversion instructions (F16C,
+ * with AVX2): they round to nearest even and keep subnormals as the scalar code does, and
+ * the one case where they differ, NaN payloads, is redone with the scalar function; where
+ * the CPU has no F16C, or LUTRA_MAX_CPU_ISA is baseline, the scalar loop runs. bf16 is
+ * bit arithmetic, vectorised (LT_DISPATCH). Used wherever half kernels work on f32 copies,
+ * and by the threaded whole-tensor converts the half wrappers use (half_ref.h). */
 #include <cpuid.h>
 #include <immintrin.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/vec.h"
 
 static void f16_to_f32_scalar(const uint16_t *h, float *f, int64_t n) {
     for (int64_t i = 0; i < n; i++)
@@ -77,4 +79,56 @@ void lt_f32_to_f16_n(const float *f, uint16_t *h, int64_t n) {
         f32_to_f16_f16c(f, h, n);
     else
         f32_to_f16_scalar(f, h, n);
+}
+
+/* f32 -> bf16, lt_f32_to_bf16 without its branch */
+LT_INLINE void f32_to_bf16_body(const float *restrict x, uint16_t *restrict y, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = lt_f32_bits(x[i]);
+        uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        uint32_t quiet = (u >> 16) | 0x40u; /* a NaN stays a NaN */
+        y[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+    }
+}
+LT_DISPATCH(f32_to_bf16, (const float *restrict x, uint16_t *restrict y, int64_t n), (x, y, n));
+
+/* bf16 -> f32, lt_bf16_to_f32: exact, a shift */
+LT_INLINE void bf16_to_f32_body(const uint16_t *restrict x, float *restrict y, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = lt_bits_f32((uint32_t)x[i] << 16);
+}
+LT_DISPATCH(bf16_to_f32, (const uint16_t *restrict x, float *restrict y, int64_t n), (x, y, n));
+
+void lt_f32_to_bf16_n(const float *f, uint16_t *h, int64_t n) {
+    f32_to_bf16(f, h, n);
+}
+
+void lt_bf16_to_f32_n(const uint16_t *h, float *f, int64_t n) {
+    bf16_to_f32(h, f, n);
+}
+
+void lt_half_to_f32_all(enum lt_dtype dt, const uint16_t *h, float *f, int64_t n) {
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 64, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        if (dt == LT_DTYPE_BF16)
+            bf16_to_f32(h + lo, f + lo, hi - lo);
+        else
+            lt_f16_to_f32_n(h + lo, f + lo, hi - lo);
+    }
+}
+
+void lt_f32_to_half_all(enum lt_dtype dt, const float *f, uint16_t *h, int64_t n) {
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 64, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        if (dt == LT_DTYPE_BF16)
+            f32_to_bf16(f + lo, h + lo, hi - lo);
+        else
+            lt_f32_to_f16_n(f + lo, h + lo, hi - lo);
+    }
 }

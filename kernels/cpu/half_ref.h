@@ -50,13 +50,8 @@ static inline struct lt_kview lt_half_ref_view(const struct lt_kview *v, char **
     size_t bytes = lt_half_ref_copy_bytes(v);
     if (v->data) {
         float *p = (float *)*ws;
-        const uint16_t *h = v->data;
-        int64_t n = load ? lt_kview_numel(v) : 0;
-        if (v->dtype == LT_DTYPE_BF16)
-            for (int64_t e = 0; e < n; e++)
-                p[e] = lt_bf16_to_f32(h[e]);
-        else
-            lt_f16_to_f32_n(h, p, n);
+        if (load)
+            lt_half_to_f32_all(v->dtype, v->data, p, lt_kview_numel(v));
         f.data = p;
     }
     *ws += bytes;
@@ -89,16 +84,10 @@ static inline enum lt_status lt_half_run(const struct lt_kargs *a, int backward,
     b.workspace_size = inner_workspace;
     b.state = state;
     enum lt_status st = f32(&b);
-    for (int k = 0; st == LT_OK && !backward && k < a->n_out; k++) {
-        const float *p = out[k].data;
-        uint16_t *h = a->out[k]->data;
-        int64_t n = lt_kview_numel(a->out[k]);
-        if (a->out[k]->dtype == LT_DTYPE_BF16)
-            for (int64_t e = 0; e < n; e++)
-                h[e] = lt_f32_to_bf16(p[e]);
-        else if (a->out[k]->dtype == LT_DTYPE_F16)
-            lt_f32_to_f16_n(p, h, n);
-    }
+    for (int k = 0; st == LT_OK && !backward && k < a->n_out; k++)
+        if (lt_is_half(a->out[k]->dtype))
+            lt_f32_to_half_all(a->out[k]->dtype, out[k].data, a->out[k]->data,
+                               lt_kview_numel(a->out[k]));
     return st;
 }
 
