@@ -79,7 +79,8 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC    := $(wildcard tests/test_*.c)
 TEST_BIN    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-BENCH_BIN   := $(BUILD)/bench/bench_step $(BUILD)/bench/bench_layers $(BUILD)/bench/bench_loader
+BENCH_BIN   := $(BUILD)/bench/bench_step $(BUILD)/bench/bench_layers $(BUILD)/bench/bench_loader \
+               $(BUILD)/bench/fma_peak
 
 # An emulated GPU (tests/emulated_device.c): the GPU training suite runs on it as well,
 # so that the core's device paths are tested on machines without a card.

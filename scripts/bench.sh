@@ -6,7 +6,10 @@
 #
 # Environment: BUILD (build/release), THREADS (2), BUDGET (seconds per configuration and
 # side, warm-up included; 12), PYTHON (/usr/bin/python3: Debian's, with python3-torch),
-# MODELS ("mlp cnn gpt": which models to measure; "gpt" alone gives the GPT rows only).
+# MODELS ("mlp cnn gpt": which models to measure; "gpt" alone gives the GPT rows only),
+# LOAD (0; 1: one process spins on a core throughout, both sides measured beside it).
+# Each step's GFLOP/s is shown as a share of the machine's multiply-add peak, measured
+# first by $BUILD/bench/fma_peak on the same threads.
 # Every measurement is kept as JSON lines in $BUILD/bench/results.jsonl.
 # Exits non-zero only when the harness itself fails; a missed target is a result.
 set -u
@@ -16,6 +19,7 @@ THREADS=${THREADS:-2}
 BUDGET=${BUDGET:-12}
 PYTHON=${PYTHON:-/usr/bin/python3}
 MODELS=${MODELS:-mlp cnn gpt}
+LOAD=${LOAD:-0}
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=$BUILD/bench/bench_step
 lutra_bin=$BUILD/lutra
@@ -116,6 +120,19 @@ peer_blas() {
     esac
 }
 
+# peak_share GFLOPS PRECISION: GFLOP/s as a percentage of the measured multiply-add peak
+# of that precision (bf16 without a bf16 peak: fp32's); "-" without a peak.
+peak_share() {
+    local p
+    p=$(field "$peak_line" "$2_gflops")
+    [ -z "$p" ] && p=$(field "$peak_line" fp32_gflops)
+    if [ -z "$1" ] || [ -z "$p" ]; then
+        echo "-"
+    else
+        awk -v g="$1" -v p="$p" 'BEGIN { printf "%.0f%%", 100 * g / p }'
+    fi
+}
+
 # gpt_table: the GPT's rows, tokens/s of each side, their ratio against the target (the
 # issue's: lutra >= 1.5x PyTorch's eager model), met or missed; counts misses in $missed.
 gpt_table() {
@@ -160,7 +177,8 @@ start=$(date +%s)
 mkdir -p "$BUILD/bench"
 lutra_out=$(mktemp)
 peer_out=$(mktemp)
-trap 'rm -f "$lutra_out" "$peer_out"' EXIT
+spinner=""
+trap 'rm -f "$lutra_out" "$peer_out"; [ -n "$spinner" ] && kill "$spinner" 2>/dev/null' EXIT
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 isa=$(grep -m1 '^flags' /proc/cpuinfo | grep -o -w 'avx512f\|avx512_bf16\|avx2\|fma' | sort -u |
@@ -169,10 +187,23 @@ echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $cpu ($(nproc) CPUs; ${isa% }), $
 # On two cores any other busy process distorts the numbers, and not evenly: lutra's
 # OpenMP threads wait at each parallel region for a descheduled partner, while the peer's
 # fp32 runs with passive waiting. Measure how busy the machine is, before and during.
+# The machine's peak on these threads, before any load is started.
+peak_line=""
+if [ -x "$BUILD/bench/fma_peak" ]; then
+    peak_line=$("$BUILD/bench/fma_peak" --json --threads "$THREADS")
+    echo "$peak_line" >>"$lutra_out"
+    echo "bench: multiply-add peak on $THREADS threads ($(field "$peak_line" isa)): fp32" \
+        "$(field "$peak_line" fp32_gflops) GFLOP/s, bf16 $(field "$peak_line" bf16_gflops | sed 's/^$/-/') GFLOP/s"
+fi
+if [ "$LOAD" = 1 ]; then
+    sh -c 'while :; do :; done' &
+    spinner=$!
+    echo "bench: LOAD=1: one process spins on a core throughout the measurements"
+fi
 t0=$(cpu_ticks)
 sleep 2
 before=$(others_share "$t0" "$(cpu_ticks)")
-if [ "$before" -gt 10 ]; then
+if [ "$before" -gt 10 ] && [ "$LOAD" != 1 ]; then
     echo "bench: warning: other processes are using $before% of the CPUs: the rates will be" \
         "low and noisy, lutra's more than PyTorch's; rerun on a quiet machine"
 fi
@@ -267,13 +298,13 @@ echo
 # The verdict reads the ratio of medians. Contention only ever slows a run down, so the
 # ratio of each side's fastest timed run is shown too: on a shared machine it is the
 # closer to what the two would do alone.
-row='| %-5s | %-9s | %15s | %17s | %13s | %9s | %10s | %-21s | %-7s |\n'
+row='| %-5s | %-9s | %15s | %17s | %13s | %9s | %10s | %12s | %-21s | %-7s |\n'
 # shellcheck disable=SC2059
 printf "$row" model precision "lutra samples/s" "PyTorch samples/s" "lutra/PyTorch" \
-    "best runs" "GEMM share" target verdict
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------- ----------- ----------------: \
-    ------------------: --------------: ----------: -----------: ----------------------- \
-    ---------
+    "best runs" "GEMM share" "of FMA peak" target verdict
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------- ----------- ----------------: \
+    ------------------: --------------: ----------: -----------: -------------: \
+    ----------------------- ---------
 notes=()
 for model in $step_models; do
     for prec in fp32 bf16; do
@@ -283,11 +314,12 @@ for model in $step_models; do
         goal=">= ${want_ratio}x"
         [ "$want_share" != 0 ] &&
             goal="$goal, >= $(awk -v s="$want_share" 'BEGIN { printf "%d", 100 * s }')% GEMM"
-        ls="-" ts="-" ratio="-" best="-" share="-" verdict="n/a"
+        ls="-" ts="-" ratio="-" best="-" share="-" of_peak="-" verdict="n/a"
         s=$(field "$l" gemm_share)
         if [ "$(field "$l" available)" = true ]; then
             ls=$(field "$l" samples_per_s)
             [ -n "$s" ] && share=$(awk -v s="$s" 'BEGIN { printf "%.0f%%", 100 * s }')
+            of_peak=$(peak_share "$(field "$l" gflops)" "$prec")
         else
             notes+=("$model $prec: lutra unavailable: $(field "$l" error)")
         fi
@@ -307,7 +339,8 @@ for model in $step_models; do
         fi
         [ "$verdict" = missed ] && missed=$((missed + 1))
         # shellcheck disable=SC2059
-        printf "$row" "$model" "$prec" "$ls" "$ts" "$ratio" "$best" "$share" "$goal" "$verdict"
+        printf "$row" "$model" "$prec" "$ls" "$ts" "$ratio" "$best" "$share" "$of_peak" "$goal" \
+            "$verdict"
     done
 done
 for n in "${notes[@]+"${notes[@]}"}"; do
