@@ -24,6 +24,9 @@ void lt_f16_to_f32_n(const uint16_t *h, float *f, int64_t n);
 void lt_f32_to_f16_n(const float *f, uint16_t *h, int64_t n);
 void lt_bf16_to_f32_n(const uint16_t *h, float *f, int64_t n);
 void lt_f32_to_bf16_n(const float *f, uint16_t *h, int64_t n);
+/* n values of half type dt (f16 or bf16) to f32 and back, on the calling thread. */
+void lt_half_to_f32_n(enum lt_dtype dt, const uint16_t *h, float *f, int64_t n);
+void lt_f32_to_half_n(enum lt_dtype dt, const float *f, uint16_t *h, int64_t n);
 /* A whole tensor of half type dt (f16 or bf16) to f32 and back, split between the
  * threads when it is large. Cannot fail. */
 void lt_half_to_f32_all(enum lt_dtype dt, const uint16_t *h, float *f, int64_t n);

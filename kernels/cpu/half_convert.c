@@ -109,15 +109,26 @@ void lt_bf16_to_f32_n(const uint16_t *h, float *f, int64_t n) {
     bf16_to_f32(h, f, n);
 }
 
+void lt_half_to_f32_n(enum lt_dtype dt, const uint16_t *h, float *f, int64_t n) {
+    if (dt == LT_DTYPE_BF16)
+        bf16_to_f32(h, f, n);
+    else
+        lt_f16_to_f32_n(h, f, n);
+}
+
+void lt_f32_to_half_n(enum lt_dtype dt, const float *f, uint16_t *h, int64_t n) {
+    if (dt == LT_DTYPE_BF16)
+        f32_to_bf16(f, h, n);
+    else
+        lt_f32_to_f16_n(f, h, n);
+}
+
 void lt_half_to_f32_all(enum lt_dtype dt, const uint16_t *h, float *f, int64_t n) {
 #pragma omp parallel if (n >= LT_PAR_STREAM)
     {
         int64_t lo, hi;
         lt_share(n, 64, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        if (dt == LT_DTYPE_BF16)
-            bf16_to_f32(h + lo, f + lo, hi - lo);
-        else
-            lt_f16_to_f32_n(h + lo, f + lo, hi - lo);
+        lt_half_to_f32_n(dt, h + lo, f + lo, hi - lo);
     }
 }
 
@@ -126,9 +137,6 @@ void lt_f32_to_half_all(enum lt_dtype dt, const float *f, uint16_t *h, int64_t n
     {
         int64_t lo, hi;
         lt_share(n, 64, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        if (dt == LT_DTYPE_BF16)
-            f32_to_bf16(f + lo, h + lo, hi - lo);
-        else
-            lt_f32_to_f16_n(f + lo, h + lo, hi - lo);
+        lt_f32_to_half_n(dt, f + lo, h + lo, hi - lo);
     }
 }

@@ -859,6 +859,80 @@ HALF_KERNELS(max_pool2d);
 HALF_KERNELS(avg_pool2d);
 HALF_KERNELS(global_avg_pool);
 
+/* Half 2x2 pooling, plane by plane: each thread widens one plane of x at a time into a
+ * buffer on its stack, runs the f32 walk over it and rounds the plane's output back
+ * (exact for max pooling), so that no f32 copy of the whole tensor is made or planned.
+ * Larger planes and the other windows take the whole-tensor copies above. */
+#define HALF_PLANE 16384 /* floats: 64 KiB, a 128x128 plane */
+
+static int half_by_planes(const struct lt_kargs *a) {
+    struct pool_dims d = pool_dims(a);
+    return is_2x2(&d) && d.h * d.w <= HALF_PLANE;
+}
+
+static size_t half_pool_workspace(const struct lt_kargs *a, int backward) {
+    return half_by_planes(a) ? 0 : lt_half_ref_workspace(a, backward);
+}
+
+static enum lt_status pool_2x2_forward_half(const struct lt_kargs *a, int avg) {
+    struct pool_dims d = pool_dims(a);
+    enum lt_dtype dt = a->in[0]->dtype;
+    const uint16_t *x = a->in[0]->data;
+    uint16_t *y = a->out[0]->data;
+#pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
+    {
+        float xf[HALF_PLANE], yf[HALF_PLANE / 4];
+        int64_t p0, p1;
+        plane_share(&d, &p0, &p1);
+        for (int64_t p = p0; p < p1; p++) {
+            lt_half_to_f32_n(dt, x + p * d.h * d.w, xf, d.h * d.w);
+            pool_2x2_f32(xf, yf, 1, &d, avg);
+            lt_f32_to_half_n(dt, yf, y + p * d.oh * d.ow, d.oh * d.ow);
+        }
+    }
+    return LT_OK;
+}
+
+static enum lt_status max_pool_2x2_backward_half(const struct lt_kargs *a) {
+    struct pool_dims d = pool_dims(a);
+    enum lt_dtype dt = a->in[0]->dtype;
+    const uint16_t *x = a->in[0]->data;
+    const float *gy = a->gout[0]->data;
+    if (!a->gin[0])
+        return LT_OK;
+    float *gx = a->gin[0]->data;
+    int acc = lt_accumulates(a, 0);
+#pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
+    {
+        float xf[HALF_PLANE];
+        int64_t p0, p1;
+        plane_share(&d, &p0, &p1);
+        for (int64_t p = p0; p < p1; p++) {
+            lt_half_to_f32_n(dt, x + p * d.h * d.w, xf, d.h * d.w);
+            pool_2x2_grad_f32(xf, gy + p * d.oh * d.ow, gx + p * d.h * d.w, 1, &d, acc, 0);
+        }
+    }
+    return LT_OK;
+}
+
+static enum lt_status max_pool2d_forward_half(const struct lt_kargs *a) {
+    return half_by_planes(a) ? pool_2x2_forward_half(a, 0) : max_pool2d_forward_half_fast(a);
+}
+
+static enum lt_status max_pool2d_backward_half(const struct lt_kargs *a) {
+    return half_by_planes(a) ? max_pool_2x2_backward_half(a) : max_pool2d_backward_half_fast(a);
+}
+
+static enum lt_status avg_pool2d_forward_half(const struct lt_kargs *a) {
+    return half_by_planes(a) ? pool_2x2_forward_half(a, 1) : avg_pool2d_forward_half_fast(a);
+}
+
+/* Average pooling's backward reads no forward tensor, and gradients are f32: the f32
+ * kernel itself. */
+static enum lt_status avg_pool2d_backward_half(const struct lt_kargs *a) {
+    return half_by_planes(a) ? avg_pool2d_backward_fast(a) : avg_pool2d_backward_half_fast(a);
+}
+
 void lt_cpu_register_pool(struct lt_backend *b, int fast) {
     lt_cpu_set(b, LT_OP_MAX_POOL2D, LT_DTYPE_F32, max_pool2d_forward_ref,
                max_pool2d_backward_ref);
@@ -881,10 +955,10 @@ void lt_cpu_register_pool(struct lt_backend *b, int fast) {
                     avg_pool2d_backward_fast);
     lt_cpu_set_fast(b, LT_OP_GLOBAL_AVG_POOL, LT_DTYPE_F32, global_avg_pool_forward_fast,
                     global_avg_pool_backward_fast);
-    lt_cpu_set_half(b, LT_OP_MAX_POOL2D, max_pool2d_forward_half_fast,
-                    max_pool2d_backward_half_fast, lt_half_ref_workspace, "vec");
-    lt_cpu_set_half(b, LT_OP_AVG_POOL2D, avg_pool2d_forward_half_fast,
-                    avg_pool2d_backward_half_fast, lt_half_ref_workspace, "vec");
+    lt_cpu_set_half(b, LT_OP_MAX_POOL2D, max_pool2d_forward_half, max_pool2d_backward_half,
+                    half_pool_workspace, "vec");
+    lt_cpu_set_half(b, LT_OP_AVG_POOL2D, avg_pool2d_forward_half, avg_pool2d_backward_half,
+                    half_pool_workspace, "vec");
     lt_cpu_set_half(b, LT_OP_GLOBAL_AVG_POOL, global_avg_pool_forward_half_fast,
                     global_avg_pool_backward_half_fast, lt_half_ref_workspace, "vec");
 }
