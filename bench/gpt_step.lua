@@ -20,8 +20,10 @@ local i = 1
 while i <= #arg do
     local key = arg[i]:match("^%-%-(.+)$")
     local value = arg[i + 1]
-    if key ~= "precision" then
+    if key == "min-time" or key == "budget" then
         value = tonumber(value)
+    elseif key ~= "precision" then -- threads, batch, warmup, repeats: counts
+        value = math.tointeger(tonumber(value))
     end
     if opts[key] == nil or value == nil then
         error("gpt_step: unknown option or a missing or bad value: " .. arg[i], 0)

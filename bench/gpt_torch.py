@@ -121,7 +121,7 @@ def loss_of(logits, targets):
 
 def decays(name):
     """Whether AdamW decays the parameter `name`: not for biases, LayerNorm parameters and
-    the embeddings (nanoGPT's groups, which lutra's README sets through paramwise; the
+    the embeddings (minGPT's groups, which lutra's README sets through paramwise; the
     tied head's weight is transformer.wte.weight, so it does not decay either)."""
     return not (name.endswith(".bias") or ".ln_" in name or ".wte." in name
                 or ".wpe." in name)

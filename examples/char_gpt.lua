@@ -3,7 +3,7 @@
 -- tokens (vocabulary 256); every database but `cookie` is the training stream, read as
 -- one file after another, and `cookie` (245 kB of the classic fortune-cookie mix) is held
 -- out for validation. 4 layers, 4 heads, 128 wide, windows of 128 bytes; AdamW with
--- nanoGPT's groups (no decay on biases, norms and embeddings), warm-up and cosine decay
+-- minGPT's groups (no decay on biases, norms and embeddings), warm-up and cosine decay
 -- (README, "A GPT": the curve, the loss reached and a sample).
 --
 --     lutra train examples/char_gpt.lua

@@ -27,6 +27,15 @@ peer=$here/bench/peer_torch.py
 results=$BUILD/bench/results.jsonl
 
 # bench_step's models (mlp, cnn) and the GPT (gpt_step.lua, run by the lutra binary)
+for m in $MODELS; do
+    case "$m" in
+    mlp | cnn | gpt) ;;
+    *)
+        echo "bench: MODELS: unknown model '$m' (want some of: mlp cnn gpt)" >&2
+        exit 2
+        ;;
+    esac
+done
 step_models=$(grep -o -w 'mlp\|cnn' <<<"$MODELS" | tr '\n' ' ')
 want_gpt=$(grep -c -w gpt <<<"$MODELS")
 if [ -n "$step_models" ] && [ ! -x "$bin" ]; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# lutra's GPT against PyTorch: a 2-layer GPT takes ten fp32 AdamW steps (nanoGPT's decay
+# lutra's GPT against PyTorch: a 2-layer GPT takes ten fp32 AdamW steps (minGPT's decay
 # groups) in lutra (tests/parity/gpt_lutra.lua), then PyTorch takes the same steps in fp32
 # and fp64 from lutra's initial weights on the same batches (tests/parity/gpt_parity.py,
 # with bench/gpt_torch.py's model). Each step's loss and each final parameter of lutra

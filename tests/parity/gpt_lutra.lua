@@ -13,7 +13,7 @@ local config = { n_layer = 2, n_head = 2, n_embd = 32, block_size = 16, vocab_si
     dropout = 0, bias = true }
 local batch, steps = 4, 10
 local optim = { lr = 1e-2, betas = { 0.9, 0.95 }, eps = 1e-8, weight_decay = 0.1 }
--- nanoGPT's groups as the README writes them: no decay on biases, norms and embeddings
+-- minGPT's groups as the README writes them: no decay on biases, norms and embeddings
 local paramwise = { bias_decay_mult = 0, norm_decay_mult = 0,
     custom_keys = { wte = { decay_mult = 0 }, wpe = { decay_mult = 0 } } }
 

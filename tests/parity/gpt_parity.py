@@ -107,7 +107,7 @@ def main():
     for n in names:
         m = run["decay_mult"].get(n)
         if m is not None and (m != 0) != gpt_torch.decays(n):
-            failures.append(f"{n}: lutra's decay_mult {m}, nanoGPT's groups "
+            failures.append(f"{n}: lutra's decay_mult {m}, minGPT's groups "
                             f"{'decay' if gpt_torch.decays(n) else 'do not decay'} it")
 
     l32, p32 = train(run, init, batches, torch.float32)
