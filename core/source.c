@@ -85,7 +85,7 @@ enum lt_status lt_dataset_from_source(struct lt_ctx *ctx, const struct lt_source
     struct lt_store *s = lt_store_new(ctx, x->dtype == LT_DTYPE_U8 ? &image_ops : &batch_ops,
                                       sizeof *src);
     if (!s)
-        return LT_ENOMEM;
+        return lt_fail(ctx, LT_ENOMEM, "%s: out of memory for the source's data set", origin);
     memcpy(s->kind, src, sizeof *src);
     ((struct lt_source *)s->kind)->origin = NULL; /* the store keeps its own copy */
     s->n = src->size;

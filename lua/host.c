@@ -5,6 +5,7 @@
  * message kept on the run and written to the run's log. */
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -30,15 +31,19 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "lt_run_stop needs a lock-free atomic 
 
 struct lt_run {
     lua_State *L;
-    int own_state;   /* 1: lt_run_new made L, and lt_run_free closes it */
-    int host_ref;    /* lutra.host in L's registry */
-    int runner_ref;  /* the run's lutra.runner, LUA_NOREF before a recipe is loaded */
-    int quiet;       /* lt_run_options.quiet */
-    atomic_int stop; /* lt_run_stop's request */
+    int own_state;        /* 1: lt_run_new made L, and lt_run_free closes it */
+    int host_ref;         /* lutra.host in L's registry; LUA_NOREF: the run did not open */
+    int names_ref;        /* the run's host:NAME data sets (name -> spec), for lt_run_free */
+    int runner_ref;       /* the run's lutra.runner, LUA_NOREF before a recipe is loaded */
+    int quiet;            /* lt_run_options.quiet */
+    int in_step_callback; /* 1 while the step callback runs: the run's entry points refuse */
+    int free_asked;       /* lt_run_free was called from the step callback */
+    atomic_int stop;      /* lt_run_stop's request */
     lt_run_step_fn on_step;
     void *step_user;
     struct lt_run_stats stats;
     char run_dir[PATH_MAX];
+    char open_error[1024]; /* why the run did not open */
     char error[2048];
 };
 
@@ -62,56 +67,108 @@ static int to_text(lua_State *L) {
     return 1;
 }
 
-/* The error object on top of L as text, into the run's message; pops it. */
+/* The error object on top of L as text, into the run's message; pops it. Pushes nothing
+ * outside protected mode. */
 static void message_of(struct lt_run *run) {
     lua_State *L = run->L;
-    if (lua_type(L, -1) != LUA_TSTRING) {
+    const char *msg = NULL;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        msg = lua_tostring(L, -1);
+    } else {
         lua_pushcfunction(L, to_text);
         lua_rotate(L, -2, 1);
-        if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) {
-            lua_pop(L, 1);
-            lua_pushliteral(L, "(an error object with no message)");
-        }
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
+            msg = lua_tostring(L, -1);
     }
-    snprintf(run->error, sizeof run->error, "%s", lua_tostring(L, -1));
+    snprintf(run->error, sizeof run->error, "%s", msg ? msg : "(an error object with no message)");
     lua_pop(L, 1);
 }
 
-/* Calls lutra.host[name](runner, the nargs arguments on the stack) for nres results,
- * protected. Returns Lua's status; on failure the error object is on top. */
-static int call_raw(struct lt_run *run, const char *name, int nargs, int nres) {
+/* A call of lutra.host[name](self, the arguments on the stack [, text, flag]) for host_call. */
+struct call {
+    struct lt_run *run;
+    const char *name;
+    int self_ref;     /* the first argument: the runner, or the table of the run's names */
+    int nres;         /* results */
+    const char *text; /* when not NULL, two more arguments: text and flag as a boolean */
+    int flag;
+};
+
+/* Makes the call that its struct call (argument 1) describes, with the arguments above it.
+ * In protected mode: everything that may allocate happens here. */
+static int host_call(lua_State *L) {
+    const struct call *c = lua_touserdata(L, 1);
+    int nargs = lua_gettop(L) - 1;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->run->host_ref);
+    lua_getfield(L, -1, c->name);
+    lua_replace(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->self_ref);
+    lua_replace(L, -2);
+    lua_rotate(L, 2, 1); /* fn, self, the arguments */
+    if (c->text) {
+        lua_pushstring(L, c->text);
+        lua_pushboolean(L, c->flag);
+        nargs += 2;
+    }
+    lua_call(L, nargs + 1, c->nres);
+    return c->nres;
+}
+
+/* Makes the call c with the nargs arguments on top of the stack, protected. Returns Lua's
+ * status; on failure the error object is on top. Needs 2 free stack slots. */
+static int call_protected(struct lt_run *run, const struct call *c, int nargs) {
     lua_State *L = run->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run->host_ref);
-    lua_getfield(L, -1, name);
-    lua_remove(L, -2);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, run->runner_ref);
-    lua_rotate(L, -(nargs + 2), 2); /* fn, runner below the arguments */
-    return lua_pcall(L, nargs + 1, nres, 0);
+    lua_pushcfunction(L, host_call);
+    lua_pushlightuserdata(L, (void *)c);
+    lua_rotate(L, -(nargs + 2), 2); /* host_call, c below the arguments */
+    return lua_pcall(L, nargs + 1, c->nres, 0);
+}
+
+/* lutra.host[name](runner, the nargs arguments on the stack) for nres results, protected. */
+static int call_raw(struct lt_run *run, const char *name, int nargs, int nres) {
+    struct call c = {run, name, run->runner_ref, nres, NULL, 0};
+    return call_protected(run, &c, nargs);
 }
 
 /* A failed call's status: its message kept on the run and written to the run's log
- * (lutra.host.fail, itself protected). */
-static enum lt_status lua_failure(struct lt_run *run, int rc) {
+ * (lutra.host.fail, itself protected), which marks the run failed when marks is 1 (a
+ * failure of build or steps). */
+static enum lt_status lua_failure(struct lt_run *run, int rc, int marks) {
     message_of(run);
     if (rc == LUA_ERRMEM)
         return LT_ENOMEM;
-    lua_pushstring(run->L, run->error);
-    if (call_raw(run, "fail", 1, 0) != LUA_OK)
+    struct call c = {run, "fail", run->runner_ref, 0, run->error, marks};
+    if (call_protected(run, &c, 0) != LUA_OK)
         lua_pop(run->L, 1);
     return LT_EINVAL;
 }
 
-/* call_raw, its failure made a status with the message on the run. */
-static enum lt_status call_host(struct lt_run *run, const char *name, int nargs, int nres) {
+/* call_raw, its failure made a status with the message on the run (marks: lua_failure's). */
+static enum lt_status call_host(struct lt_run *run, const char *name, int nargs, int nres,
+                                int marks) {
     int rc = call_raw(run, name, nargs, nres);
-    return rc == LUA_OK ? LT_OK : lua_failure(run, rc);
+    return rc == LUA_OK ? LT_OK : lua_failure(run, rc, marks);
+}
+
+/* What every entry point fn checks first: a run that opened, a call that does not come
+ * from the step callback (the runner is in the middle of a step then), room on L's stack
+ * for the calls that follow. Clears the last message. */
+static enum lt_status enter(struct lt_run *run, const char *fn) {
+    if (run->host_ref == LUA_NOREF)
+        return fail(run, LT_EINVAL, "%s: the run did not open: %s", fn, run->open_error);
+    if (run->in_step_callback)
+        return fail(run, LT_EINVAL, "%s: called from the step callback", fn);
+    if (!lua_checkstack(run->L, 8))
+        return fail(run, LT_ENOMEM, "%s: no room on the Lua stack: out of memory", fn);
+    run->error[0] = '\0';
+    return LT_OK;
 }
 
 /* Whether a recipe was loaded; the message otherwise. */
-static enum lt_status need_recipe(struct lt_run *run) {
-    run->error[0] = '\0';
+static enum lt_status need_recipe(struct lt_run *run, const char *fn) {
     if (run->runner_ref == LUA_NOREF)
-        return fail(run, LT_EINVAL, "%s", "no recipe loaded (lt_run_load_file or _string)");
+        return fail(run, LT_EINVAL, "%s: no recipe loaded (lt_run_load_file or lt_run_load_string)",
+                    fn);
     return LT_OK;
 }
 
@@ -170,13 +227,17 @@ static void refresh_stats(struct lt_run *run) {
 }
 
 /* on_step(stats): the runner's after_step hook (lutra.host.load installs it), with the
- * run as upvalue 1: the numbers kept, then the host's callback. */
+ * run as upvalue 1: the numbers kept, then the host's callback, during which the run's
+ * entry points refuse and lt_run_free is deferred. */
 static int on_step(lua_State *L) {
     struct lt_run *run = lua_touserdata(L, lua_upvalueindex(1));
     luaL_checktype(L, 1, LUA_TTABLE);
     read_stats(L, 1, &run->stats);
-    if (run->on_step)
+    if (run->on_step) {
+        run->in_step_callback = 1;
         run->on_step(run->step_user, &run->stats);
+        run->in_step_callback = 0;
+    }
     return 0;
 }
 
@@ -191,17 +252,19 @@ static int stop_requested(lua_State *L) {
 
 /* Whether dir holds lutra's Lua files. */
 static int has_lua_files(const char *dir) {
-    char path[PATH_MAX + 32];
+    char path[2 * PATH_MAX];
     snprintf(path, sizeof path, "%s/lutra/host.lua", dir);
     return access(path, R_OK) == 0;
 }
 
 /* The folder of lutra's Lua files (o->lua_dir, beside the library, the install's) into
- * dir; fails naming where it looked. */
-static enum lt_status find_lua_dir(struct lt_run *run, const struct lt_run_options *o, char *dir,
-                                   size_t size) {
+ * dir (PATH_MAX bytes), as an absolute path: a host that changes its working directory
+ * later still finds the files lutra requires lazily. Fails naming where it looked. */
+static enum lt_status find_lua_dir(struct lt_run *run, const struct lt_run_options *o, char *dir) {
     if (o && o->lua_dir) {
-        snprintf(dir, size, "%s", o->lua_dir);
+        if (!realpath(o->lua_dir, dir))
+            return fail(run, LT_EINVAL, "lutra's Lua files are not in %s: %s", o->lua_dir,
+                        strerror(errno));
         if (has_lua_files(dir))
             return LT_OK;
         return fail(run, LT_EINVAL, "lutra's Lua files are not in %s (no lutra/host.lua there)",
@@ -219,13 +282,13 @@ static enum lt_status find_lua_dir(struct lt_run *run, const struct lt_run_optio
     }
     /* an install's lib/ -> share/lua/5.4; the source tree's build/<dir>/ -> lua/ */
     const char *beside[] = {"/../share/lua/5.4", "/../../lua"};
+    char tried[PATH_MAX + 32];
     for (size_t i = 0; i < sizeof beside / sizeof beside[0]; i++) {
-        snprintf(dir, size, "%s%s", here, beside[i]);
-        if (has_lua_files(dir))
+        snprintf(tried, sizeof tried, "%s%s", here, beside[i]);
+        if (has_lua_files(tried) && realpath(tried, dir))
             return LT_OK;
     }
-    snprintf(dir, size, "%s", LT_LUA_DIR);
-    if (has_lua_files(dir))
+    if (has_lua_files(LT_LUA_DIR) && realpath(LT_LUA_DIR, dir))
         return LT_OK;
     return fail(
         run, LT_EINVAL,
@@ -234,33 +297,52 @@ static enum lt_status find_lua_dir(struct lt_run *run, const struct lt_run_optio
         here, here);
 }
 
-/* Loads lutra into L (the dir string and the run as arguments): the standard libraries
- * in a state of the run's own, preload, package.path, lutra.host in the registry. In
- * protected mode. */
-static int open_lutra(lua_State *L) {
-    const char *dir = lua_tostring(L, 1);
-    struct lt_run *run = lua_touserdata(L, 2);
-    if (run->own_state)
-        luaL_openlibs(L);
-    lt_lua_preload(L);
-    lua_getglobal(L, "package");
-    luaL_checktype(L, -1, LUA_TTABLE);
-    lua_pushfstring(L, "%s/?.lua;", dir);
-    lua_getfield(L, -2, "path");
-    lua_concat(L, 2);
-    lua_setfield(L, -2, "path");
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "lutra.host");
-    lua_call(L, 1, 1);
-    run->host_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+/* Whether the ';'-separated list path has the entry. */
+static int on_path(const char *path, const char *entry) {
+    size_t n = strlen(entry);
+    for (const char *p = strstr(path, entry); p; p = strstr(p + 1, entry))
+        if ((p == path || p[-1] == ';') && (p[n] == ';' || p[n] == '\0'))
+            return 1;
     return 0;
 }
 
+/* Loads lutra into L (the dir and the run as light userdata): the standard libraries in a
+ * state of the run's own, preload, lutra's folder on package.path (once, however many runs
+ * the state has), the run's table of names and lutra.host in the registry. In protected
+ * mode. */
+static int open_lutra(lua_State *L) {
+    const char *dir = lua_touserdata(L, 1);
+    struct lt_run *run = lua_touserdata(L, 2);
+    if (run->own_state)
+        luaL_openlibs(L);
+    if (lua_getglobal(L, "package") != LUA_TTABLE || lua_getglobal(L, "require") != LUA_TFUNCTION)
+        return luaL_error(L, "the Lua state has no package library (package, require): open "
+                             "the standard libraries (luaL_openlibs) before lt_run_new_in");
+    lua_pop(L, 1);
+    lt_lua_preload(L);
+    lua_getfield(L, 3, "path");
+    const char *path = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    const char *entry = lua_pushfstring(L, "%s/?.lua", dir);
+    if (!on_path(path, entry)) {
+        lua_pushfstring(L, "%s;%s", entry, path);
+        lua_setfield(L, 3, "path");
+    }
+    lua_newtable(L);
+    run->names_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "lutra.host");
+    lua_call(L, 1, 1);
+    run->host_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* last: the run is open */
+    return 0;
+}
+
+/* Opens a run in L (own: a state the run made, which it closes); fn names the caller in
+ * messages. */
 static enum lt_status open_run(lua_State *L, int own, const struct lt_run_options *o,
-                               struct lt_run **out) {
+                               struct lt_run **out, const char *fn) {
     struct lt_run *run = calloc(1, sizeof *run);
     if (!run) {
-        if (own)
+        if (own && L)
             lua_close(L);
         *out = NULL;
         return LT_ENOMEM;
@@ -268,50 +350,79 @@ static enum lt_status open_run(lua_State *L, int own, const struct lt_run_option
     *out = run;
     run->L = L;
     run->own_state = own;
-    run->host_ref = run->runner_ref = LUA_NOREF;
+    run->host_ref = run->names_ref = run->runner_ref = LUA_NOREF;
     atomic_init(&run->stop, 0);
     run->stats.loss = run->stats.lr = run->stats.grad_norm = NAN;
     run->stats.loss_scale = 1;
     run->quiet = o && o->quiet;
-    if (!L)
-        return fail(run, LT_ENOMEM, "%s", "cannot create a Lua state: out of memory");
+    enum lt_status st = LT_OK;
     char dir[PATH_MAX];
-    enum lt_status st = find_lua_dir(run, o, dir, sizeof dir);
-    if (st != LT_OK)
-        return st;
-    lua_pushcfunction(L, open_lutra);
-    lua_pushstring(L, dir);
-    lua_pushlightuserdata(L, run);
-    int rc = lua_pcall(L, 2, 0, 0);
-    if (rc != LUA_OK) {
-        message_of(run);
-        char why[sizeof run->error];
-        snprintf(why, sizeof why, "%s", run->error);
-        snprintf(run->error, sizeof run->error, "loading lutra from %.1024s: %.900s", dir, why);
-        return rc == LUA_ERRMEM ? LT_ENOMEM : LT_EINVAL;
+    if (!L)
+        st = own ? fail(run, LT_ENOMEM, "%s: cannot create a Lua state: out of memory", fn)
+                 : fail(run, LT_EINVAL, "%s: L is NULL", fn);
+    else if (!lua_checkstack(L, 8))
+        st = fail(run, LT_ENOMEM, "%s: no room on the Lua stack: out of memory", fn);
+    else
+        st = find_lua_dir(run, o, dir);
+    if (st == LT_OK) {
+        lua_pushcfunction(L, open_lutra);
+        lua_pushlightuserdata(L, dir);
+        lua_pushlightuserdata(L, run);
+        int rc = lua_pcall(L, 2, 0, 0);
+        if (rc != LUA_OK) {
+            message_of(run);
+            char why[sizeof run->error];
+            snprintf(why, sizeof why, "%s", run->error);
+            st = fail(run, rc == LUA_ERRMEM ? LT_ENOMEM : LT_EINVAL,
+                      "%s: loading lutra from %.1024s: %.900s", fn, dir, why);
+        }
     }
-    return LT_OK;
+    if (st != LT_OK)
+        snprintf(run->open_error, sizeof run->open_error, "%.1000s", run->error);
+    return st;
 }
 
 enum lt_status lt_run_new(const struct lt_run_options *o, struct lt_run **out) {
-    return open_run(luaL_newstate(), 1, o, out);
+    return open_run(luaL_newstate(), 1, o, out, "lt_run_new");
 }
 
 enum lt_status lt_run_new_in(struct lua_State *L, const struct lt_run_options *o,
                              struct lt_run **out) {
-    return open_run(L, 0, o, out);
+    return open_run(L, 0, o, out, "lt_run_new_in");
 }
 
 void lt_run_free(struct lt_run *run) {
     if (!run)
         return;
-    if (run->L && run->runner_ref != LUA_NOREF && call_raw(run, "close", 0, 0) != LUA_OK)
-        lua_pop(run->L, 1); /* a failure here has no one left to tell */
-    if (run->L && run->own_state) {
-        lua_close(run->L); /* the sources' release runs here, as their data sets go */
-    } else if (run->L) {
-        luaL_unref(run->L, LUA_REGISTRYINDEX, run->runner_ref);
-        luaL_unref(run->L, LUA_REGISTRYINDEX, run->host_ref);
+    if (run->in_step_callback) {
+        /* the runner is in the middle of a step: it stops at the step's end, and
+         * lt_run_steps frees the run before it returns */
+        run->free_asked = 1;
+        atomic_store_explicit(&run->stop, 1, memory_order_relaxed);
+        return;
+    }
+    lua_State *L = run->L;
+    if (L && run->host_ref != LUA_NOREF) {
+        if (lua_checkstack(L, 8)) {
+            /* failures here have no one left to tell */
+            if (run->runner_ref != LUA_NOREF && call_raw(run, "close", 0, 0) != LUA_OK)
+                lua_pop(L, 1);
+            struct call forget = {run, "forget", run->names_ref, 0, NULL, 0};
+            if (call_protected(run, &forget, 0) != LUA_OK)
+                lua_pop(L, 1);
+        } else {
+            fprintf(stderr, "lt_run_free: no room on the Lua stack: the run is not closed\n");
+        }
+    }
+    if (L && run->own_state) {
+        lua_close(L); /* the sources' release runs here, as their data sets go */
+    } else if (L) {
+        luaL_unref(L, LUA_REGISTRYINDEX, run->runner_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, run->names_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, run->host_ref);
+        /* the run's data sets and loaders are garbage now: collected here, so that the
+         * sources' release runs before lt_run_free returns */
+        lua_gc(L, LUA_GCCOLLECT);
     }
     free(run);
 }
@@ -326,23 +437,32 @@ struct sources_job {
     struct lt_run *run;
     const char *name;
     const struct lt_source *train, *test;
+    enum lt_status st; /* lt_dataset_from_source's refusal */
 };
 
-/* lutra.host.register(name, train, test, caller_thread) over data sets made of the
- * host's sources. In protected mode; the handles exist before the sources are taken, so
- * a data set is never without its handle (whose __gc frees it, and the source with it). */
+/* lutra.host.register(names, name, train, test, caller_thread) over data sets made of the
+ * host's sources. In protected mode; the handles exist before the sources are taken, so a
+ * data set is never without its handle (whose __gc frees it, and the source with it). */
 static int register_sources(lua_State *L) {
     struct sources_job *job = lua_touserdata(L, 1);
     struct lt_ctx *ctx = lt_lua_ctx(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, job->run->host_ref);
     lua_getfield(L, -1, "register");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, job->run->names_ref);
     lua_pushstring(L, job->name);
     struct lt_dataset **train = lt_lua_new_dataset(L);
     struct lt_dataset **test = lt_lua_new_dataset(L);
-    LT_LUA_CHECK(L, lt_dataset_from_source(ctx, job->train, train));
-    LT_LUA_CHECK(L, lt_dataset_from_source(ctx, job->test, test));
+    const char *split = "train";
+    job->st = lt_dataset_from_source(ctx, job->train, train);
+    if (job->st == LT_OK) {
+        split = "test";
+        job->st = lt_dataset_from_source(ctx, job->test, test);
+    }
+    if (job->st != LT_OK)
+        return luaL_error(L, "lt_run_add_source: %s: %s source: %s", job->name, split,
+                          lt_ctx_error(ctx));
     lua_pushboolean(L, job->train->caller_thread);
-    lua_call(L, 4, 0);
+    lua_call(L, 5, 0);
     return 0;
 }
 
@@ -359,7 +479,9 @@ static int is_word(const char *s) {
 
 enum lt_status lt_run_add_source(struct lt_run *run, const char *name,
                                  const struct lt_source *train, const struct lt_source *test) {
-    run->error[0] = '\0';
+    enum lt_status st = enter(run, "lt_run_add_source");
+    if (st != LT_OK)
+        return st;
     if (!is_word(name))
         return fail(run, LT_EINVAL,
                     "lt_run_add_source: the name must be a word ([A-Za-z_][A-Za-z0-9_]*), got "
@@ -367,20 +489,21 @@ enum lt_status lt_run_add_source(struct lt_run *run, const char *name,
                     name ? name : "(null)");
     if (!train || !test)
         return fail(run, LT_EINVAL, "lt_run_add_source: %s: give a train and a test source", name);
-    struct sources_job job = {run, name, train, test};
+    struct sources_job job = {run, name, train, test, LT_OK};
     lua_pushcfunction(run->L, register_sources);
     lua_pushlightuserdata(run->L, &job);
     int rc = lua_pcall(run->L, 1, 0, 0);
     if (rc == LUA_OK)
         return LT_OK;
     message_of(run);
-    return rc == LUA_ERRMEM ? LT_ENOMEM : LT_EINVAL;
+    return job.st != LT_OK ? job.st : rc == LUA_ERRMEM ? LT_ENOMEM : LT_EINVAL;
 }
 
 /* ---- the recipe -------------------------------------------------------------------------- */
 
 struct load_job {
     struct lt_run *run;
+    const char *fn; /* the entry point, for messages */
     const char *path, *text;
     int n;
     const char *const *overrides;
@@ -401,7 +524,7 @@ static int load_recipe(lua_State *L) {
     lua_createtable(L, job->n, 0);
     for (int i = 0; i < job->n; i++) {
         if (!job->overrides[i])
-            return luaL_error(L, "override %d is NULL", i + 1);
+            return luaL_error(L, "%s: override %d is NULL", job->fn, i + 1);
         lua_pushstring(L, job->overrides[i]);
         lua_rawseti(L, -2, i + 1);
     }
@@ -419,34 +542,45 @@ static int load_recipe(lua_State *L) {
     return 0;
 }
 
-static enum lt_status load(struct lt_run *run, const char *path, const char *text, int n,
-                           const char *const *overrides) {
-    run->error[0] = '\0';
+/* lt_run_load_file (text NULL) and lt_run_load_string, fn naming which; path is the
+ * file's path or the string's name. */
+static enum lt_status load(struct lt_run *run, const char *fn, const char *path, const char *text,
+                           int n, const char *const *overrides) {
+    enum lt_status st = enter(run, fn);
+    if (st != LT_OK)
+        return st;
     if (run->runner_ref != LUA_NOREF)
-        return fail(run, LT_EINVAL, "%s",
-                    "a recipe is loaded already: a run trains one recipe (make another run)");
-    if (!path || n < 0 || (n > 0 && !overrides))
-        return fail(run, LT_EINVAL, "%s", "lt_run_load: a path and n >= 0 overrides are needed");
-    struct load_job job = {run, path, text, n, overrides};
+        return fail(run, LT_EINVAL,
+                    "%s: a recipe is loaded already: a run trains one recipe (make another run)",
+                    fn);
+    if (!path)
+        return fail(run, LT_EINVAL, "%s: %s is NULL", fn, text ? "name" : "path");
+    if (n < 0)
+        return fail(run, LT_EINVAL, "%s: n_overrides is %d: it must be >= 0", fn, n);
+    if (n > 0 && !overrides)
+        return fail(run, LT_EINVAL, "%s: overrides is NULL and n_overrides is %d", fn, n);
+    struct load_job job = {run, fn, path, text, n, overrides};
     lua_pushcfunction(run->L, load_recipe);
     lua_pushlightuserdata(run->L, &job);
     int rc = lua_pcall(run->L, 1, 0, 0);
     if (rc != LUA_OK)
-        return lua_failure(run, rc);
+        return lua_failure(run, rc, 0);
     refresh_stats(run);
     return LT_OK;
 }
 
 enum lt_status lt_run_load_file(struct lt_run *run, const char *path, int n_overrides,
                                 const char *const *overrides) {
-    return load(run, path, NULL, n_overrides, overrides);
+    return load(run, "lt_run_load_file", path, NULL, n_overrides, overrides);
 }
 
 enum lt_status lt_run_load_string(struct lt_run *run, const char *name, const char *text,
                                   int n_overrides, const char *const *overrides) {
-    if (!text)
-        return fail(run, LT_EINVAL, "%s", "lt_run_load_string: no text");
-    return load(run, name, text, n_overrides, overrides);
+    if (!text) {
+        enum lt_status st = enter(run, "lt_run_load_string");
+        return st != LT_OK ? st : fail(run, LT_EINVAL, "%s", "lt_run_load_string: text is NULL");
+    }
+    return load(run, "lt_run_load_string", name, text, n_overrides, overrides);
 }
 
 /* ---- driving the run --------------------------------------------------------------------- */
@@ -467,54 +601,77 @@ static void after_call(struct lt_run *run) {
 }
 
 enum lt_status lt_run_build(struct lt_run *run) {
-    enum lt_status st = need_recipe(run);
-    if (st == LT_OK)
-        st = call_host(run, "build", 0, 0);
-    if (run->runner_ref != LUA_NOREF)
-        after_call(run);
+    enum lt_status st = enter(run, "lt_run_build");
+    if (st != LT_OK)
+        return st;
+    st = need_recipe(run, "lt_run_build");
+    if (st != LT_OK)
+        return st;
+    st = call_host(run, "build", 0, 0, 1);
+    after_call(run);
+    return st;
+}
+
+/* lt_run_steps and lt_run_train, fn naming which. Frees the run before it returns when
+ * the step callback asked for that. */
+static enum lt_status steps(struct lt_run *run, int64_t n, const char *fn) {
+    enum lt_status st = enter(run, fn);
+    if (st != LT_OK)
+        return st;
+    st = need_recipe(run, fn);
+    if (st != LT_OK)
+        return st;
+    lua_pushinteger(run->L, n < 0 ? -1 : (lua_Integer)n);
+    st = call_host(run, "steps", 1, 0, 1);
+    after_call(run);
+    if (run->free_asked)
+        lt_run_free(run);
     return st;
 }
 
 enum lt_status lt_run_steps(struct lt_run *run, int64_t n) {
-    enum lt_status st = need_recipe(run);
+    return steps(run, n, "lt_run_steps");
+}
+
+enum lt_status lt_run_train(struct lt_run *run) {
+    return steps(run, -1, "lt_run_train");
+}
+
+enum lt_status lt_run_evaluate(struct lt_run *run, struct lt_run_eval *out) {
+    enum lt_status st = enter(run, "lt_run_evaluate");
+    if (st == LT_OK && !out)
+        st = fail(run, LT_EINVAL, "%s", "lt_run_evaluate: out is NULL");
+    if (st == LT_OK)
+        st = need_recipe(run, "lt_run_evaluate");
     if (st != LT_OK)
         return st;
-    lua_pushinteger(run->L, n < 0 ? -1 : (lua_Integer)n);
-    st = call_host(run, "steps", 1, 0);
+    st = call_host(run, "evaluate", 0, 3, 0);
+    if (st == LT_OK) {
+        lua_State *L = run->L;
+        out->loss = lua_tonumber(L, -3);
+        out->accuracy = lua_isnumber(L, -2) ? lua_tonumber(L, -2) : NAN;
+        out->count = (int64_t)lua_tonumber(L, -1);
+        lua_pop(L, 3);
+    }
     after_call(run);
     return st;
 }
 
-enum lt_status lt_run_train(struct lt_run *run) {
-    return lt_run_steps(run, -1);
-}
-
-enum lt_status lt_run_evaluate(struct lt_run *run, struct lt_run_eval *out) {
-    enum lt_status st = need_recipe(run);
-    if (st == LT_OK)
-        st = call_host(run, "evaluate", 0, 3);
-    if (st != LT_OK)
-        return st;
-    lua_State *L = run->L;
-    out->loss = lua_tonumber(L, -3);
-    out->accuracy = lua_isnumber(L, -2) ? lua_tonumber(L, -2) : NAN;
-    out->count = (int64_t)lua_tonumber(L, -1);
-    lua_pop(L, 3);
-    after_call(run);
-    return LT_OK;
-}
-
 enum lt_status lt_run_save(struct lt_run *run, char *path, size_t size) {
-    enum lt_status st = need_recipe(run);
+    enum lt_status st = enter(run, "lt_run_save");
     if (st == LT_OK)
-        st = call_host(run, "save", 0, 1);
+        st = need_recipe(run, "lt_run_save");
     if (st != LT_OK)
         return st;
-    if (path && size > 0)
-        snprintf(path, size, "%s", lua_tostring(run->L, -1) ? lua_tostring(run->L, -1) : "");
-    lua_pop(run->L, 1);
+    st = call_host(run, "save", 0, 1, 0);
+    if (st == LT_OK) {
+        const char *saved = lua_tostring(run->L, -1);
+        if (path && size > 0)
+            snprintf(path, size, "%s", saved ? saved : "");
+        lua_pop(run->L, 1);
+    }
     after_call(run);
-    return LT_OK;
+    return st;
 }
 
 const char *lt_run_dir(const struct lt_run *run) {

@@ -3,8 +3,11 @@
  * run with its message (the caller's and train.log's); a stop request ends the run at the
  * next step boundary with a checkpoint; n steps, evaluation and a checkpoint on demand;
  * bad recipes and names are refused with a message; a run in the host's own Lua state
- * leaves it usable. Recipes are strings; the Lua files
- * come from the source tree's lua/ (the suite runs from the repository root). */
+ * releases its data when freed and leaves the state usable; a failed build is not built
+ * again; a failed evaluation leaves the run usable; the step callback cannot re-enter its
+ * run (lt_run_free from it is deferred); a run that did not open refuses every call.
+ * Recipes are strings; the Lua files come from the source tree's lua/ (the suite runs from
+ * the repository root). */
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -25,12 +28,14 @@
 #define CLASSES 3
 
 /* A synthetic data set the host holds: CLASSES blobs in DIM dimensions. fail_at > 0 makes
- * the fill_at-th call of fill fail with a message, as a broken sensor would. */
+ * the fill_at-th call of fill fail with a message, as a broken sensor would. released
+ * counts the calls of release, late the calls of fill after it. */
 struct blobs {
     int64_t n;
     float x[512 * DIM];
     int32_t y[512];
     int calls, fail_at;
+    int released, late;
 };
 
 static void make_blobs(struct blobs *b, int64_t n, uint32_t seed) {
@@ -52,6 +57,8 @@ static int fill(void *user, uint32_t epoch, const int64_t *idx, int64_t n, void 
                 char *msg, size_t msg_size) {
     (void)epoch;
     struct blobs *b = user;
+    if (b->released)
+        b->late++;
     if (b->fail_at > 0 && ++b->calls == b->fail_at) {
         snprintf(msg, msg_size, "blobs: sensor 3 stopped answering");
         return -1;
@@ -61,6 +68,10 @@ static int fill(void *user, uint32_t epoch, const int64_t *idx, int64_t n, void 
         ((int32_t *)y)[i] = b->y[idx[i]];
     }
     return 0;
+}
+
+static void release(void *user) {
+    ((struct blobs *)user)->released++;
 }
 
 static struct lt_source source_of(struct blobs *b, const char *origin) {
@@ -96,8 +107,9 @@ struct job {
     char final_path[1024];
 };
 
-/* Makes and loads the job's run (not yet trained). */
-static void open_job(struct job *j) {
+/* Makes and loads the job's run (not yet trained), with one more override when extra is
+ * not NULL. */
+static void open_job_with(struct job *j, const char *extra) {
     struct lt_run_options o = {.lua_dir = "lua", .quiet = 1};
     assert_int_equal(lt_run_new(&o, &j->run), LT_OK);
     struct lt_source tr = source_of(&j->train, "blobs train");
@@ -106,11 +118,16 @@ static void open_job(struct job *j) {
     char seed[64], wd[600];
     snprintf(seed, sizeof seed, "seed=%u", j->seed);
     snprintf(wd, sizeof wd, "work_dir=\"%s\"", j->work_dir);
-    const char *sets[] = {seed, wd};
-    enum lt_status st = lt_run_load_string(j->run, "tests/host_recipe.lua", RECIPE, 2, sets);
+    const char *sets[] = {seed, wd, extra};
+    enum lt_status st =
+        lt_run_load_string(j->run, "tests/host_recipe.lua", RECIPE, extra ? 3 : 2, sets);
     if (st != LT_OK)
         print_error("%s\n", lt_run_error(j->run));
     assert_int_equal(st, LT_OK);
+}
+
+static void open_job(struct job *j) {
+    open_job_with(j, NULL);
 }
 
 static void init_job(struct job *j, const char *dir, const char *name, uint32_t seed) {
@@ -254,6 +271,20 @@ static void a_stop_request_ends_the_run_with_a_checkpoint(void **state) {
     assert_int_equal(lt_run_steps(j.run, 1), LT_EINVAL);
     assert_non_null(strstr(lt_run_error(j.run), "the run has ended"));
     lt_run_free(j.run);
+
+    /* a stop asked for before the first step: no step ran, and the log says so */
+    init_job(&j, dir, "stops_at_once", 7);
+    open_job(&j);
+    assert_int_equal(lt_run_build(j.run), LT_OK);
+    lt_run_stop(j.run);
+    assert_int_equal(lt_run_train(j.run), LT_OK);
+    lt_run_stats(j.run, &s);
+    assert_int_equal(s.iter, 0);
+    assert_true(s.done);
+    snprintf(path, sizeof path, "%s/train.log", lt_run_dir(j.run));
+    assert_true(
+        file_has(path, "interrupted (stop requested) at iteration 0 before the first step"));
+    lt_run_free(j.run);
     tmpdir_remove(dir);
 }
 
@@ -320,7 +351,12 @@ static void bad_recipes_and_names_are_refused(void **state) {
     struct lt_source bad = s;
     bad.x.dtype = LT_DTYPE_F16;
     assert_int_equal(lt_run_add_source(run, "bad", &s, &bad), LT_EINVAL);
+    assert_non_null(strstr(lt_run_error(run), "lt_run_add_source: bad: test source: "));
     assert_non_null(strstr(lt_run_error(run), "x must be f32 or i32"));
+    assert_int_equal(lt_run_load_file(run, NULL, 0, NULL), LT_EINVAL);
+    assert_string_equal(lt_run_error(run), "lt_run_load_file: path is NULL");
+    assert_int_equal(lt_run_load_string(run, "x.lua", RECIPE, 1, NULL), LT_EINVAL);
+    assert_non_null(strstr(lt_run_error(run), "lt_run_load_string: overrides is NULL"));
     assert_int_equal(lt_run_steps(run, 1), LT_EINVAL);
     assert_non_null(strstr(lt_run_error(run), "no recipe loaded"));
     assert_int_equal(lt_run_add_source(run, "blobs", &s, &s), LT_OK);
@@ -341,6 +377,14 @@ static void bad_recipes_and_names_are_refused(void **state) {
     lt_run_free(NULL);
 }
 
+/* package.path of L, into buf. */
+static void package_path(lua_State *L, char *buf, size_t size) {
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    snprintf(buf, size, "%s", lua_tostring(L, -1));
+    lua_pop(L, 2);
+}
+
 static void a_run_in_the_hosts_lua_state(void **state) {
     (void)state;
     char dir[64], wd[600];
@@ -351,10 +395,16 @@ static void a_run_in_the_hosts_lua_state(void **state) {
     struct lt_run_options o = {.lua_dir = "lua", .quiet = 1};
     struct lt_run *run;
     assert_int_equal(lt_run_new_in(L, &o, &run), LT_OK);
-    static struct blobs b;
-    make_blobs(&b, 60, 4);
-    struct lt_source s = source_of(&b, "blobs");
-    assert_int_equal(lt_run_add_source(run, "blobs", &s, &s), LT_OK);
+    static char path[4096], path_again[4096];
+    package_path(L, path, sizeof path);
+    assert_true(path[0] == '/'); /* the folder as an absolute path: the host may chdir */
+    static struct blobs train, test;
+    make_blobs(&train, 60, 4);
+    make_blobs(&test, 30, 5);
+    struct lt_source tr = source_of(&train, "blobs train"), te = source_of(&test, "blobs test");
+    tr.caller_thread = 0; /* filled on a loader's worker thread */
+    tr.release = te.release = release;
+    assert_int_equal(lt_run_add_source(run, "blobs", &tr, &te), LT_OK);
     snprintf(wd, sizeof wd, "work_dir=\"%s/own\"", dir);
     const char *sets[] = {wd, "runner.max_iters=3"};
     assert_int_equal(lt_run_load_string(run, "tests/host_recipe.lua", RECIPE, 2, sets), LT_OK);
@@ -362,12 +412,209 @@ static void a_run_in_the_hosts_lua_state(void **state) {
     struct lt_run_stats st;
     lt_run_stats(run, &st);
     assert_int_equal(st.iter, 3);
+    assert_int_equal(train.released + test.released, 0);
     lt_run_free(run);
+    /* the data sets went with the run, the loader's workers with them */
+    assert_int_equal(train.released, 1);
+    assert_int_equal(test.released, 1);
+    assert_int_equal(train.late, 0);
+
+    /* a later run in the state: the same package.path, and no host:blobs any more */
+    assert_int_equal(lt_run_new_in(L, &o, &run), LT_OK);
+    package_path(L, path_again, sizeof path_again);
+    assert_string_equal(path, path_again);
+    assert_int_equal(lt_run_load_string(run, "tests/host_recipe.lua", RECIPE, 2, sets), LT_EINVAL);
+    assert_non_null(strstr(lt_run_error(run), "host:blobs"));
+    lt_run_free(run);
+
     /* the state is the host's again, with lutra loaded */
     assert_int_equal(luaL_dostring(L, "return require('lutra').ones(2, 3):sum()"), LUA_OK);
     assert_int_equal(lua_tointeger(L, -1), 6);
     lua_close(L);
+    assert_int_equal(train.released + test.released, 2);
     tmpdir_remove(dir);
+}
+
+static void a_host_state_without_the_package_library_is_refused(void **state) {
+    (void)state;
+    lua_State *L = luaL_newstate();
+    assert_non_null(L);
+    struct lt_run_options o = {.lua_dir = "lua", .quiet = 1};
+    struct lt_run *run;
+    assert_int_equal(lt_run_new_in(L, &o, &run), LT_EINVAL);
+    assert_non_null(strstr(lt_run_error(run), "no package library"));
+    lt_run_free(run);
+    lua_close(L);
+}
+
+/* A run whose build fails (the model takes 7 features, the data has 8) is not built again
+ * by lt_run_evaluate or lt_run_save, nor by a second lt_run_build; it lets go of its work
+ * dir when freed. The same when lt_run_evaluate is the call that builds it. */
+static void a_run_that_failed_while_building_is_not_built_again(void **state) {
+    (void)state;
+    char dir[64], first[1024];
+    assert_int_equal(tmpdir_make(dir, sizeof dir, "lutra-host"), 0);
+    static struct job j;
+    init_job(&j, dir, "unbuilt", 3);
+    open_job_with(&j, "model.in_features=7");
+    assert_int_equal(lt_run_build(j.run), LT_EINVAL);
+    snprintf(first, sizeof first, "%s", lt_run_error(j.run));
+    assert_true(first[0] != '\0');
+    struct lt_run_eval e;
+    assert_int_equal(lt_run_evaluate(j.run, &e), LT_EINVAL);
+    assert_non_null(strstr(lt_run_error(j.run), "the run failed while building: "));
+    assert_non_null(strstr(lt_run_error(j.run), first));
+    char path[1024];
+    assert_int_equal(lt_run_save(j.run, path, sizeof path), LT_EINVAL);
+    assert_non_null(strstr(lt_run_error(j.run), "the run failed while building: "));
+    assert_int_equal(lt_run_build(j.run), LT_EINVAL);
+    assert_non_null(strstr(lt_run_error(j.run), "the run failed: "));
+    assert_int_equal(lt_run_steps(j.run, 1), LT_EINVAL);
+    assert_null(strstr(lt_run_error(j.run), "in use"));
+    lt_run_free(j.run);
+
+    init_job(&j, dir, "unbuilt", 3);
+    open_job_with(&j, "model.in_features=7");
+    assert_int_equal(lt_run_evaluate(j.run, &e), LT_EINVAL);
+    snprintf(first, sizeof first, "%s", lt_run_error(j.run));
+    assert_int_equal(lt_run_evaluate(j.run, &e), LT_EINVAL);
+    assert_non_null(strstr(lt_run_error(j.run), "the run failed while building: "));
+    assert_non_null(strstr(lt_run_error(j.run), first));
+    lt_run_free(j.run);
+
+    /* the work dir is free again */
+    init_job(&j, dir, "unbuilt", 3);
+    open_job(&j);
+    if (lt_run_build(j.run) != LT_OK)
+        print_error("%s\n", lt_run_error(j.run));
+    assert_int_equal(lt_run_build(j.run), LT_OK);
+    lt_run_free(j.run);
+    tmpdir_remove(dir);
+}
+
+/* A failed evaluation (the test source's fill fails) returns its error and leaves the run
+ * as it was: it steps on. */
+static void a_failed_evaluation_leaves_the_run_usable(void **state) {
+    (void)state;
+    char dir[64], log[1200];
+    assert_int_equal(tmpdir_make(dir, sizeof dir, "lutra-host"), 0);
+    static struct job j;
+    init_job(&j, dir, "evalfails", 6);
+    j.test.fail_at = 1;
+    open_job(&j);
+    assert_int_equal(lt_run_steps(j.run, 3), LT_OK);
+    struct lt_run_eval e;
+    assert_int_equal(lt_run_evaluate(j.run, &e), LT_EINVAL);
+    assert_non_null(strstr(lt_run_error(j.run), "sensor 3 stopped answering"));
+    snprintf(log, sizeof log, "%s/train.log", lt_run_dir(j.run));
+    assert_true(file_has(log, "error: "));
+    assert_int_equal(lt_run_steps(j.run, 2), LT_OK);
+    struct lt_run_stats s;
+    lt_run_stats(j.run, &s);
+    assert_int_equal(s.iter, 5);
+    lt_run_free(j.run);
+    tmpdir_remove(dir);
+}
+
+/* What the step callback tries on its own run. */
+struct reentry {
+    struct lt_run *run;
+    int calls, free_at;
+    enum lt_status steps, build, evaluate, save;
+    char message[256];
+};
+
+static void reenter(void *user, const struct lt_run_stats *s) {
+    (void)s;
+    struct reentry *r = user;
+    if (++r->calls == 1) {
+        r->steps = lt_run_steps(r->run, 1);
+        snprintf(r->message, sizeof r->message, "%s", lt_run_error(r->run));
+        r->build = lt_run_build(r->run);
+        struct lt_run_eval e;
+        r->evaluate = lt_run_evaluate(r->run, &e);
+        r->save = lt_run_save(r->run, NULL, 0);
+    }
+    if (r->calls == r->free_at)
+        lt_run_free(r->run);
+}
+
+static void the_step_callback_cannot_reenter_its_run(void **state) {
+    (void)state;
+    char dir[64], path[1200];
+    assert_int_equal(tmpdir_make(dir, sizeof dir, "lutra-host"), 0);
+    static struct job j;
+    init_job(&j, dir, "reenter", 8);
+    open_job(&j);
+    struct reentry r = {.run = j.run};
+    lt_run_on_step(j.run, reenter, &r);
+    assert_int_equal(lt_run_steps(j.run, 2), LT_OK);
+    assert_int_equal(r.calls, 2);
+    assert_int_equal(r.steps, LT_EINVAL);
+    assert_string_equal(r.message, "lt_run_steps: called from the step callback");
+    assert_int_equal(r.build, LT_EINVAL);
+    assert_int_equal(r.evaluate, LT_EINVAL);
+    assert_int_equal(r.save, LT_EINVAL);
+    struct lt_run_stats s;
+    lt_run_stats(j.run, &s);
+    assert_int_equal(s.iter, 2);
+    lt_run_free(j.run);
+
+    /* lt_run_free from the callback: the run stops after that step, with a checkpoint,
+     * and is freed as lt_run_train returns */
+    init_job(&j, dir, "reenter", 8);
+    open_job(&j);
+    struct reentry f = {.run = j.run, .free_at = 2};
+    lt_run_on_step(j.run, reenter, &f);
+    assert_int_equal(lt_run_build(j.run), LT_OK);
+    snprintf(path, sizeof path, "%s/iter_2.safetensors", lt_run_dir(j.run));
+    assert_int_equal(lt_run_train(j.run), LT_OK);
+    assert_int_equal(f.calls, 2);
+    assert_int_equal(access(path, R_OK), 0);
+    /* its work dir is free again */
+    init_job(&j, dir, "reenter", 8);
+    open_job(&j);
+    assert_int_equal(lt_run_build(j.run), LT_OK);
+    lt_run_free(j.run);
+    tmpdir_remove(dir);
+}
+
+/* A run that did not open refuses every call, naming it and why; a NULL out is refused. */
+static void calls_on_a_run_that_did_not_open(void **state) {
+    (void)state;
+    struct lt_run_options o = {.lua_dir = "lua", .quiet = 1};
+    struct lt_run *run;
+    assert_int_equal(lt_run_new_in(NULL, &o, &run), LT_EINVAL);
+    assert_string_equal(lt_run_error(run), "lt_run_new_in: L is NULL");
+    static struct blobs b;
+    make_blobs(&b, 30, 1);
+    struct lt_source s = source_of(&b, "blobs");
+    assert_int_equal(lt_run_add_source(run, "blobs", &s, &s), LT_EINVAL);
+    assert_string_equal(lt_run_error(run),
+                        "lt_run_add_source: the run did not open: lt_run_new_in: L is NULL");
+    assert_int_equal(lt_run_load_string(run, "x.lua", RECIPE, 0, NULL), LT_EINVAL);
+    assert_int_equal(lt_run_build(run), LT_EINVAL);
+    assert_int_equal(lt_run_steps(run, 1), LT_EINVAL);
+    assert_non_null(strstr(lt_run_error(run), "lt_run_steps: the run did not open"));
+    struct lt_run_eval e;
+    assert_int_equal(lt_run_evaluate(run, &e), LT_EINVAL);
+    assert_int_equal(lt_run_save(run, NULL, 0), LT_EINVAL);
+    assert_string_equal(lt_run_dir(run), "");
+    lt_run_free(run);
+
+    struct lt_run_options nowhere = {.lua_dir = "/nonexistent"};
+    assert_int_equal(lt_run_new(&nowhere, &run), LT_EINVAL);
+    assert_int_equal(lt_run_train(run), LT_EINVAL);
+    assert_non_null(strstr(lt_run_error(run), "lt_run_train: the run did not open: "));
+    assert_non_null(strstr(lt_run_error(run), "/nonexistent"));
+    lt_run_free(run);
+
+    assert_int_equal(lt_run_new(&o, &run), LT_OK);
+    assert_int_equal(lt_run_add_source(run, "blobs", &s, &s), LT_OK);
+    assert_int_equal(lt_run_load_string(run, "x.lua", RECIPE, 0, NULL), LT_OK);
+    assert_int_equal(lt_run_evaluate(run, NULL), LT_EINVAL);
+    assert_string_equal(lt_run_error(run), "lt_run_evaluate: out is NULL");
+    lt_run_free(run);
 }
 
 int main(void) {
@@ -378,6 +625,11 @@ int main(void) {
         cmocka_unit_test(steps_evaluation_and_checkpoints_on_demand),
         cmocka_unit_test(bad_recipes_and_names_are_refused),
         cmocka_unit_test(a_run_in_the_hosts_lua_state),
+        cmocka_unit_test(a_host_state_without_the_package_library_is_refused),
+        cmocka_unit_test(a_run_that_failed_while_building_is_not_built_again),
+        cmocka_unit_test(a_failed_evaluation_leaves_the_run_usable),
+        cmocka_unit_test(the_step_callback_cannot_reenter_its_run),
+        cmocka_unit_test(calls_on_a_run_that_did_not_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -214,6 +214,13 @@ local function open(cfg)
     return sets
 end
 
+-- data.forget(): drops the data sets open() keeps for the next run of the same data: a C
+-- host's (lutra.host), when its run ends or a name is registered again, so that they are
+-- collected (their sources released) and never handed to a later run. Cannot fail.
+function data.forget()
+    last.key, last.sets = nil, nil
+end
+
 -- data.skipped(cfg): the files of the recipe's data sets left out as undecodable so far
 -- (at opening, or by a loader with on_bad_file = "skip"), each counted once.
 function data.skipped(cfg)

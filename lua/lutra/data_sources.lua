@@ -16,9 +16,19 @@ end
 -- sources.register_host(name, train, test, caller_thread): the data sets (lutra.Dataset
 -- handles over a host's struct lt_source) a recipe selects as data.dataset = "host:" ..
 -- name; caller_thread: whether their fill runs on the training loop's thread only.
+-- Returns the spec registered, for unregister_host.
 function sources.register_host(name, train, test, caller_thread)
-    registered["host:" .. name] = { host = true, train = train, test = test,
-        caller_thread = caller_thread }
+    local spec = { host = true, train = train, test = test, caller_thread = caller_thread }
+    registered["host:" .. name] = spec
+    return spec
+end
+
+-- sources.unregister_host(name, spec): removes "host:" .. name when it still names spec
+-- (another run in the same Lua state may have registered the name since). Cannot fail.
+function sources.unregister_host(name, spec)
+    if registered["host:" .. name] == spec then
+        registered["host:" .. name] = nil
+    end
 end
 
 -- The spec registered under name ({host = true, train =, test =, caller_thread =} for a

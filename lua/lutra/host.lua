@@ -4,14 +4,31 @@
 -- work, as it does for `lutra train`. lua/host.c calls these functions under lua_pcall;
 -- an error they raise is the run's failure, which host.fail writes to the run's log.
 local config = require "lutra.config"
+local data = require "lutra.data"
 local runner = require "lutra.runner"
 local sources = require "lutra.data_sources"
 
 local host = {}
 
--- host.register(name, train, test, caller_thread): a host's two data sets, selected by a
--- recipe as data.dataset = "host:" .. name (lutra.data_sources.register_host).
-host.register = sources.register_host
+-- host.register(names, name, train, test, caller_thread): a host's two data sets,
+-- selected by a recipe as data.dataset = "host:" .. name (lutra.data_sources.register_host),
+-- noted in the run's table of names (name -> spec) for host.forget. The data sets lutra.data
+-- keeps from an earlier registration are dropped: a recipe now gets these.
+function host.register(names, name, train, test, caller_thread)
+    names[name] = sources.register_host(name, train, test, caller_thread)
+    data.forget()
+end
+
+-- host.forget(names): the run's host:NAME data sets out of the registry and out of
+-- lutra.data's keeping, so that a later run in the same Lua state cannot select them and
+-- they can be collected (their sources' release runs as they go).
+function host.forget(names)
+    for name, spec in pairs(names) do
+        sources.unregister_host(name, spec)
+        names[name] = nil
+    end
+    data.forget()
+end
 
 -- The numbers of the run's last step, and where the run stands: what struct
 -- lt_run_stats holds (lua/host.c reads these fields).
@@ -88,9 +105,18 @@ function host.steps(r, n)
     end
 end
 
+-- Refuses a run whose build failed: building it again would fail on its half-built
+-- state (policies added twice, the work dir's lock taken twice).
+local function check_built(r)
+    if r.failed and not r.built then
+        error("the run failed while building: " .. r.failed, 0)
+    end
+end
+
 -- host.evaluate(r): loss, accuracy (nil for regression) and the samples counted, over the
 -- test split.
 function host.evaluate(r)
+    check_built(r)
     r:setup()
     local m = r:evaluate()
     if not m then
@@ -101,6 +127,7 @@ end
 
 -- host.save(r): a checkpoint of the run now, in its folder; returns the path.
 function host.save(r)
+    check_built(r)
     r:setup()
     if not r.run_dir then
         error("the run has no folder to save into (a resumed run with nothing to do)", 0)
@@ -113,19 +140,21 @@ function host.run_dir(r)
     return r.run_dir
 end
 
--- host.fail(r, msg): a failure of a call that drives the run: its message on the run's log
--- ("error: ..."), and the run marked failed (it may be evaluated, saved and closed, not
--- stepped: a failure can leave a step half done).
-function host.fail(r, msg)
+-- host.fail(r, msg, marks): a failed call's message on the run's log ("error: ..."). marks
+-- (a failure of build or steps), or a build that failed in any call: the run is marked
+-- failed — a failed step may be half done, and a failed build cannot be resumed — and
+-- it may then be evaluated, saved and closed when it was built, not stepped. A failed
+-- evaluation or save of a built run leaves it as it was.
+function host.fail(r, msg, marks)
     if r and r.log then
         r.log:info("error: " .. msg)
     end
-    if r then
+    if r and (marks or (r.setup_began and not r.built)) then
         r.failed = r.failed or msg
     end
 end
 
--- host.close(r): the logs closed, the trainer freed, the work dir released.
+-- host.close(r): the logs and loaders closed, the trainer freed, the work dir released.
 function host.close(r)
     r:close()
 end

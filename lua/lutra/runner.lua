@@ -263,11 +263,17 @@ end
 -- runner:setup(): builds everything (context, work dir, logs, model, data, trainer,
 -- resume) and logs what the run will do; nothing_to_do says why a resumed run has nothing
 -- to train. Raises on failures (lutra.setup's config error for a bad work dir or model);
--- called by train() and step(). Does nothing the second time.
+-- called by train() and step(). Does nothing once it has succeeded; after a failure it
+-- refuses to run again: a second attempt would add the policies twice and take the work
+-- dir's lock the first attempt still holds.
 function Runner:setup()
-    if self.trainer then
+    if self.built then
         return self
     end
+    if self.setup_began then
+        error("the run failed while building (runner:setup raised); make a new runner", 0)
+    end
+    self.setup_began = true
     local cfg = self.cfg
     self.t_setup = core.clock()
     for _, p in ipairs(runner.POLICIES) do -- before users' hooks, for what this run needs
@@ -318,6 +324,7 @@ function Runner:setup()
     if cfg.resume_from then
         from, file = find_resume(self)
         if self.nothing_to_do then -- nothing to train: no run folder, nothing written
+            self.built = true
             return self
         end
     end
@@ -327,6 +334,7 @@ function Runner:setup()
     if from then
         saving.apply_resume(self, from, file)
     end
+    self.built = true
     return self
 end
 
@@ -534,10 +542,17 @@ function Runner:write_curves()
     curves.write(self)
 end
 
--- runner:close(): closes the logs, frees the trainer and releases the work dir.
+-- runner:close(): closes the logs and the loaders (their worker threads stop), frees the
+-- trainer and releases the work dir. The data sets stay with the runner.
 function Runner:close()
     if self.log then
         self.log:close()
+    end
+    if self.train_loader then
+        self.train_loader:close()
+    end
+    if self.test_loader then
+        self.test_loader:close()
     end
     if self.trainer then
         self.trainer:close()

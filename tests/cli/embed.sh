@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A C host built against an install with pkg-config alone: make install into a temporary
-# prefix (headers, liblutra.a and .so, lutra.pc, the Lua files), then examples/embed's own
+# prefix (headers, liblutra.so and the core-only liblutra.a, lutra.pc, the Lua files; the
+# host API is in the .so alone, as docs/embedding.md says), then examples/embed's own
 # Makefile builds embed.c with `pkg-config lutra` and nothing from the source tree; the
 # program trains examples/embed/recipe.lua on the data it generates in C, prints its
 # progress and exits 0 with a loss that fell. The two lines make install prints let a
@@ -14,6 +15,13 @@ for f in include/lutra/lutra.h include/lutra/lutra_host.h include/lutra/kernels/
     lib/liblutra.a lib/liblutra.so lib/liblutra.so.0 lib/pkgconfig/lutra.pc; do
     [ -e "$P/$f" ] || fail "make install left no $f"
 done
+# liblutra.a is the core C API (lutra.h): no host API, no Lua
+nm -g --defined-only "$P/lib/liblutra.a" 2>/dev/null | grep -q ' T lt_ctx_new$' ||
+    fail "liblutra.a has no lt_ctx_new"
+nm -g --defined-only "$P/lib/liblutra.a" 2>/dev/null | grep -Eq ' T (lt_run_|luaopen_|lua_)' &&
+    fail "liblutra.a holds more than the core"
+nm -D --defined-only "$P/lib/liblutra.so" | grep -q ' T lt_run_new$' ||
+    fail "liblutra.so has no lt_run_new"
 grep '^  export LUA_' "$SCRATCH/out" >"$SCRATCH/lua_env" || fail "make install printed no LUA_PATH"
 (
     . "$SCRATCH/lua_env"

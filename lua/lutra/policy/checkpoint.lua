@@ -90,9 +90,12 @@ function saving:finish(runner, code)
     local why = runner:interruption()
     if why then
         local path = write and runner.iter > 0 and saving.save(runner) or nil
-        log:info(string.format("interrupted (%s) at iteration %d after the step finished%s",
-            why, runner.iter, path and string.format("; weights and trainer state saved " ..
-                "to %s (resume with --resume-from %s)", path, path) or ""))
+        -- a stop seen before this run's first step (start_iter: where its stepping began)
+        local stepped = runner.start_iter ~= nil and runner.iter > runner.start_iter
+        log:info(string.format("interrupted (%s) at iteration %d %s%s", why, runner.iter,
+            stepped and "after the step finished" or "before the first step",
+            path and string.format("; weights and trainer state saved to %s (resume with " ..
+                "--resume-from %s)", path, path) or ""))
         return
     end
     if not write then
