@@ -4,7 +4,7 @@
 --
 --   lutra run bench/gpt_step.lua [--precision fp32|bf16|fp32,bf16] [--threads N]
 --                                [--batch N] [--warmup N] [--repeats N] [--min-time S]
---                                [--budget S]
+--                                [--budget S] [--device cpu|cuda|cuda:N]
 --
 -- The model is the planned example recipe's: n_layer 4, n_head 4, n_embd 128, block_size
 -- 128, vocab_size 256, dropout 0, bias; batch 32 sequences of 128 tokens; AdamW (lr 6e-4,
@@ -14,15 +14,16 @@
 -- fifth of the budget), then `repeats` timed runs of several steps each, sized from the
 -- warm-up's step time to fit the budget; the median run's step time is reported.
 -- Prints one JSON line per precision with bench_step's field names, plus tokens_per_s.
+-- On a GPU each step's loss comes back to the host, so every timed step has finished.
 local opts = { precision = "fp32,bf16", threads = 2, batch = 32, warmup = 10, repeats = 5,
-    ["min-time"] = 0.4, budget = 12 }
+    ["min-time"] = 0.4, budget = 12, device = "cpu" }
 local i = 1
 while i <= #arg do
     local key = arg[i]:match("^%-%-(.+)$")
     local value = arg[i + 1]
     if key == "min-time" or key == "budget" then
         value = tonumber(value)
-    elseif key ~= "precision" then -- threads, batch, warmup, repeats: counts
+    elseif key ~= "precision" and key ~= "device" then -- threads, batch, warmup, repeats
         value = math.tointeger(tonumber(value))
     end
     if opts[key] == nil or value == nil then
@@ -117,6 +118,11 @@ local function bench(precision, data)
 end
 
 lutra.set_threads(opts.threads)
+local device, why = lutra.set_device(opts.device)
+if device ~= opts.device and not (opts.device == "cuda" and device:match("^cuda")) then
+    error(string.format("gpt_step: --device %s: running on %s%s", opts.device, device,
+        why and " (" .. why .. ")" or ""), 0)
+end
 local data = batches(opts.batch, config.block_size, config.vocab_size)
 for precision in opts.precision:gmatch("[^,]+") do
     local ok, line = pcall(bench, precision, data)

@@ -11,11 +11,13 @@
 #                                    without a GPU (the suites must say "skipped: no GPU")
 #   scripts/gpu-check.sh             (on the GPU machine, from the repository root) probe
 #                                    the card and its libraries, run the GPU suites, train
-#                                    two recipes on the slice with `lutra train`, then
-#                                    time MLP, CNN and a wide CNN in fp32, TF32, bf16 and
-#                                    fp16 at batch 128 and 512, lutra against the machine's
-#                                    PyTorch, with peak memory; everything goes to $OUT
-#                                    (or .gpu-bundle/out) and the table to stdout
+#                                    two recipes on the slice and the char GPT on two
+#                                    fortune files with `lutra train` (and `lutra
+#                                    generate` from it), then time MLP, CNN and a wide CNN
+#                                    in fp32, TF32, bf16 and fp16 at batch 128 and 512, and
+#                                    the GPT in fp32 and bf16, lutra against the machine's
+#                                    PyTorch (AMP for half), with peak memory; everything
+#                                    goes to $OUT (or .gpu-bundle/out), the tables to stdout
 #
 # The bundle is .gpu-bundle/ (git-ignored): the device call carries it.
 set -u
@@ -35,7 +37,8 @@ build_bundle() {
     rm -rf "$bundle"
     mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/data"
     cp $BUILD_GPU/lutra_cuda.so $BUILD_GPU/tests/test_gpu_ops $BUILD_GPU/tests/test_gpu_train \
-        $BUILD_GPU/bench/bench_step bench/peer_torch.py "$bundle/bin/" || exit 1
+        $BUILD_GPU/bench/bench_step bench/peer_torch.py bench/gpt_torch.py "$bundle/bin/" ||
+        exit 1
     cp $BUILD_GPU/lutra.so /usr/bin/lua5.4 "$bundle/bin/" || exit 1
     printf 'os.exit(require("lutra.cli").main(arg))\n' >"$bundle/bin/lutra.lua"
     local lib
@@ -59,6 +62,17 @@ for name, n in [("train-images-idx3-ubyte", 8192), ("train-labels-idx1-ubyte", 8
     with gzip.open(os.path.join(dst, name + ".gz"), "wb") as f:
         f.write(out)
 PY
+    # the char GPT's text: two fortune databases (examples/char_gpt.lua's package), or
+    # generated sentences where the package is missing
+    local f
+    for f in computers cookie; do
+        if [ -f "/usr/share/games/fortunes/$f" ]; then
+            cp "/usr/share/games/fortunes/$f" "$bundle/data/$f.txt" || exit 1
+        else
+            python3 -c 'import random, sys; random.seed(sys.argv[2]); w = "the cat sat on a mat and ran off with my hat".split(); open(sys.argv[1], "w").write(" ".join(random.choice(w) for _ in range(40000)))' \
+                "$bundle/data/$f.txt" "$f" || exit 1
+        fi
+    done
     local mb
     mb=$(du -sm "$bundle" | cut -f1)
     echo "gpu-check: bundle $mb MiB (a device call carries at most 64 MiB)"
@@ -87,6 +101,24 @@ run_suites() {
         timeout 240 "$bundle/bin/$t" 2>&1 | grep -v '^\[ \(RUN\|      OK\) '
         [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
     done
+    echo "== lutra train examples/char_gpt.lua (two fortune files), then lutra generate"
+    timeout 150 "$bundle/bin/lua5.4" "$bundle/bin/lutra.lua" train examples/char_gpt.lua \
+        --device cuda --work-dir "$wd/char_gpt" --set "data.path=\"$bundle/data/computers.txt\"" \
+        "data.test_path=\"$bundle/data/cookie.txt\"" runner.max_iters=400 \
+        runner.eval_interval=400 runner.checkpoint_interval=0 runner.log_interval=100 2>&1 |
+        tee -a "$OUT/train.log" | grep -E "device|planned|test|error|samples/s" | tail -8
+    [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+    local w
+    w=$(ls "$wd"/char_gpt/*/final.safetensors 2>/dev/null | tail -1)
+    if [ -n "$w" ]; then
+        timeout 60 "$bundle/bin/lua5.4" "$bundle/bin/lutra.lua" generate examples/char_gpt.lua \
+            --device cuda --load-from "$w" --tokens 300 --temperature 0.8 --seed 1 \
+            --set "data.path=\"$bundle/data/computers.txt\"" 2>&1 | tee -a "$OUT/train.log" ||
+            rc=1
+    else
+        echo "gpu-check: the char GPT left no final weights" >&2
+        rc=1
+    fi
     return $rc
 }
 
@@ -121,7 +153,8 @@ bench_table() {
         done
     done
     PYTHONUNBUFFERED=1 timeout 200 python3 "$bundle/bin/peer_torch.py" --device cuda \
-        --model all --precision all --batch 128,512 --warmup 20 --min-time 0.15 --budget 1.5 \
+        --model mlp,cnn,wide_cnn --precision all --batch 128,512 --warmup 20 --min-time 0.15 \
+        --budget 1.5 \
         >>"$OUT/bench-torch.jsonl" ||
         echo "gpu-check: the PyTorch peer failed" >&2
     python3 - "$OUT" <<'PY' | tee "$OUT/table.md"
@@ -149,6 +182,39 @@ for key in sorted(set(plain) | set(peer), key=lambda k: (k[2], k[0], k[1])):
     print(f"| {key[0]} | {key[1]} | {key[2]} | {num(a.get('samples_per_s'))} | "
           f"{num(g.get('samples_per_s'))} | {num(b.get('samples_per_s'))} | {ratio} | "
           f"{num(a.get('mem_mib'))} | {num(b.get('mem_mib'))} |")
+PY
+    echo "== the GPT (examples/char_gpt.lua's model), tokens/s: lutra, then PyTorch (AMP)"
+    : >"$OUT/bench-gpt.jsonl"
+    local gb
+    for gb in 32 256; do
+        timeout 90 "$bundle/bin/lua5.4" "$bundle/bin/lutra.lua" run bench/gpt_step.lua \
+            --device cuda --precision fp32,bf16 --batch $gb --warmup 10 --min-time 0.15 \
+            --budget 3 | sed 's/^{/{"side": "lutra", /' >>"$OUT/bench-gpt.jsonl" ||
+            echo "gpu-check: gpt_step failed at batch $gb" >&2
+    done
+    PYTHONUNBUFFERED=1 timeout 120 python3 "$bundle/bin/peer_torch.py" --device cuda \
+        --model gpt --precision fp32,bf16 --batch 32,256 --warmup 10 --min-time 0.15 \
+        --budget 3 | sed 's/^{/{"side": "pytorch", /' >>"$OUT/bench-gpt.jsonl" ||
+        echo "gpu-check: the PyTorch peer failed on the GPT" >&2
+    python3 - "$OUT/bench-gpt.jsonl" <<'PY' | tee -a "$OUT/table.md"
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if r.get("kind") == "step":
+        rows[(r["side"], r["precision"], r["batch"])] = r
+print("| GPT | batch | lutra tokens/s | PyTorch tokens/s | lutra / PyTorch | lutra MiB | PyTorch MiB |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for prec, batch in sorted({(k[1], k[2]) for k in rows}):
+    a, b = rows.get(("lutra", prec, batch), {}), rows.get(("pytorch", prec, batch), {})
+    ta, tb = a.get("tokens_per_s"), b.get("tokens_per_s")
+    ratio = f"{ta / tb:.2f}" if ta and tb else "-"
+    f = lambda v: f"{v:.0f}" if isinstance(v, (int, float)) else "-"
+    print(f"| {prec} | {batch} | {f(ta)} | {f(tb)} | {ratio} | {f(a.get('mem_mib'))} | "
+          f"{f(b.get('mem_mib'))} |")
 PY
     echo "== where the step goes (wide CNN, batch 512), and cuDNN's non-deterministic choice"
     local prec
