@@ -17,7 +17,11 @@
  * copies, kernels/cpu/half_ref.h) walk tiles of ATT_BQ queries by ATT_BK keys with an
  * online softmax, so no (Tq, Tk) matrix exists beyond one tile: a tile's scores and dP
  * are small matrix products (register-blocked, vectorised), and so are its contributions
- * to out, dq, dk and dv. The forward and the dq pass run one task per (head, query
+ * to out, dq, dk and dv. The forward and the dq pass hold a tile keys down, with the
+ * queries along the vector lanes (the softmax's per-query max and sum are then lane-wise,
+ * and only the query block is transposed, once); the dk / dv pass holds it queries down,
+ * against its key block transposed once. Causal tiles stop at the last visible key of
+ * their block. The forward and the dq pass run one task per (head, query
  * block), the dk / dv pass one per (head, key block), recomputing the tiles they need
  * instead of adding into shared rows; a task is one thread's from start to end, in an
  * order fixed by the shapes, so the results do not depend on the thread count. Each
@@ -202,26 +206,38 @@ static enum lt_status attention_backward_ref(const struct lt_kargs *a) {
 
 /* ---- fast paths ------------------------------------------------------------------------------ */
 
+/* -std=c11 turns gcc's contraction of a * b + c into one fused multiply-add off, which
+ * halves the products' peak: the fast paths ask for it back (the AVX-512 build has FMA;
+ * the AVX2 and baseline ones do not, and keep separate roundings). Each ISA level still
+ * rounds one way whatever the thread count. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
 /* Floats of one thread's scratch, each part rounded up to 16 (64 bytes). */
 static int64_t round16(int64_t n) {
     return (n + 15) / 16 * 16;
 }
 
 /* The scratch parts of one thread, in floats:
- *   kt (D, ATT_BK) and vt (Dv, ATT_BK): a key block's k and v transposed, the right-hand
- *     sides of the products that give a tile of scores and of dP;
- *   s, dp (ATT_BQ, ATT_BK): a tile of scores (then probabilities) and of dP (then dS);
- *   di (ATT_BQ): D_i of the tile's rows;
- *   acc: the forward's output rows (ATT_BQ, Dv) and their max and sum (ATT_BQ each); the
- *     dq pass's rows (ATT_BQ, D); the dk / dv pass's key rows (ATT_BK, D) and
- *     (ATT_BK, Dv). */
+ *   kt (D, ATT_BK) and vt (Dv, ATT_BK): the right-hand sides of the products that give a
+ *     tile of scores and of dP. The dk / dv pass holds its key block's k and v transposed
+ *     there; the forward and the dq pass hold their query block's q and dO transposed
+ *     (D by ATT_BQ, Dv by ATT_BQ), transposed once per task, not once per tile;
+ *   s, dp (ATT_BQ * ATT_BK): a tile of scores (then probabilities) and of dP (then dS):
+ *     queries down and keys across in the dk / dv pass, keys down and queries across
+ *     (row stride ATT_BQ) in the forward and the dq pass;
+ *   di (ATT_BQ): D_i of the tile's queries (the forward: their rescale factors);
+ *   acc: the forward's output rows (ATT_BQ, Dv), their running max and sum, the tile's
+ *     max and sum (ATT_BQ each); the dq pass's rows (ATT_BQ, D); the dk / dv pass's key
+ *     rows (ATT_BK, D) and (ATT_BK, Dv). */
 struct scratch {
     float *kt, *vt, *s, *dp, *di, *acc;
 };
 
 static int64_t acc_floats(const struct geom *g, int backward) {
     if (!backward)
-        return round16(ATT_BQ * g->dv) + 2 * round16(ATT_BQ);
+        return round16(ATT_BQ * g->dv) + 4 * round16(ATT_BQ);
     int64_t dq = round16(ATT_BQ * g->d);
     int64_t dkv = round16(ATT_BK * g->d) + round16(ATT_BK * g->dv);
     return dq > dkv ? dq : dkv;
@@ -265,18 +281,184 @@ LT_INLINE uint64_t head_key(const struct job *jb, int64_t b) {
     return lt_rng_key(jb->seed, g->layer, jb->epoch, (uint64_t)(jb->sample_base + b / g->heads));
 }
 
-/* dst (n, ATT_BK) = src (nc rows of n) transposed. */
-LT_INLINE void transpose_block(float *restrict dst, const float *restrict src, int64_t nc,
-                               int64_t n) {
-    for (int64_t c = 0; c < nc; c++)
+/* dst (n rows of stride ld) = src (nc rows of n) transposed. Sixteen source rows at a
+ * time, so that a column of them is stored as one vector rather than element by
+ * element. */
+LT_INLINE void transpose_block(float *restrict dst, int64_t ld, const float *restrict src,
+                               int64_t nc, int64_t n) {
+    int64_t c0 = 0;
+    for (; c0 + 16 <= nc; c0 += 16)
+        for (int64_t x = 0; x < n; x++) {
+#pragma omp simd
+            for (int64_t c = 0; c < 16; c++)
+                dst[x * ld + c0 + c] = src[(c0 + c) * n + x];
+        }
+    for (int64_t c = c0; c < nc; c++)
         for (int64_t x = 0; x < n; x++)
-            dst[x * ATT_BK + c] = src[c * n + x];
+            dst[x * ld + c] = src[c * n + x];
 }
 
-/* The products' register tile: GEMM_MR rows of C by GEMM_NR columns, kept in registers
- * across the sum (GEMM_NR floats are one AVX-512 vector, two AVX2 ones). */
+/* The products' register tiles: GEMM_MR rows of C by GEMM_NR columns, kept in registers
+ * across the sum (GEMM_NR floats are one AVX-512 vector, two AVX2 ones). Fused
+ * multiply-adds have a latency of 4 cycles and two issue ports, so 8 or more independent
+ * accumulators keep them busy: AVX-512's 32 registers hold 8-row tiles (tile8, tile8x2),
+ * AVX2's 16 only the 4-row one. Every tile sums each element of C over l in order, and
+ * which tile covers an element depends on the shapes and the ISA level alone, never on
+ * the thread count. */
 #define GEMM_MR 4
+#define GEMM_MR_WIDE 8
 #define GEMM_NR 16
+
+/* The 4 x GEMM_NR tile of C at c (row stride ldc) = (or +=, add) A's rows times B. */
+LT_INLINE void tile4(float *restrict c, int64_t ldc, const float *restrict a, int64_t ai,
+                     int64_t al, const float *restrict b, int64_t ldb, int64_t kk, int add) {
+    float c0[GEMM_NR], c1[GEMM_NR], c2[GEMM_NR], c3[GEMM_NR];
+#pragma omp simd
+    for (int x = 0; x < GEMM_NR; x++) {
+        c0[x] = add ? c[x] : 0.0f;
+        c1[x] = add ? c[ldc + x] : 0.0f;
+        c2[x] = add ? c[2 * ldc + x] : 0.0f;
+        c3[x] = add ? c[3 * ldc + x] : 0.0f;
+    }
+    for (int64_t l = 0; l < kk; l++) {
+        const float *bl = b + l * ldb, *al_ = a + l * al;
+        float a0 = al_[0], a1 = al_[ai], a2 = al_[2 * ai], a3 = al_[3 * ai];
+#pragma omp simd
+        for (int x = 0; x < GEMM_NR; x++) {
+            c0[x] += a0 * bl[x];
+            c1[x] += a1 * bl[x];
+            c2[x] += a2 * bl[x];
+            c3[x] += a3 * bl[x];
+        }
+    }
+#pragma omp simd
+    for (int x = 0; x < GEMM_NR; x++) {
+        c[x] = c0[x];
+        c[ldc + x] = c1[x];
+        c[2 * ldc + x] = c2[x];
+        c[3 * ldc + x] = c3[x];
+    }
+}
+
+/* tile4 with 8 rows, for AVX-512. */
+LT_INLINE void tile8(float *restrict c, int64_t ldc, const float *restrict a, int64_t ai,
+                     int64_t al, const float *restrict b, int64_t ldb, int64_t kk, int add) {
+    float c0[GEMM_NR], c1[GEMM_NR], c2[GEMM_NR], c3[GEMM_NR];
+    float c4[GEMM_NR], c5[GEMM_NR], c6[GEMM_NR], c7[GEMM_NR];
+#pragma omp simd
+    for (int x = 0; x < GEMM_NR; x++) {
+        c0[x] = add ? c[x] : 0.0f;
+        c1[x] = add ? c[ldc + x] : 0.0f;
+        c2[x] = add ? c[2 * ldc + x] : 0.0f;
+        c3[x] = add ? c[3 * ldc + x] : 0.0f;
+        c4[x] = add ? c[4 * ldc + x] : 0.0f;
+        c5[x] = add ? c[5 * ldc + x] : 0.0f;
+        c6[x] = add ? c[6 * ldc + x] : 0.0f;
+        c7[x] = add ? c[7 * ldc + x] : 0.0f;
+    }
+    for (int64_t l = 0; l < kk; l++) {
+        const float *bl = b + l * ldb, *al_ = a + l * al;
+        float a0 = al_[0], a1 = al_[ai], a2 = al_[2 * ai], a3 = al_[3 * ai];
+        float a4 = al_[4 * ai], a5 = al_[5 * ai], a6 = al_[6 * ai], a7 = al_[7 * ai];
+#pragma omp simd
+        for (int x = 0; x < GEMM_NR; x++) {
+            c0[x] += a0 * bl[x];
+            c1[x] += a1 * bl[x];
+            c2[x] += a2 * bl[x];
+            c3[x] += a3 * bl[x];
+            c4[x] += a4 * bl[x];
+            c5[x] += a5 * bl[x];
+            c6[x] += a6 * bl[x];
+            c7[x] += a7 * bl[x];
+        }
+    }
+#pragma omp simd
+    for (int x = 0; x < GEMM_NR; x++) {
+        c[x] = c0[x];
+        c[ldc + x] = c1[x];
+        c[2 * ldc + x] = c2[x];
+        c[3 * ldc + x] = c3[x];
+        c[4 * ldc + x] = c4[x];
+        c[5 * ldc + x] = c5[x];
+        c[6 * ldc + x] = c6[x];
+        c[7 * ldc + x] = c7[x];
+    }
+}
+
+/* tile8 with two vectors of columns (8 by 2 GEMM_NR), for AVX-512: 16 accumulators, and
+ * 10 loads (two of B, eight broadcasts of A) per 16 multiply-adds where tile8 needs 9 per
+ * 8, so that the loads no longer bound it. */
+LT_INLINE void tile8x2(float *restrict c, int64_t ldc, const float *restrict a, int64_t ai,
+                       int64_t al, const float *restrict b, int64_t ldb, int64_t kk, int add) {
+    /* c<i> and d<i>: the left and right vectors of row i (arrays of one vector each: gcc
+     * keeps those in registers, not longer ones) */
+    float c0[GEMM_NR], c1[GEMM_NR], c2[GEMM_NR], c3[GEMM_NR];
+    float c4[GEMM_NR], c5[GEMM_NR], c6[GEMM_NR], c7[GEMM_NR];
+    float d0[GEMM_NR], d1[GEMM_NR], d2[GEMM_NR], d3[GEMM_NR];
+    float d4[GEMM_NR], d5[GEMM_NR], d6[GEMM_NR], d7[GEMM_NR];
+#pragma omp simd
+    for (int x = 0; x < GEMM_NR; x++) {
+        c0[x] = add ? c[x] : 0.0f;
+        d0[x] = add ? c[GEMM_NR + x] : 0.0f;
+        c1[x] = add ? c[ldc + x] : 0.0f;
+        d1[x] = add ? c[ldc + GEMM_NR + x] : 0.0f;
+        c2[x] = add ? c[2 * ldc + x] : 0.0f;
+        d2[x] = add ? c[2 * ldc + GEMM_NR + x] : 0.0f;
+        c3[x] = add ? c[3 * ldc + x] : 0.0f;
+        d3[x] = add ? c[3 * ldc + GEMM_NR + x] : 0.0f;
+        c4[x] = add ? c[4 * ldc + x] : 0.0f;
+        d4[x] = add ? c[4 * ldc + GEMM_NR + x] : 0.0f;
+        c5[x] = add ? c[5 * ldc + x] : 0.0f;
+        d5[x] = add ? c[5 * ldc + GEMM_NR + x] : 0.0f;
+        c6[x] = add ? c[6 * ldc + x] : 0.0f;
+        d6[x] = add ? c[6 * ldc + GEMM_NR + x] : 0.0f;
+        c7[x] = add ? c[7 * ldc + x] : 0.0f;
+        d7[x] = add ? c[7 * ldc + GEMM_NR + x] : 0.0f;
+    }
+    for (int64_t l = 0; l < kk; l++) {
+        const float *bl = b + l * ldb, *al_ = a + l * al;
+        float a0 = al_[0], a1 = al_[ai], a2 = al_[2 * ai], a3 = al_[3 * ai];
+        float a4 = al_[4 * ai], a5 = al_[5 * ai], a6 = al_[6 * ai], a7 = al_[7 * ai];
+#pragma omp simd
+        for (int x = 0; x < GEMM_NR; x++) {
+            c0[x] += a0 * bl[x];
+            d0[x] += a0 * bl[GEMM_NR + x];
+            c1[x] += a1 * bl[x];
+            d1[x] += a1 * bl[GEMM_NR + x];
+            c2[x] += a2 * bl[x];
+            d2[x] += a2 * bl[GEMM_NR + x];
+            c3[x] += a3 * bl[x];
+            d3[x] += a3 * bl[GEMM_NR + x];
+            c4[x] += a4 * bl[x];
+            d4[x] += a4 * bl[GEMM_NR + x];
+            c5[x] += a5 * bl[x];
+            d5[x] += a5 * bl[GEMM_NR + x];
+            c6[x] += a6 * bl[x];
+            d6[x] += a6 * bl[GEMM_NR + x];
+            c7[x] += a7 * bl[x];
+            d7[x] += a7 * bl[GEMM_NR + x];
+        }
+    }
+#pragma omp simd
+    for (int x = 0; x < GEMM_NR; x++) {
+        c[x] = c0[x];
+        c[GEMM_NR + x] = d0[x];
+        c[ldc + x] = c1[x];
+        c[ldc + GEMM_NR + x] = d1[x];
+        c[2 * ldc + x] = c2[x];
+        c[2 * ldc + GEMM_NR + x] = d2[x];
+        c[3 * ldc + x] = c3[x];
+        c[3 * ldc + GEMM_NR + x] = d3[x];
+        c[4 * ldc + x] = c4[x];
+        c[4 * ldc + GEMM_NR + x] = d4[x];
+        c[5 * ldc + x] = c5[x];
+        c[5 * ldc + GEMM_NR + x] = d5[x];
+        c[6 * ldc + x] = c6[x];
+        c[6 * ldc + GEMM_NR + x] = d6[x];
+        c[7 * ldc + x] = c7[x];
+        c[7 * ldc + GEMM_NR + x] = d7[x];
+    }
+}
 
 /* C (m, n) = (or +=, add) A (m, kk) B (kk, n): A's element (i, l) at a[i * ai + l * al]
  * (so that A may be a tile read transposed), B and C row-major with strides ldb and ldc.
@@ -284,43 +466,30 @@ LT_INLINE void transpose_block(float *restrict dst, const float *restrict src, i
 LT_INLINE void gemm(float *restrict c, int64_t ldc, const float *restrict a, int64_t ai, int64_t al,
                     const float *restrict b, int64_t ldb, int64_t m, int64_t n, int64_t kk,
                     int add) {
-    for (int64_t i0 = 0; i0 < m; i0 += GEMM_MR) {
-        int64_t mr = m - i0 < GEMM_MR ? m - i0 : GEMM_MR;
+    /* asked at run time: a body is compiled once per ISA, but its target attribute
+     * defines no macro to test (one predictable branch per product) */
+    int64_t wide = lt_cpu_level() == LT_CPU_AVX512 ? GEMM_MR_WIDE : 0;
+    for (int64_t i0 = 0; i0 < m;) {
+        int64_t rows = wide && m - i0 >= wide ? wide : m - i0 < GEMM_MR ? m - i0 : GEMM_MR;
         for (int64_t j0 = 0; j0 < n; j0 += GEMM_NR) {
             int64_t nr = n - j0 < GEMM_NR ? n - j0 : GEMM_NR;
             float *cij = c + i0 * ldc + j0;
             const float *ai0 = a + i0 * ai, *bj = b + j0;
-            if (mr == GEMM_MR && nr == GEMM_NR) {
-                float c0[GEMM_NR], c1[GEMM_NR], c2[GEMM_NR], c3[GEMM_NR];
-#pragma omp simd
-                for (int x = 0; x < GEMM_NR; x++) {
-                    c0[x] = add ? cij[x] : 0.0f;
-                    c1[x] = add ? cij[ldc + x] : 0.0f;
-                    c2[x] = add ? cij[2 * ldc + x] : 0.0f;
-                    c3[x] = add ? cij[3 * ldc + x] : 0.0f;
-                }
-                for (int64_t l = 0; l < kk; l++) {
-                    const float *bl = bj + l * ldb, *al_ = ai0 + l * al;
-                    float a0 = al_[0], a1 = al_[ai], a2 = al_[2 * ai], a3 = al_[3 * ai];
-#pragma omp simd
-                    for (int x = 0; x < GEMM_NR; x++) {
-                        c0[x] += a0 * bl[x];
-                        c1[x] += a1 * bl[x];
-                        c2[x] += a2 * bl[x];
-                        c3[x] += a3 * bl[x];
-                    }
-                }
-#pragma omp simd
-                for (int x = 0; x < GEMM_NR; x++) {
-                    cij[x] = c0[x];
-                    cij[ldc + x] = c1[x];
-                    cij[2 * ldc + x] = c2[x];
-                    cij[3 * ldc + x] = c3[x];
-                }
+            if (rows == GEMM_MR_WIDE && n - j0 >= 2 * GEMM_NR) {
+                tile8x2(cij, ldc, ai0, ai, al, bj, ldb, kk, add);
+                j0 += GEMM_NR;
+                continue;
+            }
+            if (nr == GEMM_NR && rows == GEMM_MR_WIDE) {
+                tile8(cij, ldc, ai0, ai, al, bj, ldb, kk, add);
+                continue;
+            }
+            if (nr == GEMM_NR && rows == GEMM_MR) {
+                tile4(cij, ldc, ai0, ai, al, bj, ldb, kk, add);
                 continue;
             }
             /* the edges: a row at a time, in the same order of l */
-            for (int64_t i = 0; i < mr; i++) {
+            for (int64_t i = 0; i < rows; i++) {
                 float row[GEMM_NR];
                 float *ci = cij + i * ldc;
                 for (int64_t x = 0; x < nr; x++)
@@ -336,6 +505,7 @@ LT_INLINE void gemm(float *restrict c, int64_t ldc, const float *restrict a, int
                     ci[x] = row[x];
             }
         }
+        i0 += rows;
     }
 }
 
@@ -353,6 +523,22 @@ LT_INLINE int64_t row_keys(const struct geom *g, int64_t i, int64_t c0, int64_t 
     return cn < 0 ? 0 : cn < nc ? cn : nc;
 }
 
+/* In a keys-down tile of query rows from r0 and keys from c0, key row j is visible to
+ * query lanes i >= first_lane(j) (visible_keys: j <= i when causal). */
+LT_INLINE int64_t first_lane(const struct geom *g, int64_t r0, int64_t c0, int64_t j) {
+    return g->causal ? c0 + j - r0 : 0;
+}
+
+/* The keys-down tile of scores at t (nc key rows of nr query lanes, row stride ATT_BQ)
+ * = k rows [c0, c0 + nc) times the query block transposed in qt (D, ATT_BQ). With the
+ * queries along the vector lanes, a row's softmax max and sum are lane-wise maxima and
+ * sums down the tile, with no reduction across a vector, and the k and v rows are read
+ * in place, with no transpose per tile. */
+LT_INLINE void scores_t(float *restrict t, const float *restrict k, const float *restrict qt,
+                        int64_t d, int64_t nc, int64_t nr) {
+    gemm(t, ATT_BQ, k, d, 1, qt, ATT_BQ, nc, nr, d, 0);
+}
+
 /* Forward of head b, query rows [r0, r1): the online softmax over key blocks. A tile's
  * scores are one product, their exponentials rescale the rows' running sums, and the
  * tile's probabilities times its values add into the output rows: a second product. */
@@ -361,11 +547,13 @@ LT_INLINE void forward_block_body(const struct job *jb, int64_t b, int64_t r0, i
     const struct geom *g = &jb->g;
     struct scratch w = scratch_of(g, slot);
     int64_t d = g->d, dv = g->dv, nr = r1 - r0;
-    const float *q = jb->q + (b * g->tq + r0) * d, *k = jb->k + b * g->tk * d;
-    const float *v = jb->v + b * g->tk * dv;
+    const float *k = jb->k + b * g->tk * d, *v = jb->v + b * g->tk * dv;
+    /* per query lane: the running max and sum, the tile's max and sum, the rescale */
     float *o = w.acc, *m = o + round16(ATT_BQ * dv), *l = m + round16(ATT_BQ);
+    float *mx = l + round16(ATT_BQ), *sum = mx + round16(ATT_BQ), *alpha = w.di;
     uint64_t key = g->p > 0 ? head_key(jb, b) : 0;
     float p = g->p, mul = g->keep_mul, scale = g->scale;
+    transpose_block(w.kt, ATT_BQ, jb->q + (b * g->tq + r0) * d, nr, d);
     for (int64_t r = 0; r < nr; r++) {
         m[r] = -INFINITY;
         l[r] = 0;
@@ -373,40 +561,55 @@ LT_INLINE void forward_block_body(const struct job *jb, int64_t b, int64_t r0, i
         for (int64_t x = 0; x < dv; x++)
             o[r * dv + x] = 0;
     }
-    int64_t kend = visible_keys(g, r1 - 1);
+    int64_t kend = visible_keys(g, r1 - 1); /* the key blocks past it are all masked */
     for (int64_t c0 = 0; c0 < kend; c0 += ATT_BK) {
         int64_t nc = kend - c0 < ATT_BK ? kend - c0 : ATT_BK;
-        transpose_block(w.kt, k + c0 * d, nc, d);
-        gemm(w.s, ATT_BK, q, d, 1, w.kt, ATT_BK, nr, nc, d, 0);
-        for (int64_t r = 0; r < nr; r++) {
-            float *restrict s = w.s + r * ATT_BK, *orow = o + r * dv;
-            int64_t cn = row_keys(g, r0 + r, c0, nc);
-            float mx = m[r];
-            for (int64_t c = 0; c < cn; c++)
-                mx = s[c] * scale > mx ? s[c] * scale : mx;
-            float alpha = lt_vexp(m[r] - mx), sum = 0;
-#pragma omp simd reduction(+ : sum)
-            for (int64_t c = 0; c < cn; c++) {
-                s[c] = lt_vexp(s[c] * scale - mx);
-                sum += s[c];
-            }
-            for (int64_t c = cn; c < nc; c++)
-                s[c] = 0;
-            if (cn > 0) {
-                l[r] = l[r] * alpha + sum;
-                m[r] = mx;
+        scores_t(w.s, k + c0 * d, w.kt, d, nc, nr);
 #pragma omp simd
-                for (int64_t x = 0; x < dv; x++)
-                    orow[x] *= alpha;
-            }
-            if (p > 0) {
-                int64_t e0 = ((b % g->heads) * g->tq + r0 + r) * g->tk + c0;
+        for (int64_t i = 0; i < nr; i++) {
+            mx[i] = m[i];
+            sum[i] = 0;
+        }
+        for (int64_t j = 0; j < nc; j++) {
+            float *restrict sj = w.s + j * ATT_BQ;
+            int64_t lo = first_lane(g, r0, c0, j);
 #pragma omp simd
-                for (int64_t c = 0; c < cn; c++)
-                    s[c] = lt_vselect(lt_vuniform(key, e0 + c) >= p, s[c] * mul, 0.0f);
+            for (int64_t i = 0; i < nr; i++) {
+                float x = sj[i] * scale;
+                sj[i] = x;
+                mx[i] = lt_vselect((i >= lo) & (x > mx[i]), x, mx[i]); /* & vectorises, && not */
             }
         }
-        gemm(o, dv, w.s, ATT_BK, 1, v + c0 * dv, dv, nr, dv, nc, 1);
+        /* a lane with no visible key here keeps its max: alpha 1, nothing added */
+#pragma omp simd
+        for (int64_t i = 0; i < nr; i++)
+            alpha[i] = lt_vexp(m[i] - mx[i]);
+        for (int64_t j = 0; j < nc; j++) {
+            float *restrict sj = w.s + j * ATT_BQ;
+            int64_t lo = first_lane(g, r0, c0, j);
+#pragma omp simd
+            for (int64_t i = 0; i < nr; i++) {
+                float e = lt_vselect(i >= lo, lt_vexp(sj[i] - mx[i]), 0.0f);
+                sum[i] += e;
+                sj[i] = e;
+            }
+            if (p > 0) {
+                int64_t e0 = ((b % g->heads) * g->tq + r0) * g->tk + c0 + j;
+#pragma omp simd
+                for (int64_t i = 0; i < nr; i++)
+                    sj[i] = lt_vselect(lt_vuniform(key, e0 + i * g->tk) >= p, sj[i] * mul, 0.0f);
+            }
+        }
+        for (int64_t r = 0; r < nr; r++) {
+            float *restrict orow = o + r * dv, ar = alpha[r];
+            l[r] = l[r] * ar + sum[r];
+            m[r] = mx[r];
+#pragma omp simd
+            for (int64_t x = 0; x < dv; x++)
+                orow[x] *= ar;
+        }
+        /* o (nr, Dv) += P (the tile read transposed) v */
+        gemm(o, dv, w.s, 1, ATT_BQ, v + c0 * dv, dv, nr, dv, nc, 1);
     }
     for (int64_t r = 0; r < nr; r++) {
         float inv = 1.0f / l[r], *dst = jb->o + (b * g->tq + r0 + r) * dv;
@@ -419,9 +622,10 @@ LT_INLINE void forward_block_body(const struct job *jb, int64_t b, int64_t r0, i
 LT_DISPATCH(forward_block, (const struct job *jb, int64_t b, int64_t r0, int64_t r1, float *slot),
             (jb, b, r0, r1, slot));
 
-/* The tile of query rows [r0, r0 + nr) of head b against keys [c0, c0 + nc), whose k and
- * v are transposed in w: w.s = P keep / (1 - p) and w.dp = dS, 0 where a key is not
- * visible; w.di holds the rows' D_i. */
+/* The dk / dv pass's tile (queries down, keys across) of query rows [r0, r0 + nr) of
+ * head b against keys [c0, c0 + nc), whose k and v are transposed in w: w.s =
+ * P keep / (1 - p) and w.dp = dS, 0 where a key is not visible; w.di holds the rows'
+ * D_i. */
 LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, int64_t b, int64_t r0,
                           int64_t nr, int64_t c0, int64_t nc, uint64_t key) {
     const struct geom *g = &jb->g;
@@ -433,24 +637,27 @@ LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, int64_t
         float *restrict s = w->s + r * ATT_BK, *restrict dp = w->dp + r * ATT_BK;
         float lse = jb->lse[b * g->tq + r0 + r], di = w->di[r];
         int64_t cn = row_keys(g, r0 + r, c0, nc);
+        /* whole vectors of 16 past a causal row's last key, masked: a scalar remainder
+         * of exps costs more than the masked lanes */
+        int64_t cv = (cn + 15) / 16 * 16 < nc ? (cn + 15) / 16 * 16 : nc;
         if (p > 0) {
             int64_t e0 = ((b % g->heads) * g->tq + r0 + r) * g->tk + c0;
 #pragma omp simd
-            for (int64_t c = 0; c < cn; c++) {
-                float pr = lt_vexp(s[c] * scale - lse);
+            for (int64_t c = 0; c < cv; c++) {
+                float pr = lt_vselect(c < cn, lt_vexp(s[c] * scale - lse), 0.0f);
                 float kp = lt_vselect(lt_vuniform(key, e0 + c) >= p, mul, 0.0f);
                 s[c] = pr * kp;
                 dp[c] = pr * (dp[c] * kp - di);
             }
         } else {
 #pragma omp simd
-            for (int64_t c = 0; c < cn; c++) {
-                float pr = lt_vexp(s[c] * scale - lse);
+            for (int64_t c = 0; c < cv; c++) {
+                float pr = lt_vselect(c < cn, lt_vexp(s[c] * scale - lse), 0.0f);
                 s[c] = pr;
                 dp[c] = pr * (dp[c] - di);
             }
         }
-        for (int64_t c = cn; c < nc; c++)
+        for (int64_t c = cv; c < nc; c++)
             s[c] = dp[c] = 0;
     }
 }
@@ -478,25 +685,51 @@ LT_INLINE void store_scaled(float *restrict dst, const float *restrict src, int6
     }
 }
 
-/* gq rows [r0, r1) of head b: dq = scale dS k, summed over the key blocks. */
+/* gq rows [r0, r1) of head b: dq = scale dS k, summed over the key blocks. The tiles are
+ * keys down (as in the forward): S^T = k q^T and dP^T = v dO^T against the query block's
+ * q and dO transposed once, dS^T elementwise with the queries' lse and D_i along the
+ * lanes, and dq = dS k reads the tile transposed, k in place. */
 LT_INLINE void dq_block_body(const struct job *jb, int64_t b, int64_t r0, int64_t r1, float *slot) {
     const struct geom *g = &jb->g;
     struct scratch w = scratch_of(g, slot);
     int64_t d = g->d, dv = g->dv, nr = r1 - r0;
     const float *k = jb->k + b * g->tk * d, *v = jb->v + b * g->tk * dv;
+    const float *lse = jb->lse + b * g->tq + r0, *di = w.di;
     float *dq = w.acc;
     uint64_t key = g->p > 0 ? head_key(jb, b) : 0;
+    float p = g->p, mul = g->keep_mul, scale = g->scale;
     row_deltas(jb, w.di, b, r0, nr);
+    transpose_block(w.kt, ATT_BQ, jb->q + (b * g->tq + r0) * d, nr, d);
+    transpose_block(w.vt, ATT_BQ, jb->dout + (b * g->tq + r0) * dv, nr, dv);
 #pragma omp simd
     for (int64_t x = 0; x < nr * d; x++)
         dq[x] = 0;
     int64_t kend = visible_keys(g, r1 - 1);
     for (int64_t c0 = 0; c0 < kend; c0 += ATT_BK) {
         int64_t nc = kend - c0 < ATT_BK ? kend - c0 : ATT_BK;
-        transpose_block(w.kt, k + c0 * d, nc, d);
-        transpose_block(w.vt, v + c0 * dv, nc, dv);
-        tile_grads(jb, &w, b, r0, nr, c0, nc, key);
-        gemm(dq, d, w.dp, ATT_BK, 1, k + c0 * d, d, nr, d, nc, 1);
+        scores_t(w.s, k + c0 * d, w.kt, d, nc, nr);
+        scores_t(w.dp, v + c0 * dv, w.vt, dv, nc, nr);
+        for (int64_t j = 0; j < nc; j++) {
+            const float *restrict sj = w.s + j * ATT_BQ;
+            float *restrict dsj = w.dp + j * ATT_BQ;
+            int64_t lo = first_lane(g, r0, c0, j);
+            if (p > 0) {
+                int64_t e0 = ((b % g->heads) * g->tq + r0) * g->tk + c0 + j;
+#pragma omp simd
+                for (int64_t i = 0; i < nr; i++) {
+                    float pr = lt_vselect(i >= lo, lt_vexp(sj[i] * scale - lse[i]), 0.0f);
+                    float kp = lt_vselect(lt_vuniform(key, e0 + i * g->tk) >= p, mul, 0.0f);
+                    dsj[i] = pr * (dsj[i] * kp - di[i]);
+                }
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < nr; i++) {
+                    float pr = lt_vselect(i >= lo, lt_vexp(sj[i] * scale - lse[i]), 0.0f);
+                    dsj[i] = pr * (dsj[i] - di[i]);
+                }
+            }
+        }
+        gemm(dq, d, w.dp, 1, ATT_BQ, k + c0 * d, d, nr, d, nc, 1);
     }
     store_scaled(jb->gq + (b * g->tq + r0) * d, dq, nr * d, g->scale, jb->acc_q);
 }
@@ -518,15 +751,18 @@ LT_INLINE void dkv_block_body(const struct job *jb, int64_t b, int64_t c0, int64
 #pragma omp simd
     for (int64_t x = 0; x < nc * dv; x++)
         dvs[x] = 0;
-    transpose_block(w.kt, jb->k + (b * g->tk + c0) * d, nc, d);
-    transpose_block(w.vt, jb->v + (b * g->tk + c0) * dv, nc, dv);
+    transpose_block(w.kt, ATT_BK, jb->k + (b * g->tk + c0) * d, nc, d);
+    transpose_block(w.vt, ATT_BK, jb->v + (b * g->tk + c0) * dv, nc, dv);
     /* causal: the first query block with a row that sees key c0 */
     for (int64_t r0 = g->causal ? c0 / ATT_BQ * ATT_BQ : 0; r0 < g->tq; r0 += ATT_BQ) {
         int64_t nr = g->tq - r0 < ATT_BQ ? g->tq - r0 : ATT_BQ;
+        /* causal: the block's keys past its last row's are masked for all its rows and
+         * add nothing; the tile stops before them */
+        int64_t seen = row_keys(g, r0 + nr - 1, c0, nc);
         row_deltas(jb, w.di, b, r0, nr);
-        tile_grads(jb, &w, b, r0, nr, c0, nc, key);
-        gemm(dvs, dv, w.s, 1, ATT_BK, jb->dout + (b * g->tq + r0) * dv, dv, nc, dv, nr, 1);
-        gemm(dk, d, w.dp, 1, ATT_BK, jb->q + (b * g->tq + r0) * d, d, nc, d, nr, 1);
+        tile_grads(jb, &w, b, r0, nr, c0, seen, key);
+        gemm(dvs, dv, w.s, 1, ATT_BK, jb->dout + (b * g->tq + r0) * dv, dv, seen, dv, nr, 1);
+        gemm(dk, d, w.dp, 1, ATT_BK, jb->q + (b * g->tq + r0) * d, d, seen, d, nr, 1);
     }
     if (jb->gk)
         store_scaled(jb->gk + (b * g->tk + c0) * d, dk, nc * d, g->scale, jb->acc_k);
