@@ -108,8 +108,9 @@ are token ids written as numbers ("12 7 431").
 
 Each new token recomputes the window of the last data.block_size tokens (at most the
 model's block_size): one forward program, planned once, no KV cache. Sampling: logits
-divided by the temperature, the top k kept, one draw from a generator seeded by --seed;
-the same weights, prompt, options and seed give the same text.
+divided by the temperature, the top k kept, softmax, one draw of lutra's multinomial op
+keyed by --seed and the token's position; the same weights, prompt, options and seed
+give the same text.
 
 options:
   --load-from W           the trained weights (required)
@@ -118,7 +119,7 @@ options:
   --temperature T         > 0 flattens (> 1) or sharpens (< 1); 0 takes the most
                           likely token every time (default 1)
   --top-k K               draw from the K most likely tokens only (default 0: all)
-  --seed S                seeds the draws (default 0)
+  --seed S                seeds the draws, 0 to 4294967295 (default 0)
 ]] .. RECIPE_OPTIONS .. [[
 
   --threads N             CPU threads (0: one per core)
@@ -300,14 +301,26 @@ function cli.parse(verb, args, first)
     return out
 end
 
+-- A number option's value (an integer when `integer`) within [lo, hi] (nil: unbounded
+-- on that side), or a usage error ("--top-k wants an integer >= 0, got '-1'").
+local function number_option(verb, name, v, lo, hi, integer)
+    local n = tonumber(v)
+    if integer then
+        n = math.tointeger(n)
+    end
+    if n == nil or n ~= n or (lo and n < lo) or (hi and n > hi) then
+        local range = lo and hi and string.format(" in [%s, %s]", lo, hi) or
+            lo and string.format(" >= %s", lo) or hi and string.format(" <= %s", hi) or ""
+        usage_error(string.format("%s: %s wants %s%s, got '%s'", verb, name,
+            integer and "an integer" or "a number", range, v))
+    end
+    return n
+end
+
 -- An integer option's value, or a usage error; its range is the recipe key's, checked
 -- with the recipe ("--threads: threads must be in [0, 4096], got 100000").
 local function integer_option(verb, name, v)
-    local n = math.tointeger(tonumber(v))
-    if n == nil then
-        usage_error(string.format("%s: %s wants an integer, got '%s'", verb, name, v))
-    end
-    return n
+    return number_option(verb, name, v, nil, nil, true)
 end
 
 -- The overrides of a parsed command line: --set strings, then the dedicated options.
@@ -468,7 +481,7 @@ function verbs.generate(args)
     local tokens = number_option("generate", "--tokens", opt["--tokens"] or "200", 0, 1e9, true)
     local temperature = number_option("generate", "--temperature", opt["--temperature"] or "1", 0)
     local top_k = number_option("generate", "--top-k", opt["--top-k"] or "0", 0, nil, true)
-    local seed = number_option("generate", "--seed", opt["--seed"] or "0", 0, nil, true)
+    local seed = number_option("generate", "--seed", opt["--seed"] or "0", 0, 0xffffffff, true)
     local cfg = load_recipe(path, overrides_of("generate", p))
     local checkpoint = require "lutra.checkpoint"
     local generate = require "lutra.generate"

@@ -9,10 +9,12 @@
 -- costs one forward pass over W positions, the price of one program and no per-length
 -- planning.
 --
--- Sampling runs on the host from those logits: divided by the temperature, all but the
--- top k set aside, softmax, one draw from a generator seeded by --seed (temperature 0:
--- the largest logit). Same weights, prompt, options and seed: the same tokens.
+-- Sampling is lutra's own ops on the host's copy of the last position's logits: divided
+-- by the temperature, the top k kept (topk), softmax, one draw of the multinomial op,
+-- keyed by --seed and the token's position (kernels/rng.h); temperature 0 takes the
+-- largest logit. Same weights, prompt, options and seed: the same tokens.
 local util = require "lutra.util"
+local F = require "lutra.ops"
 local T = require "lutra.tensor"
 local trainer = require "lutra.trainer"
 local trace = require "lutra.trace"
@@ -21,63 +23,18 @@ local raise = util.raise
 
 local M = {}
 
--- A seeded generator of uniform numbers in [0, 1) (splitmix64): its own state, so that
--- the text depends on the seed alone, not on what else drew from math.random.
-function M.uniform(seed)
-    local s = math.tointeger(seed) or 0
-    return function()
-        s = s + 0x9E3779B97F4A7C15
-        local z = s
-        z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
-        z = (z ~ (z >> 27)) * 0x94D049BB133111EB
-        z = z ~ (z >> 31)
-        return (z >> 11) * 2.0 ^ -53
-    end
-end
-
--- The next token from logits[1..V] (a Lua array): greedy at temperature 0, else a draw
--- from the softmax of logits / temperature over the top_k largest (0: all).
-function M.pick(logits, temperature, top_k, uniform)
-    local v = #logits
+-- The next token from row, logits (1, V): the largest at temperature 0, else a draw from
+-- the softmax of row / temperature over the top_k largest (0: all), the multinomial op's
+-- draw number `step` of `seed`.
+function M.pick(row, temperature, top_k, seed, step)
+    local v = row:shape()[2]
     if temperature == 0 then
-        local best = 1
-        for i = 2, v do
-            if logits[i] > logits[best] then
-                best = i
-            end
-        end
-        return best - 1
+        local _, best = F.topk(row, 1) -- ties: the smallest id, as topk keeps their order
+        return best:get(1)
     end
     local k = (top_k > 0 and top_k < v) and top_k or v
-    local order = {}
-    for i = 1, v do
-        order[i] = i
-    end
-    if k < v then -- the k largest first; ties by id, so the order does not depend on the sort
-        table.sort(order, function(a, b)
-            if logits[a] ~= logits[b] then
-                return logits[a] > logits[b]
-            end
-            return a < b
-        end)
-    end
-    local top = -math.huge
-    for r = 1, k do
-        top = math.max(top, logits[order[r]])
-    end
-    local weights, total = {}, 0
-    for r = 1, k do
-        local w = math.exp((logits[order[r]] - top) / temperature)
-        weights[r], total = w, total + w
-    end
-    local u, acc = uniform() * total, 0
-    for r = 1, k do
-        acc = acc + weights[r]
-        if u < acc then
-            return order[r] - 1
-        end
-    end
-    return order[k] - 1 -- u within rounding of the total
+    local logits, ids = F.topk(F.scale(row, 1 / temperature), k)
+    return ids:get(F.multinomial(F.softmax(logits), seed, step):get(1) + 1)
 end
 
 -- Whether the recipe's tokens are bytes (a .txt file, or token_format = "bytes"): then
@@ -144,7 +101,6 @@ end
 function M.run(prog, opts)
     local w = prog.shapes[1][2]
     local x = T.zeros({ 1, w }, "i32")
-    local uniform = M.uniform(opts.seed)
     local ids = {}
     for i, id in ipairs(opts.prompt_ids) do
         ids[i] = id
@@ -159,13 +115,12 @@ function M.run(prog, opts)
         for t = 1, w do
             x:set(t, t <= n and ids[first + t - 1] or 0)
         end
-        local logits = trace.run(prog, { x })
         local v = prog.shapes[1][3]
-        local row, base = {}, (n - 1) * v
-        for j = 1, math.min(v, opts.limit or v) do
-            row[j] = logits:get(base + j)
+        local row = F.reshape(F.narrow(trace.run(prog, { x }), 2, n, 1), 1, v)
+        if opts.limit and opts.limit < v then
+            row = F.narrow(row, 2, 1, opts.limit)
         end
-        local id = M.pick(row, opts.temperature, opts.top_k, uniform)
+        local id = M.pick(row, opts.temperature, opts.top_k, opts.seed, #new)
         ids[#ids + 1] = id
         new[#new + 1] = id
         if opts.emit then

@@ -1,50 +1,40 @@
--- lutra.generate's pieces: the seeded generator, the draw (greedy, top-k, the softmax's
--- proportions), the prompt's tokens, and the padded window matching unpadded logits.
+-- lutra.generate's pieces: the draw (greedy, top-k, the softmax's proportions, the same
+-- for a seed and step), the prompt's tokens, and the padded window matching unpadded
+-- logits.
 local lutra = require "lutra"
 local generate = require "lutra.generate"
 
-describe("generate.uniform", function()
-    it("is in [0, 1), the same for a seed and different across seeds", function()
-        local a, b, c = generate.uniform(5), generate.uniform(5), generate.uniform(6)
-        local differ = 0
-        for _ = 1, 1000 do
-            local x = a()
-            assert.is_true(x >= 0 and x < 1)
-            assert.are.equal(x, b())
-            if x ~= c() then
-                differ = differ + 1
-            end
-        end
-        assert.are.equal(1000, differ)
-    end)
-end)
-
 describe("generate.pick", function()
-    local logits = { 0.5, 3, -1, 2.9 }
+    local logits = lutra.tensor({ { 0.5, 3, -1, 2.9 } })
 
     it("takes the largest logit at temperature 0, and with top_k = 1", function()
-        assert.are.equal(1, generate.pick(logits, 0, 0, generate.uniform(1)))
-        local u = generate.uniform(1)
-        for _ = 1, 50 do
-            assert.are.equal(1, generate.pick(logits, 1, 1, u))
+        assert.are.equal(1, generate.pick(logits, 0, 0, 1, 0))
+        for step = 0, 49 do
+            assert.are.equal(1, generate.pick(logits, 1, 1, 1, step))
         end
     end)
 
     it("draws from the top k only", function()
-        local u, seen = generate.uniform(2), {}
-        for _ = 1, 400 do
-            seen[generate.pick(logits, 5, 2, u)] = true
+        local seen = {}
+        for step = 0, 399 do
+            seen[generate.pick(logits, 5, 2, 2, step)] = true
         end
         assert.are.same({ [1] = true, [3] = true }, seen)
     end)
 
-    it("draws in the softmax's proportions", function()
+    it("draws in the softmax's proportions, the same for a seed and step", function()
         -- softmax of {0, log 3} is {1/4, 3/4}; 8000 draws: sd 0.005, margin 0.03
-        local u, ones = generate.uniform(3), 0
-        for _ = 1, 8000 do
-            ones = ones + generate.pick({ 0, math.log(3) }, 1, 0, u)
+        local row, ones, differ = lutra.tensor({ { 0, math.log(3) } }), 0, 0
+        for step = 0, 7999 do
+            local id = generate.pick(row, 1, 0, 3, step)
+            ones = ones + id
+            assert.are.equal(id, generate.pick(row, 1, 0, 3, step))
+            if id ~= generate.pick(row, 1, 0, 4, step) then
+                differ = differ + 1
+            end
         end
         assert.is_true(math.abs(ones / 8000 - 0.75) < 0.03, "share " .. ones / 8000)
+        assert.is_true(differ > 1000, "seeds 3 and 4 differ in " .. differ .. " draws")
     end)
 end)
 
@@ -96,11 +86,12 @@ describe("generate.run", function()
             end
             local out = ev:program(x)
             local logits = require("lutra.trace").run(out, { x })
-            local row = {}
-            for j = 1, vocab do
-                row[j] = logits:get((n - 1) * vocab + j)
+            local id = 0 -- the largest logit at the last position, the first of ties
+            for j = 1, vocab - 1 do
+                if logits:get((n - 1) * vocab + j + 1) > logits:get((n - 1) * vocab + id + 1) then
+                    id = j
+                end
             end
-            local id = generate.pick(row, 0, 0, nil)
             assert.are.equal(id, new[i], "token " .. i)
             ids[#ids + 1] = id
         end
