@@ -129,6 +129,14 @@ peer_blas() {
     esac
 }
 
+# ratios LUTRA_LINE PEER_LINE RATE: "ratio best": lutra's median RATE over the peer's, and
+# the ratio of the two sides' fastest timed runs.
+ratios() {
+    awk -v a="$(field "$1" "$3")" -v b="$(field "$2" "$3")" \
+        -v am="$(field "$1" ms_per_step_min)" -v bm="$(field "$2" ms_per_step_min)" \
+        'BEGIN { printf "%.2f %.2f", a / b, bm / am }'
+}
+
 # peak_share GFLOPS PRECISION: GFLOP/s as a percentage of the measured multiply-add peak
 # of that precision (bf16 without a bf16 peak: fp32's); "-" without a peak.
 peak_share() {
@@ -166,9 +174,7 @@ gpt_table() {
         fi
         [ -n "$t" ] && ts=$(field "$t" tokens_per_s)
         if [ "$ls" != "-" ] && [ "$ts" != "-" ]; then
-            ratio=$(awk -v a="$ls" -v b="$ts" 'BEGIN { printf "%.2f", a / b }')
-            best=$(awk -v a="$(field "$l" ms_per_step_min)" -v b="$(field "$t" ms_per_step_min)" \
-                'BEGIN { printf "%.2f", b / a }')
+            read -r ratio best <<<"$(ratios "$l" "$t" tokens_per_s)"
             awk -v r="$ratio" -v wr="$want_ratio" 'BEGIN { exit !(r >= wr) }' && verdict="met"
         elif [ "$ls" != "-" ]; then
             verdict="n/a"
@@ -334,9 +340,7 @@ for model in $step_models; do
         fi
         [ -n "$t" ] && ts=$(field "$t" samples_per_s)
         if [ "$ls" != "-" ] && [ "$ts" != "-" ]; then
-            ratio=$(awk -v a="$ls" -v b="$ts" 'BEGIN { printf "%.2f", a / b }')
-            best=$(awk -v a="$(field "$l" ms_per_step_min)" -v b="$(field "$t" ms_per_step_min)" \
-                'BEGIN { printf "%.2f", b / a }')
+            read -r ratio best <<<"$(ratios "$l" "$t" samples_per_s)"
             if awk -v r="$ratio" -v wr="$want_ratio" -v s="${s:-0}" -v ws="$want_share" \
                 'BEGIN { exit !(r >= wr && (ws == 0 || s >= ws)) }'; then
                 verdict="met"
