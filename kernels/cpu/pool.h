@@ -1,0 +1,84 @@
+/* What the pooling kernels share: the sizes of a call, the windows and the reference's
+ * rules (each window's maximum, its divisor), for the references (pool.c) and the fast
+ * paths (pool_fast.c) alike, and the half kernels' wrapper. */
+#ifndef LT_CPU_POOL_H
+#define LT_CPU_POOL_H
+
+#include <math.h>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/half_ref.h"
+
+/* The sizes every windowed loop needs, read once from the views. */
+struct pool_dims {
+    int64_t planes, h, w; /* input (N * C, H, W) */
+    int64_t oh, ow;       /* output (N * C, OH, OW) */
+    int64_t kh, kw, sh, sw, ph, pw;
+};
+
+static inline struct pool_dims pool_dims(const struct lt_kargs *a) {
+    const struct lt_pool2d_attrs *at = a->attrs;
+    const struct lt_kview *x = a->in[0], *y = a->out[0];
+    return (struct pool_dims){
+        .planes = x->shape[0] * x->shape[1], .h = x->shape[2], .w = x->shape[3],
+        .oh = y->shape[2], .ow = y->shape[3],
+        .kh = at->kernel[0], .kw = at->kernel[1],
+        .sh = at->stride[0], .sw = at->stride[1],
+        .ph = at->padding[0], .pw = at->padding[1],
+    };
+}
+
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* The in-image part [*lo, *hi) of window `i` along a dim of `size` elements. */
+static inline void window(int64_t i, int64_t k, int64_t stride, int64_t pad, int64_t size,
+                   int64_t *lo, int64_t *hi) {
+    int64_t start = i * stride - pad;
+    *lo = max64(start, 0);
+    *hi = min64(start + k, size);
+}
+
+/* Index in the plane x (H, W) of window (i, j)'s maximum: the first in row-major window
+ * order; a NaN beats every number so that it propagates, as in PyTorch. Padding is -inf
+ * and never wins: every window overlaps the image (inference bounds the padding by half
+ * the kernel), so only in-image elements are compared. */
+static inline int64_t window_argmax(const float *x, const struct pool_dims *d, int64_t i,
+                             int64_t j) {
+    int64_t h0, h1, w0, w1, best = -1;
+    window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
+    window(j, d->kw, d->sw, d->pw, d->w, &w0, &w1);
+    for (int64_t ih = h0; ih < h1; ih++)
+        for (int64_t iw = w0; iw < w1; iw++) {
+            int64_t at = ih * d->w + iw;
+            if (best < 0 || x[at] > x[best] || (isnan(x[at]) && !isnan(x[best])))
+                best = at;
+        }
+    return best;
+}
+
+/* What window (i, j)'s sum is divided by: the full kernel area when padding counts
+ * (PyTorch's default; in floor mode no window reaches past the padding), else the
+ * in-image elements. */
+static inline double window_divisor(const struct pool_dims *d, int count_include_pad, int64_t i,
+                             int64_t j) {
+    if (count_include_pad)
+        return (double)(d->kh * d->kw);
+    int64_t h0, h1, w0, w1;
+    window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
+    window(j, d->kw, d->sw, d->pw, d->w, &w0, &w1);
+    return (double)((h1 - h0) * (w1 - w0));
+}
+
+/* A half kernel `name`: the f32 kernel `f32` (forward, or backward when `backward`) on
+ * f32 copies of the half tensors (exact for max pooling), so that mixed precision keeps
+ * pooled activations in half. */
+#define HALF_KERNEL(name, f32, backward)                                                           \
+    static enum lt_status name(const struct lt_kargs *a) {                                         \
+        return lt_half_ref_run(a, backward, f32);                                                  \
+    }
+
+/* Registers the fast f32 and half pooling kernels over the references (pool_fast.c). */
+void lt_cpu_register_pool_fast(struct lt_backend *b);
+
+#endif
