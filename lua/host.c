@@ -233,12 +233,18 @@ static int on_step(lua_State *L) {
     struct lt_run *run = lua_touserdata(L, lua_upvalueindex(1));
     luaL_checktype(L, 1, LUA_TTABLE);
     read_stats(L, 1, &run->stats);
-    if (run->on_step) {
-        run->in_step_callback = 1;
-        run->on_step(run->step_user, &run->stats);
-        run->in_step_callback = 0;
-    }
+    run->in_step_callback = 1;
+    run->on_step(run->step_user, &run->stats);
+    run->in_step_callback = 0;
     return 0;
+}
+
+/* has_on_step(): whether the host set a step callback, with the run as upvalue 1: without
+ * one the hook builds no numbers (lt_run_stats refreshes them after each call). */
+static int has_on_step(lua_State *L) {
+    struct lt_run *run = lua_touserdata(L, lua_upvalueindex(1));
+    lua_pushboolean(L, run->on_step != NULL);
+    return 1;
 }
 
 /* stop_requested(): whether lt_run_stop was called, with the run as upvalue 1. */
@@ -509,7 +515,8 @@ struct load_job {
     const char *const *overrides;
 };
 
-/* lutra.host.load(path, text, overrides, {quiet =, stop_requested =, on_step =}); the
+/* lutra.host.load(path, text, overrides, {quiet =, stop_requested =, on_step =,
+ * has_on_step =}); the
  * runner it returns goes into the registry. In protected mode. */
 static int load_recipe(lua_State *L) {
     struct load_job *job = lua_touserdata(L, 1);
@@ -528,7 +535,7 @@ static int load_recipe(lua_State *L) {
         lua_pushstring(L, job->overrides[i]);
         lua_rawseti(L, -2, i + 1);
     }
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushboolean(L, run->quiet);
     lua_setfield(L, -2, "quiet");
     lua_pushlightuserdata(L, run);
@@ -537,6 +544,9 @@ static int load_recipe(lua_State *L) {
     lua_pushlightuserdata(L, run);
     lua_pushcclosure(L, on_step, 1);
     lua_setfield(L, -2, "on_step");
+    lua_pushlightuserdata(L, run);
+    lua_pushcclosure(L, has_on_step, 1);
+    lua_setfield(L, -2, "has_on_step");
     lua_call(L, 4, 1);
     run->runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;

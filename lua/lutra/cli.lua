@@ -452,20 +452,6 @@ function verbs.eval(args)
     return EXIT.ok
 end
 
--- A number option's value within [lo, hi] (hi nil: no bound), or a usage error.
-local function number_option(verb, name, v, lo, hi, integer)
-    local n = tonumber(v)
-    if integer then
-        n = math.tointeger(n)
-    end
-    if n == nil or n ~= n or n < lo or (hi and n > hi) then
-        usage_error(string.format("%s: %s wants %s %s, got '%s'", verb, name,
-            integer and "an integer" or "a number", hi and string.format("in [%s, %s]", lo, hi)
-                or string.format(">= %s", lo), v))
-    end
-    return n
-end
-
 function verbs.generate(args)
     local p = cli.parse("generate", args, 2)
     if p.help then

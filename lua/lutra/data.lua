@@ -5,6 +5,7 @@
 -- worker threads, batches made ahead). Also what one batch's inputs and targets are, so
 -- that planning needs no more than a look at the data.
 local core = require "lutra.core"
+local describe = require "lutra.describe"
 local sources = require "lutra.data_sources"
 local util = require "lutra.util"
 
@@ -27,7 +28,8 @@ local last = { key = nil, sets = nil }
 local function identity(cfg)
     local parts = { tostring(cfg.seed) }
     for _, k in ipairs(IDENTITY) do
-        parts[#parts + 1] = k .. "=" .. tostring(cfg.data[k])
+        -- by value: a list of paths is a table, whose address a later one may reuse
+        parts[#parts + 1] = k .. "=" .. describe.literal(cfg.data[k])
     end
     return table.concat(parts, "\0")
 end

@@ -53,11 +53,12 @@ end
 -- host.load(path, text, sets, opts): a runner for the recipe at path (text: its text, when
 -- it is not a file) with the overrides `sets` ("key=value" strings). opts: quiet (no
 -- console lines), stop_requested (a function: true once the host asked the run to stop),
--- on_step (a function called with host.stats after each step). Raises naming the file and
+-- on_step (a function called with host.stats after each step), has_on_step (whether
+-- the host set a callback: without one no numbers are built). Raises naming the file and
 -- the key on a bad recipe or override.
 function host.load(path, text, sets, opts)
     local cfg, notes, origin = config.load(path, sets, text)
-    local on_step = opts.on_step
+    local on_step, has_on_step = opts.on_step, opts.has_on_step
     return runner.new(cfg, {
         notes = notes,
         origin = origin,
@@ -65,7 +66,11 @@ function host.load(path, text, sets, opts)
         quiet = opts.quiet,
         stop_requested = opts.stop_requested,
         hooks = { { name = "host step callback",
-            after_step = function(_, r) on_step(host.stats(r)) end } },
+            after_step = function(_, r)
+                if has_on_step() then -- the numbers are built for a callback only
+                    on_step(host.stats(r))
+                end
+            end } },
     })
 end
 

@@ -20,15 +20,8 @@ local positions = {}
 
 -- (T) i32: the position ids 0 .. T-1.
 local function position_ids(t)
-    local p = positions[t]
-    if p == nil then
-        p = T.zeros({ t }, "i32")
-        for i = 1, t do
-            p:set(i, i - 1)
-        end
-        positions[t] = p
-    end
-    return p
+    positions[t] = positions[t] or T.arange(t)
+    return positions[t]
 end
 
 local function check_dropout(what, p)
