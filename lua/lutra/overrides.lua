@@ -28,6 +28,18 @@ local function bare_word(value, pos)
     return not (tonumber(before) and value:sub(pos, pos):match("[%+%-%*/%%%^&|~<>=]"))
 end
 
+-- What is wrong with a recipe key path (words joined by dots, "data.batch_size"), or
+-- nil when nothing is.
+function overrides.key_problem(key)
+    for seg in (key .. "."):gmatch("([^.]*)%.") do
+        if not seg:match("^[%a_][%w_]*$") then
+            return seg == "" and "empty name in key '" .. key .. "'" or
+                string.format("'%s' in key '%s' is not a name", seg, key)
+        end
+    end
+    return nil
+end
+
 -- Parses "a.b.c=value": returns the key ("a.b.c") and the value, a Lua literal (300,
 -- 1e-3, 0x10, -2, true, nil, "x", {512, 512}, {a = 1, ["b"] = {2}}) read without running
 -- anything, or else a bare word taken as a string (adamw, cuda:0). Raises "--set 'text':
@@ -46,11 +58,9 @@ function overrides.parse_override(text)
     if key == "" then
         fail(where, "the key is empty")
     end
-    for seg in (key .. "."):gmatch("([^.]*)%.") do
-        if not seg:match("^[%a_][%w_]*$") then
-            fail(where, seg == "" and "empty name in key '" .. key .. "'" or
-                string.format("'%s' in key '%s' is not a name", seg, key))
-        end
+    local problem = overrides.key_problem(key)
+    if problem then
+        fail(where, problem)
     end
     local lead = raw:match("^%s*()") - 1
     local value = raw:match("^%s*(.-)%s*$")

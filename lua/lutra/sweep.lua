@@ -107,19 +107,6 @@ function sweep.grid(where, grid)
     return combos
 end
 
--- Whether k is a recipe key path: words joined by dots ("data.batch_size").
-local function is_key_path(k)
-    if type(k) ~= "string" or k:sub(-1) == "." then
-        return false
-    end
-    for seg in (k .. "."):gmatch("([^.]*)%.") do
-        if not seg:match("^[%a_][%w_]*$") then
-            return false
-        end
-    end
-    return true
-end
-
 -- Checks a variant's override table (what: "variants[3]" or "grid combination 3");
 -- returns its name and its overrides (name taken out).
 local function check_variant(where, what, v)
@@ -129,7 +116,7 @@ local function check_variant(where, what, v)
     local o = {}
     for k, x in pairs(v) do
         if k ~= "name" then
-            if not is_key_path(k) then
+            if type(k) ~= "string" or overrides.key_problem(k) then
                 fail(where, string.format("%s: %s is not a recipe key (write " ..
                     "[\"data.batch_size\"] = 128)", what, describe.show(k)))
             end
