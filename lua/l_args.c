@@ -20,8 +20,7 @@ enum lt_dtype lt_lua_check_dtype(lua_State *L, int arg, int def) {
     return dt;
 }
 
-/* Reads the shape table at idx into shape; returns ndim, or -1 with why in *err. */
-static int read_shape(lua_State *L, int idx, int64_t *shape, const char **err) {
+int lt_lua_read_shape(lua_State *L, int idx, int64_t *shape, const char **err) {
     if (!lua_istable(L, idx)) {
         *err = "a shape is a table of integers";
         return -1;
@@ -47,7 +46,7 @@ static int read_shape(lua_State *L, int idx, int64_t *shape, const char **err) {
 
 int lt_lua_check_shape(lua_State *L, int arg, int64_t *shape) {
     const char *err = NULL;
-    int ndim = read_shape(L, arg, shape, &err);
+    int ndim = lt_lua_read_shape(L, arg, shape, &err);
     if (ndim < 0)
         luaL_argerror(L, arg, err);
     return ndim;
@@ -306,7 +305,7 @@ static void store(lua_State *L, const char *what, const struct field *f, void *o
             luaL_error(L, "%s: '%s': %s", what, f->name, lt_ctx_error(lt_lua_ctx(L)));
         break;
     case F_SHAPE: {
-        int ndim = read_shape(L, lua_gettop(L), (int64_t *)at, &err);
+        int ndim = lt_lua_read_shape(L, lua_gettop(L), (int64_t *)at, &err);
         if (ndim < 0)
             luaL_error(L, "%s: '%s': %s", what, f->name, err);
         *(int *)((char *)out + f->count_offset) = ndim;

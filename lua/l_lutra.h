@@ -67,6 +67,9 @@ const char *lt_lua_kind_of(lua_State *L, int idx);
 
 /* A dtype name ("f32") at arg; `def` when absent or nil and def >= 0. */
 enum lt_dtype lt_lua_check_dtype(lua_State *L, int arg, int def);
+/* Reads the shape table at idx (at most LT_MAX_DIMS integers) into shape; returns ndim,
+ * or -1 with why in *err. Raises nothing. */
+int lt_lua_read_shape(lua_State *L, int idx, int64_t *shape, const char **err);
 /* A shape: a table of integers {2, 3}. Returns ndim and fills shape. */
 int lt_lua_check_shape(lua_State *L, int arg, int64_t *shape);
 /* Pushes a shape as a table of integers. */

@@ -186,21 +186,17 @@ static void sample_shape(lua_State *L, int arg, const char *key, struct lt_sampl
     if (!dt || lt_dtype_parse(lt_lua_ctx(L), dt, &s->dtype) != LT_OK)
         luaL_error(L, "source: %s.dtype: %s", key, dt ? lt_ctx_error(lt_lua_ctx(L)) : "missing");
     lua_getfield(L, t, "shape");
-    if (!lua_istable(L, -1))
-        luaL_error(L, "source: %s.shape must be a list of sizes", key);
-    lua_Integer nd = (lua_Integer)lua_rawlen(L, -1);
-    if (nd >= LT_MAX_DIMS)
-        luaL_error(L, "source: %s.shape has %I dims; a sample has at most %d", key, nd,
+    const char *err = NULL;
+    int nd = lt_lua_read_shape(L, lua_gettop(L), s->shape, &err);
+    if (nd < 0)
+        luaL_error(L, "source: %s.shape: %s", key, err);
+    if (nd >= LT_MAX_DIMS) /* the batch takes one more dim */
+        luaL_error(L, "source: %s.shape has %d dims; a sample has at most %d", key, nd,
                    LT_MAX_DIMS - 1);
-    s->ndim = (int)nd;
-    for (int i = 0; i < s->ndim; i++) {
-        lua_rawgeti(L, -1, i + 1);
-        lua_Integer v = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-        if (v < 1 || v > ((lua_Integer)1 << 40))
+    s->ndim = nd;
+    for (int i = 0; i < s->ndim; i++)
+        if (s->shape[i] < 1 || s->shape[i] > ((int64_t)1 << 40))
             luaL_error(L, "source: %s.shape[%d] must be an integer >= 1", key, i + 1);
-        s->shape[i] = (int64_t)v;
-        lua_pop(L, 1);
-    }
     lua_settop(L, t - 1);
 }
 
