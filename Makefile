@@ -10,7 +10,8 @@
 #                     a stock lua5.4 needs for that PREFIX
 #
 # Switches: SANITIZE=1 (ASan+UBSan, under build/asan), ONEDNN=0 (reference kernels only,
-# no oneDNN), OPT=... (optimisation flags).
+# no oneDNN), MPI=0 (no data-parallel ranks; on by default where mpicc is found, after the
+# dependency script has installed Open MPI), OPT=... (optimisation flags).
 
 CC      ?= gcc
 ifeq ($(origin CC),default)
@@ -44,13 +45,21 @@ endif
 # Hidden by default: core/lutra.h marks the public API, so a shared build exports it alone.
 CFLAGS  := $(CSTD) $(OPT) $(WARN) -I. $(SYS_INC) -fPIC -fvisibility=hidden -fopenmp $(DEFS) \
            $(SAN) $(EXTRA_CFLAGS)
-LDLIBS  := $(DNNL_LIB) -ljansson -lpng16 -lz -fopenmp -lm -ldl
+# Data-parallel ranks (core/dist.c) through Open MPI's mpicc flags. Expanded when a recipe
+# runs, after `deps` has installed the packages: a fresh machine builds with MPI too.
+MPI     ?= auto
+MPI_ON   = $(filter 1,$(if $(filter auto,$(MPI)),$(if $(shell command -v mpicc 2>/dev/null),1),$(MPI)))
+MPI_CFLAGS = $(if $(MPI_ON),-DLT_MPI=1 $(patsubst -I%,-isystem %,$(shell mpicc --showme:compile)))
+MPI_LIBS   = $(if $(MPI_ON),$(shell mpicc --showme:link))
+
+LDLIBS   = $(DNNL_LIB) -ljansson -lpng16 -lz $(MPI_LIBS) -fopenmp -lm -ldl
 # The Lua module is a shared object: Debian's static archives are not position-independent.
-MODULE_LDLIBS := $(LDLIBS)
+MODULE_LDLIBS = $(DNNL_LIB) -ljansson -lpng16 -lz $(MPI_LIBS) -fopenmp -lm -ldl
 # STATIC_LIBS=1: jansson, libpng and zlib linked statically into the programs, for a
 # machine without them (scripts/gpu-check.sh).
 ifeq ($(STATIC_LIBS),1)
-LDLIBS  := $(DNNL_LIB) -Wl,-Bstatic -ljansson -lpng16 -lz -Wl,-Bdynamic -fopenmp -lm -ldl
+LDLIBS   = $(DNNL_LIB) -Wl,-Bstatic -ljansson -lpng16 -lz -Wl,-Bdynamic $(MPI_LIBS) -fopenmp \
+           -lm -ldl
 endif
 
 LIB_SRC     := $(CORE_SRC) $(KERNEL_SRC)
@@ -124,6 +133,9 @@ $(BUILD)/%.o: %.c | deps
 # fast paths' loops (AdamW's) vectorise. Values do not change.
 $(BUILD)/kernels/cpu/%.o: CFLAGS += -fno-math-errno
 
+# Only the world's file speaks MPI.
+$(BUILD)/core/dist.o: CFLAGS += $(MPI_CFLAGS)
+
 $(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu $(wildcard kernels/cuda/*.cuh) kernels/kernels.h \
                           kernels/ops.def kernels/ops.h kernels/attrs.def kernels/families.def \
                           kernels/half.h kernels/rng.h kernels/matmul_batch.h
@@ -135,7 +147,7 @@ $(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu $(wildcard kernels/cuda/*.cuh) kern
 # it (its CUDA install, or LD_LIBRARY_PATH).
 $(BUILD)/lutra_cuda.so: $(CUDA_OBJ)
 	@echo "  LD      $@"
-	@$(NVCC) -shared -o $@ $^ -cudart static -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudnn \
+	@$(NVCC) -shared -o $@ $^ -cudart static -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudnn -lnccl \
 		-Xlinker -rpath=$(CUDA_HOME)/lib64 -Xlinker --no-undefined
 
 # Where an installed lutra looks for its CUDA plugin (core/device.c).
@@ -219,7 +231,7 @@ install: all
 	ln -sf liblutra.so.$(SO_VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/liblutra.so
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-		-e 's|@VERSION@|$(SO_VERSION)|; s|@DNNL_LIB@|$(DNNL_LIB)|' lutra.pc.in \
+		-e 's|@VERSION@|$(SO_VERSION)|; s|@PRIVATE_LIBS@|$(DNNL_LIB) $(MPI_LIBS)|' lutra.pc.in \
 		>$(DESTDIR)$(LIBDIR)/pkgconfig/lutra.pc
 	@echo
 	@echo "lutra is installed in $(PREFIX). For a stock lua5.4 to require \"lutra\" from it:"
@@ -232,7 +244,7 @@ install: all
 check-clang:
 	@for f in $(LIB_SRC) $(BIND_SRC) lua/host.c $(REPL_SRC) $(HAVE_LUA) $(TEST_SUPPORT_SRC) $(TEST_SRC) $(wildcard bench/*.c); do \
 		clang $(CSTD) $(WARN) -I. $(SYS_INC) -isystem /usr/lib/llvm-14/lib/clang/14.0.6/include \
-			-fopenmp $(DEFS) -fsyntax-only $$f || exit 1; \
+			-fopenmp $(DEFS) $(MPI_CFLAGS) -fsyntax-only $$f || exit 1; \
 	done
 	@echo "clang -fsyntax-only: clean"
 

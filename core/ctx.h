@@ -22,6 +22,12 @@ struct lt_ctx {
     uint64_t seed;
     size_t memory_limit; /* 0: the machine's RAM */
     int threads;         /* 0: OpenMP's default */
+    /* data parallel (core/dist.c): joined the process's MPI world; how long a collective
+     * waits; the bytes of a gradient bucket; the device's communicator made */
+    int dist_joined;
+    double dist_timeout;
+    size_t dist_bucket_bytes;
+    int dist_device_comm;
     char error[1024];
 };
 

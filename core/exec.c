@@ -157,6 +157,8 @@ static enum lt_status run_nodes(struct lt_exec *ex, int first_micro) {
             return lt_fail(ex->ctx, st, "%s%s: %s", lt_op_descs[pn->op].name,
                            pn->backward ? " (backward)" : "",
                            ex->msg[0] ? ex->msg : "the kernel failed");
+        if (ex->after_node && (st = ex->after_node(ex->after_node_user, n)) != LT_OK)
+            return st;
     }
     return LT_OK;
 }
@@ -206,7 +208,9 @@ enum lt_status lt_exec_run(struct lt_exec *ex, int first_micro) {
         if (st != LT_OK)
             return st;
     }
-    return ex->capture ? run_captured(ex, first_micro) : run_nodes(ex, first_micro);
+    /* a hooked run calls back between nodes: no graph can hold that */
+    return ex->capture && !ex->after_node ? run_captured(ex, first_micro)
+                                          : run_nodes(ex, first_micro);
 }
 
 enum lt_status lt_exec_check_inputs(struct lt_exec *ex, struct lt_tensor *const *inputs,

@@ -26,6 +26,10 @@ struct lt_exec {
         uint64_t key; /* which micro-batch kind and bound pointers it was captured with */
     } graphs[4];
     int next_graph; /* the cache slot the next capture replaces */
+    /* while set, called after each node that ran (a trainer's gradient all-reduce starts
+     * the buckets the node finished); a failure stops the run */
+    enum lt_status (*after_node)(void *user, int node);
+    void *after_node_user;
 };
 
 /* Allocates the plan's activation, temporary and workspace arenas (exactly the planned

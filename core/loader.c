@@ -56,7 +56,10 @@ struct lt_loader {
     struct lt_loader_config cfg;
     struct lt_store *store;
     int64_t *map;       /* data set sample -> store sample; NULL: the identity */
-    int64_t n, batches, short_size;
+    int64_t n, batches;
+    int64_t global;     /* samples of one batch over every shard: batch × shards */
+    int has_short;      /* the epoch ends in a short batch */
+    int64_t short_size; /* this shard's rows of it (0 when its slice is empty) */
     struct lt_transform t;
     int pixels;         /* x goes through the transform (u8 stores) */
     int c, oh, ow;      /* the transform's output */
@@ -121,6 +124,9 @@ static enum lt_status check_config(struct lt_ctx *ctx, const struct lt_dataset *
     if (c->batch < 1)
         return lt_fail(ctx, LT_EINVAL, "loader: batch must be at least 1, got %lld",
                        (long long)c->batch);
+    if (c->shards < 0 || c->shards > 4096 || c->shard < 0 || c->shard >= (c->shards ? c->shards : 1))
+        return lt_fail(ctx, LT_EINVAL, "loader: shard %d of %d: shards must be in [1, 4096] "
+                       "and the shard in [0, shards)", c->shard, c->shards);
     if (c->workers < 0 || c->workers > MAX_WORKERS)
         return lt_fail(ctx, LT_EINVAL, "loader: workers must be in [0, %d], got %d", MAX_WORKERS,
                        c->workers);
@@ -211,6 +217,18 @@ static void batch_position(const struct lt_loader *ld, int64_t seq, uint32_t *ep
     *iter = k % ld->batches;
 }
 
+/* Batch iter's rows for this shard: its slice of the epoch's global batch (rows
+ * [iter × global, ...) of the order), cut evenly among the shards, so that a short last
+ * batch leaves some shards one row more and, with fewer rows than shards, some none. */
+static void batch_rows(const struct lt_loader *ld, int64_t iter, int64_t *start, int64_t *size) {
+    int64_t shards = ld->cfg.shards ? ld->cfg.shards : 1, shard = ld->cfg.shard;
+    int64_t first = iter * ld->global;
+    int64_t rows = ld->n - first < ld->global ? ld->n - first : ld->global;
+    int64_t lo = first + shard * rows / shards, hi = first + (shard + 1) * rows / shards;
+    *start = lo;
+    *size = hi - lo;
+}
+
 static void make_order(struct filler *f, uint32_t epoch) {
     const struct lt_loader *ld = f->ld;
     lt_permutation(lt_rng_key(ld->cfg.seed, SHUFFLE_STREAM, epoch, 0), ld->n, f->order);
@@ -298,8 +316,8 @@ static void fill(struct filler *f, struct slot *sl, int64_t seq) {
     batch_position(ld, seq, &epoch, &iter);
     if (ld->cfg.shuffle && (!f->order_valid || f->order_epoch != epoch))
         make_order(f, epoch);
-    int64_t start = iter * ld->cfg.batch;
-    int64_t size = ld->n - start < ld->cfg.batch ? ld->n - start : ld->cfg.batch;
+    int64_t start, size;
+    batch_rows(ld, iter, &start, &size);
     char *x = lt_tensor_data(sl->x), *y = lt_tensor_data(sl->y);
     int rc = 0;
     if (s->pixels) {
@@ -357,7 +375,7 @@ static enum lt_status make_slot(struct lt_ctx *ctx, struct lt_loader *ld, struct
     enum lt_status st = lt_tensor_new(ctx, xs->dtype, xs->ndim, xs->shape, &sl->x);
     if (st == LT_OK)
         st = lt_tensor_new(ctx, s->y.dtype, s->y.ndim + 1, ys, &sl->y);
-    if (st == LT_OK && ld->short_size) {
+    if (st == LT_OK && ld->has_short) {
         st = lt_tensor_slice(ctx, sl->x, 0, ld->short_size, &sl->x_short);
         if (st == LT_OK)
             st = lt_tensor_slice(ctx, sl->y, 0, ld->short_size, &sl->y_short);
@@ -411,12 +429,15 @@ enum lt_status lt_loader_new(struct lt_ctx *ctx, const struct lt_dataset *ds,
     enum lt_status st = check_config(ctx, ds, cfg, &t, &ch, &oh, &ow);
     if (st != LT_OK)
         return st;
-    int64_t n = lt_dataset_size(ds), b = cfg->batch;
+    int shards = cfg->shards ? cfg->shards : 1;
+    int64_t n = lt_dataset_size(ds), b = cfg->batch * shards;
     int64_t batches = cfg->drop_last ? n / b : (n + b - 1) / b;
     if (batches == 0)
         return lt_fail(ctx, LT_EINVAL,
-                       "loader: a data set of %lld samples gives no batch of %lld%s", (long long)n,
-                       (long long)b, cfg->drop_last ? " with drop_last" : "");
+                       "loader: a data set of %lld samples gives no batch of %lld%s%s",
+                       (long long)n, (long long)b,
+                       shards > 1 ? " (the batch of every rank together)" : "",
+                       cfg->drop_last ? " with drop_last" : "");
 
     struct lt_loader *ld = lt_zalloc(ctx, sizeof *ld);
     if (!ld)
@@ -429,7 +450,12 @@ enum lt_status lt_loader_new(struct lt_ctx *ctx, const struct lt_dataset *ds,
     ld->store = lt_store_retain(s);
     ld->n = n;
     ld->batches = batches;
-    ld->short_size = cfg->drop_last ? 0 : n % b;
+    ld->global = b;
+    ld->has_short = !cfg->drop_last && n % b != 0;
+    if (ld->has_short) {
+        int64_t first;
+        batch_rows(ld, batches - 1, &first, &ld->short_size);
+    }
     ld->t = t;
     ld->c = ch;
     ld->oh = oh;
@@ -459,7 +485,7 @@ enum lt_status lt_loader_new(struct lt_ctx *ctx, const struct lt_dataset *ds,
             st = LT_ENOMEM;
     }
     struct lt_sample_shape xs;
-    x_shape(s, cfg, ch, oh, ow, b, &xs);
+    x_shape(s, cfg, ch, oh, ow, cfg->batch, &xs);
     ld->x_row = lt_dtype_bytes(xs.dtype);
     for (int i = 1; i < xs.ndim; i++)
         ld->x_row *= (size_t)xs.shape[i];
@@ -473,7 +499,7 @@ enum lt_status lt_loader_new(struct lt_ctx *ctx, const struct lt_dataset *ds,
         f->ld = ld;
         if (ld->cfg.shuffle && !(f->order = lt_alloc(ctx, (size_t)(n ? n : 1) * sizeof *f->order)))
             st = LT_ENOMEM;
-        if (st == LT_OK && s->ops->batch && !(f->idx = lt_alloc(ctx, (size_t)b * sizeof *f->idx)))
+        if (st == LT_OK && s->ops->batch && !(f->idx = lt_alloc(ctx, (size_t)cfg->batch * sizeof *f->idx)))
             st = LT_ENOMEM;
     }
     for (int k = 0; k < workers && st == LT_OK; k++) {
@@ -546,9 +572,9 @@ enum lt_status lt_loader_next(struct lt_loader *ld, struct lt_batch *b) {
         restart(ld, epoch, iter); /* the next call makes this batch again */
         return st;
     }
-    int64_t start = iter * ld->cfg.batch;
-    int64_t size = ld->n - start < ld->cfg.batch ? ld->n - start : ld->cfg.batch;
-    int short_batch = size < ld->cfg.batch;
+    int64_t start, size;
+    batch_rows(ld, iter, &start, &size);
+    int short_batch = ld->has_short && iter == ld->batches - 1;
     b->x = short_batch ? sl->x_short : sl->x;
     b->y = short_batch ? sl->y_short : sl->y;
     b->epoch = epoch;

@@ -798,10 +798,17 @@ struct lt_loader_config {
     int crop_h, crop_w, crop_padding, random_crop; /* > 0: crop to this size */
     int hflip;                       /* 1: random horizontal flip */
     enum lt_bad_file on_bad_file;
+    /* Data-parallel shards (0 or 1: none): each batch of the epoch is batch × shards
+     * samples of the order, every rank's loader handing out its shard's slice (rows
+     * [shard × batch, (shard + 1) × batch) of a full one; a short last one cut as evenly
+     * as it goes, so a shard's slice may be a row shorter, or empty). sample_base stays
+     * the slice's position in the epoch's order: dropout and augmentation draw what one
+     * process with the whole batch would. */
+    int shard, shards;
 };
 
 /* batch as given, shuffle 1, drop_last 0, seed 0, mean 0, std 1 (x = pixel / 255),
- * flat 0, workers 1, no augmentation, LT_BAD_FILE_ERROR. Cannot fail. */
+ * flat 0, workers 1, no augmentation, LT_BAD_FILE_ERROR, no shards. Cannot fail. */
 struct lt_loader_config lt_loader_defaults(int64_t batch);
 
 /* The shape of x's batches of `batch` rows the loader would make of ds under cfg (the
@@ -832,9 +839,11 @@ struct lt_batch {
     struct lt_tensor *y;
     uint32_t epoch;      /* the epoch this batch belongs to */
     int64_t iter;        /* its number within the epoch, from 0 */
-    int64_t sample_base; /* iter * batch: row 0's index in the epoch's sample stream
-                          * (lt_step_input.sample_base, which keys dropout) */
-    int64_t size;        /* rows: batch, or fewer for a short last batch */
+    int64_t sample_base; /* iter * batch (with shards: the slice's first row): row 0's
+                          * index in the epoch's sample stream (lt_step_input.sample_base,
+                          * which keys dropout) */
+    int64_t size;        /* rows: batch, or fewer for a short last batch (with shards
+                          * possibly 0) */
     int last;            /* 1: the last batch of its epoch */
 };
 
@@ -985,6 +994,70 @@ enum lt_status lt_png_read(struct lt_ctx *ctx, const char *path, int channels,
  * when the file cannot be written (the message names the path and the reason),
  * LT_ENOMEM. */
 enum lt_status lt_png_write(struct lt_ctx *ctx, const char *path, const struct lt_tensor *t);
+
+/* ---- data-parallel ranks (docs/distributed.md) ---------------------------------------- */
+
+/* A job of N ranks started by an MPI launcher (mpirun -np N lutra train ...): each rank a
+ * process with its own context, the same model and seed, and its shard of every batch. A
+ * trainer built on a context that joined the job sums the step's gradient over the ranks
+ * before the update (in buckets of the flat gradient buffer, each started as soon as the
+ * backward has finished it, so that the transfer overlaps the rest of the backward; on a
+ * GPU through NCCL, bootstrapped over MPI), and the step's loss sum and target count, so
+ * that every rank applies the update one process would with N times the batch. The MPI
+ * world is the process's (the one exception to "no globals": MPI has one per process);
+ * any of its contexts may join it. */
+
+/* Whether this process was started by an MPI launcher, as its environment says (Open
+ * MPI's OMPI_COMM_WORLD_SIZE and _RANK, PMI's and PMIx's PMI_SIZE, PMIX_RANK ...), with
+ * the rank and world size it says (-1 where it does not); rank and size may be NULL.
+ * Touches nothing. */
+int lt_dist_launched(int *rank, int *size);
+/* Whether this lutra was built with MPI (make MPI=1). */
+int lt_dist_built(void);
+
+/* Joins ctx to the job: MPI is initialised once per process (and finalised at its exit,
+ * or by lt_dist_end). A process no launcher started is a world of one, without MPI. Fails
+ * with LT_EUNSUPPORTED when a launcher started it but lutra was built without MPI (the
+ * message says how to build with it), LT_EIO when MPI cannot start. */
+enum lt_status lt_dist_join(struct lt_ctx *ctx);
+
+/* The context's rank, the world's size, and the rank among and count of the ranks on this
+ * host: 0, 1, 0, 1 for a context that has not joined. */
+int lt_dist_rank(const struct lt_ctx *ctx);
+int lt_dist_size(const struct lt_ctx *ctx);
+int lt_dist_local_rank(const struct lt_ctx *ctx);
+int lt_dist_local_size(const struct lt_ctx *ctx);
+
+/* How long a collective waits for the other ranks before it fails, naming itself and the
+ * rank that waited (default 600 s); a rank that stopped or hangs then ends the job instead
+ * of blocking it. Fails with LT_EINVAL for seconds not > 0. */
+enum lt_status lt_dist_set_timeout(struct lt_ctx *ctx, double seconds);
+double lt_dist_timeout(const struct lt_ctx *ctx);
+
+/* The bytes of one gradient bucket (default 1 MiB): for trainers built afterwards. Fails
+ * with LT_EINVAL under 4096. */
+enum lt_status lt_dist_set_bucket_bytes(struct lt_ctx *ctx, size_t bytes);
+size_t lt_dist_bucket_bytes(const struct lt_ctx *ctx);
+
+/* How many buckets a data-parallel trainer of plan p cuts its gradient into with buckets
+ * of `bytes` (lt_dist_set_bucket_bytes), and the largest one's bytes (largest may be
+ * NULL); -1 when out of memory. Each bucket is one all-reduce per step. */
+int lt_plan_grad_buckets(const struct lt_plan *p, size_t bytes, size_t *largest);
+
+/* Sums n doubles over every rank, in place (losses, metrics, flags that must agree);
+ * `what` names it in a message. Every rank calls it at the same point. A world of one: a
+ * no-op. Fails with LT_EIO (MPI's error, or the timeout). */
+enum lt_status lt_dist_sum(struct lt_ctx *ctx, double *v, int n, const char *what);
+
+/* Rank root's bytes to every rank, as lt_dist_sum. Fails as it, or with LT_EINVAL for a
+ * root outside the world. */
+enum lt_status lt_dist_broadcast(struct lt_ctx *ctx, void *buf, size_t bytes, int root,
+                                 const char *what);
+
+/* Ends this process's part of the job: code 0 finalises MPI (after the other ranks
+ * arrive); any other code in a world of several aborts the job (MPI_Abort: the launcher
+ * ends every rank and names this one) and does not return. Without MPI: nothing. */
+void lt_dist_end(int code);
 
 LT_API_END
 

@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
 #include "core/fail.h"
 #include "core/mem.h"
 #include "core/exec.h"
+#include "core/grad_sync.h"
 #include "core/optim.h"
 #include "core/staging.h"
 #include "core/tensor.h"
@@ -55,6 +57,8 @@ struct lt_trainer {
     int64_t step;
     struct lt_loss_scale scaler;
     int clean_steps; /* in a row, for dynamic growth */
+    struct lt_grad_sync *sync; /* in a data-parallel job: the gradient's all-reduce */
+    int weights_agreed;        /* the ranks started from rank 0's weights */
 };
 
 const struct lt_exec *lt_trainer_exec(const struct lt_trainer *t) {
@@ -77,6 +81,7 @@ void lt_trainer_free(struct lt_trainer *t) {
         unmirror(t, t->params, &t->pmirror);
         unmirror(t, t->state, &t->smirror);
     }
+    lt_grad_sync_free(t->sync);
     lt_exec_release(&t->ex);
     for (int i = 0; i < t->n_more; i++) {
         struct lt_plan *p = t->more[i]->plan;
@@ -165,6 +170,38 @@ static void bind_flat(struct lt_trainer *t, struct lt_exec *ex) {
     }
 }
 
+/* In a data-parallel job: the all-reduce of the gradient, in buckets. */
+static enum lt_status join_sync(struct lt_trainer *t) {
+    return lt_dist_active(t->ctx) ? lt_grad_sync_new(t->ctx, t->plan, t->grads, &t->sync) : LT_OK;
+}
+
+/* Rank 0's bytes of a storage to every rank (its device copy too). */
+static enum lt_status broadcast_storage(struct lt_trainer *t, struct lt_storage *s,
+                                        const char *what) {
+    lt_storage_fetch(s);
+    enum lt_status st = lt_dist_broadcast(t->ctx, s->data, s->bytes, 0, what);
+    if (st == LT_OK && s->mirror)
+        s->mirror->device_stale = 1;
+    return st;
+}
+
+/* In a data-parallel job, before a step: every rank holds rank 0's weights (once: the
+ * updates agree from then on) and running statistics (every step, as DDP's buffers: each
+ * rank's forward sees only its shard). */
+static enum lt_status agree_with_rank0(struct lt_trainer *t) {
+    if (!t->sync)
+        return LT_OK;
+    enum lt_status st = LT_OK;
+    if (!t->weights_agreed) {
+        st = broadcast_storage(t, t->params, "the weights' broadcast from rank 0");
+        t->weights_agreed = st == LT_OK;
+    }
+    /* the state holds the loss seed too, the same on every rank: only statistics need it */
+    if (st == LT_OK && t->plan->flat_state > 2 * sizeof(float))
+        st = broadcast_storage(t, t->state, "the running statistics' broadcast from rank 0");
+    return st;
+}
+
 enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_trainer **out) {
     struct lt_trainer *t = lt_zalloc(ctx, sizeof *t);
     if (!t)
@@ -212,7 +249,7 @@ enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_t
     t->seed = (float *)(t->dstate + p->bufs[p->seed_buf].offset);
     t->scaler = (struct lt_loss_scale){1.0f, 0, 2.0f, 0.5f, 2000};
     lt_exec_bind(&t->ex, p->seed_buf, t->seed);
-    if ((st = write_seed(t, 1.0f)) != LT_OK) {
+    if ((st = write_seed(t, 1.0f)) != LT_OK || (st = join_sync(t)) != LT_OK) {
         lt_trainer_free(t);
         return st;
     }
@@ -306,6 +343,10 @@ static enum lt_status run_micro_batches(struct lt_trainer *t, const struct lt_st
         }
         if ((st = load_micro(t, ex, inputs, k, in->n_micro)) != LT_OK)
             return st;
+        /* the last micro-batch's backward finishes the gradient: its buckets start as it
+         * goes */
+        if (t->sync && k == in->n_micro - 1 && (st = lt_grad_sync_begin(t->sync, ex)) != LT_OK)
+            return st;
         ex->info = (struct lt_exec_info){lt_ctx_seed(t->ctx), in->epoch, sample};
         if ((st = lt_exec_run(ex, !ran[e])) != LT_OK)
             return st;
@@ -329,13 +370,16 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
                                struct lt_step_result *res) {
     struct lt_plan *p = t->plan;
     int n_inputs = p->graph->n_inputs;
-    if (in->n_micro < 1)
+    /* a rank whose shard of a short last batch is empty still takes part in the sums */
+    if (in->n_micro < (t->sync ? 0 : 1))
         return lt_fail(t->ctx, LT_EINVAL, "step: needs at least one micro-batch, got %d",
                        in->n_micro);
     for (int k = 0; k < in->n_micro; k++)
         if (pick_exec(t, in->inputs + (size_t)k * n_inputs) < 0)
             return LT_EINVAL;
-    enum lt_status st = lt_mem_zero(t->ctx, t->be, t->grads, p->bytes[LT_MEM_GRADS]);
+    enum lt_status st = agree_with_rank0(t);
+    if (st == LT_OK)
+        st = lt_mem_zero(t->ctx, t->be, t->grads, p->bytes[LT_MEM_GRADS]);
     if (st == LT_OK)
         st = lt_storage_push(t->ctx, t->params);
     if (st == LT_OK)
@@ -365,9 +409,18 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
             count += losses[2 * k + 1];
         }
     }
+    if (st == LT_OK && t->sync) { /* every rank's gradient and losses, summed */
+        double pair[2] = {sum, count};
+        st = lt_grad_sync_finish(t->sync);
+        if (st == LT_OK)
+            st = lt_dist_sum(t->ctx, pair, 2, "the loss all-reduce");
+        sum = pair[0];
+        count = pair[1];
+    }
     if (st != LT_OK)
         return st;
-    /* one division for the whole step: equal to one batch n_micro times larger */
+    /* one division for the whole step: equal to one batch n_micro times larger (and world
+     * size times, in a data-parallel job) */
     float factor = count > 0 ? (float)(1.0 / ((double)t->scale * count)) : 0.0f;
     double sumsq;
     int finite;

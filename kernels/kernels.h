@@ -98,6 +98,9 @@ struct lt_update_kernels {
 
 enum lt_copy_kind { LT_COPY_H2D, LT_COPY_D2H, LT_COPY_D2D };
 
+/* The bytes of a collective communicator's id (NCCL's ncclUniqueId). */
+#define LT_COMM_ID_BYTES 128
+
 /* How the core reaches a device backend's memory. A backend whose tensors live in host
  * memory (the CPU) leaves every member NULL. Work is ordered on the backend's one stream:
  * kernels, copies and zeroing run in the order they were asked for; a copy to the host
@@ -138,6 +141,17 @@ struct lt_device_ops {
     enum lt_status (*capture_end)(void *impl, void **graph, char *msg);
     enum lt_status (*graph_launch)(void *impl, void *graph, char *msg);
     void (*graph_free)(void *impl, void *graph);
+    /* Collectives of a data-parallel job (NCCL on CUDA); NULL where the device has none.
+     * comm_id makes the job's id on rank 0 (the core broadcasts it over MPI); comm_init
+     * joins this rank to the job's communicator; comm_sum queues, on a stream of its own
+     * behind the work queued so far, the sum over every rank of n floats at ptr, in place;
+     * comm_wait makes the stream wait for every sum queued, failing (LT_ECUDA, the job's
+     * communicator aborted) when they are not done within timeout_s seconds. */
+    enum lt_status (*comm_id)(void *impl, unsigned char id[LT_COMM_ID_BYTES], char *msg);
+    enum lt_status (*comm_init)(void *impl, const unsigned char id[LT_COMM_ID_BYTES], int rank,
+                                int size, char *msg);
+    enum lt_status (*comm_sum)(void *impl, float *ptr, int64_t n, char *msg);
+    enum lt_status (*comm_wait)(void *impl, double timeout_s, char *msg);
 };
 
 /* A backend: its kernel table, its optimizer passes and its private handles. On a device

@@ -185,7 +185,8 @@ static int opt_norm(lua_State *L, int arg, const char *key, float *v, float def)
 /* The loader options at arg: {batch =, shuffle = true, drop_last = false, seed = 0,
  * mean = 0, std = 1 (numbers or per-channel lists), flat = false, workers = 1,
  * background = true (false: workers 0), resize =, crop = (n or {h, w}), padding = 0,
- * random_crop = false, hflip = false, on_bad_file = "error"}. */
+ * random_crop = false, hflip = false, on_bad_file = "error", shards = 1, shard = 0 (a
+ * data-parallel rank's slice of batch × shards, lt_loader_config)}. */
 static struct lt_loader_config loader_config(lua_State *L, int arg) {
     luaL_checktype(L, arg, LUA_TTABLE);
     lua_Number batch = opt_number(L, arg, "loader", "batch", 0);
@@ -214,6 +215,8 @@ static struct lt_loader_config loader_config(lua_State *L, int arg) {
     cfg.random_crop = opt_flag(L, arg, "random_crop", 0);
     cfg.hflip = opt_flag(L, arg, "hflip", 0);
     cfg.on_bad_file = opt_bad_file(L, arg, "loader");
+    cfg.shards = opt_int(L, arg, "loader", "shards", 1, 1, 4096);
+    cfg.shard = opt_int(L, arg, "loader", "shard", 0, 0, cfg.shards - 1);
     return cfg;
 }
 

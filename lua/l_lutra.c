@@ -274,6 +274,7 @@ LT_LUA_EXPORT int luaopen_lutra_core(lua_State *L) {
     lt_lua_open_image(L);
     lt_lua_open_sys(L);
     lt_lua_open_json(L);
+    lt_lua_open_dist(L);
     return 1;
 }
 

@@ -109,6 +109,7 @@ void lt_lua_open_io(lua_State *L);
 void lt_lua_open_image(lua_State *L);
 void lt_lua_open_sys(lua_State *L);
 void lt_lua_open_json(lua_State *L);
+void lt_lua_open_dist(lua_State *L);
 
 /* ---- openers ------------------------------------------------------------------------------- */
 

@@ -136,6 +136,21 @@ static int p_report(lua_State *L) {
     return 1;
 }
 
+/* p:grad_buckets(bytes): how many all-reduce buckets a data-parallel step cuts the
+ * gradient into, and the largest one's bytes. */
+static int p_grad_buckets(lua_State *L) {
+    struct lplan *h = check_plan(L, 1);
+    lua_Integer bytes = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, bytes > 0, 2, "bytes must be > 0");
+    size_t largest = 0;
+    int n = lt_plan_grad_buckets(h->p, (size_t)bytes, &largest);
+    if (n < 0)
+        return luaL_error(L, "grad_buckets: out of memory");
+    lua_pushinteger(L, n);
+    lua_pushinteger(L, (lua_Integer)largest);
+    return 2;
+}
+
 /* p:nodes(): nodes in the planned step, forward plus backward (recomputations
  * included). */
 static int p_nodes(lua_State *L) {
@@ -183,8 +198,10 @@ static int tr_step(lua_State *L) {
     struct lt_step_input in;
     check_position(L, 3, &in.epoch, &in.sample_base);
     lua_Integer n_micro = (lua_Integer)lua_rawlen(L, 2);
-    luaL_argcheck(L, n_micro >= 1 && n_micro <= 0x10000, 2,
-                  "want a list of 1 to 65536 micro-batches");
+    /* none: a data-parallel rank whose shard of a short last batch is empty (the core
+     * refuses it elsewhere) */
+    luaL_argcheck(L, n_micro >= 0 && n_micro <= 0x10000, 2,
+                  "want a list of up to 65536 micro-batches");
     size_t n = (size_t)n_micro * (size_t)(h->n_inputs ? h->n_inputs : 1);
     struct lt_tensor **inputs = lua_newuserdatauv(L, n * sizeof *inputs, 0);
     for (lua_Integer k = 0; k < n_micro; k++) {
@@ -463,6 +480,7 @@ static const luaL_Reg plan_funcs[] = {
 static const luaL_Reg plan_methods[] = {
     {"report", p_report},
     {"nodes", p_nodes},
+    {"grad_buckets", p_grad_buckets},
     {"checkpointing", p_checkpointing},
     {"close", p_release},
     {NULL, NULL},

@@ -142,6 +142,11 @@ int main(int argc, char **argv) {
         code = 0;
     }
     fflush(stdout);
+    /* a failed rank of a data-parallel job ends the whole job, before anything waits on
+     * the ranks it would leave behind (freeing the state ends the GPU's communicator) */
+    if (code != 0)
+        lt_dist_end(code);
     lua_close(L);
+    lt_dist_end(code);
     return code;
 }

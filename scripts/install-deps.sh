@@ -14,6 +14,8 @@ packages=(
     libcmocka-dev                 # the C test framework
     lua-busted                    # the Lua test framework
     libomp-14-dev                 # omp.h for clang's syntax check
+    libopenmpi-dev openmpi-bin    # data-parallel ranks: mpicc's flags, mpirun
+    iproute2                      # the two-host test's network namespaces (ip netns)
 )
 
 missing=()

@@ -3,8 +3,23 @@
 #include <cstdlib>
 #include <dlfcn.h>
 #include <cstring>
+#include <ctime>
+
+#include <nccl.h>
 
 #include "kernels/cuda/dnn.cuh"
+
+static_assert(sizeof(ncclUniqueId) == LT_COMM_ID_BYTES, "LT_COMM_ID_BYTES is NCCL's id size");
+
+/* The backend's impl: the handles every kernel sees, then the collectives' state, which
+ * only this file touches (so the kernels' header need not include nccl.h). */
+struct lt_cuda_dev {
+    lt_cuda c;                /* first: the kernels' lt_cuda * points here */
+    ncclComm_t comm;          /* NULL before comm_init and after an abort */
+    cudaStream_t comm_stream; /* the sums run here, beside the kernels' stream */
+    cudaEvent_t queued;       /* the kernels' stream when a sum was queued */
+    cudaEvent_t summed;       /* the comm stream when comm_wait was called */
+};
 
 enum lt_status lt_cuda_check(const lt_kargs *a, const char *what) {
     cudaError_t e = cudaGetLastError();
@@ -175,9 +190,130 @@ static void dev_graph_free(void *impl, void *graph) {
         cudaGraphExecDestroy((cudaGraphExec_t)graph);
 }
 
+/* ---- collectives (NCCL) --------------------------------------------------------------- */
+
+static enum lt_status nccl_fail(char *msg, ncclResult_t r, ncclComm_t comm, const char *what) {
+    const char *last = ncclGetLastError(comm); /* the detail, where NCCL kept one */
+    snprintf(msg, LT_KMSG_SIZE, "%s: NCCL %s%s%s%s", what, ncclGetErrorString(r),
+             last && *last ? " (" : "", last ? last : "", last && *last ? ")" : "");
+    return LT_ECUDA;
+}
+
+static enum lt_status dev_comm_id(void *impl, unsigned char id[LT_COMM_ID_BYTES], char *msg) {
+    (void)impl;
+    ncclUniqueId uid;
+    ncclResult_t r = ncclGetUniqueId(&uid);
+    if (r != ncclSuccess)
+        return nccl_fail(msg, r, NULL, "making the job's communicator id");
+    memcpy(id, &uid, sizeof uid);
+    return LT_OK;
+}
+
+static enum lt_status dev_comm_init(void *impl, const unsigned char id[LT_COMM_ID_BYTES],
+                                    int rank, int size, char *msg) {
+    lt_cuda_dev *d = (lt_cuda_dev *)impl;
+    if (d->comm) {
+        snprintf(msg, LT_KMSG_SIZE, "this device has already joined a communicator");
+        return LT_EINVAL;
+    }
+    cudaError_t e = cudaSetDevice(d->c.device); /* NCCL binds the comm to the current device */
+    /* kept after a failed or aborted join: release_impl frees them, a new join reuses them */
+    if (e == cudaSuccess && !d->comm_stream)
+        e = cudaStreamCreateWithFlags(&d->comm_stream, cudaStreamNonBlocking);
+    if (e == cudaSuccess && !d->queued)
+        e = cudaEventCreateWithFlags(&d->queued, cudaEventDisableTiming);
+    if (e == cudaSuccess && !d->summed)
+        e = cudaEventCreateWithFlags(&d->summed, cudaEventDisableTiming);
+    if (e != cudaSuccess)
+        return fail(msg, e, "creating the communication stream");
+    ncclUniqueId uid;
+    memcpy(&uid, id, sizeof uid);
+    ncclResult_t r = ncclCommInitRank(&d->comm, size, uid, rank);
+    if (r != ncclSuccess) {
+        d->comm = NULL;
+        return nccl_fail(msg, r, NULL, "joining the job's communicator");
+    }
+    return LT_OK;
+}
+
+static enum lt_status dev_comm_sum(void *impl, float *ptr, int64_t n, char *msg) {
+    lt_cuda_dev *d = (lt_cuda_dev *)impl;
+    if (!d->comm) {
+        snprintf(msg, LT_KMSG_SIZE, "a sum over ranks before this device joined a communicator "
+                                    "(comm_init), or after it was aborted");
+        return LT_EINVAL;
+    }
+    if (n <= 0)
+        return LT_OK;
+    /* the sum reads what the kernels queued so far wrote: start it behind them */
+    cudaError_t e = cudaEventRecord(d->queued, d->c.stream);
+    if (e == cudaSuccess)
+        e = cudaStreamWaitEvent(d->comm_stream, d->queued, 0);
+    if (e != cudaSuccess)
+        return fail(msg, e, "queueing the all-reduce");
+    ncclResult_t r =
+        ncclAllReduce(ptr, ptr, (size_t)n, ncclFloat, ncclSum, d->comm, d->comm_stream);
+    return r == ncclSuccess ? LT_OK : nccl_fail(msg, r, d->comm, "queueing the all-reduce");
+}
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static enum lt_status dev_comm_wait(void *impl, double timeout_s, char *msg) {
+    lt_cuda_dev *d = (lt_cuda_dev *)impl;
+    if (!d->comm) {
+        snprintf(msg, LT_KMSG_SIZE, "waiting for sums over ranks before this device joined a "
+                                    "communicator (comm_init), or after it was aborted");
+        return LT_EINVAL;
+    }
+    cudaError_t e = cudaEventRecord(d->summed, d->comm_stream);
+    if (e != cudaSuccess)
+        return fail(msg, e, "waiting for the all-reduce");
+    /* Poll rather than synchronise: a rank that died or hangs would block this one forever,
+     * and only an abort frees the device from a collective that cannot finish. */
+    const struct timespec nap = {0, 100000}; /* 100 us */
+    double start = seconds_now();
+    ncclResult_t r = ncclSuccess;
+    while ((e = cudaEventQuery(d->summed)) == cudaErrorNotReady) {
+        ncclResult_t async = ncclSuccess;
+        if ((r = ncclCommGetAsyncError(d->comm, &async)) == ncclSuccess)
+            r = async;
+        if (r != ncclSuccess || seconds_now() - start > timeout_s)
+            break;
+        nanosleep(&nap, NULL);
+    }
+    if (e == cudaSuccess)
+        return (e = cudaStreamWaitEvent(d->c.stream, d->summed, 0)) == cudaSuccess
+                   ? LT_OK
+                   : fail(msg, e, "waiting for the all-reduce");
+    if (e == cudaErrorNotReady && r == ncclSuccess)
+        snprintf(msg, LT_KMSG_SIZE, "the NCCL all-reduce did not finish within %g s "
+                                    "(dist.timeout): a rank has stopped or hangs",
+                 timeout_s);
+    else if (e == cudaErrorNotReady)
+        nccl_fail(msg, r, d->comm, "the NCCL all-reduce failed");
+    else
+        fail(msg, e, "the NCCL all-reduce failed");
+    ncclCommAbort(d->comm);
+    d->comm = NULL;
+    return LT_ECUDA;
+}
+
 static void release_impl(void *impl) {
-    lt_cuda *c = (lt_cuda *)impl;
+    lt_cuda_dev *d = (lt_cuda_dev *)impl;
+    lt_cuda *c = &d->c;
     cudaStreamSynchronize(c->stream);
+    if (d->comm)
+        ncclCommDestroy(d->comm); /* waits for the sums still queued */
+    if (d->comm_stream)
+        cudaStreamDestroy(d->comm_stream);
+    if (d->queued)
+        cudaEventDestroy(d->queued);
+    if (d->summed)
+        cudaEventDestroy(d->summed);
     if (c->dnn)
         cudnnDestroy((cudnnHandle_t)c->dnn);
     if (c->blas)
@@ -186,7 +322,7 @@ static void release_impl(void *impl) {
     cudaFree(c->scratch);
     cudaFreeHost(c->host_scratch);
     cudaStreamDestroy(c->stream);
-    free(c);
+    free(d);
 }
 
 /* ---- the entry point ----------------------------------------------------------------- */
@@ -256,17 +392,18 @@ lt_cuda_backend_init(struct lt_backend *b, int device, unsigned abi, char *msg) 
         return LT_EUNSUPPORTED;
     }
     memset(b, 0, sizeof *b);
-    lt_cuda *c = (lt_cuda *)calloc(1, sizeof *c);
-    if (!c) {
+    lt_cuda_dev *d = (lt_cuda_dev *)calloc(1, sizeof *d);
+    if (!d) {
         snprintf(msg, LT_KMSG_SIZE, "out of memory");
         return LT_ENOMEM;
     }
+    lt_cuda *c = &d->c;
     enum lt_status st = start(c, device, msg);
     if (st != LT_OK) {
         if (c->stream)
             release_impl(c);
         else
-            free(c);
+            free(d);
         return st;
     }
     b->name = "cuda";
@@ -287,6 +424,10 @@ lt_cuda_backend_init(struct lt_backend *b, int device, unsigned abi, char *msg) 
     b->dev.capture_end = dev_capture_end;
     b->dev.graph_launch = dev_graph_launch;
     b->dev.graph_free = dev_graph_free;
+    b->dev.comm_id = dev_comm_id;
+    b->dev.comm_init = dev_comm_init;
+    b->dev.comm_sum = dev_comm_sum;
+    b->dev.comm_wait = dev_comm_wait;
     c->deterministic = 1;
     static void (*const families[])(lt_backend *) = {
 #define LT_FAMILY(stem) lt_cuda_register_##stem,

@@ -9,6 +9,7 @@ local suggest = require "lutra.suggest"
 local overrides = require "lutra.overrides"
 local sandbox = require "lutra.sandbox"
 local runner = require "lutra.runner"
+local dist = require "lutra.dist"
 local setup = require "lutra.setup"
 
 local cli = {}
@@ -26,7 +27,8 @@ local function say(...)
 end
 
 local function complain(msg)
-    cli.err:write("lutra: ", msg, "\n")
+    local w = dist.world()
+    cli.err:write(w.size > 1 and string.format("lutra (rank %d): ", w.rank) or "lutra: ", msg, "\n")
     cli.err:flush()
 end
 
@@ -149,6 +151,9 @@ options:
   --device auto|cpu|cuda  the device to plan for (default auto); cuda:N for GPU N
   --gpu-ids N             the same as --device cuda:N
   --explain               what each memory category holds, beside its bytes
+  --world-size N          plan one rank of a data-parallel job of N (mpirun -np N): the
+                          effective batch and the lr rule count N, and the gradient's
+                          all-reduce buckets are shown
   --fit                   the largest micro-batch per precision and checkpointing
   --memory SIZE           with --fit: the capacity (16GiB, 512MiB, bytes) instead of
                           memory.limit or the device's
@@ -221,7 +226,8 @@ local SPECS = {
     eval = { ["--load-from"] = "value", ["--threads"] = "value", ["--device"] = "value",
         ["--gpu-ids"] = "value" },
     plan = { ["--device"] = "value", ["--gpu-ids"] = "value", ["--threads"] = "value",
-        ["--fit"] = "flag", ["--memory"] = "value", ["--json"] = "flag", ["--explain"] = "flag" },
+        ["--fit"] = "flag", ["--memory"] = "value", ["--json"] = "flag", ["--explain"] = "flag",
+        ["--world-size"] = "value" },
 }
 SPECS.generate = { ["--load-from"] = "value", ["--prompt"] = "value", ["--tokens"] = "value",
     ["--temperature"] = "value", ["--top-k"] = "value", ["--seed"] = "value",
@@ -389,8 +395,17 @@ function verbs.train(args)
     end
     local path = recipe_of("train", p)
     local cfg, notes, origin = load_recipe(path, overrides_of("train", p))
+    if dist.launched() then
+        local ok, err = pcall(dist.join, cfg)
+        if not ok then
+            error(setup.config_error(err), 0)
+        end
+    end
+    -- in a data-parallel job rank 0 alone speaks and writes the run's files
+    local writes = dist.writes()
     local r = runner.new(cfg, { notes = notes, origin = origin, recipe = path,
-        quiet = p.options["--quiet"], resume_force = p.options["--resume-force"] })
+        quiet = p.options["--quiet"] or not writes, write = writes,
+        resume_force = p.options["--resume-force"] })
     local ok, code = xpcall(r.train, function(e)
         if type(e) ~= "string" then
             return e
@@ -556,13 +571,13 @@ local function plan_fit(path, cfg, model, lr, device, p, t0)
         say(core.json_encode(rows))
         return EXIT.ok
     end
-    local effective = cfg.data.batch_size * cfg.optim.accumulate
+    local effective = config.effective_batch(cfg, dist.size())
     say(string.format("the largest micro-batch whose step fits memory.target %g of %s (%s)%s " ..
-        "= %s on %s, keeping the effective batch %d (micro-batch × accumulate), for %s:",
+        "= %s on %s, keeping the effective batch %d (micro-batch × accumulate%s), for %s:",
         cfg.memory.target, what, logger.bytes(capacity), baseline > 0 and
         string.format(" less this process's %s", logger.bytes(baseline)) or "",
         logger.bytes(math.floor(cfg.memory.target * capacity) - baseline), device, effective,
-        path))
+        dist.size() > 1 and " × " .. dist.size() .. " ranks" or "", path))
     local fmt = "%-9s  %-13s  %11s  %10s  %8s  %11s"
     say(string.format(fmt, "precision", "checkpointing", "micro-batch", "accumulate", "planned",
         "of capacity"))
@@ -609,6 +624,10 @@ function verbs.plan(args)
             "plan: --memory wants a size such as 16GiB, 512MiB or a number of bytes, got '%s'",
             p.options["--memory"]))
     end
+    if p.options["--world-size"] then
+        dist.set_planned_size(number_option("plan", "--world-size", p.options["--world-size"], 1,
+            4096, true))
+    end
     local t0 = core.clock()
     local cfg, notes, origin = load_recipe(path, overrides_of("plan", p))
     local tc = core.clock()
@@ -641,7 +660,9 @@ function verbs.plan(args)
     end
     local mode = cfg.precision.mode
     local batch = cfg.data.batch_size
-    local plan = trainer.plan(setup.trainer_config(cfg, model, lr))
+    local bucket = math.max(4096, math.floor(cfg.dist.bucket_mb * 1048576))
+    local plan = trainer.plan(setup.trainer_config(cfg, model, lr), nil,
+        dist.size() > 1 and { bucket_bytes = bucket } or nil)
     local t2 = core.clock()
     local ops, names, n_ops = {}, {}, 0
     for name, n in pairs(plan.ops) do
@@ -659,6 +680,15 @@ function verbs.plan(args)
         "precision %s", plan.nodes, batch, cfg.optim.accumulate, mode))
     if cfg.memory.checkpoint then
         say(setup.checkpoint_line(plan.segments, plan.recomputed))
+    end
+    if dist.size() > 1 then
+        local n, largest = plan.buckets, plan.largest_bucket
+        say(string.format("data parallel: %d ranks, effective batch %d (micro-batch %d × " ..
+            "accumulate %d × %d ranks); each step all-reduces the gradient (%s) in %d " ..
+            "bucket%s of at most %s (dist.bucket_mb), started as the backward finishes them",
+            dist.size(), config.effective_batch(cfg, dist.size()), batch, cfg.optim.accumulate,
+            dist.size(), logger.bytes(plan.report.grads or 0), n, n == 1 and "" or "s",
+            logger.bytes(largest)))
     end
     local free, total, runtime = core.device_memory()
     if device == "cpu" then
@@ -789,6 +819,12 @@ function cli.main(args)
         verb = "run"
     end
     local fn = verbs[verb]
+    local launched, size = dist.launched()
+    if fn and launched and (size or 2) > 1 and verb ~= "train" then
+        complain(string.format("lutra %s runs in one process; of the commands only lutra " ..
+            "train runs as the ranks of an MPI job (mpirun -np N lutra train RECIPE)", verb))
+        return EXIT.usage
+    end
     if not fn then
         local names = {}
         for k in pairs(verbs) do

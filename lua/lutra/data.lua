@@ -8,6 +8,7 @@ local core = require "lutra.core"
 local describe = require "lutra.describe"
 local sources = require "lutra.data_sources"
 local util = require "lutra.util"
+local dist = require "lutra.dist"
 
 local data = {}
 
@@ -393,10 +394,14 @@ end
 
 -- data.loader(cfg, split [, ds]): a loader over the split: training batches shuffled
 -- from the seed and augmented (batch_size, drop_last, crop, hflip), evaluation batches in
--- order (val_batch_size, a centre crop).
+-- order (val_batch_size, a centre crop). A data-parallel rank's loader hands out its
+-- shard of batches of batch × world size (lutra.dist).
 function data.loader(cfg, split, ds)
     ds = ds or data.dataset(cfg, split)
     local o = loader_options(cfg, split)
+    if dist.active() then
+        o.shard, o.shards = dist.shard()
+    end
     if not pixels(ds) then
         o.mean, o.std = nil, nil
     end

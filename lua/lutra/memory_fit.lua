@@ -5,6 +5,7 @@
 -- lutra.setup: lutra.trainer's planner with no memory limit for that call, so that plans
 -- which do not fit are measured rather than refused), and the caller says the capacity.
 -- The caller writes the new config where it wants (lutra.setup: into the run's config).
+local dist = require "lutra.dist"
 local logger = require "lutra.logger"
 
 local memory_fit = {}
@@ -145,7 +146,7 @@ function memory_fit.fit(cfg, probe, opts)
         if d.batch_size ~= cfg.data.batch_size then
             said = said .. string.format("; micro-batch %d -> %d, accumulate %d -> %d " ..
                 "(effective batch %d kept)", cfg.data.batch_size, d.batch_size,
-                cfg.optim.accumulate, o.accumulate, d.batch_size * o.accumulate)
+                cfg.optim.accumulate, o.accumulate, d.batch_size * o.accumulate * dist.size())
             why["data.batch_size"] = string.format("memory.fit: was %d", cfg.data.batch_size)
             why["optim.accumulate"] = string.format("memory.fit: was %d", cfg.optim.accumulate)
         end

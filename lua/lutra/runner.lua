@@ -28,6 +28,7 @@ local categories = require "lutra.categories"
 local core = require "lutra.core"
 local config = require "lutra.config"
 local data = require "lutra.data"
+local dist = require "lutra.dist"
 local checkpoint = require "lutra.checkpoint"
 local logger = require "lutra.logger"
 local workdir = require "lutra.workdir"
@@ -130,7 +131,7 @@ end
 
 -- The interruption that has arrived and not yet stopped the run: a signal, else the
 -- host's request; nil for none.
-local function pending_interruption(self)
+local function local_interruption(self)
     local sig = core.interrupted()
     if sig then
         return sig, EXIT[sig] or EXIT.failure
@@ -138,6 +139,26 @@ local function pending_interruption(self)
     local asked = self.opts.stop_requested
     if asked and asked() then
         return HOST_STOP, EXIT.ok
+    end
+end
+
+-- The same, agreed by every rank of a data-parallel job (a signal reaches the ranks at
+-- different steps; they stop at the same one): SIGINT over SIGTERM over the host's stop.
+local AGREED = { "SIGINT", "SIGTERM", HOST_STOP }
+local function pending_interruption(self)
+    local why, code = local_interruption(self)
+    if not dist.active() then
+        return why, code
+    end
+    local flags = {}
+    for i, name in ipairs(AGREED) do
+        flags[i] = why == name and 1 or 0
+    end
+    flags = dist.sum(flags, "the ranks' agreement to stop")
+    for i, name in ipairs(AGREED) do
+        if flags[i] > 0 then
+            return name, name == HOST_STOP and EXIT.ok or EXIT[name]
+        end
     end
 end
 
@@ -180,12 +201,13 @@ local function open_data(self)
     self.max_iters = cfg.runner.max_iters or cfg.runner.max_epochs * self.steps_per_epoch
     self.max_epochs = cfg.runner.max_epochs
     local workers = data.workers(cfg)
+    local ranks = dist.size() > 1 and string.format(" × %d ranks", dist.size()) or ""
     self.log:info(string.format("data %s (%s): %d training, %d test samples%s; batch %d × " ..
-        "accumulate %d = effective batch %d; %d iterations per epoch, %d in all; %d loader " ..
+        "accumulate %d%s = effective batch %d; %d iterations per epoch, %d in all; %d loader " ..
         "worker%s", cfg.data.dataset, self.train_set:origin(), self.train_set:size(),
         self.test_set:size(), skipped > 0 and string.format(" (%d bad files skipped)", skipped)
-        or "", cfg.data.batch_size, acc, config.effective_batch(cfg), self.steps_per_epoch,
-        self.max_iters, workers, workers == 1 and "" or "s"))
+        or "", cfg.data.batch_size, acc, ranks, config.effective_batch(cfg, dist.size()),
+        self.steps_per_epoch, self.max_iters, workers, workers == 1 and "" or "s"))
 end
 
 -- The categories the log's step line names even when empty (in lutra.categories' order);
@@ -221,6 +243,9 @@ local function build_trainer(self, eval)
         type(cfg.model) == "table" and cfg.model.type or "function", self.model:num_parameters(),
         self.trainer.precision, logger.bytes(pr.total), table.concat(parts, ", ")))
     log:info(setup.eval_line(eval))
+    if dist.active() then
+        log:info(dist.line(plan:grad_buckets(dist.world().bucket_bytes)))
+    end
     self.eval_extra = eval.extra -- what evaluation adds to the step's plan
 end
 
@@ -357,16 +382,18 @@ end
 -- runner:next_micro_batches(): the micro-batches of the next step: optim.accumulate of
 -- them, fewer at the end of an epoch (a step never spans two epochs). Returns the list,
 -- the first batch, and whether the epoch ended.
+-- A data-parallel rank's slice of a short last batch may be empty: it is left out of the
+-- list (the rank still takes part in the step's sums).
 function Runner:next_micro_batches()
     local acc, list, first = self.cfg.optim.accumulate, {}, nil
     for k = 1, acc do
         local b = self.train_loader:next()
         first = first or b
         if k == acc or b.last then
-            list[k] = { b.x, b.y }
+            list[#list + 1] = b.size > 0 and { b.x, b.y } or nil
             return list, first, b.last
         end
-        list[k] = keep_copy(self, k, b)
+        list[#list + 1] = b.size > 0 and keep_copy(self, k, b) or nil
     end
 end
 

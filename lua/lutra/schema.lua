@@ -406,6 +406,15 @@ schema.root = group("", "A recipe.", {
             doc = "GPU library algorithms give the same bits every run; false lets cuDNN " ..
                 "use faster non-deterministic convolutions."}),
     }),
+    group("dist", "Data-parallel ranks (mpirun -np N lutra train RECIPE; " ..
+        "docs/distributed.md).", {
+        field("timeout", "number", {default = 600, range = "(0, 1e9]",
+            doc = "Seconds a collective (the gradient's all-reduce, a loss or metric sum) " ..
+                "waits for the other ranks before the job ends naming the rank that waited."}),
+        field("bucket_mb", "number", {default = 1, range = "[0.004, 4096]",
+            doc = "MiB of gradient per all-reduce bucket; each bucket is sent as soon as the " ..
+                "backward has finished it, overlapping the rest of the backward."}),
+    }),
     field("seed", "integer", {default = 0, range = "[0, inf)",
         doc = "Seeds initialisation, shuffling, dropout and augmentation; same seed and " ..
             "threads: the same run on the CPU."}),

@@ -17,6 +17,7 @@ local data = require "lutra.data"
 local logger = require "lutra.logger"
 local trainer_mod = require "lutra.trainer"
 local memory_fit = require "lutra.memory_fit"
+local dist = require "lutra.dist"
 
 local setup = {}
 
@@ -109,11 +110,12 @@ end
 
 -- ---- the context, the lr, the model ---------------------------------------------------------
 
--- setup.context(cfg): seeds, sets the CPU threads and the memory limit plans are held to
+-- setup.context(cfg): seeds, sets the CPU threads (a data-parallel rank's share of the
+-- host's cores when the recipe says 0) and the memory limit plans are held to
 -- (memory.limit, else the device's). Cannot fail on a resolved config.
 function setup.context(cfg)
     util.manual_seed(cfg.seed)
-    core.set_threads(cfg.threads)
+    core.set_threads(dist.threads(cfg.threads))
     core.set_memory_limit(cfg.memory.limit or 0)
 end
 
@@ -122,7 +124,18 @@ end
 -- that cannot run raises the reason. Returns the device picked, and why not a GPU when
 -- "auto" fell back to the CPU.
 function setup.device(cfg, log)
-    local device, notice = core.set_device(cfg.device)
+    local want = cfg.device
+    local device, notice
+    if dist.active() and (want == "cuda" or want == "auto") then
+        -- one GPU per rank: the rank's place among this host's ranks
+        want = "cuda:" .. dist.world().local_rank
+        device, notice = core.set_device(want)
+        if not device and cfg.device == "auto" then
+            device, notice = core.set_device("cpu"), want .. ": " .. tostring(notice)
+        end
+    else
+        device, notice = core.set_device(want)
+    end
     if not device then
         error(notice, 0)
     end
@@ -150,7 +163,7 @@ function setup.lr_scaling(cfg)
     if s.rule == "none" then
         return lr, nil
     end
-    local scaled, eff = config.scaled_lr(cfg), config.effective_batch(cfg)
+    local scaled, eff = config.scaled_lr(cfg, dist.size()), config.effective_batch(cfg, dist.size())
     return scaled, string.format("lr %s -> %s: %s rule, effective batch %d / base %d",
         num(lr), num(scaled), s.rule, eff, s.base_batch_size)
 end

@@ -19,6 +19,7 @@
 -- folder of WORK_DIR, keeping the rows of the variants that finished.
 local core = require "lutra.core"
 local config = require "lutra.config"
+local dist = require "lutra.dist"
 local sandbox = require "lutra.sandbox"
 local paths = require "lutra.paths"
 local layers = require "lutra.layers"
@@ -221,7 +222,8 @@ end
 -- The row's fields that come from the config and the plan.
 local function planned(row, cfg, lr, precision, pr)
     row.batch_size, row.accumulate = cfg.data.batch_size, cfg.optim.accumulate
-    row.effective_batch, row.lr, row.precision = config.effective_batch(cfg), lr, precision
+    row.effective_batch, row.lr, row.precision = config.effective_batch(cfg, dist.size()), lr,
+        precision
     row.planned_total = pr.total
     for _, c in ipairs(report.CATEGORIES) do
         row["planned_" .. c] = pr[c] or 0

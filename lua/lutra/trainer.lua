@@ -206,7 +206,8 @@ setmetatable(Trainer, {
 -- With eval_batch, also eval = the bytes of the evaluation program for batches of that
 -- many rows, and eval_extra = what it allocates beyond the step's arenas it borrows.
 -- opts: {memory_limit = bytes}: both plans' limit instead of the context's, for this call
--- (math.maxinteger: none, to measure what does not fit).
+-- (math.maxinteger: none, to measure what does not fit); bucket_bytes = n: also buckets =
+-- and largest_bucket = (bytes), the gradient's all-reduce buckets in a data-parallel job.
 function M.plan(cfg, eval_batch, opts)
     local self = setmetatable({}, Trainer)
     cfg = read_config(self, cfg)
@@ -218,6 +219,9 @@ function M.plan(cfg, eval_batch, opts)
     local out = { report = report, nodes = c.plan:nodes(), graph = c.trace.graph:info(),
         ops = c.trace.op_counts, precision = self.precision, segments = segments,
         recomputed = recomputed }
+    if opts and opts.bucket_bytes then
+        out.buckets, out.largest_bucket = c.plan:grad_buckets(opts.bucket_bytes)
+    end
     c.plan:close()
     if eval_batch then
         local function rows_of(s)

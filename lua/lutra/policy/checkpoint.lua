@@ -9,6 +9,7 @@
 local core = require "lutra.core"
 local util = require "lutra.util"
 local config = require "lutra.config"
+local dist = require "lutra.dist"
 local checkpoint = require "lutra.checkpoint"
 local hooks = require "lutra.hooks"
 local paths = require "lutra.paths"
@@ -24,7 +25,7 @@ function saving.position(runner)
     local e, i = runner.train_loader:position()
     return { iter = runner.iter, epoch = runner.epoch, loader_epoch = e, loader_iter = i,
         skipped = runner.skipped, best = runner.best, max_iters = runner.max_iters,
-        effective_batch = config.effective_batch(runner.cfg), run = runner.run_name }
+        effective_batch = config.effective_batch(runner.cfg, dist.size()), run = runner.run_name }
 end
 
 -- saving.name(runner): the file name of a checkpoint now: epoch_N with epoch checkpoints,
@@ -120,7 +121,7 @@ end
 function saving.check_resume(runner, path, file)
     resume.position(path, file)
     local flags, accepted = resume.check(path, file, runner.model, runner.trainer, {
-        effective_batch = config.effective_batch(runner.cfg),
+        effective_batch = config.effective_batch(runner.cfg, dist.size()),
         precision = runner.cfg.precision,
     }, runner.opts.resume_force)
     for _, line in ipairs(accepted) do

@@ -10,23 +10,35 @@ local util = require "lutra.util"
 local trainer_mod = require "lutra.trainer"
 local checkpoint = require "lutra.checkpoint"
 local hooks = require "lutra.hooks"
+local dist = require "lutra.dist"
 
 local evaluate = { name = "evaluate" }
 
 
+-- Every rank's sums of a data-parallel evaluation (each rank evaluated its shard).
+local function sum_ranks(acc)
+    acc = acc or { sum = 0, count = 0, correct = 0, rows = 0 }
+    local s = dist.sum({ acc.sum, acc.count, acc.correct, acc.rows, acc.classify and 1 or 0 },
+        "the evaluation's sums")
+    return { sum = s[1], count = s[2], correct = s[3], rows = s[4], classify = s[5] > 0 }
+end
+
 -- evaluate.pass(loader, evaluator): one pass over the loader's batches through
 -- evaluator:evaluate_batch (a lutra.Trainer, or lutra.trainer.evaluator's); returns the
--- metrics ({loss =, accuracy =, count =}), or nil when a signal arrived midway.
+-- metrics ({loss =, accuracy =, count =}), or nil when a signal arrived midway. In a
+-- data-parallel job each rank evaluates its shard and the sums are every rank's.
 function evaluate.pass(loader, evaluator)
     local acc
     for _ = 1, loader:batches() do
-        if core.interrupted() then
+        if core.interrupted() and not dist.active() then -- ranks stop between steps, together
             return nil
         end
         local b = loader:next()
-        acc = evaluator:evaluate_batch(b.x, b.y, acc)
+        if b.size > 0 then
+            acc = evaluator:evaluate_batch(b.x, b.y, acc)
+        end
     end
-    return trainer_mod.metrics(acc)
+    return trainer_mod.metrics(dist.active() and sum_ranks(acc) or acc)
 end
 
 -- evaluate.run(runner): evaluates the runner's model on the test split from its start,

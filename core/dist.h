@@ -1,0 +1,39 @@
+/* The data-parallel world inside the core: what the trainer's gradient all-reduce
+ * (core/grad_sync.c) needs of MPI besides the public lt_dist_* calls. Private to the core.
+ *
+ * Every collective waits with the context's timeout (lt_dist_set_timeout): a rank that
+ * hangs, or a host that drops off the network, fails the collective with a message
+ * instead of blocking the job forever; a rank that dies is noticed by MPI's launcher,
+ * which takes the job down naming it. */
+#ifndef LT_DIST_H
+#define LT_DIST_H
+
+#include "core/lutra.h"
+
+/* Requests in flight: non-blocking all-reduces of float sums, in place. */
+#define LT_DIST_MAX_PENDING 64
+
+struct lt_dist_pending {
+    int n;
+    void *requests[LT_DIST_MAX_PENDING]; /* MPI_Request each, boxed: no MPI type here */
+};
+
+/* Starts summing n floats at buf over every rank, in place (MPI_Iallreduce). Every rank
+ * starts the same sums in the same order. Fails with LT_EIO (MPI's message) or LT_EINVAL
+ * when p is full. */
+enum lt_status lt_dist_start_sum(struct lt_ctx *ctx, float *buf, int64_t n,
+                                 struct lt_dist_pending *p);
+
+/* Lets MPI move the requests on (a test, not a wait): called between kernels so that
+ * the transfer overlaps the backward. Cannot fail: an error shows at the wait. */
+void lt_dist_progress(struct lt_dist_pending *p);
+
+/* Waits for every request in p, at most the context's timeout; what names the
+ * collective in a message. Fails with LT_EIO on an MPI error or the timeout. p is empty
+ * afterwards either way. */
+enum lt_status lt_dist_wait(struct lt_ctx *ctx, struct lt_dist_pending *p, const char *what);
+
+/* Whether ctx has joined a world of more than one rank. */
+int lt_dist_active(const struct lt_ctx *ctx);
+
+#endif
