@@ -237,6 +237,7 @@ enum lt_status lt_grad_sync_finish(struct lt_grad_sync *s) {
     enum lt_status st = LT_OK;
     while (st == LT_OK && s->next < s->n_buckets)
         st = start_bucket(s, s->next++);
+    s->next = 0; /* the next step starts from the first bucket, whether it hooks or not */
     if (s->on_device) {
         char msg[LT_KMSG_SIZE] = "";
         enum lt_status waited = s->be->dev.comm_wait(s->be->impl, lt_dist_timeout(s->ctx), msg);

@@ -210,9 +210,10 @@ train, evaluate, mem).]],
 
 local function version_text()
     local plugin = core.cuda_plugin()
-    return string.format("lutra %s\n  %s\n  CPU backend: %s\n  CUDA plugin: %s", core.version(),
-        _VERSION, core.backend_info(), plugin or "not built (no nvcc at build time; training " ..
-            "runs on the CPU)")
+    return string.format("lutra %s\n  %s\n  CPU backend: %s\n  CUDA plugin: %s\n  ranks: %s",
+        core.version(), _VERSION, core.backend_info(), plugin or "not built (no nvcc at build " ..
+            "time; training runs on the CPU)", core.dist_built() and "MPI (mpirun -np N lutra " ..
+            "train RECIPE)" or "not built (no mpicc at build time: one process only)")
 end
 
 -- ---- argument parsing -----------------------------------------------------------------------

@@ -68,3 +68,43 @@ def tensors(path):
 sys.exit(0 if tensors(sys.argv[1]) == tensors(sys.argv[2]) else 1)
 PY
 }
+
+# Data-parallel tests: mpirun and a lutra built with MPI, or the test is skipped. Open MPI
+# refuses root unless told; CI runs as root.
+mpi_ready() {
+    command -v mpirun >/dev/null || { echo "skipped: no mpirun (Debian's openmpi-bin)"; exit 0; }
+    "$LUTRA" --version | grep -qF "ranks: MPI" ||
+        { echo "skipped: $LUTRA was built without MPI"; exit 0; }
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    # no interface probing beyond this machine, no fork warnings
+    export OMPI_MCA_btl_base_warn_component_unused=0 OMPI_MCA_rmaps_base_oversubscribe=1
+}
+
+# close_weights A B [TOL]: every tensor of B within TOL (default 1e-5) of A's, norm-wise
+# (|b - a| / |a|); prints the worst.
+close_weights() {
+    python3 - "$1" "$2" "${3:-1e-5}" <<'PY'
+import array, json, math, struct, sys
+def tensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        header.pop("__metadata__", None)
+        data = f.read()
+    out = {}
+    for k, v in header.items():
+        a = array.array("f")
+        a.frombytes(data[v["data_offsets"][0]:v["data_offsets"][1]])
+        out[k] = a
+    return out
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+if a.keys() != b.keys():
+    sys.exit("different tensors: %s / %s" % (sorted(a), sorted(b)))
+worst = 0.0
+for k in a:
+    d = math.sqrt(sum((x - y) ** 2 for x, y in zip(a[k], b[k])))
+    worst = max(worst, d / (math.sqrt(sum(x * x for x in a[k])) or 1.0))
+print("worst norm-wise difference %.3g" % worst)
+sys.exit(0 if worst <= float(sys.argv[3]) else 1)
+PY
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Data parallel equals one big batch: 2 ranks × batch 64 end 20+ SGD steps with the
+# parameters of 1 process × batch 128 (norm-wise within 1e-5, fp32). The run crosses an
+# epoch's short last batch of one sample, which leaves rank 0's shard empty, and has
+# dropout, whose masks follow the sample's place in the epoch, not the rank.
+. "$(dirname "$0")/lib.sh"
+have_data || { echo "skipped: no Fashion-MNIST"; exit 0; }
+mpi_ready
+
+args=(data.train_samples=2561 data.val_samples=200 'model.hidden={64}' model.dropout=0.2
+      schedule.warmup_iters=0 runner.max_iters=23 runner.eval_interval=0 optim.type=sgd
+      optim.lr_scaling.rule=linear optim.lr_scaling.base_batch_size=128)
+expect 0 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/one" --quiet --threads 1 \
+    --set data.batch_size=128 "${args[@]}"
+expect 0 mpirun -np 2 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/two" \
+    --set data.batch_size=64 "${args[@]}"
+one=$(run_dir "$SCRATCH/one") two=$(run_dir "$SCRATCH/two")
+# rank 0 alone wrote the run: one run folder, its log says what the job was
+[ "$(run_dirs "$SCRATCH/two" | wc -l)" -eq 1 ] || fail "the ranks wrote more than one run folder"
+has "$two/train.log" "batch 64 × accumulate 1 × 2 ranks = effective batch 128; 21 iterations per epoch"
+has "$two/train.log" "data parallel: 2 ranks (MPI), 2 on this host; each rank 1 thread"
+# the lr rule counts the ranks: the same lr as one process with batch 128
+has "$two/train.log" "effective batch 128 / base 128"
+close_weights "$one/final.safetensors" "$two/final.safetensors" 1e-5 ||
+    fail "2 ranks × 64 and 1 × 128 ended with different parameters"
+# the metrics are every rank's: the same test accuracy as the lone process
+acc_one=$(grep -o 'test accuracy [0-9.]*' "$one/train.log" | tail -1)
+acc_two=$(grep -o 'test accuracy [0-9.]*' "$two/train.log" | tail -1)
+[ -n "$acc_one" ] && [ "$acc_one" = "$acc_two" ] ||
+    fail "evaluation differs: '$acc_one' alone, '$acc_two' over 2 ranks"
+exit 0
