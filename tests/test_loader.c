@@ -217,6 +217,66 @@ static void data_bytes_are_the_batch_buffers(void **state) {
     lt_dataset_free(ds);
 }
 
+/* Shards of a data-parallel job: over an epoch, shard r of S with batch b hands out, in
+ * order, rows [r × b, (r + 1) × b) of each unsharded batch of b × S (the same samples,
+ * sample_base their place in the epoch); the short last one is cut as evenly as it goes,
+ * down to an empty slice; every shard has as many batches as the unsharded loader. */
+static void shards_slice_the_global_batches(void **state) {
+    (void)state;
+    static const int64_t sizes[] = {37, 24, 25}; /* last global batch: 1 row, none, 1 row */
+    for (int t = 0; t < 3; t++) {
+        struct lt_dataset *ds = numbered(sizes[t]);
+        struct lt_loader_config whole = lt_loader_defaults(12);
+        whole.seed = 5;
+        whole.workers = 0;
+        struct lt_loader *all, *part[3];
+        CHECK(ctx, lt_loader_new(ctx, ds, &whole, &all));
+        for (int r = 0; r < 3; r++) {
+            struct lt_loader_config c = lt_loader_defaults(4);
+            c.seed = 5;
+            c.workers = r; /* the same slices from any number of workers */
+            c.shard = r;
+            c.shards = 3;
+            CHECK(ctx, lt_loader_new(ctx, ds, &c, &part[r]));
+            assert_int_equal(lt_loader_batches(part[r]), lt_loader_batches(all));
+        }
+        for (int64_t i = 0; i < 2 * lt_loader_batches(all); i++) { /* two epochs */
+            struct lt_batch b;
+            CHECK(ctx, lt_loader_next(all, &b));
+            int64_t row = 0, rows[3];
+            for (int r = 0; r < 3; r++) {
+                struct lt_batch s;
+                CHECK(ctx, lt_loader_next(part[r], &s));
+                assert_int_equal(s.epoch, b.epoch);
+                assert_int_equal(s.last, b.last);
+                assert_int_equal(s.sample_base, b.sample_base + row);
+                assert_int_equal(lt_tensor_shape(s.x)[0], s.size);
+                for (int64_t k = 0; k < s.size; k++)
+                    assert_true(lt_tensor_get(s.x, 2 * k) == lt_tensor_get(b.x, 2 * (row + k)));
+                rows[r] = s.size;
+                row += s.size;
+            }
+            assert_int_equal(row, b.size);
+            for (int r = 1; r < 3; r++) /* as even as it goes */
+                assert_true(rows[r] - rows[0] >= 0 && rows[r] - rows[0] <= 1);
+        }
+        lt_loader_free(all);
+        for (int r = 0; r < 3; r++)
+            lt_loader_free(part[r]);
+        lt_dataset_free(ds);
+    }
+    struct lt_dataset *ds = numbered(10);
+    struct lt_loader_config c = lt_loader_defaults(4);
+    struct lt_loader *ld;
+    c.shards = 3, c.shard = 3;
+    assert_int_equal(lt_loader_new(ctx, ds, &c, &ld), LT_EINVAL);
+    expect_error("shard 3 of 3");
+    c.shard = 0, c.drop_last = 1; /* 10 samples: no batch of 12 */
+    assert_int_equal(lt_loader_new(ctx, ds, &c, &ld), LT_EINVAL);
+    expect_error("gives no batch of 12 (the batch of every rank together) with drop_last");
+    lt_dataset_free(ds);
+}
+
 /* ---- ranges and splits ------------------------------------------------------------------ */
 
 static void ranges_read_their_samples(void **state) {
@@ -855,6 +915,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(workers_give_identical_batches),
         cmocka_unit_test(data_bytes_are_the_batch_buffers),
+        cmocka_unit_test(shards_slice_the_global_batches),
         cmocka_unit_test(ranges_read_their_samples),
         cmocka_unit_test(splits_are_disjoint_seeded_and_in_order),
         cmocka_unit_test(x_shape_follows_the_transforms),

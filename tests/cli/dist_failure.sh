@@ -14,7 +14,7 @@ _base_ = "$PWD/examples/fmnist_mlp.lua"
 hooks = { { after_step = function() for _ = 1, 3000000 do end end } }
 LUA
 args=(data.train_samples=1000 data.val_samples=100 'model.hidden={32}' data.batch_size=32
-      schedule.warmup_iters=0 runner.checkpoint_interval=6 runner.eval_interval=0
+      schedule.type=constant schedule.warmup_iters=0 runner.checkpoint_interval=6 runner.eval_interval=0
       runner.log_interval=1)
 
 # rank_pid R: the process id of rank R of the job training in this test
@@ -70,7 +70,7 @@ kill -9 "$victim" 2>/dev/null
 has "$SCRATCH/hung.out" "did not answer within 2 s (dist.timeout)"
 
 # the killed job resumes from its last checkpoint with the same world size and ends with
-# the weights of a job never interrupted
+# the weights of a job never interrupted (a constant lr: the killed job was to run on)
 ckpt="$SCRATCH/killed/$(cat "$SCRATCH/killed/last_checkpoint")"
 iter=$(sed -n 's/.*iter_\([0-9]*\)\.safetensors/\1/p' <<<"$ckpt")
 [ -n "$iter" ] || fail "last_checkpoint names no iteration: $ckpt"
