@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <omp.h>
 
@@ -134,4 +135,10 @@ const char *lt_mem_category_name(enum lt_mem_category c) {
         "params",    "param_copies", "grads", "optimizer", "activations",
         "temporaries", "workspace",  "data",  "state",     "runtime"};
     return (unsigned)c < LT_MEM_COUNT ? names[c] : "?";
+}
+
+double lt_clock(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }

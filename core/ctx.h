@@ -34,6 +34,9 @@ struct lt_ctx {
 /* Releases the GPU backend, if one was started (core/device.c). Cannot fail. */
 void lt_ctx_release_devices(struct lt_ctx *ctx);
 
+/* The monotonic clock, in seconds (node timing, collectives' deadlines). */
+double lt_clock(void);
+
 /* Makes the calling thread's OpenMP team the context's size. Cannot fail. */
 void lt_ctx_apply_threads(const struct lt_ctx *ctx);
 

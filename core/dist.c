@@ -21,10 +21,11 @@
 
 /* The process's world: MPI is one per process, whichever contexts join it. */
 static struct {
+    int up;       /* MPI is running: this process is a rank of a launched job */
     int started;  /* MPI_Init done (by lutra) */
     int ended;    /* MPI_Finalize done */
     int rank, size, local_rank, local_size;
-} world = {0, 0, 0, 1, 0, 1};
+} world = {0, 0, 0, 0, 1, 0, 1};
 
 /* An environment variable's non-negative integer, or -1. */
 static int env_int(const char *name) {
@@ -61,12 +62,6 @@ int lt_dist_built(void) {
 #endif
 }
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 #ifdef LT_MPI
 /* MPI's words for an error code. */
 static enum lt_status mpi_fail(struct lt_ctx *ctx, int rc, const char *what) {
@@ -96,6 +91,7 @@ static enum lt_status start_mpi(struct lt_ctx *ctx) {
     }
     /* errors come back as codes, so that a message names the collective and the rank */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    world.up = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world.size);
     MPI_Comm local;
@@ -130,8 +126,10 @@ enum lt_status lt_dist_join(struct lt_ctx *ctx) {
 #endif
 }
 
+/* A launched job of one rank is active too: mpirun -np 1 runs the collectives (NCCL's on
+ * a single GPU, as a smoke test) and must train as a lone process does. */
 int lt_dist_active(const struct lt_ctx *ctx) {
-    return ctx->dist_joined && world.size > 1;
+    return ctx->dist_joined && world.up;
 }
 
 int lt_dist_rank(const struct lt_ctx *ctx) {
@@ -216,7 +214,7 @@ void lt_dist_progress(struct lt_dist_pending *p) {
 enum lt_status lt_dist_wait(struct lt_ctx *ctx, struct lt_dist_pending *p, const char *what) {
     enum lt_status st = LT_OK;
 #ifdef LT_MPI
-    double timeout = lt_dist_timeout(ctx), deadline = now() + timeout;
+    double timeout = lt_dist_timeout(ctx), deadline = lt_clock() + timeout;
     long spins = 0;
     for (int i = 0; i < p->n && st == LT_OK;) {
         int done = 0, rc = MPI_Test((MPI_Request *)p->requests[i], &done, MPI_STATUS_IGNORE);
@@ -224,7 +222,7 @@ enum lt_status lt_dist_wait(struct lt_ctx *ctx, struct lt_dist_pending *p, const
             st = mpi_fail(ctx, rc, what);
         } else if (done) {
             i++;
-        } else if (now() > deadline) {
+        } else if (lt_clock() > deadline) {
             st = lt_fail(ctx, LT_EIO, "rank %d: %s: the other ranks did not answer within "
                          "%g s (dist.timeout): one has stopped or hangs, or its host is "
                          "unreachable; ending the job", world.rank, what, timeout);

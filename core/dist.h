@@ -33,7 +33,7 @@ void lt_dist_progress(struct lt_dist_pending *p);
  * afterwards either way. */
 enum lt_status lt_dist_wait(struct lt_ctx *ctx, struct lt_dist_pending *p, const char *what);
 
-/* Whether ctx has joined a world of more than one rank. */
+/* Whether ctx has joined the world of a launched job (of any size, one included). */
 int lt_dist_active(const struct lt_ctx *ctx);
 
 #endif

@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/ctx.h"
 #include "core/fail.h"
@@ -123,12 +122,6 @@ void lt_exec_bind_tensors(struct lt_exec *ex) {
     }
 }
 
-static double seconds_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static enum lt_status run_nodes(struct lt_exec *ex, int first_micro) {
     const struct lt_plan *p = ex->plan;
     const struct lt_backend *be = p->be;
@@ -146,12 +139,12 @@ static enum lt_status run_nodes(struct lt_exec *ex, int first_micro) {
             }
         lt_kernel_fn fn = pn->backward ? pn->kernel->backward : pn->kernel->forward;
         ex->msg[0] = '\0';
-        double t0 = ex->node_seconds ? seconds_now() : 0;
+        double t0 = ex->node_seconds ? lt_clock() : 0;
         enum lt_status st = fn(&ex->args[n]);
         if (ex->node_seconds) { /* a device's kernels end when the stream is done */
             if (st == LT_OK && be->dev.sync)
                 st = be->dev.sync(be->impl, ex->msg);
-            ex->node_seconds[n] += seconds_now() - t0;
+            ex->node_seconds[n] += lt_clock() - t0;
         }
         if (st != LT_OK)
             return lt_fail(ex->ctx, st, "%s%s: %s", lt_op_descs[pn->op].name,

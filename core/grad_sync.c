@@ -33,7 +33,8 @@ struct lt_grad_sync {
     /* the step in flight */
     struct lt_exec *ex; /* hooked, or NULL */
     const int *ex_ready;
-    int next; /* the first bucket not started */
+    int next;  /* the first bucket not started */
+    int early; /* buckets started while the backward still ran */
     struct lt_dist_pending pending;
 };
 
@@ -67,7 +68,11 @@ static enum lt_status after_node(void *user, int n) {
     struct lt_grad_sync *s = user;
     if (!s->on_device)
         lt_dist_progress(&s->pending);
-    return start_ready(s, n);
+    int before = s->next;
+    enum lt_status st = start_ready(s, n);
+    if (n < s->ex->plan->n_nodes - 1) /* nodes still to run: these overlap them */
+        s->early += s->next - before;
+    return st;
 }
 
 /* Cuts [0, total) into buckets (at most n_params, at least one when total > 0), from
@@ -224,10 +229,16 @@ enum lt_status lt_grad_sync_begin(struct lt_grad_sync *s, struct lt_exec *ex) {
     s->ex = ex;
     ex->after_node = after_node;
     ex->after_node_user = s;
-    return start_ready(s, -1);
+    enum lt_status st = start_ready(s, -1);
+    s->early = s->next;
+    return st;
 }
 
-enum lt_status lt_grad_sync_finish(struct lt_grad_sync *s) {
+enum lt_status lt_grad_sync_finish(struct lt_grad_sync *s, struct lt_step_result *res) {
+    double t0 = lt_clock();
+    res->comm_buckets = s->n_buckets;
+    res->comm_early = s->early;
+    s->early = 0;
     if (s->ex) {
         s->ex->after_node = NULL;
         s->ex->after_node_user = NULL;
@@ -238,14 +249,16 @@ enum lt_status lt_grad_sync_finish(struct lt_grad_sync *s) {
     while (st == LT_OK && s->next < s->n_buckets)
         st = start_bucket(s, s->next++);
     s->next = 0; /* the next step starts from the first bucket, whether it hooks or not */
+    enum lt_status waited;
     if (s->on_device) {
         char msg[LT_KMSG_SIZE] = "";
-        enum lt_status waited = s->be->dev.comm_wait(s->be->impl, lt_dist_timeout(s->ctx), msg);
-        if (st == LT_OK && waited != LT_OK)
-            st = lt_fail(s->ctx, waited, "rank %d: the gradient all-reduce: %s",
-                         lt_dist_rank(s->ctx), msg);
-        return st;
+        waited = s->be->dev.comm_wait(s->be->impl, lt_dist_timeout(s->ctx), msg);
+        if (waited != LT_OK)
+            waited = lt_fail(s->ctx, waited, "rank %d: the gradient all-reduce: %s",
+                             lt_dist_rank(s->ctx), msg);
+    } else {
+        waited = lt_dist_wait(s->ctx, &s->pending, "the gradient all-reduce");
     }
-    enum lt_status waited = lt_dist_wait(s->ctx, &s->pending, "the gradient all-reduce");
+    res->comm_wait_seconds = lt_clock() - t0;
     return st != LT_OK ? st : waited;
 }

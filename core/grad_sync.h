@@ -27,7 +27,7 @@ enum lt_status lt_grad_sync_begin(struct lt_grad_sync *s, struct lt_exec *ex);
 
 /* After the step's micro-batches (none, for a rank whose shard of a short last batch is
  * empty): starts what has not started, waits for every sum (at most the context's
- * timeout) and unhooks the executor. */
-enum lt_status lt_grad_sync_finish(struct lt_grad_sync *s);
+ * timeout) and unhooks the executor. Writes res's comm_ fields. */
+enum lt_status lt_grad_sync_finish(struct lt_grad_sync *s, struct lt_step_result *res);
 
 #endif

@@ -390,6 +390,11 @@ struct lt_step_result {
     int skipped;      /* 1: a gradient was not finite; nothing was updated */
     int64_t step;     /* optimizer steps applied so far */
     float loss_scale; /* the scale this step ran with */
+    /* In a data-parallel job (lt_dist_join): the gradient's all-reduces this step (its
+     * buckets; 0 otherwise), how many of them started while the backward still ran
+     * (overlapped with it), and the seconds the step then waited for the ranks. */
+    int comm_buckets, comm_early;
+    double comm_wait_seconds;
 };
 
 /* Runs one optimizer step: forward and backward of each micro-batch accumulating into

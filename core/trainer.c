@@ -395,6 +395,8 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
     for (int i = 0; i < t->n_more; i++)
         bind_flat(t, t->more[i]);
     double sum = 0, count = 0;
+    res->comm_buckets = res->comm_early = 0;
+    res->comm_wait_seconds = 0;
     st = run_micro_batches(t, in, &sum, &count);
     if (t->on_device) {
         /* a kernel's failure, or bad data it flagged, stops the step before the update;
@@ -411,7 +413,7 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
     }
     if (st == LT_OK && t->sync) { /* every rank's gradient and losses, summed */
         double pair[2] = {sum, count};
-        st = lt_grad_sync_finish(t->sync);
+        st = lt_grad_sync_finish(t->sync, res);
         if (st == LT_OK)
             st = lt_dist_sum(t->ctx, pair, 2, "the loss all-reduce");
         sum = pair[0];

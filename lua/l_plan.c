@@ -191,7 +191,8 @@ static int tr_release(lua_State *L) {
 
 /* tr:step(batches [, epoch = 0 [, sample_base = 0]]): one optimizer step over the
  * micro-batches in `batches`, each a list of tensors in the graph's input order.
- * Returns {loss =, count =, grad_norm =, skipped = bool, step =, loss_scale =}. */
+ * Returns {loss =, count =, grad_norm =, skipped = bool, step =, loss_scale =}, and in a
+ * data-parallel job comm_buckets =, comm_early =, comm_wait_seconds = (lt_step_result). */
 static int tr_step(lua_State *L) {
     struct ltrainer *h = check_trainer(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -227,6 +228,14 @@ static int tr_step(lua_State *L) {
     lua_setfield(L, -2, "step");
     lua_pushnumber(L, r.loss_scale);
     lua_setfield(L, -2, "loss_scale");
+    if (r.comm_buckets > 0) {
+        lua_pushinteger(L, r.comm_buckets);
+        lua_setfield(L, -2, "comm_buckets");
+        lua_pushinteger(L, r.comm_early);
+        lua_setfield(L, -2, "comm_early");
+        lua_pushnumber(L, r.comm_wait_seconds);
+        lua_setfield(L, -2, "comm_wait_seconds");
+    }
     return 1;
 }
 

@@ -9,7 +9,7 @@ local core = require "lutra.core"
 local dist = {}
 
 local world = { rank = 0, size = 1, local_rank = 0, local_size = 1 }
-local joined = false
+local active = false -- a rank of a launched job (mpirun -np 1 included)
 local planned_size -- lutra plan --world-size N: the effective batch of a job not running
 
 -- dist.launched(): whether an MPI launcher started this process, and the world size its
@@ -27,7 +27,7 @@ function dist.join(cfg)
     core.dist_set_timeout(cfg.dist.timeout)
     core.dist_set_bucket_bytes(math.max(4096, math.floor(cfg.dist.bucket_mb * 1048576)))
     world = core.dist_world()
-    joined = true
+    active = (core.dist_launched())
     return world
 end
 
@@ -46,9 +46,10 @@ function dist.size()
     return planned_size or world.size
 end
 
--- dist.active(): whether this process is one rank of several.
+-- dist.active(): whether this process is a rank of a launched job (of one rank too:
+-- mpirun -np 1 runs the collectives, and must train as a lone process does).
 function dist.active()
-    return joined and world.size > 1
+    return active
 end
 
 -- dist.writes(): whether this rank writes the run's files (rank 0, or a lone process).
@@ -85,18 +86,12 @@ function dist.line(buckets, largest)
     if not dist.active() then
         return nil
     end
-    return string.format("data parallel: %d ranks (MPI), %d on this host; each rank %d thread%s; " ..
-        "gradient all-reduced in %d bucket%s of at most %.2f MiB, started as the backward " ..
-        "finishes them; collectives time out after %g s", world.size, world.local_size,
+    return string.format("data parallel: %d rank%s (MPI), %d on this host; each rank %d " ..
+        "thread%s; gradient all-reduced in %d bucket%s of at most %.2f MiB, started as the " ..
+        "backward finishes them; collectives time out after %g s", world.size,
+        world.size == 1 and "" or "s", world.local_size,
         core.threads(), core.threads() == 1 and "" or "s", buckets, buckets == 1 and "" or "s",
         largest / 1048576, core.dist_world().timeout)
-end
-
--- dist.finish(code): ends this rank's part of the job: a failure's code ends every rank.
-function dist.finish(code)
-    if joined then
-        core.dist_end(code)
-    end
 end
 
 return dist

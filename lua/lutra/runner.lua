@@ -424,6 +424,18 @@ local function measure(self, batches, r, t0, t1, now)
     self.samples_per_s = self.samples_per_s and 0.9 * self.samples_per_s + 0.1 * rate or rate
 end
 
+-- A data-parallel step's all-reduce: how it overlapped the backward (said once), and the
+-- time the steps waited for the ranks (said when the run ends).
+local function note_collectives(self, r)
+    self.comm_wait = (self.comm_wait or 0) + r.comm_wait_seconds
+    if not self.comm_said then
+        self.comm_said = true
+        self.log:info(string.format("all-reduce: %d of %d gradient bucket%s started while the " ..
+            "backward ran; then the step waited %.2f ms for the ranks", r.comm_early,
+            r.comm_buckets, r.comm_buckets == 1 and "" or "s", r.comm_wait_seconds * 1000))
+    end
+end
+
 -- runner:step(): one optimizer step, then its hooks: after_step (the guard, the warmup,
 -- users' hooks, the log), after_epoch when the step ended one (the epoch's line and
 -- evaluation, users' hooks, its checkpoint), between_steps (evaluation and checkpoints at
@@ -439,6 +451,9 @@ function Runner:step()
     local r = self.trainer:step(batches, first.epoch, first.sample_base)
     local now = core.clock()
     measure(self, batches, r, t0, t1, now)
+    if r.comm_buckets then
+        note_collectives(self, r)
+    end
     self.iter, self.last, self.t_step_end = r.iter, r, now
     self.step_epoch, self.epoch_end = first.epoch + 1, epoch_end -- the step's epoch, 1-based
     if epoch_end then
@@ -507,6 +522,11 @@ function Runner:finish()
         code = EXIT[late] or EXIT.failure
     end
     self.train_seconds = core.clock() - self.t_start -- the final evaluation and save included
+    if self.comm_wait then
+        self.log:info(string.format("data parallel: the steps waited %.1f s for the other " ..
+            "ranks after their backward (%.1f%% of the run's %.1f s)", self.comm_wait,
+            100 * self.comm_wait / math.max(self.train_seconds, 1e-9), self.train_seconds))
+    end
     self.hook_set:fire("after_run", self, code)
     self.finished = code
     return code

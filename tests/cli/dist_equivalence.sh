@@ -28,4 +28,20 @@ acc_one=$(grep -o 'test accuracy [0-9.]*' "$one/train.log" | tail -1)
 acc_two=$(grep -o 'test accuracy [0-9.]*' "$two/train.log" | tail -1)
 [ -n "$acc_one" ] && [ "$acc_one" = "$acc_two" ] ||
     fail "evaluation differs: '$acc_one' alone, '$acc_two' over 2 ranks"
+
+# a job of one rank (mpirun -np 1) runs the collectives and trains as a lone process does,
+# bit for bit
+expect 0 mpirun -np 1 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/np1" \
+    --quiet --threads 1 --set data.batch_size=128 "${args[@]}"
+same_weights "$one/final.safetensors" "$(run_dir "$SCRATCH/np1")/final.safetensors" ||
+    fail "mpirun -np 1 trained otherwise than a lone process"
+
+# buckets start as the backward finishes them: of a 3-layer MLP's gradient cut in two, the
+# last layers' bucket goes while the first layer's backward still runs
+expect 0 mpirun -np 2 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/overlap" \
+    --quiet --set data.batch_size=64 "${args[@]}" 'model.hidden={256,256}' dist.bucket_mb=0.1
+log=$(run_dir "$SCRATCH/overlap")/train.log
+has "$log" "gradient all-reduced in 2 buckets of at most 0.77 MiB"
+has "$log" "all-reduce: 1 of 2 gradient buckets started while the backward ran"
+has "$log" "data parallel: the steps waited"
 exit 0
