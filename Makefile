@@ -110,7 +110,7 @@ PLUGIN      := $(if $(and $(NVCC),$(CUDA_SRC),$(if $(filter 1,$(SANITIZE)),,plug
 HAVE_LUA    := $(wildcard lua/main.c)
 ALL_TARGETS := $(LIB) $(if $(HAVE_LUA),$(MODULE) $(BINARY) $(SHARED_LIB)) $(PLUGIN)
 
-.PHONY: all deps test test-gpu gpu-check-dry-run check-clang train bench install clean
+.PHONY: FORCE all deps test test-gpu gpu-check-dry-run check-clang train bench install clean
 .SECONDARY:
 
 all: deps $(ALL_TARGETS)
@@ -133,8 +133,15 @@ $(BUILD)/%.o: %.c | deps
 # fast paths' loops (AdamW's) vectorise. Values do not change.
 $(BUILD)/kernels/cpu/%.o: CFLAGS += -fno-math-errno
 
-# Only the world's file speaks MPI.
-$(BUILD)/core/dist.o: CFLAGS += $(MPI_CFLAGS)
+# Only the world's file speaks MPI (and the emulated device's collectives, in the process
+# that file started). They are built again when the MPI switch changes: a stamp holds
+# the flags, rewritten only when they differ.
+$(BUILD)/core/dist.o $(BUILD)/tests/emulated_device.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/core/dist.o $(BUILD)/tests/emulated_device.o: $(BUILD)/mpi.flags
+$(BUILD)/mpi.flags: FORCE | deps
+	@mkdir -p $(dir $@)
+	@echo '$(MPI_CFLAGS)' | cmp -s - $@ || echo '$(MPI_CFLAGS)' >$@
+FORCE:
 
 $(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu $(wildcard kernels/cuda/*.cuh) kernels/kernels.h \
                           kernels/ops.def kernels/ops.h kernels/attrs.def kernels/families.def \

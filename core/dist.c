@@ -72,12 +72,6 @@ static enum lt_status mpi_fail(struct lt_ctx *ctx, int rc, const char *what) {
                    "host is unreachable)", world.rank, what, text);
 }
 
-static void finalize_at_exit(void) {
-    if (world.started && !world.ended) {
-        world.ended = 1;
-        MPI_Finalize();
-    }
-}
 
 static enum lt_status start_mpi(struct lt_ctx *ctx) {
     int already = 0;
@@ -87,7 +81,7 @@ static enum lt_status start_mpi(struct lt_ctx *ctx) {
         if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
             return lt_fail(ctx, LT_EIO, "dist: MPI_Init failed");
         world.started = 1;
-        atexit(finalize_at_exit);
+        atexit(lt_dist_finalize);
     }
     /* errors come back as codes, so that a message names the collective and the rank */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -298,18 +292,22 @@ enum lt_status lt_dist_broadcast(struct lt_ctx *ctx, void *buf, size_t bytes, in
 #endif
 }
 
-void lt_dist_end(int code) {
+void lt_dist_finalize(void) {
 #ifdef LT_MPI
-    if (!world.started || world.ended)
-        return;
-    if (code != 0 && world.size > 1) {
+    if (world.started && !world.ended) {
+        world.ended = 1;
+        MPI_Finalize();
+    }
+#endif
+}
+
+void lt_dist_abort(int code) {
+#ifdef LT_MPI
+    if (world.up && !world.ended) {
         fflush(stdout);
         fflush(stderr);
         MPI_Abort(MPI_COMM_WORLD, code); /* the launcher names this rank and ends the others */
     }
-    world.ended = 1;
-    MPI_Finalize();
-#else
-    (void)code;
 #endif
+    (void)code;
 }

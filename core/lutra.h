@@ -1021,7 +1021,7 @@ int lt_dist_launched(int *rank, int *size);
 int lt_dist_built(void);
 
 /* Joins ctx to the job: MPI is initialised once per process (and finalised at its exit,
- * or by lt_dist_end). A process no launcher started is a world of one, without MPI. Fails
+ * or by lt_dist_finalize). A process no launcher started is a world of one, without MPI. Fails
  * with LT_EUNSUPPORTED when a launcher started it but lutra was built without MPI (the
  * message says how to build with it), LT_EIO when MPI cannot start. */
 enum lt_status lt_dist_join(struct lt_ctx *ctx);
@@ -1059,10 +1059,12 @@ enum lt_status lt_dist_sum(struct lt_ctx *ctx, double *v, int n, const char *wha
 enum lt_status lt_dist_broadcast(struct lt_ctx *ctx, void *buf, size_t bytes, int root,
                                  const char *what);
 
-/* Ends this process's part of the job: code 0 finalises MPI (after the other ranks
- * arrive); any other code in a world of several aborts the job (MPI_Abort: the launcher
- * ends every rank and names this one) and does not return. Without MPI: nothing. */
-void lt_dist_end(int code);
+/* This rank is done with the job: MPI is finalised (it waits for the other ranks; also
+ * at the process's exit). Without MPI, or called again: nothing. */
+void lt_dist_finalize(void);
+/* This rank failed: the job ends (MPI_Abort with code: the launcher ends every rank and
+ * names this one), and the call does not return. Outside a launched job: nothing. */
+void lt_dist_abort(int code);
 
 LT_API_END
 

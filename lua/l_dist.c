@@ -109,12 +109,6 @@ static int l_dist_sum(lua_State *L) {
     return 1;
 }
 
-/* dist_end(code): ends this rank's part of the job (a failure's code ends every rank). */
-static int l_dist_end(lua_State *L) {
-    lt_dist_end((int)luaL_checkinteger(L, 1));
-    return 0;
-}
-
 static const luaL_Reg dist_funcs[] = {
     {"dist_launched", l_dist_launched},
     {"dist_built", l_dist_built},
@@ -124,7 +118,6 @@ static const luaL_Reg dist_funcs[] = {
     {"dist_set_bucket_bytes", l_dist_set_bucket_bytes},
     {"dist_sum", l_dist_sum},
     {"dist_cores", l_dist_cores},
-    {"dist_end", l_dist_end},
     {NULL, NULL},
 };
 

@@ -142,11 +142,13 @@ int main(int argc, char **argv) {
         code = 0;
     }
     fflush(stdout);
-    /* a failed rank of a data-parallel job ends the whole job, before anything waits on
-     * the ranks it would leave behind (freeing the state ends the GPU's communicator) */
-    if (code != 0)
-        lt_dist_end(code);
+    /* A rank of a data-parallel job that failed (1: at run time, 2: usage or config) ends
+     * the whole job, before anything waits on the ranks it would leave behind (freeing
+     * the state ends the GPU's communicator); one stopped by a signal (130, 143) stopped
+     * at the step every rank agreed on, as the others did. */
+    if (code == 1 || code == 2)
+        lt_dist_abort(code);
     lua_close(L);
-    lt_dist_end(code);
+    lt_dist_finalize();
     return code;
 }

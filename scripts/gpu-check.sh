@@ -3,9 +3,11 @@
 #
 #   scripts/gpu-check.sh --build     (here) build the bundle: the GPU test programs, the
 #                                    step bench, the CUDA plugin and the Lua module
-#                                    (ONEDNN=0; jansson, libpng and zlib static in the
-#                                    programs; libcmocka, lua5.4 and the libraries of it
-#                                    and of the module carried), the PyTorch peer
+#                                    (ONEDNN=0; MPI=0, as the GPU machine has no Open MPI:
+#                                    the NCCL collectives get test_gpu_ops's one-rank
+#                                    test, not ranks; jansson, libpng and zlib static in
+#                                    the programs; libcmocka, lua5.4 and the libraries of
+#                                    it and of the module carried), the PyTorch peer
 #                                    and a slice of Fashion-MNIST
 #   scripts/gpu-check.sh --dry-run   build the bundle, check its size, and run what runs
 #                                    without a GPU (the suites must say "skipped: no GPU")
@@ -31,7 +33,7 @@ build_bundle() {
     cd "$here" || exit 1
     echo "gpu-check: building the bundle in $BUILD_GPU"
     make -s deps || exit 1
-    make -s -j"$(nproc)" BUILD=$BUILD_GPU ONEDNN=0 STATIC_LIBS=1 \
+    make -s -j"$(nproc)" BUILD=$BUILD_GPU ONEDNN=0 STATIC_LIBS=1 MPI=0 \
         $BUILD_GPU/lutra_cuda.so $BUILD_GPU/tests/test_gpu_ops $BUILD_GPU/tests/test_gpu_train \
         $BUILD_GPU/bench/bench_step $BUILD_GPU/lutra.so || exit 1
     rm -rf "$bundle"
@@ -40,6 +42,10 @@ build_bundle() {
         $BUILD_GPU/bench/bench_step bench/peer_torch.py bench/gpt_torch.py "$bundle/bin/" ||
         exit 1
     cp $BUILD_GPU/lutra.so /usr/bin/lua5.4 "$bundle/bin/" || exit 1
+    if ldd "$bundle"/bin/* 2>/dev/null | grep -i 'libmpi'; then
+        echo "gpu-check: the bundle needs Open MPI, which the GPU machine lacks" >&2
+        exit 1
+    fi
     printf 'os.exit(require("lutra.cli").main(arg))\n' >"$bundle/bin/lutra.lua"
     local lib
     for lib in libcmocka.so.0 liblua5.4.so.0 libreadline.so.8 libtinfo.so.6 libjansson.so.4 \

@@ -15,14 +15,24 @@
  * - a captured step records kernels with their arguments, pointers included, and a
  *   launch replays exactly those.
  *
- * LUTRA_EMULATED_DEVICE_MIB sets the card's size, in [32, 16777216] (default 8192). */
+ * Its collectives are MPI's, run at once on the job's MPI_COMM_WORLD (the lutra process
+ * has initialised MPI), so that data parallelism's device path runs too.
+ *
+ * LUTRA_EMULATED_DEVICE_MIB sets each card's size, in [32, 16777216] (default 8192);
+ * LUTRA_EMULATED_DEVICE_COUNT how many cards there are, in [1, 64] (default 1): the ranks
+ * of a job on one host each take the card of their local rank. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
+
+#ifdef LT_MPI
+#include <mpi.h>
+#endif
 
 #include "core/lutra.h"
 #include "kernels/kernels.h"
@@ -75,6 +85,7 @@ struct emu {
     int n_pending, cap_pending;
     struct graph *recording;
     size_t total, in_use;
+    int comm_size;             /* the job's ranks; 0 before comm_init */
     char sticky[LT_KMSG_SIZE]; /* a fault found where it could not be returned */
 };
 
@@ -570,6 +581,102 @@ static void graph_free(void *impl, void *graph) {
     free(g);
 }
 
+/* ---- collectives ----------------------------------------------------------------------- */
+
+#ifdef LT_MPI
+/* Why MPI cannot carry a collective now, or NULL. */
+static const char *no_mpi(void) {
+    int on = 0, off = 0;
+    MPI_Initialized(&on);
+    MPI_Finalized(&off);
+    return on && !off ? NULL
+                      : "MPI is not running in this process (collectives need the ranks of "
+                        "`mpirun ... lutra`)";
+}
+
+static enum lt_status comm_id(void *impl, unsigned char id[LT_COMM_ID_BYTES], char *msg) {
+    (void)impl;
+    const char *why = no_mpi();
+    if (why)
+        return refuse(msg, why);
+    /* opaque to the core, which only carries it to the other ranks: MPI needs no id */
+    memset(id, 0, LT_COMM_ID_BYTES);
+    snprintf((char *)id, LT_COMM_ID_BYTES, "emulated %ld %lld", (long)getpid(),
+             (long long)time(NULL));
+    return LT_OK;
+}
+
+static enum lt_status comm_init(void *impl, const unsigned char id[LT_COMM_ID_BYTES], int rank,
+                                int size, char *msg) {
+    struct emu *e = impl;
+    (void)id;
+    const char *why = no_mpi();
+    if (why)
+        return refuse(msg, why);
+    if (e->comm_size) {
+        snprintf(msg, LT_KMSG_SIZE,
+                 "emulated device: this device has already joined a communicator");
+        return LT_EINVAL;
+    }
+    int world_rank, world_size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    /* the sums run on MPI's world: the core's ranks must be its ranks */
+    if (size < 1 || rank < 0 || rank >= size || rank != world_rank || size != world_size) {
+        snprintf(msg, LT_KMSG_SIZE,
+                 "emulated device: rank %d of %d is not this process's place in MPI's world "
+                 "(rank %d of %d)",
+                 rank, size, world_rank, world_size);
+        return LT_EINVAL;
+    }
+    e->comm_size = size;
+    return LT_OK;
+}
+
+/* The sum is done when this returns: the emulation does not model a collective's stream
+ * overlapping the kernels', so what comm_wait would wait for is already there. */
+static enum lt_status comm_sum(void *impl, float *ptr, int64_t n, char *msg) {
+    struct emu *e = impl;
+    const char *why = no_mpi();
+    if (why)
+        return refuse(msg, why);
+    if (!e->comm_size)
+        return refuse(msg, "a sum over ranks before this device joined a communicator "
+                           "(comm_init)");
+    if (n <= 0)
+        return LT_OK;
+    if (!in_device(e, ptr, (size_t)n * sizeof(float)))
+        return refuse(msg, "a sum over ranks of memory that is not the device's");
+    if (e->recording) /* it would run now, not at the graph's launch */
+        return refuse(msg, "a sum over ranks while a step is being captured");
+    int rc = MPI_SUCCESS;
+    access_device(e, 1);
+    for (int64_t done = 0; done < n && rc == MPI_SUCCESS;) {
+        int count = n - done > (1 << 30) ? 1 << 30 : (int)(n - done); /* MPI counts in int */
+        rc = MPI_Allreduce(MPI_IN_PLACE, ptr + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        done += count;
+    }
+    access_device(e, 0);
+    if (rc != MPI_SUCCESS) {
+        char text[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(rc, text, &len);
+        snprintf(msg, LT_KMSG_SIZE, "emulated device: the all-reduce: MPI %.*s", len, text);
+        return LT_ECUDA;
+    }
+    return LT_OK;
+}
+
+static enum lt_status comm_wait(void *impl, double timeout_s, char *msg) {
+    const struct emu *e = impl;
+    (void)timeout_s;
+    if (!e->comm_size)
+        return refuse(msg, "waiting for sums over ranks before this device joined a "
+                           "communicator (comm_init)");
+    return LT_OK;
+}
+#endif
+
 /* ---- the entry point ------------------------------------------------------------------- */
 
 static void release(void *impl) {
@@ -595,8 +702,19 @@ enum lt_status lt_cuda_backend_init(struct lt_backend *b, int device, unsigned a
         snprintf(msg, LT_KMSG_SIZE, "the emulated device was built for another version of lutra");
         return LT_EUNSUPPORTED;
     }
-    if (device != 0) {
-        snprintf(msg, LT_KMSG_SIZE, "no CUDA device %d (the emulated device is cuda:0)", device);
+    const char *count = getenv("LUTRA_EMULATED_DEVICE_COUNT");
+    char *end = NULL;
+    long cards = count && *count ? strtol(count, &end, 10) : 1;
+    if ((end && *end) || cards < 1 || cards > 64) {
+        snprintf(msg, LT_KMSG_SIZE,
+                 "LUTRA_EMULATED_DEVICE_COUNT must be a whole number in [1, 64], got '%s'", count);
+        return LT_EUNSUPPORTED;
+    }
+    if (device < 0 || device >= cards) {
+        snprintf(msg, LT_KMSG_SIZE,
+                 "no CUDA device %d (the emulator has %ld; LUTRA_EMULATED_DEVICE_COUNT sets "
+                 "how many)",
+                 device, cards);
         return LT_EUNSUPPORTED;
     }
     memset(b, 0, sizeof *b);
@@ -612,7 +730,7 @@ enum lt_status lt_cuda_backend_init(struct lt_backend *b, int device, unsigned a
     }
     lt_cpu_reference_init(&e->ref);
     const char *mib = getenv("LUTRA_EMULATED_DEVICE_MIB");
-    char *end = NULL;
+    end = NULL;
     long size = mib && *mib ? strtol(mib, &end, 10) : 8192;
     if ((end && *end) || size < 32 || size > (1L << 24)) {
         snprintf(msg, LT_KMSG_SIZE,
@@ -647,9 +765,13 @@ enum lt_status lt_cuda_backend_init(struct lt_backend *b, int device, unsigned a
         .set_deterministic = dev_set_flag,
         .capture_begin = capture_begin, .capture_end = capture_end,
         .graph_launch = graph_launch, .graph_free = graph_free,
+#ifdef LT_MPI
+        .comm_id = comm_id,           .comm_init = comm_init,
+        .comm_sum = comm_sum,         .comm_wait = comm_wait,
+#endif
     };
     snprintf(b->info, sizeof b->info,
-             "cuda:0 emulated on the CPU (a test backend: host memory, CPU kernels), %zu MiB",
-             e->total >> 20);
+             "cuda:%d emulated on the CPU (a test backend: host memory, CPU kernels), %zu MiB",
+             device, e->total >> 20);
     return LT_OK;
 }

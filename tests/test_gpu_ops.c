@@ -3,6 +3,7 @@
  * 1e-5 norm-wise, TF32 products and convolutions to 1e-3, f16 and bf16 kernels to 1e-2
  * against the reference on the same rounded inputs. Outputs are NaN-poisoned first and
  * every call is followed by a wait that reports any CUDA error (tests/device_shim.h).
+ * The NCCL collectives of data-parallel ranks get a smoke test on one rank (no MPI).
  * Without a GPU (or without the plugin) every test says "skipped: no GPU" and why. */
 #include <stdio.h>
 
@@ -11,6 +12,7 @@
 #include "tests/op_check.h"
 
 #define MAX_FAMILIES 32
+#define COMM_FLOATS 1000
 
 static struct lt_ctx *ctx;
 static struct lt_backend shim;
@@ -73,8 +75,53 @@ static void tf32_within_its_bound(void **state) {
     lt_ctx_set_tf32(ctx, 0);
 }
 
+/* The NCCL collectives on a communicator of one rank, no MPI: comm_id, comm_init as rank 0
+ * of 1, a sum over floats [10, 910) of a known buffer, comm_wait; a sum over one rank
+ * leaves every float as it was. The only test that joins: before it the device has no
+ * communicator, so a sum or a wait is refused, and after it a second join is. */
+static void nccl_sum_over_one_rank(void **state) {
+    (void)state;
+    NEED_GPU();
+    const struct lt_backend *be = ctx->run;
+    assert_non_null(be->dev.comm_id);
+    assert_non_null(be->dev.comm_init);
+    assert_non_null(be->dev.comm_sum);
+    assert_non_null(be->dev.comm_wait);
+    char msg[LT_KMSG_SIZE] = "";
+    float host[COMM_FLOATS], back[COMM_FLOATS];
+    for (int i = 0; i < COMM_FLOATS; i++)
+        host[i] = 0.25f * (float)(i - 500);
+    void *buf = NULL;
+    enum lt_status st = be->dev.alloc(be->impl, sizeof host, &buf, msg);
+    if (st == LT_OK)
+        st = be->dev.copy(be->impl, buf, host, sizeof host, LT_COPY_H2D, msg);
+    if (st != LT_OK) {
+        be->dev.free(be->impl, buf);
+        fail_msg("allocating and filling the buffer (%d): %s", st, msg);
+    }
+    float *lo = (float *)buf + 10;
+    assert_int_equal(be->dev.comm_sum(be->impl, lo, 900, msg), LT_EINVAL);
+    assert_int_equal(be->dev.comm_wait(be->impl, 30.0, msg), LT_EINVAL);
+
+    unsigned char id[LT_COMM_ID_BYTES];
+    if ((st = be->dev.comm_id(be->impl, id, msg)) == LT_OK &&
+        (st = be->dev.comm_init(be->impl, id, 0, 1, msg)) == LT_OK &&
+        (st = be->dev.comm_sum(be->impl, lo, 900, msg)) == LT_OK &&
+        (st = be->dev.comm_wait(be->impl, 30.0, msg)) == LT_OK)
+        st = be->dev.copy(be->impl, back, buf, sizeof back, LT_COPY_D2H, msg);
+    be->dev.free(be->impl, buf);
+    if (st != LT_OK)
+        fail_msg("the sum over one rank failed (%d): %s", st, msg);
+    for (int i = 0; i < COMM_FLOATS; i++)
+        if (back[i] != host[i])
+            fail_msg("float %d: %g after the sum, %g before", i, (double)back[i], (double)host[i]);
+    msg[0] = '\0';
+    assert_int_equal(be->dev.comm_init(be->impl, id, 0, 1, msg), LT_EINVAL);
+    assert_true(msg[0] != '\0');
+}
+
 int main(void) {
-    struct CMUnitTest tests[MAX_FAMILIES + 1];
+    struct CMUnitTest tests[MAX_FAMILIES + 2];
     static char names[MAX_FAMILIES][64];
     int n = 0;
     for (int i = 0; i < op_family_count && i < MAX_FAMILIES; i++) {
@@ -84,5 +131,7 @@ int main(void) {
     }
     tests[n++] =
         (struct CMUnitTest){"TF32 within its bound", tf32_within_its_bound, NULL, NULL, NULL};
+    tests[n++] =
+        (struct CMUnitTest){"NCCL sum over one rank", nccl_sum_over_one_rank, NULL, NULL, NULL};
     return _cmocka_run_group_tests("gpu ops", tests, (size_t)n, setup, teardown);
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A rank that dies ends the job within a bounded time, named in a message; one that hangs
-# (stopped) ends it at dist.timeout, naming the collective; a job resumed from the last
-# checkpoint with the same world size ends with exactly the weights of one never
-# interrupted.
+# (stopped) ends it at dist.timeout, naming the collective; SIGTERM to mpirun stops every
+# rank after the same step with a checkpoint; a job resumed from the last checkpoint with
+# the same world size ends with exactly the weights of one never interrupted.
 . "$(dirname "$0")/lib.sh"
 have_data || { echo "skipped: no Fashion-MNIST"; exit 0; }
 mpi_ready
@@ -68,6 +68,16 @@ kill -STOP "$victim"
 ends_within 30
 kill -9 "$victim" 2>/dev/null
 has "$SCRATCH/hung.out" "did not answer within 2 s (dist.timeout)"
+
+# SIGTERM (or Ctrl-C) to mpirun reaches every rank: they stop after the same step, and
+# rank 0 saves the checkpoint
+start "$SCRATCH/term"
+before=$(cat "$SCRATCH/term/last_checkpoint")
+kill -TERM "$job"
+wait "$job"
+has "$SCRATCH/term.out" "interrupted (SIGTERM) at iteration"
+[ "$(cat "$SCRATCH/term/last_checkpoint")" != "$before" ] || fail "SIGTERM saved no checkpoint"
+grep -qF "MPI_ABORT" "$SCRATCH/term.out" && fail "a stop every rank agreed on aborted the job"
 
 # the killed job resumes from its last checkpoint with the same world size and ends with
 # the weights of a job never interrupted (a constant lr: the killed job was to run on)
