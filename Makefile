@@ -154,7 +154,7 @@ $(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu $(wildcard kernels/cuda/*.cuh) kern
 # it (its CUDA install, or LD_LIBRARY_PATH).
 $(BUILD)/lutra_cuda.so: $(CUDA_OBJ)
 	@echo "  LD      $@"
-	@$(NVCC) -shared -o $@ $^ -cudart static -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudnn -lnccl \
+	@$(NVCC) -shared -o $@ $^ -cudart static -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudnn \
 		-Xlinker -rpath=$(CUDA_HOME)/lib64 -Xlinker --no-undefined
 
 # Where an installed lutra looks for its CUDA plugin (core/device.c).

@@ -149,12 +149,12 @@ static enum lt_status join_device(struct lt_ctx *ctx, const struct lt_backend *b
     char msg[LT_KMSG_SIZE] = "";
     enum lt_status st = LT_OK;
     if (lt_dist_rank(ctx) == 0 && (st = be->dev.comm_id(be->impl, id, msg)) != LT_OK)
-        return lt_fail(ctx, st, "NCCL: %s", msg);
+        return lt_fail(ctx, st, "rank 0: %s", msg);
     if ((st = lt_dist_broadcast(ctx, id, sizeof id, 0, "the NCCL id's broadcast")) != LT_OK)
         return st;
     if ((st = be->dev.comm_init(be->impl, id, lt_dist_rank(ctx), lt_dist_size(ctx), msg)) !=
         LT_OK)
-        return lt_fail(ctx, st, "NCCL: %s", msg);
+        return lt_fail(ctx, st, "rank %d: %s", lt_dist_rank(ctx), msg);
     ctx->dist_device_comm = 1;
     return LT_OK;
 }

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <cstring>
 #include <ctime>
+#include <pthread.h>
 
 #include <nccl.h>
 
@@ -192,17 +193,85 @@ static void dev_graph_free(void *impl, void *graph) {
 
 /* ---- collectives (NCCL) --------------------------------------------------------------- */
 
+/* NCCL is loaded on first use, not linked: only data-parallel jobs need it, and a machine
+ * without libnccl.so.2 must still run everything else on its GPU. nccl.h gives the types;
+ * every call goes through this table (nothing else here may name an NCCL function, or the
+ * plugin would need libnccl again to load). */
+#define LT_NCCL_FNS(X)                                                                             \
+    X(ncclGetUniqueId)                                                                             \
+    X(ncclCommInitRank)                                                                            \
+    X(ncclAllReduce)                                                                               \
+    X(ncclCommGetAsyncError)                                                                       \
+    X(ncclCommAbort)                                                                               \
+    X(ncclCommDestroy)                                                                             \
+    X(ncclGetErrorString)                                                                          \
+    X(ncclGetLastError)
+
+static struct {
+#define LT_NCCL_MEMBER(f) decltype(&::f) f; /* decltype: the type only, no reference */
+    LT_NCCL_FNS(LT_NCCL_MEMBER)
+#undef LT_NCCL_MEMBER
+} nccl;
+
+static pthread_once_t nccl_once = PTHREAD_ONCE_INIT;
+static char nccl_why[LT_KMSG_SIZE]; /* why loading failed; "" once the table is filled */
+
+/* Opens libnccl and fills the table, or writes why not into nccl_why. The handle is kept
+ * for the process's life, never dlclose'd: the table is shared by every device's impl in
+ * the process, not owned by one, and NCCL's own threads (an aborted communicator's proxy
+ * and watchdog threads) may still run its code after the last ncclCommDestroy; unmapping
+ * it under them would crash, while keeping it costs nothing. */
+static void nccl_load(void) {
+    void *lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        char first[LT_KMSG_SIZE / 2]; /* the versioned name's error: the one that says why */
+        snprintf(first, sizeof first, "%s", dlerror());
+        if (!(lib = dlopen("libnccl.so", RTLD_NOW | RTLD_LOCAL))) {
+            snprintf(nccl_why, sizeof nccl_why,
+                     "data parallel on a GPU needs NCCL: libnccl.so.2 could not be loaded "
+                     "(%s); install NCCL or put it on LD_LIBRARY_PATH",
+                     first);
+            return;
+        }
+    }
+#define LT_NCCL_RESOLVE(f)                                                                         \
+    if (!(nccl.f = (decltype(nccl.f))dlsym(lib, #f))) {                                            \
+        snprintf(nccl_why, sizeof nccl_why,                                                        \
+                 "data parallel on a GPU needs NCCL 2.13 or newer: the installed libnccl "         \
+                 "lacks " #f " (%s)",                                                              \
+                 dlerror());                                                                       \
+        memset(&nccl, 0, sizeof nccl);                                                             \
+        return;                                                                                    \
+    }
+    LT_NCCL_FNS(LT_NCCL_RESOLVE)
+#undef LT_NCCL_RESOLVE
+    nccl_why[0] = '\0';
+}
+
+/* Loads NCCL on the first call; LT_EUNSUPPORTED, saying why, on every call when it cannot. */
+static enum lt_status nccl_ready(char *msg) {
+    pthread_once(&nccl_once, nccl_load);
+    if (nccl.ncclGetLastError) /* the last one filled */
+        return LT_OK;
+    snprintf(msg, LT_KMSG_SIZE, "%s", nccl_why);
+    return LT_EUNSUPPORTED;
+}
+
+/* Only after nccl_ready succeeded (a comm exists only then). */
 static enum lt_status nccl_fail(char *msg, ncclResult_t r, ncclComm_t comm, const char *what) {
-    const char *last = ncclGetLastError(comm); /* the detail, where NCCL kept one */
-    snprintf(msg, LT_KMSG_SIZE, "%s: NCCL %s%s%s%s", what, ncclGetErrorString(r),
+    const char *last = nccl.ncclGetLastError(comm); /* the detail, where NCCL kept one */
+    snprintf(msg, LT_KMSG_SIZE, "%s: NCCL %s%s%s%s", what, nccl.ncclGetErrorString(r),
              last && *last ? " (" : "", last ? last : "", last && *last ? ")" : "");
     return LT_ECUDA;
 }
 
 static enum lt_status dev_comm_id(void *impl, unsigned char id[LT_COMM_ID_BYTES], char *msg) {
     (void)impl;
+    enum lt_status st = nccl_ready(msg);
+    if (st != LT_OK)
+        return st;
     ncclUniqueId uid;
-    ncclResult_t r = ncclGetUniqueId(&uid);
+    ncclResult_t r = nccl.ncclGetUniqueId(&uid);
     if (r != ncclSuccess)
         return nccl_fail(msg, r, NULL, "making the job's communicator id");
     memcpy(id, &uid, sizeof uid);
@@ -216,6 +285,9 @@ static enum lt_status dev_comm_init(void *impl, const unsigned char id[LT_COMM_I
         snprintf(msg, LT_KMSG_SIZE, "this device has already joined a communicator");
         return LT_EINVAL;
     }
+    enum lt_status st = nccl_ready(msg);
+    if (st != LT_OK)
+        return st;
     cudaError_t e = cudaSetDevice(d->c.device); /* NCCL binds the comm to the current device */
     /* kept after a failed or aborted join: release_impl frees them, a new join reuses them */
     if (e == cudaSuccess && !d->comm_stream)
@@ -228,7 +300,7 @@ static enum lt_status dev_comm_init(void *impl, const unsigned char id[LT_COMM_I
         return fail(msg, e, "creating the communication stream");
     ncclUniqueId uid;
     memcpy(&uid, id, sizeof uid);
-    ncclResult_t r = ncclCommInitRank(&d->comm, size, uid, rank);
+    ncclResult_t r = nccl.ncclCommInitRank(&d->comm, size, uid, rank);
     if (r != ncclSuccess) {
         d->comm = NULL;
         return nccl_fail(msg, r, NULL, "joining the job's communicator");
@@ -252,7 +324,7 @@ static enum lt_status dev_comm_sum(void *impl, float *ptr, int64_t n, char *msg)
     if (e != cudaSuccess)
         return fail(msg, e, "queueing the all-reduce");
     ncclResult_t r =
-        ncclAllReduce(ptr, ptr, (size_t)n, ncclFloat, ncclSum, d->comm, d->comm_stream);
+        nccl.ncclAllReduce(ptr, ptr, (size_t)n, ncclFloat, ncclSum, d->comm, d->comm_stream);
     return r == ncclSuccess ? LT_OK : nccl_fail(msg, r, d->comm, "queueing the all-reduce");
 }
 
@@ -279,7 +351,7 @@ static enum lt_status dev_comm_wait(void *impl, double timeout_s, char *msg) {
     ncclResult_t r = ncclSuccess;
     while ((e = cudaEventQuery(d->summed)) == cudaErrorNotReady) {
         ncclResult_t async = ncclSuccess;
-        if ((r = ncclCommGetAsyncError(d->comm, &async)) == ncclSuccess)
+        if ((r = nccl.ncclCommGetAsyncError(d->comm, &async)) == ncclSuccess)
             r = async;
         if (r != ncclSuccess || seconds_now() - start > timeout_s)
             break;
@@ -297,7 +369,7 @@ static enum lt_status dev_comm_wait(void *impl, double timeout_s, char *msg) {
         nccl_fail(msg, r, d->comm, "the NCCL all-reduce failed");
     else
         fail(msg, e, "the NCCL all-reduce failed");
-    ncclCommAbort(d->comm);
+    nccl.ncclCommAbort(d->comm);
     d->comm = NULL;
     return LT_ECUDA;
 }
@@ -307,7 +379,7 @@ static void release_impl(void *impl) {
     lt_cuda *c = &d->c;
     cudaStreamSynchronize(c->stream);
     if (d->comm)
-        ncclCommDestroy(d->comm); /* waits for the sums still queued */
+        nccl.ncclCommDestroy(d->comm); /* waits for the sums still queued */
     if (d->comm_stream)
         cudaStreamDestroy(d->comm_stream);
     if (d->queued)
