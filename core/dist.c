@@ -5,7 +5,6 @@
  * side. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #ifdef LT_MPI
@@ -74,6 +73,8 @@ static enum lt_status mpi_fail(struct lt_ctx *ctx, int rc, const char *what) {
 
 
 static enum lt_status start_mpi(struct lt_ctx *ctx) {
+    if (world.up) /* another context joined first: the world is known */
+        return LT_OK;
     int already = 0;
     MPI_Initialized(&already);
     if (!already) {
@@ -235,12 +236,16 @@ enum lt_status lt_dist_wait(struct lt_ctx *ctx, struct lt_dist_pending *p, const
     return st;
 }
 
-enum lt_status lt_dist_sum(struct lt_ctx *ctx, double *v, int n, const char *what) {
+/* v over every rank, in place, by op (MPI_SUM or MPI_MAX, as an int: no MPI type in the
+ * signature), waiting at most the timeout. */
+static enum lt_status reduce_doubles(struct lt_ctx *ctx, double *v, int n, int max,
+                                     const char *what) {
     if (!lt_dist_active(ctx) || n <= 0)
         return LT_OK;
 #ifdef LT_MPI
     MPI_Request r;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &r);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, max ? MPI_MAX : MPI_SUM,
+                            MPI_COMM_WORLD, &r);
     if (rc != MPI_SUCCESS)
         return mpi_fail(ctx, rc, what);
     MPI_Request *box = malloc(sizeof *box);
@@ -253,9 +258,18 @@ enum lt_status lt_dist_sum(struct lt_ctx *ctx, double *v, int n, const char *wha
     return lt_dist_wait(ctx, &p, what);
 #else
     (void)v;
+    (void)max;
     (void)what;
     return LT_OK;
 #endif
+}
+
+enum lt_status lt_dist_sum(struct lt_ctx *ctx, double *v, int n, const char *what) {
+    return reduce_doubles(ctx, v, n, 0, what);
+}
+
+enum lt_status lt_dist_max(struct lt_ctx *ctx, double *v, int n, const char *what) {
+    return reduce_doubles(ctx, v, n, 1, what);
 }
 
 enum lt_status lt_dist_broadcast(struct lt_ctx *ctx, void *buf, size_t bytes, int root,

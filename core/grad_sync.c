@@ -234,17 +234,27 @@ enum lt_status lt_grad_sync_begin(struct lt_grad_sync *s, struct lt_exec *ex) {
     return st;
 }
 
-enum lt_status lt_grad_sync_finish(struct lt_grad_sync *s, struct lt_step_result *res) {
-    double t0 = lt_clock();
-    res->comm_buckets = s->n_buckets;
-    res->comm_early = s->early;
-    s->early = 0;
+static void unhook(struct lt_grad_sync *s) {
     if (s->ex) {
         s->ex->after_node = NULL;
         s->ex->after_node_user = NULL;
         s->ex = NULL;
     }
     s->ex_ready = NULL;
+}
+
+void lt_grad_sync_abandon(struct lt_grad_sync *s) {
+    unhook(s);
+    s->next = 0;
+    s->early = 0;
+}
+
+enum lt_status lt_grad_sync_finish(struct lt_grad_sync *s, struct lt_step_result *res) {
+    double t0 = lt_clock();
+    res->comm_buckets = s->n_buckets;
+    res->comm_early = s->early;
+    s->early = 0;
+    unhook(s);
     enum lt_status st = LT_OK;
     while (st == LT_OK && s->next < s->n_buckets)
         st = start_bucket(s, s->next++);

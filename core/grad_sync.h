@@ -30,4 +30,9 @@ enum lt_status lt_grad_sync_begin(struct lt_grad_sync *s, struct lt_exec *ex);
  * timeout) and unhooks the executor. Writes res's comm_ fields. */
 enum lt_status lt_grad_sync_finish(struct lt_grad_sync *s, struct lt_step_result *res);
 
+/* After a failure between begin and finish: unhooks the executor and forgets the step's
+ * buckets. The sums already started stay in flight (the job has lost its agreement: the
+ * trainer takes no more steps). */
+void lt_grad_sync_abandon(struct lt_grad_sync *s);
+
 #endif

@@ -381,6 +381,9 @@ struct lt_step_input {
     struct lt_tensor *const *inputs;
     uint32_t epoch;      /* keys dropout (with the sample index) */
     int64_t sample_base; /* index in the epoch's sample stream of micro-batch 0's row 0 */
+    /* NULL: micro-batch k starts where k - 1 ended; else n_micro indices, each
+     * micro-batch's own (a data-parallel rank's slices of the epoch are not contiguous) */
+    const int64_t *sample_bases;
 };
 
 struct lt_step_result {
@@ -1053,6 +1056,8 @@ int lt_plan_grad_buckets(const struct lt_plan *p, size_t bytes, size_t *largest)
  * `what` names it in a message. Every rank calls it at the same point. A world of one: a
  * no-op. Fails with LT_EIO (MPI's error, or the timeout). */
 enum lt_status lt_dist_sum(struct lt_ctx *ctx, double *v, int n, const char *what);
+/* The same with each number's largest over the ranks. */
+enum lt_status lt_dist_max(struct lt_ctx *ctx, double *v, int n, const char *what);
 
 /* Rank root's bytes to every rank, as lt_dist_sum. Fails as it, or with LT_EINVAL for a
  * root outside the world. */

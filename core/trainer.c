@@ -59,6 +59,7 @@ struct lt_trainer {
     int clean_steps; /* in a row, for dynamic growth */
     struct lt_grad_sync *sync; /* in a data-parallel job: the gradient's all-reduce */
     int weights_agreed;        /* the ranks started from rank 0's weights */
+    int disagreed;             /* a step of the job failed: the ranks no longer agree */
 };
 
 const struct lt_exec *lt_trainer_exec(const struct lt_trainer *t) {
@@ -185,21 +186,24 @@ static enum lt_status broadcast_storage(struct lt_trainer *t, struct lt_storage 
     return st;
 }
 
-/* In a data-parallel job, before a step: every rank holds rank 0's weights (once: the
- * updates agree from then on) and running statistics (every step, as DDP's buffers: each
- * rank's forward sees only its shard). */
-static enum lt_status agree_with_rank0(struct lt_trainer *t) {
-    if (!t->sync)
+/* In a data-parallel job, before the first step: every rank takes rank 0's weights (the
+ * updates agree from then on). */
+static enum lt_status agree_weights(struct lt_trainer *t) {
+    if (!t->sync || t->weights_agreed)
         return LT_OK;
-    enum lt_status st = LT_OK;
-    if (!t->weights_agreed) {
-        st = broadcast_storage(t, t->params, "the weights' broadcast from rank 0");
-        t->weights_agreed = st == LT_OK;
-    }
-    /* the state holds the loss seed too, the same on every rank: only statistics need it */
-    if (st == LT_OK && t->plan->flat_state > 2 * sizeof(float))
-        st = broadcast_storage(t, t->state, "the running statistics' broadcast from rank 0");
+    enum lt_status st = broadcast_storage(t, t->params, "the weights' broadcast from rank 0");
+    t->weights_agreed = st == LT_OK;
     return st;
+}
+
+/* After a step: every rank takes rank 0's running statistics (as DDP's buffers: each
+ * rank's forward saw only its shard), so that evaluation and the next step see the
+ * statistics rank 0 saves. The state holds the loss seed too, the same on every rank:
+ * only statistics need the broadcast. */
+static enum lt_status agree_statistics(struct lt_trainer *t) {
+    if (!t->sync || t->plan->flat_state <= 2 * sizeof(float))
+        return LT_OK;
+    return broadcast_storage(t, t->state, "the running statistics' broadcast from rank 0");
 }
 
 enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_trainer **out) {
@@ -347,6 +351,8 @@ static enum lt_status run_micro_batches(struct lt_trainer *t, const struct lt_st
          * goes */
         if (t->sync && k == in->n_micro - 1 && (st = lt_grad_sync_begin(t->sync, ex)) != LT_OK)
             return st;
+        if (in->sample_bases)
+            sample = in->sample_bases[k];
         ex->info = (struct lt_exec_info){lt_ctx_seed(t->ctx), in->epoch, sample};
         if ((st = lt_exec_run(ex, !ran[e])) != LT_OK)
             return st;
@@ -377,7 +383,11 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
     for (int k = 0; k < in->n_micro; k++)
         if (pick_exec(t, in->inputs + (size_t)k * n_inputs) < 0)
             return LT_EINVAL;
-    enum lt_status st = agree_with_rank0(t);
+    if (t->disagreed)
+        return lt_fail(t->ctx, LT_EINVAL, "step: an earlier step of this data-parallel job "
+                       "failed, and the ranks no longer agree: end the job (a resume from the "
+                       "last checkpoint continues it)");
+    enum lt_status st = agree_weights(t);
     if (st == LT_OK)
         st = lt_mem_zero(t->ctx, t->be, t->grads, p->bytes[LT_MEM_GRADS]);
     if (st == LT_OK)
@@ -404,7 +414,7 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
         char msg[LT_KMSG_SIZE] = "";
         enum lt_status waited = t->be->dev.sync(t->be->impl, msg);
         if (st == LT_OK && waited != LT_OK)
-            return lt_fail(t->ctx, waited, "step: %s", msg);
+            st = lt_fail(t->ctx, waited, "step: %s", msg);
         const float *losses = (const float *)t->staging.host;
         for (int k = 0; st == LT_OK && k < in->n_micro; k++) {
             sum += losses[2 * k];
@@ -418,6 +428,10 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
             st = lt_dist_sum(t->ctx, pair, 2, "the loss all-reduce");
         sum = pair[0];
         count = pair[1];
+    }
+    if (st != LT_OK && t->sync) {
+        lt_grad_sync_abandon(t->sync);
+        t->disagreed = 1;
     }
     if (st != LT_OK)
         return st;
@@ -452,6 +466,8 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
             t->clean_steps = 0;
         }
     }
+    if (st == LT_OK && (st = agree_statistics(t)) != LT_OK)
+        t->disagreed = 1;
     return st;
 }
 

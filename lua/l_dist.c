@@ -68,45 +68,55 @@ static int l_dist_set_bucket_bytes(lua_State *L) {
     return 0;
 }
 
-/* dist_cores(): the cores this rank may use: those the launcher bound it to, else the
- * host's shared among its ranks (at least 1). */
+/* dist_cores(): the cores this rank may use: the host's shared among its ranks, and no
+ * more than it may run on (the launcher may bind a rank to one core, or to a socket that
+ * other ranks share; a container may hold it to fewer cores than the host has); at
+ * least 1. */
 static int l_dist_cores(lua_State *L) {
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     int local = lt_dist_local_size(lt_lua_ctx(L));
+    long n = (online > 0 ? online : 1) / (local > 0 ? local : 1);
     cpu_set_t set;
-    long n = online > 0 ? online : 1;
     if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < n)
-        n = CPU_COUNT(&set); /* bound: these are this rank's */
-    else
-        n /= local > 0 ? local : 1;
+        n = CPU_COUNT(&set);
     lua_pushinteger(L, n > 0 ? n : 1);
     return 1;
 }
 
 #define MAX_SUMS 64
 
-/* dist_sum(list of numbers [, what]): their sums over every rank, a new list. */
-static int l_dist_sum(lua_State *L) {
+/* dist_sum(list of numbers [, what]), dist_max(...): their sums (largest values) over
+ * every rank, a new list. */
+static int reduce_list(lua_State *L, int max) {
     luaL_checktype(L, 1, LUA_TTABLE);
-    const char *what = luaL_optstring(L, 2, "a sum over the ranks");
+    const char *what = luaL_optstring(L, 2, max ? "a maximum over the ranks" : "a sum over the ranks");
     lua_Integer n = luaL_len(L, 1);
     luaL_argcheck(L, n >= 0 && n <= MAX_SUMS, 1, "at most 64 numbers");
     double v[MAX_SUMS];
     for (lua_Integer i = 0; i < n; i++) {
         lua_rawgeti(L, 1, i + 1);
         if (!lua_isnumber(L, -1))
-            return luaL_error(L, "dist_sum: item %d is a %s, not a number", (int)i + 1,
+            return luaL_error(L, "%s: item %d is a %s, not a number", what, (int)i + 1,
                               luaL_typename(L, -1));
         v[i] = lua_tonumber(L, -1);
         lua_pop(L, 1);
     }
-    LT_LUA_CHECK(L, lt_dist_sum(lt_lua_ctx(L), v, (int)n, what));
+    struct lt_ctx *ctx = lt_lua_ctx(L);
+    LT_LUA_CHECK(L, max ? lt_dist_max(ctx, v, (int)n, what) : lt_dist_sum(ctx, v, (int)n, what));
     lua_createtable(L, (int)n, 0);
     for (lua_Integer i = 0; i < n; i++) {
         lua_pushnumber(L, v[i]);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
+}
+
+static int l_dist_sum(lua_State *L) {
+    return reduce_list(L, 0);
+}
+
+static int l_dist_max(lua_State *L) {
+    return reduce_list(L, 1);
 }
 
 static const luaL_Reg dist_funcs[] = {
@@ -117,6 +127,7 @@ static const luaL_Reg dist_funcs[] = {
     {"dist_set_timeout", l_dist_set_timeout},
     {"dist_set_bucket_bytes", l_dist_set_bucket_bytes},
     {"dist_sum", l_dist_sum},
+    {"dist_max", l_dist_max},
     {"dist_cores", l_dist_cores},
     {NULL, NULL},
 };

@@ -190,7 +190,9 @@ static int tr_release(lua_State *L) {
 }
 
 /* tr:step(batches [, epoch = 0 [, sample_base = 0]]): one optimizer step over the
- * micro-batches in `batches`, each a list of tensors in the graph's input order.
+ * micro-batches in `batches`, each a list of tensors in the graph's input order, with
+ * sample_base = its own first row's index in the epoch when every one has it (else they
+ * follow each other from the argument).
  * Returns {loss =, count =, grad_norm =, skipped = bool, step =, loss_scale =}, and in a
  * data-parallel job comm_buckets =, comm_early =, comm_wait_seconds = (lt_step_result). */
 static int tr_step(lua_State *L) {
@@ -205,12 +207,27 @@ static int tr_step(lua_State *L) {
                   "want a list of up to 65536 micro-batches");
     size_t n = (size_t)n_micro * (size_t)(h->n_inputs ? h->n_inputs : 1);
     struct lt_tensor **inputs = lua_newuserdatauv(L, n * sizeof *inputs, 0);
+    int64_t *bases = lua_newuserdatauv(L, ((size_t)n_micro + 1) * sizeof *bases, 0);
+    int own = 0; /* micro-batches with a sample_base of their own */
     for (lua_Integer k = 0; k < n_micro; k++) {
         lua_rawgeti(L, 2, k + 1);
         check_tensor_list(L, lua_gettop(L), h->n_inputs, inputs + (size_t)k * (size_t)h->n_inputs,
                           "step: micro-batch");
-        lua_pop(L, 1);
+        if (lua_getfield(L, -1, "sample_base") != LUA_TNIL) {
+            int ok;
+            lua_Integer b = lua_tointegerx(L, -1, &ok);
+            if (!ok || b < 0)
+                return luaL_error(L, "step: micro-batch %d: sample_base must be an integer >= 0",
+                                  (int)k + 1);
+            bases[k] = b;
+            own++;
+        }
+        lua_pop(L, 2);
     }
+    if (own != 0 && own != n_micro)
+        return luaL_error(L, "step: %d of %d micro-batches give a sample_base: all or none",
+                          own, (int)n_micro);
+    in.sample_bases = own ? bases : NULL;
     in.n_micro = (int)n_micro;
     in.inputs = inputs;
     struct lt_step_result r;

@@ -28,7 +28,9 @@ end
 
 local function complain(msg)
     local w = dist.world()
-    cli.err:write(w.size > 1 and string.format("lutra (rank %d): ", w.rank) or "lutra: ", msg, "\n")
+    -- one write: the ranks share the terminal
+    cli.err:write((w.size > 1 and string.format("lutra (rank %d): ", w.rank) or "lutra: ") ..
+        msg .. "\n")
     cli.err:flush()
 end
 
@@ -418,7 +420,13 @@ function verbs.train(args)
         if r.log then
             r.log:file_only("error: " .. msg:gsub("\nstack traceback:.*", ""))
         end
-        r:close()
+        if dist.active() then -- the job ends at once (lua/main.c): nothing waits on the ranks
+            if r.log then
+                r.log:close()
+            end
+        else
+            r:close()
+        end
         -- the traceback is for bugs; a message that names its place is enough
         complain(os.getenv("LUTRA_TRACEBACK") and msg or (msg:gsub("\nstack traceback:.*", "")))
         return setup.is_config_error(code) and EXIT.usage or EXIT.failure
@@ -661,9 +669,8 @@ function verbs.plan(args)
     end
     local mode = cfg.precision.mode
     local batch = cfg.data.batch_size
-    local bucket = math.max(4096, math.floor(cfg.dist.bucket_mb * 1048576))
     local plan = trainer.plan(setup.trainer_config(cfg, model, lr), nil,
-        dist.size() > 1 and { bucket_bytes = bucket } or nil)
+        dist.size() > 1 and { bucket_bytes = dist.bucket_bytes(cfg) } or nil)
     local t2 = core.clock()
     local ops, names, n_ops = {}, {}, 0
     for name, n in pairs(plan.ops) do

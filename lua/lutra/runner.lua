@@ -142,8 +142,14 @@ local function local_interruption(self)
     end
 end
 
--- The same, agreed by every rank of a data-parallel job (a signal reaches the ranks at
--- different steps; they stop at the same one): SIGINT over SIGTERM over the host's stop.
+-- What stops a data-parallel rank that another rank's stop (a hook's request_stop, the
+-- NaN guard) stops.
+local RANK_STOP = "another rank stopped"
+
+-- The same, agreed by every rank of a data-parallel job, every rank calling it at the
+-- same points (a signal reaches the ranks at different steps; a hook may stop one rank
+-- only): SIGINT over SIGTERM over the host's stop over a stop a rank has made (with the
+-- largest of their exit codes).
 local AGREED = { "SIGINT", "SIGTERM", HOST_STOP }
 local function pending_interruption(self)
     local why, code = local_interruption(self)
@@ -154,11 +160,15 @@ local function pending_interruption(self)
     for i, name in ipairs(AGREED) do
         flags[i] = why == name and 1 or 0
     end
-    flags = dist.sum(flags, "the ranks' agreement to stop")
+    flags[4], flags[5] = self.stop and 1 or 0, self.stop and self.stop.code or 0
+    flags = dist.max(flags, "the ranks' agreement to stop")
     for i, name in ipairs(AGREED) do
         if flags[i] > 0 then
             return name, name == HOST_STOP and EXIT.ok or EXIT[name]
         end
+    end
+    if flags[4] > 0 then
+        return RANK_STOP, math.tointeger(flags[5])
     end
 end
 
@@ -219,10 +229,35 @@ local ALWAYS_SHOWN = { params = true, grads = true, optimizer = true, activation
 -- The trainer (fp32 first during the fp32 warmup), and what its plan takes.
 local function build_trainer(self, eval)
     local cfg, log = self.cfg, self.log
-    local reduced
-    self.trainer, reduced = setup.trainer(cfg, self.model, self.lr, { log = log,
-        mode = warmup.first_mode(cfg.precision), make = self.opts.make_trainer,
-        schedule = setup.schedule(cfg.schedule, self.max_iters, self.steps_per_epoch) })
+    local reduced, again, agreed
+    local rebuild = true
+    repeat
+        if rebuild then
+            self.trainer, again = setup.trainer(cfg, self.model, self.lr, { log = log,
+                mode = warmup.first_mode(cfg.precision), make = self.opts.make_trainer,
+                schedule = setup.schedule(cfg.schedule, self.max_iters, self.steps_per_epoch) })
+            reduced = reduced or again
+        end
+        -- the ranks' slices of a batch must be the same size: when another rank's memory
+        -- (memory.on_oom = "reduce") took a smaller micro-batch, this one takes it too; every
+        -- rank goes round as often as the one that goes round most
+        agreed, rebuild = true, false
+        if dist.active() then
+            local b = cfg.data.batch_size
+            local least = dist.least(b, "the ranks' micro-batch")
+            rebuild = least < b
+            if rebuild then
+                local effective = b * cfg.optim.accumulate
+                log:info(string.format("memory: another rank's step fits micro-batch %d: %d " ..
+                    "-> %d, accumulate %d -> %d", least, b, least, cfg.optim.accumulate,
+                    effective // least))
+                cfg.data.batch_size, cfg.optim.accumulate = least, effective // least
+                self.trainer:close()
+                reduced = true
+            end
+            agreed = dist.least(rebuild and 0 or 1, "the ranks' micro-batch") == 1
+        end
+    until agreed
     if reduced then -- a smaller micro-batch: the training loader again
         self.train_loader:close()
         self.train_loader = data.loader(cfg, "train", self.train_set)
@@ -329,6 +364,9 @@ function Runner:setup()
         self.test_set:size())
     self.process_bytes = process -- what the process held besides the plans (0: not counted)
     log_lines(self.log, lines)
+    if dist.active() then -- every rank takes rank 0's choice (their memory may differ)
+        log_lines(self.log, dist.agree_fit(cfg))
+    end
     local config_text = write and setup.resolved_config(cfg, { lr = lr, lr_line = lr_line,
         origin = self.origin, fit = fit_why, recipe = self.recipe })
     log_lines(self.log, setup.precision_lines(cfg.precision))
@@ -348,10 +386,13 @@ function Runner:setup()
     local from, file
     if cfg.resume_from then
         from, file = find_resume(self)
-        if self.nothing_to_do then -- nothing to train: no run folder, nothing written
-            self.built = true
-            return self
-        end
+    end
+    if dist.active() then -- every rank, resuming or not: they must agree
+        dist.agree_resume(from, file and file.state.iter)
+    end
+    if self.nothing_to_do then -- nothing to train: no run folder, nothing written
+        self.built = true
+        return self
     end
     if write then
         open_run_folder(self, config_text)
@@ -382,18 +423,24 @@ end
 -- runner:next_micro_batches(): the micro-batches of the next step: optim.accumulate of
 -- them, fewer at the end of an epoch (a step never spans two epochs). Returns the list,
 -- the first batch, and whether the epoch ended.
--- A data-parallel rank's slice of a short last batch may be empty: it is left out of the
--- list (the rank still takes part in the step's sums).
+-- Each micro-batch carries its first sample's place in the epoch (a data-parallel rank's
+-- slices of consecutive batches are not consecutive), which keys dropout. A rank's slice
+-- of a short last batch may be empty: it is left out of the list (the rank still takes
+-- part in the step's sums).
 function Runner:next_micro_batches()
     local acc, list, first = self.cfg.optim.accumulate, {}, nil
     for k = 1, acc do
         local b = self.train_loader:next()
         first = first or b
-        if k == acc or b.last then
-            list[#list + 1] = b.size > 0 and { b.x, b.y } or nil
+        local last = k == acc or b.last
+        if b.size > 0 then
+            local mb = last and { b.x, b.y } or keep_copy(self, k, b)
+            mb.sample_base = b.sample_base
+            list[#list + 1] = mb
+        end
+        if last then
             return list, first, b.last
         end
-        list[#list + 1] = b.size > 0 and keep_copy(self, k, b) or nil
     end
 end
 
@@ -410,6 +457,7 @@ local function measure(self, batches, r, t0, t1, now)
     for _, b in ipairs(batches) do
         rows = rows + b[1]:shape()[1]
     end
+    rows = rows * dist.size() -- a data-parallel job's rate: every rank's rows (as many)
     if not self.window then
         self:reset_window(t0)
     end
@@ -460,7 +508,8 @@ function Runner:step()
         self.epoch = first.epoch + 1
     end
     self.hook_set:fire("after_step", self, r)
-    self.stopping = self.stop ~= nil or pending_interruption(self) ~= nil
+    -- called whatever self.stop says: in a data-parallel job every rank takes part
+    self.stopping = pending_interruption(self) ~= nil or self.stop ~= nil
     local t_aux = core.clock() -- evaluation and checkpoints stay out of the rate's window
     if epoch_end then
         self.hook_set:fire("after_epoch", self)
@@ -490,10 +539,13 @@ end
 function Runner:advance(n)
     self:start()
     local done = 0
-    while self.iter < self.max_iters and not self.stop and (n == nil or done < n) do
+    while self.iter < self.max_iters and (n == nil or done < n) do
+        -- before each step, after the hooks of the last (which may have stopped the run)
         local why, code = pending_interruption(self)
-        if why then
-            self.stop = { reason = why, code = code }
+        if why or self.stop then
+            if why and (not self.stop or EXIT[why]) then -- a signal's exit code wins
+                self.stop = { reason = why, code = code }
+            end
             break
         end
         if self.epoch ~= self.fired_epoch then
@@ -502,10 +554,11 @@ function Runner:advance(n)
         end
         self:step()
         done = done + 1
-        why, code = pending_interruption(self)
-        if why and (why ~= HOST_STOP or not self.stop) then -- a signal's exit code wins
-            self.stop = { reason = why, code = code }
-        end
+    end
+    -- a signal during the last step
+    local why, code = pending_interruption(self)
+    if why and (not self.stop or EXIT[why]) then
+        self.stop = { reason = why, code = code }
     end
     return self.stop ~= nil or self.iter >= self.max_iters
 end

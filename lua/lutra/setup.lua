@@ -136,8 +136,11 @@ function setup.device(cfg, log)
     else
         device, notice = core.set_device(want)
     end
-    if not device then
+    if not device then -- a rank that fails here ends the job (the others wait for it)
         error(notice, 0)
+    end
+    if dist.active() then
+        dist.agree_device(cfg.device, device)
     end
     core.set_tf32(cfg.precision.tf32 == true)
     core.set_deterministic(cfg.device_options.deterministic ~= false)
@@ -216,6 +219,10 @@ function setup.capacity(cfg, device)
     local free, total = core.device_memory()
     if device ~= "cpu" then
         return free, "the GPU's free memory"
+    end
+    local ranks = dist.active() and dist.world().local_size or 1
+    if ranks > 1 then -- the ranks on this host share its RAM
+        return total // ranks, string.format("the machine's RAM shared by its %d ranks", ranks)
     end
     return total, "the machine's RAM"
 end

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Data parallel equals one big batch: 2 ranks × batch 64 end 20+ SGD steps with the
-# parameters of 1 process × batch 128 (norm-wise within 1e-5, fp32). The run crosses an
-# epoch's short last batch of one sample, which leaves rank 0's shard empty, and has
-# dropout, whose masks follow the sample's place in the epoch, not the rank.
+# parameters of 1 process × batch 128 (norm-wise within 1e-5, fp32), and so do 2 ranks ×
+# 32 × accumulate 2, and ranks whose memory differs. The run crosses an epoch's short last
+# batch of one sample, which leaves rank 0's shard empty, and has dropout, whose masks
+# follow the sample's place in the epoch, not the rank.
 . "$(dirname "$0")/lib.sh"
 have_data || { echo "skipped: no Fashion-MNIST"; exit 0; }
 mpi_ready
@@ -28,6 +29,26 @@ acc_one=$(grep -o 'test accuracy [0-9.]*' "$one/train.log" | tail -1)
 acc_two=$(grep -o 'test accuracy [0-9.]*' "$two/train.log" | tail -1)
 [ -n "$acc_one" ] && [ "$acc_one" = "$acc_two" ] ||
     fail "evaluation differs: '$acc_one' alone, '$acc_two' over 2 ranks"
+
+# with accumulation: 2 ranks × 32 × accumulate 2 too (each micro-batch's dropout keyed by
+# its own place in the epoch)
+expect 0 mpirun -np 2 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/acc" \
+    --quiet --set data.batch_size=32 optim.accumulate=2 "${args[@]}"
+close_weights "$one/final.safetensors" "$(run_dir "$SCRATCH/acc")/final.safetensors" 1e-5 ||
+    fail "2 ranks × 32 × accumulate 2 and 1 × 128 ended with different parameters"
+
+# ranks whose memory differs (an MPMD job: rank 1 has a tenth of rank 0's limit) train with
+# what fits both: rank 1's micro-batch of 32, accumulate 2, and still 1 × 128's parameters
+small=(memory.process=false memory.target=1 data.val_batch_size=32)
+expect 0 mpirun -np 1 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/fit" \
+    --set data.batch_size=64 "${args[@]}" "${small[@]}" memory.limit=16000000 : \
+    -np 1 "$LUTRA" train examples/fmnist_mlp.lua --work-dir "$SCRATCH/fit" \
+    --set data.batch_size=64 "${args[@]}" "${small[@]}" memory.limit=1600000
+fit=$(run_dir "$SCRATCH/fit")
+has "$fit/train.log" "memory: taken what fits every rank: micro-batch 32, accumulate 2"
+has "$fit/train.log" "batch 32 × accumulate 2 × 2 ranks = effective batch 128"
+close_weights "$one/final.safetensors" "$fit/final.safetensors" 1e-5 ||
+    fail "ranks that fitted their memory ended with other parameters than 1 × 128"
 
 # a job of one rank (mpirun -np 1) runs the collectives and trains as a lone process does,
 # bit for bit

@@ -2,7 +2,8 @@
 # A rank that dies ends the job within a bounded time, named in a message; one that hangs
 # (stopped) ends it at dist.timeout, naming the collective; SIGTERM to mpirun stops every
 # rank after the same step with a checkpoint; a job resumed from the last checkpoint with
-# the same world size ends with exactly the weights of one never interrupted.
+# the same world size ends with exactly the weights of one never interrupted; ranks that
+# would resume from different checkpoints refuse; a hook that stops one rank stops all.
 . "$(dirname "$0")/lib.sh"
 have_data || { echo "skipped: no Fashion-MNIST"; exit 0; }
 mpi_ready
@@ -93,4 +94,26 @@ resumed=$(run_dir "$SCRATCH/killed")
 has "$resumed/train.log" "resumed from $ckpt: iteration $iter"
 same_weights "$(run_dir "$SCRATCH/whole")/final.safetensors" "$resumed/final.safetensors" ||
     fail "the resumed job ended with other weights than the uninterrupted one"
+
+# ranks that would resume from different places (rank 1 finds no checkpoint) refuse to
+# train on apart
+expect 1 mpirun -np 1 "$LUTRA" train "$SCRATCH/slow.lua" --work-dir "$SCRATCH/split" \
+    --resume-from "$ckpt" --set "${args[@]}" runner.max_iters=$end : \
+    -np 1 "$LUTRA" train "$SCRATCH/slow.lua" --work-dir "$SCRATCH/split" \
+    --set "${args[@]}" runner.max_iters=$end
+has "$SCRATCH/err" "the ranks resume from different checkpoints (iterations -1 to $iter"
+
+# a hook that stops one rank stops the job after the same step, cleanly (an MPMD job:
+# rank 1's recipe has the hook)
+cat >"$SCRATCH/stops.lua" <<LUA
+_base_ = "$SCRATCH/slow.lua"
+hooks = { { after_step = function(_, runner)
+    if runner.iter == 5 then runner:request_stop("enough") end
+end } }
+LUA
+expect 0 timeout 60 mpirun -np 1 "$LUTRA" train "$SCRATCH/slow.lua" --work-dir "$SCRATCH/hook" \
+    --set "${args[@]}" runner.max_iters=50 : \
+    -np 1 "$LUTRA" train "$SCRATCH/stops.lua" --work-dir "$SCRATCH/hook" \
+    --set "${args[@]}" runner.max_iters=50
+has "$(run_dir "$SCRATCH/hook")/train.log" "stopped at iteration 5: another rank stopped"
 exit 0
