@@ -285,7 +285,7 @@ static enum lt_status run_steps(struct lt_trainer *tr, struct lt_tensor **xy, in
                                 int count, int64_t *step, struct timing *t) {
     for (int i = 0; i < count; i++, (*step)++) {
         int k = (int)(*step % N_BATCHES);
-        struct lt_step_input in = {1, &xy[2 * k], 0, *step * batch};
+        struct lt_step_input in = {1, &xy[2 * k], 0, *step * batch, NULL};
         struct lt_step_result r;
         enum lt_status st = lt_trainer_step(tr, &in, &r);
         if (st != LT_OK)

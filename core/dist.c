@@ -71,7 +71,6 @@ static enum lt_status mpi_fail(struct lt_ctx *ctx, int rc, const char *what) {
                    "host is unreachable)", world.rank, what, text);
 }
 
-
 static enum lt_status start_mpi(struct lt_ctx *ctx) {
     if (world.up) /* another context joined first: the world is known */
         return LT_OK;

@@ -133,7 +133,7 @@ static void check_model_gradients(struct model *m) {
         before[i] = malloc(lt_tensor_bytes(m->params[i]));
         memcpy(before[i], lt_tensor_data(m->params[i]), lt_tensor_bytes(m->params[i]));
     }
-    struct lt_step_input in = {1, m->inputs, 0, 0};
+    struct lt_step_input in = {1, m->inputs, 0, 0, NULL};
     struct lt_step_result r;
     OK(lt_trainer_step(tr, &in, &r));
     struct lt_forward *f;

@@ -277,7 +277,7 @@ static float *train_delta(int reference, enum model_kind kind, enum lt_dtype dt,
     OK(ctx, lt_plan_new(ctx, m.g, m.loss, &opt, &plan));
     OK(ctx, lt_trainer_new(ctx, plan, &tr));
     for (int s = 0; s < steps; s++) {
-        struct lt_step_input in = {1, (struct lt_tensor *[]){m.x, m.y}, 0, 0};
+        struct lt_step_input in = {1, (struct lt_tensor *[]){m.x, m.y}, 0, 0, NULL};
         struct lt_step_result r;
         OK(ctx, lt_trainer_step(tr, &in, &r));
         assert_false(r.skipped);

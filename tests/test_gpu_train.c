@@ -87,7 +87,7 @@ static void two_micro_run(struct lt_ctx *ctx, const struct lt_plan_options *o, s
     struct lt_trainer *t = trainer_with(ctx, m, 0.05f, o, recomputed);
     for (int s = 0; s < STEPS; s++) {
         struct lt_tensor *in[12] = {x, y, x2, y2, x, y, x2, y2, x2, y2, x, y};
-        struct lt_step_input si = {6, in, 0, 192 * s};
+        struct lt_step_input si = {6, in, 0, 192 * s, NULL};
         struct lt_step_result r;
         CHECK(ctx, lt_trainer_step(t, &si, &r));
         losses[s] = r.loss;
@@ -130,7 +130,7 @@ static void gpu_steps_equal_cpu_steps(void **state) {
         t[d] = trainer_for(ctxs[d], &m[d], 0.05f);
         for (int s = 0; s < 6; s++) {
             struct lt_tensor *in[2] = {x, y};
-            struct lt_step_input si = {1, in, 0, 0};
+            struct lt_step_input si = {1, in, 0, 0, NULL};
             struct lt_step_result r;
             CHECK(ctxs[d], lt_trainer_step(t[d], &si, &r));
             losses[d][s] = r.loss;
@@ -168,7 +168,7 @@ static void bad_target_fails_the_step(void **state) {
     float before = lt_tensor_get(m.w[0], 0);
     lt_tensor_set(y, 3, 9);
     struct lt_tensor *in[2] = {x, y};
-    struct lt_step_input si = {1, in, 0, 0};
+    struct lt_step_input si = {1, in, 0, 0, NULL};
     struct lt_step_result r;
     assert_int_equal(lt_trainer_step(t, &si, &r), LT_EINVAL);
     if (!strstr(lt_ctx_error(gpu), "outside"))
@@ -263,7 +263,7 @@ static void evaluation_borrows_the_step_memory_on_gpu(void **state) {
     mlp_build_eval(gpu, &m, &eval, 32, sizes);
     struct lt_trainer *t = trainer_for(gpu, &m, 0.05f);
     struct lt_tensor *in[2] = {x, y};
-    struct lt_step_input si = {1, in, 0, 0};
+    struct lt_step_input si = {1, in, 0, 0, NULL};
     struct lt_step_result r;
     CHECK(gpu, lt_trainer_step(t, &si, &r));
     struct lt_tensor *rows;
@@ -457,7 +457,7 @@ static double cnn_accuracy_after_training(struct lt_ctx *ctx) {
     for (int s = 0; s < 2 * TRAIN_N / BATCH; s++) {
         CHECK(ctx, lt_loader_next(train, &b));
         struct lt_tensor *in[2] = {b.x, b.y};
-        struct lt_step_input si = {1, in, b.epoch, b.sample_base};
+        struct lt_step_input si = {1, in, b.epoch, b.sample_base, NULL};
         struct lt_step_result r;
         CHECK(ctx, lt_trainer_step(t, &si, &r));
         assert_false(r.skipped);

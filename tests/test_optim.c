@@ -53,7 +53,7 @@ static struct lt_step_result run(struct problem *pr, const struct lt_optim_confi
     OK(lt_trainer_new(ctx, p, &tr));
     struct lt_step_result r = {0};
     for (int s = 0; s < steps; s++) {
-        struct lt_step_input in = {1, (struct lt_tensor *[]){pr->x, pr->t}, 0, 0};
+        struct lt_step_input in = {1, (struct lt_tensor *[]){pr->x, pr->t}, 0, 0, NULL};
         OK(lt_trainer_step(tr, &in, &r));
     }
     lt_trainer_free(tr);
@@ -187,7 +187,7 @@ static void groups_scale_lr_and_decay(void **state) {
     struct lt_trainer *tr;
     OK(lt_plan_new(ctx, g, loss, &opt, &pl));
     OK(lt_trainer_new(ctx, pl, &tr));
-    struct lt_step_input in = {1, (struct lt_tensor *[]){x, t}, 0, 0};
+    struct lt_step_input in = {1, (struct lt_tensor *[]){x, t}, 0, 0, NULL};
     struct lt_step_result r;
     OK(lt_trainer_step(tr, &in, &r));
     /* p = 0, g = (-2, -4) for both. a: lr 0.1, decay 0.1: d = g + 0.1 * 0.5.
@@ -219,7 +219,7 @@ static void non_finite_step_is_skipped(void **state) {
     struct lt_trainer *tr;
     OK(lt_plan_new(ctx, pr.g, pr.loss, &opt, &p));
     OK(lt_trainer_new(ctx, p, &tr));
-    struct lt_step_input in = {1, (struct lt_tensor *[]){pr.x, pr.t}, 0, 0};
+    struct lt_step_input in = {1, (struct lt_tensor *[]){pr.x, pr.t}, 0, 0, NULL};
     struct lt_step_result r;
     OK(lt_trainer_step(tr, &in, &r));
     assert_true(r.skipped);
@@ -246,7 +246,7 @@ static void bad_step_inputs_fail_clearly(void **state) {
     OK(lt_plan_new(ctx, pr.g, pr.loss, &opt, &p));
     OK(lt_trainer_new(ctx, p, &tr));
     struct lt_step_result r;
-    struct lt_step_input in = {1, (struct lt_tensor *[]){pr.t, pr.x}, 0, 0};
+    struct lt_step_input in = {1, (struct lt_tensor *[]){pr.t, pr.x}, 0, 0, NULL};
     assert_int_equal(lt_trainer_step(tr, &in, &r), LT_EINVAL);
     if (!strstr(lt_ctx_error(ctx), "step: x (input 1) is f32 (1, 1), the graph wants f32 (1, 2)"))
         fail_msg("message: %s", lt_ctx_error(ctx));

@@ -238,7 +238,7 @@ static void resident_growth_matches_the_plan(void **state) {
         mlp_build(ctx, &w, 64, sizes, 3, 0.1f);
         OK(lt_plan_new(ctx, w.g, w.loss, &opt, &wp));
         OK(lt_trainer_new(ctx, wp, &wt));
-        struct lt_step_input win = {1, (struct lt_tensor *[]){x, y}, 0, 0};
+        struct lt_step_input win = {1, (struct lt_tensor *[]){x, y}, 0, 0, NULL};
         struct lt_step_result wr;
         for (int s = 0; s < 3; s++)
             OK(lt_trainer_step(wt, &win, &wr));
@@ -251,7 +251,7 @@ static void resident_growth_matches_the_plan(void **state) {
     struct lt_trainer *t;
     OK(lt_plan_new(ctx, m.g, m.loss, &opt, &p));
     OK(lt_trainer_new(ctx, p, &t));
-    struct lt_step_input in = {1, (struct lt_tensor *[]){x, y}, 0, 0};
+    struct lt_step_input in = {1, (struct lt_tensor *[]){x, y}, 0, 0, NULL};
     struct lt_step_result r;
     OK(lt_trainer_step(t, &in, &r));
     size_t after = resident_bytes();

@@ -90,7 +90,7 @@ static void half_gradients_are_close_to_f32(void **state) {
         OK(lt_trainer_new(ctx, plan, &tr));
         float *before = malloc(lt_tensor_bytes(m.w[0]));
         memcpy(before, lt_tensor_data(m.w[0]), lt_tensor_bytes(m.w[0]));
-        struct lt_step_input in = {1, (struct lt_tensor *[]){x, y}, 0, 0};
+        struct lt_step_input in = {1, (struct lt_tensor *[]){x, y}, 0, 0, NULL};
         struct lt_step_result r;
         OK(lt_trainer_step(tr, &in, &r));
         w[p] = before; /* becomes the applied gradient */
@@ -249,7 +249,7 @@ static struct lt_step_result scaled_step(struct scaled *s, int overflow) {
     float saved = x[0];
     if (overflow)
         x[0] = 1e6f; /* inf once rounded to f16 */
-    struct lt_step_input in = {1, (struct lt_tensor *[]){s->x, s->y}, 0, 0};
+    struct lt_step_input in = {1, (struct lt_tensor *[]){s->x, s->y}, 0, 0, NULL};
     struct lt_step_result r;
     OK(lt_trainer_step(s->tr, &in, &r));
     x[0] = saved;

@@ -114,7 +114,7 @@ static float *train_accumulated(int micro, enum lt_optim_kind kind, int referenc
             OK(lt_tensor_slice(ctx, x, s * 8 + k * micro, micro, &batch[2 * k]));
             OK(lt_tensor_slice(ctx, y, s * 8 + k * micro, micro, &batch[2 * k + 1]));
         }
-        struct lt_step_input in = {n_micro, batch, 0, s * 8};
+        struct lt_step_input in = {n_micro, batch, 0, s * 8, NULL};
         struct lt_step_result r;
         OK(lt_trainer_step(tr, &in, &r));
         assert_int_equal((int)r.count, 8);

@@ -53,7 +53,7 @@ static void data(int s, struct lt_tensor **x, struct lt_tensor **y) {
 }
 
 static void step(struct lt_trainer *t, int n_micro, struct lt_tensor **inputs) {
-    struct lt_step_input in = {n_micro, inputs, 0, 0};
+    struct lt_step_input in = {n_micro, inputs, 0, 0, NULL};
     struct lt_step_result r;
     OK(lt_trainer_step(t, &in, &r));
     assert_false(r.skipped);

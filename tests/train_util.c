@@ -118,7 +118,7 @@ void train_epochs(struct lt_ctx *ctx, struct lt_trainer *tr, struct lt_tensor *x
             struct lt_tensor *xs, *ys;
             CHECK(ctx, lt_tensor_slice(ctx, x, s, batch, &xs));
             CHECK(ctx, lt_tensor_slice(ctx, y, s, batch, &ys));
-            struct lt_step_input in = {1, (struct lt_tensor *[]){xs, ys}, (uint32_t)e, s};
+            struct lt_step_input in = {1, (struct lt_tensor *[]){xs, ys}, (uint32_t)e, s, NULL};
             struct lt_step_result r;
             CHECK(ctx, lt_trainer_step(tr, &in, &r));
             assert_false(r.skipped);
@@ -223,7 +223,7 @@ void net_train(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
     }
     struct lt_tensor *in[4] = {x[0], y[0], x[1], y[1]};
     for (int s = 0; s < steps; s++) {
-        struct lt_step_input si = {2, in, (uint32_t)s, 0};
+        struct lt_step_input si = {2, in, (uint32_t)s, 0, NULL};
         struct lt_step_result r;
         CHECK(ctx, lt_trainer_step(t, &si, &r));
         assert_false(r.skipped);
