@@ -6,12 +6,12 @@
  * differentiate from their output, gelu from its input (kernels/ops.def).
  *
  * The fast paths (f32) compute in float with vec.h's math, vectorised and threaded;
- * relu also has f16 and bf16 ones, on the bit patterns.
+ * relu also has f16 and bf16 ones, on the bit patterns, and gelu runs its f32 loops on
+ * half tensors converted chunk by chunk in cache.
  */
 #include <math.h>
 
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/half_ref.h"
 #include "kernels/cpu/vec.h"
 
 #define SQRT1_2 0.70710678118654752440      /* 1 / sqrt(2) */
@@ -337,14 +337,20 @@ static enum lt_status tanh_backward_fast(const struct lt_kargs *a) {
     return map_backward(a, a->out[0], tanh_grad_f32, LT_PAR_STREAM);
 }
 
-/* Half GELU: the f32 fast kernels (vectorised erf) on f32 copies of the half tensors,
- * each half output rounded once from the f32 result (kernels/cpu/half_ref.h). */
+/* Half GELU: the f32 loops (vectorised erf) over chunks converted in cache, each half
+ * output rounded once from the f32 result (lt_par_map_half). */
 static enum lt_status gelu_forward_half(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 0, gelu_forward_fast);
+    lt_par_map_half(a->in[0]->dtype, gelu_f32, a->in[0]->data, a->out[0]->data,
+                    lt_kview_numel(a->in[0]), 0.0f, LT_PAR_MATH);
+    return LT_OK;
 }
 
 static enum lt_status gelu_backward_half(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 1, gelu_backward_fast);
+    if (a->gin[0])
+        lt_par_grad_half(a->in[0]->dtype, gelu_grad_f32, a->in[0]->data, a->gout[0]->data,
+                         a->gin[0]->data, lt_kview_numel(a->in[0]), 0.0f, lt_accumulates(a, 0),
+                         LT_PAR_MATH);
+    return LT_OK;
 }
 
 void lt_cpu_register_activation(struct lt_backend *b, int fast) {
@@ -358,8 +364,8 @@ void lt_cpu_register_activation(struct lt_backend *b, int fast) {
     lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_BF16, relu_forward_half, relu_backward_half);
     lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_F16, relu_forward_half, relu_backward_half);
     lt_cpu_set_fast(b, LT_OP_GELU, LT_DTYPE_F32, gelu_forward_fast, gelu_backward_fast);
-    lt_cpu_set_half(b, LT_OP_GELU, gelu_forward_half, gelu_backward_half, lt_half_ref_workspace,
-                    "vec");
+    lt_cpu_set_fast(b, LT_OP_GELU, LT_DTYPE_BF16, gelu_forward_half, gelu_backward_half);
+    lt_cpu_set_fast(b, LT_OP_GELU, LT_DTYPE_F16, gelu_forward_half, gelu_backward_half);
     lt_cpu_set_fast(b, LT_OP_SIGMOID, LT_DTYPE_F32, sigmoid_forward_fast, sigmoid_backward_fast);
     lt_cpu_set_fast(b, LT_OP_TANH, LT_DTYPE_F32, tanh_forward_fast, tanh_backward_fast);
 }

@@ -244,10 +244,8 @@ LT_DISPATCH_RET(double, dot_range_f32,
                 (const float *restrict g, const float *restrict x, int64_t lo, int64_t hi),
                 (g, x, lo, hi));
 
-/* b's gradient: gin[1][j] = sign * sum over the rows of gout (times a, for mul). Rows of
- * 32 columns or more split their columns between threads (the same sums as the
- * reference's, in the same order); a scalar b sums fixed chunks; narrower rows run on one
- * thread. */
+/* b's gradient: gin[1][j] = sign * sum over the rows of gout (times a, for mul), by
+ * lt_column_sums; a scalar b sums fixed chunks. */
 static void broadcast_grad(const struct lt_kargs *a, const float *x, double sign) {
     const float *g = a->gout[0]->data; /* a's shape, (rows, m) */
     float *gb = a->gin[1]->data;       /* (m) */
@@ -267,12 +265,16 @@ static void broadcast_grad(const struct lt_kargs *a, const float *x, double sign
         gb[0] = acc ? gb[0] + (float)(sign * s) : (float)(sign * s);
         return;
     }
-    int64_t rows = m ? n / m : 0;
-#pragma omp parallel if (n >= LT_PAR_STREAM && m >= 32)
+    lt_column_sums(g, x, gb, m ? n / m : 0, m, sign, acc);
+}
+
+void lt_column_sums(const float *g, const float *x, float *out, int64_t rows, int64_t m,
+                    double sign, int acc) {
+#pragma omp parallel if (rows * m >= LT_PAR_STREAM && m >= 32)
     {
         int64_t c0, c1;
         lt_share(m, 16, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
-        column_sums_f32(g, x, gb, rows, m, c0, c1, sign, acc);
+        column_sums_f32(g, x, out, rows, m, c0, c1, sign, acc);
     }
 }
 

@@ -142,6 +142,43 @@ static inline void lt_par_grad(lt_grad_fn f, const float *v, const float *g, flo
     }
 }
 
+/* The same over half (f16, bf16) tensors: each thread converts its elements in chunks
+ * that stay in cache to f32, runs the f32 loop on them and (forward) rounds the result
+ * once to half, so that no f32 copy of the tensor is made. Gradients are f32 already. */
+#define LT_HALF_CHUNK 2048
+
+static inline void lt_par_map_half(enum lt_dtype dt, lt_map_fn f, const uint16_t *x, uint16_t *y,
+                                   int64_t n, float c, int64_t par_min) {
+#pragma omp parallel if (n >= par_min)
+    {
+        int64_t lo, hi;
+        lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        float xf[LT_HALF_CHUNK], yf[LT_HALF_CHUNK];
+        for (int64_t i = lo; i < hi; i += LT_HALF_CHUNK) {
+            int64_t m = hi - i < LT_HALF_CHUNK ? hi - i : LT_HALF_CHUNK;
+            lt_half_to_f32_n(dt, x + i, xf, m);
+            f(xf, yf, m, c);
+            lt_f32_to_half_n(dt, yf, y + i, m);
+        }
+    }
+}
+
+static inline void lt_par_grad_half(enum lt_dtype dt, lt_grad_fn f, const uint16_t *v,
+                                    const float *g, float *gx, int64_t n, float c, int acc,
+                                    int64_t par_min) {
+#pragma omp parallel if (n >= par_min)
+    {
+        int64_t lo, hi;
+        lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        float vf[LT_HALF_CHUNK];
+        for (int64_t i = lo; i < hi; i += LT_HALF_CHUNK) {
+            int64_t m = hi - i < LT_HALF_CHUNK ? hi - i : LT_HALF_CHUNK;
+            lt_half_to_f32_n(dt, v + i, vf, m);
+            f(vf, g + i, gx + i, m, c, acc);
+        }
+    }
+}
+
 /* The fast backward of an op whose gradient is the identity on the flat f32 buffer
  * (reshape, cast): lt_identity_backward_ref's contract, threaded (kernels/cpu/shape.c). */
 enum lt_status lt_identity_backward_fast(const struct lt_kargs *a);

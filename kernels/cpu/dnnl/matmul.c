@@ -339,22 +339,6 @@ static size_t workspace(const struct lt_kargs *a, int backward) {
     return st ? lt_dnnl_seq_workspace(&st->seq) : 0;
 }
 
-/* gb (+)= the column sums of g (rows, cols), in double. */
-static void bias_grad(const float *g, int64_t rows, int64_t cols, float *gb, int accumulate) {
-    enum { BLOCK = 64 };
-    int64_t blocks = (cols + BLOCK - 1) / BLOCK;
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
-    for (int64_t b = 0; b < blocks; b++) {
-        int64_t c0 = b * BLOCK, n = cols - c0 < BLOCK ? cols - c0 : BLOCK;
-        double s[BLOCK] = {0};
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = 0; j < n; j++)
-                s[j] += g[r * cols + c0 + j];
-        for (int64_t j = 0; j < n; j++)
-            gb[c0 + j] = (float)(accumulate ? gb[c0 + j] + s[j] : s[j]);
-    }
-}
-
 /* gin (+)= the per-entry gradients `full` (count matrices of `size` floats) of an operand
  * repeated over the batch, each added into the matrix it came from (batch strides bst),
  * in batch order whatever the thread count. */
@@ -402,7 +386,8 @@ static enum lt_status run_backward(const struct lt_kargs *a) {
         sum_repeats((const float *)((const char *)a->workspace + st->full[1]), a->gin[1]->data, d,
                     d->sb, d->b_count, d->k * d->n, (a->accumulate >> 1) & 1u);
     if (rc == LT_OK && st->bias_grad)
-        bias_grad(a->gout[0]->data, st->rows, st->cols, a->gin[2]->data, (a->accumulate >> 2) & 1u);
+        lt_column_sums(a->gout[0]->data, NULL, a->gin[2]->data, st->rows, st->cols, 1.0,
+                       (a->accumulate >> 2) & 1u);
     return rc;
 }
 
