@@ -372,10 +372,13 @@ static enum lt_status run_micro_batches(struct lt_trainer *t, const struct lt_st
     return LT_OK;
 }
 
+/* The step after its checks: lt_trainer_step's contract. */
+static enum lt_status run_step(struct lt_trainer *t, const struct lt_step_input *in,
+                               struct lt_step_result *res);
+
 enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input *in,
                                struct lt_step_result *res) {
-    struct lt_plan *p = t->plan;
-    int n_inputs = p->graph->n_inputs;
+    int n_inputs = t->plan->graph->n_inputs;
     /* a rank whose shard of a short last batch is empty still takes part in the sums */
     if (in->n_micro < (t->sync ? 0 : 1))
         return lt_fail(t->ctx, LT_EINVAL, "step: needs at least one micro-batch, got %d",
@@ -387,6 +390,19 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
         return lt_fail(t->ctx, LT_EINVAL, "step: an earlier step of this data-parallel job "
                        "failed, and the ranks no longer agree: end the job (a resume from the "
                        "last checkpoint continues it)");
+    enum lt_status st = run_step(t, in, res);
+    /* past the checks, a failed step of a data-parallel job has left the ranks' collectives
+     * out of step (a bad batch refused above has not: the step can be asked again) */
+    if (st != LT_OK && t->sync) {
+        lt_grad_sync_abandon(t->sync);
+        t->disagreed = 1;
+    }
+    return st;
+}
+
+static enum lt_status run_step(struct lt_trainer *t, const struct lt_step_input *in,
+                               struct lt_step_result *res) {
+    struct lt_plan *p = t->plan;
     enum lt_status st = agree_weights(t);
     if (st == LT_OK)
         st = lt_mem_zero(t->ctx, t->be, t->grads, p->bytes[LT_MEM_GRADS]);
@@ -429,10 +445,6 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
         sum = pair[0];
         count = pair[1];
     }
-    if (st != LT_OK && t->sync) {
-        lt_grad_sync_abandon(t->sync);
-        t->disagreed = 1;
-    }
     if (st != LT_OK)
         return st;
     /* one division for the whole step: equal to one batch n_micro times larger (and world
@@ -466,9 +478,7 @@ enum lt_status lt_trainer_step(struct lt_trainer *t, const struct lt_step_input 
             t->clean_steps = 0;
         }
     }
-    if (st == LT_OK && (st = agree_statistics(t)) != LT_OK)
-        t->disagreed = 1;
-    return st;
+    return st == LT_OK ? agree_statistics(t) : st;
 }
 
 enum lt_status lt_trainer_set_loss_scale(struct lt_trainer *t, const struct lt_loss_scale *s) {

@@ -163,13 +163,32 @@ local function pending_interruption(self)
     flags[4], flags[5] = self.stop and 1 or 0, self.stop and self.stop.code or 0
     flags = dist.max(flags, "the ranks' agreement to stop")
     for i, name in ipairs(AGREED) do
-        if flags[i] > 0 then
-            return name, name == HOST_STOP and EXIT.ok or EXIT[name]
+        if flags[i] > 0 then -- a signal's code, or a rank's own stop's beside the host's
+            return name, name == HOST_STOP and math.tointeger(flags[5]) or EXIT[name]
         end
     end
     if flags[4] > 0 then
         return RANK_STOP, math.tointeger(flags[5])
     end
+end
+
+-- Makes what pending_interruption answered the run's stop. A lone run keeps a stop it
+-- has unless a signal came (its exit code wins); a data-parallel rank takes the agreed
+-- reason and code, keeping its own reason (and message) only where the agreement says
+-- "another rank stopped" and it had stopped itself, so that every rank finishes alike.
+local function settle_stop(self, why, code)
+    if not why then
+        return
+    end
+    if not dist.active() then
+        if not self.stop or EXIT[why] then
+            self.stop = { reason = why, code = code }
+        end
+        return
+    end
+    local own = why == RANK_STOP and self.stop
+    self.stop = { reason = own and own.reason or why, code = code,
+        message = own and own.message or nil }
 end
 
 -- ---- setup ------------------------------------------------------------------------------------
@@ -364,7 +383,7 @@ function Runner:setup()
         self.test_set:size())
     self.process_bytes = process -- what the process held besides the plans (0: not counted)
     log_lines(self.log, lines)
-    if dist.active() then -- every rank takes rank 0's choice (their memory may differ)
+    if dist.active() then -- every rank takes what fits every one (their memory may differ)
         log_lines(self.log, dist.agree_fit(cfg))
     end
     local config_text = write and setup.resolved_config(cfg, { lr = lr, lr_line = lr_line,
@@ -508,8 +527,13 @@ function Runner:step()
         self.epoch = first.epoch + 1
     end
     self.hook_set:fire("after_step", self, r)
-    -- called whatever self.stop says: in a data-parallel job every rank takes part
-    self.stopping = pending_interruption(self) ~= nil or self.stop ~= nil
+    -- called whatever self.stop says: in a data-parallel job every rank takes part, and
+    -- takes the agreed stop at once
+    local why, code = pending_interruption(self)
+    if dist.active() then
+        settle_stop(self, why, code)
+    end
+    self.stopping = why ~= nil or self.stop ~= nil
     local t_aux = core.clock() -- evaluation and checkpoints stay out of the rate's window
     if epoch_end then
         self.hook_set:fire("after_epoch", self)
@@ -542,10 +566,8 @@ function Runner:advance(n)
     while self.iter < self.max_iters and (n == nil or done < n) do
         -- before each step, after the hooks of the last (which may have stopped the run)
         local why, code = pending_interruption(self)
-        if why or self.stop then
-            if why and (not self.stop or EXIT[why]) then -- a signal's exit code wins
-                self.stop = { reason = why, code = code }
-            end
+        settle_stop(self, why, code)
+        if self.stop then
             break
         end
         if self.epoch ~= self.fired_epoch then
@@ -555,11 +577,7 @@ function Runner:advance(n)
         self:step()
         done = done + 1
     end
-    -- a signal during the last step
-    local why, code = pending_interruption(self)
-    if why and (not self.stop or EXIT[why]) then
-        self.stop = { reason = why, code = code }
-    end
+    settle_stop(self, pending_interruption(self)) -- a signal during the last step
     return self.stop ~= nil or self.iter >= self.max_iters
 end
 
@@ -570,7 +588,9 @@ end
 function Runner:finish()
     local code = self.stop and self.stop.code or EXIT.ok
     self.hook_set:fire("finish", self, code)
-    local late = core.interrupted() -- a signal during the final evaluation or save
+    -- a signal during the final evaluation or save (the ranks of a job finish with the
+    -- code they agreed on)
+    local late = not dist.active() and core.interrupted()
     if code == 0 and late then
         code = EXIT[late] or EXIT.failure
     end

@@ -40,8 +40,12 @@ end
 -- in the run's folder. In this order, so that a kill at any moment leaves a checkpoint to
 -- resume: the new file (written atomically), last_checkpoint pointing at it, then the
 -- oldest of this run's checkpoints (those it resumed from included) beyond
--- runner.max_keep_ckpts deleted. Returns the path; raises when it cannot be written.
+-- runner.max_keep_ckpts deleted. Returns the path (nil without a work dir: the REPL, a
+-- data-parallel rank other than 0); raises when it cannot be written.
 function saving.save(runner, name)
+    if runner.opts.write == false then
+        return nil
+    end
     name = name or saving.name(runner)
     local path = runner.run_dir .. "/" .. name
     checkpoint.save(path, runner.trainer, saving.position(runner))

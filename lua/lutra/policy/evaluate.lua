@@ -20,7 +20,8 @@ local function sum_ranks(acc)
     acc = acc or { sum = 0, count = 0, correct = 0, rows = 0 }
     local s = dist.sum({ acc.sum, acc.count, acc.correct, acc.rows, acc.classify and 1 or 0 },
         "the evaluation's sums")
-    return { sum = s[1], count = s[2], correct = s[3], rows = s[4], classify = s[5] > 0 }
+    return { sum = s[1], count = s[2], correct = math.tointeger(s[3]) or s[3],
+        rows = math.tointeger(s[4]) or s[4], classify = s[5] > 0 }
 end
 
 -- evaluate.pass(loader, evaluator): one pass over the loader's batches through
