@@ -131,7 +131,7 @@ function setup.device(cfg, log)
         want = "cuda:" .. dist.world().local_rank
         device, notice = core.set_device(want)
         if not device and cfg.device == "auto" then
-            device, notice = core.set_device("cpu"), want .. ": " .. tostring(notice)
+            device, notice = core.set_device("cpu"), "no usable GPU: " .. tostring(notice)
         end
     else
         device, notice = core.set_device(want)
