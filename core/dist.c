@@ -62,6 +62,13 @@ int lt_dist_built(void) {
 }
 
 #ifdef LT_MPI
+_Static_assert(sizeof(MPI_Request) <= LT_DIST_REQUEST_BYTES, "an MPI_Request fits a slot");
+
+/* Slot i of p as the MPI_Request it holds. */
+static MPI_Request *request(struct lt_dist_pending *p, int i) {
+    return (MPI_Request *)(void *)p->requests[i];
+}
+
 /* MPI's words for an error code. */
 static enum lt_status mpi_fail(struct lt_ctx *ctx, int rc, const char *what) {
     char text[MPI_MAX_ERROR_STRING] = "";
@@ -172,17 +179,13 @@ enum lt_status lt_dist_start_sum(struct lt_ctx *ctx, float *buf, int64_t n,
     if (p->n == LT_DIST_MAX_PENDING)
         return lt_fail(ctx, LT_EINVAL, "dist: more than %d all-reduces in flight",
                        LT_DIST_MAX_PENDING);
-    MPI_Request *r = malloc(sizeof *r);
-    if (!r)
-        return LT_ENOMEM;
     /* MPI counts in int: a bucket larger than that goes in pieces (never in practice) */
     int count = n > (1 << 30) ? (1 << 30) : (int)n;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, r);
-    if (rc != MPI_SUCCESS) {
-        free(r);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                            request(p, p->n));
+    if (rc != MPI_SUCCESS)
         return mpi_fail(ctx, rc, "the gradient all-reduce");
-    }
-    p->requests[p->n++] = r;
+    p->n++;
     return count < n ? lt_dist_start_sum(ctx, buf + count, n - count, p) : LT_OK;
 #else
     (void)buf;
@@ -196,7 +199,7 @@ void lt_dist_progress(struct lt_dist_pending *p) {
 #ifdef LT_MPI
     for (int i = 0; i < p->n; i++) {
         int done = 0;
-        MPI_Test((MPI_Request *)p->requests[i], &done, MPI_STATUS_IGNORE);
+        MPI_Test(request(p, i), &done, MPI_STATUS_IGNORE);
         if (!done)
             break; /* in order: the later ones wait behind this one anyway */
     }
@@ -211,7 +214,7 @@ enum lt_status lt_dist_wait(struct lt_ctx *ctx, struct lt_dist_pending *p, const
     double timeout = lt_dist_timeout(ctx), deadline = lt_clock() + timeout;
     long spins = 0;
     for (int i = 0; i < p->n && st == LT_OK;) {
-        int done = 0, rc = MPI_Test((MPI_Request *)p->requests[i], &done, MPI_STATUS_IGNORE);
+        int done = 0, rc = MPI_Test(request(p, i), &done, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS) {
             st = mpi_fail(ctx, rc, what);
         } else if (done) {
@@ -229,9 +232,7 @@ enum lt_status lt_dist_wait(struct lt_ctx *ctx, struct lt_dist_pending *p, const
     (void)ctx;
     (void)what;
 #endif
-    for (int i = 0; i < p->n; i++)
-        free(p->requests[i]);
-    p->n = 0;
+    p->n = 0; /* after a failure the job ends: what is still in flight is left to it */
     return st;
 }
 
@@ -242,18 +243,12 @@ static enum lt_status reduce_doubles(struct lt_ctx *ctx, double *v, int n, int m
     if (!lt_dist_active(ctx) || n <= 0)
         return LT_OK;
 #ifdef LT_MPI
-    MPI_Request r;
+    struct lt_dist_pending p = {0};
     int rc = MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, max ? MPI_MAX : MPI_SUM,
-                            MPI_COMM_WORLD, &r);
+                            MPI_COMM_WORLD, request(&p, 0));
     if (rc != MPI_SUCCESS)
         return mpi_fail(ctx, rc, what);
-    MPI_Request *box = malloc(sizeof *box);
-    if (!box) {
-        MPI_Wait(&r, MPI_STATUS_IGNORE);
-        return LT_ENOMEM;
-    }
-    *box = r;
-    struct lt_dist_pending p = {1, {box}};
+    p.n = 1;
     return lt_dist_wait(ctx, &p, what);
 #else
     (void)v;
@@ -278,19 +273,16 @@ enum lt_status lt_dist_broadcast(struct lt_ctx *ctx, void *buf, size_t bytes, in
     if (root < 0 || root >= world.size)
         return lt_fail(ctx, LT_EINVAL, "%s: root %d is not a rank of %d", what, root, world.size);
 #ifdef LT_MPI
-    struct lt_dist_pending p = {0, {0}};
+    struct lt_dist_pending p = {0};
     for (size_t off = 0; off < bytes;) {
         size_t n = bytes - off > (1u << 30) ? (1u << 30) : bytes - off;
-        MPI_Request *r = malloc(sizeof *r);
-        if (!r)
-            return LT_ENOMEM;
-        int rc = MPI_Ibcast((char *)buf + off, (int)n, MPI_BYTE, root, MPI_COMM_WORLD, r);
+        int rc = MPI_Ibcast((char *)buf + off, (int)n, MPI_BYTE, root, MPI_COMM_WORLD,
+                            request(&p, p.n));
         if (rc != MPI_SUCCESS) {
-            free(r);
             lt_dist_wait(ctx, &p, what);
             return mpi_fail(ctx, rc, what);
         }
-        p.requests[p.n++] = r;
+        p.n++;
         off += n;
         if (p.n == LT_DIST_MAX_PENDING || off == bytes) {
             enum lt_status st = lt_dist_wait(ctx, &p, what);

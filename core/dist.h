@@ -10,12 +10,15 @@
 
 #include "core/lutra.h"
 
-/* Requests in flight: non-blocking all-reduces of float sums, in place. */
+/* Requests in flight: non-blocking collectives, held in place (a step allocates
+ * nothing). Each slot holds one MPI_Request, whose type this header does not name: Open
+ * MPI's is a pointer, MPICH's an int (core/dist.c checks that it fits). */
 #define LT_DIST_MAX_PENDING 64
+#define LT_DIST_REQUEST_BYTES 16
 
 struct lt_dist_pending {
     int n;
-    void *requests[LT_DIST_MAX_PENDING]; /* MPI_Request each, boxed: no MPI type here */
+    _Alignas(16) unsigned char requests[LT_DIST_MAX_PENDING][LT_DIST_REQUEST_BYTES];
 };
 
 /* Starts summing n floats at buf over every rank, in place (MPI_Iallreduce). Every rank
