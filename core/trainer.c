@@ -1,8 +1,8 @@
 /* Trainers: a plan's memory, and the training step (micro-batches forward and backward
  * into the fp32 gradient buffer, then the two-pass update), all in C. A trainer may hold
- * more plans of the same parameters for other input shapes (a short last micro-batch),
- * and hands its state (weights, moments, step, scaler) to another trainer when the
- * precision changes.
+ * more plans of the same parameters for other input shapes (a short last micro-batch);
+ * its state in and out, and its hand-over to another trainer when the precision changes,
+ * are core/trainer_state.c's.
  *
  * On a GPU every buffer of the step lives on the device; the parameters and the state
  * also keep their host bytes (the graph's tensors), mirrored (core/tensor.h): a step
@@ -16,51 +16,10 @@
 #include "core/dist.h"
 #include "core/fail.h"
 #include "core/mem.h"
-#include "core/exec.h"
 #include "core/grad_sync.h"
 #include "core/optim.h"
-#include "core/staging.h"
 #include "core/tensor.h"
-
-/* One parameter's slice of the flat buffers. */
-struct param_range {
-    int64_t offset, n; /* in floats */
-    int group;
-};
-
-/* Plans one trainer may hold: the first and the shapes added with lt_trainer_add_plan. */
-#define MAX_PLANS 16
-
-struct lt_trainer {
-    struct lt_ctx *ctx;
-    const struct lt_backend *be; /* the plan's */
-    int on_device;
-    struct lt_plan *plan;                /* the first plan: layouts and optimizer come from it */
-    struct lt_exec ex;                   /* its executor */
-    struct lt_exec *more[MAX_PLANS - 1]; /* executors of added plans; they borrow ex's
-                                          * arenas where those are large enough */
-    int n_more;
-    size_t slot;                       /* bytes of one data slot: the largest plan's */
-    struct lt_storage *params, *state; /* the graph's tensors are views of these */
-    struct lt_mirror pmirror, smirror; /* their device copies, on a GPU */
-    char *dparams, *dstate;            /* where the step reads them: device or host bytes */
-    float *grads, *moments;            /* (params), (params) or (2, params) */
-    char *data;                        /* (2, data_slot): micro-batch slots */
-    struct lt_staging staging;         /* on a GPU: the step's losses, then its batches */
-    float *seed;                       /* {loss scale, 0}: the loss's incoming gradient,
-                                        * in dstate */
-    float scale;                       /* seed[0], on the host */
-    struct param_range *ranges;
-    int n_ranges;
-    size_t allocated[LT_MEM_COUNT]; /* bytes handed to each category's allocations */
-    float lr;
-    int64_t step;
-    struct lt_loss_scale scaler;
-    int clean_steps; /* in a row, for dynamic growth */
-    struct lt_grad_sync *sync; /* in a data-parallel job: the gradient's all-reduce */
-    int weights_agreed;        /* the ranks started from rank 0's weights */
-    int disagreed;             /* a step of the job failed: the ranks no longer agree */
-};
+#include "core/trainer.h"
 
 const struct lt_exec *lt_trainer_exec(const struct lt_trainer *t) {
     return &t->ex;
@@ -142,9 +101,7 @@ static enum lt_status mirror(struct lt_trainer *t, struct lt_storage *s, struct 
     return LT_OK;
 }
 
-/* Writes {scale, 0} where the loss's gradient is read, and into the host bytes of the
- * state (which a push sends). */
-static enum lt_status write_seed(struct lt_trainer *t, float scale) {
+enum lt_status lt_trainer_write_seed(struct lt_trainer *t, float scale) {
     float seed[2] = {scale, 0.0f};
     t->scale = scale;
     size_t at = t->plan->bufs[t->plan->seed_buf].offset;
@@ -253,7 +210,7 @@ enum lt_status lt_trainer_new(struct lt_ctx *ctx, struct lt_plan *p, struct lt_t
     t->seed = (float *)(t->dstate + p->bufs[p->seed_buf].offset);
     t->scaler = (struct lt_loss_scale){1.0f, 0, 2.0f, 0.5f, 2000};
     lt_exec_bind(&t->ex, p->seed_buf, t->seed);
-    if ((st = write_seed(t, 1.0f)) != LT_OK || (st = join_sync(t)) != LT_OK) {
+    if ((st = lt_trainer_write_seed(t, 1.0f)) != LT_OK || (st = join_sync(t)) != LT_OK) {
         lt_trainer_free(t);
         return st;
     }
@@ -471,56 +428,14 @@ static enum lt_status run_step(struct lt_trainer *t, const struct lt_step_input 
     res->loss_scale = t->scale;
     if (t->scaler.dynamic) {
         if (res->skipped) {
-            st = write_seed(t, t->scale * t->scaler.backoff_factor);
+            st = lt_trainer_write_seed(t, t->scale * t->scaler.backoff_factor);
             t->clean_steps = 0;
         } else if (++t->clean_steps >= t->scaler.growth_interval) {
-            st = write_seed(t, t->scale * t->scaler.growth_factor);
+            st = lt_trainer_write_seed(t, t->scale * t->scaler.growth_factor);
             t->clean_steps = 0;
         }
     }
     return st == LT_OK ? agree_statistics(t) : st;
-}
-
-enum lt_status lt_trainer_set_loss_scale(struct lt_trainer *t, const struct lt_loss_scale *s) {
-    if (!(s->scale > 0 && isfinite(s->scale)))
-        return lt_fail(t->ctx, LT_EINVAL, "loss scale must be a finite number > 0, got %g",
-                       (double)s->scale);
-    if (s->dynamic && !(s->growth_factor > 1 && isfinite(s->growth_factor)))
-        return lt_fail(t->ctx, LT_EINVAL, "loss scale growth_factor must be > 1, got %g",
-                       (double)s->growth_factor);
-    if (s->dynamic && !(s->backoff_factor > 0 && s->backoff_factor < 1))
-        return lt_fail(t->ctx, LT_EINVAL, "loss scale backoff_factor must be in (0, 1), got %g",
-                       (double)s->backoff_factor);
-    if (s->dynamic && s->growth_interval < 1)
-        return lt_fail(t->ctx, LT_EINVAL, "loss scale growth_interval must be >= 1, got %d",
-                       s->growth_interval);
-    t->scaler = *s;
-    t->clean_steps = 0;
-    return write_seed(t, s->scale);
-}
-
-float lt_trainer_loss_scale(const struct lt_trainer *t) {
-    return t->scale;
-}
-
-int lt_trainer_clean_steps(const struct lt_trainer *t) {
-    return t->clean_steps;
-}
-
-enum lt_status lt_trainer_set_clean_steps(struct lt_trainer *t, int clean_steps) {
-    if (clean_steps < 0)
-        return lt_fail(t->ctx, LT_EINVAL, "set_clean_steps: the count must be >= 0, got %d",
-                       clean_steps);
-    t->clean_steps = clean_steps;
-    return LT_OK;
-}
-
-void lt_trainer_set_lr(struct lt_trainer *t, float lr) {
-    t->lr = lr;
-}
-
-float lt_trainer_lr(const struct lt_trainer *t) {
-    return t->lr;
 }
 
 void lt_trainer_memory(const struct lt_trainer *t, struct lt_mem_report *r) {
@@ -532,17 +447,14 @@ void lt_trainer_memory(const struct lt_trainer *t, struct lt_mem_report *r) {
     }
 }
 
-/* ---- more plans, and state handed between trainers -------------------------------------- */
+/* ---- more plans ------------------------------------------------------------------------- */
 
-/* The buffer of parameter (or state) number i in plan p, or -1 when the plan does not use
- * it. */
-static int buf_of(const struct lt_plan *p, enum lt_value_kind kind, int i) {
+int lt_trainer_buf_of(const struct lt_plan *p, enum lt_value_kind kind, int i) {
     int v = lt_graph_find(p->graph, kind, i);
     return v < 0 ? -1 : p->value_buf[v];
 }
 
-/* Makes tensor t a view of s at offset, keeping its values (a no-op when it is one). */
-static void adopt(struct lt_tensor *t, struct lt_storage *s, size_t offset) {
+void lt_trainer_adopt(struct lt_tensor *t, struct lt_storage *s, size_t offset) {
     if (t->storage != s || t->offset != offset)
         lt_tensor_rebind(t, s, offset);
 }
@@ -563,7 +475,7 @@ enum lt_status lt_trainer_add_plan(struct lt_trainer *t, struct lt_plan *p) {
     for (int i = 0; i < g->n_params; i++) {
         const struct lt_value *a = &g0->values[lt_graph_find(g0, LT_VALUE_PARAM, i)];
         const struct lt_value *b = &g->values[lt_graph_find(g, LT_VALUE_PARAM, i)];
-        int b0 = buf_of(p0, LT_VALUE_PARAM, i), b1 = buf_of(p, LT_VALUE_PARAM, i);
+        int b0 = lt_trainer_buf_of(p0, LT_VALUE_PARAM, i), b1 = lt_trainer_buf_of(p, LT_VALUE_PARAM, i);
         if (a->tensor != b->tensor || (b0 < 0) != (b1 < 0))
             return lt_fail(t->ctx, LT_EINVAL,
                            "add_plan: parameter %d (%s) is not the trainer's parameter %d", i + 1,
@@ -613,128 +525,6 @@ int lt_trainer_plan_count(const struct lt_trainer *t) {
     return 1 + t->n_more;
 }
 
-int lt_trainer_moment_count(const struct lt_trainer *t) {
-    if (!t->moments)
-        return 0;
-    return t->plan->opt.kind == LT_OPTIM_ADAMW ? 2 : 1;
-}
-
-/* Copies bytes between two trainers' memories (host or device, one GPU). */
-static enum lt_status copy_between(struct lt_trainer *dst, void *to, const struct lt_trainer *src,
-                                   const void *from, size_t bytes) {
-    if (dst->on_device)
-        return lt_mem_copy(dst->ctx, dst->be, to, from, bytes,
-                           src->on_device ? LT_COPY_D2D : LT_COPY_H2D);
-    return lt_mem_copy(dst->ctx, src->be, to, from, bytes, LT_COPY_D2H);
-}
-
-/* Moment k of parameter buffer b: a pointer into the flat moment buffer. */
-static float *moment_at(const struct lt_trainer *t, int k, int b) {
-    int64_t total = (int64_t)(t->plan->bytes[LT_MEM_PARAMS] / sizeof(float));
-    return t->moments + (int64_t)k * total + (int64_t)(t->plan->bufs[b].offset / sizeof(float));
-}
-
-enum lt_status lt_trainer_copy_state(struct lt_trainer *dst, const struct lt_trainer *src) {
-    const struct lt_plan *pd = dst->plan, *ps = src->plan;
-    const struct lt_graph *gd = pd->graph, *gs = ps->graph;
-    if (gd->n_params != gs->n_params ||
-        lt_trainer_moment_count(dst) != lt_trainer_moment_count(src))
-        return lt_fail(dst->ctx, LT_EINVAL,
-                       "copy_state: the trainers differ: %d and %d parameters, %d and %d "
-                       "optimizer moments",
-                       gs->n_params, gd->n_params, lt_trainer_moment_count(src),
-                       lt_trainer_moment_count(dst));
-    for (int i = 0; i < gd->n_params; i++) {
-        int bd = buf_of(pd, LT_VALUE_PARAM, i), bs = buf_of(ps, LT_VALUE_PARAM, i);
-        if ((bd < 0) != (bs < 0) ||
-            (bd >= 0 && lt_kview_numel(&pd->bufs[bd].view) != lt_kview_numel(&ps->bufs[bs].view)))
-            return lt_fail(dst->ctx, LT_EINVAL, "copy_state: parameter %d differs in size", i + 1);
-    }
-    int moments = lt_trainer_moment_count(dst);
-    lt_storage_fetch(src->params);
-    lt_storage_fetch(src->state);
-    lt_storage_fetch(dst->params);
-    lt_storage_fetch(dst->state);
-    if (dst->on_device)
-        dst->pmirror.device_stale = dst->smirror.device_stale = 1;
-    for (int i = 0; i < gd->n_params; i++) {
-        int bd = buf_of(pd, LT_VALUE_PARAM, i), bs = buf_of(ps, LT_VALUE_PARAM, i);
-        if (bd < 0)
-            continue;
-        struct lt_tensor *td = gd->values[pd->bufs[bd].value].tensor;
-        size_t bytes = (size_t)lt_kview_numel(&pd->bufs[bd].view) * sizeof(float);
-        adopt(td, dst->params, pd->bufs[bd].offset);
-        memcpy((char *)dst->params->data + pd->bufs[bd].offset,
-               (const char *)src->params->data + ps->bufs[bs].offset, bytes);
-        for (int k = 0; k < moments; k++) {
-            enum lt_status st =
-                copy_between(dst, moment_at(dst, k, bd), src, moment_at(src, k, bs), bytes);
-            if (st != LT_OK)
-                return st;
-        }
-    }
-    for (int i = 0; i < gd->n_states; i++) {
-        int bd = buf_of(pd, LT_VALUE_STATE, i), bs = buf_of(ps, LT_VALUE_STATE, i);
-        if (bd < 0)
-            continue;
-        struct lt_tensor *td = gd->values[pd->bufs[bd].value].tensor;
-        adopt(td, dst->state, pd->bufs[bd].offset);
-        if (bs >= 0 && gs->values[ps->bufs[bs].value].tensor != td &&
-            ps->bufs[bs].bytes == pd->bufs[bd].bytes)
-            memcpy((char *)dst->state->data + pd->bufs[bd].offset,
-                   (const char *)src->state->data + ps->bufs[bs].offset, lt_tensor_bytes(td));
-    }
-    dst->step = src->step;
-    dst->lr = src->lr;
-    dst->scaler = src->scaler;
-    dst->clean_steps = src->clean_steps;
-    return write_seed(dst, src->scale);
-}
-
-/* The flat-buffer index of parameter i, checked; -1 with a message on failure. */
-static int param_buf(struct lt_trainer *t, int k, int i, const struct lt_tensor *x,
-                     const char *where) {
-    const struct lt_plan *p = t->plan;
-    if (k < 0 || k >= lt_trainer_moment_count(t))
-        return lt_fail(t->ctx, LT_EINVAL, "%s: moment %d does not exist (the optimizer keeps %d)",
-                       where, k, lt_trainer_moment_count(t)),
-               -1;
-    if (i < 0 || i >= p->graph->n_params)
-        return lt_fail(t->ctx, LT_EINVAL, "%s: parameter %d does not exist (the graph has %d)",
-                       where, i, p->graph->n_params),
-               -1;
-    int b = buf_of(p, LT_VALUE_PARAM, i);
-    if (b < 0)
-        return lt_fail(t->ctx, LT_EINVAL, "%s: parameter %d is not trained by this plan", where, i),
-               -1;
-    if (lt_tensor_dtype(x) != LT_DTYPE_F32 ||
-        lt_tensor_numel(x) != lt_kview_numel(&p->bufs[b].view))
-        return lt_fail(t->ctx, LT_EINVAL,
-                       "%s: parameter %d has %lld elements; the tensor must be f32 with as many, "
-                       "got %s with %lld",
-                       where, i, (long long)lt_kview_numel(&p->bufs[b].view),
-                       lt_dtype_name(lt_tensor_dtype(x)), (long long)lt_tensor_numel(x)),
-               -1;
-    return b;
-}
-
-enum lt_status lt_trainer_get_moment(struct lt_trainer *t, int k, int i, struct lt_tensor *dst) {
-    int b = param_buf(t, k, i, dst, "get_moment");
-    if (b < 0)
-        return LT_EINVAL;
-    return lt_mem_copy(t->ctx, t->be, lt_tensor_data(dst), moment_at(t, k, b), lt_tensor_bytes(dst),
-                       LT_COPY_D2H);
-}
-
-enum lt_status lt_trainer_set_moment(struct lt_trainer *t, int k, int i,
-                                     const struct lt_tensor *src) {
-    int b = param_buf(t, k, i, src, "set_moment");
-    if (b < 0)
-        return LT_EINVAL;
-    return lt_mem_copy(t->ctx, t->be, moment_at(t, k, b), lt_tensor_data(src), lt_tensor_bytes(src),
-                       LT_COPY_H2D);
-}
-
 int lt_trainer_profile(const struct lt_trainer *t, struct lt_node_time *out, int max) {
     const struct lt_plan *p = t->plan;
     if (!t->ex.node_seconds)
@@ -748,16 +538,4 @@ int lt_trainer_profile(const struct lt_trainer *t, struct lt_node_time *out, int
 void lt_trainer_profile_reset(struct lt_trainer *t) {
     if (t->ex.node_seconds)
         memset(t->ex.node_seconds, 0, (size_t)t->plan->n_nodes * sizeof *t->ex.node_seconds);
-}
-
-int64_t lt_trainer_steps(const struct lt_trainer *t) {
-    return t->step;
-}
-
-enum lt_status lt_trainer_set_steps(struct lt_trainer *t, int64_t steps) {
-    if (steps < 0)
-        return lt_fail(t->ctx, LT_EINVAL, "set_steps: the step count must be >= 0, got %lld",
-                       (long long)steps);
-    t->step = steps;
-    return LT_OK;
 }
