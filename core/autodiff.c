@@ -26,12 +26,12 @@ static char *requires_grad(const struct lt_graph *g) {
     return req;
 }
 
-/* The gradient of value v, made on first use: f32 whatever v's dtype. */
+/* The gradient of value v, made on first use, in v's dtype: half between half ops, as
+ * automatic mixed precision keeps it; parameters are f32, so their gradients are. */
 static int grad_of(struct lt_graph *g, int v) {
     if (g->values[v].grad >= 0)
         return g->values[v].grad;
     struct lt_kview shape = g->values[v].shape;
-    shape.dtype = LT_DTYPE_F32;
     int d = lt_graph_add_value(g, LT_VALUE_GRAD, &shape);
     if (d >= 0) {
         g->values[d].of = v;

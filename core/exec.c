@@ -133,7 +133,7 @@ static enum lt_status run_nodes(struct lt_exec *ex, int first_micro) {
             if (pn->zero_first & (1u << i)) {
                 const struct lt_kview *g = &ex->views[pn->gin[i]];
                 enum lt_status st =
-                    lt_mem_zero(ex->ctx, p->be, g->data, (size_t)lt_kview_numel(g) * sizeof(float));
+                    lt_mem_zero(ex->ctx, p->be, g->data, (size_t)lt_kview_numel(g) * lt_dtype_bytes(g->dtype));
                 if (st != LT_OK)
                     return st;
             }

@@ -15,7 +15,7 @@ enum lt_value_kind {
     LT_VALUE_PARAM,
     LT_VALUE_STATE,
     LT_VALUE_NODE,
-    LT_VALUE_GRAD /* the gradient of value `of` (lt_graph_autodiff): f32 whatever its dtype */
+    LT_VALUE_GRAD /* the gradient of value `of` (lt_graph_autodiff), in its dtype */
 };
 
 struct lt_value {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ctx.h"
 #include "core/fail.h"
 #include "core/mem.h"
 #include "core/plan.h"
@@ -102,6 +103,90 @@ static int buf_of(struct lt_plan *p, int v, const char *is_target) {
     return b;
 }
 
+/* Whether backward node `node` runs a kernel that takes its gradients in the dtypes of
+ * its tensors (struct lt_kernel's half_gradients). On the CPU a fast kernel that declines
+ * the shapes at plan time hands the node to the reference kernel: both must. */
+static int takes_half_gradients(const struct lt_plan *p, const struct lt_node *node) {
+    enum lt_dtype dt = p->graph->values[node->in[0]].shape.dtype;
+    int takes = p->be->kernels[node->op][dt].half_gradients;
+    if (p->be == &p->ctx->cpu)
+        takes &= p->ctx->ref.kernels[node->op][dt].half_gradients;
+    return takes;
+}
+
+static int is_half(enum lt_dtype dt) {
+    return dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
+}
+
+/* What the adapter's casts are told: indexed by the dtype they convert to. */
+static const struct lt_cast_attrs cast_to[LT_DTYPE_COUNT] = {
+    [LT_DTYPE_F32] = {LT_DTYPE_F32}, [LT_DTYPE_F16] = {LT_DTYPE_F16},
+    [LT_DTYPE_BF16] = {LT_DTYPE_BF16}};
+
+/* Appends a plan node casting buffer `from` into buffer `to` (no graph node of its own). */
+static enum lt_status add_cast(struct lt_plan *p, int from, int to) {
+    struct lt_pnode *pn = add_node(p);
+    if (!pn)
+        return LT_ENOMEM;
+    pn->op = LT_OP_CAST;
+    pn->attrs = &cast_to[p->bufs[to].view.dtype];
+    pn->n_in = pn->n_out = 1;
+    pn->in[0] = from;
+    pn->out[0] = to;
+    for (int i = 0; i < LT_MAX_INPUTS; i++)
+        pn->gin[i] = -1;
+    for (int k = 0; k < LT_MAX_OUTPUTS; k++)
+        pn->gout[k] = -1;
+    return LT_OK;
+}
+
+/* An f32 copy of half gradient buffer b for one call: a temporary of b's shape. */
+static int f32_copy(struct lt_plan *p, int b) {
+    struct lt_kview shape = p->bufs[b].view;
+    shape.dtype = LT_DTYPE_F32;
+    return add_buf(p, LT_BUF_ARENA, LT_MEM_TEMPORARIES, &shape, -1);
+}
+
+/* Node `pn` (backward, its kernel taking f32 gradients) made to read and write f32 copies
+ * of its half gradients: each half gout cast to f32 before the call; each half gin written
+ * into an f32 copy (loaded first when the call adds into it), cast back after. A gradient
+ * written through several slots shares one copy. Appends the casts before and the node. */
+static enum lt_status lower_adapted(struct lt_plan *p, const struct lt_pnode *pn) {
+    struct lt_pnode call = *pn;
+    int copy_of[LT_MAX_INPUTS];
+    enum lt_status st = LT_OK;
+    for (int k = 0; k < pn->n_out && st == LT_OK; k++)
+        if (pn->gout[k] >= 0 && is_half(p->bufs[pn->gout[k]].view.dtype)) {
+            if ((call.gout[k] = f32_copy(p, pn->gout[k])) < 0)
+                return LT_ENOMEM;
+            st = add_cast(p, pn->gout[k], call.gout[k]);
+        }
+    for (int i = 0; i < pn->n_in && st == LT_OK; i++) {
+        copy_of[i] = -1;
+        if (pn->gin[i] < 0 || !is_half(p->bufs[pn->gin[i]].view.dtype))
+            continue;
+        for (int j = 0; j < i; j++)
+            if (pn->gin[j] == pn->gin[i])
+                call.gin[i] = call.gin[j];
+        if (call.gin[i] != pn->gin[i])
+            continue; /* its copy is slot j's */
+        if ((call.gin[i] = copy_of[i] = f32_copy(p, pn->gin[i])) < 0)
+            return LT_ENOMEM;
+        /* the first slot decides: an add into what an earlier node wrote needs its value */
+        unsigned bit = 1u << i;
+        if ((pn->accumulate & bit) && !(pn->zero_first & bit))
+            st = add_cast(p, pn->gin[i], call.gin[i]);
+    }
+    struct lt_pnode *added = st == LT_OK ? add_node(p) : NULL;
+    if (!added)
+        return st == LT_OK ? LT_ENOMEM : st;
+    *added = call;
+    for (int i = 0; i < pn->n_in && st == LT_OK; i++)
+        if (copy_of[i] >= 0)
+            st = add_cast(p, copy_of[i], pn->gin[i]);
+    return st;
+}
+
 /* Lowers graph node n: buffers for what it touches, then the plan's node. */
 static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target) {
     const struct lt_node *node = &p->graph->nodes[n];
@@ -116,34 +201,42 @@ static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target
     for (int i = 0; i < node->n_in; i++)
         if (node->gin[i] >= 0)
             ids[count++] = node->gin[i];
-    for (int j = 0; j < count; j++)
+    int half_gradients = 0;
+    for (int j = 0; j < count; j++) {
         if (buf_of(p, ids[j], is_target) < 0)
             return LT_ENOMEM;
-    struct lt_pnode *pn = add_node(p);
-    if (!pn)
-        return LT_ENOMEM;
-    pn->op = node->op;
-    pn->attrs = node->attrs;
-    pn->backward = node->backward;
-    pn->recompute = node->recompute;
-    pn->n_in = node->n_in;
-    pn->n_out = node->n_out;
+        half_gradients |= j >= node->n_in + node->n_out &&
+                          is_half(p->bufs[p->value_buf[ids[j]]].view.dtype);
+    }
+    struct lt_pnode pn = {0};
+    pn.op = node->op;
+    pn.attrs = node->attrs;
+    pn.backward = node->backward;
+    pn.recompute = node->recompute;
+    pn.n_in = node->n_in;
+    pn.n_out = node->n_out;
     for (int i = 0; i < LT_MAX_INPUTS; i++) {
-        pn->in[i] = i < node->n_in ? p->value_buf[node->in[i]] : 0;
-        pn->gin[i] = node->gin[i] >= 0 ? p->value_buf[node->gin[i]] : -1;
+        pn.in[i] = i < node->n_in ? p->value_buf[node->in[i]] : 0;
+        pn.gin[i] = node->gin[i] >= 0 ? p->value_buf[node->gin[i]] : -1;
     }
     for (int k = 0; k < LT_MAX_OUTPUTS; k++) {
-        pn->out[k] = k < node->n_out ? p->value_buf[node->out[k]] : 0;
-        pn->gout[k] = node->gout[k] >= 0 ? p->value_buf[node->gout[k]] : -1;
+        pn.out[k] = k < node->n_out ? p->value_buf[node->out[k]] : 0;
+        pn.gout[k] = node->gout[k] >= 0 ? p->value_buf[node->gout[k]] : -1;
     }
-    pn->accumulate = node->accumulate;
-    pn->zero_first = node->zero_first;
+    pn.accumulate = node->accumulate;
+    pn.zero_first = node->zero_first;
     /* a parameter's half copy: made once per step, read by every micro-batch */
     if (lt_graph_param_copy(p->graph, n)) {
-        pn->once_per_step = 1;
-        p->bufs[pn->out[0]].cat = LT_MEM_PARAM_COPIES;
-        p->bufs[pn->out[0]].keep = 1;
+        pn.once_per_step = 1;
+        p->bufs[pn.out[0]].cat = LT_MEM_PARAM_COPIES;
+        p->bufs[pn.out[0]].keep = 1;
     }
+    if (node->backward && half_gradients && !takes_half_gradients(p, node))
+        return lower_adapted(p, &pn);
+    struct lt_pnode *added = add_node(p);
+    if (!added)
+        return LT_ENOMEM;
+    *added = pn;
     return LT_OK;
 }
 

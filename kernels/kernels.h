@@ -74,6 +74,11 @@ struct lt_kernel {
     size_t (*workspace)(const struct lt_kargs *a, int backward);
     /* Human-readable name of the implementation ("ref", "onednn", "avx512"). */
     const char *impl_name;
+    /* 1: the backward takes gout[k] and writes gin[i] in the dtypes of out[k] and in[i]
+     * (half gradients for half tensors, as mixed precision keeps them). 0: it takes f32
+     * gradients whatever the tensors' dtypes, and the planner hands it f32 copies of the
+     * half ones (casts before and after the call, planned like any node). */
+    int half_gradients;
 };
 
 /* The optimizer's passes over the flat fp32 buffers (DESIGN, "Execute"), called with the

@@ -753,7 +753,9 @@ enum lt_status lt_cuda_backend_init(struct lt_backend *b, int device, unsigned a
                 continue;
             b->kernels[op][dt] = (struct lt_kernel){
                 node_forward, k->backward ? node_backward : NULL, prepares[op], release_node,
-                node_workspace, k->impl_name};
+                node_workspace, k->impl_name,
+                /* a node may fall back to the reference kernel (prepare_node) */
+                k->half_gradients && e->ref.kernels[op][dt].half_gradients};
         }
     b->update = (struct lt_update_kernels){grad_norm, sgd, adamw};
     b->dev = (struct lt_device_ops){

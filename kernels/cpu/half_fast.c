@@ -101,7 +101,7 @@ HALF_VIA_F32(CONV2D)
 #undef HALF_VIA_F32
 
 #define ENTRY(ID)                                                                               \
-    {LT_OP_##ID, {forward_##ID, backward_##ID, prepare_##ID, release_##ID, workspace, NULL}}
+    {LT_OP_##ID, {forward_##ID, backward_##ID, prepare_##ID, release_##ID, workspace, NULL, 0}}
 
 static const struct {
     enum lt_op op;

@@ -27,17 +27,22 @@ local function mlp(dropout)
     return nn.Sequential(nn.Linear(D, 32), nn.ReLU(), nn.Dropout(dropout or 0), nn.Linear(32, C))
 end
 
--- Trains epochs over x, y in batches of `batch`; returns the first and last loss.
-local function fit(trainer, x, y, batch, epochs)
-    local first, last
+-- Trains epochs over x, y in batches of `batch`; returns the first and last loss and
+-- how many steps were skipped (an fp16 overflow), which only `may_skip` allows.
+local function fit(trainer, x, y, batch, epochs, may_skip)
+    local first, last, skipped = nil, nil, 0
     for e = 0, epochs - 1 do
         for s = 1, x:size(1) - batch + 1, batch do
             local r = trainer:step({ x:narrow(1, s, batch), y:narrow(1, s, batch) }, e)
-            assert.is_false(r.skipped)
-            first, last = first or r.loss, r.loss
+            if r.skipped then
+                assert.is_true(may_skip, "a step was skipped")
+                skipped = skipped + 1
+            else
+                first, last = first or r.loss, r.loss
+            end
         end
     end
-    return first, last
+    return first, last, skipped
 end
 
 describe("Trainer", function()
@@ -216,10 +221,13 @@ describe("Trainer", function()
             lutra.manual_seed(4)
             local trainer = lutra.Trainer { model = mlp(), input_shape = { 32, D },
                 optim = optim.AdamW { lr = 1e-2 }, precision = { mode = mode } }
-            local first, last = fit(trainer, x, y, 32, 1)
+            local first, last, skipped = fit(trainer, x, y, 32, 1, mode == "fp16")
             assert.is_true(last < first / 2, mode .. string.format(": loss %g -> %g", first, last))
             if mode == "fp16" then
-                assert.equal(65536, trainer:loss_scale())
+                -- the gradients are f16 between the f16 ops: at the starting scale, 2^16,
+                -- they overflow; the scaler backs off until they fit
+                assert.is_true(skipped >= 1)
+                assert.is_true(trainer:loss_scale() < 65536)
             end
         end
     end)
