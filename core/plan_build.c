@@ -104,14 +104,15 @@ static int buf_of(struct lt_plan *p, int v, const char *is_target) {
 }
 
 /* Whether backward node `node` runs a kernel that takes its gradients in the dtypes of
- * its tensors (struct lt_kernel's half_gradients). On the CPU a fast kernel that declines
- * the shapes at plan time hands the node to the reference kernel: both must. */
+ * its tensors (struct lt_kernel's half_gradients). On the CPU a fast kernel with a prepare
+ * may decline the shapes at plan time and hand the node to the reference kernel: then
+ * both must. */
 static int takes_half_gradients(const struct lt_plan *p, const struct lt_node *node) {
     enum lt_dtype dt = p->graph->values[node->in[0]].shape.dtype;
-    int takes = p->be->kernels[node->op][dt].half_gradients;
-    if (p->be == &p->ctx->cpu)
-        takes &= p->ctx->ref.kernels[node->op][dt].half_gradients;
-    return takes;
+    const struct lt_kernel *k = &p->be->kernels[node->op][dt];
+    if (p->be == &p->ctx->cpu && k->prepare)
+        return k->half_gradients && p->ctx->ref.kernels[node->op][dt].half_gradients;
+    return k->half_gradients;
 }
 
 static int is_half(enum lt_dtype dt) {

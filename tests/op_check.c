@@ -184,6 +184,23 @@ static const struct lt_kernel *kernel_of(const struct lt_backend *b, enum lt_op 
     return k;
 }
 
+static int is_half(enum lt_dtype dt) {
+    return dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
+}
+
+/* The dtype `b`'s backward kernel of op (chosen by in0) takes the gradient of a tensor of
+ * dtype dt in, as a plan decides it (core/plan_build.c): dt itself when the kernel takes
+ * half gradients (and, for a fast kernel that may decline the shapes, the reference
+ * does too), else f32. */
+static enum lt_dtype grad_dtype(const struct lt_backend *b, enum lt_op op, enum lt_dtype in0,
+                                enum lt_dtype dt) {
+    const struct lt_kernel *k = &b->kernels[op][in0];
+    int takes = k->half_gradients;
+    if (k->prepare)
+        takes &= op_ref_backend()->kernels[op][in0].half_gradients;
+    return takes && is_half(dt) ? dt : LT_DTYPE_F32;
+}
+
 /* Fills what the two directions share into a and runs the forward or backward kernel
  * as a planned step would: prepare (a fast kernel that declines the shapes leaves the
  * call to the reference), the workspace it asks for, the call, release. */
@@ -240,12 +257,12 @@ size_t op_workspace(const struct lt_backend *b, enum lt_op op, const void *attrs
         shapes[i] = in[i];
         shapes[i].data = NULL;
         gin[i] = shapes[i];
-        gin[i].dtype = LT_DTYPE_F32;
+        gin[i].dtype = grad_dtype(b, op, in[0].dtype, in[i].dtype);
     }
     if (lt_op_descs[op].infer(attrs, n_in, shapes, out, msg) != LT_OK)
         fail_msg("%s: shape inference failed: %s", lt_op_descs[op].name, msg);
     gout = out[0];
-    gout.dtype = LT_DTYPE_F32;
+    gout.dtype = grad_dtype(b, op, in[0].dtype, out[0].dtype);
     struct lt_kargs a = {.attrs = attrs,
                          .n_in = n_in,
                          .n_out = lt_op_descs[op].n_out,
@@ -556,8 +573,8 @@ static double rel_error(const float *a, const float *r, int64_t n, int64_t *wors
 
 static void compare(const char *name, const char *what, int index, const struct lt_kview *got,
                     const struct lt_kview *ref, double tol) {
-    if (ref->dtype == LT_DTYPE_F16 || ref->dtype == LT_DTYPE_BF16) {
-        /* half outputs: the same norm-wise comparison on their f32 values */
+    if (is_half(ref->dtype) || is_half(got->dtype)) {
+        /* half tensors: the same norm-wise comparison on their f32 values */
         struct lt_kview g32 = kv_convert(got, LT_DTYPE_F32), r32 = kv_convert(ref, LT_DTYPE_F32);
         compare(name, what, index, &g32, &r32, tol);
         kv_free(&g32);
@@ -617,10 +634,15 @@ void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, 
     for (int k = 0; k < d->n_out; k++)
         compare(c->name, "output", k + 1, &out[1][k], &out[0][k], tol);
     if (d->has_backward) {
-        struct lt_kview gout = kv_new(LT_DTYPE_F32, out[0][0].ndim, out[0][0].shape);
+        /* each backend's gradients in the dtypes its kernel takes: gout rounded to a
+         * half type from the same f32 values */
+        struct lt_kview gout32 = kv_new(LT_DTYPE_F32, out[0][0].ndim, out[0][0].shape), gout[2];
         uint64_t key = lt_rng_key(7, (uint64_t)c->op, 0, 0);
-        for (int64_t e = 0; e < lt_kview_numel(&gout); e++)
-            ((float *)gout.data)[e] = 2.0f * lt_rng_uniform(key, (uint64_t)e) - 1.0f;
+        for (int64_t e = 0; e < lt_kview_numel(&gout32); e++)
+            ((float *)gout32.data)[e] = 2.0f * lt_rng_uniform(key, (uint64_t)e) - 1.0f;
+        for (int b = 0; b < 2; b++)
+            gout[b] = kv_convert(&gout32, grad_dtype(backends[b], c->op, in[0].dtype,
+                                                     out[0][0].dtype));
         for (unsigned mode = 0; mode < 2; mode++) { /* overwrite, then accumulate */
             struct lt_kview gin[2][LT_MAX_INPUTS] = {{{0}}};
             unsigned mask = 0;
@@ -628,13 +650,16 @@ void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, 
                 for (int i = 0; i < c->n_in; i++) {
                     if (c->no_grad & (1u << i))
                         continue;
-                    gin[b][i] = kv_new(LT_DTYPE_F32, in[i].ndim, in[i].shape);
-                    for (int64_t e = 0; mode && e < lt_kview_numel(&gin[b][i]); e++)
-                        ((float *)gin[b][i].data)[e] = 0.5f;
+                    struct lt_kview g = kv_new(LT_DTYPE_F32, in[i].ndim, in[i].shape);
+                    for (int64_t e = 0; mode && e < lt_kview_numel(&g); e++)
+                        ((float *)g.data)[e] = 0.5f;
+                    gin[b][i] = kv_convert(&g, grad_dtype(backends[b], c->op, in[0].dtype,
+                                                          in[i].dtype));
+                    kv_free(&g);
                     mask |= mode << i;
                 }
             for (int b = 0; b < 2; b++)
-                if (run_backward_on(backends[b], c->op, c->attrs, c->n_in, in, out[b], &gout,
+                if (run_backward_on(backends[b], c->op, c->attrs, c->n_in, in, out[b], &gout[b],
                                     gin[b], mask, NULL, msg) != LT_OK)
                     fail_msg("%s: backward on %s failed: %s", c->name, backends[b]->info, msg);
             for (int i = 0; i < c->n_in; i++) {
@@ -646,7 +671,9 @@ void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, 
                 kv_free(&gin[1][i]);
             }
         }
-        kv_free(&gout);
+        kv_free(&gout32);
+        kv_free(&gout[0]);
+        kv_free(&gout[1]);
     }
     for (int b = 0; b < 2; b++)
         for (int k = 0; k < d->n_out; k++)

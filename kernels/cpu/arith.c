@@ -482,6 +482,10 @@ void lt_cpu_register_arith(struct lt_backend *b, int fast) {
                     "vec");
     lt_cpu_set_half(b, LT_OP_SCALE, scale_forward_half, scale_backward_half,
                     lt_half_ref_workspace, "vec");
+    lt_cpu_half_gradients(b, LT_OP_ADD);
+    lt_cpu_half_gradients(b, LT_OP_SUB);
+    lt_cpu_half_gradients(b, LT_OP_MUL);
+    lt_cpu_half_gradients(b, LT_OP_SCALE);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F32, cast_forward_fast, lt_identity_backward_fast);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_BF16, cast_forward_fast, lt_identity_backward_fast);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F16, cast_forward_fast, lt_identity_backward_fast);

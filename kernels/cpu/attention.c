@@ -672,5 +672,6 @@ void lt_cpu_register_attention(struct lt_backend *b, int fast) {
         b->kernels[op][dt] = (struct lt_kernel){.forward = attention_forward_half_fast,
                                                 .backward = attention_backward_half_fast,
                                                 .workspace = half_fast_workspace,
-                                                .impl_name = "vec"};
+                                                .impl_name = "vec",
+                                                .half_gradients = 1};
 }

@@ -180,4 +180,5 @@ void lt_cpu_register_conv(struct lt_backend *b, int fast) {
     lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_F16, conv2d_forward_half_ref, conv2d_backward_half_ref);
     b->kernels[LT_OP_CONV2D][LT_DTYPE_BF16].workspace = lt_half_ref_workspace;
     b->kernels[LT_OP_CONV2D][LT_DTYPE_F16].workspace = lt_half_ref_workspace;
+    lt_cpu_half_gradients(b, LT_OP_CONV2D);
 }

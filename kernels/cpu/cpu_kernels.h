@@ -94,6 +94,13 @@ static inline void lt_cpu_set_half(struct lt_backend *b, enum lt_op op, lt_kerne
                                                 .impl_name = impl_name};
 }
 
+/* Marks the f16 and bf16 kernels of `op` as taking half gradients (struct lt_kernel's
+ * half_gradients): kernels made by lt_half_run, and native ones written for it. */
+static inline void lt_cpu_half_gradients(struct lt_backend *b, enum lt_op op) {
+    b->kernels[op][LT_DTYPE_F16].half_gradients = 1;
+    b->kernels[op][LT_DTYPE_BF16].half_gradients = 1;
+}
+
 /* For a backward kernel: stores v into gin element i, adding when accumulating. */
 static inline void lt_grad_store(const struct lt_kargs *a, int input, int64_t i, double v) {
     float *g = (float *)a->gin[input]->data;

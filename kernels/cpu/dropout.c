@@ -130,4 +130,5 @@ void lt_cpu_register_dropout(struct lt_backend *b, int fast) {
         lt_cpu_set_half(b, LT_OP_DROPOUT, dropout_forward_half_ref, dropout_backward_half_ref,
                         lt_half_ref_workspace, "ref");
     }
+    lt_cpu_half_gradients(b, LT_OP_DROPOUT);
 }

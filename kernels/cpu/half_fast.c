@@ -22,23 +22,28 @@ struct half_state {
     size_t inner_workspace;
 };
 
-/* a with every half view shown as f32 (no data): what the f32 kernel was prepared for. */
-static void f32_shapes(const struct lt_kargs *a, struct lt_kargs *b, struct lt_kview *in,
-                       struct lt_kview *out) {
+/* v shown as f32 (no data) when it is half. */
+static const struct lt_kview *f32_shape(const struct lt_kview *v, struct lt_kview *shown) {
+    if (!v)
+        return NULL;
+    *shown = *v;
+    shown->data = NULL;
+    if (lt_is_half(shown->dtype))
+        shown->dtype = LT_DTYPE_F32;
+    return shown;
+}
+
+/* a with every half view, gradients included, shown as f32 (no data): what the f32
+ * kernel was prepared for. */
+static void f32_shapes(const struct lt_kargs *a, struct lt_kargs *b, struct lt_kview *views) {
     *b = *a;
     for (int i = 0; i < a->n_in; i++) {
-        in[i] = *a->in[i];
-        in[i].data = NULL;
-        if (lt_is_half(in[i].dtype))
-            in[i].dtype = LT_DTYPE_F32;
-        b->in[i] = &in[i];
+        b->in[i] = f32_shape(a->in[i], views++);
+        b->gin[i] = f32_shape(a->gin[i], views++);
     }
     for (int k = 0; k < a->n_out; k++) {
-        out[k] = *a->out[k];
-        out[k].data = NULL;
-        if (lt_is_half(out[k].dtype))
-            out[k].dtype = LT_DTYPE_F32;
-        b->out[k] = &out[k];
+        b->out[k] = f32_shape(a->out[k], views++);
+        b->gout[k] = f32_shape(a->gout[k], views++);
     }
 }
 
@@ -48,8 +53,8 @@ static enum lt_status prepare(enum lt_op op, const struct lt_kargs *a, int backw
     if (!s)
         return LT_ENOMEM;
     struct lt_kargs b;
-    struct lt_kview in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS];
-    f32_shapes(a, &b, in, out);
+    struct lt_kview views[2 * (LT_MAX_INPUTS + LT_MAX_OUTPUTS)];
+    f32_shapes(a, &b, views);
     enum lt_status st = LT_OK;
     if (inner[op].prepare)
         st = inner[op].prepare(&b, backward, &s->inner);
@@ -101,7 +106,7 @@ HALF_VIA_F32(CONV2D)
 #undef HALF_VIA_F32
 
 #define ENTRY(ID)                                                                               \
-    {LT_OP_##ID, {forward_##ID, backward_##ID, prepare_##ID, release_##ID, workspace, NULL, 0}}
+    {LT_OP_##ID, {forward_##ID, backward_##ID, prepare_##ID, release_##ID, workspace, NULL, 1}}
 
 static const struct {
     enum lt_op op;

@@ -6,8 +6,9 @@
  * The f32 kernel runs on f32 copies of the half tensors (exact: every f16 and bf16 is
  * an f32), placed in the kernel's workspace, and each half output is rounded once to
  * nearest even from the f32 result, the way the fast paths round their f32
- * accumulators. Gradients are f32 in lutra whatever the forward dtype, so gout and gin
- * pass through untouched.
+ * accumulators. Gradients are those of the tensors' dtypes (struct lt_kernel's
+ * half_gradients): a half gout is read through an f32 copy, and a half gin is written
+ * through one (loaded first when the call adds into it), rounded once at the end.
  */
 #ifndef LT_HALF_REF_H
 #define LT_HALF_REF_H
@@ -27,16 +28,21 @@ static inline size_t lt_half_ref_copy_bytes(const struct lt_kview *v) {
     return ((size_t)lt_kview_numel(v) * sizeof(float) + 63) / 64 * 64;
 }
 
-/* The workspace query of a half kernel: room for an f32 copy of every half
- * input and output (at plan time it is not known which of them a backward call reads).
- * Cannot fail. */
+/* The workspace query of a half kernel: room for an f32 copy of every half input and
+ * output (at plan time it is not known which of them a backward call reads) and, in a
+ * backward call, of every half gradient. Cannot fail. */
 static inline size_t lt_half_ref_workspace(const struct lt_kargs *a, int backward) {
-    (void)backward;
     size_t n = 0;
-    for (int i = 0; i < a->n_in; i++)
+    for (int i = 0; i < a->n_in; i++) {
         n += lt_half_ref_copy_bytes(a->in[i]);
-    for (int k = 0; k < a->n_out; k++)
+        if (backward && a->gin[i])
+            n += lt_half_ref_copy_bytes(a->gin[i]);
+    }
+    for (int k = 0; k < a->n_out; k++) {
         n += lt_half_ref_copy_bytes(a->out[k]);
+        if (backward && a->gout[k])
+            n += lt_half_ref_copy_bytes(a->gout[k]);
+    }
     return n;
 }
 
@@ -80,6 +86,27 @@ static inline enum lt_status lt_half_run(const struct lt_kargs *a, int backward,
         out[k] = lt_half_ref_view(a->out[k], &ws, backward);
         b.out[k] = &out[k];
     }
+    struct lt_kview gout[LT_MAX_OUTPUTS], gin[LT_MAX_INPUTS];
+    int own[LT_MAX_INPUTS] = {0}; /* gin[i] is a copy of this call's to round back */
+    for (int k = 0; backward && k < a->n_out; k++)
+        if (a->gout[k]) {
+            gout[k] = lt_half_ref_view(a->gout[k], &ws, 1);
+            b.gout[k] = &gout[k];
+        }
+    for (int i = 0; backward && i < a->n_in; i++) {
+        if (!a->gin[i])
+            continue;
+        int j = 0; /* a gradient written through two slots shares one copy */
+        while (j < i && !(a->gin[j] && a->gin[j]->data == a->gin[i]->data))
+            j++;
+        if (j < i) {
+            b.gin[i] = b.gin[j];
+            continue;
+        }
+        gin[i] = lt_half_ref_view(a->gin[i], &ws, (a->accumulate >> i) & 1u);
+        b.gin[i] = &gin[i];
+        own[i] = lt_is_half(a->gin[i]->dtype);
+    }
     b.workspace = inner_workspace ? (char *)a->workspace + copies : NULL;
     b.workspace_size = inner_workspace;
     b.state = state;
@@ -88,6 +115,10 @@ static inline enum lt_status lt_half_run(const struct lt_kargs *a, int backward,
         if (lt_is_half(a->out[k]->dtype))
             lt_f32_to_half_all(a->out[k]->dtype, out[k].data, a->out[k]->data,
                                lt_kview_numel(a->out[k]));
+    for (int i = 0; st == LT_OK && backward && i < a->n_in; i++)
+        if (own[i])
+            lt_f32_to_half_all(a->gin[i]->dtype, gin[i].data, a->gin[i]->data,
+                               lt_kview_numel(a->gin[i]));
     return st;
 }
 

@@ -144,4 +144,6 @@ void lt_cpu_register_linear(struct lt_backend *b, int fast) {
         b->kernels[LT_OP_MATMUL][halves[h]].workspace = lt_half_ref_workspace;
         b->kernels[LT_OP_LINEAR][halves[h]].workspace = lt_half_ref_workspace;
     }
+    lt_cpu_half_gradients(b, LT_OP_MATMUL);
+    lt_cpu_half_gradients(b, LT_OP_LINEAR);
 }

@@ -162,4 +162,7 @@ void lt_cpu_register_pool(struct lt_backend *b, int fast) {
                     avg_pool2d_backward_half_ref, lt_half_ref_workspace, "ref");
     lt_cpu_set_half(b, LT_OP_GLOBAL_AVG_POOL, global_avg_pool_forward_half_ref,
                     global_avg_pool_backward_half_ref, lt_half_ref_workspace, "ref");
+    lt_cpu_half_gradients(b, LT_OP_MAX_POOL2D);
+    lt_cpu_half_gradients(b, LT_OP_AVG_POOL2D);
+    lt_cpu_half_gradients(b, LT_OP_GLOBAL_AVG_POOL);
 }

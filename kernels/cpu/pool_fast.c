@@ -681,23 +681,31 @@ static enum lt_status pool_2x2_forward_half(const struct lt_kargs *a, int avg) {
     return LT_OK;
 }
 
-static enum lt_status max_pool_2x2_backward_half(const struct lt_kargs *a) {
-    struct pool_dims d = pool_dims(a);
-    enum lt_dtype dt = a->in[0]->dtype;
-    const uint16_t *x = a->in[0]->data;
-    const float *gy = a->gout[0]->data;
+/* The half gradient of 2x2 pooling, plane by plane: gout's plane (and, for max pooling,
+ * x's) widened on the stack, the f32 walk into an f32 plane of gin (loaded first when
+ * adding), rounded back once. */
+static enum lt_status pool_2x2_backward_half(const struct lt_kargs *a, int avg) {
     if (!a->gin[0])
         return LT_OK;
-    float *gx = a->gin[0]->data;
+    struct pool_dims d = pool_dims(a);
+    enum lt_dtype dt = a->in[0]->dtype;
+    const uint16_t *x = avg ? NULL : a->in[0]->data, *gy = a->gout[0]->data;
+    uint16_t *gx = a->gin[0]->data;
     int acc = lt_accumulates(a, 0);
-#pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
+    int64_t hw = d.h * d.w, ohw = d.oh * d.ow;
+#pragma omp parallel if (d.planes * hw >= LT_PAR_STREAM)
     {
-        float xf[HALF_PLANE];
+        float xf[HALF_PLANE], gxf[HALF_PLANE], gyf[HALF_PLANE / 4];
         int64_t p0, p1;
         plane_share(&d, &p0, &p1);
         for (int64_t p = p0; p < p1; p++) {
-            lt_half_to_f32_n(dt, x + p * d.h * d.w, xf, d.h * d.w);
-            pool_2x2_grad_f32(xf, gy + p * d.oh * d.ow, gx + p * d.h * d.w, 1, &d, acc, 0);
+            if (x)
+                lt_half_to_f32_n(dt, x + p * hw, xf, hw);
+            lt_half_to_f32_n(dt, gy + p * ohw, gyf, ohw);
+            if (acc)
+                lt_half_to_f32_n(dt, gx + p * hw, gxf, hw);
+            pool_2x2_grad_f32(xf, gyf, gxf, 1, &d, acc, avg);
+            lt_f32_to_half_n(dt, gxf, gx + p * hw, hw);
         }
     }
     return LT_OK;
@@ -708,17 +716,15 @@ static enum lt_status max_pool2d_forward_half(const struct lt_kargs *a) {
 }
 
 static enum lt_status max_pool2d_backward_half(const struct lt_kargs *a) {
-    return half_by_planes(a) ? max_pool_2x2_backward_half(a) : max_pool2d_backward_half_fast(a);
+    return half_by_planes(a) ? pool_2x2_backward_half(a, 0) : max_pool2d_backward_half_fast(a);
 }
 
 static enum lt_status avg_pool2d_forward_half(const struct lt_kargs *a) {
     return half_by_planes(a) ? pool_2x2_forward_half(a, 1) : avg_pool2d_forward_half_fast(a);
 }
 
-/* Average pooling's backward reads no forward tensor, and gradients are f32: the f32
- * kernel itself. */
 static enum lt_status avg_pool2d_backward_half(const struct lt_kargs *a) {
-    return half_by_planes(a) ? avg_pool2d_backward_fast(a) : avg_pool2d_backward_half_fast(a);
+    return half_by_planes(a) ? pool_2x2_backward_half(a, 1) : avg_pool2d_backward_half_fast(a);
 }
 
 void lt_cpu_register_pool_fast(struct lt_backend *b) {
@@ -734,4 +740,7 @@ void lt_cpu_register_pool_fast(struct lt_backend *b) {
                     half_pool_workspace, "vec");
     lt_cpu_set_half(b, LT_OP_GLOBAL_AVG_POOL, global_avg_pool_forward_half_fast,
                     global_avg_pool_backward_half_fast, lt_half_ref_workspace, "vec");
+    lt_cpu_half_gradients(b, LT_OP_MAX_POOL2D);
+    lt_cpu_half_gradients(b, LT_OP_AVG_POOL2D);
+    lt_cpu_half_gradients(b, LT_OP_GLOBAL_AVG_POOL);
 }

@@ -11,9 +11,11 @@
  * is reordered (and converted to bf16) once for both backward primitives when they want
  * the same layout.
  *
- * bf16: x, w, bias and y are bf16, accumulation is f32 inside oneDNN, gradients are f32.
- * Where oneDNN has no bf16 convolution on this CPU (it needs AVX-512), the same
- * sequence computes in f32 from converted copies.
+ * bf16: x, w, bias, y and their gradients are bf16 (half gradients: struct lt_kernel),
+ * accumulation is f32 inside oneDNN. Where oneDNN has no bf16 convolution on this CPU
+ * (it needs AVX-512), the same sequence computes in f32 from converted copies; a result
+ * added into a bf16 gradient is then left to the reference kernel (seq.c's conversions
+ * cannot add).
  */
 #include <stdlib.h>
 
@@ -142,13 +144,14 @@ static enum lt_status build_backward_data(struct lt_dnnl_seq *s, const struct lt
                                           const struct conv_geom *g, dnnl_data_type_t cdt,
                                           const_dnnl_primitive_desc_t hint) {
     dnnl_data_type_t udt = lt_dnnl_dtype(a->in[0]->dtype);
+    dnnl_data_type_t gx_dt = lt_dnnl_dtype(a->gin[0]->dtype);
     dnnl_memory_desc_t dsrc, wei, ddst, uw, ug, ugx;
-    md_any(&dsrc, 4, g->x, dnnl_f32);
+    md_any(&dsrc, 4, g->x, cdt == dnnl_f32 ? dnnl_f32 : gx_dt);
     md_any(&wei, g->w_ndim, g->w, cdt);
     md_any(&ddst, 4, g->y, cdt);
     lt_dnnl_md_plain(&uw, g->w_ndim, g->w, udt);
-    lt_dnnl_md_plain(&ug, 4, g->y, dnnl_f32);
-    lt_dnnl_md_plain(&ugx, 4, g->x, dnnl_f32);
+    lt_dnnl_md_plain(&ug, 4, g->y, lt_dnnl_dtype(a->gout[0]->dtype));
+    lt_dnnl_md_plain(&ugx, 4, g->x, gx_dt);
     dnnl_convolution_desc_t desc;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -190,14 +193,18 @@ static enum lt_status build_backward_weights(struct lt_dnnl_seq *s, const struct
                                              const_dnnl_primitive_desc_t hint) {
     dnnl_data_type_t udt = lt_dnnl_dtype(a->in[0]->dtype);
     int bias = a->n_in == 3 && a->gin[2];
-    dnnl_memory_desc_t src, dwei, dbias, ddst, ux, ug, ugw;
+    /* the gradients' dtypes as stored, and as the primitive writes them */
+    dnnl_data_type_t gw_dt = a->gin[1] ? lt_dnnl_dtype(a->gin[1]->dtype) : dnnl_f32;
+    dnnl_data_type_t gb_dt = bias ? lt_dnnl_dtype(a->gin[2]->dtype) : dnnl_f32;
+    dnnl_memory_desc_t src, dwei, dbias, ddst, ux, ug, ugw, ugb;
     md_any(&src, 4, g->x, cdt);
-    md_any(&dwei, g->w_ndim, g->w, dnnl_f32);
-    lt_dnnl_md_plain(&dbias, 1, g->b, dnnl_f32);
+    md_any(&dwei, g->w_ndim, g->w, cdt == dnnl_f32 ? dnnl_f32 : gw_dt);
+    lt_dnnl_md_plain(&dbias, 1, g->b, cdt == dnnl_f32 ? dnnl_f32 : gb_dt);
     md_any(&ddst, 4, g->y, cdt);
     lt_dnnl_md_plain(&ux, 4, g->x, udt);
-    lt_dnnl_md_plain(&ug, 4, g->y, dnnl_f32);
-    lt_dnnl_md_plain(&ugw, g->w_ndim, g->w, dnnl_f32);
+    lt_dnnl_md_plain(&ug, 4, g->y, lt_dnnl_dtype(a->gout[0]->dtype));
+    lt_dnnl_md_plain(&ugw, g->w_ndim, g->w, gw_dt);
+    lt_dnnl_md_plain(&ugb, 1, g->b, gb_dt);
     dnnl_convolution_desc_t desc;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -229,7 +236,7 @@ static enum lt_status build_backward_weights(struct lt_dnnl_seq *s, const struct
         else /* only the bias gradient is wanted: the weights' goes to scratch */
             rgw = lt_dnnl_seq_buffer(s, pd_md(pd, DNNL_ARG_DIFF_WEIGHTS));
         if (bias)
-            direct_b = lt_dnnl_seq_output(s, pd_md(pd, DNNL_ARG_DIFF_BIAS), &dbias,
+            direct_b = lt_dnnl_seq_output(s, pd_md(pd, DNNL_ARG_DIFF_BIAS), &ugb,
                                           at(LT_DNNL_GIN, 2), acc_b, &rgb);
         int args[4] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS};
         rc = lt_dnnl_seq_primitive(s, pd, bias ? 4 : 3, args,
@@ -239,7 +246,7 @@ static enum lt_status build_backward_weights(struct lt_dnnl_seq *s, const struct
         rc = lt_dnnl_seq_reorder(s, pd_md(pd, DNNL_ARG_DIFF_WEIGHTS), rgw, &ugw, at(LT_DNNL_GIN, 1),
                                  acc_w, a->msg);
     if (rc == LT_OK && !direct_b)
-        rc = lt_dnnl_seq_reorder(s, pd_md(pd, DNNL_ARG_DIFF_BIAS), rgb, &dbias, at(LT_DNNL_GIN, 2),
+        rc = lt_dnnl_seq_reorder(s, pd_md(pd, DNNL_ARG_DIFF_BIAS), rgb, &ugb, at(LT_DNNL_GIN, 2),
                                  acc_b, a->msg);
     dnnl_primitive_desc_destroy(pd);
     return rc;
@@ -332,5 +339,6 @@ void lt_dnnl_register_conv(struct lt_backend *b) {
             .release = release,
             .workspace = workspace,
             .impl_name = "onednn",
+            .half_gradients = 1,
         };
 }

@@ -8,11 +8,12 @@
  * (unaliased). Gradients accumulate through a sum post-op (dst = dst + product), so
  * parameter gradients, which always accumulate, cost no extra pass.
  *
- * bf16: inputs and the forward output are bf16, accumulation is f32 inside oneDNN,
- * gradients are f32. gout is converted once to bf16 in the workspace for the two
- * backward products. Where oneDNN has no bf16 matmul on this CPU (it needs AVX512_BF16
- * or at least AVX-512), the same sequence computes in f32 from converted copies: the
- * inputs are exact in f32, so the result differs only by the order of f32 sums.
+ * bf16: inputs, the forward output and the gradients are bf16 (half gradients: struct
+ * lt_kernel), accumulation is f32 inside oneDNN, each result rounded once. Where oneDNN
+ * has no bf16 matmul on this CPU (it needs AVX512_BF16 or at least AVX-512), the same
+ * sequence computes in f32 from converted copies: the inputs are exact in f32, so the
+ * result differs only by the order of f32 sums; a result added into a bf16 gradient is
+ * then left to the reference kernel (an own conversion cannot add).
  *
  * matmul(a (..., M, K), b (..., K, N)) broadcasts its batch dims (kernels/matmul_batch.h):
  * with a b that every batch entry shares and an a that repeats nothing, the leading dims
@@ -20,9 +21,10 @@
  * batch dims, and an operand repeated along one has size 1 there (oneDNN broadcasts it).
  * The gradient of a repeated operand is the sum over its repeats, which oneDNN's matmul
  * does not do: the product is written for every batch entry into the workspace and
- * summed into the gradient here (f32, in batch order). linear(x (..., in),
- * w (out, in), bias (out)) is matmul with rows = numel(x) / in; its bias gradient is a
- * column sum of gout done here (f32 gout, double sums).
+ * summed into the gradient here (f32, in batch order; a bf16 such gradient is left to the
+ * reference kernel). linear(x (..., in), w (out, in), bias (out)) is matmul with rows =
+ * numel(x) / in; its bias gradient is a column sum of gout done here (double sums; a
+ * bf16 gout through an f32 copy in the workspace).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,8 @@ struct mm_state {
     unsigned accumulate; /* the accumulate bits it was prepared with */
     int bias_grad;       /* linear: sum gout's columns into gin[2] after the sequence */
     int64_t rows, cols;  /* gout seen as (rows, cols) for the bias gradient */
+    int bias_half;       /* bf16 gout: its f32 copy, then the f32 sums, at bias_ws */
+    size_t bias_ws;
 };
 
 static struct mm_dims dims_of(const struct lt_kargs *a, int linear) {
@@ -175,8 +179,10 @@ static enum lt_status mm_step(struct lt_dnnl_seq *s, dnnl_data_type_t cdt, struc
     }
     if (rc != LT_OK)
         return rc;
-    /* a conversion afterwards cannot accumulate into a bf16 dst; gradients are f32 */
+    /* an own conversion afterwards cannot add into a bf16 dst */
     int direct = lt_dnnl_seq_output(s, &w_dst, &dst.md, dst.ref, 0, &r_dst);
+    if (!direct && accumulate && w_dst.data_type != dst.md.data_type)
+        return LT_EUNSUPPORTED;
 
     dnnl_matmul_desc_t desc;
     dnnl_primitive_attr_t attr = NULL;
@@ -218,21 +224,26 @@ static enum lt_status build_forward(struct lt_dnnl_seq *s, const struct lt_kargs
 /* Where the gradient of input i (rows, cols per matrix, its batch strides bst) goes:
  * gin[i] itself (accumulating there when asked), or, when input i is repeated over the
  * batch, a workspace buffer of one matrix per batch entry that run_backward sums. */
-static void grad_dst(struct mm_state *st, const struct lt_kargs *a, int i, int64_t rows,
-                     int64_t cols, const int64_t *bst, struct operand *dst, int *accumulate) {
+static enum lt_status grad_dst(struct mm_state *st, const struct lt_kargs *a, int i, int64_t rows,
+                               int64_t cols, const int64_t *bst, struct operand *dst,
+                               int *accumulate) {
     const struct mm_dims *d = &st->d;
     int64_t count = i == 0 ? d->a_count : d->b_count;
+    dnnl_data_type_t gdt = lt_dnnl_dtype(a->gin[i]->dtype);
     if (d->nb == 0 || count == d->count) {
-        mat(&dst->md, d, rows, cols, cols, 1, rows * cols, bst, dnnl_f32);
+        mat(&dst->md, d, rows, cols, cols, 1, rows * cols, bst, gdt);
         dst->ref = at(LT_DNNL_GIN, i);
         *accumulate = (a->accumulate >> i) & 1u;
-        return;
+        return LT_OK;
     }
+    if (gdt != dnnl_f32)
+        return LT_EUNSUPPORTED; /* sum_repeats adds in f32 */
     mat(&dst->md, d, rows, cols, cols, 1, rows * cols, d->so, dnnl_f32);
     dst->ref = lt_dnnl_seq_buffer(&st->seq, &dst->md);
     st->summed |= 1u << i;
     st->full[i] = dst->ref.offset;
     *accumulate = 0;
+    return LT_OK;
 }
 
 static enum lt_status build_backward(struct mm_state *st, const struct lt_kargs *a,
@@ -242,9 +253,9 @@ static enum lt_status build_backward(struct mm_state *st, const struct lt_kargs 
     dnnl_data_type_t udt = lt_dnnl_dtype(a->in[0]->dtype);
     int64_t mk = d->m * d->k, mn = d->m * d->n;
     st->summed = 0;
-    /* gout (batch, M, N) f32, converted once to cdt for both products */
+    /* gout (batch, M, N) in its dtype, converted once to cdt (if it differs) for both */
     struct operand g = {.ref = at(LT_DNNL_GOUT, 0)};
-    mat(&g.md, d, d->m, d->n, d->n, 1, mn, d->so, dnnl_f32);
+    mat(&g.md, d, d->m, d->n, d->n, 1, mn, d->so, lt_dnnl_dtype(a->gout[0]->dtype));
     dnnl_memory_desc_t gc_md = lt_dnnl_md_retype(&g.md, cdt);
     struct lt_dnnl_ref gc;
     enum lt_status rc = lt_dnnl_seq_input(s, &g.md, g.ref, &gc_md, &gc, a->msg);
@@ -253,8 +264,9 @@ static enum lt_status build_backward(struct mm_state *st, const struct lt_kargs 
         /* ga (M, K) = g (M, N) @ b^T (N, K) */
         struct operand src = {gc_md, gc}, w = {.ref = at(LT_DNNL_IN, 1)}, ga;
         b_mat(&w.md, d, 1, udt);
-        grad_dst(st, a, 0, d->m, d->k, d->sa, &ga, &acc);
-        rc = mm_step(s, cdt, src, w, NULL, ga, acc, a->msg);
+        rc = grad_dst(st, a, 0, d->m, d->k, d->sa, &ga, &acc);
+        if (rc == LT_OK)
+            rc = mm_step(s, cdt, src, w, NULL, ga, acc, a->msg);
     }
     if (rc == LT_OK && a->gin[1]) {
         struct operand src, wei, gb;
@@ -264,15 +276,16 @@ static enum lt_status build_backward(struct mm_state *st, const struct lt_kargs 
             mat(&src.md, d, d->n, d->m, 1, d->n, mn, d->so, cdt);
             wei.ref = at(LT_DNNL_IN, 0);
             mat(&wei.md, d, d->m, d->k, d->k, 1, mk, d->sa, udt);
-            grad_dst(st, a, 1, d->n, d->k, d->sb, &gb, &acc);
+            rc = grad_dst(st, a, 1, d->n, d->k, d->sb, &gb, &acc);
         } else {
             /* gb (K, N) = a^T (K, M) @ g (M, N) */
             src.ref = at(LT_DNNL_IN, 0);
             mat(&src.md, d, d->k, d->m, 1, d->k, mk, d->sa, udt);
             wei = (struct operand){gc_md, gc};
-            grad_dst(st, a, 1, d->k, d->n, d->sb, &gb, &acc);
+            rc = grad_dst(st, a, 1, d->k, d->n, d->sb, &gb, &acc);
         }
-        rc = mm_step(s, cdt, src, wei, NULL, gb, acc, a->msg);
+        if (rc == LT_OK)
+            rc = mm_step(s, cdt, src, wei, NULL, gb, acc, a->msg);
     }
     return rc;
 }
@@ -321,6 +334,12 @@ static enum lt_status prepare(const struct lt_kargs *a, int backward, void **sta
         free(st);
         return rc;
     }
+    st->bias_half = st->bias_grad && a->gout[0]->dtype != LT_DTYPE_F32;
+    if (st->bias_half) {
+        dnnl_memory_desc_t md;
+        lt_dnnl_md_plain(&md, 1, (int64_t[]){st->rows * st->cols + st->cols}, dnnl_f32);
+        st->bias_ws = lt_dnnl_seq_buffer(&st->seq, &md).offset;
+    }
     *state = st;
     return LT_OK;
 }
@@ -364,6 +383,19 @@ static void sum_repeats(const float *full, float *gin, const struct mm_dims *d, 
     }
 }
 
+/* The bias gradient from a half gout: its f32 copy, the column sums into f32 (loaded
+ * from gin[2] when adding), rounded once into gin[2]. */
+static void bias_grad_half(const struct lt_kargs *a, const struct mm_state *st) {
+    enum lt_dtype dt = a->gout[0]->dtype;
+    float *g = (float *)((char *)a->workspace + st->bias_ws), *sums = g + st->rows * st->cols;
+    int acc = (a->accumulate >> 2) & 1u;
+    lt_half_to_f32_all(dt, a->gout[0]->data, g, st->rows * st->cols);
+    if (acc)
+        lt_half_to_f32_n(dt, a->gin[2]->data, sums, st->cols);
+    lt_column_sums(g, NULL, sums, st->rows, st->cols, 1.0, acc);
+    lt_f32_to_half_n(dt, sums, a->gin[2]->data, st->cols);
+}
+
 static enum lt_status run_forward(const struct lt_kargs *a) {
     const struct mm_state *st = a->state;
     if (!st)
@@ -385,7 +417,9 @@ static enum lt_status run_backward(const struct lt_kargs *a) {
     if (rc == LT_OK && (st->summed & 2u))
         sum_repeats((const float *)((const char *)a->workspace + st->full[1]), a->gin[1]->data, d,
                     d->sb, d->b_count, d->k * d->n, (a->accumulate >> 1) & 1u);
-    if (rc == LT_OK && st->bias_grad)
+    if (rc == LT_OK && st->bias_half)
+        bias_grad_half(a, st);
+    else if (rc == LT_OK && st->bias_grad)
         lt_column_sums(a->gout[0]->data, NULL, a->gin[2]->data, st->rows, st->cols, 1.0,
                        (a->accumulate >> 2) & 1u);
     return rc;
@@ -401,6 +435,7 @@ void lt_dnnl_register_matmul(struct lt_backend *b) {
             .release = release,
             .workspace = workspace,
             .impl_name = "onednn",
+            .half_gradients = 1,
         };
         b->kernels[LT_OP_LINEAR][dts[i]] = (struct lt_kernel){
             .forward = run_forward,
@@ -409,6 +444,7 @@ void lt_dnnl_register_matmul(struct lt_backend *b) {
             .release = release,
             .workspace = workspace,
             .impl_name = "onednn",
+            .half_gradients = 1,
         };
     }
 }
