@@ -76,10 +76,31 @@ static void f16_products_and_convolutions_match_reference(void **state) {
         op_compare_case_as(&conv_cases[i], op_fast_backend(), LT_DTYPE_F16, tol);
 }
 
+/* Every fast kernel that takes half gradients (struct lt_kernel's half_gradients), on
+ * every case of its op in each half dtype, against the reference (which takes f32
+ * gradients where it does not): forward, and backward in overwrite and accumulate mode. */
+static void half_gradient_kernels_match_reference(void **state) {
+    (void)state;
+    const enum lt_dtype halves[2] = {LT_DTYPE_BF16, LT_DTYPE_F16};
+    const struct lt_backend *fast = op_fast_backend();
+    int checked = 0;
+    for (int h = 0; h < 2; h++)
+        for (int f = 0; f < op_family_count; f++)
+            for (int i = 0; i < *op_families[f].count; i++) {
+                const struct op_case *c = &op_families[f].cases[i];
+                if (c->in[0].dtype != LT_DTYPE_F32 ||
+                    !fast->kernels[c->op][halves[h]].half_gradients)
+                    continue;
+                op_compare_case_as(c, fast, halves[h], op_half_tol(halves[h], longest_sum));
+                checked++;
+            }
+    assert_true(checked > 0);
+}
+
 #define MAX_FAMILIES 32
 
 int main(void) {
-    struct CMUnitTest tests[2 * MAX_FAMILIES + 3];
+    struct CMUnitTest tests[2 * MAX_FAMILIES + 4];
     static char names[2 * MAX_FAMILIES][64];
     int n = 0;
     tests[n++] = (struct CMUnitTest){"every op has cases and kernels",
@@ -98,6 +119,8 @@ int main(void) {
     tests[n++] = (struct CMUnitTest){"f16 products and convolutions match the reference",
                                      f16_products_and_convolutions_match_reference, NULL, NULL,
                                      NULL};
+    tests[n++] = (struct CMUnitTest){"half-gradient kernels match the reference",
+                                     half_gradient_kernels_match_reference, NULL, NULL, NULL};
     int rc = _cmocka_run_group_tests("ops", tests, (size_t)n, NULL, NULL);
     op_fast_backend_release();
     return rc;

@@ -236,23 +236,19 @@ LT_INLINE void relu_half_body(const uint16_t *restrict x, uint16_t *restrict y, 
 LT_DISPATCH(relu_half, (const uint16_t *restrict x, uint16_t *restrict y, int64_t n, uint32_t inf),
             (x, y, n, inf));
 
-/* y > 0 on half bits: a positive number or +inf, [0x0001, inf] */
-LT_INLINE void relu_grad_half_body(const uint16_t *restrict y, const float *restrict g,
-                                   float *restrict gx, int64_t n, int acc, uint32_t inf) {
-    if (acc) {
+/* The half gradient where y > 0 on half bits (a positive number or +inf, [0x0001, inf]),
+ * else +0: gout's own bits, so nothing rounds. A mask, not a select: AVX-512F has no
+ * 16-bit blend, and gcc leaves a select on 16-bit lanes scalar there. */
+LT_INLINE void relu_grad_half_body(const uint16_t *restrict y, const uint16_t *restrict g,
+                                   uint16_t *restrict gx, int64_t n, uint32_t inf) {
 #pragma omp simd
-        for (int64_t i = 0; i < n; i++)
-            gx[i] += lt_vselect((uint32_t)y[i] - 1u < inf, g[i], 0.0f);
-    } else {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++)
-            gx[i] = lt_vselect((uint32_t)y[i] - 1u < inf, g[i], 0.0f);
-    }
+    for (int64_t i = 0; i < n; i++)
+        gx[i] = (uint16_t)(g[i] & (0u - (uint32_t)((uint32_t)y[i] - 1u < inf)));
 }
 LT_DISPATCH(relu_grad_half,
-            (const uint16_t *restrict y, const float *restrict g, float *restrict gx, int64_t n,
-             int acc, uint32_t inf),
-            (y, g, gx, n, acc, inf));
+            (const uint16_t *restrict y, const uint16_t *restrict g, uint16_t *restrict gx,
+             int64_t n, uint32_t inf),
+            (y, g, gx, n, inf));
 
 static uint32_t half_inf(enum lt_dtype dt) {
     return dt == LT_DTYPE_F16 ? 0x7c00u : 0x7f80u;
@@ -271,19 +267,28 @@ static enum lt_status relu_forward_half(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* Half gradients (struct lt_kernel's half_gradients); an add into gin goes through f32
+ * chunks on the stack, rounded once. */
 static enum lt_status relu_backward_half(const struct lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
+    enum lt_dtype dt = a->out[0]->dtype;
     int64_t n = lt_kview_numel(a->out[0]);
     int acc = lt_accumulates(a, 0);
-    uint32_t inf = half_inf(a->out[0]->dtype);
+    uint32_t inf = half_inf(dt);
+    const uint16_t *y = a->out[0]->data, *g = a->gout[0]->data;
+    uint16_t *gx = a->gin[0]->data;
 #pragma omp parallel if (n >= LT_PAR_STREAM)
     {
         int64_t lo, hi;
         lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        relu_grad_half((const uint16_t *)a->out[0]->data + lo,
-                       (const float *)a->gout[0]->data + lo, (float *)a->gin[0]->data + lo,
-                       hi - lo, acc, inf);
+        uint16_t passed[LT_HALF_CHUNK];
+        for (int64_t i = lo; i < hi; i += LT_HALF_CHUNK) {
+            int64_t m = hi - i < LT_HALF_CHUNK ? hi - i : LT_HALF_CHUNK;
+            relu_grad_half(y + i, g + i, acc ? passed : gx + i, m, inf);
+            if (acc)
+                lt_grad_move(dt, passed, dt, gx + i, m, 1);
+        }
     }
     return LT_OK;
 }
@@ -368,4 +373,6 @@ void lt_cpu_register_activation(struct lt_backend *b, int fast) {
     lt_cpu_set_fast(b, LT_OP_GELU, LT_DTYPE_F16, gelu_forward_half, gelu_backward_half);
     lt_cpu_set_fast(b, LT_OP_SIGMOID, LT_DTYPE_F32, sigmoid_forward_fast, sigmoid_backward_fast);
     lt_cpu_set_fast(b, LT_OP_TANH, LT_DTYPE_F32, tanh_forward_fast, tanh_backward_fast);
+    lt_cpu_half_gradients(b, LT_OP_RELU);
+    lt_cpu_half_gradients(b, LT_OP_GELU);
 }

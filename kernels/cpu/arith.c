@@ -465,6 +465,8 @@ void lt_cpu_register_arith(struct lt_backend *b, int fast) {
     lt_cpu_set_floats(b, LT_OP_MUL, mul_forward_ref, mul_backward_ref);
     lt_cpu_set_floats(b, LT_OP_SCALE, scale_forward_ref, scale_backward_ref);
     lt_cpu_set_floats(b, LT_OP_CAST, cast_forward_ref, lt_identity_backward_ref);
+    lt_cpu_half_gradients(b, LT_OP_CAST); /* gin (+)= gout, each in its own dtype */
+    b->kernels[LT_OP_CAST][LT_DTYPE_F32].half_gradients = 1;
     /* integer inputs never need a gradient */
     lt_cpu_set(b, LT_OP_CAST, LT_DTYPE_I32, cast_forward_ref, NULL);
     lt_cpu_set(b, LT_OP_CAST, LT_DTYPE_U8, cast_forward_ref, NULL);
@@ -489,4 +491,6 @@ void lt_cpu_register_arith(struct lt_backend *b, int fast) {
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F32, cast_forward_fast, lt_identity_backward_fast);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_BF16, cast_forward_fast, lt_identity_backward_fast);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F16, cast_forward_fast, lt_identity_backward_fast);
+    lt_cpu_half_gradients(b, LT_OP_CAST);
+    b->kernels[LT_OP_CAST][LT_DTYPE_F32].half_gradients = 1; /* f32 to half: a half gout */
 }

@@ -39,6 +39,12 @@ void lt_column_sums(const float *g, const float *x, float *out, int64_t rows, in
 void lt_half_to_f32_all(enum lt_dtype dt, const uint16_t *h, float *f, int64_t n);
 void lt_f32_to_half_all(enum lt_dtype dt, const float *f, uint16_t *h, int64_t n);
 
+/* gx[0, n) of float dtype `to` = (or, with acc, +=) g[0, n) of float dtype `from`: the sum
+ * in f32, rounded once to `to` (half_convert.c). A gradient passed on, converted where a
+ * cast's two sides differ. On the calling thread; cannot fail. */
+void lt_grad_move(enum lt_dtype from, const void *g, enum lt_dtype to, void *gx, int64_t n,
+                  int acc);
+
 /* The f16 matmul, linear and conv2d over whatever f32 kernels b has now (half_fast.c):
  * called once the fast f32 kernels are in. */
 void lt_cpu_register_half_fast(struct lt_backend *b);
@@ -180,14 +186,17 @@ static inline void lt_row_max_sumexp(const float *x, int64_t n, float *max, doub
     *sumexp = s;
 }
 
-/* The backward of an op whose gradient is the identity on the flat f32 buffer (reshape;
- * cast, whose gradients are f32 on both sides): gin[0] = gout[0], element for element. */
+/* The backward of an op whose gradient is the identity on the flat buffer (reshape; cast,
+ * which converts it back to its input's dtype): gin[0] (+)= gout[0], element for element,
+ * each sum rounded once to gin's dtype. */
 static inline enum lt_status lt_identity_backward_ref(const struct lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
-    const float *g = a->gout[0]->data;
-    for (int64_t i = 0; i < lt_kview_numel(a->gout[0]); i++)
-        lt_grad_store(a, 0, i, g[i]);
+    int acc = (a->accumulate & 1u) != 0;
+    for (int64_t i = 0; i < lt_kview_numel(a->gout[0]); i++) {
+        double g = lt_elem_load(a->gout[0], i);
+        lt_elem_store(a->gin[0], i, acc ? (double)(float)(lt_elem_load(a->gin[0], i) + g) : g);
+    }
     return LT_OK;
 }
 

@@ -140,3 +140,32 @@ void lt_f32_to_half_all(enum lt_dtype dt, const float *f, uint16_t *h, int64_t n
         lt_f32_to_half_n(dt, f + lo, h + lo, hi - lo);
     }
 }
+
+void lt_grad_move(enum lt_dtype from, const void *g, enum lt_dtype to, void *gx, int64_t n,
+                  int acc) {
+    if (from == to && !acc) {
+        memcpy(gx, g, (size_t)n * lt_dtype_bytes(to));
+        return;
+    }
+    float gf[LT_HALF_CHUNK], xf[LT_HALF_CHUNK];
+    for (int64_t i = 0; i < n; i += LT_HALF_CHUNK) {
+        int64_t m = n - i < LT_HALF_CHUNK ? n - i : LT_HALF_CHUNK;
+        const float *src = (const float *)g + i;
+        if (from != LT_DTYPE_F32) {
+            lt_half_to_f32_n(from, (const uint16_t *)g + i, gf, m);
+            src = gf;
+        }
+        float *dst = to == LT_DTYPE_F32 ? (float *)gx + i : xf;
+        if (acc && to != LT_DTYPE_F32)
+            lt_half_to_f32_n(to, (const uint16_t *)gx + i, xf, m);
+        if (acc) {
+#pragma omp simd
+            for (int64_t k = 0; k < m; k++)
+                dst[k] += src[k];
+        } else {
+            memcpy(dst, src, (size_t)m * sizeof(float));
+        }
+        if (to != LT_DTYPE_F32)
+            lt_f32_to_half_n(to, dst, (uint16_t *)gx + i, m);
+    }
+}

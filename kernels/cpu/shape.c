@@ -241,8 +241,22 @@ LT_DISPATCH(copy_grad_f32,
 enum lt_status lt_identity_backward_fast(const struct lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
-    lt_par_grad(copy_grad_f32, NULL, a->gout[0]->data, a->gin[0]->data, lt_kview_numel(a->gout[0]),
-                0.0f, lt_accumulates(a, 0), LT_PAR_STREAM);
+    enum lt_dtype from = a->gout[0]->dtype, to = a->gin[0]->dtype;
+    int64_t n = lt_kview_numel(a->gout[0]);
+    if (from == LT_DTYPE_F32 && to == LT_DTYPE_F32) {
+        lt_par_grad(copy_grad_f32, NULL, a->gout[0]->data, a->gin[0]->data, n, 0.0f,
+                    lt_accumulates(a, 0), LT_PAR_STREAM);
+        return LT_OK;
+    }
+    size_t fs = lt_dtype_bytes(from), ts = lt_dtype_bytes(to);
+    int acc = lt_accumulates(a, 0);
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        lt_grad_move(from, (const char *)a->gout[0]->data + (size_t)lo * fs, to,
+                     (char *)a->gin[0]->data + (size_t)lo * ts, hi - lo, acc);
+    }
     return LT_OK;
 }
 
@@ -326,20 +340,47 @@ static enum lt_status transpose_forward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* Whether a backward call adds a half gradient into gin[0]: the transposes and
+ * permutations add only f32, so they move it into the workspace first. */
+static int adds_half(const struct lt_kargs *a) {
+    return a->gin[0] && a->gin[0]->dtype != LT_DTYPE_F32 && lt_accumulates(a, 0);
+}
+
+static size_t moved_workspace(const struct lt_kargs *a, int backward) {
+    return backward && adds_half(a) ? (size_t)lt_kview_numel(a->gin[0]) * 2 : 0;
+}
+
+/* gin[0] += the half gradient the caller moved into the workspace. */
+static void add_moved(const struct lt_kargs *a) {
+    enum lt_dtype dt = a->gin[0]->dtype;
+    int64_t n = lt_kview_numel(a->gin[0]);
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        lt_grad_move(dt, (const uint16_t *)a->workspace + lo, dt, (uint16_t *)a->gin[0]->data + lo,
+                     hi - lo, 1);
+    }
+}
+
 /* The gradient (batch, C, R) transposed back into gin (batch, R, C). */
 static enum lt_status transpose_backward_fast(const struct lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
     const struct lt_kview *x = a->in[0];
-    int nd = x->ndim;
-    transpose_all(a->gout[0]->data, a->gin[0]->data, lt_dims_product(x, 0, nd - 2),
-                  x->shape[nd - 1], x->shape[nd - 2], 4, lt_accumulates(a, 0));
+    int nd = x->ndim, half_acc = adds_half(a);
+    transpose_all(a->gout[0]->data, half_acc ? a->workspace : a->gin[0]->data,
+                  lt_dims_product(x, 0, nd - 2), x->shape[nd - 1], x->shape[nd - 2],
+                  lt_dtype_bytes(a->gin[0]->dtype), lt_accumulates(a, 0) && !half_acc);
+    if (half_acc)
+        add_moved(a);
     return LT_OK;
 }
 
 /* Elements [lo, hi) of the concatenation (outer, sum of the inputs' sizes along dim,
  * inner): forward copies them from the inputs (es bytes each); backward (grad) copies the
- * f32 gradient back into every gin that is not NULL, adding when accumulating. */
+ * gradient (the inputs' dtype) back into every gin that is not NULL, adding when
+ * accumulating. */
 static void concat_range(const struct lt_kargs *a, int64_t inner, size_t es, int grad, int64_t lo,
                          int64_t hi) {
     int d = concat_dim(a);
@@ -354,13 +395,10 @@ static void concat_range(const struct lt_kargs *a, int64_t inner, size_t es, int
                 memcpy(out + (size_t)b * es, (const char *)a->in[i]->data + (size_t)from * es,
                        (size_t)(e - b) * es);
             } else if (b < e && a->gin[i]) {
-                const float *g = (const float *)out + b;
-                float *gx = (float *)a->gin[i]->data + from;
-                if (lt_accumulates(a, i))
-                    for (int64_t k = 0; k < e - b; k++)
-                        gx[k] += g[k];
-                else
-                    memcpy(gx, g, (size_t)(e - b) * sizeof(float));
+                enum lt_dtype dt = a->gin[i]->dtype;
+                lt_grad_move(dt, out + (size_t)b * es, dt,
+                             (char *)a->gin[i]->data + (size_t)from * es, e - b,
+                             lt_accumulates(a, i));
             }
             at += chunk;
         }
@@ -370,7 +408,7 @@ static void concat_all(const struct lt_kargs *a, int grad) {
     const struct lt_kview *x = a->in[0];
     int d = concat_dim(a);
     int64_t inner = lt_dims_product(x, d + 1, x->ndim), n = lt_kview_numel(a->out[0]);
-    size_t es = grad ? sizeof(float) : lt_dtype_bytes(x->dtype);
+    size_t es = lt_dtype_bytes(grad ? a->gout[0]->dtype : x->dtype);
     if (n == 0)
         return;
 #pragma omp parallel if (n >= LT_PAR_STREAM)
@@ -501,7 +539,11 @@ static enum lt_status permute_backward_fast(const struct lt_kargs *a) {
     struct perm_walk w;
     perm_walk_of(&w, a->gout[0], inv);
     perm_walk_merge(&w);
-    permute_all(&w, a->gout[0]->data, a->gin[0]->data, sizeof(float), lt_accumulates(a, 0));
+    int half_acc = adds_half(a);
+    permute_all(&w, a->gout[0]->data, half_acc ? a->workspace : a->gin[0]->data,
+                lt_dtype_bytes(a->gin[0]->dtype), lt_accumulates(a, 0) && !half_acc);
+    if (half_acc)
+        add_moved(a);
     return LT_OK;
 }
 
@@ -524,8 +566,10 @@ static void narrow_range(const struct lt_kargs *a, const struct narrow_geom *n, 
         }
         return;
     }
-    const float *g = a->gout[0]->data;
-    float *gx = a->gin[0]->data;
+    enum lt_dtype dt = a->gin[0]->dtype;
+    size_t es = lt_dtype_bytes(dt);
+    const char *g = a->gout[0]->data;
+    char *gx = a->gin[0]->data;
     int acc = lt_accumulates(a, 0);
     for (int64_t o = lo / row; o * row < hi; o++) {
         int64_t b = o * row > lo ? o * row : lo, e = (o + 1) * row < hi ? (o + 1) * row : hi;
@@ -533,16 +577,15 @@ static void narrow_range(const struct lt_kargs *a, const struct narrow_geom *n, 
         int64_t c0 = b > s0 ? b : s0, c1 = e < s1 ? e : s1;
         if (c0 >= c1) { /* this share of the row misses the slice */
             if (!acc)
-                memset(gx + b, 0, (size_t)(e - b) * sizeof(float));
+                memset(gx + (size_t)b * es, 0, (size_t)(e - b) * es);
             continue;
         }
         if (!acc) {
-            memset(gx + b, 0, (size_t)(c0 - b) * sizeof(float));
-            memset(gx + c1, 0, (size_t)(e - c1) * sizeof(float));
+            memset(gx + (size_t)b * es, 0, (size_t)(c0 - b) * es);
+            memset(gx + (size_t)c1 * es, 0, (size_t)(e - c1) * es);
         }
-        const float *src = g + o * slice + (c0 - s0);
-        for (int64_t k = 0; k < c1 - c0; k++)
-            gx[c0 + k] = acc ? gx[c0 + k] + src[k] : src[k];
+        lt_grad_move(dt, g + (size_t)(o * slice + (c0 - s0)) * es, dt, gx + (size_t)c0 * es,
+                     c1 - c0, acc);
     }
 }
 
@@ -598,5 +641,13 @@ void lt_cpu_register_shape(struct lt_backend *b, int fast) {
                         grad ? permute_backward_fast : NULL);
         lt_cpu_set_fast(b, LT_OP_NARROW, (enum lt_dtype)dt, narrow_forward_fast,
                         grad ? narrow_backward_fast : NULL);
+        b->kernels[LT_OP_TRANSPOSE][dt].workspace = moved_workspace;
+        b->kernels[LT_OP_PERMUTE][dt].workspace = moved_workspace;
     }
+    if (!fast)
+        return;
+    static const enum lt_op moves[] = {LT_OP_RESHAPE, LT_OP_TRANSPOSE, LT_OP_CONCAT,
+                                       LT_OP_PERMUTE, LT_OP_NARROW};
+    for (size_t i = 0; i < sizeof moves / sizeof moves[0]; i++)
+        lt_cpu_half_gradients(b, moves[i]);
 }
