@@ -287,6 +287,35 @@ static void dynamic_scale_skips_overflow_backs_off_and_grows(void **state) {
     scaled_free(&s);
 }
 
+/* Gradients are f16 between the f16 ops, as automatic mixed precision keeps them: from a
+ * scale of 2^24 the scaled gradients overflow f16 with no input forcing it, so the first
+ * steps are skipped, each halving the scale, until they fit; then the model trains. */
+static void scale_from_2_24_backs_off_until_f16_gradients_fit(void **state) {
+    (void)state;
+    struct scaled s;
+    const float start = 16777216.0f;
+    struct lt_loss_scale ls = {start, 1, 2.0f, 0.5f, 1000};
+    scaled_new(&s, &ls);
+    int skipped = 0;
+    double first = NAN, last = NAN;
+    for (int i = 0; i < 100; i++) {
+        struct lt_step_result r = scaled_step(&s, 0);
+        if (i == 0)
+            assert_true(r.skipped);
+        if (r.skipped) {
+            assert_int_equal(r.step, 0); /* only before the first applied step */
+            skipped++;
+            continue;
+        }
+        first = isnan(first) ? r.loss : first;
+        last = r.loss;
+    }
+    assert_true(skipped >= 2 && skipped < 20);
+    assert_true(lt_trainer_loss_scale(s.tr) == ldexpf(start, -skipped)); /* no growth yet */
+    assert_true(last < 0.5 * first);
+    scaled_free(&s);
+}
+
 static void static_scale_never_changes(void **state) {
     (void)state;
     struct scaled s;
@@ -329,6 +358,7 @@ int main(void) {
         cmocka_unit_test(plan_stores_activations_in_half_and_counts_copies),
         cmocka_unit_test(cnn_plan_keeps_activations_in_half_at_half_the_bytes),
         cmocka_unit_test(dynamic_scale_skips_overflow_backs_off_and_grows),
+        cmocka_unit_test(scale_from_2_24_backs_off_until_f16_gradients_fit),
         cmocka_unit_test(static_scale_never_changes),
         cmocka_unit_test(scale_does_not_change_the_update),
     };
