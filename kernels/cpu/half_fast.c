@@ -76,9 +76,22 @@ static void release(enum lt_op op, void *state) {
     free(s);
 }
 
+/* The copies a call makes: a backward of these ops reads x and w (in[0], in[1]; not the
+ * bias or the output), gout and the gradients it writes. */
+static size_t copies(const struct lt_kargs *a, int backward) {
+    if (!backward)
+        return lt_half_ref_workspace(a, 0);
+    size_t n = lt_half_ref_copy_bytes(a->in[0]) + lt_half_ref_copy_bytes(a->in[1]) +
+               lt_half_ref_copy_bytes(a->gout[0]);
+    for (int i = 0; i < a->n_in; i++)
+        if (a->gin[i])
+            n += lt_half_ref_copy_bytes(a->gin[i]);
+    return n;
+}
+
 static size_t workspace(const struct lt_kargs *a, int backward) {
     const struct half_state *s = a->state;
-    return lt_half_ref_workspace(a, backward) + s->inner_workspace;
+    return copies(a, backward) + s->inner_workspace;
 }
 
 static enum lt_status run(enum lt_op op, const struct lt_kargs *a, int backward) {

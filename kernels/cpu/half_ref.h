@@ -47,21 +47,36 @@ static inline size_t lt_half_ref_workspace(const struct lt_kargs *a, int backwar
 }
 
 /* A view of v as f32: v itself when it is not half; else an f32 view over the next copy
- * slot at *ws (advanced), holding v's values when v has data and `load`. */
+ * slot at *ws (advanced), holding v's values when `load`. A tensor a backward call does
+ * not read (data NULL) takes no slot. */
 static inline struct lt_kview lt_half_ref_view(const struct lt_kview *v, char **ws, int load) {
     struct lt_kview f = *v;
-    if (!lt_is_half(v->dtype))
+    if (!lt_is_half(v->dtype) || !v->data)
         return f;
     f.dtype = LT_DTYPE_F32;
-    size_t bytes = lt_half_ref_copy_bytes(v);
-    if (v->data) {
-        float *p = (float *)*ws;
-        if (load)
-            lt_half_to_f32_all(v->dtype, v->data, p, lt_kview_numel(v));
-        f.data = p;
-    }
-    *ws += bytes;
+    float *p = (float *)*ws;
+    if (load)
+        lt_half_to_f32_all(v->dtype, v->data, p, lt_kview_numel(v));
+    f.data = p;
+    *ws += lt_half_ref_copy_bytes(v);
     return f;
+}
+
+/* The copies' bytes a call makes: of the half tensors it reads (data not NULL) and
+ * writes, at most lt_half_ref_workspace's. */
+static inline size_t lt_half_run_copies(const struct lt_kargs *a, int backward) {
+    size_t n = 0;
+    for (int i = 0; i < a->n_in; i++) {
+        n += a->in[i]->data ? lt_half_ref_copy_bytes(a->in[i]) : 0;
+        if (backward && a->gin[i])
+            n += lt_half_ref_copy_bytes(a->gin[i]);
+    }
+    for (int k = 0; k < a->n_out; k++) {
+        n += a->out[k]->data ? lt_half_ref_copy_bytes(a->out[k]) : 0;
+        if (backward && a->gout[k])
+            n += lt_half_ref_copy_bytes(a->gout[k]);
+    }
+    return n;
 }
 
 /* Runs the f32 kernel `f32` (forward or backward) on f32 copies of a's half tensors,
@@ -70,7 +85,7 @@ static inline struct lt_kview lt_half_ref_view(const struct lt_kview *v, char **
  * than that, else as the f32 kernel does. */
 static inline enum lt_status lt_half_run(const struct lt_kargs *a, int backward,
                                          lt_kernel_fn f32, void *state, size_t inner_workspace) {
-    size_t copies = lt_half_ref_workspace(a, backward);
+    size_t copies = lt_half_run_copies(a, backward);
     if (a->workspace_size < copies + inner_workspace) {
         snprintf(a->msg, LT_KMSG_SIZE, "half kernel: workspace smaller than planned");
         return LT_EINVAL;
