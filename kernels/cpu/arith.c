@@ -459,6 +459,51 @@ HALF_VIA_F32_FAST(sub)
 HALF_VIA_F32_FAST(mul)
 HALF_VIA_F32_FAST(scale)
 
+/* Half add where b has a's shape (a residual), in chunks widened on the stack, each sum
+ * rounded once: no f32 copies of the tensors; a broadcast b takes the copies above. */
+static enum lt_status add_forward_half_direct(const struct lt_kargs *a) {
+    int64_t n = lt_kview_numel(a->out[0]);
+    if (lt_kview_numel(a->in[1]) != n)
+        return add_forward_half(a);
+    enum lt_dtype dt = a->out[0]->dtype;
+    const uint16_t *x = a->in[0]->data, *y = a->in[1]->data;
+    uint16_t *out = a->out[0]->data;
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        float xf[LT_HALF_CHUNK], yf[LT_HALF_CHUNK];
+        for (int64_t i = lo; i < hi; i += LT_HALF_CHUNK) {
+            int64_t m = hi - i < LT_HALF_CHUNK ? hi - i : LT_HALF_CHUNK;
+            lt_half_to_f32_n(dt, x + i, xf, m);
+            lt_half_to_f32_n(dt, y + i, yf, m);
+#pragma omp simd
+            for (int64_t k = 0; k < m; k++)
+                xf[k] += yf[k];
+            lt_f32_to_half_n(dt, xf, out + i, m);
+        }
+    }
+    return LT_OK;
+}
+
+/* Its gradient: gout passed on to each input in place. */
+static enum lt_status add_backward_half_direct(const struct lt_kargs *a) {
+    int64_t n = lt_kview_numel(a->gout[0]);
+    if (lt_kview_numel(a->in[1]) != n)
+        return add_backward_half(a);
+    enum lt_dtype dt = a->gout[0]->dtype;
+#pragma omp parallel if (n >= LT_PAR_STREAM)
+    {
+        int64_t lo, hi;
+        lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        for (int i = 0; i < 2; i++) /* gin[0] first: an add into itself (x + x) sums */
+            if (a->gin[i])
+                lt_grad_move(dt, (const uint16_t *)a->gout[0]->data + lo, dt,
+                             (uint16_t *)a->gin[i]->data + lo, hi - lo, lt_accumulates(a, i));
+    }
+    return LT_OK;
+}
+
 void lt_cpu_register_arith(struct lt_backend *b, int fast) {
     lt_cpu_set_floats(b, LT_OP_ADD, add_forward_ref, add_backward_ref);
     lt_cpu_set_floats(b, LT_OP_SUB, sub_forward_ref, sub_backward_ref);
@@ -476,8 +521,8 @@ void lt_cpu_register_arith(struct lt_backend *b, int fast) {
     lt_cpu_set_fast(b, LT_OP_SUB, LT_DTYPE_F32, sub_forward_fast, sub_backward_fast);
     lt_cpu_set_fast(b, LT_OP_MUL, LT_DTYPE_F32, mul_forward_fast, mul_backward_fast);
     lt_cpu_set_fast(b, LT_OP_SCALE, LT_DTYPE_F32, scale_forward_fast, scale_backward_fast);
-    lt_cpu_set_half(b, LT_OP_ADD, add_forward_half, add_backward_half, lt_half_ref_workspace,
-                    "vec");
+    lt_cpu_set_half(b, LT_OP_ADD, add_forward_half_direct, add_backward_half_direct,
+                    lt_half_ref_workspace, "vec");
     lt_cpu_set_half(b, LT_OP_SUB, sub_forward_half, sub_backward_half, lt_half_ref_workspace,
                     "vec");
     lt_cpu_set_half(b, LT_OP_MUL, mul_forward_half, mul_backward_half, lt_half_ref_workspace,

@@ -147,6 +147,14 @@ void lt_grad_move(enum lt_dtype from, const void *g, enum lt_dtype to, void *gx,
         memcpy(gx, g, (size_t)n * lt_dtype_bytes(to));
         return;
     }
+    if (!acc && from == LT_DTYPE_F32) { /* a conversion alone */
+        lt_f32_to_half_n(to, g, gx, n);
+        return;
+    }
+    if (!acc && to == LT_DTYPE_F32) {
+        lt_half_to_f32_n(from, g, gx, n);
+        return;
+    }
     float gf[LT_HALF_CHUNK], xf[LT_HALF_CHUNK];
     for (int64_t i = 0; i < n; i += LT_HALF_CHUNK) {
         int64_t m = n - i < LT_HALF_CHUNK ? n - i : LT_HALF_CHUNK;
