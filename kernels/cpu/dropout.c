@@ -64,9 +64,32 @@ LT_DISPATCH(dropout_run_f32,
              float p, float scale, int acc),
             (in, out, n, key, e0, p, scale, acc));
 
-/* The forward (x -> y) or the backward (gy -> gx) over the flat range, split between
- * threads; each thread keys the samples its share crosses. */
-static void dropout_all(const struct lt_kargs *a, const float *in, float *out, int acc) {
+/* dropout_run_f32 on elements [lo, lo + len) of in and out, of dtype dt: a half type in
+ * chunks widened on the stack, each result rounded once (as the reference's f32 result
+ * rounded to half). */
+static void dropout_piece(enum lt_dtype dt, const void *in, void *out, int64_t lo, int64_t len,
+                          uint64_t key, int64_t e0, float p, float scale, int acc) {
+    if (dt == LT_DTYPE_F32) {
+        dropout_run_f32((const float *)in + lo, (float *)out + lo, len, key, e0, p, scale, acc);
+        return;
+    }
+    float xf[LT_HALF_CHUNK], yf[LT_HALF_CHUNK];
+    for (int64_t k = 0; k < len; k += LT_HALF_CHUNK) {
+        int64_t m = len - k < LT_HALF_CHUNK ? len - k : LT_HALF_CHUNK;
+        const uint16_t *x = (const uint16_t *)in + lo + k;
+        uint16_t *y = (uint16_t *)out + lo + k;
+        lt_half_to_f32_n(dt, x, xf, m);
+        if (acc)
+            lt_half_to_f32_n(dt, y, yf, m);
+        dropout_run_f32(xf, yf, m, key, e0 + k, p, scale, acc);
+        lt_f32_to_half_n(dt, yf, y, m);
+    }
+}
+
+/* The forward (x -> y) or the backward (gy -> gx) over the flat range, tensors of dtype
+ * dt, split between threads; each thread keys the samples its share crosses. */
+static void dropout_all(const struct lt_kargs *a, enum lt_dtype dt, const void *in, void *out,
+                        int acc) {
     const struct lt_dropout_attrs *at = a->attrs;
     const struct lt_exec_info *ex = a->exec;
     int64_t total = lt_kview_numel(a->in[0]);
@@ -83,26 +106,27 @@ static void dropout_all(const struct lt_kargs *a, const float *in, float *out, i
             int64_t len = per - e0 < hi - lo ? per - e0 : hi - lo;
             uint64_t key =
                 lt_rng_key(ex->seed, at->layer, ex->epoch, (uint64_t)(ex->sample_base + s));
-            dropout_run_f32(in + lo, out + lo, len, key, e0, at->p, scale, acc);
+            dropout_piece(dt, in, out, lo, len, key, e0, at->p, scale, acc);
             lo += len;
         }
     }
 }
 
+/* f32 and the half types alike (half gradients: struct lt_kernel). */
 static enum lt_status dropout_forward_fast(const struct lt_kargs *a) {
-    dropout_all(a, a->in[0]->data, a->out[0]->data, 0);
+    dropout_all(a, a->in[0]->dtype, a->in[0]->data, a->out[0]->data, 0);
     return LT_OK;
 }
 
 static enum lt_status dropout_backward_fast(const struct lt_kargs *a) {
     if (!a->gin[0])
         return LT_OK;
-    dropout_all(a, a->gout[0]->data, a->gin[0]->data, lt_accumulates(a, 0));
+    dropout_all(a, a->gin[0]->dtype, a->gout[0]->data, a->gin[0]->data, lt_accumulates(a, 0));
     return LT_OK;
 }
 
-/* Half dropout: the f32 kernels on f32 copies, so that mixed precision keeps dropout's
- * output, an activation, in half. */
+/* The reference's half dropout: the f32 kernels on f32 copies, so that mixed precision
+ * keeps dropout's output, an activation, in half. */
 static enum lt_status dropout_forward_half_ref(const struct lt_kargs *a) {
     return lt_half_ref_run(a, 0, dropout_forward_ref);
 }
@@ -111,20 +135,13 @@ static enum lt_status dropout_backward_half_ref(const struct lt_kargs *a) {
     return lt_half_ref_run(a, 1, dropout_backward_ref);
 }
 
-static enum lt_status dropout_forward_half_fast(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 0, dropout_forward_fast);
-}
-
-static enum lt_status dropout_backward_half_fast(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 1, dropout_backward_fast);
-}
 
 void lt_cpu_register_dropout(struct lt_backend *b, int fast) {
     if (fast) {
         lt_cpu_set_fast(b, LT_OP_DROPOUT, LT_DTYPE_F32, dropout_forward_fast,
                         dropout_backward_fast);
-        lt_cpu_set_half(b, LT_OP_DROPOUT, dropout_forward_half_fast, dropout_backward_half_fast,
-                        lt_half_ref_workspace, "vec");
+        lt_cpu_set_half(b, LT_OP_DROPOUT, dropout_forward_fast, dropout_backward_fast, NULL,
+                        "vec");
     } else {
         lt_cpu_set(b, LT_OP_DROPOUT, LT_DTYPE_F32, dropout_forward_ref, dropout_backward_ref);
         lt_cpu_set_half(b, LT_OP_DROPOUT, dropout_forward_half_ref, dropout_backward_half_ref,
