@@ -471,8 +471,9 @@ static dnnl_status_t time_gemm(dnnl_engine_t eng, dnnl_stream_t s, const struct 
     return st;
 }
 
-/* The MLP step's GEMMs in one precision: fp32 everywhere, or bf16 operands with a bf16
- * forward output and f32 gradients (lutra keeps gradients in f32). */
+/* The MLP step's GEMMs in one precision: fp32 everywhere, or bf16 operands and outputs,
+ * forward and backward (as lutra's bf16 step: its activation gradients are bf16, and its
+ * weight gradients bf16 products that the casts' backward adds into f32). */
 static int bare_gemm(enum precision p, int64_t batch, int repeats, struct gemm_result *res) {
     memset(res, 0, sizeof *res);
     dnnl_engine_t eng = NULL;
@@ -484,10 +485,8 @@ static int bare_gemm(enum precision p, int64_t batch, int repeats, struct gemm_r
     int n = mlp_gemms(batch, g);
     dnnl_data_type_t in_dt = p == PREC_BF16 ? dnnl_bf16 : dnnl_f32;
     for (int i = 0; i < n && st == dnnl_success; i++) {
-        int fwd = strstr(g[i].name, "fwd") != NULL;
-        dnnl_data_type_t out_dt = p == PREC_BF16 && fwd ? dnnl_bf16 : dnnl_f32;
         double sec = 0;
-        st = time_gemm(eng, s, &g[i], in_dt, out_dt, 0.02, repeats, &sec, &res->uses_ref);
+        st = time_gemm(eng, s, &g[i], in_dt, in_dt, 0.02, repeats, &sec, &res->uses_ref);
         if (st != dnnl_success)
             break;
         res->ms_per_step += 1e3 * sec;

@@ -2,12 +2,13 @@
  * PyTorch's default), sigmoid and tanh, for f32, f16 and bf16 inputs.
  *
  * Values are computed in double and rounded once to the output's dtype (through f32 for
- * the half types). Gradients are f32 whatever the forward dtype. relu, sigmoid and tanh
- * differentiate from their output, gelu from its input (kernels/ops.def).
+ * the half types). The reference's gradients are f32 whatever the forward dtype. relu,
+ * sigmoid and tanh differentiate from their output, gelu from its input (kernels/ops.def).
  *
  * The fast paths (f32) compute in float with vec.h's math, vectorised and threaded;
  * relu also has f16 and bf16 ones, on the bit patterns, and gelu runs its f32 loops on
- * half tensors converted chunk by chunk in cache.
+ * half tensors converted chunk by chunk in cache. Those two take half gradients (struct
+ * lt_kernel's half_gradients).
  */
 #include <math.h>
 

@@ -459,8 +459,9 @@ HALF_VIA_F32_FAST(sub)
 HALF_VIA_F32_FAST(mul)
 HALF_VIA_F32_FAST(scale)
 
-/* Half add where b has a's shape (a residual), in chunks widened on the stack, each sum
- * rounded once: no f32 copies of the tensors; a broadcast b takes the copies above. */
+/* Half add where b has a's shape (a residual), chunk by chunk in cache: out = a, then
+ * out += b as a gradient is added (lt_grad_move: the sum in f32, rounded once). No f32
+ * copies of the tensors; a broadcast b takes the copies above. */
 static enum lt_status add_forward_half_direct(const struct lt_kargs *a) {
     int64_t n = lt_kview_numel(a->out[0]);
     if (lt_kview_numel(a->in[1]) != n)
@@ -472,15 +473,10 @@ static enum lt_status add_forward_half_direct(const struct lt_kargs *a) {
     {
         int64_t lo, hi;
         lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        float xf[LT_HALF_CHUNK], yf[LT_HALF_CHUNK];
         for (int64_t i = lo; i < hi; i += LT_HALF_CHUNK) {
             int64_t m = hi - i < LT_HALF_CHUNK ? hi - i : LT_HALF_CHUNK;
-            lt_half_to_f32_n(dt, x + i, xf, m);
-            lt_half_to_f32_n(dt, y + i, yf, m);
-#pragma omp simd
-            for (int64_t k = 0; k < m; k++)
-                xf[k] += yf[k];
-            lt_f32_to_half_n(dt, xf, out + i, m);
+            memcpy(out + i, x + i, (size_t)m * sizeof *out);
+            lt_grad_move(dt, y + i, dt, out + i, m, 1);
         }
     }
     return LT_OK;

@@ -268,7 +268,9 @@ static size_t fast_workspace(const struct lt_kargs *a, int backward) {
 struct job {
     struct geom g;
     const float *q, *k, *v, *out, *lse, *dout; /* forward: out and lse are written */
-    float *o, *l, *gq, *gk, *gv;
+    float *o, *l;
+    void *gq, *gk, *gv; /* of dtype gdt: f32, or a half type (half gradients) */
+    enum lt_dtype gdt;
     int acc_q, acc_k, acc_v;
     uint64_t seed;
     uint32_t epoch;
@@ -476,6 +478,20 @@ LT_INLINE void store_scaled(float *restrict dst, const float *restrict src, int6
     }
 }
 
+/* A block's gradient rows into gin (elements [at, at + n)) of dtype jb->gdt: (or +=, acc)
+ * src * sc; a half gin through lt_grad_move, src (the block's scratch) scaled in place. */
+LT_INLINE void store_grad(const struct job *jb, void *gin, int64_t at, float *restrict src,
+                          int64_t n, float sc, int acc) {
+    if (jb->gdt == LT_DTYPE_F32) {
+        store_scaled((float *)gin + at, src, n, sc, acc);
+        return;
+    }
+#pragma omp simd
+    for (int64_t x = 0; x < n; x++)
+        src[x] *= sc;
+    lt_grad_move(LT_DTYPE_F32, src, jb->gdt, (uint16_t *)gin + at, n, acc);
+}
+
 /* gq rows [r0, r1) of head b: dq = scale dS k, summed over the key blocks. The tiles are
  * keys down (as in the forward): S^T = k q^T and dP^T = v dO^T against the query block's
  * q and dO transposed once, dS^T elementwise with the queries' lse and D_i along the
@@ -522,7 +538,7 @@ LT_INLINE void dq_block_body(const struct job *jb, int64_t b, int64_t r0, int64_
         }
         gemm(dq, d, w.dp, 1, ATT_BQ, k + c0 * d, d, nr, d, nc, 1);
     }
-    store_scaled(jb->gq + (b * g->tq + r0) * d, dq, nr * d, g->scale, jb->acc_q);
+    store_grad(jb, jb->gq, (b * g->tq + r0) * d, dq, nr * d, g->scale, jb->acc_q);
 }
 LT_DISPATCH(dq_block, (const struct job *jb, int64_t b, int64_t r0, int64_t r1, float *slot),
             (jb, b, r0, r1, slot));
@@ -556,9 +572,9 @@ LT_INLINE void dkv_block_body(const struct job *jb, int64_t b, int64_t c0, int64
         gemm(dk, d, w.dp, 1, ATT_BK, jb->q + (b * g->tq + r0) * d, d, seen, d, nr, 1);
     }
     if (jb->gk)
-        store_scaled(jb->gk + (b * g->tk + c0) * d, dk, nc * d, g->scale, jb->acc_k);
+        store_grad(jb, jb->gk, (b * g->tk + c0) * d, dk, nc * d, g->scale, jb->acc_k);
     if (jb->gv)
-        store_scaled(jb->gv + (b * g->tk + c0) * dv, dvs, nc * dv, 1.0f, jb->acc_v);
+        store_grad(jb, jb->gv, (b * g->tk + c0) * dv, dvs, nc * dv, 1.0f, jb->acc_v);
 }
 LT_DISPATCH(dkv_block, (const struct job *jb, int64_t b, int64_t c0, int64_t c1, float *slot),
             (jb, b, c0, c1, slot));
@@ -624,6 +640,10 @@ static enum lt_status attention_backward_fast(const struct lt_kargs *a) {
     jb.gq = a->gin[0] ? a->gin[0]->data : NULL;
     jb.gk = a->gin[1] ? a->gin[1]->data : NULL;
     jb.gv = a->gin[2] ? a->gin[2]->data : NULL;
+    jb.gdt = LT_DTYPE_F32;
+    for (int i = 0; i < 3; i++)
+        if (a->gin[i])
+            jb.gdt = a->gin[i]->dtype;
     jb.acc_q = lt_accumulates(a, 0);
     jb.acc_k = lt_accumulates(a, 1);
     jb.acc_v = lt_accumulates(a, 2);
@@ -635,16 +655,26 @@ static enum lt_status attention_backward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-/* Half: the fast f32 kernels on f32 copies (kernels/cpu/half_ref.h); their thread slots
- * follow the copies in the workspace. */
+/* Half: the fast f32 kernels on f32 copies of the forward tensors and gout (their thread
+ * slots follow the copies in the workspace); the outputs are rounded once from the f32
+ * results, and a backward writes its half gradients block by block itself (store_grad). */
+static size_t half_copies(const struct lt_kargs *a, int backward) {
+    size_t n = backward ? lt_half_ref_copy_bytes(a->gout[0]) : 0;
+    for (int i = 0; i < a->n_in; i++)
+        n += lt_half_ref_copy_bytes(a->in[i]);
+    for (int k = 0; k < a->n_out; k++)
+        n += lt_half_ref_copy_bytes(a->out[k]);
+    return n;
+}
+
 static size_t half_fast_workspace(const struct lt_kargs *a, int backward) {
-    return lt_half_ref_workspace(a, backward) + fast_workspace(a, backward);
+    return half_copies(a, backward) + fast_workspace(a, backward);
 }
 
 static enum lt_status half_run(const struct lt_kargs *a, int backward, lt_kernel_fn f32) {
-    size_t copies = lt_half_ref_workspace(a, backward);
+    size_t copies = half_copies(a, backward);
     size_t inner = a->workspace_size > copies ? a->workspace_size - copies : 0;
-    return lt_half_run(a, backward, f32, NULL, inner);
+    return lt_half_run_with(a, backward, 0, f32, NULL, inner);
 }
 
 static enum lt_status attention_forward_half_fast(const struct lt_kargs *a) {

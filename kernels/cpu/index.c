@@ -6,7 +6,7 @@
  * checked before memory is touched, and the kernel fails with LT_EINVAL naming the first
  * bad one. The forwards of index_select, gather and triu / tril move elements without
  * looking at them (any dtype, as bytes); masked_fill writes its value in x's float dtype.
- * Gradients are f32.
+ * Gradients are f32 (for half tensors the planner converts around the call).
  *
  * The fast paths (index_select, masked_fill, triu / tril) split the work between threads
  * so that each gradient element is summed by one thread in the reference's order: the

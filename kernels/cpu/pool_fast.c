@@ -647,15 +647,22 @@ HALF_KERNEL(avg_pool2d_backward_half_fast, avg_pool2d_backward_fast, 1)
 HALF_KERNEL(global_avg_pool_forward_half_fast, global_avg_pool_forward_fast, 0)
 HALF_KERNEL(global_avg_pool_backward_half_fast, global_avg_pool_backward_fast, 1)
 
-/* Half 2x2 pooling, plane by plane: each thread widens one plane of x at a time into a
- * buffer on its stack, runs the f32 walk over it and rounds the plane's output back
- * (exact for max pooling), so that no f32 copy of the whole tensor is made or planned.
- * Larger planes and the other windows take the whole-tensor copies above. */
+/* Half 2x2 pooling, planes at a time: each thread widens as many whole planes of x as fit
+ * a buffer on its stack (planes are contiguous), runs the f32 walk over them and rounds
+ * their output back (exact for max pooling), so that no f32 copy of the whole tensor is
+ * made or planned. Larger planes and the other windows take the whole-tensor copies
+ * above. */
 #define HALF_PLANE 16384 /* floats: 64 KiB, a 128x128 plane */
 
 static int half_by_planes(const struct lt_kargs *a) {
     struct pool_dims d = pool_dims(a);
     return is_2x2(&d) && d.h * d.w <= HALF_PLANE;
+}
+
+/* How many of [p, p1)'s planes of hw elements fit the stack buffers. */
+static int64_t planes_at_once(int64_t p, int64_t p1, int64_t hw) {
+    int64_t fit = HALF_PLANE / hw;
+    return p1 - p < fit ? p1 - p : fit;
 }
 
 static size_t half_pool_workspace(const struct lt_kargs *a, int backward) {
@@ -672,18 +679,19 @@ static enum lt_status pool_2x2_forward_half(const struct lt_kargs *a, int avg) {
         float xf[HALF_PLANE], yf[HALF_PLANE / 4];
         int64_t p0, p1;
         plane_share(&d, &p0, &p1);
-        for (int64_t p = p0; p < p1; p++) {
-            lt_half_to_f32_n(dt, x + p * d.h * d.w, xf, d.h * d.w);
-            pool_2x2_f32(xf, yf, 1, &d, avg);
-            lt_f32_to_half_n(dt, yf, y + p * d.oh * d.ow, d.oh * d.ow);
+        for (int64_t p = p0, k; p < p1; p += k) {
+            k = planes_at_once(p, p1, d.h * d.w);
+            lt_half_to_f32_n(dt, x + p * d.h * d.w, xf, k * d.h * d.w);
+            pool_2x2_f32(xf, yf, k, &d, avg);
+            lt_f32_to_half_n(dt, yf, y + p * d.oh * d.ow, k * d.oh * d.ow);
         }
     }
     return LT_OK;
 }
 
-/* The half gradient of 2x2 pooling, plane by plane: gout's plane (and, for max pooling,
- * x's) widened on the stack, the f32 walk into an f32 plane of gin (loaded first when
- * adding), rounded back once. */
+/* The half gradient of 2x2 pooling, planes at a time: gout's planes (and, for max
+ * pooling, x's) widened on the stack, the f32 walk into f32 planes of gin (loaded first
+ * when adding), rounded back once. */
 static enum lt_status pool_2x2_backward_half(const struct lt_kargs *a, int avg) {
     if (!a->gin[0])
         return LT_OK;
@@ -698,14 +706,15 @@ static enum lt_status pool_2x2_backward_half(const struct lt_kargs *a, int avg) 
         float xf[HALF_PLANE], gxf[HALF_PLANE], gyf[HALF_PLANE / 4];
         int64_t p0, p1;
         plane_share(&d, &p0, &p1);
-        for (int64_t p = p0; p < p1; p++) {
+        for (int64_t p = p0, k; p < p1; p += k) {
+            k = planes_at_once(p, p1, hw);
             if (x)
-                lt_half_to_f32_n(dt, x + p * hw, xf, hw);
-            lt_half_to_f32_n(dt, gy + p * ohw, gyf, ohw);
+                lt_half_to_f32_n(dt, x + p * hw, xf, k * hw);
+            lt_half_to_f32_n(dt, gy + p * ohw, gyf, k * ohw);
             if (acc)
-                lt_half_to_f32_n(dt, gx + p * hw, gxf, hw);
-            pool_2x2_grad_f32(xf, gyf, gxf, 1, &d, acc, avg);
-            lt_f32_to_half_n(dt, gxf, gx + p * hw, hw);
+                lt_half_to_f32_n(dt, gx + p * hw, gxf, k * hw);
+            pool_2x2_grad_f32(xf, gyf, gxf, k, &d, acc, avg);
+            lt_f32_to_half_n(dt, gxf, gx + p * hw, k * hw);
         }
     }
     return LT_OK;

@@ -9,7 +9,9 @@
  *
  * Semantics are the CPU reference's (the files of kernels/cpu): same shapes, same accumulate
  * rules, gradients f32 whatever the forward dtype, values computed in f32 and rounded
- * once (to nearest even) to a half output.
+ * once (to nearest even) to a half output. Mixed precision keeps activation gradients in
+ * half: no kernel here sets struct lt_kernel's half_gradients, so the planner casts each
+ * half gradient to an f32 copy before a backward and back after it.
  */
 #ifndef LT_CUDA_KERNELS_CUH
 #define LT_CUDA_KERNELS_CUH
