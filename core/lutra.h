@@ -484,7 +484,7 @@ int64_t lt_trainer_steps(const struct lt_trainer *t);
  * took, summed over every step run so far. */
 struct lt_node_time {
     const char *op;
-    int backward;
+    int backward; /* a backward node, or a cast of a half gradient around one */
     double seconds;
 };
 /* The first plan's nodes in step order, at most max of them; returns how many there are

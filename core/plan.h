@@ -40,6 +40,7 @@ struct lt_pnode {
     int backward;      /* runs the op's backward kernel */
     int once_per_step; /* a parameter's half copy: skipped after the first micro-batch */
     int recompute;     /* a forward node run again for the backward */
+    int adapts;        /* a cast of a half gradient the planner put around a backward */
     int n_in, n_out;
     int in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS];   /* buffers of the forward tensors */
     int gout[LT_MAX_OUTPUTS], gin[LT_MAX_INPUTS]; /* gradient buffers, -1 for none */

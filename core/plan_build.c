@@ -130,6 +130,7 @@ static enum lt_status add_cast(struct lt_plan *p, int from, int to) {
     if (!pn)
         return LT_ENOMEM;
     pn->op = LT_OP_CAST;
+    pn->adapts = 1;
     pn->attrs = &cast_to[p->bufs[to].view.dtype];
     pn->n_in = pn->n_out = 1;
     pn->in[0] = from;

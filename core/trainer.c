@@ -530,7 +530,8 @@ int lt_trainer_profile(const struct lt_trainer *t, struct lt_node_time *out, int
     if (!t->ex.node_seconds)
         return 0;
     for (int n = 0; n < p->n_nodes && n < max; n++)
-        out[n] = (struct lt_node_time){lt_op_name(p->nodes[n].op), p->nodes[n].backward,
+        out[n] = (struct lt_node_time){lt_op_name(p->nodes[n].op),
+                                       p->nodes[n].backward || p->nodes[n].adapts,
                                        t->ex.node_seconds[n]};
     return p->n_nodes;
 }

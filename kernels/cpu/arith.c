@@ -482,6 +482,13 @@ static enum lt_status add_forward_half_direct(const struct lt_kargs *a) {
     return LT_OK;
 }
 
+/* The copies only a broadcast b makes. */
+static size_t add_half_workspace(const struct lt_kargs *a, int backward) {
+    if (lt_kview_numel(a->in[1]) == lt_kview_numel(a->out[0]))
+        return 0;
+    return lt_half_ref_workspace(a, backward);
+}
+
 /* Its gradient: gout passed on to each input in place. */
 static enum lt_status add_backward_half_direct(const struct lt_kargs *a) {
     int64_t n = lt_kview_numel(a->gout[0]);
@@ -518,7 +525,7 @@ void lt_cpu_register_arith(struct lt_backend *b, int fast) {
     lt_cpu_set_fast(b, LT_OP_MUL, LT_DTYPE_F32, mul_forward_fast, mul_backward_fast);
     lt_cpu_set_fast(b, LT_OP_SCALE, LT_DTYPE_F32, scale_forward_fast, scale_backward_fast);
     lt_cpu_set_half(b, LT_OP_ADD, add_forward_half_direct, add_backward_half_direct,
-                    lt_half_ref_workspace, "vec");
+                    add_half_workspace, "vec");
     lt_cpu_set_half(b, LT_OP_SUB, sub_forward_half, sub_backward_half, lt_half_ref_workspace,
                     "vec");
     lt_cpu_set_half(b, LT_OP_MUL, mul_forward_half, mul_backward_half, lt_half_ref_workspace,

@@ -29,8 +29,9 @@ static inline size_t lt_half_ref_copy_bytes(const struct lt_kview *v) {
 }
 
 /* The workspace query of a half kernel: room for an f32 copy of every half input and
- * output (at plan time it is not known which of them a backward call reads) and, in a
- * backward call, of every half gradient. Cannot fail. */
+ * output (this query does not know its op, so not which of them the op's backward reads:
+ * a kernel that does counts its own, as half_fast.c does) and, in a backward call, of
+ * every half gradient. Cannot fail. */
 static inline size_t lt_half_ref_workspace(const struct lt_kargs *a, int backward) {
     size_t n = 0;
     for (int i = 0; i < a->n_in; i++) {

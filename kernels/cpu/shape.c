@@ -4,7 +4,8 @@
  *
  * The fast paths split the copies between threads; transpose moves panels of a few rows
  * at a time; permute copies whole rows where the last dim stays last, and goes through
- * transpose's panels where it amounts to a batch of transposes.
+ * transpose's panels where it amounts to a batch of transposes. Their backward moves the
+ * gradient in its own dtype, half for half tensors (struct lt_kernel's half_gradients).
  */
 #include <string.h>
 
@@ -411,7 +412,13 @@ static void concat_all(const struct lt_kargs *a, int grad) {
     size_t es = lt_dtype_bytes(grad ? a->gout[0]->dtype : x->dtype);
     if (n == 0)
         return;
-#pragma omp parallel if (n >= LT_PAR_STREAM)
+    /* concat(x, x): two slots add into one gradient, whose elements two threads' shares
+     * of the output would both reach; one thread then */
+    int shared = 0;
+    for (int i = 0; grad && i < a->n_in; i++)
+        for (int j = 0; j < i; j++)
+            shared |= a->gin[i] && a->gin[j] && a->gin[i]->data == a->gin[j]->data;
+#pragma omp parallel if (n >= LT_PAR_STREAM && !shared)
     {
         int64_t lo, hi;
         lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);

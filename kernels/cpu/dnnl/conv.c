@@ -13,9 +13,8 @@
  *
  * bf16: x, w, bias, y and their gradients are bf16 (half gradients: struct lt_kernel),
  * accumulation is f32 inside oneDNN. Where oneDNN has no bf16 convolution on this CPU
- * (it needs AVX-512), the same sequence computes in f32 from converted copies; a result
- * added into a bf16 gradient is then left to the reference kernel (seq.c's conversions
- * cannot add).
+ * (it needs AVX-512), the same sequence computes in f32 from converted copies (a result
+ * added into a bf16 gradient is summed in f32 and rounded once by seq.c's conversion).
  */
 #include <stdlib.h>
 

@@ -73,6 +73,7 @@ struct lt_dnnl_step {
     dnnl_primitive_t prim; /* NULL: an own dtype conversion of n elements, ref 0 -> ref 1 */
     int64_t n;
     dnnl_data_type_t from_dt, to_dt;
+    int adds; /* the own conversion adds into ref 1 (each sum in f32, rounded once) */
     int n_args;
     int arg[LT_DNNL_MAX_ARGS]; /* DNNL_ARG_* */
     dnnl_memory_t mem[LT_DNNL_MAX_ARGS];
@@ -120,8 +121,9 @@ int lt_dnnl_seq_output(struct lt_dnnl_seq *s, const dnnl_memory_desc_t *have,
                        struct lt_dnnl_ref *write_to);
 
 /* Appends the steps that move `from` (from_md) to `to` (to_md, dense): a reorder, with
- * `accumulate` adding into what `to` holds (a sum post-op), and a conversion where the
- * dtypes differ (then not accumulating). Fails like lt_dnnl_seq_input. */
+ * `accumulate` adding into what `to` holds (a sum post-op), and where the dtypes differ
+ * an own conversion after it (which then does the adding). Fails like
+ * lt_dnnl_seq_input. */
 enum lt_status lt_dnnl_seq_reorder(struct lt_dnnl_seq *s, const dnnl_memory_desc_t *from_md,
                                    struct lt_dnnl_ref from, const dnnl_memory_desc_t *to_md,
                                    struct lt_dnnl_ref to, int accumulate, char *msg);

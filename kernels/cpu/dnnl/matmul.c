@@ -12,8 +12,8 @@
  * lt_kernel), accumulation is f32 inside oneDNN, each result rounded once. Where oneDNN
  * has no bf16 matmul on this CPU (it needs AVX512_BF16 or at least AVX-512), the same
  * sequence computes in f32 from converted copies: the inputs are exact in f32, so the
- * result differs only by the order of f32 sums; a result added into a bf16 gradient is
- * then left to the reference kernel (an own conversion cannot add).
+ * result differs only by the order of f32 sums (a result added into a bf16 gradient is
+ * summed in f32 and rounded once by the conversion, kernels/cpu/dnnl/seq.c).
  *
  * matmul(a (..., M, K), b (..., K, N)) broadcasts its batch dims (kernels/matmul_batch.h):
  * with a b that every batch entry shares and an a that repeats nothing, the leading dims
@@ -179,10 +179,7 @@ static enum lt_status mm_step(struct lt_dnnl_seq *s, dnnl_data_type_t cdt, struc
     }
     if (rc != LT_OK)
         return rc;
-    /* an own conversion afterwards cannot add into a bf16 dst */
     int direct = lt_dnnl_seq_output(s, &w_dst, &dst.md, dst.ref, 0, &r_dst);
-    if (!direct && accumulate && w_dst.data_type != dst.md.data_type)
-        return LT_EUNSUPPORTED;
 
     dnnl_matmul_desc_t desc;
     dnnl_primitive_attr_t attr = NULL;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels/cpu/dnnl/dnnl_kernels.h"
+#include "kernels/cpu/vec.h"
 #include "kernels/half.h"
 
 #define ALIGN 64
@@ -126,7 +127,7 @@ static size_t dt_size(dnnl_data_type_t dt) {
 /* Appends an own conversion between f32 and bf16 of dense buffers of one layout. */
 static enum lt_status add_convert(struct lt_dnnl_seq *s, const dnnl_memory_desc_t *from_md,
                                   struct lt_dnnl_ref from, const dnnl_memory_desc_t *to_md,
-                                  struct lt_dnnl_ref to, char *msg) {
+                                  struct lt_dnnl_ref to, int adds, char *msg) {
     size_t fs = dt_size(from_md->data_type), ts = dt_size(to_md->data_type);
     if (!fs || !ts || fs == ts)
         return lt_dnnl_check(dnnl_unimplemented, "converting between these dtypes", msg);
@@ -140,7 +141,8 @@ static enum lt_status add_convert(struct lt_dnnl_seq *s, const dnnl_memory_desc_
     st->n_args = 2;
     st->ref[0] = from;
     st->ref[1] = to;
-    st->conversion = 1;
+    st->adds = adds;
+    st->conversion = !adds; /* what it writes is not the converted data alone */
     st->from_md = *from_md;
     st->to_md = *to_md;
     return LT_OK;
@@ -170,7 +172,7 @@ static enum lt_status into_buffer(struct lt_dnnl_seq *s, const dnnl_memory_desc_
     *got = lt_dnnl_seq_buffer(s, to_md);
     if (from_md->data_type == to_md->data_type)
         return add_reorder(s, from_md, from, to_md, *got, 0, msg);
-    return add_convert(s, from_md, from, to_md, *got, msg);
+    return add_convert(s, from_md, from, to_md, *got, 0, msg);
 }
 
 enum lt_status lt_dnnl_seq_input(struct lt_dnnl_seq *s, const dnnl_memory_desc_t *user_md,
@@ -198,16 +200,14 @@ enum lt_status lt_dnnl_seq_reorder(struct lt_dnnl_seq *s, const dnnl_memory_desc
                                    struct lt_dnnl_ref to, int accumulate, char *msg) {
     if (from_md->data_type == to_md->data_type)
         return add_reorder(s, from_md, from, to_md, to, accumulate, msg);
-    if (accumulate)
-        return lt_dnnl_check(dnnl_unimplemented, "accumulating into another dtype", msg);
-    /* change the layout in the source's dtype, then convert in the target's layout */
+    /* change the layout in the source's dtype, then convert (adding) in the target's */
     dnnl_memory_desc_t mid = lt_dnnl_md_retype(to_md, from_md->data_type);
     struct lt_dnnl_ref at_mid = from;
     enum lt_status rc = LT_OK;
     if (!dnnl_memory_desc_equal(&mid, from_md))
         rc = into_buffer(s, from_md, from, &mid, &at_mid, msg);
     if (rc == LT_OK)
-        rc = add_convert(s, &mid, at_mid, to_md, to, msg);
+        rc = add_convert(s, &mid, at_mid, to_md, to, accumulate, msg);
     return rc;
 }
 
@@ -247,9 +247,20 @@ static void *place_of(const struct lt_kargs *a, struct lt_dnnl_ref r) {
     return v ? v->data : NULL;
 }
 
-/* to = from converted, n elements, f32 <-> bf16 (round to nearest even). */
-static void convert(const void *from, dnnl_data_type_t from_dt, void *to, int64_t n) {
-    if (from_dt == dnnl_bf16) {
+/* to = (or, adds, +=) from converted, n elements, f32 <-> bf16 (round to nearest even;
+ * a sum in f32, rounded once). */
+static void convert(const void *from, dnnl_data_type_t from_dt, void *to, int64_t n, int adds) {
+    if (adds) {
+        enum lt_dtype f = from_dt == dnnl_bf16 ? LT_DTYPE_BF16 : LT_DTYPE_F32;
+        enum lt_dtype t = from_dt == dnnl_bf16 ? LT_DTYPE_F32 : LT_DTYPE_BF16;
+#pragma omp parallel if (n > (1 << 16))
+        {
+            int64_t lo, hi;
+            lt_share(n, 32, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+            lt_grad_move(f, (const char *)from + (size_t)lo * lt_dtype_bytes(f), t,
+                         (char *)to + (size_t)lo * lt_dtype_bytes(t), hi - lo, 1);
+        }
+    } else if (from_dt == dnnl_bf16) {
         const uint16_t *h = from;
         float *f = to;
 #pragma omp parallel for simd schedule(static) if (n > (1 << 16))
@@ -276,7 +287,7 @@ enum lt_status lt_dnnl_seq_run(const struct lt_dnnl_seq *s, const struct lt_karg
             if (!from || !to)
                 return lt_dnnl_check(dnnl_invalid_arguments, "oneDNN call: a tensor is missing",
                                      a->msg);
-            convert(from, st->from_dt, to, st->n);
+            convert(from, st->from_dt, to, st->n, st->adds);
             continue;
         }
         dnnl_exec_arg_t args[LT_DNNL_MAX_ARGS + 1];
