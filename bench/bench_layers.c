@@ -85,7 +85,8 @@ struct timing {
 };
 
 /* `reps` timed calls of the fast kernel of layer l in dt; grads: bit i asks for gin[i]
- * (0: the forward). Parameters' gradients accumulate, as in a plan. */
+ * (0: the forward). Parameters' gradients accumulate, as in a plan; the gradients are of
+ * dt where the kernel takes half gradients (struct lt_kernel), as in a plan. */
 static struct timing time_call(const struct lt_backend *b, const struct layer *l,
                                enum lt_dtype dt, unsigned grads, int reps) {
     struct timing t = {0};
@@ -93,16 +94,17 @@ static struct timing time_call(const struct lt_backend *b, const struct layer *l
     struct lt_kview in[3], gin[3], out[LT_MAX_OUTPUTS], gout;
     char msg[LT_KMSG_SIZE] = "";
     const void *attrs = l->op == LT_OP_CONV2D ? &pad1 : NULL;
+    enum lt_dtype gdt = k->half_gradients ? dt : LT_DTYPE_F32;
     for (int i = 0; i < l->n_in; i++) {
         in[i] = tensor(dt, l->ndim[i], l->shape[i], lt_rng_key(5, (uint64_t)i, 0, 0));
-        gin[i] = tensor(LT_DTYPE_F32, l->ndim[i], l->shape[i], 0);
+        gin[i] = tensor(gdt, l->ndim[i], l->shape[i], 0);
     }
     if (lt_op_descs[l->op].infer(attrs, l->n_in, in, out, msg) != LT_OK) {
         fprintf(stderr, "bench_layers: %s: %s\n", l->name, msg);
         exit(1);
     }
     out[0] = tensor(out[0].dtype, out[0].ndim, out[0].shape, 0);
-    gout = tensor(LT_DTYPE_F32, out[0].ndim, out[0].shape, lt_rng_key(6, 0, 0, 0));
+    gout = tensor(gdt, out[0].ndim, out[0].shape, lt_rng_key(6, 0, 0, 0));
     struct lt_kargs a = {.attrs = attrs, .n_in = l->n_in, .n_out = 1, .msg = msg, .impl = b->impl};
     for (int i = 0; i < l->n_in; i++) {
         a.in[i] = &in[i];
