@@ -120,6 +120,68 @@ static void half_gradients_are_close_to_f32(void **state) {
     lt_tensor_free(y);
 }
 
+/* The update one bf16 SGD step (lr 1) applies to the first layer's weights of the MLP
+ * (with relu and dropout), in context c; *nodes: the nodes of its plan. */
+static float *bf16_update(struct lt_ctx *c, int *nodes) {
+    lt_ctx_set_seed(c, 5);
+    struct lt_tensor *x, *y;
+    blobs_make(c, BATCH, DIM, CLASSES, 2, &x, &y);
+    struct mlp m;
+    mlp_build(c, &m, BATCH, sizes, 3, 0.25f);
+    int *map = malloc((size_t)lt_graph_value_count(m.g) * sizeof *map);
+    struct lt_graph *g;
+    CHECK(c, lt_graph_mixed(c, m.g, LT_DTYPE_BF16, &g, map));
+    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 1.0f);
+    opt.n_groups = 2;
+    opt.groups = groups;
+    struct lt_plan *plan;
+    struct lt_trainer *tr;
+    CHECK(c, lt_plan_new(c, g, map[m.loss], &opt, &plan));
+    CHECK(c, lt_trainer_new(c, plan, &tr));
+    *nodes = lt_plan_node_count(plan);
+    float *update = malloc(lt_tensor_bytes(m.w[0]));
+    memcpy(update, lt_tensor_data(m.w[0]), lt_tensor_bytes(m.w[0]));
+    struct lt_step_input in = {1, (struct lt_tensor *[]){x, y}, 0, 0, NULL};
+    struct lt_step_result r;
+    CHECK(c, lt_trainer_step(tr, &in, &r));
+    for (int64_t e = 0; e < lt_tensor_numel(m.w[0]); e++)
+        update[e] -= ((float *)lt_tensor_data(m.w[0]))[e];
+    lt_trainer_free(tr);
+    lt_plan_free(plan);
+    lt_graph_free(g);
+    free(map);
+    mlp_free(&m);
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+    return update;
+}
+
+/* A kernel that takes f32 gradients (every CUDA kernel; on the CPU the reference relu)
+ * gets f32 copies of its half gradients through the planner's casts: the reference
+ * kernels' bf16 step, which goes through them, applies the update the fast half-gradient
+ * kernels apply, up to bf16's rounding. */
+static void planner_casts_around_f32_gradient_kernels(void **state) {
+    (void)state;
+    struct lt_ctx *ref;
+    assert_int_equal(lt_ctx_new(&ref), LT_OK);
+    lt_ctx_use_reference(ref);
+    int fast_nodes, ref_nodes;
+    float *fast = bf16_update(ctx, &fast_nodes), *slow = bf16_update(ref, &ref_nodes);
+    /* the reference relu's backward: gout cast to f32 before, gin cast back after */
+    assert_true(ref_nodes >= fast_nodes + 2 * 2);
+    int64_t n = (int64_t)DIM * sizes[1];
+    double d = 0, r = 0;
+    for (int64_t e = 0; e < n; e++) {
+        d += pow((double)slow[e] - fast[e], 2);
+        r += pow((double)fast[e], 2);
+    }
+    if (!(r > 0 && sqrt(d / r) < 1e-2))
+        fail_msg("the update through the planner's casts differs by %.3g", sqrt(d / r));
+    free(fast);
+    free(slow);
+    lt_ctx_free(ref);
+}
+
 static void plan_stores_activations_in_half_and_counts_copies(void **state) {
     (void)state;
     struct mlp m;
@@ -355,6 +417,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bf16_and_f16_train_like_f32),
         cmocka_unit_test(half_gradients_are_close_to_f32),
+        cmocka_unit_test(planner_casts_around_f32_gradient_kernels),
         cmocka_unit_test(plan_stores_activations_in_half_and_counts_copies),
         cmocka_unit_test(cnn_plan_keeps_activations_in_half_at_half_the_bytes),
         cmocka_unit_test(dynamic_scale_skips_overflow_backs_off_and_grows),
