@@ -1,9 +1,10 @@
 /* The precision pass: from a traced f32 graph to a mixed-precision one.
  *
  * Matmul-like ops (precision class HALF) take half inputs and accumulate in f32 inside
- * their kernels; softmax, losses, norm statistics and reductions (F32) run in f32;
- * everything else (FOLLOW) runs in the dtype its inputs arrive in, so activations kept
- * for backward are stored in half. Parameters stay f32 master weights: each one a half
+ * their kernels; softmax, losses and reductions (F32) run in f32; a norm (STATS) takes
+ * its half input as it is where the backend has a half kernel for it, its weights and
+ * statistics f32 (else it is an F32 op); everything else (FOLLOW) runs in the dtype its
+ * inputs arrive in, so activations kept for backward are stored in half. Parameters stay f32 master weights: each one a half
  * op reads is cast once per step (a `param_copies` buffer). An op without a kernel for
  * the half dtype runs in f32 between casts, which the plan then counts. Autodiff gives
  * every value a gradient of its own dtype: half between half ops, f32 for parameters
@@ -104,6 +105,10 @@ static enum lt_status rewrite_node(struct pass *ps, const struct lt_node *node, 
         any_half |= ps->dst->values[in[i]].shape.dtype == ps->half;
     }
     enum lt_dtype target = LT_DTYPE_F32;
+    /* a STATS op with a half kernel takes its input in half, the rest as they are (f32) */
+    int stats_half = d->precision == LT_PREC_STATS &&
+                     ps->dst->values[in[0]].shape.dtype == ps->half &&
+                     has_kernel(ps, node->op, ps->half);
     if (node->op == LT_OP_CAST)
         target = ps->dst->values[in[0]].shape.dtype; /* the user's own cast stays as written */
     else if (d->precision == LT_PREC_HALF || (d->precision == LT_PREC_FOLLOW && any_half))
@@ -116,7 +121,8 @@ static enum lt_status rewrite_node(struct pass *ps, const struct lt_node *node, 
     }
     /* f32 ops whose output is shaped like their input (norms, softmax) return it in the
      * dtype the activations came in; losses and reductions stay f32 */
-    if (d->precision == LT_PREC_F32 && any_half) {
+    int f32_op = d->precision == LT_PREC_F32 || (d->precision == LT_PREC_STATS && !stats_half);
+    if (f32_op && any_half) {
         const struct lt_kview *a = &ps->src->values[node->in[0]].shape;
         const struct lt_kview *o = &ps->src->values[node->out[0]].shape;
         back_to_half = a->ndim == o->ndim && !memcmp(a->shape, o->shape, (size_t)a->ndim * 8);
@@ -125,7 +131,7 @@ static enum lt_status rewrite_node(struct pass *ps, const struct lt_node *node, 
     for (int i = 0; i < node->n_in && st == LT_OK; i++) {
         const struct lt_value *v = &ps->dst->values[in[i]];
         /* f32 ops keep f32 params and state (norm weights, running statistics) */
-        if (node->op != LT_OP_CAST && lt_dtype_is_float(v->shape.dtype))
+        if (node->op != LT_OP_CAST && !stats_half && lt_dtype_is_float(v->shape.dtype))
             st = as_dtype(ps, in[i], target, &in[i]);
     }
     if (st == LT_OK)

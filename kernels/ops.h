@@ -36,7 +36,7 @@ enum lt_dtype {
 #define LT_OUT(i) (1u << (LT_MAX_INPUTS + (i)))
 
 /* How mixed precision treats an op (the last column of kernels/ops.def). */
-enum lt_precision_class { LT_PREC_HALF, LT_PREC_F32, LT_PREC_FOLLOW };
+enum lt_precision_class { LT_PREC_HALF, LT_PREC_F32, LT_PREC_FOLLOW, LT_PREC_STATS };
 
 enum lt_op {
 #define LT_OP(ID, name, min_in, max_in, n_out, attrs, has_bwd, reads, prec, state) LT_OP_##ID,

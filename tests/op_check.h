@@ -134,9 +134,9 @@ void op_check_cases(const struct op_case *cases, int n);
  * error ||a - ref|| / ||ref|| <= tol, integers exactly. */
 void op_compare_case(const struct op_case *c, const struct lt_backend *fast, double tol);
 
-/* op_compare_case with the case's f32 inputs rounded to dt (to nearest even) first: the
- * f16 and bf16 kernels, compared with their reference; half outputs are compared by
- * their f32 values, norm-wise. */
+/* op_compare_case with the case's f32 inputs rounded to dt (to nearest even) first (a
+ * STATS op's input 0 alone: its weights stay f32): the f16 and bf16 kernels, compared
+ * with their reference; half outputs are compared by their f32 values, norm-wise. */
 void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, enum lt_dtype dt,
                         double tol);
 

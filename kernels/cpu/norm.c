@@ -9,10 +9,14 @@
  * every sum runs on one thread in a fixed order. batch_norm2d's statistics take one pass,
  * summing x - x0 and its square (x0: the channel's first value, so that a mean far from
  * 0 cancels nothing that matters in double).
+ *
+ * layer_norm also takes a half input (a STATS op, kernels/ops.def): x, y and their
+ * gradients half, everything else f32; the fast path widens rows on the stack.
  */
 #include <math.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/half_ref.h"
 #include "kernels/cpu/vec.h"
 
 /* Training uses the batch statistics and moves the running ones towards them (unbiased
@@ -430,19 +434,28 @@ LT_DISPATCH(ln_grad_rows_f32,
             (x, w, mean, rstd, gy, gx, d, r0, r1, acc));
 
 /* Columns [c0, c1) of dweight = sum over rows of g * xhat and dbias = sum of g, each
- * column summed in double in row order (the reference's sums). */
-LT_INLINE void ln_param_grad_f32_body(const float *restrict x, const float *restrict mean,
-                                      const float *restrict rstd, const float *restrict gy,
-                                      float *restrict dw, float *restrict db, int64_t d,
-                                      int64_t rows, int64_t c0, int64_t c1, int acc_w, int acc_b) {
+ * column summed in double in row order (the reference's sums); x and gy of dtype dt (f32,
+ * or a half type widened a row's block at a time). */
+LT_INLINE void ln_param_grad_body(enum lt_dtype dt, const void *restrict x,
+                                  const float *restrict mean, const float *restrict rstd,
+                                  const void *restrict gy, float *restrict dw,
+                                  float *restrict db, int64_t d, int64_t rows, int64_t c0,
+                                  int64_t c1, int acc_w, int acc_b) {
     enum { BLOCK = 128 };
     double sw[BLOCK], sb[BLOCK];
+    float xw[BLOCK], gw[BLOCK];
     for (int64_t b0 = c0; b0 < c1; b0 += BLOCK) {
         int64_t len = c1 - b0 < BLOCK ? c1 - b0 : BLOCK;
         for (int64_t j = 0; j < len; j++)
             sw[j] = sb[j] = 0;
         for (int64_t r = 0; r < rows; r++) {
-            const float *xr = x + r * d + b0, *gr = gy + r * d + b0;
+            const float *xr = (const float *)x + r * d + b0, *gr = (const float *)gy + r * d + b0;
+            if (dt != LT_DTYPE_F32) {
+                lt_half_to_f32_n(dt, (const uint16_t *)x + r * d + b0, xw, len);
+                lt_half_to_f32_n(dt, (const uint16_t *)gy + r * d + b0, gw, len);
+                xr = xw;
+                gr = gw;
+            }
             double mu = mean[r], rs = rstd[r];
 #pragma omp simd
             for (int64_t j = 0; j < len; j++) {
@@ -456,11 +469,12 @@ LT_INLINE void ln_param_grad_f32_body(const float *restrict x, const float *rest
             db[b0 + j] = acc_b ? db[b0 + j] + (float)sb[j] : (float)sb[j];
     }
 }
-LT_DISPATCH(ln_param_grad_f32,
-            (const float *restrict x, const float *restrict mean, const float *restrict rstd,
-             const float *restrict gy, float *restrict dw, float *restrict db, int64_t d,
-             int64_t rows, int64_t c0, int64_t c1, int acc_w, int acc_b),
-            (x, mean, rstd, gy, dw, db, d, rows, c0, c1, acc_w, acc_b));
+LT_DISPATCH(ln_param_grad,
+            (enum lt_dtype dt, const void *restrict x, const float *restrict mean,
+             const float *restrict rstd, const void *restrict gy, float *restrict dw,
+             float *restrict db, int64_t d, int64_t rows, int64_t c0, int64_t c1, int acc_w,
+             int acc_b),
+            (dt, x, mean, rstd, gy, dw, db, d, rows, c0, c1, acc_w, acc_b));
 
 static enum lt_status layer_norm_backward_fast(const struct lt_kargs *a) {
     const float *x = a->in[0]->data;     /* (rows, D) */
@@ -482,8 +496,95 @@ static enum lt_status layer_norm_backward_fast(const struct lt_kargs *a) {
         }
         if (dw || db) {
             lt_share(d, 16, t, nt, &lo, &hi);
-            ln_param_grad_f32(x, mean, rstd, gy, dw, db, d, rows, lo, hi, lt_accumulates(a, 1),
-                              lt_accumulates(a, 2));
+            ln_param_grad(LT_DTYPE_F32, x, mean, rstd, gy, dw, db, d, rows, lo, hi,
+                          lt_accumulates(a, 1), lt_accumulates(a, 2));
+        }
+    }
+    return LT_OK;
+}
+
+/* ---- half layer_norm (a STATS op, kernels/ops.def): x, y and their gradients half;
+ * weight, bias, the statistics and their gradients f32 ------------------------------------ */
+
+/* The reference: the f32 kernels on f32 copies of the half tensors (half_ref.h). */
+static size_t layer_norm_half_ref_workspace(const struct lt_kargs *a, int backward) {
+    return lt_half_ref_workspace(a, backward) + layer_norm_workspace(a, backward);
+}
+
+static enum lt_status layer_norm_forward_half_ref(const struct lt_kargs *a) {
+    return lt_half_ref_run(a, 0, layer_norm_forward_ref);
+}
+
+static enum lt_status layer_norm_backward_half_ref(const struct lt_kargs *a) {
+    return lt_half_run(a, 1, layer_norm_backward_ref, NULL, layer_norm_workspace(a, 1));
+}
+
+/* The fast path widens whole rows on the stack, as many as fit LT_HALF_CHUNK floats; a row
+ * longer than that takes f32 copies of the tensors. */
+static int rows_on_stack(const struct lt_kargs *a) {
+    return a->in[0]->shape[a->in[0]->ndim - 1] <= LT_HALF_CHUNK;
+}
+
+static size_t layer_norm_half_workspace(const struct lt_kargs *a, int backward) {
+    return rows_on_stack(a) ? 0 : lt_half_ref_workspace(a, backward);
+}
+
+static enum lt_status layer_norm_forward_half(const struct lt_kargs *a) {
+    if (!rows_on_stack(a))
+        return lt_half_ref_run(a, 0, layer_norm_forward_fast);
+    const struct lt_layer_norm_attrs *at = a->attrs;
+    enum lt_dtype dt = a->in[0]->dtype;
+    const uint16_t *x = a->in[0]->data;
+    uint16_t *y = a->out[0]->data;
+    float *mean = a->out[1]->data, *rstd = a->out[2]->data;
+    int64_t d = a->in[0]->shape[a->in[0]->ndim - 1], rows = lt_kview_numel(a->out[1]);
+#pragma omp parallel if (rows * d >= LT_PAR_STREAM)
+    {
+        int64_t r0, r1;
+        lt_share(rows, 1, omp_get_thread_num(), omp_get_num_threads(), &r0, &r1);
+        float xf[LT_HALF_CHUNK], yf[LT_HALF_CHUNK];
+        for (int64_t r = r0, k; r < r1; r += k) {
+            k = r1 - r < LT_HALF_CHUNK / d ? r1 - r : LT_HALF_CHUNK / d;
+            lt_half_to_f32_n(dt, x + r * d, xf, k * d);
+            ln_rows_f32(xf, a->in[1]->data, a->in[2]->data, yf, mean + r, rstd + r, d, 0, k,
+                        at->eps);
+            lt_f32_to_half_n(dt, yf, y + r * d, k * d);
+        }
+    }
+    return LT_OK;
+}
+
+static enum lt_status layer_norm_backward_half(const struct lt_kargs *a) {
+    if (!rows_on_stack(a))
+        return lt_half_ref_run(a, 1, layer_norm_backward_fast);
+    enum lt_dtype dt = a->in[0]->dtype;
+    const uint16_t *x = a->in[0]->data, *gy = a->gout[0]->data;
+    const float *w = a->in[1]->data, *mean = a->out[1]->data, *rstd = a->out[2]->data;
+    uint16_t *gx = a->gin[0] ? a->gin[0]->data : NULL;
+    float *dw = a->gin[1] ? a->gin[1]->data : NULL, *db = a->gin[2] ? a->gin[2]->data : NULL;
+    int64_t d = a->in[0]->shape[a->in[0]->ndim - 1], rows = lt_kview_numel(a->out[1]);
+    int acc = lt_accumulates(a, 0);
+#pragma omp parallel if (rows * d >= LT_PAR_STREAM)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t lo, hi;
+        if (gx) {
+            float xf[LT_HALF_CHUNK], gf[LT_HALF_CHUNK], gxf[LT_HALF_CHUNK];
+            lt_share(rows, 1, t, nt, &lo, &hi);
+            for (int64_t r = lo, k; r < hi; r += k) {
+                k = hi - r < LT_HALF_CHUNK / d ? hi - r : LT_HALF_CHUNK / d;
+                lt_half_to_f32_n(dt, x + r * d, xf, k * d);
+                lt_half_to_f32_n(dt, gy + r * d, gf, k * d);
+                if (acc)
+                    lt_half_to_f32_n(dt, gx + r * d, gxf, k * d);
+                ln_grad_rows_f32(xf, w, mean + r, rstd + r, gf, gxf, d, 0, k, acc);
+                lt_f32_to_half_n(dt, gxf, gx + r * d, k * d);
+            }
+        }
+        if (dw || db) {
+            lt_share(d, 16, t, nt, &lo, &hi);
+            ln_param_grad(dt, x, mean, rstd, gy, dw, db, d, rows, lo, hi, lt_accumulates(a, 1),
+                          lt_accumulates(a, 2));
         }
     }
     return LT_OK;
@@ -495,10 +596,16 @@ void lt_cpu_register_norm(struct lt_backend *b, int fast) {
     lt_cpu_set(b, LT_OP_LAYER_NORM, LT_DTYPE_F32, layer_norm_forward_ref,
                layer_norm_backward_ref);
     b->kernels[LT_OP_LAYER_NORM][LT_DTYPE_F32].workspace = layer_norm_workspace;
-    if (!fast)
-        return;
-    lt_cpu_set_fast(b, LT_OP_BATCH_NORM2D, LT_DTYPE_F32, batch_norm2d_forward_fast,
-                    batch_norm2d_backward_fast);
-    lt_cpu_set_fast(b, LT_OP_LAYER_NORM, LT_DTYPE_F32, layer_norm_forward_fast,
-                    layer_norm_backward_fast);
+    if (fast) {
+        lt_cpu_set_fast(b, LT_OP_BATCH_NORM2D, LT_DTYPE_F32, batch_norm2d_forward_fast,
+                        batch_norm2d_backward_fast);
+        lt_cpu_set_fast(b, LT_OP_LAYER_NORM, LT_DTYPE_F32, layer_norm_forward_fast,
+                        layer_norm_backward_fast);
+        lt_cpu_set_half(b, LT_OP_LAYER_NORM, layer_norm_forward_half, layer_norm_backward_half,
+                        layer_norm_half_workspace, "vec");
+    } else {
+        lt_cpu_set_half(b, LT_OP_LAYER_NORM, layer_norm_forward_half_ref,
+                        layer_norm_backward_half_ref, layer_norm_half_ref_workspace, "ref");
+    }
+    lt_cpu_half_gradients(b, LT_OP_LAYER_NORM);
 }
