@@ -38,5 +38,7 @@ const struct op_case norm_cases[] = {
     OP_CASE("layer_norm (2, 3, 5)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(3, 5, 2, 3, 5)),
     OP_CASE("layer_norm (11,)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(1, 11, 11)),
     OP_CASE("layer_norm (4, 1)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(2, 1, 4, 1)),
+    /* rows longer than the half fast path widens on its stack (2048 floats) */
+    OP_CASE("layer_norm (2, 2100)", LT_OP_LAYER_NORM, &ln, LN_INPUTS(2, 2100, 2, 2100)),
 };
 const int norm_case_count = (int)(sizeof norm_cases / sizeof norm_cases[0]);
