@@ -5,6 +5,7 @@
 #define LT_CPU_POOL_H
 
 #include <math.h>
+#include <string.h>
 
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/half_ref.h"
@@ -77,6 +78,22 @@ static inline double window_divisor(const struct pool_dims *d, int count_include
     static enum lt_status name(const struct lt_kargs *a) {                                         \
         return lt_half_ref_run(a, backward, f32);                                                  \
     }
+
+/* Zeroes what no 2x2 window covers (the last row or column of an odd size), in an
+ * overwritten gradient plane (H, W). */
+static inline void lt_pool_zero_uncovered(float *gp, const struct pool_dims *d) {
+    if (2 * d->ow < d->w)
+        for (int64_t ih = 0; ih < 2 * d->oh; ih++)
+            gp[ih * d->w + d->w - 1] = 0.0f;
+    if (2 * d->oh < d->h)
+        memset(gp + 2 * d->oh * d->w, 0, (size_t)((d->h - 2 * d->oh) * d->w) * sizeof(float));
+}
+
+/* Max pooling's 2x2 stride-2 gradient of `planes` planes into gx (= or, acc, +=), in
+ * AVX-512 lanes (pool_grad_avx512.c): returns 0, touching nothing, where the CPU level is
+ * below AVX-512 or a row has more than 16 windows, for the dispatched walk to take. */
+int lt_pool_2x2_max_grad_avx512(const float *x, const float *gy, float *gx, int64_t planes,
+                                const struct pool_dims *d, int acc);
 
 /* Registers the fast f32 and half pooling kernels over the references (pool_fast.c). */
 void lt_cpu_register_pool_fast(struct lt_backend *b);

@@ -51,16 +51,6 @@ static int is_2x2(const struct pool_dims *d) {
     return d->kh == 2 && d->kw == 2 && d->sh == 2 && d->sw == 2 && d->ph == 0 && d->pw == 0;
 }
 
-/* Zeroes what no 2x2 window covers (the last row or column of an odd size), in an
- * overwritten gradient plane (H, W). */
-static void zero_uncovered(float *gp, const struct pool_dims *d) {
-    if (2 * d->ow < d->w)
-        for (int64_t ih = 0; ih < 2 * d->oh; ih++)
-            gp[ih * d->w + d->w - 1] = 0.0f;
-    if (2 * d->oh < d->h)
-        memset(gp + 2 * d->oh * d->w, 0, (size_t)((d->h - 2 * d->oh) * d->w) * sizeof(float));
-}
-
 /* Scratch of the 2x2 forward passes, on the stack: a few image rows, in L1. */
 #define ROWS_BUF 2048
 
@@ -175,7 +165,7 @@ LT_INLINE void pool_2x2_grad_walk(const float *restrict x, const float *restrict
                 grad_2x2_row(r0, r1, gr, g0, g1, ow, 0, avg);
         }
         if (!acc)
-            zero_uncovered(gx + pl * h * w, d);
+            lt_pool_zero_uncovered(gx + pl * h * w, d);
     }
 }
 
@@ -545,9 +535,10 @@ static enum lt_status pool2d_backward_fast(const struct lt_kargs *a, int avg) {
         int64_t in_at = p0 * d.h * d.w, out_at = p0 * d.oh * d.ow;
         const float *xs = avg ? NULL : x + in_at, *gys = gy + out_at;
         float *gxs = gx + in_at;
-        if (path == PATH_2X2)
-            pool_2x2_grad_f32(xs, gys, gxs, p1 - p0, &d, acc, avg);
-        else if (path == PATH_SMALL && avg)
+        if (path == PATH_2X2) {
+            if (avg || !lt_pool_2x2_max_grad_avx512(xs, gys, gxs, p1 - p0, &d, acc))
+                pool_2x2_grad_f32(xs, gys, gxs, p1 - p0, &d, acc, avg);
+        } else if (path == PATH_SMALL && avg)
             avg_pool_small_grad_f32(gys, gxs, p1 - p0, &d, &pad, acc);
         else if (path == PATH_SMALL)
             max_pool_small_grad_f32(xs, gys, gxs, p1 - p0, &d, &pad, acc);
@@ -713,7 +704,8 @@ static enum lt_status pool_2x2_backward_half(const struct lt_kargs *a, int avg) 
             lt_half_to_f32_n(dt, gy + p * ohw, gyf, k * ohw);
             if (acc)
                 lt_half_to_f32_n(dt, gx + p * hw, gxf, k * hw);
-            pool_2x2_grad_f32(xf, gyf, gxf, k, &d, acc, avg);
+            if (avg || !lt_pool_2x2_max_grad_avx512(xf, gyf, gxf, k, &d, acc))
+                pool_2x2_grad_f32(xf, gyf, gxf, k, &d, acc, avg);
             lt_f32_to_half_n(dt, gxf, gx + p * hw, k * hw);
         }
     }
