@@ -132,8 +132,8 @@ static enum lt_status run_nodes(struct lt_exec *ex, int first_micro) {
         for (int i = 0; pn->zero_first && i < pn->n_in; i++)
             if (pn->zero_first & (1u << i)) {
                 const struct lt_kview *g = &ex->views[pn->gin[i]];
-                enum lt_status st =
-                    lt_mem_zero(ex->ctx, p->be, g->data, (size_t)lt_kview_numel(g) * lt_dtype_bytes(g->dtype));
+                enum lt_status st = lt_mem_zero(
+                    ex->ctx, p->be, g->data, (size_t)lt_kview_numel(g) * lt_dtype_bytes(g->dtype));
                 if (st != LT_OK)
                     return st;
             }

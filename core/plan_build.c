@@ -120,9 +120,9 @@ static int is_half(enum lt_dtype dt) {
 }
 
 /* What the adapter's casts are told: indexed by the dtype they convert to. */
-static const struct lt_cast_attrs cast_to[LT_DTYPE_COUNT] = {
-    [LT_DTYPE_F32] = {LT_DTYPE_F32}, [LT_DTYPE_F16] = {LT_DTYPE_F16},
-    [LT_DTYPE_BF16] = {LT_DTYPE_BF16}};
+static const struct lt_cast_attrs cast_to[LT_DTYPE_COUNT] = {[LT_DTYPE_F32] = {LT_DTYPE_F32},
+                                                             [LT_DTYPE_F16] = {LT_DTYPE_F16},
+                                                             [LT_DTYPE_BF16] = {LT_DTYPE_BF16}};
 
 /* Appends a plan node casting buffer `from` into buffer `to` (no graph node of its own). */
 static enum lt_status add_cast(struct lt_plan *p, int from, int to) {
@@ -207,8 +207,8 @@ static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target
     for (int j = 0; j < count; j++) {
         if (buf_of(p, ids[j], is_target) < 0)
             return LT_ENOMEM;
-        half_gradients |= j >= node->n_in + node->n_out &&
-                          is_half(p->bufs[p->value_buf[ids[j]]].view.dtype);
+        half_gradients |=
+            j >= node->n_in + node->n_out && is_half(p->bufs[p->value_buf[ids[j]]].view.dtype);
     }
     struct lt_pnode pn = {0};
     pn.op = node->op;

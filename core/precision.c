@@ -4,11 +4,12 @@
  * their kernels; softmax, losses and reductions (F32) run in f32; a norm (STATS) takes
  * its half input as it is where the backend has a half kernel for it, its weights and
  * statistics f32 (else it is an F32 op); everything else (FOLLOW) runs in the dtype its
- * inputs arrive in, so activations kept for backward are stored in half. Parameters stay f32 master weights: each one a half
- * op reads is cast once per step (a `param_copies` buffer). An op without a kernel for
- * the half dtype runs in f32 between casts, which the plan then counts. Autodiff gives
- * every value a gradient of its own dtype: half between half ops, f32 for parameters
- * and f32 ops (a cast's backward converts the gradient back to its input's dtype).
+ * inputs arrive in, so activations kept for backward are stored in half. Parameters stay
+ * f32 master weights: each one a half op reads is cast once per step (a `param_copies`
+ * buffer). An op without a kernel for the half dtype runs in f32 between casts, which the
+ * plan then counts. Autodiff gives every value a gradient of its own dtype: half between
+ * half ops, f32 for parameters and f32 ops (a cast's backward converts the gradient back
+ * to its input's dtype).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -649,8 +649,8 @@ void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, 
             kv_free(&rounded);
         }
         for (int b = 0; b < 2; b++)
-            gout[b] = kv_convert(&gout32, grad_dtype(backends[b], c->op, in[0].dtype,
-                                                     out[0][0].dtype));
+            gout[b] =
+                kv_convert(&gout32, grad_dtype(backends[b], c->op, in[0].dtype, out[0][0].dtype));
         for (unsigned mode = 0; mode < 2; mode++) { /* overwrite, then accumulate */
             struct lt_kview gin[2][LT_MAX_INPUTS] = {{{0}}};
             unsigned mask = 0;
@@ -661,8 +661,8 @@ void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, 
                     struct lt_kview g = kv_new(LT_DTYPE_F32, in[i].ndim, in[i].shape);
                     for (int64_t e = 0; mode && e < lt_kview_numel(&g); e++)
                         ((float *)g.data)[e] = 0.5f;
-                    gin[b][i] = kv_convert(&g, grad_dtype(backends[b], c->op, in[0].dtype,
-                                                          in[i].dtype));
+                    gin[b][i] =
+                        kv_convert(&g, grad_dtype(backends[b], c->op, in[0].dtype, in[i].dtype));
                     kv_free(&g);
                     mask |= mode << i;
                 }

@@ -135,13 +135,11 @@ static enum lt_status dropout_backward_half_ref(const struct lt_kargs *a) {
     return lt_half_ref_run(a, 1, dropout_backward_ref);
 }
 
-
 void lt_cpu_register_dropout(struct lt_backend *b, int fast) {
     if (fast) {
         lt_cpu_set_fast(b, LT_OP_DROPOUT, LT_DTYPE_F32, dropout_forward_fast,
                         dropout_backward_fast);
-        lt_cpu_set_half(b, LT_OP_DROPOUT, dropout_forward_fast, dropout_backward_fast, NULL,
-                        "vec");
+        lt_cpu_set_half(b, LT_OP_DROPOUT, dropout_forward_fast, dropout_backward_fast, NULL, "vec");
     } else {
         lt_cpu_set(b, LT_OP_DROPOUT, LT_DTYPE_F32, dropout_forward_ref, dropout_backward_ref);
         lt_cpu_set_half(b, LT_OP_DROPOUT, dropout_forward_half_ref, dropout_backward_half_ref,

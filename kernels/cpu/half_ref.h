@@ -85,8 +85,8 @@ static inline size_t lt_half_run_copies(const struct lt_kargs *a, int backward, 
  * `inner_workspace` bytes after them. Without widen_gin the f32 kernel gets gin as it is
  * (a kernel that writes half gradients itself). Fails with LT_EINVAL when the workspace
  * is smaller than that, else as the f32 kernel does. */
-static inline enum lt_status lt_half_run_with(const struct lt_kargs *a, int backward,
-                                              int widen_gin, lt_kernel_fn f32, void *state,
+static inline enum lt_status lt_half_run_with(const struct lt_kargs *a, int backward, int widen_gin,
+                                              lt_kernel_fn f32, void *state,
                                               size_t inner_workspace) {
     size_t copies = lt_half_run_copies(a, backward, widen_gin);
     if (a->workspace_size < copies + inner_workspace) {
@@ -141,8 +141,8 @@ static inline enum lt_status lt_half_run_with(const struct lt_kargs *a, int back
 }
 
 /* lt_half_run_with every half tensor widened, gradients included. */
-static inline enum lt_status lt_half_run(const struct lt_kargs *a, int backward,
-                                         lt_kernel_fn f32, void *state, size_t inner_workspace) {
+static inline enum lt_status lt_half_run(const struct lt_kargs *a, int backward, lt_kernel_fn f32,
+                                         void *state, size_t inner_workspace) {
     return lt_half_run_with(a, backward, 1, f32, state, inner_workspace);
 }
 

@@ -438,9 +438,9 @@ LT_DISPATCH(ln_grad_rows_f32,
  * or a half type widened a row's block at a time). */
 LT_INLINE void ln_param_grad_body(enum lt_dtype dt, const void *restrict x,
                                   const float *restrict mean, const float *restrict rstd,
-                                  const void *restrict gy, float *restrict dw,
-                                  float *restrict db, int64_t d, int64_t rows, int64_t c0,
-                                  int64_t c1, int acc_w, int acc_b) {
+                                  const void *restrict gy, float *restrict dw, float *restrict db,
+                                  int64_t d, int64_t rows, int64_t c0, int64_t c1, int acc_w,
+                                  int acc_b) {
     enum { BLOCK = 128 };
     double sw[BLOCK], sb[BLOCK];
     float xw[BLOCK], gw[BLOCK];

@@ -33,10 +33,9 @@ AVX512 static inline void split(const float *p, int64_t n, __m512 *left, __m512 
     __mmask16 lo, hi;
     halves(n, &lo, &hi);
     __m512 a = _mm512_maskz_loadu_ps(lo, p), b = _mm512_maskz_loadu_ps(hi, p + 16);
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4,
-                                          2, 0);
-    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3,
-                                         1);
+    const __m512i even =
+        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     *left = _mm512_permutex2var_ps(a, even, b);
     *right = _mm512_permutex2var_ps(a, odd, b);
 }
@@ -45,10 +44,9 @@ AVX512 static inline void split(const float *p, int64_t n, __m512 *left, __m512 
 AVX512 static inline void merge(float *p, int64_t n, __m512 left, __m512 right, int acc) {
     __mmask16 lo, hi;
     halves(n, &lo, &hi);
-    const __m512i first = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16,
-                                           0);
-    const __m512i second = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25,
-                                            9, 24, 8);
+    const __m512i first = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i second =
+        _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     __m512 a = _mm512_permutex2var_ps(left, first, right);
     __m512 b = _mm512_permutex2var_ps(left, second, right);
     if (acc) {
@@ -61,8 +59,8 @@ AVX512 static inline void merge(float *p, int64_t n, __m512 left, __m512 right, 
 
 /* One output row gr (ow <= 16 windows) into the input rows g0, g1 under it, each window's
  * gradient to its maximum among r0[2j], r0[2j + 1], r1[2j], r1[2j + 1], zeros elsewhere. */
-AVX512 static void grad_row(const float *r0, const float *r1, const float *gr, float *g0,
-                            float *g1, int64_t ow, int acc) {
+AVX512 static void grad_row(const float *r0, const float *r1, const float *gr, float *g0, float *g1,
+                            int64_t ow, int acc) {
     __m512 a, b, c, d;
     split(r0, ow, &a, &b);
     split(r1, ow, &c, &d);

@@ -653,8 +653,8 @@ void lt_cpu_register_shape(struct lt_backend *b, int fast) {
     }
     if (!fast)
         return;
-    static const enum lt_op moves[] = {LT_OP_RESHAPE, LT_OP_TRANSPOSE, LT_OP_CONCAT,
-                                       LT_OP_PERMUTE, LT_OP_NARROW};
+    static const enum lt_op moves[] = {LT_OP_RESHAPE, LT_OP_TRANSPOSE, LT_OP_CONCAT, LT_OP_PERMUTE,
+                                       LT_OP_NARROW};
     for (size_t i = 0; i < sizeof moves / sizeof moves[0]; i++)
         lt_cpu_half_gradients(b, moves[i]);
 }
