@@ -253,39 +253,53 @@ static void assert_same_bytes(const struct lt_kview *a, const struct lt_kview *b
 
 /* Max pooling's 2x2 gradient where windows tie and hold NaNs (x drawn from -1, 0, 1 and
  * NaN): the first maximum in window order takes it, a NaN beating every number, bit for bit
- * as the reference, overwriting and accumulating; rows of 15 windows (one AVX-512 row),
- * of 4 with an uncovered last row and column, and of 17 (the dispatched walk). */
+ * as the reference, overwriting and accumulating, in f32 and bf16 (gradients in the
+ * tensors' dtype); rows of 15 windows (one AVX-512 row), of 4 with an uncovered last row
+ * and column, and of 17 (the dispatched walk). */
 static void max_pool_ties_and_nans_match_reference(void **state) {
     (void)state;
     static const int64_t shapes[3][4] = {{2, 3, 6, 30}, {2, 2, 5, 9}, {1, 2, 4, 34}};
     const float values[4] = {-1.0f, 0.0f, 1.0f, NAN};
-    for (int s = 0; s < 3; s++) {
-        struct lt_kview x = kv_new(LT_DTYPE_F32, 4, shapes[s]), y = {0}, gy, gx[2];
-        int64_t n = lt_kview_numel(&x);
-        uint64_t key = lt_rng_key(8, (uint64_t)s, 0, 0);
-        for (int64_t e = 0; e < n; e++)
-            ((float *)x.data)[e] = values[(int)(lt_rng_uniform(key, (uint64_t)e) * 4.0f) & 3];
-        op_forward(LT_OP_MAX_POOL2D, &k2s2, 1, &x, &y);
-        gy = kv_new(LT_DTYPE_F32, 4, y.shape);
-        for (int64_t e = 0; e < lt_kview_numel(&gy); e++)
-            ((float *)gy.data)[e] = 2.0f * lt_rng_uniform(lt_rng_key(10, 0, 0, 0), (uint64_t)e) - 1;
-        for (unsigned acc = 0; acc < 2; acc++) {
-            for (int b = 0; b < 2; b++) {
-                gx[b] = kv_new(LT_DTYPE_F32, 4, x.shape);
-                for (int64_t e = 0; acc && e < n; e++)
-                    ((float *)gx[b].data)[e] = 0.5f;
-                run_kernel(b ? &fast : op_ref_backend(), LT_OP_MAX_POOL2D, &k2s2, &x, &y, &gy,
-                           &gx[b], acc);
+    const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
+    for (int t = 0; t < 2; t++)
+        for (int s = 0; s < 3; s++) {
+            struct lt_kview x32 = kv_new(LT_DTYPE_F32, 4, shapes[s]), y = {0}, gx[2];
+            int64_t n = lt_kview_numel(&x32);
+            uint64_t key = lt_rng_key(8, (uint64_t)s, 0, 0);
+            for (int64_t e = 0; e < n; e++)
+                ((float *)x32.data)[e] = values[(int)(lt_rng_uniform(key, (uint64_t)e) * 4) & 3];
+            struct lt_kview x = kv_convert(&x32, dts[t]);
+            op_forward(LT_OP_MAX_POOL2D, &k2s2, 1, &x, &y);
+            struct lt_kview gy32 = kv_new(LT_DTYPE_F32, 4, y.shape);
+            for (int64_t e = 0; e < lt_kview_numel(&gy32); e++)
+                ((float *)gy32.data)[e] =
+                    2.0f * lt_rng_uniform(lt_rng_key(10, 0, 0, 0), (uint64_t)e) - 1;
+            struct lt_kview gy = kv_convert(&gy32, dts[t]);
+            for (unsigned acc = 0; acc < 2; acc++) {
+                for (int b = 0; b < 2; b++) {
+                    struct lt_kview start = kv_new(LT_DTYPE_F32, 4, x.shape);
+                    for (int64_t e = 0; acc && e < n; e++)
+                        ((float *)start.data)[e] = 0.5f;
+                    gx[b] = kv_convert(&start, dts[t]);
+                    kv_free(&start);
+                    if (b)
+                        run_kernel(&fast, LT_OP_MAX_POOL2D, &k2s2, &x, &y, &gy, &gx[b], acc);
+                    else /* with the workspace a half reference asks for */
+                        assert_int_equal(op_run_backward(LT_OP_MAX_POOL2D, &k2s2, 1, &x, &y, &gy,
+                                                         &gx[b], acc, NULL, NULL),
+                                         LT_OK);
+                }
+                assert_same_bytes(&gx[1], &gx[0], lt_dtype_bytes(dts[t]),
+                                  acc ? "max_pool2d accumulated gradient" : "max_pool2d gradient");
+                kv_free(&gx[0]);
+                kv_free(&gx[1]);
             }
-            assert_same_bytes(&gx[1], &gx[0], 4,
-                              acc ? "max_pool2d accumulated gradient" : "max_pool2d gradient");
-            kv_free(&gx[0]);
-            kv_free(&gx[1]);
+            kv_free(&gy);
+            kv_free(&gy32);
+            kv_free(&y);
+            kv_free(&x);
+            kv_free(&x32);
         }
-        kv_free(&gy);
-        kv_free(&y);
-        kv_free(&x);
-    }
 }
 
 /* relu on every bit pattern of a half dtype, and its gradient, as the reference. */
