@@ -115,10 +115,6 @@ static int takes_half_gradients(const struct lt_plan *p, const struct lt_node *n
     return k->half_gradients;
 }
 
-static int is_half(enum lt_dtype dt) {
-    return dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
-}
-
 /* What the adapter's casts are told: indexed by the dtype they convert to. */
 static const struct lt_cast_attrs cast_to[LT_DTYPE_COUNT] = {[LT_DTYPE_F32] = {LT_DTYPE_F32},
                                                              [LT_DTYPE_F16] = {LT_DTYPE_F16},
@@ -158,14 +154,14 @@ static enum lt_status lower_adapted(struct lt_plan *p, const struct lt_pnode *pn
     int copy_of[LT_MAX_INPUTS];
     enum lt_status st = LT_OK;
     for (int k = 0; k < pn->n_out && st == LT_OK; k++)
-        if (pn->gout[k] >= 0 && is_half(p->bufs[pn->gout[k]].view.dtype)) {
+        if (pn->gout[k] >= 0 && lt_dtype_is_half(p->bufs[pn->gout[k]].view.dtype)) {
             if ((call.gout[k] = f32_copy(p, pn->gout[k])) < 0)
                 return LT_ENOMEM;
             st = add_cast(p, pn->gout[k], call.gout[k]);
         }
     for (int i = 0; i < pn->n_in && st == LT_OK; i++) {
         copy_of[i] = -1;
-        if (pn->gin[i] < 0 || !is_half(p->bufs[pn->gin[i]].view.dtype))
+        if (pn->gin[i] < 0 || !lt_dtype_is_half(p->bufs[pn->gin[i]].view.dtype))
             continue;
         for (int j = 0; j < i; j++)
             if (pn->gin[j] == pn->gin[i])
@@ -208,7 +204,7 @@ static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target
         if (buf_of(p, ids[j], is_target) < 0)
             return LT_ENOMEM;
         half_gradients |=
-            j >= node->n_in + node->n_out && is_half(p->bufs[p->value_buf[ids[j]]].view.dtype);
+            j >= node->n_in + node->n_out && lt_dtype_is_half(p->bufs[p->value_buf[ids[j]]].view.dtype);
     }
     struct lt_pnode pn = {0};
     pn.op = node->op;

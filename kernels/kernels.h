@@ -192,7 +192,11 @@ enum lt_status lt_cpu_backend_init(struct lt_backend *b, char *msg);
 /* Releases what a backend's init acquired. b->impl may be NULL. Cannot fail. */
 void lt_backend_release(struct lt_backend *b);
 
-/* Helpers for kernels. These cannot fail. */
+/* Helpers for kernels (and the planner). These cannot fail. */
+static inline int lt_dtype_is_half(enum lt_dtype dt) {
+    return dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
+}
+
 static inline int64_t lt_kview_numel(const struct lt_kview *v) {
     int64_t n = 1;
     for (int i = 0; i < v->ndim; i++)

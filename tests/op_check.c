@@ -184,10 +184,6 @@ static const struct lt_kernel *kernel_of(const struct lt_backend *b, enum lt_op 
     return k;
 }
 
-static int is_half(enum lt_dtype dt) {
-    return dt == LT_DTYPE_F16 || dt == LT_DTYPE_BF16;
-}
-
 /* The dtype `b`'s backward kernel of op (chosen by in0) takes the gradient of a tensor of
  * dtype dt in, as a plan decides it (core/plan_build.c): dt itself when the kernel takes
  * half gradients (and, for a fast kernel that may decline the shapes, the reference
@@ -198,7 +194,7 @@ static enum lt_dtype grad_dtype(const struct lt_backend *b, enum lt_op op, enum 
     int takes = k->half_gradients;
     if (k->prepare)
         takes &= op_ref_backend()->kernels[op][in0].half_gradients;
-    return takes && is_half(dt) ? dt : LT_DTYPE_F32;
+    return takes && lt_dtype_is_half(dt) ? dt : LT_DTYPE_F32;
 }
 
 /* Fills what the two directions share into a and runs the forward or backward kernel
@@ -573,7 +569,7 @@ static double rel_error(const float *a, const float *r, int64_t n, int64_t *wors
 
 static void compare(const char *name, const char *what, int index, const struct lt_kview *got,
                     const struct lt_kview *ref, double tol) {
-    if (is_half(ref->dtype) || is_half(got->dtype)) {
+    if (lt_dtype_is_half(ref->dtype) || lt_dtype_is_half(got->dtype)) {
         /* half tensors: the same norm-wise comparison on their f32 values */
         struct lt_kview g32 = kv_convert(got, LT_DTYPE_F32), r32 = kv_convert(ref, LT_DTYPE_F32);
         compare(name, what, index, &g32, &r32, tol);

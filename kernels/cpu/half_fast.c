@@ -28,7 +28,7 @@ static const struct lt_kview *f32_shape(const struct lt_kview *v, struct lt_kvie
         return NULL;
     *shown = *v;
     shown->data = NULL;
-    if (lt_is_half(shown->dtype))
+    if (lt_dtype_is_half(shown->dtype))
         shown->dtype = LT_DTYPE_F32;
     return shown;
 }

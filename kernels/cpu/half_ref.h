@@ -18,12 +18,8 @@
 #include "kernels/cpu/cpu_kernels.h"
 
 /* Workspace bytes of an f32 copy of v when v is half (64-byte multiples), else 0. */
-static inline int lt_is_half(enum lt_dtype dt) {
-    return dt == LT_DTYPE_BF16 || dt == LT_DTYPE_F16;
-}
-
 static inline size_t lt_half_ref_copy_bytes(const struct lt_kview *v) {
-    if (!lt_is_half(v->dtype))
+    if (!lt_dtype_is_half(v->dtype))
         return 0;
     return ((size_t)lt_kview_numel(v) * sizeof(float) + 63) / 64 * 64;
 }
@@ -52,7 +48,7 @@ static inline size_t lt_half_ref_workspace(const struct lt_kargs *a, int backwar
  * not read (data NULL) takes no slot. */
 static inline struct lt_kview lt_half_ref_view(const struct lt_kview *v, char **ws, int load) {
     struct lt_kview f = *v;
-    if (!lt_is_half(v->dtype) || !v->data)
+    if (!lt_dtype_is_half(v->dtype) || !v->data)
         return f;
     f.dtype = LT_DTYPE_F32;
     float *p = (float *)*ws;
@@ -123,14 +119,14 @@ static inline enum lt_status lt_half_run_with(const struct lt_kargs *a, int back
         }
         gin[i] = lt_half_ref_view(a->gin[i], &ws, (a->accumulate >> i) & 1u);
         b.gin[i] = &gin[i];
-        own[i] = lt_is_half(a->gin[i]->dtype);
+        own[i] = lt_dtype_is_half(a->gin[i]->dtype);
     }
     b.workspace = inner_workspace ? (char *)a->workspace + copies : NULL;
     b.workspace_size = inner_workspace;
     b.state = state;
     enum lt_status st = f32(&b);
     for (int k = 0; st == LT_OK && !backward && k < a->n_out; k++)
-        if (lt_is_half(a->out[k]->dtype))
+        if (lt_dtype_is_half(a->out[k]->dtype))
             lt_f32_to_half_all(a->out[k]->dtype, out[k].data, a->out[k]->data,
                                lt_kview_numel(a->out[k]));
     for (int i = 0; st == LT_OK && backward && i < a->n_in; i++)
