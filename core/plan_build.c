@@ -203,8 +203,8 @@ static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target
     for (int j = 0; j < count; j++) {
         if (buf_of(p, ids[j], is_target) < 0)
             return LT_ENOMEM;
-        half_gradients |=
-            j >= node->n_in + node->n_out && lt_dtype_is_half(p->bufs[p->value_buf[ids[j]]].view.dtype);
+        half_gradients |= j >= node->n_in + node->n_out &&
+                          lt_dtype_is_half(p->bufs[p->value_buf[ids[j]]].view.dtype);
     }
     struct lt_pnode pn = {0};
     pn.op = node->op;
