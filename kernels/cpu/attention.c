@@ -207,8 +207,8 @@ static enum lt_status attention_backward_ref(const struct lt_kargs *a) {
 /* ---- fast paths ------------------------------------------------------------------------------ */
 
 /* -std=c11 turns gcc's contraction of a * b + c into one fused multiply-add off, which
- * halves the products' peak: the fast paths ask for it back (the AVX-512 build has FMA;
- * the AVX2 and baseline ones do not, and keep separate roundings). Each ISA level still
+ * halves the products' peak: the fast paths ask for it back (the AVX-512 and AVX2 builds
+ * have FMA; the baseline one does not, and keeps separate roundings). Each ISA level still
  * rounds one way whatever the thread count. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=fast")

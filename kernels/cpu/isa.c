@@ -32,7 +32,8 @@ enum lt_cpu_level lt_cpu_widest_level(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f"))
         return LT_CPU_AVX512;
-    if (__builtin_cpu_supports("avx2"))
+    /* every AVX2 CPU made has FMA too, but a virtual machine may hide it */
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return LT_CPU_AVX2;
 #endif
     return LT_CPU_BASELINE;

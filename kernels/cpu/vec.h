@@ -3,8 +3,8 @@
  *
  * A fast path's hot loop is written once, as an LT_INLINE function <name>_body, and
  * LT_DISPATCH(name, ...) after it compiles it three times: inlined into <name>_avx512
- * (target "avx512f"), <name>_avx2 (target "avx2") and <name>_baseline (the x86-64
- * baseline), so that no binary needs -march=native. <name> itself calls the one that
+ * (target "avx512f", which brings FMA), <name>_avx2 (target "avx2,fma") and <name>_baseline
+ * (the x86-64 baseline), so that no binary needs -march=native. <name> itself calls the one that
  * lt_cpu_level() names: the widest level the CPU runs, capped by LUTRA_MAX_CPU_ISA
  * (kernels/cpu/isa.c), so that the narrower paths can be tested on a wider CPU. gcc's
  * target_clones, which did this before, cannot be capped: its ifunc resolvers run when
@@ -52,7 +52,7 @@
     __attribute__((target("avx512f"))) static type name##_avx512 params {                          \
         ret name##_body args;                                                                      \
     }                                                                                              \
-    __attribute__((target("avx2"))) static type name##_avx2 params {                               \
+    __attribute__((target("avx2,fma"))) static type name##_avx2 params {                           \
         ret name##_body args;                                                                      \
     }                                                                                              \
     static type name##_baseline params {                                                           \
