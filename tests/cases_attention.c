@@ -33,5 +33,8 @@ const struct op_case attention_cases[] = {
     OP_CASE("attention causal dropout 0.25 (2, 2, 6, 4)", SDPA, &causal_dropout,
             QKV(2, 2, 6, 6, 4, 4)),
     OP_CASE("attention dropout 0.5 Tq 4 != Tk 9", SDPA, &dropout, QKV(3, 1, 4, 9, 3, 3)),
+    /* 32 heads: the fast backward runs one task per head (its dq rows held whole) */
+    OP_CASE("attention causal 32 heads (8, 4, 5, 3)", SDPA, &causal, QKV(8, 4, 5, 5, 3, 3)),
+    OP_CASE("attention dropout 0.5 32 heads Tq 4 != Tk 9", SDPA, &dropout, QKV(4, 8, 4, 9, 3, 2)),
 };
 const int attention_case_count = (int)(sizeof attention_cases / sizeof attention_cases[0]);

@@ -227,13 +227,18 @@ static void check_against_composition(const struct problem *pr, const struct lt_
     kv_free(&gout);
 }
 
-/* Causal and not, Tq == Tk across several blocks, Tq != Tk, dropout, explicit scale. */
+/* Causal and not, Tq == Tk across several blocks, Tq != Tk, dropout, explicit scale; few
+ * heads and many. */
 static const struct problem problems[] = {
     {2, 3, 37, 37, 19, 19, {0}},
     {2, 3, 37, 37, 19, 19, {.causal = 1}},
     {1, 2, 100, 100, 16, 8, {.causal = 1}},
     {2, 2, 29, 70, 8, 12, {.scale = 0.2f}},
     {2, 2, 40, 40, 8, 8, {.causal = 1, .dropout = 0.2f, .layer = 3}},
+    /* 32 heads and more: the fast backward's one task per head */
+    {8, 4, 70, 70, 16, 16, {.causal = 1}},
+    {4, 8, 29, 70, 8, 12, {.scale = 0.2f}},
+    {4, 8, 40, 40, 8, 8, {.causal = 1, .dropout = 0.2f, .layer = 3}},
 };
 #define N_PROBLEMS (int)(sizeof problems / sizeof problems[0])
 

@@ -23,8 +23,11 @@
  * against its key block transposed once. Causal tiles stop at the last visible key of
  * their block. The forward and the dq pass run one task per (head, query
  * block), the dk / dv pass one per (head, key block), recomputing the tiles they need
- * instead of adding into shared rows; a task is one thread's from start to end, in an
- * order fixed by the shapes, so the results do not depend on the thread count. Each
+ * instead of adding into shared rows; with many heads (fused_backward) the backward is
+ * one task per head instead, the dk / dv walk adding each tile's dS into the head's dq
+ * rows too, so that every tile's P and dS are computed once, not twice. A task is one
+ * thread's from start to end, in an order fixed by the shapes, so the results do not
+ * depend on the thread count. Each
  * thread's scratch is a slot of the planned workspace: the workspace query asks for one
  * slot per thread OpenMP would start then, and a call starts no more threads than it has
  * slots.
@@ -39,6 +42,8 @@
 
 #define ATT_BQ 32 /* queries per block */
 #define ATT_BK 64 /* keys per block */
+#define ATT_FUSED_HEADS 32     /* heads from which the backward runs one task per head */
+#define ATT_FUSED_DQ (256 * 64) /* the most dq floats (Tq by D) a head's task holds */
 
 /* The sizes and attributes every kernel here reads. */
 struct geom {
@@ -235,11 +240,21 @@ struct scratch {
     float *kt, *vt, *s, *dp, *di, *acc;
 };
 
+/* Whether the backward runs as one task per head (head_grads) rather than a dq pass and a
+ * dk / dv pass: with enough heads to share out, and a head's dq rows small enough to stay
+ * in cache. One pass computes each tile's P and dS once, where two compute them twice.
+ * Decided by the shapes alone, so the thread count changes nothing. */
+static int fused_backward(const struct geom *g) {
+    return g->bh >= ATT_FUSED_HEADS && g->tq * g->d <= ATT_FUSED_DQ;
+}
+
 static int64_t acc_floats(const struct geom *g, int backward) {
     if (!backward)
         return round16(ATT_BQ * g->dv) + 4 * round16(ATT_BQ);
-    int64_t dq = round16(ATT_BQ * g->d);
     int64_t dkv = round16(ATT_BK * g->d) + round16(ATT_BK * g->dv);
+    if (fused_backward(g)) /* the key block's rows, then the head's dq rows and D_i */
+        return dkv + round16(g->tq * g->d) + round16(g->tq);
+    int64_t dq = round16(ATT_BQ * g->d);
     return dq > dkv ? dq : dkv;
 }
 
@@ -579,6 +594,56 @@ LT_INLINE void dkv_block_body(const struct job *jb, int64_t b, int64_t c0, int64
 LT_DISPATCH(dkv_block, (const struct job *jb, int64_t b, int64_t c0, int64_t c1, float *slot),
             (jb, b, c0, c1, slot));
 
+/* The whole backward of head b (fused_backward): the dk / dv pass's walk, key blocks
+ * outside and the query blocks that see them inside, where each tile's dS also adds into
+ * the head's dq rows, held until the end; D_i comes once per row, before the walk. Each
+ * dq row sums over the key blocks in the order the dq pass does. lo and hi are unused
+ * (the task is the head). */
+LT_INLINE void head_grads_body(const struct job *jb, int64_t b, int64_t lo, int64_t hi,
+                               float *slot) {
+    (void)lo;
+    (void)hi;
+    const struct geom *g = &jb->g;
+    struct scratch w = scratch_of(g, slot);
+    int64_t d = g->d, dv = g->dv;
+    float *dk = w.acc, *dvs = dk + round16(ATT_BK * d), *dq = dvs + round16(ATT_BK * dv);
+    float *deltas = dq + round16(g->tq * d);
+    const float *k = jb->k + b * g->tk * d;
+    uint64_t key = g->p > 0 ? head_key(jb, b) : 0;
+    row_deltas(jb, deltas, b, 0, g->tq);
+#pragma omp simd
+    for (int64_t x = 0; x < g->tq * d; x++)
+        dq[x] = 0;
+    for (int64_t c0 = 0; c0 < g->tk; c0 += ATT_BK) {
+        int64_t nc = g->tk - c0 < ATT_BK ? g->tk - c0 : ATT_BK;
+#pragma omp simd
+        for (int64_t x = 0; x < nc * d; x++)
+            dk[x] = 0;
+#pragma omp simd
+        for (int64_t x = 0; x < nc * dv; x++)
+            dvs[x] = 0;
+        transpose_block(w.kt, ATT_BK, k + c0 * d, nc, d);
+        transpose_block(w.vt, ATT_BK, jb->v + (b * g->tk + c0) * dv, nc, dv);
+        for (int64_t r0 = g->causal ? c0 / ATT_BQ * ATT_BQ : 0; r0 < g->tq; r0 += ATT_BQ) {
+            int64_t nr = g->tq - r0 < ATT_BQ ? g->tq - r0 : ATT_BQ;
+            int64_t seen = row_keys(g, r0 + nr - 1, c0, nc);
+            w.di = deltas + r0;
+            tile_grads(jb, &w, b, r0, nr, c0, seen, key);
+            gemm(dvs, dv, w.s, 1, ATT_BK, jb->dout + (b * g->tq + r0) * dv, dv, seen, dv, nr, 1);
+            gemm(dk, d, w.dp, 1, ATT_BK, jb->q + (b * g->tq + r0) * d, d, seen, d, nr, 1);
+            /* dq rows (nr, D) += dS (nr, seen) k */
+            gemm(dq + r0 * d, d, w.dp, ATT_BK, 1, k + c0 * d, d, nr, d, seen, 1);
+        }
+        if (jb->gk)
+            store_grad(jb, jb->gk, (b * g->tk + c0) * d, dk, nc * d, g->scale, jb->acc_k);
+        if (jb->gv)
+            store_grad(jb, jb->gv, (b * g->tk + c0) * dv, dvs, nc * dv, 1.0f, jb->acc_v);
+    }
+    store_grad(jb, jb->gq, b * g->tq * d, dq, g->tq * d, g->scale, jb->acc_q);
+}
+LT_DISPATCH(head_grads, (const struct job *jb, int64_t b, int64_t lo, int64_t hi, float *slot),
+            (jb, b, lo, hi, slot));
+
 typedef void (*block_fn)(const struct job *jb, int64_t b, int64_t lo, int64_t hi, float *slot);
 
 /* Runs fn over every (head, block of `len` rows of `rows`) on up to `slots` threads, each
@@ -648,6 +713,10 @@ static enum lt_status attention_backward_fast(const struct lt_kargs *a) {
     jb.acc_k = lt_accumulates(a, 1);
     jb.acc_v = lt_accumulates(a, 2);
     int64_t slot = slot_floats(&jb.g, 1);
+    if (jb.gq && fused_backward(&jb.g)) {
+        run_blocks(&jb, head_grads, 1, 1, a->workspace, slot, slots);
+        return LT_OK;
+    }
     if (jb.gq)
         run_blocks(&jb, dq_block, jb.g.tq, ATT_BQ, a->workspace, slot, slots);
     if (jb.gk || jb.gv)
