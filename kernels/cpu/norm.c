@@ -4,7 +4,9 @@
  * read the saved statistics (mean, inverse standard deviation) rather than
  * recomputing them, so they see exactly what the forward normalised with.
  *
- * The fast paths keep double accumulation (in vector lanes) and split batch_norm2d's
+ * The fast paths keep double accumulation (in vector lanes) for every sum; layer_norm
+ * then normalises, and forms its input gradient, in float (as PyTorch's CPU kernel does),
+ * twice the lanes of double. They split batch_norm2d's
  * channels, layer_norm's rows, and layer_norm's weight gradient columns between threads:
  * every sum runs on one thread in a fixed order. batch_norm2d's statistics take one pass,
  * summing x - x0 and its square (x0: the channel's first value, so that a mean far from
@@ -373,11 +375,12 @@ LT_INLINE void ln_rows_f32_body(const float *restrict x, const float *restrict w
         for (int64_t j = 0; j < d; j++)
             sq += (xr[j] - mean) * (xr[j] - mean);
         double rstd = 1 / sqrt(sq / (double)d + eps);
-        mean_out[r] = (float)mean;
-        rstd_out[r] = (float)rstd;
+        float m = (float)mean, rs = (float)rstd;
+        mean_out[r] = m;
+        rstd_out[r] = rs;
 #pragma omp simd
         for (int64_t j = 0; j < d; j++)
-            yr[j] = (float)((xr[j] - mean) * rstd * w[j] + bias[j]);
+            yr[j] = (xr[j] - m) * rs * w[j] + bias[j];
     }
 }
 LT_DISPATCH(ln_rows_f32,
@@ -415,15 +418,16 @@ LT_INLINE void ln_grad_rows_f32_body(const float *restrict x, const float *restr
             sum_gw += gw;
             sum_gwx += gw * ((xr[j] - mu) * rs);
         }
-        double k0 = sum_gw / (double)d, k1 = sum_gwx / (double)d;
+        float k0 = (float)(sum_gw / (double)d), k1 = (float)(sum_gwx / (double)d);
+        float muf = mean[r], rsf = rstd[r];
         if (acc) {
 #pragma omp simd
             for (int64_t j = 0; j < d; j++)
-                dr[j] += (float)(rs * ((double)gr[j] * w[j] - k0 - (xr[j] - mu) * rs * k1));
+                dr[j] += rsf * (gr[j] * w[j] - k0 - (xr[j] - muf) * rsf * k1);
         } else {
 #pragma omp simd
             for (int64_t j = 0; j < d; j++)
-                dr[j] = (float)(rs * ((double)gr[j] * w[j] - k0 - (xr[j] - mu) * rs * k1));
+                dr[j] = rsf * (gr[j] * w[j] - k0 - (xr[j] - muf) * rsf * k1);
         }
     }
 }
