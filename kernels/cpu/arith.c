@@ -278,6 +278,49 @@ void lt_column_sums(const float *g, const float *x, float *out, int64_t rows, in
     }
 }
 
+/* column_sums_f32 (sign 1, no x) over a half g: a bf16 value widened in the loop (a
+ * shift), an f16 row block widened on the stack first. */
+LT_INLINE void column_sums_half_body(enum lt_dtype dt, const uint16_t *restrict g,
+                                     float *restrict out, int64_t rows, int64_t m, int64_t c0,
+                                     int64_t c1, int acc) {
+    double s[COL_BLOCK];
+    float row[COL_BLOCK];
+    for (int64_t b0 = c0; b0 < c1; b0 += COL_BLOCK) {
+        int64_t len = c1 - b0 < COL_BLOCK ? c1 - b0 : COL_BLOCK;
+        for (int64_t j = 0; j < len; j++)
+            s[j] = 0;
+        for (int64_t o = 0; o < rows; o++) {
+            const uint16_t *gr = g + o * m + b0;
+            if (dt == LT_DTYPE_BF16) {
+#pragma omp simd
+                for (int64_t j = 0; j < len; j++)
+                    s[j] += lt_bits_f32((uint32_t)gr[j] << 16);
+            } else {
+                lt_half_to_f32_n(dt, gr, row, len);
+#pragma omp simd
+                for (int64_t j = 0; j < len; j++)
+                    s[j] += row[j];
+            }
+        }
+        for (int64_t j = 0; j < len; j++)
+            out[b0 + j] = acc ? out[b0 + j] + (float)s[j] : (float)s[j];
+    }
+}
+LT_DISPATCH(column_sums_half,
+            (enum lt_dtype dt, const uint16_t *restrict g, float *restrict out, int64_t rows,
+             int64_t m, int64_t c0, int64_t c1, int acc),
+            (dt, g, out, rows, m, c0, c1, acc));
+
+void lt_column_sums_half(enum lt_dtype dt, const uint16_t *g, float *out, int64_t rows, int64_t m,
+                         int acc) {
+#pragma omp parallel if (rows * m >= LT_PAR_STREAM && m >= 32)
+    {
+        int64_t c0, c1;
+        lt_share(m, 16, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
+        column_sums_half(dt, g, out, rows, m, c0, c1, acc);
+    }
+}
+
 /* gx = (or +=) g * y[i % m] over [lo, hi), or g itself when y is NULL */
 LT_INLINE void scaled_copy_f32_body(const float *restrict g, const float *restrict y,
                                     float *restrict gx, int64_t lo, int64_t hi, int64_t m,

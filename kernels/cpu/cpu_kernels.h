@@ -29,15 +29,19 @@ void lt_half_to_f32_n(enum lt_dtype dt, const uint16_t *h, float *f, int64_t n);
 void lt_f32_to_half_n(enum lt_dtype dt, const float *f, uint16_t *h, int64_t n);
 /* A whole tensor of half type dt (f16 or bf16) to f32 and back, split between the
  * threads when it is large. Cannot fail. */
+void lt_half_to_f32_all(enum lt_dtype dt, const uint16_t *h, float *f, int64_t n);
+void lt_f32_to_half_all(enum lt_dtype dt, const float *f, uint16_t *h, int64_t n);
+
 /* out[j] = (or, with acc, +=) sign × the sum over the rows r of g[r·m + j] (times
  * x[r·m + j] when x is not NULL), each in double in row order (the reference's sums,
  * bit for bit), vectorised; rows of 32 columns or more split their columns between
  * threads (kernels/cpu/arith.c: a broadcast operand's and a linear bias's gradient). */
 void lt_column_sums(const float *g, const float *x, float *out, int64_t rows, int64_t m,
                     double sign, int acc);
-
-void lt_half_to_f32_all(enum lt_dtype dt, const uint16_t *h, float *f, int64_t n);
-void lt_f32_to_half_all(enum lt_dtype dt, const float *f, uint16_t *h, int64_t n);
+/* The same sums (sign 1, no x) over g of half type dt, read in place: each value widened
+ * exactly, so the f32 results equal lt_column_sums' over an f32 copy of g. */
+void lt_column_sums_half(enum lt_dtype dt, const uint16_t *g, float *out, int64_t rows, int64_t m,
+                         int acc);
 
 /* gx[0, n) of float dtype `to` = (or, with acc, +=) g[0, n) of float dtype `from`: the sum
  * in f32, rounded once to `to` (half_convert.c). A gradient passed on, converted where a

@@ -55,7 +55,7 @@ struct mm_state {
     unsigned accumulate; /* the accumulate bits it was prepared with */
     int bias_grad;       /* linear: sum gout's columns into gin[2] after the sequence */
     int64_t rows, cols;  /* gout seen as (rows, cols) for the bias gradient */
-    int bias_half;       /* bf16 gout: its f32 copy, then the f32 sums, at bias_ws */
+    int bias_half;       /* half gout: the f32 sums at bias_ws */
     size_t bias_ws;
 };
 
@@ -338,7 +338,7 @@ static enum lt_status prepare(const struct lt_kargs *a, int backward, void **sta
     st->bias_half = st->bias_grad && a->gout[0]->dtype != LT_DTYPE_F32;
     if (st->bias_half) {
         dnnl_memory_desc_t md;
-        lt_dnnl_md_plain(&md, 1, (int64_t[]){st->rows * st->cols + st->cols}, dnnl_f32);
+        lt_dnnl_md_plain(&md, 1, (int64_t[]){st->cols}, dnnl_f32);
         st->bias_ws = lt_dnnl_seq_buffer(&st->seq, &md).offset;
     }
     *state = st;
@@ -384,16 +384,15 @@ static void sum_repeats(const float *full, float *gin, const struct mm_dims *d, 
     }
 }
 
-/* The bias gradient from a half gout: its f32 copy, the column sums into f32 (loaded
- * from gin[2] when adding), rounded once into gin[2]. */
+/* The bias gradient from a half gout: the column sums of gout read in place, into f32
+ * (loaded from gin[2] when adding), rounded once into gin[2]. */
 static void bias_grad_half(const struct lt_kargs *a, const struct mm_state *st) {
     enum lt_dtype dt = a->gout[0]->dtype;
-    float *g = (float *)((char *)a->workspace + st->bias_ws), *sums = g + st->rows * st->cols;
+    float *sums = (float *)((char *)a->workspace + st->bias_ws);
     int acc = (a->accumulate >> 2) & 1u;
-    lt_half_to_f32_all(dt, a->gout[0]->data, g, st->rows * st->cols);
     if (acc)
         lt_half_to_f32_n(dt, a->gin[2]->data, sums, st->cols);
-    lt_column_sums(g, NULL, sums, st->rows, st->cols, 1.0, acc);
+    lt_column_sums_half(dt, a->gout[0]->data, sums, st->rows, st->cols, acc);
     lt_f32_to_half_n(dt, sums, a->gin[2]->data, st->cols);
 }
 
