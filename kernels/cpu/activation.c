@@ -6,8 +6,9 @@
  * sigmoid and tanh differentiate from their output, gelu from its input (kernels/ops.def).
  *
  * The fast paths (f32) compute in float with vec.h's math, vectorised and threaded;
- * relu also has f16 and bf16 ones, on the bit patterns, and gelu runs its f32 loops on
- * half tensors converted chunk by chunk in cache. Those two take half gradients (struct
+ * relu also has f16 and bf16 ones, on the bit patterns, and gelu bf16 ones, its f32 math
+ * on values widened and rounded in the vector lanes (f16 through chunks converted in
+ * cache). Those two take half gradients (struct
  * lt_kernel's half_gradients).
  */
 #include <math.h>
@@ -350,19 +351,75 @@ static enum lt_status tanh_backward_fast(const struct lt_kargs *a) {
     return map_backward(a, a->out[0], tanh_grad_f32, LT_PAR_STREAM);
 }
 
-/* Half GELU: the f32 loops (vectorised erf) over chunks converted in cache, each half
- * output rounded once from the f32 result (lt_par_map_half). */
+/* bf16 GELU: each value widened (a shift) and its result rounded once, in the lanes of
+ * the f32 loops' math; an added gradient is the sum in f32, rounded once. */
+LT_INLINE void gelu_bf16_body(const uint16_t *restrict x, uint16_t *restrict y, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float v = lt_bits_f32((uint32_t)x[i] << 16);
+        y[i] = lt_vbf16(v * normal_cdf(v));
+    }
+}
+LT_DISPATCH(gelu_bf16, (const uint16_t *restrict x, uint16_t *restrict y, int64_t n), (x, y, n));
+
+LT_INLINE void gelu_grad_bf16_body(const uint16_t *restrict x, const uint16_t *restrict g,
+                                   uint16_t *restrict gx, int64_t n, int acc) {
+    if (acc) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            float d = gelu_grad(lt_bits_f32((uint32_t)x[i] << 16), lt_bits_f32((uint32_t)g[i] << 16));
+            gx[i] = lt_vbf16(lt_bits_f32((uint32_t)gx[i] << 16) + d);
+        }
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = lt_vbf16(
+                gelu_grad(lt_bits_f32((uint32_t)x[i] << 16), lt_bits_f32((uint32_t)g[i] << 16)));
+    }
+}
+LT_DISPATCH(gelu_grad_bf16,
+            (const uint16_t *restrict x, const uint16_t *restrict g, uint16_t *restrict gx,
+             int64_t n, int acc),
+            (x, g, gx, n, acc));
+
+/* Half GELU: bf16 in the lanes (above); f16 by the f32 loops over chunks converted in
+ * cache, each half output rounded once from the f32 result (lt_par_map_half). */
 static enum lt_status gelu_forward_half(const struct lt_kargs *a) {
-    lt_par_map_half(a->in[0]->dtype, gelu_f32, a->in[0]->data, a->out[0]->data,
-                    lt_kview_numel(a->in[0]), 0.0f, LT_PAR_MATH);
+    int64_t n = lt_kview_numel(a->in[0]);
+    if (a->in[0]->dtype != LT_DTYPE_BF16) {
+        lt_par_map_half(a->in[0]->dtype, gelu_f32, a->in[0]->data, a->out[0]->data, n, 0.0f,
+                        LT_PAR_MATH);
+        return LT_OK;
+    }
+    const uint16_t *x = a->in[0]->data;
+    uint16_t *y = a->out[0]->data;
+#pragma omp parallel if (n >= LT_PAR_MATH)
+    {
+        int64_t lo, hi;
+        lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        gelu_bf16(x + lo, y + lo, hi - lo);
+    }
     return LT_OK;
 }
 
 static enum lt_status gelu_backward_half(const struct lt_kargs *a) {
-    if (a->gin[0])
+    if (!a->gin[0])
+        return LT_OK;
+    int64_t n = lt_kview_numel(a->in[0]);
+    int acc = lt_accumulates(a, 0);
+    if (a->in[0]->dtype != LT_DTYPE_BF16) {
         lt_par_grad_half(a->in[0]->dtype, gelu_grad_f32, a->in[0]->data, a->gout[0]->data,
-                         a->gin[0]->data, lt_kview_numel(a->in[0]), 0.0f, lt_accumulates(a, 0),
-                         LT_PAR_MATH);
+                         a->gin[0]->data, n, 0.0f, acc, LT_PAR_MATH);
+        return LT_OK;
+    }
+    const uint16_t *x = a->in[0]->data, *g = a->gout[0]->data;
+    uint16_t *gx = a->gin[0]->data;
+#pragma omp parallel if (n >= LT_PAR_MATH)
+    {
+        int64_t lo, hi;
+        lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        gelu_grad_bf16(x + lo, g + lo, gx + lo, hi - lo, acc);
+    }
     return LT_OK;
 }
 

@@ -84,12 +84,8 @@ void lt_f32_to_f16_n(const float *f, uint16_t *h, int64_t n) {
 /* f32 -> bf16, lt_f32_to_bf16 without its branch */
 LT_INLINE void f32_to_bf16_body(const float *restrict x, uint16_t *restrict y, int64_t n) {
 #pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t u = lt_f32_bits(x[i]);
-        uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        uint32_t quiet = (u >> 16) | 0x40u; /* a NaN stays a NaN */
-        y[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
-    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] = lt_vbf16(x[i]);
 }
 LT_DISPATCH(f32_to_bf16, (const float *restrict x, uint16_t *restrict y, int64_t n), (x, y, n));
 

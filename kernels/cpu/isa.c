@@ -30,7 +30,10 @@ enum lt_status lt_cpu_isa_cap(enum lt_cpu_level *cap, char *msg) {
 enum lt_cpu_level lt_cpu_widest_level(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    /* AVX-512 as every server and desktop CPU with it has it (Skylake-SP on, Zen 4 on): the
+     * word and doubleword forms too, which the half kernels' 16-bit lanes need */
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
         return LT_CPU_AVX512;
     /* every AVX2 CPU made has FMA too, but a virtual machine may hide it */
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))

@@ -3,8 +3,8 @@
  *
  * A fast path's hot loop is written once, as an LT_INLINE function <name>_body, and
  * LT_DISPATCH(name, ...) after it compiles it three times: inlined into <name>_avx512
- * (target "avx512f", which brings FMA), <name>_avx2 (target "avx2,fma") and <name>_baseline
- * (the x86-64 baseline), so that no binary needs -march=native. <name> itself calls the one that
+ * (target AVX-512 F, BW, DQ and VL, with FMA), <name>_avx2 (target "avx2,fma") and
+ * <name>_baseline (the x86-64 baseline), so that no binary needs -march=native. <name> itself calls the one that
  * lt_cpu_level() names: the widest level the CPU runs, capped by LUTRA_MAX_CPU_ISA
  * (kernels/cpu/isa.c), so that the narrower paths can be tested on a wider CPU. gcc's
  * target_clones, which did this before, cannot be capped: its ifunc resolvers run when
@@ -49,7 +49,7 @@
  * their baseline. */
 #if defined(__x86_64__)
 #define LT_DISPATCH_(type, ret, name, params, args)                                                \
-    __attribute__((target("avx512f"))) static type name##_avx512 params {                          \
+    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) static type name##_avx512 params {    \
         ret name##_body args;                                                                      \
     }                                                                                              \
     __attribute__((target("avx2,fma"))) static type name##_avx2 params {                           \
@@ -197,6 +197,15 @@ enum lt_status lt_identity_backward_fast(const struct lt_kargs *a);
 LT_INLINE float lt_vselect(int take, float hi, float lo) {
     uint32_t m = 0u - (uint32_t)take;
     return lt_bits_f32((lt_f32_bits(hi) & m) | (lt_f32_bits(lo) & ~m));
+}
+
+/* f32 to bf16, rounded to nearest even, a NaN kept a quiet NaN: lt_f32_to_bf16
+ * (kernels/half.h) without its branch, so that a simd loop can round in its lanes. */
+LT_INLINE uint16_t lt_vbf16(float x) {
+    uint32_t u = lt_f32_bits(x);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    uint32_t quiet = (u >> 16) | 0x40u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
 }
 
 /* e^x within 2 ulp (Cephes' expf), subnormal results included. Clamping x to
