@@ -4,12 +4,13 @@
  * A fast path's hot loop is written once, as an LT_INLINE function <name>_body, and
  * LT_DISPATCH(name, ...) after it compiles it three times: inlined into <name>_avx512
  * (target AVX-512 F, BW, DQ and VL, with FMA), <name>_avx2 (target "avx2,fma") and
- * <name>_baseline (the x86-64 baseline), so that no binary needs -march=native. <name> itself calls the one that
- * lt_cpu_level() names: the widest level the CPU runs, capped by LUTRA_MAX_CPU_ISA
- * (kernels/cpu/isa.c), so that the narrower paths can be tested on a wider CPU. gcc's
- * target_clones, which did this before, cannot be capped: its ifunc resolvers run when
- * the program loads, before anything can read a setting. The cost is one predictable
- * switch per call, and a call covers a thread's share of a loop, not an element.
+ * <name>_baseline (the x86-64 baseline), so that no binary needs -march=native. <name>
+ * itself calls the one that lt_cpu_level() names: the widest level the CPU runs, capped
+ * by LUTRA_MAX_CPU_ISA (kernels/cpu/isa.c), so that the narrower paths can be tested on
+ * a wider CPU. gcc's target_clones, which did this before, cannot be capped: its ifunc
+ * resolvers run when the program loads, before anything can read a setting. The cost is
+ * one predictable switch per call, and a call covers a thread's share of a loop, not an
+ * element.
  *
  * The bodies' loops carry `#pragma omp simd`, which vectorises them at -O2 (where gcc's
  * default cost model would not). OpenMP parallel regions stay outside the dispatched
