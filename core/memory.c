@@ -1,5 +1,6 @@
 /* The core's memory: host allocations that record their failure on the context, and a
  * backend's memory, reached the same way whether it is the host's or a GPU's. */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,14 @@ void lt_mem_free(const struct lt_backend *be, void *ptr) {
 enum lt_status lt_mem_zero(struct lt_ctx *ctx, const struct lt_backend *be, void *ptr,
                            size_t bytes) {
     if (!be->dev.zero) {
-        memset(ptr, 0, bytes);
+        /* a large buffer (the step's gradients) split between the threads: one core's
+         * stores do not fill the memory's bandwidth (7 MB: 2 threads take half the time) */
+#pragma omp parallel if (bytes >= ((size_t)1 << 20))
+        {
+            size_t k = (size_t)omp_get_thread_num(), n = (size_t)omp_get_num_threads();
+            size_t lo = bytes / n * k, hi = k + 1 == n ? bytes : bytes / n * (k + 1);
+            memset((char *)ptr + lo, 0, hi - lo);
+        }
         return LT_OK;
     }
     char msg[LT_KMSG_SIZE] = "";
