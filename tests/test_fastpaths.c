@@ -3,7 +3,7 @@
  * op matches the reference (norm-wise 1e-5) with one thread and with two, and gives the
  * same bits twice with two threads, and with one thread as with two. The optimizer
  * passes match the reference bit for bit (SGD, AdamW) or to double rounding (the norm),
- * whatever the thread count.
+ * whatever the thread count; a gradient moved between dtypes is rounded once, bit for bit.
  */
 #include <math.h>
 #include <omp.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/lutra.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/rng.h"
 #include "tests/op_check.h"
@@ -540,6 +541,51 @@ static void grad_norm_matches_reference(void **state) {
  * every f16 pattern one way; the other way every f16's f32 value, its neighbours one ulp
  * either side, the midpoints between f16s, specials and NaNs with payloads, and a
  * million random patterns. Odd lengths take the vector loop's tail too. */
+/* The value of element i of a buffer of float dtype dt, widened exactly. */
+static float load_as_f32(enum lt_dtype dt, const void *p, int64_t i) {
+    if (dt == LT_DTYPE_F32)
+        return ((const float *)p)[i];
+    uint16_t h = ((const uint16_t *)p)[i];
+    return dt == LT_DTYPE_BF16 ? lt_bf16_to_f32(h) : lt_f16_to_f32(h);
+}
+
+/* lt_grad_move for every pair of float dtypes, overwriting and adding, on a length that
+ * crosses its chunks and the vector tails: each result is the f32 sum (or the value)
+ * rounded once to the destination's dtype, bit for bit. */
+static void grad_moves_round_once(void **state) {
+    (void)state;
+    enum { N = 2 * 2048 + 37 }; /* past two of its chunks (LT_HALF_CHUNK, kernels/cpu/vec.h) */
+    const enum lt_dtype dts[3] = {LT_DTYPE_F32, LT_DTYPE_BF16, LT_DTYPE_F16};
+    float src[N], old[N];
+    uint64_t key = lt_rng_key(11, 2, 0, 0);
+    for (int64_t i = 0; i < N; i++) {
+        src[i] = 8 * lt_rng_uniform(key, (uint64_t)i) - 4;
+        old[i] = 8 * lt_rng_uniform(key, (uint64_t)(i + N)) - 4;
+    }
+    for (int f = 0; f < 3; f++)
+        for (int t = 0; t < 3; t++)
+            for (int acc = 0; acc < 2; acc++) {
+                struct lt_kview g = kv_f32(1, (int64_t[]){N}, src), x = kv_f32(1, (int64_t[]){N}, old);
+                struct lt_kview gh = kv_convert(&g, dts[f]), xh = kv_convert(&x, dts[t]);
+                struct lt_kview want = kv_new(dts[t], 1, (int64_t[]){N});
+                for (int64_t i = 0; i < N; i++) {
+                    float v = load_as_f32(dts[f], gh.data, i);
+                    if (acc)
+                        v += load_as_f32(dts[t], xh.data, i);
+                    lt_elem_store(&want, i, v);
+                }
+                lt_grad_move(dts[f], gh.data, dts[t], xh.data, N, acc);
+                if (memcmp(xh.data, want.data, (size_t)N * lt_dtype_bytes(dts[t])))
+                    fail_msg("lt_grad_move %s to %s%s differs from the value rounded once",
+                             lt_dtype_name(dts[f]), lt_dtype_name(dts[t]), acc ? ", adding" : "");
+                kv_free(&g);
+                kv_free(&x);
+                kv_free(&gh);
+                kv_free(&xh);
+                kv_free(&want);
+            }
+}
+
 static void f16_array_conversions_match_scalar(void **state) {
     (void)state;
     enum { N = 65536 * 4 + 1000000 + 7 };
@@ -594,6 +640,7 @@ int main(void) {
         cmocka_unit_test(half_paths_match_reference_bit_for_bit),
         cmocka_unit_test(max_pool_ties_and_nans_match_reference),
         cmocka_unit_test(f16_array_conversions_match_scalar),
+        cmocka_unit_test(grad_moves_round_once),
         cmocka_unit_test(sgd_matches_reference_bit_for_bit),
         cmocka_unit_test(adamw_matches_reference_bit_for_bit),
         cmocka_unit_test(grad_norm_matches_reference),

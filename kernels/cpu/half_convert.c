@@ -137,6 +137,24 @@ void lt_f32_to_half_all(enum lt_dtype dt, const float *f, uint16_t *h, int64_t n
     }
 }
 
+/* dst += src over n floats */
+LT_INLINE void add_f32_body(const float *restrict src, float *restrict dst, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+LT_DISPATCH(add_f32, (const float *restrict src, float *restrict dst, int64_t n), (src, dst, n));
+
+/* gx (f32) += g (bf16), each value widened exactly in the loop: a half gradient added into
+ * an f32 one (a parameter's, behind its cast) without a pass through a chunk */
+LT_INLINE void add_bf16_to_f32_body(const uint16_t *restrict g, float *restrict gx, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += lt_bits_f32((uint32_t)g[i] << 16);
+}
+LT_DISPATCH(add_bf16_to_f32, (const uint16_t *restrict g, float *restrict gx, int64_t n),
+            (g, gx, n));
+
 void lt_grad_move(enum lt_dtype from, const void *g, enum lt_dtype to, void *gx, int64_t n,
                   int acc) {
     if (from == to && !acc) {
@@ -151,6 +169,10 @@ void lt_grad_move(enum lt_dtype from, const void *g, enum lt_dtype to, void *gx,
         lt_half_to_f32_n(from, g, gx, n);
         return;
     }
+    if (from == LT_DTYPE_BF16 && to == LT_DTYPE_F32) {
+        add_bf16_to_f32(g, gx, n);
+        return;
+    }
     float gf[LT_HALF_CHUNK], xf[LT_HALF_CHUNK];
     for (int64_t i = 0; i < n; i += LT_HALF_CHUNK) {
         int64_t m = n - i < LT_HALF_CHUNK ? n - i : LT_HALF_CHUNK;
@@ -163,9 +185,7 @@ void lt_grad_move(enum lt_dtype from, const void *g, enum lt_dtype to, void *gx,
         if (acc && to != LT_DTYPE_F32)
             lt_half_to_f32_n(to, (const uint16_t *)gx + i, xf, m);
         if (acc) {
-#pragma omp simd
-            for (int64_t k = 0; k < m; k++)
-                dst[k] += src[k];
+            add_f32(src, dst, m);
         } else {
             memcpy(dst, src, (size_t)m * sizeof(float));
         }
