@@ -565,7 +565,8 @@ static void grad_moves_round_once(void **state) {
     for (int f = 0; f < 3; f++)
         for (int t = 0; t < 3; t++)
             for (int acc = 0; acc < 2; acc++) {
-                struct lt_kview g = kv_f32(1, (int64_t[]){N}, src), x = kv_f32(1, (int64_t[]){N}, old);
+                struct lt_kview g = kv_f32(1, (int64_t[]){N}, src),
+                                x = kv_f32(1, (int64_t[]){N}, old);
                 struct lt_kview gh = kv_convert(&g, dts[f]), xh = kv_convert(&x, dts[t]);
                 struct lt_kview want = kv_new(dts[t], 1, (int64_t[]){N});
                 for (int64_t i = 0; i < N; i++) {

@@ -367,7 +367,8 @@ LT_INLINE void gelu_grad_bf16_body(const uint16_t *restrict x, const uint16_t *r
     if (acc) {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
-            float d = gelu_grad(lt_bits_f32((uint32_t)x[i] << 16), lt_bits_f32((uint32_t)g[i] << 16));
+            float d =
+                gelu_grad(lt_bits_f32((uint32_t)x[i] << 16), lt_bits_f32((uint32_t)g[i] << 16));
             gx[i] = lt_vbf16(lt_bits_f32((uint32_t)gx[i] << 16) + d);
         }
     } else {

@@ -42,7 +42,7 @@
 
 #define ATT_BQ 32 /* queries per block */
 #define ATT_BK 64 /* keys per block */
-#define ATT_FUSED_HEADS 32     /* heads from which the backward runs one task per head */
+#define ATT_FUSED_HEADS 32      /* heads from which the backward runs one task per head */
 #define ATT_FUSED_DQ (256 * 64) /* the most dq floats (Tq by D) a head's task holds */
 
 /* The sizes and attributes every kernel here reads. */

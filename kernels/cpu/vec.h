@@ -49,8 +49,10 @@
  * _Static_assert only takes the semicolon that follows a use. Other architectures run
  * their baseline. */
 #if defined(__x86_64__)
+/* The AVX-512 level's target: what lt_cpu_widest_level requires of the CPU for it. */
+#define LT_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
 #define LT_DISPATCH_(type, ret, name, params, args)                                                \
-    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) static type name##_avx512 params {    \
+    LT_AVX512_TARGET static type name##_avx512 params {                                            \
         ret name##_body args;                                                                      \
     }                                                                                              \
     __attribute__((target("avx2,fma"))) static type name##_avx2 params {                           \
