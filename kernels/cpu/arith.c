@@ -190,17 +190,31 @@ static enum lt_status mul_forward_fast(const struct lt_kargs *a) {
 #define COL_BLOCK 256
 
 /* out[j] = (or +=) sign * sum over rows o of g[o * m + j] (times x[o * m + j] when x is
- * not NULL), for the columns j in [c0, c1), each summed in double in row order. */
-LT_INLINE void column_sums_f32_body(const float *restrict g, const float *restrict x,
-                                    float *restrict out, int64_t rows, int64_t m, int64_t c0,
-                                    int64_t c1, double sign, int acc) {
+ * not NULL), for the columns j in [c0, c1), each summed in double in row order. g is of
+ * dtype dt: f32, or a half type read in place (no x then): a bf16 value widened in the
+ * loop (a shift), an f16 row block widened on the stack first. */
+LT_INLINE void column_sums_body(enum lt_dtype dt, const void *restrict g,
+                                const float *restrict x, float *restrict out, int64_t rows,
+                                int64_t m, int64_t c0, int64_t c1, double sign, int acc) {
     double s[COL_BLOCK];
+    float row[COL_BLOCK];
     for (int64_t b0 = c0; b0 < c1; b0 += COL_BLOCK) {
         int64_t len = c1 - b0 < COL_BLOCK ? c1 - b0 : COL_BLOCK;
         for (int64_t j = 0; j < len; j++)
             s[j] = 0;
         for (int64_t o = 0; o < rows; o++) {
-            const float *gr = g + o * m + b0;
+            const float *gr = (const float *)g + o * m + b0;
+            const uint16_t *hr = (const uint16_t *)g + o * m + b0;
+            if (dt == LT_DTYPE_BF16) {
+#pragma omp simd
+                for (int64_t j = 0; j < len; j++)
+                    s[j] += lt_bits_f32((uint32_t)hr[j] << 16);
+                continue;
+            }
+            if (dt != LT_DTYPE_F32) {
+                lt_half_to_f32_n(dt, hr, row, len);
+                gr = row;
+            }
             if (x) {
                 const float *xr = x + o * m + b0;
 #pragma omp simd
@@ -220,10 +234,22 @@ LT_INLINE void column_sums_f32_body(const float *restrict g, const float *restri
                 out[b0 + j] = (float)(sign * s[j]);
     }
 }
-LT_DISPATCH(column_sums_f32,
-            (const float *restrict g, const float *restrict x, float *restrict out, int64_t rows,
-             int64_t m, int64_t c0, int64_t c1, double sign, int acc),
-            (g, x, out, rows, m, c0, c1, sign, acc));
+LT_DISPATCH(column_sums,
+            (enum lt_dtype dt, const void *restrict g, const float *restrict x,
+             float *restrict out, int64_t rows, int64_t m, int64_t c0, int64_t c1, double sign,
+             int acc),
+            (dt, g, x, out, rows, m, c0, c1, sign, acc));
+
+/* column_sums over every column, the columns split between the threads. */
+static void column_sums_all(enum lt_dtype dt, const void *g, const float *x, float *out,
+                            int64_t rows, int64_t m, double sign, int acc) {
+#pragma omp parallel if (rows * m >= LT_PAR_STREAM && m >= 32)
+    {
+        int64_t c0, c1;
+        lt_share(m, 16, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
+        column_sums(dt, g, x, out, rows, m, c0, c1, sign, acc);
+    }
+}
 
 /* sum of g[k] (times x[k] when x is not NULL) over k in [lo, hi), in double */
 LT_INLINE double dot_range_f32_body(const float *restrict g, const float *restrict x, int64_t lo,
@@ -270,55 +296,12 @@ static void broadcast_grad(const struct lt_kargs *a, const float *x, double sign
 
 void lt_column_sums(const float *g, const float *x, float *out, int64_t rows, int64_t m,
                     double sign, int acc) {
-#pragma omp parallel if (rows * m >= LT_PAR_STREAM && m >= 32)
-    {
-        int64_t c0, c1;
-        lt_share(m, 16, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
-        column_sums_f32(g, x, out, rows, m, c0, c1, sign, acc);
-    }
+    column_sums_all(LT_DTYPE_F32, g, x, out, rows, m, sign, acc);
 }
-
-/* column_sums_f32 (sign 1, no x) over a half g: a bf16 value widened in the loop (a
- * shift), an f16 row block widened on the stack first. */
-LT_INLINE void column_sums_half_body(enum lt_dtype dt, const uint16_t *restrict g,
-                                     float *restrict out, int64_t rows, int64_t m, int64_t c0,
-                                     int64_t c1, int acc) {
-    double s[COL_BLOCK];
-    float row[COL_BLOCK];
-    for (int64_t b0 = c0; b0 < c1; b0 += COL_BLOCK) {
-        int64_t len = c1 - b0 < COL_BLOCK ? c1 - b0 : COL_BLOCK;
-        for (int64_t j = 0; j < len; j++)
-            s[j] = 0;
-        for (int64_t o = 0; o < rows; o++) {
-            const uint16_t *gr = g + o * m + b0;
-            if (dt == LT_DTYPE_BF16) {
-#pragma omp simd
-                for (int64_t j = 0; j < len; j++)
-                    s[j] += lt_bits_f32((uint32_t)gr[j] << 16);
-            } else {
-                lt_half_to_f32_n(dt, gr, row, len);
-#pragma omp simd
-                for (int64_t j = 0; j < len; j++)
-                    s[j] += row[j];
-            }
-        }
-        for (int64_t j = 0; j < len; j++)
-            out[b0 + j] = acc ? out[b0 + j] + (float)s[j] : (float)s[j];
-    }
-}
-LT_DISPATCH(column_sums_half,
-            (enum lt_dtype dt, const uint16_t *restrict g, float *restrict out, int64_t rows,
-             int64_t m, int64_t c0, int64_t c1, int acc),
-            (dt, g, out, rows, m, c0, c1, acc));
 
 void lt_column_sums_half(enum lt_dtype dt, const uint16_t *g, float *out, int64_t rows, int64_t m,
                          int acc) {
-#pragma omp parallel if (rows * m >= LT_PAR_STREAM && m >= 32)
-    {
-        int64_t c0, c1;
-        lt_share(m, 16, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
-        column_sums_half(dt, g, out, rows, m, c0, c1, acc);
-    }
+    column_sums_all(dt, g, NULL, out, rows, m, 1.0, acc);
 }
 
 /* gx = (or +=) g * y[i % m] over [lo, hi), or g itself when y is NULL */

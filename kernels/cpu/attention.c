@@ -558,88 +558,76 @@ LT_INLINE void dq_block_body(const struct job *jb, int64_t b, int64_t r0, int64_
 LT_DISPATCH(dq_block, (const struct job *jb, int64_t b, int64_t r0, int64_t r1, float *slot),
             (jb, b, r0, r1, slot));
 
-/* gk and gv rows [c0, c1) of head b: dk = scale dS^T q and dv = (P keep / (1 - p))^T dO,
- * summed over the query blocks that see them (products with the tiles read transposed). */
-LT_INLINE void dkv_block_body(const struct job *jb, int64_t b, int64_t c0, int64_t c1,
-                              float *slot) {
+/* gk and gv rows [c0, c0 + nc) of head b: dk = scale dS^T q and dv = (P keep / (1 - p))^T
+ * dO, summed over the query blocks that see them (products with the tiles read
+ * transposed), in the scratch's acc. With `deltas` (the head's D_i, computed before) each
+ * tile's dS also adds into the head's dq rows at `dq` (Tq by D); without, D_i comes per
+ * query block. */
+LT_INLINE void key_block_grads(const struct job *jb, struct scratch *w, int64_t b, int64_t c0,
+                               int64_t nc, float *deltas, float *dq, uint64_t key) {
     const struct geom *g = &jb->g;
-    struct scratch w = scratch_of(g, slot);
-    int64_t d = g->d, dv = g->dv, nc = c1 - c0;
-    float *dk = w.acc, *dvs = dk + round16(ATT_BK * d);
-    uint64_t key = g->p > 0 ? head_key(jb, b) : 0;
+    int64_t d = g->d, dv = g->dv;
+    const float *k = jb->k + b * g->tk * d;
+    float *dk = w->acc, *dvs = dk + round16(ATT_BK * d);
 #pragma omp simd
     for (int64_t x = 0; x < nc * d; x++)
         dk[x] = 0;
 #pragma omp simd
     for (int64_t x = 0; x < nc * dv; x++)
         dvs[x] = 0;
-    transpose_block(w.kt, ATT_BK, jb->k + (b * g->tk + c0) * d, nc, d);
-    transpose_block(w.vt, ATT_BK, jb->v + (b * g->tk + c0) * dv, nc, dv);
+    transpose_block(w->kt, ATT_BK, k + c0 * d, nc, d);
+    transpose_block(w->vt, ATT_BK, jb->v + (b * g->tk + c0) * dv, nc, dv);
     /* causal: the first query block with a row that sees key c0 */
     for (int64_t r0 = g->causal ? c0 / ATT_BQ * ATT_BQ : 0; r0 < g->tq; r0 += ATT_BQ) {
         int64_t nr = g->tq - r0 < ATT_BQ ? g->tq - r0 : ATT_BQ;
         /* causal: the block's keys past its last row's are masked for all its rows and
          * add nothing; the tile stops before them */
         int64_t seen = row_keys(g, r0 + nr - 1, c0, nc);
-        row_deltas(jb, w.di, b, r0, nr);
-        tile_grads(jb, &w, b, r0, nr, c0, seen, key);
-        gemm(dvs, dv, w.s, 1, ATT_BK, jb->dout + (b * g->tq + r0) * dv, dv, seen, dv, nr, 1);
-        gemm(dk, d, w.dp, 1, ATT_BK, jb->q + (b * g->tq + r0) * d, d, seen, d, nr, 1);
+        if (deltas)
+            w->di = deltas + r0;
+        else
+            row_deltas(jb, w->di, b, r0, nr);
+        tile_grads(jb, w, b, r0, nr, c0, seen, key);
+        gemm(dvs, dv, w->s, 1, ATT_BK, jb->dout + (b * g->tq + r0) * dv, dv, seen, dv, nr, 1);
+        gemm(dk, d, w->dp, 1, ATT_BK, jb->q + (b * g->tq + r0) * d, d, seen, d, nr, 1);
+        if (dq) /* dq rows (nr, D) += dS (nr, seen) k */
+            gemm(dq + r0 * d, d, w->dp, ATT_BK, 1, k + c0 * d, d, nr, d, seen, 1);
     }
     if (jb->gk)
         store_grad(jb, jb->gk, (b * g->tk + c0) * d, dk, nc * d, g->scale, jb->acc_k);
     if (jb->gv)
         store_grad(jb, jb->gv, (b * g->tk + c0) * dv, dvs, nc * dv, 1.0f, jb->acc_v);
 }
+
+LT_INLINE void dkv_block_body(const struct job *jb, int64_t b, int64_t c0, int64_t c1,
+                              float *slot) {
+    struct scratch w = scratch_of(&jb->g, slot);
+    key_block_grads(jb, &w, b, c0, c1 - c0, NULL, NULL, jb->g.p > 0 ? head_key(jb, b) : 0);
+}
 LT_DISPATCH(dkv_block, (const struct job *jb, int64_t b, int64_t c0, int64_t c1, float *slot),
             (jb, b, c0, c1, slot));
 
-/* The whole backward of head b (fused_backward): the dk / dv pass's walk, key blocks
- * outside and the query blocks that see them inside, where each tile's dS also adds into
- * the head's dq rows, held until the end; D_i comes once per row, before the walk. Each
- * dq row sums over the key blocks in the order the dq pass does. lo and hi are unused
- * (the task is the head). */
+/* The whole backward of head b (fused_backward): the dk / dv pass's walk over its key
+ * blocks, each tile's dS also adding into the head's dq rows, held until the end; D_i
+ * comes once per row, before the walk. Each dq row sums over the key blocks in the order
+ * the dq pass does. lo and hi are unused (the task is the head). */
 LT_INLINE void head_grads_body(const struct job *jb, int64_t b, int64_t lo, int64_t hi,
                                float *slot) {
     (void)lo;
     (void)hi;
     const struct geom *g = &jb->g;
     struct scratch w = scratch_of(g, slot);
-    int64_t d = g->d, dv = g->dv;
-    float *dk = w.acc, *dvs = dk + round16(ATT_BK * d), *dq = dvs + round16(ATT_BK * dv);
-    float *deltas = dq + round16(g->tq * d);
-    const float *k = jb->k + b * g->tk * d;
+    float *dq = w.acc + round16(ATT_BK * g->d) + round16(ATT_BK * g->dv);
+    float *deltas = dq + round16(g->tq * g->d);
     uint64_t key = g->p > 0 ? head_key(jb, b) : 0;
     row_deltas(jb, deltas, b, 0, g->tq);
 #pragma omp simd
-    for (int64_t x = 0; x < g->tq * d; x++)
+    for (int64_t x = 0; x < g->tq * g->d; x++)
         dq[x] = 0;
-    for (int64_t c0 = 0; c0 < g->tk; c0 += ATT_BK) {
-        int64_t nc = g->tk - c0 < ATT_BK ? g->tk - c0 : ATT_BK;
-#pragma omp simd
-        for (int64_t x = 0; x < nc * d; x++)
-            dk[x] = 0;
-#pragma omp simd
-        for (int64_t x = 0; x < nc * dv; x++)
-            dvs[x] = 0;
-        transpose_block(w.kt, ATT_BK, k + c0 * d, nc, d);
-        transpose_block(w.vt, ATT_BK, jb->v + (b * g->tk + c0) * dv, nc, dv);
-        for (int64_t r0 = g->causal ? c0 / ATT_BQ * ATT_BQ : 0; r0 < g->tq; r0 += ATT_BQ) {
-            int64_t nr = g->tq - r0 < ATT_BQ ? g->tq - r0 : ATT_BQ;
-            int64_t seen = row_keys(g, r0 + nr - 1, c0, nc);
-            w.di = deltas + r0;
-            tile_grads(jb, &w, b, r0, nr, c0, seen, key);
-            gemm(dvs, dv, w.s, 1, ATT_BK, jb->dout + (b * g->tq + r0) * dv, dv, seen, dv, nr, 1);
-            gemm(dk, d, w.dp, 1, ATT_BK, jb->q + (b * g->tq + r0) * d, d, seen, d, nr, 1);
-            /* dq rows (nr, D) += dS (nr, seen) k */
-            gemm(dq + r0 * d, d, w.dp, ATT_BK, 1, k + c0 * d, d, nr, d, seen, 1);
-        }
-        if (jb->gk)
-            store_grad(jb, jb->gk, (b * g->tk + c0) * d, dk, nc * d, g->scale, jb->acc_k);
-        if (jb->gv)
-            store_grad(jb, jb->gv, (b * g->tk + c0) * dv, dvs, nc * dv, 1.0f, jb->acc_v);
-    }
-    store_grad(jb, jb->gq, b * g->tq * d, dq, g->tq * d, g->scale, jb->acc_q);
+    for (int64_t c0 = 0; c0 < g->tk; c0 += ATT_BK)
+        key_block_grads(jb, &w, b, c0, g->tk - c0 < ATT_BK ? g->tk - c0 : ATT_BK, deltas, dq,
+                        key);
+    store_grad(jb, jb->gq, b * g->tq * g->d, dq, g->tq * g->d, g->scale, jb->acc_q);
 }
 LT_DISPATCH(head_grads, (const struct job *jb, int64_t b, int64_t lo, int64_t hi, float *slot),
             (jb, b, lo, hi, slot));
