@@ -155,6 +155,27 @@ LT_INLINE void add_bf16_to_f32_body(const uint16_t *restrict g, float *restrict 
 LT_DISPATCH(add_bf16_to_f32, (const uint16_t *restrict g, float *restrict gx, int64_t n),
             (g, gx, n));
 
+/* gx (bf16) = gx + g, g bf16 or f32 (from_f32): the sum in f32, rounded once, in the
+ * lanes (a residual's gradients, a slice added into its tensor's) */
+LT_INLINE void add_into_bf16_body(const void *restrict g, int from_f32, uint16_t *restrict gx,
+                                  int64_t n) {
+    if (from_f32) {
+        const float *gf = g;
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = lt_vbf16(lt_bits_f32((uint32_t)gx[i] << 16) + gf[i]);
+    } else {
+        const uint16_t *gh = g;
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++)
+            gx[i] = lt_vbf16(lt_bits_f32((uint32_t)gx[i] << 16) +
+                             lt_bits_f32((uint32_t)gh[i] << 16));
+    }
+}
+LT_DISPATCH(add_into_bf16,
+            (const void *restrict g, int from_f32, uint16_t *restrict gx, int64_t n),
+            (g, from_f32, gx, n));
+
 void lt_grad_move(enum lt_dtype from, const void *g, enum lt_dtype to, void *gx, int64_t n,
                   int acc) {
     if (from == to && !acc) {
@@ -171,6 +192,10 @@ void lt_grad_move(enum lt_dtype from, const void *g, enum lt_dtype to, void *gx,
     }
     if (from == LT_DTYPE_BF16 && to == LT_DTYPE_F32) {
         add_bf16_to_f32(g, gx, n);
+        return;
+    }
+    if (to == LT_DTYPE_BF16 && from != LT_DTYPE_F16) {
+        add_into_bf16(g, from == LT_DTYPE_F32, gx, n);
         return;
     }
     float gf[LT_HALF_CHUNK], xf[LT_HALF_CHUNK];
