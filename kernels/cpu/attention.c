@@ -13,8 +13,9 @@
  *   dv_j = sum_i P_ij keep_ij dO_i,  dq_i = scale sum_j dS_ij k_j,  dk_j = scale sum_i dS_ij q_i.
  *
  * The reference reads any float dtype through lt_elem_load and sums in double, one row of
- * scores at a time in its workspace. The fast paths (f32; f16 and bf16 run them on f32
- * copies, kernels/cpu/half_ref.h) walk tiles of ATT_BQ queries by ATT_BK keys with an
+ * scores at a time in its workspace. The fast paths (f32, and f16 and bf16 read in place,
+ * a block's rows widened to f32 in the thread's scratch as a tile needs them, the output
+ * and the gradients rounded once from f32) walk tiles of ATT_BQ queries by ATT_BK keys with an
  * online softmax, so no (Tq, Tk) matrix exists beyond one tile: a tile's scores and dP
  * are small matrix products (register-blocked, vectorised), and so are its contributions
  * to out, dq, dk and dv. The forward and the dq pass hold a tile keys down, with the
@@ -36,7 +37,6 @@
 #include <stdio.h>
 
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/half_ref.h"
 #include "kernels/cpu/vec.h"
 #include "kernels/rng.h"
 
@@ -54,6 +54,7 @@ struct geom {
     float keep_mul; /* 1 / (1 - p) */
     int causal;
     uint32_t layer;
+    int half; /* q, k, v, the output and its gradient are f16 or bf16 (read in place) */
 };
 
 static struct geom geom_of(const struct lt_kargs *a) {
@@ -68,7 +69,8 @@ static struct geom geom_of(const struct lt_kargs *a) {
                      .p = at->dropout,
                      .keep_mul = 1.0f / (1.0f - at->dropout),
                      .causal = at->causal,
-                     .layer = at->layer};
+                     .layer = at->layer,
+                     .half = lt_dtype_is_half(q->dtype)};
     g.heads = nd >= 3 && q->shape[0] > 0 ? g.bh / q->shape[0] : g.bh;
     g.scale = at->scale != 0 ? at->scale : (float)(1 / sqrt((double)g.d));
     return g;
@@ -235,9 +237,12 @@ static int64_t round16(int64_t n) {
  *   di (ATT_BQ): D_i of the tile's queries (the forward: their rescale factors);
  *   acc: the forward's output rows (ATT_BQ, Dv), their running max and sum, the tile's
  *     max and sum (ATT_BQ each); the dq pass's rows (ATT_BQ, D); the dk / dv pass's key
- *     rows (ATT_BK, D) and (ATT_BK, Dv). */
+ *     rows (ATT_BK, D) and (ATT_BK, Dv);
+ *   half tensors only: kr (ATT_BK, D) and vr (ATT_BK, Dv), a key block's rows widened to
+ *     f32; qr and dr (ATT_BQ by the wider of D and Dv), a query block's q and dO rows (and
+ *     out's, for D_i). */
 struct scratch {
-    float *kt, *vt, *s, *dp, *di, *acc;
+    float *kt, *vt, *s, *dp, *di, *acc, *kr, *vr, *qr, *dr;
 };
 
 /* Whether the backward runs as one task per head (head_grads) rather than a dq pass and a
@@ -258,9 +263,16 @@ static int64_t acc_floats(const struct geom *g, int backward) {
     return dq > dkv ? dq : dkv;
 }
 
+/* The half tensors' widened rows (struct scratch). */
+static int64_t rows_floats(const struct geom *g) {
+    int64_t wide = g->d > g->dv ? g->d : g->dv;
+    return g->half ? round16(ATT_BK * g->d) + round16(ATT_BK * g->dv) + 2 * round16(ATT_BQ * wide)
+                   : 0;
+}
+
 static int64_t slot_floats(const struct geom *g, int backward) {
     return round16(g->d * ATT_BK) + round16(g->dv * ATT_BK) + 2 * ATT_BQ * ATT_BK +
-           round16(ATT_BQ) + acc_floats(g, backward);
+           round16(ATT_BQ) + acc_floats(g, backward) + rows_floats(g);
 }
 
 static struct scratch scratch_of(const struct geom *g, float *slot) {
@@ -270,7 +282,12 @@ static struct scratch scratch_of(const struct geom *g, float *slot) {
     w.s = w.vt + round16(g->dv * ATT_BK);
     w.dp = w.s + ATT_BQ * ATT_BK;
     w.di = w.dp + ATT_BQ * ATT_BK;
-    w.acc = w.di + round16(ATT_BQ);
+    /* the widened rows (none for f32), then acc, whose size is the pass's */
+    w.kr = w.di + round16(ATT_BQ);
+    w.vr = w.kr + round16(ATT_BK * g->d);
+    w.qr = w.vr + round16(ATT_BK * g->dv);
+    w.dr = w.qr + round16(ATT_BQ * (g->d > g->dv ? g->d : g->dv));
+    w.acc = w.di + round16(ATT_BQ) + rows_floats(g);
     return w;
 }
 
@@ -282,8 +299,11 @@ static size_t fast_workspace(const struct lt_kargs *a, int backward) {
 /* What a task reads, beyond the geometry. */
 struct job {
     struct geom g;
-    const float *q, *k, *v, *out, *lse, *dout; /* forward: out and lse are written */
-    float *o, *l;
+    enum lt_dtype dt, ddt; /* of q, k, v and out, and of dout: f32 or a half type */
+    const void *q, *k, *v, *out, *dout;    /* forward: out and lse are written */
+    const float *lse;
+    void *o; /* the forward's output, of dtype dt */
+    float *l;
     void *gq, *gk, *gv; /* of dtype gdt: f32, or a half type (half gradients) */
     enum lt_dtype gdt;
     int acc_q, acc_k, acc_v;
@@ -296,6 +316,16 @@ struct job {
 LT_INLINE uint64_t head_key(const struct job *jb, int64_t b) {
     const struct geom *g = &jb->g;
     return lt_rng_key(jb->seed, g->layer, jb->epoch, (uint64_t)(jb->sample_base + b / g->heads));
+}
+
+/* Rows [r0, r0 + n) of a matrix of `width` columns and dtype dt at `base`, in f32: the
+ * rows themselves when they are f32, else widened into buf (exactly). */
+LT_INLINE const float *rows_f32(enum lt_dtype dt, const void *base, int64_t r0, int64_t n,
+                                int64_t width, float *buf) {
+    if (dt == LT_DTYPE_F32)
+        return (const float *)base + r0 * width;
+    lt_half_to_f32_n(dt, (const uint16_t *)base + r0 * width, buf, n * width);
+    return buf;
 }
 
 /* dst (n rows of stride ld) = src (nc rows of n) transposed. Sixteen source rows at a
@@ -355,13 +385,12 @@ LT_INLINE void forward_block_body(const struct job *jb, int64_t b, int64_t r0, i
     const struct geom *g = &jb->g;
     struct scratch w = scratch_of(g, slot);
     int64_t d = g->d, dv = g->dv, nr = r1 - r0;
-    const float *k = jb->k + b * g->tk * d, *v = jb->v + b * g->tk * dv;
     /* per query lane: the running max and sum, the tile's max and sum, the rescale */
     float *o = w.acc, *m = o + round16(ATT_BQ * dv), *l = m + round16(ATT_BQ);
     float *mx = l + round16(ATT_BQ), *sum = mx + round16(ATT_BQ), *alpha = w.di;
     uint64_t key = g->p > 0 ? head_key(jb, b) : 0;
     float p = g->p, mul = g->keep_mul, scale = g->scale;
-    transpose_block(w.kt, ATT_BQ, jb->q + (b * g->tq + r0) * d, nr, d);
+    transpose_block(w.kt, ATT_BQ, rows_f32(jb->dt, jb->q, b * g->tq + r0, nr, d, w.qr), nr, d);
     for (int64_t r = 0; r < nr; r++) {
         m[r] = -INFINITY;
         l[r] = 0;
@@ -372,7 +401,7 @@ LT_INLINE void forward_block_body(const struct job *jb, int64_t b, int64_t r0, i
     int64_t kend = visible_keys(g, r1 - 1); /* the key blocks past it are all masked */
     for (int64_t c0 = 0; c0 < kend; c0 += ATT_BK) {
         int64_t nc = kend - c0 < ATT_BK ? kend - c0 : ATT_BK;
-        scores_t(w.s, k + c0 * d, w.kt, d, nc, nr);
+        scores_t(w.s, rows_f32(jb->dt, jb->k, b * g->tk + c0, nc, d, w.kr), w.kt, d, nc, nr);
 #pragma omp simd
         for (int64_t i = 0; i < nr; i++) {
             mx[i] = m[i];
@@ -417,13 +446,18 @@ LT_INLINE void forward_block_body(const struct job *jb, int64_t b, int64_t r0, i
                 orow[x] *= ar;
         }
         /* o (nr, Dv) += P (the tile read transposed) v */
-        gemm(o, dv, w.s, 1, ATT_BQ, v + c0 * dv, dv, nr, dv, nc, 1);
+        gemm(o, dv, w.s, 1, ATT_BQ, rows_f32(jb->dt, jb->v, b * g->tk + c0, nc, dv, w.vr), dv, nr,
+             dv, nc, 1);
     }
     for (int64_t r = 0; r < nr; r++) {
-        float inv = 1.0f / l[r], *dst = jb->o + (b * g->tq + r0 + r) * dv;
+        int64_t at = (b * g->tq + r0 + r) * dv;
+        float inv = 1.0f / l[r], *orow = o + r * dv;
+        float *dst = jb->dt == LT_DTYPE_F32 ? (float *)jb->o + at : orow;
 #pragma omp simd
         for (int64_t x = 0; x < dv; x++)
-            dst[x] = o[r * dv + x] * inv;
+            dst[x] = orow[x] * inv;
+        if (jb->dt != LT_DTYPE_F32) /* rounded once from the f32 row */
+            lt_f32_to_half_n(jb->dt, orow, (uint16_t *)jb->o + at, dv);
         jb->l[b * g->tq + r0 + r] = m[r] + logf(l[r]);
     }
 }
@@ -434,12 +468,13 @@ LT_DISPATCH(forward_block, (const struct job *jb, int64_t b, int64_t r0, int64_t
  * head b against keys [c0, c0 + nc), whose k and v are transposed in w: w.s =
  * P keep / (1 - p) and w.dp = dS, 0 where a key is not visible; w.di holds the rows'
  * D_i. */
-LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, int64_t b, int64_t r0,
-                          int64_t nr, int64_t c0, int64_t nc, uint64_t key) {
+LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, const float *qr,
+                          const float *dr, int64_t b, int64_t r0, int64_t nr, int64_t c0,
+                          int64_t nc, uint64_t key) {
     const struct geom *g = &jb->g;
     int64_t d = g->d, dv = g->dv;
-    gemm(w->s, ATT_BK, jb->q + (b * g->tq + r0) * d, d, 1, w->kt, ATT_BK, nr, nc, d, 0);
-    gemm(w->dp, ATT_BK, jb->dout + (b * g->tq + r0) * dv, dv, 1, w->vt, ATT_BK, nr, nc, dv, 0);
+    gemm(w->s, ATT_BK, qr, d, 1, w->kt, ATT_BK, nr, nc, d, 0);
+    gemm(w->dp, ATT_BK, dr, dv, 1, w->vt, ATT_BK, nr, nc, dv, 0);
     float p = g->p, mul = g->keep_mul, scale = g->scale;
     for (int64_t r = 0; r < nr; r++) {
         float *restrict s = w->s + r * ATT_BK, *restrict dp = w->dp + r * ATT_BK;
@@ -470,12 +505,17 @@ LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, int64_t
     }
 }
 
-/* D_i = dO_i . out_i for query rows [r0, r0 + nr) of head b into di. */
-LT_INLINE void row_deltas(const struct job *jb, float *di, int64_t b, int64_t r0, int64_t nr) {
+/* D_i = dO_i . out_i for query rows [r0, r0 + nr) of head b into di (half rows widened
+ * ATT_BQ at a time into w's qr and dr). */
+LT_INLINE void row_deltas(const struct job *jb, const struct scratch *w, float *di, int64_t b,
+                          int64_t r0, int64_t nr) {
     int64_t dv = jb->g.dv;
-    for (int64_t r = 0; r < nr; r++) {
-        int64_t at = (b * jb->g.tq + r0 + r) * dv;
-        di[r] = dot(jb->dout + at, jb->out + at, dv);
+    for (int64_t c = 0; c < nr; c += ATT_BQ) {
+        int64_t n = nr - c < ATT_BQ ? nr - c : ATT_BQ, row = b * jb->g.tq + r0 + c;
+        const float *dr = rows_f32(jb->ddt, jb->dout, row, n, dv, w->dr);
+        const float *orow = rows_f32(jb->dt, jb->out, row, n, dv, w->qr);
+        for (int64_t r = 0; r < n; r++)
+            di[c + r] = dot(dr + r * dv, orow + r * dv, dv);
     }
 }
 
@@ -515,22 +555,22 @@ LT_INLINE void dq_block_body(const struct job *jb, int64_t b, int64_t r0, int64_
     const struct geom *g = &jb->g;
     struct scratch w = scratch_of(g, slot);
     int64_t d = g->d, dv = g->dv, nr = r1 - r0;
-    const float *k = jb->k + b * g->tk * d, *v = jb->v + b * g->tk * dv;
     const float *lse = jb->lse + b * g->tq + r0, *di = w.di;
     float *dq = w.acc;
     uint64_t key = g->p > 0 ? head_key(jb, b) : 0;
     float p = g->p, mul = g->keep_mul, scale = g->scale;
-    row_deltas(jb, w.di, b, r0, nr);
-    transpose_block(w.kt, ATT_BQ, jb->q + (b * g->tq + r0) * d, nr, d);
-    transpose_block(w.vt, ATT_BQ, jb->dout + (b * g->tq + r0) * dv, nr, dv);
+    row_deltas(jb, &w, w.di, b, r0, nr);
+    transpose_block(w.kt, ATT_BQ, rows_f32(jb->dt, jb->q, b * g->tq + r0, nr, d, w.qr), nr, d);
+    transpose_block(w.vt, ATT_BQ, rows_f32(jb->ddt, jb->dout, b * g->tq + r0, nr, dv, w.dr), nr, dv);
 #pragma omp simd
     for (int64_t x = 0; x < nr * d; x++)
         dq[x] = 0;
     int64_t kend = visible_keys(g, r1 - 1);
     for (int64_t c0 = 0; c0 < kend; c0 += ATT_BK) {
         int64_t nc = kend - c0 < ATT_BK ? kend - c0 : ATT_BK;
-        scores_t(w.s, k + c0 * d, w.kt, d, nc, nr);
-        scores_t(w.dp, v + c0 * dv, w.vt, dv, nc, nr);
+        const float *kr = rows_f32(jb->dt, jb->k, b * g->tk + c0, nc, d, w.kr);
+        scores_t(w.s, kr, w.kt, d, nc, nr);
+        scores_t(w.dp, rows_f32(jb->dt, jb->v, b * g->tk + c0, nc, dv, w.vr), w.vt, dv, nc, nr);
         for (int64_t j = 0; j < nc; j++) {
             const float *restrict sj = w.s + j * ATT_BQ;
             float *restrict dsj = w.dp + j * ATT_BQ;
@@ -551,7 +591,7 @@ LT_INLINE void dq_block_body(const struct job *jb, int64_t b, int64_t r0, int64_
                 }
             }
         }
-        gemm(dq, d, w.dp, 1, ATT_BQ, k + c0 * d, d, nr, d, nc, 1);
+        gemm(dq, d, w.dp, 1, ATT_BQ, kr, d, nr, d, nc, 1);
     }
     store_grad(jb, jb->gq, (b * g->tq + r0) * d, dq, nr * d, g->scale, jb->acc_q);
 }
@@ -567,7 +607,6 @@ LT_INLINE void key_block_grads(const struct job *jb, struct scratch *w, int64_t 
                                int64_t nc, float *deltas, float *dq, uint64_t key) {
     const struct geom *g = &jb->g;
     int64_t d = g->d, dv = g->dv;
-    const float *k = jb->k + b * g->tk * d;
     float *dk = w->acc, *dvs = dk + round16(ATT_BK * d);
 #pragma omp simd
     for (int64_t x = 0; x < nc * d; x++)
@@ -575,8 +614,9 @@ LT_INLINE void key_block_grads(const struct job *jb, struct scratch *w, int64_t 
 #pragma omp simd
     for (int64_t x = 0; x < nc * dv; x++)
         dvs[x] = 0;
-    transpose_block(w->kt, ATT_BK, k + c0 * d, nc, d);
-    transpose_block(w->vt, ATT_BK, jb->v + (b * g->tk + c0) * dv, nc, dv);
+    const float *kr = rows_f32(jb->dt, jb->k, b * g->tk + c0, nc, d, w->kr);
+    transpose_block(w->kt, ATT_BK, kr, nc, d);
+    transpose_block(w->vt, ATT_BK, rows_f32(jb->dt, jb->v, b * g->tk + c0, nc, dv, w->vr), nc, dv);
     /* causal: the first query block with a row that sees key c0 */
     for (int64_t r0 = g->causal ? c0 / ATT_BQ * ATT_BQ : 0; r0 < g->tq; r0 += ATT_BQ) {
         int64_t nr = g->tq - r0 < ATT_BQ ? g->tq - r0 : ATT_BQ;
@@ -586,12 +626,14 @@ LT_INLINE void key_block_grads(const struct job *jb, struct scratch *w, int64_t 
         if (deltas)
             w->di = deltas + r0;
         else
-            row_deltas(jb, w->di, b, r0, nr);
-        tile_grads(jb, w, b, r0, nr, c0, seen, key);
-        gemm(dvs, dv, w->s, 1, ATT_BK, jb->dout + (b * g->tq + r0) * dv, dv, seen, dv, nr, 1);
-        gemm(dk, d, w->dp, 1, ATT_BK, jb->q + (b * g->tq + r0) * d, d, seen, d, nr, 1);
+            row_deltas(jb, w, w->di, b, r0, nr);
+        const float *qr = rows_f32(jb->dt, jb->q, b * g->tq + r0, nr, d, w->qr);
+        const float *dr = rows_f32(jb->ddt, jb->dout, b * g->tq + r0, nr, dv, w->dr);
+        tile_grads(jb, w, qr, dr, b, r0, nr, c0, seen, key);
+        gemm(dvs, dv, w->s, 1, ATT_BK, dr, dv, seen, dv, nr, 1);
+        gemm(dk, d, w->dp, 1, ATT_BK, qr, d, seen, d, nr, 1);
         if (dq) /* dq rows (nr, D) += dS (nr, seen) k */
-            gemm(dq + r0 * d, d, w->dp, ATT_BK, 1, k + c0 * d, d, nr, d, seen, 1);
+            gemm(dq + r0 * d, d, w->dp, ATT_BK, 1, kr, d, nr, d, seen, 1);
     }
     if (jb->gk)
         store_grad(jb, jb->gk, (b * g->tk + c0) * d, dk, nc * d, g->scale, jb->acc_k);
@@ -620,7 +662,7 @@ LT_INLINE void head_grads_body(const struct job *jb, int64_t b, int64_t lo, int6
     float *dq = w.acc + round16(ATT_BK * g->d) + round16(ATT_BK * g->dv);
     float *deltas = dq + round16(g->tq * g->d);
     uint64_t key = g->p > 0 ? head_key(jb, b) : 0;
-    row_deltas(jb, deltas, b, 0, g->tq);
+    row_deltas(jb, &w, deltas, b, 0, g->tq);
 #pragma omp simd
     for (int64_t x = 0; x < g->tq * g->d; x++)
         dq[x] = 0;
@@ -662,6 +704,7 @@ static int slots_of(const struct lt_kargs *a, const struct geom *g, int backward
 
 static struct job job_of(const struct lt_kargs *a) {
     struct job jb = {.g = geom_of(a),
+                     .dt = a->in[0]->dtype,
                      .q = a->in[0]->data,
                      .k = a->in[1]->data,
                      .v = a->in[2]->data,
@@ -690,6 +733,7 @@ static enum lt_status attention_backward_fast(const struct lt_kargs *a) {
     if (slots < 1)
         return LT_EINVAL;
     jb.dout = a->gout[0]->data;
+    jb.ddt = a->gout[0]->dtype;
     jb.gq = a->gin[0] ? a->gin[0]->data : NULL;
     jb.gk = a->gin[1] ? a->gin[1]->data : NULL;
     jb.gv = a->gin[2] ? a->gin[2]->data : NULL;
@@ -712,36 +756,6 @@ static enum lt_status attention_backward_fast(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-/* Half: the fast f32 kernels on f32 copies of the forward tensors and gout (their thread
- * slots follow the copies in the workspace); the outputs are rounded once from the f32
- * results, and a backward writes its half gradients block by block itself (store_grad). */
-static size_t half_copies(const struct lt_kargs *a, int backward) {
-    size_t n = backward ? lt_half_ref_copy_bytes(a->gout[0]) : 0;
-    for (int i = 0; i < a->n_in; i++)
-        n += lt_half_ref_copy_bytes(a->in[i]);
-    for (int k = 0; k < a->n_out; k++)
-        n += lt_half_ref_copy_bytes(a->out[k]);
-    return n;
-}
-
-static size_t half_fast_workspace(const struct lt_kargs *a, int backward) {
-    return half_copies(a, backward) + fast_workspace(a, backward);
-}
-
-static enum lt_status half_run(const struct lt_kargs *a, int backward, lt_kernel_fn f32) {
-    size_t copies = half_copies(a, backward);
-    size_t inner = a->workspace_size > copies ? a->workspace_size - copies : 0;
-    return lt_half_run_with(a, backward, 0, f32, NULL, inner);
-}
-
-static enum lt_status attention_forward_half_fast(const struct lt_kargs *a) {
-    return half_run(a, 0, attention_forward_fast);
-}
-
-static enum lt_status attention_backward_half_fast(const struct lt_kargs *a) {
-    return half_run(a, 1, attention_backward_fast);
-}
-
 void lt_cpu_register_attention(struct lt_backend *b, int fast) {
     const enum lt_op op = LT_OP_SCALED_DOT_PRODUCT_ATTENTION;
     for (enum lt_dtype dt = LT_DTYPE_F32; dt <= LT_DTYPE_BF16; dt++)
@@ -755,10 +769,11 @@ void lt_cpu_register_attention(struct lt_backend *b, int fast) {
                                                       .backward = attention_backward_fast,
                                                       .workspace = fast_workspace,
                                                       .impl_name = lt_cpu_isa()};
+    /* half tensors read in place, a block's rows widened at a time: the same kernels */
     for (enum lt_dtype dt = LT_DTYPE_F16; dt <= LT_DTYPE_BF16; dt++)
-        b->kernels[op][dt] = (struct lt_kernel){.forward = attention_forward_half_fast,
-                                                .backward = attention_backward_half_fast,
-                                                .workspace = half_fast_workspace,
+        b->kernels[op][dt] = (struct lt_kernel){.forward = attention_forward_fast,
+                                                .backward = attention_backward_fast,
+                                                .workspace = fast_workspace,
                                                 .impl_name = "vec",
                                                 .half_gradients = 1};
 }
