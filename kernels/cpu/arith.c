@@ -193,9 +193,9 @@ static enum lt_status mul_forward_fast(const struct lt_kargs *a) {
  * not NULL), for the columns j in [c0, c1), each summed in double in row order. g is of
  * dtype dt: f32, or a half type read in place (no x then): a bf16 value widened in the
  * loop (a shift), an f16 row block widened on the stack first. */
-LT_INLINE void column_sums_body(enum lt_dtype dt, const void *restrict g,
-                                const float *restrict x, float *restrict out, int64_t rows,
-                                int64_t m, int64_t c0, int64_t c1, double sign, int acc) {
+LT_INLINE void column_sums_body(enum lt_dtype dt, const void *restrict g, const float *restrict x,
+                                float *restrict out, int64_t rows, int64_t m, int64_t c0,
+                                int64_t c1, double sign, int acc) {
     double s[COL_BLOCK];
     float row[COL_BLOCK];
     for (int64_t b0 = c0; b0 < c1; b0 += COL_BLOCK) {
@@ -235,9 +235,8 @@ LT_INLINE void column_sums_body(enum lt_dtype dt, const void *restrict g,
     }
 }
 LT_DISPATCH(column_sums,
-            (enum lt_dtype dt, const void *restrict g, const float *restrict x,
-             float *restrict out, int64_t rows, int64_t m, int64_t c0, int64_t c1, double sign,
-             int acc),
+            (enum lt_dtype dt, const void *restrict g, const float *restrict x, float *restrict out,
+             int64_t rows, int64_t m, int64_t c0, int64_t c1, double sign, int acc),
             (dt, g, x, out, rows, m, c0, c1, sign, acc));
 
 /* column_sums over every column, the columns split between the threads. */

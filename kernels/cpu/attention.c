@@ -299,11 +299,11 @@ static size_t fast_workspace(const struct lt_kargs *a, int backward) {
 /* What a task reads, beyond the geometry. */
 struct job {
     struct geom g;
-    enum lt_dtype dt, ddt; /* of q, k, v and out, and of dout: f32 or a half type */
-    const void *q, *k, *v, *out, *dout;    /* forward: out and lse are written */
+    enum lt_dtype dt, ddt;              /* of q, k, v and out, and of dout: f32 or a half type */
+    const void *q, *k, *v, *out, *dout; /* out and lse: as the backward reads them */
     const float *lse;
-    void *o; /* the forward's output, of dtype dt */
-    float *l;
+    void *o;  /* the forward writes its output here (dtype dt) */
+    float *l; /* and the rows' log-sum-exp here */
     void *gq, *gk, *gv; /* of dtype gdt: f32, or a half type (half gradients) */
     enum lt_dtype gdt;
     int acc_q, acc_k, acc_v;
@@ -561,7 +561,8 @@ LT_INLINE void dq_block_body(const struct job *jb, int64_t b, int64_t r0, int64_
     float p = g->p, mul = g->keep_mul, scale = g->scale;
     row_deltas(jb, &w, w.di, b, r0, nr);
     transpose_block(w.kt, ATT_BQ, rows_f32(jb->dt, jb->q, b * g->tq + r0, nr, d, w.qr), nr, d);
-    transpose_block(w.vt, ATT_BQ, rows_f32(jb->ddt, jb->dout, b * g->tq + r0, nr, dv, w.dr), nr, dv);
+    transpose_block(w.vt, ATT_BQ, rows_f32(jb->ddt, jb->dout, b * g->tq + r0, nr, dv, w.dr), nr,
+                    dv);
 #pragma omp simd
     for (int64_t x = 0; x < nr * d; x++)
         dq[x] = 0;
@@ -667,8 +668,7 @@ LT_INLINE void head_grads_body(const struct job *jb, int64_t b, int64_t lo, int6
     for (int64_t x = 0; x < g->tq * g->d; x++)
         dq[x] = 0;
     for (int64_t c0 = 0; c0 < g->tk; c0 += ATT_BK)
-        key_block_grads(jb, &w, b, c0, g->tk - c0 < ATT_BK ? g->tk - c0 : ATT_BK, deltas, dq,
-                        key);
+        key_block_grads(jb, &w, b, c0, g->tk - c0 < ATT_BK ? g->tk - c0 : ATT_BK, deltas, dq, key);
     store_grad(jb, jb->gq, b * g->tq * g->d, dq, g->tq * g->d, g->scale, jb->acc_q);
 }
 LT_DISPATCH(head_grads, (const struct job *jb, int64_t b, int64_t lo, int64_t hi, float *slot),

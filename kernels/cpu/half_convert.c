@@ -168,12 +168,11 @@ LT_INLINE void add_into_bf16_body(const void *restrict g, int from_f32, uint16_t
         const uint16_t *gh = g;
 #pragma omp simd
         for (int64_t i = 0; i < n; i++)
-            gx[i] = lt_vbf16(lt_bits_f32((uint32_t)gx[i] << 16) +
-                             lt_bits_f32((uint32_t)gh[i] << 16));
+            gx[i] =
+                lt_vbf16(lt_bits_f32((uint32_t)gx[i] << 16) + lt_bits_f32((uint32_t)gh[i] << 16));
     }
 }
-LT_DISPATCH(add_into_bf16,
-            (const void *restrict g, int from_f32, uint16_t *restrict gx, int64_t n),
+LT_DISPATCH(add_into_bf16, (const void *restrict g, int from_f32, uint16_t *restrict gx, int64_t n),
             (g, from_f32, gx, n));
 
 void lt_grad_move(enum lt_dtype from, const void *g, enum lt_dtype to, void *gx, int64_t n,
