@@ -36,5 +36,9 @@ const struct op_case attention_cases[] = {
     /* 32 heads: the fast backward runs one task per head (its dq rows held whole) */
     OP_CASE("attention causal 32 heads (8, 4, 5, 3)", SDPA, &causal, QKV(8, 4, 5, 5, 3, 3)),
     OP_CASE("attention dropout 0.5 32 heads Tq 4 != Tk 9", SDPA, &dropout, QKV(4, 8, 4, 9, 3, 2)),
+    OP_CASE("attention causal 32 heads Tq 6 > Tk 4", SDPA, &causal, QKV(8, 4, 6, 4, 3, 5)),
+    /* without q's gradient: the dk / dv pass alone, on the per-head shapes */
+    OP_CASE_NO_GRAD("attention causal 32 heads, no gradient for q", SDPA, &causal, 1u,
+                    QKV(8, 4, 5, 5, 3, 3)),
 };
 const int attention_case_count = (int)(sizeof attention_cases / sizeof attention_cases[0]);

@@ -239,6 +239,8 @@ static const struct problem problems[] = {
     {8, 4, 70, 70, 16, 16, {.causal = 1}},
     {4, 8, 29, 70, 8, 12, {.scale = 0.2f}},
     {4, 8, 40, 40, 8, 8, {.causal = 1, .dropout = 0.2f, .layer = 3}},
+    {4, 8, 40, 70, 8, 12, {.causal = 1}},
+    {4, 8, 70, 40, 12, 8, {.causal = 1}},
 };
 #define N_PROBLEMS (int)(sizeof problems / sizeof problems[0])
 

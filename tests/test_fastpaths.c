@@ -537,10 +537,6 @@ static void grad_norm_matches_reference(void **state) {
     free(g);
 }
 
-/* The array conversions (F16C where the CPU has it) give the scalar conversions' bits:
- * every f16 pattern one way; the other way every f16's f32 value, its neighbours one ulp
- * either side, the midpoints between f16s, specials and NaNs with payloads, and a
- * million random patterns. Odd lengths take the vector loop's tail too. */
 /* The value of element i of a buffer of float dtype dt, widened exactly. */
 static float load_as_f32(enum lt_dtype dt, const void *p, int64_t i) {
     if (dt == LT_DTYPE_F32)
@@ -587,6 +583,10 @@ static void grad_moves_round_once(void **state) {
             }
 }
 
+/* The array conversions (F16C where the CPU has it) give the scalar conversions' bits:
+ * every f16 pattern one way; the other way every f16's f32 value, its neighbours one ulp
+ * either side, the midpoints between f16s, specials and NaNs with payloads, and a
+ * million random patterns. Odd lengths take the vector loop's tail too. */
 static void f16_array_conversions_match_scalar(void **state) {
     (void)state;
     enum { N = 65536 * 4 + 1000000 + 7 };

@@ -352,7 +352,8 @@ static enum lt_status tanh_backward_fast(const struct lt_kargs *a) {
 }
 
 /* bf16 GELU: each value widened (a shift) and its result rounded once, in the lanes of
- * the f32 loops' math; an added gradient is the sum in f32, rounded once. */
+ * the f32 loops' math; an added gradient is added in f32 (contracted into the product
+ * where the ISA has FMA, as in the f32 loop) and rounded once to bf16. */
 LT_INLINE void gelu_bf16_body(const uint16_t *restrict x, uint16_t *restrict y, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {

@@ -203,17 +203,17 @@ LT_INLINE void column_sums_body(enum lt_dtype dt, const void *restrict g, const 
         for (int64_t j = 0; j < len; j++)
             s[j] = 0;
         for (int64_t o = 0; o < rows; o++) {
-            const float *gr = (const float *)g + o * m + b0;
-            const uint16_t *hr = (const uint16_t *)g + o * m + b0;
-            if (dt == LT_DTYPE_BF16) {
+            const float *gr = row;
+            if (dt == LT_DTYPE_F32) {
+                gr = (const float *)g + o * m + b0;
+            } else if (dt == LT_DTYPE_BF16) {
+                const uint16_t *hr = (const uint16_t *)g + o * m + b0;
 #pragma omp simd
                 for (int64_t j = 0; j < len; j++)
                     s[j] += lt_bits_f32((uint32_t)hr[j] << 16);
                 continue;
-            }
-            if (dt != LT_DTYPE_F32) {
-                lt_half_to_f32_n(dt, hr, row, len);
-                gr = row;
+            } else {
+                lt_half_to_f32_n(dt, (const uint16_t *)g + o * m + b0, row, len);
             }
             if (x) {
                 const float *xr = x + o * m + b0;

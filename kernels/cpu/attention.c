@@ -237,8 +237,9 @@ static int64_t round16(int64_t n) {
  *   di (ATT_BQ): D_i of the tile's queries (the forward: their rescale factors);
  *   acc: the forward's output rows (ATT_BQ, Dv), their running max and sum, the tile's
  *     max and sum (ATT_BQ each); the dq pass's rows (ATT_BQ, D); the dk / dv pass's key
- *     rows (ATT_BK, D) and (ATT_BK, Dv);
- *   half tensors only: kr (ATT_BK, D) and vr (ATT_BK, Dv), a key block's rows widened to
+ *     rows (ATT_BK, D) and (ATT_BK, Dv), followed in the one-task-per-head backward by
+ *     the head's dq rows (Tq, D) and D_i (Tq);
+ *   half tensors only (NULL for f32): kr (ATT_BK, D) and vr (ATT_BK, Dv), a key block's rows widened to
  *     f32; qr and dr (ATT_BQ by the wider of D and Dv), a query block's q and dO rows (and
  *     out's, for D_i). */
 struct scratch {
@@ -283,10 +284,13 @@ static struct scratch scratch_of(const struct geom *g, float *slot) {
     w.dp = w.s + ATT_BQ * ATT_BK;
     w.di = w.dp + ATT_BQ * ATT_BK;
     /* the widened rows (none for f32), then acc, whose size is the pass's */
-    w.kr = w.di + round16(ATT_BQ);
-    w.vr = w.kr + round16(ATT_BK * g->d);
-    w.qr = w.vr + round16(ATT_BK * g->dv);
-    w.dr = w.qr + round16(ATT_BQ * (g->d > g->dv ? g->d : g->dv));
+    w.kr = w.vr = w.qr = w.dr = NULL;
+    if (g->half) {
+        w.kr = w.di + round16(ATT_BQ);
+        w.vr = w.kr + round16(ATT_BK * g->d);
+        w.qr = w.vr + round16(ATT_BK * g->dv);
+        w.dr = w.qr + round16(ATT_BQ * (g->d > g->dv ? g->d : g->dv));
+    }
     w.acc = w.di + round16(ATT_BQ) + rows_floats(g);
     return w;
 }
@@ -466,11 +470,11 @@ LT_DISPATCH(forward_block, (const struct job *jb, int64_t b, int64_t r0, int64_t
 
 /* The dk / dv pass's tile (queries down, keys across) of query rows [r0, r0 + nr) of
  * head b against keys [c0, c0 + nc), whose k and v are transposed in w: w.s =
- * P keep / (1 - p) and w.dp = dS, 0 where a key is not visible; w.di holds the rows'
- * D_i. */
+ * P keep / (1 - p) and w.dp = dS, 0 where a key is not visible; di holds the rows' D_i,
+ * qr and dr their q and dO rows in f32. */
 LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, const float *qr,
-                          const float *dr, int64_t b, int64_t r0, int64_t nr, int64_t c0,
-                          int64_t nc, uint64_t key) {
+                          const float *dr, const float *di, int64_t b, int64_t r0, int64_t nr,
+                          int64_t c0, int64_t nc, uint64_t key) {
     const struct geom *g = &jb->g;
     int64_t d = g->d, dv = g->dv;
     gemm(w->s, ATT_BK, qr, d, 1, w->kt, ATT_BK, nr, nc, d, 0);
@@ -478,7 +482,7 @@ LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, const f
     float p = g->p, mul = g->keep_mul, scale = g->scale;
     for (int64_t r = 0; r < nr; r++) {
         float *restrict s = w->s + r * ATT_BK, *restrict dp = w->dp + r * ATT_BK;
-        float lse = jb->lse[b * g->tq + r0 + r], di = w->di[r];
+        float lse = jb->lse[b * g->tq + r0 + r], d_i = di[r];
         int64_t cn = row_keys(g, r0 + r, c0, nc);
         /* whole vectors of 16 past a causal row's last key, masked: a scalar remainder
          * of exps costs more than the masked lanes */
@@ -490,14 +494,14 @@ LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, const f
                 float pr = lt_vselect(c < cn, lt_vexp(s[c] * scale - lse), 0.0f);
                 float kp = lt_vselect(lt_vuniform(key, e0 + c) >= p, mul, 0.0f);
                 s[c] = pr * kp;
-                dp[c] = pr * (dp[c] * kp - di);
+                dp[c] = pr * (dp[c] * kp - d_i);
             }
         } else {
 #pragma omp simd
             for (int64_t c = 0; c < cv; c++) {
                 float pr = lt_vselect(c < cn, lt_vexp(s[c] * scale - lse), 0.0f);
                 s[c] = pr;
-                dp[c] = pr * (dp[c] - di);
+                dp[c] = pr * (dp[c] - d_i);
             }
         }
         for (int64_t c = cv; c < nc; c++)
@@ -507,7 +511,7 @@ LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, const f
 
 /* D_i = dO_i . out_i for query rows [r0, r0 + nr) of head b into di (half rows widened
  * ATT_BQ at a time into w's qr and dr). */
-LT_INLINE void row_deltas(const struct job *jb, const struct scratch *w, float *di, int64_t b,
+LT_INLINE void row_deltas(const struct job *jb, struct scratch *w, float *di, int64_t b,
                           int64_t r0, int64_t nr) {
     int64_t dv = jb->g.dv;
     for (int64_t c = 0; c < nr; c += ATT_BQ) {
@@ -605,7 +609,7 @@ LT_DISPATCH(dq_block, (const struct job *jb, int64_t b, int64_t r0, int64_t r1, 
  * tile's dS also adds into the head's dq rows at `dq` (Tq by D); without, D_i comes per
  * query block. */
 LT_INLINE void key_block_grads(const struct job *jb, struct scratch *w, int64_t b, int64_t c0,
-                               int64_t nc, float *deltas, float *dq, uint64_t key) {
+                               int64_t nc, const float *deltas, float *dq, uint64_t key) {
     const struct geom *g = &jb->g;
     int64_t d = g->d, dv = g->dv;
     float *dk = w->acc, *dvs = dk + round16(ATT_BK * d);
@@ -624,13 +628,12 @@ LT_INLINE void key_block_grads(const struct job *jb, struct scratch *w, int64_t 
         /* causal: the block's keys past its last row's are masked for all its rows and
          * add nothing; the tile stops before them */
         int64_t seen = row_keys(g, r0 + nr - 1, c0, nc);
-        if (deltas)
-            w->di = deltas + r0;
-        else
+        const float *di = deltas ? deltas + r0 : w->di;
+        if (!deltas)
             row_deltas(jb, w, w->di, b, r0, nr);
         const float *qr = rows_f32(jb->dt, jb->q, b * g->tq + r0, nr, d, w->qr);
         const float *dr = rows_f32(jb->ddt, jb->dout, b * g->tq + r0, nr, dv, w->dr);
-        tile_grads(jb, w, qr, dr, b, r0, nr, c0, seen, key);
+        tile_grads(jb, w, qr, dr, di, b, r0, nr, c0, seen, key);
         gemm(dvs, dv, w->s, 1, ATT_BK, dr, dv, seen, dv, nr, 1);
         gemm(dk, d, w->dp, 1, ATT_BK, qr, d, seen, d, nr, 1);
         if (dq) /* dq rows (nr, D) += dS (nr, seen) k */
@@ -734,6 +737,13 @@ static enum lt_status attention_backward_fast(const struct lt_kargs *a) {
         return LT_EINVAL;
     jb.dout = a->gout[0]->data;
     jb.ddt = a->gout[0]->dtype;
+    /* half rows are widened into scratch that f32 inputs have none of: an f32 op's output
+     * gradient is f32 (a plan gives half gradients to half ops alone) */
+    if (jb.dt == LT_DTYPE_F32 && jb.ddt != LT_DTYPE_F32) {
+        snprintf(a->msg, LT_KMSG_SIZE,
+                 "scaled_dot_product_attention: f32 inputs take an f32 output gradient");
+        return LT_EINVAL;
+    }
     jb.gq = a->gin[0] ? a->gin[0]->data : NULL;
     jb.gk = a->gin[1] ? a->gin[1]->data : NULL;
     jb.gv = a->gin[2] ? a->gin[2]->data : NULL;
