@@ -239,8 +239,8 @@ static int64_t round16(int64_t n) {
  *     max and sum (ATT_BQ each); the dq pass's rows (ATT_BQ, D); the dk / dv pass's key
  *     rows (ATT_BK, D) and (ATT_BK, Dv), followed in the one-task-per-head backward by
  *     the head's dq rows (Tq, D) and D_i (Tq);
- *   half tensors only (NULL for f32): kr (ATT_BK, D) and vr (ATT_BK, Dv), a key block's rows widened to
- *     f32; qr and dr (ATT_BQ by the wider of D and Dv), a query block's q and dO rows (and
+ *   half tensors only (NULL for f32): kr (ATT_BK, D) and vr (ATT_BK, Dv), a key block's rows
+ * widened to f32; qr and dr (ATT_BQ by the wider of D and Dv), a query block's q and dO rows (and
  *     out's, for D_i). */
 struct scratch {
     float *kt, *vt, *s, *dp, *di, *acc, *kr, *vr, *qr, *dr;
@@ -306,8 +306,8 @@ struct job {
     enum lt_dtype dt, ddt;              /* of q, k, v and out, and of dout: f32 or a half type */
     const void *q, *k, *v, *out, *dout; /* out and lse: as the backward reads them */
     const float *lse;
-    void *o;  /* the forward writes its output here (dtype dt) */
-    float *l; /* and the rows' log-sum-exp here */
+    void *o;            /* the forward writes its output here (dtype dt) */
+    float *l;           /* and the rows' log-sum-exp here */
     void *gq, *gk, *gv; /* of dtype gdt: f32, or a half type (half gradients) */
     enum lt_dtype gdt;
     int acc_q, acc_k, acc_v;
@@ -511,8 +511,8 @@ LT_INLINE void tile_grads(const struct job *jb, const struct scratch *w, const f
 
 /* D_i = dO_i . out_i for query rows [r0, r0 + nr) of head b into di (half rows widened
  * ATT_BQ at a time into w's qr and dr). */
-LT_INLINE void row_deltas(const struct job *jb, struct scratch *w, float *di, int64_t b,
-                          int64_t r0, int64_t nr) {
+LT_INLINE void row_deltas(const struct job *jb, struct scratch *w, float *di, int64_t b, int64_t r0,
+                          int64_t nr) {
     int64_t dv = jb->g.dv;
     for (int64_t c = 0; c < nr; c += ATT_BQ) {
         int64_t n = nr - c < ATT_BQ ? nr - c : ATT_BQ, row = b * jb->g.tq + r0 + c;
