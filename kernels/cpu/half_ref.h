@@ -60,12 +60,12 @@ static inline struct lt_kview lt_half_ref_view(const struct lt_kview *v, char **
 }
 
 /* The copies' bytes a call makes: of the half tensors it reads (data not NULL) and
- * writes (gin only with widen_gin), at most lt_half_ref_workspace's. */
-static inline size_t lt_half_run_copies(const struct lt_kargs *a, int backward, int widen_gin) {
+ * writes, at most lt_half_ref_workspace's. */
+static inline size_t lt_half_run_copies(const struct lt_kargs *a, int backward) {
     size_t n = 0;
     for (int i = 0; i < a->n_in; i++) {
         n += a->in[i]->data ? lt_half_ref_copy_bytes(a->in[i]) : 0;
-        if (backward && widen_gin && a->gin[i])
+        if (backward && a->gin[i])
             n += lt_half_ref_copy_bytes(a->gin[i]);
     }
     for (int k = 0; k < a->n_out; k++) {
@@ -77,14 +77,12 @@ static inline size_t lt_half_run_copies(const struct lt_kargs *a, int backward, 
 }
 
 /* Runs the f32 kernel `f32` (forward or backward) on f32 copies of a's half tensors,
- * which take the front of the workspace; the f32 kernel gets `state` and the
- * `inner_workspace` bytes after them. Without widen_gin the f32 kernel gets gin as it is
- * (a kernel that writes half gradients itself). Fails with LT_EINVAL when the workspace
- * is smaller than that, else as the f32 kernel does. */
-static inline enum lt_status lt_half_run_with(const struct lt_kargs *a, int backward, int widen_gin,
-                                              lt_kernel_fn f32, void *state,
-                                              size_t inner_workspace) {
-    size_t copies = lt_half_run_copies(a, backward, widen_gin);
+ * gradients included, which take the front of the workspace; the f32 kernel gets `state`
+ * and the `inner_workspace` bytes after them. Fails with LT_EINVAL when the workspace is
+ * smaller than that, else as the f32 kernel does. */
+static inline enum lt_status lt_half_run(const struct lt_kargs *a, int backward, lt_kernel_fn f32,
+                                         void *state, size_t inner_workspace) {
+    size_t copies = lt_half_run_copies(a, backward);
     if (a->workspace_size < copies + inner_workspace) {
         snprintf(a->msg, LT_KMSG_SIZE, "half kernel: workspace smaller than planned");
         return LT_EINVAL;
@@ -107,7 +105,7 @@ static inline enum lt_status lt_half_run_with(const struct lt_kargs *a, int back
             gout[k] = lt_half_ref_view(a->gout[k], &ws, 1);
             b.gout[k] = &gout[k];
         }
-    for (int i = 0; backward && widen_gin && i < a->n_in; i++) {
+    for (int i = 0; backward && i < a->n_in; i++) {
         if (!a->gin[i])
             continue;
         int j = 0; /* a gradient written through two slots shares one copy */
@@ -134,12 +132,6 @@ static inline enum lt_status lt_half_run_with(const struct lt_kargs *a, int back
             lt_f32_to_half_all(a->gin[i]->dtype, gin[i].data, a->gin[i]->data,
                                lt_kview_numel(a->gin[i]));
     return st;
-}
-
-/* lt_half_run_with every half tensor widened, gradients included. */
-static inline enum lt_status lt_half_run(const struct lt_kargs *a, int backward, lt_kernel_fn f32,
-                                         void *state, size_t inner_workspace) {
-    return lt_half_run_with(a, backward, 1, f32, state, inner_workspace);
 }
 
 /* lt_half_run for an f32 kernel with no state or workspace of its own. */

@@ -136,11 +136,9 @@ static struct lt_dnnl_ref at(enum lt_dnnl_place place, int index) {
  * many rows. oneDNN's gemm packs a row-major b by walking down its columns, and with
  * such a pitch every row lands in the same few cache sets: gout (128, 1024) @ w (1024,
  * 1024) took 3.5 ms, 1.8 ms from a padded copy that costs 0.1 ms (2 threads, AVX2). For
- * f32 products below AVX-512 only (pads_f32): in bf16 oneDNN's brgemm (AMX) takes the
- * dense operand and sent a padded one to its slower gemm:jit, after the copy (the MLP's
- * bf16 step 1.08x, the GPT's 1.01x without it, on a Sapphire Rapids-class VM); on
- * AVX-512 the product on the dense operand took 1.00 ms against 1.12 ms and 0.22 ms for
- * the copy (the MLP's fp32 step 1.03x without it, the GPT's and the CNN's unchanged). */
+ * f32 products only: in bf16 oneDNN's brgemm (AMX) takes the dense operand and sent a
+ * padded one to its slower gemm:jit, after the copy (the MLP's bf16 step 1.08x, the GPT's
+ * 1.01x without it, on a Sapphire Rapids-class VM). */
 static dnnl_memory_desc_t unaliased(const dnnl_memory_desc_t *md) {
     int n = md->ndims;
     const dnnl_dim_t *st = md->format_desc.blocking.strides;
@@ -155,11 +153,6 @@ static dnnl_memory_desc_t unaliased(const dnnl_memory_desc_t *md) {
     dnnl_memory_desc_t r;
     lt_dnnl_md_strided(&r, n, dims, strides + (3 - n), md->data_type);
     return r;
-}
-
-/* Whether f32 products take unaliased's padded copy: where oneDNN runs below AVX-512. */
-static int pads_f32(void) {
-    return (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) != dnnl_cpu_isa_avx512_core;
 }
 
 /* One operand: its description as stored (user dtype) and where it is. */
@@ -177,7 +170,7 @@ static enum lt_status mm_step(struct lt_dnnl_seq *s, dnnl_data_type_t cdt, struc
     struct lt_dnnl_ref r_src, r_wei, r_bias = {0}, r_dst;
     dnnl_memory_desc_t w_src = lt_dnnl_md_retype(&src.md, cdt);
     dnnl_memory_desc_t w_wei = lt_dnnl_md_retype(&wei.md, cdt);
-    if (cdt == dnnl_f32 && pads_f32())
+    if (cdt == dnnl_f32)
         w_wei = unaliased(&w_wei);
     dnnl_memory_desc_t w_bias;
     dnnl_memory_desc_t w_dst = cdt == dnnl_f32 ? lt_dnnl_md_retype(&dst.md, dnnl_f32) : dst.md;
