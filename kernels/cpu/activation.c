@@ -8,8 +8,7 @@
  * The fast paths (f32) compute in float with vec.h's math, vectorised and threaded;
  * relu also has f16 and bf16 ones, on the bit patterns, and gelu bf16 ones, its f32 math
  * on values widened and rounded in the vector lanes (f16 through chunks converted in
- * cache). Those two take half gradients (struct
- * lt_kernel's half_gradients).
+ * cache). Those two take half gradients (struct lt_kernel's half_gradients).
  */
 #include <math.h>
 
@@ -357,7 +356,7 @@ static enum lt_status tanh_backward_fast(const struct lt_kargs *a) {
 LT_INLINE void gelu_bf16_body(const uint16_t *restrict x, uint16_t *restrict y, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
-        float v = lt_bits_f32((uint32_t)x[i] << 16);
+        float v = lt_bf16_to_f32(x[i]);
         y[i] = lt_vbf16(v * normal_cdf(v));
     }
 }
@@ -369,14 +368,14 @@ LT_INLINE void gelu_grad_bf16_body(const uint16_t *restrict x, const uint16_t *r
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
             float d =
-                gelu_grad(lt_bits_f32((uint32_t)x[i] << 16), lt_bits_f32((uint32_t)g[i] << 16));
-            gx[i] = lt_vbf16(lt_bits_f32((uint32_t)gx[i] << 16) + d);
+                gelu_grad(lt_bf16_to_f32(x[i]), lt_bf16_to_f32(g[i]));
+            gx[i] = lt_vbf16(lt_bf16_to_f32(gx[i]) + d);
         }
     } else {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++)
             gx[i] = lt_vbf16(
-                gelu_grad(lt_bits_f32((uint32_t)x[i] << 16), lt_bits_f32((uint32_t)g[i] << 16)));
+                gelu_grad(lt_bf16_to_f32(x[i]), lt_bf16_to_f32(g[i])));
     }
 }
 LT_DISPATCH(gelu_grad_bf16,

@@ -210,7 +210,7 @@ LT_INLINE void column_sums_body(enum lt_dtype dt, const void *restrict g, const 
                 const uint16_t *hr = (const uint16_t *)g + o * m + b0;
 #pragma omp simd
                 for (int64_t j = 0; j < len; j++)
-                    s[j] += lt_bits_f32((uint32_t)hr[j] << 16);
+                    s[j] += lt_bf16_to_f32(hr[j]);
                 continue;
             } else {
                 lt_half_to_f32_n(dt, (const uint16_t *)g + o * m + b0, row, len);

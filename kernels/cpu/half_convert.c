@@ -93,7 +93,7 @@ LT_DISPATCH(f32_to_bf16, (const float *restrict x, uint16_t *restrict y, int64_t
 LT_INLINE void bf16_to_f32_body(const uint16_t *restrict x, float *restrict y, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
-        y[i] = lt_bits_f32((uint32_t)x[i] << 16);
+        y[i] = lt_bf16_to_f32(x[i]);
 }
 LT_DISPATCH(bf16_to_f32, (const uint16_t *restrict x, float *restrict y, int64_t n), (x, y, n));
 
@@ -150,7 +150,7 @@ LT_DISPATCH(add_f32, (const float *restrict src, float *restrict dst, int64_t n)
 LT_INLINE void add_bf16_to_f32_body(const uint16_t *restrict g, float *restrict gx, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
-        gx[i] += lt_bits_f32((uint32_t)g[i] << 16);
+        gx[i] += lt_bf16_to_f32(g[i]);
 }
 LT_DISPATCH(add_bf16_to_f32, (const uint16_t *restrict g, float *restrict gx, int64_t n),
             (g, gx, n));
@@ -163,13 +163,13 @@ LT_INLINE void add_into_bf16_body(const void *restrict g, int from_f32, uint16_t
         const float *gf = g;
 #pragma omp simd
         for (int64_t i = 0; i < n; i++)
-            gx[i] = lt_vbf16(lt_bits_f32((uint32_t)gx[i] << 16) + gf[i]);
+            gx[i] = lt_vbf16(lt_bf16_to_f32(gx[i]) + gf[i]);
     } else {
         const uint16_t *gh = g;
 #pragma omp simd
         for (int64_t i = 0; i < n; i++)
             gx[i] =
-                lt_vbf16(lt_bits_f32((uint32_t)gx[i] << 16) + lt_bits_f32((uint32_t)gh[i] << 16));
+                lt_vbf16(lt_bf16_to_f32(gx[i]) + lt_bf16_to_f32(gh[i]));
     }
 }
 LT_DISPATCH(add_into_bf16, (const void *restrict g, int from_f32, uint16_t *restrict gx, int64_t n),

@@ -6,11 +6,11 @@
  *
  * The fast paths keep double accumulation (in vector lanes) for every sum; layer_norm
  * then normalises, and forms its input gradient, in float (as PyTorch's CPU kernel does),
- * twice the lanes of double. They split batch_norm2d's
- * channels, layer_norm's rows, and layer_norm's weight gradient columns between threads:
- * every sum runs on one thread in a fixed order. batch_norm2d's statistics take one pass,
- * summing x - x0 and its square (x0: the channel's first value, so that a mean far from
- * 0 cancels nothing that matters in double).
+ * twice the lanes of double. They split batch_norm2d's channels, layer_norm's rows, and
+ * layer_norm's weight gradient columns between threads: every sum runs on one thread in a
+ * fixed order. batch_norm2d's statistics take one pass, summing x - x0 and its square
+ * (x0: the channel's first value, so that a mean far from 0 cancels nothing that matters
+ * in double).
  *
  * layer_norm also takes a half input (a STATS op, kernels/ops.def): x, y and their
  * gradients half, everything else f32; the fast path widens rows on the stack.
@@ -453,12 +453,13 @@ LT_INLINE void ln_param_grad_body(enum lt_dtype dt, const void *restrict x,
         for (int64_t j = 0; j < len; j++)
             sw[j] = sb[j] = 0;
         for (int64_t r = 0; r < rows; r++) {
-            const float *xr = (const float *)x + r * d + b0, *gr = (const float *)gy + r * d + b0;
-            if (dt != LT_DTYPE_F32) {
+            const float *xr = xw, *gr = gw;
+            if (dt == LT_DTYPE_F32) {
+                xr = (const float *)x + r * d + b0;
+                gr = (const float *)gy + r * d + b0;
+            } else {
                 lt_half_to_f32_n(dt, (const uint16_t *)x + r * d + b0, xw, len);
                 lt_half_to_f32_n(dt, (const uint16_t *)gy + r * d + b0, gw, len);
-                xr = xw;
-                gr = gw;
             }
             double mu = mean[r], rs = rstd[r];
 #pragma omp simd
