@@ -5,7 +5,6 @@
 
 #include "kernels/cpu/dnnl/dnnl_kernels.h"
 #include "kernels/cpu/vec.h"
-#include "kernels/half.h"
 
 #define ALIGN 64
 
@@ -261,17 +260,9 @@ static void convert(const void *from, dnnl_data_type_t from_dt, void *to, int64_
                          (char *)to + (size_t)lo * lt_dtype_bytes(t), hi - lo, 1);
         }
     } else if (from_dt == dnnl_bf16) {
-        const uint16_t *h = from;
-        float *f = to;
-#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
-        for (int64_t i = 0; i < n; i++)
-            f[i] = lt_bf16_to_f32(h[i]);
+        lt_half_to_f32_all(LT_DTYPE_BF16, from, to, n);
     } else {
-        const float *f = from;
-        uint16_t *h = to;
-#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
-        for (int64_t i = 0; i < n; i++)
-            h[i] = lt_f32_to_bf16(f[i]);
+        lt_f32_to_half_all(LT_DTYPE_BF16, from, to, n);
     }
 }
 
