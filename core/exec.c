@@ -82,6 +82,7 @@ enum lt_status lt_exec_init_sharing(struct lt_exec *ex, struct lt_ctx *ctx, stru
             a->gout[k] = pn->gout[k] >= 0 ? &ex->views[pn->gout[k]] : NULL;
         }
         a->accumulate = pn->accumulate;
+        a->blocked = pn->blocked;
         a->workspace = ex->arena[LT_MEM_WORKSPACE] ? ex->arena[LT_MEM_WORKSPACE]->data : NULL;
         a->workspace_size = pn->workspace;
         a->exec = &ex->info;

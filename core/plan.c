@@ -16,8 +16,7 @@
 #include "core/optim.h"
 #include "core/plan.h"
 
-/* The arguments a kernel's prepare and workspace query see: shapes, no data. */
-static void shape_args(const struct lt_plan *p, const struct lt_pnode *pn, struct lt_kargs *a) {
+void lt_plan_shape_args(const struct lt_plan *p, const struct lt_pnode *pn, struct lt_kargs *a) {
     memset(a, 0, sizeof *a);
     a->attrs = pn->attrs;
     a->n_in = pn->n_in;
@@ -32,6 +31,7 @@ static void shape_args(const struct lt_plan *p, const struct lt_pnode *pn, struc
     }
     a->accumulate = pn->accumulate;
     a->impl = p->be->impl;
+    a->blocked = pn->blocked;
 }
 
 /* Looks up each node's kernel, lets it prepare (library primitives are created here,
@@ -50,12 +50,15 @@ static enum lt_status bind_kernels(struct lt_plan *p) {
             return lt_fail(p->ctx, LT_EUNSUPPORTED, "%s has no %s backward kernel for %s", name,
                            p->be->name, lt_dtype_name(dt));
         struct lt_kargs a;
-        shape_args(p, pn, &a);
+        lt_plan_shape_args(p, pn, &a);
         if (k->prepare) {
             char msg[LT_KMSG_SIZE] = "";
             a.msg = msg;
             enum lt_status st = k->prepare(&a, pn->backward, &pn->state);
-            if (st == LT_EUNSUPPORTED && p->be == &p->ctx->cpu) {
+            if (st == LT_EUNSUPPORTED && p->be == &p->ctx->cpu && pn->blocked) {
+                return lt_fail(p->ctx, LT_EUNSUPPORTED,
+                               "%s: the kernel declined the blocked layout it had taken: %s", name, msg);
+            } else if (st == LT_EUNSUPPORTED && p->be == &p->ctx->cpu) {
                 k = &p->ctx->ref.kernels[pn->op][dt];
                 pn->state = NULL;
             } else if (st != LT_OK) {
@@ -293,10 +296,12 @@ static enum lt_status step_graph(struct lt_graph *g, int loss, int checkpoint,
     return st;
 }
 
-/* The second half: kernels bound, liveness, the arenas packed. The caller then sets the
+/* The second half: layouts chosen, kernels bound, liveness, the arenas packed. The caller then sets the
  * categories only it knows and checks the limit. */
 static enum lt_status plan_pack(struct lt_plan *p) {
-    enum lt_status st = bind_kernels(p);
+    enum lt_status st = lt_plan_layouts(p);
+    if (st == LT_OK)
+        st = bind_kernels(p);
     if (st != LT_OK)
         return st;
     liveness(p);

@@ -31,6 +31,7 @@ struct lt_buf {
     int first, last;      /* ARENA: first and last node touching it */
     int keep;             /* read after the last node (the loss, requested outputs) */
     int recomputed;       /* written by a recomputation (lt_graph_recompute) */
+    int blocked;          /* in the blocked layout (struct lt_kargs), as its gradient */
 };
 
 /* A graph node lowered (struct lt_node says what its fields mean), over buffers. */
@@ -46,6 +47,7 @@ struct lt_pnode {
     int gout[LT_MAX_OUTPUTS], gin[LT_MAX_INPUTS]; /* gradient buffers, -1 for none */
     unsigned accumulate;                          /* bit i: add into gin[i] */
     unsigned zero_first;                          /* bit i: zero gin[i] before the call */
+    unsigned blocked;                             /* struct lt_kargs's */
     const struct lt_kernel *kernel;
     void *state; /* what kernel->prepare built, released with the plan */
     size_t workspace;
@@ -81,6 +83,17 @@ struct lt_plan {
  * anything else in the temporaries' arena; a parameter's half copy in its own arena, made
  * once per step. Fills p->value_buf and p->grad_buf. Fails with LT_ENOMEM. */
 enum lt_status lt_plan_lower(struct lt_plan *p, const int *targets, int n_targets);
+
+/* The arguments node pn's kernel sees at plan time (prepare, the workspace query):
+ * shapes and layouts, no data. */
+void lt_plan_shape_args(const struct lt_plan *p, const struct lt_pnode *pn, struct lt_kargs *a);
+
+/* Gives the blocked layout (struct lt_kargs) to every buffer where that is possible
+ * (core/layout.c): a 4-d value of the arena whose channels are a multiple of 16, seen
+ * by no caller, where every node that touches it or its gradient runs a kernel that
+ * takes it. Sets the buffers' and the nodes' `blocked`; before the kernels are bound.
+ * Fails with LT_ENOMEM. */
+enum lt_status lt_plan_layouts(struct lt_plan *p);
 
 /* The plan of a training step for `loss` on backend be: the graph rewritten, its backward
  * appended and, when o asks for checkpointing (o may be NULL), recomputations inserted

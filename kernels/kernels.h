@@ -34,7 +34,17 @@ struct lt_exec_info {
 
 /* Guarantees to kernels: every tensor is contiguous; the workspace and every buffer the
  * planner places are 64-byte aligned (a caller's tensor bound as an input may not be);
- * a backward call always has gout[0]. */
+ * a backward call always has gout[0].
+ *
+ * Layouts: a tensor is row-major (plain) unless its slot's bit is set in `blocked`:
+ * then the 4-d tensor (N, C, H, W), C a multiple of 16, lies as (N, C / 16, H, W, 16),
+ * sixteen channels of one position side by side (oneDNN's nChw16c), and so does its
+ * gradient. The planner gives that layout to a tensor that only kernels see, where
+ * every kernel that touches it and its gradient takes it (struct lt_kernel's
+ * takes_blocked): a convolution then writes and reads its own layout, and what follows
+ * it (pooling, relu) works a vector of channels at a time, without reorders between. */
+#define LT_BLOCK_CHANNELS 16
+
 struct lt_kargs {
     const void *attrs; /* the op's attribute struct */
     int n_in, n_out;
@@ -54,6 +64,7 @@ struct lt_kargs {
     char *msg;   /* LT_KMSG_SIZE bytes for the reason when a kernel fails on its data */
     void *state; /* what the kernel's prepare built for this node, or NULL */
     void *impl;  /* the backend's private handles (a oneDNN engine and stream) */
+    unsigned blocked; /* LT_IN(i) / LT_OUT(k): that tensor and its gradient are blocked */
 };
 
 /* A kernel returns LT_OK, or LT_EINVAL with msg filled when the data itself is invalid
@@ -79,6 +90,10 @@ struct lt_kernel {
      * gradients whatever the tensors' dtypes, and the planner hands it f32 copies of the
      * half ones (casts before and after the call, planned like any node). */
     int half_gradients;
+    /* Optional (CPU): whether this kernel, forward and backward, runs with the tensors
+     * of a->blocked's slots in the blocked layout (see struct lt_kargs), asked at plan
+     * time on shapes alone, before prepare. NULL: plain tensors only. */
+    int (*takes_blocked)(const struct lt_kargs *a);
 };
 
 /* The optimizer's passes over the flat fp32 buffers (DESIGN, "Execute"), called with the

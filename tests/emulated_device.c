@@ -755,7 +755,8 @@ enum lt_status lt_cuda_backend_init(struct lt_backend *b, int device, unsigned a
                 node_forward, k->backward ? node_backward : NULL, prepares[op], release_node,
                 node_workspace, k->impl_name,
                 /* a node may fall back to the reference kernel (prepare_node) */
-                k->half_gradients && (!k->prepare || e->ref.kernels[op][dt].half_gradients)};
+                k->half_gradients && (!k->prepare || e->ref.kernels[op][dt].half_gradients),
+                NULL /* plain layouts, as a device's */};
         }
     b->update = (struct lt_update_kernels){grad_norm, sgd, adamw};
     b->dev = (struct lt_device_ops){

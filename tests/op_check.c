@@ -292,24 +292,31 @@ size_t op_workspace(const struct lt_backend *b, enum lt_op op, const void *attrs
 
 static enum lt_status run_on(const struct lt_backend *b, enum lt_op op, const void *attrs,
                              int n_in, const struct lt_kview *in, struct lt_kview *out,
-                             const struct lt_exec_info *exec, char *msg) {
+                             const struct lt_exec_info *exec, char *msg, unsigned blocked) {
     int n_out = lt_op_descs[op].n_out;
     for (int i = 0; i < n_out; i++)
         poison(&out[i]);
-    struct lt_kargs a = {0};
+    struct lt_kargs a = {.blocked = blocked};
     return call_on(b, op, 0, &a, attrs, n_in, in, n_out, out, exec, msg);
 }
 
 enum lt_status op_run(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
                       struct lt_kview *out, const struct lt_exec_info *exec, char *msg) {
-    return run_on(op_ref_backend(), op, attrs, n_in, in, out, exec, msg);
+    return run_on(op_ref_backend(), op, attrs, n_in, in, out, exec, msg, 0);
+}
+
+enum lt_status op_run_blocked(const struct lt_backend *b, enum lt_op op, const void *attrs,
+                              int n_in, const struct lt_kview *in, struct lt_kview *out,
+                              unsigned blocked, char *msg) {
+    return run_on(b, op, attrs, n_in, in, out, NULL, msg, blocked);
 }
 
 static enum lt_status run_backward_on(const struct lt_backend *b, enum lt_op op,
                                       const void *attrs, int n_in, const struct lt_kview *in,
                                       const struct lt_kview *out, const struct lt_kview *gout,
                                       struct lt_kview *gin, unsigned accumulate,
-                                      const struct lt_exec_info *exec, char *msg) {
+                                      const struct lt_exec_info *exec, char *msg,
+                                      unsigned blocked) {
     unsigned reads = lt_op_descs[op].backward_reads;
     int n_out = lt_op_descs[op].n_out;
     struct lt_kview in_seen[LT_MAX_INPUTS], out_seen[LT_MAX_OUTPUTS];
@@ -331,6 +338,7 @@ static enum lt_status run_backward_on(const struct lt_backend *b, enum lt_op op,
             poison(&gin[i]);
     }
     a.accumulate = accumulate;
+    a.blocked = blocked;
     return call_on(b, op, 1, &a, attrs, n_in, in_seen, n_out, out_seen, exec, msg);
 }
 
@@ -339,7 +347,16 @@ enum lt_status op_run_backward(enum lt_op op, const void *attrs, int n_in,
                                const struct lt_kview *gout, struct lt_kview *gin,
                                unsigned accumulate, const struct lt_exec_info *exec, char *msg) {
     return run_backward_on(op_ref_backend(), op, attrs, n_in, in, out, gout, gin, accumulate,
-                           exec, msg);
+                           exec, msg, 0);
+}
+
+enum lt_status op_run_backward_blocked(const struct lt_backend *b, enum lt_op op,
+                                       const void *attrs, int n_in, const struct lt_kview *in,
+                                       const struct lt_kview *out, const struct lt_kview *gout,
+                                       struct lt_kview *gin, unsigned accumulate,
+                                       unsigned blocked, char *msg) {
+    return run_backward_on(b, op, attrs, n_in, in, out, gout, gin, accumulate, NULL, msg,
+                           blocked);
 }
 
 void op_forward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,
@@ -624,7 +641,7 @@ void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, 
             own[i] = kv_new(in[i].dtype, in[i].ndim, in[i].shape);
             memcpy(own[i].data, in[i].data, (size_t)lt_kview_numel(&in[i]) * lt_dtype_bytes(in[i].dtype));
         }
-        if (run_on(backends[b], c->op, c->attrs, c->n_in, own, out[b], NULL, msg) != LT_OK)
+        if (run_on(backends[b], c->op, c->attrs, c->n_in, own, out[b], NULL, msg, 0) != LT_OK)
             fail_msg("%s: forward on %s failed: %s", c->name, backends[b]->info, msg);
         for (int i = 0; i < c->n_in; i++)
             kv_free(&own[i]);
@@ -664,7 +681,7 @@ void op_compare_case_as(const struct op_case *c, const struct lt_backend *fast, 
                 }
             for (int b = 0; b < 2; b++)
                 if (run_backward_on(backends[b], c->op, c->attrs, c->n_in, in, out[b], &gout[b],
-                                    gin[b], mask, NULL, msg) != LT_OK)
+                                    gin[b], mask, NULL, msg, 0) != LT_OK)
                     fail_msg("%s: backward on %s failed: %s", c->name, backends[b]->info, msg);
             for (int i = 0; i < c->n_in; i++) {
                 if (!gin[0][i].data)
@@ -714,7 +731,7 @@ void op_repeat_case(const struct op_case *c, const struct lt_backend *b, const i
             memcpy(own[i].data, in[i].data,
                    (size_t)lt_kview_numel(&in[i]) * lt_dtype_bytes(in[i].dtype));
         }
-        if (run_on(b, c->op, c->attrs, c->n_in, own, out[r], NULL, msg) != LT_OK)
+        if (run_on(b, c->op, c->attrs, c->n_in, own, out[r], NULL, msg, 0) != LT_OK)
             fail_msg("%s: forward on %s failed: %s", c->name, b->info, msg);
         for (int i = 0; i < c->n_in; i++)
             kv_free(&own[i]);
@@ -741,7 +758,7 @@ void op_repeat_case(const struct op_case *c, const struct lt_backend *b, const i
             for (int r = 0; r < 2; r++) {
                 omp_set_num_threads(threads[r]);
                 if (run_backward_on(b, c->op, c->attrs, c->n_in, in, out[0], &gout, gin[r], mask,
-                                    NULL, msg) != LT_OK)
+                                    NULL, msg, 0) != LT_OK)
                     fail_msg("%s: backward on %s failed: %s", c->name, b->info, msg);
             }
             for (int i = 0; i < c->n_in; i++) {

@@ -178,6 +178,17 @@ enum lt_status op_run_backward(enum lt_op op, const void *attrs, int n_in,
                                const struct lt_kview *gout, struct lt_kview *gin,
                                unsigned accumulate, const struct lt_exec_info *exec, char *msg);
 
+/* op_run and op_run_backward on backend b's kernels, with the tensors of the slots in
+ * `blocked` (and their gradients) in the blocked layout (struct lt_kargs). */
+enum lt_status op_run_blocked(const struct lt_backend *b, enum lt_op op, const void *attrs,
+                              int n_in, const struct lt_kview *in, struct lt_kview *out,
+                              unsigned blocked, char *msg);
+enum lt_status op_run_backward_blocked(const struct lt_backend *b, enum lt_op op,
+                                       const void *attrs, int n_in, const struct lt_kview *in,
+                                       const struct lt_kview *out, const struct lt_kview *gout,
+                                       struct lt_kview *gin, unsigned accumulate,
+                                       unsigned blocked, char *msg);
+
 /* Infers the outputs' shapes, allocates them and runs op_run; asserts that shape
  * inference and the kernel succeed. Free outputs with kv_free. */
 void op_forward(enum lt_op op, const void *attrs, int n_in, const struct lt_kview *in,

@@ -119,7 +119,7 @@ HALF_VIA_F32(CONV2D)
 #undef HALF_VIA_F32
 
 #define ENTRY(ID)                                                                               \
-    {LT_OP_##ID, {forward_##ID, backward_##ID, prepare_##ID, release_##ID, workspace, NULL, 1}}
+    {LT_OP_##ID, {forward_##ID, backward_##ID, prepare_##ID, release_##ID, workspace, NULL, 1, NULL}}
 
 static const struct {
     enum lt_op op;

@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/half_ref.h"
+#include "kernels/cpu/vec.h"
 
 /* The sizes every windowed loop needs, read once from the views. */
 struct pool_dims {
@@ -58,6 +59,18 @@ static inline int64_t window_argmax(const float *x, const struct pool_dims *d, i
     return best;
 }
 
+/* Whether candidate v replaces `best` under window_argmax's rule: it is larger, or the
+ * first NaN. Bitwise rather than short-circuit, so that it vectorises. */
+LT_INLINE int max_takes(float v, float best) {
+    return (v > best) | ((v != v) & (best == best));
+}
+
+/* The larger of best and v under window_argmax's rule (NaN wins). Of two equal values
+ * it keeps the first, which matters only for an index (or a zero's sign). */
+LT_INLINE float max_of(float best, float v) {
+    return lt_vselect(max_takes(v, best), v, best);
+}
+
 /* What window (i, j)'s sum is divided by: the full kernel area when padding counts
  * (PyTorch's default; in floor mode no window reaches past the padding), else the
  * in-image elements. */
@@ -94,6 +107,13 @@ static inline void lt_pool_zero_uncovered(float *gp, const struct pool_dims *d) 
  * below AVX-512 or a row has more than 16 windows, for the dispatched walk to take. */
 int lt_pool_2x2_max_grad_avx512(const float *x, const float *gy, float *gx, int64_t planes,
                                 const struct pool_dims *d, int acc);
+
+/* Max pooling of a channel-blocked x (struct lt_kargs), y in either layout, f32 and
+ * bf16, for windows that do not overlap (pool_blocked.c): the kernels' takes_blocked,
+ * and the forward and backward they call when a->blocked is set. */
+int lt_max_pool_takes_blocked(const struct lt_kargs *a);
+enum lt_status lt_max_pool_blocked_forward(const struct lt_kargs *a);
+enum lt_status lt_max_pool_blocked_backward(const struct lt_kargs *a);
 
 /* Registers the fast f32 and half pooling kernels over the references (pool_fast.c). */
 void lt_cpu_register_pool_fast(struct lt_backend *b);

@@ -19,18 +19,6 @@
  * dispatched body calls its walk once with each constant, so that the choice folds away
  * and each pooling gets loops of its own, as if written apart. */
 
-/* Whether candidate v replaces `best` under window_argmax's rule: it is larger, or the
- * first NaN. Bitwise rather than short-circuit, so that it vectorises. */
-LT_INLINE int max_takes(float v, float best) {
-    return (v > best) | ((v != v) & (best == best));
-}
-
-/* The larger of best and v under window_argmax's rule (NaN wins). Of two equal values
- * it keeps the first, which matters only for an index (or a zero's sign). */
-LT_INLINE float max_of(float best, float v) {
-    return lt_vselect(max_takes(v, best), v, best);
-}
-
 /* A running reduction r taking the window element v: the sum, or the maximum. */
 LT_INLINE float reduce(int avg, float r, float v) {
     return avg ? r + v : max_of(r, v);
@@ -549,11 +537,11 @@ static enum lt_status pool2d_backward_fast(const struct lt_kargs *a, int avg) {
 }
 
 static enum lt_status max_pool2d_forward_fast(const struct lt_kargs *a) {
-    return pool2d_forward_fast(a, 0);
+    return a->blocked ? lt_max_pool_blocked_forward(a) : pool2d_forward_fast(a, 0);
 }
 
 static enum lt_status max_pool2d_backward_fast(const struct lt_kargs *a) {
-    return pool2d_backward_fast(a, 0);
+    return a->blocked ? lt_max_pool_blocked_backward(a) : pool2d_backward_fast(a, 0);
 }
 
 static enum lt_status avg_pool2d_forward_fast(const struct lt_kargs *a) {
@@ -657,7 +645,7 @@ static int64_t planes_at_once(int64_t p, int64_t p1, int64_t hw) {
 }
 
 static size_t half_pool_workspace(const struct lt_kargs *a, int backward) {
-    return half_by_planes(a) ? 0 : lt_half_ref_workspace(a, backward);
+    return half_by_planes(a) || a->blocked ? 0 : lt_half_ref_workspace(a, backward);
 }
 
 static enum lt_status pool_2x2_forward_half(const struct lt_kargs *a, int avg) {
@@ -713,10 +701,14 @@ static enum lt_status pool_2x2_backward_half(const struct lt_kargs *a, int avg) 
 }
 
 static enum lt_status max_pool2d_forward_half(const struct lt_kargs *a) {
+    if (a->blocked)
+        return lt_max_pool_blocked_forward(a);
     return half_by_planes(a) ? pool_2x2_forward_half(a, 0) : max_pool2d_forward_half_fast(a);
 }
 
 static enum lt_status max_pool2d_backward_half(const struct lt_kargs *a) {
+    if (a->blocked)
+        return lt_max_pool_blocked_backward(a);
     return half_by_planes(a) ? pool_2x2_backward_half(a, 0) : max_pool2d_backward_half_fast(a);
 }
 
@@ -742,6 +734,9 @@ void lt_cpu_register_pool_fast(struct lt_backend *b) {
     lt_cpu_set_half(b, LT_OP_GLOBAL_AVG_POOL, global_avg_pool_forward_half_fast,
                     global_avg_pool_backward_half_fast, lt_half_ref_workspace, "vec");
     lt_cpu_half_gradients(b, LT_OP_MAX_POOL2D);
+    /* f32 and bf16, what oneDNN's convolutions write blocked */
+    b->kernels[LT_OP_MAX_POOL2D][LT_DTYPE_F32].takes_blocked = lt_max_pool_takes_blocked;
+    b->kernels[LT_OP_MAX_POOL2D][LT_DTYPE_BF16].takes_blocked = lt_max_pool_takes_blocked;
     lt_cpu_half_gradients(b, LT_OP_AVG_POOL2D);
     lt_cpu_half_gradients(b, LT_OP_GLOBAL_AVG_POOL);
 }

@@ -22,12 +22,12 @@ has "$SCRATCH/out" "micro-batch 16, accumulate 8"
 
 # --fit: per precision and checkpointing, the largest micro-batch that fits a capacity
 # given with --memory, the effective batch (128) kept
-expect 0 "$LUTRA" plan examples/fmnist_cnn.lua --fit --memory 64MiB --threads 2
-has "$SCRATCH/out" "memory.target 0.75 of --memory 64MiB (64.0M) = 48.0M on cpu"
+expect 0 "$LUTRA" plan examples/fmnist_cnn.lua --fit --memory 48MiB --threads 2
+has "$SCRATCH/out" "memory.target 0.75 of --memory 48MiB (48.0M) = 36.0M on cpu"
 has "$SCRATCH/out" "precision  checkpointing  micro-batch  accumulate   planned  of capacity"
 grep -qE '^fp32 +off +64 +2 +[0-9.]+M +[0-9.]+%$' "$SCRATCH/out" || fail "--fit: no fp32 row"
 [ "$(grep -cE '^(fp32|bf16|fp16) +(off|on) ' "$SCRATCH/out")" = 6 ] || fail "--fit: not 6 rows"
-expect 0 "$LUTRA" plan examples/fmnist_cnn.lua --fit --memory 64MiB --json --threads 2
+expect 0 "$LUTRA" plan examples/fmnist_cnn.lua --fit --memory 48MiB --json --threads 2
 python3 - "$SCRATCH/out" <<'PY' || fail "--fit --json: rows wrong (above)"
 import json, sys
 rows = json.load(open(sys.argv[1]))
@@ -36,7 +36,7 @@ seen = set()
 for r in rows:
     seen.add((r["precision"], r["checkpoint"]))
     assert r["fits"] and r["micro_batch"] * r["accumulate"] == 128, r
-    assert r["planned"] <= r["budget"] == int(0.75 * 64 * 2**20) == int(0.75 * r["capacity"]), r
+    assert r["planned"] <= r["budget"] == int(0.75 * 48 * 2**20) == int(0.75 * r["capacity"]), r
     assert abs(r["of_capacity"] - r["planned"] / r["capacity"]) < 1e-9, r
 assert seen == {(p, c) for p in ("fp32", "bf16", "fp16") for c in (False, True)}, seen
 PY

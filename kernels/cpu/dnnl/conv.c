@@ -113,10 +113,10 @@ static enum lt_status build_forward(struct lt_dnnl_seq *s, const struct lt_kargs
     if (rc != LT_OK)
         return rc;
     dnnl_memory_desc_t ux, uw, ub, uy, wb;
-    lt_dnnl_md_plain(&ux, 4, g->x, udt);
+    lt_dnnl_md_laid(&ux, a, LT_IN(0), g->x, udt);
     lt_dnnl_md_plain(&uw, g->w_ndim, g->w, udt);
     lt_dnnl_md_plain(&ub, 1, g->b, udt);
-    lt_dnnl_md_plain(&uy, 4, g->y, udt);
+    lt_dnnl_md_laid(&uy, a, LT_OUT(0), g->y, udt);
     wb = lt_dnnl_md_retype(&ub, cdt);
     struct lt_dnnl_ref rx, rw, rb = {0}, ry;
     rc = lt_dnnl_seq_input(s, &ux, at(LT_DNNL_IN, 0), pd_md(pd, DNNL_ARG_SRC), &rx, a->msg);
@@ -149,8 +149,8 @@ static enum lt_status build_backward_data(struct lt_dnnl_seq *s, const struct lt
     md_any(&wei, g->w_ndim, g->w, cdt);
     md_any(&ddst, 4, g->y, cdt);
     lt_dnnl_md_plain(&uw, g->w_ndim, g->w, udt);
-    lt_dnnl_md_plain(&ug, 4, g->y, lt_dnnl_dtype(a->gout[0]->dtype));
-    lt_dnnl_md_plain(&ugx, 4, g->x, gx_dt);
+    lt_dnnl_md_laid(&ug, a, LT_OUT(0), g->y, lt_dnnl_dtype(a->gout[0]->dtype));
+    lt_dnnl_md_laid(&ugx, a, LT_IN(0), g->x, gx_dt);
     dnnl_convolution_desc_t desc;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -200,8 +200,8 @@ static enum lt_status build_backward_weights(struct lt_dnnl_seq *s, const struct
     md_any(&dwei, g->w_ndim, g->w, cdt == dnnl_f32 ? dnnl_f32 : gw_dt);
     lt_dnnl_md_plain(&dbias, 1, g->b, cdt == dnnl_f32 ? dnnl_f32 : gb_dt);
     md_any(&ddst, 4, g->y, cdt);
-    lt_dnnl_md_plain(&ux, 4, g->x, udt);
-    lt_dnnl_md_plain(&ug, 4, g->y, lt_dnnl_dtype(a->gout[0]->dtype));
+    lt_dnnl_md_laid(&ux, a, LT_IN(0), g->x, udt);
+    lt_dnnl_md_laid(&ug, a, LT_OUT(0), g->y, lt_dnnl_dtype(a->gout[0]->dtype));
     lt_dnnl_md_plain(&ugw, g->w_ndim, g->w, gw_dt);
     lt_dnnl_md_plain(&ugb, 1, g->b, gb_dt);
     dnnl_convolution_desc_t desc;
@@ -306,6 +306,15 @@ static enum lt_status prepare(const struct lt_kargs *a, int backward, void **sta
     return LT_OK;
 }
 
+/* x, y and their gradients in either layout: each is described as laid out, and the
+ * sequence reorders only where the primitive wants another. */
+static int takes_blocked(const struct lt_kargs *a) {
+    enum lt_dtype dt = a->in[0]->dtype;
+    return (dt == LT_DTYPE_F32 || dt == LT_DTYPE_BF16) && !(a->blocked & ~(LT_IN(0) | LT_OUT(0))) &&
+           lt_kview_numel(a->in[0]) > 0 && lt_kview_numel(a->in[1]) > 0 &&
+           lt_kview_numel(a->out[0]) > 0;
+}
+
 static size_t workspace(const struct lt_kargs *a, int backward) {
     (void)backward;
     const struct conv_state *st = a->state;
@@ -339,5 +348,6 @@ void lt_dnnl_register_conv(struct lt_backend *b) {
             .workspace = workspace,
             .impl_name = "onednn",
             .half_gradients = 1,
+            .takes_blocked = takes_blocked,
         };
 }

@@ -66,7 +66,9 @@ struct lt_dnnl_ref {
     size_t offset;
 };
 
-#define LT_DNNL_MAX_STEPS 10
+/* A convolution's backward in bf16 computed in f32 (no bf16 convolution on the CPU),
+ * its tensors blocked in another block size than the primitive's, takes 13. */
+#define LT_DNNL_MAX_STEPS 16
 #define LT_DNNL_MAX_ARGS 5
 
 struct lt_dnnl_step {
@@ -167,6 +169,10 @@ enum lt_status lt_dnnl_pd(dnnl_primitive_desc_t *pd, const_dnnl_op_desc_t op_des
 /* A dense row-major description of dims[0 .. ndim-1], or one with the given strides
  * (in elements). */
 void lt_dnnl_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims, dnnl_data_type_t dt);
+/* The description of a 4-d tensor as the planner laid it out: plain, or nChw16c where
+ * a->blocked names its slot (LT_IN(i) / LT_OUT(k), struct lt_kargs). */
+void lt_dnnl_md_laid(dnnl_memory_desc_t *md, const struct lt_kargs *a, unsigned slot,
+                     const int64_t *dims, dnnl_data_type_t dt);
 void lt_dnnl_md_strided(dnnl_memory_desc_t *md, int ndim, const int64_t *dims,
                         const int64_t *strides, dnnl_data_type_t dt);
 

@@ -408,6 +408,18 @@ void lt_dnnl_md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims, dnn
     lt_dnnl_md_strided(md, ndim, dims, strides, dt);
 }
 
+void lt_dnnl_md_laid(dnnl_memory_desc_t *md, const struct lt_kargs *a, unsigned slot,
+                     const int64_t *dims, dnnl_data_type_t dt) {
+    if (!(a->blocked & slot)) {
+        lt_dnnl_md_plain(md, 4, dims, dt);
+        return;
+    }
+    _Static_assert(LT_BLOCK_CHANNELS == 16, "the blocked layout is oneDNN's nChw16c");
+    dnnl_dims_t d = {dims[0], dims[1], dims[2], dims[3]};
+    /* cannot fail for 4 positive dims, which the planner's layout pass ensures */
+    dnnl_memory_desc_init_by_tag(md, 4, d, dt, dnnl_nChw16c);
+}
+
 dnnl_memory_desc_t lt_dnnl_md_retype(const dnnl_memory_desc_t *md, dnnl_data_type_t dt) {
     dnnl_memory_desc_t r = *md;
     r.data_type = dt;

@@ -1,0 +1,228 @@
+/* Max pooling of a channel-blocked x: (N, C / 16, H, W, 16), as a convolution writes it
+ * (struct lt_kargs, "Layouts"). A window's sixteen channels are one vector, so every
+ * comparison runs in the lanes, whatever the window; y and its gradient are blocked too,
+ * or plain (then each window's sixteen results go to sixteen planes).
+ *
+ * The rule is the reference's (pool.h): each window's first largest element, a NaN
+ * beating every number; the backward finds it again from x. Windows may not overlap
+ * (the planner asks takes_blocked), so that an input element is in at most one window
+ * and its gradient is that window's gout or zero: the reference's single-term sums,
+ * bit for bit (zero added to a gradient, as the reference's store does). bf16 compares
+ * and adds in f32 and rounds once.
+ */
+#include "kernels/cpu/pool.h"
+
+#define LANES LT_BLOCK_CHANNELS
+
+/* x[at], widened from bf16 when `half`. */
+LT_INLINE float load(const void *x, int64_t at, int half) {
+    return half ? lt_bf16_to_f32(((const uint16_t *)x)[at]) : ((const float *)x)[at];
+}
+
+/* x[at] = v, rounded to bf16 when `half`. */
+LT_INLINE void store(void *x, int64_t at, float v, int half) {
+    if (half)
+        ((uint16_t *)x)[at] = lt_vbf16(v);
+    else
+        ((float *)x)[at] = v;
+}
+
+/* Window (i, j)'s maximum in each lane of the block plane at `base`, and which of the
+ * window's in-image elements (row-major) holds it. */
+LT_INLINE void window_max(const void *x, int64_t base, const struct pool_dims *d, int64_t i,
+                          int64_t j, int half, float *best, int32_t *arg) {
+    int64_t h0, h1, w0, w1;
+    window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
+    window(j, d->kw, d->sw, d->pw, d->w, &w0, &w1);
+    int64_t first = base + (h0 * d->w + w0) * LANES;
+#pragma omp simd
+    for (int l = 0; l < LANES; l++) {
+        best[l] = load(x, first + l, half);
+        arg[l] = 0;
+    }
+    int32_t e = 0;
+    for (int64_t ih = h0; ih < h1; ih++)
+        for (int64_t iw = w0; iw < w1; iw++, e++) {
+            int64_t at = base + (ih * d->w + iw) * LANES;
+#pragma omp simd
+            for (int l = 0; l < LANES; l++) {
+                float v = load(x, at + l, half);
+                int take = max_takes(v, best[l]);
+                best[l] = lt_vselect(take, v, best[l]);
+                arg[l] = take ? e : arg[l];
+            }
+        }
+}
+
+/* Where lane 0 of window (i, j) of block plane bp lies in y or gout: blocked, or plain
+ * (the lanes then OH * OW apart); *step gets the lanes' distance. */
+LT_INLINE int64_t out_at(const struct pool_dims *d, int64_t bp, int64_t i, int64_t j, int blocked,
+                         int64_t *step) {
+    int64_t ohw = d->oh * d->ow;
+    *step = blocked ? 1 : ohw;
+    return blocked ? (bp * ohw + i * d->ow + j) * LANES : bp * LANES * ohw + i * d->ow + j;
+}
+
+LT_INLINE void forward_walk(const void *x, void *y, int64_t b0, int64_t b1,
+                            const struct pool_dims *d, int y_blocked, int half) {
+    for (int64_t bp = b0; bp < b1; bp++)
+        for (int64_t i = 0; i < d->oh; i++)
+            for (int64_t j = 0; j < d->ow; j++) {
+                float best[LANES];
+                int32_t arg[LANES];
+                window_max(x, bp * d->h * d->w * LANES, d, i, j, half, best, arg);
+                int64_t step, at = out_at(d, bp, i, j, y_blocked, &step);
+#pragma omp simd
+                for (int l = 0; l < LANES; l++)
+                    store(y, at + l * step, best[l], half);
+            }
+}
+
+/* Whether input coordinate t lies in a window along a dim (windows do not overlap). */
+LT_INLINE int covered(int64_t t, int64_t k, int64_t stride, int64_t pad, int64_t out) {
+    int64_t q = (t + pad) / stride;
+    return q < out && t + pad - q * stride < k;
+}
+
+/* gx (+)= c, the window's gout or zero, as the reference's sum: c added to zero first
+ * (a -0 gout gives +0), then stored or added. */
+LT_INLINE void grad_put(void *gx, int64_t at, float c, int acc, int half) {
+    float sum = c + 0.0f;
+    store(gx, at, acc ? load(gx, at, half) + sum : sum, half);
+}
+
+LT_INLINE void backward_walk(const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
+                             const struct pool_dims *d, int gy_blocked, int acc, int half) {
+    for (int64_t bp = b0; bp < b1; bp++) {
+        int64_t base = bp * d->h * d->w * LANES;
+        for (int64_t i = 0; i < d->oh; i++)
+            for (int64_t j = 0; j < d->ow; j++) {
+                float best[LANES], g[LANES];
+                int32_t arg[LANES];
+                window_max(x, base, d, i, j, half, best, arg);
+                int64_t step, at = out_at(d, bp, i, j, gy_blocked, &step);
+#pragma omp simd
+                for (int l = 0; l < LANES; l++)
+                    g[l] = load(gy, at + l * step, half);
+                int64_t h0, h1, w0, w1;
+                window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
+                window(j, d->kw, d->sw, d->pw, d->w, &w0, &w1);
+                int32_t e = 0;
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++, e++) {
+                        int64_t to = base + (ih * d->w + iw) * LANES;
+#pragma omp simd
+                        for (int l = 0; l < LANES; l++)
+                            grad_put(gx, to + l, arg[l] == e ? g[l] : 0.0f, acc, half);
+                    }
+            }
+        /* what no window covers (between windows, past the last) gets zero */
+        int all_columns = d->kw == d->sw && d->pw == 0 && d->ow * d->sw == d->w;
+        for (int64_t ih = 0; ih < d->h; ih++) {
+            int row = covered(ih, d->kh, d->sh, d->ph, d->oh);
+            if (row && all_columns)
+                continue;
+            for (int64_t iw = 0; iw < d->w; iw++) {
+                if (row && covered(iw, d->kw, d->sw, d->pw, d->ow))
+                    continue;
+                int64_t to = base + (ih * d->w + iw) * LANES;
+#pragma omp simd
+                for (int l = 0; l < LANES; l++)
+                    grad_put(gx, to + l, 0.0f, acc, half);
+            }
+        }
+    }
+}
+
+/* Each walk compiled once for f32 and once for bf16 (and the backward once for each
+ * accumulate mode), the choices folded away. */
+LT_INLINE void forward_f32_body(const void *x, void *y, int64_t b0, int64_t b1,
+                                const struct pool_dims *d, int y_blocked) {
+    forward_walk(x, y, b0, b1, d, y_blocked, 0);
+}
+LT_DISPATCH(forward_f32,
+            (const void *x, void *y, int64_t b0, int64_t b1, const struct pool_dims *d,
+             int y_blocked),
+            (x, y, b0, b1, d, y_blocked));
+
+LT_INLINE void forward_bf16_body(const void *x, void *y, int64_t b0, int64_t b1,
+                                 const struct pool_dims *d, int y_blocked) {
+    forward_walk(x, y, b0, b1, d, y_blocked, 1);
+}
+LT_DISPATCH(forward_bf16,
+            (const void *x, void *y, int64_t b0, int64_t b1, const struct pool_dims *d,
+             int y_blocked),
+            (x, y, b0, b1, d, y_blocked));
+
+LT_INLINE void backward_f32_body(const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
+                                 const struct pool_dims *d, int gy_blocked, int acc) {
+    if (acc)
+        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 1, 0);
+    else
+        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 0, 0);
+}
+LT_DISPATCH(backward_f32,
+            (const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
+             const struct pool_dims *d, int gy_blocked, int acc),
+            (x, gy, gx, b0, b1, d, gy_blocked, acc));
+
+LT_INLINE void backward_bf16_body(const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
+                                  const struct pool_dims *d, int gy_blocked, int acc) {
+    if (acc)
+        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 1, 1);
+    else
+        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 0, 1);
+}
+LT_DISPATCH(backward_bf16,
+            (const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
+             const struct pool_dims *d, int gy_blocked, int acc),
+            (x, gy, gx, b0, b1, d, gy_blocked, acc));
+
+int lt_max_pool_takes_blocked(const struct lt_kargs *a) {
+    enum lt_dtype dt = a->in[0]->dtype;
+    struct pool_dims d = pool_dims(a);
+    return (dt == LT_DTYPE_F32 || dt == LT_DTYPE_BF16) && (a->blocked & LT_IN(0)) &&
+           !(a->blocked & ~(LT_IN(0) | LT_OUT(0))) && d.kh <= d.sh && d.kw <= d.sw;
+}
+
+/* The block planes (N * C / 16) split between the threads. */
+static void block_share(const struct pool_dims *d, int64_t *b0, int64_t *b1) {
+    lt_share(d->planes / LANES, 1, omp_get_thread_num(), omp_get_num_threads(), b0, b1);
+}
+
+enum lt_status lt_max_pool_blocked_forward(const struct lt_kargs *a) {
+    struct pool_dims d = pool_dims(a);
+    int half = a->in[0]->dtype == LT_DTYPE_BF16, y_blocked = (a->blocked & LT_OUT(0)) != 0;
+    const void *x = a->in[0]->data;
+    void *y = a->out[0]->data;
+#pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
+    {
+        int64_t b0, b1;
+        block_share(&d, &b0, &b1);
+        if (half)
+            forward_bf16(x, y, b0, b1, &d, y_blocked);
+        else
+            forward_f32(x, y, b0, b1, &d, y_blocked);
+    }
+    return LT_OK;
+}
+
+enum lt_status lt_max_pool_blocked_backward(const struct lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    struct pool_dims d = pool_dims(a);
+    int half = a->in[0]->dtype == LT_DTYPE_BF16, gy_blocked = (a->blocked & LT_OUT(0)) != 0;
+    int acc = lt_accumulates(a, 0);
+    const void *x = a->in[0]->data, *gy = a->gout[0]->data;
+    void *gx = a->gin[0]->data;
+#pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
+    {
+        int64_t b0, b1;
+        block_share(&d, &b0, &b1);
+        if (half)
+            backward_bf16(x, gy, gx, b0, b1, &d, gy_blocked, acc);
+        else
+            backward_f32(x, gy, gx, b0, b1, &d, gy_blocked, acc);
+    }
+    return LT_OK;
+}

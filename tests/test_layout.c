@@ -1,0 +1,412 @@
+/* The blocked layout (kernels/kernels.h, struct lt_kargs): the kernels that take it give
+ * the plain kernels' bits, and the planner's pass (core/layout.c) gives it where every
+ * kernel around a tensor takes it and nowhere else, a step's results unchanged.
+ *
+ * Capped at AVX2 (make test runs the suites so too) oneDNN's convolutions block by 8,
+ * and the sequence reorders between its layout and lutra's: the same tests hold.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/ctx.h"
+#include "core/plan.h"
+#include "kernels/rng.h"
+#include "tests/op_check.h"
+#include "tests/train_util.h"
+
+SUITE_CONTEXT
+
+#define BLK LT_BLOCK_CHANNELS
+
+/* A new tensor holding 4-d v relaid: plain (N, C, H, W) into blocked (N, C/16, H, W, 16)
+ * when `to_blocked`, else back. */
+static struct lt_kview relaid(const struct lt_kview *v, int to_blocked) {
+    struct lt_kview r = kv_new(v->dtype, 4, v->shape);
+    size_t es = lt_dtype_bytes(v->dtype);
+    int64_t n = v->shape[0], c = v->shape[1], h = v->shape[2], w = v->shape[3];
+    assert_int_equal(c % BLK, 0);
+    for (int64_t i = 0; i < n * c * h * w; i++) {
+        int64_t x = i % w, y = i / w % h, ch = i / (w * h) % c, b = i / (w * h * c);
+        int64_t blocked = (((b * (c / BLK) + ch / BLK) * h + y) * w + x) * BLK + ch % BLK;
+        int64_t from = to_blocked ? i : blocked, to = to_blocked ? blocked : i;
+        memcpy((char *)r.data + (size_t)to * es, (const char *)v->data + (size_t)from * es, es);
+    }
+    return r;
+}
+
+static void assert_same_bytes(const struct lt_kview *a, const struct lt_kview *b, const char *what,
+                              int s) {
+    size_t es = lt_dtype_bytes(a->dtype);
+    assert_int_equal(lt_kview_numel(a), lt_kview_numel(b));
+    for (int64_t i = 0; i < lt_kview_numel(a); i++)
+        if (memcmp((const char *)a->data + i * es, (const char *)b->data + i * es, es))
+            fail_msg("%s (%s, case %d): element %lld differs", what, lt_dtype_name(a->dtype), s,
+                     (long long)i);
+}
+
+/* f32 values from stream `key`: a third drawn from {-1, 0, 1, NaN} (ties and NaNs in
+ * the windows), the rest uniform in [-1, 1) with some -0. */
+static struct lt_kview tricky(const int64_t *shape, uint64_t key, enum lt_dtype dt) {
+    struct lt_kview v = kv_new(LT_DTYPE_F32, 4, shape);
+    const float set[4] = {-1.0f, 0.0f, 1.0f, NAN};
+    float *p = v.data;
+    for (int64_t i = 0; i < lt_kview_numel(&v); i++) {
+        float u = lt_rng_uniform(key, (uint64_t)i);
+        p[i] = i % 3 == 0 ? set[(int)(u * 4) & 3] : i % 7 == 1 ? -0.0f : 2.0f * u - 1.0f;
+    }
+    struct lt_kview r = kv_convert(&v, dt);
+    kv_free(&v);
+    return r;
+}
+
+/* f32 values uniform in [-1, 1) from stream `key`, in dt: no NaNs, which a product would
+ * spread everywhere. */
+static struct lt_kview smooth(int ndim, const int64_t *shape, uint64_t key, enum lt_dtype dt) {
+    struct lt_kview v = kv_new(LT_DTYPE_F32, ndim, shape);
+    for (int64_t i = 0; i < lt_kview_numel(&v); i++)
+        ((float *)v.data)[i] = 2.0f * lt_rng_uniform(key, (uint64_t)i) - 1.0f;
+    struct lt_kview r = kv_convert(&v, dt);
+    kv_free(&v);
+    return r;
+}
+
+/* ---- max pooling ------------------------------------------------------------------------- */
+
+/* Max pooling of a blocked x, y and its gradient blocked or plain, forward and backward
+ * (overwriting and adding), against the reference on plain tensors, bit for bit, in f32
+ * and bf16: windows 2x2 over odd sizes (an uncovered last row and column), 3x3 stride 3
+ * with padding, 2x2 stride 3 (gaps between windows), 1x1. */
+static void blocked_max_pool_matches_reference(void **state) {
+    (void)state;
+    static const struct {
+        int64_t x[4];
+        struct lt_pool2d_attrs at;
+    } cases[] = {
+        {{2, 32, 7, 9}, {{2, 2}, {2, 2}, {0, 0}, 1}},
+        {{1, 16, 8, 10}, {{3, 3}, {3, 3}, {1, 1}, 1}},
+        {{2, 16, 8, 8}, {{2, 2}, {3, 3}, {0, 0}, 1}},
+        {{1, 16, 3, 5}, {{1, 1}, {1, 1}, {0, 0}, 1}},
+    };
+    const struct lt_backend *fast = op_fast_backend();
+    const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
+    char msg[LT_KMSG_SIZE] = "";
+    for (int t = 0; t < 2; t++)
+        for (int s = 0; s < (int)(sizeof cases / sizeof cases[0]); s++) {
+            const struct lt_pool2d_attrs *at = &cases[s].at;
+            struct lt_kview x = tricky(cases[s].x, lt_rng_key(31, (uint64_t)s, 0, 0), dts[t]);
+            struct lt_kview xb = relaid(&x, 1), want;
+            op_forward(LT_OP_MAX_POOL2D, at, 1, &x, &want);
+            struct lt_kview gy = tricky(want.shape, lt_rng_key(32, (uint64_t)s, 0, 0), dts[t]);
+            struct lt_kview gx0 = tricky(cases[s].x, lt_rng_key(33, (uint64_t)s, 0, 0), dts[t]);
+            for (int y_blocked = 0; y_blocked < 2; y_blocked++) {
+                unsigned blocked = LT_IN(0) | (y_blocked ? LT_OUT(0) : 0u);
+                struct lt_kview y = kv_new(dts[t], 4, want.shape);
+                assert_int_equal(op_run_blocked(fast, LT_OP_MAX_POOL2D, at, 1, &xb, &y, blocked,
+                                                msg),
+                                 LT_OK);
+                struct lt_kview got = y_blocked ? relaid(&y, 0) : y;
+                assert_same_bytes(&got, &want, "forward", s);
+                struct lt_kview gyl = y_blocked ? relaid(&gy, 1) : gy;
+                for (unsigned acc = 0; acc < 2; acc++) {
+                    struct lt_kview ref = relaid(&gx0, 1), gxb = relaid(&gx0, 1);
+                    kv_free(&ref);
+                    ref = relaid(&gxb, 0); /* gx0 again, in its own buffer */
+                    assert_int_equal(op_run_backward(LT_OP_MAX_POOL2D, at, 1, &x, &want, &gy,
+                                                     &ref, acc, NULL, msg),
+                                     LT_OK);
+                    assert_int_equal(op_run_backward_blocked(fast, LT_OP_MAX_POOL2D, at, 1, &xb,
+                                                             &y, &gyl, &gxb, acc, blocked, msg),
+                                     LT_OK);
+                    struct lt_kview gx = relaid(&gxb, 0);
+                    assert_same_bytes(&gx, &ref, acc ? "accumulated gradient" : "gradient", s);
+                    kv_free(&gx);
+                    kv_free(&gxb);
+                    kv_free(&ref);
+                }
+                if (y_blocked) {
+                    kv_free(&got);
+                    kv_free(&gyl);
+                }
+                kv_free(&y);
+            }
+            kv_free(&x);
+            kv_free(&xb);
+            kv_free(&want);
+            kv_free(&gy);
+            kv_free(&gx0);
+        }
+}
+
+/* What the pooling takes: x blocked, y either way; not y blocked alone, overlapping
+ * windows or f16. */
+static void max_pool_takes_only_what_it_runs(void **state) {
+    (void)state;
+    const struct lt_kernel *k = &op_fast_backend()->kernels[LT_OP_MAX_POOL2D][LT_DTYPE_F32];
+    assert_non_null(k->takes_blocked);
+    struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1}, k3s2 = {{3, 3}, {2, 2}, {1, 1}, 1};
+    struct lt_kview x = {NULL, LT_DTYPE_F32, 4, {2, 16, 8, 8}}, y = {NULL, LT_DTYPE_F32, 4, {2, 16, 4, 4}};
+    struct lt_kargs a = {.attrs = &k2s2, .n_in = 1, .n_out = 1, .in = {&x}, .out = {&y}};
+    a.blocked = LT_IN(0);
+    assert_true(k->takes_blocked(&a));
+    a.blocked = LT_IN(0) | LT_OUT(0);
+    assert_true(k->takes_blocked(&a));
+    a.blocked = LT_OUT(0);
+    assert_false(k->takes_blocked(&a));
+    a.attrs = &k3s2;
+    a.blocked = LT_IN(0);
+    assert_false(k->takes_blocked(&a));
+    a.attrs = &k2s2;
+    x.dtype = y.dtype = LT_DTYPE_F16;
+    assert_false(k->takes_blocked(&a));
+}
+
+/* ---- convolution ------------------------------------------------------------------------- */
+
+/* oneDNN's convolution with x, y (and their gradients) blocked, each alone and both,
+ * against itself on plain tensors, bit for bit (the same primitive; only the reorders
+ * around it change), forward and backward, overwriting and adding, f32 and bf16; and a
+ * first layer's single input channel with y blocked. */
+static void blocked_conv_matches_plain(void **state) {
+    (void)state;
+#ifdef LT_ONEDNN
+    static const struct {
+        int64_t x[4], w[4];
+        unsigned blocked;
+    } cases[] = {
+        {{3, 16, 7, 6}, {32, 16, 3, 3}, LT_IN(0) | LT_OUT(0)},
+        {{3, 16, 7, 6}, {32, 16, 3, 3}, LT_IN(0)},
+        {{3, 16, 7, 6}, {32, 16, 3, 3}, LT_OUT(0)},
+        {{2, 1, 6, 5}, {16, 1, 3, 3}, LT_OUT(0)},
+    };
+    const struct lt_backend *fast = op_fast_backend();
+    struct lt_conv2d_attrs at = {{1, 1}, {1, 1}, {1, 1}, 1};
+    const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
+    char msg[LT_KMSG_SIZE] = "";
+    for (int t = 0; t < 2; t++)
+        for (int s = 0; s < (int)(sizeof cases / sizeof cases[0]); s++) {
+            unsigned blocked = cases[s].blocked;
+            int bx = (blocked & LT_IN(0)) != 0, by = (blocked & LT_OUT(0)) != 0;
+            const int64_t bshape[1] = {cases[s].w[0]};
+            struct lt_kview in[3], in_b[3];
+            in[0] = smooth(4, cases[s].x, lt_rng_key(41, (uint64_t)s, 0, 0), dts[t]);
+            in[1] = smooth(4, cases[s].w, lt_rng_key(42, (uint64_t)s, 0, 0), dts[t]);
+            in[2] = smooth(1, bshape, lt_rng_key(43, (uint64_t)s, 0, 0), dts[t]);
+            in_b[0] = bx ? relaid(&in[0], 1) : in[0];
+            in_b[1] = in[1];
+            in_b[2] = in[2];
+            struct lt_kview y;
+            op_forward(LT_OP_CONV2D, &at, 3, in, &y);
+            struct lt_kview yp = kv_new(dts[t], 4, y.shape), yb = kv_new(dts[t], 4, y.shape);
+            assert_int_equal(op_run_blocked(fast, LT_OP_CONV2D, &at, 3, in, &yp, 0, msg), LT_OK);
+            assert_int_equal(op_run_blocked(fast, LT_OP_CONV2D, &at, 3, in_b, &yb, blocked, msg),
+                             LT_OK);
+            struct lt_kview got = by ? relaid(&yb, 0) : yb;
+            assert_same_bytes(&got, &yp, "conv forward", s);
+            struct lt_kview gy = smooth(4, y.shape, lt_rng_key(44, (uint64_t)s, 0, 0), dts[t]);
+            struct lt_kview gy_b = by ? relaid(&gy, 1) : gy;
+            for (unsigned acc = 0; acc < 2; acc++) {
+                unsigned mode = acc ? 7u : 6u; /* parameters always add, as in a plan */
+                struct lt_kview gp[3], gb[3];
+                for (int i = 0; i < 3; i++) {
+                    gp[i] = smooth(in[i].ndim, in[i].shape,
+                                   lt_rng_key(45, (uint64_t)s, (uint64_t)i, acc), dts[t]);
+                    gb[i] = i == 0 && bx ? relaid(&gp[i], 1) : kv_convert(&gp[i], dts[t]);
+                }
+                assert_int_equal(op_run_backward_blocked(fast, LT_OP_CONV2D, &at, 3, in, &yp, &gy,
+                                                         gp, mode, 0, msg),
+                                 LT_OK);
+                assert_int_equal(op_run_backward_blocked(fast, LT_OP_CONV2D, &at, 3, in_b, &yb,
+                                                         &gy_b, gb, mode, blocked, msg),
+                                 LT_OK);
+                struct lt_kview gx = bx ? relaid(&gb[0], 0) : gb[0];
+                assert_same_bytes(&gx, &gp[0], acc ? "conv accumulated dx" : "conv dx", s);
+                assert_same_bytes(&gb[1], &gp[1], "conv dw", s);
+                assert_same_bytes(&gb[2], &gp[2], "conv db", s);
+                if (bx)
+                    kv_free(&gx);
+                for (int i = 0; i < 3; i++) {
+                    kv_free(&gp[i]);
+                    kv_free(&gb[i]);
+                }
+            }
+            if (by) {
+                kv_free(&got);
+                kv_free(&gy_b);
+            }
+            if (bx)
+                kv_free(&in_b[0]);
+            for (int i = 0; i < 3; i++)
+                kv_free(&in[i]);
+            kv_free(&y);
+            kv_free(&yp);
+            kv_free(&yb);
+            kv_free(&gy);
+        }
+#else
+    printf("skipped: built without oneDNN\n");
+    skip();
+#endif
+}
+
+/* ---- the planner ------------------------------------------------------------------------- */
+
+#define BATCH 8
+static const int64_t x_shape[4] = {BATCH, 1, 12, 12};
+
+/* conv 1 -> 16 -> relu -> pool -> conv 16 -> 32 -> relu -> pool -> flatten -> linear ->
+ * cross entropy; with `plain_tail` the first convolution's output is also read by a
+ * scale whose result is added to the relu's (kernels without the layout), and the second
+ * convolution is followed by a sigmoid, whose bf16 backward takes f32 gradients (the
+ * planner casts them into copies of its own). */
+static void net_build(struct net *m, int plain_tail) {
+    net_begin(ctx, m);
+    int x, y;
+    CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_F32, 4, x_shape, "x", &x));
+    struct lt_conv2d_attrs conv = {{1, 1}, {1, 1}, {1, 1}, 1};
+    struct lt_pool2d_attrs pool = {{2, 2}, {2, 2}, {0, 0}, 1};
+    int w1 = net_tensor(ctx, m, 0, 4, (int64_t[]){16, 1, 3, 3}, -1);
+    int b1 = net_tensor(ctx, m, 0, 1, (int64_t[]){16}, 0.01);
+    int h = net_op(ctx, m, LT_OP_CONV2D, 3, (int[]){x, w1, b1}, &conv);
+    int c1 = h;
+    h = net_op(ctx, m, LT_OP_RELU, 1, &h, NULL);
+    if (plain_tail) {
+        /* relu(c1) + scale(c1, 0): c1 read by kernels without the layout too */
+        struct lt_scale_attrs zero = {0.0f};
+        int z = net_op(ctx, m, LT_OP_SCALE, 1, &c1, &zero);
+        h = net_op(ctx, m, LT_OP_ADD, 2, (int[]){h, z}, NULL);
+    }
+    h = net_op(ctx, m, LT_OP_MAX_POOL2D, 1, &h, &pool); /* (B, 16, 6, 6) */
+    int w2 = net_tensor(ctx, m, 0, 4, (int64_t[]){32, 16, 3, 3}, -1);
+    h = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){h, w2}, &conv);
+    h = net_op(ctx, m, plain_tail ? LT_OP_SIGMOID : LT_OP_RELU, 1, &h, NULL);
+    h = net_op(ctx, m, LT_OP_MAX_POOL2D, 1, &h, &pool); /* (B, 32, 3, 3) */
+    struct lt_reshape_attrs flat = {2, {BATCH, 32 * 3 * 3}};
+    h = net_op(ctx, m, LT_OP_RESHAPE, 1, &h, &flat);
+    int w = net_tensor(ctx, m, 0, 2, (int64_t[]){5, 32 * 3 * 3}, -1);
+    int b = net_tensor(ctx, m, 0, 1, (int64_t[]){5}, 0);
+    h = net_op(ctx, m, LT_OP_LINEAR, 3, (int[]){h, w, b}, NULL);
+    CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_I32, 1, (int64_t[]){BATCH}, "y", &y));
+    struct lt_cross_entropy_attrs ce = {0, -100};
+    m->loss = net_op(ctx, m, LT_OP_CROSS_ENTROPY, 2, (int[]){h, y}, &ce);
+}
+
+struct seen {
+    int conv_out_blocked, conv_out_plain, pool_out_blocked, blocked_bufs;
+};
+
+/* What the plan laid out: its convolutions' outputs and its poolings' outputs, each
+ * blocked buffer a value only kernels see (or its gradient), every node's bits agreeing
+ * with its buffers. */
+static void inspect(struct lt_plan *p, struct lt_trainer *t, void *arg) {
+    (void)t;
+    struct seen *s = arg;
+    memset(s, 0, sizeof *s);
+    for (int b = 0; b < p->n_bufs; b++)
+        if (p->bufs[b].blocked) {
+            s->blocked_bufs++;
+            assert_int_equal(p->bufs[b].kind, LT_BUF_ARENA);
+            assert_false(p->bufs[b].keep);
+            assert_int_equal(p->bufs[b].view.shape[1] % BLK, 0);
+        }
+    for (int n = 0; n < p->n_nodes; n++) {
+        const struct lt_pnode *pn = &p->nodes[n];
+        /* a tensor and the gradient a node sees with it share a layout */
+        for (int i = 0; i < pn->n_in; i++) {
+            assert_int_equal(!!(pn->blocked & LT_IN(i)), p->bufs[pn->in[i]].blocked);
+            if (pn->gin[i] >= 0)
+                assert_int_equal(p->bufs[pn->gin[i]].blocked, p->bufs[pn->in[i]].blocked);
+        }
+        for (int k = 0; k < pn->n_out; k++) {
+            assert_int_equal(!!(pn->blocked & LT_OUT(k)), p->bufs[pn->out[k]].blocked);
+            if (pn->gout[k] >= 0)
+                assert_int_equal(p->bufs[pn->gout[k]].blocked, p->bufs[pn->out[k]].blocked);
+        }
+        if (pn->backward || pn->recompute)
+            continue;
+        int out_blocked = p->bufs[pn->out[0]].blocked;
+        if (pn->op == LT_OP_CONV2D) {
+            s->conv_out_blocked += out_blocked;
+            s->conv_out_plain += !out_blocked;
+        }
+        if (pn->op == LT_OP_MAX_POOL2D)
+            s->pool_out_blocked += out_blocked;
+    }
+}
+
+/* Trains the net 4 steps with the planner's layouts and with every tensor plain: the same
+ * losses and parameters, bit for bit; returns what the laid-out plan blocked. */
+static struct seen same_steps_both_ways(int plain_tail, enum lt_dtype dt, int checkpoint) {
+    struct net m[2];
+    double losses[2][4];
+    struct seen seen[2];
+    struct lt_plan_options o = {.checkpoint = checkpoint};
+    for (int r = 0; r < 2; r++) {
+        ctx->plain_layouts = r;
+        net_build(&m[r], plain_tail);
+        net_train(ctx, &m[r], dt, &o, x_shape, 4, losses[r], inspect, &seen[r]);
+    }
+    ctx->plain_layouts = 0;
+    assert_int_equal(seen[1].blocked_bufs, 0);
+    for (int s = 0; s < 4; s++)
+        if (memcmp(&losses[0][s], &losses[1][s], sizeof(double)))
+            fail_msg("step %d: loss %.17g laid out, %.17g plain", s, losses[0][s], losses[1][s]);
+    for (int i = 0; i < m[0].n; i++) {
+        int64_t n = lt_tensor_numel(m[0].t[i]);
+        for (int64_t e = 0; e < n; e++)
+            if (lt_tensor_get(m[0].t[i], e) != lt_tensor_get(m[1].t[i], e))
+                fail_msg("tensor %d element %lld differs after the steps", i, (long long)e);
+    }
+    net_free(&m[0]);
+    net_free(&m[1]);
+    return seen[0];
+}
+
+/* The CNN in f32 and bf16, with and without checkpointing: both convolutions write
+ * blocked, the first pooling's output (read by relu, then the second convolution) is
+ * blocked, the second's (flattened) is plain; the steps are those of the plain plan. */
+static void planner_blocks_between_kernels_that_take_it(void **state) {
+    (void)state;
+    const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
+    for (int t = 0; t < 2; t++)
+        for (int checkpoint = 0; checkpoint < 2; checkpoint++) {
+            struct seen s = same_steps_both_ways(0, dts[t], checkpoint);
+            assert_int_equal(s.conv_out_plain, 0);
+            assert_int_equal(s.conv_out_blocked, 2);
+            assert_int_equal(s.pool_out_blocked, 1);
+        }
+}
+
+/* A convolution's output that kernels without the layout also read (a scale, an add)
+ * stays plain, and so does the pooling's output that reshape reads; the other
+ * convolution's output, read by a sigmoid, is blocked in f32 and plain in bf16 (where
+ * the sigmoid's backward sees f32 copies of its gradients); the steps are the plain
+ * plan's. */
+static void tensors_other_kernels_read_stay_plain(void **state) {
+    (void)state;
+    const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
+    for (int t = 0; t < 2; t++) {
+        struct seen s = same_steps_both_ways(1, dts[t], 0);
+        assert_int_equal(s.conv_out_plain, 1 + t);
+        assert_int_equal(s.conv_out_blocked, 1 - t);
+        assert_int_equal(s.pool_out_blocked, 0);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(blocked_max_pool_matches_reference),
+        cmocka_unit_test(max_pool_takes_only_what_it_runs),
+        cmocka_unit_test(blocked_conv_matches_plain),
+        cmocka_unit_test(planner_blocks_between_kernels_that_take_it),
+        cmocka_unit_test(tensors_other_kernels_read_stay_plain),
+    };
+    int failed = cmocka_run_group_tests_name("test_layout", tests, setup, teardown);
+    op_fast_backend_release();
+    return failed;
+}
