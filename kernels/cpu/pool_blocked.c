@@ -91,19 +91,33 @@ LT_INLINE void grad_put(void *gx, int64_t at, float c, int acc, int half) {
     store(gx, at, acc ? load(gx, at, half) + sum : sum, half);
 }
 
+/* The bf16 bits that gradient bits b become when the reference writes them over
+ * (added to zero in f32, rounded): b, but +0 for -0 and a NaN made quiet. Overwriting
+ * bf16 gradients stores these, so that no lane widens or rounds. */
+LT_INLINE uint16_t written_bf16(uint16_t b) {
+    uint16_t q = (b & 0x7fffu) > 0x7f80u ? (uint16_t)(b | 0x40u) : b;
+    return q == 0x8000u ? (uint16_t)0 : q;
+}
+
 LT_INLINE void backward_walk(const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
                              const struct pool_dims *d, int gy_blocked, int acc, int half) {
+    int bits = half && !acc;
     for (int64_t bp = b0; bp < b1; bp++) {
         int64_t base = bp * d->h * d->w * LANES;
         for (int64_t i = 0; i < d->oh; i++)
             for (int64_t j = 0; j < d->ow; j++) {
                 float best[LANES], g[LANES];
                 int32_t arg[LANES];
+                uint16_t gb[LANES];
                 window_max(x, base, d, i, j, half, best, arg);
                 int64_t step, at = out_at(d, bp, i, j, gy_blocked, &step);
 #pragma omp simd
-                for (int l = 0; l < LANES; l++)
-                    g[l] = load(gy, at + l * step, half);
+                for (int l = 0; l < LANES; l++) {
+                    if (bits)
+                        gb[l] = written_bf16(((const uint16_t *)gy)[at + l * step]);
+                    else
+                        g[l] = load(gy, at + l * step, half);
+                }
                 int64_t h0, h1, w0, w1;
                 window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
                 window(j, d->kw, d->sw, d->pw, d->w, &w0, &w1);
@@ -112,8 +126,12 @@ LT_INLINE void backward_walk(const void *x, const void *gy, void *gx, int64_t b0
                     for (int64_t iw = w0; iw < w1; iw++, e++) {
                         int64_t to = base + (ih * d->w + iw) * LANES;
 #pragma omp simd
-                        for (int l = 0; l < LANES; l++)
-                            grad_put(gx, to + l, arg[l] == e ? g[l] : 0.0f, acc, half);
+                        for (int l = 0; l < LANES; l++) {
+                            if (bits)
+                                ((uint16_t *)gx)[to + l] = arg[l] == e ? gb[l] : (uint16_t)0;
+                            else
+                                grad_put(gx, to + l, arg[l] == e ? g[l] : 0.0f, acc, half);
+                        }
                     }
             }
         /* what no window covers (between windows, past the last) gets zero */
