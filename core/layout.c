@@ -1,8 +1,9 @@
 /* The planner's layout pass: which buffers lie channel-blocked (struct lt_kargs).
  *
  * Every candidate starts blocked, with its gradient; then any node whose kernel does not
- * take the layouts it would see makes plain every buffer it touches, until no node
- * objects. Only plain ever spreads, so the pass ends, and what it leaves blocked every
+ * take the layouts it would see makes plain what it refuses (plain_refused), and a node
+ * that would see a tensor and its gradient in two layouts makes both plain, until no
+ * node objects. Only plain ever spreads, so the pass ends, and what it leaves blocked every
  * kernel takes. The case it is for: a convolution's output read by max pooling, and the
  * pooling's output read through relu by the next convolution, each convolution writing
  * and reading its own layout with no reorder between (docs/performance.md). */
@@ -35,10 +36,7 @@ static int is_blocked(const struct lt_plan *p, int b) {
     return b >= 0 && p->bufs[b].blocked;
 }
 
-/* The slots of node pn whose tensors are blocked. A tensor and the gradient the node
- * sees with it share a layout: they are made plain together, and a gradient reaches a
- * node through a copy only by a cast the planner put there (core/plan_build.c), which
- * takes no layout and so leaves both plain. */
+/* The slots of node pn whose tensors (or their gradients) are blocked. */
 static unsigned blocked_slots(const struct lt_plan *p, const struct lt_pnode *pn) {
     unsigned bits = 0;
     for (int i = 0; i < pn->n_in; i++)
@@ -46,6 +44,20 @@ static unsigned blocked_slots(const struct lt_plan *p, const struct lt_pnode *pn
     for (int k = 0; k < pn->n_out; k++)
         bits |= is_blocked(p, pn->out[k]) || is_blocked(p, pn->gout[k]) ? LT_OUT(k) : 0u;
     return bits;
+}
+
+/* Makes plain both sides of each slot where node pn would see a tensor and its gradient
+ * in two layouts: a recomputed tensor (checkpointing) is not the value its gradient is
+ * paired with. Returns whether a buffer was blocked. */
+static int plain_mixed(struct lt_plan *p, const int *pair, const struct lt_pnode *pn) {
+    int changed = 0;
+    for (int i = 0; i < pn->n_in; i++)
+        if (pn->gin[i] >= 0 && is_blocked(p, pn->in[i]) != is_blocked(p, pn->gin[i]))
+            changed |= make_plain(p, pair, pn->in[i]) | make_plain(p, pair, pn->gin[i]);
+    for (int k = 0; k < pn->n_out; k++)
+        if (pn->gout[k] >= 0 && is_blocked(p, pn->out[k]) != is_blocked(p, pn->gout[k]))
+            changed |= make_plain(p, pair, pn->out[k]) | make_plain(p, pair, pn->gout[k]);
+    return changed;
 }
 
 /* Whether node pn's kernel takes the blocked slots `bits`. */
@@ -59,9 +71,21 @@ static int node_takes(const struct lt_plan *p, const struct lt_pnode *pn, unsign
     return k->takes_blocked(&a);
 }
 
-/* Makes plain every buffer node pn touches; returns whether one was blocked. */
-static int plain_around(struct lt_plan *p, const int *pair, const struct lt_pnode *pn) {
+/* Makes plain what node pn's kernel refuses of the blocked slots `bits`: each slot it
+ * refuses alone (so that a convolution that keeps its input plain may still write its
+ * output blocked), or, where it refuses none alone, every buffer it touches. Returns
+ * whether a buffer was blocked. */
+static int plain_refused(struct lt_plan *p, const int *pair, const struct lt_pnode *pn,
+                         unsigned bits) {
     int changed = 0;
+    for (int i = 0; i < pn->n_in; i++)
+        if ((bits & LT_IN(i)) && !node_takes(p, pn, LT_IN(i)))
+            changed |= make_plain(p, pair, pn->in[i]) | make_plain(p, pair, pn->gin[i]);
+    for (int k = 0; k < pn->n_out; k++)
+        if ((bits & LT_OUT(k)) && !node_takes(p, pn, LT_OUT(k)))
+            changed |= make_plain(p, pair, pn->out[k]) | make_plain(p, pair, pn->gout[k]);
+    if (changed)
+        return 1;
     for (int i = 0; i < pn->n_in; i++)
         changed |= make_plain(p, pair, pn->in[i]) | make_plain(p, pair, pn->gin[i]);
     for (int k = 0; k < pn->n_out; k++)
@@ -97,8 +121,12 @@ enum lt_status lt_plan_layouts(struct lt_plan *p) {
         for (int n = 0; n < p->n_nodes; n++) {
             const struct lt_pnode *pn = &p->nodes[n];
             unsigned bits = blocked_slots(p, pn);
-            if (bits && !node_takes(p, pn, bits))
-                changed |= plain_around(p, pair, pn);
+            if (!bits)
+                continue;
+            int mixed = plain_mixed(p, pair, pn);
+            changed |= mixed;
+            if (!mixed && !node_takes(p, pn, bits))
+                changed |= plain_refused(p, pair, pn, bits);
         }
     }
     for (int n = 0; n < p->n_nodes; n++)

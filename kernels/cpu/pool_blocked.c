@@ -130,7 +130,8 @@ LT_INLINE void backward_walk(const void *x, const void *gy, void *gx, int64_t b0
                             if (bits)
                                 ((uint16_t *)gx)[to + l] = arg[l] == e ? gb[l] : (uint16_t)0;
                             else
-                                grad_put(gx, to + l, arg[l] == e ? g[l] : 0.0f, acc, half);
+                                grad_put(gx, to + l, lt_vselect(arg[l] == e, g[l], 0.0f), acc,
+                                         half);
                         }
                     }
             }

@@ -138,22 +138,18 @@ static enum lt_status build_forward(struct lt_dnnl_seq *s, const struct lt_kargs
     return rc;
 }
 
-/* gx (+)= conv backward data of gout. */
-static enum lt_status build_backward_data(struct lt_dnnl_seq *s, const struct lt_kargs *a,
-                                          const struct conv_geom *g, dnnl_data_type_t cdt,
-                                          const_dnnl_primitive_desc_t hint) {
-    dnnl_data_type_t udt = lt_dnnl_dtype(a->in[0]->dtype);
+/* The backward-data descriptor, its layouts its own (any). */
+static enum lt_status backward_data_pd(dnnl_primitive_desc_t *pd, const struct lt_kargs *a,
+                                       const struct conv_geom *g, dnnl_data_type_t cdt,
+                                       const_dnnl_primitive_desc_t hint) {
     dnnl_data_type_t gx_dt = lt_dnnl_dtype(a->gin[0]->dtype);
-    dnnl_memory_desc_t dsrc, wei, ddst, uw, ug, ugx;
+    dnnl_memory_desc_t dsrc, wei, ddst;
     md_any(&dsrc, 4, g->x, cdt == dnnl_f32 ? dnnl_f32 : gx_dt);
     md_any(&wei, g->w_ndim, g->w, cdt);
     md_any(&ddst, 4, g->y, cdt);
-    lt_dnnl_md_plain(&uw, g->w_ndim, g->w, udt);
-    lt_dnnl_md_laid(&ug, a, LT_OUT(0), g->y, lt_dnnl_dtype(a->gout[0]->dtype));
-    lt_dnnl_md_laid(&ugx, a, LT_IN(0), g->x, gx_dt);
     dnnl_convolution_desc_t desc;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
+    *pd = NULL;
     enum lt_status rc = lt_dnnl_check(dnnl_dilated_convolution_backward_data_desc_init(
                                           &desc, dnnl_convolution_direct, &dsrc, &wei, &ddst,
                                           g->strides, g->dilates, g->pad_l, g->pad_r),
@@ -161,10 +157,25 @@ static enum lt_status build_backward_data(struct lt_dnnl_seq *s, const struct lt
     if (rc == LT_OK)
         rc = lt_dnnl_attr(&attr, 0, a->msg);
     if (rc == LT_OK)
-        rc = lt_dnnl_pd(&pd, &desc, attr, s->d, hint, cdt != dnnl_f32, DNNL_ARG_DIFF_SRC,
+        rc = lt_dnnl_pd(pd, &desc, attr, a->impl, hint, cdt != dnnl_f32, DNNL_ARG_DIFF_SRC,
                         "creating a convolution backward data", a->msg);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* gx (+)= conv backward data of gout. */
+static enum lt_status build_backward_data(struct lt_dnnl_seq *s, const struct lt_kargs *a,
+                                          const struct conv_geom *g, dnnl_data_type_t cdt,
+                                          const_dnnl_primitive_desc_t hint) {
+    dnnl_data_type_t udt = lt_dnnl_dtype(a->in[0]->dtype);
+    dnnl_data_type_t gx_dt = lt_dnnl_dtype(a->gin[0]->dtype);
+    dnnl_memory_desc_t uw, ug, ugx;
+    lt_dnnl_md_plain(&uw, g->w_ndim, g->w, udt);
+    lt_dnnl_md_laid(&ug, a, LT_OUT(0), g->y, lt_dnnl_dtype(a->gout[0]->dtype));
+    lt_dnnl_md_laid(&ugx, a, LT_IN(0), g->x, gx_dt);
+    dnnl_primitive_desc_t pd = NULL;
+    enum lt_status rc = backward_data_pd(&pd, a, g, cdt, hint);
     if (rc != LT_OK)
         return rc;
     struct lt_dnnl_ref rw, rg, rgx;
@@ -186,27 +197,22 @@ static enum lt_status build_backward_data(struct lt_dnnl_seq *s, const struct lt
     return rc;
 }
 
-/* gw (+)= conv backward weights and gb (+)= the bias gradient, each when asked for. */
-static enum lt_status build_backward_weights(struct lt_dnnl_seq *s, const struct lt_kargs *a,
-                                             const struct conv_geom *g, dnnl_data_type_t cdt,
-                                             const_dnnl_primitive_desc_t hint) {
-    dnnl_data_type_t udt = lt_dnnl_dtype(a->in[0]->dtype);
+/* The backward-weights descriptor (with the bias gradient when there is a bias and it
+ * is wanted), its layouts its own (any). */
+static enum lt_status backward_weights_pd(dnnl_primitive_desc_t *pd, const struct lt_kargs *a,
+                                          const struct conv_geom *g, dnnl_data_type_t cdt,
+                                          const_dnnl_primitive_desc_t hint) {
     int bias = a->n_in == 3 && a->gin[2];
-    /* the gradients' dtypes as stored, and as the primitive writes them */
     dnnl_data_type_t gw_dt = a->gin[1] ? lt_dnnl_dtype(a->gin[1]->dtype) : dnnl_f32;
     dnnl_data_type_t gb_dt = bias ? lt_dnnl_dtype(a->gin[2]->dtype) : dnnl_f32;
-    dnnl_memory_desc_t src, dwei, dbias, ddst, ux, ug, ugw, ugb;
+    dnnl_memory_desc_t src, dwei, dbias, ddst;
     md_any(&src, 4, g->x, cdt);
     md_any(&dwei, g->w_ndim, g->w, cdt == dnnl_f32 ? dnnl_f32 : gw_dt);
     lt_dnnl_md_plain(&dbias, 1, g->b, cdt == dnnl_f32 ? dnnl_f32 : gb_dt);
     md_any(&ddst, 4, g->y, cdt);
-    lt_dnnl_md_laid(&ux, a, LT_IN(0), g->x, udt);
-    lt_dnnl_md_laid(&ug, a, LT_OUT(0), g->y, lt_dnnl_dtype(a->gout[0]->dtype));
-    lt_dnnl_md_plain(&ugw, g->w_ndim, g->w, gw_dt);
-    lt_dnnl_md_plain(&ugb, 1, g->b, gb_dt);
     dnnl_convolution_desc_t desc;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_primitive_desc_t pd = NULL;
+    *pd = NULL;
     enum lt_status rc =
         lt_dnnl_check(dnnl_dilated_convolution_backward_weights_desc_init(
                           &desc, dnnl_convolution_direct, &src, &dwei, bias ? &dbias : NULL, &ddst,
@@ -215,10 +221,29 @@ static enum lt_status build_backward_weights(struct lt_dnnl_seq *s, const struct
     if (rc == LT_OK)
         rc = lt_dnnl_attr(&attr, 0, a->msg);
     if (rc == LT_OK)
-        rc = lt_dnnl_pd(&pd, &desc, attr, s->d, hint, cdt != dnnl_f32, DNNL_ARG_SRC,
+        rc = lt_dnnl_pd(pd, &desc, attr, a->impl, hint, cdt != dnnl_f32, DNNL_ARG_SRC,
                         "creating a convolution backward weights", a->msg);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
+    return rc;
+}
+
+/* gw (+)= conv backward weights and gb (+)= the bias gradient, each when asked for. */
+static enum lt_status build_backward_weights(struct lt_dnnl_seq *s, const struct lt_kargs *a,
+                                             const struct conv_geom *g, dnnl_data_type_t cdt,
+                                             const_dnnl_primitive_desc_t hint) {
+    dnnl_data_type_t udt = lt_dnnl_dtype(a->in[0]->dtype);
+    int bias = a->n_in == 3 && a->gin[2];
+    /* the gradients' dtypes as stored */
+    dnnl_data_type_t gw_dt = a->gin[1] ? lt_dnnl_dtype(a->gin[1]->dtype) : dnnl_f32;
+    dnnl_data_type_t gb_dt = bias ? lt_dnnl_dtype(a->gin[2]->dtype) : dnnl_f32;
+    dnnl_memory_desc_t ux, ug, ugw, ugb;
+    lt_dnnl_md_laid(&ux, a, LT_IN(0), g->x, udt);
+    lt_dnnl_md_laid(&ug, a, LT_OUT(0), g->y, lt_dnnl_dtype(a->gout[0]->dtype));
+    lt_dnnl_md_plain(&ugw, g->w_ndim, g->w, gw_dt);
+    lt_dnnl_md_plain(&ugb, 1, g->b, gb_dt);
+    dnnl_primitive_desc_t pd = NULL;
+    enum lt_status rc = backward_weights_pd(&pd, a, g, cdt, hint);
     if (rc != LT_OK)
         return rc;
     struct lt_dnnl_ref rx, rg, rgw, rgb = {0};
@@ -306,13 +331,67 @@ static enum lt_status prepare(const struct lt_kargs *a, int backward, void **sta
     return LT_OK;
 }
 
+/* Whether the primitive pd keeps `arg` (of dims) plain. */
+static int keeps_plain(const_dnnl_primitive_desc_t pd, int arg, const int64_t *dims) {
+    const dnnl_memory_desc_t *md = pd_md(pd, arg);
+    dnnl_memory_desc_t plain;
+    lt_dnnl_md_plain(&plain, 4, dims, md->data_type);
+    return dnnl_memory_desc_equal(md, &plain);
+}
+
+/* Whether one of the backward primitives of this call keeps x or y plain where
+ * a->blocked would block it. */
+static int backward_keeps_plain(const struct lt_kargs *a, const struct conv_geom *g,
+                                dnnl_data_type_t cdt, const_dnnl_primitive_desc_t fwd) {
+    int x = (a->blocked & LT_IN(0)) != 0, y = (a->blocked & LT_OUT(0)) != 0, plain = 0;
+    dnnl_primitive_desc_t pd = NULL;
+    if (a->gin[0]) {
+        if (backward_data_pd(&pd, a, g, cdt, fwd) != LT_OK)
+            return 1;
+        plain |= (x && keeps_plain(pd, DNNL_ARG_DIFF_SRC, g->x)) ||
+                 (y && keeps_plain(pd, DNNL_ARG_DIFF_DST, g->y));
+        dnnl_primitive_desc_destroy(pd);
+    }
+    if (a->gin[1] || (a->n_in == 3 && a->gin[2])) {
+        if (backward_weights_pd(&pd, a, g, cdt, fwd) != LT_OK)
+            return 1;
+        plain |= (x && keeps_plain(pd, DNNL_ARG_SRC, g->x)) ||
+                 (y && keeps_plain(pd, DNNL_ARG_DIFF_DST, g->y));
+        dnnl_primitive_desc_destroy(pd);
+    }
+    return plain;
+}
+
 /* x, y and their gradients in either layout: each is described as laid out, and the
- * sequence reorders only where the primitive wants another. */
+ * sequence reorders only where a primitive wants another. Blocked is taken unless one of
+ * the call's primitives keeps the tensor plain (gemm-based convolutions, an AVX2 CPU's
+ * first layer): there a blocked tensor would add a reorder that a plain one does not
+ * need. A layout of the primitive's own (nChw8c on AVX2, nhwc for AMX) is reordered
+ * either way, and the blocked one is then the pooling's faster side. */
 static int takes_blocked(const struct lt_kargs *a) {
     enum lt_dtype dt = a->in[0]->dtype;
-    return (dt == LT_DTYPE_F32 || dt == LT_DTYPE_BF16) && !(a->blocked & ~(LT_IN(0) | LT_OUT(0))) &&
-           lt_kview_numel(a->in[0]) > 0 && lt_kview_numel(a->in[1]) > 0 &&
-           lt_kview_numel(a->out[0]) > 0;
+    if ((dt != LT_DTYPE_F32 && dt != LT_DTYPE_BF16) || (a->blocked & ~(LT_IN(0) | LT_OUT(0))) ||
+        lt_kview_numel(a->in[0]) == 0 || lt_kview_numel(a->in[1]) == 0 ||
+        lt_kview_numel(a->out[0]) == 0)
+        return 0;
+    struct conv_geom g = geom_of(a);
+    char msg[LT_KMSG_SIZE] = "";
+    struct lt_kargs q = *a;
+    q.msg = msg;
+    /* the compute dtype prepare takes: bf16 where oneDNN has it, else f32 */
+    const dnnl_data_type_t tries[2] = {lt_dnnl_dtype(dt), dnnl_f32};
+    dnnl_primitive_desc_t fwd = NULL;
+    dnnl_data_type_t cdt = dnnl_f32;
+    for (int t = 0; t < (dt == LT_DTYPE_F32 ? 1 : 2) && !fwd; t++)
+        if (forward_pd(&fwd, a->impl, &g, a->n_in == 3, tries[t], msg) == LT_OK)
+            cdt = tries[t];
+    if (!fwd)
+        return 0;
+    int plain = a->gout[0] ? backward_keeps_plain(&q, &g, cdt, fwd)
+                           : ((a->blocked & LT_IN(0)) && keeps_plain(fwd, DNNL_ARG_SRC, g.x)) ||
+                                 ((a->blocked & LT_OUT(0)) && keeps_plain(fwd, DNNL_ARG_DST, g.y));
+    dnnl_primitive_desc_destroy(fwd);
+    return !plain;
 }
 
 static size_t workspace(const struct lt_kargs *a, int backward) {
