@@ -19,8 +19,11 @@
 /* ---- the fast kernels take every case ------------------------------------------------- */
 
 /* Prepares the fast kernel of case c in dtype dt as a plan would (shapes only), forward
- * and backward, and asserts that it is oneDNN's and accepts the shapes. */
-static void assert_fast_takes(const struct op_case *c, enum lt_dtype dt) {
+ * and backward with gradients in gdt (a mixed-precision plan gives a bf16 kernel bf16
+ * ones), and asserts that it is oneDNN's and accepts the shapes: a sequence it cannot
+ * build would leave the node to the reference kernel, silently and thousands of times
+ * slower. */
+static void assert_fast_takes(const struct op_case *c, enum lt_dtype dt, enum lt_dtype gdt) {
 #ifdef LT_ONEDNN
     const struct lt_kernel *k = &op_fast_backend()->kernels[c->op][dt];
     if (!k->impl_name || strcmp(k->impl_name, "onednn") != 0)
@@ -31,13 +34,13 @@ static void assert_fast_takes(const struct op_case *c, enum lt_dtype dt) {
         in[i] = (struct lt_kview){NULL, dt, c->in[i].ndim, {0}};
         memcpy(in[i].shape, c->in[i].shape, sizeof in[i].shape);
         gin[i] = in[i];
-        gin[i].dtype = LT_DTYPE_F32;
+        gin[i].dtype = gdt;
     }
     char msg[LT_KMSG_SIZE] = "";
     if (lt_op_descs[c->op].infer(c->attrs, c->n_in, in, out, msg) != LT_OK)
         fail_msg("%s: shape inference failed: %s", c->name, msg);
     struct lt_kview gout = out[0];
-    gout.dtype = LT_DTYPE_F32;
+    gout.dtype = gdt;
     for (int backward = 0; backward < 2; backward++) {
         struct lt_kargs a = {.attrs = c->attrs,
                              .n_in = c->n_in,
@@ -57,13 +60,15 @@ static void assert_fast_takes(const struct op_case *c, enum lt_dtype dt) {
         void *state = NULL;
         enum lt_status st = k->prepare(&a, backward, &state);
         if (st != LT_OK)
-            fail_msg("%s (%s, %s): oneDNN declined (%d): %s", c->name, lt_dtype_name(dt),
-                     backward ? "backward" : "forward", st, msg);
+            fail_msg("%s (%s, %s gradients, %s): oneDNN declined (%d): %s", c->name,
+                     lt_dtype_name(dt), lt_dtype_name(gdt), backward ? "backward" : "forward",
+                     st, msg);
         k->release(state);
     }
 #else
     (void)c;
     (void)dt;
+    (void)gdt;
     printf("skipped: built without oneDNN\n");
     skip();
 #endif
@@ -80,12 +85,14 @@ static void fast_kernels_take_every_case(void **state) {
     (void)state;
     NEEDS_ONEDNN();
     for (int i = 0; i < linear_case_count; i++) {
-        assert_fast_takes(&linear_cases[i], LT_DTYPE_F32);
-        assert_fast_takes(&linear_cases[i], LT_DTYPE_BF16);
+        assert_fast_takes(&linear_cases[i], LT_DTYPE_F32, LT_DTYPE_F32);
+        assert_fast_takes(&linear_cases[i], LT_DTYPE_BF16, LT_DTYPE_F32);
+        assert_fast_takes(&linear_cases[i], LT_DTYPE_BF16, LT_DTYPE_BF16);
     }
     for (int i = 0; i < conv_case_count; i++) {
-        assert_fast_takes(&conv_cases[i], LT_DTYPE_F32);
-        assert_fast_takes(&conv_cases[i], LT_DTYPE_BF16);
+        assert_fast_takes(&conv_cases[i], LT_DTYPE_F32, LT_DTYPE_F32);
+        assert_fast_takes(&conv_cases[i], LT_DTYPE_BF16, LT_DTYPE_F32);
+        assert_fast_takes(&conv_cases[i], LT_DTYPE_BF16, LT_DTYPE_BF16);
     }
 }
 
@@ -139,8 +146,8 @@ static void model_layers_match_reference(void **state) {
     (void)state;
     NEEDS_ONEDNN();
     for (int i = 0; i < n_model_layers; i++) {
-        assert_fast_takes(&model_layers[i], LT_DTYPE_F32);
-        assert_fast_takes(&model_layers[i], LT_DTYPE_BF16);
+        assert_fast_takes(&model_layers[i], LT_DTYPE_F32, LT_DTYPE_F32);
+        assert_fast_takes(&model_layers[i], LT_DTYPE_BF16, LT_DTYPE_BF16);
         op_compare_case(&model_layers[i], op_fast_backend(), 1e-5);
         op_compare_case_as(&model_layers[i], op_fast_backend(), LT_DTYPE_BF16,
                            op_half_tol(LT_DTYPE_BF16, longest_sum));

@@ -21,8 +21,8 @@
  * batch dims, and an operand repeated along one has size 1 there (oneDNN broadcasts it).
  * The gradient of a repeated operand is the sum over its repeats, which oneDNN's matmul
  * does not do: the product is written for every batch entry into the workspace and
- * summed into the gradient here (f32, in batch order; a bf16 such gradient is left to the
- * reference kernel). linear(x (..., in), w (out, in), bias (out)) is matmul with rows =
+ * summed into the gradient here (f32, in batch order; a bf16 gradient summed in an f32
+ * buffer and rounded once). linear(x (..., in), w (out, in), bias (out)) is matmul with rows =
  * numel(x) / in; its bias gradient is a column sum of gout done here (double sums; a
  * bf16 gout through an f32 copy in the workspace).
  */
@@ -48,9 +48,10 @@ struct mm_state {
     struct lt_dnnl_seq seq;
     struct mm_dims d;
     /* bit i: input i is repeated over the batch; its gradient is computed per entry into
-     * the workspace at full[i] and summed into gin[i] after the sequence */
+     * the workspace at full[i] and summed into gin[i] after the sequence (a half gin
+     * through the f32 sums at sums[i], rounded once) */
     unsigned summed;
-    size_t full[2];
+    size_t full[2], sums[2];
     unsigned grads;      /* bit i: the gradient of input i was prepared */
     unsigned accumulate; /* the accumulate bits it was prepared with */
     int bias_grad;       /* linear: sum gout's columns into gin[2] after the sequence */
@@ -237,12 +238,15 @@ static enum lt_status grad_dst(struct mm_state *st, const struct lt_kargs *a, in
         *accumulate = (a->accumulate >> i) & 1u;
         return LT_OK;
     }
-    if (gdt != dnnl_f32)
-        return LT_EUNSUPPORTED; /* sum_repeats adds in f32 */
     mat(&dst->md, d, rows, cols, cols, 1, rows * cols, d->so, dnnl_f32);
     dst->ref = lt_dnnl_seq_buffer(&st->seq, &dst->md);
     st->summed |= 1u << i;
     st->full[i] = dst->ref.offset;
+    if (gdt != dnnl_f32) {
+        dnnl_memory_desc_t sums;
+        lt_dnnl_md_plain(&sums, 2, (int64_t[]){count * rows, cols}, dnnl_f32);
+        st->sums[i] = lt_dnnl_seq_buffer(&st->seq, &sums).offset;
+    }
     *accumulate = 0;
     return LT_OK;
 }
@@ -396,6 +400,26 @@ static void bias_grad_half(const struct lt_kargs *a, const struct mm_state *st) 
     lt_f32_to_half_n(dt, sums, a->gin[2]->data, st->cols);
 }
 
+/* sum_repeats into gin[i]: in place when it is f32, else in the f32 sums (loaded from
+ * gin[i] when adding) and rounded once into it. */
+static void sum_into_grad(const struct lt_kargs *a, const struct mm_state *st, int i) {
+    const struct mm_dims *d = &st->d;
+    const float *full = (const float *)((const char *)a->workspace + st->full[i]);
+    int64_t n_mats = i == 0 ? d->a_count : d->b_count, size = i == 0 ? d->m * d->k : d->k * d->n;
+    const int64_t *bst = i == 0 ? d->sa : d->sb;
+    int acc = (a->accumulate >> i) & 1u;
+    enum lt_dtype dt = a->gin[i]->dtype;
+    if (dt == LT_DTYPE_F32) {
+        sum_repeats(full, a->gin[i]->data, d, bst, n_mats, size, acc);
+        return;
+    }
+    float *sums = (float *)((char *)a->workspace + st->sums[i]);
+    if (acc)
+        lt_half_to_f32_all(dt, a->gin[i]->data, sums, n_mats * size);
+    sum_repeats(full, sums, d, bst, n_mats, size, acc);
+    lt_f32_to_half_all(dt, sums, a->gin[i]->data, n_mats * size);
+}
+
 static enum lt_status run_forward(const struct lt_kargs *a) {
     const struct mm_state *st = a->state;
     if (!st)
@@ -410,13 +434,9 @@ static enum lt_status run_backward(const struct lt_kargs *a) {
     if (ok != LT_OK)
         return ok;
     enum lt_status rc = lt_dnnl_seq_run(&st->seq, a);
-    const struct mm_dims *d = &st->d;
-    if (rc == LT_OK && (st->summed & 1u))
-        sum_repeats((const float *)((const char *)a->workspace + st->full[0]), a->gin[0]->data, d,
-                    d->sa, d->a_count, d->m * d->k, a->accumulate & 1u);
-    if (rc == LT_OK && (st->summed & 2u))
-        sum_repeats((const float *)((const char *)a->workspace + st->full[1]), a->gin[1]->data, d,
-                    d->sb, d->b_count, d->k * d->n, (a->accumulate >> 1) & 1u);
+    for (int i = 0; i < 2 && rc == LT_OK; i++)
+        if (st->summed & (1u << i))
+            sum_into_grad(a, st, i);
     if (rc == LT_OK && st->bias_half)
         bias_grad_half(a, st);
     else if (rc == LT_OK && st->bias_grad)
