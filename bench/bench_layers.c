@@ -1,6 +1,8 @@
 /* bench_layers: the time of each of the example MLP's and CNN's layers through the fast
  * CPU kernels at batch 128, in f32 and bf16: forward, backward data, backward weights
- * and bias, and the whole backward, and the workspace each asks for. It calls the kernel
+ * and bias, and the whole backward, and the workspace each asks for; the CNN's max
+ * poolings on plain tensors and on the channel-blocked ones a plan gives them
+ * (struct lt_kargs, "Layouts"). It calls the kernel
  * table directly (kernels/kernels.h), as a planned step does: prepare from the shapes,
  * the workspace query, then the calls.
  *
@@ -31,19 +33,34 @@ struct layer {
     int ndim[3];
     int64_t shape[3][4];
     int image; /* input 0 is the image: it gets no gradient */
+    const void *attrs;
+    unsigned blocked; /* struct lt_kargs's: the slots laid out channel-blocked */
 };
 
 static const struct lt_conv2d_attrs pad1 = {{1, 1}, {1, 1}, {1, 1}, 1};
+static const struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1};
+
+/* The table's rows: a linear layer at batch 128 (image: its input is the data), a 3x3
+ * convolution with padding 1 on 28 / 14 pixel images, a 2x2 max pooling. */
+#define LINEAR(name, in, out, image)                                                               \
+    { name, LT_OP_LINEAR, 3, {2, 2, 1}, {{128, in}, {out, in}, {out}}, image, NULL, 0 }
+#define CONV(name, c, o, hw, image)                                                                \
+    { name, LT_OP_CONV2D, 3, {4, 4, 1}, {{128, c, hw, hw}, {o, c, 3, 3}, {o}}, image, &pad1, 0 }
+#define POOL(name, c, hw, blocked)                                                                 \
+    { name, LT_OP_MAX_POOL2D, 1, {4}, {{128, c, hw, hw}}, 0, &k2s2, blocked }
 
 static const struct layer layers[] = {
-    {"linear 784->1024 (first)", LT_OP_LINEAR, 3, {2, 2, 1}, {{128, 784}, {1024, 784}, {1024}}, 1},
-    {"linear 1024->1024", LT_OP_LINEAR, 3, {2, 2, 1}, {{128, 1024}, {1024, 1024}, {1024}}, 0},
-    {"linear 1024->10", LT_OP_LINEAR, 3, {2, 2, 1}, {{128, 1024}, {10, 1024}, {10}}, 0},
-    {"conv 1->32 28x28 (first)", LT_OP_CONV2D, 3, {4, 4, 1},
-     {{128, 1, 28, 28}, {32, 1, 3, 3}, {32}}, 1},
-    {"conv 32->64 14x14", LT_OP_CONV2D, 3, {4, 4, 1}, {{128, 32, 14, 14}, {64, 32, 3, 3}, {64}}, 0},
-    {"linear 3136->128", LT_OP_LINEAR, 3, {2, 2, 1}, {{128, 3136}, {128, 3136}, {128}}, 0},
-    {"linear 128->10", LT_OP_LINEAR, 3, {2, 2, 1}, {{128, 128}, {10, 128}, {10}}, 0},
+    LINEAR("linear 784->1024 (first)", 784, 1024, 1),
+    LINEAR("linear 1024->1024", 1024, 1024, 0),
+    LINEAR("linear 1024->10", 1024, 10, 0),
+    CONV("conv 1->32 28x28 (first)", 1, 32, 28, 1),
+    POOL("max pool 32x28x28", 32, 28, 0),
+    POOL("max pool 32x28x28 blocked", 32, 28, LT_IN(0) | LT_OUT(0)),
+    CONV("conv 32->64 14x14", 32, 64, 14, 0),
+    POOL("max pool 64x14x14", 64, 14, 0),
+    POOL("max pool 64x14x14 blocked", 64, 14, LT_IN(0)),
+    LINEAR("linear 3136->128", 3136, 128, 0),
+    LINEAR("linear 128->10", 128, 10, 0),
 };
 
 static double now_ms(void) {
@@ -93,7 +110,7 @@ static struct timing time_call(const struct lt_backend *b, const struct layer *l
     const struct lt_kernel *k = &b->kernels[l->op][dt];
     struct lt_kview in[3], gin[3], out[LT_MAX_OUTPUTS], gout;
     char msg[LT_KMSG_SIZE] = "";
-    const void *attrs = l->op == LT_OP_CONV2D ? &pad1 : NULL;
+    const void *attrs = l->attrs;
     enum lt_dtype gdt = k->half_gradients ? dt : LT_DTYPE_F32;
     for (int i = 0; i < l->n_in; i++) {
         in[i] = tensor(dt, l->ndim[i], l->shape[i], lt_rng_key(5, (uint64_t)i, 0, 0));
@@ -105,7 +122,12 @@ static struct timing time_call(const struct lt_backend *b, const struct layer *l
     }
     out[0] = tensor(out[0].dtype, out[0].ndim, out[0].shape, 0);
     gout = tensor(gdt, out[0].ndim, out[0].shape, lt_rng_key(6, 0, 0, 0));
-    struct lt_kargs a = {.attrs = attrs, .n_in = l->n_in, .n_out = 1, .msg = msg, .impl = b->impl};
+    struct lt_kargs a = {.attrs = attrs,
+                         .n_in = l->n_in,
+                         .n_out = 1,
+                         .msg = msg,
+                         .impl = b->impl,
+                         .blocked = l->blocked};
     for (int i = 0; i < l->n_in; i++) {
         a.in[i] = &in[i];
         a.gin[i] = (grads >> i) & 1u ? &gin[i] : NULL;
@@ -116,7 +138,7 @@ static struct timing time_call(const struct lt_backend *b, const struct layer *l
         a.accumulate = grads & 6u;
     }
     void *state = NULL;
-    if (k->forward && k->prepare && k->prepare(&a, grads != 0, &state) == LT_OK) {
+    if (k->forward && (!k->prepare || k->prepare(&a, grads != 0, &state) == LT_OK)) {
         a.state = state;
         a.workspace_size = k->workspace ? k->workspace(&a, grads != 0) : 0;
         a.workspace = aligned_alloc(64, (a.workspace_size + 63) / 64 * 64 + 64);
@@ -134,7 +156,7 @@ static struct timing time_call(const struct lt_backend *b, const struct layer *l
         qsort(ms, (size_t)reps, sizeof ms[0], cmp_double);
         t = (struct timing){ms[0], ms[reps / 2], a.workspace_size, 1};
         free(a.workspace);
-        if (k->release)
+        if (state && k->release)
             k->release(state);
     }
     for (int i = 0; i < l->n_in; i++) {
@@ -173,10 +195,12 @@ int main(int argc, char **argv) {
                "layer", lt_dtype_name(dts[d]), "fwd", "bwd data", "bwd w+b", "bwd all");
         for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
             const struct layer *l = &layers[i];
-            unsigned all = l->image ? 6u : 7u;
+            /* a pooling has no parameters: its whole backward is its backward data */
+            unsigned params = l->n_in > 1 ? 6u : 0u, all = l->image ? params : params | 1u;
             struct timing tm[4] = {time_call(&b, l, dts[d], 0, reps),
                                    {0, 0, 0, 0},
-                                   time_call(&b, l, dts[d], 6u, reps),
+                                   params ? time_call(&b, l, dts[d], params, reps)
+                                          : (struct timing){0, 0, 0, 0},
                                    time_call(&b, l, dts[d], all, reps)};
             if (!l->image)
                 tm[1] = time_call(&b, l, dts[d], 1u, reps);
