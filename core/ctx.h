@@ -19,6 +19,7 @@ struct lt_ctx {
     int profile; /* executors time every node (lt_ctx_set_profile) */
     int graphs;  /* GPU executors replay captured steps (lt_ctx_set_graphs) */
     int plain_layouts; /* planners keep every tensor plain (tests compare the layouts) */
+    int copy_reshapes; /* planners give reshapes outputs of their own (tests compare) */
     char notice[LT_KMSG_SIZE + 96];
     uint64_t seed;
     size_t memory_limit; /* 0: the machine's RAM */

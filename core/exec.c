@@ -130,6 +130,12 @@ static enum lt_status run_nodes(struct lt_exec *ex, int first_micro) {
         const struct lt_pnode *pn = &p->nodes[n];
         if (pn->once_per_step && !first_micro)
             continue;
+        if (pn->skip) { /* an aliased reshape: its output is its input */
+            enum lt_status st = ex->after_node ? ex->after_node(ex->after_node_user, n) : LT_OK;
+            if (st != LT_OK)
+                return st;
+            continue;
+        }
         for (int i = 0; pn->zero_first && i < pn->n_in; i++)
             if (pn->zero_first & (1u << i)) {
                 const struct lt_kview *g = &ex->views[pn->gin[i]];

@@ -122,6 +122,31 @@ static void liveness(struct lt_plan *p) {
         if (p->bufs[b].cat == LT_MEM_PARAM_COPIES && p->bufs[b].first >= 0)
             p->bufs[b].first = 0;
     }
+    /* an alias's storage is its root's: live while either is, kept for the backward
+     * when the alias is */
+    for (int b = 0; b < p->n_bufs; b++) {
+        struct lt_buf *a = &p->bufs[b];
+        if (a->alias < 0 || a->first < 0)
+            continue;
+        struct lt_buf *r = &p->bufs[a->alias];
+        if (r->first < 0 || a->first < r->first)
+            r->first = a->first;
+        if (a->last > r->last)
+            r->last = a->last;
+        if (a->cat == LT_MEM_ACTIVATIONS && r->cat == LT_MEM_TEMPORARIES)
+            r->cat = LT_MEM_ACTIVATIONS;
+    }
+}
+
+/* Gives each alias its root's place, once the roots are packed. */
+static void place_aliases(struct lt_plan *p) {
+    for (int b = 0; b < p->n_bufs; b++) {
+        struct lt_buf *a = &p->bufs[b];
+        if (a->alias >= 0) {
+            a->cat = p->bufs[a->alias].cat;
+            a->offset = p->bufs[a->alias].offset;
+        }
+    }
 }
 
 static int by_size_desc(const void *x, const void *y) {
@@ -147,7 +172,8 @@ static size_t pack(struct lt_plan *p, enum lt_mem_category cat) {
     LT_ASSERT(list && overlap);
     int n = 0;
     for (int b = 0; b < p->n_bufs; b++)
-        if (p->bufs[b].kind == LT_BUF_ARENA && p->bufs[b].cat == cat && p->bufs[b].first >= 0)
+        if (p->bufs[b].kind == LT_BUF_ARENA && p->bufs[b].cat == cat && p->bufs[b].first >= 0 &&
+            p->bufs[b].alias < 0)
             list[n++] = &p->bufs[b];
     qsort(list, (size_t)n, sizeof *list, by_size_desc);
     size_t size = 0;
@@ -296,7 +322,7 @@ static enum lt_status step_graph(struct lt_graph *g, int loss, int checkpoint,
     return st;
 }
 
-/* The second half: layouts chosen, kernels bound, liveness, the arenas packed. The caller then sets the
+/* The second half: layouts chosen, kernels bound, reshapes aliased, liveness, the arenas packed. The caller then sets the
  * categories only it knows and checks the limit. */
 static enum lt_status plan_pack(struct lt_plan *p) {
     enum lt_status st = lt_plan_layouts(p);
@@ -304,10 +330,12 @@ static enum lt_status plan_pack(struct lt_plan *p) {
         st = bind_kernels(p);
     if (st != LT_OK)
         return st;
+    lt_plan_aliases(p);
     liveness(p);
     p->bytes[LT_MEM_ACTIVATIONS] = pack(p, LT_MEM_ACTIVATIONS);
     p->bytes[LT_MEM_TEMPORARIES] = pack(p, LT_MEM_TEMPORARIES);
     p->bytes[LT_MEM_PARAM_COPIES] = pack(p, LT_MEM_PARAM_COPIES);
+    place_aliases(p);
     return LT_OK;
 }
 

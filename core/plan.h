@@ -32,6 +32,7 @@ struct lt_buf {
     int keep;             /* read after the last node (the loss, requested outputs) */
     int recomputed;       /* written by a recomputation (lt_graph_recompute) */
     int blocked;          /* in the blocked layout (struct lt_kargs), as its gradient */
+    int alias;            /* -1, or the buffer whose storage it is (lt_plan_aliases) */
 };
 
 /* A graph node lowered (struct lt_node says what its fields mean), over buffers. */
@@ -42,6 +43,7 @@ struct lt_pnode {
     int once_per_step; /* a parameter's half copy: skipped after the first micro-batch */
     int recompute;     /* a forward node run again for the backward */
     int adapts;        /* a cast of a half gradient the planner put around a backward */
+    int skip;          /* a reshape whose output is its input's storage: nothing to run */
     int n_in, n_out;
     int in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS];   /* buffers of the forward tensors */
     int gout[LT_MAX_OUTPUTS], gin[LT_MAX_INPUTS]; /* gradient buffers, -1 for none */
@@ -94,6 +96,12 @@ void lt_plan_shape_args(const struct lt_plan *p, const struct lt_pnode *pn, stru
  * takes it. Sets the buffers' and the nodes' `blocked`; before the kernels are bound.
  * Fails with LT_ENOMEM. */
 enum lt_status lt_plan_layouts(struct lt_plan *p);
+
+/* Makes a reshape's output (and, where its backward writes it first, the input
+ * gradient) an alias of its input's storage (of the output gradient's), and the node
+ * one that runs nothing (core/alias.c). Before liveness, which keeps an alias's storage
+ * for its readers too. Cannot fail. */
+void lt_plan_aliases(struct lt_plan *p);
 
 /* The plan of a training step for `loss` on backend be: the graph rewritten, its backward
  * appended and, when o asks for checkpointing (o may be NULL), recomputations inserted
