@@ -373,15 +373,7 @@ static struct seen same_steps_both_ways(int plain_tail, enum lt_dtype dt, int ch
     }
     ctx->plain_layouts = 0;
     assert_int_equal(seen[1].blocked_bufs, 0);
-    for (int s = 0; s < 4; s++)
-        if (memcmp(&losses[0][s], &losses[1][s], sizeof(double)))
-            fail_msg("step %d: loss %.17g laid out, %.17g plain", s, losses[0][s], losses[1][s]);
-    for (int i = 0; i < m[0].n; i++) {
-        int64_t n = lt_tensor_numel(m[0].t[i]);
-        for (int64_t e = 0; e < n; e++)
-            if (lt_tensor_get(m[0].t[i], e) != lt_tensor_get(m[1].t[i], e))
-                fail_msg("tensor %d element %lld differs after the steps", i, (long long)e);
-    }
+    assert_same_training(&m[0], &m[1], losses[0], losses[1], 4, "laid out against plain");
     net_free(&m[0]);
     net_free(&m[1]);
     return seen[0];

@@ -240,3 +240,16 @@ void net_train(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
     if (g != m->g)
         lt_graph_free(g);
 }
+
+void assert_same_training(const struct net *a, const struct net *b, const double *loss_a,
+                          const double *loss_b, int steps, const char *what) {
+    for (int s = 0; s < steps; s++)
+        if (memcmp(&loss_a[s], &loss_b[s], sizeof(double)))
+            fail_msg("%s, step %d: loss %.17g against %.17g", what, s, loss_a[s], loss_b[s]);
+    assert_int_equal(a->n, b->n);
+    for (int i = 0; i < a->n; i++)
+        for (int64_t e = 0; e < lt_tensor_numel(a->t[i]); e++)
+            if (lt_tensor_get(a->t[i], e) != lt_tensor_get(b->t[i], e))
+                fail_msg("%s: tensor %d element %lld differs after the steps", what, i,
+                         (long long)e);
+}

@@ -64,6 +64,12 @@ void net_train(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
                double *losses, void (*inspect)(struct lt_plan *, struct lt_trainer *, void *),
                void *arg);
 
+/* Asserts that two trainings of one net's two builds, a and b, gave the same `steps`
+ * losses and left the same parameters and state, bit for bit; `what` names the pair in
+ * a failure. */
+void assert_same_training(const struct net *a, const struct net *b, const double *loss_a,
+                          const double *loss_b, int steps, const char *what);
+
 /* One context per cmocka suite: defines `ctx` and the group setup/teardown that make
  * and free it (pass `setup, teardown` to cmocka_run_group_tests_name). */
 #define SUITE_CONTEXT                                                                          \

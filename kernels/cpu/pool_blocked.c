@@ -153,49 +153,35 @@ LT_INLINE void backward_walk(const void *x, const void *gy, void *gx, int64_t b0
     }
 }
 
-/* Each walk compiled once for f32 and once for bf16 (and the backward once for each
- * accumulate mode), the choices folded away. */
-LT_INLINE void forward_f32_body(const void *x, void *y, int64_t b0, int64_t b1,
-                                const struct pool_dims *d, int y_blocked) {
-    forward_walk(x, y, b0, b1, d, y_blocked, 0);
+/* Each walk compiled for f32 and for bf16 (and the backward for each accumulate mode),
+ * the choices folded away. */
+LT_INLINE void forward_body(const void *x, void *y, int64_t b0, int64_t b1,
+                            const struct pool_dims *d, int y_blocked, int half) {
+    if (half)
+        forward_walk(x, y, b0, b1, d, y_blocked, 1);
+    else
+        forward_walk(x, y, b0, b1, d, y_blocked, 0);
 }
-LT_DISPATCH(forward_f32,
+LT_DISPATCH(forward,
             (const void *x, void *y, int64_t b0, int64_t b1, const struct pool_dims *d,
-             int y_blocked),
-            (x, y, b0, b1, d, y_blocked));
+             int y_blocked, int half),
+            (x, y, b0, b1, d, y_blocked, half));
 
-LT_INLINE void forward_bf16_body(const void *x, void *y, int64_t b0, int64_t b1,
-                                 const struct pool_dims *d, int y_blocked) {
-    forward_walk(x, y, b0, b1, d, y_blocked, 1);
-}
-LT_DISPATCH(forward_bf16,
-            (const void *x, void *y, int64_t b0, int64_t b1, const struct pool_dims *d,
-             int y_blocked),
-            (x, y, b0, b1, d, y_blocked));
-
-LT_INLINE void backward_f32_body(const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
-                                 const struct pool_dims *d, int gy_blocked, int acc) {
-    if (acc)
+LT_INLINE void backward_body(const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
+                             const struct pool_dims *d, int gy_blocked, int acc, int half) {
+    if (half && acc)
+        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 1, 1);
+    else if (half)
+        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 0, 1);
+    else if (acc)
         backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 1, 0);
     else
         backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 0, 0);
 }
-LT_DISPATCH(backward_f32,
+LT_DISPATCH(backward,
             (const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
-             const struct pool_dims *d, int gy_blocked, int acc),
-            (x, gy, gx, b0, b1, d, gy_blocked, acc));
-
-LT_INLINE void backward_bf16_body(const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
-                                  const struct pool_dims *d, int gy_blocked, int acc) {
-    if (acc)
-        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 1, 1);
-    else
-        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 0, 1);
-}
-LT_DISPATCH(backward_bf16,
-            (const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
-             const struct pool_dims *d, int gy_blocked, int acc),
-            (x, gy, gx, b0, b1, d, gy_blocked, acc));
+             const struct pool_dims *d, int gy_blocked, int acc, int half),
+            (x, gy, gx, b0, b1, d, gy_blocked, acc, half));
 
 int lt_max_pool_takes_blocked(const struct lt_kargs *a) {
     enum lt_dtype dt = a->in[0]->dtype;
@@ -218,10 +204,7 @@ enum lt_status lt_max_pool_blocked_forward(const struct lt_kargs *a) {
     {
         int64_t b0, b1;
         block_share(&d, &b0, &b1);
-        if (half)
-            forward_bf16(x, y, b0, b1, &d, y_blocked);
-        else
-            forward_f32(x, y, b0, b1, &d, y_blocked);
+        forward(x, y, b0, b1, &d, y_blocked, half);
     }
     return LT_OK;
 }
@@ -238,10 +221,7 @@ enum lt_status lt_max_pool_blocked_backward(const struct lt_kargs *a) {
     {
         int64_t b0, b1;
         block_share(&d, &b0, &b1);
-        if (half)
-            backward_bf16(x, gy, gx, b0, b1, &d, gy_blocked, acc);
-        else
-            backward_f32(x, gy, gx, b0, b1, &d, gy_blocked, acc);
+        backward(x, gy, gx, b0, b1, &d, gy_blocked, acc, half);
     }
     return LT_OK;
 }
