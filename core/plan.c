@@ -55,14 +55,14 @@ static enum lt_status bind_kernels(struct lt_plan *p) {
             char msg[LT_KMSG_SIZE] = "";
             a.msg = msg;
             enum lt_status st = k->prepare(&a, pn->backward, &pn->state);
-            if (st == LT_EUNSUPPORTED && p->be == &p->ctx->cpu && pn->blocked) {
-                return lt_fail(p->ctx, LT_EUNSUPPORTED,
-                               "%s: the kernel declined the blocked layout it had taken: %s", name, msg);
-            } else if (st == LT_EUNSUPPORTED && p->be == &p->ctx->cpu) {
+            /* the reference takes a declined node, but only with plain tensors (a kernel
+             * whose takes_blocked accepted the node's layouts prepares for them) */
+            if (st == LT_EUNSUPPORTED && p->be == &p->ctx->cpu && !pn->blocked) {
                 k = &p->ctx->ref.kernels[pn->op][dt];
                 pn->state = NULL;
             } else if (st != LT_OK) {
-                return lt_fail(p->ctx, st, "%s: preparing the kernel: %s", name,
+                return lt_fail(p->ctx, st, "%s: preparing the kernel%s: %s", name,
+                               pn->blocked ? " for blocked tensors" : "",
                                msg[0] ? msg : "failed");
             }
         }
@@ -322,8 +322,8 @@ static enum lt_status step_graph(struct lt_graph *g, int loss, int checkpoint,
     return st;
 }
 
-/* The second half: layouts chosen, kernels bound, reshapes aliased, liveness, the arenas packed. The caller then sets the
- * categories only it knows and checks the limit. */
+/* The second half: layouts chosen, kernels bound, reshapes aliased, liveness, the arenas
+ * packed. The caller then sets the categories only it knows and checks the limit. */
 static enum lt_status plan_pack(struct lt_plan *p) {
     enum lt_status st = lt_plan_layouts(p);
     if (st == LT_OK)

@@ -147,6 +147,7 @@ static void model_layers_match_reference(void **state) {
     NEEDS_ONEDNN();
     for (int i = 0; i < n_model_layers; i++) {
         assert_fast_takes(&model_layers[i], LT_DTYPE_F32, LT_DTYPE_F32);
+        assert_fast_takes(&model_layers[i], LT_DTYPE_BF16, LT_DTYPE_F32);
         assert_fast_takes(&model_layers[i], LT_DTYPE_BF16, LT_DTYPE_BF16);
         op_compare_case(&model_layers[i], op_fast_backend(), 1e-5);
         op_compare_case_as(&model_layers[i], op_fast_backend(), LT_DTYPE_BF16,

@@ -16,6 +16,7 @@
 
 #include "core/ctx.h"
 #include "core/plan.h"
+#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/rng.h"
 #include "tests/op_check.h"
 #include "tests/train_util.h"
@@ -114,9 +115,9 @@ static void blocked_max_pool_matches_reference(void **state) {
                 assert_same_bytes(&got, &want, "forward", s);
                 struct lt_kview gyl = y_blocked ? relaid(&gy, 1) : gy;
                 for (unsigned acc = 0; acc < 2; acc++) {
-                    struct lt_kview ref = relaid(&gx0, 1), gxb = relaid(&gx0, 1);
-                    kv_free(&ref);
-                    ref = relaid(&gxb, 0); /* gx0 again, in its own buffer */
+                    struct lt_kview ref = kv_new(dts[t], 4, gx0.shape), gxb = relaid(&gx0, 1);
+                    memcpy(ref.data, gx0.data,
+                           (size_t)lt_kview_numel(&gx0) * lt_dtype_bytes(dts[t]));
                     assert_int_equal(op_run_backward(LT_OP_MAX_POOL2D, at, 1, &x, &want, &gy,
                                                      &ref, acc, NULL, msg),
                                      LT_OK);
@@ -150,7 +151,8 @@ static void max_pool_takes_only_what_it_runs(void **state) {
     const struct lt_kernel *k = &op_fast_backend()->kernels[LT_OP_MAX_POOL2D][LT_DTYPE_F32];
     assert_non_null(k->takes_blocked);
     struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1}, k3s2 = {{3, 3}, {2, 2}, {1, 1}, 1};
-    struct lt_kview x = {NULL, LT_DTYPE_F32, 4, {2, 16, 8, 8}}, y = {NULL, LT_DTYPE_F32, 4, {2, 16, 4, 4}};
+    struct lt_kview x = {NULL, LT_DTYPE_F32, 4, {2, 16, 8, 8}};
+    struct lt_kview y = {NULL, LT_DTYPE_F32, 4, {2, 16, 4, 4}};
     struct lt_kargs a = {.attrs = &k2s2, .n_in = 1, .n_out = 1, .in = {&x}, .out = {&y}};
     a.blocked = LT_IN(0);
     assert_true(k->takes_blocked(&a));
@@ -259,12 +261,16 @@ static void blocked_conv_matches_plain(void **state) {
 #define BATCH 8
 static const int64_t x_shape[4] = {BATCH, 1, 12, 12};
 
-/* conv 1 -> 16 -> relu -> pool -> conv 16 -> 32 -> relu -> pool -> flatten -> linear ->
- * cross entropy; with `plain_tail` the first convolution's output is also read by a
- * scale whose result is added to the relu's (kernels without the layout), and the second
- * convolution is followed by a sigmoid, whose bf16 backward takes f32 gradients (the
- * planner casts them into copies of its own). */
-static void net_build(struct net *m, int plain_tail) {
+/* The nets: CNN, conv 1 -> 16 -> relu -> pool -> conv 16 -> 32 -> relu -> pool ->
+ * flatten -> linear -> cross entropy. OTHERS_READ: the first convolution's output is also
+ * read by a scale whose result is added to the relu's (kernels without the layout), and
+ * the second convolution is followed by a sigmoid, whose bf16 backward takes f32
+ * gradients (the planner casts them into copies of its own). TWO_READERS: the second
+ * convolution is two, both reading the first block's output (whose gradient the second
+ * adds into, blocked), their outputs added. Returns the logits. */
+enum net_kind { CNN, OTHERS_READ, TWO_READERS };
+
+static int net_build(struct net *m, enum net_kind kind) {
     net_begin(ctx, m);
     int x, y;
     CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_F32, 4, x_shape, "x", &x));
@@ -275,7 +281,7 @@ static void net_build(struct net *m, int plain_tail) {
     int h = net_op(ctx, m, LT_OP_CONV2D, 3, (int[]){x, w1, b1}, &conv);
     int c1 = h;
     h = net_op(ctx, m, LT_OP_RELU, 1, &h, NULL);
-    if (plain_tail) {
+    if (kind == OTHERS_READ) {
         /* relu(c1) + scale(c1, 0): c1 read by kernels without the layout too */
         struct lt_scale_attrs zero = {0.0f};
         int z = net_op(ctx, m, LT_OP_SCALE, 1, &c1, &zero);
@@ -283,33 +289,41 @@ static void net_build(struct net *m, int plain_tail) {
     }
     h = net_op(ctx, m, LT_OP_MAX_POOL2D, 1, &h, &pool); /* (B, 16, 6, 6) */
     int w2 = net_tensor(ctx, m, 0, 4, (int64_t[]){32, 16, 3, 3}, -1);
-    h = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){h, w2}, &conv);
-    h = net_op(ctx, m, plain_tail ? LT_OP_SIGMOID : LT_OP_RELU, 1, &h, NULL);
+    int c2 = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){h, w2}, &conv);
+    if (kind == TWO_READERS) {
+        int w3 = net_tensor(ctx, m, 0, 4, (int64_t[]){32, 16, 3, 3}, -1);
+        int c3 = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){h, w3}, &conv);
+        c2 = net_op(ctx, m, LT_OP_ADD, 2, (int[]){c2, c3}, NULL);
+    }
+    h = net_op(ctx, m, kind == OTHERS_READ ? LT_OP_SIGMOID : LT_OP_RELU, 1, &c2, NULL);
     h = net_op(ctx, m, LT_OP_MAX_POOL2D, 1, &h, &pool); /* (B, 32, 3, 3) */
     struct lt_reshape_attrs flat = {2, {BATCH, 32 * 3 * 3}};
     h = net_op(ctx, m, LT_OP_RESHAPE, 1, &h, &flat);
     int w = net_tensor(ctx, m, 0, 2, (int64_t[]){5, 32 * 3 * 3}, -1);
     int b = net_tensor(ctx, m, 0, 1, (int64_t[]){5}, 0);
-    h = net_op(ctx, m, LT_OP_LINEAR, 3, (int[]){h, w, b}, NULL);
+    int logits = net_op(ctx, m, LT_OP_LINEAR, 3, (int[]){h, w, b}, NULL);
     CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_I32, 1, (int64_t[]){BATCH}, "y", &y));
     struct lt_cross_entropy_attrs ce = {0, -100};
-    m->loss = net_op(ctx, m, LT_OP_CROSS_ENTROPY, 2, (int[]){h, y}, &ce);
+    m->loss = net_op(ctx, m, LT_OP_CROSS_ENTROPY, 2, (int[]){logits, y}, &ce);
+    return logits;
 }
 
-/* What a plan laid out, for each convolution in order: its output blocked, and whether
- * its kernel takes that output blocked in the forward and in the backward call (what
- * oneDNN keeps plain on this CPU decides that: the test asks the kernel rather than
+/* What a plan laid out, for each convolution in order: its input and output blocked,
+ * and whether its kernel takes each blocked alone in the forward and in the backward call
+ * (what oneDNN keeps plain on this CPU decides that: the test asks the kernel rather than
  * assume a CPU). */
+#define MAX_CONVS 3
 struct seen {
-    int convs, conv_blocked[2], conv_takes[2], blocked_bufs;
+    int convs, in_blocked[MAX_CONVS], out_blocked[MAX_CONVS], takes_in[MAX_CONVS],
+        takes_out[MAX_CONVS], blocked_bufs;
 };
 
-/* Whether node pn's kernel takes its output 0 blocked alone. */
-static int takes_output(const struct lt_plan *p, const struct lt_pnode *pn) {
+/* Whether node pn's kernel takes the tensor of `slot` blocked alone. */
+static int takes_slot(const struct lt_plan *p, const struct lt_pnode *pn, unsigned slot) {
     const struct lt_kernel *k = &p->be->kernels[pn->op][p->bufs[pn->in[0]].view.dtype];
     struct lt_kargs a;
     lt_plan_shape_args(p, pn, &a);
-    a.blocked = LT_OUT(0);
+    a.blocked = slot;
     return k->takes_blocked && k->takes_blocked(&a);
 }
 
@@ -328,9 +342,10 @@ static void inspect(struct lt_plan *p, struct lt_trainer *t, void *arg) {
             assert_false(p->bufs[b].keep);
             assert_int_equal(p->bufs[b].view.shape[1] % BLK, 0);
         }
-    int weights_of[2]; /* a convolution's nodes (forward, backward) share its weights */
+    int weights_of[MAX_CONVS]; /* a convolution's nodes (forward, backward) share them */
     for (int n = 0; n < p->n_nodes; n++) {
         const struct lt_pnode *pn = &p->nodes[n];
+        /* a tensor and the gradient a node sees with it share a layout */
         for (int i = 0; i < pn->n_in; i++) {
             assert_int_equal(!!(pn->blocked & LT_IN(i)), p->bufs[pn->in[i]].blocked);
             if (pn->gin[i] >= 0)
@@ -345,30 +360,31 @@ static void inspect(struct lt_plan *p, struct lt_trainer *t, void *arg) {
             assert_true(p->bufs[pn->in[0]].blocked);
         if (pn->op != LT_OP_CONV2D || pn->recompute)
             continue;
-        if (!pn->backward) {
-            assert_true(s->convs < 2);
-            weights_of[s->convs] = pn->in[1];
-            s->conv_blocked[s->convs] = p->bufs[pn->out[0]].blocked;
-            s->conv_takes[s->convs++] = takes_output(p, pn);
-            continue;
+        int c = 0;
+        while (c < s->convs && weights_of[c] != pn->in[1])
+            c++;
+        if (c == s->convs) { /* its forward, first */
+            assert_true(!pn->backward && s->convs < MAX_CONVS);
+            weights_of[s->convs++] = pn->in[1];
+            s->in_blocked[c] = p->bufs[pn->in[0]].blocked;
+            s->out_blocked[c] = p->bufs[pn->out[0]].blocked;
+            s->takes_in[c] = s->takes_out[c] = 1;
         }
-        for (int c = 0; c < s->convs; c++)
-            if (weights_of[c] == pn->in[1])
-                s->conv_takes[c] &= takes_output(p, pn);
+        s->takes_in[c] &= takes_slot(p, pn, LT_IN(0));
+        s->takes_out[c] &= takes_slot(p, pn, LT_OUT(0));
     }
-    assert_int_equal(s->convs, 2);
 }
 
 /* Trains the net 4 steps with the planner's layouts and with every tensor plain: the same
  * losses and parameters, bit for bit; returns what the laid-out plan blocked. */
-static struct seen same_steps_both_ways(int plain_tail, enum lt_dtype dt, int checkpoint) {
+static struct seen same_steps_both_ways(enum net_kind kind, enum lt_dtype dt, int checkpoint) {
     struct net m[2];
     double losses[2][4];
     struct seen seen[2];
     struct lt_plan_options o = {.checkpoint = checkpoint};
     for (int r = 0; r < 2; r++) {
         ctx->plain_layouts = r;
-        net_build(&m[r], plain_tail);
+        net_build(&m[r], kind);
         net_train(ctx, &m[r], dt, &o, x_shape, 4, losses[r], inspect, &seen[r]);
     }
     ctx->plain_layouts = 0;
@@ -382,15 +398,19 @@ static struct seen same_steps_both_ways(int plain_tail, enum lt_dtype dt, int ch
 /* The CNN in f32 and bf16, with and without checkpointing: each convolution's output
  * (read only by max pooling) is blocked exactly where the convolution's kernel takes it
  * (on an AVX-512 CPU both; with AVX2 oneDNN's first layer keeps its output gradient
- * plain); the steps are those of the plain plan. */
+ * plain), the second's at least on every CPU with AVX2; the steps are those of the plain
+ * plan. */
 static void planner_blocks_between_kernels_that_take_it(void **state) {
     (void)state;
     const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
     for (int t = 0; t < 2; t++)
         for (int checkpoint = 0; checkpoint < 2; checkpoint++) {
-            struct seen s = same_steps_both_ways(0, dts[t], checkpoint);
+            struct seen s = same_steps_both_ways(CNN, dts[t], checkpoint);
+            assert_int_equal(s.convs, 2);
             for (int c = 0; c < 2; c++)
-                assert_int_equal(s.conv_blocked[c], s.conv_takes[c]);
+                assert_int_equal(s.out_blocked[c], s.takes_out[c]);
+            if (lt_cpu_level() >= LT_CPU_AVX2)
+                assert_true(s.out_blocked[1] && s.blocked_bufs > 0);
         }
 }
 
@@ -402,10 +422,65 @@ static void tensors_other_kernels_read_stay_plain(void **state) {
     (void)state;
     const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
     for (int t = 0; t < 2; t++) {
-        struct seen s = same_steps_both_ways(1, dts[t], 0);
-        assert_false(s.conv_blocked[0]);
-        assert_int_equal(s.conv_blocked[1], t == 0 && s.conv_takes[1]);
+        struct seen s = same_steps_both_ways(OTHERS_READ, dts[t], 0);
+        assert_false(s.out_blocked[0]);
+        assert_int_equal(s.out_blocked[1], t == 0 && s.takes_out[1]);
     }
+}
+
+/* Two convolutions reading one blocked tensor: its gradient is the sum of their
+ * backward-data results, the second added into the first's in the blocked layout; the
+ * tensor is blocked where the first block's output is and both take it; their outputs,
+ * read by an add, are plain; the steps are the plain plan's. */
+static void a_blocked_gradient_accumulates(void **state) {
+    (void)state;
+    const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
+    for (int t = 0; t < 2; t++) {
+        struct seen s = same_steps_both_ways(TWO_READERS, dts[t], 0);
+        assert_int_equal(s.convs, 3);
+        assert_int_equal(s.in_blocked[1], s.in_blocked[2]);
+        assert_int_equal(s.in_blocked[1], s.out_blocked[0] && s.takes_in[1] && s.takes_in[2]);
+        assert_false(s.out_blocked[1] || s.out_blocked[2]);
+    }
+}
+
+/* A forward program (the CNN's logits, as an evaluation plans them) with the planner's
+ * layouts, blocked where the convolutions take it, and with every tensor plain: the
+ * same bits. */
+static void forward_programs_are_the_same(void **state) {
+    (void)state;
+    struct net m;
+    int logits = net_build(&m, CNN);
+    struct lt_tensor *x, *y, *out[2];
+    CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 4, x_shape, &x));
+    CHECK(ctx, lt_tensor_normal(ctx, x, 11, 0, 1));
+    CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_I32, 1, (int64_t[]){BATCH}, &y));
+    for (int r = 0; r < 2; r++) {
+        ctx->plain_layouts = r;
+        struct lt_plan *p;
+        CHECK(ctx, lt_plan_compile_forward(ctx, &ctx->cpu, m.g, 1, &logits, NULL, &p));
+        int blocked = 0;
+        for (int b = 0; b < p->n_bufs; b++)
+            blocked += p->bufs[b].blocked;
+        if (r == 1 || lt_cpu_level() >= LT_CPU_AVX2)
+            assert_int_equal(blocked > 0, r == 0);
+        lt_plan_free(p);
+        struct lt_forward *f;
+        CHECK(ctx, lt_forward_new(ctx, m.g, 1, &logits, &f));
+        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){BATCH, 5}, &out[r]));
+        CHECK(ctx, lt_forward_run(f, (struct lt_tensor *[]){x, y}, &out[r], 0, 0));
+        lt_forward_free(f);
+    }
+    ctx->plain_layouts = 0;
+    for (int64_t e = 0; e < BATCH * 5; e++)
+        if (lt_tensor_get(out[0], e) != lt_tensor_get(out[1], e))
+            fail_msg("logit %lld: %.9g laid out, %.9g plain", (long long)e,
+                     lt_tensor_get(out[0], e), lt_tensor_get(out[1], e));
+    lt_tensor_free(out[0]);
+    lt_tensor_free(out[1]);
+    lt_tensor_free(x);
+    lt_tensor_free(y);
+    net_free(&m);
 }
 
 int main(void) {
@@ -415,6 +490,8 @@ int main(void) {
         cmocka_unit_test(blocked_conv_matches_plain),
         cmocka_unit_test(planner_blocks_between_kernels_that_take_it),
         cmocka_unit_test(tensors_other_kernels_read_stay_plain),
+        cmocka_unit_test(a_blocked_gradient_accumulates),
+        cmocka_unit_test(forward_programs_are_the_same),
     };
     int failed = cmocka_run_group_tests_name("test_layout", tests, setup, teardown);
     op_fast_backend_release();

@@ -447,7 +447,7 @@ void lt_cpu_register_activation(struct lt_backend *b, int fast) {
     lt_cpu_half_gradients(b, LT_OP_RELU);
     lt_cpu_half_gradients(b, LT_OP_GELU);
     const enum lt_op ops[] = {LT_OP_RELU, LT_OP_GELU, LT_OP_SIGMOID, LT_OP_TANH};
-    for (int i = 0; i < 4; i++)
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         for (enum lt_dtype dt = LT_DTYPE_F32; dt <= LT_DTYPE_BF16; dt++)
             b->kernels[ops[i]][dt].takes_blocked = same_layout;
 }

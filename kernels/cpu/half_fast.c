@@ -118,8 +118,10 @@ HALF_VIA_F32(LINEAR)
 HALF_VIA_F32(CONV2D)
 #undef HALF_VIA_F32
 
+/* takes_blocked NULL: the f16 copies are plain */
 #define ENTRY(ID)                                                                               \
-    {LT_OP_##ID, {forward_##ID, backward_##ID, prepare_##ID, release_##ID, workspace, NULL, 1, NULL}}
+    {LT_OP_##ID,                                                                               \
+     {forward_##ID, backward_##ID, prepare_##ID, release_##ID, workspace, NULL, 1, NULL}}
 
 static const struct {
     enum lt_op op;

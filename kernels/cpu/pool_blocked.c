@@ -186,7 +186,10 @@ LT_DISPATCH(backward,
 int lt_max_pool_takes_blocked(const struct lt_kargs *a) {
     enum lt_dtype dt = a->in[0]->dtype;
     struct pool_dims d = pool_dims(a);
-    return (dt == LT_DTYPE_F32 || dt == LT_DTYPE_BF16) && (a->blocked & LT_IN(0)) &&
+    int grads_alike = (!a->gin[0] || a->gin[0]->dtype == dt) &&
+                      (!a->gout[0] || a->gout[0]->dtype == dt);
+    return (dt == LT_DTYPE_F32 || dt == LT_DTYPE_BF16) && grads_alike &&
+           a->in[0]->shape[1] % LANES == 0 && (a->blocked & LT_IN(0)) &&
            !(a->blocked & ~(LT_IN(0) | LT_OUT(0))) && d.kh <= d.sh && d.kw <= d.sw;
 }
 

@@ -24,6 +24,7 @@ struct conv_state {
     struct lt_dnnl_seq seq;
     unsigned grads;      /* bit i: the gradient of input i was prepared */
     unsigned accumulate; /* the accumulate bits it was prepared with */
+    dnnl_data_type_t cdt; /* what the primitives compute in: bf16, or f32 */
 };
 
 /* Descriptions shared by every primitive of one node. */
@@ -318,6 +319,7 @@ static enum lt_status prepare(const struct lt_kargs *a, int backward, void **sta
     enum lt_status rc = LT_EUNSUPPORTED;
     for (int t = 0; t < (dt == LT_DTYPE_F32 ? 1 : 2) && rc == LT_EUNSUPPORTED; t++) {
         lt_dnnl_seq_init(&st->seq, a->impl);
+        st->cdt = tries[t];
         rc = backward ? build_backward(&st->seq, a, &g, tries[t])
                       : build_forward(&st->seq, a, &g, tries[t]);
         if (rc != LT_OK)
@@ -370,22 +372,21 @@ static int backward_keeps_plain(const struct lt_kargs *a, const struct conv_geom
  * either way, and the blocked one is then the pooling's faster side. */
 static int takes_blocked(const struct lt_kargs *a) {
     enum lt_dtype dt = a->in[0]->dtype;
-    if ((dt != LT_DTYPE_F32 && dt != LT_DTYPE_BF16) || (a->blocked & ~(LT_IN(0) | LT_OUT(0))) ||
-        lt_kview_numel(a->in[0]) == 0 || lt_kview_numel(a->in[1]) == 0 ||
-        lt_kview_numel(a->out[0]) == 0)
+    if ((dt != LT_DTYPE_F32 && dt != LT_DTYPE_BF16) || (a->blocked & ~(LT_IN(0) | LT_OUT(0))))
         return 0;
-    struct conv_geom g = geom_of(a);
+    /* what prepare builds for these layouts, in the dtype it computes in: the planner's
+     * prepare then cannot decline what this took */
     char msg[LT_KMSG_SIZE] = "";
     struct lt_kargs q = *a;
     q.msg = msg;
-    /* the compute dtype prepare takes: bf16 where oneDNN has it, else f32 */
-    const dnnl_data_type_t tries[2] = {lt_dnnl_dtype(dt), dnnl_f32};
+    void *state = NULL;
+    if (prepare(&q, a->gout[0] != NULL, &state) != LT_OK)
+        return 0;
+    dnnl_data_type_t cdt = ((const struct conv_state *)state)->cdt;
+    release(state);
+    struct conv_geom g = geom_of(a);
     dnnl_primitive_desc_t fwd = NULL;
-    dnnl_data_type_t cdt = dnnl_f32;
-    for (int t = 0; t < (dt == LT_DTYPE_F32 ? 1 : 2) && !fwd; t++)
-        if (forward_pd(&fwd, a->impl, &g, a->n_in == 3, tries[t], msg) == LT_OK)
-            cdt = tries[t];
-    if (!fwd)
+    if (forward_pd(&fwd, a->impl, &g, a->n_in == 3, cdt, msg) != LT_OK)
         return 0;
     int plain = a->gout[0] ? backward_keeps_plain(&q, &g, cdt, fwd)
                            : ((a->blocked & LT_IN(0)) && keeps_plain(fwd, DNNL_ARG_SRC, g.x)) ||
