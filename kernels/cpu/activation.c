@@ -424,11 +424,6 @@ static enum lt_status gelu_backward_half(const struct lt_kargs *a) {
     return LT_OK;
 }
 
-/* Elementwise: any layout, when the input and the output share it. */
-static int same_layout(const struct lt_kargs *a) {
-    return a->blocked == 0 || a->blocked == (LT_IN(0) | LT_OUT(0));
-}
-
 void lt_cpu_register_activation(struct lt_backend *b, int fast) {
     lt_cpu_set_floats(b, LT_OP_RELU, relu_forward_ref, relu_backward_ref);
     lt_cpu_set_floats(b, LT_OP_GELU, gelu_forward_ref, gelu_backward_ref);
@@ -446,8 +441,8 @@ void lt_cpu_register_activation(struct lt_backend *b, int fast) {
     lt_cpu_set_fast(b, LT_OP_TANH, LT_DTYPE_F32, tanh_forward_fast, tanh_backward_fast);
     lt_cpu_half_gradients(b, LT_OP_RELU);
     lt_cpu_half_gradients(b, LT_OP_GELU);
-    const enum lt_op ops[] = {LT_OP_RELU, LT_OP_GELU, LT_OP_SIGMOID, LT_OP_TANH};
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        for (enum lt_dtype dt = LT_DTYPE_F32; dt <= LT_DTYPE_BF16; dt++)
-            b->kernels[ops[i]][dt].takes_blocked = same_layout;
+    lt_cpu_elementwise_layouts(b, LT_OP_RELU);
+    lt_cpu_elementwise_layouts(b, LT_OP_GELU);
+    lt_cpu_elementwise_layouts(b, LT_OP_SIGMOID);
+    lt_cpu_elementwise_layouts(b, LT_OP_TANH);
 }

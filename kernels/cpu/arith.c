@@ -561,6 +561,10 @@ void lt_cpu_register_arith(struct lt_backend *b, int fast) {
     lt_cpu_half_gradients(b, LT_OP_SUB);
     lt_cpu_half_gradients(b, LT_OP_MUL);
     lt_cpu_half_gradients(b, LT_OP_SCALE);
+    lt_cpu_elementwise_layouts(b, LT_OP_ADD);
+    lt_cpu_elementwise_layouts(b, LT_OP_SUB);
+    lt_cpu_elementwise_layouts(b, LT_OP_MUL);
+    lt_cpu_elementwise_layouts(b, LT_OP_SCALE);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F32, cast_forward_fast, lt_identity_backward_fast);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_BF16, cast_forward_fast, lt_identity_backward_fast);
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F16, cast_forward_fast, lt_identity_backward_fast);

@@ -111,6 +111,29 @@ static inline void lt_cpu_half_gradients(struct lt_backend *b, enum lt_op op) {
     b->kernels[op][LT_DTYPE_BF16].half_gradients = 1;
 }
 
+/* struct lt_kernel's takes_blocked for an elementwise op: any layout, so long as every
+ * input has the output's shape (a broadcast reads by position) and all share it. */
+static inline int lt_cpu_elementwise_takes_blocked(const struct lt_kargs *a) {
+    unsigned all = LT_OUT(0);
+    for (int i = 0; i < a->n_in; i++) {
+        const struct lt_kview *x = a->in[i], *y = a->out[0];
+        int same = x->ndim == y->ndim;
+        for (int d = 0; same && d < x->ndim; d++)
+            same = x->shape[d] == y->shape[d];
+        if (!same)
+            return a->blocked == 0;
+        all |= LT_IN(i);
+    }
+    return a->blocked == 0 || a->blocked == all;
+}
+
+/* Gives the f32, f16 and bf16 kernels of `op`, an elementwise one, every layout that
+ * lt_cpu_elementwise_takes_blocked allows. */
+static inline void lt_cpu_elementwise_layouts(struct lt_backend *b, enum lt_op op) {
+    for (enum lt_dtype dt = LT_DTYPE_F32; dt <= LT_DTYPE_BF16; dt++)
+        b->kernels[op][dt].takes_blocked = lt_cpu_elementwise_takes_blocked;
+}
+
 /* For a backward kernel: stores v into gin element i, adding when accumulating. */
 static inline void lt_grad_store(const struct lt_kargs *a, int input, int64_t i, double v) {
     float *g = (float *)a->gin[input]->data;
