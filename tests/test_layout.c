@@ -168,6 +168,80 @@ static void max_pool_takes_only_what_it_runs(void **state) {
     assert_false(k->takes_blocked(&a));
 }
 
+/* ---- batch normalisation ----------------------------------------------------------------- */
+
+/* batch_norm2d with x, y and their gradients blocked against the reference on plain
+ * tensors, training (the running statistics updated alike) and evaluation, the input
+ * gradient overwritten and added, the parameters' added: within rounding (each channel's
+ * sums run in another order than the plain path's). */
+static void blocked_batch_norm_matches_reference(void **state) {
+    (void)state;
+    const struct lt_backend *fast = op_fast_backend();
+    const int64_t xs[4] = {4, 32, 5, 7}, cs[1] = {32};
+    char msg[LT_KMSG_SIZE] = "";
+    for (int training = 0; training < 2; training++)
+        for (unsigned acc = 0; acc < 2; acc++) {
+            struct lt_batch_norm_attrs at = {1e-5f, 0.1f, training};
+            struct lt_kview in[2][5], out[2][3], gin[2][5];
+            for (int r = 0; r < 2; r++) { /* r 0: the reference, plain; 1: blocked */
+                in[r][0] = smooth(4, xs, lt_rng_key(51, 0, 0, 0), LT_DTYPE_F32);
+                for (int i = 1; i < 5; i++)
+                    in[r][i] = smooth(1, cs, lt_rng_key(52, (uint64_t)i, 0, 0), LT_DTYPE_F32);
+                for (int64_t c = 0; c < 32; c++) /* a variance is positive */
+                    ((float *)in[r][4].data)[c] = 1.5f + ((float *)in[r][4].data)[c];
+                out[r][0] = kv_new(LT_DTYPE_F32, 4, xs);
+                out[r][1] = kv_new(LT_DTYPE_F32, 1, cs);
+                out[r][2] = kv_new(LT_DTYPE_F32, 1, cs);
+                for (int i = 0; i < 5; i++)
+                    gin[r][i] = i < 3 ? smooth(in[r][i].ndim, in[r][i].shape,
+                                               lt_rng_key(53, (uint64_t)i, 0, 0), LT_DTYPE_F32)
+                                      : (struct lt_kview){0};
+            }
+            struct lt_kview xb = relaid(&in[1][0], 1), yb = relaid(&out[1][0], 1);
+            kv_free(&in[1][0]);
+            in[1][0] = xb;
+            struct lt_kview gy = smooth(4, xs, lt_rng_key(54, 0, 0, 0), LT_DTYPE_F32);
+            struct lt_kview gyb = relaid(&gy, 1), gxb = relaid(&gin[1][0], 1);
+            kv_free(&gin[1][0]);
+            gin[1][0] = gxb;
+            const unsigned blocked = LT_IN(0) | LT_OUT(0), mode = acc | 6u;
+            assert_int_equal(op_run(LT_OP_BATCH_NORM2D, &at, 5, in[0], out[0], NULL, msg), LT_OK);
+            struct lt_kview ob[3] = {yb, out[1][1], out[1][2]};
+            assert_int_equal(
+                op_run_blocked(fast, LT_OP_BATCH_NORM2D, &at, 5, in[1], ob, blocked, msg), LT_OK);
+            struct lt_kview y = relaid(&ob[0], 0);
+            assert_floats_near(y.data, out[0][0].data, lt_kview_numel(&y), 1e-5);
+            for (int i = 1; i < 3; i++)
+                assert_floats_near(ob[i].data, out[0][i].data, 32, 1e-6);
+            for (int i = 3; i < 5; i++) /* the running statistics */
+                assert_floats_near(in[1][i].data, in[0][i].data, 32, 1e-6);
+            assert_int_equal(op_run_backward(LT_OP_BATCH_NORM2D, &at, 5, in[0], out[0], &gy,
+                                             gin[0], mode, NULL, msg),
+                             LT_OK);
+            assert_int_equal(op_run_backward_blocked(fast, LT_OP_BATCH_NORM2D, &at, 5, in[1], ob,
+                                                     &gyb, gin[1], mode, blocked, msg),
+                             LT_OK);
+            struct lt_kview gx = relaid(&gin[1][0], 0);
+            assert_floats_near(gx.data, gin[0][0].data, lt_kview_numel(&gx), 1e-5);
+            for (int i = 1; i < 3; i++)
+                assert_floats_near(gin[1][i].data, gin[0][i].data, 32, 1e-5);
+            kv_free(&y);
+            kv_free(&gx);
+            kv_free(&gy);
+            kv_free(&gyb);
+            kv_free(&ob[0]);
+            for (int r = 0; r < 2; r++) {
+                for (int i = 0; i < 5; i++) {
+                    kv_free(&in[r][i]);
+                    if (gin[r][i].data)
+                        kv_free(&gin[r][i]);
+                }
+                for (int i = 0; i < 3; i++) /* out[1][1], [2] are ob[1], [2] */
+                    kv_free(&out[r][i]);
+            }
+        }
+}
+
 /* ---- convolution ------------------------------------------------------------------------- */
 
 /* oneDNN's convolution with x, y (and their gradients) blocked, each alone and both,
@@ -268,8 +342,17 @@ static const int64_t x_shape[4] = {BATCH, 1, 12, 12};
  * backward takes f32 gradients (the planner casts them into copies of its own).
  * TWO_READERS: the second convolution is two, both reading the first block's output
  * (whose gradient the second adds into, blocked), their outputs added (elementwise: in
- * their layout). Returns the logits. */
-enum net_kind { CNN, OTHERS_READ, TWO_READERS };
+ * their layout). BATCH_NORM: each convolution (without a bias) followed by batch_norm2d
+ * (f32, with casts around it in bf16). Returns the logits. */
+enum net_kind { CNN, OTHERS_READ, TWO_READERS, BATCH_NORM };
+
+/* batch_norm2d of h's c channels, with its parameters and running statistics. */
+static int batch_norm(struct net *m, int h, int64_t c) {
+    struct lt_batch_norm_attrs bn = {1e-5f, 0.1f, 1};
+    int gamma = net_tensor(ctx, m, 0, 1, &c, 1), beta = net_tensor(ctx, m, 0, 1, &c, 0);
+    int mean = net_tensor(ctx, m, 1, 1, &c, 0), var = net_tensor(ctx, m, 1, 1, &c, 1);
+    return net_op(ctx, m, LT_OP_BATCH_NORM2D, 5, (int[]){h, gamma, beta, mean, var}, &bn);
+}
 
 static int net_build(struct net *m, enum net_kind kind) {
     net_begin(ctx, m);
@@ -279,7 +362,10 @@ static int net_build(struct net *m, enum net_kind kind) {
     struct lt_pool2d_attrs pool = {{2, 2}, {2, 2}, {0, 0}, 1};
     int w1 = net_tensor(ctx, m, 0, 4, (int64_t[]){16, 1, 3, 3}, -1);
     int b1 = net_tensor(ctx, m, 0, 1, (int64_t[]){16}, 0.01);
-    int h = net_op(ctx, m, LT_OP_CONV2D, 3, (int[]){x, w1, b1}, &conv);
+    int h = kind == BATCH_NORM ? net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){x, w1}, &conv)
+                               : net_op(ctx, m, LT_OP_CONV2D, 3, (int[]){x, w1, b1}, &conv);
+    if (kind == BATCH_NORM)
+        h = batch_norm(m, h, 16);
     int c1 = h;
     h = net_op(ctx, m, LT_OP_RELU, 1, &h, NULL);
     if (kind == OTHERS_READ) {
@@ -293,6 +379,8 @@ static int net_build(struct net *m, enum net_kind kind) {
     h = net_op(ctx, m, LT_OP_MAX_POOL2D, 1, &h, &pool); /* (B, 16, 6, 6) */
     int w2 = net_tensor(ctx, m, 0, 4, (int64_t[]){32, 16, 3, 3}, -1);
     int c2 = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){h, w2}, &conv);
+    if (kind == BATCH_NORM)
+        c2 = batch_norm(m, c2, 32);
     if (kind == TWO_READERS) {
         int w3 = net_tensor(ctx, m, 0, 4, (int64_t[]){32, 16, 3, 3}, -1);
         int c3 = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){h, w3}, &conv);
@@ -449,6 +537,42 @@ static void a_blocked_gradient_accumulates(void **state) {
     }
 }
 
+/* The CNN with batch normalisation, f32 and bf16 (batch_norm2d in f32 between casts):
+ * each convolution's output, read by batch_norm2d, is blocked exactly where the
+ * convolution's kernel takes it; the steps agree with the plain plan's to rounding (a
+ * blocked batch norm sums each channel in another order). */
+static void batch_norm_takes_the_layout(void **state) {
+    (void)state;
+    const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
+    for (int t = 0; t < 2; t++) {
+        struct net m[2];
+        double losses[2][4];
+        struct seen seen[2];
+        for (int r = 0; r < 2; r++) {
+            ctx->plain_layouts = r;
+            net_build(&m[r], BATCH_NORM);
+            net_train(ctx, &m[r], dts[t], NULL, x_shape, 4, losses[r], inspect, &seen[r]);
+        }
+        ctx->plain_layouts = 0;
+        assert_int_equal(seen[1].blocked_bufs, 0);
+        for (int c = 0; c < 2; c++)
+            assert_int_equal(seen[0].out_blocked[c], seen[0].takes_out[c]);
+        if (lt_cpu_level() >= LT_CPU_AVX2)
+            assert_true(seen[0].out_blocked[1]);
+        assert_floats_near((const float[]){(float)losses[0][0], (float)losses[0][3]},
+                           (const float[]){(float)losses[1][0], (float)losses[1][3]}, 2, 1e-5);
+        for (int i = 0; i < m[0].n; i++)
+            for (int64_t e = 0; e < lt_tensor_numel(m[0].t[i]); e++)
+                if (fabs(lt_tensor_get(m[0].t[i], e) - lt_tensor_get(m[1].t[i], e)) >
+                    1e-4 * fmax(1.0, fabs(lt_tensor_get(m[1].t[i], e))))
+                    fail_msg("%s: tensor %d element %lld: %.9g laid out, %.9g plain",
+                             lt_dtype_name(dts[t]), i, (long long)e,
+                             lt_tensor_get(m[0].t[i], e), lt_tensor_get(m[1].t[i], e));
+        net_free(&m[0]);
+        net_free(&m[1]);
+    }
+}
+
 /* A forward program (the CNN's logits, as an evaluation plans them) with the planner's
  * layouts, blocked where the convolutions take it, and with every tensor plain: the
  * same bits. */
@@ -492,10 +616,12 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blocked_max_pool_matches_reference),
         cmocka_unit_test(max_pool_takes_only_what_it_runs),
+        cmocka_unit_test(blocked_batch_norm_matches_reference),
         cmocka_unit_test(blocked_conv_matches_plain),
         cmocka_unit_test(planner_blocks_between_kernels_that_take_it),
         cmocka_unit_test(tensors_other_kernels_read_stay_plain),
         cmocka_unit_test(a_blocked_gradient_accumulates),
+        cmocka_unit_test(batch_norm_takes_the_layout),
         cmocka_unit_test(forward_programs_are_the_same),
     };
     int failed = cmocka_run_group_tests_name("test_layout", tests, setup, teardown);

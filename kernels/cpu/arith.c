@@ -570,4 +570,5 @@ void lt_cpu_register_arith(struct lt_backend *b, int fast) {
     lt_cpu_set_fast(b, LT_OP_CAST, LT_DTYPE_F16, cast_forward_fast, lt_identity_backward_fast);
     lt_cpu_half_gradients(b, LT_OP_CAST);
     b->kernels[LT_OP_CAST][LT_DTYPE_F32].half_gradients = 1; /* f32 to half: a half gout */
+    lt_cpu_elementwise_layouts(b, LT_OP_CAST);
 }

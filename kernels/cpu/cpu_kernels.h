@@ -134,6 +134,13 @@ static inline void lt_cpu_elementwise_layouts(struct lt_backend *b, enum lt_op o
         b->kernels[op][dt].takes_blocked = lt_cpu_elementwise_takes_blocked;
 }
 
+/* batch_norm2d with x and y (and their gradients) channel-blocked, f32 (norm_blocked.c):
+ * the kernel's takes_blocked, and what its fast forward and backward call when
+ * a->blocked is set. */
+int lt_batch_norm_takes_blocked(const struct lt_kargs *a);
+enum lt_status lt_batch_norm_blocked_forward(const struct lt_kargs *a);
+enum lt_status lt_batch_norm_blocked_backward(const struct lt_kargs *a);
+
 /* For a backward kernel: stores v into gin element i, adding when accumulating. */
 static inline void lt_grad_store(const struct lt_kargs *a, int input, int64_t i, double v) {
     float *g = (float *)a->gin[input]->data;

@@ -244,6 +244,8 @@ LT_DISPATCH(bn_channel_apply,
             (b, ch, mean, scale, bias));
 
 static enum lt_status batch_norm2d_forward_fast(const struct lt_kargs *a) {
+    if (a->blocked)
+        return lt_batch_norm_blocked_forward(a);
     const struct lt_batch_norm_attrs *at = a->attrs;
     float *run_mean = a->in[3]->data; /* (C), written when training */
     float *run_var = a->in[4]->data;  /* (C), written when training */
@@ -329,6 +331,8 @@ LT_DISPATCH(bn_channel_grad,
             (b, ch, scale, k0, k1, acc));
 
 static enum lt_status batch_norm2d_backward_fast(const struct lt_kargs *a) {
+    if (a->blocked)
+        return lt_batch_norm_blocked_backward(a);
     const struct lt_batch_norm_attrs *at = a->attrs;
     struct bn_args b = {
         .x = a->in[0]->data,
@@ -604,6 +608,7 @@ void lt_cpu_register_norm(struct lt_backend *b, int fast) {
     if (fast) {
         lt_cpu_set_fast(b, LT_OP_BATCH_NORM2D, LT_DTYPE_F32, batch_norm2d_forward_fast,
                         batch_norm2d_backward_fast);
+        b->kernels[LT_OP_BATCH_NORM2D][LT_DTYPE_F32].takes_blocked = lt_batch_norm_takes_blocked;
         lt_cpu_set_fast(b, LT_OP_LAYER_NORM, LT_DTYPE_F32, layer_norm_forward_fast,
                         layer_norm_backward_fast);
         lt_cpu_set_half(b, LT_OP_LAYER_NORM, layer_norm_forward_half, layer_norm_backward_half,
