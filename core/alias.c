@@ -21,8 +21,7 @@ static int root_of(const struct lt_plan *p, int b) {
 }
 
 static int may_alias(const struct lt_plan *p, int b) {
-    const struct lt_buf *buf = &p->bufs[b];
-    return b >= 0 && buf->kind == LT_BUF_ARENA && !buf->blocked;
+    return b >= 0 && p->bufs[b].kind == LT_BUF_ARENA && !p->bufs[b].blocked;
 }
 
 void lt_plan_aliases(struct lt_plan *p) {
@@ -32,7 +31,7 @@ void lt_plan_aliases(struct lt_plan *p) {
         return;
     for (int n = 0; n < p->n_nodes; n++) {
         struct lt_pnode *pn = &p->nodes[n];
-        if (pn->op != LT_OP_RESHAPE || pn->once_per_step)
+        if (pn->op != LT_OP_RESHAPE)
             continue;
         int from = pn->backward ? pn->gout[0] : pn->in[0];
         int to = pn->backward ? pn->gin[0] : pn->out[0];

@@ -17,11 +17,12 @@
 SUITE_CONTEXT
 
 #define BATCH 8
-static const int64_t x_shape[4] = {BATCH, 3, 6, 6};
+static const int64_t x_shape[4] = {BATCH, 3, 12, 12};
 
-/* conv 3 -> 4 -> flatten (reshape) -> reshape again (a chain) -> linear -> cross entropy;
+/* four convolutions 3 -> 4 -> 4 with relus (enough layers for checkpointing to pay) ->
+ * flatten (reshape) -> reshape again (a chain) -> linear -> cross entropy;
  * the first reshape's output also read by a scale added to the second's input (so that
- * its gradient is written by two backward nodes), and the convolution's output also
+ * its gradient is written by two backward nodes), and the last convolution's output also
  * flattened straight into a second linear whose logits are added. */
 static void net_build(struct net *m) {
     net_begin(ctx, m);
@@ -29,21 +30,26 @@ static void net_build(struct net *m) {
     CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_F32, 4, x_shape, "x", &x));
     struct lt_conv2d_attrs conv = {{1, 1}, {1, 1}, {1, 1}, 1};
     int w = net_tensor(ctx, m, 0, 4, (int64_t[]){4, 3, 3, 3}, -1);
-    int c = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){x, w}, &conv); /* (B, 4, 6, 6) */
+    int c = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){x, w}, &conv); /* (B, 4, 12, 12) */
+    for (int l = 0; l < 3; l++) { /* layers enough for checkpointing to pay */
+        c = net_op(ctx, m, LT_OP_RELU, 1, &c, NULL);
+        int wl = net_tensor(ctx, m, 0, 4, (int64_t[]){4, 4, 3, 3}, -1);
+        c = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){c, wl}, &conv);
+    }
     c = net_op(ctx, m, LT_OP_RELU, 1, &c, NULL);
-    struct lt_reshape_attrs flat = {2, {BATCH, 144}}, split = {3, {BATCH, 12, 12}},
-                            back = {2, {BATCH, 144}};
+    struct lt_reshape_attrs flat = {2, {BATCH, 576}}, split = {3, {BATCH, 24, 24}},
+                            back = {2, {BATCH, 576}};
     int f = net_op(ctx, m, LT_OP_RESHAPE, 1, &c, &flat);
     int s = net_op(ctx, m, LT_OP_RESHAPE, 1, &f, &split);
     int f2 = net_op(ctx, m, LT_OP_RESHAPE, 1, &s, &back);
     struct lt_scale_attrs half = {0.5f};
     int h = net_op(ctx, m, LT_OP_SCALE, 1, &f, &half);
     h = net_op(ctx, m, LT_OP_ADD, 2, (int[]){f2, h}, NULL);
-    int w1 = net_tensor(ctx, m, 0, 2, (int64_t[]){5, 144}, -1);
+    int w1 = net_tensor(ctx, m, 0, 2, (int64_t[]){5, 576}, -1);
     int b1 = net_tensor(ctx, m, 0, 1, (int64_t[]){5}, 0);
     int logits = net_op(ctx, m, LT_OP_LINEAR, 3, (int[]){h, w1, b1}, NULL);
     int g = net_op(ctx, m, LT_OP_RESHAPE, 1, &c, &flat);
-    int w2 = net_tensor(ctx, m, 0, 2, (int64_t[]){5, 144}, -1);
+    int w2 = net_tensor(ctx, m, 0, 2, (int64_t[]){5, 576}, -1);
     int l2 = net_op(ctx, m, LT_OP_LINEAR, 2, (int[]){g, w2}, NULL);
     logits = net_op(ctx, m, LT_OP_ADD, 2, (int[]){logits, l2}, NULL);
     CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_I32, 1, (int64_t[]){BATCH}, "y", &y));
@@ -52,7 +58,7 @@ static void net_build(struct net *m) {
 }
 
 struct seen {
-    int skipped_forward, skipped_backward, reshapes;
+    int skipped_forward, skipped_backward, reshapes, recomputed;
 };
 
 /* Each skipped reshape's output (its backward's input gradient) sits where its input
@@ -62,6 +68,8 @@ static void inspect(struct lt_plan *p, struct lt_trainer *t, void *arg) {
     (void)t;
     struct seen *s = arg;
     memset(s, 0, sizeof *s);
+    int segments;
+    lt_plan_checkpointing(p, &segments, &s->recomputed);
     for (int n = 0; n < p->n_nodes; n++) {
         const struct lt_pnode *pn = &p->nodes[n];
         if (pn->op != LT_OP_RESHAPE)
@@ -85,7 +93,8 @@ static void inspect(struct lt_plan *p, struct lt_trainer *t, void *arg) {
 }
 
 /* Four steps with the reshapes aliased and with each copied: the same losses and
- * parameters, bit for bit, in f32 and bf16, with and without checkpointing; all four
+ * parameters, bit for bit, in f32 and bf16, with and without checkpointing (which does
+ * recompute here, reshapes included); all four
  * forward reshapes aliased, and the two backward ones that write their gradient first
  * (s's and c's through g); the two that add into a gradient another backward wrote
  * (f's, after the scale's; c's through f, after g's) run. */
@@ -107,6 +116,7 @@ static void reshapes_copy_nothing(void **state) {
             assert_int_equal(seen[1].skipped_forward + seen[1].skipped_backward, 0);
             assert_int_equal(seen[0].skipped_forward, 4);
             assert_int_equal(seen[0].skipped_backward, 2);
+            assert_int_equal(seen[0].recomputed > 0, checkpoint); /* it did recompute */
             char what[64];
             snprintf(what, sizeof what, "%s, checkpoint %d, aliased against copied",
                      lt_dtype_name(dts[t]), checkpoint);

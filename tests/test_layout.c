@@ -6,6 +6,7 @@
  * and the sequence reorders between its layout and lutra's: the same tests hold.
  */
 #include <math.h>
+#include <omp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,8 +173,9 @@ static void max_pool_takes_only_what_it_runs(void **state) {
 
 /* batch_norm2d with x, y and their gradients blocked against the reference on plain
  * tensors, training (the running statistics updated alike) and evaluation, the input
- * gradient overwritten and added, the parameters' added: within rounding (each channel's
- * sums run in another order than the plain path's). */
+ * gradient overwritten and added (the latter with a mean of 100, far from 0), the
+ * parameters' added: within rounding (each channel's sums run in another order than the
+ * plain path's). */
 static void blocked_batch_norm_matches_reference(void **state) {
     (void)state;
     const struct lt_backend *fast = op_fast_backend();
@@ -189,6 +191,8 @@ static void blocked_batch_norm_matches_reference(void **state) {
                     in[r][i] = smooth(1, cs, lt_rng_key(52, (uint64_t)i, 0, 0), LT_DTYPE_F32);
                 for (int64_t c = 0; c < 32; c++) /* a variance is positive */
                     ((float *)in[r][4].data)[c] = 1.5f + ((float *)in[r][4].data)[c];
+                for (int64_t e = 0; acc && e < lt_kview_numel(&in[r][0]); e++)
+                    ((float *)in[r][0].data)[e] += 100.0f; /* a mean far from 0 */
                 out[r][0] = kv_new(LT_DTYPE_F32, 4, xs);
                 out[r][1] = kv_new(LT_DTYPE_F32, 1, cs);
                 out[r][2] = kv_new(LT_DTYPE_F32, 1, cs);
@@ -240,6 +244,56 @@ static void blocked_batch_norm_matches_reference(void **state) {
                     kv_free(&out[r][i]);
             }
         }
+}
+
+/* Blocked batch_norm2d, forward and backward, on 1 thread and on 2: the same bits (its
+ * sums are split into chunks of images that N alone sets). */
+static void blocked_batch_norm_is_the_same_on_any_thread_count(void **state) {
+    (void)state;
+    const struct lt_backend *fast = op_fast_backend();
+    const int64_t xs[4] = {6, 32, 5, 7}, cs[1] = {32};
+    const unsigned blocked = LT_IN(0) | LT_OUT(0);
+    struct lt_batch_norm_attrs at = {1e-5f, 0.1f, 1};
+    char msg[LT_KMSG_SIZE] = "";
+    struct lt_kview y[2], g[2][3];
+    int threads = omp_get_max_threads();
+    for (int r = 0; r < 2; r++) {
+        omp_set_num_threads(r + 1);
+        struct lt_kview in[5], out[3];
+        in[0] = smooth(4, xs, lt_rng_key(61, 0, 0, 0), LT_DTYPE_F32);
+        for (int i = 1; i < 5; i++)
+            in[i] = smooth(1, cs, lt_rng_key(62, (uint64_t)i, 0, 0), LT_DTYPE_F32);
+        for (int64_t c = 0; c < 32; c++)
+            ((float *)in[4].data)[c] += 1.5f;
+        out[0] = kv_new(LT_DTYPE_F32, 4, xs);
+        out[1] = kv_new(LT_DTYPE_F32, 1, cs);
+        out[2] = kv_new(LT_DTYPE_F32, 1, cs);
+        assert_int_equal(
+            op_run_blocked(fast, LT_OP_BATCH_NORM2D, &at, 5, in, out, blocked, msg), LT_OK);
+        struct lt_kview gy = smooth(4, xs, lt_rng_key(63, 0, 0, 0), LT_DTYPE_F32);
+        struct lt_kview gin[5] = {kv_new(LT_DTYPE_F32, 4, xs), kv_new(LT_DTYPE_F32, 1, cs),
+                                  kv_new(LT_DTYPE_F32, 1, cs), {0}, {0}};
+        assert_int_equal(op_run_backward_blocked(fast, LT_OP_BATCH_NORM2D, &at, 5, in, out, &gy,
+                                                 gin, 6u, blocked, msg),
+                         LT_OK);
+        y[r] = out[0];
+        for (int i = 0; i < 3; i++)
+            g[r][i] = gin[i];
+        for (int i = 0; i < 5; i++)
+            kv_free(&in[i]);
+        kv_free(&out[1]);
+        kv_free(&out[2]);
+        kv_free(&gy);
+    }
+    omp_set_num_threads(threads);
+    assert_same_bytes(&y[0], &y[1], "batch norm forward, 1 and 2 threads", 0);
+    for (int i = 0; i < 3; i++)
+        assert_same_bytes(&g[0][i], &g[1][i], "batch norm backward, 1 and 2 threads", i);
+    for (int r = 0; r < 2; r++) {
+        kv_free(&y[r]);
+        for (int i = 0; i < 3; i++)
+            kv_free(&g[r][i]);
+    }
 }
 
 /* ---- convolution ------------------------------------------------------------------------- */
@@ -559,8 +613,10 @@ static void batch_norm_takes_the_layout(void **state) {
             assert_int_equal(seen[0].out_blocked[c], seen[0].takes_out[c]);
         if (lt_cpu_level() >= LT_CPU_AVX2)
             assert_true(seen[0].out_blocked[1]);
-        assert_floats_near((const float[]){(float)losses[0][0], (float)losses[0][3]},
-                           (const float[]){(float)losses[1][0], (float)losses[1][3]}, 2, 1e-5);
+        for (int st = 0; st < 4; st++)
+            if (fabs(losses[0][st] - losses[1][st]) > 1e-5 * fmax(1.0, fabs(losses[1][st])))
+                fail_msg("%s, step %d: loss %.9g laid out, %.9g plain", lt_dtype_name(dts[t]),
+                         st, losses[0][st], losses[1][st]);
         for (int i = 0; i < m[0].n; i++)
             for (int64_t e = 0; e < lt_tensor_numel(m[0].t[i]); e++)
                 if (fabs(lt_tensor_get(m[0].t[i], e) - lt_tensor_get(m[1].t[i], e)) >
@@ -617,6 +673,7 @@ int main(void) {
         cmocka_unit_test(blocked_max_pool_matches_reference),
         cmocka_unit_test(max_pool_takes_only_what_it_runs),
         cmocka_unit_test(blocked_batch_norm_matches_reference),
+        cmocka_unit_test(blocked_batch_norm_is_the_same_on_any_thread_count),
         cmocka_unit_test(blocked_conv_matches_plain),
         cmocka_unit_test(planner_blocks_between_kernels_that_take_it),
         cmocka_unit_test(tensors_other_kernels_read_stay_plain),

@@ -247,9 +247,9 @@ void assert_same_training(const struct net *a, const struct net *b, const double
         if (memcmp(&loss_a[s], &loss_b[s], sizeof(double)))
             fail_msg("%s, step %d: loss %.17g against %.17g", what, s, loss_a[s], loss_b[s]);
     assert_int_equal(a->n, b->n);
-    for (int i = 0; i < a->n; i++)
-        for (int64_t e = 0; e < lt_tensor_numel(a->t[i]); e++)
-            if (lt_tensor_get(a->t[i], e) != lt_tensor_get(b->t[i], e))
-                fail_msg("%s: tensor %d element %lld differs after the steps", what, i,
-                         (long long)e);
+    for (int i = 0; i < a->n; i++) {
+        size_t bytes = (size_t)lt_tensor_numel(a->t[i]) * lt_dtype_bytes(lt_tensor_dtype(a->t[i]));
+        if (memcmp(lt_tensor_data(a->t[i]), lt_tensor_data(b->t[i]), bytes))
+            fail_msg("%s: tensor %d differs after the steps", what, i);
+    }
 }

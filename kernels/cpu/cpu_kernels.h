@@ -138,6 +138,7 @@ static inline void lt_cpu_elementwise_layouts(struct lt_backend *b, enum lt_op o
  * the kernel's takes_blocked, and what its fast forward and backward call when
  * a->blocked is set. */
 int lt_batch_norm_takes_blocked(const struct lt_kargs *a);
+size_t lt_batch_norm_blocked_workspace(const struct lt_kargs *a, int backward);
 enum lt_status lt_batch_norm_blocked_forward(const struct lt_kargs *a);
 enum lt_status lt_batch_norm_blocked_backward(const struct lt_kargs *a);
 

@@ -609,6 +609,7 @@ void lt_cpu_register_norm(struct lt_backend *b, int fast) {
         lt_cpu_set_fast(b, LT_OP_BATCH_NORM2D, LT_DTYPE_F32, batch_norm2d_forward_fast,
                         batch_norm2d_backward_fast);
         b->kernels[LT_OP_BATCH_NORM2D][LT_DTYPE_F32].takes_blocked = lt_batch_norm_takes_blocked;
+        b->kernels[LT_OP_BATCH_NORM2D][LT_DTYPE_F32].workspace = lt_batch_norm_blocked_workspace;
         lt_cpu_set_fast(b, LT_OP_LAYER_NORM, LT_DTYPE_F32, layer_norm_forward_fast,
                         layer_norm_backward_fast);
         lt_cpu_set_half(b, LT_OP_LAYER_NORM, layer_norm_forward_half, layer_norm_backward_half,
