@@ -134,6 +134,30 @@ static inline void lt_cpu_elementwise_layouts(struct lt_backend *b, enum lt_op o
         b->kernels[op][dt].takes_blocked = lt_cpu_elementwise_takes_blocked;
 }
 
+/* batch_norm2d's statistics of one channel: in training, from the sums of x - x0 and of
+ * its square over its m values (the running ones, *run_mean and *run_var, moved towards
+ * them, the variance unbiased as PyTorch's); in evaluation the running ones. Returns the
+ * mean, and the inverse standard deviation in *invstd. */
+static inline double lt_bn_channel_stats(const struct lt_batch_norm_attrs *at, double x0,
+                                         double sum, double sq, int64_t m, float *run_mean,
+                                         float *run_var, double *invstd) {
+    double mean, var, mom = at->momentum;
+    if (at->training) {
+        double shift = sum / (double)m;
+        mean = x0 + shift;
+        double centred = sq - sum * shift; /* sum of (x - mean)^2 */
+        centred = centred > 0 ? centred : 0;
+        var = centred / (double)m;
+        *run_mean = (float)((1 - mom) * *run_mean + mom * mean);
+        *run_var = (float)((1 - mom) * *run_var + mom * centred / (double)(m - 1));
+    } else {
+        mean = *run_mean;
+        var = *run_var;
+    }
+    *invstd = 1 / sqrt(var + at->eps);
+    return mean;
+}
+
 /* batch_norm2d with x and y (and their gradients) channel-blocked, f32 (norm_blocked.c):
  * the kernel's takes_blocked, and what its fast forward and backward call when
  * a->blocked is set. */

@@ -261,25 +261,13 @@ static enum lt_status batch_norm2d_forward_fast(const struct lt_kargs *a) {
         .hw = a->in[0]->shape[2] * a->in[0]->shape[3],
     };
     int64_t m = b.n * b.hw; /* values per channel; >= 2 when training (checked by infer) */
-    double mom = at->momentum;
 #pragma omp parallel for schedule(static) if (b.n * b.c * b.hw >= LT_PAR_STREAM)
     for (int64_t ch = 0; ch < b.c; ch++) {
-        double mean, var;
-        if (at->training) {
-            double x0 = b.x[ch * b.hw], sum, sq;
+        double x0 = b.x[ch * b.hw], sum = 0, sq = 0, invstd;
+        if (at->training)
             bn_channel_sums(&b, ch, x0, &sum, &sq);
-            double shift = sum / (double)m;
-            mean = x0 + shift;
-            double centred = sq - sum * shift; /* sum of (x - mean)^2 */
-            centred = centred > 0 ? centred : 0;
-            var = centred / (double)m;
-            run_mean[ch] = (float)((1 - mom) * run_mean[ch] + mom * mean);
-            run_var[ch] = (float)((1 - mom) * run_var[ch] + mom * centred / (double)(m - 1));
-        } else {
-            mean = run_mean[ch];
-            var = run_var[ch];
-        }
-        double invstd = 1 / sqrt(var + at->eps);
+        double mean =
+            lt_bn_channel_stats(at, x0, sum, sq, m, &run_mean[ch], &run_var[ch], &invstd);
         b.mean[ch] = (float)mean;
         b.invstd[ch] = (float)invstd;
         bn_channel_apply(&b, ch, mean, invstd * b.w[ch], b.bias[ch]);

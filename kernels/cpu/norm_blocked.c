@@ -110,7 +110,6 @@ enum lt_status lt_batch_norm_blocked_forward(const struct lt_kargs *a) {
         .hw = a->in[0]->shape[2] * a->in[0]->shape[3],
     };
     int64_t m = b.n * b.hw, chunks = chunks_of(b.n);
-    double mom = at->momentum;
     double *part = a->workspace;                          /* (blocks, chunks, 2, LANES) */
     double *fac = part + b.blocks * chunks * 2 * LANES; /* (blocks, 3, LANES) */
     int par = b.n * b.blocks * b.hw * LANES >= LT_PAR_STREAM;
@@ -126,25 +125,13 @@ enum lt_status lt_batch_norm_blocked_forward(const struct lt_kargs *a) {
     for (int64_t cb = 0; cb < b.blocks; cb++)
         for (int l = 0; l < LANES; l++) {
             int64_t ch = cb * LANES + l;
-            double mean, var;
-            if (at->training) {
-                double sum = 0, sq = 0;
-                for (int64_t k = 0; k < chunks; k++) {
-                    sum += part[((cb * chunks + k) * 2) * LANES + l];
-                    sq += part[((cb * chunks + k) * 2 + 1) * LANES + l];
-                }
-                double x0 = b.x[block_at(&b, 0, cb) + l], shift = sum / (double)m;
-                mean = x0 + shift;
-                double centred = sq - sum * shift; /* sum of (x - mean)^2 */
-                centred = centred > 0 ? centred : 0;
-                var = centred / (double)m;
-                run_mean[ch] = (float)((1 - mom) * run_mean[ch] + mom * mean);
-                run_var[ch] = (float)((1 - mom) * run_var[ch] + mom * centred / (double)(m - 1));
-            } else {
-                mean = run_mean[ch];
-                var = run_var[ch];
+            double sum = 0, sq = 0, invstd;
+            for (int64_t k = 0; at->training && k < chunks; k++) {
+                sum += part[((cb * chunks + k) * 2) * LANES + l];
+                sq += part[((cb * chunks + k) * 2 + 1) * LANES + l];
             }
-            double invstd = 1 / sqrt(var + at->eps);
+            double mean = lt_bn_channel_stats(at, b.x[block_at(&b, 0, cb) + l], sum, sq, m,
+                                              &run_mean[ch], &run_var[ch], &invstd);
             b.mean[ch] = (float)mean;
             b.invstd[ch] = (float)invstd;
             double *f = fac + cb * 3 * LANES;
