@@ -169,6 +169,44 @@ static void max_pool_takes_only_what_it_runs(void **state) {
     assert_false(k->takes_blocked(&a));
 }
 
+/* Global average pooling of a blocked x against the reference on plain tensors, forward
+ * and backward (overwriting and adding), bit for bit: each channel is summed in the
+ * reference's order. */
+static void blocked_global_avg_pool_matches_reference(void **state) {
+    (void)state;
+    const struct lt_backend *fast = op_fast_backend();
+    const int64_t xs[4] = {3, 32, 5, 7};
+    char msg[LT_KMSG_SIZE] = "";
+    struct lt_kview x = smooth(4, xs, lt_rng_key(71, 0, 0, 0), LT_DTYPE_F32), want;
+    struct lt_kview xb = relaid(&x, 1);
+    op_forward(LT_OP_GLOBAL_AVG_POOL, NULL, 1, &x, &want);
+    struct lt_kview y = kv_new(LT_DTYPE_F32, 4, want.shape);
+    assert_int_equal(
+        op_run_blocked(fast, LT_OP_GLOBAL_AVG_POOL, NULL, 1, &xb, &y, LT_IN(0), msg), LT_OK);
+    assert_same_bytes(&y, &want, "global average pooling", 0);
+    struct lt_kview gy = smooth(4, want.shape, lt_rng_key(72, 0, 0, 0), LT_DTYPE_F32);
+    for (unsigned acc = 0; acc < 2; acc++) {
+        struct lt_kview ref = smooth(4, xs, lt_rng_key(73, 0, 0, 0), LT_DTYPE_F32);
+        struct lt_kview gxb = relaid(&ref, 1);
+        assert_int_equal(
+            op_run_backward(LT_OP_GLOBAL_AVG_POOL, NULL, 1, &x, &want, &gy, &ref, acc, NULL, msg),
+            LT_OK);
+        assert_int_equal(op_run_backward_blocked(fast, LT_OP_GLOBAL_AVG_POOL, NULL, 1, &xb, &y,
+                                                 &gy, &gxb, acc, LT_IN(0), msg),
+                         LT_OK);
+        struct lt_kview gx = relaid(&gxb, 0);
+        assert_same_bytes(&gx, &ref, "global average pooling's gradient", (int)acc);
+        kv_free(&gx);
+        kv_free(&gxb);
+        kv_free(&ref);
+    }
+    kv_free(&x);
+    kv_free(&xb);
+    kv_free(&want);
+    kv_free(&y);
+    kv_free(&gy);
+}
+
 /* ---- batch normalisation ----------------------------------------------------------------- */
 
 /* batch_norm2d with x, y and their gradients blocked against the reference on plain
@@ -397,8 +435,10 @@ static const int64_t x_shape[4] = {BATCH, 1, 12, 12};
  * TWO_READERS: the second convolution is two, both reading the first block's output
  * (whose gradient the second adds into, blocked), their outputs added (elementwise: in
  * their layout). BATCH_NORM: each convolution (without a bias) followed by batch_norm2d
- * (f32, with casts around it in bf16). Returns the logits. */
-enum net_kind { CNN, OTHERS_READ, TWO_READERS, BATCH_NORM };
+ * (f32, with casts around it in bf16). RESIDUAL: conv 1 -> 16 -> relu -> conv 16 -> 16,
+ * added to its input, -> relu -> global average pooling -> flatten -> linear. Returns the
+ * logits. */
+enum net_kind { CNN, OTHERS_READ, TWO_READERS, BATCH_NORM, RESIDUAL };
 
 /* batch_norm2d of h's c channels, with its parameters and running statistics. */
 static int batch_norm(struct net *m, int h, int64_t c) {
@@ -408,10 +448,35 @@ static int batch_norm(struct net *m, int h, int64_t c) {
     return net_op(ctx, m, LT_OP_BATCH_NORM2D, 5, (int[]){h, gamma, beta, mean, var}, &bn);
 }
 
+/* The RESIDUAL net from its input x; returns the logits. */
+static int residual_build(struct net *m, int x) {
+    struct lt_conv2d_attrs conv = {{1, 1}, {1, 1}, {1, 1}, 1};
+    int w1 = net_tensor(ctx, m, 0, 4, (int64_t[]){16, 1, 3, 3}, -1);
+    int h = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){x, w1}, &conv);
+    h = net_op(ctx, m, LT_OP_RELU, 1, &h, NULL);
+    int w2 = net_tensor(ctx, m, 0, 4, (int64_t[]){16, 16, 3, 3}, -1);
+    int r = net_op(ctx, m, LT_OP_CONV2D, 2, (int[]){h, w2}, &conv);
+    h = net_op(ctx, m, LT_OP_ADD, 2, (int[]){h, r}, NULL);
+    h = net_op(ctx, m, LT_OP_RELU, 1, &h, NULL);
+    h = net_op(ctx, m, LT_OP_GLOBAL_AVG_POOL, 1, &h, NULL); /* (B, 16, 1, 1) */
+    struct lt_reshape_attrs flat = {2, {BATCH, 16}};
+    h = net_op(ctx, m, LT_OP_RESHAPE, 1, &h, &flat);
+    int w = net_tensor(ctx, m, 0, 2, (int64_t[]){5, 16}, -1);
+    int b = net_tensor(ctx, m, 0, 1, (int64_t[]){5}, 0);
+    return net_op(ctx, m, LT_OP_LINEAR, 3, (int[]){h, w, b}, NULL);
+}
+
 static int net_build(struct net *m, enum net_kind kind) {
     net_begin(ctx, m);
     int x, y;
     CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_F32, 4, x_shape, "x", &x));
+    if (kind == RESIDUAL) {
+        int logits = residual_build(m, x);
+        CHECK(ctx, lt_graph_input(m->g, LT_DTYPE_I32, 1, (int64_t[]){BATCH}, "y", &y));
+        struct lt_cross_entropy_attrs ce = {0, -100};
+        m->loss = net_op(ctx, m, LT_OP_CROSS_ENTROPY, 2, (int[]){logits, y}, &ce);
+        return logits;
+    }
     struct lt_conv2d_attrs conv = {{1, 1}, {1, 1}, {1, 1}, 1};
     struct lt_pool2d_attrs pool = {{2, 2}, {2, 2}, {0, 0}, 1};
     int w1 = net_tensor(ctx, m, 0, 4, (int64_t[]){16, 1, 3, 3}, -1);
@@ -460,7 +525,7 @@ static int net_build(struct net *m, enum net_kind kind) {
 #define MAX_CONVS 3
 struct seen {
     int convs, in_blocked[MAX_CONVS], out_blocked[MAX_CONVS], takes_in[MAX_CONVS],
-        takes_out[MAX_CONVS], blocked_bufs;
+        takes_out[MAX_CONVS], blocked_bufs, sum_blocked;
 };
 
 /* Whether node pn's kernel takes the tensor of `slot` blocked alone. */
@@ -503,6 +568,8 @@ static void inspect(struct lt_plan *p, struct lt_trainer *t, void *arg) {
         }
         if (pn->op == LT_OP_MAX_POOL2D && p->bufs[pn->out[0]].blocked)
             assert_true(p->bufs[pn->in[0]].blocked);
+        if (pn->op == LT_OP_ADD && !pn->backward && !pn->recompute)
+            s->sum_blocked = p->bufs[pn->out[0]].blocked;
         if (pn->op != LT_OP_CONV2D || pn->recompute)
             continue;
         int c = 0;
@@ -629,6 +696,32 @@ static void batch_norm_takes_the_layout(void **state) {
     }
 }
 
+/* A residual block ending in global average pooling: the sum and the pooling's input are
+ * blocked exactly where both convolutions take their tensors (the trunk is one chain of
+ * kernels that take the layout); the steps agree with the plain plan's to rounding (the
+ * plain pooling sums in another order). */
+static void a_residual_trunk_stays_blocked(void **state) {
+    (void)state;
+    struct net m[2];
+    double losses[2][4];
+    struct seen seen[2];
+    for (int r = 0; r < 2; r++) {
+        ctx->plain_layouts = r;
+        net_build(&m[r], RESIDUAL);
+        net_train(ctx, &m[r], LT_DTYPE_F32, NULL, x_shape, 4, losses[r], inspect, &seen[r]);
+    }
+    ctx->plain_layouts = 0;
+    const struct seen *s = &seen[0];
+    assert_int_equal(s->sum_blocked,
+                     s->takes_out[0] && s->takes_in[1] && s->takes_out[1] && s->out_blocked[0]);
+    assert_int_equal(s->sum_blocked, s->out_blocked[0] && s->out_blocked[1]);
+    for (int st = 0; st < 4; st++)
+        if (fabs(losses[0][st] - losses[1][st]) > 1e-6 * fmax(1.0, fabs(losses[1][st])))
+            fail_msg("step %d: loss %.9g laid out, %.9g plain", st, losses[0][st], losses[1][st]);
+    net_free(&m[0]);
+    net_free(&m[1]);
+}
+
 /* A forward program (the CNN's logits, as an evaluation plans them) with the planner's
  * layouts, blocked where the convolutions take it, and with every tensor plain: the
  * same bits. */
@@ -672,6 +765,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blocked_max_pool_matches_reference),
         cmocka_unit_test(max_pool_takes_only_what_it_runs),
+        cmocka_unit_test(blocked_global_avg_pool_matches_reference),
         cmocka_unit_test(blocked_batch_norm_matches_reference),
         cmocka_unit_test(blocked_batch_norm_is_the_same_on_any_thread_count),
         cmocka_unit_test(blocked_conv_matches_plain),
@@ -679,6 +773,7 @@ int main(void) {
         cmocka_unit_test(tensors_other_kernels_read_stay_plain),
         cmocka_unit_test(a_blocked_gradient_accumulates),
         cmocka_unit_test(batch_norm_takes_the_layout),
+        cmocka_unit_test(a_residual_trunk_stays_blocked),
         cmocka_unit_test(forward_programs_are_the_same),
     };
     int failed = cmocka_run_group_tests_name("test_layout", tests, setup, teardown);

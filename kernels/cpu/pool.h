@@ -115,6 +115,13 @@ int lt_max_pool_takes_blocked(const struct lt_kargs *a);
 enum lt_status lt_max_pool_blocked_forward(const struct lt_kargs *a);
 enum lt_status lt_max_pool_blocked_backward(const struct lt_kargs *a);
 
+/* Global average pooling of a channel-blocked x, f32 (pool_blocked.c): y, (N, C, 1, 1),
+ * lies the same either way. The f32 kernel's takes_blocked, and what it calls when
+ * a->blocked has x's slot. */
+int lt_global_avg_pool_takes_blocked(const struct lt_kargs *a);
+enum lt_status lt_global_avg_pool_blocked_forward(const struct lt_kargs *a);
+enum lt_status lt_global_avg_pool_blocked_backward(const struct lt_kargs *a);
+
 /* Registers the fast f32 and half pooling kernels over the references (pool_fast.c). */
 void lt_cpu_register_pool_fast(struct lt_backend *b);
 

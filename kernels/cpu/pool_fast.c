@@ -588,6 +588,8 @@ LT_DISPATCH(plane_spread_f32,
             (gy, gx, planes, hw, acc));
 
 static enum lt_status global_avg_pool_forward_fast(const struct lt_kargs *a) {
+    if (a->blocked & LT_IN(0))
+        return lt_global_avg_pool_blocked_forward(a);
     const struct lt_kview *xv = a->in[0];
     int64_t planes = xv->shape[0] * xv->shape[1], hw = xv->shape[2] * xv->shape[3];
     const float *x = xv->data;  /* (N, C, H, W) */
@@ -602,6 +604,8 @@ static enum lt_status global_avg_pool_forward_fast(const struct lt_kargs *a) {
 }
 
 static enum lt_status global_avg_pool_backward_fast(const struct lt_kargs *a) {
+    if (a->blocked & LT_IN(0))
+        return lt_global_avg_pool_blocked_backward(a);
     const struct lt_kview *xv = a->in[0];
     int64_t planes = xv->shape[0] * xv->shape[1], hw = xv->shape[2] * xv->shape[3];
     const float *gy = a->gout[0]->data; /* (N, C, 1, 1) */
@@ -737,6 +741,8 @@ void lt_cpu_register_pool_fast(struct lt_backend *b) {
     /* f32 and bf16, what oneDNN's convolutions write blocked */
     b->kernels[LT_OP_MAX_POOL2D][LT_DTYPE_F32].takes_blocked = lt_max_pool_takes_blocked;
     b->kernels[LT_OP_MAX_POOL2D][LT_DTYPE_BF16].takes_blocked = lt_max_pool_takes_blocked;
+    b->kernels[LT_OP_GLOBAL_AVG_POOL][LT_DTYPE_F32].takes_blocked =
+        lt_global_avg_pool_takes_blocked;
     lt_cpu_half_gradients(b, LT_OP_AVG_POOL2D);
     lt_cpu_half_gradients(b, LT_OP_GLOBAL_AVG_POOL);
 }
