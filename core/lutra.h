@@ -361,6 +361,11 @@ int lt_plan_node_count(const struct lt_plan *p);
 /* Activation checkpointing's segments (1: none, or the forward did not split) and the
  * forward nodes it runs again. Cannot fail. */
 void lt_plan_checkpointing(const struct lt_plan *p, int *segments, int *recomputed);
+/* What the planner laid out (docs/architecture.md, steps 7 and 8): the tensors it keeps
+ * channel-blocked between kernels that take that layout, gradients included, and the
+ * reshapes (forward and backward) that run nothing because their output is their
+ * input's storage. Cannot fail. */
+void lt_plan_layout(const struct lt_plan *p, int *blocked, int *aliased);
 
 /* ---- trainers ------------------------------------------------------------------------- */
 

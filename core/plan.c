@@ -491,6 +491,14 @@ int lt_plan_node_count(const struct lt_plan *p) {
     return p->n_nodes;
 }
 
+void lt_plan_layout(const struct lt_plan *p, int *blocked, int *aliased) {
+    *blocked = *aliased = 0;
+    for (int b = 0; b < p->n_bufs; b++)
+        *blocked += p->bufs[b].blocked;
+    for (int n = 0; n < p->n_nodes; n++)
+        *aliased += p->nodes[n].skip;
+}
+
 void lt_plan_checkpointing(const struct lt_plan *p, int *segments, int *recomputed) {
     *segments = p->graph->segments > 0 ? p->graph->segments : 1;
     *recomputed = 0;

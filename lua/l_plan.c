@@ -168,6 +168,15 @@ static int p_checkpointing(lua_State *L) {
     return 2;
 }
 
+/* p:layout(): the tensors kept channel-blocked and the reshapes aliased (lt_plan_layout). */
+static int p_layout(lua_State *L) {
+    int blocked, aliased;
+    lt_plan_layout(check_plan(L, 1)->p, &blocked, &aliased);
+    lua_pushinteger(L, blocked);
+    lua_pushinteger(L, aliased);
+    return 2;
+}
+
 /* ---- trainers ------------------------------------------------------------------------------- */
 
 /* trainer(plan): allocates the plan's memory; the graph's parameters become views of
@@ -508,6 +517,7 @@ static const luaL_Reg plan_methods[] = {
     {"nodes", p_nodes},
     {"grad_buckets", p_grad_buckets},
     {"checkpointing", p_checkpointing},
+    {"layout", p_layout},
     {"close", p_release},
     {NULL, NULL},
 };

@@ -68,8 +68,12 @@ static void inspect(struct lt_plan *p, struct lt_trainer *t, void *arg) {
     (void)t;
     struct seen *s = arg;
     memset(s, 0, sizeof *s);
-    int segments;
+    int segments, blocked, aliased, skipped = 0;
     lt_plan_checkpointing(p, &segments, &s->recomputed);
+    lt_plan_layout(p, &blocked, &aliased);
+    for (int n = 0; n < p->n_nodes; n++)
+        skipped += p->nodes[n].skip;
+    assert_int_equal(aliased, skipped); /* what lutra plan reports */
     for (int n = 0; n < p->n_nodes; n++) {
         const struct lt_pnode *pn = &p->nodes[n];
         if (pn->op != LT_OP_RESHAPE)

@@ -545,6 +545,8 @@ static void inspect(struct lt_plan *p, struct lt_trainer *t, void *arg) {
     (void)t;
     struct seen *s = arg;
     memset(s, 0, sizeof *s);
+    int reported, aliased;
+    lt_plan_layout(p, &reported, &aliased);
     for (int b = 0; b < p->n_bufs; b++)
         if (p->bufs[b].blocked) {
             s->blocked_bufs++;
@@ -552,6 +554,7 @@ static void inspect(struct lt_plan *p, struct lt_trainer *t, void *arg) {
             assert_false(p->bufs[b].keep);
             assert_int_equal(p->bufs[b].view.shape[1] % BLK, 0);
         }
+    assert_int_equal(reported, s->blocked_bufs); /* what lutra plan reports */
     int weights_of[MAX_CONVS]; /* a convolution's nodes (forward, backward) share them */
     for (int n = 0; n < p->n_nodes; n++) {
         const struct lt_pnode *pn = &p->nodes[n];

@@ -202,7 +202,8 @@ setmetatable(Trainer, {
 -- {report = bytes by category, nodes = forward + backward nodes, graph = {values, nodes,
 -- inputs, params, param_numel}, ops = {name = count} (forward ops by lutra.F name),
 -- precision =, segments =, recomputed = (activation checkpointing: 1 segment when
--- none)}. Raises as M.new does.
+-- none), blocked =, aliased = (the tensors kept channel-blocked, the reshapes aliased)}.
+-- Raises as M.new does.
 -- With eval_batch, also eval = the bytes of the evaluation program for batches of that
 -- many rows, and eval_extra = what it allocates beyond the step's arenas it borrows.
 -- opts: {memory_limit = bytes}: both plans' limit instead of the context's, for this call
@@ -216,9 +217,10 @@ function M.plan(cfg, eval_batch, opts)
     local c = compile(self, self.input_specs, cfg.targets, self.precision)
     local report = with_loader(self, c.plan:report())
     local segments, recomputed = c.plan:checkpointing()
+    local blocked, aliased = c.plan:layout()
     local out = { report = report, nodes = c.plan:nodes(), graph = c.trace.graph:info(),
         ops = c.trace.op_counts, precision = self.precision, segments = segments,
-        recomputed = recomputed }
+        recomputed = recomputed, blocked = blocked, aliased = aliased }
     if opts and opts.bucket_bytes then
         out.buckets, out.largest_bucket = c.plan:grad_buckets(opts.bucket_bytes)
     end

@@ -20,6 +20,12 @@ has "$SCRATCH/out" "micro-batch 128 -> 16, accumulate 1 -> 8 (effective batch 12
 has "$SCRATCH/out" "batch_size = 16, -- memory.fit: was 128"
 has "$SCRATCH/out" "micro-batch 16, accumulate 8"
 
+# what the planner laid out: the CNN's flatten copies nothing (forward and backward), and
+# its tensors are blocked as far as this CPU's convolutions take them
+expect 0 "$LUTRA" plan examples/fmnist_cnn.lua
+grep -qE '^layout: [0-9]+ tensors channel-blocked between the kernels that take them \(no reorders\), 2 reshapes copying nothing$' "$SCRATCH/out" ||
+    fail "no layout line for the CNN"
+
 # --fit: per precision and checkpointing, the largest micro-batch that fits a capacity
 # given with --memory, the effective batch (128) kept
 expect 0 "$LUTRA" plan examples/fmnist_cnn.lua --fit --memory 48MiB --threads 2
