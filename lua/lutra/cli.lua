@@ -525,10 +525,7 @@ function verbs.plan(args)
     if cfg.memory.checkpoint then
         say(setup.checkpoint_line(plan.segments, plan.recomputed))
     end
-    if plan.blocked > 0 or plan.aliased > 0 then
-        say(string.format("layout: %d tensors channel-blocked between the kernels that take " ..
-            "them (no reorders), %d reshapes copying nothing", plan.blocked, plan.aliased))
-    end
+    if plan.blocked + plan.aliased > 0 then say(setup.layout_line(plan.blocked, plan.aliased)) end
     if dist.size() > 1 then
         local n, largest = plan.buckets, plan.largest_bucket
         say(string.format("data parallel: %d ranks, effective batch %d (micro-batch %d × " ..

@@ -321,6 +321,12 @@ function setup.checkpoint_line(segments, recomputed)
         "would not get smaller); the plain step runs"
 end
 
+-- setup.layout_line(blocked, aliased): what the planner laid out (lt_plan_layout).
+function setup.layout_line(blocked, aliased)
+    return string.format("layout: %d tensors channel-blocked between the kernels that take " ..
+        "them (no reorders), %d reshapes copying nothing", blocked, aliased)
+end
+
 -- setup.eval_line(eval): what evaluation takes, from fit_memory's third result.
 function setup.eval_line(eval)
     return string.format("evaluation (batch %d): %s", eval.batch, eval.extra > 0 and
