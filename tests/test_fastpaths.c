@@ -14,6 +14,7 @@
 #include "core/lutra.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/rng.h"
+#include "core/ops/ops.h"
 #include "tests/op_check.h"
 
 static const struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1};
@@ -223,7 +224,8 @@ static float *random_floats(int64_t n, uint64_t key, float scale) {
 
 /* ---- bf16 paths, on every bit pattern ---------------------------------------------------- */
 
-/* Runs op's forward (backward when gout is not NULL) kernel of backend b. */
+/* Runs op's forward (backward when gout is not NULL) kernel of backend b; out holds the
+ * op's outputs (max pooling's two). */
 static void run_kernel(const struct lt_backend *b, enum lt_op op, const void *attrs,
                        struct lt_kview *in, struct lt_kview *out, struct lt_kview *gout,
                        struct lt_kview *gin, unsigned accumulate) {
@@ -232,14 +234,15 @@ static void run_kernel(const struct lt_backend *b, enum lt_op op, const void *at
     char msg[LT_KMSG_SIZE] = "";
     struct lt_kargs a = {.attrs = attrs,
                          .n_in = 1,
-                         .n_out = 1,
+                         .n_out = lt_op_descs[op].n_out,
                          .in = {in},
-                         .out = {out},
                          .gout = {gout},
                          .gin = {gin},
                          .accumulate = accumulate,
                          .exec = &exec,
                          .msg = msg};
+    for (int o = 0; o < a.n_out; o++)
+        a.out[o] = &out[o];
     assert_non_null(gout ? k->backward : k->forward);
     assert_int_equal(gout ? k->backward(&a) : k->forward(&a), LT_OK);
 }
@@ -252,11 +255,12 @@ static void assert_same_bytes(const struct lt_kview *a, const struct lt_kview *b
             fail_msg("%s: element %lld differs from the reference", what, (long long)i);
 }
 
-/* Max pooling's 2x2 gradient where windows tie and hold NaNs (x drawn from -1, 0, 1 and
- * NaN): the first maximum in window order takes it, a NaN beating every number, bit for bit
- * as the reference, overwriting and accumulating, in f32 and bf16 (gradients in the
- * tensors' dtype); rows of 15 windows (one AVX-512 row), of 4 with an uncovered last row
- * and column, and of 17 (the dispatched walk). */
+/* Max pooling's 2x2 windows where they tie and hold NaNs (x drawn from -1, 0, 1 and NaN):
+ * the fast forward's values and argmax codes are the reference's bit for bit (the first
+ * maximum in window order, a NaN beating every number), and so is the gradient through
+ * them, overwriting and accumulating, in f32 and bf16 (gradients in the tensors' dtype);
+ * rows of 15 windows (one AVX-512 row), of 4 with an uncovered last row and column, and
+ * of 17 (the dispatched walk). */
 static void max_pool_ties_and_nans_match_reference(void **state) {
     (void)state;
     static const int64_t shapes[3][4] = {{2, 3, 6, 30}, {2, 2, 5, 9}, {1, 2, 4, 34}};
@@ -264,14 +268,19 @@ static void max_pool_ties_and_nans_match_reference(void **state) {
     const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
     for (int t = 0; t < 2; t++)
         for (int s = 0; s < 3; s++) {
-            struct lt_kview x32 = kv_new(LT_DTYPE_F32, 4, shapes[s]), y = {0}, gx[2];
+            struct lt_kview x32 = kv_new(LT_DTYPE_F32, 4, shapes[s]), y[2], yf[2], gx[2];
             int64_t n = lt_kview_numel(&x32);
             uint64_t key = lt_rng_key(8, (uint64_t)s, 0, 0);
             for (int64_t e = 0; e < n; e++)
                 ((float *)x32.data)[e] = values[(int)(lt_rng_uniform(key, (uint64_t)e) * 4) & 3];
             struct lt_kview x = kv_convert(&x32, dts[t]);
-            op_forward(LT_OP_MAX_POOL2D, &k2s2, 1, &x, &y);
-            struct lt_kview gy32 = kv_new(LT_DTYPE_F32, 4, y.shape);
+            op_forward(LT_OP_MAX_POOL2D, &k2s2, 1, &x, y);
+            for (int o = 0; o < 2; o++)
+                yf[o] = kv_new(y[o].dtype, 4, y[o].shape);
+            run_kernel(&fast, LT_OP_MAX_POOL2D, &k2s2, &x, yf, NULL, NULL, 0);
+            assert_same_bytes(&yf[0], &y[0], lt_dtype_bytes(dts[t]), "max_pool2d");
+            assert_same_bytes(&yf[1], &y[1], 1, "max_pool2d's codes");
+            struct lt_kview gy32 = kv_new(LT_DTYPE_F32, 4, y[0].shape);
             for (int64_t e = 0; e < lt_kview_numel(&gy32); e++)
                 ((float *)gy32.data)[e] =
                     2.0f * lt_rng_uniform(lt_rng_key(10, 0, 0, 0), (uint64_t)e) - 1;
@@ -284,9 +293,9 @@ static void max_pool_ties_and_nans_match_reference(void **state) {
                     gx[b] = kv_convert(&start, dts[t]);
                     kv_free(&start);
                     if (b)
-                        run_kernel(&fast, LT_OP_MAX_POOL2D, &k2s2, &x, &y, &gy, &gx[b], acc);
+                        run_kernel(&fast, LT_OP_MAX_POOL2D, &k2s2, &x, yf, &gy, &gx[b], acc);
                     else /* with the workspace a half reference asks for */
-                        assert_int_equal(op_run_backward(LT_OP_MAX_POOL2D, &k2s2, 1, &x, &y, &gy,
+                        assert_int_equal(op_run_backward(LT_OP_MAX_POOL2D, &k2s2, 1, &x, y, &gy,
                                                          &gx[b], acc, NULL, NULL),
                                          LT_OK);
                 }
@@ -297,7 +306,10 @@ static void max_pool_ties_and_nans_match_reference(void **state) {
             }
             kv_free(&gy);
             kv_free(&gy32);
-            kv_free(&y);
+            for (int o = 0; o < 2; o++) {
+                kv_free(&y[o]);
+                kv_free(&yf[o]);
+            }
             kv_free(&x);
             kv_free(&x32);
         }

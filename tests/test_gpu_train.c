@@ -366,9 +366,9 @@ struct cnn {
 
 static int add(struct lt_ctx *ctx, struct cnn *c, enum lt_op op, int n, const int *in,
                const void *attrs) {
-    int v;
-    CHECK(ctx, lt_graph_op(c->g, op, n, in, attrs, &v));
-    return v;
+    int v[LT_MAX_OUTPUTS];
+    CHECK(ctx, lt_graph_op(c->g, op, n, in, attrs, v));
+    return v[0];
 }
 
 static int param(struct lt_ctx *ctx, struct cnn *c, int i, int ndim, const int64_t *shape,

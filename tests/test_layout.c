@@ -80,10 +80,11 @@ static struct lt_kview smooth(int ndim, const int64_t *shape, uint64_t key, enum
 
 /* ---- max pooling ------------------------------------------------------------------------- */
 
-/* Max pooling of a blocked x, y and its gradient blocked or plain, forward and backward
- * (overwriting and adding), against the reference on plain tensors, bit for bit, in f32
- * and bf16: windows 2x2 over odd sizes (an uncovered last row and column), 3x3 stride 3
- * with padding, 2x2 stride 3 (gaps between windows), 1x1. */
+/* Max pooling of a blocked x, y and its gradient blocked or plain, the argmax codes
+ * blocked or plain, forward and backward (overwriting and adding), against the reference
+ * on plain tensors, bit for bit, in f32 and bf16: windows 2x2 over odd sizes (an
+ * uncovered last row and column), 3x3 stride 3 with padding, 2x2 stride 3 (gaps between
+ * windows), 1x1. */
 static void blocked_max_pool_matches_reference(void **state) {
     (void)state;
     static const struct {
@@ -102,28 +103,33 @@ static void blocked_max_pool_matches_reference(void **state) {
         for (int s = 0; s < (int)(sizeof cases / sizeof cases[0]); s++) {
             const struct lt_pool2d_attrs *at = &cases[s].at;
             struct lt_kview x = tricky(cases[s].x, lt_rng_key(31, (uint64_t)s, 0, 0), dts[t]);
-            struct lt_kview xb = relaid(&x, 1), want;
-            op_forward(LT_OP_MAX_POOL2D, at, 1, &x, &want);
-            struct lt_kview gy = tricky(want.shape, lt_rng_key(32, (uint64_t)s, 0, 0), dts[t]);
+            struct lt_kview xb = relaid(&x, 1), want[2];
+            op_forward(LT_OP_MAX_POOL2D, at, 1, &x, want);
+            struct lt_kview gy = tricky(want[0].shape, lt_rng_key(32, (uint64_t)s, 0, 0), dts[t]);
             struct lt_kview gx0 = tricky(cases[s].x, lt_rng_key(33, (uint64_t)s, 0, 0), dts[t]);
-            for (int y_blocked = 0; y_blocked < 2; y_blocked++) {
-                unsigned blocked = LT_IN(0) | (y_blocked ? LT_OUT(0) : 0u);
-                struct lt_kview y = kv_new(dts[t], 4, want.shape);
-                assert_int_equal(op_run_blocked(fast, LT_OP_MAX_POOL2D, at, 1, &xb, &y, blocked,
+            for (int slots = 0; slots < 4; slots++) {
+                int y_blocked = slots & 1, codes_blocked = slots >> 1;
+                unsigned blocked = LT_IN(0) | (y_blocked ? LT_OUT(0) : 0u) |
+                                   (codes_blocked ? LT_OUT(1) : 0u);
+                struct lt_kview y[2] = {kv_new(dts[t], 4, want[0].shape),
+                                        kv_new(LT_DTYPE_U8, 4, want[0].shape)};
+                assert_int_equal(op_run_blocked(fast, LT_OP_MAX_POOL2D, at, 1, &xb, y, blocked,
                                                 msg),
                                  LT_OK);
-                struct lt_kview got = y_blocked ? relaid(&y, 0) : y;
-                assert_same_bytes(&got, &want, "forward", s);
+                struct lt_kview got = y_blocked ? relaid(&y[0], 0) : y[0];
+                struct lt_kview codes = codes_blocked ? relaid(&y[1], 0) : y[1];
+                assert_same_bytes(&got, &want[0], "forward", s);
+                assert_same_bytes(&codes, &want[1], "codes", s);
                 struct lt_kview gyl = y_blocked ? relaid(&gy, 1) : gy;
                 for (unsigned acc = 0; acc < 2; acc++) {
                     struct lt_kview ref = kv_new(dts[t], 4, gx0.shape), gxb = relaid(&gx0, 1);
                     memcpy(ref.data, gx0.data,
                            (size_t)lt_kview_numel(&gx0) * lt_dtype_bytes(dts[t]));
-                    assert_int_equal(op_run_backward(LT_OP_MAX_POOL2D, at, 1, &x, &want, &gy,
+                    assert_int_equal(op_run_backward(LT_OP_MAX_POOL2D, at, 1, &x, want, &gy,
                                                      &ref, acc, NULL, msg),
                                      LT_OK);
                     assert_int_equal(op_run_backward_blocked(fast, LT_OP_MAX_POOL2D, at, 1, &xb,
-                                                             &y, &gyl, &gxb, acc, blocked, msg),
+                                                             y, &gyl, &gxb, acc, blocked, msg),
                                      LT_OK);
                     struct lt_kview gx = relaid(&gxb, 0);
                     assert_same_bytes(&gx, &ref, acc ? "accumulated gradient" : "gradient", s);
@@ -135,18 +141,22 @@ static void blocked_max_pool_matches_reference(void **state) {
                     kv_free(&got);
                     kv_free(&gyl);
                 }
-                kv_free(&y);
+                if (codes_blocked)
+                    kv_free(&codes);
+                kv_free(&y[0]);
+                kv_free(&y[1]);
             }
             kv_free(&x);
             kv_free(&xb);
-            kv_free(&want);
+            kv_free(&want[0]);
+            kv_free(&want[1]);
             kv_free(&gy);
             kv_free(&gx0);
         }
 }
 
-/* What the pooling takes: x blocked, y either way; not y blocked alone, overlapping
- * windows or f16. */
+/* What the pooling takes: x blocked, y and the codes either way; not y blocked alone,
+ * overlapping windows, f16 or codes wider than a byte. */
 static void max_pool_takes_only_what_it_runs(void **state) {
     (void)state;
     const struct lt_kernel *k = &op_fast_backend()->kernels[LT_OP_MAX_POOL2D][LT_DTYPE_F32];
@@ -154,13 +164,20 @@ static void max_pool_takes_only_what_it_runs(void **state) {
     struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1}, k3s2 = {{3, 3}, {2, 2}, {1, 1}, 1};
     struct lt_kview x = {NULL, LT_DTYPE_F32, 4, {2, 16, 8, 8}};
     struct lt_kview y = {NULL, LT_DTYPE_F32, 4, {2, 16, 4, 4}};
-    struct lt_kargs a = {.attrs = &k2s2, .n_in = 1, .n_out = 1, .in = {&x}, .out = {&y}};
+    struct lt_kview codes = {NULL, LT_DTYPE_U8, 4, {2, 16, 4, 4}};
+    struct lt_kargs a = {.attrs = &k2s2, .n_in = 1, .n_out = 2, .in = {&x}, .out = {&y, &codes}};
     a.blocked = LT_IN(0);
     assert_true(k->takes_blocked(&a));
-    a.blocked = LT_IN(0) | LT_OUT(0);
+    a.blocked = LT_IN(0) | LT_OUT(0) | LT_OUT(1);
     assert_true(k->takes_blocked(&a));
     a.blocked = LT_OUT(0);
     assert_false(k->takes_blocked(&a));
+    a.blocked = LT_OUT(1);
+    assert_false(k->takes_blocked(&a));
+    a.blocked = LT_IN(0);
+    codes.dtype = LT_DTYPE_I32;
+    assert_false(k->takes_blocked(&a));
+    codes.dtype = LT_DTYPE_U8;
     a.attrs = &k3s2;
     a.blocked = LT_IN(0);
     assert_false(k->takes_blocked(&a));

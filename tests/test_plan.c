@@ -161,8 +161,8 @@ static void build_cnn(struct lt_graph **gp, int *loss, struct lt_tensor **owned,
     OK(lt_graph_op(g, LT_OP_CONV2D, 3, (int[]){x, w, b}, &ca, &h));
     OK(lt_graph_op(g, LT_OP_BATCH_NORM2D, 5, (int[]){h, gamma, beta, rm, rv}, &bn, outs));
     OK(lt_graph_op(g, LT_OP_RELU, 1, outs, NULL, &h));
-    OK(lt_graph_op(g, LT_OP_MAX_POOL2D, 1, &h, &pa, &h));
-    OK(lt_graph_op(g, LT_OP_RESHAPE, 1, &h, &ra, &h));
+    OK(lt_graph_op(g, LT_OP_MAX_POOL2D, 1, &h, &pa, outs));
+    OK(lt_graph_op(g, LT_OP_RESHAPE, 1, outs, &ra, &h));
     OK(lt_graph_op(g, LT_OP_LINEAR, 2, (int[]){h, w2}, NULL, &h));
     OK(lt_graph_op(g, LT_OP_CROSS_ENTROPY, 2, (int[]){h, y}, &ce, loss));
     *gp = g;

@@ -1,6 +1,12 @@
 /* Shape inference for the pooling ops: max_pool2d and avg_pool2d (windowed, PyTorch's
  * floor mode) and global_avg_pool ((N, C, H, W) -> (N, C, 1, 1)).
- */
+ *
+ * max_pool2d's second output, y's shape, holds where each window's maximum lies: its
+ * row-major position in the kernel's KH x KW window, counted from the window's padded
+ * corner (kernels/cpu/pool.h, lt_pool_code). One byte an output where a window has at
+ * most 256 elements, else i32. The backward scatters gout through it, so that x need not
+ * be kept from the forward: for 2x2 windows the byte replaces sixteen bytes of f32
+ * input (PyTorch keeps an int64 index). */
 #include "core/ops/ops.h"
 
 /* The checks both windowed pools share; fills out[0] with (N, C, OH, OW). */
@@ -50,8 +56,14 @@ static enum lt_status infer_pool2d(const char *op, const struct lt_pool2d_attrs 
 
 enum lt_status lt_infer_max_pool2d(const void *attrs_, int n_in, const struct lt_kview *in,
                                    struct lt_kview *out, char *msg) {
+    const struct lt_pool2d_attrs *a = attrs_;
     (void)n_in;
-    return infer_pool2d("max_pool2d", attrs_, in, out, msg);
+    enum lt_status st = infer_pool2d("max_pool2d", a, in, out, msg);
+    if (st != LT_OK)
+        return st;
+    lt_view_like(&out[1], &out[0]);
+    out[1].dtype = (int64_t)a->kernel[0] * a->kernel[1] <= 256 ? LT_DTYPE_U8 : LT_DTYPE_I32;
+    return LT_OK;
 }
 
 enum lt_status lt_infer_avg_pool2d(const void *attrs_, int n_in, const struct lt_kview *in,

@@ -4,8 +4,9 @@
  *
  * Backward passes gather: every input gradient element sums over the windows that
  * contain it, so it is written exactly once (overwrite or add, as the accumulate bit
- * says). Max pooling keeps no indices; its backward finds each window's maximum again
- * from the input, with the same rule as the forward (pool.h).
+ * says). Max pooling's forward writes where each window's maximum lies (the rule of
+ * pool.h's window_argmax, coded by lt_pool_code), and its backward reads that instead of
+ * the input.
  */
 #include "kernels/cpu/pool.h"
 
@@ -17,32 +18,34 @@ static void windows_of(int64_t at, int64_t k, int64_t stride, int64_t pad, int64
     *hi = min64(t / stride + 1, out_size);
 }
 
-static enum lt_status max_pool2d_forward_ref(const struct lt_kargs *a) {
+enum lt_status lt_max_pool2d_forward_ref(const struct lt_kargs *a) {
     struct pool_dims d = pool_dims(a);
     const float *x = a->in[0]->data; /* (N, C, H, W) */
     float *y = a->out[0]->data;      /* (N, C, OH, OW) */
 
     for (int64_t pl = 0; pl < d.planes; pl++) {
         const float *xp = x + pl * d.h * d.w;
-        float *yp = y + pl * d.oh * d.ow;
+        int64_t o = pl * d.oh * d.ow;
         for (int64_t i = 0; i < d.oh; i++)
-            for (int64_t j = 0; j < d.ow; j++)
-                yp[i * d.ow + j] = xp[window_argmax(xp, &d, i, j)];
+            for (int64_t j = 0; j < d.ow; j++, o++) {
+                int64_t at = window_argmax(xp, &d, i, j);
+                y[o] = xp[at];
+                lt_pool_code_put(a->out[1], o, lt_pool_code(&d, i, j, at));
+            }
     }
     return LT_OK;
 }
 
-/* Reads x only, although backward_reads also keeps y alive. */
-static enum lt_status max_pool2d_backward_ref(const struct lt_kargs *a) {
+/* Reads the argmax alone. */
+enum lt_status lt_max_pool2d_backward_ref(const struct lt_kargs *a) {
     struct pool_dims d = pool_dims(a);
-    const float *x = a->in[0]->data;    /* (N, C, H, W) */
     const float *gy = a->gout[0]->data; /* (N, C, OH, OW) */
 
     if (!a->gin[0])
         return LT_OK;
     for (int64_t pl = 0; pl < d.planes; pl++) {
-        const float *xp = x + pl * d.h * d.w;
-        const float *gp = gy + pl * d.oh * d.ow;
+        int64_t o0 = pl * d.oh * d.ow;
+        const float *gp = gy + o0;
         for (int64_t ih = 0; ih < d.h; ih++)
             for (int64_t iw = 0; iw < d.w; iw++) {
                 int64_t i0, i1, j0, j1;
@@ -51,7 +54,8 @@ static enum lt_status max_pool2d_backward_ref(const struct lt_kargs *a) {
                 double s = 0.0;
                 for (int64_t i = i0; i < i1; i++)
                     for (int64_t j = j0; j < j1; j++)
-                        if (window_argmax(xp, &d, i, j) == ih * d.w + iw)
+                        if (lt_pool_at(&d, i, j, lt_pool_code_get(a->out[1], o0 + i * d.ow + j)) ==
+                            ih * d.w + iw)
                             s += gp[i * d.ow + j];
                 lt_grad_store(a, 0, (pl * d.h + ih) * d.w + iw, s);
             }
@@ -138,16 +142,16 @@ static enum lt_status global_avg_pool_backward_ref(const struct lt_kargs *a) {
 }
 
 /* Half pooling on the references: the f32 kernels on f32 copies. */
-HALF_KERNEL(max_pool2d_forward_half_ref, max_pool2d_forward_ref, 0)
-HALF_KERNEL(max_pool2d_backward_half_ref, max_pool2d_backward_ref, 1)
+HALF_KERNEL(max_pool2d_forward_half_ref, lt_max_pool2d_forward_ref, 0)
+HALF_KERNEL(max_pool2d_backward_half_ref, lt_max_pool2d_backward_ref, 1)
 HALF_KERNEL(avg_pool2d_forward_half_ref, avg_pool2d_forward_ref, 0)
 HALF_KERNEL(avg_pool2d_backward_half_ref, avg_pool2d_backward_ref, 1)
 HALF_KERNEL(global_avg_pool_forward_half_ref, global_avg_pool_forward_ref, 0)
 HALF_KERNEL(global_avg_pool_backward_half_ref, global_avg_pool_backward_ref, 1)
 
 void lt_cpu_register_pool(struct lt_backend *b, int fast) {
-    lt_cpu_set(b, LT_OP_MAX_POOL2D, LT_DTYPE_F32, max_pool2d_forward_ref,
-               max_pool2d_backward_ref);
+    lt_cpu_set(b, LT_OP_MAX_POOL2D, LT_DTYPE_F32, lt_max_pool2d_forward_ref,
+               lt_max_pool2d_backward_ref);
     lt_cpu_set(b, LT_OP_AVG_POOL2D, LT_DTYPE_F32, avg_pool2d_forward_ref,
                avg_pool2d_backward_ref);
     lt_cpu_set(b, LT_OP_GLOBAL_AVG_POOL, LT_DTYPE_F32, global_avg_pool_forward_ref,

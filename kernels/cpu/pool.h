@@ -59,6 +59,30 @@ static inline int64_t window_argmax(const float *x, const struct pool_dims *d, i
     return best;
 }
 
+/* Max pooling's saved argmax (core/ops/pool.c): the code of the element at plane index
+ * `at` in window (i, j), its row-major position in the KH x KW window counted from the
+ * window's padded corner; and back. */
+static inline int64_t lt_pool_code(const struct pool_dims *d, int64_t i, int64_t j, int64_t at) {
+    return (at / d->w - (i * d->sh - d->ph)) * d->kw + (at % d->w - (j * d->sw - d->pw));
+}
+
+static inline int64_t lt_pool_at(const struct pool_dims *d, int64_t i, int64_t j, int64_t code) {
+    return (i * d->sh - d->ph + code / d->kw) * d->w + (j * d->sw - d->pw + code % d->kw);
+}
+
+/* Element e of the argmax tensor v, u8 or i32 as inference made it; and its store. */
+static inline int64_t lt_pool_code_get(const struct lt_kview *v, int64_t e) {
+    return v->dtype == LT_DTYPE_U8 ? ((const uint8_t *)v->data)[e]
+                                   : ((const int32_t *)v->data)[e];
+}
+
+static inline void lt_pool_code_put(const struct lt_kview *v, int64_t e, int64_t code) {
+    if (v->dtype == LT_DTYPE_U8)
+        ((uint8_t *)v->data)[e] = (uint8_t)code;
+    else
+        ((int32_t *)v->data)[e] = (int32_t)code;
+}
+
 /* Whether candidate v replaces `best` under window_argmax's rule: it is larger, or the
  * first NaN. Bitwise rather than short-circuit, so that it vectorises. */
 LT_INLINE int max_takes(float v, float best) {
@@ -102,10 +126,16 @@ static inline void lt_pool_zero_uncovered(float *gp, const struct pool_dims *d) 
         memset(gp + 2 * d->oh * d->w, 0, (size_t)((d->h - 2 * d->oh) * d->w) * sizeof(float));
 }
 
-/* Max pooling's 2x2 stride-2 gradient of `planes` planes into gx (= or, acc, +=), in
- * AVX-512 lanes (pool_grad_avx512.c): returns 0, touching nothing, where the CPU level is
- * below AVX-512 or a row has more than 16 windows, for the dispatched walk to take. */
-int lt_pool_2x2_max_grad_avx512(const float *x, const float *gy, float *gx, int64_t planes,
+/* Max pooling's f32 references (pool.c), which the fast kernels call where the argmax is
+ * i32 (windows of more than 256 elements). */
+enum lt_status lt_max_pool2d_forward_ref(const struct lt_kargs *a);
+enum lt_status lt_max_pool2d_backward_ref(const struct lt_kargs *a);
+
+/* Max pooling's 2x2 stride-2 gradient of `planes` planes into gx (= or, acc, +=), each
+ * window's gout to the element its code names, in AVX-512 lanes (pool_grad_avx512.c):
+ * returns 0, touching nothing, where the CPU level is below AVX-512 or a row has more
+ * than 16 windows, for the dispatched walk to take. */
+int lt_pool_2x2_max_grad_avx512(const uint8_t *code, const float *gy, float *gx, int64_t planes,
                                 const struct pool_dims *d, int acc);
 
 /* Max pooling of a channel-blocked x (struct lt_kargs), y in either layout, f32 and

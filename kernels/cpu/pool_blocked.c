@@ -2,10 +2,11 @@
  * as a convolution writes it
  * (struct lt_kargs, "Layouts"). A window's sixteen channels are one vector, so every
  * comparison runs in the lanes, whatever the window; y and its gradient are blocked too,
- * or plain (then each window's sixteen results go to sixteen planes).
+ * or plain (then each window's sixteen results go to sixteen planes), and so are the
+ * argmax codes, each layout as the planner chose.
  *
  * The rule is the reference's (pool.h): each window's first largest element, a NaN
- * beating every number; the backward finds it again from x. Windows may not overlap
+ * beating every number, saved as its code; the backward reads the codes. Windows may not overlap
  * (the planner asks takes_blocked), so that an input element is in at most one window
  * and its gradient is that window's gout or zero: the reference's single-term sums,
  * bit for bit (zero added to a gradient, as the reference's store does). bf16 compares
@@ -28,23 +29,28 @@ LT_INLINE void store(void *x, int64_t at, float v, int half) {
         ((float *)x)[at] = v;
 }
 
-/* Window (i, j)'s maximum in each lane of the block plane at `base`, and which of the
- * window's in-image elements (row-major) holds it. */
+/* The code (pool.h) of element (ih, iw) in window (i, j). */
+LT_INLINE int32_t code_of(const struct pool_dims *d, int64_t i, int64_t j, int64_t ih, int64_t iw) {
+    return (int32_t)((ih - (i * d->sh - d->ph)) * d->kw + iw - (j * d->sw - d->pw));
+}
+
+/* Window (i, j)'s maximum in each lane of the block plane at `base`, and its code. */
 LT_INLINE void window_max(const void *x, int64_t base, const struct pool_dims *d, int64_t i,
                           int64_t j, int half, float *best, int32_t *arg) {
     int64_t h0, h1, w0, w1;
     window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
     window(j, d->kw, d->sw, d->pw, d->w, &w0, &w1);
     int64_t first = base + (h0 * d->w + w0) * LANES;
+    int32_t c0 = code_of(d, i, j, h0, w0);
 #pragma omp simd
     for (int l = 0; l < LANES; l++) {
         best[l] = load(x, first + l, half);
-        arg[l] = 0;
+        arg[l] = c0;
     }
-    int32_t e = 0;
     for (int64_t ih = h0; ih < h1; ih++)
-        for (int64_t iw = w0; iw < w1; iw++, e++) {
+        for (int64_t iw = w0; iw < w1; iw++) {
             int64_t at = base + (ih * d->w + iw) * LANES;
+            int32_t e = code_of(d, i, j, ih, iw);
 #pragma omp simd
             for (int l = 0; l < LANES; l++) {
                 float v = load(x, at + l, half);
@@ -55,8 +61,8 @@ LT_INLINE void window_max(const void *x, int64_t base, const struct pool_dims *d
         }
 }
 
-/* Where lane 0 of window (i, j) of block plane bp lies in y or gout: blocked, or plain
- * (the lanes then OH * OW apart); *step gets the lanes' distance. */
+/* Where lane 0 of window (i, j) of block plane bp lies in y, gout or the codes: blocked,
+ * or plain (the lanes then OH * OW apart); *step gets the lanes' distance. */
 LT_INLINE int64_t out_at(const struct pool_dims *d, int64_t bp, int64_t i, int64_t j, int blocked,
                          int64_t *step) {
     int64_t ohw = d->oh * d->ow;
@@ -64,8 +70,9 @@ LT_INLINE int64_t out_at(const struct pool_dims *d, int64_t bp, int64_t i, int64
     return blocked ? (bp * ohw + i * d->ow + j) * LANES : bp * LANES * ohw + i * d->ow + j;
 }
 
-LT_INLINE void forward_walk(const void *x, void *y, int64_t b0, int64_t b1,
-                            const struct pool_dims *d, int y_blocked, int half) {
+LT_INLINE void forward_walk(const void *x, void *y, uint8_t *code, int64_t b0, int64_t b1,
+                            const struct pool_dims *d, int y_blocked, int code_blocked,
+                            int half) {
     for (int64_t bp = b0; bp < b1; bp++)
         for (int64_t i = 0; i < d->oh; i++)
             for (int64_t j = 0; j < d->ow; j++) {
@@ -73,9 +80,12 @@ LT_INLINE void forward_walk(const void *x, void *y, int64_t b0, int64_t b1,
                 int32_t arg[LANES];
                 window_max(x, bp * d->h * d->w * LANES, d, i, j, half, best, arg);
                 int64_t step, at = out_at(d, bp, i, j, y_blocked, &step);
+                int64_t cstep, cat = out_at(d, bp, i, j, code_blocked, &cstep);
 #pragma omp simd
-                for (int l = 0; l < LANES; l++)
+                for (int l = 0; l < LANES; l++) {
                     store(y, at + l * step, best[l], half);
+                    code[cat + l * cstep] = (uint8_t)arg[l];
+                }
             }
 }
 
@@ -100,20 +110,22 @@ LT_INLINE uint16_t written_bf16(uint16_t b) {
     return q == 0x8000u ? (uint16_t)0 : q;
 }
 
-LT_INLINE void backward_walk(const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
-                             const struct pool_dims *d, int gy_blocked, int acc, int half) {
+LT_INLINE void backward_walk(const uint8_t *code, const void *gy, void *gx, int64_t b0,
+                             int64_t b1, const struct pool_dims *d, int gy_blocked,
+                             int code_blocked, int acc, int half) {
     int bits = half && !acc;
     for (int64_t bp = b0; bp < b1; bp++) {
         int64_t base = bp * d->h * d->w * LANES;
         for (int64_t i = 0; i < d->oh; i++)
             for (int64_t j = 0; j < d->ow; j++) {
-                float best[LANES], g[LANES];
+                float g[LANES];
                 int32_t arg[LANES];
                 uint16_t gb[LANES];
-                window_max(x, base, d, i, j, half, best, arg);
                 int64_t step, at = out_at(d, bp, i, j, gy_blocked, &step);
+                int64_t cstep, cat = out_at(d, bp, i, j, code_blocked, &cstep);
 #pragma omp simd
                 for (int l = 0; l < LANES; l++) {
+                    arg[l] = code[cat + l * cstep];
                     if (bits)
                         gb[l] = written_bf16(((const uint16_t *)gy)[at + l * step]);
                     else
@@ -122,10 +134,10 @@ LT_INLINE void backward_walk(const void *x, const void *gy, void *gx, int64_t b0
                 int64_t h0, h1, w0, w1;
                 window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
                 window(j, d->kw, d->sw, d->pw, d->w, &w0, &w1);
-                int32_t e = 0;
                 for (int64_t ih = h0; ih < h1; ih++)
-                    for (int64_t iw = w0; iw < w1; iw++, e++) {
+                    for (int64_t iw = w0; iw < w1; iw++) {
                         int64_t to = base + (ih * d->w + iw) * LANES;
+                        int32_t e = code_of(d, i, j, ih, iw);
 #pragma omp simd
                         for (int l = 0; l < LANES; l++) {
                             if (bits)
@@ -156,33 +168,35 @@ LT_INLINE void backward_walk(const void *x, const void *gy, void *gx, int64_t b0
 
 /* Each walk compiled for f32 and for bf16 (and the backward for each accumulate mode),
  * the choices folded away. */
-LT_INLINE void forward_body(const void *x, void *y, int64_t b0, int64_t b1,
-                            const struct pool_dims *d, int y_blocked, int half) {
+LT_INLINE void forward_body(const void *x, void *y, uint8_t *code, int64_t b0, int64_t b1,
+                            const struct pool_dims *d, int y_blocked, int code_blocked,
+                            int half) {
     if (half)
-        forward_walk(x, y, b0, b1, d, y_blocked, 1);
+        forward_walk(x, y, code, b0, b1, d, y_blocked, code_blocked, 1);
     else
-        forward_walk(x, y, b0, b1, d, y_blocked, 0);
+        forward_walk(x, y, code, b0, b1, d, y_blocked, code_blocked, 0);
 }
 LT_DISPATCH(forward,
-            (const void *x, void *y, int64_t b0, int64_t b1, const struct pool_dims *d,
-             int y_blocked, int half),
-            (x, y, b0, b1, d, y_blocked, half));
+            (const void *x, void *y, uint8_t *code, int64_t b0, int64_t b1,
+             const struct pool_dims *d, int y_blocked, int code_blocked, int half),
+            (x, y, code, b0, b1, d, y_blocked, code_blocked, half));
 
-LT_INLINE void backward_body(const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
-                             const struct pool_dims *d, int gy_blocked, int acc, int half) {
+LT_INLINE void backward_body(const uint8_t *code, const void *gy, void *gx, int64_t b0,
+                             int64_t b1, const struct pool_dims *d, int gy_blocked,
+                             int code_blocked, int acc, int half) {
     if (half && acc)
-        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 1, 1);
+        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 1, 1);
     else if (half)
-        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 0, 1);
+        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 0, 1);
     else if (acc)
-        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 1, 0);
+        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 1, 0);
     else
-        backward_walk(x, gy, gx, b0, b1, d, gy_blocked, 0, 0);
+        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 0, 0);
 }
 LT_DISPATCH(backward,
-            (const void *x, const void *gy, void *gx, int64_t b0, int64_t b1,
-             const struct pool_dims *d, int gy_blocked, int acc, int half),
-            (x, gy, gx, b0, b1, d, gy_blocked, acc, half));
+            (const uint8_t *code, const void *gy, void *gx, int64_t b0, int64_t b1,
+             const struct pool_dims *d, int gy_blocked, int code_blocked, int acc, int half),
+            (code, gy, gx, b0, b1, d, gy_blocked, code_blocked, acc, half));
 
 int lt_max_pool_takes_blocked(const struct lt_kargs *a) {
     enum lt_dtype dt = a->in[0]->dtype;
@@ -190,8 +204,9 @@ int lt_max_pool_takes_blocked(const struct lt_kargs *a) {
     int grads_alike = (!a->gin[0] || a->gin[0]->dtype == dt) &&
                       (!a->gout[0] || a->gout[0]->dtype == dt);
     return (dt == LT_DTYPE_F32 || dt == LT_DTYPE_BF16) && grads_alike &&
-           a->in[0]->shape[1] % LANES == 0 && (a->blocked & LT_IN(0)) &&
-           !(a->blocked & ~(LT_IN(0) | LT_OUT(0))) && d.kh <= d.sh && d.kw <= d.sw;
+           a->out[1]->dtype == LT_DTYPE_U8 && a->in[0]->shape[1] % LANES == 0 &&
+           (a->blocked & LT_IN(0)) && !(a->blocked & ~(LT_IN(0) | LT_OUT(0) | LT_OUT(1))) &&
+           d.kh <= d.sh && d.kw <= d.sw;
 }
 
 /* The block planes (N * C / 16) split between the threads. */
@@ -202,13 +217,15 @@ static void block_share(const struct pool_dims *d, int64_t *b0, int64_t *b1) {
 enum lt_status lt_max_pool_blocked_forward(const struct lt_kargs *a) {
     struct pool_dims d = pool_dims(a);
     int half = a->in[0]->dtype == LT_DTYPE_BF16, y_blocked = (a->blocked & LT_OUT(0)) != 0;
+    int code_blocked = (a->blocked & LT_OUT(1)) != 0;
     const void *x = a->in[0]->data;
     void *y = a->out[0]->data;
+    uint8_t *code = a->out[1]->data;
 #pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
     {
         int64_t b0, b1;
         block_share(&d, &b0, &b1);
-        forward(x, y, b0, b1, &d, y_blocked, half);
+        forward(x, y, code, b0, b1, &d, y_blocked, code_blocked, half);
     }
     return LT_OK;
 }
@@ -218,14 +235,15 @@ enum lt_status lt_max_pool_blocked_backward(const struct lt_kargs *a) {
         return LT_OK;
     struct pool_dims d = pool_dims(a);
     int half = a->in[0]->dtype == LT_DTYPE_BF16, gy_blocked = (a->blocked & LT_OUT(0)) != 0;
-    int acc = lt_accumulates(a, 0);
-    const void *x = a->in[0]->data, *gy = a->gout[0]->data;
+    int code_blocked = (a->blocked & LT_OUT(1)) != 0, acc = lt_accumulates(a, 0);
+    const uint8_t *code = a->out[1]->data;
+    const void *gy = a->gout[0]->data;
     void *gx = a->gin[0]->data;
 #pragma omp parallel if (d.planes * d.h * d.w >= LT_PAR_STREAM)
     {
         int64_t b0, b1;
         block_share(&d, &b0, &b1);
-        backward(x, gy, gx, b0, b1, &d, gy_blocked, acc, half);
+        backward(code, gy, gx, b0, b1, &d, gy_blocked, code_blocked, acc, half);
     }
     return LT_OK;
 }

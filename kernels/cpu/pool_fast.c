@@ -4,25 +4,21 @@
  * through a padded copy in which every window is a set of fixed offsets (one loop over
  * all of a plane's outputs per window element); larger planes, vectorised along output
  * rows with the edges a window at a time. Max and average pooling share each path's
- * walk, and differ only in the reduction. Their backward passes find each window's
- * maximum again with the reference's rule, and scatter from each window instead of
- * gathering into each input: the same sums in another order. The half kernels run the
- * f32 ones on f32 copies, or for 2x2 windows plane by plane.
+ * walk, and differ in the reduction: max pooling also writes each window's argmax code
+ * (pool.h, lt_pool_code; u8 here, an i32 code goes to the reference). The backward
+ * passes scatter from each window instead of gathering into each input, the same sums
+ * in another order; max pooling's reads the codes alone, not x. The half kernels run
+ * the f32 ones on f32 copies, or for 2x2 windows plane by plane.
  */
 #include <string.h>
 
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/vec.h"
 
-/* Max and average pooling share each path's walk over the windows, which takes `avg`:
- * 0 reduces a window to its maximum, 1 to its sum divided by the window's divisor. A
- * dispatched body calls its walk once with each constant, so that the choice folds away
- * and each pooling gets loops of its own, as if written apart. */
-
-/* A running reduction r taking the window element v: the sum, or the maximum. */
-LT_INLINE float reduce(int avg, float r, float v) {
-    return avg ? r + v : max_of(r, v);
-}
+/* Max and average pooling share the small-plane and any-window walks, which take `avg`:
+ * 0 reduces a window to its maximum and its code, 1 to its sum divided by the window's
+ * divisor. A dispatched body calls its walk once with each constant, so that the choice
+ * folds away and each pooling gets loops of its own, as if written apart. */
 
 /* The windows [*lo, *hi) along a dim that lie wholly inside the image (clamped to
  * [0, out); empty when none does). Window j covers [j * stride - pad, ... + k). */
@@ -42,16 +38,14 @@ static int is_2x2(const struct pool_dims *d) {
 /* Scratch of the 2x2 forward passes, on the stack: a few image rows, in L1. */
 #define ROWS_BUF 2048
 
-/* planes (h, w) -> (oh, ow), 2x2 windows, stride 2. Two passes over a chunk of output
- * rows, so that no loop runs along a single short output row: each pair of input rows
- * reduced into t (contiguous loads), then each pair of t's neighbours, over the whole
+/* planes (h, w) -> (oh, ow), 2x2 windows, stride 2, averaged. Two passes over a chunk of
+ * output rows, so that no loop runs along a single short output row: each pair of input
+ * rows summed into t (contiguous loads), then each pair of t's neighbours, over the whole
  * chunk at once (the pairs are consecutive: t's rows are 2 * ow long). A window with
- * rows (a, b) and (c, d) is reduced column first: (a + c) + (b + d), divided by 4, or
- * the maximum in that order, which differs from window order: that changes no value
- * but the sign of a maximum of 0 met as both -0 and +0 (a NaN still wins). A row pair
- * wider than the buffer goes straight to the output. */
-LT_INLINE void pool_2x2_walk(const float *restrict x, float *restrict y, int64_t planes,
-                             const struct pool_dims *d, int avg) {
+ * rows (a, b) and (c, d) is summed column first: (a + c) + (b + d), divided by 4. A row
+ * pair wider than the buffer goes straight to the output. */
+LT_INLINE void avg_2x2_f32_body(const float *restrict x, float *restrict y, int64_t planes,
+                                const struct pool_dims *d) {
     int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow, tw = 2 * ow;
     int64_t chunk = ROWS_BUF / (tw ? tw : 1);
     float t[ROWS_BUF];
@@ -63,9 +57,8 @@ LT_INLINE void pool_2x2_walk(const float *restrict x, float *restrict y, int64_t
                 const float *r0 = xp + 2 * i * w, *r1 = r0 + w;
 #pragma omp simd
                 for (int64_t j = 0; j < ow; j++) {
-                    float r = reduce(avg, reduce(avg, r0[2 * j], r1[2 * j]),
-                                     reduce(avg, r0[2 * j + 1], r1[2 * j + 1]));
-                    yp[i * ow + j] = avg ? r * 0.25f : r;
+                    float r = (r0[2 * j] + r1[2 * j]) + (r0[2 * j + 1] + r1[2 * j + 1]);
+                    yp[i * ow + j] = r * 0.25f;
                 }
             }
             continue;
@@ -77,41 +70,52 @@ LT_INLINE void pool_2x2_walk(const float *restrict x, float *restrict y, int64_t
                 float *tr = t + r * tw;
 #pragma omp simd
                 for (int64_t k = 0; k < tw; k++)
-                    tr[k] = reduce(avg, r0[k], r1[k]);
+                    tr[k] = r0[k] + r1[k];
             }
             float *yc = yp + i0 * ow;
 #pragma omp simd
             for (int64_t o = 0; o < rows * ow; o++) {
-                float r = reduce(avg, t[2 * o], t[2 * o + 1]);
-                yc[o] = avg ? r * 0.25f : r;
+                yc[o] = (t[2 * o] + t[2 * o + 1]) * 0.25f;
             }
         }
     }
 }
 
-LT_INLINE void pool_2x2_f32_body(const float *restrict x, float *restrict y, int64_t planes,
-                                 const struct pool_dims *d, int avg) {
-    if (avg)
-        pool_2x2_walk(x, y, planes, d, 1);
-    else
-        pool_2x2_walk(x, y, planes, d, 0);
-}
-LT_DISPATCH(pool_2x2_f32,
-            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d,
-             int avg),
-            (x, y, planes, d, avg));
+LT_DISPATCH(avg_2x2_f32,
+            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d),
+            (x, y, planes, d));
 
-/* Which of a 2x2 window's elements (in row-major order a, b, c, d) is its maximum. */
-LT_INLINE int argmax4(float a, float b, float c, float d) {
-    float best = a;
-    int k = 0, t = max_takes(b, best);
-    best = lt_vselect(t, b, best);
-    k = t ? 1 : k;
-    t = max_takes(c, best);
-    best = lt_vselect(t, c, best);
-    k = t ? 2 : k;
-    return max_takes(d, best) ? 3 : k;
+/* planes (h, w) -> their 2x2 stride-2 maxima y and codes (the window's row-major position
+ * of each maximum, pool.h), one output row at a time: the reference's rule in vector
+ * lanes, so the reference's values and codes. */
+LT_INLINE void max_2x2_f32_body(const float *restrict x, float *restrict y,
+                                uint8_t *restrict code, int64_t planes,
+                                const struct pool_dims *d) {
+    int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow;
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t i = 0; i < oh; i++) {
+            const float *r0 = x + (pl * h + 2 * i) * w, *r1 = r0 + w;
+            float *yr = y + (pl * oh + i) * ow;
+            uint8_t *cr = code + (pl * oh + i) * ow;
+#pragma omp simd
+            for (int64_t j = 0; j < ow; j++) {
+                float best = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], e = r1[2 * j + 1];
+                int k = 0, t = max_takes(b, best);
+                best = lt_vselect(t, b, best);
+                k = t ? 1 : k;
+                t = max_takes(c, best);
+                best = lt_vselect(t, c, best);
+                k = t ? 2 : k;
+                t = max_takes(e, best);
+                yr[j] = lt_vselect(t, e, best);
+                cr[j] = (uint8_t)(t ? 3 : k);
+            }
+        }
 }
+LT_DISPATCH(max_2x2_f32,
+            (const float *restrict x, float *restrict y, uint8_t *restrict code, int64_t planes,
+             const struct pool_dims *d),
+            (x, y, code, planes, d));
 
 /* Stores v into *g, or adds it when accumulating. */
 LT_INLINE void put(int acc, float *g, float v) {
@@ -122,14 +126,14 @@ LT_INLINE void put(int acc, float *g, float v) {
 }
 
 /* One output row's gradients gr (ow) into the input rows g0, g1 under it: each to its
- * window's maximum (of the rows r0, r1 of x), or a quarter to each element. */
-LT_INLINE void grad_2x2_row(const float *restrict r0, const float *restrict r1,
-                            const float *restrict gr, float *restrict g0, float *restrict g1,
-                            int64_t ow, int acc, int avg) {
+ * window's maximum (the codes cr), or a quarter to each element. */
+LT_INLINE void grad_2x2_row(const uint8_t *restrict cr, const float *restrict gr,
+                            float *restrict g0, float *restrict g1, int64_t ow, int acc,
+                            int avg) {
 #pragma omp simd
     for (int64_t j = 0; j < ow; j++) {
         float g = gr[j], v = g * 0.25f;
-        int k = avg ? -1 : argmax4(r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]);
+        int k = avg ? -1 : cr[j];
         put(acc, &g0[2 * j], avg ? v : lt_vselect(k == 0, g, 0.0f));
         put(acc, &g0[2 * j + 1], avg ? v : lt_vselect(k == 1, g, 0.0f));
         put(acc, &g1[2 * j], avg ? v : lt_vselect(k == 2, g, 0.0f));
@@ -137,38 +141,38 @@ LT_INLINE void grad_2x2_row(const float *restrict r0, const float *restrict r1,
     }
 }
 
-/* x is read by max pooling only (NULL for average pooling). */
-LT_INLINE void pool_2x2_grad_walk(const float *restrict x, const float *restrict gy,
+/* The codes are read by max pooling only (NULL for average pooling). */
+LT_INLINE void pool_2x2_grad_walk(const uint8_t *restrict code, const float *restrict gy,
                                   float *restrict gx, int64_t planes, const struct pool_dims *d,
                                   int acc, int avg) {
     int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow;
     for (int64_t pl = 0; pl < planes; pl++) {
         for (int64_t i = 0; i < oh; i++) {
-            const float *r0 = avg ? NULL : x + (pl * h + 2 * i) * w, *r1 = avg ? NULL : r0 + w;
+            const uint8_t *cr = avg ? NULL : code + (pl * oh + i) * ow;
             float *g0 = gx + (pl * h + 2 * i) * w, *g1 = g0 + w;
             const float *gr = gy + (pl * oh + i) * ow;
             if (acc)
-                grad_2x2_row(r0, r1, gr, g0, g1, ow, 1, avg);
+                grad_2x2_row(cr, gr, g0, g1, ow, 1, avg);
             else
-                grad_2x2_row(r0, r1, gr, g0, g1, ow, 0, avg);
+                grad_2x2_row(cr, gr, g0, g1, ow, 0, avg);
         }
         if (!acc)
             lt_pool_zero_uncovered(gx + pl * h * w, d);
     }
 }
 
-LT_INLINE void pool_2x2_grad_f32_body(const float *restrict x, const float *restrict gy,
+LT_INLINE void pool_2x2_grad_f32_body(const uint8_t *restrict code, const float *restrict gy,
                                       float *restrict gx, int64_t planes, const struct pool_dims *d,
                                       int acc, int avg) {
     if (avg)
-        pool_2x2_grad_walk(x, gy, gx, planes, d, acc, 1);
+        pool_2x2_grad_walk(code, gy, gx, planes, d, acc, 1);
     else
-        pool_2x2_grad_walk(x, gy, gx, planes, d, acc, 0);
+        pool_2x2_grad_walk(code, gy, gx, planes, d, acc, 0);
 }
 LT_DISPATCH(pool_2x2_grad_f32,
-            (const float *restrict x, const float *restrict gy, float *restrict gx, int64_t planes,
-             const struct pool_dims *d, int acc, int avg),
-            (x, gy, gx, planes, d, acc, avg));
+            (const uint8_t *restrict code, const float *restrict gy, float *restrict gx,
+             int64_t planes, const struct pool_dims *d, int acc, int avg),
+            (code, gy, gx, planes, d, acc, avg));
 
 /* The columns [*j0, *j1) whose windows a fast path reduces in vector lanes: those wholly
  * inside the image, when there are enough of them to fill vectors; else none (*j0 = *j1
@@ -192,17 +196,24 @@ static float window_mean(const float *xp, const struct pool_dims *d, int count_i
     return s / (float)window_divisor(d, count_include_pad, i, j);
 }
 
-/* Window (i, j) of the plane xp reduced one window at a time: an edge column's value. */
+/* Window (i, j) of the plane xp reduced one window at a time: an edge column's value,
+ * and max pooling's code into cr[j]. */
 LT_INLINE float edge(const float *xp, const struct pool_dims *d, int count_include_pad, int64_t i,
-                     int64_t j, int avg) {
-    return avg ? window_mean(xp, d, count_include_pad, i, j) : xp[window_argmax(xp, d, i, j)];
+                     int64_t j, uint8_t *cr, int avg) {
+    if (avg)
+        return window_mean(xp, d, count_include_pad, i, j);
+    int64_t at = window_argmax(xp, d, i, j);
+    cr[j] = (uint8_t)lt_pool_code(d, i, j, at);
+    return xp[at];
 }
 
 /* Any window: the vector columns as a running reduction in y over the window's elements
- * in row-major order (a maximum from the first element, a sum from 0), the others
- * through window_argmax or window_mean. */
-LT_INLINE void pool_any_walk(const float *restrict x, float *restrict y, int64_t planes,
-                             const struct pool_dims *d, int count_include_pad, int avg) {
+ * in row-major order (a maximum from the first element, its code tracked in code, a sum
+ * from 0), the others through window_argmax or window_mean. code is max pooling's
+ * (NULL for average pooling). */
+LT_INLINE void pool_any_walk(const float *restrict x, float *restrict y, uint8_t *restrict code,
+                             int64_t planes, const struct pool_dims *d, int count_include_pad,
+                             int avg) {
     int64_t j0, j1, sw = d->sw;
     vector_columns(d, &j0, &j1);
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -210,24 +221,40 @@ LT_INLINE void pool_any_walk(const float *restrict x, float *restrict y, int64_t
         float *yp = y + pl * d->oh * d->ow;
         for (int64_t i = 0; i < d->oh; i++) {
             float *yr = yp + i * d->ow;
+            uint8_t *cr = avg ? NULL : code + (pl * d->oh + i) * d->ow;
             for (int64_t j = 0; j < j0; j++)
-                yr[j] = edge(xp, d, count_include_pad, i, j, avg);
+                yr[j] = edge(xp, d, count_include_pad, i, j, cr, avg);
             for (int64_t j = j1; j < d->ow; j++)
-                yr[j] = edge(xp, d, count_include_pad, i, j, avg);
+                yr[j] = edge(xp, d, count_include_pad, i, j, cr, avg);
             if (j0 == j1)
                 continue;
             int64_t h0, h1;
             window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
             int64_t at = h0 * d->w - d->pw; /* window j's first element: at + j * sw */
+            int64_t c0 = (h0 - (i * d->sh - d->ph)) * d->kw; /* its code */
 #pragma omp simd
-            for (int64_t j = j0; j < j1; j++)
+            for (int64_t j = j0; j < j1; j++) {
                 yr[j] = avg ? 0.0f : xp[at + j * sw];
+                if (!avg)
+                    cr[j] = (uint8_t)c0;
+            }
             for (int64_t ih = h0; ih < h1; ih++)
                 for (int64_t kx = !avg && ih == h0; kx < d->kw; kx++) {
                     int64_t off = ih * d->w - d->pw + kx;
+                    uint8_t c = (uint8_t)(c0 + (ih - h0) * d->kw + kx);
+                    if (avg) {
 #pragma omp simd
-                    for (int64_t j = j0; j < j1; j++)
-                        yr[j] = reduce(avg, yr[j], xp[off + j * sw]);
+                        for (int64_t j = j0; j < j1; j++)
+                            yr[j] += xp[off + j * sw];
+                        continue;
+                    }
+#pragma omp simd
+                    for (int64_t j = j0; j < j1; j++) {
+                        float v = xp[off + j * sw];
+                        int t = max_takes(v, yr[j]);
+                        yr[j] = lt_vselect(t, v, yr[j]);
+                        cr[j] = t ? c : cr[j];
+                    }
                 }
             if (!avg)
                 continue;
@@ -239,23 +266,40 @@ LT_INLINE void pool_any_walk(const float *restrict x, float *restrict y, int64_t
     }
 }
 
-LT_INLINE void pool_any_f32_body(const float *restrict x, float *restrict y, int64_t planes,
-                                 const struct pool_dims *d, int count_include_pad, int avg) {
+LT_INLINE void pool_any_f32_body(const float *restrict x, float *restrict y,
+                                 uint8_t *restrict code, int64_t planes, const struct pool_dims *d,
+                                 int count_include_pad, int avg) {
     if (avg)
-        pool_any_walk(x, y, planes, d, count_include_pad, 1);
+        pool_any_walk(x, y, code, planes, d, count_include_pad, 1);
     else
-        pool_any_walk(x, y, planes, d, count_include_pad, 0);
+        pool_any_walk(x, y, code, planes, d, count_include_pad, 0);
 }
 LT_DISPATCH(pool_any_f32,
-            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d,
-             int count_include_pad, int avg),
-            (x, y, planes, d, count_include_pad, avg));
+            (const float *restrict x, float *restrict y, uint8_t *restrict code, int64_t planes,
+             const struct pool_dims *d, int count_include_pad, int avg),
+            (x, y, code, planes, d, count_include_pad, avg));
 
-/* Any window: scatters each window's gradient, to its maximum in x or a share to each of
- * its elements. x is read by max pooling only (NULL for average pooling). */
-LT_INLINE void pool_any_grad_walk(const float *x, const float *gy, float *gx, int64_t planes,
-                                  const struct pool_dims *d, int count_include_pad, int acc,
-                                  int avg) {
+/* Max pooling's gradient of any window: each window's gout added to the element its code
+ * names, in window order, into planes zeroed first unless the call accumulates. */
+static void max_grad_scatter(const uint8_t *code, const float *gy, float *gx, int64_t planes,
+                             const struct pool_dims *d, int acc) {
+    int64_t hw = d->h * d->w, ohw = d->oh * d->ow;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *gp = gy + pl * ohw;
+        const uint8_t *cp = code + pl * ohw;
+        float *gxp = gx + pl * hw;
+        if (!acc)
+            memset(gxp, 0, (size_t)hw * sizeof(float));
+        for (int64_t i = 0; i < d->oh; i++)
+            for (int64_t j = 0; j < d->ow; j++)
+                gxp[lt_pool_at(d, i, j, cp[i * d->ow + j])] += gp[i * d->ow + j];
+    }
+}
+
+/* Average pooling's gradient of any window: a share of each window's gout added to each
+ * of its elements. */
+static void avg_any_grad_f32(const float *gy, float *gx, int64_t planes,
+                             const struct pool_dims *d, int count_include_pad, int acc) {
     int64_t hw = d->h * d->w;
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *gp = gy + pl * d->oh * d->ow;
@@ -264,10 +308,6 @@ LT_INLINE void pool_any_grad_walk(const float *x, const float *gy, float *gx, in
             memset(gxp, 0, (size_t)hw * sizeof(float));
         for (int64_t i = 0; i < d->oh; i++)
             for (int64_t j = 0; j < d->ow; j++) {
-                if (!avg) {
-                    gxp[window_argmax(x + pl * hw, d, i, j)] += gp[i * d->ow + j];
-                    continue;
-                }
                 int64_t h0, h1, w0, w1;
                 window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
                 window(j, d->kw, d->sw, d->pw, d->w, &w0, &w1);
@@ -277,14 +317,6 @@ LT_INLINE void pool_any_grad_walk(const float *x, const float *gy, float *gx, in
                         gxp[ih * d->w + iw] += v;
             }
     }
-}
-
-static void pool_any_grad_f32(const float *x, const float *gy, float *gx, int64_t planes,
-                              const struct pool_dims *d, int count_include_pad, int acc, int avg) {
-    if (avg)
-        pool_any_grad_walk(x, gy, gx, planes, d, count_include_pad, acc, 1);
-    else
-        pool_any_grad_walk(x, gy, gx, planes, d, count_include_pad, acc, 0);
 }
 
 /* Scratch of the small-plane paths, on the stack of each thread. */
@@ -335,88 +367,68 @@ static void pad_plane(float *P, const struct padded *p, const struct pool_dims *
 }
 
 /* The reduction runs in window order from each window's first element. Max pooling pads
- * with -inf, which wins no window: the value is the reference's. Average pooling pads
- * with 0 and divides the sums. */
-LT_INLINE void pool_small_walk(const float *restrict x, float *restrict y, int64_t planes,
-                               const struct pool_dims *d, const struct padded *p, int avg) {
+ * with -inf, which wins no window: the value is the reference's, and so is the code (k,
+ * the window element that last took the maximum), except where a window's in-image
+ * elements are all -inf and it starts on padding: window_argmax settles those. Average
+ * pooling pads with 0 and divides the sums. */
+LT_INLINE void pool_small_walk(const float *restrict x, float *restrict y, uint8_t *restrict code,
+                               int64_t planes, const struct pool_dims *d, const struct padded *p,
+                               int avg) {
     float P[PAD_BUF];
+    uint8_t k_at[OUT_BUF];
     const int32_t *base = p->base;
     for (int64_t pl = 0; pl < planes; pl++) {
-        pad_plane(P, p, d, x + pl * d->h * d->w, avg ? 0.0f : -INFINITY, pl == 0);
+        const float *xp = x + pl * d->h * d->w;
+        pad_plane(P, p, d, xp, avg ? 0.0f : -INFINITY, pl == 0);
         float *yp = y + pl * p->n_out;
 #pragma omp simd
-        for (int o = 0; o < p->n_out; o++)
-            yp[o] = P[base[o]];
-        for (int k = 1; k < p->n_win; k++) {
-            int32_t off = p->off[k];
-#pragma omp simd
-            for (int o = 0; o < p->n_out; o++)
-                yp[o] = reduce(avg, yp[o], P[base[o] + off]);
-        }
-        if (!avg)
-            continue;
-#pragma omp simd
-        for (int o = 0; o < p->n_out; o++)
-            yp[o] /= p->div[o];
-    }
-}
-
-LT_INLINE void pool_small_f32_body(const float *restrict x, float *restrict y, int64_t planes,
-                                   const struct pool_dims *d, const struct padded *p, int avg) {
-    if (avg)
-        pool_small_walk(x, y, planes, d, p, 1);
-    else
-        pool_small_walk(x, y, planes, d, p, 0);
-}
-LT_DISPATCH(pool_small_f32,
-            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d,
-             const struct padded *p, int avg),
-            (x, y, planes, d, p, avg));
-
-/* Each window's maximum found in lanes (the padded plane's index of it), then its
- * gradient scattered in order. A window whose in-image elements are all -inf keeps its
- * first element, which may be padding: window_argmax settles that one. */
-LT_INLINE void max_pool_small_grad_f32_body(const float *restrict x, const float *restrict gy,
-                                            float *restrict gx, int64_t planes,
-                                            const struct pool_dims *d, const struct padded *p,
-                                            int acc) {
-    float P[PAD_BUF], best[OUT_BUF];
-    int32_t at[OUT_BUF];
-    const int32_t *base = p->base;
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * d->h * d->w, *gp = gy + pl * p->n_out;
-        float *gxp = gx + pl * d->h * d->w;
-        pad_plane(P, p, d, xp, -INFINITY, pl == 0);
-#pragma omp simd
         for (int o = 0; o < p->n_out; o++) {
-            best[o] = P[base[o]];
-            at[o] = base[o];
+            yp[o] = P[base[o]];
+            k_at[o] = 0;
         }
         for (int k = 1; k < p->n_win; k++) {
             int32_t off = p->off[k];
+            if (avg) {
+#pragma omp simd
+                for (int o = 0; o < p->n_out; o++)
+                    yp[o] += P[base[o] + off];
+                continue;
+            }
 #pragma omp simd
             for (int o = 0; o < p->n_out; o++) {
                 float v = P[base[o] + off];
-                int t = max_takes(v, best[o]);
-                best[o] = lt_vselect(t, v, best[o]);
-                at[o] = t ? base[o] + off : at[o];
+                int t = max_takes(v, yp[o]);
+                yp[o] = lt_vselect(t, v, yp[o]);
+                k_at[o] = t ? (uint8_t)k : k_at[o];
             }
         }
-        if (!acc)
-            memset(gxp, 0, (size_t)(d->h * d->w) * sizeof(float));
-        for (int o = 0; o < p->n_out; o++) {
-            int64_t r = at[o] / p->wp - d->ph, c = at[o] % p->wp - d->pw;
-            int64_t in = r >= 0 && r < d->h && c >= 0 && c < d->w
-                             ? r * d->w + c
-                             : window_argmax(xp, d, o / d->ow, o % d->ow);
-            gxp[in] += gp[o];
+        if (avg) {
+#pragma omp simd
+            for (int o = 0; o < p->n_out; o++)
+                yp[o] /= p->div[o];
+            continue;
         }
+        uint8_t *cp = code + pl * p->n_out;
+        for (int o = 0; o < p->n_out; o++)
+            cp[o] = yp[o] == -INFINITY ? (uint8_t)lt_pool_code(d, o / d->ow, o % d->ow,
+                                                               window_argmax(xp, d, o / d->ow,
+                                                                             o % d->ow))
+                                       : k_at[o];
     }
 }
-LT_DISPATCH(max_pool_small_grad_f32,
-            (const float *restrict x, const float *restrict gy, float *restrict gx, int64_t planes,
-             const struct pool_dims *d, const struct padded *p, int acc),
-            (x, gy, gx, planes, d, p, acc));
+
+LT_INLINE void pool_small_f32_body(const float *restrict x, float *restrict y,
+                                   uint8_t *restrict code, int64_t planes,
+                                   const struct pool_dims *d, const struct padded *p, int avg) {
+    if (avg)
+        pool_small_walk(x, y, code, planes, d, p, 1);
+    else
+        pool_small_walk(x, y, code, planes, d, p, 0);
+}
+LT_DISPATCH(pool_small_f32,
+            (const float *restrict x, float *restrict y, uint8_t *restrict code, int64_t planes,
+             const struct pool_dims *d, const struct padded *p, int avg),
+            (x, y, code, planes, d, p, avg));
 
 /* Each window's share added to its elements in a padded gradient plane, one window
  * element at a time (the windows' k-th elements are distinct, so the lanes never
@@ -476,11 +488,12 @@ static int counts_pad(const struct lt_kargs *a, int avg) {
     return avg ? at->count_include_pad : 1;
 }
 
-/* The fast forward of max pooling (avg 0) or average pooling (avg 1). */
+/* The fast forward of max pooling (avg 0), codes included, or average pooling (avg 1). */
 static enum lt_status pool2d_forward_fast(const struct lt_kargs *a, int avg) {
     struct pool_dims d = pool_dims(a);
-    const float *x = a->in[0]->data; /* (N, C, H, W) */
-    float *y = a->out[0]->data;      /* (N, C, OH, OW) */
+    const float *x = a->in[0]->data;                  /* (N, C, H, W) */
+    float *y = a->out[0]->data;                       /* (N, C, OH, OW) */
+    uint8_t *code = avg ? NULL : a->out[1]->data;     /* (N, C, OH, OW) */
     int count_include_pad = counts_pad(a, avg);
     enum pool_path path = pool_path(&d);
     struct padded pad;
@@ -492,22 +505,25 @@ static enum lt_status pool2d_forward_fast(const struct lt_kargs *a, int avg) {
         plane_share(&d, &p0, &p1);
         const float *xs = x + p0 * d.h * d.w;
         float *ys = y + p0 * d.oh * d.ow;
-        if (path == PATH_2X2)
-            pool_2x2_f32(xs, ys, p1 - p0, &d, avg);
+        uint8_t *cs = avg ? NULL : code + p0 * d.oh * d.ow;
+        if (path == PATH_2X2 && avg)
+            avg_2x2_f32(xs, ys, p1 - p0, &d);
+        else if (path == PATH_2X2)
+            max_2x2_f32(xs, ys, cs, p1 - p0, &d);
         else if (path == PATH_SMALL)
-            pool_small_f32(xs, ys, p1 - p0, &d, &pad, avg);
+            pool_small_f32(xs, ys, cs, p1 - p0, &d, &pad, avg);
         else
-            pool_any_f32(xs, ys, p1 - p0, &d, count_include_pad, avg);
+            pool_any_f32(xs, ys, cs, p1 - p0, &d, count_include_pad, avg);
     }
     return LT_OK;
 }
 
-/* The fast backward of max pooling (avg 0), which reads x, or average pooling (avg 1),
- * which reads no forward tensor. */
+/* The fast backward of max pooling (avg 0), which reads the codes, or average pooling
+ * (avg 1), which reads no forward tensor. */
 static enum lt_status pool2d_backward_fast(const struct lt_kargs *a, int avg) {
     struct pool_dims d = pool_dims(a);
-    const float *x = a->in[0]->data;    /* (N, C, H, W); NULL for average pooling */
-    const float *gy = a->gout[0]->data; /* (N, C, OH, OW) */
+    const uint8_t *code = avg ? NULL : a->out[1]->data; /* (N, C, OH, OW) */
+    const float *gy = a->gout[0]->data;                /* (N, C, OH, OW) */
     if (!a->gin[0])
         return LT_OK;
     float *gx = a->gin[0]->data; /* (N, C, H, W) */
@@ -521,26 +537,36 @@ static enum lt_status pool2d_backward_fast(const struct lt_kargs *a, int avg) {
         int64_t p0, p1;
         plane_share(&d, &p0, &p1);
         int64_t in_at = p0 * d.h * d.w, out_at = p0 * d.oh * d.ow;
-        const float *xs = avg ? NULL : x + in_at, *gys = gy + out_at;
+        const uint8_t *cs = avg ? NULL : code + out_at;
+        const float *gys = gy + out_at;
         float *gxs = gx + in_at;
         if (path == PATH_2X2) {
-            if (avg || !lt_pool_2x2_max_grad_avx512(xs, gys, gxs, p1 - p0, &d, acc))
-                pool_2x2_grad_f32(xs, gys, gxs, p1 - p0, &d, acc, avg);
-        } else if (path == PATH_SMALL && avg)
-            avg_pool_small_grad_f32(gys, gxs, p1 - p0, &d, &pad, acc);
+            if (avg || !lt_pool_2x2_max_grad_avx512(cs, gys, gxs, p1 - p0, &d, acc))
+                pool_2x2_grad_f32(cs, gys, gxs, p1 - p0, &d, acc, avg);
+        } else if (!avg)
+            max_grad_scatter(cs, gys, gxs, p1 - p0, &d, acc);
         else if (path == PATH_SMALL)
-            max_pool_small_grad_f32(xs, gys, gxs, p1 - p0, &d, &pad, acc);
+            avg_pool_small_grad_f32(gys, gxs, p1 - p0, &d, &pad, acc);
         else
-            pool_any_grad_f32(xs, gys, gxs, p1 - p0, &d, count_include_pad, acc, avg);
+            avg_any_grad_f32(gys, gxs, p1 - p0, &d, count_include_pad, acc);
     }
     return LT_OK;
 }
 
+/* Codes of windows larger than a byte counts (i32) take the reference. */
+static int wide_codes(const struct lt_kargs *a) {
+    return a->out[1]->dtype != LT_DTYPE_U8;
+}
+
 static enum lt_status max_pool2d_forward_fast(const struct lt_kargs *a) {
+    if (wide_codes(a))
+        return lt_max_pool2d_forward_ref(a);
     return a->blocked ? lt_max_pool_blocked_forward(a) : pool2d_forward_fast(a, 0);
 }
 
 static enum lt_status max_pool2d_backward_fast(const struct lt_kargs *a) {
+    if (wide_codes(a))
+        return lt_max_pool2d_backward_ref(a);
     return a->blocked ? lt_max_pool_blocked_backward(a) : pool2d_backward_fast(a, 0);
 }
 
@@ -665,39 +691,42 @@ static enum lt_status pool_2x2_forward_half(const struct lt_kargs *a, int avg) {
         for (int64_t p = p0, k; p < p1; p += k) {
             k = planes_at_once(p, p1, d.h * d.w);
             lt_half_to_f32_n(dt, x + p * d.h * d.w, xf, k * d.h * d.w);
-            pool_2x2_f32(xf, yf, k, &d, avg);
+            if (avg)
+                avg_2x2_f32(xf, yf, k, &d);
+            else
+                max_2x2_f32(xf, yf, (uint8_t *)a->out[1]->data + p * d.oh * d.ow, k, &d);
             lt_f32_to_half_n(dt, yf, y + p * d.oh * d.ow, k * d.oh * d.ow);
         }
     }
     return LT_OK;
 }
 
-/* The half gradient of 2x2 pooling, planes at a time: gout's planes (and, for max
- * pooling, x's) widened on the stack, the f32 walk into f32 planes of gin (loaded first
- * when adding), rounded back once. */
+/* The half gradient of 2x2 pooling, planes at a time: gout's planes widened on the stack,
+ * the f32 walk (max pooling's from the codes) into f32 planes of gin (loaded first when
+ * adding), rounded back once. */
 static enum lt_status pool_2x2_backward_half(const struct lt_kargs *a, int avg) {
     if (!a->gin[0])
         return LT_OK;
     struct pool_dims d = pool_dims(a);
     enum lt_dtype dt = a->in[0]->dtype;
-    const uint16_t *x = avg ? NULL : a->in[0]->data, *gy = a->gout[0]->data;
+    const uint8_t *code = avg ? NULL : a->out[1]->data;
+    const uint16_t *gy = a->gout[0]->data;
     uint16_t *gx = a->gin[0]->data;
     int acc = lt_accumulates(a, 0);
     int64_t hw = d.h * d.w, ohw = d.oh * d.ow;
 #pragma omp parallel if (d.planes * hw >= LT_PAR_STREAM)
     {
-        float xf[HALF_PLANE], gxf[HALF_PLANE], gyf[HALF_PLANE / 4];
+        float gxf[HALF_PLANE], gyf[HALF_PLANE / 4];
         int64_t p0, p1;
         plane_share(&d, &p0, &p1);
         for (int64_t p = p0, k; p < p1; p += k) {
             k = planes_at_once(p, p1, hw);
-            if (x)
-                lt_half_to_f32_n(dt, x + p * hw, xf, k * hw);
+            const uint8_t *cs = avg ? NULL : code + p * ohw;
             lt_half_to_f32_n(dt, gy + p * ohw, gyf, k * ohw);
             if (acc)
                 lt_half_to_f32_n(dt, gx + p * hw, gxf, k * hw);
-            if (avg || !lt_pool_2x2_max_grad_avx512(xf, gyf, gxf, k, &d, acc))
-                pool_2x2_grad_f32(xf, gyf, gxf, k, &d, acc, avg);
+            if (avg || !lt_pool_2x2_max_grad_avx512(cs, gyf, gxf, k, &d, acc))
+                pool_2x2_grad_f32(cs, gyf, gxf, k, &d, acc, avg);
             lt_f32_to_half_n(dt, gxf, gx + p * hw, k * hw);
         }
     }

@@ -2,42 +2,22 @@
  *
  * The dispatched walk of pool_fast.c runs along one output row at a time; at the widths
  * a small CNN pools (14 and 7 windows a row) gcc's vector loop barely starts and the
- * scalar remainder, with max pooling's NaN rule, took most of its time. Here a row's 2·ow
- * inputs come in two masked loads, one permutation each splits them into the windows'
- * left and right elements, the argmax (the first maximum in row-major window order, a NaN
- * beating every number: pool_fast.c's argmax4) is decided in mask registers, and the
- * gradient goes back interleaved by two more permutations, each lane what the walk would
- * have written, bit for bit.
+ * scalar remainder took most of its time. Here a row's codes (each window's argmax, 0-3
+ * in row-major window order) come in one masked load, become four masks, and the
+ * gradient goes to the windows' four elements interleaved by two permutations per input
+ * row, each lane what the walk would have written, bit for bit.
  */
 #include <immintrin.h>
 
 #include "kernels/cpu/pool.h"
 
 #if defined(__x86_64__)
-#define AVX512 __attribute__((target("avx512f")))
-
-/* Whether v replaces best: it is larger, or the first NaN. */
-AVX512 static inline __mmask16 takes(__m512 v, __m512 best) {
-    return _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) |
-           (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q));
-}
+#define AVX512 LT_AVX512_TARGET
 
 /* The masks of the first and second 16 of 2n floats (n <= 16). */
 static inline void halves(int64_t n, __mmask16 *lo, __mmask16 *hi) {
     *lo = (__mmask16)(n >= 8 ? 0xffffu : (1u << (2 * n)) - 1u);
     *hi = (__mmask16)(n > 8 ? (1u << (2 * n - 16)) - 1u : 0u);
-}
-
-/* The 2n floats at p (n <= 16) split into lanes 2j (*left) and 2j + 1 (*right). */
-AVX512 static inline void split(const float *p, int64_t n, __m512 *left, __m512 *right) {
-    __mmask16 lo, hi;
-    halves(n, &lo, &hi);
-    __m512 a = _mm512_maskz_loadu_ps(lo, p), b = _mm512_maskz_loadu_ps(hi, p + 16);
-    const __m512i even =
-        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    *left = _mm512_permutex2var_ps(a, even, b);
-    *right = _mm512_permutex2var_ps(a, odd, b);
 }
 
 /* The 2n floats at p = (or, acc, +=) left and right interleaved. */
@@ -58,48 +38,44 @@ AVX512 static inline void merge(float *p, int64_t n, __m512 left, __m512 right, 
 }
 
 /* One output row gr (ow <= 16 windows) into the input rows g0, g1 under it, each window's
- * gradient to its maximum among r0[2j], r0[2j + 1], r1[2j], r1[2j + 1], zeros elsewhere. */
-AVX512 static void grad_row(const float *r0, const float *r1, const float *gr, float *g0, float *g1,
-                            int64_t ow, int acc) {
-    __m512 a, b, c, d;
-    split(r0, ow, &a, &b);
-    split(r1, ow, &c, &d);
-    __m512 g = _mm512_maskz_loadu_ps((__mmask16)((1u << ow) - 1u), gr);
-    __mmask16 kb = takes(b, a);
-    __m512 best = _mm512_mask_blend_ps(kb, a, b);
-    __mmask16 kc = takes(c, best);
-    best = _mm512_mask_blend_ps(kc, best, c);
-    __mmask16 kd = takes(d, best);
-    __mmask16 at_c = kc & ~kd, at_b = kb & ~kc & ~kd, at_a = ~(kb | kc | kd);
-    __m512 zero = _mm512_setzero_ps();
-    merge(g0, ow, _mm512_mask_mov_ps(zero, at_a, g), _mm512_mask_mov_ps(zero, at_b, g), acc);
-    merge(g1, ow, _mm512_mask_mov_ps(zero, at_c, g), _mm512_mask_mov_ps(zero, kd, g), acc);
+ * gradient to the element its code cr names (0, 1 on g0's pair; 2, 3 on g1's), zeros
+ * elsewhere. */
+AVX512 static void grad_row(const uint8_t *cr, const float *gr, float *g0, float *g1, int64_t ow,
+                            int acc) {
+    __mmask16 row = (__mmask16)((1u << ow) - 1u);
+    __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(row, cr));
+    __m512 g = _mm512_maskz_loadu_ps(row, gr), zero = _mm512_setzero_ps();
+    __m512 at[4];
+    for (int k = 0; k < 4; k++)
+        at[k] = _mm512_mask_mov_ps(zero, _mm512_cmpeq_epi32_mask(c, _mm512_set1_epi32(k)), g);
+    merge(g0, ow, at[0], at[1], acc);
+    merge(g1, ow, at[2], at[3], acc);
 }
 
-AVX512 static void grad_planes(const float *x, const float *gy, float *gx, int64_t planes,
+AVX512 static void grad_planes(const uint8_t *code, const float *gy, float *gx, int64_t planes,
                                const struct pool_dims *d, int acc) {
     int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow;
     for (int64_t pl = 0; pl < planes; pl++) {
         for (int64_t i = 0; i < oh; i++) {
-            int64_t at = (pl * h + 2 * i) * w;
-            grad_row(x + at, x + at + w, gy + (pl * oh + i) * ow, gx + at, gx + at + w, ow, acc);
+            int64_t at = (pl * h + 2 * i) * w, o = (pl * oh + i) * ow;
+            grad_row(code + o, gy + o, gx + at, gx + at + w, ow, acc);
         }
         if (!acc)
             lt_pool_zero_uncovered(gx + pl * h * w, d);
     }
 }
 
-int lt_pool_2x2_max_grad_avx512(const float *x, const float *gy, float *gx, int64_t planes,
+int lt_pool_2x2_max_grad_avx512(const uint8_t *code, const float *gy, float *gx, int64_t planes,
                                 const struct pool_dims *d, int acc) {
     if (lt_cpu_level() != LT_CPU_AVX512 || d->ow > 16)
         return 0;
-    grad_planes(x, gy, gx, planes, d, acc);
+    grad_planes(code, gy, gx, planes, d, acc);
     return 1;
 }
 #else
-int lt_pool_2x2_max_grad_avx512(const float *x, const float *gy, float *gx, int64_t planes,
+int lt_pool_2x2_max_grad_avx512(const uint8_t *code, const float *gy, float *gx, int64_t planes,
                                 const struct pool_dims *d, int acc) {
-    (void)x, (void)gy, (void)gx, (void)planes, (void)d, (void)acc;
+    (void)code, (void)gy, (void)gx, (void)planes, (void)d, (void)acc;
     return 0;
 }
 #endif

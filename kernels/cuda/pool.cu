@@ -8,10 +8,12 @@
  * Forward passes take one thread per output (one block per plane for the global mean).
  * Backward passes gather, one thread per input element, summing over the windows that
  * contain it, so every gradient element is written once and in a fixed order: no atomics,
- * reproducible sums. Max pooling keeps no indices; its backward finds each window's
- * maximum again from the input with the forward's rule. Windows that tile the image
- * without overlap (kernel == stride, no padding: the usual 2x2 pooling) take one thread
- * per window instead, which finds the maximum once and writes its whole window.
+ * reproducible sums. Max pooling's forward writes each window's argmax code (the CPU's
+ * rule, kernels/cpu/pool.h: the row-major position in the KH x KW window from its padded
+ * corner; u8, or i32 for windows of more than 256 elements), and its backward reads the
+ * codes, not x. Windows that tile the image without overlap (kernel == stride, no
+ * padding: the usual 2x2 pooling) take one thread per window instead, which writes its
+ * whole window.
  */
 #include "kernels/cuda/cuda_kernels.cuh"
 
@@ -79,6 +81,15 @@ static __device__ int window_argmax(const T *x, const pool_geom &g, int i, int j
     return best;
 }
 
+/* The code of plane index `at` in window (i, j), and back (kernels/cpu/pool.h). */
+static __device__ __forceinline__ int code_of(const pool_geom &g, int i, int j, int at) {
+    return (at / g.w - (i * g.sh - g.ph)) * g.kw + (at % g.w - (j * g.sw - g.pw));
+}
+
+static __device__ __forceinline__ int at_of(const pool_geom &g, int i, int j, int code) {
+    return (i * g.sh - g.ph + code / g.kw) * g.w + (j * g.sw - g.pw + code % g.kw);
+}
+
 /* What window (i, j)'s sum is divided by: the kernel area when padding counts (no window
  * reaches past the padding in floor mode), else its in-image elements. */
 static __device__ __forceinline__ float window_divisor(const pool_geom &g, int i, int j) {
@@ -92,33 +103,37 @@ static __device__ __forceinline__ float window_divisor(const pool_geom &g, int i
 
 /* ---- windowed pooling ------------------------------------------------------------------ */
 
-template <typename T>
-static __global__ void max_pool2d_forward_kernel(const T *x, T *y, int64_t n, pool_geom g) {
+/* y and the codes C (uint8_t or int32_t) */
+template <typename T, typename C>
+static __global__ void max_pool2d_forward_kernel(const T *x, T *y, C *code, int64_t n,
+                                                 pool_geom g) {
     int64_t in_plane = (int64_t)g.h * g.w, out_plane = (int64_t)g.oh * g.ow;
     LT_CUDA_LOOP(e, n) {
         int64_t pl = e / out_plane;
-        int r = (int)(e % out_plane);
+        int r = (int)(e % out_plane), i = r / g.ow, j = r % g.ow;
         const T *xp = x + pl * in_plane;
-        y[e] = xp[window_argmax(xp, g, r / g.ow, r % g.ow)]; /* exact: a copy */
+        int best = window_argmax(xp, g, i, j);
+        y[e] = xp[best]; /* exact: a copy */
+        code[e] = (C)code_of(g, i, j, best);
     }
 }
 
-/* gx (+)= the gradients of the windows whose maximum is this element */
-template <typename T>
-static __global__ void max_pool2d_backward_kernel(const T *x, const float *gy, float *gx, int64_t n,
-                                                  pool_geom g, bool acc) {
+/* gx (+)= the gradients of the windows whose code names this element */
+template <typename C>
+static __global__ void max_pool2d_backward_kernel(const C *code, const float *gy, float *gx,
+                                                  int64_t n, pool_geom g, bool acc) {
     int64_t in_plane = (int64_t)g.h * g.w, out_plane = (int64_t)g.oh * g.ow;
     LT_CUDA_LOOP(e, n) {
         int64_t pl = e / in_plane;
         int r = (int)(e % in_plane), i0, i1, j0, j1;
         windows_of(r / g.w, g.kh, g.sh, g.ph, g.oh, i0, i1);
         windows_of(r % g.w, g.kw, g.sw, g.pw, g.ow, j0, j1);
-        const T *xp = x + pl * in_plane;
+        const C *cp = code + pl * out_plane;
         const float *gp = gy + pl * out_plane;
         float s = 0.0f;
         for (int i = i0; i < i1; i++)
             for (int j = j0; j < j1; j++)
-                if (window_argmax(xp, g, i, j) == r)
+                if (at_of(g, i, j, (int)cp[i * g.ow + j]) == r)
                     s += gp[i * g.ow + j];
         lt_grad_put(gx, e, s, acc);
     }
@@ -126,16 +141,15 @@ static __global__ void max_pool2d_backward_kernel(const T *x, const float *gy, f
 
 /* Non-overlapping windows: window e writes its own elements, the maximum's gradient and
  * zeros, so each gradient element is still written once. */
-template <typename T>
-static __global__ void max_pool2d_backward_tiled_kernel(const T *x, const float *gy, float *gx,
+template <typename C>
+static __global__ void max_pool2d_backward_tiled_kernel(const C *code, const float *gy, float *gx,
                                                         int64_t n, pool_geom g, bool acc) {
     int64_t in_plane = (int64_t)g.h * g.w, out_plane = (int64_t)g.oh * g.ow;
     LT_CUDA_LOOP(e, n) {
         int64_t pl = e / out_plane;
         int r = (int)(e % out_plane), i = r / g.ow, j = r % g.ow;
-        const T *xp = x + pl * in_plane;
         float *gp = gx + pl * in_plane;
-        int best = window_argmax(xp, g, i, j);
+        int best = at_of(g, i, j, (int)code[e]);
         float v = gy[e];
         for (int ih = i * g.kh; ih < (i + 1) * g.kh; ih++)
             for (int iw = j * g.kw; iw < (j + 1) * g.kw; iw++) {
@@ -194,32 +208,48 @@ static __global__ void avg_pool2d_backward_kernel(const float *gy, float *gx, in
 
 template <typename T> static enum lt_status lt_cuda_max_pool2d_forward(const lt_kargs *a) {
     int64_t n = lt_numel(a->out[0]);
-    max_pool2d_forward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, lt_cu(a)->stream>>>(
-        (const T *)a->in[0]->data, (T *)a->out[0]->data, n, pool_geometry(a));
+    pool_geom g = pool_geometry(a);
+    const T *x = (const T *)a->in[0]->data;
+    T *y = (T *)a->out[0]->data;
+    cudaStream_t s = lt_cu(a)->stream;
+    if (a->out[1]->dtype == LT_DTYPE_U8)
+        max_pool2d_forward_kernel<T, uint8_t><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(
+            x, y, (uint8_t *)a->out[1]->data, n, g);
+    else
+        max_pool2d_forward_kernel<T, int32_t><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(
+            x, y, (int32_t *)a->out[1]->data, n, g);
     return lt_cuda_check(a, "max_pool2d");
 }
 
-/* Reads x only, although backward_reads also keeps y alive. */
-template <typename T> static enum lt_status lt_cuda_max_pool2d_backward(const lt_kargs *a) {
-    if (!a->gin[0])
-        return LT_OK;
+/* The gradient through codes C (u8 or i32). */
+template <typename C> static void max_pool2d_backward_launch(const lt_kargs *a) {
     int64_t n = lt_numel(a->in[0]);
     pool_geom g = pool_geometry(a);
     bool acc = (a->accumulate & 1u) != 0;
     cudaStream_t s = lt_cu(a)->stream;
+    const C *code = (const C *)a->out[1]->data;
+    const float *gy = (const float *)a->gout[0]->data;
+    float *gx = (float *)a->gin[0]->data;
     if (g.kh == g.sh && g.kw == g.sw && g.ph == 0 && g.pw == 0) {
         int64_t windows = lt_numel(a->out[0]);
         if (!acc && (g.h != g.oh * g.kh || g.w != g.ow * g.kw))
-            uncovered_zero_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(
-                (float *)a->gin[0]->data, n, g);
-        max_pool2d_backward_tiled_kernel<T><<<lt_cuda_blocks(windows), LT_CUDA_THREADS, 0, s>>>(
-            (const T *)a->in[0]->data, (const float *)a->gout[0]->data, (float *)a->gin[0]->data,
-            windows, g, acc);
+            uncovered_zero_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(gx, n, g);
+        max_pool2d_backward_tiled_kernel<C><<<lt_cuda_blocks(windows), LT_CUDA_THREADS, 0, s>>>(
+            code, gy, gx, windows, g, acc);
     } else {
-        max_pool2d_backward_kernel<T><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(
-            (const T *)a->in[0]->data, (const float *)a->gout[0]->data, (float *)a->gin[0]->data, n,
-            g, acc);
+        max_pool2d_backward_kernel<C><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(code, gy, gx, n,
+                                                                                  g, acc);
     }
+}
+
+/* Reads the codes alone; the same for every dtype: the gradients are f32. */
+static enum lt_status lt_cuda_max_pool2d_backward(const lt_kargs *a) {
+    if (!a->gin[0])
+        return LT_OK;
+    if (a->out[1]->dtype == LT_DTYPE_U8)
+        max_pool2d_backward_launch<uint8_t>(a);
+    else
+        max_pool2d_backward_launch<int32_t>(a);
     return lt_cuda_check(a, "max_pool2d (backward)");
 }
 
@@ -290,7 +320,7 @@ static enum lt_status lt_cuda_global_avg_pool_backward(const lt_kargs *a) {
 
 template <typename T> static void reg(lt_backend *b, enum lt_dtype dt) {
     b->kernels[LT_OP_MAX_POOL2D][dt] =
-        lt_cuda_kernel(lt_cuda_max_pool2d_forward<T>, lt_cuda_max_pool2d_backward<T>);
+        lt_cuda_kernel(lt_cuda_max_pool2d_forward<T>, lt_cuda_max_pool2d_backward);
     b->kernels[LT_OP_AVG_POOL2D][dt] =
         lt_cuda_kernel(lt_cuda_avg_pool2d_forward<T>, lt_cuda_avg_pool2d_backward);
     b->kernels[LT_OP_GLOBAL_AVG_POOL][dt] =

@@ -307,11 +307,13 @@ end
 -- opts = {stride = 1, padding = 0, dilation = 1, groups = 1}, each an integer or {h, w}.
 
 -- max_pool2d(x, kernel [, opts]): opts = {stride = kernel, padding = 0}. The kernel is an
--- argument and the stride defaults to it, as PyTorch's (the op requires both).
+-- argument and the stride defaults to it, as PyTorch's (the op requires both). Returns y
+-- only: the op's second output, where each window's maximum lies, is its backward's.
 function F.max_pool2d(x, kernel, opts)
     opts = util.check_options("max_pool2d", opts, { "stride", "padding" })
-    return op("max_pool2d", { x },
+    local y = op("max_pool2d", { x },
         { kernel = kernel, stride = opts.stride or kernel, padding = opts.padding })
+    return y
 end
 
 -- avg_pool2d(x, kernel [, opts]): opts = {stride = kernel, padding = 0,
