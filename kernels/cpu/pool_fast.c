@@ -38,27 +38,55 @@ static int is_2x2(const struct pool_dims *d) {
 /* Scratch of the 2x2 forward passes, on the stack: a few image rows, in L1. */
 #define ROWS_BUF 2048
 
-/* planes (h, w) -> (oh, ow), 2x2 windows, stride 2, averaged. Two passes over a chunk of
- * output rows, so that no loop runs along a single short output row: each pair of input
- * rows summed into t (contiguous loads), then each pair of t's neighbours, over the whole
- * chunk at once (the pairs are consecutive: t's rows are 2 * ow long). A window with
- * rows (a, b) and (c, d) is summed column first: (a + c) + (b + d), divided by 4. A row
- * pair wider than the buffer goes straight to the output. */
-LT_INLINE void avg_2x2_f32_body(const float *restrict x, float *restrict y, int64_t planes,
-                                const struct pool_dims *d) {
+/* A 2x2 window's maximum, found column first: each column's larger element (*below: the
+ * bottom one, which takes it when larger or the first NaN), then the right column's
+ * winner (position 1 or 3 in row-major window order) against the left's (0 or 2): it
+ * takes the window when larger, the first NaN, or equal and first in row-major order.
+ * That is the reference's rule (pool.h), so the reference's value and code. */
+LT_INLINE float column_max(float top, float bottom, int *below) {
+    int t = max_takes(bottom, top);
+    *below = t;
+    return lt_vselect(t, bottom, top);
+}
+
+LT_INLINE float window_pick(float l, float r, int l_below, int r_below, uint8_t *code) {
+    int pl = 2 * l_below, pr = 1 + 2 * r_below;
+    int right = max_takes(r, l) | (!max_takes(l, r) & (pr < pl));
+    *code = (uint8_t)(right ? pr : pl);
+    return lt_vselect(right, r, l);
+}
+
+/* planes (h, w) -> (oh, ow), 2x2 windows, stride 2: the maximum and its code (code NULL
+ * for average pooling). Two passes over a chunk of output rows, so that no loop runs
+ * along a single short output row: each pair of input rows reduced into t (contiguous
+ * loads), then each pair of t's neighbours, over the whole chunk at once (the pairs are
+ * consecutive: t's rows are 2 * ow long). The average sums column first, (a + c) +
+ * (b + d), and divides by 4. A row pair wider than the buffer goes straight to the
+ * output. */
+LT_INLINE void pool_2x2_walk(const float *restrict x, float *restrict y, uint8_t *restrict code,
+                             int64_t planes, const struct pool_dims *d, int avg) {
     int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow, tw = 2 * ow;
     int64_t chunk = ROWS_BUF / (tw ? tw : 1);
     float t[ROWS_BUF];
+    int below[ROWS_BUF];
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * h * w;
         float *yp = y + pl * oh * ow;
+        uint8_t *cp = avg ? NULL : code + pl * oh * ow;
         if (chunk == 0) {
             for (int64_t i = 0; i < oh; i++) {
                 const float *r0 = xp + 2 * i * w, *r1 = r0 + w;
 #pragma omp simd
                 for (int64_t j = 0; j < ow; j++) {
-                    float r = (r0[2 * j] + r1[2 * j]) + (r0[2 * j + 1] + r1[2 * j + 1]);
-                    yp[i * ow + j] = r * 0.25f;
+                    if (avg) {
+                        float r = (r0[2 * j] + r1[2 * j]) + (r0[2 * j + 1] + r1[2 * j + 1]);
+                        yp[i * ow + j] = r * 0.25f;
+                        continue;
+                    }
+                    int bl, br;
+                    float l = column_max(r0[2 * j], r1[2 * j], &bl);
+                    float r = column_max(r0[2 * j + 1], r1[2 * j + 1], &br);
+                    yp[i * ow + j] = window_pick(l, r, bl, br, &cp[i * ow + j]);
                 }
             }
             continue;
@@ -68,54 +96,41 @@ LT_INLINE void avg_2x2_f32_body(const float *restrict x, float *restrict y, int6
             for (int64_t r = 0; r < rows; r++) {
                 const float *r0 = xp + 2 * (i0 + r) * w, *r1 = r0 + w;
                 float *tr = t + r * tw;
+                int *br = below + r * tw;
 #pragma omp simd
-                for (int64_t k = 0; k < tw; k++)
-                    tr[k] = r0[k] + r1[k];
+                for (int64_t k = 0; k < tw; k++) {
+                    if (avg)
+                        tr[k] = r0[k] + r1[k];
+                    else
+                        tr[k] = column_max(r0[k], r1[k], &br[k]);
+                }
             }
             float *yc = yp + i0 * ow;
+            uint8_t *cc = avg ? NULL : cp + i0 * ow;
 #pragma omp simd
             for (int64_t o = 0; o < rows * ow; o++) {
-                yc[o] = (t[2 * o] + t[2 * o + 1]) * 0.25f;
+                if (avg)
+                    yc[o] = (t[2 * o] + t[2 * o + 1]) * 0.25f;
+                else
+                    yc[o] = window_pick(t[2 * o], t[2 * o + 1], below[2 * o], below[2 * o + 1],
+                                        &cc[o]);
             }
         }
     }
 }
 
-LT_DISPATCH(avg_2x2_f32,
-            (const float *restrict x, float *restrict y, int64_t planes, const struct pool_dims *d),
-            (x, y, planes, d));
-
-/* planes (h, w) -> their 2x2 stride-2 maxima y and codes (the window's row-major position
- * of each maximum, pool.h), one output row at a time: the reference's rule in vector
- * lanes, so the reference's values and codes. */
-LT_INLINE void max_2x2_f32_body(const float *restrict x, float *restrict y,
-                                uint8_t *restrict code, int64_t planes,
-                                const struct pool_dims *d) {
-    int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow;
-    for (int64_t pl = 0; pl < planes; pl++)
-        for (int64_t i = 0; i < oh; i++) {
-            const float *r0 = x + (pl * h + 2 * i) * w, *r1 = r0 + w;
-            float *yr = y + (pl * oh + i) * ow;
-            uint8_t *cr = code + (pl * oh + i) * ow;
-#pragma omp simd
-            for (int64_t j = 0; j < ow; j++) {
-                float best = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], e = r1[2 * j + 1];
-                int k = 0, t = max_takes(b, best);
-                best = lt_vselect(t, b, best);
-                k = t ? 1 : k;
-                t = max_takes(c, best);
-                best = lt_vselect(t, c, best);
-                k = t ? 2 : k;
-                t = max_takes(e, best);
-                yr[j] = lt_vselect(t, e, best);
-                cr[j] = (uint8_t)(t ? 3 : k);
-            }
-        }
+LT_INLINE void pool_2x2_f32_body(const float *restrict x, float *restrict y,
+                                 uint8_t *restrict code, int64_t planes,
+                                 const struct pool_dims *d, int avg) {
+    if (avg)
+        pool_2x2_walk(x, y, NULL, planes, d, 1);
+    else
+        pool_2x2_walk(x, y, code, planes, d, 0);
 }
-LT_DISPATCH(max_2x2_f32,
+LT_DISPATCH(pool_2x2_f32,
             (const float *restrict x, float *restrict y, uint8_t *restrict code, int64_t planes,
-             const struct pool_dims *d),
-            (x, y, code, planes, d));
+             const struct pool_dims *d, int avg),
+            (x, y, code, planes, d, avg));
 
 /* Stores v into *g, or adds it when accumulating. */
 LT_INLINE void put(int acc, float *g, float v) {
@@ -506,10 +521,8 @@ static enum lt_status pool2d_forward_fast(const struct lt_kargs *a, int avg) {
         const float *xs = x + p0 * d.h * d.w;
         float *ys = y + p0 * d.oh * d.ow;
         uint8_t *cs = avg ? NULL : code + p0 * d.oh * d.ow;
-        if (path == PATH_2X2 && avg)
-            avg_2x2_f32(xs, ys, p1 - p0, &d);
-        else if (path == PATH_2X2)
-            max_2x2_f32(xs, ys, cs, p1 - p0, &d);
+        if (path == PATH_2X2)
+            pool_2x2_f32(xs, ys, cs, p1 - p0, &d, avg);
         else if (path == PATH_SMALL)
             pool_small_f32(xs, ys, cs, p1 - p0, &d, &pad, avg);
         else
@@ -691,10 +704,8 @@ static enum lt_status pool_2x2_forward_half(const struct lt_kargs *a, int avg) {
         for (int64_t p = p0, k; p < p1; p += k) {
             k = planes_at_once(p, p1, d.h * d.w);
             lt_half_to_f32_n(dt, x + p * d.h * d.w, xf, k * d.h * d.w);
-            if (avg)
-                avg_2x2_f32(xf, yf, k, &d);
-            else
-                max_2x2_f32(xf, yf, (uint8_t *)a->out[1]->data + p * d.oh * d.ow, k, &d);
+            pool_2x2_f32(xf, yf, avg ? NULL : (uint8_t *)a->out[1]->data + p * d.oh * d.ow, k,
+                         &d, avg);
             lt_f32_to_half_n(dt, yf, y + p * d.oh * d.ow, k * d.oh * d.ow);
         }
     }
