@@ -89,12 +89,6 @@ LT_INLINE int max_takes(float v, float best) {
     return (v > best) | ((v != v) & (best == best));
 }
 
-/* The larger of best and v under window_argmax's rule (NaN wins). Of two equal values
- * it keeps the first, which matters only for an index (or a zero's sign). */
-LT_INLINE float max_of(float best, float v) {
-    return lt_vselect(max_takes(v, best), v, best);
-}
-
 /* What window (i, j)'s sum is divided by: the full kernel area when padding counts
  * (PyTorch's default; in floor mode no window reaches past the padding), else the
  * in-image elements. */
