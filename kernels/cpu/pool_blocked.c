@@ -61,6 +61,31 @@ LT_INLINE void window_max(const void *x, int64_t base, const struct pool_dims *d
         }
 }
 
+/* window_max for 2x2 windows of stride 2 without padding (the CNN's): the four elements,
+ * all in the image, compared in row-major order in straight-line code. */
+LT_INLINE void window_max_2x2(const void *x, int64_t base, const struct pool_dims *d, int64_t i,
+                              int64_t j, int half, float *best, int32_t *arg) {
+    int64_t at = base + (2 * i * d->w + 2 * j) * LANES, down = d->w * LANES;
+#pragma omp simd
+    for (int l = 0; l < LANES; l++) {
+        float m = load(x, at + l, half), b = load(x, at + LANES + l, half);
+        float c = load(x, at + down + l, half), e = load(x, at + down + LANES + l, half);
+        int t = max_takes(b, m), k = t;
+        m = lt_vselect(t, b, m);
+        t = max_takes(c, m);
+        m = lt_vselect(t, c, m);
+        k = t ? 2 : k;
+        t = max_takes(e, m);
+        best[l] = lt_vselect(t, e, m);
+        arg[l] = t ? 3 : k;
+    }
+}
+
+/* Whether the windows are 2x2 of stride 2 without padding. */
+static int two_by_two(const struct pool_dims *d) {
+    return d->kh == 2 && d->kw == 2 && d->sh == 2 && d->sw == 2 && d->ph == 0 && d->pw == 0;
+}
+
 /* Where lane 0 of window (i, j) of block plane bp lies in y, gout or the codes: blocked,
  * or plain (the lanes then OH * OW apart); *step gets the lanes' distance. */
 LT_INLINE int64_t out_at(const struct pool_dims *d, int64_t bp, int64_t i, int64_t j, int blocked,
@@ -72,13 +97,16 @@ LT_INLINE int64_t out_at(const struct pool_dims *d, int64_t bp, int64_t i, int64
 
 LT_INLINE void forward_walk(const void *x, void *y, uint8_t *code, int64_t b0, int64_t b1,
                             const struct pool_dims *d, int y_blocked, int code_blocked,
-                            int half) {
+                            int half, int two) {
     for (int64_t bp = b0; bp < b1; bp++)
         for (int64_t i = 0; i < d->oh; i++)
             for (int64_t j = 0; j < d->ow; j++) {
                 float best[LANES];
                 int32_t arg[LANES];
-                window_max(x, bp * d->h * d->w * LANES, d, i, j, half, best, arg);
+                if (two)
+                    window_max_2x2(x, bp * d->h * d->w * LANES, d, i, j, half, best, arg);
+                else
+                    window_max(x, bp * d->h * d->w * LANES, d, i, j, half, best, arg);
                 int64_t step, at = out_at(d, bp, i, j, y_blocked, &step);
                 int64_t cstep, cat = out_at(d, bp, i, j, code_blocked, &cstep);
 #pragma omp simd
@@ -112,7 +140,7 @@ LT_INLINE uint16_t written_bf16(uint16_t b) {
 
 LT_INLINE void backward_walk(const uint8_t *code, const void *gy, void *gx, int64_t b0,
                              int64_t b1, const struct pool_dims *d, int gy_blocked,
-                             int code_blocked, int acc, int half) {
+                             int code_blocked, int acc, int half, int two) {
     int bits = half && !acc;
     for (int64_t bp = b0; bp < b1; bp++) {
         int64_t base = bp * d->h * d->w * LANES;
@@ -132,8 +160,12 @@ LT_INLINE void backward_walk(const uint8_t *code, const void *gy, void *gx, int6
                         g[l] = load(gy, at + l * step, half);
                 }
                 int64_t h0, h1, w0, w1;
-                window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
-                window(j, d->kw, d->sw, d->pw, d->w, &w0, &w1);
+                if (two) { /* the four elements, unrolled */
+                    h0 = 2 * i, h1 = h0 + 2, w0 = 2 * j, w1 = w0 + 2;
+                } else {
+                    window(i, d->kh, d->sh, d->ph, d->h, &h0, &h1);
+                    window(j, d->kw, d->sw, d->pw, d->w, &w0, &w1);
+                }
                 for (int64_t ih = h0; ih < h1; ih++)
                     for (int64_t iw = w0; iw < w1; iw++) {
                         int64_t to = base + (ih * d->w + iw) * LANES;
@@ -166,15 +198,20 @@ LT_INLINE void backward_walk(const uint8_t *code, const void *gy, void *gx, int6
     }
 }
 
-/* Each walk compiled for f32 and for bf16 (and the backward for each accumulate mode),
- * the choices folded away. */
+/* Each walk compiled for f32 and for bf16 (the forward also for 2x2 windows, the
+ * backward for each accumulate mode), the choices folded away. */
 LT_INLINE void forward_body(const void *x, void *y, uint8_t *code, int64_t b0, int64_t b1,
                             const struct pool_dims *d, int y_blocked, int code_blocked,
                             int half) {
-    if (half)
-        forward_walk(x, y, code, b0, b1, d, y_blocked, code_blocked, 1);
+    int two = two_by_two(d);
+    if (half && two)
+        forward_walk(x, y, code, b0, b1, d, y_blocked, code_blocked, 1, 1);
+    else if (half)
+        forward_walk(x, y, code, b0, b1, d, y_blocked, code_blocked, 1, 0);
+    else if (two)
+        forward_walk(x, y, code, b0, b1, d, y_blocked, code_blocked, 0, 1);
     else
-        forward_walk(x, y, code, b0, b1, d, y_blocked, code_blocked, 0);
+        forward_walk(x, y, code, b0, b1, d, y_blocked, code_blocked, 0, 0);
 }
 LT_DISPATCH(forward,
             (const void *x, void *y, uint8_t *code, int64_t b0, int64_t b1,
@@ -184,14 +221,19 @@ LT_DISPATCH(forward,
 LT_INLINE void backward_body(const uint8_t *code, const void *gy, void *gx, int64_t b0,
                              int64_t b1, const struct pool_dims *d, int gy_blocked,
                              int code_blocked, int acc, int half) {
+    int two = two_by_two(d);
     if (half && acc)
-        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 1, 1);
+        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 1, 1, 0);
+    else if (half && two)
+        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 0, 1, 1);
     else if (half)
-        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 0, 1);
+        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 0, 1, 0);
     else if (acc)
-        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 1, 0);
+        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 1, 0, 0);
+    else if (two)
+        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 0, 0, 1);
     else
-        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 0, 0);
+        backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 0, 0, 0);
 }
 LT_DISPATCH(backward,
             (const uint8_t *code, const void *gy, void *gx, int64_t b0, int64_t b1,
