@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "core/lutra.h"
+#include "core/ops/ops.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/rng.h"
-#include "core/ops/ops.h"
 #include "tests/op_check.h"
 
 static const struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1};

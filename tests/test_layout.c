@@ -109,13 +109,12 @@ static void blocked_max_pool_matches_reference(void **state) {
             struct lt_kview gx0 = tricky(cases[s].x, lt_rng_key(33, (uint64_t)s, 0, 0), dts[t]);
             for (int slots = 0; slots < 4; slots++) {
                 int y_blocked = slots & 1, codes_blocked = slots >> 1;
-                unsigned blocked = LT_IN(0) | (y_blocked ? LT_OUT(0) : 0u) |
-                                   (codes_blocked ? LT_OUT(1) : 0u);
+                unsigned blocked =
+                    LT_IN(0) | (y_blocked ? LT_OUT(0) : 0u) | (codes_blocked ? LT_OUT(1) : 0u);
                 struct lt_kview y[2] = {kv_new(dts[t], 4, want[0].shape),
                                         kv_new(LT_DTYPE_U8, 4, want[0].shape)};
-                assert_int_equal(op_run_blocked(fast, LT_OP_MAX_POOL2D, at, 1, &xb, y, blocked,
-                                                msg),
-                                 LT_OK);
+                assert_int_equal(
+                    op_run_blocked(fast, LT_OP_MAX_POOL2D, at, 1, &xb, y, blocked, msg), LT_OK);
                 struct lt_kview got = y_blocked ? relaid(&y[0], 0) : y[0];
                 struct lt_kview codes = codes_blocked ? relaid(&y[1], 0) : y[1];
                 assert_same_bytes(&got, &want[0], "forward", s);
@@ -125,11 +124,11 @@ static void blocked_max_pool_matches_reference(void **state) {
                     struct lt_kview ref = kv_new(dts[t], 4, gx0.shape), gxb = relaid(&gx0, 1);
                     memcpy(ref.data, gx0.data,
                            (size_t)lt_kview_numel(&gx0) * lt_dtype_bytes(dts[t]));
-                    assert_int_equal(op_run_backward(LT_OP_MAX_POOL2D, at, 1, &x, want, &gy,
-                                                     &ref, acc, NULL, msg),
+                    assert_int_equal(op_run_backward(LT_OP_MAX_POOL2D, at, 1, &x, want, &gy, &ref,
+                                                     acc, NULL, msg),
                                      LT_OK);
-                    assert_int_equal(op_run_backward_blocked(fast, LT_OP_MAX_POOL2D, at, 1, &xb,
-                                                             y, &gyl, &gxb, acc, blocked, msg),
+                    assert_int_equal(op_run_backward_blocked(fast, LT_OP_MAX_POOL2D, at, 1, &xb, y,
+                                                             &gyl, &gxb, acc, blocked, msg),
                                      LT_OK);
                     struct lt_kview gx = relaid(&gxb, 0);
                     assert_same_bytes(&gx, &ref, acc ? "accumulated gradient" : "gradient", s);

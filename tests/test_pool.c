@@ -13,8 +13,8 @@ static void free_outputs(enum lt_op op, struct lt_kview *out) {
 
 /* Runs `op` forward on x (freed here) and checks the output's shape and values, and for
  * max pooling the argmax codes (codes: NULL for the others). */
-static void expect_pool(enum lt_op op, const void *attrs, struct lt_kview x,
-                        const int64_t *shape, const float *want, const int32_t *codes) {
+static void expect_pool(enum lt_op op, const void *attrs, struct lt_kview x, const int64_t *shape,
+                        const float *want, const int32_t *codes) {
     struct lt_kview out[LT_MAX_OUTPUTS];
     op_forward(op, attrs, 1, &x, out);
     assert_int_equal(out[0].ndim, 4);
@@ -121,12 +121,11 @@ static void avg_values(void **state) {
     /* x (1, 1, 2, 2) = 1..4 padded by one: the 3x3 windows' sums are
      * 1 3 2 / 4 10 6 / 3 7 4, over 4 or over the 1, 2 or 4 elements in the image */
     expect_pool(LT_OP_AVG_POOL2D, &include,
-                kv_f32(4, (int64_t[]){1, 1, 2, 2}, (float[]){1, 2, 3, 4}),
-                (int64_t[]){1, 1, 3, 3},
+                kv_f32(4, (int64_t[]){1, 1, 2, 2}, (float[]){1, 2, 3, 4}), (int64_t[]){1, 1, 3, 3},
                 (float[]){0.25f, 0.75f, 0.5f, 1, 2.5f, 1.5f, 0.75f, 1.75f, 1}, NULL);
     expect_pool(LT_OP_AVG_POOL2D, &exclude,
-                kv_f32(4, (int64_t[]){1, 1, 2, 2}, (float[]){1, 2, 3, 4}),
-                (int64_t[]){1, 1, 3, 3}, (float[]){1, 1.5f, 2, 2, 2.5f, 3, 3, 3.5f, 4}, NULL);
+                kv_f32(4, (int64_t[]){1, 1, 2, 2}, (float[]){1, 2, 3, 4}), (int64_t[]){1, 1, 3, 3},
+                (float[]){1, 1.5f, 2, 2, 2.5f, 3, 3, 3.5f, 4}, NULL);
     struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 0};
     expect_pool(LT_OP_AVG_POOL2D, &k2s2, image4x4(), (int64_t[]){1, 1, 2, 2},
                 (float[]){9, 6.25f, 8.5f, 10.25f}, NULL);
@@ -214,12 +213,9 @@ static void shape_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(max_values),
-        cmocka_unit_test(max_backward),
-        cmocka_unit_test(max_wide_codes),
-        cmocka_unit_test(avg_values),
-        cmocka_unit_test(avg_backward),
-        cmocka_unit_test(global_avg),
+        cmocka_unit_test(max_values),     cmocka_unit_test(max_backward),
+        cmocka_unit_test(max_wide_codes), cmocka_unit_test(avg_values),
+        cmocka_unit_test(avg_backward),   cmocka_unit_test(global_avg),
         cmocka_unit_test(shape_errors),
     };
     return cmocka_run_group_tests_name("pool", tests, NULL, NULL);

@@ -72,8 +72,7 @@ static inline int64_t lt_pool_at(const struct pool_dims *d, int64_t i, int64_t j
 
 /* Element e of the argmax tensor v, u8 or i32 as inference made it; and its store. */
 static inline int64_t lt_pool_code_get(const struct lt_kview *v, int64_t e) {
-    return v->dtype == LT_DTYPE_U8 ? ((const uint8_t *)v->data)[e]
-                                   : ((const int32_t *)v->data)[e];
+    return v->dtype == LT_DTYPE_U8 ? ((const uint8_t *)v->data)[e] : ((const int32_t *)v->data)[e];
 }
 
 static inline void lt_pool_code_put(const struct lt_kview *v, int64_t e, int64_t code) {

@@ -96,8 +96,8 @@ LT_INLINE int64_t out_at(const struct pool_dims *d, int64_t bp, int64_t i, int64
 }
 
 LT_INLINE void forward_walk(const void *x, void *y, uint8_t *code, int64_t b0, int64_t b1,
-                            const struct pool_dims *d, int y_blocked, int code_blocked,
-                            int half, int two) {
+                            const struct pool_dims *d, int y_blocked, int code_blocked, int half,
+                            int two) {
     for (int64_t bp = b0; bp < b1; bp++)
         for (int64_t i = 0; i < d->oh; i++)
             for (int64_t j = 0; j < d->ow; j++) {
@@ -138,9 +138,9 @@ LT_INLINE uint16_t written_bf16(uint16_t b) {
     return q == 0x8000u ? (uint16_t)0 : q;
 }
 
-LT_INLINE void backward_walk(const uint8_t *code, const void *gy, void *gx, int64_t b0,
-                             int64_t b1, const struct pool_dims *d, int gy_blocked,
-                             int code_blocked, int acc, int half, int two) {
+LT_INLINE void backward_walk(const uint8_t *code, const void *gy, void *gx, int64_t b0, int64_t b1,
+                             const struct pool_dims *d, int gy_blocked, int code_blocked, int acc,
+                             int half, int two) {
     int bits = half && !acc;
     for (int64_t bp = b0; bp < b1; bp++) {
         int64_t base = bp * d->h * d->w * LANES;
@@ -201,8 +201,7 @@ LT_INLINE void backward_walk(const uint8_t *code, const void *gy, void *gx, int6
 /* Each walk compiled for f32 and for bf16 (the forward also for 2x2 windows, the
  * backward for each accumulate mode), the choices folded away. */
 LT_INLINE void forward_body(const void *x, void *y, uint8_t *code, int64_t b0, int64_t b1,
-                            const struct pool_dims *d, int y_blocked, int code_blocked,
-                            int half) {
+                            const struct pool_dims *d, int y_blocked, int code_blocked, int half) {
     int two = two_by_two(d);
     if (half && two)
         forward_walk(x, y, code, b0, b1, d, y_blocked, code_blocked, 1, 1);
@@ -218,9 +217,9 @@ LT_DISPATCH(forward,
              const struct pool_dims *d, int y_blocked, int code_blocked, int half),
             (x, y, code, b0, b1, d, y_blocked, code_blocked, half));
 
-LT_INLINE void backward_body(const uint8_t *code, const void *gy, void *gx, int64_t b0,
-                             int64_t b1, const struct pool_dims *d, int gy_blocked,
-                             int code_blocked, int acc, int half) {
+LT_INLINE void backward_body(const uint8_t *code, const void *gy, void *gx, int64_t b0, int64_t b1,
+                             const struct pool_dims *d, int gy_blocked, int code_blocked, int acc,
+                             int half) {
     int two = two_by_two(d);
     if (half && acc)
         backward_walk(code, gy, gx, b0, b1, d, gy_blocked, code_blocked, 1, 1, 0);

@@ -112,16 +112,15 @@ LT_INLINE void pool_2x2_walk(const float *restrict x, float *restrict y, uint8_t
                 if (avg)
                     yc[o] = (t[2 * o] + t[2 * o + 1]) * 0.25f;
                 else
-                    yc[o] = window_pick(t[2 * o], t[2 * o + 1], below[2 * o], below[2 * o + 1],
-                                        &cc[o]);
+                    yc[o] =
+                        window_pick(t[2 * o], t[2 * o + 1], below[2 * o], below[2 * o + 1], &cc[o]);
             }
         }
     }
 }
 
-LT_INLINE void pool_2x2_f32_body(const float *restrict x, float *restrict y,
-                                 uint8_t *restrict code, int64_t planes,
-                                 const struct pool_dims *d, int avg) {
+LT_INLINE void pool_2x2_f32_body(const float *restrict x, float *restrict y, uint8_t *restrict code,
+                                 int64_t planes, const struct pool_dims *d, int avg) {
     if (avg)
         pool_2x2_walk(x, y, NULL, planes, d, 1);
     else
@@ -143,8 +142,7 @@ LT_INLINE void put(int acc, float *g, float v) {
 /* One output row's gradients gr (ow) into the input rows g0, g1 under it: each to its
  * window's maximum (the codes cr), or a quarter to each element. */
 LT_INLINE void grad_2x2_row(const uint8_t *restrict cr, const float *restrict gr,
-                            float *restrict g0, float *restrict g1, int64_t ow, int acc,
-                            int avg) {
+                            float *restrict g0, float *restrict g1, int64_t ow, int acc, int avg) {
 #pragma omp simd
     for (int64_t j = 0; j < ow; j++) {
         float g = gr[j], v = g * 0.25f;
@@ -281,9 +279,9 @@ LT_INLINE void pool_any_walk(const float *restrict x, float *restrict y, uint8_t
     }
 }
 
-LT_INLINE void pool_any_f32_body(const float *restrict x, float *restrict y,
-                                 uint8_t *restrict code, int64_t planes, const struct pool_dims *d,
-                                 int count_include_pad, int avg) {
+LT_INLINE void pool_any_f32_body(const float *restrict x, float *restrict y, uint8_t *restrict code,
+                                 int64_t planes, const struct pool_dims *d, int count_include_pad,
+                                 int avg) {
     if (avg)
         pool_any_walk(x, y, code, planes, d, count_include_pad, 1);
     else
@@ -313,8 +311,8 @@ static void max_grad_scatter(const uint8_t *code, const float *gy, float *gx, in
 
 /* Average pooling's gradient of any window: a share of each window's gout added to each
  * of its elements. */
-static void avg_any_grad_f32(const float *gy, float *gx, int64_t planes,
-                             const struct pool_dims *d, int count_include_pad, int acc) {
+static void avg_any_grad_f32(const float *gy, float *gx, int64_t planes, const struct pool_dims *d,
+                             int count_include_pad, int acc) {
     int64_t hw = d->h * d->w;
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *gp = gy + pl * d->oh * d->ow;
@@ -425,10 +423,10 @@ LT_INLINE void pool_small_walk(const float *restrict x, float *restrict y, uint8
         }
         uint8_t *cp = code + pl * p->n_out;
         for (int o = 0; o < p->n_out; o++)
-            cp[o] = yp[o] == -INFINITY ? (uint8_t)lt_pool_code(d, o / d->ow, o % d->ow,
-                                                               window_argmax(xp, d, o / d->ow,
-                                                                             o % d->ow))
-                                       : k_at[o];
+            cp[o] = yp[o] == -INFINITY
+                        ? (uint8_t)lt_pool_code(d, o / d->ow, o % d->ow,
+                                                window_argmax(xp, d, o / d->ow, o % d->ow))
+                        : k_at[o];
     }
 }
 
@@ -506,9 +504,9 @@ static int counts_pad(const struct lt_kargs *a, int avg) {
 /* The fast forward of max pooling (avg 0), codes included, or average pooling (avg 1). */
 static enum lt_status pool2d_forward_fast(const struct lt_kargs *a, int avg) {
     struct pool_dims d = pool_dims(a);
-    const float *x = a->in[0]->data;                  /* (N, C, H, W) */
-    float *y = a->out[0]->data;                       /* (N, C, OH, OW) */
-    uint8_t *code = avg ? NULL : a->out[1]->data;     /* (N, C, OH, OW) */
+    const float *x = a->in[0]->data;              /* (N, C, H, W) */
+    float *y = a->out[0]->data;                   /* (N, C, OH, OW) */
+    uint8_t *code = avg ? NULL : a->out[1]->data; /* (N, C, OH, OW) */
     int count_include_pad = counts_pad(a, avg);
     enum pool_path path = pool_path(&d);
     struct padded pad;
@@ -536,7 +534,7 @@ static enum lt_status pool2d_forward_fast(const struct lt_kargs *a, int avg) {
 static enum lt_status pool2d_backward_fast(const struct lt_kargs *a, int avg) {
     struct pool_dims d = pool_dims(a);
     const uint8_t *code = avg ? NULL : a->out[1]->data; /* (N, C, OH, OW) */
-    const float *gy = a->gout[0]->data;                /* (N, C, OH, OW) */
+    const float *gy = a->gout[0]->data;                 /* (N, C, OH, OW) */
     if (!a->gin[0])
         return LT_OK;
     float *gx = a->gin[0]->data; /* (N, C, H, W) */
@@ -704,8 +702,8 @@ static enum lt_status pool_2x2_forward_half(const struct lt_kargs *a, int avg) {
         for (int64_t p = p0, k; p < p1; p += k) {
             k = planes_at_once(p, p1, d.h * d.w);
             lt_half_to_f32_n(dt, x + p * d.h * d.w, xf, k * d.h * d.w);
-            pool_2x2_f32(xf, yf, avg ? NULL : (uint8_t *)a->out[1]->data + p * d.oh * d.ow, k,
-                         &d, avg);
+            pool_2x2_f32(xf, yf, avg ? NULL : (uint8_t *)a->out[1]->data + p * d.oh * d.ow, k, &d,
+                         avg);
             lt_f32_to_half_n(dt, yf, y + p * d.oh * d.ow, k * d.oh * d.ow);
         }
     }

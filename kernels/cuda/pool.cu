@@ -213,11 +213,11 @@ template <typename T> static enum lt_status lt_cuda_max_pool2d_forward(const lt_
     T *y = (T *)a->out[0]->data;
     cudaStream_t s = lt_cu(a)->stream;
     if (a->out[1]->dtype == LT_DTYPE_U8)
-        max_pool2d_forward_kernel<T, uint8_t><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(
-            x, y, (uint8_t *)a->out[1]->data, n, g);
+        max_pool2d_forward_kernel<T, uint8_t>
+            <<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(x, y, (uint8_t *)a->out[1]->data, n, g);
     else
-        max_pool2d_forward_kernel<T, int32_t><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(
-            x, y, (int32_t *)a->out[1]->data, n, g);
+        max_pool2d_forward_kernel<T, int32_t>
+            <<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(x, y, (int32_t *)a->out[1]->data, n, g);
     return lt_cuda_check(a, "max_pool2d");
 }
 
@@ -234,11 +234,11 @@ template <typename C> static void max_pool2d_backward_launch(const lt_kargs *a) 
         int64_t windows = lt_numel(a->out[0]);
         if (!acc && (g.h != g.oh * g.kh || g.w != g.ow * g.kw))
             uncovered_zero_kernel<<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(gx, n, g);
-        max_pool2d_backward_tiled_kernel<C><<<lt_cuda_blocks(windows), LT_CUDA_THREADS, 0, s>>>(
-            code, gy, gx, windows, g, acc);
+        max_pool2d_backward_tiled_kernel<C>
+            <<<lt_cuda_blocks(windows), LT_CUDA_THREADS, 0, s>>>(code, gy, gx, windows, g, acc);
     } else {
-        max_pool2d_backward_kernel<C><<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(code, gy, gx, n,
-                                                                                  g, acc);
+        max_pool2d_backward_kernel<C>
+            <<<lt_cuda_blocks(n), LT_CUDA_THREADS, 0, s>>>(code, gy, gx, n, g, acc);
     }
 }
 
