@@ -255,19 +255,73 @@ static void assert_same_bytes(const struct lt_kview *a, const struct lt_kview *b
             fail_msg("%s: element %lld differs from the reference", what, (long long)i);
 }
 
+/* Padded windows whose in-image elements are all -inf (every plane -inf but for a few
+ * elements): the fast paths' maxima and codes are the reference's, the code naming the
+ * first in-image element and never the padding (whose gradient would land outside the
+ * plane), and so are the gradients, overwriting and accumulating: small planes (the
+ * padded copy) and a wide one (vector columns and edge windows). */
+static void max_pool_windows_of_negative_infinity_match_reference(void **state) {
+    (void)state;
+    static const struct lt_pool2d_attrs k2s2p1 = {{2, 2}, {2, 2}, {1, 1}, 1};
+    static const struct {
+        int64_t x[4];
+        const struct lt_pool2d_attrs *at;
+    } cases[] = {
+        {{2, 3, 5, 7}, &k3s2p1},
+        {{2, 2, 6, 6}, &k2s2p1},
+        {{1, 2, 9, 70}, &k3s2p1},
+    };
+    for (int s = 0; s < 3; s++) {
+        struct lt_kview x = kv_new(LT_DTYPE_F32, 4, cases[s].x), y[2], yf[2];
+        int64_t n = lt_kview_numel(&x);
+        for (int64_t e = 0; e < n; e++)
+            ((float *)x.data)[e] = e % 23 == 5 ? (float)(e % 7) - 3.0f : -INFINITY;
+        op_forward(LT_OP_MAX_POOL2D, cases[s].at, 1, &x, y);
+        for (int o = 0; o < 2; o++)
+            yf[o] = kv_new(y[o].dtype, 4, y[o].shape);
+        run_kernel(&fast, LT_OP_MAX_POOL2D, cases[s].at, &x, yf, NULL, NULL, 0);
+        assert_same_bytes(&yf[0], &y[0], sizeof(float), "max_pool2d of -inf");
+        assert_same_bytes(&yf[1], &y[1], 1, "max_pool2d's codes of -inf");
+        struct lt_kview gy = kv_new(LT_DTYPE_F32, 4, y[0].shape);
+        for (int64_t e = 0; e < lt_kview_numel(&gy); e++)
+            ((float *)gy.data)[e] = 2.0f * lt_rng_uniform(lt_rng_key(12, 0, 0, 0), (uint64_t)e) - 1;
+        for (unsigned acc = 0; acc < 2; acc++) {
+            struct lt_kview gx[2];
+            for (int b = 0; b < 2; b++) {
+                gx[b] = kv_new(LT_DTYPE_F32, 4, x.shape);
+                for (int64_t e = 0; e < n; e++)
+                    ((float *)gx[b].data)[e] = acc ? 0.5f : NAN;
+            }
+            run_kernel(&fast, LT_OP_MAX_POOL2D, cases[s].at, &x, yf, &gy, &gx[1], acc);
+            assert_int_equal(op_run_backward(LT_OP_MAX_POOL2D, cases[s].at, 1, &x, y, &gy, &gx[0],
+                                             acc, NULL, NULL),
+                             LT_OK);
+            assert_floats_near(gx[1].data, gx[0].data, n, 1e-6);
+            kv_free(&gx[0]);
+            kv_free(&gx[1]);
+        }
+        kv_free(&gy);
+        for (int o = 0; o < 2; o++) {
+            kv_free(&y[o]);
+            kv_free(&yf[o]);
+        }
+        kv_free(&x);
+    }
+}
+
 /* Max pooling's 2x2 windows where they tie and hold NaNs (x drawn from -1, 0, 1 and NaN):
  * the fast forward's values and argmax codes are the reference's bit for bit (the first
  * maximum in window order, a NaN beating every number), and so is the gradient through
  * them, overwriting and accumulating, in f32 and bf16 (gradients in the tensors' dtype);
- * rows of 15 windows (one AVX-512 row), of 4 with an uncovered last row and column, and
- * of 17 (the dispatched walk). */
+ * rows of 15 windows (one AVX-512 row), of 4 with an uncovered last row and column, of 17
+ * (the dispatched walk), and 120 planes of 28 x 28 (bf16 widens them a few at a time). */
 static void max_pool_ties_and_nans_match_reference(void **state) {
     (void)state;
-    static const int64_t shapes[3][4] = {{2, 3, 6, 30}, {2, 2, 5, 9}, {1, 2, 4, 34}};
+    static const int64_t shapes[4][4] = {{2, 3, 6, 30}, {2, 2, 5, 9}, {1, 2, 4, 34}, {3, 40, 28, 28}};
     const float values[4] = {-1.0f, 0.0f, 1.0f, NAN};
     const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
     for (int t = 0; t < 2; t++)
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 4; s++) {
             struct lt_kview x32 = kv_new(LT_DTYPE_F32, 4, shapes[s]), y[2], yf[2], gx[2];
             int64_t n = lt_kview_numel(&x32);
             uint64_t key = lt_rng_key(8, (uint64_t)s, 0, 0);
@@ -652,6 +706,7 @@ int main(void) {
         cmocka_unit_test(same_bits_with_one_and_two_threads),
         cmocka_unit_test(half_paths_match_reference_bit_for_bit),
         cmocka_unit_test(max_pool_ties_and_nans_match_reference),
+        cmocka_unit_test(max_pool_windows_of_negative_infinity_match_reference),
         cmocka_unit_test(f16_array_conversions_match_scalar),
         cmocka_unit_test(grad_moves_round_once),
         cmocka_unit_test(sgd_matches_reference_bit_for_bit),

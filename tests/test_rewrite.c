@@ -1,8 +1,9 @@
 /* The planner's exact rewrites (core/rewrite.c): a max_pool2d after a relu runs before
  * it, and the steps are the same bits as with the two in their written order (kept so
  * by a scale by 1 between them, which blocks the rewrite), in f32 and bf16; the plan
- * needs less memory; a relu read by anything else, and an average pool, are left as
- * they are. */
+ * needs less memory; the pool's argmax codes move with it to the relu's node; a relu read
+ * by anything else, a pool whose codes something reads or asks for, and an average pool,
+ * are left as they are. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "core/graph.h"
 #include "tests/train_util.h"
 
 SUITE_CONTEXT
@@ -134,11 +136,83 @@ static void other_shapes_are_left_alone(void **state) {
     }
 }
 
+/* conv -> relu -> max pool, its codes (*codes) read by a cast to f32 when `read`; returns
+ * the graph (the caller frees it) and its pooled output in *pooled. */
+static struct lt_graph *relu_pool(int read, int *pooled, int *codes, int *relu_node,
+                                  int *pool_node, struct lt_tensor **w) {
+    struct lt_graph *g;
+    int x, wv, r, out[LT_MAX_OUTPUTS];
+    CHECK(ctx, lt_graph_new(ctx, &g));
+    CHECK(ctx, lt_graph_input(g, LT_DTYPE_F32, 4, x_shape, "x", &x));
+    CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 4, (int64_t[]){8, 3, 3, 3}, w));
+    CHECK(ctx, lt_graph_param(g, *w, "w", 0, &wv));
+    struct lt_conv2d_attrs conv = {{1, 1}, {1, 1}, {1, 1}, 1};
+    struct lt_pool2d_attrs pool = {{2, 2}, {2, 2}, {0, 0}, 1};
+    CHECK(ctx, lt_graph_op(g, LT_OP_CONV2D, 2, (int[]){x, wv}, &conv, out));
+    CHECK(ctx, lt_graph_op(g, LT_OP_RELU, 1, out, NULL, &r));
+    CHECK(ctx, lt_graph_op(g, LT_OP_MAX_POOL2D, 1, &r, &pool, out));
+    *pooled = out[0];
+    *codes = out[1];
+    *relu_node = g->values[r].node;
+    *pool_node = g->values[out[0]].node;
+    if (read) {
+        struct lt_cast_attrs to_f32 = {LT_DTYPE_F32};
+        CHECK(ctx, lt_graph_op(g, LT_OP_CAST, 1, codes, &to_f32, out));
+    }
+    return g;
+}
+
+/* The swapped nodes: the relu's now pools, writing r and the codes (its slot 1, the
+ * codes' producer), the pool's now applies relu, with one output. */
+static void the_codes_move_with_the_pool(void **state) {
+    (void)state;
+    int pooled, codes, relu_node, pool_node;
+    struct lt_tensor *w;
+    struct lt_graph *g = relu_pool(0, &pooled, &codes, &relu_node, &pool_node, &w), *c;
+    CHECK(ctx, lt_graph_rewrite(g, &pooled, 1, &c));
+    assert_ptr_not_equal(c, g);
+    const struct lt_node *first = &c->nodes[relu_node], *second = &c->nodes[pool_node];
+    assert_int_equal(first->op, LT_OP_MAX_POOL2D);
+    assert_int_equal(first->n_out, 2);
+    assert_int_equal(first->out[1], codes);
+    assert_int_equal(c->values[codes].node, relu_node);
+    assert_int_equal(c->values[codes].slot, 1);
+    assert_int_equal(second->op, LT_OP_RELU);
+    assert_int_equal(second->n_out, 1);
+    assert_int_equal(second->in[0], first->out[0]);
+    assert_int_equal(second->out[0], pooled);
+    /* the caller's graph is as it was */
+    assert_int_equal(g->nodes[relu_node].op, LT_OP_RELU);
+    assert_int_equal(g->values[codes].node, pool_node);
+    lt_graph_free(c);
+    lt_graph_free(g);
+    lt_tensor_free(w);
+}
+
+/* The codes of max(relu(x)) are not those of relu(max(x)) (a window of negatives), so a
+ * pool whose codes are read or asked for keeps its place. */
+static void read_codes_keep_the_pool_in_place(void **state) {
+    (void)state;
+    for (int read = 0; read < 2; read++) {
+        int pooled, codes, relu_node, pool_node;
+        struct lt_tensor *w;
+        struct lt_graph *g = relu_pool(read, &pooled, &codes, &relu_node, &pool_node, &w), *c;
+        int targets[2] = {pooled, codes};
+        CHECK(ctx, lt_graph_rewrite(g, targets, read ? 1 : 2, &c));
+        assert_ptr_equal(c, g);
+        lt_graph_free(c);
+        lt_graph_free(g);
+        lt_tensor_free(w);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rewritten_steps_equal_written_steps),
         cmocka_unit_test(the_rewritten_step_needs_less),
         cmocka_unit_test(other_shapes_are_left_alone),
+        cmocka_unit_test(the_codes_move_with_the_pool),
+        cmocka_unit_test(read_codes_keep_the_pool_in_place),
     };
     return cmocka_run_group_tests_name("rewrite", tests, setup, teardown);
 }
