@@ -317,7 +317,8 @@ static void max_pool_windows_of_negative_infinity_match_reference(void **state) 
  * (the dispatched walk), and 120 planes of 28 x 28 (bf16 widens them a few at a time). */
 static void max_pool_ties_and_nans_match_reference(void **state) {
     (void)state;
-    static const int64_t shapes[4][4] = {{2, 3, 6, 30}, {2, 2, 5, 9}, {1, 2, 4, 34}, {3, 40, 28, 28}};
+    static const int64_t shapes[4][4] = {
+        {2, 3, 6, 30}, {2, 2, 5, 9}, {1, 2, 4, 34}, {3, 40, 28, 28}};
     const float values[4] = {-1.0f, 0.0f, 1.0f, NAN};
     const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
     for (int t = 0; t < 2; t++)

@@ -136,10 +136,11 @@ static void other_shapes_are_left_alone(void **state) {
     }
 }
 
-/* conv -> relu -> max pool, its codes (*codes) read by a cast to f32 when `read`; returns
- * the graph (the caller frees it) and its pooled output in *pooled. */
-static struct lt_graph *relu_pool(int read, int *pooled, int *codes, int *relu_node,
-                                  int *pool_node, struct lt_tensor **w) {
+/* conv -> relu -> max pool, the pool's codes read by a cast to f32 when `read`. Returns
+ * the graph; the pool's output and codes, the relu's and the pool's nodes through the
+ * pointers, and in *w the conv's weight (the caller frees both). */
+static struct lt_graph *relu_pool(int read, int *pooled, int *codes, int *relu_node, int *pool_node,
+                                  struct lt_tensor **w) {
     struct lt_graph *g;
     int x, wv, r, out[LT_MAX_OUTPUTS];
     CHECK(ctx, lt_graph_new(ctx, &g));
