@@ -1,6 +1,6 @@
 /* The pooling ops' f32 reference kernels: max_pool2d, avg_pool2d and global_avg_pool,
  * in plain loops with double accumulation, their half forms over f32 copies, and the
- * family's registration (the fast paths are pool_fast.c's).
+ * family's registration (the fast paths are pool_fast.c's and pool_global.c's).
  *
  * Backward passes gather: every input gradient element sums over the windows that
  * contain it, so it is written exactly once (overwrite or add, as the accumulate bit

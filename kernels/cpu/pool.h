@@ -1,6 +1,7 @@
 /* What the pooling kernels share: the sizes of a call, the windows and the reference's
- * rules (each window's maximum, its divisor), for the references (pool.c) and the fast
- * paths (pool_fast.c) alike, and the half kernels' wrapper. */
+ * rules (each window's maximum and its code, its divisor), for the references (pool.c)
+ * and the fast paths (pool_fast.c, pool_blocked.c, pool_global.c) alike, and the half
+ * kernels' wrapper. */
 #ifndef LT_CPU_POOL_H
 #define LT_CPU_POOL_H
 
@@ -138,14 +139,12 @@ int lt_max_pool_takes_blocked(const struct lt_kargs *a);
 enum lt_status lt_max_pool_blocked_forward(const struct lt_kargs *a);
 enum lt_status lt_max_pool_blocked_backward(const struct lt_kargs *a);
 
-/* Global average pooling of a channel-blocked x, f32 (pool_blocked.c): y, (N, C, 1, 1),
- * lies the same either way. The f32 kernel's takes_blocked, and what it calls when
- * a->blocked has x's slot. */
-int lt_global_avg_pool_takes_blocked(const struct lt_kargs *a);
-enum lt_status lt_global_avg_pool_blocked_forward(const struct lt_kargs *a);
-enum lt_status lt_global_avg_pool_blocked_backward(const struct lt_kargs *a);
+/* Registers global average pooling's fast f32 and half kernels over the references,
+ * plain and channel-blocked (pool_global.c). */
+void lt_cpu_register_global_pool_fast(struct lt_backend *b);
 
-/* Registers the fast f32 and half pooling kernels over the references (pool_fast.c). */
+/* Registers the fast f32 and half pooling kernels over the references (pool_fast.c),
+ * global average pooling's included. */
 void lt_cpu_register_pool_fast(struct lt_backend *b);
 
 #endif

@@ -1,5 +1,4 @@
-/* Max pooling (and global average pooling) of a channel-blocked x: (N, C / 16, H, W, 16),
- * as a convolution writes it
+/* Max pooling of a channel-blocked x: (N, C / 16, H, W, 16), as a convolution writes it
  * (struct lt_kargs, "Layouts"). A window's sixteen channels are one vector, so every
  * comparison runs in the lanes, whatever the window; y and its gradient are blocked too,
  * or plain (then each window's sixteen results go to sixteen planes), and so are the
@@ -285,76 +284,6 @@ enum lt_status lt_max_pool_blocked_backward(const struct lt_kargs *a) {
         int64_t b0, b1;
         block_share(&d, &b0, &b1);
         backward(code, gy, gx, b0, b1, &d, gy_blocked, code_blocked, acc, half);
-    }
-    return LT_OK;
-}
-
-/* ---- global average pooling ---------------------------------------------------------- */
-
-/* Per lane of block plane bp: the mean of its hw positions, summed in double in position
- * order (the reference's order, so the reference's bits), into y (N, C, 1, 1), whose
- * layout is the same blocked or not. */
-LT_INLINE void plane_means_body(const float *x, float *y, int64_t b0, int64_t b1, int64_t hw) {
-    for (int64_t bp = b0; bp < b1; bp++) {
-        double s[LANES] = {0};
-        const float *xp = x + bp * hw * LANES;
-        for (int64_t k = 0; k < hw; k++)
-#pragma omp simd
-            for (int l = 0; l < LANES; l++)
-                s[l] += xp[k * LANES + l];
-        for (int l = 0; l < LANES; l++)
-            y[bp * LANES + l] = (float)(s[l] / (double)hw);
-    }
-}
-LT_DISPATCH(plane_means, (const float *x, float *y, int64_t b0, int64_t b1, int64_t hw),
-            (x, y, b0, b1, hw));
-
-/* gx (+)= gy / hw at every position of block planes [b0, b1). */
-LT_INLINE void plane_spread_body(const float *gy, float *gx, int64_t b0, int64_t b1, int64_t hw,
-                                 int acc) {
-    for (int64_t bp = b0; bp < b1; bp++) {
-        float v[LANES];
-        for (int l = 0; l < LANES; l++)
-            v[l] = (float)((double)gy[bp * LANES + l] / (double)hw);
-        float *gp = gx + bp * hw * LANES;
-        for (int64_t k = 0; k < hw; k++)
-#pragma omp simd
-            for (int l = 0; l < LANES; l++)
-                gp[k * LANES + l] = acc ? gp[k * LANES + l] + v[l] : v[l];
-    }
-}
-LT_DISPATCH(plane_spread,
-            (const float *gy, float *gx, int64_t b0, int64_t b1, int64_t hw, int acc),
-            (gy, gx, b0, b1, hw, acc));
-
-int lt_global_avg_pool_takes_blocked(const struct lt_kargs *a) {
-    return a->in[0]->dtype == LT_DTYPE_F32 && a->in[0]->shape[1] % LANES == 0 &&
-           !(a->blocked & ~(LT_IN(0) | LT_OUT(0)));
-}
-
-enum lt_status lt_global_avg_pool_blocked_forward(const struct lt_kargs *a) {
-    const struct lt_kview *x = a->in[0];
-    int64_t blocks = x->shape[0] * x->shape[1] / LANES, hw = x->shape[2] * x->shape[3];
-#pragma omp parallel if (blocks * hw * LANES >= LT_PAR_STREAM)
-    {
-        int64_t b0, b1;
-        lt_share(blocks, 1, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
-        plane_means(x->data, a->out[0]->data, b0, b1, hw);
-    }
-    return LT_OK;
-}
-
-enum lt_status lt_global_avg_pool_blocked_backward(const struct lt_kargs *a) {
-    if (!a->gin[0])
-        return LT_OK;
-    const struct lt_kview *x = a->in[0];
-    int64_t blocks = x->shape[0] * x->shape[1] / LANES, hw = x->shape[2] * x->shape[3];
-    int acc = lt_accumulates(a, 0);
-#pragma omp parallel if (blocks * hw * LANES >= LT_PAR_STREAM)
-    {
-        int64_t b0, b1;
-        lt_share(blocks, 1, omp_get_thread_num(), omp_get_num_threads(), &b0, &b1);
-        plane_spread(a->gout[0]->data, a->gin[0]->data, b0, b1, hw, acc);
     }
     return LT_OK;
 }

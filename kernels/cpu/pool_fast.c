@@ -1,4 +1,5 @@
-/* The pooling ops' fast paths (the references are pool.c's). They split the planes
+/* Max and average pooling's fast paths (the references are pool.c's, global average
+ * pooling's fast paths pool_global.c's). They split the planes
  * (N * C) between threads and take one of three paths: the CNN's 2x2 stride 2 windows,
  * in passes that each run along many outputs at once; any other window on a small plane,
  * through a padded copy in which every window is a set of fixed offsets (one loop over
@@ -589,83 +590,11 @@ static enum lt_status avg_pool2d_backward_fast(const struct lt_kargs *a) {
     return pool2d_backward_fast(a, 1);
 }
 
-/* planes of hw elements -> their means, summed in double */
-LT_INLINE void plane_means_f32_body(const float *restrict x, float *restrict y, int64_t planes,
-                                    int64_t hw) {
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * hw;
-        double s = 0.0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t k = 0; k < hw; k++)
-            s += xp[k];
-        y[pl] = (float)(s / (double)hw);
-    }
-}
-LT_DISPATCH(plane_means_f32,
-            (const float *restrict x, float *restrict y, int64_t planes, int64_t hw),
-            (x, y, planes, hw));
-
-LT_INLINE void plane_spread_f32_body(const float *restrict gy, float *restrict gx, int64_t planes,
-                                     int64_t hw, int acc) {
-    for (int64_t pl = 0; pl < planes; pl++) {
-        float v = (float)((double)gy[pl] / (double)hw), *gp = gx + pl * hw;
-        if (acc) {
-#pragma omp simd
-            for (int64_t k = 0; k < hw; k++)
-                gp[k] += v;
-        } else {
-#pragma omp simd
-            for (int64_t k = 0; k < hw; k++)
-                gp[k] = v;
-        }
-    }
-}
-LT_DISPATCH(plane_spread_f32,
-            (const float *restrict gy, float *restrict gx, int64_t planes, int64_t hw, int acc),
-            (gy, gx, planes, hw, acc));
-
-static enum lt_status global_avg_pool_forward_fast(const struct lt_kargs *a) {
-    if (a->blocked & LT_IN(0))
-        return lt_global_avg_pool_blocked_forward(a);
-    const struct lt_kview *xv = a->in[0];
-    int64_t planes = xv->shape[0] * xv->shape[1], hw = xv->shape[2] * xv->shape[3];
-    const float *x = xv->data;  /* (N, C, H, W) */
-    float *y = a->out[0]->data; /* (N, C, 1, 1) */
-#pragma omp parallel if (planes * hw >= LT_PAR_STREAM)
-    {
-        int64_t p0, p1;
-        lt_share(planes, 16, omp_get_thread_num(), omp_get_num_threads(), &p0, &p1);
-        plane_means_f32(x + p0 * hw, y + p0, p1 - p0, hw);
-    }
-    return LT_OK;
-}
-
-static enum lt_status global_avg_pool_backward_fast(const struct lt_kargs *a) {
-    if (a->blocked & LT_IN(0))
-        return lt_global_avg_pool_blocked_backward(a);
-    const struct lt_kview *xv = a->in[0];
-    int64_t planes = xv->shape[0] * xv->shape[1], hw = xv->shape[2] * xv->shape[3];
-    const float *gy = a->gout[0]->data; /* (N, C, 1, 1) */
-    if (!a->gin[0])
-        return LT_OK;
-    float *gx = a->gin[0]->data; /* (N, C, H, W) */
-    int acc = lt_accumulates(a, 0);
-#pragma omp parallel if (planes * hw >= LT_PAR_STREAM)
-    {
-        int64_t p0, p1;
-        lt_share(planes, 1, omp_get_thread_num(), omp_get_num_threads(), &p0, &p1);
-        plane_spread_f32(gy + p0, gx + p0 * hw, p1 - p0, hw, acc);
-    }
-    return LT_OK;
-}
-
 /* Half pooling over the fast kernels: the f32 kernels on f32 copies. */
 HALF_KERNEL(max_pool2d_forward_half_fast, max_pool2d_forward_fast, 0)
 HALF_KERNEL(max_pool2d_backward_half_fast, max_pool2d_backward_fast, 1)
 HALF_KERNEL(avg_pool2d_forward_half_fast, avg_pool2d_forward_fast, 0)
 HALF_KERNEL(avg_pool2d_backward_half_fast, avg_pool2d_backward_fast, 1)
-HALF_KERNEL(global_avg_pool_forward_half_fast, global_avg_pool_forward_fast, 0)
-HALF_KERNEL(global_avg_pool_backward_half_fast, global_avg_pool_backward_fast, 1)
 
 /* Half 2x2 pooling, planes at a time: each thread widens as many whole planes of x as fit
  * a buffer on its stack (planes are contiguous), runs the f32 walk over them and rounds
@@ -767,20 +696,14 @@ void lt_cpu_register_pool_fast(struct lt_backend *b) {
                     max_pool2d_backward_fast);
     lt_cpu_set_fast(b, LT_OP_AVG_POOL2D, LT_DTYPE_F32, avg_pool2d_forward_fast,
                     avg_pool2d_backward_fast);
-    lt_cpu_set_fast(b, LT_OP_GLOBAL_AVG_POOL, LT_DTYPE_F32, global_avg_pool_forward_fast,
-                    global_avg_pool_backward_fast);
     lt_cpu_set_half(b, LT_OP_MAX_POOL2D, max_pool2d_forward_half, max_pool2d_backward_half,
                     half_pool_workspace, "vec");
     lt_cpu_set_half(b, LT_OP_AVG_POOL2D, avg_pool2d_forward_half, avg_pool2d_backward_half,
                     half_pool_workspace, "vec");
-    lt_cpu_set_half(b, LT_OP_GLOBAL_AVG_POOL, global_avg_pool_forward_half_fast,
-                    global_avg_pool_backward_half_fast, lt_half_ref_workspace, "vec");
     lt_cpu_half_gradients(b, LT_OP_MAX_POOL2D);
     /* f32 and bf16, what oneDNN's convolutions write blocked */
     b->kernels[LT_OP_MAX_POOL2D][LT_DTYPE_F32].takes_blocked = lt_max_pool_takes_blocked;
     b->kernels[LT_OP_MAX_POOL2D][LT_DTYPE_BF16].takes_blocked = lt_max_pool_takes_blocked;
-    b->kernels[LT_OP_GLOBAL_AVG_POOL][LT_DTYPE_F32].takes_blocked =
-        lt_global_avg_pool_takes_blocked;
     lt_cpu_half_gradients(b, LT_OP_AVG_POOL2D);
-    lt_cpu_half_gradients(b, LT_OP_GLOBAL_AVG_POOL);
+    lt_cpu_register_global_pool_fast(b);
 }
