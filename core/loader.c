@@ -61,6 +61,7 @@ struct lt_loader {
     int has_short;      /* the epoch ends in a short batch */
     int64_t short_size; /* this shard's rows of it (0 when its slice is empty) */
     struct lt_transform t;
+    struct lt_norm norm; /* t's normalisation, made once */
     int pixels;         /* x goes through the transform (u8 stores) */
     int c, oh, ow;      /* the transform's output */
     size_t x_row, y_row; /* bytes of one sample in the batch */
@@ -301,7 +302,8 @@ static int fill_pixels(struct filler *f, uint32_t epoch, int64_t p, float *x, vo
             f->scratch_cap = need;
         }
         uint64_t key = lt_rng_key(ld->cfg.seed, AUGMENT_STREAM, epoch, (uint64_t)i);
-        lt_transform_apply(&ld->t, img.pixels, img.c, img.h, img.w, key, f->scratch, x);
+        lt_transform_apply(&ld->t, &ld->norm, img.pixels, img.c, img.h, img.w, key, f->scratch,
+                           x);
         return 0;
     }
     return fail_msg(msg, "%s: no sample of the epoch could be decoded", s->origin);
@@ -457,6 +459,7 @@ enum lt_status lt_loader_new(struct lt_ctx *ctx, const struct lt_dataset *ds,
         batch_rows(ld, batches - 1, &first, &ld->short_size);
     }
     ld->t = t;
+    lt_transform_norm(&t, &ld->norm);
     ld->c = ch;
     ld->oh = oh;
     ld->ow = ow;

@@ -151,8 +151,15 @@ static inline void fill(float *o, int n, float v) {
         o[i] = v;
 }
 
-void lt_transform_apply(const struct lt_transform *t, const uint8_t *src, int c, int h, int w,
-                        uint64_t key, void *scratch, float *out) {
+void lt_transform_norm(const struct lt_transform *t, struct lt_norm *norm) {
+    for (int ch = 0; ch < LT_MAX_CHANNELS; ch++)
+        for (int v = 0; v < 256; v++) /* the formula exactly as documented */
+            norm->v[ch][v] = ((float)v / 255.0f - t->mean[ch]) / t->std[ch];
+}
+
+void lt_transform_apply(const struct lt_transform *t, const struct lt_norm *norm,
+                        const uint8_t *src, int c, int h, int w, uint64_t key, void *scratch,
+                        float *out) {
     LT_ASSERT(c >= 1 && c <= LT_MAX_CHANNELS);
     int top, left, flip;
     lt_transform_draw(t, h, w, key, &top, &left, &flip);
@@ -174,9 +181,7 @@ void lt_transform_apply(const struct lt_transform *t, const uint8_t *src, int c,
     /* A crop narrower than the padding may lie wholly in it: no column inside. */
     int inside = hi > lo;
     for (int ch = 0; ch < c; ch++) {
-        float lut[256]; /* u8 value -> normalised value, the formula exactly as documented */
-        for (int v = 0; v < 256; v++)
-            lut[v] = ((float)v / 255.0f - t->mean[ch]) / t->std[ch];
+        const float *lut = norm->v[ch]; /* u8 value -> normalised value */
         const float zero = lut[0];
         for (int y = 0; y < oh; y++) {
             float *o = out + ((size_t)ch * oh + y) * ow;

@@ -42,10 +42,19 @@ int lt_transform_out_size(const struct lt_transform *t, int h, int w, int *oh, i
  * (which is skipped, being the identity). */
 size_t lt_transform_scratch_bytes(const struct lt_transform *t, int c, int h, int w);
 
+/* Each channel's normalisation of every u8 value u: v[c][u] = ((float)u / 255.0f -
+ * mean[c]) / std[c], made once per transform by lt_transform_norm, so that no image pays
+ * for the divisions again. */
+struct lt_norm {
+    float v[LT_MAX_CHANNELS][256];
+};
+
+void lt_transform_norm(const struct lt_transform *t, struct lt_norm *norm);
+
 /* Applies t to src (u8, c × h × w planar, 1 <= c <= LT_MAX_CHANNELS) into out (f32,
  * c × oh × ow as lt_transform_out_size gave), drawing the crop offset and the flip from
- * `key` as lt_transform_draw does. scratch: lt_transform_scratch_bytes bytes, any
- * alignment (NULL when that is 0). Cannot fail.
+ * `key` as lt_transform_draw does; norm is t's (lt_transform_norm). scratch:
+ * lt_transform_scratch_bytes bytes, any alignment (NULL when that is 0). Cannot fail.
  *
  * Resize: PyTorch's F.interpolate(mode="bilinear", align_corners=False, antialias=False)
  * computed in float: source column sx = (w / ow)·(x + 0.5) - 0.5, clamped below at 0,
@@ -57,8 +66,9 @@ size_t lt_transform_scratch_bytes(const struct lt_transform *t, int c, int h, in
  * padding pixels read as u8 0, so they come out as (0 - mean[c]) / std[c], as
  * torchvision's pad of the image with 0 before normalising does.
  * Normalise: out = ((float)v / 255.0f - mean[c]) / std[c], in float, in that order. */
-void lt_transform_apply(const struct lt_transform *t, const uint8_t *src, int c, int h, int w,
-                        uint64_t key, void *scratch, float *out);
+void lt_transform_apply(const struct lt_transform *t, const struct lt_norm *norm,
+                        const uint8_t *src, int c, int h, int w, uint64_t key, void *scratch,
+                        float *out);
 
 /* What lt_transform_apply draws for `key` on an input of h × w (before the resize): the
  * crop's top-left in padded coordinates (pixel (top, left) of the image with the padding

@@ -52,7 +52,9 @@ static float *apply(const struct lt_transform *t, const uint8_t *src, int c, int
         out[i] = NAN;
     if (sb)
         memset(scratch, 0xa5, sb);
-    lt_transform_apply(t, src, c, h, w, key, scratch, out);
+    struct lt_norm norm;
+    lt_transform_norm(t, &norm);
+    lt_transform_apply(t, &norm, src, c, h, w, key, scratch, out);
     free(scratch);
     return out;
 }
