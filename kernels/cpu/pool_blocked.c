@@ -5,11 +5,11 @@
  * argmax codes, each layout as the planner chose.
  *
  * The rule is the reference's (pool.h): each window's first largest element, a NaN
- * beating every number, saved as its code; the backward reads the codes. Windows may not overlap
- * (the planner asks takes_blocked), so that an input element is in at most one window
- * and its gradient is that window's gout or zero: the reference's single-term sums,
- * bit for bit (zero added to a gradient, as the reference's store does). bf16 compares
- * and adds in f32 and rounds once.
+ * beating every number, saved as its code; the backward reads the codes. Windows may
+ * not overlap (the planner asks takes_blocked), so that an input element is in at most
+ * one window and its gradient is that window's gout or zero: the reference's
+ * single-term sums, bit for bit (zero added to a gradient, as the reference's store
+ * does). bf16 compares and adds in f32 and rounds once.
  */
 #include "kernels/cpu/pool.h"
 
