@@ -96,7 +96,7 @@ static void liveness(struct lt_plan *p) {
             if (reads & LT_IN(i))
                 touch(p, pn->in[i], t);
         for (int k = 0; k < pn->n_out; k++)
-            if (!pn->backward || (reads & LT_OUT(k)))
+            if ((!pn->backward || (reads & LT_OUT(k))) && !(pn->unread & LT_OUT(k)))
                 touch(p, pn->out[k], t);
         for (int i = 0; i < pn->n_in; i++)
             touch(p, pn->gin[i], t);

@@ -44,6 +44,7 @@ struct lt_pnode {
     int recompute;     /* a forward node run again for the backward */
     int adapts;        /* a cast of a half gradient the planner put around a backward */
     int skip;          /* a reshape whose output is its input's storage: nothing to run */
+    unsigned unread;   /* LT_OUT bits: outputs nothing reads, left unwritten (no storage) */
     int n_in, n_out;
     int in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS];   /* buffers of the forward tensors */
     int gout[LT_MAX_OUTPUTS], gin[LT_MAX_INPUTS]; /* gradient buffers, -1 for none */

@@ -8,6 +8,7 @@
 #include "core/ctx.h"
 #include "core/fail.h"
 #include "core/mem.h"
+#include "core/ops/ops.h"
 #include "core/plan.h"
 
 /* Appends a buffer for a tensor of `shape`; returns its index or -1 (LT_ENOMEM). */
@@ -185,8 +186,30 @@ static enum lt_status lower_adapted(struct lt_plan *p, const struct lt_pnode *pn
     return st;
 }
 
+/* Which values a needed node reads (a backward node: what its op's backward reads) or
+ * the caller asks for; NULL on LT_ENOMEM. */
+static char *read_values(const struct lt_graph *g, const char *needed, const char *is_target) {
+    char *read = calloc((size_t)g->n_values + 1, 1);
+    if (!read)
+        return NULL;
+    for (int v = 0; v < g->n_values; v++)
+        read[v] = is_target[v];
+    for (int n = 0; n < g->n_nodes; n++) {
+        const struct lt_node *node = &g->nodes[n];
+        if (!needed[n])
+            continue;
+        unsigned reads = node->backward ? lt_op_descs[node->op].backward_reads : ~0u;
+        for (int i = 0; i < node->n_in; i++)
+            read[node->in[i]] |= (reads & LT_IN(i)) != 0;
+        for (int k = 0; node->backward && k < node->n_out; k++)
+            read[node->out[k]] |= (reads & LT_OUT(k)) != 0;
+    }
+    return read;
+}
+
 /* Lowers graph node n: buffers for what it touches, then the plan's node. */
-static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target) {
+static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target,
+                                 const char *read) {
     const struct lt_node *node = &p->graph->nodes[n];
     int ids[2 * (LT_MAX_INPUTS + LT_MAX_OUTPUTS)], count = 0;
     for (int i = 0; i < node->n_in; i++)
@@ -221,6 +244,9 @@ static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target
         pn.out[k] = k < node->n_out ? p->value_buf[node->out[k]] : 0;
         pn.gout[k] = node->gout[k] >= 0 ? p->value_buf[node->gout[k]] : -1;
     }
+    for (int k = 1; !node->backward && k < node->n_out; k++)
+        if (!read[node->out[k]] && lt_op_output_skippable(node->op, k))
+            pn.unread |= LT_OUT(k);
     pn.accumulate = node->accumulate;
     pn.zero_first = node->zero_first;
     /* a parameter's half copy: made once per step, read by every micro-batch */
@@ -252,13 +278,15 @@ enum lt_status lt_plan_lower(struct lt_plan *p, const int *targets, int n_target
     for (int v = 0; v < g->n_values; v++)
         p->value_buf[v] = p->grad_buf[v] = -1;
     lt_graph_needed(g, targets, n_targets, needed);
-    enum lt_status st = LT_OK;
+    char *read = read_values(g, needed, is_target);
+    enum lt_status st = read ? LT_OK : lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
     for (int n = 0; n < g->n_nodes && st == LT_OK; n++)
         if (needed[n])
-            st = lower_node(p, n, is_target);
+            st = lower_node(p, n, is_target, read);
     for (int v = 0; v < g->n_values && st == LT_OK; v++)
         if (g->values[v].grad >= 0)
             p->grad_buf[v] = p->value_buf[g->values[v].grad];
+    free(read);
     free(needed);
     free(is_target);
     return st;

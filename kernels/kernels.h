@@ -49,6 +49,8 @@ struct lt_kargs {
     const void *attrs; /* the op's attribute struct */
     int n_in, n_out;
     const struct lt_kview *in[LT_MAX_INPUTS];
+    /* In a forward call, an output that nothing reads may have data NULL where the op
+     * allows it (lt_op_output_skippable: max pooling's codes): the kernel skips it. */
     const struct lt_kview *out[LT_MAX_OUTPUTS];
     /* backward only */
     const struct lt_kview *gout[LT_MAX_OUTPUTS]; /* NULL: no gradient flows back from it */

@@ -309,6 +309,41 @@ static void max_pool_windows_of_negative_infinity_match_reference(void **state) 
     }
 }
 
+/* A forward whose codes nothing reads gets them with data NULL (the planner's unread
+ * outputs) and writes the pooled values alone: the reference's, on every path (2x2
+ * windows in f32 and, by planes, bf16; a padded small plane; a wide plane; a window too
+ * large for byte codes). */
+static void max_pool_without_codes_matches_reference(void **state) {
+    (void)state;
+    static const struct lt_pool2d_attrs k17 = {{17, 17}, {3, 5}, {8, 8}, 1};
+    static const struct {
+        int64_t x[4];
+        const struct lt_pool2d_attrs *at;
+        enum lt_dtype dt;
+    } cases[] = {
+        {{2, 3, 6, 30}, &k2s2, LT_DTYPE_F32},  {{3, 40, 28, 28}, &k2s2, LT_DTYPE_BF16},
+        {{2, 3, 5, 7}, &k3s2p1, LT_DTYPE_F32}, {{1, 2, 9, 70}, &k3s1, LT_DTYPE_F32},
+        {{1, 2, 18, 21}, &k17, LT_DTYPE_F32},
+    };
+    for (int s = 0; s < 5; s++) {
+        struct lt_kview x32 = kv_new(LT_DTYPE_F32, 4, cases[s].x), y[2], yf[2];
+        for (int64_t e = 0; e < lt_kview_numel(&x32); e++)
+            ((float *)x32.data)[e] = 2.0f * lt_rng_uniform(lt_rng_key(13, 0, 0, 0), (uint64_t)e) - 1;
+        struct lt_kview x = kv_convert(&x32, cases[s].dt);
+        op_forward(LT_OP_MAX_POOL2D, cases[s].at, 1, &x, y);
+        yf[0] = kv_new(y[0].dtype, 4, y[0].shape);
+        yf[1] = y[1];
+        yf[1].data = NULL;
+        run_kernel(&fast, LT_OP_MAX_POOL2D, cases[s].at, &x, yf, NULL, NULL, 0);
+        assert_same_bytes(&yf[0], &y[0], lt_dtype_bytes(cases[s].dt), "max_pool2d without codes");
+        kv_free(&yf[0]);
+        kv_free(&y[0]);
+        kv_free(&y[1]);
+        kv_free(&x);
+        kv_free(&x32);
+    }
+}
+
 /* Max pooling's 2x2 windows where they tie and hold NaNs (x drawn from -1, 0, 1 and NaN):
  * the fast forward's values and argmax codes are the reference's bit for bit (the first
  * maximum in window order, a NaN beating every number), and so is the gradient through
@@ -708,6 +743,7 @@ int main(void) {
         cmocka_unit_test(half_paths_match_reference_bit_for_bit),
         cmocka_unit_test(max_pool_ties_and_nans_match_reference),
         cmocka_unit_test(max_pool_windows_of_negative_infinity_match_reference),
+        cmocka_unit_test(max_pool_without_codes_matches_reference),
         cmocka_unit_test(f16_array_conversions_match_scalar),
         cmocka_unit_test(grad_moves_round_once),
         cmocka_unit_test(sgd_matches_reference_bit_for_bit),

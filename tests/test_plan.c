@@ -369,6 +369,50 @@ static void forward_programs_keep_no_activations(void **state) {
     mlp_free(&m);
 }
 
+/* Max pooling's argmax codes, which a forward program asked for its pooled output alone
+ * does not read: no storage, and the same pooled values as a program that asks for the
+ * codes too (whose codes are the reference's). */
+static void forward_programs_store_no_unread_codes(void **state) {
+    (void)state;
+    static const int64_t shape[4] = {2, 16, 8, 8};
+    struct lt_graph *g;
+    int x, out[LT_MAX_OUTPUTS];
+    OK(lt_graph_new(ctx, &g));
+    OK(lt_graph_input(g, LT_DTYPE_F32, 4, shape, "x", &x));
+    struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1};
+    OK(lt_graph_op(g, LT_OP_MAX_POOL2D, 1, &x, &k2s2, out));
+    struct lt_tensor *xt, *y[2], *codes;
+    OK(lt_tensor_new(ctx, LT_DTYPE_F32, 4, shape, &xt));
+    OK(lt_tensor_normal(ctx, xt, 5, 0, 1));
+    struct lt_mem_report r[2];
+    for (int both = 0; both < 2; both++) {
+        struct lt_forward *f;
+        OK(lt_forward_new(ctx, g, 1 + both, out, &f));
+        lt_forward_memory(f, &r[both]);
+        OK(lt_tensor_new(ctx, LT_DTYPE_F32, 4, (int64_t[]){2, 16, 4, 4}, &y[both]));
+        if (both)
+            OK(lt_tensor_new(ctx, LT_DTYPE_U8, 4, (int64_t[]){2, 16, 4, 4}, &codes));
+        struct lt_tensor *outs[2] = {y[both], both ? codes : NULL};
+        OK(lt_forward_run(f, &xt, outs, 0, 0));
+        lt_forward_free(f);
+    }
+    /* the codes' 512 bytes are the difference */
+    assert_int_equal(r[1].bytes[LT_MEM_TEMPORARIES] - r[0].bytes[LT_MEM_TEMPORARIES], 512);
+    struct lt_kview xv = kv_f32(4, shape, lt_tensor_data(xt)), want[LT_MAX_OUTPUTS];
+    op_forward(LT_OP_MAX_POOL2D, &k2s2, 1, &xv, want);
+    assert_memory_equal(lt_tensor_data(y[0]), want[0].data, 512 * sizeof(float));
+    assert_memory_equal(lt_tensor_data(y[1]), want[0].data, 512 * sizeof(float));
+    assert_memory_equal(lt_tensor_data(codes), want[1].data, 512);
+    kv_free(&want[0]);
+    kv_free(&want[1]);
+    kv_free(&xv);
+    lt_tensor_free(y[0]);
+    lt_tensor_free(y[1]);
+    lt_tensor_free(codes);
+    lt_tensor_free(xt);
+    lt_graph_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tiny_mlp_bytes_counted_by_hand),
@@ -378,6 +422,7 @@ int main(void) {
         cmocka_unit_test_teardown(memory_limit_refuses_a_plan_that_does_not_fit, no_limit),
         cmocka_unit_test_teardown(memory_limit_option_overrides_the_context, no_limit),
         cmocka_unit_test(forward_programs_keep_no_activations),
+        cmocka_unit_test(forward_programs_store_no_unread_codes),
     };
     int rc = cmocka_run_group_tests_name("plan", tests, setup, teardown);
     op_fast_backend_release();

@@ -79,6 +79,11 @@ enum lt_status lt_infer_float_like_input(const char *op, const struct lt_kview *
 /* out = a copy of v's dtype and shape, data NULL. */
 void lt_view_like(struct lt_kview *out, const struct lt_kview *v);
 
+/* Whether op's forward kernels leave output k unwritten when its view's data is NULL,
+ * which the planner passes where nothing reads that output (struct lt_kargs): max
+ * pooling's argmax codes, in a forward program. */
+int lt_op_output_skippable(enum lt_op op, int k);
+
 /* 1 for the floating dtypes (f32, f16, bf16), else 0. */
 int lt_dtype_is_float(enum lt_dtype dt);
 

@@ -109,10 +109,13 @@ LT_INLINE void forward_walk(const void *x, void *y, uint8_t *code, int64_t b0, i
                 int64_t step, at = out_at(d, bp, i, j, y_blocked, &step);
                 int64_t cstep, cat = out_at(d, bp, i, j, code_blocked, &cstep);
 #pragma omp simd
-                for (int l = 0; l < LANES; l++) {
+                for (int l = 0; l < LANES; l++)
                     store(y, at + l * step, best[l], half);
+                if (!code) /* nothing reads the codes */
+                    continue;
+#pragma omp simd
+                for (int l = 0; l < LANES; l++)
                     code[cat + l * cstep] = (uint8_t)arg[l];
-                }
             }
 }
 

@@ -65,7 +65,7 @@ LT_INLINE float window_pick(float l, float r, int l_below, int r_below, uint8_t 
  * (b + d), and divides by 4. A row pair wider than the buffer goes straight to the
  * output. */
 LT_INLINE void pool_2x2_walk(const float *restrict x, float *restrict y, uint8_t *restrict code,
-                             int64_t planes, const struct pool_dims *d, int avg) {
+                             int64_t planes, const struct pool_dims *d, int avg, int keep) {
     int64_t h = d->h, w = d->w, oh = d->oh, ow = d->ow, tw = 2 * ow;
     int64_t chunk = ROWS_BUF / (tw ? tw : 1);
     float t[ROWS_BUF];
@@ -73,7 +73,7 @@ LT_INLINE void pool_2x2_walk(const float *restrict x, float *restrict y, uint8_t
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * h * w;
         float *yp = y + pl * oh * ow;
-        uint8_t *cp = avg ? NULL : code + pl * oh * ow;
+        uint8_t *cp = keep ? code + pl * oh * ow : NULL;
         if (chunk == 0) {
             for (int64_t i = 0; i < oh; i++) {
                 const float *r0 = xp + 2 * i * w, *r1 = r0 + w;
@@ -85,9 +85,12 @@ LT_INLINE void pool_2x2_walk(const float *restrict x, float *restrict y, uint8_t
                         continue;
                     }
                     int bl, br;
+                    uint8_t c;
                     float l = column_max(r0[2 * j], r1[2 * j], &bl);
                     float r = column_max(r0[2 * j + 1], r1[2 * j + 1], &br);
-                    yp[i * ow + j] = window_pick(l, r, bl, br, &cp[i * ow + j]);
+                    yp[i * ow + j] = window_pick(l, r, bl, br, &c);
+                    if (keep)
+                        cp[i * ow + j] = c;
                 }
             }
             continue;
@@ -107,14 +110,16 @@ LT_INLINE void pool_2x2_walk(const float *restrict x, float *restrict y, uint8_t
                 }
             }
             float *yc = yp + i0 * ow;
-            uint8_t *cc = avg ? NULL : cp + i0 * ow;
+            uint8_t *cc = keep ? cp + i0 * ow : NULL;
 #pragma omp simd
             for (int64_t o = 0; o < rows * ow; o++) {
+                uint8_t c;
                 if (avg)
                     yc[o] = (t[2 * o] + t[2 * o + 1]) * 0.25f;
                 else
-                    yc[o] =
-                        window_pick(t[2 * o], t[2 * o + 1], below[2 * o], below[2 * o + 1], &cc[o]);
+                    yc[o] = window_pick(t[2 * o], t[2 * o + 1], below[2 * o], below[2 * o + 1], &c);
+                if (keep)
+                    cc[o] = c;
             }
         }
     }
@@ -123,9 +128,11 @@ LT_INLINE void pool_2x2_walk(const float *restrict x, float *restrict y, uint8_t
 LT_INLINE void pool_2x2_f32_body(const float *restrict x, float *restrict y, uint8_t *restrict code,
                                  int64_t planes, const struct pool_dims *d, int avg) {
     if (avg)
-        pool_2x2_walk(x, y, NULL, planes, d, 1);
-    else
-        pool_2x2_walk(x, y, code, planes, d, 0);
+        pool_2x2_walk(x, y, NULL, planes, d, 1, 0);
+    else if (code)
+        pool_2x2_walk(x, y, code, planes, d, 0, 1);
+    else /* nothing reads the codes */
+        pool_2x2_walk(x, y, NULL, planes, d, 0, 0);
 }
 LT_DISPATCH(pool_2x2_f32,
             (const float *restrict x, float *restrict y, uint8_t *restrict code, int64_t planes,
@@ -217,7 +224,8 @@ LT_INLINE float edge(const float *xp, const struct pool_dims *d, int count_inclu
     if (avg)
         return window_mean(xp, d, count_include_pad, i, j);
     int64_t at = window_argmax(xp, d, i, j);
-    cr[j] = (uint8_t)lt_pool_code(d, i, j, at);
+    if (cr)
+        cr[j] = (uint8_t)lt_pool_code(d, i, j, at);
     return xp[at];
 }
 
@@ -227,7 +235,7 @@ LT_INLINE float edge(const float *xp, const struct pool_dims *d, int count_inclu
  * (NULL for average pooling). */
 LT_INLINE void pool_any_walk(const float *restrict x, float *restrict y, uint8_t *restrict code,
                              int64_t planes, const struct pool_dims *d, int count_include_pad,
-                             int avg) {
+                             int avg, int keep) {
     int64_t j0, j1, sw = d->sw;
     vector_columns(d, &j0, &j1);
     for (int64_t pl = 0; pl < planes; pl++) {
@@ -235,7 +243,7 @@ LT_INLINE void pool_any_walk(const float *restrict x, float *restrict y, uint8_t
         float *yp = y + pl * d->oh * d->ow;
         for (int64_t i = 0; i < d->oh; i++) {
             float *yr = yp + i * d->ow;
-            uint8_t *cr = avg ? NULL : code + (pl * d->oh + i) * d->ow;
+            uint8_t *cr = keep ? code + (pl * d->oh + i) * d->ow : NULL;
             for (int64_t j = 0; j < j0; j++)
                 yr[j] = edge(xp, d, count_include_pad, i, j, cr, avg);
             for (int64_t j = j1; j < d->ow; j++)
@@ -249,7 +257,7 @@ LT_INLINE void pool_any_walk(const float *restrict x, float *restrict y, uint8_t
 #pragma omp simd
             for (int64_t j = j0; j < j1; j++) {
                 yr[j] = avg ? 0.0f : xp[at + j * sw];
-                if (!avg)
+                if (keep)
                     cr[j] = (uint8_t)c0;
             }
             for (int64_t ih = h0; ih < h1; ih++)
@@ -267,7 +275,8 @@ LT_INLINE void pool_any_walk(const float *restrict x, float *restrict y, uint8_t
                         float v = xp[off + j * sw];
                         int t = max_takes(v, yr[j]);
                         yr[j] = lt_vselect(t, v, yr[j]);
-                        cr[j] = t ? c : cr[j];
+                        if (keep)
+                            cr[j] = t ? c : cr[j];
                     }
                 }
             if (!avg)
@@ -284,9 +293,11 @@ LT_INLINE void pool_any_f32_body(const float *restrict x, float *restrict y, uin
                                  int64_t planes, const struct pool_dims *d, int count_include_pad,
                                  int avg) {
     if (avg)
-        pool_any_walk(x, y, code, planes, d, count_include_pad, 1);
-    else
-        pool_any_walk(x, y, code, planes, d, count_include_pad, 0);
+        pool_any_walk(x, y, NULL, planes, d, count_include_pad, 1, 0);
+    else if (code)
+        pool_any_walk(x, y, code, planes, d, count_include_pad, 0, 1);
+    else /* nothing reads the codes */
+        pool_any_walk(x, y, NULL, planes, d, count_include_pad, 0, 0);
 }
 LT_DISPATCH(pool_any_f32,
             (const float *restrict x, float *restrict y, uint8_t *restrict code, int64_t planes,
@@ -422,8 +433,8 @@ LT_INLINE void pool_small_walk(const float *restrict x, float *restrict y, uint8
                 yp[o] /= p->div[o];
             continue;
         }
-        uint8_t *cp = code + pl * p->n_out;
-        for (int o = 0; o < p->n_out; o++)
+        uint8_t *cp = code ? code + pl * p->n_out : NULL; /* NULL: nothing reads them */
+        for (int o = 0; cp && o < p->n_out; o++)
             cp[o] = yp[o] == -INFINITY
                         ? (uint8_t)lt_pool_code(d, o / d->ow, o % d->ow,
                                                 window_argmax(xp, d, o / d->ow, o % d->ow))
@@ -519,7 +530,7 @@ static enum lt_status pool2d_forward_fast(const struct lt_kargs *a, int avg) {
         plane_share(&d, &p0, &p1);
         const float *xs = x + p0 * d.h * d.w;
         float *ys = y + p0 * d.oh * d.ow;
-        uint8_t *cs = avg ? NULL : code + p0 * d.oh * d.ow;
+        uint8_t *cs = code ? code + p0 * d.oh * d.ow : NULL; /* NULL: nothing reads them */
         if (path == PATH_2X2)
             pool_2x2_f32(xs, ys, cs, p1 - p0, &d, avg);
         else if (path == PATH_SMALL)
@@ -631,8 +642,8 @@ static enum lt_status pool_2x2_forward_half(const struct lt_kargs *a, int avg) {
         for (int64_t p = p0, k; p < p1; p += k) {
             k = planes_at_once(p, p1, d.h * d.w);
             lt_half_to_f32_n(dt, x + p * d.h * d.w, xf, k * d.h * d.w);
-            pool_2x2_f32(xf, yf, avg ? NULL : (uint8_t *)a->out[1]->data + p * d.oh * d.ow, k, &d,
-                         avg);
+            uint8_t *code = avg ? NULL : a->out[1]->data; /* NULL: nothing reads them */
+            pool_2x2_f32(xf, yf, code ? code + p * d.oh * d.ow : NULL, k, &d, avg);
             lt_f32_to_half_n(dt, yf, y + p * d.oh * d.ow, k * d.oh * d.ow);
         }
     }
