@@ -328,7 +328,8 @@ static void max_pool_without_codes_matches_reference(void **state) {
     for (int s = 0; s < 5; s++) {
         struct lt_kview x32 = kv_new(LT_DTYPE_F32, 4, cases[s].x), y[2], yf[2];
         for (int64_t e = 0; e < lt_kview_numel(&x32); e++)
-            ((float *)x32.data)[e] = 2.0f * lt_rng_uniform(lt_rng_key(13, 0, 0, 0), (uint64_t)e) - 1;
+            ((float *)x32.data)[e] =
+                2.0f * lt_rng_uniform(lt_rng_key(13, 0, 0, 0), (uint64_t)e) - 1;
         struct lt_kview x = kv_convert(&x32, cases[s].dt);
         op_forward(LT_OP_MAX_POOL2D, cases[s].at, 1, &x, y);
         yf[0] = kv_new(y[0].dtype, 4, y[0].shape);

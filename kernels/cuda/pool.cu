@@ -114,7 +114,8 @@ static __global__ void max_pool2d_forward_kernel(const T *x, T *y, C *code, int6
         const T *xp = x + pl * in_plane;
         int best = window_argmax(xp, g, i, j);
         y[e] = xp[best]; /* exact: a copy */
-        if (code) /* NULL: nothing reads the codes */
+        /* NULL: nothing reads the codes */
+        if (code)
             code[e] = (C)code_of(g, i, j, best);
     }
 }
