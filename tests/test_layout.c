@@ -606,11 +606,11 @@ static void inspect(struct lt_plan *p, struct lt_trainer *t, void *arg) {
     }
 }
 
-/* Trains the net 4 steps with the planner's layouts and with every tensor plain: the same
- * losses and parameters, bit for bit; returns what the laid-out plan blocked. */
-static struct seen same_steps_both_ways(enum net_kind kind, enum lt_dtype dt, int checkpoint) {
-    struct net m[2];
-    double losses[2][4];
+/* Trains the net 4 steps into m[0] with the planner's layouts and into m[1] with every
+ * tensor plain (which blocks nothing), their losses into losses[0] and [1]; returns what
+ * the laid-out plan blocked. The caller frees the nets. */
+static struct seen train_both_ways(enum net_kind kind, enum lt_dtype dt, int checkpoint,
+                                   struct net m[2], double losses[2][4]) {
     struct seen seen[2];
     struct lt_plan_options o = {.checkpoint = checkpoint};
     for (int r = 0; r < 2; r++) {
@@ -620,10 +620,18 @@ static struct seen same_steps_both_ways(enum net_kind kind, enum lt_dtype dt, in
     }
     ctx->plain_layouts = 0;
     assert_int_equal(seen[1].blocked_bufs, 0);
+    return seen[0];
+}
+
+/* train_both_ways, the same losses and parameters bit for bit. */
+static struct seen same_steps_both_ways(enum net_kind kind, enum lt_dtype dt, int checkpoint) {
+    struct net m[2];
+    double losses[2][4];
+    struct seen seen = train_both_ways(kind, dt, checkpoint, m, losses);
     assert_same_training(&m[0], &m[1], losses[0], losses[1], 4, "laid out against plain");
     net_free(&m[0]);
     net_free(&m[1]);
-    return seen[0];
+    return seen;
 }
 
 /* The CNN in f32 and bf16, with and without checkpointing: each convolution's output
@@ -687,18 +695,11 @@ static void batch_norm_takes_the_layout(void **state) {
     for (int t = 0; t < 2; t++) {
         struct net m[2];
         double losses[2][4];
-        struct seen seen[2];
-        for (int r = 0; r < 2; r++) {
-            ctx->plain_layouts = r;
-            net_build(&m[r], BATCH_NORM);
-            net_train(ctx, &m[r], dts[t], NULL, x_shape, 4, losses[r], inspect, &seen[r]);
-        }
-        ctx->plain_layouts = 0;
-        assert_int_equal(seen[1].blocked_bufs, 0);
+        struct seen seen = train_both_ways(BATCH_NORM, dts[t], 0, m, losses);
         for (int c = 0; c < 2; c++)
-            assert_int_equal(seen[0].out_blocked[c], seen[0].takes_out[c]);
+            assert_int_equal(seen.out_blocked[c], seen.takes_out[c]);
         if (lt_cpu_level() >= LT_CPU_AVX2)
-            assert_true(seen[0].out_blocked[1]);
+            assert_true(seen.out_blocked[1]);
         for (int st = 0; st < 4; st++)
             if (fabs(losses[0][st] - losses[1][st]) > 1e-5 * fmax(1.0, fabs(losses[1][st])))
                 fail_msg("%s, step %d: loss %.9g laid out, %.9g plain", lt_dtype_name(dts[t]),
@@ -723,17 +724,10 @@ static void a_residual_trunk_stays_blocked(void **state) {
     (void)state;
     struct net m[2];
     double losses[2][4];
-    struct seen seen[2];
-    for (int r = 0; r < 2; r++) {
-        ctx->plain_layouts = r;
-        net_build(&m[r], RESIDUAL);
-        net_train(ctx, &m[r], LT_DTYPE_F32, NULL, x_shape, 4, losses[r], inspect, &seen[r]);
-    }
-    ctx->plain_layouts = 0;
-    const struct seen *s = &seen[0];
-    assert_int_equal(s->sum_blocked,
-                     s->takes_out[0] && s->takes_in[1] && s->takes_out[1] && s->out_blocked[0]);
-    assert_int_equal(s->sum_blocked, s->out_blocked[0] && s->out_blocked[1]);
+    struct seen s = train_both_ways(RESIDUAL, LT_DTYPE_F32, 0, m, losses);
+    assert_int_equal(s.sum_blocked,
+                     s.takes_out[0] && s.takes_in[1] && s.takes_out[1] && s.out_blocked[0]);
+    assert_int_equal(s.sum_blocked, s.out_blocked[0] && s.out_blocked[1]);
     for (int st = 0; st < 4; st++)
         if (fabs(losses[0][st] - losses[1][st]) > 1e-6 * fmax(1.0, fabs(losses[1][st])))
             fail_msg("step %d: loss %.9g laid out, %.9g plain", st, losses[0][st], losses[1][st]);
