@@ -255,6 +255,13 @@ static void assert_same_bytes(const struct lt_kview *a, const struct lt_kview *b
             fail_msg("%s: element %lld differs from the reference", what, (long long)i);
 }
 
+/* A pooling case of the tests below: x's shape, the windows, x's dtype. */
+struct pool_case {
+    int64_t x[4];
+    const struct lt_pool2d_attrs *at;
+    enum lt_dtype dt;
+};
+
 /* Padded windows whose in-image elements are all -inf (every plane -inf but for a few
  * elements): the fast paths' maxima and codes are the reference's, the code naming the
  * first in-image element and never the padding (whose gradient would land outside the
@@ -263,13 +270,10 @@ static void assert_same_bytes(const struct lt_kview *a, const struct lt_kview *b
 static void max_pool_windows_of_negative_infinity_match_reference(void **state) {
     (void)state;
     static const struct lt_pool2d_attrs k2s2p1 = {{2, 2}, {2, 2}, {1, 1}, 1};
-    static const struct {
-        int64_t x[4];
-        const struct lt_pool2d_attrs *at;
-    } cases[] = {
-        {{2, 3, 5, 7}, &k3s2p1},
-        {{2, 2, 6, 6}, &k2s2p1},
-        {{1, 2, 9, 70}, &k3s2p1},
+    static const struct pool_case cases[] = {
+        {{2, 3, 5, 7}, &k3s2p1, LT_DTYPE_F32},
+        {{2, 2, 6, 6}, &k2s2p1, LT_DTYPE_F32},
+        {{1, 2, 9, 70}, &k3s2p1, LT_DTYPE_F32},
     };
     for (int s = 0; s < 3; s++) {
         struct lt_kview x = kv_new(LT_DTYPE_F32, 4, cases[s].x), y[2], yf[2];
@@ -316,11 +320,7 @@ static void max_pool_windows_of_negative_infinity_match_reference(void **state) 
 static void max_pool_without_codes_matches_reference(void **state) {
     (void)state;
     static const struct lt_pool2d_attrs k17 = {{17, 17}, {3, 5}, {8, 8}, 1};
-    static const struct {
-        int64_t x[4];
-        const struct lt_pool2d_attrs *at;
-        enum lt_dtype dt;
-    } cases[] = {
+    static const struct pool_case cases[] = {
         {{2, 3, 6, 30}, &k2s2, LT_DTYPE_F32},  {{3, 40, 28, 28}, &k2s2, LT_DTYPE_BF16},
         {{2, 3, 5, 7}, &k3s2p1, LT_DTYPE_F32}, {{1, 2, 9, 70}, &k3s1, LT_DTYPE_F32},
         {{1, 2, 18, 21}, &k17, LT_DTYPE_F32},
