@@ -123,13 +123,18 @@ void lt_exec_bind_tensors(struct lt_exec *ex) {
     }
 }
 
-static enum lt_status run_nodes(struct lt_exec *ex, int first_micro) {
+static enum lt_status run_nodes(struct lt_exec *ex, unsigned run) {
     const struct lt_plan *p = ex->plan;
     const struct lt_backend *be = p->be;
     for (int n = 0; n < p->n_nodes; n++) {
         const struct lt_pnode *pn = &p->nodes[n];
-        if (pn->once_per_step && !first_micro)
+        if (pn->once_per_step && !(run & LT_RUN_COPIES))
             continue;
+        if (pn->overwrite_first) { /* the kernel was prepared both ways */
+            int fresh = (run & LT_RUN_FRESH) != 0;
+            ex->args[n].accumulate = fresh ? pn->accumulate & ~pn->overwrite_first : pn->accumulate;
+            ex->args[n].state = fresh ? pn->state_first : pn->state;
+        }
         if (pn->skip) { /* an aliased reshape: its output is its input */
             enum lt_status st = ex->after_node ? ex->after_node(ex->after_node_user, n) : LT_OK;
             if (st != LT_OK)
@@ -164,17 +169,17 @@ static enum lt_status run_nodes(struct lt_exec *ex, int first_micro) {
 }
 
 /* What a captured graph depends on: the micro-batch kind and every bound pointer. */
-static uint64_t capture_key(const struct lt_exec *ex, int first_micro) {
-    uint64_t key = first_micro ? 0x9e3779b97f4a7c15ull : 0;
+static uint64_t capture_key(const struct lt_exec *ex, unsigned run) {
+    uint64_t key = run * 0x9e3779b97f4a7c15ull;
     for (int b = 0; b < ex->plan->n_bufs; b++)
         key = (key ^ (uint64_t)(uintptr_t)ex->views[b].data) * 0x100000001b3ull;
     return key;
 }
 
 /* Replays the graph of this kind of run, capturing it first when there is none. */
-static enum lt_status run_captured(struct lt_exec *ex, int first_micro) {
+static enum lt_status run_captured(struct lt_exec *ex, unsigned run) {
     const struct lt_backend *be = ex->plan->be;
-    uint64_t key = capture_key(ex, first_micro);
+    uint64_t key = capture_key(ex, run);
     int slot = -1;
     for (int i = 0; i < 4; i++)
         if (ex->graphs[i].graph && ex->graphs[i].key == key)
@@ -188,10 +193,10 @@ static enum lt_status run_captured(struct lt_exec *ex, int first_micro) {
         enum lt_status st = be->dev.capture_begin(be->impl, ex->msg);
         if (st != LT_OK)
             return lt_fail(ex->ctx, st, "%s", ex->msg);
-        enum lt_status run = run_nodes(ex, first_micro);
+        enum lt_status ran = run_nodes(ex, run);
         st = be->dev.capture_end(be->impl, &ex->graphs[slot].graph, ex->msg);
-        if (run != LT_OK)
-            return run;
+        if (ran != LT_OK)
+            return ran;
         if (st != LT_OK)
             return lt_fail(ex->ctx, st, "%s", ex->msg);
         ex->graphs[slot].key = key;
@@ -200,7 +205,7 @@ static enum lt_status run_captured(struct lt_exec *ex, int first_micro) {
     return st == LT_OK ? LT_OK : lt_fail(ex->ctx, st, "%s", ex->msg);
 }
 
-enum lt_status lt_exec_run(struct lt_exec *ex, int first_micro) {
+enum lt_status lt_exec_run(struct lt_exec *ex, unsigned run) {
     lt_ctx_apply_threads(ex->ctx);
     if (ex->info_dev) {
         enum lt_status st = lt_mem_copy(ex->ctx, ex->plan->be, ex->info_dev, &ex->info,
@@ -209,8 +214,7 @@ enum lt_status lt_exec_run(struct lt_exec *ex, int first_micro) {
             return st;
     }
     /* a hooked run calls back between nodes: no graph can hold that */
-    return ex->capture && !ex->after_node ? run_captured(ex, first_micro)
-                                          : run_nodes(ex, first_micro);
+    return ex->capture && !ex->after_node ? run_captured(ex, run) : run_nodes(ex, run);
 }
 
 enum lt_status lt_exec_check_inputs(struct lt_exec *ex, struct lt_tensor *const *inputs,

@@ -54,12 +54,19 @@ void lt_exec_bind(struct lt_exec *ex, int b, void *data);
  * trainer adopts them). Cannot fail. */
 void lt_exec_bind_tensors(struct lt_exec *ex);
 
-/* Runs every node in order; after the first micro-batch of a step, the nodes that
- * make parameter copies are skipped (the copies are still valid). On a kernel's failure
- * returns its status with the message on the context, naming the op. With capture on,
- * the nodes' work is recorded once per kind of micro-batch and set of bound pointers
- * into a graph that later runs replay. */
-enum lt_status lt_exec_run(struct lt_exec *ex, int first_micro);
+/* What kind of micro-batch a run is (lt_exec_run's `run` bits). */
+enum {
+    LT_RUN_COPIES = 1, /* the executor's first of the step: the parameter copies are made */
+    LT_RUN_FRESH = 2   /* the step's first: parameter gradients are overwritten, not added
+                        * to (struct lt_pnode's overwrite_first) */
+};
+
+/* Runs every node in order; without LT_RUN_COPIES the nodes that make parameter copies
+ * are skipped (the copies are still valid). On a kernel's failure returns its status
+ * with the message on the context, naming the op. With capture on, the nodes' work is
+ * recorded once per kind of micro-batch and set of bound pointers into a graph that
+ * later runs replay. */
+enum lt_status lt_exec_run(struct lt_exec *ex, unsigned run);
 
 /* Checks tensors against the graph's inputs (count known, dtype and shape). */
 enum lt_status lt_exec_check_inputs(struct lt_exec *ex, struct lt_tensor *const *inputs,

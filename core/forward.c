@@ -193,7 +193,7 @@ enum lt_status lt_forward_run(struct lt_forward *f, struct lt_tensor *const *inp
     }
     f->ex.info = (struct lt_exec_info){lt_ctx_seed(f->ctx), epoch, sample_base};
     if (st == LT_OK)
-        st = lt_exec_run(&f->ex, 1);
+        st = lt_exec_run(&f->ex, LT_RUN_COPIES);
     if (!f->on_device) {
         for (int i = 0; st == LT_OK && i < p->n_outputs; i++)
             memcpy(lt_tensor_data(out[i]), f->ex.views[p->outputs[i]].data,

@@ -328,6 +328,8 @@ static enum lt_status plan_pack(struct lt_plan *p) {
     enum lt_status st = lt_plan_layouts(p);
     if (st == LT_OK)
         st = bind_kernels(p);
+    if (st == LT_OK)
+        st = lt_plan_first_writes(p);
     if (st != LT_OK)
         return st;
     lt_plan_aliases(p);
@@ -465,9 +467,15 @@ enum lt_status lt_plan_new(struct lt_ctx *ctx, struct lt_graph *g, int loss,
 void lt_plan_free(struct lt_plan *p) {
     if (!p || --p->refs > 0)
         return;
-    for (int n = 0; n < p->n_nodes; n++)
-        if (p->nodes[n].state && p->nodes[n].kernel->release)
-            p->nodes[n].kernel->release(p->nodes[n].state);
+    for (int n = 0; n < p->n_nodes; n++) {
+        const struct lt_pnode *pn = &p->nodes[n];
+        if (pn->kernel && pn->kernel->release) {
+            if (pn->state)
+                pn->kernel->release(pn->state);
+            if (pn->state_first)
+                pn->kernel->release(pn->state_first);
+        }
+    }
     lt_graph_free(p->graph);
     free(p->bufs);
     free(p->nodes);

@@ -50,9 +50,13 @@ struct lt_pnode {
     int gout[LT_MAX_OUTPUTS], gin[LT_MAX_INPUTS]; /* gradient buffers, -1 for none */
     unsigned accumulate;                          /* bit i: add into gin[i] */
     unsigned zero_first;                          /* bit i: zero gin[i] before the call */
+    /* bits of accumulate that the step's first micro-batch clears: the first write of a
+     * parameter's gradient (core/first_write.c) */
+    unsigned overwrite_first;
     unsigned blocked;                             /* struct lt_kargs's */
     const struct lt_kernel *kernel;
-    void *state; /* what kernel->prepare built, released with the plan */
+    void *state;       /* what kernel->prepare built, released with the plan */
+    void *state_first; /* what it built for the first micro-batch's accumulate bits */
     size_t workspace;
 };
 
@@ -62,6 +66,9 @@ struct lt_plan {
     struct lt_graph *graph; /* what the passes made: the plan's nodes are its nodes lowered */
     int refs;
     int training;
+    /* the step's first micro-batch overwrites every parameter's gradient whole: the
+     * trainer does not zero the gradient buffer (core/first_write.c) */
+    int grads_overwritten;
     struct lt_buf *bufs;
     struct lt_pnode *nodes;
     int n_bufs, cap_bufs, n_nodes, cap_nodes;
@@ -103,6 +110,12 @@ enum lt_status lt_plan_layouts(struct lt_plan *p);
  * one that runs nothing (core/alias.c). Before liveness, which keeps an alias's storage
  * for its readers too. Cannot fail. */
 void lt_plan_aliases(struct lt_plan *p);
+
+/* Makes the first write of each parameter's gradient overwrite on the step's first
+ * micro-batch (core/first_write.c), preparing those nodes' kernels for it, and sets
+ * grads_overwritten where that covers the whole gradient. After the kernels are bound.
+ * Fails with LT_ENOMEM. */
+enum lt_status lt_plan_first_writes(struct lt_plan *p);
 
 /* The plan of a training step for `loss` on backend be: the graph rewritten, its backward
  * appended and, when o asks for checkpointing (o may be NULL), recomputations inserted

@@ -311,7 +311,8 @@ static enum lt_status run_micro_batches(struct lt_trainer *t, const struct lt_st
         if (in->sample_bases)
             sample = in->sample_bases[k];
         ex->info = (struct lt_exec_info){lt_ctx_seed(t->ctx), in->epoch, sample};
-        if ((st = lt_exec_run(ex, !ran[e])) != LT_OK)
+        unsigned run = (ran[e] ? 0 : LT_RUN_COPIES) | (k == 0 ? LT_RUN_FRESH : 0);
+        if ((st = lt_exec_run(ex, run)) != LT_OK)
             return st;
         ran[e] = 1;
         const float *loss = ex->views[ex->plan->loss_buf].data; /* {sum, count} */
@@ -361,7 +362,9 @@ static enum lt_status run_step(struct lt_trainer *t, const struct lt_step_input 
                                struct lt_step_result *res) {
     struct lt_plan *p = t->plan;
     enum lt_status st = agree_weights(t);
-    if (st == LT_OK)
+    /* the first micro-batch's plan overwrites every gradient, or it is zeroed first */
+    int overwritten = in->n_micro > 0 && exec_at(t, pick_exec(t, in->inputs))->plan->grads_overwritten;
+    if (st == LT_OK && !overwritten)
         st = lt_mem_zero(t->ctx, t->be, t->grads, p->bytes[LT_MEM_GRADS]);
     if (st == LT_OK)
         st = lt_storage_push(t->ctx, t->params);

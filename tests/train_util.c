@@ -195,6 +195,19 @@ void net_free(struct net *m) {
         lt_tensor_free(m->t[i]);
 }
 
+void net_steps(struct lt_ctx *ctx, struct lt_trainer *t, struct lt_tensor *const *in, int steps,
+               double *losses, void (*before)(struct lt_trainer *, void *), void *arg) {
+    for (int s = 0; s < steps; s++) {
+        if (before)
+            before(t, arg);
+        struct lt_step_input si = {2, in, (uint32_t)s, 0, NULL};
+        struct lt_step_result r;
+        CHECK(ctx, lt_trainer_step(t, &si, &r));
+        assert_false(r.skipped);
+        losses[s] = r.loss;
+    }
+}
+
 void net_train(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
                const struct lt_plan_options *o, const int64_t *x_shape, int steps,
                double *losses, void (*inspect)(struct lt_plan *, struct lt_trainer *, void *),
@@ -221,14 +234,7 @@ void net_train(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
         for (int64_t i = 0; i < x_shape[0]; i++)
             lt_tensor_set(y[k], i, (double)((i * 3 + k) % 5));
     }
-    struct lt_tensor *in[4] = {x[0], y[0], x[1], y[1]};
-    for (int s = 0; s < steps; s++) {
-        struct lt_step_input si = {2, in, (uint32_t)s, 0, NULL};
-        struct lt_step_result r;
-        CHECK(ctx, lt_trainer_step(t, &si, &r));
-        assert_false(r.skipped);
-        losses[s] = r.loss;
-    }
+    net_steps(ctx, t, (struct lt_tensor *[]){x[0], y[0], x[1], y[1]}, steps, losses, NULL, NULL);
     if (inspect)
         inspect(p, t, arg);
     for (int k = 0; k < 2; k++) {

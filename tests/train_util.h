@@ -55,6 +55,12 @@ int net_op(struct lt_ctx *ctx, struct net *m, enum lt_op op, int n, const int *i
            const void *attrs);
 void net_free(struct net *m);
 
+/* Trains `steps` steps of the same two micro-batches (in: x, y of the first, then of the
+ * second), each step applied and not skipped; the losses. before(t, arg), when not NULL,
+ * runs before each step. */
+void net_steps(struct lt_ctx *ctx, struct lt_trainer *t, struct lt_tensor *const *in, int steps,
+               double *losses, void (*before)(struct lt_trainer *, void *), void *arg);
+
 /* Plans the net (in `half` unless it is f32; with options o, NULL for none) under SGD
  * with momentum, and trains `steps` steps of the same two micro-batches of images of
  * shape x_shape with 5 classes (from fixed streams), each step applied; the losses.
