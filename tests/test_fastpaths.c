@@ -442,6 +442,57 @@ static void half_relu_matches_reference(enum lt_dtype dt, const uint16_t *bits,
     kv_free(&y[1]);
 }
 
+/* Whether two half values are the same or neighbours (one rounding apart): both NaN, or
+ * patterns of the same sign at most one apart. */
+static int half_neighbours(uint16_t a, uint16_t b, enum lt_dtype dt) {
+    uint16_t exp = dt == LT_DTYPE_F16 ? 0x7c00 : 0x7f80;
+    int nan_a = (a & 0x7fff) > exp, nan_b = (b & 0x7fff) > exp;
+    if (nan_a || nan_b)
+        return nan_a && nan_b;
+    if ((a ^ b) & 0x8000)
+        return (a & 0x7fff) + (b & 0x7fff) <= 1; /* +0 and -0, or the smallest either side */
+    return abs((int)a - (int)b) <= 1;
+}
+
+/* gelu on every bit pattern of a half dtype: the table's forward is the reference's bits;
+ * its gradient (the derivative rounded to f32 before the product) the reference's
+ * rounded once to dt, or a neighbour, overwriting and adding. */
+static void half_gelu_matches_reference(enum lt_dtype dt, const uint16_t *bits, const float *g) {
+    const struct lt_backend *ref = op_ref_backend();
+    int64_t n = 65536;
+    struct lt_kview x = kv_half(dt, n, bits), y[2], gx[2];
+    for (int b = 0; b < 2; b++) {
+        y[b] = kv_half(dt, n, bits);
+        run_kernel(b ? &fast : ref, LT_OP_GELU, NULL, &x, &y[b], NULL, NULL, 0);
+    }
+    assert_same_bytes(&y[1], &y[0], 2, dt == LT_DTYPE_F16 ? "f16 gelu" : "bf16 gelu");
+    struct lt_kview g32 = kv_f32(1, &n, g), gout[2];
+    gout[1] = kv_convert(&g32, dt);
+    gout[0] = kv_convert(&gout[1], LT_DTYPE_F32);
+    for (unsigned acc = 0; acc < 2; acc++) {
+        for (int b = 0; b < 2; b++) {
+            gx[b] = kv_convert(&gout[b], gout[b].dtype); /* what adding adds onto */
+            run_kernel(b ? &fast : ref, LT_OP_GELU, NULL, &x, &y[0], &gout[b], &gx[b], acc);
+        }
+        struct lt_kview rounded = kv_convert(&gx[0], dt);
+        const uint16_t *got = gx[1].data, *want = rounded.data;
+        for (int64_t i = 0; i < n; i++)
+            if (!half_neighbours(got[i], want[i], dt))
+                fail_msg("%s gelu %sgradient at x = 0x%04x: 0x%04x, the reference 0x%04x",
+                         dt == LT_DTYPE_F16 ? "f16" : "bf16", acc ? "added " : "",
+                         (unsigned)bits[i], (unsigned)got[i], (unsigned)want[i]);
+        kv_free(&rounded);
+        kv_free(&gx[0]);
+        kv_free(&gx[1]);
+    }
+    kv_free(&g32);
+    kv_free(&gout[0]);
+    kv_free(&gout[1]);
+    kv_free(&x);
+    kv_free(&y[0]);
+    kv_free(&y[1]);
+}
+
 static void half_paths_match_reference_bit_for_bit(void **state) {
     (void)state;
     const struct lt_backend *ref = op_ref_backend();
@@ -454,6 +505,8 @@ static void half_paths_match_reference_bit_for_bit(void **state) {
     int64_t n = 65536;
     half_relu_matches_reference(LT_DTYPE_BF16, bits, g);
     half_relu_matches_reference(LT_DTYPE_F16, bits, g);
+    half_gelu_matches_reference(LT_DTYPE_BF16, bits, g);
+    half_gelu_matches_reference(LT_DTYPE_F16, bits, g);
     struct lt_kview x = kv_half(LT_DTYPE_BF16, 65536, bits);
     /* bf16 -> f32, then f32 -> bf16 from every bf16 with each kind of lower half (exact,
      * below, at and above the halfway point, odd and even) */

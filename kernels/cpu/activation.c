@@ -6,17 +6,15 @@
  * sigmoid and tanh differentiate from their output, gelu from its input (kernels/ops.def).
  *
  * The fast paths (f32) compute in float with vec.h's math, vectorised and threaded;
- * relu also has f16 and bf16 ones, on the bit patterns, and gelu bf16 ones, its f32 math
- * on values widened and rounded in the vector lanes (f16 through chunks converted in
- * cache). Those two take half gradients (struct lt_kernel's half_gradients).
+ * relu also has f16 and bf16 ones, on the bit patterns, and gelu ones by table
+ * (kernels/cpu/gelu_half.c). Those two take half gradients (struct lt_kernel's
+ * half_gradients).
  */
 #include <math.h>
 
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/vec.h"
 
-#define SQRT1_2 0.70710678118654752440      /* 1 / sqrt(2) */
-#define INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
 
 static enum lt_status relu_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->out[0];
@@ -40,10 +38,8 @@ static enum lt_status relu_backward_ref(const struct lt_kargs *a) {
 
 static enum lt_status gelu_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->out[0];
-    for (int64_t i = 0; i < lt_kview_numel(x); i++) {
-        double v = lt_elem_load(x, i);
-        lt_elem_store(y, i, 0.5 * v * (1.0 + erf(v * SQRT1_2)));
-    }
+    for (int64_t i = 0; i < lt_kview_numel(x); i++)
+        lt_elem_store(y, i, lt_gelu(lt_elem_load(x, i)));
     return LT_OK;
 }
 
@@ -52,11 +48,8 @@ static enum lt_status gelu_backward_ref(const struct lt_kargs *a) {
         return LT_OK;
     const struct lt_kview *x = a->in[0];
     const float *g = a->gout[0]->data;
-    for (int64_t i = 0; i < lt_kview_numel(x); i++) {
-        double v = lt_elem_load(x, i);
-        double cdf = 0.5 * (1.0 + erf(v * SQRT1_2)), pdf = INV_SQRT_2PI * exp(-0.5 * v * v);
-        lt_grad_store(a, 0, i, g[i] * (cdf + v * pdf));
-    }
+    for (int64_t i = 0; i < lt_kview_numel(x); i++)
+        lt_grad_store(a, 0, i, g[i] * lt_gelu_grad(lt_elem_load(x, i)));
     return LT_OK;
 }
 
@@ -137,7 +130,7 @@ LT_DISPATCH(relu_grad_f32,
 /* The normal CDF: Phi(x) = erfc(-x / sqrt 2) / 2, from the tail on either side so that
  * it keeps its relative accuracy for negative x. */
 LT_INLINE float normal_cdf(float x) {
-    float tail = 0.5f * lt_verfc_nonneg(fabsf(x) * (float)SQRT1_2);
+    float tail = 0.5f * lt_verfc_nonneg(fabsf(x) * (float)LT_SQRT1_2);
     return lt_vselect(x < 0, tail, 1.0f - tail);
 }
 
@@ -151,7 +144,7 @@ LT_DISPATCH(gelu_f32, (const float *restrict x, float *restrict y, int64_t n, fl
             (x, y, n, c));
 
 LT_INLINE float gelu_grad(float x, float g) {
-    return g * (normal_cdf(x) + x * (float)INV_SQRT_2PI * lt_vexp(-0.5f * x * x));
+    return g * (normal_cdf(x) + x * (float)LT_INV_SQRT_2PI * lt_vexp(-0.5f * x * x));
 }
 
 LT_INLINE void gelu_grad_f32_body(const float *restrict x, const float *restrict g,
@@ -350,80 +343,6 @@ static enum lt_status tanh_backward_fast(const struct lt_kargs *a) {
     return map_backward(a, a->out[0], tanh_grad_f32, LT_PAR_STREAM);
 }
 
-/* bf16 GELU: each value widened (a shift) and its result rounded once, in the lanes of
- * the f32 loops' math; an added gradient is added in f32 (contracted into the product
- * where the ISA has FMA, as in the f32 loop) and rounded once to bf16. */
-LT_INLINE void gelu_bf16_body(const uint16_t *restrict x, uint16_t *restrict y, int64_t n) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        float v = lt_bf16_to_f32(x[i]);
-        y[i] = lt_vbf16(v * normal_cdf(v));
-    }
-}
-LT_DISPATCH(gelu_bf16, (const uint16_t *restrict x, uint16_t *restrict y, int64_t n), (x, y, n));
-
-LT_INLINE void gelu_grad_bf16_body(const uint16_t *restrict x, const uint16_t *restrict g,
-                                   uint16_t *restrict gx, int64_t n, int acc) {
-    if (acc) {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) {
-            float d =
-                gelu_grad(lt_bf16_to_f32(x[i]), lt_bf16_to_f32(g[i]));
-            gx[i] = lt_vbf16(lt_bf16_to_f32(gx[i]) + d);
-        }
-    } else {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++)
-            gx[i] = lt_vbf16(
-                gelu_grad(lt_bf16_to_f32(x[i]), lt_bf16_to_f32(g[i])));
-    }
-}
-LT_DISPATCH(gelu_grad_bf16,
-            (const uint16_t *restrict x, const uint16_t *restrict g, uint16_t *restrict gx,
-             int64_t n, int acc),
-            (x, g, gx, n, acc));
-
-/* Half GELU: bf16 in the lanes (above); f16 by the f32 loops over chunks converted in
- * cache, each half output rounded once from the f32 result (lt_par_map_half). */
-static enum lt_status gelu_forward_half(const struct lt_kargs *a) {
-    int64_t n = lt_kview_numel(a->in[0]);
-    if (a->in[0]->dtype != LT_DTYPE_BF16) {
-        lt_par_map_half(a->in[0]->dtype, gelu_f32, a->in[0]->data, a->out[0]->data, n, 0.0f,
-                        LT_PAR_MATH);
-        return LT_OK;
-    }
-    const uint16_t *x = a->in[0]->data;
-    uint16_t *y = a->out[0]->data;
-#pragma omp parallel if (n >= LT_PAR_MATH)
-    {
-        int64_t lo, hi;
-        lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        gelu_bf16(x + lo, y + lo, hi - lo);
-    }
-    return LT_OK;
-}
-
-static enum lt_status gelu_backward_half(const struct lt_kargs *a) {
-    if (!a->gin[0])
-        return LT_OK;
-    int64_t n = lt_kview_numel(a->in[0]);
-    int acc = lt_accumulates(a, 0);
-    if (a->in[0]->dtype != LT_DTYPE_BF16) {
-        lt_par_grad_half(a->in[0]->dtype, gelu_grad_f32, a->in[0]->data, a->gout[0]->data,
-                         a->gin[0]->data, n, 0.0f, acc, LT_PAR_MATH);
-        return LT_OK;
-    }
-    const uint16_t *x = a->in[0]->data, *g = a->gout[0]->data;
-    uint16_t *gx = a->gin[0]->data;
-#pragma omp parallel if (n >= LT_PAR_MATH)
-    {
-        int64_t lo, hi;
-        lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        gelu_grad_bf16(x + lo, g + lo, gx + lo, hi - lo, acc);
-    }
-    return LT_OK;
-}
-
 void lt_cpu_register_activation(struct lt_backend *b, int fast) {
     lt_cpu_set_floats(b, LT_OP_RELU, relu_forward_ref, relu_backward_ref);
     lt_cpu_set_floats(b, LT_OP_GELU, gelu_forward_ref, gelu_backward_ref);
@@ -435,8 +354,7 @@ void lt_cpu_register_activation(struct lt_backend *b, int fast) {
     lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_BF16, relu_forward_half, relu_backward_half);
     lt_cpu_set_fast(b, LT_OP_RELU, LT_DTYPE_F16, relu_forward_half, relu_backward_half);
     lt_cpu_set_fast(b, LT_OP_GELU, LT_DTYPE_F32, gelu_forward_fast, gelu_backward_fast);
-    lt_cpu_set_fast(b, LT_OP_GELU, LT_DTYPE_BF16, gelu_forward_half, gelu_backward_half);
-    lt_cpu_set_fast(b, LT_OP_GELU, LT_DTYPE_F16, gelu_forward_half, gelu_backward_half);
+    lt_cpu_register_gelu_half(b);
     lt_cpu_set_fast(b, LT_OP_SIGMOID, LT_DTYPE_F32, sigmoid_forward_fast, sigmoid_backward_fast);
     lt_cpu_set_fast(b, LT_OP_TANH, LT_DTYPE_F32, tanh_forward_fast, tanh_backward_fast);
     lt_cpu_half_gradients(b, LT_OP_RELU);

@@ -17,6 +17,20 @@
 #include "kernels/families.def"
 #undef LT_FAMILY
 void lt_cpu_register_update(struct lt_backend *b, int fast);
+/* The fast f16 and bf16 GELU kernels, by table (gelu_half.c). */
+void lt_cpu_register_gelu_half(struct lt_backend *b);
+
+/* GELU, the exact erf form (PyTorch's default), and its derivative, in double: the
+ * reference kernels' math, and what the half tables hold rounded. */
+#define LT_SQRT1_2 0.70710678118654752440      /* 1 / sqrt(2) */
+#define LT_INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
+static inline double lt_gelu(double v) {
+    return 0.5 * v * (1.0 + erf(v * LT_SQRT1_2));
+}
+static inline double lt_gelu_grad(double v) {
+    double cdf = 0.5 * (1.0 + erf(v * LT_SQRT1_2)), pdf = LT_INV_SQRT_2PI * exp(-0.5 * v * v);
+    return cdf + v * pdf;
+}
 /* n f16 values to f32 and back (round to nearest even), with exactly the bits of
  * lt_f16_to_f32 / lt_f32_to_f16, using the CPU's conversion instructions where it has
  * them (half_convert.c). Cannot fail. */

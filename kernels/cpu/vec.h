@@ -145,47 +145,8 @@ static inline void lt_par_grad(lt_grad_fn f, const float *v, const float *g, flo
     }
 }
 
-/* The same over half (f16, bf16) tensors: each thread converts its elements in chunks
- * that stay in cache to f32, runs the f32 loop on them and rounds the result (the output,
- * or gin) once to half, so that no f32 copy of the tensor is made. The gradients are
- * half (struct lt_kernel's half_gradients), gin loaded first when adding into it. */
+/* Elements of half (f16, bf16) tensors converted to f32 at a time, in cache. */
 #define LT_HALF_CHUNK 2048
-
-static inline void lt_par_map_half(enum lt_dtype dt, lt_map_fn f, const uint16_t *x, uint16_t *y,
-                                   int64_t n, float c, int64_t par_min) {
-#pragma omp parallel if (n >= par_min)
-    {
-        int64_t lo, hi;
-        lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        float xf[LT_HALF_CHUNK], yf[LT_HALF_CHUNK];
-        for (int64_t i = lo; i < hi; i += LT_HALF_CHUNK) {
-            int64_t m = hi - i < LT_HALF_CHUNK ? hi - i : LT_HALF_CHUNK;
-            lt_half_to_f32_n(dt, x + i, xf, m);
-            f(xf, yf, m, c);
-            lt_f32_to_half_n(dt, yf, y + i, m);
-        }
-    }
-}
-
-static inline void lt_par_grad_half(enum lt_dtype dt, lt_grad_fn f, const uint16_t *v,
-                                    const uint16_t *g, uint16_t *gx, int64_t n, float c, int acc,
-                                    int64_t par_min) {
-#pragma omp parallel if (n >= par_min)
-    {
-        int64_t lo, hi;
-        lt_share(n, 16, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        float vf[LT_HALF_CHUNK], gf[LT_HALF_CHUNK], gxf[LT_HALF_CHUNK];
-        for (int64_t i = lo; i < hi; i += LT_HALF_CHUNK) {
-            int64_t m = hi - i < LT_HALF_CHUNK ? hi - i : LT_HALF_CHUNK;
-            lt_half_to_f32_n(dt, v + i, vf, m);
-            lt_half_to_f32_n(dt, g + i, gf, m);
-            if (acc)
-                lt_half_to_f32_n(dt, gx + i, gxf, m);
-            f(vf, gf, gxf, m, c, acc);
-            lt_f32_to_half_n(dt, gxf, gx + i, m);
-        }
-    }
-}
 
 /* The fast backward of an op whose gradient is the identity on the flat f32 buffer
  * (reshape, cast): lt_identity_backward_ref's contract, threaded (kernels/cpu/shape.c). */
