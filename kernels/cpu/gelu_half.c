@@ -6,12 +6,12 @@
  * gives the reference's bits, NaNs and infinities included. The backward multiplies the
  * incoming gradient by the looked-up derivative in f32 (an added gradient adds in f32)
  * and rounds once to the dtype. On two Sapphire Rapids cores a lookup is ~3.5x faster
- * than the erf polynomial in AVX-512 lanes forward and ~2.5x backward
+ * than the erf polynomial in AVX-512 lanes forward and ~2.7x backward
  * (docs/performance.md).
  *
  * A dtype's tables (128 KiB of outputs, 256 KiB of derivatives; static, nothing is
- * allocated) are filled by the first call of either kernel in the process (under a millisecond). They
- * are not filled when a plan is made: a kernel with a prepare may decline its node at
+ * allocated) are filled by the first call of either kernel in the process, in under a
+ * millisecond. Not when a plan is made: a kernel with a prepare may decline its node at
  * plan time, and the planner then gives its backward f32 gradients (core/plan_build.c).
  */
 #include <pthread.h>
