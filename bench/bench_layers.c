@@ -55,10 +55,10 @@ static const struct layer layers[] = {
     LINEAR("linear 1024->10", 1024, 10, 0),
     CONV("conv 1->32 28x28 (first)", 1, 32, 28, 1),
     POOL("max pool 32x28x28", 32, 28, 0),
-    POOL("max pool 32x28x28 blocked", 32, 28, LT_IN(0) | LT_OUT(0)),
+    POOL("max pool 32x28x28 blocked", 32, 28, LT_IN(0) | LT_OUT(0) | LT_OUT(1)),
     CONV("conv 32->64 14x14", 32, 64, 14, 0),
     POOL("max pool 64x14x14", 64, 14, 0),
-    POOL("max pool 64x14x14 blocked", 64, 14, LT_IN(0)),
+    POOL("max pool 64x14x14 blocked", 64, 14, LT_IN(0) | LT_OUT(1)),
     LINEAR("linear 3136->128", 3136, 128, 0),
     LINEAR("linear 128->10", 128, 10, 0),
 };
@@ -120,11 +120,15 @@ static struct timing time_call(const struct lt_backend *b, const struct layer *l
         fprintf(stderr, "bench_layers: %s: %s\n", l->name, msg);
         exit(1);
     }
-    out[0] = tensor(out[0].dtype, out[0].ndim, out[0].shape, 0);
+    /* every output the op has; a second one (max pooling's argmax codes) of zeros, which
+     * name a valid element of every window for the backward to read */
+    int n_out = lt_op_descs[l->op].n_out;
+    for (int o = 0; o < n_out; o++)
+        out[o] = tensor(out[o].dtype, out[o].ndim, out[o].shape, 0);
     gout = tensor(gdt, out[0].ndim, out[0].shape, lt_rng_key(6, 0, 0, 0));
     struct lt_kargs a = {.attrs = attrs,
                          .n_in = l->n_in,
-                         .n_out = 1,
+                         .n_out = n_out,
                          .msg = msg,
                          .impl = b->impl,
                          .blocked = l->blocked};
@@ -132,7 +136,8 @@ static struct timing time_call(const struct lt_backend *b, const struct layer *l
         a.in[i] = &in[i];
         a.gin[i] = (grads >> i) & 1u ? &gin[i] : NULL;
     }
-    a.out[0] = &out[0];
+    for (int o = 0; o < n_out; o++)
+        a.out[o] = &out[o];
     if (grads) {
         a.gout[0] = &gout;
         a.accumulate = grads & 6u;
@@ -163,7 +168,8 @@ static struct timing time_call(const struct lt_backend *b, const struct layer *l
         free(in[i].data);
         free(gin[i].data);
     }
-    free(out[0].data);
+    for (int o = 0; o < n_out; o++)
+        free(out[o].data);
     free(gout.data);
     return t;
 }
