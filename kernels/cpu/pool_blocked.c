@@ -11,6 +11,8 @@
  * single-term sums, bit for bit (zero added to a gradient, as the reference's store
  * does). bf16 compares and adds in f32 and rounds once.
  */
+#include <string.h>
+
 #include "kernels/cpu/pool.h"
 
 #define LANES LT_BLOCK_CHANNELS
@@ -85,38 +87,90 @@ static int two_by_two(const struct pool_dims *d) {
     return d->kh == 2 && d->kw == 2 && d->sh == 2 && d->sw == 2 && d->ph == 0 && d->pw == 0;
 }
 
-/* Where lane 0 of window (i, j) of block plane bp lies in y, gout or the codes: blocked,
- * or plain (the lanes then OH * OW apart); *step gets the lanes' distance. */
-LT_INLINE int64_t out_at(const struct pool_dims *d, int64_t bp, int64_t i, int64_t j, int blocked,
-                         int64_t *step) {
+/* Windows of a block plane handled at a time, in row-major order: their results (or
+ * gouts and codes) wait in lane order in the thread's stack, so that the window loops
+ * read and write them as whole vectors whatever the layout of y, its gradient and the
+ * codes, and a plain one is read or written a run of windows at a time. */
+#define ROW 64
+
+/* Where window w (row-major) of block plane bp starts in y, gout or the codes: its
+ * sixteen lanes together when blocked, else each in its own plane, OH * OW apart. */
+LT_INLINE int64_t out_at(const struct pool_dims *d, int64_t bp, int64_t w, int blocked) {
     int64_t ohw = d->oh * d->ow;
-    *step = blocked ? 1 : ohw;
-    return blocked ? (bp * ohw + i * d->ow + j) * LANES : bp * LANES * ohw + i * d->ow + j;
+    return blocked ? (bp * ohw + w) * LANES : bp * LANES * ohw + w;
+}
+
+/* Element ti of t to element li of `lanes` (`size` bytes), or back when `out`. */
+LT_INLINE void move_one(void *t, int64_t ti, void *lanes, int64_t li, int size, int out) {
+    char *a = (char *)t + ti * size, *b = (char *)lanes + li * size;
+    if (out)
+        memcpy(a, b, (size_t)size);
+    else
+        memcpy(b, a, (size_t)size);
+}
+
+/* n windows' sixteen lanes of `size`-byte elements between lane order in `lanes` and
+ * `at` in t (out_at), into t when `out`, else out of it: a copy when t is blocked, a
+ * transpose from or into the sixteen planes' rows when not. */
+LT_INLINE void lanes_move(void *t, int64_t at, void *lanes, int64_t n, int64_t ohw, int blocked,
+                          int size, int out) {
+    if (blocked)
+        for (int64_t j = 0; j < n; j++)
+#pragma omp simd
+            for (int l = 0; l < LANES; l++)
+                move_one(t, at + j * LANES + l, lanes, j * LANES + l, size, out);
+    else
+        for (int l = 0; l < LANES; l++)
+            for (int64_t j = 0; j < n; j++)
+                move_one(t, at + l * ohw + j, lanes, j * LANES + l, size, out);
+}
+
+/* The results of n windows in lane order (best, arg) written to y at `at` and to the
+ * codes at `cat` (out_at), bf16 rounded in the lanes first. */
+LT_INLINE void put_row(void *y, uint8_t *code, const struct pool_dims *d, int64_t at,
+                       int64_t cat, int64_t n, const float (*best)[LANES],
+                       const int32_t (*arg)[LANES], int y_blocked, int code_blocked, int half) {
+    int64_t ohw = d->oh * d->ow;
+    if (half) {
+        uint16_t bits[ROW][LANES];
+        for (int64_t j = 0; j < n; j++)
+#pragma omp simd
+            for (int l = 0; l < LANES; l++)
+                bits[j][l] = lt_vbf16(best[j][l]);
+        lanes_move(y, at, bits, n, ohw, y_blocked, 2, 1);
+    } else {
+        lanes_move(y, at, (void *)best, n, ohw, y_blocked, 4, 1);
+    }
+    if (!code) /* nothing reads the codes */
+        return;
+    uint8_t c[ROW][LANES];
+    for (int64_t j = 0; j < n; j++)
+#pragma omp simd
+        for (int l = 0; l < LANES; l++)
+            c[j][l] = (uint8_t)arg[j][l];
+    lanes_move(code, cat, c, n, ohw, code_blocked, 1, 1);
 }
 
 LT_INLINE void forward_walk(const void *x, void *y, uint8_t *code, int64_t b0, int64_t b1,
                             const struct pool_dims *d, int y_blocked, int code_blocked, int half,
                             int two) {
+    float best[ROW][LANES];
+    int32_t arg[ROW][LANES];
+    int64_t ohw = d->oh * d->ow;
     for (int64_t bp = b0; bp < b1; bp++)
-        for (int64_t i = 0; i < d->oh; i++)
-            for (int64_t j = 0; j < d->ow; j++) {
-                float best[LANES];
-                int32_t arg[LANES];
+        for (int64_t w0 = 0; w0 < ohw; w0 += ROW) {
+            int64_t n = ohw - w0 < ROW ? ohw - w0 : ROW;
+            for (int64_t k = 0; k < n; k++) {
+                int64_t i = (w0 + k) / d->ow, j = (w0 + k) % d->ow;
                 if (two)
-                    window_max_2x2(x, bp * d->h * d->w * LANES, d, i, j, half, best, arg);
+                    window_max_2x2(x, bp * d->h * d->w * LANES, d, i, j, half, best[k], arg[k]);
                 else
-                    window_max(x, bp * d->h * d->w * LANES, d, i, j, half, best, arg);
-                int64_t step, at = out_at(d, bp, i, j, y_blocked, &step);
-                int64_t cstep, cat = out_at(d, bp, i, j, code_blocked, &cstep);
-#pragma omp simd
-                for (int l = 0; l < LANES; l++)
-                    store(y, at + l * step, best[l], half);
-                if (!code) /* nothing reads the codes */
-                    continue;
-#pragma omp simd
-                for (int l = 0; l < LANES; l++)
-                    code[cat + l * cstep] = (uint8_t)arg[l];
+                    window_max(x, bp * d->h * d->w * LANES, d, i, j, half, best[k], arg[k]);
             }
+            put_row(y, code, d, out_at(d, bp, w0, y_blocked), out_at(d, bp, w0, code_blocked), n,
+                    (const float(*)[LANES])best, (const int32_t(*)[LANES])arg, y_blocked,
+                    code_blocked, half);
+        }
 }
 
 /* Whether input coordinate t lies in a window along a dim (windows do not overlap). */
@@ -140,27 +194,57 @@ LT_INLINE uint16_t written_bf16(uint16_t b) {
     return q == 0x8000u ? (uint16_t)0 : q;
 }
 
+/* The gouts (their bf16 bits when `bits`) and codes of n windows at `at` and `cat`
+ * (out_at), in lane order, bf16 widened in the lanes. */
+LT_INLINE void get_row(const uint8_t *code, const void *gy, const struct pool_dims *d, int64_t at,
+                       int64_t cat, int64_t n, float (*g)[LANES], uint16_t (*gb)[LANES],
+                       int32_t (*arg)[LANES], uint16_t (*arg16)[LANES], int gy_blocked,
+                       int code_blocked, int half, int bits) {
+    int64_t ohw = d->oh * d->ow;
+    if (half) {
+        lanes_move((void *)gy, at, gb, n, ohw, gy_blocked, 2, 0);
+        for (int64_t j = 0; j < n && bits; j++)
+#pragma omp simd
+            for (int l = 0; l < LANES; l++)
+                gb[j][l] = written_bf16(gb[j][l]);
+        for (int64_t j = 0; j < n && !bits; j++)
+#pragma omp simd
+            for (int l = 0; l < LANES; l++)
+                g[j][l] = lt_bf16_to_f32(gb[j][l]);
+    } else {
+        lanes_move((void *)gy, at, g, n, ohw, gy_blocked, 4, 0);
+    }
+    uint8_t c[ROW][LANES];
+    lanes_move((void *)code, cat, c, n, ohw, code_blocked, 1, 0);
+    for (int64_t j = 0; j < n && bits; j++)
+#pragma omp simd
+        for (int l = 0; l < LANES; l++)
+            arg16[j][l] = c[j][l];
+    for (int64_t j = 0; j < n && !bits; j++)
+#pragma omp simd
+        for (int l = 0; l < LANES; l++)
+            arg[j][l] = c[j][l];
+}
+
 LT_INLINE void backward_walk(const uint8_t *code, const void *gy, void *gx, int64_t b0, int64_t b1,
                              const struct pool_dims *d, int gy_blocked, int code_blocked, int acc,
                              int half, int two) {
     int bits = half && !acc;
+    float gs[ROW][LANES];
+    uint16_t gbs[ROW][LANES], args16[ROW][LANES];
+    int32_t args[ROW][LANES];
     for (int64_t bp = b0; bp < b1; bp++) {
         int64_t base = bp * d->h * d->w * LANES;
         for (int64_t i = 0; i < d->oh; i++)
             for (int64_t j = 0; j < d->ow; j++) {
-                float g[LANES];
-                int32_t arg[LANES];
-                uint16_t gb[LANES];
-                int64_t step, at = out_at(d, bp, i, j, gy_blocked, &step);
-                int64_t cstep, cat = out_at(d, bp, i, j, code_blocked, &cstep);
-#pragma omp simd
-                for (int l = 0; l < LANES; l++) {
-                    arg[l] = code[cat + l * cstep];
-                    if (bits)
-                        gb[l] = written_bf16(((const uint16_t *)gy)[at + l * step]);
-                    else
-                        g[l] = load(gy, at + l * step, half);
-                }
+                int64_t w = i * d->ow + j, k = w % ROW, ohw = d->oh * d->ow;
+                if (k == 0)
+                    get_row(code, gy, d, out_at(d, bp, w, gy_blocked),
+                            out_at(d, bp, w, code_blocked), ohw - w < ROW ? ohw - w : ROW, gs,
+                            gbs, args, args16, gy_blocked, code_blocked, half, bits);
+                const float *g = gs[k];
+                const uint16_t *gb = gbs[k], *arg16 = args16[k];
+                const int32_t *arg = args[k];
                 int64_t h0, h1, w0, w1;
                 if (two) { /* the four elements, unrolled */
                     h0 = 2 * i, h1 = h0 + 2, w0 = 2 * j, w1 = w0 + 2;
@@ -174,8 +258,9 @@ LT_INLINE void backward_walk(const uint8_t *code, const void *gy, void *gx, int6
                         int32_t e = code_of(d, i, j, ih, iw);
 #pragma omp simd
                         for (int l = 0; l < LANES; l++) {
-                            if (bits)
-                                ((uint16_t *)gx)[to + l] = arg[l] == e ? gb[l] : (uint16_t)0;
+                            if (bits) /* a bitwise select: AVX2 has no masked 16-bit load */
+                                ((uint16_t *)gx)[to + l] =
+                                    (uint16_t)(gb[l] & -(uint16_t)(arg16[l] == e));
                             else
                                 grad_put(gx, to + l, lt_vselect(arg[l] == e, g[l], 0.0f), acc,
                                          half);
