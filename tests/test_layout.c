@@ -95,6 +95,9 @@ static void blocked_max_pool_matches_reference(void **state) {
         {{1, 16, 8, 10}, {{3, 3}, {3, 3}, {1, 1}, 1}},
         {{2, 16, 8, 8}, {{2, 2}, {3, 3}, {0, 0}, 1}},
         {{1, 16, 3, 5}, {{1, 1}, {1, 1}, {0, 0}, 1}},
+        /* more windows a plane than the kernels stage at a time (64): runs that span rows */
+        {{1, 16, 23, 25}, {{2, 2}, {2, 2}, {0, 0}, 1}},
+        {{2, 16, 20, 31}, {{3, 3}, {3, 3}, {1, 1}, 1}},
     };
     const struct lt_backend *fast = op_fast_backend();
     const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
