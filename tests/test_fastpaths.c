@@ -406,42 +406,6 @@ static void max_pool_ties_and_nans_match_reference(void **state) {
         }
 }
 
-/* relu on every bit pattern of a half dtype, and its gradient, as the reference. */
-static void half_relu_matches_reference(enum lt_dtype dt, const uint16_t *bits,
-                                        const float *g) {
-    const struct lt_backend *ref = op_ref_backend();
-    int64_t n = 65536;
-    struct lt_kview x = kv_half(dt, n, bits), y[2], gx[2];
-    for (int b = 0; b < 2; b++)
-        y[b] = kv_half(dt, n, bits);
-    run_kernel(ref, LT_OP_RELU, NULL, &x, &y[0], NULL, NULL, 0);
-    run_kernel(&fast, LT_OP_RELU, NULL, &x, &y[1], NULL, NULL, 0);
-    assert_same_bytes(&y[1], &y[0], 2, dt == LT_DTYPE_F16 ? "f16 relu" : "bf16 relu");
-    /* the fast kernel takes half gradients, the reference f32 ones holding the same values:
-     * the fast result is the reference's rounded once to dt */
-    struct lt_kview g32 = kv_f32(1, &n, g), gout[2];
-    gout[1] = kv_convert(&g32, dt);
-    gout[0] = kv_convert(&gout[1], LT_DTYPE_F32);
-    for (unsigned acc = 0; acc < 2; acc++) {
-        for (int b = 0; b < 2; b++) {
-            gx[b] = kv_convert(&gout[b], gout[b].dtype); /* what accumulating adds onto */
-            run_kernel(b ? &fast : ref, LT_OP_RELU, NULL, &x, &y[0], &gout[b], &gx[b], acc);
-        }
-        struct lt_kview rounded = kv_convert(&gx[0], dt);
-        assert_same_bytes(&gx[1], &rounded, 2,
-                          acc ? "half relu accumulated gradient" : "half relu gradient");
-        kv_free(&rounded);
-        kv_free(&gx[0]);
-        kv_free(&gx[1]);
-    }
-    kv_free(&g32);
-    kv_free(&gout[0]);
-    kv_free(&gout[1]);
-    kv_free(&x);
-    kv_free(&y[0]);
-    kv_free(&y[1]);
-}
-
 /* Whether two half values are the same or neighbours (one rounding apart): both NaN, or
  * patterns of the same sign at most one apart. */
 static int half_neighbours(uint16_t a, uint16_t b, enum lt_dtype dt) {
@@ -454,33 +418,39 @@ static int half_neighbours(uint16_t a, uint16_t b, enum lt_dtype dt) {
     return abs((int)a - (int)b) <= 1;
 }
 
-/* gelu on every bit pattern of a half dtype: the table's forward is the reference's bits;
- * its gradient (the derivative rounded to f32 before the product) the reference's
- * rounded once to dt, or a neighbour, overwriting and adding. */
-static void half_gelu_matches_reference(enum lt_dtype dt, const uint16_t *bits, const float *g) {
+/* An activation (relu, gelu) on every bit pattern of a half dtype: the forward is the
+ * reference's bits; the fast kernel takes half gradients, the reference f32 ones holding
+ * the same values, and its gradient is the reference's rounded once to dt, overwriting
+ * and adding: the same bits (relu), or (gelu, whose derivative is rounded to f32 before
+ * the product) the same or a neighbour. */
+static void half_activation_matches_reference(enum lt_op op, enum lt_dtype dt,
+                                              const uint16_t *bits, const float *g) {
     const struct lt_backend *ref = op_ref_backend();
+    const char *name = lt_op_descs[op].name, *type = dt == LT_DTYPE_F16 ? "f16" : "bf16";
     int64_t n = 65536;
     struct lt_kview x = kv_half(dt, n, bits), y[2], gx[2];
     for (int b = 0; b < 2; b++) {
         y[b] = kv_half(dt, n, bits);
-        run_kernel(b ? &fast : ref, LT_OP_GELU, NULL, &x, &y[b], NULL, NULL, 0);
+        run_kernel(b ? &fast : ref, op, NULL, &x, &y[b], NULL, NULL, 0);
     }
-    assert_same_bytes(&y[1], &y[0], 2, dt == LT_DTYPE_F16 ? "f16 gelu" : "bf16 gelu");
+    for (int64_t i = 0; i < n; i++)
+        if (((uint16_t *)y[1].data)[i] != ((uint16_t *)y[0].data)[i])
+            fail_msg("%s %s at 0x%04x differs from the reference", type, name, (unsigned)bits[i]);
     struct lt_kview g32 = kv_f32(1, &n, g), gout[2];
     gout[1] = kv_convert(&g32, dt);
     gout[0] = kv_convert(&gout[1], LT_DTYPE_F32);
     for (unsigned acc = 0; acc < 2; acc++) {
         for (int b = 0; b < 2; b++) {
             gx[b] = kv_convert(&gout[b], gout[b].dtype); /* what adding adds onto */
-            run_kernel(b ? &fast : ref, LT_OP_GELU, NULL, &x, &y[0], &gout[b], &gx[b], acc);
+            run_kernel(b ? &fast : ref, op, NULL, &x, &y[0], &gout[b], &gx[b], acc);
         }
         struct lt_kview rounded = kv_convert(&gx[0], dt);
         const uint16_t *got = gx[1].data, *want = rounded.data;
         for (int64_t i = 0; i < n; i++)
-            if (!half_neighbours(got[i], want[i], dt))
-                fail_msg("%s gelu %sgradient at x = 0x%04x: 0x%04x, the reference 0x%04x",
-                         dt == LT_DTYPE_F16 ? "f16" : "bf16", acc ? "added " : "",
-                         (unsigned)bits[i], (unsigned)got[i], (unsigned)want[i]);
+            if (op == LT_OP_RELU ? got[i] != want[i] : !half_neighbours(got[i], want[i], dt))
+                fail_msg("%s %s %sgradient at x = 0x%04x: 0x%04x, the reference 0x%04x", type,
+                         name, acc ? "added " : "", (unsigned)bits[i], (unsigned)got[i],
+                         (unsigned)want[i]);
         kv_free(&rounded);
         kv_free(&gx[0]);
         kv_free(&gx[1]);
@@ -503,10 +473,11 @@ static void half_paths_match_reference_bit_for_bit(void **state) {
     omp_set_num_threads(2);
     float *g = random_floats(65536, 41, 1.0f);
     int64_t n = 65536;
-    half_relu_matches_reference(LT_DTYPE_BF16, bits, g);
-    half_relu_matches_reference(LT_DTYPE_F16, bits, g);
-    half_gelu_matches_reference(LT_DTYPE_BF16, bits, g);
-    half_gelu_matches_reference(LT_DTYPE_F16, bits, g);
+    const enum lt_op activations[2] = {LT_OP_RELU, LT_OP_GELU};
+    for (int o = 0; o < 2; o++) {
+        half_activation_matches_reference(activations[o], LT_DTYPE_BF16, bits, g);
+        half_activation_matches_reference(activations[o], LT_DTYPE_F16, bits, g);
+    }
     struct lt_kview x = kv_half(LT_DTYPE_BF16, 65536, bits);
     /* bf16 -> f32, then f32 -> bf16 from every bf16 with each kind of lower half (exact,
      * below, at and above the halfway point, odd and even) */

@@ -150,29 +150,16 @@ static int every_first_write_overwrites(const struct lt_plan *p) {
  * grads_overwritten; `every`: whether each gradient's first write overwrites. */
 static int train(struct lt_ctx *c, struct net *m, enum net_kind kind, enum lt_dtype half,
                  int poisoned, double *losses, int *every) {
-    struct lt_graph *g = m->g;
-    int loss = m->loss, map[256];
-    if (half != LT_DTYPE_F32) {
-        CHECK(c, lt_graph_mixed(c, m->g, half, &g, map));
-        loss = map[m->loss];
-    }
-    struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.05f);
-    opt.momentum = 0.9f;
-    struct lt_plan *p;
-    struct lt_trainer *t;
-    CHECK(c, lt_plan_new(c, g, loss, &opt, &p));
-    CHECK(c, lt_trainer_new(c, p, &t));
+    struct net_run r;
+    net_run_begin(c, m, half, NULL, &r);
     struct lt_tensor *in[4];
     batches(kind, in);
-    net_steps(c, t, in, STEPS, losses, poisoned ? poison : NULL, NULL);
-    int overwritten = p->grads_overwritten;
-    *every = every_first_write_overwrites(p);
+    net_steps(c, r.t, in, STEPS, losses, poisoned ? poison : NULL, NULL);
+    int overwritten = r.p->grads_overwritten;
+    *every = every_first_write_overwrites(r.p);
     for (int k = 0; k < 4; k++)
         lt_tensor_free(in[k]);
-    lt_trainer_free(t);
-    lt_plan_free(p);
-    if (g != m->g)
-        lt_graph_free(g);
+    net_run_end(m, &r);
     return overwritten;
 }
 

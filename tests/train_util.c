@@ -208,24 +208,35 @@ void net_steps(struct lt_ctx *ctx, struct lt_trainer *t, struct lt_tensor *const
     }
 }
 
-void net_train(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
-               const struct lt_plan_options *o, const int64_t *x_shape, int steps,
-               double *losses, void (*inspect)(struct lt_plan *, struct lt_trainer *, void *),
-               void *arg) {
-    struct lt_graph *g = m->g;
+void net_run_begin(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
+                   const struct lt_plan_options *o, struct net_run *r) {
+    r->g = m->g;
     int loss = m->loss;
     if (half != LT_DTYPE_F32) {
         int map[256];
         assert_true(lt_graph_value_count(m->g) <= 256);
-        CHECK(ctx, lt_graph_mixed(ctx, m->g, half, &g, map));
+        CHECK(ctx, lt_graph_mixed(ctx, m->g, half, &r->g, map));
         loss = map[m->loss];
     }
     struct lt_optim_config opt = lt_optim_defaults(LT_OPTIM_SGD, 0.05f);
     opt.momentum = 0.9f;
-    struct lt_plan *p;
-    struct lt_trainer *t;
-    CHECK(ctx, lt_plan_new_with(ctx, g, loss, &opt, o, &p));
-    CHECK(ctx, lt_trainer_new(ctx, p, &t));
+    CHECK(ctx, lt_plan_new_with(ctx, r->g, loss, &opt, o, &r->p));
+    CHECK(ctx, lt_trainer_new(ctx, r->p, &r->t));
+}
+
+void net_run_end(struct net *m, struct net_run *r) {
+    lt_trainer_free(r->t);
+    lt_plan_free(r->p);
+    if (r->g != m->g)
+        lt_graph_free(r->g);
+}
+
+void net_train(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
+               const struct lt_plan_options *o, const int64_t *x_shape, int steps,
+               double *losses, void (*inspect)(struct lt_plan *, struct lt_trainer *, void *),
+               void *arg) {
+    struct net_run r;
+    net_run_begin(ctx, m, half, o, &r);
     struct lt_tensor *x[2], *y[2];
     for (int k = 0; k < 2; k++) {
         CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 4, x_shape, &x[k]));
@@ -234,17 +245,14 @@ void net_train(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
         for (int64_t i = 0; i < x_shape[0]; i++)
             lt_tensor_set(y[k], i, (double)((i * 3 + k) % 5));
     }
-    net_steps(ctx, t, (struct lt_tensor *[]){x[0], y[0], x[1], y[1]}, steps, losses, NULL, NULL);
+    net_steps(ctx, r.t, (struct lt_tensor *[]){x[0], y[0], x[1], y[1]}, steps, losses, NULL, NULL);
     if (inspect)
-        inspect(p, t, arg);
+        inspect(r.p, r.t, arg);
     for (int k = 0; k < 2; k++) {
         lt_tensor_free(x[k]);
         lt_tensor_free(y[k]);
     }
-    lt_trainer_free(t);
-    lt_plan_free(p);
-    if (g != m->g)
-        lt_graph_free(g);
+    net_run_end(m, &r);
 }
 
 void assert_same_training(const struct net *a, const struct net *b, const double *loss_a,

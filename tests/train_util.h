@@ -55,6 +55,18 @@ int net_op(struct lt_ctx *ctx, struct net *m, enum lt_op op, int n, const int *i
            const void *attrs);
 void net_free(struct net *m);
 
+/* A net planned in `half` (unless it is f32; with options o, NULL for none) under SGD
+ * with momentum, and its trainer: g is the graph planned, m's own or its mixed copy. */
+struct net_run {
+    struct lt_graph *g;
+    struct lt_plan *p;
+    struct lt_trainer *t;
+};
+void net_run_begin(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
+                   const struct lt_plan_options *o, struct net_run *r);
+/* Frees the trainer, the plan and a mixed copy of the graph. */
+void net_run_end(struct net *m, struct net_run *r);
+
 /* Trains `steps` steps of the same two micro-batches (in: x, y of the first, then of the
  * second), each step applied and not skipped; the losses. before(t, arg), when not NULL,
  * runs before each step. */
