@@ -11,13 +11,17 @@
  *
  * The trainer skips the zeroing where the plan's first micro-batch writes every
  * parameter's gradient whole this way (`grads_overwritten`); not where a parameter gets
- * no gradient, where its first writer writes it through two slots at once (which slot
- * lands first is the kernel's affair) or a kernel declines the overwriting preparation.
- * The flat buffer's alignment gaps are never written: zero from its allocation.
+ * no gradient (another plan of the same trainer may have written its part of the
+ * buffer), where its first writer writes it through two slots at once (which slot lands
+ * first is the kernel's affair) or a kernel declines the overwriting preparation. The
+ * flat buffer's alignment gaps are never written: zero from its allocation. The pass runs
+ * before reshapes are aliased (core/alias.c), which never touches a parameter's gradient.
  */
 #include <stdlib.h>
 
+#include "core/fail.h"
 #include "core/mem.h"
+#include "core/ops/ops.h"
 #include "core/plan.h"
 
 /* Whether node pn writes buffer b through exactly one input slot, i, adding. */
@@ -31,10 +35,10 @@ static int single_adding_write(const struct lt_pnode *pn, int b, int i) {
     return 1;
 }
 
-/* Prepares node pn's kernel a second time, for its first-micro-batch accumulate bits;
- * drops the bits where the kernel declines, and grows the workspace to the larger of
- * the two preparations. */
-static void prepare_first(struct lt_plan *p, struct lt_pnode *pn) {
+/* Prepares node pn's kernel a second time, for its first-micro-batch accumulate bits,
+ * and grows the workspace to the larger of the two preparations. Drops the bits where
+ * the kernel declines (LT_EUNSUPPORTED); fails, naming the op, on any other error. */
+static enum lt_status prepare_first(struct lt_plan *p, struct lt_pnode *pn) {
     const struct lt_kernel *k = pn->kernel;
     struct lt_kargs a;
     lt_plan_shape_args(p, pn, &a);
@@ -42,11 +46,15 @@ static void prepare_first(struct lt_plan *p, struct lt_pnode *pn) {
     if (k->prepare) {
         char msg[LT_KMSG_SIZE] = "";
         a.msg = msg;
-        if (k->prepare(&a, pn->backward, &pn->state_first) != LT_OK) {
+        enum lt_status st = k->prepare(&a, pn->backward, &pn->state_first);
+        if (st == LT_EUNSUPPORTED) {
             pn->state_first = NULL;
             pn->overwrite_first = 0;
-            return;
+            return LT_OK;
         }
+        if (st != LT_OK)
+            return lt_fail(p->ctx, st, "%s (backward): preparing the kernel to overwrite: %s",
+                           lt_op_descs[pn->op].name, msg[0] ? msg : "failed");
     }
     a.state = pn->state_first;
     if (k->workspace) {
@@ -56,6 +64,7 @@ static void prepare_first(struct lt_plan *p, struct lt_pnode *pn) {
         if (pn->workspace > p->bytes[LT_MEM_WORKSPACE])
             p->bytes[LT_MEM_WORKSPACE] = pn->workspace;
     }
+    return LT_OK;
 }
 
 enum lt_status lt_plan_first_writes(struct lt_plan *p) {
@@ -72,11 +81,14 @@ enum lt_status lt_plan_first_writes(struct lt_plan *p) {
             if (b < 0 || p->bufs[b].kind != LT_BUF_GRAD || seen[b])
                 continue;
             seen[b] = 1;
-            if (!pn->skip && !pn->once_per_step && single_adding_write(pn, b, i))
+            if (single_adding_write(pn, b, i))
                 pn->overwrite_first |= 1u << i;
         }
-        if (pn->overwrite_first)
-            prepare_first(p, pn);
+        enum lt_status st = pn->overwrite_first ? prepare_first(p, pn) : LT_OK;
+        if (st != LT_OK) {
+            free(seen);
+            return st;
+        }
     }
     /* covered: every parameter's gradient buffer, each with an overwriting first write */
     int covered = 1;

@@ -113,8 +113,9 @@ void lt_plan_aliases(struct lt_plan *p);
 
 /* Makes the first write of each parameter's gradient overwrite on the step's first
  * micro-batch (core/first_write.c), preparing those nodes' kernels for it, and sets
- * grads_overwritten where that covers the whole gradient. After the kernels are bound.
- * Fails with LT_ENOMEM. */
+ * grads_overwritten where that covers the whole gradient. After the kernels are bound,
+ * before reshapes are aliased. Fails with LT_ENOMEM, or with a kernel's error preparing
+ * (its message on the context). */
 enum lt_status lt_plan_first_writes(struct lt_plan *p);
 
 /* The plan of a training step for `loss` on backend be: the graph rewritten, its backward

@@ -363,7 +363,8 @@ static enum lt_status run_step(struct lt_trainer *t, const struct lt_step_input 
     struct lt_plan *p = t->plan;
     enum lt_status st = agree_weights(t);
     /* the first micro-batch's plan overwrites every gradient, or it is zeroed first */
-    int overwritten = in->n_micro > 0 && exec_at(t, pick_exec(t, in->inputs))->plan->grads_overwritten;
+    int overwritten =
+        in->n_micro > 0 && exec_at(t, pick_exec(t, in->inputs))->plan->grads_overwritten;
     if (st == LT_OK && !overwritten)
         st = lt_mem_zero(t->ctx, t->be, t->grads, p->bytes[LT_MEM_GRADS]);
     if (st == LT_OK)

@@ -1,13 +1,17 @@
 /* The planner's first-write pass (core/first_write.c): the step's first micro-batch
  * overwrites every parameter gradient, so the trainer need not zero the gradient buffer.
- * Each net is trained with the buffer filled with NaN before every step and without,
- * and must give the same bits: a kernel that added into a gradient it was asked to
- * overwrite, or a plan that skipped the zeroing it needs, turns the run into NaN. */
+ * Each net is trained three ways that must give the same bits: as a plan made before the
+ * pass would run it (the buffer zeroed, every write adding), as planned, and as planned
+ * with the gradients filled with NaN before every step. A kernel that added into a
+ * gradient it was asked to overwrite, or a plan that skipped the zeroing it needs, turns
+ * the run into NaN; a later micro-batch that overwrote what the first wrote loses its
+ * share of the gradient. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -26,10 +30,11 @@ SUITE_CONTEXT
 
 /* CONV: conv (with bias) -> batch_norm2d -> relu -> max pool -> flatten -> linear (with
  * bias) -> layer_norm -> times a parameter, plus a parameter (both broadcast over the
- * rows) -> cross entropy. TIED: token ids -> embedding -> layer_norm -> linear through
- * the embedding's own table (the table's gradient written by two nodes) -> cross
- * entropy over every token. SQUARED: CONV's logits times w * w (one node writing w's
- * gradient through both slots). UNUSED: CONV with a parameter that does not reach the
+ * rows) -> cross entropy. TIED: token ids -> embedding, plus a position embedding (its
+ * own table: an embedding's backward writes it first) -> layer_norm -> linear through the
+ * first embedding's table (that table's gradient written by two nodes, the linear's
+ * backward first) -> cross entropy over every token. SQUARED: CONV's logits times w * w (one node
+ * writing w's gradient through both slots). UNUSED: CONV with a parameter that does not reach the
  * loss (no node writes its gradient). */
 enum net_kind { CONV, TIED, SQUARED, UNUSED };
 
@@ -56,7 +61,8 @@ static int conv_logits(struct net *m, int x) {
     h = net_op(ctx, m, LT_OP_LINEAR, 3, (int[]){h, wl, bl}, NULL);
     int g = net_tensor(ctx, m, 0, 1, &classes, 1), s = net_tensor(ctx, m, 0, 1, &classes, 0);
     h = net_op(ctx, m, LT_OP_LAYER_NORM, 3, (int[]){h, g, s}, &ln);
-    int scale = net_tensor(ctx, m, 0, 1, &classes, -1), shift = net_tensor(ctx, m, 0, 1, &classes, -1);
+    int scale = net_tensor(ctx, m, 0, 1, &classes, -1),
+        shift = net_tensor(ctx, m, 0, 1, &classes, -1);
     h = net_op(ctx, m, LT_OP_MUL, 2, (int[]){h, scale}, NULL);
     return net_op(ctx, m, LT_OP_ADD, 2, (int[]){h, shift}, NULL);
 }
@@ -66,6 +72,9 @@ static int tied_logits(struct net *m, int ids) {
     int64_t d = 8;
     int table = net_tensor(ctx, m, 0, 2, (int64_t[]){VOCAB, d}, -1);
     int h = net_op(ctx, m, LT_OP_EMBEDDING, 2, (int[]){table, ids}, NULL); /* (B, T, d) */
+    int positions = net_tensor(ctx, m, 0, 2, (int64_t[]){VOCAB, d}, -1);
+    int at = net_op(ctx, m, LT_OP_EMBEDDING, 2, (int[]){positions, ids}, NULL);
+    h = net_op(ctx, m, LT_OP_ADD, 2, (int[]){h, at}, NULL);
     int g = net_tensor(ctx, m, 0, 1, &d, 1), s = net_tensor(ctx, m, 0, 1, &d, 0);
     h = net_op(ctx, m, LT_OP_LAYER_NORM, 3, (int[]){h, g, s}, &ln);
     struct lt_reshape_attrs rows = {2, {BATCH * TOKENS, d}};
@@ -146,25 +155,56 @@ static int every_first_write_overwrites(const struct lt_plan *p) {
     return 1;
 }
 
-/* Trains a build of the net STEPS steps (poisoned or not) and returns the plan's
- * grads_overwritten; `every`: whether each gradient's first write overwrites. */
+/* Whether every byte of t's gradient buffer outside the parameters' gradients (the
+ * alignment gaps) is zero. */
+static int gaps_are_zero(const struct lt_trainer *t) {
+    const struct lt_plan *p = t->plan;
+    const unsigned char *g = (const unsigned char *)t->grads;
+    char *inside = calloc(p->bytes[LT_MEM_GRADS] + 1, 1);
+    assert_non_null(inside);
+    for (int b = 0; b < p->n_bufs; b++)
+        if (p->bufs[b].kind == LT_BUF_GRAD)
+            memset(inside + p->bufs[b].offset, 1,
+                   (size_t)lt_kview_numel(&p->bufs[b].view) * sizeof(float));
+    int zero = 1;
+    for (size_t i = 0; i < p->bytes[LT_MEM_GRADS]; i++)
+        zero &= inside[i] || g[i] == 0;
+    free(inside);
+    return zero;
+}
+
+/* How a run treats the gradient buffer: as a plan without the pass (every first-write
+ * bit cleared: zeroed, then added into), as planned, as planned and poisoned. */
+enum way { ZEROED, PLANNED, POISONED };
+
+/* Trains a build of the net STEPS steps (checkpointed or not) one way and returns the
+ * plan's grads_overwritten; `every`: whether each gradient's first write overwrites. */
 static int train(struct lt_ctx *c, struct net *m, enum net_kind kind, enum lt_dtype half,
-                 int poisoned, double *losses, int *every) {
+                 int checkpoint, enum way way, double *losses, int *every) {
+    struct lt_plan_options o = {.checkpoint = checkpoint};
     struct net_run r;
-    net_run_begin(c, m, half, NULL, &r);
-    struct lt_tensor *in[4];
-    batches(kind, in);
-    net_steps(c, r.t, in, STEPS, losses, poisoned ? poison : NULL, NULL);
+    net_run_begin(c, m, half, &o, &r);
     int overwritten = r.p->grads_overwritten;
     *every = every_first_write_overwrites(r.p);
+    if (way == ZEROED) {
+        for (int n = 0; n < r.p->n_nodes; n++)
+            r.p->nodes[n].overwrite_first = 0;
+        r.p->grads_overwritten = 0;
+    }
+    struct lt_tensor *in[4];
+    batches(kind, in);
+    net_steps(c, r.t, in, STEPS, losses, way == POISONED ? poison : NULL, NULL);
+    if (!gaps_are_zero(r.t))
+        fail_msg("an alignment gap of the gradient buffer was written");
     for (int k = 0; k < 4; k++)
         lt_tensor_free(in[k]);
     net_run_end(m, &r);
     return overwritten;
 }
 
-/* Each net, in f32 and bf16, on the fast and the reference kernels: the poisoned run is
- * the clean one bit for bit, and the plan skips the zeroing exactly where it may. */
+/* Each net, in f32 and bf16, plain and checkpointed, on the fast and the reference
+ * kernels: the three ways give the same bits, and the plan skips the zeroing exactly
+ * where it may. */
 static void check_net(enum net_kind kind, int want_overwritten) {
     const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
     for (int reference = 0; reference < 2; reference++) {
@@ -173,27 +213,34 @@ static void check_net(enum net_kind kind, int want_overwritten) {
             CHECK(ctx, lt_ctx_new(&c));
             lt_ctx_use_reference(c);
         }
-        for (int d = 0; d < 2; d++) {
-            struct net a, b;
-            net_build(&a, kind);
-            net_build(&b, kind);
-            double clean[STEPS], poisoned[STEPS];
-            int every_a, every_b;
-            int ow = train(c, &a, kind, dts[d], 0, clean, &every_a);
-            assert_int_equal(train(c, &b, kind, dts[d], 1, poisoned, &every_b), ow);
-            char what[96];
-            snprintf(what, sizeof what, "net %d, %s, %s kernels", (int)kind,
-                     lt_dtype_name(dts[d]), reference ? "reference" : "fast");
-            if (ow != want_overwritten)
-                fail_msg("%s: grads_overwritten %d, expected %d", what, ow, want_overwritten);
-            if (want_overwritten && !every_a)
-                fail_msg("%s: a parameter gradient's first write adds", what);
-            for (int s = 0; s < STEPS; s++)
-                assert_true(isfinite(clean[s]));
-            assert_same_training(&a, &b, clean, poisoned, STEPS, what);
-            net_free(&a);
-            net_free(&b);
-        }
+        for (int d = 0; d < 2; d++)
+            for (int checkpoint = 0; checkpoint < 2; checkpoint++) {
+                char what[96];
+                snprintf(what, sizeof what, "net %d, %s%s, %s kernels", (int)kind,
+                         lt_dtype_name(dts[d]), checkpoint ? " checkpointed" : "",
+                         reference ? "reference" : "fast");
+                struct net nets[3];
+                double losses[3][STEPS];
+                for (int w = ZEROED; w <= POISONED; w++) {
+                    int every;
+                    net_build(&nets[w], kind);
+                    int ow = train(c, &nets[w], kind, dts[d], checkpoint, (enum way)w, losses[w],
+                                   &every);
+                    if (ow != want_overwritten)
+                        fail_msg("%s: grads_overwritten %d, expected %d", what, ow,
+                                 want_overwritten);
+                    if (want_overwritten && !every)
+                        fail_msg("%s: a parameter gradient's first write adds", what);
+                }
+                for (int st = 0; st < STEPS; st++)
+                    assert_true(isfinite(losses[ZEROED][st]));
+                assert_same_training(&nets[ZEROED], &nets[PLANNED], losses[ZEROED], losses[PLANNED],
+                                     STEPS, what);
+                assert_same_training(&nets[ZEROED], &nets[POISONED], losses[ZEROED],
+                                     losses[POISONED], STEPS, what);
+                for (int w = ZEROED; w <= POISONED; w++)
+                    net_free(&nets[w]);
+            }
         if (reference)
             lt_ctx_free(c);
     }

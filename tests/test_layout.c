@@ -238,8 +238,12 @@ static void blocked_batch_norm_matches_reference(void **state) {
     const struct lt_backend *fast = op_fast_backend();
     const int64_t xs[4] = {4, 32, 5, 7}, cs[1] = {32};
     char msg[LT_KMSG_SIZE] = "";
+    /* mode: x's gradient overwritten or added (bit 0), the parameters' too (bits 1, 2: a
+     * plan's first micro-batch overwrites them, the later ones add) */
+    const unsigned modes[4] = {0u, 1u, 6u, 7u};
     for (int training = 0; training < 2; training++)
-        for (unsigned acc = 0; acc < 2; acc++) {
+        for (int k = 0; k < 4; k++) {
+            unsigned mode = modes[k];
             struct lt_batch_norm_attrs at = {1e-5f, 0.1f, training};
             struct lt_kview in[2][5], out[2][3], gin[2][5];
             for (int r = 0; r < 2; r++) { /* r 0: the reference, plain; 1: blocked */
@@ -248,7 +252,7 @@ static void blocked_batch_norm_matches_reference(void **state) {
                     in[r][i] = smooth(1, cs, lt_rng_key(52, (uint64_t)i, 0, 0), LT_DTYPE_F32);
                 for (int64_t c = 0; c < 32; c++) /* a variance is positive */
                     ((float *)in[r][4].data)[c] = 1.5f + ((float *)in[r][4].data)[c];
-                for (int64_t e = 0; acc && e < lt_kview_numel(&in[r][0]); e++)
+                for (int64_t e = 0; (mode & 1u) && e < lt_kview_numel(&in[r][0]); e++)
                     ((float *)in[r][0].data)[e] += 100.0f; /* a mean far from 0 */
                 out[r][0] = kv_new(LT_DTYPE_F32, 4, xs);
                 out[r][1] = kv_new(LT_DTYPE_F32, 1, cs);
@@ -265,7 +269,7 @@ static void blocked_batch_norm_matches_reference(void **state) {
             struct lt_kview gyb = relaid(&gy, 1), gxb = relaid(&gin[1][0], 1);
             kv_free(&gin[1][0]);
             gin[1][0] = gxb;
-            const unsigned blocked = LT_IN(0) | LT_OUT(0), mode = acc | 6u;
+            const unsigned blocked = LT_IN(0) | LT_OUT(0);
             assert_int_equal(op_run(LT_OP_BATCH_NORM2D, &at, 5, in[0], out[0], NULL, msg), LT_OK);
             struct lt_kview ob[3] = {yb, out[1][1], out[1][2]};
             assert_int_equal(
@@ -397,8 +401,11 @@ static void blocked_conv_matches_plain(void **state) {
             assert_same_bytes(&got, &yp, "conv forward", s);
             struct lt_kview gy = smooth(4, y.shape, lt_rng_key(44, (uint64_t)s, 0, 0), dts[t]);
             struct lt_kview gy_b = by ? relaid(&gy, 1) : gy;
-            for (unsigned acc = 0; acc < 2; acc++) {
-                unsigned mode = acc ? 7u : 6u; /* parameters always add, as in a plan */
+            /* x's gradient overwritten or added, the parameters' too (a plan's first
+             * micro-batch overwrites them, the later ones add) */
+            const unsigned modes[4] = {0u, 1u, 6u, 7u};
+            for (int k = 0; k < 4; k++) {
+                unsigned mode = modes[k], acc = mode & 1u;
                 struct lt_kview gp[3], gb[3];
                 for (int i = 0; i < 3; i++) {
                     gp[i] = smooth(in[i].ndim, in[i].shape,

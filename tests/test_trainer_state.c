@@ -64,17 +64,23 @@ static void assert_close(const struct lt_tensor *a, const struct lt_tensor *b, d
         assert_true(fabs(lt_tensor_get(a, i) - lt_tensor_get(b, i)) <= tol);
 }
 
-/* A step of micro-batches of 6 and 2 rows (two plans) equals one step of 8 rows. */
+/* A step of micro-batches of 6 and 2 rows (two plans) equals one step of 8 rows, and so
+ * does one of 2 and 6 rows, whose first micro-batch (the one that overwrites the
+ * gradients) runs through the added plan. */
 static void test_mixed_sizes_in_one_step(void **state) {
     (void)state;
-    struct lt_tensor *w1, *b1, *w2, *b2;
+    struct lt_tensor *w1, *b1, *w2, *b2, *w3, *b3;
     weights(&w1, &b1);
     weights(&w2, &b2);
+    weights(&w3, &b3);
     struct lt_plan *p8 = classifier(w1, b1, ROWS);
     struct lt_plan *p6 = classifier(w2, b2, 6), *p2 = classifier(w2, b2, 2);
-    struct lt_trainer *one, *two;
+    struct lt_plan *q6 = classifier(w3, b3, 6), *q2 = classifier(w3, b3, 2);
+    struct lt_trainer *one, *two, *three;
     OK(lt_trainer_new(ctx, p8, &one));
     OK(lt_trainer_new(ctx, p6, &two));
+    OK(lt_trainer_new(ctx, q6, &three));
+    OK(lt_trainer_add_plan(three, q2));
     struct lt_mem_report before, after;
     lt_trainer_memory(two, &before);
     OK(lt_trainer_add_plan(two, p2));
@@ -94,11 +100,14 @@ static void test_mixed_sizes_in_one_step(void **state) {
         OK(lt_tensor_slice(ctx, y, 6, 2, &y2));
         step(one, 1, (struct lt_tensor *[]){x, y});
         step(two, 2, (struct lt_tensor *[]){x6, y6, x2, y2});
+        step(three, 2, (struct lt_tensor *[]){x2, y2, x6, y6});
         lt_tensor_free(x), lt_tensor_free(y), lt_tensor_free(x6), lt_tensor_free(y6);
         lt_tensor_free(x2), lt_tensor_free(y2);
     }
     assert_close(w1, w2, 1e-5);
     assert_close(b1, b2, 1e-5);
+    assert_close(w1, w3, 1e-5);
+    assert_close(b1, b3, 1e-5);
     assert_int_equal(lt_trainer_steps(two), 3);
     /* a larger plan gets arenas of its own */
     struct lt_plan *p64 = classifier(w2, b2, 64);
@@ -114,9 +123,10 @@ static void test_mixed_sizes_in_one_step(void **state) {
     assert_int_equal(lt_trainer_add_plan(two, other), LT_EINVAL);
     assert_non_null(strstr(lt_ctx_error(ctx), "not the trainer's parameter"));
     lt_plan_free(other);
-    lt_trainer_free(one), lt_trainer_free(two);
-    lt_plan_free(p8), lt_plan_free(p6), lt_plan_free(p2);
+    lt_trainer_free(one), lt_trainer_free(two), lt_trainer_free(three);
+    lt_plan_free(p8), lt_plan_free(p6), lt_plan_free(p2), lt_plan_free(q6), lt_plan_free(q2);
     lt_tensor_free(w1), lt_tensor_free(b1), lt_tensor_free(w2), lt_tensor_free(b2);
+    lt_tensor_free(w3), lt_tensor_free(b3);
 }
 
 /* Training 2 steps in one trainer, then 2 in another that took its state, equals 4 steps

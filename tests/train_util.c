@@ -232,9 +232,8 @@ void net_run_end(struct net *m, struct net_run *r) {
 }
 
 void net_train(struct lt_ctx *ctx, struct net *m, enum lt_dtype half,
-               const struct lt_plan_options *o, const int64_t *x_shape, int steps,
-               double *losses, void (*inspect)(struct lt_plan *, struct lt_trainer *, void *),
-               void *arg) {
+               const struct lt_plan_options *o, const int64_t *x_shape, int steps, double *losses,
+               void (*inspect)(struct lt_plan *, struct lt_trainer *, void *), void *arg) {
     struct net_run r;
     net_run_begin(ctx, m, half, o, &r);
     struct lt_tensor *x[2], *y[2];

@@ -15,7 +15,6 @@
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/vec.h"
 
-
 static enum lt_status relu_forward_ref(const struct lt_kargs *a) {
     const struct lt_kview *x = a->in[0], *y = a->out[0];
     for (int64_t i = 0; i < lt_kview_numel(x); i++) {

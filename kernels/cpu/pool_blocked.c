@@ -127,9 +127,9 @@ LT_INLINE void lanes_move(void *t, int64_t at, void *lanes, int64_t n, int64_t o
 
 /* The results of n windows in lane order (best, arg) written to y at `at` and to the
  * codes at `cat` (out_at), bf16 rounded in the lanes first. */
-LT_INLINE void put_row(void *y, uint8_t *code, const struct pool_dims *d, int64_t at,
-                       int64_t cat, int64_t n, const float (*best)[LANES],
-                       const int32_t (*arg)[LANES], int y_blocked, int code_blocked, int half) {
+LT_INLINE void put_row(void *y, uint8_t *code, const struct pool_dims *d, int64_t at, int64_t cat,
+                       int64_t n, const float (*best)[LANES], const int32_t (*arg)[LANES],
+                       int y_blocked, int code_blocked, int half) {
     int64_t ohw = d->oh * d->ow;
     if (half) {
         uint16_t bits[ROW][LANES];
@@ -240,8 +240,8 @@ LT_INLINE void backward_walk(const uint8_t *code, const void *gy, void *gx, int6
                 int64_t w = i * d->ow + j, k = w % ROW, ohw = d->oh * d->ow;
                 if (k == 0)
                     get_row(code, gy, d, out_at(d, bp, w, gy_blocked),
-                            out_at(d, bp, w, code_blocked), ohw - w < ROW ? ohw - w : ROW, gs,
-                            gbs, args, args16, gy_blocked, code_blocked, half, bits);
+                            out_at(d, bp, w, code_blocked), ohw - w < ROW ? ohw - w : ROW, gs, gbs,
+                            args, args16, gy_blocked, code_blocked, half, bits);
                 const float *g = gs[k];
                 const uint16_t *gb = gbs[k], *arg16 = args16[k];
                 const int32_t *arg = args[k];

@@ -6,7 +6,9 @@
  * gradients read gout and the inputs transposed the same way. The one copy for layout
  * is of a large right-hand operand whose row pitch makes gemm's packing thrash the cache
  * (unaliased). Gradients accumulate through a sum post-op (dst = dst + product), so
- * parameter gradients, which always accumulate, cost no extra pass.
+ * adding into a gradient costs no extra pass; a parameter gradient's first write
+ * overwrites on a step's first micro-batch (core/first_write.c), from a second
+ * preparation without the post-op.
  *
  * bf16: inputs, the forward output and the gradients are bf16 (half gradients: struct
  * lt_kernel), accumulation is f32 inside oneDNN, each result rounded once. Where oneDNN
