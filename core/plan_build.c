@@ -186,6 +186,61 @@ static enum lt_status lower_adapted(struct lt_plan *p, const struct lt_pnode *pn
     return st;
 }
 
+/* Whether backward node `node` can write its gin[i], the gradient of a half tensor, in
+ * f32: a kernel taking f32 gradients anyway (the planner's casts leave an f32 gin
+ * alone), or one taking half gradients that says so (struct lt_kernel's f32_gin; on the
+ * CPU the reference too, where the fast kernel may decline at plan time). */
+static int writes_f32_gin(const struct lt_plan *p, const struct lt_node *node, int i) {
+    if (!takes_half_gradients(p, node))
+        return 1;
+    enum lt_dtype dt = p->graph->values[node->in[0]].shape.dtype;
+    const struct lt_kernel *k = &p->be->kernels[node->op][dt];
+    unsigned bit = LT_IN(i);
+    if (p->be == &p->ctx->cpu && k->prepare)
+        return (k->f32_gin & bit) && (p->ctx->ref.kernels[node->op][dt].f32_gin & bit);
+    return (k->f32_gin & bit) != 0;
+}
+
+/* Mixed precision reads a parameter through its half copy (a cast made once per step),
+ * whose gradient the copy's users write in half and the cast's backward adds, widened,
+ * into the parameter's f32 gradient. Where every writer writes it through one slot and
+ * can write f32 (writes_f32_gin), they add into the parameter's gradient themselves:
+ * into[half gradient] = the f32 one, and the cast's backward is dropped. Neither a half
+ * weight gradient nor its conversion is then made; the gradient is rounded once, to f32.
+ * Fails with LT_ENOMEM. */
+static enum lt_status fold_param_copies(const struct lt_plan *p, const char *needed, int *into,
+                                        char *dropped) {
+    const struct lt_graph *g = p->graph;
+    for (int v = 0; v < g->n_values; v++)
+        into[v] = -1;
+    for (int c = 0; c < g->n_nodes; c++) {
+        const struct lt_node *cast = &g->nodes[c];
+        dropped[c] = 0;
+        if (!needed[c] || !cast->backward || cast->of < 0 || !lt_graph_param_copy(g, cast->of) ||
+            cast->gout[0] < 0 || cast->gin[0] < 0)
+            continue;
+        int half = cast->gout[0], writers = 0, ok = 1;
+        for (int n = 0; n < g->n_nodes && ok; n++) {
+            const struct lt_node *w = &g->nodes[n];
+            int slots = 0, slot = -1;
+            for (int i = 0; needed[n] && w->backward && n != c && i < w->n_in; i++)
+                if (w->gin[i] == half) {
+                    slots++;
+                    slot = i;
+                }
+            if (slots == 0)
+                continue;
+            writers++;
+            ok = slots == 1 && writes_f32_gin(p, w, slot);
+        }
+        if (ok && writers > 0) {
+            into[half] = cast->gin[0];
+            dropped[c] = 1;
+        }
+    }
+    return LT_OK;
+}
+
 /* Which values a needed node reads (a backward node: what its op's backward reads) or
  * the caller asks for; NULL on LT_ENOMEM. */
 static char *read_values(const struct lt_graph *g, const char *needed, const char *is_target) {
@@ -208,9 +263,14 @@ static char *read_values(const struct lt_graph *g, const char *needed, const cha
 }
 
 /* Lowers graph node n: buffers for what it touches, then the plan's node. */
-static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target,
-                                 const char *read) {
+static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target, const char *read,
+                                 const int *into) {
     const struct lt_node *node = &p->graph->nodes[n];
+    /* the gradients it writes, a parameter's half copy's taken by the parameter's own */
+    int gin[LT_MAX_INPUTS];
+    for (int i = 0; i < LT_MAX_INPUTS; i++)
+        gin[i] = i < node->n_in && node->gin[i] >= 0 && into[node->gin[i]] >= 0 ? into[node->gin[i]]
+                                                                                : node->gin[i];
     int ids[2 * (LT_MAX_INPUTS + LT_MAX_OUTPUTS)], count = 0;
     for (int i = 0; i < node->n_in; i++)
         ids[count++] = node->in[i];
@@ -220,8 +280,8 @@ static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target
         if (node->gout[k] >= 0)
             ids[count++] = node->gout[k];
     for (int i = 0; i < node->n_in; i++)
-        if (node->gin[i] >= 0)
-            ids[count++] = node->gin[i];
+        if (gin[i] >= 0)
+            ids[count++] = gin[i];
     int half_gradients = 0;
     for (int j = 0; j < count; j++) {
         if (buf_of(p, ids[j], is_target) < 0)
@@ -238,7 +298,7 @@ static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target
     pn.n_out = node->n_out;
     for (int i = 0; i < LT_MAX_INPUTS; i++) {
         pn.in[i] = i < node->n_in ? p->value_buf[node->in[i]] : 0;
-        pn.gin[i] = node->gin[i] >= 0 ? p->value_buf[node->gin[i]] : -1;
+        pn.gin[i] = gin[i] >= 0 ? p->value_buf[gin[i]] : -1;
     }
     for (int k = 0; k < LT_MAX_OUTPUTS; k++) {
         pn.out[k] = k < node->n_out ? p->value_buf[node->out[k]] : 0;
@@ -249,6 +309,11 @@ static enum lt_status lower_node(struct lt_plan *p, int n, const char *is_target
             pn.unread |= LT_OUT(k);
     pn.accumulate = node->accumulate;
     pn.zero_first = node->zero_first;
+    for (int i = 0; i < node->n_in; i++)
+        if (gin[i] != node->gin[i]) { /* a parameter's gradient: micro-batches sum */
+            pn.accumulate |= 1u << i;
+            pn.zero_first &= ~(1u << i);
+        }
     /* a parameter's half copy: made once per step, read by every micro-batch */
     if (lt_graph_param_copy(p->graph, n)) {
         pn.once_per_step = 1;
@@ -279,14 +344,20 @@ enum lt_status lt_plan_lower(struct lt_plan *p, const int *targets, int n_target
         p->value_buf[v] = p->grad_buf[v] = -1;
     lt_graph_needed(g, targets, n_targets, needed);
     char *read = read_values(g, needed, is_target);
-    enum lt_status st = read ? LT_OK : lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
+    int *into = malloc(((size_t)g->n_values + 1) * sizeof *into);
+    char *dropped = calloc((size_t)g->n_nodes + 1, 1);
+    enum lt_status st = read && into && dropped
+                            ? fold_param_copies(p, needed, into, dropped)
+                            : lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
     for (int n = 0; n < g->n_nodes && st == LT_OK; n++)
-        if (needed[n])
-            st = lower_node(p, n, is_target, read);
+        if (needed[n] && !dropped[n])
+            st = lower_node(p, n, is_target, read, into);
     for (int v = 0; v < g->n_values && st == LT_OK; v++)
         if (g->values[v].grad >= 0)
             p->grad_buf[v] = p->value_buf[g->values[v].grad];
     free(read);
+    free(into);
+    free(dropped);
     free(needed);
     free(is_target);
     return st;

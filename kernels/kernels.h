@@ -92,6 +92,11 @@ struct lt_kernel {
      * gradients whatever the tensors' dtypes, and the planner hands it f32 copies of the
      * half ones (casts before and after the call, planned like any node). */
     int half_gradients;
+    /* With half_gradients, bit i: the backward also writes gin[i] in f32 for a half
+     * in[i] (adding in f32 when asked). The planner then has the backward of a
+     * parameter's half copy's user write the parameter's f32 gradient itself
+     * (core/plan_build.c). */
+    unsigned f32_gin;
     /* Optional (CPU): whether this kernel, forward and backward, runs with the tensors
      * of a->blocked's slots in the blocked layout (see struct lt_kargs), asked at plan
      * time on shapes alone, before prepare. NULL: plain tensors only. */

@@ -751,12 +751,18 @@ enum lt_status lt_cuda_backend_init(struct lt_backend *b, int device, unsigned a
             const struct lt_kernel *k = &e->fast.kernels[op][dt];
             if (!k->forward)
                 continue;
+            /* a node may fall back to the reference kernel (prepare_node); takes_blocked
+             * NULL: plain layouts, as a device's */
+            const struct lt_kernel *r = &e->ref.kernels[op][dt];
             b->kernels[op][dt] = (struct lt_kernel){
-                node_forward, k->backward ? node_backward : NULL, prepares[op], release_node,
-                node_workspace, k->impl_name,
-                /* a node may fall back to the reference kernel (prepare_node) */
-                k->half_gradients && (!k->prepare || e->ref.kernels[op][dt].half_gradients),
-                NULL /* plain layouts, as a device's */};
+                .forward = node_forward,
+                .backward = k->backward ? node_backward : NULL,
+                .prepare = prepares[op],
+                .release = release_node,
+                .workspace = node_workspace,
+                .impl_name = k->impl_name,
+                .half_gradients = k->half_gradients && (!k->prepare || r->half_gradients),
+                .f32_gin = k->f32_gin & (k->prepare ? r->f32_gin : ~0u)};
         }
     b->update = (struct lt_update_kernels){grad_norm, sgd, adamw};
     b->dev = (struct lt_device_ops){

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/plan.h"
 #include "tests/op_check.h"
 #include "tests/train_util.h"
 
@@ -249,6 +250,24 @@ static int build_cnn(struct lt_graph *g, struct lt_tensor **own, int *n_own) {
     return loss;
 }
 
+/* How many parameters' gradients a backward cast (of the parameter's half copy) writes,
+ * and how many other backward nodes write. */
+static void gradient_writers(const struct lt_plan *p, int *by_casts, int *by_others) {
+    *by_casts = *by_others = 0;
+    for (int b = 0; b < p->n_bufs; b++) {
+        if (p->bufs[b].kind != LT_BUF_GRAD)
+            continue;
+        for (int n = 0; n < p->n_nodes; n++)
+            for (int i = 0; i < p->nodes[n].n_in; i++)
+                if (p->nodes[n].gin[i] == b) {
+                    if (p->nodes[n].op == LT_OP_CAST)
+                        ++*by_casts;
+                    else
+                        ++*by_others;
+                }
+    }
+}
+
 static void cnn_plan_in(enum lt_dtype half) {
     struct lt_graph *g, *mixed_g;
     struct lt_tensor *own[4];
@@ -273,6 +292,13 @@ static void cnn_plan_in(enum lt_dtype half) {
     if (r16.bytes[LT_MEM_ACTIVATIONS] != want)
         fail_msg("%s activations are %zu bytes, want %zu (f32: %zu)", lt_dtype_name(half),
                  r16.bytes[LT_MEM_ACTIVATIONS], want, a32);
+    /* bf16: the convolutions and linears write their parameters' f32 gradients
+     * themselves (struct lt_kernel's f32_gin); f16's fast kernels (f32 ones on copies)
+     * write the half copies' gradients, which their casts' backward widen */
+    int by_casts, by_others;
+    gradient_writers(p16, &by_casts, &by_others);
+    assert_int_equal(by_casts + by_others, n_own);
+    assert_int_equal(by_casts, half == LT_DTYPE_BF16 ? 0 : n_own);
     lt_plan_free(p32);
     lt_plan_free(p16);
     lt_graph_free(mixed_g);

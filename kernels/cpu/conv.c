@@ -180,5 +180,7 @@ void lt_cpu_register_conv(struct lt_backend *b, int fast) {
     lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_F16, conv2d_forward_half_ref, conv2d_backward_half_ref);
     b->kernels[LT_OP_CONV2D][LT_DTYPE_BF16].workspace = lt_half_ref_workspace;
     b->kernels[LT_OP_CONV2D][LT_DTYPE_F16].workspace = lt_half_ref_workspace;
+    for (enum lt_dtype dt = LT_DTYPE_F16; dt <= LT_DTYPE_BF16; dt++) /* half_ref.h: in place */
+        b->kernels[LT_OP_CONV2D][dt].f32_gin = LT_IN(1) | LT_IN(2);
     lt_cpu_half_gradients(b, LT_OP_CONV2D);
 }

@@ -118,10 +118,14 @@ HALF_VIA_F32(LINEAR)
 HALF_VIA_F32(CONV2D)
 #undef HALF_VIA_F32
 
-/* takes_blocked NULL: the f16 copies are plain */
-#define ENTRY(ID)                                                                               \
-    {LT_OP_##ID,                                                                               \
-     {forward_##ID, backward_##ID, prepare_##ID, release_##ID, workspace, NULL, 1, NULL}}
+/* takes_blocked NULL: the f16 copies are plain; f32_gin 0 */
+#define ENTRY(ID)                                                                                  \
+    {                                                                                              \
+        LT_OP_##ID, {                                                                              \
+            .forward = forward_##ID, .backward = backward_##ID, .prepare = prepare_##ID,           \
+            .release = release_##ID, .workspace = workspace, .half_gradients = 1                   \
+        }                                                                                          \
+    }
 
 static const struct {
     enum lt_op op;

@@ -143,6 +143,9 @@ void lt_cpu_register_linear(struct lt_backend *b, int fast) {
         lt_cpu_set(b, LT_OP_LINEAR, halves[h], linear_forward_half_ref, linear_backward_half_ref);
         b->kernels[LT_OP_MATMUL][halves[h]].workspace = lt_half_ref_workspace;
         b->kernels[LT_OP_LINEAR][halves[h]].workspace = lt_half_ref_workspace;
+        /* half_ref.h writes an f32 gin in place */
+        b->kernels[LT_OP_MATMUL][halves[h]].f32_gin = LT_IN(0) | LT_IN(1);
+        b->kernels[LT_OP_LINEAR][halves[h]].f32_gin = LT_IN(1) | LT_IN(2);
     }
     lt_cpu_half_gradients(b, LT_OP_MATMUL);
     lt_cpu_half_gradients(b, LT_OP_LINEAR);

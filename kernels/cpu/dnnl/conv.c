@@ -428,6 +428,7 @@ void lt_dnnl_register_conv(struct lt_backend *b) {
             .workspace = workspace,
             .impl_name = "onednn",
             .half_gradients = 1,
+            .f32_gin = LT_IN(1) | LT_IN(2), /* the weights' and bias's in their own dtypes */
             .takes_blocked = takes_blocked,
         };
 }

@@ -390,12 +390,17 @@ static void sum_repeats(const float *full, float *gin, const struct mm_dims *d, 
     }
 }
 
-/* The bias gradient from a half gout: the column sums of gout read in place, into f32
- * (loaded from gin[2] when adding), rounded once into gin[2]. */
+/* The bias gradient from a half gout: the column sums of gout read in place, into gin[2]
+ * when it is f32, else into f32 sums (loaded from gin[2] when adding) rounded once into
+ * it. */
 static void bias_grad_half(const struct lt_kargs *a, const struct mm_state *st) {
     enum lt_dtype dt = a->gout[0]->dtype;
-    float *sums = (float *)((char *)a->workspace + st->bias_ws);
     int acc = (a->accumulate >> 2) & 1u;
+    if (a->gin[2]->dtype == LT_DTYPE_F32) {
+        lt_column_sums_half(dt, a->gout[0]->data, a->gin[2]->data, st->rows, st->cols, acc);
+        return;
+    }
+    float *sums = (float *)((char *)a->workspace + st->bias_ws);
     if (acc)
         lt_half_to_f32_n(dt, a->gin[2]->data, sums, st->cols);
     lt_column_sums_half(dt, a->gout[0]->data, sums, st->rows, st->cols, acc);
@@ -458,6 +463,7 @@ void lt_dnnl_register_matmul(struct lt_backend *b) {
             .workspace = workspace,
             .impl_name = "onednn",
             .half_gradients = 1,
+            .f32_gin = LT_IN(0) | LT_IN(1), /* a gradient in its own dtype (grad_dst) */
         };
         b->kernels[LT_OP_LINEAR][dts[i]] = (struct lt_kernel){
             .forward = run_forward,
@@ -467,6 +473,7 @@ void lt_dnnl_register_matmul(struct lt_backend *b) {
             .workspace = workspace,
             .impl_name = "onednn",
             .half_gradients = 1,
+            .f32_gin = LT_IN(1) | LT_IN(2),
         };
     }
 }
