@@ -206,10 +206,9 @@ static int writes_f32_gin(const struct lt_plan *p, const struct lt_node *node, i
  * into the parameter's f32 gradient. Where every writer writes it through one slot and
  * can write f32 (writes_f32_gin), they add into the parameter's gradient themselves:
  * into[half gradient] = the f32 one, and the cast's backward is dropped. Neither a half
- * weight gradient nor its conversion is then made; the gradient is rounded once, to f32.
- * Fails with LT_ENOMEM. */
-static enum lt_status fold_param_copies(const struct lt_plan *p, const char *needed, int *into,
-                                        char *dropped) {
+ * weight gradient nor its conversion is then made; the gradient is rounded once, to f32. */
+static void fold_param_copies(const struct lt_plan *p, const char *needed, int *into,
+                              char *dropped) {
     const struct lt_graph *g = p->graph;
     for (int v = 0; v < g->n_values; v++)
         into[v] = -1;
@@ -238,7 +237,6 @@ static enum lt_status fold_param_copies(const struct lt_plan *p, const char *nee
             dropped[c] = 1;
         }
     }
-    return LT_OK;
 }
 
 /* Which values a needed node reads (a backward node: what its op's backward reads) or
@@ -346,9 +344,11 @@ enum lt_status lt_plan_lower(struct lt_plan *p, const int *targets, int n_target
     char *read = read_values(g, needed, is_target);
     int *into = malloc(((size_t)g->n_values + 1) * sizeof *into);
     char *dropped = calloc((size_t)g->n_nodes + 1, 1);
-    enum lt_status st = read && into && dropped
-                            ? fold_param_copies(p, needed, into, dropped)
-                            : lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
+    enum lt_status st = LT_OK;
+    if (read && into && dropped)
+        fold_param_copies(p, needed, into, dropped);
+    else
+        st = lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
     for (int n = 0; n < g->n_nodes && st == LT_OK; n++)
         if (needed[n] && !dropped[n])
             st = lower_node(p, n, is_target, read, into);
