@@ -198,7 +198,9 @@ struct lt_backend {
  * LT_EUNSUPPORTED (no driver, no such device, `abi` not the plugin's LT_PLUGIN_ABI) or
  * LT_ECUDA, writing why into msg. */
 #define LT_CUDA_PLUGIN_ENTRY "lt_cuda_backend_init"
-#define LT_PLUGIN_ABI (0x4c540000u + (unsigned)sizeof(struct lt_backend))
+/* The base's second byte is a revision, raised when the tables change without changing
+ * size (struct lt_kernel's f32_gin took padding). */
+#define LT_PLUGIN_ABI (0x4c540100u + (unsigned)sizeof(struct lt_backend))
 typedef enum lt_status (*lt_plugin_init_fn)(struct lt_backend *b, int device, unsigned abi,
                                             char *msg);
 

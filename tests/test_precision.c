@@ -317,6 +317,84 @@ static void cnn_plan_keeps_activations_in_half_at_half_the_bytes(void **state) {
         cnn_plan_in(halves[h]);
 }
 
+/* mse(matmul(P, X), T) + mse(matmul(X, W), X) over X (2, 6, 5): P (4, 6) is the left
+ * operand, repeated over X's batch (its gradient summed over the batch entries), W (5,
+ * 5) the right one, shared. Two micro-batches of one SGD step from fixed streams, in
+ * context c and precision `half` (f32: as built); the update of P and W, concatenated
+ * (malloc'd); *by_casts: how many parameters' gradients a cast backward writes. */
+static float *matmul_update(struct lt_ctx *c, enum lt_dtype half, int *by_casts) {
+    lt_ctx_set_seed(c, 7);
+    struct net m;
+    net_begin(c, &m);
+    int x, t;
+    CHECK(c, lt_graph_input(m.g, LT_DTYPE_F32, 3, (int64_t[]){2, 6, 5}, "x", &x));
+    CHECK(c, lt_graph_input(m.g, LT_DTYPE_F32, 3, (int64_t[]){2, 4, 5}, "t", &t));
+    int pw = net_tensor(c, &m, 0, 2, (int64_t[]){4, 6}, -1);
+    int ww = net_tensor(c, &m, 0, 2, (int64_t[]){5, 5}, -1);
+    int left = net_op(c, &m, LT_OP_MATMUL, 2, (int[]){pw, x}, NULL);
+    int right = net_op(c, &m, LT_OP_MATMUL, 2, (int[]){x, ww}, NULL);
+    int l1 = net_op(c, &m, LT_OP_MSE, 2, (int[]){left, t}, NULL);
+    int l2 = net_op(c, &m, LT_OP_MSE, 2, (int[]){right, x}, NULL);
+    m.loss = net_op(c, &m, LT_OP_ADD, 2, (int[]){l1, l2}, NULL);
+    float *before = malloc((4 * 6 + 5 * 5) * sizeof(float));
+    memcpy(before, lt_tensor_data(m.t[0]), 4 * 6 * sizeof(float));
+    memcpy(before + 4 * 6, lt_tensor_data(m.t[1]), 5 * 5 * sizeof(float));
+    struct net_run r;
+    net_run_begin(c, &m, half, NULL, &r);
+    int by_others;
+    gradient_writers(r.p, by_casts, &by_others);
+    struct lt_tensor *in[4];
+    for (int k = 0; k < 4; k++) {
+        const int64_t *shape = k % 2 ? (int64_t[]){2, 4, 5} : (int64_t[]){2, 6, 5};
+        CHECK(c, lt_tensor_new(c, LT_DTYPE_F32, 3, shape, &in[k]));
+        CHECK(c, lt_tensor_normal(c, in[k], 60 + (uint64_t)k, 0, 1));
+    }
+    double loss;
+    net_steps(c, r.t, in, 1, &loss, NULL, NULL);
+    for (int e = 0; e < 4 * 6; e++)
+        before[e] -= ((float *)lt_tensor_data(m.t[0]))[e];
+    for (int e = 0; e < 5 * 5; e++)
+        before[4 * 6 + e] -= ((float *)lt_tensor_data(m.t[1]))[e];
+    for (int k = 0; k < 4; k++)
+        lt_tensor_free(in[k]);
+    net_run_end(&m, &r);
+    net_free(&m);
+    return before;
+}
+
+static double rel_diff(const float *a, const float *b, int n) {
+    double d = 0, r = 0;
+    for (int e = 0; e < n; e++) {
+        d += pow((double)a[e] - b[e], 2);
+        r += pow((double)b[e], 2);
+    }
+    return sqrt(d / r);
+}
+
+/* Both operands of a bf16 matmul are parameters whose f32 gradients the product writes
+ * itself (no cast backward), the left one summed over the batch, on the fast and the
+ * reference kernels: their updates are f32's up to bf16's rounding of the operands. */
+static void bf16_matmul_writes_f32_parameter_gradients(void **state) {
+    (void)state;
+    struct lt_ctx *ref;
+    assert_int_equal(lt_ctx_new(&ref), LT_OK);
+    lt_ctx_use_reference(ref);
+    int casts;
+    float *f32 = matmul_update(ctx, LT_DTYPE_F32, &casts);
+    float *fast = matmul_update(ctx, LT_DTYPE_BF16, &casts);
+    assert_int_equal(casts, 0);
+    float *slow = matmul_update(ref, LT_DTYPE_BF16, &casts);
+    assert_int_equal(casts, 0);
+    int n = 4 * 6 + 5 * 5;
+    double d_fast = rel_diff(fast, f32, n), d_ref = rel_diff(slow, fast, n);
+    if (!(d_fast < 2e-2 && d_ref < 1e-2))
+        fail_msg("bf16 updates: fast against f32 %.3g, reference against fast %.3g", d_fast, d_ref);
+    free(f32);
+    free(fast);
+    free(slow);
+    lt_ctx_free(ref);
+}
+
 /* An f16 MLP whose input can be made to overflow f16 (|x| > 65504). */
 struct scaled {
     struct mlp m;
@@ -452,6 +530,7 @@ int main(void) {
         cmocka_unit_test(planner_casts_around_f32_gradient_kernels),
         cmocka_unit_test(plan_stores_activations_in_half_and_counts_copies),
         cmocka_unit_test(cnn_plan_keeps_activations_in_half_at_half_the_bytes),
+        cmocka_unit_test(bf16_matmul_writes_f32_parameter_gradients),
         cmocka_unit_test(dynamic_scale_skips_overflow_backs_off_and_grows),
         cmocka_unit_test(scale_from_2_24_backs_off_until_f16_gradients_fit),
         cmocka_unit_test(static_scale_never_changes),

@@ -12,9 +12,11 @@
  * the same layout.
  *
  * bf16: x, w, bias, y and their gradients are bf16 (half gradients: struct lt_kernel),
- * accumulation is f32 inside oneDNN. Where oneDNN has no bf16 convolution on this CPU
- * (it needs AVX-512), the same sequence computes in f32 from converted copies (a result
- * added into a bf16 gradient is summed in f32 and rounded once by seq.c's conversion).
+ * but for the weights' and the bias's where the planner hands f32 ones (the parameters'
+ * own, struct lt_kernel's f32_gin), accumulation is f32 inside oneDNN. Where oneDNN has no bf16
+ * convolution on this CPU (it needs AVX-512), the same sequence computes in f32 from converted
+ * copies (a result added into a bf16 gradient is summed in f32 and rounded once by seq.c's
+ * conversion).
  */
 #include <stdlib.h>
 

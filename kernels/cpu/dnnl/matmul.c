@@ -11,7 +11,9 @@
  * preparation without the post-op.
  *
  * bf16: inputs, the forward output and the gradients are bf16 (half gradients: struct
- * lt_kernel), accumulation is f32 inside oneDNN, each result rounded once. Where oneDNN
+ * lt_kernel), but for an input's gradient the planner hands in f32 (a parameter's own,
+ * struct lt_kernel's f32_gin); accumulation is f32 inside oneDNN, each result rounded
+ * once. Where oneDNN
  * has no bf16 matmul on this CPU (it needs AVX512_BF16 or at least AVX-512), the same
  * sequence computes in f32 from converted copies: the inputs are exact in f32, so the
  * result differs only by the order of f32 sums (a result added into a bf16 gradient is
@@ -26,7 +28,7 @@
  * summed into the gradient here (f32, in batch order; a bf16 gradient summed in an f32
  * buffer and rounded once). linear(x (..., in), w (out, in), bias (out)) is matmul with rows =
  * numel(x) / in; its bias gradient is a column sum of gout done here (double sums; a
- * bf16 gout through an f32 copy in the workspace).
+ * bf16 gout read in place into f32 sums, in the workspace when the gradient is bf16).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -342,7 +344,7 @@ static enum lt_status prepare(const struct lt_kargs *a, int backward, void **sta
         return rc;
     }
     st->bias_half = st->bias_grad && a->gout[0]->dtype != LT_DTYPE_F32;
-    if (st->bias_half) {
+    if (st->bias_half && a->gin[2]->dtype != LT_DTYPE_F32) { /* f32 sums, rounded once */
         dnnl_memory_desc_t md;
         lt_dnnl_md_plain(&md, 1, (int64_t[]){st->cols}, dnnl_f32);
         st->bias_ws = lt_dnnl_seq_buffer(&st->seq, &md).offset;
