@@ -205,38 +205,48 @@ static int writes_f32_gin(const struct lt_plan *p, const struct lt_node *node, i
  * whose gradient the copy's users write in half and the cast's backward adds, widened,
  * into the parameter's f32 gradient. Where every writer writes it through one slot and
  * can write f32 (writes_f32_gin), they add into the parameter's gradient themselves:
- * into[half gradient] = the f32 one, and the cast's backward is dropped. Neither a half
- * weight gradient nor its conversion is then made; the gradient is rounded once, to f32. */
-static void fold_param_copies(const struct lt_plan *p, const char *needed, int *into,
-                              char *dropped) {
+ * into[half gradient] = the f32 one (-1 elsewhere), and the cast's backward is dropped.
+ * Neither a half weight gradient nor its conversion is then made; the gradient is
+ * rounded once, to f32. Fails with LT_ENOMEM. */
+static enum lt_status fold_param_copies(const struct lt_plan *p, const char *needed, int *into,
+                                        char *dropped) {
     const struct lt_graph *g = p->graph;
+    /* per gradient value: the backward nodes writing it, and whether one cannot fold */
+    int *writers = calloc((size_t)g->n_values + 1, sizeof *writers);
+    char *stuck = calloc((size_t)g->n_values + 1, 1);
+    if (!writers || !stuck) {
+        free(writers);
+        free(stuck);
+        return lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
+    }
+    for (int n = 0; n < g->n_nodes; n++) {
+        const struct lt_node *w = &g->nodes[n];
+        for (int i = 0; needed[n] && w->backward && i < w->n_in; i++) {
+            int v = w->gin[i], slots = 0, first = 1;
+            for (int j = 0; v >= 0 && j < w->n_in; j++) {
+                slots += w->gin[j] == v;
+                first &= !(j < i && w->gin[j] == v);
+            }
+            if (v < 0 || !first) /* a node counts once per value */
+                continue;
+            writers[v]++;
+            stuck[v] |= slots > 1 || !writes_f32_gin(p, w, i);
+        }
+    }
     for (int v = 0; v < g->n_values; v++)
         into[v] = -1;
     for (int c = 0; c < g->n_nodes; c++) {
         const struct lt_node *cast = &g->nodes[c];
-        dropped[c] = 0;
-        if (!needed[c] || !cast->backward || cast->of < 0 || !lt_graph_param_copy(g, cast->of) ||
-            cast->gout[0] < 0 || cast->gin[0] < 0)
-            continue;
-        int half = cast->gout[0], writers = 0, ok = 1;
-        for (int n = 0; n < g->n_nodes && ok; n++) {
-            const struct lt_node *w = &g->nodes[n];
-            int slots = 0, slot = -1;
-            for (int i = 0; needed[n] && w->backward && n != c && i < w->n_in; i++)
-                if (w->gin[i] == half) {
-                    slots++;
-                    slot = i;
-                }
-            if (slots == 0)
-                continue;
-            writers++;
-            ok = slots == 1 && writes_f32_gin(p, w, slot);
-        }
-        if (ok && writers > 0) {
+        int half = cast->gout[0];
+        dropped[c] = needed[c] && cast->backward && cast->of >= 0 &&
+                     lt_graph_param_copy(g, cast->of) && half >= 0 && cast->gin[0] >= 0 &&
+                     writers[half] > 0 && !stuck[half];
+        if (dropped[c])
             into[half] = cast->gin[0];
-            dropped[c] = 1;
-        }
     }
+    free(writers);
+    free(stuck);
+    return LT_OK;
 }
 
 /* Which values a needed node reads (a backward node: what its op's backward reads) or
@@ -344,11 +354,9 @@ enum lt_status lt_plan_lower(struct lt_plan *p, const int *targets, int n_target
     char *read = read_values(g, needed, is_target);
     int *into = malloc(((size_t)g->n_values + 1) * sizeof *into);
     char *dropped = calloc((size_t)g->n_nodes + 1, 1);
-    enum lt_status st = LT_OK;
-    if (read && into && dropped)
-        fold_param_copies(p, needed, into, dropped);
-    else
-        st = lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
+    enum lt_status st = read && into && dropped
+                            ? fold_param_copies(p, needed, into, dropped)
+                            : lt_fail(p->ctx, LT_ENOMEM, "out of memory planning");
     for (int n = 0; n < g->n_nodes && st == LT_OK; n++)
         if (needed[n] && !dropped[n])
             st = lower_node(p, n, is_target, read, into);

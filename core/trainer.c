@@ -287,6 +287,10 @@ static void update(struct lt_trainer *t, float factor) {
 
 /* Queues every micro-batch of the step, forward and backward; on the CPU it also sums
  * their losses, on a GPU they are staged and summed after the wait. */
+static enum lt_status zero_grads(struct lt_trainer *t) {
+    return lt_mem_zero(t->ctx, t->be, t->grads, t->plan->bytes[LT_MEM_GRADS]);
+}
+
 static enum lt_status run_micro_batches(struct lt_trainer *t, const struct lt_step_input *in,
                                         double *sum, double *count) {
     int n_inputs = t->plan->graph->n_inputs;
@@ -303,6 +307,10 @@ static enum lt_status run_micro_batches(struct lt_trainer *t, const struct lt_st
                 return lt_fail(t->ctx, st, "step: %s", msg);
         }
         if ((st = load_micro(t, ex, inputs, k, in->n_micro)) != LT_OK)
+            return st;
+        /* the first micro-batch's plan overwrites every parameter's gradient, or the
+         * gradient is zeroed first */
+        if (k == 0 && !ex->plan->grads_overwritten && (st = zero_grads(t)) != LT_OK)
             return st;
         /* the last micro-batch's backward finishes the gradient: its buckets start as it
          * goes */
@@ -362,11 +370,8 @@ static enum lt_status run_step(struct lt_trainer *t, const struct lt_step_input 
                                struct lt_step_result *res) {
     struct lt_plan *p = t->plan;
     enum lt_status st = agree_weights(t);
-    /* the first micro-batch's plan overwrites every gradient, or it is zeroed first */
-    int overwritten =
-        in->n_micro > 0 && exec_at(t, pick_exec(t, in->inputs))->plan->grads_overwritten;
-    if (st == LT_OK && !overwritten)
-        st = lt_mem_zero(t->ctx, t->be, t->grads, p->bytes[LT_MEM_GRADS]);
+    if (st == LT_OK && in->n_micro == 0) /* a rank without data adds zeros */
+        st = zero_grads(t);
     if (st == LT_OK)
         st = lt_storage_push(t->ctx, t->params);
     if (st == LT_OK)
