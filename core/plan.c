@@ -303,10 +303,10 @@ static enum lt_status plan_lowered(struct lt_ctx *ctx, struct lt_backend *be, st
 
 /* The graph a training step runs: g rewritten where that is exact and cheaper, the
  * backward of the loss appended and, when checkpointing, the recomputations inserted. */
-static enum lt_status step_graph(struct lt_graph *g, int loss, int checkpoint,
-                                 struct lt_graph **out) {
+static enum lt_status step_graph(struct lt_graph *g, const struct lt_backend *be, int loss,
+                                 int checkpoint, struct lt_graph **out) {
     struct lt_graph *rewritten, *differentiated;
-    enum lt_status st = lt_graph_rewrite(g, &loss, 1, &rewritten);
+    enum lt_status st = lt_graph_rewrite(g, be, &loss, 1, &rewritten);
     if (st != LT_OK)
         return st;
     st = lt_graph_autodiff(rewritten, loss, &differentiated);
@@ -350,7 +350,7 @@ enum lt_status lt_plan_compile_step(struct lt_ctx *ctx, struct lt_backend *be,
         st = lt_optim_check(ctx, opt, g);
     struct lt_graph *run = NULL;
     if (st == LT_OK)
-        st = step_graph(g, loss, o && o->checkpoint, &run);
+        st = step_graph(g, be, loss, o && o->checkpoint, &run);
     struct lt_plan *p = NULL;
     if (st == LT_OK)
         st = plan_lowered(ctx, be, run, &loss, 1, 1, &p);
@@ -394,7 +394,7 @@ enum lt_status lt_plan_compile_forward(struct lt_ctx *ctx, struct lt_backend *be
     enum lt_status st = check_outputs(ctx, g, n_out, outputs);
     struct lt_graph *run = NULL;
     if (st == LT_OK)
-        st = lt_graph_rewrite(g, outputs, n_out, &run);
+        st = lt_graph_rewrite(g, be, outputs, n_out, &run);
     struct lt_plan *p = NULL;
     if (st == LT_OK)
         st = plan_lowered(ctx, be, run, outputs, n_out, 0, &p);

@@ -7,23 +7,42 @@
  * way), but the relu and its backward then run on the pooled tensor, a quarter of the
  * size for 2x2 windows. The pool's argmax codes may differ (a window of negatives has its
  * largest negative as argmax, not its first zero), so a pool whose codes something reads
- * keeps its place. */
+ * keeps its place.
+ *
+ * max_pool2d(conv2d(x, w, b)) -> conv2d_max_pool2d(x, w, b), after that: where only the
+ * pool reads the convolution's output, x needs no gradient (it depends on no parameter:
+ * the images of a CNN's first convolution) and the backend has a kernel that takes the
+ * pair in one (its prepare accepts the shapes), so that the convolution's output is
+ * never written. The pool's node becomes the fused one, with the convolution's inputs;
+ * the convolution's node is then read by nothing and does not run. */
 #include <stdlib.h>
 
 #include "core/fail.h"
 #include "core/graph.h"
+#include "core/mem.h"
+#include "core/ops/ops.h"
 
-/* The relu node whose output only a max_pool2d reads (and no target), for each such
- * pool whose codes nothing reads; -1 elsewhere. Returns how many pairs there are. */
-static int relu_pool_pairs(const struct lt_graph *g, const int *targets, int n_targets,
-                           int *relu_of) {
+/* How many nodes read each value, targets counted as readers (g->n_values + 1 entries). */
+static int *readers_of(const struct lt_graph *g, const int *targets, int n_targets) {
     int *readers = calloc((size_t)g->n_values + 1, sizeof *readers);
-    LT_ASSERT(readers);
+    if (!readers)
+        return NULL;
     for (int n = 0; n < g->n_nodes; n++)
         for (int i = 0; i < g->nodes[n].n_in; i++)
             readers[g->nodes[n].in[i]]++;
     for (int i = 0; i < n_targets; i++)
         readers[targets[i]]++;
+    return readers;
+}
+
+/* The relu node whose output only a max_pool2d reads (and no target), for each such
+ * pool whose codes nothing reads; -1 elsewhere. Returns how many pairs there are, or -1
+ * (LT_ENOMEM). */
+static int relu_pool_pairs(const struct lt_graph *g, const int *targets, int n_targets,
+                           int *relu_of) {
+    int *readers = readers_of(g, targets, n_targets);
+    if (!readers)
+        return -1;
     int pairs = 0;
     for (int n = 0; n < g->n_nodes; n++) {
         const struct lt_node *pool = &g->nodes[n];
@@ -41,22 +60,88 @@ static int relu_pool_pairs(const struct lt_graph *g, const int *targets, int n_t
     return pairs;
 }
 
-enum lt_status lt_graph_rewrite(struct lt_graph *g, const int *targets, int n_targets,
-                                struct lt_graph **out) {
-    int *relu_of = malloc(((size_t)g->n_nodes + 1) * sizeof *relu_of);
-    if (!relu_of)
-        return lt_fail(g->ctx, LT_ENOMEM, "out of memory planning");
-    if (relu_pool_pairs(g, targets, n_targets, relu_of) == 0) {
-        free(relu_of);
-        *out = lt_graph_retain(g);
-        return LT_OK;
+/* The fused node's attributes: the convolution's and the pooling's. */
+static struct lt_conv_pool_attrs fused_attrs(const struct lt_conv2d_attrs *conv,
+                                             const struct lt_pool2d_attrs *pool) {
+    struct lt_conv_pool_attrs f = {.groups = conv->groups};
+    for (int d = 0; d < 2; d++) {
+        f.stride[d] = conv->stride[d];
+        f.padding[d] = conv->padding[d];
+        f.dilation[d] = conv->dilation[d];
+        f.pool_kernel[d] = pool->kernel[d];
+        f.pool_stride[d] = pool->stride[d];
+        f.pool_padding[d] = pool->padding[d];
     }
-    struct lt_graph *c;
-    enum lt_status st = lt_graph_copy(g, &c);
-    if (st != LT_OK) {
-        free(relu_of);
-        return st;
+    return f;
+}
+
+/* Whether be's conv2d_max_pool2d kernel takes pool node p fused with convolution node
+ * c, asked of its prepare on the shapes alone. */
+static int backend_fuses(const struct lt_graph *g, const struct lt_backend *be,
+                         const struct lt_node *c, const struct lt_node *p) {
+    enum lt_dtype dt = g->values[c->in[0]].shape.dtype;
+    const struct lt_kernel *k = &be->kernels[LT_OP_CONV2D_MAX_POOL2D][dt];
+    if (!k->forward || !k->backward || !k->prepare)
+        return 0;
+    struct lt_conv_pool_attrs attrs = fused_attrs(c->attrs, p->attrs);
+    struct lt_kargs a = {.attrs = &attrs, .n_in = c->n_in, .n_out = p->n_out};
+    for (int i = 0; i < c->n_in; i++)
+        a.in[i] = &g->values[c->in[i]].shape;
+    for (int o = 0; o < p->n_out; o++)
+        a.out[o] = &g->values[p->out[o]].shape;
+    char msg[LT_KMSG_SIZE] = "";
+    a.msg = msg;
+    void *state = NULL;
+    if (k->prepare(&a, 0, &state) != LT_OK)
+        return 0;
+    if (state && k->release)
+        k->release(state);
+    return 1;
+}
+
+/* conv_of[n]: the convolution node that max pooling node n fuses with, else -1. Returns
+ * how many there are, or -1 (LT_ENOMEM). */
+static int conv_pool_pairs(const struct lt_graph *g, const struct lt_backend *be,
+                           const int *targets, int n_targets, int *conv_of) {
+    int *readers = readers_of(g, targets, n_targets);
+    char *grad = calloc((size_t)g->n_values + 1, 1); /* depends on a parameter */
+    if (!readers || !grad) {
+        free(readers);
+        free(grad);
+        return -1;
     }
+    for (int v = 0; v < g->n_values; v++)
+        grad[v] = g->values[v].kind == LT_VALUE_PARAM;
+    for (int n = 0; n < g->n_nodes; n++) {
+        const struct lt_node *node = &g->nodes[n];
+        char any = 0;
+        for (int i = 0; i < node->n_in; i++)
+            any |= grad[node->in[i]];
+        for (int k = 0; k < node->n_out; k++)
+            grad[node->out[k]] = any;
+    }
+    int pairs = 0;
+    for (int n = 0; n < g->n_nodes; n++) {
+        const struct lt_node *pool = &g->nodes[n];
+        conv_of[n] = -1;
+        if (pool->op != LT_OP_MAX_POOL2D)
+            continue;
+        const struct lt_value *cv = &g->values[pool->in[0]];
+        if (cv->kind != LT_VALUE_NODE || readers[pool->in[0]] != 1)
+            continue;
+        const struct lt_node *conv = &g->nodes[cv->node];
+        if (conv->op == LT_OP_CONV2D && !grad[conv->in[0]] && backend_fuses(g, be, conv, pool)) {
+            conv_of[n] = cv->node;
+            pairs++;
+        }
+    }
+    free(readers);
+    free(grad);
+    return pairs;
+}
+
+/* Swaps each relu and the max pooling after it (relu_of, from relu_pool_pairs). */
+static void swap_relu_pool(struct lt_graph *c, const int *relu_of) {
     for (int n = 0; n < c->n_nodes; n++) {
         if (relu_of[n] < 0)
             continue;
@@ -78,7 +163,58 @@ enum lt_status lt_graph_rewrite(struct lt_graph *g, const int *targets, int n_ta
         c->values[codes].node = relu_of[n];
         c->values[pool->in[0]].shape = c->values[pool->out[0]].shape;
     }
+}
+
+/* Makes each pool node of conv_of its fused node. Fails with LT_ENOMEM. */
+static enum lt_status fuse_conv_pool(struct lt_graph *c, const int *conv_of) {
+    for (int n = 0; n < c->n_nodes; n++) {
+        if (conv_of[n] < 0)
+            continue;
+        struct lt_node *pool = &c->nodes[n];
+        const struct lt_node *conv = &c->nodes[conv_of[n]];
+        struct lt_conv_pool_attrs *attrs = lt_zalloc(c->ctx, sizeof *attrs);
+        if (!attrs)
+            return LT_ENOMEM;
+        *attrs = fused_attrs(conv->attrs, pool->attrs);
+        free(pool->attrs);
+        pool->attrs = attrs;
+        pool->op = LT_OP_CONV2D_MAX_POOL2D;
+        pool->n_in = conv->n_in;
+        for (int i = 0; i < conv->n_in; i++)
+            pool->in[i] = conv->in[i];
+    }
+    return LT_OK;
+}
+
+enum lt_status lt_graph_rewrite(struct lt_graph *g, const struct lt_backend *be,
+                                const int *targets, int n_targets, struct lt_graph **out) {
+    int *relu_of = malloc(((size_t)g->n_nodes + 1) * sizeof *relu_of);
+    int *conv_of = malloc(((size_t)g->n_nodes + 1) * sizeof *conv_of);
+    struct lt_graph *c = NULL;
+    enum lt_status st = relu_of && conv_of ? LT_OK : LT_ENOMEM;
+    int swapped = st == LT_OK ? relu_pool_pairs(g, targets, n_targets, relu_of) : 0;
+    if (swapped < 0)
+        st = LT_ENOMEM;
+    if (st == LT_OK && swapped > 0) {
+        st = lt_graph_copy(g, &c);
+        if (st == LT_OK)
+            swap_relu_pool(c, relu_of);
+    }
+    const struct lt_graph *now = c ? c : g;
+    int fused = st == LT_OK ? conv_pool_pairs(now, be, targets, n_targets, conv_of) : 0;
+    if (fused < 0)
+        st = LT_ENOMEM;
+    if (st == LT_OK && fused > 0 && !c)
+        st = lt_graph_copy(g, &c);
+    if (st == LT_OK && fused > 0)
+        st = fuse_conv_pool(c, conv_of);
     free(relu_of);
-    *out = c;
+    free(conv_of);
+    if (st != LT_OK) {
+        if (c)
+            lt_graph_free(c);
+        return st == LT_ENOMEM ? lt_fail(g->ctx, LT_ENOMEM, "out of memory planning") : st;
+    }
+    *out = c ? c : lt_graph_retain(g);
     return LT_OK;
 }

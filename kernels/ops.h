@@ -93,6 +93,21 @@ struct lt_no_attrs {
 #undef LT_DECL_INDEX
 #undef LT_DECL_DTYPE
 
+/* conv2d_max_pool2d's attributes as its two parts' (kernels/attrs.def). Cannot fail. */
+static inline void lt_conv_pool_split(const struct lt_conv_pool_attrs *a,
+                                      struct lt_conv2d_attrs *conv, struct lt_pool2d_attrs *pool) {
+    conv->groups = a->groups;
+    pool->count_include_pad = 1;
+    for (int d = 0; d < 2; d++) {
+        conv->stride[d] = a->stride[d];
+        conv->padding[d] = a->padding[d];
+        conv->dilation[d] = a->dilation[d];
+        pool->kernel[d] = a->pool_kernel[d];
+        pool->stride[d] = a->pool_stride[d];
+        pool->padding[d] = a->pool_padding[d];
+    }
+}
+
 /* Ops without attributes:
  * mse(pred, target) -> f32 (2) = {sum of squared differences, count of elements}.
  * embedding(weight (V, D), ids i32 (...)) -> (..., D); an id outside [0, V) fails with

@@ -88,3 +88,20 @@ enum lt_status lt_infer_conv2d(const void *attrs_, int n_in, const struct lt_kvi
     out[0].shape[3] = oshape[1];
     return LT_OK;
 }
+
+/* conv2d_max_pool2d: conv2d's checks, then max_pool2d's on the convolution's output; a
+ * message names the fused op, then the part that refused. */
+enum lt_status lt_infer_conv2d_max_pool2d(const void *attrs_, int n_in, const struct lt_kview *in,
+                                          struct lt_kview *out, char *msg) {
+    struct lt_conv2d_attrs conv;
+    struct lt_pool2d_attrs pool;
+    lt_conv_pool_split(attrs_, &conv, &pool);
+    struct lt_kview c;
+    char part[LT_KMSG_SIZE];
+    enum lt_status st = lt_infer_conv2d(&conv, n_in, in, &c, part);
+    if (st == LT_OK)
+        st = lt_infer_max_pool2d(&pool, 1, &c, out, part);
+    if (st != LT_OK)
+        return lt_infer_fail(msg, "conv2d_max_pool2d: %s", part);
+    return LT_OK;
+}

@@ -67,7 +67,7 @@ enum lt_status lt_infer_max_pool2d(const void *attrs_, int n_in, const struct lt
 }
 
 int lt_op_output_skippable(enum lt_op op, int k) {
-    return op == LT_OP_MAX_POOL2D && k == 1;
+    return (op == LT_OP_MAX_POOL2D || op == LT_OP_CONV2D_MAX_POOL2D) && k == 1;
 }
 
 enum lt_status lt_infer_avg_pool2d(const void *attrs_, int n_in, const struct lt_kview *in,

@@ -33,7 +33,7 @@ static struct conv_dims conv_dims(const struct lt_kargs *a) {
     return d;
 }
 
-static enum lt_status conv2d_forward_ref(const struct lt_kargs *a) {
+enum lt_status lt_conv2d_forward_ref(const struct lt_kargs *a) {
     struct conv_dims d = conv_dims(a);
     const float *x = a->in[0]->data;                         /* (N, C, H, W) */
     const float *w = a->in[1]->data;                         /* (O, C/groups, KH, KW) */
@@ -153,7 +153,7 @@ static void grad_bias(const struct lt_kargs *a, const struct conv_dims *d) {
 }
 
 /* Reads x and w only (backward_reads); the bias gradient needs no forward tensor. */
-static enum lt_status conv2d_backward_ref(const struct lt_kargs *a) {
+enum lt_status lt_conv2d_backward_ref(const struct lt_kargs *a) {
     struct conv_dims d = conv_dims(a);
     if (a->gin[0])
         grad_input(a, &d);
@@ -165,17 +165,17 @@ static enum lt_status conv2d_backward_ref(const struct lt_kargs *a) {
 }
 
 static enum lt_status conv2d_forward_half_ref(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 0, conv2d_forward_ref);
+    return lt_half_ref_run(a, 0, lt_conv2d_forward_ref);
 }
 
 static enum lt_status conv2d_backward_half_ref(const struct lt_kargs *a) {
-    return lt_half_ref_run(a, 1, conv2d_backward_ref);
+    return lt_half_ref_run(a, 1, lt_conv2d_backward_ref);
 }
 
 /* The fast paths are oneDNN's (kernels/cpu/dnnl/conv.c), registered over these. */
 void lt_cpu_register_conv(struct lt_backend *b, int fast) {
     (void)fast;
-    lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_F32, conv2d_forward_ref, conv2d_backward_ref);
+    lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_F32, lt_conv2d_forward_ref, lt_conv2d_backward_ref);
     lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_BF16, conv2d_forward_half_ref, conv2d_backward_half_ref);
     lt_cpu_set(b, LT_OP_CONV2D, LT_DTYPE_F16, conv2d_forward_half_ref, conv2d_backward_half_ref);
     b->kernels[LT_OP_CONV2D][LT_DTYPE_BF16].workspace = lt_half_ref_workspace;
@@ -183,4 +183,5 @@ void lt_cpu_register_conv(struct lt_backend *b, int fast) {
     for (enum lt_dtype dt = LT_DTYPE_F16; dt <= LT_DTYPE_BF16; dt++) /* half_ref.h: in place */
         b->kernels[LT_OP_CONV2D][dt].f32_gin = LT_IN(1) | LT_IN(2);
     lt_cpu_half_gradients(b, LT_OP_CONV2D);
+    lt_cpu_register_conv_pool(b, fast);
 }

@@ -17,6 +17,13 @@
 #include "kernels/families.def"
 #undef LT_FAMILY
 void lt_cpu_register_update(struct lt_backend *b, int fast);
+/* conv2d_max_pool2d's kernels (conv_pool.c; the fast ones in conv_pool_fast.c), registered
+ * with the conv family's. */
+void lt_cpu_register_conv_pool(struct lt_backend *b, int fast);
+void lt_cpu_register_conv_pool_fast(struct lt_backend *b);
+/* conv2d's f32 reference kernels (conv.c), which conv2d_max_pool2d's reference runs. */
+enum lt_status lt_conv2d_forward_ref(const struct lt_kargs *a);
+enum lt_status lt_conv2d_backward_ref(const struct lt_kargs *a);
 /* The fast f16 and bf16 GELU kernels, by table (gelu_half.c). */
 void lt_cpu_register_gelu_half(struct lt_backend *b);
 
