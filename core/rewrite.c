@@ -84,7 +84,7 @@ static int backend_fuses(const struct lt_graph *g, const struct lt_backend *be,
     if (!k->forward || !k->backward || !k->prepare)
         return 0;
     struct lt_conv_pool_attrs attrs = fused_attrs(c->attrs, p->attrs);
-    struct lt_kargs a = {.attrs = &attrs, .n_in = c->n_in, .n_out = p->n_out};
+    struct lt_kargs a = {.attrs = &attrs, .n_in = c->n_in, .n_out = p->n_out, .impl = be->impl};
     for (int i = 0; i < c->n_in; i++)
         a.in[i] = &g->values[c->in[i]].shape;
     for (int o = 0; o < p->n_out; o++)

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "core/ops/ops.h"
+#include "tests/op_check.h"
 #include "tests/train_util.h"
 
 SUITE_CONTEXT
@@ -200,12 +202,59 @@ static void other_shapes_keep_the_two_ops(void **state) {
     }
 }
 
+/* The fast kernel takes the conv family's conv2d_max_pool2d cases without an input
+ * gradient, f32 and bf16, forward and backward (so test_ops compares it, not the
+ * reference with itself), and declines the one with. */
+static void the_fast_kernel_takes_the_first_layers(void **state) {
+    (void)state;
+    const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
+    int taken = 0;
+    for (int i = 0; i < conv_case_count; i++) {
+        const struct op_case *c = &conv_cases[i];
+        if (c->op != LT_OP_CONV2D_MAX_POOL2D)
+            continue;
+        for (int t = 0; t < 2; t++) {
+            const struct lt_kernel *k = &op_fast_backend()->kernels[c->op][dts[t]];
+            struct lt_kview in[LT_MAX_INPUTS], out[LT_MAX_OUTPUTS], gin[LT_MAX_INPUTS];
+            for (int j = 0; j < c->n_in; j++) {
+                in[j] = (struct lt_kview){NULL, dts[t], c->in[j].ndim, {0}};
+                memcpy(in[j].shape, c->in[j].shape, sizeof in[j].shape);
+                gin[j] = in[j];
+                gin[j].dtype = LT_DTYPE_F32;
+            }
+            char msg[LT_KMSG_SIZE] = "";
+            assert_int_equal(lt_op_descs[c->op].infer(c->attrs, c->n_in, in, out, msg), LT_OK);
+            for (int backward = 0; backward < 2; backward++) {
+                struct lt_kargs a = {.attrs = c->attrs, .n_in = c->n_in, .n_out = 2, .msg = msg};
+                for (int j = 0; j < c->n_in; j++) {
+                    a.in[j] = &in[j];
+                    if (backward && !(c->no_grad & (1u << j)))
+                        a.gin[j] = &gin[j];
+                }
+                a.out[0] = &out[0];
+                a.out[1] = &out[1];
+                a.gout[0] = backward ? &out[0] : NULL;
+                void *st = NULL;
+                /* the case with an input gradient is strided: declined both ways */
+                enum lt_status want = c->no_grad & 1u ? LT_OK : LT_EUNSUPPORTED;
+                if (k->prepare(&a, backward, &st) != want)
+                    fail_msg("%s (%s, %s): prepare %s", c->name, lt_dtype_name(dts[t]),
+                             backward ? "backward" : "forward",
+                             want == LT_OK ? "declined" : "accepted");
+                taken += want == LT_OK;
+            }
+        }
+    }
+    assert_int_equal(taken, 3 * 2 * 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fused_steps_follow_the_two_ops_apart),
         cmocka_unit_test(the_reference_keeps_them_apart_and_agrees),
         cmocka_unit_test(the_fused_step_needs_less),
         cmocka_unit_test(other_shapes_keep_the_two_ops),
+        cmocka_unit_test(the_fast_kernel_takes_the_first_layers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
