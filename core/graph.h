@@ -95,8 +95,8 @@ int lt_graph_param_copy(const struct lt_graph *g, int n);
  * g itself, or a copy where an exact rewrite makes it cheaper (core/rewrite.c: max_pool2d
  * after relu runs before it; a convolution and the max pooling after it run as one op
  * where be has a kernel for the pair). Fails with LT_ENOMEM. */
-enum lt_status lt_graph_rewrite(struct lt_graph *g, const struct lt_backend *be,
-                                const int *targets, int n_targets, struct lt_graph **out);
+enum lt_status lt_graph_rewrite(struct lt_graph *g, const struct lt_backend *be, const int *targets,
+                                int n_targets, struct lt_graph **out);
 
 /* The forward graph g with, in reverse order, the backward node of every node that the
  * loss's gradient crosses on its way to a parameter appended (core/autodiff.c). Every

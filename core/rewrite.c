@@ -186,8 +186,8 @@ static enum lt_status fuse_conv_pool(struct lt_graph *c, const int *conv_of) {
     return LT_OK;
 }
 
-enum lt_status lt_graph_rewrite(struct lt_graph *g, const struct lt_backend *be,
-                                const int *targets, int n_targets, struct lt_graph **out) {
+enum lt_status lt_graph_rewrite(struct lt_graph *g, const struct lt_backend *be, const int *targets,
+                                int n_targets, struct lt_graph **out) {
     int *relu_of = malloc(((size_t)g->n_nodes + 1) * sizeof *relu_of);
     int *conv_of = malloc(((size_t)g->n_nodes + 1) * sizeof *conv_of);
     struct lt_graph *c = NULL;

@@ -29,7 +29,8 @@ static void parts_of(const struct lt_kargs *a, int backward, struct parts *s) {
     s->c.shape[1] = w->shape[0];
     for (int d = 0; d < 2; d++) {
         int64_t span = (int64_t)at->dilation[d] * (w->shape[2 + d] - 1) + 1;
-        s->c.shape[2 + d] = (x->shape[2 + d] + 2 * (int64_t)at->padding[d] - span) / at->stride[d] + 1;
+        s->c.shape[2 + d] =
+            (x->shape[2 + d] + 2 * (int64_t)at->padding[d] - span) / at->stride[d] + 1;
     }
     s->c.data = a->workspace;
     s->none = s->c;

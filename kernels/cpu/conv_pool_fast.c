@@ -29,22 +29,29 @@
 #define CHUNKS 32
 
 struct cpd {
-    int64_t n, c, h, w;   /* x (N, C, H, W) */
-    int64_t o, kh, kw;    /* weight (O, C, KH, KW) */
-    int64_t ph, pw;       /* the convolution's padding */
-    int64_t oh, ow;       /* y (N, O, OH, OW) */
-    int64_t taps;         /* C * KH * KW */
-    int64_t hp, wp;       /* the padded image's rows and columns */
+    int64_t n, c, h, w; /* x (N, C, H, W) */
+    int64_t o, kh, kw;  /* weight (O, C, KH, KW) */
+    int64_t ph, pw;     /* the convolution's padding */
+    int64_t oh, ow;     /* y (N, O, OH, OW) */
+    int64_t taps;       /* C * KH * KW */
+    int64_t hp, wp;     /* the padded image's rows and columns */
 };
 
 static struct cpd cpd_of(const struct lt_kargs *a) {
     const struct lt_conv_pool_attrs *at = a->attrs;
     const struct lt_kview *x = a->in[0], *w = a->in[1], *y = a->out[0];
     struct cpd d = {
-        .n = x->shape[0], .c = x->shape[1], .h = x->shape[2], .w = x->shape[3],
-        .o = w->shape[0], .kh = w->shape[2], .kw = w->shape[3],
-        .ph = at->padding[0], .pw = at->padding[1],
-        .oh = y->shape[2], .ow = y->shape[3],
+        .n = x->shape[0],
+        .c = x->shape[1],
+        .h = x->shape[2],
+        .w = x->shape[3],
+        .o = w->shape[0],
+        .kh = w->shape[2],
+        .kw = w->shape[3],
+        .ph = at->padding[0],
+        .pw = at->padding[1],
+        .oh = y->shape[2],
+        .ow = y->shape[3],
     };
     d.taps = d.c * d.kh * d.kw;
     /* the rows and columns the windows' taps reach: 2 * OH - 1 + KH - 1 past the top
@@ -123,7 +130,8 @@ static size_t conv_pool_workspace(const struct lt_kargs *a, int backward) {
 /* How many threads' slots a's workspace holds, or 0 (msg filled) when not one. */
 static int slots_of(const struct lt_kargs *a, const struct cpd *d, int backward) {
     size_t fixed = weights_bytes(d) + sums_bytes(d, backward);
-    size_t n = a->workspace_size > fixed ? (a->workspace_size - fixed) / slot_bytes(d, backward) : 0;
+    size_t n =
+        a->workspace_size > fixed ? (a->workspace_size - fixed) / slot_bytes(d, backward) : 0;
     if (n < 1)
         snprintf(a->msg, LT_KMSG_SIZE, "conv2d_max_pool2d: workspace smaller than planned");
     int most = omp_get_max_threads();
@@ -197,8 +205,8 @@ LT_INLINE void lanes_move(void *t, int64_t at, int64_t step, void *lanes, int si
 /* A window's sixteen maxima and codes stored to y and the codes (NULL: nothing reads
  * them), each in its layout, y rounded to bf16 when `half`. */
 LT_INLINE void put_lanes(const struct cpd *d, int64_t n, int64_t ob, int64_t win, const float *m,
-                         const int32_t *k, void *y, uint8_t *code, int y_blocked,
-                         int code_blocked, int half) {
+                         const int32_t *k, void *y, uint8_t *code, int y_blocked, int code_blocked,
+                         int half) {
     int64_t ohw = d->oh * d->ow;
     if (half) {
         uint16_t h[LANES];
@@ -304,8 +312,7 @@ LT_INLINE void forward_image_body(const struct cpd *d, const float *wf, const in
 }
 LT_DISPATCH(forward_image,
             (const struct cpd *d, const float *wf, const int64_t *off, const void *x, float *img,
-             int64_t n, void *y, uint8_t *code, int y_blocked, int code_blocked, int half,
-             int fma),
+             int64_t n, void *y, uint8_t *code, int y_blocked, int code_blocked, int half, int fma),
             (d, wf, off, x, img, n, y, code, y_blocked, code_blocked, half, fma));
 
 /* Adds image n's weight and bias gradients to acc (laid out as the weights): each
@@ -436,7 +443,8 @@ static enum lt_status conv_pool_backward(const struct lt_kargs *a) {
     /* the chunks in order, from lane order to the weights' (O, C, KH, KW) and the bias */
     for (int64_t o = 0; o < d.o; o++)
         for (int64_t t = 0; t <= d.taps; t++) {
-            int64_t e = t < d.taps ? ((o / LANES) * d.taps + t) * LANES + o % LANES : d.o * d.taps + o;
+            int64_t e =
+                t < d.taps ? ((o / LANES) * d.taps + t) * LANES + o % LANES : d.o * d.taps + o;
             int input = t < d.taps ? 1 : 2;
             const struct lt_kview *g = input < a->n_in ? a->gin[input] : NULL;
             if (!g)
