@@ -325,27 +325,25 @@ LT_INLINE void backward_walk(const struct cpd *d, const int64_t *off, const floa
         for (int64_t j = 0; j < d->ow; j++) {
             const float *corner = img + 2 * i * d->wp + 2 * j;
             for (int64_t ob = 0; ob < d->o / LANES; ob++) {
-                float g[LANES], g0[LANES], g1[LANES], g2[LANES], g3[LANES];
+                float g[LANES];
                 int32_t k[LANES];
                 get_lanes(d, n, ob, i * d->ow + j, gy, code, g, k, gy_blocked, code_blocked, half);
 #pragma omp simd
-                for (int l = 0; l < LANES; l++) {
-                    g0[l] = lt_vselect(k[l] == 0, g[l], 0.0f);
-                    g1[l] = lt_vselect(k[l] == 1, g[l], 0.0f);
-                    g2[l] = lt_vselect(k[l] == 2, g[l], 0.0f);
-                    g3[l] = lt_vselect(k[l] == 3, g[l], 0.0f);
+                for (int l = 0; l < LANES; l++)
                     accb[ob * LANES + l] += g[l];
-                }
+                /* each lane's gradient goes to one of the four outputs: its tap reads the
+                 * input under that output, picked by the code (the other three would
+                 * add zero products) */
                 for (int64_t t = 0; t < d->taps; t++) {
                     const float *xp = corner + off[t];
                     float x0 = xp[0], x1 = xp[1], x2 = xp[d->wp], x3 = xp[d->wp + 1];
                     float *av = acc + (ob * d->taps + t) * LANES;
 #pragma omp simd
                     for (int l = 0; l < LANES; l++) {
-                        float s = madd(av[l], g0[l], x0, fma);
-                        s = madd(s, g1[l], x1, fma);
-                        s = madd(s, g2[l], x2, fma);
-                        av[l] = madd(s, g3[l], x3, fma);
+                        float xs = lt_vselect(k[l] == 1, x1, x0);
+                        xs = lt_vselect(k[l] == 2, x2, xs);
+                        xs = lt_vselect(k[l] == 3, x3, xs);
+                        av[l] = madd(av[l], g[l], xs, fma);
                     }
                 }
             }
