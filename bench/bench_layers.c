@@ -2,7 +2,8 @@
  * CPU kernels at batch 128, in f32 and bf16: forward, backward data, backward weights
  * and bias, and the whole backward, and the workspace each asks for; the CNN's max
  * poolings on plain tensors and on the channel-blocked ones a plan gives them
- * (struct lt_kargs, "Layouts"). It calls the kernel
+ * (struct lt_kargs, "Layouts"); the first convolution and its pool fused, as a plan runs
+ * them (conv2d_max_pool2d). It calls the kernel
  * table directly (kernels/kernels.h), as a planned step does: prepare from the shapes,
  * the workspace query, then the calls.
  *
@@ -39,6 +40,8 @@ struct layer {
 
 static const struct lt_conv2d_attrs pad1 = {{1, 1}, {1, 1}, {1, 1}, 1};
 static const struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1};
+static const struct lt_conv_pool_attrs pad1_k2s2 = {{1, 1}, {1, 1}, {1, 1}, 1,
+                                                    {2, 2}, {2, 2}, {0, 0}};
 
 /* The table's rows: a linear layer at batch 128 (image: its input is the data), a 3x3
  * convolution with padding 1 on 28 / 14 pixel images, a 2x2 max pooling. */
@@ -46,6 +49,9 @@ static const struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1};
     { name, LT_OP_LINEAR, 3, {2, 2, 1}, {{128, in}, {out, in}, {out}}, image, NULL, 0 }
 #define CONV(name, c, o, hw, image)                                                                \
     { name, LT_OP_CONV2D, 3, {4, 4, 1}, {{128, c, hw, hw}, {o, c, 3, 3}, {o}}, image, &pad1, 0 }
+#define CONV_POOL(name, c, o, hw)                                                                  \
+    { name, LT_OP_CONV2D_MAX_POOL2D, 3, {4, 4, 1}, {{128, c, hw, hw}, {o, c, 3, 3}, {o}}, 1,       \
+      &pad1_k2s2, LT_OUT(0) | LT_OUT(1) }
 #define POOL(name, c, hw, blocked)                                                                 \
     { name, LT_OP_MAX_POOL2D, 1, {4}, {{128, c, hw, hw}}, 0, &k2s2, blocked }
 
@@ -56,6 +62,7 @@ static const struct layer layers[] = {
     CONV("conv 1->32 28x28 (first)", 1, 32, 28, 1),
     POOL("max pool 32x28x28", 32, 28, 0),
     POOL("max pool 32x28x28 blocked", 32, 28, LT_IN(0) | LT_OUT(0) | LT_OUT(1)),
+    CONV_POOL("conv 1->32 28x28 + max pool, fused", 1, 32, 28),
     CONV("conv 32->64 14x14", 32, 64, 14, 0),
     POOL("max pool 64x14x14", 64, 14, 0),
     POOL("max pool 64x14x14 blocked", 64, 14, LT_IN(0) | LT_OUT(1)),
