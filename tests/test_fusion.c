@@ -245,7 +245,7 @@ static void the_fast_kernel_takes_the_first_layers(void **state) {
             }
         }
     }
-    assert_int_equal(taken, 3 * 2 * 2);
+    assert_int_equal(taken, 4 * 2 * 2);
 }
 
 int main(void) {

@@ -248,51 +248,86 @@ LT_INLINE void get_lanes(const struct cpd *d, int64_t n, int64_t ob, int64_t win
         k[l] = c[l];
 }
 
+/* Pools a window's four outputs (rounded to bf16 first when `half`) into its maximum
+ * and code, by the reference's rule. */
+LT_INLINE void pool_four(const float *a0, const float *a1, const float *a2, const float *a3,
+                         float *m, int32_t *k, int half) {
+#pragma omp simd
+    for (int l = 0; l < LANES; l++) {
+        float v0 = a0[l], v1 = a1[l], v2 = a2[l], v3 = a3[l];
+        if (half) { /* each output rounded, as the convolution apart writes it */
+            v0 = lt_bf16_to_f32(lt_vbf16(v0));
+            v1 = lt_bf16_to_f32(lt_vbf16(v1));
+            v2 = lt_bf16_to_f32(lt_vbf16(v2));
+            v3 = lt_bf16_to_f32(lt_vbf16(v3));
+        }
+        int t = max_takes(v1, v0), e = t;
+        float best = lt_vselect(t, v1, v0);
+        t = max_takes(v2, best);
+        best = lt_vselect(t, v2, best);
+        e = t ? 2 : e;
+        t = max_takes(v3, best);
+        m[l] = lt_vselect(t, v3, best);
+        k[l] = t ? 3 : e;
+    }
+}
+
+/* Window (i, j) of blocks ob .. ob + nb - 1 (nb 1 or 2, a constant in each use): two
+ * blocks share each tap's four inputs, so that a tap loads six vectors for eight
+ * products, not five for four. */
+LT_INLINE void forward_window(const struct cpd *d, const float *wf, const int64_t *off,
+                              const float *img, int64_t n, int64_t ob, int nb, int64_t i,
+                              int64_t j, void *y, uint8_t *code, int y_blocked, int code_blocked,
+                              int half, int fma) {
+    const float *bias = wf + d->o * d->taps + ob * LANES, *w = wf + ob * d->taps * LANES;
+    const float *corner = img + 2 * i * d->wp + 2 * j;
+    int64_t next = d->taps * LANES; /* block ob + 1's weights */
+    float a0[LANES], a1[LANES], a2[LANES], a3[LANES], b0[LANES], b1[LANES], b2[LANES], b3[LANES];
+#pragma omp simd
+    for (int l = 0; l < LANES; l++) {
+        a0[l] = a1[l] = a2[l] = a3[l] = bias[l];
+        b0[l] = b1[l] = b2[l] = b3[l] = nb > 1 ? bias[LANES + l] : 0.0f;
+    }
+    for (int64_t t = 0; t < d->taps; t++) {
+        const float *xp = corner + off[t], *wv = w + t * LANES;
+        float x0 = xp[0], x1 = xp[1], x2 = xp[d->wp], x3 = xp[d->wp + 1];
+#pragma omp simd
+        for (int l = 0; l < LANES; l++) {
+            a0[l] = madd(a0[l], x0, wv[l], fma);
+            a1[l] = madd(a1[l], x1, wv[l], fma);
+            a2[l] = madd(a2[l], x2, wv[l], fma);
+            a3[l] = madd(a3[l], x3, wv[l], fma);
+            if (nb > 1) {
+                b0[l] = madd(b0[l], x0, wv[next + l], fma);
+                b1[l] = madd(b1[l], x1, wv[next + l], fma);
+                b2[l] = madd(b2[l], x2, wv[next + l], fma);
+                b3[l] = madd(b3[l], x3, wv[next + l], fma);
+            }
+        }
+    }
+    float m[LANES];
+    int32_t k[LANES];
+    pool_four(a0, a1, a2, a3, m, k, half);
+    put_lanes(d, n, ob, i * d->ow + j, m, k, y, code, y_blocked, code_blocked, half);
+    if (nb > 1) {
+        pool_four(b0, b1, b2, b3, m, k, half);
+        put_lanes(d, n, ob + 1, i * d->ow + j, m, k, y, code, y_blocked, code_blocked, half);
+    }
+}
+
 LT_INLINE void forward_walk(const struct cpd *d, const float *wf, const int64_t *off,
                             const float *img, int64_t n, void *y, uint8_t *code, int y_blocked,
                             int code_blocked, int half, int fma) {
-    const float *bf = wf + d->o * d->taps;
+    int64_t blocks = d->o / LANES;
     for (int64_t i = 0; i < d->oh; i++)
         for (int64_t j = 0; j < d->ow; j++) {
-            const float *corner = img + 2 * i * d->wp + 2 * j;
-            for (int64_t ob = 0; ob < d->o / LANES; ob++) {
-                float a0[LANES], a1[LANES], a2[LANES], a3[LANES];
-#pragma omp simd
-                for (int l = 0; l < LANES; l++)
-                    a0[l] = a1[l] = a2[l] = a3[l] = bf[ob * LANES + l];
-                for (int64_t t = 0; t < d->taps; t++) {
-                    const float *xp = corner + off[t], *wv = wf + (ob * d->taps + t) * LANES;
-                    float x0 = xp[0], x1 = xp[1], x2 = xp[d->wp], x3 = xp[d->wp + 1];
-#pragma omp simd
-                    for (int l = 0; l < LANES; l++) {
-                        a0[l] = madd(a0[l], x0, wv[l], fma);
-                        a1[l] = madd(a1[l], x1, wv[l], fma);
-                        a2[l] = madd(a2[l], x2, wv[l], fma);
-                        a3[l] = madd(a3[l], x3, wv[l], fma);
-                    }
-                }
-                float m[LANES];
-                int32_t k[LANES];
-#pragma omp simd
-                for (int l = 0; l < LANES; l++) {
-                    float v0 = a0[l], v1 = a1[l], v2 = a2[l], v3 = a3[l];
-                    if (half) { /* each output rounded, as the convolution apart writes it */
-                        v0 = lt_bf16_to_f32(lt_vbf16(v0));
-                        v1 = lt_bf16_to_f32(lt_vbf16(v1));
-                        v2 = lt_bf16_to_f32(lt_vbf16(v2));
-                        v3 = lt_bf16_to_f32(lt_vbf16(v3));
-                    }
-                    int t = max_takes(v1, v0), e = t;
-                    float best = lt_vselect(t, v1, v0);
-                    t = max_takes(v2, best);
-                    best = lt_vselect(t, v2, best);
-                    e = t ? 2 : e;
-                    t = max_takes(v3, best);
-                    m[l] = lt_vselect(t, v3, best);
-                    k[l] = t ? 3 : e;
-                }
-                put_lanes(d, n, ob, i * d->ow + j, m, k, y, code, y_blocked, code_blocked, half);
-            }
+            int64_t ob = 0;
+            for (; ob + 2 <= blocks; ob += 2)
+                forward_window(d, wf, off, img, n, ob, 2, i, j, y, code, y_blocked,
+                               code_blocked, half, fma);
+            if (ob < blocks)
+                forward_window(d, wf, off, img, n, ob, 1, i, j, y, code, y_blocked,
+                               code_blocked, half, fma);
         }
 }
 
