@@ -8,24 +8,6 @@
 #include "core/graph.h"
 #include "core/ops/ops.h"
 
-/* Which values a gradient reaches: parameters, and node outputs computed from them. */
-static char *requires_grad(const struct lt_graph *g) {
-    char *req = calloc((size_t)g->n_values + 1, 1);
-    if (!req)
-        return NULL;
-    for (int v = 0; v < g->n_values; v++)
-        req[v] = g->values[v].kind == LT_VALUE_PARAM;
-    for (int n = 0; n < g->n_nodes; n++) {
-        const struct lt_node *node = &g->nodes[n];
-        int any = 0;
-        for (int i = 0; i < node->n_in; i++)
-            any |= req[node->in[i]];
-        /* only output 0 carries a gradient; further outputs are saved statistics */
-        req[node->out[0]] = (char)any;
-    }
-    return req;
-}
-
 /* The gradient of value v, made on first use, in v's dtype: half between half ops, as
  * automatic mixed precision keeps it; parameters are f32, so their gradients are. */
 static int grad_of(struct lt_graph *g, int v) {
@@ -81,7 +63,7 @@ static enum lt_status append_backward(struct lt_graph *c, int n, const char *req
 }
 
 enum lt_status lt_graph_autodiff(struct lt_graph *g, int loss, struct lt_graph **out) {
-    char *req = requires_grad(g);
+    char *req = lt_graph_requires_grad(g);
     char *written = calloc((size_t)g->n_values + 1, 1);
     char *needed = calloc((size_t)g->n_nodes + 1, 1);
     struct lt_graph *c = NULL;

@@ -366,3 +366,21 @@ int lt_graph_param_copy(const struct lt_graph *g, int n) {
     return !node->backward && node->op == LT_OP_CAST &&
            g->values[node->in[0]].kind == LT_VALUE_PARAM;
 }
+
+/* Which values a gradient reaches: parameters, and node outputs computed from them. */
+char *lt_graph_requires_grad(const struct lt_graph *g) {
+    char *req = calloc((size_t)g->n_values + 1, 1);
+    if (!req)
+        return NULL;
+    for (int v = 0; v < g->n_values; v++)
+        req[v] = g->values[v].kind == LT_VALUE_PARAM;
+    for (int n = 0; n < g->n_nodes; n++) {
+        const struct lt_node *node = &g->nodes[n];
+        int any = 0;
+        for (int i = 0; i < node->n_in; i++)
+            any |= req[node->in[i]];
+        /* only output 0 carries a gradient; further outputs are saved statistics */
+        req[node->out[0]] = (char)any;
+    }
+    return req;
+}

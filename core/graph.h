@@ -85,6 +85,11 @@ struct lt_node *lt_graph_add_twin(struct lt_graph *g, int n);
  * target or a value that a node that runs reads. Cannot fail. */
 void lt_graph_needed(const struct lt_graph *g, const int *targets, int n_targets, char *needed);
 
+/* Which values a gradient reaches (g->n_values + 1 entries, freed by the caller):
+ * parameters, and the output 0 of every node that reads one of them. NULL when out of
+ * memory. */
+char *lt_graph_requires_grad(const struct lt_graph *g);
+
 /* Whether node n makes a parameter's half copy (a cast of a parameter): made once per
  * step, read by every micro-batch, so alive for the whole step. */
 int lt_graph_param_copy(const struct lt_graph *g, int n);

@@ -104,21 +104,11 @@ static int backend_fuses(const struct lt_graph *g, const struct lt_backend *be,
 static int conv_pool_pairs(const struct lt_graph *g, const struct lt_backend *be,
                            const int *targets, int n_targets, int *conv_of) {
     int *readers = readers_of(g, targets, n_targets);
-    char *grad = calloc((size_t)g->n_values + 1, 1); /* depends on a parameter */
+    char *grad = lt_graph_requires_grad(g);
     if (!readers || !grad) {
         free(readers);
         free(grad);
         return -1;
-    }
-    for (int v = 0; v < g->n_values; v++)
-        grad[v] = g->values[v].kind == LT_VALUE_PARAM;
-    for (int n = 0; n < g->n_nodes; n++) {
-        const struct lt_node *node = &g->nodes[n];
-        char any = 0;
-        for (int i = 0; i < node->n_in; i++)
-            any |= grad[node->in[i]];
-        for (int k = 0; k < node->n_out; k++)
-            grad[node->out[k]] = any;
     }
     int pairs = 0;
     for (int n = 0; n < g->n_nodes; n++) {
