@@ -455,6 +455,13 @@ static enum lt_status prepare_node(enum lt_op op, const struct lt_kargs *a, int 
         struct lt_kargs b = *a;
         b.impl = nd->impl;
         enum lt_status st = nd->k->prepare(&b, backward, &nd->state);
+        /* the fused convolution and pool: the planner asks the prepare whether to fuse
+         * (core/rewrite.c), so a declined pair is said so, and stays two ops as on the
+         * CPU */
+        if (st == LT_EUNSUPPORTED && op == LT_OP_CONV2D_MAX_POOL2D) {
+            free(nd);
+            return st;
+        }
         if (st == LT_EUNSUPPORTED) { /* as the planner does on the CPU */
             *nd = (struct node){&e->ref.kernels[op][dt], e->ref.impl, NULL};
         } else if (st != LT_OK) {

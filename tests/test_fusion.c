@@ -30,11 +30,15 @@ enum variant {
     APART,      /* conv -> scale 1 -> relu -> pool: the same values, not fused */
     READ_TWICE, /* the convolution's output also added to the pool's input */
     DECLINED,   /* 8 filters: not a block of 16, which the fast kernel declines */
+    HAND_FUSED, /* a convolution before, then conv2d_max_pool2d written by hand: its
+                 * input needs a gradient, which the reference backward computes */
+    HAND_APART, /* the same with conv2d and max_pool2d */
 };
 
 /* conv 2 -> C1 (pad 1) -> [scale 1] -> relu -> pool 2x2 -> conv C1 -> 16 (pad 1) -> relu
  * -> pool 2x2 -> linear -> cross entropy */
-static void net_build(struct lt_ctx *c, struct net *m, enum variant var) {
+/* Returns the logits. */
+static int net_build(struct lt_ctx *c, struct net *m, enum variant var) {
     int64_t c1 = var == DECLINED ? 8 : 16;
     net_begin(c, m);
     int x, y;
@@ -44,12 +48,23 @@ static void net_build(struct lt_ctx *c, struct net *m, enum variant var) {
     struct lt_scale_attrs one = {1.0f};
     int w = net_tensor(c, m, 0, 4, (int64_t[]){c1, 2, 3, 3}, -1);
     int b = net_tensor(c, m, 0, 1, (int64_t[]){c1}, -1);
-    int cv = net_op(c, m, LT_OP_CONV2D, 3, (int[]){x, w, b}, &pad1);
-    int h = var == APART ? net_op(c, m, LT_OP_SCALE, 1, &cv, &one) : cv;
-    h = net_op(c, m, LT_OP_RELU, 1, &h, NULL);
-    if (var == READ_TWICE)
-        h = net_op(c, m, LT_OP_ADD, 2, (int[]){h, cv}, NULL);
-    h = net_op(c, m, LT_OP_MAX_POOL2D, 1, &h, &pool); /* (B, c1, 5, 5) */
+    int h;
+    if (var == HAND_FUSED || var == HAND_APART) {
+        int w0 = net_tensor(c, m, 0, 4, (int64_t[]){2, 2, 3, 3}, -1);
+        x = net_op(c, m, LT_OP_CONV2D, 2, (int[]){x, w0}, &pad1);
+    }
+    if (var == HAND_FUSED) {
+        struct lt_conv_pool_attrs fused = {{1, 1}, {1, 1}, {1, 1}, 1, {2, 2}, {2, 2}, {0, 0}};
+        h = net_op(c, m, LT_OP_CONV2D_MAX_POOL2D, 3, (int[]){x, w, b}, &fused);
+        h = net_op(c, m, LT_OP_RELU, 1, &h, NULL);
+    } else {
+        int cv = net_op(c, m, LT_OP_CONV2D, 3, (int[]){x, w, b}, &pad1);
+        h = var == APART ? net_op(c, m, LT_OP_SCALE, 1, &cv, &one) : cv;
+        h = net_op(c, m, LT_OP_RELU, 1, &h, NULL);
+        if (var == READ_TWICE)
+            h = net_op(c, m, LT_OP_ADD, 2, (int[]){h, cv}, NULL);
+        h = net_op(c, m, LT_OP_MAX_POOL2D, 1, &h, &pool); /* (B, c1, 5, 5) */
+    }
     w = net_tensor(c, m, 0, 4, (int64_t[]){16, c1, 3, 3}, -1);
     h = net_op(c, m, LT_OP_CONV2D, 2, (int[]){h, w}, &pad1);
     h = net_op(c, m, LT_OP_RELU, 1, &h, NULL);
@@ -61,6 +76,7 @@ static void net_build(struct lt_ctx *c, struct net *m, enum variant var) {
     CHECK(c, lt_graph_input(m->g, LT_DTYPE_I32, 1, (int64_t[]){BATCH}, "y", &y));
     struct lt_cross_entropy_attrs ce = {0, -100};
     m->loss = net_op(c, m, LT_OP_CROSS_ENTROPY, 2, (int[]){h, y}, &ce);
+    return h;
 }
 
 /* The forward ops a profiled step ran, in order ("conv2d_max_pool2d relu conv2d ..."),
@@ -130,9 +146,12 @@ static void fused_follows_apart(enum lt_dtype half, int checkpoint, double tol) 
     char what[64];
     snprintf(what, sizeof what, "%s%s", half == LT_DTYPE_BF16 ? "bf16" : "f32",
              checkpoint ? ", checkpointed" : "");
-    if (!checkpoint) { /* checkpointing adds recomputations to the op list */
+    if (!checkpoint) {
         assert_string_equal(fused.ops, fused_ops);
         assert_string_equal(apart.ops, apart_ops);
+    } else { /* the recomputations are in the op list too */
+        assert_non_null(strstr(fused.ops, "conv2d_max_pool2d"));
+        assert_null(strstr(apart.ops, "conv2d_max_pool2d"));
     }
     assert_close_training(&a, &b, la, lb, tol, what);
     net_free(&a);
@@ -146,6 +165,61 @@ static void fused_steps_follow_the_two_ops_apart(void **state) {
     fused_follows_apart(LT_DTYPE_F32, 0, 1e-5);
     fused_follows_apart(LT_DTYPE_F32, 1, 1e-5);
     fused_follows_apart(LT_DTYPE_BF16, 0, 2e-2);
+    fused_follows_apart(LT_DTYPE_BF16, 1, 2e-2);
+}
+
+/* The op written by hand where its input needs a gradient: the fast kernel declines the
+ * backward, so the plan keeps the op's tensors plain and runs the reference backward,
+ * and the steps follow conv2d and max_pool2d written apart. */
+static void a_hand_written_pair_with_an_input_gradient_trains(void **state) {
+    (void)state;
+    struct net a, b;
+    net_build(ctx, &a, HAND_FUSED);
+    net_build(ctx, &b, HAND_APART);
+    double la[STEPS], lb[STEPS];
+    struct seen fused, apart;
+    run(ctx, &a, LT_DTYPE_F32, 0, STEPS, la, &fused);
+    run(ctx, &b, LT_DTYPE_F32, 0, STEPS, lb, &apart);
+    assert_string_equal(fused.ops, "conv2d conv2d_max_pool2d relu conv2d max_pool2d relu "
+                                   "reshape linear cross_entropy");
+    assert_close_training(&a, &b, la, lb, 1e-5, "written fused against apart");
+    net_free(&a);
+    net_free(&b);
+}
+
+/* A forward program (the logits, as evaluation plans them) fuses too: the logits follow
+ * the two ops apart, in less memory. */
+static void forward_programs_fuse(void **state) {
+    (void)state;
+    struct net m[2];
+    struct lt_tensor *x, *y, *out[2];
+    CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 4, x_shape, &x));
+    CHECK(ctx, lt_tensor_normal(ctx, x, 11, 0, 1));
+    CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_I32, 1, (int64_t[]){BATCH}, &y));
+    size_t bytes[2];
+    for (int r = 0; r < 2; r++) {
+        int logits = net_build(ctx, &m[r], r ? APART : FUSED);
+        struct lt_mem_report rep;
+        CHECK(ctx, lt_forward_plan(ctx, m[r].g, 1, &logits, &rep));
+        bytes[r] = rep.total;
+        struct lt_forward *f;
+        CHECK(ctx, lt_forward_new(ctx, m[r].g, 1, &logits, &f));
+        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 2, (int64_t[]){BATCH, 5}, &out[r]));
+        CHECK(ctx, lt_forward_run(f, (struct lt_tensor *[]){x, y}, &out[r], 0, 0));
+        lt_forward_free(f);
+    }
+    printf("a forward program planned %zu bytes fused, %zu apart\n", bytes[0], bytes[1]);
+    assert_true(bytes[0] < bytes[1]);
+    for (int64_t e = 0; e < BATCH * 5; e++)
+        if (fabs(lt_tensor_get(out[0], e) - lt_tensor_get(out[1], e)) > 1e-5)
+            fail_msg("logit %lld: %.9g fused, %.9g apart", (long long)e,
+                     lt_tensor_get(out[0], e), lt_tensor_get(out[1], e));
+    for (int r = 0; r < 2; r++) {
+        lt_tensor_free(out[r]);
+        net_free(&m[r]);
+    }
+    lt_tensor_free(x);
+    lt_tensor_free(y);
 }
 
 /* The reference backend has no kernel that takes the pair (its prepare declines none),
@@ -255,6 +329,8 @@ int main(void) {
         cmocka_unit_test(the_fused_step_needs_less),
         cmocka_unit_test(other_shapes_keep_the_two_ops),
         cmocka_unit_test(the_fast_kernel_takes_the_first_layers),
+        cmocka_unit_test(a_hand_written_pair_with_an_input_gradient_trains),
+        cmocka_unit_test(forward_programs_fuse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -48,11 +48,20 @@ static int has_kernels(enum lt_op op, enum lt_dtype dt) {
     return shim.kernels[op][dt].forward && op_ref_backend()->kernels[op][dt].forward;
 }
 
+/* Whether the device lacks case c's op where it may: the fused convolution and pool,
+ * which the planner makes only where a backend has a kernel for the pair (core/rewrite.c).
+ * Every other op must have a device kernel (op_compare_case fails naming it). */
+static int may_lack(const struct op_case *c) {
+    return c->op == LT_OP_CONV2D_MAX_POOL2D && !shim.kernels[c->op][c->in[0].dtype].forward;
+}
+
 static void gpu_matches_reference(void **state) {
     NEED_GPU();
     const struct op_family *f = *state;
     for (int i = 0; i < *f->count; i++) {
         const struct op_case *c = &f->cases[i];
+        if (may_lack(c))
+            continue;
         op_compare_case(c, &shim, 1e-5);
         if (c->in[0].dtype != LT_DTYPE_F32)
             continue;
@@ -71,7 +80,8 @@ static void tf32_within_its_bound(void **state) {
     for (int i = 0; i < linear_case_count; i++)
         op_compare_case(&linear_cases[i], &shim, 1e-3);
     for (int i = 0; i < conv_case_count; i++)
-        op_compare_case(&conv_cases[i], &shim, 1e-3);
+        if (!may_lack(&conv_cases[i]))
+            op_compare_case(&conv_cases[i], &shim, 1e-3);
     lt_ctx_set_tf32(ctx, 0);
 }
 

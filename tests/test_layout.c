@@ -359,6 +359,105 @@ static void blocked_batch_norm_is_the_same_on_any_thread_count(void **state) {
 
 /* ---- convolution ------------------------------------------------------------------------- */
 
+/* Small integers in [lo, hi] from stream `key`, in dt: every sum of their products is
+ * exact in f32 and in double, so that kernels summing in different orders agree bit for
+ * bit, and windows hold ties. */
+static struct lt_kview ints(int ndim, const int64_t *shape, uint64_t key, int lo, int hi,
+                            enum lt_dtype dt) {
+    struct lt_kview v = kv_new(LT_DTYPE_F32, ndim, shape);
+    for (int64_t i = 0; i < lt_kview_numel(&v); i++)
+        ((float *)v.data)[i] =
+            (float)(lo + (int)(lt_rng_uniform(key, (uint64_t)i) * (float)(hi - lo + 1)));
+    struct lt_kview r = kv_convert(&v, dt);
+    kv_free(&v);
+    return r;
+}
+
+/* The fused first convolution and pool (conv2d_max_pool2d) with y and its gradient, and
+ * the codes, each blocked or plain, forward and backward (overwriting and adding the
+ * weight and bias gradients, in f32 as a mixed plan folds them), against the reference
+ * on plain tensors, bit for bit, in f32 and bf16: integer data, so that ties are
+ * everywhere and every sum is exact; odd sizes, 16 and 48 filters, with and without
+ * bias. */
+static void blocked_conv_pool_matches_reference(void **state) {
+    (void)state;
+    static const struct {
+        int64_t x[4], w[4];
+        struct lt_conv_pool_attrs at;
+        int bias;
+    } cases[] = {
+        {{3, 1, 9, 7}, {16, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {2, 2}, {2, 2}, {0, 0}}, 1},
+        {{2, 3, 8, 9}, {48, 3, 3, 3}, {{1, 1}, {0, 2}, {1, 1}, 1, {2, 2}, {2, 2}, {0, 0}}, 0},
+    };
+    const struct lt_backend *fast = op_fast_backend();
+    const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};
+    char msg[LT_KMSG_SIZE] = "";
+    for (int t = 0; t < 2; t++)
+        for (int s = 0; s < (int)(sizeof cases / sizeof cases[0]); s++) {
+            const struct lt_conv_pool_attrs *at = &cases[s].at;
+            int n_in = 2 + cases[s].bias;
+            int64_t o = cases[s].w[0];
+            struct lt_kview in[3] = {
+                ints(4, cases[s].x, lt_rng_key(41, (uint64_t)s, 0, 0), -1, 2, dts[t]),
+                ints(4, cases[s].w, lt_rng_key(42, (uint64_t)s, 0, 0), -1, 1, dts[t]),
+                ints(1, &o, lt_rng_key(43, (uint64_t)s, 0, 0), -1, 1, dts[t])};
+            struct lt_kview want[2];
+            op_forward(LT_OP_CONV2D_MAX_POOL2D, at, n_in, in, want);
+            struct lt_kview gy = ints(4, want[0].shape, lt_rng_key(44, (uint64_t)s, 0, 0), -2, 2,
+                                      dts[t]);
+            for (int slots = 0; slots < 4; slots++) {
+                int y_blocked = slots & 1, codes_blocked = slots >> 1;
+                unsigned blocked = (y_blocked ? LT_OUT(0) : 0u) | (codes_blocked ? LT_OUT(1) : 0u);
+                struct lt_kview y[2] = {kv_new(dts[t], 4, want[0].shape),
+                                        kv_new(LT_DTYPE_U8, 4, want[0].shape)};
+                assert_int_equal(op_run_blocked(fast, LT_OP_CONV2D_MAX_POOL2D, at, n_in, in, y,
+                                                blocked, msg),
+                                 LT_OK);
+                struct lt_kview got = y_blocked ? relaid(&y[0], 0) : y[0];
+                struct lt_kview codes = codes_blocked ? relaid(&y[1], 0) : y[1];
+                assert_same_bytes(&got, &want[0], "fused forward", s);
+                assert_same_bytes(&codes, &want[1], "fused codes", s);
+                struct lt_kview gyl = y_blocked ? relaid(&gy, 1) : gy;
+                for (unsigned acc = 0; acc < 2; acc++) {
+                    struct lt_kview ref[3] = {{0}}, fst[3] = {{0}};
+                    for (int i = 1; i < n_in; i++) {
+                        ref[i] = ints(in[i].ndim, in[i].shape, lt_rng_key(45, (uint64_t)i, 0, 0),
+                                      -3, 3, LT_DTYPE_F32);
+                        fst[i] = kv_convert(&ref[i], LT_DTYPE_F32);
+                    }
+                    ref[0] = (struct lt_kview){NULL, dts[t], 4, {0}};
+                    fst[0] = ref[0];
+                    unsigned bits = acc ? LT_IN(1) | LT_IN(2) : 0u;
+                    assert_int_equal(op_run_backward(LT_OP_CONV2D_MAX_POOL2D, at, n_in, in, want,
+                                                     &gy, ref, bits, NULL, msg),
+                                     LT_OK);
+                    assert_int_equal(op_run_backward_blocked(fast, LT_OP_CONV2D_MAX_POOL2D, at,
+                                                             n_in, in, y, &gyl, fst, bits,
+                                                             blocked, msg),
+                                     LT_OK);
+                    for (int i = 1; i < n_in; i++) {
+                        assert_same_bytes(&fst[i], &ref[i],
+                                          acc ? "fused accumulated gradient" : "fused gradient",
+                                          s);
+                        kv_free(&ref[i]);
+                        kv_free(&fst[i]);
+                    }
+                }
+                if (y_blocked)
+                    kv_free(&gyl), kv_free(&got);
+                if (codes_blocked)
+                    kv_free(&codes);
+                kv_free(&y[0]);
+                kv_free(&y[1]);
+            }
+            kv_free(&gy);
+            kv_free(&want[0]);
+            kv_free(&want[1]);
+            for (int i = 0; i < 3; i++)
+                kv_free(&in[i]);
+        }
+}
+
 /* oneDNN's convolution with x, y (and their gradients) blocked, each alone and both,
  * against itself on plain tensors, bit for bit (the same primitive; only the reorders
  * around it change), forward and backward, overwriting and adding, f32 and bf16; and a
@@ -798,6 +897,7 @@ int main(void) {
         cmocka_unit_test(blocked_batch_norm_matches_reference),
         cmocka_unit_test(blocked_batch_norm_is_the_same_on_any_thread_count),
         cmocka_unit_test(blocked_conv_matches_plain),
+        cmocka_unit_test(blocked_conv_pool_matches_reference),
         cmocka_unit_test(planner_blocks_between_kernels_that_take_it),
         cmocka_unit_test(tensors_other_kernels_read_stay_plain),
         cmocka_unit_test(a_blocked_gradient_accumulates),

@@ -18,6 +18,7 @@
  * added in chunk order: the same bits with any thread count.
  */
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "kernels/cpu/pool.h"
@@ -86,12 +87,20 @@ static int takes(const struct lt_kargs *a, int backward) {
 
 static enum lt_status conv_pool_prepare(const struct lt_kargs *a, int backward, void **state) {
     *state = NULL;
-    return takes(a, backward) ? LT_OK : LT_EUNSUPPORTED;
+    if (takes(a, backward))
+        return LT_OK;
+    snprintf(a->msg, LT_KMSG_SIZE,
+             "the fast kernel takes stride 1, 2x2 windows, at most %d taps, 16 filters a "
+             "block and no input gradient",
+             MAX_TAPS);
+    return LT_EUNSUPPORTED;
 }
 
-/* y, its gradient and the codes may be blocked; x (a few channels) never is. */
+/* y, its gradient and the codes may be blocked; x (a few channels) never is. Asked of a
+ * backward node too, whose prepare must then take it: a declined node runs the reference,
+ * which takes plain tensors only. */
 static int conv_pool_takes_blocked(const struct lt_kargs *a) {
-    return takes(a, 0) && !(a->blocked & ~(LT_OUT(0) | LT_OUT(1)));
+    return takes(a, a->gout[0] != NULL) && !(a->blocked & ~(LT_OUT(0) | LT_OUT(1)));
 }
 
 /* ---- the workspace: the weights by lane, the threads' slots, the chunks' sums -------- */
