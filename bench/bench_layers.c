@@ -41,7 +41,7 @@ struct layer {
 static const struct lt_conv2d_attrs pad1 = {{1, 1}, {1, 1}, {1, 1}, 1};
 static const struct lt_pool2d_attrs k2s2 = {{2, 2}, {2, 2}, {0, 0}, 1};
 static const struct lt_conv_pool_attrs pad1_k2s2 = {{1, 1}, {1, 1}, {1, 1}, 1,
-                                                    {2, 2}, {2, 2}, {0, 0}};
+                                                    {2, 2}, {2, 2}, {0, 0}, 1};
 
 /* The table's rows: a linear layer at batch 128 (image: its input is the data), a 3x3
  * convolution with padding 1 on 28 / 14 pixel images, a 2x2 max pooling. */

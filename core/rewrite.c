@@ -14,7 +14,11 @@
  * the images of a CNN's first convolution) and the backend has a kernel that takes the
  * pair in one (its prepare accepts the shapes), so that the convolution's output is
  * never written. The pool's node becomes the fused one, with the convolution's inputs;
- * the convolution's node is then read by nothing and does not run. */
+ * the convolution's node is then read by nothing and does not run. A relu that alone
+ * reads the fused pooling's output, whose codes nothing reads, then folds in too (the
+ * attribute relu: its mask rides in the codes), where the backend's kernel takes that:
+ * the fused node writes the relu's output, and the relu's node, turned to write the
+ * fused node's former output from it, is read by nothing. */
 #include <stdlib.h>
 
 #include "core/fail.h"
@@ -75,16 +79,16 @@ static struct lt_conv_pool_attrs fused_attrs(const struct lt_conv2d_attrs *conv,
     return f;
 }
 
-/* Whether be's conv2d_max_pool2d kernel takes pool node p fused with convolution node
- * c, asked of its prepare on the shapes alone. */
-static int backend_fuses(const struct lt_graph *g, const struct lt_backend *be,
-                         const struct lt_node *c, const struct lt_node *p) {
+/* Whether be's conv2d_max_pool2d kernel takes `attrs` on node c's inputs and node p's
+ * outputs, asked of its prepare on the shapes alone. */
+static int backend_takes(const struct lt_graph *g, const struct lt_backend *be,
+                         const struct lt_conv_pool_attrs *attrs, const struct lt_node *c,
+                         const struct lt_node *p) {
     enum lt_dtype dt = g->values[c->in[0]].shape.dtype;
     const struct lt_kernel *k = &be->kernels[LT_OP_CONV2D_MAX_POOL2D][dt];
     if (!k->forward || !k->backward || !k->prepare)
         return 0;
-    struct lt_conv_pool_attrs attrs = fused_attrs(c->attrs, p->attrs);
-    struct lt_kargs a = {.attrs = &attrs, .n_in = c->n_in, .n_out = p->n_out, .impl = be->impl};
+    struct lt_kargs a = {.attrs = attrs, .n_in = c->n_in, .n_out = p->n_out, .impl = be->impl};
     for (int i = 0; i < c->n_in; i++)
         a.in[i] = &g->values[c->in[i]].shape;
     for (int o = 0; o < p->n_out; o++)
@@ -120,7 +124,10 @@ static int conv_pool_pairs(const struct lt_graph *g, const struct lt_backend *be
         if (cv->kind != LT_VALUE_NODE || readers[pool->in[0]] != 1)
             continue;
         const struct lt_node *conv = &g->nodes[cv->node];
-        if (conv->op == LT_OP_CONV2D && !grad[conv->in[0]] && backend_fuses(g, be, conv, pool)) {
+        if (conv->op != LT_OP_CONV2D || grad[conv->in[0]])
+            continue;
+        struct lt_conv_pool_attrs attrs = fused_attrs(conv->attrs, pool->attrs);
+        if (backend_takes(g, be, &attrs, conv, pool)) {
             conv_of[n] = cv->node;
             pairs++;
         }
@@ -176,6 +183,44 @@ static enum lt_status fuse_conv_pool(struct lt_graph *c, const int *conv_of) {
     return LT_OK;
 }
 
+/* Folds into each fused node the relu that alone reads its output, where its codes are
+ * read by nothing and be's kernel takes the relu. Fails with LT_ENOMEM. */
+static enum lt_status fold_relus(struct lt_graph *c, const struct lt_backend *be,
+                                 const int *targets, int n_targets) {
+    int *readers = readers_of(c, targets, n_targets);
+    int *reader = malloc(((size_t)c->n_values + 1) * sizeof *reader); /* the last reader */
+    if (!readers || !reader) {
+        free(readers);
+        free(reader);
+        return LT_ENOMEM;
+    }
+    for (int n = 0; n < c->n_nodes; n++)
+        for (int i = 0; i < c->nodes[n].n_in; i++)
+            reader[c->nodes[n].in[i]] = n;
+    for (int n = 0; n < c->n_nodes; n++) {
+        struct lt_node *f = &c->nodes[n];
+        if (f->op != LT_OP_CONV2D_MAX_POOL2D || readers[f->out[0]] != 1 ||
+            readers[f->out[1]] != 0)
+            continue;
+        int y = f->out[0], r = reader[y];
+        struct lt_node *relu = &c->nodes[r];
+        struct lt_conv_pool_attrs *attrs = f->attrs, with = *attrs;
+        with.relu = 1;
+        if (relu->op != LT_OP_RELU || attrs->relu || !backend_takes(c, be, &with, f, f))
+            continue;
+        attrs->relu = 1;
+        int out = relu->out[0];
+        f->out[0] = out;
+        c->values[out].node = n;
+        relu->in[0] = out;
+        relu->out[0] = y;
+        c->values[y].node = r;
+    }
+    free(readers);
+    free(reader);
+    return LT_OK;
+}
+
 enum lt_status lt_graph_rewrite(struct lt_graph *g, const struct lt_backend *be, const int *targets,
                                 int n_targets, struct lt_graph **out) {
     int *relu_of = malloc(((size_t)g->n_nodes + 1) * sizeof *relu_of);
@@ -198,6 +243,8 @@ enum lt_status lt_graph_rewrite(struct lt_graph *g, const struct lt_backend *be,
         st = lt_graph_copy(g, &c);
     if (st == LT_OK && fused > 0)
         st = fuse_conv_pool(c, conv_of);
+    if (st == LT_OK && fused > 0)
+        st = fold_relus(c, be, targets, n_targets);
     free(relu_of);
     free(conv_of);
     if (st != LT_OK) {

@@ -93,6 +93,10 @@ struct lt_no_attrs {
 #undef LT_DECL_INDEX
 #undef LT_DECL_DTYPE
 
+/* What conv2d_max_pool2d with relu adds to the code of a window whose maximum is
+ * positive (kernels/attrs.def). */
+#define LT_CODE_RELU 128
+
 /* conv2d_max_pool2d's attributes as its two parts' (kernels/attrs.def). Cannot fail. */
 static inline void lt_conv_pool_split(const struct lt_conv_pool_attrs *a,
                                       struct lt_conv2d_attrs *conv, struct lt_pool2d_attrs *pool) {

@@ -15,15 +15,17 @@ static const struct lt_conv2d_attrs depthwise = {{2, 1}, {1, 1}, {1, 1}, 5};
 static const struct lt_conv2d_attrs pad1 = {{1, 1}, {1, 1}, {1, 1}, 1};
 static const struct lt_conv2d_attrs grouped_strided = {{2, 2}, {2, 1}, {2, 1}, 3};
 
-/* stride, padding, dilation, groups, pool kernel, pool stride, pool padding */
+/* stride, padding, dilation, groups, pool kernel, pool stride, pool padding, relu */
 static const struct lt_conv_pool_attrs first_pool = {{1, 1}, {1, 1}, {1, 1}, 1,
-                                                     {2, 2}, {2, 2}, {0, 0}};
-static const struct lt_conv_pool_attrs valid_pool = {{1, 1}, {0, 0}, {1, 1}, 1,
-                                                     {2, 2}, {2, 2}, {0, 0}};
+                                                     {2, 2}, {2, 2}, {0, 0}, 0};
+static const struct lt_conv_pool_attrs first_relu = {{1, 1}, {1, 1}, {1, 1}, 1,
+                                                     {2, 2}, {2, 2}, {0, 0}, 1};
+static const struct lt_conv_pool_attrs valid_relu = {{1, 1}, {0, 0}, {1, 1}, 1,
+                                                     {2, 2}, {2, 2}, {0, 0}, 1};
 static const struct lt_conv_pool_attrs wide_pool = {{1, 1}, {2, 1}, {1, 1}, 1,
-                                                    {2, 2}, {2, 2}, {0, 0}};
-static const struct lt_conv_pool_attrs strided_pool = {{2, 1}, {1, 0}, {1, 2}, 1,
-                                                       {3, 2}, {2, 1}, {1, 0}};
+                                                    {2, 2}, {2, 2}, {0, 0}, 0};
+static const struct lt_conv_pool_attrs strided_relu = {{2, 1}, {1, 0}, {1, 2}, 1,
+                                                       {3, 2}, {2, 1}, {1, 0}, 1};
 
 /* x (N, C, H, W), weight (O, C/groups, KH, KW), bias (O) */
 const struct op_case conv_cases[] = {
@@ -52,17 +54,17 @@ const struct op_case conv_cases[] = {
     OP_CASE_NO_GRAD("conv2d_max_pool2d first layer: 1 -> 16 channels, padding 1, odd width",
                     LT_OP_CONV2D_MAX_POOL2D, &first_pool, 1u, IN_F32(4, 2, 1, 8, 7),
                     IN_F32(4, 16, 1, 3, 3), IN_F32(1, 16)),
-    OP_CASE_NO_GRAD("conv2d_max_pool2d 3 -> 32 channels, no padding or bias, odd height",
-                    LT_OP_CONV2D_MAX_POOL2D, &valid_pool, 1u, IN_F32(4, 2, 3, 9, 8),
+    OP_CASE_NO_GRAD("conv2d_max_pool2d 3 -> 32 channels, no padding or bias, odd height, relu",
+                    LT_OP_CONV2D_MAX_POOL2D, &valid_relu, 1u, IN_F32(4, 2, 3, 9, 8),
                     IN_F32(4, 32, 3, 3, 3)),
-    OP_CASE_NO_GRAD("conv2d_max_pool2d 1 -> 48 channels: a pair of blocks and one alone",
-                    LT_OP_CONV2D_MAX_POOL2D, &first_pool, 1u, IN_F32(4, 1, 1, 7, 8),
+    OP_CASE_NO_GRAD("conv2d_max_pool2d 1 -> 48 channels (a pair of blocks and one alone), relu",
+                    LT_OP_CONV2D_MAX_POOL2D, &first_relu, 1u, IN_F32(4, 1, 1, 7, 8),
                     IN_F32(4, 48, 1, 3, 3), IN_F32(1, 48)),
     OP_CASE_NO_GRAD("conv2d_max_pool2d 2 channels of 5x3 taps, padding (2, 1)",
                     LT_OP_CONV2D_MAX_POOL2D, &wide_pool, 1u, IN_F32(4, 3, 2, 6, 7),
                     IN_F32(4, 16, 2, 5, 3), IN_F32(1, 16)),
-    OP_CASE("conv2d_max_pool2d strided, dilated, 3x2 windows, with the input's gradient",
-            LT_OP_CONV2D_MAX_POOL2D, &strided_pool, IN_F32(4, 2, 3, 9, 8), IN_F32(4, 5, 3, 3, 2),
+    OP_CASE("conv2d_max_pool2d strided, dilated, 3x2 windows, relu, the input's gradient",
+            LT_OP_CONV2D_MAX_POOL2D, &strided_relu, IN_F32(4, 2, 3, 9, 8), IN_F32(4, 5, 3, 3, 2),
             IN_F32(1, 5)),
 };
 const int conv_case_count = sizeof conv_cases / sizeof conv_cases[0];

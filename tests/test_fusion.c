@@ -2,9 +2,10 @@
  * conv2d_max_pool2d): a CNN's first convolution, whose input needs no gradient, runs
  * fused on the fast CPU backend, and its steps follow the same net planned apart (a
  * scale by 1 after the convolution keeps the two ops apart) within f32 and bf16
- * rounding, checkpointed too; the plan holds less; a convolution whose input needs a
- * gradient, one whose output something else reads, shapes the fast kernel declines
- * and the reference backend keep the two ops. */
+ * rounding, checkpointed too, with the relu after the pool folded in; the plan holds
+ * less; a convolution whose input needs a gradient, one whose output something else
+ * reads, shapes the fast kernel declines and the reference backend keep the two ops,
+ * and a pooled output something besides the relu reads keeps the relu. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +34,8 @@ enum variant {
     HAND_FUSED, /* a convolution before, then conv2d_max_pool2d written by hand: its
                  * input needs a gradient, which the reference backward computes */
     HAND_APART, /* the same with conv2d and max_pool2d */
+    POOL_READ,  /* conv -> pool -> relu, the pool's output also read by a scale by 0 added
+                 * to the relu's: fused, the relu kept */
 };
 
 /* conv 2 -> C1 (pad 1) -> [scale 1] -> relu -> pool 2x2 -> conv C1 -> 16 (pad 1) -> relu
@@ -54,9 +57,15 @@ static int net_build(struct lt_ctx *c, struct net *m, enum variant var) {
         x = net_op(c, m, LT_OP_CONV2D, 2, (int[]){x, w0}, &pad1);
     }
     if (var == HAND_FUSED) {
-        struct lt_conv_pool_attrs fused = {{1, 1}, {1, 1}, {1, 1}, 1, {2, 2}, {2, 2}, {0, 0}};
+        struct lt_conv_pool_attrs fused = {{1, 1}, {1, 1}, {1, 1}, 1, {2, 2}, {2, 2}, {0, 0}, 0};
         h = net_op(c, m, LT_OP_CONV2D_MAX_POOL2D, 3, (int[]){x, w, b}, &fused);
         h = net_op(c, m, LT_OP_RELU, 1, &h, NULL);
+    } else if (var == POOL_READ) {
+        struct lt_scale_attrs zero = {0.0f};
+        int p = net_op(c, m, LT_OP_CONV2D, 3, (int[]){x, w, b}, &pad1);
+        p = net_op(c, m, LT_OP_MAX_POOL2D, 1, &p, &pool);
+        h = net_op(c, m, LT_OP_RELU, 1, &p, NULL);
+        h = net_op(c, m, LT_OP_ADD, 2, (int[]){h, net_op(c, m, LT_OP_SCALE, 1, &p, &zero)}, NULL);
     } else {
         int cv = net_op(c, m, LT_OP_CONV2D, 3, (int[]){x, w, b}, &pad1);
         h = var == APART ? net_op(c, m, LT_OP_SCALE, 1, &cv, &one) : cv;
@@ -111,7 +120,7 @@ static void run(struct lt_ctx *c, struct net *m, enum lt_dtype half, int checkpo
 }
 
 static const char fused_ops[] =
-    "conv2d_max_pool2d relu conv2d max_pool2d relu reshape linear cross_entropy";
+    "conv2d_max_pool2d conv2d max_pool2d relu reshape linear cross_entropy";
 static const char apart_ops[] =
     "conv2d max_pool2d relu conv2d max_pool2d relu reshape linear cross_entropy";
 
@@ -261,11 +270,12 @@ static void the_fused_step_needs_less(void **state) {
 
 static void other_shapes_keep_the_two_ops(void **state) {
     (void)state;
-    static const enum variant kept[] = {READ_TWICE, DECLINED};
+    static const enum variant kept[] = {READ_TWICE, DECLINED, POOL_READ};
     static const char *const ops[] = {
         "conv2d relu add max_pool2d conv2d max_pool2d relu reshape linear cross_entropy",
-        apart_ops};
-    for (int i = 0; i < 2; i++) {
+        apart_ops,
+        "conv2d_max_pool2d relu add conv2d max_pool2d relu reshape linear cross_entropy"};
+    for (int i = 0; i < 3; i++) {
         struct net m;
         net_build(ctx, &m, kept[i]);
         struct seen seen;

@@ -386,8 +386,8 @@ static void blocked_conv_pool_matches_reference(void **state) {
         struct lt_conv_pool_attrs at;
         int bias;
     } cases[] = {
-        {{3, 1, 9, 7}, {16, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {2, 2}, {2, 2}, {0, 0}}, 1},
-        {{2, 3, 8, 9}, {48, 3, 3, 3}, {{1, 1}, {0, 2}, {1, 1}, 1, {2, 2}, {2, 2}, {0, 0}}, 0},
+        {{3, 1, 9, 7}, {16, 1, 3, 3}, {{1, 1}, {1, 1}, {1, 1}, 1, {2, 2}, {2, 2}, {0, 0}, 1}, 1},
+        {{2, 3, 8, 9}, {48, 3, 3, 3}, {{1, 1}, {0, 2}, {1, 1}, 1, {2, 2}, {2, 2}, {0, 0}, 0}, 0},
     };
     const struct lt_backend *fast = op_fast_backend();
     const enum lt_dtype dts[2] = {LT_DTYPE_F32, LT_DTYPE_BF16};

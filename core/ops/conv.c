@@ -103,5 +103,11 @@ enum lt_status lt_infer_conv2d_max_pool2d(const void *attrs_, int n_in, const st
         st = lt_infer_max_pool2d(&pool, 1, &c, out, part);
     if (st != LT_OK)
         return lt_infer_fail(msg, "conv2d_max_pool2d: %s", part);
+    const struct lt_conv_pool_attrs *a = attrs_;
+    if (a->relu && (int64_t)a->pool_kernel[0] * a->pool_kernel[1] > LT_CODE_RELU)
+        return lt_infer_fail(msg,
+                             "conv2d_max_pool2d: relu needs windows of at most %d elements, "
+                             "got %dx%d",
+                             LT_CODE_RELU, a->pool_kernel[0], a->pool_kernel[1]);
     return LT_OK;
 }

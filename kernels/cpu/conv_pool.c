@@ -1,7 +1,10 @@
-/* conv2d_max_pool2d's reference kernels: conv2d's reference, then max_pool2d's, with the
- * convolution's output (in the backward, its gradient) in the workspace, in the op's
- * dtype: the values and gradients of the two ops planned apart, bit for bit, the half
- * convolution's output rounded before the pooling compares it, as it is there.
+/* conv2d_max_pool2d's reference kernels: conv2d's reference, then max_pool2d's (then, with
+ * relu, relu's rule: a negative maximum becomes +0, NaN passes, and LT_CODE_RELU marks a
+ * positive one in its code), with the convolution's output (in the backward, its
+ * gradient) in the workspace, in the op's dtype: the values and gradients of the ops
+ * planned apart, bit for bit, the half convolution's output rounded before the pooling
+ * compares it, as it is there. With relu the backward hands the pooling's backward a
+ * copy of the gradient, zero where no mark is, and of the codes without the marks.
  */
 #include "kernels/cpu/pool.h"
 
@@ -12,12 +15,23 @@ struct parts {
     struct lt_conv2d_attrs conv_attrs;
     struct lt_pool2d_attrs pool_attrs;
     struct lt_kview c, none; /* none: c's shape without data, what a part does not read */
+    struct lt_kview gout, codes; /* with relu, backward: the masked gradient, bare codes */
     struct lt_kargs conv, pool;
 };
 
-/* Bytes of c, 64-byte aligned so that what follows it is. */
-static size_t c_bytes(const struct lt_kview *c) {
-    return ((size_t)lt_kview_numel(c) * lt_dtype_bytes(c->dtype) + 63) / 64 * 64;
+/* Bytes of v, 64-byte aligned so that what follows it is. */
+static size_t bytes_of(const struct lt_kview *v) {
+    return ((size_t)lt_kview_numel(v) * lt_dtype_bytes(v->dtype) + 63) / 64 * 64;
+}
+
+/* The workspace's front: c, then with relu in a backward call the masked gradient and the
+ * bare codes. */
+static size_t front_bytes(const struct lt_kargs *a, int backward, const struct parts *s) {
+    const struct lt_conv_pool_attrs *at = a->attrs;
+    size_t n = bytes_of(&s->c);
+    if (at->relu && backward)
+        n += bytes_of(a->gout[0]) + bytes_of(a->out[1]);
+    return n;
 }
 
 static void parts_of(const struct lt_kargs *a, int backward, struct parts *s) {
@@ -35,7 +49,15 @@ static void parts_of(const struct lt_kargs *a, int backward, struct parts *s) {
     s->c.data = a->workspace;
     s->none = s->c;
     s->none.data = NULL;
-    size_t front = c_bytes(&s->c);
+    size_t front = front_bytes(a, backward, s);
+    const struct lt_conv_pool_attrs *fa = a->attrs;
+    if (fa->relu && backward) {
+        char *after = a->workspace ? (char *)a->workspace + bytes_of(&s->c) : NULL;
+        s->gout = *a->gout[0];
+        s->gout.data = after;
+        s->codes = *a->out[1];
+        s->codes.data = after ? after + bytes_of(a->gout[0]) : NULL;
+    }
     void *rest = a->workspace ? (char *)a->workspace + front : NULL;
     size_t rest_size = a->workspace_size > front ? a->workspace_size - front : 0;
 
@@ -57,6 +79,10 @@ static void parts_of(const struct lt_kargs *a, int backward, struct parts *s) {
     s->pool.workspace = rest;
     s->pool.workspace_size = rest_size;
     s->pool.blocked = 0;
+    if (fa->relu && backward) {
+        s->pool.gout[0] = &s->gout;
+        s->pool.out[1] = &s->codes;
+    }
     for (int i = 1; i < LT_MAX_INPUTS; i++)
         s->pool.gin[i] = NULL;
 }
@@ -76,20 +102,51 @@ static size_t conv_pool_workspace_ref(const struct lt_kargs *a, int backward) {
     struct parts s;
     parts_of(a, backward, &s);
     size_t conv = part_workspace(&s.conv, backward), pool = part_workspace(&s.pool, backward);
-    return c_bytes(&s.c) + (conv > pool ? conv : pool);
+    return front_bytes(a, backward, &s) + (conv > pool ? conv : pool);
+}
+
+/* relu of y in place, marking the positive maxima's codes (NULL data: nothing reads
+ * them). */
+static void relu_marked(const struct lt_kview *y, const struct lt_kview *codes) {
+    for (int64_t e = 0; e < lt_kview_numel(y); e++) {
+        double v = lt_elem_load(y, e);
+        lt_elem_store(y, e, v < 0 ? 0.0 : v); /* NaN passes, as relu's */
+        if (codes->data && v > 0)
+            lt_pool_code_put(codes, e, lt_pool_code_get(codes, e) + LT_CODE_RELU);
+    }
 }
 
 static enum lt_status conv_pool_forward_ref(const struct lt_kargs *a) {
+    const struct lt_conv_pool_attrs *at = a->attrs;
     struct parts s;
     parts_of(a, 0, &s);
     enum lt_status st = run_part(&s.conv, 0, lt_conv2d_forward_ref);
-    return st == LT_OK ? run_part(&s.pool, 0, lt_max_pool2d_forward_ref) : st;
+    if (st == LT_OK)
+        st = run_part(&s.pool, 0, lt_max_pool2d_forward_ref);
+    if (st == LT_OK && at->relu)
+        relu_marked(a->out[0], a->out[1]);
+    return st;
+}
+
+/* relu's backward by the marks: the gradient where a code is marked, else +0, and the
+ * codes without their marks, for the pooling's backward. */
+static void unmark(const struct lt_kargs *a, const struct parts *s) {
+    const struct lt_kview *g = a->gout[0], *codes = a->out[1];
+    for (int64_t e = 0; e < lt_kview_numel(g); e++) {
+        int64_t code = lt_pool_code_get(codes, e);
+        int on = code >= LT_CODE_RELU;
+        lt_elem_store(&s->gout, e, on ? lt_elem_load(g, e) : 0.0);
+        lt_pool_code_put(&s->codes, e, on ? code - LT_CODE_RELU : code);
+    }
 }
 
 /* The pooling's backward writes c's gradient, which the convolution's then reads. */
 static enum lt_status conv_pool_backward_ref(const struct lt_kargs *a) {
+    const struct lt_conv_pool_attrs *at = a->attrs;
     struct parts s;
     parts_of(a, 1, &s);
+    if (at->relu)
+        unmark(a, &s);
     enum lt_status st = run_part(&s.pool, 1, lt_max_pool2d_backward_ref);
     return st == LT_OK ? run_part(&s.conv, 1, lt_conv2d_backward_ref) : st;
 }

@@ -4,7 +4,9 @@
  * the convolution's output, four times the pooled one, is never written nor read back.
  * The backward rebuilds each window's four output gradients from the pooled gradient and
  * the argmax code, and sums the weight and bias gradients over them: the full-size
- * gradient is never in memory either. The input's gradient is not computed (prepare
+ * gradient is never in memory either. With relu, relu follows the pooling in the same
+ * registers, its gradient mask the code's LT_CODE_RELU, so that its output is not written
+ * either. The input's gradient is not computed (prepare
  * declines a call that asks for it; the planner fuses only where nothing does).
  *
  * Sixteen output channels are one vector, so y and its gradient lie blocked or plain,
@@ -36,6 +38,7 @@ struct cpd {
     int64_t oh, ow;     /* y (N, O, OH, OW) */
     int64_t taps;       /* C * KH * KW */
     int64_t hp, wp;     /* the padded image's rows and columns */
+    int relu;           /* relu after the pooling, its mask in the codes */
 };
 
 static struct cpd cpd_of(const struct lt_kargs *a) {
@@ -55,6 +58,7 @@ static struct cpd cpd_of(const struct lt_kargs *a) {
         .ow = y->shape[3],
     };
     d.taps = d.c * d.kh * d.kw;
+    d.relu = at->relu;
     /* the rows and columns the windows' taps reach: 2 * OH - 1 + KH - 1 past the top
      * padding at most, never fewer than the image's own */
     d.hp = max64(2 * d.oh + d.kh - 1, d.h + d.ph);
@@ -258,9 +262,10 @@ LT_INLINE void get_lanes(const struct cpd *d, int64_t n, int64_t ob, int64_t win
 }
 
 /* Pools a window's four outputs (rounded to bf16 first when `half`) into its maximum
- * and code, by the reference's rule. */
+ * and code, by the reference's rule; with `relu`, relu's rule on the maximum (a negative
+ * one becomes +0, NaN passes) and LT_CODE_RELU added to a positive one's code. */
 LT_INLINE void pool_four(const float *a0, const float *a1, const float *a2, const float *a3,
-                         float *m, int32_t *k, int half) {
+                         float *m, int32_t *k, int half, int relu) {
 #pragma omp simd
     for (int l = 0; l < LANES; l++) {
         float v0 = a0[l], v1 = a1[l], v2 = a2[l], v3 = a3[l];
@@ -279,6 +284,12 @@ LT_INLINE void pool_four(const float *a0, const float *a1, const float *a2, cons
         m[l] = lt_vselect(t, v3, best);
         k[l] = t ? 3 : e;
     }
+    if (relu)
+#pragma omp simd
+        for (int l = 0; l < LANES; l++) {
+            k[l] += (m[l] > 0) * LT_CODE_RELU;
+            m[l] = lt_vselect(m[l] < 0, 0.0f, m[l]);
+        }
 }
 
 /* Window (i, j) of blocks ob .. ob + nb - 1 (nb 1 or 2, a constant in each use): two
@@ -316,10 +327,10 @@ LT_INLINE void forward_window(const struct cpd *d, const float *wf, const int64_
     }
     float m[LANES];
     int32_t k[LANES];
-    pool_four(a0, a1, a2, a3, m, k, half);
+    pool_four(a0, a1, a2, a3, m, k, half, d->relu);
     put_lanes(d, n, ob, i * d->ow + j, m, k, y, code, y_blocked, code_blocked, half);
     if (nb > 1) {
-        pool_four(b0, b1, b2, b3, m, k, half);
+        pool_four(b0, b1, b2, b3, m, k, half, d->relu);
         put_lanes(d, n, ob + 1, i * d->ow + j, m, k, y, code, y_blocked, code_blocked, half);
     }
 }
@@ -372,6 +383,12 @@ LT_INLINE void backward_walk(const struct cpd *d, const int64_t *off, const floa
                 float g[LANES];
                 int32_t k[LANES];
                 get_lanes(d, n, ob, i * d->ow + j, gy, code, g, k, gy_blocked, code_blocked, half);
+                if (d->relu) /* relu's gradient: none where the maximum was not positive */
+#pragma omp simd
+                    for (int l = 0; l < LANES; l++) {
+                        g[l] = lt_vselect(k[l] >= LT_CODE_RELU, g[l], 0.0f);
+                        k[l] &= LT_CODE_RELU - 1;
+                    }
 #pragma omp simd
                 for (int l = 0; l < LANES; l++)
                     accb[ob * LANES + l] += g[l];
