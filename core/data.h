@@ -46,6 +46,10 @@ struct lt_store_ops {
     /* The largest id of integer x among the samples map[0 .. n-1] (map NULL: 0 .. n-1)
      * and its first flat position (lt_dataset_max_id); NULL when x is not integer. */
     int64_t (*max_id)(const struct lt_store *s, const int64_t *map, int64_t n, int64_t *where);
+    /* Optional: starts bringing sample i's first bytes into the cache (an in-memory store),
+     * so that reading it a sample later does not wait on memory: a shuffled epoch reads
+     * each sample from a random place. */
+    void (*prefetch)(const struct lt_store *s, int64_t i);
     /* Frees what the kind allocated (not the store itself). */
     void (*release)(struct lt_store *s);
 };

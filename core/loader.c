@@ -309,6 +309,19 @@ static int fill_pixels(struct filler *f, uint32_t epoch, int64_t p, float *x, vo
     return fail_msg(msg, "%s: no sample of the epoch could be decoded", s->origin);
 }
 
+/* How many samples ahead of the one being made a batch's fill asks its store to bring
+ * into the cache: enough for the memory's latency to pass while the ones between are
+ * normalised (a 784-pixel sample takes about as long as a miss). */
+#define PREFETCH_AHEAD 4
+
+/* Asks the store to prefetch the sample at position p of the epoch, when p is before
+ * `end` (the batch's end) and the store can. */
+static void prefetch(const struct filler *f, int64_t p, int64_t end) {
+    const struct lt_store *s = f->ld->store;
+    if (p < end && s->ops->prefetch)
+        s->ops->prefetch(s, store_index(f->ld, at(f, p)));
+}
+
 /* Writes batch `seq` into slot s; on failure, its status and message. */
 static void fill(struct filler *f, struct slot *sl, int64_t seq) {
     struct lt_loader *ld = f->ld;
@@ -323,9 +336,11 @@ static void fill(struct filler *f, struct slot *sl, int64_t seq) {
     char *x = lt_tensor_data(sl->x), *y = lt_tensor_data(sl->y);
     int rc = 0;
     if (s->pixels) {
-        for (int64_t r = 0; r < size && rc == 0; r++)
+        for (int64_t r = 0; r < size && rc == 0; r++) {
+            prefetch(f, start + r + PREFETCH_AHEAD, start + size);
             rc = fill_pixels(f, epoch, start + r, (float *)(x + (size_t)r * ld->x_row),
                              y + (size_t)r * ld->y_row, sl->msg);
+        }
     } else if (s->ops->batch) {
         for (int64_t r = 0; r < size; r++)
             f->idx[r] = store_index(ld, at(f, start + r));
@@ -335,10 +350,12 @@ static void fill(struct filler *f, struct slot *sl, int64_t seq) {
         if (s->serial && !s->caller_thread)
             pthread_mutex_unlock(&s->read_mu);
     } else {
-        for (int64_t r = 0; r < size && rc == 0; r++)
+        for (int64_t r = 0; r < size && rc == 0; r++) {
+            prefetch(f, start + r + PREFETCH_AHEAD, start + size);
             rc = s->ops->sample(s, epoch, store_index(ld, at(f, start + r)),
                                 x + (size_t)r * ld->x_row, y + (size_t)r * ld->y_row, sl->msg,
                                 MSG_SIZE);
+        }
     }
     sl->seq = seq;
     sl->status = rc == 0 ? LT_OK : LT_EINVAL;
