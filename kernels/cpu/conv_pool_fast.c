@@ -275,14 +275,7 @@ LT_INLINE void pool_four(const float *a0, const float *a1, const float *a2, cons
             v2 = lt_bf16_to_f32(lt_vbf16(v2));
             v3 = lt_bf16_to_f32(lt_vbf16(v3));
         }
-        int t = max_takes(v1, v0), e = t;
-        float best = lt_vselect(t, v1, v0);
-        t = max_takes(v2, best);
-        best = lt_vselect(t, v2, best);
-        e = t ? 2 : e;
-        t = max_takes(v3, best);
-        m[l] = lt_vselect(t, v3, best);
-        k[l] = t ? 3 : e;
+        lt_max_of_four(v0, v1, v2, v3, &m[l], &k[l]);
     }
     if (relu)
 #pragma omp simd

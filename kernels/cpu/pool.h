@@ -89,6 +89,21 @@ LT_INLINE int max_takes(float v, float best) {
     return (v > best) | ((v != v) & (best == best));
 }
 
+/* The first largest of a 2x2 window's four values in row-major order (max_takes's rule),
+ * into *best, and its code (0-3) into *arg: straight-line and branch-free, for a lane of
+ * a simd loop. */
+LT_INLINE void lt_max_of_four(float v0, float v1, float v2, float v3, float *best,
+                              int32_t *arg) {
+    int t = max_takes(v1, v0), k = t;
+    float m = lt_vselect(t, v1, v0);
+    t = max_takes(v2, m);
+    m = lt_vselect(t, v2, m);
+    k = t ? 2 : k;
+    t = max_takes(v3, m);
+    *best = lt_vselect(t, v3, m);
+    *arg = t ? 3 : k;
+}
+
 /* What window (i, j)'s sum is divided by: the full kernel area when padding counts
  * (PyTorch's default; in floor mode no window reaches past the padding), else the
  * in-image elements. */

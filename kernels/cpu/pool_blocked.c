@@ -69,16 +69,9 @@ LT_INLINE void window_max_2x2(const void *x, int64_t base, const struct pool_dim
     int64_t at = base + (2 * i * d->w + 2 * j) * LANES, down = d->w * LANES;
 #pragma omp simd
     for (int l = 0; l < LANES; l++) {
-        float m = load(x, at + l, half), b = load(x, at + LANES + l, half);
-        float c = load(x, at + down + l, half), e = load(x, at + down + LANES + l, half);
-        int t = max_takes(b, m), k = t;
-        m = lt_vselect(t, b, m);
-        t = max_takes(c, m);
-        m = lt_vselect(t, c, m);
-        k = t ? 2 : k;
-        t = max_takes(e, m);
-        best[l] = lt_vselect(t, e, m);
-        arg[l] = t ? 3 : k;
+        lt_max_of_four(load(x, at + l, half), load(x, at + LANES + l, half),
+                       load(x, at + down + l, half), load(x, at + down + LANES + l, half),
+                       &best[l], &arg[l]);
     }
 }
 
