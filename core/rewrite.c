@@ -194,6 +194,8 @@ static enum lt_status fold_relus(struct lt_graph *c, const struct lt_backend *be
         free(reader);
         return LT_ENOMEM;
     }
+    for (int v = 0; v < c->n_values; v++)
+        reader[v] = -1; /* a value only a target reads has no reader node */
     for (int n = 0; n < c->n_nodes; n++)
         for (int i = 0; i < c->nodes[n].n_in; i++)
             reader[c->nodes[n].in[i]] = n;
@@ -203,6 +205,8 @@ static enum lt_status fold_relus(struct lt_graph *c, const struct lt_backend *be
             readers[f->out[1]] != 0)
             continue;
         int y = f->out[0], r = reader[y];
+        if (r < 0 || c->nodes[r].op != LT_OP_RELU || c->nodes[r].in[0] != y)
+            continue;
         struct lt_node *relu = &c->nodes[r];
         struct lt_conv_pool_attrs *attrs = f->attrs, with = *attrs;
         with.relu = 1;
