@@ -16,7 +16,8 @@
  * never written. The pool's node becomes the fused one, with the convolution's inputs;
  * the convolution's node is then read by nothing and does not run. A relu that alone
  * reads the fused pooling's output, whose codes nothing reads, then folds in too (the
- * attribute relu: its mask rides in the codes), where the backend's kernel takes that:
+ * attribute relu: its mask rides in the codes), where the backend's kernel takes that
+ * (only into nodes this rewrite fused: a hand-written one keeps its relu apart):
  * the fused node writes the relu's output, and the relu's node, turned to write the
  * fused node's former output from it, is read by nothing. */
 #include <stdlib.h>
@@ -183,10 +184,11 @@ static enum lt_status fuse_conv_pool(struct lt_graph *c, const int *conv_of) {
     return LT_OK;
 }
 
-/* Folds into each fused node the relu that alone reads its output, where its codes are
- * read by nothing and be's kernel takes the relu. Fails with LT_ENOMEM. */
+/* Folds into each node this rewrite fused (conv_of) the relu that alone reads its output,
+ * where its codes are read by nothing and be's kernel takes the relu. Fails with
+ * LT_ENOMEM. */
 static enum lt_status fold_relus(struct lt_graph *c, const struct lt_backend *be,
-                                 const int *targets, int n_targets) {
+                                 const int *targets, int n_targets, const int *conv_of) {
     int *readers = readers_of(c, targets, n_targets);
     int *reader = malloc(((size_t)c->n_values + 1) * sizeof *reader); /* the last reader */
     if (!readers || !reader) {
@@ -201,8 +203,7 @@ static enum lt_status fold_relus(struct lt_graph *c, const struct lt_backend *be
             reader[c->nodes[n].in[i]] = n;
     for (int n = 0; n < c->n_nodes; n++) {
         struct lt_node *f = &c->nodes[n];
-        if (f->op != LT_OP_CONV2D_MAX_POOL2D || readers[f->out[0]] != 1 ||
-            readers[f->out[1]] != 0)
+        if (conv_of[n] < 0 || readers[f->out[0]] != 1 || readers[f->out[1]] != 0)
             continue;
         int y = f->out[0], r = reader[y];
         if (r < 0 || c->nodes[r].op != LT_OP_RELU || c->nodes[r].in[0] != y)
@@ -210,7 +211,7 @@ static enum lt_status fold_relus(struct lt_graph *c, const struct lt_backend *be
         struct lt_node *relu = &c->nodes[r];
         struct lt_conv_pool_attrs *attrs = f->attrs, with = *attrs;
         with.relu = 1;
-        if (relu->op != LT_OP_RELU || attrs->relu || !backend_takes(c, be, &with, f, f))
+        if (!backend_takes(c, be, &with, f, f))
             continue;
         attrs->relu = 1;
         int out = relu->out[0];
@@ -248,7 +249,7 @@ enum lt_status lt_graph_rewrite(struct lt_graph *g, const struct lt_backend *be,
     if (st == LT_OK && fused > 0)
         st = fuse_conv_pool(c, conv_of);
     if (st == LT_OK && fused > 0)
-        st = fold_relus(c, be, targets, n_targets);
+        st = fold_relus(c, be, targets, n_targets, conv_of);
     free(relu_of);
     free(conv_of);
     if (st != LT_OK) {

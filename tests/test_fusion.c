@@ -332,6 +332,43 @@ static void the_fast_kernel_takes_the_first_layers(void **state) {
     assert_int_equal(taken, 4 * 2 * 2);
 }
 
+/* A forward program whose output is the fused pool itself (a target nothing else reads):
+ * fused, no relu to fold, the values those of the ops apart. */
+static void a_fused_output_read_by_the_caller_alone(void **state) {
+    (void)state;
+    struct lt_tensor *x, *out[2];
+    CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 4, x_shape, &x));
+    CHECK(ctx, lt_tensor_normal(ctx, x, 12, 0, 1));
+    const int64_t pooled[4] = {BATCH, 16, 5, 5};
+    for (int r = 0; r < 2; r++) {
+        struct net m;
+        net_begin(ctx, &m);
+        int xv;
+        CHECK(ctx, lt_graph_input(m.g, LT_DTYPE_F32, 4, x_shape, "x", &xv));
+        struct lt_conv2d_attrs pad1 = {{1, 1}, {1, 1}, {1, 1}, 1};
+        struct lt_pool2d_attrs pool = {{2, 2}, {2, 2}, {0, 0}, 1};
+        struct lt_scale_attrs one = {1.0f};
+        int w = net_tensor(ctx, &m, 0, 4, (int64_t[]){16, 2, 3, 3}, -1);
+        int h = net_op(ctx, &m, LT_OP_CONV2D, 2, (int[]){xv, w}, &pad1);
+        if (r)
+            h = net_op(ctx, &m, LT_OP_SCALE, 1, &h, &one);
+        h = net_op(ctx, &m, LT_OP_MAX_POOL2D, 1, &h, &pool);
+        struct lt_forward *f;
+        CHECK(ctx, lt_forward_new(ctx, m.g, 1, &h, &f));
+        CHECK(ctx, lt_tensor_new(ctx, LT_DTYPE_F32, 4, pooled, &out[r]));
+        CHECK(ctx, lt_forward_run(f, &x, &out[r], 0, 0));
+        lt_forward_free(f);
+        net_free(&m);
+    }
+    for (int64_t e = 0; e < BATCH * 16 * 25; e++)
+        if (fabs(lt_tensor_get(out[0], e) - lt_tensor_get(out[1], e)) > 1e-5)
+            fail_msg("element %lld: %.9g fused, %.9g apart", (long long)e,
+                     lt_tensor_get(out[0], e), lt_tensor_get(out[1], e));
+    lt_tensor_free(out[0]);
+    lt_tensor_free(out[1]);
+    lt_tensor_free(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fused_steps_follow_the_two_ops_apart),
@@ -341,6 +378,7 @@ int main(void) {
         cmocka_unit_test(the_fast_kernel_takes_the_first_layers),
         cmocka_unit_test(a_hand_written_pair_with_an_input_gradient_trains),
         cmocka_unit_test(forward_programs_fuse),
+        cmocka_unit_test(a_fused_output_read_by_the_caller_alone),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
